@@ -1,0 +1,156 @@
+/**
+ * `pnpm bench`: rates 100,000 mixed usages with Latch's DefaultRatingEngine, a naive float
+ * rater and @pydantic/genai-prices `calcPrice`, on the same usages in the same run, and prints
+ * usages/s and the ratios. Never part of `pnpm test`: timings on shared machines are noisy.
+ */
+import {
+  DefaultRatingEngine,
+  LatchDecimal,
+  type PriceSnapshot,
+  parseObservation,
+  type RatedUsageRecord,
+  type UsageObservation,
+} from "@latch/core";
+import { calcPrice } from "@pydantic/genai-prices";
+import { makeUsages, PROVIDER, SNAPSHOTS, type Usage } from "./workload.js";
+
+const N = Number(process.env.BENCH_USAGES ?? 100_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const usages = makeUsages(N);
+
+// Observations arrive parsed (validated once, at the boundary); build them outside the timing.
+const observations: UsageObservation[] = usages.map((u, i) =>
+  parseObservation({
+    eventId: `bench-${i}:0:${PROVIDER[u.model]}`,
+    subject: { tenantId: "bench" },
+    meters: u.meters,
+    model: { billableModel: u.model },
+    provider: { providerId: PROVIDER[u.model] as string },
+    source: { kind: "provider_reported" },
+    outcome: { kind: "success" },
+    timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
+  }),
+);
+const snapshots = SNAPSHOTS as unknown as Record<string, PriceSnapshot>;
+
+/** Best-of-rounds throughput (usages/s) of `fn` over all usages. */
+function measure(name: string, fn: () => unknown): number {
+  fn(); // warm up
+  let best = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    best = Math.min(best, ms);
+  }
+  const perSecond = (N / best) * 1000;
+  console.log(`${name.padEnd(44)} ${Math.round(perSecond).toLocaleString("en-US").padStart(12)} usages/s`);
+  return perSecond;
+}
+
+// ── Latch: a full RatedUsageRecord per usage ───────────────────────────────────
+const engine = new DefaultRatingEngine();
+const ctx = { ratedAt: "2026-03-01T12:00:05Z" };
+let latchRecords: RatedUsageRecord[] = [];
+const latch = () => {
+  const out = new Array<RatedUsageRecord>(N);
+  for (let i = 0; i < N; i++) {
+    const obs = observations[i] as UsageObservation;
+    out[i] = engine.rate(obs, snapshots[obs.model.billableModel] as PriceSnapshot, ctx);
+  }
+  latchRecords = out;
+};
+
+// ── naive float rater: what a spreadsheet port does (floats, no records) ─────────────
+const floatPrices = Object.fromEntries(
+  Object.entries(SNAPSHOTS).map(([model, s]) => {
+    const flat: Record<string, number> = {};
+    for (const [m, p] of Object.entries(s.prices ?? {}))
+      if (p && "perMillion" in p) flat[m] = Number(p.perMillion);
+    const tiers = (s.tiers ?? []).map((t) =>
+      t.boundaries.map((b) =>
+        Object.fromEntries(
+          Object.entries(b.prices).map(([m, p]) => [m, p && "perMillion" in p ? Number(p.perMillion) : 0]),
+        ),
+      ),
+    );
+    return [model, { flat, tiers }];
+  }),
+);
+const PROMPT = ["input_tokens", "cached_input_tokens", "cache_write_tokens", "cache_write_1h_tokens"];
+const floatTotals = new Float64Array(N);
+const naive = () => {
+  for (let i = 0; i < N; i++) {
+    const u = usages[i] as Usage;
+    const p = floatPrices[u.model] as {
+      flat: Record<string, number>;
+      tiers: Array<Array<Record<string, number>>>;
+    };
+    let prompt = 0;
+    for (const m of PROMPT) prompt += (u.meters as Record<string, number>)[m] ?? 0;
+    const tier = p.tiers[0]?.[prompt > 200_000 ? 1 : 0] ?? {};
+    let total = 0;
+    for (const m in u.meters) {
+      const q = (u.meters as Record<string, number>)[m] as number;
+      const price = tier[m] ?? p.flat[m] ?? tier.output_tokens ?? p.flat.output_tokens ?? 0;
+      total += (q * price) / 1e6;
+    }
+    floatTotals[i] = total;
+  }
+};
+
+// ── @pydantic/genai-prices calcPrice (floats, its own bundled price data) ────────────
+const peerUsages = usages.map((u) => {
+  const m = u.meters as Record<string, number>;
+  const cacheRead = m.cached_input_tokens ?? 0;
+  const cacheWrite = m.cache_write_tokens ?? 0;
+  const cacheWrite1h = m.cache_write_1h_tokens ?? 0;
+  return {
+    model: u.model,
+    provider: PROVIDER[u.model] as string,
+    // genai-prices counts every input token in input_tokens (cache tokens are a subset),
+    // and every output token (reasoning included) in output_tokens.
+    usage: {
+      input_tokens: (m.input_tokens ?? 0) + cacheRead + cacheWrite + cacheWrite1h,
+      cache_read_tokens: cacheRead,
+      cache_write_tokens: cacheWrite + cacheWrite1h,
+      ...(cacheWrite1h > 0 ? { cache_write_1h_tokens: cacheWrite1h } : {}),
+      output_tokens: (m.output_tokens ?? 0) + (m.reasoning_tokens ?? 0),
+    },
+  };
+});
+const peerTotals = new Float64Array(N);
+const peer = () => {
+  for (let i = 0; i < N; i++) {
+    const u = peerUsages[i] as (typeof peerUsages)[number];
+    peerTotals[i] = calcPrice(u.usage, u.model, { providerId: u.provider })?.total_price ?? Number.NaN;
+  }
+};
+
+console.log(
+  `Rating ${N.toLocaleString("en-US")} mixed usages (gpt-4o, claude-sonnet-4-5, gemini-2.5-pro), best of ${ROUNDS}`,
+);
+const latchRate = measure("Latch DefaultRatingEngine (full record, exact)", latch);
+const naiveRate = measure("naive float rater (a number, inexact)", naive);
+const peerRate = measure("@pydantic/genai-prices calcPrice (floats)", peer);
+console.log("");
+console.log(`Latch / genai-prices: ${(latchRate / peerRate).toFixed(1)}×   (target ≥ 15×)`);
+console.log(
+  `Latch / naive float:  ${(latchRate / naiveRate).toFixed(2)}×   (the float ceiling; floats are not exact)`,
+);
+
+// Sanity: all three priced the same thing. Latch is exact; the others may drift in the last bits.
+let worst = 0;
+let floatDrift = 0;
+let sum = new LatchDecimal(0);
+for (let i = 0; i < N; i++) {
+  const exact = Number((latchRecords[i] as RatedUsageRecord).total);
+  sum = sum.plus((latchRecords[i] as RatedUsageRecord).total);
+  worst = Math.max(worst, Math.abs(exact - (peerTotals[i] as number)) / Math.max(exact, 1e-12));
+  if ((floatTotals[i] as number) !== exact) floatDrift++;
+}
+console.log(`max relative difference Latch vs genai-prices: ${worst.toExponential(2)}`);
+console.log(
+  `usages where the naive float total differs from the exact one: ${floatDrift.toLocaleString("en-US")}`,
+);
+console.log(`exact grand total: ${sum.toFixed()} USD`);

@@ -1,0 +1,30 @@
+/**
+ * The closed set of error codes every Latch package throws. Codes are stable: match on
+ * `error.code`, never on the message.
+ */
+export const LATCH_ERROR_CODES = [
+  /** Input failed validation; `issues` names each bad field by path. */
+  "invalid_input",
+  /** A non-zero meter has no price in the snapshot: never billed as $0. */
+  "no_price_for_meter",
+  /** No price snapshot is in effect for the model at the observation's time. */
+  "no_snapshot_in_effect",
+  /** A tier configuration is inconsistent (order, gaps, missing prices, bad baseline). */
+  "invalid_tier_config",
+  /** Two amounts in different currencies were combined. */
+  "currency_mismatch",
+  /** A quantity or amount left the exactly representable range. */
+  "overflow",
+  /** The same id arrived again with a different payload. */
+  "idempotency_conflict",
+  /** The quota store could not answer; quota fails closed. */
+  "quota_unavailable",
+  /** Data read back from storage does not match its schema or hash. */
+  "corrupt_record",
+  /** A hold was already committed, voided or expired. */
+  "hold_already_resolved",
+  /** An export could not be written. */
+  "export_failed",
+] as const;
+
+export type LatchErrorCode = (typeof LATCH_ERROR_CODES)[number];

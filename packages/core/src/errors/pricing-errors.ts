@@ -1,0 +1,66 @@
+import { LatchError } from "./latch-error.js";
+
+/** `no_price_for_meter`: a meter with a non-zero quantity has no price. Never billed as zero. */
+export class NoPriceForMeterError extends LatchError {
+  readonly meter: string;
+  readonly snapshotId: string;
+  constructor({ meter, snapshotId }: { meter: string; snapshotId: string }) {
+    super({
+      code: "no_price_for_meter",
+      message: `Snapshot ${snapshotId} has no price for meter ${meter}, which has a non-zero quantity`,
+    });
+    this.name = "NoPriceForMeterError";
+    this.meter = meter;
+    this.snapshotId = snapshotId;
+  }
+}
+
+/** `no_snapshot_in_effect`: nothing prices this model at this time. */
+export class NoSnapshotInEffectError extends LatchError {
+  readonly billableModel: string;
+  readonly at: string;
+  constructor({ billableModel, at }: { billableModel: string; at: string }) {
+    super({
+      code: "no_snapshot_in_effect",
+      message: `No price snapshot for model ${billableModel} is in effect at ${at}`,
+    });
+    this.name = "NoSnapshotInEffectError";
+    this.billableModel = billableModel;
+    this.at = at;
+  }
+}
+
+/** `invalid_tier_config`: a snapshot's tiers cannot be applied unambiguously. */
+export class InvalidTierConfigError extends LatchError {
+  readonly snapshotId: string;
+  /** Path inside the snapshot, e.g. `tiers.0.boundaries.1.upTo`. */
+  readonly path: string;
+  constructor({ snapshotId, path, reason }: { snapshotId: string; path: string; reason: string }) {
+    super({ code: "invalid_tier_config", message: `Snapshot ${snapshotId}: ${path}: ${reason}` });
+    this.name = "InvalidTierConfigError";
+    this.snapshotId = snapshotId;
+    this.path = path;
+  }
+}
+
+/** `currency_mismatch`: amounts in two currencies were combined. */
+export class CurrencyMismatchError extends LatchError {
+  readonly expected: string;
+  readonly actual: string;
+  constructor({ expected, actual }: { expected: string; actual: string }) {
+    super({ code: "currency_mismatch", message: `Expected currency ${expected}, got ${actual}` });
+    this.name = "CurrencyMismatchError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** `overflow`: a quantity or amount left the exactly representable range. */
+export class OverflowError extends LatchError {
+  readonly path: string;
+  constructor({ path, reason }: { path: string; reason: string }) {
+    super({ code: "overflow", message: `${path}: ${reason}` });
+    this.name = "OverflowError";
+    this.path = path;
+  }
+}

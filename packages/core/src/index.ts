@@ -1,0 +1,82 @@
+/**
+ * @latch/core: exact metering and rating of LLM usage.
+ *
+ * Types and zod schemas, provider usage normalizers, dated price snapshots, the rating
+ * engine, money helpers and the errors every Latch package throws.
+ */
+export * from "./errors/index.js";
+export { type CurrencyCode, CurrencyCodeSchema, isCurrencyCode, minorUnitDigits } from "./money/currency.js";
+export { canonicalDecimal, LatchDecimal, sumDecimals } from "./money/decimal.js";
+export { formatMinorUnits, toMinorUnits } from "./money/minor-units.js";
+export { normalize } from "./normalize/index.js";
+export { accumulate, sumMeterSets } from "./observation/meter-set.js";
+export { isParsedObservation, parseObservation } from "./observation/parse.js";
+export { compileSnapshot } from "./pricing/compiled-snapshot.js";
+export { importLiteLLMCostMap } from "./pricing/litellm.js";
+export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
+export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
+export {
+  type BillingSubject,
+  type BillingSubjectInput,
+  BillingSubjectSchema,
+  type CorrelationIds,
+  CorrelationIdsSchema,
+  EventIdSchema,
+  UsageEventId,
+  UsageEventIdBuilder,
+} from "./schemas/identity.js";
+export {
+  BUILTIN_METERS,
+  type BuiltinMeter,
+  isMeterKind,
+  type MeterKind,
+  MeterKindSchema,
+  type MeterSet,
+  MeterSetSchema,
+  PROMPT_METERS,
+  QuantitySchema,
+  TOKEN_METERS,
+} from "./schemas/meters.js";
+export {
+  type ModelRef,
+  type ModelRefInput,
+  ModelRefSchema,
+  type ProviderRef,
+  ProviderRefSchema,
+} from "./schemas/model.js";
+export {
+  type Attributes,
+  AttributesSchema,
+  type UsageObservation,
+  type UsageObservationInput,
+  UsageObservationSchema,
+  type UsageOutcome,
+  UsageOutcomeSchema,
+  type UsageSource,
+  UsageSourceSchema,
+  type UsageTiming,
+  UsageTimingSchema,
+} from "./schemas/observation.js";
+export { parseWith } from "./schemas/parse.js";
+export {
+  type Price,
+  PriceSchema,
+  type PriceSnapshot,
+  type PriceSnapshotInput,
+  PriceSnapshotSchema,
+  type PriceTable,
+  type TierBaseline,
+  type TierBoundary,
+  type TierConfig,
+  TierConfigSchema,
+} from "./schemas/pricing.js";
+export {
+  type BaselineKey,
+  type RatedLineItem,
+  RatedLineItemSchema,
+  type RatedUsageRecord,
+  RatedUsageRecordSchema,
+  type RatingContext,
+  RatingContextSchema,
+} from "./schemas/rating.js";
+export { IsoTimestampSchema } from "./schemas/time.js";

@@ -1,0 +1,32 @@
+import { LatchValidationError } from "../errors/index.js";
+import { minorUnitDigits } from "./currency.js";
+import { LatchDecimal, SIGNED_DECIMAL } from "./decimal.js";
+
+/**
+ * Rounds an exact amount to the currency's ISO 4217 minor units, half-even (banker's
+ * rounding), and returns the integer count of minor units: `toMinorUnits("1.005", "USD")`
+ * is `100n`, `toMinorUnits("0.5", "JPY")` is `0n`, `toMinorUnits("1.0005", "KWD")` is `1000n`.
+ *
+ * Round once, at the edge that needs it: an invoice total is the rounded exact sum, not the
+ * sum of rounded rows.
+ */
+export function toMinorUnits(amount: string, currency: string): bigint {
+  const digits = minorUnitDigits(currency);
+  if (digits === undefined) {
+    throw LatchValidationError.at("amount", "currency", "unknown currency: expected an active ISO 4217 code");
+  }
+  if (typeof amount !== "string" || !SIGNED_DECIMAL.test(amount)) {
+    throw LatchValidationError.at("amount", "amount", "expected a plain decimal string such as 12.5");
+  }
+  const rounded = new LatchDecimal(amount).toDecimalPlaces(digits, LatchDecimal.ROUND_HALF_EVEN);
+  return BigInt(rounded.times(new LatchDecimal(10).pow(digits)).toFixed(0));
+}
+
+/** Formats minor units back into a decimal string with the currency's exponent: `(100n, "USD")` → `"1.00"`. */
+export function formatMinorUnits(minor: bigint, currency: string): string {
+  const digits = minorUnitDigits(currency);
+  if (digits === undefined) {
+    throw LatchValidationError.at("amount", "currency", "unknown currency: expected an active ISO 4217 code");
+  }
+  return new LatchDecimal(minor.toString()).dividedBy(new LatchDecimal(10).pow(digits)).toFixed(digits);
+}

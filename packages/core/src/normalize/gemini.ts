@@ -1,0 +1,157 @@
+import { z } from "zod";
+import type { ValidationIssue } from "../errors/index.js";
+import type { MeterSet } from "../schemas/meters.js";
+import { parseWith } from "../schemas/parse.js";
+import {
+  checkPartsWithin,
+  checkTotal,
+  count,
+  meterSet,
+  n,
+  optionalCount,
+  throwIfIssues,
+  usageObject,
+} from "./shared.js";
+
+const SUBJECT = "Gemini usage";
+
+/** One `ModalityTokenCount`: `{ modality: "TEXT" | "AUDIO" | "IMAGE" | …, tokenCount }`. */
+const ModalityTokenCountSchema = z.object(
+  {
+    // Any string: Google adds modalities; only "AUDIO" is metered apart.
+    modality: z.string({ error: "expected a string" }).nullish(),
+    // proto3 JSON omits zero values, so an absent tokenCount means 0.
+    tokenCount: optionalCount,
+  },
+  { error: "expected an object" },
+);
+const ModalityListSchema = z.array(ModalityTokenCountSchema, { error: "expected an array" }).nullish();
+
+/** Gemini `usageMetadata` (generateContent / streamGenerateContent, AI Studio or Vertex AI). */
+const GeminiUsageSchema = usageObject({
+  promptTokenCount: count,
+  candidatesTokenCount: optionalCount,
+  thoughtsTokenCount: optionalCount,
+  cachedContentTokenCount: optionalCount,
+  toolUsePromptTokenCount: optionalCount,
+  totalTokenCount: optionalCount,
+  promptTokensDetails: ModalityListSchema,
+  cacheTokensDetails: ModalityListSchema,
+  candidatesTokensDetails: ModalityListSchema,
+});
+
+type ModalityList = z.output<typeof ModalityListSchema>;
+
+/** Sum of the `AUDIO` entries of a modality list (0 when absent). */
+function audioTokens(list: ModalityList): number {
+  let sum = 0;
+  for (const entry of list ?? []) if (entry.modality === "AUDIO") sum += n(entry.tokenCount);
+  return sum;
+}
+
+/**
+ * Normalizes Gemini `usageMetadata` into disjoint meters.
+ *
+ * Pass `response.usageMetadata`. When streaming, every chunk carries `usageMetadata`; the last
+ * chunk holds the totals for the whole response, so pass the last chunk's (never a sum).
+ *
+ * What includes what:
+ * - `promptTokenCount` INCLUDES `cachedContentTokenCount`:
+ *   `cached_input_tokens = cachedContentTokenCount`.
+ * - `toolUsePromptTokenCount` (tool results fed back to the model, e.g. search grounding or
+ *   code execution) is NOT in `promptTokenCount`; it is input billed at the input rate, so it
+ *   is ADDED to `input_tokens`.
+ * - Audio input: `promptTokensDetails` breaks the whole prompt (cached part included) down by
+ *   modality and `cacheTokensDetails` the cached part. Uncached audio
+ *   (`AUDIO` in `promptTokensDetails` − `AUDIO` in `cacheTokensDetails`) is
+ *   `audio_input_tokens` and is taken out of `input_tokens`; cached audio stays in
+ *   `cached_input_tokens` (Latch has no cached-audio meter).
+ *   So `input_tokens = promptTokenCount − cachedContentTokenCount − uncached audio + toolUsePromptTokenCount`.
+ * - `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`: `reasoning_tokens = thoughtsTokenCount`;
+ *   `AUDIO` in `candidatesTokensDetails` is `audio_output_tokens`, and
+ *   `output_tokens = candidatesTokenCount − audio output`.
+ * - Other modalities (TEXT, IMAGE, VIDEO, DOCUMENT) are counted as text tokens in
+ *   `input_tokens` / `output_tokens`; `image_count` is never set (Gemini reports image tokens).
+ * - `totalTokenCount`, when present, must equal
+ *   `promptTokenCount + candidatesTokenCount + thoughtsTokenCount + toolUsePromptTokenCount`;
+ *   the meters sum back to it.
+ *
+ * Only `promptTokenCount` is required (Gemini omits zero counts, e.g. `candidatesTokenCount`
+ * on a blocked prompt). Zero meters are omitted.
+ *
+ * @throws LatchValidationError (`invalid_input`, subject `"Gemini usage"`) for a malformed or
+ * missing count, a non-object, or an inconsistent payload (cache larger than the prompt, audio
+ * larger than its count, a `totalTokenCount` that disagrees with the parts).
+ *
+ * @example
+ * normalizeGemini({
+ *   promptTokenCount: 2000, cachedContentTokenCount: 1500,
+ *   candidatesTokenCount: 400, thoughtsTokenCount: 600, totalTokenCount: 3000,
+ * });
+ * // → { input_tokens: 500, cached_input_tokens: 1500, output_tokens: 400, reasoning_tokens: 600 }
+ */
+export function normalizeGemini(usageMetadata: unknown): MeterSet {
+  const u = parseWith(GeminiUsageSchema, usageMetadata, SUBJECT);
+  const prompt = u.promptTokenCount;
+  const cached = n(u.cachedContentTokenCount);
+  const toolUse = n(u.toolUsePromptTokenCount);
+  const candidates = n(u.candidatesTokenCount);
+  const thoughts = n(u.thoughtsTokenCount);
+  const promptAudio = audioTokens(u.promptTokensDetails);
+  const cachedAudio = audioTokens(u.cacheTokensDetails);
+  const outputAudio = audioTokens(u.candidatesTokensDetails);
+
+  const issues: ValidationIssue[] = [];
+  checkPartsWithin(issues, ["promptTokenCount", prompt], [["cachedContentTokenCount", cached]]);
+  checkPartsWithin(issues, ["promptTokenCount", prompt], [["promptTokensDetails", promptAudio]]);
+  checkPartsWithin(issues, ["cachedContentTokenCount", cached], [["cacheTokensDetails", cachedAudio]]);
+  if (issues.length === 0) {
+    checkPartsWithin(
+      issues,
+      ["promptTokensDetails (AUDIO)", promptAudio],
+      [["cacheTokensDetails", cachedAudio]],
+    );
+  }
+  if (issues.length === 0) {
+    // The uncached audio must fit in the uncached prompt.
+    checkPartsWithin(
+      issues,
+      ["promptTokenCount", prompt],
+      [
+        ["cachedContentTokenCount", cached],
+        ["promptTokensDetails", promptAudio - cachedAudio],
+      ],
+    );
+  }
+  checkPartsWithin(issues, ["candidatesTokenCount", candidates], [["candidatesTokensDetails", outputAudio]]);
+  if (u.totalTokenCount !== undefined && u.totalTokenCount !== null) {
+    checkTotal(
+      issues,
+      ["totalTokenCount", u.totalTokenCount],
+      [
+        ["promptTokenCount", prompt],
+        ["candidatesTokenCount", candidates],
+        ["thoughtsTokenCount", thoughts],
+        ["toolUsePromptTokenCount", toolUse],
+      ],
+    );
+  }
+  const uncachedAudio = promptAudio - cachedAudio;
+  const input = prompt - cached - uncachedAudio + toolUse;
+  if (issues.length === 0 && !Number.isSafeInteger(input)) {
+    issues.push({
+      path: "toolUsePromptTokenCount",
+      message: "input tokens (with tool-use prompt) exceed 2^53-1",
+    });
+  }
+  throwIfIssues(SUBJECT, issues);
+
+  return meterSet(SUBJECT, {
+    input_tokens: input,
+    cached_input_tokens: cached,
+    audio_input_tokens: uncachedAudio,
+    output_tokens: candidates - outputAudio,
+    reasoning_tokens: thoughts,
+    audio_output_tokens: outputAudio,
+  });
+}

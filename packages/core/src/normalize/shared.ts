@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
+import { BUILTIN_METERS, type BuiltinMeter, type MeterSet, QuantitySchema } from "../schemas/meters.js";
+
+/**
+ * Helpers shared by the provider normalizers. Internal: not exported from the package.
+ *
+ * Conventions every normalizer follows:
+ * - the payload is parsed with zod (unknown extra fields are tolerated and dropped);
+ * - an optional count may be absent or `null` (providers and their SDKs send both) and then
+ *   counts as 0; a required count must be a number;
+ * - consistency checks run by hand afterwards and name the offending field by its
+ *   provider-side path; messages never carry the received values.
+ */
+
+/** A required count. */
+export const count = QuantitySchema;
+
+/** An optional count: absent or `null` means 0. */
+export const optionalCount = QuantitySchema.nullish();
+
+/** An object of optional details (absent or `null` allowed, unknown fields tolerated). */
+export function details<T extends z.ZodRawShape>(shape: T) {
+  return z.object(shape, { error: "expected an object" }).nullish();
+}
+
+/** The usage object itself (unknown fields tolerated). */
+export function usageObject<T extends z.ZodRawShape>(shape: T) {
+  return z.object(shape, { error: "expected an object" });
+}
+
+/** `value ?? 0` for optional counts. */
+export function n(value: number | null | undefined): number {
+  return value ?? 0;
+}
+
+/** A named part of a whole: the path used in issues, and its count. */
+export type Part = readonly [path: string, value: number];
+
+/**
+ * Checks that `parts` fit inside `whole` (their sum ≤ the whole). Reports at most one issue,
+ * at the first part where the running sum goes past the whole, so the path names a field.
+ */
+export function checkPartsWithin(issues: ValidationIssue[], whole: Part, parts: readonly Part[]): void {
+  let running = 0n;
+  const seen: string[] = [];
+  for (const [path, value] of parts) {
+    running += BigInt(value);
+    seen.push(path);
+    if (value > 0 && running > BigInt(whole[1])) {
+      const message =
+        seen.length === 1 || BigInt(value) > BigInt(whole[1])
+          ? `must not exceed ${whole[0]}`
+          : `${seen.join(" + ")} must not exceed ${whole[0]}`;
+      issues.push({ path, message });
+      return;
+    }
+  }
+}
+
+/** Checks that a reported total equals the sum of its parts (exact, no float rounding). */
+export function checkTotal(issues: ValidationIssue[], total: Part, parts: readonly Part[]): void {
+  const sum = parts.reduce((acc, [, value]) => acc + BigInt(value), 0n);
+  if (sum !== BigInt(total[1])) {
+    issues.push({ path: total[0], message: `must equal ${parts.map(([path]) => path).join(" + ")}` });
+  }
+}
+
+/** Throws a `LatchValidationError` when any consistency issue was found. */
+export function throwIfIssues(subject: string, issues: ValidationIssue[]): void {
+  if (issues.length > 0) throw new LatchValidationError({ subject, issues });
+}
+
+/**
+ * The MeterSet for `values`: only non-zero meters, in the stable {@link BUILTIN_METERS} order,
+ * frozen. Every value must already be a safe non-negative integer (the callers' checks ensure it).
+ */
+export function meterSet(subject: string, values: Partial<Record<BuiltinMeter, number>>): MeterSet {
+  const out: Partial<Record<BuiltinMeter, number>> = {};
+  for (const meter of BUILTIN_METERS) {
+    const value = values[meter];
+    if (value === undefined || value === 0) continue;
+    if (!Number.isSafeInteger(value) || value < 0) {
+      // Unreachable when the consistency checks hold; kept as a guard so no bad count escapes.
+      throw LatchValidationError.at(subject, "", `derived ${meter} is not a non-negative integer ≤ 2^53-1`);
+    }
+    out[meter] = value;
+  }
+  return Object.freeze(out);
+}

@@ -1,0 +1,114 @@
+import { z } from "zod";
+import { LatchValidationError } from "../errors/index.js";
+
+const Id = z.string().min(1, { error: "must not be empty" }).max(256, { error: "at most 256 characters" });
+
+/** Who is billed: a tenant, optionally narrowed to org, project, API key, end user and feature. */
+export const BillingSubjectSchema = z.strictObject({
+  tenantId: Id,
+  orgId: Id.optional(),
+  projectId: Id.optional(),
+  apiKeyId: Id.optional(),
+  endUserId: Id.optional(),
+  feature: Id.optional(),
+});
+export type BillingSubject = z.output<typeof BillingSubjectSchema>;
+export type BillingSubjectInput = z.input<typeof BillingSubjectSchema>;
+
+/** Ids that tie an observation to the request, trace, session or parent event it came from. */
+export const CorrelationIdsSchema = z.strictObject({
+  requestId: Id.optional(),
+  traceId: Id.optional(),
+  sessionId: Id.optional(),
+  parentEventId: z.string().min(1).max(512).optional(),
+});
+export type CorrelationIds = z.output<typeof CorrelationIdsSchema>;
+
+/** An observation's idempotency key. Build it with {@link UsageEventId}. */
+export const EventIdSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" });
+
+const PART = /^[^:\s]{1,200}$/;
+const PHASE = /^[a-z][a-z0-9_-]{0,31}$/;
+
+function checkPart(name: string, value: unknown): string {
+  if (typeof value !== "string" || !PART.test(value)) {
+    throw LatchValidationError.at(
+      "UsageEventId",
+      name,
+      "expected 1–200 characters without ':' or whitespace",
+    );
+  }
+  return value;
+}
+
+function checkCount(name: string, value: unknown): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw LatchValidationError.at("UsageEventId", name, "expected a non-negative integer");
+  }
+  return value;
+}
+
+/**
+ * Deterministic event ids: the same provider attempt of the same request always gets the
+ * same id, so a retried `record()` is recognised as a duplicate instead of billed twice.
+ *
+ * @example
+ * UsageEventId.fromAttempt("req-1", 0, "openai"); // "req-1:0:openai"
+ * UsageEventId.builder("req-1").attempt(1).provider("anthropic").step(2).phase("tool").build();
+ * // "req-1:1:anthropic:step2:tool"
+ */
+export const UsageEventId = {
+  fromAttempt(requestId: string, attempt: number, provider: string): string {
+    return `${checkPart("requestId", requestId)}:${checkCount("attempt", attempt)}:${checkPart("provider", provider)}`;
+  },
+  builder(requestId: string): UsageEventIdBuilder {
+    return new UsageEventIdBuilder(checkPart("requestId", requestId));
+  },
+};
+
+/** Builds `requestId:attempt:provider[:step<n>][:<phase>]` for multi-step (agent, tool) calls. */
+export class UsageEventIdBuilder {
+  #attempt = 0;
+  #provider: string | undefined;
+  #step: number | undefined;
+  #phase: string | undefined;
+
+  constructor(private readonly requestId: string) {}
+
+  attempt(n: number): this {
+    this.#attempt = checkCount("attempt", n);
+    return this;
+  }
+  provider(id: string): this {
+    this.#provider = checkPart("provider", id);
+    return this;
+  }
+  /** Position of the call inside an agent loop or workflow. */
+  step(n: number): this {
+    this.#step = checkCount("step", n);
+    return this;
+  }
+  /** A short lowercase label such as `plan`, `tool` or `answer`. */
+  phase(label: string): this {
+    if (typeof label !== "string" || !PHASE.test(label)) {
+      throw LatchValidationError.at(
+        "UsageEventId",
+        "phase",
+        "expected lowercase letters, digits, '_' or '-' (≤ 32)",
+      );
+    }
+    this.#phase = label;
+    return this;
+  }
+  build(): string {
+    if (this.#provider === undefined)
+      throw LatchValidationError.at("UsageEventId", "provider", "is required");
+    let id = `${this.requestId}:${this.#attempt}:${this.#provider}`;
+    if (this.#step !== undefined) id += `:step${this.#step}`;
+    if (this.#phase !== undefined) id += `:${this.#phase}`;
+    return id;
+  }
+}

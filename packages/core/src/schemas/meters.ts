@@ -1,0 +1,85 @@
+import { z } from "zod";
+
+/** Every built-in meter. Meters are disjoint: each token is counted in exactly one of them. */
+export const BUILTIN_METERS = [
+  "input_tokens",
+  "cached_input_tokens",
+  "cache_write_tokens",
+  "cache_write_1h_tokens",
+  "output_tokens",
+  "reasoning_tokens",
+  "audio_input_tokens",
+  "audio_output_tokens",
+  "image_count",
+] as const;
+
+export type BuiltinMeter = (typeof BUILTIN_METERS)[number];
+export type MeterKind = BuiltinMeter | `custom:${string}`;
+
+/** Input-side meters: their sum is a request's "prompt tokens" (tier baselines). */
+export const PROMPT_METERS: readonly MeterKind[] = [
+  "input_tokens",
+  "cached_input_tokens",
+  "cache_write_tokens",
+  "cache_write_1h_tokens",
+  "audio_input_tokens",
+];
+
+/** Token meters: their sum is a request's "total tokens". Images and custom meters are not tokens. */
+export const TOKEN_METERS: readonly MeterKind[] = [
+  "input_tokens",
+  "cached_input_tokens",
+  "cache_write_tokens",
+  "cache_write_1h_tokens",
+  "output_tokens",
+  "reasoning_tokens",
+  "audio_input_tokens",
+  "audio_output_tokens",
+];
+
+const builtinSet: ReadonlySet<string> = new Set(BUILTIN_METERS);
+const BUILTIN_ORDER: ReadonlyMap<string, number> = new Map(BUILTIN_METERS.map((m, i) => [m, i]));
+
+/** Canonical meter order: built-ins in declaration order, then custom meters by name. */
+export function compareMeters(a: string, b: string): number {
+  const ia = BUILTIN_ORDER.get(a);
+  const ib = BUILTIN_ORDER.get(b);
+  if (ia !== undefined && ib !== undefined) return ia - ib;
+  if (ia !== undefined) return -1;
+  if (ib !== undefined) return 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+const CUSTOM_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** True for a built-in meter or `custom:<name>` (name: lowercase letters, digits, `_ . -`, ≤ 63). */
+export function isMeterKind(value: string): value is MeterKind {
+  return builtinSet.has(value) || (value.startsWith("custom:") && CUSTOM_NAME.test(value.slice(7)));
+}
+
+export const MeterKindSchema = z.custom<MeterKind>(
+  (v) => typeof v === "string" && isMeterKind(v),
+  "expected a built-in meter (input_tokens, output_tokens, …) or custom:<name>",
+);
+
+/** A count: a safe integer ≥ 0 (≤ 2^53-1). */
+export const QuantitySchema = z
+  .number({ error: "expected a non-negative integer" })
+  .int({ error: "expected an integer, not a fraction" })
+  .nonnegative({ error: "expected a non-negative integer" })
+  .max(Number.MAX_SAFE_INTEGER, { error: "exceeds 2^53-1" });
+
+export type MeterSet = Readonly<Partial<Record<MeterKind, number>>>;
+
+export const MeterSetSchema: z.ZodType<MeterSet, Record<string, number>> = z
+  .record(z.string(), QuantitySchema)
+  .superRefine((meters, ctx) => {
+    for (const key of Object.keys(meters)) {
+      if (!isMeterKind(key)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "unknown meter: expected a built-in meter or custom:<name>",
+        });
+      }
+    }
+  }) as z.ZodType<MeterSet, Record<string, number>>;

@@ -1,0 +1,56 @@
+import { z } from "zod";
+import { CurrencyCodeSchema } from "../money/currency.js";
+import { SIGNED_DECIMAL } from "../money/decimal.js";
+import { EventIdSchema } from "./identity.js";
+import { MeterKindSchema, QuantitySchema } from "./meters.js";
+import { UsageObservationSchema } from "./observation.js";
+import { IsoTimestampSchema } from "./time.js";
+
+/** A baseline key for period tiers: a meter, `prompt_tokens` or `total_tokens`. */
+export type BaselineKey = z.output<typeof MeterKindSchema> | "prompt_tokens" | "total_tokens";
+
+/** What the engine needs besides the observation and the snapshot. */
+export const RatingContextSchema = z.strictObject({
+  /** When the rating happened. Injected, so rating stays pure. */
+  ratedAt: IsoTimestampSchema,
+  /** Version of this rating for the event; 1 for the first, n+1 for a correction. */
+  version: z.number().int().min(1).max(1_000_000).optional(),
+  /** The ratedRecordId this version replaces (defaults to `eventId:v<version-1>`). */
+  supersedes: z.string().min(1).max(600).optional(),
+  /** Usage in the billing period before this event, for period-scoped tiers. */
+  periodBaseline: z.record(z.string(), QuantitySchema).optional(),
+});
+export type RatingContext = {
+  ratedAt: string;
+  version?: number;
+  supersedes?: string;
+  periodBaseline?: Readonly<Partial<Record<BaselineKey, number>>>;
+};
+
+const Amount = z.string().regex(SIGNED_DECIMAL, { error: "expected a plain decimal string" });
+
+/** One priced slice of one meter. `quantity` is negative only for a volume-tier reversal. */
+export const RatedLineItemSchema = z.strictObject({
+  meter: MeterKindSchema,
+  quantity: z.number().int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER),
+  unitPrice: Amount,
+  per: z.enum(["million", "unit"]),
+  subtotal: Amount,
+  tier: z.number().int().nonnegative().optional(),
+});
+export type RatedLineItem = z.output<typeof RatedLineItemSchema>;
+
+/** The priced result of one observation against one snapshot. Amounts are exact decimal strings. */
+export const RatedUsageRecordSchema = z.strictObject({
+  ratedRecordId: z.string().min(1).max(600),
+  eventId: EventIdSchema,
+  version: z.number().int().min(1),
+  supersedes: z.string().min(1).max(600).optional(),
+  snapshotId: z.string().min(1).max(256),
+  currency: CurrencyCodeSchema,
+  lineItems: z.array(RatedLineItemSchema),
+  total: Amount,
+  ratedAt: IsoTimestampSchema,
+  observation: UsageObservationSchema,
+});
+export type RatedUsageRecord = z.output<typeof RatedUsageRecordSchema>;

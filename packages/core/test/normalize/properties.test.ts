@@ -1,0 +1,428 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { MeterSet } from "../../src/index.js";
+import { normalize } from "../../src/normalize/index.js";
+import { BUILTIN_METERS, type BuiltinMeter, PROMPT_METERS, TOKEN_METERS } from "../../src/schemas/meters.js";
+import { validationPaths } from "./helpers.js";
+
+// Parts are drawn so that any sum of up to 8 of them stays a safe integer (8 × 2^49 = 2^52).
+const part = fc.oneof(fc.constant(0), fc.nat(5_000), fc.nat({ max: 2 ** 49 }));
+const positive = fc.oneof(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 2 ** 49 }));
+
+/** How optional detail fields are sent: all present, zeros omitted, or zeros as null. */
+type Style = "full" | "omitZeros" | "nullZeros";
+const style = fc.constantFrom<Style>("full", "omitZeros", "nullZeros");
+
+/** A details object in the given style; `undefined` when every field was omitted. */
+function detailsIn(s: Style, fields: Record<string, number>): Record<string, number | null> | undefined {
+  const out: Record<string, number | null> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== 0 || s === "full") out[k] = v;
+    else if (s === "nullZeros") out[k] = null;
+  }
+  return Object.keys(out).length === 0 ? undefined : out;
+}
+
+const sum = (m: MeterSet, meters: readonly string[]) =>
+  meters.reduce((acc, k) => acc + ((m as Record<string, number | undefined>)[k] ?? 0), 0);
+const OUTPUT_METERS = ["output_tokens", "reasoning_tokens", "audio_output_tokens"];
+
+/** Every meter a normalizer returns is a known, non-zero, safe, non-negative integer; the set is frozen and ordered. */
+function expectWellFormed(m: MeterSet): void {
+  expect(Object.isFrozen(m)).toBe(true);
+  const keys = Object.keys(m);
+  const order = keys.map((k) => BUILTIN_METERS.indexOf(k as BuiltinMeter));
+  expect(order.every((i) => i >= 0)).toBe(true);
+  expect(order).toEqual([...order].sort((a, b) => a - b));
+  for (const v of Object.values(m)) {
+    expect(Number.isSafeInteger(v)).toBe(true);
+    expect(v).toBeGreaterThan(0);
+  }
+}
+
+/** The expected MeterSet: the non-zero entries of `values`. */
+function nonZero(values: Partial<Record<BuiltinMeter, number>>): MeterSet {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== 0));
+}
+
+describe("OpenAI chat properties", () => {
+  it("consistent payloads: meters are the disjoint parts and sum to the reported totals", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          text: part,
+          cached: part,
+          audioIn: part,
+          visible: part,
+          reasoning: part,
+          audioOut: part,
+        }),
+        style,
+        (p, s) => {
+          const prompt = p.text + p.cached + p.audioIn;
+          const completion = p.visible + p.reasoning + p.audioOut;
+          const usage = {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            prompt_tokens_details: detailsIn(s, { cached_tokens: p.cached, audio_tokens: p.audioIn }),
+            completion_tokens_details: detailsIn(s, {
+              reasoning_tokens: p.reasoning,
+              audio_tokens: p.audioOut,
+              accepted_prediction_tokens: Math.min(p.visible, 3),
+              rejected_prediction_tokens: 0,
+            }),
+          };
+          const m = normalize.openaiChat(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text,
+              cached_input_tokens: p.cached,
+              audio_input_tokens: p.audioIn,
+              output_tokens: p.visible,
+              reasoning_tokens: p.reasoning,
+              audio_output_tokens: p.audioOut,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(prompt);
+          expect(sum(m, OUTPUT_METERS)).toBe(completion);
+          expect(sum(m, TOKEN_METERS)).toBe(prompt + completion);
+        },
+      ),
+    );
+  });
+
+  it("cached_tokens > prompt_tokens is rejected at prompt_tokens_details.cached_tokens", () => {
+    fc.assert(
+      fc.property(part, positive, part, (prompt, excess, completion) => {
+        const usage = {
+          prompt_tokens: prompt,
+          completion_tokens: completion,
+          total_tokens: prompt + completion,
+          prompt_tokens_details: { cached_tokens: prompt + excess },
+        };
+        expect(validationPaths(() => normalize.openaiChat(usage), "OpenAI chat usage")).toEqual([
+          "prompt_tokens_details.cached_tokens",
+        ]);
+      }),
+    );
+  });
+
+  it("cached + audio > prompt_tokens (each fitting alone) is rejected at prompt_tokens_details.audio_tokens", () => {
+    fc.assert(
+      fc.property(positive, fc.double({ min: 0, max: 1, noNaN: true }), positive, (prompt, f, extra) => {
+        const cached = Math.max(1, Math.floor(prompt * f));
+        const audio = Math.min(prompt, prompt - cached + extra); // > prompt − cached, ≤ prompt
+        fc.pre(audio + cached > prompt && cached <= prompt);
+        const usage = {
+          prompt_tokens: prompt,
+          completion_tokens: 0,
+          total_tokens: prompt,
+          prompt_tokens_details: { cached_tokens: cached, audio_tokens: audio },
+        };
+        expect(validationPaths(() => normalize.openaiChat(usage), "OpenAI chat usage")).toEqual([
+          "prompt_tokens_details.audio_tokens",
+        ]);
+      }),
+    );
+  });
+
+  it("reasoning_tokens > completion_tokens is rejected at completion_tokens_details.reasoning_tokens", () => {
+    fc.assert(
+      fc.property(part, part, positive, (prompt, completion, excess) => {
+        const usage = {
+          prompt_tokens: prompt,
+          completion_tokens: completion,
+          total_tokens: prompt + completion,
+          completion_tokens_details: { reasoning_tokens: completion + excess },
+        };
+        expect(validationPaths(() => normalize.openaiChat(usage), "OpenAI chat usage")).toEqual([
+          "completion_tokens_details.reasoning_tokens",
+        ]);
+      }),
+    );
+  });
+
+  it("a total_tokens that disagrees with prompt + completion is rejected at total_tokens", () => {
+    fc.assert(
+      fc.property(part, part, fc.integer({ min: -1000, max: 1000 }), (prompt, completion, delta) => {
+        fc.pre(delta !== 0 && prompt + completion + delta >= 0);
+        const usage = {
+          prompt_tokens: prompt,
+          completion_tokens: completion,
+          total_tokens: prompt + completion + delta,
+        };
+        expect(validationPaths(() => normalize.openaiChat(usage), "OpenAI chat usage")).toEqual([
+          "total_tokens",
+        ]);
+      }),
+    );
+  });
+});
+
+describe("OpenAI Responses properties", () => {
+  it("consistent payloads sum to input_tokens / output_tokens / total_tokens", () => {
+    fc.assert(
+      fc.property(fc.record({ text: part, cached: part, visible: part, reasoning: part }), style, (p, s) => {
+        const input = p.text + p.cached;
+        const output = p.visible + p.reasoning;
+        const usage = {
+          input_tokens: input,
+          input_tokens_details: detailsIn(s, { cached_tokens: p.cached }),
+          output_tokens: output,
+          output_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+          total_tokens: input + output,
+        };
+        const m = normalize.openaiResponses(usage);
+        expectWellFormed(m);
+        expect(m).toEqual(
+          nonZero({
+            input_tokens: p.text,
+            cached_input_tokens: p.cached,
+            output_tokens: p.visible,
+            reasoning_tokens: p.reasoning,
+          }),
+        );
+        expect(sum(m, PROMPT_METERS)).toBe(input);
+        expect(sum(m, OUTPUT_METERS)).toBe(output);
+        expect(sum(m, TOKEN_METERS)).toBe(input + output);
+      }),
+    );
+  });
+
+  it("inconsistent payloads name the field", () => {
+    const kind = fc.constantFrom("cached", "reasoning", "total");
+    fc.assert(
+      fc.property(kind, part, part, positive, (k, input, output, excess) => {
+        const usage: Record<string, unknown> = {
+          input_tokens: input,
+          output_tokens: output,
+          total_tokens: input + output,
+        };
+        if (k === "cached") usage.input_tokens_details = { cached_tokens: input + excess };
+        if (k === "reasoning") usage.output_tokens_details = { reasoning_tokens: output + excess };
+        if (k === "total") usage.total_tokens = input + output + excess;
+        const expected = {
+          cached: "input_tokens_details.cached_tokens",
+          reasoning: "output_tokens_details.reasoning_tokens",
+          total: "total_tokens",
+        }[k];
+        expect(validationPaths(() => normalize.openaiResponses(usage), "OpenAI Responses usage")).toEqual([
+          expected,
+        ]);
+      }),
+    );
+  });
+});
+
+describe("Anthropic properties", () => {
+  const shape = fc.constantFrom("breakdown+total", "breakdown-only", "total-only");
+
+  it("consistent payloads: the input groups map one to one and sum to the prompt", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ input: part, read: part, w5: part, w1h: part, output: part }),
+        shape,
+        style,
+        (p, sh, s) => {
+          const w1h = sh === "total-only" ? 0 : p.w1h; // without a breakdown every write is 5-minute
+          const usage: Record<string, unknown> = {
+            input_tokens: p.input,
+            output_tokens: p.output,
+            ...detailsIn(s, { cache_read_input_tokens: p.read }),
+          };
+          if (sh !== "breakdown-only") usage.cache_creation_input_tokens = p.w5 + w1h;
+          if (sh !== "total-only") {
+            usage.cache_creation = { ephemeral_5m_input_tokens: p.w5, ephemeral_1h_input_tokens: w1h };
+          }
+          const m = normalize.anthropic(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.input,
+              cached_input_tokens: p.read,
+              cache_write_tokens: p.w5,
+              cache_write_1h_tokens: w1h,
+              output_tokens: p.output,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(p.input + p.read + p.w5 + w1h);
+          expect(sum(m, OUTPUT_METERS)).toBe(p.output);
+        },
+      ),
+    );
+  });
+
+  it("a breakdown that disagrees with cache_creation_input_tokens is rejected at cache_creation", () => {
+    fc.assert(
+      fc.property(part, part, fc.integer({ min: -1000, max: 1000 }), (w5, w1h, delta) => {
+        fc.pre(delta !== 0 && w5 + w1h + delta >= 0);
+        const usage = {
+          input_tokens: 1,
+          output_tokens: 1,
+          cache_creation_input_tokens: w5 + w1h + delta,
+          cache_creation: { ephemeral_5m_input_tokens: w5, ephemeral_1h_input_tokens: w1h },
+        };
+        expect(validationPaths(() => normalize.anthropic(usage), "Anthropic usage")).toEqual([
+          "cache_creation",
+        ]);
+      }),
+    );
+  });
+});
+
+describe("Gemini properties", () => {
+  it("consistent payloads: meters are disjoint and sum to totalTokenCount", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          text: part,
+          cachedText: part,
+          cachedAudio: part,
+          audio: part,
+          toolUse: part,
+          visible: part,
+          audioOut: part,
+          thoughts: part,
+        }),
+        fc.boolean(),
+        (p, withTotal) => {
+          const prompt = p.text + p.cachedText + p.cachedAudio + p.audio;
+          const cached = p.cachedText + p.cachedAudio;
+          const candidates = p.visible + p.audioOut;
+          const total = prompt + candidates + p.thoughts + p.toolUse;
+          const usage = {
+            promptTokenCount: prompt,
+            cachedContentTokenCount: cached,
+            candidatesTokenCount: candidates,
+            thoughtsTokenCount: p.thoughts,
+            toolUsePromptTokenCount: p.toolUse,
+            ...(withTotal ? { totalTokenCount: total } : {}),
+            promptTokensDetails: [
+              { modality: "TEXT", tokenCount: p.text + p.cachedText },
+              { modality: "AUDIO", tokenCount: p.cachedAudio + p.audio },
+            ],
+            cacheTokensDetails: [
+              { modality: "TEXT", tokenCount: p.cachedText },
+              { modality: "AUDIO", tokenCount: p.cachedAudio },
+            ],
+            candidatesTokensDetails: [
+              { modality: "TEXT", tokenCount: p.visible },
+              { modality: "AUDIO", tokenCount: p.audioOut },
+            ],
+          };
+          const m = normalize.gemini(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text + p.toolUse,
+              cached_input_tokens: cached,
+              audio_input_tokens: p.audio,
+              output_tokens: p.visible,
+              reasoning_tokens: p.thoughts,
+              audio_output_tokens: p.audioOut,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(prompt + p.toolUse);
+          expect(sum(m, OUTPUT_METERS)).toBe(candidates + p.thoughts);
+          expect(sum(m, TOKEN_METERS)).toBe(total);
+        },
+      ),
+    );
+  });
+
+  it("inconsistent payloads name the field", () => {
+    const kind = fc.constantFrom("cached", "total", "audioOut", "audioIn");
+    fc.assert(
+      fc.property(kind, part, part, positive, (k, prompt, candidates, excess) => {
+        const usage: Record<string, unknown> = {
+          promptTokenCount: prompt,
+          candidatesTokenCount: candidates,
+          totalTokenCount: prompt + candidates,
+        };
+        if (k === "cached") usage.cachedContentTokenCount = prompt + excess;
+        if (k === "total") usage.totalTokenCount = prompt + candidates + excess;
+        if (k === "audioOut")
+          usage.candidatesTokensDetails = [{ modality: "AUDIO", tokenCount: candidates + excess }];
+        if (k === "audioIn") usage.promptTokensDetails = [{ modality: "AUDIO", tokenCount: prompt + excess }];
+        const expected = {
+          cached: "cachedContentTokenCount",
+          total: "totalTokenCount",
+          audioOut: "candidatesTokensDetails",
+          audioIn: "promptTokensDetails",
+        }[k];
+        expect(validationPaths(() => normalize.gemini(usage), "Gemini usage")).toEqual([expected]);
+      }),
+    );
+  });
+});
+
+describe("OpenRouter properties", () => {
+  it("consistent payloads sum to prompt_tokens / completion_tokens / total_tokens; cost is ignored", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ text: part, cached: part, write: part, audioIn: part, visible: part, reasoning: part }),
+        style,
+        fc.double({ min: 0, max: 100, noNaN: true }),
+        (p, s, cost) => {
+          const prompt = p.text + p.cached + p.write + p.audioIn;
+          const completion = p.visible + p.reasoning;
+          const usage = {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            cost,
+            prompt_tokens_details: detailsIn(s, {
+              cached_tokens: p.cached,
+              cache_write_tokens: p.write,
+              audio_tokens: p.audioIn,
+            }),
+            completion_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+          };
+          const m = normalize.openrouter(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text,
+              cached_input_tokens: p.cached,
+              cache_write_tokens: p.write,
+              audio_input_tokens: p.audioIn,
+              output_tokens: p.visible,
+              reasoning_tokens: p.reasoning,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(prompt);
+          expect(sum(m, OUTPUT_METERS)).toBe(completion);
+          expect(sum(m, TOKEN_METERS)).toBe(prompt + completion);
+        },
+      ),
+    );
+  });
+
+  it("inconsistent payloads name the field", () => {
+    const kind = fc.constantFrom("cached", "write", "reasoning", "total");
+    fc.assert(
+      fc.property(kind, part, part, positive, (k, prompt, completion, excess) => {
+        const usage: Record<string, unknown> = {
+          prompt_tokens: prompt,
+          completion_tokens: completion,
+          total_tokens: prompt + completion,
+        };
+        if (k === "cached") usage.prompt_tokens_details = { cached_tokens: prompt + excess };
+        // reads fill the prompt; any write then overflows it
+        if (k === "write")
+          usage.prompt_tokens_details = { cached_tokens: prompt, cache_write_tokens: excess };
+        if (k === "reasoning") usage.completion_tokens_details = { reasoning_tokens: completion + excess };
+        if (k === "total") usage.total_tokens = prompt + completion + excess;
+        const expected = {
+          cached: "prompt_tokens_details.cached_tokens",
+          write: "prompt_tokens_details.cache_write_tokens",
+          reasoning: "completion_tokens_details.reasoning_tokens",
+          total: "total_tokens",
+        }[k];
+        expect(validationPaths(() => normalize.openrouter(usage), "OpenRouter usage")).toEqual([expected]);
+      }),
+    );
+  });
+});
