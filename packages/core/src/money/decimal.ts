@@ -63,13 +63,18 @@ export function formatFixed(units: bigint | number, scale: number): string {
     digits = digits.slice(1);
   }
   if (scale === 0) return sign + digits;
-  if (digits.length <= scale) digits = "0".repeat(scale - digits.length + 1) + digits;
-  const cut = digits.length - scale;
   let end = digits.length;
-  while (end > cut && digits.charCodeAt(end - 1) === 48) end--;
+  while (end > 0 && digits.charCodeAt(end - 1) === 48 && digits.length - end < scale) end--;
+  const cut = digits.length - scale; // where the point goes; ≤ 0 means "0.000…"
+  if (cut <= 0) return `${sign}0.${zeros(-cut)}${digits.slice(0, end)}`;
   return end === cut
     ? sign + digits.slice(0, cut)
     : `${sign}${digits.slice(0, cut)}.${digits.slice(cut, end)}`;
+}
+
+const ZEROS = "0".repeat(64);
+function zeros(n: number): string {
+  return n <= ZEROS.length ? ZEROS.slice(0, n) : "0".repeat(n);
 }
 
 /** Canonical form of any decimal string (e.g. `"1.50"` → `"1.5"`). */

@@ -8,12 +8,20 @@ import { parseWith } from "../schemas/parse.js";
  * re-parses: non-zero meters in canonical order and the completion time in epoch ms.
  */
 export interface ParsedFacts {
+  /** The parsed observation these facts describe. */
+  readonly observation: UsageObservation;
   readonly meters: readonly MeterKind[];
   readonly quantities: readonly number[];
   readonly completedAtMs: number;
 }
 
-const parsed = new WeakMap<object, ParsedFacts>();
+/**
+ * Facts ride on the parsed observation under a module-private symbol (non-enumerable, so
+ * invisible to JSON and Object.keys): a property read is much cheaper on the hot path than
+ * a WeakMap lookup. Only this module can set it, and only before freezing.
+ */
+const FACTS = Symbol("latch.observationFacts");
+type WithFacts = { readonly [FACTS]?: ParsedFacts };
 
 function deepFreeze<T>(value: T): T {
   if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
@@ -23,14 +31,19 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-function factsOf(obs: UsageObservation): ParsedFacts {
+function factsOf(value: unknown): ParsedFacts | undefined {
+  return typeof value === "object" && value !== null ? (value as WithFacts)[FACTS] : undefined;
+}
+
+function computeFacts(obs: UsageObservation): ParsedFacts {
   const meters = (Object.keys(obs.meters) as MeterKind[]).filter((m) => (obs.meters[m] as number) > 0);
   meters.sort(compareMeters);
-  return {
-    meters,
-    quantities: meters.map((m) => obs.meters[m] as number),
+  return Object.freeze({
+    observation: obs,
+    meters: Object.freeze(meters),
+    quantities: Object.freeze(meters.map((m) => obs.meters[m] as number)),
     completedAtMs: Date.parse(obs.timing.completedAt),
-  };
+  });
 }
 
 /**
@@ -43,21 +56,19 @@ function factsOf(obs: UsageObservation): ParsedFacts {
  * const obs = parseObservation(JSON.parse(body));
  */
 export function parseObservation(input: unknown): UsageObservation {
-  if (typeof input === "object" && input !== null && parsed.has(input)) return input as UsageObservation;
-  const obs = deepFreeze(parseWith(UsageObservationSchema, input, "UsageObservation"));
-  parsed.set(obs, factsOf(obs));
-  return obs;
+  const known = factsOf(input);
+  if (known !== undefined) return known.observation;
+  const obs = parseWith(UsageObservationSchema, input, "UsageObservation");
+  Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
+  return deepFreeze(obs);
 }
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
 export function isParsedObservation(value: unknown): value is UsageObservation {
-  return typeof value === "object" && value !== null && parsed.has(value);
+  return factsOf(value)?.observation === value;
 }
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */
-export function observationFacts(value: UsageObservation): { obs: UsageObservation; facts: ParsedFacts } {
-  const facts = typeof value === "object" && value !== null ? parsed.get(value) : undefined;
-  if (facts !== undefined) return { obs: value, facts };
-  const obs = parseObservation(value);
-  return { obs, facts: parsed.get(obs) as ParsedFacts };
+export function observationFacts(value: UsageObservation): ParsedFacts {
+  return factsOf(value) ?? (factsOf(parseObservation(value)) as ParsedFacts);
 }

@@ -61,10 +61,8 @@ function contextError(path: string, message: string): LatchValidationError {
 // Strings are immutable: a ratedAt already checked need not be checked again (contexts repeat in batches).
 let lastValidRatedAt = "";
 
-function checkContext(
-  ctx: RatingContext,
-  eventId: string,
-): { version: number; supersedes: string | undefined } {
+/** Validates the context (cheaply: it is checked on every call) and returns the version. */
+function checkContext(ctx: RatingContext): number {
   if (typeof ctx !== "object" || ctx === null) throw contextError("", "expected an object");
   const ratedAt = ctx.ratedAt;
   if (ratedAt !== lastValidRatedAt) {
@@ -75,24 +73,25 @@ function checkContext(
   }
   const version = ctx.version ?? 1;
   if (!Number.isSafeInteger(version) || version < 1) throw contextError("version", "expected an integer ≥ 1");
-  let supersedes = ctx.supersedes;
-  if (supersedes !== undefined && (typeof supersedes !== "string" || supersedes.length === 0)) {
-    throw contextError("supersedes", "expected a ratedRecordId");
+  const supersedes = ctx.supersedes;
+  if (supersedes !== undefined) {
+    if (typeof supersedes !== "string" || supersedes.length === 0) {
+      throw contextError("supersedes", "expected a ratedRecordId");
+    }
+    if (version === 1) throw contextError("supersedes", "a first version supersedes nothing");
   }
-  if (version === 1 && supersedes !== undefined)
-    throw contextError("supersedes", "a first version supersedes nothing");
-  if (version > 1) supersedes ??= `${eventId}:v${version - 1}`;
   const baseline = ctx.periodBaseline;
   if (baseline !== undefined) {
     if (typeof baseline !== "object" || baseline === null)
       throw contextError("periodBaseline", "expected an object");
-    for (const [key, value] of Object.entries(baseline)) {
+    for (const key in baseline) {
+      const value = baseline[key as BaselineKey];
       if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
         throw contextError(`periodBaseline.${key}`, "expected a non-negative integer ≤ 2^53-1");
       }
     }
   }
-  return { version, supersedes };
+  return version;
 }
 
 function periodBaseline(ctx: RatingContext, key: BaselineKey, tier: CompiledTier): number {
@@ -195,8 +194,21 @@ function tierApplies(tier: CompiledTier, meters: Quantities): boolean {
   return false;
 }
 
-function byMeterThenTier(a: Line, b: Line): number {
+function byMeterThenTier(a: RatedLineItem, b: RatedLineItem): number {
   return compareMeters(a.meter, b.meter) || (a.tier ?? -1) - (b.tier ?? -1);
+}
+
+/** Insertion sort: line items are few and mostly in order already, where it beats Array#sort. */
+function sortLineItems(items: RatedLineItem[]): void {
+  for (let i = 1; i < items.length; i++) {
+    const item = items[i] as RatedLineItem;
+    let j = i - 1;
+    while (j >= 0 && byMeterThenTier(items[j] as RatedLineItem, item) > 0) {
+      items[j + 1] = items[j] as RatedLineItem;
+      j--;
+    }
+    items[j + 1] = item;
+  }
 }
 
 /**
@@ -218,15 +230,17 @@ function byMeterThenTier(a: Line, b: Line): number {
  */
 export class DefaultRatingEngine implements RatingEngine {
   rate(observation: UsageObservation, snapshot: PriceSnapshot, context: RatingContext): RatedUsageRecord {
-    const { obs, facts } = observationFacts(observation);
+    const facts = observationFacts(observation);
+    const obs = facts.observation;
     const compiled: CompiledSnapshot = compileSnapshot(snapshot);
-    const { version, supersedes } = checkContext(context, obs.eventId);
+    const version = checkContext(context);
+    const { snapshotId, currency, model } = compiled.snapshot;
 
-    if (obs.model.billableModel !== compiled.snapshot.model.billableModel) {
+    if (obs.model.billableModel !== model.billableModel) {
       throw LatchValidationError.at(
         "UsageObservation",
         "model.billableModel",
-        `snapshot ${compiled.snapshot.snapshotId} prices a different model`,
+        `snapshot ${snapshotId} prices a different model`,
       );
     }
     const at = facts.completedAtMs;
@@ -237,79 +251,77 @@ export class DefaultRatingEngine implements RatingEngine {
       });
     }
 
-    // facts.meters holds the non-zero meters in canonical order, so flat lines come out sorted.
-    const lines: Line[] = [];
+    const scale = compiled.scale;
     const names = facts.meters;
     const quantities = facts.quantities;
+    const lineItems: RatedLineItem[] = [];
+    let total: Units = 0;
+    // Flat meters first, straight into line items: facts.meters is in canonical order, so
+    // they come out sorted.
     for (let i = 0; i < names.length; i++) {
       const meter = names[i] as MeterKind;
       if (compiled.tierOf.has(meter)) continue;
       const price = compiled.flat.get(meter);
-      if (price === undefined)
-        throw new NoPriceForMeterError({ meter, snapshotId: compiled.snapshot.snapshotId });
-      lines.push(line(meter, quantities[i] as number, price, undefined));
+      if (price === undefined) throw new NoPriceForMeterError({ meter, snapshotId });
+      const quantity = quantities[i] as number;
+      const units = times(quantity, price);
+      total = plus(total, units);
+      lineItems.push({
+        meter,
+        quantity,
+        unitPrice: price.unitPrice,
+        per: price.per,
+        subtotal: formatFixed(units, scale),
+      });
     }
     if (compiled.tiers.length > 0) {
       // Baselines count every meter of the observation, tiered or not.
       const all = new Quantities(facts);
-      const before = lines.length;
+      const lines: Line[] = [];
       for (const tier of compiled.tiers) if (tierApplies(tier, all)) rateTier(tier, all, context, lines);
-      if (lines.length > before) lines.sort(byMeterThenTier);
-    }
-
-    const scale = compiled.scale;
-    const lineItems: RatedLineItem[] = new Array(lines.length);
-    let total: Units = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i] as Line;
-      total = plus(total, l.units);
-      const item: RatedLineItem =
-        l.tier === undefined
-          ? {
-              meter: l.meter,
-              quantity: l.quantity,
-              unitPrice: l.price.unitPrice,
-              per: l.price.per,
-              subtotal: formatFixed(l.units, scale),
-            }
-          : {
-              meter: l.meter,
-              quantity: l.quantity,
-              unitPrice: l.price.unitPrice,
-              per: l.price.per,
-              subtotal: formatFixed(l.units, scale),
-              tier: l.tier,
-            };
-      lineItems[i] = item;
-    }
-
-    // Two literal shapes rather than a spread: spreading into a record is far slower on V8.
-    const ratedRecordId = `${obs.eventId}:v${version}`;
-    const { snapshotId, currency } = compiled.snapshot;
-    const totalText = formatFixed(total, scale);
-    return supersedes === undefined
-      ? {
-          ratedRecordId,
-          eventId: obs.eventId,
-          version,
-          snapshotId,
-          currency,
-          lineItems,
-          total: totalText,
-          ratedAt: context.ratedAt,
-          observation: obs,
+      if (lines.length > 0) {
+        for (const l of lines) {
+          total = plus(total, l.units);
+          lineItems.push({
+            meter: l.meter,
+            quantity: l.quantity,
+            unitPrice: l.price.unitPrice,
+            per: l.price.per,
+            subtotal: formatFixed(l.units, scale),
+            tier: l.tier as number,
+          });
         }
-      : {
-          ratedRecordId,
-          eventId: obs.eventId,
-          version,
-          supersedes,
-          snapshotId,
-          currency,
-          lineItems,
-          total: totalText,
-          ratedAt: context.ratedAt,
-          observation: obs,
-        };
+        sortLineItems(lineItems);
+      }
+    }
+
+    // Literal shapes rather than a spread: spreading into a record is far slower on V8.
+    const ratedRecordId = `${obs.eventId}:v${version}`;
+    const totalText = formatFixed(total, scale);
+    if (version === 1) {
+      return {
+        ratedRecordId,
+        eventId: obs.eventId,
+        version,
+        snapshotId,
+        currency,
+        lineItems,
+        total: totalText,
+        ratedAt: context.ratedAt,
+        observation: obs,
+      };
+    }
+    return {
+      ratedRecordId,
+      eventId: obs.eventId,
+      version,
+      supersedes: context.supersedes ?? `${obs.eventId}:v${version - 1}`,
+      snapshotId,
+      currency,
+      lineItems,
+      total: totalText,
+      ratedAt: context.ratedAt,
+      observation: obs,
+    };
   }
 }
