@@ -1,5 +1,6 @@
 import {
   DefaultRatingEngine,
+  formatMinorUnits,
   InMemoryPricingSource,
   normalize,
   parseObservation,
@@ -74,7 +75,7 @@ export function runQuickstart(): { record: RatedUsageRecord; lines: string[] } {
         `  ${l.meter.padEnd(22)} ${String(l.quantity).padStart(8)} × ${l.unitPrice.padStart(5)} / 1M = ${l.subtotal}`,
     ),
     `total     ${record.total} ${record.currency} (exact)`,
-    `invoice   ${toMinorUnits(record.total, record.currency)} cents (rounded once, half-even)`,
+    `invoice   ${formatMinorUnits(toMinorUnits(record.total, record.currency), record.currency)} ${record.currency} (rounded once, to minor units, half-even)`,
   ];
   return { record, lines };
 }

@@ -7,6 +7,6 @@ describe("quickstart", () => {
     // 500 × 2.5 + 1500 × 1.25 + 500 × 10 = 1250 + 1875 + 5000 = 8125 millionths
     expect(record.total).toBe("0.008125");
     expect(record.snapshotId).toBe("openai:gpt-4o:2026-01");
-    expect(lines.at(-1)).toBe("invoice   1 cents (rounded once, half-even)");
+    expect(lines.at(-1)).toBe("invoice   0.01 USD (rounded once, to minor units, half-even)");
   });
 });
