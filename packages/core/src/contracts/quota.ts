@@ -1,0 +1,76 @@
+/** Balance of a quota account, in integer quota units. */
+export interface QuotaBalance {
+  limit: number;
+  /** Committed usage. May exceed the limit after a commit above its hold (see `commit`). */
+  spent: number;
+  /** Reserved by unexpired, unresolved holds. */
+  held: number;
+  /** `max(0, limit − spent − held)`. */
+  available: number;
+}
+
+export interface ReserveRequest {
+  /** Idempotency key of the hold; retry a reserve with the same holdId, never a new one. */
+  holdId: string;
+  account: string;
+  /** Integer quota units, > 0. */
+  amount: number;
+  /** The hold expires this long after it was granted, by the store's clock. */
+  ttlMs: number;
+}
+
+export type ReserveResult =
+  | { granted: true; remaining: number }
+  | { granted: false; reason: "insufficient" | "unavailable"; remaining?: number };
+
+/**
+ * Read-only quota check (no hold). Use {@link QuotaReservator.reserve} to enforce a limit
+ * under concurrency; `check` alone cannot.
+ */
+export interface QuotaAuthorizer {
+  check(account: string, amount: number, signal?: AbortSignal): Promise<{ allowed: boolean; remaining: number }>;
+}
+
+/**
+ * Two-phase quota: reserve before the model call, commit the actual usage (or void) after.
+ * Amounts are integer quota units (safe integers); the limit is checked at reserve, atomically,
+ * so concurrent reserves never overspend it.
+ *
+ * Guarantees (checked by `@latch/testkit`'s `describeQuotaReservator`):
+ * - `reserve` is retry-safe: the same holdId and amount returns the same answer and holds once;
+ *   the same holdId with another amount or account throws `idempotency_conflict`. A denied
+ *   reserve creates no hold (a retry is evaluated afresh). An account without a limit has a
+ *   limit of 0.
+ * - Each hold resolves once. `commit(holdId, actual)` twice charges once and returns the same
+ *   result; a second commit with another amount throws `idempotency_conflict`. Commit below the
+ *   hold frees the rest. **Commit above the hold charges the actual amount in full** (the call
+ *   has already happened; under-recording it would hide real usage): `spent` may then exceed
+ *   the limit and later reserves are denied until there is room again. Commit after the hold
+ *   expired also charges the actual amount (late usage is never lost). Commit after void throws
+ *   `hold_already_resolved`.
+ * - `void` twice is a no-op; void after expiry is a no-op; void after commit throws
+ *   `hold_already_resolved`. Unknown holds: commit and void throw `invalid_input` naming `holdId`.
+ * - A hold not resolved within `ttlMs` expires by the store's clock and frees its amount.
+ * - A store that cannot answer makes `reserve` deny with reason `unavailable` (fail closed);
+ *   the other methods throw `quota_unavailable`.
+ */
+export interface QuotaReservator {
+  /** Sets an account's limit (integer units ≥ 0). Existing spend and holds are kept. */
+  setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void>;
+  balance(account: string, signal?: AbortSignal): Promise<QuotaBalance>;
+  reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult>;
+  commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }>;
+  void(holdId: string, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Cumulative usage per key and billing period, for period-scoped tiers.
+ *
+ * `add` is atomic and returns the total *before* this add, so concurrent events each see a
+ * distinct previous total and split a tier boundary exactly once. Quantities are safe integers
+ * ≥ 0; a total past 2^53-1 throws `overflow`. `get` reads the current total (0 when unknown).
+ */
+export interface UsageCounter {
+  add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number>;
+  get(key: string, period: string, signal?: AbortSignal): Promise<number>;
+}
