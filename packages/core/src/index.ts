@@ -4,7 +4,57 @@
  * Types and zod schemas, provider usage normalizers, dated price snapshots, the rating
  * engine, money helpers and the errors every Latch package throws.
  */
+export type {
+  BatchIntent,
+  ExportResult,
+  PreviousVersionLookup,
+  RatedRecordExporter,
+} from "./contracts/exporter.js";
+export { canonicalHash, canonicalJson, observationHash, ratedRecordHash } from "./contracts/hashing.js";
+export type { AppendResult, ObservationStore } from "./contracts/observation-store.js";
+export type {
+  QuotaAuthorizer,
+  QuotaBalance,
+  QuotaReservator,
+  ReserveRequest,
+  ReserveResult,
+  UsageCounter,
+} from "./contracts/quota.js";
+export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
 export * from "./errors/index.js";
+export {
+  BILLING_COLUMNS,
+  BILLING_EXPORT_SCHEMA,
+  type BillingExport,
+  type BillingManifest,
+  type BillingRecord,
+  buildBillingExport,
+  type ExportFormat,
+  type ExportPendingOptions,
+  type ExportPendingResult,
+  exportPending,
+  FileExporter,
+  type FileExporterOptions,
+  toBillingRecord,
+} from "./export/index.js";
+export {
+  createLatch,
+  type Hold,
+  type Latch,
+  type LatchConfig,
+  type LatchWarning,
+  type ProviderUsageInput,
+  type RecordResult,
+  type UsageApi,
+} from "./facade/create-latch.js";
+export type { RetryPolicy } from "./facade/retry.js";
+export {
+  MemoryObservationStore,
+  MemoryQuotaReservator,
+  type MemoryQuotaReservatorOptions,
+  MemoryRatedRecordStore,
+  MemoryUsageCounter,
+} from "./memory/index.js";
 export { type CurrencyCode, CurrencyCodeSchema, isCurrencyCode, minorUnitDigits } from "./money/currency.js";
 export { canonicalDecimal, LatchDecimal, sumDecimals } from "./money/decimal.js";
 export { formatMinorUnits, toMinorUnits } from "./money/minor-units.js";
@@ -15,6 +65,23 @@ export { compileSnapshot } from "./pricing/compiled-snapshot.js";
 export { importLiteLLMCostMap } from "./pricing/litellm.js";
 export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
 export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
+export {
+  csvRow,
+  FILTER_KEYS,
+  type FilterKey,
+  type LinesPage,
+  type LinesQuery,
+  LinesQuerySchema,
+  linesToCsv,
+  SUMMARY_GROUP_KEYS,
+  type SummaryGroupKey,
+  type SummaryQuery,
+  SummaryQuerySchema,
+  type SummaryRow,
+  selectLines,
+  summarize,
+  summaryToCsv,
+} from "./reports/index.js";
 export {
   type BillingSubject,
   type BillingSubjectInput,

@@ -1,4 +1,19 @@
+import type { RatedUsageRecord } from "../schemas/rating.js";
 import type { ChangeLogEntry } from "./rated-record-store.js";
+
+/** Finds a stored version by ratedRecordId: how an exporter learns a superseded version's cost. */
+export type PreviousVersionLookup = (
+  ratedRecordId: string,
+  signal?: AbortSignal,
+) => Promise<Pick<RatedUsageRecord, "total" | "currency"> | undefined>;
+
+/** Where an earlier attempt at a batch stopped: written before any part of the batch. */
+export interface BatchIntent {
+  batchId: string;
+  rows: number;
+  firstSeq: string;
+  lastSeq: string;
+}
 
 /** What one export batch wrote. */
 export interface ExportResult {
@@ -21,9 +36,19 @@ export interface ExportResult {
  * - Failures throw `ExportError` with kind `connection | auth | invalid_data | rate_limited`.
  */
 export interface RatedRecordExporter {
+  /**
+   * Writes one batch. `previousVersion` finds a superseded version outside the batch (for
+   * `cost_delta`); the export loop passes one backed by the store.
+   */
   export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string },
+    options: { batchId: string; previousVersion?: PreviousVersionLookup },
     signal?: AbortSignal,
   ): Promise<ExportResult>;
+  /**
+   * The intent of an earlier attempt at `batchId`, or undefined if none started. With it, the
+   * export loop retries a batch with exactly the first attempt's rows (no duplicates even when
+   * the store has grown since); exporters without it only get that guarantee for full pages.
+   */
+  startedBatch?(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined>;
 }

@@ -28,7 +28,11 @@ export type ReserveResult =
  * under concurrency; `check` alone cannot.
  */
 export interface QuotaAuthorizer {
-  check(account: string, amount: number, signal?: AbortSignal): Promise<{ allowed: boolean; remaining: number }>;
+  check(
+    account: string,
+    amount: number,
+    signal?: AbortSignal,
+  ): Promise<{ allowed: boolean; remaining: number }>;
 }
 
 /**

@@ -1,5 +1,5 @@
+import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import type { LinesQuery, LinesPage, SummaryQuery, SummaryRow } from "../reports/query.js";
 
 /** Result of storing one rated record. */
 export type PutResult = "stored" | "already_exists";
@@ -39,6 +39,8 @@ export interface RatedRecordStore {
   put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult>;
   putMany(records: readonly RatedUsageRecord[], signal?: AbortSignal): Promise<PutResult[]>;
   current(eventId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined>;
+  /** One stored version by its ratedRecordId (`eventId:v<n>`), e.g. the version a correction superseded. */
+  get(ratedRecordId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined>;
   listSince(
     cursor: string | undefined,
     limit: number,

@@ -34,46 +34,56 @@ const variantKey = (m: ModelRef) => JSON.stringify([m.billableModel, m.region ??
 export class InMemoryPricingSource implements PricingSource {
   readonly #byModel = new Map<string, Entry[]>();
 
-  constructor(snapshots: Iterable<PriceSnapshot>) {
-    const ids = new Map<string, number>();
-    const variants = new Map<string, Array<Entry & { index: number }>>();
-    let index = 0;
-    for (const input of snapshots) {
-      const snapshot = parseWith(PriceSnapshotSchema, input, "PriceSnapshot", `snapshots.${index}`);
-      const seen = ids.get(snapshot.snapshotId);
-      if (seen !== undefined) {
+  readonly #ids = new Map<string, number>();
+  readonly #variants = new Map<string, Array<Entry & { index: number }>>();
+  #count = 0;
+
+  constructor(snapshots: Iterable<PriceSnapshot> = []) {
+    for (const snapshot of snapshots) this.#insert(snapshot, "snapshots");
+  }
+
+  /**
+   * Adds a snapshot (a new price sheet, a model priced for the first time), with the same
+   * checks as the constructor: a duplicate id or an interval overlapping the same model's
+   * snapshots is rejected and nothing is added.
+   */
+  add(snapshot: PriceSnapshot): void {
+    this.#insert(snapshot, "snapshot");
+  }
+
+  #insert(input: PriceSnapshot, where: "snapshots" | "snapshot"): void {
+    const index = this.#count;
+    const at = where === "snapshots" ? `snapshots.${index}` : "snapshot";
+    const snapshot = parseWith(PriceSnapshotSchema, input, "PriceSnapshot", at);
+    const seen = this.#ids.get(snapshot.snapshotId);
+    if (seen !== undefined) {
+      throw LatchValidationError.at("pricing", `${at}.snapshotId`, `duplicates snapshots.${seen}`);
+    }
+    const entry = {
+      snapshot,
+      index,
+      from: Date.parse(snapshot.effectiveFrom),
+      until:
+        snapshot.effectiveUntil === undefined
+          ? Number.POSITIVE_INFINITY
+          : Date.parse(snapshot.effectiveUntil),
+    };
+    const key = variantKey(snapshot.model);
+    for (const other of this.#variants.get(key) ?? []) {
+      if (entry.from < other.until && other.from < entry.until) {
         throw LatchValidationError.at(
           "pricing",
-          `snapshots.${index}.snapshotId`,
-          `duplicates snapshots.${seen}`,
+          `${at}.effectiveFrom`,
+          `interval overlaps snapshots.${other.index} (${other.snapshot.snapshotId}) for the same model`,
         );
       }
-      ids.set(snapshot.snapshotId, index);
-      const entry = {
-        snapshot,
-        index,
-        from: Date.parse(snapshot.effectiveFrom),
-        until:
-          snapshot.effectiveUntil === undefined
-            ? Number.POSITIVE_INFINITY
-            : Date.parse(snapshot.effectiveUntil),
-      };
-      const key = variantKey(snapshot.model);
-      for (const other of variants.get(key) ?? []) {
-        if (entry.from < other.until && other.from < entry.until) {
-          throw LatchValidationError.at(
-            "pricing",
-            `snapshots.${index}.effectiveFrom`,
-            `interval overlaps snapshots.${other.index} (${other.snapshot.snapshotId}) for the same model`,
-          );
-        }
-      }
-      variants.set(key, [...(variants.get(key) ?? []), entry]);
-      const list = this.#byModel.get(snapshot.model.billableModel) ?? [];
-      list.push(entry);
-      this.#byModel.set(snapshot.model.billableModel, list);
-      index++;
     }
+    this.#ids.set(snapshot.snapshotId, index);
+    this.#variants.set(key, [...(this.#variants.get(key) ?? []), entry]);
+    const list = this.#byModel.get(snapshot.model.billableModel) ?? [];
+    list.push(entry);
+    this.#byModel.set(snapshot.model.billableModel, list);
+    this.#count++;
   }
 
   async resolve(model: ModelRef, at: string, signal?: AbortSignal): Promise<PriceSnapshot | undefined> {

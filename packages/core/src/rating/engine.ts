@@ -42,16 +42,27 @@ function plus(a: Units, b: Units): Units {
   return BigInt(a) + BigInt(b);
 }
 
-interface Line {
-  meter: MeterKind;
-  quantity: number;
-  price: CompiledPrice;
-  tier: number | undefined;
-  units: Units;
+/**
+ * Where tier lines go: straight into the record's line items, with the running total kept
+ * beside them (no intermediate objects on the hot path).
+ */
+interface LineSink {
+  items: RatedLineItem[];
+  total: Units;
+  scale: number;
 }
 
-function line(meter: MeterKind, quantity: number, price: CompiledPrice, tier: number | undefined): Line {
-  return { meter, quantity, price, tier, units: times(quantity, price) };
+function emit(sink: LineSink, meter: MeterKind, quantity: number, price: CompiledPrice, tier: number): void {
+  const units = times(quantity, price);
+  sink.total = plus(sink.total, units);
+  sink.items.push({
+    meter,
+    quantity,
+    unitPrice: price.unitPrice,
+    per: price.per,
+    subtotal: formatFixed(units, sink.scale),
+    tier,
+  });
 }
 
 function contextError(path: string, message: string): LatchValidationError {
@@ -105,19 +116,16 @@ function periodBaseline(ctx: RatingContext, key: BaselineKey, tier: CompiledTier
   return value;
 }
 
-/** Quantities of one observation by meter (few meters: a linear scan beats a Map). */
-class Quantities {
-  constructor(private readonly facts: ParsedFacts) {}
-  get(meter: MeterKind): number | undefined {
-    const i = this.facts.meters.indexOf(meter);
-    return i === -1 ? undefined : this.facts.quantities[i];
-  }
+/** Quantity of one meter in an observation (few meters: a linear scan beats a Map). */
+function quantityOf(facts: ParsedFacts, meter: MeterKind): number {
+  const i = facts.meters.indexOf(meter);
+  return i === -1 ? 0 : (facts.quantities[i] as number);
 }
 
 /** Lines for one tier configuration, given the observation's quantities. */
-function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, out: Line[]): void {
+function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: RatingContext, out: LineSink): void {
   let quantityInBaseline = 0;
-  for (const m of tier.baselineMeters) quantityInBaseline += meters.get(m) ?? 0;
+  for (const m of tier.baselineMeters) quantityInBaseline += quantityOf(facts, m);
   if (!Number.isSafeInteger(quantityInBaseline)) {
     throw new OverflowError({ path: `meters(${tier.baselineKey})`, reason: "baseline exceeds 2^53-1" });
   }
@@ -134,7 +142,7 @@ function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, ou
     // The event occupies (start, end] on the baseline; each baseline meter takes its own stretch of it.
     let position = start;
     for (const meter of tier.baselineMeters) {
-      const quantity = meters.get(meter) ?? 0;
+      const quantity = quantityOf(facts, meter);
       if (quantity === 0) continue;
       const from = position;
       const to = position + quantity;
@@ -144,7 +152,7 @@ function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, ou
       for (let i = 0; i < tier.upTo.length; i++) {
         const upper = tier.upTo[i] as number;
         const slice = Math.min(to, upper) - Math.max(from, lower);
-        if (slice > 0) out.push(line(meter, slice, tier.prices[i]?.get(meter) as CompiledPrice, i));
+        if (slice > 0) emit(out, meter, slice, tier.prices[i]?.get(meter) as CompiledPrice, i);
         if (upper >= to) break;
         lower = upper;
       }
@@ -155,19 +163,17 @@ function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, ou
   const after = tierIndexFor(tier.upTo, end);
   if (tier.scope === "request") {
     for (const meter of tier.meters) {
-      const quantity = meters.get(meter) ?? 0;
-      if (quantity > 0)
-        out.push(line(meter, quantity, tier.prices[after]?.get(meter) as CompiledPrice, after));
+      const quantity = quantityOf(facts, meter);
+      if (quantity > 0) emit(out, meter, quantity, tier.prices[after]?.get(meter) as CompiledPrice, after);
     }
     return;
   }
   // Volume over a period: charge the period's volume-priced total after this event minus before it.
   const before = tierIndexFor(tier.upTo, start);
   for (const meter of tier.meters) {
-    const quantity = meters.get(meter) ?? 0;
+    const quantity = quantityOf(facts, meter);
     if (before === after) {
-      if (quantity > 0)
-        out.push(line(meter, quantity, tier.prices[after]?.get(meter) as CompiledPrice, after));
+      if (quantity > 0) emit(out, meter, quantity, tier.prices[after]?.get(meter) as CompiledPrice, after);
       continue;
     }
     // The tier changed: reprice the period's earlier usage of this meter (a reversal line) and charge the new total.
@@ -176,9 +182,8 @@ function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, ou
     if (!Number.isSafeInteger(total)) {
       throw new OverflowError({ path: `periodBaseline.${meter}`, reason: "period total exceeds 2^53-1" });
     }
-    if (total > 0) out.push(line(meter, total, tier.prices[after]?.get(meter) as CompiledPrice, after));
-    if (earlier > 0)
-      out.push(line(meter, -earlier, tier.prices[before]?.get(meter) as CompiledPrice, before));
+    if (total > 0) emit(out, meter, total, tier.prices[after]?.get(meter) as CompiledPrice, after);
+    if (earlier > 0) emit(out, meter, -earlier, tier.prices[before]?.get(meter) as CompiledPrice, before);
   }
 }
 
@@ -186,10 +191,10 @@ function rateTier(tier: CompiledTier, meters: Quantities, ctx: RatingContext, ou
  * A tier has work when one of its meters is used, or (volume over a period) when this event
  * moves the period's baseline: crossing a boundary reprices earlier usage of its meters.
  */
-function tierApplies(tier: CompiledTier, meters: Quantities): boolean {
-  for (const m of tier.meters) if ((meters.get(m) ?? 0) > 0) return true;
+function tierApplies(tier: CompiledTier, facts: ParsedFacts): boolean {
+  for (const m of tier.meters) if (quantityOf(facts, m) > 0) return true;
   if (tier.scope === "period" && tier.mode === "volume") {
-    for (const m of tier.baselineMeters) if ((meters.get(m) ?? 0) > 0) return true;
+    for (const m of tier.baselineMeters) if (quantityOf(facts, m) > 0) return true;
   }
   return false;
 }
@@ -276,23 +281,10 @@ export class DefaultRatingEngine implements RatingEngine {
     }
     if (compiled.tiers.length > 0) {
       // Baselines count every meter of the observation, tiered or not.
-      const all = new Quantities(facts);
-      const lines: Line[] = [];
-      for (const tier of compiled.tiers) if (tierApplies(tier, all)) rateTier(tier, all, context, lines);
-      if (lines.length > 0) {
-        for (const l of lines) {
-          total = plus(total, l.units);
-          lineItems.push({
-            meter: l.meter,
-            quantity: l.quantity,
-            unitPrice: l.price.unitPrice,
-            per: l.price.per,
-            subtotal: formatFixed(l.units, scale),
-            tier: l.tier as number,
-          });
-        }
-        sortLineItems(lineItems);
-      }
+      const sink: LineSink = { items: lineItems, total, scale };
+      for (const tier of compiled.tiers) if (tierApplies(tier, facts)) rateTier(tier, facts, context, sink);
+      if (lineItems.length > 1) sortLineItems(lineItems);
+      total = sink.total;
     }
 
     // Literal shapes rather than a spread: spreading into a record is far slower on V8.

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { IsoTimestampSchema } from "../schemas/time.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+import { IsoTimestampSchema } from "../schemas/time.js";
 
 export const SUMMARY_GROUP_KEYS = [
   "provider",
@@ -77,7 +77,7 @@ export const LinesQuerySchema = z
     end: IsoTimestampSchema,
     filters: Filters.optional(),
     limit: z.number().int().min(1).max(10_000),
-    cursor: z.string().min(1).max(1024).optional(),
+    cursor: z.string().min(1).max(8192).optional(),
   })
   .superRefine((q, ctx) => {
     if (Date.parse(q.end) <= Date.parse(q.start)) {

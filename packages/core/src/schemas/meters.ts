@@ -70,7 +70,7 @@ export const QuantitySchema = z
 
 export type MeterSet = Readonly<Partial<Record<MeterKind, number>>>;
 
-export const MeterSetSchema: z.ZodType<MeterSet, Record<string, number>> = z
+export const MeterSetSchema: z.ZodType<MeterSet, Readonly<Partial<Record<string, number>>>> = z
   .record(z.string(), QuantitySchema)
   .superRefine((meters, ctx) => {
     for (const key of Object.keys(meters)) {
@@ -82,4 +82,4 @@ export const MeterSetSchema: z.ZodType<MeterSet, Record<string, number>> = z
         });
       }
     }
-  }) as z.ZodType<MeterSet, Record<string, number>>;
+  }) as z.ZodType<MeterSet, Readonly<Partial<Record<string, number>>>>;

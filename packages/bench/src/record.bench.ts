@@ -1,0 +1,91 @@
+/**
+ * `pnpm bench` (second part): `latch.record()` end to end on the embedded default (in-memory
+ * stores), events/s, and the facade's per-call overhead (p50/p99) against calling the rating
+ * engine alone on the same observations, in the same run.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  createLatch,
+  DefaultRatingEngine,
+  InMemoryPricingSource,
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  type PriceSnapshot,
+  parseObservation,
+  type UsageObservation,
+} from "@latch/core";
+import { makeUsages, PROVIDER, SNAPSHOTS } from "./workload.js";
+
+const N = Number(process.env.BENCH_EVENTS ?? 20_000);
+const usages = makeUsages(N, 7);
+const snapshots = Object.values(SNAPSHOTS) as unknown as PriceSnapshot[];
+const dir = mkdtempSync(join(tmpdir(), "latch-bench-"));
+
+const observationInputs = usages.map((u, i) => ({
+  eventId: `rec-${i}:0:${PROVIDER[u.model]}`,
+  subject: { tenantId: `tenant-${i % 50}` },
+  meters: u.meters,
+  model: { billableModel: u.model },
+  provider: { providerId: PROVIDER[u.model] as string },
+  source: { kind: "provider_reported" as const },
+  outcome: { kind: "success" as const },
+  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
+}));
+
+function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
+}
+
+async function main() {
+  const latch = createLatch({
+    observations: new MemoryObservationStore(),
+    rated: new MemoryRatedRecordStore(),
+    pricing: new InMemoryPricingSource(snapshots),
+    clock: () => new Date("2026-03-01T12:00:05Z"),
+    spoolPath: join(dir, "spool.jsonl"),
+  });
+  await latch.ready;
+
+  // Facade: parse + append + resolve + rate + put + markPriced, one awaited call at a time.
+  const facade = new Float64Array(N);
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < N; i++) {
+    const start = process.hrtime.bigint();
+    const result = await latch.record(observationInputs[i] as (typeof observationInputs)[number]);
+    facade[i] = Number(process.hrtime.bigint() - start) / 1e3;
+    if (result.status !== "rated") throw new Error(`event ${i} was ${result.status}`);
+  }
+  const facadeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+
+  // Engine alone, on the same (already parsed) observations.
+  const engine = new DefaultRatingEngine();
+  const pricing = new InMemoryPricingSource(snapshots);
+  const parsed: UsageObservation[] = observationInputs.map((o) => parseObservation(o));
+  const alone = new Float64Array(N);
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < N; i++) {
+      const obs = parsed[i] as UsageObservation;
+      const start = process.hrtime.bigint();
+      engine.rate(obs, pricing.require(obs.model, obs.timing.completedAt), {
+        ratedAt: "2026-03-01T12:00:05Z",
+      });
+      alone[i] = Number(process.hrtime.bigint() - start) / 1e3;
+    }
+  }
+  facade.sort();
+  alone.sort();
+  const fmt = (us: number) => `${us.toFixed(1)} µs`;
+  console.log(`\nlatch.record() end to end on the embedded default, ${N.toLocaleString("en-US")} events`);
+  console.log(`  events/s (sequential awaits):   ${Math.round(N / facadeSeconds).toLocaleString("en-US")}`);
+  console.log(`  record()  p50 ${fmt(percentile(facade, 0.5))}  p99 ${fmt(percentile(facade, 0.99))}`);
+  console.log(`  engine    p50 ${fmt(percentile(alone, 0.5))}  p99 ${fmt(percentile(alone, 0.99))}`);
+  console.log(
+    `  facade overhead per call: p50 ${fmt(percentile(facade, 0.5) - percentile(alone, 0.5))}, p99 ${fmt(percentile(facade, 0.99) - percentile(alone, 0.99))}`,
+  );
+  await latch.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+await main();

@@ -1,0 +1,208 @@
+import { randomUUID } from "node:crypto";
+import * as nodeFs from "node:fs/promises";
+import * as path from "node:path";
+import type {
+  BatchIntent,
+  ExportResult,
+  PreviousVersionLookup,
+  RatedRecordExporter,
+} from "../contracts/exporter.js";
+import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
+import { ExportError, LatchError, LatchValidationError } from "../errors/index.js";
+import { resolvePreviousVersions } from "./billing-record.js";
+import { intentKey, normalizePrefix, validateBatchId } from "./layout.js";
+import { manifestFor, normalizeFormats, parseIntent, planBatch } from "./manifest.js";
+import { type ExportFormat, sameContent } from "./writers.js";
+
+/** The part of `node:fs/promises` the file exporter uses. */
+export type ExportFileSystem = Pick<typeof nodeFs, "mkdir" | "open" | "link" | "unlink" | "readFile">;
+
+/** Options of {@link FileExporter}. */
+export interface FileExporterOptions {
+  /** The local folder objects are written under (created if missing). */
+  directory: string;
+  /** Key prefix inside the folder; see `normalizePrefix`. Default `""`. */
+  prefix?: string;
+  /** Default `["jsonl.gz"]`. Written in canonical order (jsonl.gz, csv) whatever the order given. */
+  formats?: ReadonlyArray<ExportFormat>;
+  /**
+   * Finds a superseded version that is not in the batch being exported (it was exported
+   * earlier): its `total` and `currency`, or undefined. `exportPending` passes one backed by
+   * the store with each batch, which takes precedence; set this only to call `export` directly.
+   * Without either, a correction whose previous version is in an earlier batch fails with
+   * `invalid_data`.
+   */
+  previousVersion?: PreviousVersionLookup;
+  /** @internal Replaces `node:fs/promises` (tests inject failures and crashes). */
+  fs?: ExportFileSystem;
+}
+
+function errorCode(e: unknown): string | undefined {
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** Maps a file-system error: permissions ⇒ `auth`; anything else (ENOSPC, EIO, …) ⇒ `connection`. */
+function fsError(e: unknown, what: string, signal: AbortSignal | undefined): unknown {
+  if (LatchError.isInstance(e) || (signal?.aborted && e === signal.reason)) return e;
+  const code = errorCode(e);
+  const kind = code === "EACCES" || code === "EPERM" ? "auth" : "connection";
+  return new ExportError({ kind, reason: `${what} failed${code ? ` (${code})` : ""}`, cause: e });
+}
+
+/**
+ * Writes `latch.billing-export.v1` batches into a local folder, laid out exactly like the S3
+ * exporter's bucket (see `partKey`, `manifestKey`): object key `a/b/c` is file
+ * `<directory>/a/b/c`.
+ *
+ * Per batch: the intent marker first, then every part, then the manifest last. Each object
+ * is written to a temporary file in its target folder, fsynced, then hard-linked to its final
+ * name — an atomic create-if-absent, like S3 `If-None-Match: *` — and the temporary file
+ * removed. An object that already exists with the same content (a rerun) is left alone; with
+ * different content the batch fails with `ExportError` `invalid_data` and nothing is replaced.
+ * File-system errors: EACCES/EPERM ⇒ `auth`, others ⇒ `connection` (retryable). The signal is
+ * checked before each object.
+ *
+ * @example
+ * const exporter = new FileExporter({ directory: "./billing", formats: ["jsonl.gz", "csv"] });
+ * await exportPending({ store, exporter });
+ */
+export class FileExporter implements RatedRecordExporter {
+  readonly #root: string;
+  readonly #prefix: string;
+  readonly #formats: ExportFormat[];
+  readonly #previous: PreviousVersionLookup | undefined;
+  readonly #fs: ExportFileSystem;
+
+  constructor(options: FileExporterOptions) {
+    if (typeof options !== "object" || options === null) {
+      throw LatchValidationError.at("FileExporter options", "", "expected an object");
+    }
+    if (typeof options.directory !== "string" || options.directory === "") {
+      throw LatchValidationError.at("FileExporter options", "directory", "expected a folder path");
+    }
+    this.#root = path.resolve(options.directory);
+    this.#prefix = normalizePrefix(options.prefix);
+    this.#formats = normalizeFormats(options.formats);
+    this.#previous = options.previousVersion;
+    this.#fs = options.fs ?? nodeFs;
+  }
+
+  /** The file an object key is stored in. */
+  pathOf(key: string): string {
+    return path.join(this.#root, ...key.split("/"));
+  }
+
+  async export(
+    batch: readonly ChangeLogEntry[],
+    options: { batchId: string; previousVersion?: PreviousVersionLookup },
+    signal?: AbortSignal,
+  ): Promise<ExportResult> {
+    const batchId = validateBatchId(options?.batchId);
+    if (batch.length === 0) return { keys: [], rows: 0, alreadyExported: false };
+    signal?.throwIfAborted();
+    const previous = await resolvePreviousVersions(batch, options.previousVersion ?? this.#previous, signal);
+    const plan = planBatch({
+      entries: batch,
+      previous,
+      prefix: this.#prefix,
+      formats: this.#formats,
+      batchId,
+    });
+
+    let created = 0;
+    signal?.throwIfAborted();
+    if ((await this.#put(plan.intent.key, plan.intent.bytes, signal)).created) created++;
+    const stored: Uint8Array[] = [];
+    for (const part of plan.parts) {
+      signal?.throwIfAborted();
+      const r = await this.#put(part.key, part.bytes, signal);
+      if (r.created) created++;
+      stored.push(r.bytes);
+    }
+    signal?.throwIfAborted();
+    const manifest = manifestFor(plan, stored);
+    if ((await this.#put(manifest.key, manifest.bytes, signal)).created) created++;
+    return {
+      keys: [...plan.parts.map((p) => p.key), manifest.key],
+      rows: plan.rows.length,
+      alreadyExported: created === 0,
+    };
+  }
+
+  async startedBatch(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined> {
+    const key = intentKey(this.#prefix, validateBatchId(batchId));
+    signal?.throwIfAborted();
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.#fs.readFile(this.pathOf(key));
+    } catch (e) {
+      if (errorCode(e) === "ENOENT") return undefined;
+      throw fsError(e, `reading ${key}`, signal);
+    }
+    return parseIntent(bytes, batchId);
+  }
+
+  /**
+   * Creates `key` with `bytes` unless it exists. Returns the bytes now stored under the key
+   * (the existing ones when they hold the same content) and whether this call created it.
+   */
+  async #put(
+    key: string,
+    bytes: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<{ bytes: Uint8Array; created: boolean }> {
+    const fs = this.#fs;
+    const final = this.pathOf(key);
+    const dir = path.dirname(final);
+    const tmp = path.join(dir, `.${path.basename(final)}.${randomUUID()}.tmp`);
+    try {
+      await fs.mkdir(dir, { recursive: true });
+      const handle = await fs.open(tmp, "wx");
+      let linked = false;
+      try {
+        try {
+          await handle.writeFile(bytes);
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+        try {
+          await fs.link(tmp, final);
+          linked = true;
+        } catch (e) {
+          if (errorCode(e) !== "EEXIST") throw e;
+        }
+      } finally {
+        await fs.unlink(tmp).catch(() => undefined);
+      }
+      if (linked) {
+        await this.#syncDir(dir);
+        return { bytes, created: true };
+      }
+      const existing = await fs.readFile(final);
+      if (sameContent(key, existing, bytes)) return { bytes: existing, created: false };
+    } catch (e) {
+      throw fsError(e, `writing ${key}`, signal);
+    }
+    throw new ExportError({
+      kind: "invalid_data",
+      reason: `${key} already exists with different content; nothing was overwritten`,
+    });
+  }
+
+  /** Makes the new directory entry durable (best effort: not every platform can fsync a folder). */
+  async #syncDir(dir: string): Promise<void> {
+    if (process.platform === "win32") return;
+    let handle: nodeFs.FileHandle | undefined;
+    try {
+      handle = await this.#fs.open(dir, "r");
+      await handle.sync();
+    } catch (e) {
+      const code = errorCode(e);
+      if (code !== "EISDIR" && code !== "EINVAL" && code !== "EPERM" && code !== "EBADF") throw e;
+    } finally {
+      await handle?.close();
+    }
+  }
+}

@@ -1,0 +1,545 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import type { RatedRecordExporter } from "../contracts/exporter.js";
+import type { ObservationStore } from "../contracts/observation-store.js";
+import type { QuotaAuthorizer, QuotaReservator, UsageCounter } from "../contracts/quota.js";
+import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import { LatchError, LatchValidationError } from "../errors/index.js";
+import { exportPending } from "../export/run-export.js";
+import { normalize } from "../normalize/index.js";
+import { parseObservation } from "../observation/parse.js";
+import { compileSnapshot } from "../pricing/compiled-snapshot.js";
+import type { PricingSource } from "../pricing/pricing-source.js";
+import { DefaultRatingEngine, type RatingEngine } from "../rating/engine.js";
+import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
+import {
+  type MeterKind,
+  type MeterSet,
+  MeterSetSchema,
+  PROMPT_METERS,
+  TOKEN_METERS,
+} from "../schemas/meters.js";
+import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
+import type { PriceSnapshot } from "../schemas/pricing.js";
+import type { BaselineKey, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { Spool } from "./spool.js";
+
+/** Which normalizer turns a provider payload into meters. */
+export type UsageApi = keyof typeof normalize;
+
+/** A provider's usage payload plus everything else an observation needs. */
+export interface ProviderUsageInput {
+  api: UsageApi;
+  usage: unknown;
+  observation: Omit<UsageObservationInput, "meters">;
+}
+
+export type RecordResult =
+  | { status: "rated"; record: RatedUsageRecord }
+  /** Stored, but no price is in effect (or rating failed); `rerateUnpriced()` completes it. */
+  | {
+      status: "unpriced";
+      eventId: string;
+      reason: "no_snapshot" | "no_price" | "store_error";
+      observation: UsageObservation;
+    }
+  /** The store was down: the observation waits in the local spool; `flushSpool()` replays it. */
+  | { status: "spooled"; eventId: string; observation: UsageObservation };
+
+/** A quota reservation. `granted: false` carries the reason (fails closed). */
+export type Hold =
+  | { granted: true; holdId: string; account: string; amount: number; remaining: number }
+  | {
+      granted: false;
+      holdId: string;
+      account: string;
+      amount: number;
+      reason: "insufficient" | "unavailable";
+      remaining?: number;
+      /** Human-readable, e.g. "quota store unavailable: denied (quota fails closed)". */
+      message: string;
+    };
+
+export interface LatchWarning {
+  code:
+    | "store_retry_exhausted"
+    | "spooled"
+    | "spool_torn_line"
+    | "spool_replay_failed"
+    | "rating_failed"
+    | "settle_failed";
+  message: string;
+  eventId?: string;
+  cause?: unknown;
+}
+
+export interface LatchConfig {
+  observations: ObservationStore;
+  rated: RatedRecordStore;
+  pricing: PricingSource;
+  quota?: QuotaReservator & QuotaAuthorizer;
+  counter?: UsageCounter;
+  exporter?: RatedRecordExporter;
+  /** Injected time source; default `() => new Date()`. */
+  clock?: () => Date;
+  /** Local JSONL file for observations the store could not take. Default `./.latch/spool.jsonl`. */
+  spoolPath?: string;
+  engine?: RatingEngine;
+  retry?: RetryPolicy;
+  /**
+   * Quota units a call consumed, charged at `settle`. Default: its total tokens. `record` is
+   * there when the call was rated (e.g. to charge cost in minor units); unpriced and spooled
+   * calls are charged from the observation alone.
+   */
+  quotaUnits?: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  /** Default hold lifetime. Default 10 minutes. */
+  holdTtlMs?: number;
+  /** Where warnings go (retries exhausted, spooling, torn spool lines). Default `console.warn`. */
+  onWarning?: (warning: LatchWarning) => void;
+}
+
+export interface Latch {
+  /** Reserve quota before a model call. Fails closed: a quota store error denies, saying so. */
+  reserve(request: { account: string; amount: number; holdId?: string; ttlMs?: number }): Promise<Hold>;
+  /** Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult). */
+  record(input: UsageObservationInput | ProviderUsageInput): Promise<RecordResult>;
+  /** After the call: commit the rated usage against the hold, or void it when the call failed. */
+  settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
+  /** A corrected version of an event's meters: version n+1, superseding version n. */
+  correct(eventId: string, meters: MeterSet): Promise<RatedUsageRecord>;
+  /** Rate every stored observation that has no rated record yet (new prices, earlier failures). */
+  rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
+  /** Export every rated-record version not exported yet. */
+  exportPending(): Promise<{ batches: number; rows: number; keys: string[] }>;
+  summary(query: SummaryQuery): Promise<SummaryRow[]>;
+  lines(query: LinesQuery): Promise<LinesPage>;
+  /** Replay spooled observations into the store. Torn lines are skipped with a warning. */
+  flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }>;
+  /** Resolves when the start-up replay of an earlier spool has finished. */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+const ConfigSchema = z.looseObject({
+  observations: z.custom<ObservationStore>(
+    (v) => typeof v === "object" && v !== null,
+    "expected an ObservationStore",
+  ),
+  rated: z.custom<RatedRecordStore>(
+    (v) => typeof v === "object" && v !== null,
+    "expected a RatedRecordStore",
+  ),
+  pricing: z.custom<PricingSource>(
+    (v) => typeof v === "object" && v !== null && typeof (v as PricingSource).resolve === "function",
+    "expected a PricingSource with resolve()",
+  ),
+  spoolPath: z.string().min(1).optional(),
+  holdTtlMs: z.number().int().positive().max(2_147_483_647).optional(),
+});
+
+const ReserveSchema = z.strictObject({
+  account: z.string().min(1).max(256),
+  amount: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  holdId: z.string().min(1).max(256).optional(),
+  ttlMs: z.number().int().positive().max(2_147_483_647).optional(),
+});
+
+const ProviderUsageSchema = z.strictObject({
+  api: z.enum(Object.keys(normalize) as [UsageApi, ...UsageApi[]]),
+  usage: z.unknown(),
+  observation: z.record(z.string(), z.unknown()),
+});
+
+function sumMeters(meters: MeterSet, which: readonly MeterKind[]): number {
+  let sum = 0;
+  for (const meter of which) sum += meters[meter] ?? 0;
+  return sum;
+}
+
+function totalTokens(observation: UsageObservation): number {
+  return sumMeters(observation.meters, TOKEN_METERS);
+}
+
+/** UTC month of a timestamp: the billing period of period-scoped tiers. */
+function periodOf(iso: string): string {
+  return iso.slice(0, 7);
+}
+
+function isCode(error: unknown, code: string): boolean {
+  return LatchError.isInstance(error) && error.code === code;
+}
+
+/**
+ * The one-call API: reserve quota before a model call, record what it consumed after, settle
+ * the hold, and export rated usage for billing.
+ *
+ * - `record` stores the raw observation first (idempotent by eventId), resolves the snapshot in
+ *   effect at `completedAt`, rates it and stores the rated record. Usage without a price is kept
+ *   and reported as `unpriced` — never billed as $0 — and `rerateUnpriced()` prices it later.
+ * - Recording fails open: a store error is retried with backoff and jitter, then the observation
+ *   is spooled to a local JSONL file and replayed by `flushSpool()` (and on the next start); the
+ *   caller's request never fails because metering did. Bad input still throws `invalid_input`.
+ * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
+ *   `unavailable`.
+ *
+ * @example
+ * const latch = createLatch({ observations, rated, pricing, quota });
+ * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
+ * if (!hold.granted) return deny(hold.message);
+ * const response = await openai.chat.completions.create(…);
+ * const result = await latch.record({ api: "openaiChat", usage: response.usage, observation: { … } });
+ * await latch.settle(hold, result);
+ */
+export function createLatch(config: LatchConfig): Latch {
+  parseWith(ConfigSchema, config, "LatchConfig", "config");
+  const engine = config.engine ?? new DefaultRatingEngine();
+  const clock = config.clock ?? (() => new Date());
+  const retry = config.retry ?? {};
+  const warn = config.onWarning ?? ((w: LatchWarning) => console.warn(`[latch] ${w.code}: ${w.message}`));
+  const spool = new Spool(config.spoolPath ?? ".latch/spool.jsonl");
+  const quotaUnits = config.quotaUnits ?? totalTokens;
+  const holdTtlMs = config.holdTtlMs ?? 600_000;
+  const { observations, rated, pricing } = config;
+
+  function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
+    if (typeof input === "object" && input !== null && "api" in input) {
+      const p = parseWith(ProviderUsageSchema, input, "ProviderUsageInput");
+      let meters: MeterSet;
+      try {
+        meters = normalize[p.api](p.usage);
+      } catch (error) {
+        if (error instanceof LatchValidationError) {
+          throw new LatchValidationError({
+            subject: error.subject,
+            issues: error.issues.map((i) => ({
+              path: i.path ? `usage.${i.path}` : "usage",
+              message: i.message,
+            })),
+            cause: error,
+          });
+        }
+        throw error;
+      }
+      return parseObservation({ ...p.observation, meters });
+    }
+    return parseObservation(input);
+  }
+
+  /** Period baselines for a snapshot's period tiers, from the usage counter (atomic add). */
+  async function periodBaseline(
+    obs: UsageObservation,
+    snapshot: PriceSnapshot,
+  ): Promise<RatingContext["periodBaseline"]> {
+    const compiled = compileSnapshot(snapshot);
+    const periodTiers = compiled.tiers.filter((t) => t.scope === "period");
+    if (periodTiers.length === 0) return undefined;
+    const counter = config.counter;
+    if (!counter) {
+      throw LatchValidationError.at(
+        "LatchConfig",
+        "counter",
+        `snapshot ${snapshot.snapshotId} has period tiers: a UsageCounter is required`,
+      );
+    }
+    const keys = new Set<BaselineKey>();
+    for (const tier of periodTiers) {
+      keys.add(tier.baselineKey);
+      for (const m of tier.meters) keys.add(m);
+    }
+    const baseline: Partial<Record<BaselineKey, number>> = {};
+    const period = periodOf(obs.timing.completedAt);
+    for (const key of keys) {
+      const quantity =
+        key === "prompt_tokens"
+          ? sumMeters(obs.meters, PROMPT_METERS)
+          : key === "total_tokens"
+            ? sumMeters(obs.meters, TOKEN_METERS)
+            : (obs.meters[key] ?? 0);
+      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}`;
+      baseline[key] = await withRetry(() => counter.add(counterKey, period, quantity), retry);
+    }
+    return baseline;
+  }
+
+  /** Rates a stored observation and stores the record; marks it priced. */
+  async function rateStored(obs: UsageObservation): Promise<RecordResult> {
+    const existing = await withRetry(() => rated.current(obs.eventId), retry);
+    if (existing) {
+      await withRetry(() => observations.markPriced([obs.eventId]), retry);
+      return { status: "rated", record: existing };
+    }
+    const snapshot = await withRetry(() => pricing.resolve(obs.model, obs.timing.completedAt), retry);
+    if (!snapshot)
+      return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot", observation: obs };
+    let record: RatedUsageRecord;
+    try {
+      const context: RatingContext = { ratedAt: clock().toISOString() };
+      const baseline = await periodBaseline(obs, snapshot);
+      if (baseline) context.periodBaseline = baseline;
+      record = engine.rate(obs, snapshot, context);
+    } catch (error) {
+      if (isCode(error, "no_price_for_meter"))
+        return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
+      warn({
+        code: "rating_failed",
+        message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
+    }
+    await withRetry(() => rated.put(record), retry);
+    await withRetry(() => observations.markPriced([obs.eventId]), retry);
+    return { status: "rated", record };
+  }
+
+  async function recordParsed(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
+    try {
+      await withRetry(() => observations.append(obs), retry);
+    } catch (error) {
+      if (!isRetryableStoreError(error)) throw error;
+      if (!mayspool) throw error;
+      warn({
+        code: "store_retry_exhausted",
+        message: `append ${obs.eventId} failed; spooling`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      await spool.append(obs);
+      warn({
+        code: "spooled",
+        message: `observation ${obs.eventId} spooled to ${spool.path}`,
+        eventId: obs.eventId,
+      });
+      return { status: "spooled", eventId: obs.eventId, observation: obs };
+    }
+    try {
+      return await rateStored(obs);
+    } catch (error) {
+      if (!isRetryableStoreError(error)) throw error;
+      // The raw observation is stored and still unpriced: rerateUnpriced() completes it.
+      warn({
+        code: "store_retry_exhausted",
+        message: `rating ${obs.eventId} deferred: store error`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      return { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
+    }
+  }
+
+  /** Store failures, not caller mistakes: validation errors and conflicts go to the caller. */
+  function isRetryableStoreError(error: unknown): boolean {
+    return !isCode(error, "invalid_input") && !isCode(error, "idempotency_conflict");
+  }
+
+  async function flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }> {
+    let replayed = 0;
+    const result = await spool.drain(async ({ entries, torn }) => {
+      for (const line of torn) {
+        warn({
+          code: "spool_torn_line",
+          message: `spool line ${line} is incomplete (torn by a crash); skipped`,
+        });
+      }
+      const keep: unknown[] = [];
+      for (let i = 0; i < entries.length; i++) {
+        const entry = entries[i] as { line: number; observation: unknown };
+        let obs: UsageObservation;
+        try {
+          obs = parseObservation(entry.observation);
+        } catch (error) {
+          warn({
+            code: "spool_torn_line",
+            message: `spool line ${entry.line} is not a valid observation; skipped`,
+            cause: error,
+          });
+          torn.push(entry.line);
+          continue;
+        }
+        try {
+          await recordParsed(obs, false);
+          replayed++;
+        } catch (error) {
+          if (isCode(error, "idempotency_conflict")) {
+            warn({
+              code: "spool_replay_failed",
+              message: `spooled ${obs.eventId} conflicts with the stored one; dropped`,
+              eventId: obs.eventId,
+              cause: error,
+            });
+            continue;
+          }
+          warn({
+            code: "spool_replay_failed",
+            message: `replay stopped at ${obs.eventId}; kept for later`,
+            eventId: obs.eventId,
+            cause: error,
+          });
+          for (let j = i; j < entries.length; j++)
+            keep.push((entries[j] as { observation: unknown }).observation);
+          break;
+        }
+      }
+      return { keep };
+    });
+    return { replayed, skipped: result.torn.length, remaining: result.kept };
+  }
+
+  const ready = flushSpool().then(
+    () => undefined,
+    (error: unknown) =>
+      warn({ code: "spool_replay_failed", message: "start-up spool replay failed", cause: error }),
+  );
+
+  return {
+    ready,
+
+    async reserve(request) {
+      const r = parseWith(ReserveSchema, request, "reserve request");
+      const quota = config.quota;
+      if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+      const holdId = r.holdId ?? randomUUID();
+      try {
+        const answer = await quota.reserve({
+          holdId,
+          account: r.account,
+          amount: r.amount,
+          ttlMs: r.ttlMs ?? holdTtlMs,
+        });
+        if (answer.granted)
+          return { granted: true, holdId, account: r.account, amount: r.amount, remaining: answer.remaining };
+        return {
+          granted: false,
+          holdId,
+          account: r.account,
+          amount: r.amount,
+          reason: answer.reason,
+          ...(answer.remaining === undefined ? {} : { remaining: answer.remaining }),
+          message:
+            answer.reason === "insufficient"
+              ? `quota exceeded for ${r.account}: ${answer.remaining ?? 0} units left, ${r.amount} requested`
+              : "quota store unavailable: denied (quota fails closed)",
+        };
+      } catch (error) {
+        if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+        return {
+          granted: false,
+          holdId,
+          account: r.account,
+          amount: r.amount,
+          reason: "unavailable",
+          message: "quota store unavailable: denied (quota fails closed)",
+        };
+      }
+    },
+
+    async record(input) {
+      await ready;
+      return recordParsed(toObservation(input), true);
+    },
+
+    async settle(hold, result) {
+      if (typeof hold !== "object" || hold === null || typeof hold.holdId !== "string") {
+        throw LatchValidationError.at("settle", "hold", "expected the Hold returned by reserve()");
+      }
+      if (typeof result !== "object" || result === null || typeof result.status !== "string") {
+        throw LatchValidationError.at("settle", "result", 'expected a RecordResult or { status: "failed" }');
+      }
+      if (!hold.granted) return { settled: true };
+      const quota = config.quota;
+      if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+      try {
+        if (result.status === "failed") {
+          await withRetry(() => quota.void(hold.holdId), retry);
+        } else {
+          // Rated, unpriced or spooled: the call happened, so its usage counts against the quota.
+          const units =
+            result.status === "rated"
+              ? quotaUnits(result.record.observation, result.record)
+              : quotaUnits(result.observation);
+          await withRetry(() => quota.commit(hold.holdId, units), retry);
+        }
+        return { settled: true };
+      } catch (error) {
+        if (
+          isCode(error, "invalid_input") ||
+          isCode(error, "idempotency_conflict") ||
+          isCode(error, "hold_already_resolved")
+        )
+          throw error;
+        warn({ code: "settle_failed", message: `settling hold ${hold.holdId} failed`, cause: error });
+        return { settled: false };
+      }
+    },
+
+    async correct(eventId, meters) {
+      if (typeof eventId !== "string" || eventId.length === 0)
+        throw LatchValidationError.at("correct", "eventId", "expected an eventId");
+      const corrected = parseWith(MeterSetSchema, meters, "correct", "meters");
+      const current = await withRetry(() => rated.current(eventId), retry);
+      if (!current)
+        throw LatchValidationError.at(
+          "correct",
+          "eventId",
+          "no rated record for this event; nothing to correct",
+        );
+      const { observation } = current;
+      const obs = parseObservation({
+        ...observation,
+        meters: corrected,
+        source: { kind: "corrected", correctionOf: eventId },
+      });
+      const snapshot = await withRetry(() => pricing.resolve(obs.model, obs.timing.completedAt), retry);
+      if (!snapshot)
+        throw new LatchValidationError({
+          subject: "correct",
+          issues: [{ path: "eventId", message: "no price snapshot in effect for the event" }],
+        });
+      const record = engine.rate(obs, snapshot, {
+        ratedAt: clock().toISOString(),
+        version: current.version + 1,
+        supersedes: current.ratedRecordId,
+      });
+      await withRetry(() => rated.put(record), retry);
+      return record;
+    },
+
+    async rerateUnpriced() {
+      let ratedCount = 0;
+      let stillUnpriced = 0;
+      let after: string | undefined;
+      for (;;) {
+        const page = await withRetry(
+          () => observations.listUnpriced(after === undefined ? { limit: 500 } : { after, limit: 500 }),
+          retry,
+        );
+        for (const obs of page.items) {
+          const result = await rateStored(obs);
+          if (result.status === "rated") ratedCount++;
+          else stillUnpriced++;
+        }
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      return { rated: ratedCount, stillUnpriced };
+    },
+
+    async exportPending() {
+      const exporter = config.exporter;
+      if (!exporter)
+        throw LatchValidationError.at("LatchConfig", "exporter", "no RatedRecordExporter configured");
+      return exportPending({ store: rated, exporter });
+    },
+
+    summary: (query) => withRetry(() => rated.summary(query), retry),
+    lines: (query) => withRetry(() => rated.lines(query), retry),
+    flushSpool,
+
+    async close() {
+      await ready;
+    },
+  };
+}

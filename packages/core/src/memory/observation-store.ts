@@ -1,0 +1,165 @@
+import { z } from "zod";
+import { observationHash } from "../contracts/hashing.js";
+import type { AppendResult, ObservationStore } from "../contracts/observation-store.js";
+import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
+import { parseObservation } from "../observation/parse.js";
+import { EventIdSchema } from "../schemas/identity.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
+
+const ListUnpricedOptionsSchema = z.strictObject({
+  after: EventIdSchema.optional(),
+  limit: z
+    .number({ error: "expected an integer from 1 to 10000" })
+    .int({ error: "expected an integer from 1 to 10000" })
+    .min(1, { error: "expected an integer from 1 to 10000" })
+    .max(10_000, { error: "expected an integer from 1 to 10000" }),
+});
+const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
+
+interface Stored {
+  /** Parsed and deep-frozen: neither the caller's object nor a reader can change it. */
+  readonly observation: UsageObservation;
+  readonly hash: string;
+}
+
+/** Index of the first element of sorted `ids` that is greater than `after` (code-unit order). */
+function firstAfter(ids: readonly string[], after: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((ids[mid] as string) <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Index where `id` is or would be inserted in sorted `ids`. */
+function lowerBound(ids: readonly string[], id: string): number {
+  let lo = 0;
+  let hi = ids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((ids[mid] as string) < id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Parses every observation of a batch; a bad one is reported at `<index>.<field>`. */
+function parseBatch(observations: unknown): UsageObservation[] {
+  if (!Array.isArray(observations)) {
+    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
+  }
+  return observations.map((input, index) => {
+    try {
+      return parseObservation(input);
+    } catch (error) {
+      if (!(error instanceof LatchValidationError)) throw error;
+      throw new LatchValidationError({
+        subject: error.subject,
+        issues: error.issues.map((issue) => ({
+          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
+          message: issue.message,
+        })),
+        cause: error,
+      });
+    }
+  });
+}
+
+/**
+ * The embedded {@link ObservationStore}: everything in process memory, with exactly the
+ * guarantees of the contract (and of every real backend), not weaker ones:
+ * idempotent appends compared by canonical hash, all-or-nothing batches, unpriced
+ * observations listed in eventId order (JavaScript code-unit order) each exactly once.
+ *
+ * Every method runs its read-check-write without an `await`, so interleaved async callers
+ * cannot race. Stored observations are validated copies, deep-frozen; what `get` returns is
+ * frozen too.
+ *
+ * @example
+ * const store = new MemoryObservationStore();
+ * await store.append(observation);        // "appended"
+ * await store.append(observation);        // "already_exists"
+ * const { items } = await store.listUnpriced({ limit: 100 });
+ */
+export class MemoryObservationStore implements ObservationStore {
+  readonly #byId = new Map<string, Stored>();
+  /** Event ids not yet marked priced, sorted in code-unit order. */
+  readonly #unpriced: string[] = [];
+
+  async append(observation: UsageObservation, signal?: AbortSignal): Promise<AppendResult> {
+    signal?.throwIfAborted();
+    const parsed = parseObservation(observation);
+    const hash = observationHash(parsed);
+    const existing = this.#byId.get(parsed.eventId);
+    if (existing !== undefined) return this.#duplicate(existing, parsed.eventId, hash);
+    this.#insert(parsed, hash);
+    return "appended";
+  }
+
+  async appendMany(observations: readonly UsageObservation[], signal?: AbortSignal): Promise<AppendResult[]> {
+    signal?.throwIfAborted();
+    const parsed = parseBatch(observations);
+    // Decide every result first, writing nothing: a conflict anywhere leaves the store untouched.
+    const incoming = new Map<string, Stored>();
+    const results: AppendResult[] = [];
+    const toInsert: Stored[] = [];
+    for (const observation of parsed) {
+      const hash = observationHash(observation);
+      const known = this.#byId.get(observation.eventId) ?? incoming.get(observation.eventId);
+      if (known !== undefined) {
+        results.push(this.#duplicate(known, observation.eventId, hash));
+        continue;
+      }
+      const stored = { observation, hash };
+      incoming.set(observation.eventId, stored);
+      toInsert.push(stored);
+      results.push("appended");
+    }
+    for (const stored of toInsert) this.#insert(stored.observation, stored.hash);
+    return results;
+  }
+
+  async get(eventId: string, signal?: AbortSignal): Promise<UsageObservation | undefined> {
+    signal?.throwIfAborted();
+    const id = parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
+    return this.#byId.get(id)?.observation;
+  }
+
+  async listUnpriced(
+    options: { after?: string; limit: number },
+    signal?: AbortSignal,
+  ): Promise<{ items: UsageObservation[]; next?: string }> {
+    signal?.throwIfAborted();
+    const { after, limit } = parseWith(ListUnpricedOptionsSchema, options, "ObservationStore.listUnpriced");
+    const start = after === undefined ? 0 : firstAfter(this.#unpriced, after);
+    const ids = this.#unpriced.slice(start, start + limit);
+    const items = ids.map((id) => (this.#byId.get(id) as Stored).observation);
+    const last = ids[ids.length - 1];
+    return last !== undefined && start + limit < this.#unpriced.length ? { items, next: last } : { items };
+  }
+
+  async markPriced(eventIds: readonly string[], signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const ids = parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
+    for (const id of ids) {
+      const at = lowerBound(this.#unpriced, id);
+      if (this.#unpriced[at] === id) this.#unpriced.splice(at, 1);
+    }
+  }
+
+  #duplicate(existing: Stored, eventId: string, incomingHash: string): AppendResult {
+    if (existing.hash !== incomingHash) {
+      throw new IdempotencyConflictError({ id: eventId, existingHash: existing.hash, incomingHash });
+    }
+    return "already_exists";
+  }
+
+  #insert(observation: UsageObservation, hash: string): void {
+    this.#byId.set(observation.eventId, { observation, hash });
+    this.#unpriced.splice(lowerBound(this.#unpriced, observation.eventId), 0, observation.eventId);
+  }
+}

@@ -1,0 +1,249 @@
+import { z } from "zod";
+import { canonicalHash } from "../contracts/hashing.js";
+import type {
+  QuotaAuthorizer,
+  QuotaBalance,
+  QuotaReservator,
+  ReserveRequest,
+  ReserveResult,
+} from "../contracts/quota.js";
+import {
+  HoldAlreadyResolvedError,
+  IdempotencyConflictError,
+  LatchValidationError,
+  OverflowError,
+} from "../errors/index.js";
+import { parseWith } from "../schemas/parse.js";
+
+const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256, {
+  error: "at most 256 characters",
+});
+const positiveUnits = (what: string) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(1, { error: `expected ${what}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
+const nonNegativeUnits = (what: string) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(0, { error: `expected ${what}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
+
+const AmountSchema = positiveUnits("a safe integer > 0");
+const ActualSchema = nonNegativeUnits("a safe integer ≥ 0");
+const LimitSchema = nonNegativeUnits("a safe integer ≥ 0");
+const ReserveRequestSchema = z.strictObject({
+  holdId: Name,
+  account: Name,
+  amount: AmountSchema,
+  ttlMs: positiveUnits("a whole number of milliseconds > 0"),
+});
+
+type HoldStatus = "held" | "committed" | "voided" | "expired";
+
+interface Hold {
+  readonly holdId: string;
+  readonly account: string;
+  readonly amount: number;
+  /** Identity of the reserve request (account and amount) for retry-vs-conflict checks. */
+  readonly requestHash: string;
+  readonly expiresAt: number;
+  status: HoldStatus;
+  committed?: number;
+  commitHash?: string;
+}
+
+interface Account {
+  limit: number;
+  spent: number;
+  /** Sum of the amounts of `active` holds. */
+  held: number;
+  /** Unexpired, unresolved holds of this account. */
+  readonly active: Map<string, Hold>;
+  /** Earliest `expiresAt` among `active` holds (Infinity when none): lets reads skip the sweep. */
+  nextExpiry: number;
+}
+
+export interface MemoryQuotaReservatorOptions {
+  /** The store's clock in epoch milliseconds, used for hold expiry. Default `Date.now`. */
+  clock?: () => number;
+}
+
+/**
+ * The embedded {@link QuotaReservator} and {@link QuotaAuthorizer}: two-phase quota in process
+ * memory, with exactly the contract's semantics (see `contracts/quota.ts`):
+ * the limit is checked at reserve; reserves are retry-safe by holdId; each hold resolves once;
+ * commit above the hold charges the actual amount in full; expired holds free their amount
+ * (swept lazily, on the next operation that touches the account) and a late commit still
+ * charges. A void that arrives after the hold expired changes nothing, so a later commit of
+ * that hold still charges (late usage is never lost).
+ *
+ * Every method is a synchronous critical section behind an async signature (no `await`
+ * between read and write), so 1,000 concurrent reserves never overspend a limit. Resolved
+ * holds are kept for the life of the object so retries stay idempotent.
+ *
+ * @example
+ * const quota = new MemoryQuotaReservator();
+ * await quota.setLimit("acme", 10_000);
+ * const r = await quota.reserve({ holdId: "req-1", account: "acme", amount: 2_000, ttlMs: 60_000 });
+ * if (r.granted) await quota.commit("req-1", 1_234);
+ */
+export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
+  readonly #clock: () => number;
+  readonly #accounts = new Map<string, Account>();
+  readonly #holds = new Map<string, Hold>();
+
+  constructor(options: MemoryQuotaReservatorOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
+    const units = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
+    this.#account(name).limit = units;
+  }
+
+  async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
+    signal?.throwIfAborted();
+    const state = this.#swept(parseWith(Name, account, "QuotaReservator.balance", "account"));
+    return { limit: state.limit, spent: state.spent, held: state.held, available: available(state) };
+  }
+
+  async check(
+    account: string,
+    amount: number,
+    signal?: AbortSignal,
+  ): Promise<{ allowed: boolean; remaining: number }> {
+    signal?.throwIfAborted();
+    const name = parseWith(Name, account, "QuotaAuthorizer.check", "account");
+    const units = parseWith(AmountSchema, amount, "QuotaAuthorizer.check", "amount");
+    const remaining = available(this.#swept(name));
+    return { allowed: units <= remaining, remaining };
+  }
+
+  async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
+    signal?.throwIfAborted();
+    const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
+    const requestHash = canonicalHash({ account, amount });
+    const state = this.#swept(account);
+    const existing = this.#holds.get(holdId);
+    if (existing !== undefined) {
+      if (existing.requestHash !== requestHash) {
+        throw new IdempotencyConflictError({
+          id: holdId,
+          existingHash: existing.requestHash,
+          incomingHash: requestHash,
+        });
+      }
+      // A retry: the hold was granted once; answer the same without holding again.
+      return { granted: true, remaining: available(state) };
+    }
+    const room = available(state);
+    if (amount > room) return { granted: false, reason: "insufficient", remaining: room };
+    const now = this.#clock();
+    const hold: Hold = { holdId, account, amount, requestHash, expiresAt: now + ttlMs, status: "held" };
+    this.#holds.set(holdId, hold);
+    state.active.set(holdId, hold);
+    state.held += amount;
+    state.nextExpiry = Math.min(state.nextExpiry, hold.expiresAt);
+    return { granted: true, remaining: room - amount };
+  }
+
+  async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
+    signal?.throwIfAborted();
+    const hold = this.#hold(holdId, "QuotaReservator.commit");
+    const units = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
+    const commitHash = canonicalHash({ holdId: hold.holdId, actual: units });
+    const state = this.#swept(hold.account);
+    switch (hold.status) {
+      case "committed":
+        if (hold.commitHash !== commitHash) {
+          throw new IdempotencyConflictError({
+            id: hold.holdId,
+            existingHash: hold.commitHash as string,
+            incomingHash: commitHash,
+          });
+        }
+        return { committed: hold.committed as number };
+      case "voided":
+        throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "voided" });
+      case "held":
+      case "expired": {
+        // The call already happened: charge what it used in full, even above the hold or after
+        // expiry, so real usage is never hidden. `spent` may then exceed the limit.
+        if (state.spent + units > Number.MAX_SAFE_INTEGER) {
+          throw new OverflowError({ path: "actual", reason: "the account's spend would exceed 2^53-1" });
+        }
+        if (hold.status === "held") this.#release(state, hold);
+        state.spent += units;
+        hold.status = "committed";
+        hold.committed = units;
+        hold.commitHash = commitHash;
+        return { committed: units };
+      }
+    }
+  }
+
+  async void(holdId: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const hold = this.#hold(holdId, "QuotaReservator.void");
+    const state = this.#swept(hold.account);
+    switch (hold.status) {
+      case "committed":
+        throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "committed" });
+      case "held":
+        this.#release(state, hold);
+        hold.status = "voided";
+        return;
+      case "voided":
+      case "expired":
+        return;
+    }
+  }
+
+  #hold(holdId: unknown, subject: string): Hold {
+    const id = parseWith(Name, holdId, subject, "holdId");
+    const hold = this.#holds.get(id);
+    if (hold === undefined) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
+    return hold;
+  }
+
+  #account(name: string): Account {
+    let state = this.#accounts.get(name);
+    if (state === undefined) {
+      state = { limit: 0, spent: 0, held: 0, active: new Map(), nextExpiry: Number.POSITIVE_INFINITY };
+      this.#accounts.set(name, state);
+    }
+    return state;
+  }
+
+  /** The account with its expired holds released (lazy expiry, by this store's clock). */
+  #swept(name: string): Account {
+    const state = this.#account(name);
+    const now = this.#clock();
+    if (now < state.nextExpiry) return state;
+    let next = Number.POSITIVE_INFINITY;
+    for (const hold of state.active.values()) {
+      if (hold.expiresAt <= now) {
+        this.#release(state, hold);
+        hold.status = "expired";
+      } else {
+        next = Math.min(next, hold.expiresAt);
+      }
+    }
+    state.nextExpiry = next;
+    return state;
+  }
+
+  #release(state: Account, hold: Hold): void {
+    state.active.delete(hold.holdId);
+    state.held -= hold.amount;
+  }
+}
+
+function available(state: Account): number {
+  return Math.max(0, state.limit - state.spent - state.held);
+}

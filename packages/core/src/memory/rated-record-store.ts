@@ -1,0 +1,204 @@
+import { z } from "zod";
+import { ratedRecordHash } from "../contracts/hashing.js";
+import type { ChangeLogEntry, PutResult, RatedRecordStore } from "../contracts/rated-record-store.js";
+import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
+import { selectLines, summarize } from "../reports/index.js";
+import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
+import { EventIdSchema } from "../schemas/identity.js";
+import { parseWith } from "../schemas/parse.js";
+import { type RatedUsageRecord, RatedUsageRecordSchema } from "../schemas/rating.js";
+
+const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
+const LimitSchema = z
+  .number({ error: "expected an integer from 1 to 10000" })
+  .int({ error: "expected an integer from 1 to 10000" })
+  .min(1, { error: "expected an integer from 1 to 10000" })
+  .max(10_000, { error: "expected an integer from 1 to 10000" });
+/** A change-log position: `0` (before the first version) or a positive decimal integer. */
+const CursorSchema = z
+  .string({ error: "expected a decimal integer string" })
+  .regex(/^(0|[1-9][0-9]{0,15})$/, { error: "expected a decimal integer string" });
+const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
+
+interface Stored {
+  readonly record: RatedUsageRecord;
+  readonly hash: string;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** Checks the version chain of one record; `stored(id)` says whether a ratedRecordId exists. */
+function checkVersion(record: RatedUsageRecord, prefix: string, stored: (id: string) => boolean): void {
+  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
+  const fail = (field: string, message: string) =>
+    LatchValidationError.at("RatedUsageRecord", at(field), message);
+  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
+    throw fail("ratedRecordId", "must be <eventId>:v<version>");
+  }
+  if (record.observation.eventId !== record.eventId) {
+    throw fail("observation.eventId", "must equal eventId");
+  }
+  if (record.version === 1) {
+    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
+    return;
+  }
+  const previous = `${record.eventId}:v${record.version - 1}`;
+  if (record.supersedes !== previous) throw fail("supersedes", "must be <eventId>:v<version - 1>");
+  if (!stored(previous)) throw fail("supersedes", "the superseded version is not stored");
+}
+
+/** Parses and freezes a copy of `input`: later changes to the caller's object change nothing here. */
+function parseRecord(input: unknown, prefix: string): Stored {
+  const record = deepFreeze(
+    structuredClone(parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord", prefix)),
+  );
+  return { record, hash: ratedRecordHash(record) };
+}
+
+/**
+ * The embedded {@link RatedRecordStore}: every version in process memory, with exactly the
+ * contract's guarantees. `put` is idempotent by canonical hash (ignoring `ratedAt`);
+ * corrections must chain (`v<n>` supersedes a stored `v<n-1>`); `putMany` is all-or-nothing.
+ *
+ * The change log is an append-only array: a version's `seq` is its 1-based position as a
+ * decimal string, and a cursor is the last seq handed out (`"0"` or `undefined`: the start).
+ * Reports run the reference `summarize` / `selectLines` over the current version of each event.
+ *
+ * Every method runs its read-check-write without an `await`, so interleaved async callers
+ * cannot race. Stored records are deep-frozen copies, and what readers get back is frozen.
+ *
+ * @example
+ * const store = new MemoryRatedRecordStore();
+ * await store.put(record);                          // "stored"
+ * const { items, cursor } = await store.listSince(undefined, 100);
+ */
+export class MemoryRatedRecordStore implements RatedRecordStore {
+  readonly #byId = new Map<string, Stored>();
+  readonly #currentByEvent = new Map<string, RatedUsageRecord>();
+  readonly #log: RatedUsageRecord[] = [];
+  readonly #cursors = new Map<string, number>();
+
+  async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
+    signal?.throwIfAborted();
+    const incoming = parseRecord(record, "");
+    const existing = this.#byId.get(incoming.record.ratedRecordId);
+    if (existing !== undefined) return this.#duplicate(existing, incoming);
+    checkVersion(incoming.record, "", (id) => this.#byId.has(id));
+    this.#insert(incoming.record, incoming.hash);
+    return "stored";
+  }
+
+  async putMany(records: readonly RatedUsageRecord[], signal?: AbortSignal): Promise<PutResult[]> {
+    signal?.throwIfAborted();
+    if (!Array.isArray(records)) {
+      throw LatchValidationError.at("RatedUsageRecord[]", "", "expected an array of records");
+    }
+    const parsed = records.map((record: unknown, index) => parseRecord(record, String(index)));
+    // Decide every result first, writing nothing: any failure leaves the store untouched.
+    // A correction may supersede a version stored earlier in the same batch.
+    const batch = new Map<string, Stored>();
+    const results: PutResult[] = [];
+    const toInsert: Stored[] = [];
+    parsed.forEach((incoming, index) => {
+      const id = incoming.record.ratedRecordId;
+      const known = this.#byId.get(id) ?? batch.get(id);
+      if (known !== undefined) {
+        results.push(this.#duplicate(known, incoming));
+        return;
+      }
+      checkVersion(incoming.record, String(index), (prev) => this.#byId.has(prev) || batch.has(prev));
+      batch.set(id, incoming);
+      toInsert.push(incoming);
+      results.push("stored");
+    });
+    for (const stored of toInsert) this.#insert(stored.record, stored.hash);
+    return results;
+  }
+
+  async current(eventId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
+    signal?.throwIfAborted();
+    return this.#currentByEvent.get(parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId"));
+  }
+
+  /** One stored version by its ratedRecordId (superseded ones included), or undefined. */
+  async get(ratedRecordId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
+    signal?.throwIfAborted();
+    const id = parseWith(RatedRecordIdSchema, ratedRecordId, "RatedRecordStore.get", "ratedRecordId");
+    return this.#byId.get(id)?.record;
+  }
+
+  async listSince(
+    cursor: string | undefined,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<{ items: ChangeLogEntry[]; cursor: string | undefined }> {
+    signal?.throwIfAborted();
+    const start = cursor === undefined ? 0 : this.#position(cursor, "RatedRecordStore.listSince");
+    const max = parseWith(LimitSchema, limit, "RatedRecordStore.listSince", "limit");
+    const end = Math.min(this.#log.length, start + max);
+    if (end === start) return { items: [], cursor };
+    const items: ChangeLogEntry[] = [];
+    for (let i = start; i < end; i++)
+      items.push({ seq: String(i + 1), record: this.#log[i] as RatedUsageRecord });
+    return { items, cursor: String(end) };
+  }
+
+  async summary(query: SummaryQuery, signal?: AbortSignal): Promise<SummaryRow[]> {
+    signal?.throwIfAborted();
+    return summarize(this.#currentByEvent.values(), query);
+  }
+
+  async lines(query: LinesQuery, signal?: AbortSignal): Promise<LinesPage> {
+    signal?.throwIfAborted();
+    return selectLines(this.#currentByEvent.values(), query);
+  }
+
+  async getCursor(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    signal?.throwIfAborted();
+    const position = this.#cursors.get(
+      parseWith(ConsumerNameSchema, name, "RatedRecordStore.getCursor", "name"),
+    );
+    return position === undefined ? undefined : String(position);
+  }
+
+  async saveCursor(name: string, cursor: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const consumer = parseWith(ConsumerNameSchema, name, "RatedRecordStore.saveCursor", "name");
+    const position = this.#position(cursor, "RatedRecordStore.saveCursor");
+    // Forward only: a late, stale save (an older cursor) must not rewind the consumer.
+    if (position > (this.#cursors.get(consumer) ?? -1)) this.#cursors.set(consumer, position);
+  }
+
+  /** A cursor's position in the log, validated: a decimal integer no greater than the log's length. */
+  #position(cursor: unknown, subject: string): number {
+    const position = Number(parseWith(CursorSchema, cursor, subject, "cursor"));
+    if (position > this.#log.length) {
+      throw LatchValidationError.at(subject, "cursor", "is past the end of this store's change log");
+    }
+    return position;
+  }
+
+  #duplicate(existing: Stored, incoming: Stored): PutResult {
+    if (existing.hash !== incoming.hash) {
+      throw new IdempotencyConflictError({
+        id: incoming.record.ratedRecordId,
+        existingHash: existing.hash,
+        incomingHash: incoming.hash,
+      });
+    }
+    return "already_exists";
+  }
+
+  #insert(record: RatedUsageRecord, hash: string): void {
+    this.#byId.set(record.ratedRecordId, { record, hash });
+    // Versions chain one by one, so the version being inserted is always the newest.
+    this.#currentByEvent.set(record.eventId, record);
+    this.#log.push(record);
+  }
+}

@@ -1,0 +1,107 @@
+import { gunzipSync, gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { buildBillingRows, sameContent, toCsv, toJsonl, toJsonlGz } from "../../src/export/index.js";
+import { entry, rec } from "./helpers.js";
+
+const a = rec({
+  requestId: "r1",
+  total: "0.0105",
+  observation: { subject: { tenantId: "acmé", feature: 'chat, "beta"' } },
+});
+const b = rec({
+  requestId: "r1",
+  version: 2,
+  total: "0.0095",
+  meters: { input_tokens: 1000, "custom:web_search": 3 },
+});
+const rows = buildBillingRows([entry(7, a), entry(9, b)], new Map());
+const text = (bytes: Uint8Array) => new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+
+const JSONL =
+  '{"schema":"latch.billing-export.v1","rated_record_id":"r1:0:openai:v1","event_id":"r1:0:openai","version":1,' +
+  '"supersedes":"","tenant_id":"acmé","org_id":"","project_id":"","api_key_id":"","end_user_id":"",' +
+  '"feature":"chat, \\"beta\\"","provider":"openai","model":"gpt-4o","model_tier":"","vendor":"","region":"",' +
+  '"input_tokens":1000,"cached_input_tokens":0,"cache_write_tokens":0,"cache_write_1h_tokens":0,"output_tokens":100,' +
+  '"reasoning_tokens":0,"audio_input_tokens":0,"audio_output_tokens":0,"image_count":0,"custom_meters":"{}",' +
+  '"cost":"0.0105","cost_delta":"0.0105","cost_minor_units":"1","currency":"USD","snapshot_id":"snap-1",' +
+  '"source":"provider_reported","outcome":"success","started_at":"2026-03-01T12:00:01Z",' +
+  '"completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z","seq":"7"}\n' +
+  '{"schema":"latch.billing-export.v1","rated_record_id":"r1:0:openai:v2","event_id":"r1:0:openai","version":2,' +
+  '"supersedes":"r1:0:openai:v1","tenant_id":"acme","org_id":"","project_id":"","api_key_id":"","end_user_id":"",' +
+  '"feature":"","provider":"openai","model":"gpt-4o","model_tier":"","vendor":"","region":"",' +
+  '"input_tokens":1000,"cached_input_tokens":0,"cache_write_tokens":0,"cache_write_1h_tokens":0,"output_tokens":0,' +
+  '"reasoning_tokens":0,"audio_input_tokens":0,"audio_output_tokens":0,"image_count":0,' +
+  '"custom_meters":"{\\"web_search\\":3}","cost":"0.0095","cost_delta":"-0.001","cost_minor_units":"1",' +
+  '"currency":"USD","snapshot_id":"snap-1","source":"corrected:r1:0:openai","outcome":"success",' +
+  '"started_at":"2026-03-01T12:00:01Z","completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z",' +
+  '"seq":"9"}\n';
+
+const CSV =
+  "schema,rated_record_id,event_id,version,supersedes,tenant_id,org_id,project_id,api_key_id,end_user_id,feature," +
+  "provider,model,model_tier,vendor,region,input_tokens,cached_input_tokens,cache_write_tokens," +
+  "cache_write_1h_tokens,output_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_count," +
+  "custom_meters,cost,cost_delta,cost_minor_units,currency,snapshot_id,source,outcome,started_at,completed_at," +
+  "rated_at,seq\r\n" +
+  'latch.billing-export.v1,r1:0:openai:v1,r1:0:openai,1,,acmé,,,,,"chat, ""beta""",openai,gpt-4o,,,,' +
+  "1000,0,0,0,100,0,0,0,0,{},0.0105,0.0105,1,USD,snap-1,provider_reported,success," +
+  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,7\r\n" +
+  "latch.billing-export.v1,r1:0:openai:v2,r1:0:openai,2,r1:0:openai:v1,acme,,,,,,openai,gpt-4o,,,," +
+  '1000,0,0,0,0,0,0,0,0,"{""web_search"":3}",0.0095,-0.001,1,USD,snap-1,corrected:r1:0:openai,success,' +
+  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,9\r\n";
+
+describe("JSONL", () => {
+  it("writes one object per line, keys in column order, integers as numbers, amounts as strings", () => {
+    const bytes = toJsonl(rows);
+    expect(text(bytes)).toBe(JSONL);
+    // UTF-8: "é" is two bytes.
+    expect(bytes.byteLength).toBe(JSONL.length + 1);
+    const parsed = JSONL.trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(parsed.map((r) => [r.version, r.cost_delta, r.input_tokens])).toEqual([
+      [1, "0.0105", 1000],
+      [2, "-0.001", 1000],
+    ]);
+  });
+
+  it("writes nothing for no rows", () => {
+    expect(toJsonl([]).byteLength).toBe(0);
+  });
+});
+
+describe("JSONL gzip", () => {
+  it("is deterministic and gunzips to the JSONL", () => {
+    const first = toJsonlGz(rows);
+    const second = toJsonlGz(buildBillingRows([entry(7, a), entry(9, b)], new Map()));
+    expect(Buffer.from(second).equals(Buffer.from(first))).toBe(true);
+    expect(text(gunzipSync(first))).toBe(JSONL);
+  });
+
+  it("writes a fixed header: magic, deflate, no flags, mtime 0, OS byte 255", () => {
+    const head = [...toJsonlGz(rows).subarray(0, 10)];
+    expect(head).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+  });
+});
+
+describe("CSV", () => {
+  it("writes RFC 4180 with a header row and CRLF", () => {
+    expect(text(toCsv(rows))).toBe(CSV);
+  });
+
+  it("writes only the header for no rows", () => {
+    expect(text(toCsv([]))).toBe(CSV.slice(0, CSV.indexOf("\r\n") + 2));
+  });
+});
+
+describe("sameContent", () => {
+  it("accepts byte-equal objects, and gzip objects equal once decompressed", () => {
+    const gz = toJsonlGz(rows);
+    const otherCompression = gzipSync(toJsonl(rows), { level: 1 });
+    expect(Buffer.from(otherCompression).equals(Buffer.from(gz))).toBe(false);
+    expect(sameContent("k/part.jsonl.gz", otherCompression, gz)).toBe(true);
+    expect(sameContent("k/part.jsonl.gz", gzipSync(toJsonl(rows.slice(0, 1))), gz)).toBe(false);
+    expect(sameContent("k/part.jsonl.gz", new Uint8Array([1, 2, 3]), gz)).toBe(false);
+    expect(sameContent("k/part.csv", toCsv(rows), toCsv(rows))).toBe(true);
+    expect(sameContent("k/part.csv", toCsv(rows.slice(1)), toCsv(rows))).toBe(false);
+  });
+});

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { MemoryQuotaReservator, MemoryRatedRecordStore } from "../../src/memory/index.js";
+import { DefaultRatingEngine } from "../../src/rating/engine.js";
+import { PriceSnapshotSchema } from "../../src/schemas/pricing.js";
+import { ctx, observation, snapshot } from "../support.js";
+
+// What the shared conformance suites (packages/testkit/test/memory.test.ts) cannot reach:
+// the injected clock, and cursors that only this store can judge.
+describe("MemoryQuotaReservator with an injected clock", () => {
+  it("expires a hold exactly ttlMs after it was granted, and a late commit still charges", async () => {
+    let now = 1_000;
+    const quota = new MemoryQuotaReservator({ clock: () => now });
+    await quota.setLimit("acme", 10);
+    await quota.reserve({ holdId: "h1", account: "acme", amount: 8, ttlMs: 500 });
+    now = 1_499;
+    expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 0, held: 8, available: 2 });
+    now = 1_500;
+    expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 0, held: 0, available: 10 });
+    // A retried reserve of an expired hold answers granted without holding again.
+    expect(await quota.reserve({ holdId: "h1", account: "acme", amount: 8, ttlMs: 500 })).toEqual({
+      granted: true,
+      remaining: 10,
+    });
+    expect(await quota.commit("h1", 9)).toEqual({ committed: 9 });
+    expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 9, held: 0, available: 1 });
+  });
+});
+
+describe("MemoryRatedRecordStore cursors", () => {
+  it("rejects a cursor past the end of its change log, naming cursor", async () => {
+    const store = new MemoryRatedRecordStore();
+    const priced = PriceSnapshotSchema.parse(snapshot({ prices: { input_tokens: { perMillion: "1" } } }));
+    const record = new DefaultRatingEngine().rate(observation({ input_tokens: 10 }), priced, ctx);
+    await store.put(record);
+    expect((await store.listSince("1", 10)).items).toEqual([]);
+    await expect(store.listSince("2", 10)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [{ path: "cursor" }],
+    });
+    await expect(store.saveCursor("exporter", "2")).rejects.toMatchObject({ code: "invalid_input" });
+    expect(await store.getCursor("exporter")).toBeUndefined();
+  });
+});

@@ -1,0 +1,489 @@
+import {
+  type ChangeLogEntry,
+  type LinesQuery,
+  type MeterSet,
+  type RatedRecordStore,
+  type RatedUsageRecord,
+  ratedRecordHash,
+  type SummaryQuery,
+  selectLines,
+  summarize,
+  type UsageObservation,
+} from "@latch/core";
+import fc from "fast-check";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
+import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
+
+/** Reads the backend directly, without going through the adapter under test. */
+export interface RatedRecordStoreInspector {
+  /** How many versions of `eventId` the backend holds (rows, keys). */
+  countVersions(eventId: string): Promise<number>;
+}
+
+export interface RatedRecordStoreSuiteOptions {
+  /** Shown in the test names, e.g. `postgres` or `memory`. */
+  name: string;
+  /** A store to test. Called before every test; tests use fresh ids and tenants, so a shared backend is fine. */
+  create: () => Promise<RatedRecordStore> | RatedRecordStore;
+  /** An independent raw reader of the backend; when given, writes are also checked through it. */
+  inspect?: RatedRecordStoreInspector;
+  /** Runs once after the suite (close clients, drop the test schema). */
+  cleanup?: () => Promise<void> | void;
+}
+
+/** A report window that holds every fixture record (they complete in early March 2026). */
+const MARCH = { start: "2026-02-20T00:00:00Z", end: "2026-04-01T00:00:00Z" } as const;
+const DAY_MS = 86_400_000;
+const BASE_MS = Date.parse("2026-03-01T00:00:00Z");
+
+/** Follows the change log from `cursor` until a page comes back empty; returns every entry and the final cursor. */
+async function drain(
+  store: RatedRecordStore,
+  cursor: string | undefined,
+  limit = 500,
+): Promise<{ entries: ChangeLogEntry[]; cursor: string | undefined }> {
+  const entries: ChangeLogEntry[] = [];
+  for (let pages = 0; pages < 100_000; pages++) {
+    const page = await store.listSince(cursor, limit);
+    expect(page.items.length).toBeLessThanOrEqual(limit);
+    if (page.items.length === 0) {
+      expect(page.cursor).toBe(cursor);
+      return { entries, cursor };
+    }
+    entries.push(...page.items);
+    cursor = page.cursor;
+  }
+  throw new Error("listSince never reached the end");
+}
+
+/** The seqs of consecutive pages must strictly increase (as integers): one total order. */
+function expectIncreasingSeqs(entries: readonly ChangeLogEntry[]): void {
+  let previous = -1n;
+  for (const { seq } of entries) {
+    expect(seq).toMatch(/^[0-9]+$/);
+    const value = BigInt(seq);
+    expect(value > previous, `seq ${seq} after ${previous}`).toBe(true);
+    previous = value;
+  }
+}
+
+/** The highest version of each event among `records`. */
+function currentOf(records: readonly RatedUsageRecord[]): RatedUsageRecord[] {
+  const byEvent = new Map<string, RatedUsageRecord>();
+  for (const r of records) {
+    const seen = byEvent.get(r.eventId);
+    if (seen === undefined || r.version > seen.version) byEvent.set(r.eventId, r);
+  }
+  return [...byEvent.values()];
+}
+
+const metersArbitrary: fc.Arbitrary<MeterSet> = fc.record({
+  input_tokens: fc.nat({ max: 50_000 }),
+  cached_input_tokens: fc.nat({ max: 20_000 }),
+  cache_write_tokens: fc.nat({ max: 5_000 }),
+  output_tokens: fc.nat({ max: 8_000 }),
+  reasoning_tokens: fc.nat({ max: 2_000 }),
+  audio_input_tokens: fc.constantFrom(0, 0, 0, 120),
+});
+
+const eventArbitrary = fc.record({
+  provider: fc.constantFrom("openai", "anthropic", undefined),
+  model: fc.constantFrom("gpt-4o", "claude-sonnet-4"),
+  currency: fc.constantFrom("USD", "EUR"),
+  projectId: fc.constantFrom("p-1", "p-2", undefined),
+  feature: fc.constantFrom("chat", "search", undefined),
+  atMs: fc.integer({ min: 0, max: 4 * DAY_MS - 1 }),
+  outcome: fc.constantFrom<UsageObservation["outcome"]>(
+    { kind: "success" },
+    { kind: "success" },
+    { kind: "error", code: "rate_limited" },
+    { kind: "timeout" },
+  ),
+  meters: metersArbitrary,
+  corrections: fc.array(metersArbitrary, { maxLength: 2 }),
+});
+
+/**
+ * The `RatedRecordStore` contract as a vitest suite: idempotent, ratedAt-insensitive puts;
+ * conflicts that overwrite nothing; version chains; all-or-nothing batches; a change log that
+ * hands out every version exactly once under concurrent writers; forward-only consumer
+ * cursors; and reports equal to the reference `summarize` / `selectLines`. Every test always
+ * runs; none can be switched off.
+ *
+ * @example
+ * describeRatedRecordStore({ name: "memory", create: () => new MemoryRatedRecordStore() });
+ */
+export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions): void {
+  describe(`RatedRecordStore: ${options.name}`, () => {
+    let store: RatedRecordStore;
+    let prefix: string;
+    let tenantId: string;
+
+    beforeEach(async () => {
+      store = await options.create();
+      prefix = uniqueId("rr");
+      tenantId = uniqueId("tenant");
+    });
+
+    afterAll(async () => {
+      await options.cleanup?.();
+    });
+
+    /** A version-1 record of this test's tenant, event `<prefix>-<n>:0:openai`. */
+    const record = (n: number | string, observation: Partial<UsageObservation> = {}, currency = "USD") =>
+      makeRatedRecord({
+        observation: { eventId: `${prefix}-${n}:0:openai`, subject: { tenantId }, ...observation },
+        currency,
+      });
+
+    async function expectVersions(eventId: string, expected: number): Promise<void> {
+      if (options.inspect !== undefined) expect(await options.inspect.countVersions(eventId)).toBe(expected);
+    }
+
+    it("stores a record; current and get return it", async () => {
+      const v1 = record(1);
+      expect(await store.put(v1)).toBe("stored");
+      expect(await store.current(v1.eventId)).toEqual(v1);
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      await expectVersions(v1.eventId, 1);
+    });
+
+    it("returns undefined for an unknown event or version", async () => {
+      expect(await store.current(`${prefix}-missing:0:openai`)).toBeUndefined();
+      expect(await store.get(`${prefix}-missing:0:openai:v1`)).toBeUndefined();
+    });
+
+    it("answers already_exists for the same record again, even rated at another time", async () => {
+      const v1 = record(1);
+      await store.put(v1);
+      expect(await store.put(structuredClone(v1))).toBe("already_exists");
+      const reRated = { ...structuredClone(v1), ratedAt: "2026-03-09T00:00:00Z" };
+      expect(await store.put(reRated)).toBe("already_exists");
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      await expectVersions(v1.eventId, 1);
+    });
+
+    it("rejects a different record under the same ratedRecordId as a conflict and keeps the stored one", async () => {
+      const v1 = record(1);
+      await store.put(v1);
+      const other = { ...structuredClone(v1), total: "123.45" };
+      const error = await expectLatchError(store.put(other), "idempotency_conflict");
+      expect(error).toMatchObject({
+        id: v1.ratedRecordId,
+        existingHash: ratedRecordHash(v1),
+        incomingHash: ratedRecordHash(other),
+      });
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      await expectVersions(v1.eventId, 1);
+    });
+
+    it("keeps both versions of a correction; current is the newest and reports count only it", async () => {
+      const v1 = record(1, { meters: { input_tokens: 1_000, output_tokens: 100 } });
+      const v2 = makeCorrection(v1, { input_tokens: 4_000, output_tokens: 300 });
+      expect(v2.total).not.toBe(v1.total);
+      expect(await store.put(v1)).toBe("stored");
+      expect(await store.put(v2)).toBe("stored");
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      expect(await store.get(v2.ratedRecordId)).toEqual(v2);
+      expect(await store.current(v1.eventId)).toEqual(v2);
+      await expectVersions(v1.eventId, 2);
+
+      const rows = await store.summary({ ...MARCH, groupBy: [], filters: { tenantId } });
+      expect(rows).toEqual([
+        {
+          group: {},
+          inputTokens: 4_000,
+          outputTokens: 300,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+          totalTokens: 4_300,
+          requests: 1,
+          successes: 1,
+          failures: 0,
+          costByCurrency: { USD: v2.total },
+        },
+      ]);
+      const page = await store.lines({ ...MARCH, filters: { tenantId }, limit: 10 });
+      expect(page.items).toEqual([v2]);
+      expect(page.next).toBeUndefined();
+    });
+
+    it("rejects a correction whose superseded version is not stored, naming supersedes", async () => {
+      const v1 = record(1);
+      const v2 = makeCorrection(v1, { input_tokens: 10 });
+      await expectInvalidInput(store.put(v2), "supersedes");
+      expect(await store.current(v1.eventId)).toBeUndefined();
+      expect(await store.get(v2.ratedRecordId)).toBeUndefined();
+      await expectVersions(v1.eventId, 0);
+    });
+
+    it("rejects a version 2 that supersedes anything but version 1, naming supersedes", async () => {
+      const v1 = record(1);
+      await store.put(v1);
+      const v2 = { ...makeCorrection(v1, { input_tokens: 10 }), supersedes: `${v1.eventId}:v7` };
+      await expectInvalidInput(store.put(v2), "supersedes");
+      expect(await store.current(v1.eventId)).toEqual(v1);
+    });
+
+    it("stores a batch and answers in input order, a version and its correction included", async () => {
+      const stored = record(1);
+      await store.put(stored);
+      const a = record(2);
+      const aFixed = makeCorrection(a, { output_tokens: 5 });
+      expect(await store.putMany([a, stored, aFixed, structuredClone(a)])).toEqual([
+        "stored",
+        "already_exists",
+        "stored",
+        "already_exists",
+      ]);
+      expect(await store.current(a.eventId)).toEqual(aFixed);
+      await expectVersions(a.eventId, 2);
+    });
+
+    it("writes nothing from a batch in which one record conflicts", async () => {
+      const stored = record(1);
+      await store.put(stored);
+      const fresh1 = record(2);
+      const fresh2 = record(3);
+      const conflicting = { ...structuredClone(stored), snapshotId: "another-snapshot" };
+      await expectLatchError(store.putMany([fresh1, conflicting, fresh2]), "idempotency_conflict");
+      expect(await store.get(fresh1.ratedRecordId)).toBeUndefined();
+      expect(await store.get(fresh2.ratedRecordId)).toBeUndefined();
+      expect(await store.get(stored.ratedRecordId)).toEqual(stored);
+      await expectVersions(fresh1.eventId, 0);
+
+      const twice = record(4);
+      await expectLatchError(
+        store.putMany([twice, { ...structuredClone(twice), total: "0" }]),
+        "idempotency_conflict",
+      );
+      expect(await store.get(twice.ratedRecordId)).toBeUndefined();
+    });
+
+    it("writes nothing from a batch with a bad record, naming the field", async () => {
+      const good = record(1);
+      const bad = { ...record(2), currency: "DOLLARS" };
+      await expectInvalidInput(store.putMany([good, bad]), "currency");
+      expect(await store.get(good.ratedRecordId)).toBeUndefined();
+      expect(await store.get(bad.ratedRecordId)).toBeUndefined();
+    });
+
+    it("rejects a bad record naming the field, and writes nothing", async () => {
+      const badTotal = { ...record(1), total: "1,5" };
+      await expectInvalidInput(store.put(badTotal), "total");
+      expect(await store.get(badTotal.ratedRecordId)).toBeUndefined();
+      const badMeter = record(2);
+      const broken = {
+        ...badMeter,
+        observation: { ...badMeter.observation, meters: { input_tokens: -5 } },
+      };
+      await expectInvalidInput(store.put(broken), "observation.meters.input_tokens");
+      expect(await store.get(badMeter.ratedRecordId)).toBeUndefined();
+    });
+
+    it("keeps the stored record unchanged when the caller mutates its objects", async () => {
+      const v1 = structuredClone(record(1));
+      const expected = structuredClone(v1);
+      await store.put(v1);
+      v1.total = "999";
+      (v1.lineItems[0] as { quantity: number }).quantity = 1;
+      (v1.observation.meters as Record<string, number>).input_tokens = 1;
+      expect(await store.get(expected.ratedRecordId)).toEqual(expected);
+      expect(await store.current(expected.eventId)).toEqual(expected);
+    });
+
+    it("pages the change log in one stable order; an empty page returns the same cursor", async () => {
+      const start = (await drain(store, undefined)).cursor;
+      const records = [1, 2, 3, 4, 5, 6, 7].map((n) => record(n));
+      for (const r of records) await store.put(r);
+      await store.put(makeCorrection(records[2] as RatedUsageRecord, { input_tokens: 1 }));
+
+      const small = await drain(store, start, 2);
+      const large = await drain(store, start, 100);
+      const ours = (entries: ChangeLogEntry[]) =>
+        entries
+          .filter((e) => e.record.eventId.startsWith(prefix))
+          .map((e) => [e.seq, e.record.ratedRecordId]);
+      expect(ours(small.entries)).toHaveLength(8);
+      expect(ours(small.entries)).toEqual(ours(large.entries));
+      expectIncreasingSeqs(small.entries);
+      // Versions of one event appear in version order; every stored version is there once.
+      expect(ours(small.entries).map(([, id]) => id)).toEqual([
+        ...records.map((r) => r.ratedRecordId),
+        `${(records[2] as RatedUsageRecord).eventId}:v2`,
+      ]);
+      const entry = small.entries.find((e) => e.record.ratedRecordId === records[0]?.ratedRecordId);
+      expect(entry?.record).toEqual(records[0]);
+    });
+
+    it("hands out every version exactly once while other writers store records concurrently", async () => {
+      let cursor = (await drain(store, undefined)).cursor;
+      const writers = 8;
+      const perWriter = 12;
+      const written: string[] = [];
+      let writersDone = false;
+
+      const writer = async (w: number) => {
+        for (let i = 0; i < perWriter; i++) {
+          const v1 = record(`w${w}-${i}`);
+          if (i % 4 === 3) {
+            const v2 = makeCorrection(v1, { input_tokens: i + 1 });
+            await store.putMany([v1, v2]);
+            written.push(v1.ratedRecordId, v2.ratedRecordId);
+          } else {
+            await store.put(v1);
+            written.push(v1.ratedRecordId);
+            if (i % 4 === 1) {
+              const v2 = makeCorrection(v1, { output_tokens: i + 1 });
+              await store.put(v2);
+              written.push(v2.ratedRecordId);
+            }
+          }
+        }
+      };
+
+      const seen: ChangeLogEntry[] = [];
+      const reader = async () => {
+        for (let round = 0; round < 1_000_000; round++) {
+          const finishedBefore = writersDone;
+          const page = await store.listSince(cursor, 3);
+          seen.push(...page.items);
+          if (page.items.length === 0) {
+            expect(page.cursor).toBe(cursor);
+            if (finishedBefore) return; // every write had finished before this empty page: caught up
+            await yieldToOthers();
+          }
+          cursor = page.cursor;
+        }
+        throw new Error("the reader never caught up with the writers");
+      };
+
+      await Promise.all([
+        reader(),
+        Promise.all(Array.from({ length: writers }, (_, w) => writer(w))).then(() => {
+          writersDone = true;
+        }),
+      ]);
+
+      expectIncreasingSeqs(seen);
+      const ours = seen.filter((e) => e.record.eventId.startsWith(prefix)).map((e) => e.record.ratedRecordId);
+      expect(new Set(ours).size).toBe(ours.length);
+      expect([...ours].sort()).toEqual([...written].sort());
+      expect(written).toHaveLength(writers * perWriter + writers * (perWriter / 2));
+    });
+
+    it("moves a consumer's saved cursor only forward", async () => {
+      const name = uniqueId("exporter");
+      expect(await store.getCursor(name)).toBeUndefined();
+      await store.put(record(1));
+      await store.put(record(2));
+      const { entries } = await drain(store, undefined);
+      const ours = entries.filter((e) => e.record.eventId.startsWith(prefix));
+      const [first, second] = ours.map((e) => e.seq);
+      expect(first).toBeDefined();
+      expect(second).toBeDefined();
+      await store.saveCursor(name, second as string);
+      expect(await store.getCursor(name)).toBe(second);
+      await store.saveCursor(name, first as string);
+      expect(await store.getCursor(name)).toBe(second);
+      await store.saveCursor(name, second as string);
+      expect(await store.getCursor(name)).toBe(second);
+      // Consumers are independent.
+      expect(await store.getCursor(uniqueId("exporter"))).toBeUndefined();
+      // A saved cursor resumes the log right after the entry it names.
+      const resumed = await store.listSince(first, 1);
+      expect(resumed.items[0]?.seq).toBe(second);
+    });
+
+    it("rejects bad change-log and report arguments naming the field", async () => {
+      await expectInvalidInput(store.listSince(undefined, 0), "limit");
+      await expectInvalidInput(store.listSince(undefined, 1.5), "limit");
+      await expectInvalidInput(store.listSince("not-a-cursor", 10), "cursor");
+      await expectInvalidInput(
+        store.summary({ start: MARCH.end, end: MARCH.start, groupBy: [], filters: { tenantId } }),
+        "end",
+      );
+      await expectInvalidInput(store.lines({ ...MARCH, filters: { tenantId }, limit: 0 }), "limit");
+    });
+
+    it("rejects an aborted call and writes nothing", async () => {
+      const v1 = record(1);
+      await expect(store.put(v1, abortedSignal())).rejects.toThrow();
+      await expect(store.putMany([v1], abortedSignal())).rejects.toThrow();
+      expect(await store.get(v1.ratedRecordId)).toBeUndefined();
+    });
+
+    it("reports exactly what the reference summarize and selectLines report, across currencies and corrections", async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(eventArbitrary, { minLength: 1, maxLength: 20 }), async (events) => {
+          const tenant = uniqueId("tenant");
+          const all: RatedUsageRecord[] = [];
+          events.forEach((event, i) => {
+            const completedAt = new Date(BASE_MS + event.atMs).toISOString();
+            const observation: Partial<UsageObservation> = {
+              eventId: `${tenant}-e${i}:0:${event.provider ?? "direct"}`,
+              provider: event.provider === undefined ? undefined : { providerId: event.provider },
+              subject: {
+                tenantId: tenant,
+                ...(event.projectId === undefined ? {} : { projectId: event.projectId }),
+                ...(event.feature === undefined ? {} : { feature: event.feature }),
+              },
+              meters: event.meters,
+              model: { billableModel: event.model },
+              outcome: event.outcome,
+              timing: { startedAt: completedAt, completedAt },
+            };
+            let version = makeRatedRecord({ observation, currency: event.currency });
+            all.push(version);
+            for (const meters of event.corrections) {
+              version = makeCorrection(version, meters);
+              all.push(version);
+            }
+          });
+          // Half one by one, half in one batch: both paths must feed the reports.
+          const half = Math.ceil(all.length / 2);
+          for (const r of all.slice(0, half)) await store.put(r);
+          await store.putMany(all.slice(half));
+          const current = currentOf(all);
+
+          const windows = [MARCH, { start: "2026-03-02T06:00:00Z", end: "2026-03-03T18:00:00.5Z" }];
+          const groupings: SummaryQuery["groupBy"][] = [
+            [],
+            ["provider"],
+            ["model", "day"],
+            ["projectId", "feature"],
+            ["day", "provider", "model", "tenantId"],
+          ];
+          const filterSets: NonNullable<SummaryQuery["filters"]>[] = [
+            { tenantId: tenant },
+            { tenantId: tenant, model: "gpt-4o" },
+            { tenantId: tenant, provider: "anthropic", projectId: "p-1" },
+          ];
+          for (const window of windows) {
+            for (const filters of filterSets) {
+              for (const groupBy of groupings) {
+                const query: SummaryQuery = { ...window, groupBy, filters };
+                expect(await store.summary(query)).toEqual(summarize(current, query));
+              }
+              const expected = selectLines(current, { ...window, filters, limit: 10_000 }).items;
+              const got: RatedUsageRecord[] = [];
+              let cursor: string | undefined;
+              for (let pages = 0; pages < 1_000; pages++) {
+                const query: LinesQuery = { ...window, filters, limit: 4, ...(cursor ? { cursor } : {}) };
+                const page = await store.lines(query);
+                expect(page.items.length).toBeLessThanOrEqual(4);
+                got.push(...page.items);
+                if (page.next === undefined) break;
+                cursor = page.next;
+              }
+              expect(got.map((r) => r.ratedRecordId)).toEqual(expected.map((r) => r.ratedRecordId));
+              expect(got).toEqual(expected);
+            }
+          }
+        }),
+        { numRuns: 12 },
+      );
+    });
+  });
+}

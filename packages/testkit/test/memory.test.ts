@@ -1,0 +1,52 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  FileExporter,
+  MemoryObservationStore,
+  MemoryQuotaReservator,
+  MemoryRatedRecordStore,
+  MemoryUsageCounter,
+} from "@latch/core";
+import {
+  describeExporter,
+  describeObservationStore,
+  describeQuotaReservator,
+  describeRatedRecordStore,
+  describeUsageCounter,
+} from "../src/index.js";
+
+// The embedded default must pass exactly the suites every real backend passes.
+describeObservationStore({ name: "memory", create: () => new MemoryObservationStore() });
+describeRatedRecordStore({ name: "memory", create: () => new MemoryRatedRecordStore() });
+describeQuotaReservator({ name: "memory", create: () => new MemoryQuotaReservator() });
+describeUsageCounter({ name: "memory", create: () => new MemoryUsageCounter() });
+
+const folders: string[] = [];
+describeExporter({
+  name: "file",
+  create: async () => {
+    const directory = await mkdtemp(join(tmpdir(), "latch-testkit-export-"));
+    folders.push(directory);
+    const read = {
+      // An independent reader: the folder as it is on disk, keys with `/` separators.
+      list: async () =>
+        (await readdir(directory, { recursive: true, withFileTypes: true }))
+          .filter((entry) => entry.isFile())
+          .map((entry) =>
+            join(entry.parentPath, entry.name)
+              .slice(directory.length + 1)
+              .split("\\")
+              .join("/"),
+          ),
+      get: (key: string) =>
+        readFile(join(directory, ...key.split("/"))).then(
+          (bytes) => new Uint8Array(bytes),
+          () => undefined,
+        ),
+    };
+    return { exporter: new FileExporter({ directory, formats: ["jsonl.gz", "csv"] }), read };
+  },
+  cleanup: () =>
+    Promise.all(folders.map((f) => rm(f, { recursive: true, force: true }))).then(() => undefined),
+});
