@@ -9,10 +9,12 @@
  * Environment: LATCH_CALLS (default 3000), LATCH_OUT (default ./latch-out). Postgres, Redis
  * and S3 backends will be selectable here once their adapters exist.
  */
+import { relative, resolve } from "node:path";
 import { renderReport, simulateDay } from "./simulation.js";
 
-const result = await simulateDay({
-  calls: Number(process.env.LATCH_CALLS ?? 3_000),
-  outDir: process.env.LATCH_OUT ?? "latch-out",
-});
+// `pnpm start` runs in this package's folder; write where the user ran it (pnpm's INIT_CWD).
+const cwd = process.env.INIT_CWD ?? process.cwd();
+const outDir = resolve(cwd, process.env.LATCH_OUT ?? "latch-out");
+const result = await simulateDay({ calls: Number(process.env.LATCH_CALLS ?? 3_000), outDir });
+result.exportDirectory = relative(cwd, outDir) || ".";
 for (const line of renderReport(result)) console.log(line);
