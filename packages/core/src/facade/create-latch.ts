@@ -290,7 +290,16 @@ export function createLatch(config: LatchConfig): Latch {
       });
       return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
     }
-    await withRetry(() => rated.put(record), retry);
+    try {
+      await withRetry(() => rated.put(record), retry);
+    } catch (error) {
+      // Another worker (a concurrent rerate, a retry racing its original) stored v1 first,
+      // against another snapshot: theirs stands, and is what this call returns.
+      if (!isCode(error, "idempotency_conflict")) throw error;
+      const winner = await withRetry(() => rated.current(obs.eventId), retry);
+      if (!winner) throw error;
+      record = winner;
+    }
     await withRetry(() => observations.markPriced([obs.eventId]), retry);
     return { status: "rated", record };
   }

@@ -9,6 +9,7 @@ import {
   type ObservationStore,
   type PriceSnapshot,
   type PricingSource,
+  type RatedRecordStore,
   type UsageObservationInput,
 } from "../../src/index.js";
 import {
@@ -200,6 +201,39 @@ describe("createLatch: record", () => {
       "spool line 4 is incomplete (torn by a crash); skipped",
     ]);
     await expect(readFile(spoolPath)).rejects.toMatchObject({ code: "ENOENT" });
+  });
+});
+
+describe("createLatch: races", () => {
+  it("a record raced by another worker that stored v1 first returns the stored v1, not a conflict", async () => {
+    const rated = new MemoryRatedRecordStore();
+    const { DefaultRatingEngine, parseObservation } = await import("../../src/index.js");
+    const other = { ...gpt4o, snapshotId: "other-sheet" };
+    const theirs = new DefaultRatingEngine().rate(parseObservation(observation(1)), other, {
+      ratedAt: "2026-03-01T12:00:02Z",
+    });
+    await rated.put(theirs);
+    let firstLookup = true;
+    const racing: RatedRecordStore = {
+      put: (r) => rated.put(r),
+      putMany: (rs) => rated.putMany(rs),
+      get: (id) => rated.get(id),
+      listSince: (c, l) => rated.listSince(c, l),
+      summary: (q) => rated.summary(q),
+      lines: (q) => rated.lines(q),
+      getCursor: (n) => rated.getCursor(n),
+      saveCursor: (n, c) => rated.saveCursor(n, c),
+      current: async (eventId: string) => {
+        if (firstLookup) {
+          firstLookup = false; // the race: the other worker's put lands right after this read
+          return undefined;
+        }
+        return rated.current(eventId);
+      },
+    };
+    const { latch } = setup({ rated: racing });
+    const result = await latch.record(observation(1));
+    expect(result).toMatchObject({ status: "rated", record: { snapshotId: "other-sheet" } });
   });
 });
 
