@@ -1,8 +1,16 @@
 import type { PreviousVersionLookup } from "../contracts/exporter.js";
 import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
 import { ExportError, LatchError } from "../errors/index.js";
-import { canonicalDecimal, formatFixed, parseFixed, SIGNED_DECIMAL } from "../money/decimal.js";
+import {
+  canonicalDecimal,
+  formatFixed,
+  parseFixed,
+  SIGNED_DECIMAL,
+  subtractDecimals,
+  sumDecimals,
+} from "../money/decimal.js";
 import { toMinorUnits } from "../money/minor-units.js";
+import { BUILTIN_METERS } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
@@ -58,17 +66,7 @@ export const BILLING_COLUMNS = [
 export type BillingColumn = (typeof BILLING_COLUMNS)[number];
 
 /** The built-in meter columns, each an integer (0 when the meter is absent). */
-const METER_COLUMNS = [
-  "input_tokens",
-  "cached_input_tokens",
-  "cache_write_tokens",
-  "cache_write_1h_tokens",
-  "output_tokens",
-  "reasoning_tokens",
-  "audio_input_tokens",
-  "audio_output_tokens",
-  "image_count",
-] as const;
+const METER_COLUMNS = BUILTIN_METERS;
 
 /**
  * One rated-record version, flat and denormalised (`latch.billing-export.v1`).
@@ -156,40 +154,6 @@ function invalid(reason: string, cause?: unknown): ExportError {
 
 const SEQ = /^[0-9]{1,40}$/;
 const UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
-
-/**
- * Exact `a - b` of two plain decimal strings, canonical. Never rounds.
- *
- * @example
- * subtractDecimals("0.0095", "0.0105"); // "-0.001"
- */
-export function subtractDecimals(a: string, b: string): string {
-  const x = parseFixed(a);
-  const y = parseFixed(b);
-  const scale = Math.max(x.scale, y.scale);
-  const units = x.units * 10n ** BigInt(scale - x.scale) - y.units * 10n ** BigInt(scale - y.scale);
-  return formatFixed(units, scale);
-}
-
-/**
- * Exact sum of plain decimal strings, canonical (`"0"` for none). Never rounds, at any length.
- *
- * @example
- * addDecimals(["0.004", "-0.0011", "0.0031"]); // "0.006"
- */
-export function addDecimals(amounts: Iterable<string>): string {
-  let units = 0n;
-  let scale = 0;
-  for (const amount of amounts) {
-    const f = parseFixed(amount);
-    if (f.scale > scale) {
-      units *= 10n ** BigInt(f.scale - scale);
-      scale = f.scale;
-    }
-    units += f.units * 10n ** BigInt(scale - f.scale);
-  }
-  return formatFixed(units, scale);
-}
 
 function amount(text: string, what: string, id: string): string {
   if (typeof text !== "string" || !SIGNED_DECIMAL.test(text)) {
@@ -410,7 +374,7 @@ export function totalsByCurrency(
   }
   const totals: Record<string, { exact: string; minorUnits: bigint }> = {};
   for (const currency of [...byCurrency.keys()].sort()) {
-    const exact = addDecimals(byCurrency.get(currency) ?? []);
+    const exact = sumDecimals(byCurrency.get(currency) ?? []);
     totals[currency] = { exact, minorUnits: minorUnits(exact, currency, "totals") };
   }
   return totals;

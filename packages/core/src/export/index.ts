@@ -1,5 +1,4 @@
 export {
-  addDecimals,
   BILLING_COLUMN_TYPES,
   BILLING_COLUMNS,
   BILLING_EXPORT_SCHEMA,
@@ -10,7 +9,6 @@ export {
   buildBillingRows,
   type PreviousVersion,
   resolvePreviousVersions,
-  subtractDecimals,
   toBillingRecord,
   totalsByCurrency,
 } from "./billing-record.js";

@@ -83,9 +83,26 @@ export function canonicalDecimal(text: string): string {
   return formatFixed(units, scale);
 }
 
-/** Exact sum of decimal strings, canonical. */
+/** Exact `a + b` of two fixed-point values, at the larger scale. */
+export function addFixed(a: Fixed, b: Fixed): Fixed {
+  if (a.scale === b.scale) return { units: a.units + b.units, scale: a.scale };
+  if (a.scale > b.scale) return { units: a.units + b.units * pow10(a.scale - b.scale), scale: a.scale };
+  return { units: a.units * pow10(b.scale - a.scale) + b.units, scale: b.scale };
+}
+
+/**
+ * Exact sum of decimal strings, canonical (`["0.1", "0.2"]` → `"0.3"`). Integer arithmetic at
+ * the largest scale: no precision limit, unlike a 40-digit decimal.js sum.
+ */
 export function sumDecimals(amounts: Iterable<string>): string {
-  let total = new LatchDecimal(0);
-  for (const a of amounts) total = total.plus(a);
-  return total.toFixed();
+  let total: Fixed = { units: 0n, scale: 0 };
+  for (const a of amounts) total = addFixed(total, parseFixed(a));
+  return formatFixed(total.units, total.scale);
+}
+
+/** Exact `a − b` of two decimal strings, canonical. */
+export function subtractDecimals(a: string, b: string): string {
+  const y = parseFixed(b);
+  const total = addFixed(parseFixed(a), { units: -y.units, scale: y.scale });
+  return formatFixed(total.units, total.scale);
 }

@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { CorruptRecordError, LatchValidationError } from "../errors/index.js";
 import { canonicalDecimal, SIGNED_DECIMAL } from "../money/decimal.js";
-import type { BuiltinMeter } from "../schemas/meters.js";
+import { BUILTIN_METERS } from "../schemas/meters.js";
 import type { UsageOutcome } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
@@ -111,17 +111,7 @@ export function summaryToCsv(rows: SummaryRow[], groupBy: readonly SummaryGroupK
   return out;
 }
 
-const LINE_METERS: readonly BuiltinMeter[] = [
-  "input_tokens",
-  "cached_input_tokens",
-  "cache_write_tokens",
-  "cache_write_1h_tokens",
-  "output_tokens",
-  "reasoning_tokens",
-  "audio_input_tokens",
-  "audio_output_tokens",
-  "image_count",
-];
+const LINE_METERS = BUILTIN_METERS;
 
 const LINES_HEADER = [
   "completed_at",

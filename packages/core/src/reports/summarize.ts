@@ -1,5 +1,5 @@
 import { CorruptRecordError, OverflowError } from "../errors/index.js";
-import { type Fixed, formatFixed, parseFixed, pow10, SIGNED_DECIMAL } from "../money/decimal.js";
+import { addFixed, type Fixed, formatFixed, parseFixed, SIGNED_DECIMAL } from "../money/decimal.js";
 import { type MeterKind, TOKEN_METERS } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
@@ -107,12 +107,6 @@ function add(a: number, b: number, field: string): number {
 }
 
 /** Exact fixed-point sum (no precision limit, unlike a 40-digit decimal context). */
-function addFixed(a: Fixed, b: Fixed): Fixed {
-  if (a.scale === b.scale) return { units: a.units + b.units, scale: a.scale };
-  if (a.scale > b.scale) return { units: a.units + b.units * pow10(a.scale - b.scale), scale: a.scale };
-  return { units: a.units * pow10(b.scale - a.scale) + b.units, scale: b.scale };
-}
-
 interface Bucket {
   values: string[];
   inputTokens: number;

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { ExportResult, RatedRecordExporter } from "../../src/contracts/exporter.js";
 import type { ChangeLogEntry } from "../../src/contracts/rated-record-store.js";
 import { ExportError, LatchValidationError } from "../../src/errors/index.js";
-import { addDecimals, type BillingManifest, exportPending, FileExporter } from "../../src/export/index.js";
+import { type BillingManifest, exportPending, FileExporter } from "../../src/export/index.js";
+import { sumDecimals } from "../../src/money/decimal.js";
 import { ArrayChangeLog, listFiles, rec } from "./helpers.js";
 
 let dir: string;
@@ -71,7 +72,7 @@ describe("exportPending", () => {
     // Summing the manifests gives the current totals: USD 0.001 + 0.0041 + 0.5, EUR 1.25.
     const usd = manifests.map((m) => m.totalsByCurrency.USD?.costDeltaExact ?? "0");
     expect(usd).toEqual(["0.0071", "0.4999", "-0.0019"]); // 0.0071 + 0.4999 − 0.0019 = 0.5051
-    expect(addDecimals(usd)).toBe("0.5051");
+    expect(sumDecimals(usd)).toBe("0.5051");
     expect(manifests.map((m) => m.totalsByCurrency.EUR?.costDeltaExact)).toEqual([
       "1.25",
       undefined,

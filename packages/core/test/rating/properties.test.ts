@@ -6,11 +6,12 @@ import {
   type MeterKind,
   type MeterSet,
   type PriceSnapshotInput,
-  sumDecimals,
 } from "../../src/index.js";
 import { ctx, observation, snapshot } from "../support.js";
 
 const engine = new DefaultRatingEngine();
+/** An independent exact sum (decimal.js at 40 digits is plenty for these magnitudes). */
+const sumDecimals = (xs: readonly string[]) => xs.reduce((a, x) => a.plus(x), new LatchDecimal(0)).toFixed();
 const METERS: MeterKind[] = [
   "input_tokens",
   "cached_input_tokens",
