@@ -1,18 +1,34 @@
 import { createHash } from "node:crypto";
+import { isParsedObservation } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+
+// Parsed observations are deep-frozen, so their canonical JSON never changes: compute it once.
+const observationJsonCache = new WeakMap<object, string>();
 
 /**
  * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped. Two values
  * that mean the same thing serialise to the same bytes, whatever their key order.
  */
 export function canonicalJson(value: unknown): string {
+  if (isParsedObservation(value)) {
+    let json = observationJsonCache.get(value);
+    if (json === undefined) {
+      json = canonicalObject(value);
+      observationJsonCache.set(value, json);
+    }
+    return json;
+  }
   if (value === null || typeof value !== "object") {
     if (typeof value === "bigint") return JSON.stringify(value.toString());
     return JSON.stringify(value) ?? "null";
   }
   if (Array.isArray(value))
     return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  return canonicalObject(value);
+}
+
+function canonicalObject(value: object): string {
   const keys = Object.keys(value).sort();
   const parts: string[] = [];
   for (const key of keys) {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { ratedRecordHash } from "../contracts/hashing.js";
 import type { ChangeLogEntry, PutResult, RatedRecordStore } from "../contracts/rated-record-store.js";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
+import { isParsedObservation } from "../observation/parse.js";
 import { selectLines, summarize } from "../reports/index.js";
 import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
 import { EventIdSchema } from "../schemas/identity.js";
@@ -55,11 +56,25 @@ function checkVersion(record: RatedUsageRecord, prefix: string, stored: (id: str
 
 /** Parses and freezes a copy of `input`: later changes to the caller's object change nothing here. */
 function parseRecord(input: unknown, prefix: string): Stored {
+  // A record built from a parsed (validated, frozen) observation keeps that observation as is:
+  // re-validating and copying it would only cost time. Anything else is parsed in full.
+  const observation = (input as { observation?: unknown } | null)?.observation;
+  if (isParsedObservation(observation)) {
+    const rest = parseWith(RecordWithoutObservation, input, "RatedUsageRecord", prefix);
+    const record = deepFreeze({ ...structuredClone(rest), observation }) as RatedUsageRecord;
+    return { record, hash: ratedRecordHash(record) };
+  }
   const record = deepFreeze(
     structuredClone(parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord", prefix)),
   );
   return { record, hash: ratedRecordHash(record) };
 }
+
+const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true })
+  .extend({
+    observation: z.unknown(),
+  })
+  .transform(({ observation: _observation, ...rest }) => rest);
 
 /**
  * The embedded {@link RatedRecordStore}: every version in process memory, with exactly the
