@@ -1,14 +1,7 @@
 import type { PreviousVersionLookup } from "../contracts/exporter.js";
 import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
 import { ExportError, LatchError } from "../errors/index.js";
-import {
-  canonicalDecimal,
-  formatFixed,
-  parseFixed,
-  SIGNED_DECIMAL,
-  subtractDecimals,
-  sumDecimals,
-} from "../money/decimal.js";
+import { canonicalDecimal, SIGNED_DECIMAL, subtractDecimals, sumDecimals } from "../money/decimal.js";
 import { toMinorUnits } from "../money/minor-units.js";
 import { BUILTIN_METERS } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
