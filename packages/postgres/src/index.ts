@@ -1,0 +1,33 @@
+/**
+ * @latch/postgres: Latch's system of record on PostgreSQL and PGlite. Observations, rated
+ * records (SQL reports, a change log that never skips), two-phase quota and usage counters,
+ * with shipped SQL migrations applied by {@link migrate} or by your own migration tool.
+ */
+
+export { MIGRATIONS, type Migration } from "./migrations/index.js";
+export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";
+export {
+  PostgresObservationStore,
+  type PostgresObservationStoreOptions,
+  type PostgresStoreOptions,
+} from "./observation-store.js";
+export {
+  fromPglite,
+  type PGliteLike,
+  type PgliteSessionLike,
+  type PoolLike,
+  type Queryable,
+  type QueryResultLike,
+} from "./queryable.js";
+export { PostgresQuota } from "./quota.js";
+export { PostgresRatedRecordStore } from "./rated-record-store.js";
+export {
+  assertMigrated,
+  DEFAULT_SCHEMA,
+  quoteSchema,
+  REQUIRED_SCHEMA_VERSION,
+  SchemaNotMigratedError,
+  schemaVersion,
+} from "./schema.js";
+export type { CopyFrom } from "./staged-copy.js";
+export { PostgresUsageCounter } from "./usage-counter.js";

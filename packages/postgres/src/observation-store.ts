@@ -1,0 +1,208 @@
+import {
+  type AppendResult,
+  canonicalJson,
+  EventIdSchema,
+  IdempotencyConflictError,
+  LatchValidationError,
+  type ObservationStore,
+  parseObservation,
+  parseWith,
+  type UsageObservation,
+} from "@latch/core";
+import { z } from "zod";
+import { hashCanonical } from "./hash.js";
+import { isPool, type Queryable } from "./queryable.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { parseStored, rethrowConflict } from "./sql-errors.js";
+import { appendStaged, type CopyFrom } from "./staged-copy.js";
+
+const ListUnpricedOptionsSchema = z.strictObject({
+  after: EventIdSchema.optional(),
+  limit: z
+    .number({ error: "expected an integer from 1 to 10000" })
+    .int({ error: "expected an integer from 1 to 10000" })
+    .min(1, { error: "expected an integer from 1 to 10000" })
+    .max(10_000, { error: "expected an integer from 1 to 10000" }),
+});
+const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
+
+/** Options of every Postgres store. */
+export interface PostgresStoreOptions {
+  /** The schema `migrate()` created. Default `latch`. */
+  schema?: string;
+}
+
+export interface PostgresObservationStoreOptions extends PostgresStoreOptions {
+  /**
+   * Faster large batches on a `pg.Pool`: pass `from` of `pg-copy-streams`, and `appendMany`
+   * batches of at least `copyThreshold` observations are COPYed into a temporary stage and
+   * inserted from there in one transaction (same results, same errors). Ignored on PGlite
+   * (COPY FROM STDIN hangs it) and on a single client (which may be inside your transaction).
+   */
+  copyFrom?: CopyFrom;
+  /** Smallest batch that goes through COPY. Default 1,000. */
+  copyThreshold?: number;
+}
+
+/** Parses every observation of a batch; a bad one is reported at `<index>.<field>`. */
+function parseBatch(observations: unknown): UsageObservation[] {
+  if (!Array.isArray(observations)) {
+    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
+  }
+  return observations.map((input, index) => {
+    try {
+      return parseObservation(input);
+    } catch (error) {
+      if (!(error instanceof LatchValidationError)) throw error;
+      throw new LatchValidationError({
+        subject: error.subject,
+        issues: error.issues.map((issue) => ({
+          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
+          message: issue.message,
+        })),
+        cause: error,
+      });
+    }
+  });
+}
+
+/** In input order: the first copy of an id that was inserted is `appended`, every other `already_exists`. */
+function answers(observations: readonly UsageObservation[], inserted: ReadonlySet<string>): AppendResult[] {
+  const answered = new Set<string>();
+  return observations.map((observation) => {
+    const first = !answered.has(observation.eventId);
+    answered.add(observation.eventId);
+    return first && inserted.has(observation.eventId) ? "appended" : "already_exists";
+  });
+}
+
+/**
+ * {@link ObservationStore} on PostgreSQL or PGlite (table `<schema>.observations`).
+ *
+ * `append`/`appendMany` are one statement per batch (a function of the shipped migration):
+ * `INSERT … ON CONFLICT DO NOTHING`, then a canonical-hash comparison that fails the whole
+ * statement on any conflict, so a batch is stored wholly or not at all, even when a
+ * concurrent writer stores one of its ids in between. Duplicate ids inside a batch are
+ * resolved before the insert. Pass a `PoolClient` inside your own transaction to make the
+ * append part of it.
+ *
+ * @example
+ * const store = new PostgresObservationStore(pool, { schema: "latch" });
+ * await store.append(observation); // "appended"
+ */
+export class PostgresObservationStore implements ObservationStore {
+  readonly #db: Queryable;
+  readonly #schema: string;
+  readonly #table: string;
+  readonly #copyFrom: CopyFrom | undefined;
+  readonly #copyThreshold: number;
+
+  constructor(db: Queryable, options: PostgresObservationStoreOptions = {}) {
+    this.#db = db;
+    this.#copyFrom = options.copyFrom;
+    this.#copyThreshold = options.copyThreshold ?? 1_000;
+    this.#schema = options.schema ?? DEFAULT_SCHEMA;
+    this.#table = `${quoteSchema(this.#schema)}.observations`;
+  }
+
+  async append(observation: UsageObservation, signal?: AbortSignal): Promise<AppendResult> {
+    signal?.throwIfAborted();
+    const parsed = parseObservation(observation);
+    const [result] = await this.#write([parsed], signal);
+    return result as AppendResult;
+  }
+
+  async appendMany(observations: readonly UsageObservation[], signal?: AbortSignal): Promise<AppendResult[]> {
+    signal?.throwIfAborted();
+    return this.#write(parseBatch(observations), signal);
+  }
+
+  async get(eventId: string, signal?: AbortSignal): Promise<UsageObservation | undefined> {
+    signal?.throwIfAborted();
+    const id = parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(`SELECT payload FROM ${this.#table} WHERE event_id = $1`, [id]);
+    const row = rows[0] as { payload: unknown } | undefined;
+    return row === undefined ? undefined : this.#parse(id, row.payload);
+  }
+
+  async listUnpriced(
+    options: { after?: string; limit: number },
+    signal?: AbortSignal,
+  ): Promise<{ items: UsageObservation[]; next?: string }> {
+    signal?.throwIfAborted();
+    const { after, limit } = parseWith(ListUnpricedOptionsSchema, options, "ObservationStore.listUnpriced");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `SELECT event_id, payload FROM ${this.#table}
+       WHERE NOT priced AND ($1::text IS NULL OR event_id > $1::text)
+       ORDER BY event_id LIMIT $2`,
+      [after ?? null, limit + 1],
+    );
+    const page = (rows as Array<{ event_id: string; payload: unknown }>).slice(0, limit);
+    const items = page.map((row) => this.#parse(row.event_id, row.payload));
+    const last = page[page.length - 1];
+    return rows.length > limit && last !== undefined ? { items, next: last.event_id } : { items };
+  }
+
+  async markPriced(eventIds: readonly string[], signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const ids = parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
+    if (ids.length === 0) return;
+    await assertMigrated(this.#db, this.#schema);
+    await this.#db.query(
+      `UPDATE ${this.#table} SET priced = true
+       WHERE NOT priced AND event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+      [JSON.stringify(ids)],
+    );
+  }
+
+  /** Dedupes the batch (a second payload for one id is a conflict), then stores it in one statement. */
+  async #write(observations: readonly UsageObservation[], signal?: AbortSignal): Promise<AppendResult[]> {
+    if (this.#copyFrom !== undefined && observations.length >= this.#copyThreshold && isPool(this.#db)) {
+      await assertMigrated(this.#db, this.#schema);
+      signal?.throwIfAborted();
+      const inserted = await appendStaged(this.#db, this.#copyFrom, this.#table, observations);
+      return answers(observations, inserted);
+    }
+    const firstHash = new Map<string, string>();
+    // The batch as JSON text, built by hand: the canonical JSON that is hashed is also the
+    // payload, so each observation is serialised once.
+    const parts: string[] = [];
+    for (const observation of observations) {
+      const canonical = canonicalJson(observation);
+      const hash = hashCanonical(canonical);
+      const seen = firstHash.get(observation.eventId);
+      if (seen === undefined) {
+        firstHash.set(observation.eventId, hash);
+        parts.push(
+          `{"event_id":${JSON.stringify(observation.eventId)},"hash":"${hash}","payload":${canonical}}`,
+        );
+      } else if (seen !== hash) {
+        throw new IdempotencyConflictError({
+          id: observation.eventId,
+          existingHash: seen,
+          incomingHash: hash,
+        });
+      }
+    }
+    if (parts.length === 0) return [];
+    await assertMigrated(this.#db, this.#schema);
+    signal?.throwIfAborted();
+    let inserted: Set<string>;
+    try {
+      const { rows } = await this.#db.query(
+        `SELECT ${quoteSchema(this.#schema)}.append_observations($1::jsonb) AS ids`,
+        [`[${parts.join(",")}]`],
+      );
+      inserted = new Set((rows[0] as { ids: string[] }).ids);
+    } catch (error) {
+      rethrowConflict(error);
+    }
+    return answers(observations, inserted);
+  }
+
+  #parse(id: string, payload: unknown): UsageObservation {
+    return parseStored(id, payload, parseObservation);
+  }
+}

@@ -1,0 +1,116 @@
+/** The result shape every driver returns: rows and the number of rows a command touched. */
+export interface QueryResultLike {
+  rows: unknown[];
+  rowCount?: number | null;
+}
+
+/**
+ * Anything that runs one parameterised SQL statement. A `pg.Pool`, a `pg.Client`, a
+ * `PoolClient` checked out inside your own transaction, and {@link fromPglite}'s adapter all
+ * fit structurally. Every Latch write is a single statement, so it is atomic on its own and
+ * joins the caller's transaction when given a client that is inside one.
+ *
+ * Optional members: `exec` runs a multi-statement script and `transaction` runs a function in
+ * one transaction (PGlite, a single session, must use it instead of raw BEGIN/COMMIT).
+ * `migrate` uses them; the stores never do.
+ */
+export interface Queryable {
+  query(text: string, params?: unknown[]): Promise<QueryResultLike>;
+  /** Runs a multi-statement script (PGlite's `query` takes one statement; `pg` needs no `exec`). */
+  exec?(sql: string): Promise<unknown>;
+  transaction?<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+}
+
+/** A connection pool (`pg.Pool`): `migrate` checks out one dedicated session for its transaction. */
+export interface PoolLike extends Queryable {
+  connect(): Promise<Queryable & { release(error?: Error | boolean): void }>;
+  readonly totalCount: number;
+  readonly idleCount: number;
+}
+
+/** A `pg.Pool` (a `pg.Client` also has `connect()`, but connects itself instead of checking out). @internal */
+export function isPool(db: Queryable): db is PoolLike {
+  return typeof (db as Partial<PoolLike>).connect === "function" && "totalCount" in db && "idleCount" in db;
+}
+
+/** The parts of a PGlite instance (or its transaction object) that the adapter uses. */
+export interface PgliteSessionLike {
+  query<T>(
+    text: string,
+    params?: unknown[],
+    options?: { parsers?: Record<number, (value: string, typeId: number) => unknown> },
+  ): Promise<{ rows: T[]; affectedRows?: number }>;
+  exec(sql: string): Promise<unknown>;
+}
+
+/** A PGlite instance: `new PGlite()` from `@electric-sql/pglite`. */
+export interface PGliteLike extends PgliteSessionLike {
+  transaction<T>(fn: (tx: PgliteSessionLike) => Promise<T>): Promise<T>;
+}
+
+const INT8 = 20;
+/** int8 as a decimal string, as `pg` returns it (PGlite would return a number or a BigInt). */
+const PARSERS = { [INT8]: (value: string) => value };
+
+function session(db: PgliteSessionLike): Queryable {
+  return {
+    async query(text, params) {
+      const result = await db.query<unknown>(text, params ?? [], { parsers: PARSERS });
+      return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
+    },
+    exec: (sql) => db.exec(sql),
+  };
+}
+
+/**
+ * Adapts a PGlite instance to {@link Queryable}. int8 values come back as decimal strings
+ * (like `pg`), and `transaction()` uses PGlite's own `db.transaction()`: PGlite is a single
+ * session, so a raw `BEGIN` would pull every other caller's queries into that transaction.
+ *
+ * @example
+ * import { PGlite } from "@electric-sql/pglite";
+ * const db = fromPglite(new PGlite("./latch-data"));
+ * await migrate(db, { schema: "latch" });
+ * const observations = new PostgresObservationStore(db, { schema: "latch" });
+ */
+export function fromPglite(db: PGliteLike): Queryable {
+  return {
+    ...session(db),
+    transaction: (fn) => db.transaction((tx) => fn(session(tx))),
+  };
+}
+
+/**
+ * Runs `fn` in one transaction on one session: PGlite's `transaction()`, a client checked out
+ * of a pool, or (for a `Client`/`PoolClient` not already in a transaction) BEGIN/COMMIT on it.
+ * @internal
+ */
+export async function inTransaction<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  if (db.transaction !== undefined) return db.transaction(fn);
+  if (isPool(db)) {
+    const client = await db.connect();
+    let failure: Error | undefined;
+    try {
+      return await runInBeginCommit(client, fn);
+    } catch (error) {
+      failure = error instanceof Error ? error : new Error(String(error));
+      throw error;
+    } finally {
+      // A client whose connection broke is destroyed, not returned to the pool.
+      client.release(failure);
+    }
+  }
+  return runInBeginCommit(db, fn);
+}
+
+async function runInBeginCommit<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  await db.query("BEGIN");
+  try {
+    const result = await fn(db);
+    await db.query("COMMIT");
+    return result;
+  } catch (error) {
+    await db.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  }
+}

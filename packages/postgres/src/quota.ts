@@ -1,0 +1,212 @@
+import {
+  canonicalHash,
+  HoldAlreadyResolvedError,
+  IdempotencyConflictError,
+  LatchError,
+  LatchValidationError,
+  OverflowError,
+  parseWith,
+  type QuotaAuthorizer,
+  type QuotaBalance,
+  type QuotaReservator,
+  QuotaUnavailableError,
+  type ReserveRequest,
+  type ReserveResult,
+} from "@latch/core";
+import { z } from "zod";
+import type { PostgresStoreOptions } from "./observation-store.js";
+import type { Queryable } from "./queryable.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, SchemaNotMigratedError } from "./schema.js";
+
+const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256, {
+  error: "at most 256 characters",
+});
+const units = (what: string, min: number) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(min, { error: `expected ${what}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
+const AmountSchema = units("a safe integer > 0", 1);
+const ActualSchema = units("a safe integer ≥ 0", 0);
+const LimitSchema = units("a safe integer ≥ 0", 0);
+const ReserveRequestSchema = z.strictObject({
+  holdId: Name,
+  account: Name,
+  amount: AmountSchema,
+  ttlMs: units("a whole number of milliseconds > 0", 1),
+});
+
+/** Errors that are ours to throw as they are (bad input, conflicts, a missing migration). */
+function isOwn(error: unknown): boolean {
+  return LatchError.isInstance(error) || error instanceof SchemaNotMigratedError;
+}
+
+/**
+ * {@link QuotaReservator} and {@link QuotaAuthorizer} on PostgreSQL or PGlite (tables
+ * `<schema>.quota_accounts` and `<schema>.quota_holds`), with exactly the contract's semantics.
+ *
+ * Each call is one statement. `reserve` locks the account's row, expires its stale holds by
+ * the database clock (`clock_timestamp()`), then grants with one conditional
+ * `UPDATE … SET held = held + amount WHERE limit − spent − held ≥ amount`, so concurrent
+ * reserves on any number of connections never exceed the limit. Commit above the hold charges
+ * in full; commit after expiry charges; void after expiry is a no-op (see the contract).
+ *
+ * Fails closed: when the database cannot answer, `reserve` denies with reason `unavailable`
+ * and the other methods throw `QuotaUnavailableError`.
+ *
+ * @example
+ * const quota = new PostgresQuota(pool, { schema: "latch" });
+ * await quota.setLimit("acme", 10_000);
+ * const r = await quota.reserve({ holdId: "req-1", account: "acme", amount: 2_000, ttlMs: 60_000 });
+ * if (r.granted) await quota.commit("req-1", 1_234);
+ */
+export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
+  readonly #db: Queryable;
+  readonly #schema: string;
+  readonly #q: string;
+
+  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+    this.#db = db;
+    this.#schema = options.schema ?? DEFAULT_SCHEMA;
+    this.#q = quoteSchema(this.#schema);
+  }
+
+  async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
+    const value = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
+    await this.#run(() =>
+      this.#db.query(
+        `INSERT INTO ${this.#q}.quota_accounts (account, limit_units) VALUES ($1, $2::bigint)
+         ON CONFLICT (account) DO UPDATE SET limit_units = EXCLUDED.limit_units`,
+        [name, String(value)],
+      ),
+    );
+  }
+
+  async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
+    signal?.throwIfAborted();
+    const name = parseWith(Name, account, "QuotaReservator.balance", "account");
+    const { limit, spent, held } = await this.#read(name);
+    return { limit, spent, held, available: Math.max(0, limit - spent - held) };
+  }
+
+  async check(
+    account: string,
+    amount: number,
+    signal?: AbortSignal,
+  ): Promise<{ allowed: boolean; remaining: number }> {
+    signal?.throwIfAborted();
+    const name = parseWith(Name, account, "QuotaAuthorizer.check", "account");
+    const value = parseWith(AmountSchema, amount, "QuotaAuthorizer.check", "amount");
+    const { limit, spent, held } = await this.#read(name);
+    const remaining = Math.max(0, limit - spent - held);
+    return { allowed: value <= remaining, remaining };
+  }
+
+  async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
+    signal?.throwIfAborted();
+    const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
+    let row: {
+      status: string;
+      remaining: string | null;
+      existing_account: string | null;
+      existing_amount: string | null;
+    };
+    try {
+      await assertMigrated(this.#db, this.#schema);
+      const { rows } = await this.#db.query(
+        `SELECT status, remaining::text AS remaining, existing_account, existing_amount::text AS existing_amount
+         FROM ${this.#q}.quota_reserve($1, $2, $3::bigint, $4::bigint)`,
+        [holdId, account, String(amount), String(ttlMs)],
+      );
+      row = rows[0] as typeof row;
+    } catch (error) {
+      if (isOwn(error)) throw error;
+      return { granted: false, reason: "unavailable" }; // fail closed
+    }
+    const remaining = Number(row.remaining ?? "0");
+    switch (row.status) {
+      case "granted":
+      case "retry":
+        return { granted: true, remaining };
+      case "denied":
+        return { granted: false, reason: "insufficient", remaining };
+      default:
+        throw new IdempotencyConflictError({
+          id: holdId,
+          existingHash: canonicalHash({ account: row.existing_account, amount: Number(row.existing_amount) }),
+          incomingHash: canonicalHash({ account, amount }),
+        });
+    }
+  }
+
+  async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
+    signal?.throwIfAborted();
+    const id = parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
+    const value = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
+    const { rows } = await this.#run(() =>
+      this.#db.query(
+        `SELECT status, committed::text AS committed FROM ${this.#q}.quota_commit($1, $2::bigint)`,
+        [id, String(value)],
+      ),
+    );
+    const row = rows[0] as { status: string; committed: string | null };
+    switch (row.status) {
+      case "committed":
+        return { committed: Number(row.committed) };
+      case "unknown":
+        throw LatchValidationError.at("QuotaReservator.commit", "holdId", "no hold with this id");
+      case "voided":
+        throw new HoldAlreadyResolvedError({ holdId: id, state: "voided" });
+      case "overflow":
+        throw new OverflowError({ path: "actual", reason: "the account's spend would exceed 2^53-1" });
+      default:
+        throw new IdempotencyConflictError({
+          id,
+          existingHash: canonicalHash({ holdId: id, actual: Number(row.committed) }),
+          incomingHash: canonicalHash({ holdId: id, actual: value }),
+        });
+    }
+  }
+
+  async void(holdId: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const id = parseWith(Name, holdId, "QuotaReservator.void", "holdId");
+    const { rows } = await this.#run(() =>
+      this.#db.query(`SELECT ${this.#q}.quota_void($1) AS status`, [id]),
+    );
+    const status = (rows[0] as { status: string }).status;
+    if (status === "unknown")
+      throw LatchValidationError.at("QuotaReservator.void", "holdId", "no hold with this id");
+    if (status === "committed") throw new HoldAlreadyResolvedError({ holdId: id, state: "committed" });
+  }
+
+  /** limit, spent and held, with holds past their expiry (by the database clock) not counted. Read-only. */
+  async #read(account: string): Promise<{ limit: number; spent: number; held: number }> {
+    const { rows } = await this.#run(() =>
+      this.#db.query(
+        `SELECT a.limit_units::text AS limit_units, a.spent::text AS spent,
+           (a.held - coalesce((SELECT sum(h.amount) FROM ${this.#q}.quota_holds h
+              WHERE h.account = a.account AND h.status = 'held' AND h.expires_at <= clock_timestamp()), 0))::text AS held
+         FROM ${this.#q}.quota_accounts a WHERE a.account = $1`,
+        [account],
+      ),
+    );
+    const row = rows[0] as { limit_units: string; spent: string; held: string } | undefined;
+    if (row === undefined) return { limit: 0, spent: 0, held: 0 };
+    return { limit: Number(row.limit_units), spent: Number(row.spent), held: Number(row.held) };
+  }
+
+  /** Runs a query after the schema check; a database failure becomes `QuotaUnavailableError`. */
+  async #run<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      await assertMigrated(this.#db, this.#schema);
+      return await fn();
+    } catch (error) {
+      if (isOwn(error)) throw error;
+      throw new QuotaUnavailableError({ reason: "the database did not answer", cause: error });
+    }
+  }
+}

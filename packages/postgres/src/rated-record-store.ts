@@ -1,0 +1,512 @@
+import { Buffer } from "node:buffer";
+import {
+  type ChangeLogEntry,
+  canonicalDecimal,
+  EventIdSchema,
+  type FilterKey,
+  IdempotencyConflictError,
+  LatchValidationError,
+  type LinesPage,
+  type LinesQuery,
+  LinesQuerySchema,
+  type MeterKind,
+  OverflowError,
+  type PutResult,
+  parseWith,
+  type RatedRecordStore,
+  type RatedUsageRecord,
+  RatedUsageRecordSchema,
+  ratedRecordHash,
+  type SummaryGroupKey,
+  type SummaryQuery,
+  SummaryQuerySchema,
+  type SummaryRow,
+  TOKEN_METERS,
+} from "@latch/core";
+import { z } from "zod";
+import type { PostgresStoreOptions } from "./observation-store.js";
+import type { Queryable } from "./queryable.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
+import { detailId, MISSING_SUPERSEDED_STATE, parseStored, rethrowConflict } from "./sql-errors.js";
+
+const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
+const LimitSchema = z
+  .number({ error: "expected an integer from 1 to 10000" })
+  .int({ error: "expected an integer from 1 to 10000" })
+  .min(1, { error: "expected an integer from 1 to 10000" })
+  .max(10_000, { error: "expected an integer from 1 to 10000" });
+/** A change-log position: `0` (the start) or a seq handed out by `listSince`. */
+const CursorSchema = z
+  .string({ error: "expected a decimal integer string" })
+  .regex(/^(0|[1-9][0-9]{0,39})$/, { error: "expected a decimal integer string" });
+const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
+
+/**
+ * A change-log position packs the writing transaction's xid and the row's bigserial id into
+ * one decimal integer, `xid × 10^19 + id` (ids stay below 2^63 < 10^19): ordering by it is
+ * ordering by (xid, id), and a seq alone is a cursor.
+ */
+const XID_SHIFT = 10n ** 19n;
+
+function encodeSeq(xid: string, id: string): string {
+  return (BigInt(xid) * XID_SHIFT + BigInt(id)).toString();
+}
+
+function decodeSeq(seq: string): { xid: string; id: string } {
+  const value = BigInt(seq);
+  return { xid: (value / XID_SHIFT).toString(), id: (value % XID_SHIFT).toString() };
+}
+
+const FILTER_COLUMNS: Readonly<Record<FilterKey, string>> = {
+  provider: "provider",
+  model: "model",
+  tenantId: "tenant_id",
+  orgId: "org_id",
+  projectId: "project_id",
+  apiKeyId: "api_key_id",
+  endUserId: "end_user_id",
+  feature: "feature",
+};
+const GROUP_COLUMNS: Readonly<Record<SummaryGroupKey, string>> = { ...FILTER_COLUMNS, day: "completed_day" };
+
+/** A record's columns for the insert function (bigints as strings). */
+interface RecordRow {
+  rated_record_id: string;
+  event_id: string;
+  version: number;
+  hash: string;
+  payload: RatedUsageRecord;
+  currency: string;
+  total: string;
+  completed_ms: number;
+  completed_text: string;
+  completed_day: string;
+  provider: string;
+  model: string;
+  tenant_id: string;
+  org_id: string;
+  project_id: string;
+  api_key_id: string;
+  end_user_id: string;
+  feature: string;
+  success: boolean;
+  input_tokens: string;
+  output_tokens: string;
+  cache_read_tokens: string;
+  cache_write_tokens: string;
+  total_tokens: string;
+}
+
+function toRow(record: RatedUsageRecord): RecordRow {
+  const obs = record.observation;
+  const m = (kind: MeterKind) => BigInt(obs.meters[kind] ?? 0);
+  let total = 0n;
+  for (const kind of TOKEN_METERS) total += m(kind);
+  const ms = Date.parse(obs.timing.completedAt);
+  return {
+    rated_record_id: record.ratedRecordId,
+    event_id: record.eventId,
+    version: record.version,
+    hash: ratedRecordHash(record),
+    payload: record,
+    currency: record.currency,
+    total: record.total,
+    completed_ms: ms,
+    completed_text: obs.timing.completedAt,
+    completed_day: new Date(ms).toISOString().slice(0, 10),
+    provider: obs.provider?.providerId ?? "",
+    model: obs.model.billableModel,
+    tenant_id: obs.subject.tenantId,
+    org_id: obs.subject.orgId ?? "",
+    project_id: obs.subject.projectId ?? "",
+    api_key_id: obs.subject.apiKeyId ?? "",
+    end_user_id: obs.subject.endUserId ?? "",
+    feature: obs.subject.feature ?? "",
+    success: obs.outcome.kind === "success",
+    input_tokens: (m("input_tokens") + m("audio_input_tokens")).toString(),
+    output_tokens: (m("output_tokens") + m("reasoning_tokens") + m("audio_output_tokens")).toString(),
+    cache_read_tokens: m("cached_input_tokens").toString(),
+    cache_write_tokens: (m("cache_write_tokens") + m("cache_write_1h_tokens")).toString(),
+    total_tokens: total.toString(),
+  };
+}
+
+/** The static part of the version chain check (the "is the superseded version stored" part runs in SQL). */
+function checkVersionShape(record: RatedUsageRecord, prefix: string): void {
+  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
+  const fail = (field: string, message: string) =>
+    LatchValidationError.at("RatedUsageRecord", at(field), message);
+  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
+    throw fail("ratedRecordId", "must be <eventId>:v<version>");
+  }
+  if (record.observation.eventId !== record.eventId) throw fail("observation.eventId", "must equal eventId");
+  if (record.version === 1) {
+    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
+    return;
+  }
+  if (record.supersedes !== `${record.eventId}:v${record.version - 1}`) {
+    throw fail("supersedes", "must be <eventId>:v<version - 1>");
+  }
+}
+
+function parseRecord(input: unknown): RatedUsageRecord {
+  return parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord");
+}
+
+// ── lines cursor: byte-for-byte the format of core's selectLines ─────────────────────
+
+type SortKey = readonly [ms: number, completedAt: string, eventId: string];
+
+function encodeLinesCursor(key: SortKey): string {
+  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
+}
+
+function badLinesCursor(): LatchValidationError {
+  return LatchValidationError.at("LinesQuery", "cursor", "not a cursor returned by a previous page");
+}
+
+function decodeLinesCursor(cursor: string): SortKey {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw badLinesCursor();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw badLinesCursor();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3) throw badLinesCursor();
+  const [ms, completedAt, eventId]: unknown[] = parsed;
+  if (
+    typeof ms !== "number" ||
+    typeof completedAt !== "string" ||
+    typeof eventId !== "string" ||
+    Date.parse(completedAt) !== ms
+  ) {
+    throw badLinesCursor();
+  }
+  const key: SortKey = [ms, completedAt, eventId];
+  if (encodeLinesCursor(key) !== cursor) throw badLinesCursor();
+  return key;
+}
+
+/** Exact integer sum → a safe JS number, or `OverflowError` naming the field. */
+function safe(value: bigint, field: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER))
+    throw new OverflowError({ path: field, reason: "sum exceeds 2^53-1" });
+  return Number(value);
+}
+
+/**
+ * {@link RatedRecordStore} on PostgreSQL or PGlite (table `<schema>.rated_records`).
+ *
+ * - `put`/`putMany`: one statement per batch, idempotent by `ratedRecordId` with a canonical
+ *   hash comparison (ignoring `ratedAt`), all-or-nothing; versions must chain.
+ * - `listSince`: a change log that never skips a version: each row carries the xid of its
+ *   transaction and is handed out only once `xid < pg_snapshot_xmin(pg_current_snapshot())`,
+ *   in (xid, id) order. A `seq` is `xid × 10^19 + id` as a decimal string (and is a cursor).
+ * - `summary` / `lines`: computed in SQL over the current version of each event, equal to
+ *   core's reference `summarize` / `selectLines` (same cursor format and order).
+ *
+ * @example
+ * const rated = new PostgresRatedRecordStore(pool, { schema: "latch" });
+ * await rated.put(record);
+ * const rows = await rated.summary({ start, end, groupBy: ["model"] });
+ */
+export class PostgresRatedRecordStore implements RatedRecordStore {
+  readonly #db: Queryable;
+  readonly #schema: string;
+  readonly #q: string;
+  readonly #table: string;
+
+  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+    this.#db = db;
+    this.#schema = options.schema ?? DEFAULT_SCHEMA;
+    this.#q = quoteSchema(this.#schema);
+    this.#table = `${this.#q}.rated_records`;
+  }
+
+  async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
+    signal?.throwIfAborted();
+    const parsed = parseWith(RatedUsageRecordSchema, record, "RatedUsageRecord", "");
+    checkVersionShape(parsed, "");
+    const [result] = await this.#write([parsed], false, signal);
+    return result as PutResult;
+  }
+
+  async putMany(records: readonly RatedUsageRecord[], signal?: AbortSignal): Promise<PutResult[]> {
+    signal?.throwIfAborted();
+    if (!Array.isArray(records)) {
+      throw LatchValidationError.at("RatedUsageRecord[]", "", "expected an array of records");
+    }
+    const parsed = records.map((r: unknown, index) =>
+      parseWith(RatedUsageRecordSchema, r, "RatedUsageRecord", String(index)),
+    );
+    parsed.forEach((r, index) => {
+      checkVersionShape(r, String(index));
+    });
+    return this.#write(parsed, true, signal);
+  }
+
+  async current(eventId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
+    signal?.throwIfAborted();
+    const id = parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `SELECT rated_record_id, payload FROM ${this.#table} WHERE event_id = $1 ORDER BY version DESC LIMIT 1`,
+      [id],
+    );
+    const row = rows[0] as { rated_record_id: string; payload: unknown } | undefined;
+    return row === undefined ? undefined : parseStored(row.rated_record_id, row.payload, parseRecord);
+  }
+
+  async get(ratedRecordId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
+    signal?.throwIfAborted();
+    const id = parseWith(RatedRecordIdSchema, ratedRecordId, "RatedRecordStore.get", "ratedRecordId");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(`SELECT payload FROM ${this.#table} WHERE rated_record_id = $1`, [
+      id,
+    ]);
+    const row = rows[0] as { payload: unknown } | undefined;
+    return row === undefined ? undefined : parseStored(id, row.payload, parseRecord);
+  }
+
+  async listSince(
+    cursor: string | undefined,
+    limit: number,
+    signal?: AbortSignal,
+  ): Promise<{ items: ChangeLogEntry[]; cursor: string | undefined }> {
+    signal?.throwIfAborted();
+    const from = decodeSeq(
+      cursor === undefined ? "0" : parseWith(CursorSchema, cursor, "RatedRecordStore.listSince", "cursor"),
+    );
+    const max = parseWith(LimitSchema, limit, "RatedRecordStore.listSince", "limit");
+    await assertMigrated(this.#db, this.#schema);
+    // Only rows whose transaction is older than every transaction still running: no row
+    // with an earlier (xid, id) can appear after this page.
+    const { rows } = await this.#db.query(
+      `SELECT r.xid::text AS xid_text, r.id::text AS id_text, r.rated_record_id, r.payload
+       FROM ${this.#table} r
+       WHERE r.xid < pg_snapshot_xmin(pg_current_snapshot())
+         AND (r.xid, r.id) > ($1::text::xid8, $2::bigint)
+       ORDER BY r.xid, r.id LIMIT $3`,
+      [from.xid, from.id, max],
+    );
+    const items = (
+      rows as Array<{ xid_text: string; id_text: string; rated_record_id: string; payload: unknown }>
+    ).map((row) => ({
+      seq: encodeSeq(row.xid_text, row.id_text),
+      record: parseStored(row.rated_record_id, row.payload, parseRecord),
+    }));
+    const last = items[items.length - 1];
+    return last === undefined ? { items, cursor } : { items, cursor: last.seq };
+  }
+
+  async summary(query: SummaryQuery, signal?: AbortSignal): Promise<SummaryRow[]> {
+    signal?.throwIfAborted();
+    const q = parseWith(SummaryQuerySchema, query, "SummaryQuery");
+    await assertMigrated(this.#db, this.#schema);
+    const params: unknown[] = [];
+    const where = this.#where(q, params);
+    const groupCols = q.groupBy.map((key, i) => `${GROUP_COLUMNS[key]} AS g${i}`);
+    const groupRefs = q.groupBy.map((key) => GROUP_COLUMNS[key]);
+    const { rows } = await this.#db.query(
+      `SELECT ${[...groupCols, "currency"].join(", ")},
+         count(*)::text AS requests,
+         count(*) FILTER (WHERE success)::text AS successes,
+         sum(input_tokens)::text AS input_tokens,
+         sum(output_tokens)::text AS output_tokens,
+         sum(cache_read_tokens)::text AS cache_read_tokens,
+         sum(cache_write_tokens)::text AS cache_write_tokens,
+         sum(total_tokens)::text AS total_tokens,
+         sum(total)::text AS cost
+       FROM ${this.#table} r
+       WHERE ${where}
+       GROUP BY ${[...groupRefs, "currency"].join(", ")}`,
+      params,
+    );
+    interface Acc {
+      values: string[];
+      n: Record<"input" | "output" | "read" | "write" | "total" | "requests" | "successes", bigint>;
+      cost: Map<string, string>;
+    }
+    const groups = new Map<string, Acc>();
+    for (const raw of rows as Array<Record<string, string>>) {
+      const values = q.groupBy.map((_, i) => raw[`g${i}`] ?? "");
+      const id = JSON.stringify(values);
+      let acc = groups.get(id);
+      if (acc === undefined) {
+        acc = {
+          values,
+          n: { input: 0n, output: 0n, read: 0n, write: 0n, total: 0n, requests: 0n, successes: 0n },
+          cost: new Map(),
+        };
+        groups.set(id, acc);
+      }
+      acc.n.input += BigInt(raw.input_tokens ?? "0");
+      acc.n.output += BigInt(raw.output_tokens ?? "0");
+      acc.n.read += BigInt(raw.cache_read_tokens ?? "0");
+      acc.n.write += BigInt(raw.cache_write_tokens ?? "0");
+      acc.n.total += BigInt(raw.total_tokens ?? "0");
+      acc.n.requests += BigInt(raw.requests ?? "0");
+      acc.n.successes += BigInt(raw.successes ?? "0");
+      acc.cost.set(raw.currency ?? "", canonicalDecimal(raw.cost ?? "0"));
+    }
+    const sorted = [...groups.values()].sort((a, b) => {
+      for (let i = 0; i < a.values.length; i++) {
+        const x = a.values[i] ?? "";
+        const y = b.values[i] ?? "";
+        if (x !== y) return x < y ? -1 : 1;
+      }
+      return 0;
+    });
+    return sorted.map((acc) => {
+      const group: Partial<Record<SummaryGroupKey, string>> = {};
+      q.groupBy.forEach((key, i) => {
+        group[key] = acc.values[i] ?? "";
+      });
+      const costByCurrency: Record<string, string> = {};
+      for (const currency of [...acc.cost.keys()].sort())
+        costByCurrency[currency] = acc.cost.get(currency) ?? "0";
+      return {
+        group,
+        inputTokens: safe(acc.n.input, "inputTokens"),
+        outputTokens: safe(acc.n.output, "outputTokens"),
+        cacheReadTokens: safe(acc.n.read, "cacheReadTokens"),
+        cacheWriteTokens: safe(acc.n.write, "cacheWriteTokens"),
+        totalTokens: safe(acc.n.total, "totalTokens"),
+        requests: Number(acc.n.requests),
+        successes: Number(acc.n.successes),
+        failures: Number(acc.n.requests - acc.n.successes),
+        costByCurrency,
+      };
+    });
+  }
+
+  async lines(query: LinesQuery, signal?: AbortSignal): Promise<LinesPage> {
+    signal?.throwIfAborted();
+    const q = parseWith(LinesQuerySchema, query, "LinesQuery");
+    const after = q.cursor === undefined ? undefined : decodeLinesCursor(q.cursor);
+    await assertMigrated(this.#db, this.#schema);
+    const params: unknown[] = [];
+    let where = this.#where(q, params);
+    if (after !== undefined) {
+      params.push(after[0], after[1], after[2]);
+      const n = params.length;
+      where += ` AND (completed_ms, completed_text, event_id) > ($${n - 2}::bigint, $${n - 1}::text, $${n}::text)`;
+    }
+    params.push(q.limit + 1);
+    const { rows } = await this.#db.query(
+      `SELECT r.rated_record_id, r.payload, r.completed_ms::text AS ms, r.completed_text, r.event_id
+       FROM ${this.#table} r
+       WHERE ${where}
+       ORDER BY r.completed_ms, r.completed_text, r.event_id
+       LIMIT $${params.length}`,
+      params,
+    );
+    const typed = rows as Array<{
+      rated_record_id: string;
+      payload: unknown;
+      ms: string;
+      completed_text: string;
+      event_id: string;
+    }>;
+    const page = typed.slice(0, q.limit);
+    const items = page.map((row) => parseStored(row.rated_record_id, row.payload, parseRecord));
+    const last = page[page.length - 1];
+    if (typed.length > q.limit && last !== undefined) {
+      return { items, next: encodeLinesCursor([Number(last.ms), last.completed_text, last.event_id]) };
+    }
+    return { items };
+  }
+
+  async getCursor(name: string, signal?: AbortSignal): Promise<string | undefined> {
+    signal?.throwIfAborted();
+    const consumer = parseWith(ConsumerNameSchema, name, "RatedRecordStore.getCursor", "name");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `SELECT position::text AS position FROM ${this.#q}.consumer_cursors WHERE name = $1`,
+      [consumer],
+    );
+    return (rows[0] as { position: string } | undefined)?.position;
+  }
+
+  async saveCursor(name: string, cursor: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const consumer = parseWith(ConsumerNameSchema, name, "RatedRecordStore.saveCursor", "name");
+    const position = parseWith(CursorSchema, cursor, "RatedRecordStore.saveCursor", "cursor");
+    await assertMigrated(this.#db, this.#schema);
+    // Forward only: a late, stale save must not rewind the consumer.
+    await this.#db.query(
+      `INSERT INTO ${this.#q}.consumer_cursors AS c (name, position) VALUES ($1, $2::numeric)
+       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()
+       WHERE c.position < EXCLUDED.position`,
+      [consumer, position],
+    );
+  }
+
+  /** The report selection: current version, completedAt ∈ [start, end) in epoch ms, filters. */
+  #where(
+    q: { start: string; end: string; filters?: Partial<Record<FilterKey, string>> | undefined },
+    params: unknown[],
+  ): string {
+    params.push(Date.parse(q.start), Date.parse(q.end));
+    const parts = [
+      "completed_ms >= $1::bigint",
+      "completed_ms < $2::bigint",
+      `NOT EXISTS (SELECT 1 FROM ${this.#table} n WHERE n.event_id = r.event_id AND n.version > r.version)`,
+    ];
+    for (const [key, value] of Object.entries(q.filters ?? {}) as Array<[FilterKey, string | undefined]>) {
+      if (value === undefined) continue;
+      params.push(value);
+      parts.push(`${FILTER_COLUMNS[key]} = $${params.length}::text`);
+    }
+    return parts.join(" AND ");
+  }
+
+  async #write(
+    records: readonly RatedUsageRecord[],
+    batch: boolean,
+    signal?: AbortSignal,
+  ): Promise<PutResult[]> {
+    const firstHash = new Map<string, string>();
+    const unique: RecordRow[] = [];
+    const indexOf = new Map<string, number>();
+    records.forEach((record, index) => {
+      const row = toRow(record);
+      const seen = firstHash.get(row.rated_record_id);
+      if (seen === undefined) {
+        firstHash.set(row.rated_record_id, row.hash);
+        indexOf.set(row.rated_record_id, index);
+        unique.push(row);
+      } else if (seen !== row.hash) {
+        throw new IdempotencyConflictError({
+          id: row.rated_record_id,
+          existingHash: seen,
+          incomingHash: row.hash,
+        });
+      }
+    });
+    if (unique.length === 0) return [];
+    await assertMigrated(this.#db, this.#schema);
+    signal?.throwIfAborted();
+    let inserted: Set<string>;
+    try {
+      const { rows } = await this.#db.query(`SELECT ${this.#q}.put_rated_records($1::jsonb) AS ids`, [
+        JSON.stringify(unique),
+      ]);
+      inserted = new Set((rows[0] as { ids: string[] }).ids);
+    } catch (error) {
+      if (sqlState(error) === MISSING_SUPERSEDED_STATE) {
+        const index = indexOf.get(detailId(error));
+        const path = batch && index !== undefined ? `${index}.supersedes` : "supersedes";
+        throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");
+      }
+      rethrowConflict(error);
+    }
+    const answered = new Set<string>();
+    return records.map((record) => {
+      const first = !answered.has(record.ratedRecordId);
+      answered.add(record.ratedRecordId);
+      return first && inserted.has(record.ratedRecordId) ? "stored" : "already_exists";
+    });
+  }
+}

@@ -1,0 +1,44 @@
+import { CorruptRecordError, IdempotencyConflictError } from "@latch/core";
+import { sqlState } from "./schema.js";
+
+/** SQLSTATEs our migration's functions raise (class `LT`, unused by PostgreSQL). */
+export const CONFLICT_STATE = "LT409";
+export const MISSING_SUPERSEDED_STATE = "LT422";
+
+function detail(error: unknown): Record<string, unknown> {
+  const text = (error as { detail?: unknown } | null)?.detail;
+  if (typeof text !== "string") return {};
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The id named in the DETAIL of one of our raised errors. */
+export function detailId(error: unknown): string {
+  return String(detail(error).id ?? "");
+}
+
+/** Turns the conflict our SQL functions raise into `IdempotencyConflictError`; anything else is rethrown. */
+export function rethrowConflict(error: unknown): never {
+  if (sqlState(error) === CONFLICT_STATE) {
+    const d = detail(error);
+    throw new IdempotencyConflictError({
+      id: String(d.id ?? ""),
+      existingHash: String(d.existingHash ?? ""),
+      incomingHash: String(d.incomingHash ?? ""),
+    });
+  }
+  throw error;
+}
+
+/** Reads a jsonb payload back through `parse`; data that no longer parses is `corrupt_record`. */
+export function parseStored<T>(id: string, payload: unknown, parse: (value: unknown) => T): T {
+  try {
+    return parse(payload);
+  } catch (cause) {
+    throw new CorruptRecordError({ id, reason: "the stored payload does not parse", cause });
+  }
+}

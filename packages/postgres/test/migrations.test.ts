@@ -1,0 +1,33 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { MIGRATIONS, quoteSchema } from "../src/index.js";
+
+const folder = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "migrations");
+
+describe("shipped migrations", () => {
+  it("inline exactly the .sql files, in order (rerun scripts/inline-migrations.mjs after editing)", () => {
+    const files = readdirSync(folder)
+      .filter((f) => f.endsWith(".sql"))
+      .sort();
+    expect(MIGRATIONS.map((m) => m.file)).toEqual(files);
+    for (const migration of MIGRATIONS) {
+      expect(migration.sql).toBe(readFileSync(join(folder, migration.file), "utf8"));
+    }
+  });
+
+  it("number migrations 1, 2, 3… with NNNN_<what>.sql names", () => {
+    MIGRATIONS.forEach((m, i) => {
+      expect(m.version).toBe(i + 1);
+      expect(m.file).toBe(`${String(i + 1).padStart(4, "0")}_${m.name}.sql`);
+    });
+  });
+
+  it("accepts only plain schema names, quoted", () => {
+    expect(quoteSchema("latch_test_1")).toBe('"latch_test_1"');
+    for (const bad of ["", "Latch", "1abc", 'x"; DROP SCHEMA public; --', "a-b", "x".repeat(64)]) {
+      expect(() => quoteSchema(bad)).toThrow(TypeError);
+    }
+  });
+});

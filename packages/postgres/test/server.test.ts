@@ -1,0 +1,285 @@
+import type { ChangeLogEntry, RatedUsageRecord } from "@latch/core";
+import { describeObservationStore, makeObservation, makeRatedRecord, uniqueId } from "@latch/testkit";
+import pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import {
+  migrate,
+  PostgresObservationStore,
+  PostgresQuota,
+  PostgresRatedRecordStore,
+  SchemaNotMigratedError,
+} from "../src/index.js";
+import { count, DATABASE_URL, describeConformance, freshSchema } from "./support.js";
+
+// Everything that runs against the server lives in this one file, so its tests run one after
+// another: an open transaction in one test would otherwise hold back another test's change log.
+const schema = freshSchema("srv");
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
+
+// Connect and migrate once; every test awaits it, so an unreachable server fails every test
+// (a failing beforeAll would only mark them skipped).
+let ready: Promise<void> | undefined;
+beforeEach(async () => {
+  ready ??= migrate(pool, { schema }).then((result) => {
+    expect(result).toEqual({ version: 1, applied: [1] });
+  });
+  await ready;
+});
+
+afterAll(async () => {
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+describeConformance("postgres", () => pool, schema);
+
+// The COPY-staged batch path (every batch, even of one, through COPY) passes the same suite.
+describeObservationStore({
+  name: "postgres, COPY-staged batches",
+  create: () => new PostgresObservationStore(pool, { schema, copyFrom, copyThreshold: 1 }),
+  inspect: {
+    countObservations: (id) =>
+      count(pool, `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [id]),
+  },
+});
+
+/** Follows the change log to its current end. */
+async function drain(store: PostgresRatedRecordStore, cursor: string | undefined) {
+  const entries: ChangeLogEntry[] = [];
+  for (;;) {
+    const page = await store.listSince(cursor, 500);
+    if (page.items.length === 0) return { entries, cursor };
+    entries.push(...page.items);
+    cursor = page.cursor;
+  }
+}
+
+const record = (): RatedUsageRecord =>
+  makeRatedRecord({ observation: { eventId: `${uniqueId("ev")}:0:openai` } });
+
+describe("postgres: must-shows", () => {
+  it("does not skip a version whose transaction commits after a later one (out-of-order commit)", async () => {
+    const store = new PostgresRatedRecordStore(pool, { schema });
+    const start = (await drain(store, undefined)).cursor;
+    const early = await pool.connect();
+    const late = await pool.connect();
+    const a = record();
+    const b = record();
+    try {
+      await early.query("BEGIN");
+      await late.query("BEGIN");
+      expect(await new PostgresRatedRecordStore(early, { schema }).put(a)).toBe("stored");
+      expect(await new PostgresRatedRecordStore(late, { schema }).put(b)).toBe("stored");
+      const ids = await pool.query(
+        `SELECT rated_record_id, id::text FROM "${schema}".rated_records WHERE rated_record_id = ANY($1) ORDER BY id`,
+        [[a.ratedRecordId, b.ratedRecordId]],
+      );
+      expect(ids.rows).toEqual([]); // neither is committed yet
+      await late.query("COMMIT"); // b, the later position, commits first
+
+      const whileOpen = await drain(store, start);
+      const seenWhileOpen = whileOpen.entries.map((e) => e.record.ratedRecordId);
+      expect(seenWhileOpen).not.toContain(b.ratedRecordId); // held back behind a's open transaction
+      expect(seenWhileOpen).not.toContain(a.ratedRecordId);
+      expect(whileOpen.cursor).toBe(start);
+
+      await early.query("COMMIT");
+    } finally {
+      early.release();
+      late.release();
+    }
+    const after = await drain(store, start);
+    expect(after.entries.map((e) => e.record.ratedRecordId)).toEqual([a.ratedRecordId, b.ratedRecordId]);
+    const [first, second] = after.entries.map((e) => BigInt(e.seq));
+    expect((first as bigint) < (second as bigint)).toBe(true);
+  });
+
+  it("orders the change log by number, not text, across a digit boundary of the row ids", async () => {
+    const store = new PostgresRatedRecordStore(pool, { schema });
+    const start = (await drain(store, undefined)).cursor;
+    await pool.query(
+      `SELECT setval('"${schema}".rated_records_id_seq', greatest(99999998, last_value)) FROM "${schema}".rated_records_id_seq`,
+    );
+    const batch = [record(), record(), record(), record()];
+    await store.putMany(batch);
+    const { entries } = await drain(store, start);
+    expect(entries.map((e) => e.record.ratedRecordId)).toEqual(batch.map((r) => r.ratedRecordId));
+    const seqs = entries.map((e) => BigInt(e.seq));
+    expect(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] as bigint))).toBe(true);
+  });
+
+  it("applies migrations once when 20 connections call migrate at the same time", async () => {
+    const target = freshSchema("mig");
+    const many = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
+    try {
+      const results = await Promise.all(Array.from({ length: 20 }, () => migrate(many, { schema: target })));
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 1, applied: [1] }]);
+      expect(results.every((r) => r.version === 1)).toBe(true);
+      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(1);
+    } finally {
+      await many.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
+      await many.end();
+    }
+  });
+
+  it("migrates through a single pg.Client too (its own BEGIN/COMMIT), and then finds nothing to do", async () => {
+    const target = freshSchema("cli");
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    try {
+      expect(await migrate(client, { schema: target })).toEqual({ version: 1, applied: [1] });
+      expect(await migrate(client, { schema: target })).toEqual({ version: 1, applied: [] });
+      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(1);
+    } finally {
+      await client.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
+      await client.end();
+    }
+  });
+
+  it("fails with SchemaNotMigratedError on a schema that was never migrated", async () => {
+    const store = new PostgresObservationStore(pool, { schema: freshSchema("none") });
+    await expect(store.append(makeObservation({}))).rejects.toBeInstanceOf(SchemaNotMigratedError);
+    const quota = new PostgresQuota(pool, { schema: freshSchema("none") });
+    const reserve = quota.reserve({ holdId: "h", account: "a", amount: 1, ttlMs: 1_000 });
+    await expect(reserve).rejects.toBeInstanceOf(SchemaNotMigratedError); // a deployment error, not an outage
+    await expect(store.get("x:0:openai")).rejects.toMatchObject({
+      code: "schema_not_migrated",
+      found: 0,
+      required: 1,
+    });
+  });
+
+  it("fails closed when the database cannot answer: reserve denies as unavailable, the rest throw quota_unavailable", async () => {
+    const down = new pg.Pool({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      connectionTimeoutMillis: 2_000,
+    });
+    try {
+      const quota = new PostgresQuota(down, { schema });
+      const request = { holdId: uniqueId("hold"), account: uniqueId("acct"), amount: 1, ttlMs: 60_000 };
+      expect(await quota.reserve(request)).toEqual({ granted: false, reason: "unavailable" });
+      for (const call of [
+        quota.commit(request.holdId, 1),
+        quota.void(request.holdId),
+        quota.balance(request.account),
+        quota.check(request.account, 1),
+        quota.setLimit(request.account, 10),
+      ]) {
+        await expect(call).rejects.toMatchObject({ code: "quota_unavailable", isRetryable: true });
+      }
+    } finally {
+      await down.end();
+    }
+  });
+
+  it("grants exactly the limit of 10,000 concurrent reserves over 20 connections", async () => {
+    const quota = new PostgresQuota(pool, { schema });
+    const account = uniqueId("acct");
+    await quota.setLimit(account, 4_000);
+    const results = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) =>
+        quota.reserve({ holdId: `${account}-${i}`, account, amount: 1, ttlMs: 600_000 }),
+      ),
+    );
+    const granted = results.filter((r) => r.granted).length;
+    expect(granted).toBe(4_000);
+    expect(results.filter((r) => !r.granted && r.reason === "insufficient")).toHaveLength(6_000);
+    expect(await quota.balance(account)).toEqual({ limit: 4_000, spent: 0, held: 4_000, available: 0 });
+    expect(await count(pool, `SELECT 1 FROM "${schema}".quota_holds WHERE account = $1`, [account])).toBe(
+      4_000,
+    );
+  }, 120_000);
+
+  for (const path of ["one statement", "COPY-staged"] as const) {
+    it(`stores a batch wholly or not at all when its backend is terminated mid-batch (${path}); a retry adds no duplicate`, async () => {
+      const prefix = uniqueId("kill");
+      const batch = Array.from({ length: 2_000 }, (_, i) =>
+        makeObservation({ eventId: `${prefix}-${String(i).padStart(5, "0")}:0:openai` }),
+      );
+      const middle = batch[1_000];
+      if (middle === undefined) throw new Error("unreachable");
+      const ours = `SELECT 1 FROM "${schema}".observations WHERE event_id LIKE $1`;
+
+      // A second session holds the middle id uncommitted, so the batch's insert blocks there,
+      // half written, until we terminate its backend.
+      const blocker = await pool.connect();
+      // The victim: one session (a pool of one for the COPY path, which needs a pool).
+      let victim: pg.Pool | pg.Client;
+      if (path === "COPY-staged") {
+        victim = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+        victim.on("error", () => undefined);
+      } else {
+        victim = new pg.Client({ connectionString: DATABASE_URL });
+        victim.on("error", () => undefined);
+        await victim.connect();
+      }
+      const victimStore = new PostgresObservationStore(victim, { schema, copyFrom, copyThreshold: 1 });
+      try {
+        await blocker.query("BEGIN");
+        await new PostgresObservationStore(blocker, { schema }).append(middle);
+        const pid = Number((await victim.query("SELECT pg_backend_pid() AS pid")).rows[0].pid);
+        const pending = victimStore.appendMany(batch).then(
+          () => "resolved",
+          (error: unknown) => (error as { code?: string }).code ?? "rejected",
+        );
+        let blocked = false;
+        for (let i = 0; i < 10_000 && !blocked; i++) {
+          const { rows } = await pool.query("SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", [
+            pid,
+          ]);
+          blocked = (rows[0] as { wait_event_type: string | null } | undefined)?.wait_event_type === "Lock";
+        }
+        expect(blocked).toBe(true); // the batch is mid-statement, its first half written
+        expect((await pool.query("SELECT pg_terminate_backend($1) AS ok", [pid])).rows[0].ok).toBe(true);
+        expect(await pending).toBe("57P01"); // admin_shutdown: the client saw its backend die
+        await blocker.query("ROLLBACK");
+      } finally {
+        blocker.release();
+        await victim.end().catch(() => undefined);
+      }
+      expect(await count(pool, ours, [`${prefix}-%`])).toBe(0); // wholly absent
+
+      const retried = await new PostgresObservationStore(pool, { schema }).appendMany(batch);
+      expect(retried.every((r) => r === "appended")).toBe(true);
+      expect(await new PostgresObservationStore(pool, { schema }).appendMany(batch)).toEqual(
+        batch.map(() => "already_exists"),
+      );
+      expect(await count(pool, ours, [`${prefix}-%`])).toBe(2_000);
+    });
+  }
+
+  it("leaves no trace of an observation, a rated record or a hold when the caller's transaction rolls back", async () => {
+    const quota = new PostgresQuota(pool, { schema });
+    const account = uniqueId("acct");
+    await quota.setLimit(account, 100);
+    const observation = makeObservation({});
+    const rated = record();
+    const holdId = uniqueId("hold");
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      expect(await new PostgresObservationStore(client, { schema }).append(observation)).toBe("appended");
+      expect(await new PostgresRatedRecordStore(client, { schema }).put(rated)).toBe("stored");
+      expect(
+        await new PostgresQuota(client, { schema }).reserve({ holdId, account, amount: 40, ttlMs: 60_000 }),
+      ).toEqual({ granted: true, remaining: 60 });
+      // Visible inside the transaction…
+      expect(await count(client, `SELECT 1 FROM "${schema}".quota_holds WHERE hold_id = $1`, [holdId])).toBe(
+        1,
+      );
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+    // …and gone after the rollback.
+    expect(
+      await count(pool, `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [observation.eventId]),
+    ).toBe(0);
+    expect(
+      await count(pool, `SELECT 1 FROM "${schema}".rated_records WHERE event_id = $1`, [rated.eventId]),
+    ).toBe(0);
+    expect(await count(pool, `SELECT 1 FROM "${schema}".quota_holds WHERE hold_id = $1`, [holdId])).toBe(0);
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
+  });
+});

@@ -1,0 +1,69 @@
+--[[
+  Stores a batch of rated-record versions, all or nothing, idempotent by ratedRecordId, and
+  appends each new version to the change log with the next sequence number. Scripts run one
+  at a time, so a version is visible exactly when its seq is: the log never has a gap that a
+  later writer could fill behind a reader's cursor.
+
+  Input:
+    KEYS[1] records (hash: ratedRecordId -> record JSON)
+    KEYS[2] record hashes (hash: ratedRecordId -> canonical hash without ratedAt)
+    KEYS[3] current versions (hash: eventId -> highest stored version)
+    KEYS[4] change log (sorted set: ratedRecordId scored by seq)
+    KEYS[5] change-log sequence (string counter)
+    KEYS[6] events by tenant (sorted set, scores 0: "<tenantId>\0<eventId>")
+
+    ARGV[7i-6] ratedRecordId of item i
+    ARGV[7i-5] canonical hash of item i
+    ARGV[7i-4] record JSON of item i
+    ARGV[7i-3] eventId of item i
+    ARGV[7i-2] version of item i, integer string
+    ARGV[7i-1] ratedRecordId it supersedes, or "" for version 1
+    ARGV[7i]   tenant index member of item i
+
+  Output:
+    {r1, r2, ...}        per item: 1 stored, 0 already_exists (same record)
+    {-1, i, storedHash}  idempotency conflict at item i: nothing is written
+    {-5, i}              item i supersedes a version that is not stored: nothing is written
+]]
+local rcall = redis.call
+
+local count = #ARGV / 7
+local seen = {}
+local results = {}
+for i = 1, count do
+  local base = 7 * (i - 1)
+  local id = ARGV[base + 1]
+  local hash = ARGV[base + 2]
+  local known = seen[id] or rcall("HGET", KEYS[2], id)
+  if known then
+    if known ~= hash then
+      return {-1, i, known}
+    end
+    results[i] = 0
+  else
+    local supersedes = ARGV[base + 6]
+    if supersedes ~= "" and not seen[supersedes] and rcall("HEXISTS", KEYS[2], supersedes) == 0 then
+      return {-5, i}
+    end
+    seen[id] = hash
+    results[i] = 1
+  end
+end
+
+for i = 1, count do
+  if results[i] == 1 then
+    local base = 7 * (i - 1)
+    local id = ARGV[base + 1]
+    local eventId = ARGV[base + 4]
+    rcall("HSET", KEYS[1], id, ARGV[base + 3])
+    rcall("HSET", KEYS[2], id, ARGV[base + 2])
+    local seq = rcall("INCR", KEYS[5])
+    rcall("ZADD", KEYS[4], string.format("%d", seq), id)
+    local current = tonumber(rcall("HGET", KEYS[3], eventId)) or 0
+    if tonumber(ARGV[base + 5]) > current then
+      rcall("HSET", KEYS[3], eventId, ARGV[base + 5])
+    end
+    rcall("ZADD", KEYS[6], 0, ARGV[base + 7])
+  end
+end
+return results

@@ -1,0 +1,89 @@
+import { CorruptRecordError } from "@latch/core";
+import type { RedisClient } from "./client.js";
+import { LUA_SCRIPTS, type LuaScriptName } from "./lua/generated.js";
+
+/**
+ * Negative status codes returned by the Lua scripts (`src/lua/*.lua`), in one table.
+ * Positive codes and 0 are successful outcomes documented in each script's header.
+ */
+export const LUA_STATUS = {
+  "-1": "idempotency_conflict",
+  "-2": "unknown_hold",
+  "-3": "hold_already_resolved",
+  "-4": "overflow",
+  "-5": "superseded_not_stored",
+  "-6": "cursor_past_end",
+} as const;
+
+export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];
+
+/** The status of a negative code, or undefined for a success code. */
+export function luaStatus(code: number): LuaStatus | undefined {
+  if (code >= 0) return undefined;
+  const status = (LUA_STATUS as Record<string, LuaStatus | undefined>)[String(code)];
+  if (status === undefined) throw new Error(`Lua script returned unknown status code ${code}`);
+  return status;
+}
+
+type ScriptArgument = string | number;
+type ScriptCall = (...args: ScriptArgument[]) => Promise<unknown>;
+
+/** `latch:<name>:<version>`: the version is a hash of the script, so releases never collide. */
+export function commandName(name: LuaScriptName): string {
+  const script = LUA_SCRIPTS[name];
+  return `latch:${script.name}:${script.version}`;
+}
+
+/**
+ * Registers every Latch script on the client with `defineCommand` (once per client). ioredis
+ * sends EVALSHA and falls back to EVAL on NOSCRIPT, so a `SCRIPT FLUSH` or a failover to a
+ * node that never saw the script costs one extra round trip, not an error.
+ */
+export function defineScripts(client: RedisClient): void {
+  for (const script of Object.values(LUA_SCRIPTS)) {
+    const name = commandName(script.name);
+    if (typeof (client as unknown as Record<string, unknown>)[name] === "function") continue;
+    client.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua });
+  }
+}
+
+/** Runs a defined script: `keys` then `args`, exactly as many keys as its file name says. */
+export async function runScript(
+  client: RedisClient,
+  name: LuaScriptName,
+  keys: readonly string[],
+  args: readonly ScriptArgument[],
+): Promise<unknown[]> {
+  const script = LUA_SCRIPTS[name];
+  if (keys.length !== script.numberOfKeys) {
+    throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
+  }
+  const call = (client as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
+  if (call === undefined) throw new Error(`script ${name} is not defined on this client`);
+  const reply = await call.apply(client, [...keys, ...args]);
+  if (!Array.isArray(reply)) {
+    throw new CorruptRecordError({ id: name, reason: "the script returned something other than an array" });
+  }
+  return reply;
+}
+
+/** A reply element as a JS safe integer (Redis replies integers as numbers, stored text as strings). */
+export function replyInteger(value: unknown, what: string): number {
+  const n =
+    typeof value === "number"
+      ? value
+      : typeof value === "string" && /^-?\d+$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  if (!Number.isSafeInteger(n)) {
+    throw new CorruptRecordError({ id: what, reason: "stored value is not a safe integer" });
+  }
+  return n;
+}
+
+/** A reply element that must be a string. */
+export function replyString(value: unknown, what: string): string {
+  if (typeof value !== "string")
+    throw new CorruptRecordError({ id: what, reason: "expected a string reply" });
+  return value;
+}

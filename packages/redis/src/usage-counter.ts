@@ -1,0 +1,66 @@
+import { OverflowError, parseWith, QuantitySchema, type UsageCounter } from "@latch/core";
+import { z } from "zod";
+import { type RedisClient, withTimeout } from "./client.js";
+import { KeySpace } from "./keys.js";
+import { defineScripts, luaStatus, replyInteger, runScript } from "./scripts.js";
+
+const KeySchema = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(512, {
+  error: "at most 512 characters",
+});
+const PeriodSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(128, { error: "at most 128 characters" });
+
+export interface RedisUsageCounterOptions {
+  /** Prefix of every key (no `{` or `}`). Default `latch`. */
+  keyPrefix?: string;
+  /** Upper bound on one call; past it the call rejects. Default 1,000 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * {@link UsageCounter} on Redis or Redis Cluster: one hash per counter key (tagged by the key,
+ * so one slot) with a field per period. `add` is one Lua script, so concurrent adds line up in
+ * one serial order and each sees a distinct previous total; a total past 2^53-1 is rejected as
+ * `overflow` and changes nothing. Totals are stored and returned as integer strings.
+ *
+ * @example
+ * const counter = new RedisUsageCounter(redis);
+ * await counter.add("acme:gpt-4o:input_tokens", "2026-02", 1_500); // 0
+ */
+export class RedisUsageCounter implements UsageCounter {
+  readonly #client: RedisClient;
+  readonly #keys: KeySpace;
+  readonly #timeoutMs: number;
+
+  constructor(client: RedisClient, options: RedisUsageCounterOptions = {}) {
+    this.#client = client;
+    this.#keys = new KeySpace(options.keyPrefix ?? "latch");
+    this.#timeoutMs = options.timeoutMs ?? 1_000;
+    defineScripts(client);
+  }
+
+  async add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number> {
+    signal?.throwIfAborted();
+    const k = parseWith(KeySchema, key, "UsageCounter.add", "key");
+    const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
+    const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
+    const reply = await withTimeout(
+      runScript(this.#client, "counterAdd", [this.#keys.counter(k)], [p, String(q)]),
+      this.#timeoutMs,
+    );
+    if (luaStatus(replyInteger(reply[0], "counterAdd.status")) === "overflow") {
+      throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
+    }
+    return replyInteger(reply[1], "counterAdd.previous");
+  }
+
+  async get(key: string, period: string, signal?: AbortSignal): Promise<number> {
+    signal?.throwIfAborted();
+    const k = parseWith(KeySchema, key, "UsageCounter.get", "key");
+    const p = parseWith(PeriodSchema, period, "UsageCounter.get", "period");
+    const total = await withTimeout(this.#client.hget(this.#keys.counter(k), p), this.#timeoutMs);
+    return total === null ? 0 : replyInteger(total, "counter.total");
+  }
+}

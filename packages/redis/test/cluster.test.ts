@@ -1,0 +1,94 @@
+import {
+  describeObservationStore,
+  describeQuotaReservator,
+  describeRatedRecordStore,
+  describeUsageCounter,
+} from "@latch/testkit";
+import type { Cluster } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  KeySpace,
+  RedisObservationStore,
+  RedisQuota,
+  RedisRatedRecordStore,
+  RedisUsageCounter,
+} from "../src/index.js";
+import { countObservations, countVersions } from "./support/inspect.js";
+import { quotaBehaviour } from "./support/quota-behaviour.js";
+import { connectCluster, deleteByPrefix, keysByPrefix, runPrefix } from "./support/redis.js";
+import { type OwnedCluster, ownedCluster } from "./support/servers.js";
+
+// A 3-master Redis Cluster this file starts on spare loopback ports and tears down. Every
+// test awaits it, so a cluster that cannot start fails each test (never a skip).
+const keyPrefix = runPrefix("cluster");
+const started: Promise<{ nodes: OwnedCluster; cluster: Cluster }> = ownedCluster(3).then(async (nodes) => {
+  try {
+    return { nodes, cluster: await connectCluster(nodes.ports) };
+  } catch (error) {
+    await nodes.dispose();
+    throw error;
+  }
+});
+started.catch(() => undefined); // reported by each test that awaits it
+const cluster = async () => (await started).cluster;
+
+afterAll(async () => {
+  const ready = await started.catch(() => undefined);
+  if (ready === undefined) return;
+  for (const node of ready.cluster.nodes("master")) await deleteByPrefix(node, keyPrefix);
+  for (const node of ready.cluster.nodes("master")) expect(await keysByPrefix(node, keyPrefix)).toEqual([]);
+  await ready.cluster.quit();
+  await ready.nodes.dispose();
+});
+
+const options = { keyPrefix, timeoutMs: 10_000 };
+const name = "redis cluster";
+describeQuotaReservator({ name, create: async () => new RedisQuota(await cluster(), options) });
+describeUsageCounter({ name, create: async () => new RedisUsageCounter(await cluster(), options) });
+describeObservationStore({
+  name,
+  create: async () => new RedisObservationStore(await cluster(), options),
+  inspect: { countObservations: async (eventId) => countObservations(await cluster(), keyPrefix, eventId) },
+});
+describeRatedRecordStore({
+  name,
+  create: async () => new RedisRatedRecordStore(await cluster(), options),
+  inspect: { countVersions: async (eventId) => countVersions(await cluster(), keyPrefix, eventId) },
+});
+
+describe("RedisQuota on a 3-master Redis Cluster", () => {
+  quotaBehaviour({
+    keyPrefix,
+    client: cluster,
+    connect: async () => connectCluster((await started).nodes.ports),
+    flushScripts: async () => {
+      await Promise.all((await cluster()).nodes("master").map((node) => node.script("FLUSH")));
+    },
+  });
+
+  it("runs with 3 masters, and puts every key of one account in one slot", async () => {
+    const client = await cluster();
+    expect(client.nodes("master")).toHaveLength(3);
+    const keys = new KeySpace(keyPrefix);
+    const { account, expiry } = keys.accountKeys("acme");
+    const slots = await Promise.all(
+      [account, expiry, keys.holdRecord("acme", "h-1"), keys.holdRecord("acme", "h-2")].map(
+        (key) => client.cluster("KEYSLOT", key) as Promise<number>,
+      ),
+    );
+    expect(new Set(slots).size).toBe(1);
+    expect(await client.cluster("KEYSLOT", "acme")).toBe(slots[0]);
+  });
+
+  it("spreads accounts over the masters", async () => {
+    const client = await cluster();
+    const quota = new RedisQuota(client, options);
+    const accounts = Array.from({ length: 30 }, (_, i) => `spread-${process.pid}-${i}`);
+    for (const account of accounts) await quota.setLimit(account, 1);
+    const perNode = await Promise.all(
+      client.nodes("master").map(async (node) => (await keysByPrefix(node, `${keyPrefix}:quota`)).length),
+    );
+    expect(perNode.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    expect(perNode.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(30);
+  });
+});
