@@ -10,7 +10,7 @@
  *
  * `dt` is the UTC day of the usage's `completedAt`; a batch writes one part per `dt` present
  * in it (per format), first/last being the smallest and largest seq of the rows in that part,
- * zero-padded to 20 digits so keys sort by seq. A batch is exported once its manifest exists;
+ * zero-padded to 40 digits so keys sort by seq. A batch is exported once its manifest exists;
  * read data through manifests: a part that no manifest lists is left over from an interrupted
  * batch and is rewritten identically when that batch is retried.
  */
@@ -54,7 +54,7 @@ export function normalizePrefix(prefix: string | undefined): string {
  * Checks a batch id: 1–128 of `A-Z a-z 0-9 . _ -`, else `LatchValidationError` naming `batchId`.
  *
  * @example
- * validateBatchId("b-00000000000000000001"); // returns it unchanged
+ * validateBatchId("b-0000000000000000000000000000000000000001"); // returns it unchanged
  */
 export function validateBatchId(batchId: string): string {
   if (typeof batchId !== "string" || !BATCH_ID.test(batchId) || batchId === "." || batchId === "..") {
@@ -79,18 +79,18 @@ export function exportRoot(prefix: string): string {
 }
 
 /**
- * A seq zero-padded to 20 digits (leading zeros of the input dropped first), so keys sort by
+ * A seq zero-padded to 40 digits (leading zeros of the input dropped first), so keys sort by
  * seq. A seq that is not a decimal integer string is `ExportError` `invalid_data`.
  *
  * @example
- * padSeq("42"); // "00000000000000000042"
+ * padSeq("42"); // "0000000000000000000000000000000000000042"
  */
 export function padSeq(seq: string): string {
   if (typeof seq !== "string" || !SEQ.test(seq)) {
     throw new ExportError({ kind: "invalid_data", reason: "seq is not a decimal integer string" });
   }
   const digits = seq.replace(/^0+(?=[0-9])/, "");
-  return digits.length >= 20 ? digits : digits.padStart(20, "0");
+  return digits.length >= 40 ? digits : digits.padStart(40, "0");
 }
 
 function compareSeq(a: string, b: string): number {
@@ -106,7 +106,7 @@ function compareSeq(a: string, b: string): number {
  * has more rows by then.
  *
  * @example
- * batchIdFor("7"); // "b-00000000000000000007"
+ * batchIdFor("7"); // "b-0000000000000000000000000000000000000007"
  */
 export function batchIdFor(firstSeq: string): string {
   return `b-${padSeq(firstSeq)}`;
@@ -131,7 +131,7 @@ export function partitionDay(completedAt: string): string {
  *
  * @example
  * partKey("billing", "2026-03-01", "1", "42", "csv");
- * // "billing/latch.billing-export.v1/dt=2026-03-01/part-00000000000000000001-00000000000000000042.csv"
+ * // "billing/latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000001-0000000000000000000000000000000000000042.csv"
  */
 export function partKey(
   prefix: string,
@@ -147,8 +147,8 @@ export function partKey(
  * The key of a batch's manifest.
  *
  * @example
- * manifestKey("", "b-00000000000000000001");
- * // "latch.billing-export.v1/_manifests/b-00000000000000000001.json"
+ * manifestKey("", "b-0000000000000000000000000000000000000001");
+ * // "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000001.json"
  */
 export function manifestKey(prefix: string, batchId: string): string {
   return `${exportRoot(prefix)}/_manifests/${validateBatchId(batchId)}.json`;
@@ -159,8 +159,8 @@ export function manifestKey(prefix: string, batchId: string): string {
  * cut to exactly the rows of the first attempt (see `exportPending`).
  *
  * @example
- * intentKey("", "b-00000000000000000001");
- * // "latch.billing-export.v1/_intents/b-00000000000000000001.json"
+ * intentKey("", "b-0000000000000000000000000000000000000001");
+ * // "latch.billing-export.v1/_intents/b-0000000000000000000000000000000000000001.json"
  */
 export function intentKey(prefix: string, batchId: string): string {
   return `${exportRoot(prefix)}/_intents/${validateBatchId(batchId)}.json`;

@@ -81,7 +81,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  *
  * @example
  * const { key, bytes } = buildManifest({
- *   prefix: "billing", batchId: "b-00000000000000000001", createdAt: latestRatedAt(rows),
+ *   prefix: "billing", batchId: "b-0000000000000000000000000000000000000001", createdAt: latestRatedAt(rows),
  *   formats: ["jsonl.gz"], rows, objects,
  * });
  */
@@ -146,7 +146,7 @@ export interface BatchIntentMarker extends BatchIntent {
  * Parses an intent marker's bytes; anything else is `ExportError` `invalid_data`.
  *
  * @example
- * parseIntent(bytes, "b-00000000000000000001").rows; // 1000
+ * parseIntent(bytes, "b-0000000000000000000000000000000000000001").rows; // 1000
  */
 export function parseIntent(bytes: Uint8Array, batchId: string): BatchIntentMarker {
   let value: unknown;

@@ -32,7 +32,7 @@ function invalid(reason: string): ExportError {
  * an empty page, `exporter.export(page, { batchId })`, and only after it resolves
  * `saveCursor(consumer, page.cursor)`.
  *
- * Exactly once: `batchId` is `b-<seq of the batch's first entry, 20 digits>`, which depends only
+ * Exactly once: `batchId` is `b-<seq of the batch's first entry, 40 digits>`, which depends only
  * on where the batch starts. When the exporter implements `startedBatch` and an earlier
  * attempt at that batch left an intent (a crash before the cursor was saved), the page is cut
  * (or re-read) to exactly that attempt's rows, even if the store has more rows by now or

@@ -29,8 +29,8 @@ const a2 = rec({ requestId: "a", version: 2, total: "0.0029", completedAt: "2026
 const batch = [entry(1, a1), entry(2, b1), entry(3, a2)];
 
 const ROOT = "bill/latch.billing-export.v1";
-const PART_1 = `${ROOT}/dt=2026-02-28/part-00000000000000000001-00000000000000000001`;
-const PART_2 = `${ROOT}/dt=2026-03-01/part-00000000000000000002-00000000000000000003`;
+const PART_1 = `${ROOT}/dt=2026-02-28/part-0000000000000000000000000000000000000001-0000000000000000000000000000000000000001`;
+const PART_2 = `${ROOT}/dt=2026-03-01/part-0000000000000000000000000000000000000002-0000000000000000000000000000000000000003`;
 const MANIFEST = `${ROOT}/_manifests/b-1.json`;
 const INTENT = `${ROOT}/_intents/b-1.json`;
 
@@ -257,7 +257,9 @@ describe("FileExporter", () => {
     const csv = await fsp.readFile(
       path.join(
         dir,
-        ...`${ROOT}/dt=2026-03-01/part-00000000000000000004-00000000000000000004.csv`.split("/"),
+        ...`${ROOT}/dt=2026-03-01/part-0000000000000000000000000000000000000004-0000000000000000000000000000000000000004.csv`.split(
+          "/",
+        ),
       ),
       "utf8",
     );

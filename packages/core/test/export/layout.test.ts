@@ -40,7 +40,9 @@ describe("prefix and batch id", () => {
   });
 
   it("validates batch ids, naming batchId", () => {
-    expect(validateBatchId("b-00000000000000000001")).toBe("b-00000000000000000001");
+    expect(validateBatchId("b-0000000000000000000000000000000000000001")).toBe(
+      "b-0000000000000000000000000000000000000001",
+    );
     expect(validateBatchId("A.b_c-9")).toBe("A.b_c-9");
     for (const bad of ["", "a/b", "a b", "x".repeat(129), "..", "é"]) {
       expect(validationPath(() => validateBatchId(bad))).toBe("batchId");
@@ -48,12 +50,12 @@ describe("prefix and batch id", () => {
     expect(validationPath(() => manifestKey("", "../x"))).toBe("batchId");
   });
 
-  it("pads seqs to 20 digits so keys sort, and derives batch ids from the first seq", () => {
-    expect(padSeq("42")).toBe("00000000000000000042");
-    expect(padSeq("0042")).toBe("00000000000000000042");
-    expect(padSeq("0")).toBe("00000000000000000000");
-    expect(padSeq("18446744073709551615")).toBe("18446744073709551615");
-    expect(batchIdFor("7")).toBe("b-00000000000000000007");
+  it("pads seqs to 40 digits so keys sort, and derives batch ids from the first seq", () => {
+    expect(padSeq("42")).toBe("0000000000000000000000000000000000000042");
+    expect(padSeq("0042")).toBe("0000000000000000000000000000000000000042");
+    expect(padSeq("0")).toBe("0000000000000000000000000000000000000000");
+    expect(padSeq("18446744073709551615")).toBe("0000000000000000000018446744073709551615");
+    expect(batchIdFor("7")).toBe("b-0000000000000000000000000000000000000007");
     expect(() => padSeq("-1")).toThrow(ExportError);
     expect(() => padSeq("")).toThrow(ExportError);
   });
@@ -62,10 +64,10 @@ describe("prefix and batch id", () => {
 describe("keys", () => {
   it("are Hive-partitioned under the schema id", () => {
     expect(partKey("billing/prod", "2026-03-01", "1", "42", "jsonl.gz")).toBe(
-      "billing/prod/latch.billing-export.v1/dt=2026-03-01/part-00000000000000000001-00000000000000000042.jsonl.gz",
+      "billing/prod/latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000001-0000000000000000000000000000000000000042.jsonl.gz",
     );
     expect(partKey("", "2026-03-01", "1", "42", "csv")).toBe(
-      "latch.billing-export.v1/dt=2026-03-01/part-00000000000000000001-00000000000000000042.csv",
+      "latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000001-0000000000000000000000000000000000000042.csv",
     );
     expect(manifestKey("", "b-1")).toBe("latch.billing-export.v1/_manifests/b-1.json");
     expect(manifestKey("x", "b-1")).toBe("x/latch.billing-export.v1/_manifests/b-1.json");
@@ -97,12 +99,12 @@ describe("keys", () => {
       batchId: "b-1",
     });
     expect(plan.parts.map((p) => p.key)).toEqual([
-      "p/latch.billing-export.v1/dt=2026-02-28/part-00000000000000000009-00000000000000000012.jsonl.gz",
-      "p/latch.billing-export.v1/dt=2026-02-28/part-00000000000000000009-00000000000000000012.csv",
-      "p/latch.billing-export.v1/dt=2026-03-01/part-00000000000000000010-00000000000000000011.jsonl.gz",
-      "p/latch.billing-export.v1/dt=2026-03-01/part-00000000000000000010-00000000000000000011.csv",
-      "p/latch.billing-export.v1/dt=2026-03-02/part-00000000000000000013-00000000000000000013.jsonl.gz",
-      "p/latch.billing-export.v1/dt=2026-03-02/part-00000000000000000013-00000000000000000013.csv",
+      "p/latch.billing-export.v1/dt=2026-02-28/part-0000000000000000000000000000000000000009-0000000000000000000000000000000000000012.jsonl.gz",
+      "p/latch.billing-export.v1/dt=2026-02-28/part-0000000000000000000000000000000000000009-0000000000000000000000000000000000000012.csv",
+      "p/latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000010-0000000000000000000000000000000000000011.jsonl.gz",
+      "p/latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000010-0000000000000000000000000000000000000011.csv",
+      "p/latch.billing-export.v1/dt=2026-03-02/part-0000000000000000000000000000000000000013-0000000000000000000000000000000000000013.jsonl.gz",
+      "p/latch.billing-export.v1/dt=2026-03-02/part-0000000000000000000000000000000000000013-0000000000000000000000000000000000000013.csv",
     ]);
     expect(plan.parts.map((p) => p.rows)).toEqual([2, 2, 2, 2, 1, 1]);
   });

@@ -53,7 +53,7 @@ describe("manifest", () => {
       rows: 4,
       objects: [
         {
-          key: "bill/latch.billing-export.v1/dt=2026-03-01/part-00000000000000000003-00000000000000000006.csv",
+          key: "bill/latch.billing-export.v1/dt=2026-03-01/part-0000000000000000000000000000000000000003-0000000000000000000000000000000000000006.csv",
           format: "csv",
           dt: "2026-03-01",
           rows: 3,
@@ -61,7 +61,7 @@ describe("manifest", () => {
           sha256: sha(p1?.bytes ?? new Uint8Array()),
         },
         {
-          key: "bill/latch.billing-export.v1/dt=2026-03-02/part-00000000000000000004-00000000000000000004.csv",
+          key: "bill/latch.billing-export.v1/dt=2026-03-02/part-0000000000000000000000000000000000000004-0000000000000000000000000000000000000004.csv",
           format: "csv",
           dt: "2026-03-02",
           rows: 1,

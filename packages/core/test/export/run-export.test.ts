@@ -60,9 +60,9 @@ describe("exportPending", () => {
     expect(first.batches).toBe(3);
     expect(first.rows).toBe(7);
     expect(first.keys.filter((k) => k.includes("/_manifests/"))).toEqual([
-      "latch.billing-export.v1/_manifests/b-00000000000000000001.json",
-      "latch.billing-export.v1/_manifests/b-00000000000000000004.json",
-      "latch.billing-export.v1/_manifests/b-00000000000000000007.json",
+      "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000001.json",
+      "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000004.json",
+      "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000007.json",
     ]);
     expect(await store.getCursor("default")).toBe("7");
 
@@ -122,23 +122,23 @@ describe("exportPending", () => {
     expect(retry.batches).toBe(2);
     expect(retry.rows).toBe(4);
     expect(retry.keys.filter((k) => k.includes("/_manifests/"))).toEqual([
-      "latch.billing-export.v1/_manifests/b-00000000000000000006.json",
-      "latch.billing-export.v1/_manifests/b-00000000000000000008.json",
+      "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000006.json",
+      "latch.billing-export.v1/_manifests/b-0000000000000000000000000000000000000008.json",
     ]);
 
     const { seqs, manifests } = await exported();
     expect(seqs).toEqual(["1", "2", "3", "4", "5", "6", "7", "8", "9"]);
     expect(manifests.map((m) => [m.batchId, m.rows])).toEqual([
-      ["b-00000000000000000001", 5],
-      ["b-00000000000000000006", 2],
-      ["b-00000000000000000008", 2],
+      ["b-0000000000000000000000000000000000000001", 5],
+      ["b-0000000000000000000000000000000000000006", 2],
+      ["b-0000000000000000000000000000000000000008", 2],
     ]);
   });
 
   it("re-reads the first attempt's rows when batchSize shrank since", async () => {
     const store = seedLog();
     const exporter = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });
-    await exporter.export(store.log.slice(0, 4), { batchId: "b-00000000000000000001" });
+    await exporter.export(store.log.slice(0, 4), { batchId: "b-0000000000000000000000000000000000000001" });
     const result = await exportPending({ store, exporter, batchSize: 2 });
     expect(result.rows).toBe(7);
     const { seqs, manifests } = await exported();
@@ -149,7 +149,7 @@ describe("exportPending", () => {
   it("fails rather than guess when an earlier attempt saw other rows", async () => {
     const store = seedLog();
     const exporter = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });
-    await exporter.export(store.log.slice(0, 2), { batchId: "b-00000000000000000001" });
+    await exporter.export(store.log.slice(0, 2), { batchId: "b-0000000000000000000000000000000000000001" });
     const swapped = store.log[1] as ChangeLogEntry;
     store.log[1] = store.log[2] as ChangeLogEntry;
     store.log[2] = swapped;
@@ -172,11 +172,11 @@ describe("exportPending", () => {
     expect(result).toEqual({
       batches: 2,
       rows: 7,
-      keys: ["k/b-00000000000000000001", "k/b-00000000000000000005"],
+      keys: ["k/b-0000000000000000000000000000000000000001", "k/b-0000000000000000000000000000000000000005"],
     });
     expect(calls).toEqual([
-      ["b-00000000000000000001", ["1", "2", "3", "4"]],
-      ["b-00000000000000000005", ["5", "6", "7"]],
+      ["b-0000000000000000000000000000000000000001", ["1", "2", "3", "4"]],
+      ["b-0000000000000000000000000000000000000005", ["5", "6", "7"]],
     ]);
     expect(await store.getCursor("billing")).toBe("7");
   });
