@@ -6,8 +6,10 @@
  * one model whose price arrives late and is re-rated. Prints a per-model summary and the quota
  * denials, and writes the billing export into ./latch-out/.
  *
- * Environment: LATCH_CALLS (default 3000), LATCH_OUT (default ./latch-out). Postgres, Redis
- * and S3 backends will be selectable here once their adapters exist.
+ * Environment: LATCH_CALLS (default 3000), LATCH_OUT (default ./latch-out), and to swap the
+ * backends without touching the application code: LATCH_DATABASE_URL (PostgreSQL as the
+ * system of record, schema latch_quickstart, wiped at start) and LATCH_REDIS_URL (Redis for
+ * quota and counters, key prefix latch_quickstart). S3 export arrives with @latch/s3.
  */
 import { relative, resolve } from "node:path";
 import { renderReport, simulateDay } from "./simulation.js";
@@ -15,6 +17,13 @@ import { renderReport, simulateDay } from "./simulation.js";
 // `pnpm start` runs in this package's folder; write where the user ran it (pnpm's INIT_CWD).
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const outDir = resolve(cwd, process.env.LATCH_OUT ?? "latch-out");
-const result = await simulateDay({ calls: Number(process.env.LATCH_CALLS ?? 3_000), outDir });
+const result = await simulateDay({
+  calls: Number(process.env.LATCH_CALLS ?? 3_000),
+  outDir,
+  backends: {
+    ...(process.env.LATCH_DATABASE_URL ? { databaseUrl: process.env.LATCH_DATABASE_URL } : {}),
+    ...(process.env.LATCH_REDIS_URL ? { redisUrl: process.env.LATCH_REDIS_URL } : {}),
+  },
+});
 result.exportDirectory = relative(cwd, outDir) || ".";
 for (const line of renderReport(result)) console.log(line);

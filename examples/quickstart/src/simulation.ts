@@ -5,16 +5,13 @@ import {
   FileExporter,
   InMemoryPricingSource,
   type Latch,
-  MemoryObservationStore,
-  MemoryQuotaReservator,
-  MemoryRatedRecordStore,
-  MemoryUsageCounter,
   type PriceSnapshot,
   type SummaryRow,
   sumDecimals,
   toMinorUnits,
   type UsageApi,
 } from "@latch/core";
+import { type BackendOptions, openBackends } from "./backends.js";
 
 /** Price sheets in effect on the simulated day (per million tokens, decimal strings). */
 export const PRICE_SHEETS: PriceSnapshot[] = [
@@ -203,6 +200,8 @@ function makeCall(i: number, random: () => number): Call {
 }
 
 export interface SimulationResult {
+  /** Where the state lived. */
+  backend: string;
   calls: number;
   recorded: number;
   denials: Array<{ tenant: string; at: string; message: string }>;
@@ -216,27 +215,29 @@ export interface SimulationResult {
 }
 
 /**
- * A day of gateway traffic on the embedded default: reserve quota, call (simulated), record
+ * A day of gateway traffic (on the embedded default unless `backends` says otherwise): reserve quota, call (simulated), record
  * the provider's usage payload, settle; then price the late model, re-rate, report, export.
  */
 export async function simulateDay(options: {
   calls?: number;
   outDir: string;
   seed?: number;
+  backends?: BackendOptions;
 }): Promise<SimulationResult> {
   const calls = options.calls ?? 3_000;
   const random = rng(options.seed ?? 2026);
   const pricing = new InMemoryPricingSource(PRICE_SHEETS);
-  const quota = new MemoryQuotaReservator();
+  const backends = await openBackends(options.backends);
+  const { quota } = backends;
   for (const [tenant, limit] of Object.entries(quotasFor(calls))) await quota.setLimit(tenant, limit);
   await rm(join(options.outDir, "latch.billing-export.v1"), { recursive: true, force: true });
   let now = new Date(`${DAY}T00:00:00Z`);
   const latch: Latch = createLatch({
-    observations: new MemoryObservationStore(),
-    rated: new MemoryRatedRecordStore(),
+    observations: backends.observations,
+    rated: backends.rated,
     pricing,
     quota,
-    counter: new MemoryUsageCounter(),
+    counter: backends.counter,
     exporter: new FileExporter({ directory: options.outDir, formats: ["jsonl.gz", "csv"] }),
     clock: () => now,
     spoolPath: join(options.outDir, ".spool.jsonl"),
@@ -288,7 +289,9 @@ export async function simulateDay(options: {
   });
   const exported = await latch.exportPending();
   await latch.close();
+  await backends.close();
   return {
+    backend: backends.description,
     calls,
     recorded,
     denials,
@@ -304,9 +307,7 @@ export async function simulateDay(options: {
 /** The report `pnpm start` prints. */
 export function renderReport(result: SimulationResult): string[] {
   const lines: string[] = [];
-  lines.push(
-    `Simulated ${result.calls.toLocaleString("en-US")} gateway calls on ${DAY} (embedded default: in-memory stores)`,
-  );
+  lines.push(`Simulated ${result.calls.toLocaleString("en-US")} gateway calls on ${DAY} (${result.backend})`);
   lines.push("");
   const header = [
     "model",
