@@ -1,10 +1,13 @@
 import { LatchValidationError } from "@latch/core";
 
+const NEEDS_ESCAPE = /[%{}]/;
+
 /**
  * Escapes the characters that would make two keys collide or move a hash tag: `{` and `}`
  * (so the first `}` of a key always closes its tag) and `%` (so the escape is reversible).
  */
 function escapePart(part: string): string {
+  if (!NEEDS_ESCAPE.test(part)) return part; // the common case: nothing to escape
   return part.replaceAll("%", "%25").replaceAll("{", "%7B").replaceAll("}", "%7D");
 }
 

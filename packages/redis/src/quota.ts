@@ -45,11 +45,33 @@ const ReserveRequestSchema = z.strictObject({
 
 const DAY_MS = 24 * 60 * 60 * 1_000;
 
+// Hot-path pre-checks. Each accepts only values its schema above accepts unchanged, so a
+// valid call skips zod; anything else goes through the schema, which owns every message.
+const isName = (value: unknown): value is string =>
+  typeof value === "string" && value.length >= 1 && value.length <= 256;
+const isUnits = (value: unknown, min: number): value is number =>
+  typeof value === "number" && Number.isSafeInteger(value) && value >= min;
+/** A plain object with exactly the four fields of a reserve request, each valid. */
+function isReserveRequest(value: unknown): value is ReserveRequest {
+  if (typeof value !== "object" || value === null) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const r = value as Record<string, unknown>;
+  let fields = 0;
+  for (const key in r) {
+    if (key !== "holdId" && key !== "account" && key !== "amount" && key !== "ttlMs") return false;
+    fields++;
+  }
+  return fields === 4 && isName(r.holdId) && isName(r.account) && isUnits(r.amount, 1) && isUnits(r.ttlMs, 1);
+}
+
 // The identities a conflict reports, hashed like the in-memory reference. Redis stores the
 // amounts themselves (the account is implied by the key), so hashes are only computed on conflict.
 const requestHash = (account: string, amount: number) => canonicalHash({ account, amount });
 const commitHash = (holdId: string, actual: number) => canonicalHash({ holdId, actual });
 const OWNER_CACHE_LIMIT = 100_000;
+/** Calls of reserveLocated-5 per reserve: a locator moves at most once or twice (see there). */
+const LOCATOR_ATTEMPTS = 4;
 
 interface Settled<T> {
   value?: T;
@@ -120,11 +142,14 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #keys: KeySpace;
   readonly #retentionMs: number;
   readonly #timeoutMs: number;
+  /** A standalone server: the locator is written inside the reserve script (one command). */
+  readonly #standalone: boolean;
   /** Holds this object granted (bounded): commit and void skip the locator read. */
   readonly #owners = new Map<string, GrantedHold>();
 
   constructor(client: RedisClient, options: RedisQuotaOptions = {}) {
     this.#client = client;
+    this.#standalone = !client.isCluster;
     this.#keys = new KeySpace(options.keyPrefix ?? "latch");
     this.#retentionMs = parseWith(
       positiveUnits("a whole number of milliseconds > 0"),
@@ -168,7 +193,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
     signal?.throwIfAborted();
-    const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
+    const { holdId, account, amount, ttlMs } = isReserveRequest(request)
+      ? request
+      : parseWith(ReserveRequestSchema, request, "ReserveRequest");
     try {
       return await withTimeout(this.#reserve(holdId, account, amount, ttlMs), this.#timeoutMs);
     } catch (error) {
@@ -181,14 +208,16 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
     signal?.throwIfAborted();
-    const id = parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
-    const units = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
+    const id = isName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
+    const units = isUnits(actual, 0)
+      ? actual
+      : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
     return this.#guard(this.#commit(id, units));
   }
 
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const id = parseWith(Name, holdId, "QuotaReservator.void", "holdId");
+    const id = isName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.void", "holdId");
     await this.#guard(this.#void(id));
   }
 
@@ -212,57 +241,33 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #reserve(holdId: string, account: string, amount: number, ttlMs: number): Promise<ReserveResult> {
     const startedAt = Date.now();
-    const recordTtlMs = String(BigInt(ttlMs) + BigInt(this.#retentionMs));
-    const keys = this.#keys.accountKeys(account);
-    const holdKeys = [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)];
-    const runReserve = () =>
-      runScript(this.#client, "reserve", holdKeys, [holdId, String(amount), String(ttlMs), recordTtlMs]);
-
-    let reply: unknown[];
-    let wroteLocator = false;
-    if (this.#granted(holdId)?.account === account) {
-      reply = await runReserve(); // a retry of a hold this object granted: its locator exists
-    } else {
-      // The locator claim and the reserve script go out together (one round trip); the rare
-      // conflict they can reveal only afterwards is undone below.
-      const locator = this.#keys.holdLocator(holdId);
-      const [claim, reserved] = await settleBoth(
-        this.#client.set(locator, account, "PX", recordTtlMs, "NX", "GET"),
-        runReserve(),
-      );
-      const previous = claim.value;
-      if (
-        previous !== undefined &&
-        previous !== null &&
-        previous !== account &&
-        reserved.value !== undefined
-      ) {
-        await this.#resolveClaimConflict(holdId, account, amount, previous, reserved.value, recordTtlMs);
-      }
-      if (claim.error !== undefined) {
-        // No locator, so nobody could resolve a hold granted here: take it back (best effort;
-        // if that fails too, the hold expires after ttlMs) and fail closed.
-        if (reserved.value?.[0] === 1) await this.#unreserve(holdId, account, amount).catch(() => undefined);
-        throw claim.error;
-      }
-      if (reserved.error !== undefined) throw reserved.error;
-      reply = reserved.value as unknown[];
-      wroteLocator = previous === null || (previous !== undefined && previous !== account);
-    }
+    // Each is ≤ 2^53-1 but their sum may not be: then add exactly, as BigInt.
+    const sum = ttlMs + this.#retentionMs;
+    const recordTtlMs = Number.isSafeInteger(sum)
+      ? String(sum)
+      : String(BigInt(ttlMs) + BigInt(this.#retentionMs));
+    const { reply, wroteLocator } = this.#standalone
+      ? await this.#reserveLocated(holdId, account, amount, ttlMs, recordTtlMs)
+      : await this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs);
 
     const code = replyInteger(reply[0], "reserve.status");
-    if (luaStatus(code) === "idempotency_conflict") {
+    if (code === -1) {
+      // {-1, stored} on this account, or {-1, stored, owner} when another account holds it.
+      const owner = reply.length > 2 ? replyString(reply[2], "reserve.owner") : account;
       throw new IdempotencyConflictError({
         id: holdId,
-        existingHash: requestHash(account, replyInteger(reply[1], "reserve.storedAmount")),
+        existingHash: requestHash(owner, replyInteger(reply[1], "reserve.storedAmount")),
         incomingHash: requestHash(account, amount),
       });
     }
+    if (code < 0 || code > 2) {
+      throw new LatchError({ code: "corrupt_record", message: `reserve of hold ${holdId} returned ${code}` });
+    }
     const remaining = replyInteger(reply[1], "reserve.remaining");
-    const granted = code === 1 || code === 2;
+    if (code === 0) return { granted: false, reason: "insufficient", remaining };
     // Remember holds whose locator this call wrote: it lives at least `ttlMs + retention`
     // from `startedAt`, so the entry can be trusted as long as the locator exists.
-    if (granted && wroteLocator) {
+    if (wroteLocator) {
       if (this.#owners.size >= OWNER_CACHE_LIMIT) this.#owners.clear();
       this.#owners.set(holdId, {
         account,
@@ -270,7 +275,86 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         locatorCoversUntil: startedAt + ttlMs,
       });
     }
-    return granted ? { granted: true, remaining } : { granted: false, reason: "insufficient", remaining };
+    return { granted: true, remaining };
+  }
+
+  /**
+   * A standalone server (no hash slots): one script checks and writes the locator and
+   * reserves (`reserveLocated-5.lua`). When the locator names another account, the script
+   * answers {-7, owner} without writing, and is called again with that account's record of
+   * the holdId in KEYS, which it checks atomically (conflict, or take the locator over).
+   */
+  async #reserveLocated(
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: number,
+    recordTtlMs: string,
+  ): Promise<{ reply: unknown[]; wroteLocator: boolean }> {
+    const keys = this.#keys.accountKeys(account);
+    const record = this.#keys.holdRecord(account, holdId);
+    const locator = this.#keys.holdLocator(holdId);
+    const args = [holdId, String(amount), String(ttlMs), recordTtlMs, account, ""];
+    let ownerRecord = record;
+    for (let attempt = 0; attempt < LOCATOR_ATTEMPTS; attempt++) {
+      const reply = await runScript(
+        this.#client,
+        "reserveLocated",
+        [keys.account, keys.expiry, record, locator, ownerRecord],
+        args,
+      );
+      // The script writes the locator exactly when it grants (1 new, 2 retry).
+      if (reply[0] !== -7) return { reply, wroteLocator: reply[0] === 1 || reply[0] === 2 };
+      const owner = replyString(reply[1], "reserve.owner");
+      args[5] = owner;
+      ownerRecord = this.#keys.holdRecord(owner, holdId);
+    }
+    // Only concurrent reserves of one holdId for several accounts (a caller bug) get here.
+    throw new Error(`the locator of hold ${holdId} kept naming other accounts`);
+  }
+
+  /**
+   * A Cluster: the locator lives in the holdId's slot, so it is claimed with `SET … NX GET`
+   * sent beside the reserve script (one round trip, two commands).
+   */
+  async #reserveBeside(
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: number,
+    recordTtlMs: string,
+  ): Promise<{ reply: unknown[]; wroteLocator: boolean }> {
+    const keys = this.#keys.accountKeys(account);
+    const holdKeys = [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)];
+    const runReserve = () =>
+      runScript(this.#client, "reserve", holdKeys, [holdId, String(amount), String(ttlMs), recordTtlMs]);
+
+    if (this.#granted(holdId)?.account === account) {
+      // A retry of a hold this object granted: its locator exists.
+      return { reply: await runReserve(), wroteLocator: false };
+    }
+    // The locator claim and the reserve script go out together (one round trip); the rare
+    // conflict they can reveal only afterwards is undone below.
+    const locator = this.#keys.holdLocator(holdId);
+    const [claim, reserved] = await settleBoth(
+      this.#client.set(locator, account, "PX", recordTtlMs, "NX", "GET"),
+      runReserve(),
+    );
+    const previous = claim.value;
+    if (previous !== undefined && previous !== null && previous !== account && reserved.value !== undefined) {
+      await this.#resolveClaimConflict(holdId, account, amount, previous, reserved.value, recordTtlMs);
+    }
+    if (claim.error !== undefined) {
+      // No locator, so nobody could resolve a hold granted here: take it back (best effort;
+      // if that fails too, the hold expires after ttlMs) and fail closed.
+      if (reserved.value?.[0] === 1) await this.#unreserve(holdId, account, amount).catch(() => undefined);
+      throw claim.error;
+    }
+    if (reserved.error !== undefined) throw reserved.error;
+    return {
+      reply: reserved.value as unknown[],
+      wroteLocator: previous === null || (previous !== undefined && previous !== account),
+    };
   }
 
   /**
@@ -320,38 +404,53 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     return granted;
   }
 
-  async #accountOf(holdId: string, subject: string): Promise<{ account: string; cached: boolean }> {
+  async #accountOf(holdId: string, subject: string): Promise<{ account: string; known?: GrantedHold }> {
     const known = this.#granted(holdId);
-    if (known !== undefined) return { account: known.account, cached: true };
+    if (known !== undefined) return { account: known.account, known };
     const account = await this.#client.get(this.#keys.holdLocator(holdId));
     if (account === null) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
-    return { account, cached: false };
+    return { account };
   }
 
   /**
-   * After a hold resolves, its locator must outlive the resolved record's retention so that
-   * retries still find it. A locator set by this process at reserve already lives
-   * `ttlMs + retention`, which covers a resolution within `ttlMs`; otherwise extend it.
+   * Runs a resolving script (commit, void). After a hold resolves, its locator must outlive
+   * the resolved record's retention so that retries still find it. A locator this object
+   * wrote at reserve already lives `ttlMs + retention`, which covers a resolution within
+   * `ttlMs`; otherwise a `PEXPIRE … GT` goes out beside the script (same round trip). GT only
+   * ever lengthens the locator's life, so it is harmless when the script then fails.
    */
-  async #keepLocator(holdId: string, cached: boolean): Promise<void> {
-    if (cached && Date.now() <= (this.#granted(holdId)?.locatorCoversUntil ?? 0)) return;
-    await this.#client.pexpire(this.#keys.holdLocator(holdId), this.#retentionMs);
+  async #resolving(
+    holdId: string,
+    known: GrantedHold | undefined,
+    script: Promise<unknown[]>,
+  ): Promise<unknown[]> {
+    if (known !== undefined && Date.now() <= known.locatorCoversUntil) return script;
+    const [reply, kept] = await settleBoth(
+      script,
+      this.#client.pexpire(this.#keys.holdLocator(holdId), this.#retentionMs, "GT"),
+    );
+    if (reply.error !== undefined) throw reply.error;
+    if (kept.error !== undefined) throw kept.error;
+    return reply.value as unknown[];
   }
 
   async #commit(holdId: string, actual: number): Promise<{ committed: number }> {
     const subject = "QuotaReservator.commit";
-    const { account, cached } = await this.#accountOf(holdId, subject);
+    const { account, known } = await this.#accountOf(holdId, subject);
     const keys = this.#keys.accountKeys(account);
-    const reply = await runScript(
-      this.#client,
-      "commit",
-      [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-      [holdId, String(actual), String(this.#retentionMs)],
+    const reply = await this.#resolving(
+      holdId,
+      known,
+      runScript(
+        this.#client,
+        "commit",
+        [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
+        [holdId, String(actual), String(this.#retentionMs)],
+      ),
     );
     const status = luaStatus(replyInteger(reply[0], "commit.status"));
     switch (status) {
       case undefined:
-        await this.#keepLocator(holdId, cached);
         return { committed: replyInteger(reply[1], "commit.committed") };
       case "idempotency_conflict":
         throw new IdempotencyConflictError({
@@ -375,18 +474,21 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #void(holdId: string): Promise<void> {
     const subject = "QuotaReservator.void";
-    const { account, cached } = await this.#accountOf(holdId, subject);
+    const { account, known } = await this.#accountOf(holdId, subject);
     const keys = this.#keys.accountKeys(account);
-    const reply = await runScript(
-      this.#client,
-      "void",
-      [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-      [holdId, String(this.#retentionMs)],
+    const reply = await this.#resolving(
+      holdId,
+      known,
+      runScript(
+        this.#client,
+        "void",
+        [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
+        [holdId, String(this.#retentionMs)],
+      ),
     );
     const code = replyInteger(reply[0], "void.status");
     switch (luaStatus(code)) {
       case undefined:
-        if (code === 1) await this.#keepLocator(holdId, cached);
         return;
       case "unknown_hold":
         throw LatchValidationError.at(subject, "holdId", "no hold with this id");

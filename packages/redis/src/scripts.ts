@@ -13,6 +13,7 @@ export const LUA_STATUS = {
   "-4": "overflow",
   "-5": "superseded_not_stored",
   "-6": "cursor_past_end",
+  "-7": "locator_names_other_account",
 } as const;
 
 export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];
@@ -47,6 +48,11 @@ export function defineScripts(client: RedisClient): void {
   }
 }
 
+/** Each script's command name, computed once (the hot path must not rebuild it per call). */
+const COMMAND_NAMES = Object.fromEntries(
+  Object.values(LUA_SCRIPTS).map((script) => [script.name, commandName(script.name)]),
+) as Record<LuaScriptName, string>;
+
 /** Runs a defined script: `keys` then `args`, exactly as many keys as its file name says. */
 export async function runScript(
   client: RedisClient,
@@ -58,9 +64,9 @@ export async function runScript(
   if (keys.length !== script.numberOfKeys) {
     throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
   }
-  const call = (client as unknown as Record<string, ScriptCall | undefined>)[commandName(name)];
+  const call = (client as unknown as Record<string, ScriptCall | undefined>)[COMMAND_NAMES[name]];
   if (call === undefined) throw new Error(`script ${name} is not defined on this client`);
-  const reply = await call.apply(client, [...keys, ...args]);
+  const reply = await call.apply(client, (keys as ScriptArgument[]).concat(args));
   if (!Array.isArray(reply)) {
     throw new CorruptRecordError({ id: name, reason: "the script returned something other than an array" });
   }

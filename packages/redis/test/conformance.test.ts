@@ -12,6 +12,7 @@ import {
   RedisRatedRecordStore,
   RedisUsageCounter,
 } from "../src/index.js";
+import { expectLatchError } from "./support/expect.js";
 import { countObservations, countVersions } from "./support/inspect.js";
 import { quotaBehaviour } from "./support/quota-behaviour.js";
 import { connectRedis, deleteByPrefix, keysByPrefix, REDIS_URL, runPrefix } from "./support/redis.js";
@@ -61,6 +62,57 @@ describe("RedisQuota on a standalone server", () => {
     flushScripts: async () => {
       await (await redis()).script("FLUSH");
     },
+  });
+
+  it("reserves with one command and commits with one script call (MONITOR)", async () => {
+    const raw = await redis();
+    const quota = new RedisQuota(raw, options);
+    const other = new RedisQuota(raw, options);
+    const account = `one-command-${process.pid}`;
+    const holdId = `one-command-hold-${process.pid}`;
+    await quota.setLimit(account, 100);
+    const monitor = await raw.monitor();
+    const sent: string[][] = [];
+    try {
+      // Commands the client sent (not the ones a script ran) that mention this holdId.
+      monitor.on("monitor", (_time: string, args: string[], source: string) => {
+        if (!source.startsWith("lua") && args.some((arg) => arg.includes(holdId))) sent.push(args);
+      });
+      await quota.reserve({ holdId, account, amount: 10, ttlMs: 60_000 });
+      await quota.commit(holdId, 5);
+      await other.commit(holdId, 5); // another process: reads the locator first
+      // MONITOR output arrives on its own connection: wait for it (at most ~2 s).
+      for (let i = 0; i < 40 && sent.length < 5; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await new Promise((resolve) => setTimeout(resolve, 50)); // and for anything unexpected
+    } finally {
+      monitor.disconnect();
+    }
+    expect(sent.map((args) => args[0]?.toLowerCase())).toEqual([
+      "evalsha",
+      "evalsha",
+      "get",
+      "evalsha",
+      "pexpire",
+    ]);
+  });
+
+  it("leaves every input the hot-path checks decline to the schema (same errors as core)", async () => {
+    const quota = new RedisQuota(await redis(), options);
+    const valid = { holdId: "v", account: "v", amount: 1, ttlMs: 1 };
+    for (const request of [
+      { ...valid, extra: 1 },
+      { ...valid, amount: 0 },
+      { ...valid, amount: 1.5 },
+      { ...valid, ttlMs: 2 ** 53 },
+      { ...valid, holdId: "" },
+      { ...valid, account: "x".repeat(257) },
+    ]) {
+      await expectLatchError(quota.reserve(request), "invalid_input");
+    }
+    await expectLatchError(quota.commit("", 1), "invalid_input");
+    await expectLatchError(quota.commit("v", -1), "invalid_input");
+    await expectLatchError(quota.commit("v", Number.NaN), "invalid_input");
+    await expectLatchError(quota.void("x".repeat(257)), "invalid_input");
   });
 
   it("tags every key of an account with the account, and escapes braces so keys never collide", () => {

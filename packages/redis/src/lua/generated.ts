@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "783e85bc6c0b",
+    version: "3b992f7417bd",
     lua: `--[[
   Reads an account's balance after releasing its expired holds.
 
@@ -95,11 +95,7 @@ end
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -141,7 +137,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   commit: {
     name: "commit",
     numberOfKeys: 3,
-    version: "2f23870d9aae",
+    version: "97465399cb21",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -189,11 +185,7 @@ end
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -359,9 +351,11 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "46836e709978",
+    version: "ef0486b4c5ad",
     lua: `--[[
-  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
+  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId. Used on
+  a Redis Cluster, where the holdId locator lives in another slot: the client sends its
+  \`SET … NX GET\` beside this script (see reserveLocated-5.lua for a standalone server).
 
   Input:
     KEYS[1] account hash (limit, spent, held)
@@ -406,11 +400,7 @@ end
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -442,28 +432,190 @@ local function availableUnits(accountKey)
   end
   return room
 end
+--[[
+  The reserve itself, shared by reserve-3 (a Cluster: the locator is written by the client)
+  and reserveLocated-5 (a standalone server: the locator is written in the same script).
+  Needs includes/clock and includes/holds. Every key is a parameter (never built here).
 
-local now = nowMs()
-sweepExpired(KEYS[1], KEYS[2], now)
+  Returns {1, remaining} granted (a new hold), {2, remaining} granted before (a retry, held
+  once), {0, remaining} insufficient (nothing held), {-1, stored} idempotency conflict (the
+  holdId was reserved on this account with another amount).
+]]
+local function reserveHold(accountKey, expiryKey, recordKey, holdId, amount, ttlMs, recordTtlMs)
+  local now = nowMs()
+  sweepExpired(accountKey, expiryKey, now)
 
-local stored = rcall("GET", KEYS[3])
-if stored then
-  local hold = splitHold(stored)
-  if hold[2] ~= ARGV[2] then
-    return {-1, hold[2]}
+  local stored = rcall("GET", recordKey)
+  if stored then
+    local hold = splitHold(stored)
+    if hold[2] ~= amount then
+      return {-1, hold[2]}
+    end
+    return {2, availableUnits(accountKey)}
   end
-  return {2, availableUnits(KEYS[1])}
+
+  local room = availableUnits(accountKey)
+  if tonumber(amount) > room then
+    return {0, room}
+  end
+
+  rcall("SET", recordKey, "held|" .. amount .. "|", "PX", recordTtlMs)
+  rcall("ZADD", expiryKey, integerString(now + tonumber(ttlMs)), amount .. "|" .. holdId)
+  rcall("HINCRBY", accountKey, "held", amount)
+  return {1, room - tonumber(amount)}
 end
 
-local room = availableUnits(KEYS[1])
-if tonumber(ARGV[2]) > room then
-  return {0, room}
+return reserveHold(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+`,
+  },
+  reserveLocated: {
+    name: "reserveLocated",
+    numberOfKeys: 5,
+    version: "99d9680d7358",
+    lua: `--[[
+  Reserves quota and records the holdId's locator in the same script: a reserve on a
+  standalone server (no hash slots) is one command. On a Cluster the locator lives in the
+  holdId's slot, so reserve-3.lua and a separate \`SET … NX GET\` are used there instead.
+
+  The locator (KEYS[4]) names the account that holds the holdId. When it names another
+  account, that account's record of the holdId decides: present, the request is an
+  idempotency conflict; gone (its hold was denied or is past retention), this account takes
+  the locator over. The script cannot build that key itself (keys are never built in Lua),
+  so it answers {-7, owner} and the client calls again with the owner's record as KEYS[5].
+
+  Input:
+    KEYS[1] account hash (limit, spent, held)
+    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] hold record on this account (string "<state>|<amount>|<actual>")
+    KEYS[4] holdId locator (string: the account holding the holdId, with a TTL)
+    KEYS[5] the holdId's hold record on account ARGV[6] (KEYS[3] again when ARGV[6] is "")
+
+    ARGV[1] holdId
+    ARGV[2] amount, integer string > 0
+    ARGV[3] ttlMs, integer string > 0
+    ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string; also the
+            locator's TTL when this script writes it
+    ARGV[5] account (the value of the locator)
+    ARGV[6] the other account the caller read from an earlier {-7, owner} reply, or ""
+
+  Output:
+     {1, remaining}       granted: a new hold; the locator names this account
+     {2, remaining}       granted before: a retry (same answer, held once); locator refreshed
+     {0, remaining}       insufficient: nothing is held, nothing written
+    {-1, stored}          idempotency conflict: reserved on this account with another amount
+    {-1, stored, owner}   idempotency conflict: account \`owner\` holds this holdId (amount
+                          \`stored\`); nothing is written
+    {-7, owner}           the locator names another account \`owner\` (not ARGV[6]): nothing
+                          is written; call again with ARGV[6] = owner and its record as KEYS[5]
+]]
+local rcall = redis.call
+--[[
+  The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
+  and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
+  turns 2^50 into "1.1258999068426e+15". Amounts never pass through here: they stay strings.
+]]
+local function nowMs()
+  local t = rcall("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
-rcall("SET", KEYS[3], "held|" .. ARGV[2] .. "|", "PX", ARGV[4])
-rcall("ZADD", KEYS[2], integerString(now + tonumber(ARGV[3])), ARGV[2] .. "|" .. ARGV[1])
-rcall("HINCRBY", KEYS[1], "held", ARGV[2])
-return {1, room - tonumber(ARGV[2])}
+local function integerString(n)
+  return string.format("%d", n)
+end
+--[[
+  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
+  whoever removes a member releases its amount, so a hold is released exactly once, by void,
+  commit or expiry, whichever comes first.
+
+  A hold's record is one string key (set with its TTL in the same command):
+  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
+  so "|" never occurs inside a field. The account is implied by the key (and checked by the
+  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
+  commit.
+]]
+local function splitHold(value)
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+end
+
+-- amount is the integer string stored with the hold: it is never converted to a number.
+local function releaseHold(accountKey, expiryKey, holdId, amount)
+  if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
+    rcall("HINCRBY", accountKey, "held", "-" .. amount)
+    return true
+  end
+  return false
+end
+
+-- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- the next call, and until then they are still counted, which errs towards denying).
+local function sweepExpired(accountKey, expiryKey, now)
+  local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
+  for _, member in ipairs(expired) do
+    rcall("ZREM", expiryKey, member)
+    rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
+  end
+end
+
+-- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
+-- and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function availableUnits(accountKey)
+  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+  local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
+  if room < 0 then
+    return 0
+  end
+  return room
+end
+--[[
+  The reserve itself, shared by reserve-3 (a Cluster: the locator is written by the client)
+  and reserveLocated-5 (a standalone server: the locator is written in the same script).
+  Needs includes/clock and includes/holds. Every key is a parameter (never built here).
+
+  Returns {1, remaining} granted (a new hold), {2, remaining} granted before (a retry, held
+  once), {0, remaining} insufficient (nothing held), {-1, stored} idempotency conflict (the
+  holdId was reserved on this account with another amount).
+]]
+local function reserveHold(accountKey, expiryKey, recordKey, holdId, amount, ttlMs, recordTtlMs)
+  local now = nowMs()
+  sweepExpired(accountKey, expiryKey, now)
+
+  local stored = rcall("GET", recordKey)
+  if stored then
+    local hold = splitHold(stored)
+    if hold[2] ~= amount then
+      return {-1, hold[2]}
+    end
+    return {2, availableUnits(accountKey)}
+  end
+
+  local room = availableUnits(accountKey)
+  if tonumber(amount) > room then
+    return {0, room}
+  end
+
+  rcall("SET", recordKey, "held|" .. amount .. "|", "PX", recordTtlMs)
+  rcall("ZADD", expiryKey, integerString(now + tonumber(ttlMs)), amount .. "|" .. holdId)
+  rcall("HINCRBY", accountKey, "held", amount)
+  return {1, room - tonumber(amount)}
+end
+
+local owner = rcall("GET", KEYS[4])
+if owner and owner ~= ARGV[5] then
+  if owner ~= ARGV[6] then
+    return {-7, owner}
+  end
+  local other = rcall("GET", KEYS[5])
+  if other then
+    return {-1, splitHold(other)[2], owner}
+  end
+end
+
+local reply = reserveHold(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+if reply[1] > 0 then
+  rcall("SET", KEYS[4], ARGV[5], "PX", ARGV[4])
+end
+return reply
 `,
   },
   saveCursor: {
@@ -501,7 +653,7 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "e73e0166982e",
+    version: "e5e9645da77d",
     lua: `--[[
   Takes back a hold that reserve-3 has just created for a request that turned out to be an
   idempotency conflict (its holdId already belongs to another account's hold): releases it
@@ -546,11 +698,7 @@ end
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -594,7 +742,7 @@ return {1}
   void: {
     name: "void",
     numberOfKeys: 3,
-    version: "c9e7f830c830",
+    version: "1a0baa5e5c78",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -640,11 +788,7 @@ end
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.

@@ -1,5 +1,7 @@
 --[[
-  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
+  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId. Used on
+  a Redis Cluster, where the holdId locator lives in another slot: the client sends its
+  `SET … NX GET` beside this script (see reserveLocated-5.lua for a standalone server).
 
   Input:
     KEYS[1] account hash (limit, spent, held)
@@ -20,25 +22,6 @@
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/holds"
+--- @include "includes/reserve"
 
-local now = nowMs()
-sweepExpired(KEYS[1], KEYS[2], now)
-
-local stored = rcall("GET", KEYS[3])
-if stored then
-  local hold = splitHold(stored)
-  if hold[2] ~= ARGV[2] then
-    return {-1, hold[2]}
-  end
-  return {2, availableUnits(KEYS[1])}
-end
-
-local room = availableUnits(KEYS[1])
-if tonumber(ARGV[2]) > room then
-  return {0, room}
-end
-
-rcall("SET", KEYS[3], "held|" .. ARGV[2] .. "|", "PX", ARGV[4])
-rcall("ZADD", KEYS[2], integerString(now + tonumber(ARGV[3])), ARGV[2] .. "|" .. ARGV[1])
-rcall("HINCRBY", KEYS[1], "held", ARGV[2])
-return {1, room - tonumber(ARGV[2])}
+return reserveHold(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])

@@ -166,6 +166,45 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await third.balance(b)).toEqual({ limit: 100, spent: 40, held: 0, available: 60 });
   });
 
+  it("lets another account take over a holdId whose locator outlived its hold record", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+    const [first, second, third] = [
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+    ];
+    const a = fresh("acct-a");
+    const b = fresh("acct-b");
+    const holdId = fresh("hold");
+    await first.setLimit(a, 100);
+    await first.setLimit(b, 100);
+    expect(await first.reserve({ holdId, account: a, amount: 30, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 70,
+    });
+    expect(await raw.get(keys.holdLocator(holdId))).toBe(a);
+    // a's record is gone (as after its retention) while the locator still names a.
+    await raw.del(keys.holdRecord(a, holdId));
+    expect(await second.reserve({ holdId, account: b, amount: 20, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 80,
+    });
+    expect(await raw.get(keys.holdLocator(holdId))).toBe(b);
+    // Retry-safe after the takeover; another amount conflicts; another process resolves it.
+    expect(await second.reserve({ holdId, account: b, amount: 20, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 80,
+    });
+    await expectLatchError(
+      second.reserve({ holdId, account: b, amount: 21, ttlMs: 60_000 }),
+      "idempotency_conflict",
+    );
+    expect(await third.commit(holdId, 15)).toEqual({ committed: 15 });
+    expect(await third.balance(b)).toEqual({ limit: 100, spent: 15, held: 0, available: 85 });
+  });
+
   it("releases a hold past its TTL without anyone calling void", async () => {
     const raw = await target.client();
     const keys = new KeySpace(target.keyPrefix);

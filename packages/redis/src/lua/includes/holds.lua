@@ -11,11 +11,7 @@
   commit.
 ]]
 local function splitHold(value)
-  local fields = {}
-  for field in string.gmatch(value .. "|", "([^|]*)|") do
-    fields[#fields + 1] = field
-  end
-  return fields
+  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
