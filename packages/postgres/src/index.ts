@@ -19,7 +19,7 @@ export {
   type Queryable,
   type QueryResultLike,
 } from "./queryable.js";
-export { PostgresQuota } from "./quota.js";
+export { PostgresQuota, type SweepExpiredOptions } from "./quota.js";
 export { PostgresRatedRecordStore } from "./rated-record-store.js";
 export {
   assertMigrated,

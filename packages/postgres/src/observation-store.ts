@@ -1,6 +1,5 @@
 import {
   type AppendResult,
-  canonicalJson,
   EventIdSchema,
   IdempotencyConflictError,
   LatchValidationError,
@@ -10,11 +9,12 @@ import {
   type UsageObservation,
 } from "@latch/core";
 import { z } from "zod";
+import { canonicalJson } from "./canonical.js";
 import { hashCanonical } from "./hash.js";
 import { isPool, type Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";
-import { appendStaged, type CopyFrom } from "./staged-copy.js";
+import { appendCopy, type CopyFrom } from "./staged-copy.js";
 
 const ListUnpricedOptionsSchema = z.strictObject({
   after: EventIdSchema.optional(),
@@ -35,9 +35,10 @@ export interface PostgresStoreOptions {
 export interface PostgresObservationStoreOptions extends PostgresStoreOptions {
   /**
    * Faster large batches on a `pg.Pool`: pass `from` of `pg-copy-streams`, and `appendMany`
-   * batches of at least `copyThreshold` observations are COPYed into a temporary stage and
-   * inserted from there in one transaction (same results, same errors). Ignored on PGlite
-   * (COPY FROM STDIN hangs it) and on a single client (which may be inside your transaction).
+   * batches of at least `copyThreshold` observations are COPYed straight into the table when
+   * none of their ids is stored, else into a temporary stage and inserted from there, in one
+   * transaction (same results, same errors). Ignored on PGlite (COPY FROM STDIN hangs it) and
+   * on a single client (which may be inside your transaction).
    */
   copyFrom?: CopyFrom;
   /** Smallest batch that goes through COPY. Default 1,000. */
@@ -66,14 +67,23 @@ function parseBatch(observations: unknown): UsageObservation[] {
   });
 }
 
-/** In input order: the first copy of an id that was inserted is `appended`, every other `already_exists`. */
-function answers(observations: readonly UsageObservation[], inserted: ReadonlySet<string>): AppendResult[] {
+/**
+ * In input order: the first copy of an id that was inserted is `appended`, every other
+ * `already_exists`. `"all"`: every distinct id of the batch was inserted.
+ */
+function answers(
+  observations: readonly UsageObservation[],
+  inserted: ReadonlySet<string> | "all",
+): AppendResult[] {
   const answered = new Set<string>();
-  return observations.map((observation) => {
-    const first = !answered.has(observation.eventId);
-    answered.add(observation.eventId);
-    return first && inserted.has(observation.eventId) ? "appended" : "already_exists";
-  });
+  const results = new Array<AppendResult>(observations.length);
+  for (let i = 0; i < observations.length; i++) {
+    const id = (observations[i] as UsageObservation).eventId;
+    const first = !answered.has(id);
+    if (first) answered.add(id);
+    results[i] = first && (inserted === "all" || inserted.has(id)) ? "appended" : "already_exists";
+  }
+  return results;
 }
 
 /**
@@ -96,6 +106,7 @@ export class PostgresObservationStore implements ObservationStore {
   readonly #table: string;
   readonly #copyFrom: CopyFrom | undefined;
   readonly #copyThreshold: number;
+  #direct = true;
 
   constructor(db: Queryable, options: PostgresObservationStoreOptions = {}) {
     this.#db = db;
@@ -162,7 +173,10 @@ export class PostgresObservationStore implements ObservationStore {
     if (this.#copyFrom !== undefined && observations.length >= this.#copyThreshold && isPool(this.#db)) {
       await assertMigrated(this.#db, this.#schema);
       signal?.throwIfAborted();
-      const inserted = await appendStaged(this.#db, this.#copyFrom, this.#table, observations);
+      const inserted = await appendCopy(this.#db, this.#copyFrom, this.#table, observations, this.#direct);
+      // Straight into the table while batches keep coming back all new; after a batch that
+      // met stored ids (a retry, a replay), the next goes to the stage first.
+      this.#direct = inserted === "all";
       return answers(observations, inserted);
     }
     const firstHash = new Map<string, string>();

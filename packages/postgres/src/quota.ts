@@ -36,6 +36,20 @@ const ReserveRequestSchema = z.strictObject({
   amount: AmountSchema,
   ttlMs: units("a whole number of milliseconds > 0", 1),
 });
+const SweepOptionsSchema = z.strictObject({
+  limit: z
+    .number({ error: "expected an integer from 1 to 100000" })
+    .int({ error: "expected an integer from 1 to 100000" })
+    .min(1, { error: "expected an integer from 1 to 100000" })
+    .max(100_000, { error: "expected an integer from 1 to 100000" })
+    .optional(),
+});
+
+/** Options of {@link PostgresQuota.sweepExpired}. */
+export interface SweepExpiredOptions {
+  /** Most holds released per batch (one statement, one short transaction). Default 1,000. */
+  limit?: number;
+}
 
 /** Errors that are ours to throw as they are (bad input, conflicts, a missing migration). */
 function isOwn(error: unknown): boolean {
@@ -181,6 +195,41 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     if (status === "unknown")
       throw LatchValidationError.at("QuotaReservator.void", "holdId", "no hold with this id");
     if (status === "committed") throw new HoldAlreadyResolvedError({ holdId: id, state: "committed" });
+  }
+
+  /**
+   * Releases expired holds across **all** accounts, by the database clock, in batches of at
+   * most `limit` holds (one statement each, so each batch commits on its own and keeps its
+   * locks briefly); batches run until one comes back short. Returns how many holds it released.
+   *
+   * Holds already expire lazily: `reserve`, `commit` and `void` expire their account's holds
+   * first, and `balance`/`check` never count a hold past its expiry. So correctness never
+   * depends on this sweep; it only returns the held units of idle accounts to their stored
+   * balance (and shrinks the index of active holds). Run it from a cron job or an interval.
+   *
+   * Safe alongside reserves and other sweeps: each account's row is locked before its holds
+   * are touched (account → holds, the order every quota function uses), accounts are visited in
+   * code-point order, and an account another transaction is holding is skipped rather than
+   * waited on (`FOR UPDATE SKIP LOCKED`: that transaction expires the account's holds itself).
+   * A hold is released once, and each account's `held` is updated in the same statement as its
+   * holds. Aborting `signal` between batches ends the sweep early with the count so far.
+   *
+   * @example
+   * setInterval(() => void quota.sweepExpired().catch(log), 60_000).unref();
+   * const { released } = await quota.sweepExpired({ limit: 500 });
+   */
+  async sweepExpired(options: SweepExpiredOptions = {}, signal?: AbortSignal): Promise<{ released: number }> {
+    signal?.throwIfAborted();
+    const { limit = 1_000 } = parseWith(SweepOptionsSchema, options, "PostgresQuota.sweepExpired");
+    let released = 0;
+    for (;;) {
+      const { rows } = await this.#run(() =>
+        this.#db.query(`SELECT ${this.#q}.quota_sweep_expired($1::int)::text AS released`, [limit]),
+      );
+      const batch = Number((rows[0] as { released: string }).released);
+      released += batch;
+      if (batch < limit || signal?.aborted) return { released };
+    }
   }
 
   /** limit, spent and held, with holds past their expiry (by the database clock) not counted. Read-only. */

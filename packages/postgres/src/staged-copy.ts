@@ -1,8 +1,10 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { canonicalJson, IdempotencyConflictError, type UsageObservation } from "@latch/core";
+import { IdempotencyConflictError, type UsageObservation } from "@latch/core";
+import { canonicalJson } from "./canonical.js";
 import { hashCanonical } from "./hash.js";
-import type { PoolLike } from "./queryable.js";
+import type { PoolLike, Queryable } from "./queryable.js";
+import { sqlState } from "./schema.js";
 
 /**
  * `from` of `pg-copy-streams`: returns a COPY … FROM STDIN stream to pass to a client's
@@ -11,22 +13,93 @@ import type { PoolLike } from "./queryable.js";
 export type CopyFrom = (sql: string) => NodeJS.WritableStream;
 
 /** COPY text format: JSON and ids need only the backslash escaped (JSON escapes tabs and newlines). */
-const copyText = (text: string) => text.replaceAll("\\", "\\\\");
+const copyText = (text: string) => (text.includes("\\") ? text.replaceAll("\\", "\\\\") : text);
+/** COPY data is sent in chunks of about this many UTF-16 code units. */
+const CHUNK = 256 * 1024;
 const STAGE = "pg_temp.latch_stage_observations";
+const UNIQUE_VIOLATION = "23505";
 
 /**
- * Appends a batch through a temporary stage: COPY the rows in (hashing them while the server
- * parses the previous chunk), then one `INSERT … SELECT … ON CONFLICT DO NOTHING`, then the
- * hash comparison, all in one transaction on one pooled session. Same results and errors as
- * the single-statement path. Returns the ids it inserted.
+ * The batch as COPY text (`event_id \t hash \t canonical JSON`), produced lazily chunk by
+ * chunk — each row serialised once, the canonical JSON serving as both the hash input and the
+ * jsonb text — and kept, so a second COPY of the batch replays it without hashing again.
+ * Ids repeated in the batch are sent once; two payloads for one id end the rows early and set
+ * `conflict`, which the caller must check after the COPY (and then roll back).
+ */
+class CopyRows {
+  conflict: IdempotencyConflictError | undefined;
+  /** Distinct ids produced so far (all of them once the rows were streamed to the end). */
+  unique = 0;
+  readonly #observations: readonly UsageObservation[];
+  readonly #chunks: string[] = [];
+  #next = 0;
+  readonly #firstHash = new Map<string, string>();
+
+  constructor(observations: readonly UsageObservation[]) {
+    this.#observations = observations;
+  }
+
+  /** A fresh pass over every chunk: the ones made already, then new ones. */
+  *stream(): Generator<string> {
+    for (let i = 0; ; i++) {
+      if (i === this.#chunks.length && !this.#produce()) return;
+      yield this.#chunks[i] as string;
+    }
+  }
+
+  /** Makes the next chunk; false when the rows are exhausted (or ended by a conflict). */
+  #produce(): boolean {
+    const observations = this.#observations;
+    let chunk = "";
+    while (this.#next < observations.length && this.conflict === undefined) {
+      const observation = observations[this.#next++] as UsageObservation;
+      const canonical = canonicalJson(observation);
+      const hash = hashCanonical(canonical);
+      const seen = this.#firstHash.get(observation.eventId);
+      if (seen === undefined) {
+        this.#firstHash.set(observation.eventId, hash);
+        this.unique++;
+        chunk += `${copyText(observation.eventId)}\t${hash}\t${copyText(canonical)}\n`;
+        if (chunk.length >= CHUNK) break;
+      } else if (seen !== hash) {
+        this.conflict = new IdempotencyConflictError({
+          id: observation.eventId,
+          existingHash: seen,
+          incomingHash: hash,
+        });
+      }
+    }
+    if (chunk.length === 0) return false;
+    this.#chunks.push(chunk);
+    return true;
+  }
+}
+
+async function copyIn(client: Queryable, copyFrom: CopyFrom, sql: string, rows: CopyRows): Promise<void> {
+  const stream = (client as unknown as { query<T>(submittable: T): T }).query(copyFrom(sql));
+  await pipeline(Readable.from(rows.stream()), stream);
+}
+
+/**
+ * Appends a batch with COPY, in one transaction on one pooled session, with the same results
+ * and errors as the single-statement path.
+ *
+ * When `direct` is set it first COPYs the rows straight into the table: a batch of ids none of
+ * which is stored (the usual case) is then written at the speed of a plain COPY, and every
+ * row is `appended`. Any stored id makes that COPY fail with a unique violation, which rolls
+ * it back wholly; the batch then goes through a temporary stage (replaying the COPY text, not
+ * hashing again): COPY into the stage, one `INSERT … SELECT … ON CONFLICT DO NOTHING`, then
+ * the hash comparison. Returns the ids it inserted, or `"all"` when it inserted every distinct
+ * id of the batch.
  * @internal
  */
-export async function appendStaged(
+export async function appendCopy(
   pool: PoolLike,
   copyFrom: CopyFrom,
   table: string,
   observations: readonly UsageObservation[],
-): Promise<Set<string>> {
+  direct: boolean,
+): Promise<Set<string> | "all"> {
   const client = await pool.connect();
   let broken: Error | undefined;
   // A checked-out pg client that loses its connection emits "error"; without a listener that
@@ -39,76 +112,67 @@ export async function appendStaged(
     broken ??= error;
   };
   events.on?.("error", onError);
-  try {
+  const rows = new CopyRows(observations);
+  /** Runs `fn` in BEGIN … COMMIT on the client, rolling back on any error. */
+  const transaction = async <T>(fn: () => Promise<T>): Promise<T> => {
     await client.query("BEGIN");
     try {
-      await client.query(
-        `CREATE TEMP TABLE IF NOT EXISTS latch_stage_observations
-           (event_id text COLLATE "C", hash text, payload jsonb) ON COMMIT DELETE ROWS`,
-      );
-      let conflict: IdempotencyConflictError | undefined;
-      let unique = 0;
-      const firstHash = new Map<string, string>();
-      function* chunks(): Generator<string> {
-        let lines: string[] = [];
-        for (const observation of observations) {
-          const canonical = canonicalJson(observation);
-          const hash = hashCanonical(canonical);
-          const seen = firstHash.get(observation.eventId);
-          if (seen === undefined) {
-            firstHash.set(observation.eventId, hash);
-            unique++;
-            lines.push(`${copyText(observation.eventId)}\t${hash}\t${copyText(canonical)}\n`);
-            if (lines.length === 500) {
-              yield lines.join("");
-              lines = [];
-            }
-          } else if (seen !== hash) {
-            conflict = new IdempotencyConflictError({
-              id: observation.eventId,
-              existingHash: seen,
-              incomingHash: hash,
-            });
-            return;
-          }
-        }
-        if (lines.length > 0) yield lines.join("");
-      }
-      const stream = (client as unknown as { query<T>(submittable: T): T }).query(
-        copyFrom(`COPY ${STAGE} (event_id, hash, payload) FROM STDIN`),
-      );
-      await pipeline(Readable.from(chunks()), stream);
-      if (conflict !== undefined) throw conflict;
-      const { rows } = await client.query(
-        `WITH ins AS (
-           INSERT INTO ${table} (event_id, hash, payload) SELECT event_id, hash, payload FROM ${STAGE}
-           ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
-         SELECT coalesce(array_agg(event_id), '{}') AS ids FROM ins`,
-      );
-      const inserted = new Set((rows[0] as { ids: string[] }).ids);
-      if (inserted.size < unique) {
-        // A new statement sees rows concurrent writers committed while the insert waited on them.
-        const clash = await client.query(
-          `SELECT s.event_id, o.hash AS existing, s.hash AS incoming FROM ${STAGE} s
-           JOIN ${table} o ON o.event_id = s.event_id WHERE o.hash <> s.hash LIMIT 1`,
-        );
-        const row = clash.rows[0] as { event_id: string; existing: string; incoming: string } | undefined;
-        if (row !== undefined) {
-          throw new IdempotencyConflictError({
-            id: row.event_id,
-            existingHash: row.existing,
-            incomingHash: row.incoming,
-          });
-        }
-      }
+      const result = await fn();
       await client.query("COMMIT");
-      return inserted;
+      return result;
     } catch (error) {
       await client.query("ROLLBACK").catch((rollbackError: unknown) => {
         broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
       });
       throw error;
     }
+  };
+  try {
+    if (direct) {
+      try {
+        return await transaction(async () => {
+          await copyIn(client, copyFrom, `COPY ${table} (event_id, hash, payload) FROM STDIN`, rows);
+          if (rows.conflict !== undefined) throw rows.conflict;
+          return "all" as const;
+        });
+      } catch (error) {
+        // A stored id: fall back to the stage. Anything else is the batch's answer.
+        if (sqlState(error) !== UNIQUE_VIOLATION || broken !== undefined) throw error;
+      }
+    }
+    return await transaction(async () => {
+      await client.query(
+        `CREATE TEMP TABLE IF NOT EXISTS latch_stage_observations
+           (event_id text COLLATE "C", hash text, payload jsonb) ON COMMIT DELETE ROWS`,
+      );
+      await copyIn(client, copyFrom, `COPY ${STAGE} (event_id, hash, payload) FROM STDIN`, rows);
+      if (rows.conflict !== undefined) throw rows.conflict;
+      // The inserted ids come back only when some id already existed: a batch of new ids
+      // answers with its count alone.
+      const { rows: result } = await client.query(
+        `WITH ins AS (
+           INSERT INTO ${table} (event_id, hash, payload) SELECT event_id, hash, payload FROM ${STAGE}
+           ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
+         SELECT CASE WHEN count(*) < $1::int THEN coalesce(array_agg(event_id), '{}') END AS ids FROM ins`,
+        [rows.unique],
+      );
+      const ids = (result[0] as { ids: string[] | null }).ids;
+      if (ids === null) return "all" as const;
+      // A new statement sees rows concurrent writers committed while the insert waited on them.
+      const clash = await client.query(
+        `SELECT s.event_id, o.hash AS existing, s.hash AS incoming FROM ${STAGE} s
+         JOIN ${table} o ON o.event_id = s.event_id WHERE o.hash <> s.hash LIMIT 1`,
+      );
+      const found = clash.rows[0] as { event_id: string; existing: string; incoming: string } | undefined;
+      if (found !== undefined) {
+        throw new IdempotencyConflictError({
+          id: found.event_id,
+          existingHash: found.existing,
+          incomingHash: found.incoming,
+        });
+      }
+      return new Set(ids);
+    });
   } catch (error) {
     if (!(error instanceof IdempotencyConflictError) && broken === undefined) {
       broken = error instanceof Error ? error : new Error(String(error));

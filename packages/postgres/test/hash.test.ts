@@ -1,13 +1,64 @@
-import { canonicalHash, canonicalJson, observationHash } from "@latch/core";
+import { canonicalHash, canonicalJson as coreCanonicalJson, observationHash } from "@latch/core";
 import { makeObservation } from "@latch/testkit";
 import { describe, expect, it } from "vitest";
+import { canonicalJson } from "../src/canonical.js";
 import { hashCanonical } from "../src/hash.js";
 
 describe("hashCanonical", () => {
   it("equals core's canonicalHash of the value whose canonical JSON it is given", () => {
     const observation = makeObservation({ attributes: { "a.b": "ü", z: "1" } });
-    expect(hashCanonical(canonicalJson(observation))).toBe(observationHash(observation));
+    expect(hashCanonical(coreCanonicalJson(observation))).toBe(observationHash(observation));
     const value = { b: [1, "x", { d: null, c: 2.5 }], a: "é" };
-    expect(hashCanonical(canonicalJson(value))).toBe(canonicalHash(value));
+    expect(hashCanonical(coreCanonicalJson(value))).toBe(canonicalHash(value));
+  });
+});
+
+describe("canonicalJson (the batch path's serialiser)", () => {
+  it("produces exactly core's canonicalJson for observations and for awkward values", () => {
+    const values: unknown[] = [
+      makeObservation({}),
+      makeObservation({ attributes: { "a.b": "ü", z: "1", A: "x", "10": "n", "2": "m", é: '\u2028"\\\t' } }),
+      { b: [1, "x", { d: null, c: 2.5 }], a: "é", u: undefined },
+      { z: 1, y: { x: [undefined, null, Number.NaN, -0, 1e21, 1.5e-7, Infinity], w: true, v: false } },
+      { "\ud83d\ude00": 1, "\uffff": 2, "\u00e9": 3, "": 4, "1": 5, "01": 6, a: 7 },
+      { big: 12345678901234567890n, f: () => 1, s: Symbol("x"), d: new Date(0) },
+      [[], {}, [[{}]], "", 0],
+      new Date(0),
+      { d: new Date(0) },
+      { a: { toJSON: () => "x" } },
+      Object.assign(Object.create({ toJSON: () => "inherited" }), { a: 1 }),
+      Object.assign(Object.create(null), { b: "2", a: 1 }),
+      "plain",
+      42,
+      null,
+      true,
+    ];
+    for (const value of values) expect(canonicalJson(value)).toBe(coreCanonicalJson(value));
+    const observation = makeObservation({ attributes: { k: "v" } });
+    expect(hashCanonical(canonicalJson(observation))).toBe(observationHash(observation));
+  });
+
+  it("agrees with core on random nested values", () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const key = () =>
+      ["a", "b", "B", "ä", "10", "2", "x.y", '"q"', "\\", ""][Math.floor(random() * 10)] as string;
+    const make = (depth: number): unknown => {
+      const r = random();
+      if (depth > 3 || r < 0.3)
+        return [random() * 1e6, "s\n\u0001", null, undefined, true][Math.floor(random() * 5)];
+      if (r < 0.5) return Array.from({ length: Math.floor(random() * 4) }, () => make(depth + 1));
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 6) }, () => [key(), make(depth + 1)]),
+      );
+    };
+    for (let i = 0; i < 2_000; i++) {
+      const value = make(0);
+      if (value === undefined) continue; // core's canonicalJson(undefined) throws (it takes it for a parsed observation)
+      expect(canonicalJson(value)).toBe(coreCanonicalJson(value));
+    }
   });
 });

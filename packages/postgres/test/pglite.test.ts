@@ -12,7 +12,7 @@ import {
   PostgresRatedRecordStore,
   type Queryable,
 } from "../src/index.js";
-import { count, describeConformance } from "./support.js";
+import { count, describeConformance, describeQuotaSweep, freshSchema } from "./support.js";
 
 // One in-memory PGlite for the whole file: it takes seconds to start.
 const schema = "latch";
@@ -24,7 +24,7 @@ beforeEach(async () => {
   ready ??= (async () => {
     pglite = new PGlite();
     db = fromPglite(pglite);
-    expect(await migrate(db, { schema })).toEqual({ version: 1, applied: [1] });
+    expect(await migrate(db, { schema })).toEqual({ version: 2, applied: [1, 2] });
   })();
   await ready;
 }, 60_000);
@@ -34,11 +34,16 @@ afterAll(async () => {
 });
 
 describeConformance("pglite", () => db, schema);
+describeQuotaSweep(
+  "pglite",
+  () => db,
+  () => freshSchema("sweep"),
+);
 
 describe("PGlite specifics", () => {
   it("migrates once: a second migrate applies nothing", async () => {
-    expect(await migrate(db, { schema })).toEqual({ version: 1, applied: [] });
-    expect(await count(db, `SELECT 1 FROM "${schema}".latch_migrations`, [])).toBe(1);
+    expect(await migrate(db, { schema })).toEqual({ version: 2, applied: [] });
+    expect(await count(db, `SELECT 1 FROM "${schema}".latch_migrations`, [])).toBe(2);
   });
 
   it("returns int8 values as decimal strings, like pg", async () => {
@@ -85,14 +90,14 @@ describe("PGlite specifics", () => {
       const observation = makeObservation({});
       const first = new PGlite(directory);
       const before = fromPglite(first);
-      expect(await migrate(before, { schema })).toEqual({ version: 1, applied: [1] });
+      expect(await migrate(before, { schema })).toEqual({ version: 2, applied: [1, 2] });
       expect(await new PostgresObservationStore(before, { schema }).append(observation)).toBe("appended");
       await first.close();
 
       const second = new PGlite(directory);
       try {
         const after = fromPglite(second);
-        expect(await migrate(after, { schema })).toEqual({ version: 1, applied: [] });
+        expect(await migrate(after, { schema })).toEqual({ version: 2, applied: [] });
         expect(await new PostgresObservationStore(after, { schema }).get(observation.eventId)).toEqual(
           observation,
         );

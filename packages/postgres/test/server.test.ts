@@ -10,7 +10,7 @@ import {
   PostgresRatedRecordStore,
   SchemaNotMigratedError,
 } from "../src/index.js";
-import { count, DATABASE_URL, describeConformance, freshSchema } from "./support.js";
+import { count, DATABASE_URL, describeConformance, describeQuotaSweep, freshSchema } from "./support.js";
 
 // Everything that runs against the server lives in this one file, so its tests run one after
 // another: an open transaction in one test would otherwise hold back another test's change log.
@@ -22,7 +22,7 @@ const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
 let ready: Promise<void> | undefined;
 beforeEach(async () => {
   ready ??= migrate(pool, { schema }).then((result) => {
-    expect(result).toEqual({ version: 1, applied: [1] });
+    expect(result).toEqual({ version: 2, applied: [1, 2] });
   });
   await ready;
 });
@@ -33,6 +33,11 @@ afterAll(async () => {
 });
 
 describeConformance("postgres", () => pool, schema);
+describeQuotaSweep(
+  "postgres",
+  () => pool,
+  () => freshSchema("sweep"),
+);
 
 // The COPY-staged batch path (every batch, even of one, through COPY) passes the same suite.
 describeObservationStore({
@@ -114,9 +119,9 @@ describe("postgres: must-shows", () => {
     const many = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
     try {
       const results = await Promise.all(Array.from({ length: 20 }, () => migrate(many, { schema: target })));
-      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 1, applied: [1] }]);
-      expect(results.every((r) => r.version === 1)).toBe(true);
-      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(1);
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 2, applied: [1, 2] }]);
+      expect(results.every((r) => r.version === 2)).toBe(true);
+      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(2);
     } finally {
       await many.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await many.end();
@@ -128,9 +133,9 @@ describe("postgres: must-shows", () => {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     try {
-      expect(await migrate(client, { schema: target })).toEqual({ version: 1, applied: [1] });
-      expect(await migrate(client, { schema: target })).toEqual({ version: 1, applied: [] });
-      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(1);
+      expect(await migrate(client, { schema: target })).toEqual({ version: 2, applied: [1, 2] });
+      expect(await migrate(client, { schema: target })).toEqual({ version: 2, applied: [] });
+      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(2);
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await client.end();
@@ -146,7 +151,7 @@ describe("postgres: must-shows", () => {
     await expect(store.get("x:0:openai")).rejects.toMatchObject({
       code: "schema_not_migrated",
       found: 0,
-      required: 1,
+      required: 2,
     });
   });
 
@@ -281,5 +286,101 @@ describe("postgres: must-shows", () => {
     ).toBe(0);
     expect(await count(pool, `SELECT 1 FROM "${schema}".quota_holds WHERE hold_id = $1`, [holdId])).toBe(0);
     expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
+  });
+
+  it("sweepExpired skips an account another transaction holds instead of waiting, and releases it on a later sweep", async () => {
+    const target = freshSchema("skip");
+    await migrate(pool, { schema: target });
+    const quota = new PostgresQuota(pool, { schema: target });
+    const client = await pool.connect();
+    try {
+      for (const account of ["busy", "idle"]) {
+        await quota.setLimit(account, 100);
+        await quota.reserve({ holdId: `${account}-1`, account, amount: 30, ttlMs: 50 });
+      }
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      await client.query("BEGIN");
+      // An open transaction locks the busy account's row (a balance-changing call inside it).
+      await new PostgresQuota(client, { schema: target }).setLimit("busy", 200);
+      const sweep = quota.sweepExpired();
+      const outcome = await Promise.race([
+        sweep,
+        new Promise((resolve) => setTimeout(() => resolve("waited"), 5_000)),
+      ]);
+      expect(outcome).toEqual({ released: 1 }); // the idle account's hold; it did not wait on busy
+      await client.query("COMMIT");
+    } finally {
+      client.release();
+    }
+    expect(await quota.sweepExpired()).toEqual({ released: 1 });
+    expect(await quota.balance("busy")).toEqual({ limit: 200, spent: 0, held: 0, available: 200 });
+    const { rows } = await pool.query(
+      `SELECT account, held::text AS held FROM "${target}".quota_accounts ORDER BY account`,
+    );
+    expect(rows).toEqual([
+      { account: "busy", held: "0" },
+      { account: "idle", held: "0" },
+    ]);
+    await pool.query(`DROP SCHEMA "${target}" CASCADE`);
+  });
+
+  it("COPY path: new batches go straight into the table; a batch meeting stored ids falls back to the stage on the same session, with the same answers and errors", async () => {
+    const one = new pg.Pool({ connectionString: DATABASE_URL, max: 1 }); // one session throughout
+    try {
+      const store = new PostgresObservationStore(one, { schema, copyFrom, copyThreshold: 1 });
+      const prefix = uniqueId("direct");
+      const make = (i: number) =>
+        makeObservation({ eventId: `${prefix}-${String(i).padStart(5, "0")}:0:openai` });
+      const ours = `SELECT 1 FROM "${schema}".observations WHERE event_id LIKE $1`;
+      const first = Array.from({ length: 1_500 }, (_, i) => make(i));
+      expect(await store.appendMany(first)).toEqual(first.map(() => "appended"));
+      // Half stored, half new, one id twice: the direct COPY fails on the first stored id.
+      const mixed = [
+        ...first.slice(1_000),
+        ...Array.from({ length: 500 }, (_, i) => make(2_000 + i)),
+        make(2_000),
+      ];
+      expect(await store.appendMany(mixed)).toEqual([
+        ...first.slice(1_000).map(() => "already_exists"),
+        ...Array.from({ length: 500 }, () => "appended"),
+        "already_exists",
+      ]);
+      // The next all-new batch (after a fallback it is staged first, then direct again).
+      for (const base of [3_000, 4_000]) {
+        const fresh = Array.from({ length: 700 }, (_, i) => make(base + i));
+        expect(await store.appendMany(fresh)).toEqual(fresh.map(() => "appended"));
+      }
+      expect(await count(one, ours, [`${prefix}-%`])).toBe(1_500 + 500 + 1_400);
+      // A stored id first, then megabytes of new rows: the server fails the COPY while the
+      // client is still streaming; the session survives and the stage stores the rest.
+      const big = [make(0), ...Array.from({ length: 6_000 }, (_, i) => make(10_000 + i))];
+      expect(await store.appendMany(big)).toEqual(["already_exists", ...big.slice(1).map(() => "appended")]);
+      // An all-new batch (staged, after that fallback) turns the direct COPY back on; then a
+      // stored id at the very end fails it after every row was sent.
+      expect(await store.appendMany([make(30_000)])).toEqual(["appended"]);
+      const big2 = [...Array.from({ length: 6_000 }, (_, i) => make(20_000 + i)), make(1)];
+      expect(await store.appendMany(big2)).toEqual([
+        ...big2.slice(0, -1).map(() => "appended"),
+        "already_exists",
+      ]);
+      expect(await count(one, ours, [`${prefix}-%`])).toBe(1_500 + 500 + 1_400 + 12_001);
+      // A stored id with another payload: a conflict, and nothing of the batch is written.
+      const clash = makeObservation({ ...make(10), meters: { input_tokens: 1, output_tokens: 1 } });
+      const withClash = [...Array.from({ length: 300 }, (_, i) => make(5_000 + i)), clash];
+      await expect(store.appendMany(withClash)).rejects.toMatchObject({
+        code: "idempotency_conflict",
+        id: clash.eventId,
+      });
+      // Two payloads for one new id late in an all-new batch: a conflict, nothing written.
+      const twice = [
+        ...Array.from({ length: 300 }, (_, i) => make(6_000 + i)),
+        { ...make(6_000), meters: { input_tokens: 2 } },
+      ];
+      await expect(store.appendMany(twice as never)).rejects.toMatchObject({ code: "idempotency_conflict" });
+      expect(await count(one, ours, [`${prefix}-%`])).toBe(1_500 + 500 + 1_400 + 12_001);
+      expect(await store.get(make(10).eventId)).toEqual(make(10));
+    } finally {
+      await one.end();
+    }
   });
 });

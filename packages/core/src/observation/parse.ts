@@ -65,7 +65,8 @@ export function parseObservation(input: unknown): UsageObservation {
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
 export function isParsedObservation(value: unknown): value is UsageObservation {
-  return factsOf(value)?.observation === value;
+  const facts = factsOf(value);
+  return facts !== undefined && facts.observation === value;
 }
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */

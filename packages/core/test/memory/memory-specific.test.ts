@@ -41,3 +41,19 @@ describe("MemoryRatedRecordStore cursors", () => {
     expect(await store.getCursor("exporter")).toBeUndefined();
   });
 });
+
+describe("MemoryRatedRecordStore validation", () => {
+  it("refuses a record without an observation, naming the field, and stores nothing", async () => {
+    const store = new MemoryRatedRecordStore();
+    const record = new DefaultRatingEngine().rate(
+      observation({ input_tokens: 1 }),
+      PriceSnapshotSchema.parse(snapshot({ prices: { input_tokens: { perMillion: "1" } } })),
+      ctx,
+    );
+    await expect(store.put({ ...record, observation: undefined } as never)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [{ path: "observation" }],
+    });
+    expect(await store.current(record.eventId)).toBeUndefined();
+  });
+});

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
   accumulate,
+  isParsedObservation,
   LatchValidationError,
   OverflowError,
+  parseObservation,
   sumMeterSets,
   UsageEventId,
 } from "../../src/index.js";
-import { thrown } from "../support.js";
+import { observation, thrown } from "../support.js";
 
 describe("UsageEventId", () => {
   it("is deterministic per request, attempt and provider", () => {
@@ -46,5 +48,16 @@ describe("MeterSet accumulation", () => {
     expect(
       thrown(() => accumulate({ input_tokens: Number.MAX_SAFE_INTEGER }, "input_tokens", 1)),
     ).toBeInstanceOf(OverflowError);
+  });
+});
+
+describe("isParsedObservation", () => {
+  it("is true only for what parseObservation returned", () => {
+    const parsed = parseObservation(observation({ input_tokens: 1 }));
+    expect(isParsedObservation(parsed)).toBe(true);
+    expect(isParsedObservation(observation({ input_tokens: 1 }))).toBe(false);
+    expect(isParsedObservation({ ...parsed })).toBe(false);
+    expect(isParsedObservation(Object.create(parsed))).toBe(false);
+    for (const value of [undefined, null, 0, "x", {}]) expect(isParsedObservation(value)).toBe(false);
   });
 });
