@@ -10,7 +10,13 @@ export type {
   PreviousVersionLookup,
   RatedRecordExporter,
 } from "./contracts/exporter.js";
-export { canonicalHash, canonicalJson, observationHash, ratedRecordHash } from "./contracts/hashing.js";
+export {
+  canonicalHash,
+  canonicalJson,
+  hashCanonicalJson,
+  observationHash,
+  ratedRecordHash,
+} from "./contracts/hashing.js";
 export type { AppendResult, ObservationStore } from "./contracts/observation-store.js";
 export type {
   QuotaAuthorizer,

@@ -1,6 +1,8 @@
 import {
   type AppendResult,
+  canonicalJson,
   EventIdSchema,
+  hashCanonicalJson,
   IdempotencyConflictError,
   LatchValidationError,
   type ObservationStore,
@@ -9,8 +11,6 @@ import {
   type UsageObservation,
 } from "@latch/core";
 import { z } from "zod";
-import { canonicalJson } from "./canonical.js";
-import { hashCanonical } from "./hash.js";
 import { isPool, type Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";
@@ -185,7 +185,7 @@ export class PostgresObservationStore implements ObservationStore {
     const parts: string[] = [];
     for (const observation of observations) {
       const canonical = canonicalJson(observation);
-      const hash = hashCanonical(canonical);
+      const hash = hashCanonicalJson(canonical);
       const seen = firstHash.get(observation.eventId);
       if (seen === undefined) {
         firstHash.set(observation.eventId, hash);

@@ -1,8 +1,11 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { IdempotencyConflictError, type UsageObservation } from "@latch/core";
-import { canonicalJson } from "./canonical.js";
-import { hashCanonical } from "./hash.js";
+import {
+  canonicalJson,
+  hashCanonicalJson,
+  IdempotencyConflictError,
+  type UsageObservation,
+} from "@latch/core";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";
 
@@ -54,7 +57,7 @@ class CopyRows {
     while (this.#next < observations.length && this.conflict === undefined) {
       const observation = observations[this.#next++] as UsageObservation;
       const canonical = canonicalJson(observation);
-      const hash = hashCanonical(canonical);
+      const hash = hashCanonicalJson(canonical);
       const seen = this.#firstHash.get(observation.eventId);
       if (seen === undefined) {
         this.#firstHash.set(observation.eventId, hash);

@@ -1,47 +1,108 @@
-import { createHash } from "node:crypto";
-import { isParsedObservation } from "../observation/parse.js";
+import * as crypto from "node:crypto";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 
-// Parsed observations are deep-frozen, so their canonical JSON never changes: compute it once.
-const observationJsonCache = new WeakMap<object, string>();
-
 /**
- * Canonical JSON: object keys sorted, no whitespace, `undefined` members dropped. Two values
- * that mean the same thing serialise to the same bytes, whatever their key order.
+ * Canonical JSON: object keys sorted (by UTF-16 code units), no whitespace, `undefined`
+ * members dropped, `undefined` array items `null`, bigints as decimal strings. Two values that
+ * mean the same thing serialise to the same bytes, whatever their key order.
+ *
+ * Written for batch hot paths (a store hashes every row): strings are built by concatenation,
+ * keys are sorted only when they are not in order already, and a plain object with sorted keys
+ * and primitive members goes through native `JSON.stringify`.
  */
 export function canonicalJson(value: unknown): string {
-  if (isParsedObservation(value)) {
-    let json = observationJsonCache.get(value);
-    if (json === undefined) {
-      json = canonicalObject(value);
-      observationJsonCache.set(value, json);
-    }
-    return json;
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value);
+    case "number":
+      return Number.isFinite(value) ? String(value) : "null";
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `"${value.toString()}"`;
+    case "object":
+      if (value === null) return "null";
+      return Array.isArray(value) ? canonicalArray(value) : canonicalObject(value);
+    default:
+      return "null"; // undefined, functions, symbols: what `JSON.stringify(v) ?? "null"` gives
   }
-  if (value === null || typeof value !== "object") {
-    if (typeof value === "bigint") return JSON.stringify(value.toString());
-    return JSON.stringify(value) ?? "null";
+}
+
+function canonicalArray(value: readonly unknown[]): string {
+  let out = "[";
+  for (let i = 0; i < value.length; i++) {
+    if (i > 0) out += ",";
+    const item = value[i];
+    out += item === undefined ? "null" : canonicalJson(item);
   }
-  if (Array.isArray(value))
-    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
-  return canonicalObject(value);
+  return `${out}]`;
+}
+
+/** Quoted keys: an object's keys repeat from row to row. Bounded, so arbitrary keys cannot grow it. */
+const quotedKeys = new Map<string, string>();
+
+function quoteKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = JSON.stringify(key);
+    if (quotedKeys.size < 4_096) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+function isPlain(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 function canonicalObject(value: object): string {
-  const keys = Object.keys(value).sort();
-  const parts: string[] = [];
-  for (const key of keys) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`);
+  const keys = Object.keys(value);
+  let sorted = true;
+  let flat = true;
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && (keys[i - 1] as string) > (keys[i] as string)) sorted = false;
+    const member = (value as Record<string, unknown>)[keys[i] as string];
+    const type = typeof member;
+    if (type !== "string" && !(type === "number" && Number.isFinite(member)) && type !== "boolean")
+      flat = false;
   }
-  return `{${parts.join(",")}}`;
+  // A plain object (no toJSON to call) with sorted keys and only strings, finite numbers and
+  // booleans: JSON.stringify's native output is already canonical.
+  if (sorted && flat && isPlain(value)) return JSON.stringify(value);
+  if (!sorted) keys.sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    const member = (value as Record<string, unknown>)[key];
+    if (member === undefined) continue;
+    if (first) first = false;
+    else out += ",";
+    out += quoteKey(key);
+    out += ":";
+    out += canonicalJson(member);
+  }
+  return `${out}}`;
+}
+
+/** SHA-256 hex of a string's UTF-8 bytes: the one-shot `crypto.hash` (Node ≥ 20.12) when present. */
+const sha256Hex: (text: string) => string =
+  typeof crypto.hash === "function"
+    ? (text) => crypto.hash("sha256", text, "hex")
+    : (text) => crypto.createHash("sha256").update(text).digest("hex");
+
+/**
+ * `sha256:<hex>` of text that is already canonical JSON: lets a store hash and store one
+ * serialisation without producing it twice (`hashCanonicalJson(canonicalJson(v))` is
+ * `canonicalHash(v)`).
+ */
+export function hashCanonicalJson(json: string): string {
+  return `sha256:${sha256Hex(json)}`;
 }
 
 /** `sha256:<hex>` of a value's canonical JSON. */
 export function canonicalHash(value: unknown): string {
-  return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
+  return hashCanonicalJson(canonicalJson(value));
 }
 
 /** The idempotency hash of an observation: equal payloads, equal hashes. */

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import {
+  canonicalHash,
+  canonicalJson,
+  hashCanonicalJson,
+  observationHash,
+} from "../../src/contracts/hashing.js";
+import { parseObservation } from "../../src/observation/parse.js";
+import type { UsageObservation } from "../../src/schemas/observation.js";
+import { observation as baseObservation } from "../support.js";
+
+const makeObservation = (overrides: Partial<UsageObservation>) =>
+  parseObservation(baseObservation({ input_tokens: 10, output_tokens: 2 }, overrides));
+
+/** The obvious canonical serialiser: what the fast one must equal, byte for byte. */
+function reference(value: unknown): string {
+  if (value === null || typeof value !== "object") {
+    if (typeof value === "bigint") return JSON.stringify(value.toString());
+    return JSON.stringify(value) ?? "null";
+  }
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? "null" : reference(v))).join(",")}]`;
+  const parts: string[] = [];
+  for (const key of Object.keys(value).sort()) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== undefined) parts.push(`${JSON.stringify(key)}:${reference(v)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+describe("hashCanonicalJson", () => {
+  it("hashes canonical text exactly like canonicalHash hashes the value", () => {
+    const value = { b: 1, a: [1, 2, { d: "x", c: null }] };
+    expect(hashCanonicalJson(canonicalJson(value))).toBe(canonicalHash(value));
+    expect(canonicalHash(value)).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+});
+
+describe("canonicalJson", () => {
+  it("equals a plain reference serialiser for observations and for awkward values", () => {
+    const values: unknown[] = [
+      makeObservation({}),
+      makeObservation({ attributes: { "a.b": "ü", z: "1", A: "x", "10": "n", "2": "m", é: '\u2028"\\\t' } }),
+      { b: [1, "x", { d: null, c: 2.5 }], a: "é", u: undefined },
+      { z: 1, y: { x: [undefined, null, Number.NaN, -0, 1e21, 1.5e-7, Infinity], w: true, v: false } },
+      { "\ud83d\ude00": 1, "\uffff": 2, "\u00e9": 3, "": 4, "1": 5, "01": 6, a: 7 },
+      { big: 12345678901234567890n, f: () => 1, s: Symbol("x"), d: new Date(0) },
+      [[], {}, [[{}]], "", 0],
+      new Date(0),
+      { d: new Date(0) },
+      { a: { toJSON: () => "x" } },
+      Object.assign(Object.create({ toJSON: () => "inherited" }), { a: 1 }),
+      Object.assign(Object.create(null), { b: "2", a: 1 }),
+      "plain",
+      42,
+      null,
+      true,
+    ];
+    for (const value of values) expect(canonicalJson(value)).toBe(reference(value));
+    const observation = makeObservation({ attributes: { k: "v" } });
+    expect(hashCanonicalJson(canonicalJson(observation))).toBe(observationHash(observation));
+  });
+
+  it("equals the reference on random nested values", () => {
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648;
+      return seed / 2_147_483_648;
+    };
+    const key = () =>
+      ["a", "b", "B", "ä", "10", "2", "x.y", '"q"', "\\", ""][Math.floor(random() * 10)] as string;
+    const make = (depth: number): unknown => {
+      const r = random();
+      if (depth > 3 || r < 0.3)
+        return [random() * 1e6, "s\n\u0001", null, undefined, true][Math.floor(random() * 5)];
+      if (r < 0.5) return Array.from({ length: Math.floor(random() * 4) }, () => make(depth + 1));
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 6) }, () => [key(), make(depth + 1)]),
+      );
+    };
+    for (let i = 0; i < 2_000; i++) {
+      const value = make(0);
+      expect(canonicalJson(value)).toBe(reference(value));
+    }
+  });
+});
