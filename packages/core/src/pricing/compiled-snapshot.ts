@@ -27,6 +27,8 @@ export interface CompiledTier {
   readonly baselineKey: BaselineKey;
   /** Meters whose quantities make up the baseline, in the order they occupy it. */
   readonly baselineMeters: readonly MeterKind[];
+  /** The same meters as a set, for membership tests on the hot path. */
+  readonly baselineSet: ReadonlySet<MeterKind>;
   /** Meters this tier prices. */
   readonly meters: ReadonlySet<MeterKind>;
   /** Inclusive upper bounds; the last is +Infinity. */
@@ -220,6 +222,7 @@ export function compileSnapshot(input: PriceSnapshot): CompiledSnapshot {
       mode: config.mode,
       baselineKey,
       baselineMeters,
+      baselineSet: new Set(baselineMeters),
       meters: members,
       upTo: config.boundaries.map((b) => (b.upTo === null ? Number.POSITIVE_INFINITY : b.upTo)),
       prices: (tierRaw[t] ?? []).map((table) => {

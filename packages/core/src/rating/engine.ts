@@ -124,8 +124,12 @@ function quantityOf(facts: ParsedFacts, meter: MeterKind): number {
 
 /** Lines for one tier configuration, given the observation's quantities. */
 function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: RatingContext, out: LineSink): void {
+  // facts.meters holds only the observation's non-zero meters: scan those, not the baseline list.
   let quantityInBaseline = 0;
-  for (const m of tier.baselineMeters) quantityInBaseline += quantityOf(facts, m);
+  const names = facts.meters;
+  for (let i = 0; i < names.length; i++) {
+    if (tier.baselineSet.has(names[i] as MeterKind)) quantityInBaseline += facts.quantities[i] as number;
+  }
   if (!Number.isSafeInteger(quantityInBaseline)) {
     throw new OverflowError({ path: `meters(${tier.baselineKey})`, reason: "baseline exceeds 2^53-1" });
   }
@@ -162,9 +166,11 @@ function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: RatingContext, ou
 
   const after = tierIndexFor(tier.upTo, end);
   if (tier.scope === "request") {
-    for (const meter of tier.meters) {
-      const quantity = quantityOf(facts, meter);
-      if (quantity > 0) emit(out, meter, quantity, tier.prices[after]?.get(meter) as CompiledPrice, after);
+    const prices = tier.prices[after] as ReadonlyMap<MeterKind, CompiledPrice>;
+    for (let i = 0; i < names.length; i++) {
+      const meter = names[i] as MeterKind;
+      const price = prices.get(meter);
+      if (price !== undefined) emit(out, meter, facts.quantities[i] as number, price, after);
     }
     return;
   }
@@ -192,9 +198,9 @@ function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: RatingContext, ou
  * moves the period's baseline: crossing a boundary reprices earlier usage of its meters.
  */
 function tierApplies(tier: CompiledTier, facts: ParsedFacts): boolean {
-  for (const m of tier.meters) if (quantityOf(facts, m) > 0) return true;
-  if (tier.scope === "period" && tier.mode === "volume") {
-    for (const m of tier.baselineMeters) if (quantityOf(facts, m) > 0) return true;
+  const periodVolume = tier.scope === "period" && tier.mode === "volume";
+  for (const m of facts.meters) {
+    if (tier.meters.has(m) || (periodVolume && tier.baselineSet.has(m))) return true;
   }
   return false;
 }
