@@ -17,6 +17,21 @@ export {
   observationHash,
   ratedRecordHash,
 } from "./contracts/hashing.js";
+export {
+  ChangeLogLimitSchema,
+  ConsumerNameSchema,
+  CounterKeySchema,
+  CounterPeriodSchema,
+  EventIdListSchema,
+  ListUnpricedOptionsSchema,
+  parseObservationBatch,
+  QuotaActualSchema,
+  QuotaAmountSchema,
+  QuotaLimitSchema,
+  QuotaNameSchema,
+  RatedRecordIdSchema,
+  ReserveRequestSchema,
+} from "./contracts/inputs.js";
 export type { AppendResult, ObservationStore } from "./contracts/observation-store.js";
 export type {
   QuotaAuthorizer,

@@ -1,30 +1,21 @@
 import {
   type AppendResult,
   canonicalJson,
+  EventIdListSchema,
   EventIdSchema,
   hashCanonicalJson,
   IdempotencyConflictError,
-  LatchValidationError,
+  ListUnpricedOptionsSchema,
   type ObservationStore,
+  parseObservationBatch as parseBatch,
   parseObservation,
   parseWith,
   type UsageObservation,
 } from "@latch/core";
-import { z } from "zod";
 import { isPool, type Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";
 import { appendCopy, type CopyFrom } from "./staged-copy.js";
-
-const ListUnpricedOptionsSchema = z.strictObject({
-  after: EventIdSchema.optional(),
-  limit: z
-    .number({ error: "expected an integer from 1 to 10000" })
-    .int({ error: "expected an integer from 1 to 10000" })
-    .min(1, { error: "expected an integer from 1 to 10000" })
-    .max(10_000, { error: "expected an integer from 1 to 10000" }),
-});
-const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
 
 /** Options of every Postgres store. */
 export interface PostgresStoreOptions {
@@ -43,28 +34,6 @@ export interface PostgresObservationStoreOptions extends PostgresStoreOptions {
   copyFrom?: CopyFrom;
   /** Smallest batch that goes through COPY. Default 1,000. */
   copyThreshold?: number;
-}
-
-/** Parses every observation of a batch; a bad one is reported at `<index>.<field>`. */
-function parseBatch(observations: unknown): UsageObservation[] {
-  if (!Array.isArray(observations)) {
-    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
-  }
-  return observations.map((input, index) => {
-    try {
-      return parseObservation(input);
-    } catch (error) {
-      if (!(error instanceof LatchValidationError)) throw error;
-      throw new LatchValidationError({
-        subject: error.subject,
-        issues: error.issues.map((issue) => ({
-          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
-          message: issue.message,
-        })),
-        cause: error,
-      });
-    }
-  });
 }
 
 /**

@@ -1,9 +1,13 @@
 import {
+  QuotaActualSchema as ActualSchema,
+  QuotaAmountSchema as AmountSchema,
   canonicalHash,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
   LatchError,
   LatchValidationError,
+  QuotaLimitSchema as LimitSchema,
+  QuotaNameSchema as Name,
   OverflowError,
   parseWith,
   type QuotaAuthorizer,
@@ -11,6 +15,7 @@ import {
   type QuotaReservator,
   QuotaUnavailableError,
   type ReserveRequest,
+  ReserveRequestSchema,
   type ReserveResult,
 } from "@latch/core";
 import { z } from "zod";
@@ -18,24 +23,6 @@ import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, SchemaNotMigratedError } from "./schema.js";
 
-const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256, {
-  error: "at most 256 characters",
-});
-const units = (what: string, min: number) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(min, { error: `expected ${what}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
-const AmountSchema = units("a safe integer > 0", 1);
-const ActualSchema = units("a safe integer ≥ 0", 0);
-const LimitSchema = units("a safe integer ≥ 0", 0);
-const ReserveRequestSchema = z.strictObject({
-  holdId: Name,
-  account: Name,
-  amount: AmountSchema,
-  ttlMs: units("a whole number of milliseconds > 0", 1),
-});
 const SweepOptionsSchema = z.strictObject({
   limit: z
     .number({ error: "expected an integer from 1 to 100000" })

@@ -1,11 +1,13 @@
 import { Buffer } from "node:buffer";
 import {
   type ChangeLogEntry,
+  ConsumerNameSchema,
   canonicalDecimal,
   EventIdSchema,
   type FilterKey,
   IdempotencyConflictError,
   LatchValidationError,
+  ChangeLogLimitSchema as LimitSchema,
   type LinesPage,
   type LinesQuery,
   LinesQuerySchema,
@@ -13,6 +15,7 @@ import {
   OverflowError,
   type PutResult,
   parseWith,
+  RatedRecordIdSchema,
   type RatedRecordStore,
   type RatedUsageRecord,
   RatedUsageRecordSchema,
@@ -29,17 +32,10 @@ import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
 import { detailId, MISSING_SUPERSEDED_STATE, parseStored, rethrowConflict } from "./sql-errors.js";
 
-const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
-const LimitSchema = z
-  .number({ error: "expected an integer from 1 to 10000" })
-  .int({ error: "expected an integer from 1 to 10000" })
-  .min(1, { error: "expected an integer from 1 to 10000" })
-  .max(10_000, { error: "expected an integer from 1 to 10000" });
 /** A change-log position: `0` (the start) or a seq handed out by `listSince`. */
 const CursorSchema = z
   .string({ error: "expected a decimal integer string" })
   .regex(/^(0|[1-9][0-9]{0,39})$/, { error: "expected a decimal integer string" });
-const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
 
 /**
  * A change-log position packs the writing transaction's xid and the row's bigserial id into

@@ -1,18 +1,14 @@
-import { OverflowError, parseWith, QuantitySchema, type UsageCounter } from "@latch/core";
-import { z } from "zod";
+import {
+  CounterKeySchema as KeySchema,
+  OverflowError,
+  CounterPeriodSchema as PeriodSchema,
+  parseWith,
+  QuantitySchema,
+  type UsageCounter,
+} from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
-
-const KeySchema = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(512, {
-  error: "at most 512 characters",
-});
-const PeriodSchema = z
-  .string({ error: "expected a string" })
-  .min(1, { error: "must not be empty" })
-  .max(128, {
-    error: "at most 128 characters",
-  });
 
 /**
  * {@link UsageCounter} on PostgreSQL or PGlite (table `<schema>.usage_counters`). `add` is one

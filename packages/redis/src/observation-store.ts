@@ -1,56 +1,25 @@
 import {
   CorruptRecordError,
+  EventIdListSchema,
   EventIdSchema,
   IdempotencyConflictError,
-  LatchValidationError,
+  ListUnpricedOptionsSchema,
   type ObservationStore,
   observationHash,
+  parseObservationBatch as parseBatch,
   parseObservation,
   parseWith,
   type UsageObservation,
 } from "@latch/core";
-import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
-
-const ListUnpricedOptionsSchema = z.strictObject({
-  after: EventIdSchema.optional(),
-  limit: z
-    .number({ error: "expected an integer from 1 to 10000" })
-    .int({ error: "expected an integer from 1 to 10000" })
-    .min(1, { error: "expected an integer from 1 to 10000" })
-    .max(10_000, { error: "expected an integer from 1 to 10000" }),
-});
-const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
 
 export interface RedisStoreOptions {
   /** Prefix of every key (no `{` or `}`). Default `latch`. */
   keyPrefix?: string;
   /** Upper bound on one call; past it the call rejects. Default 5,000 ms. */
   timeoutMs?: number;
-}
-
-/** Parses every observation of a batch; a bad one is reported at `<index>.<field>`. */
-function parseBatch(observations: unknown): UsageObservation[] {
-  if (!Array.isArray(observations)) {
-    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
-  }
-  return observations.map((input: unknown, index) => {
-    try {
-      return parseObservation(input);
-    } catch (error) {
-      if (!(error instanceof LatchValidationError)) throw error;
-      throw new LatchValidationError({
-        subject: error.subject,
-        issues: error.issues.map((issue) => ({
-          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
-          message: issue.message,
-        })),
-        cause: error,
-      });
-    }
-  });
 }
 
 /**

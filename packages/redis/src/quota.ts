@@ -1,47 +1,28 @@
 import {
+  QuotaActualSchema as ActualSchema,
+  QuotaAmountSchema as AmountSchema,
   canonicalHash,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
   LatchError,
   LatchValidationError,
+  QuotaLimitSchema as LimitSchema,
+  QuotaNameSchema as Name,
   OverflowError,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
   type ReserveRequest,
+  ReserveRequestSchema,
   type ReserveResult,
 } from "@latch/core";
-import { z } from "zod";
 import { type RedisClient, toQuotaError, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
 
-const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256, {
-  error: "at most 256 characters",
-});
-const positiveUnits = (what: string) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(1, { error: `expected ${what}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
-const nonNegativeUnits = (what: string) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(0, { error: `expected ${what}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
-
-const AmountSchema = positiveUnits("a safe integer > 0");
-const ActualSchema = nonNegativeUnits("a safe integer ≥ 0");
-const LimitSchema = nonNegativeUnits("a safe integer ≥ 0");
-const ReserveRequestSchema = z.strictObject({
-  holdId: Name,
-  account: Name,
-  amount: AmountSchema,
-  ttlMs: positiveUnits("a whole number of milliseconds > 0"),
-});
+/** Option durations: whole milliseconds > 0 (the same rule as a hold's ttlMs). */
+const MillisecondsSchema = ReserveRequestSchema.shape.ttlMs;
 
 const DAY_MS = 24 * 60 * 60 * 1_000;
 
@@ -152,13 +133,13 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     this.#standalone = !client.isCluster;
     this.#keys = new KeySpace(options.keyPrefix ?? "latch");
     this.#retentionMs = parseWith(
-      positiveUnits("a whole number of milliseconds > 0"),
+      MillisecondsSchema,
       options.holdRetentionMs ?? 7 * DAY_MS,
       "RedisQuota options",
       "holdRetentionMs",
     );
     this.#timeoutMs = parseWith(
-      positiveUnits("a whole number of milliseconds > 0"),
+      MillisecondsSchema,
       options.timeoutMs ?? 1_000,
       "RedisQuota options",
       "timeoutMs",

@@ -1,13 +1,16 @@
 import {
   type ChangeLogEntry,
+  ConsumerNameSchema,
   CorruptRecordError,
   EventIdSchema,
   IdempotencyConflictError,
   LatchValidationError,
+  ChangeLogLimitSchema as LimitSchema,
   type LinesPage,
   type LinesQuery,
   type PutResult,
   parseWith,
+  RatedRecordIdSchema,
   type RatedRecordStore,
   type RatedUsageRecord,
   RatedUsageRecordSchema,
@@ -23,16 +26,9 @@ import { KeySpace, type RatedKeys } from "./keys.js";
 import type { RedisStoreOptions } from "./observation-store.js";
 import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
 
-const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
-const LimitSchema = z
-  .number({ error: "expected an integer from 1 to 10000" })
-  .int({ error: "expected an integer from 1 to 10000" })
-  .min(1, { error: "expected an integer from 1 to 10000" })
-  .max(10_000, { error: "expected an integer from 1 to 10000" });
 const CursorSchema = z
   .string({ error: "expected a decimal integer string" })
   .regex(/^(0|[1-9][0-9]{0,15})$/, { error: "expected a decimal integer string" });
-const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
 
 /** Parsed records by ratedRecordId: a stored version never changes, so it is parsed once. */
 const CACHE_LIMIT = 50_000;

@@ -1,16 +1,14 @@
-import { OverflowError, parseWith, QuantitySchema, type UsageCounter } from "@latch/core";
-import { z } from "zod";
+import {
+  CounterKeySchema as KeySchema,
+  OverflowError,
+  CounterPeriodSchema as PeriodSchema,
+  parseWith,
+  QuantitySchema,
+  type UsageCounter,
+} from "@latch/core";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import { defineScripts, luaStatus, replyInteger, runScript } from "./scripts.js";
-
-const KeySchema = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(512, {
-  error: "at most 512 characters",
-});
-const PeriodSchema = z
-  .string({ error: "expected a string" })
-  .min(1, { error: "must not be empty" })
-  .max(128, { error: "at most 128 characters" });
 
 export interface RedisUsageCounterOptions {
   /** Prefix of every key (no `{` or `}`). Default `latch`. */

@@ -1,21 +1,15 @@
-import { z } from "zod";
 import { observationHash } from "../contracts/hashing.js";
+import {
+  EventIdListSchema,
+  ListUnpricedOptionsSchema,
+  parseObservationBatch as parseBatch,
+} from "../contracts/inputs.js";
 import type { AppendResult, ObservationStore } from "../contracts/observation-store.js";
-import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
+import { IdempotencyConflictError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
 import { EventIdSchema } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
-
-const ListUnpricedOptionsSchema = z.strictObject({
-  after: EventIdSchema.optional(),
-  limit: z
-    .number({ error: "expected an integer from 1 to 10000" })
-    .int({ error: "expected an integer from 1 to 10000" })
-    .min(1, { error: "expected an integer from 1 to 10000" })
-    .max(10_000, { error: "expected an integer from 1 to 10000" }),
-});
-const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
 
 interface Stored {
   /** Parsed and deep-frozen: neither the caller's object nor a reader can change it. */
@@ -45,28 +39,6 @@ function lowerBound(ids: readonly string[], id: string): number {
     else hi = mid;
   }
   return lo;
-}
-
-/** Parses every observation of a batch; a bad one is reported at `<index>.<field>`. */
-function parseBatch(observations: unknown): UsageObservation[] {
-  if (!Array.isArray(observations)) {
-    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
-  }
-  return observations.map((input, index) => {
-    try {
-      return parseObservation(input);
-    } catch (error) {
-      if (!(error instanceof LatchValidationError)) throw error;
-      throw new LatchValidationError({
-        subject: error.subject,
-        issues: error.issues.map((issue) => ({
-          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
-          message: issue.message,
-        })),
-        cause: error,
-      });
-    }
-  });
 }
 
 /**

@@ -1,5 +1,11 @@
-import { z } from "zod";
 import { canonicalHash } from "../contracts/hashing.js";
+import {
+  QuotaActualSchema as ActualSchema,
+  QuotaAmountSchema as AmountSchema,
+  QuotaLimitSchema as LimitSchema,
+  QuotaNameSchema as Name,
+  ReserveRequestSchema,
+} from "../contracts/inputs.js";
 import type {
   QuotaAuthorizer,
   QuotaBalance,
@@ -14,32 +20,6 @@ import {
   OverflowError,
 } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
-
-const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256, {
-  error: "at most 256 characters",
-});
-const positiveUnits = (what: string) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(1, { error: `expected ${what}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
-const nonNegativeUnits = (what: string) =>
-  z
-    .number({ error: `expected ${what}` })
-    .int({ error: `expected ${what}` })
-    .min(0, { error: `expected ${what}` })
-    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
-
-const AmountSchema = positiveUnits("a safe integer > 0");
-const ActualSchema = nonNegativeUnits("a safe integer ≥ 0");
-const LimitSchema = nonNegativeUnits("a safe integer ≥ 0");
-const ReserveRequestSchema = z.strictObject({
-  holdId: Name,
-  account: Name,
-  amount: AmountSchema,
-  ttlMs: positiveUnits("a whole number of milliseconds > 0"),
-});
 
 type HoldStatus = "held" | "committed" | "voided" | "expired";
 

@@ -1,5 +1,10 @@
 import { z } from "zod";
 import { ratedRecordHash } from "../contracts/hashing.js";
+import {
+  ConsumerNameSchema,
+  ChangeLogLimitSchema as LimitSchema,
+  RatedRecordIdSchema,
+} from "../contracts/inputs.js";
 import type { ChangeLogEntry, PutResult, RatedRecordStore } from "../contracts/rated-record-store.js";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { isParsedObservation } from "../observation/parse.js";
@@ -9,17 +14,10 @@ import { EventIdSchema } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
 import { type RatedUsageRecord, RatedUsageRecordSchema } from "../schemas/rating.js";
 
-const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
-const LimitSchema = z
-  .number({ error: "expected an integer from 1 to 10000" })
-  .int({ error: "expected an integer from 1 to 10000" })
-  .min(1, { error: "expected an integer from 1 to 10000" })
-  .max(10_000, { error: "expected an integer from 1 to 10000" });
 /** A change-log position: `0` (before the first version) or a positive decimal integer. */
 const CursorSchema = z
   .string({ error: "expected a decimal integer string" })
   .regex(/^(0|[1-9][0-9]{0,15})$/, { error: "expected a decimal integer string" });
-const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
 
 interface Stored {
   readonly record: RatedUsageRecord;

@@ -1,18 +1,8 @@
-import { z } from "zod";
+import { CounterKeySchema as KeySchema, CounterPeriodSchema as PeriodSchema } from "../contracts/inputs.js";
 import type { UsageCounter } from "../contracts/quota.js";
 import { OverflowError } from "../errors/index.js";
 import { QuantitySchema } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
-
-const KeySchema = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(512, {
-  error: "at most 512 characters",
-});
-const PeriodSchema = z
-  .string({ error: "expected a string" })
-  .min(1, { error: "must not be empty" })
-  .max(128, {
-    error: "at most 128 characters",
-  });
 
 /**
  * The embedded {@link UsageCounter}: cumulative usage per key and billing period in process

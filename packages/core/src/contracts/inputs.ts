@@ -1,0 +1,94 @@
+import { z } from "zod";
+import { LatchValidationError } from "../errors/index.js";
+import { parseObservation } from "../observation/parse.js";
+import { EventIdSchema } from "../schemas/identity.js";
+import type { UsageObservation } from "../schemas/observation.js";
+
+/**
+ * The input schemas of the contracts, shared by every implementation (in-memory, Postgres,
+ * Redis, yours) so that the same bad input gets the same `invalid_input`, naming the same
+ * field, whatever the backend.
+ */
+
+const units = (what: string, min: number) =>
+  z
+    .number({ error: `expected ${what}` })
+    .int({ error: `expected ${what}` })
+    .min(min, { error: `expected ${what}` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `expected ${what}` });
+
+const pageLimit = z
+  .number({ error: "expected an integer from 1 to 10000" })
+  .int({ error: "expected an integer from 1 to 10000" })
+  .min(1, { error: "expected an integer from 1 to 10000" })
+  .max(10_000, { error: "expected an integer from 1 to 10000" });
+
+/** A quota account or hold id: 1–256 characters. */
+export const QuotaNameSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "at most 256 characters" });
+/** A reserved amount: integer quota units > 0. */
+export const QuotaAmountSchema = units("a safe integer > 0", 1);
+/** A committed amount: integer quota units ≥ 0. */
+export const QuotaActualSchema = units("a safe integer ≥ 0", 0);
+/** An account's limit: integer quota units ≥ 0. */
+export const QuotaLimitSchema = units("a safe integer ≥ 0", 0);
+/** `QuotaReservator.reserve`'s request. */
+export const ReserveRequestSchema = z.strictObject({
+  holdId: QuotaNameSchema,
+  account: QuotaNameSchema,
+  amount: QuotaAmountSchema,
+  ttlMs: units("a whole number of milliseconds > 0", 1),
+});
+
+/** A usage counter key: 1–512 characters. */
+export const CounterKeySchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" });
+/** A usage counter period (e.g. `2026-02`): 1–128 characters. */
+export const CounterPeriodSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(128, { error: "at most 128 characters" });
+
+/** `ObservationStore.listUnpriced`'s options. */
+export const ListUnpricedOptionsSchema = z.strictObject({
+  after: EventIdSchema.optional(),
+  limit: pageLimit,
+});
+/** `ObservationStore.markPriced`'s ids. */
+export const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
+
+/** A rated record id (`eventId:v<n>`). */
+export const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
+/** `RatedRecordStore.listSince`'s page size. */
+export const ChangeLogLimitSchema = pageLimit;
+/** A change-log consumer's name (`getCursor` / `saveCursor`). */
+export const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
+
+/**
+ * Parses every observation of a batch (`appendMany`); a bad one is reported at
+ * `<index>.<field>`, and nothing of the batch is written by the caller.
+ */
+export function parseObservationBatch(observations: unknown): UsageObservation[] {
+  if (!Array.isArray(observations)) {
+    throw LatchValidationError.at("UsageObservation[]", "", "expected an array of observations");
+  }
+  return observations.map((input, index) => {
+    try {
+      return parseObservation(input);
+    } catch (error) {
+      if (!(error instanceof LatchValidationError)) throw error;
+      throw new LatchValidationError({
+        subject: error.subject,
+        issues: error.issues.map((issue) => ({
+          path: issue.path === "" ? String(index) : `${index}.${issue.path}`,
+          message: issue.message,
+        })),
+        cause: error,
+      });
+    }
+  });
+}
