@@ -3,6 +3,7 @@ import { join } from "node:path";
 import {
   createLatch,
   FileExporter,
+  formatMinorUnits,
   InMemoryPricingSource,
   type Latch,
   type PriceSnapshot,
@@ -338,7 +339,7 @@ export function renderReport(result: SimulationResult): string[] {
   for (const r of rows) lines.push(fmt(r));
   lines.push("");
   lines.push(
-    `total ${result.totalUsd} USD exact = ${(Number(toMinorUnits(result.totalUsd, "USD")) / 100).toFixed(2)} USD invoiced (rounded once, half-even)`,
+    `total ${result.totalUsd} USD exact = ${formatMinorUnits(toMinorUnits(result.totalUsd, "USD"), "USD")} USD invoiced (rounded once, half-even)`,
   );
   lines.push(
     `unpriced at record time: ${result.unpricedBeforeReRate} (gpt-4.1-mini had no price); re-rated after its price arrived: ${result.reRated.rated}, still unpriced: ${result.reRated.stillUnpriced}`,

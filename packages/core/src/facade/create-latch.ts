@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { RatedRecordExporter } from "../contracts/exporter.js";
+import { canonicalJson } from "../contracts/hashing.js";
 import type { ObservationStore } from "../contracts/observation-store.js";
 import type { QuotaAuthorizer, QuotaReservator, UsageCounter } from "../contracts/quota.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
@@ -495,6 +496,11 @@ export function createLatch(config: LatchConfig): Latch {
           "eventId",
           "no rated record for this event; nothing to correct",
         );
+      // A retried correction (its response lost) must not add another version: correcting to
+      // the meters the current version already has is a no-op that returns it.
+      if (current.version > 1 && canonicalJson(current.observation.meters) === canonicalJson(corrected)) {
+        return current;
+      }
       const { observation } = current;
       const obs = parseObservation({
         ...observation,

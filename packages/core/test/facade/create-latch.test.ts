@@ -298,6 +298,17 @@ describe("createLatch: corrections, reports, export", () => {
     expect(rows[0]).toMatchObject({ requests: 1, inputTokens: 2000, costByCurrency: { USD: "0.006" } });
   });
 
+  it("a retried correct() (same meters again) returns the current version instead of adding one", async () => {
+    const { latch, rated } = setup();
+    await latch.record(observation(1));
+    const v2 = await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    const again = await latch.correct("req-1:0:openai", { output_tokens: 100, input_tokens: 2000 });
+    expect(again).toEqual(v2);
+    expect((await rated.listSince(undefined, 10)).items.map((e) => e.record.version)).toEqual([1, 2]);
+    // Other meters are a new correction.
+    expect((await latch.correct("req-1:0:openai", { input_tokens: 1 })).version).toBe(3);
+  });
+
   it("exportPending exports every version once", async () => {
     const { FileExporter } = await import("../../src/export/index.js");
     const { latch } = setup({ exporter: new FileExporter({ directory: join(dir, "out") }) });

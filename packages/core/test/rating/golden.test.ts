@@ -7,6 +7,7 @@ import {
   NoPriceForMeterError,
   type PriceSnapshotInput,
   type RatedUsageRecord,
+  sumDecimals,
 } from "../../src/index.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";
 
@@ -299,14 +300,15 @@ describe("period tiers", () => {
 
   it("volume: the event charges sum to the period's volume-priced total", () => {
     let baseline = 0;
-    let sum = 0n; // in 10^-6 USD
+    const totals: string[] = [];
     for (const q of [400_000, 400_000, 400_000, 10]) {
       const r = rate({ input_tokens: q }, volume, { ...ctx, periodBaseline: { input_tokens: baseline } });
-      sum += BigInt(Math.round(Number(r.total) * 1e6));
+      totals.push(r.total);
       baseline += q;
     }
-    // 1,200,010 tokens, all at 1 per million = 1.20001
-    expect(sum).toBe(1_200_010n);
+    // 0.8 + 0.8 + (1.2 − 1.6) + 0.00001: 1,200,010 tokens, all at 1 per million = 1.20001
+    expect(totals).toEqual(["0.8", "0.8", "-0.4", "0.00001"]);
+    expect(sumDecimals(totals)).toBe("1.20001");
   });
 });
 
