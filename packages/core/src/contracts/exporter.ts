@@ -20,6 +20,8 @@ export interface ExportResult {
   /** Every object key of the batch, the manifest last. */
   keys: string[];
   rows: number;
+  /** Bytes of the batch's data objects as stored (parts only, not the manifest). */
+  bytes?: number;
   /** True when every object already existed with the same content (a rerun after a crash). */
   alreadyExported: boolean;
 }

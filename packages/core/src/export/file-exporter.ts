@@ -12,7 +12,7 @@ import { ExportError, LatchError, LatchValidationError } from "../errors/index.j
 import { resolvePreviousVersions } from "./billing-record.js";
 import { intentKey, normalizePrefix, validateBatchId } from "./layout.js";
 import { manifestFor, normalizeFormats, parseIntent, planBatch } from "./manifest.js";
-import { type ExportFormat, sameContent } from "./writers.js";
+import { checkEncoders, type ExportFormat, type RowEncoders, sameContent } from "./writers.js";
 
 /** The part of `node:fs/promises` the file exporter uses. */
 export type ExportFileSystem = Pick<typeof nodeFs, "mkdir" | "open" | "link" | "unlink" | "readFile">;
@@ -23,8 +23,13 @@ export interface FileExporterOptions {
   directory: string;
   /** Key prefix inside the folder; see `normalizePrefix`. Default `""`. */
   prefix?: string;
-  /** Default `["jsonl.gz"]`. Written in canonical order (jsonl.gz, csv) whatever the order given. */
+  /**
+   * Default `["jsonl.gz"]`. Written in canonical order (jsonl.gz, csv, csv.gz, parquet)
+   * whatever the order given. `parquet` needs `encoders.parquet`.
+   */
   formats?: ReadonlyArray<ExportFormat>;
+  /** Encoders for formats core cannot write itself, e.g. `{ parquet: toParquet }` from `@latch/s3`. */
+  encoders?: RowEncoders;
   /**
    * Finds a superseded version that is not in the batch being exported (it was exported
    * earlier): its `total` and `currency`, or undefined. `exportPending` passes one backed by
@@ -71,6 +76,7 @@ export class FileExporter implements RatedRecordExporter {
   readonly #root: string;
   readonly #prefix: string;
   readonly #formats: ExportFormat[];
+  readonly #encoders: RowEncoders | undefined;
   readonly #previous: PreviousVersionLookup | undefined;
   readonly #fs: ExportFileSystem;
 
@@ -84,6 +90,8 @@ export class FileExporter implements RatedRecordExporter {
     this.#root = path.resolve(options.directory);
     this.#prefix = normalizePrefix(options.prefix);
     this.#formats = normalizeFormats(options.formats);
+    this.#encoders = options.encoders;
+    checkEncoders(this.#formats, this.#encoders);
     this.#previous = options.previousVersion;
     this.#fs = options.fs ?? nodeFs;
   }
@@ -108,17 +116,20 @@ export class FileExporter implements RatedRecordExporter {
       prefix: this.#prefix,
       formats: this.#formats,
       batchId,
+      encoders: this.#encoders,
     });
 
     let created = 0;
     signal?.throwIfAborted();
     if ((await this.#put(plan.intent.key, plan.intent.bytes, signal)).created) created++;
     const stored: Uint8Array[] = [];
+    let bytes = 0;
     for (const part of plan.parts) {
       signal?.throwIfAborted();
       const r = await this.#put(part.key, part.bytes, signal);
       if (r.created) created++;
       stored.push(r.bytes);
+      bytes += r.bytes.byteLength;
     }
     signal?.throwIfAborted();
     const manifest = manifestFor(plan, stored);
@@ -126,6 +137,7 @@ export class FileExporter implements RatedRecordExporter {
     return {
       keys: [...plan.parts.map((p) => p.key), manifest.key],
       rows: plan.rows.length,
+      bytes,
       alreadyExported: created === 0,
     };
   }

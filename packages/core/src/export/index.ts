@@ -47,10 +47,13 @@ export {
   exportPending,
 } from "./run-export.js";
 export {
+  checkEncoders,
   EXPORT_FORMATS,
   type ExportFormat,
   encodeRows,
   gzipDeterministic,
+  type RowEncoder,
+  type RowEncoders,
   sameContent,
   toCsv,
   toJsonl,

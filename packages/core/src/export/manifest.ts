@@ -18,7 +18,7 @@ import {
   partKey,
   validateBatchId,
 } from "./layout.js";
-import { EXPORT_FORMATS, type ExportFormat, encodeRows } from "./writers.js";
+import { EXPORT_FORMATS, type ExportFormat, encodeRows, type RowEncoders } from "./writers.js";
 
 const utf8 = new TextEncoder();
 
@@ -183,11 +183,19 @@ export function parseIntent(bytes: Uint8Array, batchId: string): BatchIntentMark
 export function normalizeFormats(formats: readonly string[] | undefined): ExportFormat[] {
   if (formats === undefined) return ["jsonl.gz"];
   if (!Array.isArray(formats) || formats.length === 0) {
-    throw LatchValidationError.at("export options", "formats", "expected a non-empty list of jsonl.gz, csv");
+    throw LatchValidationError.at(
+      "export options",
+      "formats",
+      `expected a non-empty list of ${EXPORT_FORMATS.join(", ")}`,
+    );
   }
   for (const [i, f] of formats.entries()) {
     if (!(EXPORT_FORMATS as readonly string[]).includes(f)) {
-      throw LatchValidationError.at("export options", `formats.${i}`, "expected jsonl.gz or csv");
+      throw LatchValidationError.at(
+        "export options",
+        `formats.${i}`,
+        `expected one of ${EXPORT_FORMATS.join(", ")}`,
+      );
     }
   }
   return EXPORT_FORMATS.filter((f) => formats.includes(f));
@@ -230,6 +238,8 @@ export function planBatch(input: {
   prefix?: string;
   formats?: readonly ExportFormat[];
   batchId: string;
+  /** Encoders for formats core cannot write itself (`parquet`); see `encodeRows`. */
+  encoders?: RowEncoders;
 }): BatchPlan {
   const prefix = normalizePrefix(input.prefix);
   const batchId = validateBatchId(input.batchId);
@@ -240,7 +250,7 @@ export function planBatch(input: {
     for (const format of formats) {
       parts.push({
         key: partKey(prefix, p.dt, p.firstSeq, p.lastSeq, format),
-        bytes: encodeRows(p.rows, format),
+        bytes: encodeRows(p.rows, format, input.encoders),
         format,
         dt: p.dt,
         rows: p.rows.length,

@@ -1,4 +1,4 @@
-import type { PreviousVersionLookup, RatedRecordExporter } from "../contracts/exporter.js";
+import type { ExportResult, PreviousVersionLookup, RatedRecordExporter } from "../contracts/exporter.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import { ExportError, LatchValidationError } from "../errors/index.js";
 import { batchIdFor } from "./layout.js";
@@ -9,15 +9,23 @@ export interface ExportPendingOptions {
   exporter: RatedRecordExporter;
   /** The change-log consumer whose cursor is read and saved. Default `"default"`. */
   consumer?: string;
-  /** Change-log entries per batch, 1–100,000. Default 1,000. */
+  /** Change-log entries per batch, 1–10,000 (the most one `listSince` page holds). Default 1,000. */
   batchSize?: number;
   signal?: AbortSignal;
+  /**
+   * Called after each batch is exported and its cursor saved, with the batch's result and the
+   * running totals (for progress output). An exception thrown here stops the run; the batch
+   * stays exported.
+   */
+  onBatch?: (batch: ExportResult & { batchId: string }, totals: ExportPendingResult) => void;
 }
 
 /** What one {@link exportPending} run exported. */
 export interface ExportPendingResult {
   batches: number;
   rows: number;
+  /** Bytes of the data objects written (as the exporter reports them; 0 when it does not). */
+  bytes: number;
   /** Every key the batches returned, in order (each batch's manifest last). */
   keys: string[];
 }
@@ -51,16 +59,16 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
   if (typeof consumer !== "string" || consumer.length === 0 || consumer.length > 256) {
     throw LatchValidationError.at("exportPending options", "consumer", "expected 1–256 characters");
   }
-  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 100_000) {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw LatchValidationError.at(
       "exportPending options",
       "batchSize",
-      "expected an integer from 1 to 100000",
+      "expected an integer from 1 to 10000",
     );
   }
   // Superseded versions outside a batch are looked up in the store (for cost_delta).
   const previousVersion: PreviousVersionLookup = (id, s) => store.get(id, s);
-  const result: ExportPendingResult = { batches: 0, rows: 0, keys: [] };
+  const result: ExportPendingResult = { batches: 0, rows: 0, bytes: 0, keys: [] };
 
   signal?.throwIfAborted();
   let cursor = await store.getCursor(consumer, signal);
@@ -93,7 +101,9 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
     cursor = next;
     result.batches++;
     result.rows += exported.rows;
-    result.keys.push(...exported.keys);
+    result.bytes += exported.bytes ?? 0;
+    for (const key of exported.keys) result.keys.push(key);
+    options.onBatch?.({ ...exported, batchId }, result);
   }
   return result;
 }

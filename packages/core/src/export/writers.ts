@@ -1,12 +1,23 @@
 import { constants, gunzipSync, gzipSync } from "node:zlib";
+import { LatchValidationError } from "../errors/index.js";
 import { csvRow } from "../reports/csv.js";
 import { BILLING_COLUMNS, type BillingRecord } from "./billing-record.js";
 
-/** The object formats a billing export writes. */
-export type ExportFormat = "jsonl.gz" | "csv";
+/**
+ * The object formats a billing export writes. `parquet` has no built-in encoder in
+ * `@latch/core` (it would add a dependency): pass one through `encoders` (e.g. `toParquet`
+ * from `@latch/s3`, which the S3 exporter uses by default).
+ */
+export type ExportFormat = "jsonl.gz" | "csv" | "csv.gz" | "parquet";
 
 /** Every format, in the canonical order exporters write (and manifests list) them. */
-export const EXPORT_FORMATS: readonly ExportFormat[] = ["jsonl.gz", "csv"];
+export const EXPORT_FORMATS: readonly ExportFormat[] = ["jsonl.gz", "csv", "csv.gz", "parquet"];
+
+/** Encodes the rows of one part into the bytes of one object. Must be deterministic. */
+export type RowEncoder = (rows: readonly BillingRecord[]) => Uint8Array;
+
+/** Encoders for formats `@latch/core` cannot write itself (today: `parquet`). */
+export type RowEncoders = Partial<Record<ExportFormat, RowEncoder>>;
 
 const utf8 = new TextEncoder();
 
@@ -83,13 +94,52 @@ export function toCsv(rows: readonly BillingRecord[]): Uint8Array {
 }
 
 /**
- * Encodes rows in one format.
+ * Encodes rows in one format: `encoders[format]` when given, else the built-in writer
+ * (`jsonl.gz`, `csv`, `csv.gz` = {@link toCsv} gzipped like {@link toJsonlGz}). A format
+ * without either is `LatchValidationError` naming `formats`.
  *
  * @example
  * encodeRows(rows, "csv"); // same as toCsv(rows)
+ * encodeRows(rows, "parquet", { parquet: toParquet });
  */
-export function encodeRows(rows: readonly BillingRecord[], format: ExportFormat): Uint8Array {
-  return format === "csv" ? toCsv(rows) : toJsonlGz(rows);
+export function encodeRows(
+  rows: readonly BillingRecord[],
+  format: ExportFormat,
+  encoders?: RowEncoders,
+): Uint8Array {
+  const custom = encoders?.[format];
+  if (custom !== undefined) return custom(rows);
+  switch (format) {
+    case "jsonl.gz":
+      return toJsonlGz(rows);
+    case "csv":
+      return toCsv(rows);
+    case "csv.gz":
+      return gzipDeterministic(toCsv(rows));
+    default:
+      throw missingEncoder(format);
+  }
+}
+
+function missingEncoder(format: string): LatchValidationError {
+  return LatchValidationError.at(
+    "export options",
+    "formats",
+    `${format} needs an encoder: pass encoders: { ${format}: … } (toParquet from @latch/s3 writes parquet)`,
+  );
+}
+
+/**
+ * Checks that every format can be encoded (built in, or in `encoders`), else
+ * `LatchValidationError` naming `formats`. Exporters call it in their constructor.
+ *
+ * @example
+ * checkEncoders(["jsonl.gz", "parquet"], { parquet: toParquet });
+ */
+export function checkEncoders(formats: readonly ExportFormat[], encoders?: RowEncoders): void {
+  for (const format of formats) {
+    if (format === "parquet" && encoders?.parquet === undefined) throw missingEncoder(format);
+  }
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

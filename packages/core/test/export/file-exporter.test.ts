@@ -70,6 +70,7 @@ describe("FileExporter", () => {
     expect(result).toEqual({
       keys: [`${PART_1}.jsonl.gz`, `${PART_1}.csv`, `${PART_2}.jsonl.gz`, `${PART_2}.csv`, MANIFEST],
       rows: 3,
+      bytes: expect.any(Number),
       alreadyExported: false,
     });
     expect(linked).toEqual([INTENT, ...result.keys]);
@@ -266,6 +267,34 @@ describe("FileExporter", () => {
     expect(csv.split("\r\n")[1]?.split(",").slice(26, 30)).toEqual(["0.0041", "0.001", "0", "USD"]);
   });
 
+  it("writes gzipped CSV and formats whose encoder is passed in", async () => {
+    const encoded: number[] = [];
+    const exporter = new FileExporter({
+      directory: dir,
+      prefix: "bill",
+      formats: ["parquet", "csv.gz"],
+      encoders: {
+        parquet: (rows) => {
+          encoded.push(rows.length);
+          return new TextEncoder().encode(rows.map((r) => r.rated_record_id).join("\n"));
+        },
+      },
+    });
+    const result = await exporter.export(batch, { batchId: "b-1" });
+    expect(result.keys).toEqual([
+      `${PART_1}.csv.gz`,
+      `${PART_1}.parquet`,
+      `${PART_2}.csv.gz`,
+      `${PART_2}.parquet`,
+      MANIFEST,
+    ]);
+    expect(encoded).toEqual([1, 2]);
+    const csv = gunzipSync(await fsp.readFile(exporter.pathOf(`${PART_2}.csv.gz`))).toString("utf8");
+    expect(csv.split("\r\n").filter((l) => l !== "")).toHaveLength(3); // header + 2 rows
+    const parquet = await fsp.readFile(exporter.pathOf(`${PART_2}.parquet`), "utf8");
+    expect(parquet).toBe([b1, a2].map((r) => r.ratedRecordId).join("\n"));
+  });
+
   it("validates its options and the batch id", async () => {
     const path0 = (fn: () => unknown) => {
       try {
@@ -279,6 +308,8 @@ describe("FileExporter", () => {
     expect(path0(() => new FileExporter({ directory: "" }))).toBe("directory");
     expect(path0(() => new FileExporter({ directory: dir, prefix: "a/../b" }))).toBe("prefix");
     expect(path0(() => new FileExporter({ directory: dir, formats: [] }))).toBe("formats");
+    // parquet has no built-in encoder: it must be passed in.
+    expect(path0(() => new FileExporter({ directory: dir, formats: ["parquet"] }))).toBe("formats");
     const exporter = new FileExporter({ directory: dir });
     await expect(exporter.export(batch, { batchId: "../escape" })).rejects.toBeInstanceOf(
       LatchValidationError,

@@ -106,9 +106,10 @@ describe("manifest", () => {
   it("orders formats canonically and validates them, naming formats", () => {
     expect(normalizeFormats(undefined)).toEqual(["jsonl.gz"]);
     expect(normalizeFormats(["csv", "jsonl.gz", "csv"])).toEqual(["jsonl.gz", "csv"]);
+    expect(normalizeFormats(["parquet", "csv.gz", "csv"])).toEqual(["csv", "csv.gz", "parquet"]);
     for (const [bad, path] of [
       [[], "formats"],
-      [["parquet"], "formats.0"],
+      [["csv.zip"], "formats.0"],
       [["csv", "json"], "formats.1"],
     ] as const) {
       let err: unknown;

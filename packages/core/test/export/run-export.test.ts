@@ -82,7 +82,7 @@ describe("exportPending", () => {
     const before = await listFiles(dir);
     const saves = store.saves;
     const again = await exportPending({ store, exporter, batchSize: 3 });
-    expect(again).toEqual({ batches: 0, rows: 0, keys: [] });
+    expect(again).toEqual({ batches: 0, rows: 0, bytes: 0, keys: [] });
     expect(store.saves).toBe(saves);
     expect([...(await listFiles(dir)).keys()]).toEqual([...before.keys()]);
   });
@@ -168,10 +168,22 @@ describe("exportPending", () => {
         return { keys: [`k/${batchId}`], rows: batch.length, alreadyExported: false };
       },
     };
-    const result = await exportPending({ store, exporter, batchSize: 4, consumer: "billing" });
+    const progress: Array<[string, number, number]> = [];
+    const result = await exportPending({
+      store,
+      exporter,
+      batchSize: 4,
+      consumer: "billing",
+      onBatch: (batch, totals) => progress.push([batch.batchId, batch.rows, totals.rows]),
+    });
+    expect(progress).toEqual([
+      ["b-0000000000000000000000000000000000000001", 4, 4],
+      ["b-0000000000000000000000000000000000000005", 3, 7],
+    ]);
     expect(result).toEqual({
       batches: 2,
       rows: 7,
+      bytes: 0,
       keys: ["k/b-0000000000000000000000000000000000000001", "k/b-0000000000000000000000000000000000000005"],
     });
     expect(calls).toEqual([

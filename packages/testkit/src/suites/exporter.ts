@@ -32,7 +32,7 @@ export interface ExporterSuiteOptions {
     | { exporter: RatedRecordExporter; read: ExportReader };
   /**
    * Counts the data rows of an object in a format the suite cannot read itself (it reads
-   * `.jsonl`, `.jsonl.gz` and `.csv`), e.g. Parquet. An object the suite cannot count fails
+   * `.jsonl`, `.jsonl.gz`, `.csv` and `.csv.gz`), e.g. Parquet. An object the suite cannot count fails
    * the test.
    */
   countRows?: (key: string, bytes: Uint8Array) => number | Promise<number>;
@@ -160,6 +160,7 @@ export function describeExporter(options: ExporterSuiteOptions): void {
     async function countRows(key: string, bytes: Uint8Array): Promise<number> {
       if (/\.jsonl(\.gz)?$/.test(key)) return jsonLines(key, bytes).length;
       if (key.endsWith(".csv")) return csvRecords(utf8.decode(bytes)) - 1; // minus the header row
+      if (key.endsWith(".csv.gz")) return csvRecords(utf8.decode(gunzipSync(bytes))) - 1;
       if (options.countRows === undefined) {
         throw new Error(`the suite cannot count the rows of ${key}: pass countRows for this format`);
       }
