@@ -3,15 +3,20 @@ import { makeCorrection, makeRatedRecord, uniqueId } from "@latch/testkit";
 
 /**
  * A memory store holding a realistic month slice: `events` first versions spread over three
- * tenants, two currencies and five UTC days (so batches span day partitions), then a
+ * tenants, two currencies and `days` (default five) UTC days (so batches span day partitions), then a
  * correction of every seventh event, written later (so most corrections land in a later batch
  * than the version they supersede).
  */
-export async function seedStore(events: number, store = new MemoryRatedRecordStore()) {
-  const run = uniqueId("run");
+export async function seedStore(
+  events: number,
+  store = new MemoryRatedRecordStore(),
+  options: { runId?: string; days?: number } = {},
+) {
+  const run = options.runId ?? uniqueId("run");
+  const days = options.days ?? 5;
   const firsts: RatedUsageRecord[] = [];
   for (let i = 0; i < events; i++) {
-    const day = 1 + (i % 5);
+    const day = 1 + (i % days);
     const second = String(i % 60).padStart(2, "0");
     const at = `2026-03-0${day}T1${i % 10}:0${i % 6}:${second}.${String(i % 1000).padStart(3, "0")}Z`;
     firsts.push(
