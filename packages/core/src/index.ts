@@ -42,6 +42,7 @@ export type {
   UsageCounter,
 } from "./contracts/quota.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
+export * from "./credits/index.js";
 export * from "./errors/index.js";
 export {
   BILLING_COLUMNS,
@@ -70,6 +71,7 @@ export {
 } from "./facade/create-latch.js";
 export type { RetryPolicy } from "./facade/retry.js";
 export {
+  MemoryCreditLedger,
   MemoryObservationStore,
   MemoryQuotaReservator,
   type MemoryQuotaReservatorOptions,

@@ -1,9 +1,11 @@
 /**
  * @latch/postgres: Latch's system of record on PostgreSQL and PGlite. Observations, rated
- * records (SQL reports, a change log that never skips), two-phase quota and usage counters,
+ * records (SQL reports, a change log that never skips), two-phase quota, usage counters and
+ * prepaid credits,
  * with shipped SQL migrations applied by {@link migrate} or by your own migration tool.
  */
 
+export { PostgresCreditLedger } from "./credit-ledger.js";
 export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";
 export {

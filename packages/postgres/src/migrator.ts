@@ -28,7 +28,7 @@ export interface MigrateResult {
  *
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
- * await migrate(pool, { schema: "latch" }); // { version: 2, applied: [1, 2] }
+ * await migrate(pool, { schema: "latch" }); // { version: 3, applied: [1, 2, 3] }
  */
 export async function migrate(db: Queryable, options: MigrateOptions = {}): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;

@@ -10,6 +10,7 @@ import {
   PostgresRatedRecordStore,
   SchemaNotMigratedError,
 } from "../src/index.js";
+import { describeCreditConformance } from "./credit-support.js";
 import { count, DATABASE_URL, describeConformance, describeQuotaSweep, freshSchema } from "./support.js";
 
 // Everything that runs against the server lives in this one file, so its tests run one after
@@ -22,7 +23,7 @@ const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
 let ready: Promise<void> | undefined;
 beforeEach(async () => {
   ready ??= migrate(pool, { schema }).then((result) => {
-    expect(result).toEqual({ version: 2, applied: [1, 2] });
+    expect(result).toEqual({ version: 3, applied: [1, 2, 3] });
   });
   await ready;
 });
@@ -33,6 +34,7 @@ afterAll(async () => {
 });
 
 describeConformance("postgres", () => pool, schema);
+describeCreditConformance("postgres", () => pool, schema);
 describeQuotaSweep(
   "postgres",
   () => pool,
@@ -119,9 +121,9 @@ describe("postgres: must-shows", () => {
     const many = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
     try {
       const results = await Promise.all(Array.from({ length: 20 }, () => migrate(many, { schema: target })));
-      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 2, applied: [1, 2] }]);
-      expect(results.every((r) => r.version === 2)).toBe(true);
-      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(2);
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 3, applied: [1, 2, 3] }]);
+      expect(results.every((r) => r.version === 3)).toBe(true);
+      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(3);
     } finally {
       await many.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await many.end();
@@ -133,9 +135,9 @@ describe("postgres: must-shows", () => {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     try {
-      expect(await migrate(client, { schema: target })).toEqual({ version: 2, applied: [1, 2] });
-      expect(await migrate(client, { schema: target })).toEqual({ version: 2, applied: [] });
-      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(2);
+      expect(await migrate(client, { schema: target })).toEqual({ version: 3, applied: [1, 2, 3] });
+      expect(await migrate(client, { schema: target })).toEqual({ version: 3, applied: [] });
+      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(3);
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await client.end();
@@ -151,7 +153,7 @@ describe("postgres: must-shows", () => {
     await expect(store.get("x:0:openai")).rejects.toMatchObject({
       code: "schema_not_migrated",
       found: 0,
-      required: 2,
+      required: 3,
     });
   });
 

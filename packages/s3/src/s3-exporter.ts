@@ -23,6 +23,7 @@ import {
   type RatedRecordStore,
 } from "@latch/core";
 import {
+  type BatchPlan,
   checkEncoders,
   type ExportFormat,
   intentKey,
@@ -30,7 +31,8 @@ import {
   normalizeFormats,
   normalizePrefix,
   parseIntent,
-  planBatch,
+  planBatchAsync,
+  planIntent,
   type RowEncoders,
   resolvePreviousVersions,
   sameContent,
@@ -44,6 +46,8 @@ const MiB = 1024 * 1024;
 /** S3's smallest multipart part (all but the last). */
 const MIN_PART_BYTES = 5 * MiB;
 const SHA256_METADATA = "latch-sha256";
+/** Parts of one batch uploaded at the same time. */
+const PART_CONCURRENCY = 4;
 
 /** Options of {@link S3Exporter}. */
 export interface S3ExporterOptions {
@@ -241,26 +245,56 @@ export class S3Exporter implements RatedRecordExporter {
     const batchId = validateBatchId(options?.batchId);
     if (batch.length === 0) return { keys: [], rows: 0, bytes: 0, alreadyExported: false };
     signal?.throwIfAborted();
-    const previous = await resolvePreviousVersions(batch, options.previousVersion ?? this.#previous, signal);
-    const plan = planBatch({
-      entries: batch,
-      previous,
-      prefix: this.#prefix,
-      formats: this.#formats,
-      batchId,
-      encoders: this.#encoders,
-    });
-
-    let created = 0;
-    if ((await this.#put(plan.intent.key, plan.intent.bytes, signal)).created) created++;
-    const stored: Uint8Array[] = [];
-    let bytes = 0;
-    for (const part of plan.parts) {
-      const r = await this.#put(part.key, part.bytes, signal);
-      if (r.created) created++;
-      stored.push(r.bytes);
-      bytes += r.bytes.byteLength;
+    // The intent goes out first and travels while the parts are encoded (CPU): the intent
+    // needs only the entries' count and seqs, and every part waits for it below.
+    const intent = planIntent({ entries: batch, prefix: this.#prefix, batchId });
+    const intentWrite = this.#put(intent.key, intent.bytes, signal);
+    let plan: BatchPlan;
+    try {
+      const previous = await resolvePreviousVersions(
+        batch,
+        options.previousVersion ?? this.#previous,
+        signal,
+      );
+      // gzip runs on the thread pool, so the next batch (exportSince keeps two in flight) is
+      // encoded meanwhile.
+      plan = await planBatchAsync({
+        entries: batch,
+        previous,
+        prefix: this.#prefix,
+        formats: this.#formats,
+        batchId,
+        encoders: this.#encoders,
+      });
+    } catch (error) {
+      await intentWrite.catch(() => undefined);
+      throw error;
     }
+    let created = (await intentWrite).created ? 1 : 0;
+
+    // Parts in any order (a few at a time); the manifest only after every part is stored.
+    const stored = new Array<Uint8Array>(plan.parts.length);
+    let next = 0;
+    let stop = false;
+    const worker = async () => {
+      while (!stop && next < plan.parts.length) {
+        const i = next++;
+        const part = plan.parts[i] as (typeof plan.parts)[number];
+        try {
+          const r = await this.#put(part.key, part.bytes, signal);
+          if (r.created) created++;
+          stored[i] = r.bytes;
+        } catch (error) {
+          stop = true; // no new part once one has failed
+          throw error;
+        }
+      }
+    };
+    const workers = Array.from({ length: Math.min(PART_CONCURRENCY, plan.parts.length) }, worker);
+    const settled = await Promise.allSettled(workers);
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    const bytes = stored.reduce((sum, b) => sum + b.byteLength, 0);
     const manifest = manifestFor(plan, stored);
     if ((await this.#put(manifest.key, manifest.bytes, signal)).created) created++;
     return {
@@ -314,6 +348,7 @@ export class S3Exporter implements RatedRecordExporter {
         exporter: this,
         consumer: options.cursorName,
         batchSize: options.batchSize ?? 10_000,
+        pipeline: true,
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
         onBatch: (_batch, totals) => {
           if (typeof report === "function") report(progressOf(totals));

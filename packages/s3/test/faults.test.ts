@@ -24,6 +24,15 @@ afterAll(async () => {
 const isPart = (r: RequestInfo) =>
   r.method === "PUT" && r.path.includes("/dt%3D") && !r.query.has("partNumber");
 const isManifest = (r: RequestInfo) => r.method === "PUT" && r.path.includes("/_manifests/");
+/** The first day's JSONL part (parts of a batch go up concurrently; this pins one of them). */
+const isFirstPart = (r: RequestInfo) =>
+  isPart(r) && r.path.includes("/dt%3D2026-03-01/") && r.path.endsWith(".jsonl.gz");
+/** PUT attempts per key. */
+const attemptsByKey = (requests: RequestInfo[]) => {
+  const counts = new Map<string, number>();
+  for (const r of requests) if (r.method === "PUT") counts.set(r.path, (counts.get(r.path) ?? 0) + 1);
+  return counts;
+};
 
 async function setup(options: { events?: number; days?: number; maxAttempts?: number; runId?: string } = {}) {
   const { store, versions } = await seedStore(options.events ?? 60, undefined, {
@@ -69,11 +78,13 @@ async function exportError(promise: Promise<unknown>): Promise<ExportError> {
 describe("S3 faults", () => {
   it("403 AccessDenied ⇒ auth, not retried, no manifest; the cursor stays so a rerun publishes it", async () => {
     const t = await setup();
-    s3.inject({ match: isPart, fault: { status: 403, code: "AccessDenied", message: "Access Denied" } });
+    s3.inject({ match: isFirstPart, fault: { status: 403, code: "AccessDenied", message: "Access Denied" } });
     const error = await exportError(t.run());
     expect(error.kind).toBe("auth");
     expect(error.isRetryable).toBe(false);
-    expect(t.seen().filter(isPart)).toHaveLength(1);
+    // Not retried: every key was tried at most once, the refused part exactly once.
+    expect([...attemptsByKey(t.seen()).values()].every((n) => n === 1)).toBe(true);
+    expect(t.seen().filter(isFirstPart)).toHaveLength(1);
     expect(await t.manifests()).toEqual([]);
     expect(await t.store.getCursor("billing")).toBeUndefined();
     expect((await t.run()).rows).toBe(t.versions);
@@ -92,7 +103,7 @@ describe("S3 faults", () => {
   it("503 SlowDown on every attempt ⇒ rate_limited with retryAfterMs after maxAttempts, nothing half-published", async () => {
     const t = await setup({ maxAttempts: 3 });
     s3.inject({
-      match: isPart,
+      match: isFirstPart,
       fault: { status: 503, code: "SlowDown", message: "Please reduce your request rate." },
       times: 3,
     });
@@ -100,7 +111,7 @@ describe("S3 faults", () => {
     expect(error.kind).toBe("rate_limited");
     expect(error.isRetryable).toBe(true);
     expect(error.retryAfterMs).toBeGreaterThan(0);
-    expect(t.seen().filter(isPart)).toHaveLength(3);
+    expect(t.seen().filter(isFirstPart)).toHaveLength(3);
     expect(await t.manifests()).toEqual([]);
     expect((await t.run()).rows).toBe(t.versions);
     await t.exactlyOnce();

@@ -12,6 +12,7 @@ export {
   makeSnapshot,
   uniqueId,
 } from "./fixtures.js";
+export { type CreditLedgerSuiteOptions, describeCreditLedger } from "./suites/credit-ledger.js";
 export { describeExporter, type ExporterSuiteOptions, type ExportReader } from "./suites/exporter.js";
 export {
   describeObservationStore,
@@ -25,3 +26,4 @@ export {
   type RatedRecordStoreSuiteOptions,
 } from "./suites/rated-record-store.js";
 export { describeUsageCounter, type UsageCounterSuiteOptions } from "./suites/usage-counter.js";
+export { type SyntheticChangeLog, syntheticChangeLog } from "./synthetic.js";

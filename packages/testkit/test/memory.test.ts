@@ -3,12 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   FileExporter,
+  MemoryCreditLedger,
   MemoryObservationStore,
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
   MemoryUsageCounter,
 } from "@latch/core";
 import {
+  describeCreditLedger,
   describeExporter,
   describeObservationStore,
   describeQuotaReservator,
@@ -50,3 +52,5 @@ describeExporter({
   cleanup: () =>
     Promise.all(folders.map((f) => rm(f, { recursive: true, force: true }))).then(() => undefined),
 });
+
+describeCreditLedger({ name: "memory", create: () => new MemoryCreditLedger() });

@@ -25,6 +25,8 @@ export const LATCH_ERROR_CODES = [
   "hold_already_resolved",
   /** An export could not be written. */
   "export_failed",
+  /** A credit grant, void or reset was dated before the ledger's latest reset. */
+  "high_watermark",
 ] as const;
 
 export type LatchErrorCode = (typeof LATCH_ERROR_CODES)[number];

@@ -1,4 +1,5 @@
 export { LATCH_ERROR_CODES, type LatchErrorCode } from "./codes.js";
+export { HighWatermarkError } from "./credit-errors.js";
 export { LatchError, type LatchErrorOptions } from "./latch-error.js";
 export {
   CurrencyMismatchError,

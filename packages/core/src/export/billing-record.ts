@@ -148,10 +148,14 @@ function invalid(reason: string, cause?: unknown): ExportError {
 const SEQ = /^[0-9]{1,40}$/;
 const UTC_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
+/** A canonical decimal string: no leading zeros, no trailing fractional zeros, no `-0`. */
+const CANONICAL_DECIMAL = /^(?:0|-?(?:0\.[0-9]*[1-9]|[1-9][0-9]*(?:\.[0-9]*[1-9])?))$/;
+
 function amount(text: string, what: string, id: string): string {
-  if (typeof text !== "string" || !SIGNED_DECIMAL.test(text)) {
-    throw invalid(`${id}: ${what} is not a plain decimal string`);
-  }
+  if (typeof text !== "string") throw invalid(`${id}: ${what} is not a plain decimal string`);
+  // Stored totals are canonical already (the engine writes them so): return them as they are.
+  if (CANONICAL_DECIMAL.test(text)) return text;
+  if (!SIGNED_DECIMAL.test(text)) throw invalid(`${id}: ${what} is not a plain decimal string`);
   return canonicalDecimal(text);
 }
 
@@ -166,10 +170,30 @@ function minorUnits(cost: string, currency: string, id: string): bigint {
   }
 }
 
+/** `{"a":1,"b":2}` with keys in code-unit order (object key order would put integer-like names first). */
+function sortedJson(values: Record<string, number>): string {
+  const names = Object.keys(values).sort();
+  return `{${names.map((n) => `${JSON.stringify(n)}:${values[n]}`).join(",")}}`;
+}
+
+/** The last timestamps that passed (rows of a batch share many, e.g. `ratedAt`): skip re-checking them. */
+const checkedTimestamps: string[] = ["", "", "", ""];
+let nextChecked = 0;
+
 function timestamp(value: string, what: string, id: string): string {
+  if (
+    value === checkedTimestamps[0] ||
+    value === checkedTimestamps[1] ||
+    value === checkedTimestamps[2] ||
+    value === checkedTimestamps[3]
+  ) {
+    if (value !== "") return value;
+  }
   if (typeof value !== "string" || !UTC_TIMESTAMP.test(value) || Number.isNaN(Date.parse(value))) {
     throw invalid(`${id}: ${what} is not an ISO 8601 UTC timestamp`);
   }
+  checkedTimestamps[nextChecked] = value;
+  nextChecked = (nextChecked + 1) & 3;
   return value;
 }
 
@@ -218,12 +242,15 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
 
   const obs = record.observation;
   const meters = obs.meters as Readonly<Record<string, number | undefined>>;
-  const custom: Record<string, number> = {};
-  for (const name of Object.keys(meters).sort()) {
+  let custom: Record<string, number> | undefined;
+  for (const name in meters) {
     const q = meters[name];
     if (q === undefined) continue;
     if (!Number.isSafeInteger(q) || q < 0) throw invalid(`${id}: meter ${name} is not a safe integer ≥ 0`);
-    if (name.startsWith("custom:")) custom[name.slice(7)] = q;
+    if (name.startsWith("custom:")) {
+      custom ??= {};
+      custom[name.slice(7)] = q;
+    }
   }
   const meter = (name: (typeof METER_COLUMNS)[number]): number => meters[name] ?? 0;
   const source = obs.source.kind === "corrected" ? `corrected:${obs.source.correctionOf}` : obs.source.kind;
@@ -256,7 +283,7 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
     audio_input_tokens: meter("audio_input_tokens"),
     audio_output_tokens: meter("audio_output_tokens"),
     image_count: meter("image_count"),
-    custom_meters: JSON.stringify(custom),
+    custom_meters: custom === undefined ? "{}" : sortedJson(custom),
     cost,
     cost_delta: costDelta,
     cost_minor_units: minorUnits(cost, record.currency, id).toString(),
@@ -285,9 +312,10 @@ export async function resolvePreviousVersions(
   lookup?: PreviousVersionLookup,
   signal?: AbortSignal,
 ): Promise<Map<string, PreviousVersion>> {
+  const found = new Map<string, PreviousVersion>();
+  if (!entries.some((e) => e.record.supersedes !== undefined)) return found;
   const inBatch = new Map<string, RatedUsageRecord>();
   for (const e of entries) inBatch.set(e.record.ratedRecordId, e.record);
-  const found = new Map<string, PreviousVersion>();
   for (const { record } of entries) {
     const id = record.supersedes;
     if (id === undefined || found.has(id)) continue;
@@ -327,14 +355,14 @@ export function buildBillingRows(
   previous: ReadonlyMap<string, PreviousVersion>,
 ): BillingRecord[] {
   const inBatch = new Map<string, RatedUsageRecord>();
-  for (const e of entries) inBatch.set(e.record.ratedRecordId, e.record);
+  for (const e of entries) {
+    const id = e.record.ratedRecordId;
+    if (inBatch.has(id)) throw invalid(`${id} appears twice in one batch`);
+    inBatch.set(id, e.record);
+  }
   const seqs = new Set<string>();
-  const ids = new Set<string>();
   const rows: BillingRecord[] = [];
   for (const entry of entries) {
-    const id = entry.record.ratedRecordId;
-    if (ids.has(id)) throw invalid(`${id} appears twice in one batch`);
-    ids.add(id);
     if (entry.seq !== "") {
       if (seqs.has(entry.seq)) throw invalid(`seq ${entry.seq} appears twice in one batch`);
       seqs.add(entry.seq);

@@ -36,9 +36,12 @@ export {
   type ManifestObject,
   manifestFor,
   normalizeFormats,
+  type PlanBatchInput,
   type PlannedPart,
   parseIntent,
   planBatch,
+  planBatchAsync,
+  planIntent,
   sha256Hex,
 } from "./manifest.js";
 export {
@@ -50,8 +53,10 @@ export {
   checkEncoders,
   EXPORT_FORMATS,
   type ExportFormat,
+  encodeBuiltRowsUncompressed,
   encodeRows,
   gzipDeterministic,
+  gzipDeterministicAsync,
   type RowEncoder,
   type RowEncoders,
   sameContent,

@@ -93,9 +93,16 @@ export function padSeq(seq: string): string {
   return digits.length >= 40 ? digits : digits.padStart(40, "0");
 }
 
+/** A seq's digits without leading zeros (validated by `padSeq` when it is empty or has some). */
+function seqDigits(seq: string): string {
+  if (seq.length > 0 && seq.charCodeAt(0) !== 48) return seq;
+  return padSeq(seq).replace(/^0+(?=[0-9])/, "");
+}
+
+/** Numeric order of two seqs (decimal integer strings; leading zeros allowed). */
 function compareSeq(a: string, b: string): number {
-  const x = padSeq(a);
-  const y = padSeq(b);
+  const x = seqDigits(a);
+  const y = seqDigits(b);
   if (x.length !== y.length) return x.length - y.length;
   return x < y ? -1 : x > y ? 1 : 0;
 }

@@ -18,7 +18,14 @@ import {
   partKey,
   validateBatchId,
 } from "./layout.js";
-import { EXPORT_FORMATS, type ExportFormat, encodeRows, type RowEncoders } from "./writers.js";
+import {
+  EXPORT_FORMATS,
+  type ExportFormat,
+  encodeBuiltRowsUncompressed,
+  gzipDeterministic,
+  gzipDeterministicAsync,
+  type RowEncoders,
+} from "./writers.js";
 
 const utf8 = new TextEncoder();
 
@@ -201,6 +208,32 @@ export function normalizeFormats(formats: readonly string[] | undefined): Export
   return EXPORT_FORMATS.filter((f) => formats.includes(f));
 }
 
+/**
+ * The intent marker of a batch: its row count and first and last seq, from the entries alone
+ * (so an exporter can send it before encoding the parts). `planBatch` returns the same object.
+ *
+ * @example
+ * const intent = planIntent({ entries: page.items, prefix: "billing", batchId });
+ * await put(intent.key, intent.bytes); // before any part
+ */
+export function planIntent(input: {
+  entries: readonly ChangeLogEntry[];
+  prefix?: string;
+  batchId: string;
+}): ExportObject {
+  const prefix = normalizePrefix(input.prefix);
+  const batchId = validateBatchId(input.batchId);
+  const entries = input.entries;
+  const intent: BatchIntentMarker = {
+    schema: BILLING_EXPORT_SCHEMA,
+    batchId,
+    rows: entries.length,
+    firstSeq: entries[0]?.seq ?? "",
+    lastSeq: entries[entries.length - 1]?.seq ?? "",
+  };
+  return { key: intentKey(prefix, batchId), bytes: utf8.encode(canonicalJson(intent)) };
+}
+
 /** One data object of a planned batch. */
 export interface PlannedPart extends ExportObject {
   format: ExportFormat;
@@ -232,7 +265,36 @@ export interface BatchPlan {
  * const plan = planBatch({ entries: page.items, previous, prefix: "billing", formats: ["jsonl.gz"], batchId });
  * for (const part of plan.parts) await put(part.key, part.bytes);
  */
-export function planBatch(input: {
+export function planBatch(input: PlanBatchInput): BatchPlan {
+  const { plan, gzip } = planUncompressed(input);
+  for (const i of gzip) {
+    const part = plan.parts[i] as PlannedPart;
+    part.bytes = gzipDeterministic(part.bytes);
+  }
+  return plan;
+}
+
+/**
+ * {@link planBatch}, with the gzip of `.gz` parts done on libuv's thread pool (in parallel, off
+ * the event loop): the same bytes, while the event loop encodes other work (the next batch,
+ * other parts). Used by exporters that keep several batches in flight.
+ *
+ * @example
+ * const plan = await planBatchAsync({ entries: page.items, previous, batchId });
+ */
+export async function planBatchAsync(input: PlanBatchInput): Promise<BatchPlan> {
+  const { plan, gzip } = planUncompressed(input);
+  await Promise.all(
+    gzip.map(async (i) => {
+      const part = plan.parts[i] as PlannedPart;
+      part.bytes = await gzipDeterministicAsync(part.bytes);
+    }),
+  );
+  return plan;
+}
+
+/** What {@link planBatch} plans from. */
+export interface PlanBatchInput {
   entries: readonly ChangeLogEntry[];
   previous: ReadonlyMap<string, PreviousVersion>;
   prefix?: string;
@@ -240,41 +302,39 @@ export function planBatch(input: {
   batchId: string;
   /** Encoders for formats core cannot write itself (`parquet`); see `encodeRows`. */
   encoders?: RowEncoders;
-}): BatchPlan {
+}
+
+/** The plan with built-in `.gz` parts not compressed yet, and the indexes of those parts. */
+function planUncompressed(input: PlanBatchInput): { plan: BatchPlan; gzip: number[] } {
   const prefix = normalizePrefix(input.prefix);
   const batchId = validateBatchId(input.batchId);
   const formats = normalizeFormats(input.formats);
   const rows = buildBillingRows(input.entries, input.previous);
   const parts: PlannedPart[] = [];
+  const gzip: number[] = [];
   for (const p of partitionRows(rows)) {
     for (const format of formats) {
+      const raw = encodeBuiltRowsUncompressed(p.rows, format, input.encoders);
+      if (raw.gzip) gzip.push(parts.length);
       parts.push({
         key: partKey(prefix, p.dt, p.firstSeq, p.lastSeq, format),
-        bytes: encodeRows(p.rows, format, input.encoders),
+        bytes: raw.bytes,
         format,
         dt: p.dt,
         rows: p.rows.length,
       });
     }
   }
-  const first = rows[0];
-  const last = rows[rows.length - 1];
-  const intent: BatchIntentMarker = {
-    schema: BILLING_EXPORT_SCHEMA,
-    batchId,
-    rows: rows.length,
-    firstSeq: first?.seq ?? "",
-    lastSeq: last?.seq ?? "",
-  };
-  return {
+  const plan: BatchPlan = {
     prefix,
     batchId,
     formats,
     rows,
     createdAt: latestRatedAt(rows),
-    intent: { key: intentKey(prefix, batchId), bytes: utf8.encode(canonicalJson(intent)) },
+    intent: planIntent({ entries: input.entries, prefix, batchId }),
     parts,
   };
+  return { plan, gzip };
 }
 
 /**

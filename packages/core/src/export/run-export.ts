@@ -1,5 +1,6 @@
 import type { ExportResult, PreviousVersionLookup, RatedRecordExporter } from "../contracts/exporter.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+
 import { ExportError, LatchValidationError } from "../errors/index.js";
 import { batchIdFor } from "./layout.js";
 
@@ -12,6 +13,13 @@ export interface ExportPendingOptions {
   /** Change-log entries per batch, 1–10,000 (the most one `listSince` page holds). Default 1,000. */
   batchSize?: number;
   signal?: AbortSignal;
+  /**
+   * Start reading and writing the next batch while the current one is still being written
+   * (two batches in flight; cursors are still saved strictly in order, each only after its
+   * batch's manifest). Only for exporters whose `export` may run twice at once; a crash then
+   * may leave the next batch started, which the rerun finishes through its intent. Default false.
+   */
+  pipeline?: boolean;
   /**
    * Called after each batch is exported and its cursor saved, with the batch's result and the
    * running totals (for progress output). An exception thrown here stops the run; the batch
@@ -54,6 +62,7 @@ function invalid(reason: string): ExportError {
  */
 export async function exportPending(options: ExportPendingOptions): Promise<ExportPendingResult> {
   const { store, exporter, signal } = options;
+  const pipeline = options.pipeline ?? false;
   const consumer = options.consumer ?? "default";
   const batchSize = options.batchSize ?? 1000;
   if (typeof consumer !== "string" || consumer.length === 0 || consumer.length > 256) {
@@ -71,39 +80,75 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
   const result: ExportPendingResult = { batches: 0, rows: 0, bytes: 0, keys: [] };
 
   signal?.throwIfAborted();
+  /** Where the next page starts (ahead of the saved cursor while a batch is in flight). */
   let cursor = await store.getCursor(consumer, signal);
-  for (;;) {
-    signal?.throwIfAborted();
-    let page = await store.listSince(cursor, batchSize, signal);
-    const first = page.items[0];
-    if (first === undefined) break;
-    const batchId = batchIdFor(first.seq);
+  /** The batch being written while the next one is read and planned (pipeline only). */
+  let inFlight: { exporting: Promise<ExportResult>; next: string; batchId: string } | undefined;
 
-    const intent = await exporter.startedBatch?.(batchId, signal);
-    if (intent !== undefined) {
-      if (intent.rows !== page.items.length) page = await store.listSince(cursor, intent.rows, signal);
-      const last = page.items[page.items.length - 1];
-      if (
-        page.items.length !== intent.rows ||
-        page.items[0]?.seq !== intent.firstSeq ||
-        last?.seq !== intent.lastSeq
-      ) {
-        throw invalid(`batch ${batchId} was started with other rows: the change log order is not stable`);
-      }
-    }
-    const next = page.cursor;
-    if (next === undefined || next === cursor) {
-      throw invalid(`the change log returned rows after cursor ${cursor ?? "(start)"} without advancing it`);
-    }
-
-    const exported = await exporter.export(page.items, { batchId, previousVersion }, signal);
-    await store.saveCursor(consumer, next, signal);
-    cursor = next;
+  /** Waits for a batch, then saves its cursor: cursors are saved in batch order, never ahead. */
+  const finish = async (batch: NonNullable<typeof inFlight>): Promise<void> => {
+    const exported = await batch.exporting;
+    await store.saveCursor(consumer, batch.next, signal);
     result.batches++;
     result.rows += exported.rows;
     result.bytes += exported.bytes ?? 0;
     for (const key of exported.keys) result.keys.push(key);
-    options.onBatch?.({ ...exported, batchId }, result);
+    options.onBatch?.({ ...exported, batchId: batch.batchId }, result);
+  };
+
+  try {
+    for (;;) {
+      signal?.throwIfAborted();
+      let page = await store.listSince(cursor, batchSize, signal);
+      const first = page.items[0];
+      if (first === undefined) break;
+      const batchId = batchIdFor(first.seq);
+
+      const intent = await exporter.startedBatch?.(batchId, signal);
+      if (intent !== undefined) {
+        if (intent.rows !== page.items.length) page = await store.listSince(cursor, intent.rows, signal);
+        const last = page.items[page.items.length - 1];
+        if (
+          page.items.length !== intent.rows ||
+          page.items[0]?.seq !== intent.firstSeq ||
+          last?.seq !== intent.lastSeq
+        ) {
+          throw invalid(`batch ${batchId} was started with other rows: the change log order is not stable`);
+        }
+      }
+      const next = page.cursor;
+      if (next === undefined || next === cursor) {
+        throw invalid(
+          `the change log returned rows after cursor ${cursor ?? "(start)"} without advancing it`,
+        );
+      }
+
+      const batch = {
+        exporting: exporter.export(page.items, { batchId, previousVersion }, signal),
+        next,
+        batchId,
+      };
+      cursor = next;
+      if (!pipeline) {
+        await finish(batch);
+        continue;
+      }
+      // Pipelined: this batch starts while the previous one is still being written; the
+      // previous one's cursor is saved (after it finishes) before anything waits on this one.
+      batch.exporting.catch(() => undefined);
+      const previous = inFlight;
+      inFlight = batch;
+      if (previous !== undefined) await finish(previous);
+    }
+    if (inFlight !== undefined) {
+      const last = inFlight;
+      inFlight = undefined;
+      await finish(last);
+    }
+  } catch (error) {
+    // Never leave a batch writing in the background after we return.
+    await inFlight?.exporting.catch(() => undefined);
+    throw error;
   }
   return result;
 }

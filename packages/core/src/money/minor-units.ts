@@ -1,6 +1,6 @@
 import { LatchValidationError } from "../errors/index.js";
 import { minorUnitDigits } from "./currency.js";
-import { LatchDecimal, SIGNED_DECIMAL } from "./decimal.js";
+import { LatchDecimal, parseFixed, pow10, SIGNED_DECIMAL } from "./decimal.js";
 
 /**
  * Rounds an exact amount to the currency's ISO 4217 minor units, half-even (banker's
@@ -18,8 +18,15 @@ export function toMinorUnits(amount: string, currency: string): bigint {
   if (typeof amount !== "string" || !SIGNED_DECIMAL.test(amount)) {
     throw LatchValidationError.at("amount", "amount", "expected a plain decimal string such as 12.5");
   }
-  const rounded = new LatchDecimal(amount).toDecimalPlaces(digits, LatchDecimal.ROUND_HALF_EVEN);
-  return BigInt(rounded.times(new LatchDecimal(10).pow(digits)).toFixed(0));
+  // Exact integer arithmetic: the amount as units × 10^-scale, rescaled to the currency's
+  // exponent with one half-even rounding (no precision limit, unlike a 40-digit Decimal).
+  const { units, scale } = parseFixed(amount);
+  if (scale <= digits) return units * pow10(digits - scale);
+  const divisor = pow10(scale - digits);
+  const quotient = units / divisor; // truncated towards zero
+  const twiceRest = (units < 0n ? -(units % divisor) : units % divisor) * 2n;
+  if (twiceRest < divisor || (twiceRest === divisor && quotient % 2n === 0n)) return quotient;
+  return units < 0n ? quotient - 1n : quotient + 1n;
 }
 
 /** Formats minor units back into a decimal string with the currency's exponent: `(100n, "USD")` → `"1.00"`. */

@@ -10,6 +10,7 @@ import {
   normalizeFormats,
   parseIntent,
   planBatch,
+  planBatchAsync,
   resolvePreviousVersions,
 } from "../../src/export/index.js";
 import { LatchDecimal, type RatedUsageRecord } from "../../src/index.js";
@@ -30,6 +31,22 @@ describe("manifest", () => {
   const a2 = rec({ requestId: "a", version: 2, total: "0.0029", ratedAt: "2026-03-02T00:00:02Z" });
   const c1 = rec({ requestId: "c", total: "0.0031" });
   const entries = [entry(3, a1), entry(4, b1), entry(5, a2), entry(6, c1)];
+
+  it("planBatchAsync plans exactly what planBatch plans (gzip on the thread pool)", async () => {
+    const input = {
+      entries,
+      previous: new Map(),
+      prefix: "bill",
+      formats: ["jsonl.gz", "csv", "csv.gz"] as const,
+      batchId: "b-3",
+    };
+    const sync = planBatch({ ...input, formats: [...input.formats] });
+    const async_ = await planBatchAsync({ ...input, formats: [...input.formats] });
+    expect(async_.parts.map((p) => [p.key, Buffer.from(p.bytes).toString("base64")])).toEqual(
+      sync.parts.map((p) => [p.key, Buffer.from(p.bytes).toString("base64")]),
+    );
+    expect(manifestFor(async_).bytes).toEqual(manifestFor(sync).bytes);
+  });
 
   it("lists every part, rows, cursor range and per-currency cost_delta sums, exact and rounded once", () => {
     const plan = planBatch({

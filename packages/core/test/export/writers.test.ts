@@ -1,6 +1,16 @@
 import { gunzipSync, gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { buildBillingRows, sameContent, toCsv, toJsonl, toJsonlGz } from "../../src/export/index.js";
+import {
+  BILLING_COLUMNS,
+  buildBillingRows,
+  encodeBuiltRowsUncompressed,
+  gzipDeterministic,
+  gzipDeterministicAsync,
+  sameContent,
+  toCsv,
+  toJsonl,
+  toJsonlGz,
+} from "../../src/export/index.js";
 import { entry, rec } from "./helpers.js";
 
 const a = rec({
@@ -58,6 +68,7 @@ describe("JSONL", () => {
     const parsed = JSONL.trimEnd()
       .split("\n")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const r of parsed) expect(Object.keys(r)).toEqual([...BILLING_COLUMNS]);
     expect(parsed.map((r) => [r.version, r.cost_delta, r.input_tokens])).toEqual([
       [1, "0.0105", 1000],
       [2, "-0.001", 1000],
@@ -66,6 +77,29 @@ describe("JSONL", () => {
 
   it("writes nothing for no rows", () => {
     expect(toJsonl([]).byteLength).toBe(0);
+  });
+
+  it("the export planner's fast path writes the same bytes as toJsonl, custom meters sorted by name", () => {
+    const custom = rec({
+      requestId: "c",
+      total: "0.2",
+      meters: { input_tokens: 5, "custom:web_search": 2, "custom:10": 1, "custom:9": 3 },
+    });
+    const built = buildBillingRows(
+      [entry(1, a), entry(2, custom), entry(3, b)],
+      new Map([[a.ratedRecordId, a]]),
+    );
+    expect(built[1]?.custom_meters).toBe('{"10":1,"9":3,"web_search":2}');
+    const jsonl = encodeBuiltRowsUncompressed(built, "jsonl.gz");
+    expect(jsonl.gzip).toBe(true);
+    expect(Buffer.from(jsonl.bytes)).toEqual(Buffer.from(toJsonl(built)));
+    expect(encodeBuiltRowsUncompressed(built, "csv")).toEqual({ bytes: toCsv(built), gzip: false });
+    expect(encodeBuiltRowsUncompressed(built, "csv.gz")).toEqual({ bytes: toCsv(built), gzip: true });
+  });
+
+  it("gzips the same bytes on the thread pool as on the event loop", async () => {
+    const bytes = toJsonl(rows);
+    expect(Buffer.from(await gzipDeterministicAsync(bytes))).toEqual(Buffer.from(gzipDeterministic(bytes)));
   });
 });
 

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   formatMinorUnits,
@@ -34,6 +35,26 @@ describe("toMinorUnits: ISO 4217 exponents, half-even", () => {
   it("huge amounts stay exact", () => {
     expect(toMinorUnits("27021597764.222973", "USD")).toBe(2702159776422n);
     expect(toMinorUnits("123456789012345678901234567.125", "USD")).toBe(12345678901234567890123456712n);
+  });
+  it("equals decimal.js half-even rounding (at a precision wide enough for the input) for any amount", () => {
+    const Wide = LatchDecimal.clone({ precision: 200 });
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }),
+        fc.integer({ min: 0, max: 12 }),
+        fc.constantFrom("USD", "JPY", "KWD", "EUR", "CLF"),
+        (units, scale, currency) => {
+          const text = new Wide(units.toString()).dividedBy(new Wide(10).pow(scale)).toFixed();
+          const digits = minorUnitDigits(currency) as number;
+          const reference = new Wide(text)
+            .toDecimalPlaces(digits, Wide.ROUND_HALF_EVEN)
+            .times(new Wide(10).pow(digits))
+            .toFixed(0);
+          expect(toMinorUnits(text, currency)).toBe(BigInt(reference));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
   it("formats minor units back with the currency's exponent", () => {
     expect(formatMinorUnits(100n, "USD")).toBe("1.00");

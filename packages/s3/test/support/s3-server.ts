@@ -29,6 +29,8 @@ export interface RequestInfo {
   /** Path without the query, e.g. `/bucket/a/b.json`. */
   path: string;
   query: URLSearchParams;
+  /** The status the proxy answered with (`0` for a reset), once answered. */
+  status?: number;
 }
 
 export type Fault =
@@ -159,10 +161,12 @@ export async function startTestS3(): Promise<TestS3> {
       if (rule !== undefined) rule.left--;
       const fault = rule?.fault;
       if (fault === "reset-before") {
+        info.status = 0;
         req.socket.destroy();
         return;
       }
       if (fault !== undefined && fault !== "reset-after") {
+        info.status = fault.status;
         const xml = errorXml(fault.code, fault.message ?? fault.code);
         res.writeHead(fault.status, { "content-type": "application/xml", ...fault.headers });
         res.end(xml);
@@ -201,6 +205,7 @@ export async function startTestS3(): Promise<TestS3> {
         return forward(upstreamPort, info.method, url, headers, body.length > 0 ? body : undefined);
       };
       const upstream = conditional ? await withKeyLock(parsed.pathname, send) : await send();
+      info.status = fault === "reset-after" ? 0 : upstream.status;
       if (fault === "reset-after") {
         req.socket.destroy();
         return;

@@ -1,0 +1,222 @@
+import type {
+  CreditFeature,
+  CreditFeatureInput,
+  CreditGrantInput,
+  CreditGrantRequest,
+  CreditHistoryQuery,
+  CreditLedgerInfo,
+  CreditLedgerInput,
+  CreditResetInput,
+  CreditUsageInput,
+  CreditVoidInput,
+} from "./schemas.js";
+
+/** A stored grant: the request as parsed, plus what the ledger derived from it. */
+export interface CreditGrant extends CreditGrantRequest {
+  /**
+   * `effectiveAt + expiration`, calendar-correct in the ledger's time zone (ISO 8601 UTC,
+   * millisecond precision). Absent when the grant has no expiration.
+   */
+  expiresAt?: string;
+  /** Creation order within the ledger (1, 2, 3…): the last tie-break of the burn-down order. */
+  sequence: number;
+  /** The time the grant was voided from, when it was. */
+  voidedAt?: string;
+}
+
+/** Where one usage event's amount went. Amounts are canonical decimal strings. */
+export interface CreditAllocation {
+  /** Grants burned, in burn-down order. */
+  burned: Array<{ grantId: string; amount: string }>;
+  /** What no grant could cover. Reported, never lost. */
+  overage: string;
+}
+
+/**
+ * What `recordUsage` did: `recorded` (stored now) or `duplicate` (stored before; nothing
+ * changed) with where the amount went, or `denied` (enforced, would add overage; nothing
+ * stored) with the feature's balance at the usage's time.
+ */
+export type CreditUsageResult =
+  | ({ status: "recorded" | "duplicate"; eventId: string } & CreditAllocation)
+  | { status: "denied"; eventId: string; reason: "insufficient_credits"; available: string };
+
+/** One grant's account at a time `t`. `granted = balance + burned + expired + voided`, always. */
+export interface CreditGrantBalance {
+  grantId: string;
+  featureId: string;
+  priority: number;
+  effectiveAt: string;
+  expiresAt?: string;
+  voidedAt?: string;
+  /** In effect at `t`: effective, not expired, not voided. */
+  active: boolean;
+  /** The amount, plus every refill of an ORIGINAL_AMOUNT rollover, up to `t`. 0 before `effectiveAt`. */
+  granted: string;
+  balance: string;
+  burned: string;
+  /** Ended by expiry or by a reset (the part that did not roll over). */
+  expired: string;
+  voided: string;
+}
+
+/** One feature's totals at `t` over the ledger's grants of that feature. */
+export interface CreditFeatureBalance {
+  featureId: string;
+  balance: string;
+  granted: string;
+  burned: string;
+  expired: string;
+  voided: string;
+  /** All usage up to `t`: `burned + overage`. */
+  usage: string;
+  /** Usage that no grant covered. */
+  overage: string;
+}
+
+/** A ledger's balances at one time. */
+export interface CreditBalance {
+  ledgerId: string;
+  /** The time asked for (ISO 8601 UTC, millisecond precision). */
+  at: string;
+  /** Every feature with a grant or usage in the ledger, by featureId. */
+  features: CreditFeatureBalance[];
+  /** Every grant of the ledger (zero before it is effective), in creation order. */
+  grants: CreditGrantBalance[];
+}
+
+/** A `[from, to)` interval (ISO 8601 UTC). */
+export interface CreditPeriod {
+  from: string;
+  to: string;
+}
+
+/** One history entry; `at` is ISO 8601 UTC and amounts are canonical decimal strings. */
+export type CreditHistoryEntry =
+  | { type: "GRANT"; at: string; grantId: string; featureId: string; amount: string }
+  /** `amount` is the balance the void removed (0 for a grant already spent or expired). */
+  | { type: "VOID"; at: string; grantId: string; featureId: string; amount: string }
+  | {
+      type: "RESET";
+      at: string;
+      /** Each grant in effect at the reset: its balance before and after (what rolled over). */
+      grants: Array<{ grantId: string; featureId: string; before: string; after: string }>;
+    }
+  /**
+   * What usage burned from one grant within `period`; periods are cut at every grant start,
+   * expiry, void and reset, and at the query's `from` and `to`. `at` is `period.from`.
+   */
+  | {
+      type: "GRANT_USAGE";
+      at: string;
+      grantId: string;
+      featureId: string;
+      amount: string;
+      period: CreditPeriod;
+    };
+
+/** A page of {@link CreditLedger.history}. */
+export interface CreditHistoryPage {
+  items: CreditHistoryEntry[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
+/**
+ * Prepaid credits (OpenMeter-style, but exact): ledgers per subject, features that tie usage
+ * to credits, grants with priority, effective dates, expiration and rollover, burned down by
+ * usage; void, reset, balances at any time and a paginated history.
+ *
+ * **Amounts** are decimal strings and exact: no float ever touches them. Every amount returned
+ * is canonical (`"1.5"`, not `"1.50"`). Times are ISO 8601 UTC and kept at millisecond
+ * precision; returned times are `Date.prototype.toISOString()` strings.
+ *
+ * **Balances are a function of the stored facts**, computed by replaying them in time order,
+ * so the same grants, voids, resets and usage events give the same balances whatever order
+ * they were recorded in (late usage is applied where it belongs). At one instant the order is:
+ * expiries, voids, the reset, grants becoming effective, then usage (by featureId, eventId).
+ * A grant is in effect over `[effectiveAt, expiresAt)`, until it is voided.
+ *
+ * **Burn-down**: usage of a feature at `t` consumes the feature's grants in effect at `t` with
+ * a balance, ordered by priority (1 first), then soonest `expiresAt` (none = last), then
+ * creation order. What remains is **overage**: reported per event and per feature, never lost.
+ * With `enforce: true` a usage that would add overage (anywhere in the replay) is denied up
+ * front and nothing is stored; concurrent enforced usage never drives a balance below zero.
+ *
+ * **Reset** at `r` starts a new period: each grant in effect at `r` keeps
+ * `min(amount, maxAmount)` (ORIGINAL_AMOUNT: refilled), `min(balance, maxAmount)`
+ * (REMAINING_AMOUNT) or nothing (no rollover); the rest counts as expired. A grant effective
+ * exactly at `r` belongs to the new period and is untouched.
+ *
+ * **High watermark**: the latest reset. Nothing may be granted (effectiveAt), voided or reset
+ * before it: such a request throws `HighWatermarkError` (`high_watermark`). Usage may still
+ * arrive late for an earlier period; it is applied there (never lost).
+ *
+ * **Idempotency**: features, ledgers and grants are created once by id; the same id with the
+ * same body returns `already_exists`, with another body throws `IdempotencyConflictError`
+ * (canonical hashes of the parsed bodies). Usage is keyed by `(ledgerId, featureId, eventId)`
+ * the same way (`duplicate`, or a conflict on another amount or time); a denied usage stores
+ * nothing, so its retry is evaluated afresh. A void at the same time twice is a no-op; at
+ * another time it is a conflict. A reset at the latest reset's time is a no-op.
+ *
+ * **Errors**: bad input, an unknown ledger, feature or grant throw `invalid_input` naming the
+ * field (`amount`, `priority`, `expiration.count`, `featureId`, …). A grant's feature must
+ * exist; a usage's feature must exist.
+ *
+ * Checked by `@latch/testkit`'s `describeCreditLedger`. All methods take an optional
+ * `AbortSignal` last.
+ *
+ * @example
+ * await credits.createFeature({ featureId: "tokens", measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] } });
+ * await credits.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
+ * await credits.grant({ grantId: "acme-2026-03", ledgerId: "acme", featureId: "tokens", amount: "1000000",
+ *   effectiveAt: "2026-03-01T00:00:00Z", expiration: { count: 1, unit: "MONTH" } });
+ * await credits.recordUsage({ ledgerId: "acme", featureId: "tokens", eventId: "req-1:0:openai",
+ *   amount: "1200", at: "2026-03-02T10:00:00Z" });
+ * (await credits.balance("acme", "2026-03-03T00:00:00Z")).features[0]?.balance; // "998800"
+ */
+export interface CreditLedger {
+  /** Creates a feature (idempotent by featureId). */
+  createFeature(
+    input: CreditFeatureInput,
+    signal?: AbortSignal,
+  ): Promise<{ status: "created" | "already_exists"; feature: CreditFeature }>;
+  getFeature(featureId: string, signal?: AbortSignal): Promise<CreditFeature | undefined>;
+  /** Creates a ledger (idempotent by ledgerId). */
+  createLedger(
+    input: CreditLedgerInput,
+    signal?: AbortSignal,
+  ): Promise<{ status: "created" | "already_exists"; ledger: CreditLedgerInfo }>;
+  getLedger(ledgerId: string, signal?: AbortSignal): Promise<CreditLedgerInfo | undefined>;
+  /** Adds a grant (idempotent by grantId). `effectiveAt` must not be before the high watermark. */
+  grant(
+    input: CreditGrantInput,
+    signal?: AbortSignal,
+  ): Promise<{ status: "granted" | "already_exists"; grant: CreditGrant }>;
+  /** The ledger's grants in creation order. */
+  listGrants(ledgerId: string, signal?: AbortSignal): Promise<CreditGrant[]>;
+  /**
+   * Voids a grant from `at` on: its balance at `at` is voided and it burns nothing after.
+   * `at` at or before `effectiveAt` voids the whole amount. Not before the high watermark.
+   */
+  voidGrant(
+    input: CreditVoidInput,
+    signal?: AbortSignal,
+  ): Promise<{ status: "voided" | "already_voided"; grant: CreditGrant }>;
+  /** Starts a new period at `at` (see the interface's TSDoc). Not before the high watermark. */
+  reset(
+    input: CreditResetInput,
+    signal?: AbortSignal,
+  ): Promise<{ status: "reset" | "already_reset"; at: string }>;
+  /** Records one usage event and burns credits (see burn-down and enforcement above). */
+  recordUsage(input: CreditUsageInput, signal?: AbortSignal): Promise<CreditUsageResult>;
+  /** Balances per feature and per grant at `at` (events at exactly `at` included). */
+  balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance>;
+  /**
+   * History entries with a time in `[from, to)`, ordered by time, then VOID, RESET, GRANT,
+   * GRANT_USAGE, then grant creation order; `limit` per page, `next` to continue.
+   */
+  history(query: CreditHistoryQuery, signal?: AbortSignal): Promise<CreditHistoryPage>;
+  /** The latest reset (ISO 8601 UTC), or undefined when the ledger was never reset. */
+  highWatermark(ledgerId: string, signal?: AbortSignal): Promise<string | undefined>;
+}

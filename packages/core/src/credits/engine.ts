@@ -1,0 +1,504 @@
+import { formatFixed, parseFixed, pow10 } from "../money/decimal.js";
+import type {
+  CreditAllocation,
+  CreditBalance,
+  CreditFeatureBalance,
+  CreditGrant,
+  CreditGrantBalance,
+  CreditHistoryEntry,
+  CreditHistoryPage,
+} from "./contract.js";
+
+/**
+ * The credit engine: balances, allocations and history as a pure function of a ledger's
+ * stored facts (grants with their void times, resets, usage), by replaying them in time
+ * order. Every backend stores the facts and asks this module for the numbers, so memory and
+ * Postgres agree to the last digit. Amounts are bigint units at {@link CREDIT_SCALE} decimal
+ * places: exact, no float anywhere.
+ *
+ * @packageDocumentation
+ */
+
+/** Fractional digits of the engine's fixed-point units (covers every accepted input exactly). */
+export const CREDIT_SCALE = 40;
+
+/** A decimal string → units at {@link CREDIT_SCALE}. The shape is validated before. */
+export function toCreditUnits(text: string): bigint {
+  const { units, scale } = parseFixed(text);
+  return units * pow10(CREDIT_SCALE - scale);
+}
+
+/** Units at {@link CREDIT_SCALE} → a canonical decimal string. */
+export function fromCreditUnits(units: bigint): string {
+  return formatFixed(units, CREDIT_SCALE);
+}
+
+/** A grant as the engine needs it. Times are epoch milliseconds. */
+export interface GrantFact {
+  grantId: string;
+  featureId: string;
+  amount: bigint;
+  priority: number;
+  effectiveMs: number;
+  expiresMs: number | null;
+  rollover: { type: "ORIGINAL_AMOUNT" | "REMAINING_AMOUNT"; max: bigint | null } | null;
+  voidedMs: number | null;
+  sequence: number;
+}
+
+/** One recorded usage event. */
+export interface UsageFact {
+  featureId: string;
+  eventId: string;
+  amount: bigint;
+  atMs: number;
+}
+
+/** Everything a ledger's numbers depend on. */
+export interface LedgerFacts {
+  grants: readonly GrantFact[];
+  /** Reset times, any order. */
+  resets: readonly number[];
+  usage: readonly UsageFact[];
+}
+
+/** A stored grant → its fact. */
+export function grantFact(grant: CreditGrant): GrantFact {
+  return {
+    grantId: grant.grantId,
+    featureId: grant.featureId,
+    amount: toCreditUnits(grant.amount),
+    priority: grant.priority,
+    effectiveMs: Date.parse(grant.effectiveAt),
+    expiresMs: grant.expiresAt === undefined ? null : Date.parse(grant.expiresAt),
+    rollover:
+      grant.rollover === undefined
+        ? null
+        : {
+            type: grant.rollover.type,
+            max: grant.rollover.maxAmount === undefined ? null : toCreditUnits(grant.rollover.maxAmount),
+          },
+    voidedMs: grant.voidedAt === undefined ? null : Date.parse(grant.voidedAt),
+    sequence: grant.sequence,
+  };
+}
+
+// Event ranks at one instant: expiries, voids, the reset, grant starts, usage.
+const EXPIRE = 0;
+const VOID = 1;
+const RESET = 2;
+const START = 3;
+const USAGE = 4;
+
+interface ReplayEvent {
+  at: number;
+  rank: number;
+  /** Tie-breaks within a rank: grant sequence (then 0 start / 1 void-at-start) or usage key. */
+  seq: number;
+  sub: number;
+  key: string;
+  grant?: GrantFact;
+  usage?: UsageFact;
+}
+
+interface GrantAccount {
+  fact: GrantFact;
+  started: boolean;
+  ended: boolean;
+  granted: bigint;
+  balance: bigint;
+  burned: bigint;
+  expired: bigint;
+  voided: bigint;
+}
+
+interface FeatureUsage {
+  usage: bigint;
+  overage: bigint;
+}
+
+/** History entries with their sort key. */
+interface KeyedEntry {
+  at: number;
+  rank: number; // 1 VOID, 2 RESET, 3 GRANT, 4 GRANT_USAGE
+  seq: number;
+  entry: CreditHistoryEntry;
+}
+
+interface ReplayOptions {
+  /** Replay events with a time < until (or ≤ until when inclusive). */
+  until: number;
+  inclusive: boolean;
+  /** Report where this usage event went. */
+  track?: { featureId: string; eventId: string };
+  /** Collect history entries for `[from, until)`. */
+  history?: { from: number };
+}
+
+interface ReplayResult {
+  grants: GrantAccount[];
+  features: Map<string, FeatureUsage>;
+  tracked?: { burned: Array<{ grantId: string; amount: bigint }>; overage: bigint };
+  entries: KeyedEntry[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function compareEvents(a: ReplayEvent, b: ReplayEvent): number {
+  if (a.at !== b.at) return a.at - b.at;
+  if (a.rank !== b.rank) return a.rank - b.rank;
+  if (a.seq !== b.seq) return a.seq - b.seq;
+  if (a.sub !== b.sub) return a.sub - b.sub;
+  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+}
+
+/** Burn-down order: priority, soonest expiry (none last), creation. */
+function compareBurnOrder(a: GrantAccount, b: GrantAccount): number {
+  if (a.fact.priority !== b.fact.priority) return a.fact.priority - b.fact.priority;
+  const ea = a.fact.expiresMs ?? Number.POSITIVE_INFINITY;
+  const eb = b.fact.expiresMs ?? Number.POSITIVE_INFINITY;
+  if (ea !== eb) return ea < eb ? -1 : 1;
+  return a.fact.sequence - b.fact.sequence;
+}
+
+function events(facts: LedgerFacts): ReplayEvent[] {
+  const list: ReplayEvent[] = [];
+  for (const g of facts.grants) {
+    list.push({ at: g.effectiveMs, rank: START, seq: g.sequence, sub: 0, key: "", grant: g });
+    if (g.expiresMs !== null)
+      list.push({ at: g.expiresMs, rank: EXPIRE, seq: g.sequence, sub: 0, key: "", grant: g });
+    if (g.voidedMs !== null) {
+      // Voided at or before it starts: the whole amount is voided the moment it starts.
+      if (g.voidedMs <= g.effectiveMs) {
+        list.push({ at: g.effectiveMs, rank: START, seq: g.sequence, sub: 1, key: "", grant: g });
+      } else {
+        list.push({ at: g.voidedMs, rank: VOID, seq: g.sequence, sub: 0, key: "", grant: g });
+      }
+    }
+  }
+  for (const r of new Set(facts.resets)) list.push({ at: r, rank: RESET, seq: 0, sub: 0, key: "" });
+  for (const u of facts.usage) {
+    list.push({ at: u.atMs, rank: USAGE, seq: 0, sub: 0, key: `${u.featureId}\u0000${u.eventId}`, usage: u });
+  }
+  return list.sort(compareEvents);
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}
+
+/** Replays a ledger's facts in time order. */
+export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult {
+  const accounts = new Map<string, GrantAccount>();
+  const ordered: GrantAccount[] = [];
+  for (const fact of [...facts.grants].sort((a, b) => a.sequence - b.sequence)) {
+    const account: GrantAccount = {
+      fact,
+      started: false,
+      ended: false,
+      granted: 0n,
+      balance: 0n,
+      burned: 0n,
+      expired: 0n,
+      voided: 0n,
+    };
+    accounts.set(fact.grantId, account);
+    ordered.push(account);
+  }
+  const features = new Map<string, FeatureUsage>();
+  const entries: KeyedEntry[] = [];
+  const history = options.history;
+  let tracked: ReplayResult["tracked"];
+
+  // GRANT_USAGE: what each grant burned since the last boundary.
+  let periodStart = Number.NEGATIVE_INFINITY;
+  const periodBurn = new Map<GrantAccount, bigint>();
+  const flush = (to: number) => {
+    if (history === undefined || to <= periodStart) return;
+    if (periodStart >= history.from) {
+      const burned = [...periodBurn.entries()].sort((a, b) => a[0].fact.sequence - b[0].fact.sequence);
+      for (const [account, amount] of burned) {
+        entries.push({
+          at: periodStart,
+          rank: 4,
+          seq: account.fact.sequence,
+          entry: {
+            type: "GRANT_USAGE",
+            at: iso(periodStart),
+            grantId: account.fact.grantId,
+            featureId: account.fact.featureId,
+            amount: fromCreditUnits(amount),
+            period: { from: iso(periodStart), to: iso(to) },
+          },
+        });
+      }
+    }
+    periodBurn.clear();
+    periodStart = to;
+  };
+  const inWindow = (at: number) => history !== undefined && at >= history.from;
+
+  const list = events(facts);
+  if (history !== undefined) {
+    // The window's start is a period boundary.
+    list.push({ at: history.from, rank: -1, seq: 0, sub: 0, key: "" });
+    list.sort(compareEvents);
+  }
+  for (const event of list) {
+    if (options.inclusive ? event.at > options.until : event.at >= options.until) break;
+    if (event.rank !== USAGE) flush(event.at);
+    switch (event.rank) {
+      case EXPIRE: {
+        const a = accounts.get((event.grant as GrantFact).grantId) as GrantAccount;
+        if (a.started && !a.ended) {
+          a.expired += a.balance;
+          a.balance = 0n;
+          a.ended = true;
+        }
+        break;
+      }
+      case VOID:
+      case START: {
+        const a = accounts.get((event.grant as GrantFact).grantId) as GrantAccount;
+        if (event.rank === START && event.sub === 0) {
+          a.started = true;
+          a.granted += a.fact.amount;
+          a.balance = a.fact.amount;
+          if (inWindow(event.at)) {
+            entries.push({
+              at: event.at,
+              rank: 3,
+              seq: a.fact.sequence,
+              entry: {
+                type: "GRANT",
+                at: iso(event.at),
+                grantId: a.fact.grantId,
+                featureId: a.fact.featureId,
+                amount: fromCreditUnits(a.fact.amount),
+              },
+            });
+          }
+          break;
+        }
+        const removed = a.started && !a.ended ? a.balance : 0n;
+        a.voided += removed;
+        a.balance = 0n;
+        a.ended = true;
+        if (inWindow(event.at)) {
+          entries.push({
+            at: event.at,
+            rank: 1,
+            seq: a.fact.sequence,
+            entry: {
+              type: "VOID",
+              at: iso(event.at),
+              grantId: a.fact.grantId,
+              featureId: a.fact.featureId,
+              amount: fromCreditUnits(removed),
+            },
+          });
+        }
+        break;
+      }
+      case RESET: {
+        const changes: Array<{ grantId: string; featureId: string; before: string; after: string }> = [];
+        for (const a of ordered) {
+          if (!a.started || a.ended) continue;
+          const before = a.balance;
+          const rollover = a.fact.rollover;
+          let after = 0n;
+          if (rollover?.type === "ORIGINAL_AMOUNT") {
+            after = rollover.max === null ? a.fact.amount : min(a.fact.amount, rollover.max);
+            a.expired += before;
+            a.granted += after;
+          } else {
+            if (rollover?.type === "REMAINING_AMOUNT")
+              after = rollover.max === null ? before : min(before, rollover.max);
+            a.expired += before - after;
+          }
+          a.balance = after;
+          changes.push({
+            grantId: a.fact.grantId,
+            featureId: a.fact.featureId,
+            before: fromCreditUnits(before),
+            after: fromCreditUnits(after),
+          });
+        }
+        if (inWindow(event.at)) {
+          entries.push({
+            at: event.at,
+            rank: 2,
+            seq: 0,
+            entry: { type: "RESET", at: iso(event.at), grants: changes },
+          });
+        }
+        break;
+      }
+      case USAGE: {
+        const u = event.usage as UsageFact;
+        let rest = u.amount;
+        const burned: Array<{ grantId: string; amount: bigint }> = [];
+        if (rest > 0n) {
+          const candidates = ordered
+            .filter((a) => a.started && !a.ended && a.balance > 0n && a.fact.featureId === u.featureId)
+            .sort(compareBurnOrder);
+          for (const a of candidates) {
+            if (rest === 0n) break;
+            const take = min(rest, a.balance);
+            a.balance -= take;
+            a.burned += take;
+            rest -= take;
+            burned.push({ grantId: a.fact.grantId, amount: take });
+            if (history !== undefined) periodBurn.set(a, (periodBurn.get(a) ?? 0n) + take);
+          }
+        }
+        let f = features.get(u.featureId);
+        if (f === undefined) {
+          f = { usage: 0n, overage: 0n };
+          features.set(u.featureId, f);
+        }
+        f.usage += u.amount;
+        f.overage += rest;
+        if (
+          options.track !== undefined &&
+          options.track.featureId === u.featureId &&
+          options.track.eventId === u.eventId
+        ) {
+          tracked = { burned, overage: rest };
+        }
+        break;
+      }
+      default:
+        break; // the history window's start: a boundary only
+    }
+  }
+  if (history !== undefined) flush(options.until);
+  const result: ReplayResult = { grants: ordered, features, entries };
+  if (tracked !== undefined) result.tracked = tracked;
+  return result;
+}
+
+/** Balances per feature and per grant at `atMs` (events at exactly `atMs` included). */
+export function balanceAt(
+  ledgerId: string,
+  facts: LedgerFacts,
+  atMs: number,
+  grants: readonly CreditGrant[],
+): CreditBalance {
+  const result = replay(facts, { until: atMs, inclusive: true });
+  const byId = new Map(grants.map((g) => [g.grantId, g]));
+  const totals = new Map<
+    string,
+    { balance: bigint; granted: bigint; burned: bigint; expired: bigint; voided: bigint }
+  >();
+  const grantBalances: CreditGrantBalance[] = [];
+  for (const a of result.grants) {
+    const g = byId.get(a.fact.grantId);
+    let t = totals.get(a.fact.featureId);
+    if (t === undefined) {
+      t = { balance: 0n, granted: 0n, burned: 0n, expired: 0n, voided: 0n };
+      totals.set(a.fact.featureId, t);
+    }
+    t.balance += a.balance;
+    t.granted += a.granted;
+    t.burned += a.burned;
+    t.expired += a.expired;
+    t.voided += a.voided;
+    const row: CreditGrantBalance = {
+      grantId: a.fact.grantId,
+      featureId: a.fact.featureId,
+      priority: a.fact.priority,
+      effectiveAt: iso(a.fact.effectiveMs),
+      active: a.started && !a.ended,
+      granted: fromCreditUnits(a.granted),
+      balance: fromCreditUnits(a.balance),
+      burned: fromCreditUnits(a.burned),
+      expired: fromCreditUnits(a.expired),
+      voided: fromCreditUnits(a.voided),
+    };
+    if (a.fact.expiresMs !== null) row.expiresAt = iso(a.fact.expiresMs);
+    if (g?.voidedAt !== undefined) row.voidedAt = g.voidedAt;
+    grantBalances.push(row);
+  }
+  const featureIds = [...new Set([...totals.keys(), ...result.features.keys()])].sort();
+  const features: CreditFeatureBalance[] = featureIds.map((featureId) => {
+    const t = totals.get(featureId) ?? { balance: 0n, granted: 0n, burned: 0n, expired: 0n, voided: 0n };
+    const u = result.features.get(featureId) ?? { usage: 0n, overage: 0n };
+    return {
+      featureId,
+      balance: fromCreditUnits(t.balance),
+      granted: fromCreditUnits(t.granted),
+      burned: fromCreditUnits(t.burned),
+      expired: fromCreditUnits(t.expired),
+      voided: fromCreditUnits(t.voided),
+      usage: fromCreditUnits(u.usage),
+      overage: fromCreditUnits(u.overage),
+    };
+  });
+  return { ledgerId, at: iso(atMs), features, grants: grantBalances };
+}
+
+/** Where one recorded usage event went, given the facts that include it. */
+export function allocationOf(facts: LedgerFacts, featureId: string, eventId: string): CreditAllocation {
+  const result = replay(facts, {
+    until: Number.POSITIVE_INFINITY,
+    inclusive: true,
+    track: { featureId, eventId },
+  });
+  const tracked = result.tracked ?? { burned: [], overage: 0n };
+  return {
+    burned: tracked.burned.map((b) => ({ grantId: b.grantId, amount: fromCreditUnits(b.amount) })),
+    overage: fromCreditUnits(tracked.overage),
+  };
+}
+
+/** Total overage of one feature over the whole replay. */
+function featureOverage(facts: LedgerFacts, featureId: string): bigint {
+  return (
+    replay(facts, { until: Number.POSITIVE_INFINITY, inclusive: true }).features.get(featureId)?.overage ?? 0n
+  );
+}
+
+/**
+ * The enforcement decision: adding `usage` to `facts` is allowed when it adds no overage to
+ * its feature anywhere in the replay (late usage can push later events into overage, which
+ * counts). Returns the feature's balance at the usage's time as `available`.
+ */
+export function enforcementCheck(
+  facts: LedgerFacts,
+  usage: UsageFact,
+): { allowed: boolean; available: string } {
+  const withIt: LedgerFacts = { ...facts, usage: [...facts.usage, usage] };
+  const allowed = featureOverage(withIt, usage.featureId) <= featureOverage(facts, usage.featureId);
+  let available = 0n;
+  for (const a of replay(facts, { until: usage.atMs, inclusive: true }).grants) {
+    if (a.fact.featureId === usage.featureId) available += a.balance;
+  }
+  return { allowed, available: fromCreditUnits(available) };
+}
+
+/** One page of history in `[fromMs, toMs)` after `cursor`. */
+export function historyPage(
+  facts: LedgerFacts,
+  fromMs: number,
+  toMs: number,
+  limit: number,
+  cursor: string | undefined,
+): CreditHistoryPage {
+  const { entries } = replay(facts, { until: toMs, inclusive: false, history: { from: fromMs } });
+  entries.sort((a, b) => a.at - b.at || a.rank - b.rank || a.seq - b.seq);
+  let start = 0;
+  if (cursor !== undefined) {
+    const [at, rank, seq] = cursor.split(".").map(Number) as [number, number, number];
+    start = entries.findIndex(
+      (e) => e.at > at || (e.at === at && (e.rank > rank || (e.rank === rank && e.seq > seq))),
+    );
+    if (start === -1) start = entries.length;
+  }
+  const page = entries.slice(start, start + limit);
+  const last = page[page.length - 1];
+  const result: CreditHistoryPage = { items: page.map((e) => e.entry) };
+  if (last !== undefined && start + limit < entries.length)
+    result.next = `${last.at}.${last.rank}.${last.seq}`;
+  return result;
+}

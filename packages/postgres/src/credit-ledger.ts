@@ -1,0 +1,435 @@
+import {
+  allocationOf,
+  assertNotBeforeHighWatermark,
+  assertSameBody,
+  balanceAt,
+  buildGrant,
+  type CreditBalance,
+  type CreditFeature,
+  type CreditFeatureInput,
+  type CreditGrant,
+  type CreditGrantInput,
+  type CreditHistoryPage,
+  type CreditHistoryQuery,
+  type CreditLedger,
+  type CreditLedgerInfo,
+  type CreditLedgerInput,
+  type CreditResetInput,
+  type CreditUsageInput,
+  type CreditUsageResult,
+  type CreditVoidInput,
+  enforcementCheck,
+  grantFact,
+  historyPage,
+  LatchError,
+  type LedgerFacts,
+  parseCreditFeature,
+  parseCreditGrant,
+  parseCreditHistoryQuery,
+  parseCreditLedger,
+  parseCreditReset,
+  parseCreditUsage,
+  parseCreditVoid,
+  parseFeatureIdArg,
+  parseLedgerIdArg,
+  parseTimeArg,
+  toCreditUnits,
+  unknownId,
+  voidHash,
+} from "@latch/core";
+import type { PostgresStoreOptions } from "./observation-store.js";
+import { inTransaction, type Queryable } from "./queryable.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { parseStored } from "./sql-errors.js";
+
+interface LoadedLedger {
+  info: CreditLedgerInfo;
+  highWatermark: number | null;
+  grants: CreditGrant[];
+  facts: LedgerFacts;
+}
+
+interface FactsRow {
+  payload: CreditLedgerInfo;
+  high_watermark_ms: string | null;
+  grants: Array<{
+    payload: CreditGrant;
+    amount: string;
+    rollover_max: string | null;
+    voided_ms: string | null;
+  }>;
+  resets: string[];
+  usage: Array<[string, string, string, string]>;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * {@link CreditLedger} on PostgreSQL or PGlite (tables `<schema>.credit_*`, migration 0003),
+ * with exactly the contract's semantics: the tables hold the facts (features, ledgers, grants
+ * with their void times, resets, usage) with amounts as exact `numeric`, and core's credit
+ * engine replays them, so balances agree with `MemoryCreditLedger` to the last digit.
+ *
+ * Concurrency: every write runs in one transaction that first locks the ledger's row
+ * (`SELECT … FOR UPDATE`), then reads the facts with a fresh snapshot, decides and writes.
+ * Writes to one ledger are therefore serialised across any number of connections: concurrent
+ * burns give the balances of applying them one by one, and enforced burns never overdraw.
+ * Reads (`balance`, `history`) take one statement, so one consistent snapshot.
+ *
+ * @example
+ * const credits = new PostgresCreditLedger(pool, { schema: "latch" });
+ * await credits.recordUsage({ ledgerId: "acme", featureId: "tokens", eventId: "req-1:0:openai",
+ *   amount: "1200", at: "2026-03-02T10:00:00Z", enforce: true });
+ */
+export class PostgresCreditLedger implements CreditLedger {
+  readonly #db: Queryable;
+  readonly #schema: string;
+  readonly #q: string;
+
+  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+    this.#db = db;
+    this.#schema = options.schema ?? DEFAULT_SCHEMA;
+    this.#q = quoteSchema(this.#schema);
+  }
+
+  async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
+    signal?.throwIfAborted();
+    const { feature, hash } = parseCreditFeature(input);
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `INSERT INTO ${this.#q}.credit_features (feature_id, hash, payload) VALUES ($1, $2, $3::jsonb)
+       ON CONFLICT (feature_id) DO NOTHING RETURNING feature_id`,
+      [feature.featureId, hash, JSON.stringify(feature)],
+    );
+    if (rows.length === 1) return { status: "created" as const, feature };
+    const existing = await this.#feature(feature.featureId);
+    if (existing === undefined) throw new Error("credit feature vanished after a conflicting insert");
+    assertSameBody(feature.featureId, existing.hash, hash);
+    return { status: "already_exists" as const, feature: existing.feature };
+  }
+
+  async getFeature(featureId: string, signal?: AbortSignal): Promise<CreditFeature | undefined> {
+    signal?.throwIfAborted();
+    const id = parseFeatureIdArg(featureId, "CreditLedger.getFeature");
+    await assertMigrated(this.#db, this.#schema);
+    return (await this.#feature(id))?.feature;
+  }
+
+  async createLedger(input: CreditLedgerInput, signal?: AbortSignal) {
+    signal?.throwIfAborted();
+    const { ledger, hash } = parseCreditLedger(input);
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `INSERT INTO ${this.#q}.credit_ledgers (ledger_id, hash, payload) VALUES ($1, $2, $3::jsonb)
+       ON CONFLICT (ledger_id) DO NOTHING RETURNING ledger_id`,
+      [ledger.ledgerId, hash, JSON.stringify(ledger)],
+    );
+    if (rows.length === 1) return { status: "created" as const, ledger };
+    const { rows: found } = await this.#db.query(
+      `SELECT hash, payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
+      [ledger.ledgerId],
+    );
+    const row = found[0] as { hash: string; payload: unknown };
+    assertSameBody(ledger.ledgerId, row.hash, hash);
+    return {
+      status: "already_exists" as const,
+      ledger: parseStored(ledger.ledgerId, row.payload, (v) => parseCreditLedger(v).ledger),
+    };
+  }
+
+  async getLedger(ledgerId: string, signal?: AbortSignal): Promise<CreditLedgerInfo | undefined> {
+    signal?.throwIfAborted();
+    const id = parseLedgerIdArg(ledgerId, "CreditLedger.getLedger");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `SELECT payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
+      [id],
+    );
+    const row = rows[0] as { payload: unknown } | undefined;
+    return row === undefined ? undefined : parseStored(id, row.payload, (v) => parseCreditLedger(v).ledger);
+  }
+
+  async grant(input: CreditGrantInput, signal?: AbortSignal) {
+    signal?.throwIfAborted();
+    const { request, hash } = parseCreditGrant(input);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx) => {
+      const ledger = await this.#lock(tx, request.ledgerId, "CreditGrant");
+      if ((await this.#feature(request.featureId, tx)) === undefined) {
+        throw unknownId("CreditGrant", "featureId", "feature");
+      }
+      const existing = await this.#grantRow(tx, request.grantId);
+      if (existing !== undefined) {
+        assertSameBody(request.grantId, existing.hash, hash);
+        return { status: "already_exists" as const, grant: existing.grant };
+      }
+      assertNotBeforeHighWatermark(
+        request.ledgerId,
+        ledger.highWatermark,
+        Date.parse(request.effectiveAt),
+        "effectiveAt",
+      );
+      const grant = buildGrant(request, ledger.info, ledger.grantCount + 1);
+      const { rows } = await tx.query(
+        `INSERT INTO ${this.#q}.credit_grants (grant_id, ledger_id, feature_id, sequence, hash, payload, amount,
+           priority, effective_ms, expires_ms, rollover_type, rollover_max)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::numeric, $8, $9::bigint, $10::bigint, $11, $12::numeric)
+         ON CONFLICT (grant_id) DO NOTHING RETURNING grant_id`,
+        [
+          grant.grantId,
+          grant.ledgerId,
+          grant.featureId,
+          grant.sequence,
+          hash,
+          JSON.stringify(grant),
+          grant.amount,
+          grant.priority,
+          String(Date.parse(grant.effectiveAt)),
+          grant.expiresAt === undefined ? null : String(Date.parse(grant.expiresAt)),
+          grant.rollover?.type ?? null,
+          grant.rollover?.maxAmount ?? null,
+        ],
+      );
+      if (rows.length === 0) {
+        // The id was just taken on another ledger (whose lock we do not hold).
+        const other = await this.#grantRow(tx, request.grantId);
+        assertSameBody(request.grantId, other?.hash ?? "", hash);
+        return { status: "already_exists" as const, grant: other?.grant as CreditGrant };
+      }
+      await tx.query(`UPDATE ${this.#q}.credit_ledgers SET grant_count = $2 WHERE ledger_id = $1`, [
+        grant.ledgerId,
+        grant.sequence,
+      ]);
+      return { status: "granted" as const, grant };
+    });
+  }
+
+  async listGrants(ledgerId: string, signal?: AbortSignal): Promise<CreditGrant[]> {
+    signal?.throwIfAborted();
+    const id = parseLedgerIdArg(ledgerId, "CreditLedger.listGrants");
+    await assertMigrated(this.#db, this.#schema);
+    return (await this.#load(this.#db, id, "CreditLedger.listGrants")).grants;
+  }
+
+  async voidGrant(input: CreditVoidInput, signal?: AbortSignal) {
+    signal?.throwIfAborted();
+    const { ledgerId, grantId, at } = parseCreditVoid(input);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx) => {
+      const ledger = await this.#lock(tx, ledgerId, "CreditVoid");
+      const row = await this.#grantRow(tx, grantId);
+      if (row === undefined || row.grant.ledgerId !== ledgerId) {
+        throw unknownId("CreditVoid", "grantId", "grant in this ledger");
+      }
+      if (row.grant.voidedAt !== undefined) {
+        assertSameBody(grantId, voidHash(row.grant.voidedAt), voidHash(at));
+        return { status: "already_voided" as const, grant: row.grant };
+      }
+      assertNotBeforeHighWatermark(ledgerId, ledger.highWatermark, Date.parse(at), "at");
+      await tx.query(`UPDATE ${this.#q}.credit_grants SET voided_ms = $2::bigint WHERE grant_id = $1`, [
+        grantId,
+        String(Date.parse(at)),
+      ]);
+      return { status: "voided" as const, grant: { ...row.grant, voidedAt: at } };
+    });
+  }
+
+  async reset(input: CreditResetInput, signal?: AbortSignal) {
+    signal?.throwIfAborted();
+    const { ledgerId, at } = parseCreditReset(input);
+    const atMs = Date.parse(at);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx) => {
+      const ledger = await this.#lock(tx, ledgerId, "CreditReset");
+      if (ledger.highWatermark === atMs) return { status: "already_reset" as const, at };
+      assertNotBeforeHighWatermark(ledgerId, ledger.highWatermark, atMs, "at");
+      await tx.query(`INSERT INTO ${this.#q}.credit_resets (ledger_id, at_ms) VALUES ($1, $2::bigint)`, [
+        ledgerId,
+        String(atMs),
+      ]);
+      await tx.query(
+        `UPDATE ${this.#q}.credit_ledgers SET high_watermark_ms = $2::bigint WHERE ledger_id = $1`,
+        [ledgerId, String(atMs)],
+      );
+      return { status: "reset" as const, at };
+    });
+  }
+
+  async recordUsage(input: CreditUsageInput, signal?: AbortSignal): Promise<CreditUsageResult> {
+    signal?.throwIfAborted();
+    const { usage, hash, fact } = parseCreditUsage(input);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx): Promise<CreditUsageResult> => {
+      await this.#lock(tx, usage.ledgerId, "CreditUsage");
+      if ((await this.#feature(usage.featureId, tx)) === undefined) {
+        throw unknownId("CreditUsage", "featureId", "feature");
+      }
+      const { rows } = await tx.query(
+        `SELECT hash FROM ${this.#q}.credit_usage WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+        [usage.ledgerId, usage.featureId, usage.eventId],
+      );
+      const loaded = await this.#load(tx, usage.ledgerId, "CreditUsage");
+      const existing = rows[0] as { hash: string } | undefined;
+      if (existing !== undefined) {
+        assertSameBody(usage.eventId, existing.hash, hash);
+        const allocation = allocationOf(loaded.facts, usage.featureId, usage.eventId);
+        return { status: "duplicate", eventId: usage.eventId, ...allocation };
+      }
+      if (usage.enforce) {
+        const check = enforcementCheck(loaded.facts, fact);
+        if (!check.allowed) {
+          return {
+            status: "denied",
+            eventId: usage.eventId,
+            reason: "insufficient_credits",
+            available: check.available,
+          };
+        }
+      }
+      await tx.query(
+        `INSERT INTO ${this.#q}.credit_usage (ledger_id, feature_id, event_id, at_ms, amount, hash)
+         VALUES ($1, $2, $3, $4::bigint, $5::numeric, $6)`,
+        [usage.ledgerId, usage.featureId, usage.eventId, String(fact.atMs), usage.amount, hash],
+      );
+      const facts = { ...loaded.facts, usage: [...loaded.facts.usage, fact] };
+      return {
+        status: "recorded",
+        eventId: usage.eventId,
+        ...allocationOf(facts, usage.featureId, usage.eventId),
+      };
+    });
+  }
+
+  async balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance> {
+    signal?.throwIfAborted();
+    const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
+    const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
+    await assertMigrated(this.#db, this.#schema);
+    const loaded = await this.#load(this.#db, id, "CreditLedger.balance");
+    return balanceAt(id, loaded.facts, atMs, loaded.grants);
+  }
+
+  async history(query: CreditHistoryQuery, signal?: AbortSignal): Promise<CreditHistoryPage> {
+    signal?.throwIfAborted();
+    const q = parseCreditHistoryQuery(query);
+    await assertMigrated(this.#db, this.#schema);
+    const loaded = await this.#load(this.#db, q.ledgerId, "CreditHistoryQuery");
+    return historyPage(loaded.facts, q.fromMs, q.toMs, q.limit, q.cursor);
+  }
+
+  async highWatermark(ledgerId: string, signal?: AbortSignal): Promise<string | undefined> {
+    signal?.throwIfAborted();
+    const id = parseLedgerIdArg(ledgerId, "CreditLedger.highWatermark");
+    await assertMigrated(this.#db, this.#schema);
+    const { rows } = await this.#db.query(
+      `SELECT high_watermark_ms::text AS hw FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
+      [id],
+    );
+    const row = rows[0] as { hw: string | null } | undefined;
+    if (row === undefined) throw unknownId("CreditLedger.highWatermark", "ledgerId", "ledger");
+    return row.hw === null ? undefined : iso(Number(row.hw));
+  }
+
+  /**
+   * Runs a write in one transaction. A Latch error (bad input, conflict, high watermark) is
+   * thrown before anything is written, so it leaves the transaction to commit empty and the
+   * pooled connection in service; any other error rolls back (and a pool drops the client).
+   */
+  async #write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const outcome = await inTransaction(this.#db, async (tx) => {
+      try {
+        return { value: await fn(tx) };
+      } catch (error) {
+        if (LatchError.isInstance(error)) return { error };
+        throw error;
+      }
+    });
+    if ("error" in outcome) throw outcome.error;
+    return outcome.value;
+  }
+
+  async #feature(featureId: string, db: Queryable = this.#db) {
+    const { rows } = await db.query(
+      `SELECT hash, payload FROM ${this.#q}.credit_features WHERE feature_id = $1`,
+      [featureId],
+    );
+    const row = rows[0] as { hash: string; payload: unknown } | undefined;
+    if (row === undefined) return undefined;
+    return {
+      hash: row.hash,
+      feature: parseStored(featureId, row.payload, (v) => parseCreditFeature(v).feature),
+    };
+  }
+
+  /** Locks the ledger's row for the rest of the transaction; unknown ledger ⇒ invalid_input. */
+  async #lock(tx: Queryable, ledgerId: string, subject: string) {
+    const { rows } = await tx.query(
+      `SELECT payload, high_watermark_ms::text AS hw, grant_count FROM ${this.#q}.credit_ledgers
+       WHERE ledger_id = $1 FOR UPDATE`,
+      [ledgerId],
+    );
+    const row = rows[0] as { payload: unknown; hw: string | null; grant_count: number } | undefined;
+    if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");
+    return {
+      info: parseStored(ledgerId, row.payload, (v) => parseCreditLedger(v).ledger),
+      highWatermark: row.hw === null ? null : Number(row.hw),
+      grantCount: Number(row.grant_count),
+    };
+  }
+
+  async #grantRow(db: Queryable, grantId: string): Promise<{ hash: string; grant: CreditGrant } | undefined> {
+    const { rows } = await db.query(
+      `SELECT hash, payload, voided_ms::text AS voided_ms FROM ${this.#q}.credit_grants WHERE grant_id = $1`,
+      [grantId],
+    );
+    const row = rows[0] as { hash: string; payload: CreditGrant; voided_ms: string | null } | undefined;
+    if (row === undefined) return undefined;
+    const grant: CreditGrant = { ...row.payload };
+    if (row.voided_ms !== null) grant.voidedAt = iso(Number(row.voided_ms));
+    return { hash: row.hash, grant };
+  }
+
+  /** Every fact of one ledger in one statement (one snapshot). */
+  async #load(db: Queryable, ledgerId: string, subject: string): Promise<LoadedLedger> {
+    const { rows } = await db.query(
+      `SELECT l.payload, l.high_watermark_ms::text AS high_watermark_ms,
+         (SELECT coalesce(json_agg(json_build_object('payload', g.payload, 'amount', g.amount::text,
+                   'rollover_max', g.rollover_max::text, 'voided_ms', g.voided_ms::text) ORDER BY g.sequence), '[]')
+          FROM ${this.#q}.credit_grants g WHERE g.ledger_id = l.ledger_id) AS grants,
+         (SELECT coalesce(json_agg(r.at_ms::text), '[]')
+          FROM ${this.#q}.credit_resets r WHERE r.ledger_id = l.ledger_id) AS resets,
+         (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text)), '[]')
+          FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id) AS usage
+       FROM ${this.#q}.credit_ledgers l WHERE l.ledger_id = $1`,
+      [ledgerId],
+    );
+    const row = rows[0] as FactsRow | undefined;
+    if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");
+    const grants = row.grants.map((g) => {
+      const grant: CreditGrant = { ...g.payload };
+      if (g.voided_ms !== null) grant.voidedAt = iso(Number(g.voided_ms));
+      return { grant, amount: g.amount, max: g.rollover_max };
+    });
+    return {
+      info: parseStored(ledgerId, row.payload, (v) => parseCreditLedger(v).ledger),
+      highWatermark: row.high_watermark_ms === null ? null : Number(row.high_watermark_ms),
+      grants: grants.map((g) => g.grant),
+      facts: {
+        // The exact numeric columns are the amounts the engine burns.
+        grants: grants.map(({ grant, amount, max }) => {
+          const fact = grantFact(grant);
+          fact.amount = toCreditUnits(amount);
+          if (fact.rollover !== null) fact.rollover.max = max === null ? null : toCreditUnits(max);
+          return fact;
+        }),
+        resets: row.resets.map(Number),
+        usage: row.usage.map(([featureId, eventId, amount, at]) => ({
+          featureId,
+          eventId,
+          amount: toCreditUnits(amount),
+          atMs: Number(at),
+        })),
+      },
+    };
+  }
+}

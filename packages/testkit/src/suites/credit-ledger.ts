@@ -1,0 +1,961 @@
+import {
+  type CreditBalance,
+  type CreditGrantInput,
+  type CreditHistoryEntry,
+  type CreditLedger,
+  type CreditUsageInput,
+  sumDecimals,
+} from "@latch/core";
+import fc from "fast-check";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { abortedSignal, expectInvalidInput, expectLatchError, seededIntegers } from "../expect-errors.js";
+import { uniqueId } from "../fixtures.js";
+
+export interface CreditLedgerSuiteOptions {
+  /** Shown in the test names, e.g. `memory` or `postgres`. */
+  name: string;
+  /**
+   * A ledger to test. Called before every test; tests use fresh ledger, feature and grant ids,
+   * so a shared backend is fine.
+   */
+  create: () => Promise<CreditLedger> | CreditLedger;
+  /** Runs once after the suite. */
+  cleanup?: () => Promise<void> | void;
+  /**
+   * Runs of each fast-check property (default 40). Every property always runs; a slow backend
+   * may run fewer cases, never none (values below 5 are raised to 5).
+   */
+  propertyRuns?: number;
+}
+
+/** `2026-MM-DD` (and an optional `THH:mm`) as an ISO UTC timestamp. */
+const t = (day: string, time = "00:00") => `2026-${day}T${time}:00Z`;
+/** The same instant as the ledger returns it. */
+const out = (day: string, time = "00:00") => `2026-${day}T${time}:00.000Z`;
+
+/** One grant's numbers from a balance. */
+function grantOf(balance: CreditBalance, grantId: string) {
+  const g = balance.grants.find((x) => x.grantId === grantId);
+  if (g === undefined) expect.fail(`grant ${grantId} missing from the balance`);
+  return {
+    granted: g.granted,
+    balance: g.balance,
+    burned: g.burned,
+    expired: g.expired,
+    voided: g.voided,
+  };
+}
+
+function featureOf(balance: CreditBalance, featureId: string) {
+  const f = balance.features.find((x) => x.featureId === featureId);
+  if (f === undefined) expect.fail(`feature ${featureId} missing from the balance`);
+  return f;
+}
+
+/** Asserts granted = balance + burned + expired + voided, all ≥ 0, per grant and per feature. */
+function expectConserved(balance: CreditBalance): void {
+  for (const g of [...balance.grants, ...balance.features]) {
+    for (const v of [g.granted, g.balance, g.burned, g.expired, g.voided])
+      expect(v.startsWith("-")).toBe(false);
+    expect(sumDecimals([g.balance, g.burned, g.expired, g.voided])).toBe(g.granted);
+  }
+  for (const f of balance.features) {
+    const grants = balance.grants.filter((g) => g.featureId === f.featureId);
+    expect(sumDecimals(grants.map((g) => g.granted))).toBe(f.granted);
+    expect(sumDecimals(grants.map((g) => g.balance))).toBe(f.balance);
+    expect(sumDecimals([f.burned, f.overage])).toBe(f.usage);
+    expect(f.overage.startsWith("-")).toBe(false);
+  }
+}
+
+/**
+ * The `CreditLedger` contract as a vitest suite: golden burn-down scenarios with hand-computed
+ * balances (priority, expiry and creation order, expiry mid-period, rollover of the remaining
+ * and of the original amount, void, reset and the high watermark, usage equal to the balance
+ * and one unit more), history, idempotency and conflicts, calendar expirations, bad input, and
+ * fast-check properties (conservation, no negative balance, order independence) and 1,000
+ * concurrent burns. Every test always runs; none can be switched off.
+ *
+ * @example
+ * describeCreditLedger({ name: "memory", create: () => new MemoryCreditLedger() });
+ */
+export function describeCreditLedger(options: CreditLedgerSuiteOptions): void {
+  const runs = Math.max(5, options.propertyRuns ?? 40);
+
+  describe(`CreditLedger: ${options.name}`, () => {
+    let credits: CreditLedger;
+    let ledgerId: string;
+    let featureId: string;
+
+    beforeEach(async () => {
+      credits = await options.create();
+      ledgerId = uniqueId("ledger");
+      featureId = uniqueId("tokens");
+      await credits.createFeature({
+        featureId,
+        measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+      });
+      await credits.createLedger({ ledgerId, subject: { tenantId: uniqueId("tenant") } });
+    });
+
+    afterAll(async () => {
+      await options.cleanup?.();
+    });
+
+    /** A grant of this test's ledger and feature; ids are made unique per test. */
+    const grant = (id: string, amount: string, fields: Partial<CreditGrantInput> = {}) =>
+      credits.grant({
+        grantId: `${ledgerId}:${id}`,
+        ledgerId,
+        featureId,
+        amount,
+        effectiveAt: t("01-01"),
+        ...fields,
+      });
+    const gid = (id: string) => `${ledgerId}:${id}`;
+    const use = (eventId: string, amount: string, at: string, fields: Partial<CreditUsageInput> = {}) =>
+      credits.recordUsage({ ledgerId, featureId, eventId, amount, at, ...fields });
+
+    describe("golden scenarios", () => {
+      it("a monthly recurring grant plus a top-up at a higher priority", async () => {
+        await grant("monthly", "100", {
+          priority: 5,
+          expiration: { count: 1, unit: "YEAR" },
+          rollover: { type: "ORIGINAL_AMOUNT" },
+        });
+        await grant("topup", "50", {
+          priority: 1,
+          effectiveAt: t("01-10"),
+          expiration: { count: 3, unit: "MONTH" },
+          rollover: { type: "REMAINING_AMOUNT" },
+        });
+        // 01-05: only the monthly grant is in effect.
+        expect(await use("e1", "30", t("01-05"))).toEqual({
+          status: "recorded",
+          eventId: "e1",
+          burned: [{ grantId: gid("monthly"), amount: "30" }],
+          overage: "0",
+        });
+        // 01-15: the top-up (priority 1) burns first.
+        expect(await use("e2", "40", t("01-15"))).toMatchObject({
+          burned: [{ grantId: gid("topup"), amount: "40" }],
+          overage: "0",
+        });
+        const mid = await credits.balance(ledgerId, t("01-20"));
+        expect(grantOf(mid, gid("monthly"))).toEqual({
+          granted: "100",
+          balance: "70",
+          burned: "30",
+          expired: "0",
+          voided: "0",
+        });
+        expect(grantOf(mid, gid("topup"))).toEqual({
+          granted: "50",
+          balance: "10",
+          burned: "40",
+          expired: "0",
+          voided: "0",
+        });
+        expect(featureOf(mid, featureId).balance).toBe("80");
+        // February: the monthly grant refills to 100 (its 70 expire), the top-up keeps its 10.
+        await credits.reset({ ledgerId, at: t("02-01") });
+        expect(await use("e3", "25", t("02-03"))).toMatchObject({
+          burned: [
+            { grantId: gid("topup"), amount: "10" },
+            { grantId: gid("monthly"), amount: "15" },
+          ],
+          overage: "0",
+        });
+        const feb = await credits.balance(ledgerId, t("02-05"));
+        expect(grantOf(feb, gid("monthly"))).toEqual({
+          granted: "200",
+          balance: "85",
+          burned: "45",
+          expired: "70",
+          voided: "0",
+        });
+        expect(grantOf(feb, gid("topup"))).toEqual({
+          granted: "50",
+          balance: "0",
+          burned: "50",
+          expired: "0",
+          voided: "0",
+        });
+        expect(featureOf(feb, featureId)).toEqual({
+          featureId,
+          balance: "85",
+          granted: "250",
+          burned: "95",
+          expired: "70",
+          voided: "0",
+          usage: "95",
+          overage: "0",
+        });
+        expectConserved(feb);
+      });
+
+      it("equal priorities are broken by the soonest expiry, then by creation order", async () => {
+        await grant("a-month", "10", { priority: 2, expiration: { count: 1, unit: "MONTH" } });
+        await grant("z-week-created-first", "10", { priority: 2, expiration: { count: 1, unit: "WEEK" } });
+        await grant("a-week-created-second", "10", { priority: 2, expiration: { count: 1, unit: "WEEK" } });
+        await grant("never", "10", { priority: 2 });
+        await grant("urgent-later", "10", { priority: 1, effectiveAt: t("01-03", "12:00") });
+        expect(await use("e1", "15", t("01-02"))).toMatchObject({
+          burned: [
+            { grantId: gid("z-week-created-first"), amount: "10" },
+            { grantId: gid("a-week-created-second"), amount: "5" },
+          ],
+        });
+        expect(await use("e2", "8", t("01-03"))).toMatchObject({
+          burned: [
+            { grantId: gid("a-week-created-second"), amount: "5" },
+            { grantId: gid("a-month"), amount: "3" },
+          ],
+        });
+        expect(await use("e3", "22", t("01-04"))).toMatchObject({
+          burned: [
+            { grantId: gid("urgent-later"), amount: "10" },
+            { grantId: gid("a-month"), amount: "7" },
+            { grantId: gid("never"), amount: "5" },
+          ],
+          overage: "0",
+        });
+        const b = await credits.balance(ledgerId, t("01-05"));
+        expect(b.grants.map((g) => [g.grantId, g.balance])).toEqual([
+          [gid("a-month"), "0"],
+          [gid("z-week-created-first"), "0"],
+          [gid("a-week-created-second"), "0"],
+          [gid("never"), "5"],
+          [gid("urgent-later"), "0"],
+        ]);
+        expect(b.grants.find((g) => g.grantId === gid("a-week-created-second"))?.expiresAt).toBe(
+          out("01-08"),
+        );
+      });
+
+      it("a grant expiring mid-period while usage continues", async () => {
+        await grant("short", "100", { priority: 1, expiration: { count: 10, unit: "DAY" } });
+        await grant("long", "100", { priority: 2 });
+        await use("e1", "30", t("01-05"));
+        // Exactly at the expiry the short grant is gone: its 70 expire, usage moves on.
+        expect(await use("e2", "50", t("01-11"))).toMatchObject({
+          burned: [{ grantId: gid("long"), amount: "50" }],
+          overage: "0",
+        });
+        await use("e3", "20", t("01-20"));
+        const before = await credits.balance(ledgerId, t("01-10", "23:59"));
+        expect(featureOf(before, featureId).balance).toBe("170");
+        expect(grantOf(before, gid("short"))).toEqual({
+          granted: "100",
+          balance: "70",
+          burned: "30",
+          expired: "0",
+          voided: "0",
+        });
+        const at = await credits.balance(ledgerId, t("01-11"));
+        expect(grantOf(at, gid("short"))).toEqual({
+          granted: "100",
+          balance: "0",
+          burned: "30",
+          expired: "70",
+          voided: "0",
+        });
+        expect(at.grants.find((g) => g.grantId === gid("short"))?.active).toBe(false);
+        const end = await credits.balance(ledgerId, t("01-31"));
+        expect(grantOf(end, gid("long"))).toEqual({
+          granted: "100",
+          balance: "30",
+          burned: "70",
+          expired: "0",
+          voided: "0",
+        });
+        expect(featureOf(end, featureId)).toMatchObject({
+          balance: "30",
+          granted: "200",
+          burned: "100",
+          expired: "70",
+        });
+        expectConserved(end);
+      });
+
+      it("rollover of the remaining amount, capped by maxAmount", async () => {
+        await grant("plan", "100", {
+          expiration: { count: 1, unit: "YEAR" },
+          rollover: { type: "REMAINING_AMOUNT", maxAmount: "25" },
+        });
+        await use("e1", "60", t("01-10"));
+        expect(await credits.reset({ ledgerId, at: t("02-01") })).toEqual({
+          status: "reset",
+          at: out("02-01"),
+        });
+        await use("e2", "10", t("02-02"));
+        const b = await credits.balance(ledgerId, t("02-03"));
+        expect(grantOf(b, gid("plan"))).toEqual({
+          granted: "100",
+          balance: "15",
+          burned: "70",
+          expired: "15",
+          voided: "0",
+        });
+        const page = await credits.history({ ledgerId, from: t("02-01"), to: t("02-02"), limit: 10 });
+        expect(page.items).toEqual([
+          {
+            type: "RESET",
+            at: out("02-01"),
+            grants: [{ grantId: gid("plan"), featureId, before: "40", after: "25" }],
+          },
+        ]);
+      });
+
+      it("rollover of the original amount refills the grant at each reset", async () => {
+        await grant("plan", "100", {
+          expiration: { count: 1, unit: "YEAR" },
+          rollover: { type: "ORIGINAL_AMOUNT" },
+        });
+        await grant("capped", "90", {
+          priority: 2,
+          expiration: { count: 1, unit: "YEAR" },
+          rollover: { type: "ORIGINAL_AMOUNT", maxAmount: "80" },
+        });
+        await use("e1", "60", t("01-10"));
+        await credits.reset({ ledgerId, at: t("02-01") });
+        const feb = await credits.balance(ledgerId, t("02-01"));
+        expect(grantOf(feb, gid("plan"))).toEqual({
+          granted: "200",
+          balance: "100",
+          burned: "60",
+          expired: "40",
+          voided: "0",
+        });
+        expect(grantOf(feb, gid("capped"))).toEqual({
+          granted: "170",
+          balance: "80",
+          burned: "0",
+          expired: "90",
+          voided: "0",
+        });
+        expect(await use("e2", "200", t("02-10"))).toMatchObject({
+          burned: [
+            { grantId: gid("plan"), amount: "100" },
+            { grantId: gid("capped"), amount: "80" },
+          ],
+          overage: "20",
+        });
+        const b = await credits.balance(ledgerId, t("02-11"));
+        expect(featureOf(b, featureId)).toMatchObject({
+          balance: "0",
+          usage: "260",
+          burned: "240",
+          overage: "20",
+        });
+        expectConserved(b);
+      });
+
+      it("a void mid-period: the balance at the void time is voided, later usage skips the grant", async () => {
+        await grant("g1", "100", { priority: 1 });
+        await grant("g2", "50", { priority: 2 });
+        await use("e1", "30", t("01-05"));
+        const voided = await credits.voidGrant({ ledgerId, grantId: gid("g1"), at: t("01-10") });
+        expect(voided).toMatchObject({
+          status: "voided",
+          grant: { grantId: gid("g1"), voidedAt: out("01-10") },
+        });
+        expect(await use("e2", "20", t("01-12"))).toMatchObject({
+          burned: [{ grantId: gid("g2"), amount: "20" }],
+        });
+        // Late usage from before the void still burns g1, so less of it is voided.
+        expect(await use("e3", "10", t("01-08"))).toMatchObject({
+          burned: [{ grantId: gid("g1"), amount: "10" }],
+        });
+        const b = await credits.balance(ledgerId, t("01-15"));
+        expect(grantOf(b, gid("g1"))).toEqual({
+          granted: "100",
+          balance: "0",
+          burned: "40",
+          expired: "0",
+          voided: "60",
+        });
+        expect(grantOf(b, gid("g2"))).toEqual({
+          granted: "50",
+          balance: "30",
+          burned: "20",
+          expired: "0",
+          voided: "0",
+        });
+        expect(featureOf(await credits.balance(ledgerId, t("01-09")), featureId).balance).toBe("110");
+        // History: grants, usage per period (cut at the void), the void.
+        const page = await credits.history({ ledgerId, from: t("01-01"), to: t("02-01"), limit: 100 });
+        expect(page).toEqual({
+          items: [
+            { type: "GRANT", at: out("01-01"), grantId: gid("g1"), featureId, amount: "100" },
+            { type: "GRANT", at: out("01-01"), grantId: gid("g2"), featureId, amount: "50" },
+            {
+              type: "GRANT_USAGE",
+              at: out("01-01"),
+              grantId: gid("g1"),
+              featureId,
+              amount: "40",
+              period: { from: out("01-01"), to: out("01-10") },
+            },
+            { type: "VOID", at: out("01-10"), grantId: gid("g1"), featureId, amount: "60" },
+            {
+              type: "GRANT_USAGE",
+              at: out("01-10"),
+              grantId: gid("g2"),
+              featureId,
+              amount: "20",
+              period: { from: out("01-10"), to: out("02-01") },
+            },
+          ],
+        });
+        // Voiding again at the same time is a no-op; at another time, a conflict.
+        expect(await credits.voidGrant({ ledgerId, grantId: gid("g1"), at: t("01-10") })).toMatchObject({
+          status: "already_voided",
+        });
+        await expectLatchError(
+          credits.voidGrant({ ledgerId, grantId: gid("g1"), at: t("01-11") }),
+          "idempotency_conflict",
+        );
+      });
+
+      it("a reset followed by a backdated grant, void or reset is a high_watermark error", async () => {
+        await grant("g1", "100");
+        expect(await credits.highWatermark(ledgerId)).toBeUndefined();
+        await credits.reset({ ledgerId, at: t("02-01") });
+        expect(await credits.highWatermark(ledgerId)).toBe(out("02-01"));
+        const error = await expectLatchError(
+          grant("late", "10", { effectiveAt: t("01-15") }),
+          "high_watermark",
+        );
+        expect(error).toMatchObject({ ledgerId, highWatermark: out("02-01"), field: "effectiveAt" });
+        await expectLatchError(
+          credits.voidGrant({ ledgerId, grantId: gid("g1"), at: t("01-20") }),
+          "high_watermark",
+        );
+        await expectLatchError(credits.reset({ ledgerId, at: t("01-31") }), "high_watermark");
+        expect((await credits.listGrants(ledgerId)).map((g) => g.grantId)).toEqual([gid("g1")]);
+        // At the watermark itself: allowed. The same reset again: a no-op.
+        expect(await grant("on-time", "10", { effectiveAt: t("02-01") })).toMatchObject({
+          status: "granted",
+        });
+        expect(await credits.reset({ ledgerId, at: t("02-01") })).toEqual({
+          status: "already_reset",
+          at: out("02-01"),
+        });
+        // A retried grant from before the reset is recognised, not rejected.
+        expect(await grant("g1", "100")).toMatchObject({ status: "already_exists" });
+        // Usage may still arrive late for the closed period.
+        expect(await use("late-usage", "5", t("01-20"))).toMatchObject({ status: "recorded", overage: "0" });
+      });
+
+      it("usage exactly equal to the balance, and one unit more", async () => {
+        await grant("g", "100");
+        expect(await use("exact", "100", t("01-02"), { enforce: true })).toEqual({
+          status: "recorded",
+          eventId: "exact",
+          burned: [{ grantId: gid("g"), amount: "100" }],
+          overage: "0",
+        });
+        expect(await use("more", "1", t("01-03"), { enforce: true })).toEqual({
+          status: "denied",
+          eventId: "more",
+          reason: "insufficient_credits",
+          available: "0",
+        });
+        const b = await credits.balance(ledgerId, t("01-04"));
+        expect(featureOf(b, featureId)).toMatchObject({ balance: "0", usage: "100", overage: "0" });
+        // Without enforcement the unit is recorded as overage, never lost.
+        expect(await use("more", "1", t("01-03"))).toEqual({
+          status: "recorded",
+          eventId: "more",
+          burned: [],
+          overage: "1",
+        });
+        expect(featureOf(await credits.balance(ledgerId, t("01-04")), featureId)).toMatchObject({
+          balance: "0",
+          usage: "101",
+          burned: "100",
+          overage: "1",
+        });
+      });
+
+      it("one usage of 101 against 100 burns 100 and reports 1 of overage", async () => {
+        await grant("g", "100");
+        expect(await use("e", "101", t("01-02"))).toMatchObject({
+          burned: [{ grantId: gid("g"), amount: "100" }],
+          overage: "1",
+        });
+      });
+
+      it("is exact with decimals: 0.1 + 0.2 burns a grant of 0.3 to zero", async () => {
+        await grant("g", "0.3");
+        await use("a", "0.1", t("01-02"));
+        await use("b", "0.2", t("01-03"));
+        await use("c", "0.0000000000000000000000000000000000000001", t("01-04"));
+        const f = featureOf(await credits.balance(ledgerId, t("01-05")), featureId);
+        expect(f).toMatchObject({
+          balance: "0",
+          burned: "0.3",
+          overage: "0.0000000000000000000000000000000000000001",
+        });
+      });
+
+      it("usage before a grant is in effect, or of a feature without grants, is overage", async () => {
+        await grant("g", "10", { effectiveAt: t("01-10") });
+        expect(await use("early", "4", t("01-09", "23:59"))).toMatchObject({ burned: [], overage: "4" });
+        expect(await use("on-time", "4", t("01-10"))).toMatchObject({
+          burned: [{ grantId: gid("g"), amount: "4" }],
+        });
+        const before = await credits.balance(ledgerId, t("01-05"));
+        expect(grantOf(before, gid("g"))).toEqual({
+          granted: "0",
+          balance: "0",
+          burned: "0",
+          expired: "0",
+          voided: "0",
+        });
+      });
+
+      it("voiding a grant before it starts voids the whole amount", async () => {
+        await grant("future", "40", { effectiveAt: t("01-20") });
+        await credits.voidGrant({ ledgerId, grantId: gid("future"), at: t("01-10") });
+        expect(await use("e", "5", t("01-21"))).toMatchObject({ burned: [], overage: "5" });
+        expect(grantOf(await credits.balance(ledgerId, t("01-25")), gid("future"))).toEqual({
+          granted: "40",
+          balance: "0",
+          burned: "0",
+          expired: "0",
+          voided: "40",
+        });
+      });
+    });
+
+    describe("expiration calendar", () => {
+      it("computes expiresAt calendar-correct in UTC: month ends clamp", async () => {
+        const r = await grant("m", "1", {
+          effectiveAt: t("01-31", "10:00"),
+          expiration: { count: 1, unit: "MONTH" },
+        });
+        expect(r.grant.expiresAt).toBe(out("02-28", "10:00"));
+        const h = await grant("h", "1", {
+          effectiveAt: t("01-31", "10:00"),
+          expiration: { count: 48, unit: "HOUR" },
+        });
+        expect(h.grant.expiresAt).toBe(out("02-02", "10:00"));
+      });
+
+      it("counts DAY in the ledger's time zone across a DST change", async () => {
+        const ny = uniqueId("ledger-ny");
+        await credits.createLedger({
+          ledgerId: ny,
+          subject: { tenantId: "t" },
+          timeZone: "America/New_York",
+        });
+        const r = await credits.grant({
+          grantId: `${ny}:g`,
+          ledgerId: ny,
+          featureId,
+          amount: "1",
+          effectiveAt: "2026-03-08T05:00:00Z", // local midnight; DST starts at 02:00
+          expiration: { count: 1, unit: "DAY" },
+        });
+        expect(r.grant.expiresAt).toBe("2026-03-09T04:00:00.000Z"); // the next local midnight: 23 hours
+      });
+    });
+
+    describe("idempotency and conflicts", () => {
+      it("returns already_exists for the same grant and rejects the same id with another body", async () => {
+        const first = await grant("g", "100", { metadata: { plan: "pro" } });
+        expect(first).toMatchObject({
+          status: "granted",
+          grant: { amount: "100", priority: 1, sequence: 1 },
+        });
+        // The same body, written differently (canonical amount, default priority, timestamp form).
+        const again = await credits.grant({
+          grantId: gid("g"),
+          ledgerId,
+          featureId,
+          amount: "100.00",
+          priority: 1,
+          effectiveAt: "2026-01-01T00:00:00.000Z",
+          metadata: { plan: "pro" },
+        });
+        expect(again).toEqual({ status: "already_exists", grant: first.grant });
+        const conflict = await expectLatchError(
+          grant("g", "101", { metadata: { plan: "pro" } }),
+          "idempotency_conflict",
+        );
+        expect(conflict).toMatchObject({ id: gid("g") });
+        expect((conflict as unknown as { existingHash: string }).existingHash).toMatch(/^sha256:/);
+        expect(await credits.listGrants(ledgerId)).toHaveLength(1);
+      });
+
+      it("burns a replayed usage event once, and rejects the same event with another amount", async () => {
+        await grant("g", "100");
+        expect(await use("e", "30", t("01-02"))).toMatchObject({ status: "recorded" });
+        expect(await use("e", "30", t("01-02"))).toEqual({
+          status: "duplicate",
+          eventId: "e",
+          burned: [{ grantId: gid("g"), amount: "30" }],
+          overage: "0",
+        });
+        await expectLatchError(use("e", "31", t("01-02")), "idempotency_conflict");
+        await expectLatchError(use("e", "30", t("01-03")), "idempotency_conflict");
+        const racing = await Promise.all(Array.from({ length: 20 }, () => use("race", "5", t("01-04"))));
+        expect(racing.filter((r) => r.status === "recorded")).toHaveLength(1);
+        expect(racing.filter((r) => r.status === "duplicate")).toHaveLength(19);
+        expect(featureOf(await credits.balance(ledgerId, t("01-05")), featureId).balance).toBe("65");
+      });
+
+      it("creates features and ledgers once by id", async () => {
+        const feature = {
+          featureId,
+          measure: { kind: "quantity" as const, meters: ["input_tokens" as const, "output_tokens" as const] },
+        };
+        expect(await credits.createFeature(feature)).toMatchObject({ status: "already_exists" });
+        await expectLatchError(
+          credits.createFeature({ ...feature, measure: { kind: "money", currency: "USD" } }),
+          "idempotency_conflict",
+        );
+        expect(await credits.getFeature(featureId)).toMatchObject({ featureId });
+        expect(await credits.getFeature(uniqueId("nope"))).toBeUndefined();
+        const ledger = await credits.getLedger(ledgerId);
+        expect(ledger).toMatchObject({ ledgerId, timeZone: "UTC" });
+        expect(
+          await credits.createLedger({ ledgerId, subject: ledger?.subject ?? { tenantId: "x" } }),
+        ).toMatchObject({
+          status: "already_exists",
+        });
+        await expectLatchError(
+          credits.createLedger({ ledgerId, subject: { tenantId: "someone-else" } }),
+          "idempotency_conflict",
+        );
+      });
+    });
+
+    describe("history", () => {
+      it("pages through entries in a stable order with a cursor", async () => {
+        for (let i = 1; i <= 5; i++) await grant(`g${i}`, String(i * 10), { effectiveAt: t(`01-0${i}`) });
+        await use("e1", "3", t("01-01", "12:00"));
+        await credits.reset({ ledgerId, at: t("01-06") });
+        const all = await credits.history({ ledgerId, from: t("01-01"), to: t("02-01"), limit: 1000 });
+        expect(all.next).toBeUndefined();
+        expect(all.items.map((e) => e.type)).toEqual([
+          "GRANT",
+          "GRANT_USAGE",
+          "GRANT",
+          "GRANT",
+          "GRANT",
+          "GRANT",
+          "RESET",
+        ]);
+        const paged: CreditHistoryEntry[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await credits.history({
+            ledgerId,
+            from: t("01-01"),
+            to: t("02-01"),
+            limit: 2,
+            ...(cursor ? { cursor } : {}),
+          });
+          expect(page.items.length).toBeLessThanOrEqual(2);
+          paged.push(...page.items);
+          cursor = page.next;
+        } while (cursor !== undefined);
+        expect(paged).toEqual(all.items);
+        // A window shows only its own entries; usage periods are cut at the window's edges.
+        const window = await credits.history({
+          ledgerId,
+          from: t("01-01", "06:00"),
+          to: t("01-02"),
+          limit: 10,
+        });
+        expect(window.items).toEqual([
+          {
+            type: "GRANT_USAGE",
+            at: out("01-01", "06:00"),
+            grantId: gid("g1"),
+            featureId,
+            amount: "3",
+            period: { from: out("01-01", "06:00"), to: out("01-02") },
+          },
+        ]);
+      });
+    });
+
+    describe("bad input", () => {
+      it("rejects negative, zero and non-decimal grant amounts naming amount", async () => {
+        for (const amount of ["-1", "0", "1e3", "abc", "1.", " 1", 100]) {
+          await expectInvalidInput(grant("bad", amount as string), "amount");
+        }
+      });
+
+      it("rejects priority 0, 256 and fractions naming priority", async () => {
+        for (const priority of [0, 256, 1.5])
+          await expectInvalidInput(grant("bad", "1", { priority }), "priority");
+      });
+
+      it("rejects expiration count 0 and unknown units naming the field", async () => {
+        await expectInvalidInput(
+          grant("bad", "1", { expiration: { count: 0, unit: "DAY" } }),
+          "expiration.count",
+        );
+        await expectInvalidInput(
+          grant("bad", "1", { expiration: { count: 1, unit: "MINUTE" as "DAY" } }),
+          "expiration.unit",
+        );
+        await expectInvalidInput(
+          grant("bad", "1", { rollover: { type: "REMAINING_AMOUNT", maxAmount: "-5" } }),
+          "rollover.maxAmount",
+        );
+      });
+
+      it("rejects an unknown feature, ledger or grant naming the id field", async () => {
+        await expectInvalidInput(grant("bad", "1", { featureId: uniqueId("nope") }), "featureId");
+        await expectInvalidInput(use("e", "1", t("01-02"), { featureId: uniqueId("nope") }), "featureId");
+        await expectInvalidInput(grant("bad", "1", { ledgerId: uniqueId("nope") }), "ledgerId");
+        await expectInvalidInput(credits.balance(uniqueId("nope"), t("01-02")), "ledgerId");
+        await expectInvalidInput(
+          credits.voidGrant({ ledgerId, grantId: uniqueId("nope"), at: t("01-02") }),
+          "grantId",
+        );
+        expect(await credits.listGrants(ledgerId)).toEqual([]);
+      });
+
+      it("rejects bad usage, times, zones, feature measures and history queries naming the field", async () => {
+        await expectInvalidInput(use("e", "-1", t("01-02")), "amount");
+        await expectInvalidInput(use("e", "1", "2026-01-02 00:00"), "at");
+        await expectInvalidInput(
+          grant("bad", "1", { effectiveAt: "2026-01-01T00:00:00+02:00" }),
+          "effectiveAt",
+        );
+        await expectInvalidInput(
+          credits.createLedger({
+            ledgerId: uniqueId("l"),
+            subject: { tenantId: "t" },
+            timeZone: "Nowhere/City",
+          }),
+          "timeZone",
+        );
+        await expectInvalidInput(
+          credits.createFeature({ featureId: uniqueId("f"), measure: { kind: "money", currency: "XXX" } }),
+          "measure.currency",
+        );
+        await expectInvalidInput(
+          credits.history({ ledgerId, from: t("02-01"), to: t("01-01"), limit: 10 }),
+          "to",
+        );
+        await expectInvalidInput(
+          credits.history({ ledgerId, from: t("01-01"), to: t("02-01"), limit: 0 }),
+          "limit",
+        );
+        await expectInvalidInput(
+          credits.history({ ledgerId, from: t("01-01"), to: t("02-01"), limit: 5, cursor: "x" }),
+          "cursor",
+        );
+        await expect(credits.balance(ledgerId, t("01-01"), abortedSignal())).rejects.toMatchObject({
+          name: "AbortError",
+        });
+      });
+    });
+
+    describe("properties", () => {
+      const day = (n: number) => new Date(Date.UTC(2026, 0, 1) + n * 86_400_000).toISOString();
+      const amountArb = fc.oneof(
+        fc.integer({ min: 1, max: 200 }).map(String),
+        fc
+          .tuple(fc.integer({ min: 0, max: 50 }), fc.integer({ min: 1, max: 99 }))
+          .map(([a, b]) => `${a}.${String(b).padStart(2, "0")}`),
+      );
+      const grantArb = fc.record({
+        amount: amountArb,
+        priority: fc.integer({ min: 1, max: 3 }),
+        start: fc.integer({ min: 0, max: 40 }),
+        expiration: fc.option(
+          fc.record({
+            count: fc.integer({ min: 1, max: 3 }),
+            unit: fc.constantFrom("DAY" as const, "WEEK" as const),
+          }),
+          { nil: undefined },
+        ),
+        rollover: fc.option(
+          fc.record({
+            type: fc.constantFrom("ORIGINAL_AMOUNT" as const, "REMAINING_AMOUNT" as const),
+            maxAmount: fc.option(amountArb, { nil: undefined }),
+          }),
+          { nil: undefined },
+        ),
+        voidAt: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }),
+      });
+      const scenarioArb = fc.record({
+        grants: fc.array(grantArb, { minLength: 1, maxLength: 5 }),
+        resets: fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { maxLength: 2 }),
+        usage: fc.array(fc.record({ amount: amountArb, at: fc.integer({ min: 0, max: 60 }) }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        seed: fc.integer(),
+      });
+      type Scenario = typeof scenarioArb extends fc.Arbitrary<infer S> ? S : never;
+
+      /** Sets up a fresh ledger with the scenario's grants, voids and resets; usage in `order`. */
+      async function apply(s: Scenario, order: number[]): Promise<string> {
+        const id = uniqueId("prop");
+        await credits.createLedger({ ledgerId: id, subject: { tenantId: "prop" } });
+        for (const [i, g] of s.grants.entries()) {
+          await credits.grant({
+            grantId: `${id}:g${i}`,
+            ledgerId: id,
+            featureId,
+            amount: g.amount,
+            priority: g.priority,
+            effectiveAt: day(g.start),
+            ...(g.expiration ? { expiration: g.expiration } : {}),
+            ...(g.rollover
+              ? { rollover: g.rollover.maxAmount ? g.rollover : { type: g.rollover.type } }
+              : {}),
+          });
+        }
+        for (const [i, g] of s.grants.entries()) {
+          if (g.voidAt !== undefined)
+            await credits.voidGrant({ ledgerId: id, grantId: `${id}:g${i}`, at: day(g.voidAt) });
+        }
+        for (const r of [...s.resets].sort((a, b) => a - b))
+          await credits.reset({ ledgerId: id, at: day(r) });
+        for (const i of order) {
+          const u = s.usage[i] as Scenario["usage"][number];
+          await credits.recordUsage({
+            ledgerId: id,
+            featureId,
+            eventId: `u${i}`,
+            amount: u.amount,
+            at: day(u.at),
+          });
+        }
+        return id;
+      }
+
+      /** Balances with the ledger and grant ids made comparable across ledgers. */
+      async function view(id: string, at: string) {
+        const b = await credits.balance(id, at);
+        return JSON.parse(JSON.stringify({ ...b, ledgerId: "" }).replaceAll(`${id}:`, ""));
+      }
+
+      it("granted = balance + burned + expired + voided per grant and in total; nothing is ever negative", async () => {
+        await fc.assert(
+          fc.asyncProperty(scenarioArb, async (s) => {
+            const id = await apply(
+              s,
+              s.usage.map((_, i) => i),
+            );
+            for (const at of [0, 7, 15, 30, 45, 61]) expectConserved(await credits.balance(id, day(at)));
+            // Usage is never lost: burned + overage = every unit recorded.
+            const end = await credits.balance(id, day(61));
+            expect(featureOf(end, featureId).usage).toBe(sumDecimals(s.usage.map((u) => u.amount)));
+          }),
+          { numRuns: runs },
+        );
+      });
+
+      it("replaying the same usage events in any order gives the same balances and history", async () => {
+        await fc.assert(
+          fc.asyncProperty(scenarioArb, async (s) => {
+            const forward = s.usage.map((_, i) => i);
+            const next = seededIntegers(s.seed);
+            const shuffled = [...forward];
+            for (let i = shuffled.length - 1; i > 0; i--) {
+              const j = next(0, i);
+              [shuffled[i], shuffled[j]] = [shuffled[j] as number, shuffled[i] as number];
+            }
+            const a = await apply(s, forward);
+            const b = await apply(s, shuffled);
+            for (const at of [10, 30, 61]) expect(await view(b, day(at))).toEqual(await view(a, day(at)));
+            const h = async (id: string) =>
+              JSON.parse(
+                JSON.stringify(
+                  await credits.history({ ledgerId: id, from: day(0), to: day(62), limit: 10_000 }),
+                ).replaceAll(`${id}:`, ""),
+              );
+            expect(await h(b)).toEqual(await h(a));
+          }),
+          { numRuns: runs },
+        );
+      });
+    });
+
+    describe("concurrency", () => {
+      it("1,000 concurrent usage burns give the same balances as applying them one by one", async () => {
+        const next = seededIntegers(7);
+        const events = Array.from({ length: 1_000 }, (_, i) => ({
+          eventId: `e${i}`,
+          amount: `${next(1, 20)}.${next(0, 9)}`,
+          at: new Date(Date.UTC(2026, 0, 1) + next(0, 30 * 24) * 3_600_000).toISOString(),
+        }));
+        const setup = async (id: string) => {
+          await credits.createLedger({ ledgerId: id, subject: { tenantId: "load" } });
+          await credits.grant({
+            grantId: `${id}:monthly`,
+            ledgerId: id,
+            featureId,
+            amount: "5000",
+            effectiveAt: t("01-01"),
+            priority: 2,
+            expiration: { count: 1, unit: "MONTH" },
+          });
+          await credits.grant({
+            grantId: `${id}:topup`,
+            ledgerId: id,
+            featureId,
+            amount: "2500.5",
+            effectiveAt: t("01-10"),
+            priority: 1,
+          });
+          await credits.grant({
+            grantId: `${id}:short`,
+            ledgerId: id,
+            featureId,
+            amount: "1000",
+            effectiveAt: t("01-05"),
+            priority: 2,
+            expiration: { count: 5, unit: "DAY" },
+          });
+        };
+        const sequential = uniqueId("seq");
+        const concurrent = uniqueId("conc");
+        await setup(sequential);
+        await setup(concurrent);
+        for (const e of events) await credits.recordUsage({ ledgerId: sequential, featureId, ...e });
+        const results = await Promise.all(
+          events.map((e) => credits.recordUsage({ ledgerId: concurrent, featureId, ...e })),
+        );
+        expect(results.every((r) => r.status === "recorded")).toBe(true);
+        const norm = async (id: string) =>
+          JSON.parse(
+            JSON.stringify({ ...(await credits.balance(id, t("03-01"))), ledgerId: "" }).replaceAll(
+              `${id}:`,
+              "",
+            ),
+          );
+        const seq = await norm(sequential);
+        expect(await norm(concurrent)).toEqual(seq);
+        const total = sumDecimals(events.map((e) => e.amount));
+        expect(featureOf(seq, featureId).usage).toBe(total);
+        expectConserved(seq);
+      });
+
+      it("1,000 concurrent enforced burns never take the balance below zero", async () => {
+        await grant("g", "500");
+        const results = await Promise.all(
+          Array.from({ length: 1_000 }, (_, i) => use(`e${i}`, "1", t("01-02"), { enforce: true })),
+        );
+        expect(results.filter((r) => r.status === "recorded")).toHaveLength(500);
+        const denied = results.filter((r) => r.status === "denied");
+        expect(denied).toHaveLength(500);
+        for (const r of denied) expect(r).toMatchObject({ reason: "insufficient_credits", available: "0" });
+        const f = featureOf(await credits.balance(ledgerId, t("01-03")), featureId);
+        expect(f).toMatchObject({ balance: "0", burned: "500", usage: "500", overage: "0" });
+      });
+    });
+  });
+}
