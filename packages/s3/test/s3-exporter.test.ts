@@ -108,6 +108,45 @@ describe("S3Exporter.exportSince", () => {
     expect(ids.length).toBe(versions + more.versions);
   });
 
+  it("builds its own client from endpoint, region, credentials and forcePathStyle", async () => {
+    const { store, versions } = await seedStore(40);
+    const bucket = await s3.createBucket();
+    const exporter = new S3Exporter({
+      bucket,
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      forcePathStyle: true,
+    });
+    try {
+      expect((await exporter.exportSince(store, { cursorName: "own-client", progress: false })).rows).toBe(
+        versions,
+      );
+    } finally {
+      exporter.client.destroy();
+    }
+  });
+
+  it("fails with connection (retryable) when nothing listens at the endpoint", async () => {
+    const { store } = await seedStore(5);
+    const exporter = new S3Exporter({
+      bucket: "latch-nobody-home",
+      endpoint: "http://127.0.0.1:9", // discard port: connection refused
+      credentials: { accessKeyId: "x", secretAccessKey: "y" },
+      forcePathStyle: true,
+      retry: { maxAttempts: 2, baseDelayMs: 1 },
+    });
+    const error = await exporter.exportSince(store, { cursorName: "c", progress: false }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; kind?: string; isRetryable?: boolean },
+    );
+    exporter.client.destroy();
+    expect(error?.code).toBe("export_failed");
+    expect(error?.kind).toBe("connection");
+    expect(error?.isRetryable).toBe(true);
+    expect(await store.getCursor("c")).toBeUndefined();
+  });
+
   it("validates its options, naming the field", () => {
     const field = (fn: () => unknown): string | undefined => {
       try {
