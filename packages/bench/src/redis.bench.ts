@@ -3,10 +3,11 @@
  *
  * - `RedisQuota.reserve` and `RedisQuota.commit` calls/s with 100 calls in flight, beside a
  *   trivial EVALSHA (`return 1`, one key) at the same concurrency: the raw ceiling of a script
- *   call through this client. On this standalone server a reserve is one script call (it
- *   writes the holdId locator itself; on a Cluster it is a locator SET plus the reserve script,
- *   sent together); a commit is the commit script (plus a locator read when another process
- *   made the hold).
+ *   call through this client. On this standalone server a reserve is one script call with
+ *   three keys (the account's hash and sorted set, and the holdId's one record key, which also
+ *   names the account; on a Cluster it is a locator SET plus the reserve script, sent
+ *   together); a commit is the commit script (plus a read of the record when another process
+ *   made the hold; here the same object commits, so it knows the account).
  * - latency of one reserve with nothing else in flight (p50 / p99).
  *
  * Run: `tsx --conditions=dev-source src/redis.bench.ts` (BENCH_CALLS, BENCH_LATENCY_CALLS).

@@ -41,6 +41,102 @@ export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+interface Pending {
+  /** `performance.now()` after which the operation is rejected. */
+  deadline: number;
+  /** Cleared once the operation settles (so its closure can be collected). */
+  reject: ((error: Error) => void) | undefined;
+}
+
+/**
+ * Rejects operations that do not settle within `ms`, with one timer for all of them instead of
+ * a timer per call. Every operation gets the same `ms`, so deadlines arrive in the order the
+ * operations started: a FIFO queue, a timer armed for its oldest unsettled entry, and settled
+ * entries dropped from its head as they go. The timer keeps the process alive only while some
+ * operation is pending.
+ */
+export class Deadlines {
+  readonly #ms: number;
+  #queue: Pending[] = [];
+  #head = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number) {
+    this.#ms = ms;
+  }
+
+  /** Resolves or rejects like `promise`, or rejects after `ms` with a timeout error. */
+  run<T>(promise: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry: Pending = { deadline: performance.now() + this.#ms, reject };
+      this.#queue.push(entry);
+      if (this.#timer === undefined) this.#arm(this.#ms);
+      else if (this.#queue.length - this.#head === 1) this.#timer.ref();
+      promise.then(
+        (value) => {
+          this.#settled(entry);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.#settled(entry);
+          reject(error);
+        },
+      );
+    });
+  }
+
+  /** How many operations are pending (for tests). */
+  get pending(): number {
+    let n = 0;
+    for (let i = this.#head; i < this.#queue.length; i++) if (this.#queue[i]?.reject !== undefined) n++;
+    return n;
+  }
+
+  #settled(entry: Pending): void {
+    entry.reject = undefined;
+    const queue = this.#queue;
+    let head = this.#head;
+    while (head < queue.length && (queue[head] as Pending).reject === undefined) head++;
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+      this.#timer?.unref(); // nothing pending: do not hold the process open
+    } else if (head > 1_024 && head * 2 > queue.length) {
+      this.#queue = queue.slice(head);
+      head = 0;
+    }
+    this.#head = head;
+  }
+
+  #arm(delay: number): void {
+    this.#timer = setTimeout(() => this.#expire(), delay);
+  }
+
+  #expire(): void {
+    this.#timer = undefined;
+    const now = performance.now();
+    const queue = this.#queue;
+    let head = this.#head;
+    const expired: Array<(error: Error) => void> = [];
+    while (head < queue.length) {
+      const entry = queue[head] as Pending;
+      if (entry.reject !== undefined) {
+        if (entry.deadline > now) break;
+        expired.push(entry.reject);
+        entry.reject = undefined;
+      }
+      head++;
+    }
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    }
+    this.#head = head;
+    if (head < queue.length) this.#arm(Math.max(1, Math.ceil((queue[head] as Pending).deadline - now)));
+    for (const reject of expired) reject(new Error(`no answer from Redis within ${this.#ms} ms`));
+  }
+}
+
 /** Latch errors pass through; anything else from the client means the store did not answer. */
 export function toQuotaError(error: unknown): LatchError {
   if (LatchError.isInstance(error)) return error;

@@ -13,7 +13,7 @@ function escapePart(part: string): string {
 
 /** The keys of one quota account. All share the `{account}` hash tag: one Cluster slot. */
 export interface AccountKeys {
-  /** Hash: `limit`, `spent`, `held` (integer strings). */
+  /** Hash: `limit`, `spent`, `held` (integer strings), `due` (ms: no hold expires before it). */
   account: string;
   /** Sorted set: active holds as `<amount>|<holdId>`, scored by expiresAt (ms, Redis server clock). */
   expiry: string;
@@ -67,14 +67,27 @@ export class KeySpace {
     return { account: `${base}:account`, expiry: `${base}:holds` };
   }
 
-  /** String: one hold's record, `<state>|<amount>|<requestHash>|<actual>|<commitHash>`, with a TTL. */
+  /**
+   * String, with a TTL: a hold's record `<state>|<amount>|<actual>|<account>` on a
+   * **standalone** server, one key per holdId whatever the account, so the record also tells
+   * which account holds the holdId (no separate locator). Tagged by the holdId.
+   */
+  hold(holdId: string): string {
+    return `${this.prefix}:hold:{${escapePart(holdId)}}`;
+  }
+
+  /**
+   * String, with a TTL: a hold's record `<state>|<amount>|<actual>|<account>` on a **Cluster**,
+   * one key per account and holdId, in the account's slot (beside the holdId's locator).
+   */
   holdRecord(account: string, holdId: string): string {
     return `${this.prefix}:quota:{${escapePart(account)}}:hold:${escapePart(holdId)}`;
   }
 
   /**
-   * String: the account a holdId belongs to, so `commit(holdId)` and `void(holdId)` find the
-   * account's slot. Tagged by the holdId (its own slot), written before the reserve script.
+   * String: the account a holdId belongs to on a **Cluster**, so `commit(holdId)` and
+   * `void(holdId)` find the account's slot. Tagged by the holdId (its own slot), claimed beside
+   * the reserve script.
    */
   holdLocator(holdId: string): string {
     return `${this.prefix}:holdref:{${escapePart(holdId)}}`;

@@ -17,9 +17,17 @@ import {
   ReserveRequestSchema,
   type ReserveResult,
 } from "@latch/core";
-import { type RedisClient, toQuotaError, withTimeout } from "./client.js";
-import { KeySpace } from "./keys.js";
-import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
+import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
+import { type AccountKeys, KeySpace } from "./keys.js";
+import {
+  defineScripts,
+  luaStatus,
+  replyInteger,
+  replyString,
+  runScalarScript,
+  runScript,
+  type ScriptReply,
+} from "./scripts.js";
 
 /** Option durations: whole milliseconds > 0 (the same rule as a hold's ttlMs). */
 const MillisecondsSchema = ReserveRequestSchema.shape.ttlMs;
@@ -51,8 +59,30 @@ function isReserveRequest(value: unknown): value is ReserveRequest {
 const requestHash = (account: string, amount: number) => canonicalHash({ account, amount });
 const commitHash = (holdId: string, actual: number) => canonicalHash({ holdId, actual });
 const OWNER_CACHE_LIMIT = 100_000;
-/** Calls of reserveLocated-5 per reserve: a locator moves at most once or twice (see there). */
-const LOCATOR_ATTEMPTS = 4;
+const ACCOUNT_KEYS_CACHE_LIMIT = 10_000;
+/** Calls of a resolving script per commit/void: a holdId changes account at most rarely. */
+const RESOLVE_ATTEMPTS = 4;
+
+/** The account of a hold record `<state>|<amount>|<actual>|<account>` (the rest after the third `|`). */
+function accountOfRecord(record: string, holdId: string): string {
+  let at = -1;
+  for (let i = 0; i < 3; i++) {
+    at = record.indexOf("|", at + 1);
+    if (at < 0)
+      throw new LatchError({ code: "corrupt_record", message: `the record of hold ${holdId} is malformed` });
+  }
+  return record.slice(at + 1);
+}
+
+/** Whether a reserve script's reply says it has just created the hold (a plain integer). */
+const isNewHold = (reply: ScriptReply | undefined): boolean => typeof reply === "number";
+
+/** Fail closed: a store that cannot answer denies, with a reason saying so. */
+function failClosed(error: unknown): ReserveResult {
+  const latchError = toQuotaError(error);
+  if (latchError.code === "quota_unavailable") return { granted: false, reason: "unavailable" };
+  throw latchError;
+}
 
 interface Settled<T> {
   value?: T;
@@ -74,8 +104,8 @@ interface GrantedHold {
   /** Local time (ms) after which this entry is not trusted (the hold's records may be gone). */
   trustUntil: number;
   /**
-   * Local time (ms) up to which a resolution needs no locator refresh: the locator this
-   * object wrote at reserve lives `ttlMs + retention` from then.
+   * Cluster: local time (ms) up to which a resolution needs no locator refresh: the locator
+   * this object wrote at reserve lives `ttlMs + retention` from then.
    */
   locatorCoversUntil: number;
 }
@@ -122,11 +152,23 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #client: RedisClient;
   readonly #keys: KeySpace;
   readonly #retentionMs: number;
-  readonly #timeoutMs: number;
-  /** A standalone server: the locator is written inside the reserve script (one command). */
+  /** `holdRetentionMs` as the script argument. */
+  readonly #retentionArg: string;
+  /** One timer for every pending operation's `timeoutMs` (not one per call). */
+  readonly #deadlines: Deadlines;
+  /** A standalone server: one record key per holdId, which also names its account. */
   readonly #standalone: boolean;
-  /** Holds this object granted (bounded): commit and void skip the locator read. */
-  readonly #owners = new Map<string, GrantedHold>();
+  /**
+   * Unresolved holds this object granted (bounded), so its commit and void skip the account
+   * lookup. On a standalone server the value is the account alone: the scripts check it
+   * against the record (a stale one costs a second script call, never a wrong answer). On a
+   * Cluster it is trusted only for a while (see {@link GrantedHold}).
+   */
+  readonly #owners = new Map<string, GrantedHold | string>();
+  /** The keys of recently used accounts (bounded), so the hot path does not rebuild them. */
+  readonly #accountKeys = new Map<string, AccountKeys>();
+  /** The last ttlMs seen by reserve and its record TTL (`ttlMs + retention`) as an argument. */
+  #lastTtl = { ttlMs: "", recordTtlMs: "" };
 
   constructor(client: RedisClient, options: RedisQuotaOptions = {}) {
     this.#client = client;
@@ -138,11 +180,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       "RedisQuota options",
       "holdRetentionMs",
     );
-    this.#timeoutMs = parseWith(
-      MillisecondsSchema,
-      options.timeoutMs ?? 1_000,
-      "RedisQuota options",
-      "timeoutMs",
+    this.#retentionArg = String(this.#retentionMs);
+    this.#deadlines = new Deadlines(
+      parseWith(MillisecondsSchema, options.timeoutMs ?? 1_000, "RedisQuota options", "timeoutMs"),
     );
     defineScripts(client);
   }
@@ -172,19 +212,19 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     return { allowed: units <= available, remaining: available };
   }
 
-  async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
-    signal?.throwIfAborted();
-    const { holdId, account, amount, ttlMs } = isReserveRequest(request)
-      ? request
-      : parseWith(ReserveRequestSchema, request, "ReserveRequest");
+  reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
+    // Not async (one promise layer fewer on the hot path): every throw becomes a rejection.
+    let work: Promise<ReserveResult>;
     try {
-      return await withTimeout(this.#reserve(holdId, account, amount, ttlMs), this.#timeoutMs);
+      signal?.throwIfAborted();
+      const { holdId, account, amount, ttlMs } = isReserveRequest(request)
+        ? request
+        : parseWith(ReserveRequestSchema, request, "ReserveRequest");
+      work = this.#reserve(holdId, account, amount, ttlMs);
     } catch (error) {
-      const latchError = toQuotaError(error);
-      // Fail closed: a store that cannot answer denies, with a reason saying so.
-      if (latchError.code === "quota_unavailable") return { granted: false, reason: "unavailable" };
-      throw latchError;
+      return Promise.reject(error);
     }
+    return this.#deadlines.run(work).catch(failClosed);
   }
 
   async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
@@ -205,7 +245,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   /** Runs `work` within the timeout; anything but a Latch error becomes `quota_unavailable`. */
   async #guard<T>(work: Promise<T>): Promise<T> {
     try {
-      return await withTimeout(work, this.#timeoutMs);
+      return await this.#deadlines.run(work);
     } catch (error) {
       throw toQuotaError(error);
     }
@@ -220,17 +260,52 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     return { limit, spent, held, available: Math.max(0, limit - spent - held) };
   }
 
-  async #reserve(holdId: string, account: string, amount: number, ttlMs: number): Promise<ReserveResult> {
+  #reserve(holdId: string, account: string, amount: number, ttlMs: number): Promise<ReserveResult> {
     const startedAt = Date.now();
-    // Each is ≤ 2^53-1 but their sum may not be: then add exactly, as BigInt.
-    const sum = ttlMs + this.#retentionMs;
-    const recordTtlMs = Number.isSafeInteger(sum)
-      ? String(sum)
-      : String(BigInt(ttlMs) + BigInt(this.#retentionMs));
-    const { reply, wroteLocator } = this.#standalone
-      ? await this.#reserveLocated(holdId, account, amount, ttlMs, recordTtlMs)
-      : await this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs);
+    const ttl = String(ttlMs);
+    let recordTtlMs = this.#lastTtl.recordTtlMs;
+    if (this.#lastTtl.ttlMs !== ttl) {
+      // Each is ≤ 2^53-1 but their sum may not be: then add exactly, as BigInt.
+      const sum = ttlMs + this.#retentionMs;
+      recordTtlMs = Number.isSafeInteger(sum)
+        ? String(sum)
+        : String(BigInt(ttlMs) + BigInt(this.#retentionMs));
+      this.#lastTtl = { ttlMs: ttl, recordTtlMs };
+    }
+    if (!this.#standalone) {
+      return this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs).then(
+        ({ reply, wroteLocator }) =>
+          this.#reserved(reply, holdId, account, amount, wroteLocator, startedAt, ttlMs),
+      );
+    }
+    // One script: the holdId's one record key tells whether another account holds it.
+    const keys = this.#keysOf(account);
+    return runScalarScript(
+      this.#client,
+      "reserve",
+      [keys.account, keys.expiry, this.#keys.hold(holdId)],
+      [holdId, String(amount), ttl, recordTtlMs, account],
+    ).then((reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs));
+  }
 
+  /**
+   * The answer to a reserve from the script's reply (a plain integer: granted, a new hold;
+   * else an array); remembers the account of a granted hold when `remember`.
+   */
+  #reserved(
+    reply: ScriptReply,
+    holdId: string,
+    account: string,
+    amount: number,
+    remember: boolean,
+    startedAt: number,
+    ttlMs: number,
+  ): ReserveResult {
+    if (!Array.isArray(reply)) {
+      const remaining = replyInteger(reply, "reserve.remaining");
+      if (remember) this.#remember(holdId, account, startedAt, ttlMs);
+      return { granted: true, remaining };
+    }
     const code = replyInteger(reply[0], "reserve.status");
     if (code === -1) {
       // {-1, stored} on this account, or {-1, stored, owner} when another account holds it.
@@ -241,57 +316,38 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         incomingHash: requestHash(account, amount),
       });
     }
-    if (code < 0 || code > 2) {
+    if (code !== 0 && code !== 2) {
       throw new LatchError({ code: "corrupt_record", message: `reserve of hold ${holdId} returned ${code}` });
     }
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
-    // Remember holds whose locator this call wrote: it lives at least `ttlMs + retention`
-    // from `startedAt`, so the entry can be trusted as long as the locator exists.
-    if (wroteLocator) {
-      if (this.#owners.size >= OWNER_CACHE_LIMIT) this.#owners.clear();
-      this.#owners.set(holdId, {
-        account,
-        trustUntil: startedAt + ttlMs + this.#retentionMs,
-        locatorCoversUntil: startedAt + ttlMs,
-      });
-    }
+    if (remember) this.#remember(holdId, account, startedAt, ttlMs);
     return { granted: true, remaining };
   }
 
-  /**
-   * A standalone server (no hash slots): one script checks and writes the locator and
-   * reserves (`reserveLocated-5.lua`). When the locator names another account, the script
-   * answers {-7, owner} without writing, and is called again with that account's record of
-   * the holdId in KEYS, which it checks atomically (conflict, or take the locator over).
-   */
-  async #reserveLocated(
-    holdId: string,
-    account: string,
-    amount: number,
-    ttlMs: number,
-    recordTtlMs: string,
-  ): Promise<{ reply: unknown[]; wroteLocator: boolean }> {
-    const keys = this.#keys.accountKeys(account);
-    const record = this.#keys.holdRecord(account, holdId);
-    const locator = this.#keys.holdLocator(holdId);
-    const args = [holdId, String(amount), String(ttlMs), recordTtlMs, account, ""];
-    let ownerRecord = record;
-    for (let attempt = 0; attempt < LOCATOR_ATTEMPTS; attempt++) {
-      const reply = await runScript(
-        this.#client,
-        "reserveLocated",
-        [keys.account, keys.expiry, record, locator, ownerRecord],
-        args,
-      );
-      // The script writes the locator exactly when it grants (1 new, 2 retry).
-      if (reply[0] !== -7) return { reply, wroteLocator: reply[0] === 1 || reply[0] === 2 };
-      const owner = replyString(reply[1], "reserve.owner");
-      args[5] = owner;
-      ownerRecord = this.#keys.holdRecord(owner, holdId);
+  /** Remembers the account of a hold this object granted (see `#owners`). */
+  #remember(holdId: string, account: string, startedAt: number, ttlMs: number): void {
+    if (this.#owners.size >= OWNER_CACHE_LIMIT) this.#owners.clear();
+    // Cluster: the record lives at least `retention` from `startedAt` (`ttlMs + retention`
+    // unresolved, `retention` from a resolution after `startedAt`), so until then no other
+    // account can have taken the holdId over, and the entry can be trusted.
+    this.#owners.set(
+      holdId,
+      this.#standalone
+        ? account
+        : { account, trustUntil: startedAt + this.#retentionMs, locatorCoversUntil: startedAt + ttlMs },
+    );
+  }
+
+  /** An account's keys, from a small cache. */
+  #keysOf(account: string): AccountKeys {
+    let keys = this.#accountKeys.get(account);
+    if (keys === undefined) {
+      if (this.#accountKeys.size >= ACCOUNT_KEYS_CACHE_LIMIT) this.#accountKeys.clear();
+      keys = this.#keys.accountKeys(account);
+      this.#accountKeys.set(account, keys);
     }
-    // Only concurrent reserves of one holdId for several accounts (a caller bug) get here.
-    throw new Error(`the locator of hold ${holdId} kept naming other accounts`);
+    return keys;
   }
 
   /**
@@ -304,11 +360,17 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: number,
     recordTtlMs: string,
-  ): Promise<{ reply: unknown[]; wroteLocator: boolean }> {
+  ): Promise<{ reply: ScriptReply; wroteLocator: boolean }> {
     const keys = this.#keys.accountKeys(account);
     const holdKeys = [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)];
     const runReserve = () =>
-      runScript(this.#client, "reserve", holdKeys, [holdId, String(amount), String(ttlMs), recordTtlMs]);
+      runScalarScript(this.#client, "reserve", holdKeys, [
+        holdId,
+        String(amount),
+        String(ttlMs),
+        recordTtlMs,
+        account,
+      ]);
 
     if (this.#granted(holdId)?.account === account) {
       // A retry of a hold this object granted: its locator exists.
@@ -328,12 +390,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     if (claim.error !== undefined) {
       // No locator, so nobody could resolve a hold granted here: take it back (best effort;
       // if that fails too, the hold expires after ttlMs) and fail closed.
-      if (reserved.value?.[0] === 1) await this.#unreserve(holdId, account, amount).catch(() => undefined);
+      if (isNewHold(reserved.value)) await this.#unreserve(holdId, account, amount).catch(() => undefined);
       throw claim.error;
     }
     if (reserved.error !== undefined) throw reserved.error;
     return {
-      reply: reserved.value as unknown[],
+      reply: reserved.value as ScriptReply,
       wroteLocator: previous === null || (previous !== undefined && previous !== account),
     };
   }
@@ -349,7 +411,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     account: string,
     amount: number,
     previous: string,
-    reply: unknown[],
+    reply: ScriptReply,
     recordTtlMs: string,
   ): Promise<void> {
     const stored = await this.#client.get(this.#keys.holdRecord(previous, holdId));
@@ -357,7 +419,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       await this.#client.set(this.#keys.holdLocator(holdId), account, "PX", recordTtlMs);
       return;
     }
-    if (reply[0] === 1) await this.#unreserve(holdId, account, amount);
+    if (isNewHold(reply)) await this.#unreserve(holdId, account, amount);
     throw new IdempotencyConflictError({
       id: holdId,
       existingHash: requestHash(previous, replyInteger(stored.split("|")[1], "hold.amount")),
@@ -372,67 +434,111 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       this.#client,
       "unreserve",
       [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-      [holdId, String(amount)],
+      [holdId, String(amount), account],
     );
   }
 
-  #granted(holdId: string): GrantedHold | undefined {
+  /** The account this object granted `holdId` on, if it remembers (see `#owners`). */
+  #granted(holdId: string): GrantedHold | { account: string; locatorCoversUntil?: undefined } | undefined {
     const granted = this.#owners.get(holdId);
-    if (granted !== undefined && Date.now() > granted.trustUntil) {
+    if (granted === undefined) return undefined;
+    if (typeof granted === "string") return { account: granted };
+    if (Date.now() > granted.trustUntil) {
       this.#owners.delete(holdId);
       return undefined;
     }
     return granted;
   }
 
-  async #accountOf(holdId: string, subject: string): Promise<{ account: string; known?: GrantedHold }> {
-    const known = this.#granted(holdId);
-    if (known !== undefined) return { account: known.account, known };
+  /** The hold's record key: the holdId's own on a standalone server, the account's on a Cluster. */
+  #holdKey(account: string, holdId: string): string {
+    return this.#standalone ? this.#keys.hold(holdId) : this.#keys.holdRecord(account, holdId);
+  }
+
+  /**
+   * The account of a hold this object did not grant, read from Redis (one `GET`): the holdId's
+   * record on a standalone server, its locator on a Cluster.
+   */
+  async #lookUp(
+    holdId: string,
+    subject: string,
+  ): Promise<{ account: string; known?: { locatorCoversUntil?: number | undefined } }> {
+    if (this.#standalone) {
+      const record = await this.#client.get(this.#keys.hold(holdId));
+      if (record === null) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
+      return { account: accountOfRecord(record, holdId) };
+    }
     const account = await this.#client.get(this.#keys.holdLocator(holdId));
     if (account === null) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
     return { account };
   }
 
   /**
-   * Runs a resolving script (commit, void). After a hold resolves, its locator must outlive
-   * the resolved record's retention so that retries still find it. A locator this object
-   * wrote at reserve already lives `ttlMs + retention`, which covers a resolution within
-   * `ttlMs`; otherwise a `PEXPIRE … GT` goes out beside the script (same round trip). GT only
-   * ever lengthens the locator's life, so it is harmless when the script then fails.
+   * Runs a resolving script (commit, void) on the hold's account; when the record names
+   * another account (`{-7, owner}`: the account this object knew is stale), runs it again there.
+   * On a standalone server the script itself keeps the resolved record for the retention.
+   * On a Cluster the locator must outlive the resolved record's retention so that retries
+   * still find it: a locator this object wrote at reserve already lives `ttlMs + retention`,
+   * which covers a resolution within `ttlMs`; otherwise a `PEXPIRE … GT` goes out beside the
+   * script (same round trip). GT only ever lengthens the locator's life, so it is harmless when
+   * the script then fails.
    */
-  async #resolving(
+  async #resolve(
+    name: "commit" | "void",
     holdId: string,
-    known: GrantedHold | undefined,
-    script: Promise<unknown[]>,
-  ): Promise<unknown[]> {
-    if (known !== undefined && Date.now() <= known.locatorCoversUntil) return script;
-    const [reply, kept] = await settleBoth(
-      script,
-      this.#client.pexpire(this.#keys.holdLocator(holdId), this.#retentionMs, "GT"),
-    );
-    if (reply.error !== undefined) throw reply.error;
-    if (kept.error !== undefined) throw kept.error;
-    return reply.value as unknown[];
+    subject: string,
+    args: (account: string) => string[],
+  ): Promise<ScriptReply> {
+    // This object's own grant needs no lookup (and no await).
+    const granted = this.#granted(holdId);
+    let { account, known } =
+      granted !== undefined
+        ? { account: granted.account, known: granted }
+        : await this.#lookUp(holdId, subject);
+    for (let attempt = 1; ; attempt++) {
+      const keys = this.#keysOf(account);
+      const script = runScalarScript(
+        this.#client,
+        name,
+        [keys.account, keys.expiry, this.#holdKey(account, holdId)],
+        args(account),
+      );
+      let reply: ScriptReply;
+      const covered = known?.locatorCoversUntil;
+      if (this.#standalone || (covered !== undefined && Date.now() <= covered)) {
+        reply = await script;
+      } else {
+        const [ran, kept] = await settleBoth(
+          script,
+          this.#client.pexpire(this.#keys.holdLocator(holdId), this.#retentionMs, "GT"),
+        );
+        if (ran.error !== undefined) throw ran.error;
+        if (kept.error !== undefined) throw kept.error;
+        reply = ran.value as ScriptReply;
+      }
+      if (known !== undefined) this.#owners.delete(holdId); // resolved, or the account moved
+      if (!Array.isArray(reply) || reply[0] !== -7) return reply;
+      if (attempt >= RESOLVE_ATTEMPTS) {
+        throw new Error(`the record of hold ${holdId} kept naming other accounts`);
+      }
+      account = replyString(reply[1], `${name}.owner`);
+      known = undefined;
+    }
   }
 
   async #commit(holdId: string, actual: number): Promise<{ committed: number }> {
     const subject = "QuotaReservator.commit";
-    const { account, known } = await this.#accountOf(holdId, subject);
-    const keys = this.#keys.accountKeys(account);
-    const reply = await this.#resolving(
+    const units = String(actual);
+    const reply = await this.#resolve("commit", holdId, subject, (account) => [
       holdId,
-      known,
-      runScript(
-        this.#client,
-        "commit",
-        [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-        [holdId, String(actual), String(this.#retentionMs)],
-      ),
-    );
+      units,
+      this.#retentionArg,
+      account,
+    ]);
+    // The actual amount as stored (a plain string reply): committed now or before.
+    if (!Array.isArray(reply)) return { committed: replyInteger(reply, "commit.committed") };
     const status = luaStatus(replyInteger(reply[0], "commit.status"));
     switch (status) {
-      case undefined:
-        return { committed: replyInteger(reply[1], "commit.committed") };
       case "idempotency_conflict":
         throw new IdempotencyConflictError({
           id: holdId,
@@ -455,18 +561,17 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #void(holdId: string): Promise<void> {
     const subject = "QuotaReservator.void";
-    const { account, known } = await this.#accountOf(holdId, subject);
-    const keys = this.#keys.accountKeys(account);
-    const reply = await this.#resolving(
+    const reply = await this.#resolve("void", holdId, subject, (account) => [
       holdId,
-      known,
-      runScript(
-        this.#client,
-        "void",
-        [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-        [holdId, String(this.#retentionMs)],
-      ),
-    );
+      this.#retentionArg,
+      account,
+    ]);
+    if (!Array.isArray(reply)) {
+      throw new LatchError({
+        code: "corrupt_record",
+        message: `void of hold ${holdId} did not reply an array`,
+      });
+    }
     const code = replyInteger(reply[0], "void.status");
     switch (luaStatus(code)) {
       case undefined:

@@ -13,7 +13,7 @@ export const LUA_STATUS = {
   "-4": "overflow",
   "-5": "superseded_not_stored",
   "-6": "cursor_past_end",
-  "-7": "locator_names_other_account",
+  "-7": "hold_of_other_account",
 } as const;
 
 export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];
@@ -53,24 +53,64 @@ const COMMAND_NAMES = Object.fromEntries(
   Object.values(LUA_SCRIPTS).map((script) => [script.name, commandName(script.name)]),
 ) as Record<LuaScriptName, string>;
 
+/** A script's reply: an array, or for some scripts' common case a plain integer or string. */
+export type ScriptReply = unknown[] | number | string;
+
+/** Rejects a reply that is not an array (or, when `scalars`, not an integer or a string either). */
+function checkReply(name: LuaScriptName, scalars: boolean): (reply: unknown) => ScriptReply {
+  return (reply) => {
+    if (Array.isArray(reply) || (scalars && (typeof reply === "number" || typeof reply === "string"))) {
+      return reply as ScriptReply;
+    }
+    throw new CorruptRecordError({ id: name, reason: "the script returned an unexpected kind of reply" });
+  };
+}
+
+/** Each script's reply checks, made once (not a closure per call). */
+const ARRAY_CHECKS = Object.fromEntries(
+  Object.values(LUA_SCRIPTS).map((script) => [script.name, checkReply(script.name, false)]),
+) as Record<LuaScriptName, (reply: unknown) => unknown[]>;
+const SCALAR_CHECKS = Object.fromEntries(
+  Object.values(LUA_SCRIPTS).map((script) => [script.name, checkReply(script.name, true)]),
+) as Record<LuaScriptName, (reply: unknown) => ScriptReply>;
+
+function callScript(
+  client: RedisClient,
+  name: LuaScriptName,
+  keys: readonly string[],
+  args: readonly ScriptArgument[],
+): Promise<unknown> {
+  const script = LUA_SCRIPTS[name];
+  if (keys.length !== script.numberOfKeys) {
+    return Promise.reject(new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`));
+  }
+  const call = (client as unknown as Record<string, ScriptCall | undefined>)[COMMAND_NAMES[name]];
+  if (call === undefined) return Promise.reject(new Error(`script ${name} is not defined on this client`));
+  return call.apply(client, (keys as ScriptArgument[]).concat(args));
+}
+
 /** Runs a defined script: `keys` then `args`, exactly as many keys as its file name says. */
-export async function runScript(
+export function runScript(
   client: RedisClient,
   name: LuaScriptName,
   keys: readonly string[],
   args: readonly ScriptArgument[],
 ): Promise<unknown[]> {
-  const script = LUA_SCRIPTS[name];
-  if (keys.length !== script.numberOfKeys) {
-    throw new Error(`script ${name} takes ${script.numberOfKeys} keys, got ${keys.length}`);
-  }
-  const call = (client as unknown as Record<string, ScriptCall | undefined>)[COMMAND_NAMES[name]];
-  if (call === undefined) throw new Error(`script ${name} is not defined on this client`);
-  const reply = await call.apply(client, (keys as ScriptArgument[]).concat(args));
-  if (!Array.isArray(reply)) {
-    throw new CorruptRecordError({ id: name, reason: "the script returned something other than an array" });
-  }
-  return reply;
+  return callScript(client, name, keys, args).then(ARRAY_CHECKS[name]);
+}
+
+/**
+ * Runs a script whose common case replies with a plain integer or string (its header says
+ * which): Redis turns a Lua table into a reply field by field, which costs about as much as
+ * one more command inside the script, so the hot paths avoid it.
+ */
+export function runScalarScript(
+  client: RedisClient,
+  name: LuaScriptName,
+  keys: readonly string[],
+  args: readonly ScriptArgument[],
+): Promise<ScriptReply> {
+  return callScript(client, name, keys, args).then(SCALAR_CHECKS[name]);
 }
 
 /** A reply element as a JS safe integer (Redis replies integers as numbers, stored text as strings). */

@@ -82,18 +82,93 @@ describe("RedisQuota on a standalone server", () => {
       await quota.commit(holdId, 5);
       await other.commit(holdId, 5); // another process: reads the locator first
       // MONITOR output arrives on its own connection: wait for it (at most ~2 s).
-      for (let i = 0; i < 40 && sent.length < 5; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      for (let i = 0; i < 40 && sent.length < 4; i++) await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise((resolve) => setTimeout(resolve, 50)); // and for anything unexpected
     } finally {
       monitor.disconnect();
     }
-    expect(sent.map((args) => args[0]?.toLowerCase())).toEqual([
-      "evalsha",
-      "evalsha",
-      "get",
-      "evalsha",
-      "pexpire",
+    // Another process reads the holdId's record for its account, then runs the script.
+    expect(sent.map((args) => args[0]?.toLowerCase())).toEqual(["evalsha", "evalsha", "get", "evalsha"]);
+    // The reserve touched three keys: the account's hash and sorted set, and the holdId's record.
+    expect(sent[0]?.slice(2, 6)).toEqual([
+      "3",
+      new KeySpace(keyPrefix).accountKeys(account).account,
+      new KeySpace(keyPrefix).accountKeys(account).expiry,
+      new KeySpace(keyPrefix).hold(holdId),
     ]);
+  });
+
+  it("keeps one record per holdId: a reserve of a held holdId on another account conflicts and writes nothing", async () => {
+    const raw = await redis();
+    const keys = new KeySpace(keyPrefix);
+    const [first, second] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
+    const a = `merged-a-${process.pid}`;
+    const b = `merged-b-${process.pid}`;
+    const holdId = `merged-hold-${process.pid}`;
+    await first.setLimit(a, 100);
+    await first.setLimit(b, 100);
+    expect(await first.reserve({ holdId, account: a, amount: 30, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 70,
+    });
+    expect(await raw.get(keys.hold(holdId))).toBe(`held|30||${a}`);
+    await expectLatchError(
+      second.reserve({ holdId, account: b, amount: 30, ttlMs: 60_000 }),
+      "idempotency_conflict",
+    );
+    expect(await raw.get(keys.hold(holdId))).toBe(`held|30||${a}`);
+    expect(await raw.zcard(keys.accountKeys(b).expiry)).toBe(0);
+    expect(await second.balance(b)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
+    // Still a's after it resolves (within the retention).
+    expect(await second.commit(holdId, 25)).toEqual({ committed: 25 });
+    await expectLatchError(
+      first.reserve({ holdId, account: b, amount: 30, ttlMs: 60_000 }),
+      "idempotency_conflict",
+    );
+    expect(await first.balance(a)).toEqual({ limit: 100, spent: 25, held: 0, available: 75 });
+  });
+
+  it("grants one of many concurrent reserves of one holdId on different accounts (atomic on a server)", async () => {
+    const raw = await redis();
+    const quotas = Array.from({ length: 4 }, () => new RedisQuota(raw, options));
+    const accounts = Array.from({ length: 8 }, (_, i) => `race-acct-${process.pid}-${i}`);
+    for (const account of accounts) await quotas[0]?.setLimit(account, 1_000);
+    for (let round = 0; round < 20; round++) {
+      const holdId = `race-hold-${process.pid}-${round}`;
+      const results = await Promise.allSettled(
+        accounts.map((account, i) =>
+          (quotas[i % quotas.length] as RedisQuota).reserve({ holdId, account, amount: 10, ttlMs: 60_000 }),
+        ),
+      );
+      expect(results.filter((r) => r.status === "fulfilled" && r.value.granted)).toHaveLength(1);
+      expect(results.filter((r) => r.status === "rejected")).toHaveLength(accounts.length - 1);
+    }
+    const balances = await Promise.all(accounts.map((account) => quotas[1]?.balance(account)));
+    expect(balances.reduce((sum, balance) => sum + (balance?.held ?? 0), 0)).toBe(20 * 10);
+  });
+
+  it("commits on the account the record names when the account this process remembered is stale", async () => {
+    const raw = await redis();
+    const keys = new KeySpace(keyPrefix);
+    const [first, second] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
+    const a = `stale-a-${process.pid}`;
+    const b = `stale-b-${process.pid}`;
+    const holdId = `stale-hold-${process.pid}`;
+    await first.setLimit(a, 100);
+    await first.setLimit(b, 100);
+    await first.reserve({ holdId, account: a, amount: 10, ttlMs: 60_000 });
+    // The record disappears behind first's back (as if past its retention), and the holdId
+    // moves to b through another process; first still remembers a.
+    await raw.del(keys.hold(holdId));
+    await raw.zrem(keys.accountKeys(a).expiry, `10|${holdId}`);
+    await raw.hincrby(keys.accountKeys(a).account, "held", -10);
+    expect(await second.reserve({ holdId, account: b, amount: 20, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 80,
+    });
+    expect(await first.commit(holdId, 15)).toEqual({ committed: 15 });
+    expect(await first.balance(a)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
+    expect(await first.balance(b)).toEqual({ limit: 100, spent: 15, held: 0, available: 85 });
   });
 
   it("leaves every input the hot-path checks decline to the schema (same errors as core)", async () => {
@@ -125,6 +200,7 @@ describe("RedisQuota on a standalone server", () => {
     expect(keys.accountKeys("a}b").account).toBe(`${keyPrefix}:quota:{a%7Db}:account`);
     expect(keys.counter("k{1}")).toBe(`${keyPrefix}:usage:{k%7B1%7D}`);
     expect(keys.holdLocator("h}1")).toBe(`${keyPrefix}:holdref:{h%7D1}`);
+    expect(keys.hold("h}1")).toBe(`${keyPrefix}:hold:{h%7D1}`);
     expect(() => new KeySpace("bad{prefix}")).toThrow(/keyPrefix/);
   });
 });

@@ -2,49 +2,56 @@
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
 
+  It does not sweep the account's other expired holds: releasing them changes only `held`,
+  which nothing here reads, and every script that reads it (reserve, balance) sweeps first.
+
   Input:
     KEYS[1] account hash (limit, spent, held)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>")
+    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
     ARGV[2] actual, integer string >= 0
     ARGV[3] retention of the resolved hold record in ms, integer string
+    ARGV[4] account (of KEYS[1] and KEYS[2])
 
   Output:
-     {1, committed}  committed now, or a retry of the same commit (charged once)
+     committed       committed now, or a retry of the same commit (charged once): the actual
+                     amount as stored, a plain string reply (not an array: cheaper to reply)
     {-1, stored}     idempotency conflict: committed before with another actual amount
     {-2}             unknown hold
     {-3, state}      hold already resolved (voided)
     {-4}             overflow: spent would pass 2^53-1; nothing changes
+    {-7, owner}      the record belongs to account `owner`, not ARGV[4] (the caller's idea of
+                     the account was stale): nothing is written; call again with owner's keys
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/holds"
-
-sweepExpired(KEYS[1], KEYS[2], nowMs())
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
   return {-2}
 end
 local hold = splitHold(stored)
+if hold[4] ~= ARGV[4] then
+  return {-7, hold[4]}
+end
 if hold[1] == "committed" then
   if hold[3] ~= ARGV[2] then
     return {-1, hold[3]}
   end
-  return {1, hold[3]}
+  return hold[3]
 end
 if hold[1] == "voided" then
   return {-3, "voided"}
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full.
-local spent = tonumber(rcall("HGET", KEYS[1], "spent")) or 0
-if spent + tonumber(ARGV[2]) > 9007199254740991 then
+if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
-rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2], "PX", ARGV[3])
-return {1, ARGV[2]}
+rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4], "PX", ARGV[3])
+return ARGV[2]

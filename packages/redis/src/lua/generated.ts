@@ -57,12 +57,12 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "3b992f7417bd",
+    version: "0d651982ad62",
     lua: `--[[
   Reads an account's balance after releasing its expired holds.
 
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held, due)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
 
   Output:
@@ -83,19 +83,21 @@ local function integerString(n)
   return string.format("%d", n)
 end
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -107,20 +109,39 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0
@@ -128,35 +149,43 @@ local function availableUnits(accountKey)
   return room
 end
 
-sweepExpired(KEYS[1], KEYS[2], nowMs())
-
-local v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
+if sweepExpired(KEYS[1], KEYS[2], nowMs(), v[4]) then
+  v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+end
 return {v[1] or "0", v[2] or "0", v[3] or "0"}
 `,
   },
   commit: {
     name: "commit",
     numberOfKeys: 3,
-    version: "97465399cb21",
+    version: "1058f9916bd5",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
 
+  It does not sweep the account's other expired holds: releasing them changes only \`held\`,
+  which nothing here reads, and every script that reads it (reserve, balance) sweeps first.
+
   Input:
     KEYS[1] account hash (limit, spent, held)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>")
+    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
     ARGV[2] actual, integer string >= 0
     ARGV[3] retention of the resolved hold record in ms, integer string
+    ARGV[4] account (of KEYS[1] and KEYS[2])
 
   Output:
-     {1, committed}  committed now, or a retry of the same commit (charged once)
+     committed       committed now, or a retry of the same commit (charged once): the actual
+                     amount as stored, a plain string reply (not an array: cheaper to reply)
     {-1, stored}     idempotency conflict: committed before with another actual amount
     {-2}             unknown hold
     {-3, state}      hold already resolved (voided)
     {-4}             overflow: spent would pass 2^53-1; nothing changes
+    {-7, owner}      the record belongs to account \`owner\`, not ARGV[4] (the caller's idea of
+                     the account was stale): nothing is written; call again with owner's keys
 ]]
 local rcall = redis.call
 --[[
@@ -173,19 +202,21 @@ local function integerString(n)
   return string.format("%d", n)
 end
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -197,20 +228,39 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0
@@ -218,32 +268,32 @@ local function availableUnits(accountKey)
   return room
 end
 
-sweepExpired(KEYS[1], KEYS[2], nowMs())
-
 local stored = rcall("GET", KEYS[3])
 if not stored then
   return {-2}
 end
 local hold = splitHold(stored)
+if hold[4] ~= ARGV[4] then
+  return {-7, hold[4]}
+end
 if hold[1] == "committed" then
   if hold[3] ~= ARGV[2] then
     return {-1, hold[3]}
   end
-  return {1, hold[3]}
+  return hold[3]
 end
 if hold[1] == "voided" then
   return {-3, "voided"}
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full.
-local spent = tonumber(rcall("HGET", KEYS[1], "spent")) or 0
-if spent + tonumber(ARGV[2]) > 9007199254740991 then
+if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
-rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2], "PX", ARGV[3])
-return {1, ARGV[2]}
+rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4], "PX", ARGV[3])
+return ARGV[2]
 `,
   },
   counterAdd: {
@@ -351,162 +401,36 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "ef0486b4c5ad",
+    version: "b6c53667b580",
     lua: `--[[
-  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId. Used on
-  a Redis Cluster, where the holdId locator lives in another slot: the client sends its
-  \`SET … NX GET\` beside this script (see reserveLocated-5.lua for a standalone server).
+  Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
+
+  On a standalone server KEYS[3] is the holdId's one record key (whichever account holds it),
+  so a reserve is this one script: a record of another account is an idempotency conflict,
+  and a denied reserve writes nothing. On a Cluster KEYS[3] is the record of this account
+  and holdId (in the account's slot), and the client sends the holdId locator's
+  \`SET … NX GET\` beside this script.
 
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held, due)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>")
+    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
     ARGV[2] amount, integer string > 0
     ARGV[3] ttlMs, integer string > 0
     ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string
+    ARGV[5] account
 
   Output:
-     {1, remaining}  granted: a new hold
-     {2, remaining}  granted before: a retry (same answer, held once)
-     {0, remaining}  insufficient: nothing is held
-    {-1, stored}     idempotency conflict: the holdId was reserved with another amount
-]]
-local rcall = redis.call
---[[
-  The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
-  and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
-  turns 2^50 into "1.1258999068426e+15". Amounts never pass through here: they stay strings.
-]]
-local function nowMs()
-  local t = rcall("TIME")
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
-local function integerString(n)
-  return string.format("%d", n)
-end
---[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
-  by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
-  whoever removes a member releases its amount, so a hold is released exactly once, by void,
-  commit or expiry, whichever comes first.
-
-  A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
-]]
-local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
-end
-
--- amount is the integer string stored with the hold: it is never converted to a number.
-local function releaseHold(accountKey, expiryKey, holdId, amount)
-  if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
-    rcall("HINCRBY", accountKey, "held", "-" .. amount)
-    return true
-  end
-  return false
-end
-
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
--- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
-  local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
-  for _, member in ipairs(expired) do
-    rcall("ZREM", expiryKey, member)
-    rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
-  end
-end
-
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
-  local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
-  if room < 0 then
-    return 0
-  end
-  return room
-end
---[[
-  The reserve itself, shared by reserve-3 (a Cluster: the locator is written by the client)
-  and reserveLocated-5 (a standalone server: the locator is written in the same script).
-  Needs includes/clock and includes/holds. Every key is a parameter (never built here).
-
-  Returns {1, remaining} granted (a new hold), {2, remaining} granted before (a retry, held
-  once), {0, remaining} insufficient (nothing held), {-1, stored} idempotency conflict (the
-  holdId was reserved on this account with another amount).
-]]
-local function reserveHold(accountKey, expiryKey, recordKey, holdId, amount, ttlMs, recordTtlMs)
-  local now = nowMs()
-  sweepExpired(accountKey, expiryKey, now)
-
-  local stored = rcall("GET", recordKey)
-  if stored then
-    local hold = splitHold(stored)
-    if hold[2] ~= amount then
-      return {-1, hold[2]}
-    end
-    return {2, availableUnits(accountKey)}
-  end
-
-  local room = availableUnits(accountKey)
-  if tonumber(amount) > room then
-    return {0, room}
-  end
-
-  rcall("SET", recordKey, "held|" .. amount .. "|", "PX", recordTtlMs)
-  rcall("ZADD", expiryKey, integerString(now + tonumber(ttlMs)), amount .. "|" .. holdId)
-  rcall("HINCRBY", accountKey, "held", amount)
-  return {1, room - tonumber(amount)}
-end
-
-return reserveHold(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-`,
-  },
-  reserveLocated: {
-    name: "reserveLocated",
-    numberOfKeys: 5,
-    version: "99d9680d7358",
-    lua: `--[[
-  Reserves quota and records the holdId's locator in the same script: a reserve on a
-  standalone server (no hash slots) is one command. On a Cluster the locator lives in the
-  holdId's slot, so reserve-3.lua and a separate \`SET … NX GET\` are used there instead.
-
-  The locator (KEYS[4]) names the account that holds the holdId. When it names another
-  account, that account's record of the holdId decides: present, the request is an
-  idempotency conflict; gone (its hold was denied or is past retention), this account takes
-  the locator over. The script cannot build that key itself (keys are never built in Lua),
-  so it answers {-7, owner} and the client calls again with the owner's record as KEYS[5].
-
-  Input:
-    KEYS[1] account hash (limit, spent, held)
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record on this account (string "<state>|<amount>|<actual>")
-    KEYS[4] holdId locator (string: the account holding the holdId, with a TTL)
-    KEYS[5] the holdId's hold record on account ARGV[6] (KEYS[3] again when ARGV[6] is "")
-
-    ARGV[1] holdId
-    ARGV[2] amount, integer string > 0
-    ARGV[3] ttlMs, integer string > 0
-    ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string; also the
-            locator's TTL when this script writes it
-    ARGV[5] account (the value of the locator)
-    ARGV[6] the other account the caller read from an earlier {-7, owner} reply, or ""
-
-  Output:
-     {1, remaining}       granted: a new hold; the locator names this account
-     {2, remaining}       granted before: a retry (same answer, held once); locator refreshed
+     remaining            granted: a new hold. The common case answers a plain integer, not an
+                          array (Redis converts a Lua table reply field by field, which costs
+                          about as much as one of the script's commands)
+     {2, remaining}       granted before: a retry (same answer, held once)
      {0, remaining}       insufficient: nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account \`owner\` holds this holdId (amount
                           \`stored\`); nothing is written
-    {-7, owner}           the locator names another account \`owner\` (not ARGV[6]): nothing
-                          is written; call again with ARGV[6] = owner and its record as KEYS[5]
 ]]
 local rcall = redis.call
 --[[
@@ -523,19 +447,21 @@ local function integerString(n)
   return string.format("%d", n)
 end
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -547,75 +473,85 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0
   end
   return room
 end
---[[
-  The reserve itself, shared by reserve-3 (a Cluster: the locator is written by the client)
-  and reserveLocated-5 (a standalone server: the locator is written in the same script).
-  Needs includes/clock and includes/holds. Every key is a parameter (never built here).
 
-  Returns {1, remaining} granted (a new hold), {2, remaining} granted before (a retry, held
-  once), {0, remaining} insufficient (nothing held), {-1, stored} idempotency conflict (the
-  holdId was reserved on this account with another amount).
-]]
-local function reserveHold(accountKey, expiryKey, recordKey, holdId, amount, ttlMs, recordTtlMs)
-  local now = nowMs()
-  sweepExpired(accountKey, expiryKey, now)
+local now = nowMs()
+local amount = ARGV[2]
+local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
+local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
+if swept then
+  v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+end
+local room = roomOf(v)
 
-  local stored = rcall("GET", recordKey)
-  if stored then
-    local hold = splitHold(stored)
-    if hold[2] ~= amount then
-      return {-1, hold[2]}
+-- The record is created only when there is room (NX: never over an existing one, whose value
+-- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
+local stored
+if tonumber(amount) <= room then
+  stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
+  if not stored then
+    local expiresAt = now + tonumber(ARGV[3])
+    rcall("ZADD", KEYS[2], integerString(expiresAt), amount .. "|" .. ARGV[1])
+    rcall("HINCRBY", KEYS[1], "held", amount)
+    if not due or expiresAt < due then
+      rcall("HSET", KEYS[1], "due", integerString(expiresAt))
     end
-    return {2, availableUnits(accountKey)}
+    return room - tonumber(amount)
   end
-
-  local room = availableUnits(accountKey)
-  if tonumber(amount) > room then
+else
+  stored = rcall("GET", KEYS[3])
+  if not stored then
     return {0, room}
   end
-
-  rcall("SET", recordKey, "held|" .. amount .. "|", "PX", recordTtlMs)
-  rcall("ZADD", expiryKey, integerString(now + tonumber(ttlMs)), amount .. "|" .. holdId)
-  rcall("HINCRBY", accountKey, "held", amount)
-  return {1, room - tonumber(amount)}
 end
 
-local owner = rcall("GET", KEYS[4])
-if owner and owner ~= ARGV[5] then
-  if owner ~= ARGV[6] then
-    return {-7, owner}
-  end
-  local other = rcall("GET", KEYS[5])
-  if other then
-    return {-1, splitHold(other)[2], owner}
-  end
+-- The holdId has a record already: a retry (same account and amount) or a conflict.
+local hold = splitHold(stored)
+if hold[4] ~= ARGV[5] then
+  return {-1, hold[2], hold[4]}
 end
-
-local reply = reserveHold(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
-if reply[1] > 0 then
-  rcall("SET", KEYS[4], ARGV[5], "PX", ARGV[4])
+if hold[2] ~= amount then
+  return {-1, hold[2]}
 end
-return reply
+return {2, room}
 `,
   },
   saveCursor: {
@@ -653,19 +589,20 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "e5e9645da77d",
+    version: "eb996f1f4676",
     lua: `--[[
-  Takes back a hold that reserve-3 has just created for a request that turned out to be an
-  idempotency conflict (its holdId already belongs to another account's hold): releases it
-  and deletes its record, as if it had never been granted.
+  Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
+  out to be an idempotency conflict (its holdId already belongs to another account's hold):
+  releases it and deletes its record, as if it had never been granted.
 
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held, due)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>")
+    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
     ARGV[2] amount, integer string: the hold's amount as reserve-3 created it
+    ARGV[3] account (of KEYS[1] and KEYS[2])
 
   Output:
      {1}  taken back
@@ -686,19 +623,21 @@ local function integerString(n)
   return string.format("%d", n)
 end
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -710,20 +649,39 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0
@@ -731,7 +689,7 @@ local function availableUnits(accountKey)
   return room
 end
 
-if rcall("GET", KEYS[3]) ~= "held|" .. ARGV[2] .. "|" then
+if rcall("GET", KEYS[3]) ~= "held|" .. ARGV[2] .. "||" .. ARGV[3] then
   return {0}
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
@@ -742,24 +700,30 @@ return {1}
   void: {
     name: "void",
     numberOfKeys: 3,
-    version: "1a0baa5e5c78",
+    version: "fd96d8a4e810",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
 
+  It sweeps the account's expired holds first (when one is due), so a hold past its expiry is
+  released as expired, not voided, and stays committable.
+
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held, due)
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>")
+    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
     ARGV[2] retention of the resolved hold record in ms, integer string
+    ARGV[3] account (of KEYS[1] and KEYS[2])
 
   Output:
      {1}         voided now
      {0}         no-op: already voided, or expired
     {-2}         unknown hold
     {-3, state}  hold already resolved (committed)
+    {-7, owner}  the record belongs to account \`owner\`, not ARGV[3] (the caller's idea of the
+                 account was stale): nothing is written; call again with owner's keys
 ]]
 local rcall = redis.call
 --[[
@@ -776,19 +740,21 @@ local function integerString(n)
   return string.format("%d", n)
 end
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -800,20 +766,39 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0
@@ -821,21 +806,23 @@ local function availableUnits(accountKey)
   return room
 end
 
-sweepExpired(KEYS[1], KEYS[2], nowMs())
-
 local stored = rcall("GET", KEYS[3])
 if not stored then
   return {-2}
 end
 local hold = splitHold(stored)
+if hold[4] ~= ARGV[3] then
+  return {-7, hold[4]}
+end
 if hold[1] == "committed" then
   return {-3, "committed"}
 end
+sweepExpired(KEYS[1], KEYS[2], nowMs(), rcall("HGET", KEYS[1], "due"))
 if hold[1] == "voided" then
   return {0}
 end
 if releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2]) then
-  rcall("SET", KEYS[3], "voided|" .. hold[2] .. "|", "PX", ARGV[2])
+  rcall("SET", KEYS[3], "voided|" .. hold[2] .. "||" .. ARGV[3], "PX", ARGV[2])
   return {1}
 end
 return {0}

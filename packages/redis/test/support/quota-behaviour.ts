@@ -14,6 +14,21 @@ export interface QuotaTarget {
   flushScripts(): Promise<void>;
 }
 
+/**
+ * The record key of a hold, by the documented layout (README): one key per holdId on a
+ * standalone server, one per account and holdId on a Cluster.
+ */
+function recordKey(raw: Redis | Cluster, keys: KeySpace, account: string, holdId: string): string {
+  return raw.isCluster ? keys.holdRecord(account, holdId) : keys.hold(holdId);
+}
+
+/** Which account Redis says holds `holdId`: the Cluster's locator, else the account in the record. */
+async function ownerOf(raw: Redis | Cluster, keys: KeySpace, holdId: string): Promise<string | null> {
+  if (raw.isCluster) return raw.get(keys.holdLocator(holdId));
+  const record = await raw.get(keys.hold(holdId));
+  return record === null ? null : (record.split("|").slice(3).join("|") as string);
+}
+
 let sequence = 0;
 const fresh = (label: string) =>
   `${label}-${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
@@ -158,15 +173,16 @@ export function quotaBehaviour(target: QuotaTarget): void {
       "idempotency_conflict",
     );
     expect(await first.balance(a)).toEqual({ limit: 10, spent: 0, held: 0, available: 10 });
-    expect(await raw.get(keys.holdRecord(a, holdId))).toBeNull();
+    if (raw.isCluster) expect(await raw.get(keys.holdRecord(a, holdId))).toBeNull();
+    expect(await raw.get(recordKey(raw, keys, b, holdId))).toBe(`held|50||${b}`);
     expect(await raw.zrange(keys.accountKeys(a).expiry, 0, -1)).toEqual([]);
-    // A third process resolves the hold through the locator.
-    expect(await raw.get(keys.holdLocator(holdId))).toBe(b);
+    // A third process resolves the hold through the locator (standalone: the record).
+    expect(await ownerOf(raw, keys, holdId)).toBe(b);
     expect(await third.commit(holdId, 40)).toEqual({ committed: 40 });
     expect(await third.balance(b)).toEqual({ limit: 100, spent: 40, held: 0, available: 60 });
   });
 
-  it("lets another account take over a holdId whose locator outlived its hold record", async () => {
+  it("lets another account take over a holdId whose hold record is gone (its locator may outlive it)", async () => {
     const raw = await target.client();
     const keys = new KeySpace(target.keyPrefix);
     const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
@@ -184,14 +200,15 @@ export function quotaBehaviour(target: QuotaTarget): void {
       granted: true,
       remaining: 70,
     });
-    expect(await raw.get(keys.holdLocator(holdId))).toBe(a);
-    // a's record is gone (as after its retention) while the locator still names a.
-    await raw.del(keys.holdRecord(a, holdId));
+    expect(await ownerOf(raw, keys, holdId)).toBe(a);
+    // a's record is gone (as after its retention); on a Cluster the locator still names a.
+    await raw.del(recordKey(raw, keys, a, holdId));
+    if (raw.isCluster) expect(await raw.get(keys.holdLocator(holdId))).toBe(a);
     expect(await second.reserve({ holdId, account: b, amount: 20, ttlMs: 60_000 })).toEqual({
       granted: true,
       remaining: 80,
     });
-    expect(await raw.get(keys.holdLocator(holdId))).toBe(b);
+    expect(await ownerOf(raw, keys, holdId)).toBe(b);
     // Retry-safe after the takeover; another amount conflicts; another process resolves it.
     expect(await second.reserve({ holdId, account: b, amount: 20, ttlMs: 60_000 })).toEqual({
       granted: true,
@@ -203,6 +220,46 @@ export function quotaBehaviour(target: QuotaTarget): void {
     );
     expect(await third.commit(holdId, 15)).toEqual({ committed: 15 });
     expect(await third.balance(b)).toEqual({ limit: 100, spent: 15, held: 0, available: 85 });
+  });
+
+  it("keeps a hold's record for holdRetentionMs: ttlMs + retention while held, retention after it resolves", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000, holdRetentionMs: 400 };
+    const [quota, other] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
+    const account = fresh("retention");
+    const [committed, voided] = [fresh("hold"), fresh("hold")];
+    await quota.setLimit(account, 100);
+    await quota.reserve({ holdId: committed, account, amount: 10, ttlMs: 60_000 });
+    await quota.reserve({ holdId: voided, account, amount: 10, ttlMs: 60_000 });
+    const ttl = await raw.pttl(recordKey(raw, keys, account, committed));
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(60_400);
+    expect(await quota.commit(committed, 7)).toEqual({ committed: 7 });
+    await quota.void(voided);
+    expect(await raw.get(recordKey(raw, keys, account, committed))).toBe(`committed|10|7|${account}`);
+    expect(await raw.get(recordKey(raw, keys, account, voided))).toBe(`voided|10||${account}`);
+    for (const holdId of [committed, voided]) {
+      expect(await raw.pttl(recordKey(raw, keys, account, holdId))).toBeLessThanOrEqual(400);
+    }
+    // Within the retention, retries from any process are idempotent.
+    expect(await other.commit(committed, 7)).toEqual({ committed: 7 });
+    await expectLatchError(other.commit(committed, 8), "idempotency_conflict");
+    await other.void(voided);
+    await expectLatchError(other.commit(voided, 1), "hold_already_resolved");
+    // After it, the holdIds are unknown again, and free for a new reserve on any account.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await expectLatchError(quota.commit(committed, 7), "invalid_input");
+    await expectLatchError(other.void(voided), "invalid_input");
+    const next = fresh("retention-next");
+    await quota.setLimit(next, 100);
+    expect(await other.reserve({ holdId: committed, account: next, amount: 5, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 95,
+    });
+    expect(await quota.commit(committed, 5)).toEqual({ committed: 5 });
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 7, held: 0, available: 93 });
+    expect(await quota.balance(next)).toEqual({ limit: 100, spent: 5, held: 0, available: 95 });
   });
 
   it("releases a hold past its TTL without anyone calling void", async () => {
@@ -222,7 +279,7 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await raw.zrange(expiry, 0, -1)).toEqual([`10|${first}`]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Nobody voided it: its record still says held, yet the next reserve finds the room.
-    expect(await raw.get(keys.holdRecord(account, first))).toBe("held|10|");
+    expect(await raw.get(recordKey(raw, keys, account, first))).toBe(`held|10||${account}`);
     const second = fresh("hold");
     expect(await quota.reserve({ holdId: second, account, amount: 10, ttlMs: 60_000 })).toEqual({
       granted: true,
@@ -233,6 +290,54 @@ export function quotaBehaviour(target: QuotaTarget): void {
     // The expired hold still takes a late commit, charged in full.
     expect(await quota.commit(first, 4)).toEqual({ committed: 4 });
     expect(await quota.balance(account)).toEqual({ limit: 10, spent: 4, held: 10, available: 0 });
+  });
+
+  it("sweeps when the earliest hold is due: a shorter hold after a longer one moves the account's due time", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const quota = new RedisQuota(raw, { keyPrefix: target.keyPrefix, timeoutMs: 10_000 });
+    const account = fresh("due");
+    const { account: accountKey, expiry } = keys.accountKeys(account);
+    await quota.setLimit(account, 100);
+    const [long, short] = [fresh("hold"), fresh("hold")];
+    await quota.reserve({ holdId: long, account, amount: 10, ttlMs: 60_000 });
+    const firstExpiry = (await raw.zrange(expiry, 0, 0, "WITHSCORES"))[1];
+    expect(await raw.hget(accountKey, "due")).toBe(firstExpiry);
+    await quota.reserve({ holdId: short, account, amount: 20, ttlMs: 100 });
+    const [member, score] = await raw.zrange(expiry, 0, 0, "WITHSCORES");
+    expect(member).toBe(`20|${short}`);
+    expect(await raw.hget(accountKey, "due")).toBe(score);
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 30, available: 70 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The short hold is released by the next script, and due moves on to the long hold's expiry.
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 10, available: 90 });
+    expect(await raw.hget(accountKey, "due")).toBe(firstExpiry);
+    // Resolving the last hold leaves due behind (harmless: a sweep then finds nothing and
+    // removes it).
+    expect(await quota.commit(long, 10)).toEqual({ committed: 10 });
+    expect(await raw.zcard(expiry)).toBe(0);
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 10, held: 0, available: 90 });
+  });
+
+  it("leaves a hold that expired unswept committable after a void (the void is a no-op)", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const [quota, other] = [
+      new RedisQuota(raw, { keyPrefix: target.keyPrefix, timeoutMs: 10_000 }),
+      new RedisQuota(raw, { keyPrefix: target.keyPrefix, timeoutMs: 10_000 }),
+    ];
+    const account = fresh("late");
+    const holdId = fresh("hold");
+    await quota.setLimit(account, 10);
+    await quota.reserve({ holdId, account, amount: 4, ttlMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    // Nothing has touched the account since the hold expired: the void is the first script.
+    expect(await raw.zcard(keys.accountKeys(account).expiry)).toBe(1);
+    await quota.void(holdId);
+    await other.void(holdId);
+    expect(await raw.get(recordKey(raw, keys, account, holdId))).toBe(`held|4||${account}`);
+    expect(await quota.commit(holdId, 3)).toEqual({ committed: 3 });
+    expect(await quota.balance(account)).toEqual({ limit: 10, spent: 3, held: 0, available: 7 });
   });
 
   it("stores amounts as exact integer strings up to 2^53-1 (never through a Lua double)", async () => {

@@ -1,17 +1,19 @@
 --[[
-  Holds. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
+  Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
   whoever removes a member releases its amount, so a hold is released exactly once, by void,
   commit or expiry, whichever comes first.
 
   A hold's record is one string key (set with its TTL in the same command):
-  "<state>|<amount>|<actual>", state held, committed or voided; amounts are integer strings,
-  so "|" never occurs inside a field. The account is implied by the key (and checked by the
-  holdId locator), so the amount alone identifies a reserve request, and the actual amount a
-  commit.
+  "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
+  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  standalone server the record key is the holdId's own (one per holdId, whichever account
+  holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
+  per account and holdId, in the account's slot. The amount identifies a reserve request of
+  that account, and the actual amount a commit.
 ]]
 local function splitHold(value)
-  return {string.match(value, "^([^|]*)|([^|]*)|(.*)$")}
+  return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
@@ -23,20 +25,39 @@ local function releaseHold(accountKey, expiryKey, holdId, amount)
   return false
 end
 
--- Releases up to 1000 expired holds per call (bounded work per script; the rest follow on
+-- The account hash's field "due" is the time (ms, server clock) from which a sweep of expired
+-- holds is due: no hold in the sorted set expires before it (it may be earlier than the first
+-- expiry, as releasing a hold never moves it; it only errs towards sweeping). Absent, a sweep
+-- is due at once. A script that finds now < due skips the sweep; a sweep sets it to the first
+-- expiry left (or removes it when no hold is left), and a new hold that expires before it
+-- moves it to its own expiry.
+--
+-- Releases up to 1000 expired holds per sweep (bounded work per script; the rest follow on
 -- the next call, and until then they are still counted, which errs towards denying).
-local function sweepExpired(accountKey, expiryKey, now)
+-- Returns whether it swept, and the due time after it (a number, or nil when no hold is left).
+local function sweepExpired(accountKey, expiryKey, now, due)
+  if due and now < tonumber(due) then
+    return false, tonumber(due)
+  end
   local expired = rcall("ZRANGEBYSCORE", expiryKey, "-inf", integerString(now), "LIMIT", 0, 1000)
   for _, member in ipairs(expired) do
     rcall("ZREM", expiryKey, member)
     rcall("HINCRBY", accountKey, "held", "-" .. string.match(member, "^(%d+)|"))
   end
+  local first = rcall("ZRANGE", expiryKey, 0, 0, "WITHSCORES")[2]
+  if first then
+    rcall("HSET", accountKey, "due", first)
+    return true, tonumber(first)
+  end
+  if due then
+    rcall("HDEL", accountKey, "due")
+  end
+  return true, nil
 end
 
--- max(0, limit - spent - held). Each field is a safe integer, so doubles hold them exactly,
--- and a result below -2^53 (inexact) is clamped to 0 anyway.
-local function availableUnits(accountKey)
-  local v = rcall("HMGET", accountKey, "limit", "spent", "held")
+-- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
+-- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
     return 0

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { Deadlines } from "../src/client.js";
+
+const never = () => new Promise<never>(() => undefined);
+const later = <T>(ms: number, value: T) => new Promise<T>((resolve) => setTimeout(() => resolve(value), ms));
+
+describe("Deadlines (one timer for every pending operation)", () => {
+  it("passes values and errors through, and forgets settled operations", async () => {
+    const deadlines = new Deadlines(1_000);
+    expect(await deadlines.run(Promise.resolve(1))).toBe(1);
+    await expect(deadlines.run(Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(
+      await Promise.all(Array.from({ length: 5_000 }, (_, i) => deadlines.run(later(i % 7, i)))),
+    ).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+    expect(deadlines.pending).toBe(0);
+  });
+
+  it("rejects each operation that does not settle once its own timeout has passed, not before", async () => {
+    const deadlines = new Deadlines(100);
+    const started = performance.now();
+    const first = deadlines
+      .run(never())
+      .catch((error: Error) => ({ error, at: performance.now() - started }));
+    await later(40, undefined);
+    const second = deadlines
+      .run(never())
+      .catch((error: Error) => ({ error, at: performance.now() - started }));
+    const quick = deadlines.run(later(10, "quick"));
+    expect(await quick).toBe("quick");
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.error.message).toMatch(/no answer from Redis within 100 ms/);
+    expect(a.at).toBeGreaterThanOrEqual(99);
+    expect(a.at).toBeLessThan(600); // generous: a loaded machine fires timers late
+    expect(b.at).toBeGreaterThanOrEqual(139);
+    expect(b.at).toBeLessThan(640);
+    expect(deadlines.pending).toBe(0);
+    // Works again after going idle.
+    await expect(deadlines.run(never())).rejects.toThrow(/within 100 ms/);
+    expect(await deadlines.run(later(5, "again"))).toBe("again");
+  });
+
+  it("rejects a stuck operation on time even while many others settle around it", async () => {
+    const deadlines = new Deadlines(150);
+    const stuck = deadlines.run(never()).then(
+      () => "resolved",
+      () => "rejected",
+    );
+    const busy = Promise.all(Array.from({ length: 20_000 }, (_, i) => deadlines.run(later(i % 50, i))));
+    expect(await Promise.race([stuck, later(1_000, "late")])).toBe("rejected");
+    await busy;
+  });
+});
