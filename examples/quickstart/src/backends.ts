@@ -40,6 +40,8 @@ export interface BackendOptions {
   namespace?: string;
   /** Also wipe the namespace on close (tests). */
   dropOnClose?: boolean;
+  /** Connections in the PostgreSQL pool. Default 4. */
+  poolSize?: number;
 }
 
 /**
@@ -56,7 +58,11 @@ export async function openBackends(options: BackendOptions = {}): Promise<Backen
   let counter: UsageCounter = new MemoryUsageCounter();
 
   if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 4 });
+    // An idle connection the server drops (restart, failover, pg_terminate_backend) is reported
+    // here; without a listener node-postgres' pool would crash the process. The pool replaces
+    // the connection; queries that were running on it fail and Latch retries or spools them.
+    pool.on("error", (error) => console.warn(`[latch] PostgreSQL connection lost: ${error.message}`));
     const drop = () => pool.query(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
     closers.push(async () => {
       if (options.dropOnClose) await drop();

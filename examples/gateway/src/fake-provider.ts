@@ -1,0 +1,292 @@
+/**
+ * A local, deterministic fake model provider: answers OpenAI Chat Completions, Anthropic
+ * Messages and Gemini generateContent requests, streaming (SSE) and not, with usage — the
+ * same payload shapes the real APIs document. Everything derives from the request, so the
+ * same request always gets the same answer and the same usage:
+ *
+ * - prompt tokens = ceil(prompt characters / 4) + 3 per message; a prompt longer than 400
+ *   characters reads its first 256 tokens from the provider's cache (cached / cache-read);
+ * - output tokens = 16 + (hash of the request id mod 240), never above the request's
+ *   `max_tokens` (`maxOutputTokens` for Gemini);
+ * - the response id is derived from the `x-request-id` header (or the body's hash).
+ *
+ * Faults for tests: `fault: (requestId) => "error" | "timeout" | undefined` makes a request
+ * answer 500, or never answer (the caller's timeout fires).
+ */
+import { createHash } from "node:crypto";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type ProviderFault = "error" | "timeout" | undefined;
+
+export interface FakeProviderOptions {
+  fault?: (requestId: string) => ProviderFault;
+}
+
+export interface FakeProvider {
+  url: string;
+  /** Requests answered so far, by outcome. */
+  readonly counts: { ok: number; error: number; timeout: number };
+  close(): Promise<void>;
+}
+
+interface Message {
+  role?: string;
+  content?: unknown;
+}
+
+function hash(text: string): number {
+  return createHash("sha256").update(text).digest().readUInt32BE(0);
+}
+
+/** Every string in a content value (OpenAI/Anthropic content parts, Gemini parts). */
+function textOf(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) return value.map(textOf).join("");
+  if (typeof value === "object" && value !== null) {
+    const v = value as Record<string, unknown>;
+    return textOf(v.text ?? v.content ?? v.parts ?? "");
+  }
+  return "";
+}
+
+export function promptTokensOf(messages: readonly Message[]): number {
+  let tokens = 0;
+  for (const m of messages) tokens += Math.ceil(textOf(m.content).length / 4) + 3;
+  return tokens;
+}
+
+function outputTokens(requestId: string, maxTokens: unknown): number {
+  const want = 16 + (hash(requestId) % 240);
+  return typeof maxTokens === "number" && Number.isSafeInteger(maxTokens) && maxTokens > 0
+    ? Math.min(want, maxTokens)
+    : want;
+}
+
+function cachedTokens(prompt: number, chars: number): number {
+  return chars > 400 ? Math.min(256, prompt) : 0;
+}
+
+function sse(res: http.ServerResponse, events: Array<{ event?: string; data: unknown }>): void {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+  for (const e of events) {
+    if (e.event) res.write(`event: ${e.event}\n`);
+    res.write(`data: ${typeof e.data === "string" ? e.data : JSON.stringify(e.data)}\n\n`);
+  }
+  res.end();
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function words(n: number): string[] {
+  return Array.from({ length: Math.max(1, Math.ceil(n / 8)) }, (_, i) => `word${i} `);
+}
+
+function openai(res: http.ServerResponse, id: string, body: Record<string, unknown>): void {
+  const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
+  const chars = messages.reduce((n, m) => n + textOf(m.content).length, 0);
+  const prompt = promptTokensOf(messages);
+  const completion = outputTokens(id, body.max_tokens ?? body.max_completion_tokens);
+  const usage = {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: cachedTokens(prompt, chars) },
+    completion_tokens_details: { reasoning_tokens: 0 },
+  };
+  const model = String(body.model ?? "gpt-4o");
+  const created = 1_770_000_000;
+  if (body.stream === true) {
+    const includeUsage =
+      (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true;
+    const chunks = words(completion).map((w) => ({
+      data: {
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        choices: [{ index: 0, delta: { content: w } }],
+      },
+    }));
+    chunks.push({
+      data: {
+        id,
+        object: "chat.completion.chunk",
+        created,
+        model,
+        choices: [{ index: 0, delta: {}, finish_reason: "stop" }],
+      },
+    } as never);
+    if (includeUsage) {
+      chunks.push({
+        data: { id, object: "chat.completion.chunk", created, model, choices: [], usage },
+      } as never);
+    }
+    sse(res, [...chunks, { data: "[DONE]" }]);
+    return;
+  }
+  json(res, 200, {
+    id,
+    object: "chat.completion",
+    created,
+    model,
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: words(completion).join("") },
+        finish_reason: "stop",
+      },
+    ],
+    usage,
+  });
+}
+
+function anthropic(res: http.ServerResponse, id: string, body: Record<string, unknown>): void {
+  const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
+  const system = typeof body.system === "string" ? [{ content: body.system }] : [];
+  const all = [...system, ...messages];
+  const chars = all.reduce((n, m) => n + textOf(m.content).length, 0);
+  const prompt = promptTokensOf(all);
+  const cached = cachedTokens(prompt, chars);
+  const output = outputTokens(id, body.max_tokens);
+  // Anthropic's input_tokens excludes cache reads and writes.
+  const usage = {
+    input_tokens: prompt - cached,
+    cache_read_input_tokens: cached,
+    cache_creation_input_tokens: 0,
+    output_tokens: output,
+  };
+  const model = String(body.model ?? "claude-sonnet-4-5");
+  if (body.stream === true) {
+    sse(res, [
+      {
+        event: "message_start",
+        data: {
+          type: "message_start",
+          message: {
+            id,
+            type: "message",
+            role: "assistant",
+            model,
+            content: [],
+            usage: { ...usage, output_tokens: 1 },
+          },
+        },
+      },
+      {
+        event: "content_block_start",
+        data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+      },
+      ...words(output).map((w) => ({
+        event: "content_block_delta",
+        data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: w } },
+      })),
+      { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
+      {
+        event: "message_delta",
+        data: { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: output } },
+      },
+      { event: "message_stop", data: { type: "message_stop" } },
+    ]);
+    return;
+  }
+  json(res, 200, {
+    id,
+    type: "message",
+    role: "assistant",
+    model,
+    content: [{ type: "text", text: words(output).join("") }],
+    stop_reason: "end_turn",
+    usage,
+  });
+}
+
+function gemini(res: http.ServerResponse, id: string, body: Record<string, unknown>, stream: boolean): void {
+  const contents = (Array.isArray(body.contents) ? body.contents : []) as Array<{ parts?: unknown }>;
+  const messages = contents.map((c) => ({ content: c.parts }));
+  const chars = messages.reduce((n, m) => n + textOf(m.content).length, 0);
+  const prompt = promptTokensOf(messages);
+  const cached = cachedTokens(prompt, chars);
+  const config = (body.generationConfig ?? {}) as { maxOutputTokens?: unknown };
+  const output = outputTokens(id, config.maxOutputTokens);
+  // Gemini's promptTokenCount includes cachedContentTokenCount.
+  const usageMetadata = {
+    promptTokenCount: prompt,
+    cachedContentTokenCount: cached,
+    candidatesTokenCount: output,
+    totalTokenCount: prompt + output,
+  };
+  const candidate = (text: string) => ({ content: { role: "model", parts: [{ text }] }, index: 0 });
+  if (stream) {
+    const parts = words(output);
+    sse(
+      res,
+      parts.map((w, i) => ({
+        data: {
+          responseId: id,
+          candidates: [candidate(w)],
+          ...(i === parts.length - 1 ? { usageMetadata } : {}),
+        },
+      })),
+    );
+    return;
+  }
+  json(res, 200, { responseId: id, candidates: [candidate(words(output).join(""))], usageMetadata });
+}
+
+export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
+  const counts = { ok: 0, error: 0, timeout: 0 };
+  const hanging = new Set<http.ServerResponse>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const header = req.headers["x-request-id"];
+      const requestId = typeof header === "string" && header !== "" ? header : `h${hash(raw).toString(16)}`;
+      const fault = options.fault?.(requestId);
+      if (fault === "timeout") {
+        counts.timeout++;
+        hanging.add(res);
+        res.on("close", () => hanging.delete(res));
+        return; // never answers
+      }
+      if (fault === "error") {
+        counts.error++;
+        json(res, 500, { error: { type: "server_error", message: "the fake provider failed this request" } });
+        return;
+      }
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        json(res, 400, { error: { type: "invalid_request_error", message: "body is not JSON" } });
+        return;
+      }
+      const url = new URL(req.url ?? "/", "http://fake");
+      counts.ok++;
+      const id = `resp-${requestId}`;
+      if (url.pathname === "/v1/chat/completions") return openai(res, `chatcmpl-${requestId}`, body);
+      if (url.pathname === "/v1/messages") return anthropic(res, `msg_${requestId}`, body);
+      const g = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.exec(url.pathname);
+      if (g) return gemini(res, id, body, g[1] === "streamGenerateContent");
+      counts.ok--;
+      json(res, 404, { error: { type: "not_found", message: `no route ${url.pathname}` } });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    counts,
+    async close() {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,128 @@
+/**
+ * Client traffic for the gateway: a deterministic mix of OpenAI, Anthropic and Gemini
+ * requests, streamed and not, from several tenants, sent over HTTP with a bounded number in
+ * flight. Used by the demo, the end-to-end test and the benchmark.
+ */
+
+export interface TrafficOptions {
+  gatewayUrl: string;
+  requests: number;
+  /** Requests in flight at once. Default 16. */
+  concurrency?: number;
+  tenants: readonly string[];
+  /** Prefix of every `x-request-id` (unique per run). */
+  runId: string;
+  seed?: number;
+}
+
+export interface TrafficResult {
+  requestId: string;
+  tenant: string;
+  shape: string;
+  status: number;
+  /** The Latch event id the gateway metered the call as (successful calls). */
+  eventId?: string;
+  /** rated | unpriced | spooled. */
+  latchStatus?: string;
+}
+
+/** A small deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SHAPES = [
+  "openai",
+  "openai-stream",
+  "anthropic",
+  "anthropic-stream",
+  "gemini",
+  "gemini-stream",
+] as const;
+
+/** The path and body of request `i`. */
+export function requestFor(i: number, random: () => number): { shape: string; path: string; body: unknown } {
+  const shape = SHAPES[i % SHAPES.length] as (typeof SHAPES)[number];
+  const prompt = "Summarise the quarterly report. ".repeat(1 + Math.floor(random() * 30));
+  const maxTokens = 64 + Math.floor(random() * 192);
+  const stream = shape.endsWith("-stream");
+  if (shape.startsWith("openai")) {
+    return {
+      shape,
+      path: "/v1/chat/completions",
+      body: { model: "gpt-4o", messages: [{ role: "user", content: prompt }], max_tokens: maxTokens, stream },
+    };
+  }
+  if (shape.startsWith("anthropic")) {
+    return {
+      shape,
+      path: "/v1/messages",
+      body: {
+        model: "claude-sonnet-4-5",
+        system: "You are terse.",
+        messages: [{ role: "user", content: prompt }],
+        max_tokens: maxTokens,
+        stream,
+      },
+    };
+  }
+  return {
+    shape,
+    path: `/v1beta/models/gemini-2.5-pro:${stream ? "streamGenerateContent" : "generateContent"}`,
+    body: {
+      contents: [{ role: "user", parts: [{ text: prompt }] }],
+      generationConfig: { maxOutputTokens: maxTokens },
+    },
+  };
+}
+
+/** Sends one request; returns the status and, for a success, how the gateway metered it. */
+export async function send(
+  gatewayUrl: string,
+  tenant: string,
+  requestId: string,
+  request: { path: string; body: unknown },
+): Promise<{ status: number; eventId?: string; latchStatus?: string }> {
+  const response = await fetch(`${gatewayUrl}${request.path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-latch-tenant": tenant, "x-request-id": requestId },
+    body: JSON.stringify(request.body),
+  });
+  const text = await response.text();
+  if (response.status !== 200) return { status: response.status };
+  const header = response.headers.get("x-latch-event-id");
+  if (header !== null)
+    return { status: 200, eventId: header, latchStatus: response.headers.get("x-latch-status") ?? "" };
+  const trailer = /^: latch event (\S+) (\S+)$/m.exec(text);
+  return trailer
+    ? { status: 200, eventId: trailer[1] as string, latchStatus: trailer[2] as string }
+    : { status: 200 };
+}
+
+export async function driveTraffic(options: TrafficOptions): Promise<TrafficResult[]> {
+  const random = rng(options.seed ?? 7);
+  const plan = Array.from({ length: options.requests }, (_, i) => ({
+    i,
+    tenant: options.tenants[Math.floor(random() * options.tenants.length)] as string,
+    request: requestFor(i, random),
+  }));
+  const results = new Array<TrafficResult>(plan.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < plan.length) {
+      const { i, tenant, request } = plan[next++] as (typeof plan)[number];
+      const requestId = `${options.runId}-${i}`;
+      const r = await send(options.gatewayUrl, tenant, requestId, request);
+      results[i] = { requestId, tenant, shape: request.shape, ...r };
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency ?? 16 }, worker));
+  return results;
+}
