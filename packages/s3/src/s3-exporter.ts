@@ -23,20 +23,16 @@ import {
   type RatedRecordStore,
 } from "@latch/core";
 import {
-  type BatchPlan,
   checkEncoders,
   type ExportFormat,
   intentKey,
-  manifestFor,
   normalizeFormats,
   normalizePrefix,
   parseIntent,
-  planBatchAsync,
-  planIntent,
   type RowEncoders,
-  resolvePreviousVersions,
   sameContent,
   validateBatchId,
+  writeBatch,
 } from "@latch/core/export";
 import { toParquet } from "./parquet.js";
 import { ProgressLine } from "./progress.js";
@@ -242,67 +238,17 @@ export class S3Exporter implements RatedRecordExporter {
     options: { batchId: string; previousVersion?: PreviousVersionLookup },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
-    const batchId = validateBatchId(options?.batchId);
-    if (batch.length === 0) return { keys: [], rows: 0, bytes: 0, alreadyExported: false };
-    signal?.throwIfAborted();
-    // The intent goes out first and travels while the parts are encoded (CPU): the intent
-    // needs only the entries' count and seqs, and every part waits for it below.
-    const intent = planIntent({ entries: batch, prefix: this.#prefix, batchId });
-    const intentWrite = this.#put(intent.key, intent.bytes, signal);
-    let plan: BatchPlan;
-    try {
-      const previous = await resolvePreviousVersions(
-        batch,
-        options.previousVersion ?? this.#previous,
-        signal,
-      );
-      // gzip runs on the thread pool, so the next batch (exportSince keeps two in flight) is
-      // encoded meanwhile.
-      plan = await planBatchAsync({
-        entries: batch,
-        previous,
-        prefix: this.#prefix,
-        formats: this.#formats,
-        batchId,
-        encoders: this.#encoders,
-      });
-    } catch (error) {
-      await intentWrite.catch(() => undefined);
-      throw error;
-    }
-    let created = (await intentWrite).created ? 1 : 0;
-
-    // Parts in any order (a few at a time); the manifest only after every part is stored.
-    const stored = new Array<Uint8Array>(plan.parts.length);
-    let next = 0;
-    let stop = false;
-    const worker = async () => {
-      while (!stop && next < plan.parts.length) {
-        const i = next++;
-        const part = plan.parts[i] as (typeof plan.parts)[number];
-        try {
-          const r = await this.#put(part.key, part.bytes, signal);
-          if (r.created) created++;
-          stored[i] = r.bytes;
-        } catch (error) {
-          stop = true; // no new part once one has failed
-          throw error;
-        }
-      }
-    };
-    const workers = Array.from({ length: Math.min(PART_CONCURRENCY, plan.parts.length) }, worker);
-    const settled = await Promise.allSettled(workers);
-    const failed = settled.find((r) => r.status === "rejected");
-    if (failed !== undefined) throw failed.reason;
-    const bytes = stored.reduce((sum, b) => sum + b.byteLength, 0);
-    const manifest = manifestFor(plan, stored);
-    if ((await this.#put(manifest.key, manifest.bytes, signal)).created) created++;
-    return {
-      keys: [...plan.parts.map((p) => p.key), manifest.key],
-      rows: plan.rows.length,
-      bytes,
-      alreadyExported: created === 0,
-    };
+    const previousVersion = options?.previousVersion ?? this.#previous;
+    return writeBatch(batch, {
+      batchId: options?.batchId,
+      prefix: this.#prefix,
+      formats: this.#formats,
+      encoders: this.#encoders,
+      ...(previousVersion !== undefined ? { previousVersion } : {}),
+      put: (key, bytes, s) => this.#put(key, bytes, s),
+      partConcurrency: PART_CONCURRENCY,
+      ...(signal !== undefined ? { signal } : {}),
+    });
   }
 
   async startedBatch(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined> {

@@ -9,9 +9,9 @@ import type {
 } from "../contracts/exporter.js";
 import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
 import { ExportError, LatchError, LatchValidationError } from "../errors/index.js";
-import { resolvePreviousVersions } from "./billing-record.js";
 import { intentKey, normalizePrefix, validateBatchId } from "./layout.js";
-import { manifestFor, normalizeFormats, parseIntent, planBatch } from "./manifest.js";
+import { normalizeFormats, parseIntent } from "./manifest.js";
+import { writeBatch } from "./write-batch.js";
 import { checkEncoders, type ExportFormat, type RowEncoders, sameContent } from "./writers.js";
 
 /** The part of `node:fs/promises` the file exporter uses. */
@@ -60,7 +60,7 @@ function fsError(e: unknown, what: string, signal: AbortSignal | undefined): unk
  * exporter's bucket (see `partKey`, `manifestKey`): object key `a/b/c` is file
  * `<directory>/a/b/c`.
  *
- * Per batch: the intent marker first, then every part, then the manifest last. Each object
+ * Per batch (see `writeBatch`): the intent marker first, then every part, then the manifest last. Each object
  * is written to a temporary file in its target folder, fsynced, then hard-linked to its final
  * name — an atomic create-if-absent, like S3 `If-None-Match: *` — and the temporary file
  * removed. An object that already exists with the same content (a rerun) is left alone; with
@@ -106,40 +106,18 @@ export class FileExporter implements RatedRecordExporter {
     options: { batchId: string; previousVersion?: PreviousVersionLookup },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
-    const batchId = validateBatchId(options?.batchId);
-    if (batch.length === 0) return { keys: [], rows: 0, alreadyExported: false };
-    signal?.throwIfAborted();
-    const previous = await resolvePreviousVersions(batch, options.previousVersion ?? this.#previous, signal);
-    const plan = planBatch({
-      entries: batch,
-      previous,
+    const previousVersion = options?.previousVersion ?? this.#previous;
+    return writeBatch(batch, {
+      batchId: options?.batchId,
       prefix: this.#prefix,
       formats: this.#formats,
-      batchId,
-      encoders: this.#encoders,
+      ...(this.#encoders !== undefined ? { encoders: this.#encoders } : {}),
+      ...(previousVersion !== undefined ? { previousVersion } : {}),
+      put: (key, bytes, s) => this.#put(key, bytes, s),
+      // One object at a time: a local disk gains nothing from more, and files appear in order.
+      partConcurrency: 1,
+      ...(signal !== undefined ? { signal } : {}),
     });
-
-    let created = 0;
-    signal?.throwIfAborted();
-    if ((await this.#put(plan.intent.key, plan.intent.bytes, signal)).created) created++;
-    const stored: Uint8Array[] = [];
-    let bytes = 0;
-    for (const part of plan.parts) {
-      signal?.throwIfAborted();
-      const r = await this.#put(part.key, part.bytes, signal);
-      if (r.created) created++;
-      stored.push(r.bytes);
-      bytes += r.bytes.byteLength;
-    }
-    signal?.throwIfAborted();
-    const manifest = manifestFor(plan, stored);
-    if ((await this.#put(manifest.key, manifest.bytes, signal)).created) created++;
-    return {
-      keys: [...plan.parts.map((p) => p.key), manifest.key],
-      rows: plan.rows.length,
-      bytes,
-      alreadyExported: created === 0,
-    };
   }
 
   async startedBatch(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined> {

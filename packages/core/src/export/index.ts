@@ -43,12 +43,14 @@ export {
   planBatchAsync,
   planIntent,
   sha256Hex,
+  startPlanBatch,
 } from "./manifest.js";
 export {
   type ExportPendingOptions,
   type ExportPendingResult,
   exportPending,
 } from "./run-export.js";
+export { type PutIfAbsent, type WriteBatchOptions, writeBatch } from "./write-batch.js";
 export {
   checkEncoders,
   EXPORT_FORMATS,

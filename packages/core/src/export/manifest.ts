@@ -283,14 +283,36 @@ export function planBatch(input: PlanBatchInput): BatchPlan {
  * const plan = await planBatchAsync({ entries: page.items, previous, batchId });
  */
 export async function planBatchAsync(input: PlanBatchInput): Promise<BatchPlan> {
+  return startPlanBatch(input).finish();
+}
+
+/**
+ * The first, synchronous half of {@link planBatchAsync}: checks and encodes the rows now (so
+ * invalid data throws here, before anything is written), and returns the intent marker and
+ * `finish()`, which compresses the `.gz` parts on the thread pool.
+ *
+ * @example
+ * const started = startPlanBatch(input);       // throws on invalid data
+ * const intentWrite = put(started.intent);      // travels while the parts are compressed
+ * const plan = await started.finish();
+ */
+export function startPlanBatch(input: PlanBatchInput): {
+  intent: ExportObject;
+  finish: () => Promise<BatchPlan>;
+} {
   const { plan, gzip } = planUncompressed(input);
-  await Promise.all(
-    gzip.map(async (i) => {
-      const part = plan.parts[i] as PlannedPart;
-      part.bytes = await gzipDeterministicAsync(part.bytes);
-    }),
-  );
-  return plan;
+  return {
+    intent: plan.intent,
+    finish: async () => {
+      await Promise.all(
+        gzip.map(async (i) => {
+          const part = plan.parts[i] as PlannedPart;
+          part.bytes = await gzipDeterministicAsync(part.bytes);
+        }),
+      );
+      return plan;
+    },
+  };
 }
 
 /** What {@link planBatch} plans from. */

@@ -317,6 +317,7 @@ describe("FileExporter", () => {
     expect(await exporter.export([], { batchId: "b-0" })).toEqual({
       keys: [],
       rows: 0,
+      bytes: 0,
       alreadyExported: false,
     });
     expect(await listFiles(dir)).toEqual(new Map());
