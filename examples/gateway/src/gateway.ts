@@ -18,7 +18,8 @@ import type { AddressInfo } from "node:net";
 import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
 
 export interface GatewayOptions {
-  latch: Latch;
+  /** Omitted: a plain proxy with no metering (the benchmark's baseline). */
+  latch?: Latch;
   /** Base URL of the provider (or of the fake one). */
   providerUrl: string;
   /** Upper bound on one provider call. Default 30,000 ms. */
@@ -195,12 +196,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     }
 
     // 1. Reserve before the call. Fails closed: a quota store that cannot answer denies.
-    const hold: Hold = await latch.reserve({
+    const hold: Hold | undefined = await latch?.reserve({
       account: tenant,
       amount: reserveEstimate(r.messages, maxTokens),
       holdId: `${requestId}:hold`,
     });
-    if (!hold.granted) {
+    if (hold !== undefined && !hold.granted) {
       return hold.reason === "insufficient"
         ? problem(res, 429, "Quota Exceeded", hold.message)
         : problem(res, 503, "Quota Unavailable", hold.message);
@@ -217,7 +218,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      await latch.settle(hold, { status: "failed" });
+      if (hold !== undefined) await latch?.settle(hold, { status: "failed" });
       const timedOut = (error as { name?: string }).name === "TimeoutError";
       return timedOut
         ? problem(res, 504, "Gateway Timeout", `the provider did not answer within ${timeoutMs} ms`)
@@ -225,7 +226,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     }
     if (!upstream.ok) {
       await upstream.body?.cancel();
-      await latch.settle(hold, { status: "failed" });
+      if (hold !== undefined) await latch?.settle(hold, { status: "failed" });
       return problem(res, 502, "Bad Gateway", `the provider answered ${upstream.status}`);
     }
 
@@ -266,8 +267,10 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
 
     // 4. Record (fails open: stored raw first, spooled locally if the store is down), settle.
     const eventId = `${responseId ?? requestId}:0:${r.providerId}`;
-    let result: RecordResult | { status: "failed" } = { status: "failed" };
-    if (usage !== undefined) {
+    let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
+      ? { status: "failed" }
+      : { status: "unmetered" };
+    if (latch !== undefined && usage !== undefined) {
       result = await latch.record({
         api: r.api,
         usage,
@@ -282,7 +285,14 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         },
       });
     }
-    await latch.settle(hold, result);
+    if (latch !== undefined && hold !== undefined) {
+      await latch.settle(
+        hold,
+        result.status === "unmetered"
+          ? { status: "failed" }
+          : (result as RecordResult | { status: "failed" }),
+      );
+    }
 
     if (payload !== undefined) {
       const headers: http.OutgoingHttpHeaders = {

@@ -12,6 +12,7 @@ import {
   type UsageObservation,
 } from "@latch/core";
 import { calcPrice } from "@pydantic/genai-prices";
+import { fmt, pct, reportRow } from "./report.js";
 import { makeUsages, PROVIDER, SNAPSHOTS, type Usage } from "./workload.js";
 
 const N = Number(process.env.BENCH_USAGES ?? 100_000);
@@ -158,18 +159,75 @@ console.log(
   `Latch / naive float:  ${(latchRate / naiveRate).toFixed(2)}×   (the float ceiling; floats are not exact)`,
 );
 
-// Sanity: all three priced the same thing. Latch is exact; the others may drift in the last bits.
-let worst = 0;
+// Agreement: Latch's exact total against the peer's float total, usage by usage. They agree
+// when they differ by no more than float rounding (1e-12 relative); every other usage is a
+// disagreement, listed grouped by model and cause.
 let floatDrift = 0;
+let agree = 0;
 let sum = new LatchDecimal(0);
+const disagreements = new Map<string, { count: number; example: string }>();
 for (let i = 0; i < N; i++) {
-  const exact = Number(latchTotals[i]);
-  sum = sum.plus(latchTotals[i] as string);
-  worst = Math.max(worst, Math.abs(exact - (peerTotals[i] as number)) / Math.max(exact, 1e-12));
+  const exactText = latchTotals[i] as string;
+  const exact = Number(exactText);
+  sum = sum.plus(exactText);
   if ((floatTotals[i] as number) !== exact) floatDrift++;
+  const theirs = peerTotals[i] as number;
+  if (Math.abs(exact - theirs) <= 1e-12 * Math.max(Math.abs(exact), 1e-9)) {
+    agree++;
+    continue;
+  }
+  const u = usages[i] as Usage;
+  const m = u.meters as Record<string, number>;
+  const prompt = PROMPT.reduce((n, k) => n + (m[k] ?? 0), 0);
+  const cause = Number.isNaN(theirs)
+    ? "genai-prices has no price for this model"
+    : prompt > 200_000
+      ? "above the 200k-token request tier"
+      : (m.cache_write_1h_tokens ?? 0) > 0
+        ? "1-hour cache writes"
+        : "prices differ";
+  const key = `${u.model}: ${cause}`;
+  const d = disagreements.get(key) ?? {
+    count: 0,
+    example: `Latch ${exactText} vs ${theirs} (${JSON.stringify(m)})`,
+  };
+  d.count++;
+  disagreements.set(key, d);
 }
-console.log(`max relative difference Latch vs genai-prices: ${worst.toExponential(2)}`);
+console.log(
+  `totals that agree with genai-prices (to float rounding): ${agree.toLocaleString("en-US")} of ${N.toLocaleString("en-US")}`,
+);
+if (disagreements.size === 0) console.log("disagreements: none");
+for (const [key, d] of disagreements)
+  console.log(`disagreement — ${key}: ${d.count} usages, e.g. ${d.example}`);
 console.log(
   `usages where the naive float total differs from the exact one: ${floatDrift.toLocaleString("en-US")}`,
 );
 console.log(`exact grand total: ${sum.toFixed()} USD (last batch: ${lastBatch.length} records)`);
+
+reportRow({
+  area: "rating",
+  metric: `usages/s, ${fmt(N)} mixed usages, full exact record each`,
+  latch: fmt(latchRate),
+  against: "@pydantic/genai-prices calcPrice",
+  againstValue: fmt(peerRate),
+  ratio: `${(latchRate / peerRate).toFixed(1)}×`,
+  target: "≥ 15×",
+  met: latchRate / peerRate >= 15,
+});
+reportRow({
+  area: "rating",
+  metric: "totals agreeing with genai-prices (float rounding)",
+  latch: `${fmt(agree)} of ${fmt(N)}`,
+  against: "disagreements (listed above)",
+  againstValue: fmt(N - agree),
+  ratio: pct(agree / N),
+});
+reportRow({
+  area: "rating",
+  metric: "usages/s against the float ceiling",
+  latch: fmt(latchRate),
+  against: `naive float rater (${fmt(floatDrift)} totals inexact)`,
+  againstValue: fmt(naiveRate),
+  ratio: pct(latchRate / naiveRate),
+});

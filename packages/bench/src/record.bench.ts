@@ -3,6 +3,7 @@
  * stores), events/s, and the facade's per-call overhead (p50/p99) against calling the rating
  * engine alone on the same observations, in the same run.
  */
+
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import {
   parseObservation,
   type UsageObservation,
 } from "@latch/core";
+import { reportRow } from "./report.js";
 import { makeUsages, PROVIDER, SNAPSHOTS } from "./workload.js";
 
 const N = Number(process.env.BENCH_EVENTS ?? 20_000);
@@ -84,6 +86,14 @@ async function main() {
   console.log(
     `  facade overhead per call: p50 ${fmt(percentile(facade, 0.5) - percentile(alone, 0.5))}, p99 ${fmt(percentile(facade, 0.99) - percentile(alone, 0.99))}`,
   );
+  reportRow({
+    area: "facade",
+    metric: "latch.record() p50 / p99, embedded default",
+    latch: `${fmt(percentile(facade, 0.5))} / ${fmt(percentile(facade, 0.99))}`,
+    against: "rating engine alone, same observations",
+    againstValue: `${fmt(percentile(alone, 0.5))} / ${fmt(percentile(alone, 0.99))}`,
+    ratio: `${(percentile(facade, 0.5) / percentile(alone, 0.5)).toFixed(1)}× (p50)`,
+  });
   await latch.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -15,6 +15,7 @@
 import { randomUUID } from "node:crypto";
 import { failFastRedisOptions, RedisQuota } from "@latch/redis";
 import { Redis } from "ioredis";
+import { pct, reportRow } from "./report.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const CALLS = Number(process.env.BENCH_CALLS ?? 50_000);
@@ -111,6 +112,27 @@ async function main(): Promise<void> {
       `  one reserve, nothing else in flight: p50 ${percentile(latency, 0.5).toFixed(0)} µs, ` +
         `p99 ${percentile(latency, 0.99).toFixed(0)} µs (${fmt(LATENCY_CALLS)} calls)`,
     );
+    const ratio = (key: "reserve" | "commit") => best(key) / best("trivial");
+    for (const key of ["reserve", "commit"] as const) {
+      reportRow({
+        area: "redis",
+        metric: `RedisQuota.${key} calls/s, ${IN_FLIGHT} in flight`,
+        latch: fmt(best(key)),
+        against: "trivial EVALSHA, same client",
+        againstValue: fmt(best("trivial")),
+        ratio: pct(ratio(key)),
+        target: "≥ 60%",
+        met: ratio(key) >= 0.6,
+      });
+    }
+    reportRow({
+      area: "redis",
+      metric: "one reserve, nothing else in flight: p50 / p99",
+      latch: `${percentile(latency, 0.5).toFixed(0)} / ${percentile(latency, 0.99).toFixed(0)} µs`,
+      against: "—",
+      againstValue: "—",
+      ratio: "—",
+    });
   } finally {
     await deleteByPrefix(client);
     await client.quit();

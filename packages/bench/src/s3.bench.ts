@@ -21,6 +21,7 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client
 import type { RatedUsageRecord } from "@latch/core";
 import { S3Exporter } from "@latch/s3";
 import { syntheticChangeLog } from "@latch/testkit";
+import { pct, reportRow } from "./report.js";
 
 const ROWS = Number(process.env.BENCH_S3_ROWS ?? 100_000);
 const PAGE = 10_000;
@@ -187,6 +188,24 @@ async function main(): Promise<void> {
       `  raw PutObject of naive's bodies ${fmt(ROWS / best.raw).padStart(8)} rows/s  ${mb(naiveBytes, best.raw).padStart(6)} MB/s  ` +
         `(PUT alone is ${((best.raw / best.naive) * 100).toFixed(0)}% of the naive run's time)`,
     );
+    reportRow({
+      area: "s3",
+      metric: `S3Exporter.exportSince rows/s (MB/s), ${fmt(ROWS)} rows, JSONL.gz`,
+      latch: `${fmt(ROWS / best.latch)} (${mb(latchBytes, best.latch)})`,
+      against: "naive serialise + gzip + PUT",
+      againstValue: `${fmt(ROWS / best.naive)} (${mb(naiveBytes, best.naive)})`,
+      ratio: pct(best.naive / best.latch),
+      target: "≥ 70%",
+      met: best.naive / best.latch >= 0.7,
+    });
+    reportRow({
+      area: "s3",
+      metric: "raw PutObject MB/s of the same bytes (where time goes)",
+      latch: `${mb(latchBytes, best.latch)} MB/s export`,
+      against: "raw PutObject, no serialisation",
+      againstValue: `${mb(naiveBytes, best.raw)} MB/s`,
+      ratio: pct(best.raw / best.latch),
+    });
   } finally {
     client.destroy();
     server.stdin.end();
