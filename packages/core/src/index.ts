@@ -4,6 +4,7 @@
  * Types and zod schemas, provider usage normalizers, dated price snapshots, the rating
  * engine, money helpers and the errors every Latch package throws.
  */
+export * from "./api-keys/index.js";
 export type {
   BatchIntent,
   ExportResult,
@@ -60,18 +61,24 @@ export {
   toBillingRecord,
 } from "./export/index.js";
 export {
+  type CreditHold,
+  type CreditRoute,
   createLatch,
   type Hold,
   type Latch,
   type LatchConfig,
+  type LatchCreditsConfig,
   type LatchWarning,
   type ProviderUsageInput,
+  type QuotaHold,
   type RecordResult,
   type UsageApi,
 } from "./facade/create-latch.js";
 export type { RetryPolicy } from "./facade/retry.js";
 export {
+  MemoryApiKeyStore,
   MemoryCreditLedger,
+  type MemoryCreditLedgerOptions,
   MemoryObservationStore,
   MemoryQuotaReservator,
   type MemoryQuotaReservatorOptions,

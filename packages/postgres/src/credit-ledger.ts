@@ -5,6 +5,8 @@ import {
   balanceAt,
   buildGrant,
   type CreditBalance,
+  type CreditCommitInput,
+  type CreditCommitResult,
   type CreditFeature,
   type CreditFeatureInput,
   type CreditGrant,
@@ -14,28 +16,39 @@ import {
   type CreditLedger,
   type CreditLedgerInfo,
   type CreditLedgerInput,
+  type CreditReserveInput,
+  type CreditReserveResult,
   type CreditResetInput,
   type CreditUsageInput,
   type CreditUsageResult,
   type CreditVoidInput,
   enforcementCheck,
   grantFact,
+  HoldAlreadyResolvedError,
+  type HoldFact,
+  heldAvailability,
   historyPage,
+  holdCheck,
   LatchError,
   type LedgerFacts,
+  parseCreditCommit,
   parseCreditFeature,
   parseCreditGrant,
   parseCreditHistoryQuery,
   parseCreditLedger,
+  parseCreditReserve,
   parseCreditReset,
   parseCreditUsage,
   parseCreditVoid,
   parseFeatureIdArg,
+  parseHoldIdArg,
   parseLedgerIdArg,
   parseTimeArg,
   toCreditUnits,
   unknownId,
+  usageDecision,
   voidHash,
+  withHolds,
 } from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import { inTransaction, type Queryable } from "./queryable.js";
@@ -75,6 +88,12 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * Writes to one ledger are therefore serialised across any number of connections: concurrent
  * burns give the balances of applying them one by one, and enforced burns never overdraw.
  * Reads (`balance`, `history`) take one statement, so one consistent snapshot.
+ *
+ * Holds (migration 0004, table `credit_holds`) are decided under the same ledger lock, at the
+ * database's `clock_timestamp()` (the store's clock): a reserve counts every unexpired hold of
+ * the ledger, so concurrent reserves from any number of connections never promise the same
+ * credits twice. Expiry is derived at read time (`status = 'held'` past `expires_ms`), so
+ * nothing needs to sweep holds.
  *
  * @example
  * const credits = new PostgresCreditLedger(pool, { schema: "latch" });
@@ -257,47 +276,236 @@ export class PostgresCreditLedger implements CreditLedger {
 
   async recordUsage(input: CreditUsageInput, signal?: AbortSignal): Promise<CreditUsageResult> {
     signal?.throwIfAborted();
-    const { usage, hash, fact } = parseCreditUsage(input);
+    const parsed = parseCreditUsage(input);
     await assertMigrated(this.#db, this.#schema);
-    return this.#write(async (tx): Promise<CreditUsageResult> => {
-      await this.#lock(tx, usage.ledgerId, "CreditUsage");
-      if ((await this.#feature(usage.featureId, tx)) === undefined) {
+    return this.#write(async (tx) => {
+      await this.#lock(tx, parsed.usage.ledgerId, "CreditUsage");
+      if ((await this.#feature(parsed.usage.featureId, tx)) === undefined) {
         throw unknownId("CreditUsage", "featureId", "feature");
       }
+      return this.#burn(tx, parsed, "CreditUsage");
+    });
+  }
+
+  async reserve(input: CreditReserveInput, signal?: AbortSignal): Promise<CreditReserveResult> {
+    signal?.throwIfAborted();
+    const { request, hash, amount } = parseCreditReserve(input);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx): Promise<CreditReserveResult> => {
+      const { ledgerId, featureId, holdId } = request;
+      await this.#lock(tx, ledgerId, "CreditReserve");
+      if ((await this.#feature(featureId, tx)) === undefined) {
+        throw unknownId("CreditReserve", "featureId", "feature");
+      }
+      const now = await this.#now(tx);
+      const loaded = await this.#load(tx, ledgerId, "CreditReserve");
+      const holds = await this.#activeHolds(tx, ledgerId, now);
+      const retry = async (): Promise<CreditReserveResult | undefined> => {
+        const { rows } = await tx.query(`SELECT hash FROM ${this.#q}.credit_holds WHERE hold_id = $1`, [
+          holdId,
+        ]);
+        const existing = rows[0] as { hash: string } | undefined;
+        if (existing === undefined) return undefined;
+        assertSameBody(holdId, existing.hash, hash);
+        // A retry: granted once, held once.
+        return { granted: true, holdId, available: heldAvailability(loaded.facts, holds, featureId, now) };
+      };
+      const again = await retry();
+      if (again !== undefined) return again;
+      const check = holdCheck(loaded.facts, holds, { holdId, featureId, amount }, now);
+      if (!check.allowed) {
+        return { granted: false, holdId, reason: "insufficient_credits", available: check.available };
+      }
       const { rows } = await tx.query(
-        `SELECT hash FROM ${this.#q}.credit_usage WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
-        [usage.ledgerId, usage.featureId, usage.eventId],
+        `INSERT INTO ${this.#q}.credit_holds (hold_id, ledger_id, feature_id, amount, hash, status, created_ms, expires_ms)
+         VALUES ($1, $2, $3, $4::numeric, $5, 'held', $6::bigint, $7::bigint)
+         ON CONFLICT (hold_id) DO NOTHING RETURNING hold_id`,
+        [holdId, ledgerId, featureId, request.amount, hash, String(now), String(now + request.ttlMs)],
       );
-      const loaded = await this.#load(tx, usage.ledgerId, "CreditUsage");
-      const existing = rows[0] as { hash: string } | undefined;
-      if (existing !== undefined) {
-        assertSameBody(usage.eventId, existing.hash, hash);
-        const allocation = allocationOf(loaded.facts, usage.featureId, usage.eventId);
-        return { status: "duplicate", eventId: usage.eventId, ...allocation };
+      if (rows.length === 0) {
+        // The id was just taken on another ledger (whose lock we do not hold).
+        const raced = await retry();
+        if (raced !== undefined) return raced;
       }
-      if (usage.enforce) {
-        const check = enforcementCheck(loaded.facts, fact);
-        if (!check.allowed) {
-          return {
-            status: "denied",
-            eventId: usage.eventId,
-            reason: "insufficient_credits",
-            available: check.available,
-          };
-        }
+      return { granted: true, holdId, available: check.available };
+    });
+  }
+
+  async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
+    signal?.throwIfAborted();
+    const { commit, hash, usage } = parseCreditCommit(input);
+    await assertMigrated(this.#db, this.#schema);
+    return this.#write(async (tx): Promise<CreditCommitResult> => {
+      const hold = await this.#lockedHold(tx, commit.holdId, "CreditCommit");
+      if (hold.status === "voided")
+        throw new HoldAlreadyResolvedError({ holdId: commit.holdId, state: "voided" });
+      if (hold.status === "committed") {
+        assertSameBody(commit.holdId, hold.commit_hash ?? "", hash);
+        const loaded = await this.#load(tx, hold.ledger_id, "CreditCommit");
+        const eventId = hold.event_id ?? "";
+        return {
+          status: "committed",
+          holdId: commit.holdId,
+          eventId,
+          ...allocationOf(loaded.facts, hold.feature_id, eventId),
+        };
       }
+      // Held, or expired unresolved: the call happened, so its usage is recorded in full.
+      const result = await this.#burn(tx, usage(hold.ledger_id, hold.feature_id), "CreditCommit");
+      if (result.status === "denied") throw new Error("a commit is never enforced");
       await tx.query(
-        `INSERT INTO ${this.#q}.credit_usage (ledger_id, feature_id, event_id, at_ms, amount, hash)
-         VALUES ($1, $2, $3, $4::bigint, $5::numeric, $6)`,
-        [usage.ledgerId, usage.featureId, usage.eventId, String(fact.atMs), usage.amount, hash],
+        `UPDATE ${this.#q}.credit_holds SET status = 'committed', event_id = $2, commit_hash = $3 WHERE hold_id = $1`,
+        [commit.holdId, commit.eventId, hash],
       );
-      const facts = { ...loaded.facts, usage: [...loaded.facts.usage, fact] };
       return {
-        status: "recorded",
-        eventId: usage.eventId,
-        ...allocationOf(facts, usage.featureId, usage.eventId),
+        status: "committed",
+        holdId: commit.holdId,
+        eventId: result.eventId,
+        burned: result.burned,
+        overage: result.overage,
       };
     });
+  }
+
+  async voidHold(holdId: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const id = parseHoldIdArg(holdId, "CreditLedger.voidHold");
+    await assertMigrated(this.#db, this.#schema);
+    await this.#write(async (tx) => {
+      const hold = await this.#lockedHold(tx, id, "CreditLedger.voidHold");
+      if (hold.status === "committed") throw new HoldAlreadyResolvedError({ holdId: id, state: "committed" });
+      // A void after expiry changes nothing: a late commit of the hold still records its usage.
+      if (hold.status === "held" && Number(hold.expires_ms) > (await this.#now(tx))) {
+        await tx.query(`UPDATE ${this.#q}.credit_holds SET status = 'voided' WHERE hold_id = $1`, [id]);
+      }
+    });
+  }
+
+  /**
+   * Records a parsed usage event in `tx`, whose ledger is locked and whose feature exists: the
+   * shared path of `recordUsage` and `commitHold`.
+   */
+  async #burn(
+    tx: Queryable,
+    parsed: ReturnType<typeof parseCreditUsage>,
+    subject: string,
+  ): Promise<CreditUsageResult> {
+    const { usage, hash, fact } = parsed;
+    const { rows } = await tx.query(
+      `SELECT hash, version FROM ${this.#q}.credit_usage WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+      [usage.ledgerId, usage.featureId, usage.eventId],
+    );
+    const loaded = await this.#load(tx, usage.ledgerId, subject);
+    const stored = rows[0] as { hash: string; version: number } | undefined;
+    const decision = usageDecision(stored && { hash: stored.hash, version: Number(stored.version) }, {
+      eventId: usage.eventId,
+      hash,
+      version: usage.version,
+    });
+    if (decision !== "write") {
+      return {
+        status: decision,
+        eventId: usage.eventId,
+        ...allocationOf(loaded.facts, usage.featureId, usage.eventId),
+      };
+    }
+    if (usage.enforce) {
+      const now = await this.#now(tx);
+      const holds = await this.#activeHolds(tx, usage.ledgerId, now);
+      const check = enforcementCheck(withHolds(loaded.facts, holds, now), fact);
+      if (!check.allowed) {
+        return {
+          status: "denied",
+          eventId: usage.eventId,
+          reason: "insufficient_credits",
+          available: check.available,
+        };
+      }
+    }
+    if (stored === undefined) {
+      await tx.query(
+        `INSERT INTO ${this.#q}.credit_usage (ledger_id, feature_id, event_id, at_ms, amount, hash, version)
+         VALUES ($1, $2, $3, $4::bigint, $5::numeric, $6, $7)`,
+        [
+          usage.ledgerId,
+          usage.featureId,
+          usage.eventId,
+          String(fact.atMs),
+          usage.amount,
+          hash,
+          usage.version,
+        ],
+      );
+    } else {
+      await tx.query(
+        `UPDATE ${this.#q}.credit_usage SET at_ms = $4::bigint, amount = $5::numeric, hash = $6, version = $7
+         WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+        [
+          usage.ledgerId,
+          usage.featureId,
+          usage.eventId,
+          String(fact.atMs),
+          usage.amount,
+          hash,
+          usage.version,
+        ],
+      );
+    }
+    const others = loaded.facts.usage.filter(
+      (u) => u.featureId !== fact.featureId || u.eventId !== fact.eventId,
+    );
+    const facts = { ...loaded.facts, usage: [...others, fact] };
+    return {
+      status: "recorded",
+      eventId: usage.eventId,
+      ...allocationOf(facts, usage.featureId, usage.eventId),
+    };
+  }
+
+  /** The store's clock: the database's `clock_timestamp()` in epoch milliseconds. */
+  async #now(tx: Queryable): Promise<number> {
+    const { rows } = await tx.query(
+      "SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text AS now_ms",
+    );
+    return Number((rows[0] as { now_ms: string }).now_ms);
+  }
+
+  /** The ledger's unexpired, unresolved holds at `now` (the caller holds the ledger's lock). */
+  async #activeHolds(tx: Queryable, ledgerId: string, now: number): Promise<HoldFact[]> {
+    const { rows } = await tx.query(
+      `SELECT hold_id, feature_id, amount::text AS amount FROM ${this.#q}.credit_holds
+       WHERE ledger_id = $1 AND status = 'held' AND expires_ms > $2::bigint`,
+      [ledgerId, String(now)],
+    );
+    return (rows as Array<{ hold_id: string; feature_id: string; amount: string }>).map((r) => ({
+      holdId: r.hold_id,
+      featureId: r.feature_id,
+      amount: toCreditUnits(r.amount),
+    }));
+  }
+
+  /** Finds a hold, locks its ledger, then reads the hold afresh; unknown ⇒ invalid_input. */
+  async #lockedHold(tx: Queryable, holdId: string, subject: string) {
+    const { rows } = await tx.query(`SELECT ledger_id FROM ${this.#q}.credit_holds WHERE hold_id = $1`, [
+      holdId,
+    ]);
+    const found = rows[0] as { ledger_id: string } | undefined;
+    if (found === undefined) throw unknownId(subject, "holdId", "hold");
+    await this.#lock(tx, found.ledger_id, subject);
+    // A new statement after the lock: it sees every commit or void that finished before.
+    const { rows: fresh } = await tx.query(
+      `SELECT ledger_id, feature_id, status, expires_ms::text AS expires_ms, event_id, commit_hash
+       FROM ${this.#q}.credit_holds WHERE hold_id = $1`,
+      [holdId],
+    );
+    return fresh[0] as {
+      ledger_id: string;
+      feature_id: string;
+      status: "held" | "committed" | "voided";
+      expires_ms: string;
+      event_id: string | null;
+      commit_hash: string | null;
+    };
   }
 
   async balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance> {

@@ -5,6 +5,7 @@
  * with shipped SQL migrations applied by {@link migrate} or by your own migration tool.
  */
 
+export { PostgresApiKeyStore } from "./api-key-store.js";
 export { PostgresCreditLedger } from "./credit-ledger.js";
 export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";

@@ -1,17 +1,33 @@
 import type { ChangeLogEntry, RatedUsageRecord } from "@latch/core";
-import { describeObservationStore, makeObservation, makeRatedRecord, uniqueId } from "@latch/testkit";
+import {
+  describeApiKeyStore,
+  describeObservationStore,
+  makeObservation,
+  makeRatedRecord,
+  uniqueId,
+} from "@latch/testkit";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
   migrate,
+  PostgresApiKeyStore,
   PostgresObservationStore,
   PostgresQuota,
   PostgresRatedRecordStore,
   SchemaNotMigratedError,
 } from "../src/index.js";
+import { rawApiKeyRow } from "./api-key-support.js";
 import { describeCreditConformance } from "./credit-support.js";
-import { count, DATABASE_URL, describeConformance, describeQuotaSweep, freshSchema } from "./support.js";
+import {
+  ALL,
+  count,
+  DATABASE_URL,
+  describeConformance,
+  describeQuotaSweep,
+  freshSchema,
+  LATEST,
+} from "./support.js";
 
 // Everything that runs against the server lives in this one file, so its tests run one after
 // another: an open transaction in one test would otherwise hold back another test's change log.
@@ -23,7 +39,7 @@ const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
 let ready: Promise<void> | undefined;
 beforeEach(async () => {
   ready ??= migrate(pool, { schema }).then((result) => {
-    expect(result).toEqual({ version: 3, applied: [1, 2, 3] });
+    expect(result).toEqual({ version: LATEST, applied: ALL });
   });
   await ready;
 });
@@ -35,6 +51,11 @@ afterAll(async () => {
 
 describeConformance("postgres", () => pool, schema);
 describeCreditConformance("postgres", () => pool, schema);
+describeApiKeyStore({
+  name: "postgres",
+  create: () => new PostgresApiKeyStore(pool, { schema }),
+  inspect: { rawKey: (id) => rawApiKeyRow(pool, schema, id) },
+});
 describeQuotaSweep(
   "postgres",
   () => pool,
@@ -121,9 +142,9 @@ describe("postgres: must-shows", () => {
     const many = new pg.Pool({ connectionString: DATABASE_URL, max: 20 });
     try {
       const results = await Promise.all(Array.from({ length: 20 }, () => migrate(many, { schema: target })));
-      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: 3, applied: [1, 2, 3] }]);
-      expect(results.every((r) => r.version === 3)).toBe(true);
-      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(3);
+      expect(results.filter((r) => r.applied.length > 0)).toEqual([{ version: LATEST, applied: ALL }]);
+      expect(results.every((r) => r.version === LATEST)).toBe(true);
+      expect(await count(many, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(LATEST);
     } finally {
       await many.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await many.end();
@@ -135,9 +156,9 @@ describe("postgres: must-shows", () => {
     const client = new pg.Client({ connectionString: DATABASE_URL });
     await client.connect();
     try {
-      expect(await migrate(client, { schema: target })).toEqual({ version: 3, applied: [1, 2, 3] });
-      expect(await migrate(client, { schema: target })).toEqual({ version: 3, applied: [] });
-      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(3);
+      expect(await migrate(client, { schema: target })).toEqual({ version: LATEST, applied: ALL });
+      expect(await migrate(client, { schema: target })).toEqual({ version: LATEST, applied: [] });
+      expect(await count(client, `SELECT 1 FROM "${target}".latch_migrations`, [])).toBe(LATEST);
     } finally {
       await client.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
       await client.end();
@@ -153,7 +174,7 @@ describe("postgres: must-shows", () => {
     await expect(store.get("x:0:openai")).rejects.toMatchObject({
       code: "schema_not_migrated",
       found: 0,
-      required: 3,
+      required: LATEST,
     });
   });
 

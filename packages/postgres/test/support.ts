@@ -7,6 +7,7 @@ import {
 } from "@latch/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import {
+  MIGRATIONS,
   migrate,
   PostgresObservationStore,
   PostgresQuota,
@@ -17,6 +18,10 @@ import {
 
 /** The server every server test runs against; unreachable means the tests fail, never skip. */
 export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+/** Every shipped migration's version, and the newest: what a fresh `migrate` applies. */
+export const ALL = MIGRATIONS.map((m) => m.version);
+export const LATEST = MIGRATIONS.length;
 
 /** A fresh schema name for one test run. */
 export function freshSchema(label: string): string {

@@ -12,6 +12,11 @@ export {
   makeSnapshot,
   uniqueId,
 } from "./fixtures.js";
+export {
+  type ApiKeyStoreInspector,
+  type ApiKeyStoreSuiteOptions,
+  describeApiKeyStore,
+} from "./suites/api-key-store.js";
 export { type CreditLedgerSuiteOptions, describeCreditLedger } from "./suites/credit-ledger.js";
 export { describeExporter, type ExporterSuiteOptions, type ExportReader } from "./suites/exporter.js";
 export {

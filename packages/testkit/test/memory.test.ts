@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   FileExporter,
+  MemoryApiKeyStore,
   MemoryCreditLedger,
   MemoryObservationStore,
   MemoryQuotaReservator,
@@ -10,6 +11,7 @@ import {
   MemoryUsageCounter,
 } from "@latch/core";
 import {
+  describeApiKeyStore,
   describeCreditLedger,
   describeExporter,
   describeObservationStore,
@@ -54,3 +56,5 @@ describeExporter({
 });
 
 describeCreditLedger({ name: "memory", create: () => new MemoryCreditLedger() });
+
+describeApiKeyStore({ name: "memory", create: () => new MemoryApiKeyStore() });

@@ -1,4 +1,5 @@
 import type {
+  CreditCommitInput,
   CreditFeature,
   CreditFeatureInput,
   CreditGrantInput,
@@ -6,6 +7,7 @@ import type {
   CreditHistoryQuery,
   CreditLedgerInfo,
   CreditLedgerInput,
+  CreditReserveInput,
   CreditResetInput,
   CreditUsageInput,
   CreditVoidInput,
@@ -33,13 +35,30 @@ export interface CreditAllocation {
 }
 
 /**
- * What `recordUsage` did: `recorded` (stored now) or `duplicate` (stored before; nothing
- * changed) with where the amount went, or `denied` (enforced, would add overage; nothing
- * stored) with the feature's balance at the usage's time.
+ * What `recordUsage` did, with where the event's stored amount went: `recorded` (stored now, or
+ * a higher version replaced the stored one), `duplicate` (this version was stored before;
+ * nothing changed) or `superseded` (a higher version is stored; nothing changed, the allocation
+ * is the stored version's); or `denied` (enforced, would add overage; nothing stored) with the
+ * feature's available balance at the usage's time.
  */
 export type CreditUsageResult =
-  | ({ status: "recorded" | "duplicate"; eventId: string } & CreditAllocation)
+  | ({ status: "recorded" | "duplicate" | "superseded"; eventId: string } & CreditAllocation)
   | { status: "denied"; eventId: string; reason: "insufficient_credits"; available: string };
+
+/**
+ * What `reserve` did. `available` is the feature's balance at the store's current time minus
+ * every unexpired hold, this one included when granted (a decimal string ≥ 0).
+ */
+export type CreditReserveResult =
+  | { granted: true; holdId: string; available: string }
+  | { granted: false; holdId: string; reason: "insufficient_credits"; available: string };
+
+/** What `commitHold` did: the usage event recorded for the hold, and where its amount went. */
+export interface CreditCommitResult extends CreditAllocation {
+  status: "committed";
+  holdId: string;
+  eventId: string;
+}
 
 /** One grant's account at a time `t`. `granted = balance + burned + expired + voided`, always. */
 export interface CreditGrantBalance {
@@ -159,9 +178,42 @@ export interface CreditHistoryPage {
  * nothing, so its retry is evaluated afresh. A void at the same time twice is a no-op; at
  * another time it is a conflict. A reset at the latest reset's time is a no-op.
  *
- * **Errors**: bad input, an unknown ledger, feature or grant throw `invalid_input` naming the
- * field (`amount`, `priority`, `expiration.count`, `featureId`, …). A grant's feature must
- * exist; a usage's feature must exist.
+ * **Corrections**: a usage event has a `version` (default 1). Recording a higher version
+ * replaces the event's amount and time (balances are replayed, so the burn is adjusted up or
+ * down wherever it lands); a lower version than the stored one changes nothing and answers
+ * `superseded`.
+ *
+ * **Holds** (two-phase, like `QuotaReservator`, but in exact credits and tied to usage events):
+ * `reserve` holds an amount of a feature's credits for a call, so that concurrent reserves
+ * never promise the same credits twice; `commitHold` records what the call used as a usage
+ * event and releases the hold; `voidHold` releases it. Semantics:
+ * - A reserve is granted when the amount, added as usage at the store's current time on top of
+ *   every unexpired hold of the ledger, adds no overage (the enforcement rule). A denied reserve
+ *   stores nothing. Holds are not usage: `balance` and `history` do not show them, but every
+ *   later reserve and every enforced `recordUsage` counts them.
+ * - Idempotent by `holdId` (unique across the store): the same request again answers `granted`
+ *   without holding twice; another ledger, feature or amount throws `IdempotencyConflictError`.
+ * - Each hold resolves once. `commitHold` records `{ eventId, amount, at, version }` against the
+ *   hold's ledger and feature, never enforced: **the actual amount is charged in full, even
+ *   above the hold** (the call has happened; what no grant covers is overage, reported, as
+ *   `QuotaReservator.commit` charges above its hold). An event already recorded with the same
+ *   body is not burned again (the hold just resolves), so recording usage and committing the
+ *   hold of one call burn once. A commit after the hold expired still records the usage (late
+ *   usage is never lost). Commit twice with the same body: the same result; with another body:
+ *   `IdempotencyConflictError`. Commit after void: `HoldAlreadyResolvedError`.
+ * - `voidHold` twice, or after expiry, is a no-op; after commit it throws
+ *   `HoldAlreadyResolvedError`. An unknown holdId throws `invalid_input` naming `holdId`.
+ * - A hold not resolved within `ttlMs` expires by the store's clock and frees its amount.
+ *
+ * Holds belong to the ledger rather than to an adapter implementing core's `QuotaReservator`:
+ * a hold must be decided under the same lock as the burns it competes with (so only the store
+ * that keeps the burns can keep it atomic across processes), its amounts are exact decimals
+ * rather than integer quota units, a grant-driven balance has no `setLimit`, and its commit must
+ * name the usage event so that a call's burn and its hold's commit are one burn.
+ *
+ * **Errors**: bad input, an unknown ledger, feature, grant or hold throw `invalid_input` naming
+ * the field (`amount`, `priority`, `expiration.count`, `featureId`, `holdId`, …). A grant's
+ * feature must exist; a usage's or a hold's feature must exist.
  *
  * Checked by `@latch/testkit`'s `describeCreditLedger`. All methods take an optional
  * `AbortSignal` last.
@@ -208,8 +260,27 @@ export interface CreditLedger {
     input: CreditResetInput,
     signal?: AbortSignal,
   ): Promise<{ status: "reset" | "already_reset"; at: string }>;
-  /** Records one usage event and burns credits (see burn-down and enforcement above). */
+  /**
+   * Records one usage event and burns credits (see burn-down, enforcement and corrections
+   * above). An enforced usage also leaves every unexpired hold's amount untouched.
+   */
   recordUsage(input: CreditUsageInput, signal?: AbortSignal): Promise<CreditUsageResult>;
+  /**
+   * Holds `amount` of a feature's credits for `ttlMs` (see holds above): granted only when the
+   * ledger can still cover it after every other unexpired hold.
+   *
+   * @example
+   * const hold = await credits.reserve({ holdId: "req-1", ledgerId: "acme", featureId: "tokens", amount: "4000", ttlMs: 60_000 });
+   * if (hold.granted) await credits.commitHold({ holdId: "req-1", eventId: "req-1:0:openai", amount: "1200", at: completedAt });
+   */
+  reserve(input: CreditReserveInput, signal?: AbortSignal): Promise<CreditReserveResult>;
+  /**
+   * Resolves a hold with what the call used: records the usage event (charged in full, even
+   * above the hold) and releases the hold (see holds above).
+   */
+  commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult>;
+  /** Releases a hold without recording usage (the call failed). See holds above. */
+  voidHold(holdId: string, signal?: AbortSignal): Promise<void>;
   /** Balances per feature and per grant at `at` (events at exactly `at` included). */
   balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance>;
   /**

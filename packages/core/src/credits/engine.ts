@@ -459,22 +459,84 @@ function featureOverage(facts: LedgerFacts, featureId: string): bigint {
   );
 }
 
+const sameEvent = (a: UsageFact, b: UsageFact) => a.featureId === b.featureId && a.eventId === b.eventId;
+
+/** A feature's summed grant balances at `atMs` (events at exactly `atMs` included). */
+function availableAt(facts: LedgerFacts, featureId: string, atMs: number): bigint {
+  let available = 0n;
+  for (const a of replay(facts, { until: atMs, inclusive: true }).grants) {
+    if (a.fact.featureId === featureId) available += a.balance;
+  }
+  return available;
+}
+
 /**
- * The enforcement decision: adding `usage` to `facts` is allowed when it adds no overage to
- * its feature anywhere in the replay (late usage can push later events into overage, which
- * counts). Returns the feature's balance at the usage's time as `available`.
+ * The enforcement decision: putting `usage` into `facts` (in place of a stored version of the
+ * same event, if any) is allowed when it adds no overage to its feature anywhere in the replay
+ * (late usage can push later events into overage, which counts). Returns the feature's
+ * balance at the usage's time as `available`.
  */
 export function enforcementCheck(
   facts: LedgerFacts,
   usage: UsageFact,
 ): { allowed: boolean; available: string } {
-  const withIt: LedgerFacts = { ...facts, usage: [...facts.usage, usage] };
+  const withIt: LedgerFacts = {
+    ...facts,
+    usage: [...facts.usage.filter((u) => !sameEvent(u, usage)), usage],
+  };
   const allowed = featureOverage(withIt, usage.featureId) <= featureOverage(facts, usage.featureId);
-  let available = 0n;
-  for (const a of replay(facts, { until: usage.atMs, inclusive: true }).grants) {
-    if (a.fact.featureId === usage.featureId) available += a.balance;
-  }
-  return { allowed, available: fromCreditUnits(available) };
+  return { allowed, available: fromCreditUnits(availableAt(facts, usage.featureId, usage.atMs)) };
+}
+
+/** An unexpired hold, as the engine counts it: usage of `amount` at the time of the decision. */
+export interface HoldFact {
+  holdId: string;
+  featureId: string;
+  amount: bigint;
+}
+
+// Event ids no usage can collide with: a NUL starts them.
+const holdUsage = (hold: HoldFact, atMs: number): UsageFact => ({
+  featureId: hold.featureId,
+  eventId: `\u0000hold\u0000${hold.holdId}`,
+  amount: hold.amount,
+  atMs,
+});
+
+/** The facts with every hold added as usage at `atMs`: what enforcement must leave untouched. */
+export function withHolds(facts: LedgerFacts, holds: readonly HoldFact[], atMs: number): LedgerFacts {
+  if (holds.length === 0) return facts;
+  return { ...facts, usage: [...facts.usage, ...holds.map((h) => holdUsage(h, atMs))] };
+}
+
+/**
+ * The reserve decision at `nowMs`: `hold` is granted when, as usage at `nowMs` on top of the
+ * other `holds`, it adds no overage (the enforcement rule). `available` is the feature's
+ * balance at `nowMs` minus every hold, after this one when it is granted.
+ */
+export function holdCheck(
+  facts: LedgerFacts,
+  holds: readonly HoldFact[],
+  hold: HoldFact,
+  nowMs: number,
+): { allowed: boolean; available: string } {
+  const base = withHolds(facts, holds, nowMs);
+  const usage = holdUsage(hold, nowMs);
+  const before = availableAt(base, hold.featureId, nowMs);
+  const allowed =
+    featureOverage({ ...base, usage: [...base.usage, usage] }, hold.featureId) <=
+    featureOverage(base, hold.featureId);
+  return { allowed, available: fromCreditUnits(allowed ? before - hold.amount : before) };
+}
+
+/** The feature's balance at `nowMs` minus every hold (a retried reserve's answer). */
+export function heldAvailability(
+  facts: LedgerFacts,
+  holds: readonly HoldFact[],
+  featureId: string,
+  nowMs: number,
+): string {
+  return fromCreditUnits(availableAt(withHolds(facts, holds, nowMs), featureId, nowMs));
 }
 
 /** One page of history in `[fromMs, toMs)` after `cursor`. */

@@ -6,6 +6,7 @@ import { addCalendar } from "./calendar.js";
 import type { CreditGrant } from "./contract.js";
 import { toCreditUnits, type UsageFact } from "./engine.js";
 import {
+  CreditCommitSchema,
   CreditFeatureSchema,
   type CreditGrantRequest,
   CreditGrantSchema,
@@ -13,6 +14,7 @@ import {
   CreditIdSchema,
   type CreditLedgerInfo,
   CreditLedgerSchema,
+  CreditReserveSchema,
   CreditResetSchema,
   CreditUsageSchema,
   CreditVoidSchema,
@@ -54,10 +56,14 @@ export function parseCreditReset(input: unknown) {
   return parseWith(CreditResetSchema, input, "CreditReset");
 }
 
-/** Parses a usage event; the hash covers what identifies the usage (not `enforce`). */
-export function parseCreditUsage(input: unknown) {
-  const usage = parseWith(CreditUsageSchema, input, "CreditUsage");
-  const { enforce: _enforce, ...identity } = usage;
+/**
+ * Parses a usage event; the hash covers what identifies the usage (not `enforce`; `version`
+ * only above 1, so version-1 hashes are those stored before versions existed).
+ */
+export function parseCreditUsage(input: unknown, subject = "CreditUsage") {
+  const usage = parseWith(CreditUsageSchema, input, subject);
+  const { enforce: _enforce, version, ...rest } = usage;
+  const identity = version === 1 ? rest : { ...rest, version };
   const fact: UsageFact = {
     featureId: usage.featureId,
     eventId: usage.eventId,
@@ -65,6 +71,50 @@ export function parseCreditUsage(input: unknown) {
     atMs: Date.parse(usage.at),
   };
   return { usage, hash: canonicalHash(identity), fact };
+}
+
+/**
+ * What to do with a usage event given the stored version of it, if any: `write` it (new, or a
+ * higher version), answer `duplicate` (the same version and body), or `superseded` (a higher
+ * version is stored). The same version with another body throws `idempotency_conflict`.
+ */
+export function usageDecision(
+  stored: { hash: string; version: number } | undefined,
+  incoming: { eventId: string; hash: string; version: number },
+): "write" | "duplicate" | "superseded" {
+  if (stored === undefined || incoming.version > stored.version) return "write";
+  if (incoming.version < stored.version) return "superseded";
+  assertSameBody(incoming.eventId, stored.hash, incoming.hash);
+  return "duplicate";
+}
+
+/** Parses a reserve request; returns it with its idempotency hash (not `ttlMs`). */
+export function parseCreditReserve(input: unknown) {
+  const request = parseWith(CreditReserveSchema, input, "CreditReserve");
+  const { ttlMs: _ttl, holdId: _id, ...identity } = request;
+  return { request, hash: canonicalHash(identity), amount: toCreditUnits(request.amount) };
+}
+
+/**
+ * Parses a commit; `hash` identifies it (a retry with the same body is the same commit) and
+ * `usage(ledgerId, featureId)` is the usage event it records against the hold's feature.
+ */
+export function parseCreditCommit(input: unknown) {
+  const commit = parseWith(CreditCommitSchema, input, "CreditCommit");
+  const { holdId: _id, ...identity } = commit;
+  return {
+    commit,
+    hash: canonicalHash(identity),
+    usage: (ledgerId: string, featureId: string) => {
+      const { holdId: _holdId, ...fields } = commit;
+      return parseCreditUsage({ ...fields, ledgerId, featureId, enforce: false }, "CreditCommit");
+    },
+  };
+}
+
+/** A holdId argument. */
+export function parseHoldIdArg(value: unknown, subject: string): string {
+  return parseWith(CreditIdSchema, value, subject, "holdId");
 }
 
 /** Parses a history query; adds `fromMs` and `toMs` (epoch milliseconds). */

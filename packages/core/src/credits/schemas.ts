@@ -178,20 +178,73 @@ export const CreditResetSchema = z.strictObject({
 });
 export type CreditResetInput = z.input<typeof CreditResetSchema>;
 
-/** One usage event against one feature; `(ledgerId, featureId, eventId)` is its idempotency key. */
+const EventId = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" });
+
+/**
+ * The version of a usage event (an integer from 1, default 1): a higher version supersedes the
+ * stored one (a corrected amount or time), a lower one is ignored (`superseded`).
+ */
+export const CreditUsageVersionSchema = z
+  .number({ error: "expected an integer from 1 to 2147483647" })
+  .int({ error: "expected an integer from 1 to 2147483647" })
+  .min(1, { error: "expected an integer from 1 to 2147483647" })
+  .max(2_147_483_647, { error: "expected an integer from 1 to 2147483647" });
+
+/**
+ * One usage event against one feature; `(ledgerId, featureId, eventId)` is its idempotency key
+ * and `version` orders its corrections.
+ */
 export const CreditUsageSchema = z.strictObject({
   ledgerId: CreditIdSchema,
   featureId: CreditIdSchema,
-  eventId: z
-    .string({ error: "expected a string" })
-    .min(1, { error: "must not be empty" })
-    .max(512, { error: "at most 512 characters" }),
+  eventId: EventId,
   amount: CreditUsageAmountSchema,
   at: Instant,
+  /** Default 1. A higher version replaces the stored amount and time of the event. */
+  version: CreditUsageVersionSchema.default(1),
   /** Deny the usage up front (store nothing) if it would create overage. Default false. */
   enforce: z.boolean({ error: "expected a boolean" }).default(false),
 });
 export type CreditUsageInput = z.input<typeof CreditUsageSchema>;
+
+/** A hold's lifetime in milliseconds: an integer from 1 to 2,147,483,647 (about 24.8 days). */
+export const CreditHoldTtlSchema = z
+  .number({ error: "expected an integer number of milliseconds from 1 to 2147483647" })
+  .int({ error: "expected an integer number of milliseconds from 1 to 2147483647" })
+  .min(1, { error: "expected an integer number of milliseconds from 1 to 2147483647" })
+  .max(2_147_483_647, { error: "expected an integer number of milliseconds from 1 to 2147483647" });
+
+/**
+ * A hold on a feature's credits before a call (see {@link CreditLedger.reserve}); `holdId` is
+ * its idempotency key.
+ */
+export const CreditReserveSchema = z.strictObject({
+  holdId: CreditIdSchema,
+  ledgerId: CreditIdSchema,
+  featureId: CreditIdSchema,
+  /** The most the call is expected to use: a decimal string > 0. */
+  amount: CreditAmountSchema,
+  /** The hold expires this long after it was granted, by the store's clock. */
+  ttlMs: CreditHoldTtlSchema,
+});
+export type CreditReserveInput = z.input<typeof CreditReserveSchema>;
+
+/**
+ * What a held call actually used (see {@link CreditLedger.commitHold}): recorded as the usage
+ * event `eventId` of the hold's ledger and feature.
+ */
+export const CreditCommitSchema = z.strictObject({
+  holdId: CreditIdSchema,
+  eventId: EventId,
+  /** The actual amount, a decimal string ≥ 0; charged in full, even above the hold. */
+  amount: CreditUsageAmountSchema,
+  at: Instant,
+  version: CreditUsageVersionSchema.default(1),
+});
+export type CreditCommitInput = z.input<typeof CreditCommitSchema>;
 
 /** A page of history: entries with a time in `[from, to)`. */
 export const CreditHistoryQuerySchema = z

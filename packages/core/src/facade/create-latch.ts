@@ -5,6 +5,9 @@ import { canonicalJson } from "../contracts/hashing.js";
 import type { ObservationStore } from "../contracts/observation-store.js";
 import type { QuotaAuthorizer, QuotaReservator, UsageCounter } from "../contracts/quota.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import type { CreditLedger } from "../credits/contract.js";
+import { creditUsageOf } from "../credits/features.js";
+import { CreditAmountSchema, type CreditFeature, CreditIdSchema } from "../credits/schemas.js";
 import { LatchError, LatchValidationError } from "../errors/index.js";
 import { exportPending } from "../export/run-export.js";
 import { normalize } from "../normalize/index.js";
@@ -50,10 +53,11 @@ export type RecordResult =
   | { status: "spooled"; eventId: string; observation: UsageObservation };
 
 /** A quota reservation. `granted: false` carries the reason (fails closed). */
-export type Hold =
-  | { granted: true; holdId: string; account: string; amount: number; remaining: number }
+export type QuotaHold =
+  | { granted: true; kind: "quota"; holdId: string; account: string; amount: number; remaining: number }
   | {
       granted: false;
+      kind: "quota";
       holdId: string;
       account: string;
       amount: number;
@@ -63,6 +67,79 @@ export type Hold =
       message: string;
     };
 
+/**
+ * A credit reservation (`createLatch({ credits: { enforce: true } })`): `account` is the
+ * ledgerId, `amount` and `available` are exact decimal strings of the feature's credits.
+ * `granted: false` carries the reason (fails closed).
+ */
+export type CreditHold =
+  | {
+      granted: true;
+      kind: "credits";
+      holdId: string;
+      account: string;
+      featureId: string;
+      amount: string;
+      /** The feature's credits still free after this hold and every other unexpired one. */
+      available: string;
+    }
+  | {
+      granted: false;
+      kind: "credits";
+      holdId: string;
+      account: string;
+      featureId: string;
+      amount: string;
+      reason: "insufficient" | "unavailable";
+      available?: string;
+      /** Human-readable, e.g. "credit ledger unavailable: denied (credits fail closed)". */
+      message: string;
+    };
+
+/** What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`. */
+export type Hold = QuotaHold | CreditHold;
+
+/** Which ledger and feature an observation's usage burns. */
+export interface CreditRoute {
+  ledgerId: string;
+  featureId: string;
+}
+
+/**
+ * Prepaid credits in the facade. Every recorded call burns credits: once its observation is
+ * stored, each {@link CreditRoute} it maps to gets a usage event keyed by the observation's
+ * eventId (so retries, spool replays and re-rating never burn twice), of the amount the
+ * feature counts (`creditUsageOf`: meters for a quantity feature, the rated total for a money
+ * feature, which therefore burns once the call is rated). `correct()` records the corrected
+ * amount as the event's next version, which replaces the burn (up or down).
+ *
+ * @example
+ * const latch = createLatch({ observations, rated, pricing,
+ *   credits: { ledger, featureId: "tokens", enforce: true } });
+ * const hold = await latch.reserve({ account: "acme", amount: 4_000 }); // holds 4,000 tokens of ledger "acme"
+ * await latch.settle(hold, await latch.record(observation));          // burns what the call used, once
+ */
+export interface LatchCreditsConfig {
+  ledger: CreditLedger;
+  /**
+   * The feature usage burns (default route) and `reserve()` holds against (unless the request
+   * names one). Required unless `route` is given and every reserve names its feature.
+   */
+  featureId?: string;
+  /**
+   * Which ledger(s) and feature(s) an observation burns; `undefined` or `[]` burns nothing.
+   * Default: `{ ledgerId: observation.subject.tenantId, featureId }`.
+   */
+  route?: (observation: UsageObservation) => CreditRoute | readonly CreditRoute[] | undefined;
+  /**
+   * `reserve()` holds credits instead of quota (then `quota` must not be configured):
+   * `account` is the ledgerId (the ledger the call's observation routes to), `amount` the
+   * credits to hold; `settle()` commits what the call actually used (in full, even above the
+   * hold) as the call's usage event, or voids the hold. Default false.
+   */
+  enforce?: boolean;
+}
+
 export interface LatchWarning {
   code:
     | "store_retry_exhausted"
@@ -70,7 +147,9 @@ export interface LatchWarning {
     | "spool_torn_line"
     | "spool_replay_failed"
     | "rating_failed"
-    | "settle_failed";
+    | "settle_failed"
+    /** Burning a call's credits failed: spooled for replay when a retry can help, else dropped. */
+    | "credit_burn_failed";
   message: string;
   eventId?: string;
   cause?: unknown;
@@ -81,6 +160,8 @@ export interface LatchConfig {
   rated: RatedRecordStore;
   pricing: PricingSource;
   quota?: QuotaReservator & QuotaAuthorizer;
+  /** Prepaid credits: recorded usage burns them; with `enforce`, `reserve()` holds them. */
+  credits?: LatchCreditsConfig;
   counter?: UsageCounter;
   exporter?: RatedRecordExporter;
   /** Injected time source; default `() => new Date()`. */
@@ -102,13 +183,26 @@ export interface LatchConfig {
 }
 
 export interface Latch {
-  /** Reserve quota before a model call. Fails closed: a quota store error denies, saying so. */
-  reserve(request: { account: string; amount: number; holdId?: string; ttlMs?: number }): Promise<Hold>;
+  /**
+   * Reserve quota (or, with `credits.enforce`, credits) before a model call. Fails closed: a
+   * store error denies, saying so. For credits, `account` is the ledgerId, `amount` a decimal
+   * string or a safe integer, and `featureId` defaults to `credits.featureId`.
+   */
+  reserve(request: {
+    account: string;
+    amount: number | string;
+    featureId?: string;
+    holdId?: string;
+    ttlMs?: number;
+  }): Promise<Hold>;
   /** Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult). */
   record(input: UsageObservationInput | ProviderUsageInput): Promise<RecordResult>;
   /** After the call: commit the rated usage against the hold, or void it when the call failed. */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
-  /** A corrected version of an event's meters: version n+1, superseding version n. */
+  /**
+   * A corrected version of an event's meters: version n+1, superseding version n. With credits,
+   * the event's burn is replaced by the corrected amount (usage version n+1).
+   */
   correct(eventId: string, meters: MeterSet): Promise<RatedUsageRecord>;
   /** Rate every stored observation that has no rated record yet (new prices, earlier failures). */
   rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
@@ -138,6 +232,37 @@ const ConfigSchema = z.looseObject({
   ),
   spoolPath: z.string().min(1).optional(),
   holdTtlMs: z.number().int().positive().max(2_147_483_647).optional(),
+  credits: z
+    .strictObject({
+      ledger: z.custom<CreditLedger>(
+        (v) =>
+          typeof v === "object" &&
+          v !== null &&
+          typeof (v as CreditLedger).recordUsage === "function" &&
+          typeof (v as CreditLedger).reserve === "function",
+        "expected a CreditLedger",
+      ),
+      featureId: CreditIdSchema.optional(),
+      route: z
+        .custom<NonNullable<LatchCreditsConfig["route"]>>(
+          (v) => typeof v === "function",
+          "expected a function",
+        )
+        .optional(),
+      enforce: z.boolean({ error: "expected a boolean" }).optional(),
+    })
+    .optional(),
+});
+
+const CreditReserveRequestSchema = z.strictObject({
+  account: CreditIdSchema,
+  amount: z.union(
+    [z.number().int().positive().max(Number.MAX_SAFE_INTEGER).transform(String), CreditAmountSchema],
+    { error: "expected a decimal string > 0 such as 4000 or 2.5, or a positive safe integer" },
+  ),
+  featureId: CreditIdSchema.optional(),
+  holdId: z.string().min(1).max(256).optional(),
+  ttlMs: z.number().int().positive().max(2_147_483_647).optional(),
 });
 
 const ReserveSchema = z.strictObject({
@@ -203,6 +328,93 @@ export function createLatch(config: LatchConfig): Latch {
   const quotaUnits = config.quotaUnits ?? totalTokens;
   const holdTtlMs = config.holdTtlMs ?? 600_000;
   const { observations, rated, pricing } = config;
+  const credits = config.credits;
+  if (credits !== undefined) {
+    if (credits.featureId === undefined && credits.route === undefined)
+      throw LatchValidationError.at("LatchConfig", "credits.featureId", "give a featureId or a route");
+    if (credits.enforce === true && config.quota !== undefined)
+      throw LatchValidationError.at(
+        "LatchConfig",
+        "credits.enforce",
+        "reserve() is backed by quota or by credits, not both: drop quota or enforce",
+      );
+  }
+  /** Features never change once created (idempotent by id): each is read once. */
+  const features = new Map<string, CreditFeature>();
+
+  async function creditFeature(ledger: CreditLedger, featureId: string): Promise<CreditFeature> {
+    const known = features.get(featureId);
+    if (known !== undefined) return known;
+    const feature = await withRetry(() => ledger.getFeature(featureId), retry);
+    if (feature === undefined)
+      throw LatchValidationError.at("LatchConfig", "credits.featureId", `no credit feature ${featureId}`);
+    features.set(featureId, feature);
+    return feature;
+  }
+
+  function routesOf(obs: UsageObservation): readonly CreditRoute[] {
+    if (credits === undefined) return [];
+    if (credits.route === undefined)
+      return [{ ledgerId: obs.subject.tenantId, featureId: credits.featureId as string }];
+    const routed = credits.route(obs);
+    if (routed === undefined) return [];
+    return Array.isArray(routed) ? routed : [routed as CreditRoute];
+  }
+
+  /**
+   * Burns the credits of a stored observation: one usage event per route, keyed by eventId and
+   * versioned by the rated record's version, so any number of retries burn once and a
+   * correction replaces the burn. A money feature burns only once `record` is there.
+   */
+  async function burnCredits(obs: UsageObservation, record?: RatedUsageRecord): Promise<void> {
+    if (credits === undefined) return;
+    for (const route of routesOf(obs)) {
+      const feature = await creditFeature(credits.ledger, route.featureId);
+      const amount = creditUsageOf(feature, obs, record);
+      if (amount === undefined) continue;
+      await withRetry(
+        () =>
+          credits.ledger.recordUsage({
+            ledgerId: route.ledgerId,
+            featureId: route.featureId,
+            eventId: obs.eventId,
+            amount,
+            at: obs.timing.completedAt,
+            version: record?.version ?? 1,
+          }),
+        retry,
+      );
+    }
+  }
+
+  /**
+   * `burnCredits` that fails open like recording: a store error spools the observation (its
+   * replay finds it stored and rated, and burns again, idempotently); a caller-side error (an
+   * unknown ledger, a conflict) cannot be fixed by a retry and is only reported.
+   */
+  async function burnRecorded(obs: UsageObservation, result: RecordResult, mayspool: boolean): Promise<void> {
+    try {
+      await burnCredits(obs, result.status === "rated" ? result.record : undefined);
+    } catch (error) {
+      const retryable = isRetryableStoreError(error);
+      warn({
+        code: "credit_burn_failed",
+        message: retryable
+          ? `burning credits for ${obs.eventId} failed${mayspool ? "; spooling" : ""}`
+          : `burning credits for ${obs.eventId} failed and a retry cannot help: ${(error as Error).message}`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      if (!retryable) return;
+      if (!mayspool) throw error;
+      await spool.append(obs);
+      warn({
+        code: "spooled",
+        message: `observation ${obs.eventId} spooled to ${spool.path}`,
+        eventId: obs.eventId,
+      });
+    }
+  }
 
   function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
     if (typeof input === "object" && input !== null && "api" in input) {
@@ -325,8 +537,9 @@ export function createLatch(config: LatchConfig): Latch {
       });
       return { status: "spooled", eventId: obs.eventId, observation: obs };
     }
+    let result: RecordResult;
     try {
-      return await rateStored(obs);
+      result = await rateStored(obs);
     } catch (error) {
       if (!isRetryableStoreError(error)) throw error;
       // The raw observation is stored and still unpriced: rerateUnpriced() completes it.
@@ -336,8 +549,10 @@ export function createLatch(config: LatchConfig): Latch {
         eventId: obs.eventId,
         cause: error,
       });
-      return { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
+      result = { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
     }
+    await burnRecorded(obs, result, mayspool);
+    return result;
   }
 
   /** Store failures, not caller mistakes: validation errors and conflicts go to the caller. */
@@ -398,6 +613,109 @@ export function createLatch(config: LatchConfig): Latch {
     return { replayed, skipped: result.torn.length, remaining: result.kept };
   }
 
+  /**
+   * The burn of a correction. A store error throws (the record is stored: a retried correct()
+   * with the same meters burns again, idempotently); an error no retry can fix (a tenant without
+   * a ledger) is reported, as `record` does.
+   */
+  async function burnCorrected(record: RatedUsageRecord): Promise<void> {
+    try {
+      await burnCredits(record.observation, record);
+    } catch (error) {
+      if (isRetryableStoreError(error)) throw error;
+      warn({
+        code: "credit_burn_failed",
+        message: `burning credits for ${record.eventId} failed and a retry cannot help: ${(error as Error).message}`,
+        eventId: record.eventId,
+        cause: error,
+      });
+    }
+  }
+
+  /** `reserve()` backed by credits: fails closed like quota. */
+  async function reserveCredits(request: unknown): Promise<CreditHold> {
+    const r = parseWith(CreditReserveRequestSchema, request, "reserve request");
+    const ledger = (credits as LatchCreditsConfig).ledger;
+    const featureId = r.featureId ?? credits?.featureId;
+    if (featureId === undefined)
+      throw LatchValidationError.at("reserve request", "featureId", "no featureId and no credits.featureId");
+    const holdId = r.holdId ?? randomUUID();
+    const base = { kind: "credits" as const, holdId, account: r.account, featureId, amount: r.amount };
+    try {
+      const answer = await ledger.reserve({
+        holdId,
+        ledgerId: r.account,
+        featureId,
+        amount: r.amount,
+        ttlMs: r.ttlMs ?? holdTtlMs,
+      });
+      if (answer.granted) return { granted: true, ...base, available: answer.available };
+      return {
+        granted: false,
+        ...base,
+        reason: "insufficient",
+        available: answer.available,
+        message: `credits exhausted for ${r.account}: ${answer.available} ${featureId} available, ${r.amount} requested`,
+      };
+    } catch (error) {
+      if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+      return {
+        granted: false,
+        ...base,
+        reason: "unavailable",
+        message: "credit ledger unavailable: denied (credits fail closed)",
+      };
+    }
+  }
+
+  /**
+   * Commits what the call used as its usage event (the same event `record` burned, so it
+   * burns once), or voids the hold for a failed call, or when the feature counts nothing of
+   * the call yet (a money feature before the call is rated: it burns when rated).
+   */
+  async function settleCredits(
+    hold: Extract<CreditHold, { granted: true }>,
+    result: RecordResult | { status: "failed" },
+  ): Promise<{ settled: boolean }> {
+    if (credits === undefined)
+      throw LatchValidationError.at("LatchConfig", "credits", "no credit ledger configured");
+    const ledger = credits.ledger;
+    try {
+      if (result.status === "failed") {
+        await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        return { settled: true };
+      }
+      const record = result.status === "rated" ? result.record : undefined;
+      const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
+      const amount = creditUsageOf(await creditFeature(ledger, hold.featureId), obs, record);
+      if (amount === undefined) {
+        await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        return { settled: true };
+      }
+      await withRetry(
+        () =>
+          ledger.commitHold({
+            holdId: hold.holdId,
+            eventId: obs.eventId,
+            amount,
+            at: obs.timing.completedAt,
+            version: record?.version ?? 1,
+          }),
+        retry,
+      );
+      return { settled: true };
+    } catch (error) {
+      if (
+        isCode(error, "invalid_input") ||
+        isCode(error, "idempotency_conflict") ||
+        isCode(error, "hold_already_resolved")
+      )
+        throw error;
+      warn({ code: "settle_failed", message: `settling hold ${hold.holdId} failed`, cause: error });
+      return { settled: false };
+    }
+  }
+
   const ready = flushSpool().then(
     () => undefined,
     (error: unknown) =>
@@ -408,6 +726,7 @@ export function createLatch(config: LatchConfig): Latch {
     ready,
 
     async reserve(request) {
+      if (credits?.enforce === true) return reserveCredits(request);
       const r = parseWith(ReserveSchema, request, "reserve request");
       const quota = config.quota;
       if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
@@ -420,9 +739,17 @@ export function createLatch(config: LatchConfig): Latch {
           ttlMs: r.ttlMs ?? holdTtlMs,
         });
         if (answer.granted)
-          return { granted: true, holdId, account: r.account, amount: r.amount, remaining: answer.remaining };
+          return {
+            granted: true,
+            kind: "quota",
+            holdId,
+            account: r.account,
+            amount: r.amount,
+            remaining: answer.remaining,
+          };
         return {
           granted: false,
+          kind: "quota",
           holdId,
           account: r.account,
           amount: r.amount,
@@ -437,6 +764,7 @@ export function createLatch(config: LatchConfig): Latch {
         if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
         return {
           granted: false,
+          kind: "quota",
           holdId,
           account: r.account,
           amount: r.amount,
@@ -459,6 +787,7 @@ export function createLatch(config: LatchConfig): Latch {
         throw LatchValidationError.at("settle", "result", 'expected a RecordResult or { status: "failed" }');
       }
       if (!hold.granted) return { settled: true };
+      if (hold.kind === "credits") return settleCredits(hold, result);
       const quota = config.quota;
       if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
       try {
@@ -499,6 +828,7 @@ export function createLatch(config: LatchConfig): Latch {
       // A retried correction (its response lost) must not add another version: correcting to
       // the meters the current version already has is a no-op that returns it.
       if (current.version > 1 && canonicalJson(current.observation.meters) === canonicalJson(corrected)) {
+        await burnCorrected(current); // finishes a burn the first try lost
         return current;
       }
       const { observation } = current;
@@ -519,6 +849,9 @@ export function createLatch(config: LatchConfig): Latch {
         supersedes: current.ratedRecordId,
       });
       await withRetry(() => rated.put(record), retry);
+      // The event's next usage version replaces its burn. A store error throws: the record is
+      // stored, and a retried correct() (same meters) burns again, idempotently.
+      await burnCorrected(record);
       return record;
     },
 
@@ -533,8 +866,10 @@ export function createLatch(config: LatchConfig): Latch {
         );
         for (const obs of page.items) {
           const result = await rateStored(obs);
-          if (result.status === "rated") ratedCount++;
-          else stillUnpriced++;
+          if (result.status === "rated") {
+            ratedCount++;
+            await burnRecorded(obs, result, true); // a money feature burns once rated
+          } else stillUnpriced++;
         }
         if (page.next === undefined) break;
         after = page.next;

@@ -1,8 +1,10 @@
 import type {
   CreditBalance,
+  CreditCommitResult,
   CreditGrant,
   CreditHistoryPage,
   CreditLedger,
+  CreditReserveResult,
   CreditUsageResult,
 } from "../credits/contract.js";
 import {
@@ -10,38 +12,49 @@ import {
   balanceAt,
   enforcementCheck,
   grantFact,
+  type HoldFact,
+  heldAvailability,
   historyPage,
+  holdCheck,
   type LedgerFacts,
   type UsageFact,
+  withHolds,
 } from "../credits/engine.js";
 import {
   assertNotBeforeHighWatermark,
   assertSameBody,
   buildGrant,
+  parseCreditCommit,
   parseCreditFeature,
   parseCreditGrant,
   parseCreditHistoryQuery,
   parseCreditLedger,
+  parseCreditReserve,
   parseCreditReset,
   parseCreditUsage,
   parseCreditVoid,
   parseFeatureIdArg,
+  parseHoldIdArg,
   parseLedgerIdArg,
   parseTimeArg,
   unknownId,
+  usageDecision,
   voidHash,
 } from "../credits/requests.js";
 import type {
+  CreditCommitInput,
   CreditFeature,
   CreditFeatureInput,
   CreditGrantInput,
   CreditHistoryQuery,
   CreditLedgerInfo,
   CreditLedgerInput,
+  CreditReserveInput,
   CreditResetInput,
   CreditUsageInput,
   CreditVoidInput,
 } from "../credits/schemas.js";
+import { HoldAlreadyResolvedError } from "../errors/index.js";
 
 interface LedgerState {
   readonly info: CreditLedgerInfo;
@@ -50,8 +63,28 @@ interface LedgerState {
   readonly grants: CreditGrant[];
   readonly resets: number[];
   highWatermark: number | null;
-  readonly usage: Map<string, { fact: UsageFact; hash: string }>;
-  readonly usageFacts: UsageFact[];
+  /** By feature and event, in first-recorded order; a higher version replaces the entry. */
+  readonly usage: Map<string, { fact: UsageFact; hash: string; version: number }>;
+  /** Holds not resolved yet (some may have expired). */
+  readonly holds: Map<string, HoldState>;
+}
+
+interface HoldState {
+  readonly holdId: string;
+  readonly ledgerId: string;
+  readonly featureId: string;
+  readonly amount: bigint;
+  readonly hash: string;
+  readonly expiresMs: number;
+  status: "held" | "committed" | "voided";
+  commitHash?: string;
+  eventId?: string;
+}
+
+/** Options of {@link MemoryCreditLedger}. */
+export interface MemoryCreditLedgerOptions {
+  /** The store's clock in epoch milliseconds: hold times and expiry. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${eventId}`;
@@ -62,7 +95,9 @@ const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${ev
  * same engine every backend uses).
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
- * between read and write), so concurrent enforced usage never overdraws a ledger.
+ * between read and write), so concurrent enforced usage and concurrent reserves never overdraw
+ * a ledger. Holds expire by the injectable `clock`; resolved holds are kept for the life of the
+ * object so that retries stay idempotent.
  *
  * @example
  * const credits = new MemoryCreditLedger();
@@ -75,6 +110,13 @@ export class MemoryCreditLedger implements CreditLedger {
   readonly #ledgers = new Map<string, LedgerState>();
   /** grantId → the ledger it belongs to and its request hash. */
   readonly #grants = new Map<string, { ledgerId: string; hash: string; grant: CreditGrant }>();
+  /** Every hold ever granted, by holdId. */
+  readonly #holds = new Map<string, HoldState>();
+  readonly #clock: () => number;
+
+  constructor(options: MemoryCreditLedgerOptions = {}) {
+    this.#clock = options.clock ?? Date.now;
+  }
 
   async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
     signal?.throwIfAborted();
@@ -108,7 +150,7 @@ export class MemoryCreditLedger implements CreditLedger {
       resets: [],
       highWatermark: null,
       usage: new Map(),
-      usageFacts: [],
+      holds: new Map(),
     });
     return { status: "created" as const, ledger };
   }
@@ -180,18 +222,111 @@ export class MemoryCreditLedger implements CreditLedger {
 
   async recordUsage(input: CreditUsageInput, signal?: AbortSignal): Promise<CreditUsageResult> {
     signal?.throwIfAborted();
-    const { usage, hash, fact } = parseCreditUsage(input);
-    const state = this.#ledger(usage.ledgerId, "CreditUsage");
-    if (!this.#features.has(usage.featureId)) throw unknownId("CreditUsage", "featureId", "feature");
-    const key = usageKey(usage.featureId, usage.eventId);
-    const existing = state.usage.get(key);
+    const parsed = parseCreditUsage(input);
+    const state = this.#ledger(parsed.usage.ledgerId, "CreditUsage");
+    if (!this.#features.has(parsed.usage.featureId)) throw unknownId("CreditUsage", "featureId", "feature");
+    return this.#burn(state, parsed);
+  }
+
+  async reserve(input: CreditReserveInput, signal?: AbortSignal): Promise<CreditReserveResult> {
+    signal?.throwIfAborted();
+    const { request, hash, amount } = parseCreditReserve(input);
+    const state = this.#ledger(request.ledgerId, "CreditReserve");
+    if (!this.#features.has(request.featureId)) throw unknownId("CreditReserve", "featureId", "feature");
+    const now = this.#clock();
+    const existing = this.#holds.get(request.holdId);
     if (existing !== undefined) {
-      assertSameBody(usage.eventId, existing.hash, hash);
+      assertSameBody(request.holdId, existing.hash, hash);
+      // A retry: granted once, held once.
+      const available = heldAvailability(
+        this.#facts(state),
+        this.#active(state, now),
+        request.featureId,
+        now,
+      );
+      return { granted: true, holdId: request.holdId, available };
+    }
+    const hold: HoldFact = { holdId: request.holdId, featureId: request.featureId, amount };
+    const check = holdCheck(this.#facts(state), this.#active(state, now), hold, now);
+    if (!check.allowed) {
+      return {
+        granted: false,
+        holdId: request.holdId,
+        reason: "insufficient_credits",
+        available: check.available,
+      };
+    }
+    const held: HoldState = {
+      holdId: request.holdId,
+      ledgerId: request.ledgerId,
+      featureId: request.featureId,
+      amount,
+      hash,
+      expiresMs: now + request.ttlMs,
+      status: "held",
+    };
+    this.#holds.set(held.holdId, held);
+    state.holds.set(held.holdId, held);
+    return { granted: true, holdId: request.holdId, available: check.available };
+  }
+
+  async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
+    signal?.throwIfAborted();
+    const { commit, hash, usage } = parseCreditCommit(input);
+    const hold = this.#hold(commit.holdId, "CreditCommit");
+    const state = this.#ledger(hold.ledgerId, "CreditCommit");
+    const done = (r: CreditUsageResult): CreditCommitResult => {
+      if (r.status === "denied") throw new Error("a commit is never enforced");
+      return {
+        status: "committed",
+        holdId: hold.holdId,
+        eventId: r.eventId,
+        burned: r.burned,
+        overage: r.overage,
+      };
+    };
+    if (hold.status === "voided")
+      throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "voided" });
+    if (hold.status === "committed") {
+      assertSameBody(hold.holdId, hold.commitHash as string, hash);
+      const allocation = allocationOf(this.#facts(state), hold.featureId, hold.eventId as string);
+      return { status: "committed", holdId: hold.holdId, eventId: hold.eventId as string, ...allocation };
+    }
+    // Held, or expired unresolved: the call happened, so its usage is recorded in full.
+    const result = done(this.#burn(state, usage(hold.ledgerId, hold.featureId)));
+    hold.status = "committed";
+    hold.commitHash = hash;
+    hold.eventId = commit.eventId;
+    state.holds.delete(hold.holdId);
+    return result;
+  }
+
+  async voidHold(holdId: string, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const hold = this.#hold(holdId, "CreditLedger.voidHold");
+    if (hold.status === "committed") {
+      throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "committed" });
+    }
+    // A void after expiry changes nothing: a late commit of the hold still records its usage.
+    if (hold.status === "held" && hold.expiresMs > this.#clock()) {
+      hold.status = "voided";
+      this.#ledgers.get(hold.ledgerId)?.holds.delete(hold.holdId);
+    }
+  }
+
+  /** Records a parsed usage event (see the contract): the shared path of usage and commits. */
+  #burn(state: LedgerState, parsed: ReturnType<typeof parseCreditUsage>): CreditUsageResult {
+    const { usage, hash, fact } = parsed;
+    const key = usageKey(usage.featureId, usage.eventId);
+    const stored = state.usage.get(key);
+    const decision = usageDecision(stored, { eventId: usage.eventId, hash, version: usage.version });
+    if (decision !== "write") {
       const allocation = allocationOf(this.#facts(state), usage.featureId, usage.eventId);
-      return { status: "duplicate", eventId: usage.eventId, ...allocation };
+      return { status: decision, eventId: usage.eventId, ...allocation };
     }
     if (usage.enforce) {
-      const check = enforcementCheck(this.#facts(state), fact);
+      const now = this.#clock();
+      const check = enforcementCheck(withHolds(this.#facts(state), this.#active(state, now), now), fact);
       if (!check.allowed) {
         return {
           status: "denied",
@@ -201,10 +336,25 @@ export class MemoryCreditLedger implements CreditLedger {
         };
       }
     }
-    state.usage.set(key, { fact, hash });
-    state.usageFacts.push(fact);
+    state.usage.set(key, { fact, hash, version: usage.version });
     const allocation = allocationOf(this.#facts(state), usage.featureId, usage.eventId);
     return { status: "recorded", eventId: usage.eventId, ...allocation };
+  }
+
+  /** The ledger's unexpired, unresolved holds at `now`. */
+  #active(state: LedgerState, now: number): HoldFact[] {
+    const active: HoldFact[] = [];
+    for (const hold of state.holds.values()) {
+      if (hold.expiresMs > now) active.push(hold);
+      else state.holds.delete(hold.holdId); // expired: stays "held" in #holds for a late commit
+    }
+    return active;
+  }
+
+  #hold(holdId: unknown, subject: string): HoldState {
+    const hold = this.#holds.get(parseHoldIdArg(holdId, subject));
+    if (hold === undefined) throw unknownId(subject, "holdId", "hold");
+    return hold;
   }
 
   async balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance> {
@@ -238,6 +388,7 @@ export class MemoryCreditLedger implements CreditLedger {
   }
 
   #facts(state: LedgerState): LedgerFacts {
-    return { grants: state.grants.map(grantFact), resets: state.resets, usage: state.usageFacts };
+    const usage = [...state.usage.values()].map((u) => u.fact);
+    return { grants: state.grants.map(grantFact), resets: state.resets, usage };
   }
 }

@@ -1,0 +1,178 @@
+import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
+import { LatchValidationError } from "../errors/index.js";
+import type { BillingSubject } from "../schemas/identity.js";
+import { parseWith } from "../schemas/parse.js";
+import type { ApiKeyPage, ApiKeyStore } from "./contract.js";
+import { ApiKeyHasher } from "./digest.js";
+import { generateApiKey, generateApiKeyId, parseApiKey } from "./format.js";
+import {
+  type ApiKeyListOptions,
+  type ApiKeyRecord,
+  apiKeyQuotaAccount,
+  apiKeyQuotaUnits,
+  type NewApiKeyInput,
+  NewApiKeySchema,
+} from "./schemas.js";
+
+/** Why a presented key was refused. Tell the client only "401"; log the reason if you like. */
+export type ApiKeyRejection = "malformed" | "unknown" | "revoked" | "expired";
+
+/** The outcome of {@link ApiKeys.authenticate}. */
+export type ApiKeyAuthResult = { ok: true; key: ApiKeyRecord } | { ok: false; reason: ApiKeyRejection };
+
+export interface ApiKeysOptions {
+  store: ApiKeyStore;
+  /** The HMAC secret, ≥ 32 bytes. Keep it out of the database the store writes to. */
+  secret: string | Uint8Array;
+  /** Where key quotas are set and enforced. Required to create keys with a quota. */
+  quota?: QuotaReservator;
+  /** Epoch milliseconds; default `Date.now`. Decides expiry and `lastUsedAt`. */
+  clock?: () => number;
+  /** `lastUsedAt` is written at most this often per key. Default 60,000 ms. */
+  lastUsedIntervalMs?: number;
+  /** Called when a background `lastUsedAt` write fails (it never fails a request). */
+  onTouchError?: (error: unknown) => void;
+}
+
+const SUBJECT = "ApiKeys";
+
+/**
+ * API keys over an {@link ApiKeyStore}: issue, authenticate, list, revoke.
+ *
+ * - `create` returns the plaintext once; the store keeps only its HMAC-SHA256 digest.
+ * - `authenticate` rejects a key whose shape or checksum is wrong with **no store lookup**,
+ *   then finds the key by digest, compares the digests in constant time and checks
+ *   revocation and expiry.
+ * - `lastUsedAt` is written after the answer, never awaited by `authenticate`, at most once
+ *   per `lastUsedIntervalMs` per key (skipped in process when recently written, and the
+ *   store's conditional `touch` keeps it so across processes). {@link ApiKeys.flush} awaits
+ *   the pending writes (shutdown, tests).
+ *
+ * @example
+ * const keys = new ApiKeys({ store: new MemoryApiKeyStore(), secret: process.env.KEY_SECRET!, quota });
+ * const { key, plaintext } = await keys.create({
+ *   owner: { tenantId: "acme" }, name: "ci", scopes: ["billing:read"],
+ *   quota: { unit: "tokens", limit: 1_000_000 },
+ * });
+ * const auth = await keys.authenticate(plaintext); // { ok: true, key }
+ */
+export class ApiKeys {
+  readonly store: ApiKeyStore;
+  readonly quota: QuotaReservator | undefined;
+  readonly #hasher: ApiKeyHasher;
+  readonly #clock: () => number;
+  readonly #interval: number;
+  readonly #onTouchError: (error: unknown) => void;
+  /** When this process last wrote (or tried to write) `lastUsedAt`, per key id. */
+  readonly #touched = new Map<string, number>();
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(options: ApiKeysOptions) {
+    this.store = options.store;
+    this.quota = options.quota;
+    this.#hasher = new ApiKeyHasher(options.secret);
+    this.#clock = options.clock ?? Date.now;
+    this.#interval = options.lastUsedIntervalMs ?? 60_000;
+    this.#onTouchError = options.onTouchError ?? (() => undefined);
+  }
+
+  /**
+   * Issues a key. The plaintext is in the result and nowhere else: show it once. With a
+   * quota, the key's quota account gets its limit before the key exists.
+   *
+   * @throws LatchValidationError naming the bad field (e.g. `quota.limit`, `scopes.0`).
+   */
+  async create(
+    input: NewApiKeyInput,
+    signal?: AbortSignal,
+  ): Promise<{ key: ApiKeyRecord; plaintext: string }> {
+    signal?.throwIfAborted();
+    const parsed = parseWith(NewApiKeySchema, input, `${SUBJECT}.create`);
+    if (parsed.quota !== undefined && this.quota === undefined) {
+      throw LatchValidationError.at(`${SUBJECT}.create`, "quota", "no QuotaReservator is configured");
+    }
+    const now = this.#clock();
+    if (parsed.expiresAt !== undefined && Date.parse(parsed.expiresAt) <= now) {
+      throw LatchValidationError.at(`${SUBJECT}.create`, "expiresAt", "must be in the future");
+    }
+    const record: ApiKeyRecord = {
+      id: generateApiKeyId(),
+      owner: parsed.owner,
+      name: parsed.name,
+      scopes: parsed.scopes,
+      mode: parsed.mode,
+      createdAt: new Date(now).toISOString(),
+      ...(parsed.quota === undefined ? {} : { quota: parsed.quota }),
+      ...(parsed.expiresAt === undefined ? {} : { expiresAt: parsed.expiresAt }),
+    };
+    if (parsed.quota !== undefined && this.quota !== undefined) {
+      await this.quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
+    }
+    const plaintext = generateApiKey(parsed.mode);
+    await this.store.insert(record, this.#hasher.digest(plaintext), signal);
+    return { key: record, plaintext };
+  }
+
+  /**
+   * Resolves a presented key (the `Bearer` token) to its record, or says why not. A
+   * malformed key or a bad checksum costs no I/O.
+   */
+  async authenticate(presented: string, signal?: AbortSignal): Promise<ApiKeyAuthResult> {
+    if (parseApiKey(presented) === undefined) return { ok: false, reason: "malformed" };
+    const digest = this.#hasher.digest(presented);
+    const found = await this.store.findByDigest(digest, signal);
+    if (found === undefined || !ApiKeyHasher.equal(found.digest, digest))
+      return { ok: false, reason: "unknown" };
+    const key = found.record;
+    const now = this.#clock();
+    if (key.revokedAt !== undefined) return { ok: false, reason: "revoked" };
+    if (key.expiresAt !== undefined && now >= Date.parse(key.expiresAt))
+      return { ok: false, reason: "expired" };
+    this.#touchLater(key, now);
+    return { ok: true, key };
+  }
+
+  /** A key within `owner`, or undefined (also when it belongs to someone else). */
+  get(owner: BillingSubject, id: string, signal?: AbortSignal): Promise<ApiKeyRecord | undefined> {
+    return this.store.get(owner, id, signal);
+  }
+
+  /** Keys within `owner`, in id order. */
+  list(owner: BillingSubject, options: ApiKeyListOptions, signal?: AbortSignal): Promise<ApiKeyPage> {
+    return this.store.list(owner, options, signal);
+  }
+
+  /** Revokes a key within `owner` (idempotent); undefined when there is no such key. */
+  revoke(owner: BillingSubject, id: string, signal?: AbortSignal): Promise<ApiKeyRecord | undefined> {
+    return this.store.revoke(owner, id, new Date(this.#clock()).toISOString(), signal);
+  }
+
+  /** The key's quota balance in reservator units, or undefined when it has no quota. */
+  async quotaBalance(key: ApiKeyRecord, signal?: AbortSignal): Promise<QuotaBalance | undefined> {
+    if (key.quota === undefined || this.quota === undefined) return undefined;
+    return this.quota.balance(apiKeyQuotaAccount(key.id), signal);
+  }
+
+  /** Waits for the `lastUsedAt` writes started so far. */
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  #touchLater(key: ApiKeyRecord, now: number): void {
+    if (key.lastUsedAt !== undefined && now - Date.parse(key.lastUsedAt) < this.#interval) return;
+    const last = this.#touched.get(key.id);
+    if (last !== undefined && now - last < this.#interval) return;
+    if (this.#touched.size >= 10_000) {
+      for (const [id, at] of this.#touched) if (now - at >= this.#interval) this.#touched.delete(id);
+    }
+    this.#touched.set(key.id, now);
+    const write = this.store
+      .touch(key.id, new Date(now).toISOString(), this.#interval)
+      .then(
+        () => undefined,
+        (error: unknown) => this.#onTouchError(error),
+      )
+      .finally(() => this.#pending.delete(write));
+    this.#pending.add(write);
+  }
+}

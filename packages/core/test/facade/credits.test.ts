@@ -1,0 +1,462 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  type CreditLedger,
+  createLatch,
+  type LatchConfig,
+  type LatchWarning,
+  MemoryCreditLedger,
+  MemoryObservationStore,
+  MemoryQuotaReservator,
+  MemoryRatedRecordStore,
+  type ObservationStore,
+  type PriceSnapshot,
+  type PricingSource,
+  type UsageObservationInput,
+} from "../../src/index.js";
+
+// The store's clock and the facade's clock agree: holds are taken "now", calls complete just before.
+const NOW = "2026-03-01T12:00:05Z";
+
+const gpt4o: PriceSnapshot = {
+  snapshotId: "gpt-4o:2026",
+  model: { billableModel: "gpt-4o" },
+  currency: "USD",
+  effectiveFrom: "2026-01-01T00:00:00Z",
+  prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
+};
+
+function pricingOf(initial: PriceSnapshot[] = [gpt4o]): PricingSource & { add(s: PriceSnapshot): void } {
+  const snapshots = [...initial];
+  return {
+    add: (s) => snapshots.push(s),
+    resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
+  };
+}
+
+/** 1,000 input + 100 output tokens: 1,100 tokens, $0.0035 at gpt-4o's prices. */
+const call = (i: number, fields: Partial<UsageObservationInput> = {}): UsageObservationInput => ({
+  eventId: `req-${i}:0:openai`,
+  subject: { tenantId: "acme" },
+  meters: { input_tokens: 1000, output_tokens: 100 },
+  model: { billableModel: "gpt-4o" },
+  provider: { providerId: "openai" },
+  source: { kind: "provider_reported" },
+  outcome: { kind: "success" },
+  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
+  ...fields,
+});
+
+let dir: string;
+let warnings: LatchWarning[];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "latch-credits-"));
+  warnings = [];
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A ledger "acme" with a token feature (10,000 tokens granted) and a USD feature ($1 granted). */
+async function ledgerWithGrants(): Promise<MemoryCreditLedger> {
+  const ledger = new MemoryCreditLedger({ clock: () => Date.parse(NOW) });
+  await ledger.createFeature({
+    featureId: "tokens",
+    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+  });
+  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
+  await ledger.grant({
+    grantId: "acme-tokens",
+    ledgerId: "acme",
+    featureId: "tokens",
+    amount: "10000",
+    effectiveAt: "2026-03-01T00:00:00Z",
+  });
+  await ledger.grant({
+    grantId: "acme-usd",
+    ledgerId: "acme",
+    featureId: "usd",
+    amount: "1",
+    effectiveAt: "2026-03-01T00:00:00Z",
+  });
+  return ledger;
+}
+
+function setup(
+  ledger: CreditLedger,
+  credits: Partial<NonNullable<LatchConfig["credits"]>> = {},
+  overrides: Partial<LatchConfig> = {},
+) {
+  const observations = new MemoryObservationStore();
+  const config: LatchConfig = {
+    observations,
+    rated: new MemoryRatedRecordStore(),
+    pricing: pricingOf(),
+    credits: { ledger, featureId: "tokens", ...credits },
+    clock: () => new Date(NOW),
+    spoolPath: join(dir, "spool.jsonl"),
+    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    onWarning: (w) => warnings.push(w),
+    ...overrides,
+  };
+  return { latch: createLatch(config), observations, config };
+}
+
+async function feature(ledger: CreditLedger, featureId: string) {
+  const balance = await ledger.balance("acme", "2026-03-02T00:00:00Z");
+  return balance.features.find((f) => f.featureId === featureId);
+}
+
+/** A ledger whose first `failures` recordUsage calls throw a connection-style error. */
+function flakyLedger(inner: MemoryCreditLedger, failures: number): CreditLedger {
+  let left = failures;
+  return new Proxy(inner, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target) as unknown;
+      if (key === "recordUsage") {
+        return async (...args: Parameters<CreditLedger["recordUsage"]>) => {
+          if (left > 0) {
+            left--;
+            throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+          }
+          return target.recordUsage(...args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+describe("the README's credits facade example", () => {
+  it("reserves credits, records the call (burning 1,100 tokens) and settles the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    const latch = createLatch({
+      observations: new MemoryObservationStore(),
+      rated: new MemoryRatedRecordStore(),
+      pricing: pricingOf(),
+      credits: { ledger, featureId: "tokens", enforce: true },
+      clock: () => new Date(NOW),
+      spoolPath: join(dir, "spool.jsonl"),
+    });
+    const hold = await latch.reserve({ account: "acme", amount: 4_000, holdId: "req-1:hold" });
+    expect(hold).toEqual({
+      granted: true,
+      kind: "credits",
+      holdId: "req-1:hold",
+      account: "acme",
+      featureId: "tokens",
+      amount: "4000",
+      available: "6000",
+    });
+    const result = await latch.record(call(1));
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "8900", usage: "1100" });
+    // The hold is released: the rest of the balance can be reserved again.
+    expect(await latch.reserve({ account: "acme", amount: "8900" })).toMatchObject({
+      granted: true,
+      available: "0",
+    });
+  });
+});
+
+describe("createLatch({ credits }): recorded usage burns credits", () => {
+  it("every rated call burns its credits once, however often it is recorded", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, {
+      route: (o) => [
+        { ledgerId: o.subject.tenantId, featureId: "tokens" },
+        { ledgerId: "acme", featureId: "usd" },
+      ],
+    });
+    for (let i = 0; i < 3; i++) expect((await latch.record(call(1))).status).toBe("rated");
+    await latch.record(call(2));
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "7800", usage: "2200" });
+    // A money feature burns the exact rated total: 2 × 0.0035.
+    expect(await feature(ledger, "usd")).toMatchObject({ balance: "0.993", usage: "0.007" });
+    expect(warnings).toEqual([]);
+  });
+
+  it("a spooled call burns once, when the spool is flushed", async () => {
+    const ledger = await ledgerWithGrants();
+    const inner = new MemoryObservationStore();
+    let down = true;
+    const observations: ObservationStore = {
+      append: async (o) => {
+        if (down) throw new Error("connection reset");
+        return inner.append(o);
+      },
+      appendMany: (o) => inner.appendMany(o),
+      get: (id) => inner.get(id),
+      listUnpriced: (q) => inner.listUnpriced(q),
+      markPriced: (ids) => inner.markPriced(ids),
+    };
+    const { latch } = setup(ledger, {}, { observations });
+    expect((await latch.record(call(1))).status).toBe("spooled");
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0" });
+    down = false;
+    expect(await latch.flushSpool()).toMatchObject({ replayed: 1, remaining: 0 });
+    expect(await latch.flushSpool()).toMatchObject({ replayed: 0 });
+    await latch.record(call(1)); // a late retry of the original call
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "8900", usage: "1100" });
+  });
+
+  it("a ledger that fails its burns: the call is still rated, spooled, and burned once by flushSpool", async () => {
+    const inner = await ledgerWithGrants();
+    const { latch } = setup(flakyLedger(inner, 2)); // both attempts of the first burn fail
+    expect((await latch.record(call(1))).status).toBe("rated");
+    expect(warnings.map((w) => w.code)).toEqual(["credit_burn_failed", "spooled"]);
+    expect(await feature(inner, "tokens")).toMatchObject({ usage: "0" });
+    expect(await latch.flushSpool()).toMatchObject({ replayed: 1, remaining: 0 });
+    await latch.flushSpool();
+    expect(await feature(inner, "tokens")).toMatchObject({ balance: "8900", usage: "1100" });
+  });
+
+  it("a call whose ledger does not exist is still rated; the burn is reported, not retried", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger);
+    expect((await latch.record(call(1, { subject: { tenantId: "nobody" } }))).status).toBe("rated");
+    expect(warnings.map((w) => w.code)).toEqual(["credit_burn_failed"]);
+    expect(warnings[0]?.message).toMatch(/a retry cannot help/);
+    expect(await latch.flushSpool()).toEqual({ replayed: 0, skipped: 0, remaining: 0 });
+    // A correction of it is stored too, with the same report.
+    expect(await latch.correct("req-1:0:openai", { input_tokens: 1 })).toMatchObject({ version: 2 });
+    expect(warnings.map((w) => w.code)).toEqual(["credit_burn_failed", "credit_burn_failed"]);
+  });
+
+  it("a money feature burns once the call is rated: an unpriced call burns when rerateUnpriced prices it", async () => {
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, { featureId: "usd" }, { pricing });
+    expect(await latch.record(call(1))).toMatchObject({ status: "unpriced" });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0" });
+    pricing.add(gpt4o);
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 1, stillUnpriced: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({ balance: "0.9965", usage: "0.0035" });
+  });
+
+  it("a quantity feature burns even while the call is unpriced, and re-rating does not burn again", async () => {
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, {}, { pricing });
+    expect(await latch.record(call(1))).toMatchObject({ status: "unpriced" });
+    pricing.add(gpt4o);
+    await latch.rerateUnpriced();
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+  });
+
+  it("correct() replaces the event's burn, down and up, and a retried correct() burns nothing more", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, {
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "acme", featureId: "usd" },
+      ],
+      featureId: "tokens",
+    });
+    await latch.record(call(1));
+    await latch.correct("req-1:0:openai", { input_tokens: 200, output_tokens: 100 }); // 300 tokens, $0.0015
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "9700", usage: "300" });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0015" });
+    await latch.correct("req-1:0:openai", { input_tokens: 200, output_tokens: 100 });
+    await latch.correct("req-1:0:openai", { input_tokens: 4000, output_tokens: 100 }); // v3: 4,100 tokens
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "5900", usage: "4100" });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.011" });
+    // The original call recorded again (a late retry) burns nothing: v1 is superseded.
+    await latch.record(call(1));
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "4100" });
+  });
+
+  it("routes each observation to its ledger and features; a route may burn nothing", async () => {
+    const ledger = await ledgerWithGrants();
+    await ledger.createLedger({
+      ledgerId: "acme-search",
+      subject: { tenantId: "acme", projectId: "search" },
+    });
+    await ledger.grant({
+      grantId: "search-tokens",
+      ledgerId: "acme-search",
+      featureId: "tokens",
+      amount: "5000",
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+    const { latch } = setup(ledger, {
+      route: (o) =>
+        o.subject.projectId === undefined
+          ? undefined
+          : { ledgerId: `${o.subject.tenantId}-${o.subject.projectId}`, featureId: "tokens" },
+    });
+    await latch.record(call(1, { subject: { tenantId: "acme", projectId: "search" } }));
+    await latch.record(call(2));
+    const search = await ledger.balance("acme-search", "2026-03-02T00:00:00Z");
+    expect(search.features[0]).toMatchObject({ balance: "3900", usage: "1100" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0" });
+  });
+});
+
+describe("createLatch({ credits: { enforce: true } }): reserve() holds credits", () => {
+  it("denies with a reason when the credits are exhausted; holds count against later reserves", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { enforce: true });
+    expect(await latch.reserve({ account: "acme", amount: 6_000 })).toMatchObject({
+      granted: true,
+      available: "4000",
+    });
+    const denied = await latch.reserve({ account: "acme", amount: "4000.5" });
+    expect(denied).toMatchObject({
+      granted: false,
+      kind: "credits",
+      reason: "insufficient",
+      available: "4000",
+    });
+    if (!denied.granted)
+      expect(denied.message).toBe("credits exhausted for acme: 4000 tokens available, 4000.5 requested");
+    // A hold on another feature, named in the request.
+    expect(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" })).toMatchObject({
+      granted: true,
+      featureId: "usd",
+      available: "0.5",
+    });
+  });
+
+  it("fails closed: a ledger error denies, saying so", async () => {
+    const ledger = await ledgerWithGrants();
+    ledger.reserve = async () => {
+      throw new Error("connection reset");
+    };
+    const { latch } = setup(ledger, { enforce: true });
+    const hold = await latch.reserve({ account: "acme", amount: 1 });
+    expect(hold).toMatchObject({ granted: false, reason: "unavailable" });
+    if (!hold.granted) expect(hold.message).toBe("credit ledger unavailable: denied (credits fail closed)");
+  });
+
+  it("a failed call voids its hold; a committed call burns its actual usage once, even above the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { enforce: true });
+    const failed = await latch.reserve({ account: "acme", amount: 9_000 });
+    await latch.settle(failed, { status: "failed" });
+    const small = await latch.reserve({ account: "acme", amount: 500, holdId: "h-small" });
+    const result = await latch.record(call(1)); // uses 1,100: more than the 500 held
+    expect(await latch.settle(small, result)).toEqual({ settled: true });
+    expect(await latch.settle(small, result)).toEqual({ settled: true }); // a retried settle
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "8900", usage: "1100", overage: "0" });
+    await expect(latch.settle(small, { status: "failed" })).rejects.toMatchObject({
+      code: "hold_already_resolved",
+    });
+  });
+
+  it("a spooled call commits its usage at settle; the spool flush then burns nothing more", async () => {
+    const ledger = await ledgerWithGrants();
+    const inner = new MemoryObservationStore();
+    let down = true;
+    const observations: ObservationStore = {
+      append: async (o) => {
+        if (down) throw new Error("connection reset");
+        return inner.append(o);
+      },
+      appendMany: (o) => inner.appendMany(o),
+      get: (id) => inner.get(id),
+      listUnpriced: (q) => inner.listUnpriced(q),
+      markPriced: (ids) => inner.markPriced(ids),
+    };
+    const { latch } = setup(ledger, { enforce: true }, { observations });
+    const hold = await latch.reserve({ account: "acme", amount: 2_000 });
+    const result = await latch.record(call(1));
+    expect(result.status).toBe("spooled");
+    await latch.settle(hold, result);
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+    down = false;
+    await latch.flushSpool();
+    expect(await feature(ledger, "tokens")).toMatchObject({ balance: "8900", usage: "1100" });
+  });
+
+  it("a money hold on an unpriced call is released at settle; the call burns when it is rated", async () => {
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, { featureId: "usd", enforce: true }, { pricing });
+    const hold = await latch.reserve({ account: "acme", amount: "0.9" });
+    await latch.settle(hold, await latch.record(call(1)));
+    expect(await latch.reserve({ account: "acme", amount: "1" })).toMatchObject({ granted: true });
+    pricing.add(gpt4o);
+    await latch.rerateUnpriced();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+  });
+
+  it("100 concurrent reserves through the facade never oversubscribe", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { enforce: true });
+    const holds = await Promise.all(
+      Array.from({ length: 100 }, () => latch.reserve({ account: "acme", amount: 300 })),
+    );
+    expect(holds.filter((h) => h.granted)).toHaveLength(33); // floor(10,000 / 300)
+    expect(holds.filter((h) => !h.granted && h.reason === "insufficient")).toHaveLength(67);
+  });
+});
+
+describe("createLatch({ credits }): bad input is a typed error naming the field", () => {
+  const fails = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it("config", async () => {
+    const ledger = await ledgerWithGrants();
+    const base = {
+      observations: new MemoryObservationStore(),
+      rated: new MemoryRatedRecordStore(),
+      pricing: pricingOf(),
+    };
+    expect(fails(() => createLatch({ ...base, credits: { ledger } }))).toMatchObject({
+      code: "invalid_input",
+      issues: [{ path: "credits.featureId" }],
+    });
+    expect(
+      fails(() =>
+        createLatch({
+          ...base,
+          quota: new MemoryQuotaReservator(),
+          credits: { ledger, featureId: "tokens", enforce: true },
+        }),
+      ),
+    ).toMatchObject({ issues: [{ path: "credits.enforce" }] });
+    expect(
+      fails(() => createLatch({ ...base, credits: { ledger: {} as never, featureId: "tokens" } })),
+    ).toMatchObject({
+      issues: [{ path: "config.credits.ledger" }],
+    });
+    expect(fails(() => createLatch({ ...base, credits: { ledger, featureId: "" } }))).toMatchObject({
+      issues: [{ path: "config.credits.featureId" }],
+    });
+  });
+
+  it("reserve", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { enforce: true });
+    for (const amount of [0, -1, 1.5, "0", "1e3", "abc"]) {
+      await expect(latch.reserve({ account: "acme", amount })).rejects.toMatchObject({
+        code: "invalid_input",
+        issues: [{ path: "amount" }],
+      });
+    }
+    await expect(latch.reserve({ account: "acme", amount: 1, featureId: "nope" })).rejects.toMatchObject({
+      issues: [{ path: "featureId" }],
+    });
+    await expect(latch.reserve({ account: "nobody", amount: 1 })).rejects.toMatchObject({
+      issues: [{ path: "ledgerId" }],
+    });
+    const routed = setup(ledger, { featureId: undefined, route: () => undefined, enforce: true }).latch;
+    await expect(routed.reserve({ account: "acme", amount: 1 })).rejects.toMatchObject({
+      issues: [{ path: "featureId" }],
+    });
+    await latch.reserve({ account: "acme", amount: 10, holdId: "same" });
+    await expect(latch.reserve({ account: "acme", amount: 11, holdId: "same" })).rejects.toMatchObject({
+      code: "idempotency_conflict",
+    });
+  });
+});

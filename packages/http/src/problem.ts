@@ -1,0 +1,146 @@
+import { LatchError, type LatchValidationError } from "@latch/core";
+import { z } from "zod";
+
+/** One bad input field of a 400 problem: the query parameter, path parameter or body path. */
+export interface InvalidParam {
+  /** `group_by`, `page_size`, `quota.limit`, … */
+  name: string;
+  /** Where the field was: `query`, `path` or `body`. */
+  in: "query" | "path" | "body";
+  reason: string;
+}
+
+/**
+ * An RFC 9457 problem detail (`application/problem+json`). `type` is a stable URN per kind
+ * (`urn:latch:problem:<code>`); match on it, never on `detail`. A 400 lists every bad field
+ * in `invalid-params` (the member name the RFC's own example uses).
+ */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  "invalid-params"?: InvalidParam[];
+}
+
+/** The zod schema of {@link Problem}, used for the OpenAPI document. */
+export const ProblemSchema = z
+  .object({
+    type: z.string().meta({ example: "urn:latch:problem:invalid_input" }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    "invalid-params": z
+      .array(z.object({ name: z.string(), in: z.enum(["query", "path", "body"]), reason: z.string() }))
+      .optional(),
+  })
+  .meta({ id: "Problem", description: "RFC 9457 problem details" });
+
+const TITLES: Record<number, string> = {
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  409: "Conflict",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
+};
+
+/** A problem to answer with; throw it from a handler or middleware. */
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    extra: { invalidParams?: InvalidParam[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.name = "ProblemError";
+    this.problem = {
+      type: `urn:latch:problem:${code}`,
+      title: TITLES[status] ?? "Error",
+      status,
+      detail,
+      ...(extra.invalidParams === undefined ? {} : { "invalid-params": extra.invalidParams }),
+    };
+    this.headers = extra.headers ?? {};
+  }
+
+  /** The problem as a response. */
+  toResponse(): Response {
+    return new Response(JSON.stringify(this.problem), {
+      status: this.problem.status,
+      headers: { "content-type": "application/problem+json", ...this.headers },
+    });
+  }
+}
+
+/** A 400 naming each bad field; `detail` names the first. */
+export function invalidInput(params: InvalidParam[]): ProblemError {
+  const first = params[0];
+  const more = params.length > 1 ? ` (and ${params.length - 1} more)` : "";
+  const detail = first === undefined ? "Invalid input" : `${first.name}: ${first.reason}${more}`;
+  return new ProblemError(400, "invalid_input", detail, { invalidParams: params });
+}
+
+/** zod issues → invalid params; messages only, never the received value. */
+export function fromZod(error: z.ZodError, where: InvalidParam["in"]): ProblemError {
+  return invalidInput(
+    error.issues.flatMap((issue) =>
+      // An unknown parameter or body field is named itself.
+      issue.code === "unrecognized_keys"
+        ? issue.keys.map((key) => ({
+            name: where === "body" ? [...issue.path.map(String), key].join(".") : key,
+            in: where,
+            reason: "unknown field",
+          }))
+        : [
+            {
+              // A query parameter is named as sent (`group_by`, not `group_by.1`); a body field by its path.
+              name:
+                where === "body"
+                  ? issue.path.map(String).join(".") || "(body)"
+                  : String(issue.path[0] ?? "(query)"),
+              in: where,
+              reason: issue.message,
+            },
+          ],
+    ),
+  );
+}
+
+/** Store field names → the HTTP names of the same fields. */
+const HTTP_NAMES: Record<string, string> = {
+  start: "from",
+  end: "to",
+  limit: "page_size",
+  cursor: "cursor",
+};
+
+/**
+ * Turns an error thrown below the routes into a problem: a `LatchValidationError` from a
+ * store (e.g. a forged cursor) is a 400 naming the HTTP field; `quota_unavailable` is a 503;
+ * anything else is a 500 that says nothing about the cause.
+ */
+export function toProblem(error: unknown): ProblemError {
+  if (error instanceof ProblemError) return error;
+  if (LatchError.isInstance(error) && error.code === "invalid_input") {
+    const issues = (error as LatchValidationError).issues ?? [];
+    return invalidInput(
+      issues.map((issue) => {
+        const head = issue.path.split(".")[0] ?? "";
+        return { name: HTTP_NAMES[head] ?? issue.path, in: "query", reason: issue.message };
+      }),
+    );
+  }
+  if (LatchError.isInstance(error) && error.code === "quota_unavailable") {
+    return new ProblemError(503, "quota_unavailable", "The quota store is unavailable; try again", {
+      headers: { "retry-after": "1" },
+    });
+  }
+  return new ProblemError(500, "internal", "The server could not answer this request");
+}
