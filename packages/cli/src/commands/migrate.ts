@@ -1,0 +1,50 @@
+import { MIGRATIONS, migrate } from "@latch/postgres";
+import pg from "pg";
+import type { CliContext } from "../context.js";
+import { CommandError, UsageError } from "../exit-codes.js";
+import { databaseUrlOf } from "../stores.js";
+
+export interface MigrateOptions {
+  databaseUrl?: string;
+  schema?: string;
+  json: boolean;
+}
+
+/**
+ * `latch migrate`: applies every pending shipped migration to the schema, in one transaction
+ * under an advisory lock (safe to run from several deploy steps at once). Running it again is
+ * a no-op that says so.
+ */
+export async function runMigrate(options: MigrateOptions, ctx: CliContext): Promise<void> {
+  const url = databaseUrlOf(options.databaseUrl, ctx.env);
+  if (url === undefined) throw new UsageError("--database-url: required (or set DATABASE_URL)");
+  const schema = options.schema ?? ctx.env.LATCH_SCHEMA ?? "latch";
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+    throw new UsageError(`--schema: expected [a-z_][a-z0-9_]{0,62}, got "${schema}"`);
+  }
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
+  pool.on("error", () => undefined);
+  try {
+    const result = await migrate(pool, { schema });
+    if (options.json) {
+      ctx.stdout.write(`${JSON.stringify({ schema, ...result })}\n`);
+      return;
+    }
+    if (result.applied.length === 0) {
+      ctx.stdout.write(`schema ${schema} is up to date at migration ${result.version}: nothing to apply\n`);
+      return;
+    }
+    const names = result.applied.map((v) => {
+      const m = MIGRATIONS.find((x) => x.version === v);
+      return m ? m.file : String(v);
+    });
+    ctx.stdout.write(
+      `schema ${schema}: applied ${result.applied.length} migration(s) (${names.join(", ")}); now at ${result.version}\n`,
+    );
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new CommandError(`migrate: ${(error as Error).message}`, { cause: error });
+  } finally {
+    await pool.end();
+  }
+}

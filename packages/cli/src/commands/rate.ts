@@ -1,0 +1,209 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { createInterface } from "node:readline";
+import { LatchDecimal, linesToCsv, type RatedUsageRecord } from "@latch/core";
+import { AtomicOutput } from "../atomic-file.js";
+import type { CliContext } from "../context.js";
+import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
+import { loadPriceSheet, pricingSourceOf } from "../price-file.js";
+import { countFormat, Progress } from "../progress.js";
+import { LineRater, type Rejection } from "../rater.js";
+import { parseTime } from "../times.js";
+
+export type RateFormat = "jsonl" | "csv";
+
+export interface RateOptions {
+  prices: string;
+  out: string;
+  format?: RateFormat;
+  rejects?: string;
+  ratedAt?: string;
+  strict: boolean;
+  progress: boolean;
+  json: boolean;
+}
+
+/** What one `latch rate` run did (printed at the end; `--json` prints this object). */
+export interface RateSummary {
+  lines: number;
+  rated: number;
+  rejected: number;
+  /** Exact total per currency of the rated records. */
+  totals: Record<string, string>;
+  out: string;
+  rejects: string;
+  format: RateFormat;
+  seconds: number;
+  linesPerSecond: number;
+  /** Peak resident set size of the process, bytes. */
+  peakRssBytes: number;
+}
+
+/** Writes to stdout with back-pressure (no atomic rename is possible there). */
+class StdoutSink {
+  readonly target = "-";
+  #buffer = "";
+  async write(text: string): Promise<void> {
+    this.#buffer += text;
+    if (this.#buffer.length >= 1 << 16) await this.#flush();
+  }
+  async #flush(): Promise<void> {
+    const chunk = this.#buffer;
+    this.#buffer = "";
+    if (chunk !== "" && !process.stdout.write(chunk)) {
+      await new Promise<void>((resolve) => process.stdout.once("drain", () => resolve()));
+    }
+  }
+  async commit(): Promise<void> {
+    await this.#flush();
+  }
+  async discard(): Promise<void> {
+    this.#buffer = "";
+  }
+}
+
+const CSV_HEADER = linesToCsv([]);
+
+function csvLine(record: RatedUsageRecord): string {
+  return linesToCsv([record]).slice(CSV_HEADER.length);
+}
+
+function inferFormat(options: RateOptions): RateFormat {
+  if (options.format !== undefined) return options.format;
+  return /\.csv$/i.test(options.out) ? "csv" : "jsonl";
+}
+
+/**
+ * `latch rate`: streams a usage log line by line (bounded memory), rates every line against
+ * the price sheet, writes rated records (JSONL or CSV) and rejected lines (JSONL with line
+ * number, code, field and reason) through temporary files renamed into place at the end.
+ */
+export async function runRate(input: string, options: RateOptions, ctx: CliContext): Promise<RateSummary> {
+  const startedAt = performance.now();
+  const format = inferFormat(options);
+  if (options.json && options.out === "-") {
+    throw new UsageError("--json: the summary goes to stdout, so --out must name a file");
+  }
+  const ratedAt =
+    options.ratedAt === undefined ? new Date().toISOString() : parseTime(options.ratedAt, "--rated-at");
+  const rejectsPath =
+    options.rejects ?? (options.out === "-" ? "latch-rejects.jsonl" : `${options.out}.rejects.jsonl`);
+  if (rejectsPath === options.out) throw new UsageError("--rejects: must differ from --out");
+
+  const sheet = await loadPriceSheet(options.prices, "--prices");
+  const rater = new LineRater(pricingSourceOf(sheet.snapshots, options.prices, "--prices"), ratedAt);
+
+  let totalBytes: number | undefined;
+  if (input !== "-") {
+    try {
+      const info = await stat(input);
+      if (!info.isFile()) throw new CommandError(`input: ${input} is not a file`);
+      totalBytes = info.size;
+    } catch (error) {
+      if (error instanceof CommandError) throw error;
+      const code = (error as { code?: string }).code;
+      throw new CommandError(`input: cannot read ${input}${code ? ` (${code})` : ""}`);
+    }
+  }
+  if (ctx.signal.aborted) throw new InterruptedError();
+
+  const stream = input === "-" ? process.stdin : createReadStream(input);
+  const out = options.out === "-" ? new StdoutSink() : new AtomicOutput(options.out);
+  const rejects = new AtomicOutput(rejectsPath);
+  const progress = new Progress({ label: "rating", unit: "lines", enabled: options.progress });
+  const reader = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+  const stop = () => {
+    reader.close();
+    stream.destroy();
+  };
+  ctx.signal.addEventListener("abort", stop, { once: true });
+
+  const totals = new Map<string, InstanceType<typeof LatchDecimal>>();
+  let lines = 0;
+  let rated = 0;
+  let rejected = 0;
+  let readError: Error | undefined;
+  stream.on("error", (error: Error) => {
+    readError = error;
+    reader.close();
+  });
+  try {
+    if (format === "csv") await out.write(CSV_HEADER);
+    for await (const text of reader) {
+      lines++;
+      if (text.trim() !== "") {
+        const result = rater.rate(text);
+        if (result.ok) {
+          rated++;
+          const r = result.record;
+          const sum = totals.get(r.currency);
+          totals.set(r.currency, sum === undefined ? new LatchDecimal(r.total) : sum.plus(r.total));
+          await out.write(format === "csv" ? csvLine(r) : `${JSON.stringify(r)}\n`);
+        } else {
+          rejected++;
+          const rejection: Rejection & { input: string } = { line: lines, ...result.rejection, input: text };
+          await rejects.write(`${JSON.stringify(rejection)}\n`);
+        }
+      }
+      if ((lines & 1023) === 0) {
+        const figures: { done: number; bytes?: number; totalBytes?: number; extra?: string } = {
+          done: lines,
+          extra: `${countFormat.format(rejected)} rejected`,
+        };
+        if (totalBytes !== undefined) {
+          figures.bytes = (stream as { bytesRead?: number }).bytesRead ?? 0;
+          figures.totalBytes = totalBytes;
+        }
+        progress.update(figures);
+      }
+      if (ctx.signal.aborted) break;
+    }
+    if (ctx.signal.aborted) throw new InterruptedError();
+    if (readError !== undefined) {
+      const code = (readError as { code?: string }).code;
+      throw new CommandError(`input: reading ${input} failed${code ? ` (${code})` : ""}`);
+    }
+    await rejects.commit();
+    await out.commit();
+  } catch (error) {
+    await Promise.all([out.discard(), rejects.discard()]);
+    throw error;
+  } finally {
+    progress.stop();
+    ctx.signal.removeEventListener("abort", stop);
+  }
+
+  const seconds = (performance.now() - startedAt) / 1_000;
+  const summary: RateSummary = {
+    lines,
+    rated,
+    rejected,
+    totals: Object.fromEntries(
+      [...totals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, d]) => [c, d.toFixed()]),
+    ),
+    out: options.out,
+    rejects: rejectsPath,
+    format,
+    seconds,
+    linesPerSecond: seconds > 0 ? lines / seconds : 0,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
+  if (options.json) {
+    ctx.stdout.write(`${JSON.stringify(summary)}\n`);
+  } else {
+    const money = Object.entries(summary.totals)
+      .map(([currency, amount]) => `${amount} ${currency}`)
+      .join(", ");
+    ctx.stderr.write(
+      `rated ${countFormat.format(rated)} of ${countFormat.format(lines)} lines` +
+        ` (${countFormat.format(rejected)} rejected → ${rejectsPath}) in ${seconds.toFixed(1)} s` +
+        ` · ${countFormat.format(Math.round(summary.linesPerSecond))} lines/s` +
+        ` · peak RSS ${Math.round(summary.peakRssBytes / 1e6)} MB` +
+        `${money ? ` · total ${money} (exact)` : ""}\n`,
+    );
+  }
+  if (options.strict && rejected > 0) {
+    throw new CommandError(`--strict: ${countFormat.format(rejected)} line(s) rejected (see ${rejectsPath})`);
+  }
+  return summary;
+}

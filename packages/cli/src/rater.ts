@@ -1,0 +1,208 @@
+import {
+  type BaselineKey,
+  compileSnapshot,
+  DefaultRatingEngine,
+  type InMemoryPricingSource,
+  LatchError,
+  LatchValidationError,
+  type MeterKind,
+  type MeterSet,
+  normalize,
+  PROMPT_METERS,
+  type PriceSnapshot,
+  parseObservation,
+  type RatedUsageRecord,
+  type RatingContext,
+  TOKEN_METERS,
+  type UsageObservation,
+} from "@latch/core";
+
+/** Why a line was not rated: what the reject file holds for it. */
+export interface Rejection {
+  /** 1-based line number in the input. */
+  line: number;
+  /** A Latch error code (`invalid_input`, `no_snapshot_in_effect`, `no_price_for_meter`, …) or `invalid_json`. */
+  code: string;
+  /** The bad field's path, when one is to blame (`usage.prompt_tokens`, `observation.timing.completedAt`). */
+  field?: string;
+  reason: string;
+}
+
+export type LineResult =
+  | { ok: true; record: RatedUsageRecord }
+  | { ok: false; rejection: Omit<Rejection, "line"> };
+
+const APIS = Object.keys(normalize) as Array<keyof typeof normalize>;
+
+function isApi(value: unknown): value is keyof typeof normalize {
+  return typeof value === "string" && (APIS as string[]).includes(value);
+}
+
+function validationRejection(error: LatchValidationError, prefix: string): Omit<Rejection, "line"> {
+  const first = error.issues[0];
+  const path = first === undefined ? prefix : [prefix, first.path].filter((p) => p !== "").join(".");
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more)` : "";
+  const rejection: Omit<Rejection, "line"> = {
+    code: "invalid_input",
+    reason: `${path === "" ? "(root)" : path}: ${first?.message ?? "invalid"}${more}`,
+  };
+  if (path !== "") rejection.field = path;
+  return rejection;
+}
+
+function sum(meters: MeterSet, which: readonly MeterKind[]): number {
+  let total = 0;
+  for (const m of which) total += meters[m] ?? 0;
+  return total;
+}
+
+/**
+ * Rates log lines one at a time, offline: each line is a raw provider response
+ * (`{ "api": "openaiChat", "usage": {…}, "observation": {…without meters} }`, like
+ * `latch.record()` takes) or a whole `UsageObservation`. Pure apart from the period-tier
+ * running totals, which accumulate in input order (per tenant, model and calendar month, as
+ * the facade's usage counter does).
+ */
+export class LineRater {
+  readonly #pricing: InMemoryPricingSource;
+  readonly #engine = new DefaultRatingEngine();
+  readonly #ratedAt: string;
+  readonly #periodKeys = new WeakMap<PriceSnapshot, BaselineKey[]>();
+  readonly #periodTotals = new Map<string, number>();
+
+  constructor(pricing: InMemoryPricingSource, ratedAt: string) {
+    this.#pricing = pricing;
+    this.#ratedAt = ratedAt;
+  }
+
+  rate(text: string): LineResult {
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return {
+        ok: false,
+        rejection: { code: "invalid_json", reason: `not JSON: ${(error as Error).message}` },
+      };
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return {
+        ok: false,
+        rejection: { code: "invalid_input", reason: "(root): expected a JSON object per line" },
+      };
+    }
+    let observation: UsageObservation;
+    try {
+      observation = this.#observationOf(json as Record<string, unknown>);
+    } catch (error) {
+      if (error instanceof RejectionError) return { ok: false, rejection: error.rejection };
+      throw error;
+    }
+    const snapshot = this.#pricing.resolveSync(observation.model, observation.timing.completedAt);
+    if (snapshot === undefined) {
+      return {
+        ok: false,
+        rejection: {
+          code: "no_snapshot_in_effect",
+          field: "model.billableModel",
+          reason: `no price snapshot for model ${observation.model.billableModel} at ${observation.timing.completedAt}`,
+        },
+      };
+    }
+    try {
+      const context: RatingContext = { ratedAt: this.#ratedAt };
+      const baseline = this.#periodBaseline(observation, snapshot);
+      if (baseline !== undefined) context.periodBaseline = baseline;
+      return { ok: true, record: this.#engine.rate(observation, snapshot, context) };
+    } catch (error) {
+      if (error instanceof LatchValidationError)
+        return { ok: false, rejection: validationRejection(error, "") };
+      if (LatchError.isInstance(error)) {
+        return { ok: false, rejection: { code: error.code, reason: error.message } };
+      }
+      throw error;
+    }
+  }
+
+  #observationOf(json: Record<string, unknown>): UsageObservation {
+    if (!("api" in json)) {
+      try {
+        return parseObservation(json);
+      } catch (error) {
+        if (error instanceof LatchValidationError) throw new RejectionError(validationRejection(error, ""));
+        throw error;
+      }
+    }
+    const api = json.api;
+    if (!isApi(api)) {
+      throw new RejectionError({
+        code: "invalid_input",
+        field: "api",
+        reason: `api: expected one of ${APIS.join(", ")}`,
+      });
+    }
+    const rest = json.observation;
+    if (typeof rest !== "object" || rest === null || Array.isArray(rest)) {
+      throw new RejectionError({
+        code: "invalid_input",
+        field: "observation",
+        reason: "observation: expected an object (the observation without meters)",
+      });
+    }
+    let meters: MeterSet;
+    try {
+      meters = normalize[api](json.usage);
+    } catch (error) {
+      if (error instanceof LatchValidationError)
+        throw new RejectionError(validationRejection(error, "usage"));
+      throw error;
+    }
+    try {
+      return parseObservation({ ...rest, meters });
+    } catch (error) {
+      if (error instanceof LatchValidationError) {
+        throw new RejectionError(validationRejection(error, "observation"));
+      }
+      throw error;
+    }
+  }
+
+  /** Usage before this event in the period, per baseline key, for the snapshot's period tiers. */
+  #periodBaseline(obs: UsageObservation, snapshot: PriceSnapshot): RatingContext["periodBaseline"] {
+    let keys = this.#periodKeys.get(snapshot);
+    if (keys === undefined) {
+      const set = new Set<BaselineKey>();
+      for (const tier of compileSnapshot(snapshot).tiers) {
+        if (tier.scope !== "period") continue;
+        set.add(tier.baselineKey);
+        for (const m of tier.meters) set.add(m);
+      }
+      keys = [...set];
+      this.#periodKeys.set(snapshot, keys);
+    }
+    if (keys.length === 0) return undefined;
+    const baseline: Partial<Record<BaselineKey, number>> = {};
+    const period = obs.timing.completedAt.slice(0, 7);
+    for (const key of keys) {
+      const quantity =
+        key === "prompt_tokens"
+          ? sum(obs.meters, PROMPT_METERS)
+          : key === "total_tokens"
+            ? sum(obs.meters, TOKEN_METERS)
+            : (obs.meters[key] ?? 0);
+      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}|${period}`;
+      const before = this.#periodTotals.get(counterKey) ?? 0;
+      this.#periodTotals.set(counterKey, before + quantity);
+      baseline[key] = before;
+    }
+    return baseline;
+  }
+}
+
+class RejectionError extends Error {
+  readonly rejection: Omit<Rejection, "line">;
+  constructor(rejection: Omit<Rejection, "line">) {
+    super(rejection.reason);
+    this.rejection = rejection;
+  }
+}
