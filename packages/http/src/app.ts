@@ -14,8 +14,9 @@ import {
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import { apiKeyAuth, type BillingEnv, callerKey, requireScope } from "./auth.js";
+import { type BillingCredits, mountCreditRoutes } from "./credits.js";
 import { buildOpenApiDocument } from "./openapi.js";
-import { fromZod, invalidInput, ProblemError, toProblem } from "./problem.js";
+import { invalidInput, notFound, ProblemError, parseInput as parse, readJson, toProblem } from "./problem.js";
 import {
   CreateKeyBody,
   ExportParams,
@@ -37,23 +38,18 @@ export interface BillingAppOptions {
   records: RatedRecordStore;
   /** Lines fetched per store call while streaming an export. Default 1,000. */
   exportPageSize?: number;
+  /**
+   * Prepaid credits: with a `CreditLedger`, the credit routes are mounted under
+   * `/api/billing/credits/ledgers` (and listed in `/openapi.json`); without, they are absent.
+   * `GET /api/billing/credits/ledgers` also needs a `listLedgers` method (see
+   * `CreditLedgerListing`); without it, that one route answers 501.
+   */
+  credits?: BillingCredits;
+  /** The clock (epoch ms) for defaults such as the balance's `at`. Default `Date.now`. */
+  clock?: () => number;
 }
 
 const DEFAULT_PAGE = 100;
-
-function notFound(): ProblemError {
-  return new ProblemError(404, "not_found", "No such resource");
-}
-
-function parse<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  where: "query" | "path" | "body",
-): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw fromZod(result.error, where);
-  return result.data;
-}
 
 /** The caller's own subject; a `tenant_id` naming another tenant is a 404 (nothing is said about it). */
 function ownerOf(c: Context<BillingEnv>, tenantId: string | undefined): BillingSubject {
@@ -189,7 +185,9 @@ function quotaView(key: ApiKeyRecord, balance: QuotaBalance) {
  * request naming another tenant, or its key, gets a 404 that says nothing about it). Routes:
  * `POST/GET /api/billing/keys`, `GET/DELETE /api/billing/keys/{id}`, `GET /api/billing/usage`,
  * `GET /billing/summary`, `GET /billing/lines`, `GET /billing/export` (CSV or JSONL,
- * streamed). Bad input is a 400 `application/problem+json` naming each field.
+ * streamed) and, with `credits`, the credit routes under `/api/billing/credits/ledgers`
+ * (ledgers, grants, void, reset, balance, history). Bad input is a 400
+ * `application/problem+json` naming each field.
  *
  * @example
  * import { serve } from "@hono/node-server";
@@ -207,7 +205,7 @@ export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
   app.notFound(() => notFound().toResponse());
 
   app.get("/openapi.json", (c) => {
-    document ??= buildOpenApiDocument();
+    document ??= buildOpenApiDocument({ credits: options.credits !== undefined });
     return c.json(document as Record<string, unknown>);
   });
 
@@ -217,13 +215,7 @@ export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
   // ── keys ───────────────────────────────────────────────────────────────────
   app.post("/api/billing/keys", requireScope(API_KEY_SCOPES.keysWrite), async (c) => {
     const caller = callerKey(c);
-    let json: unknown;
-    try {
-      json = await c.req.json();
-    } catch {
-      throw invalidInput([{ name: "(body)", in: "body", reason: "expected a JSON object" }]);
-    }
-    const body = parse(CreateKeyBody, json, "body");
+    const body = parse(CreateKeyBody, await readJson(c.req.raw), "body");
     const owner = ownerOf(c, body.tenant_id);
     // No escalation: a key can only hand out scopes it has itself.
     const extra = body.scopes.find((scope) => !caller.scopes.includes(scope));
@@ -391,6 +383,9 @@ export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
       },
     });
   });
+
+  // ── credits ────────────────────────────────────────────────────────────────
+  if (options.credits !== undefined) mountCreditRoutes(app, options.credits, options.clock ?? Date.now);
 
   return app;
 }

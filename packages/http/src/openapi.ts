@@ -1,4 +1,25 @@
 import { z } from "zod";
+import {
+  BalanceParams,
+  BalanceView,
+  CREDIT_SCOPES,
+  CreatedLedgerView,
+  CreateGrantBody,
+  CreateLedgerBody,
+  GrantedView,
+  GrantListView,
+  GrantPathParams,
+  HistoryParams,
+  HistoryView,
+  LedgerListView,
+  LedgerPathParams,
+  LedgerView,
+  ListLedgersParams,
+  ResetLedgerBody,
+  ResetView,
+  VoidedView,
+  VoidGrantBody,
+} from "./credit-schemas.js";
 import { ProblemSchema } from "./problem.js";
 import {
   CreatedKeyView,
@@ -29,6 +50,10 @@ interface RouteDoc {
   body?: z.ZodType;
   status: 200 | 201;
   response: z.ZodType | { [contentType: string]: JsonSchema };
+  /** Idempotent create: `201` when created, `200` (same response) when it already existed. */
+  idempotent?: boolean;
+  /** Extra problem responses (`409`, `501`) with their descriptions. */
+  problems?: Record<string, string>;
 }
 
 /** Every route of the app, with the schemas that validate it. */
@@ -110,6 +135,110 @@ const ROUTES: RouteDoc[] = [
   },
 ];
 
+const LEDGER = "/api/billing/credits/ledgers/{ledgerId}";
+const HIGH_WATERMARK = "Dated before the ledger's high watermark (its latest reset): `high_watermark`";
+const CONFLICT = "The id already exists with a different body: `idempotency_conflict`";
+
+/** The credit routes, mounted when the app has a credit ledger. */
+const CREDIT_ROUTES: RouteDoc[] = [
+  {
+    method: "get",
+    path: "/api/billing/credits/ledgers",
+    summary: "List the caller's credit ledgers (its own subject only), in ledger_id order",
+    scope: CREDIT_SCOPES.creditsRead,
+    query: ListLedgersParams,
+    status: 200,
+    response: LedgerListView,
+    problems: { "501": "The credit ledger cannot list ledgers" },
+  },
+  {
+    method: "post",
+    path: "/api/billing/credits/ledgers",
+    summary: "Create a credit ledger for the caller's subject (idempotent by ledger_id)",
+    scope: CREDIT_SCOPES.creditsWrite,
+    body: CreateLedgerBody,
+    status: 201,
+    response: CreatedLedgerView,
+    idempotent: true,
+    problems: { "409": CONFLICT },
+  },
+  {
+    method: "get",
+    path: LEDGER,
+    summary: "One of the caller's credit ledgers",
+    scope: CREDIT_SCOPES.creditsRead,
+    params: LedgerPathParams,
+    status: 200,
+    response: LedgerView,
+  },
+  {
+    method: "post",
+    path: `${LEDGER}/grants`,
+    summary: "Grant credits (idempotent by grant_id)",
+    scope: CREDIT_SCOPES.creditsWrite,
+    params: LedgerPathParams,
+    body: CreateGrantBody,
+    status: 201,
+    response: GrantedView,
+    idempotent: true,
+    problems: { "409": `${HIGH_WATERMARK}, or ${CONFLICT}` },
+  },
+  {
+    method: "get",
+    path: `${LEDGER}/grants`,
+    summary: "The ledger's grants, in creation order",
+    scope: CREDIT_SCOPES.creditsRead,
+    params: LedgerPathParams,
+    status: 200,
+    response: GrantListView,
+  },
+  {
+    method: "post",
+    path: `${LEDGER}/grants/{grantId}/void`,
+    summary: "Void a grant from `at` on (the same `at` again is a no-op)",
+    scope: CREDIT_SCOPES.creditsWrite,
+    params: GrantPathParams,
+    body: VoidGrantBody,
+    status: 200,
+    response: VoidedView,
+    problems: {
+      "409": `${HIGH_WATERMARK}, or the grant was voided at another time: \`idempotency_conflict\``,
+    },
+  },
+  {
+    method: "post",
+    path: `${LEDGER}/reset`,
+    summary:
+      "Start a new period at `at`: grants roll over or expire (the latest reset's `at` again is a no-op)",
+    scope: CREDIT_SCOPES.creditsWrite,
+    params: LedgerPathParams,
+    body: ResetLedgerBody,
+    status: 200,
+    response: ResetView,
+    problems: { "409": HIGH_WATERMARK },
+  },
+  {
+    method: "get",
+    path: `${LEDGER}/balance`,
+    summary: "Balances per feature and per grant at a time (exact decimal strings)",
+    scope: CREDIT_SCOPES.creditsRead,
+    params: LedgerPathParams,
+    query: BalanceParams,
+    status: 200,
+    response: BalanceView,
+  },
+  {
+    method: "get",
+    path: `${LEDGER}/history`,
+    summary: "Grants, voids, resets and usage per grant in a window, a page at a time (cursor pagination)",
+    scope: CREDIT_SCOPES.creditsRead,
+    params: LedgerPathParams,
+    query: HistoryParams,
+    status: 200,
+    response: HistoryView,
+  },
+];
+
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
   const out = z.toJSONSchema(schema, {
     io,
@@ -145,9 +274,10 @@ const problemResponse = (description: string) => ({
 
 /**
  * The OpenAPI 3.1 document of the billing app, generated from the zod schemas that validate
- * its requests (zod's own JSON Schema output, draft 2020-12, which OpenAPI 3.1 uses).
+ * its requests (zod's own JSON Schema output, draft 2020-12, which OpenAPI 3.1 uses). With
+ * `credits: true` it lists the credit routes too (as `createBillingApp({ credits })` serves).
  */
-export function buildOpenApiDocument(): Record<string, unknown> {
+export function buildOpenApiDocument(options: { credits?: boolean } = {}): Record<string, unknown> {
   const components: Record<string, JsonSchema> = {};
   /** Moves `$defs` (named schemas) into components; returns the schema itself. */
   const lift = (schema: JsonSchema): JsonSchema => {
@@ -169,7 +299,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
   };
 
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of ROUTES) {
+  for (const route of options.credits === true ? [...ROUTES, ...CREDIT_ROUTES] : ROUTES) {
     const content =
       route.response instanceof z.ZodType
         ? { "application/json": { schema: named(route.response) } }
@@ -196,10 +326,16 @@ export function buildOpenApiDocument(): Record<string, unknown> {
           }),
       responses: {
         [String(route.status)]: { description: route.status === 201 ? "Created" : "OK", content },
+        ...(route.idempotent === true
+          ? { "200": { description: "Already existed with the same body (nothing changed)", content } }
+          : {}),
         "400": problemResponse("Bad input; `invalid-params` names each field"),
         "401": problemResponse("Missing, malformed, unknown, revoked or expired API key"),
         "403": problemResponse("The API key lacks the scope"),
         "404": problemResponse("No such resource for this caller (including another tenant's)"),
+        ...Object.fromEntries(
+          Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
+        ),
       },
     };
     paths[route.path] ??= {};
@@ -212,7 +348,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     info: {
       title: "Latch billing API",
       version: "1.0.0",
-      description: "API keys, usage and billing reports of Latch (@latch/http).",
+      description: "API keys, usage and billing reports, and prepaid credits, of Latch (@latch/http).",
     },
     servers: [{ url: "/" }],
     paths: {

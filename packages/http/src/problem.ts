@@ -1,4 +1,4 @@
-import { LatchError, type LatchValidationError } from "@latch/core";
+import { type HighWatermarkError, LatchError, type LatchValidationError } from "@latch/core";
 import { z } from "zod";
 
 /** One bad input field of a 400 problem: the query parameter, path parameter or body path. */
@@ -21,6 +21,8 @@ export interface Problem {
   status: number;
   detail: string;
   "invalid-params"?: InvalidParam[];
+  /** On a `high_watermark` problem (409): the ledger's latest reset (ISO 8601 UTC). */
+  high_watermark?: string;
 }
 
 /** The zod schema of {@link Problem}, used for the OpenAPI document. */
@@ -33,6 +35,10 @@ export const ProblemSchema = z
     "invalid-params": z
       .array(z.object({ name: z.string(), in: z.enum(["query", "path", "body"]), reason: z.string() }))
       .optional(),
+    high_watermark: z
+      .string()
+      .optional()
+      .meta({ description: "On a high_watermark problem: the ledger's latest reset, ISO 8601 UTC" }),
   })
   .meta({ id: "Problem", description: "RFC 9457 problem details" });
 
@@ -44,6 +50,7 @@ const TITLES: Record<number, string> = {
   409: "Conflict",
   429: "Too Many Requests",
   500: "Internal Server Error",
+  501: "Not Implemented",
   503: "Service Unavailable",
 };
 
@@ -56,7 +63,11 @@ export class ProblemError extends Error {
     status: number,
     code: string,
     detail: string,
-    extra: { invalidParams?: InvalidParam[]; headers?: Record<string, string> } = {},
+    extra: {
+      invalidParams?: InvalidParam[];
+      headers?: Record<string, string>;
+      highWatermark?: string;
+    } = {},
   ) {
     super(detail);
     this.name = "ProblemError";
@@ -66,6 +77,7 @@ export class ProblemError extends Error {
       status,
       detail,
       ...(extra.invalidParams === undefined ? {} : { "invalid-params": extra.invalidParams }),
+      ...(extra.highWatermark === undefined ? {} : { high_watermark: extra.highWatermark }),
     };
     this.headers = extra.headers ?? {};
   }
@@ -76,6 +88,31 @@ export class ProblemError extends Error {
       status: this.problem.status,
       headers: { "content-type": "application/problem+json", ...this.headers },
     });
+  }
+}
+
+/** A 404 that says nothing about what was asked for (another tenant's resource included). */
+export function notFound(): ProblemError {
+  return new ProblemError(404, "not_found", "No such resource");
+}
+
+/** Parses a query, path or body with `schema`; a 400 naming each bad field otherwise. */
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: InvalidParam["in"],
+): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw fromZod(result.error, where);
+  return result.data;
+}
+
+/** A request's JSON body; a 400 naming `(body)` when it is not JSON. */
+export async function readJson(request: Request): Promise<unknown> {
+  try {
+    return await request.json();
+  } catch {
+    throw invalidInput([{ name: "(body)", in: "body", reason: "expected a JSON object" }]);
   }
 }
 
@@ -121,10 +158,20 @@ const HTTP_NAMES: Record<string, string> = {
   cursor: "cursor",
 };
 
+/** A store's camelCase field path as the wire's snake_case one (`rollover.maxAmount` → `rollover.max_amount`). */
+export function snakePath(path: string): string {
+  return path
+    .split(".")
+    .map((segment) => segment.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))
+    .join(".");
+}
+
 /**
  * Turns an error thrown below the routes into a problem: a `LatchValidationError` from a
- * store (e.g. a forged cursor) is a 400 naming the HTTP field; `quota_unavailable` is a 503;
- * anything else is a 500 that says nothing about the cause.
+ * store (e.g. a forged cursor) is a 400 naming the HTTP field; `high_watermark` (a credit
+ * grant, void or reset dated before the ledger's latest reset), `idempotency_conflict` (an id
+ * reused with another body) and `hold_already_resolved` are 409s; `quota_unavailable` is a
+ * 503; anything else is a 500 that says nothing about the cause.
  */
 export function toProblem(error: unknown): ProblemError {
   if (error instanceof ProblemError) return error;
@@ -136,6 +183,21 @@ export function toProblem(error: unknown): ProblemError {
         return { name: HTTP_NAMES[head] ?? issue.path, in: "query", reason: issue.message };
       }),
     );
+  }
+  if (LatchError.isInstance(error) && error.code === "high_watermark") {
+    const { field, highWatermark } = error as HighWatermarkError;
+    return new ProblemError(
+      409,
+      "high_watermark",
+      `${snakePath(field)}: before the high watermark ${highWatermark} (the ledger's latest reset); nothing may be granted, voided or reset before it`,
+      { highWatermark },
+    );
+  }
+  if (LatchError.isInstance(error) && error.code === "idempotency_conflict") {
+    return new ProblemError(409, "idempotency_conflict", "This id already exists with a different body");
+  }
+  if (LatchError.isInstance(error) && error.code === "hold_already_resolved") {
+    return new ProblemError(409, "hold_already_resolved", "This hold is already resolved");
   }
   if (LatchError.isInstance(error) && error.code === "quota_unavailable") {
     return new ProblemError(503, "quota_unavailable", "The quota store is unavailable; try again", {

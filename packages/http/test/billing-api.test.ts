@@ -246,7 +246,7 @@ describe("billing API over HTTP (a loopback server; Postgres stores on PGlite)",
     expect(seen).toContain(body.key.id);
 
     expect((await get(`/api/billing/keys/${body.key.id}`, admin)).status).toBe(200);
-    expect((await get("/billing/summary?" + window, body.secret)).status).toBe(200);
+    expect((await get(`/billing/summary?${window}`, body.secret)).status).toBe(200);
     const revoked = await send("DELETE", `/api/billing/keys/${body.key.id}`, admin);
     expect(revoked.status).toBe(200);
     expect(((await revoked.json()) as { revoked_at?: string }).revoked_at).toBe("2026-03-10T00:00:00.000Z");
