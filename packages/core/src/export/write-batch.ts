@@ -62,6 +62,8 @@ export async function writeBatch(
   });
   signal?.throwIfAborted();
   const intentWrite = put(started.intent.key, started.intent.bytes, signal);
+  // Observed now: it may fail while the parts are still being compressed (awaited below).
+  intentWrite.catch(() => undefined);
   let plan: BatchPlan;
   try {
     plan = await started.finish();
