@@ -41,8 +41,6 @@ export interface BillingAppOptions {
   /**
    * Prepaid credits: with a `CreditLedger`, the credit routes are mounted under
    * `/api/billing/credits/ledgers` (and listed in `/openapi.json`); without, they are absent.
-   * `GET /api/billing/credits/ledgers` also needs a `listLedgers` method (see
-   * `CreditLedgerListing`); without it, that one route answers 501.
    */
   credits?: BillingCredits;
   /** The clock (epoch ms) for defaults such as the balance's `at`. Default `Date.now`. */

@@ -72,7 +72,8 @@ export const GrantPathParams = z.strictObject({ ledgerId: LedgerId, grantId: Gra
 /** `GET /api/billing/credits/ledgers` */
 export const ListLedgersParams = z.strictObject({
   page_size: pageSize("Ledgers"),
-  cursor: CreditIdSchema.optional().meta({ description: "next_cursor of the previous page" }),
+  // Opaque (base64url, longer than a ledger id): the ledger checks it and names `cursor`.
+  cursor: z.string().min(1).max(4096).optional().meta({ description: "next_cursor of the previous page" }),
   tenant_id: Name.optional().meta({ description: "Must be the caller's tenant (else 404)" }),
 });
 

@@ -51,24 +51,8 @@ const SUBJECT_WIRE: Array<[SubjectKey, string]> = [
   ["feature", "feature"],
 ];
 
-/**
- * Lists ledgers by subject. Not (yet) part of `@latch/core`'s `CreditLedger` contract: a
- * ledger that has this method serves `GET /api/billing/credits/ledgers`; without it that
- * route answers 501 `not_implemented` (every other credit route works).
- */
-export interface CreditLedgerListing {
-  /**
-   * The ledgers whose subject has every field given in `subject` (equality), in `ledgerId`
-   * order (code-point), `limit` per page; `next` (the last ledgerId) continues after `cursor`.
-   */
-  listLedgers(
-    query: { subject: Partial<CreditSubject>; limit: number; cursor?: string },
-    signal?: AbortSignal,
-  ): Promise<{ items: CreditLedgerInfo[]; next?: string }>;
-}
-
-/** What `createBillingApp({ credits })` takes: a `CreditLedger`, optionally able to list ledgers. */
-export type BillingCredits = CreditLedger & Partial<CreditLedgerListing>;
+/** What `createBillingApp({ credits })` takes: any `CreditLedger` (every route, listing included). */
+export type BillingCredits = CreditLedger;
 
 /** A ledger is the caller's when its subject has every field of the key's owner. */
 function owns(owner: BillingSubject, subject: CreditSubject): boolean {
@@ -243,9 +227,6 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     const q = parse(ListLedgersParams, c.req.query(), "query");
     const owner = callerKey(c).owner;
     if (q.tenant_id !== undefined && q.tenant_id !== owner.tenantId) throw notFound();
-    if (credits.listLedgers === undefined) {
-      throw new ProblemError(501, "not_implemented", "This credit ledger cannot list ledgers");
-    }
     const subject: Partial<CreditSubject> = {};
     for (const [key] of SUBJECT_WIRE) {
       const value = owner[key];

@@ -14,7 +14,7 @@ export {
   requireScope,
 } from "./auth.js";
 export * from "./credit-schemas.js";
-export type { BillingCredits, CreditLedgerListing } from "./credits.js";
+export type { BillingCredits } from "./credits.js";
 export { buildOpenApiDocument } from "./openapi.js";
 export { type InvalidParam, type Problem, ProblemError, ProblemSchema, toProblem } from "./problem.js";
 export * from "./schemas.js";

@@ -52,7 +52,7 @@ interface RouteDoc {
   response: z.ZodType | { [contentType: string]: JsonSchema };
   /** Idempotent create: `201` when created, `200` (same response) when it already existed. */
   idempotent?: boolean;
-  /** Extra problem responses (`409`, `501`) with their descriptions. */
+  /** Extra problem responses (e.g. `409`) with their descriptions. */
   problems?: Record<string, string>;
 }
 
@@ -149,7 +149,6 @@ const CREDIT_ROUTES: RouteDoc[] = [
     query: ListLedgersParams,
     status: 200,
     response: LedgerListView,
-    problems: { "501": "The credit ledger cannot list ledgers" },
   },
   {
     method: "post",

@@ -16,6 +16,8 @@ import {
   type CreditLedger,
   type CreditLedgerInfo,
   type CreditLedgerInput,
+  type CreditLedgerListQuery,
+  type CreditLedgerPage,
   type CreditReserveInput,
   type CreditReserveResult,
   type CreditResetInput,
@@ -31,11 +33,13 @@ import {
   holdCheck,
   LatchError,
   type LedgerFacts,
+  ledgerListPage,
   parseCreditCommit,
   parseCreditFeature,
   parseCreditGrant,
   parseCreditHistoryQuery,
   parseCreditLedger,
+  parseCreditLedgerListQuery,
   parseCreditReserve,
   parseCreditReset,
   parseCreditUsage,
@@ -94,6 +98,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * the ledger, so concurrent reserves from any number of connections never promise the same
  * credits twice. Expiry is derived at read time (`status = 'held'` past `expires_ms`), so
  * nothing needs to sweep holds.
+ *
+ * `listLedgers` matches the subject with jsonb containment (`payload->'subject' @> …`) in
+ * `ledger_id` order (`COLLATE "C"`), keyset-paged; a given tenant is found through the index of
+ * migration 0006 (`credit_ledgers_tenant`).
  *
  * @example
  * const credits = new PostgresCreditLedger(pool, { schema: "latch" });
@@ -166,6 +174,32 @@ export class PostgresCreditLedger implements CreditLedger {
     );
     const row = rows[0] as { payload: unknown } | undefined;
     return row === undefined ? undefined : parseStored(id, row.payload, (v) => parseCreditLedger(v).ledger);
+  }
+
+  async listLedgers(query: CreditLedgerListQuery, signal?: AbortSignal): Promise<CreditLedgerPage> {
+    signal?.throwIfAborted();
+    const { subject, limit, after } = parseCreditLedgerListQuery(query);
+    await assertMigrated(this.#db, this.#schema);
+    const params: unknown[] = [JSON.stringify(subject), limit + 1];
+    let where = "payload->'subject' @> $1::jsonb";
+    if (subject.tenantId !== undefined) {
+      // The expression of the credit_ledgers_tenant index (0006): one range of it per tenant.
+      params.push(subject.tenantId);
+      where += ` AND payload->'subject'->>'tenantId' = $${params.length}::text`;
+    }
+    if (after !== undefined) {
+      params.push(after);
+      where += ` AND ledger_id > $${params.length}::text COLLATE "C"`;
+    }
+    const { rows } = await this.#db.query(
+      `SELECT ledger_id, payload FROM ${this.#q}.credit_ledgers WHERE ${where}
+       ORDER BY ledger_id COLLATE "C" LIMIT $2`,
+      params,
+    );
+    const ledgers = (rows as Array<{ ledger_id: string; payload: unknown }>).map((row) =>
+      parseStored(row.ledger_id, row.payload, (v) => parseCreditLedger(v).ledger),
+    );
+    return ledgerListPage(ledgers, limit);
   }
 
   async grant(input: CreditGrantInput, signal?: AbortSignal) {

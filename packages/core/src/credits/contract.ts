@@ -7,6 +7,7 @@ import type {
   CreditHistoryQuery,
   CreditLedgerInfo,
   CreditLedgerInput,
+  CreditLedgerListQuery,
   CreditReserveInput,
   CreditResetInput,
   CreditUsageInput,
@@ -141,6 +142,14 @@ export interface CreditHistoryPage {
   next?: string;
 }
 
+/** A page of {@link CreditLedger.listLedgers}. */
+export interface CreditLedgerPage {
+  /** The page's ledgers, in ledgerId order. */
+  items: CreditLedgerInfo[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
 /**
  * Prepaid credits (OpenMeter-style, but exact): ledgers per subject, features that tie usage
  * to credits, grants with priority, effective dates, expiration and rollover, burned down by
@@ -240,6 +249,23 @@ export interface CreditLedger {
     signal?: AbortSignal,
   ): Promise<{ status: "created" | "already_exists"; ledger: CreditLedgerInfo }>;
   getLedger(ledgerId: string, signal?: AbortSignal): Promise<CreditLedgerInfo | undefined>;
+  /**
+   * The ledgers whose subject has every field given in `query.subject` (equal, exactly; the
+   * fields not given are not constrained, so `{}` lists every ledger), in ledgerId order:
+   * code-point order, the order of the ids' UTF-8 bytes (PostgreSQL's `COLLATE "C"`), the
+   * same on every backend. `limit` (1–1000) per page; pass `next` back as `cursor` for the
+   * ledgers after the page (keyset pagination: a ledger created between pages appears on a
+   * later page when it sorts after the cursor, and no ledger is returned twice). The cursor is
+   * opaque: one that `listLedgers` did not return throws `invalid_input` naming `cursor`; bad
+   * input names the field (`limit`, `subject.tenantId`, …).
+   *
+   * @example
+   * let page = await credits.listLedgers({ subject: { tenantId: "acme" }, limit: 100 });
+   * while (page.next !== undefined) {
+   *   page = await credits.listLedgers({ subject: { tenantId: "acme" }, limit: 100, cursor: page.next });
+   * }
+   */
+  listLedgers(query: CreditLedgerListQuery, signal?: AbortSignal): Promise<CreditLedgerPage>;
   /** Adds a grant (idempotent by grantId). `effectiveAt` must not be before the high watermark. */
   grant(
     input: CreditGrantInput,

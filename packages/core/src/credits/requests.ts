@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { canonicalHash } from "../contracts/hashing.js";
 import { HighWatermarkError, IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
@@ -13,6 +14,7 @@ import {
   CreditHistoryQuerySchema,
   CreditIdSchema,
   type CreditLedgerInfo,
+  CreditLedgerListQuerySchema,
   CreditLedgerSchema,
   CreditReserveSchema,
   CreditResetSchema,
@@ -121,6 +123,94 @@ export function parseHoldIdArg(value: unknown, subject: string): string {
 export function parseCreditHistoryQuery(input: unknown) {
   const query = parseWith(CreditHistoryQuerySchema, input, "CreditHistoryQuery");
   return { ...query, fromMs: Date.parse(query.from), toMs: Date.parse(query.to) };
+}
+
+/**
+ * Parses a `listLedgers` query: `subject` (the fields to match), `limit`, and `after`, the
+ * ledgerId the cursor continues after (undefined on the first page). A cursor that
+ * {@link ledgerListCursor} did not produce is `invalid_input` naming `cursor`.
+ */
+export function parseCreditLedgerListQuery(input: unknown): {
+  subject: Partial<CreditLedgerInfo["subject"]>;
+  limit: number;
+  after: string | undefined;
+} {
+  const subject = "CreditLedgerListQuery";
+  const query = parseWith(CreditLedgerListQuerySchema, input, subject);
+  return {
+    subject: query.subject,
+    limit: query.limit,
+    after: query.cursor === undefined ? undefined : decodeLedgerCursor(query.cursor, subject),
+  };
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The opaque cursor of a `listLedgers` page that ends at `ledgerId`: base64url of its JSON
+ * (JSON keeps every code unit, lone surrogates included, so any id round-trips).
+ */
+export function ledgerListCursor(ledgerId: string): string {
+  return Buffer.from(JSON.stringify([ledgerId]), "utf8").toString("base64url");
+}
+
+/** Decodes a cursor strictly: only what {@link ledgerListCursor} produces is accepted. */
+function decodeLedgerCursor(cursor: string, subject: string): string {
+  const bad = () => LatchValidationError.at(subject, "cursor", "expected a cursor returned by listLedgers()");
+  if (!BASE64URL.test(cursor)) throw bad();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    throw bad();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1 || !CreditIdSchema.safeParse(parsed[0]).success) {
+    throw bad();
+  }
+  const ledgerId = parsed[0] as string;
+  // Canonical form only: rejects lenient decodings (padding, stray bits, tampered text).
+  if (ledgerListCursor(ledgerId) !== cursor) throw bad();
+  return ledgerId;
+}
+
+/**
+ * `a` before `b` in code-point order (-1, 0, 1): the order of their UTF-8 bytes, which is
+ * PostgreSQL's `COLLATE "C"` order, so every backend lists ledgers in the same order. (Plain
+ * `<` compares UTF-16 code units, which puts U+10000 and above before U+E000–U+FFFF.)
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.codePointAt(i) as number;
+    const y = b.codePointAt(i) as number;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++; // the same surrogate pair in both
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/**
+ * A `listLedgers` page from up to `limit + 1` matching ledgers in order after the cursor:
+ * the first `limit`, and `next` when there were more.
+ */
+export function ledgerListPage(
+  ledgers: CreditLedgerInfo[],
+  limit: number,
+): { items: CreditLedgerInfo[]; next?: string } {
+  if (ledgers.length <= limit) return { items: ledgers };
+  const items = ledgers.slice(0, limit);
+  return { items, next: ledgerListCursor((items.at(-1) as CreditLedgerInfo).ledgerId) };
+}
+
+/** Whether a ledger's subject has every field given in `filter` (equality). */
+export function subjectMatches(
+  subject: CreditLedgerInfo["subject"],
+  filter: Partial<CreditLedgerInfo["subject"]>,
+): boolean {
+  for (const [key, value] of Object.entries(filter) as Array<[keyof typeof subject, string | undefined]>) {
+    if (value !== undefined && subject[key] !== value) return false;
+  }
+  return true;
 }
 
 /** A ledger id argument (`balance`, `listGrants`, …). */

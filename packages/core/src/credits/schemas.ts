@@ -268,3 +268,21 @@ export const CreditHistoryQuerySchema = z
     }
   });
 export type CreditHistoryQuery = z.input<typeof CreditHistoryQuerySchema>;
+
+/**
+ * A page of ledgers by subject (see {@link CreditLedger.listLedgers}): every field given in
+ * `subject` must be equal (fields not given are not constrained; `{}` matches every ledger).
+ */
+export const CreditLedgerListQuerySchema = z.strictObject({
+  subject: CreditSubjectFilterSchema,
+  limit: z
+    .number({ error: "expected an integer from 1 to 1000" })
+    .int({ error: "expected an integer from 1 to 1000" })
+    .min(1, { error: "expected an integer from 1 to 1000" })
+    .max(1000, { error: "expected an integer from 1 to 1000" }),
+  cursor: z
+    .string({ error: "expected a cursor returned by listLedgers()" })
+    .min(1, { error: "expected a cursor returned by listLedgers()" })
+    .optional(),
+});
+export type CreditLedgerListQuery = z.input<typeof CreditLedgerListQuerySchema>;

@@ -4,6 +4,7 @@ import type {
   CreditGrant,
   CreditHistoryPage,
   CreditLedger,
+  CreditLedgerPage,
   CreditReserveResult,
   CreditUsageResult,
 } from "../credits/contract.js";
@@ -24,11 +25,14 @@ import {
   assertNotBeforeHighWatermark,
   assertSameBody,
   buildGrant,
+  compareCodePoints,
+  ledgerListPage,
   parseCreditCommit,
   parseCreditFeature,
   parseCreditGrant,
   parseCreditHistoryQuery,
   parseCreditLedger,
+  parseCreditLedgerListQuery,
   parseCreditReserve,
   parseCreditReset,
   parseCreditUsage,
@@ -37,6 +41,7 @@ import {
   parseHoldIdArg,
   parseLedgerIdArg,
   parseTimeArg,
+  subjectMatches,
   unknownId,
   usageDecision,
   voidHash,
@@ -49,6 +54,7 @@ import type {
   CreditHistoryQuery,
   CreditLedgerInfo,
   CreditLedgerInput,
+  CreditLedgerListQuery,
   CreditReserveInput,
   CreditResetInput,
   CreditUsageInput,
@@ -158,6 +164,18 @@ export class MemoryCreditLedger implements CreditLedger {
   async getLedger(ledgerId: string, signal?: AbortSignal): Promise<CreditLedgerInfo | undefined> {
     signal?.throwIfAborted();
     return this.#ledgers.get(parseLedgerIdArg(ledgerId, "CreditLedger.getLedger"))?.info;
+  }
+
+  async listLedgers(query: CreditLedgerListQuery, signal?: AbortSignal): Promise<CreditLedgerPage> {
+    signal?.throwIfAborted();
+    const { subject, limit, after } = parseCreditLedgerListQuery(query);
+    const matching: CreditLedgerInfo[] = [];
+    for (const { info } of this.#ledgers.values()) {
+      if (after !== undefined && compareCodePoints(info.ledgerId, after) <= 0) continue;
+      if (subjectMatches(info.subject, subject)) matching.push(info);
+    }
+    matching.sort((a, b) => compareCodePoints(a.ledgerId, b.ledgerId));
+    return ledgerListPage(matching.slice(0, limit + 1), limit);
   }
 
   async grant(input: CreditGrantInput, signal?: AbortSignal) {

@@ -42,4 +42,10 @@ export const MIGRATIONS: readonly Migration[] = [
     file: "0005_api_keys.sql",
     sql: '-- Latch 0005: API keys. A key is found by the HMAC-SHA256 digest of its plaintext under a\n-- server-side secret; the plaintext and its random body are never stored. `payload` is the\n-- key\'s record without its two mutable fields (revoked_at, last_used_at, kept as columns so\n-- that revoke and touch are single conditional UPDATEs). `owner` is the billing subject the\n-- key acts for; reads are scoped with `owner @> <caller\'s owner>`. Append-only: never edit.\n\nCREATE TABLE api_keys (\n  id           text COLLATE "C" PRIMARY KEY,\n  digest       text COLLATE "C" NOT NULL UNIQUE CHECK (digest ~ \'^[0-9a-f]{64}$\'),\n  tenant_id    text COLLATE "C" NOT NULL,\n  owner        jsonb NOT NULL,\n  hash         text NOT NULL,\n  payload      jsonb NOT NULL,\n  revoked_at   timestamptz,\n  last_used_at timestamptz,\n  inserted_at  timestamptz NOT NULL DEFAULT now()\n);\n-- list: one tenant\'s keys in id order.\nCREATE INDEX api_keys_tenant ON api_keys (tenant_id, id);\n',
   },
+  {
+    version: 6,
+    name: "credit_ledger_subject",
+    file: "0006_credit_ledger_subject.sql",
+    sql: "-- Latch 0006: list credit ledgers by subject (`CreditLedger.listLedgers`). A listing always\n-- names a tenant in practice (the HTTP API scopes it to the caller's), so the ledgers of one\n-- tenant are found in ledger_id order by this index alone (keyset pages: tenant = $1 AND\n-- ledger_id > $cursor ORDER BY ledger_id); the other subject fields are then checked with\n-- `payload->'subject' @> …` on the few rows read. ledger_id is COLLATE \"C\" (0003), so the\n-- index's order is the listing's. Append-only: never edit.\n\nCREATE INDEX credit_ledgers_tenant ON credit_ledgers ((payload->'subject'->>'tenantId'), ledger_id);\n",
+  },
 ];
