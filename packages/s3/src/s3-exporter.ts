@@ -26,6 +26,7 @@ import {
   checkEncoders,
   type ExportFormat,
   intentKey,
+  intentObject,
   normalizeFormats,
   normalizePrefix,
   parseIntent,
@@ -235,7 +236,7 @@ export class S3Exporter implements RatedRecordExporter {
 
   async export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string; previousVersion?: PreviousVersionLookup },
+    options: { batchId: string; previousVersion?: PreviousVersionLookup; intentRecorded?: boolean },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
     const previousVersion = options?.previousVersion ?? this.#previous;
@@ -246,9 +247,32 @@ export class S3Exporter implements RatedRecordExporter {
       encoders: this.#encoders,
       ...(previousVersion !== undefined ? { previousVersion } : {}),
       put: (key, bytes, s) => this.#put(key, bytes, s),
+      intentRecorded: options?.intentRecorded === true,
       partConcurrency: PART_CONCURRENCY,
       ...(signal !== undefined ? { signal } : {}),
     });
+  }
+
+  async beginBatch(intent: BatchIntent, signal?: AbortSignal): Promise<BatchIntent | undefined> {
+    const marker = intentObject(this.#prefix, intent);
+    signal?.throwIfAborted();
+    const earlier = await this.#putIfAbsent(
+      marker.key,
+      marker.bytes,
+      sha256(marker.bytes),
+      async () => {
+        const stored = await this.#get(marker.key, signal);
+        if (stored === undefined) {
+          throw new ExportError({
+            kind: "connection",
+            reason: `${marker.key} was reported to exist but cannot be read`,
+          });
+        }
+        return parseIntent(stored, intent.batchId);
+      },
+      signal,
+    );
+    return "created" in earlier ? undefined : earlier;
   }
 
   async startedBatch(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined> {
@@ -338,9 +362,25 @@ export class S3Exporter implements RatedRecordExporter {
   ): Promise<{ bytes: Uint8Array; created: boolean }> {
     signal?.throwIfAborted();
     const digest = sha256(bytes);
-    const exists = () => this.#existing(key, bytes, digest.toString("hex"), signal);
     if (bytes.byteLength > this.#multipartThreshold) return this.#putMultipart(key, bytes, digest, signal);
-    return withRetries(
+    return this.#putIfAbsent(
+      key,
+      bytes,
+      digest,
+      () => this.#existing(key, bytes, digest.toString("hex"), signal),
+      signal,
+    );
+  }
+
+  /** One `PutObject` with `If-None-Match: *`, retried; a 412 is answered by `onExists`. */
+  #putIfAbsent<T>(
+    key: string,
+    bytes: Uint8Array,
+    digest: Buffer,
+    onExists: () => Promise<T>,
+    signal: AbortSignal | undefined,
+  ): Promise<T | { bytes: Uint8Array; created: true }> {
+    return withRetries<T | { bytes: Uint8Array; created: true }>(
       this.#retry,
       `PUT ${key}`,
       async () => {
@@ -357,9 +397,9 @@ export class S3Exporter implements RatedRecordExporter {
           }),
           { abortSignal: signal },
         );
-        return { bytes, created: true };
+        return { bytes, created: true as const };
       },
-      { onExists: exists },
+      { onExists },
       signal,
     );
   }

@@ -44,7 +44,12 @@ export interface RatedRecordExporter {
    */
   export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string; previousVersion?: PreviousVersionLookup },
+    options: {
+      batchId: string;
+      previousVersion?: PreviousVersionLookup;
+      /** The batch's intent marker was already recorded by `beginBatch` (skip writing it). */
+      intentRecorded?: boolean;
+    },
     signal?: AbortSignal,
   ): Promise<ExportResult>;
   /**
@@ -53,4 +58,11 @@ export interface RatedRecordExporter {
    * the store has grown since); exporters without it only get that guarantee for full pages.
    */
   startedBatch?(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined>;
+  /**
+   * Records that batch `intent.batchId` starts with these rows, unless an earlier attempt
+   * already recorded it (create-if-absent): resolves to undefined when this call recorded it,
+   * else to the earlier attempt's intent, whose rows the caller must export instead. One request
+   * where `startedBatch` + writing the marker take two; the export loop prefers it.
+   */
+  beginBatch?(intent: BatchIntent, signal?: AbortSignal): Promise<BatchIntent | undefined>;
 }

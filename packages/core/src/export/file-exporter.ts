@@ -10,7 +10,7 @@ import type {
 import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
 import { ExportError, LatchError, LatchValidationError } from "../errors/index.js";
 import { intentKey, normalizePrefix, validateBatchId } from "./layout.js";
-import { normalizeFormats, parseIntent } from "./manifest.js";
+import { intentObject, normalizeFormats, parseIntent } from "./manifest.js";
 import { writeBatch } from "./write-batch.js";
 import { checkEncoders, type ExportFormat, type RowEncoders, sameContent } from "./writers.js";
 
@@ -103,7 +103,7 @@ export class FileExporter implements RatedRecordExporter {
 
   async export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string; previousVersion?: PreviousVersionLookup },
+    options: { batchId: string; previousVersion?: PreviousVersionLookup; intentRecorded?: boolean },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
     const previousVersion = options?.previousVersion ?? this.#previous;
@@ -114,10 +114,18 @@ export class FileExporter implements RatedRecordExporter {
       ...(this.#encoders !== undefined ? { encoders: this.#encoders } : {}),
       ...(previousVersion !== undefined ? { previousVersion } : {}),
       put: (key, bytes, s) => this.#put(key, bytes, s),
+      intentRecorded: options?.intentRecorded === true,
       // One object at a time: a local disk gains nothing from more, and files appear in order.
       partConcurrency: 1,
       ...(signal !== undefined ? { signal } : {}),
     });
+  }
+
+  async beginBatch(intent: BatchIntent, signal?: AbortSignal): Promise<BatchIntent | undefined> {
+    const marker = intentObject(this.#prefix, intent);
+    signal?.throwIfAborted();
+    const created = await this.#createOrRead(marker.key, marker.bytes, signal);
+    return created === true ? undefined : parseIntent(created, intent.batchId);
   }
 
   async startedBatch(batchId: string, signal?: AbortSignal): Promise<BatchIntent | undefined> {
@@ -142,6 +150,24 @@ export class FileExporter implements RatedRecordExporter {
     bytes: Uint8Array,
     signal: AbortSignal | undefined,
   ): Promise<{ bytes: Uint8Array; created: boolean }> {
+    const stored = await this.#createOrRead(key, bytes, signal);
+    if (stored === true) return { bytes, created: true };
+    if (sameContent(key, stored, bytes)) return { bytes: stored, created: false };
+    throw new ExportError({
+      kind: "invalid_data",
+      reason: `${key} already exists with different content; nothing was overwritten`,
+    });
+  }
+
+  /**
+   * Creates `key` with `bytes` unless it exists (temporary file, fsync, hard link: atomic
+   * create-if-absent); resolves to true when this call created it, else to the existing bytes.
+   */
+  async #createOrRead(
+    key: string,
+    bytes: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<true | Uint8Array> {
     const fs = this.#fs;
     const final = this.pathOf(key);
     const dir = path.dirname(final);
@@ -168,17 +194,12 @@ export class FileExporter implements RatedRecordExporter {
       }
       if (linked) {
         await this.#syncDir(dir);
-        return { bytes, created: true };
+        return true;
       }
-      const existing = await fs.readFile(final);
-      if (sameContent(key, existing, bytes)) return { bytes: existing, created: false };
+      return await fs.readFile(final);
     } catch (e) {
       throw fsError(e, `writing ${key}`, signal);
     }
-    throw new ExportError({
-      kind: "invalid_data",
-      reason: `${key} already exists with different content; nothing was overwritten`,
-    });
   }
 
   /** Makes the new directory entry durable (best effort: not every platform can fsync a folder). */

@@ -32,6 +32,7 @@ export {
   type BillingManifest,
   buildManifest,
   type ExportObject,
+  intentObject,
   latestRatedAt,
   type ManifestObject,
   manifestFor,

@@ -221,17 +221,33 @@ export function planIntent(input: {
   prefix?: string;
   batchId: string;
 }): ExportObject {
-  const prefix = normalizePrefix(input.prefix);
-  const batchId = validateBatchId(input.batchId);
   const entries = input.entries;
-  const intent: BatchIntentMarker = {
-    schema: BILLING_EXPORT_SCHEMA,
-    batchId,
+  return intentObject(input.prefix, {
+    batchId: input.batchId,
     rows: entries.length,
     firstSeq: entries[0]?.seq ?? "",
     lastSeq: entries[entries.length - 1]?.seq ?? "",
+  });
+}
+
+/**
+ * The intent marker object (key and canonical bytes) of a batch intent; {@link planIntent}
+ * builds the same from entries.
+ *
+ * @example
+ * const { key, bytes } = intentObject("billing", { batchId, rows: 1000, firstSeq: "1", lastSeq: "1000" });
+ */
+export function intentObject(prefix: string | undefined, intent: BatchIntent): ExportObject {
+  const normalized = normalizePrefix(prefix);
+  const batchId = validateBatchId(intent.batchId);
+  const marker: BatchIntentMarker = {
+    schema: BILLING_EXPORT_SCHEMA,
+    batchId,
+    rows: intent.rows,
+    firstSeq: intent.firstSeq,
+    lastSeq: intent.lastSeq,
   };
-  return { key: intentKey(prefix, batchId), bytes: utf8.encode(canonicalJson(intent)) };
+  return { key: intentKey(normalized, batchId), bytes: utf8.encode(canonicalJson(marker)) };
 }
 
 /** One data object of a planned batch. */

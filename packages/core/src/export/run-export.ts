@@ -104,7 +104,14 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
       if (first === undefined) break;
       const batchId = batchIdFor(first.seq);
 
-      const intent = await exporter.startedBatch?.(batchId, signal);
+      // An earlier attempt's intent, if any; with beginBatch, recording ours in the same request.
+      const lastEntry = page.items[page.items.length - 1];
+      const intent = exporter.beginBatch
+        ? await exporter.beginBatch(
+            { batchId, rows: page.items.length, firstSeq: first.seq, lastSeq: lastEntry?.seq ?? first.seq },
+            signal,
+          )
+        : await exporter.startedBatch?.(batchId, signal);
       if (intent !== undefined) {
         if (intent.rows !== page.items.length) page = await store.listSince(cursor, intent.rows, signal);
         const last = page.items[page.items.length - 1];
@@ -124,7 +131,11 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
       }
 
       const batch = {
-        exporting: exporter.export(page.items, { batchId, previousVersion }, signal),
+        exporting: exporter.export(
+          page.items,
+          { batchId, previousVersion, intentRecorded: exporter.beginBatch !== undefined },
+          signal,
+        ),
         next,
         batchId,
       };

@@ -26,6 +26,8 @@ export interface WriteBatchOptions {
   /** Finds superseded versions outside the batch (for `cost_delta`). */
   previousVersion?: PreviousVersionLookup;
   put: PutIfAbsent;
+  /** The intent marker was recorded already (`beginBatch`): do not write it again. */
+  intentRecorded?: boolean;
   /** Parts written at the same time. Default 4. */
   partConcurrency?: number;
   signal?: AbortSignal;
@@ -61,7 +63,9 @@ export async function writeBatch(
     ...(options.encoders !== undefined ? { encoders: options.encoders } : {}),
   });
   signal?.throwIfAborted();
-  const intentWrite = put(started.intent.key, started.intent.bytes, signal);
+  const intentWrite = options.intentRecorded
+    ? Promise.resolve({ bytes: started.intent.bytes, created: false })
+    : put(started.intent.key, started.intent.bytes, signal);
   // Observed now: it may fail while the parts are still being compressed (awaited below).
   intentWrite.catch(() => undefined);
   let plan: BatchPlan;

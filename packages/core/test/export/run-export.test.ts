@@ -146,6 +146,33 @@ describe("exportPending", () => {
     expect(manifests.map((m) => m.rows)).toEqual([4, 2, 1]);
   });
 
+  it("also follows an earlier intent through startedBatch, for exporters without beginBatch", async () => {
+    const store = seedLog();
+    const files = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });
+    await files.export(store.log.slice(0, 4), { batchId: "b-0000000000000000000000000000000000000001" });
+    const exporter: RatedRecordExporter = {
+      export: (batch, options, signal) => files.export(batch, options, signal),
+      startedBatch: (batchId, signal) => files.startedBatch(batchId, signal),
+    };
+    const result = await exportPending({ store, exporter, batchSize: 2 });
+    expect(result.rows).toBe(7);
+    expect((await exported()).manifests.map((m) => m.rows)).toEqual([4, 2, 1]);
+  });
+
+  it("beginBatch records a new intent in one step and returns an earlier attempt's", async () => {
+    const exporter = new FileExporter({ directory: dir });
+    const intent = {
+      batchId: "b-0000000000000000000000000000000000000001",
+      rows: 4,
+      firstSeq: "1",
+      lastSeq: "4",
+    };
+    expect(await exporter.beginBatch(intent)).toBeUndefined();
+    expect(await exporter.startedBatch(intent.batchId)).toMatchObject(intent);
+    // A later attempt proposing other rows is told the first attempt's.
+    expect(await exporter.beginBatch({ ...intent, rows: 9, lastSeq: "9" })).toMatchObject(intent);
+  });
+
   it("fails rather than guess when an earlier attempt saw other rows", async () => {
     const store = seedLog();
     const exporter = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });
