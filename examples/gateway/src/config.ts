@@ -10,8 +10,16 @@
  *
  * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out`).
  */
-import { FileExporter, type RatedRecordExporter } from "@latch/core";
+import {
+  createLatch,
+  FileExporter,
+  InMemoryPricingSource,
+  type Latch,
+  type LatchConfig,
+  type RatedRecordExporter,
+} from "@latch/core";
 import { type Backends, openBackends } from "@latch/example-quickstart/backends";
+import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
 import { S3Exporter } from "@latch/s3";
 
 export interface GatewayConfig {
@@ -73,4 +81,23 @@ export async function openGatewayBackends(config: GatewayConfig): Promise<Gatewa
       config.s3 ? `s3://${config.s3.bucket}/${config.s3.prefix ?? ""}` : (config.exportDir ?? "latch-out")
     }`,
   };
+}
+
+/**
+ * The gateway's Latch over its backends: the example price sheets, the backends' stores, quota,
+ * counter and exporter, and a local spool for observations the store could not take.
+ */
+export function createGatewayLatch(
+  backends: GatewayBackends,
+  options: { spoolPath: string } & Pick<LatchConfig, "onWarning">,
+): Latch {
+  return createLatch({
+    observations: backends.observations,
+    rated: backends.rated,
+    pricing: new InMemoryPricingSource(PRICE_SHEETS),
+    quota: backends.quota,
+    counter: backends.counter,
+    exporter: backends.exporter,
+    ...options,
+  });
 }

@@ -12,9 +12,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { resolve } from "node:path";
-import { createLatch, InMemoryPricingSource } from "@latch/core";
-import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
-import { configFromEnv, openGatewayBackends } from "./config.js";
+import { configFromEnv, createGatewayLatch, openGatewayBackends } from "./config.js";
 import { startFakeProvider } from "./fake-provider.js";
 import { startGateway } from "./gateway.js";
 import { driveTraffic } from "./traffic.js";
@@ -26,15 +24,7 @@ config.exportDir = resolve(cwd, config.exportDir ?? "latch-out");
 
 const provider = await startFakeProvider();
 const backends = await openGatewayBackends(config);
-const latch = createLatch({
-  observations: backends.observations,
-  rated: backends.rated,
-  pricing: new InMemoryPricingSource(PRICE_SHEETS),
-  quota: backends.quota,
-  counter: backends.counter,
-  exporter: backends.exporter,
-  spoolPath: resolve(cwd, ".latch/gateway-spool.jsonl"),
-});
+const latch = createGatewayLatch(backends, { spoolPath: resolve(cwd, ".latch/gateway-spool.jsonl") });
 await latch.ready;
 const tenants = { acme: 5_000_000, globex: 5_000_000, initech: 40_000 };
 for (const [tenant, limit] of Object.entries(tenants)) await backends.quota.setLimit(tenant, limit);

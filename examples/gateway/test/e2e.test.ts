@@ -21,20 +21,17 @@ import { join, relative } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import {
-  createLatch,
   exportPending,
   FileExporter,
-  InMemoryPricingSource,
   type RatedRecordExporter,
   type RatedRecordStore,
   sumDecimals,
 } from "@latch/core";
-import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
 import { S3Exporter } from "@latch/s3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestS3, type TestS3 } from "../../../packages/s3/test/support/s3-server.js";
-import { type GatewayConfig, openGatewayBackends } from "../src/config.js";
+import { createGatewayLatch, type GatewayConfig, openGatewayBackends } from "../src/config.js";
 import { type ProviderFault, startFakeProvider } from "../src/fake-provider.js";
 import { startGateway } from "../src/gateway.js";
 import { driveTraffic, type TrafficResult } from "../src/traffic.js";
@@ -117,13 +114,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const provider = await startFakeProvider({ fault: providerFault });
   const backends = await openGatewayBackends(config);
   const warnings: string[] = [];
-  const latch = createLatch({
-    observations: backends.observations,
-    rated: backends.rated,
-    pricing: new InMemoryPricingSource(PRICE_SHEETS),
-    quota: backends.quota,
-    counter: backends.counter,
-    exporter: backends.exporter,
+  const latch = createGatewayLatch(backends, {
     spoolPath: join(dir, "spool.jsonl"),
     onWarning: (w) => warnings.push(w.code),
   });

@@ -12,12 +12,11 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLatch, InMemoryPricingSource, type Latch } from "@latch/core";
-import { openGatewayBackends } from "@latch/example-gateway/config";
+import type { Latch } from "@latch/core";
+import { createGatewayLatch, openGatewayBackends } from "@latch/example-gateway/config";
 import { startFakeProvider } from "@latch/example-gateway/fake-provider";
 import { startGateway } from "@latch/example-gateway/gateway";
 import { requestFor, send } from "@latch/example-gateway/traffic";
-import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
 import { reportRow } from "./report.js";
 
 const REQUESTS = Number(process.env.BENCH_GATEWAY_REQUESTS ?? 3_000);
@@ -106,15 +105,7 @@ async function withLatch(
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "latch-bench-gateway-"));
   const backends = await openGatewayBackends({ ...config, exportDir: dir, dropOnClose: true });
-  const latch = createLatch({
-    observations: backends.observations,
-    rated: backends.rated,
-    pricing: new InMemoryPricingSource(PRICE_SHEETS),
-    quota: backends.quota,
-    counter: backends.counter,
-    exporter: backends.exporter,
-    spoolPath: join(dir, "spool.jsonl"),
-  });
+  const latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl") });
   try {
     await latch.ready;
     for (const t of TENANTS) await backends.quota.setLimit(t, Number.MAX_SAFE_INTEGER);

@@ -1,5 +1,10 @@
 import { ExportError } from "@latch/core";
-import { BILLING_COLUMNS, type BillingColumn, type BillingRecord } from "@latch/core/export";
+import {
+  BILLING_COLUMN_TYPES,
+  BILLING_COLUMNS,
+  type BillingColumn,
+  type BillingRecord,
+} from "@latch/core/export";
 import {
   ByteWriter,
   type ColumnSource as ColumnData,
@@ -7,17 +12,9 @@ import {
   type SchemaElement,
 } from "hyparquet-writer";
 
+/** `version` and the meters (integers in every format), and `cost_minor_units` (a decimal integer string). */
 const INTEGER_COLUMNS = new Set<BillingColumn>([
-  "version",
-  "input_tokens",
-  "cached_input_tokens",
-  "cache_write_tokens",
-  "cache_write_1h_tokens",
-  "output_tokens",
-  "reasoning_tokens",
-  "audio_input_tokens",
-  "audio_output_tokens",
-  "image_count",
+  ...BILLING_COLUMNS.filter((c) => BILLING_COLUMN_TYPES[c] === "integer"),
   "cost_minor_units",
 ]);
 const TIMESTAMP_COLUMNS = new Set<BillingColumn>(["started_at", "completed_at", "rated_at"]);
