@@ -8,7 +8,7 @@
  * | Postgres only | `LATCH_DATABASE_URL` (system of record, quota and counters in Postgres) |
  * | Postgres + Redis + S3 | `LATCH_DATABASE_URL`, `LATCH_REDIS_URL` (hot quota), `LATCH_S3_BUCKET` (+ `LATCH_S3_ENDPOINT`, `LATCH_S3_PREFIX`, AWS credentials from the default chain) |
  *
- * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out`).
+ * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out/gateway`).
  */
 import {
   createLatch,
@@ -59,7 +59,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
           },
         }
       : {}),
-    exportDir: env.LATCH_EXPORT_DIR ?? "latch-out",
+    exportDir: env.LATCH_EXPORT_DIR ?? "latch-out/gateway",
   };
 }
 
@@ -73,12 +73,14 @@ export async function openGatewayBackends(config: GatewayConfig): Promise<Gatewa
   });
   const exporter: RatedRecordExporter = config.s3
     ? new S3Exporter({ ...config.s3, formats: ["jsonl.gz", "parquet"] })
-    : new FileExporter({ directory: config.exportDir ?? "latch-out", formats: ["jsonl.gz", "csv"] });
+    : new FileExporter({ directory: config.exportDir ?? "latch-out/gateway", formats: ["jsonl.gz", "csv"] });
   return {
     ...backends,
     exporter,
     description: `${backends.description}; export to ${
-      config.s3 ? `s3://${config.s3.bucket}/${config.s3.prefix ?? ""}` : (config.exportDir ?? "latch-out")
+      config.s3
+        ? `s3://${config.s3.bucket}/${config.s3.prefix ?? ""}`
+        : (config.exportDir ?? "latch-out/gateway")
     }`,
   };
 }

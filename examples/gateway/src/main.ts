@@ -11,6 +11,7 @@
  * (LATCH_S3_ENDPOINT for MinIO & co.) = Postgres + Redis + S3.
  */
 import { randomUUID } from "node:crypto";
+import { rm } from "node:fs/promises";
 import { resolve } from "node:path";
 import { configFromEnv, createGatewayLatch, openGatewayBackends } from "./config.js";
 import { startFakeProvider } from "./fake-provider.js";
@@ -20,7 +21,14 @@ import { driveTraffic } from "./traffic.js";
 const serve = process.argv.includes("--serve");
 const cwd = process.env.INIT_CWD ?? process.cwd();
 const config = configFromEnv(process.env);
-config.exportDir = resolve(cwd, config.exportDir ?? "latch-out");
+config.exportDir = resolve(cwd, config.exportDir ?? "latch-out/gateway");
+// The demo starts its stores from nothing (memory, or a wiped schema and key prefix), so its
+// change log starts again at 1: start the export from nothing too — a fresh folder, or a fresh
+// S3 prefix per run — or the new batches would collide with the last run's objects.
+await rm(resolve(config.exportDir, "latch.billing-export.v1"), { recursive: true, force: true });
+if (config.s3 && !process.env.LATCH_S3_PREFIX) {
+  config.s3.prefix = `gateway-demo/${new Date().toISOString().replace(/[:.]/g, "-")}`;
+}
 
 const provider = await startFakeProvider();
 const backends = await openGatewayBackends(config);
