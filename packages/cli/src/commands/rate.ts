@@ -1,7 +1,7 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { LatchDecimal, linesToCsv, type RatedUsageRecord } from "@latch/core";
+import { canonicalDecimal, linesToCsv, type RatedUsageRecord, sumDecimals } from "@latch/core";
 import { AtomicOutput } from "../atomic-file.js";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
@@ -118,7 +118,8 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
   };
   ctx.signal.addEventListener("abort", stop, { once: true });
 
-  const totals = new Map<string, InstanceType<typeof LatchDecimal>>();
+  /** Exact running totals per currency (fixed point, no digit limit; a 40-digit Decimal sum could round). */
+  const totals = new Map<string, string>();
   let lines = 0;
   let rated = 0;
   let rejected = 0;
@@ -137,7 +138,7 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
           rated++;
           const r = result.record;
           const sum = totals.get(r.currency);
-          totals.set(r.currency, sum === undefined ? new LatchDecimal(r.total) : sum.plus(r.total));
+          totals.set(r.currency, sum === undefined ? r.total : sumDecimals([sum, r.total]));
           await out.write(format === "csv" ? csvLine(r) : `${JSON.stringify(r)}\n`);
         } else {
           rejected++;
@@ -179,7 +180,7 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
     rated,
     rejected,
     totals: Object.fromEntries(
-      [...totals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, d]) => [c, d.toFixed()]),
+      [...totals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, d]) => [c, canonicalDecimal(d)]),
     ),
     out: options.out,
     rejects: rejectsPath,

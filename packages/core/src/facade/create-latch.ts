@@ -206,6 +206,14 @@ export interface Latch {
   correct(eventId: string, meters: MeterSet): Promise<RatedUsageRecord>;
   /** Rate every stored observation that has no rated record yet (new prices, earlier failures). */
   rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
+  /**
+   * Burns the credits of every rated-record version stored since the last call (the change
+   * log consumer `latch:credits`), idempotently: each version is burned once per event and
+   * version, and an earlier version never undoes a later one. Run it after a crash (a process
+   * that died between storing a call and burning its credits left that burn undone) or on a
+   * schedule; each page's cursor is saved only after its burns. Requires `credits`.
+   */
+  reconcileCredits(): Promise<{ versions: number }>;
   /** Export every rated-record version not exported yet. */
   exportPending(): Promise<{ batches: number; rows: number; keys: string[] }>;
   summary(query: SummaryQuery): Promise<SummaryRow[]>;
@@ -216,6 +224,9 @@ export interface Latch {
   readonly ready: Promise<void>;
   close(): Promise<void>;
 }
+
+/** The change-log consumer `reconcileCredits` walks. */
+const CREDITS_CURSOR = "latch:credits";
 
 const ConfigSchema = z.looseObject({
   observations: z.custom<ObservationStore>(
@@ -875,6 +886,37 @@ export function createLatch(config: LatchConfig): Latch {
         after = page.next;
       }
       return { rated: ratedCount, stillUnpriced };
+    },
+
+    async reconcileCredits() {
+      if (credits === undefined)
+        throw LatchValidationError.at("LatchConfig", "credits", "no credit ledger configured");
+      let versions = 0;
+      let cursor = await withRetry(() => rated.getCursor(CREDITS_CURSOR), retry);
+      for (;;) {
+        const page = await withRetry(() => rated.listSince(cursor, 1_000), retry);
+        if (page.items.length === 0 || page.cursor === undefined) break;
+        for (const { record } of page.items) {
+          try {
+            await burnCredits(record.observation, record);
+          } catch (error) {
+            // A store error stops the run (the cursor stays: the next run retries this page);
+            // an error a retry cannot fix (no ledger for the tenant) is reported, as in record().
+            if (isRetryableStoreError(error)) throw error;
+            warn({
+              code: "credit_burn_failed",
+              message: `burning credits for ${record.eventId} failed and a retry cannot help: ${(error as Error).message}`,
+              eventId: record.eventId,
+              cause: error,
+            });
+          }
+        }
+        const next = page.cursor;
+        await withRetry(() => rated.saveCursor(CREDITS_CURSOR, next), retry);
+        cursor = next;
+        versions += page.items.length;
+      }
+      return { versions };
     },
 
     async exportPending() {

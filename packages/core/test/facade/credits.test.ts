@@ -460,3 +460,46 @@ describe("createLatch({ credits }): bad input is a typed error naming the field"
     });
   });
 });
+
+describe("reconcileCredits", () => {
+  it("burns what a crash between storing a call and burning it left undone, once, and never undoes a correction", async () => {
+    const ledger = await ledgerWithGrants();
+    // The "crashed" process: its calls are stored and rated, but its burns never happened.
+    const crashed = setup(ledger, { route: () => undefined });
+    for (let i = 0; i < 3; i++) expect((await crashed.latch.record(call(i))).status).toBe("rated");
+    expect((await feature(ledger, "tokens"))?.burned).toBe("0");
+
+    // The restarted process reconciles over the same stores.
+    const restarted = setup(
+      ledger,
+      {},
+      { observations: crashed.config.observations, rated: crashed.config.rated },
+    );
+    expect(await restarted.latch.reconcileCredits()).toEqual({ versions: 3 });
+    expect((await feature(ledger, "tokens"))?.burned).toBe("3300");
+    // Again: nothing new in the log, nothing burned twice.
+    expect(await restarted.latch.reconcileCredits()).toEqual({ versions: 0 });
+    expect((await feature(ledger, "tokens"))?.burned).toBe("3300");
+
+    // A correction moves the burn (v2 replaces v1); reconciling then burns v2 again, idempotently.
+    await restarted.latch.correct("req-0:0:openai", { input_tokens: 100, output_tokens: 0 });
+    expect((await feature(ledger, "tokens"))?.burned).toBe("2300");
+    expect(await restarted.latch.reconcileCredits()).toEqual({ versions: 1 });
+    expect((await feature(ledger, "tokens"))?.burned).toBe("2300");
+    // A process that never saw the correction replays v1 after v2: the lower version changes nothing.
+    await ledger.recordUsage({
+      ledgerId: "acme",
+      featureId: "tokens",
+      eventId: "req-0:0:openai",
+      amount: "1100",
+      at: "2026-03-01T12:00:01Z",
+      version: 1,
+    });
+    expect((await feature(ledger, "tokens"))?.burned).toBe("2300");
+  });
+
+  it("needs credits configured, naming the field", async () => {
+    const { latch } = setup(await ledgerWithGrants(), {}, { credits: undefined });
+    await expect(latch.reconcileCredits()).rejects.toMatchObject({ code: "invalid_input" });
+  });
+});
