@@ -176,4 +176,11 @@ export {
   type RatingContext,
   RatingContextSchema,
 } from "./schemas/rating.js";
+export {
+  canonicalServiceTier,
+  SERVICE_TIERS,
+  type ServiceTier,
+  STANDARD_TIER,
+  serviceTierOf,
+} from "./schemas/service-tier.js";
 export { IsoTimestampSchema } from "./schemas/time.js";

@@ -11,6 +11,15 @@ export const BUILTIN_METERS = [
   "audio_input_tokens",
   "audio_output_tokens",
   "image_count",
+  // Added 2026-12 (at the end, so the canonical order of existing meters is unchanged).
+  /** Image tokens in the prompt, where the provider reports and prices them apart (gpt-image). */
+  "image_input_tokens",
+  /** Generated image tokens (Gemini image output, gpt-image, OpenRouter image_tokens). */
+  "image_output_tokens",
+  /** Server-side web searches run by the provider (Anthropic web_search, OpenAI web_search_call). Per unit. */
+  "web_search_requests",
+  /** Server-side web fetches run by the provider (Anthropic web_fetch). Per unit. */
+  "web_fetch_requests",
 ] as const;
 
 export type BuiltinMeter = (typeof BUILTIN_METERS)[number];
@@ -23,9 +32,13 @@ export const PROMPT_METERS: readonly MeterKind[] = [
   "cache_write_tokens",
   "cache_write_1h_tokens",
   "audio_input_tokens",
+  "image_input_tokens",
 ];
 
-/** Token meters: their sum is a request's "total tokens". Images and custom meters are not tokens. */
+/**
+ * Token meters: their sum is a request's "total tokens". Image counts, server-tool requests and
+ * custom meters are not tokens.
+ */
 export const TOKEN_METERS: readonly MeterKind[] = [
   "input_tokens",
   "cached_input_tokens",
@@ -35,6 +48,8 @@ export const TOKEN_METERS: readonly MeterKind[] = [
   "reasoning_tokens",
   "audio_input_tokens",
   "audio_output_tokens",
+  "image_input_tokens",
+  "image_output_tokens",
 ];
 
 const builtinSet: ReadonlySet<string> = new Set(BUILTIN_METERS);

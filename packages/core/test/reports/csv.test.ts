@@ -281,6 +281,10 @@ const LINES_HEADER = [
   "audio_input_tokens",
   "audio_output_tokens",
   "image_count",
+  "image_input_tokens",
+  "image_output_tokens",
+  "web_search_requests",
+  "web_fetch_requests",
   "outcome",
   "currency",
   "cost",
@@ -352,6 +356,10 @@ describe("linesToCsv", () => {
         "7",
         "8",
         "9",
+        "0",
+        "0",
+        "0",
+        "0",
         "error:overloaded",
         "EUR",
         "1.5",
@@ -378,13 +386,17 @@ describe("linesToCsv", () => {
         "0",
         "0",
         "0",
+        "0",
+        "0",
+        "0",
+        "0",
         "timeout",
         "USD",
         "0",
       ],
     ]);
     expect(csv.split("\r\n")[1]).toBe(
-      '2026-03-01T12:00:01.5Z,req-1:0:anthropic,req-1:0:anthropic:v2,2,acme,org-9,p1,key-1,user-7,"chat, v2",anthropic,claude,1,2,3,4,5,6,7,8,9,error:overloaded,EUR,1.5',
+      '2026-03-01T12:00:01.5Z,req-1:0:anthropic,req-1:0:anthropic:v2,2,acme,org-9,p1,key-1,user-7,"chat, v2",anthropic,claude,1,2,3,4,5,6,7,8,9,0,0,0,0,error:overloaded,EUR,1.5',
     );
   });
 
