@@ -10,17 +10,51 @@
  *   `max_tokens` (`maxOutputTokens` for Gemini);
  * - the response id is derived from the `x-request-id` header (or the body's hash).
  *
- * Faults for tests: `fault: (requestId) => "error" | "timeout" | undefined` makes a request
- * answer 500, or never answer (the caller's timeout fires).
+ * Faults for tests: `fault: (requestId) => ProviderFault` makes a request answer 500
+ * (`error`), never answer (`timeout`: the caller's timeout fires), stream slowly (`slow`: one
+ * event every `slowEventMs`, so a long answer outlasts any whole-call timeout while it is still
+ * sending) or stop mid-stream (`cut`: half the events, then the connection is destroyed).
+ *
+ * Gemini's `:streamGenerateContent` answers Server-Sent Events only with `?alt=sse`; without
+ * it, as the real API does, it streams one JSON array of the same chunks.
  */
 import { createHash } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type ProviderFault = "error" | "timeout" | undefined;
+export type ProviderFault = "error" | "timeout" | "slow" | "cut" | undefined;
 
 export interface FakeProviderOptions {
   fault?: (requestId: string) => ProviderFault;
+  /** Pause between two streamed events of a `slow` request. Default 100 ms. */
+  slowEventMs?: number;
+}
+
+/** How a response is streamed: all at once, slowly, or cut off half-way. */
+interface Delivery {
+  mode: "normal" | "slow" | "cut";
+  slowEventMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Writes `pieces` per the delivery: a `cut` delivery writes half of them, then destroys the socket. */
+async function deliver(
+  res: http.ServerResponse,
+  pieces: readonly string[],
+  delivery: Delivery,
+): Promise<void> {
+  const count = delivery.mode === "cut" ? Math.max(1, Math.floor(pieces.length / 2)) : pieces.length;
+  for (let i = 0; i < count; i++) {
+    if (res.destroyed) return;
+    // Wait until each piece is handed to the socket, so a cut happens after what was sent.
+    await new Promise<void>((resolve) => res.write(pieces[i] as string, () => resolve()));
+    if (delivery.mode === "slow" && i < count - 1) await sleep(delivery.slowEventMs);
+  }
+  if (delivery.mode === "cut") {
+    await sleep(20);
+    res.destroy();
+  } else res.end();
 }
 
 export interface FakeProvider {
@@ -67,13 +101,30 @@ function cachedTokens(prompt: number, chars: number): number {
   return chars > 400 ? Math.min(256, prompt) : 0;
 }
 
-function sse(res: http.ServerResponse, events: Array<{ event?: string; data: unknown }>): void {
+function sse(
+  res: http.ServerResponse,
+  events: Array<{ event?: string; data: unknown }>,
+  delivery: Delivery,
+): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-  for (const e of events) {
-    if (e.event) res.write(`event: ${e.event}\n`);
-    res.write(`data: ${typeof e.data === "string" ? e.data : JSON.stringify(e.data)}\n\n`);
-  }
-  res.end();
+  const pieces = events.map(
+    (e) =>
+      `${e.event ? `event: ${e.event}\n` : ""}data: ${typeof e.data === "string" ? e.data : JSON.stringify(e.data)}\n\n`,
+  );
+  return deliver(res, pieces, delivery);
+}
+
+/** Gemini's streaming without `alt=sse`: one JSON array, written chunk by chunk. */
+function jsonArrayStream(
+  res: http.ServerResponse,
+  chunks: readonly unknown[],
+  delivery: Delivery,
+): Promise<void> {
+  res.writeHead(200, { "content-type": "application/json" });
+  const pieces = chunks.map(
+    (c, i) => `${i === 0 ? "[" : ",\r\n"}${JSON.stringify(c)}${i === chunks.length - 1 ? "]" : ""}`,
+  );
+  return deliver(res, pieces, delivery);
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -86,7 +137,12 @@ function words(n: number): string[] {
   return Array.from({ length: Math.max(1, Math.ceil(n / 8)) }, (_, i) => `word${i} `);
 }
 
-function openai(res: http.ServerResponse, id: string, body: Record<string, unknown>): void {
+function openai(
+  res: http.ServerResponse,
+  id: string,
+  body: Record<string, unknown>,
+  delivery: Delivery,
+): void {
   const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
   const chars = messages.reduce((n, m) => n + textOf(m.content).length, 0);
   const prompt = promptTokensOf(messages);
@@ -126,7 +182,7 @@ function openai(res: http.ServerResponse, id: string, body: Record<string, unkno
         data: { id, object: "chat.completion.chunk", created, model, choices: [], usage },
       } as never);
     }
-    sse(res, [...chunks, { data: "[DONE]" }]);
+    void sse(res, [...chunks, { data: "[DONE]" }], delivery);
     return;
   }
   json(res, 200, {
@@ -145,7 +201,12 @@ function openai(res: http.ServerResponse, id: string, body: Record<string, unkno
   });
 }
 
-function anthropic(res: http.ServerResponse, id: string, body: Record<string, unknown>): void {
+function anthropic(
+  res: http.ServerResponse,
+  id: string,
+  body: Record<string, unknown>,
+  delivery: Delivery,
+): void {
   const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
   const system = typeof body.system === "string" ? [{ content: body.system }] : [];
   const all = [...system, ...messages];
@@ -162,36 +223,44 @@ function anthropic(res: http.ServerResponse, id: string, body: Record<string, un
   };
   const model = String(body.model ?? "claude-sonnet-4-5");
   if (body.stream === true) {
-    sse(res, [
-      {
-        event: "message_start",
-        data: {
-          type: "message_start",
-          message: {
-            id,
-            type: "message",
-            role: "assistant",
-            model,
-            content: [],
-            usage: { ...usage, output_tokens: 1 },
+    void sse(
+      res,
+      [
+        {
+          event: "message_start",
+          data: {
+            type: "message_start",
+            message: {
+              id,
+              type: "message",
+              role: "assistant",
+              model,
+              content: [],
+              usage: { ...usage, output_tokens: 1 },
+            },
           },
         },
-      },
-      {
-        event: "content_block_start",
-        data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
-      },
-      ...words(output).map((w) => ({
-        event: "content_block_delta",
-        data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: w } },
-      })),
-      { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
-      {
-        event: "message_delta",
-        data: { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: output } },
-      },
-      { event: "message_stop", data: { type: "message_stop" } },
-    ]);
+        {
+          event: "content_block_start",
+          data: { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+        },
+        ...words(output).map((w) => ({
+          event: "content_block_delta",
+          data: { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: w } },
+        })),
+        { event: "content_block_stop", data: { type: "content_block_stop", index: 0 } },
+        {
+          event: "message_delta",
+          data: {
+            type: "message_delta",
+            delta: { stop_reason: "end_turn" },
+            usage: { output_tokens: output },
+          },
+        },
+        { event: "message_stop", data: { type: "message_stop" } },
+      ],
+      delivery,
+    );
     return;
   }
   json(res, 200, {
@@ -205,7 +274,13 @@ function anthropic(res: http.ServerResponse, id: string, body: Record<string, un
   });
 }
 
-function gemini(res: http.ServerResponse, id: string, body: Record<string, unknown>, stream: boolean): void {
+function gemini(
+  res: http.ServerResponse,
+  id: string,
+  body: Record<string, unknown>,
+  stream: "sse" | "array" | false,
+  delivery: Delivery,
+): void {
   const contents = (Array.isArray(body.contents) ? body.contents : []) as Array<{ parts?: unknown }>;
   const messages = contents.map((c) => ({ content: c.parts }));
   const chars = messages.reduce((n, m) => n + textOf(m.content).length, 0);
@@ -223,16 +298,18 @@ function gemini(res: http.ServerResponse, id: string, body: Record<string, unkno
   const candidate = (text: string) => ({ content: { role: "model", parts: [{ text }] }, index: 0 });
   if (stream) {
     const parts = words(output);
-    sse(
-      res,
-      parts.map((w, i) => ({
-        data: {
-          responseId: id,
-          candidates: [candidate(w)],
-          ...(i === parts.length - 1 ? { usageMetadata } : {}),
-        },
-      })),
-    );
+    const chunks = parts.map((w, i) => ({
+      responseId: id,
+      candidates: [candidate(w)],
+      ...(i === parts.length - 1 ? { usageMetadata } : {}),
+    }));
+    if (stream === "sse")
+      void sse(
+        res,
+        chunks.map((data) => ({ data })),
+        delivery,
+      );
+    else void jsonArrayStream(res, chunks, delivery);
     return;
   }
   json(res, 200, { responseId: id, candidates: [candidate(words(output).join(""))], usageMetadata });
@@ -249,6 +326,10 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const header = req.headers["x-request-id"];
       const requestId = typeof header === "string" && header !== "" ? header : `h${hash(raw).toString(16)}`;
       const fault = options.fault?.(requestId);
+      const delivery: Delivery = {
+        mode: fault === "slow" || fault === "cut" ? fault : "normal",
+        slowEventMs: options.slowEventMs ?? 100,
+      };
       if (fault === "timeout") {
         counts.timeout++;
         hanging.add(res);
@@ -270,10 +351,19 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       const url = new URL(req.url ?? "/", "http://fake");
       counts.ok++;
       const id = `resp-${requestId}`;
-      if (url.pathname === "/v1/chat/completions") return openai(res, `chatcmpl-${requestId}`, body);
-      if (url.pathname === "/v1/messages") return anthropic(res, `msg_${requestId}`, body);
+      if (url.pathname === "/v1/chat/completions")
+        return openai(res, `chatcmpl-${requestId}`, body, delivery);
+      if (url.pathname === "/v1/messages") return anthropic(res, `msg_${requestId}`, body, delivery);
       const g = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.exec(url.pathname);
-      if (g) return gemini(res, id, body, g[1] === "streamGenerateContent");
+      if (g) {
+        const stream =
+          g[1] === "streamGenerateContent"
+            ? url.searchParams.get("alt") === "sse"
+              ? "sse"
+              : "array"
+            : false;
+        return gemini(res, id, body, stream, delivery);
+      }
       counts.ok--;
       json(res, 404, { error: { type: "not_found", message: `no route ${url.pathname}` } });
     });

@@ -16,14 +16,20 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
+import { estimatedUsage, type RelayOutcome, relayStream, usageFromEvents } from "./stream-relay.js";
 
 export interface GatewayOptions {
   /** Omitted: a plain proxy with no metering (the benchmark's baseline). */
   latch?: Latch;
   /** Base URL of the provider (or of the fake one). */
   providerUrl: string;
-  /** Upper bound on one provider call. Default 30,000 ms. */
+  /**
+   * Upper bound on the provider's time to answer (its response headers). Default 30,000 ms.
+   * It does not bound a stream that keeps sending: see `providerIdleTimeoutMs`.
+   */
   providerTimeoutMs?: number;
+  /** Longest silence allowed inside the provider's answer. Default `providerTimeoutMs`. */
+  providerIdleTimeoutMs?: number;
   /** Output tokens reserved when the request sets no limit. Default 1,024. */
   defaultMaxTokens?: number;
 }
@@ -100,9 +106,14 @@ function textLength(value: unknown): number {
  * used more than it held is still charged in full (see the quota contract).
  */
 export function reserveEstimate(messages: readonly unknown[], maxTokens: number): number {
+  return promptEstimate(messages) + maxTokens;
+}
+
+/** The prompt part of {@link reserveEstimate}: ⌈characters / 3⌉ + 4 per message. */
+export function promptEstimate(messages: readonly unknown[]): number {
   let prompt = 0;
   for (const m of messages) prompt += Math.ceil(textLength((m as { content?: unknown }).content) / 3) + 4;
-  return prompt + maxTokens;
+  return prompt;
 }
 
 function problem(res: http.ServerResponse, status: number, title: string, detail: string): void {
@@ -123,38 +134,6 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/**
- * The usage payload a streamed response carried: OpenAI's last chunk `usage`, Anthropic's
- * `message_start.message.usage` completed by `message_delta.usage`, Gemini's last
- * `usageMetadata`.
- */
-function usageFromEvents(api: UsageApi, events: unknown[]): { usage: unknown; id?: string } {
-  let usage: Record<string, unknown> | undefined;
-  let id: string | undefined;
-  for (const e of events) {
-    if (typeof e !== "object" || e === null) continue;
-    const v = e as Record<string, unknown>;
-    if (api === "openaiChat") {
-      if (typeof v.id === "string") id = v.id;
-      if (typeof v.usage === "object" && v.usage !== null) usage = v.usage as Record<string, unknown>;
-    } else if (api === "anthropic") {
-      if (v.type === "message_start") {
-        const message = v.message as { id?: string; usage?: Record<string, unknown> };
-        id = message.id;
-        usage = { ...message.usage };
-      } else if (v.type === "message_delta" && usage !== undefined) {
-        usage = { ...usage, ...(v.usage as Record<string, unknown>) };
-      }
-    } else {
-      if (typeof v.responseId === "string") id = v.responseId;
-      if (typeof v.usageMetadata === "object" && v.usageMetadata !== null) {
-        usage = v.usageMetadata as Record<string, unknown>;
-      }
-    }
-  }
-  return { usage, ...(id !== undefined ? { id } : {}) };
-}
-
 function responseIdOf(api: UsageApi, body: Record<string, unknown>): string | undefined {
   const id = api === "gemini" ? body.responseId : body.id;
   return typeof id === "string" ? id : undefined;
@@ -164,6 +143,7 @@ function responseIdOf(api: UsageApi, body: Record<string, unknown>): string | un
 export async function startGateway(options: GatewayOptions, port = 0): Promise<Gateway> {
   const { latch } = options;
   const timeoutMs = options.providerTimeoutMs ?? 30_000;
+  const idleTimeoutMs = options.providerIdleTimeoutMs ?? timeoutMs;
   const defaultMaxTokens = options.defaultMaxTokens ?? 1_024;
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -207,107 +187,170 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         : problem(res, 503, "Quota Unavailable", hold.message);
     }
 
-    // 2. Call the provider.
-    const startedAt = new Date().toISOString();
-    let upstream: Response;
-    try {
-      upstream = await fetch(`${options.providerUrl}${url.pathname}${url.search}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-request-id": requestId },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (error) {
-      if (hold !== undefined) await latch?.settle(hold, { status: "failed" });
-      const timedOut = (error as { name?: string }).name === "TimeoutError";
-      return timedOut
-        ? problem(res, 504, "Gateway Timeout", `the provider did not answer within ${timeoutMs} ms`)
-        : problem(res, 502, "Bad Gateway", "the provider could not be reached");
-    }
-    if (!upstream.ok) {
-      await upstream.body?.cancel();
-      if (hold !== undefined) await latch?.settle(hold, { status: "failed" });
-      return problem(res, 502, "Bad Gateway", `the provider answered ${upstream.status}`);
-    }
-
-    // 3. Relay the answer, and find the usage in it.
-    let usage: unknown;
-    let responseId: string | undefined;
-    let payload: Buffer | undefined;
-    if (r.stream) {
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-      const events: unknown[] = [];
-      let buffered = "";
-      const decoder = new TextDecoder();
-      for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
-        res.write(chunk);
-        buffered += decoder.decode(chunk, { stream: true });
-        let nl = buffered.indexOf("\n");
-        while (nl !== -1) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line.startsWith("data:") && line !== "data: [DONE]") {
-            try {
-              events.push(JSON.parse(line.slice(5)));
-            } catch {
-              // not JSON: relayed, not metered
-            }
-          }
-          nl = buffered.indexOf("\n");
-        }
+    // From here on the hold is settled on every path (a thrown error included): no hold is
+    // left open to expire while its tokens were used.
+    let settled = hold === undefined || latch === undefined;
+    const settle = async (result: RecordResult | { status: "failed" }) => {
+      if (settled) return;
+      settled = true;
+      await latch?.settle(hold as Hold, result);
+    };
+    const proxy = async () => {
+      // 2. Call the provider. The timeout bounds its time to answer; a stream that keeps sending
+      // is bounded by silence only (see stream-relay.ts).
+      const startedAt = new Date().toISOString();
+      const controller = new AbortController();
+      const answerTimer = setTimeout(
+        () => controller.abort(new DOMException("no answer", "TimeoutError")),
+        timeoutMs,
+      );
+      let upstream: Response;
+      try {
+        upstream = await fetch(`${options.providerUrl}${url.pathname}${url.search}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-request-id": requestId },
+          body: JSON.stringify(body),
+          signal: controller.signal,
+        });
+      } catch (error) {
+        await settle({ status: "failed" });
+        const timedOut = controller.signal.aborted || (error as { name?: string }).name === "TimeoutError";
+        return timedOut
+          ? problem(res, 504, "Gateway Timeout", `the provider did not answer within ${timeoutMs} ms`)
+          : problem(res, 502, "Bad Gateway", "the provider could not be reached");
+      } finally {
+        clearTimeout(answerTimer);
       }
-      ({ usage, id: responseId } = usageFromEvents(r.api, events));
-    } else {
-      payload = Buffer.from(await upstream.arrayBuffer());
-      const parsed = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
-      usage = r.api === "gemini" ? parsed.usageMetadata : parsed.usage;
-      responseId = responseIdOf(r.api, parsed);
-    }
-    const completedAt = new Date().toISOString();
+      if (!upstream.ok) {
+        await upstream.body?.cancel();
+        await settle({ status: "failed" });
+        return problem(res, 502, "Bad Gateway", `the provider answered ${upstream.status}`);
+      }
 
-    // 4. Record (fails open: stored raw first, spooled locally if the store is down), settle.
-    const eventId = `${responseId ?? requestId}:0:${r.providerId}`;
-    let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
-      ? { status: "failed" }
-      : { status: "unmetered" };
-    if (latch !== undefined && usage !== undefined) {
-      result = await latch.record({
-        api: r.api,
-        usage,
-        observation: {
+      // 3. Relay the answer, and find the usage in it.
+      let usage: unknown;
+      let responseId: string | undefined;
+      let payload: Buffer | undefined;
+      let relay: RelayOutcome | undefined;
+      let estimated = false;
+      if (r.stream) {
+        relay = await relayStream({
+          api: r.api,
+          upstream,
+          res,
+          idleTimeoutMs,
+          abort: (reason) => controller.abort(new DOMException(reason, "AbortError")),
+        });
+        const found = usageFromEvents(r.api, relay.events);
+        responseId = found.id;
+        usage = found.usage;
+        if (!relay.complete || usage === undefined) {
+          // Cut short (client gone, provider silent or dropped) or no usage in the stream: the
+          // provider bills what it generated, so bill the served text, estimated — never free.
+          usage = estimatedUsage(r.api, found.usage, promptEstimate(r.messages), relay.servedTextChars);
+          estimated = true;
+        }
+      } else {
+        const idle = setTimeout(
+          () => controller.abort(new DOMException("silent", "TimeoutError")),
+          idleTimeoutMs,
+        );
+        try {
+          payload = Buffer.from(await upstream.arrayBuffer());
+        } catch {
+          // Nothing was served: the caller gets an error and is not billed.
+          await settle({ status: "failed" });
+          return problem(res, 502, "Bad Gateway", "the provider's answer was cut off");
+        } finally {
+          clearTimeout(idle);
+        }
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
+        } catch {
+          await settle({ status: "failed" });
+          return problem(res, 502, "Bad Gateway", "the provider's answer is not JSON");
+        }
+        usage = r.api === "gemini" ? parsed.usageMetadata : parsed.usage;
+        responseId = responseIdOf(r.api, parsed);
+      }
+      const completedAt = new Date().toISOString();
+
+      // 4. Record (fails open: stored raw first, spooled locally if the store is down), settle.
+      const eventId = `${responseId ?? requestId}:0:${r.providerId}`;
+      let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
+        ? { status: "failed" }
+        : { status: "unmetered" };
+      if (latch !== undefined && usage !== undefined) {
+        const observation = (kind: "estimated" | "stream_accumulated" | "provider_reported") => ({
           eventId,
           subject: { tenantId: tenant },
           model: { billableModel: r.model },
           provider: { providerId: r.providerId },
-          source: { kind: r.stream ? "stream_accumulated" : "provider_reported" },
-          outcome: { kind: "success" },
+          source: { kind },
+          outcome:
+            relay === undefined || relay.complete
+              ? ({ kind: "success" } as const)
+              : relay.endedBy === "client_aborted"
+                ? ({ kind: "error", code: "client_aborted" } as const)
+                : relay.endedBy === "provider_idle"
+                  ? ({ kind: "timeout" } as const)
+                  : ({ kind: "error", code: "provider_stream_error" } as const),
           timing: { startedAt, completedAt },
-        },
-      });
-    }
-    if (latch !== undefined && hold !== undefined) {
-      await latch.settle(
-        hold,
+        });
+        try {
+          result = await latch.record({
+            api: r.api,
+            usage,
+            observation: observation(
+              estimated ? "estimated" : r.stream ? "stream_accumulated" : "provider_reported",
+            ),
+          });
+        } catch (error) {
+          // A usage payload the normalizer refuses (a shape it does not know) must not make the
+          // call free: the answer was served, so bill it, estimated.
+          if (estimated || (error as { code?: unknown }).code !== "invalid_input") throw error;
+          result = await latch.record({
+            api: r.api,
+            usage: estimatedUsage(
+              r.api,
+              undefined,
+              promptEstimate(r.messages),
+              relay?.servedTextChars ?? payload?.byteLength ?? 0,
+            ),
+            observation: observation("estimated"),
+          });
+        }
+      }
+      await settle(
         result.status === "unmetered"
           ? { status: "failed" }
           : (result as RecordResult | { status: "failed" }),
       );
-    }
 
-    if (payload !== undefined) {
-      const headers: http.OutgoingHttpHeaders = {
-        "content-type": "application/json",
-        "content-length": payload.byteLength,
-        "x-latch-event-id": eventId,
-        "x-latch-status": result.status,
-      };
-      if (result.status === "rated")
-        headers["x-latch-cost"] = `${result.record.total} ${result.record.currency}`;
-      res.writeHead(200, headers);
-      res.end(payload);
-    } else {
-      // Streamed: the metering outcome goes in a last comment line (headers are long gone).
-      res.end(`: latch event ${eventId} ${result.status}\n\n`);
+      if (payload !== undefined) {
+        const headers: http.OutgoingHttpHeaders = {
+          "content-type": "application/json",
+          "content-length": payload.byteLength,
+          "x-latch-event-id": eventId,
+          "x-latch-status": result.status,
+        };
+        if (result.status === "rated")
+          headers["x-latch-cost"] = `${result.record.total} ${result.record.currency}`;
+        res.writeHead(200, headers);
+        res.end(payload);
+      } else {
+        // Streamed: the metering outcome goes in a last comment line (headers are long gone).
+        if (res.destroyed) return;
+        // (A JSON-array stream must stay valid JSON: nothing is appended to it.)
+        if (relay?.format === "sse") res.end(`: latch event ${eventId} ${result.status}\n\n`);
+        else res.end();
+      }
+    };
+    try {
+      await proxy();
+    } finally {
+      await settle({ status: "failed" });
     }
   }
 

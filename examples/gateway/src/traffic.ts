@@ -75,7 +75,9 @@ export function requestFor(i: number, random: () => number): { shape: string; pa
   }
   return {
     shape,
-    path: `/v1beta/models/gemini-2.5-pro:${stream ? "streamGenerateContent" : "generateContent"}`,
+    // Streamed as SSE (`alt=sse`, what Google's SDKs ask for), so the gateway can append its
+    // metering trailer; the JSON-array form is covered by test/streams.test.ts.
+    path: `/v1beta/models/gemini-2.5-pro:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
     body: {
       contents: [{ role: "user", parts: [{ text: prompt }] }],
       generationConfig: { maxOutputTokens: maxTokens },

@@ -118,7 +118,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
     spoolPath: join(dir, "spool.jsonl"),
     onWarning: (w) => warnings.push(w.code),
   });
-  const gateway = await startGateway({ latch, providerUrl: provider.url, providerTimeoutMs: 400 });
+  const gateway = await startGateway({ latch, providerUrl: provider.url, providerTimeoutMs: 3_000 });
   try {
     await latch.ready;
     for (const [tenant, limit] of Object.entries(LIMITS)) await backends.quota.setLimit(tenant, limit);

@@ -1,0 +1,269 @@
+/**
+ * Relaying a streamed provider answer to the client while reading its usage.
+ *
+ * A stream is relayed byte for byte. Two things can end it early, and both are billed,
+ * because the provider bills what it generated:
+ * - the provider goes silent for longer than the idle timeout, or drops the connection;
+ * - the client goes away (the upstream request is then cancelled, so the provider stops).
+ * A whole-call timeout would cut long answers that are still sending: only silence counts.
+ *
+ * Formats: Server-Sent Events (OpenAI, Anthropic, Gemini with `?alt=sse`), and Gemini's
+ * `:streamGenerateContent` without `alt=sse`, which streams one JSON array of chunks.
+ */
+import type * as http from "node:http";
+import type { UsageApi } from "@latch/core";
+
+export interface RelayOutcome {
+  /** The stream's parsed events (SSE `data:` payloads, or the JSON array's chunks). */
+  events: unknown[];
+  /** True when the provider ended the stream normally and the client got all of it. */
+  complete: boolean;
+  /** Why the stream ended early, when it did. */
+  endedBy?: "client_aborted" | "provider_idle" | "provider_error";
+  /** Characters of generated text relayed to the client (for the estimate of an incomplete stream). */
+  servedTextChars: number;
+  /** `sse`, or `json-array` for Gemini without `alt=sse` (nothing may be appended to it). */
+  format: "sse" | "json-array";
+}
+
+/** Text a chunk carries to the client: OpenAI deltas, Anthropic text/thinking deltas, Gemini parts. */
+function textOfEvent(api: UsageApi, event: unknown): number {
+  if (typeof event !== "object" || event === null) return 0;
+  const e = event as Record<string, unknown>;
+  let chars = 0;
+  if (api === "anthropic") {
+    const delta = e.delta as { text?: unknown; thinking?: unknown; partial_json?: unknown } | undefined;
+    for (const v of [delta?.text, delta?.thinking, delta?.partial_json]) {
+      if (typeof v === "string") chars += v.length;
+    }
+    return chars;
+  }
+  for (const choice of Array.isArray(e.choices) ? e.choices : []) {
+    const delta = (choice as { delta?: { content?: unknown; reasoning_content?: unknown } }).delta;
+    for (const v of [delta?.content, delta?.reasoning_content]) if (typeof v === "string") chars += v.length;
+  }
+  for (const candidate of Array.isArray(e.candidates) ? e.candidates : []) {
+    const parts = (candidate as { content?: { parts?: unknown } }).content?.parts;
+    for (const part of Array.isArray(parts) ? parts : []) {
+      const text = (part as { text?: unknown }).text;
+      if (typeof text === "string") chars += text.length;
+    }
+  }
+  return chars;
+}
+
+/**
+ * Incremental reader of a JSON array of objects (`[{…},{…}]`), as Gemini streams without
+ * `alt=sse`: yields each top-level element as soon as its closing brace arrives.
+ */
+class JsonArrayReader {
+  #buffer = "";
+  #depth = 0;
+  #inString = false;
+  #escaped = false;
+  #start = -1;
+  #scanned = 0;
+
+  push(text: string): unknown[] {
+    this.#buffer += text;
+    const out: unknown[] = [];
+    const b = this.#buffer;
+    for (let i = this.#scanned; i < b.length; i++) {
+      const c = b[i];
+      if (this.#inString) {
+        if (this.#escaped) this.#escaped = false;
+        else if (c === "\\") this.#escaped = true;
+        else if (c === '"') this.#inString = false;
+        continue;
+      }
+      if (c === '"') this.#inString = true;
+      else if (c === "{") {
+        if (this.#depth === 0) this.#start = i;
+        this.#depth++;
+      } else if (c === "}") {
+        this.#depth--;
+        if (this.#depth === 0 && this.#start !== -1) {
+          try {
+            out.push(JSON.parse(b.slice(this.#start, i + 1)));
+          } catch {
+            // not JSON after all: relayed, not metered
+          }
+          this.#start = -1;
+        }
+      }
+    }
+    // Keep only the unfinished element.
+    if (this.#depth === 0) {
+      this.#buffer = "";
+      this.#scanned = 0;
+    } else {
+      this.#buffer = b.slice(this.#start);
+      this.#scanned = this.#buffer.length;
+      this.#start = 0;
+    }
+    return out;
+  }
+}
+
+/** Incremental reader of Server-Sent Events: yields each `data:` payload that is JSON. */
+class SseReader {
+  #buffer = "";
+
+  push(text: string): unknown[] {
+    this.#buffer += text;
+    const out: unknown[] = [];
+    let nl = this.#buffer.indexOf("\n");
+    while (nl !== -1) {
+      const line = this.#buffer.slice(0, nl).trim();
+      this.#buffer = this.#buffer.slice(nl + 1);
+      if (line.startsWith("data:") && line !== "data: [DONE]") {
+        try {
+          out.push(JSON.parse(line.slice(5)));
+        } catch {
+          // not JSON: relayed, not metered
+        }
+      }
+      nl = this.#buffer.indexOf("\n");
+    }
+    return out;
+  }
+}
+
+export interface RelayOptions {
+  api: UsageApi;
+  upstream: Response;
+  res: http.ServerResponse;
+  /** Aborts the upstream request (the provider stops generating). */
+  abort: (reason: "client_aborted" | "provider_idle") => void;
+  /** Longest silence allowed between two chunks of the provider's answer. */
+  idleTimeoutMs: number;
+}
+
+/** Relays the upstream stream to `res` and returns what was relayed (never throws). */
+export async function relayStream(options: RelayOptions): Promise<RelayOutcome> {
+  const { api, upstream, res } = options;
+  const contentType = upstream.headers.get("content-type") ?? "";
+  const arrayStream = api === "gemini" && !contentType.includes("text/event-stream");
+  res.writeHead(200, {
+    "content-type": arrayStream ? "application/json" : "text/event-stream",
+    "cache-control": "no-cache",
+  });
+  const reader = arrayStream ? new JsonArrayReader() : new SseReader();
+  const decoder = new TextDecoder();
+  const events: unknown[] = [];
+  let servedTextChars = 0;
+  let endedBy: RelayOutcome["endedBy"];
+
+  const onClientGone = () => {
+    if (!res.writableFinished && endedBy === undefined) {
+      endedBy = "client_aborted";
+      options.abort("client_aborted");
+    }
+  };
+  res.on("close", onClientGone);
+  let idle: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => {
+      if (endedBy === undefined) endedBy = "provider_idle";
+      options.abort("provider_idle");
+    }, options.idleTimeoutMs);
+  };
+  armIdle();
+  try {
+    for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
+      armIdle();
+      if (!res.destroyed) res.write(chunk);
+      for (const event of reader.push(decoder.decode(chunk, { stream: true }))) {
+        events.push(event);
+        // Text is served only while the client is still there.
+        if (endedBy === undefined) servedTextChars += textOfEvent(api, event);
+      }
+      if (endedBy === "client_aborted") break;
+    }
+  } catch {
+    if (endedBy === undefined) endedBy = "provider_error";
+  } finally {
+    clearTimeout(idle);
+    res.off("close", onClientGone);
+  }
+  return {
+    events,
+    complete: endedBy === undefined,
+    ...(endedBy !== undefined ? { endedBy } : {}),
+    servedTextChars,
+    format: arrayStream ? "json-array" : "sse",
+  };
+}
+
+/**
+ * The usage payload a streamed response carried: OpenAI's last chunk `usage`, Anthropic's
+ * `message_start.message.usage` completed by `message_delta.usage`, Gemini's last
+ * `usageMetadata`. Only final when the stream completed (Anthropic's `message_start` output
+ * count is a placeholder; Gemini's counts grow chunk by chunk).
+ */
+export function usageFromEvents(
+  api: UsageApi,
+  events: unknown[],
+): { usage: Record<string, unknown> | undefined; id?: string } {
+  let usage: Record<string, unknown> | undefined;
+  let id: string | undefined;
+  for (const e of events) {
+    if (typeof e !== "object" || e === null) continue;
+    const v = e as Record<string, unknown>;
+    if (api === "openaiChat") {
+      if (typeof v.id === "string") id = v.id;
+      if (typeof v.usage === "object" && v.usage !== null) usage = v.usage as Record<string, unknown>;
+    } else if (api === "anthropic") {
+      if (v.type === "message_start") {
+        const message = v.message as { id?: string; usage?: Record<string, unknown> };
+        id = message.id;
+        usage = { ...message.usage };
+      } else if (v.type === "message_delta" && usage !== undefined) {
+        usage = { ...usage, ...(v.usage as Record<string, unknown>) };
+      }
+    } else {
+      if (typeof v.responseId === "string") id = v.responseId;
+      if (typeof v.usageMetadata === "object" && v.usageMetadata !== null) {
+        usage = v.usageMetadata as Record<string, unknown>;
+      }
+    }
+  }
+  return { usage, ...(id !== undefined ? { id } : {}) };
+}
+
+/** Tokens of generated text, estimated from its characters (about four per token). */
+export function estimateTokens(chars: number): number {
+  return Math.ceil(chars / 4);
+}
+
+/**
+ * A provider-shaped usage payload for a stream that ended before its final count: the prompt
+ * side as the provider reported it at the start where it did (Anthropic's `message_start`,
+ * Gemini's partial `usageMetadata`), else `promptEstimate`; the output side estimated from
+ * the text relayed to the client. Recorded with `source.kind: "estimated"`, so a later
+ * correction can replace it with the provider's figure.
+ */
+export function estimatedUsage(
+  api: UsageApi,
+  partial: Record<string, unknown> | undefined,
+  promptEstimate: number,
+  servedTextChars: number,
+): Record<string, unknown> {
+  const output = estimateTokens(servedTextChars);
+  if (api === "anthropic") {
+    const base = partial ?? { input_tokens: promptEstimate };
+    return { ...base, output_tokens: output };
+  }
+  if (api === "gemini") {
+    const prompt = typeof partial?.promptTokenCount === "number" ? partial.promptTokenCount : promptEstimate;
+    const cached = typeof partial?.cachedContentTokenCount === "number" ? partial.cachedContentTokenCount : 0;
+    return {
+      promptTokenCount: prompt,
+      ...(cached > 0 ? { cachedContentTokenCount: cached } : {}),
+      candidatesTokenCount: output,
+      totalTokenCount: prompt + output,
+    };
+  }
+  return { prompt_tokens: promptEstimate, completion_tokens: output, total_tokens: promptEstimate + output };
+}
