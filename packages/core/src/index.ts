@@ -22,9 +22,12 @@ export {
   ChangeLogLimitSchema,
   ConsumerNameSchema,
   CounterKeySchema,
+  CounterOpIdSchema,
   CounterPeriodSchema,
+  counterOpConflict,
   EventIdListSchema,
   ListUnpricedOptionsSchema,
+  parseCounterAddOptions,
   parseObservationBatch,
   QuotaActualSchema,
   QuotaAmountSchema,
@@ -34,13 +37,15 @@ export {
   ReserveRequestSchema,
 } from "./contracts/inputs.js";
 export type { AppendResult, ObservationStore } from "./contracts/observation-store.js";
-export type {
-  QuotaAuthorizer,
-  QuotaBalance,
-  QuotaReservator,
-  ReserveRequest,
-  ReserveResult,
-  UsageCounter,
+export {
+  type CounterAddOptions,
+  DEFAULT_COUNTER_OP_RETENTION_MS,
+  type QuotaAuthorizer,
+  type QuotaBalance,
+  type QuotaReservator,
+  type ReserveRequest,
+  type ReserveResult,
+  type UsageCounter,
 } from "./contracts/quota.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
 export * from "./credits/index.js";
@@ -84,6 +89,7 @@ export {
   type MemoryQuotaReservatorOptions,
   MemoryRatedRecordStore,
   MemoryUsageCounter,
+  type MemoryUsageCounterOptions,
 } from "./memory/index.js";
 export { type CurrencyCode, CurrencyCodeSchema, isCurrencyCode, minorUnitDigits } from "./money/currency.js";
 export { canonicalDecimal, LatchDecimal, sumDecimals } from "./money/decimal.js";

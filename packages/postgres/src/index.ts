@@ -33,4 +33,4 @@ export {
   schemaVersion,
 } from "./schema.js";
 export type { CopyFrom } from "./staged-copy.js";
-export { PostgresUsageCounter } from "./usage-counter.js";
+export { PostgresUsageCounter, type PostgresUsageCounterOptions } from "./usage-counter.js";

@@ -1,7 +1,11 @@
 import {
+  type CounterAddOptions,
+  counterOpConflict,
+  DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
   OverflowError,
   CounterPeriodSchema as PeriodSchema,
+  parseCounterAddOptions,
   parseWith,
   QuantitySchema,
   type UsageCounter,
@@ -10,11 +14,23 @@ import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 
+export interface PostgresUsageCounterOptions extends PostgresStoreOptions {
+  /** How long operation records (adds with an `opId`) are kept. Default 100 days. */
+  opRetentionMs?: number;
+}
+
+/** Adds between two purges of expired operation records (each purge deletes at most 1,000). */
+const PURGE_EVERY = 1_000;
+
 /**
  * {@link UsageCounter} on PostgreSQL or PGlite (table `<schema>.usage_counters`). `add` is one
  * atomic upsert that returns the total before it:
  * `INSERT … ON CONFLICT DO UPDATE SET total = total + $qty RETURNING total − $qty`, so
- * concurrent adds on any number of connections line up in one serial order. A total past
+ * concurrent adds on any number of connections line up in one serial order. An add with an
+ * `opId` is one call of `counter_add` (migration 0007): under the counter row's lock it
+ * returns the stored answer of an earlier add with the same id, or adds and records its
+ * answer in the same transaction — a replay, a retry or a racing worker counts once. Expired
+ * operation records are purged every 1,000 adds (at most 1,000 rows each time). A total past
  * 2^53-1 throws `OverflowError` and changes nothing.
  *
  * @example
@@ -25,19 +41,29 @@ export class PostgresUsageCounter implements UsageCounter {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #table: string;
+  readonly #retentionMs: number;
+  #addsSincePurge = 0;
 
-  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+  constructor(db: Queryable, options: PostgresUsageCounterOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.usage_counters`;
+    this.#retentionMs = options.opRetentionMs ?? DEFAULT_COUNTER_OP_RETENTION_MS;
   }
 
-  async add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number> {
+  async add(
+    key: string,
+    period: string,
+    quantity: number,
+    options?: CounterAddOptions | AbortSignal,
+  ): Promise<number> {
+    const { opId, signal } = parseCounterAddOptions(options, "UsageCounter.add");
     signal?.throwIfAborted();
     const k = parseWith(KeySchema, key, "UsageCounter.add", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
     await assertMigrated(this.#db, this.#schema);
+    if (opId !== undefined) return this.#addOnce(k, p, q, opId);
     const { rows } = await this.#db.query(
       `INSERT INTO ${this.#table} AS c (key, period, total) VALUES ($1, $2, $3::bigint)
        ON CONFLICT (key, period) DO UPDATE SET total = c.total + EXCLUDED.total
@@ -49,6 +75,40 @@ export class PostgresUsageCounter implements UsageCounter {
     if (row === undefined)
       throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
     return Number(row.previous);
+  }
+
+  async #addOnce(key: string, period: string, quantity: number, opId: string): Promise<number> {
+    const { rows } = await this.#db.query(
+      `SELECT status, previous::text AS previous, stored::text AS stored
+       FROM ${quoteSchema(this.#schema)}.counter_add($1, $2, $3, $4::bigint, $5::bigint)`,
+      [key, period, opId, String(quantity), String(this.#retentionMs)],
+    );
+    const row = rows[0] as { status: string; previous: string; stored: string };
+    if (row.status === "overflow")
+      throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
+    if (row.status === "conflict") throw counterOpConflict(opId, row.stored, quantity);
+    if (++this.#addsSincePurge >= PURGE_EVERY) {
+      this.#addsSincePurge = 0;
+      await this.purgeExpiredOps();
+    }
+    return Number(row.previous);
+  }
+
+  /**
+   * Deletes up to `limit` operation records older than the retention (oldest first) and
+   * returns how many it deleted. `add` calls it every 1,000 adds; call it on a schedule for
+   * counters that see few adds.
+   */
+  async purgeExpiredOps(limit = 1_000): Promise<number> {
+    const ops = `${quoteSchema(this.#schema)}.usage_counter_ops`;
+    const { rowCount } = await this.#db.query(
+      `DELETE FROM ${ops} WHERE (key, period, op_id) IN (
+         SELECT key, period, op_id FROM ${ops}
+         WHERE created_at <= now() - $1::bigint * interval '1 millisecond'
+         ORDER BY created_at LIMIT $2)`,
+      [String(this.#retentionMs), limit],
+    );
+    return rowCount ?? 0;
   }
 
   async get(key: string, period: string, signal?: AbortSignal): Promise<number> {

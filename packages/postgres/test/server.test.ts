@@ -15,6 +15,7 @@ import {
   PostgresObservationStore,
   PostgresQuota,
   PostgresRatedRecordStore,
+  PostgresUsageCounter,
   SchemaNotMigratedError,
 } from "../src/index.js";
 import { rawApiKeyRow } from "./api-key-support.js";
@@ -405,5 +406,33 @@ describe("postgres: must-shows", () => {
     } finally {
       await one.end();
     }
+  });
+});
+
+describe("postgres usage counter: operation records", () => {
+  it("keeps an operation for its retention, then a replay adds again; purgeExpiredOps deletes only expired records", async () => {
+    const counter = new PostgresUsageCounter(pool, { schema, opRetentionMs: 1 });
+    const keep = new PostgresUsageCounter(pool, { schema });
+    const key = uniqueId("ops");
+    expect(await keep.add(key, "2026-03", 10, { opId: "kept" })).toBe(0);
+    expect(await counter.add(key, "2026-03", 5, { opId: "short" })).toBe(10);
+    await new Promise((r) => setTimeout(r, 20));
+    // Past the 1 ms retention the record no longer answers: the add applies again.
+    expect(await counter.add(key, "2026-03", 5, { opId: "short" })).toBe(15);
+    await new Promise((r) => setTimeout(r, 20));
+    const rows = async () =>
+      Number(
+        (
+          await pool.query(`SELECT count(*)::int AS n FROM "${schema}".usage_counter_ops WHERE key = $1`, [
+            key,
+          ])
+        ).rows[0].n,
+      );
+    expect(await rows()).toBe(2);
+    // The 1 ms counter purges both (it sees them as expired); the default one keeps both.
+    expect(await keep.purgeExpiredOps()).toBe(0);
+    expect(await counter.purgeExpiredOps()).toBeGreaterThanOrEqual(2);
+    expect(await rows()).toBe(0);
+    expect(await keep.get(key, "2026-03")).toBe(20);
   });
 });

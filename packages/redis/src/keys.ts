@@ -120,4 +120,12 @@ export class KeySpace {
   counter(key: string): string {
     return `${this.prefix}:usage:{${escapePart(key)}}`;
   }
+
+  /**
+   * Hash, with a TTL: the operations (opId → `<quantity>|<previous>`) of one usage counter key
+   * and period. Same hash tag as {@link counter}, so one script touches both.
+   */
+  counterOps(key: string, period: string): string {
+    return `${this.prefix}:usage:{${escapePart(key)}}:ops:${escapePart(period)}`;
+  }
 }

@@ -1,7 +1,12 @@
 import {
+  type CounterAddOptions,
+  counterOpConflict,
+  DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
+  LatchValidationError,
   OverflowError,
   CounterPeriodSchema as PeriodSchema,
+  parseCounterAddOptions,
   parseWith,
   QuantitySchema,
   type UsageCounter,
@@ -15,13 +20,22 @@ export interface RedisUsageCounterOptions {
   keyPrefix?: string;
   /** Upper bound on one call; past it the call rejects. Default 1,000 ms. */
   timeoutMs?: number;
+  /**
+   * How long the operation records of a counter key and period (adds with an `opId`) are kept
+   * after the period's last add. Default 100 days. They carry a TTL: under an evicting
+   * `maxmemory-policy` (volatile-*) Redis may drop them early, and a replay would then count
+   * again — run counters on `noeviction`.
+   */
+  opRetentionMs?: number;
 }
 
 /**
  * {@link UsageCounter} on Redis or Redis Cluster: one hash per counter key (tagged by the key,
  * so one slot) with a field per period. `add` is one Lua script, so concurrent adds line up in
  * one serial order and each sees a distinct previous total; a total past 2^53-1 is rejected as
- * `overflow` and changes nothing. Totals are stored and returned as integer strings.
+ * `overflow` and changes nothing. Totals are stored and returned as integer strings. An add with
+ * an `opId` runs `counterAddOnce`, which records the operation and its answer in a hash of the
+ * same slot in the same script: a replay changes nothing and gets the first answer.
  *
  * @example
  * const counter = new RedisUsageCounter(redis);
@@ -31,19 +45,52 @@ export class RedisUsageCounter implements UsageCounter {
   readonly #client: RedisClient;
   readonly #keys: KeySpace;
   readonly #timeoutMs: number;
+  readonly #retentionMs: string;
 
   constructor(client: RedisClient, options: RedisUsageCounterOptions = {}) {
     this.#client = client;
     this.#keys = new KeySpace(options.keyPrefix ?? "latch");
     this.#timeoutMs = options.timeoutMs ?? 1_000;
+    const retention = options.opRetentionMs ?? DEFAULT_COUNTER_OP_RETENTION_MS;
+    if (!Number.isSafeInteger(retention) || retention < 1) {
+      throw LatchValidationError.at(
+        "RedisUsageCounter options",
+        "opRetentionMs",
+        "expected a whole number of ms ≥ 1",
+      );
+    }
+    this.#retentionMs = String(retention);
     defineScripts(client);
   }
 
-  async add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number> {
+  async add(
+    key: string,
+    period: string,
+    quantity: number,
+    options?: CounterAddOptions | AbortSignal,
+  ): Promise<number> {
+    const { opId, signal } = parseCounterAddOptions(options, "UsageCounter.add");
     signal?.throwIfAborted();
     const k = parseWith(KeySchema, key, "UsageCounter.add", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
+    if (opId !== undefined) {
+      const reply = await withTimeout(
+        runScript(
+          this.#client,
+          "counterAddOnce",
+          [this.#keys.counter(k), this.#keys.counterOps(k, p)],
+          [p, String(q), opId, this.#retentionMs],
+        ),
+        this.#timeoutMs,
+      );
+      const status = luaStatus(replyInteger(reply[0], "counterAddOnce.status"));
+      if (status === "overflow") {
+        throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
+      }
+      if (status === "idempotency_conflict") throw counterOpConflict(opId, String(reply[2]), q);
+      return replyInteger(reply[1], "counterAddOnce.previous");
+    }
     const reply = await withTimeout(
       runScript(this.#client, "counterAdd", [this.#keys.counter(k)], [p, String(q)]),
       this.#timeoutMs,

@@ -1,8 +1,10 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import { LatchValidationError } from "../errors/index.js";
+import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
 import { EventIdSchema } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
 
 /**
  * The input schemas of the contracts, shared by every implementation (in-memory, Postgres,
@@ -52,6 +54,48 @@ export const CounterPeriodSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
   .max(128, { error: "at most 128 characters" });
+
+/** A usage counter operation id (an event id): 1–512 characters. */
+export const CounterOpIdSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" });
+
+/**
+ * The error for a counter operation replayed with another quantity: `idempotency_conflict`,
+ * with short digests of the two quantities (errors never carry amounts).
+ */
+export function counterOpConflict(opId: string, stored: number | string, incoming: number | string) {
+  const digest = (q: number | string) => createHash("sha256").update(String(q)).digest("hex").slice(0, 12);
+  return new IdempotencyConflictError({
+    id: opId,
+    existingHash: digest(stored),
+    incomingHash: digest(incoming),
+  });
+}
+
+/**
+ * `UsageCounter.add`'s options, checked the same way on every backend: an AbortSignal alone
+ * (the older signature) or `{ opId?, signal? }`.
+ */
+export function parseCounterAddOptions(
+  options: { opId?: string; signal?: AbortSignal } | AbortSignal | undefined,
+  subject: string,
+): { opId?: string; signal?: AbortSignal } {
+  if (options === undefined) return {};
+  if (options instanceof AbortSignal) return { signal: options };
+  if (typeof options !== "object" || options === null) {
+    throw LatchValidationError.at(subject, "options", "expected { opId?, signal? } or an AbortSignal");
+  }
+  const out: { opId?: string; signal?: AbortSignal } = {};
+  if (options.opId !== undefined) out.opId = parseWith(CounterOpIdSchema, options.opId, subject, "opId");
+  if (options.signal !== undefined) {
+    if (!(options.signal instanceof AbortSignal))
+      throw LatchValidationError.at(subject, "signal", "expected an AbortSignal");
+    out.signal = options.signal;
+  }
+  return out;
+}
 
 /** `ObservationStore.listUnpriced`'s options. */
 export const ListUnpricedOptionsSchema = z.strictObject({

@@ -67,14 +67,43 @@ export interface QuotaReservator {
   void(holdId: string, signal?: AbortSignal): Promise<void>;
 }
 
+/** Options of {@link UsageCounter.add}. */
+export interface CounterAddOptions {
+  /**
+   * Makes the add idempotent (the facade passes the event id): the first add with this
+   * opId for a key and period applies and its answer (the total before it) is stored with it,
+   * atomically; every later add with the same opId — a retry, a re-rating, a second worker
+   * racing the first — changes nothing and returns that first answer. The same opId with
+   * another quantity throws `idempotency_conflict`. Operation records are kept for the store's
+   * `opRetentionMs` after the add (default 100 days); a replay after that adds again.
+   */
+  opId?: string;
+  signal?: AbortSignal;
+}
+
 /**
  * Cumulative usage per key and billing period, for period-scoped tiers.
  *
  * `add` is atomic and returns the total *before* this add, so concurrent events each see a
- * distinct previous total and split a tier boundary exactly once. Quantities are safe integers
- * ≥ 0; a total past 2^53-1 throws `overflow`. `get` reads the current total (0 when unknown).
+ * distinct previous total and split a tier boundary exactly once. With an `opId` it is also
+ * idempotent (see {@link CounterAddOptions.opId}): an event counted once however often it is
+ * recorded, retried or re-rated. Quantities are safe integers ≥ 0; a total past 2^53-1 throws
+ * `overflow`. `get` reads the current total (0 when unknown).
+ *
+ * @example
+ * await counter.add("acme|gpt-4o|input_tokens", "2026-02", 1_500, { opId: "evt-1" }); // 0
+ * await counter.add("acme|gpt-4o|input_tokens", "2026-02", 1_500, { opId: "evt-1" }); // 0 again, counted once
  */
 export interface UsageCounter {
-  add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number>;
+  /** `options` may also be an AbortSignal alone (the signature before opIds). */
+  add(
+    key: string,
+    period: string,
+    quantity: number,
+    options?: CounterAddOptions | AbortSignal,
+  ): Promise<number>;
   get(key: string, period: string, signal?: AbortSignal): Promise<number>;
 }
+
+/** How long counter operation records are kept by default: 100 days. */
+export const DEFAULT_COUNTER_OP_RETENTION_MS = 100 * 24 * 60 * 60 * 1000;

@@ -482,7 +482,12 @@ export function createLatch(config: LatchConfig): Latch {
             ? sumMeters(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
       const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}`;
-      baseline[key] = await withRetry(() => counter.add(counterKey, period, quantity), retry);
+      // Idempotent by event: a retried add, a re-rating or a second worker recording the same
+      // event gets the first add's answer and counts nothing again.
+      baseline[key] = await withRetry(
+        () => counter.add(counterKey, period, quantity, { opId: obs.eventId }),
+        retry,
+      );
     }
     return baseline;
   }

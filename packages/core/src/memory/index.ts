@@ -3,4 +3,4 @@ export { MemoryCreditLedger, type MemoryCreditLedgerOptions } from "./credit-led
 export { MemoryObservationStore } from "./observation-store.js";
 export { MemoryQuotaReservator, type MemoryQuotaReservatorOptions } from "./quota.js";
 export { MemoryRatedRecordStore } from "./rated-record-store.js";
-export { MemoryUsageCounter } from "./usage-counter.js";
+export { MemoryUsageCounter, type MemoryUsageCounterOptions } from "./usage-counter.js";

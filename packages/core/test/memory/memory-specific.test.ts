@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MemoryQuotaReservator, MemoryRatedRecordStore } from "../../src/memory/index.js";
+import { MemoryQuotaReservator, MemoryRatedRecordStore, MemoryUsageCounter } from "../../src/memory/index.js";
 import { DefaultRatingEngine } from "../../src/rating/engine.js";
 import { PriceSnapshotSchema } from "../../src/schemas/pricing.js";
 import { ctx, observation, snapshot } from "../support.js";
@@ -55,5 +55,26 @@ describe("MemoryRatedRecordStore validation", () => {
       issues: [{ path: "observation" }],
     });
     expect(await store.current(record.eventId)).toBeUndefined();
+  });
+});
+
+describe("MemoryUsageCounter operation records", () => {
+  it("answers a replay within the retention, adds again after it, and sweeps expired records", async () => {
+    let now = 1_000_000;
+    const counter = new MemoryUsageCounter({ opRetentionMs: 60_000, now: () => now });
+    expect(await counter.add("k", "2026-03", 5, { opId: "a" })).toBe(0);
+    now += 59_999;
+    expect(await counter.add("k", "2026-03", 5, { opId: "a" })).toBe(0);
+    expect(await counter.get("k", "2026-03")).toBe(5);
+    now += 1;
+    // Past the retention the record no longer answers: the add applies again (documented).
+    expect(await counter.add("k", "2026-03", 5, { opId: "a" })).toBe(5);
+    // Storage stays bounded: 100,000 adds over time keep only the unexpired records.
+    for (let i = 0; i < 100_000; i++) {
+      now += 10;
+      await counter.add("k", "2026-03", 1, { opId: `op-${i}` });
+    }
+    expect(counter.opCount).toBeLessThanOrEqual(60_000 / 10 + 10_000);
+    expect(await counter.get("k", "2026-03")).toBe(100_010);
   });
 });

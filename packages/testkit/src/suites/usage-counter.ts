@@ -15,7 +15,8 @@ export interface UsageCounterSuiteOptions {
 /**
  * The `UsageCounter` contract as a vitest suite: `add` is atomic and returns the previous
  * total (1,000 concurrent adds line up in one serial order), keys and periods are isolated,
- * overflow and bad input change nothing. Every test always runs; none can be switched off.
+ * overflow and bad input change nothing; an add with an opId counts once however often it is
+ * replayed, raced or retried, and returns the first answer. Every test always runs; none can be switched off.
  *
  * @example
  * describeUsageCounter({ name: "memory", create: () => new MemoryUsageCounter() });
@@ -97,7 +98,84 @@ export function describeUsageCounter(options: UsageCounterSuiteOptions): void {
 
     it("rejects an aborted add and counts nothing", async () => {
       await expect(counter.add(key, "2026-03", 5, abortedSignal())).rejects.toThrow();
+      await expect(
+        counter.add(key, "2026-03", 5, { opId: "op-1", signal: abortedSignal() }),
+      ).rejects.toThrow();
       expect(await counter.get(key, "2026-03")).toBe(0);
+    });
+
+    describe("operation ids (an event counted once)", () => {
+      it("a replayed add returns the first answer and counts nothing again", async () => {
+        expect(await counter.add(key, "2026-03", 2_000, { opId: "evt-1" })).toBe(0);
+        expect(await counter.add(key, "2026-03", 500, { opId: "evt-2" })).toBe(2_000);
+        // Re-rated three times (the bug this guards against counted 2000 → 4000 → 6000 → 8000).
+        for (let i = 0; i < 3; i++)
+          expect(await counter.add(key, "2026-03", 2_000, { opId: "evt-1" })).toBe(0);
+        expect(await counter.add(key, "2026-03", 500, { opId: "evt-2" })).toBe(2_000);
+        expect(await counter.get(key, "2026-03")).toBe(2_500);
+        // Adds without an opId are not deduplicated.
+        expect(await counter.add(key, "2026-03", 1)).toBe(2_500);
+        expect(await counter.add(key, "2026-03", 1)).toBe(2_501);
+      });
+
+      it("200 concurrent adds of one opId (raced workers, retries) count once and all get the same answer", async () => {
+        await counter.add(key, "2026-03", 7, { opId: "before" });
+        const answers = await Promise.all(
+          Array.from({ length: 200 }, (_, i) =>
+            i % 2 === 0
+              ? counter.add(key, "2026-03", 1_000, { opId: "raced" })
+              : counter.add(key, "2026-03", 1, { opId: `other-${i}` }),
+          ),
+        );
+        const raced = answers.filter((_, i) => i % 2 === 0);
+        expect(new Set(raced).size).toBe(1);
+        expect(await counter.get(key, "2026-03")).toBe(7 + 1_000 + 100);
+        // Every add, replays included, sees a total consistent with one serial order: the
+        // distinct answers are 101 adds' starting points.
+        const distinct = [...new Set(answers)].sort((a, b) => a - b);
+        expect(distinct.length).toBe(101);
+        expect(distinct[0]).toBe(7);
+      });
+
+      it("an opId replayed with another quantity is an idempotency conflict and changes nothing", async () => {
+        expect(await counter.add(key, "2026-03", 40, { opId: "evt-x" })).toBe(0);
+        const error = await expectLatchError(
+          counter.add(key, "2026-03", 41, { opId: "evt-x" }),
+          "idempotency_conflict",
+        );
+        expect(error.message).not.toContain("41");
+        expect(await counter.get(key, "2026-03")).toBe(40);
+      });
+
+      it("scopes an opId to its key and period", async () => {
+        const other = uniqueId("usage");
+        expect(await counter.add(key, "2026-03", 5, { opId: "evt-s" })).toBe(0);
+        expect(await counter.add(key, "2026-04", 6, { opId: "evt-s" })).toBe(0);
+        expect(await counter.add(other, "2026-03", 7, { opId: "evt-s" })).toBe(0);
+        expect(await counter.get(key, "2026-03")).toBe(5);
+        expect(await counter.get(key, "2026-04")).toBe(6);
+        expect(await counter.get(other, "2026-03")).toBe(7);
+      });
+
+      it("an add that overflows records no operation: a replay is evaluated afresh", async () => {
+        await counter.add(key, "2026-03", Number.MAX_SAFE_INTEGER - 1);
+        await expectLatchError(counter.add(key, "2026-03", 5, { opId: "evt-o" }), "overflow");
+        expect(await counter.add(key, "2026-03", 1, { opId: "evt-o" })).toBe(Number.MAX_SAFE_INTEGER - 1);
+      });
+
+      it("rejects a bad opId naming the field, and counts nothing", async () => {
+        await expectInvalidInput(counter.add(key, "2026-03", 1, { opId: "" }), "opId");
+        await expectInvalidInput(counter.add(key, "2026-03", 1, { opId: "x".repeat(513) }), "opId");
+        await expectInvalidInput(counter.add(key, "2026-03", 1, { opId: 7 as unknown as string }), "opId");
+        expect(await counter.get(key, "2026-03")).toBe(0);
+      });
+
+      it("stores opIds exactly: ids differing only in case, separators or trailing spaces stay apart", async () => {
+        const ids = ["evt|a", "evt:a", "EVT|a", "evt|a ", "evt\ta", "évt|a"];
+        for (const [i, opId] of ids.entries()) expect(await counter.add(key, "2026-03", 1, { opId })).toBe(i);
+        for (const [i, opId] of ids.entries()) expect(await counter.add(key, "2026-03", 1, { opId })).toBe(i);
+        expect(await counter.get(key, "2026-03")).toBe(ids.length);
+      });
     });
   });
 }
