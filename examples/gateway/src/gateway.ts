@@ -299,27 +299,33 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           timing: { startedAt, completedAt },
         });
         try {
-          result = await latch.record({
-            api: r.api,
-            usage,
-            observation: observation(
-              estimated ? "estimated" : r.stream ? "stream_accumulated" : "provider_reported",
-            ),
-          });
+          result = await latch.record(
+            {
+              api: r.api,
+              usage,
+              observation: observation(
+                estimated ? "estimated" : r.stream ? "stream_accumulated" : "provider_reported",
+              ),
+            },
+            { hold },
+          );
         } catch (error) {
           // A usage payload the normalizer refuses (a shape it does not know) must not make the
           // call free: the answer was served, so bill it, estimated.
           if (estimated || (error as { code?: unknown }).code !== "invalid_input") throw error;
-          result = await latch.record({
-            api: r.api,
-            usage: estimatedUsage(
-              r.api,
-              undefined,
-              promptEstimate(r.messages),
-              relay?.servedTextChars ?? payload?.byteLength ?? 0,
-            ),
-            observation: observation("estimated"),
-          });
+          result = await latch.record(
+            {
+              api: r.api,
+              usage: estimatedUsage(
+                r.api,
+                undefined,
+                promptEstimate(r.messages),
+                relay?.servedTextChars ?? payload?.byteLength ?? 0,
+              ),
+              observation: observation("estimated"),
+            },
+            { hold },
+          );
         }
       }
       await settle(

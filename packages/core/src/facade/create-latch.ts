@@ -27,6 +27,7 @@ import type { UsageObservation, UsageObservationInput } from "../schemas/observa
 import { parseWith } from "../schemas/parse.js";
 import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { BaselineKey, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import { linkHold, reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { Spool } from "./spool.js";
 
@@ -147,7 +148,10 @@ export interface LatchWarning {
     | "spool_torn_line"
     | "spool_replay_failed"
     | "rating_failed"
+    /** A settle could not commit or void its hold; `reconcileQuota()` commits it from the record. */
     | "settle_failed"
+    /** `reconcileQuota()` met a hold it cannot commit (voided, committed with other units, unknown). */
+    | "quota_reconcile_skipped"
     /** Burning a call's credits failed: spooled for replay when a retry can help, else dropped. */
     | "credit_burn_failed";
   message: string;
@@ -195,8 +199,12 @@ export interface Latch {
     holdId?: string;
     ttlMs?: number;
   }): Promise<Hold>;
-  /** Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult). */
-  record(input: UsageObservationInput | ProviderUsageInput): Promise<RecordResult>;
+  /**
+   * Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult).
+   * Pass the call's quota `hold` so the stored observation names it (`correlation.holdId`):
+   * `reconcileQuota()` can then commit it if the settle is lost.
+   */
+  record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }): Promise<RecordResult>;
   /** After the call: commit the rated usage against the hold, or void it when the call failed. */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**
@@ -214,6 +222,21 @@ export interface Latch {
    * schedule; each page's cursor is saved only after its burns. Requires `credits`.
    */
   reconcileCredits(): Promise<{ versions: number }>;
+  /**
+   * Commits the quota hold of every rated-record version stored since the last call whose
+   * observation names one (`record(input, { hold })`): a settle lost to a quota store error or
+   * a crash between record and settle is charged after all (commit after expiry still charges,
+   * and a commit repeated with the same units charges once). The change-log consumer is
+   * `latch:quota`; each page's cursor is saved after its commits. Run it at start-up and on a
+   * schedule. Requires `quota`.
+   *
+   * @example
+   * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
+   * const result = await latch.record(call, { hold });
+   * await latch.settle(hold, result);   // { settled: false } when the quota store was down
+   * await latch.reconcileQuota();       // later: commits what that settle could not
+   */
+  reconcileQuota(): Promise<{ versions: number; holds: number }>;
   /** Export every rated-record version not exported yet. */
   exportPending(): Promise<{ batches: number; rows: number; keys: string[] }>;
   summary(query: SummaryQuery): Promise<SummaryRow[]>;
@@ -727,7 +750,7 @@ export function createLatch(config: LatchConfig): Latch {
         isCode(error, "hold_already_resolved")
       )
         throw error;
-      warn({ code: "settle_failed", message: `settling hold ${hold.holdId} failed`, cause: error });
+      warn({ code: "settle_failed", message: `settling credit hold ${hold.holdId} failed`, cause: error });
       return { settled: false };
     }
   }
@@ -790,9 +813,11 @@ export function createLatch(config: LatchConfig): Latch {
       }
     },
 
-    async record(input) {
+    async record(input, options) {
       await ready;
-      return recordParsed(toObservation(input), true);
+      const hold = options?.hold;
+      const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
+      return recordParsed(linkHold(toObservation(input), holdId), true);
     },
 
     async settle(hold, result) {
@@ -825,7 +850,11 @@ export function createLatch(config: LatchConfig): Latch {
           isCode(error, "hold_already_resolved")
         )
           throw error;
-        warn({ code: "settle_failed", message: `settling hold ${hold.holdId} failed`, cause: error });
+        warn({
+          code: "settle_failed",
+          message: `settling hold ${hold.holdId} failed; reconcileQuota() commits it from the record when record() was given the hold`,
+          cause: error,
+        });
         return { settled: false };
       }
     },
@@ -922,6 +951,25 @@ export function createLatch(config: LatchConfig): Latch {
         versions += page.items.length;
       }
       return { versions };
+    },
+
+    async reconcileQuota() {
+      const quota = config.quota;
+      if (quota === undefined)
+        throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+      return reconcileQuota({
+        rated,
+        quota,
+        retry,
+        quotaUnits,
+        skipped: (record, error) =>
+          warn({
+            code: "quota_reconcile_skipped",
+            message: `the hold of ${record.eventId} cannot be committed: ${(error as Error).message}`,
+            eventId: record.eventId,
+            cause: error,
+          }),
+      });
     },
 
     async exportPending() {

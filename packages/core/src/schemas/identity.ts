@@ -21,6 +21,12 @@ export const CorrelationIdsSchema = z.strictObject({
   traceId: Id.optional(),
   sessionId: Id.optional(),
   parentEventId: z.string().min(1).max(512).optional(),
+  /**
+   * The quota hold the call was reserved under. `latch.record(input, { hold })` sets it, so
+   * `latch.reconcileQuota()` can commit the hold from the stored record when the settle was
+   * lost (a quota store error, a crash between record and settle).
+   */
+  holdId: Id.optional(),
 });
 export type CorrelationIds = z.output<typeof CorrelationIdsSchema>;
 

@@ -1,0 +1,76 @@
+import type { QuotaReservator } from "../contracts/quota.js";
+import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import { LatchError, LatchValidationError } from "../errors/index.js";
+import { parseObservation } from "../observation/parse.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import type { RatedUsageRecord } from "../schemas/rating.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+
+/** The change-log consumer `reconcileQuota` walks. */
+export const QUOTA_CURSOR = "latch:quota";
+
+/**
+ * The observation with its quota hold linked (`correlation.holdId`), so that the stored record
+ * names the hold it must be committed against. A caller-given `correlation.holdId` that names
+ * another hold is `invalid_input`.
+ */
+export function linkHold(observation: UsageObservation, holdId: string | undefined): UsageObservation {
+  if (holdId === undefined) return observation;
+  const existing = observation.correlation?.holdId;
+  if (existing === holdId) return observation;
+  if (existing !== undefined) {
+    throw LatchValidationError.at(
+      "record",
+      "observation.correlation.holdId",
+      "names another hold than options.hold",
+    );
+  }
+  return parseObservation({ ...observation, correlation: { ...observation.correlation, holdId } });
+}
+
+export interface ReconcileQuotaDeps {
+  rated: RatedRecordStore;
+  quota: QuotaReservator;
+  retry: RetryPolicy;
+  quotaUnits: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  /** Reports a hold that cannot be committed (already voided, committed with another amount, unknown). */
+  skipped: (record: RatedUsageRecord, error: unknown) => void;
+}
+
+/** Outcomes a retry cannot change: the hold stands as it is. */
+const FINAL_CODES = new Set(["hold_already_resolved", "idempotency_conflict", "invalid_input"]);
+
+/**
+ * Commits the quota hold of every rated-record version stored since the last run (the
+ * change-log consumer {@link QUOTA_CURSOR}) whose observation names one (`correlation.holdId`).
+ * Idempotent: a commit of an already committed hold with the same units charges nothing more;
+ * a hold committed with other units, voided, or purged is skipped and reported. A quota store
+ * error stops the run before the page's cursor is saved, so the next run retries the page.
+ */
+export async function reconcileQuota(deps: ReconcileQuotaDeps): Promise<{ versions: number; holds: number }> {
+  const { rated, quota, retry } = deps;
+  let versions = 0;
+  let holds = 0;
+  let cursor = await withRetry(() => rated.getCursor(QUOTA_CURSOR), retry);
+  for (;;) {
+    const page = await withRetry(() => rated.listSince(cursor, 1_000), retry);
+    if (page.items.length === 0 || page.cursor === undefined) break;
+    for (const { record } of page.items) {
+      const holdId = record.observation.correlation?.holdId;
+      if (holdId === undefined) continue;
+      const units = deps.quotaUnits(record.observation, record);
+      try {
+        await withRetry(() => quota.commit(holdId, units), retry);
+        holds++;
+      } catch (error) {
+        if (!(LatchError.isInstance(error) && FINAL_CODES.has(error.code))) throw error;
+        deps.skipped(record, error);
+      }
+    }
+    const next = page.cursor;
+    await withRetry(() => rated.saveCursor(QUOTA_CURSOR, next), retry);
+    cursor = next;
+    versions += page.items.length;
+  }
+  return { versions, holds };
+}
