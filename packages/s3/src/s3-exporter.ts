@@ -30,6 +30,7 @@ import {
   normalizeFormats,
   normalizePrefix,
   parseIntent,
+  pinnedFormats,
   type RowEncoders,
   sameContent,
   validateBatchId,
@@ -236,14 +237,20 @@ export class S3Exporter implements RatedRecordExporter {
 
   async export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string; previousVersion?: PreviousVersionLookup; intentRecorded?: boolean },
+    options: {
+      batchId: string;
+      previousVersion?: PreviousVersionLookup;
+      intentRecorded?: boolean;
+      formats?: readonly ExportFormat[];
+    },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
     const previousVersion = options?.previousVersion ?? this.#previous;
     return writeBatch(batch, {
       batchId: options?.batchId,
       prefix: this.#prefix,
-      formats: this.#formats,
+      // A batch an earlier attempt started is finished in the formats it pinned.
+      formats: pinnedFormats(options?.formats, this.#formats, this.#encoders, options?.batchId),
       encoders: this.#encoders,
       ...(previousVersion !== undefined ? { previousVersion } : {}),
       put: (key, bytes, s) => this.#put(key, bytes, s),
@@ -254,7 +261,7 @@ export class S3Exporter implements RatedRecordExporter {
   }
 
   async beginBatch(intent: BatchIntent, signal?: AbortSignal): Promise<BatchIntent | undefined> {
-    const marker = intentObject(this.#prefix, intent);
+    const marker = intentObject(this.#prefix, { ...intent, formats: this.#formats });
     signal?.throwIfAborted();
     const earlier = await this.#putIfAbsent(
       marker.key,

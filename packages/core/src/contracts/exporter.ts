@@ -1,3 +1,4 @@
+import type { ExportFormat } from "../export/writers.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import type { ChangeLogEntry } from "./rated-record-store.js";
 
@@ -13,6 +14,13 @@ export interface BatchIntent {
   rows: number;
   firstSeq: string;
   lastSeq: string;
+  /**
+   * The formats the batch is written in, pinned by its first attempt: a rerun writes the batch
+   * in these whatever the exporter is configured with now (a format set changed between a
+   * crash and its rerun would otherwise write other objects beside a manifest that cannot
+   * change). Absent in intents written before formats were pinned.
+   */
+  formats?: ExportFormat[];
 }
 
 /** What one export batch wrote. */
@@ -49,6 +57,8 @@ export interface RatedRecordExporter {
       previousVersion?: PreviousVersionLookup;
       /** The batch's intent marker was already recorded by `beginBatch` (skip writing it). */
       intentRecorded?: boolean;
+      /** The formats an earlier attempt pinned in the batch's intent: write these, not the configured ones. */
+      formats?: readonly ExportFormat[];
     },
     signal?: AbortSignal,
   ): Promise<ExportResult>;

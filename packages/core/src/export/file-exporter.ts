@@ -10,12 +10,16 @@ import type {
 import type { ChangeLogEntry } from "../contracts/rated-record-store.js";
 import { ExportError, LatchError, LatchValidationError } from "../errors/index.js";
 import { intentKey, normalizePrefix, validateBatchId } from "./layout.js";
-import { intentObject, normalizeFormats, parseIntent } from "./manifest.js";
+import { intentObject, normalizeFormats, parseIntent, pinnedFormats } from "./manifest.js";
 import { writeBatch } from "./write-batch.js";
 import { checkEncoders, type ExportFormat, type RowEncoders, sameContent } from "./writers.js";
 
-/** The part of `node:fs/promises` the file exporter uses. */
-export type ExportFileSystem = Pick<typeof nodeFs, "mkdir" | "open" | "link" | "unlink" | "readFile">;
+/** The part of `node:fs/promises` the file exporter uses (`readdir`/`stat` default to node's). */
+export type ExportFileSystem = Pick<typeof nodeFs, "mkdir" | "open" | "link" | "unlink" | "readFile"> &
+  Partial<Pick<typeof nodeFs, "readdir" | "stat">>;
+
+/** `.<name>.<uuid>.tmp`: the temporary file an object is written to before its link. */
+const TEMP_FILE = /^\..+\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /** Options of {@link FileExporter}. */
 export interface FileExporterOptions {
@@ -38,6 +42,12 @@ export interface FileExporterOptions {
    * `invalid_data`.
    */
   previousVersion?: PreviousVersionLookup;
+  /**
+   * Temporary files older than this, left in a folder by a process killed between writing an
+   * object and linking it, are removed the first time this exporter writes into that folder.
+   * Younger ones may belong to another exporter still writing. Default 10 minutes.
+   */
+  staleTempAfterMs?: number;
   /** @internal Replaces `node:fs/promises` (tests inject failures and crashes). */
   fs?: ExportFileSystem;
 }
@@ -79,6 +89,9 @@ export class FileExporter implements RatedRecordExporter {
   readonly #encoders: RowEncoders | undefined;
   readonly #previous: PreviousVersionLookup | undefined;
   readonly #fs: ExportFileSystem;
+  readonly #staleTempAfterMs: number;
+  /** Folders already swept of stale temporary files by this exporter. */
+  readonly #swept = new Set<string>();
 
   constructor(options: FileExporterOptions) {
     if (typeof options !== "object" || options === null) {
@@ -94,6 +107,43 @@ export class FileExporter implements RatedRecordExporter {
     checkEncoders(this.#formats, this.#encoders);
     this.#previous = options.previousVersion;
     this.#fs = options.fs ?? nodeFs;
+    const stale = options.staleTempAfterMs ?? 600_000;
+    if (!Number.isSafeInteger(stale) || stale < 0) {
+      throw LatchValidationError.at(
+        "FileExporter options",
+        "staleTempAfterMs",
+        "expected a whole number of ms ≥ 0",
+      );
+    }
+    this.#staleTempAfterMs = stale;
+  }
+
+  /**
+   * Removes the stale temporary files of a folder (see `staleTempAfterMs`), once per folder per
+   * exporter. Best effort: a file another process removes first, or a folder that cannot be
+   * listed, is not an error (the export itself reports real file-system failures).
+   */
+  async #sweepTemps(dir: string): Promise<void> {
+    if (this.#swept.has(dir)) return;
+    this.#swept.add(dir);
+    const readdir = this.#fs.readdir ?? nodeFs.readdir;
+    const stat = this.#fs.stat ?? nodeFs.stat;
+    let names: string[];
+    try {
+      names = (await readdir(dir)) as string[];
+    } catch {
+      return;
+    }
+    const now = Date.now();
+    for (const name of names) {
+      if (!TEMP_FILE.test(name)) continue;
+      const file = path.join(dir, name);
+      try {
+        if (now - (await stat(file)).mtimeMs >= this.#staleTempAfterMs) await this.#fs.unlink(file);
+      } catch {
+        // gone already (another sweeper), or unreadable: left for the next sweep
+      }
+    }
   }
 
   /** The file an object key is stored in. */
@@ -103,14 +153,20 @@ export class FileExporter implements RatedRecordExporter {
 
   async export(
     batch: readonly ChangeLogEntry[],
-    options: { batchId: string; previousVersion?: PreviousVersionLookup; intentRecorded?: boolean },
+    options: {
+      batchId: string;
+      previousVersion?: PreviousVersionLookup;
+      intentRecorded?: boolean;
+      formats?: readonly ExportFormat[];
+    },
     signal?: AbortSignal,
   ): Promise<ExportResult> {
     const previousVersion = options?.previousVersion ?? this.#previous;
+    const formats = pinnedFormats(options?.formats, this.#formats, this.#encoders, options?.batchId);
     return writeBatch(batch, {
       batchId: options?.batchId,
       prefix: this.#prefix,
-      formats: this.#formats,
+      formats,
       ...(this.#encoders !== undefined ? { encoders: this.#encoders } : {}),
       ...(previousVersion !== undefined ? { previousVersion } : {}),
       put: (key, bytes, s) => this.#put(key, bytes, s),
@@ -122,7 +178,7 @@ export class FileExporter implements RatedRecordExporter {
   }
 
   async beginBatch(intent: BatchIntent, signal?: AbortSignal): Promise<BatchIntent | undefined> {
-    const marker = intentObject(this.#prefix, intent);
+    const marker = intentObject(this.#prefix, { ...intent, formats: this.#formats });
     signal?.throwIfAborted();
     const created = await this.#createOrRead(marker.key, marker.bytes, signal);
     return created === true ? undefined : parseIntent(created, intent.batchId);
@@ -174,6 +230,7 @@ export class FileExporter implements RatedRecordExporter {
     const tmp = path.join(dir, `.${path.basename(final)}.${randomUUID()}.tmp`);
     try {
       await fs.mkdir(dir, { recursive: true });
+      await this.#sweepTemps(dir);
       const handle = await fs.open(tmp, "wx");
       let linked = false;
       try {

@@ -40,6 +40,7 @@ export {
   type PlanBatchInput,
   type PlannedPart,
   parseIntent,
+  pinnedFormats,
   planBatch,
   planBatchAsync,
   planIntent,

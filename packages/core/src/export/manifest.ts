@@ -174,7 +174,11 @@ export function parseIntent(bytes: Uint8Array, batchId: string): BatchIntentMark
     Number.isSafeInteger(v.rows) &&
     v.rows > 0 &&
     typeof v.firstSeq === "string" &&
-    typeof v.lastSeq === "string";
+    typeof v.lastSeq === "string" &&
+    (v.formats === undefined ||
+      (Array.isArray(v.formats) &&
+        v.formats.length > 0 &&
+        v.formats.every((f) => (EXPORT_FORMATS as readonly unknown[]).includes(f))));
   if (!ok) throw new ExportError({ kind: "invalid_data", reason: `intent of batch ${batchId} is malformed` });
   return v as unknown as BatchIntentMarker;
 }
@@ -209,6 +213,34 @@ export function normalizeFormats(formats: readonly string[] | undefined): Export
 }
 
 /**
+ * The formats to write a batch in: those its first attempt pinned in the intent (a rerun after
+ * a crash writes exactly what that attempt started, whatever the configuration says now), else
+ * the configured ones. A pinned format with no encoder configured fails with `invalid_data`
+ * naming the batch, before anything is written.
+ *
+ * @example
+ * const formats = pinnedFormats(options.formats, this.formats, this.encoders, options.batchId);
+ */
+export function pinnedFormats(
+  pinned: readonly ExportFormat[] | undefined,
+  configured: readonly ExportFormat[],
+  encoders: RowEncoders | undefined,
+  batchId: string,
+): ExportFormat[] {
+  if (pinned === undefined) return [...configured];
+  const formats = normalizeFormats(pinned);
+  for (const format of formats) {
+    if (format === "parquet" && encoders?.parquet === undefined) {
+      throw new ExportError({
+        kind: "invalid_data",
+        reason: `batch ${batchId} was started in ${formats.join(", ")}, and no parquet encoder is configured to finish it`,
+      });
+    }
+  }
+  return formats;
+}
+
+/**
  * The intent marker of a batch: its row count and first and last seq, from the entries alone
  * (so an exporter can send it before encoding the parts). `planBatch` returns the same object.
  *
@@ -220,6 +252,8 @@ export function planIntent(input: {
   entries: readonly ChangeLogEntry[];
   prefix?: string;
   batchId: string;
+  /** The batch's formats, pinned in the intent (see `BatchIntent.formats`). */
+  formats?: readonly ExportFormat[];
 }): ExportObject {
   const entries = input.entries;
   return intentObject(input.prefix, {
@@ -227,6 +261,7 @@ export function planIntent(input: {
     rows: entries.length,
     firstSeq: entries[0]?.seq ?? "",
     lastSeq: entries[entries.length - 1]?.seq ?? "",
+    ...(input.formats !== undefined ? { formats: [...input.formats] } : {}),
   });
 }
 
@@ -246,6 +281,7 @@ export function intentObject(prefix: string | undefined, intent: BatchIntent): E
     rows: intent.rows,
     firstSeq: intent.firstSeq,
     lastSeq: intent.lastSeq,
+    ...(intent.formats !== undefined ? { formats: normalizeFormats(intent.formats) } : {}),
   };
   return { key: intentKey(normalized, batchId), bytes: utf8.encode(canonicalJson(marker)) };
 }
@@ -369,7 +405,7 @@ function planUncompressed(input: PlanBatchInput): { plan: BatchPlan; gzip: numbe
     formats,
     rows,
     createdAt: latestRatedAt(rows),
-    intent: planIntent({ entries: input.entries, prefix, batchId }),
+    intent: planIntent({ entries: input.entries, prefix, batchId, formats }),
     parts,
   };
   return { plan, gzip };

@@ -133,7 +133,13 @@ export async function exportPending(options: ExportPendingOptions): Promise<Expo
       const batch = {
         exporting: exporter.export(
           page.items,
-          { batchId, previousVersion, intentRecorded: exporter.beginBatch !== undefined },
+          {
+            batchId,
+            previousVersion,
+            intentRecorded: exporter.beginBatch !== undefined,
+            // A batch an earlier attempt started is finished in the formats it pinned.
+            ...(intent?.formats !== undefined ? { formats: intent.formats } : {}),
+          },
           signal,
         ),
         next,

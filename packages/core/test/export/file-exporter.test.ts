@@ -108,6 +108,7 @@ describe("FileExporter", () => {
       rows: 3,
       firstSeq: "1",
       lastSeq: "3",
+      formats: ["jsonl.gz", "csv"],
     });
     expect(await exporter.startedBatch("b-2")).toBeUndefined();
   });
@@ -156,6 +157,41 @@ describe("FileExporter", () => {
     const listed = manifest.objects.find((o) => o.key === `${PART_2}.jsonl.gz`);
     expect(listed?.sha256).toBe(sha256Hex(other));
     expect(listed?.bytes).toBe(other.byteLength);
+  });
+
+  it("a process killed between writing an object and linking it leaves a temp file that the rerun removes", async () => {
+    // The "kill": the link of the second part never happens (the process is frozen there, as
+    // if killed), so its fsynced temporary file stays behind.
+    let frozen = false;
+    const killed = new FileExporter({
+      directory: dir,
+      prefix: "bill",
+      fs: {
+        ...fsp,
+        link: async (from, to) => {
+          if (String(to).includes("part-0000000000000000000000000000000000000002")) {
+            frozen = true;
+            return new Promise<void>(() => {});
+          }
+          await fsp.link(from, to);
+        },
+      },
+    });
+    void killed.export(batch, { batchId: "b-1" });
+    for (let i = 0; i < 500 && !frozen; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(frozen).toBe(true);
+    const temps = async () =>
+      [...(await listFiles(dir)).keys()].filter((k) => k.endsWith(".tmp")).map((k) => path.basename(k));
+    expect(await temps()).toHaveLength(1);
+    // A fresh exporter keeps a young temp file (another process may still be writing it) …
+    await new FileExporter({ directory: dir, prefix: "bill" }).export(batch, { batchId: "b-1" });
+    expect(await temps()).toHaveLength(1);
+    // … and removes it once it is older than staleTempAfterMs, on its first write there.
+    const rerun = new FileExporter({ directory: dir, prefix: "bill", staleTempAfterMs: 0 });
+    const result = await rerun.export(batch, { batchId: "b-1" });
+    expect(result.alreadyExported).toBe(true);
+    expect(await temps()).toEqual([]);
+    expect(() => new FileExporter({ directory: dir, staleTempAfterMs: -1 })).toThrow(LatchValidationError);
   });
 
   it("recovers from a crash between the parts and the manifest with exactly the same files", async () => {

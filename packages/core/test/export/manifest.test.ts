@@ -108,7 +108,7 @@ describe("manifest", () => {
     const plan = planBatch({ entries, previous: new Map(), batchId: "b-3" });
     expect(plan.intent.key).toBe("latch.billing-export.v1/_intents/b-3.json");
     expect(text(plan.intent.bytes)).toBe(
-      '{"batchId":"b-3","firstSeq":"3","lastSeq":"6","rows":4,"schema":"latch.billing-export.v1"}',
+      '{"batchId":"b-3","firstSeq":"3","formats":["jsonl.gz"],"lastSeq":"6","rows":4,"schema":"latch.billing-export.v1"}',
     );
     expect(parseIntent(plan.intent.bytes, "b-3")).toEqual({
       schema: "latch.billing-export.v1",
@@ -116,6 +116,7 @@ describe("manifest", () => {
       rows: 4,
       firstSeq: "3",
       lastSeq: "6",
+      formats: ["jsonl.gz"],
     });
     expect(() => parseIntent(new TextEncoder().encode("{}"), "b-3")).toThrow(/malformed/);
   });

@@ -135,6 +135,66 @@ describe("exportPending", () => {
     ]);
   });
 
+  it("finishes a batch in the formats its first attempt pinned, even after the format set changed", async () => {
+    const store = seedLog();
+    const both = new FileExporter({
+      directory: dir,
+      formats: ["jsonl.gz", "csv"],
+      previousVersion: (id) => store.get(id),
+    });
+    const saveCursor = store.saveCursor.bind(store);
+    store.saveCursor = async () => {
+      throw new Error("crashed between the manifest and the cursor save");
+    };
+    await expect(exportPending({ store, exporter: both, batchSize: 5 })).rejects.toThrow("crashed");
+    store.saveCursor = saveCursor;
+    const before = await listFiles(dir);
+    expect([...before.keys()].filter((k) => k.includes("/_manifests/"))).toHaveLength(1);
+
+    // Redeployed with another format set: the started batch is finished as it was begun (the
+    // manifest cannot change), and the batches after it use the new set.
+    const jsonOnly = new FileExporter({
+      directory: dir,
+      formats: ["jsonl.gz"],
+      previousVersion: (id) => store.get(id),
+    });
+    const rerun = await exportPending({ store, exporter: jsonOnly, batchSize: 5 });
+    expect(rerun.rows).toBe(7);
+    const after = await listFiles(dir);
+    for (const [key, bytes] of before) expect(after.get(key)).toEqual(bytes);
+    const manifests = [...after.entries()]
+      .filter(([k]) => k.includes("/_manifests/"))
+      .map(([, b]) => JSON.parse(b.toString("utf8")) as BillingManifest);
+    expect(manifests.map((m) => m.formats)).toEqual([["jsonl.gz", "csv"], ["jsonl.gz"]]);
+    const { seqs } = await exported();
+    expect(seqs).toEqual(["1", "2", "3", "4", "5", "6", "7"]);
+  });
+
+  it("refuses, naming the batch, to finish a pinned parquet batch without a parquet encoder", async () => {
+    const store = seedLog();
+    const withParquet = new FileExporter({
+      directory: dir,
+      formats: ["jsonl.gz", "parquet"],
+      encoders: { parquet: () => new Uint8Array([1, 2, 3]) },
+      previousVersion: (id) => store.get(id),
+    });
+    const first = store.listSince(undefined, 5);
+    const page = await first;
+    const intent = {
+      batchId: "b-0000000000000000000000000000000000000001",
+      rows: 5,
+      firstSeq: "1",
+      lastSeq: "5",
+    };
+    expect(await withParquet.beginBatch(intent)).toBeUndefined();
+    const plain = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });
+    const error = await exportPending({ store, exporter: plain, batchSize: 5 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ExportError);
+    expect((error as ExportError).kind).toBe("invalid_data");
+    expect((error as Error).message).toContain("b-0000000000000000000000000000000000000001");
+    expect(page.items).toHaveLength(5);
+  });
+
   it("re-reads the first attempt's rows when batchSize shrank since", async () => {
     const store = seedLog();
     const exporter = new FileExporter({ directory: dir, previousVersion: (id) => store.get(id) });

@@ -12,6 +12,7 @@ import { createLatch, type LatchWarning } from "../../src/facade/create-latch.js
 import {
   InMemoryPricingSource,
   type PriceSnapshot,
+  type QuotaAuthorizer,
   type QuotaReservator,
   type UsageObservationInput,
 } from "../../src/index.js";
@@ -41,8 +42,12 @@ const call = (i: number): UsageObservationInput => ({
 });
 
 /** A quota whose commits fail while `down` is set (reserve and the rest work). */
-function commitsFailWhile(quota: QuotaReservator, state: { down: boolean }): QuotaReservator {
+function commitsFailWhile(
+  quota: QuotaReservator & QuotaAuthorizer,
+  state: { down: boolean },
+): QuotaReservator & QuotaAuthorizer {
   return {
+    check: (a, n) => quota.check(a, n),
     setLimit: (a, l) => quota.setLimit(a, l),
     balance: (a) => quota.balance(a),
     reserve: (r) => quota.reserve(r),
