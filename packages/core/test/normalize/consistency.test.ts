@@ -232,15 +232,16 @@ describe("OpenRouter consistency", () => {
 
   it.each([
     [{ prompt_tokens_details: { cached_tokens: 101 } }, "prompt_tokens_details.cached_tokens"],
+    // Cache writes may sit beside prompt_tokens (see the goldens); reads and audio may not.
     [
-      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 41 } },
-      "prompt_tokens_details.cache_write_tokens",
-    ],
-    [
-      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 30, audio_tokens: 11 } },
+      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 500, audio_tokens: 41 } },
       "prompt_tokens_details.audio_tokens",
     ],
     [{ completion_tokens_details: { reasoning_tokens: 51 } }, "completion_tokens_details.reasoning_tokens"],
+    [
+      { completion_tokens_details: { reasoning_tokens: 30, image_tokens: 21 } },
+      "completion_tokens_details.image_tokens",
+    ],
     [{ total_tokens: 149 }, "total_tokens"],
   ])("%j ⇒ %s", (patch, path) => {
     const e = validationError(() => normalize.openrouter({ ...base, ...patch }));

@@ -25,7 +25,7 @@ function detailsIn(s: Style, fields: Record<string, number>): Record<string, num
 
 const sum = (m: MeterSet, meters: readonly string[]) =>
   meters.reduce((acc, k) => acc + ((m as Record<string, number | undefined>)[k] ?? 0), 0);
-const OUTPUT_METERS = ["output_tokens", "reasoning_tokens", "audio_output_tokens"];
+const OUTPUT_METERS = ["output_tokens", "reasoning_tokens", "audio_output_tokens", "image_output_tokens"];
 
 /** Every meter a normalizer returns is a known, non-zero, safe, non-negative integer; the set is frozen and ordered. */
 function expectWellFormed(m: MeterSet): void {
@@ -52,6 +52,7 @@ describe("OpenAI chat properties", () => {
         fc.record({
           text: part,
           cached: part,
+          write: part,
           audioIn: part,
           visible: part,
           reasoning: part,
@@ -59,13 +60,17 @@ describe("OpenAI chat properties", () => {
         }),
         style,
         (p, s) => {
-          const prompt = p.text + p.cached + p.audioIn;
+          const prompt = p.text + p.cached + p.write + p.audioIn;
           const completion = p.visible + p.reasoning + p.audioOut;
           const usage = {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: prompt + completion,
-            prompt_tokens_details: detailsIn(s, { cached_tokens: p.cached, audio_tokens: p.audioIn }),
+            prompt_tokens_details: detailsIn(s, {
+              cached_tokens: p.cached,
+              cache_write_tokens: p.write,
+              audio_tokens: p.audioIn,
+            }),
             completion_tokens_details: detailsIn(s, {
               reasoning_tokens: p.reasoning,
               audio_tokens: p.audioOut,
@@ -79,6 +84,7 @@ describe("OpenAI chat properties", () => {
             nonZero({
               input_tokens: p.text,
               cached_input_tokens: p.cached,
+              cache_write_tokens: p.write,
               audio_input_tokens: p.audioIn,
               output_tokens: p.visible,
               reasoning_tokens: p.reasoning,
@@ -164,30 +170,35 @@ describe("OpenAI chat properties", () => {
 describe("OpenAI Responses properties", () => {
   it("consistent payloads sum to input_tokens / output_tokens / total_tokens", () => {
     fc.assert(
-      fc.property(fc.record({ text: part, cached: part, visible: part, reasoning: part }), style, (p, s) => {
-        const input = p.text + p.cached;
-        const output = p.visible + p.reasoning;
-        const usage = {
-          input_tokens: input,
-          input_tokens_details: detailsIn(s, { cached_tokens: p.cached }),
-          output_tokens: output,
-          output_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
-          total_tokens: input + output,
-        };
-        const m = normalize.openaiResponses(usage);
-        expectWellFormed(m);
-        expect(m).toEqual(
-          nonZero({
-            input_tokens: p.text,
-            cached_input_tokens: p.cached,
-            output_tokens: p.visible,
-            reasoning_tokens: p.reasoning,
-          }),
-        );
-        expect(sum(m, PROMPT_METERS)).toBe(input);
-        expect(sum(m, OUTPUT_METERS)).toBe(output);
-        expect(sum(m, TOKEN_METERS)).toBe(input + output);
-      }),
+      fc.property(
+        fc.record({ text: part, cached: part, write: part, visible: part, reasoning: part }),
+        style,
+        (p, s) => {
+          const input = p.text + p.cached + p.write;
+          const output = p.visible + p.reasoning;
+          const usage = {
+            input_tokens: input,
+            input_tokens_details: detailsIn(s, { cached_tokens: p.cached, cache_write_tokens: p.write }),
+            output_tokens: output,
+            output_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+            total_tokens: input + output,
+          };
+          const m = normalize.openaiResponses(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text,
+              cached_input_tokens: p.cached,
+              cache_write_tokens: p.write,
+              output_tokens: p.visible,
+              reasoning_tokens: p.reasoning,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(input);
+          expect(sum(m, OUTPUT_METERS)).toBe(output);
+          expect(sum(m, TOKEN_METERS)).toBe(input + output);
+        },
+      ),
     );
   });
 
@@ -284,13 +295,14 @@ describe("Gemini properties", () => {
           toolUse: part,
           visible: part,
           audioOut: part,
+          imageOut: part,
           thoughts: part,
         }),
         fc.boolean(),
         (p, withTotal) => {
           const prompt = p.text + p.cachedText + p.cachedAudio + p.audio;
           const cached = p.cachedText + p.cachedAudio;
-          const candidates = p.visible + p.audioOut;
+          const candidates = p.visible + p.audioOut + p.imageOut;
           const total = prompt + candidates + p.thoughts + p.toolUse;
           const usage = {
             promptTokenCount: prompt,
@@ -310,6 +322,7 @@ describe("Gemini properties", () => {
             candidatesTokensDetails: [
               { modality: "TEXT", tokenCount: p.visible },
               { modality: "AUDIO", tokenCount: p.audioOut },
+              { modality: "IMAGE", tokenCount: p.imageOut },
             ],
           };
           const m = normalize.gemini(usage);
@@ -322,6 +335,7 @@ describe("Gemini properties", () => {
               output_tokens: p.visible,
               reasoning_tokens: p.thoughts,
               audio_output_tokens: p.audioOut,
+              image_output_tokens: p.imageOut,
             }),
           );
           expect(sum(m, PROMPT_METERS)).toBe(prompt + p.toolUse);
@@ -333,7 +347,7 @@ describe("Gemini properties", () => {
   });
 
   it("inconsistent payloads name the field", () => {
-    const kind = fc.constantFrom("cached", "total", "audioOut", "audioIn");
+    const kind = fc.constantFrom("cached", "total", "audioOut", "imageOut", "audioIn");
     fc.assert(
       fc.property(kind, part, part, positive, (k, prompt, candidates, excess) => {
         const usage: Record<string, unknown> = {
@@ -345,11 +359,14 @@ describe("Gemini properties", () => {
         if (k === "total") usage.totalTokenCount = prompt + candidates + excess;
         if (k === "audioOut")
           usage.candidatesTokensDetails = [{ modality: "AUDIO", tokenCount: candidates + excess }];
+        if (k === "imageOut")
+          usage.candidatesTokensDetails = [{ modality: "IMAGE", tokenCount: candidates + excess }];
         if (k === "audioIn") usage.promptTokensDetails = [{ modality: "AUDIO", tokenCount: prompt + excess }];
         const expected = {
           cached: "cachedContentTokenCount",
           total: "totalTokenCount",
           audioOut: "candidatesTokensDetails",
+          imageOut: "candidatesTokensDetails",
           audioIn: "promptTokensDetails",
         }[k];
         expect(validationPaths(() => normalize.gemini(usage), "Gemini usage")).toEqual([expected]);
@@ -362,12 +379,20 @@ describe("OpenRouter properties", () => {
   it("consistent payloads sum to prompt_tokens / completion_tokens / total_tokens; cost is ignored", () => {
     fc.assert(
       fc.property(
-        fc.record({ text: part, cached: part, write: part, audioIn: part, visible: part, reasoning: part }),
+        fc.record({
+          text: part,
+          cached: part,
+          write: part,
+          audioIn: part,
+          visible: part,
+          reasoning: part,
+          imageOut: part,
+        }),
         style,
         fc.double({ min: 0, max: 100, noNaN: true }),
         (p, s, cost) => {
           const prompt = p.text + p.cached + p.write + p.audioIn;
-          const completion = p.visible + p.reasoning;
+          const completion = p.visible + p.reasoning + p.imageOut;
           const usage = {
             prompt_tokens: prompt,
             completion_tokens: completion,
@@ -378,7 +403,10 @@ describe("OpenRouter properties", () => {
               cache_write_tokens: p.write,
               audio_tokens: p.audioIn,
             }),
-            completion_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+            completion_tokens_details: detailsIn(s, {
+              reasoning_tokens: p.reasoning,
+              image_tokens: p.imageOut,
+            }),
           };
           const m = normalize.openrouter(usage);
           expectWellFormed(m);
@@ -390,6 +418,7 @@ describe("OpenRouter properties", () => {
               audio_input_tokens: p.audioIn,
               output_tokens: p.visible,
               reasoning_tokens: p.reasoning,
+              image_output_tokens: p.imageOut,
             }),
           );
           expect(sum(m, PROMPT_METERS)).toBe(prompt);
@@ -401,7 +430,7 @@ describe("OpenRouter properties", () => {
   });
 
   it("inconsistent payloads name the field", () => {
-    const kind = fc.constantFrom("cached", "write", "reasoning", "total");
+    const kind = fc.constantFrom("cached", "audio", "reasoning", "image", "total");
     fc.assert(
       fc.property(kind, part, part, positive, (k, prompt, completion, excess) => {
         const usage: Record<string, unknown> = {
@@ -410,15 +439,22 @@ describe("OpenRouter properties", () => {
           total_tokens: prompt + completion,
         };
         if (k === "cached") usage.prompt_tokens_details = { cached_tokens: prompt + excess };
-        // reads fill the prompt; any write then overflows it
-        if (k === "write")
-          usage.prompt_tokens_details = { cached_tokens: prompt, cache_write_tokens: excess };
+        // reads fill the prompt; audio then overflows it (writes may sit beside the prompt: not an error)
+        if (k === "audio")
+          usage.prompt_tokens_details = {
+            cached_tokens: prompt,
+            cache_write_tokens: excess,
+            audio_tokens: excess,
+          };
         if (k === "reasoning") usage.completion_tokens_details = { reasoning_tokens: completion + excess };
+        if (k === "image")
+          usage.completion_tokens_details = { reasoning_tokens: completion, image_tokens: excess };
         if (k === "total") usage.total_tokens = prompt + completion + excess;
         const expected = {
           cached: "prompt_tokens_details.cached_tokens",
-          write: "prompt_tokens_details.cache_write_tokens",
+          audio: "prompt_tokens_details.audio_tokens",
           reasoning: "completion_tokens_details.reasoning_tokens",
+          image: "completion_tokens_details.image_tokens",
           total: "total_tokens",
         }[k];
         expect(validationPaths(() => normalize.openrouter(usage), "OpenRouter usage")).toEqual([expected]);
