@@ -61,7 +61,7 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  *   stands over a reported `standard`. Any other disagreement is `invalid_input` at
  *   `observation.model.tier`.
  * - Usage billed at another model's rates (Anthropic advisor iterations, declined fallback
- *   attempts) is `invalid_input` naming its path: one observation prices one model, so record
+ *   attempts, OpenAI's image generation tool) is `invalid_input` naming its path: one observation prices one model, so record
  *   it as its own observation (`normalizeResponse(api, body).separatelyBilled`).
  *
  * Issue paths of the payload are prefixed with `usage.` or `response.`.
@@ -79,7 +79,7 @@ export function toObservation(input: UsageObservationInput | ProviderUsageInput)
   for (const extra of normalized.separatelyBilled ?? []) {
     issues.push({
       path: `${prefix}.${extra.path}`,
-      message: `billed at ${extra.kind === "advisor" ? "the advisor" : "the declining"} model's rates: record it as its own observation (normalizeResponse().separatelyBilled)`,
+      message: `billed at another model's rates (${extra.kind}): record it as its own observation (normalizeResponse().separatelyBilled)`,
     });
   }
   const meters = mergeMeters(issues, normalized, p.observation.meters);

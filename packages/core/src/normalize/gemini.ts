@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
+import { canonicalServiceTier } from "../schemas/service-tier.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -10,6 +11,7 @@ import {
   meterSet,
   n,
   optionalCount,
+  optionalTier,
   throwIfIssues,
   underPrefix,
   usageObject,
@@ -40,6 +42,8 @@ const GeminiUsageSchema = usageObject({
   promptTokensDetails: ModalityListSchema,
   cacheTokensDetails: ModalityListSchema,
   candidatesTokensDetails: ModalityListSchema,
+  // The tier that served the call (Gemini API `serviceTier`: standard, flex, priority).
+  serviceTier: optionalTier,
 });
 
 type ModalityList = z.output<typeof ModalityListSchema>;
@@ -98,6 +102,11 @@ function modalityTokens(list: ModalityList, modality: "AUDIO" | "IMAGE"): number
  * // → { input_tokens: 500, cached_input_tokens: 1500, output_tokens: 400, reasoning_tokens: 600 }
  */
 export function normalizeGemini(usageMetadata: unknown): MeterSet {
+  return readGeminiUsage(usageMetadata).meters;
+}
+
+/** `usageMetadata` normalized with the tier it reports (`serviceTier`), if any. */
+export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
   const u = parseWith(GeminiUsageSchema, usageMetadata, SUBJECT);
   const prompt = u.promptTokenCount;
   const cached = n(u.cachedContentTokenCount);
@@ -158,7 +167,7 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
   }
   throwIfIssues(SUBJECT, issues);
 
-  return meterSet(SUBJECT, {
+  const meters = meterSet(SUBJECT, {
     input_tokens: input,
     cached_input_tokens: cached,
     audio_input_tokens: uncachedAudio,
@@ -167,25 +176,25 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
     audio_output_tokens: outputAudio,
     image_output_tokens: outputImage,
   });
+  return u.serviceTier ? { meters, serviceTier: canonicalServiceTier(u.serviceTier) } : { meters };
 }
 
 const GeminiResponseSchema = z.object({ usageMetadata: z.unknown() }, { error: "expected an object" });
 
 /**
  * Normalizes a whole Gemini `GenerateContentResponse` (or a stream's last chunk): the meters of
- * its `usageMetadata` (see {@link normalizeGemini}). Gemini bills grounding and other tool use
- * through `toolUsePromptTokenCount`, already metered; the response names no service tier
- * Latch reads (declare batch-mode calls with `model.tier: "batch"`).
+ * its `usageMetadata` (see {@link normalizeGemini}) and the tier in `usageMetadata.serviceTier`
+ * (`standard`, `flex`, `priority`; declare batch-mode calls with `model.tier: "batch"`).
+ * Gemini bills grounding and other tool use through `toolUsePromptTokenCount`, already metered.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"Gemini response"`) naming the field,
  * e.g. `usageMetadata.promptTokenCount`.
  *
  * @example
- * normalizeGeminiResponse(response); // → { meters: { input_tokens: 16, output_tokens: 6, image_output_tokens: 1290 } }
+ * normalizeGeminiResponse(response);
+ * // → { meters: { input_tokens: 10, output_tokens: 272, image_output_tokens: 1120 }, serviceTier: "standard" }
  */
 export function normalizeGeminiResponse(response: unknown): NormalizedResponse {
   const body = parseWith(GeminiResponseSchema, response, "Gemini response");
-  return {
-    meters: underPrefix("Gemini response", "usageMetadata", () => normalizeGemini(body.usageMetadata)),
-  };
+  return underPrefix("Gemini response", "usageMetadata", () => readGeminiUsage(body.usageMetadata));
 }

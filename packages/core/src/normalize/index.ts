@@ -1,7 +1,7 @@
 import { LatchValidationError } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { normalizeAnthropic, normalizeAnthropicResponse, readAnthropicUsage } from "./anthropic.js";
-import { normalizeGemini, normalizeGeminiResponse } from "./gemini.js";
+import { normalizeGemini, normalizeGeminiResponse, readGeminiUsage } from "./gemini.js";
 import { normalizeOpenAIChat, normalizeOpenAIChatResponse } from "./openai-chat.js";
 import { normalizeOpenAIImages, normalizeOpenAIImagesResponse } from "./openai-images.js";
 import { normalizeOpenAIResponses, normalizeOpenAIResponsesResponse } from "./openai-responses.js";
@@ -76,8 +76,9 @@ const RESPONSE_NORMALIZERS: Readonly<Record<NormalizerApi, (response: unknown) =
  * Normalizes a whole provider response, not only its usage: the disjoint meters (including
  * hosted tool calls found outside `usage`, such as OpenAI `web_search_call` items), the
  * service tier the provider reports (canonical name: OpenAI `service_tier` `default` →
- * `standard`; Anthropic `usage.service_tier`), and usage the provider bills at another model's
- * rates (`separatelyBilled`, Anthropic advisor and declined fallback attempts). The body each
+ * `standard`; Anthropic `usage.service_tier`; Gemini `usageMetadata.serviceTier`), and usage the
+ * provider bills at another model's rates (`separatelyBilled`: Anthropic advisor and declined
+ * fallback attempts, OpenAI's image generation tool). The body each
  * API expects: `openaiChat` a `ChatCompletion` or last stream chunk, `openaiResponses` a
  * `Response` or its `response.completed` event, `anthropic` a `Message`, `gemini` a
  * `GenerateContentResponse`, `openrouter` a chat completion, `openaiImages` an `ImagesResponse`.
@@ -102,10 +103,12 @@ export function normalizeResponse(api: NormalizerApi, response: unknown): Normal
 }
 
 /**
- * Everything a `usage` object alone says: its meters, and for Anthropic (whose `usage` carries
- * them) the tier and other models' usage. Internal: the facade's `record({ api, usage })`.
+ * Everything a `usage` object alone says: its meters, and where the usage object carries them
+ * (Anthropic `usage`, Gemini `usageMetadata`) the tier and other models' usage. Internal: the
+ * facade's `record({ api, usage })`.
  */
 export function normalizeUsageDetail(api: NormalizerApi, usage: unknown): NormalizedResponse {
   if (api === "anthropic") return readAnthropicUsage(usage);
+  if (api === "gemini") return readGeminiUsage(usage);
   return { meters: normalize[api](usage) };
 }

@@ -80,6 +80,12 @@ const OpenAIChatUsageSchema = usageObject({
  *   `cached_input_tokens`, `prompt_cache_miss_tokens` → `input_tokens`; together they must
  *   equal `prompt_tokens`, and a `prompt_tokens_details.cached_tokens` sent beside them must
  *   equal the hits.
+ * - xAI (Grok chat completions) reports `reasoning_tokens` BESIDE `completion_tokens`:
+ *   `total_tokens = prompt_tokens + completion_tokens + reasoning_tokens` (its
+ *   `cost_in_usd_ticks` bills all three; checked on the recorded grok-3-mini payloads of
+ *   vercel/ai `packages/xai/src/__fixtures__`). When `reasoning_tokens > 0` and `total_tokens`
+ *   says so, `output_tokens = completion_tokens − audio_tokens` and the reasoning is not taken
+ *   out of it; the meters then sum to that `total_tokens`.
  *
  * The meters always sum back to `total_tokens`. Zero meters are omitted.
  *
@@ -106,6 +112,11 @@ export function normalizeOpenAIChat(usage: unknown): MeterSet {
   const accepted = n(u.completion_tokens_details?.accepted_prediction_tokens);
   const rejected = n(u.completion_tokens_details?.rejected_prediction_tokens);
 
+  // xAI (OpenAI-compatible) reports reasoning BESIDE completion_tokens: total_tokens then
+  // equals prompt + completion + reasoning, which, with reasoning > 0, no OpenAI payload does.
+  const reasoningBeside =
+    reasoning > 0 &&
+    BigInt(u.total_tokens) === BigInt(u.prompt_tokens) + BigInt(u.completion_tokens) + BigInt(reasoning);
   const issues: ValidationIssue[] = [];
   const cached = cacheReads(issues, u);
   checkPartsWithin(
@@ -124,7 +135,7 @@ export function normalizeOpenAIChat(usage: unknown): MeterSet {
     issues,
     ["completion_tokens", u.completion_tokens],
     [
-      ["completion_tokens_details.reasoning_tokens", reasoning],
+      ["completion_tokens_details.reasoning_tokens", reasoningBeside ? 0 : reasoning],
       ["completion_tokens_details.audio_tokens", audioOut],
     ],
   );
@@ -138,14 +149,16 @@ export function normalizeOpenAIChat(usage: unknown): MeterSet {
     ["completion_tokens", u.completion_tokens],
     [["completion_tokens_details.rejected_prediction_tokens", rejected]],
   );
-  checkTotal(
-    issues,
-    ["total_tokens", u.total_tokens],
-    [
-      ["prompt_tokens", u.prompt_tokens],
-      ["completion_tokens", u.completion_tokens],
-    ],
-  );
+  if (!reasoningBeside) {
+    checkTotal(
+      issues,
+      ["total_tokens", u.total_tokens],
+      [
+        ["prompt_tokens", u.prompt_tokens],
+        ["completion_tokens", u.completion_tokens],
+      ],
+    );
+  }
   throwIfIssues(SUBJECT, issues);
 
   return meterSet(SUBJECT, {
@@ -153,7 +166,7 @@ export function normalizeOpenAIChat(usage: unknown): MeterSet {
     cached_input_tokens: cached,
     cache_write_tokens: write,
     audio_input_tokens: audioIn,
-    output_tokens: u.completion_tokens - reasoning - audioOut,
+    output_tokens: u.completion_tokens - (reasoningBeside ? 0 : reasoning) - audioOut,
     reasoning_tokens: reasoning,
     audio_output_tokens: audioOut,
   });
@@ -201,7 +214,8 @@ const OpenAIChatResponseSchema = z.object(
  * `usage` (see {@link normalizeOpenAIChat}) — or, when `usage` is absent or `null`, of Groq's
  * `x_groq.usage` (where Groq streams report usage) — and the tier in `service_tier`
  * (`default` → `standard`, `priority`, `flex`, `scale`; OpenAI reports the tier that actually
- * served the call).
+ * served the call). Groq's `on_demand`, its standard tier (https://console.groq.com/docs/flex-processing),
+ * is `standard` too.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"OpenAI chat response"`) naming the
  * field, e.g. `usage.prompt_tokens` or `x_groq.usage.total_tokens`.
@@ -216,5 +230,10 @@ export function normalizeOpenAIChatResponse(response: unknown): NormalizedRespon
   const meters = groq
     ? underPrefix(RESPONSE_SUBJECT, "x_groq.usage", () => normalizeOpenAIChat(body.x_groq?.usage))
     : underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIChat(body.usage));
-  return body.service_tier ? { meters, serviceTier: canonicalServiceTier(body.service_tier) } : { meters };
+  return body.service_tier ? { meters, serviceTier: chatTier(body.service_tier) } : { meters };
+}
+
+/** OpenAI-compatible tier spellings: Groq calls its standard tier `on_demand`. */
+function chatTier(reported: string): string {
+  return reported.toLowerCase() === "on_demand" ? "standard" : canonicalServiceTier(reported);
 }

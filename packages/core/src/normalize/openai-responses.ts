@@ -3,7 +3,8 @@ import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
-import type { NormalizedResponse } from "./result.js";
+import { normalizeOpenAIImages } from "./openai-images.js";
+import type { NormalizedResponse, SeparatelyBilledUsage } from "./result.js";
 import {
   checkPartsWithin,
   checkTotal,
@@ -116,9 +117,31 @@ const ResponseSchema = z.object(
     usage: z.unknown(),
     service_tier: optionalTier,
     output: z.array(OutputItemSchema, { error: "expected an array" }).nullish(),
+    // Hosted-tool usage outside `usage` (newer API versions).
+    tool_usage: z
+      .object(
+        {
+          web_search: z.object({ num_requests: optionalCount }, { error: "expected an object" }).nullish(),
+          image_gen: z.unknown(),
+        },
+        { error: "expected an object" },
+      )
+      .nullish(),
+    tools: z.array(z.unknown(), { error: "expected an array" }).nullish(),
   },
   { error: "expected an object" },
 );
+
+/** The image model of the response's `image_generation` tool (openai-node: default `gpt-image-1`). */
+const DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1";
+function imageToolModel(tools: readonly unknown[] | null | undefined): string {
+  for (const tool of tools ?? []) {
+    if (typeof tool !== "object" || tool === null) continue;
+    const { type, model } = tool as { type?: unknown; model?: unknown };
+    if (type === "image_generation" && typeof model === "string" && model.length > 0) return model;
+  }
+  return DEFAULT_IMAGE_TOOL_MODEL;
+}
 
 /** A streaming event that wraps the final response (`response.completed`, `response.incomplete`, …). */
 const ResponseEventSchema = z.object({
@@ -131,15 +154,18 @@ const ResponseEventSchema = z.object({
  * event that wraps it (`response.completed`, `response.incomplete`; paths then start with
  * `response.`). Beside the meters of `usage` (see {@link normalizeOpenAIResponses}):
  *
- * - every `output[]` item of type `web_search_call` is one web search request
- *   (`web_search_requests`; OpenAI bills web search per call, $10 per 1,000 calls plus search
- *   content tokens that are already in `usage`: https://platform.openai.com/docs/pricing).
- *   Searches OpenAI runs internally without an output item cannot be seen here.
- * - every `output[]` item of type `image_generation_call` with status `completed` is one
- *   generated image (`image_count`): the image generation tool is billed per image at
- *   gpt-image rates set by size and quality, and the response carries no token usage for it
- *   (openai-node `ResponseOutputItem.ImageGenerationCall` has none). Price it `perUnit` on the
- *   calling model's snapshot.
+ * - Web search (`web_search_requests`; OpenAI bills it per call, $10 per 1,000 calls, plus
+ *   search content tokens that are already in `usage`: https://platform.openai.com/docs/pricing):
+ *   `tool_usage.web_search.num_requests` when the response has it (the billed count, which
+ *   includes searches OpenAI runs without an output item), else one request per `output[]`
+ *   item of type `web_search_call`.
+ * - Image generation tool: `tool_usage.image_gen` is the image model's own token usage (the
+ *   Images API shape, see `normalizeOpenAIImages`), billed at that model's rates — the
+ *   `image_generation` tool's `model` in `tools[]`, default `gpt-image-1` (openai-node
+ *   `Tool.ImageGeneration`) — so it is returned as `separatelyBilled` (kind
+ *   `image_generation`), not added to this call's meters. Older responses without
+ *   `tool_usage` carry no token usage for the tool; each `image_generation_call` item with
+ *   status `completed` is then one generated image (`image_count`, priced `perUnit`).
  * - `service_tier` → the tier (`default` → `standard`, `priority`, `flex`, `scale`).
  *
  * @throws LatchValidationError (`invalid_input`, subject `"OpenAI Responses response"`) naming
@@ -160,12 +186,32 @@ export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedR
 function readResponse(response: unknown): NormalizedResponse {
   const body = parseWith(ResponseSchema, response, RESPONSE_SUBJECT);
   const usage = underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIResponses(body.usage));
-  let searches = 0;
+  let searchItems = 0;
   let images = 0;
   for (const item of body.output ?? []) {
-    if (item.type === "web_search_call") searches++;
+    if (item.type === "web_search_call") searchItems++;
     else if (item.type === "image_generation_call" && item.status === "completed") images++;
   }
+  const reportedSearches = body.tool_usage?.web_search?.num_requests;
+  const searches = reportedSearches ?? searchItems;
+  const imageGen = body.tool_usage?.image_gen;
+  const separatelyBilled: SeparatelyBilledUsage[] = [];
+  if (imageGen !== undefined && imageGen !== null) {
+    images = 0; // the tool's usage is its tokens, billed on the image model: no per-image count
+    const meters = underPrefix(RESPONSE_SUBJECT, "tool_usage.image_gen", () => normalizeOpenAIImages(imageGen));
+    if (Object.keys(meters).length > 0) {
+      separatelyBilled.push({
+        path: "tool_usage.image_gen",
+        kind: "image_generation",
+        model: imageToolModel(body.tools),
+        meters,
+      });
+    }
+  }
   const meters = meterSet(RESPONSE_SUBJECT, { ...usage, image_count: images, web_search_requests: searches });
-  return body.service_tier ? { meters, serviceTier: canonicalServiceTier(body.service_tier) } : { meters };
+  return {
+    meters,
+    ...(body.service_tier ? { serviceTier: canonicalServiceTier(body.service_tier) } : {}),
+    ...(separatelyBilled.length > 0 ? { separatelyBilled } : {}),
+  };
 }
