@@ -242,7 +242,7 @@ export function normalizeAnthropic(usage: unknown): MeterSet {
   return readAnthropicUsage(usage).meters;
 }
 
-const AnthropicMessageSchema = z.object({ usage: z.unknown() }, { error: "expected an object" });
+const AnthropicMessageSchema = z.object({ usage: z.unknown().optional() }, { error: "expected an object" });
 
 /**
  * Normalizes a whole Anthropic Messages response (`message`, or a stream's final message with

@@ -179,7 +179,10 @@ export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
   return u.serviceTier ? { meters, serviceTier: canonicalServiceTier(u.serviceTier) } : { meters };
 }
 
-const GeminiResponseSchema = z.object({ usageMetadata: z.unknown() }, { error: "expected an object" });
+const GeminiResponseSchema = z.object(
+  { usageMetadata: z.unknown().optional() },
+  { error: "expected an object" },
+);
 
 /**
  * Normalizes a whole Gemini `GenerateContentResponse` (or a stream's last chunk): the meters of

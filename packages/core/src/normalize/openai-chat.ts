@@ -202,9 +202,9 @@ function cacheReads(issues: ValidationIssue[], u: z.output<typeof OpenAIChatUsag
 
 const OpenAIChatResponseSchema = z.object(
   {
-    usage: z.unknown(),
+    usage: z.unknown().optional(),
     service_tier: optionalTier,
-    x_groq: z.object({ usage: z.unknown() }, { error: "expected an object" }).nullish(),
+    x_groq: z.object({ usage: z.unknown().optional() }, { error: "expected an object" }).nullish(),
   },
   { error: "expected an object" },
 );

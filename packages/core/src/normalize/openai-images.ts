@@ -119,7 +119,7 @@ export function normalizeOpenAIImages(usage: unknown): MeterSet {
 }
 
 const ImagesResponseSchema = z.object(
-  { usage: z.unknown(), data: z.array(z.unknown(), { error: "expected an array" }).nullish() },
+  { usage: z.unknown().optional(), data: z.array(z.unknown(), { error: "expected an array" }).nullish() },
   { error: "expected an object" },
 );
 

@@ -114,7 +114,7 @@ const OutputItemSchema = z.object(
 
 const ResponseSchema = z.object(
   {
-    usage: z.unknown(),
+    usage: z.unknown().optional(),
     service_tier: optionalTier,
     output: z.array(OutputItemSchema, { error: "expected an array" }).nullish(),
     // Hosted-tool usage outside `usage` (newer API versions).
@@ -122,7 +122,7 @@ const ResponseSchema = z.object(
       .object(
         {
           web_search: z.object({ num_requests: optionalCount }, { error: "expected an object" }).nullish(),
-          image_gen: z.unknown(),
+          image_gen: z.unknown().optional(),
         },
         { error: "expected an object" },
       )
@@ -198,7 +198,9 @@ function readResponse(response: unknown): NormalizedResponse {
   const separatelyBilled: SeparatelyBilledUsage[] = [];
   if (imageGen !== undefined && imageGen !== null) {
     images = 0; // the tool's usage is its tokens, billed on the image model: no per-image count
-    const meters = underPrefix(RESPONSE_SUBJECT, "tool_usage.image_gen", () => normalizeOpenAIImages(imageGen));
+    const meters = underPrefix(RESPONSE_SUBJECT, "tool_usage.image_gen", () =>
+      normalizeOpenAIImages(imageGen),
+    );
     if (Object.keys(meters).length > 0) {
       separatelyBilled.push({
         path: "tool_usage.image_gen",

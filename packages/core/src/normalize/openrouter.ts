@@ -138,7 +138,7 @@ export function normalizeOpenRouter(usage: unknown): MeterSet {
   });
 }
 
-const OpenRouterResponseSchema = z.object({ usage: z.unknown() }, { error: "expected an object" });
+const OpenRouterResponseSchema = z.object({ usage: z.unknown().optional() }, { error: "expected an object" });
 
 /**
  * Normalizes a whole OpenRouter chat completion (or its last stream chunk): the meters of its
