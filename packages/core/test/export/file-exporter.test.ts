@@ -266,7 +266,12 @@ describe("FileExporter", () => {
       "utf8",
     );
     const cost = BILLING_COLUMNS.indexOf("cost"); // cost, cost_delta, cost_minor_units, currency
-    expect(csv.split("\r\n")[1]?.split(",").slice(cost, cost + 4)).toEqual(["0.0041", "0.001", "0", "USD"]);
+    expect(
+      csv
+        .split("\r\n")[1]
+        ?.split(",")
+        .slice(cost, cost + 4),
+    ).toEqual(["0.0041", "0.001", "0", "USD"]);
   });
 
   it("writes gzipped CSV and formats whose encoder is passed in", async () => {
