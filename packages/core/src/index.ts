@@ -74,6 +74,7 @@ export {
   type LatchConfig,
   type LatchCreditsConfig,
   type LatchWarning,
+  type ProviderObservationInput,
   type ProviderUsageInput,
   type QuotaHold,
   type RecordResult,
@@ -94,7 +95,13 @@ export {
 export { type CurrencyCode, CurrencyCodeSchema, isCurrencyCode, minorUnitDigits } from "./money/currency.js";
 export { canonicalDecimal, LatchDecimal, sumDecimals } from "./money/decimal.js";
 export { formatMinorUnits, toMinorUnits } from "./money/minor-units.js";
-export { normalize } from "./normalize/index.js";
+export {
+  type NormalizedResponse,
+  type NormalizerApi,
+  normalize,
+  normalizeResponse,
+  type SeparatelyBilledUsage,
+} from "./normalize/index.js";
 export { accumulate, sumMeterSets } from "./observation/meter-set.js";
 export { isParsedObservation, parseObservation } from "./observation/parse.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";

@@ -13,8 +13,12 @@ export const BILLING_EXPORT_SCHEMA = "latch.billing-export.v1";
 
 /**
  * Every column of a {@link BillingRecord}, in THE order: JSONL writes object keys in this order,
- * CSV writes its header in this order, Parquet writes its schema in this order. Appending a
- * column is a new schema version, never an edit of this one.
+ * CSV writes its header in this order, Parquet writes its schema in this order. Removing,
+ * renaming, retyping or reordering a column is a new schema version, never an edit of this one.
+ * The one additive change v1 has had (2026-12): the meter columns `image_input_tokens`,
+ * `image_output_tokens`, `web_search_requests` and `web_fetch_requests`, inserted right after
+ * `image_count` (readers that select columns by name are unaffected; positional readers of
+ * older files see four fewer columns).
  */
 export const BILLING_COLUMNS = [
   "schema",
@@ -42,6 +46,10 @@ export const BILLING_COLUMNS = [
   "audio_input_tokens",
   "audio_output_tokens",
   "image_count",
+  "image_input_tokens",
+  "image_output_tokens",
+  "web_search_requests",
+  "web_fetch_requests",
   "custom_meters",
   "cost",
   "cost_delta",
@@ -98,6 +106,10 @@ export interface BillingRecord {
   audio_input_tokens: number;
   audio_output_tokens: number;
   image_count: number;
+  image_input_tokens: number;
+  image_output_tokens: number;
+  web_search_requests: number;
+  web_fetch_requests: number;
   /** Custom meters as a JSON object string, names without `custom:`, keys sorted: `{"web_search":3}`; `{}` when none. */
   custom_meters: string;
   /** This version's exact total. */
@@ -283,6 +295,10 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
     audio_input_tokens: meter("audio_input_tokens"),
     audio_output_tokens: meter("audio_output_tokens"),
     image_count: meter("image_count"),
+    image_input_tokens: meter("image_input_tokens"),
+    image_output_tokens: meter("image_output_tokens"),
+    web_search_requests: meter("web_search_requests"),
+    web_fetch_requests: meter("web_fetch_requests"),
     custom_meters: custom === undefined ? "{}" : sortedJson(custom),
     cost,
     cost_delta: costDelta,

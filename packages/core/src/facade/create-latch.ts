@@ -10,7 +10,6 @@ import { creditUsageOf } from "../credits/features.js";
 import { CreditAmountSchema, type CreditFeature, CreditIdSchema } from "../credits/schemas.js";
 import { LatchError, LatchValidationError } from "../errors/index.js";
 import { exportPending } from "../export/run-export.js";
-import { normalize } from "../normalize/index.js";
 import { parseObservation } from "../observation/parse.js";
 import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import type { PricingSource } from "../pricing/pricing-source.js";
@@ -27,19 +26,12 @@ import type { UsageObservation, UsageObservationInput } from "../schemas/observa
 import { parseWith } from "../schemas/parse.js";
 import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { BaselineKey, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import { type ProviderUsageInput, toObservation } from "./provider-usage.js";
 import { linkHold, reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { Spool } from "./spool.js";
 
-/** Which normalizer turns a provider payload into meters. */
-export type UsageApi = keyof typeof normalize;
-
-/** A provider's usage payload plus everything else an observation needs. */
-export interface ProviderUsageInput {
-  api: UsageApi;
-  usage: unknown;
-  observation: Omit<UsageObservationInput, "meters">;
-}
+export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./provider-usage.js";
 
 export type RecordResult =
   | { status: "rated"; record: RatedUsageRecord }
@@ -306,12 +298,6 @@ const ReserveSchema = z.strictObject({
   ttlMs: z.number().int().positive().max(2_147_483_647).optional(),
 });
 
-const ProviderUsageSchema = z.strictObject({
-  api: z.enum(Object.keys(normalize) as [UsageApi, ...UsageApi[]]),
-  usage: z.unknown(),
-  observation: z.record(z.string(), z.unknown()),
-});
-
 function sumMeters(meters: MeterSet, which: readonly MeterKind[]): number {
   let sum = 0;
   for (const meter of which) sum += meters[meter] ?? 0;
@@ -448,30 +434,6 @@ export function createLatch(config: LatchConfig): Latch {
         eventId: obs.eventId,
       });
     }
-  }
-
-  function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
-    if (typeof input === "object" && input !== null && "api" in input) {
-      const p = parseWith(ProviderUsageSchema, input, "ProviderUsageInput");
-      let meters: MeterSet;
-      try {
-        meters = normalize[p.api](p.usage);
-      } catch (error) {
-        if (error instanceof LatchValidationError) {
-          throw new LatchValidationError({
-            subject: error.subject,
-            issues: error.issues.map((i) => ({
-              path: i.path ? `usage.${i.path}` : "usage",
-              message: i.message,
-            })),
-            cause: error,
-          });
-        }
-        throw error;
-      }
-      return parseObservation({ ...p.observation, meters });
-    }
-    return parseObservation(input);
   }
 
   /** Period baselines for a snapshot's period tiers, from the usage counter (atomic add). */

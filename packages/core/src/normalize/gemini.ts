@@ -2,6 +2,8 @@ import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
+import { canonicalServiceTier } from "../schemas/service-tier.js";
+import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
   checkTotal,
@@ -9,7 +11,9 @@ import {
   meterSet,
   n,
   optionalCount,
+  optionalTier,
   throwIfIssues,
+  underPrefix,
   usageObject,
 } from "./shared.js";
 
@@ -18,7 +22,7 @@ const SUBJECT = "Gemini usage";
 /** One `ModalityTokenCount`: `{ modality: "TEXT" | "AUDIO" | "IMAGE" | …, tokenCount }`. */
 const ModalityTokenCountSchema = z.object(
   {
-    // Any string: Google adds modalities; only "AUDIO" is metered apart.
+    // Any string: Google adds modalities; only AUDIO (both sides) and IMAGE (output) are metered apart.
     modality: z.string({ error: "expected a string" }).nullish(),
     // proto3 JSON omits zero values, so an absent tokenCount means 0.
     tokenCount: optionalCount,
@@ -38,14 +42,16 @@ const GeminiUsageSchema = usageObject({
   promptTokensDetails: ModalityListSchema,
   cacheTokensDetails: ModalityListSchema,
   candidatesTokensDetails: ModalityListSchema,
+  // The tier that served the call (Gemini API `serviceTier`: standard, flex, priority).
+  serviceTier: optionalTier,
 });
 
 type ModalityList = z.output<typeof ModalityListSchema>;
 
-/** Sum of the `AUDIO` entries of a modality list (0 when absent). */
-function audioTokens(list: ModalityList): number {
+/** Sum of the entries of one modality in a modality list (0 when absent). */
+function modalityTokens(list: ModalityList, modality: "AUDIO" | "IMAGE"): number {
   let sum = 0;
-  for (const entry of list ?? []) if (entry.modality === "AUDIO") sum += n(entry.tokenCount);
+  for (const entry of list ?? []) if (entry.modality === modality) sum += n(entry.tokenCount);
   return sum;
 }
 
@@ -67,11 +73,16 @@ function audioTokens(list: ModalityList): number {
  *   `audio_input_tokens` and is taken out of `input_tokens`; cached audio stays in
  *   `cached_input_tokens` (Latch has no cached-audio meter).
  *   So `input_tokens = promptTokenCount − cachedContentTokenCount − uncached audio + toolUsePromptTokenCount`.
- * - `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`: `reasoning_tokens = thoughtsTokenCount`;
- *   `AUDIO` in `candidatesTokensDetails` is `audio_output_tokens`, and
- *   `output_tokens = candidatesTokenCount − audio output`.
- * - Other modalities (TEXT, IMAGE, VIDEO, DOCUMENT) are counted as text tokens in
- *   `input_tokens` / `output_tokens`; `image_count` is never set (Gemini reports image tokens).
+ * - `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`: `reasoning_tokens = thoughtsTokenCount`.
+ *   `candidatesTokensDetails` breaks `candidatesTokenCount` down by modality: `AUDIO` is
+ *   `audio_output_tokens`, `IMAGE` is `image_output_tokens` (generated images, e.g.
+ *   gemini-2.5-flash-image: $30/MTok against $2.50/MTok for text output), and
+ *   `output_tokens = candidatesTokenCount − audio output − image output` (the text, including
+ *   text the details do not list).
+ * - Image, video and document INPUT tokens are billed at the text input rate by Google
+ *   (https://ai.google.dev/gemini-api/docs/pricing: "Input price (text / image / video)"; only
+ *   audio input has its own price), so IMAGE / VIDEO / DOCUMENT in `promptTokensDetails` stay
+ *   in `input_tokens`; `image_input_tokens` and `image_count` are never set.
  * - `totalTokenCount`, when present, must equal
  *   `promptTokenCount + candidatesTokenCount + thoughtsTokenCount + toolUsePromptTokenCount`;
  *   the meters sum back to it.
@@ -81,7 +92,7 @@ function audioTokens(list: ModalityList): number {
  *
  * @throws LatchValidationError (`invalid_input`, subject `"Gemini usage"`) for a malformed or
  * missing count, a non-object, or an inconsistent payload (cache larger than the prompt, audio
- * larger than its count, a `totalTokenCount` that disagrees with the parts).
+ * or image larger than its count, a `totalTokenCount` that disagrees with the parts).
  *
  * @example
  * normalizeGemini({
@@ -91,15 +102,21 @@ function audioTokens(list: ModalityList): number {
  * // → { input_tokens: 500, cached_input_tokens: 1500, output_tokens: 400, reasoning_tokens: 600 }
  */
 export function normalizeGemini(usageMetadata: unknown): MeterSet {
+  return readGeminiUsage(usageMetadata).meters;
+}
+
+/** `usageMetadata` normalized with the tier it reports (`serviceTier`), if any. */
+export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
   const u = parseWith(GeminiUsageSchema, usageMetadata, SUBJECT);
   const prompt = u.promptTokenCount;
   const cached = n(u.cachedContentTokenCount);
   const toolUse = n(u.toolUsePromptTokenCount);
   const candidates = n(u.candidatesTokenCount);
   const thoughts = n(u.thoughtsTokenCount);
-  const promptAudio = audioTokens(u.promptTokensDetails);
-  const cachedAudio = audioTokens(u.cacheTokensDetails);
-  const outputAudio = audioTokens(u.candidatesTokensDetails);
+  const promptAudio = modalityTokens(u.promptTokensDetails, "AUDIO");
+  const cachedAudio = modalityTokens(u.cacheTokensDetails, "AUDIO");
+  const outputAudio = modalityTokens(u.candidatesTokensDetails, "AUDIO");
+  const outputImage = modalityTokens(u.candidatesTokensDetails, "IMAGE");
 
   const issues: ValidationIssue[] = [];
   checkPartsWithin(issues, ["promptTokenCount", prompt], [["cachedContentTokenCount", cached]]);
@@ -123,7 +140,11 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
       ],
     );
   }
-  checkPartsWithin(issues, ["candidatesTokenCount", candidates], [["candidatesTokensDetails", outputAudio]]);
+  checkPartsWithin(
+    issues,
+    ["candidatesTokenCount", candidates],
+    [["candidatesTokensDetails", outputAudio + outputImage]],
+  );
   if (u.totalTokenCount !== undefined && u.totalTokenCount !== null) {
     checkTotal(
       issues,
@@ -146,12 +167,37 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
   }
   throwIfIssues(SUBJECT, issues);
 
-  return meterSet(SUBJECT, {
+  const meters = meterSet(SUBJECT, {
     input_tokens: input,
     cached_input_tokens: cached,
     audio_input_tokens: uncachedAudio,
-    output_tokens: candidates - outputAudio,
+    output_tokens: candidates - outputAudio - outputImage,
     reasoning_tokens: thoughts,
     audio_output_tokens: outputAudio,
+    image_output_tokens: outputImage,
   });
+  return u.serviceTier ? { meters, serviceTier: canonicalServiceTier(u.serviceTier) } : { meters };
+}
+
+const GeminiResponseSchema = z.object(
+  { usageMetadata: z.unknown().optional() },
+  { error: "expected an object" },
+);
+
+/**
+ * Normalizes a whole Gemini `GenerateContentResponse` (or a stream's last chunk): the meters of
+ * its `usageMetadata` (see {@link normalizeGemini}) and the tier in `usageMetadata.serviceTier`
+ * (`standard`, `flex`, `priority`; declare batch-mode calls with `model.tier: "batch"`).
+ * Gemini bills grounding and other tool use through `toolUsePromptTokenCount`, already metered.
+ *
+ * @throws LatchValidationError (`invalid_input`, subject `"Gemini response"`) naming the field,
+ * e.g. `usageMetadata.promptTokenCount`.
+ *
+ * @example
+ * normalizeGeminiResponse(response);
+ * // → { meters: { input_tokens: 10, output_tokens: 272, image_output_tokens: 1120 }, serviceTier: "standard" }
+ */
+export function normalizeGeminiResponse(response: unknown): NormalizedResponse {
+  const body = parseWith(GeminiResponseSchema, response, "Gemini response");
+  return underPrefix("Gemini response", "usageMetadata", () => readGeminiUsage(body.usageMetadata));
 }

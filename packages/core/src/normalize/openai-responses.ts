@@ -1,6 +1,10 @@
+import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
+import { canonicalServiceTier } from "../schemas/service-tier.js";
+import { normalizeOpenAIImages } from "./openai-images.js";
+import type { NormalizedResponse, SeparatelyBilledUsage } from "./result.js";
 import {
   checkPartsWithin,
   checkTotal,
@@ -9,18 +13,21 @@ import {
   meterSet,
   n,
   optionalCount,
+  optionalTier,
   throwIfIssues,
+  underPrefix,
   usageObject,
 } from "./shared.js";
 
 const SUBJECT = "OpenAI Responses usage";
+const RESPONSE_SUBJECT = "OpenAI Responses response";
 
 /** The `usage` object of an OpenAI Responses API response. */
 const OpenAIResponsesUsageSchema = usageObject({
   input_tokens: count,
   output_tokens: count,
   total_tokens: count,
-  input_tokens_details: details({ cached_tokens: optionalCount }),
+  input_tokens_details: details({ cached_tokens: optionalCount, cache_write_tokens: optionalCount }),
   output_tokens_details: details({ reasoning_tokens: optionalCount }),
 });
 
@@ -31,36 +38,46 @@ const OpenAIResponsesUsageSchema = usageObject({
  * `response.completed` event (earlier events carry `usage: null`).
  *
  * What includes what:
- * - `input_tokens` INCLUDES `input_tokens_details.cached_tokens`, so
- *   `input_tokens (meter) = input_tokens − cached_tokens`, `cached_input_tokens = cached_tokens`.
+ * - `input_tokens` INCLUDES `input_tokens_details.cached_tokens` (cache reads) and
+ *   `input_tokens_details.cache_write_tokens` (cache writes), disjoint from each other
+ *   (https://developers.openai.com/api/docs/guides/prompt-caching: reads, writes and the rest
+ *   of the input are billed each at its own rate, writes at 1.25× input on GPT-5.6 and later),
+ *   so `input_tokens (meter) = input_tokens − cached_tokens − cache_write_tokens`,
+ *   `cached_input_tokens = cached_tokens`, `cache_write_tokens = cache_write_tokens`.
  * - `output_tokens` INCLUDES `output_tokens_details.reasoning_tokens`, so
  *   `output_tokens (meter) = output_tokens − reasoning_tokens`, `reasoning_tokens = reasoning_tokens`.
  * - `total_tokens` must equal `input_tokens + output_tokens`; the meters sum back to it.
+ * - Hosted tools billed per call (web search) are outside `usage`: see
+ *   {@link normalizeOpenAIResponsesResponse}.
  *
  * Zero meters are omitted.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"OpenAI Responses usage"`) for a
- * malformed or missing count, a non-object, `cached_tokens > input_tokens`,
+ * malformed or missing count, a non-object, `cached_tokens + cache_write_tokens > input_tokens`,
  * `reasoning_tokens > output_tokens`, or a `total_tokens` that disagrees with the parts.
  *
  * @example
  * normalizeOpenAIResponses({
- *   input_tokens: 2000, input_tokens_details: { cached_tokens: 1500 },
+ *   input_tokens: 2000, input_tokens_details: { cached_tokens: 1500, cache_write_tokens: 300 },
  *   output_tokens: 1000, output_tokens_details: { reasoning_tokens: 600 },
  *   total_tokens: 3000,
  * });
- * // → { input_tokens: 500, cached_input_tokens: 1500, output_tokens: 400, reasoning_tokens: 600 }
+ * // → { input_tokens: 200, cached_input_tokens: 1500, cache_write_tokens: 300, output_tokens: 400, reasoning_tokens: 600 }
  */
 export function normalizeOpenAIResponses(usage: unknown): MeterSet {
   const u = parseWith(OpenAIResponsesUsageSchema, usage, SUBJECT);
   const cached = n(u.input_tokens_details?.cached_tokens);
+  const write = n(u.input_tokens_details?.cache_write_tokens);
   const reasoning = n(u.output_tokens_details?.reasoning_tokens);
 
   const issues: ValidationIssue[] = [];
   checkPartsWithin(
     issues,
     ["input_tokens", u.input_tokens],
-    [["input_tokens_details.cached_tokens", cached]],
+    [
+      ["input_tokens_details.cached_tokens", cached],
+      ["input_tokens_details.cache_write_tokens", write],
+    ],
   );
   checkPartsWithin(
     issues,
@@ -78,9 +95,125 @@ export function normalizeOpenAIResponses(usage: unknown): MeterSet {
   throwIfIssues(SUBJECT, issues);
 
   return meterSet(SUBJECT, {
-    input_tokens: u.input_tokens - cached,
+    input_tokens: u.input_tokens - cached - write,
     cached_input_tokens: cached,
+    cache_write_tokens: write,
     output_tokens: u.output_tokens - reasoning,
     reasoning_tokens: reasoning,
   });
+}
+
+/** An `output[]` item: only its type (and an image call's status) matter for billing. */
+const OutputItemSchema = z.object(
+  {
+    type: z.string({ error: "expected a string" }),
+    status: z.string({ error: "expected a string" }).nullish(),
+  },
+  { error: "expected an object" },
+);
+
+const ResponseSchema = z.object(
+  {
+    usage: z.unknown().optional(),
+    service_tier: optionalTier,
+    output: z.array(OutputItemSchema, { error: "expected an array" }).nullish(),
+    // Hosted-tool usage outside `usage` (newer API versions).
+    tool_usage: z
+      .object(
+        {
+          web_search: z.object({ num_requests: optionalCount }, { error: "expected an object" }).nullish(),
+          image_gen: z.unknown().optional(),
+        },
+        { error: "expected an object" },
+      )
+      .nullish(),
+    tools: z.array(z.unknown(), { error: "expected an array" }).nullish(),
+  },
+  { error: "expected an object" },
+);
+
+/** The image model of the response's `image_generation` tool (openai-node: default `gpt-image-1`). */
+const DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1";
+function imageToolModel(tools: readonly unknown[] | null | undefined): string {
+  for (const tool of tools ?? []) {
+    if (typeof tool !== "object" || tool === null) continue;
+    const { type, model } = tool as { type?: unknown; model?: unknown };
+    if (type === "image_generation" && typeof model === "string" && model.length > 0) return model;
+  }
+  return DEFAULT_IMAGE_TOOL_MODEL;
+}
+
+/** A streaming event that wraps the final response (`response.completed`, `response.incomplete`, …). */
+const ResponseEventSchema = z.object({
+  type: z.string().startsWith("response."),
+  response: z.record(z.string(), z.unknown()),
+});
+
+/**
+ * Normalizes a whole Responses API response — the `Response` object, or the final streaming
+ * event that wraps it (`response.completed`, `response.incomplete`; paths then start with
+ * `response.`). Beside the meters of `usage` (see {@link normalizeOpenAIResponses}):
+ *
+ * - Web search (`web_search_requests`; OpenAI bills it per call, $10 per 1,000 calls, plus
+ *   search content tokens that are already in `usage`: https://platform.openai.com/docs/pricing):
+ *   `tool_usage.web_search.num_requests` when the response has it (the billed count, which
+ *   includes searches OpenAI runs without an output item), else one request per `output[]`
+ *   item of type `web_search_call`.
+ * - Image generation tool: `tool_usage.image_gen` is the image model's own token usage (the
+ *   Images API shape, see `normalizeOpenAIImages`), billed at that model's rates — the
+ *   `image_generation` tool's `model` in `tools[]`, default `gpt-image-1` (openai-node
+ *   `Tool.ImageGeneration`) — so it is returned as `separatelyBilled` (kind
+ *   `image_generation`), not added to this call's meters. Older responses without
+ *   `tool_usage` carry no token usage for the tool; each `image_generation_call` item with
+ *   status `completed` is then one generated image (`image_count`, priced `perUnit`).
+ * - `service_tier` → the tier (`default` → `standard`, `priority`, `flex`, `scale`).
+ *
+ * @throws LatchValidationError (`invalid_input`, subject `"OpenAI Responses response"`) naming
+ * the field, e.g. `usage.input_tokens` or `output.3.type`.
+ *
+ * @example
+ * normalizeOpenAIResponsesResponse(response);
+ * // → { meters: { input_tokens: 129, cached_input_tokens: 11904, output_tokens: 44, web_search_requests: 1 }, serviceTier: "priority" }
+ */
+export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedResponse {
+  const event = ResponseEventSchema.safeParse(response);
+  if (event.success) {
+    return underPrefix(RESPONSE_SUBJECT, "response", () => readResponse(event.data.response));
+  }
+  return readResponse(response);
+}
+
+function readResponse(response: unknown): NormalizedResponse {
+  const body = parseWith(ResponseSchema, response, RESPONSE_SUBJECT);
+  const usage = underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIResponses(body.usage));
+  let searchItems = 0;
+  let images = 0;
+  for (const item of body.output ?? []) {
+    if (item.type === "web_search_call") searchItems++;
+    else if (item.type === "image_generation_call" && item.status === "completed") images++;
+  }
+  const reportedSearches = body.tool_usage?.web_search?.num_requests;
+  const searches = reportedSearches ?? searchItems;
+  const imageGen = body.tool_usage?.image_gen;
+  const separatelyBilled: SeparatelyBilledUsage[] = [];
+  if (imageGen !== undefined && imageGen !== null) {
+    images = 0; // the tool's usage is its tokens, billed on the image model: no per-image count
+    const meters = underPrefix(RESPONSE_SUBJECT, "tool_usage.image_gen", () =>
+      normalizeOpenAIImages(imageGen),
+    );
+    if (Object.keys(meters).length > 0) {
+      separatelyBilled.push({
+        path: "tool_usage.image_gen",
+        kind: "image_generation",
+        model: imageToolModel(body.tools),
+        meters,
+      });
+    }
+  }
+  const meters = meterSet(RESPONSE_SUBJECT, { ...usage, image_count: images, web_search_requests: searches });
+  return {
+    meters,
+    ...(body.service_tier ? { serviceTier: canonicalServiceTier(body.service_tier) } : {}),
+    ...(separatelyBilled.length > 0 ? { separatelyBilled } : {}),
+  };
 }

@@ -46,7 +46,7 @@ export function checkPartsWithin(issues: ValidationIssue[], whole: Part, parts: 
   const seen: string[] = [];
   for (const [path, value] of parts) {
     running += BigInt(value);
-    seen.push(path);
+    if (value > 0) seen.push(path); // zero parts do not make the sum exceed; leave them out of the message
     if (value > 0 && running > BigInt(whole[1])) {
       const message =
         seen.length === 1 || BigInt(value) > BigInt(whole[1])
@@ -87,4 +87,34 @@ export function meterSet(subject: string, values: Partial<Record<BuiltinMeter, n
     out[meter] = value;
   }
   return Object.freeze(out);
+}
+
+/** Runs `fn` and re-throws its `LatchValidationError` under `subject` with every path below `prefix`. */
+export function underPrefix<T>(subject: string, prefix: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof LatchValidationError)) throw error;
+    throw new LatchValidationError({
+      subject,
+      issues: error.issues.map((i) => ({
+        path: i.path ? `${prefix}.${i.path}` : prefix,
+        message: i.message,
+      })),
+      cause: error,
+    });
+  }
+}
+
+/** A provider's `service_tier` string (absent or `null` allowed). */
+export const optionalTier = z.string({ error: "expected a string" }).nullish();
+
+/** Adds parts that the callers' checks keep small; a sum past 2^53-1 is reported at `path`. */
+export function safeSum(issues: ValidationIssue[], path: string, ...parts: number[]): number {
+  const sum = parts.reduce((acc, v) => acc + v, 0);
+  if (!Number.isSafeInteger(sum)) {
+    issues.push({ path, message: "the sum of the counts exceeds 2^53-1" });
+    return 0;
+  }
+  return sum;
 }

@@ -75,6 +75,10 @@ describe("BillingRecord", () => {
       "audio_input_tokens",
       "audio_output_tokens",
       "image_count",
+      "image_input_tokens",
+      "image_output_tokens",
+      "web_search_requests",
+      "web_fetch_requests",
       "custom_meters",
       "cost",
       "cost_delta",
@@ -100,6 +104,42 @@ describe("BillingRecord", () => {
       "audio_input_tokens",
       "audio_output_tokens",
       "image_count",
+      "image_input_tokens",
+      "image_output_tokens",
+      "web_search_requests",
+      "web_fetch_requests",
+    ]);
+  });
+
+  it("carries the image and server-tool meters in their own columns, right after image_count", () => {
+    const record = rec({
+      total: "0.5",
+      meters: {
+        input_tokens: 10,
+        image_input_tokens: 40,
+        image_output_tokens: 1290,
+        web_search_requests: 3,
+        web_fetch_requests: 1,
+      },
+    });
+    const row = toBillingRecord(entry(5, record), undefined);
+    expect(row).toMatchObject({
+      input_tokens: 10,
+      image_count: 0,
+      image_input_tokens: 40,
+      image_output_tokens: 1290,
+      web_search_requests: 3,
+      web_fetch_requests: 1,
+      custom_meters: "{}",
+    });
+    const at = BILLING_COLUMNS.indexOf("image_count");
+    expect(BILLING_COLUMNS.slice(at, at + 6)).toEqual([
+      "image_count",
+      "image_input_tokens",
+      "image_output_tokens",
+      "web_search_requests",
+      "web_fetch_requests",
+      "custom_meters",
     ]);
   });
 
@@ -131,6 +171,10 @@ describe("BillingRecord", () => {
       audio_input_tokens: 0,
       audio_output_tokens: 0,
       image_count: 0,
+      image_input_tokens: 0,
+      image_output_tokens: 0,
+      web_search_requests: 0,
+      web_fetch_requests: 0,
       custom_meters: '{"web_search":2}',
       cost: "0.0105",
       cost_delta: "0.0105",
@@ -175,6 +219,10 @@ describe("BillingRecord", () => {
       audio_input_tokens: 0,
       audio_output_tokens: 0,
       image_count: 0,
+      image_input_tokens: 0,
+      image_output_tokens: 0,
+      web_search_requests: 0,
+      web_fetch_requests: 0,
       custom_meters: "{}",
       cost: "0.0095",
       cost_delta: "-0.001",

@@ -5,6 +5,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ExportError, LatchValidationError } from "../../src/errors/index.js";
 import {
+  BILLING_COLUMNS,
   type BillingManifest,
   buildBillingRows,
   type ExportFileSystem,
@@ -300,7 +301,13 @@ describe("FileExporter", () => {
       ),
       "utf8",
     );
-    expect(csv.split("\r\n")[1]?.split(",").slice(26, 30)).toEqual(["0.0041", "0.001", "0", "USD"]);
+    const cost = BILLING_COLUMNS.indexOf("cost"); // cost, cost_delta, cost_minor_units, currency
+    expect(
+      csv
+        .split("\r\n")[1]
+        ?.split(",")
+        .slice(cost, cost + 4),
+    ).toEqual(["0.0041", "0.001", "0", "USD"]);
   });
 
   it("writes gzipped CSV and formats whose encoder is passed in", async () => {

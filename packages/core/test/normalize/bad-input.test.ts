@@ -26,7 +26,7 @@ const providers: Provider[] = [
       prompt_tokens: 100,
       completion_tokens: 50,
       total_tokens: 150,
-      prompt_tokens_details: { cached_tokens: 10, audio_tokens: 5 },
+      prompt_tokens_details: { cached_tokens: 10, cache_write_tokens: 7, audio_tokens: 5, image_tokens: 3 },
       completion_tokens_details: {
         reasoning_tokens: 20,
         audio_tokens: 5,
@@ -39,7 +39,9 @@ const providers: Provider[] = [
       "completion_tokens",
       "total_tokens",
       "prompt_tokens_details.cached_tokens",
+      "prompt_tokens_details.cache_write_tokens",
       "prompt_tokens_details.audio_tokens",
+      "prompt_tokens_details.image_tokens",
       "completion_tokens_details.reasoning_tokens",
       "completion_tokens_details.audio_tokens",
       "completion_tokens_details.accepted_prediction_tokens",
@@ -53,7 +55,7 @@ const providers: Provider[] = [
     subject: "OpenAI Responses usage",
     valid: {
       input_tokens: 100,
-      input_tokens_details: { cached_tokens: 10 },
+      input_tokens_details: { cached_tokens: 10, cache_write_tokens: 5 },
       output_tokens: 50,
       output_tokens_details: { reasoning_tokens: 20 },
       total_tokens: 150,
@@ -63,6 +65,7 @@ const providers: Provider[] = [
       "output_tokens",
       "total_tokens",
       "input_tokens_details.cached_tokens",
+      "input_tokens_details.cache_write_tokens",
       "output_tokens_details.reasoning_tokens",
     ],
     required: ["input_tokens", "output_tokens", "total_tokens"],
@@ -77,6 +80,12 @@ const providers: Provider[] = [
       cache_read_input_tokens: 10,
       cache_creation_input_tokens: 30,
       cache_creation: { ephemeral_5m_input_tokens: 10, ephemeral_1h_input_tokens: 20 },
+      server_tool_use: { web_search_requests: 2, web_fetch_requests: 1 },
+      output_tokens_details: { thinking_tokens: 12 },
+      iterations: [
+        { type: "compaction", input_tokens: 40, output_tokens: 4, cache_read_input_tokens: 3 },
+        { type: "message", input_tokens: 100, output_tokens: 50 },
+      ],
     },
     counts: [
       "input_tokens",
@@ -85,9 +94,15 @@ const providers: Provider[] = [
       "cache_creation_input_tokens",
       "cache_creation.ephemeral_5m_input_tokens",
       "cache_creation.ephemeral_1h_input_tokens",
+      "server_tool_use.web_search_requests",
+      "server_tool_use.web_fetch_requests",
+      "output_tokens_details.thinking_tokens",
+      "iterations.0.input_tokens",
+      "iterations.0.output_tokens",
+      "iterations.0.cache_read_input_tokens",
     ],
     required: ["input_tokens", "output_tokens"],
-    objects: ["cache_creation"],
+    objects: ["cache_creation", "server_tool_use", "output_tokens_details", "iterations.0"],
   },
   {
     name: "gemini",
@@ -104,7 +119,10 @@ const providers: Provider[] = [
         { modality: "AUDIO", tokenCount: 10 },
       ],
       cacheTokensDetails: [{ modality: "TEXT", tokenCount: 10 }],
-      candidatesTokensDetails: [{ modality: "TEXT", tokenCount: 50 }],
+      candidatesTokensDetails: [
+        { modality: "TEXT", tokenCount: 40 },
+        { modality: "IMAGE", tokenCount: 10 },
+      ],
     },
     counts: [
       "promptTokenCount",
@@ -116,6 +134,7 @@ const providers: Provider[] = [
       "promptTokensDetails.1.tokenCount",
       "cacheTokensDetails.0.tokenCount",
       "candidatesTokensDetails.0.tokenCount",
+      "candidatesTokensDetails.1.tokenCount",
     ],
     required: ["promptTokenCount"],
     objects: ["promptTokensDetails.0", "candidatesTokensDetails.0"],
@@ -129,7 +148,7 @@ const providers: Provider[] = [
       total_tokens: 150,
       cost: 0.5,
       prompt_tokens_details: { cached_tokens: 10, cache_write_tokens: 10, audio_tokens: 5 },
-      completion_tokens_details: { reasoning_tokens: 20, audio_tokens: 5 },
+      completion_tokens_details: { reasoning_tokens: 20, audio_tokens: 5, image_tokens: 4 },
     },
     counts: [
       "prompt_tokens",
@@ -140,9 +159,32 @@ const providers: Provider[] = [
       "prompt_tokens_details.audio_tokens",
       "completion_tokens_details.reasoning_tokens",
       "completion_tokens_details.audio_tokens",
+      "completion_tokens_details.image_tokens",
     ],
     required: ["prompt_tokens", "completion_tokens", "total_tokens"],
     objects: ["prompt_tokens_details", "completion_tokens_details"],
+  },
+  {
+    name: "openaiImages",
+    subject: "OpenAI images usage",
+    valid: {
+      input_tokens: 50,
+      input_tokens_details: { text_tokens: 10, image_tokens: 40 },
+      output_tokens: 1300,
+      output_tokens_details: { text_tokens: 10, image_tokens: 1290 },
+      total_tokens: 1350,
+    },
+    counts: [
+      "input_tokens",
+      "output_tokens",
+      "total_tokens",
+      "input_tokens_details.text_tokens",
+      "input_tokens_details.image_tokens",
+      "output_tokens_details.text_tokens",
+      "output_tokens_details.image_tokens",
+    ],
+    required: ["input_tokens", "output_tokens", "total_tokens", "input_tokens_details"],
+    objects: ["input_tokens_details", "output_tokens_details"],
   },
 ];
 
@@ -249,5 +291,31 @@ describe("Gemini modality entries", () => {
       "Gemini usage",
     );
     expect(paths).toEqual(["candidatesTokensDetails"]);
+  });
+});
+
+describe("Anthropic iteration entries", () => {
+  it("rejects a non-string iteration type and a non-array iterations", () => {
+    expect(
+      validationPaths(
+        () => normalize.anthropic({ input_tokens: 1, output_tokens: 1, iterations: [{ type: 3 }] }),
+        "Anthropic usage",
+      ),
+    ).toEqual(["iterations.0.type"]);
+    expect(
+      validationPaths(
+        () => normalize.anthropic({ input_tokens: 1, output_tokens: 1, iterations: { type: "message" } }),
+        "Anthropic usage",
+      ),
+    ).toEqual(["iterations"]);
+  });
+
+  it("rejects a non-string service_tier", () => {
+    expect(
+      validationPaths(
+        () => normalize.anthropic({ input_tokens: 1, output_tokens: 1, service_tier: 1 }),
+        "Anthropic usage",
+      ),
+    ).toEqual(["service_tier"]);
   });
 });

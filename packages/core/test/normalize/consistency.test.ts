@@ -232,19 +232,150 @@ describe("OpenRouter consistency", () => {
 
   it.each([
     [{ prompt_tokens_details: { cached_tokens: 101 } }, "prompt_tokens_details.cached_tokens"],
+    // Cache writes may sit beside prompt_tokens (see the goldens); reads and audio may not.
     [
-      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 41 } },
-      "prompt_tokens_details.cache_write_tokens",
-    ],
-    [
-      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 30, audio_tokens: 11 } },
+      { prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 500, audio_tokens: 41 } },
       "prompt_tokens_details.audio_tokens",
     ],
     [{ completion_tokens_details: { reasoning_tokens: 51 } }, "completion_tokens_details.reasoning_tokens"],
+    [
+      { completion_tokens_details: { reasoning_tokens: 30, image_tokens: 21 } },
+      "completion_tokens_details.image_tokens",
+    ],
     [{ total_tokens: 149 }, "total_tokens"],
   ])("%j ⇒ %s", (patch, path) => {
     const e = validationError(() => normalize.openrouter({ ...base, ...patch }));
     expect(e.subject).toBe("OpenRouter usage");
     expect(e.issues.map((i) => i.path)).toEqual([path]);
+  });
+});
+
+describe("consistency of the 2026-12 fields", () => {
+  it("OpenAI chat: cached + cache_write > prompt names cache_write_tokens", () => {
+    const e = validationError(() =>
+      normalize.openaiChat({
+        prompt_tokens: 100,
+        completion_tokens: 0,
+        total_tokens: 100,
+        prompt_tokens_details: { cached_tokens: 60, cache_write_tokens: 41 },
+      }),
+    );
+    expect(e.issues).toEqual([
+      {
+        path: "prompt_tokens_details.cache_write_tokens",
+        message:
+          "prompt_tokens_details.cached_tokens + prompt_tokens_details.cache_write_tokens must not exceed prompt_tokens",
+      },
+    ]);
+  });
+
+  it("OpenAI Responses: cached + cache_write > input names cache_write_tokens", () => {
+    const e = validationError(() =>
+      normalize.openaiResponses({
+        input_tokens: 100,
+        output_tokens: 0,
+        total_tokens: 100,
+        input_tokens_details: { cached_tokens: 90, cache_write_tokens: 11 },
+      }),
+    );
+    expect(e.issues.map((i) => i.path)).toEqual(["input_tokens_details.cache_write_tokens"]);
+  });
+
+  it("DeepSeek: a cached_tokens that is not the hit count", () => {
+    const e = validationError(() =>
+      normalize.openaiChat({
+        prompt_tokens: 495,
+        completion_tokens: 144,
+        total_tokens: 639,
+        prompt_cache_hit_tokens: 320,
+        prompt_cache_miss_tokens: 175,
+        prompt_tokens_details: { cached_tokens: 300 },
+      }),
+    );
+    expect(e.issues).toEqual([
+      { path: "prompt_tokens_details.cached_tokens", message: "must equal prompt_cache_hit_tokens" },
+    ]);
+  });
+
+  it("DeepSeek: misses alone larger than the prompt", () => {
+    const e = validationError(() =>
+      normalize.openaiChat({
+        prompt_tokens: 10,
+        completion_tokens: 0,
+        total_tokens: 10,
+        prompt_cache_miss_tokens: 11,
+      }),
+    );
+    expect(e.issues.map((i) => i.path)).toEqual(["prompt_cache_miss_tokens"]);
+  });
+
+  it("Gemini: IMAGE output larger than candidatesTokenCount", () => {
+    const e = validationError(() =>
+      normalize.gemini({
+        promptTokenCount: 10,
+        candidatesTokenCount: 100,
+        candidatesTokensDetails: [{ modality: "IMAGE", tokenCount: 101 }],
+      }),
+    );
+    expect(e.issues).toEqual([
+      { path: "candidatesTokensDetails", message: "must not exceed candidatesTokenCount" },
+    ]);
+  });
+
+  it("OpenAI Images: output details that disagree with output_tokens", () => {
+    const e = validationError(() =>
+      normalize.openaiImages({
+        input_tokens: 10,
+        input_tokens_details: { text_tokens: 10, image_tokens: 0 },
+        output_tokens: 100,
+        output_tokens_details: { text_tokens: 10, image_tokens: 80 },
+        total_tokens: 110,
+      }),
+    );
+    expect(e.subject).toBe("OpenAI images usage");
+    expect(e.issues).toEqual([
+      {
+        path: "output_tokens",
+        message: "must equal output_tokens_details.text_tokens + output_tokens_details.image_tokens",
+      },
+    ]);
+  });
+
+  it("Anthropic: a declined attempt with output but no model, beside a fallback_message", () => {
+    const e = validationError(() =>
+      normalize.anthropic({
+        input_tokens: 10,
+        output_tokens: 5,
+        iterations: [
+          { type: "message", input_tokens: 8, output_tokens: 3 },
+          { type: "fallback_message", model: "claude-opus-4-8", input_tokens: 10, output_tokens: 5 },
+        ],
+      }),
+    );
+    expect(e.issues).toEqual([
+      {
+        path: "iterations.0.model",
+        message: "a message iteration beside a fallback_message must name its model",
+      },
+    ]);
+  });
+
+  it("Anthropic: a compaction turn whose TTL breakdown disagrees is named under its iteration", () => {
+    const e = validationError(() =>
+      normalize.anthropic({
+        input_tokens: 1,
+        output_tokens: 1,
+        iterations: [
+          {
+            type: "compaction",
+            input_tokens: 5,
+            output_tokens: 1,
+            cache_creation_input_tokens: 10,
+            cache_creation: { ephemeral_5m_input_tokens: 3, ephemeral_1h_input_tokens: 3 },
+          },
+        ],
+      }),
+    );
+    expect(e.issues.map((i) => i.path)).toEqual(["iterations.0.cache_creation"]);
   });
 });

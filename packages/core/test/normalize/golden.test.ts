@@ -5,6 +5,7 @@ import {
   normalizeAnthropic,
   normalizeGemini,
   normalizeOpenAIChat,
+  normalizeOpenAIImages,
   normalizeOpenAIResponses,
   normalizeOpenRouter,
 } from "../../src/normalize/index.js";
@@ -20,6 +21,7 @@ describe("normalize object", () => {
     expect(normalize.anthropic).toBe(normalizeAnthropic);
     expect(normalize.gemini).toBe(normalizeGemini);
     expect(normalize.openrouter).toBe(normalizeOpenRouter);
+    expect(normalize.openaiImages).toBe(normalizeOpenAIImages);
     expect(Object.isFrozen(normalize)).toBe(true);
     expect(Object.keys(normalize)).toEqual([
       "openaiChat",
@@ -27,6 +29,7 @@ describe("normalize object", () => {
       "anthropic",
       "gemini",
       "openrouter",
+      "openaiImages",
     ]);
   });
 });
@@ -315,8 +318,8 @@ describe("Gemini fixtures", () => {
       promptTokensDetails: [{ modality: "TEXT", tokenCount: 8 }, { modality: "AUDIO" }],
       candidatesTokensDetails: [{ modality: "IMAGE", tokenCount: 3 }],
     });
-    // IMAGE output tokens are output tokens; no audio
-    expect(m).toEqual({ input_tokens: 8, output_tokens: 3 });
+    // IMAGE output tokens are image_output_tokens (priced apart); no audio, no text left
+    expect(m).toEqual({ input_tokens: 8, image_output_tokens: 3 });
   });
 });
 

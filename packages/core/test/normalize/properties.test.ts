@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { MeterSet } from "../../src/index.js";
-import { normalize } from "../../src/normalize/index.js";
+import { normalize, normalizeResponse } from "../../src/normalize/index.js";
 import { BUILTIN_METERS, type BuiltinMeter, PROMPT_METERS, TOKEN_METERS } from "../../src/schemas/meters.js";
 import { validationPaths } from "./helpers.js";
 
@@ -25,7 +25,7 @@ function detailsIn(s: Style, fields: Record<string, number>): Record<string, num
 
 const sum = (m: MeterSet, meters: readonly string[]) =>
   meters.reduce((acc, k) => acc + ((m as Record<string, number | undefined>)[k] ?? 0), 0);
-const OUTPUT_METERS = ["output_tokens", "reasoning_tokens", "audio_output_tokens"];
+const OUTPUT_METERS = ["output_tokens", "reasoning_tokens", "audio_output_tokens", "image_output_tokens"];
 
 /** Every meter a normalizer returns is a known, non-zero, safe, non-negative integer; the set is frozen and ordered. */
 function expectWellFormed(m: MeterSet): void {
@@ -52,6 +52,7 @@ describe("OpenAI chat properties", () => {
         fc.record({
           text: part,
           cached: part,
+          write: part,
           audioIn: part,
           visible: part,
           reasoning: part,
@@ -59,13 +60,17 @@ describe("OpenAI chat properties", () => {
         }),
         style,
         (p, s) => {
-          const prompt = p.text + p.cached + p.audioIn;
+          const prompt = p.text + p.cached + p.write + p.audioIn;
           const completion = p.visible + p.reasoning + p.audioOut;
           const usage = {
             prompt_tokens: prompt,
             completion_tokens: completion,
             total_tokens: prompt + completion,
-            prompt_tokens_details: detailsIn(s, { cached_tokens: p.cached, audio_tokens: p.audioIn }),
+            prompt_tokens_details: detailsIn(s, {
+              cached_tokens: p.cached,
+              cache_write_tokens: p.write,
+              audio_tokens: p.audioIn,
+            }),
             completion_tokens_details: detailsIn(s, {
               reasoning_tokens: p.reasoning,
               audio_tokens: p.audioOut,
@@ -79,6 +84,7 @@ describe("OpenAI chat properties", () => {
             nonZero({
               input_tokens: p.text,
               cached_input_tokens: p.cached,
+              cache_write_tokens: p.write,
               audio_input_tokens: p.audioIn,
               output_tokens: p.visible,
               reasoning_tokens: p.reasoning,
@@ -164,30 +170,35 @@ describe("OpenAI chat properties", () => {
 describe("OpenAI Responses properties", () => {
   it("consistent payloads sum to input_tokens / output_tokens / total_tokens", () => {
     fc.assert(
-      fc.property(fc.record({ text: part, cached: part, visible: part, reasoning: part }), style, (p, s) => {
-        const input = p.text + p.cached;
-        const output = p.visible + p.reasoning;
-        const usage = {
-          input_tokens: input,
-          input_tokens_details: detailsIn(s, { cached_tokens: p.cached }),
-          output_tokens: output,
-          output_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
-          total_tokens: input + output,
-        };
-        const m = normalize.openaiResponses(usage);
-        expectWellFormed(m);
-        expect(m).toEqual(
-          nonZero({
-            input_tokens: p.text,
-            cached_input_tokens: p.cached,
-            output_tokens: p.visible,
-            reasoning_tokens: p.reasoning,
-          }),
-        );
-        expect(sum(m, PROMPT_METERS)).toBe(input);
-        expect(sum(m, OUTPUT_METERS)).toBe(output);
-        expect(sum(m, TOKEN_METERS)).toBe(input + output);
-      }),
+      fc.property(
+        fc.record({ text: part, cached: part, write: part, visible: part, reasoning: part }),
+        style,
+        (p, s) => {
+          const input = p.text + p.cached + p.write;
+          const output = p.visible + p.reasoning;
+          const usage = {
+            input_tokens: input,
+            input_tokens_details: detailsIn(s, { cached_tokens: p.cached, cache_write_tokens: p.write }),
+            output_tokens: output,
+            output_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+            total_tokens: input + output,
+          };
+          const m = normalize.openaiResponses(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text,
+              cached_input_tokens: p.cached,
+              cache_write_tokens: p.write,
+              output_tokens: p.visible,
+              reasoning_tokens: p.reasoning,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(input);
+          expect(sum(m, OUTPUT_METERS)).toBe(output);
+          expect(sum(m, TOKEN_METERS)).toBe(input + output);
+        },
+      ),
     );
   });
 
@@ -284,13 +295,14 @@ describe("Gemini properties", () => {
           toolUse: part,
           visible: part,
           audioOut: part,
+          imageOut: part,
           thoughts: part,
         }),
         fc.boolean(),
         (p, withTotal) => {
           const prompt = p.text + p.cachedText + p.cachedAudio + p.audio;
           const cached = p.cachedText + p.cachedAudio;
-          const candidates = p.visible + p.audioOut;
+          const candidates = p.visible + p.audioOut + p.imageOut;
           const total = prompt + candidates + p.thoughts + p.toolUse;
           const usage = {
             promptTokenCount: prompt,
@@ -310,6 +322,7 @@ describe("Gemini properties", () => {
             candidatesTokensDetails: [
               { modality: "TEXT", tokenCount: p.visible },
               { modality: "AUDIO", tokenCount: p.audioOut },
+              { modality: "IMAGE", tokenCount: p.imageOut },
             ],
           };
           const m = normalize.gemini(usage);
@@ -322,6 +335,7 @@ describe("Gemini properties", () => {
               output_tokens: p.visible,
               reasoning_tokens: p.thoughts,
               audio_output_tokens: p.audioOut,
+              image_output_tokens: p.imageOut,
             }),
           );
           expect(sum(m, PROMPT_METERS)).toBe(prompt + p.toolUse);
@@ -333,7 +347,7 @@ describe("Gemini properties", () => {
   });
 
   it("inconsistent payloads name the field", () => {
-    const kind = fc.constantFrom("cached", "total", "audioOut", "audioIn");
+    const kind = fc.constantFrom("cached", "total", "audioOut", "imageOut", "audioIn");
     fc.assert(
       fc.property(kind, part, part, positive, (k, prompt, candidates, excess) => {
         const usage: Record<string, unknown> = {
@@ -345,11 +359,14 @@ describe("Gemini properties", () => {
         if (k === "total") usage.totalTokenCount = prompt + candidates + excess;
         if (k === "audioOut")
           usage.candidatesTokensDetails = [{ modality: "AUDIO", tokenCount: candidates + excess }];
+        if (k === "imageOut")
+          usage.candidatesTokensDetails = [{ modality: "IMAGE", tokenCount: candidates + excess }];
         if (k === "audioIn") usage.promptTokensDetails = [{ modality: "AUDIO", tokenCount: prompt + excess }];
         const expected = {
           cached: "cachedContentTokenCount",
           total: "totalTokenCount",
           audioOut: "candidatesTokensDetails",
+          imageOut: "candidatesTokensDetails",
           audioIn: "promptTokensDetails",
         }[k];
         expect(validationPaths(() => normalize.gemini(usage), "Gemini usage")).toEqual([expected]);
@@ -362,12 +379,20 @@ describe("OpenRouter properties", () => {
   it("consistent payloads sum to prompt_tokens / completion_tokens / total_tokens; cost is ignored", () => {
     fc.assert(
       fc.property(
-        fc.record({ text: part, cached: part, write: part, audioIn: part, visible: part, reasoning: part }),
+        fc.record({
+          text: part,
+          cached: part,
+          write: part,
+          audioIn: part,
+          visible: part,
+          reasoning: part,
+          imageOut: part,
+        }),
         style,
         fc.double({ min: 0, max: 100, noNaN: true }),
         (p, s, cost) => {
           const prompt = p.text + p.cached + p.write + p.audioIn;
-          const completion = p.visible + p.reasoning;
+          const completion = p.visible + p.reasoning + p.imageOut;
           const usage = {
             prompt_tokens: prompt,
             completion_tokens: completion,
@@ -378,7 +403,10 @@ describe("OpenRouter properties", () => {
               cache_write_tokens: p.write,
               audio_tokens: p.audioIn,
             }),
-            completion_tokens_details: detailsIn(s, { reasoning_tokens: p.reasoning }),
+            completion_tokens_details: detailsIn(s, {
+              reasoning_tokens: p.reasoning,
+              image_tokens: p.imageOut,
+            }),
           };
           const m = normalize.openrouter(usage);
           expectWellFormed(m);
@@ -390,6 +418,7 @@ describe("OpenRouter properties", () => {
               audio_input_tokens: p.audioIn,
               output_tokens: p.visible,
               reasoning_tokens: p.reasoning,
+              image_output_tokens: p.imageOut,
             }),
           );
           expect(sum(m, PROMPT_METERS)).toBe(prompt);
@@ -401,7 +430,7 @@ describe("OpenRouter properties", () => {
   });
 
   it("inconsistent payloads name the field", () => {
-    const kind = fc.constantFrom("cached", "write", "reasoning", "total");
+    const kind = fc.constantFrom("cached", "audio", "reasoning", "image", "total");
     fc.assert(
       fc.property(kind, part, part, positive, (k, prompt, completion, excess) => {
         const usage: Record<string, unknown> = {
@@ -410,18 +439,299 @@ describe("OpenRouter properties", () => {
           total_tokens: prompt + completion,
         };
         if (k === "cached") usage.prompt_tokens_details = { cached_tokens: prompt + excess };
-        // reads fill the prompt; any write then overflows it
-        if (k === "write")
-          usage.prompt_tokens_details = { cached_tokens: prompt, cache_write_tokens: excess };
+        // reads fill the prompt; audio then overflows it (writes may sit beside the prompt: not an error)
+        if (k === "audio")
+          usage.prompt_tokens_details = {
+            cached_tokens: prompt,
+            cache_write_tokens: excess,
+            audio_tokens: excess,
+          };
         if (k === "reasoning") usage.completion_tokens_details = { reasoning_tokens: completion + excess };
+        if (k === "image")
+          usage.completion_tokens_details = { reasoning_tokens: completion, image_tokens: excess };
         if (k === "total") usage.total_tokens = prompt + completion + excess;
         const expected = {
           cached: "prompt_tokens_details.cached_tokens",
-          write: "prompt_tokens_details.cache_write_tokens",
+          audio: "prompt_tokens_details.audio_tokens",
           reasoning: "completion_tokens_details.reasoning_tokens",
+          image: "completion_tokens_details.image_tokens",
           total: "total_tokens",
         }[k];
         expect(validationPaths(() => normalize.openrouter(usage), "OpenRouter usage")).toEqual([expected]);
+      }),
+    );
+  });
+});
+
+describe("OpenRouter cache writes beside prompt_tokens", () => {
+  it("reads + writes past prompt_tokens: writes billed on top, reads and the rest stay disjoint", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ text: part, cached: part, audioIn: part, visible: part }),
+        positive,
+        (p, extra) => {
+          const prompt = p.text + p.cached + p.audioIn;
+          // any write larger than what is left of the prompt after reads and audio overflows it
+          const write = p.text + extra;
+          const usage = {
+            prompt_tokens: prompt,
+            completion_tokens: p.visible,
+            total_tokens: prompt + p.visible,
+            prompt_tokens_details: {
+              cached_tokens: p.cached,
+              cache_write_tokens: write,
+              audio_tokens: p.audioIn,
+            },
+          };
+          const m = normalize.openrouter(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.text,
+              cached_input_tokens: p.cached,
+              cache_write_tokens: write,
+              audio_input_tokens: p.audioIn,
+              output_tokens: p.visible,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(prompt + write);
+          expect(sum(m, TOKEN_METERS)).toBe(prompt + p.visible + write);
+        },
+      ),
+    );
+  });
+});
+
+describe("OpenAI Images properties", () => {
+  it("text and image input, text and image output: disjoint, summing to total_tokens", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ textIn: part, imageIn: part, textOut: part, imageOut: part }),
+        fc.boolean(),
+        (p, withOutputDetails) => {
+          const input = p.textIn + p.imageIn;
+          const output = withOutputDetails ? p.textOut + p.imageOut : p.imageOut;
+          const usage = {
+            input_tokens: input,
+            input_tokens_details: { text_tokens: p.textIn, image_tokens: p.imageIn },
+            output_tokens: output,
+            ...(withOutputDetails
+              ? { output_tokens_details: { text_tokens: p.textOut, image_tokens: p.imageOut } }
+              : {}),
+            total_tokens: input + output,
+          };
+          const m = normalize.openaiImages(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.textIn,
+              image_input_tokens: p.imageIn,
+              output_tokens: withOutputDetails ? p.textOut : 0,
+              image_output_tokens: p.imageOut,
+            }),
+          );
+          expect(sum(m, PROMPT_METERS)).toBe(input);
+          expect(sum(m, OUTPUT_METERS)).toBe(output);
+          expect(sum(m, TOKEN_METERS)).toBe(input + output);
+        },
+      ),
+    );
+  });
+
+  it("details that disagree with input_tokens are rejected at input_tokens", () => {
+    fc.assert(
+      fc.property(part, part, fc.integer({ min: -1000, max: 1000 }), (text, image, delta) => {
+        fc.pre(delta !== 0 && text + image + delta >= 0);
+        const usage = {
+          input_tokens: text + image + delta,
+          input_tokens_details: { text_tokens: text, image_tokens: image },
+          output_tokens: 0,
+          total_tokens: text + image + delta,
+        };
+        expect(validationPaths(() => normalize.openaiImages(usage), "OpenAI images usage")).toEqual([
+          "input_tokens",
+        ]);
+      }),
+    );
+  });
+});
+
+describe("OpenAI-compatible variants properties", () => {
+  it("DeepSeek hits and misses: disjoint, summing to prompt_tokens and total_tokens", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ hit: part, miss: part, visible: part, reasoning: part }),
+        fc.boolean(),
+        (p, echo) => {
+          const prompt = p.hit + p.miss;
+          const completion = p.visible + p.reasoning;
+          const usage = {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            prompt_cache_hit_tokens: p.hit,
+            prompt_cache_miss_tokens: p.miss,
+            ...(echo ? { prompt_tokens_details: { cached_tokens: p.hit } } : {}),
+            completion_tokens_details: { reasoning_tokens: p.reasoning },
+          };
+          const m = normalize.openaiChat(usage);
+          expectWellFormed(m);
+          expect(m).toEqual(
+            nonZero({
+              input_tokens: p.miss,
+              cached_input_tokens: p.hit,
+              output_tokens: p.visible,
+              reasoning_tokens: p.reasoning,
+            }),
+          );
+          expect(sum(m, TOKEN_METERS)).toBe(prompt + completion);
+        },
+      ),
+    );
+  });
+
+  it("DeepSeek hits + misses ≠ prompt_tokens is rejected at prompt_tokens", () => {
+    fc.assert(
+      fc.property(part, part, fc.integer({ min: -1000, max: 1000 }), (hit, miss, delta) => {
+        fc.pre(delta !== 0 && hit + miss + delta >= hit);
+        const usage = {
+          prompt_tokens: hit + miss + delta,
+          completion_tokens: 0,
+          total_tokens: hit + miss + delta,
+          prompt_cache_hit_tokens: hit,
+          prompt_cache_miss_tokens: miss,
+        };
+        expect(validationPaths(() => normalize.openaiChat(usage), "OpenAI chat usage")).toEqual([
+          "prompt_tokens",
+        ]);
+      }),
+    );
+  });
+
+  it("xAI reasoning beside completion_tokens: meters sum to its total_tokens", () => {
+    fc.assert(
+      fc.property(fc.record({ text: part, cached: part, visible: part }), positive, (p, reasoning) => {
+        const prompt = p.text + p.cached;
+        const usage = {
+          prompt_tokens: prompt,
+          completion_tokens: p.visible,
+          total_tokens: prompt + p.visible + reasoning,
+          prompt_tokens_details: { text_tokens: prompt, cached_tokens: p.cached },
+          completion_tokens_details: { reasoning_tokens: reasoning },
+        };
+        const m = normalize.openaiChat(usage);
+        expectWellFormed(m);
+        expect(m).toEqual(
+          nonZero({
+            input_tokens: p.text,
+            cached_input_tokens: p.cached,
+            output_tokens: p.visible,
+            reasoning_tokens: reasoning,
+          }),
+        );
+        expect(sum(m, TOKEN_METERS)).toBe(prompt + p.visible + reasoning);
+      }),
+    );
+  });
+});
+
+describe("Anthropic iterations and server tools properties", () => {
+  const turn = fc.record({ input: part, read: part, w5: part, w1h: part, output: part });
+  const asUsage = (t: { input: number; read: number; w5: number; w1h: number; output: number }) => ({
+    input_tokens: t.input,
+    output_tokens: t.output,
+    cache_read_input_tokens: t.read,
+    cache_creation_input_tokens: t.w5 + t.w1h,
+    cache_creation: { ephemeral_5m_input_tokens: t.w5, ephemeral_1h_input_tokens: t.w1h },
+  });
+
+  it("meters = top level + every compaction turn; message turns and advisors add nothing; advisors come back apart", () => {
+    fc.assert(
+      fc.property(
+        turn,
+        fc.array(fc.record({ kind: fc.constantFrom("compaction", "message", "advisor_message"), t: turn }), {
+          maxLength: 4,
+        }),
+        fc.record({ search: fc.nat(1000), fetch: fc.nat(1000) }),
+        (top, iterations, tools) => {
+          const usage = {
+            ...asUsage(top),
+            server_tool_use: { web_search_requests: tools.search, web_fetch_requests: tools.fetch },
+            iterations: iterations.map(({ kind, t }) => ({
+              type: kind,
+              ...(kind === "advisor_message" ? { model: "claude-opus-4-7" } : {}),
+              ...asUsage(t),
+            })),
+          };
+          const r = normalizeResponse("anthropic", { usage });
+          expectWellFormed(r.meters);
+          const compactions = iterations.filter((i) => i.kind === "compaction").map((i) => i.t);
+          const total = (k: "input" | "read" | "w5" | "w1h" | "output") =>
+            compactions.reduce((acc, t) => acc + t[k], top[k]);
+          expect(r.meters).toEqual(
+            nonZero({
+              input_tokens: total("input"),
+              cached_input_tokens: total("read"),
+              cache_write_tokens: total("w5"),
+              cache_write_1h_tokens: total("w1h"),
+              output_tokens: total("output"),
+              web_search_requests: tools.search,
+              web_fetch_requests: tools.fetch,
+            }),
+          );
+          const advisors = iterations.flatMap((i, index) =>
+            i.kind === "advisor_message" ? [{ i, index }] : [],
+          );
+          expect(r.separatelyBilled ?? []).toEqual(
+            advisors.map(({ i, index }) => ({
+              path: `usage.iterations.${index}`,
+              kind: "advisor",
+              model: "claude-opus-4-7",
+              meters: nonZero({
+                input_tokens: i.t.input,
+                cached_input_tokens: i.t.read,
+                cache_write_tokens: i.t.w5,
+                cache_write_1h_tokens: i.t.w1h,
+                output_tokens: i.t.output,
+              }),
+            })),
+          );
+          // every token is counted once: the call's meters and the advisors' together hold
+          // exactly the top level plus every compaction and advisor turn
+          const all = [r.meters, ...(r.separatelyBilled ?? []).map((s) => s.meters)];
+          const counted = all.reduce((acc, m) => acc + sum(m, TOKEN_METERS), 0);
+          const turnTokens = (t: typeof top) => t.input + t.read + t.w5 + t.w1h + t.output;
+          const expected =
+            turnTokens(top) +
+            iterations.filter((i) => i.kind !== "message").reduce((acc, i) => acc + turnTokens(i.t), 0);
+          expect(counted).toBe(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe("OpenAI Responses hosted tool properties", () => {
+  it("one web search request per web_search_call item, whatever else the output holds", () => {
+    const item = fc.constantFrom(
+      "web_search_call",
+      "message",
+      "reasoning",
+      "function_call",
+      "file_search_call",
+    );
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 12 }), (types) => {
+        const response = {
+          usage: { input_tokens: 10, output_tokens: 5, total_tokens: 15 },
+          output: types.map((type, i) => ({ type, id: `item_${i}`, status: "completed" })),
+        };
+        const r = normalizeResponse("openaiResponses", response);
+        const searches = types.filter((t) => t === "web_search_call").length;
+        expect(r.meters).toEqual(
+          nonZero({ input_tokens: 10, output_tokens: 5, web_search_requests: searches }),
+        );
       }),
     );
   });

@@ -1,0 +1,146 @@
+import { z } from "zod";
+import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
+import { normalize, normalizeResponse, normalizeUsageDetail } from "../normalize/index.js";
+import type { NormalizedResponse } from "../normalize/result.js";
+import { parseObservation } from "../observation/parse.js";
+import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
+import { canonicalServiceTier } from "../schemas/service-tier.js";
+
+/** Which normalizer turns a provider payload into meters (a key of `normalize`). */
+export type UsageApi = keyof typeof normalize;
+
+/** The observation around a provider payload: meters are optional and ADDED to the normalized ones. */
+export type ProviderObservationInput = Omit<UsageObservationInput, "meters"> & {
+  /** Meters the payload does not carry (e.g. `custom:…`); a meter the normalizer also gives is `invalid_input`. */
+  meters?: UsageObservationInput["meters"];
+};
+
+/**
+ * A provider's payload plus everything else an observation needs: exactly one of `usage` (the
+ * usage object, e.g. `completion.usage`) or `response` (the whole response body, read with
+ * `normalizeResponse`: service tier, hosted tool calls outside `usage`).
+ */
+export type ProviderUsageInput =
+  | { api: UsageApi; usage: unknown; response?: undefined; observation: ProviderObservationInput }
+  | { api: UsageApi; response: unknown; usage?: undefined; observation: ProviderObservationInput };
+
+const SUBJECT = "ProviderUsageInput";
+const APIS = Object.keys(normalize) as [UsageApi, ...UsageApi[]];
+
+export const ProviderUsageSchema = z
+  .strictObject({
+    api: z.enum(APIS, { error: `expected one of ${APIS.join(", ")}` }),
+    usage: z.unknown().optional(),
+    response: z.unknown().optional(),
+    observation: z.record(z.string(), z.unknown(), { error: "expected an object" }),
+  })
+  .superRefine((p, ctx) => {
+    if ((p.usage === undefined) === (p.response === undefined)) {
+      ctx.addIssue({ code: "custom", path: ["usage"], message: "give exactly one of usage or response" });
+    }
+  });
+
+/** True for `{ api, … }`: a provider payload rather than a ready observation. */
+export function isProviderUsageInput(input: unknown): input is ProviderUsageInput {
+  return typeof input === "object" && input !== null && "api" in input;
+}
+
+/**
+ * The observation `record()` stores: a ready observation as is, or a provider payload
+ * normalized and merged with its `observation`.
+ *
+ * - Meters: the normalized meters plus the caller's `observation.meters` (for what the payload
+ *   does not carry, e.g. `custom:` meters or a tool the provider bills apart). A meter given by
+ *   both is `invalid_input` at `observation.meters.<meter>`: counting it once would drop one of
+ *   them, counting it twice would double bill.
+ * - Tier: a tier the provider reports becomes `observation.model.tier`. A caller-declared tier
+ *   must agree (compared by canonical name, `default` = `standard`), except `batch`: batch APIs
+ *   report the standard tier inside their results (OpenAI batch output bodies say
+ *   `service_tier: "default"`) and bill the batch discount on the batch, so a caller's `batch`
+ *   stands over a reported `standard`. Any other disagreement is `invalid_input` at
+ *   `observation.model.tier`.
+ * - Usage billed at another model's rates (Anthropic advisor iterations, declined fallback
+ *   attempts, OpenAI's image generation tool) is `invalid_input` naming its path: one observation prices one model, so record
+ *   it as its own observation (`normalizeResponse(api, body).separatelyBilled`).
+ *
+ * Issue paths of the payload are prefixed with `usage.` or `response.`.
+ */
+export function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
+  if (!isProviderUsageInput(input)) return parseObservation(input);
+  const p = parseWith(ProviderUsageSchema, input, SUBJECT);
+  const fromResponse = p.response !== undefined;
+  const prefix = fromResponse ? "response" : "usage";
+  const normalized = prefixed(prefix, () =>
+    fromResponse ? normalizeResponse(p.api, p.response) : normalizeUsageDetail(p.api, p.usage),
+  );
+
+  const issues: ValidationIssue[] = [];
+  for (const extra of normalized.separatelyBilled ?? []) {
+    issues.push({
+      path: `${prefix}.${extra.path}`,
+      message: `billed at another model's rates (${extra.kind}): record it as its own observation (normalizeResponse().separatelyBilled)`,
+    });
+  }
+  const meters = mergeMeters(issues, normalized, p.observation.meters);
+  const model = withTier(issues, normalized.serviceTier, p.observation.model);
+  if (issues.length > 0) throw new LatchValidationError({ subject: SUBJECT, issues });
+  return parseObservation({ ...p.observation, meters, ...(model === undefined ? {} : { model }) });
+}
+
+function prefixed(prefix: string, fn: () => NormalizedResponse): NormalizedResponse {
+  try {
+    return fn();
+  } catch (error) {
+    if (!(error instanceof LatchValidationError)) throw error;
+    throw new LatchValidationError({
+      subject: error.subject,
+      issues: error.issues.map((i) => ({
+        path: i.path ? `${prefix}.${i.path}` : prefix,
+        message: i.message,
+      })),
+      cause: error,
+    });
+  }
+}
+
+/** Normalized meters plus the caller's; a meter in both is an issue. Values are checked later. */
+function mergeMeters(
+  issues: ValidationIssue[],
+  normalized: NormalizedResponse,
+  given: unknown,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...normalized.meters };
+  if (given === undefined) return merged;
+  if (typeof given !== "object" || given === null || Array.isArray(given)) {
+    issues.push({ path: "observation.meters", message: "expected an object" });
+    return merged;
+  }
+  for (const [meter, value] of Object.entries(given)) {
+    if (Object.hasOwn(normalized.meters, meter)) {
+      issues.push({
+        path: `observation.meters.${meter}`,
+        message: "also given by the provider payload: a meter is counted once",
+      });
+      continue;
+    }
+    merged[meter] = value;
+  }
+  return merged;
+}
+
+/** The observation's model with the reported tier, or `undefined` to keep the caller's as is. */
+function withTier(issues: ValidationIssue[], reported: string | undefined, model: unknown): unknown {
+  if (reported === undefined || typeof model !== "object" || model === null) return undefined;
+  const declared = (model as { tier?: unknown }).tier;
+  if (declared === undefined) return { ...model, tier: reported };
+  if (typeof declared !== "string") return undefined; // parseObservation names the bad field
+  const mine = canonicalServiceTier(declared);
+  if (mine === reported) return { ...model, tier: reported };
+  if (mine === "batch" && reported === "standard") return undefined;
+  issues.push({
+    path: "observation.model.tier",
+    message: "disagrees with the service tier the provider reports",
+  });
+  return undefined;
+}

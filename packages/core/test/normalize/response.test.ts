@@ -1,0 +1,315 @@
+import { describe, expect, it } from "vitest";
+import {
+  normalizeAnthropicResponse,
+  normalizeGeminiResponse,
+  normalizeOpenAIChatResponse,
+  normalizeOpenAIImagesResponse,
+  normalizeOpenAIResponsesResponse,
+  normalizeOpenRouterResponse,
+  normalizeResponse,
+} from "../../src/normalize/index.js";
+import { fixture, record, validationError, validationPaths } from "./helpers.js";
+
+// Whole-response normalization: what sits outside `usage` (service tier, hosted tool calls)
+// and usage another model bills. Fixtures name their public source in `_source`.
+
+describe("normalizeResponse dispatch", () => {
+  it("each api reads its own response shape", () => {
+    expect(normalizeResponse("openaiChat", fixture("openai-chat.cache-write"))).toEqual(
+      normalizeOpenAIChatResponse(fixture("openai-chat.cache-write")),
+    );
+    expect(normalizeResponse("openaiResponses", fixture("openai-responses.web-search"))).toEqual(
+      normalizeOpenAIResponsesResponse(fixture("openai-responses.web-search")),
+    );
+    expect(normalizeResponse("anthropic", fixture("anthropic.web-search"))).toEqual(
+      normalizeAnthropicResponse(fixture("anthropic.web-search")),
+    );
+    expect(normalizeResponse("gemini", fixture("gemini.image-output"))).toEqual(
+      normalizeGeminiResponse(fixture("gemini.image-output")),
+    );
+    expect(normalizeResponse("openrouter", fixture("openrouter.image-output"))).toEqual(
+      normalizeOpenRouterResponse(fixture("openrouter.image-output")),
+    );
+    expect(normalizeResponse("openaiImages", fixture("openai-images.generation"))).toEqual(
+      normalizeOpenAIImagesResponse(fixture("openai-images.generation")),
+    );
+  });
+
+  it("an unknown api is invalid_input naming api", () => {
+    expect(validationPaths(() => normalizeResponse("bogus" as never, {}), "normalizeResponse")).toEqual([
+      "api",
+    ]);
+  });
+});
+
+describe("service tiers", () => {
+  it("OpenAI chat: service_tier is read, default → standard, priority as is", () => {
+    expect(normalizeOpenAIChatResponse(fixture("openai-chat.cache-write")).serviceTier).toBe("priority");
+    const body = { ...record(fixture("openai-chat.cache-write")), service_tier: "default" };
+    expect(normalizeOpenAIChatResponse(body).serviceTier).toBe("standard");
+  });
+
+  it("Groq: on_demand (its standard tier) is standard", () => {
+    const r = normalizeOpenAIChatResponse(fixture("openai-chat.groq-reasoning"));
+    expect(r).toEqual({
+      meters: { input_tokens: 17, output_tokens: 79, reasoning_tokens: 570 },
+      serviceTier: "standard",
+    });
+  });
+
+  it("OpenAI Responses: service_tier default → standard", () => {
+    expect(normalizeOpenAIResponsesResponse(fixture("openai-responses.tool-usage")).serviceTier).toBe(
+      "standard",
+    );
+  });
+
+  it("Anthropic: usage.service_tier", () => {
+    expect(normalizeAnthropicResponse(fixture("anthropic.web-fetch")).serviceTier).toBe("standard");
+    const message = record(fixture("anthropic.web-fetch"));
+    const priority = { ...message, usage: { ...record(message.usage), service_tier: "priority" } };
+    expect(normalizeAnthropicResponse(priority).serviceTier).toBe("priority");
+  });
+
+  it("Gemini: usageMetadata.serviceTier", () => {
+    expect(normalizeGeminiResponse(fixture("gemini.image-output"))).toEqual({
+      meters: { input_tokens: 10, output_tokens: 272, image_output_tokens: 1120 },
+      serviceTier: "standard",
+    });
+  });
+
+  it("no tier reported ⇒ no serviceTier key", () => {
+    expect("serviceTier" in normalizeOpenAIResponsesResponse(fixture("openai-responses.web-search"))).toBe(
+      false,
+    );
+    expect("serviceTier" in normalizeOpenRouterResponse(fixture("openrouter.image-output"))).toBe(false);
+  });
+});
+
+describe("OpenAI Responses hosted tools", () => {
+  it("three web_search_call items (search, open_page, find_in_page) ⇒ three web search requests", () => {
+    // input 19681 − 3712 cached = 15969; output 3773 − 3136 reasoning = 637; 3 items
+    expect(normalizeOpenAIResponsesResponse(fixture("openai-responses.web-search"))).toEqual({
+      meters: {
+        input_tokens: 15969,
+        cached_input_tokens: 3712,
+        output_tokens: 637,
+        reasoning_tokens: 3136,
+        web_search_requests: 3,
+      },
+    });
+  });
+
+  it("tool_usage.web_search.num_requests is the billed count, over the visible items", () => {
+    const body = record(fixture("openai-responses.web-search"));
+    const withToolUsage = { ...body, tool_usage: { web_search: { num_requests: 5 } } };
+    expect(normalizeOpenAIResponsesResponse(withToolUsage).meters.web_search_requests).toBe(5);
+  });
+
+  it("a completed image_generation_call without tool_usage is one generated image", () => {
+    // input 1977; output 65; 1 image
+    expect(normalizeOpenAIResponsesResponse(fixture("openai-responses.image-generation-tool"))).toEqual({
+      meters: { input_tokens: 1977, output_tokens: 65, image_count: 1 },
+      serviceTier: "standard",
+    });
+  });
+
+  it("tool_usage.image_gen is billed on the tool's image model: separately, not as image_count", () => {
+    const body = record(fixture("openai-responses.tool-usage"));
+    const withImage = {
+      ...body,
+      output: [
+        ...(body.output as unknown[]),
+        { type: "image_generation_call", id: "ig_1", status: "completed" },
+      ],
+      tools: [{ type: "image_generation", model: "gpt-image-1-mini" }],
+      tool_usage: {
+        web_search: { num_requests: 0 },
+        image_gen: {
+          input_tokens: 30,
+          input_tokens_details: { image_tokens: 0, text_tokens: 30 },
+          output_tokens: 1056,
+          output_tokens_details: { image_tokens: 1056, text_tokens: 0 },
+          total_tokens: 1086,
+        },
+      },
+    };
+    expect(normalizeOpenAIResponsesResponse(withImage)).toEqual({
+      meters: { input_tokens: 631, output_tokens: 84, reasoning_tokens: 55 },
+      serviceTier: "standard",
+      separatelyBilled: [
+        {
+          path: "tool_usage.image_gen",
+          kind: "image_generation",
+          model: "gpt-image-1-mini",
+          meters: { input_tokens: 30, image_output_tokens: 1056 },
+        },
+      ],
+    });
+    // without a model on the tool, OpenAI's documented default bills it
+    const noModel = { ...withImage, tools: [{ type: "image_generation" }] };
+    expect(normalizeOpenAIResponsesResponse(noModel).separatelyBilled?.[0]?.model).toBe("gpt-image-1");
+  });
+
+  it("the response.completed streaming event is unwrapped; paths start with response.", () => {
+    const event = fixture("openai-responses.stream-completed");
+    expect(normalizeOpenAIResponsesResponse(event).meters).toEqual({
+      input_tokens: 129,
+      cached_input_tokens: 11904,
+      output_tokens: 44,
+    });
+    const bad = { type: "response.completed", response: { usage: { input_tokens: -1 } } };
+    expect(validationPaths(() => normalizeOpenAIResponsesResponse(bad), "OpenAI Responses response")).toEqual(
+      expect.arrayContaining(["response.usage.input_tokens"]),
+    );
+  });
+});
+
+describe("OpenAI chat and Groq bodies", () => {
+  it("Groq stream chunk with usage only under x_groq", () => {
+    expect(normalizeOpenAIChatResponse(fixture("openai-chat.groq-x-groq-usage"))).toEqual({
+      meters: { input_tokens: 18, output_tokens: 439 },
+    });
+  });
+
+  it("top-level usage wins when both are there", () => {
+    expect(normalizeOpenAIChatResponse(fixture("openai-chat.groq-stream-final-chunk")).meters).toEqual({
+      input_tokens: 45,
+      output_tokens: 662,
+    });
+  });
+
+  it("x_groq usage errors are named under x_groq.usage", () => {
+    const bad = { x_groq: { usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 3 } } };
+    expect(validationPaths(() => normalizeOpenAIChatResponse(bad), "OpenAI chat response")).toEqual([
+      "x_groq.usage.total_tokens",
+    ]);
+  });
+});
+
+describe("usage billed at another model's rates", () => {
+  it("Anthropic advisor: the advisor iteration is returned apart with its model", () => {
+    expect(normalizeAnthropicResponse(fixture("anthropic.advisor"))).toEqual({
+      meters: { input_tokens: 2414, output_tokens: 3200 },
+      serviceTier: "standard",
+      separatelyBilled: [
+        {
+          path: "usage.iterations.1",
+          kind: "advisor",
+          model: "claude-opus-4-7",
+          meters: { input_tokens: 2728, output_tokens: 874 },
+        },
+      ],
+    });
+  });
+
+  it("Anthropic fallback declined before output: nothing billed apart", () => {
+    expect(normalizeAnthropicResponse(fixture("anthropic.fallback"))).toEqual({
+      meters: { input_tokens: 412, output_tokens: 264 },
+    });
+  });
+
+  it("Anthropic fallback declined mid-output: the declined attempt is billed at its model", () => {
+    const message = record(fixture("anthropic.fallback"));
+    const usage = record(message.usage);
+    const iterations = (usage.iterations as Array<Record<string, unknown>>).map((it) =>
+      it.type === "message" ? { ...it, output_tokens: 50 } : it,
+    );
+    const r = normalizeAnthropicResponse({ ...message, usage: { ...usage, iterations } });
+    expect(r.meters).toEqual({ input_tokens: 412, output_tokens: 264 });
+    expect(r.separatelyBilled).toEqual([
+      {
+        path: "usage.iterations.0",
+        kind: "declined_attempt",
+        model: "claude-fable-5",
+        meters: { input_tokens: 408, output_tokens: 50 },
+      },
+    ]);
+  });
+
+  it("an unknown iteration type is rejected, not guessed", () => {
+    const e = validationError(() =>
+      normalizeAnthropicResponse({
+        usage: { input_tokens: 1, output_tokens: 1, iterations: [{ type: "teleport", input_tokens: 5 }] },
+      }),
+    );
+    expect(e.subject).toBe("Anthropic response");
+    expect(e.issues).toEqual([
+      {
+        path: "usage.iterations.0.type",
+        message: "unknown iteration type: Latch does not know how Anthropic bills it",
+      },
+    ]);
+  });
+
+  it("an advisor iteration without its model is rejected at its model field", () => {
+    const paths = validationPaths(
+      () =>
+        normalizeAnthropicResponse({
+          usage: {
+            input_tokens: 1,
+            output_tokens: 1,
+            iterations: [{ type: "advisor_message", input_tokens: 5 }],
+          },
+        }),
+      "Anthropic response",
+    );
+    expect(paths).toEqual(["usage.iterations.0.model"]);
+  });
+});
+
+describe("OpenAI Images API bodies", () => {
+  it("GPT image models: token meters from usage", () => {
+    expect(normalizeOpenAIImagesResponse(fixture("openai-images.generation"))).toEqual({
+      meters: { input_tokens: 10, image_input_tokens: 40, image_output_tokens: 50 },
+    });
+  });
+
+  it("DALL·E (no usage): one image_count per data entry", () => {
+    expect(normalizeOpenAIImagesResponse(fixture("openai-images.dall-e"))).toEqual({
+      meters: { image_count: 1 },
+    });
+  });
+
+  it("neither usage nor data is invalid_input naming data", () => {
+    expect(
+      validationPaths(() => normalizeOpenAIImagesResponse({ created: 1 }), "OpenAI images response"),
+    ).toEqual(["data"]);
+  });
+});
+
+describe("bad bodies name the field", () => {
+  it.each([
+    ["openaiChat", "OpenAI chat response"],
+    ["openaiResponses", "OpenAI Responses response"],
+    ["anthropic", "Anthropic response"],
+    ["gemini", "Gemini response"],
+    ["openrouter", "OpenRouter response"],
+    ["openaiImages", "OpenAI images response"],
+  ] as const)("%s: a non-object body is (root)", (api, subject) => {
+    const e = validationError(() => normalizeResponse(api, 42));
+    expect(e.subject).toBe(subject);
+    expect(e.issues).toEqual([{ path: "", message: "expected an object" }]);
+  });
+
+  it("a missing usage is reported at usage (usageMetadata for Gemini)", () => {
+    expect(validationPaths(() => normalizeResponse("openaiChat", {}), "OpenAI chat response")).toEqual([
+      "usage",
+    ]);
+    expect(validationPaths(() => normalizeResponse("anthropic", { id: "m" }), "Anthropic response")).toEqual([
+      "usage",
+    ]);
+    expect(validationPaths(() => normalizeResponse("gemini", {}), "Gemini response")).toEqual([
+      "usageMetadata",
+    ]);
+  });
+
+  it("a non-string service_tier and a non-array output are named", () => {
+    const body = record(fixture("openai-responses.web-search"));
+    expect(
+      validationPaths(
+        () => normalizeOpenAIResponsesResponse({ ...body, service_tier: 3, output: "x" }),
+        "OpenAI Responses response",
+      ).sort(),
+    ).toEqual(["output", "service_tier"]);
+  });
+});
