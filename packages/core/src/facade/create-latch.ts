@@ -949,6 +949,7 @@ export function createLatch(config: LatchConfig): Latch {
 
     async close() {
       await ready;
+      await spool.close();
     },
   };
 }

@@ -33,7 +33,8 @@ const HOST =
   hostname()
     .replace(/[^A-Za-z0-9.-]/g, "-")
     .slice(0, 64) || "host";
-const CLAIM_NAME = /^claim_([A-Za-z0-9.-]+)_(\d+)_([0-9a-f]+)_\d+\.jsonl$/;
+/** Segments and claims named by an instance: kind, host, pid, token. */
+const OWNED_NAME = /^(seg|claim)_([A-Za-z0-9.-]+)_(\d+)_([0-9a-f]+)_\d+\.jsonl$/;
 const SEGMENT_NAME = /^seg_.+\.jsonl$/;
 const KEEP_NAME = /^keep_v(\d+)_.+\.jsonl$/;
 
@@ -58,6 +59,11 @@ export interface SpoolOptions {
   legacyFile?: string;
   /** A claim with no sign of progress for this long is taken over by another drain. Default 60 s. */
   staleClaimMs?: number;
+  /**
+   * Another live instance's segment is claimed only once unwritten for this long, so a busy
+   * appender is not made to rewrite its lines again and again. Default 500 ms.
+   */
+  segmentIdleMs?: number;
   /** How long a drain waits for a write in flight before it calls an unterminated last line torn. Default 50 ms. */
   tailGraceMs?: number;
   /** Called at each {@link SpoolStep}; a test hook. */
@@ -153,6 +159,7 @@ export class Spool {
   readonly dir: string;
   readonly legacyFile: string | undefined;
   readonly #staleClaimMs: number;
+  readonly #segmentIdleMs: number;
   readonly #tailGraceMs: number;
   readonly #onStep: SpoolOptions["onStep"];
   readonly #token = randomBytes(6).toString("hex");
@@ -162,6 +169,8 @@ export class Spool {
   #segment: string | undefined;
   #queue: QueuedAppend[] = [];
   #writing = false;
+  /** The batch being written, if any. */
+  #inflight: Promise<void> | undefined;
   /** Claims this instance's drains are replaying right now. */
   readonly #active = new Set<string>();
 
@@ -169,6 +178,7 @@ export class Spool {
     this.dir = resolve(options.dir);
     this.legacyFile = options.legacyFile === undefined ? undefined : resolve(options.legacyFile);
     this.#staleClaimMs = options.staleClaimMs ?? 60_000;
+    this.#segmentIdleMs = options.segmentIdleMs ?? 500;
     this.#tailGraceMs = options.tailGraceMs ?? 50;
     this.#onStep = options.onStep;
   }
@@ -194,6 +204,24 @@ export class Spool {
       this.#queue.push({ bytes, resolve, reject });
       if (!this.#writing) void this.#writeQueued();
     });
+  }
+
+  /**
+   * Waits for the appends in flight, then hands this instance's segment over to any drain at
+   * once (renamed `seg_closed-…`, a name with no owner) instead of after `segmentIdleMs`. The
+   * spool stays usable: a later append starts a fresh segment.
+   */
+  async close(): Promise<void> {
+    while (this.#writing)
+      await (this.#inflight ?? new Promise((r) => setImmediate(r))).catch(() => undefined);
+    const segment = this.#segment;
+    if (segment === undefined) return;
+    this.#segment = undefined;
+    try {
+      await rename(segment, join(this.dir, `seg_closed-${this.#token}-${this.#counter}.jsonl`));
+    } catch (error) {
+      if (errorCode(error) !== "ENOENT") throw error; // a drain claimed it first
+    }
   }
 
   /**
@@ -236,12 +264,11 @@ export class Spool {
   async #ensureDir(): Promise<void> {
     if (this.#dirReady) return;
     const made = await mkdir(this.dir, { recursive: true });
-    if (made !== undefined) {
-      // Each directory mkdir created is an entry in its parent: sync the parents up to the first.
-      for (let d = this.dir; ; d = dirname(d)) {
-        await syncDir(dirname(d));
-        if (resolve(d) === resolve(made) || dirname(d) === d) break;
-      }
+    // The directory is an entry in its parent (made by us or by another process that may not
+    // have synced it yet), and so is each directory mkdir created: sync the parents.
+    for (let d = this.dir; ; d = dirname(d)) {
+      await syncDir(dirname(d));
+      if (made === undefined || resolve(d) === resolve(made) || dirname(d) === d) break;
     }
     this.#dirReady = true;
   }
@@ -251,13 +278,16 @@ export class Spool {
     try {
       while (this.#queue.length > 0) {
         const batch = this.#takeBatch();
+        this.#inflight = this.#writeDurably(
+          batch.length === 1 ? (batch[0] as QueuedAppend).bytes : Buffer.concat(batch.map((a) => a.bytes)),
+        );
         try {
-          await this.#writeDurably(
-            batch.length === 1 ? (batch[0] as QueuedAppend).bytes : Buffer.concat(batch.map((a) => a.bytes)),
-          );
+          await this.#inflight;
           for (const a of batch) a.resolve();
         } catch (error) {
           for (const a of batch) a.reject(error);
+        } finally {
+          this.#inflight = undefined;
         }
       }
     } finally {
@@ -306,11 +336,12 @@ export class Spool {
   }
 
   async #openSegment(): Promise<{ handle: FileHandle; path: string; created: boolean }> {
-    if (this.#segment !== undefined) {
+    const current = this.#segment;
+    if (current !== undefined) {
       try {
         // No O_CREAT: a segment a drain renamed away must not come back under its old name.
-        const handle = await open(this.#segment, constants.O_WRONLY | constants.O_APPEND);
-        return { handle, path: this.#segment, created: false };
+        const handle = await open(current, constants.O_WRONLY | constants.O_APPEND);
+        return { handle, path: current, created: false };
       } catch (error) {
         if (errorCode(error) !== "ENOENT") throw error;
         this.#segment = undefined;
@@ -355,20 +386,24 @@ export class Spool {
   }
 
   async #claimable(name: string): Promise<boolean> {
-    if (SEGMENT_NAME.test(name)) return true;
     const keep = KEEP_NAME.exec(name);
     if (keep !== null) return Number(keep[1]) <= SPOOL_FORMAT_VERSION;
-    const claim = CLAIM_NAME.exec(name);
-    if (claim === null) return false;
+    const owned = OWNED_NAME.exec(name);
+    // A segment put there by hand (a rejected file moved back after a fix) has no owner.
+    if (owned === null) return SEGMENT_NAME.test(name);
+    const [, kind, host, pid, token] = owned;
     const path = join(this.dir, name);
     if (this.#active.has(path)) return false;
-    const [, host, pid, token] = claim;
-    // Our own claim that no drain of ours is replaying: a drain that failed left it.
+    // Ours: our own segment (its appender is told, see #claim), or a claim a failed drain left.
     if (token === this.#token) return true;
     if (host === HOST && Number(pid) !== process.pid && !isAlive(Number(pid))) return true;
+    const quietMs = kind === "seg" ? this.#segmentIdleMs : this.#staleClaimMs;
+    if (quietMs <= 0) return true;
     try {
       const st = await stat(path);
-      return Date.now() - Math.max(st.mtimeMs, st.ctimeMs) >= this.#staleClaimMs;
+      // A claim's ctime moves with its rename too; a segment's mtime with each append.
+      const last = kind === "seg" ? st.mtimeMs : Math.max(st.mtimeMs, st.ctimeMs);
+      return Date.now() - last >= quietMs;
     } catch (error) {
       if (errorCode(error) === "ENOENT") return false;
       throw error;
@@ -378,8 +413,15 @@ export class Spool {
   /** Claims a segment by renaming it to a claim name of ours; undefined if another drain won. */
   async #claim(name: string): Promise<string | undefined> {
     const claim = join(this.dir, this.#name("claim"));
+    const path = join(this.dir, name);
+    if (path === this.#segment) {
+      // Our own appender's segment: later batches go to a fresh one, and the batch in flight
+      // lands before the rename, so no line of ours needs writing twice.
+      this.#segment = undefined;
+      await this.#inflight?.catch(() => undefined);
+    }
     try {
-      await rename(join(this.dir, name), claim);
+      await rename(path, claim);
     } catch (error) {
       if (errorCode(error) === "ENOENT") return undefined;
       throw error;
@@ -489,7 +531,6 @@ class DrainOutputs {
   #handBack: LazyFile | undefined;
   readonly #keep = new Map<number, LazyFile>();
   #rejected: LazyFile | undefined;
-  #rejectedDirCreated = false;
 
   constructor(
     readonly dir: string,
@@ -514,8 +555,7 @@ class DrainOutputs {
 
   async rejected(bytes: Buffer, endOfLine: boolean): Promise<string> {
     if (this.#rejected === undefined) {
-      const made = await mkdir(join(this.dir, "rejected"), { recursive: true });
-      this.#rejectedDirCreated = made !== undefined;
+      await mkdir(join(this.dir, "rejected"), { recursive: true });
       this.#rejected = new LazyFile(
         this.dir,
         join("rejected", this.name("rejected").slice("rejected_".length)),
@@ -530,8 +570,8 @@ class DrainOutputs {
     const files = [this.#handBack, ...this.#keep.values(), this.#rejected].filter((f) => f !== undefined);
     for (const file of files) await file.sync();
     if (this.#rejected !== undefined) await syncDir(join(this.dir, "rejected"));
-    if (this.#handBack !== undefined || this.#keep.size > 0 || this.#rejectedDirCreated)
-      await syncDir(this.dir);
+    // rejected/ is itself an entry of the spool directory, which whoever made it may not have synced.
+    if (files.length > 0) await syncDir(this.dir);
   }
 
   async close(): Promise<void> {
