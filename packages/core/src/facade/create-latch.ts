@@ -170,8 +170,12 @@ export interface LatchConfig {
   clock?: () => Date;
   /**
    * Directory of the local spool where observations wait while the store is down; any number of
-   * processes may share it (layout and guarantees: the `Spool` notes in the README). Default
-   * `./.latch/spool` (relative to the working directory when `createLatch` runs).
+   * processes may share it (layout and guarantees: "The spool" in the `@latch/core` README).
+   * Default `./.latch/spool` (relative to the working directory when `createLatch` runs); in a
+   * container, put it on a volume that outlives the container.
+   *
+   * @example
+   * createLatch({ observations, rated, pricing, spoolDir: "/var/lib/myapp/latch-spool" });
    */
   spoolDir?: string;
   /**

@@ -130,6 +130,8 @@ interface RawLine {
  *   `{"v":1,"observation":{…}}\n`. Each instance appends only to its own segment.
  * - `claim_<host>_<pid>_<token>_<n>.jsonl` — a segment a drain has claimed (renamed) and is
  *   replaying.
+ * - `seg_closed-<token>-<n>.jsonl` — the segment of an instance that was closed; any drain
+ *   takes it at once.
  * - `keep_v<N>_….jsonl` — lines of format version N written by a newer Latch, kept for a
  *   drain that reads version N (an older drain leaves them alone).
  * - `rejected/…jsonl` — lines no drain can replay (torn, not JSON, not an entry, an invalid or
@@ -143,14 +145,18 @@ interface RawLine {
  *   that wrote into a segment claimed meanwhile cannot know whether the drain read its line: it
  *   writes the line again into a fresh segment. An acknowledged line is therefore always in a
  *   segment a later drain reads in full (or already replayed).
- * - `drain` claims each segment by an atomic rename (two drains never claim the same segment;
- *   appenders rotate away from a claimed one), replays it line by line (memory: one 64 KiB
+ * - `drain` claims each segment by an atomic rename (of two drains, one wins; appenders
+ *   rotate away from a claimed segment), replays it line by line (memory: one 64 KiB
  *   buffer and one line), and deletes it only after every line is stored, handed back to a
  *   fresh segment, or set aside — each of those copies synced first. A crash at any point
  *   leaves every acknowledged line stored or still in a segment or claim; replays are
  *   idempotent by eventId, so the duplicates a crash can cause are harmless.
+ * - A drain claims another live instance's segment only once it has had no append for
+ *   `segmentIdleMs` (a busy appender would otherwise rewrite its lines again and again); the
+ *   segments of a process on this host that is gone, at once.
  * - A claim whose drain died is taken over: at once if the drain ran on this host and its
- *   process is gone, else once the claim has shown no progress for `staleClaimMs`.
+ *   process is gone, else once the claim has shown no progress for `staleClaimMs` (a drain
+ *   still alive then only replays some lines twice).
  * - Concurrent appends in one instance are written together (one write, one sync per batch).
  *
  * The directory must be on a local filesystem (rename, O_APPEND and fsync as POSIX says).
