@@ -33,8 +33,8 @@ const HOST =
   hostname()
     .replace(/[^A-Za-z0-9.-]/g, "-")
     .slice(0, 64) || "host";
-/** Segments and claims named by an instance: kind, host, pid, token. */
-const OWNED_NAME = /^(seg|claim)_([A-Za-z0-9.-]+)_(\d+)_([0-9a-f]+)_\d+\.jsonl$/;
+/** Segments, claims and a drain's unpublished copies, named by an instance: kind, host, pid, token. */
+const OWNED_NAME = /^(seg|claim|tmp)_([A-Za-z0-9.-]+)_(\d+)_([0-9a-f]+)_\d+\.jsonl$/;
 const SEGMENT_NAME = /^seg_.+\.jsonl$/;
 const KEEP_NAME = /^keep_v(\d+)_.+\.jsonl$/;
 
@@ -49,7 +49,7 @@ export type SpoolStep =
   | "drain:claimed"
   | "drain:replayed"
   | "drain:read"
-  | "drain:outputs-synced"
+  | "drain:published"
   | "drain:unlinked";
 
 export interface SpoolOptions {
@@ -132,6 +132,9 @@ interface RawLine {
  *   replaying.
  * - `seg_closed-<token>-<n>.jsonl` — the segment of an instance that was closed; any drain
  *   takes it at once.
+ * - `tmp_<host>_<pid>_<token>_<n>.jsonl` — a copy a drain is writing (lines handed back, or
+ *   kept for a newer version), renamed to its `seg_`/`keep_` name once complete and synced. A
+ *   dead drain's copy is deleted: the claim it came from still holds every line.
  * - `keep_v<N>_….jsonl` — lines of format version N written by a newer Latch, kept for a
  *   drain that reads version N (an older drain leaves them alone).
  * - `rejected/…jsonl` — lines no drain can replay (torn, not JSON, not an entry, an invalid or
@@ -250,7 +253,9 @@ export class Spool {
     )
       return report;
     for (const name of await readdir(this.dir)) {
-      if (!(await this.#claimable(name))) continue;
+      const action = await this.#triage(name);
+      if (action === "sweep") await unlinkIfPresent(join(this.dir, name));
+      if (action !== "claim") continue;
       const claim = await this.#claim(name);
       if (claim === undefined) continue;
       if (await this.#replayClaim(claim, name, replay, onSetAside, report)) break;
@@ -391,25 +396,39 @@ export class Spool {
     return claim;
   }
 
-  async #claimable(name: string): Promise<boolean> {
+  /**
+   * What a drain does with a directory entry: claim it, delete it (an unpublished copy of a
+   * dead drain: its claim still holds every line), or leave it.
+   */
+  async #triage(name: string): Promise<"claim" | "sweep" | "leave"> {
     const keep = KEEP_NAME.exec(name);
-    if (keep !== null) return Number(keep[1]) <= SPOOL_FORMAT_VERSION;
+    if (keep !== null) return Number(keep[1]) <= SPOOL_FORMAT_VERSION ? "claim" : "leave";
     const owned = OWNED_NAME.exec(name);
     // A segment put there by hand (a rejected file moved back after a fix) has no owner.
-    if (owned === null) return SEGMENT_NAME.test(name);
-    const [, kind, host, pid, token] = owned;
+    if (owned === null) return SEGMENT_NAME.test(name) ? "claim" : "leave";
+    const [, kind, host, pid, token] = owned as unknown as [string, string, string, string, string];
     const path = join(this.dir, name);
-    if (this.#active.has(path)) return false;
-    // Ours: our own segment (its appender is told, see #claim), or a claim a failed drain left.
-    if (token === this.#token) return true;
-    if (host === HOST && Number(pid) !== process.pid && !isAlive(Number(pid))) return true;
-    const quietMs = kind === "seg" ? this.#segmentIdleMs : this.#staleClaimMs;
+    if (token === this.#token) {
+      // Ours: our own segment (its appender is told, see #claim), or a claim a failed drain of
+      // ours left. Our unpublished copies are our drains' own business.
+      return kind === "tmp" || this.#active.has(path) ? "leave" : "claim";
+    }
+    if (!(await this.#ownerGone(kind === "seg", host, Number(pid), path))) return "leave";
+    return kind === "tmp" ? "sweep" : "claim";
+  }
+
+  /**
+   * The owner of a segment, claim or copy is a process on this host that is gone, or has shown
+   * no sign of life in it for `segmentIdleMs` (a segment) or `staleClaimMs` (a drain's files).
+   */
+  async #ownerGone(segment: boolean, host: string, pid: number, path: string): Promise<boolean> {
+    const quietMs = segment ? this.#segmentIdleMs : this.#staleClaimMs;
     if (quietMs <= 0) return true;
+    if (host === HOST && pid !== process.pid && !isAlive(pid)) return true;
     try {
       const st = await stat(path);
       // A claim's ctime moves with its rename too; a segment's mtime with each append.
-      const last = kind === "seg" ? st.mtimeMs : Math.max(st.mtimeMs, st.ctimeMs);
-      return Date.now() - last >= quietMs;
+      return Date.now() - (segment ? st.mtimeMs : Math.max(st.mtimeMs, st.ctimeMs)) >= quietMs;
     } catch (error) {
       if (errorCode(error) === "ENOENT") return false;
       throw error;
@@ -465,6 +484,7 @@ export class Spool {
       for await (const raw of readLines(handle, this.#tailGraceMs)) {
         if (Date.now() - lastBeat >= heartbeatMs) {
           await touch(claim);
+          await outputs.touch();
           lastBeat = Date.now();
         }
         const at = { segment, line: raw.line };
@@ -514,13 +534,16 @@ export class Spool {
         }
       }
       await this.#step("drain:read");
-      await outputs.sync();
-      await this.#step("drain:outputs-synced");
       try {
-        await unlink(claim);
+        await outputs.publish();
       } catch (error) {
-        if (errorCode(error) !== "ENOENT") throw error; // taken over meanwhile: that drain deletes it
+        // Another drain found this one stale and swept a copy: the claim, left in place, still
+        // holds every line (and may have been taken over too).
+        if (errorCode(error) === "ENOENT") return failed;
+        throw error;
       }
+      await this.#step("drain:published");
+      await unlinkIfPresent(claim); // absent if taken over meanwhile: that drain deletes it
       await syncDir(this.dir);
       await this.#step("drain:unlinked");
     } finally {
@@ -532,7 +555,11 @@ export class Spool {
   }
 }
 
-/** The files one claim's lines are moved to; each created on first use. */
+/**
+ * The files one claim's lines are moved to, each created on first use. Segments and keep files
+ * are written under a `tmp_` name no drain claims, and get their real name only once complete
+ * and synced (`publish`): another drain never claims a half-written copy.
+ */
 class DrainOutputs {
   #handBack: LazyFile | undefined;
   readonly #keep = new Map<number, LazyFile>();
@@ -543,8 +570,12 @@ class DrainOutputs {
     readonly name: (kind: string) => string,
   ) {}
 
+  #staged(kind: string): LazyFile {
+    return new LazyFile(join(this.dir, this.name("tmp")), this.name(kind));
+  }
+
   async handBack(bytes: Buffer): Promise<string> {
-    this.#handBack ??= new LazyFile(this.dir, this.name("seg"));
+    this.#handBack ??= this.#staged("seg");
     await this.#handBack.write(bytes, true);
     return this.#handBack.name;
   }
@@ -552,7 +583,7 @@ class DrainOutputs {
   async keep(version: number, bytes: Buffer): Promise<string> {
     let file = this.#keep.get(version);
     if (file === undefined) {
-      file = new LazyFile(this.dir, this.name(`keep_v${version}`));
+      file = this.#staged(`keep_v${version}`);
       this.#keep.set(version, file);
     }
     await file.write(bytes, true);
@@ -562,45 +593,65 @@ class DrainOutputs {
   async rejected(bytes: Buffer, endOfLine: boolean): Promise<string> {
     if (this.#rejected === undefined) {
       await mkdir(join(this.dir, "rejected"), { recursive: true });
-      this.#rejected = new LazyFile(
-        this.dir,
-        join("rejected", this.name("rejected").slice("rejected_".length)),
-      );
+      // Written in place: nothing reads rejected/ but people.
+      const name = join("rejected", this.name("rejected").slice("rejected_".length));
+      this.#rejected = new LazyFile(join(this.dir, name), name);
     }
     await this.#rejected.write(bytes, endOfLine);
     return this.#rejected.name;
   }
 
-  /** Makes every copy durable: the files, then the directory entries that name them. */
-  async sync(): Promise<void> {
-    const files = [this.#handBack, ...this.#keep.values(), this.#rejected].filter((f) => f !== undefined);
+  #files(): LazyFile[] {
+    return [this.#handBack, ...this.#keep.values(), this.#rejected].filter((f) => f !== undefined);
+  }
+
+  /** Marks progress on the unpublished copies, so other drains do not sweep them. */
+  async touch(): Promise<void> {
+    for (const file of this.#files()) if (file.opened) await touch(file.path);
+  }
+
+  /** Makes every copy durable and published: the files, their real names, the directory entries. */
+  async publish(): Promise<void> {
+    const files = this.#files();
     for (const file of files) await file.sync();
+    for (const file of files) await file.publish(this.dir);
     if (this.#rejected !== undefined) await syncDir(join(this.dir, "rejected"));
     // rejected/ is itself an entry of the spool directory, which whoever made it may not have synced.
     if (files.length > 0) await syncDir(this.dir);
   }
 
   async close(): Promise<void> {
-    for (const file of [this.#handBack, ...this.#keep.values(), this.#rejected]) await file?.close();
+    for (const file of this.#files()) await file.close();
   }
 }
 
-/** A file opened exclusively (a fresh name) on its first write. */
+/** A file opened exclusively (a fresh name) on its first write, at `path`; `name` once published. */
 class LazyFile {
   #handle: FileHandle | undefined;
 
   constructor(
-    readonly dir: string,
+    readonly path: string,
+    /** Its name relative to the spool directory once published. */
     readonly name: string,
   ) {}
 
+  get opened(): boolean {
+    return this.#handle !== undefined;
+  }
+
   async write(bytes: Buffer, endOfLine: boolean): Promise<void> {
-    this.#handle ??= await open(join(this.dir, this.name), "ax");
+    this.#handle ??= await open(this.path, "ax");
     await writeFully(this.#handle, endOfLine ? Buffer.concat([bytes, NEWLINE]) : bytes);
   }
 
   async sync(): Promise<void> {
     await this.#handle?.datasync();
+  }
+
+  /** Renames the file to its real name (it fails if a drain swept it as abandoned meanwhile). */
+  async publish(dir: string): Promise<void> {
+    const target = join(dir, this.name);
+    if (this.#handle !== undefined && this.path !== target) await rename(this.path, target);
   }
 
   async close(): Promise<void> {
@@ -726,6 +777,14 @@ async function syncDir(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+async function unlinkIfPresent(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (errorCode(error) !== "ENOENT") throw error;
   }
 }
 

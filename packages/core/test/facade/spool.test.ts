@@ -323,7 +323,7 @@ describe("Spool: a crash at any step loses no acknowledged line", () => {
     "drain:claimed",
     "drain:replayed",
     "drain:read",
-    "drain:outputs-synced",
+    "drain:published",
     "drain:unlinked",
   ];
   const drainCases = drainSteps.flatMap((step) =>
@@ -378,6 +378,43 @@ describe("Spool: a crash at any step loses no acknowledged line", () => {
       garbage += text.length;
     }
     expect(garbage).toBeGreaterThan(0);
+  });
+});
+
+describe("Spool: a drain's copies", () => {
+  it("a hand-back being written is invisible to other drains until published; a dead drain's copy is swept", async () => {
+    await writeFile(join(dir, "seg_test-1.jsonl"), ["a", "b", "c"].map(line).join(""));
+    const other = new Spool({ dir, segmentIdleMs: 0 });
+    const seenByOther: string[] = [];
+    let during: string[] = [];
+    const drainer = new Spool({
+      dir,
+      onStep: async (step) => {
+        if (step !== "drain:read") return;
+        // Every line is copied, nothing is published yet: another drain must leave the copy.
+        during = await pending();
+        await drainInto(other, seenByOther);
+      },
+    });
+    const report = await drainer.drain(async () => {
+      throw new Error("store down");
+    });
+    expect(report).toEqual({ segments: 1, replayed: 0, setAside: 0, handedBack: 3 });
+    expect(during.some((f) => f.startsWith("tmp_"))).toBe(true);
+    expect(seenByOther).toEqual([]);
+    const [handedBack, ...rest] = await pending();
+    expect(rest).toEqual([]);
+    expect(handedBack).toMatch(/^seg_/);
+    expect(await readFile(join(dir, handedBack as string), "utf8")).toBe(["a", "b", "c"].map(line).join(""));
+
+    const host = (handedBack as string).split("_")[1];
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid;
+    const orphan = `tmp_${host}_${gone}_0123456789ab_7.jsonl`;
+    await writeFile(join(dir, orphan), line("z"));
+    const stored: string[] = [];
+    await drainInto(new Spool({ dir, segmentIdleMs: 0 }), stored);
+    expect(stored).toEqual(["a", "b", "c"]); // the orphan copy is not replayed: its claim holds its lines
+    expect(await pending()).toEqual([]);
   });
 });
 
