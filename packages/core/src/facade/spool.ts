@@ -244,7 +244,6 @@ export class Spool {
     replay: (observation: unknown, at: SpoolLineRef) => Promise<SpoolReplayOutcome>,
     onSetAside: (event: SpoolSetAside) => void = () => {},
   ): Promise<SpoolDrainReport> {
-    await this.#ensureDir();
     const report: SpoolDrainReport = { segments: 0, replayed: 0, setAside: 0, handedBack: 0 };
     const legacy = await this.#claimLegacy();
     if (
@@ -252,7 +251,15 @@ export class Spool {
       (await this.#replayClaim(legacy, this.legacyFile as string, replay, onSetAside, report))
     )
       return report;
-    for (const name of await readdir(this.dir)) {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      // Nothing was ever spooled here: a drain creates nothing.
+      if (errorCode(error) === "ENOENT") return report;
+      throw error;
+    }
+    for (const name of names) {
       const action = await this.#triage(name);
       if (action === "sweep") await unlinkIfPresent(join(this.dir, name));
       if (action !== "claim") continue;
@@ -377,6 +384,13 @@ export class Spool {
   /** Moves a legacy single-file spool into the directory as this drain's claim. */
   async #claimLegacy(): Promise<string | undefined> {
     if (this.legacyFile === undefined) return undefined;
+    try {
+      await stat(this.legacyFile);
+    } catch (error) {
+      if (errorCode(error) === "ENOENT") return undefined;
+      throw error;
+    }
+    await this.#ensureDir();
     const claim = join(this.dir, this.#name("claim"));
     try {
       await rename(this.legacyFile, claim);

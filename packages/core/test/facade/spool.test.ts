@@ -517,6 +517,12 @@ describe("Spool: location and the legacy single-file spool", () => {
     });
   });
 
+  it("a drain of a spool that never existed creates nothing", async () => {
+    const spool = new Spool({ dir: join(dir, "never"), legacyFile: join(dir, "never.jsonl") });
+    expect(await drainInto(spool, [])).toEqual({ segments: 0, replayed: 0, setAside: 0, handedBack: 0 });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   it("a legacy spool file is migrated: replayed, then removed; the directory is resolved once", async () => {
     const legacyFile = join(dir, "old.jsonl");
     await writeFile(legacyFile, `\n${line("l1")}\n${line("l2")}`);

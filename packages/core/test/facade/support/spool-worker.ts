@@ -5,14 +5,14 @@
  * A flusher also calls flushSpool() every 10 records without waiting for it. Prints one line per
  * acknowledged record (`ack <eventId> <status>`) and a final `done <json>`.
  *
- * argv: spoolDir storeDir worker count flusher(0|1) seed
+ * argv: spoolDir storeDir worker count flusher(0|1) seed [failBefore, default 0.25]
  */
 import { createLatch, type LatchWarning } from "../../../src/facade/create-latch.js";
 import { MemoryRatedRecordStore } from "../../../src/memory/index.js";
 import { FileObservationStore } from "./file-observation-store.js";
 import { observationOf, seeded } from "./spool-observations.js";
 
-const [spoolDir, storeDir, workerArg, countArg, flusherArg, seedArg] = process.argv.slice(2);
+const [spoolDir, storeDir, workerArg, countArg, flusherArg, seedArg, failBeforeArg] = process.argv.slice(2);
 const worker = Number(workerArg);
 const count = Number(countArg);
 const flusher = flusherArg === "1";
@@ -23,7 +23,7 @@ const latch = createLatch({
   observations: new FileObservationStore(
     storeDir as string,
     `w${worker}`,
-    { before: 0.25, after: 0.1 },
+    { before: Number(failBeforeArg ?? 0.25), after: 0.1 },
     random,
   ),
   rated: new MemoryRatedRecordStore(),
