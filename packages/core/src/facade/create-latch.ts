@@ -29,7 +29,7 @@ import type { BaselineKey, RatedUsageRecord, RatingContext } from "../schemas/ra
 import { type ProviderUsageInput, toObservation } from "./provider-usage.js";
 import { linkHold, reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
-import { Spool } from "./spool.js";
+import { Spool, type SpoolSetAside, spoolLocation } from "./spool.js";
 
 export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./provider-usage.js";
 
@@ -139,6 +139,8 @@ export interface LatchWarning {
     | "spooled"
     | "spool_torn_line"
     | "spool_replay_failed"
+    /** A spooled line of a newer Latch's format: kept in the spool for a drain that reads it. */
+    | "spool_newer_version"
     | "rating_failed"
     /** A settle could not commit or void its hold; `reconcileQuota()` commits it from the record. */
     | "settle_failed"
@@ -162,7 +164,22 @@ export interface LatchConfig {
   exporter?: RatedRecordExporter;
   /** Injected time source; default `() => new Date()`. */
   clock?: () => Date;
-  /** Local JSONL file for observations the store could not take. Default `./.latch/spool.jsonl`. */
+  /**
+   * Directory of the local spool where observations wait while the store is down; any number of
+   * processes may share it (layout and guarantees: "The spool" in the `@latch/core` README).
+   * Default `./.latch/spool` (relative to the working directory when `createLatch` runs); in a
+   * container, put it on a volume that outlives the container.
+   *
+   * @example
+   * createLatch({ observations, rated, pricing, spoolDir: "/var/lib/myapp/latch-spool" });
+   */
+  spoolDir?: string;
+  /**
+   * @deprecated The single-file spool of earlier versions. Still honoured: the file is migrated
+   * (replayed) by every `flushSpool`, and without `spoolDir` the spool directory is this path
+   * without `.jsonl` (`./data/spool.jsonl` → `./data/spool/`). Default `./.latch/spool.jsonl`
+   * when `spoolDir` is not given either.
+   */
   spoolPath?: string;
   engine?: RatingEngine;
   retry?: RetryPolicy;
@@ -233,7 +250,11 @@ export interface Latch {
   exportPending(): Promise<{ batches: number; rows: number; keys: string[] }>;
   summary(query: SummaryQuery): Promise<SummaryRow[]>;
   lines(query: LinesQuery): Promise<LinesPage>;
-  /** Replay spooled observations into the store. Torn lines are skipped with a warning. */
+  /**
+   * Replay spooled observations into the store; safe while other processes spool and flush.
+   * `skipped` counts lines set aside (torn, invalid, conflicting: moved to `rejected/` with a
+   * warning; a newer format: kept), `remaining` the entries left spooled by a store error.
+   */
   flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }>;
   /** Resolves when the start-up replay of an earlier spool has finished. */
   readonly ready: Promise<void>;
@@ -256,6 +277,7 @@ const ConfigSchema = z.looseObject({
     (v) => typeof v === "object" && v !== null && typeof (v as PricingSource).resolve === "function",
     "expected a PricingSource with resolve()",
   ),
+  spoolDir: z.string().min(1).optional(),
   spoolPath: z.string().min(1).optional(),
   holdTtlMs: z.number().int().positive().max(2_147_483_647).optional(),
   credits: z
@@ -325,7 +347,7 @@ function isCode(error: unknown, code: string): boolean {
  *   effect at `completedAt`, rates it and stores the rated record. Usage without a price is kept
  *   and reported as `unpriced` — never billed as $0 — and `rerateUnpriced()` prices it later.
  * - Recording fails open: a store error is retried with backoff and jitter, then the observation
- *   is spooled to a local JSONL file and replayed by `flushSpool()` (and on the next start); the
+ *   is spooled to a local directory (`spoolDir`) and replayed by `flushSpool()` (and on the next start); the
  *   caller's request never fails because metering did. Bad input still throws `invalid_input`.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
@@ -344,7 +366,7 @@ export function createLatch(config: LatchConfig): Latch {
   const clock = config.clock ?? (() => new Date());
   const retry = config.retry ?? {};
   const warn = config.onWarning ?? ((w: LatchWarning) => console.warn(`[latch] ${w.code}: ${w.message}`));
-  const spool = new Spool(config.spoolPath ?? ".latch/spool.jsonl");
+  const spool = new Spool(spoolLocation(config));
   const quotaUnits = config.quotaUnits ?? totalTokens;
   const holdTtlMs = config.holdTtlMs ?? 600_000;
   const { observations, rated, pricing } = config;
@@ -561,57 +583,56 @@ export function createLatch(config: LatchConfig): Latch {
     return !isCode(error, "invalid_input") && !isCode(error, "idempotency_conflict");
   }
 
+  /**
+   * Drains the spool (see `Spool`): each entry is recorded again (idempotent by eventId). An
+   * invalid or conflicting entry is set aside in `rejected/`, never dropped; a store error stops
+   * the flush and leaves that entry and the rest of its segment spooled.
+   */
   async function flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }> {
-    let replayed = 0;
-    const result = await spool.drain(async ({ entries, torn }) => {
-      for (const line of torn) {
+    const report = await spool.drain(async (entry, at) => {
+      let obs: UsageObservation;
+      try {
+        obs = parseObservation(entry);
+      } catch (error) {
+        return { rejected: "not a valid observation", cause: error };
+      }
+      try {
+        await recordParsed(obs, false);
+        return "stored";
+      } catch (error) {
+        if (isCode(error, "idempotency_conflict"))
+          return { rejected: `${obs.eventId} conflicts with the stored observation`, cause: error };
         warn({
-          code: "spool_torn_line",
-          message: `spool line ${line} is incomplete (torn by a crash); skipped`,
+          code: "spool_replay_failed",
+          message: `replay stopped at ${obs.eventId} (${at.segment} line ${at.line}); it stays spooled`,
+          eventId: obs.eventId,
+          cause: error,
         });
+        throw error;
       }
-      const keep: unknown[] = [];
-      for (let i = 0; i < entries.length; i++) {
-        const entry = entries[i] as { line: number; observation: unknown };
-        let obs: UsageObservation;
-        try {
-          obs = parseObservation(entry.observation);
-        } catch (error) {
-          warn({
-            code: "spool_torn_line",
-            message: `spool line ${entry.line} is not a valid observation; skipped`,
-            cause: error,
-          });
-          torn.push(entry.line);
-          continue;
-        }
-        try {
-          await recordParsed(obs, false);
-          replayed++;
-        } catch (error) {
-          if (isCode(error, "idempotency_conflict")) {
-            warn({
-              code: "spool_replay_failed",
-              message: `spooled ${obs.eventId} conflicts with the stored one; dropped`,
-              eventId: obs.eventId,
-              cause: error,
-            });
-            continue;
-          }
-          warn({
-            code: "spool_replay_failed",
-            message: `replay stopped at ${obs.eventId}; kept for later`,
-            eventId: obs.eventId,
-            cause: error,
-          });
-          for (let j = i; j < entries.length; j++)
-            keep.push((entries[j] as { observation: unknown }).observation);
-          break;
-        }
-      }
-      return { keep };
+    }, warnSetAside);
+    return { replayed: report.replayed, skipped: report.setAside, remaining: report.handedBack };
+  }
+
+  function warnSetAside(aside: SpoolSetAside): void {
+    const where = `spool ${aside.segment} line ${aside.line}`;
+    const what = {
+      torn: "is incomplete (torn by a crash)",
+      not_json: "is not JSON",
+      not_an_entry: `is not a spool entry${aside.detail === undefined ? "" : ` (${aside.detail})`}`,
+      newer_version: "was written by a newer version of Latch",
+      rejected: `was refused: ${aside.detail ?? ""}`,
+    }[aside.reason];
+    warn({
+      code:
+        aside.reason === "newer_version"
+          ? "spool_newer_version"
+          : aside.reason === "rejected"
+            ? "spool_replay_failed"
+            : "spool_torn_line",
+      message: `${where} ${what}; moved to ${aside.movedTo}`,
+      ...(aside.cause === undefined ? {} : { cause: aside.cause }),
     });
-    return { replayed, skipped: result.torn.length, remaining: result.kept };
   }
 
   /**
@@ -947,6 +968,7 @@ export function createLatch(config: LatchConfig): Latch {
 
     async close() {
       await ready;
+      await spool.close();
     },
   };
 }

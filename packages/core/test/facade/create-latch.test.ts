@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -186,21 +186,31 @@ describe("createLatch: record", () => {
     expect(await inner.get("req-1:0:openai")).toBeDefined();
   });
 
-  it("a spool torn mid-line: replay skips only the torn line, with a warning", async () => {
+  it("a legacy spool file torn mid-line is migrated: its good lines replayed, the torn ones moved to rejected/ byte for byte", async () => {
     const spoolPath = join(dir, "torn.jsonl");
     const line = (i: number) => JSON.stringify({ v: 1, observation: observation(i) });
     const torn = line(2).slice(0, 40);
-    await writeFile(spoolPath, `${line(1)}\n${torn}\n${line(3)}\n${line(4).slice(0, 25)}`);
+    const last = line(4).slice(0, 25);
+    await writeFile(spoolPath, `${line(1)}\n${torn}\n${line(3)}\n${last}`);
     const { latch, observations } = setup({ spoolPath });
     await latch.ready;
     expect(await observations.get("req-1:0:openai")).toBeDefined();
     expect(await observations.get("req-2:0:openai")).toBeUndefined();
     expect(await observations.get("req-3:0:openai")).toBeDefined();
-    expect(warnings.filter((w) => w.code === "spool_torn_line").map((w) => w.message)).toEqual([
-      "spool line 2 is incomplete (torn by a crash); skipped",
-      "spool line 4 is incomplete (torn by a crash); skipped",
-    ]);
+    const messages = warnings.filter((w) => w.code === "spool_torn_line").map((w) => w.message);
+    expect(messages).toHaveLength(2);
+    expect(messages[0]).toMatch(/^spool .*torn\.jsonl line 2 is not JSON; moved to rejected\/.+\.jsonl$/);
+    expect(messages[1]).toMatch(
+      /^spool .*torn\.jsonl line 4 is incomplete \(torn by a crash\); moved to rejected\/.+\.jsonl$/,
+    );
     await expect(readFile(spoolPath)).rejects.toMatchObject({ code: "ENOENT" });
+    // The spool directory is named after the legacy file; only rejected/ is left in it.
+    expect(await readdir(join(dir, "torn"))).toEqual(["rejected"]);
+    const [rejected] = await readdir(join(dir, "torn", "rejected"));
+    expect(await readFile(join(dir, "torn", "rejected", rejected as string), "utf8")).toBe(
+      `${torn}\n${last}\n`,
+    );
+    expect(await latch.flushSpool()).toEqual({ replayed: 0, skipped: 0, remaining: 0 });
   });
 });
 
