@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
+import { createStreamAccumulator, type Hold, type Latch, type RecordResult } from "@latch/core";
 
 export interface GatewayOptions {
   /** Omitted: a plain proxy with no metering (the benchmark's baseline). */
@@ -35,7 +35,7 @@ export interface Gateway {
 }
 
 interface Route {
-  api: UsageApi;
+  api: "openaiChat" | "anthropic" | "gemini";
   providerId: string;
   model: string;
   stream: boolean;
@@ -123,39 +123,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
-/**
- * The usage payload a streamed response carried: OpenAI's last chunk `usage`, Anthropic's
- * `message_start.message.usage` completed by `message_delta.usage`, Gemini's last
- * `usageMetadata`.
- */
-function usageFromEvents(api: UsageApi, events: unknown[]): { usage: unknown; id?: string } {
-  let usage: Record<string, unknown> | undefined;
-  let id: string | undefined;
-  for (const e of events) {
-    if (typeof e !== "object" || e === null) continue;
-    const v = e as Record<string, unknown>;
-    if (api === "openaiChat") {
-      if (typeof v.id === "string") id = v.id;
-      if (typeof v.usage === "object" && v.usage !== null) usage = v.usage as Record<string, unknown>;
-    } else if (api === "anthropic") {
-      if (v.type === "message_start") {
-        const message = v.message as { id?: string; usage?: Record<string, unknown> };
-        id = message.id;
-        usage = { ...message.usage };
-      } else if (v.type === "message_delta" && usage !== undefined) {
-        usage = { ...usage, ...(v.usage as Record<string, unknown>) };
-      }
-    } else {
-      if (typeof v.responseId === "string") id = v.responseId;
-      if (typeof v.usageMetadata === "object" && v.usageMetadata !== null) {
-        usage = v.usageMetadata as Record<string, unknown>;
-      }
-    }
-  }
-  return { usage, ...(id !== undefined ? { id } : {}) };
-}
-
-function responseIdOf(api: UsageApi, body: Record<string, unknown>): string | undefined {
+function responseIdOf(api: Route["api"], body: Record<string, unknown>): string | undefined {
   const id = api === "gemini" ? body.responseId : body.id;
   return typeof id === "string" ? id : undefined;
 }
@@ -236,27 +204,16 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     let payload: Buffer | undefined;
     if (r.stream) {
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-      const events: unknown[] = [];
-      let buffered = "";
-      const decoder = new TextDecoder();
+      // Relayed as is; the accumulator reads the usage the way each API reports it (@latch/core).
+      const stream = createStreamAccumulator(r.api);
       for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
         res.write(chunk);
-        buffered += decoder.decode(chunk, { stream: true });
-        let nl = buffered.indexOf("\n");
-        while (nl !== -1) {
-          const line = buffered.slice(0, nl).trim();
-          buffered = buffered.slice(nl + 1);
-          if (line.startsWith("data:") && line !== "data: [DONE]") {
-            try {
-              events.push(JSON.parse(line.slice(5)));
-            } catch {
-              // not JSON: relayed, not metered
-            }
-          }
-          nl = buffered.indexOf("\n");
-        }
+        stream.write(chunk);
       }
-      ({ usage, id: responseId } = usageFromEvents(r.api, events));
+      stream.end();
+      const { usage: streamed, response } = stream.result();
+      usage = streamed;
+      responseId = responseIdOf(r.api, response);
     } else {
       payload = Buffer.from(await upstream.arrayBuffer());
       const parsed = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;

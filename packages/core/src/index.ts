@@ -89,6 +89,14 @@ export { type CurrencyCode, CurrencyCodeSchema, isCurrencyCode, minorUnitDigits 
 export { canonicalDecimal, LatchDecimal, sumDecimals } from "./money/decimal.js";
 export { formatMinorUnits, toMinorUnits } from "./money/minor-units.js";
 export { normalize } from "./normalize/index.js";
+export {
+  accumulateStream,
+  createStreamAccumulator,
+  STREAM_APIS,
+  type StreamAccumulator,
+  type StreamApi,
+  type StreamUsage,
+} from "./normalize/stream/index.js";
 export { accumulate, sumMeterSets } from "./observation/meter-set.js";
 export { isParsedObservation, parseObservation } from "./observation/parse.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";
