@@ -773,10 +773,14 @@ function observationInput(f: Fixture) {
 
 describe("the real-payload fixtures", () => {
   it("every file is listed in manifest.json with its source and licence, and every listed file exists", () => {
+    expect(readdirSync(new URL("LICENSES/", ROOT)).sort()).toEqual([
+      "pydantic-ai.LICENSE",
+      "vercel-ai.LICENSE",
+    ]);
     const onDisk = readdirSync(ROOT, { recursive: true, withFileTypes: true })
       .filter((d) => d.isFile())
       .map((d) => join(d.parentPath, d.name).slice(new URL(ROOT).pathname.length))
-      .filter((p) => p !== "manifest.json" && p !== "SOURCES.md")
+      .filter((p) => p !== "manifest.json" && p !== "SOURCES.md" && !p.startsWith("LICENSES/"))
       .sort();
     expect(FIXTURES.map((f) => f.file).sort()).toEqual(onDisk);
     for (const f of FIXTURES) {
