@@ -9,10 +9,10 @@
  * xAI `cost_in_usd_ticks`), the exact Latch total must equal it, with a price sheet taken from
  * an independent public source for that model at recording time (COST_CASES).
  */
-import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import {
   BUILTIN_METERS,
   type BuiltinMeter,
@@ -868,11 +868,16 @@ describe("whole responses through record({ api, response }): usage and envelope 
   const pricing = new InMemoryPricingSource(
     consistent.map((f) => snapshotFor(f, expectedTier(f, load(f).response, load(f).usage))),
   );
+  const spoolDir = mkdtempSync(join(tmpdir(), "latch-real-"));
+  afterAll(async () => {
+    await latch.close();
+    rmSync(spoolDir, { recursive: true, force: true });
+  });
   const latch = createLatch({
     observations: new MemoryObservationStore(),
     rated: new MemoryRatedRecordStore(),
     pricing,
-    spoolPath: join(mkdtempSync(join(tmpdir(), "latch-real-")), "spool.jsonl"),
+    spoolPath: join(spoolDir, "spool.jsonl"),
     onWarning: () => {},
   });
 
