@@ -41,7 +41,7 @@ export interface Gateway {
 }
 
 interface Route {
-  api: UsageApi;
+  api: "openaiChat" | "anthropic" | "gemini";
   providerId: string;
   model: string;
   stream: boolean;

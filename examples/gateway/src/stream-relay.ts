@@ -11,7 +11,7 @@
  * `:streamGenerateContent` without `alt=sse`, which streams one JSON array of chunks.
  */
 import type * as http from "node:http";
-import type { UsageApi } from "@latch/core";
+import { accumulateStream, type UsageApi } from "@latch/core";
 
 export interface RelayOutcome {
   /** The stream's parsed events (SSE `data:` payloads, or the JSON array's chunks). */
@@ -197,39 +197,18 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
 }
 
 /**
- * The usage payload a streamed response carried: OpenAI's last chunk `usage`, Anthropic's
- * `message_start.message.usage` completed by `message_delta.usage`, Gemini's last
- * `usageMetadata`. Only final when the stream completed (Anthropic's `message_start` output
- * count is a placeholder; Gemini's counts grow chunk by chunk).
+ * The usage payload a streamed response carried, read by `@latch/core`'s stream accumulator
+ * (OpenAI's last chunk `usage`, Anthropic's `message_start` usage completed by
+ * `message_delta`, Gemini's last `usageMetadata`), and the response id. Only final when the
+ * stream completed (Anthropic's `message_start` output count is a placeholder).
  */
 export function usageFromEvents(
-  api: UsageApi,
+  api: "openaiChat" | "anthropic" | "gemini",
   events: unknown[],
 ): { usage: Record<string, unknown> | undefined; id?: string } {
-  let usage: Record<string, unknown> | undefined;
-  let id: string | undefined;
-  for (const e of events) {
-    if (typeof e !== "object" || e === null) continue;
-    const v = e as Record<string, unknown>;
-    if (api === "openaiChat") {
-      if (typeof v.id === "string") id = v.id;
-      if (typeof v.usage === "object" && v.usage !== null) usage = v.usage as Record<string, unknown>;
-    } else if (api === "anthropic") {
-      if (v.type === "message_start") {
-        const message = v.message as { id?: string; usage?: Record<string, unknown> };
-        id = message.id;
-        usage = { ...message.usage };
-      } else if (v.type === "message_delta" && usage !== undefined) {
-        usage = { ...usage, ...(v.usage as Record<string, unknown>) };
-      }
-    } else {
-      if (typeof v.responseId === "string") id = v.responseId;
-      if (typeof v.usageMetadata === "object" && v.usageMetadata !== null) {
-        usage = v.usageMetadata as Record<string, unknown>;
-      }
-    }
-  }
-  return { usage, ...(id !== undefined ? { id } : {}) };
+  const { usage, response } = accumulateStream(api, events);
+  const id = response[api === "gemini" ? "responseId" : "id"];
+  return { usage: usage === undefined ? undefined : { ...usage }, ...(typeof id === "string" ? { id } : {}) };
 }
 
 /** Tokens of generated text, estimated from its characters (about four per token). */

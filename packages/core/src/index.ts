@@ -102,6 +102,14 @@ export {
   normalizeResponse,
   type SeparatelyBilledUsage,
 } from "./normalize/index.js";
+export {
+  accumulateStream,
+  createStreamAccumulator,
+  STREAM_APIS,
+  type StreamAccumulator,
+  type StreamApi,
+  type StreamUsage,
+} from "./normalize/stream/index.js";
 export { accumulate, sumMeterSets } from "./observation/meter-set.js";
 export { isParsedObservation, parseObservation } from "./observation/parse.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";
