@@ -13,7 +13,6 @@ import {
 import { writeFileAtomic } from "./atomic-file.js";
 import { CommandError } from "./exit-codes.js";
 
-
 /** Schema id of the file `latch prices import` writes and `latch rate --prices` reads. */
 export const PRICE_FILE_SCHEMA = "latch.price-snapshots.v1";
 

@@ -32,7 +32,9 @@ describe("latch prices import: skips per reason", () => {
     const file = join(dir, "prices.json");
     const env = { LATCH_PRICES_FILE: file };
 
-    const run = await runCli(["prices", "import", join(dir, "map.json"), "--effective-from", "2026-01-01"], { env });
+    const run = await runCli(["prices", "import", join(dir, "map.json"), "--effective-from", "2026-01-01"], {
+      env,
+    });
     expect(run.code).toBe(0);
     // gpt-4o standard + gpt-4o batch
     expect(run.stdout).toMatch(/LiteLLM cost map\): 2 snapshot\(s\) added, 0 unchanged/);
@@ -41,9 +43,9 @@ describe("latch prices import: skips per reason", () => {
     expect(lines).toContain("  2  noPrice: no price that maps to a Latch meter; no snapshot produced");
     expect(lines).toContain("  2  perSecond: priced per second of audio or video; Latch has no time meter");
     expect(lines.some((l) => /^ {2}1 {2}allZero: every price is 0/.test(l))).toBe(true);
-    expect(lines.some((l) => /^ {2}1 {2}serviceTierMissing: no price for this meter in this service tier/.test(l))).toBe(
-      true,
-    );
+    expect(
+      lines.some((l) => /^ {2}1 {2}serviceTierMissing: no price for this meter in this service tier/.test(l)),
+    ).toBe(true);
     expect(lines.some((l) => /^ {2}1 {2}tooManyDigits: /.test(l))).toBe(true);
 
     const stored = JSON.parse(await readFile(file, "utf8"));
@@ -53,9 +55,12 @@ describe("latch prices import: skips per reason", () => {
     ]);
     expect(stored.snapshots[1].model).toEqual({ billableModel: "gpt-4o", vendor: "openai", tier: "batch" });
 
-    const json = await runCli(["prices", "import", join(dir, "map.json"), "--effective-from", "2026-01-01", "--json"], {
-      env,
-    });
+    const json = await runCli(
+      ["prices", "import", join(dir, "map.json"), "--effective-from", "2026-01-01", "--json"],
+      {
+        env,
+      },
+    );
     expect(json.code).toBe(0);
     const result = JSON.parse(json.stdout);
     expect(result).toMatchObject({ source: "litellm", added: 0, unchanged: 2 });
@@ -72,7 +77,8 @@ describe("latch prices import: skips per reason", () => {
       field: "cache_read_input_token_cost",
       code: "serviceTierMissing",
       tier: "batch",
-      reason: "no price for this meter in this service tier; the tier's snapshot leaves it unpriced (never the standard price)",
+      reason:
+        "no price for this meter in this service tier; the tier's snapshot leaves it unpriced (never the standard price)",
     });
   });
 
@@ -88,7 +94,9 @@ describe("latch prices import: skips per reason", () => {
     expect(result.added).toBe(3);
     expect(result.skipCounts.map((c: { code: string }) => c.code)).not.toContain("allZero");
     const stored = JSON.parse(await readFile(file, "utf8"));
-    const free = stored.snapshots.find((s: { model: { billableModel: string } }) => s.model.billableModel === "codestral/codestral-latest");
+    const free = stored.snapshots.find(
+      (s: { model: { billableModel: string } }) => s.model.billableModel === "codestral/codestral-latest",
+    );
     expect(free.prices).toEqual({
       input_tokens: { perMillion: "0" },
       output_tokens: { perMillion: "0" },

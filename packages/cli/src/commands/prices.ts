@@ -40,7 +40,12 @@ export function countSkips(skipped: readonly LiteLLMSkippedField[]): SkipCount[]
   const counts = new Map<LiteLLMSkipCode, number>();
   for (const s of skipped) counts.set(s.code, (counts.get(s.code) ?? 0) + 1);
   return [...counts]
-    .map(([code, count]) => ({ code, kind: LITELLM_SKIP_KINDS[code], reason: LITELLM_SKIP_REASONS[code], count }))
+    .map(([code, count]) => ({
+      code,
+      kind: LITELLM_SKIP_KINDS[code],
+      reason: LITELLM_SKIP_REASONS[code],
+      count,
+    }))
     .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
 }
 

@@ -13,7 +13,8 @@ export const LITELLM_SKIP_REASONS = {
   invalidSnapshot: "the prices do not make a valid snapshot; not imported",
   duplicateModel: "model appears more than once in the cost map; ambiguous, not imported",
   duplicateField: "field appears more than once in the entry; ambiguous, not imported",
-  duplicateSnapshotId: "another snapshot of this import already has this snapshot id; ambiguous, not imported",
+  duplicateSnapshotId:
+    "another snapshot of this import already has this snapshot id; ambiguous, not imported",
   conflictingPrices:
     "two fields price the same meter differently (e.g. cache_read_input_token_cost and input_cost_per_token_cache_hit); ambiguous, the meter is left unpriced",
   allZero:
@@ -221,7 +222,13 @@ export function classifyField(field: string, entry: JsonObject): FieldTarget {
     return { kind: "price", per: "million", tier, ...base };
   }
   if (token !== undefined)
-    return { kind: "price", meter: token.meter, per: "million", tier: "standard", threshold: token.threshold };
+    return {
+      kind: "price",
+      meter: token.meter,
+      per: "million",
+      tier: "standard",
+      threshold: token.threshold,
+    };
   if (field === "output_cost_per_image") {
     return has(entry, "output_cost_per_image_token")
       ? { kind: "skip", code: "imagePricedPerToken" }
@@ -233,7 +240,11 @@ export function classifyField(field: string, entry: JsonObject): FieldTarget {
     // despite its name it is the price of a generated image (DALL·E, gpt-image per size/quality).
     // Where the entry has output_cost_per_image, input_cost_per_image is an input-image price.
     const mode = entry.mode;
-    if (typeof mode === "string" && IMAGE_GENERATION_MODES.has(mode) && !has(entry, "output_cost_per_image")) {
+    if (
+      typeof mode === "string" &&
+      IMAGE_GENERATION_MODES.has(mode) &&
+      !has(entry, "output_cost_per_image")
+    ) {
       return has(entry, "output_cost_per_image_token")
         ? { kind: "skip", code: "imagePricedPerToken" }
         : { kind: "price", meter: "image_count", per: "unit", tier: "standard" };

@@ -302,7 +302,8 @@ function importEntry(
       for (const [i, range] of ranges.entries()) {
         // The tier of a range applies above the previous range's end (`from < tokens ≤ upTo`).
         const threshold = i === 0 ? undefined : range.from;
-        for (const [meter, perMillion] of range.prices) standard.add(meter, { field, price: { perMillion } }, threshold);
+        for (const [meter, perMillion] of range.prices)
+          standard.add(meter, { field, price: { perMillion } }, threshold);
       }
       continue;
     }
@@ -313,7 +314,8 @@ function importEntry(
       if (target.threshold !== undefined) prices.badAbove.add(target.meter);
       continue;
     }
-    const price: Price = target.per === "million" ? { perMillion: converted.value } : { perUnit: converted.value };
+    const price: Price =
+      target.per === "million" ? { perMillion: converted.value } : { perUnit: converted.value };
     prices.add(target.meter, { field, price }, target.threshold);
   }
 
@@ -435,7 +437,14 @@ function samePrice(a: Price, b: Price): boolean {
 
 /** True when no price of the snapshot is above 0 (aliases price nothing themselves). */
 function isAllZero(table: Record<string, Price>, tiers: TierConfig[] | undefined): boolean {
-  const zero = (p: Price | undefined) => (p === undefined ? true : "perMillion" in p ? p.perMillion === "0" : "perUnit" in p ? p.perUnit === "0" : true);
+  const zero = (p: Price | undefined) =>
+    p === undefined
+      ? true
+      : "perMillion" in p
+        ? p.perMillion === "0"
+        : "perUnit" in p
+          ? p.perUnit === "0"
+          : true;
   if (!Object.values(table).every(zero)) return false;
   return (tiers ?? []).every((t) => t.boundaries.every((b) => Object.values(b.prices).every(zero)));
 }

@@ -83,7 +83,10 @@ describe("importing today's complete LiteLLM cost map", () => {
     console.log(
       `LiteLLM full map: ${Object.keys(map).length} entries → ${result.snapshots.length} snapshots, ` +
         `${result.skipped.length} skips\n${rows
-          .map(([code, n]) => `${String(n).padStart(6)}  ${code} [${LITELLM_SKIP_KINDS[code]}]: ${LITELLM_SKIP_REASONS[code]}`)
+          .map(
+            ([code, n]) =>
+              `${String(n).padStart(6)}  ${code} [${LITELLM_SKIP_KINDS[code]}]: ${LITELLM_SKIP_REASONS[code]}`,
+          )
           .join("\n")}`,
     );
     expect(rows.length).toBeGreaterThan(0);
@@ -92,7 +95,9 @@ describe("importing today's complete LiteLLM cost map", () => {
 
   it("recognises every price field: nothing is skipped as unknown, and by-design skips are only prices no meter can express", () => {
     expect(result.skipped.filter((s) => s.code === "unknown")).toEqual([]);
-    const noMeter = new Set(result.skipped.map((s) => s.code).filter((c) => LITELLM_SKIP_KINDS[c] === "noMeter"));
+    const noMeter = new Set(
+      result.skipped.map((s) => s.code).filter((c) => LITELLM_SKIP_KINDS[c] === "noMeter"),
+    );
     for (const code of noMeter) expect(NO_METER_EXPECTED).toContain(code);
   });
 
@@ -126,9 +131,14 @@ describe("importing today's complete LiteLLM cost map", () => {
         } else if (field === "tiered_pricing" && Array.isArray(value)) {
           for (const tier of value)
             if (isJsonObject(tier))
-              for (const [k, v] of Object.entries(tier)) if (k !== "range" && v instanceof JsonNumber) expected.push(perMillion(v));
+              for (const [k, v] of Object.entries(tier))
+                if (k !== "range" && v instanceof JsonNumber) expected.push(perMillion(v));
         } else if (value instanceof JsonNumber) {
-          expected.push(/per_image$|per_image_/.test(field) && !field.includes("token") ? perUnit(value) : perMillion(value));
+          expected.push(
+            /per_image$|per_image_/.test(field) && !field.includes("token")
+              ? perUnit(value)
+              : perMillion(value),
+          );
         }
         if (expected.length === 0 || !expected.every((p) => found.has(p))) missing.push(`${model}: ${field}`);
       }
@@ -139,13 +149,15 @@ describe("importing today's complete LiteLLM cost map", () => {
 
   it("service tiers: about 700 priority, flex and batch prices become tier snapshots", () => {
     const byTier = new Map<string, number>();
-    for (const s of result.snapshots) byTier.set(s.model.tier ?? "standard", (byTier.get(s.model.tier ?? "standard") ?? 0) + 1);
+    for (const s of result.snapshots)
+      byTier.set(s.model.tier ?? "standard", (byTier.get(s.model.tier ?? "standard") ?? 0) + 1);
     expect(byTier.get("priority")).toBe(100);
     expect(byTier.get("flex")).toBe(33);
     expect(byTier.get("batch")).toBe(109);
     let tierFields = 0;
     for (const entry of Object.values(map))
-      if (isJsonObject(entry)) for (const f of Object.keys(entry)) if (/_(priority|flex|batches)$/.test(f)) tierFields++;
+      if (isJsonObject(entry))
+        for (const f of Object.keys(entry)) if (/_(priority|flex|batches)$/.test(f)) tierFields++;
     expect(tierFields).toBe(703);
     expect(result.skipped.filter((s) => s.code === "serviceTierUnmapped")).toEqual([]);
     for (const s of result.snapshots) expect(() => compileSnapshot(s)).not.toThrow();
@@ -154,7 +166,10 @@ describe("importing today's complete LiteLLM cost map", () => {
   it("all-zero placeholders are skipped (127 standard entries); includeFree brings them back", () => {
     const zero = result.skipped.filter((s) => s.code === "allZero" && s.tier === undefined);
     expect(zero).toHaveLength(127);
-    const free = importLiteLLMCostMap(loadFullMap(), { effectiveFrom: "2026-12-01T00:00:00Z", includeFree: true });
+    const free = importLiteLLMCostMap(loadFullMap(), {
+      effectiveFrom: "2026-12-01T00:00:00Z",
+      includeFree: true,
+    });
     expect(free.snapshots.length - result.snapshots.length).toBe(
       result.skipped.filter((s) => s.code === "allZero").length,
     );
@@ -163,13 +178,17 @@ describe("importing today's complete LiteLLM cost map", () => {
   it("the 8 DeepSeek entries with only input_cost_per_token_cache_hit now have a cache price", () => {
     const deepseek = Object.entries(map).filter(
       ([, e]) =>
-        isJsonObject(e) && Object.hasOwn(e, "input_cost_per_token_cache_hit") && !Object.hasOwn(e, "cache_read_input_token_cost"),
+        isJsonObject(e) &&
+        Object.hasOwn(e, "input_cost_per_token_cache_hit") &&
+        !Object.hasOwn(e, "cache_read_input_token_cost"),
     );
     expect(deepseek).toHaveLength(8);
     for (const [model, entry] of deepseek) {
       const s = result.snapshots.find((x) => x.model.billableModel === model && x.model.tier === undefined);
       expect(s?.prices.cached_input_tokens).toEqual({
-        perMillion: new LatchDecimal(((entry as JsonObject).input_cost_per_token_cache_hit as JsonNumber).text)
+        perMillion: new LatchDecimal(
+          ((entry as JsonObject).input_cost_per_token_cache_hit as JsonNumber).text,
+        )
           .times(1_000_000)
           .toFixed(),
       });

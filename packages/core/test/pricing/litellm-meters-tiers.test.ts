@@ -95,7 +95,11 @@ describe("service tiers", () => {
     // batch: 1.5e-06 → 1.5, 7.5e-06 → 7.5 (half of 3 / 15); no threshold prices in the batch tier.
     expect(snap(r, "vertex_ai/claude-sonnet-4-5", "batch")).toMatchObject({
       snapshotId: `litellm:vertex_ai/claude-sonnet-4-5:batch:${FROM}`,
-      model: { billableModel: "vertex_ai/claude-sonnet-4-5", vendor: "vertex_ai-anthropic_models", tier: "batch" },
+      model: {
+        billableModel: "vertex_ai/claude-sonnet-4-5",
+        vendor: "vertex_ai-anthropic_models",
+        tier: "batch",
+      },
       prices: {
         input_tokens: { perMillion: "1.5" },
         output_tokens: { perMillion: "7.5" },
@@ -153,7 +157,11 @@ describe("service tiers", () => {
     const price = fc.integer({ min: 1, max: 999 });
     fc.assert(
       fc.property(
-        fc.record({ input_cost_per_token: price, output_cost_per_token: price, cache_read_input_token_cost: price }),
+        fc.record({
+          input_cost_per_token: price,
+          output_cost_per_token: price,
+          cache_read_input_token_cost: price,
+        }),
         fc.subarray([...fields]),
         fc.constantFrom("priority", "flex", "batch"),
         price,
@@ -241,7 +249,10 @@ describe("new meters", () => {
     );
     expect(snap(r, "claude-sonnet-4-5").prices.web_search_requests).toEqual({ perUnit: "0.01" });
     const rec = new DefaultRatingEngine().rate(
-      observation({ input_tokens: 1000, web_search_requests: 3 }, { model: snap(r, "claude-sonnet-4-5").model }),
+      observation(
+        { input_tokens: 1000, web_search_requests: 3 },
+        { model: snap(r, "claude-sonnet-4-5").model },
+      ),
       snap(r, "claude-sonnet-4-5"),
       ctx,
     );
@@ -280,7 +291,9 @@ describe("new meters", () => {
     expect(snap(r, "deepseek/deepseek-r1").prices.cached_input_tokens).toEqual({ perMillion: "0.14" });
     expect(snap(r, "deepseek/deepseek-chat").prices.cached_input_tokens).toEqual({ perMillion: "0.028" });
     expect(r.skipped).toEqual([]);
-    const conflict = load('"m": {"cache_read_input_token_cost": 2.8e-08, "input_cost_per_token_cache_hit": 1.4e-08, "input_cost_per_token": 1e-06}');
+    const conflict = load(
+      '"m": {"cache_read_input_token_cost": 2.8e-08, "input_cost_per_token_cache_hit": 1.4e-08, "input_cost_per_token": 1e-06}',
+    );
     expect(snap(conflict, "m").prices.cached_input_tokens).toBeUndefined();
     expect(skips(conflict)).toEqual([
       ["m", "cache_read_input_token_cost", "conflictingPrices"],
@@ -291,7 +304,8 @@ describe("new meters", () => {
 
 describe("placeholders and hostile numbers", () => {
   it("an entry whose every price is 0 is skipped as a placeholder; includeFree imports it", () => {
-    const entry = '"codestral/codestral-latest": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat"}';
+    const entry =
+      '"codestral/codestral-latest": {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0, "mode": "chat"}';
     expect(skips(load(entry))).toEqual([["codestral/codestral-latest", "*", "allZero"]]);
     expect(load(entry).snapshots).toEqual([]);
     expect(snap(load(entry, true), "codestral/codestral-latest").prices).toEqual({

@@ -164,7 +164,9 @@ describe("importing the LiteLLM sample (real entries)", () => {
       reasoning_tokens: { as: "output_tokens" },
     });
     // No batch cache-read price in the map: the batch snapshot leaves cached input unpriced.
-    expect(skipsOf(result, "gpt-4o")).toEqual([["cache_read_input_token_cost", "serviceTierMissing", "batch"]]);
+    expect(skipsOf(result, "gpt-4o")).toEqual([
+      ["cache_read_input_token_cost", "serviceTierMissing", "batch"],
+    ]);
   });
 
   it("gpt-4o-mini and its dated version (search priced by context size is skipped)", () => {
@@ -441,9 +443,18 @@ describe("importing the LiteLLM sample (real entries)", () => {
         mode: "volume",
         baseline: "prompt_tokens",
         boundaries: [
-          { upTo: 32000, prices: { input_tokens: { perMillion: "0.2" }, output_tokens: { perMillion: "1.6" } } },
-          { upTo: 128000, prices: { input_tokens: { perMillion: "0.3" }, output_tokens: { perMillion: "2.4" } } },
-          { upTo: null, prices: { input_tokens: { perMillion: "0.6" }, output_tokens: { perMillion: "4.8" } } },
+          {
+            upTo: 32000,
+            prices: { input_tokens: { perMillion: "0.2" }, output_tokens: { perMillion: "1.6" } },
+          },
+          {
+            upTo: 128000,
+            prices: { input_tokens: { perMillion: "0.3" }, output_tokens: { perMillion: "2.4" } },
+          },
+          {
+            upTo: null,
+            prices: { input_tokens: { perMillion: "0.6" }, output_tokens: { perMillion: "4.8" } },
+          },
         ],
       },
     ]);
