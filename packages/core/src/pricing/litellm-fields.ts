@@ -74,6 +74,9 @@ export type LiteLLMSkipCode = keyof typeof LITELLM_SKIP_REASONS;
  * - `incomplete`: a tier (long-context or service) lacks a price, so the meter is left unpriced.
  * - `placeholder`: not a real price (sample_spec, all-zero entries).
  * - `superseded`: another field of the entry prices the same thing.
+ * - `variant`: a multiplier for a region or speed variant (`provider_specific_entry`,
+ *   `regional_processing_uplift_multiplier_*`); Latch could price it as another snapshot
+ *   (`model.region`, a tier), but the importer does not derive prices by multiplying yet.
  * - `notAModel`: the entry has nothing to import.
  * - `unknown`: a price-like field this importer does not recognise.
  */
@@ -84,6 +87,7 @@ export type LiteLLMSkipKind =
   | "incomplete"
   | "placeholder"
   | "superseded"
+  | "variant"
   | "notAModel"
   | "unknown";
 
@@ -118,7 +122,7 @@ export const LITELLM_SKIP_KINDS: Readonly<Record<LiteLLMSkipCode, LiteLLMSkipKin
   searchContextSize: "noMeter",
   searchPerPrompt: "noMeter",
   dbu: "noMeter",
-  multiplier: "noMeter",
+  multiplier: "variant",
   tieredPricingInvalid: "badPrice",
   tierWithoutBase: "incomplete",
   tierPriceInvalid: "incomplete",
