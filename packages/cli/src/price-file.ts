@@ -4,14 +4,14 @@ import {
   InMemoryPricingSource,
   importLiteLLMCostMap,
   LatchError,
+  type LiteLLMImportOptions,
+  type LiteLLMSkippedField,
   type PriceSnapshot,
   PriceSnapshotSchema,
   parseWith,
 } from "@latch/core";
 import { writeFileAtomic } from "./atomic-file.js";
 import { CommandError } from "./exit-codes.js";
-
-type LiteLLMSkippedField = ReturnType<typeof importLiteLLMCostMap>["skipped"][number];
 
 /** Schema id of the file `latch prices import` writes and `latch rate --prices` reads. */
 export const PRICE_FILE_SCHEMA = "latch.price-snapshots.v1";
@@ -51,7 +51,7 @@ async function readText(path: string, what: string): Promise<string> {
 export async function loadPriceSheet(
   path: string,
   what: string,
-  litellm: { effectiveFrom?: string; currency?: string } = {},
+  litellm: Pick<LiteLLMImportOptions, "effectiveFrom" | "currency" | "includeFree"> = {},
 ): Promise<LoadedPrices> {
   const text = await readText(path, what);
   let json: unknown;
@@ -74,9 +74,10 @@ export async function loadPriceSheet(
       }
       return { kind: "latch", snapshots: parseSnapshots(file.snapshots, path), skipped: [] };
     }
-    const options: { effectiveFrom?: string; currency?: string } = {};
+    const options: LiteLLMImportOptions = {};
     if (litellm.effectiveFrom !== undefined) options.effectiveFrom = litellm.effectiveFrom;
     if (litellm.currency !== undefined) options.currency = litellm.currency;
+    if (litellm.includeFree !== undefined) options.includeFree = litellm.includeFree;
     const { snapshots, skipped } = importLiteLLMCostMap(text, options);
     return { kind: "litellm", snapshots, skipped };
   } catch (error) {

@@ -75,6 +75,11 @@ export function buildProgram(ctx: CliContext): Command {
       "LiteLLM: when these prices take effect (default 1970-01-01T00:00:00Z)",
     )
     .option("--currency <code>", "LiteLLM: ISO 4217 currency of the prices (default USD)")
+    .option(
+      "--include-free",
+      "LiteLLM: also import entries whose every price is 0 (skipped by default as placeholders)",
+      false,
+    )
     .option("--json", "print the result (and every LiteLLM field not imported) as JSON", false)
     .addHelpText("after", EXIT_HELP)
     .action(async (file: string, opts) =>

@@ -113,7 +113,17 @@ export {
 export { accumulate, sumMeterSets } from "./observation/meter-set.js";
 export { isParsedObservation, parseObservation } from "./observation/parse.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";
-export { importLiteLLMCostMap } from "./pricing/litellm.js";
+export {
+  importLiteLLMCostMap,
+  LITELLM_SKIP_KINDS,
+  LITELLM_SKIP_REASONS,
+  type LiteLLMImportOptions,
+  type LiteLLMImportResult,
+  type LiteLLMServiceTier,
+  type LiteLLMSkipCode,
+  type LiteLLMSkipKind,
+  type LiteLLMSkippedField,
+} from "./pricing/litellm.js";
 export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
 export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
 export {

@@ -1,4 +1,12 @@
-import type { PriceSnapshot, TierConfig } from "@latch/core";
+import {
+  LITELLM_SKIP_KINDS,
+  LITELLM_SKIP_REASONS,
+  type LiteLLMSkipCode,
+  type LiteLLMSkipKind,
+  type LiteLLMSkippedField,
+  type PriceSnapshot,
+  type TierConfig,
+} from "@latch/core";
 import type { CliContext } from "../context.js";
 import { CommandError } from "../exit-codes.js";
 import {
@@ -15,22 +23,48 @@ export interface PricesImportOptions {
   pricesFile: string;
   effectiveFrom?: string;
   currency?: string;
+  includeFree?: boolean;
   json: boolean;
+}
+
+/** How many LiteLLM fields were skipped for one reason. */
+export interface SkipCount {
+  code: LiteLLMSkipCode;
+  kind: LiteLLMSkipKind;
+  reason: string;
+  count: number;
+}
+
+/** Skips grouped by reason, most frequent first (ties by code), for the import summary. */
+export function countSkips(skipped: readonly LiteLLMSkippedField[]): SkipCount[] {
+  const counts = new Map<LiteLLMSkipCode, number>();
+  for (const s of skipped) counts.set(s.code, (counts.get(s.code) ?? 0) + 1);
+  return [...counts]
+    .map(([code, count]) => ({
+      code,
+      kind: LITELLM_SKIP_KINDS[code],
+      reason: LITELLM_SKIP_REASONS[code],
+      count,
+    }))
+    .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
 }
 
 /**
  * `latch prices import <file>`: merges a LiteLLM cost map or a Latch snapshot file into the
- * price file (written atomically). Re-importing the same sheet changes nothing.
+ * price file (written atomically). Re-importing the same sheet changes nothing. For a LiteLLM
+ * map it prints how many fields were not imported, per reason (`--json`: `skipCounts`, and
+ * every field in `skipped`).
  */
 export async function runPricesImport(
   file: string,
   options: PricesImportOptions,
   ctx: CliContext,
 ): Promise<void> {
-  const litellm: { effectiveFrom?: string; currency?: string } = {};
+  const litellm: { effectiveFrom?: string; currency?: string; includeFree?: boolean } = {};
   if (options.effectiveFrom !== undefined)
     litellm.effectiveFrom = parseTime(options.effectiveFrom, "--effective-from");
   if (options.currency !== undefined) litellm.currency = options.currency.toUpperCase();
+  if (options.includeFree === true) litellm.includeFree = true;
   const sheet = await loadPriceSheet(file, "prices import", litellm);
   const stored = await readPriceFile(options.pricesFile, "--prices-file");
   const merged = mergeSnapshots(stored, sheet.snapshots, options.pricesFile);
@@ -43,6 +77,7 @@ export async function runPricesImport(
     unchanged: merged.unchanged,
     closed: merged.closed,
     total: merged.snapshots.length,
+    skipCounts: countSkips(sheet.skipped),
     skipped: sheet.skipped,
   };
   if (options.json) {
@@ -55,8 +90,12 @@ export async function runPricesImport(
       `${result.total} in ${options.pricesFile}\n`,
   );
   if (sheet.skipped.length > 0) {
-    ctx.stderr.write(
-      `${sheet.skipped.length} LiteLLM field(s) not imported (use --json to list them with the reason)\n`,
+    const width = String(result.skipCounts[0]?.count ?? 0).length;
+    const lines = result.skipCounts.map(
+      (c) => `  ${String(c.count).padStart(width)}  ${c.code}: ${c.reason}`,
+    );
+    ctx.stdout.write(
+      `${sheet.skipped.length} LiteLLM field(s) not imported, by reason (--json lists each one):\n${lines.join("\n")}\n`,
     );
   }
 }

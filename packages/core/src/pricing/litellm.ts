@@ -1,19 +1,28 @@
 import { z } from "zod";
 import { LatchValidationError } from "../errors/index.js";
 import { CurrencyCodeSchema } from "../money/currency.js";
-import { LatchDecimal, PLAIN_DECIMAL } from "../money/decimal.js";
 import type { MeterKind } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import { type Price, type PriceSnapshot, PriceSnapshotSchema, type TierConfig } from "../schemas/pricing.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
+import { isJsonObject, type JsonObject, type JsonPath, parseJsonExact } from "./json-decimal.js";
 import {
-  isJsonObject,
-  JsonNumber,
-  type JsonObject,
-  type JsonPath,
-  type JsonValue,
-  parseJsonExact,
-} from "./json-decimal.js";
+  classifyField,
+  convertPrice,
+  LITELLM_SKIP_REASONS,
+  type LiteLLMServiceTier,
+  type LiteLLMSkipCode,
+  readRangeTiers,
+  searchPrice,
+} from "./litellm-fields.js";
+
+export {
+  LITELLM_SKIP_KINDS,
+  LITELLM_SKIP_REASONS,
+  type LiteLLMServiceTier,
+  type LiteLLMSkipCode,
+  type LiteLLMSkipKind,
+} from "./litellm-fields.js";
 
 /** Options of {@link importLiteLLMCostMap}. */
 export interface LiteLLMImportOptions {
@@ -23,19 +32,31 @@ export interface LiteLLMImportOptions {
   currency?: string;
   /** First part of each `snapshotId` (`<prefix>:<model>:<effectiveFrom>`). Default `litellm`. */
   snapshotIdPrefix?: string;
+  /**
+   * Import snapshots whose every price is 0. Default `false`: the map uses all-zero entries as
+   * placeholders, and importing one would bill its model at $0 instead of reporting it unpriced.
+   */
+  includeFree?: boolean;
 }
 
-/** One price (or one whole entry, `field: "*"`) the import left out, and why. */
+/** One price (or one whole snapshot, `field: "*"`) the import left out, and why. */
 export interface LiteLLMSkippedField {
   /** The model key in the cost map. */
   model: string;
-  /** The LiteLLM field, or `*` for the whole entry. */
+  /** The LiteLLM field, or `*` for the whole entry (or, with `tier`, the whole tier snapshot). */
   field: string;
+  /** Stable code of the reason (a key of `LITELLM_SKIP_REASONS`). */
+  code: LiteLLMSkipCode;
   reason: string;
+  /** The service tier the skip concerns, when it concerns one tier's snapshot only. */
+  tier?: Exclude<LiteLLMServiceTier, "standard">;
 }
 
 export interface LiteLLMImportResult {
-  /** One validated snapshot per entry with at least one mappable price, in the map's order. */
+  /**
+   * Validated snapshots in the map's order: per entry the standard one, then one per service
+   * tier the entry prices (priority, flex, batch).
+   */
   snapshots: PriceSnapshot[];
   /** Every price field not imported (never silently dropped), in the map's order. */
   skipped: LiteLLMSkippedField[];
@@ -43,6 +64,7 @@ export interface LiteLLMImportResult {
 
 const SUBJECT = "LiteLLM cost map";
 const DEFAULT_EFFECTIVE_FROM = "1970-01-01T00:00:00Z";
+const TIER_ORDER: readonly LiteLLMServiceTier[] = ["standard", "priority", "flex", "batch"];
 
 const OptionsSchema = z.strictObject({
   effectiveFrom: IsoTimestampSchema.optional(),
@@ -52,71 +74,8 @@ const OptionsSchema = z.strictObject({
     .min(1, { error: "must not be empty" })
     .max(64, { error: "at most 64 characters" })
     .optional(),
+  includeFree: z.boolean({ error: "expected true or false" }).optional(),
 });
-
-/** LiteLLM per-token fields and the meter each prices (per million after × 10^6). */
-const TOKEN_FIELDS: Readonly<Record<string, MeterKind>> = {
-  input_cost_per_token: "input_tokens",
-  output_cost_per_token: "output_tokens",
-  cache_read_input_token_cost: "cached_input_tokens",
-  cache_creation_input_token_cost: "cache_write_tokens",
-  cache_creation_input_token_cost_above_1hr: "cache_write_1h_tokens",
-  output_cost_per_reasoning_token: "reasoning_tokens",
-  input_cost_per_audio_token: "audio_input_tokens",
-  output_cost_per_audio_token: "audio_output_tokens",
-};
-
-/** Meter → the LiteLLM field of its base price. */
-const BASE_FIELD: Readonly<Partial<Record<MeterKind, string>>> = Object.fromEntries(
-  Object.entries(TOKEN_FIELDS).map(([field, meter]) => [meter, field]),
-);
-
-/** The one per-unit field imported: the price of a generated image, for image-generation models. */
-const IMAGE_FIELD = "output_cost_per_image";
-const IMAGE_MODES: ReadonlySet<string> = new Set(["image_generation", "image_edit"]);
-
-/** `<base>_above_<n>k_tokens` / `<base>_above_<n>_tokens`: the price once prompt tokens exceed the threshold. */
-const ABOVE_THRESHOLD = /^(.+)_above_([1-9][0-9]{0,8})(k?)_tokens$/;
-
-/** Why a field is not imported. Exported so that callers can group or filter skips. */
-export const LITELLM_SKIP_REASONS = {
-  sampleSpec: "LiteLLM's schema example (sample_spec), not a model",
-  notAnObject: "entry is not a JSON object",
-  noPrice: "no price that maps to a Latch meter; no snapshot produced",
-  duplicateModel: "model appears more than once in the cost map; ambiguous, not imported",
-  duplicateField: "field appears more than once in the entry; ambiguous, not imported",
-  notANumber: "price is not a JSON number; not imported (never billed as $0)",
-  negative: "negative price; not imported",
-  outOfRange: "price is out of range (overflows or underflows a decimal); not imported",
-  tooPrecise: "price has more than 40 significant digits; not imported rather than rounded",
-  tooManyDigits:
-    "price per million does not fit a snapshot price (at most 20 integer and 30 fractional digits)",
-  batch: "batch API price; snapshots hold the standard synchronous price",
-  flex: "flex service-tier price; snapshots hold the standard service tier",
-  priority: "priority service-tier price; snapshots hold the standard service tier",
-  perSecond: "priced per second of audio or video; Latch has no time meter",
-  perCharacter: "priced per character; Latch meters tokens",
-  perQuery: "priced per query, request, call or session; Latch has no such meter",
-  perStorage: "storage price per GB; Latch has no storage meter",
-  perPixel: "priced per pixel; Latch has no pixel meter",
-  perPage: "priced per page; Latch has no page meter",
-  inputImage:
-    "input images are counted as input tokens by the providers; image_count meters generated images only",
-  imageNotGeneration:
-    "image_count is priced per generated image only for image-generation models (mode image_generation)",
-  imageToken: "separate image-token price; Latch has no image-token meter",
-  audioCacheWrite: "audio cache-write price; Latch has no audio cache-write meter",
-  dbu: "Databricks DBU rate, not a price in currency",
-  multiplier: "price multiplier for a region or speed variant; not applied",
-  tieredPricing:
-    "range-based tiered_pricing is not imported; the entry is skipped rather than billed at one tier's price",
-  tierWithoutBase:
-    "threshold price without a base price for the same meter; the lower tier would be unpriced",
-  tierPriceInvalid:
-    "another threshold price of this meter could not be imported; the meter is left unpriced rather than billed at the wrong tier",
-  tierUnmapped: "threshold variant of a price that does not map to a Latch meter",
-  unknown: "unrecognised price field; not imported",
-} as const;
 
 /**
  * Imports a LiteLLM-style model cost map (`model_prices_and_context_window.json`) into
@@ -124,27 +83,47 @@ export const LITELLM_SKIP_REASONS = {
  * decimal.js, so `3e-06` per token becomes `"3"` per million and `1.1e-06` becomes `"1.1"`
  * (never `1.0999999999999999`).
  *
- * Mapping: `input_cost_per_token` → `input_tokens`, `output_cost_per_token` → `output_tokens`,
- * `cache_read_input_token_cost` → `cached_input_tokens`, `cache_creation_input_token_cost` →
- * `cache_write_tokens`, `cache_creation_input_token_cost_above_1hr` → `cache_write_1h_tokens`,
- * `output_cost_per_reasoning_token` → `reasoning_tokens` (absent: `{ as: "output_tokens" }`
- * when there is an output price), `input_cost_per_audio_token` → `audio_input_tokens`,
- * `output_cost_per_audio_token` → `audio_output_tokens`, and `output_cost_per_image` →
- * `image_count` (`perUnit`) for image-generation models. `<field>_above_<n>k_tokens` becomes a
- * request-scoped volume tier on prompt tokens with boundaries `n × 1000` (strict `>`: exactly
- * `n × 1000` prompt tokens is the lower tier) and `null`; a tiered meter without a price at
- * some threshold keeps the price of the tier below. `prices` holds every meter's base price;
- * the tier overrides it for the meters it lists.
+ * Mapping (per token → `perMillion`): `input_cost_per_token` → `input_tokens`,
+ * `output_cost_per_token` → `output_tokens`, `cache_read_input_token_cost` and DeepSeek's
+ * `input_cost_per_token_cache_hit` → `cached_input_tokens`, `cache_creation_input_token_cost`
+ * → `cache_write_tokens`, `cache_creation_input_token_cost_above_1hr` →
+ * `cache_write_1h_tokens`, `output_cost_per_reasoning_token` → `reasoning_tokens` (absent:
+ * `{ as: "output_tokens" }` when there is an output price), `input_cost_per_audio_token` /
+ * `output_cost_per_audio_token` → `audio_input_tokens` / `audio_output_tokens`,
+ * `input_cost_per_image_token` / `output_cost_per_image_token` → `image_input_tokens` /
+ * `image_output_tokens`. Per unit (`perUnit`): `output_cost_per_image` → `image_count` (any
+ * mode; skipped where the entry prices image tokens, so an image is never billed twice);
+ * `input_cost_per_image` on image-generation entries without `output_cost_per_image` →
+ * `image_count` (LiteLLM's `default_image_cost_calculator` charges it per generated image);
+ * `search_context_cost_per_query` → `web_search_requests` when every context size has the
+ * same price and the provider bills per search (not Gemini's per grounded prompt).
  *
- * Every other price field (batch, flex and priority prices, per-second, per-character,
- * per-query, per-pixel and per-image-token prices, multipliers, unknown `*cost*` fields) and
- * every bad price (negative, not a number, out of range) is listed in `skipped` with a
- * reason; metadata (`max_tokens`, `litellm_provider`, `mode`, `supports_*`, …) is ignored.
- * An entry with no mappable price produces no snapshot (`field: "*"`).
+ * Long context: `<field>_above_<n>k_tokens` becomes a request-scoped volume tier on prompt
+ * tokens with boundaries `n × 1000` (strict `>`: exactly `n × 1000` prompt tokens is the
+ * lower tier) and `null`; range-based `tiered_pricing` becomes the same kind of tier at its
+ * range ends. Every per-token meter of such an entry must be priced at every threshold: a
+ * meter that is not (e.g. a 1-hour cache write without an above-200k price) is left unpriced
+ * and reported (`tierIncomplete`), never billed at its base price above the threshold.
+ *
+ * Service tiers: `<field>_priority`, `<field>_flex` and `<field>_batches` (also after a
+ * threshold: `input_cost_per_token_above_200k_tokens_priority`) make one more snapshot per
+ * tier, with `model.tier` `priority`, `flex` or `batch` and snapshot id
+ * `<prefix>:<model>:<tier>:<effectiveFrom>`, built with the same rules. A tier snapshot
+ * prices only the meters the map prices in that tier: a meter priced in the standard snapshot
+ * but not in the tier (e.g. batch cache reads) is left unpriced in the tier snapshot and
+ * reported (`serviceTierMissing`, with `tier`), never priced at the standard price.
+ *
+ * A snapshot whose every price is 0 is a placeholder in the map: skipped (`allZero`) unless
+ * `includeFree`. Every other price field (per-second, per-character, per-query, per-pixel,
+ * multipliers, unknown `*cost*` fields) and every bad price (negative, not a number, out of
+ * range — an exponent such as `1e99999999` is refused in constant time) is listed in
+ * `skipped` with a code and a reason; metadata (`max_tokens`, `litellm_provider`, `mode`,
+ * `supports_*`, …) is ignored. An entry with no mappable price produces no snapshot
+ * (`field: "*"`).
  *
  * @throws LatchValidationError (`invalid_input`) when the text is not JSON (with line,
  *   column and JSON pointer), when the top level is not an object, or when an option is
- *   invalid (path `opts.effectiveFrom`, `opts.currency`, `opts.snapshotIdPrefix`).
+ *   invalid (path `opts.effectiveFrom`, `opts.currency`, `opts.snapshotIdPrefix`, `opts.includeFree`).
  *
  * @example
  * const { snapshots, skipped } = importLiteLLMCostMap(
@@ -152,24 +131,27 @@ export const LITELLM_SKIP_REASONS = {
  *     ' "input_cost_per_token_batches": 7.5e-08, "litellm_provider": "openai"}}',
  *   { effectiveFrom: "2026-01-01T00:00:00Z" },
  * );
- * // snapshots[0] → {
- * //   snapshotId: "litellm:gpt-4o-mini:2026-01-01T00:00:00Z",
- * //   model: { billableModel: "gpt-4o-mini", vendor: "openai" },
- * //   currency: "USD", effectiveFrom: "2026-01-01T00:00:00Z",
- * //   prices: {
- * //     input_tokens: { perMillion: "0.15" }, output_tokens: { perMillion: "0.6" },
- * //     reasoning_tokens: { as: "output_tokens" },
- * //   },
- * // }
- * // skipped → [{ model: "gpt-4o-mini", field: "input_cost_per_token_batches", reason: "batch API price; …" }]
+ * // snapshots[0] → { snapshotId: "litellm:gpt-4o-mini:2026-01-01T00:00:00Z",
+ * //   model: { billableModel: "gpt-4o-mini", vendor: "openai" }, currency: "USD",
+ * //   effectiveFrom: "2026-01-01T00:00:00Z",
+ * //   prices: { input_tokens: { perMillion: "0.15" }, output_tokens: { perMillion: "0.6" },
+ * //             reasoning_tokens: { as: "output_tokens" } } }
+ * // snapshots[1] → { snapshotId: "litellm:gpt-4o-mini:batch:2026-01-01T00:00:00Z",
+ * //   model: { billableModel: "gpt-4o-mini", vendor: "openai", tier: "batch" }, …,
+ * //   prices: { input_tokens: { perMillion: "0.075" } } }
+ * // skipped → [{ model: "gpt-4o-mini", field: "output_cost_per_token", code: "serviceTierMissing",
+ * //              tier: "batch", reason: "no price for this meter in this service tier; …" }]
  */
 export function importLiteLLMCostMap(jsonText: string, opts?: LiteLLMImportOptions): LiteLLMImportResult {
   if (typeof jsonText !== "string")
     throw LatchValidationError.at(SUBJECT, "jsonText", "expected JSON text as a string");
   const options = parseWith(OptionsSchema, opts ?? {}, "LiteLLM import options", "opts");
-  const effectiveFrom = options.effectiveFrom ?? DEFAULT_EFFECTIVE_FROM;
-  const currency = options.currency ?? "USD";
-  const prefix = options.snapshotIdPrefix ?? "litellm";
+  const ctx: EntryContext = {
+    effectiveFrom: options.effectiveFrom ?? DEFAULT_EFFECTIVE_FROM,
+    currency: options.currency ?? "USD",
+    prefix: options.snapshotIdPrefix ?? "litellm",
+    includeFree: options.includeFree ?? false,
+  };
 
   const duplicateModels = new Set<string>();
   const duplicateFields = new Map<string, Set<string>>();
@@ -190,27 +172,34 @@ export function importLiteLLMCostMap(jsonText: string, opts?: LiteLLMImportOptio
 
   const snapshots: PriceSnapshot[] = [];
   const skipped: LiteLLMSkippedField[] = [];
+  const ids = new Set<string>();
   for (const model of Object.keys(root)) {
-    const skip = (field: string, reason: string) => skipped.push({ model, field, reason });
+    const skip: Skip = (field, code, tier) => {
+      const record: LiteLLMSkippedField = { model, field, code, reason: LITELLM_SKIP_REASONS[code] };
+      if (tier !== undefined && tier !== "standard") record.tier = tier;
+      skipped.push(record);
+    };
     const entry = root[model];
     if (model === "sample_spec") {
-      skip("*", LITELLM_SKIP_REASONS.sampleSpec);
+      skip("*", "sampleSpec");
       continue;
     }
     if (duplicateModels.has(model)) {
-      skip("*", LITELLM_SKIP_REASONS.duplicateModel);
+      skip("*", "duplicateModel");
       continue;
     }
     if (!isJsonObject(entry)) {
-      skip("*", LITELLM_SKIP_REASONS.notAnObject);
+      skip("*", "notAnObject");
       continue;
     }
-    const snapshot = importEntry(model, entry, duplicateFields.get(model), skip, {
-      effectiveFrom,
-      currency,
-      prefix,
-    });
-    if (snapshot) snapshots.push(snapshot);
+    for (const snapshot of importEntry(model, entry, duplicateFields.get(model), skip, ctx)) {
+      if (ids.has(snapshot.snapshotId)) {
+        skip("*", "duplicateSnapshotId", snapshot.model.tier as LiteLLMServiceTier | undefined);
+        continue;
+      }
+      ids.add(snapshot.snapshotId);
+      snapshots.push(snapshot);
+    }
   }
   return { snapshots, skipped };
 }
@@ -219,215 +208,267 @@ interface EntryContext {
   effectiveFrom: string;
   currency: string;
   prefix: string;
+  includeFree: boolean;
 }
 
-type Conversion = { ok: true; value: string } | { ok: false; reason: string };
+type Skip = (field: string, code: LiteLLMSkipCode, tier?: LiteLLMServiceTier) => void;
+
+/** A price read from the map, with the field it came from. */
+interface Candidate {
+  field: string;
+  price: Price;
+}
+
+/** The prices of one service tier of an entry, as read (before the consistency rules). */
+class TierPrices {
+  /** meter → every field pricing it below any threshold. */
+  readonly base = new Map<MeterKind, Candidate[]>();
+  /** threshold → meter → every field pricing it above that threshold. */
+  readonly above = new Map<number, Map<MeterKind, Candidate[]>>();
+  /** Meters one of whose threshold prices could not be imported. */
+  readonly badAbove = new Set<MeterKind>();
+
+  add(meter: MeterKind, candidate: Candidate, threshold?: number): void {
+    let table = this.base;
+    if (threshold !== undefined) {
+      table = this.above.get(threshold) ?? new Map();
+      this.above.set(threshold, table);
+    }
+    const list = table.get(meter) ?? [];
+    table.set(meter, list);
+    list.push(candidate);
+  }
+
+  isEmpty(): boolean {
+    return this.base.size === 0 && this.above.size === 0;
+  }
+
+  /** Every field that priced `meter` (base and above every threshold). */
+  fieldsOf(meter: MeterKind): string[] {
+    const out = (this.base.get(meter) ?? []).map((c) => c.field);
+    for (const table of this.above.values()) for (const c of table.get(meter) ?? []) out.push(c.field);
+    return out;
+  }
+
+  /** Drops a meter everywhere, reporting each of its fields once with `code`. */
+  drop(meter: MeterKind, code: LiteLLMSkipCode, skip: Skip, tier: LiteLLMServiceTier): void {
+    const reported = new Set<string>();
+    for (const field of this.fieldsOf(meter)) {
+      if (reported.has(field)) continue;
+      reported.add(field);
+      skip(field, code, tier);
+    }
+    this.base.delete(meter);
+    for (const table of this.above.values()) table.delete(meter);
+  }
+}
+
+/** The meters and fields a standard snapshot priced, for the service-tier gap report. */
+type StandardMeters = ReadonlyMap<MeterKind, string>;
 
 function importEntry(
   model: string,
   entry: JsonObject,
   duplicates: ReadonlySet<string> | undefined,
-  skip: (field: string, reason: string) => void,
+  skip: Skip,
   ctx: EntryContext,
-): PriceSnapshot | undefined {
-  const mode = typeof entry.mode === "string" ? entry.mode : undefined;
-  const base = new Map<MeterKind, Price>();
-  /** threshold → meter → price per million above it. */
-  const above = new Map<number, Map<MeterKind, Price>>();
-  const aboveFields = new Map<string, MeterKind>(); // field → meter, to report a tier without base price
-  const badAbove = new Set<MeterKind>(); // meters whose threshold price could not be imported
-
-  if (Object.hasOwn(entry, "tiered_pricing")) {
-    skip("tiered_pricing", LITELLM_SKIP_REASONS.tieredPricing);
-    skip("*", LITELLM_SKIP_REASONS.noPrice);
-    return undefined;
-  }
+): PriceSnapshot[] {
+  const tiers = new Map<LiteLLMServiceTier, TierPrices>(TIER_ORDER.map((t) => [t, new TierPrices()]));
+  const standard = tiers.get("standard") as TierPrices;
 
   for (const field of Object.keys(entry)) {
-    const value = entry[field] as JsonValue;
-    const target = classify(field, mode);
+    const target = classifyField(field, entry);
     if (target.kind === "ignore") continue;
     if (target.kind === "skip") {
-      skip(field, target.reason);
+      skip(field, target.code);
       continue;
     }
-    const converted: Conversion = duplicates?.has(field)
-      ? { ok: false, reason: LITELLM_SKIP_REASONS.duplicateField }
-      : convertPrice(value, target.per);
+    if (duplicates?.has(field)) {
+      skip(field, "duplicateField");
+      continue;
+    }
+    if (target.kind === "search") {
+      const search = searchPrice(entry[field], entry);
+      if (search.ok) standard.add("web_search_requests", { field, price: { perUnit: search.value } });
+      else skip(field, search.code);
+      continue;
+    }
+    if (target.kind === "tieredPricing") {
+      const ranges = readRangeTiers(entry[field]);
+      if ("code" in ranges) {
+        skip(field, ranges.code);
+        continue;
+      }
+      for (const [i, range] of ranges.entries()) {
+        // The tier of a range applies above the previous range's end (`from < tokens ≤ upTo`).
+        const threshold = i === 0 ? undefined : range.from;
+        for (const [meter, perMillion] of range.prices)
+          standard.add(meter, { field, price: { perMillion } }, threshold);
+      }
+      continue;
+    }
+    const prices = tiers.get(target.tier) as TierPrices;
+    const converted = convertPrice(entry[field], target.per);
     if (!converted.ok) {
-      skip(field, converted.reason);
-      if (target.kind === "above") badAbove.add(target.meter);
+      skip(field, converted.code);
+      if (target.threshold !== undefined) prices.badAbove.add(target.meter);
       continue;
     }
     const price: Price =
       target.per === "million" ? { perMillion: converted.value } : { perUnit: converted.value };
-    if (target.kind === "price") {
-      base.set(target.meter, price);
-    } else {
-      const table = above.get(target.threshold) ?? new Map<MeterKind, Price>();
-      above.set(target.threshold, table);
-      table.set(target.meter, price);
-      aboveFields.set(field, target.meter);
-    }
+    prices.add(target.meter, { field, price }, target.threshold);
   }
 
+  const out: PriceSnapshot[] = [];
+  let standardMeters: StandardMeters = new Map();
+  let reportedWhole = false;
+  for (const tier of TIER_ORDER) {
+    const prices = tiers.get(tier) as TierPrices;
+    if (tier !== "standard" && prices.isEmpty()) continue;
+    const built = buildSnapshot(model, entry, tier, prices, standardMeters, skip, ctx);
+    if (tier === "standard") standardMeters = built.meters;
+    if (built.snapshot) out.push(built.snapshot);
+    if (built.reportedWhole) reportedWhole = true;
+  }
+  if (out.length === 0 && !reportedWhole) skip("*", "noPrice");
+  return out;
+}
+
+interface Built {
+  snapshot?: PriceSnapshot;
+  /** Meter → the first field that priced it (for the service-tier gap report). */
+  meters: Map<MeterKind, string>;
+  /** True when the whole snapshot was reported (`field: "*"`). */
+  reportedWhole: boolean;
+}
+
+/** Applies the consistency rules to one tier's prices and builds its snapshot. */
+function buildSnapshot(
+  model: string,
+  entry: JsonObject,
+  tier: LiteLLMServiceTier,
+  prices: TierPrices,
+  standardMeters: StandardMeters,
+  skip: Skip,
+  ctx: EntryContext,
+): Built {
+  // Two fields pricing one meter must agree (cache_read_input_token_cost vs
+  // input_cost_per_token_cache_hit, or a flat price beside tiered_pricing).
+  const tables = [prices.base, ...prices.above.values()];
+  for (const table of tables) {
+    for (const [meter, list] of [...table]) {
+      if (list.every((c) => samePrice(c.price, (list[0] as Candidate).price))) continue;
+      prices.drop(meter, "conflictingPrices", skip, tier);
+    }
+  }
   // A meter whose threshold price is bad is left unpriced (rating reports no_price_for_meter
   // and the usage stays re-ratable) rather than billed at the lower tier's price above the threshold.
-  for (const meter of badAbove) {
-    if (base.delete(meter)) skip(BASE_FIELD[meter] as string, LITELLM_SKIP_REASONS.tierPriceInvalid);
-    for (const [field, m] of aboveFields) {
-      if (m === meter) {
-        skip(field, LITELLM_SKIP_REASONS.tierPriceInvalid);
-        aboveFields.delete(field);
-      }
-    }
-    for (const table of above.values()) table.delete(meter);
-  }
+  for (const meter of prices.badAbove) prices.drop(meter, "tierPriceInvalid", skip, tier);
   // A threshold price needs a base price for the same meter, or the lower tier is unpriced.
-  for (const [field, meter] of aboveFields) {
-    if (base.has(meter)) continue;
-    skip(field, LITELLM_SKIP_REASONS.tierWithoutBase);
-    for (const table of above.values()) table.delete(meter);
+  for (const table of prices.above.values()) {
+    for (const meter of [...table.keys()]) {
+      if (prices.base.has(meter)) continue;
+      prices.drop(meter, "tierWithoutBase", skip, tier);
+    }
   }
-  for (const [threshold, table] of above) if (table.size === 0) above.delete(threshold);
-
-  if (base.size === 0) {
-    skip("*", LITELLM_SKIP_REASONS.noPrice);
-    return undefined;
+  for (const [threshold, table] of [...prices.above]) if (table.size === 0) prices.above.delete(threshold);
+  // Long context: every per-token meter must be priced above every threshold, else it is
+  // left unpriced (its base price above the threshold would be a guess, usually too low).
+  if (prices.above.size > 0) {
+    for (const [meter, list] of [...prices.base]) {
+      if (!("perMillion" in (list[0] as Candidate).price)) continue;
+      if ([...prices.above.values()].every((t) => t.has(meter))) continue;
+      prices.drop(meter, "tierIncomplete", skip, tier);
+    }
   }
-  if (!base.has("reasoning_tokens") && base.has("output_tokens"))
-    base.set("reasoning_tokens", { as: "output_tokens" });
 
-  const prices: Record<string, Price> = {};
-  for (const [meter, price] of base) prices[meter] = price;
-  const tiers = buildTiers(base, above);
+  const meters = new Map<MeterKind, string>();
+  const table: Record<string, Price> = {};
+  for (const [meter, list] of prices.base) {
+    table[meter] = (list[0] as Candidate).price;
+    meters.set(meter, (list[0] as Candidate).field);
+  }
+  if (table.reasoning_tokens === undefined && table.output_tokens !== undefined) {
+    // Reasoning is billed as output, unless the standard entry prices it apart: then a tier
+    // without its own reasoning price leaves it unpriced rather than guessing.
+    if (tier === "standard" || !standardMeters.has("reasoning_tokens"))
+      table.reasoning_tokens = { as: "output_tokens" };
+  }
+  if (tier !== "standard") {
+    for (const [meter, field] of standardMeters) {
+      if (table[meter] === undefined) skip(field, "serviceTierMissing", tier);
+    }
+  }
+  if (Object.keys(table).length === 0) return { meters, reportedWhole: false };
 
+  const tierConfigs = buildTiers(prices);
+  if (!ctx.includeFree && isAllZero(table, tierConfigs)) {
+    skip("*", "allZero", tier);
+    return { meters, reportedWhole: true };
+  }
   const vendor = entry.litellm_provider;
+  const modelRef: { billableModel: string; vendor?: string; tier?: string } = { billableModel: model };
+  if (typeof vendor === "string" && vendor.length > 0) modelRef.vendor = vendor;
+  if (tier !== "standard") modelRef.tier = tier;
   const candidate = {
-    snapshotId: `${ctx.prefix}:${model}:${ctx.effectiveFrom}`,
-    model:
-      typeof vendor === "string" && vendor.length > 0
-        ? { billableModel: model, vendor }
-        : { billableModel: model },
+    snapshotId:
+      tier === "standard"
+        ? `${ctx.prefix}:${model}:${ctx.effectiveFrom}`
+        : `${ctx.prefix}:${model}:${tier}:${ctx.effectiveFrom}`,
+    model: modelRef,
     currency: ctx.currency,
     effectiveFrom: ctx.effectiveFrom,
-    prices,
-    ...(tiers ? { tiers } : {}),
+    prices: table,
+    ...(tierConfigs ? { tiers: tierConfigs } : {}),
   };
   const parsed = PriceSnapshotSchema.safeParse(candidate);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? `${issue.path.map(String).join(".")}: ` : "";
-    skip("*", `snapshot is invalid (${where}${issue?.message ?? "invalid"}); not imported`);
-    return undefined;
+    skip("*", "invalidSnapshot", tier);
+    return { meters, reportedWhole: true };
   }
-  return parsed.data;
+  return { snapshot: parsed.data, meters, reportedWhole: false };
+}
+
+function samePrice(a: Price, b: Price): boolean {
+  if ("perMillion" in a) return "perMillion" in b && a.perMillion === b.perMillion;
+  if ("perUnit" in a) return "perUnit" in b && a.perUnit === b.perUnit;
+  return "as" in b && a.as === b.as;
+}
+
+/** True when no price of the snapshot is above 0 (aliases price nothing themselves). */
+function isAllZero(table: Record<string, Price>, tiers: TierConfig[] | undefined): boolean {
+  const zero = (p: Price | undefined) =>
+    p === undefined
+      ? true
+      : "perMillion" in p
+        ? p.perMillion === "0"
+        : "perUnit" in p
+          ? p.perUnit === "0"
+          : true;
+  if (!Object.values(table).every(zero)) return false;
+  return (tiers ?? []).every((t) => t.boundaries.every((b) => Object.values(b.prices).every(zero)));
 }
 
 /**
  * One request-scoped volume tier on prompt tokens: boundaries at each threshold (ascending)
- * and an open last one. Each tiered meter is priced at every boundary: its base price below
- * the first threshold, then the price above each threshold, carrying the previous price
- * forward where a threshold has none.
+ * and an open last one. Every tiered meter is priced at every threshold (the rules above
+ * drop a meter that is not); the first boundary holds its base price.
  */
-function buildTiers(base: ReadonlyMap<MeterKind, Price>, above: ReadonlyMap<number, Map<MeterKind, Price>>) {
-  if (above.size === 0) return undefined;
-  const thresholds = [...above.keys()].sort((a, b) => a - b);
+function buildTiers(prices: TierPrices): TierConfig[] | undefined {
+  if (prices.above.size === 0) return undefined;
+  const thresholds = [...prices.above.keys()].sort((a, b) => a - b);
   const meters = new Set<MeterKind>();
-  for (const table of above.values()) for (const meter of table.keys()) meters.add(meter);
+  for (const table of prices.above.values()) for (const meter of table.keys()) meters.add(meter);
 
-  let current: Record<string, Price> = {};
-  for (const meter of meters) current[meter] = base.get(meter) as Price;
-  const boundaries: TierConfig["boundaries"] = [{ upTo: thresholds[0] as number, prices: current }];
+  const first: Record<string, Price> = {};
+  for (const meter of meters) first[meter] = (prices.base.get(meter)?.[0] as Candidate).price;
+  const boundaries: TierConfig["boundaries"] = [{ upTo: thresholds[0] as number, prices: first }];
+  let current = first;
   for (let i = 0; i < thresholds.length; i++) {
-    const table = above.get(thresholds[i] as number) as Map<MeterKind, Price>;
+    const table = prices.above.get(thresholds[i] as number) as Map<MeterKind, Candidate[]>;
     current = { ...current };
-    for (const [meter, price] of table) current[meter] = price;
+    for (const [meter, list] of table) current[meter] = (list[0] as Candidate).price;
     boundaries.push({ upTo: thresholds[i + 1] ?? null, prices: current });
   }
-  const tier: TierConfig = { scope: "request", mode: "volume", baseline: "prompt_tokens", boundaries };
-  return [tier];
-}
-
-type Target =
-  | { kind: "ignore" }
-  | { kind: "skip"; reason: string }
-  | { kind: "price"; meter: MeterKind; per: "million" | "unit" }
-  | { kind: "above"; meter: MeterKind; per: "million"; threshold: number };
-
-const R = LITELLM_SKIP_REASONS;
-
-/** Decides what a field of an entry is: a price to import, a price to skip (with why), or metadata. */
-function classify(field: string, mode: string | undefined): Target {
-  const tokenMeter = TOKEN_FIELDS[field];
-  if (tokenMeter !== undefined && Object.hasOwn(TOKEN_FIELDS, field)) {
-    return { kind: "price", meter: tokenMeter, per: "million" };
-  }
-  if (field === IMAGE_FIELD) {
-    return mode !== undefined && IMAGE_MODES.has(mode)
-      ? { kind: "price", meter: "image_count", per: "unit" }
-      : { kind: "skip", reason: R.imageNotGeneration };
-  }
-  if (field === "provider_specific_entry" || /multiplier|uplift/.test(field))
-    return { kind: "skip", reason: R.multiplier };
-  if (field === "search_context_cost_per_query") return { kind: "skip", reason: R.perQuery };
-  if (!/cost|price/.test(field)) return { kind: "ignore" };
-
-  // Price-like from here on: every branch imports or reports it.
-  if (field.endsWith("_batches")) return { kind: "skip", reason: R.batch };
-  if (field.endsWith("_flex")) return { kind: "skip", reason: R.flex };
-  if (field.endsWith("_priority")) return { kind: "skip", reason: R.priority };
-  if (field.includes("dbu")) return { kind: "skip", reason: R.dbu };
-  if (field.includes("per_second")) return { kind: "skip", reason: R.perSecond };
-  if (field.includes("per_character")) return { kind: "skip", reason: R.perCharacter };
-  if (field.includes("per_pixel")) return { kind: "skip", reason: R.perPixel };
-  if (field.includes("per_page")) return { kind: "skip", reason: R.perPage };
-  if (/per_query|per_request|per_call|per_session|per_1k_calls/.test(field))
-    return { kind: "skip", reason: R.perQuery };
-  if (field.includes("per_gb")) return { kind: "skip", reason: R.perStorage };
-  if (field.includes("image_token")) return { kind: "skip", reason: R.imageToken };
-  if (field.startsWith("input_cost_per_image")) return { kind: "skip", reason: R.inputImage };
-  if (field.includes("audio_token") && field.startsWith("cache_creation"))
-    return { kind: "skip", reason: R.audioCacheWrite };
-
-  const m = ABOVE_THRESHOLD.exec(field);
-  if (m) {
-    const baseField = m[1] ?? "";
-    const meter = Object.hasOwn(TOKEN_FIELDS, baseField) ? TOKEN_FIELDS[baseField] : undefined;
-    if (meter === undefined) return { kind: "skip", reason: R.tierUnmapped };
-    const threshold = Number(m[2]) * (m[3] === "k" ? 1000 : 1);
-    return { kind: "above", meter, per: "million", threshold };
-  }
-  return { kind: "skip", reason: R.unknown };
-}
-
-/**
- * A LiteLLM price (per token, or per unit) → a canonical plain decimal string per million
- * (or per unit), exactly. Refuses anything that would need rounding or is not a price.
- */
-function convertPrice(value: JsonValue, per: "million" | "unit"): Conversion {
-  if (!(value instanceof JsonNumber)) return { ok: false, reason: R.notANumber };
-  let d: LatchDecimal;
-  try {
-    d = new LatchDecimal(value.text);
-  } catch {
-    return { ok: false, reason: R.notANumber };
-  }
-  if (!d.isFinite()) return { ok: false, reason: R.outOfRange };
-  // decimal.js flushes exponents past its range to 0: a non-zero source must stay non-zero.
-  if (d.isZero() && /[1-9]/.test(mantissa(value.text))) return { ok: false, reason: R.outOfRange };
-  if (d.isNeg() && !d.isZero()) return { ok: false, reason: R.negative };
-  if (d.isZero()) return { ok: true, value: "0" };
-  if (d.sd() > 40) return { ok: false, reason: R.tooPrecise };
-  // × 10^6 only moves the exponent; with ≤ 40 significant digits it is exact at precision 40.
-  const scaled = per === "million" ? d.times(1_000_000) : d;
-  const text = scaled.toFixed();
-  if (!PLAIN_DECIMAL.test(text)) return { ok: false, reason: R.tooManyDigits };
-  return { ok: true, value: text };
-}
-
-/** The digits before the exponent of a JSON number's text. */
-function mantissa(text: string): string {
-  const e = text.search(/[eE]/);
-  return e === -1 ? text : text.slice(0, e);
+  return [{ scope: "request", mode: "volume", baseline: "prompt_tokens", boundaries }];
 }

@@ -25,12 +25,19 @@ function snapshotOf(result: LiteLLMImportResult, model: string): PriceSnapshot {
   return found;
 }
 const skipsOf = (result: LiteLLMImportResult, model: string) =>
-  result.skipped.filter((s) => s.model === model).map((s) => [s.field, s.reason]);
+  result.skipped
+    .filter((s) => s.model === model)
+    .map((s) => (s.tier ? [s.field, s.code, s.tier] : [s.field, s.code]));
+function tierSnapshotOf(result: LiteLLMImportResult, model: string, tier: string): PriceSnapshot {
+  const found = result.snapshots.find((s) => s.model.billableModel === model && s.model.tier === tier);
+  if (!found) throw new Error(`no ${tier} snapshot for ${model}`);
+  return found;
+}
 
 /** Imports one entry given as a JSON text fragment (so prices keep their exact text). */
 const one = (entryJson: string, model = "m") => importLiteLLMCostMap(`{"${model}": ${entryJson}}`);
 const perMillion = (perToken: string) => {
-  const r = one(`{"input_cost_per_token": ${perToken}}`);
+  const r = importLiteLLMCostMap(`{"m": {"input_cost_per_token": ${perToken}}}`, { includeFree: true });
   return r.snapshots[0]?.prices.input_tokens;
 };
 
@@ -80,25 +87,36 @@ describe("importing the LiteLLM sample (real entries)", () => {
   const result = importLiteLLMCostMap(fixture, { effectiveFrom: FROM });
 
   it("produces one valid snapshot per priced entry, in the file's order", () => {
-    expect(result.snapshots.map((s) => s.model.billableModel)).toEqual([
+    expect(
+      result.snapshots.map((s) => s.model.billableModel + (s.model.tier ? `@${s.model.tier}` : "")),
+    ).toEqual([
       "aiml/dall-e-3",
       "claude-sonnet-4-5-20250929-v1:0",
       "claude-opus-4-1",
       "claude-opus-4-6",
       "claude-sonnet-4-20250514",
-      "cloudflare/@cf/google/gemma-2b-it-lora",
       "cohere.embed-v4:0",
-      "cohere.rerank-v3-5:0",
+      "dashscope/qwen3-vl-plus",
       "databricks/databricks-claude-sonnet-4",
       "gemini-1.5-pro",
       "gemini-3-pro-image",
+      "gemini-3-pro-image@batch",
       "gemini/gemini-2.5-flash-preview-09-2025",
       "gemini/gemini-2.5-pro",
+      "gemini/gemini-2.5-pro@priority",
       "gpt-4o",
+      "gpt-4o@priority",
+      "gpt-4o@batch",
       "gpt-4o-audio-preview",
       "gpt-4o-mini",
+      "gpt-4o-mini@priority",
+      "gpt-4o-mini@batch",
       "gpt-4o-mini-2024-07-18",
+      "gpt-4o-mini-2024-07-18@batch",
       "gpt-5.4",
+      "gpt-5.4@priority",
+      "gpt-5.4@flex",
+      "gpt-5.4@batch",
       "openrouter/openai/o1",
       "openrouter/openai/o3-mini",
       "openrouter/qwen/qwen3.5-plus-02-15",
@@ -106,13 +124,14 @@ describe("importing the LiteLLM sample (real entries)", () => {
     for (const s of result.snapshots) {
       expect(PriceSnapshotSchema.parse(s)).toEqual(s);
       expect(() => compileSnapshot(s)).not.toThrow();
-      expect(s.snapshotId).toBe(`litellm:${s.model.billableModel}:${FROM}`);
+      const tier = s.model.tier === undefined ? "" : `${s.model.tier}:`;
+      expect(s.snapshotId).toBe(`litellm:${s.model.billableModel}:${tier}${FROM}`);
       expect(s.currency).toBe("USD");
       expect(s.effectiveFrom).toBe(FROM);
     }
   });
 
-  it("gpt-4o: input, cached input, output; reasoning billed as output; service tiers skipped", () => {
+  it("gpt-4o: input, cached input, output; reasoning billed as output; priority and batch snapshots", () => {
     expect(snapshotOf(result, "gpt-4o")).toEqual({
       snapshotId: `litellm:gpt-4o:${FROM}`,
       model: { billableModel: "gpt-4o", vendor: "openai" },
@@ -125,16 +144,32 @@ describe("importing the LiteLLM sample (real entries)", () => {
         reasoning_tokens: { as: "output_tokens" },
       },
     });
+    // Source: cache_read_input_token_cost_priority 2.125e-06, input_cost_per_token_priority
+    // 4.25e-06, output_cost_per_token_priority 1.7e-05; *_batches 1.25e-06 and 5e-06.
+    expect(tierSnapshotOf(result, "gpt-4o", "priority")).toEqual({
+      snapshotId: `litellm:gpt-4o:priority:${FROM}`,
+      model: { billableModel: "gpt-4o", vendor: "openai", tier: "priority" },
+      currency: "USD",
+      effectiveFrom: FROM,
+      prices: {
+        cached_input_tokens: { perMillion: "2.125" },
+        input_tokens: { perMillion: "4.25" },
+        output_tokens: { perMillion: "17" },
+        reasoning_tokens: { as: "output_tokens" },
+      },
+    });
+    expect(tierSnapshotOf(result, "gpt-4o", "batch").prices).toEqual({
+      input_tokens: { perMillion: "1.25" },
+      output_tokens: { perMillion: "5" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    // No batch cache-read price in the map: the batch snapshot leaves cached input unpriced.
     expect(skipsOf(result, "gpt-4o")).toEqual([
-      ["cache_read_input_token_cost_priority", R.priority],
-      ["input_cost_per_token_batches", R.batch],
-      ["input_cost_per_token_priority", R.priority],
-      ["output_cost_per_token_batches", R.batch],
-      ["output_cost_per_token_priority", R.priority],
+      ["cache_read_input_token_cost", "serviceTierMissing", "batch"],
     ]);
   });
 
-  it("gpt-4o-mini and its dated version (with search context prices skipped)", () => {
+  it("gpt-4o-mini and its dated version (search priced by context size is skipped)", () => {
     for (const model of ["gpt-4o-mini", "gpt-4o-mini-2024-07-18"]) {
       expect(snapshotOf(result, model).prices).toEqual({
         cached_input_tokens: { perMillion: "0.075" },
@@ -144,9 +179,8 @@ describe("importing the LiteLLM sample (real entries)", () => {
       });
     }
     expect(skipsOf(result, "gpt-4o-mini-2024-07-18")).toEqual([
-      ["input_cost_per_token_batches", R.batch],
-      ["output_cost_per_token_batches", R.batch],
-      ["search_context_cost_per_query", R.perQuery],
+      ["search_context_cost_per_query", "searchContextSize"],
+      ["cache_read_input_token_cost", "serviceTierMissing", "batch"],
     ]);
   });
 
@@ -185,15 +219,16 @@ describe("importing the LiteLLM sample (real entries)", () => {
     });
   });
 
-  it("claude-sonnet-4: 5-minute and 1-hour cache writes, and a > 200k request-scoped volume tier", () => {
+  it("claude-sonnet-4: 5-minute cache writes, web search per unit, a > 200k volume tier; the 1-hour write has no > 200k price", () => {
     const s = snapshotOf(result, "claude-sonnet-4-20250514");
     expect(s.model).toEqual({ billableModel: "claude-sonnet-4-20250514", vendor: "anthropic" });
     expect(s.prices).toEqual({
       cache_write_tokens: { perMillion: "3.75" },
-      cache_write_1h_tokens: { perMillion: "6" },
       cached_input_tokens: { perMillion: "0.3" },
       input_tokens: { perMillion: "3" },
       output_tokens: { perMillion: "15" },
+      // search_context_cost_per_query: 0.01 for every context size → $0.01 per search.
+      web_search_requests: { perUnit: "0.01" },
       reasoning_tokens: { as: "output_tokens" },
     });
     expect(s.tiers).toEqual([
@@ -223,8 +258,10 @@ describe("importing the LiteLLM sample (real entries)", () => {
         ],
       },
     ]);
+    // cache_creation_input_token_cost_above_1hr (6e-06) has no _above_200k_tokens price:
+    // left unpriced and reported, never billed at $6 above 200k prompt tokens.
     expect(skipsOf(result, "claude-sonnet-4-20250514")).toEqual([
-      ["search_context_cost_per_query", R.perQuery],
+      ["cache_creation_input_token_cost_above_1hr", "tierIncomplete"],
     ]);
   });
 
@@ -241,7 +278,7 @@ describe("importing the LiteLLM sample (real entries)", () => {
     });
   });
 
-  it("gemini-2.5-pro: tiers above 200k; priority prices (also above 200k) skipped", () => {
+  it("gemini-2.5-pro: tiers above 200k; a priority snapshot with its own tiers; grounding per prompt skipped", () => {
     const s = snapshotOf(result, "gemini/gemini-2.5-pro");
     expect(s.tiers?.[0]?.boundaries).toEqual([
       {
@@ -261,12 +298,13 @@ describe("importing the LiteLLM sample (real entries)", () => {
         },
       },
     ]);
+    expect(tierSnapshotOf(result, "gemini/gemini-2.5-pro", "priority").tiers?.[0]?.boundaries).toEqual([
+      { upTo: 200000, prices: { input_tokens: { perMillion: "1.25" }, output_tokens: { perMillion: "10" } } },
+      { upTo: null, prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "15" } } },
+    ]);
     expect(skipsOf(result, "gemini/gemini-2.5-pro")).toEqual([
-      ["input_cost_per_token_priority", R.priority],
-      ["input_cost_per_token_above_200k_tokens_priority", R.priority],
-      ["output_cost_per_token_priority", R.priority],
-      ["output_cost_per_token_above_200k_tokens_priority", R.priority],
-      ["search_context_cost_per_query", R.perQuery],
+      ["search_context_cost_per_query", "searchPerPrompt"],
+      ["cache_read_input_token_cost", "serviceTierMissing", "priority"],
     ]);
   });
 
@@ -282,16 +320,16 @@ describe("importing the LiteLLM sample (real entries)", () => {
       { upTo: null, prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } } },
     ]);
     expect(skipsOf(result, "gemini-1.5-pro")).toEqual([
-      ["input_cost_per_audio_per_second", R.perSecond],
-      ["input_cost_per_audio_per_second_above_128k_tokens", R.perSecond],
-      ["input_cost_per_character", R.perCharacter],
-      ["input_cost_per_character_above_128k_tokens", R.perCharacter],
-      ["input_cost_per_image", R.inputImage],
-      ["input_cost_per_image_above_128k_tokens", R.inputImage],
-      ["input_cost_per_video_per_second", R.perSecond],
-      ["input_cost_per_video_per_second_above_128k_tokens", R.perSecond],
-      ["output_cost_per_character", R.perCharacter],
-      ["output_cost_per_character_above_128k_tokens", R.perCharacter],
+      ["input_cost_per_audio_per_second", "perSecond"],
+      ["input_cost_per_audio_per_second_above_128k_tokens", "perSecond"],
+      ["input_cost_per_character", "perCharacter"],
+      ["input_cost_per_character_above_128k_tokens", "perCharacter"],
+      ["input_cost_per_image", "inputImage"],
+      ["input_cost_per_image_above_128k_tokens", "inputImage"],
+      ["input_cost_per_video_per_second", "perSecond"],
+      ["input_cost_per_video_per_second_above_128k_tokens", "perSecond"],
+      ["output_cost_per_character", "perCharacter"],
+      ["output_cost_per_character_above_128k_tokens", "perCharacter"],
     ]);
   });
 
@@ -301,17 +339,10 @@ describe("importing the LiteLLM sample (real entries)", () => {
       [272000, { perMillion: "2.5" }],
       [null, { perMillion: "5" }],
     ]);
-    expect(skipsOf(result, "gpt-5.4").map(([field, reason]) => `${field}: ${reason}`)).toEqual([
-      `cache_read_input_token_cost_flex: ${R.flex}`,
-      `cache_read_input_token_cost_priority: ${R.priority}`,
-      `input_cost_per_token_flex: ${R.flex}`,
-      `input_cost_per_token_batches: ${R.batch}`,
-      `input_cost_per_token_priority: ${R.priority}`,
-      `output_cost_per_token_flex: ${R.flex}`,
-      `output_cost_per_token_batches: ${R.batch}`,
-      `output_cost_per_token_priority: ${R.priority}`,
-      `regional_processing_uplift_multiplier_eu: ${R.multiplier}`,
-      `regional_processing_uplift_multiplier_us: ${R.multiplier}`,
+    expect(skipsOf(result, "gpt-5.4")).toEqual([
+      ["regional_processing_uplift_multiplier_eu", "multiplier"],
+      ["regional_processing_uplift_multiplier_us", "multiplier"],
+      ["cache_read_input_token_cost", "serviceTierMissing", "batch"],
     ]);
     const qwen = snapshotOf(result, "openrouter/qwen/qwen3.5-plus-02-15");
     expect(qwen.tiers?.[0]?.boundaries).toEqual([
@@ -320,40 +351,58 @@ describe("importing the LiteLLM sample (real entries)", () => {
     ]);
   });
 
-  it("image generation: output_cost_per_image → image_count per unit; input images and image tokens skipped", () => {
+  it("image generation: per-image and per-image-token prices; input-image prices skipped", () => {
     expect(snapshotOf(result, "aiml/dall-e-3").prices).toEqual({ image_count: { perUnit: "0.052" } });
+    // output_cost_per_image_token 0.00012 → $120 per million image tokens; the per-image 0.134
+    // is LiteLLM's fallback for the same images, so it is not imported beside it.
+    // search_context_cost_per_query 0.014 at every size with web_search_billing_unit per_query.
     expect(snapshotOf(result, "gemini-3-pro-image").prices).toEqual({
       input_tokens: { perMillion: "2" },
-      image_count: { perUnit: "0.134" },
+      image_output_tokens: { perMillion: "120" },
       output_tokens: { perMillion: "12" },
+      web_search_requests: { perUnit: "0.014" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(tierSnapshotOf(result, "gemini-3-pro-image", "batch").prices).toEqual({
+      input_tokens: { perMillion: "1" },
+      output_tokens: { perMillion: "6" },
       reasoning_tokens: { as: "output_tokens" },
     });
     expect(skipsOf(result, "gemini-3-pro-image")).toEqual([
-      ["input_cost_per_image", R.inputImage],
-      ["input_cost_per_token_batches", R.batch],
-      ["output_cost_per_image_token", R.imageToken],
-      ["output_cost_per_token_batches", R.batch],
-      ["search_context_cost_per_query", R.perQuery],
+      ["input_cost_per_image", "inputImage"],
+      ["output_cost_per_image", "imagePricedPerToken"],
+      ["output_cost_per_image_token", "serviceTierMissing", "batch"],
+      ["search_context_cost_per_query", "serviceTierMissing", "batch"],
     ]);
     expect(skipsOf(result, "1024-x-1024/dall-e-2")).toEqual([
-      ["input_cost_per_pixel", R.perPixel],
-      ["output_cost_per_pixel", R.perPixel],
-      ["*", R.noPrice],
+      ["input_cost_per_pixel", "perPixel"],
+      ["output_cost_per_pixel", "perPixel"],
+      ["*", "noPrice"],
     ]);
   });
 
-  it("embeddings, rerank and free models keep their zero prices (a real $0, not a missing one)", () => {
+  it("a zero price beside a real one is kept; an entry whose every price is 0 is a placeholder, skipped", () => {
     expect(snapshotOf(result, "cohere.embed-v4:0").prices).toEqual({
       input_tokens: { perMillion: "0.12" },
       output_tokens: { perMillion: "0" },
       reasoning_tokens: { as: "output_tokens" },
     });
-    expect(snapshotOf(result, "cohere.rerank-v3-5:0").prices.input_tokens).toEqual({ perMillion: "0" });
-    expect(skipsOf(result, "cohere.rerank-v3-5:0")).toEqual([["input_cost_per_query", R.perQuery]]);
-    expect(snapshotOf(result, "cloudflare/@cf/google/gemma-2b-it-lora").prices).toMatchObject({
+    expect(skipsOf(result, "cohere.rerank-v3-5:0")).toEqual([
+      ["input_cost_per_query", "perQuery"],
+      ["*", "allZero"],
+    ]);
+    expect(skipsOf(result, "cloudflare/@cf/google/gemma-2b-it-lora")).toEqual([["*", "allZero"]]);
+    const free = importLiteLLMCostMap(fixture, { effectiveFrom: FROM, includeFree: true });
+    expect(snapshotOf(free, "cloudflare/@cf/google/gemma-2b-it-lora").prices).toMatchObject({
       input_tokens: { perMillion: "0" },
       output_tokens: { perMillion: "0" },
     });
+    expect(snapshotOf(free, "cohere.rerank-v3-5:0").prices).toEqual({
+      input_tokens: { perMillion: "0" },
+      output_tokens: { perMillion: "0" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(skipsOf(free, "cohere.rerank-v3-5:0")).toEqual([["input_cost_per_query", "perQuery"]]);
   });
 
   it("keeps long source digits exactly and skips DBU rates", () => {
@@ -363,26 +412,53 @@ describe("importing the LiteLLM sample (real entries)", () => {
       reasoning_tokens: { as: "output_tokens" },
     });
     expect(skipsOf(result, "databricks/databricks-claude-sonnet-4")).toEqual([
-      ["input_dbu_cost_per_token", R.dbu],
-      ["output_dbu_cost_per_token", R.dbu],
+      ["input_dbu_cost_per_token", "dbu"],
+      ["output_dbu_cost_per_token", "dbu"],
     ]);
   });
 
-  it("skips multipliers, tiered_pricing, per-second-only and sample_spec entries with reasons", () => {
-    expect(skipsOf(result, "claude-opus-4-6")).toEqual([
-      ["search_context_cost_per_query", R.perQuery],
-      ["provider_specific_entry", R.multiplier],
-    ]);
-    expect(skipsOf(result, "dashscope/qwen3-vl-plus")).toEqual([
-      ["tiered_pricing", R.tieredPricing],
-      ["*", R.noPrice],
-    ]);
+  it("skips multipliers, per-second-only and sample_spec entries with reasons", () => {
+    expect(skipsOf(result, "claude-opus-4-6")).toEqual([["provider_specific_entry", "multiplier"]]);
     expect(skipsOf(result, "azure/whisper-1")).toEqual([
-      ["input_cost_per_second", R.perSecond],
-      ["output_cost_per_second", R.perSecond],
-      ["*", R.noPrice],
+      ["input_cost_per_second", "perSecond"],
+      ["output_cost_per_second", "perSecond"],
+      ["*", "noPrice"],
     ]);
-    expect(skipsOf(result, "sample_spec")).toEqual([["*", R.sampleSpec]]);
+    expect(skipsOf(result, "sample_spec")).toEqual([["*", "sampleSpec"]]);
+    for (const s of result.skipped) expect(s.reason).toBe(R[s.code]);
+  });
+
+  it("dashscope tiered_pricing: one request volume tier on prompt tokens at the range ends", () => {
+    // range [0, 32000] 2e-07 / 1.6e-06, [32000, 128000] 3e-07 / 2.4e-06, [128000, 256000] 6e-07 / 4.8e-06;
+    // LiteLLM picks the range with start < prompt tokens ≤ end, and the last one above it.
+    const s = snapshotOf(result, "dashscope/qwen3-vl-plus");
+    expect(s.prices).toEqual({
+      input_tokens: { perMillion: "0.2" },
+      output_tokens: { perMillion: "1.6" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(s.tiers).toEqual([
+      {
+        scope: "request",
+        mode: "volume",
+        baseline: "prompt_tokens",
+        boundaries: [
+          {
+            upTo: 32000,
+            prices: { input_tokens: { perMillion: "0.2" }, output_tokens: { perMillion: "1.6" } },
+          },
+          {
+            upTo: 128000,
+            prices: { input_tokens: { perMillion: "0.3" }, output_tokens: { perMillion: "2.4" } },
+          },
+          {
+            upTo: null,
+            prices: { input_tokens: { perMillion: "0.6" }, output_tokens: { perMillion: "4.8" } },
+          },
+        ],
+      },
+    ]);
+    expect(skipsOf(result, "dashscope/qwen3-vl-plus")).toEqual([]);
   });
 
   it("reports every skipped price and never lists metadata", () => {
@@ -394,7 +470,7 @@ describe("importing the LiteLLM sample (real entries)", () => {
         /^(max_|supports_|supported_|litellm_provider$|mode$|source$|rpm$|tpm$|metadata$)/,
       );
     }
-    expect(result.skipped).toHaveLength(60);
+    expect(result.skipped).toHaveLength(38);
   });
 
   it("rates through the engine: 200,000 prompt tokens is the lower tier, 200,001 the higher (strict >)", () => {
@@ -433,7 +509,9 @@ describe("fields that are not imported", () => {
       output_tokens: { perMillion: "15" },
       reasoning_tokens: { as: "output_tokens" },
     });
-    expect(r.skipped).toEqual([{ model: "m", field: "input_cost_per_token", reason: R.negative }]);
+    expect(r.skipped).toEqual([
+      { model: "m", field: "input_cost_per_token", code: "negative", reason: R.negative },
+    ]);
   });
 
   it("a negative output price leaves output and reasoning unpriced (never $0)", () => {
@@ -446,12 +524,12 @@ describe("fields that are not imported", () => {
       '{"input_cost_per_token": "3e-06", "output_cost_per_token": null, "cache_read_input_token_cost": true,' +
         ' "cache_creation_input_token_cost": {"a": 1}, "output_cost_per_audio_token": [1], "input_cost_per_audio_token": 1e-6}',
     );
-    expect(r.skipped.map((s) => [s.field, s.reason])).toEqual([
-      ["input_cost_per_token", R.notANumber],
-      ["output_cost_per_token", R.notANumber],
-      ["cache_read_input_token_cost", R.notANumber],
-      ["cache_creation_input_token_cost", R.notANumber],
-      ["output_cost_per_audio_token", R.notANumber],
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["input_cost_per_token", "notANumber"],
+      ["output_cost_per_token", "notANumber"],
+      ["cache_read_input_token_cost", "notANumber"],
+      ["cache_creation_input_token_cost", "notANumber"],
+      ["output_cost_per_audio_token", "notANumber"],
     ]);
     expect(r.snapshots[0]?.prices).toEqual({ audio_input_tokens: { perMillion: "1" } });
   });
@@ -462,38 +540,38 @@ describe("fields that are not imported", () => {
         ` "cache_read_input_token_cost": 1e-40, "cache_creation_input_token_cost": 1e400,` +
         ` "input_cost_per_audio_token": 1.0000000000000000000000000000000000000001, "output_cost_per_audio_token": 2e-7}`,
     );
-    expect(r.skipped.map((s) => [s.field, s.reason])).toEqual([
-      ["input_cost_per_token", R.outOfRange],
-      ["output_cost_per_token", R.outOfRange],
-      ["cache_read_input_token_cost", R.tooManyDigits],
-      ["cache_creation_input_token_cost", R.tooManyDigits],
-      ["input_cost_per_audio_token", R.tooPrecise],
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["input_cost_per_token", "outOfRange"],
+      ["output_cost_per_token", "outOfRange"],
+      ["cache_read_input_token_cost", "tooManyDigits"],
+      ["cache_creation_input_token_cost", "tooManyDigits"],
+      ["input_cost_per_audio_token", "tooPrecise"],
     ]);
     expect(r.snapshots[0]?.prices).toEqual({ audio_output_tokens: { perMillion: "0.2" } });
   });
 
   it("unknown price fields are skipped; unknown metadata is ignored", () => {
     const r = one(
-      '{"input_cost_per_token": 1e-6, "input_cost_per_token_cache_hit": 1e-7, "output_cost_per_request": 0.01,' +
+      '{"input_cost_per_token": 1e-6, "input_cost_per_teleport": 1e-7, "output_cost_per_request": 0.01,' +
         ' "vector_store_cost_per_gb_per_day": 0.1, "brand_new_field": 5, "supports_teleport": true}',
     );
-    expect(r.skipped.map((s) => [s.field, s.reason])).toEqual([
-      ["input_cost_per_token_cache_hit", R.unknown],
-      ["output_cost_per_request", R.perQuery],
-      ["vector_store_cost_per_gb_per_day", R.perStorage],
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["input_cost_per_teleport", "unknown"],
+      ["output_cost_per_request", "perQuery"],
+      ["vector_store_cost_per_gb_per_day", "perStorage"],
     ]);
   });
 
   it("an entry without a mappable price gives no snapshot; a non-object entry is skipped", () => {
     const r = importLiteLLMCostMap(
-      '{"a": {"mode": "chat", "max_tokens": 10}, "b": 42, "c": {"output_cost_per_image": 0.04, "mode": "chat"}}',
+      '{"a": {"mode": "chat", "max_tokens": 10}, "b": 42, "c": {"input_cost_per_second": 0.04, "mode": "chat"}}',
     );
     expect(r.snapshots).toEqual([]);
     expect(r.skipped).toEqual([
-      { model: "a", field: "*", reason: R.noPrice },
-      { model: "b", field: "*", reason: R.notAnObject },
-      { model: "c", field: "output_cost_per_image", reason: R.imageNotGeneration },
-      { model: "c", field: "*", reason: R.noPrice },
+      { model: "a", field: "*", code: "noPrice", reason: R.noPrice },
+      { model: "b", field: "*", code: "notAnObject", reason: R.notAnObject },
+      { model: "c", field: "input_cost_per_second", code: "perSecond", reason: R.perSecond },
+      { model: "c", field: "*", code: "noPrice", reason: R.noPrice },
     ]);
   });
 
@@ -506,8 +584,8 @@ describe("fields that are not imported", () => {
       ["n", { output_tokens: { perMillion: "4" }, reasoning_tokens: { as: "output_tokens" } }],
     ]);
     expect(r.skipped).toEqual([
-      { model: "m", field: "*", reason: R.duplicateModel },
-      { model: "n", field: "input_cost_per_token", reason: R.duplicateField },
+      { model: "m", field: "*", code: "duplicateModel", reason: R.duplicateModel },
+      { model: "n", field: "input_cost_per_token", code: "duplicateField", reason: R.duplicateField },
     ]);
   });
 
@@ -516,8 +594,7 @@ describe("fields that are not imported", () => {
     const r = one('{"input_cost_per_token": 1e-6}', long);
     expect(r.snapshots).toEqual([]);
     expect(r.skipped).toHaveLength(1);
-    expect(r.skipped[0]?.field).toBe("*");
-    expect(r.skipped[0]?.reason).toContain("snapshot is invalid");
+    expect(r.skipped[0]).toMatchObject({ field: "*", code: "invalidSnapshot" });
   });
 
   it("vendor comes from litellm_provider only when it is a non-empty string", () => {
@@ -541,24 +618,24 @@ describe("tiers", () => {
     // Gemini shape: cache writes priced only above 200k.
     const r = one(
       '{"input_cost_per_token": 1.25e-06, "output_cost_per_token": 1e-05,' +
-        ' "input_cost_per_token_above_200k_tokens": 2.5e-06,' +
+        ' "input_cost_per_token_above_200k_tokens": 2.5e-06, "output_cost_per_token_above_200k_tokens": 1.5e-05,' +
         ' "cache_creation_input_token_cost_above_200k_tokens": 2.5e-07}',
     );
-    expect(r.skipped).toEqual([
-      { model: "m", field: "cache_creation_input_token_cost_above_200k_tokens", reason: R.tierWithoutBase },
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["cache_creation_input_token_cost_above_200k_tokens", "tierWithoutBase"],
     ]);
     expect(r.snapshots[0]?.tiers?.[0]?.boundaries).toEqual([
-      { upTo: 200000, prices: { input_tokens: { perMillion: "1.25" } } },
-      { upTo: null, prices: { input_tokens: { perMillion: "2.5" } } },
+      { upTo: 200000, prices: { input_tokens: { perMillion: "1.25" }, output_tokens: { perMillion: "10" } } },
+      { upTo: null, prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "15" } } },
     ]);
     expect(r.snapshots[0]?.prices.cache_write_tokens).toBeUndefined();
   });
 
-  it("several thresholds make one tier; a meter without a price at a threshold keeps the tier below's", () => {
+  it("several thresholds make one tier, ascending", () => {
     const r = one(
       '{"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06,' +
         ' "input_cost_per_token_above_272k_tokens": 4e-06, "input_cost_per_token_above_128k_tokens": 2e-06,' +
-        ' "output_cost_per_token_above_128k_tokens": 3e-06}',
+        ' "output_cost_per_token_above_128k_tokens": 3e-06, "output_cost_per_token_above_272k_tokens": 5e-06}',
     );
     const snap = r.snapshots[0] as PriceSnapshot;
     expect(snap.tiers).toEqual([
@@ -569,11 +646,33 @@ describe("tiers", () => {
         boundaries: [
           { upTo: 128000, prices: { input_tokens: { perMillion: "1" }, output_tokens: { perMillion: "2" } } },
           { upTo: 272000, prices: { input_tokens: { perMillion: "2" }, output_tokens: { perMillion: "3" } } },
-          { upTo: null, prices: { input_tokens: { perMillion: "4" }, output_tokens: { perMillion: "3" } } },
+          { upTo: null, prices: { input_tokens: { perMillion: "4" }, output_tokens: { perMillion: "5" } } },
         ],
       },
     ]);
+    expect(r.skipped).toEqual([]);
     expect(() => compileSnapshot(snap)).not.toThrow();
+  });
+
+  it("a meter without a price at one threshold is reported and left unpriced, never kept at a lower price", () => {
+    // Output is priced above 128k but not above 272k; the 1-hour cache write above no threshold.
+    const r = one(
+      '{"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06, "cache_creation_input_token_cost_above_1hr": 2e-06,' +
+        ' "input_cost_per_token_above_272k_tokens": 4e-06, "input_cost_per_token_above_128k_tokens": 2e-06,' +
+        ' "output_cost_per_token_above_128k_tokens": 3e-06}',
+    );
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["output_cost_per_token", "tierIncomplete"],
+      ["output_cost_per_token_above_128k_tokens", "tierIncomplete"],
+      ["cache_creation_input_token_cost_above_1hr", "tierIncomplete"],
+    ]);
+    const snap = r.snapshots[0] as PriceSnapshot;
+    expect(snap.prices).toEqual({ input_tokens: { perMillion: "1" } });
+    expect(snap.tiers?.[0]?.boundaries.map((b) => b.prices)).toEqual([
+      { input_tokens: { perMillion: "1" } },
+      { input_tokens: { perMillion: "2" } },
+      { input_tokens: { perMillion: "4" } },
+    ]);
   });
 
   it("a bad threshold price leaves the meter unpriced instead of billing it at the lower tier", () => {
@@ -581,9 +680,9 @@ describe("tiers", () => {
       '{"input_cost_per_token": 3e-06, "output_cost_per_token": 1.5e-05,' +
         ' "input_cost_per_token_above_200k_tokens": -6e-06, "output_cost_per_token_above_200k_tokens": 2.25e-05}',
     );
-    expect(r.skipped).toEqual([
-      { model: "m", field: "input_cost_per_token_above_200k_tokens", reason: R.negative },
-      { model: "m", field: "input_cost_per_token", reason: R.tierPriceInvalid },
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["input_cost_per_token_above_200k_tokens", "negative"],
+      ["input_cost_per_token", "tierPriceInvalid"],
     ]);
     expect(r.snapshots[0]?.prices.input_tokens).toBeUndefined();
     expect(r.snapshots[0]?.tiers?.[0]?.boundaries).toEqual([
@@ -594,8 +693,8 @@ describe("tiers", () => {
 
   it("threshold variants of unmapped prices are skipped", () => {
     const r = one('{"input_cost_per_token": 1e-6, "output_cost_per_image_above_200k_tokens": 0.1}');
-    expect(r.skipped).toEqual([
-      { model: "m", field: "output_cost_per_image_above_200k_tokens", reason: R.tierUnmapped },
+    expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
+      ["output_cost_per_image_above_200k_tokens", "tierUnmapped"],
     ]);
   });
 });
@@ -681,7 +780,9 @@ describe("options and errors", () => {
       parts.push(
         `"vendor/model-${i}": {"input_cost_per_token": ${i + 1}e-08, "output_cost_per_token": 1.${i}e-06,` +
           ` "cache_read_input_token_cost": 3e-08, "input_cost_per_token_above_200k_tokens": ${i + 2}e-08,` +
-          ` "input_cost_per_token_batches": 1e-08, "litellm_provider": "vendor", "mode": "chat",` +
+          ` "output_cost_per_token_above_200k_tokens": 3e-06, "cache_read_input_token_cost_above_200k_tokens": 6e-08,` +
+          ` "input_cost_per_token_batches": 1e-08, "output_cost_per_token_batches": 1e-06,` +
+          ` "litellm_provider": "vendor", "mode": "chat",` +
           ` "max_tokens": 128000, "supports_vision": true, "supports_function_calling": true,` +
           ` "source": "https://example.com/pricing/model-${i}"}`,
       );
@@ -691,10 +792,14 @@ describe("options and errors", () => {
     const started = performance.now();
     const r = importLiteLLMCostMap(text);
     expect(performance.now() - started).toBeLessThan(5000);
-    expect(r.snapshots).toHaveLength(5000);
+    // A standard and a batch snapshot per entry; the batch one has no cache-read price.
+    expect(r.snapshots).toHaveLength(10000);
     expect(r.skipped).toHaveLength(5000);
-    expect(r.snapshots[4321]?.prices.output_tokens).toEqual({ perMillion: "1.4321" });
-    expect(r.snapshots[4321]?.tiers?.[0]?.boundaries[1]?.prices.input_tokens).toEqual({
+    expect(new Set(r.skipped.map((s) => `${s.field} ${s.code} ${s.tier}`))).toEqual(
+      new Set(["cache_read_input_token_cost serviceTierMissing batch"]),
+    );
+    expect(r.snapshots[2 * 4321]?.prices.output_tokens).toEqual({ perMillion: "1.4321" });
+    expect(r.snapshots[2 * 4321]?.tiers?.[0]?.boundaries[1]?.prices.input_tokens).toEqual({
       perMillion: "43.23",
     });
   });
