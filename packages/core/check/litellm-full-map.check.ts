@@ -1,26 +1,29 @@
 import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { LatchDecimal } from "../../src/money/decimal.js";
-import { compileSnapshot } from "../../src/pricing/compiled-snapshot.js";
-import { isJsonObject, JsonNumber, type JsonObject, parseJsonExact } from "../../src/pricing/json-decimal.js";
+import { LatchDecimal } from "../src/money/decimal.js";
+import { compileSnapshot } from "../src/pricing/compiled-snapshot.js";
+import { isJsonObject, JsonNumber, type JsonObject, parseJsonExact } from "../src/pricing/json-decimal.js";
 import {
   importLiteLLMCostMap,
   LITELLM_SKIP_KINDS,
   LITELLM_SKIP_REASONS,
   type LiteLLMSkipCode,
-} from "../../src/pricing/litellm.js";
-import type { PriceSnapshot } from "../../src/schemas/pricing.js";
+} from "../src/pricing/litellm.js";
+import type { PriceSnapshot } from "../src/schemas/pricing.js";
 
-// Today's complete LiteLLM cost map (source and licence: ../fixtures/litellm/README.md).
-const FIXTURE = new URL("../fixtures/litellm/model_prices_full.json.gz", import.meta.url);
+// Today's complete LiteLLM cost map, given by path: the map is not committed to this
+// repository (see test/fixtures/litellm/README.md for the copy this check was last run on).
+// Run: LATCH_LITELLM_MAP=/path/to/model_prices_and_context_window.json[.gz] pnpm --filter @latch/core check:litellm-map
 function loadFullMap(): string {
-  if (!existsSync(FIXTURE)) {
+  const path = process.env.LATCH_LITELLM_MAP;
+  if (path === undefined || !existsSync(path)) {
     throw new Error(
-      "fixtures/litellm/model_prices_full.json.gz is missing: see fixtures/litellm/README.md for where it comes from",
+      "LATCH_LITELLM_MAP must name LiteLLM's model_prices_and_context_window.json (optionally .gz)",
     );
   }
-  return gunzipSync(readFileSync(FIXTURE)).toString("utf8");
+  const bytes = readFileSync(path);
+  return (path.endsWith(".gz") ? gunzipSync(bytes) : bytes).toString("utf8");
 }
 
 /** Skips that are by design: prices of things no Latch meter measures. */
