@@ -580,7 +580,11 @@ export function createLatch(config: LatchConfig): Latch {
 
   /** Store failures, not caller mistakes: validation errors and conflicts go to the caller. */
   function isRetryableStoreError(error: unknown): boolean {
-    return !isCode(error, "invalid_input") && !isCode(error, "idempotency_conflict");
+    return (
+      !isCode(error, "invalid_input") &&
+      !isCode(error, "idempotency_conflict") &&
+      !isCode(error, "currency_mismatch")
+    );
   }
 
   async function flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }> {
