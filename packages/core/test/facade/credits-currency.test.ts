@@ -54,8 +54,9 @@ const euros: PriceSnapshot = {
   prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
 };
 
+const snapshots = [volume, euros];
 const pricing: PricingSource = {
-  resolve: async (model) => [volume, euros].find((s) => s.model.billableModel === model.billableModel),
+  resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
 };
 
 const call = (
@@ -108,11 +109,16 @@ async function ledger(): Promise<MemoryCreditLedger> {
   return credits;
 }
 
-function latchOf(credits: MemoryCreditLedger, config: Partial<NonNullable<LatchConfig["credits"]>> = {}) {
+function latchOf(
+  credits: MemoryCreditLedger,
+  config: Partial<NonNullable<LatchConfig["credits"]>> = {},
+  rated = new MemoryRatedRecordStore(),
+  prices: PricingSource = pricing,
+) {
   return createLatch({
     observations: new MemoryObservationStore(),
-    rated: new MemoryRatedRecordStore(),
-    pricing,
+    rated,
+    pricing: prices,
     counter: new MemoryUsageCounter(),
     credits: { ledger: credits, featureId: "usd", ...config },
     clock: () => new Date(NOW),
@@ -269,5 +275,30 @@ describe("a money credit feature met with a call rated in another currency", () 
       available: "0",
     });
     expect(await usd(credits)).toMatchObject({ balance: "100", usage: "0" });
+  });
+});
+
+describe("correct() when the event's model is now priced in another currency", () => {
+  it("throws currency_mismatch and stores nothing: the event keeps its currency and its burn", async () => {
+    const credits = await ledger();
+    const rated = new MemoryRatedRecordStore();
+    let current: PriceSnapshot = { ...euros, currency: "USD", snapshotId: "gpt-4o:usd" };
+    const latch = latchOf(credits, {}, rated, { resolve: async () => current });
+    const v1 = await latch.record(call(1, "gpt-4o", { input_tokens: 1_000, output_tokens: 100 }));
+    expect(v1).toMatchObject({ status: "rated", record: { currency: "USD", total: "0.0035" } });
+    current = euros; // the price sheet moved to euros
+    const error = await latch.correct("req-1:0:openai", { input_tokens: 2_000, output_tokens: 100 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(CurrencyMismatchError);
+    expect(error).toMatchObject({
+      eventId: "req-1:0:openai",
+      path: "currency",
+      expected: "USD",
+      actual: "EUR",
+    });
+    expect(await rated.current("req-1:0:openai")).toMatchObject({ version: 1, currency: "USD" });
+    expect(await usd(credits)).toMatchObject({ usage: "0.0035" });
   });
 });
