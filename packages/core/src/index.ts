@@ -5,6 +5,7 @@
  * engine, money helpers and the errors every Latch package throws.
  */
 export * from "./api-keys/index.js";
+export { supersededCurrencyMismatch } from "./contracts/currency-chain.js";
 export type {
   BatchIntent,
   ExportResult,

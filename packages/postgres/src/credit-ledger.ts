@@ -2,6 +2,7 @@ import {
   allocationOf,
   assertNotBeforeHighWatermark,
   assertSameBody,
+  assertUsageAmountFits,
   balanceAt,
   buildGrant,
   type CreditBalance,
@@ -314,9 +315,9 @@ export class PostgresCreditLedger implements CreditLedger {
     await assertMigrated(this.#db, this.#schema);
     return this.#write(async (tx) => {
       await this.#lock(tx, parsed.usage.ledgerId, "CreditUsage");
-      if ((await this.#feature(parsed.usage.featureId, tx)) === undefined) {
-        throw unknownId("CreditUsage", "featureId", "feature");
-      }
+      const feature = await this.#feature(parsed.usage.featureId, tx);
+      if (feature === undefined) throw unknownId("CreditUsage", "featureId", "feature");
+      assertUsageAmountFits(feature.feature, parsed.usage.amount, "CreditUsage");
       return this.#burn(tx, parsed, "CreditUsage");
     });
   }
@@ -385,6 +386,8 @@ export class PostgresCreditLedger implements CreditLedger {
         };
       }
       // Held, or expired unresolved: the call happened, so its usage is recorded in full.
+      const feature = await this.#feature(hold.feature_id, tx);
+      if (feature !== undefined) assertUsageAmountFits(feature.feature, commit.amount, "CreditCommit");
       const result = await this.#burn(tx, usage(hold.ledger_id, hold.feature_id), "CreditCommit");
       if (result.status === "denied") throw new Error("a commit is never enforced");
       await tx.query(

@@ -24,13 +24,21 @@ import {
   type SummaryQuery,
   SummaryQuerySchema,
   type SummaryRow,
+  supersededCurrencyMismatch,
   TOKEN_METERS,
 } from "@latch/core";
 import { z } from "zod";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
-import { detailId, MISSING_SUPERSEDED_STATE, parseStored, rethrowConflict } from "./sql-errors.js";
+import {
+  CURRENCY_MISMATCH_STATE,
+  detailField,
+  detailId,
+  MISSING_SUPERSEDED_STATE,
+  parseStored,
+  rethrowConflict,
+} from "./sql-errors.js";
 
 /** A change-log position: `0` (the start) or a seq handed out by `listSince`. */
 const CursorSchema = z
@@ -195,7 +203,8 @@ function safe(value: bigint, field: string): number {
  * {@link RatedRecordStore} on PostgreSQL or PGlite (table `<schema>.rated_records`).
  *
  * - `put`/`putMany`: one statement per batch, idempotent by `ratedRecordId` with a canonical
- *   hash comparison (ignoring `ratedAt`), all-or-nothing; versions must chain.
+ *   hash comparison (ignoring `ratedAt`), all-or-nothing; versions must chain, each in the
+ *   currency of the version it supersedes (`CurrencyMismatchError`, migration 0008).
  * - `listSince`: a change log that never skips a version: each row carries the xid of its
  *   transaction and is handed out only once `xid < pg_snapshot_xmin(pg_current_snapshot())`,
  *   in (xid, id) order. A `seq` is `xid × 10^19 + id` as a decimal string (and is a cursor).
@@ -495,6 +504,14 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
         const index = indexOf.get(detailId(error));
         const path = batch && index !== undefined ? `${index}.supersedes` : "supersedes";
         throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");
+      }
+      if (sqlState(error) === CURRENCY_MISMATCH_STATE) {
+        const index = indexOf.get(detailId(error));
+        const record = index === undefined ? undefined : records[index];
+        if (record !== undefined) {
+          const prefix = batch ? String(index) : "";
+          throw supersededCurrencyMismatch(record, detailField(error, "expected"), prefix);
+        }
       }
       rethrowConflict(error);
     }

@@ -4,6 +4,8 @@ import { sqlState } from "./schema.js";
 /** SQLSTATEs our migration's functions raise (class `LT`, unused by PostgreSQL). */
 export const CONFLICT_STATE = "LT409";
 export const MISSING_SUPERSEDED_STATE = "LT422";
+/** A rated-record version in another currency than the one it supersedes (migration 0008). */
+export const CURRENCY_MISMATCH_STATE = "LT412";
 
 function detail(error: unknown): Record<string, unknown> {
   const text = (error as { detail?: unknown } | null)?.detail;
@@ -19,6 +21,11 @@ function detail(error: unknown): Record<string, unknown> {
 /** The id named in the DETAIL of one of our raised errors. */
 export function detailId(error: unknown): string {
   return String(detail(error).id ?? "");
+}
+
+/** A string field of the DETAIL of one of our raised errors ("" when absent). */
+export function detailField(error: unknown, field: string): string {
+  return String(detail(error)[field] ?? "");
 }
 
 /** Turns the conflict our SQL functions raise into `IdempotencyConflictError`; anything else is rethrown. */

@@ -19,6 +19,7 @@ import {
   type SummaryRow,
   selectLines,
   summarize,
+  supersededCurrencyMismatch,
 } from "@latch/core";
 import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
@@ -62,7 +63,8 @@ function tenantMember(tenantId: string, eventId: string): string {
 
 /**
  * {@link RatedRecordStore} on Redis or Redis Cluster. A batch is one Lua script: idempotent
- * by canonical hash (ignoring `ratedAt`), corrections chained, all or nothing. Each new
+ * by canonical hash (ignoring `ratedAt`), corrections chained and kept in their event's
+ * currency (`CurrencyMismatchError`), all or nothing. Each new
  * version gets the next change-log seq inside that script; scripts run one at a time, so
  * `listSince` never skips a version that a slower writer commits later (there are no open
  * transactions to wait behind) and hands each out exactly once.
@@ -203,6 +205,7 @@ export class RedisRatedRecordStore implements RatedRecordStore {
         String(record.version),
         record.supersedes ?? "",
         tenantMember(record.observation.subject.tenantId, record.eventId),
+        record.currency,
       );
     });
     const k = this.#keys;
@@ -219,6 +222,10 @@ export class RedisRatedRecordStore implements RatedRecordStore {
           existingHash: replyString(reply[2], "putMany.storedHash"),
           incomingHash: incoming.hash,
         });
+      }
+      if (status === "currency_mismatch") {
+        const expected = replyString(reply[2], "putMany.supersededCurrency");
+        throw supersededCurrencyMismatch(incoming.record, expected, mode === "batch" ? String(index) : "");
       }
       const path = mode === "batch" ? `${index}.supersedes` : "supersedes";
       throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");

@@ -14,6 +14,7 @@ export const LUA_STATUS = {
   "-5": "superseded_not_stored",
   "-6": "cursor_past_end",
   "-7": "hold_of_other_account",
+  "-8": "currency_mismatch",
 } as const;
 
 export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];

@@ -96,12 +96,13 @@ export function makeRatedRecord(options: MakeRatedRecordOptions = {}): RatedUsag
 
 /**
  * The next version of `previous`: the same event with corrected meters, rated again in
- * `previous`'s currency, superseding it (`version + 1`, `supersedes = previous.ratedRecordId`).
+ * `previous`'s currency (or `options.currency`, e.g. to check that stores refuse a correction
+ * in another currency), superseding it (`version + 1`, `supersedes = previous.ratedRecordId`).
  */
 export function makeCorrection(
   previous: RatedUsageRecord,
   meters: MeterSet,
-  options: { ratedAt?: string } = {},
+  options: { ratedAt?: string; currency?: string } = {},
 ): RatedUsageRecord {
   const observation: UsageObservation = {
     ...structuredClone(previous.observation),
@@ -109,7 +110,8 @@ export function makeCorrection(
     source: { kind: "corrected", correctionOf: previous.eventId },
   };
   const version = previous.version + 1;
-  return engine.rate(observation, makeSnapshot(observation.model.billableModel, previous.currency), {
+  const currency = options.currency ?? previous.currency;
+  return engine.rate(observation, makeSnapshot(observation.model.billableModel, currency), {
     ratedAt: options.ratedAt ?? "2026-03-02T08:00:00Z",
     version,
     supersedes: previous.ratedRecordId,

@@ -24,9 +24,12 @@ export interface ChangeLogEntry {
  *   same observation against the same snapshot after a crash is a duplicate, not a conflict);
  *   a different record under the same id throws `IdempotencyConflictError`, nothing overwritten.
  * - Versions: version 1 supersedes nothing; version n > 1 must supersede `eventId:v<n-1>`,
- *   which must already be stored (else `invalid_input` naming `supersedes`). `current(eventId)`
- *   returns the highest stored version.
- * - `putMany` is all-or-nothing, like `ObservationStore.appendMany`.
+ *   which must already be stored (else `invalid_input` naming `supersedes`), in the same
+ *   `currency`: one event is billed in one currency, so a correction in another currency throws
+ *   `CurrencyMismatchError` (`currency_mismatch`, naming the eventId and the `currency` field)
+ *   and nothing is written. `current(eventId)` returns the highest stored version.
+ * - `putMany` is all-or-nothing, like `ObservationStore.appendMany`: one refused record (a
+ *   conflict, a broken chain, a currency mismatch) writes nothing of the batch.
  * - `listSince(cursor, limit)` walks the change log of every stored version in one total,
  *   stable order; following the returned cursor visits every version exactly once, even while
  *   other writers are storing records concurrently (a version is handed out only once no

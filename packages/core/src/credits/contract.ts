@@ -27,11 +27,21 @@ export interface CreditGrant extends CreditGrantRequest {
   voidedAt?: string;
 }
 
-/** Where one usage event's amount went. Amounts are canonical decimal strings. */
+/**
+ * Where one usage event's amount went. Amounts are canonical decimal strings, and `burned`
+ * plus `overage` add up to the event's amount.
+ */
 export interface CreditAllocation {
-  /** Grants burned, in burn-down order. */
+  /**
+   * Grants burned, in burn-down order. For a refund (negative usage), the credit it returned,
+   * as negative amounts, per grant in the order the burns were undone (newest first).
+   */
   burned: Array<{ grantId: string; amount: string }>;
-  /** What no grant could cover. Reported, never lost. */
+  /**
+   * What no grant covered. Reported, never lost. It also holds the part of a usage taken from
+   * a refund owed back (see refunds on {@link CreditLedger}); for a refund it is negative: the
+   * overage it undid plus what it left owed back.
+   */
   overage: string;
 }
 
@@ -88,9 +98,12 @@ export interface CreditFeatureBalance {
   burned: string;
   expired: string;
   voided: string;
-  /** All usage up to `t`: `burned + overage`. */
+  /** All usage up to `t` (refunds subtracted): `burned + overage`. */
   usage: string;
-  /** Usage that no grant covered. */
+  /**
+   * Usage that no grant covered. Negative only for a money feature whose refunds exceeded
+   * everything allocated before them: owed back, and taken first by its next usage.
+   */
   overage: string;
 }
 
@@ -124,7 +137,9 @@ export type CreditHistoryEntry =
     }
   /**
    * What usage burned from one grant within `period`; periods are cut at every grant start,
-   * expiry, void and reset, and at the query's `from` and `to`. `at` is `period.from`.
+   * expiry, void and reset, and at the query's `from` and `to`. `at` is `period.from`. The net
+   * of burns and refunds: negative when refunds returned more than the period burned (a period
+   * where they cancel out has no entry).
    */
   | {
       type: "GRANT_USAGE";
@@ -191,6 +206,20 @@ export interface CreditLedgerPage {
  * replaces the event's amount and time (balances are replayed, so the burn is adjusted up or
  * down wherever it lands); a lower version than the stored one changes nothing and answers
  * `superseded`.
+ *
+ * **Refunds** (money features only): a usage amount may be negative, as the rated total of an
+ * event whose volume period tier reprices the period's earlier usage lower is. Replayed at its
+ * time, a refund undoes the feature's most recent allocations first (LIFO): earlier overage,
+ * then burns, newest first. Credit undone from a grant still in effect, with no reset since
+ * that burn, returns to its balance; from a grant since expired or voided, or a burn before a
+ * reset, it counts as expired (voided) — the closed period is not reopened, as if the burn had
+ * been smaller. A refund larger than everything allocated before it leaves the feature's
+ * overage negative (owed back), and the feature's next usage takes that first, before any
+ * grant. So the credits a period burns equal the sum of its rated totals whenever the grants
+ * cover them, in whatever order the events arrive. Enforcement never denies a refund. A
+ * negative amount for a quantity feature is `invalid_input` naming `amount`. E.g. a volume
+ * tier's calls rated 0.0016, then −0.0004 (the crossing call), then 0.0003 burn 0.0015 in all;
+ * the second's allocation is `{ burned: [{ grantId, amount: "-0.0004" }], overage: "0" }`.
  *
  * **Holds** (two-phase, like `QuotaReservator`, but in exact credits and tied to usage events):
  * `reserve` holds an amount of a feature's credits for a call, so that concurrent reserves

@@ -16,6 +16,23 @@ import type {
  * Postgres agree to the last digit. Amounts are bigint units at {@link CREDIT_SCALE} decimal
  * places: exact, no float anywhere.
  *
+ * **Refunds** (negative usage, money features only: a volume period tier gives the event that
+ * crosses a boundary a negative total, its reversal line repricing the period's earlier usage
+ * lower). Replayed in time order like any usage, a refund of `r` undoes the feature's most
+ * recent allocations first (LIFO), until `r` is used up:
+ * - an earlier event's uncovered overage: the debt shrinks;
+ * - a burn of grant `g`: `g.burned` falls by the part undone, which goes back to `g.balance`
+ *   when `g` is still in effect and no reset happened since that burn; otherwise it counts
+ *   where it would have gone had the burn been smaller: `g.voided` for a voided grant,
+ *   `g.expired` for an expired grant or a burn from before a reset (a closed period is not
+ *   reopened, whatever its rollover);
+ * - what remains once nothing earlier is left to undo is owed back: the feature's `overage`
+ *   goes negative, and the next usage of the feature takes it first (before any grant burns).
+ * So each grant keeps `granted = balance + burned + expired + voided` (all ≥ 0), each feature
+ * `usage = burned + overage`, and the credits burned over a period equal the sum of the rated
+ * totals whenever the grants covered them. A refund never adds overage, so enforcement always
+ * allows it.
+ *
  * @packageDocumentation
  */
 
@@ -46,7 +63,7 @@ export interface GrantFact {
   sequence: number;
 }
 
-/** One recorded usage event. */
+/** One recorded usage event; `amount` < 0 is a refund (money features only). */
 export interface UsageFact {
   featureId: string;
   eventId: string;
@@ -105,6 +122,8 @@ interface GrantAccount {
   fact: GrantFact;
   started: boolean;
   ended: boolean;
+  /** How it ended: where credit a refund returns after its end goes. */
+  endedBy: "expired" | "voided" | null;
   granted: bigint;
   balance: bigint;
   burned: bigint;
@@ -114,7 +133,24 @@ interface GrantAccount {
 
 interface FeatureUsage {
   usage: bigint;
+  /** Signed: below 0 when refunds exceeded everything allocated before them (owed back). */
   overage: bigint;
+  /** The overage no grant covered and no refund undid yet (≥ 0): what enforcement guards. */
+  uncovered: bigint;
+  /** Allocations a refund may undo, oldest first. */
+  stack: Allocation[];
+}
+
+/**
+ * One allocated part of a usage event: burned from a grant (in the reset period `epoch`), or
+ * put to overage, either `uncovered` (no grant left) or an `offset` against an earlier refund
+ * owed back. `amount` is what a refund can still undo of it.
+ */
+interface Allocation {
+  kind: "burn" | "uncovered" | "offset";
+  account: GrantAccount | null;
+  epoch: number;
+  amount: bigint;
 }
 
 /** History entries with their sort key. */
@@ -187,6 +223,92 @@ function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 
+type Allocated = NonNullable<ReplayResult["tracked"]>;
+
+/**
+ * Allocates usage of `amount` ≥ 0: first against a refund owed back (negative overage), then
+ * down the feature's grants in burn-down order; the rest is uncovered overage.
+ */
+function burn(
+  f: FeatureUsage,
+  u: UsageFact,
+  ordered: readonly GrantAccount[],
+  epoch: number,
+  onBurn: (a: GrantAccount, amount: bigint) => void,
+): Allocated {
+  let rest = u.amount;
+  const offset = f.overage < 0n ? min(rest, -f.overage) : 0n;
+  if (offset > 0n) {
+    rest -= offset;
+    f.stack.push({ kind: "offset", account: null, epoch, amount: offset });
+  }
+  const burned: Array<{ grantId: string; amount: bigint }> = [];
+  if (rest > 0n) {
+    const candidates = ordered
+      .filter((a) => a.started && !a.ended && a.balance > 0n && a.fact.featureId === u.featureId)
+      .sort(compareBurnOrder);
+    for (const a of candidates) {
+      if (rest === 0n) break;
+      const take = min(rest, a.balance);
+      a.balance -= take;
+      a.burned += take;
+      rest -= take;
+      burned.push({ grantId: a.fact.grantId, amount: take });
+      f.stack.push({ kind: "burn", account: a, epoch, amount: take });
+      onBurn(a, take);
+    }
+  }
+  if (rest > 0n) {
+    f.uncovered += rest;
+    f.stack.push({ kind: "uncovered", account: null, epoch, amount: rest });
+  }
+  f.overage += offset + rest;
+  return { burned, overage: offset + rest };
+}
+
+/**
+ * A refund of `amount` > 0: undoes the feature's most recent allocations first (see the
+ * module's TSDoc); what nothing earlier can take back is owed (negative overage). The
+ * allocation it reports is negative: per grant, the credit returned; overage, the overage
+ * undone plus what is owed.
+ */
+function refund(
+  f: FeatureUsage,
+  amount: bigint,
+  epoch: number,
+  onRefund: (a: GrantAccount, amount: bigint) => void,
+): Allocated {
+  let rest = amount;
+  let overage = 0n;
+  const returned = new Map<GrantAccount, bigint>(); // insertion order: the order undone
+  while (rest > 0n) {
+    const top = f.stack.at(-1);
+    if (top === undefined) break;
+    const take = min(rest, top.amount);
+    top.amount -= take;
+    rest -= take;
+    if (top.amount === 0n) f.stack.pop();
+    const a = top.account;
+    if (a === null) {
+      if (top.kind === "uncovered") f.uncovered -= take;
+      overage += take;
+      continue;
+    }
+    a.burned -= take;
+    if (a.endedBy === "voided") a.voided += take;
+    else if (a.ended || top.epoch !== epoch) a.expired += take;
+    else a.balance += take;
+    returned.set(a, (returned.get(a) ?? 0n) + take);
+    onRefund(a, take);
+  }
+  overage += rest; // owed back: taken first by the feature's next usage
+  f.overage -= overage;
+  return {
+    burned: [...returned].map(([a, take]) => ({ grantId: a.fact.grantId, amount: -take })),
+    overage: -overage,
+  };
+}
+
 /** Replays a ledger's facts in time order. */
 export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult {
   const accounts = new Map<string, GrantAccount>();
@@ -196,6 +318,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
       fact,
       started: false,
       ended: false,
+      endedBy: null,
       granted: 0n,
       balance: 0n,
       burned: 0n,
@@ -209,6 +332,8 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   const entries: KeyedEntry[] = [];
   const history = options.history;
   let tracked: ReplayResult["tracked"];
+  /** Resets replayed so far: a burn's period, which a refund does not reopen. */
+  let epoch = 0;
 
   // GRANT_USAGE: what each grant burned since the last boundary.
   let periodStart = Number.NEGATIVE_INFINITY;
@@ -216,7 +341,9 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   const flush = (to: number) => {
     if (history === undefined || to <= periodStart) return;
     if (periodStart >= history.from) {
-      const burned = [...periodBurn.entries()].sort((a, b) => a[0].fact.sequence - b[0].fact.sequence);
+      const burned = [...periodBurn.entries()]
+        .filter(([, amount]) => amount !== 0n) // refunds may net a period's burns to nothing
+        .sort((a, b) => a[0].fact.sequence - b[0].fact.sequence);
       for (const [account, amount] of burned) {
         entries.push({
           at: periodStart,
@@ -254,6 +381,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
           a.expired += a.balance;
           a.balance = 0n;
           a.ended = true;
+          a.endedBy = "expired";
         }
         break;
       }
@@ -283,6 +411,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
         const removed = a.started && !a.ended ? a.balance : 0n;
         a.voided += removed;
         a.balance = 0n;
+        if (!a.ended) a.endedBy = "voided";
         a.ended = true;
         if (inWindow(event.at)) {
           entries.push({
@@ -301,6 +430,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
         break;
       }
       case RESET: {
+        epoch++;
         const changes: Array<{ grantId: string; featureId: string; before: string; after: string }> = [];
         for (const a of ordered) {
           if (!a.started || a.ended) continue;
@@ -336,35 +466,26 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
       }
       case USAGE: {
         const u = event.usage as UsageFact;
-        let rest = u.amount;
-        const burned: Array<{ grantId: string; amount: bigint }> = [];
-        if (rest > 0n) {
-          const candidates = ordered
-            .filter((a) => a.started && !a.ended && a.balance > 0n && a.fact.featureId === u.featureId)
-            .sort(compareBurnOrder);
-          for (const a of candidates) {
-            if (rest === 0n) break;
-            const take = min(rest, a.balance);
-            a.balance -= take;
-            a.burned += take;
-            rest -= take;
-            burned.push({ grantId: a.fact.grantId, amount: take });
-            if (history !== undefined) periodBurn.set(a, (periodBurn.get(a) ?? 0n) + take);
-          }
-        }
         let f = features.get(u.featureId);
         if (f === undefined) {
-          f = { usage: 0n, overage: 0n };
+          f = { usage: 0n, overage: 0n, uncovered: 0n, stack: [] };
           features.set(u.featureId, f);
         }
+        const allocation =
+          u.amount < 0n
+            ? refund(f, -u.amount, epoch, (a, amount) => {
+                if (history !== undefined) periodBurn.set(a, (periodBurn.get(a) ?? 0n) - amount);
+              })
+            : burn(f, u, ordered, epoch, (a, amount) => {
+                if (history !== undefined) periodBurn.set(a, (periodBurn.get(a) ?? 0n) + amount);
+              });
         f.usage += u.amount;
-        f.overage += rest;
         if (
           options.track !== undefined &&
           options.track.featureId === u.featureId &&
           options.track.eventId === u.eventId
         ) {
-          tracked = { burned, overage: rest };
+          tracked = allocation;
         }
         break;
       }
@@ -452,10 +573,14 @@ export function allocationOf(facts: LedgerFacts, featureId: string, eventId: str
   };
 }
 
-/** Total overage of one feature over the whole replay. */
+/**
+ * The overage of one feature that no grant covered, over the whole replay (refunds owed back
+ * do not offset it: enforcement guards spending beyond the credits, not the net).
+ */
 function featureOverage(facts: LedgerFacts, featureId: string): bigint {
   return (
-    replay(facts, { until: Number.POSITIVE_INFINITY, inclusive: true }).features.get(featureId)?.overage ?? 0n
+    replay(facts, { until: Number.POSITIVE_INFINITY, inclusive: true }).features.get(featureId)?.uncovered ??
+    0n
   );
 }
 

@@ -35,6 +35,7 @@ export { creditUsageOf } from "./features.js";
 export {
   assertNotBeforeHighWatermark,
   assertSameBody,
+  assertUsageAmountFits,
   buildGrant,
   compareCodePoints,
   ledgerListCursor,

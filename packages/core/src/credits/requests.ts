@@ -8,6 +8,7 @@ import type { CreditGrant } from "./contract.js";
 import { toCreditUnits, type UsageFact } from "./engine.js";
 import {
   CreditCommitSchema,
+  type CreditFeature,
   CreditFeatureSchema,
   type CreditGrantRequest,
   CreditGrantSchema,
@@ -88,6 +89,21 @@ export function usageDecision(
   if (incoming.version < stored.version) return "superseded";
   assertSameBody(incoming.eventId, stored.hash, incoming.hash);
   return "duplicate";
+}
+
+/**
+ * Negative usage is a refund, which only a money feature takes (see the credit engine): a
+ * quantity (tokens, requests) is never negative, so a negative amount for a quantity feature
+ * is `invalid_input` naming `amount`.
+ */
+export function assertUsageAmountFits(feature: CreditFeature, amount: string, subject: string): void {
+  if (feature.measure.kind === "quantity" && amount.startsWith("-")) {
+    throw LatchValidationError.at(
+      subject,
+      "amount",
+      "must be ≥ 0 for a quantity feature: only money features take refunds",
+    );
+  }
 }
 
 /** Parses a reserve request; returns it with its idempotency hash (not `ttlMs`). */

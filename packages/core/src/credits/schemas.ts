@@ -18,7 +18,7 @@ export const CreditIdSchema = z
   .max(256, { error: "at most 256 characters" });
 
 const POSITIVE_DECIMAL = /^(0|[1-9][0-9]{0,19})(\.[0-9]{1,30})?$/;
-const USAGE_DECIMAL = /^(0|[1-9][0-9]{0,19})(\.[0-9]{1,40})?$/;
+const USAGE_DECIMAL = /^-?(0|[1-9][0-9]{0,19})(\.[0-9]{1,40})?$/;
 const isZero = (text: string) => /^0(\.0*)?$/.test(text);
 
 /**
@@ -33,12 +33,15 @@ export const CreditAmountSchema = z
   .transform(canonicalDecimal);
 
 /**
- * A usage amount: a plain decimal string ≥ 0 (at most 20 integer and 40 fractional digits, so
- * that a rated cost fits exactly).
+ * A usage amount: a plain decimal string (at most 20 integer and 40 fractional digits, so that
+ * a rated cost fits exactly), parsed to its canonical form (`"-0"` → `"0"`). Negative only for
+ * a money feature: a refund, e.g. the negative total of an event whose volume period tier
+ * reprices the period's earlier usage lower. A quantity feature's usage is never negative
+ * (`invalid_input` naming `amount`, checked against the feature by every backend).
  */
 export const CreditUsageAmountSchema = z
-  .string({ error: "expected a decimal string such as 1500 or 0.0042" })
-  .regex(USAGE_DECIMAL, { error: "expected a plain decimal string ≥ 0 such as 1500 or 0.0042" })
+  .string({ error: "expected a decimal string such as 1500, 0.0042 or -0.0004" })
+  .regex(USAGE_DECIMAL, { error: "expected a plain decimal string such as 1500, 0.0042 or -0.0004" })
   .transform(canonicalDecimal);
 
 /** Grant priority: an integer from 1 (most urgent) to 255. */
@@ -92,7 +95,9 @@ export const CreditSubjectFilterSchema = z.strictObject({
  * A feature ties usage to credits. `measure` says what one credit is worth:
  * - `{ kind: "quantity", meters }`: the sum of those meters of an observation (e.g. tokens);
  * - `{ kind: "money", currency }`: the rated cost (`RatedUsageRecord.total`) in that currency;
- *   a record in another currency does not count toward the feature (create one per currency).
+ *   a record in another currency that the filters match is an error (`currency_mismatch`,
+ *   reported by the facade as `credit_burn_failed`), never a burn of 0: create one money
+ *   feature per currency and route calls to the feature of theirs.
  *
  * `filters` narrow which observations count: every given subject field and attribute must be
  * equal, and the billable model must be one of `models` / start with `modelPrefix` when given.
@@ -239,7 +244,10 @@ export type CreditReserveInput = z.input<typeof CreditReserveSchema>;
 export const CreditCommitSchema = z.strictObject({
   holdId: CreditIdSchema,
   eventId: EventId,
-  /** The actual amount, a decimal string ≥ 0; charged in full, even above the hold. */
+  /**
+   * The actual amount, a decimal string; charged in full, even above the hold. Negative (a
+   * refund) only for a money feature.
+   */
   amount: CreditUsageAmountSchema,
   at: Instant,
   version: CreditUsageVersionSchema.default(1),

@@ -146,7 +146,11 @@ export interface LatchWarning {
     | "settle_failed"
     /** `reconcileQuota()` met a hold it cannot commit (voided, committed with other units, unknown). */
     | "quota_reconcile_skipped"
-    /** Burning a call's credits failed: spooled for replay when a retry can help, else dropped. */
+    /**
+     * Burning a call's credits failed: spooled for replay when a retry can help, else dropped.
+     * Also a money feature met with a call rated in another currency (`cause`:
+     * `CurrencyMismatchError`): nothing of it burns from that feature, never a silent 0.
+     */
     | "credit_burn_failed";
   message: string;
   eventId?: string;
@@ -410,9 +414,16 @@ export function createLatch(config: LatchConfig): Latch {
    */
   async function burnCredits(obs: UsageObservation, record?: RatedUsageRecord): Promise<void> {
     if (credits === undefined) return;
+    let mismatch: unknown; // a money feature in another currency: thrown once the other routes burned
     for (const route of routesOf(obs)) {
       const feature = await creditFeature(credits.ledger, route.featureId);
-      const amount = creditUsageOf(feature, obs, record);
+      let amount: string | undefined;
+      try {
+        amount = creditUsageOf(feature, obs, record);
+      } catch (error) {
+        mismatch ??= error;
+        continue;
+      }
       if (amount === undefined) continue;
       await withRetry(
         () =>
@@ -427,6 +438,7 @@ export function createLatch(config: LatchConfig): Latch {
         retry,
       );
     }
+    if (mismatch !== undefined) throw mismatch;
   }
 
   /**
@@ -580,7 +592,11 @@ export function createLatch(config: LatchConfig): Latch {
 
   /** Store failures, not caller mistakes: validation errors and conflicts go to the caller. */
   function isRetryableStoreError(error: unknown): boolean {
-    return !isCode(error, "invalid_input") && !isCode(error, "idempotency_conflict");
+    return (
+      !isCode(error, "invalid_input") &&
+      !isCode(error, "idempotency_conflict") &&
+      !isCode(error, "currency_mismatch")
+    );
   }
 
   /**
@@ -709,7 +725,19 @@ export function createLatch(config: LatchConfig): Latch {
       }
       const record = result.status === "rated" ? result.record : undefined;
       const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
-      const amount = creditUsageOf(await creditFeature(ledger, hold.featureId), obs, record);
+      const feature = await creditFeature(ledger, hold.featureId);
+      let amount: string | undefined;
+      try {
+        amount = creditUsageOf(feature, obs, record);
+      } catch (error) {
+        // Rated in another currency than the feature's: nothing burns here. Reported, hold released.
+        warn({
+          code: "credit_burn_failed",
+          message: (error as Error).message,
+          eventId: obs.eventId,
+          cause: error,
+        });
+      }
       if (amount === undefined) {
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
         return { settled: true };

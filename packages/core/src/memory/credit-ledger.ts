@@ -24,6 +24,7 @@ import {
 import {
   assertNotBeforeHighWatermark,
   assertSameBody,
+  assertUsageAmountFits,
   buildGrant,
   compareCodePoints,
   ledgerListPage,
@@ -242,7 +243,9 @@ export class MemoryCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const parsed = parseCreditUsage(input);
     const state = this.#ledger(parsed.usage.ledgerId, "CreditUsage");
-    if (!this.#features.has(parsed.usage.featureId)) throw unknownId("CreditUsage", "featureId", "feature");
+    const feature = this.#features.get(parsed.usage.featureId);
+    if (feature === undefined) throw unknownId("CreditUsage", "featureId", "feature");
+    assertUsageAmountFits(feature.feature, parsed.usage.amount, "CreditUsage");
     return this.#burn(state, parsed);
   }
 
@@ -311,6 +314,8 @@ export class MemoryCreditLedger implements CreditLedger {
       return { status: "committed", holdId: hold.holdId, eventId: hold.eventId as string, ...allocation };
     }
     // Held, or expired unresolved: the call happened, so its usage is recorded in full.
+    const feature = this.#features.get(hold.featureId);
+    if (feature !== undefined) assertUsageAmountFits(feature.feature, commit.amount, "CreditCommit");
     const result = done(this.#burn(state, usage(hold.ledgerId, hold.featureId)));
     hold.status = "committed";
     hold.commitHash = hash;

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { supersededCurrencyMismatch } from "../contracts/currency-chain.js";
 import { ratedRecordHash } from "../contracts/hashing.js";
 import {
   ConsumerNameSchema,
@@ -32,8 +33,15 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Checks the version chain of one record; `stored(id)` says whether a ratedRecordId exists. */
-function checkVersion(record: RatedUsageRecord, prefix: string, stored: (id: string) => boolean): void {
+/**
+ * Checks the version chain of one record; `stored(id)` is the stored (or earlier in the batch)
+ * version with that ratedRecordId, if any. A correction must keep its event's currency.
+ */
+function checkVersion(
+  record: RatedUsageRecord,
+  prefix: string,
+  stored: (id: string) => RatedUsageRecord | undefined,
+): void {
   const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
   const fail = (field: string, message: string) =>
     LatchValidationError.at("RatedUsageRecord", at(field), message);
@@ -49,7 +57,11 @@ function checkVersion(record: RatedUsageRecord, prefix: string, stored: (id: str
   }
   const previous = `${record.eventId}:v${record.version - 1}`;
   if (record.supersedes !== previous) throw fail("supersedes", "must be <eventId>:v<version - 1>");
-  if (!stored(previous)) throw fail("supersedes", "the superseded version is not stored");
+  const superseded = stored(previous);
+  if (superseded === undefined) throw fail("supersedes", "the superseded version is not stored");
+  if (superseded.currency !== record.currency) {
+    throw supersededCurrencyMismatch(record, superseded.currency, prefix);
+  }
 }
 
 /** Parses and freezes a copy of `input`: later changes to the caller's object change nothing here. */
@@ -77,7 +89,8 @@ const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true
 /**
  * The embedded {@link RatedRecordStore}: every version in process memory, with exactly the
  * contract's guarantees. `put` is idempotent by canonical hash (ignoring `ratedAt`);
- * corrections must chain (`v<n>` supersedes a stored `v<n-1>`); `putMany` is all-or-nothing.
+ * corrections must chain (`v<n>` supersedes a stored `v<n-1>` in the same currency, else
+ * `CurrencyMismatchError`); `putMany` is all-or-nothing.
  *
  * The change log is an append-only array: a version's `seq` is its 1-based position as a
  * decimal string, and a cursor is the last seq handed out (`"0"` or `undefined`: the start).
@@ -102,7 +115,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const incoming = parseRecord(record, "");
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersion(incoming.record, "", (id) => this.#byId.has(id));
+    checkVersion(incoming.record, "", (id) => this.#byId.get(id)?.record);
     this.#insert(incoming.record, incoming.hash);
     return "stored";
   }
@@ -125,7 +138,11 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
         results.push(this.#duplicate(known, incoming));
         return;
       }
-      checkVersion(incoming.record, String(index), (prev) => this.#byId.has(prev) || batch.has(prev));
+      checkVersion(
+        incoming.record,
+        String(index),
+        (prev) => (this.#byId.get(prev) ?? batch.get(prev))?.record,
+      );
       batch.set(id, incoming);
       toInsert.push(incoming);
       results.push("stored");

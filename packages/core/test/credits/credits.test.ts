@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   type CreditFeature,
   CreditFeatureSchema,
+  CurrencyMismatchError,
   creditUsageOf,
   DefaultRatingEngine,
   HighWatermarkError,
@@ -109,7 +110,7 @@ describe("creditUsageOf", () => {
     expect(creditUsageOf(tokens({ models: ["gpt-4o"] }), obs)).toBeUndefined();
   });
 
-  it("counts money as the rated total in the feature's currency only", () => {
+  it("counts money as the rated total; a record in another currency is a typed error, never 0", () => {
     const rated = new DefaultRatingEngine().rate(
       obs,
       snapshot({
@@ -124,7 +125,30 @@ describe("creditUsageOf", () => {
     const usd = CreditFeatureSchema.parse({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
     const eur = CreditFeatureSchema.parse({ featureId: "eur", measure: { kind: "money", currency: "EUR" } });
     expect(creditUsageOf(usd, obs, rated)).toBe("0.005");
-    expect(creditUsageOf(eur, obs, rated)).toBeUndefined();
+    expect(() => creditUsageOf(eur, obs, rated)).toThrow(CurrencyMismatchError);
+    const error = (() => {
+      try {
+        creditUsageOf(eur, obs, rated);
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(error).toMatchObject({
+      code: "currency_mismatch",
+      eventId: obs.eventId,
+      path: "currency",
+      expected: "EUR",
+      actual: "USD",
+    });
+    expect((error as Error).message).toContain("eur");
+    expect((error as Error).message).not.toContain(rated.total);
+    // Not rated yet: nothing to count; filtered out: not this feature's call, whatever the currency.
     expect(creditUsageOf(usd, obs)).toBeUndefined();
+    const eurForOtherProject = CreditFeatureSchema.parse({
+      featureId: "eur-other",
+      measure: { kind: "money", currency: "EUR" },
+      filters: { subject: { projectId: "other" } },
+    });
+    expect(creditUsageOf(eurForOtherProject, obs, rated)).toBeUndefined();
   });
 });

@@ -373,12 +373,13 @@ return {1, previous}
   putMany: {
     name: "putMany",
     numberOfKeys: 6,
-    version: "cd1f423702c8",
+    version: "1cac1f8a1171",
     lua: `--[[
   Stores a batch of rated-record versions, all or nothing, idempotent by ratedRecordId, and
   appends each new version to the change log with the next sequence number. Scripts run one
   at a time, so a version is visible exactly when its seq is: the log never has a gap that a
-  later writer could fill behind a reader's cursor.
+  later writer could fill behind a reader's cursor. A correction must be in the currency of
+  the version it supersedes (stored, or earlier in the batch): one event, one currency.
 
   Input:
     KEYS[1] records (hash: ratedRecordId -> record JSON)
@@ -388,26 +389,30 @@ return {1, previous}
     KEYS[5] change-log sequence (string counter)
     KEYS[6] events by tenant (sorted set, scores 0: "<tenantId>\\0<eventId>")
 
-    ARGV[7i-6] ratedRecordId of item i
-    ARGV[7i-5] canonical hash of item i
-    ARGV[7i-4] record JSON of item i
-    ARGV[7i-3] eventId of item i
-    ARGV[7i-2] version of item i, integer string
-    ARGV[7i-1] ratedRecordId it supersedes, or "" for version 1
-    ARGV[7i]   tenant index member of item i
+    ARGV[8i-7] ratedRecordId of item i
+    ARGV[8i-6] canonical hash of item i
+    ARGV[8i-5] record JSON of item i
+    ARGV[8i-4] eventId of item i
+    ARGV[8i-3] version of item i, integer string
+    ARGV[8i-2] ratedRecordId it supersedes, or "" for version 1
+    ARGV[8i-1] tenant index member of item i
+    ARGV[8i]   currency of item i
 
   Output:
-    {r1, r2, ...}        per item: 1 stored, 0 already_exists (same record)
-    {-1, i, storedHash}  idempotency conflict at item i: nothing is written
-    {-5, i}              item i supersedes a version that is not stored: nothing is written
+    {r1, r2, ...}               per item: 1 stored, 0 already_exists (same record)
+    {-1, i, storedHash}         idempotency conflict at item i: nothing is written
+    {-5, i}                     item i supersedes a version that is not stored: nothing is written
+    {-8, i, supersededCurrency} item i is in another currency than the version it supersedes:
+                                nothing is written
 ]]
 local rcall = redis.call
 
-local count = #ARGV / 7
+local count = #ARGV / 8
 local seen = {}
+local seenCurrency = {}
 local results = {}
 for i = 1, count do
-  local base = 7 * (i - 1)
+  local base = 8 * (i - 1)
   local id = ARGV[base + 1]
   local hash = ARGV[base + 2]
   local known = seen[id] or rcall("HGET", KEYS[2], id)
@@ -418,17 +423,30 @@ for i = 1, count do
     results[i] = 0
   else
     local supersedes = ARGV[base + 6]
-    if supersedes ~= "" and not seen[supersedes] and rcall("HEXISTS", KEYS[2], supersedes) == 0 then
-      return {-5, i}
+    local currency = ARGV[base + 8]
+    if supersedes ~= "" then
+      -- Only corrections read the version they supersede; a batch of first versions reads nothing.
+      local previous = seenCurrency[supersedes]
+      if previous == nil then
+        local json = rcall("HGET", KEYS[1], supersedes)
+        if not json then
+          return {-5, i}
+        end
+        previous = cjson.decode(json).currency
+      end
+      if previous ~= currency then
+        return {-8, i, tostring(previous)}
+      end
     end
     seen[id] = hash
+    seenCurrency[id] = currency
     results[i] = 1
   end
 end
 
 for i = 1, count do
   if results[i] == 1 then
-    local base = 7 * (i - 1)
+    local base = 8 * (i - 1)
     local id = ARGV[base + 1]
     local eventId = ARGV[base + 4]
     rcall("HSET", KEYS[1], id, ARGV[base + 3])

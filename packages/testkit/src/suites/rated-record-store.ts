@@ -7,7 +7,9 @@ import {
   ratedRecordHash,
   type SummaryQuery,
   selectLines,
+  sumDecimals,
   summarize,
+  toBillingRecord,
   type UsageObservation,
 } from "@latch/core";
 import fc from "fast-check";
@@ -224,6 +226,87 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       const v2 = { ...makeCorrection(v1, { input_tokens: 10 }), supersedes: `${v1.eventId}:v7` };
       await expectInvalidInput(store.put(v2), "supersedes");
       expect(await store.current(v1.eventId)).toEqual(v1);
+    });
+
+    it("refuses a correction in another currency than the version it supersedes, naming the event and field; nothing is written", async () => {
+      const v1 = record(1, { meters: { input_tokens: 1_000, output_tokens: 100 } });
+      await store.put(v1);
+      const inEuros = makeCorrection(v1, { input_tokens: 2_000, output_tokens: 100 }, { currency: "EUR" });
+      const error = await expectLatchError(store.put(inEuros), "currency_mismatch");
+      expect(error).toMatchObject({
+        name: "CurrencyMismatchError",
+        eventId: v1.eventId,
+        path: "currency",
+        expected: "USD",
+        actual: "EUR",
+      });
+      // Ids and fields, never amounts.
+      expect(error.message).toContain(v1.eventId);
+      expect(error.message).not.toContain(inEuros.total);
+      expect(await store.get(inEuros.ratedRecordId)).toBeUndefined();
+      expect(await store.current(v1.eventId)).toEqual(v1);
+      await expectVersions(v1.eventId, 1);
+      // The event's chain is intact: a correction in its own currency is still taken.
+      const inDollars = makeCorrection(v1, { input_tokens: 2_000, output_tokens: 100 });
+      expect(await store.put(inDollars)).toBe("stored");
+      expect(await store.current(v1.eventId)).toEqual(inDollars);
+      // ...and the change of currency is refused at any version, not only the second.
+      const v3 = makeCorrection(inDollars, { input_tokens: 3_000 }, { currency: "JPY" });
+      await expectLatchError(store.put(v3), "currency_mismatch");
+      await expectVersions(v1.eventId, 2);
+    });
+
+    it("writes nothing from a batch in which one correction changes its event's currency, stored or earlier in the batch", async () => {
+      const stored = record(1);
+      await store.put(stored);
+      const fresh = record(2);
+      const storedInEuros = makeCorrection(stored, { input_tokens: 7 }, { currency: "EUR" });
+      const error = await expectLatchError(store.putMany([fresh, storedInEuros]), "currency_mismatch");
+      expect(error).toMatchObject({ eventId: stored.eventId, path: "1.currency", expected: "USD" });
+      expect(await store.get(fresh.ratedRecordId)).toBeUndefined();
+      expect(await store.get(storedInEuros.ratedRecordId)).toBeUndefined();
+      await expectVersions(fresh.eventId, 0);
+      await expectVersions(stored.eventId, 1);
+
+      const first = record(3, {}, "EUR");
+      const second = makeCorrection(first, { input_tokens: 9 });
+      const third = makeCorrection(second, { input_tokens: 11 }, { currency: "USD" });
+      const batchError = await expectLatchError(store.putMany([first, second, third]), "currency_mismatch");
+      expect(batchError).toMatchObject({ eventId: first.eventId, path: "2.currency", expected: "EUR" });
+      expect(await store.current(first.eventId)).toBeUndefined();
+      await expectVersions(first.eventId, 0);
+    });
+
+    it("after a refused change of currency, every version in the change log still becomes a billing row", async () => {
+      // Before the rule, a stored correction in another currency stopped the billing export
+      // for good: its cost delta against the superseded version cannot be computed.
+      const start = (await drain(store, undefined)).cursor;
+      const v1 = record(1, { meters: { input_tokens: 1_000, output_tokens: 100 } });
+      const other = record(2, {}, "EUR");
+      await store.putMany([v1, other]);
+      await expectLatchError(
+        store.put(makeCorrection(v1, { input_tokens: 5_000 }, { currency: "EUR" })),
+        "currency_mismatch",
+      );
+      const v2 = makeCorrection(v1, { input_tokens: 5_000, output_tokens: 100 });
+      await store.put(v2);
+
+      const ours = (await drain(store, start)).entries.filter((e) => e.record.eventId.startsWith(prefix));
+      expect(ours.map((e) => e.record.ratedRecordId)).toEqual([
+        v1.ratedRecordId,
+        other.ratedRecordId,
+        v2.ratedRecordId,
+      ]);
+      const rows = [];
+      for (const entry of ours) {
+        const superseded = entry.record.supersedes;
+        const previous = superseded === undefined ? undefined : await store.get(superseded);
+        rows.push(toBillingRecord(entry, previous));
+      }
+      // The deltas of one event add up to its current total, in its one currency.
+      const deltas = rows.filter((r) => r.event_id === v1.eventId);
+      expect(deltas.map((r) => r.currency)).toEqual(["USD", "USD"]);
+      expect(sumDecimals(deltas.map((r) => r.cost_delta))).toBe(v2.total);
     });
 
     it("stores a batch and answers in input order, a version and its correction included", async () => {
