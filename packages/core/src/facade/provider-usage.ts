@@ -60,9 +60,21 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  *   `service_tier: "default"`) and bill the batch discount on the batch, so a caller's `batch`
  *   stands over a reported `standard`. Any other disagreement is `invalid_input` at
  *   `observation.model.tier`.
- * - Usage billed at another model's rates (Anthropic advisor iterations, declined fallback
- *   attempts, OpenAI's image generation tool) is `invalid_input` naming its path: one observation prices one model, so record
- *   it as its own observation (`normalizeResponse(api, body).separatelyBilled`).
+ * - Usage billed at another model's rates (Anthropic `advisor_message` iterations, attempts a
+ *   server-side fallback declined, OpenAI's image generation tool) is `invalid_input` naming
+ *   its path, and nothing is stored. The provider bills it, at that other model's prices
+ *   (Anthropic advisor tool: the top-level usage is the executor's, each advisor turn is
+ *   billed at the advisor model's rates), and one observation prices one model: rating only
+ *   the call's own meters would silently drop a billed part, and rating that part at the
+ *   call's model would misprice it. Record such a payload in parts with `normalizeResponse`:
+ *
+ *   ```ts
+ *   const { meters, serviceTier, separatelyBilled = [] } = normalizeResponse("anthropic", message);
+ *   await latch.record({ ...call, meters, model: { billableModel: "claude-sonnet-4-6", tier: serviceTier } });
+ *   for (const [i, part] of separatelyBilled.entries())
+ *     await latch.record({ ...call, eventId: `${call.eventId}:${part.kind}${i}`,
+ *       model: { billableModel: part.model }, meters: part.meters });
+ *   ```
  *
  * Issue paths of the payload are prefixed with `usage.` or `response.`.
  */
@@ -79,7 +91,7 @@ export function toObservation(input: UsageObservationInput | ProviderUsageInput)
   for (const extra of normalized.separatelyBilled ?? []) {
     issues.push({
       path: `${prefix}.${extra.path}`,
-      message: `billed at another model's rates (${extra.kind}): record it as its own observation (normalizeResponse().separatelyBilled)`,
+      message: `billed at another model's rates (${extra.kind}): record the payload in parts, normalizeResponse().meters as this call and each of its separatelyBilled entries as its own observation`,
     });
   }
   const meters = mergeMeters(issues, normalized, p.observation.meters);

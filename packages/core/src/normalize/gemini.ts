@@ -44,7 +44,34 @@ const GeminiUsageSchema = usageObject({
   candidatesTokensDetails: ModalityListSchema,
   // The tier that served the call (Gemini API `serviceTier`: standard, flex, priority).
   serviceTier: optionalTier,
+  // Vertex AI's equivalent: which quota served the call (see VERTEX_TRAFFIC_TIERS).
+  trafficType: optionalTier,
 });
+
+/**
+ * Vertex AI `usageMetadata.trafficType` → tier
+ * (https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/GenerateContentResponse#TrafficType):
+ * `ON_DEMAND` is pay-as-you-go (standard), `ON_DEMAND_PRIORITY` and `ON_DEMAND_FLEX` the
+ * priority and flex pay-as-you-go tiers. `TRAFFIC_TYPE_UNSPECIFIED` reports nothing.
+ * `PROVISIONED_THROUGHPUT` (capacity bought ahead, not billed per token) and any value Google
+ * adds later pass through lowercased (`provisioned_throughput`): a price sheet prices them with
+ * a snapshot for that tier, otherwise the call is `unpriced` (`no_snapshot_for_tier`) — never
+ * billed at the pay-as-you-go price.
+ */
+const VERTEX_TRAFFIC_TIERS: ReadonlyMap<string, string | undefined> = new Map([
+  ["TRAFFIC_TYPE_UNSPECIFIED", undefined],
+  ["ON_DEMAND", "standard"],
+  ["ON_DEMAND_PRIORITY", "priority"],
+  ["ON_DEMAND_FLEX", "flex"],
+]);
+
+/** The tier a `usageMetadata` reports: Gemini API `serviceTier`, else Vertex `trafficType`. */
+function reportedTier(u: { serviceTier?: string | null; trafficType?: string | null }): string | undefined {
+  if (u.serviceTier) return canonicalServiceTier(u.serviceTier);
+  if (!u.trafficType) return undefined;
+  const known = VERTEX_TRAFFIC_TIERS.has(u.trafficType);
+  return known ? VERTEX_TRAFFIC_TIERS.get(u.trafficType) : canonicalServiceTier(u.trafficType.toLowerCase());
+}
 
 type ModalityList = z.output<typeof ModalityListSchema>;
 
@@ -105,7 +132,7 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
   return readGeminiUsage(usageMetadata).meters;
 }
 
-/** `usageMetadata` normalized with the tier it reports (`serviceTier`), if any. */
+/** `usageMetadata` normalized with the tier it reports (`serviceTier` or `trafficType`), if any. */
 export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
   const u = parseWith(GeminiUsageSchema, usageMetadata, SUBJECT);
   const prompt = u.promptTokenCount;
@@ -176,7 +203,8 @@ export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
     audio_output_tokens: outputAudio,
     image_output_tokens: outputImage,
   });
-  return u.serviceTier ? { meters, serviceTier: canonicalServiceTier(u.serviceTier) } : { meters };
+  const serviceTier = reportedTier(u);
+  return serviceTier === undefined ? { meters } : { meters, serviceTier };
 }
 
 const GeminiResponseSchema = z.object(
@@ -186,8 +214,11 @@ const GeminiResponseSchema = z.object(
 
 /**
  * Normalizes a whole Gemini `GenerateContentResponse` (or a stream's last chunk): the meters of
- * its `usageMetadata` (see {@link normalizeGemini}) and the tier in `usageMetadata.serviceTier`
- * (`standard`, `flex`, `priority`; declare batch-mode calls with `model.tier: "batch"`).
+ * its `usageMetadata` (see {@link normalizeGemini}) and the tier it reports: the Gemini API's
+ * `usageMetadata.serviceTier` (`standard`, `flex`, `priority`), else Vertex AI's
+ * `usageMetadata.trafficType` (`ON_DEMAND` → `standard`, `ON_DEMAND_FLEX` → `flex`,
+ * `ON_DEMAND_PRIORITY` → `priority`, `PROVISIONED_THROUGHPUT` → `provisioned_throughput`).
+ * Declare batch-mode calls with `model.tier: "batch"`.
  * Gemini bills grounding and other tool use through `toolUsePromptTokenCount`, already metered.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"Gemini response"`) naming the field,

@@ -2,7 +2,6 @@ import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
-import { canonicalServiceTier } from "../schemas/service-tier.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -13,6 +12,7 @@ import {
   n,
   optionalCount,
   optionalTier,
+  reportedOpenAITier,
   throwIfIssues,
   underPrefix,
   usageObject,
@@ -215,7 +215,7 @@ const OpenAIChatResponseSchema = z.object(
  * `x_groq.usage` (where Groq streams report usage) — and the tier in `service_tier`
  * (`default` → `standard`, `priority`, `flex`, `scale`; OpenAI reports the tier that actually
  * served the call). Groq's `on_demand`, its standard tier (https://console.groq.com/docs/flex-processing),
- * is `standard` too.
+ * is `standard` too; `auto`, a request value that names no tier, counts as no tier reported.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"OpenAI chat response"`) naming the
  * field, e.g. `usage.prompt_tokens` or `x_groq.usage.total_tokens`.
@@ -230,10 +230,11 @@ export function normalizeOpenAIChatResponse(response: unknown): NormalizedRespon
   const meters = groq
     ? underPrefix(RESPONSE_SUBJECT, "x_groq.usage", () => normalizeOpenAIChat(body.x_groq?.usage))
     : underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIChat(body.usage));
-  return body.service_tier ? { meters, serviceTier: chatTier(body.service_tier) } : { meters };
+  const serviceTier = chatTier(body.service_tier);
+  return serviceTier === undefined ? { meters } : { meters, serviceTier };
 }
 
 /** OpenAI-compatible tier spellings: Groq calls its standard tier `on_demand`. */
-function chatTier(reported: string): string {
-  return reported.toLowerCase() === "on_demand" ? "standard" : canonicalServiceTier(reported);
+function chatTier(reported: string | null | undefined): string | undefined {
+  return reported?.toLowerCase() === "on_demand" ? "standard" : reportedOpenAITier(reported);
 }

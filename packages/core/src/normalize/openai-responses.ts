@@ -2,7 +2,6 @@ import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
-import { canonicalServiceTier } from "../schemas/service-tier.js";
 import { normalizeOpenAIImages } from "./openai-images.js";
 import type { NormalizedResponse, SeparatelyBilledUsage } from "./result.js";
 import {
@@ -14,6 +13,7 @@ import {
   n,
   optionalCount,
   optionalTier,
+  reportedOpenAITier,
   throwIfIssues,
   underPrefix,
   usageObject,
@@ -159,14 +159,20 @@ const ResponseEventSchema = z.object({
  *   `tool_usage.web_search.num_requests` when the response has it (the billed count, which
  *   includes searches OpenAI runs without an output item), else one request per `output[]`
  *   item of type `web_search_call`.
- * - Image generation tool: `tool_usage.image_gen` is the image model's own token usage (the
- *   Images API shape, see `normalizeOpenAIImages`), billed at that model's rates — the
- *   `image_generation` tool's `model` in `tools[]`, default `gpt-image-1` (openai-node
- *   `Tool.ImageGeneration`) — so it is returned as `separatelyBilled` (kind
- *   `image_generation`), not added to this call's meters. Older responses without
- *   `tool_usage` carry no token usage for the tool; each `image_generation_call` item with
- *   status `completed` is then one generated image (`image_count`, priced `perUnit`).
- * - `service_tier` → the tier (`default` → `standard`, `priority`, `flex`, `scale`).
+ * - Image generation tool: the images are generated, and billed, by the tool's image model —
+ *   the `image_generation` tool's `model` in `tools[]`, default `gpt-image-1` (API reference,
+ *   `tools[].model`; openai-node `Tool.ImageGeneration`) — at that model's rates
+ *   (https://platform.openai.com/docs/pricing, image generation: per image by quality and
+ *   size, or per image token), beside the response model's own `usage`. One observation
+ *   prices one model, so they are returned as `separatelyBilled` (kind
+ *   `image_generation`), never added to this call's meters: `tool_usage.image_gen`, when the
+ *   response has it, is the image model's token usage (the Images API shape, see
+ *   `normalizeOpenAIImages`; path `tool_usage.image_gen`); older responses carry no token
+ *   usage for the tool, and each `image_generation_call` item with status `completed` is then
+ *   one image of the image model (`image_count`, priced `perUnit`; path `output.<i>`, where
+ *   the item's `size` and `quality` are, for price sheets that price them apart).
+ * - `service_tier` → the tier (`default` → `standard`, `priority`, `flex`, `scale`); `auto`
+ *   names no tier (a request value) and counts as none reported.
  *
  * @throws LatchValidationError (`invalid_input`, subject `"OpenAI Responses response"`) naming
  * the field, e.g. `usage.input_tokens` or `output.3.type`.
@@ -177,27 +183,26 @@ const ResponseEventSchema = z.object({
  */
 export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedResponse {
   const event = ResponseEventSchema.safeParse(response);
-  if (event.success) {
-    return underPrefix(RESPONSE_SUBJECT, "response", () => readResponse(event.data.response));
-  }
-  return readResponse(response);
+  if (!event.success) return readResponse(response);
+  const result = underPrefix(RESPONSE_SUBJECT, "response", () => readResponse(event.data.response));
+  if (result.separatelyBilled === undefined) return result;
+  return {
+    ...result,
+    separatelyBilled: result.separatelyBilled.map((s) => ({ ...s, path: `response.${s.path}` })),
+  };
 }
 
 function readResponse(response: unknown): NormalizedResponse {
   const body = parseWith(ResponseSchema, response, RESPONSE_SUBJECT);
   const usage = underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIResponses(body.usage));
-  let searchItems = 0;
-  let images = 0;
-  for (const item of body.output ?? []) {
-    if (item.type === "web_search_call") searchItems++;
-    else if (item.type === "image_generation_call" && item.status === "completed") images++;
-  }
-  const reportedSearches = body.tool_usage?.web_search?.num_requests;
-  const searches = reportedSearches ?? searchItems;
-  const imageGen = body.tool_usage?.image_gen;
+  const output = body.output ?? [];
+  const searchItems = output.filter((item) => item.type === "web_search_call").length;
+  const searches = body.tool_usage?.web_search?.num_requests ?? searchItems;
+  const imageModel = imageToolModel(body.tools);
   const separatelyBilled: SeparatelyBilledUsage[] = [];
+  const imageGen = body.tool_usage?.image_gen;
   if (imageGen !== undefined && imageGen !== null) {
-    images = 0; // the tool's usage is its tokens, billed on the image model: no per-image count
+    // The image model's own token usage for every image of the response.
     const meters = underPrefix(RESPONSE_SUBJECT, "tool_usage.image_gen", () =>
       normalizeOpenAIImages(imageGen),
     );
@@ -205,15 +210,27 @@ function readResponse(response: unknown): NormalizedResponse {
       separatelyBilled.push({
         path: "tool_usage.image_gen",
         kind: "image_generation",
-        model: imageToolModel(body.tools),
+        model: imageModel,
         meters,
       });
     }
+  } else {
+    // No token usage for the tool: each completed image is one image of the image model.
+    output.forEach((item, i) => {
+      if (item.type !== "image_generation_call" || item.status !== "completed") return;
+      separatelyBilled.push({
+        path: `output.${i}`,
+        kind: "image_generation",
+        model: imageModel,
+        meters: meterSet(RESPONSE_SUBJECT, { image_count: 1 }),
+      });
+    });
   }
-  const meters = meterSet(RESPONSE_SUBJECT, { ...usage, image_count: images, web_search_requests: searches });
+  const meters = meterSet(RESPONSE_SUBJECT, { ...usage, web_search_requests: searches });
+  const serviceTier = reportedOpenAITier(body.service_tier);
   return {
     meters,
-    ...(body.service_tier ? { serviceTier: canonicalServiceTier(body.service_tier) } : {}),
+    ...(serviceTier === undefined ? {} : { serviceTier }),
     ...(separatelyBilled.length > 0 ? { separatelyBilled } : {}),
   };
 }

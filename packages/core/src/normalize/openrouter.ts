@@ -35,6 +35,10 @@ const OpenRouterUsageSchema = usageObject({
     audio_tokens: optionalCount,
     image_tokens: optionalCount,
   }),
+  // Server-side tools. `tool_calls_requested` / `tool_calls_executed` count every OpenRouter
+  // server tool call and overlap `web_search_requests` ("do not sum the two"): only the
+  // searches are metered.
+  server_tool_use_details: details({ web_search_requests: optionalCount }),
 });
 
 /**
@@ -70,6 +74,12 @@ const OpenRouterUsageSchema = usageObject({
  *   `completion_tokens_details.image_tokens` (generated images, e.g.
  *   `google/gemini-2.5-flash-image`, priced apart), so `output_tokens = completion_tokens −
  *   reasoning_tokens − audio_tokens − image_tokens`, `image_output_tokens = image_tokens`.
+ * - `server_tool_use_details.web_search_requests` → `web_search_requests` (per search, priced
+ *   per unit): "the number of web searches performed by server-side tools", whether OpenRouter's
+ *   `openrouter:web_search` server tool or a provider's native search; OpenRouter's `cost`
+ *   includes them (e.g. $0.01 per search on `openai/gpt-4.1-mini`, OpenAI's $10 per 1,000).
+ *   `tool_calls_requested` / `tool_calls_executed` already count those searches ("do not sum
+ *   the two", OpenRouter API reference, `ServerToolUse`) and are not metered.
  * - `cost` / `cost_details` (credits charged) are ignored: Latch rates meters itself.
  * - `total_tokens` must equal `prompt_tokens + completion_tokens`.
  *
@@ -135,6 +145,7 @@ export function normalizeOpenRouter(usage: unknown): MeterSet {
     reasoning_tokens: reasoning,
     audio_output_tokens: audioOut,
     image_output_tokens: imageOut,
+    web_search_requests: n(u.server_tool_use_details?.web_search_requests),
   });
 }
 

@@ -12,7 +12,8 @@ export interface SeparatelyBilledUsage {
   readonly path: string;
   /**
    * `advisor`: an Anthropic `advisor_message` iteration; `declined_attempt`: a declined hop's
-   * `message` iteration; `image_generation`: OpenAI Responses `tool_usage.image_gen`.
+   * `message` iteration; `image_generation`: OpenAI Responses `tool_usage.image_gen` (the image
+   * model's tokens) or, without it, one completed `image_generation_call` item (`image_count: 1`).
    */
   readonly kind: "advisor" | "declined_attempt" | "image_generation";
   /** The model whose rates bill it, as the provider names it. */

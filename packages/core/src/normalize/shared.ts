@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
 import { BUILTIN_METERS, type BuiltinMeter, type MeterSet, QuantitySchema } from "../schemas/meters.js";
+import { canonicalServiceTier } from "../schemas/service-tier.js";
 
 /**
  * Helpers shared by the provider normalizers. Internal: not exported from the package.
@@ -108,6 +109,20 @@ export function underPrefix<T>(subject: string, prefix: string, fn: () => T): T 
 
 /** A provider's `service_tier` string (absent or `null` allowed). */
 export const optionalTier = z.string({ error: "expected a string" }).nullish();
+
+/**
+ * The tier an OpenAI-shaped response body reports in `service_tier` (canonical name), or
+ * `undefined` when it reports none. `auto` is a request value ("the service tier configured in
+ * the Project settings"), not a processing mode: OpenAI answers with "the processing mode
+ * actually used to serve the request" (API reference, `service_tier`), so a body that echoes
+ * `auto` — OpenRouter's Responses API does, as do OpenAI's own early stream events — has not
+ * said which tier served the call. It is treated like an absent tier, which the caller may
+ * declare (`observation.model.tier`).
+ */
+export function reportedOpenAITier(reported: string | null | undefined): string | undefined {
+  if (!reported || reported.toLowerCase() === "auto") return undefined;
+  return canonicalServiceTier(reported);
+}
 
 /** Adds parts that the callers' checks keep small; a sum past 2^53-1 is reported at `path`. */
 export function safeSum(issues: ValidationIssue[], path: string, ...parts: number[]): number {

@@ -309,10 +309,22 @@ describe("usage billed at another model's rates", () => {
       {
         path: "response.usage.iterations.1",
         message:
-          "billed at another model's rates (advisor): record it as its own observation (normalizeResponse().separatelyBilled)",
+          "billed at another model's rates (advisor): record the payload in parts, normalizeResponse().meters as this call and each of its separatelyBilled entries as its own observation",
       },
     ]);
     expect(await observations.get("req-20:0:openai")).toBeUndefined();
+  });
+
+  it("an OpenAI Responses image generation is refused at each completed image (the image model bills it)", () => {
+    expect(
+      paths(() =>
+        toObservation({
+          api: "openaiResponses",
+          response: fixture("openai-responses.image-generation-tool"),
+          observation: around(23),
+        }),
+      ),
+    ).toEqual(["response.output.0"]);
   });
 
   it("the usage form names it under usage.", () => {

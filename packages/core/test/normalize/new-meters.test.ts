@@ -153,6 +153,58 @@ describe("server-side tools (Anthropic server_tool_use)", () => {
   });
 });
 
+describe("server-side tools (OpenRouter server_tool_use_details)", () => {
+  // Recorded openai/gpt-4.1-mini call with web search (pydantic-ai cassette
+  // test_openrouter_web_search_tool_usage, MIT): the usage object as OpenRouter sent it.
+  const usage = {
+    prompt_tokens: 8174,
+    completion_tokens: 30,
+    total_tokens: 8204,
+    prompt_tokens_details: { cached_tokens: 0, cache_write_tokens: 0, audio_tokens: 0, video_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, image_tokens: 0 },
+    server_tool_use_details: { web_search_requests: 1 },
+    cost: 0.0133176,
+    cost_details: {
+      upstream_inference_cost: 0.0133176,
+      upstream_inference_prompt_cost: 0.0032696,
+      upstream_inference_completions_cost: 0.000048,
+    },
+  };
+
+  it("web_search_requests is metered, and OpenRouter's own cost agrees", () => {
+    const m = normalize.openrouter(usage);
+    expect(m).toEqual({ input_tokens: 8174, output_tokens: 30, web_search_requests: 1 });
+    // $0.40 / $1.60 per MTok and $10 per 1,000 searches, in units of 1e-7 USD:
+    // 8174 × 4 + 30 × 16 + 1 × 100,000 = 133,176 ⇒ $0.0133176, the `cost` OpenRouter reports
+    const units7 =
+      (m.input_tokens ?? 0) * 4 + (m.output_tokens ?? 0) * 16 + (m.web_search_requests ?? 0) * 100_000;
+    expect(units7).toBe(133_176);
+    expect(usage.cost).toBe(0.0133176);
+  });
+
+  it("tool_calls_requested / tool_calls_executed are not added (they already count the searches)", () => {
+    const both = {
+      ...usage,
+      server_tool_use_details: { web_search_requests: 1, tool_calls_requested: 1, tool_calls_executed: 1 },
+    };
+    expect(normalize.openrouter(both)).toEqual({
+      input_tokens: 8174,
+      output_tokens: 30,
+      web_search_requests: 1,
+    });
+    const advisorOnly = {
+      ...usage,
+      server_tool_use_details: { tool_calls_requested: 1, tool_calls_executed: 1 },
+    };
+    expect(normalize.openrouter(advisorOnly)).toEqual({ input_tokens: 8174, output_tokens: 30 });
+  });
+
+  it("a malformed search count is refused at its path", () => {
+    const bad = { ...usage, server_tool_use_details: { web_search_requests: 1.5 } };
+    expect(() => normalize.openrouter(bad)).toThrow(/server_tool_use_details\.web_search_requests/);
+  });
+});
+
 describe("Anthropic iterations", () => {
   it("compaction iterations are ADDED to the top-level counts (which exclude them)", () => {
     // top level (= the message iteration) 682 in / 1320 out; compaction 60385 in / 592 out

@@ -25,6 +25,7 @@ import {
   MemoryRatedRecordStore,
   type MeterSet,
   normalize,
+  normalizeResponse,
   type Price,
   type PriceSnapshot,
   parseObservation,
@@ -295,48 +296,58 @@ function responsesAccounting(u: Obj): Expected {
  * TTL in `cache_creation`; `server_tool_use` counts web searches and fetches (billed per use).
  * With `usage.iterations` (compaction, advisor) the top-level counts cover only the final
  * message: the billable usage is the sum over the iterations
- * (https://docs.anthropic.com/en/docs/build-with-claude/compaction), except iterations that
- * name their own `model` (the advisor's), which are that model's usage, billed at its rates.
+ * (https://docs.anthropic.com/en/docs/build-with-claude/compaction), except `advisor_message`
+ * iterations: the advisor tool runs a sub-inference on the advisor model, which names itself in
+ * the iteration's `model`, and "the bulk of token generation happens at executor-model rates"
+ * while each advisor turn is billed at the advisor model's rates
+ * (https://platform.claude.com/docs/en/agents-and-tools/tool-use/advisor-tool). Those are
+ * another model's usage: see {@link separatelyBilledParts}.
  */
 function anthropicAccounting(u: Obj): Expected {
   const rule =
     "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#tracking-cache-performance";
   const parts = Array.isArray(u.iterations)
-    ? u.iterations.filter(isObj).filter((i) => typeof i.model !== "string")
+    ? u.iterations.filter(isObj).filter((i) => i.type !== "advisor_message")
     : [u];
-  let input = 0;
-  let read = 0;
-  let write5m = 0;
-  let write1h = 0;
-  let output = 0;
+  const sum: Partial<Record<BuiltinMeter, number>> = {};
   for (const p of parts) {
-    input += num(p.input_tokens);
-    read += num(p.cache_read_input_tokens);
-    output += num(p.output_tokens);
-    if (isObj(p.cache_creation)) {
-      const b5 = num(p.cache_creation.ephemeral_5m_input_tokens);
-      const b1 = num(p.cache_creation.ephemeral_1h_input_tokens);
-      if (typeof p.cache_creation_input_tokens === "number" && b5 + b1 !== p.cache_creation_input_tokens) {
-        return { inconsistent: "cache_creation breakdown ≠ cache_creation_input_tokens", rule };
-      }
-      write5m += b5;
-      write1h += b1;
-    } else {
-      write5m += num(p.cache_creation_input_tokens); // no TTL breakdown: 5-minute writes
+    const tokens = anthropicTokens(p);
+    if (tokens === undefined) {
+      return { inconsistent: "cache_creation breakdown ≠ cache_creation_input_tokens", rule };
     }
+    for (const [m, q] of Object.entries(tokens) as Array<[BuiltinMeter, number]>) sum[m] = (sum[m] ?? 0) + q;
   }
   const tools = obj(u.server_tool_use);
   return {
     rule,
     meters: meterSet({
-      input_tokens: input,
-      cached_input_tokens: read,
-      cache_write_tokens: write5m,
-      cache_write_1h_tokens: write1h,
-      output_tokens: output,
+      ...sum,
       web_search_requests: num(tools.web_search_requests),
       web_fetch_requests: num(tools.web_fetch_requests),
     }),
+  };
+}
+
+/** The token meters of one Anthropic usage block (or iteration); undefined when its TTL split is off. */
+function anthropicTokens(p: Obj): Partial<Record<BuiltinMeter, number>> | undefined {
+  let write5m = num(p.cache_creation_input_tokens); // no TTL breakdown: 5-minute writes
+  let write1h = 0;
+  if (isObj(p.cache_creation)) {
+    write5m = num(p.cache_creation.ephemeral_5m_input_tokens);
+    write1h = num(p.cache_creation.ephemeral_1h_input_tokens);
+    if (
+      typeof p.cache_creation_input_tokens === "number" &&
+      write5m + write1h !== p.cache_creation_input_tokens
+    ) {
+      return undefined;
+    }
+  }
+  return {
+    input_tokens: num(p.input_tokens),
+    cached_input_tokens: num(p.cache_read_input_tokens),
+    cache_write_tokens: write5m,
+    cache_write_1h_tokens: write1h,
+    output_tokens: num(p.output_tokens),
   };
 }
 
@@ -417,8 +428,65 @@ function envelopeMeters(f: Fixture, response: Obj): MeterSet {
   return calls > 0 ? { web_search_requests: calls } : {};
 }
 
+/** Usage in a payload that the provider bills at another model's rates than the call's own. */
+interface OtherModelPart {
+  /** Where it sits in the whole response. */
+  path: string;
+  /** The model whose rates bill it, as the payload (or the API's documented default) names it. */
+  model: string;
+  meters: MeterSet;
+}
+
+/**
+ * The parts of a whole response billed at another model's rates, read from the payload by the
+ * providers' documented accounting:
+ * - Anthropic: each `advisor_message` iteration is the advisor model's sub-inference (its
+ *   `model`), billed at that model's rates and not in the top-level counts
+ *   (https://platform.claude.com/docs/en/agents-and-tools/tool-use/advisor-tool).
+ * - OpenAI Responses: the image generation tool's images are made and billed by the tool's
+ *   image model (`tools[].model`, default `gpt-image-1`,
+ *   https://platform.openai.com/docs/api-reference/responses/create#responses-create-tools),
+ *   not by the response model whose `usage` the response reports: `tool_usage.image_gen` is
+ *   that model's token usage where the response has it; without it, each completed
+ *   `image_generation_call` item is one image (https://platform.openai.com/docs/pricing,
+ *   image generation: priced per image).
+ */
+function separatelyBilledParts(f: Fixture, response: Obj, usage: unknown): OtherModelPart[] {
+  const parts: OtherModelPart[] = [];
+  if (f.api === "anthropic") {
+    const iterations = obj(usage).iterations;
+    if (!Array.isArray(iterations)) return parts;
+    iterations.forEach((it, i) => {
+      if (!isObj(it) || it.type !== "advisor_message" || typeof it.model !== "string") return;
+      parts.push({
+        path: `usage.iterations.${i}`,
+        model: it.model,
+        meters: meterSet(anthropicTokens(it) ?? {}),
+      });
+    });
+  }
+  if (f.api === "openaiResponses") {
+    const tool = (Array.isArray(response.tools) ? response.tools : []).find(
+      (t) => isObj(t) && t.type === "image_generation",
+    );
+    const model = isObj(tool) && typeof tool.model === "string" ? tool.model : "gpt-image-1";
+    const imageGen = obj(response.tool_usage).image_gen;
+    if (isObj(imageGen)) {
+      expect(num(imageGen.total_tokens), `${f.file}: image tool tokens this test does not read`).toBe(0);
+      return parts;
+    }
+    (Array.isArray(response.output) ? response.output : []).forEach((item, i) => {
+      if (isObj(item) && item.type === "image_generation_call" && item.status === "completed") {
+        parts.push({ path: `output.${i}`, model, meters: { image_count: 1 } });
+      }
+    });
+  }
+  return parts;
+}
+
 const VERTEX_TRAFFIC: Readonly<Record<string, string>> = {
   // https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/v1/GenerateContentResponse#TrafficType
+  TRAFFIC_TYPE_UNSPECIFIED: "standard", // reports nothing: absent = standard
   ON_DEMAND: "standard",
   ON_DEMAND_FLEX: "flex",
   ON_DEMAND_PRIORITY: "priority",
@@ -443,6 +511,10 @@ function expectedTier(f: Fixture, response: Obj, usage: unknown): string {
       if (f.provider === "openrouter") return "standard";
       const tier = response.service_tier;
       if (typeof tier !== "string") return "standard";
+      // `auto` is a request value; a response reports "the processing mode actually used"
+      // (https://platform.openai.com/docs/api-reference/responses/object#responses/object-service_tier),
+      // so one that echoes `auto` reports no tier: absent = standard.
+      if (tier === "auto") return "standard";
       // https://console.groq.com/docs/flex-processing: "on_demand" is Groq's standard tier.
       if (f.provider === "groq" && tier === "on_demand") return "standard";
       return canonicalServiceTier(tier); // https://platform.openai.com/docs/api-reference/responses/object#responses/object-service_tier
@@ -808,6 +880,43 @@ describe("the real-payload fixtures", () => {
     for (const p of ["deepseek", "groq", "mistral", "xai"]) expect(compatible).toContain(p);
   });
 
+  it("meets issue 15's minimums, counted from manifest.json alone: ≥ 150 usage objects, ≥ 30 SSE streams, every API, ≥ 2 OpenAI-compatible providers", () => {
+    // Read afresh, so the count is the manifest's own (the file list is checked against the
+    // disk above, and every listed fixture is checked to hold a usage object below).
+    const listed: Array<Pick<Fixture, "api" | "kind" | "provider">> = JSON.parse(
+      readFileSync(new URL("manifest.json", ROOT), "utf8"),
+    ).fixtures;
+    const count = (keep: (f: (typeof listed)[number]) => boolean) => listed.filter(keep).length;
+    // Issue 15, "Must show": at least 150 real usage objects (each fixture is one: a response's
+    // usage, or the usage a stream reports) and 30 real SSE streams (raw `text/event-stream`
+    // bodies; JSONL chunk recordings are not counted as SSE) …
+    expect(listed.length).toBeGreaterThanOrEqual(150);
+    expect(count((f) => f.kind === "sse")).toBeGreaterThanOrEqual(30);
+    // … across OpenAI Chat, Responses, Anthropic, Gemini and OpenRouter (each with both
+    // non-streamed responses and raw SSE streams) …
+    for (const api of ["openaiChat", "openaiResponses", "anthropic", "gemini", "openrouter"] as const) {
+      expect(
+        count((f) => f.api === api && f.kind === "response"),
+        api,
+      ).toBeGreaterThanOrEqual(1);
+      expect(
+        count((f) => f.api === api && f.kind === "sse"),
+        api,
+      ).toBeGreaterThanOrEqual(1);
+    }
+    // … and two OpenAI-compatible providers (neither OpenAI nor OpenRouter, on an OpenAI API),
+    // each with responses and a raw SSE stream.
+    const compatible = (kind: string) =>
+      new Set(
+        listed
+          .filter((f) => (f.api === "openaiChat" || f.api === "openaiResponses") && f.kind === kind)
+          .map((f) => f.provider)
+          .filter((p) => p !== "openai" && p !== "openrouter"),
+      );
+    const withBoth = [...compatible("response")].filter((p) => compatible("sse").has(p));
+    expect(withBoth.length).toBeGreaterThanOrEqual(2);
+  });
+
   it("every payload with a charge of its own is compared, or listed with the reason it is not", () => {
     const charged = FIXTURES.filter((f) => hasCharge(load(f).usage)).map((f) => f.file);
     expect(charged.filter((file) => !(file in COST_CASES) && !(file in COST_NOT_COMPARED))).toEqual([]);
@@ -865,27 +974,57 @@ describe("rated: the exact total is Σ meter × price (and equals the provider's
 });
 
 describe("whole responses through record({ api, response }): usage and envelope meters, service tier, total", () => {
-  const pricing = new InMemoryPricingSource(
-    consistent.map((f) => snapshotFor(f, expectedTier(f, load(f).response, load(f).usage))),
+  const parts = new Map(
+    consistent.map((f) => [f.file, separatelyBilledParts(f, load(f).response, load(f).usage)]),
   );
+  const otherModel = (f: Fixture, part: OtherModelPart) => `${billable(f)}#${part.model}`;
+  const pricing = new InMemoryPricingSource([
+    ...consistent.map((f) => snapshotFor(f, expectedTier(f, load(f).response, load(f).usage))),
+    // The other models' usage is priced on its own snapshots (the probe sheet, per fixture).
+    ...consistent.flatMap((f) =>
+      (parts.get(f.file) ?? []).map((part) => ({
+        snapshotId: `${otherModel(f, part)}#standard`,
+        model: { billableModel: otherModel(f, part) },
+        currency: "USD",
+        effectiveFrom: "2020-01-01T00:00:00Z",
+        prices: PROBE,
+      })),
+    ),
+  ]);
+  const observations = new MemoryObservationStore();
   const spoolDir = mkdtempSync(join(tmpdir(), "latch-real-"));
   afterAll(async () => {
     await latch.close();
     rmSync(spoolDir, { recursive: true, force: true });
   });
   const latch = createLatch({
-    observations: new MemoryObservationStore(),
+    observations,
     rated: new MemoryRatedRecordStore(),
     pricing,
     spoolPath: join(spoolDir, "spool.jsonl"),
     onWarning: () => {},
   });
 
-  it.each(consistent.map((f) => [label(f), f] as const))("%s", async (_, f) => {
+  /** The call's own meters by the documented accounting, plus what the envelope adds. */
+  function callMeters(f: Fixture): MeterSet {
     const { response, usage } = load(f);
-    const expected = documented(f, usage) as { meters: MeterSet; rule: string };
+    const expected = documented(f, usage) as { meters: MeterSet };
     const meters: Record<string, number | undefined> = { ...expected.meters };
     for (const [m, q] of Object.entries(envelopeMeters(f, response))) meters[m] = (meters[m] ?? 0) + (q ?? 0);
+    return meterSet(meters);
+  }
+
+  const whole = consistent.filter((f) => (parts.get(f.file) ?? []).length === 0);
+  const inParts = consistent.filter((f) => (parts.get(f.file) ?? []).length > 0);
+
+  it("the fixtures include payloads with usage billed at another model's rates (advisor, image tool)", () => {
+    expect(inParts.filter((f) => f.api === "anthropic").length).toBeGreaterThanOrEqual(6);
+    expect(inParts.filter((f) => f.api === "openaiResponses").length).toBeGreaterThanOrEqual(4);
+  });
+
+  it.each(whole.map((f) => [label(f), f] as const))("%s", async (_, f) => {
+    const { response, usage } = load(f);
+    const expected = documented(f, usage) as { meters: MeterSet; rule: string };
     const tier = expectedTier(f, response, usage);
     // `response` is the contract's whole-response input (issue 15): typed loosely here so this
     // file compiles on branches that predate it.
@@ -896,10 +1035,66 @@ describe("whole responses through record({ api, response }): usage and envelope 
     expect(result.status).toBe("rated");
     if (result.status !== "rated") return;
     const stored = result.record.observation;
-    expect(foldAnthropicThinking(f, usage, stored.meters), expected.rule).toEqual(meterSet(meters));
+    expect(foldAnthropicThinking(f, usage, stored.meters), expected.rule).toEqual(callMeters(f));
     expect(serviceTierOf(stored.model)).toBe(tier);
-    expect(units(result.record.total)).toBe(expectedTotal(meterSet(meters), pricesFor(f)));
+    expect(units(result.record.total)).toBe(expectedTotal(callMeters(f), pricesFor(f)));
     const charge = COST_CASES[f.file];
     if (charge) expect(fromUnits(units(result.record.total)), charge.source).toBe(charge.charge(obj(usage)));
+  });
+
+  /**
+   * A payload with usage another model bills (Anthropic advisor turns, OpenAI image tool
+   * images) cannot be one observation: one observation prices one model, and rating only the
+   * call's own usage would silently drop a part the provider bills (an Opus advisor turn, an
+   * image) while rating that part at the call's model would misprice it. record({ response })
+   * refuses it, naming each part, and stores nothing; the documented route records it in
+   * parts from normalizeResponse(): the call's meters on the call's model, each
+   * separatelyBilled entry on its own model. Both are checked against the accounting above.
+   */
+  it.each(inParts.map((f) => [`${label(f)} (in parts)`, f] as const))("%s", async (_, f) => {
+    const { response, usage } = load(f);
+    const expected = documented(f, usage) as { meters: MeterSet; rule: string };
+    const tier = expectedTier(f, response, usage);
+    const mine = parts.get(f.file) ?? [];
+    const input = { api: f.api, response, observation: observationInput(f) } as unknown as Parameters<
+      typeof latch.record
+    >[0];
+    const refused = await latch.record(input).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(LatchValidationError);
+    expect((refused as LatchValidationError).code).toBe("invalid_input");
+    expect((refused as LatchValidationError).issues.map((i) => i.path)).toEqual(
+      mine.map((part) => `response.${part.path}`),
+    );
+    expect(await observations.get(observationInput(f).eventId)).toBeUndefined();
+
+    const normalized = normalizeResponse(f.api, response);
+    expect(foldAnthropicThinking(f, usage, normalized.meters), expected.rule).toEqual(callMeters(f));
+    expect(normalized.serviceTier ?? "standard").toBe(tier);
+    expect(
+      (normalized.separatelyBilled ?? []).map(({ path, model, meters }) => ({ path, model, meters })),
+    ).toEqual(mine);
+
+    const call = await latch.record({
+      ...observationInput(f),
+      meters: normalized.meters,
+      model: { billableModel: billable(f), tier: normalized.serviceTier },
+    });
+    expect(call.status).toBe("rated");
+    if (call.status !== "rated") return;
+    expect(units(call.record.total)).toBe(expectedTotal(callMeters(f), pricesFor(f)));
+    for (const [i, part] of (normalized.separatelyBilled ?? []).entries()) {
+      const other = await latch.record({
+        ...observationInput(f),
+        eventId: `${observationInput(f).eventId}:${part.kind}${i}`,
+        model: { billableModel: otherModel(f, part) },
+        meters: part.meters,
+      });
+      expect(other.status).toBe("rated");
+      if (other.status !== "rated") return;
+      expect(units(other.record.total)).toBe(expectedTotal(mine[i]?.meters ?? {}, PROBE));
+    }
   });
 });

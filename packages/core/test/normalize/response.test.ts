@@ -77,6 +77,39 @@ describe("service tiers", () => {
     });
   });
 
+  it("Vertex AI: usageMetadata.trafficType names the quota that served the call", () => {
+    const usageMetadata = {
+      promptTokenCount: 5,
+      candidatesTokenCount: 1,
+      thoughtsTokenCount: 100,
+      totalTokenCount: 106,
+    };
+    const tier = (trafficType: string) =>
+      normalizeGeminiResponse({ usageMetadata: { ...usageMetadata, trafficType } }).serviceTier;
+    expect(tier("ON_DEMAND")).toBe("standard");
+    expect(tier("ON_DEMAND_FLEX")).toBe("flex");
+    expect(tier("ON_DEMAND_PRIORITY")).toBe("priority");
+    // committed capacity, not a pay-as-you-go price: a tier of its own, never standard
+    expect(tier("PROVISIONED_THROUGHPUT")).toBe("provisioned_throughput");
+    expect(tier("TRAFFIC_TYPE_UNSPECIFIED")).toBeUndefined();
+    // the Gemini API's own field wins where both are present
+    const both = { usageMetadata: { ...usageMetadata, serviceTier: "priority", trafficType: "ON_DEMAND" } };
+    expect(normalizeGeminiResponse(both).serviceTier).toBe("priority");
+    const bad = { usageMetadata: { ...usageMetadata, trafficType: 3 } };
+    expect(validationPaths(() => normalizeGeminiResponse(bad), "Gemini response")).toEqual([
+      "usageMetadata.trafficType",
+    ]);
+  });
+
+  it("service_tier auto names no tier (a request value): none is reported", () => {
+    const body = record(fixture("openai-responses.web-search"));
+    expect(normalizeOpenAIResponsesResponse({ ...body, service_tier: "auto" }).serviceTier).toBeUndefined();
+    expect(normalizeOpenAIResponsesResponse({ ...body, service_tier: "flex" }).serviceTier).toBe("flex");
+    const chat = record(fixture("openai-chat.cache-write"));
+    expect(normalizeOpenAIChatResponse({ ...chat, service_tier: "auto" }).serviceTier).toBeUndefined();
+    expect(normalizeOpenAIChatResponse({ ...chat, service_tier: "default" }).serviceTier).toBe("standard");
+  });
+
   it("no tier reported ⇒ no serviceTier key", () => {
     expect("serviceTier" in normalizeOpenAIResponsesResponse(fixture("openai-responses.web-search"))).toBe(
       false,
@@ -105,12 +138,31 @@ describe("OpenAI Responses hosted tools", () => {
     expect(normalizeOpenAIResponsesResponse(withToolUsage).meters.web_search_requests).toBe(5);
   });
 
-  it("a completed image_generation_call without tool_usage is one generated image", () => {
-    // input 1977; output 65; 1 image
+  it("without tool_usage, each completed image_generation_call is one image of the tool's model, billed apart", () => {
+    // input 1977; output 65 on the response model; output.0 is the image, on gpt-image-1
     expect(normalizeOpenAIResponsesResponse(fixture("openai-responses.image-generation-tool"))).toEqual({
-      meters: { input_tokens: 1977, output_tokens: 65, image_count: 1 },
+      meters: { input_tokens: 1977, output_tokens: 65 },
       serviceTier: "standard",
+      separatelyBilled: [
+        { path: "output.0", kind: "image_generation", model: "gpt-image-1", meters: { image_count: 1 } },
+      ],
     });
+    // an image call that did not complete produced no image
+    const body = record(fixture("openai-responses.image-generation-tool"));
+    const failed = {
+      ...body,
+      output: (body.output as Array<Record<string, unknown>>).map((item, i) =>
+        i === 0 ? { ...item, status: "failed" } : item,
+      ),
+    };
+    expect(normalizeOpenAIResponsesResponse(failed).separatelyBilled).toBeUndefined();
+  });
+
+  it("inside a response.completed event, separately billed paths start with response.", () => {
+    const event = { type: "response.completed", response: fixture("openai-responses.image-generation-tool") };
+    expect(normalizeOpenAIResponsesResponse(event).separatelyBilled?.map((s) => s.path)).toEqual([
+      "response.output.0",
+    ]);
   });
 
   it("tool_usage.image_gen is billed on the tool's image model: separately, not as image_count", () => {
