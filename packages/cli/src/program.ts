@@ -48,6 +48,9 @@ export function buildProgram(ctx: CliContext): Command {
       "Latch from the terminal: rate usage logs, manage prices, migrate, export billing data, report.",
     )
     .version(VERSION, "-V, --version")
+    // Flags belong to the command they follow: `latch export status --store …` are status's
+    // flags, not export's (both take the store flags).
+    .enablePositionalOptions()
     .exitOverride()
     .showHelpAfterError("(add --help for usage)")
     .configureOutput({
@@ -151,7 +154,7 @@ ${EXIT_HELP}`,
     .addHelpText("after", EXIT_HELP)
     .action(async (opts) => (await import("./commands/migrate.js")).runMigrate(opts, ctx));
 
-  addStoreOptions(
+  const exportCommand = addStoreOptions(
     program
       .command("export")
       .description("publish rated records as latch.billing-export.v1 to S3 or a folder, exactly once"),
@@ -179,6 +182,17 @@ S3_FORCE_PATH_STYLE=true|false (default true when an endpoint is set).
 ${EXIT_HELP}`,
     )
     .action(async (opts) => (await import("./commands/export.js")).runExport(opts, ctx));
+  addStoreOptions(
+    exportCommand
+      .command("status")
+      .description(
+        "where a consumer stands in the change log, and what holds the log back (an open transaction: pid, application, age)",
+      ),
+  )
+    .option("--consumer <name>", "the change-log consumer whose cursor counts start after", "latch-cli")
+    .option("--json", "print the status as JSON", false)
+    .addHelpText("after", EXIT_HELP)
+    .action(async (opts) => (await import("./commands/export-status.js")).runExportStatus(opts, ctx));
 
   addReportOptions(program.command("summary").description("usage and cost per group, exact per currency"))
     .option(

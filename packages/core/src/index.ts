@@ -48,6 +48,13 @@ export {
   type ReserveResult,
   type UsageCounter,
 } from "./contracts/quota.js";
+export {
+  type ChangeLogHolder,
+  type ChangeLogStatus,
+  type ChangeLogStatusQuery,
+  DEFAULT_CHANGE_LOG_COUNT_LIMIT,
+  parseChangeLogStatusQuery,
+} from "./contracts/change-log-status.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
 export * from "./credits/index.js";
 export * from "./errors/index.js";

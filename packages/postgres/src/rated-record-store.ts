@@ -1,6 +1,8 @@
 import { Buffer } from "node:buffer";
 import {
   type ChangeLogEntry,
+  type ChangeLogStatus,
+  type ChangeLogStatusQuery,
   ConsumerNameSchema,
   canonicalDecimal,
   EventIdSchema,
@@ -14,6 +16,7 @@ import {
   type MeterKind,
   OverflowError,
   type PutResult,
+  parseChangeLogStatusQuery,
   parseWith,
   RatedRecordIdSchema,
   type RatedRecordStore,
@@ -28,6 +31,7 @@ import {
   TOKEN_METERS,
 } from "@latch/core";
 import { z } from "zod";
+import { readLogStatus } from "./change-log-status.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
@@ -446,6 +450,37 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
        WHERE c.position < EXCLUDED.position`,
       [consumer, position],
     );
+  }
+
+  /**
+   * The consumer's cursor, the versions after it that `listSince` hands out now (`ready`) and
+   * those stored but held back (`waiting`), and the oldest transaction still running on the
+   * server (`heldBack`), which every version committed after it began waits for: its pid, xid,
+   * state, application, user, database, start and age (from `pg_stat_activity`, or
+   * `pg_prepared_xacts` for a prepared transaction). A short transaction of another writer
+   * shows up here too, briefly; one that stays is what to look for. On PGlite (one session)
+   * nothing else can be running, so `heldBack` is missing unless the caller's own transaction
+   * wrote.
+   *
+   * @example
+   * const { ready, waiting, heldBack } = await rated.changeLogStatus({ consumer: "s3-billing" });
+   * // heldBack: { by: "transaction", pid: 4242, xid: "73112", state: "idle in transaction",
+   * //   applicationName: "psql", startedAt: "2026-03-02T09:00:00.000Z", ageMs: 5400000, … }
+   */
+  async changeLogStatus(query?: ChangeLogStatusQuery, signal?: AbortSignal): Promise<ChangeLogStatus> {
+    signal?.throwIfAborted();
+    const { consumer, countLimit } = parseChangeLogStatusQuery(query);
+    const cursor = consumer === undefined ? undefined : await this.getCursor(consumer, signal);
+    await assertMigrated(this.#db, this.#schema);
+    const status = await readLogStatus(this.#db, this.#table, decodeSeq(cursor ?? "0"), countLimit + 1);
+    return {
+      ...(consumer === undefined ? {} : { consumer }),
+      cursor,
+      ready: Math.min(status.ready, countLimit),
+      waiting: Math.min(status.waiting, countLimit),
+      capped: status.ready > countLimit || status.waiting > countLimit,
+      ...(status.holder === undefined ? {} : { heldBack: status.holder }),
+    };
   }
 
   /** The report selection: current version, completedAt ∈ [start, end) in epoch ms, filters. */

@@ -1,5 +1,7 @@
 import {
   type ChangeLogEntry,
+  type ChangeLogStatus,
+  type ChangeLogStatusQuery,
   ConsumerNameSchema,
   CorruptRecordError,
   EventIdSchema,
@@ -9,6 +11,7 @@ import {
   type LinesPage,
   type LinesQuery,
   type PutResult,
+  parseChangeLogStatusQuery,
   parseWith,
   RatedRecordIdSchema,
   type RatedRecordStore,
@@ -180,6 +183,28 @@ export class RedisRatedRecordStore implements RatedRecordStore {
     if (luaStatus(replyInteger(reply[0], "saveCursor.status")) === "cursor_past_end") {
       throw LatchValidationError.at(subject, "cursor", "is past the end of this store's change log");
     }
+  }
+
+  /**
+   * The consumer's cursor and how many versions follow it (`ZCOUNT` of the log after it). A
+   * version gets its seq inside the script that stores it, so every stored version is handed
+   * out at once: `waiting` is 0 and nothing is held back.
+   */
+  async changeLogStatus(query?: ChangeLogStatusQuery, signal?: AbortSignal): Promise<ChangeLogStatus> {
+    signal?.throwIfAborted();
+    const { consumer, countLimit } = parseChangeLogStatusQuery(query);
+    const cursor =
+      consumer === undefined
+        ? undefined
+        : ((await this.#timed(this.#client.hget(this.#keys.cursors, consumer))) ?? undefined);
+    const after = await this.#timed(this.#client.zcount(this.#keys.log, `(${cursor ?? "0"}`, "+inf"));
+    return {
+      ...(consumer === undefined ? {} : { consumer }),
+      cursor,
+      ready: Math.min(after, countLimit),
+      waiting: 0,
+      capped: after > countLimit,
+    };
   }
 
   #timed<T>(work: Promise<T>): Promise<T> {

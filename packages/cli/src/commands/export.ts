@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import {
   type ChangeLogEntry,
+  type ChangeLogStatus,
   type ExportFormat,
   exportPending,
   FileExporter,
@@ -19,6 +20,7 @@ import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
 import { countFormat, Progress } from "../progress.js";
 import { openStore, type StoreFlags } from "../stores.js";
 import { looksLikeTime, parseTime } from "../times.js";
+import { heldBackNote } from "./export-status.js";
 import { positiveInt } from "./reports.js";
 
 export interface ExportFlags extends StoreFlags {
@@ -209,6 +211,7 @@ export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<vo
   let already = 0;
   let summary: ManifestTotals;
   let result: Awaited<ReturnType<typeof exportPending>>;
+  let status: ChangeLogStatus | undefined;
   try {
     if (sinceSeq !== undefined) {
       // Forward only: a position behind the consumer's saved cursor does not rewind it.
@@ -231,6 +234,10 @@ export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<vo
       },
     });
     summary = await manifestSummary(result.keys, read);
+    // Versions the log still holds back (behind an open transaction) are not "up to date".
+    status = await opened.store
+      .changeLogStatus?.({ consumer: flags.consumer }, ctx.signal)
+      .catch(() => undefined); // the export itself succeeded: a status it cannot read is no failure
   } catch (error) {
     if (ctx.signal.aborted) throw new InterruptedError();
     if (error instanceof UsageError || error instanceof CommandError) throw error;
@@ -257,13 +264,18 @@ export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<vo
         manifests: summary.manifests,
         totals: summary.totals,
         seconds,
+        ...(status === undefined ? {} : { waiting: status.waiting }),
+        ...(status?.heldBack === undefined ? {} : { heldBack: status.heldBack }),
       })}\n`,
     );
     return;
   }
+  const note = heldBackNote(status, result.batches > 0);
   let out =
     result.batches === 0
-      ? `nothing to export: consumer ${flags.consumer} is up to date (${opened.description})\n`
+      ? note === undefined
+        ? `nothing to export: consumer ${flags.consumer} is up to date (${opened.description})\n`
+        : `nothing exported for consumer ${flags.consumer} (${opened.description}): ${note}`
       : `exported ${countFormat.format(result.rows)} rows in ${countFormat.format(result.batches)} batch(es)` +
         `${already > 0 ? ` (${already} already there, verified)` : ""} to ${where} in ${seconds.toFixed(1)} s\n`;
   if (summary.manifests > 0) {
@@ -274,5 +286,6 @@ export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<vo
     const root = destination.kind === "s3" ? destination.url : join(destination.path);
     out += `layout: ${root}${root.endsWith("/") ? "" : "/"}latch.billing-export.v1/dt=YYYY-MM-DD/part-<firstSeq>-<lastSeq>.<ext>, manifests in _manifests/\n`;
   }
+  if (result.batches > 0 && note !== undefined) out += note;
   ctx.stdout.write(out);
 }

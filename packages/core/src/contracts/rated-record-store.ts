@@ -1,5 +1,6 @@
 import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+import type { ChangeLogStatus, ChangeLogStatusQuery } from "./change-log-status.js";
 
 /** Result of storing one rated record. */
 export type PutResult = "stored" | "already_exists";
@@ -55,4 +56,21 @@ export interface RatedRecordStore {
   getCursor(name: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Saves a consumer's position. Only ever moves forward: an older cursor is ignored. */
   saveCursor(name: string, cursor: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Where a consumer stands in the change log, and what holds the log back: how many versions
+   * after its cursor `listSince` hands out now (`ready`), how many are stored but held back
+   * (`waiting`), and, when the log waits behind something, what (`heldBack`: on PostgreSQL the
+   * oldest transaction still running anywhere on the server, with its pid and age). Read-only.
+   * See {@link ChangeLogStatus}.
+   *
+   * Optional in the type so that stores written before it still compile; every Latch store
+   * has it, and `@latch/testkit`'s `describeRatedRecordStore` requires it.
+   *
+   * @example
+   * const status = await store.changeLogStatus?.({ consumer: "s3-billing" });
+   * if (status?.heldBack?.by === "transaction") {
+   *   log.warn(`export waits behind pid ${status.heldBack.pid} (${status.heldBack.ageMs} ms)`);
+   * }
+   */
+  changeLogStatus?(query?: ChangeLogStatusQuery, signal?: AbortSignal): Promise<ChangeLogStatus>;
 }

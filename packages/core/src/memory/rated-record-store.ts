@@ -1,4 +1,9 @@
 import { z } from "zod";
+import {
+  type ChangeLogStatus,
+  type ChangeLogStatusQuery,
+  parseChangeLogStatusQuery,
+} from "../contracts/change-log-status.js";
 import { supersededCurrencyMismatch } from "../contracts/currency-chain.js";
 import { ratedRecordHash } from "../contracts/hashing.js";
 import {
@@ -203,6 +208,24 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const position = this.#position(cursor, "RatedRecordStore.saveCursor");
     // Forward only: a late, stale save (an older cursor) must not rewind the consumer.
     if (position > (this.#cursors.get(consumer) ?? -1)) this.#cursors.set(consumer, position);
+  }
+
+  /**
+   * The consumer's cursor and how many versions follow it. Every stored version is handed out
+   * at once (there are no open transactions), so `waiting` is 0 and nothing is held back.
+   */
+  async changeLogStatus(query?: ChangeLogStatusQuery, signal?: AbortSignal): Promise<ChangeLogStatus> {
+    signal?.throwIfAborted();
+    const { consumer, countLimit } = parseChangeLogStatusQuery(query);
+    const position = consumer === undefined ? undefined : this.#cursors.get(consumer);
+    const after = this.#log.length - (position ?? 0);
+    return {
+      ...(consumer === undefined ? {} : { consumer }),
+      cursor: position === undefined ? undefined : String(position),
+      ready: Math.min(after, countLimit),
+      waiting: 0,
+      capped: after > countLimit,
+    };
   }
 
   /** A cursor's position in the log, validated: a decimal integer no greater than the log's length. */

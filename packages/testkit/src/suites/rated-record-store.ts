@@ -16,6 +16,7 @@ import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
 import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
+import { changeLogStatusCases } from "./change-log-status.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
 export interface RatedRecordStoreInspector {
@@ -138,6 +139,8 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
         observation: { eventId: `${prefix}-${n}:0:openai`, subject: { tenantId }, ...observation },
         currency,
       });
+
+    changeLogStatusCases({ store: () => store, record: (n) => record(`status-${n}`) });
 
     async function expectVersions(eventId: string, expected: number): Promise<void> {
       if (options.inspect !== undefined) expect(await options.inspect.countVersions(eventId)).toBe(expected);
