@@ -5,6 +5,13 @@
  * engine, money helpers and the errors every Latch package throws.
  */
 export * from "./api-keys/index.js";
+export {
+  type ChangeLogHolder,
+  type ChangeLogStatus,
+  type ChangeLogStatusQuery,
+  DEFAULT_CHANGE_LOG_COUNT_LIMIT,
+  parseChangeLogStatusQuery,
+} from "./contracts/change-log-status.js";
 export { supersededCurrencyMismatch } from "./contracts/currency-chain.js";
 export type {
   BatchIntent,
@@ -48,13 +55,6 @@ export {
   type ReserveResult,
   type UsageCounter,
 } from "./contracts/quota.js";
-export {
-  type ChangeLogHolder,
-  type ChangeLogStatus,
-  type ChangeLogStatusQuery,
-  DEFAULT_CHANGE_LOG_COUNT_LIMIT,
-  parseChangeLogStatusQuery,
-} from "./contracts/change-log-status.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
 export * from "./credits/index.js";
 export * from "./errors/index.js";

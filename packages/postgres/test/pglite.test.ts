@@ -12,6 +12,7 @@ import {
   PostgresRatedRecordStore,
   type Queryable,
 } from "../src/index.js";
+import { describeChangeLogHoldOnPglite } from "./change-log-status-support.js";
 import { ALL, count, describeConformance, describeQuotaSweep, freshSchema, LATEST } from "./support.js";
 
 // One in-memory PGlite for the whole file: it takes seconds to start.
@@ -39,6 +40,7 @@ describeQuotaSweep(
   () => db,
   () => freshSchema("sweep"),
 );
+describeChangeLogHoldOnPglite(() => db, schema);
 
 describe("PGlite specifics", () => {
   it("migrates once: a second migrate applies nothing", async () => {

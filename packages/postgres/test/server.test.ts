@@ -19,6 +19,7 @@ import {
   SchemaNotMigratedError,
 } from "../src/index.js";
 import { rawApiKeyRow } from "./api-key-support.js";
+import { describeChangeLogHoldOnServer } from "./change-log-status-support.js";
 import { describeCreditConformance } from "./credit-support.js";
 import {
   ALL,
@@ -62,6 +63,7 @@ describeQuotaSweep(
   () => pool,
   () => freshSchema("sweep"),
 );
+describeChangeLogHoldOnServer(() => pool, schema, DATABASE_URL);
 
 // The COPY-staged batch path (every batch, even of one, through COPY) passes the same suite.
 describeObservationStore({

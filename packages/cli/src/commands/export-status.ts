@@ -90,7 +90,9 @@ export async function runExportStatus(flags: ExportStatusFlags, ctx: CliContext)
   }
   if (flags.json) {
     // `cursor: null` when none is saved (JSON has no undefined).
-    ctx.stdout.write(`${JSON.stringify({ store: opened.description, ...status, cursor: status.cursor ?? null })}\n`);
+    ctx.stdout.write(
+      `${JSON.stringify({ store: opened.description, ...status, cursor: status.cursor ?? null })}\n`,
+    );
     return;
   }
   let out = `change log of ${opened.description}, consumer ${flags.consumer}\n`;

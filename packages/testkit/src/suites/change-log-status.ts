@@ -47,9 +47,7 @@ export function changeLogStatusCases({ store, record }: ChangeLogStatusCaseOptio
 
   it("reports a consumer's cursor and the versions ready after it, up to a count limit", async () => {
     const consumer = uniqueId("exporter");
-    expect(typeof store().changeLogStatus, "every Latch store implements changeLogStatus").toBe(
-      "function",
-    );
+    expect(typeof store().changeLogStatus, "every Latch store implements changeLogStatus").toBe("function");
     await settled({}); // every version stored so far is handed out now
     const cursor = await exportAll(consumer);
     const before = await settled({ consumer });
