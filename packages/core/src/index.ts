@@ -93,7 +93,22 @@ export { accumulate, sumMeterSets } from "./observation/meter-set.js";
 export { isParsedObservation, parseObservation } from "./observation/parse.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";
 export { importLiteLLMCostMap } from "./pricing/litellm.js";
+export {
+  MODEL_MATCH_RULES,
+  type ModelCatalog,
+  type ModelMatchResult,
+  type ModelMatchRule,
+  matchModel,
+} from "./pricing/model-match.js";
 export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
+export {
+  modelMatchOf,
+  type PriceRequest,
+  type PriceResolution,
+  type PriceUnpricedReason,
+  resolvePriceFrom,
+  snapshotPricesTier,
+} from "./pricing/resolution.js";
 export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
 export {
   csvRow,
@@ -169,6 +184,8 @@ export {
 } from "./schemas/pricing.js";
 export {
   type BaselineKey,
+  type ModelMatch,
+  ModelMatchSchema,
   type RatedLineItem,
   RatedLineItemSchema,
   type RatedUsageRecord,
