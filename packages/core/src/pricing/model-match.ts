@@ -17,6 +17,8 @@
  *    OpenRouter call (`provider.providerId: "openrouter"`) of `openai/gpt-4o` finds
  *    `openrouter/openai/gpt-4o` before `gpt-4o`. The provider id is used as spelled: it must
  *    match the sheet's prefix (LiteLLM's are `openrouter`, `azure`, `bedrock`, `vertex_ai`, …).
+ *    Rule 1 still comes first: an Azure call of `gpt-4o` is priced at `gpt-4o` when the sheet
+ *    names it; bill it as `azure/gpt-4o` to get Azure's price.
  * 4. `dated_suffix` — each form of rule 3 (the call's id first) without a trailing date
  *    (`-2024-08-06`, `-20241022`) or `-latest`: `gpt-4o-2024-08-06` → `gpt-4o`,
  *    `anthropic/claude-3-5-sonnet-20241022` → `claude-3-5-sonnet`. Four-digit suffixes
@@ -83,6 +85,8 @@ export type ModelMatchResult =
   | { kind: "none" };
 
 const NONE: ModelMatchResult = { kind: "none" };
+const BEDROCK_VERSION = /-v\d+:\d+$/;
+const VERTEX_DATE = /@(\d{8})$/;
 
 /**
  * The forms of a call's id that rule 3 looks up, in order: the id itself first, then one more
@@ -116,9 +120,6 @@ export function qualifierForms(id: string): string[] {
   }
   return forms;
 }
-
-const BEDROCK_VERSION = /-v\d+:\d+$/;
-const VERTEX_DATE = /@(\d{8})$/;
 
 function isDate(yyyymmdd: string): boolean {
   const year = Number(yyyymmdd.slice(0, 4));
