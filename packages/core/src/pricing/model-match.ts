@@ -95,30 +95,39 @@ const VERTEX_DATE = /@(\d{8})$/;
 export function qualifierForms(id: string): string[] {
   const forms = [id];
   let current = id;
-  const next = (form: string) => {
-    forms.push(form);
-    current = form;
-  };
   for (
     let slash = current.indexOf("/");
     slash > 0 && slash < current.length - 1;
     slash = current.indexOf("/")
   ) {
-    next(current.slice(slash + 1));
+    current = current.slice(slash + 1);
+    forms.push(current);
   }
-  const region = REGION_PREFIXES.find((p) => current.startsWith(p) && current.length > p.length);
-  if (region !== undefined) next(current.slice(region.length));
-  const vendor = VENDOR_PREFIXES.find((p) => current.startsWith(p) && current.length > p.length);
-  if (vendor !== undefined) next(current.slice(vendor.length));
+  const region = prefixOf(current, REGION_PREFIXES);
+  if (region !== undefined) {
+    current = current.slice(region.length);
+    forms.push(current);
+  }
+  const vendor = prefixOf(current, VENDOR_PREFIXES);
+  if (vendor !== undefined) {
+    current = current.slice(vendor.length);
+    forms.push(current);
+  }
   const bedrock = BEDROCK_VERSION.exec(current);
-  if (bedrock !== null && bedrock.index > 0) next(current.slice(0, bedrock.index));
+  if (bedrock !== null && bedrock.index > 0) forms.push(current.slice(0, bedrock.index));
   else {
     const vertex = VERTEX_DATE.exec(current);
     if (vertex !== null && vertex.index > 0 && isDate(vertex[1] as string)) {
-      next(`${current.slice(0, vertex.index)}-${vertex[1]}`);
+      forms.push(`${current.slice(0, vertex.index)}-${vertex[1]}`);
     }
   }
   return forms;
+}
+
+/** The prefix of `prefixes` that `id` starts with (and does not consist of), if any. */
+function prefixOf(id: string, prefixes: readonly string[]): string | undefined {
+  for (const p of prefixes) if (id.length > p.length && id.startsWith(p)) return p;
+  return undefined;
 }
 
 function isDate(yyyymmdd: string): boolean {

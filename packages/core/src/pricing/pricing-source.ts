@@ -45,16 +45,6 @@ const variantKey = (m: string, region: string | undefined, tier: string) =>
 
 const overlaps = (a: Entry, b: Entry) => a.from < b.until && b.from < a.until;
 
-/** Of the candidates for one tier, the region-specific one where there is one. */
-function preferRegional(entries: readonly Entry[]): Entry | undefined {
-  let generic: Entry | undefined;
-  for (const e of entries) {
-    if (e.region !== undefined) return e;
-    generic ??= e;
-  }
-  return generic;
-}
-
 /**
  * An in-memory {@link PricingSource} over a fixed list of snapshots.
  *
@@ -89,6 +79,7 @@ export class InMemoryPricingSource implements PricingSource {
   readonly #ids = new Map<string, number>();
   readonly #variants = new Map<string, Entry[]>();
   readonly #fallbacks = new Map<string, Entry[]>();
+  readonly #catalog = new SheetAt(this.#byModel, this.#byAlias);
   #count = 0;
 
   constructor(snapshots: Iterable<PriceSnapshot> = []) {
@@ -177,27 +168,11 @@ export class InMemoryPricingSource implements PricingSource {
    * the reason nothing does (`no_snapshot`, `no_snapshot_for_tier`, `ambiguous_model`).
    */
   resolvePriceSync(request: PriceRequest): PriceResolution {
-    if (typeof request !== "object" || request === null) {
-      throw LatchValidationError.at("PriceRequest", "", "expected { model, at, providerId? }");
-    }
-    const ref = parseWith(ModelRefSchema, request.model, "PriceRequest", "model");
-    const time = Date.parse(parseWith(IsoTimestampSchema, request.at, "PriceRequest", "at"));
-    const providerId =
-      request.providerId === undefined
-        ? undefined
-        : parseWith(ProviderRefSchema.shape.providerId, request.providerId, "PriceRequest", "providerId");
-    const applies = (e: Entry) =>
-      time >= e.from && time < e.until && (e.region === undefined || e.region === ref.region);
-    const catalog: ModelCatalog = {
-      hasModel: (id) => this.#byModel.get(id)?.some(applies) ?? false,
-      modelsAliasedAs: (alias) => {
-        const entries = this.#byAlias.get(alias);
-        if (entries === undefined) return [];
-        const models = new Set<string>();
-        for (const e of entries) if (applies(e)) models.add(e.snapshot.model.billableModel);
-        return [...models];
-      },
-    };
+    const { ref, time, providerId } = checkRequest(request);
+    // One catalog per source, aimed at this call (no closures per call: resolving is on the record path).
+    const catalog = this.#catalog;
+    catalog.time = time;
+    catalog.region = ref.region;
     const found = matchModel(ref.billableModel, providerId, catalog);
     if (found.kind === "none") return { status: "unpriced", reason: "no_snapshot" };
     if (found.kind === "ambiguous") {
@@ -210,16 +185,26 @@ export class InMemoryPricingSource implements PricingSource {
     }
     const match = { rule: found.rule, matchedModel: found.matchedModel };
     const tier = serviceTierOf(ref);
-    const entries = (this.#byModel.get(found.matchedModel) ?? []).filter(applies);
-    const own = preferRegional(entries.filter((e) => e.tier === tier));
+    // One pass: the tier's own snapshot beats a fallback; within each, the call's region beats none.
+    let own: Entry | undefined;
+    let fallback: Entry | undefined;
+    const entries = this.#byModel.get(found.matchedModel) ?? [];
+    for (const e of entries) {
+      if (!catalog.applies(e)) continue;
+      if (e.tier === tier) {
+        if (own === undefined || e.region !== undefined) own = e;
+      } else if (e.fallback.has(tier) && (fallback === undefined || e.region !== undefined)) {
+        fallback = e;
+      }
+    }
     if (own !== undefined)
       return { status: "priced", snapshot: own.snapshot, match, tier, tierFallback: false };
-    const fallback = preferRegional(entries.filter((e) => e.fallback.has(tier)));
     if (fallback !== undefined) {
       return { status: "priced", snapshot: fallback.snapshot, match, tier, tierFallback: true };
     }
     const priced = new Set<string>();
     for (const e of entries) {
+      if (!catalog.applies(e)) continue;
       priced.add(e.tier);
       for (const t of e.fallback) priced.add(t);
     }
@@ -253,6 +238,87 @@ export class InMemoryPricingSource implements PricingSource {
         });
     }
   }
+}
+
+/** The sheet as the matcher sees it for one call: snapshots in effect at `time` that apply in `region`. */
+class SheetAt implements ModelCatalog {
+  time = 0;
+  region: string | undefined;
+  readonly #byModel: ReadonlyMap<string, readonly Entry[]>;
+  readonly #byAlias: ReadonlyMap<string, readonly Entry[]>;
+
+  constructor(
+    byModel: ReadonlyMap<string, readonly Entry[]>,
+    byAlias: ReadonlyMap<string, readonly Entry[]>,
+  ) {
+    this.#byModel = byModel;
+    this.#byAlias = byAlias;
+  }
+
+  applies(e: Entry): boolean {
+    return this.time >= e.from && this.time < e.until && (e.region === undefined || e.region === this.region);
+  }
+
+  hasModel(id: string): boolean {
+    const entries = this.#byModel.get(id);
+    if (entries === undefined) return false;
+    for (const e of entries) if (this.applies(e)) return true;
+    return false;
+  }
+
+  modelsAliasedAs(alias: string): readonly string[] {
+    const entries = this.#byAlias.get(alias);
+    if (entries === undefined) return [];
+    const models = new Set<string>();
+    for (const e of entries) if (this.applies(e)) models.add(e.snapshot.model.billableModel);
+    return [...models];
+  }
+}
+
+const isName = (v: unknown): v is string => typeof v === "string" && v.length >= 1 && v.length <= 256;
+const MODEL_REF_KEYS: ReadonlySet<string> = new Set(["billableModel", "vendor", "region", "tier"]);
+
+/** A model reference that needs no parsing: the common case, checked without zod on the hot path. */
+function isPlainModelRef(m: unknown): m is ModelRef {
+  if (typeof m !== "object" || m === null) return false;
+  const ref = m as Record<string, unknown>;
+  for (const key in ref) if (!MODEL_REF_KEYS.has(key)) return false;
+  return (
+    isName(ref.billableModel) &&
+    (ref.vendor === undefined || isName(ref.vendor)) &&
+    (ref.region === undefined || isName(ref.region)) &&
+    (ref.tier === undefined || isName(ref.tier))
+  );
+}
+
+// Strings are immutable: a time already checked need not be checked again (requests repeat in batches).
+let lastValidAt: string | undefined;
+let lastValidTime = 0;
+
+/** Validates a request (zod only when the quick checks fail, for its messages). */
+function checkRequest(request: PriceRequest): {
+  ref: ModelRef;
+  time: number;
+  providerId: string | undefined;
+} {
+  if (typeof request !== "object" || request === null) {
+    throw LatchValidationError.at("PriceRequest", "", "expected { model, at, providerId? }");
+  }
+  const ref = isPlainModelRef(request.model)
+    ? request.model
+    : parseWith(ModelRefSchema, request.model, "PriceRequest", "model");
+  const at = request.at;
+  let time = lastValidTime;
+  if (at !== lastValidAt) {
+    time = Date.parse(parseWith(IsoTimestampSchema, at, "PriceRequest", "at"));
+    lastValidAt = at;
+    lastValidTime = time;
+  }
+  const providerId = request.providerId;
+  if (providerId !== undefined && !isName(providerId)) {
+    parseWith(ProviderRefSchema.shape.providerId, providerId, "PriceRequest", "providerId");
+  }
+  return { ref, time, providerId };
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

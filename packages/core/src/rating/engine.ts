@@ -78,7 +78,7 @@ const MATCH_RULES: ReadonlySet<unknown> = new Set<ModelMatch["rule"]>([
 ]);
 
 // Strings are immutable: a ratedAt already checked need not be checked again (contexts repeat in batches).
-let lastValidRatedAt = "";
+let lastValidRatedAt: string | undefined;
 
 /** Validates the context (cheaply: it is checked on every call) and returns the version. */
 function checkContext(ctx: RatingContext): number {
