@@ -125,7 +125,22 @@ export {
   type LiteLLMSkipKind,
   type LiteLLMSkippedField,
 } from "./pricing/litellm.js";
+export {
+  MODEL_MATCH_RULES,
+  type ModelCatalog,
+  type ModelMatchResult,
+  type ModelMatchRule,
+  matchModel,
+} from "./pricing/model-match.js";
 export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
+export {
+  modelMatchOf,
+  type PriceRequest,
+  type PriceResolution,
+  type PriceUnpricedReason,
+  resolvePriceFrom,
+  snapshotPricesTier,
+} from "./pricing/resolution.js";
 export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
 export {
   csvRow,
@@ -201,6 +216,8 @@ export {
 } from "./schemas/pricing.js";
 export {
   type BaselineKey,
+  type ModelMatch,
+  ModelMatchSchema,
   type RatedLineItem,
   RatedLineItemSchema,
   type RatedUsageRecord,

@@ -151,6 +151,34 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       await expectVersions(v1.eventId, 1);
     });
 
+    it("keeps a record's model match (the rule and the matched id) through reads, the change log and a correction", async () => {
+      const modelMatch = { rule: "dated_suffix", matchedModel: "gpt-4o" } as const;
+      const v1 = makeRatedRecord({
+        observation: {
+          eventId: `${prefix}-m:0:openai`,
+          subject: { tenantId },
+          model: { billableModel: "gpt-4o-2024-08-06" },
+        },
+        modelMatch,
+      });
+      expect(v1.modelMatch).toEqual(modelMatch);
+      const cursor = (await drain(store, undefined)).cursor;
+      expect(await store.put(v1)).toBe("stored");
+      expect(await store.current(v1.eventId)).toEqual(v1);
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      const v2 = makeCorrection(v1, { input_tokens: 900, output_tokens: 450 });
+      expect(await store.put(v2)).toBe("stored");
+      const logged = (await drain(store, cursor)).entries
+        .map((e) => e.record)
+        .filter((r) => r.eventId === v1.eventId);
+      expect(logged).toEqual([v1, v2]);
+      expect((await store.current(v1.eventId))?.modelMatch).toEqual(modelMatch);
+      // The match is part of the record: the same version matched another way is a conflict.
+      const other = { ...v1, modelMatch: { rule: "alias", matchedModel: "gpt-4o" } } as RatedUsageRecord;
+      await expectLatchError(store.put(other), "idempotency_conflict");
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+    });
+
     it("returns undefined for an unknown event or version", async () => {
       expect(await store.current(`${prefix}-missing:0:openai`)).toBeUndefined();
       expect(await store.get(`${prefix}-missing:0:openai:v1`)).toBeUndefined();
