@@ -7,8 +7,9 @@ import {
   type UsageCounter,
 } from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import type { Queryable } from "./queryable.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { resolveTimeouts, STORE_TIMEOUTS, type TransactionSettings, transactQuery } from "./transaction.js";
 
 /**
  * {@link UsageCounter} on PostgreSQL or PGlite (table `<schema>.usage_counters`). `add` is one
@@ -25,11 +26,13 @@ export class PostgresUsageCounter implements UsageCounter {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #table: string;
+  readonly #settings: TransactionSettings;
 
   constructor(db: Queryable, options: PostgresStoreOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.usage_counters`;
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
   }
 
   async add(key: string, period: string, quantity: number, signal?: AbortSignal): Promise<number> {
@@ -38,11 +41,11 @@ export class PostgresUsageCounter implements UsageCounter {
     const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `INSERT INTO ${this.#table} AS c (key, period, total) VALUES ($1, $2, $3::bigint)
-       ON CONFLICT (key, period) DO UPDATE SET total = c.total + EXCLUDED.total
-       WHERE c.total + EXCLUDED.total <= 9007199254740991
-       RETURNING (c.total - $3::bigint)::text AS previous`,
+         ON CONFLICT (key, period) DO UPDATE SET total = c.total + EXCLUDED.total
+         WHERE c.total + EXCLUDED.total <= 9007199254740991
+         RETURNING (c.total - $3::bigint)::text AS previous`,
       [k, p, String(q)],
     );
     const row = rows[0] as { previous: string } | undefined;
@@ -56,11 +59,16 @@ export class PostgresUsageCounter implements UsageCounter {
     const k = parseWith(KeySchema, key, "UsageCounter.get", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.get", "period");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT total::text AS total FROM ${this.#table} WHERE key = $1 AND period = $2`,
       [k, p],
     );
     const row = rows[0] as { total: string } | undefined;
     return row === undefined ? 0 : Number(row.total);
+  }
+
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
   }
 }
