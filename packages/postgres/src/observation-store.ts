@@ -21,7 +21,6 @@ import {
   STORE_TIMEOUTS,
   type TransactionOptions,
   type TransactionSettings,
-  transact,
   transactQuery,
 } from "./transaction.js";
 
