@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { LatchValidationError } from "../errors/index.js";
 
-/** U+0000, or a UTF-16 surrogate without its other half. */
-const ILL_FORMED = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Whether `value` is text every backend stores exactly: no U+0000 and no lone surrogate. Drivers
@@ -11,7 +11,7 @@ const ILL_FORMED = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
  * other character are fine.
  */
 export function isWellFormedText(value: string): boolean {
-  return !ILL_FORMED.test(value);
+  return !value.includes("\u0000") && !LONE_SURROGATE.test(value);
 }
 
 /**
