@@ -166,8 +166,10 @@ export {
   type CorrelationIds,
   CorrelationIdsSchema,
   EventIdSchema,
+  isWellFormedText,
   UsageEventId,
   UsageEventIdBuilder,
+  WellFormedText,
 } from "./schemas/identity.js";
 export {
   BUILTIN_METERS,

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { SIGNED_DECIMAL } from "../money/decimal.js";
-import { EventIdSchema } from "./identity.js";
+import { EventIdSchema, WellFormedText } from "./identity.js";
 import { MeterKindSchema, QuantitySchema } from "./meters.js";
 import { UsageObservationSchema } from "./observation.js";
 import { IsoTimestampSchema } from "./time.js";
@@ -57,11 +57,11 @@ export type RatedLineItem = z.output<typeof RatedLineItemSchema>;
 
 /** The priced result of one observation against one snapshot. Amounts are exact decimal strings. */
 export const RatedUsageRecordSchema = z.strictObject({
-  ratedRecordId: z.string().min(1).max(600),
+  ratedRecordId: z.string().min(1).max(600).check(WellFormedText),
   eventId: EventIdSchema,
   version: z.number().int().min(1),
-  supersedes: z.string().min(1).max(600).optional(),
-  snapshotId: z.string().min(1).max(256),
+  supersedes: z.string().min(1).max(600).check(WellFormedText).optional(),
+  snapshotId: z.string().min(1).max(256).check(WellFormedText),
   /** Absent when the snapshot names the observation's model exactly (so such records hash as before). */
   modelMatch: ModelMatchSchema.optional(),
   currency: CurrencyCodeSchema,

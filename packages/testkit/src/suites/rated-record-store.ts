@@ -16,6 +16,7 @@ import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
 import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
+import { ratedRecordStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
 export interface RatedRecordStoreInspector {
@@ -130,6 +131,12 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
 
     afterAll(async () => {
       await options.cleanup?.();
+    });
+
+    ratedRecordStoreStringCases({
+      store: () => store,
+      prefix: () => prefix,
+      ...(options.inspect === undefined ? {} : { countVersions: options.inspect.countVersions }),
     });
 
     /** A version-1 record of this test's tenant, event `<prefix>-<n>:0:openai`. */
@@ -514,6 +521,23 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       // A saved cursor resumes the log right after the entry it names.
       const resumed = await store.listSince(first, 1);
       expect(resumed.items[0]?.seq).toBe(second);
+    });
+
+    it("refuses a cursor past the end of the change log in saveCursor and listSince, saving nothing", async () => {
+      await store.put(record(1));
+      const end = (await drain(store, undefined)).cursor as string;
+      const name = uniqueId("exporter");
+      // Saved, it would skip every version written up to it; followed, it would never see them.
+      for (const past of [BigInt(end) + 1n, BigInt(end) + 10n ** 25n]) {
+        await expectInvalidInput(store.saveCursor(name, past.toString()), "cursor");
+        await expectInvalidInput(store.listSince(past.toString(), 10), "cursor");
+      }
+      expect(await store.getCursor(name)).toBeUndefined();
+      await store.saveCursor(name, end); // the end itself is a position
+      expect(await store.getCursor(name)).toBe(end);
+      await store.put(record(2));
+      const next = await drain(store, end);
+      expect(next.entries.map((e) => e.record.ratedRecordId)).toContain(record(2).ratedRecordId);
     });
 
     it("rejects bad change-log and report arguments naming the field", async () => {
