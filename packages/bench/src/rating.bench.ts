@@ -5,6 +5,7 @@
  */
 import {
   DefaultRatingEngine,
+  InMemoryPricingSource,
   LatchDecimal,
   type PriceSnapshot,
   parseObservation,
@@ -79,6 +80,23 @@ const latch = () => {
   }
 };
 
+// ── Latch with the price resolved per usage (model matching + service tier), as calcPrice
+// looks its price up per call: what record() does before rating.
+const pricing = new InMemoryPricingSource(Object.values(snapshots));
+const resolvedTotals = new Array<string>(N);
+const latchResolved = () => {
+  for (let i = 0; i < N; i++) {
+    const obs = observations[i] as UsageObservation;
+    const resolution = pricing.resolvePriceSync({
+      model: obs.model,
+      at: obs.timing.completedAt,
+      providerId: obs.provider?.providerId,
+    });
+    if (resolution.status !== "priced") throw new Error(`bench: ${obs.model.billableModel} unpriced`);
+    resolvedTotals[i] = engine.rate(obs, resolution.snapshot, ctx).total;
+  }
+};
+
 // ── naive float rater: what a spreadsheet port does (floats, no records) ─────────────
 const floatPrices = Object.fromEntries(
   Object.entries(SNAPSHOTS).map(([model, s]) => {
@@ -148,13 +166,18 @@ const peer = () => {
 console.log(
   `Rating ${N.toLocaleString("en-US")} mixed usages (gpt-4o, claude-sonnet-4-5, gemini-2.5-pro), best of ${ROUNDS}`,
 );
-const [latchRate, naiveRate, peerRate] = measureAll([
+const [latchRate, resolvedRate, naiveRate, peerRate] = measureAll([
   ["Latch DefaultRatingEngine (full record, exact)", latch],
+  ["Latch resolvePriceSync + rate (price per usage)", latchResolved],
   ["naive float rater (a number, inexact)", naive],
   ["@pydantic/genai-prices calcPrice (floats)", peer],
-]) as [number, number, number];
+]) as [number, number, number, number];
 console.log("");
 console.log(`Latch / genai-prices: ${(latchRate / peerRate).toFixed(1)}×   (target ≥ 15×)`);
+console.log(
+  `Latch resolve + rate / genai-prices: ${(resolvedRate / peerRate).toFixed(1)}×   (both look the price up per usage)`,
+);
+if (resolvedTotals.some((t, i) => t !== latchTotals[i])) throw new Error("bench: resolved totals differ");
 console.log(
   `Latch / naive float:  ${(latchRate / naiveRate).toFixed(2)}×   (the float ceiling; floats are not exact)`,
 );
@@ -214,6 +237,14 @@ reportRow({
   ratio: `${(latchRate / peerRate).toFixed(1)}×`,
   target: "≥ 15×",
   met: latchRate / peerRate >= 15,
+});
+reportRow({
+  area: "rating",
+  metric: "usages/s, the price resolved per usage (model matching, service tier), then rated",
+  latch: fmt(resolvedRate),
+  against: "@pydantic/genai-prices calcPrice",
+  againstValue: fmt(peerRate),
+  ratio: `${(resolvedRate / peerRate).toFixed(1)}×`,
 });
 reportRow({
   area: "rating",

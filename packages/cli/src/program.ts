@@ -90,12 +90,18 @@ export function buildProgram(ctx: CliContext): Command {
     );
   prices
     .command("show")
-    .description("show the snapshot in effect for a model, its prices and tiers")
-    .argument("<model>", "billable model, e.g. gpt-4o")
+    .description(
+      "show the snapshot that prices a call of a model (model matching and service tier as record() applies them), its prices and tiers",
+    )
+    .argument("<model>", "billable model as a call names it, e.g. gpt-4o-2024-08-06")
     .addOption(pricesFileOption())
     .option("--at <time>", "when (ISO 8601 or YYYY-MM-DD; default now)")
     .option("--region <region>", "the model's region, for regional prices")
-    .option("--tier <tier>", "the model's tier, for tiered variants")
+    .option("--tier <tier>", "the call's service tier: standard (default), priority, flex, scale, batch")
+    .option(
+      "--provider <id>",
+      "the provider that served the call (e.g. openrouter), for provider-prefixed prices",
+    )
     .option("--json", "print the snapshot as JSON", false)
     .addHelpText("after", EXIT_HELP)
     .action(async (model: string, opts) =>

@@ -7,8 +7,10 @@ import {
   LatchValidationError,
   type MeterKind,
   type MeterSet,
+  modelMatchOf,
   normalize,
   PROMPT_METERS,
+  type PriceResolution,
   type PriceSnapshot,
   parseObservation,
   type RatedUsageRecord,
@@ -21,7 +23,10 @@ import {
 export interface Rejection {
   /** 1-based line number in the input. */
   line: number;
-  /** A Latch error code (`invalid_input`, `no_snapshot_in_effect`, `no_price_for_meter`, …) or `invalid_json`. */
+  /**
+   * A Latch error code (`invalid_input`, `no_snapshot_in_effect`, `no_snapshot_for_tier`,
+   * `ambiguous_model`, `no_price_for_meter`, …) or `invalid_json`.
+   */
   code: string;
   /** The bad field's path, when one is to blame (`usage.prompt_tokens`, `observation.timing.completedAt`). */
   field?: string;
@@ -98,19 +103,18 @@ export class LineRater {
       if (error instanceof RejectionError) return { ok: false, rejection: error.rejection };
       throw error;
     }
-    const snapshot = this.#pricing.resolveSync(observation.model, observation.timing.completedAt);
-    if (snapshot === undefined) {
-      return {
-        ok: false,
-        rejection: {
-          code: "no_snapshot_in_effect",
-          field: "model.billableModel",
-          reason: `no price snapshot for model ${observation.model.billableModel} at ${observation.timing.completedAt}`,
-        },
-      };
-    }
+    const resolution = this.#pricing.resolvePriceSync({
+      model: observation.model,
+      at: observation.timing.completedAt,
+      providerId: observation.provider?.providerId,
+    });
+    if (resolution.status === "unpriced")
+      return { ok: false, rejection: unpricedRejection(observation, resolution) };
+    const snapshot = resolution.snapshot;
     try {
       const context: RatingContext = { ratedAt: this.#ratedAt };
+      const modelMatch = modelMatchOf(resolution);
+      if (modelMatch !== undefined) context.modelMatch = modelMatch;
       const baseline = this.#periodBaseline(observation, snapshot);
       if (baseline !== undefined) context.periodBaseline = baseline;
       return { ok: true, record: this.#engine.rate(observation, snapshot, context) };
@@ -196,6 +200,34 @@ export class LineRater {
       baseline[key] = before;
     }
     return baseline;
+  }
+}
+
+/** Why the pricing source found no price for a line: the reason as the error code `require()` would throw. */
+function unpricedRejection(
+  obs: UsageObservation,
+  resolution: Extract<PriceResolution, { status: "unpriced" }>,
+): Omit<Rejection, "line"> {
+  const model = obs.model.billableModel;
+  switch (resolution.reason) {
+    case "no_snapshot":
+      return {
+        code: "no_snapshot_in_effect",
+        field: "model.billableModel",
+        reason: `no price snapshot for model ${model} at ${obs.timing.completedAt}`,
+      };
+    case "no_snapshot_for_tier":
+      return {
+        code: "no_snapshot_for_tier",
+        field: "model.tier",
+        reason: `no price snapshot for model ${model} in service tier ${resolution.tier} at ${obs.timing.completedAt}`,
+      };
+    case "ambiguous_model":
+      return {
+        code: "ambiguous_model",
+        field: "model.billableModel",
+        reason: `model ${model} matches ${resolution.candidates.join(", ")} (${resolution.rule})`,
+      };
   }
 }
 

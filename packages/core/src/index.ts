@@ -132,7 +132,22 @@ export {
   type LiteLLMSkipKind,
   type LiteLLMSkippedField,
 } from "./pricing/litellm.js";
+export {
+  MODEL_MATCH_RULES,
+  type ModelCatalog,
+  type ModelMatchResult,
+  type ModelMatchRule,
+  matchModel,
+} from "./pricing/model-match.js";
 export { InMemoryPricingSource, type PricingSource } from "./pricing/pricing-source.js";
+export {
+  modelMatchOf,
+  type PriceRequest,
+  type PriceResolution,
+  type PriceUnpricedReason,
+  resolvePriceFrom,
+  snapshotPricesTier,
+} from "./pricing/resolution.js";
 export { DefaultRatingEngine, type RatingEngine } from "./rating/engine.js";
 export {
   csvRow,
@@ -158,8 +173,10 @@ export {
   type CorrelationIds,
   CorrelationIdsSchema,
   EventIdSchema,
+  isWellFormedText,
   UsageEventId,
   UsageEventIdBuilder,
+  WellFormedText,
 } from "./schemas/identity.js";
 export {
   BUILTIN_METERS,
@@ -208,6 +225,8 @@ export {
 } from "./schemas/pricing.js";
 export {
   type BaselineKey,
+  type ModelMatch,
+  ModelMatchSchema,
   type RatedLineItem,
   RatedLineItemSchema,
   type RatedUsageRecord,

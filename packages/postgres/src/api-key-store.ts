@@ -17,9 +17,16 @@ import {
   type StoredApiKey,
 } from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import type { Queryable } from "./queryable.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored } from "./sql-errors.js";
+import {
+  resolveTimeouts,
+  STORE_TIMEOUTS,
+  type TransactionSettings,
+  transact,
+  transactQuery,
+} from "./transaction.js";
 
 const S = "ApiKeyStore";
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
@@ -65,11 +72,23 @@ export class PostgresApiKeyStore implements ApiKeyStore {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #table: string;
+  readonly #settings: TransactionSettings;
 
   constructor(db: Queryable, options: PostgresStoreOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.api_keys`;
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
+  }
+
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
+  }
+
+  /** One transaction of this store (`READ COMMITTED`, its timeouts). */
+  #run<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return transact(this.#db, this.#settings, fn);
   }
 
   async insert(
@@ -83,28 +102,32 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     const identity = identityOf(r);
     const hash = canonicalHash({ record: identity, digest: d });
     await assertMigrated(this.#db, this.#schema);
-    const inserted = await this.#db.query(
-      `INSERT INTO ${this.#table} (id, digest, tenant_id, owner, hash, payload, revoked_at, last_used_at)
+    const existing = await this.#run(async (tx) => {
+      const inserted = await tx.query(
+        `INSERT INTO ${this.#table} (id, digest, tenant_id, owner, hash, payload, revoked_at, last_used_at)
        VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::timestamptz, $8::timestamptz)
        ON CONFLICT DO NOTHING RETURNING id`,
-      [
-        r.id,
-        d,
-        r.owner.tenantId,
-        JSON.stringify(r.owner),
-        hash,
-        JSON.stringify(identity),
-        r.revokedAt ?? null,
-        r.lastUsedAt ?? null,
-      ],
-    );
-    if (inserted.rows.length === 1) return "created";
-    // ON CONFLICT DO NOTHING waited for the conflicting writer, so its row is visible now.
-    const { rows } = await this.#db.query(
-      `SELECT id, hash FROM ${this.#table} WHERE id = $1 OR digest = $2 ORDER BY (id = $1) DESC LIMIT 1`,
-      [r.id, d],
-    );
-    const existing = rows[0] as { id: string; hash: string } | undefined;
+        [
+          r.id,
+          d,
+          r.owner.tenantId,
+          JSON.stringify(r.owner),
+          hash,
+          JSON.stringify(identity),
+          r.revokedAt ?? null,
+          r.lastUsedAt ?? null,
+        ],
+      );
+      if (inserted.rows.length === 1) return "created" as const;
+      // ON CONFLICT DO NOTHING waited for the conflicting writer; under READ COMMITTED a new
+      // statement sees its row.
+      const { rows } = await tx.query(
+        `SELECT id, hash FROM ${this.#table} WHERE id = $1 OR digest = $2 ORDER BY (id = $1) DESC LIMIT 1`,
+        [r.id, d],
+      );
+      return rows[0] as { id: string; hash: string } | undefined;
+    });
+    if (existing === "created") return "created";
     if (existing !== undefined && existing.id === r.id && existing.hash === hash) return "already_exists";
     throw new IdempotencyConflictError({ id: r.id, existingHash: existing?.hash ?? "", incomingHash: hash });
   }
@@ -113,7 +136,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     signal?.throwIfAborted();
     const d = parseWith(DigestSchema, digest, `${S}.findByDigest`, "digest");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(`SELECT ${COLUMNS} FROM ${this.#table} WHERE digest = $1`, [d]);
+    const { rows } = await this.#query(`SELECT ${COLUMNS} FROM ${this.#table} WHERE digest = $1`, [d]);
     const row = rows[0] as Row | undefined;
     return row === undefined ? undefined : { record: toRecord(row), digest: row.digest };
   }
@@ -123,7 +146,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     const o = parseWith(BillingSubjectSchema, owner, `${S}.get`, "owner");
     const key = parseWith(IdSchema, id, `${S}.get`, "id");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT ${COLUMNS} FROM ${this.#table} WHERE id = $1 AND owner @> $2::jsonb`,
       [key, JSON.stringify(o)],
     );
@@ -136,7 +159,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     const o = parseWith(BillingSubjectSchema, owner, `${S}.list`, "owner");
     const { limit, cursor } = parseWith(ApiKeyListOptionsSchema, options, `${S}.list`);
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT ${COLUMNS} FROM ${this.#table}
        WHERE tenant_id = $1 AND owner @> $2::jsonb AND id > $3
        ORDER BY id LIMIT $4`,
@@ -158,7 +181,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     const key = parseWith(IdSchema, id, `${S}.revoke`, "id");
     const when = parseWith(InstantSchema, at, `${S}.revoke`, "at");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `UPDATE ${this.#table} SET revoked_at = coalesce(revoked_at, $3::timestamptz)
        WHERE id = $1 AND owner @> $2::jsonb RETURNING ${COLUMNS}`,
       [key, JSON.stringify(o), when],
@@ -174,7 +197,7 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     const interval = parseWith(IntervalMsSchema, minIntervalMs, `${S}.touch`, "minIntervalMs");
     await assertMigrated(this.#db, this.#schema);
     // One statement: concurrent touches queue on the row lock and re-check the condition.
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `UPDATE ${this.#table} SET last_used_at = $2::timestamptz
        WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - $3::bigint * interval '1 millisecond')
        RETURNING id`,

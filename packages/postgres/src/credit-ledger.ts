@@ -56,9 +56,16 @@ import {
   withHolds,
 } from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import { inTransaction, type Queryable } from "./queryable.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored } from "./sql-errors.js";
+import {
+  resolveTimeouts,
+  STORE_TIMEOUTS,
+  type TransactionSettings,
+  transact,
+  transactQuery,
+} from "./transaction.js";
 
 interface LoadedLedger {
   info: CreditLedgerInfo;
@@ -88,7 +95,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * with their void times, resets, usage) with amounts as exact `numeric`, and core's credit
  * engine replays them, so balances agree with `MemoryCreditLedger` to the last digit.
  *
- * Concurrency: every write runs in one transaction that first locks the ledger's row
+ * Concurrency: every write runs in one `READ COMMITTED` transaction (with the store's lock and
+ * statement timeouts) that first locks the ledger's row
  * (`SELECT … FOR UPDATE`), then reads the facts with a fresh snapshot, decides and writes.
  * Writes to one ledger are therefore serialised across any number of connections: concurrent
  * burns give the balances of applying them one by one, and enforced burns never overdraw.
@@ -113,24 +121,28 @@ export class PostgresCreditLedger implements CreditLedger {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #q: string;
+  readonly #settings: TransactionSettings;
 
   constructor(db: Queryable, options: PostgresStoreOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
   }
 
   async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
     signal?.throwIfAborted();
     const { feature, hash } = parseCreditFeature(input);
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
-      `INSERT INTO ${this.#q}.credit_features (feature_id, hash, payload) VALUES ($1, $2, $3::jsonb)
-       ON CONFLICT (feature_id) DO NOTHING RETURNING feature_id`,
-      [feature.featureId, hash, JSON.stringify(feature)],
-    );
-    if (rows.length === 1) return { status: "created" as const, feature };
-    const existing = await this.#feature(feature.featureId);
+    const existing = await this.#run(async (tx) => {
+      const { rows } = await tx.query(
+        `INSERT INTO ${this.#q}.credit_features (feature_id, hash, payload) VALUES ($1, $2, $3::jsonb)
+         ON CONFLICT (feature_id) DO NOTHING RETURNING feature_id`,
+        [feature.featureId, hash, JSON.stringify(feature)],
+      );
+      return rows.length === 1 ? ("created" as const) : this.#feature(feature.featureId, tx);
+    });
+    if (existing === "created") return { status: "created" as const, feature };
     if (existing === undefined) throw new Error("credit feature vanished after a conflicting insert");
     assertSameBody(feature.featureId, existing.hash, hash);
     return { status: "already_exists" as const, feature: existing.feature };
@@ -140,24 +152,27 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const id = parseFeatureIdArg(featureId, "CreditLedger.getFeature");
     await assertMigrated(this.#db, this.#schema);
-    return (await this.#feature(id))?.feature;
+    return (await this.#run((tx) => this.#feature(id, tx)))?.feature;
   }
 
   async createLedger(input: CreditLedgerInput, signal?: AbortSignal) {
     signal?.throwIfAborted();
     const { ledger, hash } = parseCreditLedger(input);
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
-      `INSERT INTO ${this.#q}.credit_ledgers (ledger_id, hash, payload) VALUES ($1, $2, $3::jsonb)
-       ON CONFLICT (ledger_id) DO NOTHING RETURNING ledger_id`,
-      [ledger.ledgerId, hash, JSON.stringify(ledger)],
-    );
-    if (rows.length === 1) return { status: "created" as const, ledger };
-    const { rows: found } = await this.#db.query(
-      `SELECT hash, payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
-      [ledger.ledgerId],
-    );
-    const row = found[0] as { hash: string; payload: unknown };
+    const row = await this.#run(async (tx) => {
+      const { rows } = await tx.query(
+        `INSERT INTO ${this.#q}.credit_ledgers (ledger_id, hash, payload) VALUES ($1, $2, $3::jsonb)
+         ON CONFLICT (ledger_id) DO NOTHING RETURNING ledger_id`,
+        [ledger.ledgerId, hash, JSON.stringify(ledger)],
+      );
+      if (rows.length === 1) return "created" as const;
+      const { rows: found } = await tx.query(
+        `SELECT hash, payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
+        [ledger.ledgerId],
+      );
+      return found[0] as { hash: string; payload: unknown };
+    });
+    if (row === "created") return { status: "created" as const, ledger };
     assertSameBody(ledger.ledgerId, row.hash, hash);
     return {
       status: "already_exists" as const,
@@ -169,10 +184,9 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.getLedger");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
-      `SELECT payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
-      [id],
-    );
+    const { rows } = await this.#query(`SELECT payload FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`, [
+      id,
+    ]);
     const row = rows[0] as { payload: unknown } | undefined;
     return row === undefined ? undefined : parseStored(id, row.payload, (v) => parseCreditLedger(v).ledger);
   }
@@ -192,7 +206,7 @@ export class PostgresCreditLedger implements CreditLedger {
       params.push(after);
       where += ` AND ledger_id > $${params.length}::text COLLATE "C"`;
     }
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT ledger_id, payload FROM ${this.#q}.credit_ledgers WHERE ${where}
        ORDER BY ledger_id COLLATE "C" LIMIT $2`,
       params,
@@ -262,7 +276,7 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.listGrants");
     await assertMigrated(this.#db, this.#schema);
-    return (await this.#load(this.#db, id, "CreditLedger.listGrants")).grants;
+    return (await this.#run((tx) => this.#load(tx, id, "CreditLedger.listGrants"))).grants;
   }
 
   async voidGrant(input: CreditVoidInput, signal?: AbortSignal) {
@@ -550,7 +564,7 @@ export class PostgresCreditLedger implements CreditLedger {
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
     const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#load(this.#db, id, "CreditLedger.balance");
+    const loaded = await this.#run((tx) => this.#load(tx, id, "CreditLedger.balance"));
     return balanceAt(id, loaded.facts, atMs, loaded.grants);
   }
 
@@ -558,7 +572,7 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const q = parseCreditHistoryQuery(query);
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#load(this.#db, q.ledgerId, "CreditHistoryQuery");
+    const loaded = await this.#run((tx) => this.#load(tx, q.ledgerId, "CreditHistoryQuery"));
     return historyPage(loaded.facts, q.fromMs, q.toMs, q.limit, q.cursor);
   }
 
@@ -566,7 +580,7 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.highWatermark");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT high_watermark_ms::text AS hw FROM ${this.#q}.credit_ledgers WHERE ledger_id = $1`,
       [id],
     );
@@ -581,7 +595,7 @@ export class PostgresCreditLedger implements CreditLedger {
    * pooled connection in service; any other error rolls back (and a pool drops the client).
    */
   async #write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-    const outcome = await inTransaction(this.#db, async (tx) => {
+    const outcome = await this.#run(async (tx) => {
       try {
         return { value: await fn(tx) };
       } catch (error) {
@@ -593,7 +607,17 @@ export class PostgresCreditLedger implements CreditLedger {
     return outcome.value;
   }
 
-  async #feature(featureId: string, db: Queryable = this.#db) {
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
+  }
+
+  /** One transaction of this store (`READ COMMITTED`, its timeouts). */
+  #run<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return transact(this.#db, this.#settings, fn);
+  }
+
+  async #feature(featureId: string, db: Queryable) {
     const { rows } = await db.query(
       `SELECT hash, payload FROM ${this.#q}.credit_features WHERE feature_id = $1`,
       [featureId],

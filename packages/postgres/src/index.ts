@@ -6,6 +6,7 @@
  */
 
 export { PostgresApiKeyStore } from "./api-key-store.js";
+export { type BusyReason, PostgresBusyError } from "./busy-error.js";
 export { PostgresCreditLedger } from "./credit-ledger.js";
 export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";
@@ -29,8 +30,10 @@ export {
   DEFAULT_SCHEMA,
   quoteSchema,
   REQUIRED_SCHEMA_VERSION,
+  SchemaIncompatibleError,
   SchemaNotMigratedError,
   schemaVersion,
 } from "./schema.js";
 export type { CopyFrom } from "./staged-copy.js";
+export type { TransactionOptions } from "./transaction.js";
 export { PostgresUsageCounter, type PostgresUsageCounterOptions } from "./usage-counter.js";

@@ -1,12 +1,15 @@
-import { MIGRATIONS } from "./migrations/index.js";
-import { inTransaction, type Queryable } from "./queryable.js";
+import { MIGRATIONS, type Migration } from "./migrations/index.js";
+import type { Queryable } from "./queryable.js";
 import { DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { resolveTimeouts, runScript, transact } from "./transaction.js";
 
 export interface MigrateOptions {
   /** The schema to create or upgrade. Default `latch`. */
   schema?: string;
   /** How long to wait for the migration lock or a table lock before failing. Default 60 s. */
   lockTimeoutMs?: number;
+  /** Longest run of one statement (a migration's DDL). Default `0`: no limit. */
+  statementTimeoutMs?: number;
 }
 
 export interface MigrateResult {
@@ -20,25 +23,32 @@ export interface MigrateResult {
  * Creates or upgrades the Latch tables in `schema`: every pending shipped migration, in one
  * transaction, under a transaction-scoped advisory lock keyed by the schema name, so any
  * number of processes may call it at once (one applies, the others wait and find nothing to
- * do). The ledger `<schema>.latch_migrations` records each applied version. Either every
- * pending migration applies or none does.
+ * do). The ledger `<schema>.latch_migrations` records each applied version and its
+ * `compatible_from` (see {@link Migration.compatibleFrom}). Either every pending migration
+ * applies or none does.
  *
- * Pass a `pg.Pool` (a dedicated client is checked out), a `pg.Client` that is not inside a
- * transaction, or `fromPglite(db)`. Stores never call this on their own.
+ * Pass a `pg.Pool` (a dedicated client is checked out), a `pg.Client`, or `fromPglite(db)`
+ * (a session already inside your transaction runs it in that transaction). Stores never call
+ * this on their own.
  *
  * @example
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
  * await migrate(pool, { schema: "latch" }); // { version: 3, applied: [1, 2, 3] }
  */
 export async function migrate(db: Queryable, options: MigrateOptions = {}): Promise<MigrateResult> {
+  return applyMigrations(db, options, MIGRATIONS);
+}
+
+/** {@link migrate} with a given list of migrations (tests play a newer release with it). @internal */
+export async function applyMigrations(
+  db: Queryable,
+  options: MigrateOptions,
+  migrations: readonly Migration[],
+): Promise<MigrateResult> {
   const schema = options.schema ?? DEFAULT_SCHEMA;
   const q = quoteSchema(schema);
-  const lockTimeoutMs = options.lockTimeoutMs ?? 60_000;
-  if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 0) {
-    throw new TypeError("lockTimeoutMs must be a whole number of milliseconds");
-  }
-  return inTransaction(db, async (tx) => {
-    await tx.query(`SET LOCAL lock_timeout = ${lockTimeoutMs}`);
+  const settings = resolveTimeouts(options, { lockTimeoutMs: 60_000, statementTimeoutMs: 0 });
+  return transact(db, settings, async (tx) => {
     // The lock comes first: CREATE SCHEMA IF NOT EXISTS itself races between sessions.
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('latch.migrate'), hashtext($1))", [schema]);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
@@ -50,24 +60,27 @@ export async function migrate(db: Queryable, options: MigrateOptions = {}): Prom
         applied_at timestamptz NOT NULL DEFAULT now()
       )`,
     );
+    // Each migration's compatibility floor (read by the stores' schema check). Added to ledgers
+    // from before it only when missing: ALTER TABLE would lock the ledger against every check.
+    const { rows: column } = await tx.query(
+      `SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass AND attname = 'compatible_from' AND NOT attisdropped`,
+      [`${q}.latch_migrations`],
+    );
+    if (column.length === 0) {
+      await tx.query(`ALTER TABLE ${q}.latch_migrations ADD COLUMN compatible_from integer`);
+    }
     const { rows } = await tx.query(`SELECT coalesce(max(version), 0)::int AS v FROM ${q}.latch_migrations`);
     const current = Number((rows[0] as { v: number | string }).v);
     const applied: number[] = [];
-    for (const migration of MIGRATIONS) {
+    for (const migration of migrations) {
       if (migration.version <= current) continue;
       await runScript(tx, migration.sql);
-      await tx.query(`INSERT INTO ${q}.latch_migrations (version, name) VALUES ($1, $2)`, [
-        migration.version,
-        migration.name,
-      ]);
+      await tx.query(
+        `INSERT INTO ${q}.latch_migrations (version, name, compatible_from) VALUES ($1, $2, $3)`,
+        [migration.version, migration.name, migration.compatibleFrom],
+      );
       applied.push(migration.version);
     }
     return { version: Math.max(current, ...applied), applied };
   });
-}
-
-/** Runs a multi-statement script: `pg` takes it in one simple query; PGlite needs `exec`. */
-async function runScript(tx: Queryable, sql: string): Promise<void> {
-  if (tx.exec !== undefined) await tx.exec(sql);
-  else await tx.query(sql);
 }

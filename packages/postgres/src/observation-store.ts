@@ -12,13 +12,20 @@ import {
   parseWith,
   type UsageObservation,
 } from "@latch/core";
-import { isPool, type Queryable } from "./queryable.js";
+import { isPool, type Queryable, type QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";
 import { appendCopy, type CopyFrom } from "./staged-copy.js";
+import {
+  resolveTimeouts,
+  STORE_TIMEOUTS,
+  type TransactionOptions,
+  type TransactionSettings,
+  transactQuery,
+} from "./transaction.js";
 
-/** Options of every Postgres store. */
-export interface PostgresStoreOptions {
+/** Options of every Postgres store: the schema, and the timeouts of its transactions. */
+export interface PostgresStoreOptions extends TransactionOptions {
   /** The schema `migrate()` created. Default `latch`. */
   schema?: string;
 }
@@ -62,8 +69,8 @@ function answers(
  * `INSERT … ON CONFLICT DO NOTHING`, then a canonical-hash comparison that fails the whole
  * statement on any conflict, so a batch is stored wholly or not at all, even when a
  * concurrent writer stores one of its ids in between. Duplicate ids inside a batch are
- * resolved before the insert. Pass a `PoolClient` inside your own transaction to make the
- * append part of it.
+ * resolved before the insert. Each call is one `READ COMMITTED` transaction with the store's
+ * timeouts; pass a `PoolClient` inside your own transaction to make the append part of it.
  *
  * @example
  * const store = new PostgresObservationStore(pool, { schema: "latch" });
@@ -75,10 +82,12 @@ export class PostgresObservationStore implements ObservationStore {
   readonly #table: string;
   readonly #copyFrom: CopyFrom | undefined;
   readonly #copyThreshold: number;
+  readonly #settings: TransactionSettings;
   #direct = true;
 
   constructor(db: Queryable, options: PostgresObservationStoreOptions = {}) {
     this.#db = db;
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
     this.#copyFrom = options.copyFrom;
     this.#copyThreshold = options.copyThreshold ?? 1_000;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
@@ -101,7 +110,7 @@ export class PostgresObservationStore implements ObservationStore {
     signal?.throwIfAborted();
     const id = parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(`SELECT payload FROM ${this.#table} WHERE event_id = $1`, [id]);
+    const { rows } = await this.#query(`SELECT payload FROM ${this.#table} WHERE event_id = $1`, [id]);
     const row = rows[0] as { payload: unknown } | undefined;
     return row === undefined ? undefined : this.#parse(id, row.payload);
   }
@@ -113,10 +122,10 @@ export class PostgresObservationStore implements ObservationStore {
     signal?.throwIfAborted();
     const { after, limit } = parseWith(ListUnpricedOptionsSchema, options, "ObservationStore.listUnpriced");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT event_id, payload FROM ${this.#table}
-       WHERE NOT priced AND ($1::text IS NULL OR event_id > $1::text)
-       ORDER BY event_id LIMIT $2`,
+         WHERE NOT priced AND ($1::text IS NULL OR event_id > $1::text)
+         ORDER BY event_id LIMIT $2`,
       [after ?? null, limit + 1],
     );
     const page = (rows as Array<{ event_id: string; payload: unknown }>).slice(0, limit);
@@ -130,9 +139,9 @@ export class PostgresObservationStore implements ObservationStore {
     const ids = parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
     if (ids.length === 0) return;
     await assertMigrated(this.#db, this.#schema);
-    await this.#db.query(
+    await this.#query(
       `UPDATE ${this.#table} SET priced = true
-       WHERE NOT priced AND event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+         WHERE NOT priced AND event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
       [JSON.stringify(ids)],
     );
   }
@@ -142,7 +151,14 @@ export class PostgresObservationStore implements ObservationStore {
     if (this.#copyFrom !== undefined && observations.length >= this.#copyThreshold && isPool(this.#db)) {
       await assertMigrated(this.#db, this.#schema);
       signal?.throwIfAborted();
-      const inserted = await appendCopy(this.#db, this.#copyFrom, this.#table, observations, this.#direct);
+      const inserted = await appendCopy(
+        this.#db,
+        this.#copyFrom,
+        this.#table,
+        observations,
+        this.#direct,
+        this.#settings,
+      );
       // Straight into the table while batches keep coming back all new; after a batch that
       // met stored ids (a retry, a replay), the next goes to the stage first.
       this.#direct = inserted === "all";
@@ -174,7 +190,7 @@ export class PostgresObservationStore implements ObservationStore {
     signal?.throwIfAborted();
     let inserted: Set<string>;
     try {
-      const { rows } = await this.#db.query(
+      const { rows } = await this.#query(
         `SELECT ${quoteSchema(this.#schema)}.append_observations($1::jsonb) AS ids`,
         [`[${parts.join(",")}]`],
       );
@@ -183,6 +199,11 @@ export class PostgresObservationStore implements ObservationStore {
       rethrowConflict(error);
     }
     return answers(observations, inserted);
+  }
+
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
   }
 
   #parse(id: string, payload: unknown): UsageObservation {

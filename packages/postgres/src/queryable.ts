@@ -7,12 +7,12 @@ export interface QueryResultLike {
 /**
  * Anything that runs one parameterised SQL statement. A `pg.Pool`, a `pg.Client`, a
  * `PoolClient` checked out inside your own transaction, and {@link fromPglite}'s adapter all
- * fit structurally. Every Latch write is a single statement, so it is atomic on its own and
- * joins the caller's transaction when given a client that is inside one.
+ * fit structurally. Every Latch call runs in a transaction of its own (`READ COMMITTED`, with
+ * lock and statement timeouts), except on a session that is already inside your transaction,
+ * which it joins.
  *
  * Optional members: `exec` runs a multi-statement script and `transaction` runs a function in
  * one transaction (PGlite, a single session, must use it instead of raw BEGIN/COMMIT).
- * `migrate` uses them; the stores never do.
  */
 export interface Queryable {
   query(text: string, params?: unknown[]): Promise<QueryResultLike>;
@@ -78,39 +78,4 @@ export function fromPglite(db: PGliteLike): Queryable {
     ...session(db),
     transaction: (fn) => db.transaction((tx) => fn(session(tx))),
   };
-}
-
-/**
- * Runs `fn` in one transaction on one session: PGlite's `transaction()`, a client checked out
- * of a pool, or (for a `Client`/`PoolClient` not already in a transaction) BEGIN/COMMIT on it.
- * @internal
- */
-export async function inTransaction<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-  if (db.transaction !== undefined) return db.transaction(fn);
-  if (isPool(db)) {
-    const client = await db.connect();
-    let failure: Error | undefined;
-    try {
-      return await runInBeginCommit(client, fn);
-    } catch (error) {
-      failure = error instanceof Error ? error : new Error(String(error));
-      throw error;
-    } finally {
-      // A client whose connection broke is destroyed, not returned to the pool.
-      client.release(failure);
-    }
-  }
-  return runInBeginCommit(db, fn);
-}
-
-async function runInBeginCommit<T>(db: Queryable, fn: (tx: Queryable) => Promise<T>): Promise<T> {
-  await db.query("BEGIN");
-  try {
-    const result = await fn(db);
-    await db.query("COMMIT");
-    return result;
-  } catch (error) {
-    await db.query("ROLLBACK").catch(() => undefined);
-    throw error;
-  }
 }

@@ -20,8 +20,15 @@ import {
 } from "@latch/core";
 import { z } from "zod";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import type { Queryable } from "./queryable.js";
-import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, SchemaNotMigratedError } from "./schema.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
+import {
+  assertMigrated,
+  DEFAULT_SCHEMA,
+  quoteSchema,
+  SchemaIncompatibleError,
+  SchemaNotMigratedError,
+} from "./schema.js";
+import { QUOTA_TIMEOUTS, resolveTimeouts, type TransactionSettings, transactQuery } from "./transaction.js";
 
 const SweepOptionsSchema = z.strictObject({
   limit: z
@@ -40,7 +47,11 @@ export interface SweepExpiredOptions {
 
 /** Errors that are ours to throw as they are (bad input, conflicts, a missing migration). */
 function isOwn(error: unknown): boolean {
-  return LatchError.isInstance(error) || error instanceof SchemaNotMigratedError;
+  return (
+    LatchError.isInstance(error) ||
+    error instanceof SchemaNotMigratedError ||
+    error instanceof SchemaIncompatibleError
+  );
 }
 
 /**
@@ -54,7 +65,10 @@ function isOwn(error: unknown): boolean {
  * in full; commit after expiry charges; void after expiry is a no-op (see the contract).
  *
  * Fails closed: when the database cannot answer, `reserve` denies with reason `unavailable`
- * and the other methods throw `QuotaUnavailableError`.
+ * and the other methods throw `QuotaUnavailableError`. Each call is a `READ COMMITTED`
+ * transaction with a lock timeout (default 2 s) and a statement timeout (default 5 s): an
+ * account row that another transaction holds past them makes `reserve` deny `unavailable`
+ * instead of hanging.
  *
  * @example
  * const quota = new PostgresQuota(pool, { schema: "latch" });
@@ -66,23 +80,24 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #q: string;
+  readonly #settings: TransactionSettings;
 
+  /** `options`: the schema, and `lockTimeoutMs` / `statementTimeoutMs` (defaults 2,000 / 5,000). */
   constructor(db: Queryable, options: PostgresStoreOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
+    this.#settings = resolveTimeouts(options, QUOTA_TIMEOUTS);
   }
 
   async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
     const value = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
-    await this.#run(() =>
-      this.#db.query(
-        `INSERT INTO ${this.#q}.quota_accounts (account, limit_units) VALUES ($1, $2::bigint)
+    await this.#run(
+      `INSERT INTO ${this.#q}.quota_accounts (account, limit_units) VALUES ($1, $2::bigint)
          ON CONFLICT (account) DO UPDATE SET limit_units = EXCLUDED.limit_units`,
-        [name, String(value)],
-      ),
+      [name, String(value)],
     );
   }
 
@@ -117,9 +132,9 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     };
     try {
       await assertMigrated(this.#db, this.#schema);
-      const { rows } = await this.#db.query(
+      const { rows } = await this.#transaction(
         `SELECT status, remaining::text AS remaining, existing_account, existing_amount::text AS existing_amount
-         FROM ${this.#q}.quota_reserve($1, $2, $3::bigint, $4::bigint)`,
+           FROM ${this.#q}.quota_reserve($1, $2, $3::bigint, $4::bigint)`,
         [holdId, account, String(amount), String(ttlMs)],
       );
       row = rows[0] as typeof row;
@@ -147,11 +162,9 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     signal?.throwIfAborted();
     const id = parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
     const value = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
-    const { rows } = await this.#run(() =>
-      this.#db.query(
-        `SELECT status, committed::text AS committed FROM ${this.#q}.quota_commit($1, $2::bigint)`,
-        [id, String(value)],
-      ),
+    const { rows } = await this.#run(
+      `SELECT status, committed::text AS committed FROM ${this.#q}.quota_commit($1, $2::bigint)`,
+      [id, String(value)],
     );
     const row = rows[0] as { status: string; committed: string | null };
     switch (row.status) {
@@ -175,9 +188,7 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const id = parseWith(Name, holdId, "QuotaReservator.void", "holdId");
-    const { rows } = await this.#run(() =>
-      this.#db.query(`SELECT ${this.#q}.quota_void($1) AS status`, [id]),
-    );
+    const { rows } = await this.#run(`SELECT ${this.#q}.quota_void($1) AS status`, [id]);
     const status = (rows[0] as { status: string }).status;
     if (status === "unknown")
       throw LatchValidationError.at("QuotaReservator.void", "holdId", "no hold with this id");
@@ -210,9 +221,9 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     const { limit = 1_000 } = parseWith(SweepOptionsSchema, options, "PostgresQuota.sweepExpired");
     let released = 0;
     for (;;) {
-      const { rows } = await this.#run(() =>
-        this.#db.query(`SELECT ${this.#q}.quota_sweep_expired($1::int)::text AS released`, [limit]),
-      );
+      const { rows } = await this.#run(`SELECT ${this.#q}.quota_sweep_expired($1::int)::text AS released`, [
+        limit,
+      ]);
       const batch = Number((rows[0] as { released: string }).released);
       released += batch;
       if (batch < limit || signal?.aborted) return { released };
@@ -221,25 +232,31 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
 
   /** limit, spent and held, with holds past their expiry (by the database clock) not counted. Read-only. */
   async #read(account: string): Promise<{ limit: number; spent: number; held: number }> {
-    const { rows } = await this.#run(() =>
-      this.#db.query(
-        `SELECT a.limit_units::text AS limit_units, a.spent::text AS spent,
+    const { rows } = await this.#run(
+      `SELECT a.limit_units::text AS limit_units, a.spent::text AS spent,
            (a.held - coalesce((SELECT sum(h.amount) FROM ${this.#q}.quota_holds h
               WHERE h.account = a.account AND h.status = 'held' AND h.expires_at <= clock_timestamp()), 0))::text AS held
          FROM ${this.#q}.quota_accounts a WHERE a.account = $1`,
-        [account],
-      ),
+      [account],
     );
     const row = rows[0] as { limit_units: string; spent: string; held: string } | undefined;
     if (row === undefined) return { limit: 0, spent: 0, held: 0 };
     return { limit: Number(row.limit_units), spent: Number(row.spent), held: Number(row.held) };
   }
 
-  /** Runs a query after the schema check; a database failure becomes `QuotaUnavailableError`. */
-  async #run<T>(fn: () => Promise<T>): Promise<T> {
+  /** One statement in one transaction of quota (`READ COMMITTED`, its timeouts). */
+  #transaction(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
+  }
+
+  /**
+   * Runs one transaction after the schema check; a database failure (a timeout included)
+   * becomes `QuotaUnavailableError`.
+   */
+  async #run(text: string, params: unknown[]): Promise<QueryResultLike> {
     try {
       await assertMigrated(this.#db, this.#schema);
-      return await fn();
+      return await this.#transaction(text, params);
     } catch (error) {
       if (isOwn(error)) throw error;
       throw new QuotaUnavailableError({ reason: "the database did not answer", cause: error });

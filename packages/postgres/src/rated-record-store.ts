@@ -33,7 +33,7 @@ import {
 import { z } from "zod";
 import { readLogStatus } from "./change-log-status.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import type { Queryable } from "./queryable.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
 import {
   CURRENCY_MISMATCH_STATE,
@@ -43,6 +43,13 @@ import {
   parseStored,
   rethrowConflict,
 } from "./sql-errors.js";
+import {
+  resolveTimeouts,
+  STORE_TIMEOUTS,
+  type TransactionSettings,
+  transact,
+  transactQuery,
+} from "./transaction.js";
 
 /** A change-log position: `0` (the start) or a seq handed out by `listSince`. */
 const CursorSchema = z
@@ -225,12 +232,14 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
   readonly #schema: string;
   readonly #q: string;
   readonly #table: string;
+  readonly #settings: TransactionSettings;
 
   constructor(db: Queryable, options: PostgresStoreOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
     this.#table = `${this.#q}.rated_records`;
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
   }
 
   async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
@@ -259,7 +268,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     signal?.throwIfAborted();
     const id = parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT rated_record_id, payload FROM ${this.#table} WHERE event_id = $1 ORDER BY version DESC LIMIT 1`,
       [id],
     );
@@ -271,9 +280,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     signal?.throwIfAborted();
     const id = parseWith(RatedRecordIdSchema, ratedRecordId, "RatedRecordStore.get", "ratedRecordId");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(`SELECT payload FROM ${this.#table} WHERE rated_record_id = $1`, [
-      id,
-    ]);
+    const { rows } = await this.#query(`SELECT payload FROM ${this.#table} WHERE rated_record_id = $1`, [id]);
     const row = rows[0] as { payload: unknown } | undefined;
     return row === undefined ? undefined : parseStored(id, row.payload, parseRecord);
   }
@@ -291,14 +298,21 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     await assertMigrated(this.#db, this.#schema);
     // Only rows whose transaction is older than every transaction still running: no row
     // with an earlier (xid, id) can appear after this page.
-    const { rows } = await this.#db.query(
-      `SELECT r.xid::text AS xid_text, r.id::text AS id_text, r.rated_record_id, r.payload
-       FROM ${this.#table} r
-       WHERE r.xid < pg_snapshot_xmin(pg_current_snapshot())
-         AND (r.xid, r.id) > ($1::text::xid8, $2::bigint)
-       ORDER BY r.xid, r.id LIMIT $3`,
-      [from.xid, from.id, max],
-    );
+    const rows = await this.#run(async (tx) => {
+      const page = await tx.query(
+        `SELECT r.xid::text AS xid_text, r.id::text AS id_text, r.rated_record_id, r.payload
+         FROM ${this.#table} r
+         WHERE r.xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND (r.xid, r.id) > ($1::text::xid8, $2::bigint)
+         ORDER BY r.xid, r.id LIMIT $3`,
+        [from.xid, from.id, max],
+      );
+      // An empty page: caught up, or a cursor past the end (which would skip what comes next).
+      if (page.rows.length === 0 && cursor !== undefined) {
+        await this.#refusePastEnd(tx, from, "RatedRecordStore.listSince");
+      }
+      return page.rows;
+    });
     const items = (
       rows as Array<{ xid_text: string; id_text: string; rated_record_id: string; payload: unknown }>
     ).map((row) => ({
@@ -317,7 +331,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     const where = this.#where(q, params);
     const groupCols = q.groupBy.map((key, i) => `${GROUP_COLUMNS[key]} AS g${i}`);
     const groupRefs = q.groupBy.map((key) => GROUP_COLUMNS[key]);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT ${[...groupCols, "currency"].join(", ")},
          count(*)::text AS requests,
          count(*) FILTER (WHERE success)::text AS successes,
@@ -403,12 +417,12 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
       where += ` AND (completed_ms, completed_text, event_id) > ($${n - 2}::bigint, $${n - 1}::text, $${n}::text)`;
     }
     params.push(q.limit + 1);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT r.rated_record_id, r.payload, r.completed_ms::text AS ms, r.completed_text, r.event_id
-       FROM ${this.#table} r
-       WHERE ${where}
-       ORDER BY r.completed_ms, r.completed_text, r.event_id
-       LIMIT $${params.length}`,
+         FROM ${this.#table} r
+         WHERE ${where}
+         ORDER BY r.completed_ms, r.completed_text, r.event_id
+         LIMIT $${params.length}`,
       params,
     );
     const typed = rows as Array<{
@@ -431,7 +445,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     signal?.throwIfAborted();
     const consumer = parseWith(ConsumerNameSchema, name, "RatedRecordStore.getCursor", "name");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT position::text AS position FROM ${this.#q}.consumer_cursors WHERE name = $1`,
       [consumer],
     );
@@ -443,13 +457,46 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     const consumer = parseWith(ConsumerNameSchema, name, "RatedRecordStore.saveCursor", "name");
     const position = parseWith(CursorSchema, cursor, "RatedRecordStore.saveCursor", "cursor");
     await assertMigrated(this.#db, this.#schema);
-    // Forward only: a late, stale save must not rewind the consumer.
-    await this.#db.query(
-      `INSERT INTO ${this.#q}.consumer_cursors AS c (name, position) VALUES ($1, $2::numeric)
-       ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()
-       WHERE c.position < EXCLUDED.position`,
-      [consumer, position],
+    await this.#run(async (tx) => {
+      // The end only moves forward, so a cursor at or before it now stays valid.
+      await this.#refusePastEnd(tx, decodeSeq(position), "RatedRecordStore.saveCursor");
+      // Forward only: a late, stale save must not rewind the consumer.
+      await tx.query(
+        `INSERT INTO ${this.#q}.consumer_cursors AS c (name, position) VALUES ($1, $2::numeric)
+         ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()
+         WHERE c.position < EXCLUDED.position`,
+        [consumer, position],
+      );
+    });
+  }
+
+  /**
+   * `invalid_input` naming `cursor` when `at` lies past the last entry `listSince` can hand
+   * out now (a row of a transaction older than every running one): a consumer that saved or
+   * followed it would skip every version written up to there.
+   */
+  async #refusePastEnd(tx: Queryable, at: { xid: string; id: string }, subject: string): Promise<void> {
+    if (at.xid === "0" && at.id === "0") return;
+    const { rows } = await tx.query(
+      `SELECT NOT EXISTS (
+         SELECT 1 FROM ${this.#table} r
+         WHERE r.xid < pg_snapshot_xmin(pg_current_snapshot())
+           AND (r.xid, r.id) >= ($1::text::xid8, $2::bigint)) AS past`,
+      [at.xid, at.id],
     );
+    if ((rows[0] as { past: boolean }).past) {
+      throw LatchValidationError.at(subject, "cursor", "is past the end of this store's change log");
+    }
+  }
+
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
+  }
+
+  /** One transaction of this store (`READ COMMITTED`, its timeouts). */
+  #run<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    return transact(this.#db, this.#settings, fn);
   }
 
   /**
@@ -530,7 +577,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     signal?.throwIfAborted();
     let inserted: Set<string>;
     try {
-      const { rows } = await this.#db.query(`SELECT ${this.#q}.put_rated_records($1::jsonb) AS ids`, [
+      const { rows } = await this.#query(`SELECT ${this.#q}.put_rated_records($1::jsonb) AS ids`, [
         JSON.stringify(unique),
       ]);
       inserted = new Set((rows[0] as { ids: string[] }).ids);

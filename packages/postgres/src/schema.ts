@@ -22,9 +22,9 @@ export function quoteSchema(schema: string): string {
 }
 
 /**
- * The schema has not been migrated to the version this package needs (or is newer than it
- * knows). Stores never migrate on their own: call `migrate(db, { schema })` at deploy time, or
- * apply the shipped `.sql` files with your own migration tool.
+ * The schema is behind the version this package needs. Stores never migrate on their own:
+ * call `migrate(db, { schema })` at deploy time, or apply the shipped `.sql` files with your
+ * own migration tool.
  */
 export class SchemaNotMigratedError extends Error {
   readonly code = "schema_not_migrated" as const;
@@ -34,9 +34,7 @@ export class SchemaNotMigratedError extends Error {
   readonly required: number;
   constructor({ schema, found, required }: { schema: string; found: number; required: number }) {
     super(
-      found < required
-        ? `Schema "${schema}" is at migration ${found}; @latch/postgres needs ${required}: run migrate(db, { schema: "${schema}" })`
-        : `Schema "${schema}" is at migration ${found}, newer than this @latch/postgres knows (${required}): upgrade the package`,
+      `Schema "${schema}" is at migration ${found}; @latch/postgres needs ${required}: run migrate(db, { schema: "${schema}" })`,
     );
     this.name = "SchemaNotMigratedError";
     this.schema = schema;
@@ -45,8 +43,42 @@ export class SchemaNotMigratedError extends Error {
   }
 }
 
+/**
+ * The schema was migrated past the version this package needs by a migration that older code
+ * cannot run against: one whose `compatibleFrom` (the oldest package schema version it keeps
+ * working) is above this package's. Upgrade the package (for a rolling deploy: finish rolling
+ * out the release that ran the migration).
+ */
+export class SchemaIncompatibleError extends Error {
+  readonly code = "schema_incompatible" as const;
+  readonly schema: string;
+  /** The version found in the schema's ledger. */
+  readonly found: number;
+  /** The version this package needs (and was written for). */
+  readonly required: number;
+  /** The oldest package version the newer migrations keep working: above `required`. */
+  readonly compatibleFrom: number;
+  constructor({
+    schema,
+    found,
+    required,
+    compatibleFrom,
+  }: { schema: string; found: number; required: number; compatibleFrom: number }) {
+    super(
+      `Schema "${schema}" is at migration ${found}, which needs @latch/postgres for schema ${compatibleFrom} or newer; this one is for ${required}: upgrade the package`,
+    );
+    this.name = "SchemaIncompatibleError";
+    this.schema = schema;
+    this.found = found;
+    this.required = required;
+    this.compatibleFrom = compatibleFrom;
+  }
+}
+
 /** SQLSTATEs of "no such table" and "no such schema". */
 const MISSING = new Set(["42P01", "3F000"]);
+/** A ledger from before `compatible_from` existed. */
+const UNDEFINED_COLUMN = "42703";
 
 export function sqlState(error: unknown): string | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -55,13 +87,34 @@ export function sqlState(error: unknown): string | undefined {
 
 /** The highest applied migration of `schema` (0 when it was never migrated). */
 export async function schemaVersion(db: Queryable, schema: string): Promise<number> {
-  try {
+  return (await schemaState(db, schema, Number.MAX_SAFE_INTEGER)).version;
+}
+
+/**
+ * The schema's version and, over the migrations applied after `required`, the highest
+ * `compatibleFrom` (`undefined` when there are none). A ledger written before the column
+ * existed, or a row without it, counts a migration as compatible only with its own version.
+ */
+async function schemaState(
+  db: Queryable,
+  schema: string,
+  required: number,
+): Promise<{ version: number; compatibleFrom: number | undefined }> {
+  const ledger = `${quoteSchema(schema)}.latch_migrations`;
+  const read = async (floor: string) => {
     const { rows } = await db.query(
-      `SELECT coalesce(max(version), 0)::int AS v FROM ${quoteSchema(schema)}.latch_migrations`,
+      `SELECT coalesce(max(version), 0)::int AS v, max(${floor}) FILTER (WHERE version > $1) AS f
+       FROM ${ledger}`,
+      [required],
     );
-    return Number((rows[0] as { v: number | string }).v);
+    const row = rows[0] as { v: number | string; f: number | string | null };
+    return { version: Number(row.v), compatibleFrom: row.f === null ? undefined : Number(row.f) };
+  };
+  try {
+    return await read("coalesce(compatible_from, version)");
   } catch (error) {
-    if (MISSING.has(sqlState(error) ?? "")) return 0;
+    if (MISSING.has(sqlState(error) ?? "")) return { version: 0, compatibleFrom: undefined };
+    if (sqlState(error) === UNDEFINED_COLUMN) return read("version");
     throw error;
   }
 }
@@ -69,8 +122,11 @@ export async function schemaVersion(db: Queryable, schema: string): Promise<numb
 const checked = new WeakMap<object, Map<string, Promise<void>>>();
 
 /**
- * Resolves once `schema` is at exactly the migration this package needs, else rejects with
- * {@link SchemaNotMigratedError}. A successful check is remembered per (db, schema).
+ * Resolves once `schema` can be used by this package: at the migration it needs, or newer
+ * where every newer migration declares itself compatible with this package's version (a
+ * rolling deploy: the new release migrated, the old pods go on). Else rejects with
+ * {@link SchemaNotMigratedError} (behind) or {@link SchemaIncompatibleError} (too new). A
+ * successful check is remembered per (db, schema).
  */
 export function assertMigrated(db: Queryable, schema: string): Promise<void> {
   let bySchema = checked.get(db);
@@ -80,9 +136,11 @@ export function assertMigrated(db: Queryable, schema: string): Promise<void> {
   }
   const known = bySchema.get(schema);
   if (known !== undefined) return known;
-  const check = schemaVersion(db, schema).then((found) => {
-    if (found !== REQUIRED_SCHEMA_VERSION) {
-      throw new SchemaNotMigratedError({ schema, found, required: REQUIRED_SCHEMA_VERSION });
+  const required = REQUIRED_SCHEMA_VERSION;
+  const check = schemaState(db, schema, required).then(({ version: found, compatibleFrom }) => {
+    if (found < required) throw new SchemaNotMigratedError({ schema, found, required });
+    if (compatibleFrom !== undefined && compatibleFrom > required) {
+      throw new SchemaIncompatibleError({ schema, found, required, compatibleFrom });
     }
   });
   bySchema.set(schema, check);

@@ -6,8 +6,10 @@ import {
   IdempotencyConflictError,
   type UsageObservation,
 } from "@latch/core";
+import { asBusy } from "./busy-error.js";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";
+import { beginScript, runScript, type TransactionSettings } from "./transaction.js";
 
 /**
  * `from` of `pg-copy-streams`: returns a COPY … FROM STDIN stream to pass to a client's
@@ -15,8 +17,19 @@ import { sqlState } from "./schema.js";
  */
 export type CopyFrom = (sql: string) => NodeJS.WritableStream;
 
-/** COPY text format: JSON and ids need only the backslash escaped (JSON escapes tabs and newlines). */
-const copyText = (text: string) => (text.includes("\\") ? text.replaceAll("\\", "\\\\") : text);
+/**
+ * A field in COPY's text format: backslash, tab (the column separator), newline and carriage
+ * return (row ends) are written as `\\`, `\t`, `\n` and `\r`, so an id holding any of them is
+ * stored exactly. (Canonical JSON never holds a raw control character; ids may.)
+ */
+const COPY_SPECIAL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Readonly<Record<string, string>> = {
+  "\\": "\\\\",
+  "\t": "\\t",
+  "\n": "\\n",
+  "\r": "\\r",
+};
+const copyText = (text: string) => text.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c] as string);
 /** COPY data is sent in chunks of about this many UTF-16 code units. */
 const CHUNK = 256 * 1024;
 const STAGE = "pg_temp.latch_stage_observations";
@@ -102,6 +115,7 @@ export async function appendCopy(
   table: string,
   observations: readonly UsageObservation[],
   direct: boolean,
+  settings: TransactionSettings,
 ): Promise<Set<string> | "all"> {
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -116,10 +130,10 @@ export async function appendCopy(
   };
   events.on?.("error", onError);
   const rows = new CopyRows(observations);
-  /** Runs `fn` in BEGIN … COMMIT on the client, rolling back on any error. */
+  /** Runs `fn` in one transaction of ours on the client, rolling back on any error. */
   const transaction = async <T>(fn: () => Promise<T>): Promise<T> => {
-    await client.query("BEGIN");
     try {
+      await runScript(client, beginScript(settings));
       const result = await fn();
       await client.query("COMMIT");
       return result;
@@ -180,7 +194,7 @@ export async function appendCopy(
     if (!(error instanceof IdempotencyConflictError) && broken === undefined) {
       broken = error instanceof Error ? error : new Error(String(error));
     }
-    throw error;
+    throw asBusy(error);
   } finally {
     events.removeListener?.("error", onError);
     // A session whose connection failed is destroyed rather than returned to the pool.

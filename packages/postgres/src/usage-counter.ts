@@ -11,8 +11,9 @@ import {
   type UsageCounter,
 } from "@latch/core";
 import type { PostgresStoreOptions } from "./observation-store.js";
-import type { Queryable } from "./queryable.js";
+import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { resolveTimeouts, STORE_TIMEOUTS, type TransactionSettings, transactQuery } from "./transaction.js";
 
 export interface PostgresUsageCounterOptions extends PostgresStoreOptions {
   /** How long operation records (adds with an `opId`) are kept. Default 100 days. */
@@ -43,12 +44,14 @@ export class PostgresUsageCounter implements UsageCounter {
   readonly #table: string;
   readonly #retentionMs: number;
   #addsSincePurge = 0;
+  readonly #settings: TransactionSettings;
 
   constructor(db: Queryable, options: PostgresUsageCounterOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.usage_counters`;
     this.#retentionMs = options.opRetentionMs ?? DEFAULT_COUNTER_OP_RETENTION_MS;
+    this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
   }
 
   async add(
@@ -64,11 +67,11 @@ export class PostgresUsageCounter implements UsageCounter {
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
     await assertMigrated(this.#db, this.#schema);
     if (opId !== undefined) return this.#addOnce(k, p, q, opId);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `INSERT INTO ${this.#table} AS c (key, period, total) VALUES ($1, $2, $3::bigint)
-       ON CONFLICT (key, period) DO UPDATE SET total = c.total + EXCLUDED.total
-       WHERE c.total + EXCLUDED.total <= 9007199254740991
-       RETURNING (c.total - $3::bigint)::text AS previous`,
+         ON CONFLICT (key, period) DO UPDATE SET total = c.total + EXCLUDED.total
+         WHERE c.total + EXCLUDED.total <= 9007199254740991
+         RETURNING (c.total - $3::bigint)::text AS previous`,
       [k, p, String(q)],
     );
     const row = rows[0] as { previous: string } | undefined;
@@ -78,7 +81,7 @@ export class PostgresUsageCounter implements UsageCounter {
   }
 
   async #addOnce(key: string, period: string, quantity: number, opId: string): Promise<number> {
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT status, previous::text AS previous, stored::text AS stored
        FROM ${quoteSchema(this.#schema)}.counter_add($1, $2, $3, $4::bigint, $5::bigint)`,
       [key, period, opId, String(quantity), String(this.#retentionMs)],
@@ -101,7 +104,7 @@ export class PostgresUsageCounter implements UsageCounter {
    */
   async purgeExpiredOps(limit = 1_000): Promise<number> {
     const ops = `${quoteSchema(this.#schema)}.usage_counter_ops`;
-    const { rowCount } = await this.#db.query(
+    const { rowCount } = await this.#query(
       `DELETE FROM ${ops} WHERE (key, period, op_id) IN (
          SELECT key, period, op_id FROM ${ops}
          WHERE created_at <= now() - $1::bigint * interval '1 millisecond'
@@ -116,11 +119,16 @@ export class PostgresUsageCounter implements UsageCounter {
     const k = parseWith(KeySchema, key, "UsageCounter.get", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.get", "period");
     await assertMigrated(this.#db, this.#schema);
-    const { rows } = await this.#db.query(
+    const { rows } = await this.#query(
       `SELECT total::text AS total FROM ${this.#table} WHERE key = $1 AND period = $2`,
       [k, p],
     );
     const row = rows[0] as { total: string } | undefined;
     return row === undefined ? 0 : Number(row.total);
+  }
+
+  /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
+  #query(text: string, params: unknown[]): Promise<QueryResultLike> {
+    return transactQuery(this.#db, this.#settings, text, params);
   }
 }

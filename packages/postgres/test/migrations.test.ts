@@ -24,6 +24,15 @@ describe("shipped migrations", () => {
     });
   });
 
+  it("give each migration a compatibility floor: its `-- compatible-from: <n>` line, else its own version", () => {
+    for (const migration of MIGRATIONS) {
+      const declared = /^-- compatible-from: (\d+)$/m.exec(migration.sql);
+      expect(migration.compatibleFrom).toBe(declared === null ? migration.version : Number(declared[1]));
+      expect(migration.compatibleFrom).toBeGreaterThanOrEqual(1);
+      expect(migration.compatibleFrom).toBeLessThanOrEqual(migration.version);
+    }
+  });
+
   it("accepts only plain schema names, quoted", () => {
     expect(quoteSchema("latch_test_1")).toBe('"latch_test_1"');
     for (const bad of ["", "Latch", "1abc", 'x"; DROP SCHEMA public; --', "a-b", "x".repeat(64)]) {

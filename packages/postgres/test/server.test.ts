@@ -10,17 +10,23 @@ import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  MIGRATIONS,
   migrate,
   PostgresApiKeyStore,
+  PostgresBusyError,
   PostgresObservationStore,
   PostgresQuota,
   PostgresRatedRecordStore,
   PostgresUsageCounter,
+  REQUIRED_SCHEMA_VERSION,
+  SchemaIncompatibleError,
   SchemaNotMigratedError,
 } from "../src/index.js";
+import { applyMigrations } from "../src/migrator.js";
 import { rawApiKeyRow } from "./api-key-support.js";
 import { describeChangeLogHoldOnServer } from "./change-log-status-support.js";
 import { describeCreditConformance } from "./credit-support.js";
+import { describeUnderDefaultIsolation } from "./isolation-support.js";
 import {
   ALL,
   count,
@@ -409,6 +415,150 @@ describe("postgres: must-shows", () => {
       await one.end();
     }
   });
+
+  it("a held row lock: reserve denies unavailable within its lock timeout, the other calls fail with a typed retryable error, and nothing is written", async () => {
+    const quota = new PostgresQuota(pool, { schema, lockTimeoutMs: 300 });
+    const counter = new PostgresUsageCounter(pool, { schema, lockTimeoutMs: 300 });
+    const slowCounter = new PostgresUsageCounter(pool, { schema, lockTimeoutMs: 0, statementTimeoutMs: 300 });
+    const account = uniqueId("acct");
+    const key = uniqueId("usage");
+    await quota.setLimit(account, 100);
+    await quota.reserve({ holdId: `${account}-1`, account, amount: 10, ttlMs: 600_000 });
+    await counter.add(key, "2026-03", 5);
+    const holder = await pool.connect();
+    /** `work`'s outcome, or "hung" if it has none after 10 s. */
+    const settled = async (work: Promise<unknown>) => {
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise((resolve) => {
+        timer = setTimeout(() => resolve("hung"), 10_000);
+      });
+      try {
+        return await Promise.race([
+          work.then(
+            (value) => ({ value }),
+            (error: unknown) => ({ error }),
+          ),
+          hung,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT 1 FROM "${schema}".quota_accounts WHERE account = $1 FOR UPDATE`, [account]);
+      await holder.query(`SELECT 1 FROM "${schema}".usage_counters WHERE key = $1 FOR UPDATE`, [key]);
+
+      const reserve = quota.reserve({ holdId: `${account}-2`, account, amount: 10, ttlMs: 600_000 });
+      expect(await settled(reserve)).toEqual({ value: { granted: false, reason: "unavailable" } });
+      const commit = (await settled(quota.commit(`${account}-1`, 10))) as { error: unknown };
+      expect(commit.error).toMatchObject({ code: "quota_unavailable", isRetryable: true });
+      expect((commit.error as Error).cause).toBeInstanceOf(PostgresBusyError);
+      expect((commit.error as Error).cause).toMatchObject({ reason: "lock_timeout", sqlState: "55P03" });
+
+      const add = (await settled(counter.add(key, "2026-03", 1))) as { error: unknown };
+      expect(add.error).toBeInstanceOf(PostgresBusyError);
+      expect(add.error).toMatchObject({ code: "store_busy", reason: "lock_timeout", isRetryable: true });
+      // No lock timeout, but a statement timeout: the wait ends there.
+      const slow = (await settled(slowCounter.add(key, "2026-03", 1))) as { error: unknown };
+      expect(slow.error).toMatchObject({
+        code: "store_busy",
+        reason: "statement_timeout",
+        sqlState: "57014",
+      });
+      await holder.query("ROLLBACK");
+    } finally {
+      holder.release();
+    }
+    // Nothing of the refused calls was written; the released rows answer again.
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 10, available: 90 });
+    expect(await counter.get(key, "2026-03")).toBe(5);
+    expect(await quota.reserve({ holdId: `${account}-2`, account, amount: 10, ttlMs: 600_000 })).toEqual({
+      granted: true,
+      remaining: 80,
+    });
+    expect(await quota.commit(`${account}-1`, 10)).toEqual({ committed: 10 });
+  }, 60_000);
+
+  it("old code keeps working after a newer release's compatible migration, and refuses an incompatible one with SchemaIncompatibleError", async () => {
+    const target = freshSchema("compat");
+    const required = REQUIRED_SCHEMA_VERSION;
+    // What the next release would ship: an additive change old code does not see, declared
+    // `-- compatible-from: <this version>`, and then one that old code cannot run against.
+    const additive = {
+      version: required + 1,
+      name: "future_note",
+      file: `${String(required + 1).padStart(4, "0")}_future_note.sql`,
+      compatibleFrom: required,
+      sql: "ALTER TABLE quota_accounts ADD COLUMN note text;\nCREATE INDEX quota_accounts_note ON quota_accounts (note);\n",
+    };
+    const breaking = {
+      version: required + 2,
+      name: "future_split",
+      file: `${String(required + 2).padStart(4, "0")}_future_split.sql`,
+      compatibleFrom: required + 2,
+      sql: "ALTER TABLE quota_holds ADD COLUMN owner text NOT NULL DEFAULT 'x';\n",
+    };
+    const pools: pg.Pool[] = [];
+    /** A new process of this (the old) release: a pool of its own, nothing checked yet. */
+    const oldPod = () => {
+      const p = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+      pools.push(p);
+      return p;
+    };
+    try {
+      expect(await migrate(pool, { schema: target })).toEqual({ version: required, applied: ALL });
+      expect(await applyMigrations(pool, { schema: target }, [...MIGRATIONS, additive])).toEqual({
+        version: required + 1,
+        applied: [required + 1],
+      });
+      const { rows } = await pool.query(
+        `SELECT version, compatible_from FROM "${target}".latch_migrations WHERE version > $1 ORDER BY version`,
+        [required - 1],
+      );
+      expect(rows).toEqual([
+        { version: required, compatible_from: required },
+        { version: required + 1, compatible_from: required },
+      ]);
+
+      const before = oldPod();
+      const quota = new PostgresQuota(before, { schema: target });
+      await quota.setLimit("acme", 100);
+      expect(await quota.reserve({ holdId: "h1", account: "acme", amount: 40, ttlMs: 60_000 })).toEqual({
+        granted: true,
+        remaining: 60,
+      });
+      expect(await quota.commit("h1", 30)).toEqual({ committed: 30 });
+      const observations = new PostgresObservationStore(before, { schema: target });
+      const observation = makeObservation({});
+      expect(await observations.append(observation)).toBe("appended");
+      // Old code's migrate finds nothing to do and leaves the newer schema alone.
+      expect(await migrate(before, { schema: target })).toEqual({ version: required + 1, applied: [] });
+
+      await applyMigrations(pool, { schema: target }, [...MIGRATIONS, additive, breaking]);
+      const after = oldPod();
+      const refused = {
+        code: "schema_incompatible",
+        schema: target,
+        found: required + 2,
+        required,
+        compatibleFrom: required + 2,
+      };
+      const reserve = new PostgresQuota(after, { schema: target }).reserve({
+        holdId: "h2",
+        account: "acme",
+        amount: 1,
+        ttlMs: 60_000,
+      });
+      await expect(reserve).rejects.toBeInstanceOf(SchemaIncompatibleError); // not an outage: never "unavailable"
+      await expect(
+        new PostgresObservationStore(after, { schema: target }).get(observation.eventId),
+      ).rejects.toMatchObject(refused);
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS "${target}" CASCADE`);
+      for (const p of pools) await p.end();
+    }
+  });
 });
 
 describe("postgres usage counter: operation records", () => {
@@ -438,3 +588,6 @@ describe("postgres usage counter: operation records", () => {
     expect(await keep.get(key, "2026-03")).toBe(20);
   });
 });
+
+describeUnderDefaultIsolation("repeatable read");
+describeUnderDefaultIsolation("serializable");

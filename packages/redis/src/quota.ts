@@ -4,6 +4,7 @@ import {
   canonicalHash,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
+  isWellFormedText,
   LatchError,
   LatchValidationError,
   QuotaLimitSchema as LimitSchema,
@@ -37,7 +38,7 @@ const DAY_MS = 24 * 60 * 60 * 1_000;
 // Hot-path pre-checks. Each accepts only values its schema above accepts unchanged, so a
 // valid call skips zod; anything else goes through the schema, which owns every message.
 const isName = (value: unknown): value is string =>
-  typeof value === "string" && value.length >= 1 && value.length <= 256;
+  typeof value === "string" && value.length >= 1 && value.length <= 256 && isWellFormedText(value);
 const isUnits = (value: unknown, min: number): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min;
 /** A plain object with exactly the four fields of a reserve request, each valid. */

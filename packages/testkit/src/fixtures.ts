@@ -2,8 +2,10 @@ import { randomUUID } from "node:crypto";
 import {
   DefaultRatingEngine,
   type MeterSet,
+  type ModelMatch,
   type PriceSnapshot,
   type RatedUsageRecord,
+  type RatingContext,
   type UsageObservation,
 } from "@latch/core";
 
@@ -77,6 +79,11 @@ export interface MakeRatedRecordOptions {
   currency?: string;
   /** When the rating happened. Default `2026-03-01T12:00:05Z`. */
   ratedAt?: string;
+  /**
+   * Rate against a snapshot of `modelMatch.matchedModel`, matched by `modelMatch.rule` (the
+   * record then carries `modelMatch`). Default: the observation's own model, exactly.
+   */
+  modelMatch?: ModelMatch;
 }
 
 /**
@@ -89,15 +96,18 @@ export interface MakeRatedRecordOptions {
  */
 export function makeRatedRecord(options: MakeRatedRecordOptions = {}): RatedUsageRecord {
   const observation = makeObservation(options.observation);
-  return engine.rate(observation, makeSnapshot(observation.model.billableModel, options.currency ?? "USD"), {
-    ratedAt: options.ratedAt ?? "2026-03-01T12:00:05Z",
-  });
+  const match = options.modelMatch;
+  const model = match?.matchedModel ?? observation.model.billableModel;
+  const context: RatingContext = { ratedAt: options.ratedAt ?? "2026-03-01T12:00:05Z" };
+  if (match !== undefined) context.modelMatch = match;
+  return engine.rate(observation, makeSnapshot(model, options.currency ?? "USD"), context);
 }
 
 /**
  * The next version of `previous`: the same event with corrected meters, rated again in
  * `previous`'s currency (or `options.currency`, e.g. to check that stores refuse a correction
- * in another currency), superseding it (`version + 1`, `supersedes = previous.ratedRecordId`).
+ * in another currency) and against the model it was matched to, superseding it (`version + 1`,
+ * `supersedes = previous.ratedRecordId`).
  */
 export function makeCorrection(
   previous: RatedUsageRecord,
@@ -110,10 +120,13 @@ export function makeCorrection(
     source: { kind: "corrected", correctionOf: previous.eventId },
   };
   const version = previous.version + 1;
-  const currency = options.currency ?? previous.currency;
-  return engine.rate(observation, makeSnapshot(observation.model.billableModel, currency), {
+  const match = previous.modelMatch;
+  const context: RatingContext = {
     ratedAt: options.ratedAt ?? "2026-03-02T08:00:00Z",
     version,
     supersedes: previous.ratedRecordId,
-  });
+  };
+  if (match !== undefined) context.modelMatch = match;
+  const model = match?.matchedModel ?? observation.model.billableModel;
+  return engine.rate(observation, makeSnapshot(model, options.currency ?? previous.currency), context);
 }

@@ -1,14 +1,17 @@
 import {
+  LatchValidationError,
   LITELLM_SKIP_KINDS,
   LITELLM_SKIP_REASONS,
   type LiteLLMSkipCode,
   type LiteLLMSkipKind,
   type LiteLLMSkippedField,
+  type PriceResolution,
   type PriceSnapshot,
+  serviceTierOf,
   type TierConfig,
 } from "@latch/core";
 import type { CliContext } from "../context.js";
-import { CommandError } from "../exit-codes.js";
+import { CommandError, UsageError } from "../exit-codes.js";
 import {
   loadPriceSheet,
   mergeSnapshots,
@@ -105,6 +108,7 @@ export interface PricesShowOptions {
   at?: string;
   region?: string;
   tier?: string;
+  provider?: string;
   json: boolean;
 }
 
@@ -130,7 +134,20 @@ function tierText(tier: TierConfig, index: number): string {
   return lines.join("\n");
 }
 
-/** `latch prices show <model> [--at <time>]`: the snapshot in effect, its prices and the model's history. */
+const RULE_TEXT: Record<string, string> = {
+  exact: "exact id",
+  alias: "declared alias",
+  provider_prefix: "provider/region prefix",
+  dated_suffix: "dated suffix",
+};
+
+/**
+ * `latch prices show <model> [--at <time>] [--tier <tier>] [--provider <id>] [--region <r>]`:
+ * the snapshot that prices a call of `model` — resolved as `record()` resolves it (model
+ * matching, then the service tier) — with the rule that matched, its prices and the matched
+ * model's other snapshots. A call that would stay unpriced (no model, no snapshot for the tier,
+ * an ambiguous id) is an error that says which, with the candidates or the tiers priced.
+ */
 export async function runPricesShow(
   model: string,
   options: PricesShowOptions,
@@ -142,15 +159,51 @@ export async function runPricesShow(
   const ref: { billableModel: string; region?: string; tier?: string } = { billableModel: model };
   if (options.region !== undefined) ref.region = options.region;
   if (options.tier !== undefined) ref.tier = options.tier;
-  const snapshot = source.resolveSync(ref, at);
-  const history = snapshots.filter((s) => s.model.billableModel === model);
-  if (snapshot === undefined) {
-    const known = history.map((s) => `${s.snapshotId} [${s.effectiveFrom}, ${s.effectiveUntil ?? "open"})`);
-    throw new CommandError(
-      `no price snapshot for model ${model} at ${at} in ${options.pricesFile}` +
-        (known.length > 0 ? `; its snapshots: ${known.join("; ")}` : " (the model has no snapshot)"),
-    );
+  let resolution: PriceResolution;
+  try {
+    resolution = source.resolvePriceSync({ model: ref, at, providerId: options.provider });
+  } catch (error) {
+    if (error instanceof LatchValidationError) {
+      const flag = {
+        model: "<model>",
+        "model.tier": "--tier",
+        "model.region": "--region",
+        providerId: "--provider",
+      };
+      const issue = error.issues[0];
+      const name = flag[issue?.path as keyof typeof flag] ?? issue?.path ?? "";
+      throw new UsageError(`${name}: ${issue?.message ?? "invalid"}`);
+    }
+    throw error;
   }
+  if (resolution.status === "unpriced") {
+    switch (resolution.reason) {
+      case "no_snapshot": {
+        const history = snapshots.filter((s) => s.model.billableModel === model);
+        const known = history.map(
+          (s) => `${s.snapshotId} [${s.effectiveFrom}, ${s.effectiveUntil ?? "open"})`,
+        );
+        throw new CommandError(
+          `no price snapshot for model ${model} at ${at} in ${options.pricesFile}` +
+            (known.length > 0 ? `; its snapshots: ${known.join("; ")}` : " (the model has no snapshot)"),
+        );
+      }
+      case "no_snapshot_for_tier":
+        throw new CommandError(
+          `model ${model} (${matchText(model, resolution.match)}) has no snapshot for service tier ` +
+            `${resolution.tier} at ${at} in ${options.pricesFile}: a call in that tier stays unpriced ` +
+            `(no_snapshot_for_tier); priced tiers then: ${resolution.pricedTiers.join(", ")}`,
+        );
+      case "ambiguous_model":
+        throw new CommandError(
+          `model ${model} is ambiguous at ${at} in ${options.pricesFile}: by ${RULE_TEXT[resolution.rule]} ` +
+            `(${resolution.rule}) it matches ${resolution.candidates.length} priced models: ` +
+            `${resolution.candidates.join(", ")}; a call stays unpriced (ambiguous_model) until an alias or ` +
+            "an exact id decides",
+        );
+    }
+  }
+  const { snapshot, match } = resolution;
   if (options.json) {
     ctx.stdout.write(`${JSON.stringify(snapshot)}\n`);
     return;
@@ -159,16 +212,29 @@ export async function runPricesShow(
   let out = `${snapshot.model.billableModel}${snapshot.model.region ? ` (${snapshot.model.region})` : ""}${
     snapshot.model.tier ? ` [${snapshot.model.tier}]` : ""
   } at ${at}\n`;
+  out += `matched: ${matchText(model, match)}\n`;
+  out += `service tier: ${resolution.tier}${
+    resolution.tierFallback
+      ? ` (priced by the ${serviceTierOf(snapshot.model)} snapshot's fallbackTiers)`
+      : ""
+  }\n`;
   out += `snapshot ${snapshot.snapshotId} · ${snapshot.currency} · from ${snapshot.effectiveFrom} until ${until}\n\n`;
   const rows = Object.entries(snapshot.prices).map(([meter, price]) => [meter, ...priceText(price)]);
   out += renderTable(["meter", "price", "unit"], rows, new Set([1]));
   for (const [i, tier] of (snapshot.tiers ?? []).entries()) out += `\n${tierText(tier, i)}\n`;
+  const history = snapshots.filter((s) => s.model.billableModel === match.matchedModel);
   if (history.length > 1) {
-    out += `\nother snapshots of ${model}:\n`;
+    out += `\nother snapshots of ${match.matchedModel}:\n`;
     for (const s of history) {
       if (s.snapshotId === snapshot.snapshotId) continue;
-      out += `  ${s.snapshotId} [${s.effectiveFrom}, ${s.effectiveUntil ?? "open"})\n`;
+      out += `  ${s.snapshotId} [${s.effectiveFrom}, ${s.effectiveUntil ?? "open"}) · ${serviceTierOf(s.model)}\n`;
     }
   }
   ctx.stdout.write(out);
+}
+
+/** `exact id` or `dated suffix (dated_suffix): gpt-4o-2024-08-06 → gpt-4o`. */
+function matchText(model: string, match: { rule: string; matchedModel: string }): string {
+  if (match.rule === "exact") return `${RULE_TEXT.exact} (exact)`;
+  return `${RULE_TEXT[match.rule]} (${match.rule}): ${model} → ${match.matchedModel}`;
 }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { CurrencyCodeSchema } from "../money/currency.js";
-import { BillingSubjectSchema } from "../schemas/identity.js";
+import { BillingSubjectSchema, WellFormedText } from "../schemas/identity.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
 import { API_KEY_DIGEST } from "./digest.js";
 
@@ -100,7 +100,8 @@ export const ApiKeyRecordSchema = z.strictObject({
   name: z
     .string({ error: "expected a string" })
     .min(1, { error: "must not be empty" })
-    .max(128, { error: "at most 128 characters" }),
+    .max(128, { error: "at most 128 characters" })
+    .check(WellFormedText),
   scopes: ScopeList,
   mode: z.enum(["live", "test"], { error: "expected live or test" }),
   quota: ApiKeyQuotaSchema.optional(),

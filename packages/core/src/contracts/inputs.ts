@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
-import { EventIdSchema } from "../schemas/identity.js";
+import { EventIdSchema, WellFormedText } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 
@@ -25,11 +25,12 @@ const pageLimit = z
   .min(1, { error: "expected an integer from 1 to 10000" })
   .max(10_000, { error: "expected an integer from 1 to 10000" });
 
-/** A quota account or hold id: 1–256 characters. */
+/** A quota account or hold id: 1–256 characters, well-formed (see {@link WellFormedText}). */
 export const QuotaNameSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(256, { error: "at most 256 characters" });
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 /** A reserved amount: integer quota units > 0. */
 export const QuotaAmountSchema = units("a safe integer > 0", 1);
 /** A committed amount: integer quota units ≥ 0. */
@@ -44,16 +45,18 @@ export const ReserveRequestSchema = z.strictObject({
   ttlMs: units("a whole number of milliseconds > 0", 1),
 });
 
-/** A usage counter key: 1–512 characters. */
+/** A usage counter key: 1–512 characters, well-formed. */
 export const CounterKeySchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(512, { error: "at most 512 characters" });
-/** A usage counter period (e.g. `2026-02`): 1–128 characters. */
+  .max(512, { error: "at most 512 characters" })
+  .check(WellFormedText);
+/** A usage counter period (e.g. `2026-02`): 1–128 characters, well-formed. */
 export const CounterPeriodSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(128, { error: "at most 128 characters" });
+  .max(128, { error: "at most 128 characters" })
+  .check(WellFormedText);
 
 /** A usage counter operation id (an event id): 1–512 characters. */
 export const CounterOpIdSchema = z
@@ -106,11 +109,19 @@ export const ListUnpricedOptionsSchema = z.strictObject({
 export const EventIdListSchema = z.array(EventIdSchema, { error: "expected an array of event ids" });
 
 /** A rated record id (`eventId:v<n>`). */
-export const RatedRecordIdSchema = z.string({ error: "expected a string" }).min(1).max(600);
+export const RatedRecordIdSchema = z
+  .string({ error: "expected a string" })
+  .min(1)
+  .max(600)
+  .check(WellFormedText);
 /** `RatedRecordStore.listSince`'s page size. */
 export const ChangeLogLimitSchema = pageLimit;
 /** A change-log consumer's name (`getCursor` / `saveCursor`). */
-export const ConsumerNameSchema = z.string({ error: "expected a string" }).min(1).max(256);
+export const ConsumerNameSchema = z
+  .string({ error: "expected a string" })
+  .min(1)
+  .max(256)
+  .check(WellFormedText);
 
 /**
  * Parses every observation of a batch (`appendMany`); a bad one is reported at

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { canonicalDecimal } from "../money/decimal.js";
+import { isWellFormedText, WellFormedText } from "../schemas/identity.js";
 import { MeterKindSchema } from "../schemas/meters.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
 import { EXPIRATION_UNITS, isTimeZone } from "./calendar.js";
@@ -15,7 +16,8 @@ import { EXPIRATION_UNITS, isTimeZone } from "./calendar.js";
 export const CreditIdSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(256, { error: "at most 256 characters" });
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 
 const POSITIVE_DECIMAL = /^(0|[1-9][0-9]{0,19})(\.[0-9]{1,30})?$/;
 const USAGE_DECIMAL = /^-?(0|[1-9][0-9]{0,19})(\.[0-9]{1,40})?$/;
@@ -75,11 +77,17 @@ export type CreditRollover = z.output<typeof CreditRolloverSchema>;
 /** An ISO 8601 UTC timestamp, normalised to `toISOString()` form (millisecond precision). */
 const Instant = IsoTimestampSchema.transform((value) => new Date(Date.parse(value)).toISOString());
 
-const Metadata = z
-  .record(z.string().min(1).max(64), z.string({ error: "expected a string" }).max(256))
-  .refine((m) => Object.keys(m).length <= 64, { error: "at most 64 entries" });
+/** Record keys are checked apart, so that an issue never names an ill-formed key. */
+function wellFormedKeys(record: Record<string, string>): boolean {
+  return Object.keys(record).every(isWellFormedText);
+}
 
-const Name = z.string({ error: "expected a string" }).min(1).max(256);
+const Metadata = z
+  .record(z.string().min(1).max(64), z.string({ error: "expected a string" }).max(256).check(WellFormedText))
+  .refine((m) => Object.keys(m).length <= 64, { error: "at most 64 entries" })
+  .refine(wellFormedKeys, { error: "a key contains U+0000 or an unpaired surrogate" });
+
+const Name = z.string({ error: "expected a string" }).min(1).max(256).check(WellFormedText);
 
 /** The subject fields a feature may filter on (equality). */
 export const CreditSubjectFilterSchema = z.strictObject({
@@ -119,7 +127,10 @@ export const CreditFeatureSchema = z.strictObject({
   filters: z
     .strictObject({
       subject: CreditSubjectFilterSchema.optional(),
-      attributes: z.record(z.string().min(1).max(64), z.string().max(256)).optional(),
+      attributes: z
+        .record(z.string().min(1).max(64), z.string().max(256).check(WellFormedText))
+        .refine(wellFormedKeys, { error: "a key contains U+0000 or an unpaired surrogate" })
+        .optional(),
       models: z.array(Name).min(1).optional(),
       modelPrefix: Name.optional(),
     })
@@ -186,7 +197,8 @@ export type CreditResetInput = z.input<typeof CreditResetSchema>;
 const EventId = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(512, { error: "at most 512 characters" });
+  .max(512, { error: "at most 512 characters" })
+  .check(WellFormedText);
 
 /**
  * The version of a usage event (an integer from 1, default 1): a higher version supersedes the

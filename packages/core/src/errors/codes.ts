@@ -9,6 +9,10 @@ export const LATCH_ERROR_CODES = [
   "no_price_for_meter",
   /** No price snapshot is in effect for the model at the observation's time. */
   "no_snapshot_in_effect",
+  /** The model has a snapshot in effect, but none for the call's service tier (nor one declaring it a fallback). */
+  "no_snapshot_for_tier",
+  /** The call's model id matches more than one priced model at the same matching rule. */
+  "ambiguous_model",
   /** A tier configuration is inconsistent (order, gaps, missing prices, bad baseline). */
   "invalid_tier_config",
   /** Two amounts in different currencies were combined. */

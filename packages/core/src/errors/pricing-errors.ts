@@ -30,6 +30,62 @@ export class NoSnapshotInEffectError extends LatchError {
   }
 }
 
+/**
+ * `no_snapshot_for_tier`: the model is priced at this time, but not in the call's service tier.
+ * Never priced at another tier's snapshot unless that snapshot lists the tier in `fallbackTiers`.
+ */
+export class NoSnapshotForTierError extends LatchError {
+  readonly billableModel: string;
+  /** The call's service tier (canonical name). */
+  readonly tier: string;
+  /** The snapshot that was refused, when one was offered (the rating engine's check). */
+  readonly snapshotId: string | undefined;
+  constructor({
+    billableModel,
+    tier,
+    snapshotId,
+  }: { billableModel: string; tier: string; snapshotId?: string }) {
+    super({
+      code: "no_snapshot_for_tier",
+      message:
+        snapshotId === undefined
+          ? `No price snapshot for model ${billableModel} prices service tier ${tier}`
+          : `Snapshot ${snapshotId} does not price service tier ${tier} (neither its tier nor a fallbackTiers entry)`,
+    });
+    this.name = "NoSnapshotForTierError";
+    this.billableModel = billableModel;
+    this.tier = tier;
+    this.snapshotId = snapshotId;
+  }
+}
+
+/** `ambiguous_model`: the call's model id matches several priced models at one rule; never a guess. */
+export class AmbiguousModelError extends LatchError {
+  readonly billableModel: string;
+  /** The matching rule at which the candidates tied. */
+  readonly rule: string;
+  /** The snapshots' billableModels that matched, sorted. */
+  readonly candidates: readonly string[];
+  constructor({
+    billableModel,
+    rule,
+    candidates,
+  }: {
+    billableModel: string;
+    rule: string;
+    candidates: readonly string[];
+  }) {
+    super({
+      code: "ambiguous_model",
+      message: `Model ${billableModel} matches ${candidates.length} priced models by ${rule}: ${candidates.join(", ")}`,
+    });
+    this.name = "AmbiguousModelError";
+    this.billableModel = billableModel;
+    this.rule = rule;
+    this.candidates = candidates;
+  }
+}
+
 /** `invalid_tier_config`: a snapshot's tiers cannot be applied unambiguously. */
 export class InvalidTierConfigError extends LatchError {
   readonly snapshotId: string;

@@ -8,11 +8,12 @@ import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import type { CreditLedger } from "../credits/contract.js";
 import { creditUsageOf } from "../credits/features.js";
 import { CreditAmountSchema, type CreditFeature, CreditIdSchema } from "../credits/schemas.js";
-import { LatchError, LatchValidationError } from "../errors/index.js";
+import { LatchError, LatchValidationError, type NoPriceForMeterError } from "../errors/index.js";
 import { exportPending } from "../export/run-export.js";
 import { parseObservation } from "../observation/parse.js";
 import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import type { PricingSource } from "../pricing/pricing-source.js";
+import { modelMatchOf, type PriceRequest, resolvePriceFrom } from "../pricing/resolution.js";
 import { DefaultRatingEngine, type RatingEngine } from "../rating/engine.js";
 import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
 import {
@@ -35,12 +36,21 @@ export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./p
 
 export type RecordResult =
   | { status: "rated"; record: RatedUsageRecord }
-  /** Stored, but no price is in effect (or rating failed); `rerateUnpriced()` completes it. */
+  /**
+   * Stored, but not priced; `rerateUnpriced()` completes it once a price exists. `reason`:
+   * `no_snapshot` (no model matched at that time), `no_snapshot_for_tier` (the model is priced,
+   * not in the call's service tier), `ambiguous_model` (several models matched: `candidates`),
+   * `no_price` (a used meter has no price: `meter`; or rating failed) or `store_error`.
+   */
   | {
       status: "unpriced";
       eventId: string;
-      reason: "no_snapshot" | "no_price" | "store_error";
+      reason: "no_snapshot" | "no_snapshot_for_tier" | "ambiguous_model" | "no_price" | "store_error";
       observation: UsageObservation;
+      /** The meter without a price (`no_price`). */
+      meter?: MeterKind;
+      /** The models that matched (`ambiguous_model`), sorted. */
+      candidates?: readonly string[];
     }
   /** The store was down: the observation waits in the local spool; `flushSpool()` replays it. */
   | { status: "spooled"; eventId: string; observation: UsageObservation };
@@ -511,6 +521,11 @@ export function createLatch(config: LatchConfig): Latch {
     return baseline;
   }
 
+  /** What the pricing source is asked for an observation: its model and tier, when it completed, who served it. */
+  function priceRequestOf(obs: UsageObservation): PriceRequest {
+    return { model: obs.model, at: obs.timing.completedAt, providerId: obs.provider?.providerId };
+  }
+
   /** Rates a stored observation and stores the record; marks it priced. */
   async function rateStored(obs: UsageObservation): Promise<RecordResult> {
     const existing = await withRetry(() => rated.current(obs.eventId), retry);
@@ -518,18 +533,34 @@ export function createLatch(config: LatchConfig): Latch {
       await withRetry(() => observations.markPriced([obs.eventId]), retry);
       return { status: "rated", record: existing };
     }
-    const snapshot = await withRetry(() => pricing.resolve(obs.model, obs.timing.completedAt), retry);
-    if (!snapshot)
-      return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot", observation: obs };
+    const resolution = await withRetry(() => resolvePriceFrom(pricing, priceRequestOf(obs)), retry);
+    if (resolution.status === "unpriced") {
+      const unpriced = {
+        status: "unpriced",
+        eventId: obs.eventId,
+        reason: resolution.reason,
+        observation: obs,
+      } as const;
+      return resolution.reason === "ambiguous_model"
+        ? { ...unpriced, candidates: resolution.candidates }
+        : unpriced;
+    }
+    const snapshot = resolution.snapshot;
     let record: RatedUsageRecord;
     try {
       const context: RatingContext = { ratedAt: clock().toISOString() };
+      const modelMatch = modelMatchOf(resolution);
+      if (modelMatch) context.modelMatch = modelMatch;
       const baseline = await periodBaseline(obs, snapshot);
       if (baseline) context.periodBaseline = baseline;
       record = engine.rate(obs, snapshot, context);
     } catch (error) {
-      if (isCode(error, "no_price_for_meter"))
-        return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
+      if (isCode(error, "no_price_for_meter")) {
+        const meter = (error as NoPriceForMeterError).meter as MeterKind;
+        return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs, meter };
+      }
+      if (isCode(error, "no_snapshot_for_tier"))
+        return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot_for_tier", observation: obs };
       warn({
         code: "rating_failed",
         message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
@@ -893,17 +924,20 @@ export function createLatch(config: LatchConfig): Latch {
         meters: corrected,
         source: { kind: "corrected", correctionOf: eventId },
       });
-      const snapshot = await withRetry(() => pricing.resolve(obs.model, obs.timing.completedAt), retry);
-      if (!snapshot)
+      const resolution = await withRetry(() => resolvePriceFrom(pricing, priceRequestOf(obs)), retry);
+      if (resolution.status === "unpriced")
         throw new LatchValidationError({
           subject: "correct",
-          issues: [{ path: "eventId", message: "no price snapshot in effect for the event" }],
+          issues: [{ path: "eventId", message: `no price snapshot for the event (${resolution.reason})` }],
         });
-      const record = engine.rate(obs, snapshot, {
+      const context: RatingContext = {
         ratedAt: clock().toISOString(),
         version: current.version + 1,
         supersedes: current.ratedRecordId,
-      });
+      };
+      const modelMatch = modelMatchOf(resolution);
+      if (modelMatch) context.modelMatch = modelMatch;
+      const record = engine.rate(obs, resolution.snapshot, context);
       await withRetry(() => rated.put(record), retry);
       // The event's next usage version replaces its burn. A store error throws: the record is
       // stored, and a retried correct() (same meters) burns again, idempotently.

@@ -3,6 +3,7 @@ import { type Fixed, formatFixed, parseFixed, pow10 } from "../money/decimal.js"
 import { type MeterKind, PROMPT_METERS, TOKEN_METERS } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import { type Price, type PriceSnapshot, PriceSnapshotSchema, type PriceTable } from "../schemas/pricing.js";
+import { canonicalServiceTier, serviceTierOf } from "../schemas/service-tier.js";
 
 /**
  * A price ready for exact integer arithmetic: `quantity × factor` is the subtotal in units of
@@ -48,6 +49,10 @@ export interface CompiledSnapshot {
   /** Tiered meters → their tier. */
   readonly tierOf: ReadonlyMap<MeterKind, CompiledTier>;
   readonly tiers: readonly CompiledTier[];
+  /** The service tier the snapshot prices (canonical; absent = `standard`). */
+  readonly serviceTier: string;
+  /** Service tiers it also prices through `fallbackTiers` (canonical). */
+  readonly fallbackServiceTiers: ReadonlySet<string>;
 }
 
 const cache = new WeakMap<object, CompiledSnapshot>();
@@ -244,6 +249,8 @@ export function compileSnapshot(input: PriceSnapshot): CompiledSnapshot {
     flat,
     tierOf,
     tiers,
+    serviceTier: serviceTierOf(snapshot.model),
+    fallbackServiceTiers: new Set((snapshot.fallbackTiers ?? []).map(canonicalServiceTier)),
   };
   if (typeof input === "object" && input !== null) cache.set(input, compiled);
   return compiled;

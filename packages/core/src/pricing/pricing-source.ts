@@ -1,41 +1,85 @@
-import { LatchValidationError, NoSnapshotInEffectError } from "../errors/index.js";
-import { type ModelRef, ModelRefSchema } from "../schemas/model.js";
+import {
+  AmbiguousModelError,
+  LatchValidationError,
+  NoSnapshotForTierError,
+  NoSnapshotInEffectError,
+} from "../errors/index.js";
+import { type ModelRef, ModelRefSchema, ProviderRefSchema } from "../schemas/model.js";
 import { parseWith } from "../schemas/parse.js";
 import { type PriceSnapshot, PriceSnapshotSchema } from "../schemas/pricing.js";
+import { canonicalServiceTier, serviceTierOf } from "../schemas/service-tier.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
+import { type ModelCatalog, matchModel } from "./model-match.js";
+import type { PriceRequest, PriceResolution } from "./resolution.js";
 
 /** Where the rating path gets the snapshot in effect for a model at a time. */
 export interface PricingSource {
-  /** The snapshot in effect for `model` at `at` (ISO UTC), or undefined when none is. */
+  /**
+   * The snapshot that prices `model` (its service tier included) at `at` (ISO UTC), or
+   * undefined when none does.
+   */
   resolve(model: ModelRef, at: string, signal?: AbortSignal): Promise<PriceSnapshot | undefined>;
+  /**
+   * Optional: the full resolution — the snapshot with the model-matching rule that found it,
+   * or why nothing prices the call. Sources without it are resolved through `resolve` (see
+   * `resolvePriceFrom`), which cannot match by provider.
+   */
+  resolvePrice?(request: PriceRequest, signal?: AbortSignal): Promise<PriceResolution>;
 }
 
 interface Entry {
   snapshot: PriceSnapshot;
+  index: number;
   from: number;
   until: number;
+  region: string | undefined;
+  /** The service tier the snapshot prices (canonical). */
+  tier: string;
+  /** Tiers it also prices when no snapshot names them (canonical). */
+  fallback: ReadonlySet<string>;
 }
 
-/** Snapshots of one model variant: same billableModel, region and tier. */
-const variantKey = (m: ModelRef) => JSON.stringify([m.billableModel, m.region ?? null, m.tier ?? null]);
+/** Snapshots of one model variant: same billableModel, region and service tier. */
+const variantKey = (m: string, region: string | undefined, tier: string) =>
+  JSON.stringify([m, region ?? null, tier]);
+
+const overlaps = (a: Entry, b: Entry) => a.from < b.until && b.from < a.until;
 
 /**
  * An in-memory {@link PricingSource} over a fixed list of snapshots.
  *
- * Snapshots are effective on half-open intervals `[effectiveFrom, effectiveUntil)`. Two
- * snapshots for the same model variant (billableModel, region, tier) whose intervals overlap
- * are rejected at load, as are duplicate snapshot ids. A snapshot without `region`/`tier`
- * applies to every region/tier of its model; one that names them is preferred where it matches.
+ * - Snapshots are effective on half-open intervals `[effectiveFrom, effectiveUntil)`.
+ * - Model matching (exact id, declared `aliases`, provider/region prefixes, dated suffixes)
+ *   follows `pricing/model-match.ts` over the snapshots in effect at the call's time; the
+ *   rule is reported by {@link resolvePrice}. Ambiguity is `unpriced`, never a guess.
+ * - Service tiers: a call in tier T (`model.tier`, absent = `standard`) is priced only by a
+ *   snapshot whose `model.tier` is T (absent = `standard`), or, when the model has none for T
+ *   then, by one that lists T in `fallbackTiers`. Otherwise it is `no_snapshot_for_tier`.
+ * - Regions: a snapshot without `region` applies to every region of its model; one that names
+ *   the call's region is preferred (after the tier: an own-tier snapshot beats a fallback).
+ *
+ * Rejected at load (nothing added): invalid snapshots, duplicate ids, two snapshots of one
+ * variant (billableModel, region, service tier) with overlapping intervals, and two of one
+ * billableModel and region declaring the same fallback tier over overlapping intervals.
+ * Lookups go through maps keyed by model id and alias, so resolving stays O(snapshots of the
+ * candidate models), whatever the sheet's size.
  *
  * @example
- * const pricing = new InMemoryPricingSource([gpt4oJan, gpt4oMar]);
- * const snapshot = await pricing.resolve({ billableModel: "gpt-4o" }, "2026-02-01T00:00:00Z");
+ * const pricing = new InMemoryPricingSource([gpt4o, gpt4oPriority]);
+ * const r = await pricing.resolvePrice({
+ *   model: { billableModel: "gpt-4o-2024-08-06", tier: "priority" },
+ *   at: "2026-02-01T00:00:00Z",
+ *   providerId: "openai",
+ * });
+ * // { status: "priced", snapshot: gpt4oPriority, match: { rule: "dated_suffix", matchedModel: "gpt-4o" }, … }
  */
 export class InMemoryPricingSource implements PricingSource {
   readonly #byModel = new Map<string, Entry[]>();
-
+  readonly #byAlias = new Map<string, Entry[]>();
   readonly #ids = new Map<string, number>();
-  readonly #variants = new Map<string, Array<Entry & { index: number }>>();
+  readonly #variants = new Map<string, Entry[]>();
+  readonly #fallbacks = new Map<string, Entry[]>();
+  readonly #catalog = new SheetAt(this.#byModel, this.#byAlias);
   #count = 0;
 
   constructor(snapshots: Iterable<PriceSnapshot> = []) {
@@ -44,7 +88,7 @@ export class InMemoryPricingSource implements PricingSource {
 
   /**
    * Adds a snapshot (a new price sheet, a model priced for the first time), with the same
-   * checks as the constructor: a duplicate id or an interval overlapping the same model's
+   * checks as the constructor: a duplicate id or an interval overlapping the same variant's
    * snapshots is rejected and nothing is added.
    */
   add(snapshot: PriceSnapshot): void {
@@ -59,7 +103,8 @@ export class InMemoryPricingSource implements PricingSource {
     if (seen !== undefined) {
       throw LatchValidationError.at("pricing", `${at}.snapshotId`, `duplicates snapshots.${seen}`);
     }
-    const entry = {
+    const { billableModel, region } = snapshot.model;
+    const entry: Entry = {
       snapshot,
       index,
       from: Date.parse(snapshot.effectiveFrom),
@@ -67,10 +112,13 @@ export class InMemoryPricingSource implements PricingSource {
         snapshot.effectiveUntil === undefined
           ? Number.POSITIVE_INFINITY
           : Date.parse(snapshot.effectiveUntil),
+      region,
+      tier: serviceTierOf(snapshot.model),
+      fallback: new Set((snapshot.fallbackTiers ?? []).map(canonicalServiceTier)),
     };
-    const key = variantKey(snapshot.model);
+    const key = variantKey(billableModel, region, entry.tier);
     for (const other of this.#variants.get(key) ?? []) {
-      if (entry.from < other.until && other.from < entry.until) {
+      if (overlaps(entry, other)) {
         throw LatchValidationError.at(
           "pricing",
           `${at}.effectiveFrom`,
@@ -78,11 +126,24 @@ export class InMemoryPricingSource implements PricingSource {
         );
       }
     }
+    // Two fallbacks for one tier at once would leave the choice to load order: refuse it.
+    const fallbackKeys = [...entry.fallback].map((tier) => variantKey(billableModel, region, tier));
+    for (const [i, fallbackKey] of fallbackKeys.entries()) {
+      for (const other of this.#fallbacks.get(fallbackKey) ?? []) {
+        if (overlaps(entry, other)) {
+          throw LatchValidationError.at(
+            "pricing",
+            `${at}.fallbackTiers.${i}`,
+            `snapshots.${other.index} (${other.snapshot.snapshotId}) already falls back to this tier over an overlapping interval`,
+          );
+        }
+      }
+    }
     this.#ids.set(snapshot.snapshotId, index);
-    this.#variants.set(key, [...(this.#variants.get(key) ?? []), entry]);
-    const list = this.#byModel.get(snapshot.model.billableModel) ?? [];
-    list.push(entry);
-    this.#byModel.set(snapshot.model.billableModel, list);
+    push(this.#variants, key, entry);
+    for (const fallbackKey of fallbackKeys) push(this.#fallbacks, fallbackKey, entry);
+    push(this.#byModel, billableModel, entry);
+    for (const alias of snapshot.aliases ?? []) push(this.#byAlias, alias, entry);
     this.#count++;
   }
 
@@ -93,28 +154,175 @@ export class InMemoryPricingSource implements PricingSource {
 
   /** Synchronous {@link resolve}, for callers already on a hot path. */
   resolveSync(model: ModelRef, at: string): PriceSnapshot | undefined {
-    const ref = parseWith(ModelRefSchema, model, "ModelRef", "model");
-    const time = Date.parse(parseWith(IsoTimestampSchema, at, "timestamp", "at"));
-    let best: Entry | undefined;
-    let bestScore = -1;
-    for (const entry of this.#byModel.get(ref.billableModel) ?? []) {
-      if (time < entry.from || time >= entry.until) continue;
-      const m = entry.snapshot.model;
-      if (m.region !== undefined && m.region !== ref.region) continue;
-      if (m.tier !== undefined && m.tier !== ref.tier) continue;
-      const score = (m.region !== undefined ? 2 : 0) + (m.tier !== undefined ? 1 : 0);
-      if (score > bestScore) {
-        best = entry;
-        bestScore = score;
-      }
-    }
-    return best?.snapshot;
+    const resolution = this.resolvePriceSync({ model, at });
+    return resolution.status === "priced" ? resolution.snapshot : undefined;
   }
 
-  /** Like {@link resolveSync}, but throws `no_snapshot_in_effect` instead of returning undefined. */
-  require(model: ModelRef, at: string): PriceSnapshot {
-    const snapshot = this.resolveSync(model, at);
-    if (!snapshot) throw new NoSnapshotInEffectError({ billableModel: model.billableModel, at });
-    return snapshot;
+  async resolvePrice(request: PriceRequest, signal?: AbortSignal): Promise<PriceResolution> {
+    signal?.throwIfAborted();
+    return this.resolvePriceSync(request);
   }
+
+  /**
+   * Synchronous {@link resolvePrice}: the snapshot pricing the call with the matching rule, or
+   * the reason nothing does (`no_snapshot`, `no_snapshot_for_tier`, `ambiguous_model`).
+   */
+  resolvePriceSync(request: PriceRequest): PriceResolution {
+    const { ref, time, providerId } = checkRequest(request);
+    // One catalog per source, aimed at this call (no closures per call: resolving is on the record path).
+    const catalog = this.#catalog;
+    catalog.time = time;
+    catalog.region = ref.region;
+    const found = matchModel(ref.billableModel, providerId, catalog);
+    if (found.kind === "none") return { status: "unpriced", reason: "no_snapshot" };
+    if (found.kind === "ambiguous") {
+      return {
+        status: "unpriced",
+        reason: "ambiguous_model",
+        rule: found.rule,
+        candidates: found.candidates,
+      };
+    }
+    const match = { rule: found.rule, matchedModel: found.matchedModel };
+    const tier = serviceTierOf(ref);
+    // One pass: the tier's own snapshot beats a fallback; within each, the call's region beats none.
+    let own: Entry | undefined;
+    let fallback: Entry | undefined;
+    const entries = this.#byModel.get(found.matchedModel) ?? [];
+    for (const e of entries) {
+      if (!catalog.applies(e)) continue;
+      if (e.tier === tier) {
+        if (own === undefined || e.region !== undefined) own = e;
+      } else if (e.fallback.has(tier) && (fallback === undefined || e.region !== undefined)) {
+        fallback = e;
+      }
+    }
+    if (own !== undefined)
+      return { status: "priced", snapshot: own.snapshot, match, tier, tierFallback: false };
+    if (fallback !== undefined) {
+      return { status: "priced", snapshot: fallback.snapshot, match, tier, tierFallback: true };
+    }
+    const priced = new Set<string>();
+    for (const e of entries) {
+      if (!catalog.applies(e)) continue;
+      priced.add(e.tier);
+      for (const t of e.fallback) priced.add(t);
+    }
+    return {
+      status: "unpriced",
+      reason: "no_snapshot_for_tier",
+      match,
+      tier,
+      pricedTiers: [...priced].sort(),
+    };
+  }
+
+  /**
+   * Like {@link resolveSync}, but throws instead of returning undefined:
+   * `no_snapshot_in_effect`, `no_snapshot_for_tier` or `ambiguous_model`.
+   */
+  require(model: ModelRef, at: string): PriceSnapshot {
+    const resolution = this.resolvePriceSync({ model, at });
+    if (resolution.status === "priced") return resolution.snapshot;
+    const billableModel = model.billableModel;
+    switch (resolution.reason) {
+      case "no_snapshot":
+        throw new NoSnapshotInEffectError({ billableModel, at });
+      case "no_snapshot_for_tier":
+        throw new NoSnapshotForTierError({ billableModel, tier: resolution.tier });
+      case "ambiguous_model":
+        throw new AmbiguousModelError({
+          billableModel,
+          rule: resolution.rule,
+          candidates: resolution.candidates,
+        });
+    }
+  }
+}
+
+/** The sheet as the matcher sees it for one call: snapshots in effect at `time` that apply in `region`. */
+class SheetAt implements ModelCatalog {
+  time = 0;
+  region: string | undefined;
+  readonly #byModel: ReadonlyMap<string, readonly Entry[]>;
+  readonly #byAlias: ReadonlyMap<string, readonly Entry[]>;
+
+  constructor(
+    byModel: ReadonlyMap<string, readonly Entry[]>,
+    byAlias: ReadonlyMap<string, readonly Entry[]>,
+  ) {
+    this.#byModel = byModel;
+    this.#byAlias = byAlias;
+  }
+
+  applies(e: Entry): boolean {
+    return this.time >= e.from && this.time < e.until && (e.region === undefined || e.region === this.region);
+  }
+
+  hasModel(id: string): boolean {
+    const entries = this.#byModel.get(id);
+    if (entries === undefined) return false;
+    for (const e of entries) if (this.applies(e)) return true;
+    return false;
+  }
+
+  modelsAliasedAs(alias: string): readonly string[] {
+    const entries = this.#byAlias.get(alias);
+    if (entries === undefined) return [];
+    const models = new Set<string>();
+    for (const e of entries) if (this.applies(e)) models.add(e.snapshot.model.billableModel);
+    return [...models];
+  }
+}
+
+const isName = (v: unknown): v is string => typeof v === "string" && v.length >= 1 && v.length <= 256;
+const MODEL_REF_KEYS: ReadonlySet<string> = new Set(["billableModel", "vendor", "region", "tier"]);
+
+/** A model reference that needs no parsing: the common case, checked without zod on the hot path. */
+function isPlainModelRef(m: unknown): m is ModelRef {
+  if (typeof m !== "object" || m === null) return false;
+  const ref = m as Record<string, unknown>;
+  for (const key in ref) if (!MODEL_REF_KEYS.has(key)) return false;
+  return (
+    isName(ref.billableModel) &&
+    (ref.vendor === undefined || isName(ref.vendor)) &&
+    (ref.region === undefined || isName(ref.region)) &&
+    (ref.tier === undefined || isName(ref.tier))
+  );
+}
+
+// Strings are immutable: a time already checked need not be checked again (requests repeat in batches).
+let lastValidAt: string | undefined;
+let lastValidTime = 0;
+
+/** Validates a request (zod only when the quick checks fail, for its messages). */
+function checkRequest(request: PriceRequest): {
+  ref: ModelRef;
+  time: number;
+  providerId: string | undefined;
+} {
+  if (typeof request !== "object" || request === null) {
+    throw LatchValidationError.at("PriceRequest", "", "expected { model, at, providerId? }");
+  }
+  const ref = isPlainModelRef(request.model)
+    ? request.model
+    : parseWith(ModelRefSchema, request.model, "PriceRequest", "model");
+  const at = request.at;
+  let time = lastValidTime;
+  if (at !== lastValidAt) {
+    time = Date.parse(parseWith(IsoTimestampSchema, at, "PriceRequest", "at"));
+    lastValidAt = at;
+    lastValidTime = time;
+  }
+  const providerId = request.providerId;
+  if (providerId !== undefined && !isName(providerId)) {
+    parseWith(ProviderRefSchema.shape.providerId, providerId, "PriceRequest", "providerId");
+  }
+  return { ref, time, providerId };
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list === undefined) map.set(key, [value]);
+  else list.push(value);
 }

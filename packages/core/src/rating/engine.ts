@@ -1,6 +1,7 @@
 import {
   LatchValidationError,
   NoPriceForMeterError,
+  NoSnapshotForTierError,
   NoSnapshotInEffectError,
   OverflowError,
 } from "../errors/index.js";
@@ -17,7 +18,8 @@ import {
 import { compareMeters, type MeterKind } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { PriceSnapshot } from "../schemas/pricing.js";
-import type { RatedLineItem, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import type { ModelMatch, RatedLineItem, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import { serviceTierOf } from "../schemas/service-tier.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
 
 /** Prices one observation against one snapshot. Implementations must be pure. */
@@ -69,8 +71,14 @@ function contextError(path: string, message: string): LatchValidationError {
   return LatchValidationError.at("RatingContext", path, message);
 }
 
+const MATCH_RULES: ReadonlySet<unknown> = new Set<ModelMatch["rule"]>([
+  "alias",
+  "provider_prefix",
+  "dated_suffix",
+]);
+
 // Strings are immutable: a ratedAt already checked need not be checked again (contexts repeat in batches).
-let lastValidRatedAt = "";
+let lastValidRatedAt: string | undefined;
 
 /** Validates the context (cheaply: it is checked on every call) and returns the version. */
 function checkContext(ctx: RatingContext): number {
@@ -90,6 +98,17 @@ function checkContext(ctx: RatingContext): number {
       throw contextError("supersedes", "expected a ratedRecordId");
     }
     if (version === 1) throw contextError("supersedes", "a first version supersedes nothing");
+  }
+  const match = ctx.modelMatch;
+  if (match !== undefined) {
+    if (typeof match !== "object" || match === null) throw contextError("modelMatch", "expected an object");
+    if (!MATCH_RULES.has(match.rule)) {
+      throw contextError("modelMatch.rule", "expected alias, provider_prefix or dated_suffix");
+    }
+    const id = match.matchedModel;
+    if (typeof id !== "string" || id.length === 0 || id.length > 256) {
+      throw contextError("modelMatch.matchedModel", "expected a billableModel");
+    }
   }
   const baseline = ctx.periodBaseline;
   if (baseline !== undefined) {
@@ -231,8 +250,12 @@ function sortLineItems(items: RatedLineItem[]): void {
  *   decimal scale (JS numbers while provably exact, bigint beyond), so no float rounding ever
  *   reaches an amount. Amounts are canonical decimal strings; `total` is the sum of subtotals.
  * - A non-zero meter without a price throws `no_price_for_meter`: never billed as zero.
- * - The snapshot must be in effect at `observation.timing.completedAt` and price the
- *   observation's `model.billableModel`.
+ * - The snapshot must be in effect at `observation.timing.completedAt`, price the
+ *   observation's `model.billableModel` (or the model it was matched to: `context.modelMatch`,
+ *   from the pricing source's resolution, stored on the record) and price its service tier
+ *   (`model.tier`, absent = standard) as its own tier or a declared `fallbackTiers` entry,
+ *   else `no_snapshot_for_tier` — the pricing source already refuses such a snapshot; this is
+ *   the second line of defence.
  *
  * @example
  * const engine = new DefaultRatingEngine();
@@ -247,12 +270,24 @@ export class DefaultRatingEngine implements RatingEngine {
     const version = checkContext(context);
     const { snapshotId, currency, model } = compiled.snapshot;
 
+    const match = context.modelMatch;
     if (obs.model.billableModel !== model.billableModel) {
-      throw LatchValidationError.at(
-        "UsageObservation",
-        "model.billableModel",
-        `snapshot ${snapshotId} prices a different model`,
+      if (match?.matchedModel !== model.billableModel) {
+        throw LatchValidationError.at(
+          "UsageObservation",
+          "model.billableModel",
+          `snapshot ${snapshotId} prices a different model${match === undefined ? "" : " than context.modelMatch names"}`,
+        );
+      }
+    } else if (match !== undefined) {
+      throw contextError(
+        "modelMatch",
+        "the snapshot names the observation's model exactly: there is no match to record",
       );
+    }
+    const tier = serviceTierOf(obs.model);
+    if (tier !== compiled.serviceTier && !compiled.fallbackServiceTiers.has(tier)) {
+      throw new NoSnapshotForTierError({ billableModel: obs.model.billableModel, tier, snapshotId });
     }
     const at = facts.completedAtMs;
     if (at < compiled.effectiveFromMs || at >= compiled.effectiveUntilMs) {
@@ -296,6 +331,22 @@ export class DefaultRatingEngine implements RatingEngine {
     // Literal shapes rather than a spread: spreading into a record is far slower on V8.
     const ratedRecordId = `${obs.eventId}:v${version}`;
     const totalText = formatFixed(total, scale);
+    if (match !== undefined) {
+      const record: RatedUsageRecord = {
+        ratedRecordId,
+        eventId: obs.eventId,
+        version,
+        snapshotId,
+        modelMatch: { rule: match.rule, matchedModel: match.matchedModel },
+        currency,
+        lineItems,
+        total: totalText,
+        ratedAt: context.ratedAt,
+        observation: obs,
+      };
+      if (version > 1) record.supersedes = context.supersedes ?? `${obs.eventId}:v${version - 1}`;
+      return record;
+    }
     if (version === 1) {
       return {
         ratedRecordId,

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { WellFormedText } from "../schemas/identity.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
 
@@ -27,7 +28,7 @@ export const FILTER_KEYS = [
 ] as const;
 export type FilterKey = (typeof FILTER_KEYS)[number];
 
-const Filters = z.partialRecord(z.enum(FILTER_KEYS), z.string().min(1).max(256));
+const Filters = z.partialRecord(z.enum(FILTER_KEYS), z.string().min(1).max(256).check(WellFormedText));
 
 /**
  * A report over `[start, end)` of `observation.timing.completedAt`, counting only the current

@@ -1,7 +1,33 @@
 import { z } from "zod";
 import { LatchValidationError } from "../errors/index.js";
 
-const Id = z.string().min(1, { error: "must not be empty" }).max(256, { error: "at most 256 characters" });
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether `value` is text every backend stores exactly: no U+0000 and no lone surrogate. Drivers
+ * send strings as UTF-8, which has no lone surrogates (they become U+FFFD, so two distinct ids
+ * would alias), and PostgreSQL's text and jsonb cannot hold U+0000. Tabs, newlines and every
+ * other character are fine.
+ */
+export function isWellFormedText(value: string): boolean {
+  return !value.includes("\u0000") && !LONE_SURROGATE.test(value);
+}
+
+/**
+ * The one rule for strings that reach a store (ids, names, filters, labels), applied by the
+ * shared schemas, so every backend, the in-memory one included, refuses the same input with
+ * `invalid_input` naming the field. Use as `z.string().check(WellFormedText)`.
+ */
+export const WellFormedText = z.refine<string>(isWellFormedText, {
+  error: "must not contain U+0000 or an unpaired surrogate",
+});
+
+const Id = z
+  .string()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 
 /** Who is billed: a tenant, optionally narrowed to org, project, API key, end user and feature. */
 export const BillingSubjectSchema = z.strictObject({
@@ -20,7 +46,7 @@ export const CorrelationIdsSchema = z.strictObject({
   requestId: Id.optional(),
   traceId: Id.optional(),
   sessionId: Id.optional(),
-  parentEventId: z.string().min(1).max(512).optional(),
+  parentEventId: z.string().min(1).max(512).check(WellFormedText).optional(),
   /**
    * The quota hold the call was reserved under. `latch.record(input, { hold })` sets it, so
    * `latch.reconcileQuota()` can commit the hold from the stored record when the settle was
@@ -34,7 +60,8 @@ export type CorrelationIds = z.output<typeof CorrelationIdsSchema>;
 export const EventIdSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(512, { error: "at most 512 characters" });
+  .max(512, { error: "at most 512 characters" })
+  .check(WellFormedText);
 
 const PART = /^[^:\s]{1,200}$/;
 const PHASE = /^[a-z][a-z0-9_-]{0,31}$/;

@@ -1,6 +1,11 @@
 import { z } from "zod";
+import { WellFormedText } from "./identity.js";
 
-const Name = z.string().min(1, { error: "must not be empty" }).max(256, { error: "at most 256 characters" });
+const Name = z
+  .string()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 
 /** The model a call is billed as. `billableModel` is the key price snapshots are looked up by. */
 export const ModelRefSchema = z.strictObject({

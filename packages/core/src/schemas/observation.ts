@@ -1,5 +1,11 @@
 import { z } from "zod";
-import { BillingSubjectSchema, CorrelationIdsSchema, EventIdSchema } from "./identity.js";
+import {
+  BillingSubjectSchema,
+  CorrelationIdsSchema,
+  EventIdSchema,
+  isWellFormedText,
+  WellFormedText,
+} from "./identity.js";
 import { MeterSetSchema } from "./meters.js";
 import { ModelRefSchema, ProviderRefSchema } from "./model.js";
 import { IsoTimestampSchema } from "./time.js";
@@ -9,12 +15,16 @@ const byteLength = (s: string) => utf8.encode(s).length;
 
 /** Free-form labels: key ≤ 64 bytes, value ≤ 256 bytes (UTF-8), at most 64 entries, no `sys.` prefix. */
 export const AttributesSchema = z
-  .record(z.string(), z.string({ error: "expected a string" }))
+  .record(z.string(), z.string({ error: "expected a string" }).check(WellFormedText))
   .superRefine((attrs, ctx) => {
     const keys = Object.keys(attrs);
     if (keys.length > 64) ctx.addIssue({ code: "custom", path: [], message: "at most 64 attributes" });
     for (const key of keys) {
       if (key.length === 0) ctx.addIssue({ code: "custom", path: [key], message: "key must not be empty" });
+      // Named without the key: an ill-formed key is no label to print.
+      if (!isWellFormedText(key)) {
+        ctx.addIssue({ code: "custom", path: [], message: "a key contains U+0000 or an unpaired surrogate" });
+      }
       if (byteLength(key) > 64)
         ctx.addIssue({ code: "custom", path: [key], message: "key exceeds 64 bytes" });
       if (key.startsWith("sys."))
@@ -37,7 +47,7 @@ export type UsageSource = z.output<typeof UsageSourceSchema>;
 /** How the call ended. Failed calls are still recorded: providers bill some of them. */
 export const UsageOutcomeSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.enum(["success", "timeout", "unknown"]) }),
-  z.strictObject({ kind: z.literal("error"), code: z.string().min(1).max(128) }),
+  z.strictObject({ kind: z.literal("error"), code: z.string().min(1).max(128).check(WellFormedText) }),
 ]);
 export type UsageOutcome = z.output<typeof UsageOutcomeSchema>;
 

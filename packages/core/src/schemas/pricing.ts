@@ -3,6 +3,7 @@ import { CurrencyCodeSchema } from "../money/currency.js";
 import { PLAIN_DECIMAL } from "../money/decimal.js";
 import { isMeterKind, type MeterKind, MeterKindSchema } from "./meters.js";
 import { ModelRefSchema } from "./model.js";
+import { canonicalServiceTier, serviceTierOf } from "./service-tier.js";
 import { IsoTimestampSchema } from "./time.js";
 
 /** A price as a plain non-negative decimal string, never a JS number: `"3"`, `"0.075"`. */
@@ -69,9 +70,20 @@ export const TierConfigSchema = z.strictObject({
 });
 export type TierConfig = z.output<typeof TierConfigSchema>;
 
+const ListedName = z
+  .string()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "at most 256 characters" });
+
 /**
  * Prices for one model in one currency over a half-open interval
  * `[effectiveFrom, effectiveUntil)`.
+ *
+ * - `model.tier` is the service tier the snapshot prices (absent = `"standard"`). A call is
+ *   priced only by a snapshot of its own tier, or by one that lists the call's tier in
+ *   `fallbackTiers` ("also prices these tiers when no snapshot names them").
+ * - `aliases` are other ids this model is billed under while the snapshot is in effect (e.g.
+ *   `"gpt-4o-2024-08-06"` on a `gpt-4o` snapshot); see `pricing/model-match.ts`.
  */
 export const PriceSnapshotSchema = z
   .strictObject({
@@ -85,10 +97,37 @@ export const PriceSnapshotSchema = z
     effectiveUntil: IsoTimestampSchema.optional(),
     prices: PriceTableSchema,
     tiers: z.array(TierConfigSchema).optional(),
+    aliases: z.array(ListedName).max(1_000, { error: "at most 1,000 aliases" }).optional(),
+    fallbackTiers: z.array(ListedName).max(16, { error: "at most 16 tiers" }).optional(),
   })
   .superRefine((s, ctx) => {
     if (s.effectiveUntil !== undefined && Date.parse(s.effectiveUntil) <= Date.parse(s.effectiveFrom)) {
       ctx.addIssue({ code: "custom", path: ["effectiveUntil"], message: "must be after effectiveFrom" });
+    }
+    const aliases = new Set<string>();
+    for (const [i, alias] of (s.aliases ?? []).entries()) {
+      if (alias === s.model.billableModel) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["aliases", i],
+          message: "is the snapshot's own billableModel",
+        });
+      } else if (aliases.has(alias)) {
+        ctx.addIssue({ code: "custom", path: ["aliases", i], message: "duplicates an earlier alias" });
+      }
+      aliases.add(alias);
+    }
+    // Compared by canonical name: "default" and "standard" are one tier.
+    const own = serviceTierOf(s.model);
+    const tiers = new Set<string>();
+    for (const [i, name] of (s.fallbackTiers ?? []).entries()) {
+      const tier = canonicalServiceTier(name);
+      if (tier === own) {
+        ctx.addIssue({ code: "custom", path: ["fallbackTiers", i], message: "is the snapshot's own tier" });
+      } else if (tiers.has(tier)) {
+        ctx.addIssue({ code: "custom", path: ["fallbackTiers", i], message: "duplicates an earlier tier" });
+      }
+      tiers.add(tier);
     }
   });
 export type PriceSnapshot = z.output<typeof PriceSnapshotSchema>;

@@ -1,13 +1,25 @@
 import { z } from "zod";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { SIGNED_DECIMAL } from "../money/decimal.js";
-import { EventIdSchema } from "./identity.js";
+import { EventIdSchema, WellFormedText } from "./identity.js";
 import { MeterKindSchema, QuantitySchema } from "./meters.js";
 import { UsageObservationSchema } from "./observation.js";
 import { IsoTimestampSchema } from "./time.js";
 
 /** A baseline key for period tiers: a meter, `prompt_tokens` or `total_tokens`. */
 export type BaselineKey = z.output<typeof MeterKindSchema> | "prompt_tokens" | "total_tokens";
+
+/**
+ * How a call's `model.billableModel` was matched to a snapshot's when they differ (see
+ * `pricing/model-match.ts`): by a declared `alias`, by a `provider_prefix` (the call's
+ * provider added, or provider/region/vendor qualifiers removed) or by a `dated_suffix`
+ * removed. `matchedModel` is the snapshot's `billableModel`. An exact match has none.
+ */
+export const ModelMatchSchema = z.strictObject({
+  rule: z.enum(["alias", "provider_prefix", "dated_suffix"]),
+  matchedModel: z.string().min(1).max(256),
+});
+export type ModelMatch = z.output<typeof ModelMatchSchema>;
 
 /** What the engine needs besides the observation and the snapshot. */
 export const RatingContextSchema = z.strictObject({
@@ -19,12 +31,15 @@ export const RatingContextSchema = z.strictObject({
   supersedes: z.string().min(1).max(600).optional(),
   /** Usage in the billing period before this event, for period-scoped tiers. */
   periodBaseline: z.record(z.string(), QuantitySchema).optional(),
+  /** How the observation's model was matched to the snapshot's, when not exactly (from the price resolution). */
+  modelMatch: ModelMatchSchema.optional(),
 });
 export type RatingContext = {
   ratedAt: string;
   version?: number;
   supersedes?: string;
   periodBaseline?: Readonly<Partial<Record<BaselineKey, number>>>;
+  modelMatch?: ModelMatch;
 };
 
 const Amount = z.string().regex(SIGNED_DECIMAL, { error: "expected a plain decimal string" });
@@ -42,11 +57,13 @@ export type RatedLineItem = z.output<typeof RatedLineItemSchema>;
 
 /** The priced result of one observation against one snapshot. Amounts are exact decimal strings. */
 export const RatedUsageRecordSchema = z.strictObject({
-  ratedRecordId: z.string().min(1).max(600),
+  ratedRecordId: z.string().min(1).max(600).check(WellFormedText),
   eventId: EventIdSchema,
   version: z.number().int().min(1),
-  supersedes: z.string().min(1).max(600).optional(),
-  snapshotId: z.string().min(1).max(256),
+  supersedes: z.string().min(1).max(600).check(WellFormedText).optional(),
+  snapshotId: z.string().min(1).max(256).check(WellFormedText),
+  /** Absent when the snapshot names the observation's model exactly (so such records hash as before). */
+  modelMatch: ModelMatchSchema.optional(),
   currency: CurrencyCodeSchema,
   lineItems: z.array(RatedLineItemSchema),
   total: Amount,

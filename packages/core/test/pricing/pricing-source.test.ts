@@ -66,6 +66,16 @@ describe("InMemoryPricingSource", () => {
     ).toBe("feb");
   });
 
+  it("validates a price request naming the field", () => {
+    const pathOf = (request: unknown) =>
+      (thrown(() => source.resolvePriceSync(request as never)) as LatchValidationError).issues[0]?.path;
+    expect(pathOf({ model, at: "" })).toBe("at");
+    expect(pathOf({ model: { billableModel: "" }, at: "2026-01-01T00:00:00Z" })).toBe("model.billableModel");
+    expect(pathOf({ model: { billableModel: "x", extra: 1 }, at: "2026-01-01T00:00:00Z" })).toBe("model");
+    expect(pathOf({ model, at: "2026-01-01T00:00:00Z", providerId: "" })).toBe("providerId");
+    expect(pathOf(null)).toBe("");
+  });
+
   it("validates its arguments", async () => {
     await expect(source.resolve(model, "not a time")).rejects.toMatchObject({ code: "invalid_input" });
     const aborted = AbortSignal.abort();

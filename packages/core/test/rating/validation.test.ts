@@ -243,6 +243,7 @@ describe("tier configuration", () => {
 describe("rating context", () => {
   it("ratedAt must be an ISO UTC timestamp", () => {
     expectInvalid(() => engine.rate(observation({}), sheet as never, { ratedAt: "now" }), "ratedAt");
+    expectInvalid(() => engine.rate(observation({}), sheet as never, { ratedAt: "" }), "ratedAt");
   });
   it("version must be a positive integer", () => {
     expectInvalid(() => engine.rate(observation({}), sheet as never, { ...ctx, version: 0 }), "version");

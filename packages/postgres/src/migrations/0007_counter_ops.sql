@@ -3,6 +3,7 @@
 -- retried add, a re-rating or a second worker recording the same event counts once and gets
 -- the first answer. Operation records are kept for a retention the caller passes (default
 -- 100 days) and purged after it. Append-only: never edit.
+-- compatible-from: 6
 
 CREATE TABLE usage_counter_ops (
   key        text COLLATE "C" NOT NULL,

@@ -4,6 +4,7 @@
 -- whole statement back, so nothing of the batch is written. Before this, such a correction was
 -- stored and then stopped the billing export for good (its cost delta cannot be computed).
 -- Versions stored before this migration are left as they are. Append-only: never edit.
+-- compatible-from: 6
 
 CREATE OR REPLACE FUNCTION put_rated_records(batch jsonb) RETURNS text[]
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$

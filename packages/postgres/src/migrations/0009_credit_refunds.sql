@@ -4,6 +4,7 @@
 -- negative amount for a quantity feature before it writes (invalid_input naming `amount`), as
 -- every backend does; what a refund returns is decided by core's credit engine at replay, so
 -- no other column changes. Append-only: never edit.
+-- compatible-from: 6
 
 -- The name PostgreSQL gave the column check of 0003.
 ALTER TABLE credit_usage DROP CONSTRAINT credit_usage_amount_check;

@@ -11,6 +11,7 @@ import {
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { apiKeyStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
 export interface ApiKeyStoreInspector {
@@ -72,6 +73,8 @@ export function describeApiKeyStore(options: ApiKeyStoreSuiteOptions): void {
       createdAt: "2026-03-01T12:00:00.000Z",
       ...overrides,
     });
+
+    apiKeyStoreStringCases({ store: () => store, record, digest });
 
     it("stores a key and finds it by digest; get and list return the record", async () => {
       const r = record({ quota: { unit: "tokens", limit: 500 }, expiresAt: "2027-01-01T00:00:00.000Z" });

@@ -19,6 +19,7 @@ import {
   sleep,
 } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { creditLedgerStringCases } from "./strings.js";
 
 export interface CreditLedgerSuiteOptions {
   /** Shown in the test names, e.g. `memory` or `postgres`. */
@@ -120,6 +121,8 @@ export function describeCreditLedger(options: CreditLedgerSuiteOptions): void {
     afterAll(async () => {
       await options.cleanup?.();
     });
+
+    creditLedgerStringCases({ credits: () => credits });
 
     /** A grant of this test's ledger and feature; ids are made unique per test. */
     const grant = (id: string, amount: string, fields: Partial<CreditGrantInput> = {}) =>

@@ -2,6 +2,7 @@ import { type ObservationStore, observationHash, type UsageObservation } from "@
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { makeObservation, uniqueId } from "../fixtures.js";
+import { observationStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
 export interface ObservationStoreInspector {
@@ -40,6 +41,12 @@ export function describeObservationStore(options: ObservationStoreSuiteOptions):
 
     afterAll(async () => {
       await options.cleanup?.();
+    });
+
+    observationStoreStringCases({
+      store: () => store,
+      prefix: () => prefix,
+      ...(options.inspect === undefined ? {} : { countObservations: options.inspect.countObservations }),
     });
 
     /** An observation whose eventId starts with this test's prefix. */

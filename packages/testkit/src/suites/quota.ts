@@ -2,6 +2,7 @@ import type { QuotaAuthorizer, QuotaReservator, ReserveRequest } from "@latch/co
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { quotaStringCases } from "./strings.js";
 
 export interface QuotaReservatorSuiteOptions {
   /** Shown in the test names, e.g. `redis` or `memory`. */
@@ -40,6 +41,8 @@ export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): v
     afterAll(async () => {
       await options.cleanup?.();
     });
+
+    quotaStringCases({ quota: () => quota });
 
     const request = (amount: number, overrides: Partial<ReserveRequest> = {}): ReserveRequest => ({
       holdId: uniqueId("hold"),

@@ -17,6 +17,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
 import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
 import { changeLogStatusCases } from "./change-log-status.js";
+import { ratedRecordStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
 export interface RatedRecordStoreInspector {
@@ -133,6 +134,12 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       await options.cleanup?.();
     });
 
+    ratedRecordStoreStringCases({
+      store: () => store,
+      prefix: () => prefix,
+      ...(options.inspect === undefined ? {} : { countVersions: options.inspect.countVersions }),
+    });
+
     /** A version-1 record of this test's tenant, event `<prefix>-<n>:0:openai`. */
     const record = (n: number | string, observation: Partial<UsageObservation> = {}, currency = "USD") =>
       makeRatedRecord({
@@ -152,6 +159,34 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       expect(await store.current(v1.eventId)).toEqual(v1);
       expect(await store.get(v1.ratedRecordId)).toEqual(v1);
       await expectVersions(v1.eventId, 1);
+    });
+
+    it("keeps a record's model match (the rule and the matched id) through reads, the change log and a correction", async () => {
+      const modelMatch = { rule: "dated_suffix", matchedModel: "gpt-4o" } as const;
+      const v1 = makeRatedRecord({
+        observation: {
+          eventId: `${prefix}-m:0:openai`,
+          subject: { tenantId },
+          model: { billableModel: "gpt-4o-2024-08-06" },
+        },
+        modelMatch,
+      });
+      expect(v1.modelMatch).toEqual(modelMatch);
+      const cursor = (await drain(store, undefined)).cursor;
+      expect(await store.put(v1)).toBe("stored");
+      expect(await store.current(v1.eventId)).toEqual(v1);
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
+      const v2 = makeCorrection(v1, { input_tokens: 900, output_tokens: 450 });
+      expect(await store.put(v2)).toBe("stored");
+      const logged = (await drain(store, cursor)).entries
+        .map((e) => e.record)
+        .filter((r) => r.eventId === v1.eventId);
+      expect(logged).toEqual([v1, v2]);
+      expect((await store.current(v1.eventId))?.modelMatch).toEqual(modelMatch);
+      // The match is part of the record: the same version matched another way is a conflict.
+      const other = { ...v1, modelMatch: { rule: "alias", matchedModel: "gpt-4o" } } as RatedUsageRecord;
+      await expectLatchError(store.put(other), "idempotency_conflict");
+      expect(await store.get(v1.ratedRecordId)).toEqual(v1);
     });
 
     it("returns undefined for an unknown event or version", async () => {
@@ -489,6 +524,23 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       // A saved cursor resumes the log right after the entry it names.
       const resumed = await store.listSince(first, 1);
       expect(resumed.items[0]?.seq).toBe(second);
+    });
+
+    it("refuses a cursor past the end of the change log in saveCursor and listSince, saving nothing", async () => {
+      await store.put(record(1));
+      const end = (await drain(store, undefined)).cursor as string;
+      const name = uniqueId("exporter");
+      // Saved, it would skip every version written up to it; followed, it would never see them.
+      for (const past of [BigInt(end) + 1n, BigInt(end) + 10n ** 25n]) {
+        await expectInvalidInput(store.saveCursor(name, past.toString()), "cursor");
+        await expectInvalidInput(store.listSince(past.toString(), 10), "cursor");
+      }
+      expect(await store.getCursor(name)).toBeUndefined();
+      await store.saveCursor(name, end); // the end itself is a position
+      expect(await store.getCursor(name)).toBe(end);
+      await store.put(record(2));
+      const next = await drain(store, end);
+      expect(next.entries.map((e) => e.record.ratedRecordId)).toContain(record(2).ratedRecordId);
     });
 
     it("rejects bad change-log and report arguments naming the field", async () => {

@@ -2,6 +2,7 @@ import type { UsageCounter } from "@latch/core";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, seededIntegers } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { usageCounterStringCases } from "./strings.js";
 
 export interface UsageCounterSuiteOptions {
   /** Shown in the test names, e.g. `redis` or `memory`. */
@@ -34,6 +35,8 @@ export function describeUsageCounter(options: UsageCounterSuiteOptions): void {
     afterAll(async () => {
       await options.cleanup?.();
     });
+
+    usageCounterStringCases({ counter: () => counter });
 
     it("returns the previous total from add, and get reads the current one", async () => {
       expect(await counter.get(key, "2026-03")).toBe(0);
