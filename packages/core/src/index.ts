@@ -27,6 +27,11 @@ export {
   ratedRecordHash,
 } from "./contracts/hashing.js";
 export {
+  DEFAULT_MEMORY_HOLD_RETENTION_MS,
+  HoldRetentionMsSchema,
+  parseHoldRetentionMs,
+} from "./contracts/hold-retention.js";
+export {
   ChangeLogLimitSchema,
   ConsumerNameSchema,
   CounterKeySchema,

@@ -1,5 +1,5 @@
 import type { ChangeLogHolder } from "@latch/core";
-import type { Queryable } from "./queryable.js";
+import type { QueryResultLike } from "./queryable.js";
 
 /** A change-log position's (xid, id), as `listSince` compares them. */
 export interface LogPosition {
@@ -40,16 +40,17 @@ interface Row {
  * to `limit`, and names the transaction the snapshot's xmin belongs to: the oldest one still
  * running in the whole cluster (xids are cluster-wide), found in `pg_stat_activity` by
  * `backend_xid` or in `pg_prepared_xacts`. One statement, so the counts and the holder come
- * from one snapshot. The counts are range scans of `rated_records_log (xid, id)`.
+ * from one snapshot. The counts are range scans of `rated_records_log (xid, id)`. `query` runs
+ * the statement (the store runs it in a transaction of its own, with its timeouts).
  * @internal
  */
 export async function readLogStatus(
-  db: Queryable,
+  query: (text: string, params: unknown[]) => Promise<QueryResultLike>,
   table: string,
   from: LogPosition,
   limit: number,
 ): Promise<LogStatusRow> {
-  const { rows } = await db.query(
+  const { rows } = await query(
     `WITH s AS (
        SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin, pg_snapshot_xmax(pg_current_snapshot()) AS xmax
      )

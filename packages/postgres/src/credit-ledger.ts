@@ -47,6 +47,7 @@ import {
   parseCreditVoid,
   parseFeatureIdArg,
   parseHoldIdArg,
+  parseHoldRetentionMs,
   parseLedgerIdArg,
   parseTimeArg,
   toCreditUnits,
@@ -55,6 +56,11 @@ import {
   voidHash,
   withHolds,
 } from "@latch/core";
+import {
+  DEFAULT_POSTGRES_HOLD_RETENTION_MS,
+  type PurgeResolvedHoldsOptions,
+  ResolvedHoldPurge,
+} from "./hold-retention.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
@@ -117,17 +123,43 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * await credits.recordUsage({ ledgerId: "acme", featureId: "tokens", eventId: "req-1:0:openai",
  *   amount: "1200", at: "2026-03-02T10:00:00Z", enforce: true });
  */
+/** Options of {@link PostgresCreditLedger}. */
+export interface PostgresCreditLedgerOptions extends PostgresStoreOptions {
+  /**
+   * How long a resolved hold (committed, voided, or expired) is kept so that retries stay
+   * idempotent; after it the hold is purged and its holdId is unknown (`commitHold` and
+   * `voidHold` throw `invalid_input`). Default one day. See `purgeResolvedHolds`.
+   */
+  holdRetentionMs?: number;
+}
+
 export class PostgresCreditLedger implements CreditLedger {
   readonly #db: Queryable;
   readonly #schema: string;
   readonly #q: string;
   readonly #settings: TransactionSettings;
+  readonly #retentionMs: number;
+  readonly #purge: ResolvedHoldPurge;
 
-  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+  /** `options`: the schema, the timeouts and `holdRetentionMs` (default one day). */
+  constructor(db: Queryable, options: PostgresCreditLedgerOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
     this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
+    this.#retentionMs = parseHoldRetentionMs(
+      options.holdRetentionMs,
+      DEFAULT_POSTGRES_HOLD_RETENTION_MS,
+      "PostgresCreditLedger options",
+    );
+    this.#purge = new ResolvedHoldPurge(db, async (limit) => {
+      await assertMigrated(this.#db, this.#schema);
+      const { rows } = await this.#query(
+        `SELECT ${this.#q}.credit_purge_resolved_holds($1::bigint, $2::int)::text AS purged`,
+        [String(this.#retentionMs), limit],
+      );
+      return Number((rows[0] as { purged: string }).purged);
+    });
   }
 
   async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
@@ -340,6 +372,16 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const { request, hash, amount } = parseCreditReserve(input);
     await assertMigrated(this.#db, this.#schema);
+    const result = await this.#reserve(request, hash, amount);
+    this.#purge.afterReserve();
+    return result;
+  }
+
+  async #reserve(
+    request: ReturnType<typeof parseCreditReserve>["request"],
+    hash: string,
+    amount: bigint,
+  ): Promise<CreditReserveResult> {
     return this.#write(async (tx): Promise<CreditReserveResult> => {
       const { ledgerId, featureId, holdId } = request;
       await this.#lock(tx, ledgerId, "CreditReserve");
@@ -549,6 +591,8 @@ export class PostgresCreditLedger implements CreditLedger {
        FROM ${this.#q}.credit_holds WHERE hold_id = $1`,
       [holdId],
     );
+    // Purged (past its retention) while we waited for the lock: unknown, as if never seen.
+    if (fresh[0] === undefined) throw unknownId(subject, "holdId", "hold");
     return fresh[0] as {
       ledger_id: string;
       feature_id: string;
@@ -557,6 +601,26 @@ export class PostgresCreditLedger implements CreditLedger {
       event_id: string | null;
       commit_hash: string | null;
     };
+  }
+
+  /**
+   * Deletes the credit holds resolved at least `holdRetentionMs` ago by the database clock
+   * (committed or voided then, or left unresolved and expired then), oldest first, in batches
+   * of at most `limit` (one statement each: `credit_purge_resolved_holds`, migration 0010)
+   * until one comes back short; returns how many. `reserve` already runs one batch every 200
+   * reserves in the background (on a pool or PGlite). Holds are not usage, so no balance
+   * changes; a hold that a commit or void has locked is skipped. A commit or void of a purged
+   * hold throws `invalid_input` naming `holdId` (its usage event, if recorded, stays recorded
+   * once).
+   *
+   * @example
+   * await credits.purgeResolvedHolds(); // { purged: 0 }
+   */
+  purgeResolvedHolds(
+    options: PurgeResolvedHoldsOptions = {},
+    signal?: AbortSignal,
+  ): Promise<{ purged: number }> {
+    return this.#purge.purge(options, "PostgresCreditLedger.purgeResolvedHolds", signal);
   }
 
   async balance(ledgerId: string, at: string, signal?: AbortSignal): Promise<CreditBalance> {

@@ -7,7 +7,8 @@
 
 export { PostgresApiKeyStore } from "./api-key-store.js";
 export { type BusyReason, PostgresBusyError } from "./busy-error.js";
-export { PostgresCreditLedger } from "./credit-ledger.js";
+export { PostgresCreditLedger, type PostgresCreditLedgerOptions } from "./credit-ledger.js";
+export { DEFAULT_POSTGRES_HOLD_RETENTION_MS, type PurgeResolvedHoldsOptions } from "./hold-retention.js";
 export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";
 export {
@@ -23,7 +24,7 @@ export {
   type Queryable,
   type QueryResultLike,
 } from "./queryable.js";
-export { PostgresQuota, type SweepExpiredOptions } from "./quota.js";
+export { PostgresQuota, type PostgresQuotaOptions, type SweepExpiredOptions } from "./quota.js";
 export { PostgresRatedRecordStore } from "./rated-record-store.js";
 export {
   assertMigrated,

@@ -9,6 +9,7 @@ import {
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
   OverflowError,
+  parseHoldRetentionMs,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
@@ -19,6 +20,11 @@ import {
   type ReserveResult,
 } from "@latch/core";
 import { z } from "zod";
+import {
+  DEFAULT_POSTGRES_HOLD_RETENTION_MS,
+  type PurgeResolvedHoldsOptions,
+  ResolvedHoldPurge,
+} from "./hold-retention.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import {
@@ -43,6 +49,16 @@ const SweepOptionsSchema = z.strictObject({
 export interface SweepExpiredOptions {
   /** Most holds released per batch (one statement, one short transaction). Default 1,000. */
   limit?: number;
+}
+
+/** Options of {@link PostgresQuota}. */
+export interface PostgresQuotaOptions extends PostgresStoreOptions {
+  /**
+   * How long a resolved hold (committed, voided, or expired) is kept so that retries stay
+   * idempotent; after it the hold is purged and its holdId is unknown (`commit` and `void`
+   * throw `invalid_input`, never charging twice). Default one day. See `purgeResolvedHolds`.
+   */
+  holdRetentionMs?: number;
 }
 
 /** Errors that are ours to throw as they are (bad input, conflicts, a missing migration). */
@@ -81,13 +97,30 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #schema: string;
   readonly #q: string;
   readonly #settings: TransactionSettings;
+  readonly #retentionMs: number;
+  readonly #purge: ResolvedHoldPurge;
 
-  /** `options`: the schema, and `lockTimeoutMs` / `statementTimeoutMs` (defaults 2,000 / 5,000). */
-  constructor(db: Queryable, options: PostgresStoreOptions = {}) {
+  /**
+   * `options`: the schema, `lockTimeoutMs` / `statementTimeoutMs` (defaults 2,000 / 5,000) and
+   * `holdRetentionMs` (default one day).
+   */
+  constructor(db: Queryable, options: PostgresQuotaOptions = {}) {
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
     this.#settings = resolveTimeouts(options, QUOTA_TIMEOUTS);
+    this.#retentionMs = parseHoldRetentionMs(
+      options.holdRetentionMs,
+      DEFAULT_POSTGRES_HOLD_RETENTION_MS,
+      "PostgresQuota options",
+    );
+    this.#purge = new ResolvedHoldPurge(db, async (limit) => {
+      const { rows } = await this.#run(
+        `SELECT ${this.#q}.quota_purge_resolved($1::bigint, $2::int)::text AS purged`,
+        [String(this.#retentionMs), limit],
+      );
+      return Number((rows[0] as { purged: string }).purged);
+    });
   }
 
   async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
@@ -142,6 +175,7 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
       if (isOwn(error)) throw error;
       return { granted: false, reason: "unavailable" }; // fail closed
     }
+    this.#purge.afterReserve();
     const remaining = Number(row.remaining ?? "0");
     switch (row.status) {
       case "granted":
@@ -228,6 +262,31 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
       released += batch;
       if (batch < limit || signal?.aborted) return { released };
     }
+  }
+
+  /**
+   * Deletes the holds resolved (committed, voided, expired) at least `holdRetentionMs` ago by
+   * the database clock, oldest first, in batches of at most `limit` (one statement each, one
+   * short transaction: `quota_purge_resolved`, migration 0010) until a batch comes back short;
+   * returns how many. `reserve` already runs one batch every 200 reserves in the background (on
+   * a pool or PGlite), which keeps `quota_holds` bounded; call this from a schedule when the
+   * store is given a single client, or to catch up after an upgrade.
+   *
+   * Safe alongside every other call: deleting a resolved hold changes no balance, and a hold
+   * that a commit or void has locked is skipped. A hold still `held` past its expiry is purged
+   * a retention after `sweepExpired` (or its account's next call) marks it expired. A commit or
+   * void of a purged hold throws `invalid_input` naming `holdId`: a retry that comes too late
+   * fails loudly and never charges twice; a reserve with its holdId is a new hold.
+   *
+   * @example
+   * const quota = new PostgresQuota(pool, { schema: "latch", holdRetentionMs: 6 * 3_600_000 });
+   * setInterval(() => void quota.purgeResolvedHolds().catch(log), 3_600_000).unref();
+   */
+  purgeResolvedHolds(
+    options: PurgeResolvedHoldsOptions = {},
+    signal?: AbortSignal,
+  ): Promise<{ purged: number }> {
+    return this.#purge.purge(options, "PostgresQuota.purgeResolvedHolds", signal);
   }
 
   /** limit, spent and held, with holds past their expiry (by the database clock) not counted. Read-only. */

@@ -519,7 +519,12 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     const { consumer, countLimit } = parseChangeLogStatusQuery(query);
     const cursor = consumer === undefined ? undefined : await this.getCursor(consumer, signal);
     await assertMigrated(this.#db, this.#schema);
-    const status = await readLogStatus(this.#db, this.#table, decodeSeq(cursor ?? "0"), countLimit + 1);
+    const status = await readLogStatus(
+      (text, params) => this.#query(text, params),
+      this.#table,
+      decodeSeq(cursor ?? "0"),
+      countLimit + 1,
+    );
     return {
       ...(consumer === undefined ? {} : { consumer }),
       cursor,

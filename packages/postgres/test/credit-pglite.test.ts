@@ -24,4 +24,4 @@ afterAll(async () => {
   await pglite?.close();
 });
 
-describeCreditConformance("pglite", () => db, schema);
+describeCreditConformance("pglite", () => db, schema, 1_000);

@@ -1,13 +1,34 @@
 import { describeCreditLedger, uniqueId } from "@latch/testkit";
 import { describe, expect, it } from "vitest";
 import { PostgresCreditLedger, type Queryable } from "../src/index.js";
+import { storedHolds } from "./support.js";
 
 /**
  * `describeCreditLedger` against `db()` (migrated by the caller), plus what only SQL shows:
  * amounts stored as exact `numeric`, and one transaction's lock serialising burns.
  */
-export function describeCreditConformance(name: string, db: () => Queryable, schema: string): void {
-  describeCreditLedger({ name, create: () => new PostgresCreditLedger(db(), { schema }), propertyRuns: 15 });
+export function describeCreditConformance(
+  name: string,
+  db: () => Queryable,
+  schema: string,
+  retentionCycles: number,
+): void {
+  describeCreditLedger({
+    name,
+    create: () => new PostgresCreditLedger(db(), { schema }),
+    propertyRuns: 15,
+    retention: {
+      create: (holdRetentionMs) => {
+        const credits = new PostgresCreditLedger(db(), { schema, holdRetentionMs });
+        return {
+          store: credits,
+          storedHolds: storedHolds(db(), schema, "credit"),
+          purge: () => credits.purgeResolvedHolds(),
+        };
+      },
+      cycles: retentionCycles,
+    },
+  });
 
   describe(`${name}: credits in SQL`, () => {
     it("stores grant and usage amounts as exact numeric, beyond what a double holds", async () => {

@@ -65,8 +65,11 @@ export function describeUnderDefaultIsolation(level: "repeatable read" | "serial
       expect(await quota.balance(account)).toEqual({ limit: 710, spent: 684, held: 0, available: 26 });
     }, 120_000);
 
-    describeConformance(`postgres, ${level} by default`, () => pool, schema);
-    describeCreditConformance(`postgres, ${level} by default`, () => pool, schema);
+    describeConformance(`postgres, ${level} by default`, () => pool, schema, {
+      quota: 2_000,
+      credits: 1_000,
+    });
+    describeCreditConformance(`postgres, ${level} by default`, () => pool, schema, 1_000);
     describeApiKeyStore({
       name: `postgres, ${level} by default`,
       create: () => new PostgresApiKeyStore(pool, { schema }),

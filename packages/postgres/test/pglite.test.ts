@@ -34,7 +34,7 @@ afterAll(async () => {
   await pglite?.close();
 });
 
-describeConformance("pglite", () => db, schema);
+describeConformance("pglite", () => db, schema, { quota: 3_000, credits: 1_000 });
 describeQuotaSweep(
   "pglite",
   () => db,

@@ -57,8 +57,8 @@ afterAll(async () => {
   await pool.end();
 });
 
-describeConformance("postgres", () => pool, schema);
-describeCreditConformance("postgres", () => pool, schema);
+describeConformance("postgres", () => pool, schema, { quota: 10_000, credits: 2_000 });
+describeCreditConformance("postgres", () => pool, schema, 2_000);
 describeApiKeyStore({
   name: "postgres",
   create: () => new PostgresApiKeyStore(pool, { schema }),

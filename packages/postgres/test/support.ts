@@ -39,7 +39,26 @@ export async function count(db: Queryable, sql: string, params: unknown[]): Prom
  * with an independent raw-SQL reader. `db` is read lazily: the caller connects and migrates
  * in its own `beforeAll`.
  */
-export function describeConformance(name: string, db: () => Queryable, schema: string): void {
+/** Reserve/commit cycles of the hold-retention storage tests (the server is faster than PGlite). */
+export interface RetentionCycles {
+  quota: number;
+  credits: number;
+}
+
+/** Hold records kept now for one quota account, or one credit ledger, read with raw SQL. */
+export function storedHolds(db: Queryable, schema: string, table: "quota" | "credit") {
+  return (owner: string) =>
+    table === "quota"
+      ? count(db, `SELECT 1 FROM "${schema}".quota_holds WHERE account = $1`, [owner])
+      : count(db, `SELECT 1 FROM "${schema}".credit_holds WHERE ledger_id = $1`, [owner]);
+}
+
+export function describeConformance(
+  name: string,
+  db: () => Queryable,
+  schema: string,
+  cycles: RetentionCycles,
+): void {
   const options = { schema };
   describeObservationStore({
     name,
@@ -56,7 +75,21 @@ export function describeConformance(name: string, db: () => Queryable, schema: s
       countVersions: (id) => count(db(), `SELECT 1 FROM "${schema}".rated_records WHERE event_id = $1`, [id]),
     },
   });
-  describeQuotaReservator({ name, create: () => new PostgresQuota(db(), options) });
+  describeQuotaReservator({
+    name,
+    create: () => new PostgresQuota(db(), options),
+    retention: {
+      create: (holdRetentionMs) => {
+        const quota = new PostgresQuota(db(), { ...options, holdRetentionMs });
+        return {
+          store: quota,
+          storedHolds: storedHolds(db(), schema, "quota"),
+          purge: () => quota.purgeResolvedHolds(),
+        };
+      },
+      cycles: cycles.quota,
+    },
+  });
   describeUsageCounter({ name, create: () => new PostgresUsageCounter(db(), options) });
 }
 

@@ -19,6 +19,7 @@ export {
 } from "./suites/api-key-store.js";
 export { type CreditLedgerSuiteOptions, describeCreditLedger } from "./suites/credit-ledger.js";
 export { describeExporter, type ExporterSuiteOptions, type ExportReader } from "./suites/exporter.js";
+export type { HoldRetentionOptions, RetainedStore } from "./suites/hold-retention.js";
 export {
   describeObservationStore,
   type ObservationStoreInspector,

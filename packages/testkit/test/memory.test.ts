@@ -23,7 +23,21 @@ import {
 // The embedded default must pass exactly the suites every real backend passes.
 describeObservationStore({ name: "memory", create: () => new MemoryObservationStore() });
 describeRatedRecordStore({ name: "memory", create: () => new MemoryRatedRecordStore() });
-describeQuotaReservator({ name: "memory", create: () => new MemoryQuotaReservator() });
+describeQuotaReservator({
+  name: "memory",
+  create: () => new MemoryQuotaReservator(),
+  retention: {
+    create: (holdRetentionMs) => {
+      const quota = new MemoryQuotaReservator({ holdRetentionMs });
+      // A fresh reservator per test: every record it keeps is the test's account's.
+      return {
+        store: quota,
+        storedHolds: async () => quota.storedHolds,
+        purge: () => quota.purgeResolvedHolds(),
+      };
+    },
+  },
+});
 describeUsageCounter({ name: "memory", create: () => new MemoryUsageCounter() });
 
 const folders: string[] = [];
@@ -55,6 +69,19 @@ describeExporter({
     Promise.all(folders.map((f) => rm(f, { recursive: true, force: true }))).then(() => undefined),
 });
 
-describeCreditLedger({ name: "memory", create: () => new MemoryCreditLedger() });
+describeCreditLedger({
+  name: "memory",
+  create: () => new MemoryCreditLedger(),
+  retention: {
+    create: (holdRetentionMs) => {
+      const credits = new MemoryCreditLedger({ holdRetentionMs });
+      return {
+        store: credits,
+        storedHolds: async () => credits.storedHolds,
+        purge: () => credits.purgeResolvedHolds(),
+      };
+    },
+  },
+});
 
 describeApiKeyStore({ name: "memory", create: () => new MemoryApiKeyStore() });

@@ -1,3 +1,4 @@
+import { DEFAULT_MEMORY_HOLD_RETENTION_MS, parseHoldRetentionMs } from "../contracts/hold-retention.js";
 import type {
   CreditBalance,
   CreditCommitResult,
@@ -62,6 +63,7 @@ import type {
   CreditVoidInput,
 } from "../credits/schemas.js";
 import { HoldAlreadyResolvedError } from "../errors/index.js";
+import { HoldPurger } from "./hold-purger.js";
 
 interface LedgerState {
   readonly info: CreditLedgerInfo;
@@ -84,6 +86,8 @@ interface HoldState {
   readonly hash: string;
   readonly expiresMs: number;
   status: "held" | "committed" | "voided";
+  /** When it was committed or voided, by the store's clock (a "held" one resolves at expiresMs). */
+  resolvedMs?: number;
   commitHash?: string;
   eventId?: string;
 }
@@ -92,6 +96,12 @@ interface HoldState {
 export interface MemoryCreditLedgerOptions {
   /** The store's clock in epoch milliseconds: hold times and expiry. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * How long a resolved hold (committed, voided, or expired: from its expiry) is kept so that
+   * retries stay idempotent; after it, the holdId is unknown (`commitHold` and `voidHold` throw
+   * `invalid_input`, never burning twice). Default one hour. See `contracts/hold-retention.ts`.
+   */
+  holdRetentionMs?: number;
 }
 
 const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${eventId}`;
@@ -103,8 +113,9 @@ const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${ev
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so concurrent enforced usage and concurrent reserves never overdraw
- * a ledger. Holds expire by the injectable `clock`; resolved holds are kept for the life of the
- * object so that retries stay idempotent.
+ * a ledger. Holds expire by the injectable `clock`; resolved holds are kept `holdRetentionMs`
+ * (default one hour) after they resolve so that retries stay idempotent, then purged lazily (a
+ * pass every `max(1,000, holds / 2)` reserves) or by `purgeResolvedHolds()`.
  *
  * @example
  * const credits = new MemoryCreditLedger();
@@ -120,9 +131,25 @@ export class MemoryCreditLedger implements CreditLedger {
   /** Every hold ever granted, by holdId. */
   readonly #holds = new Map<string, HoldState>();
   readonly #clock: () => number;
+  readonly #retentionMs: number;
+  readonly #purger: HoldPurger<HoldState>;
 
   constructor(options: MemoryCreditLedgerOptions = {}) {
     this.#clock = options.clock ?? Date.now;
+    this.#retentionMs = parseHoldRetentionMs(
+      options.holdRetentionMs,
+      DEFAULT_MEMORY_HOLD_RETENTION_MS,
+      "MemoryCreditLedger options",
+    );
+    this.#purger = new HoldPurger(
+      this.#holds,
+      (hold) =>
+        (hold.status === "held" ? hold.expiresMs : (hold.resolvedMs ?? hold.expiresMs)) + this.#retentionMs,
+      (hold) => {
+        this.#holds.delete(hold.holdId);
+        this.#ledgers.get(hold.ledgerId)?.holds.delete(hold.holdId);
+      },
+    );
   }
 
   async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
@@ -255,6 +282,7 @@ export class MemoryCreditLedger implements CreditLedger {
     const state = this.#ledger(request.ledgerId, "CreditReserve");
     if (!this.#features.has(request.featureId)) throw unknownId("CreditReserve", "featureId", "feature");
     const now = this.#clock();
+    this.#purger.tick(now);
     const existing = this.#holds.get(request.holdId);
     if (existing !== undefined) {
       assertSameBody(request.holdId, existing.hash, hash);
@@ -318,6 +346,7 @@ export class MemoryCreditLedger implements CreditLedger {
     if (feature !== undefined) assertUsageAmountFits(feature.feature, commit.amount, "CreditCommit");
     const result = done(this.#burn(state, usage(hold.ledgerId, hold.featureId)));
     hold.status = "committed";
+    hold.resolvedMs = this.#clock();
     hold.commitHash = hash;
     hold.eventId = commit.eventId;
     state.holds.delete(hold.holdId);
@@ -331,8 +360,10 @@ export class MemoryCreditLedger implements CreditLedger {
       throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "committed" });
     }
     // A void after expiry changes nothing: a late commit of the hold still records its usage.
-    if (hold.status === "held" && hold.expiresMs > this.#clock()) {
+    const now = this.#clock();
+    if (hold.status === "held" && hold.expiresMs > now) {
       hold.status = "voided";
+      hold.resolvedMs = now;
       this.#ledgers.get(hold.ledgerId)?.holds.delete(hold.holdId);
     }
   }
@@ -372,6 +403,23 @@ export class MemoryCreditLedger implements CreditLedger {
       else state.holds.delete(hold.holdId); // expired: stays "held" in #holds for a late commit
     }
     return active;
+  }
+
+  /**
+   * Purges now every hold resolved at least `holdRetentionMs` ago (committed, voided, or
+   * expired unresolved), instead of waiting for the lazy pass; returns how many.
+   *
+   * @example
+   * await credits.purgeResolvedHolds(); // { purged: 0 }
+   */
+  async purgeResolvedHolds(signal?: AbortSignal): Promise<{ purged: number }> {
+    signal?.throwIfAborted();
+    return { purged: this.#purger.purge(this.#clock()) };
+  }
+
+  /** How many hold records are kept now, resolved ones within their retention included (monitoring, tests). */
+  get storedHolds(): number {
+    return this.#holds.size;
   }
 
   #hold(holdId: unknown, subject: string): HoldState {

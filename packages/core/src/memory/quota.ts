@@ -1,4 +1,5 @@
 import { canonicalHash } from "../contracts/hashing.js";
+import { DEFAULT_MEMORY_HOLD_RETENTION_MS, parseHoldRetentionMs } from "../contracts/hold-retention.js";
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
@@ -20,6 +21,7 @@ import {
   OverflowError,
 } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
+import { HoldPurger } from "./hold-purger.js";
 
 type HoldStatus = "held" | "committed" | "voided" | "expired";
 
@@ -31,6 +33,8 @@ interface Hold {
   readonly requestHash: string;
   readonly expiresAt: number;
   status: HoldStatus;
+  /** When it last resolved (commit, void, or its expiry), by the store's clock. */
+  resolvedAt?: number;
   committed?: number;
   commitHash?: string;
 }
@@ -49,6 +53,12 @@ interface Account {
 export interface MemoryQuotaReservatorOptions {
   /** The store's clock in epoch milliseconds, used for hold expiry. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * How long a resolved hold (committed, voided, or expired: from its expiry) is kept so that
+   * retries stay idempotent; after it, the holdId is unknown (`commit` and `void` throw
+   * `invalid_input`, never charging twice). Default one hour. See `contracts/hold-retention.ts`.
+   */
+  holdRetentionMs?: number;
 }
 
 /**
@@ -62,7 +72,11 @@ export interface MemoryQuotaReservatorOptions {
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so 1,000 concurrent reserves never overspend a limit. Resolved
- * holds are kept for the life of the object so retries stay idempotent.
+ * holds are kept `holdRetentionMs` (default one hour) after they resolve, so retries stay
+ * idempotent, then purged lazily (a pass over the holds every `max(1,000, holds / 2)`
+ * reserves, so memory stays bounded whatever the traffic); `purgeResolvedHolds()` purges now.
+ * A commit or void of a purged hold throws `invalid_input` naming `holdId`: never a second
+ * charge.
  *
  * @example
  * const quota = new MemoryQuotaReservator();
@@ -74,9 +88,26 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
   readonly #clock: () => number;
   readonly #accounts = new Map<string, Account>();
   readonly #holds = new Map<string, Hold>();
+  readonly #retentionMs: number;
+  readonly #purger: HoldPurger<Hold>;
 
   constructor(options: MemoryQuotaReservatorOptions = {}) {
     this.#clock = options.clock ?? Date.now;
+    this.#retentionMs = parseHoldRetentionMs(
+      options.holdRetentionMs,
+      DEFAULT_MEMORY_HOLD_RETENTION_MS,
+      "MemoryQuotaReservator options",
+    );
+    this.#purger = new HoldPurger(
+      this.#holds,
+      // Unresolved: it resolves by expiring at expiresAt.
+      (hold) =>
+        (hold.status === "held" ? hold.expiresAt : (hold.resolvedAt ?? hold.expiresAt)) + this.#retentionMs,
+      (hold) => {
+        if (hold.status === "held") this.#swept(hold.account); // releases it from its account first
+        this.#holds.delete(hold.holdId);
+      },
+    );
   }
 
   async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
@@ -109,6 +140,7 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
     const requestHash = canonicalHash({ account, amount });
     const state = this.#swept(account);
+    this.#purger.tick(this.#clock());
     const existing = this.#holds.get(holdId);
     if (existing !== undefined) {
       if (existing.requestHash !== requestHash) {
@@ -160,6 +192,7 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
         if (hold.status === "held") this.#release(state, hold);
         state.spent += units;
         hold.status = "committed";
+        hold.resolvedAt = this.#clock();
         hold.committed = units;
         hold.commitHash = commitHash;
         return { committed: units };
@@ -177,11 +210,30 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
       case "held":
         this.#release(state, hold);
         hold.status = "voided";
+        hold.resolvedAt = this.#clock();
         return;
       case "voided":
       case "expired":
         return;
     }
+  }
+
+  /**
+   * Purges now every hold resolved at least `holdRetentionMs` ago (an unresolved one past its
+   * expiry is released first), instead of waiting for the lazy pass; returns how many.
+   *
+   * @example
+   * const quota = new MemoryQuotaReservator({ holdRetentionMs: 10 * 60_000 });
+   * await quota.purgeResolvedHolds(); // { purged: 0 }
+   */
+  async purgeResolvedHolds(signal?: AbortSignal): Promise<{ purged: number }> {
+    signal?.throwIfAborted();
+    return { purged: this.#purger.purge(this.#clock()) };
+  }
+
+  /** How many hold records are kept now, resolved ones within their retention included (monitoring, tests). */
+  get storedHolds(): number {
+    return this.#holds.size;
   }
 
   #hold(holdId: unknown, subject: string): Hold {
@@ -210,6 +262,7 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
       if (hold.expiresAt <= now) {
         this.#release(state, hold);
         hold.status = "expired";
+        hold.resolvedAt = hold.expiresAt;
       } else {
         next = Math.min(next, hold.expiresAt);
       }

@@ -19,6 +19,7 @@ import {
   sleep,
 } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { creditRetentionCases, type HoldRetentionOptions } from "./hold-retention.js";
 import { creditLedgerStringCases } from "./strings.js";
 
 export interface CreditLedgerSuiteOptions {
@@ -36,6 +37,12 @@ export interface CreditLedgerSuiteOptions {
    * may run fewer cases, never none (values below 5 are raised to 5).
    */
   propertyRuns?: number;
+  /**
+   * A ledger with a given `holdRetentionMs` and a reader of its hold records: the suite then
+   * checks that resolved holds are purged after the retention and that storage stays bounded
+   * over many reserve/commit and reserve/void cycles.
+   */
+  retention?: HoldRetentionOptions<CreditLedger>;
 }
 
 /** `2026-MM-DD` (and an optional `THH:mm`) as an ISO UTC timestamp. */
@@ -1685,4 +1692,5 @@ export function describeCreditLedger(options: CreditLedgerSuiteOptions): void {
       });
     });
   });
+  if (options.retention !== undefined) creditRetentionCases(options.name, options.retention);
 }

@@ -2,6 +2,7 @@ import type { QuotaAuthorizer, QuotaReservator, ReserveRequest } from "@latch/co
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { type HoldRetentionOptions, quotaRetentionCases } from "./hold-retention.js";
 import { quotaStringCases } from "./strings.js";
 
 export interface QuotaReservatorSuiteOptions {
@@ -15,6 +16,13 @@ export interface QuotaReservatorSuiteOptions {
   create: () => Promise<QuotaReservator & QuotaAuthorizer> | (QuotaReservator & QuotaAuthorizer);
   /** Runs once after the suite (close clients, delete test keys). */
   cleanup?: () => Promise<void> | void;
+  /**
+   * A reservator with a given `holdRetentionMs` and a reader of its hold records: the suite
+   * then checks that resolved holds are purged after the retention (a commit that comes too
+   * late is `invalid_input` and charges nothing) and that storage stays bounded over many
+   * reserve/commit cycles. Every Latch backend that purges holds passes it.
+   */
+  retention?: HoldRetentionOptions<QuotaReservator & QuotaAuthorizer>;
 }
 
 const MINUTE = 60_000;
@@ -302,4 +310,5 @@ export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): v
       expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
     });
   });
+  if (options.retention !== undefined) quotaRetentionCases(options.name, options.retention);
 }
