@@ -36,17 +36,22 @@ export class ResolvedHoldPurge {
   readonly #db: Queryable;
   readonly #batch: (limit: number) => Promise<number>;
   #reserves = 0;
-  #running = false;
+  /** The background batch still running, if any. */
+  #running: Promise<void> | undefined;
 
   constructor(db: Queryable, batch: (limit: number) => Promise<number>) {
     this.#db = db;
     this.#batch = batch;
   }
 
-  /** Batches until one comes back short (or `signal` aborts between them). */
+  /**
+   * Batches until one comes back short (or `signal` aborts between them), after the background
+   * batch still running, if any: when this resolves, no purge of this store is in flight.
+   */
   async purge(options: unknown, subject: string, signal?: AbortSignal): Promise<{ purged: number }> {
     signal?.throwIfAborted();
     const { limit = 1_000 } = parseWith(PurgeOptionsSchema, options ?? {}, subject);
+    await this.#running;
     let purged = 0;
     for (;;) {
       const batch = await this.#batch(limit);
@@ -62,14 +67,16 @@ export class ResolvedHoldPurge {
    * would abort, so there `purgeResolvedHolds()` is the caller's to schedule.
    */
   afterReserve(): void {
-    if (++this.#reserves < PURGE_EVERY || this.#running) return;
+    if (++this.#reserves < PURGE_EVERY || this.#running !== undefined) return;
     if (!isPool(this.#db) && this.#db.transaction === undefined) return;
     this.#reserves = 0;
-    this.#running = true;
-    void this.#batch(PURGE_BATCH)
-      .catch(() => undefined)
-      .finally(() => {
-        this.#running = false;
-      });
+    this.#running = this.#batch(PURGE_BATCH).then(
+      () => {
+        this.#running = undefined;
+      },
+      () => {
+        this.#running = undefined;
+      },
+    );
   }
 }

@@ -517,7 +517,8 @@ describe("postgres: must-shows", () => {
         [required - 1],
       );
       expect(rows).toEqual([
-        { version: required, compatible_from: required },
+        // The newest shipped migration's own declaration (0010: compatible from 6).
+        { version: required, compatible_from: MIGRATIONS[required - 1]?.compatibleFrom },
         { version: required + 1, compatible_from: required },
       ]);
 

@@ -45,12 +45,12 @@ export interface RetentionCycles {
   credits: number;
 }
 
-/** Hold records kept now for one quota account, or one credit ledger, read with raw SQL. */
+/** Hold records kept now for some quota accounts, or credit ledgers, read with raw SQL. */
 export function storedHolds(db: Queryable, schema: string, table: "quota" | "credit") {
-  return (owner: string) =>
+  return (owners: readonly string[]) =>
     table === "quota"
-      ? count(db, `SELECT 1 FROM "${schema}".quota_holds WHERE account = $1`, [owner])
-      : count(db, `SELECT 1 FROM "${schema}".credit_holds WHERE ledger_id = $1`, [owner]);
+      ? count(db, `SELECT 1 FROM "${schema}".quota_holds WHERE account = ANY($1::text[])`, [owners])
+      : count(db, `SELECT 1 FROM "${schema}".credit_holds WHERE ledger_id = ANY($1::text[])`, [owners]);
 }
 
 export function describeConformance(

@@ -29,7 +29,7 @@ describeQuotaReservator({
   retention: {
     create: (holdRetentionMs) => {
       const quota = new MemoryQuotaReservator({ holdRetentionMs });
-      // A fresh reservator per test: every record it keeps is the test's account's.
+      // A fresh reservator per test: every record it keeps belongs to the test's accounts.
       return {
         store: quota,
         storedHolds: async () => quota.storedHolds,

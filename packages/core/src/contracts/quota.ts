@@ -55,6 +55,11 @@ export interface QuotaAuthorizer {
  * - `void` twice is a no-op; void after expiry is a no-op; void after commit throws
  *   `hold_already_resolved`. Unknown holds: commit and void throw `invalid_input` naming `holdId`.
  * - A hold not resolved within `ttlMs` expires by the store's clock and frees its amount.
+ * - Retention: a resolved hold (committed, voided, or expired — at its expiry) is remembered
+ *   for the store's `holdRetentionMs` after it resolved, and only so long; then its holdId is
+ *   unknown again: a commit or void that comes later throws `invalid_input` naming `holdId`
+ *   (loud, never a second charge), and a reserve with that holdId is a new hold. See
+ *   `contracts/hold-retention.ts`.
  * - A store that cannot answer makes `reserve` deny with reason `unavailable` (fail closed);
  *   the other methods throw `quota_unavailable`.
  */

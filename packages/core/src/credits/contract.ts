@@ -242,6 +242,9 @@ export interface CreditLedgerPage {
  * - `voidHold` twice, or after expiry, is a no-op; after commit it throws
  *   `HoldAlreadyResolvedError`. An unknown holdId throws `invalid_input` naming `holdId`.
  * - A hold not resolved within `ttlMs` expires by the store's clock and frees its amount.
+ * - A resolved hold (committed, voided, or expired) is kept the store's `holdRetentionMs`
+ *   after it resolved, then purged: a later commit or void throws `invalid_input` naming
+ *   `holdId`, and burns nothing (see `contracts/hold-retention.ts`).
  *
  * Holds belong to the ledger rather than to an adapter implementing core's `QuotaReservator`:
  * a hold must be decided under the same lock as the burns it competes with (so only the store

@@ -7,11 +7,12 @@ import { uniqueId } from "../fixtures.js";
 export interface RetainedStore<S> {
   store: S;
   /**
-   * How many hold records the backend keeps now for `owner` (a quota account or a credit
-   * ledger): resolved ones within the retention included. An independent reader where the
-   * backend allows one (raw SQL, raw Redis).
+   * How many hold records the backend keeps now for `owners` (quota accounts or credit
+   * ledgers), together: resolved ones within the retention included. An independent reader
+   * where the backend allows one (raw SQL, raw Redis). A store made for one test may count all
+   * of its records.
    */
-  storedHolds: (owner: string) => Promise<number>;
+  storedHolds: (owners: readonly string[]) => Promise<number>;
   /** Purges now what is due (the backend's `purgeResolvedHolds`). */
   purge: () => Promise<unknown>;
 }
@@ -39,13 +40,32 @@ const RETENTION_MS = 2_000;
 const STORAGE_RETENTION_MS = 500;
 const ROUNDS = 10;
 
-/** Runs `cycle(i)` for i in [from, to) with at most `concurrency` in flight. */
-async function inFlight(from: number, to: number, concurrency: number, cycle: (i: number) => Promise<void>) {
+/**
+ * Runs `cycle(i, worker)` for i in [from, to) on `concurrency` workers. The first failure stops
+ * every worker before its next cycle and is thrown once all have stopped: no cycle keeps
+ * running into later tests (on a database, its open transactions would hold their change logs
+ * back).
+ */
+async function inFlight(
+  from: number,
+  to: number,
+  concurrency: number,
+  cycle: (i: number, worker: number) => Promise<void>,
+): Promise<void> {
   let next = from;
-  const worker = async () => {
-    while (next < to) await cycle(next++);
+  let failure: { error: unknown } | undefined;
+  const worker = async (w: number) => {
+    while (failure === undefined && next < to) {
+      const i = next++;
+      try {
+        await cycle(i, w);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
+  if (failure !== undefined) throw failure.error;
 }
 
 /**
@@ -57,7 +77,7 @@ async function inFlight(from: number, to: number, concurrency: number, cycle: (i
 async function boundedRun(
   perRound: number,
   concurrency: number,
-  cycle: (i: number) => Promise<void>,
+  cycle: (i: number, worker: number) => Promise<void>,
   stored: () => Promise<number>,
 ): Promise<number[]> {
   const counts: number[] = [];
@@ -114,11 +134,11 @@ export function quotaRetentionCases(
         granted: true,
       });
       expect(await quota.balance(account)).toEqual({ limit: 100, spent: 25, held: 0, available: 75 });
-      expect(await storedHolds(account)).toBe(3);
+      expect(await storedHolds([account])).toBe(3);
 
       await sleep(RETENTION_MS + 500);
       await purge();
-      expect(await storedHolds(account)).toBe(0);
+      expect(await storedHolds([account])).toBe(0);
       // Too late: the holdIds are unknown. Loud, and nothing is charged again.
       await expectInvalidInput(quota.commit(hold("c"), 25), "holdId");
       await expectInvalidInput(quota.commit(hold("late"), 5), "holdId");
@@ -134,26 +154,31 @@ export function quotaRetentionCases(
 
     it("keeps storage bounded over many reserve/commit cycles", async () => {
       const { store: quota, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
-      const account = uniqueId("retention-load");
       const perRound = perRoundOf(options.cycles, 100_000);
       const cycles = perRound * ROUNDS;
-      await quota.setLimit(account, cycles);
+      // One account per worker: the workers do not queue on one account's lock.
+      const accounts = Array.from({ length: options.concurrency ?? 8 }, () => uniqueId("retention-load"));
+      for (const account of accounts) await quota.setLimit(account, cycles);
+      const stored = () => storedHolds(accounts);
       const counts = await boundedRun(
         perRound,
-        options.concurrency ?? 8,
-        async (i) => {
+        accounts.length,
+        async (i, worker) => {
+          const account = accounts[worker] as string;
           const holdId = `${account}:${i}`;
           const r = await quota.reserve({ holdId, account, amount: 1, ttlMs: 60_000 });
           if (!r.granted) expect.fail(`reserve ${i} was not granted`);
           await quota.commit(holdId, 1);
         },
-        () => storedHolds(account),
+        stored,
       );
       // Every cycle charged once; the records of all but the last round or two are gone.
-      expect(await quota.balance(account)).toEqual({ limit: cycles, spent: cycles, held: 0, available: 0 });
+      const spent = await Promise.all(accounts.map(async (a) => (await quota.balance(a)).spent));
+      expect(spent.reduce((a, b) => a + b, 0)).toBe(cycles);
+      for (const account of accounts) expect((await quota.balance(account)).held).toBe(0);
       expectBounded(counts, perRound, cycles);
       await purge();
-      expect(await storedHolds(account)).toBe(0);
+      expect(await stored()).toBe(0);
     }, 300_000);
   });
 }
@@ -196,7 +221,7 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
       expect(await commit("c")).toMatchObject({ status: "committed" });
       await credits.voidHold(hold("v"));
       expect(await commit("c")).toMatchObject({ status: "committed" }); // a retry within the retention
-      expect(await storedHolds(ledgerId)).toBe(3);
+      expect(await storedHolds([ledgerId])).toBe(3);
       const balance = async () =>
         (await credits.balance(ledgerId, "2026-03-02T00:00:00Z")).features.find(
           (f) => f.featureId === featureId,
@@ -205,7 +230,7 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
 
       await sleep(RETENTION_MS + 500);
       await purge();
-      expect(await storedHolds(ledgerId)).toBe(0);
+      expect(await storedHolds([ledgerId])).toBe(0);
       await expectInvalidInput(commit("c"), "holdId");
       await expectInvalidInput(commit("late"), "holdId");
       await expectInvalidInput(credits.voidHold(hold("v")), "holdId");
@@ -217,11 +242,16 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
       const { store: credits, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
       const perRound = perRoundOf(options.cycles, 10_000);
       const cycles = perRound * ROUNDS;
-      const { ledgerId, featureId } = await setup(credits, String(cycles));
+      // One ledger per worker: the workers do not queue on one ledger's lock.
+      const ledgers = await Promise.all(
+        Array.from({ length: options.concurrency ?? 8 }, () => setup(credits, String(cycles))),
+      );
+      const stored = () => storedHolds(ledgers.map((l) => l.ledgerId));
       const counts = await boundedRun(
         perRound,
-        options.concurrency ?? 8,
-        async (i) => {
+        ledgers.length,
+        async (i, worker) => {
+          const { ledgerId, featureId } = ledgers[worker] as { ledgerId: string; featureId: string };
           const holdId = `${ledgerId}:${i}`;
           const r = await credits.reserve({ holdId, ledgerId, featureId, amount: "1", ttlMs: 60_000 });
           if (!r.granted) expect.fail(`reserve ${i} was not granted`);
@@ -237,11 +267,11 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
             await credits.voidHold(holdId);
           }
         },
-        () => storedHolds(ledgerId),
+        stored,
       );
       expectBounded(counts, perRound, cycles);
       await purge();
-      expect(await storedHolds(ledgerId)).toBe(0);
+      expect(await stored()).toBe(0);
     }, 300_000);
   });
 }

@@ -30,7 +30,8 @@ const MINUTE = 60_000;
 /**
  * The `QuotaReservator` / `QuotaAuthorizer` contract as a vitest suite: the limit is checked
  * at reserve under 1,000 concurrent callers; reserves are retry-safe; each hold resolves once;
- * commit above the hold charges in full; expired holds free their amount; input validation.
+ * commit above the hold charges in full; expired holds free their amount; input validation;
+ * with `retention`, resolved holds purged after it and storage bounded over many cycles.
  * Every test always runs; none can be switched off.
  *
  * @example

@@ -112,7 +112,7 @@ const eventArbitrary = fc.record({
  * The `RatedRecordStore` contract as a vitest suite: idempotent, ratedAt-insensitive puts;
  * conflicts that overwrite nothing; version chains; all-or-nothing batches; a change log that
  * hands out every version exactly once under concurrent writers; forward-only consumer
- * cursors; and reports equal to the reference `summarize` / `selectLines`. Every test always
+ * cursors; `changeLogStatus` (cursor, ready versions, count limit); and reports equal to the reference `summarize` / `selectLines`. Every test always
  * runs; none can be switched off.
  *
  * @example
