@@ -114,7 +114,8 @@ export async function runExportStatus(flags: ExportStatusFlags, ctx: CliContext)
  */
 export function heldBackNote(status: ChangeLogStatus | undefined, exported: boolean): string | undefined {
   if (status === undefined || status.waiting === 0) return undefined;
-  const what = `${versions(status.waiting, status.capped)} ${exported ? "more " : ""}stored after the cursor ${status.waiting === 1 ? "is" : "are"} held back`;
+  const n = status.waiting;
+  const what = `${status.capped ? "at least " : ""}${countFormat.format(n)} ${exported ? "more " : ""}version${n === 1 ? "" : "s"} stored after the cursor ${n === 1 ? "is" : "are"} held back`;
   if (status.heldBack === undefined) {
     return `${what} by a transaction that has just ended: run latch export again\n`;
   }
