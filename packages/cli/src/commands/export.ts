@@ -137,6 +137,9 @@ async function manifestSummary(
  * `latch export`: publishes every rated-record version after the consumer's cursor (or after
  * `--since`) as `latch.billing-export.v1` to S3 or a folder, batch by batch, each batch's
  * manifest last and the cursor saved only after it; prints progress and the manifests' totals.
+ * Then it asks the store's `changeLogStatus`: versions stored but held back (on Postgres,
+ * behind a transaction still open somewhere on the server) are reported with what holds them,
+ * so a run that exports nothing never claims "up to date" while versions wait.
  */
 export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<void> {
   const env = ctx.env;
