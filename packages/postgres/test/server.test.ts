@@ -515,7 +515,7 @@ describe("postgres: must-shows", () => {
         [required - 1],
       );
       expect(rows).toEqual([
-        { version: required, compatible_from: required },
+        { version: required, compatible_from: MIGRATIONS[MIGRATIONS.length - 1]?.compatibleFrom },
         { version: required + 1, compatible_from: required },
       ]);
 
