@@ -220,7 +220,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       "holdRetentionMs",
     );
     this.#retentionArg = String(this.#retentionMs);
-    this.#timeoutMs = parseWith(MillisecondsSchema, options.timeoutMs ?? 1_000, "RedisQuota options", "timeoutMs");
+    this.#timeoutMs = parseWith(
+      MillisecondsSchema,
+      options.timeoutMs ?? 1_000,
+      "RedisQuota options",
+      "timeoutMs",
+    );
     this.#deadlines = new Deadlines(this.#timeoutMs);
     if (options.allowEvictingPolicy !== undefined && typeof options.allowEvictingPolicy !== "boolean") {
       throw LatchValidationError.at("RedisQuota options", "allowEvictingPolicy", "must be a boolean");

@@ -14,10 +14,13 @@ import { keySlot } from "./support/slots.js";
 // failover ends; quota calls then wait within their deadline, see the README).
 const keyPrefix = runPrefix("failover");
 const keys = new KeySpace(keyPrefix);
-const started: Promise<{ nodes: OwnedCluster; cluster: Cluster; admins: Map<number, Redis> }> = ownedCluster(3, {
-  replicasPerMaster: 1,
-  nodeTimeoutMs: 3_000,
-}).then(async (nodes) => {
+const started: Promise<{ nodes: OwnedCluster; cluster: Cluster; admins: Map<number, Redis> }> = ownedCluster(
+  3,
+  {
+    replicasPerMaster: 1,
+    nodeTimeoutMs: 3_000,
+  },
+).then(async (nodes) => {
   const admins = new Map<number, Redis>();
   try {
     for (const port of nodes.ports) {
@@ -58,7 +61,12 @@ async function slotMasters(admin: Redis): Promise<(slot: number) => number> {
 }
 
 /** The first `count` names `<label>-<n>` whose key (built by `key`) hashes to a slot `wanted` accepts. */
-function pick(label: string, count: number, key: (name: string) => string, wanted: (slot: number) => boolean): string[] {
+function pick(
+  label: string,
+  count: number,
+  key: (name: string) => string,
+  wanted: (slot: number) => boolean,
+): string[] {
   const found: string[] = [];
   for (let n = 0; found.length < count; n++) {
     const name = `${label}-${process.pid}-${n}`;
@@ -84,7 +92,13 @@ async function eventually<T>(attempt: () => Promise<T>): Promise<T> {
 describe("RedisQuota on a Cluster that reshards and fails over", () => {
   it("computes slots as the Cluster does", async () => {
     const { cluster } = await started;
-    for (const key of [keys.accountKeys("acme").account, keys.holdLocator("h-1"), "plain", "{}x", "a{b}c{d}"]) {
+    for (const key of [
+      keys.accountKeys("acme").account,
+      keys.holdLocator("h-1"),
+      "plain",
+      "{}x",
+      "a{b}c{d}",
+    ]) {
       expect(keySlot(key)).toBe(await cluster.cluster("KEYSLOT", key));
     }
   });
@@ -92,11 +106,21 @@ describe("RedisQuota on a Cluster that reshards and fails over", () => {
   it("waits while its account's slot is migrating (TRYAGAIN) and answers once the slot has moved", async () => {
     const { nodes, cluster, admins } = await started;
     const quota = new RedisQuota(cluster, { keyPrefix, timeoutMs: 10_000 });
-    const [account] = pick("moving", 1, (a) => keys.accountKeys(a).account, () => true) as [string];
+    const [account] = pick(
+      "moving",
+      1,
+      (a) => keys.accountKeys(a).account,
+      () => true,
+    ) as [string];
     const { account: accountKey, expiry } = keys.accountKeys(account);
     const slot = keySlot(accountKey);
     // Another account in the same slot, for a call that gives up before the slot has moved.
-    const [neighbour] = pick("neighbour", 1, (a) => keys.accountKeys(a).account, (s) => s === slot) as [string];
+    const [neighbour] = pick(
+      "neighbour",
+      1,
+      (a) => keys.accountKeys(a).account,
+      (s) => s === slot,
+    ) as [string];
     await quota.setLimit(account, 100);
     await quota.setLimit(neighbour, 100);
     expect(await quota.reserve({ holdId: `${account}-1`, account, amount: 10, ttlMs: 60_000 })).toEqual({
@@ -122,7 +146,9 @@ describe("RedisQuota on a Cluster that reshards and fails over", () => {
     // timed out after reaching Redis.)
     const hurried = new RedisQuota(cluster, { keyPrefix, timeoutMs: 300 });
     await hurried.ready();
-    expect(await hurried.reserve({ holdId: `${neighbour}-1`, account: neighbour, amount: 1, ttlMs: 100 })).toEqual({
+    expect(
+      await hurried.reserve({ holdId: `${neighbour}-1`, account: neighbour, amount: 1, ttlMs: 100 }),
+    ).toEqual({
       granted: false,
       reason: "unavailable",
     });
@@ -195,7 +221,12 @@ describe("RedisQuota on a Cluster that reshards and fails over", () => {
         const amount = 1 + (n % 5);
         const startedAt = performance.now();
         const r = await quota.reserve({ holdId, account, amount, ttlMs: 3_000 });
-        outcomes.push({ side, startedAt, endedAt: performance.now(), result: r.granted ? "granted" : r.reason });
+        outcomes.push({
+          side,
+          startedAt,
+          endedAt: performance.now(),
+          result: r.granted ? "granted" : r.reason,
+        });
         if (r.granted) {
           const actual = amount - (n % 2);
           granted.set(holdId, { account, actual });
@@ -243,10 +274,11 @@ describe("RedisQuota on a Cluster that reshards and fails over", () => {
       expect(victimDown.filter((o) => o.result === "unavailable").length).toBeGreaterThan(0);
       for (const o of victimDown) {
         if (o.result === "unavailable") expect(o.endedAt - o.startedAt).toBeLessThan(timeoutMs + 3_000);
-        else expect({ result: o.result, afterTakeover: o.endedAt > lastReplicaAt }).toEqual({
-          result: "granted",
-          afterTakeover: true,
-        });
+        else
+          expect({ result: o.result, afterTakeover: o.endedAt > lastReplicaAt }).toEqual({
+            result: "granted",
+            afterTakeover: true,
+          });
       }
       // The other masters' slots went on: granted throughout, never unavailable.
       expect(otherDown.filter((o) => o.result === "granted").length).toBeGreaterThan(0);

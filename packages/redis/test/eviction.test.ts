@@ -37,7 +37,12 @@ afterAll(async () => {
 });
 
 const options = { keyPrefix, timeoutMs: 10_000 };
-const request = (holdId: string, account = "acct", amount = 10) => ({ holdId, account, amount, ttlMs: 60_000 });
+const request = (holdId: string, account = "acct", amount = 10) => ({
+  holdId,
+  account,
+  amount,
+  ttlMs: 60_000,
+});
 
 /** Awaits a rejection with UnsafeServerSettingError; returns it. */
 async function expectRefusal(promise: Promise<unknown>): Promise<UnsafeServerSettingError> {
@@ -129,7 +134,10 @@ describe("RedisQuota refuses a server whose maxmemory-policy can evict its keys"
       const optedOut = new RedisQuota(limited, { ...options, allowEvictingPolicy: true });
       await optedOut.ready();
       await optedOut.setLimit("limited", 100);
-      expect(await optedOut.reserve(request("limited-1", "limited"))).toEqual({ granted: true, remaining: 90 });
+      expect(await optedOut.reserve(request("limited-1", "limited"))).toEqual({
+        granted: true,
+        remaining: 90,
+      });
     } finally {
       limited.disconnect();
       await client.acl("DELUSER", user);
@@ -139,9 +147,9 @@ describe("RedisQuota refuses a server whose maxmemory-policy can evict its keys"
 
   it("rejects an allowEvictingPolicy that is not a boolean", async () => {
     const { client } = await evicting;
-    expect(() => new RedisQuota(client, { ...options, allowEvictingPolicy: "yes" as unknown as boolean })).toThrow(
-      /allowEvictingPolicy/,
-    );
+    expect(
+      () => new RedisQuota(client, { ...options, allowEvictingPolicy: "yes" as unknown as boolean }),
+    ).toThrow(/allowEvictingPolicy/);
   });
 });
 
@@ -161,11 +169,17 @@ describe("RedisQuota with allowEvictingPolicy on a volatile-lru server", () => {
     await granting.setLimit(account, 1_000);
     try {
       // A live hold loses its record: a retried reserve (any process) is still held once.
-      expect(await granting.reserve(request("live", account, 100))).toEqual({ granted: true, remaining: 900 });
+      expect(await granting.reserve(request("live", account, 100))).toEqual({
+        granted: true,
+        remaining: 900,
+      });
       await client.del(keys.hold("live"));
       expect(await other.reserve(request("live", account, 100))).toEqual({ granted: true, remaining: 900 });
       await client.del(keys.hold("live"));
-      expect(await granting.reserve(request("live", account, 100))).toEqual({ granted: true, remaining: 900 });
+      expect(await granting.reserve(request("live", account, 100))).toEqual({
+        granted: true,
+        remaining: 900,
+      });
       expect(await granting.balance(account)).toEqual({ limit: 1_000, spent: 0, held: 100, available: 900 });
       // Another process commits it; then its committed record is evicted. The granting process
       // retrying the commit (it never saw the answer) finds the settled marker: charged once.

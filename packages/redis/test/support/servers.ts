@@ -142,7 +142,12 @@ export async function ownedCluster(masters = 3, options: OwnedClusterOptions = {
         join(dir, `nodes-${port}.conf`),
         ...(options.nodeTimeoutMs === undefined
           ? []
-          : ["--cluster-node-timeout", String(options.nodeTimeoutMs), "--cluster-replica-validity-factor", "0"]),
+          : [
+              "--cluster-node-timeout",
+              String(options.nodeTimeoutMs),
+              "--cluster-replica-validity-factor",
+              "0",
+            ]),
         "--save",
         "",
         "--appendonly",

@@ -18,7 +18,8 @@ export function keySlot(key: string): number {
   let crc = 0;
   for (let i = start; i < end; i++) {
     crc ^= (bytes[i] as number) << 8;
-    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
   }
   return crc % 16_384;
 }
