@@ -107,8 +107,8 @@ async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[Settled<
 
 interface GrantedHold {
   account: string;
-  /** The hold's amount, an integer string (sent with commit and void: see commit-4.lua). */
-  amount: string;
+  /** The hold's amount (sent with commit and void: see commit-4.lua). */
+  amount: number;
   /**
    * Local time (ms) after which this entry is not trusted: until then the hold's record lives
    * (it lives at least `holdRetentionMs` from the reserve), so a record that is gone was lost
@@ -346,7 +346,11 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       ? actual
       : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
     const until = Date.now() + this.#timeoutMs;
-    return this.#guard(this.#afterCheck(until, () => this.#commit(id, units, until)));
+    return this.#guard(
+      this.#checked
+        ? this.#commit(id, units, until)
+        : this.#verified(until).then(() => this.#commit(id, units, until)),
+    );
   }
 
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
@@ -406,15 +410,31 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const keyList = [keys.account, keys.expiry, this.#keys.hold(holdId)];
     const args = [holdId, String(amount), ttl, recordTtlMs, account];
     if (this.#tolerant) args.push(this.#retentionArg);
-    const send = () => runScalarScript(this.#client, "reserve", keyList, args);
-    const answer = (reply: ScriptReply) =>
-      this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs);
-    // The first attempt inline (the common case: a ready client that answers), then retries.
-    if (this.#client.status !== "ready") return this.#send(until, send).then(answer);
-    return send().then(answer, (error: unknown) =>
-      isTransient(error)
-        ? retrying(this.#client, until, isTransient, send, error).then(answer)
-        : Promise.reject(error),
+    // The first attempt inline (the common case: a ready client that answers), retries apart.
+    // No named closures here: a dev-source run (tsx, vitest) wraps each in a name-setting helper.
+    if (this.#client.status !== "ready") {
+      return this.#reserveAgain(undefined, until, keyList, args).then((reply) =>
+        this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+      );
+    }
+    return runScalarScript(this.#client, "reserve", keyList, args).then(
+      (reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+      (error: unknown) =>
+        this.#reserveAgain(error, until, keyList, args).then((reply) =>
+          this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+        ),
+    );
+  }
+
+  /** The standalone reserve script sent again after `error` (or first, when not ready). */
+  #reserveAgain(error: unknown, until: number, keys: string[], args: string[]): Promise<ScriptReply> {
+    if (error !== undefined && !isTransient(error)) return Promise.reject(error);
+    return retrying(
+      this.#client,
+      until,
+      isTransient,
+      () => runScalarScript(this.#client, "reserve", keys, args),
+      error,
     );
   }
 
@@ -468,7 +488,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     // have taken the holdId over, and a record that is gone was lost, not expired.
     this.#owners.set(holdId, {
       account,
-      amount: String(amount),
+      amount,
       trustUntil: startedAt + this.#retentionMs,
       locatorCoversUntil: startedAt + locatorTtlMs,
     });
@@ -628,7 +648,8 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     holdId: string,
     subject: string,
     until: number,
-    args: (account: string, amount: string) => string[],
+    /** Commit: the actual amount (integer string); void: undefined. */
+    actual: string | undefined,
   ): Promise<ScriptReply> {
     // This object's own grant needs no lookup (and no await).
     let known = this.#granted(holdId);
@@ -636,17 +657,36 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     for (let attempt = 1; ; attempt++) {
       const keys = this.#keysOf(account);
       const keyList = [keys.account, keys.expiry, this.#holdKey(account, holdId), keys.settled];
-      const argList = args(account, known !== undefined ? known.amount : NO_AMOUNT);
-      const script = () => runScalarScript(this.#client, name, keyList, argList);
+      // In the order of the commit-4.lua and void-4.lua headers.
+      const amount = known !== undefined ? String(known.amount) : NO_AMOUNT;
+      const argList =
+        actual === undefined
+          ? [holdId, this.#retentionArg, account, amount]
+          : [holdId, actual, this.#retentionArg, account, amount];
+      if (this.#tolerant) argList.push("1");
       let reply: ScriptReply;
       const covered = known?.locatorCoversUntil;
       if (this.#standalone || (covered !== undefined && Date.now() <= covered)) {
-        reply = await this.#send(until, script);
+        // The first attempt inline (no wrapper promise, no named closure on the common path).
+        try {
+          reply = await (this.#client.status === "ready"
+            ? runScalarScript(this.#client, name, keyList, argList)
+            : this.#send(until, () => runScalarScript(this.#client, name, keyList, argList)));
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          reply = await retrying(
+            this.#client,
+            until,
+            isTransient,
+            () => runScalarScript(this.#client, name, keyList, argList),
+            error,
+          );
+        }
       } else {
         const locator = this.#keys.holdLocator(holdId);
         reply = await this.#send(until, async () => {
           const [ran, kept] = await settleBoth(
-            script(),
+            runScalarScript(this.#client, name, keyList, argList),
             this.#client.pexpire(locator, this.#retentionMs, "GT"),
           );
           if (ran.error !== undefined) throw ran.error;
@@ -667,11 +707,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   async #commit(holdId: string, actual: number, until: number): Promise<{ committed: number }> {
     const subject = "QuotaReservator.commit";
     const units = String(actual);
-    const reply = await this.#resolve("commit", holdId, subject, until, (account, amount) =>
-      this.#tolerant
-        ? [holdId, units, this.#retentionArg, account, amount, "1"]
-        : [holdId, units, this.#retentionArg, account, amount],
-    );
+    const reply = await this.#resolve("commit", holdId, subject, until, units);
     // The actual amount as stored (a plain string reply): committed now or before.
     if (!Array.isArray(reply)) return { committed: replyInteger(reply, "commit.committed") };
     const status = luaStatus(replyInteger(reply[0], "commit.status"));
@@ -698,11 +734,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #void(holdId: string, until: number): Promise<void> {
     const subject = "QuotaReservator.void";
-    const reply = await this.#resolve("void", holdId, subject, until, (account, amount) =>
-      this.#tolerant
-        ? [holdId, this.#retentionArg, account, amount, "1"]
-        : [holdId, this.#retentionArg, account, amount],
-    );
+    const reply = await this.#resolve("void", holdId, subject, until, undefined);
     if (!Array.isArray(reply)) {
       throw new LatchError({
         code: "corrupt_record",
