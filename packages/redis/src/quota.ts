@@ -467,12 +467,13 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         incomingHash: requestHash(account, amount),
       });
     }
-    if (code !== 0 && code !== 2) {
+    if (code !== 0 && code !== 2 && code !== 3) {
       throw new LatchError({ code: "corrupt_record", message: `reserve of hold ${holdId} returned ${code}` });
     }
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
-    this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
+    // A hold resolved since is not remembered: its record may expire within the trust window.
+    if (code === 2) this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
     return { granted: true, remaining };
   }
 

@@ -30,8 +30,10 @@
                           answers a plain integer, not an array (Redis converts a Lua table
                           reply field by field, which costs about as much as one of the
                           script's commands)
-     {2, remaining}       granted before: a retry of a hold still counted, or of one resolved
-                          since (same answer, held once)
+     {2, remaining}       granted before: a retry of a hold still counted (same answer, held
+                          once)
+     {3, remaining}       granted before and resolved (committed or voided) since: the same
+                          answer, nothing more held
      {0, remaining}       insufficient: nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account `owner` holds this holdId (amount
@@ -118,5 +120,6 @@ if hold[1] == "held" then
     rcall("PEXPIRE", KEYS[3], ARGV[4])
     return room - tonumber(amount)
   end
+  return {2, room}
 end
-return {2, room}
+return {3, room}

@@ -407,6 +407,32 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await quota.balance(account)).toEqual({ limit: 10, spent: 6, held: 8, available: 0 });
   });
 
+  it("never charges twice through a reserve retried after the hold was committed, even past the retention", async () => {
+    const raw = await target.client();
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000, holdRetentionMs: 2_000 };
+    const [granting, other, late] = [
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+    ];
+    const account = fresh("retry-after-commit");
+    const holdId = fresh("hold");
+    await granting.setLimit(account, 100);
+    await granting.reserve({ holdId, account, amount: 10, ttlMs: 60_000 });
+    expect(await other.commit(holdId, 7)).toEqual({ committed: 7 });
+    // The retry (within the committed record's retention) answers as the first reserve did,
+    // holds nothing, and is not taken as a grant of `late`: once the record has expired, a
+    // commit from `late` must not charge the hold again as one whose record was lost.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(await late.reserve({ holdId, account, amount: 10, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 93,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await expectLatchError(late.commit(holdId, 7), "invalid_input");
+    expect(await late.balance(account)).toEqual({ limit: 100, spent: 7, held: 0, available: 93 });
+  });
+
   it("counts a hold once when its record is lost and the reserve retried, and its granting object still charges it", async () => {
     const raw = await target.client();
     const keys = new KeySpace(target.keyPrefix);
