@@ -111,7 +111,7 @@ describe("RedisQuota fails closed", () => {
     try {
       // Never connected (lazyConnect): the first call connects it and waits for it.
       expect(lazy.status).toBe("wait");
-      const quota = new RedisQuota(lazy, { keyPrefix, timeoutMs: 5_000 });
+      const quota = new RedisQuota(lazy, { keyPrefix, timeoutMs: 30_000 });
       await quota.setLimit("acct", 100);
       expect(await quota.reserve({ holdId: "lazy", account: "acct", amount: 10, ttlMs: 60_000 })).toEqual({
         granted: true,
@@ -129,8 +129,9 @@ describe("RedisQuota fails closed", () => {
           ttlMs: 60_000,
         }),
       ).toEqual({ granted: true, remaining: 80 });
-      const counter = new RedisUsageCounter(connecting, { keyPrefix, timeoutMs: 5_000 });
-      // The server goes down, then comes back while the calls wait (their deadline is 5 s).
+      const counter = new RedisUsageCounter(connecting, { keyPrefix, timeoutMs: 30_000 });
+      // The server goes down, then comes back while the calls wait (their deadline is 30 s: a
+      // restart on a loaded machine can take seconds).
       await server.stop();
       const reserve = quota.reserve({ holdId: "during", account: "acct", amount: 10, ttlMs: 60_000 });
       const add = counter.add("usage", "2026-12", 5);
