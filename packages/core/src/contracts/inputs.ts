@@ -54,7 +54,7 @@ const storable = (max: number) =>
     .string({ error: "expected a string" })
     .min(1, { error: "must not be empty" })
     .max(max, { error: `at most ${max} characters` })
-    .refine((s) => !/[\p{Cs}\u0000]/u.test(s), {
+    .refine((s) => !s.includes("\u0000") && !/\p{Cs}/u.test(s), {
       error: "must not contain U+0000 or a lone surrogate",
     });
 
