@@ -45,26 +45,33 @@ export const ReserveRequestSchema = z.strictObject({
 });
 
 /**
- * Text every backend stores exactly: no lone surrogate (Postgres and Redis drivers encode it
- * as U+FFFD, so `x\uD800` and `x\uDC00` would be one id) and no U+0000 (Postgres text
- * refuses it).
+ * No lone surrogate (Postgres and Redis drivers encode it as U+FFFD, so `x\uD800` and
+ * `x\uDC00` would be one id) and no U+0000 (Postgres text refuses it, untyped).
  */
-const storable = (max: number) =>
-  z
-    .string({ error: "expected a string" })
-    .min(1, { error: "must not be empty" })
-    .max(max, { error: `at most ${max} characters` })
-    .refine((s) => !s.includes("\u0000") && !/\p{Cs}/u.test(s), {
-      error: "must not contain U+0000 or a lone surrogate",
-    });
+const storable = [
+  (s: string) => !s.includes("\u0000") && !/\p{Cs}/u.test(s),
+  { error: "must not contain U+0000 or a lone surrogate" },
+] as const;
 
-/** A usage counter key: 1–512 characters, well-formed, no U+0000. */
-export const CounterKeySchema = storable(512);
-/** A usage counter period (e.g. `2026-02`): 1–128 characters, well-formed, no U+0000. */
-export const CounterPeriodSchema = storable(128);
+/** A usage counter key: 1–512 characters. */
+export const CounterKeySchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" })
+  .refine(...storable);
+/** A usage counter period (e.g. `2026-02`): 1–128 characters. */
+export const CounterPeriodSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(128, { error: "at most 128 characters" })
+  .refine(...storable);
 
-/** A usage counter operation id (an event id): 1–512 characters, well-formed, no U+0000. */
-export const CounterOpIdSchema = storable(512);
+/** A usage counter operation id (an event id): 1–512 characters. */
+export const CounterOpIdSchema = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(512, { error: "at most 512 characters" })
+  .refine(...storable);
 
 /**
  * The error for a counter operation replayed with another quantity: `idempotency_conflict`,
