@@ -53,23 +53,33 @@ function textOfEvent(api: UsageApi, event: unknown): number {
 }
 
 /**
+ * Longest SSE line or array element read for usage (usage events are a few hundred bytes). A
+ * longer one — a provider's bytes are not trusted — is relayed but not metered, and never held
+ * whole: a line that never ends would otherwise grow the gateway's memory without bound.
+ */
+const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+/**
  * Incremental reader of a JSON array of objects (`[{…},{…}]`), as Gemini streams without
  * `alt=sse`: yields each top-level element as soon as its closing brace arrives.
  */
 class JsonArrayReader {
+  /** The unfinished element (from its `{`), or nothing. Appended to, never rescanned. */
   #buffer = "";
   #depth = 0;
   #inString = false;
   #escaped = false;
+  /** Where the unfinished element starts in the buffer; -1 when there is none (or it is dropped). */
   #start = -1;
-  #scanned = 0;
+  /** Inside an element longer than MAX_EVENT_CHARS: scanned to its end, not kept. */
+  #dropping = false;
 
   push(text: string): unknown[] {
-    this.#buffer += text;
     const out: unknown[] = [];
-    const b = this.#buffer;
-    for (let i = this.#scanned; i < b.length; i++) {
-      const c = b[i];
+    const offset = this.#buffer.length;
+    this.#buffer += text;
+    for (let j = 0; j < text.length; j++) {
+      const c = text[j];
       if (this.#inString) {
         if (this.#escaped) this.#escaped = false;
         else if (c === "\\") this.#escaped = true;
@@ -78,27 +88,30 @@ class JsonArrayReader {
       }
       if (c === '"') this.#inString = true;
       else if (c === "{") {
-        if (this.#depth === 0) this.#start = i;
+        if (this.#depth === 0) this.#start = offset + j;
         this.#depth++;
-      } else if (c === "}") {
+      } else if (c === "}" && this.#depth > 0) {
         this.#depth--;
-        if (this.#depth === 0 && this.#start !== -1) {
-          try {
-            out.push(JSON.parse(b.slice(this.#start, i + 1)));
-          } catch {
-            // not JSON after all: relayed, not metered
+        if (this.#depth === 0) {
+          if (this.#start !== -1 && !this.#dropping) {
+            try {
+              out.push(JSON.parse(this.#buffer.slice(this.#start, offset + j + 1)));
+            } catch {
+              // not JSON after all: relayed, not metered
+            }
           }
           this.#start = -1;
+          this.#dropping = false;
         }
       }
     }
-    // Keep only the unfinished element.
-    if (this.#depth === 0) {
+    // Keep only the unfinished element (nothing of one being dropped).
+    if (this.#depth === 0 || this.#dropping || this.#buffer.length - this.#start > MAX_EVENT_CHARS) {
+      this.#dropping = this.#depth > 0;
       this.#buffer = "";
-      this.#scanned = 0;
-    } else {
-      this.#buffer = b.slice(this.#start);
-      this.#scanned = this.#buffer.length;
+      this.#start = -1;
+    } else if (this.#start > 0) {
+      this.#buffer = this.#buffer.slice(this.#start);
       this.#start = 0;
     }
     return out;
@@ -107,15 +120,19 @@ class JsonArrayReader {
 
 /** Incremental reader of Server-Sent Events: yields each `data:` payload that is JSON. */
 class SseReader {
+  /** The unfinished last line. */
   #buffer = "";
+  /** Inside a line longer than MAX_EVENT_CHARS: skipped up to its newline. */
+  #skipping = false;
 
   push(text: string): unknown[] {
-    this.#buffer += text;
     const out: unknown[] = [];
-    let nl = this.#buffer.indexOf("\n");
-    while (nl !== -1) {
-      const line = this.#buffer.slice(0, nl).trim();
-      this.#buffer = this.#buffer.slice(nl + 1);
+    let start = 0;
+    for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+      const line = this.#skipping ? "" : (this.#buffer + text.slice(start, nl)).trim();
+      this.#buffer = "";
+      this.#skipping = false;
+      start = nl + 1;
       if (line.startsWith("data:") && line !== "data: [DONE]") {
         try {
           out.push(JSON.parse(line.slice(5)));
@@ -123,7 +140,11 @@ class SseReader {
           // not JSON: relayed, not metered
         }
       }
-      nl = this.#buffer.indexOf("\n");
+    }
+    if (!this.#skipping) this.#buffer += text.slice(start);
+    if (this.#buffer.length > MAX_EVENT_CHARS) {
+      this.#buffer = "";
+      this.#skipping = true;
     }
     return out;
   }
