@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
-import { estimatedUsage, type RelayOutcome, relayStream, usageFromEvents } from "./stream-relay.js";
+import { estimatedUsage, type RelayOutcome, relayStream, usageFromStream } from "./stream-relay.js";
 
 export interface GatewayOptions {
   /** Omitted: a plain proxy with no metering (the benchmark's baseline). */
@@ -242,7 +242,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           idleTimeoutMs,
           abort: (reason) => controller.abort(new DOMException(reason, "AbortError")),
         });
-        const found = usageFromEvents(r.api, relay.events);
+        const found = usageFromStream(r.api, relay.stream);
         responseId = found.id;
         usage = found.usage;
         if (!relay.complete || usage === undefined) {

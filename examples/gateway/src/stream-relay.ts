@@ -11,11 +11,14 @@
  * `:streamGenerateContent` without `alt=sse`, which streams one JSON array of chunks.
  */
 import type * as http from "node:http";
-import { accumulateStream, type UsageApi } from "@latch/core";
+import { createStreamAccumulator, type StreamUsage, type UsageApi } from "@latch/core";
 
 export interface RelayOutcome {
-  /** The stream's parsed events (SSE `data:` payloads, or the JSON array's chunks). */
-  events: unknown[];
+  /**
+   * What the stream's events (SSE `data:` payloads, or the JSON array's chunks) reported,
+   * accumulated as they arrived: no event is kept, so a long answer costs no memory.
+   */
+  stream: StreamUsage;
   /** True when the provider ended the stream normally and the client got all of it. */
   complete: boolean;
   /** Why the stream ended early, when it did. */
@@ -151,7 +154,7 @@ class SseReader {
 }
 
 export interface RelayOptions {
-  api: UsageApi;
+  api: "openaiChat" | "anthropic" | "gemini";
   upstream: Response;
   res: http.ServerResponse;
   /** Aborts the upstream request (the provider stops generating). */
@@ -171,7 +174,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
   });
   const reader = arrayStream ? new JsonArrayReader() : new SseReader();
   const decoder = new TextDecoder();
-  const events: unknown[] = [];
+  const accumulator = createStreamAccumulator(api);
   let servedTextChars = 0;
   let endedBy: RelayOutcome["endedBy"];
 
@@ -183,22 +186,41 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
   };
   res.on("close", onClientGone);
   let idle: NodeJS.Timeout | undefined;
+  /** Ends a wait for the client (see below) when the stream is cut meanwhile. */
+  let wake: (() => void) | undefined;
   const armIdle = () => {
     clearTimeout(idle);
     idle = setTimeout(() => {
       if (endedBy === undefined) endedBy = "provider_idle";
       options.abort("provider_idle");
+      wake?.();
     }, options.idleTimeoutMs);
   };
   armIdle();
   try {
     for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
       armIdle();
-      if (!res.destroyed) res.write(chunk);
+      const flowing = res.destroyed || res.write(chunk);
       for (const event of reader.push(decoder.decode(chunk, { stream: true }))) {
-        events.push(event);
+        accumulator.push(event);
         // Text is served only while the client is still there.
         if (endedBy === undefined) servedTextChars += textOfEvent(api, event);
+      }
+      if (!flowing && endedBy === undefined) {
+        // Backpressure: the client reads slower than the provider sends. Wait for it instead of
+        // buffering the answer; a client that reads nothing for the idle timeout ends the
+        // stream as a silent provider would.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          res.on("drain", done);
+          res.on("close", done);
+        });
       }
       if (endedBy === "client_aborted") break;
     }
@@ -209,7 +231,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
     res.off("close", onClientGone);
   }
   return {
-    events,
+    stream: accumulator.result(),
     complete: endedBy === undefined,
     ...(endedBy !== undefined ? { endedBy } : {}),
     servedTextChars,
@@ -223,11 +245,11 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
  * `message_delta`, Gemini's last `usageMetadata`), and the response id. Only final when the
  * stream completed (Anthropic's `message_start` output count is a placeholder).
  */
-export function usageFromEvents(
+export function usageFromStream(
   api: "openaiChat" | "anthropic" | "gemini",
-  events: unknown[],
+  stream: StreamUsage,
 ): { usage: Record<string, unknown> | undefined; id?: string } {
-  const { usage, response } = accumulateStream(api, events);
+  const { usage, response } = stream;
   const id = response[api === "gemini" ? "responseId" : "id"];
   return { usage: usage === undefined ? undefined : { ...usage }, ...(typeof id === "string" ? { id } : {}) };
 }
