@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { RatedRecordExporter } from "../contracts/exporter.js";
 import { canonicalJson } from "../contracts/hashing.js";
@@ -344,6 +344,21 @@ function totalTokens(observation: UsageObservation): number {
   return sumMeters(observation.meters, TOKEN_METERS);
 }
 
+/**
+ * The counter of one tenant, model and baseline meter: `tenant|model|meter`, as before, when
+ * that names one pair (the meter has no `|`, so a model without `|` splits it at the last
+ * one) and fits a counter key; otherwise a digest of the three ids. `a|b` on `c` and `a` on
+ * `b|c` would share `a|b|c|…`; 256-character ids would pass the key's 512 characters and never
+ * price. Existing counters keep their keys.
+ */
+function periodCounterKey(tenantId: string, billableModel: string, meter: string): string {
+  const plain = `${tenantId}|${billableModel}|${meter}`;
+  if (!billableModel.includes("|") && plain.length <= 512) return plain;
+  return `sha256:${createHash("sha256")
+    .update(JSON.stringify([tenantId, billableModel, meter]))
+    .digest("hex")}`;
+}
+
 /** UTC month of a timestamp: the billing period of period-scoped tiers. */
 function periodOf(iso: string): string {
   return iso.slice(0, 7);
@@ -510,7 +525,7 @@ export function createLatch(config: LatchConfig): Latch {
           : key === "total_tokens"
             ? sumMeters(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
-      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}`;
+      const counterKey = periodCounterKey(obs.subject.tenantId, obs.model.billableModel, key);
       // Idempotent by event: a retried add, a re-rating or a second worker recording the same
       // event gets the first add's answer and counts nothing again.
       baseline[key] = await withRetry(
