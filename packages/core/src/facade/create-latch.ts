@@ -364,6 +364,18 @@ function periodOf(iso: string): string {
   return iso.slice(0, 7);
 }
 
+/** Two recordings of one call that differ only in the quota hold they name. */
+function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
+  const holdA = stored.correlation?.holdId;
+  const holdB = incoming.correlation?.holdId;
+  if (holdA === undefined || holdB === undefined || holdA === holdB) return false;
+  const strip = (o: UsageObservation) => {
+    const { holdId: _ignored, ...correlation } = o.correlation ?? {};
+    return canonicalJson({ ...o, correlation });
+  };
+  return strip(stored) === strip(incoming);
+}
+
 function isCode(error: unknown, code: string): boolean {
   return LatchError.isInstance(error) && error.code === code;
 }
@@ -602,6 +614,14 @@ export function createLatch(config: LatchConfig): Latch {
     try {
       await withRetry(() => observations.append(obs), retry);
     } catch (error) {
+      if (isCode(error, "idempotency_conflict")) {
+        // The same call recorded before under another hold (a handler re-run after a crash
+        // between record and settle): a duplicate. The stored call keeps its hold, and
+        // settle() voids the new one (see settle), so the call is charged once.
+        const stored = await withRetry(() => observations.get(obs.eventId), retry);
+        if (stored !== undefined && sameCallOtherHold(stored, obs)) return recordParsed(stored, mayspool);
+        throw error;
+      }
       if (!isRetryableStoreError(error)) throw error;
       if (!mayspool) throw error;
       warn({
@@ -888,8 +908,15 @@ export function createLatch(config: LatchConfig): Latch {
       if (hold.kind === "credits") return settleCredits(hold, result);
       const quota = config.quota;
       if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+      // A call recorded under another hold (a retried handler) is charged through that hold:
+      // this one is voided, never charged a second time.
+      const recordedHold =
+        result.status === "failed"
+          ? undefined
+          : (result.status === "rated" ? result.record.observation : result.observation).correlation?.holdId;
+      const chargedElsewhere = recordedHold !== undefined && recordedHold !== hold.holdId;
       try {
-        if (result.status === "failed") {
+        if (result.status === "failed" || chargedElsewhere) {
           await withRetry(() => quota.void(hold.holdId), retry);
         } else {
           // Rated, unpriced or spooled: the call happened, so its usage counts against the quota.
