@@ -65,7 +65,7 @@ function sum(meters: MeterSet, which: readonly MeterKind[]): number {
  * Rates log lines one at a time, offline: each line is a raw provider response
  * (`{ "api": "openaiChat", "usage": {…}, "observation": {…without meters} }`, like
  * `latch.record()` takes) or a whole `UsageObservation`. Pure apart from the period-tier
- * running totals, which accumulate in input order (per tenant, model and calendar month, as
+ * running totals, which accumulate in input order (per tenant, priced model and calendar month, as
  * the facade's usage counter does).
  */
 export class LineRater {
@@ -194,7 +194,8 @@ export class LineRater {
           : key === "total_tokens"
             ? sum(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
-      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}|${period}`;
+      // The priced model, as the facade keys it: ids matched to one snapshot share one baseline.
+      const counterKey = `${obs.subject.tenantId}|${snapshot.model.billableModel}|${key}|${period}`;
       const before = this.#periodTotals.get(counterKey) ?? 0;
       this.#periodTotals.set(counterKey, before + quantity);
       baseline[key] = before;
