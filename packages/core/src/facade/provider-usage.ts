@@ -87,7 +87,12 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  *       model: { billableModel: part.model }, meters: part.meters });
  *   ```
  *
- * Issue paths of the payload are prefixed with `usage.` or `response.`.
+ * Issue paths of the payload are prefixed with `usage.` or `response.`. Pure and synchronous:
+ * offline raters (`latch rate`) use it to read provider lines exactly as `record()` does.
+ *
+ * @example
+ * const obs = toObservation({ api: "anthropic", usage: message.usage, observation: call });
+ * // obs.meters: the normalized meters (+ call.meters); obs.model.tier: usage.service_tier
  */
 export function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
   if (!isProviderUsageInput(input)) return parseObservation(input);
