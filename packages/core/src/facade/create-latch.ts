@@ -537,7 +537,9 @@ export function createLatch(config: LatchConfig): Latch {
           : key === "total_tokens"
             ? sumMeters(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
-      const counterKey = periodCounterKey(obs.subject.tenantId, obs.model.billableModel, key);
+      // Keyed by the priced model, not the call's spelling of it: `gpt-5` and `gpt-5-2025-08-07`
+      // matched to one snapshot move one period baseline.
+      const counterKey = periodCounterKey(obs.subject.tenantId, snapshot.model.billableModel, key);
       // Idempotent by event: a retried add, a re-rating or a second worker recording the same
       // event gets the first add's answer and counts nothing again.
       baseline[key] = await withRetry(
