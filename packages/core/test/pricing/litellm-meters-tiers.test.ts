@@ -345,7 +345,7 @@ describe("placeholders and hostile numbers", () => {
     const r = importLiteLLMCostMap(`{${parts.join(",")}}`);
     const elapsed = performance.now() - started;
     // Generous for a loaded 2-core machine; expanding one bomb into digits alone takes seconds.
-    expect(elapsed).toBeLessThan(5000);
+    expect(elapsed).toBeLessThan(10_000);
     expect(r.snapshots).toEqual([]);
     expect(new Set(r.skipped.map((s) => `${s.field}: ${s.code}`))).toEqual(
       new Set([
