@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
-import { estimatedUsage, type RelayOutcome, relayStream, usageFromEvents } from "./stream-relay.js";
+import { estimatedUsage, type RelayOutcome, relayStream, usageFromStream } from "./stream-relay.js";
 
 export interface GatewayOptions {
   /** Omitted: a plain proxy with no metering (the benchmark's baseline). */
@@ -175,11 +175,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       body.max_completion_tokens = maxTokens;
     }
 
-    // 1. Reserve before the call. Fails closed: a quota store that cannot answer denies.
+    // 1. Reserve before the call. Fails closed: a quota store that cannot answer denies. The
+    // hold id is ours, never the caller's x-request-id: a reserve retried with a known hold id
+    // answers "granted" again, so a reused request id would get a call through on a spent hold.
     const hold: Hold | undefined = await latch?.reserve({
       account: tenant,
       amount: reserveEstimate(r.messages, maxTokens),
-      holdId: `${requestId}:hold`,
     });
     if (hold !== undefined && !hold.granted) {
       return hold.reason === "insufficient"
@@ -241,7 +242,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           idleTimeoutMs,
           abort: (reason) => controller.abort(new DOMException(reason, "AbortError")),
         });
-        const found = usageFromEvents(r.api, relay.events);
+        const found = usageFromStream(r.api, relay.stream);
         responseId = found.id;
         usage = found.usage;
         if (!relay.complete || usage === undefined) {
@@ -277,7 +278,9 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       const completedAt = new Date().toISOString();
 
       // 4. Record (fails open: stored raw first, spooled locally if the store is down), settle.
-      const eventId = `${responseId ?? requestId}:0:${r.providerId}`;
+      // Without a provider id, one of ours: the caller's x-request-id may repeat (or name
+      // another tenant's event), and a clash would leave the call unbilled.
+      const eventId = `${responseId ?? randomUUID()}:0:${r.providerId}`;
       let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
         ? { status: "failed" }
         : { status: "unmetered" };

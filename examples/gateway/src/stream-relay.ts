@@ -11,11 +11,14 @@
  * `:streamGenerateContent` without `alt=sse`, which streams one JSON array of chunks.
  */
 import type * as http from "node:http";
-import { accumulateStream, type UsageApi } from "@latch/core";
+import { createStreamAccumulator, type StreamUsage, type UsageApi } from "@latch/core";
 
 export interface RelayOutcome {
-  /** The stream's parsed events (SSE `data:` payloads, or the JSON array's chunks). */
-  events: unknown[];
+  /**
+   * What the stream's events (SSE `data:` payloads, or the JSON array's chunks) reported,
+   * accumulated as they arrived: no event is kept, so a long answer costs no memory.
+   */
+  stream: StreamUsage;
   /** True when the provider ended the stream normally and the client got all of it. */
   complete: boolean;
   /** Why the stream ended early, when it did. */
@@ -53,23 +56,33 @@ function textOfEvent(api: UsageApi, event: unknown): number {
 }
 
 /**
+ * Longest SSE line or array element read for usage (usage events are a few hundred bytes). A
+ * longer one — a provider's bytes are not trusted — is relayed but not metered, and never held
+ * whole: a line that never ends would otherwise grow the gateway's memory without bound.
+ */
+const MAX_EVENT_CHARS = 8 * 1024 * 1024;
+
+/**
  * Incremental reader of a JSON array of objects (`[{…},{…}]`), as Gemini streams without
  * `alt=sse`: yields each top-level element as soon as its closing brace arrives.
  */
 class JsonArrayReader {
+  /** The unfinished element (from its `{`), or nothing. Appended to, never rescanned. */
   #buffer = "";
   #depth = 0;
   #inString = false;
   #escaped = false;
+  /** Where the unfinished element starts in the buffer; -1 when there is none (or it is dropped). */
   #start = -1;
-  #scanned = 0;
+  /** Inside an element longer than MAX_EVENT_CHARS: scanned to its end, not kept. */
+  #dropping = false;
 
   push(text: string): unknown[] {
-    this.#buffer += text;
     const out: unknown[] = [];
-    const b = this.#buffer;
-    for (let i = this.#scanned; i < b.length; i++) {
-      const c = b[i];
+    const offset = this.#buffer.length;
+    this.#buffer += text;
+    for (let j = 0; j < text.length; j++) {
+      const c = text[j];
       if (this.#inString) {
         if (this.#escaped) this.#escaped = false;
         else if (c === "\\") this.#escaped = true;
@@ -78,27 +91,30 @@ class JsonArrayReader {
       }
       if (c === '"') this.#inString = true;
       else if (c === "{") {
-        if (this.#depth === 0) this.#start = i;
+        if (this.#depth === 0) this.#start = offset + j;
         this.#depth++;
-      } else if (c === "}") {
+      } else if (c === "}" && this.#depth > 0) {
         this.#depth--;
-        if (this.#depth === 0 && this.#start !== -1) {
-          try {
-            out.push(JSON.parse(b.slice(this.#start, i + 1)));
-          } catch {
-            // not JSON after all: relayed, not metered
+        if (this.#depth === 0) {
+          if (this.#start !== -1 && !this.#dropping) {
+            try {
+              out.push(JSON.parse(this.#buffer.slice(this.#start, offset + j + 1)));
+            } catch {
+              // not JSON after all: relayed, not metered
+            }
           }
           this.#start = -1;
+          this.#dropping = false;
         }
       }
     }
-    // Keep only the unfinished element.
-    if (this.#depth === 0) {
+    // Keep only the unfinished element (nothing of one being dropped).
+    if (this.#depth === 0 || this.#dropping || this.#buffer.length - this.#start > MAX_EVENT_CHARS) {
+      this.#dropping = this.#depth > 0;
       this.#buffer = "";
-      this.#scanned = 0;
-    } else {
-      this.#buffer = b.slice(this.#start);
-      this.#scanned = this.#buffer.length;
+      this.#start = -1;
+    } else if (this.#start > 0) {
+      this.#buffer = this.#buffer.slice(this.#start);
       this.#start = 0;
     }
     return out;
@@ -107,15 +123,19 @@ class JsonArrayReader {
 
 /** Incremental reader of Server-Sent Events: yields each `data:` payload that is JSON. */
 class SseReader {
+  /** The unfinished last line. */
   #buffer = "";
+  /** Inside a line longer than MAX_EVENT_CHARS: skipped up to its newline. */
+  #skipping = false;
 
   push(text: string): unknown[] {
-    this.#buffer += text;
     const out: unknown[] = [];
-    let nl = this.#buffer.indexOf("\n");
-    while (nl !== -1) {
-      const line = this.#buffer.slice(0, nl).trim();
-      this.#buffer = this.#buffer.slice(nl + 1);
+    let start = 0;
+    for (let nl = text.indexOf("\n"); nl !== -1; nl = text.indexOf("\n", start)) {
+      const line = this.#skipping ? "" : (this.#buffer + text.slice(start, nl)).trim();
+      this.#buffer = "";
+      this.#skipping = false;
+      start = nl + 1;
       if (line.startsWith("data:") && line !== "data: [DONE]") {
         try {
           out.push(JSON.parse(line.slice(5)));
@@ -123,14 +143,18 @@ class SseReader {
           // not JSON: relayed, not metered
         }
       }
-      nl = this.#buffer.indexOf("\n");
+    }
+    if (!this.#skipping) this.#buffer += text.slice(start);
+    if (this.#buffer.length > MAX_EVENT_CHARS) {
+      this.#buffer = "";
+      this.#skipping = true;
     }
     return out;
   }
 }
 
 export interface RelayOptions {
-  api: UsageApi;
+  api: "openaiChat" | "anthropic" | "gemini";
   upstream: Response;
   res: http.ServerResponse;
   /** Aborts the upstream request (the provider stops generating). */
@@ -150,7 +174,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
   });
   const reader = arrayStream ? new JsonArrayReader() : new SseReader();
   const decoder = new TextDecoder();
-  const events: unknown[] = [];
+  const accumulator = createStreamAccumulator(api);
   let servedTextChars = 0;
   let endedBy: RelayOutcome["endedBy"];
 
@@ -162,22 +186,41 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
   };
   res.on("close", onClientGone);
   let idle: NodeJS.Timeout | undefined;
+  /** Ends a wait for the client (see below) when the stream is cut meanwhile. */
+  let wake: (() => void) | undefined;
   const armIdle = () => {
     clearTimeout(idle);
     idle = setTimeout(() => {
       if (endedBy === undefined) endedBy = "provider_idle";
       options.abort("provider_idle");
+      wake?.();
     }, options.idleTimeoutMs);
   };
   armIdle();
   try {
     for await (const chunk of upstream.body as unknown as AsyncIterable<Uint8Array>) {
       armIdle();
-      if (!res.destroyed) res.write(chunk);
+      const flowing = res.destroyed || res.write(chunk);
       for (const event of reader.push(decoder.decode(chunk, { stream: true }))) {
-        events.push(event);
+        accumulator.push(event);
         // Text is served only while the client is still there.
         if (endedBy === undefined) servedTextChars += textOfEvent(api, event);
+      }
+      if (!flowing && endedBy === undefined) {
+        // Backpressure: the client reads slower than the provider sends. Wait for it instead of
+        // buffering the answer; a client that reads nothing for the idle timeout ends the
+        // stream as a silent provider would.
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            wake = undefined;
+            resolve();
+          };
+          wake = done;
+          res.on("drain", done);
+          res.on("close", done);
+        });
       }
       if (endedBy === "client_aborted") break;
     }
@@ -188,7 +231,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
     res.off("close", onClientGone);
   }
   return {
-    events,
+    stream: accumulator.result(),
     complete: endedBy === undefined,
     ...(endedBy !== undefined ? { endedBy } : {}),
     servedTextChars,
@@ -202,11 +245,11 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
  * `message_delta`, Gemini's last `usageMetadata`), and the response id. Only final when the
  * stream completed (Anthropic's `message_start` output count is a placeholder).
  */
-export function usageFromEvents(
+export function usageFromStream(
   api: "openaiChat" | "anthropic" | "gemini",
-  events: unknown[],
+  stream: StreamUsage,
 ): { usage: Record<string, unknown> | undefined; id?: string } {
-  const { usage, response } = accumulateStream(api, events);
+  const { usage, response } = stream;
   const id = response[api === "gemini" ? "responseId" : "id"];
   return { usage: usage === undefined ? undefined : { ...usage }, ...(typeof id === "string" ? { id } : {}) };
 }

@@ -12,10 +12,12 @@ import {
   PROMPT_METERS,
   type PriceResolution,
   type PriceSnapshot,
+  type ProviderUsageInput,
   parseObservation,
   type RatedUsageRecord,
   type RatingContext,
   TOKEN_METERS,
+  toObservation,
   type UsageObservation,
 } from "@latch/core";
 
@@ -65,7 +67,7 @@ function sum(meters: MeterSet, which: readonly MeterKind[]): number {
  * Rates log lines one at a time, offline: each line is a raw provider response
  * (`{ "api": "openaiChat", "usage": {…}, "observation": {…without meters} }`, like
  * `latch.record()` takes) or a whole `UsageObservation`. Pure apart from the period-tier
- * running totals, which accumulate in input order (per tenant, model and calendar month, as
+ * running totals, which accumulate in input order (per tenant, priced model and calendar month, as
  * the facade's usage counter does).
  */
 export class LineRater {
@@ -153,21 +155,24 @@ export class LineRater {
         reason: "observation: expected an object (the observation without meters)",
       });
     }
-    let meters: MeterSet;
+    // Exactly what record() makes of the line: the tier a usage object reports, caller meters
+    // added, usage billed at another model's rates refused (never silently dropped).
+    const input: Record<string, unknown> = { api, observation: rest };
+    if ("usage" in json) input.usage = json.usage;
+    if ("response" in json) input.response = json.response;
     try {
-      meters = normalize[api](json.usage);
+      return toObservation(input as unknown as ProviderUsageInput);
     } catch (error) {
-      if (error instanceof LatchValidationError)
-        throw new RejectionError(validationRejection(error, "usage"));
-      throw error;
-    }
-    try {
-      return parseObservation({ ...rest, meters });
-    } catch (error) {
-      if (error instanceof LatchValidationError) {
-        throw new RejectionError(validationRejection(error, "observation"));
-      }
-      throw error;
+      if (!(error instanceof LatchValidationError)) throw error;
+      // Payload paths come as usage.… / response.… / observation.…; the observation's own fields without a prefix.
+      const issues = error.issues.map((i) =>
+        /^(usage|response|observation)(\.|$)/.test(i.path)
+          ? i
+          : { ...i, path: i.path === "" ? "observation" : `observation.${i.path}` },
+      );
+      throw new RejectionError(
+        validationRejection(new LatchValidationError({ subject: error.subject, issues }), ""),
+      );
     }
   }
 
@@ -194,7 +199,8 @@ export class LineRater {
           : key === "total_tokens"
             ? sum(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
-      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}|${period}`;
+      // The priced model, as the facade keys it: ids matched to one snapshot share one baseline.
+      const counterKey = `${obs.subject.tenantId}|${snapshot.model.billableModel}|${key}|${period}`;
       const before = this.#periodTotals.get(counterKey) ?? 0;
       this.#periodTotals.set(counterKey, before + quantity);
       baseline[key] = before;

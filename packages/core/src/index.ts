@@ -93,6 +93,7 @@ export {
   type RecordResult,
   type UsageApi,
 } from "./facade/create-latch.js";
+export { toObservation } from "./facade/provider-usage.js";
 export type { RetryPolicy } from "./facade/retry.js";
 export {
   MemoryApiKeyStore,

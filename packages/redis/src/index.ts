@@ -8,4 +8,6 @@ export { RedisObservationStore, type RedisStoreOptions } from "./observation-sto
 export { RedisQuota, type RedisQuotaOptions } from "./quota.js";
 export { RedisRatedRecordStore } from "./rated-record-store.js";
 export { LUA_STATUS, type LuaStatus } from "./scripts.js";
+export { checkEvictionPolicy, SAFE_EVICTION_POLICY } from "./server-check.js";
+export { UnsafeServerSettingError } from "./unsafe-server-setting-error.js";
 export { RedisUsageCounter, type RedisUsageCounterOptions } from "./usage-counter.js";

@@ -13,10 +13,19 @@ function escapePart(part: string): string {
 
 /** The keys of one quota account. All share the `{account}` hash tag: one Cluster slot. */
 export interface AccountKeys {
-  /** Hash: `limit`, `spent`, `held` (integer strings), `due` (ms: no hold expires before it). */
+  /**
+   * Hash: `limit`, `spent`, `held` (integer strings), `due` (ms: no hold expires before it);
+   * with `allowEvictingPolicy`, settled markers `settled:<holdId>` (a resolved hold's record).
+   */
   account: string;
   /** Sorted set: active holds as `<amount>|<holdId>`, scored by expiresAt (ms, Redis server clock). */
   expiry: string;
+  /**
+   * Sorted set: holdIds of resolved holds scored by resolution time (ms), the purge order of the
+   * settled markers kept in the account's hash (`settled:<holdId>`). Used only with
+   * `allowEvictingPolicy` (see the README).
+   */
+  settled: string;
 }
 
 /** Keys of the observation store (one hash slot). */
@@ -64,7 +73,7 @@ export class KeySpace {
 
   accountKeys(account: string): AccountKeys {
     const base = `${this.prefix}:quota:{${escapePart(account)}}`;
-    return { account: `${base}:account`, expiry: `${base}:holds` };
+    return { account: `${base}:account`, expiry: `${base}:holds`, settled: `${base}:settled` };
   }
 
   /**

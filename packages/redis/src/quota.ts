@@ -29,11 +29,15 @@ import {
   runScript,
   type ScriptReply,
 } from "./scripts.js";
+import { checkEvictionPolicy } from "./server-check.js";
+import { isTransient, retrying, sendWithin } from "./transient.js";
+import { UnsafeServerSettingError } from "./unsafe-server-setting-error.js";
 
 /** Option durations: whole milliseconds > 0 (the same rule as a hold's ttlMs). */
 const MillisecondsSchema = ReserveRequestSchema.shape.ttlMs;
 
-const DAY_MS = 24 * 60 * 60 * 1_000;
+/** Default `holdRetentionMs`: one hour (see the option). */
+const DEFAULT_RETENTION_MS = 60 * 60 * 1_000;
 
 // Hot-path pre-checks. Each accepts only values its schema above accepts unchanged, so a
 // valid call skips zod; anything else goes through the schema, which owns every message.
@@ -78,6 +82,8 @@ function accountOfRecord(record: string, holdId: string): string {
 /** Whether a reserve script's reply says it has just created the hold (a plain integer). */
 const isNewHold = (reply: ScriptReply | undefined): boolean => typeof reply === "number";
 
+const NO_AMOUNT = "";
+
 /** Fail closed: a store that cannot answer denies, with a reason saying so. */
 function failClosed(error: unknown): ReserveResult {
   const latchError = toQuotaError(error);
@@ -102,7 +108,13 @@ async function settleBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[Settled<
 
 interface GrantedHold {
   account: string;
-  /** Local time (ms) after which this entry is not trusted (the hold's records may be gone). */
+  /** The hold's amount (sent with commit and void: see commit-4.lua). */
+  amount: number;
+  /**
+   * Local time (ms) after which this entry is not trusted: until then the hold's record lives
+   * (it lives at least `holdRetentionMs` from the reserve), so a record that is gone was lost
+   * (evicted, or a failover), never expired, and no other account can have taken the holdId.
+   */
   trustUntil: number;
   /**
    * Cluster: local time (ms) up to which a resolution needs no locator refresh: the locator
@@ -117,8 +129,10 @@ export interface RedisQuotaOptions {
   /**
    * How long a resolved (committed or voided) hold's record, and the holdId → account
    * locator, are kept so that retries of `reserve`, `commit` and `void` stay idempotent.
-   * An unresolved hold's record lives `ttlMs + holdRetentionMs`. After that the holdId is
-   * unknown again. Default 7 days.
+   * An unresolved hold's record lives `ttlMs + holdRetentionMs` (a commit after expiry still
+   * charges within that window). After that the holdId is unknown again. Default 1 hour:
+   * storage is about 200 bytes × resolutions per second × retention (≈ 0.7 GiB at 1,000
+   * commits/s); raise it only if retries or a reconciliation may come later than that.
    */
   holdRetentionMs?: number;
   /**
@@ -128,6 +142,15 @@ export interface RedisQuotaOptions {
    * behind a dead connection.
    */
   timeoutMs?: number;
+  /**
+   * Start on a server whose `maxmemory-policy` can evict keys (`allkeys-*`, `volatile-*`), or
+   * whose policy cannot be read. Default false: the first call (or {@link RedisQuota.ready})
+   * checks every node and throws {@link UnsafeServerSettingError} unless it is `noeviction`.
+   * With true, no check runs and the scripts keep a settled marker (no TTL) for each resolved
+   * hold, so an evicted hold record is neither charged twice nor granted twice; see the README
+   * for what stays unsafe (`allkeys-*` can evict limits and spend).
+   */
+  allowEvictingPolicy?: boolean;
 }
 
 /**
@@ -141,10 +164,17 @@ export interface RedisQuotaOptions {
  *
  * Fails closed: when Redis does not answer within `timeoutMs`, `reserve` returns
  * `{ granted: false, reason: "unavailable" }` and the other methods throw `quota_unavailable`.
+ * Within `timeoutMs` a call waits for a client that is not ready yet, and sends again after a
+ * refusal that passes by itself (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, …) or a lost connection
+ * (every operation is idempotent).
+ *
+ * Refuses to start (throws {@link UnsafeServerSettingError}) on a server whose
+ * `maxmemory-policy` can evict its keys, unless `allowEvictingPolicy` is set.
  *
  * @example
  * const redis = new Redis(process.env.REDIS_URL, failFastRedisOptions(500));
  * const quota = new RedisQuota(redis, { keyPrefix: "myapp", timeoutMs: 500 });
+ * await quota.ready(); // throws UnsafeServerSettingError on maxmemory-policy volatile-lru
  * await quota.setLimit("acme", 10_000);
  * const r = await quota.reserve({ holdId: "req-1", account: "acme", amount: 2_000, ttlMs: 60_000 });
  * if (r.granted) await quota.commit("req-1", 1_234);
@@ -155,17 +185,26 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #retentionMs: number;
   /** `holdRetentionMs` as the script argument. */
   readonly #retentionArg: string;
+  readonly #timeoutMs: number;
+  /** `allowEvictingPolicy`: no server check, and the scripts keep settled markers. */
+  readonly #tolerant: boolean;
+  /** True once the server check has passed (or was skipped): the hot path tests only this. */
+  #checked: boolean;
+  /** The server check in progress, shared by the calls that wait for it. */
+  #checking: Promise<void> | undefined;
+  /** The check's refusal: every later call throws it. */
+  #refused: UnsafeServerSettingError | undefined;
   /** One timer for every pending operation's `timeoutMs` (not one per call). */
   readonly #deadlines: Deadlines;
   /** A standalone server: one record key per holdId, which also names its account. */
   readonly #standalone: boolean;
   /**
    * Unresolved holds this object granted (bounded), so its commit and void skip the account
-   * lookup. On a standalone server the value is the account alone: the scripts check it
-   * against the record (a stale one costs a second script call, never a wrong answer). On a
-   * Cluster it is trusted only for a while (see {@link GrantedHold}).
+   * lookup and can still charge a hold whose record was lost. Trusted only for a while (see
+   * {@link GrantedHold}); on a standalone server the scripts also check the account against
+   * the record (a stale one costs a second script call, never a wrong answer).
    */
-  readonly #owners = new Map<string, GrantedHold | string>();
+  readonly #owners = new Map<string, GrantedHold>();
   /** The keys of recently used accounts (bounded), so the hot path does not rebuild them. */
   readonly #accountKeys = new Map<string, AccountKeys>();
   /** The last ttlMs seen by reserve and its record TTL (`ttlMs + retention`) as an argument. */
@@ -177,28 +216,95 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     this.#keys = new KeySpace(options.keyPrefix ?? "latch");
     this.#retentionMs = parseWith(
       MillisecondsSchema,
-      options.holdRetentionMs ?? 7 * DAY_MS,
+      options.holdRetentionMs ?? DEFAULT_RETENTION_MS,
       "RedisQuota options",
       "holdRetentionMs",
     );
     this.#retentionArg = String(this.#retentionMs);
-    this.#deadlines = new Deadlines(
-      parseWith(MillisecondsSchema, options.timeoutMs ?? 1_000, "RedisQuota options", "timeoutMs"),
+    this.#timeoutMs = parseWith(
+      MillisecondsSchema,
+      options.timeoutMs ?? 1_000,
+      "RedisQuota options",
+      "timeoutMs",
     );
+    this.#deadlines = new Deadlines(this.#timeoutMs);
+    if (options.allowEvictingPolicy !== undefined && typeof options.allowEvictingPolicy !== "boolean") {
+      throw LatchValidationError.at("RedisQuota options", "allowEvictingPolicy", "must be a boolean");
+    }
+    this.#tolerant = options.allowEvictingPolicy === true;
+    this.#checked = this.#tolerant;
     defineScripts(client);
+  }
+
+  /**
+   * Waits (within `timeoutMs`) until the client is ready and the server has passed the
+   * start-up check: every node's `maxmemory-policy` is `noeviction` (read with `CONFIG GET`,
+   * else from `INFO memory`). Throws {@link UnsafeServerSettingError} when it is not (or
+   * cannot be read), unless `allowEvictingPolicy` is set; `quota_unavailable` when the server
+   * does not answer (call again). Optional: the first call of any other method runs the same
+   * check and throws the same error; call it at start-up to fail there instead.
+   *
+   * @example
+   * const quota = new RedisQuota(redis, { keyPrefix: "myapp" });
+   * await quota.ready();
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await this.#guard(this.#verified(Date.now() + this.#timeoutMs));
+  }
+
+  /** Resolves once the server check has passed; joins a check in progress. */
+  #verified(until: number): Promise<void> {
+    if (this.#checked) return Promise.resolve();
+    if (this.#refused !== undefined) return Promise.reject(this.#refused);
+    if (this.#checking === undefined) {
+      const checking = checkEvictionPolicy(this.#client, until).then(
+        () => {
+          this.#checked = true;
+        },
+        (error: unknown) => {
+          if (error instanceof UnsafeServerSettingError) this.#refused = error;
+          throw error;
+        },
+      );
+      this.#checking = checking;
+      // A transient failure (no answer) is not remembered: the next call checks again.
+      checking.then(
+        () => undefined,
+        () => {
+          if (this.#checking === checking) this.#checking = undefined;
+        },
+      );
+    }
+    return this.#checking;
+  }
+
+  /** `work()` once the server check has passed (the check first, on the first calls only). */
+  #afterCheck<T>(until: number, work: () => Promise<T>): Promise<T> {
+    return this.#checked ? work() : this.#verified(until).then(work);
+  }
+
+  /** Sends `send()` when the client is ready, again after transient errors, until `until`. */
+  #send<T>(until: number, send: () => Promise<T>): Promise<T> {
+    return sendWithin(this.#client, until, isTransient, send);
   }
 
   async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
     const units = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
-    await this.#guard(this.#client.hset(this.#keys.accountKeys(name).account, "limit", String(units)));
+    const until = Date.now() + this.#timeoutMs;
+    const key = this.#keys.accountKeys(name).account;
+    await this.#guard(
+      this.#afterCheck(until, () => this.#send(until, () => this.#client.hset(key, "limit", String(units)))),
+    );
   }
 
   async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.balance", "account");
-    return this.#guard(this.#balance(name));
+    const until = Date.now() + this.#timeoutMs;
+    return this.#guard(this.#afterCheck(until, () => this.#balance(name, until)));
   }
 
   async check(
@@ -209,7 +315,8 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaAuthorizer.check", "account");
     const units = parseWith(AmountSchema, amount, "QuotaAuthorizer.check", "amount");
-    const { available } = await this.#guard(this.#balance(name));
+    const until = Date.now() + this.#timeoutMs;
+    const { available } = await this.#guard(this.#afterCheck(until, () => this.#balance(name, until)));
     return { allowed: units <= available, remaining: available };
   }
 
@@ -221,7 +328,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       const { holdId, account, amount, ttlMs } = isReserveRequest(request)
         ? request
         : parseWith(ReserveRequestSchema, request, "ReserveRequest");
-      work = this.#reserve(holdId, account, amount, ttlMs);
+      const startedAt = Date.now();
+      work = this.#checked
+        ? this.#reserve(holdId, account, amount, ttlMs, startedAt)
+        : this.#verified(startedAt + this.#timeoutMs).then(() =>
+            this.#reserve(holdId, account, amount, ttlMs, startedAt),
+          );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -234,13 +346,19 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const units = isUnits(actual, 0)
       ? actual
       : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
-    return this.#guard(this.#commit(id, units));
+    const until = Date.now() + this.#timeoutMs;
+    return this.#guard(
+      this.#checked
+        ? this.#commit(id, units, until)
+        : this.#verified(until).then(() => this.#commit(id, units, until)),
+    );
   }
 
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const id = isName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.void", "holdId");
-    await this.#guard(this.#void(id));
+    const until = Date.now() + this.#timeoutMs;
+    await this.#guard(this.#afterCheck(until, () => this.#void(id, until)));
   }
 
   /** Runs `work` within the timeout; anything but a Latch error becomes `quota_unavailable`. */
@@ -252,17 +370,24 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
   }
 
-  async #balance(account: string): Promise<QuotaBalance> {
+  async #balance(account: string, until: number): Promise<QuotaBalance> {
     const keys = this.#keys.accountKeys(account);
-    const reply = await runScript(this.#client, "balance", [keys.account, keys.expiry], []);
+    const reply = await this.#send(until, () =>
+      runScript(this.#client, "balance", [keys.account, keys.expiry], []),
+    );
     const limit = replyInteger(reply[0], "balance.limit");
     const spent = replyInteger(reply[1], "balance.spent");
     const held = replyInteger(reply[2], "balance.held");
     return { limit, spent, held, available: Math.max(0, limit - spent - held) };
   }
 
-  #reserve(holdId: string, account: string, amount: number, ttlMs: number): Promise<ReserveResult> {
-    const startedAt = Date.now();
+  #reserve(
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: number,
+    startedAt: number,
+  ): Promise<ReserveResult> {
     const ttl = String(ttlMs);
     let recordTtlMs = this.#lastTtl.recordTtlMs;
     if (this.#lastTtl.ttlMs !== ttl) {
@@ -273,38 +398,64 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         : String(BigInt(ttlMs) + BigInt(this.#retentionMs));
       this.#lastTtl = { ttlMs: ttl, recordTtlMs };
     }
+    const until = startedAt + this.#timeoutMs;
     if (!this.#standalone) {
-      return this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs).then(
+      // Retried as a whole: the locator claim and the script are both retry-safe.
+      return this.#send(until, () => this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs)).then(
         ({ reply, wroteLocator }) =>
           this.#reserved(reply, holdId, account, amount, wroteLocator, startedAt, ttlMs),
       );
     }
     // One script: the holdId's one record key tells whether another account holds it.
     const keys = this.#keysOf(account);
-    return runScalarScript(
+    const keyList = [keys.account, keys.expiry, this.#keys.hold(holdId)];
+    const args = [holdId, String(amount), ttl, recordTtlMs, account];
+    if (this.#tolerant) args.push(this.#retentionArg);
+    // The first attempt inline (the common case: a ready client that answers), retries apart.
+    // No named closures here: a dev-source run (tsx, vitest) wraps each in a name-setting helper.
+    if (this.#client.status !== "ready") {
+      return this.#reserveAgain(undefined, until, keyList, args).then((reply) =>
+        this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+      );
+    }
+    return runScalarScript(this.#client, "reserve", keyList, args).then(
+      (reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+      (error: unknown) =>
+        this.#reserveAgain(error, until, keyList, args).then((reply) =>
+          this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+        ),
+    );
+  }
+
+  /** The standalone reserve script sent again after `error` (or first, when not ready). */
+  #reserveAgain(error: unknown, until: number, keys: string[], args: string[]): Promise<ScriptReply> {
+    if (error !== undefined && !isTransient(error)) return Promise.reject(error);
+    return retrying(
       this.#client,
-      "reserve",
-      [keys.account, keys.expiry, this.#keys.hold(holdId)],
-      [holdId, String(amount), ttl, recordTtlMs, account],
-    ).then((reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs));
+      until,
+      isTransient,
+      () => runScalarScript(this.#client, "reserve", keys, args),
+      error,
+    );
   }
 
   /**
    * The answer to a reserve from the script's reply (a plain integer: granted, a new hold;
-   * else an array); remembers the account of a granted hold when `remember`.
+   * else an array); remembers a granted hold. `wroteLocator` (Cluster): this call wrote the
+   * holdId's locator, so it lives `ttlMs + retention` from `startedAt`.
    */
   #reserved(
     reply: ScriptReply,
     holdId: string,
     account: string,
     amount: number,
-    remember: boolean,
+    wroteLocator: boolean,
     startedAt: number,
     ttlMs: number,
   ): ReserveResult {
     if (!Array.isArray(reply)) {
       const remaining = replyInteger(reply, "reserve.remaining");
-      if (remember) this.#remember(holdId, account, startedAt, ttlMs);
+      this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
       return { granted: true, remaining };
     }
     const code = replyInteger(reply[0], "reserve.status");
@@ -317,27 +468,32 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         incomingHash: requestHash(account, amount),
       });
     }
-    if (code !== 0 && code !== 2) {
+    if (code !== 0 && code !== 2 && code !== 3) {
       throw new LatchError({ code: "corrupt_record", message: `reserve of hold ${holdId} returned ${code}` });
     }
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
-    if (remember) this.#remember(holdId, account, startedAt, ttlMs);
+    // A hold resolved since is not remembered: its record may expire within the trust window.
+    if (code === 2) this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
     return { granted: true, remaining };
   }
 
-  /** Remembers the account of a hold this object granted (see `#owners`). */
-  #remember(holdId: string, account: string, startedAt: number, ttlMs: number): void {
+  /**
+   * Remembers a hold this object granted (see `#owners`). `locatorTtlMs` (Cluster): `ttlMs`
+   * when this call wrote the holdId's locator (so a resolution within it needs no locator
+   * refresh), else 0.
+   */
+  #remember(holdId: string, account: string, amount: number, startedAt: number, locatorTtlMs: number): void {
     if (this.#owners.size >= OWNER_CACHE_LIMIT) this.#owners.clear();
-    // Cluster: the record lives at least `retention` from `startedAt` (`ttlMs + retention`
-    // unresolved, `retention` from a resolution after `startedAt`), so until then no other
-    // account can have taken the holdId over, and the entry can be trusted.
-    this.#owners.set(
-      holdId,
-      this.#standalone
-        ? account
-        : { account, trustUntil: startedAt + this.#retentionMs, locatorCoversUntil: startedAt + ttlMs },
-    );
+    // The record lives at least `retention` from `startedAt` (`ttlMs + retention` unresolved,
+    // `retention` from a resolution after `startedAt`), so until then no other account can
+    // have taken the holdId over, and a record that is gone was lost, not expired.
+    this.#owners.set(holdId, {
+      account,
+      amount,
+      trustUntil: startedAt + this.#retentionMs,
+      locatorCoversUntil: startedAt + locatorTtlMs,
+    });
   }
 
   /** An account's keys, from a small cache. */
@@ -364,22 +520,20 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   ): Promise<{ reply: ScriptReply; wroteLocator: boolean }> {
     const keys = this.#keys.accountKeys(account);
     const holdKeys = [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)];
-    const runReserve = () =>
-      runScalarScript(this.#client, "reserve", holdKeys, [
-        holdId,
-        String(amount),
-        String(ttlMs),
-        recordTtlMs,
-        account,
-      ]);
+    const args = [holdId, String(amount), String(ttlMs), recordTtlMs, account];
+    if (this.#tolerant) args.push(this.#retentionArg);
+    const runReserve = () => runScalarScript(this.#client, "reserve", holdKeys, args);
+    const locator = this.#keys.holdLocator(holdId);
 
     if (this.#granted(holdId)?.account === account) {
-      // A retry of a hold this object granted: its locator exists.
-      return { reply: await runReserve(), wroteLocator: false };
+      // A retry of a hold this object granted: its locator exists. A retry after the hold
+      // expired holds it again: then the locator must live as long as the record.
+      const reply = await runReserve();
+      if (isNewHold(reply)) await this.#client.pexpire(locator, recordTtlMs, "GT");
+      return { reply, wroteLocator: false };
     }
     // The locator claim and the reserve script go out together (one round trip); the rare
     // conflict they can reveal only afterwards is undone below.
-    const locator = this.#keys.holdLocator(holdId);
     const [claim, reserved] = await settleBoth(
       this.#client.set(locator, account, "PX", recordTtlMs, "NX", "GET"),
       runReserve(),
@@ -395,8 +549,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       throw claim.error;
     }
     if (reserved.error !== undefined) throw reserved.error;
+    const reply = reserved.value as ScriptReply;
+    // The locator named this account already (an earlier attempt, or an expired hold held
+    // again): make it live as long as the record.
+    if (previous === account && isNewHold(reply)) await this.#client.pexpire(locator, recordTtlMs, "GT");
     return {
-      reply: reserved.value as ScriptReply,
+      reply,
       wroteLocator: previous === null || (previous !== undefined && previous !== account),
     };
   }
@@ -439,11 +597,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     );
   }
 
-  /** The account this object granted `holdId` on, if it remembers (see `#owners`). */
-  #granted(holdId: string): GrantedHold | { account: string; locatorCoversUntil?: undefined } | undefined {
+  /** The hold this object granted as `holdId`, if it remembers it (see `#owners`). */
+  #granted(holdId: string): GrantedHold | undefined {
     const granted = this.#owners.get(holdId);
     if (granted === undefined) return undefined;
-    if (typeof granted === "string") return { account: granted };
     if (Date.now() > granted.trustUntil) {
       this.#owners.delete(holdId);
       return undefined;
@@ -460,18 +617,17 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
    * The account of a hold this object did not grant, read from Redis (one `GET`): the holdId's
    * record on a standalone server, its locator on a Cluster.
    */
-  async #lookUp(
-    holdId: string,
-    subject: string,
-  ): Promise<{ account: string; known?: { locatorCoversUntil?: number | undefined } }> {
+  async #lookUp(holdId: string, subject: string, until: number): Promise<string> {
     if (this.#standalone) {
-      const record = await this.#client.get(this.#keys.hold(holdId));
+      const key = this.#keys.hold(holdId);
+      const record = await this.#send(until, () => this.#client.get(key));
       if (record === null) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
-      return { account: accountOfRecord(record, holdId) };
+      return accountOfRecord(record, holdId);
     }
-    const account = await this.#client.get(this.#keys.holdLocator(holdId));
+    const key = this.#keys.holdLocator(holdId);
+    const account = await this.#send(until, () => this.#client.get(key));
     if (account === null) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
-    return { account };
+    return account;
   }
 
   /**
@@ -483,39 +639,62 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
    * which covers a resolution within `ttlMs`; otherwise a `PEXPIRE … GT` goes out beside the
    * script (same round trip). GT only ever lengthens the locator's life, so it is harmless when
    * the script then fails.
+   *
+   * A hold this object granted (and still trusts) is resolved with its amount, so the script
+   * can resolve it even when its record was lost (see commit-4.lua); any other is looked up.
+   * Each round trip is sent again after a transient error, until `until` (the scripts are
+   * idempotent).
    */
   async #resolve(
     name: "commit" | "void",
     holdId: string,
     subject: string,
-    args: (account: string) => string[],
+    until: number,
+    /** Commit: the actual amount (integer string); void: undefined. */
+    actual: string | undefined,
   ): Promise<ScriptReply> {
     // This object's own grant needs no lookup (and no await).
-    const granted = this.#granted(holdId);
-    let { account, known } =
-      granted !== undefined
-        ? { account: granted.account, known: granted }
-        : await this.#lookUp(holdId, subject);
+    let known = this.#granted(holdId);
+    let account = known !== undefined ? known.account : await this.#lookUp(holdId, subject, until);
     for (let attempt = 1; ; attempt++) {
       const keys = this.#keysOf(account);
-      const script = runScalarScript(
-        this.#client,
-        name,
-        [keys.account, keys.expiry, this.#holdKey(account, holdId)],
-        args(account),
-      );
+      const keyList = [keys.account, keys.expiry, this.#holdKey(account, holdId), keys.settled];
+      // In the order of the commit-4.lua and void-4.lua headers.
+      const amount = known !== undefined ? String(known.amount) : NO_AMOUNT;
+      const argList =
+        actual === undefined
+          ? [holdId, this.#retentionArg, account, amount]
+          : [holdId, actual, this.#retentionArg, account, amount];
+      if (this.#tolerant) argList.push("1");
       let reply: ScriptReply;
       const covered = known?.locatorCoversUntil;
       if (this.#standalone || (covered !== undefined && Date.now() <= covered)) {
-        reply = await script;
+        // The first attempt inline (no wrapper promise, no named closure on the common path).
+        try {
+          reply = await (this.#client.status === "ready"
+            ? runScalarScript(this.#client, name, keyList, argList)
+            : this.#send(until, () => runScalarScript(this.#client, name, keyList, argList)));
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          reply = await retrying(
+            this.#client,
+            until,
+            isTransient,
+            () => runScalarScript(this.#client, name, keyList, argList),
+            error,
+          );
+        }
       } else {
-        const [ran, kept] = await settleBoth(
-          script,
-          this.#client.pexpire(this.#keys.holdLocator(holdId), this.#retentionMs, "GT"),
-        );
-        if (ran.error !== undefined) throw ran.error;
-        if (kept.error !== undefined) throw kept.error;
-        reply = ran.value as ScriptReply;
+        const locator = this.#keys.holdLocator(holdId);
+        reply = await this.#send(until, async () => {
+          const [ran, kept] = await settleBoth(
+            runScalarScript(this.#client, name, keyList, argList),
+            this.#client.pexpire(locator, this.#retentionMs, "GT"),
+          );
+          if (ran.error !== undefined) throw ran.error;
+          if (kept.error !== undefined) throw kept.error;
+          return ran.value as ScriptReply;
+        });
       }
       if (known !== undefined) this.#owners.delete(holdId); // resolved, or the account moved
       if (!Array.isArray(reply) || reply[0] !== -7) return reply;
@@ -527,15 +706,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
   }
 
-  async #commit(holdId: string, actual: number): Promise<{ committed: number }> {
+  async #commit(holdId: string, actual: number, until: number): Promise<{ committed: number }> {
     const subject = "QuotaReservator.commit";
     const units = String(actual);
-    const reply = await this.#resolve("commit", holdId, subject, (account) => [
-      holdId,
-      units,
-      this.#retentionArg,
-      account,
-    ]);
+    const reply = await this.#resolve("commit", holdId, subject, until, units);
     // The actual amount as stored (a plain string reply): committed now or before.
     if (!Array.isArray(reply)) return { committed: replyInteger(reply, "commit.committed") };
     const status = luaStatus(replyInteger(reply[0], "commit.status"));
@@ -560,13 +734,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
   }
 
-  async #void(holdId: string): Promise<void> {
+  async #void(holdId: string, until: number): Promise<void> {
     const subject = "QuotaReservator.void";
-    const reply = await this.#resolve("void", holdId, subject, (account) => [
-      holdId,
-      this.#retentionArg,
-      account,
-    ]);
+    const reply = await this.#resolve("void", holdId, subject, until, undefined);
     if (!Array.isArray(reply)) {
       throw new LatchError({
         code: "corrupt_record",

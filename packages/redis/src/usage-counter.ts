@@ -14,11 +14,17 @@ import {
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import { defineScripts, luaStatus, replyInteger, runScript } from "./scripts.js";
+import { isRefusal, isTransient, sendWithin } from "./transient.js";
 
 export interface RedisUsageCounterOptions {
   /** Prefix of every key (no `{` or `}`). Default `latch`. */
   keyPrefix?: string;
-  /** Upper bound on one call; past it the call rejects. Default 1,000 ms. */
+  /**
+   * Upper bound on one call; past it the call rejects. Default 1,000 ms. Within it a call waits
+   * for a client that is not ready yet and sends again after a refusal the server did not run
+   * (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, …); never after a lost connection, as an add that
+   * may have run must not be sent twice.
+   */
   timeoutMs?: number;
   /**
    * How long the operation records of a counter key and period (adds with an `opId`) are kept
@@ -75,12 +81,12 @@ export class RedisUsageCounter implements UsageCounter {
     const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
     if (opId !== undefined) {
+      // Idempotent by opId: it may be resent after any transient error, a lost reply included.
+      const keys = [this.#keys.counter(k), this.#keys.counterOps(k, p)];
+      const args = [p, String(q), opId, this.#retentionMs];
       const reply = await withTimeout(
-        runScript(
-          this.#client,
-          "counterAddOnce",
-          [this.#keys.counter(k), this.#keys.counterOps(k, p)],
-          [p, String(q), opId, this.#retentionMs],
+        sendWithin(this.#client, Date.now() + this.#timeoutMs, isTransient, () =>
+          runScript(this.#client, "counterAddOnce", keys, args),
         ),
         this.#timeoutMs,
       );
@@ -91,8 +97,13 @@ export class RedisUsageCounter implements UsageCounter {
       if (status === "idempotency_conflict") throw counterOpConflict(opId, String(reply[2]), q);
       return replyInteger(reply[1], "counterAddOnce.previous");
     }
+    // Without an opId an add is not idempotent: only what surely did not run is resent.
+    const keys = [this.#keys.counter(k)];
+    const args = [p, String(q)];
     const reply = await withTimeout(
-      runScript(this.#client, "counterAdd", [this.#keys.counter(k)], [p, String(q)]),
+      sendWithin(this.#client, Date.now() + this.#timeoutMs, isRefusal, () =>
+        runScript(this.#client, "counterAdd", keys, args),
+      ),
       this.#timeoutMs,
     );
     if (luaStatus(replyInteger(reply[0], "counterAdd.status")) === "overflow") {
@@ -105,7 +116,11 @@ export class RedisUsageCounter implements UsageCounter {
     signal?.throwIfAborted();
     const k = parseWith(KeySchema, key, "UsageCounter.get", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.get", "period");
-    const total = await withTimeout(this.#client.hget(this.#keys.counter(k), p), this.#timeoutMs);
+    const hash = this.#keys.counter(k);
+    const total = await withTimeout(
+      sendWithin(this.#client, Date.now() + this.#timeoutMs, isRefusal, () => this.#client.hget(hash, p)),
+      this.#timeoutMs,
+    );
     return total === null ? 0 : replyInteger(total, "counter.total");
   }
 }

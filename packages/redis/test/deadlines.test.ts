@@ -30,9 +30,9 @@ describe("Deadlines (one timer for every pending operation)", () => {
     const [a, b] = await Promise.all([first, second]);
     expect(a.error.message).toMatch(/no answer from Redis within 100 ms/);
     expect(a.at).toBeGreaterThanOrEqual(99);
-    expect(a.at).toBeLessThan(600); // generous: a loaded machine fires timers late
+    expect(a.at).toBeLessThan(5_000); // generous: a loaded machine fires timers late
     expect(b.at).toBeGreaterThanOrEqual(139);
-    expect(b.at).toBeLessThan(640);
+    expect(b.at).toBeLessThan(5_040);
     expect(deadlines.pending).toBe(0);
     // Works again after going idle.
     await expect(deadlines.run(never())).rejects.toThrow(/within 100 ms/);

@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import { RedisQuota } from "../src/index.js";
+import { failFastRedisOptions, RedisQuota, RedisUsageCounter } from "../src/index.js";
 import { expectLatchError } from "./support/expect.js";
 import { connectRedis, runPrefix } from "./support/redis.js";
 import { ownedRedisServer } from "./support/servers.js";
@@ -100,5 +100,50 @@ describe("RedisQuota fails closed", () => {
         quota.reserve({ holdId: "paused-2", account: "paused", amount: 1, ttlMs: 60_000 }),
       ),
     ).toMatchObject({ granted: true });
+  });
+
+  it("waits within its deadline for a client that is not ready yet, or a server coming back, instead of denying", async () => {
+    // A server of its own, with persistence, so that a restart keeps the limit.
+    const server = await ownedRedisServer(["--appendonly", "yes"]);
+    const lazy = new Redis(server.url, { ...failFastRedisOptions(1_000), lazyConnect: true });
+    lazy.on("error", () => {});
+    let connecting: Redis | undefined;
+    try {
+      // Never connected (lazyConnect): the first call connects it and waits for it.
+      expect(lazy.status).toBe("wait");
+      const quota = new RedisQuota(lazy, { keyPrefix, timeoutMs: 30_000 });
+      await quota.setLimit("acct", 100);
+      expect(await quota.reserve({ holdId: "lazy", account: "acct", amount: 10, ttlMs: 60_000 })).toEqual({
+        granted: true,
+        remaining: 90,
+      });
+      // Created just now, still connecting: the call waits for "ready".
+      connecting = new Redis(server.url, failFastRedisOptions(1_000));
+      connecting.on("error", () => {});
+      expect(connecting.status).toBe("connecting");
+      expect(
+        await new RedisQuota(connecting, { keyPrefix, timeoutMs: 5_000 }).reserve({
+          holdId: "connecting",
+          account: "acct",
+          amount: 10,
+          ttlMs: 60_000,
+        }),
+      ).toEqual({ granted: true, remaining: 80 });
+      const counter = new RedisUsageCounter(connecting, { keyPrefix, timeoutMs: 30_000 });
+      // The server goes down, then comes back while the calls wait (their deadline is 30 s: a
+      // restart on a loaded machine can take seconds).
+      await server.stop();
+      const reserve = quota.reserve({ holdId: "during", account: "acct", amount: 10, ttlMs: 60_000 });
+      const add = counter.add("usage", "2026-12", 5);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await server.start();
+      expect(await reserve).toEqual({ granted: true, remaining: 70 });
+      expect(await add).toBe(0);
+      expect(await quota.balance("acct")).toEqual({ limit: 100, spent: 0, held: 30, available: 70 });
+    } finally {
+      lazy.disconnect();
+      connecting?.disconnect();
+      await server.dispose();
+    }
   });
 });

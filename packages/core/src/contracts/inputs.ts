@@ -62,7 +62,8 @@ export const CounterPeriodSchema = z
 export const CounterOpIdSchema = z
   .string({ error: "expected a string" })
   .min(1, { error: "must not be empty" })
-  .max(512, { error: "at most 512 characters" });
+  .max(512, { error: "at most 512 characters" })
+  .check(WellFormedText);
 
 /**
  * The error for a counter operation replayed with another quantity: `idempotency_conflict`,

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { z } from "zod";
 import type { RatedRecordExporter } from "../contracts/exporter.js";
 import { canonicalJson } from "../contracts/hashing.js";
@@ -344,9 +344,36 @@ function totalTokens(observation: UsageObservation): number {
   return sumMeters(observation.meters, TOKEN_METERS);
 }
 
+/**
+ * The counter of one tenant, model and baseline meter: `tenant|model|meter`, as before, when
+ * that names one pair (the meter has no `|`, so a model without `|` splits it at the last
+ * one) and fits a counter key; otherwise a digest of the three ids. `a|b` on `c` and `a` on
+ * `b|c` would share `a|b|c|…`; 256-character ids would pass the key's 512 characters and never
+ * price. Existing counters keep their keys.
+ */
+function periodCounterKey(tenantId: string, billableModel: string, meter: string): string {
+  const plain = `${tenantId}|${billableModel}|${meter}`;
+  if (!billableModel.includes("|") && plain.length <= 512) return plain;
+  return `sha256:${createHash("sha256")
+    .update(JSON.stringify([tenantId, billableModel, meter]))
+    .digest("hex")}`;
+}
+
 /** UTC month of a timestamp: the billing period of period-scoped tiers. */
 function periodOf(iso: string): string {
   return iso.slice(0, 7);
+}
+
+/** Two recordings of one call that differ only in the quota hold they name. */
+function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
+  const holdA = stored.correlation?.holdId;
+  const holdB = incoming.correlation?.holdId;
+  if (holdA === undefined || holdB === undefined || holdA === holdB) return false;
+  const strip = (o: UsageObservation) => {
+    const { holdId: _ignored, ...correlation } = o.correlation ?? {};
+    return canonicalJson({ ...o, correlation });
+  };
+  return strip(stored) === strip(incoming);
 }
 
 function isCode(error: unknown, code: string): boolean {
@@ -510,7 +537,9 @@ export function createLatch(config: LatchConfig): Latch {
           : key === "total_tokens"
             ? sumMeters(obs.meters, TOKEN_METERS)
             : (obs.meters[key] ?? 0);
-      const counterKey = `${obs.subject.tenantId}|${obs.model.billableModel}|${key}`;
+      // Keyed by the priced model, not the call's spelling of it: `gpt-5` and `gpt-5-2025-08-07`
+      // matched to one snapshot move one period baseline.
+      const counterKey = periodCounterKey(obs.subject.tenantId, snapshot.model.billableModel, key);
       // Idempotent by event: a retried add, a re-rating or a second worker recording the same
       // event gets the first add's answer and counts nothing again.
       baseline[key] = await withRetry(
@@ -587,6 +616,14 @@ export function createLatch(config: LatchConfig): Latch {
     try {
       await withRetry(() => observations.append(obs), retry);
     } catch (error) {
+      if (isCode(error, "idempotency_conflict")) {
+        // The same call recorded before under another hold (a handler re-run after a crash
+        // between record and settle): a duplicate. The stored call keeps its hold, and
+        // settle() voids the new one (see settle), so the call is charged once.
+        const stored = await withRetry(() => observations.get(obs.eventId), retry);
+        if (stored !== undefined && sameCallOtherHold(stored, obs)) return recordParsed(stored, mayspool);
+        throw error;
+      }
       if (!isRetryableStoreError(error)) throw error;
       if (!mayspool) throw error;
       warn({
@@ -873,8 +910,15 @@ export function createLatch(config: LatchConfig): Latch {
       if (hold.kind === "credits") return settleCredits(hold, result);
       const quota = config.quota;
       if (!quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+      // A call recorded under another hold (a retried handler) is charged through that hold:
+      // this one is voided, never charged a second time.
+      const recordedHold =
+        result.status === "failed"
+          ? undefined
+          : (result.status === "rated" ? result.record.observation : result.observation).correlation?.holdId;
+      const chargedElsewhere = recordedHold !== undefined && recordedHold !== hold.holdId;
       try {
-        if (result.status === "failed") {
+        if (result.status === "failed" || chargedElsewhere) {
           await withRetry(() => quota.void(hold.holdId), retry);
         } else {
           // Rated, unpriced or spooled: the call happened, so its usage counts against the quota.

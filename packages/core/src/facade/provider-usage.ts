@@ -3,6 +3,7 @@ import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
 import { normalize, normalizeResponse, normalizeUsageDetail } from "../normalize/index.js";
 import type { NormalizedResponse } from "../normalize/result.js";
 import { parseObservation } from "../observation/parse.js";
+import { TOKEN_METERS } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
@@ -12,7 +13,13 @@ export type UsageApi = keyof typeof normalize;
 
 /** The observation around a provider payload: meters are optional and ADDED to the normalized ones. */
 export type ProviderObservationInput = Omit<UsageObservationInput, "meters"> & {
-  /** Meters the payload does not carry (e.g. `custom:…`); a meter the normalizer also gives is `invalid_input`. */
+  /**
+   * Meters the payload does not carry (e.g. `custom:…`, a tool the provider bills apart). A meter
+   * the normalizer also gives, a non-zero token meter (the payload's token counts are complete:
+   * e.g. `input_tokens` beside an all-cached prompt, `reasoning_tokens` beside Anthropic's
+   * `output_tokens`, which include thinking) and an `image_count` beside `image_output_tokens`
+   * are `invalid_input`: each would count the same tokens or images twice.
+   */
   meters?: UsageObservationInput["meters"];
 };
 
@@ -53,7 +60,11 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  * - Meters: the normalized meters plus the caller's `observation.meters` (for what the payload
  *   does not carry, e.g. `custom:` meters or a tool the provider bills apart). A meter given by
  *   both is `invalid_input` at `observation.meters.<meter>`: counting it once would drop one of
- *   them, counting it twice would double bill.
+ *   them, counting it twice would double bill. So is a non-zero token meter the normalizer
+ *   omitted: the payload's token counts are complete (they add up to its total), so the caller's
+ *   tokens are tokens it already counted under another meter (`input_tokens` beside an
+ *   all-cached prompt's `cached_input_tokens`, `reasoning_tokens` beside Anthropic's
+ *   `output_tokens`); and an `image_count` beside `image_output_tokens` (the same images).
  * - Tier: a tier the provider reports becomes `observation.model.tier`. A caller-declared tier
  *   must agree (compared by canonical name, `default` = `standard`), except `batch`: batch APIs
  *   report the standard tier inside their results (OpenAI batch output bodies say
@@ -76,7 +87,12 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  *       model: { billableModel: part.model }, meters: part.meters });
  *   ```
  *
- * Issue paths of the payload are prefixed with `usage.` or `response.`.
+ * Issue paths of the payload are prefixed with `usage.` or `response.`. Pure and synchronous:
+ * offline raters (`latch rate`) use it to read provider lines exactly as `record()` does.
+ *
+ * @example
+ * const obs = toObservation({ api: "anthropic", usage: message.usage, observation: call });
+ * // obs.meters: the normalized meters (+ call.meters); obs.model.tier: usage.service_tier
  */
 export function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
   if (!isProviderUsageInput(input)) return parseObservation(input);
@@ -136,9 +152,26 @@ function mergeMeters(
       });
       continue;
     }
+    if (value !== 0 && countedElsewhere(meter, normalized.meters)) {
+      issues.push({
+        path: `observation.meters.${meter}`,
+        message:
+          "already counted by the provider payload under another meter: its token and image counts are complete",
+      });
+      continue;
+    }
     merged[meter] = value;
   }
   return merged;
+}
+
+/**
+ * Whether a caller meter the normalizer did not give counts what the payload already counted:
+ * any token meter (the payload's token counts are exhaustive), or images already metered as tokens.
+ */
+function countedElsewhere(meter: string, normalized: NormalizedResponse["meters"]): boolean {
+  if ((TOKEN_METERS as readonly string[]).includes(meter)) return true;
+  return meter === "image_count" && normalized.image_output_tokens !== undefined;
 }
 
 /** The observation's model with the reported tier, or `undefined` to keep the caller's as is. */

@@ -12,11 +12,20 @@ export const QUOTA_CURSOR = "latch:quota";
 /**
  * The observation with its quota hold linked (`correlation.holdId`), so that the stored record
  * names the hold it must be committed against. A caller-given `correlation.holdId` that names
- * another hold is `invalid_input`.
+ * another hold, or any hold when `record()` was given none, is `invalid_input`: `reconcileQuota`
+ * commits the hold a record names, whatever its account, so only a hold the caller holds may
+ * be named.
  */
 export function linkHold(observation: UsageObservation, holdId: string | undefined): UsageObservation {
-  if (holdId === undefined) return observation;
   const existing = observation.correlation?.holdId;
+  if (holdId === undefined) {
+    if (existing === undefined) return observation;
+    throw LatchValidationError.at(
+      "record",
+      "observation.correlation.holdId",
+      "is set by record(input, { hold }): pass the granted quota hold instead",
+    );
+  }
   if (existing === holdId) return observation;
   if (existing !== undefined) {
     throw LatchValidationError.at(

@@ -13,7 +13,7 @@ import {
   utimes,
 } from "node:fs/promises";
 import { hostname } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { LatchValidationError } from "../errors/index.js";
 
 /** Format of a spool line: `{"v":1,"observation":{…}}` and a newline. */
@@ -25,6 +25,8 @@ const MAX_LINE_BYTES = 8 * 1024 * 1024;
 const MAX_BATCH_BYTES = 1024 * 1024;
 /** Read size of a drain: its memory is this plus one line, whatever the segment's size. */
 const READ_CHUNK_BYTES = 64 * 1024;
+/** Opens a claim for reading: never through a symlink, never waiting for a FIFO's writer. */
+const READ_NOFOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 /** Times in a row an append may find its fresh segment claimed before it gives up. */
 const MAX_ROTATIONS = 8;
 
@@ -480,13 +482,32 @@ export class Spool {
     onSetAside: (event: SpoolSetAside) => void,
     report: SpoolDrainReport,
   ): Promise<boolean> {
-    let handle: FileHandle;
+    let handle: FileHandle | undefined;
     try {
-      handle = await open(claim, "r");
+      // Not through a symlink, and without waiting for a writer (a FIFO): see below.
+      handle = await open(claim, READ_NOFOLLOW);
+      if (!(await handle.stat()).isFile()) {
+        await handle.close();
+        handle = undefined;
+      }
     } catch (error) {
+      const code = errorCode(error);
+      if (code !== "ELOOP" && code !== "EMLINK") {
+        this.#active.delete(claim);
+        if (code === "ENOENT") return false; // taken over by another drain, and done
+        throw error;
+      }
+    }
+    if (handle === undefined) {
+      // Put there by hand, not by a Latch: reading a FIFO would block the drain (and start-up)
+      // forever, a symlink would copy the file it names into the spool. Moved aside unread.
+      await mkdir(join(this.dir, "rejected"), { recursive: true });
+      const movedTo = join("rejected", `${basename(claim, ".jsonl")}_not_a_file.jsonl`);
+      await rename(claim, join(this.dir, movedTo));
       this.#active.delete(claim);
-      if (errorCode(error) === "ENOENT") return false; // taken over by another drain, and done
-      throw error;
+      report.setAside++;
+      onSetAside({ segment, line: 1, reason: "not_an_entry", detail: "not a regular file", movedTo });
+      return false;
     }
     report.segments++;
     const outputs = new DrainOutputs(this.dir, (kind) => this.#name(kind));

@@ -111,7 +111,10 @@ const OptionsSchema = z.strictObject({
  * `<prefix>:<model>:<tier>:<effectiveFrom>`, built with the same rules. A tier snapshot
  * prices only the meters the map prices in that tier: a meter priced in the standard snapshot
  * but not in the tier (e.g. batch cache reads) is left unpriced in the tier snapshot and
- * reported (`serviceTierMissing`, with `tier`), never priced at the standard price.
+ * reported (`serviceTierMissing`, with `tier`), never priced at the standard price. Where the
+ * standard snapshot is long-context tiered, a tier meter must be priced above the same
+ * thresholds (`…_above_272k_tokens_flex`), else it is left unpriced (`tierIncomplete`, with
+ * `tier`) rather than billed at the tier's base price above the threshold.
  *
  * A snapshot whose every price is 0 is a placeholder in the map: skipped (`allZero`) unless
  * `includeFree`. Every other price field (per-second, per-character, per-query, per-pixel,
@@ -321,12 +324,16 @@ function importEntry(
 
   const out: PriceSnapshot[] = [];
   let standardMeters: StandardMeters = new Map();
+  let standardThresholds: readonly number[] = [];
   let reportedWhole = false;
   for (const tier of TIER_ORDER) {
     const prices = tiers.get(tier) as TierPrices;
     if (tier !== "standard" && prices.isEmpty()) continue;
-    const built = buildSnapshot(model, entry, tier, prices, standardMeters, skip, ctx);
-    if (tier === "standard") standardMeters = built.meters;
+    const built = buildSnapshot(model, entry, tier, prices, standardMeters, standardThresholds, skip, ctx);
+    if (tier === "standard") {
+      standardMeters = built.meters;
+      standardThresholds = [...prices.above.keys()];
+    }
     if (built.snapshot) out.push(built.snapshot);
     if (built.reportedWhole) reportedWhole = true;
   }
@@ -349,6 +356,7 @@ function buildSnapshot(
   tier: LiteLLMServiceTier,
   prices: TierPrices,
   standardMeters: StandardMeters,
+  standardThresholds: readonly number[],
   skip: Skip,
   ctx: EntryContext,
 ): Built {
@@ -372,13 +380,18 @@ function buildSnapshot(
     }
   }
   for (const [threshold, table] of [...prices.above]) if (table.size === 0) prices.above.delete(threshold);
-  // Long context: every per-token meter must be priced above every threshold, else it is
-  // left unpriced (its base price above the threshold would be a guess, usually too low).
-  if (prices.above.size > 0) {
+  // Long context: every per-token meter must be priced above every threshold — the tier's own
+  // and, for a service tier, the standard snapshot's (a flex call past 272k prompt tokens is a
+  // long-context call too) — else it is left unpriced (its base price above the threshold would
+  // be a guess, usually too low).
+  const thresholds = new Set([...prices.above.keys(), ...standardThresholds]);
+  const incomplete = new Set<MeterKind>();
+  if (thresholds.size > 0) {
     for (const [meter, list] of [...prices.base]) {
       if (!("perMillion" in (list[0] as Candidate).price)) continue;
-      if ([...prices.above.values()].every((t) => t.has(meter))) continue;
+      if ([...thresholds].every((t) => prices.above.get(t)?.has(meter))) continue;
       prices.drop(meter, "tierIncomplete", skip, tier);
+      incomplete.add(meter);
     }
   }
 
@@ -396,7 +409,7 @@ function buildSnapshot(
   }
   if (tier !== "standard") {
     for (const [meter, field] of standardMeters) {
-      if (table[meter] === undefined) skip(field, "serviceTierMissing", tier);
+      if (table[meter] === undefined && !incomplete.has(meter)) skip(field, "serviceTierMissing", tier);
     }
   }
   if (Object.keys(table).length === 0) return { meters, reportedWhole: false };

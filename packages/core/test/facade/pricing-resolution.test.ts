@@ -9,7 +9,11 @@ import {
   type PricingSource,
   type UsageObservationInput,
 } from "../../src/index.js";
-import { MemoryObservationStore, MemoryRatedRecordStore } from "../../src/memory/index.js";
+import {
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  MemoryUsageCounter,
+} from "../../src/memory/index.js";
 
 const gpt5 = (tier?: string, input = "1.25", output = "10"): PriceSnapshot => ({
   snapshotId: `gpt-5:${tier ?? "standard"}`,
@@ -147,6 +151,44 @@ describe("createLatch: model matching", () => {
         total: "0.0023",
         modelMatch: { rule: "provider_prefix", matchedModel: "openrouter/openai/gpt-5" },
       },
+    });
+  });
+
+  it("period tiers count the matched model's usage, whatever id each call spells it with", async () => {
+    // Graduated over the month on input tokens: 2 per million up to 1,500 tokens, 1 above.
+    const tiered: PriceSnapshot = {
+      ...gpt5(),
+      snapshotId: "gpt-5:period",
+      prices: { output_tokens: { perMillion: "10" } },
+      tiers: [
+        {
+          scope: "period",
+          mode: "graduated",
+          baseline: { meter: "input_tokens" },
+          boundaries: [
+            { upTo: 1500, prices: { input_tokens: { perMillion: "2" } } },
+            { upTo: null, prices: { input_tokens: { perMillion: "1" } } },
+          ],
+        },
+      ],
+    };
+    const latch = createLatch({
+      observations: new MemoryObservationStore(),
+      rated: new MemoryRatedRecordStore(),
+      pricing: new InMemoryPricingSource([tiered]),
+      counter: new MemoryUsageCounter(),
+      clock: () => new Date("2026-03-01T12:00:05Z"),
+      spoolPath: join(dir, "spool.jsonl"),
+      onWarning: (w) => warnings.push(w),
+    });
+    const first = await latch.record(call(11, "gpt-5"));
+    // 1,000 × 2 + 100 × 10 = 3,000 µ$
+    expect(first).toMatchObject({ status: "rated", record: { total: "0.003" } });
+    // The same model, dated: the period is at 1,000, so 500 tokens at 2 and 500 at 1 (+ 1,000 output) = 2,500 µ$.
+    const second = await latch.record(call(12, "gpt-5-2025-08-07"));
+    expect(second).toMatchObject({
+      status: "rated",
+      record: { total: "0.0025", modelMatch: { rule: "dated_suffix", matchedModel: "gpt-5" } },
     });
   });
 });

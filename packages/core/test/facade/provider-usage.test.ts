@@ -190,6 +190,51 @@ describe("caller meters are merged with the normalized ones", () => {
     expect(obs.meters).toEqual({ input_tokens: 1000, output_tokens: 100, cached_input_tokens: 0 });
   });
 
+  it("a token meter the normalizer omits as zero, given non-zero by the caller, is refused: the payload's tokens are complete", async () => {
+    // All 1,000 prompt tokens were cache reads: the normalizer gives no input_tokens. A caller
+    // adding prompt_tokens as input_tokens would bill the same 1,000 tokens twice.
+    const cachedAll = {
+      prompt_tokens: 1000,
+      completion_tokens: 100,
+      total_tokens: 1100,
+      prompt_tokens_details: { cached_tokens: 1000 },
+    };
+    const { latch, observations } = setup();
+    await expect(
+      latch.record({
+        api: "openaiChat",
+        usage: cachedAll,
+        observation: around(9, { meters: { input_tokens: 1000 } }),
+      }),
+    ).rejects.toMatchObject({ code: "invalid_input", issues: [{ path: "observation.meters.input_tokens" }] });
+    expect(await observations.get("req-9:0:openai")).toBeUndefined();
+    // Anthropic's output_tokens already include thinking: reasoning_tokens beside it is the same tokens.
+    expect(
+      paths(() =>
+        toObservation({
+          api: "anthropic",
+          usage: { input_tokens: 10, output_tokens: 1000, output_tokens_details: { thinking_tokens: 800 } },
+          observation: around(10, { meters: { reasoning_tokens: 800 } }),
+        }),
+      ),
+    ).toEqual(["observation.meters.reasoning_tokens"]);
+    // gpt-image usage counts the generated images as image_output_tokens: an image_count beside it bills them twice.
+    expect(
+      paths(() =>
+        toObservation({
+          api: "openaiImages",
+          usage: {
+            input_tokens: 10,
+            output_tokens: 1056,
+            total_tokens: 1066,
+            input_tokens_details: { text_tokens: 10, image_tokens: 0 },
+          },
+          observation: around(11, { meters: { image_count: 1 } }),
+        }),
+      ),
+    ).toEqual(["observation.meters.image_count"]);
+  });
+
   it("caller meters are still validated, with their usual paths", () => {
     expect(
       paths(() =>

@@ -339,6 +339,23 @@ describe("SSE decoding", () => {
     expect(acc.result().usage).toEqual({ input_tokens: 4, output_tokens: 7 });
   });
 
+  it(
+    "an 8 MB line written in 1 KB chunks is decoded in linear time (the unfinished line is not rescanned per chunk)",
+    { timeout: 10_000 },
+    () => {
+      // A Gemini image stream puts a whole base64 image on one `data:` line, and a relay writes
+      // what each socket read gives it. Rescanning (and copying) the unfinished line on every
+      // chunk made this quadratic — 8,192 chunks × 4 MB on average, ~30 s here — against a few
+      // milliseconds when each chunk is scanned once.
+      const big = `data: {"blob":"${"a".repeat(8 * 1024 * 1024)}"}\n\n`;
+      const acc = createStreamAccumulator("openaiChat");
+      for (let i = 0; i < big.length; i += 1024) acc.write(big.slice(i, i + 1024));
+      acc.write(sse({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 } }));
+      acc.end();
+      expect(acc.result().usage).toEqual({ prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 });
+    },
+  );
+
   it("ignores payloads that are not JSON objects", () => {
     expect(accumulateStream("openaiChat", sse("42", "[1,2]", "null", "not json")).response).toEqual({
       object: "chat.completion",

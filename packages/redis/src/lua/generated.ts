@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "0d651982ad62",
+    version: "2b4565a3472d",
     lua: `--[[
   Reads an account's balance after releasing its expired holds.
 
@@ -149,6 +149,26 @@ local function roomOf(v)
   return room
 end
 
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end
+
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
 if sweepExpired(KEYS[1], KEYS[2], nowMs(), v[4]) then
   v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
@@ -158,8 +178,8 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   },
   commit: {
     name: "commit",
-    numberOfKeys: 3,
-    version: "1058f9916bd5",
+    numberOfKeys: 4,
+    version: "2ba6e7ff29ba",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -167,15 +187,23 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   It does not sweep the account's other expired holds: releasing them changes only \`held\`,
   which nothing here reads, and every script that reads it (reserve, balance) sweeps first.
 
+  A caller that granted the hold itself, within the retention, passes its amount (ARGV[5]):
+  then a record that is gone (evicted by a maxmemory-policy, lost in a failover) is charged
+  as a hold of that amount, not answered "unknown". With ARGV[6], a resolved hold's settled
+  marker stands in for an evicted record, so a retried commit is never charged twice.
+
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
 
     ARGV[1] holdId
     ARGV[2] actual, integer string >= 0
     ARGV[3] retention of the resolved hold record in ms, integer string
     ARGV[4] account (of KEYS[1] and KEYS[2])
+    ARGV[5] the hold's amount when this caller granted it (integer string), else ""
+    ARGV[6] optional: "1" to keep a settled marker (see includes/holds)
 
   Output:
      committed       committed now, or a retry of the same commit (charged once): the actual
@@ -268,9 +296,37 @@ local function roomOf(v)
   return room
 end
 
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end
+
 local stored = rcall("GET", KEYS[3])
 if not stored then
-  return {-2}
+  if ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+  end
+  if not stored then
+    if ARGV[5] == "" then
+      return {-2}
+    end
+    stored = "held|" .. ARGV[5] .. "||" .. ARGV[4]
+  end
 end
 local hold = splitHold(stored)
 if hold[4] ~= ARGV[4] then
@@ -292,7 +348,11 @@ if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 900719
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
-rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4], "PX", ARGV[3])
+local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
+rcall("SET", KEYS[3], record, "PX", ARGV[3])
+if ARGV[6] then
+  keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
+end
 return ARGV[2]
 `,
   },
@@ -466,7 +526,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "b6c53667b580",
+    version: "76e89078f2b0",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -476,8 +536,14 @@ return results
   and holdId (in the account's slot), and the client sends the holdId locator's
   \`SET … NX GET\` beside this script.
 
+  A retry never answers "granted" for a hold that is not counted: a retry after the hold
+  expired holds it again (a fresh ttlMs) when there is room, else it is denied. A retry whose
+  record is gone (evicted by a maxmemory-policy, lost in a failover) while the hold is still
+  counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
+  counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
+
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
+    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
@@ -486,12 +552,17 @@ return results
     ARGV[3] ttlMs, integer string > 0
     ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
+    ARGV[6] optional: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
-     remaining            granted: a new hold. The common case answers a plain integer, not an
-                          array (Redis converts a Lua table reply field by field, which costs
-                          about as much as one of the script's commands)
-     {2, remaining}       granted before: a retry (same answer, held once)
+     remaining            granted: a new hold, or an expired one held again. The common case
+                          answers a plain integer, not an array (Redis converts a Lua table
+                          reply field by field, which costs about as much as one of the
+                          script's commands)
+     {2, remaining}       granted before: a retry of a hold still counted (same answer, held
+                          once)
+     {3, remaining}       granted before and resolved (committed or voided) since: the same
+                          answer, nothing more held
      {0, remaining}       insufficient: nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account \`owner\` holds this holdId (amount
@@ -578,8 +649,29 @@ local function roomOf(v)
   return room
 end
 
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end
+
 local now = nowMs()
 local amount = ARGV[2]
+local member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
 local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
 if swept then
@@ -587,22 +679,46 @@ if swept then
 end
 local room = roomOf(v)
 
+-- Counts the hold until now + ttlMs; false when its member is there already (still counted).
+local function addHold()
+  local expiresAt = now + tonumber(ARGV[3])
+  if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
+    return false
+  end
+  rcall("HINCRBY", KEYS[1], "held", amount)
+  if not due or expiresAt < due then
+    rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+  end
+  return true
+end
+
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
 local stored
 if tonumber(amount) <= room then
   stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
-  if not stored then
-    local expiresAt = now + tonumber(ARGV[3])
-    rcall("ZADD", KEYS[2], integerString(expiresAt), amount .. "|" .. ARGV[1])
-    rcall("HINCRBY", KEYS[1], "held", amount)
-    if not due or expiresAt < due then
-      rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+  if not stored and ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    if stored then
+      -- Resolved before, and its record evicted since: put the record back, answer as a retry.
+      rcall("SET", KEYS[3], stored, "PX", ARGV[6])
     end
-    return room - tonumber(amount)
+  end
+  if not stored then
+    if addHold() then
+      return room - tonumber(amount)
+    end
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back).
+    return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
+  if not stored and ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    if not stored and rcall("ZSCORE", KEYS[2], member) then
+      return {2, room} -- its record evicted, the hold still counted: a retry
+    end
+  end
   if not stored then
     return {0, room}
   end
@@ -616,7 +732,23 @@ end
 if hold[2] ~= amount then
   return {-1, hold[2]}
 end
-return {2, room}
+if hold[1] == "held" then
+  local expiresAt = rcall("ZSCORE", KEYS[2], member)
+  if not expiresAt or tonumber(expiresAt) <= now then
+    -- A retry after the hold expired (released, or due for release): hold it again if there is room.
+    if expiresAt and releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
+      room = roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
+    end
+    if tonumber(amount) > room then
+      return {0, room}
+    end
+    addHold()
+    rcall("PEXPIRE", KEYS[3], ARGV[4])
+    return room - tonumber(amount)
+  end
+  return {2, room}
+end
+return {3, room}
 `,
   },
   saveCursor: {
@@ -654,7 +786,7 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "eb996f1f4676",
+    version: "d48a8066f27c",
     lua: `--[[
   Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
   out to be an idempotency conflict (its holdId already belongs to another account's hold):
@@ -754,6 +886,26 @@ local function roomOf(v)
   return room
 end
 
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end
+
 if rcall("GET", KEYS[3]) ~= "held|" .. ARGV[2] .. "||" .. ARGV[3] then
   return {0}
 end
@@ -764,8 +916,8 @@ return {1}
   },
   void: {
     name: "void",
-    numberOfKeys: 3,
-    version: "fd96d8a4e810",
+    numberOfKeys: 4,
+    version: "f3bf141a70c2",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -773,14 +925,21 @@ return {1}
   It sweeps the account's expired holds first (when one is due), so a hold past its expiry is
   released as expired, not voided, and stays committable.
 
+  A caller that granted the hold itself, within the retention, passes its amount (ARGV[4]):
+  then a record that is gone (evicted, lost in a failover) is voided as a hold of that amount.
+  With ARGV[5], a resolved hold's settled marker stands in for an evicted record.
+
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
+    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
 
     ARGV[1] holdId
     ARGV[2] retention of the resolved hold record in ms, integer string
     ARGV[3] account (of KEYS[1] and KEYS[2])
+    ARGV[4] the hold's amount when this caller granted it (integer string), else ""
+    ARGV[5] optional: "1" to keep a settled marker (see includes/holds)
 
   Output:
      {1}         voided now
@@ -871,9 +1030,37 @@ local function roomOf(v)
   return room
 end
 
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end
+
 local stored = rcall("GET", KEYS[3])
 if not stored then
-  return {-2}
+  if ARGV[5] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+  end
+  if not stored then
+    if ARGV[4] == "" then
+      return {-2}
+    end
+    stored = "held|" .. ARGV[4] .. "||" .. ARGV[3]
+  end
 end
 local hold = splitHold(stored)
 if hold[4] ~= ARGV[3] then
@@ -887,7 +1074,11 @@ if hold[1] == "voided" then
   return {0}
 end
 if releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2]) then
-  rcall("SET", KEYS[3], "voided|" .. hold[2] .. "||" .. ARGV[3], "PX", ARGV[2])
+  local record = "voided|" .. hold[2] .. "||" .. ARGV[3]
+  rcall("SET", KEYS[3], record, "PX", ARGV[2])
+  if ARGV[5] then
+    keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[2])
+  end
   return {1}
 end
 return {0}

@@ -7,8 +7,14 @@
   and holdId (in the account's slot), and the client sends the holdId locator's
   `SET … NX GET` beside this script.
 
+  A retry never answers "granted" for a hold that is not counted: a retry after the hold
+  expired holds it again (a fresh ttlMs) when there is room, else it is denied. A retry whose
+  record is gone (evicted by a maxmemory-policy, lost in a failover) while the hold is still
+  counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
+  counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
+
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
+    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
 
@@ -17,12 +23,17 @@
     ARGV[3] ttlMs, integer string > 0
     ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
+    ARGV[6] optional: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
-     remaining            granted: a new hold. The common case answers a plain integer, not an
-                          array (Redis converts a Lua table reply field by field, which costs
-                          about as much as one of the script's commands)
-     {2, remaining}       granted before: a retry (same answer, held once)
+     remaining            granted: a new hold, or an expired one held again. The common case
+                          answers a plain integer, not an array (Redis converts a Lua table
+                          reply field by field, which costs about as much as one of the
+                          script's commands)
+     {2, remaining}       granted before: a retry of a hold still counted (same answer, held
+                          once)
+     {3, remaining}       granted before and resolved (committed or voided) since: the same
+                          answer, nothing more held
      {0, remaining}       insufficient: nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account `owner` holds this holdId (amount
@@ -34,6 +45,7 @@ local rcall = redis.call
 
 local now = nowMs()
 local amount = ARGV[2]
+local member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
 local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
 if swept then
@@ -41,22 +53,46 @@ if swept then
 end
 local room = roomOf(v)
 
+-- Counts the hold until now + ttlMs; false when its member is there already (still counted).
+local function addHold()
+  local expiresAt = now + tonumber(ARGV[3])
+  if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
+    return false
+  end
+  rcall("HINCRBY", KEYS[1], "held", amount)
+  if not due or expiresAt < due then
+    rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+  end
+  return true
+end
+
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
 local stored
 if tonumber(amount) <= room then
   stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
-  if not stored then
-    local expiresAt = now + tonumber(ARGV[3])
-    rcall("ZADD", KEYS[2], integerString(expiresAt), amount .. "|" .. ARGV[1])
-    rcall("HINCRBY", KEYS[1], "held", amount)
-    if not due or expiresAt < due then
-      rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+  if not stored and ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    if stored then
+      -- Resolved before, and its record evicted since: put the record back, answer as a retry.
+      rcall("SET", KEYS[3], stored, "PX", ARGV[6])
     end
-    return room - tonumber(amount)
+  end
+  if not stored then
+    if addHold() then
+      return room - tonumber(amount)
+    end
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back).
+    return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
+  if not stored and ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    if not stored and rcall("ZSCORE", KEYS[2], member) then
+      return {2, room} -- its record evicted, the hold still counted: a retry
+    end
+  end
   if not stored then
     return {0, room}
   end
@@ -70,4 +106,20 @@ end
 if hold[2] ~= amount then
   return {-1, hold[2]}
 end
-return {2, room}
+if hold[1] == "held" then
+  local expiresAt = rcall("ZSCORE", KEYS[2], member)
+  if not expiresAt or tonumber(expiresAt) <= now then
+    -- A retry after the hold expired (released, or due for release): hold it again if there is room.
+    if expiresAt and releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
+      room = roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
+    end
+    if tonumber(amount) > room then
+      return {0, room}
+    end
+    addHold()
+    rcall("PEXPIRE", KEYS[3], ARGV[4])
+    return room - tonumber(amount)
+  end
+  return {2, room}
+end
+return {3, room}

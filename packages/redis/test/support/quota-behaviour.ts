@@ -340,6 +340,136 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await quota.balance(account)).toEqual({ limit: 10, spent: 3, held: 0, available: 7 });
   });
 
+  it("holds again a reserve retried after its hold expired, never answering granted with nothing held", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+    const [quota, other] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
+    const account = fresh("rehold");
+    const [swept, unswept] = [fresh("hold"), fresh("hold")];
+    await quota.setLimit(account, 100);
+    expect(await quota.reserve({ holdId: swept, account, amount: 30, ttlMs: 50 })).toEqual({
+      granted: true,
+      remaining: 70,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Released by the next call on the account (balance sweeps), then retried: held again.
+    expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
+    expect(await other.reserve({ holdId: swept, account, amount: 30, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 70,
+    });
+    expect(await raw.zscore(keys.accountKeys(account).expiry, `30|${swept}`)).not.toBeNull();
+    // Past its expiry but not swept yet (nothing touched the account): released, then held again.
+    expect(await quota.reserve({ holdId: unswept, account, amount: 20, ttlMs: 50 })).toEqual({
+      granted: true,
+      remaining: 50,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await quota.reserve({ holdId: unswept, account, amount: 20, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 50,
+    });
+    expect(await other.balance(account)).toEqual({ limit: 100, spent: 0, held: 50, available: 50 });
+    // A retry of a hold that is still counted changes nothing; each commits once.
+    expect(await other.reserve({ holdId: unswept, account, amount: 20, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 50,
+    });
+    expect(await other.commit(swept, 25)).toEqual({ committed: 25 });
+    expect(await quota.commit(unswept, 15)).toEqual({ committed: 15 });
+    expect(await other.balance(account)).toEqual({ limit: 100, spent: 40, held: 0, available: 60 });
+    // The locator (Cluster) and the record live as long as the new hold.
+    expect(await raw.pttl(recordKey(raw, keys, account, swept))).toBeGreaterThan(0);
+    if (raw.isCluster) expect(await raw.pttl(keys.holdLocator(swept))).toBeGreaterThan(60_000);
+  });
+
+  it("denies a reserve retried after its hold expired when the room is gone, and still charges its late commit", async () => {
+    const raw = await target.client();
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+    const quota = new RedisQuota(raw, options);
+    const account = fresh("rehold-full");
+    const [first, second] = [fresh("hold"), fresh("hold")];
+    await quota.setLimit(account, 10);
+    await quota.reserve({ holdId: first, account, amount: 10, ttlMs: 50 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await quota.reserve({ holdId: second, account, amount: 8, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 2,
+    });
+    expect(await quota.reserve({ holdId: first, account, amount: 10, ttlMs: 60_000 })).toEqual({
+      granted: false,
+      reason: "insufficient",
+      remaining: 2,
+    });
+    expect(await quota.balance(account)).toEqual({ limit: 10, spent: 0, held: 8, available: 2 });
+    expect(await new RedisQuota(raw, options).commit(first, 6)).toEqual({ committed: 6 });
+    expect(await quota.balance(account)).toEqual({ limit: 10, spent: 6, held: 8, available: 0 });
+  });
+
+  it("never charges twice through a reserve retried after the hold was committed, even past the retention", async () => {
+    const raw = await target.client();
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000, holdRetentionMs: 2_000 };
+    const [granting, other, late] = [
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+      new RedisQuota(raw, options),
+    ];
+    const account = fresh("retry-after-commit");
+    const holdId = fresh("hold");
+    await granting.setLimit(account, 100);
+    await granting.reserve({ holdId, account, amount: 10, ttlMs: 60_000 });
+    expect(await other.commit(holdId, 7)).toEqual({ committed: 7 });
+    // The retry (within the committed record's retention) answers as the first reserve did,
+    // holds nothing, and is not taken as a grant of `late`: once the record has expired, a
+    // commit from `late` must not charge the hold again as one whose record was lost.
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(await late.reserve({ holdId, account, amount: 10, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 93,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_600));
+    await expectLatchError(late.commit(holdId, 7), "invalid_input");
+    expect(await late.balance(account)).toEqual({ limit: 100, spent: 7, held: 0, available: 93 });
+  });
+
+  it("counts a hold once when its record is lost and the reserve retried, and its granting object still charges it", async () => {
+    const raw = await target.client();
+    const keys = new KeySpace(target.keyPrefix);
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+    const [granting, other] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
+    const account = fresh("lost");
+    const [live, gone, elsewhere] = [fresh("hold"), fresh("hold"), fresh("hold")];
+    await granting.setLimit(account, 100);
+    // A record lost while its hold is counted (as after an eviction): the retry holds nothing more.
+    await granting.reserve({ holdId: live, account, amount: 30, ttlMs: 60_000 });
+    await raw.del(recordKey(raw, keys, account, live));
+    expect(await other.reserve({ holdId: live, account, amount: 30, ttlMs: 60_000 })).toEqual({
+      granted: true,
+      remaining: 70,
+    });
+    await raw.del(recordKey(raw, keys, account, live));
+    expect(await granting.commit(live, 20)).toEqual({ committed: 20 });
+    expect(await other.balance(account)).toEqual({ limit: 100, spent: 20, held: 0, available: 80 });
+    // Record and hold both lost (a reserve acknowledged, then lost in a failover): the object
+    // that granted it still charges the usage; its retries answer the same.
+    await granting.reserve({ holdId: gone, account, amount: 10, ttlMs: 60_000 });
+    const { account: accountKey, expiry } = keys.accountKeys(account);
+    await raw.del(recordKey(raw, keys, account, gone));
+    await raw.zrem(expiry, `10|${gone}`);
+    await raw.hincrby(accountKey, "held", -10);
+    expect(await granting.commit(gone, 7)).toEqual({ committed: 7 });
+    expect(await other.commit(gone, 7)).toEqual({ committed: 7 });
+    expect(await other.balance(account)).toEqual({ limit: 100, spent: 27, held: 0, available: 73 });
+    // Another object does not know the account of a hold whose record is gone: it throws.
+    await granting.reserve({ holdId: elsewhere, account, amount: 5, ttlMs: 60_000 });
+    await raw.del(recordKey(raw, keys, account, elsewhere));
+    if (raw.isCluster) await raw.del(keys.holdLocator(elsewhere));
+    await expectLatchError(other.commit(elsewhere, 5), "invalid_input");
+    expect(await granting.commit(elsewhere, 5)).toEqual({ committed: 5 });
+    expect(await other.balance(account)).toEqual({ limit: 100, spent: 32, held: 0, available: 68 });
+  });
+
   it("stores amounts as exact integer strings up to 2^53-1 (never through a Lua double)", async () => {
     const raw = await target.client();
     const keys = new KeySpace(target.keyPrefix);

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -96,16 +96,33 @@ export async function ownedRedisServer(extraArgs: readonly string[] = []): Promi
   return server;
 }
 
-/** A local 3-master Redis Cluster (no replicas) on spare loopback ports, owned by the test. */
+/** A local Redis Cluster on spare loopback ports, owned by the test. */
 export interface OwnedCluster {
+  /** Every node's port, masters first (as `redis-cli --cluster create` was given them). */
   readonly ports: readonly number[];
+  /** Kills one node with SIGKILL (a crash: nothing is flushed, no goodbye to the Cluster). */
+  kill(port: number): Promise<void>;
   dispose(): Promise<void>;
 }
 
-export async function ownedCluster(masters = 3): Promise<OwnedCluster> {
+export interface OwnedClusterOptions {
+  /** Replicas per master, so that a master can fail over. Default 0. */
+  replicasPerMaster?: number;
+  /** `cluster-node-timeout`: how long before a silent node counts as failed. Default Redis's (15 s). */
+  nodeTimeoutMs?: number;
+}
+
+export async function ownedCluster(masters = 3, options: OwnedClusterOptions = {}): Promise<OwnedCluster> {
+  const replicas = options.replicasPerMaster ?? 0;
   const dir = await mkdtemp(join(tmpdir(), "latch-redis-cluster-"));
   const ports: number[] = [];
-  for (let i = 0; i < masters; i++) ports.push(await sparePort(ports));
+  for (let i = 0; i < masters * (1 + replicas); i++) ports.push(await sparePort(ports));
+  const pidFile = (port: number) => join(dir, `redis-${port}.pid`);
+  const kill = async (port: number) => {
+    const pid = Number((await readFile(pidFile(port), "utf8")).trim());
+    process.kill(pid, "SIGKILL");
+    await waitFor(`port ${port} to close`, () => portIsFree(port));
+  };
   const dispose = async () => {
     for (const port of ports) await redisCli(port, "SHUTDOWN", "NOSAVE").catch(() => "");
     await rm(dir, { recursive: true, force: true });
@@ -123,6 +140,14 @@ export async function ownedCluster(masters = 3): Promise<OwnedCluster> {
         "yes",
         "--cluster-config-file",
         join(dir, `nodes-${port}.conf`),
+        ...(options.nodeTimeoutMs === undefined
+          ? []
+          : [
+              "--cluster-node-timeout",
+              String(options.nodeTimeoutMs),
+              "--cluster-replica-validity-factor",
+              "0",
+            ]),
         "--save",
         "",
         "--appendonly",
@@ -130,7 +155,7 @@ export async function ownedCluster(masters = 3): Promise<OwnedCluster> {
         "--daemonize",
         "yes",
         "--pidfile",
-        join(dir, `redis-${port}.pid`),
+        pidFile(port),
         "--logfile",
         join(dir, `redis-${port}.log`),
       ]);
@@ -143,17 +168,22 @@ export async function ownedCluster(masters = 3): Promise<OwnedCluster> {
       "create",
       ...ports.map((p) => `127.0.0.1:${p}`),
       "--cluster-replicas",
-      "0",
+      String(replicas),
       "--cluster-yes",
     ]);
     for (const port of ports) {
       await waitFor(`cluster_state:ok on ${port}`, async () =>
         (await redisCli(port, "CLUSTER", "INFO")).includes("cluster_state:ok"),
       );
+      // A replica must be in sync with its master before it can take over.
+      await waitFor(`replication link of ${port}`, async () => {
+        const info = await redisCli(port, "INFO", "replication");
+        return info.includes("role:master") || info.includes("master_link_status:up");
+      });
     }
   } catch (error) {
     await dispose();
     throw error;
   }
-  return { ports, dispose };
+  return { ports, kill, dispose };
 }

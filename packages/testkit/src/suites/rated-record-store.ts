@@ -61,6 +61,29 @@ async function drain(
   throw new Error("listSince never reached the end");
 }
 
+/**
+ * Follows the change log from `cursor` until `done(entries)` holds, for up to a minute. A
+ * change log that never skips (Postgres) holds back rows while any older transaction on the
+ * server is still open — another test run's, on a shared server — so what a test just wrote
+ * may appear a little later; it must appear, once, in order.
+ */
+async function drainUntil(
+  store: RatedRecordStore,
+  cursor: string | undefined,
+  done: (entries: ChangeLogEntry[]) => boolean,
+  limit = 500,
+): Promise<{ entries: ChangeLogEntry[]; cursor: string | undefined }> {
+  const entries: ChangeLogEntry[] = [];
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const page = await drain(store, cursor, limit);
+    entries.push(...page.entries);
+    cursor = page.cursor;
+    if (done(entries) || Date.now() > deadline) return { entries, cursor };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** The seqs of consecutive pages must strictly increase (as integers): one total order. */
 function expectIncreasingSeqs(entries: readonly ChangeLogEntry[]): void {
   let previous = -1n;
@@ -178,7 +201,9 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       expect(await store.get(v1.ratedRecordId)).toEqual(v1);
       const v2 = makeCorrection(v1, { input_tokens: 900, output_tokens: 450 });
       expect(await store.put(v2)).toBe("stored");
-      const logged = (await drain(store, cursor)).entries
+      const logged = (
+        await drainUntil(store, cursor, (es) => es.filter((e) => e.record.eventId === v1.eventId).length >= 2)
+      ).entries
         .map((e) => e.record)
         .filter((r) => r.eventId === v1.eventId);
       expect(logged).toEqual([v1, v2]);
@@ -329,7 +354,8 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       const v2 = makeCorrection(v1, { input_tokens: 5_000, output_tokens: 100 });
       await store.put(v2);
 
-      const ours = (await drain(store, start)).entries.filter((e) => e.record.eventId.startsWith(prefix));
+      const mine = (es: ChangeLogEntry[]) => es.filter((e) => e.record.eventId.startsWith(prefix));
+      const ours = mine((await drainUntil(store, start, (es) => mine(es).length >= 3)).entries);
       expect(ours.map((e) => e.record.ratedRecordId)).toEqual([
         v1.ratedRecordId,
         other.ratedRecordId,
@@ -420,12 +446,12 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       for (const r of records) await store.put(r);
       await store.put(makeCorrection(records[2] as RatedUsageRecord, { input_tokens: 1 }));
 
-      const small = await drain(store, start, 2);
-      const large = await drain(store, start, 100);
       const ours = (entries: ChangeLogEntry[]) =>
         entries
           .filter((e) => e.record.eventId.startsWith(prefix))
           .map((e) => [e.seq, e.record.ratedRecordId]);
+      const small = await drainUntil(store, start, (es) => ours(es).length >= 8, 2);
+      const large = await drainUntil(store, start, (es) => ours(es).length >= 8, 100);
       expect(ours(small.entries)).toHaveLength(8);
       expect(ours(small.entries)).toEqual(ours(large.entries));
       expectIncreasingSeqs(small.entries);
@@ -508,8 +534,9 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       expect(await store.getCursor(name)).toBeUndefined();
       await store.put(record(1));
       await store.put(record(2));
-      const { entries } = await drain(store, undefined);
-      const ours = entries.filter((e) => e.record.eventId.startsWith(prefix));
+      const mine = (es: ChangeLogEntry[]) => es.filter((e) => e.record.eventId.startsWith(prefix));
+      const { entries } = await drainUntil(store, undefined, (es) => mine(es).length >= 2);
+      const ours = mine(entries);
       const [first, second] = ours.map((e) => e.seq);
       expect(first).toBeDefined();
       expect(second).toBeDefined();
@@ -528,7 +555,11 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
 
     it("refuses a cursor past the end of the change log in saveCursor and listSince, saving nothing", async () => {
       await store.put(record(1));
-      const end = (await drain(store, undefined)).cursor as string;
+      const end = (
+        await drainUntil(store, undefined, (es) =>
+          es.some((e) => e.record.ratedRecordId === record(1).ratedRecordId),
+        )
+      ).cursor as string;
       const name = uniqueId("exporter");
       // Saved, it would skip every version written up to it; followed, it would never see them.
       for (const past of [BigInt(end) + 1n, BigInt(end) + 10n ** 25n]) {
@@ -539,7 +570,9 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       await store.saveCursor(name, end); // the end itself is a position
       expect(await store.getCursor(name)).toBe(end);
       await store.put(record(2));
-      const next = await drain(store, end);
+      const next = await drainUntil(store, end, (es) =>
+        es.some((e) => e.record.ratedRecordId === record(2).ratedRecordId),
+      );
       expect(next.entries.map((e) => e.record.ratedRecordId)).toContain(record(2).ratedRecordId);
     });
 

@@ -173,6 +173,37 @@ export function describeUsageCounter(options: UsageCounterSuiteOptions): void {
         expect(await counter.get(key, "2026-03")).toBe(0);
       });
 
+      it("ids with a lone surrogate or U+0000 are refused as invalid_input or stored exactly: never aliased, never an untyped error", async () => {
+        // Drivers encode a lone surrogate as U+FFFD: x\uD800, x\uDC00 and x\uFFFD would be one id.
+        const hostile = ["x\uD800", "x\uDC00", "x\uFFFD", "x\u0000"];
+        /** Adds 1 with `value` in `field`; true when stored, false when refused as invalid_input. */
+        const attempt = async (field: "key" | "period" | "opId", value: string): Promise<boolean> => {
+          const add =
+            field === "key"
+              ? counter.add(`${key}${value}`, "2026-03", 1, { opId: "evt-h" })
+              : field === "period"
+                ? counter.add(key, `2026-03${value}`, 1, { opId: "evt-h" })
+                : counter.add(key, "2026-05", 1, { opId: value });
+          const outcome = await add.then(
+            () => true,
+            (e: unknown) => e,
+          );
+          if (outcome === true) return true;
+          await expectInvalidInput(Promise.reject(outcome), field);
+          return false;
+        };
+        for (const field of ["key", "period", "opId"] as const) {
+          const stored: string[] = [];
+          for (const value of hostile) if (await attempt(field, value)) stored.push(value);
+          // Each stored id is its own counter or operation: one add each, none merged.
+          for (const value of stored) {
+            if (field === "key") expect(await counter.get(`${key}${value}`, "2026-03")).toBe(1);
+            if (field === "period") expect(await counter.get(key, `2026-03${value}`)).toBe(1);
+          }
+          if (field === "opId") expect(await counter.get(key, "2026-05")).toBe(stored.length);
+        }
+      });
+
       it("stores opIds exactly: ids differing only in case, separators or trailing spaces stay apart", async () => {
         const ids = ["evt|a", "evt:a", "EVT|a", "evt|a ", "evt\ta", "évt|a"];
         for (const [i, opId] of ids.entries()) expect(await counter.add(key, "2026-03", 1, { opId })).toBe(i);

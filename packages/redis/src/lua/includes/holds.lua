@@ -64,3 +64,23 @@ local function roomOf(v)
   end
   return room
 end
+
+-- Settled markers, kept only when the caller asks (RedisQuota's allowEvictingPolicy): a copy of
+-- a resolved hold's record in the account's hash (field SETTLED .. holdId), which has no TTL, so
+-- a volatile-* maxmemory-policy never evicts it, unlike the record (a key with a TTL). The
+-- account's settled index (a sorted set: holdId scored by the resolution time, ms) orders them
+-- for the purge: markers older than the retention are deleted, up to 100 per call.
+local SETTLED = "settled:"
+
+local function keepSettled(accountKey, indexKey, holdId, record, retention)
+  local now = nowMs()
+  rcall("HSET", accountKey, SETTLED .. holdId, record)
+  rcall("ZADD", indexKey, integerString(now), holdId)
+  local old = rcall("ZRANGEBYSCORE", indexKey, "-inf", integerString(now - tonumber(retention)), "LIMIT", 0, 100)
+  for _, id in ipairs(old) do
+    rcall("HDEL", accountKey, SETTLED .. id)
+  end
+  if #old > 0 then
+    rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
+  end
+end

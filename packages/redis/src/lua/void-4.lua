@@ -5,14 +5,21 @@
   It sweeps the account's expired holds first (when one is due), so a hold past its expiry is
   released as expired, not voided, and stays committable.
 
+  A caller that granted the hold itself, within the retention, passes its amount (ARGV[4]):
+  then a record that is gone (evicted, lost in a failover) is voided as a hold of that amount.
+  With ARGV[5], a resolved hold's settled marker stands in for an evicted record.
+
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
+    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
 
     ARGV[1] holdId
     ARGV[2] retention of the resolved hold record in ms, integer string
     ARGV[3] account (of KEYS[1] and KEYS[2])
+    ARGV[4] the hold's amount when this caller granted it (integer string), else ""
+    ARGV[5] optional: "1" to keep a settled marker (see includes/holds)
 
   Output:
      {1}         voided now
@@ -28,7 +35,15 @@ local rcall = redis.call
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
-  return {-2}
+  if ARGV[5] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+  end
+  if not stored then
+    if ARGV[4] == "" then
+      return {-2}
+    end
+    stored = "held|" .. ARGV[4] .. "||" .. ARGV[3]
+  end
 end
 local hold = splitHold(stored)
 if hold[4] ~= ARGV[3] then
@@ -42,7 +57,11 @@ if hold[1] == "voided" then
   return {0}
 end
 if releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2]) then
-  rcall("SET", KEYS[3], "voided|" .. hold[2] .. "||" .. ARGV[3], "PX", ARGV[2])
+  local record = "voided|" .. hold[2] .. "||" .. ARGV[3]
+  rcall("SET", KEYS[3], record, "PX", ARGV[2])
+  if ARGV[5] then
+    keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[2])
+  end
   return {1}
 end
 return {0}

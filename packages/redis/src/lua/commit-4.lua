@@ -5,15 +5,23 @@
   It does not sweep the account's other expired holds: releasing them changes only `held`,
   which nothing here reads, and every script that reads it (reserve, balance) sweeps first.
 
+  A caller that granted the hold itself, within the retention, passes its amount (ARGV[5]):
+  then a record that is gone (evicted by a maxmemory-policy, lost in a failover) is charged
+  as a hold of that amount, not answered "unknown". With ARGV[6], a resolved hold's settled
+  marker stands in for an evicted record, so a retried commit is never charged twice.
+
   Input:
-    KEYS[1] account hash (limit, spent, held)
+    KEYS[1] account hash (limit, spent, held; settled markers "settled:<holdId>")
     KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
 
     ARGV[1] holdId
     ARGV[2] actual, integer string >= 0
     ARGV[3] retention of the resolved hold record in ms, integer string
     ARGV[4] account (of KEYS[1] and KEYS[2])
+    ARGV[5] the hold's amount when this caller granted it (integer string), else ""
+    ARGV[6] optional: "1" to keep a settled marker (see includes/holds)
 
   Output:
      committed       committed now, or a retry of the same commit (charged once): the actual
@@ -31,7 +39,15 @@ local rcall = redis.call
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
-  return {-2}
+  if ARGV[6] then
+    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+  end
+  if not stored then
+    if ARGV[5] == "" then
+      return {-2}
+    end
+    stored = "held|" .. ARGV[5] .. "||" .. ARGV[4]
+  end
 end
 local hold = splitHold(stored)
 if hold[4] ~= ARGV[4] then
@@ -53,5 +69,9 @@ if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 900719
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
-rcall("SET", KEYS[3], "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4], "PX", ARGV[3])
+local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
+rcall("SET", KEYS[3], record, "PX", ARGV[3])
+if ARGV[6] then
+  keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
+end
 return ARGV[2]

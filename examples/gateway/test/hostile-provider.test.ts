@@ -1,0 +1,117 @@
+/**
+ * A provider's bytes are not trusted: a streamed answer whose line (SSE) or array element
+ * (Gemini without `alt=sse`) never ends must not make the gateway hold it all in memory. The
+ * client still gets every byte; the call is still billed (estimated when no usage could be read).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Latch } from "@latch/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "../src/config.js";
+import { type Gateway, startGateway } from "../src/gateway.js";
+
+const MIB = 1024 * 1024;
+/** Bytes of the endless line or element. */
+const HOSTILE_BYTES = 96 * MIB;
+
+let dir: string;
+let backends: GatewayBackends;
+let latch: Latch;
+let provider: http.Server;
+let gateway: Gateway;
+
+/** Streams `head`, then HOSTILE_BYTES of `filler` with no newline and no closing brace, then ends. */
+function hostileProvider(): http.Server {
+  return http.createServer((req, res) => {
+    req.resume();
+    req.on("end", async () => {
+      const gemini = (req.url ?? "").includes("streamGenerateContent");
+      res.writeHead(200, { "content-type": gemini ? "application/json" : "text/event-stream" });
+      res.write(
+        gemini ? '[{"candidates":[{"content":{"parts":[{"text":"' : 'data: {"choices":[{"delta":{"content":"',
+      );
+      const chunk = Buffer.alloc(64 * 1024, gemini ? "[" : "x");
+      for (let sent = 0; sent < HOSTILE_BYTES; sent += chunk.length) {
+        if (!res.write(chunk)) await new Promise((r) => res.once("drain", r));
+      }
+      res.end();
+    });
+  });
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "latch-gateway-hostile-"));
+  backends = await openGatewayBackends({ exportDir: join(dir, "out"), namespace: "hostile" });
+  latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl"), onWarning: () => {} });
+  provider = hostileProvider();
+  await new Promise<void>((resolve) => provider.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
+  gateway = await startGateway({ latch, providerUrl: url });
+  await latch.ready;
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await new Promise((resolve) => provider?.close(resolve));
+  await backends?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Sends a streamed request and reads (and drops) the answer while sampling the heap. */
+async function streamThrough(path: string, body: unknown, tenant: string) {
+  const before = process.memoryUsage().heapUsed;
+  let peak = before;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }, 20);
+  let received = 0;
+  try {
+    const response = await fetch(`${gateway.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+      body: JSON.stringify(body),
+    });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+      peak = Math.max(peak, process.memoryUsage().heapUsed);
+    }
+    return { status: response.status, received, growth: peak - before };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+describe("a hostile provider's endless line", () => {
+  it.each([
+    [
+      "SSE",
+      "/v1/chat/completions",
+      { model: "gpt-4o", messages: [{ role: "user", content: "hi" }], stream: true },
+    ],
+    [
+      "a Gemini JSON array",
+      "/v1beta/models/gemini-2.5-pro:streamGenerateContent",
+      { contents: [{ role: "user", parts: [{ text: "hi" }] }] },
+    ],
+  ])(
+    "%s: relayed in full, the heap grows by far less than the line, and the call is billed",
+    { timeout: 120_000 },
+    async (_, path, body) => {
+      const tenant = `hostile-${path.length}`;
+      await backends.quota.setLimit(tenant, 10_000_000);
+      const sent = await streamThrough(path, body, tenant);
+      expect(sent.status).toBe(200);
+      expect(sent.received).toBeGreaterThan(HOSTILE_BYTES);
+      expect(sent.growth).toBeLessThan(HOSTILE_BYTES / 3);
+      const balance = await backends.quota.balance(tenant);
+      expect(balance.held).toBe(0);
+      expect(balance.spent).toBeGreaterThan(0);
+    },
+  );
+});
