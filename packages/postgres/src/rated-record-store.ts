@@ -501,8 +501,8 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
 
   /**
    * The consumer's cursor, the versions after it that `listSince` hands out now (`ready`) and
-   * those stored but held back (`waiting`), and the oldest transaction still running on the
-   * server (`heldBack`), which every version committed after it began waits for: its pid, xid,
+   * those stored but held back (`waiting`), and the oldest transaction holding an xid anywhere
+   * on the server (`heldBack`), which every version committed after it began waits for: its pid, xid,
    * state, application, user, database, start and age (from `pg_stat_activity`, or
    * `pg_prepared_xacts` for a prepared transaction). A short transaction of another writer
    * shows up here too, briefly; one that stays is what to look for. On PGlite (one session)

@@ -62,8 +62,10 @@ export interface ChangeLogStatus {
   /** `true` when `ready` or `waiting` stopped counting at the query's `countLimit`. */
   capped: boolean;
   /**
-   * The oldest transaction still running, when one is: versions committed after it began wait
-   * for it to end. Missing on stores without open transactions (memory, Redis, PGlite).
+   * The oldest transaction still running that holds a transaction id (it wrote, or took one),
+   * when there is one: every version committed after it began waits for it to end (`waiting`
+   * may still be 0 when none has been committed since). Missing on stores without open
+   * transactions (memory, Redis, PGlite).
    */
   heldBack?: ChangeLogHolder;
 }
