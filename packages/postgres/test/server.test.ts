@@ -57,7 +57,7 @@ afterAll(async () => {
   await pool.end();
 });
 
-describeConformance("postgres", () => pool, schema, { quota: 10_000, credits: 2_000 });
+describeConformance("postgres", () => pool, schema, { quota: 100_000, credits: 10_000 });
 describeCreditConformance("postgres", () => pool, schema, 2_000);
 describeApiKeyStore({
   name: "postgres",

@@ -100,6 +100,13 @@ function expectBounded(counts: readonly number[], perRound: number, cycles: numb
   }
 }
 
+/**
+ * The storage test's timeout: five minutes, or 5 ms a cycle when more (100,000 Postgres cycles
+ * take about a minute on a quiet machine, several when a second test run shares the cores).
+ */
+const storageTimeoutMs = (cycles: number | undefined, fallback: number) =>
+  Math.max(300_000, (cycles ?? fallback) * 5);
+
 /** Cycles per round, from the option or the default (never below 100 per round). */
 const perRoundOf = (cycles: number | undefined, fallback: number) =>
   Math.max(100, Math.floor((cycles ?? fallback) / ROUNDS));
@@ -179,7 +186,7 @@ export function quotaRetentionCases(
       expectBounded(counts, perRound, cycles);
       await purge();
       expect(await stored()).toBe(0);
-    }, 300_000);
+    }, storageTimeoutMs(options.cycles, 100_000));
   });
 }
 
@@ -272,6 +279,6 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
       expectBounded(counts, perRound, cycles);
       await purge();
       expect(await stored()).toBe(0);
-    }, 300_000);
+    }, storageTimeoutMs(options.cycles, 10_000));
   });
 }
