@@ -159,34 +159,38 @@ export function quotaRetentionCases(
       expect(await quota.balance(account)).toEqual({ limit: 100, spent: 25, held: 30, available: 45 });
     }, 60_000);
 
-    it("keeps storage bounded over many reserve/commit cycles", async () => {
-      const { store: quota, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
-      const perRound = perRoundOf(options.cycles, 100_000);
-      const cycles = perRound * ROUNDS;
-      // One account per worker: the workers do not queue on one account's lock.
-      const accounts = Array.from({ length: options.concurrency ?? 8 }, () => uniqueId("retention-load"));
-      for (const account of accounts) await quota.setLimit(account, cycles);
-      const stored = () => storedHolds(accounts);
-      const counts = await boundedRun(
-        perRound,
-        accounts.length,
-        async (i, worker) => {
-          const account = accounts[worker] as string;
-          const holdId = `${account}:${i}`;
-          const r = await quota.reserve({ holdId, account, amount: 1, ttlMs: 60_000 });
-          if (!r.granted) expect.fail(`reserve ${i} was not granted`);
-          await quota.commit(holdId, 1);
-        },
-        stored,
-      );
-      // Every cycle charged once; the records of all but the last round or two are gone.
-      const spent = await Promise.all(accounts.map(async (a) => (await quota.balance(a)).spent));
-      expect(spent.reduce((a, b) => a + b, 0)).toBe(cycles);
-      for (const account of accounts) expect((await quota.balance(account)).held).toBe(0);
-      expectBounded(counts, perRound, cycles);
-      await purge();
-      expect(await stored()).toBe(0);
-    }, storageTimeoutMs(options.cycles, 100_000));
+    it(
+      "keeps storage bounded over many reserve/commit cycles",
+      async () => {
+        const { store: quota, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
+        const perRound = perRoundOf(options.cycles, 100_000);
+        const cycles = perRound * ROUNDS;
+        // One account per worker: the workers do not queue on one account's lock.
+        const accounts = Array.from({ length: options.concurrency ?? 8 }, () => uniqueId("retention-load"));
+        for (const account of accounts) await quota.setLimit(account, cycles);
+        const stored = () => storedHolds(accounts);
+        const counts = await boundedRun(
+          perRound,
+          accounts.length,
+          async (i, worker) => {
+            const account = accounts[worker] as string;
+            const holdId = `${account}:${i}`;
+            const r = await quota.reserve({ holdId, account, amount: 1, ttlMs: 60_000 });
+            if (!r.granted) expect.fail(`reserve ${i} was not granted`);
+            await quota.commit(holdId, 1);
+          },
+          stored,
+        );
+        // Every cycle charged once; the records of all but the last round or two are gone.
+        const spent = await Promise.all(accounts.map(async (a) => (await quota.balance(a)).spent));
+        expect(spent.reduce((a, b) => a + b, 0)).toBe(cycles);
+        for (const account of accounts) expect((await quota.balance(account)).held).toBe(0);
+        expectBounded(counts, perRound, cycles);
+        await purge();
+        expect(await stored()).toBe(0);
+      },
+      storageTimeoutMs(options.cycles, 100_000),
+    );
   });
 }
 
@@ -245,40 +249,44 @@ export function creditRetentionCases(name: string, options: HoldRetentionOptions
       expect(await reserve("c", "30")).toEqual({ granted: true, holdId: hold("c"), available: "45" });
     }, 60_000);
 
-    it("keeps storage bounded over many reserve/commit and reserve/void cycles", async () => {
-      const { store: credits, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
-      const perRound = perRoundOf(options.cycles, 10_000);
-      const cycles = perRound * ROUNDS;
-      // One ledger per worker: the workers do not queue on one ledger's lock.
-      const ledgers = await Promise.all(
-        Array.from({ length: options.concurrency ?? 8 }, () => setup(credits, String(cycles))),
-      );
-      const stored = () => storedHolds(ledgers.map((l) => l.ledgerId));
-      const counts = await boundedRun(
-        perRound,
-        ledgers.length,
-        async (i, worker) => {
-          const { ledgerId, featureId } = ledgers[worker] as { ledgerId: string; featureId: string };
-          const holdId = `${ledgerId}:${i}`;
-          const r = await credits.reserve({ holdId, ledgerId, featureId, amount: "1", ttlMs: 60_000 });
-          if (!r.granted) expect.fail(`reserve ${i} was not granted`);
-          // Commits record one usage event again and again (burned once): the facts stay small.
-          if (i % 2 === 0) {
-            await credits.commitHold({
-              holdId,
-              eventId: `${ledgerId}:call`,
-              amount: "1",
-              at: "2026-03-01T00:00:00Z",
-            });
-          } else {
-            await credits.voidHold(holdId);
-          }
-        },
-        stored,
-      );
-      expectBounded(counts, perRound, cycles);
-      await purge();
-      expect(await stored()).toBe(0);
-    }, storageTimeoutMs(options.cycles, 10_000));
+    it(
+      "keeps storage bounded over many reserve/commit and reserve/void cycles",
+      async () => {
+        const { store: credits, storedHolds, purge } = await options.create(STORAGE_RETENTION_MS);
+        const perRound = perRoundOf(options.cycles, 10_000);
+        const cycles = perRound * ROUNDS;
+        // One ledger per worker: the workers do not queue on one ledger's lock.
+        const ledgers = await Promise.all(
+          Array.from({ length: options.concurrency ?? 8 }, () => setup(credits, String(cycles))),
+        );
+        const stored = () => storedHolds(ledgers.map((l) => l.ledgerId));
+        const counts = await boundedRun(
+          perRound,
+          ledgers.length,
+          async (i, worker) => {
+            const { ledgerId, featureId } = ledgers[worker] as { ledgerId: string; featureId: string };
+            const holdId = `${ledgerId}:${i}`;
+            const r = await credits.reserve({ holdId, ledgerId, featureId, amount: "1", ttlMs: 60_000 });
+            if (!r.granted) expect.fail(`reserve ${i} was not granted`);
+            // Commits record one usage event again and again (burned once): the facts stay small.
+            if (i % 2 === 0) {
+              await credits.commitHold({
+                holdId,
+                eventId: `${ledgerId}:call`,
+                amount: "1",
+                at: "2026-03-01T00:00:00Z",
+              });
+            } else {
+              await credits.voidHold(holdId);
+            }
+          },
+          stored,
+        );
+        expectBounded(counts, perRound, cycles);
+        await purge();
+        expect(await stored()).toBe(0);
+      },
+      storageTimeoutMs(options.cycles, 10_000),
+    );
   });
 }
