@@ -31,7 +31,7 @@ interface Hold {
   readonly amount: number;
   /** Identity of the reserve request (account and amount) for retry-vs-conflict checks. */
   readonly requestHash: string;
-  readonly expiresAt: number;
+  expiresAt: number;
   status: HoldStatus;
   /** When it last resolved (commit, void, or its expiry), by the store's clock. */
   resolvedAt?: number;
@@ -150,18 +150,34 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
           incomingHash: requestHash,
         });
       }
-      // A retry: the hold was granted once; answer the same without holding again.
-      return { granted: true, remaining: available(state) };
+      if (existing.status !== "expired") {
+        // A retry: the hold was granted once; answer the same without holding again.
+        return { granted: true, remaining: available(state) };
+      }
+      // A retry after the hold expired unresolved: it is not counted any more, so "granted"
+      // alone would let the call run with nothing held. Hold it again (a fresh ttlMs) when
+      // there is room, else deny, as a new reserve would.
+      const room = available(state);
+      if (amount > room) return { granted: false, reason: "insufficient", remaining: room };
+      this.#count(existing, state, ttlMs);
+      return { granted: true, remaining: room - amount };
     }
     const room = available(state);
     if (amount > room) return { granted: false, reason: "insufficient", remaining: room };
-    const now = this.#clock();
-    const hold: Hold = { holdId, account, amount, requestHash, expiresAt: now + ttlMs, status: "held" };
+    const hold: Hold = { holdId, account, amount, requestHash, expiresAt: 0, status: "held" };
     this.#holds.set(holdId, hold);
-    state.active.set(holdId, hold);
-    state.held += amount;
-    state.nextExpiry = Math.min(state.nextExpiry, hold.expiresAt);
+    this.#count(hold, state, ttlMs);
     return { granted: true, remaining: room - amount };
+  }
+
+  /** Counts `hold` on its account until now + ttlMs (a new hold, or an expired one held again). */
+  #count(hold: Hold, state: Account, ttlMs: number): void {
+    hold.status = "held";
+    hold.expiresAt = this.#clock() + ttlMs;
+    delete hold.resolvedAt;
+    state.active.set(hold.holdId, hold);
+    state.held += hold.amount;
+    state.nextExpiry = Math.min(state.nextExpiry, hold.expiresAt);
   }
 
   async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {

@@ -244,6 +244,36 @@ export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): v
       expect((await quota.balance(account)).spent).toBe(7);
     });
 
+    it("holds a reserve retried after its hold expired again, or denies it: never granted with nothing held", async () => {
+      await quota.setLimit(account, 10);
+      const r = request(6, { ttlMs: 50 });
+      expect(await quota.reserve(r)).toEqual({ granted: true, remaining: 4 });
+      await sleep(150);
+      // Counted again, with the retry's ttlMs: the call it guards runs inside the limit.
+      expect(await quota.reserve({ ...r, ttlMs: 60_000 })).toEqual({ granted: true, remaining: 4 });
+      expect(await quota.balance(account)).toEqual({ limit: 10, spent: 0, held: 6, available: 4 });
+      expect(await quota.reserve(request(5))).toMatchObject({ granted: false, reason: "insufficient" });
+      expect(await quota.commit(r.holdId, 6)).toEqual({ committed: 6 });
+      expect(await quota.balance(account)).toEqual({ limit: 10, spent: 6, held: 0, available: 4 });
+      // A retry after the commit answers as the first reserve did and holds nothing.
+      expect(await quota.reserve({ ...r, ttlMs: 60_000 })).toMatchObject({ granted: true });
+      expect(await quota.balance(account)).toEqual({ limit: 10, spent: 6, held: 0, available: 4 });
+
+      // No room left when the retry comes: denied like a new reserve, nothing held.
+      const other = uniqueId("acct");
+      await quota.setLimit(other, 10);
+      const late = request(6, { account: other, ttlMs: 50 });
+      expect(await quota.reserve(late)).toEqual({ granted: true, remaining: 4 });
+      await sleep(150);
+      expect(await quota.reserve(request(8, { account: other }))).toEqual({ granted: true, remaining: 2 });
+      expect(await quota.reserve({ ...late, ttlMs: 60_000 })).toEqual({
+        granted: false,
+        reason: "insufficient",
+        remaining: 2,
+      });
+      expect(await quota.balance(other)).toEqual({ limit: 10, spent: 0, held: 8, available: 2 });
+    });
+
     it("treats a void after expiry as a no-op", async () => {
       await quota.setLimit(account, 10);
       const r = request(4, { ttlMs: 50 });
