@@ -8,7 +8,12 @@
  * 2. `alias` — a snapshot lists the call's id in `aliases`.
  * 3. `provider_prefix` — the call's id under its provider's name, then the call's id with
  *    qualifiers removed one at a time, in this order (each removal keeps the earlier ones):
- *    - leading path segments, left to right: `openrouter/openai/gpt-4o` → `openai/gpt-4o` → `gpt-4o`;
+ *    - leading path segments, left to right, while the segment is one that does not change
+ *      the price ({@link REMOVABLE_SEGMENTS}: a router that bills the upstream price, a model
+ *      maker's own namespace, or `bedrock`, whose own prices are listed unprefixed):
+ *      `openrouter/openai/gpt-4o` → `openai/gpt-4o` → `gpt-4o`. A reseller with prices of its
+ *      own (`azure/`, `vertex_ai/`, `groq/`, …) is never removed: `azure/gpt-4o-mini` is
+ *      priced at Azure's price or left `no_snapshot`, never at OpenAI's;
  *    - a cross-region prefix ({@link REGION_PREFIXES}): `us.anthropic.claude-…` → `anthropic.claude-…`;
  *    - a Bedrock vendor prefix ({@link VENDOR_PREFIXES}): `anthropic.claude-…` → `claude-…`;
  *    - a Bedrock version suffix `-v2:0`, or Vertex's `@20241022` spelled `-20241022`.
@@ -46,6 +51,35 @@ export const MODEL_MATCH_RULES: readonly ModelMatchRule[] = [
   "provider_prefix",
   "dated_suffix",
 ];
+
+/**
+ * Leading path segments that `provider_prefix` removes: removing them keeps the price. A
+ * router that bills the upstream provider's price (`openrouter`), the model makers'
+ * namespaces that routers put before a model (`openai/gpt-4o`), and `bedrock` (LiteLLM lists
+ * Bedrock's own prices without the prefix: `anthropic.claude-…`, `us.anthropic.claude-…`).
+ * Any other segment is a provider with prices of its own and stops the removal.
+ */
+export const REMOVABLE_SEGMENTS: ReadonlySet<string> = new Set([
+  "openrouter",
+  "bedrock",
+  "openai",
+  "anthropic",
+  "google",
+  "meta-llama",
+  "mistralai",
+  "mistral",
+  "deepseek",
+  "x-ai",
+  "xai",
+  "qwen",
+  "cohere",
+  "amazon",
+  "ai21",
+  "microsoft",
+  "nvidia",
+  "moonshotai",
+  "z-ai",
+]);
 
 /** Bedrock cross-region inference profile prefixes removed by `provider_prefix`. */
 export const REGION_PREFIXES: readonly string[] = ["us.", "us-gov.", "eu.", "apac.", "jp.", "au.", "global."];
@@ -90,14 +124,14 @@ const VERTEX_DATE = /@(\d{8})$/;
 
 /**
  * The forms of a call's id that rule 3 looks up, in order: the id itself first, then one more
- * qualifier removed at each step (path segments, region, vendor, version suffix).
+ * qualifier removed at each step (removable path segments, region, vendor, version suffix).
  */
 export function qualifierForms(id: string): string[] {
   const forms = [id];
   let current = id;
   for (
     let slash = current.indexOf("/");
-    slash > 0 && slash < current.length - 1;
+    slash > 0 && slash < current.length - 1 && REMOVABLE_SEGMENTS.has(current.slice(0, slash));
     slash = current.indexOf("/")
   ) {
     current = current.slice(slash + 1);

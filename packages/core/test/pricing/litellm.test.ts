@@ -799,7 +799,9 @@ describe("options and errors", () => {
     expect(text.length).toBeGreaterThan(1_900_000);
     const started = performance.now();
     const r = importLiteLLMCostMap(text);
-    expect(performance.now() - started).toBeLessThan(10_000);
+    // About 1 s alone; 15 s was seen with ~20 processes on the two cores. Quadratic work on
+    // 15,000 entries would take many minutes.
+    expect(performance.now() - started).toBeLessThan(45_000);
     // A standard and a batch snapshot per entry; the batch one has no cache-read price.
     expect(r.snapshots).toHaveLength(10000);
     expect(r.skipped).toHaveLength(5000);

@@ -134,6 +134,36 @@ describe("model matching: rules", () => {
     });
   });
 
+  it("never removes a reseller's path segment: its price is its own, not the model maker's", () => {
+    // The sheet prices gpt-4o at OpenAI's price only.
+    expect(rate("gpt-4o", "azure").resolution).toMatchObject({
+      match: { rule: "exact", matchedModel: "gpt-4o" },
+    });
+    for (const [model, provider] of [
+      ["azure/gpt-4o", "azure"],
+      ["azure/gpt-4o", undefined],
+      ["groq/gpt-4o", "groq"],
+      ["vertex_ai/gpt-4o", "openai"],
+      ["azure/openai/gpt-4o", "openrouter"],
+      ["azure/gpt-4o-2024-08-06", "azure"],
+    ] as const) {
+      expect(rate(model, provider).resolution, `${model} from ${provider}`).toEqual({
+        status: "unpriced",
+        reason: "no_snapshot",
+      });
+    }
+    // A router and a model maker's namespace keep the price: removed.
+    expect(rate("openai/gpt-4o", "openai").record?.modelMatch).toEqual({
+      rule: "provider_prefix",
+      matchedModel: "gpt-4o",
+    });
+    expect(qualifierForms("azure/gpt-4o-mini")).toEqual(["azure/gpt-4o-mini"]);
+    expect(qualifierForms("openai/azure/gpt-4o-mini")).toEqual([
+      "openai/azure/gpt-4o-mini",
+      "azure/gpt-4o-mini",
+    ]);
+  });
+
   it("matching sees only the snapshots in effect at the call's time: an alias that moved", () => {
     const moved = new InMemoryPricingSource([
       priced("gpt-4o-2024-05-13", "5", "15", {
