@@ -1,4 +1,7 @@
+import { LatchError } from "@latch/core";
 import { sqlState } from "./schema.js";
+
+const marker = Symbol.for("latch.error.store_busy");
 
 /** Why the database gave up on a transaction; each is worth retrying. */
 export type BusyReason = "lock_timeout" | "statement_timeout" | "serialization_failure" | "deadlock";
@@ -12,8 +15,8 @@ const REASONS: Readonly<Record<string, BusyReason>> = {
 };
 
 /**
- * The database did not finish a Latch transaction in time or aborted it to stay consistent:
- * a lock wait ran past `lockTimeoutMs` (`reason: "lock_timeout"`), a statement past
+ * `store_busy`: the database did not finish a Latch transaction in time or aborted it to stay
+ * consistent: a lock wait ran past `lockTimeoutMs` (`reason: "lock_timeout"`), a statement past
  * `statementTimeoutMs` (`"statement_timeout"`), or the server cancelled the transaction with a
  * serialization failure or a deadlock (after Latch's own bounded retries, or inside your
  * transaction, which Latch never retries). Nothing of the call was written, so a retry is
@@ -22,22 +25,36 @@ const REASONS: Readonly<Record<string, BusyReason>> = {
  *
  * @example
  * try { await counter.add(key, period, 1) } catch (e) {
- *   if (e instanceof PostgresBusyError) retryLater(e.reason);
+ *   if (PostgresBusyError.isInstance(e)) retryLater(e.reason);
  * }
  */
-export class PostgresBusyError extends Error {
-  readonly code = "store_busy" as const;
-  readonly isRetryable = true as const;
+export class PostgresBusyError extends LatchError {
+  readonly [marker] = true;
+  declare readonly code: "store_busy";
+  declare readonly isRetryable: true;
   readonly reason: BusyReason;
   /** The SQLSTATE the server answered. */
   readonly sqlState: string;
   constructor({ reason, sqlState, cause }: { reason: BusyReason; sqlState: string; cause?: unknown }) {
-    super(`The database gave up on a Latch transaction (${reason}, SQLSTATE ${sqlState}); retry`, {
+    super({
+      code: "store_busy",
+      message: `The database gave up on a Latch transaction (${reason}, SQLSTATE ${sqlState}); retry`,
       cause,
+      isRetryable: true,
     });
     this.name = "PostgresBusyError";
     this.reason = reason;
     this.sqlState = sqlState;
+  }
+
+  static override isInstance(error: unknown): error is PostgresBusyError {
+    return LatchError.hasMarker(error, marker);
+  }
+}
+
+declare module "@latch/core" {
+  interface LatchErrorClasses {
+    store_busy: PostgresBusyError;
   }
 }
 
@@ -50,6 +67,6 @@ export function busyReason(error: unknown): BusyReason | undefined {
 /** `error` as a {@link PostgresBusyError} when it is one of the retryable SQLSTATEs, else unchanged. */
 export function asBusy(error: unknown): unknown {
   const reason = busyReason(error);
-  if (reason === undefined || error instanceof PostgresBusyError) return error;
+  if (reason === undefined || PostgresBusyError.isInstance(error)) return error;
   return new PostgresBusyError({ reason, sqlState: sqlState(error) as string, cause: error });
 }

@@ -656,14 +656,15 @@ export class PostgresCreditLedger implements CreditLedger {
   /**
    * Runs a write in one transaction. A Latch error (bad input, conflict, high watermark) is
    * thrown before anything is written, so it leaves the transaction to commit empty and the
-   * pooled connection in service; any other error rolls back (and a pool drops the client).
+   * pooled connection in service; any other error (a busy database's `store_busy` included)
+   * rolls back (and a pool drops the client).
    */
   async #write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const outcome = await this.#run(async (tx) => {
       try {
         return { value: await fn(tx) };
       } catch (error) {
-        if (LatchError.isInstance(error)) return { error };
+        if (LatchError.isInstance(error) && error.code !== "store_busy") return { error };
         throw error;
       }
     });

@@ -31,10 +31,10 @@ export {
   DEFAULT_SCHEMA,
   quoteSchema,
   REQUIRED_SCHEMA_VERSION,
-  SchemaIncompatibleError,
-  SchemaNotMigratedError,
   schemaVersion,
 } from "./schema.js";
+export { SchemaIncompatibleError } from "./schema-incompatible-error.js";
+export { SchemaNotMigratedError } from "./schema-not-migrated-error.js";
 export type { CopyFrom } from "./staged-copy.js";
 export type { TransactionOptions } from "./transaction.js";
 export { PostgresUsageCounter, type PostgresUsageCounterOptions } from "./usage-counter.js";

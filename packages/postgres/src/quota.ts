@@ -27,13 +27,7 @@ import {
 } from "./hold-retention.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
-import {
-  assertMigrated,
-  DEFAULT_SCHEMA,
-  quoteSchema,
-  SchemaIncompatibleError,
-  SchemaNotMigratedError,
-} from "./schema.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { QUOTA_TIMEOUTS, resolveTimeouts, type TransactionSettings, transactQuery } from "./transaction.js";
 
 const SweepOptionsSchema = z.strictObject({
@@ -61,13 +55,12 @@ export interface PostgresQuotaOptions extends PostgresStoreOptions {
   holdRetentionMs?: number;
 }
 
-/** Errors that are ours to throw as they are (bad input, conflicts, a missing migration). */
+/**
+ * Errors that are ours to throw as they are (bad input, conflicts, a missing migration); a
+ * busy database (`store_busy`) is an outage like any other database failure.
+ */
 function isOwn(error: unknown): boolean {
-  return (
-    LatchError.isInstance(error) ||
-    error instanceof SchemaNotMigratedError ||
-    error instanceof SchemaIncompatibleError
-  );
+  return LatchError.isInstance(error) && error.code !== "store_busy";
 }
 
 /**

@@ -1,5 +1,7 @@
 import { MIGRATIONS } from "./migrations/index.js";
 import type { Queryable } from "./queryable.js";
+import { SchemaIncompatibleError } from "./schema-incompatible-error.js";
+import { SchemaNotMigratedError } from "./schema-not-migrated-error.js";
 
 /** An unquoted identifier we accept as a schema name: lower case, digits, `_`, ≤ 63 bytes. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -19,60 +21,6 @@ export function quoteSchema(schema: string): string {
     throw new TypeError("schema must match [a-z_][a-z0-9_]{0,62}");
   }
   return `"${schema}"`;
-}
-
-/**
- * The schema is behind the version this package needs. Stores never migrate on their own:
- * call `migrate(db, { schema })` at deploy time, or apply the shipped `.sql` files with your
- * own migration tool.
- */
-export class SchemaNotMigratedError extends Error {
-  readonly code = "schema_not_migrated" as const;
-  readonly schema: string;
-  /** The version found in the schema's ledger (0 when the schema or ledger does not exist). */
-  readonly found: number;
-  readonly required: number;
-  constructor({ schema, found, required }: { schema: string; found: number; required: number }) {
-    super(
-      `Schema "${schema}" is at migration ${found}; @latch/postgres needs ${required}: run migrate(db, { schema: "${schema}" })`,
-    );
-    this.name = "SchemaNotMigratedError";
-    this.schema = schema;
-    this.found = found;
-    this.required = required;
-  }
-}
-
-/**
- * The schema was migrated past the version this package needs by a migration that older code
- * cannot run against: one whose `compatibleFrom` (the oldest package schema version it keeps
- * working) is above this package's. Upgrade the package (for a rolling deploy: finish rolling
- * out the release that ran the migration).
- */
-export class SchemaIncompatibleError extends Error {
-  readonly code = "schema_incompatible" as const;
-  readonly schema: string;
-  /** The version found in the schema's ledger. */
-  readonly found: number;
-  /** The version this package needs (and was written for). */
-  readonly required: number;
-  /** The oldest package version the newer migrations keep working: above `required`. */
-  readonly compatibleFrom: number;
-  constructor({
-    schema,
-    found,
-    required,
-    compatibleFrom,
-  }: { schema: string; found: number; required: number; compatibleFrom: number }) {
-    super(
-      `Schema "${schema}" is at migration ${found}, which needs @latch/postgres for schema ${compatibleFrom} or newer; this one is for ${required}: upgrade the package`,
-    );
-    this.name = "SchemaIncompatibleError";
-    this.schema = schema;
-    this.found = found;
-    this.required = required;
-    this.compatibleFrom = compatibleFrom;
-  }
 }
 
 /** SQLSTATEs of "no such table" and "no such schema". */

@@ -1,11 +1,11 @@
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
+  CorruptRecordError,
   canonicalHash,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
   isWellFormedText,
-  LatchError,
   LatchValidationError,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
@@ -73,8 +73,7 @@ function accountOfRecord(record: string, holdId: string): string {
   let at = -1;
   for (let i = 0; i < 3; i++) {
     at = record.indexOf("|", at + 1);
-    if (at < 0)
-      throw new LatchError({ code: "corrupt_record", message: `the record of hold ${holdId} is malformed` });
+    if (at < 0) throw new CorruptRecordError({ id: holdId, reason: "the hold record is malformed" });
   }
   return record.slice(at + 1);
 }
@@ -469,7 +468,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       });
     }
     if (code !== 0 && code !== 2 && code !== 3) {
-      throw new LatchError({ code: "corrupt_record", message: `reserve of hold ${holdId} returned ${code}` });
+      throw new CorruptRecordError({ id: holdId, reason: `reserve returned ${code}` });
     }
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
@@ -727,10 +726,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       case "overflow":
         throw new OverflowError({ path: "actual", reason: "the account's spend would exceed 2^53-1" });
       default:
-        throw new LatchError({
-          code: "corrupt_record",
-          message: `commit of hold ${holdId} returned ${status}`,
-        });
+        throw new CorruptRecordError({ id: holdId, reason: `commit returned ${status}` });
     }
   }
 
@@ -738,10 +734,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const subject = "QuotaReservator.void";
     const reply = await this.#resolve("void", holdId, subject, until, undefined);
     if (!Array.isArray(reply)) {
-      throw new LatchError({
-        code: "corrupt_record",
-        message: `void of hold ${holdId} did not reply an array`,
-      });
+      throw new CorruptRecordError({ id: holdId, reason: "void did not reply an array" });
     }
     const code = replyInteger(reply[0], "void.status");
     switch (luaStatus(code)) {
@@ -752,10 +745,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       case "hold_already_resolved":
         throw new HoldAlreadyResolvedError({ holdId, state: replyString(reply[1], "void.state") });
       default:
-        throw new LatchError({
-          code: "corrupt_record",
-          message: `void of hold ${holdId} returned status ${code}`,
-        });
+        throw new CorruptRecordError({ id: holdId, reason: `void returned status ${code}` });
     }
   }
 }

@@ -1,4 +1,6 @@
-import { LatchValidationError } from "@latch/core";
+import { LatchError, LatchValidationError } from "@latch/core";
+
+const marker = Symbol.for("latch.error.unsafe_server_setting");
 
 /**
  * `invalid_input`: the Redis server is configured so that Latch cannot keep its guarantees —
@@ -10,10 +12,11 @@ import { LatchValidationError } from "@latch/core";
  *
  * @example
  * try { await quota.ready() } catch (e) {
- *   if (e instanceof UnsafeServerSettingError) console.error(e.setting, e.value); // maxmemory-policy volatile-lru
+ *   if (UnsafeServerSettingError.isInstance(e)) console.error(e.setting, e.value); // maxmemory-policy volatile-lru
  * }
  */
 export class UnsafeServerSettingError extends LatchValidationError {
+  readonly [marker] = true;
   readonly setting: string;
   readonly value: string | undefined;
   readonly node: string;
@@ -29,5 +32,9 @@ export class UnsafeServerSettingError extends LatchValidationError {
     this.setting = setting;
     this.value = value;
     this.node = node;
+  }
+
+  static override isInstance(error: unknown): error is UnsafeServerSettingError {
+    return LatchError.hasMarker(error, marker);
   }
 }

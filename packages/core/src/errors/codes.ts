@@ -1,6 +1,8 @@
 /**
  * The closed set of error codes every Latch package throws. Codes are stable: match on
- * `error.code`, never on the message.
+ * `error.code` (or `LatchError.is(error, code)`), never on the message. Each code has one
+ * class; `error-classes.ts` maps the codes to them and names the package of the few whose
+ * class an adapter declares.
  */
 export const LATCH_ERROR_CODES = [
   /** Input failed validation; `issues` names each bad field by path. */
@@ -31,6 +33,12 @@ export const LATCH_ERROR_CODES = [
   "export_failed",
   /** A credit grant, void or reset was dated before the ledger's latest reset. */
   "high_watermark",
+  /** `@latch/postgres`: the schema is behind the migration the package needs; run `migrate()`. */
+  "schema_not_migrated",
+  /** `@latch/postgres`: the schema was migrated past what the package can use; upgrade it. */
+  "schema_incompatible",
+  /** A store gave up on a transaction (lock or statement timeout, serialization failure, deadlock); nothing was written, retry. */
+  "store_busy",
 ] as const;
 
 export type LatchErrorCode = (typeof LATCH_ERROR_CODES)[number];

@@ -1,21 +1,17 @@
+export { AmbiguousModelError } from "./ambiguous-model-error.js";
 export { LATCH_ERROR_CODES, type LatchErrorCode } from "./codes.js";
-export { HighWatermarkError } from "./credit-errors.js";
+export { CorruptRecordError } from "./corrupt-record-error.js";
+export { CurrencyMismatchError } from "./currency-mismatch-error.js";
+export type { LatchErrorClasses, LatchErrorFor } from "./error-classes.js";
+export { ExportError, type ExportErrorKind } from "./export-error.js";
+export { HighWatermarkError } from "./high-watermark-error.js";
+export { HoldAlreadyResolvedError } from "./hold-already-resolved-error.js";
+export { IdempotencyConflictError } from "./idempotency-conflict-error.js";
+export { InvalidTierConfigError } from "./invalid-tier-config-error.js";
 export { LatchError, type LatchErrorOptions } from "./latch-error.js";
-export {
-  AmbiguousModelError,
-  CurrencyMismatchError,
-  InvalidTierConfigError,
-  NoPriceForMeterError,
-  NoSnapshotForTierError,
-  NoSnapshotInEffectError,
-  OverflowError,
-} from "./pricing-errors.js";
-export {
-  CorruptRecordError,
-  ExportError,
-  type ExportErrorKind,
-  HoldAlreadyResolvedError,
-  IdempotencyConflictError,
-  QuotaUnavailableError,
-} from "./store-errors.js";
+export { NoPriceForMeterError } from "./no-price-for-meter-error.js";
+export { NoSnapshotForTierError } from "./no-snapshot-for-tier-error.js";
+export { NoSnapshotInEffectError } from "./no-snapshot-in-effect-error.js";
+export { OverflowError } from "./overflow-error.js";
+export { QuotaUnavailableError } from "./quota-unavailable-error.js";
 export { LatchValidationError, type ValidationIssue } from "./validation-error.js";

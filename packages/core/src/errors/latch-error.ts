@@ -1,4 +1,5 @@
 import type { LatchErrorCode } from "./codes.js";
+import type { LatchErrorFor } from "./error-classes.js";
 
 const marker = Symbol.for("latch.error");
 
@@ -10,14 +11,16 @@ export interface LatchErrorOptions {
 }
 
 /**
- * Base of every error Latch throws. Use {@link LatchError.isInstance} rather than
- * `instanceof`: it also recognises errors from a second copy of the package.
+ * Base of every error Latch throws. Each code has one class (see {@link LatchErrorClasses});
+ * every package throws that class, never a bare `LatchError`. Use {@link LatchError.is} or a
+ * class's own `isInstance` rather than `instanceof`: they also recognise errors from a second
+ * copy of the package (a `Symbol.for` marker per class, in the global symbol registry).
  *
  * Messages and fields carry ids, paths and hashes, never payloads, keys or amounts.
  *
  * @example
  * try { engine.rate(obs, snapshot, ctx) } catch (e) {
- *   if (LatchError.isInstance(e) && e.code === "no_price_for_meter") { … }
+ *   if (LatchError.is(e, "no_price_for_meter")) console.warn(e.meter, e.snapshotId);
  * }
  */
 export class LatchError extends Error {
@@ -33,7 +36,25 @@ export class LatchError extends Error {
     this.isRetryable = isRetryable;
   }
 
+  /** Whether `error` is a Latch error of any code, from this copy of the package or another. */
   static isInstance(error: unknown): error is LatchError {
-    return typeof error === "object" && error !== null && (error as { [marker]?: unknown })[marker] === true;
+    return LatchError.hasMarker(error, marker);
+  }
+
+  /**
+   * Whether `error` is a Latch error with `code`, narrowed to that code's class (`store_busy`
+   * to `PostgresBusyError` once `@latch/postgres` is imported). It compares the code, so it
+   * also recognises an error of another copy or version of the package.
+   *
+   * @example
+   * if (LatchError.is(e, "idempotency_conflict")) log(e.id, e.existingHash, e.incomingHash);
+   */
+  static is<C extends LatchErrorCode>(error: unknown, code: C): error is LatchErrorFor<C> {
+    return LatchError.isInstance(error) && error.code === code;
+  }
+
+  /** Whether `error` carries the class marker `symbol` (set to `true` by the class's field). */
+  protected static hasMarker(error: unknown, symbol: symbol): boolean {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[symbol] === true;
   }
 }

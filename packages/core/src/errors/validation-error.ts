@@ -1,5 +1,7 @@
 import { LatchError } from "./latch-error.js";
 
+const marker = Symbol.for("latch.error.invalid_input");
+
 export interface ValidationIssue {
   /** Dotted path of the bad field, e.g. `meters.input_tokens` or `usage.prompt_tokens_details.cached_tokens`. */
   path: string;
@@ -12,6 +14,8 @@ export interface ValidationIssue {
  * never echoed.
  */
 export class LatchValidationError extends LatchError {
+  readonly [marker] = true;
+  declare readonly code: "invalid_input";
   readonly issues: readonly ValidationIssue[];
   /** What was being validated, e.g. `UsageObservation` or `OpenAI chat usage`. */
   readonly subject: string;
@@ -29,5 +33,9 @@ export class LatchValidationError extends LatchError {
   /** One-issue shorthand. */
   static at(subject: string, path: string, message: string): LatchValidationError {
     return new LatchValidationError({ subject, issues: [{ path, message }] });
+  }
+
+  static override isInstance(error: unknown): error is LatchValidationError {
+    return LatchError.hasMarker(error, marker);
   }
 }

@@ -314,6 +314,13 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
   };
 }
 
+/** The store failed, not the data: a lookup failing so is wrapped like a driver's error (`connection`). */
+const STORE_FAILURES: ReadonlySet<string> = new Set([
+  "store_busy",
+  "schema_not_migrated",
+  "schema_incompatible",
+]);
+
 /**
  * Finds the superseded version of every entry that supersedes one: first among the batch
  * itself, then through `lookup` (each id asked once). A version that neither finds is left
@@ -346,7 +353,7 @@ export async function resolvePreviousVersions(
     try {
       prev = await lookup(id, signal);
     } catch (e) {
-      if (LatchError.isInstance(e) || signal?.aborted) throw e;
+      if ((LatchError.isInstance(e) && !STORE_FAILURES.has(e.code)) || signal?.aborted) throw e;
       throw new ExportError({
         kind: "connection",
         reason: `looking up superseded version ${id} failed`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ExportError, LatchError } from "../../src/errors/index.js";
+import { CorruptRecordError, ExportError, LatchError } from "../../src/errors/index.js";
 import {
   BILLING_COLUMN_TYPES,
   BILLING_COLUMNS,
@@ -343,6 +343,24 @@ describe("resolvePreviousVersions", () => {
     expect(err).toBeInstanceOf(ExportError);
     expect((err as ExportError).kind).toBe("connection");
     expect((err as ExportError).isRetryable).toBe(true);
+  });
+
+  it("wraps a store that failed as a Latch error (busy, not migrated) like a driver's error; passes others through", async () => {
+    /** What @latch/postgres throws with these codes (PostgresBusyError, SchemaNotMigratedError). */
+    class StoreError extends LatchError {}
+    for (const code of ["store_busy", "schema_not_migrated", "schema_incompatible"] as const) {
+      const failure = new StoreError({ code, message: code });
+      const err = await resolvePreviousVersions([entry(6, v2)], async () => {
+        throw failure;
+      }).catch((e: unknown) => e);
+      expect(ExportError.isInstance(err)).toBe(true);
+      expect(err).toMatchObject({ kind: "connection", isRetryable: true, cause: failure });
+    }
+    const corrupt = new CorruptRecordError({ id: "x", reason: "hash differs" });
+    const err = await resolvePreviousVersions([entry(6, v2)], async () => {
+      throw corrupt;
+    }).catch((e: unknown) => e);
+    expect(err).toBe(corrupt);
   });
 });
 

@@ -1,11 +1,15 @@
 import { LatchError } from "./latch-error.js";
 
+const marker = Symbol.for("latch.error.high_watermark");
+
 /**
  * `high_watermark`: a credit grant, void or reset was dated before the ledger's latest reset
  * (its high watermark). Periods before a reset are closed: grant, void or reset at or after
  * `highWatermark` instead.
  */
 export class HighWatermarkError extends LatchError {
+  readonly [marker] = true;
+  declare readonly code: "high_watermark";
   readonly ledgerId: string;
   /** The latest reset of the ledger (ISO 8601 UTC). */
   readonly highWatermark: string;
@@ -24,5 +28,9 @@ export class HighWatermarkError extends LatchError {
     this.ledgerId = ledgerId;
     this.highWatermark = highWatermark;
     this.field = field;
+  }
+
+  static override isInstance(error: unknown): error is HighWatermarkError {
+    return LatchError.hasMarker(error, marker);
   }
 }
