@@ -1,3 +1,5 @@
+import { StatusLine } from "@latch/s3/status-line";
+
 const count = new Intl.NumberFormat("en-US");
 
 function duration(seconds: number): string {
@@ -20,9 +22,10 @@ export interface ProgressFigures {
 }
 
 /**
- * Progress on stderr: on a terminal, a bar redrawn in place (`\r`) with the rate and, when
- * the input size is known, the percentage and ETA; elsewhere (a pipe, a log file, CI), a plain
- * line every few seconds. Silent when disabled.
+ * Progress on stderr: on a terminal, a bar redrawn in place (on a `StatusLine`, the one
+ * `@latch/s3` prints an export's progress on) with the rate and, when the input size is known,
+ * the percentage and ETA; elsewhere (a pipe, a log file, CI), a plain line every few seconds.
+ * Silent when disabled.
  */
 export class Progress {
   readonly #out: NodeJS.WriteStream;
@@ -34,7 +37,7 @@ export class Progress {
   readonly #intervalMs: number;
   #lastDraw = 0;
   #lastDone = -1;
-  #drawn = false;
+  readonly #line: StatusLine;
   #timer: NodeJS.Timeout | undefined;
   #latest: ProgressFigures = { done: 0 };
 
@@ -53,6 +56,7 @@ export class Progress {
     plain?: "timer" | "update";
   }) {
     this.#out = options.out ?? process.stderr;
+    this.#line = new StatusLine(this.#out);
     this.#tty = this.#out.isTTY === true;
     this.#enabled = options.enabled;
     this.#label = options.label;
@@ -77,16 +81,14 @@ export class Progress {
     const now = performance.now();
     if (now - this.#lastDraw < this.#intervalMs) return;
     this.#lastDraw = now;
-    this.#out.write(`\r\x1b[2K${this.#bar(figures)}`);
-    this.#drawn = true;
+    this.#line.draw(this.#bar(figures));
   }
 
   /** Stops the timer and clears the bar (the caller prints the final summary). */
   stop(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    if (this.#drawn) this.#out.write("\r\x1b[2K");
-    this.#drawn = false;
+    this.#line.clear();
   }
 
   #rate(done: number): number {

@@ -4,16 +4,9 @@ import { LatchError, MemoryRatedRecordStore, type RatedRecordStore } from "@latc
 import type { CliContext } from "./context.js";
 import { STORE_KINDS, type StoreKind } from "./defaults.js";
 import { CommandError, InterruptedError, UsageError } from "./exit-codes.js";
+import type { StoreFlags } from "./store-options.js";
 
-/** Backend flags shared by `summary`, `lines` and `export` (each also read from the environment). */
-export interface StoreFlags {
-  store?: string;
-  databaseUrl?: string;
-  schema?: string;
-  redisUrl?: string;
-  keyPrefix?: string;
-  records?: string[];
-}
+export type { StoreFlags };
 
 export interface OpenedStore {
   store: RatedRecordStore;

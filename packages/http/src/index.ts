@@ -3,7 +3,7 @@
  * middleware (scoped, quota'd, revocable), usage and billing reports scoped to the caller's
  * tenant, RFC 9457 errors and an OpenAPI 3.1 document generated from the same zod schemas.
  */
-export { type BillingAppOptions, createBillingApp, lineView } from "./app.js";
+export { type BillingAppOptions, createBillingApp } from "./app.js";
 export {
   apiKeyAuth,
   type BillingEnv,
@@ -14,7 +14,8 @@ export {
   requireScope,
 } from "./auth.js";
 export * from "./credit-schemas.js";
-export type { BillingCredits } from "./credits.js";
 export { buildOpenApiDocument } from "./openapi.js";
 export { type InvalidParam, type Problem, ProblemError, ProblemSchema, toProblem } from "./problem.js";
+export { lineView } from "./report-views.js";
+export type { BillingCredits } from "./routes/credits.js";
 export * from "./schemas.js";

@@ -1,242 +1,14 @@
 import { z } from "zod";
-import {
-  BalanceParams,
-  BalanceView,
-  CREDIT_SCOPES,
-  CreatedLedgerView,
-  CreateGrantBody,
-  CreateLedgerBody,
-  GrantedView,
-  GrantListView,
-  GrantPathParams,
-  HistoryParams,
-  HistoryView,
-  LedgerListView,
-  LedgerPathParams,
-  LedgerView,
-  ListLedgersParams,
-  ResetLedgerBody,
-  ResetView,
-  VoidedView,
-  VoidGrantBody,
-} from "./credit-schemas.js";
 import { ProblemSchema } from "./problem.js";
-import {
-  CreatedKeyView,
-  CreateKeyBody,
-  ExportParams,
-  KeyListView,
-  KeyPathParams,
-  KeyView,
-  LinesParams,
-  LinesView,
-  ListKeysParams,
-  SummaryParams,
-  SummaryView,
-  UsageParams,
-  UsageView,
-} from "./schemas.js";
+import { fullPath, type JsonSchema, type RouteGroup } from "./route.js";
+import { CREDIT_ROUTES } from "./routes/credits.js";
+import { EXPORT_ROUTES } from "./routes/export.js";
+import { KEY_ROUTES } from "./routes/keys.js";
+import { REPORT_ROUTES } from "./routes/reports.js";
+import { USAGE_ROUTES } from "./routes/usage.js";
 
-type JsonSchema = Record<string, unknown>;
-
-interface RouteDoc {
-  method: "get" | "post" | "delete";
-  /** OpenAPI path, `{id}` style. */
-  path: string;
-  summary: string;
-  scope: string;
-  query?: z.ZodType;
-  params?: z.ZodType;
-  body?: z.ZodType;
-  status: 200 | 201;
-  response: z.ZodType | { [contentType: string]: JsonSchema };
-  /** Idempotent create: `201` when created, `200` (same response) when it already existed. */
-  idempotent?: boolean;
-  /** Extra problem responses (e.g. `409`) with their descriptions. */
-  problems?: Record<string, string>;
-}
-
-/** Every route of the app, with the schemas that validate it. */
-const ROUTES: RouteDoc[] = [
-  {
-    method: "post",
-    path: "/api/billing/keys",
-    summary: "Issue an API key for the caller's subject; the secret is in this response only",
-    scope: "keys:write",
-    body: CreateKeyBody,
-    status: 201,
-    response: CreatedKeyView,
-  },
-  {
-    method: "get",
-    path: "/api/billing/keys",
-    summary: "List the caller's API keys (never their secrets), in id order",
-    scope: "keys:read",
-    query: ListKeysParams,
-    status: 200,
-    response: KeyListView,
-  },
-  {
-    method: "get",
-    path: "/api/billing/keys/{id}",
-    summary: "One of the caller's API keys",
-    scope: "keys:read",
-    params: KeyPathParams,
-    status: 200,
-    response: KeyView,
-  },
-  {
-    method: "delete",
-    path: "/api/billing/keys/{id}",
-    summary: "Revoke one of the caller's API keys (idempotent)",
-    scope: "keys:write",
-    params: KeyPathParams,
-    status: 200,
-    response: KeyView,
-  },
-  {
-    method: "get",
-    path: "/api/billing/usage",
-    summary: "The caller's usage in a window, per API key, with a key's quota balance",
-    scope: "usage:read",
-    query: UsageParams,
-    status: 200,
-    response: UsageView,
-  },
-  {
-    method: "get",
-    path: "/billing/summary",
-    summary: "Token, request and cost totals in a window, grouped",
-    scope: "billing:read",
-    query: SummaryParams,
-    status: 200,
-    response: SummaryView,
-  },
-  {
-    method: "get",
-    path: "/billing/lines",
-    summary: "Billing lines in a window, a page at a time (cursor pagination)",
-    scope: "billing:read",
-    query: LinesParams,
-    status: 200,
-    response: LinesView,
-  },
-  {
-    method: "get",
-    path: "/billing/export",
-    summary: "Every billing line in a window, streamed as CSV (RFC 4180, header row) or JSONL",
-    scope: "billing:read",
-    query: ExportParams,
-    status: 200,
-    response: {
-      "text/csv": { type: "string" },
-      "application/x-ndjson": { type: "string", description: "One Line object per line" },
-    },
-  },
-];
-
-const LEDGER = "/api/billing/credits/ledgers/{ledgerId}";
-const HIGH_WATERMARK = "Dated before the ledger's high watermark (its latest reset): `high_watermark`";
-const CONFLICT = "The id already exists with a different body: `idempotency_conflict`";
-
-/** The credit routes, mounted when the app has a credit ledger. */
-const CREDIT_ROUTES: RouteDoc[] = [
-  {
-    method: "get",
-    path: "/api/billing/credits/ledgers",
-    summary: "List the caller's credit ledgers (its own subject only), in ledger_id order",
-    scope: CREDIT_SCOPES.creditsRead,
-    query: ListLedgersParams,
-    status: 200,
-    response: LedgerListView,
-  },
-  {
-    method: "post",
-    path: "/api/billing/credits/ledgers",
-    summary: "Create a credit ledger for the caller's subject (idempotent by ledger_id)",
-    scope: CREDIT_SCOPES.creditsWrite,
-    body: CreateLedgerBody,
-    status: 201,
-    response: CreatedLedgerView,
-    idempotent: true,
-    problems: { "409": CONFLICT },
-  },
-  {
-    method: "get",
-    path: LEDGER,
-    summary: "One of the caller's credit ledgers",
-    scope: CREDIT_SCOPES.creditsRead,
-    params: LedgerPathParams,
-    status: 200,
-    response: LedgerView,
-  },
-  {
-    method: "post",
-    path: `${LEDGER}/grants`,
-    summary: "Grant credits (idempotent by grant_id)",
-    scope: CREDIT_SCOPES.creditsWrite,
-    params: LedgerPathParams,
-    body: CreateGrantBody,
-    status: 201,
-    response: GrantedView,
-    idempotent: true,
-    problems: { "409": `${HIGH_WATERMARK}, or ${CONFLICT}` },
-  },
-  {
-    method: "get",
-    path: `${LEDGER}/grants`,
-    summary: "The ledger's grants, in creation order",
-    scope: CREDIT_SCOPES.creditsRead,
-    params: LedgerPathParams,
-    status: 200,
-    response: GrantListView,
-  },
-  {
-    method: "post",
-    path: `${LEDGER}/grants/{grantId}/void`,
-    summary: "Void a grant from `at` on (the same `at` again is a no-op)",
-    scope: CREDIT_SCOPES.creditsWrite,
-    params: GrantPathParams,
-    body: VoidGrantBody,
-    status: 200,
-    response: VoidedView,
-    problems: {
-      "409": `${HIGH_WATERMARK}, or the grant was voided at another time: \`idempotency_conflict\``,
-    },
-  },
-  {
-    method: "post",
-    path: `${LEDGER}/reset`,
-    summary:
-      "Start a new period at `at`: grants roll over or expire (the latest reset's `at` again is a no-op)",
-    scope: CREDIT_SCOPES.creditsWrite,
-    params: LedgerPathParams,
-    body: ResetLedgerBody,
-    status: 200,
-    response: ResetView,
-    problems: { "409": HIGH_WATERMARK },
-  },
-  {
-    method: "get",
-    path: `${LEDGER}/balance`,
-    summary: "Balances per feature and per grant at a time (exact decimal strings)",
-    scope: CREDIT_SCOPES.creditsRead,
-    params: LedgerPathParams,
-    query: BalanceParams,
-    status: 200,
-    response: BalanceView,
-  },
-  {
-    method: "get",
-    path: `${LEDGER}/history`,
-    summary: "Grants, voids, resets and usage per grant in a window, a page at a time (cursor pagination)",
-    scope: CREDIT_SCOPES.creditsRead,
-    params: LedgerPathParams,
-    query: HistoryParams,
-    status: 200,
-    response: HistoryView,
-  },
-];
+/** The sub-apps' route lists in the document's order; the credit routes come last, when served. */
+const BILLING_ROUTES: readonly RouteGroup[] = [KEY_ROUTES, USAGE_ROUTES, REPORT_ROUTES, EXPORT_ROUTES];
 
 function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
   const out = z.toJSONSchema(schema, {
@@ -272,9 +44,10 @@ const problemResponse = (description: string) => ({
 });
 
 /**
- * The OpenAPI 3.1 document of the billing app, generated from the zod schemas that validate
- * its requests (zod's own JSON Schema output, draft 2020-12, which OpenAPI 3.1 uses). With
- * `credits: true` it lists the credit routes too (as `createBillingApp({ credits })` serves).
+ * The OpenAPI 3.1 document of the billing app, generated from its sub-apps' route lists and the
+ * zod schemas that validate their requests (zod's own JSON Schema output, draft 2020-12, which
+ * OpenAPI 3.1 uses). With `credits: true` it lists the credit routes too (as
+ * `createBillingApp({ credits })` serves).
  */
 export function buildOpenApiDocument(options: { credits?: boolean } = {}): Record<string, unknown> {
   const components: Record<string, JsonSchema> = {};
@@ -298,7 +71,11 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
   };
 
   const paths: Record<string, Record<string, unknown>> = {};
-  for (const route of options.credits === true ? [...ROUTES, ...CREDIT_ROUTES] : ROUTES) {
+  const groups = options.credits === true ? [...BILLING_ROUTES, CREDIT_ROUTES] : BILLING_ROUTES;
+  const routes = groups.flatMap((group) =>
+    group.routes.map((route) => ({ route, path: fullPath(group.base, route) })),
+  );
+  for (const { route, path } of routes) {
     const content =
       route.response instanceof z.ZodType
         ? { "application/json": { schema: named(route.response) } }
@@ -306,7 +83,7 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
     const operation: Record<string, unknown> = {
       summary: route.summary,
       description: `Needs an API key with the scope \`${route.scope}\`.`,
-      operationId: `${route.method}${route.path
+      operationId: `${route.method}${path
         .replace(/[{}]/g, "")
         .replace(/(^|\/)(\w)/g, (_m, _s, c: string) => c.toUpperCase())
         .replace(/[^A-Za-z0-9]/g, "")}`,
@@ -337,8 +114,8 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
         ),
       },
     };
-    paths[route.path] ??= {};
-    (paths[route.path] as Record<string, unknown>)[route.method] = operation;
+    paths[path] ??= {};
+    (paths[path] as Record<string, unknown>)[route.method] = operation;
   }
   named(ProblemSchema);
 

@@ -6,6 +6,7 @@ import {
   type SummaryGroupKey,
 } from "@latch/core";
 import { z } from "zod";
+import { DEFAULT_PAGE_SIZE } from "./route.js";
 
 /**
  * The HTTP API's request and response schemas (snake_case on the wire). They validate every
@@ -14,7 +15,6 @@ import { z } from "zod";
 
 /** The most lines one page may hold. */
 export const MAX_PAGE_SIZE = 1_000;
-const DEFAULT_PAGE_SIZE = 100;
 
 /** `group_by` values on the wire → report dimensions of `@latch/core`. */
 export const GROUP_KEYS = {

@@ -1,4 +1,5 @@
 import type { ExportProgress } from "./s3-exporter.js";
+import { StatusLine } from "./status-line.js";
 
 const count = new Intl.NumberFormat("en-US");
 const oneDecimal = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -14,27 +15,24 @@ export function formatProgress(p: ExportProgress): string {
   ].join(" · ");
 }
 
-/** One self-overwriting status line on a terminal stream (`\r`), finished with a newline. */
-export class ProgressLine {
-  readonly #out: NodeJS.WritableStream;
-  #written = false;
+/** Where `exportSince` reports an export run: after each batch, and at its end. */
+export interface ProgressReporter {
+  batch(progress: ExportProgress): void;
+  done(progress: ExportProgress): void;
+  failed(): void;
+}
 
-  constructor(out: NodeJS.WritableStream) {
-    this.#out = out;
-  }
+/** A caller's callback as a reporter: it hears every batch. */
+export function callbackReporter(onBatch: (progress: ExportProgress) => void): ProgressReporter {
+  return { batch: onBatch, done: () => {}, failed: () => {} };
+}
 
-  update(p: ExportProgress): void {
-    this.#out.write(`\r\x1b[2Kexporting: ${formatProgress(p)}`);
-    this.#written = true;
-  }
-
-  finish(p: ExportProgress): void {
-    this.#out.write(`\r\x1b[2Kexported: ${formatProgress(p)}\n`);
-    this.#written = false;
-  }
-
-  abandon(): void {
-    if (this.#written) this.#out.write("\n");
-    this.#written = false;
-  }
+/** `progress: true`: the figures on a {@link StatusLine} (`exporting: …`, then `exported: …`). */
+export function statusLineReporter(out: NodeJS.WritableStream): ProgressReporter {
+  const line = new StatusLine(out);
+  return {
+    batch: (p) => line.draw(`exporting: ${formatProgress(p)}`),
+    done: (p) => line.finish(`exported: ${formatProgress(p)}`),
+    failed: () => line.abandon(),
+  };
 }

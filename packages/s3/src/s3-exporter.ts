@@ -37,7 +37,7 @@ import {
   writeBatch,
 } from "@latch/core/export";
 import { toParquet } from "./parquet.js";
-import { ProgressLine } from "./progress.js";
+import { callbackReporter, type ProgressReporter, statusLineReporter } from "./progress.js";
 import { type RetryPolicy, retryPolicy, type S3RetryOptions, withRetries } from "./retry.js";
 
 const MiB = 1024 * 1024;
@@ -303,11 +303,11 @@ export class S3Exporter implements RatedRecordExporter {
       throw LatchValidationError.at("exportSince options", "", "expected an object with cursorName");
     }
     const startedAt = performance.now();
-    const report =
+    const report: ProgressReporter | undefined =
       typeof options.progress === "function"
-        ? options.progress
+        ? callbackReporter(options.progress)
         : (options.progress ?? process.stderr.isTTY === true)
-          ? new ProgressLine(process.stderr)
+          ? statusLineReporter(process.stderr)
           : undefined;
     const progressOf = (totals: ExportPendingResult): ExportProgress => {
       const elapsedMs = performance.now() - startedAt;
@@ -327,15 +327,12 @@ export class S3Exporter implements RatedRecordExporter {
         batchSize: options.batchSize ?? 10_000,
         pipeline: true,
         ...(options.signal !== undefined ? { signal: options.signal } : {}),
-        onBatch: (_batch, totals) => {
-          if (typeof report === "function") report(progressOf(totals));
-          else report?.update(progressOf(totals));
-        },
+        onBatch: (_batch, totals) => report?.batch(progressOf(totals)),
       });
-      if (report instanceof ProgressLine) report.finish(progressOf(result));
+      report?.done(progressOf(result));
       return result;
     } catch (error) {
-      if (report instanceof ProgressLine) report.abandon();
+      report?.failed();
       throw error;
     }
   }

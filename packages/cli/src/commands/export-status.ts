@@ -2,12 +2,8 @@ import { type ChangeLogHolder, type ChangeLogStatus, LatchError } from "@latch/c
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
 import { countFormat } from "../progress.js";
-import { openStore, type StoreFlags } from "../stores.js";
-
-export interface ExportStatusFlags extends StoreFlags {
-  consumer: string;
-  json: boolean;
-}
+import { openStore } from "../stores.js";
+import type { ExportStatusFlags } from "./export-command.js";
 
 /** `850 ms`, `12.3 s`, `5 min 3 s`, `2 h 4 min`, `3 d 2 h`. */
 export function formatAge(ms: number): string {

@@ -18,22 +18,11 @@ import { S3Exporter, toParquet } from "@latch/s3";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
 import { countFormat, Progress } from "../progress.js";
-import { openStore, type StoreFlags } from "../stores.js";
+import { openStore } from "../stores.js";
 import { looksLikeTime, parseTime } from "../times.js";
+import type { ExportFlags } from "./export-command.js";
 import { heldBackNote } from "./export-status.js";
 import { positiveInt } from "./reports.js";
-
-export interface ExportFlags extends StoreFlags {
-  to?: string;
-  since?: string;
-  consumer: string;
-  format: string;
-  batchSize?: string;
-  s3Endpoint?: string;
-  s3Region?: string;
-  progress: boolean;
-  json: boolean;
-}
 
 const FORMATS: readonly ExportFormat[] = ["jsonl.gz", "csv", "csv.gz", "parquet"];
 

@@ -3,12 +3,7 @@ import pg from "pg";
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
 import { databaseUrlOf } from "../stores.js";
-
-export interface MigrateOptions {
-  databaseUrl?: string;
-  schema?: string;
-  json: boolean;
-}
+import type { MigrateOptions } from "./migrate-command.js";
 
 /**
  * `latch migrate`: applies every pending shipped migration to the schema, in one transaction

@@ -21,14 +21,7 @@ import {
 } from "../price-file.js";
 import { renderTable } from "../table.js";
 import { parseTime } from "../times.js";
-
-export interface PricesImportOptions {
-  pricesFile: string;
-  effectiveFrom?: string;
-  currency?: string;
-  includeFree?: boolean;
-  json: boolean;
-}
+import type { PricesImportOptions, PricesShowOptions } from "./prices-command.js";
 
 /** How many LiteLLM fields were skipped for one reason. */
 export interface SkipCount {
@@ -101,15 +94,6 @@ export async function runPricesImport(
       `${sheet.skipped.length} LiteLLM field(s) not imported, by reason (--json lists each one):\n${lines.join("\n")}\n`,
     );
   }
-}
-
-export interface PricesShowOptions {
-  pricesFile: string;
-  at?: string;
-  region?: string;
-  tier?: string;
-  provider?: string;
-  json: boolean;
 }
 
 function priceText(price: PriceSnapshot["prices"][keyof PriceSnapshot["prices"]]): [string, string] {

@@ -9,19 +9,9 @@ import { loadPriceSheet, pricingSourceOf } from "../price-file.js";
 import { countFormat, Progress } from "../progress.js";
 import { LineRater, type Rejection } from "../rater.js";
 import { parseTime } from "../times.js";
+import type { RateOptions } from "./rate-command.js";
 
 export type RateFormat = "jsonl" | "csv";
-
-export interface RateOptions {
-  prices: string;
-  out: string;
-  format?: RateFormat;
-  rejects?: string;
-  ratedAt?: string;
-  strict: boolean;
-  progress: boolean;
-  json: boolean;
-}
 
 /** What one `latch rate` run did (printed at the end; `--json` prints this object). */
 export interface RateSummary {

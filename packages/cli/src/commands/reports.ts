@@ -14,20 +14,10 @@ import {
 } from "@latch/core";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
-import { openStore, type StoreFlags } from "../stores.js";
+import { openStore } from "../stores.js";
 import { renderTable } from "../table.js";
 import { parseTime } from "../times.js";
-
-export interface ReportFlags extends StoreFlags {
-  from?: string;
-  to?: string;
-  tenant?: string;
-  model?: string;
-  provider?: string;
-  project?: string;
-  json: boolean;
-  csv: boolean;
-}
+import type { LinesFlags, ReportFlags, SummaryFlags } from "./reports-command.js";
 
 /** Every record when no range is given: `[1970-01-01, 9999-12-31)`. */
 const EARLIEST = "1970-01-01T00:00:00Z";
@@ -112,7 +102,7 @@ function currencyTotals(rows: SummaryRow[]): Array<{ currency: string; exact: st
 }
 
 /** `latch summary`: the summary report as an aligned table, JSON or CSV. */
-export async function runSummary(flags: ReportFlags & { groupBy?: string }, ctx: CliContext): Promise<void> {
+export async function runSummary(flags: SummaryFlags, ctx: CliContext): Promise<void> {
   const mode = outputMode(flags);
   const groupBy = parseGroupBy(flags.groupBy ?? "model");
   const query: SummaryQuery = { ...range(flags), groupBy };
@@ -167,10 +157,7 @@ export async function runSummary(flags: ReportFlags & { groupBy?: string }, ctx:
 }
 
 /** `latch lines`: every current record in range, page by page, as a table, JSON Lines or CSV. */
-export async function runLines(
-  flags: ReportFlags & { limit?: string; pageSize?: string },
-  ctx: CliContext,
-): Promise<void> {
+export async function runLines(flags: LinesFlags, ctx: CliContext): Promise<void> {
   const mode = outputMode(flags);
   const limit = flags.limit === undefined ? Number.POSITIVE_INFINITY : positiveInt(flags.limit, "--limit");
   const pageSize = flags.pageSize === undefined ? 1_000 : positiveInt(flags.pageSize, "--page-size", 10_000);

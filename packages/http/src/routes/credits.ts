@@ -1,32 +1,34 @@
 import {
   type BillingSubject,
-  type CreditBalance,
-  type CreditGrant,
-  type CreditHistoryEntry,
   type CreditLedger,
   type CreditLedgerInfo,
   LatchError,
   type LatchValidationError,
 } from "@latch/core";
-import type { Context, Hono } from "hono";
-import type { z } from "zod";
-import { type BillingEnv, callerKey, requireScope } from "./auth.js";
+import { type Context, Hono } from "hono";
+import { type BillingEnv, callerKey } from "../auth.js";
 import {
   BalanceParams,
-  type BalanceView,
+  BalanceView,
   CREDIT_SCOPES,
+  CreatedLedgerView,
   CreateGrantBody,
   CreateLedgerBody,
+  GrantedView,
+  GrantListView,
   GrantPathParams,
-  type GrantView,
-  type HistoryEntryView,
   HistoryParams,
+  HistoryView,
+  LedgerListView,
   LedgerPathParams,
-  type LedgerView,
+  LedgerView,
   ListLedgersParams,
   ResetLedgerBody,
+  ResetView,
+  VoidedView,
   VoidGrantBody,
-} from "./credit-schemas.js";
+} from "../credit-schemas.js";
+import { balanceView, entryView, grantView, ledgerView } from "../credit-views.js";
 import {
   type InvalidParam,
   invalidInput,
@@ -36,20 +38,134 @@ import {
   readJson,
   snakePath,
   toProblem,
-} from "./problem.js";
+} from "../problem.js";
+import { DEFAULT_PAGE_SIZE, handle, type RouteGroup, type RouteSpec } from "../route.js";
+import { SUBJECT_WIRE } from "../subject.js";
 
-/** The subject fields of a ledger, as `@latch/core` names them. */
-type SubjectKey = "tenantId" | "orgId" | "projectId" | "apiKeyId" | "endUserId" | "feature";
 type CreditSubject = CreditLedgerInfo["subject"];
 
-const SUBJECT_WIRE: Array<[SubjectKey, string]> = [
-  ["tenantId", "tenant_id"],
-  ["orgId", "org_id"],
-  ["projectId", "project_id"],
-  ["apiKeyId", "api_key_id"],
-  ["endUserId", "end_user_id"],
-  ["feature", "feature"],
-];
+const HIGH_WATERMARK = "Dated before the ledger's high watermark (its latest reset): `high_watermark`";
+const CONFLICT = "The id already exists with a different body: `idempotency_conflict`";
+
+const listLedgers = {
+  method: "get",
+  path: "/",
+  summary: "List the caller's credit ledgers (its own subject only), in ledger_id order",
+  scope: CREDIT_SCOPES.creditsRead,
+  query: ListLedgersParams,
+  status: 200,
+  response: LedgerListView,
+} as const satisfies RouteSpec;
+
+const createLedger = {
+  method: "post",
+  path: "/",
+  summary: "Create a credit ledger for the caller's subject (idempotent by ledger_id)",
+  scope: CREDIT_SCOPES.creditsWrite,
+  body: CreateLedgerBody,
+  status: 201,
+  response: CreatedLedgerView,
+  idempotent: true,
+  problems: { "409": CONFLICT },
+} as const satisfies RouteSpec;
+
+const getLedger = {
+  method: "get",
+  path: "/{ledgerId}",
+  summary: "One of the caller's credit ledgers",
+  scope: CREDIT_SCOPES.creditsRead,
+  params: LedgerPathParams,
+  status: 200,
+  response: LedgerView,
+} as const satisfies RouteSpec;
+
+const createGrant = {
+  method: "post",
+  path: "/{ledgerId}/grants",
+  summary: "Grant credits (idempotent by grant_id)",
+  scope: CREDIT_SCOPES.creditsWrite,
+  params: LedgerPathParams,
+  body: CreateGrantBody,
+  status: 201,
+  response: GrantedView,
+  idempotent: true,
+  problems: { "409": `${HIGH_WATERMARK}, or ${CONFLICT}` },
+} as const satisfies RouteSpec;
+
+const listGrants = {
+  method: "get",
+  path: "/{ledgerId}/grants",
+  summary: "The ledger's grants, in creation order",
+  scope: CREDIT_SCOPES.creditsRead,
+  params: LedgerPathParams,
+  status: 200,
+  response: GrantListView,
+} as const satisfies RouteSpec;
+
+const voidGrant = {
+  method: "post",
+  path: "/{ledgerId}/grants/{grantId}/void",
+  summary: "Void a grant from `at` on (the same `at` again is a no-op)",
+  scope: CREDIT_SCOPES.creditsWrite,
+  params: GrantPathParams,
+  body: VoidGrantBody,
+  status: 200,
+  response: VoidedView,
+  problems: {
+    "409": `${HIGH_WATERMARK}, or the grant was voided at another time: \`idempotency_conflict\``,
+  },
+} as const satisfies RouteSpec;
+
+const resetLedger = {
+  method: "post",
+  path: "/{ledgerId}/reset",
+  summary:
+    "Start a new period at `at`: grants roll over or expire (the latest reset's `at` again is a no-op)",
+  scope: CREDIT_SCOPES.creditsWrite,
+  params: LedgerPathParams,
+  body: ResetLedgerBody,
+  status: 200,
+  response: ResetView,
+  problems: { "409": HIGH_WATERMARK },
+} as const satisfies RouteSpec;
+
+const getBalance = {
+  method: "get",
+  path: "/{ledgerId}/balance",
+  summary: "Balances per feature and per grant at a time (exact decimal strings)",
+  scope: CREDIT_SCOPES.creditsRead,
+  params: LedgerPathParams,
+  query: BalanceParams,
+  status: 200,
+  response: BalanceView,
+} as const satisfies RouteSpec;
+
+const getHistory = {
+  method: "get",
+  path: "/{ledgerId}/history",
+  summary: "Grants, voids, resets and usage per grant in a window, a page at a time (cursor pagination)",
+  scope: CREDIT_SCOPES.creditsRead,
+  params: LedgerPathParams,
+  query: HistoryParams,
+  status: 200,
+  response: HistoryView,
+} as const satisfies RouteSpec;
+
+/** The credit routes, mounted at `/api/billing/credits/ledgers` when the app has a credit ledger. */
+export const CREDIT_ROUTES: RouteGroup = {
+  base: "/api/billing/credits/ledgers",
+  routes: [
+    listLedgers,
+    createLedger,
+    getLedger,
+    createGrant,
+    listGrants,
+    voidGrant,
+    resetLedger,
+    getBalance,
+    getHistory,
+  ],
+};
 
 /** What `createBillingApp({ credits })` takes: any `CreditLedger` (every route, listing included). */
 export type BillingCredits = CreditLedger;
@@ -61,112 +177,6 @@ function owns(owner: BillingSubject, subject: CreditSubject): boolean {
     if (value !== undefined && subject[key] !== value) return false;
   }
   return true;
-}
-
-function subjectView(subject: CreditSubject): z.output<typeof LedgerView>["subject"] {
-  const view: Record<string, string> = {};
-  for (const [key, wire] of SUBJECT_WIRE) {
-    const value = subject[key];
-    if (value !== undefined) view[wire] = value;
-  }
-  return view as z.output<typeof LedgerView>["subject"];
-}
-
-function ledgerView(ledger: CreditLedgerInfo): z.output<typeof LedgerView> {
-  return {
-    ledger_id: ledger.ledgerId,
-    subject: subjectView(ledger.subject),
-    time_zone: ledger.timeZone,
-    ...(ledger.metadata === undefined ? {} : { metadata: ledger.metadata }),
-  };
-}
-
-function grantView(grant: CreditGrant): z.output<typeof GrantView> {
-  return {
-    grant_id: grant.grantId,
-    ledger_id: grant.ledgerId,
-    feature_id: grant.featureId,
-    amount: grant.amount,
-    priority: grant.priority,
-    effective_at: grant.effectiveAt,
-    ...(grant.expiration === undefined ? {} : { expiration: grant.expiration }),
-    ...(grant.rollover === undefined
-      ? {}
-      : {
-          rollover: {
-            type: grant.rollover.type,
-            ...(grant.rollover.maxAmount === undefined ? {} : { max_amount: grant.rollover.maxAmount }),
-          },
-        }),
-    ...(grant.metadata === undefined ? {} : { metadata: grant.metadata }),
-    ...(grant.expiresAt === undefined ? {} : { expires_at: grant.expiresAt }),
-    sequence: grant.sequence,
-    ...(grant.voidedAt === undefined ? {} : { voided_at: grant.voidedAt }),
-  };
-}
-
-function balanceView(balance: CreditBalance): z.output<typeof BalanceView> {
-  return {
-    ledger_id: balance.ledgerId,
-    at: balance.at,
-    features: balance.features.map((f) => ({
-      feature_id: f.featureId,
-      balance: f.balance,
-      granted: f.granted,
-      burned: f.burned,
-      expired: f.expired,
-      voided: f.voided,
-      usage: f.usage,
-      overage: f.overage,
-    })),
-    grants: balance.grants.map((g) => ({
-      grant_id: g.grantId,
-      feature_id: g.featureId,
-      priority: g.priority,
-      effective_at: g.effectiveAt,
-      ...(g.expiresAt === undefined ? {} : { expires_at: g.expiresAt }),
-      ...(g.voidedAt === undefined ? {} : { voided_at: g.voidedAt }),
-      active: g.active,
-      granted: g.granted,
-      balance: g.balance,
-      burned: g.burned,
-      expired: g.expired,
-      voided: g.voided,
-    })),
-  };
-}
-
-function entryView(entry: CreditHistoryEntry): z.output<typeof HistoryEntryView> {
-  switch (entry.type) {
-    case "RESET":
-      return {
-        type: "RESET",
-        at: entry.at,
-        grants: entry.grants.map((g) => ({
-          grant_id: g.grantId,
-          feature_id: g.featureId,
-          before: g.before,
-          after: g.after,
-        })),
-      };
-    case "GRANT_USAGE":
-      return {
-        type: "GRANT_USAGE",
-        at: entry.at,
-        grant_id: entry.grantId,
-        feature_id: entry.featureId,
-        amount: entry.amount,
-        period: entry.period,
-      };
-    default:
-      return {
-        type: entry.type,
-        at: entry.at,
-        grant_id: entry.grantId,
-        feature_id: entry.featureId,
-        amount: entry.amount,
-      };
-  }
 }
 
 /**
@@ -206,14 +216,13 @@ function subjectFor(owner: BillingSubject, wire: Partial<Record<string, string>>
 }
 
 /**
- * Mounts the credit routes on `app` (already behind `apiKeyAuth`). Every route under
+ * The credit routes as a sub-app (mounted behind `apiKeyAuth`). Every route under
  * `/api/billing/credits/ledgers/{ledgerId}` first reads the ledger and answers 404 unless its
  * subject is the caller's (has every field of the key's owner), so another tenant's ledger,
  * grants, balance and history are indistinguishable from none.
  */
-export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits, clock: () => number): void {
-  const read = requireScope(CREDIT_SCOPES.creditsRead);
-  const write = requireScope(CREDIT_SCOPES.creditsWrite);
+export function creditsApp(credits: BillingCredits, clock: () => number): Hono<BillingEnv> {
+  const app = new Hono<BillingEnv>();
 
   /** The caller's ledger named by the path, or a 404. */
   const ownLedger = async (c: Context<BillingEnv>): Promise<CreditLedgerInfo> => {
@@ -223,7 +232,7 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     return ledger;
   };
 
-  app.get("/api/billing/credits/ledgers", read, async (c) => {
+  handle(app, listLedgers, async (c) => {
     const q = parse(ListLedgersParams, c.req.query(), "query");
     const owner = callerKey(c).owner;
     if (q.tenant_id !== undefined && q.tenant_id !== owner.tenantId) throw notFound();
@@ -234,7 +243,11 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     }
     const page = await ledgerCall(
       credits.listLedgers(
-        { subject, limit: q.page_size ?? 100, ...(q.cursor === undefined ? {} : { cursor: q.cursor }) },
+        {
+          subject,
+          limit: q.page_size ?? DEFAULT_PAGE_SIZE,
+          ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
+        },
         c.req.raw.signal,
       ),
       "query",
@@ -246,7 +259,7 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     });
   });
 
-  app.post("/api/billing/credits/ledgers", write, async (c) => {
+  handle(app, createLedger, async (c) => {
     const body = parse(CreateLedgerBody, await readJson(c.req.raw), "body");
     const subject = subjectFor(callerKey(c).owner, body.subject);
     // A ledger id taken by another subject is a conflict that says nothing about its owner.
@@ -265,11 +278,11 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     return c.json({ status, ledger: ledgerView(ledger) }, status === "created" ? 201 : 200);
   });
 
-  app.get("/api/billing/credits/ledgers/:ledgerId", read, async (c) => {
+  handle(app, getLedger, async (c) => {
     return c.json(ledgerView(await ownLedger(c)));
   });
 
-  app.post("/api/billing/credits/ledgers/:ledgerId/grants", write, async (c) => {
+  handle(app, createGrant, async (c) => {
     const ledger = await ownLedger(c);
     const body = parse(CreateGrantBody, await readJson(c.req.raw), "body");
     const { status, grant } = await ledgerCall(
@@ -299,13 +312,13 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     return c.json({ status, grant: grantView(grant) }, status === "granted" ? 201 : 200);
   });
 
-  app.get("/api/billing/credits/ledgers/:ledgerId/grants", read, async (c) => {
+  handle(app, listGrants, async (c) => {
     const ledger = await ownLedger(c);
     const grants = await ledgerCall(credits.listGrants(ledger.ledgerId, c.req.raw.signal), "path");
     return c.json({ items: grants.map(grantView) });
   });
 
-  app.post("/api/billing/credits/ledgers/:ledgerId/grants/:grantId/void", write, async (c) => {
+  handle(app, voidGrant, async (c) => {
     const ledger = await ownLedger(c);
     const { grantId } = parse(GrantPathParams, c.req.param(), "path");
     const body = parse(VoidGrantBody, await readJson(c.req.raw), "body");
@@ -323,7 +336,7 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     }
   });
 
-  app.post("/api/billing/credits/ledgers/:ledgerId/reset", write, async (c) => {
+  handle(app, resetLedger, async (c) => {
     const ledger = await ownLedger(c);
     const body = parse(ResetLedgerBody, await readJson(c.req.raw), "body");
     const { status, at } = await ledgerCall(
@@ -333,7 +346,7 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     return c.json({ status, ledger_id: ledger.ledgerId, at });
   });
 
-  app.get("/api/billing/credits/ledgers/:ledgerId/balance", read, async (c) => {
+  handle(app, getBalance, async (c) => {
     const ledger = await ownLedger(c);
     const q = parse(BalanceParams, c.req.query(), "query");
     const at = q.at ?? new Date(clock()).toISOString();
@@ -341,10 +354,10 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
     return c.json(balanceView(balance));
   });
 
-  app.get("/api/billing/credits/ledgers/:ledgerId/history", read, async (c) => {
+  handle(app, getHistory, async (c) => {
     const ledger = await ownLedger(c);
     const q = parse(HistoryParams, c.req.query(), "query");
-    const pageSize = q.page_size ?? 100;
+    const pageSize = q.page_size ?? DEFAULT_PAGE_SIZE;
     const page = await ledgerCall(
       credits.history(
         {
@@ -367,4 +380,6 @@ export function mountCreditRoutes(app: Hono<BillingEnv>, credits: BillingCredits
       ...(page.next === undefined ? {} : { next_cursor: page.next }),
     });
   });
+
+  return app;
 }

@@ -1,0 +1,65 @@
+import { defineCommand, flag, type OptionValues, text } from "../command.js";
+import { DEFAULT_PRICE_FILE } from "../defaults.js";
+
+const pricesFile = () =>
+  text("--prices-file <file>", "the price file (Latch snapshot JSON) to read and update", {
+    env: "LATCH_PRICES_FILE",
+    default: DEFAULT_PRICE_FILE,
+  });
+
+export const PRICES_IMPORT_OPTIONS = [
+  pricesFile(),
+  text("--effective-from <time>", "LiteLLM: when these prices take effect (default 1970-01-01T00:00:00Z)"),
+  text("--currency <code>", "LiteLLM: ISO 4217 currency of the prices (default USD)"),
+  flag(
+    "--include-free",
+    "LiteLLM: also import entries whose every price is 0 (skipped by default as placeholders)",
+  ),
+  flag("--json", "print the result (and every LiteLLM field not imported) as JSON"),
+] as const;
+export type PricesImportOptions = OptionValues<typeof PRICES_IMPORT_OPTIONS>;
+
+export const PRICES_SHOW_OPTIONS = [
+  pricesFile(),
+  text("--at <time>", "when (ISO 8601 or YYYY-MM-DD; default now)"),
+  text("--region <region>", "the model's region, for regional prices"),
+  text("--tier <tier>", "the call's service tier: standard (default), priority, flex, scale, batch"),
+  text(
+    "--provider <id>",
+    "the provider that served the call (e.g. openrouter), for provider-prefixed prices",
+  ),
+  flag("--json", "print the snapshot as JSON"),
+] as const;
+export type PricesShowOptions = OptionValues<typeof PRICES_SHOW_OPTIONS>;
+
+/** `latch prices import|show`. */
+export const pricesCommand = defineCommand({
+  name: "prices",
+  description: "manage the price file (dated Latch price snapshots) that `latch rate` reads",
+  commands: [
+    defineCommand({
+      name: "import",
+      description: "merge a LiteLLM cost map or a Latch snapshot file into the price file",
+      arguments: [
+        {
+          name: "<file>",
+          description: "model_prices_and_context_window.json (LiteLLM) or a Latch snapshot JSON file",
+        },
+      ],
+      options: PRICES_IMPORT_OPTIONS,
+      action: async ([file], options, ctx) =>
+        (await import("./prices.js")).runPricesImport(file, options, ctx),
+    }),
+    defineCommand({
+      name: "show",
+      description:
+        "show the snapshot that prices a call of a model (model matching and service tier as record() applies them), its prices and tiers",
+      arguments: [
+        { name: "<model>", description: "billable model as a call names it, e.g. gpt-4o-2024-08-06" },
+      ],
+      options: PRICES_SHOW_OPTIONS,
+      action: async ([model], options, ctx) =>
+        (await import("./prices.js")).runPricesShow(model, options, ctx),
+    }),
+  ],
+});

@@ -1,0 +1,57 @@
+import type { BillingSubject, FilterKey } from "@latch/core";
+import type { Context } from "hono";
+import { type BillingEnv, callerKey } from "./auth.js";
+import { notFound } from "./problem.js";
+
+/** The subject fields, as `@latch/core` names them. */
+export type SubjectKey = "tenantId" | "orgId" | "projectId" | "apiKeyId" | "endUserId" | "feature";
+
+/** Every subject field → its snake_case name on the wire, in the order views list them. */
+export const SUBJECT_WIRE: ReadonlyArray<readonly [SubjectKey, string]> = [
+  ["tenantId", "tenant_id"],
+  ["orgId", "org_id"],
+  ["projectId", "project_id"],
+  ["apiKeyId", "api_key_id"],
+  ["endUserId", "end_user_id"],
+  ["feature", "feature"],
+];
+
+/** A subject's fields that are set, snake_case (`{ tenant_id, org_id? … }`). */
+export function subjectWire(subject: Partial<Record<SubjectKey, string>>): Record<string, string> {
+  const view: Record<string, string> = {};
+  for (const [key, wire] of SUBJECT_WIRE) {
+    const value = subject[key];
+    if (value !== undefined) view[wire] = value;
+  }
+  return view;
+}
+
+/** The caller's own subject; a `tenant_id` naming another tenant is a 404 (nothing is said about it). */
+export function ownerOf(c: Context<BillingEnv>, tenantId: string | undefined): BillingSubject {
+  const owner = callerKey(c).owner;
+  if (tenantId !== undefined && tenantId !== owner.tenantId) throw notFound();
+  return owner;
+}
+
+/** Report filters on the wire → their store names: the subject's (but the tenant) and the model's. */
+const FILTER_WIRE: ReadonlyArray<readonly [string, FilterKey]> = [
+  ["provider", "provider"],
+  ["model", "model"],
+  ...SUBJECT_WIRE.filter(([key]) => key !== "tenantId").map(([key, wire]) => [wire, key] as const),
+];
+
+/** Report filters: the query's, with the caller's subject on top; a contradiction is a 404. */
+export function filtersFor(owner: BillingSubject, query: object): Partial<Record<FilterKey, string>> {
+  const q = query as Partial<Record<string, unknown>>;
+  const filters: Partial<Record<FilterKey, string>> = {};
+  for (const [name, key] of FILTER_WIRE) {
+    const value = q[name];
+    if (typeof value === "string") filters[key] = value;
+  }
+  for (const [key, value] of Object.entries(owner) as Array<[FilterKey, string | undefined]>) {
+    if (value === undefined) continue;
+    if (filters[key] !== undefined && filters[key] !== value) throw notFound();
+    filters[key] = value;
+  }
+  return filters;
+}
