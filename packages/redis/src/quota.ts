@@ -680,7 +680,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     let account = known !== undefined ? known.account : await this.#lookUp(holdId, subject, until);
     for (let attempt = 1; ; attempt++) {
       const keys = this.#keysOf(account);
-      const keyList = {
+      const scriptKeys = {
         account: keys.account,
         expiry: keys.expiry,
         record: this.#holdKey(account, holdId),
@@ -694,15 +694,15 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         // The first attempt inline (no wrapper promise, no named closure on the common path).
         try {
           reply = await (this.#client.status === "ready"
-            ? this.#sendResolve(keyList, holdId, owner, amount, actual)
-            : this.#send(until, () => this.#sendResolve(keyList, holdId, owner, amount, actual)));
+            ? this.#sendResolve(scriptKeys, holdId, owner, amount, actual)
+            : this.#send(until, () => this.#sendResolve(scriptKeys, holdId, owner, amount, actual)));
         } catch (error) {
           if (!isTransient(error)) throw error;
           reply = await retrying(
             this.#client,
             until,
             isTransient,
-            () => this.#sendResolve(keyList, holdId, owner, amount, actual),
+            () => this.#sendResolve(scriptKeys, holdId, owner, amount, actual),
             error,
           );
         }
@@ -710,7 +710,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         const locator = this.#keys.holdLocator(holdId);
         reply = await this.#send(until, async () => {
           const [ran, kept] = await settleBoth(
-            this.#sendResolve(keyList, holdId, owner, amount, actual),
+            this.#sendResolve(scriptKeys, holdId, owner, amount, actual),
             this.#client.pexpire(locator, this.#retentionMs, "GT"),
           );
           if (ran.error !== undefined) throw ran.error;
