@@ -7,7 +7,7 @@ export { type AccountKeys, KeySpace, type ObservationKeys, type RatedKeys } from
 export { RedisObservationStore, type RedisStoreOptions } from "./observation-store.js";
 export { RedisQuota, type RedisQuotaOptions } from "./quota.js";
 export { RedisRatedRecordStore } from "./rated-record-store.js";
-export { LUA_STATUS, type LuaStatus } from "./scripts.js";
+export { LUA_STATUS, type LuaStatus } from "./script-errors.js";
 export { checkEvictionPolicy, SAFE_EVICTION_POLICY } from "./server-check.js";
 export { UnsafeServerSettingError } from "./unsafe-server-setting-error.js";
 export { RedisUsageCounter, type RedisUsageCounterOptions } from "./usage-counter.js";

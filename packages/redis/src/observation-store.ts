@@ -13,7 +13,9 @@ import {
 } from "@latch/core";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
-import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
+import type { LuaScripts } from "./lua/generated.js";
+import { isFailure, scriptError } from "./script-errors.js";
+import { defineScripts, replyInteger, replyString } from "./scripts.js";
 
 export interface RedisStoreOptions {
   /** Prefix of every key (no `{` or `}`). Default `latch`. */
@@ -36,6 +38,7 @@ export interface RedisStoreOptions {
  */
 export class RedisObservationStore implements ObservationStore {
   readonly #client: RedisClient;
+  readonly #scripts: LuaScripts;
   readonly #keys: ReturnType<KeySpace["observationKeys"]>;
   readonly #timeoutMs: number;
 
@@ -43,7 +46,7 @@ export class RedisObservationStore implements ObservationStore {
     this.#client = client;
     this.#keys = new KeySpace(options.keyPrefix ?? "latch").observationKeys();
     this.#timeoutMs = options.timeoutMs ?? 5_000;
-    defineScripts(client);
+    this.#scripts = defineScripts(client);
   }
 
   async append(observation: UsageObservation, signal?: AbortSignal): Promise<"appended" | "already_exists"> {
@@ -103,25 +106,33 @@ export class RedisObservationStore implements ObservationStore {
   }
 
   async #appendParsed(parsed: UsageObservation[]): Promise<Array<"appended" | "already_exists">> {
-    const hashes = parsed.map((o) => observationHash(o));
-    const args: string[] = [];
-    parsed.forEach((o, i) => {
-      args.push(o.eventId, hashes[i] as string, JSON.stringify(o));
-    });
-    const { data, hashes: hashKey, unpriced } = this.#keys;
+    const items = parsed.map((o) => ({
+      eventId: o.eventId,
+      hash: observationHash(o),
+      observation: JSON.stringify(o),
+    }));
+    const { data, hashes, unpriced } = this.#keys;
     const reply = await withTimeout(
-      runScript(this.#client, "appendMany", [data, hashKey, unpriced], args),
+      this.#scripts.appendMany({ observations: data, hashes, unpriced }, { items }),
       this.#timeoutMs,
     );
-    if (
-      reply.length > 0 &&
-      luaStatus(replyInteger(reply[0], "appendMany.status")) === "idempotency_conflict"
-    ) {
-      const index = replyInteger(reply[1], "appendMany.index") - 1;
-      throw new IdempotencyConflictError({
-        id: (parsed[index] as UsageObservation).eventId,
-        existingHash: replyString(reply[2], "appendMany.storedHash"),
-        incomingHash: hashes[index] as string,
+    if (isFailure(reply)) {
+      throw scriptError("appendMany", reply, {
+        subject: "ObservationStore.appendMany",
+        id: "appendMany",
+        conflict: (conflict) => {
+          const item = items[replyInteger(conflict[1], "appendMany.index") - 1];
+          if (item === undefined)
+            throw new CorruptRecordError({
+              id: "appendMany",
+              reason: "the script named an item the batch does not have",
+            });
+          return new IdempotencyConflictError({
+            id: item.eventId,
+            existingHash: replyString(conflict[2], "appendMany.storedHash"),
+            incomingHash: item.hash,
+          });
+        },
       });
     }
     return reply.map((r) => (replyInteger(r, "appendMany.result") === 1 ? "appended" : "already_exists"));

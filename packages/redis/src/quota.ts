@@ -3,13 +3,11 @@ import {
   QuotaAmountSchema as AmountSchema,
   CorruptRecordError,
   canonicalHash,
-  HoldAlreadyResolvedError,
   IdempotencyConflictError,
   isWellFormedText,
   LatchValidationError,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
-  OverflowError,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
@@ -20,15 +18,9 @@ import {
 } from "@latch/core";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
 import { type AccountKeys, KeySpace } from "./keys.js";
-import {
-  defineScripts,
-  luaStatus,
-  replyInteger,
-  replyString,
-  runScalarScript,
-  runScript,
-  type ScriptReply,
-} from "./scripts.js";
+import type { CommitKeys, CommitReply, LuaScripts, ReserveReply, VoidReply } from "./lua/generated.js";
+import { isFailure, scriptError, statusOf } from "./script-errors.js";
+import { defineScripts, replyInteger, replyString } from "./scripts.js";
 import { checkEvictionPolicy } from "./server-check.js";
 import { isTransient, retrying, sendWithin } from "./transient.js";
 import { UnsafeServerSettingError } from "./unsafe-server-setting-error.js";
@@ -73,13 +65,13 @@ function accountOfRecord(record: string, holdId: string): string {
   let at = -1;
   for (let i = 0; i < 3; i++) {
     at = record.indexOf("|", at + 1);
-    if (at < 0) throw new CorruptRecordError({ id: holdId, reason: "the hold record is malformed" });
+    if (at < 0) throw new CorruptRecordError({ id: holdId, reason: "the hold's record is malformed" });
   }
   return record.slice(at + 1);
 }
 
 /** Whether a reserve script's reply says it has just created the hold (a plain integer). */
-const isNewHold = (reply: ScriptReply | undefined): boolean => typeof reply === "number";
+const isNewHold = (reply: ReserveReply | undefined): boolean => typeof reply === "number";
 
 const NO_AMOUNT = "";
 
@@ -180,6 +172,8 @@ export interface RedisQuotaOptions {
  */
 export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #client: RedisClient;
+  /** The Lua scripts, one typed method each (see src/lua/generated.ts). */
+  readonly #scripts: LuaScripts;
   readonly #keys: KeySpace;
   readonly #retentionMs: number;
   /** `holdRetentionMs` as the script argument. */
@@ -232,7 +226,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
     this.#tolerant = options.allowEvictingPolicy === true;
     this.#checked = this.#tolerant;
-    defineScripts(client);
+    this.#scripts = defineScripts(client);
   }
 
   /**
@@ -371,9 +365,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #balance(account: string, until: number): Promise<QuotaBalance> {
     const keys = this.#keys.accountKeys(account);
-    const reply = await this.#send(until, () =>
-      runScript(this.#client, "balance", [keys.account, keys.expiry], []),
-    );
+    const reply = await this.#send(until, () => this.#scripts.balance(keys));
     const limit = replyInteger(reply[0], "balance.limit");
     const spent = replyInteger(reply[1], "balance.spent");
     const held = replyInteger(reply[2], "balance.held");
@@ -406,34 +398,63 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       );
     }
     // One script: the holdId's one record key tells whether another account holds it.
-    const keys = this.#keysOf(account);
-    const keyList = [keys.account, keys.expiry, this.#keys.hold(holdId)];
-    const args = [holdId, String(amount), ttl, recordTtlMs, account];
-    if (this.#tolerant) args.push(this.#retentionArg);
     // The first attempt inline (the common case: a ready client that answers), retries apart.
     // No named closures here: a dev-source run (tsx, vitest) wraps each in a name-setting helper.
     if (this.#client.status !== "ready") {
-      return this.#reserveAgain(undefined, until, keyList, args).then((reply) =>
+      return this.#reserveAgain(undefined, until, holdId, account, amount, ttl, recordTtlMs).then((reply) =>
         this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
       );
     }
-    return runScalarScript(this.#client, "reserve", keyList, args).then(
+    return this.#sendReserve(holdId, account, amount, ttl, recordTtlMs).then(
       (reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
       (error: unknown) =>
-        this.#reserveAgain(error, until, keyList, args).then((reply) =>
+        this.#reserveAgain(error, until, holdId, account, amount, ttl, recordTtlMs).then((reply) =>
           this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
         ),
     );
   }
 
+  /**
+   * Sends reserve-3.lua for one request: the one place its KEYS and ARGV are built. KEYS[3] is
+   * the holdId's one record key on a standalone server, the account's record of it on a Cluster.
+   */
+  #sendReserve(
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: string,
+    recordTtlMs: string,
+  ): Promise<ReserveReply> {
+    const keys = this.#keysOf(account);
+    return this.#scripts.reserve(
+      { account: keys.account, expiry: keys.expiry, record: this.#holdKey(account, holdId) },
+      {
+        holdId,
+        amount: String(amount),
+        ttlMs,
+        recordTtlMs,
+        account,
+        retentionMs: this.#tolerant ? this.#retentionArg : undefined,
+      },
+    );
+  }
+
   /** The standalone reserve script sent again after `error` (or first, when not ready). */
-  #reserveAgain(error: unknown, until: number, keys: string[], args: string[]): Promise<ScriptReply> {
+  #reserveAgain(
+    error: unknown,
+    until: number,
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: string,
+    recordTtlMs: string,
+  ): Promise<ReserveReply> {
     if (error !== undefined && !isTransient(error)) return Promise.reject(error);
     return retrying(
       this.#client,
       until,
       isTransient,
-      () => runScalarScript(this.#client, "reserve", keys, args),
+      () => this.#sendReserve(holdId, account, amount, ttlMs, recordTtlMs),
       error,
     );
   }
@@ -444,7 +465,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
    * holdId's locator, so it lives `ttlMs + retention` from `startedAt`.
    */
   #reserved(
-    reply: ScriptReply,
+    reply: ReserveReply,
     holdId: string,
     account: string,
     amount: number,
@@ -457,18 +478,25 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
       return { granted: true, remaining };
     }
-    const code = replyInteger(reply[0], "reserve.status");
-    if (code === -1) {
-      // {-1, stored} on this account, or {-1, stored, owner} when another account holds it.
-      const owner = reply.length > 2 ? replyString(reply[2], "reserve.owner") : account;
-      throw new IdempotencyConflictError({
+    if (isFailure(reply)) {
+      throw scriptError("reserve", reply, {
+        subject: "ReserveRequest",
         id: holdId,
-        existingHash: requestHash(owner, replyInteger(reply[1], "reserve.storedAmount")),
-        incomingHash: requestHash(account, amount),
+        // {-1, stored} on this account, or {-1, stored, owner} when another account holds it.
+        conflict: (conflict) =>
+          new IdempotencyConflictError({
+            id: holdId,
+            existingHash: requestHash(
+              conflict.length > 2 ? replyString(conflict[2], "reserve.owner") : account,
+              replyInteger(conflict[1], "reserve.storedAmount"),
+            ),
+            incomingHash: requestHash(account, amount),
+          }),
       });
     }
+    const code = replyInteger(reply[0], "reserve.status");
     if (code !== 0 && code !== 2 && code !== 3) {
-      throw new CorruptRecordError({ id: holdId, reason: `reserve returned ${code}` });
+      throw scriptError("reserve", reply, { subject: "ReserveRequest", id: holdId });
     }
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
@@ -516,12 +544,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: number,
     recordTtlMs: string,
-  ): Promise<{ reply: ScriptReply; wroteLocator: boolean }> {
-    const keys = this.#keys.accountKeys(account);
-    const holdKeys = [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)];
-    const args = [holdId, String(amount), String(ttlMs), recordTtlMs, account];
-    if (this.#tolerant) args.push(this.#retentionArg);
-    const runReserve = () => runScalarScript(this.#client, "reserve", holdKeys, args);
+  ): Promise<{ reply: ReserveReply; wroteLocator: boolean }> {
+    const ttl = String(ttlMs);
+    const runReserve = () => this.#sendReserve(holdId, account, amount, ttl, recordTtlMs);
     const locator = this.#keys.holdLocator(holdId);
 
     if (this.#granted(holdId)?.account === account) {
@@ -548,7 +573,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       throw claim.error;
     }
     if (reserved.error !== undefined) throw reserved.error;
-    const reply = reserved.value as ScriptReply;
+    const reply = reserved.value as ReserveReply;
     // The locator named this account already (an earlier attempt, or an expired hold held
     // again): make it live as long as the record.
     if (previous === account && isNewHold(reply)) await this.#client.pexpire(locator, recordTtlMs, "GT");
@@ -569,7 +594,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     account: string,
     amount: number,
     previous: string,
-    reply: ScriptReply,
+    reply: ReserveReply,
     recordTtlMs: string,
   ): Promise<void> {
     const stored = await this.#client.get(this.#keys.holdRecord(previous, holdId));
@@ -588,11 +613,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   /** Takes back a hold the reserve script has just created (see unreserve-3.lua). */
   async #unreserve(holdId: string, account: string, amount: number): Promise<void> {
     const keys = this.#keys.accountKeys(account);
-    await runScript(
-      this.#client,
-      "unreserve",
-      [keys.account, keys.expiry, this.#keys.holdRecord(account, holdId)],
-      [holdId, String(amount), account],
+    await this.#scripts.unreserve(
+      { account: keys.account, expiry: keys.expiry, record: this.#keys.holdRecord(account, holdId) },
+      { holdId, amount: String(amount), account },
     );
   }
 
@@ -651,35 +674,35 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     until: number,
     /** Commit: the actual amount (integer string); void: undefined. */
     actual: string | undefined,
-  ): Promise<ScriptReply> {
+  ): Promise<CommitReply | VoidReply> {
     // This object's own grant needs no lookup (and no await).
     let known = this.#granted(holdId);
     let account = known !== undefined ? known.account : await this.#lookUp(holdId, subject, until);
     for (let attempt = 1; ; attempt++) {
       const keys = this.#keysOf(account);
-      const keyList = [keys.account, keys.expiry, this.#holdKey(account, holdId), keys.settled];
-      // In the order of the commit-4.lua and void-4.lua headers.
+      const scriptKeys = {
+        account: keys.account,
+        expiry: keys.expiry,
+        record: this.#holdKey(account, holdId),
+        settled: keys.settled,
+      };
+      const owner = account;
       const amount = known !== undefined ? String(known.amount) : NO_AMOUNT;
-      const argList =
-        actual === undefined
-          ? [holdId, this.#retentionArg, account, amount]
-          : [holdId, actual, this.#retentionArg, account, amount];
-      if (this.#tolerant) argList.push("1");
-      let reply: ScriptReply;
+      let reply: CommitReply | VoidReply;
       const covered = known?.locatorCoversUntil;
       if (this.#standalone || (covered !== undefined && Date.now() <= covered)) {
         // The first attempt inline (no wrapper promise, no named closure on the common path).
         try {
           reply = await (this.#client.status === "ready"
-            ? runScalarScript(this.#client, name, keyList, argList)
-            : this.#send(until, () => runScalarScript(this.#client, name, keyList, argList)));
+            ? this.#sendResolve(scriptKeys, holdId, owner, amount, actual)
+            : this.#send(until, () => this.#sendResolve(scriptKeys, holdId, owner, amount, actual)));
         } catch (error) {
           if (!isTransient(error)) throw error;
           reply = await retrying(
             this.#client,
             until,
             isTransient,
-            () => runScalarScript(this.#client, name, keyList, argList),
+            () => this.#sendResolve(scriptKeys, holdId, owner, amount, actual),
             error,
           );
         }
@@ -687,65 +710,60 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         const locator = this.#keys.holdLocator(holdId);
         reply = await this.#send(until, async () => {
           const [ran, kept] = await settleBoth(
-            runScalarScript(this.#client, name, keyList, argList),
+            this.#sendResolve(scriptKeys, holdId, owner, amount, actual),
             this.#client.pexpire(locator, this.#retentionMs, "GT"),
           );
           if (ran.error !== undefined) throw ran.error;
           if (kept.error !== undefined) throw kept.error;
-          return ran.value as ScriptReply;
+          return ran.value as CommitReply | VoidReply;
         });
       }
       if (known !== undefined) this.#owners.delete(holdId); // resolved, or the account moved
-      if (!Array.isArray(reply) || reply[0] !== -7) return reply;
-      if (attempt >= RESOLVE_ATTEMPTS) {
-        throw new Error(`the record of hold ${holdId} kept naming other accounts`);
-      }
+      if (!isFailure(reply) || statusOf(name, reply) !== "hold_of_other_account") return reply;
+      if (attempt >= RESOLVE_ATTEMPTS) throw scriptError(name, reply, { subject, id: holdId });
       account = replyString(reply[1], `${name}.owner`);
       known = undefined;
     }
   }
 
+  /** Sends commit-4.lua (with `actual`) or void-4.lua: their KEYS and ARGV, built in one place. */
+  #sendResolve(
+    keys: CommitKeys,
+    holdId: string,
+    account: string,
+    grantedAmount: string,
+    actual: string | undefined,
+  ): Promise<CommitReply | VoidReply> {
+    const retentionMs = this.#retentionArg;
+    const keepSettled = this.#tolerant ? "1" : undefined;
+    return actual === undefined
+      ? this.#scripts.void(keys, { holdId, retentionMs, account, grantedAmount, keepSettled })
+      : this.#scripts.commit(keys, { holdId, actual, retentionMs, account, grantedAmount, keepSettled });
+  }
+
   async #commit(holdId: string, actual: number, until: number): Promise<{ committed: number }> {
     const subject = "QuotaReservator.commit";
-    const units = String(actual);
-    const reply = await this.#resolve("commit", holdId, subject, until, units);
+    const reply = await this.#resolve("commit", holdId, subject, until, String(actual));
     // The actual amount as stored (a plain string reply): committed now or before.
     if (!Array.isArray(reply)) return { committed: replyInteger(reply, "commit.committed") };
-    const status = luaStatus(replyInteger(reply[0], "commit.status"));
-    switch (status) {
-      case "idempotency_conflict":
-        throw new IdempotencyConflictError({
+    throw scriptError("commit", reply, {
+      subject,
+      id: holdId,
+      conflict: (conflict) =>
+        new IdempotencyConflictError({
           id: holdId,
-          existingHash: commitHash(holdId, replyInteger(reply[1], "commit.storedActual")),
+          existingHash: commitHash(holdId, replyInteger(conflict[1], "commit.storedActual")),
           incomingHash: commitHash(holdId, actual),
-        });
-      case "unknown_hold":
-        throw LatchValidationError.at(subject, "holdId", "no hold with this id");
-      case "hold_already_resolved":
-        throw new HoldAlreadyResolvedError({ holdId, state: replyString(reply[1], "commit.state") });
-      case "overflow":
-        throw new OverflowError({ path: "actual", reason: "the account's spend would exceed 2^53-1" });
-      default:
-        throw new CorruptRecordError({ id: holdId, reason: `commit returned ${status}` });
-    }
+        }),
+    });
   }
 
   async #void(holdId: string, until: number): Promise<void> {
     const subject = "QuotaReservator.void";
     const reply = await this.#resolve("void", holdId, subject, until, undefined);
     if (!Array.isArray(reply)) {
-      throw new CorruptRecordError({ id: holdId, reason: "void did not reply an array" });
+      throw new CorruptRecordError({ id: holdId, reason: "the void script did not reply an array" });
     }
-    const code = replyInteger(reply[0], "void.status");
-    switch (luaStatus(code)) {
-      case undefined:
-        return;
-      case "unknown_hold":
-        throw LatchValidationError.at(subject, "holdId", "no hold with this id");
-      case "hold_already_resolved":
-        throw new HoldAlreadyResolvedError({ holdId, state: replyString(reply[1], "void.state") });
-      default:
-        throw new CorruptRecordError({ id: holdId, reason: `void returned status ${code}` });
-    }
+    if (isFailure(reply)) throw scriptError("void", reply, { subject, id: holdId });
   }
 }

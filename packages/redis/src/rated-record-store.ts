@@ -22,13 +22,14 @@ import {
   type SummaryRow,
   selectLines,
   summarize,
-  supersededCurrencyMismatch,
 } from "@latch/core";
 import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace, type RatedKeys } from "./keys.js";
+import type { LuaScripts } from "./lua/generated.js";
 import type { RedisStoreOptions } from "./observation-store.js";
-import { defineScripts, luaStatus, replyInteger, replyString, runScript } from "./scripts.js";
+import { isFailure, scriptError } from "./script-errors.js";
+import { defineScripts, replyInteger, replyString } from "./scripts.js";
 
 const CursorSchema = z
   .string({ error: "expected a decimal integer string" })
@@ -84,6 +85,7 @@ function tenantMember(tenantId: string, eventId: string): string {
  */
 export class RedisRatedRecordStore implements RatedRecordStore {
   readonly #client: RedisClient;
+  readonly #scripts: LuaScripts;
   readonly #keys: RatedKeys;
   readonly #timeoutMs: number;
   readonly #cache = new Map<string, RatedUsageRecord>();
@@ -92,7 +94,7 @@ export class RedisRatedRecordStore implements RatedRecordStore {
     this.#client = client;
     this.#keys = new KeySpace(options.keyPrefix ?? "latch").ratedKeys();
     this.#timeoutMs = options.timeoutMs ?? 5_000;
-    defineScripts(client);
+    this.#scripts = defineScripts(client);
   }
 
   async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
@@ -177,12 +179,8 @@ export class RedisRatedRecordStore implements RatedRecordStore {
     const subject = "RatedRecordStore.saveCursor";
     const consumer = parseWith(ConsumerNameSchema, name, subject, "name");
     const position = parseWith(CursorSchema, cursor, subject, "cursor");
-    const reply = await this.#timed(
-      runScript(this.#client, "saveCursor", [this.#keys.cursors, this.#keys.seq], [consumer, position]),
-    );
-    if (luaStatus(replyInteger(reply[0], "saveCursor.status")) === "cursor_past_end") {
-      throw LatchValidationError.at(subject, "cursor", "is past the end of this store's change log");
-    }
+    const reply = await this.#timed(this.#scripts.saveCursor(this.#keys, { consumer, cursor: position }));
+    if (isFailure(reply)) throw scriptError("saveCursor", reply, { subject, id: consumer });
   }
 
   /**
@@ -219,41 +217,47 @@ export class RedisRatedRecordStore implements RatedRecordStore {
   }
 
   async #putParsed(parsed: Incoming[], mode: "" | "batch"): Promise<PutResult[]> {
-    const args: string[] = [];
-    parsed.forEach(({ record, hash }, index) => {
+    const items = parsed.map(({ record, hash }, index) => {
       checkVersionShape(record, mode === "batch" ? String(index) : "");
-      args.push(
-        record.ratedRecordId,
+      return {
+        ratedRecordId: record.ratedRecordId,
         hash,
-        JSON.stringify(record),
-        record.eventId,
-        String(record.version),
-        record.supersedes ?? "",
-        tenantMember(record.observation.subject.tenantId, record.eventId),
-        record.currency,
-      );
+        record: JSON.stringify(record),
+        eventId: record.eventId,
+        version: String(record.version),
+        supersedes: record.supersedes ?? "",
+        tenantMember: tenantMember(record.observation.subject.tenantId, record.eventId),
+        currency: record.currency,
+      };
     });
-    const k = this.#keys;
-    const reply = await this.#timed(
-      runScript(this.#client, "putMany", [k.records, k.hashes, k.current, k.log, k.seq, k.tenants], args),
-    );
-    const status = reply.length > 0 ? luaStatus(replyInteger(reply[0], "putMany.status")) : undefined;
-    if (status !== undefined) {
-      const index = replyInteger(reply[1], "putMany.index") - 1;
-      const incoming = parsed[index] as Incoming;
-      if (status === "idempotency_conflict") {
-        throw new IdempotencyConflictError({
-          id: incoming.record.ratedRecordId,
-          existingHash: replyString(reply[2], "putMany.storedHash"),
-          incomingHash: incoming.hash,
-        });
-      }
-      if (status === "currency_mismatch") {
-        const expected = replyString(reply[2], "putMany.supersededCurrency");
-        throw supersededCurrencyMismatch(incoming.record, expected, mode === "batch" ? String(index) : "");
-      }
-      const path = mode === "batch" ? `${index}.supersedes` : "supersedes";
-      throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");
+    // RatedKeys names the keys as putMany-6.lua's header does.
+    const reply = await this.#timed(this.#scripts.putMany(this.#keys, { items }));
+    if (isFailure(reply)) {
+      const item = (index: number) => {
+        const incoming = parsed[index];
+        return incoming === undefined
+          ? undefined
+          : { record: incoming.record, prefix: mode === "batch" ? String(index) : "", hash: incoming.hash };
+      };
+      throw scriptError("putMany", reply, {
+        subject: "RatedUsageRecord",
+        id: "putMany",
+        item,
+        conflict: (conflict) => {
+          const incoming = item(replyInteger(conflict[1], "putMany.index") - 1);
+          if (incoming === undefined) {
+            throw new CorruptRecordError({
+              id: "putMany",
+              reason: "the script named an item the batch does not have",
+            });
+          }
+          return new IdempotencyConflictError({
+            id: incoming.record.ratedRecordId,
+            existingHash: replyString(conflict[2], "putMany.storedHash"),
+            incomingHash: incoming.hash,
+          });
+        },
+      });
     }
     return reply.map((r) => (replyInteger(r, "putMany.result") === 1 ? "stored" : "already_exists"));
   }

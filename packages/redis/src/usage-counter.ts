@@ -4,7 +4,6 @@ import {
   DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
   LatchValidationError,
-  OverflowError,
   CounterPeriodSchema as PeriodSchema,
   parseCounterAddOptions,
   parseWith,
@@ -13,7 +12,9 @@ import {
 } from "@latch/core";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
-import { defineScripts, luaStatus, replyInteger, runScript } from "./scripts.js";
+import type { LuaScripts } from "./lua/generated.js";
+import { isFailure, scriptError } from "./script-errors.js";
+import { defineScripts, replyInteger } from "./scripts.js";
 import { isRefusal, isTransient, sendWithin } from "./transient.js";
 
 export interface RedisUsageCounterOptions {
@@ -49,6 +50,7 @@ export interface RedisUsageCounterOptions {
  */
 export class RedisUsageCounter implements UsageCounter {
   readonly #client: RedisClient;
+  readonly #scripts: LuaScripts;
   readonly #keys: KeySpace;
   readonly #timeoutMs: number;
   readonly #retentionMs: string;
@@ -66,7 +68,7 @@ export class RedisUsageCounter implements UsageCounter {
       );
     }
     this.#retentionMs = String(retention);
-    defineScripts(client);
+    this.#scripts = defineScripts(client);
   }
 
   async add(
@@ -80,35 +82,36 @@ export class RedisUsageCounter implements UsageCounter {
     const k = parseWith(KeySchema, key, "UsageCounter.add", "key");
     const p = parseWith(PeriodSchema, period, "UsageCounter.add", "period");
     const q = parseWith(QuantitySchema, quantity, "UsageCounter.add", "quantity");
+    const subject = "UsageCounter.add";
     if (opId !== undefined) {
       // Idempotent by opId: it may be resent after any transient error, a lost reply included.
-      const keys = [this.#keys.counter(k), this.#keys.counterOps(k, p)];
-      const args = [p, String(q), opId, this.#retentionMs];
+      const keys = { counter: this.#keys.counter(k), ops: this.#keys.counterOps(k, p) };
+      const args = { period: p, quantity: String(q), opId, retentionMs: this.#retentionMs };
       const reply = await withTimeout(
         sendWithin(this.#client, Date.now() + this.#timeoutMs, isTransient, () =>
-          runScript(this.#client, "counterAddOnce", keys, args),
+          this.#scripts.counterAddOnce(keys, args),
         ),
         this.#timeoutMs,
       );
-      const status = luaStatus(replyInteger(reply[0], "counterAddOnce.status"));
-      if (status === "overflow") {
-        throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
+      if (isFailure(reply)) {
+        throw scriptError("counterAddOnce", reply, {
+          subject,
+          id: opId,
+          conflict: (conflict) => counterOpConflict(opId, String(conflict[2]), q),
+        });
       }
-      if (status === "idempotency_conflict") throw counterOpConflict(opId, String(reply[2]), q);
       return replyInteger(reply[1], "counterAddOnce.previous");
     }
     // Without an opId an add is not idempotent: only what surely did not run is resent.
-    const keys = [this.#keys.counter(k)];
-    const args = [p, String(q)];
+    const keys = { counter: this.#keys.counter(k) };
+    const args = { period: p, quantity: String(q) };
     const reply = await withTimeout(
       sendWithin(this.#client, Date.now() + this.#timeoutMs, isRefusal, () =>
-        runScript(this.#client, "counterAdd", keys, args),
+        this.#scripts.counterAdd(keys, args),
       ),
       this.#timeoutMs,
     );
-    if (luaStatus(replyInteger(reply[0], "counterAdd.status")) === "overflow") {
-      throw new OverflowError({ path: "quantity", reason: "the period total would exceed 2^53-1" });
-    }
+    if (isFailure(reply)) throw scriptError("counterAdd", reply, { subject, id: k });
     return replyInteger(reply[1], "counterAdd.previous");
   }
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { buildScripts, renderGeneratedModule } from "../scripts/lua-codegen.js";
 import { LUA_SCRIPTS } from "../src/lua/generated.js";
-import { LUA_STATUS } from "../src/scripts.js";
+import { LUA_STATUS } from "../src/script-errors.js";
 
 const luaDirectory = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "lua");
 

@@ -2,13 +2,13 @@
   Appends a batch of observations, all or nothing, idempotent by eventId.
 
   Input:
-    KEYS[1] observations (hash: eventId -> observation JSON)
-    KEYS[2] payload hashes (hash: eventId -> canonical hash)
-    KEYS[3] unpriced eventIds (sorted set, all scores 0, read in lexicographic order)
+    KEYS[1] observations: observations (hash: eventId -> observation JSON)
+    KEYS[2] hashes: payload hashes (hash: eventId -> canonical hash)
+    KEYS[3] unpriced: eventIds not priced yet (sorted set, all scores 0, read in lexicographic order)
 
-    ARGV[3i-2] eventId of item i
-    ARGV[3i-1] canonical hash of item i
-    ARGV[3i]   observation JSON of item i
+    ARGV[3i-2] eventId: the eventId of item i
+    ARGV[3i-1] hash: canonical hash of item i
+    ARGV[3i]   observation: the observation JSON of item i
 
   Output:
     {r1, r2, ...}          per item: 1 appended, 0 already_exists (same payload)

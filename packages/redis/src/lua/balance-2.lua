@@ -2,8 +2,8 @@
   Reads an account's balance after releasing its expired holds.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
 
   Output:
     {limit, spent, held}  integer strings (the stored text, never a Lua double)

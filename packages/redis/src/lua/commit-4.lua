@@ -11,17 +11,17 @@
   marker stands in for an evicted record, so a retried commit is never charged twice.
 
   Input:
-    KEYS[1] account hash (limit, spent, held; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
-    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
+    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
 
     ARGV[1] holdId
-    ARGV[2] actual, integer string >= 0
-    ARGV[3] retention of the resolved hold record in ms, integer string
-    ARGV[4] account (of KEYS[1] and KEYS[2])
-    ARGV[5] the hold's amount when this caller granted it (integer string), else ""
-    ARGV[6] optional: "1" to keep a settled marker (see includes/holds)
+    ARGV[2] actual: the actual amount, integer string >= 0
+    ARGV[3] retentionMs: retention of the resolved hold record in ms, integer string
+    ARGV[4] account: the account of KEYS[1] and KEYS[2]
+    ARGV[5] grantedAmount: the hold's amount when this caller granted it (integer string), else ""
+    ARGV[6] keepSettled?: "1" to keep a settled marker (see includes/holds)
 
   Output:
      committed       committed now, or a retry of the same commit (charged once): the actual

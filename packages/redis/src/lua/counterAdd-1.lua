@@ -2,10 +2,10 @@
   Adds to a usage counter and returns the total before the add, atomically.
 
   Input:
-    KEYS[1] the counter's hash (period -> total)
+    KEYS[1] counter: the counter's hash (period -> total)
 
     ARGV[1] period
-    ARGV[2] quantity, integer string >= 0
+    ARGV[2] quantity: the quantity to add, integer string >= 0
 
   Output:
      {1, previous}  added; previous is the stored integer string ("0" when new)

@@ -4,14 +4,14 @@
   replay (a retry, a re-rating, a second worker) changes nothing and gets the first answer.
 
   Input:
-    KEYS[1] the counter's hash (period -> total)
-    KEYS[2] the operations hash of this counter key and period (opId -> "<quantity>|<previous>");
+    KEYS[1] counter: the counter's hash (period -> total)
+    KEYS[2] ops: the operations hash of this counter key and period (opId -> "<quantity>|<previous>");
             it expires retention ms after the period's last add
 
     ARGV[1] period
-    ARGV[2] quantity, integer string >= 0
+    ARGV[2] quantity: the quantity to add, integer string >= 0
     ARGV[3] opId
-    ARGV[4] retention, ms > 0
+    ARGV[4] retentionMs: retention of the operations hash in ms, > 0
 
   Output:
      {1, previous}          added; previous is the stored integer string ("0" when new)

@@ -5,18 +5,18 @@ export const LUA_SCRIPTS = {
   appendMany: {
     name: "appendMany",
     numberOfKeys: 3,
-    version: "bd7e6ec07e66",
+    version: "6d497f8a8397",
     lua: `--[[
   Appends a batch of observations, all or nothing, idempotent by eventId.
 
   Input:
-    KEYS[1] observations (hash: eventId -> observation JSON)
-    KEYS[2] payload hashes (hash: eventId -> canonical hash)
-    KEYS[3] unpriced eventIds (sorted set, all scores 0, read in lexicographic order)
+    KEYS[1] observations: observations (hash: eventId -> observation JSON)
+    KEYS[2] hashes: payload hashes (hash: eventId -> canonical hash)
+    KEYS[3] unpriced: eventIds not priced yet (sorted set, all scores 0, read in lexicographic order)
 
-    ARGV[3i-2] eventId of item i
-    ARGV[3i-1] canonical hash of item i
-    ARGV[3i]   observation JSON of item i
+    ARGV[3i-2] eventId: the eventId of item i
+    ARGV[3i-1] hash: canonical hash of item i
+    ARGV[3i]   observation: the observation JSON of item i
 
   Output:
     {r1, r2, ...}          per item: 1 appended, 0 already_exists (same payload)
@@ -57,13 +57,13 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "2b4565a3472d",
+    version: "09d176bd7e78",
     lua: `--[[
   Reads an account's balance after releasing its expired holds.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
 
   Output:
     {limit, spent, held}  integer strings (the stored text, never a Lua double)
@@ -179,7 +179,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "2ba6e7ff29ba",
+    version: "4e5c71a21bfe",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -193,17 +193,17 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   marker stands in for an evicted record, so a retried commit is never charged twice.
 
   Input:
-    KEYS[1] account hash (limit, spent, held; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
-    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
+    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
 
     ARGV[1] holdId
-    ARGV[2] actual, integer string >= 0
-    ARGV[3] retention of the resolved hold record in ms, integer string
-    ARGV[4] account (of KEYS[1] and KEYS[2])
-    ARGV[5] the hold's amount when this caller granted it (integer string), else ""
-    ARGV[6] optional: "1" to keep a settled marker (see includes/holds)
+    ARGV[2] actual: the actual amount, integer string >= 0
+    ARGV[3] retentionMs: retention of the resolved hold record in ms, integer string
+    ARGV[4] account: the account of KEYS[1] and KEYS[2]
+    ARGV[5] grantedAmount: the hold's amount when this caller granted it (integer string), else ""
+    ARGV[6] keepSettled?: "1" to keep a settled marker (see includes/holds)
 
   Output:
      committed       committed now, or a retry of the same commit (charged once): the actual
@@ -359,15 +359,15 @@ return ARGV[2]
   counterAdd: {
     name: "counterAdd",
     numberOfKeys: 1,
-    version: "04db118ff537",
+    version: "51b90dea1ef3",
     lua: `--[[
   Adds to a usage counter and returns the total before the add, atomically.
 
   Input:
-    KEYS[1] the counter's hash (period -> total)
+    KEYS[1] counter: the counter's hash (period -> total)
 
     ARGV[1] period
-    ARGV[2] quantity, integer string >= 0
+    ARGV[2] quantity: the quantity to add, integer string >= 0
 
   Output:
      {1, previous}  added; previous is the stored integer string ("0" when new)
@@ -386,21 +386,21 @@ return {1, previous}
   counterAddOnce: {
     name: "counterAddOnce",
     numberOfKeys: 2,
-    version: "9f87a1cdf46d",
+    version: "5e6fa64a3f32",
     lua: `--[[
   Adds to a usage counter once per operation id (an event id), and returns the total before
   the add, atomically. The operation is recorded with its answer in the same script, so a
   replay (a retry, a re-rating, a second worker) changes nothing and gets the first answer.
 
   Input:
-    KEYS[1] the counter's hash (period -> total)
-    KEYS[2] the operations hash of this counter key and period (opId -> "<quantity>|<previous>");
+    KEYS[1] counter: the counter's hash (period -> total)
+    KEYS[2] ops: the operations hash of this counter key and period (opId -> "<quantity>|<previous>");
             it expires retention ms after the period's last add
 
     ARGV[1] period
-    ARGV[2] quantity, integer string >= 0
+    ARGV[2] quantity: the quantity to add, integer string >= 0
     ARGV[3] opId
-    ARGV[4] retention, ms > 0
+    ARGV[4] retentionMs: retention of the operations hash in ms, > 0
 
   Output:
      {1, previous}          added; previous is the stored integer string ("0" when new)
@@ -433,7 +433,7 @@ return {1, previous}
   putMany: {
     name: "putMany",
     numberOfKeys: 6,
-    version: "1cac1f8a1171",
+    version: "3a428fd60b91",
     lua: `--[[
   Stores a batch of rated-record versions, all or nothing, idempotent by ratedRecordId, and
   appends each new version to the change log with the next sequence number. Scripts run one
@@ -442,21 +442,21 @@ return {1, previous}
   the version it supersedes (stored, or earlier in the batch): one event, one currency.
 
   Input:
-    KEYS[1] records (hash: ratedRecordId -> record JSON)
-    KEYS[2] record hashes (hash: ratedRecordId -> canonical hash without ratedAt)
-    KEYS[3] current versions (hash: eventId -> highest stored version)
-    KEYS[4] change log (sorted set: ratedRecordId scored by seq)
-    KEYS[5] change-log sequence (string counter)
-    KEYS[6] events by tenant (sorted set, scores 0: "<tenantId>\\0<eventId>")
+    KEYS[1] records: records (hash: ratedRecordId -> record JSON)
+    KEYS[2] hashes: record hashes (hash: ratedRecordId -> canonical hash without ratedAt)
+    KEYS[3] current: current versions (hash: eventId -> highest stored version)
+    KEYS[4] log: change log (sorted set: ratedRecordId scored by seq)
+    KEYS[5] seq: change-log sequence (string counter)
+    KEYS[6] tenants: events by tenant (sorted set, scores 0: "<tenantId>\\0<eventId>")
 
-    ARGV[8i-7] ratedRecordId of item i
-    ARGV[8i-6] canonical hash of item i
-    ARGV[8i-5] record JSON of item i
-    ARGV[8i-4] eventId of item i
-    ARGV[8i-3] version of item i, integer string
-    ARGV[8i-2] ratedRecordId it supersedes, or "" for version 1
-    ARGV[8i-1] tenant index member of item i
-    ARGV[8i]   currency of item i
+    ARGV[8i-7] ratedRecordId: the ratedRecordId of item i
+    ARGV[8i-6] hash: canonical hash of item i
+    ARGV[8i-5] record: the record JSON of item i
+    ARGV[8i-4] eventId: the eventId of item i
+    ARGV[8i-3] version: the version of item i, integer string
+    ARGV[8i-2] supersedes: the ratedRecordId it supersedes, or "" for version 1
+    ARGV[8i-1] tenantMember: tenant index member of item i
+    ARGV[8i]   currency: the currency of item i
 
   Output:
     {r1, r2, ...}               per item: 1 stored, 0 already_exists (same record)
@@ -526,7 +526,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "76e89078f2b0",
+    version: "0c807469831d",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -543,16 +543,16 @@ return results
   counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
-    ARGV[2] amount, integer string > 0
-    ARGV[3] ttlMs, integer string > 0
-    ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string
+    ARGV[2] amount: the amount to hold, integer string > 0
+    ARGV[3] ttlMs: how long the hold counts, in ms, integer string > 0
+    ARGV[4] recordTtlMs: hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
-    ARGV[6] optional: the retention in ms, when settled markers are kept (see includes/holds)
+    ARGV[6] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
      remaining            granted: a new hold, or an expired one held again. The common case
@@ -754,16 +754,16 @@ return {3, room}
   saveCursor: {
     name: "saveCursor",
     numberOfKeys: 2,
-    version: "9b438a7319cb",
+    version: "e60ac39a2149",
     lua: `--[[
   Saves a change-log consumer's cursor, forward only: an older cursor is ignored.
 
   Input:
-    KEYS[1] consumer cursors (hash: name -> seq)
-    KEYS[2] change-log sequence (string counter)
+    KEYS[1] cursors: consumer cursors (hash: name -> seq)
+    KEYS[2] seq: change-log sequence (string counter)
 
-    ARGV[1] consumer name
-    ARGV[2] cursor, a decimal integer string
+    ARGV[1] consumer: the consumer's name
+    ARGV[2] cursor: a decimal integer string
 
   Output:
      {1}  saved
@@ -786,20 +786,20 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "d48a8066f27c",
+    version: "d6b4f70c603f",
     lua: `--[[
   Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
   out to be an idempotency conflict (its holdId already belongs to another account's hold):
   releases it and deletes its record, as if it had never been granted.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
-    ARGV[2] amount, integer string: the hold's amount as reserve-3 created it
-    ARGV[3] account (of KEYS[1] and KEYS[2])
+    ARGV[2] amount: the hold's amount as reserve-3 created it, integer string
+    ARGV[3] account: the account of KEYS[1] and KEYS[2]
 
   Output:
      {1}  taken back
@@ -917,7 +917,7 @@ return {1}
   void: {
     name: "void",
     numberOfKeys: 4,
-    version: "f3bf141a70c2",
+    version: "a4d96f4403d4",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -930,16 +930,16 @@ return {1}
   With ARGV[5], a resolved hold's settled marker stands in for an evicted record.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
-    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
 
     ARGV[1] holdId
-    ARGV[2] retention of the resolved hold record in ms, integer string
-    ARGV[3] account (of KEYS[1] and KEYS[2])
-    ARGV[4] the hold's amount when this caller granted it (integer string), else ""
-    ARGV[5] optional: "1" to keep a settled marker (see includes/holds)
+    ARGV[2] retentionMs: retention of the resolved hold record in ms, integer string
+    ARGV[3] account: the account of KEYS[1] and KEYS[2]
+    ARGV[4] grantedAmount: the hold's amount when this caller granted it (integer string), else ""
+    ARGV[5] keepSettled?: "1" to keep a settled marker (see includes/holds)
 
   Output:
      {1}         voided now
@@ -1087,3 +1087,524 @@ return {0}
 } as const;
 
 export type LuaScriptName = keyof typeof LUA_SCRIPTS;
+
+/** The status codes each script's header lists under Output (negative ones are failures). */
+export const SCRIPT_STATUSES: { readonly [name in LuaScriptName]: readonly number[] } = {
+  appendMany: [-1],
+  balance: [],
+  commit: [-1, -2, -3, -4, -7],
+  counterAdd: [1, -4],
+  counterAddOnce: [1, 2, -1, -4],
+  putMany: [-1, -5, -8],
+  reserve: [2, 3, 0, -1],
+  saveCursor: [1, 0, -6],
+  unreserve: [1, 0],
+  void: [1, 0, -2, -3, -7],
+};
+
+/** One element of a script's reply: Redis replies a Lua integer as a number, a Lua string as a string. */
+export type ReplyValue = string | number;
+
+/**
+ * Sends one script: `keysAndArgs` is its KEYS then its ARGV; `scalar` when its header lists a
+ * reply that is not an array.
+ */
+export type ScriptSender = (name: LuaScriptName, keysAndArgs: string[], scalar: boolean) => Promise<unknown>;
+
+// appendMany-3.lua
+
+/** KEYS of `appendMany-3.lua`. */
+export interface AppendManyKeys {
+  /** observations (hash: eventId -> observation JSON) */
+  readonly observations: string;
+  /** payload hashes (hash: eventId -> canonical hash) */
+  readonly hashes: string;
+  /** eventIds not priced yet (sorted set, all scores 0, read in lexicographic order) */
+  readonly unpriced: string;
+}
+
+/** ARGV of `appendMany-3.lua` for one batch item. */
+export interface AppendManyItem {
+  /** the eventId of item i */
+  readonly eventId: string;
+  /** canonical hash of item i */
+  readonly hash: string;
+  /** the observation JSON of item i */
+  readonly observation: string;
+}
+
+/** ARGV of `appendMany-3.lua`. */
+export interface AppendManyArgs {
+  /** One group of ARGV per item, in order. */
+  readonly items: readonly AppendManyItem[];
+}
+
+/**
+ * Replies of `appendMany-3.lua`:
+ * - `{r1, r2, ...}` per item: 1 appended, 0 already_exists (same payload)
+ * - `{-1, i, storedHash}` idempotency conflict at item i (with the store or an earlier item of the batch):
+ *   nothing is written
+ */
+export type AppendManyReply = readonly ReplyValue[] | readonly [-1, ReplyValue, ReplyValue];
+
+// balance-2.lua
+
+/** KEYS of `balance-2.lua`. */
+export interface BalanceKeys {
+  /** account hash (limit, spent, held, due) */
+  readonly account: string;
+  /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
+  readonly expiry: string;
+}
+
+/**
+ * Replies of `balance-2.lua`:
+ * - `{limit, spent, held}` integer strings (the stored text, never a Lua double)
+ */
+export type BalanceReply = readonly [ReplyValue, ReplyValue, ReplyValue];
+
+// commit-4.lua
+
+/** KEYS of `commit-4.lua`. */
+export interface CommitKeys {
+  /** account hash (limit, spent, held; settled markers "settled:<holdId>") */
+  readonly account: string;
+  /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
+  readonly expiry: string;
+  /** hold record (string "<state>|<amount>|<actual>|<account>") */
+  readonly record: string;
+  /** settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6]) */
+  readonly settled: string;
+}
+
+/** ARGV of `commit-4.lua`. */
+export interface CommitArgs {
+  /** holdId */
+  readonly holdId: string;
+  /** the actual amount, integer string >= 0 */
+  readonly actual: string;
+  /** retention of the resolved hold record in ms, integer string */
+  readonly retentionMs: string;
+  /** the account of KEYS[1] and KEYS[2] */
+  readonly account: string;
+  /** the hold's amount when this caller granted it (integer string), else "" */
+  readonly grantedAmount: string;
+  /** "1" to keep a settled marker (see includes/holds) */
+  readonly keepSettled?: string;
+}
+
+/**
+ * Replies of `commit-4.lua`:
+ * - `committed` committed now, or a retry of the same commit (charged once): the actual amount as stored, a
+ *   plain string reply (not an array: cheaper to reply)
+ * - `{-1, stored}` idempotency conflict: committed before with another actual amount
+ * - `{-2}` unknown hold
+ * - `{-3, state}` hold already resolved (voided)
+ * - `{-4}` overflow: spent would pass 2^53-1; nothing changes
+ * - `{-7, owner}` the record belongs to account `owner`, not ARGV[4] (the caller's idea of the account was
+ *   stale): nothing is written; call again with owner's keys
+ */
+export type CommitReply =
+  | ReplyValue
+  | readonly [-1, ReplyValue]
+  | readonly [-2]
+  | readonly [-3, ReplyValue]
+  | readonly [-4]
+  | readonly [-7, ReplyValue];
+
+// counterAdd-1.lua
+
+/** KEYS of `counterAdd-1.lua`. */
+export interface CounterAddKeys {
+  /** the counter's hash (period -> total) */
+  readonly counter: string;
+}
+
+/** ARGV of `counterAdd-1.lua`. */
+export interface CounterAddArgs {
+  /** period */
+  readonly period: string;
+  /** the quantity to add, integer string >= 0 */
+  readonly quantity: string;
+}
+
+/**
+ * Replies of `counterAdd-1.lua`:
+ * - `{1, previous}` added; previous is the stored integer string ("0" when new)
+ * - `{-4, previous}` overflow: the total would pass 2^53-1; nothing changes
+ */
+export type CounterAddReply = readonly [1, ReplyValue] | readonly [-4, ReplyValue];
+
+// counterAddOnce-2.lua
+
+/** KEYS of `counterAddOnce-2.lua`. */
+export interface CounterAddOnceKeys {
+  /** the counter's hash (period -> total) */
+  readonly counter: string;
+  /**
+   * the operations hash of this counter key and period (opId -> "<quantity>|<previous>"); it expires
+   * retention ms after the period's last add
+   */
+  readonly ops: string;
+}
+
+/** ARGV of `counterAddOnce-2.lua`. */
+export interface CounterAddOnceArgs {
+  /** period */
+  readonly period: string;
+  /** the quantity to add, integer string >= 0 */
+  readonly quantity: string;
+  /** opId */
+  readonly opId: string;
+  /** retention of the operations hash in ms, > 0 */
+  readonly retentionMs: string;
+}
+
+/**
+ * Replies of `counterAddOnce-2.lua`:
+ * - `{1, previous}` added; previous is the stored integer string ("0" when new)
+ * - `{2, previous}` a replay: the first add's answer; nothing changes
+ * - `{-1, previous, stored}` idempotency_conflict: the opId was added with another quantity; nothing changes
+ * - `{-4, previous}` overflow: the total would pass 2^53-1; nothing changes
+ */
+export type CounterAddOnceReply =
+  | readonly [1, ReplyValue]
+  | readonly [2, ReplyValue]
+  | readonly [-1, ReplyValue, ReplyValue]
+  | readonly [-4, ReplyValue];
+
+// putMany-6.lua
+
+/** KEYS of `putMany-6.lua`. */
+export interface PutManyKeys {
+  /** records (hash: ratedRecordId -> record JSON) */
+  readonly records: string;
+  /** record hashes (hash: ratedRecordId -> canonical hash without ratedAt) */
+  readonly hashes: string;
+  /** current versions (hash: eventId -> highest stored version) */
+  readonly current: string;
+  /** change log (sorted set: ratedRecordId scored by seq) */
+  readonly log: string;
+  /** change-log sequence (string counter) */
+  readonly seq: string;
+  /** events by tenant (sorted set, scores 0: "<tenantId>\0<eventId>") */
+  readonly tenants: string;
+}
+
+/** ARGV of `putMany-6.lua` for one batch item. */
+export interface PutManyItem {
+  /** the ratedRecordId of item i */
+  readonly ratedRecordId: string;
+  /** canonical hash of item i */
+  readonly hash: string;
+  /** the record JSON of item i */
+  readonly record: string;
+  /** the eventId of item i */
+  readonly eventId: string;
+  /** the version of item i, integer string */
+  readonly version: string;
+  /** the ratedRecordId it supersedes, or "" for version 1 */
+  readonly supersedes: string;
+  /** tenant index member of item i */
+  readonly tenantMember: string;
+  /** the currency of item i */
+  readonly currency: string;
+}
+
+/** ARGV of `putMany-6.lua`. */
+export interface PutManyArgs {
+  /** One group of ARGV per item, in order. */
+  readonly items: readonly PutManyItem[];
+}
+
+/**
+ * Replies of `putMany-6.lua`:
+ * - `{r1, r2, ...}` per item: 1 stored, 0 already_exists (same record)
+ * - `{-1, i, storedHash}` idempotency conflict at item i: nothing is written
+ * - `{-5, i}` item i supersedes a version that is not stored: nothing is written
+ * - `{-8, i, supersededCurrency}` item i is in another currency than the version it supersedes: nothing is
+ *   written
+ */
+export type PutManyReply =
+  | readonly ReplyValue[]
+  | readonly [-1, ReplyValue, ReplyValue]
+  | readonly [-5, ReplyValue]
+  | readonly [-8, ReplyValue, ReplyValue];
+
+// reserve-3.lua
+
+/** KEYS of `reserve-3.lua`. */
+export interface ReserveKeys {
+  /** account hash (limit, spent, held, due; settled markers "settled:<holdId>") */
+  readonly account: string;
+  /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
+  readonly expiry: string;
+  /** hold record (string "<state>|<amount>|<actual>|<account>") */
+  readonly record: string;
+}
+
+/** ARGV of `reserve-3.lua`. */
+export interface ReserveArgs {
+  /** holdId */
+  readonly holdId: string;
+  /** the amount to hold, integer string > 0 */
+  readonly amount: string;
+  /** how long the hold counts, in ms, integer string > 0 */
+  readonly ttlMs: string;
+  /** hold record TTL in ms while held (ttlMs + retention), integer string */
+  readonly recordTtlMs: string;
+  /** account */
+  readonly account: string;
+  /** the retention in ms, when settled markers are kept (see includes/holds) */
+  readonly retentionMs?: string;
+}
+
+/**
+ * Replies of `reserve-3.lua`:
+ * - `remaining` granted: a new hold, or an expired one held again. The common case answers a plain integer,
+ *   not an array (Redis converts a Lua table reply field by field, which costs about as much as one of the
+ *   script's commands)
+ * - `{2, remaining}` granted before: a retry of a hold still counted (same answer, held once)
+ * - `{3, remaining}` granted before and resolved (committed or voided) since: the same answer, nothing more
+ *   held
+ * - `{0, remaining}` insufficient: nothing is held, nothing written
+ * - `{-1, stored}` idempotency conflict: reserved on this account with another amount
+ * - `{-1, stored, owner}` idempotency conflict: account `owner` holds this holdId (amount `stored`); nothing
+ *   is written
+ */
+export type ReserveReply =
+  | ReplyValue
+  | readonly [2, ReplyValue]
+  | readonly [3, ReplyValue]
+  | readonly [0, ReplyValue]
+  | readonly [-1, ReplyValue]
+  | readonly [-1, ReplyValue, ReplyValue];
+
+// saveCursor-2.lua
+
+/** KEYS of `saveCursor-2.lua`. */
+export interface SaveCursorKeys {
+  /** consumer cursors (hash: name -> seq) */
+  readonly cursors: string;
+  /** change-log sequence (string counter) */
+  readonly seq: string;
+}
+
+/** ARGV of `saveCursor-2.lua`. */
+export interface SaveCursorArgs {
+  /** the consumer's name */
+  readonly consumer: string;
+  /** a decimal integer string */
+  readonly cursor: string;
+}
+
+/**
+ * Replies of `saveCursor-2.lua`:
+ * - `{1}` saved
+ * - `{0}` ignored: not past the saved cursor
+ * - `{-6}` the cursor is past the end of the change log
+ */
+export type SaveCursorReply = readonly [1] | readonly [0] | readonly [-6];
+
+// unreserve-3.lua
+
+/** KEYS of `unreserve-3.lua`. */
+export interface UnreserveKeys {
+  /** account hash (limit, spent, held, due) */
+  readonly account: string;
+  /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
+  readonly expiry: string;
+  /** hold record (string "<state>|<amount>|<actual>|<account>") */
+  readonly record: string;
+}
+
+/** ARGV of `unreserve-3.lua`. */
+export interface UnreserveArgs {
+  /** holdId */
+  readonly holdId: string;
+  /** the hold's amount as reserve-3 created it, integer string */
+  readonly amount: string;
+  /** the account of KEYS[1] and KEYS[2] */
+  readonly account: string;
+}
+
+/**
+ * Replies of `unreserve-3.lua`:
+ * - `{1}` taken back
+ * - `{0}` nothing to take back (the hold is not the unresolved one reserve-3 created)
+ */
+export type UnreserveReply = readonly [1] | readonly [0];
+
+// void-4.lua
+
+/** KEYS of `void-4.lua`. */
+export interface VoidKeys {
+  /** account hash (limit, spent, held, due; settled markers "settled:<holdId>") */
+  readonly account: string;
+  /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
+  readonly expiry: string;
+  /** hold record (string "<state>|<amount>|<actual>|<account>") */
+  readonly record: string;
+  /** settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5]) */
+  readonly settled: string;
+}
+
+/** ARGV of `void-4.lua`. */
+export interface VoidArgs {
+  /** holdId */
+  readonly holdId: string;
+  /** retention of the resolved hold record in ms, integer string */
+  readonly retentionMs: string;
+  /** the account of KEYS[1] and KEYS[2] */
+  readonly account: string;
+  /** the hold's amount when this caller granted it (integer string), else "" */
+  readonly grantedAmount: string;
+  /** "1" to keep a settled marker (see includes/holds) */
+  readonly keepSettled?: string;
+}
+
+/**
+ * Replies of `void-4.lua`:
+ * - `{1}` voided now
+ * - `{0}` no-op: already voided, or expired
+ * - `{-2}` unknown hold
+ * - `{-3, state}` hold already resolved (committed)
+ * - `{-7, owner}` the record belongs to account `owner`, not ARGV[3] (the caller's idea of the account was
+ *   stale): nothing is written; call again with owner's keys
+ */
+export type VoidReply =
+  | readonly [1]
+  | readonly [0]
+  | readonly [-2]
+  | readonly [-3, ReplyValue]
+  | readonly [-7, ReplyValue];
+
+/** One method per script: it takes the script's KEYS and ARGV by name and sends them in header order. */
+export class LuaScripts {
+  readonly #send: ScriptSender;
+
+  constructor(send: ScriptSender) {
+    this.#send = send;
+  }
+
+  /** Appends a batch of observations, all or nothing, idempotent by eventId. (`appendMany-3.lua`) */
+  appendMany(keys: AppendManyKeys, args: AppendManyArgs): Promise<AppendManyReply> {
+    const argv: string[] = [keys.observations, keys.hashes, keys.unpriced];
+    for (const item of args.items) {
+      argv.push(item.eventId, item.hash, item.observation);
+    }
+    return this.#send("appendMany", argv, false) as Promise<AppendManyReply>;
+  }
+
+  /** Reads an account's balance after releasing its expired holds. (`balance-2.lua`) */
+  balance(keys: BalanceKeys): Promise<BalanceReply> {
+    const argv = [keys.account, keys.expiry];
+    return this.#send("balance", argv, false) as Promise<BalanceReply>;
+  }
+
+  /**
+   * Commits a hold: charges the actual amount (in full, even above the hold or after it expired) and releases
+   * the hold if it is still counted. (`commit-4.lua`)
+   */
+  commit(keys: CommitKeys, args: CommitArgs): Promise<CommitReply> {
+    const argv: string[] = [
+      keys.account,
+      keys.expiry,
+      keys.record,
+      keys.settled,
+      args.holdId,
+      args.actual,
+      args.retentionMs,
+      args.account,
+      args.grantedAmount,
+    ];
+    if (args.keepSettled !== undefined) argv.push(args.keepSettled);
+    return this.#send("commit", argv, true) as Promise<CommitReply>;
+  }
+
+  /** Adds to a usage counter and returns the total before the add, atomically. (`counterAdd-1.lua`) */
+  counterAdd(keys: CounterAddKeys, args: CounterAddArgs): Promise<CounterAddReply> {
+    const argv = [keys.counter, args.period, args.quantity];
+    return this.#send("counterAdd", argv, false) as Promise<CounterAddReply>;
+  }
+
+  /**
+   * Adds to a usage counter once per operation id (an event id), and returns the total before the add,
+   * atomically. (`counterAddOnce-2.lua`)
+   */
+  counterAddOnce(keys: CounterAddOnceKeys, args: CounterAddOnceArgs): Promise<CounterAddOnceReply> {
+    const argv = [keys.counter, keys.ops, args.period, args.quantity, args.opId, args.retentionMs];
+    return this.#send("counterAddOnce", argv, false) as Promise<CounterAddOnceReply>;
+  }
+
+  /**
+   * Stores a batch of rated-record versions, all or nothing, idempotent by ratedRecordId, and appends each
+   * new version to the change log with the next sequence number. (`putMany-6.lua`)
+   */
+  putMany(keys: PutManyKeys, args: PutManyArgs): Promise<PutManyReply> {
+    const argv: string[] = [keys.records, keys.hashes, keys.current, keys.log, keys.seq, keys.tenants];
+    for (const item of args.items) {
+      argv.push(
+        item.ratedRecordId,
+        item.hash,
+        item.record,
+        item.eventId,
+        item.version,
+        item.supersedes,
+        item.tenantMember,
+        item.currency,
+      );
+    }
+    return this.#send("putMany", argv, false) as Promise<PutManyReply>;
+  }
+
+  /**
+   * Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId. (`reserve-3.lua`)
+   */
+  reserve(keys: ReserveKeys, args: ReserveArgs): Promise<ReserveReply> {
+    const argv: string[] = [
+      keys.account,
+      keys.expiry,
+      keys.record,
+      args.holdId,
+      args.amount,
+      args.ttlMs,
+      args.recordTtlMs,
+      args.account,
+    ];
+    if (args.retentionMs !== undefined) argv.push(args.retentionMs);
+    return this.#send("reserve", argv, true) as Promise<ReserveReply>;
+  }
+
+  /** Saves a change-log consumer's cursor, forward only: an older cursor is ignored. (`saveCursor-2.lua`) */
+  saveCursor(keys: SaveCursorKeys, args: SaveCursorArgs): Promise<SaveCursorReply> {
+    const argv = [keys.cursors, keys.seq, args.consumer, args.cursor];
+    return this.#send("saveCursor", argv, false) as Promise<SaveCursorReply>;
+  }
+
+  /**
+   * Takes back a hold that reserve-3 has just created on a Cluster for a request that turned out to be an
+   * idempotency conflict (its holdId already belongs to another account's hold): releases it and deletes its
+   * record, as if it had never been granted. (`unreserve-3.lua`)
+   */
+  unreserve(keys: UnreserveKeys, args: UnreserveArgs): Promise<UnreserveReply> {
+    const argv = [keys.account, keys.expiry, keys.record, args.holdId, args.amount, args.account];
+    return this.#send("unreserve", argv, false) as Promise<UnreserveReply>;
+  }
+
+  /** Voids a hold: releases its amount. (`void-4.lua`) */
+  void(keys: VoidKeys, args: VoidArgs): Promise<VoidReply> {
+    const argv: string[] = [
+      keys.account,
+      keys.expiry,
+      keys.record,
+      keys.settled,
+      args.holdId,
+      args.retentionMs,
+      args.account,
+      args.grantedAmount,
+    ];
+    if (args.keepSettled !== undefined) argv.push(args.keepSettled);
+    return this.#send("void", argv, false) as Promise<VoidReply>;
+  }
+}

@@ -6,21 +6,21 @@
   the version it supersedes (stored, or earlier in the batch): one event, one currency.
 
   Input:
-    KEYS[1] records (hash: ratedRecordId -> record JSON)
-    KEYS[2] record hashes (hash: ratedRecordId -> canonical hash without ratedAt)
-    KEYS[3] current versions (hash: eventId -> highest stored version)
-    KEYS[4] change log (sorted set: ratedRecordId scored by seq)
-    KEYS[5] change-log sequence (string counter)
-    KEYS[6] events by tenant (sorted set, scores 0: "<tenantId>\0<eventId>")
+    KEYS[1] records: records (hash: ratedRecordId -> record JSON)
+    KEYS[2] hashes: record hashes (hash: ratedRecordId -> canonical hash without ratedAt)
+    KEYS[3] current: current versions (hash: eventId -> highest stored version)
+    KEYS[4] log: change log (sorted set: ratedRecordId scored by seq)
+    KEYS[5] seq: change-log sequence (string counter)
+    KEYS[6] tenants: events by tenant (sorted set, scores 0: "<tenantId>\0<eventId>")
 
-    ARGV[8i-7] ratedRecordId of item i
-    ARGV[8i-6] canonical hash of item i
-    ARGV[8i-5] record JSON of item i
-    ARGV[8i-4] eventId of item i
-    ARGV[8i-3] version of item i, integer string
-    ARGV[8i-2] ratedRecordId it supersedes, or "" for version 1
-    ARGV[8i-1] tenant index member of item i
-    ARGV[8i]   currency of item i
+    ARGV[8i-7] ratedRecordId: the ratedRecordId of item i
+    ARGV[8i-6] hash: canonical hash of item i
+    ARGV[8i-5] record: the record JSON of item i
+    ARGV[8i-4] eventId: the eventId of item i
+    ARGV[8i-3] version: the version of item i, integer string
+    ARGV[8i-2] supersedes: the ratedRecordId it supersedes, or "" for version 1
+    ARGV[8i-1] tenantMember: tenant index member of item i
+    ARGV[8i]   currency: the currency of item i
 
   Output:
     {r1, r2, ...}               per item: 1 stored, 0 already_exists (same record)

@@ -14,16 +14,16 @@
   counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
-    ARGV[2] amount, integer string > 0
-    ARGV[3] ttlMs, integer string > 0
-    ARGV[4] hold record TTL in ms while held (ttlMs + retention), integer string
+    ARGV[2] amount: the amount to hold, integer string > 0
+    ARGV[3] ttlMs: how long the hold counts, in ms, integer string > 0
+    ARGV[4] recordTtlMs: hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
-    ARGV[6] optional: the retention in ms, when settled markers are kept (see includes/holds)
+    ARGV[6] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
      remaining            granted: a new hold, or an expired one held again. The common case

@@ -2,11 +2,11 @@
   Saves a change-log consumer's cursor, forward only: an older cursor is ignored.
 
   Input:
-    KEYS[1] consumer cursors (hash: name -> seq)
-    KEYS[2] change-log sequence (string counter)
+    KEYS[1] cursors: consumer cursors (hash: name -> seq)
+    KEYS[2] seq: change-log sequence (string counter)
 
-    ARGV[1] consumer name
-    ARGV[2] cursor, a decimal integer string
+    ARGV[1] consumer: the consumer's name
+    ARGV[2] cursor: a decimal integer string
 
   Output:
      {1}  saved

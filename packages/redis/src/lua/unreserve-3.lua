@@ -4,13 +4,13 @@
   releases it and deletes its record, as if it had never been granted.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due)
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
-    ARGV[2] amount, integer string: the hold's amount as reserve-3 created it
-    ARGV[3] account (of KEYS[1] and KEYS[2])
+    ARGV[2] amount: the hold's amount as reserve-3 created it, integer string
+    ARGV[3] account: the account of KEYS[1] and KEYS[2]
 
   Output:
      {1}  taken back

@@ -10,16 +10,16 @@
   With ARGV[5], a resolved hold's settled marker stands in for an evicted record.
 
   Input:
-    KEYS[1] account hash (limit, spent, held, due; settled markers "settled:<holdId>")
-    KEYS[2] active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
-    KEYS[3] hold record (string "<state>|<amount>|<actual>|<account>")
-    KEYS[4] settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
+    KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
+    KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[5])
 
     ARGV[1] holdId
-    ARGV[2] retention of the resolved hold record in ms, integer string
-    ARGV[3] account (of KEYS[1] and KEYS[2])
-    ARGV[4] the hold's amount when this caller granted it (integer string), else ""
-    ARGV[5] optional: "1" to keep a settled marker (see includes/holds)
+    ARGV[2] retentionMs: retention of the resolved hold record in ms, integer string
+    ARGV[3] account: the account of KEYS[1] and KEYS[2]
+    ARGV[4] grantedAmount: the hold's amount when this caller granted it (integer string), else ""
+    ARGV[5] keepSettled?: "1" to keep a settled marker (see includes/holds)
 
   Output:
      {1}         voided now
