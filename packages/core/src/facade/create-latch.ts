@@ -39,7 +39,8 @@ export type {
  *   and reported as `unpriced` — never billed as $0 — and `rerateUnpriced()` prices it later.
  * - Recording fails open: a store error is retried with backoff and jitter, then the observation
  *   is spooled to a local directory (`spoolDir`) and replayed by `flushSpool()` (and on the next start); the
- *   caller's request never fails because metering did. Bad input still throws `invalid_input`.
+ *   caller's request never fails because metering did. An error no retry can fix (`isRetryable`:
+ *   bad input, a conflict, a corrupt stored record) is thrown, not spooled.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
  *
