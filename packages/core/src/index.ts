@@ -78,23 +78,23 @@ export {
   type FileExporterOptions,
   toBillingRecord,
 } from "./export/index.js";
-export {
-  type CreditHold,
-  type CreditRoute,
-  createLatch,
-  type Hold,
-  type Latch,
-  type LatchConfig,
-  type LatchCreditsConfig,
-  type LatchWarning,
-  type ProviderObservationInput,
-  type ProviderUsageInput,
-  type QuotaHold,
-  type RecordResult,
-  type UsageApi,
-} from "./facade/create-latch.js";
+export { createLatch } from "./facade/create-latch.js";
 export { toObservation } from "./facade/provider-usage.js";
 export type { RetryPolicy } from "./facade/retry.js";
+export type {
+  CreditHold,
+  CreditRoute,
+  Hold,
+  Latch,
+  LatchConfig,
+  LatchCreditsConfig,
+  LatchWarning,
+  ProviderObservationInput,
+  ProviderUsageInput,
+  QuotaHold,
+  RecordResult,
+  UsageApi,
+} from "./facade/types.js";
 export {
   MemoryApiKeyStore,
   MemoryCreditLedger,

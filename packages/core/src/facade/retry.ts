@@ -11,8 +11,10 @@ export interface RetryPolicy {
 
 /**
  * Errors worth retrying: a Latch error that says so, or anything that is not a Latch error
- * (a driver's connection reset, a timeout). Validation errors and conflicts never are: the
- * same input would fail the same way.
+ * (a driver's connection reset, a timeout). Validation errors, conflicts and corrupt records
+ * never are: the same input would fail the same way. The one predicate of the facade: it
+ * decides what `withRetry` retries, and what recording spools (or, for a burn, throws to a
+ * later retry) rather than throws or reports.
  */
 export function isRetryable(error: unknown): boolean {
   return LatchError.isInstance(error) ? error.isRetryable : true;

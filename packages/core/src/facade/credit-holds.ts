@@ -1,0 +1,128 @@
+import { randomUUID } from "node:crypto";
+import { creditUsageOf } from "../credits/features.js";
+import { LatchValidationError } from "../errors/index.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
+import type { CreditBurns } from "./credit-burns.js";
+import { isCode, isFinalSettleError } from "./error-code.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { CreditReserveRequestSchema } from "./schemas.js";
+import type { CreditHold, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
+
+export interface CreditHoldDeps {
+  /** `undefined`: every use is `invalid_input` naming `LatchConfig.credits`. */
+  credits: LatchCreditsConfig | undefined;
+  burns: CreditBurns;
+  retry: RetryPolicy;
+  warn: Warn;
+  holdTtlMs: number;
+}
+
+/** Credit holds (`credits.enforce`): `reserve()` holds credits of a ledger, `settle()` commits what the call used. */
+export interface CreditHolds {
+  /** A ledger error denies with reason `unavailable` (fails closed); bad input and conflicts throw. */
+  reserve(request: unknown): Promise<CreditHold>;
+  /**
+   * Commits what the call used as its usage event (the same event `record` burned, so it burns
+   * once), or voids the hold for a failed call, or when the feature counts nothing of the call
+   * yet (a money feature before the call is rated: it burns when rated). A ledger error is
+   * reported and answers `{ settled: false }`.
+   */
+  settle(
+    hold: Extract<CreditHold, { granted: true }>,
+    result: RecordResult | { status: "failed" },
+  ): Promise<{ settled: boolean }>;
+}
+
+export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: CreditHoldDeps): CreditHolds {
+  function configured(): LatchCreditsConfig {
+    if (credits === undefined)
+      throw LatchValidationError.at("LatchConfig", "credits", "no credit ledger configured");
+    return credits;
+  }
+
+  async function reserve(request: unknown): Promise<CreditHold> {
+    const r = parseWith(CreditReserveRequestSchema, request, "reserve request");
+    const { ledger } = configured();
+    const featureId = r.featureId ?? credits?.featureId;
+    if (featureId === undefined)
+      throw LatchValidationError.at("reserve request", "featureId", "no featureId and no credits.featureId");
+    const holdId = r.holdId ?? randomUUID();
+    const base = { kind: "credits" as const, holdId, account: r.account, featureId, amount: r.amount };
+    try {
+      const answer = await ledger.reserve({
+        holdId,
+        ledgerId: r.account,
+        featureId,
+        amount: r.amount,
+        ttlMs: r.ttlMs ?? holdTtlMs,
+      });
+      if (answer.granted) return { granted: true, ...base, available: answer.available };
+      return {
+        granted: false,
+        ...base,
+        reason: "insufficient",
+        available: answer.available,
+        message: `credits exhausted for ${r.account}: ${answer.available} ${featureId} available, ${r.amount} requested`,
+      };
+    } catch (error) {
+      if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+      return {
+        granted: false,
+        ...base,
+        reason: "unavailable",
+        message: "credit ledger unavailable: denied (credits fail closed)",
+      };
+    }
+  }
+
+  async function settle(
+    hold: Extract<CreditHold, { granted: true }>,
+    result: RecordResult | { status: "failed" },
+  ): Promise<{ settled: boolean }> {
+    const { ledger } = configured();
+    try {
+      if (result.status === "failed") {
+        await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        return { settled: true };
+      }
+      const record = result.status === "rated" ? result.record : undefined;
+      const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
+      const feature = await burns.feature(hold.featureId);
+      let amount: string | undefined;
+      try {
+        amount = creditUsageOf(feature, obs, record);
+      } catch (error) {
+        // Rated in another currency than the feature's: nothing burns here. Reported, hold released.
+        warn({
+          code: "credit_burn_failed",
+          message: (error as Error).message,
+          eventId: obs.eventId,
+          cause: error,
+        });
+      }
+      if (amount === undefined) {
+        await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        return { settled: true };
+      }
+      await withRetry(
+        () =>
+          ledger.commitHold({
+            holdId: hold.holdId,
+            eventId: obs.eventId,
+            amount,
+            at: obs.timing.completedAt,
+            version: record?.version ?? 1,
+          }),
+        retry,
+      );
+      return { settled: true };
+    } catch (error) {
+      if (isFinalSettleError(error)) throw error;
+      warn({ code: "settle_failed", message: `settling credit hold ${hold.holdId} failed`, cause: error });
+      return { settled: false };
+    }
+  }
+
+  return { reserve, settle };
+}

@@ -1,0 +1,135 @@
+import { randomUUID } from "node:crypto";
+import type { QuotaAuthorizer, QuotaReservator } from "../contracts/quota.js";
+import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import { LatchValidationError } from "../errors/index.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import { parseWith } from "../schemas/parse.js";
+import type { RatedUsageRecord } from "../schemas/rating.js";
+import { isCode, isFinalSettleError } from "./error-code.js";
+import { reconcileQuota } from "./quota-reconcile.js";
+import { type RetryPolicy, withRetry } from "./retry.js";
+import { ReserveSchema } from "./schemas.js";
+import type { QuotaHold, RecordResult, Warn } from "./types.js";
+
+export interface QuotaHoldDeps {
+  /** `undefined`: every use is `invalid_input` naming `LatchConfig.quota`. */
+  quota: (QuotaReservator & QuotaAuthorizer) | undefined;
+  rated: RatedRecordStore;
+  retry: RetryPolicy;
+  warn: Warn;
+  quotaUnits: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  holdTtlMs: number;
+}
+
+/** Quota holds: reserve before a call (fails closed), settle after it, reconcile lost settles. */
+export interface QuotaHolds {
+  /** A store error denies with reason `unavailable`; bad input and conflicts throw. */
+  reserve(request: unknown): Promise<QuotaHold>;
+  /**
+   * Commits the call's units (rated, unpriced or spooled: the call happened) or voids the hold
+   * (a failed call, or a call recorded under another hold, which is charged through that one).
+   * A store error is reported and answers `{ settled: false }`; `reconcile` commits it later.
+   */
+  settle(
+    hold: Extract<QuotaHold, { granted: true }>,
+    result: RecordResult | { status: "failed" },
+  ): Promise<{ settled: boolean }>;
+  /** See `reconcileQuota`; a hold that cannot be committed is reported (`quota_reconcile_skipped`). */
+  reconcile(): Promise<{ versions: number; holds: number }>;
+}
+
+export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
+  const { retry, warn, quotaUnits } = deps;
+
+  function configured(): QuotaReservator & QuotaAuthorizer {
+    if (!deps.quota) throw LatchValidationError.at("LatchConfig", "quota", "no QuotaReservator configured");
+    return deps.quota;
+  }
+
+  async function reserve(request: unknown): Promise<QuotaHold> {
+    const r = parseWith(ReserveSchema, request, "reserve request");
+    const quota = configured();
+    const holdId = r.holdId ?? randomUUID();
+    const base = { kind: "quota" as const, holdId, account: r.account, amount: r.amount };
+    try {
+      const answer = await quota.reserve({
+        holdId,
+        account: r.account,
+        amount: r.amount,
+        ttlMs: r.ttlMs ?? deps.holdTtlMs,
+      });
+      if (answer.granted) return { granted: true, ...base, remaining: answer.remaining };
+      return {
+        granted: false,
+        ...base,
+        reason: answer.reason,
+        ...(answer.remaining === undefined ? {} : { remaining: answer.remaining }),
+        message:
+          answer.reason === "insufficient"
+            ? `quota exceeded for ${r.account}: ${answer.remaining ?? 0} units left, ${r.amount} requested`
+            : "quota store unavailable: denied (quota fails closed)",
+      };
+    } catch (error) {
+      if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+      return {
+        granted: false,
+        ...base,
+        reason: "unavailable",
+        message: "quota store unavailable: denied (quota fails closed)",
+      };
+    }
+  }
+
+  async function settle(
+    hold: Extract<QuotaHold, { granted: true }>,
+    result: RecordResult | { status: "failed" },
+  ): Promise<{ settled: boolean }> {
+    const quota = configured();
+    // A call recorded under another hold (a retried handler) is charged through that hold:
+    // this one is voided, never charged a second time.
+    const recordedHold =
+      result.status === "failed"
+        ? undefined
+        : (result.status === "rated" ? result.record.observation : result.observation).correlation?.holdId;
+    const chargedElsewhere = recordedHold !== undefined && recordedHold !== hold.holdId;
+    try {
+      if (result.status === "failed" || chargedElsewhere) {
+        await withRetry(() => quota.void(hold.holdId), retry);
+      } else {
+        // Rated, unpriced or spooled: the call happened, so its usage counts against the quota.
+        const units =
+          result.status === "rated"
+            ? quotaUnits(result.record.observation, result.record)
+            : quotaUnits(result.observation);
+        await withRetry(() => quota.commit(hold.holdId, units), retry);
+      }
+      return { settled: true };
+    } catch (error) {
+      if (isFinalSettleError(error)) throw error;
+      warn({
+        code: "settle_failed",
+        message: `settling hold ${hold.holdId} failed; reconcileQuota() commits it from the record when record() was given the hold`,
+        cause: error,
+      });
+      return { settled: false };
+    }
+  }
+
+  async function reconcile(): Promise<{ versions: number; holds: number }> {
+    return reconcileQuota({
+      rated: deps.rated,
+      quota: configured(),
+      retry,
+      quotaUnits,
+      skipped: (record, error) =>
+        warn({
+          code: "quota_reconcile_skipped",
+          message: `the hold of ${record.eventId} cannot be committed: ${(error as Error).message}`,
+          eventId: record.eventId,
+          cause: error,
+        }),
+    });
+  }
+
+  return { reserve, settle, reconcile };
+}

@@ -1,0 +1,187 @@
+import { canonicalJson } from "../contracts/hashing.js";
+import type { ObservationStore } from "../contracts/observation-store.js";
+import type { UsageCounter } from "../contracts/quota.js";
+import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import type { NoPriceForMeterError } from "../errors/index.js";
+import type { PricingSource } from "../pricing/pricing-source.js";
+import { modelMatchOf, type PriceRequest, resolvePriceFrom } from "../pricing/resolution.js";
+import type { RatingEngine } from "../rating/engine.js";
+import type { MeterKind } from "../schemas/meters.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
+import type { CreditBurns } from "./credit-burns.js";
+import { isCode } from "./error-code.js";
+import { periodBaseline } from "./period-baselines.js";
+import { isRetryable, type RetryPolicy, withRetry } from "./retry.js";
+import type { RecordResult, Warn } from "./types.js";
+
+export interface RecorderDeps {
+  observations: ObservationStore;
+  rated: RatedRecordStore;
+  pricing: PricingSource;
+  engine: RatingEngine;
+  clock: () => Date;
+  retry: RetryPolicy;
+  warn: Warn;
+  /** The usage counter period tiers need (see `periodBaseline`). */
+  counter: UsageCounter | undefined;
+  burns: CreditBurns;
+  /** Keeps an observation the store could not take (see `spoolingTo`). */
+  spool: (obs: UsageObservation) => Promise<void>;
+}
+
+/** The record path: store the raw observation, price and rate it, store the rated record, burn its credits. */
+export interface Recorder {
+  /**
+   * Records a parsed observation. Fails open: an error a retry could fix (the store is down)
+   * spools the observation when `mayspool` (a caller's `record()`), and throws when not (a spool
+   * replay, which keeps the entry spooled); an error no retry can fix (`invalid_input`,
+   * `idempotency_conflict`, `corrupt_record`, …) is thrown. Rating that fails on a store error
+   * leaves the stored observation `unpriced` (`store_error`) for `rerateUnpriced()`.
+   */
+  record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult>;
+  /** Rates every stored observation without a rated record; a money feature burns once rated. */
+  rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
+}
+
+/** What the pricing source is asked for an observation: its model and tier, when it completed, who served it. */
+export function priceRequestOf(obs: UsageObservation): PriceRequest {
+  return { model: obs.model, at: obs.timing.completedAt, providerId: obs.provider?.providerId };
+}
+
+/** Two recordings of one call that differ only in the quota hold they name. */
+function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
+  const holdA = stored.correlation?.holdId;
+  const holdB = incoming.correlation?.holdId;
+  if (holdA === undefined || holdB === undefined || holdA === holdB) return false;
+  const strip = (o: UsageObservation) => {
+    const { holdId: _ignored, ...correlation } = o.correlation ?? {};
+    return canonicalJson({ ...o, correlation });
+  };
+  return strip(stored) === strip(incoming);
+}
+
+export function createRecorder(deps: RecorderDeps): Recorder {
+  const { observations, rated, pricing, engine, clock, retry, warn, burns } = deps;
+
+  /** Rates a stored observation and stores the record; marks it priced. */
+  async function rateStored(obs: UsageObservation): Promise<RecordResult> {
+    const existing = await withRetry(() => rated.current(obs.eventId), retry);
+    if (existing) {
+      await withRetry(() => observations.markPriced([obs.eventId]), retry);
+      return { status: "rated", record: existing };
+    }
+    const resolution = await withRetry(() => resolvePriceFrom(pricing, priceRequestOf(obs)), retry);
+    if (resolution.status === "unpriced") {
+      const unpriced = {
+        status: "unpriced",
+        eventId: obs.eventId,
+        reason: resolution.reason,
+        observation: obs,
+      } as const;
+      return resolution.reason === "ambiguous_model"
+        ? { ...unpriced, candidates: resolution.candidates }
+        : unpriced;
+    }
+    const snapshot = resolution.snapshot;
+    let record: RatedUsageRecord;
+    try {
+      const context: RatingContext = { ratedAt: clock().toISOString() };
+      const modelMatch = modelMatchOf(resolution);
+      if (modelMatch) context.modelMatch = modelMatch;
+      const baseline = await periodBaseline(obs, snapshot, deps);
+      if (baseline) context.periodBaseline = baseline;
+      record = engine.rate(obs, snapshot, context);
+    } catch (error) {
+      if (isCode(error, "no_price_for_meter")) {
+        const meter = (error as NoPriceForMeterError).meter as MeterKind;
+        return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs, meter };
+      }
+      if (isCode(error, "no_snapshot_for_tier"))
+        return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot_for_tier", observation: obs };
+      warn({
+        code: "rating_failed",
+        message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
+    }
+    try {
+      await withRetry(() => rated.put(record), retry);
+    } catch (error) {
+      // Another worker (a concurrent rerate, a retry racing its original) stored v1 first,
+      // against another snapshot: theirs stands, and is what this call returns.
+      if (!isCode(error, "idempotency_conflict")) throw error;
+      const winner = await withRetry(() => rated.current(obs.eventId), retry);
+      if (!winner) throw error;
+      record = winner;
+    }
+    await withRetry(() => observations.markPriced([obs.eventId]), retry);
+    return { status: "rated", record };
+  }
+
+  async function record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
+    try {
+      await withRetry(() => observations.append(obs), retry);
+    } catch (error) {
+      if (isCode(error, "idempotency_conflict")) {
+        // The same call recorded before under another hold (a handler re-run after a crash
+        // between record and settle): a duplicate. The stored call keeps its hold, and
+        // settle() voids the new one (see settle), so the call is charged once.
+        const stored = await withRetry(() => observations.get(obs.eventId), retry);
+        if (stored !== undefined && sameCallOtherHold(stored, obs)) return record(stored, mayspool);
+        throw error;
+      }
+      if (!isRetryable(error) || !mayspool) throw error;
+      warn({
+        code: "store_retry_exhausted",
+        message: `append ${obs.eventId} failed; spooling`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      await deps.spool(obs);
+      return { status: "spooled", eventId: obs.eventId, observation: obs };
+    }
+    let result: RecordResult;
+    try {
+      result = await rateStored(obs);
+    } catch (error) {
+      if (!isRetryable(error)) throw error;
+      // The raw observation is stored and still unpriced: rerateUnpriced() completes it.
+      warn({
+        code: "store_retry_exhausted",
+        message: `rating ${obs.eventId} deferred: store error`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+      result = { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
+    }
+    await burns.burnRecorded(obs, result, mayspool);
+    return result;
+  }
+
+  async function rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }> {
+    let ratedCount = 0;
+    let stillUnpriced = 0;
+    let after: string | undefined;
+    for (;;) {
+      const page = await withRetry(
+        () => observations.listUnpriced(after === undefined ? { limit: 500 } : { after, limit: 500 }),
+        retry,
+      );
+      for (const obs of page.items) {
+        const result = await rateStored(obs);
+        if (result.status === "rated") {
+          ratedCount++;
+          await burns.burnRecorded(obs, result, true); // a money feature burns once rated
+        } else stillUnpriced++;
+      }
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    return { rated: ratedCount, stillUnpriced };
+  }
+
+  return { record, rerateUnpriced };
+}

@@ -1,0 +1,259 @@
+import type { RatedRecordExporter } from "../contracts/exporter.js";
+import type { ObservationStore } from "../contracts/observation-store.js";
+import type { QuotaAuthorizer, QuotaReservator, UsageCounter } from "../contracts/quota.js";
+import type { RatedRecordStore } from "../contracts/rated-record-store.js";
+import type { CreditLedger } from "../credits/contract.js";
+import type { PricingSource } from "../pricing/pricing-source.js";
+import type { RatingEngine } from "../rating/engine.js";
+import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
+import type { MeterKind, MeterSet } from "../schemas/meters.js";
+import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
+import type { RatedUsageRecord } from "../schemas/rating.js";
+import type { ProviderUsageInput } from "./provider-usage.js";
+import type { RetryPolicy } from "./retry.js";
+
+export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./provider-usage.js";
+
+export type RecordResult =
+  | { status: "rated"; record: RatedUsageRecord }
+  /**
+   * Stored, but not priced; `rerateUnpriced()` completes it once a price exists. `reason`:
+   * `no_snapshot` (no model matched at that time), `no_snapshot_for_tier` (the model is priced,
+   * not in the call's service tier), `ambiguous_model` (several models matched: `candidates`),
+   * `no_price` (a used meter has no price: `meter`; or rating failed) or `store_error`.
+   */
+  | {
+      status: "unpriced";
+      eventId: string;
+      reason: "no_snapshot" | "no_snapshot_for_tier" | "ambiguous_model" | "no_price" | "store_error";
+      observation: UsageObservation;
+      /** The meter without a price (`no_price`). */
+      meter?: MeterKind;
+      /** The models that matched (`ambiguous_model`), sorted. */
+      candidates?: readonly string[];
+    }
+  /** The store was down: the observation waits in the local spool; `flushSpool()` replays it. */
+  | { status: "spooled"; eventId: string; observation: UsageObservation };
+
+/** A quota reservation. `granted: false` carries the reason (fails closed). */
+export type QuotaHold =
+  | { granted: true; kind: "quota"; holdId: string; account: string; amount: number; remaining: number }
+  | {
+      granted: false;
+      kind: "quota";
+      holdId: string;
+      account: string;
+      amount: number;
+      reason: "insufficient" | "unavailable";
+      remaining?: number;
+      /** Human-readable, e.g. "quota store unavailable: denied (quota fails closed)". */
+      message: string;
+    };
+
+/**
+ * A credit reservation (`createLatch({ credits: { enforce: true } })`): `account` is the
+ * ledgerId, `amount` and `available` are exact decimal strings of the feature's credits.
+ * `granted: false` carries the reason (fails closed).
+ */
+export type CreditHold =
+  | {
+      granted: true;
+      kind: "credits";
+      holdId: string;
+      account: string;
+      featureId: string;
+      amount: string;
+      /** The feature's credits still free after this hold and every other unexpired one. */
+      available: string;
+    }
+  | {
+      granted: false;
+      kind: "credits";
+      holdId: string;
+      account: string;
+      featureId: string;
+      amount: string;
+      reason: "insufficient" | "unavailable";
+      available?: string;
+      /** Human-readable, e.g. "credit ledger unavailable: denied (credits fail closed)". */
+      message: string;
+    };
+
+/** What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`. */
+export type Hold = QuotaHold | CreditHold;
+
+/** Which ledger and feature an observation's usage burns. */
+export interface CreditRoute {
+  ledgerId: string;
+  featureId: string;
+}
+
+/**
+ * Prepaid credits in the facade. Every recorded call burns credits: once its observation is
+ * stored, each {@link CreditRoute} it maps to gets a usage event keyed by the observation's
+ * eventId (so retries, spool replays and re-rating never burn twice), of the amount the
+ * feature counts (`creditUsageOf`: meters for a quantity feature, the rated total for a money
+ * feature, which therefore burns once the call is rated). `correct()` records the corrected
+ * amount as the event's next version, which replaces the burn (up or down).
+ *
+ * @example
+ * const latch = createLatch({ observations, rated, pricing,
+ *   credits: { ledger, featureId: "tokens", enforce: true } });
+ * const hold = await latch.reserve({ account: "acme", amount: 4_000 }); // holds 4,000 tokens of ledger "acme"
+ * await latch.settle(hold, await latch.record(observation));          // burns what the call used, once
+ */
+export interface LatchCreditsConfig {
+  ledger: CreditLedger;
+  /**
+   * The feature usage burns (default route) and `reserve()` holds against (unless the request
+   * names one). Required unless `route` is given and every reserve names its feature.
+   */
+  featureId?: string;
+  /**
+   * Which ledger(s) and feature(s) an observation burns; `undefined` or `[]` burns nothing.
+   * Default: `{ ledgerId: observation.subject.tenantId, featureId }`.
+   */
+  route?: (observation: UsageObservation) => CreditRoute | readonly CreditRoute[] | undefined;
+  /**
+   * `reserve()` holds credits instead of quota (then `quota` must not be configured):
+   * `account` is the ledgerId (the ledger the call's observation routes to), `amount` the
+   * credits to hold; `settle()` commits what the call actually used (in full, even above the
+   * hold) as the call's usage event, or voids the hold. Default false.
+   */
+  enforce?: boolean;
+}
+
+export interface LatchWarning {
+  code:
+    | "store_retry_exhausted"
+    | "spooled"
+    | "spool_torn_line"
+    | "spool_replay_failed"
+    /** A spooled line of a newer Latch's format: kept in the spool for a drain that reads it. */
+    | "spool_newer_version"
+    | "rating_failed"
+    /** A settle could not commit or void its hold; `reconcileQuota()` commits it from the record. */
+    | "settle_failed"
+    /** `reconcileQuota()` met a hold it cannot commit (voided, committed with other units, unknown). */
+    | "quota_reconcile_skipped"
+    /**
+     * Burning a call's credits failed: spooled for replay when a retry can help, else dropped.
+     * Also a money feature met with a call rated in another currency (`cause`:
+     * `CurrencyMismatchError`): nothing of it burns from that feature, never a silent 0.
+     */
+    | "credit_burn_failed";
+  message: string;
+  eventId?: string;
+  cause?: unknown;
+}
+
+export interface LatchConfig {
+  observations: ObservationStore;
+  rated: RatedRecordStore;
+  pricing: PricingSource;
+  quota?: QuotaReservator & QuotaAuthorizer;
+  /** Prepaid credits: recorded usage burns them; with `enforce`, `reserve()` holds them. */
+  credits?: LatchCreditsConfig;
+  counter?: UsageCounter;
+  exporter?: RatedRecordExporter;
+  /** Injected time source; default `() => new Date()`. */
+  clock?: () => Date;
+  /**
+   * Directory of the local spool where observations wait while the store is down; any number of
+   * processes may share it (layout and guarantees: "The spool" in the `@latch/core` README).
+   * Default `./.latch/spool` (relative to the working directory when `createLatch` runs); in a
+   * container, put it on a volume that outlives the container.
+   *
+   * @example
+   * createLatch({ observations, rated, pricing, spoolDir: "/var/lib/myapp/latch-spool" });
+   */
+  spoolDir?: string;
+  /**
+   * @deprecated The single-file spool of earlier versions. Still honoured: the file is migrated
+   * (replayed) by every `flushSpool`, and without `spoolDir` the spool directory is this path
+   * without `.jsonl` (`./data/spool.jsonl` → `./data/spool/`). Default `./.latch/spool.jsonl`
+   * when `spoolDir` is not given either.
+   */
+  spoolPath?: string;
+  engine?: RatingEngine;
+  retry?: RetryPolicy;
+  /**
+   * Quota units a call consumed, charged at `settle`. Default: its total tokens. `record` is
+   * there when the call was rated (e.g. to charge cost in minor units); unpriced and spooled
+   * calls are charged from the observation alone.
+   */
+  quotaUnits?: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  /** Default hold lifetime. Default 10 minutes. */
+  holdTtlMs?: number;
+  /** Where warnings go (retries exhausted, spooling, torn spool lines). Default `console.warn`. */
+  onWarning?: (warning: LatchWarning) => void;
+}
+
+export interface Latch {
+  /**
+   * Reserve quota (or, with `credits.enforce`, credits) before a model call. Fails closed: a
+   * store error denies, saying so. For credits, `account` is the ledgerId, `amount` a decimal
+   * string or a safe integer, and `featureId` defaults to `credits.featureId`.
+   */
+  reserve(request: {
+    account: string;
+    amount: number | string;
+    featureId?: string;
+    holdId?: string;
+    ttlMs?: number;
+  }): Promise<Hold>;
+  /**
+   * Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult).
+   * Pass the call's quota `hold` so the stored observation names it (`correlation.holdId`):
+   * `reconcileQuota()` can then commit it if the settle is lost.
+   */
+  record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }): Promise<RecordResult>;
+  /** After the call: commit the rated usage against the hold, or void it when the call failed. */
+  settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
+  /**
+   * A corrected version of an event's meters: version n+1, superseding version n. With credits,
+   * the event's burn is replaced by the corrected amount (usage version n+1).
+   */
+  correct(eventId: string, meters: MeterSet): Promise<RatedUsageRecord>;
+  /** Rate every stored observation that has no rated record yet (new prices, earlier failures). */
+  rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
+  /**
+   * Burns the credits of every rated-record version stored since the last call (the change
+   * log consumer `latch:credits`), idempotently: each version is burned once per event and
+   * version, and an earlier version never undoes a later one. Run it after a crash (a process
+   * that died between storing a call and burning its credits left that burn undone) or on a
+   * schedule; each page's cursor is saved only after its burns. Requires `credits`.
+   */
+  reconcileCredits(): Promise<{ versions: number }>;
+  /**
+   * Commits the quota hold of every rated-record version stored since the last call whose
+   * observation names one (`record(input, { hold })`): a settle lost to a quota store error or
+   * a crash between record and settle is charged after all (commit after expiry still charges,
+   * and a commit repeated with the same units charges once). The change-log consumer is
+   * `latch:quota`; each page's cursor is saved after its commits. Run it at start-up and on a
+   * schedule. Requires `quota`.
+   *
+   * @example
+   * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
+   * const result = await latch.record(call, { hold });
+   * await latch.settle(hold, result);   // { settled: false } when the quota store was down
+   * await latch.reconcileQuota();       // later: commits what that settle could not
+   */
+  reconcileQuota(): Promise<{ versions: number; holds: number }>;
+  /** Export every rated-record version not exported yet. */
+  exportPending(): Promise<{ batches: number; rows: number; keys: string[] }>;
+  summary(query: SummaryQuery): Promise<SummaryRow[]>;
+  lines(query: LinesQuery): Promise<LinesPage>;
+  /**
+   * Replay spooled observations into the store; safe while other processes spool and flush.
+   * `skipped` counts lines set aside (torn, invalid, conflicting: moved to `rejected/` with a
+   * warning; a newer format: kept), `remaining` the entries left spooled by a store error.
+   */
+  flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }>;
+  /** Resolves when the start-up replay of an earlier spool has finished. */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where the facade's units report what they could not do (`LatchConfig.onWarning`). */
+export type Warn = (warning: LatchWarning) => void;
