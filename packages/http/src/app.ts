@@ -9,7 +9,7 @@ import {
   type RatedRecordStore,
   type RatedUsageRecord,
   type SummaryRow,
-  TOKEN_METERS,
+  tokenGroupsOf,
 } from "@latch/core";
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
@@ -136,9 +136,7 @@ function totalsView(row: SummaryRow | undefined): z.output<typeof TotalsView> {
 /** One rated record as a line (the same token groupings as the summary). */
 export function lineView(record: RatedUsageRecord): z.output<typeof LineView> {
   const obs = record.observation;
-  const m = (k: keyof typeof obs.meters) => obs.meters[k] ?? 0;
-  let total = 0;
-  for (const meter of TOKEN_METERS) total += m(meter);
+  const tokens = tokenGroupsOf(obs.meters);
   const s = obs.subject;
   return {
     completed_at: obs.timing.completedAt,
@@ -154,11 +152,11 @@ export function lineView(record: RatedUsageRecord): z.output<typeof LineView> {
     ...(obs.provider === undefined ? {} : { provider: obs.provider.providerId }),
     model: obs.model.billableModel,
     meters: { ...obs.meters } as Record<string, number>,
-    input_tokens: m("input_tokens") + m("audio_input_tokens"),
-    output_tokens: m("output_tokens") + m("reasoning_tokens") + m("audio_output_tokens"),
-    cache_read_tokens: m("cached_input_tokens"),
-    cache_write_tokens: m("cache_write_tokens") + m("cache_write_1h_tokens"),
-    total_tokens: total,
+    input_tokens: Number(tokens.inputTokens),
+    output_tokens: Number(tokens.outputTokens),
+    cache_read_tokens: Number(tokens.cacheReadTokens),
+    cache_write_tokens: Number(tokens.cacheWriteTokens),
+    total_tokens: Number(tokens.totalTokens),
     outcome: obs.outcome.kind === "error" ? `error:${obs.outcome.code}` : obs.outcome.kind,
     currency: record.currency,
     cost: record.total,

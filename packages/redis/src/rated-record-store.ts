@@ -4,6 +4,7 @@ import {
   type ChangeLogStatusQuery,
   ConsumerNameSchema,
   CorruptRecordError,
+  checkVersionShape,
   EventIdSchema,
   IdempotencyConflictError,
   LatchValidationError,
@@ -23,6 +24,7 @@ import {
   selectLines,
   summarize,
   supersededCurrencyMismatch,
+  supersededNotStored,
 } from "@latch/core";
 import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
@@ -40,24 +42,6 @@ const CACHE_LIMIT = 50_000;
 interface Incoming {
   record: RatedUsageRecord;
   hash: string;
-}
-
-/** Checks the version chain's shape; whether the superseded version is stored is checked in Lua. */
-function checkVersionShape(record: RatedUsageRecord, prefix: string): void {
-  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
-  const fail = (field: string, message: string) =>
-    LatchValidationError.at("RatedUsageRecord", at(field), message);
-  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
-    throw fail("ratedRecordId", "must be <eventId>:v<version>");
-  }
-  if (record.observation.eventId !== record.eventId) throw fail("observation.eventId", "must equal eventId");
-  if (record.version === 1) {
-    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
-    return;
-  }
-  if (record.supersedes !== `${record.eventId}:v${record.version - 1}`) {
-    throw fail("supersedes", "must be <eventId>:v<version - 1>");
-  }
 }
 
 function tenantMember(tenantId: string, eventId: string): string {
@@ -252,8 +236,7 @@ export class RedisRatedRecordStore implements RatedRecordStore {
         const expected = replyString(reply[2], "putMany.supersededCurrency");
         throw supersededCurrencyMismatch(incoming.record, expected, mode === "batch" ? String(index) : "");
       }
-      const path = mode === "batch" ? `${index}.supersedes` : "supersedes";
-      throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");
+      throw supersededNotStored(mode === "batch" ? String(index) : "");
     }
     return reply.map((r) => (replyInteger(r, "putMany.result") === 1 ? "stored" : "already_exists"));
   }
