@@ -47,7 +47,6 @@ export {
   QuotaLimitSchema,
   QuotaNameSchema,
   RatedRecordIdSchema,
-  ReserveRequestSchema,
 } from "./contracts/inputs.js";
 export type { AppendResult, ObservationStore } from "./contracts/observation-store.js";
 export {
@@ -61,6 +60,21 @@ export {
   type UsageCounter,
 } from "./contracts/quota.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
+/** The reserve request of a hold and its ttlMs limit, one check for every backend (see the module). */
+export {
+  HOLD_TTL_MAX_MS,
+  HoldTtlSchema,
+  isReserveRequest,
+  parseReserveRequest,
+  ReserveRequestSchema,
+} from "./contracts/reserve-request.js";
+/** The rated-record version chain, one rule for every `RatedRecordStore` (see the module). */
+export {
+  checkVersionChain,
+  checkVersionShape,
+  supersededId,
+  supersededNotStored,
+} from "./contracts/version-chain.js";
 export * from "./credits/index.js";
 export * from "./errors/index.js";
 export {
@@ -172,6 +186,15 @@ export {
   summarize,
   summaryToCsv,
 } from "./reports/index.js";
+/** The lines order and page cursor, one format for every `RatedRecordStore` (see the module). */
+export {
+  compareLinesSortKeys,
+  decodeLinesCursor,
+  encodeLinesCursor,
+  type LinesSortKey,
+} from "./reports/lines-cursor.js";
+/** The report token groupings, one definition for every backend and the HTTP API (see the module). */
+export { TOKEN_GROUP_NAMES, TOKEN_GROUPS, type TokenGroup, tokenGroupsOf } from "./reports/token-groups.js";
 export {
   type BillingSubject,
   type BillingSubjectInput,

@@ -1,4 +1,4 @@
-import { type RatedUsageRecord, type SummaryRow, TOKEN_METERS } from "@latch/core";
+import { type RatedUsageRecord, type SummaryRow, tokenGroupsOf } from "@latch/core";
 import type { z } from "zod";
 import type { LineView, TotalsView } from "./schemas.js";
 import { subjectWire } from "./subject.js";
@@ -34,9 +34,7 @@ export function totalsView(row: SummaryRow | undefined): z.output<typeof TotalsV
 /** One rated record as a line (the same token groupings as the summary). */
 export function lineView(record: RatedUsageRecord): z.output<typeof LineView> {
   const obs = record.observation;
-  const m = (k: keyof typeof obs.meters) => obs.meters[k] ?? 0;
-  let total = 0;
-  for (const meter of TOKEN_METERS) total += m(meter);
+  const tokens = tokenGroupsOf(obs.meters);
   return {
     completed_at: obs.timing.completedAt,
     event_id: record.eventId,
@@ -46,11 +44,11 @@ export function lineView(record: RatedUsageRecord): z.output<typeof LineView> {
     ...(obs.provider === undefined ? {} : { provider: obs.provider.providerId }),
     model: obs.model.billableModel,
     meters: { ...obs.meters } as Record<string, number>,
-    input_tokens: m("input_tokens") + m("audio_input_tokens"),
-    output_tokens: m("output_tokens") + m("reasoning_tokens") + m("audio_output_tokens"),
-    cache_read_tokens: m("cached_input_tokens"),
-    cache_write_tokens: m("cache_write_tokens") + m("cache_write_1h_tokens"),
-    total_tokens: total,
+    input_tokens: Number(tokens.inputTokens),
+    output_tokens: Number(tokens.outputTokens),
+    cache_read_tokens: Number(tokens.cacheReadTokens),
+    cache_write_tokens: Number(tokens.cacheWriteTokens),
+    total_tokens: Number(tokens.totalTokens),
     outcome: obs.outcome.kind === "error" ? `error:${obs.outcome.code}` : obs.outcome.kind,
     currency: record.currency,
     cost: record.total,

@@ -10,13 +10,13 @@ import {
   QuotaNameSchema as Name,
   OverflowError,
   parseHoldRetentionMs,
+  parseReserveRequest,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
   QuotaUnavailableError,
   type ReserveRequest,
-  ReserveRequestSchema,
   type ReserveResult,
 } from "@latch/core";
 import { z } from "zod";
@@ -149,7 +149,7 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
 
   async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
     signal?.throwIfAborted();
-    const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
+    const { holdId, account, amount, ttlMs } = parseReserveRequest(request);
     let row: {
       status: string;
       remaining: string | null;

@@ -1,11 +1,13 @@
-import { Buffer } from "node:buffer";
 import {
   type ChangeLogEntry,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,
   ConsumerNameSchema,
   canonicalDecimal,
+  checkVersionShape,
+  decodeLinesCursor,
   EventIdSchema,
+  encodeLinesCursor,
   type FilterKey,
   IdempotencyConflictError,
   LatchValidationError,
@@ -13,7 +15,6 @@ import {
   type LinesPage,
   type LinesQuery,
   LinesQuerySchema,
-  type MeterKind,
   OverflowError,
   type PutResult,
   parseChangeLogStatusQuery,
@@ -28,7 +29,10 @@ import {
   SummaryQuerySchema,
   type SummaryRow,
   supersededCurrencyMismatch,
-  TOKEN_METERS,
+  supersededNotStored,
+  TOKEN_GROUP_NAMES,
+  type TokenGroup,
+  tokenGroupsOf,
 } from "@latch/core";
 import { z } from "zod";
 import { readLogStatus } from "./change-log-status.js";
@@ -83,6 +87,14 @@ const FILTER_COLUMNS: Readonly<Record<FilterKey, string>> = {
   feature: "feature",
 };
 const GROUP_COLUMNS: Readonly<Record<SummaryGroupKey, string>> = { ...FILTER_COLUMNS, day: "completed_day" };
+/** The column of each token group (core's `TOKEN_GROUPS`), written per row and summed by `summary`. */
+const TOKEN_COLUMNS: Readonly<Record<TokenGroup, string>> = {
+  inputTokens: "input_tokens",
+  outputTokens: "output_tokens",
+  cacheReadTokens: "cache_read_tokens",
+  cacheWriteTokens: "cache_write_tokens",
+  totalTokens: "total_tokens",
+};
 
 /** A record's columns for the insert function (bigints as strings). */
 interface RecordRow {
@@ -114,9 +126,7 @@ interface RecordRow {
 
 function toRow(record: RatedUsageRecord): RecordRow {
   const obs = record.observation;
-  const m = (kind: MeterKind) => BigInt(obs.meters[kind] ?? 0);
-  let total = 0n;
-  for (const kind of TOKEN_METERS) total += m(kind);
+  const tokens = tokenGroupsOf(obs.meters);
   const ms = Date.parse(obs.timing.completedAt);
   return {
     rated_record_id: record.ratedRecordId,
@@ -138,69 +148,16 @@ function toRow(record: RatedUsageRecord): RecordRow {
     end_user_id: obs.subject.endUserId ?? "",
     feature: obs.subject.feature ?? "",
     success: obs.outcome.kind === "success",
-    input_tokens: (m("input_tokens") + m("audio_input_tokens")).toString(),
-    output_tokens: (m("output_tokens") + m("reasoning_tokens") + m("audio_output_tokens")).toString(),
-    cache_read_tokens: m("cached_input_tokens").toString(),
-    cache_write_tokens: (m("cache_write_tokens") + m("cache_write_1h_tokens")).toString(),
-    total_tokens: total.toString(),
+    input_tokens: tokens.inputTokens.toString(),
+    output_tokens: tokens.outputTokens.toString(),
+    cache_read_tokens: tokens.cacheReadTokens.toString(),
+    cache_write_tokens: tokens.cacheWriteTokens.toString(),
+    total_tokens: tokens.totalTokens.toString(),
   };
-}
-
-/** The static part of the version chain check (the "is the superseded version stored" part runs in SQL). */
-function checkVersionShape(record: RatedUsageRecord, prefix: string): void {
-  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
-  const fail = (field: string, message: string) =>
-    LatchValidationError.at("RatedUsageRecord", at(field), message);
-  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
-    throw fail("ratedRecordId", "must be <eventId>:v<version>");
-  }
-  if (record.observation.eventId !== record.eventId) throw fail("observation.eventId", "must equal eventId");
-  if (record.version === 1) {
-    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
-    return;
-  }
-  if (record.supersedes !== `${record.eventId}:v${record.version - 1}`) {
-    throw fail("supersedes", "must be <eventId>:v<version - 1>");
-  }
 }
 
 function parseRecord(input: unknown): RatedUsageRecord {
   return parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord");
-}
-
-// ── lines cursor: byte-for-byte the format of core's selectLines ─────────────────────
-
-type SortKey = readonly [ms: number, completedAt: string, eventId: string];
-
-function encodeLinesCursor(key: SortKey): string {
-  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
-}
-
-function badLinesCursor(): LatchValidationError {
-  return LatchValidationError.at("LinesQuery", "cursor", "not a cursor returned by a previous page");
-}
-
-function decodeLinesCursor(cursor: string): SortKey {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw badLinesCursor();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw badLinesCursor();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3) throw badLinesCursor();
-  const [ms, completedAt, eventId]: unknown[] = parsed;
-  if (
-    typeof ms !== "number" ||
-    typeof completedAt !== "string" ||
-    typeof eventId !== "string" ||
-    Date.parse(completedAt) !== ms
-  ) {
-    throw badLinesCursor();
-  }
-  const key: SortKey = [ms, completedAt, eventId];
-  if (encodeLinesCursor(key) !== cursor) throw badLinesCursor();
-  return key;
 }
 
 /** Exact integer sum → a safe JS number, or `OverflowError` naming the field. */
@@ -335,11 +292,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
       `SELECT ${[...groupCols, "currency"].join(", ")},
          count(*)::text AS requests,
          count(*) FILTER (WHERE success)::text AS successes,
-         sum(input_tokens)::text AS input_tokens,
-         sum(output_tokens)::text AS output_tokens,
-         sum(cache_read_tokens)::text AS cache_read_tokens,
-         sum(cache_write_tokens)::text AS cache_write_tokens,
-         sum(total_tokens)::text AS total_tokens,
+         ${TOKEN_GROUP_NAMES.map((g) => `sum(${TOKEN_COLUMNS[g]})::text AS ${TOKEN_COLUMNS[g]},`).join("\n         ")}
          sum(total)::text AS cost
        FROM ${this.#table} r
        WHERE ${where}
@@ -348,7 +301,9 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     );
     interface Acc {
       values: string[];
-      n: Record<"input" | "output" | "read" | "write" | "total" | "requests" | "successes", bigint>;
+      tokens: Record<TokenGroup, bigint>;
+      requests: bigint;
+      successes: bigint;
       cost: Map<string, string>;
     }
     const groups = new Map<string, Acc>();
@@ -359,18 +314,22 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
       if (acc === undefined) {
         acc = {
           values,
-          n: { input: 0n, output: 0n, read: 0n, write: 0n, total: 0n, requests: 0n, successes: 0n },
+          tokens: {
+            inputTokens: 0n,
+            outputTokens: 0n,
+            cacheReadTokens: 0n,
+            cacheWriteTokens: 0n,
+            totalTokens: 0n,
+          },
+          requests: 0n,
+          successes: 0n,
           cost: new Map(),
         };
         groups.set(id, acc);
       }
-      acc.n.input += BigInt(raw.input_tokens ?? "0");
-      acc.n.output += BigInt(raw.output_tokens ?? "0");
-      acc.n.read += BigInt(raw.cache_read_tokens ?? "0");
-      acc.n.write += BigInt(raw.cache_write_tokens ?? "0");
-      acc.n.total += BigInt(raw.total_tokens ?? "0");
-      acc.n.requests += BigInt(raw.requests ?? "0");
-      acc.n.successes += BigInt(raw.successes ?? "0");
+      for (const g of TOKEN_GROUP_NAMES) acc.tokens[g] += BigInt(raw[TOKEN_COLUMNS[g]] ?? "0");
+      acc.requests += BigInt(raw.requests ?? "0");
+      acc.successes += BigInt(raw.successes ?? "0");
       acc.cost.set(raw.currency ?? "", canonicalDecimal(raw.cost ?? "0"));
     }
     const sorted = [...groups.values()].sort((a, b) => {
@@ -391,14 +350,14 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
         costByCurrency[currency] = acc.cost.get(currency) ?? "0";
       return {
         group,
-        inputTokens: safe(acc.n.input, "inputTokens"),
-        outputTokens: safe(acc.n.output, "outputTokens"),
-        cacheReadTokens: safe(acc.n.read, "cacheReadTokens"),
-        cacheWriteTokens: safe(acc.n.write, "cacheWriteTokens"),
-        totalTokens: safe(acc.n.total, "totalTokens"),
-        requests: Number(acc.n.requests),
-        successes: Number(acc.n.successes),
-        failures: Number(acc.n.requests - acc.n.successes),
+        inputTokens: safe(acc.tokens.inputTokens, "inputTokens"),
+        outputTokens: safe(acc.tokens.outputTokens, "outputTokens"),
+        cacheReadTokens: safe(acc.tokens.cacheReadTokens, "cacheReadTokens"),
+        cacheWriteTokens: safe(acc.tokens.cacheWriteTokens, "cacheWriteTokens"),
+        totalTokens: safe(acc.tokens.totalTokens, "totalTokens"),
+        requests: Number(acc.requests),
+        successes: Number(acc.successes),
+        failures: Number(acc.requests - acc.successes),
         costByCurrency,
       };
     });
@@ -589,8 +548,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     } catch (error) {
       if (sqlState(error) === MISSING_SUPERSEDED_STATE) {
         const index = indexOf.get(detailId(error));
-        const path = batch && index !== undefined ? `${index}.supersedes` : "supersedes";
-        throw LatchValidationError.at("RatedUsageRecord", path, "the superseded version is not stored");
+        throw supersededNotStored(batch && index !== undefined ? String(index) : "");
       }
       if (sqlState(error) === CURRENCY_MISMATCH_STATE) {
         const index = indexOf.get(detailId(error));

@@ -3,17 +3,18 @@ import {
   QuotaAmountSchema as AmountSchema,
   CorruptRecordError,
   canonicalHash,
+  HoldRetentionMsSchema,
   IdempotencyConflictError,
   isWellFormedText,
   LatchValidationError,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
+  parseReserveRequest,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
   type ReserveRequest,
-  ReserveRequestSchema,
   type ReserveResult,
 } from "@latch/core";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
@@ -25,8 +26,8 @@ import { checkEvictionPolicy } from "./server-check.js";
 import { isTransient, retrying, sendWithin } from "./transient.js";
 import { UnsafeServerSettingError } from "./unsafe-server-setting-error.js";
 
-/** Option durations: whole milliseconds > 0 (the same rule as a hold's ttlMs). */
-const MillisecondsSchema = ReserveRequestSchema.shape.ttlMs;
+/** Option durations: whole milliseconds > 0 (the rule of `holdRetentionMs`). */
+const MillisecondsSchema = HoldRetentionMsSchema;
 
 /** Default `holdRetentionMs`: one hour (see the option). */
 const DEFAULT_RETENTION_MS = 60 * 60 * 1_000;
@@ -37,19 +38,6 @@ const isName = (value: unknown): value is string =>
   typeof value === "string" && value.length >= 1 && value.length <= 256 && isWellFormedText(value);
 const isUnits = (value: unknown, min: number): value is number =>
   typeof value === "number" && Number.isSafeInteger(value) && value >= min;
-/** A plain object with exactly the four fields of a reserve request, each valid. */
-function isReserveRequest(value: unknown): value is ReserveRequest {
-  if (typeof value !== "object" || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  const r = value as Record<string, unknown>;
-  let fields = 0;
-  for (const key in r) {
-    if (key !== "holdId" && key !== "account" && key !== "amount" && key !== "ttlMs") return false;
-    fields++;
-  }
-  return fields === 4 && isName(r.holdId) && isName(r.account) && isUnits(r.amount, 1) && isUnits(r.ttlMs, 1);
-}
 
 // The identities a conflict reports, hashed like the in-memory reference. Redis stores the
 // amounts themselves (the account is implied by the key), so hashes are only computed on conflict.
@@ -318,9 +306,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     let work: Promise<ReserveResult>;
     try {
       signal?.throwIfAborted();
-      const { holdId, account, amount, ttlMs } = isReserveRequest(request)
-        ? request
-        : parseWith(ReserveRequestSchema, request, "ReserveRequest");
+      const { holdId, account, amount, ttlMs } = parseReserveRequest(request);
       const startedAt = Date.now();
       work = this.#checked
         ? this.#reserve(holdId, account, amount, ttlMs, startedAt)

@@ -1,4 +1,5 @@
 import {
+  checkVersionShape,
   type ChangeLogEntry,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,
@@ -41,24 +42,6 @@ const CACHE_LIMIT = 50_000;
 interface Incoming {
   record: RatedUsageRecord;
   hash: string;
-}
-
-/** Checks the version chain's shape; whether the superseded version is stored is checked in Lua. */
-function checkVersionShape(record: RatedUsageRecord, prefix: string): void {
-  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
-  const fail = (field: string, message: string) =>
-    LatchValidationError.at("RatedUsageRecord", at(field), message);
-  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
-    throw fail("ratedRecordId", "must be <eventId>:v<version>");
-  }
-  if (record.observation.eventId !== record.eventId) throw fail("observation.eventId", "must equal eventId");
-  if (record.version === 1) {
-    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
-    return;
-  }
-  if (record.supersedes !== `${record.eventId}:v${record.version - 1}`) {
-    throw fail("supersedes", "must be <eventId>:v<version - 1>");
-  }
 }
 
 function tenantMember(tenantId: string, eventId: string): string {

@@ -7,6 +7,7 @@ import {
   OverflowError,
   QuotaUnavailableError,
   supersededCurrencyMismatch,
+  supersededNotStored,
 } from "@latch/core";
 import { type LuaScriptName, SCRIPT_STATUSES } from "./lua/generated.js";
 import { replyInteger, replyString } from "./scripts.js";
@@ -137,8 +138,7 @@ function mapStatus(
     case "superseded_not_stored": {
       const item = context.item?.(replyInteger(reply[1], `${script}.index`) - 1);
       if (item === undefined) return undefined;
-      const path = item.prefix === "" ? "supersedes" : `${item.prefix}.supersedes`;
-      return LatchValidationError.at(context.subject, path, "the superseded version is not stored");
+      return supersededNotStored(item.prefix);
     }
     case "cursor_past_end":
       return LatchValidationError.at(context.subject, "cursor", "is past the end of this store's change log");

@@ -37,13 +37,6 @@ export const QuotaAmountSchema = units("a safe integer > 0", 1);
 export const QuotaActualSchema = units("a safe integer ≥ 0", 0);
 /** An account's limit: integer quota units ≥ 0. */
 export const QuotaLimitSchema = units("a safe integer ≥ 0", 0);
-/** `QuotaReservator.reserve`'s request. */
-export const ReserveRequestSchema = z.strictObject({
-  holdId: QuotaNameSchema,
-  account: QuotaNameSchema,
-  amount: QuotaAmountSchema,
-  ttlMs: units("a whole number of milliseconds > 0", 1),
-});
 
 /** A usage counter key: 1–512 characters, well-formed. */
 export const CounterKeySchema = z

@@ -15,7 +15,10 @@ export interface ReserveRequest {
   account: string;
   /** Integer quota units, > 0. */
   amount: number;
-  /** The hold expires this long after it was granted, by the store's clock. */
+  /**
+   * The hold expires this long after it was granted, by the store's clock: 1 to
+   * `HOLD_TTL_MAX_MS` (2,147,483,647 ms, about 24.8 days), as for a credit hold.
+   */
   ttlMs: number;
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { HoldTtlSchema } from "../contracts/reserve-request.js";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { canonicalDecimal } from "../money/decimal.js";
 import { isWellFormedText, WellFormedText } from "../schemas/identity.js";
@@ -227,12 +228,8 @@ export const CreditUsageSchema = z.strictObject({
 });
 export type CreditUsageInput = z.input<typeof CreditUsageSchema>;
 
-/** A hold's lifetime in milliseconds: an integer from 1 to 2,147,483,647 (about 24.8 days). */
-export const CreditHoldTtlSchema = z
-  .number({ error: "expected an integer number of milliseconds from 1 to 2147483647" })
-  .int({ error: "expected an integer number of milliseconds from 1 to 2147483647" })
-  .min(1, { error: "expected an integer number of milliseconds from 1 to 2147483647" })
-  .max(2_147_483_647, { error: "expected an integer number of milliseconds from 1 to 2147483647" });
+/** A hold's lifetime in milliseconds: an integer from 1 to 2,147,483,647 (about 24.8 days); the quota's limit too. */
+export const CreditHoldTtlSchema = HoldTtlSchema;
 
 /**
  * A hold on a feature's credits before a call (see {@link CreditLedger.reserve}); `holdId` is

@@ -5,7 +5,6 @@ import {
   QuotaAmountSchema as AmountSchema,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
-  ReserveRequestSchema,
 } from "../contracts/inputs.js";
 import type {
   QuotaAuthorizer,
@@ -14,6 +13,7 @@ import type {
   ReserveRequest,
   ReserveResult,
 } from "../contracts/quota.js";
+import { parseReserveRequest } from "../contracts/reserve-request.js";
 import {
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
@@ -137,7 +137,7 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
 
   async reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
     signal?.throwIfAborted();
-    const { holdId, account, amount, ttlMs } = parseWith(ReserveRequestSchema, request, "ReserveRequest");
+    const { holdId, account, amount, ttlMs } = parseReserveRequest(request);
     const requestHash = canonicalHash({ account, amount });
     const state = this.#swept(account);
     this.#purger.tick(this.#clock());

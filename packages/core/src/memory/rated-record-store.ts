@@ -4,7 +4,6 @@ import {
   type ChangeLogStatusQuery,
   parseChangeLogStatusQuery,
 } from "../contracts/change-log-status.js";
-import { supersededCurrencyMismatch } from "../contracts/currency-chain.js";
 import { ratedRecordHash } from "../contracts/hashing.js";
 import {
   ConsumerNameSchema,
@@ -12,6 +11,7 @@ import {
   RatedRecordIdSchema,
 } from "../contracts/inputs.js";
 import type { ChangeLogEntry, PutResult, RatedRecordStore } from "../contracts/rated-record-store.js";
+import { checkVersionChain } from "../contracts/version-chain.js";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { isParsedObservation } from "../observation/parse.js";
 import { selectLines, summarize } from "../reports/index.js";
@@ -36,37 +36,6 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
-}
-
-/**
- * Checks the version chain of one record; `stored(id)` is the stored (or earlier in the batch)
- * version with that ratedRecordId, if any. A correction must keep its event's currency.
- */
-function checkVersion(
-  record: RatedUsageRecord,
-  prefix: string,
-  stored: (id: string) => RatedUsageRecord | undefined,
-): void {
-  const at = (field: string) => (prefix === "" ? field : `${prefix}.${field}`);
-  const fail = (field: string, message: string) =>
-    LatchValidationError.at("RatedUsageRecord", at(field), message);
-  if (record.ratedRecordId !== `${record.eventId}:v${record.version}`) {
-    throw fail("ratedRecordId", "must be <eventId>:v<version>");
-  }
-  if (record.observation.eventId !== record.eventId) {
-    throw fail("observation.eventId", "must equal eventId");
-  }
-  if (record.version === 1) {
-    if (record.supersedes !== undefined) throw fail("supersedes", "version 1 supersedes nothing");
-    return;
-  }
-  const previous = `${record.eventId}:v${record.version - 1}`;
-  if (record.supersedes !== previous) throw fail("supersedes", "must be <eventId>:v<version - 1>");
-  const superseded = stored(previous);
-  if (superseded === undefined) throw fail("supersedes", "the superseded version is not stored");
-  if (superseded.currency !== record.currency) {
-    throw supersededCurrencyMismatch(record, superseded.currency, prefix);
-  }
 }
 
 /** Parses and freezes a copy of `input`: later changes to the caller's object change nothing here. */
@@ -120,7 +89,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const incoming = parseRecord(record, "");
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersion(incoming.record, "", (id) => this.#byId.get(id)?.record);
+    checkVersionChain(incoming.record, "", (id) => this.#byId.get(id)?.record);
     this.#insert(incoming.record, incoming.hash);
     return "stored";
   }
@@ -143,7 +112,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
         results.push(this.#duplicate(known, incoming));
         return;
       }
-      checkVersion(
+      checkVersionChain(
         incoming.record,
         String(index),
         (prev) => (this.#byId.get(prev) ?? batch.get(prev))?.record,

@@ -1,57 +1,16 @@
-import { Buffer } from "node:buffer";
-import { LatchValidationError } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+import {
+  compareLinesSortKeys as compareKeys,
+  decodeLinesCursor as decodeCursor,
+  encodeLinesCursor as encodeCursor,
+  type LinesSortKey,
+} from "./lines-cursor.js";
 import { type LinesPage, type LinesQuery, LinesQuerySchema } from "./query.js";
 import { completedAtMs, currentVersions, matches, recordFilter } from "./summarize.js";
 
-/** A record's position in the lines order: (completedAt epoch ms, completedAt string, eventId). */
-type SortKey = readonly [ms: number, completedAt: string, eventId: string];
-
-function sortKey(record: RatedUsageRecord): SortKey {
+function sortKey(record: RatedUsageRecord): LinesSortKey {
   return [completedAtMs(record), record.observation.timing.completedAt, record.eventId];
-}
-
-function compareKeys(a: SortKey, b: SortKey): number {
-  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
-  if (a[1] !== b[1]) return a[1] < b[1] ? -1 : 1;
-  if (a[2] !== b[2]) return a[2] < b[2] ? -1 : 1;
-  return 0;
-}
-
-function encodeCursor(key: SortKey): string {
-  return Buffer.from(JSON.stringify(key), "utf8").toString("base64url");
-}
-
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-
-function badCursor(): LatchValidationError {
-  return LatchValidationError.at("LinesQuery", "cursor", "not a cursor returned by a previous page");
-}
-
-/** Decodes a cursor strictly: only what {@link encodeCursor} produces is accepted. */
-function decodeCursor(cursor: string): SortKey {
-  if (!BASE64URL.test(cursor)) throw badCursor();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
-  } catch {
-    throw badCursor();
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3) throw badCursor();
-  const [ms, completedAt, eventId]: unknown[] = parsed;
-  if (
-    typeof ms !== "number" ||
-    typeof completedAt !== "string" ||
-    typeof eventId !== "string" ||
-    Date.parse(completedAt) !== ms
-  ) {
-    throw badCursor();
-  }
-  const key: SortKey = [ms, completedAt, eventId];
-  // Canonical form only: rejects lenient decodings (padding, stray bits, tampered text).
-  if (encodeCursor(key) !== cursor) throw badCursor();
-  return key;
 }
 
 /**
@@ -81,7 +40,7 @@ export function selectLines(records: Iterable<RatedUsageRecord>, query: LinesQue
   const after = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
   const filter = recordFilter(q);
 
-  const candidates: Array<{ key: SortKey; record: RatedUsageRecord }> = [];
+  const candidates: Array<{ key: LinesSortKey; record: RatedUsageRecord }> = [];
   for (const record of currentVersions(records)) {
     if (!matches(record, filter)) continue;
     const key = sortKey(record);

@@ -1,6 +1,6 @@
 import { CorruptRecordError, OverflowError } from "../errors/index.js";
 import { addFixed, type Fixed, formatFixed, parseFixed, SIGNED_DECIMAL } from "../money/decimal.js";
-import { type MeterKind, TOKEN_METERS } from "../schemas/meters.js";
+import type { MeterKind } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import {
@@ -10,6 +10,7 @@ import {
   SummaryQuerySchema,
   type SummaryRow,
 } from "./query.js";
+import { TOKEN_GROUP_NAMES, TOKEN_GROUPS } from "./token-groups.js";
 
 // ── shared by summarize() and selectLines() ────────────────────────────────────
 
@@ -136,30 +137,11 @@ function newBucket(values: string[]): Bucket {
 }
 
 function addRecord(bucket: Bucket, record: RatedUsageRecord): void {
-  const m = (kind: MeterKind) => meter(record, kind);
-  bucket.inputTokens = add(
-    bucket.inputTokens,
-    add(m("input_tokens"), m("audio_input_tokens"), "inputTokens"),
-    "inputTokens",
-  );
-  bucket.cacheReadTokens = add(bucket.cacheReadTokens, m("cached_input_tokens"), "cacheReadTokens");
-  bucket.cacheWriteTokens = add(
-    bucket.cacheWriteTokens,
-    add(m("cache_write_tokens"), m("cache_write_1h_tokens"), "cacheWriteTokens"),
-    "cacheWriteTokens",
-  );
-  bucket.outputTokens = add(
-    bucket.outputTokens,
-    add(
-      add(m("output_tokens"), m("reasoning_tokens"), "outputTokens"),
-      m("audio_output_tokens"),
-      "outputTokens",
-    ),
-    "outputTokens",
-  );
-  let total = 0;
-  for (const kind of TOKEN_METERS) total = add(total, m(kind), "totalTokens");
-  bucket.totalTokens = add(bucket.totalTokens, total, "totalTokens");
+  for (const group of TOKEN_GROUP_NAMES) {
+    let sum = 0;
+    for (const kind of TOKEN_GROUPS[group]) sum = add(sum, meter(record, kind), group);
+    bucket[group] = add(bucket[group], sum, group);
+  }
 
   bucket.requests += 1;
   if (record.observation.outcome.kind === "success") bucket.successes += 1;

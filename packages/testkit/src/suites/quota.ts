@@ -1,4 +1,11 @@
-import type { QuotaAuthorizer, QuotaReservator, ReserveRequest } from "@latch/core";
+import {
+  HOLD_TTL_MAX_MS,
+  type LatchValidationError,
+  parseReserveRequest,
+  type QuotaAuthorizer,
+  type QuotaReservator,
+  type ReserveRequest,
+} from "@latch/core";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
@@ -26,6 +33,16 @@ export interface QuotaReservatorSuiteOptions {
 }
 
 const MINUTE = 60_000;
+
+/** The error `fn` throws (the test fails when it returns). */
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  return expect.fail("expected a throw");
+}
 
 /**
  * The `QuotaReservator` / `QuotaAuthorizer` contract as a vitest suite: the limit is checked
@@ -308,6 +325,31 @@ export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): v
     it("rejects commit and void of an unknown hold naming holdId", async () => {
       await expectInvalidInput(quota.commit(uniqueId("hold"), 1), "holdId");
       await expectInvalidInput(quota.void(uniqueId("hold")), "holdId");
+    });
+
+    it("answers every reserve request as core's one check does: ttlMs up to HOLD_TTL_MAX_MS holds, past it is invalid_input", async () => {
+      await quota.setLimit(account, 100);
+      const atLimit = request(10, { ttlMs: HOLD_TTL_MAX_MS });
+      expect(await quota.reserve(atLimit)).toEqual({ granted: true, remaining: 90 });
+      expect(await quota.reserve({ ...atLimit })).toEqual({ granted: true, remaining: 90 });
+      // Each is refused with exactly the issues of core's parseReserveRequest, whatever the backend.
+      const refused: unknown[] = [
+        request(1, { ttlMs: HOLD_TTL_MAX_MS + 1 }),
+        request(1, { ttlMs: Number.MAX_SAFE_INTEGER }),
+        request(1, { ttlMs: 2 ** 53 }),
+        request(1, { ttlMs: "60000" as unknown as number }),
+        { ...request(1), extra: true },
+        { holdId: uniqueId("hold"), account, amount: 1 },
+      ];
+      for (const bad of refused) {
+        const error = await expectLatchError(quota.reserve(bad as ReserveRequest), "invalid_input");
+        const expected = thrownBy(() => parseReserveRequest(bad));
+        expect(error.message).toBe(expected.message);
+        expect((error as LatchValidationError).issues).toEqual((expected as LatchValidationError).issues);
+      }
+      expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 10, available: 90 });
+      await quota.commit(atLimit.holdId, 10);
+      expect(await quota.balance(account)).toEqual({ limit: 100, spent: 10, held: 0, available: 90 });
     });
 
     it("rejects bad input naming the field, and holds nothing", async () => {

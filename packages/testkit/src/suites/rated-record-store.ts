@@ -1,21 +1,33 @@
+import { Buffer } from "node:buffer";
 import {
   type ChangeLogEntry,
+  checkVersionChain,
+  compareLinesSortKeys,
+  DefaultRatingEngine,
+  decodeLinesCursor,
+  encodeLinesCursor,
+  type LatchError,
   type LinesQuery,
+  type LinesSortKey,
   type MeterSet,
+  type PriceSnapshot,
   type RatedRecordStore,
   type RatedUsageRecord,
   ratedRecordHash,
   type SummaryQuery,
+  type SummaryRow,
   selectLines,
   sumDecimals,
   summarize,
+  TOKEN_GROUP_NAMES,
   toBillingRecord,
+  tokenGroupsOf,
   type UsageObservation,
 } from "@latch/core";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
-import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
+import { makeCorrection, makeObservation, makeRatedRecord, makeSnapshot, uniqueId } from "../fixtures.js";
 import { changeLogStatusCases } from "./change-log-status.js";
 import { ratedRecordStoreStringCases } from "./strings.js";
 
@@ -93,6 +105,26 @@ function expectIncreasingSeqs(entries: readonly ChangeLogEntry[]): void {
     expect(value > previous, `seq ${seq} after ${previous}`).toBe(true);
     previous = value;
   }
+}
+
+/** The error `fn` throws (the test fails when it returns). */
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  return expect.fail("expected a throw");
+}
+
+/** What a caller sees of an error: its class, code, message and the fields naming what failed. */
+function errorFields(error: unknown): Record<string, unknown> {
+  const e = error as Record<string, unknown> & Error;
+  const fields: Record<string, unknown> = { name: e.name, message: e.message };
+  for (const key of ["code", "issues", "path", "expected", "actual", "eventId", "reason"]) {
+    if (e[key] !== undefined) fields[key] = e[key];
+  }
+  return fields;
 }
 
 /** The highest version of each event among `records`. */
@@ -281,6 +313,38 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       expect(await store.current(v1.eventId)).toBeUndefined();
       expect(await store.get(v2.ratedRecordId)).toBeUndefined();
       await expectVersions(v1.eventId, 0);
+    });
+
+    it("refuses every broken version chain with the error of core's checkVersionChain, in a put and in a batch, writing nothing", async () => {
+      const v1 = record(1);
+      const other = record(2);
+      await store.put(v1);
+      const v2 = makeCorrection(v1, { input_tokens: 10 });
+      const v3 = makeCorrection(v2, { input_tokens: 20 });
+      const broken: RatedUsageRecord[] = [
+        { ...other, ratedRecordId: `${other.eventId}:v2` },
+        { ...other, observation: { ...other.observation, eventId: v1.eventId } },
+        { ...other, supersedes: v1.ratedRecordId },
+        { ...v2, supersedes: `${v1.eventId}:v7` },
+        { ...v2, supersedes: undefined },
+        v3, // its v2 is not stored
+        makeCorrection(v1, { input_tokens: 30 }, { currency: "EUR" }),
+      ];
+      const stored = new Map([[v1.ratedRecordId, v1]]);
+      for (const bad of broken) {
+        for (const [prefix, write] of [
+          ["", () => store.put(bad)],
+          ["1", () => store.putMany([record(3), bad])],
+        ] as const) {
+          const expected = thrownBy(() => checkVersionChain(bad, prefix, (id) => stored.get(id)));
+          const error = await expectLatchError(write(), (expected as LatchError).code);
+          expect(errorFields(error)).toEqual(errorFields(expected));
+        }
+      }
+      expect(await store.current(v1.eventId)).toEqual(v1);
+      expect(await store.current(other.eventId)).toBeUndefined();
+      expect(await store.current(record(3).eventId)).toBeUndefined();
+      await expectVersions(v1.eventId, 1);
     });
 
     it("rejects a version 2 that supersedes anything but version 1, naming supersedes", async () => {
@@ -592,6 +656,100 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       await expect(store.put(v1, abortedSignal())).rejects.toThrow();
       await expect(store.putMany([v1], abortedSignal())).rejects.toThrow();
       expect(await store.get(v1.ratedRecordId)).toBeUndefined();
+    });
+
+    it("hands out core's lines cursor, accepts one core encodes (even between records) and refuses the rest with core's error", async () => {
+      const at = (minute: number) => new Date(BASE_MS + minute * 60_000).toISOString();
+      const records = [3, 1, 2].map((minute) =>
+        record(`lines-${minute}`, { timing: { startedAt: at(minute), completedAt: at(minute) } }),
+      );
+      await store.putMany(records);
+      const key = (r: RatedUsageRecord): LinesSortKey => [
+        Date.parse(r.observation.timing.completedAt),
+        r.observation.timing.completedAt,
+        r.eventId,
+      ];
+      const sorted = [...records].sort((a, b) => compareLinesSortKeys(key(a), key(b)));
+      const query = { ...MARCH, filters: { tenantId }, limit: 1 };
+      const first = await store.lines(query);
+      expect(first).toEqual({
+        items: [sorted[0]],
+        next: encodeLinesCursor(key(sorted[0] as RatedUsageRecord)),
+      });
+      expect(first).toEqual(selectLines(sorted, query));
+      const second = await store.lines({
+        ...query,
+        cursor: encodeLinesCursor(key(sorted[1] as RatedUsageRecord)),
+      });
+      expect(second).toEqual({ items: [sorted[2]] });
+      // A key no record has: the records strictly after it.
+      const [ms, completedAt, eventId] = key(sorted[0] as RatedUsageRecord);
+      const between = encodeLinesCursor([ms, completedAt, `${eventId}~`]);
+      expect(await store.lines({ ...query, limit: 5, cursor: between })).toEqual({ items: sorted.slice(1) });
+      const json = (value: unknown) => Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
+      for (const cursor of [
+        "not a cursor!",
+        `${between}=`,
+        json([ms + 1, completedAt, eventId]),
+        json([ms, completedAt]),
+        json({ ms, completedAt, eventId }),
+      ]) {
+        const expected = thrownBy(() => decodeLinesCursor(cursor));
+        const error = await expectLatchError(store.lines({ ...query, cursor }), "invalid_input");
+        expect(errorFields(error)).toEqual(errorFields(expected));
+      }
+    });
+
+    it("sums every token meter into core's TOKEN_GROUPS, in summary rows as in the reference summarize", async () => {
+      const meters: MeterSet = {
+        input_tokens: 1,
+        cached_input_tokens: 2,
+        cache_write_tokens: 4,
+        cache_write_1h_tokens: 8,
+        output_tokens: 16,
+        reasoning_tokens: 32,
+        audio_input_tokens: 64,
+        audio_output_tokens: 128,
+        image_input_tokens: 256,
+        image_output_tokens: 512,
+        web_search_requests: 2_048,
+      };
+      // The fixture snapshot with prices for the image and web-search meters too.
+      const base = makeSnapshot();
+      const snapshot: PriceSnapshot = {
+        ...base,
+        prices: {
+          ...base.prices,
+          image_input_tokens: { perMillion: "5" },
+          image_output_tokens: { perMillion: "30" },
+          web_search_requests: { perUnit: "0.01" },
+        },
+      };
+      const everyMeter = new DefaultRatingEngine().rate(
+        makeObservation({ eventId: `${prefix}-tokens-1:0:openai`, subject: { tenantId }, meters }),
+        snapshot,
+        { ratedAt: "2026-03-01T12:00:05Z" },
+      );
+      const records = [everyMeter, record("tokens-2", { meters: { input_tokens: 1_000 } })];
+      await store.putMany(records);
+      const query: SummaryQuery = { ...MARCH, groupBy: ["tenantId"], filters: { tenantId } };
+      const [row] = await store.summary(query);
+      // Hand-computed: input + audio input; output + reasoning + audio output; 5-minute + 1-hour writes.
+      expect(row).toMatchObject({
+        inputTokens: 1_065,
+        outputTokens: 176,
+        cacheReadTokens: 2,
+        cacheWriteTokens: 12,
+        totalTokens: 2_023,
+        requests: 2,
+      });
+      const groups = tokenGroupsOf(meters);
+      for (const group of TOKEN_GROUP_NAMES) {
+        expect((row as SummaryRow)[group]).toBe(
+          Number(groups[group]) + (group === "inputTokens" || group === "totalTokens" ? 1_000 : 0),
+        );
+      }
+      expect(await store.summary(query)).toEqual(summarize(records, query));
     });
 
     it("reports exactly what the reference summarize and selectLines report, across currencies and corrections", async () => {

@@ -1,0 +1,57 @@
+import { type MeterKind, type MeterSet, TOKEN_METERS } from "../schemas/meters.js";
+
+/**
+ * The token groupings of reports, one definition for every place that shows them: `summarize`
+ * (and so the memory and Redis stores), the columns the Postgres store writes and sums, and
+ * the HTTP API's lines. Image counts, server-tool requests and custom meters are no group's.
+ *
+ * @packageDocumentation
+ */
+
+/** A report's token field: a `SummaryRow` key (`input_tokens` … on the wire). */
+export type TokenGroup =
+  | "inputTokens"
+  | "outputTokens"
+  | "cacheReadTokens"
+  | "cacheWriteTokens"
+  | "totalTokens";
+
+/**
+ * The meters each token group adds up, in `SummaryRow` order: `inputTokens` = input + audio
+ * input, `outputTokens` = output + reasoning + audio output, `cacheReadTokens` = cached input,
+ * `cacheWriteTokens` = 5-minute + 1-hour cache writes, `totalTokens` = every token meter
+ * (`TOKEN_METERS`, image tokens included).
+ *
+ * @example
+ * for (const [group, meters] of Object.entries(TOKEN_GROUPS)) …
+ */
+export const TOKEN_GROUPS: Readonly<Record<TokenGroup, readonly MeterKind[]>> = Object.freeze({
+  inputTokens: Object.freeze<MeterKind[]>(["input_tokens", "audio_input_tokens"]),
+  outputTokens: Object.freeze<MeterKind[]>(["output_tokens", "reasoning_tokens", "audio_output_tokens"]),
+  cacheReadTokens: Object.freeze<MeterKind[]>(["cached_input_tokens"]),
+  cacheWriteTokens: Object.freeze<MeterKind[]>(["cache_write_tokens", "cache_write_1h_tokens"]),
+  totalTokens: TOKEN_METERS,
+});
+
+/** The token groups in `SummaryRow` order. */
+export const TOKEN_GROUP_NAMES: readonly TokenGroup[] = Object.freeze(
+  Object.keys(TOKEN_GROUPS) as TokenGroup[],
+);
+
+/**
+ * One record's token groups as exact integers (a missing meter counts 0). `summarize` adds
+ * them with overflow checks; this is for one record's view (an HTTP line, a SQL row).
+ *
+ * @example
+ * tokenGroupsOf({ input_tokens: 100, reasoning_tokens: 20, output_tokens: 5 });
+ * // { inputTokens: 100n, outputTokens: 25n, cacheReadTokens: 0n, cacheWriteTokens: 0n, totalTokens: 125n }
+ */
+export function tokenGroupsOf(meters: MeterSet): Record<TokenGroup, bigint> {
+  const sums = {} as Record<TokenGroup, bigint>;
+  for (const group of TOKEN_GROUP_NAMES) {
+    let sum = 0n;
+    for (const kind of TOKEN_GROUPS[group]) sum += BigInt(meters[kind] ?? 0);
+    sums[group] = sum;
+  }
+  return sums;
+}
