@@ -1,16 +1,18 @@
 import {
-  API_KEY_SCOPES,
   type ApiKeyRecord,
   type ApiKeys,
   type BillingSubject,
-  type FilterKey,
   linesToCsv,
-  type QuotaBalance,
-  type RatedRecordStore,
   type RatedUsageRecord,
   type SummaryRow,
-  TOKEN_METERS,
 } from "@latch/core";
+import {
+  API_KEY_SCOPES,
+  type FilterKey,
+  type QuotaBalance,
+  type RatedRecordStore,
+  TOKEN_METERS,
+} from "@latch/core/adapter";
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
 import { apiKeyAuth, type BillingEnv, callerKey, requireScope } from "./auth.js";

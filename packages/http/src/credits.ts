@@ -1,13 +1,11 @@
-import {
-  type BillingSubject,
-  type CreditBalance,
-  type CreditGrant,
-  type CreditHistoryEntry,
-  type CreditLedger,
-  type CreditLedgerInfo,
-  LatchError,
-  type LatchValidationError,
-} from "@latch/core";
+import { type BillingSubject, LatchError, type LatchValidationError } from "@latch/core";
+import type {
+  CreditBalance,
+  CreditGrant,
+  CreditHistoryEntry,
+  CreditLedger,
+  CreditLedgerInfo,
+} from "@latch/core/adapter";
 import type { Context, Hono } from "hono";
 import type { z } from "zod";
 import { type BillingEnv, callerKey, requireScope } from "./auth.js";

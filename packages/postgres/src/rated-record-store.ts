@@ -1,5 +1,16 @@
 import { Buffer } from "node:buffer";
 import {
+  IdempotencyConflictError,
+  LatchValidationError,
+  type LinesPage,
+  type LinesQuery,
+  type MeterKind,
+  OverflowError,
+  type RatedUsageRecord,
+  type SummaryQuery,
+  type SummaryRow,
+} from "@latch/core";
+import {
   type ChangeLogEntry,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,
@@ -7,29 +18,20 @@ import {
   canonicalDecimal,
   EventIdSchema,
   type FilterKey,
-  IdempotencyConflictError,
-  LatchValidationError,
   ChangeLogLimitSchema as LimitSchema,
-  type LinesPage,
-  type LinesQuery,
   LinesQuerySchema,
-  type MeterKind,
-  OverflowError,
   type PutResult,
   parseChangeLogStatusQuery,
   parseWith,
   RatedRecordIdSchema,
   type RatedRecordStore,
-  type RatedUsageRecord,
   RatedUsageRecordSchema,
   ratedRecordHash,
   type SummaryGroupKey,
-  type SummaryQuery,
   SummaryQuerySchema,
-  type SummaryRow,
   supersededCurrencyMismatch,
   TOKEN_METERS,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 import { readLogStatus } from "./change-log-status.js";
 import type { PostgresStoreOptions } from "./observation-store.js";

@@ -1,15 +1,17 @@
 import {
+  HoldAlreadyResolvedError,
+  IdempotencyConflictError,
+  LatchError,
+  LatchValidationError,
+  OverflowError,
+} from "@latch/core";
+import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
   canonicalHash,
-  HoldAlreadyResolvedError,
-  IdempotencyConflictError,
   isWellFormedText,
-  LatchError,
-  LatchValidationError,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
-  OverflowError,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
@@ -17,7 +19,7 @@ import {
   type ReserveRequest,
   ReserveRequestSchema,
   type ReserveResult,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
 import { type AccountKeys, KeySpace } from "./keys.js";
 import {

@@ -1,16 +1,15 @@
+import { LatchValidationError, OverflowError } from "@latch/core";
 import {
   type CounterAddOptions,
   counterOpConflict,
   DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
-  LatchValidationError,
-  OverflowError,
   CounterPeriodSchema as PeriodSchema,
   parseCounterAddOptions,
   parseWith,
   QuantitySchema,
   type UsageCounter,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import { defineScripts, luaStatus, replyInteger, runScript } from "./scripts.js";

@@ -1,4 +1,4 @@
-import type { QuotaAuthorizer, QuotaReservator, ReserveRequest } from "@latch/core";
+import type { QuotaAuthorizer, QuotaReservator, ReserveRequest } from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";

@@ -1,17 +1,19 @@
 import {
-  type ChangeLogEntry,
   type LinesQuery,
   type MeterSet,
-  type RatedRecordStore,
   type RatedUsageRecord,
-  ratedRecordHash,
   type SummaryQuery,
-  selectLines,
   sumDecimals,
   summarize,
-  toBillingRecord,
   type UsageObservation,
 } from "@latch/core";
+import {
+  type ChangeLogEntry,
+  type RatedRecordStore,
+  ratedRecordHash,
+  selectLines,
+} from "@latch/core/adapter";
+import { toBillingRecord } from "@latch/core/export";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
