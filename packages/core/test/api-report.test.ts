@@ -1,6 +1,12 @@
 import { readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { type ApiReport, buildApiReport, entryPoints, renderApiReport, reportPath } from "../scripts/api-report.js";
+import {
+  type ApiReport,
+  buildApiReport,
+  entryPoints,
+  renderApiReport,
+  reportPath,
+} from "../scripts/api-report.js";
 
 const README = readFileSync(new URL("../README.md", import.meta.url), "utf8");
 
