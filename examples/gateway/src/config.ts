@@ -10,14 +10,8 @@
  *
  * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out/gateway`).
  */
-import {
-  createLatch,
-  FileExporter,
-  InMemoryPricingSource,
-  type Latch,
-  type LatchConfig,
-  type RatedRecordExporter,
-} from "@latch/core";
+import { createLatch, FileExporter, InMemoryPricingSource, type Latch, type LatchConfig } from "@latch/core";
+import type { RatedRecordExporter } from "@latch/core/adapter";
 import { type Backends, openBackends } from "@latch/example-quickstart/backends";
 import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
 import { S3Exporter } from "@latch/s3";

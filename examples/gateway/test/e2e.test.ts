@@ -20,13 +20,9 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import {
-  exportPending,
-  FileExporter,
-  type RatedRecordExporter,
-  type RatedRecordStore,
-  sumDecimals,
-} from "@latch/core";
+import { FileExporter, sumDecimals } from "@latch/core";
+import type { RatedRecordExporter, RatedRecordStore } from "@latch/core/adapter";
+import { exportPending } from "@latch/core/export";
 import { S3Exporter } from "@latch/s3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -3,12 +3,14 @@ import {
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
   MemoryUsageCounter,
-  type ObservationStore,
-  type QuotaAuthorizer,
-  type QuotaReservator,
-  type RatedRecordStore,
-  type UsageCounter,
 } from "@latch/core";
+import type {
+  ObservationStore,
+  QuotaAuthorizer,
+  QuotaReservator,
+  RatedRecordStore,
+  UsageCounter,
+} from "@latch/core/adapter";
 import {
   migrate,
   PostgresObservationStore,

@@ -14,12 +14,12 @@ import { pipeline } from "node:stream/promises";
 import {
   DefaultRatingEngine,
   InMemoryPricingSource,
-  observationHash,
   type PriceSnapshot,
   parseObservation,
   type RatedUsageRecord,
   type UsageObservation,
 } from "@latch/core";
+import { observationHash } from "@latch/core/adapter";
 import { migrate, PostgresObservationStore, PostgresQuota, PostgresRatedRecordStore } from "@latch/postgres";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";

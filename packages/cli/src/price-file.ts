@@ -1,15 +1,12 @@
 import { access, readFile } from "node:fs/promises";
 import {
-  canonicalJson,
   InMemoryPricingSource,
   importLiteLLMCostMap,
   LatchError,
   type LiteLLMImportOptions,
-  type LiteLLMSkippedField,
   type PriceSnapshot,
-  PriceSnapshotSchema,
-  parseWith,
 } from "@latch/core";
+import { canonicalJson, type LiteLLMSkippedField, PriceSnapshotSchema, parseWith } from "@latch/core/adapter";
 import { writeFileAtomic } from "./atomic-file.js";
 import { CommandError } from "./exit-codes.js";
 

@@ -1,25 +1,27 @@
 import {
-  type BaselineKey,
-  compileSnapshot,
   DefaultRatingEngine,
   type InMemoryPricingSource,
   LatchError,
   LatchValidationError,
   type MeterKind,
   type MeterSet,
-  modelMatchOf,
   normalize,
-  PROMPT_METERS,
-  type PriceResolution,
   type PriceSnapshot,
   type ProviderUsageInput,
   parseObservation,
   type RatedUsageRecord,
-  type RatingContext,
-  TOKEN_METERS,
   toObservation,
   type UsageObservation,
 } from "@latch/core";
+import {
+  type BaselineKey,
+  compileSnapshot,
+  modelMatchOf,
+  PROMPT_METERS,
+  type PriceResolution,
+  type RatingContext,
+  TOKEN_METERS,
+} from "@latch/core/adapter";
 
 /** Why a line was not rated: what the reject file holds for it. */
 export interface Rejection {

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { LatchError, MemoryRatedRecordStore, type RatedRecordStore } from "@latch/core";
+import { LatchError, MemoryRatedRecordStore } from "@latch/core";
+import type { RatedRecordStore } from "@latch/core/adapter";
 import type { CliContext } from "./context.js";
 import { STORE_KINDS, type StoreKind } from "./defaults.js";
 import { CommandError, InterruptedError, UsageError } from "./exit-codes.js";

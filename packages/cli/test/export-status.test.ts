@@ -3,12 +3,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  type ChangeLogStatus,
   DefaultRatingEngine,
   InMemoryPricingSource,
   parseObservation,
   type RatedUsageRecord,
 } from "@latch/core";
+import type { ChangeLogStatus } from "@latch/core/adapter";
 import { migrate, PostgresRatedRecordStore } from "@latch/postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

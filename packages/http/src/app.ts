@@ -1,4 +1,5 @@
-import type { ApiKeys, RatedRecordStore } from "@latch/core";
+import type { ApiKeys } from "@latch/core";
+import type { RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
 import { apiKeyAuth, type BillingEnv } from "./auth.js";
 import { buildOpenApiDocument } from "./openapi.js";

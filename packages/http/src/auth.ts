@@ -1,4 +1,5 @@
-import { type ApiKeyRecord, type ApiKeys, apiKeyQuotaAccount } from "@latch/core";
+import type { ApiKeyRecord, ApiKeys } from "@latch/core";
+import { apiKeyQuotaAccount } from "@latch/core/adapter";
 import type { Context, MiddlewareHandler } from "hono";
 import { ProblemError } from "./problem.js";
 

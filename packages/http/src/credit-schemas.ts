@@ -5,7 +5,7 @@ import {
   EXPIRATION_UNITS,
   IsoTimestampSchema,
   isTimeZone,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 
 /**

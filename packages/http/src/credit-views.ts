@@ -1,5 +1,5 @@
 // A credit ledger, its grants, balances and history as the credit routes answer them (snake_case).
-import type { CreditBalance, CreditGrant, CreditHistoryEntry, CreditLedgerInfo } from "@latch/core";
+import type { CreditBalance, CreditGrant, CreditHistoryEntry, CreditLedgerInfo } from "@latch/core/adapter";
 import type { z } from "zod";
 import type { BalanceView, GrantView, HistoryEntryView, LedgerView } from "./credit-schemas.js";
 import { subjectWire } from "./subject.js";

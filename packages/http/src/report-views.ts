@@ -1,4 +1,5 @@
-import { type RatedUsageRecord, type SummaryRow, tokenGroupsOf } from "@latch/core";
+import type { RatedUsageRecord, SummaryRow } from "@latch/core";
+import { tokenGroupsOf } from "@latch/core/adapter";
 import type { z } from "zod";
 import type { LineView, TotalsView } from "./schemas.js";
 import { subjectWire } from "./subject.js";

@@ -4,7 +4,7 @@ import {
   CurrencyCodeSchema,
   IsoTimestampSchema,
   type SummaryGroupKey,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 import { DEFAULT_PAGE_SIZE } from "./route.js";
 

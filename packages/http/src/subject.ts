@@ -1,4 +1,5 @@
-import type { BillingSubject, FilterKey } from "@latch/core";
+import type { BillingSubject } from "@latch/core";
+import type { FilterKey } from "@latch/core/adapter";
 import type { Context } from "hono";
 import { type BillingEnv, callerKey } from "./auth.js";
 import { notFound } from "./problem.js";

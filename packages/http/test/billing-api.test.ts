@@ -1,13 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
-import {
-  type ApiKeyStore,
-  ApiKeys,
-  linesToCsv,
-  parseApiKey,
-  type RatedUsageRecord,
-  sumDecimals,
-  summarize,
-} from "@latch/core";
+import { ApiKeys, linesToCsv, type RatedUsageRecord, sumDecimals, summarize } from "@latch/core";
+import { type ApiKeyStore, parseApiKey } from "@latch/core/adapter";
 import { apiKeyAuth, createBillingApp, keyQuota, requireScope } from "@latch/http";
 import {
   fromPglite,

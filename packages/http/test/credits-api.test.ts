@@ -1,5 +1,6 @@
 import { PGlite } from "@electric-sql/pglite";
-import { ApiKeys, type CreditHistoryEntry } from "@latch/core";
+import { ApiKeys } from "@latch/core";
+import type { CreditHistoryEntry } from "@latch/core/adapter";
 import { type BillingCredits, createBillingApp } from "@latch/http";
 import {
   fromPglite,

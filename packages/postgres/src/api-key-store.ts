@@ -1,21 +1,19 @@
+import { type ApiKeyRecord, type BillingSubject, IdempotencyConflictError } from "@latch/core";
 import {
   type ApiKeyListOptions,
   ApiKeyListOptionsSchema,
   type ApiKeyPage,
-  type ApiKeyRecord,
   ApiKeyRecordSchema,
   type ApiKeyStore,
-  type BillingSubject,
   BillingSubjectSchema,
   canonicalHash,
   ApiKeyDigestSchema as DigestSchema,
-  IdempotencyConflictError,
   ApiKeyIdSchema as IdSchema,
   ApiKeyInstantSchema as InstantSchema,
   IntervalMsSchema,
   parseWith,
   type StoredApiKey,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";

@@ -52,7 +52,7 @@ export class PostgresBusyError extends LatchError {
   }
 }
 
-declare module "@latch/core" {
+declare module "@latch/core/adapter" {
   interface LatchErrorClasses {
     store_busy: PostgresBusyError;
   }

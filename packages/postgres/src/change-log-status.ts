@@ -1,4 +1,4 @@
-import type { ChangeLogHolder } from "@latch/core";
+import type { ChangeLogHolder } from "@latch/core/adapter";
 import type { QueryResultLike } from "./queryable.js";
 
 /** A change-log position's (xid, id), as `listSince` compares them. */

@@ -1,3 +1,4 @@
+import { HoldAlreadyResolvedError, LatchError } from "@latch/core";
 import {
   allocationOf,
   assertNotBeforeHighWatermark,
@@ -27,12 +28,10 @@ import {
   type CreditVoidInput,
   enforcementCheck,
   grantFact,
-  HoldAlreadyResolvedError,
   type HoldFact,
   heldAvailability,
   historyPage,
   holdCheck,
-  LatchError,
   type LedgerFacts,
   ledgerListPage,
   parseCreditCommit,
@@ -55,7 +54,7 @@ import {
   usageDecision,
   voidHash,
   withHolds,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import {
   DEFAULT_POSTGRES_HOLD_RETENTION_MS,
   type PurgeResolvedHoldsOptions,

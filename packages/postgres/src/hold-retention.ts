@@ -1,4 +1,4 @@
-import { parseWith } from "@latch/core";
+import { parseWith } from "@latch/core/adapter";
 import { z } from "zod";
 import { isPool, type Queryable } from "./queryable.js";
 

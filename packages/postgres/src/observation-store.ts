@@ -1,17 +1,15 @@
+import { IdempotencyConflictError, parseObservation, type UsageObservation } from "@latch/core";
 import {
   type AppendResult,
   canonicalJson,
   EventIdListSchema,
   EventIdSchema,
   hashCanonicalJson,
-  IdempotencyConflictError,
   ListUnpricedOptionsSchema,
   type ObservationStore,
   parseObservationBatch as parseBatch,
-  parseObservation,
   parseWith,
-  type UsageObservation,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { isPool, type Queryable, type QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";

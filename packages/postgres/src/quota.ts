@@ -1,24 +1,26 @@
 import {
-  QuotaActualSchema as ActualSchema,
-  QuotaAmountSchema as AmountSchema,
-  canonicalHash,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
   LatchError,
   LatchValidationError,
+  OverflowError,
+  QuotaUnavailableError,
+} from "@latch/core";
+import {
+  QuotaActualSchema as ActualSchema,
+  QuotaAmountSchema as AmountSchema,
+  canonicalHash,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
-  OverflowError,
   parseHoldRetentionMs,
   parseReserveRequest,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
-  QuotaUnavailableError,
   type ReserveRequest,
   type ReserveResult,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 import {
   DEFAULT_POSTGRES_HOLD_RETENTION_MS,

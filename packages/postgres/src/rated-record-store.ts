@@ -1,4 +1,14 @@
 import {
+  IdempotencyConflictError,
+  LatchValidationError,
+  type LinesPage,
+  type LinesQuery,
+  OverflowError,
+  type RatedUsageRecord,
+  type SummaryQuery,
+  type SummaryRow,
+} from "@latch/core";
+import {
   type ChangeLogEntry,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,
@@ -9,31 +19,23 @@ import {
   EventIdSchema,
   encodeLinesCursor,
   type FilterKey,
-  IdempotencyConflictError,
-  LatchValidationError,
   ChangeLogLimitSchema as LimitSchema,
-  type LinesPage,
-  type LinesQuery,
   LinesQuerySchema,
-  OverflowError,
   type PutResult,
   parseChangeLogStatusQuery,
   parseWith,
   RatedRecordIdSchema,
   type RatedRecordStore,
-  type RatedUsageRecord,
   RatedUsageRecordSchema,
   ratedRecordHash,
   type SummaryGroupKey,
-  type SummaryQuery,
   SummaryQuerySchema,
-  type SummaryRow,
   supersededCurrencyMismatch,
   supersededNotStored,
   TOKEN_GROUP_NAMES,
   type TokenGroup,
   tokenGroupsOf,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 import { readLogStatus } from "./change-log-status.js";
 import type { PostgresStoreOptions } from "./observation-store.js";

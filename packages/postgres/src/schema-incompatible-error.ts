@@ -40,7 +40,7 @@ export class SchemaIncompatibleError extends LatchError {
   }
 }
 
-declare module "@latch/core" {
+declare module "@latch/core/adapter" {
   interface LatchErrorClasses {
     schema_incompatible: SchemaIncompatibleError;
   }

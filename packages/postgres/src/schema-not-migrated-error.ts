@@ -35,7 +35,7 @@ export class SchemaNotMigratedError extends LatchError {
   }
 }
 
-declare module "@latch/core" {
+declare module "@latch/core/adapter" {
   interface LatchErrorClasses {
     schema_not_migrated: SchemaNotMigratedError;
   }

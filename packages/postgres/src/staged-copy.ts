@@ -1,11 +1,7 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import {
-  canonicalJson,
-  hashCanonicalJson,
-  IdempotencyConflictError,
-  type UsageObservation,
-} from "@latch/core";
+import { IdempotencyConflictError, type UsageObservation } from "@latch/core";
+import { canonicalJson, hashCanonicalJson } from "@latch/core/adapter";
 import { asBusy } from "./busy-error.js";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";

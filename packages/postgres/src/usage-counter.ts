@@ -1,15 +1,15 @@
+import { OverflowError } from "@latch/core";
 import {
   type CounterAddOptions,
   counterOpConflict,
   DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
-  OverflowError,
   CounterPeriodSchema as PeriodSchema,
   parseCounterAddOptions,
   parseWith,
   QuantitySchema,
   type UsageCounter,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";

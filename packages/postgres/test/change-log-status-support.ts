@@ -1,4 +1,4 @@
-import type { ChangeLogStatus } from "@latch/core";
+import type { ChangeLogStatus } from "@latch/core/adapter";
 import { makeRatedRecord, uniqueId } from "@latch/testkit";
 import pg from "pg";
 import { describe, expect, it } from "vitest";

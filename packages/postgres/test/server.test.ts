@@ -1,4 +1,5 @@
-import type { ChangeLogEntry, RatedUsageRecord } from "@latch/core";
+import type { RatedUsageRecord } from "@latch/core";
+import type { ChangeLogEntry } from "@latch/core/adapter";
 import {
   describeApiKeyStore,
   describeObservationStore,

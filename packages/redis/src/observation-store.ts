@@ -1,16 +1,18 @@
 import {
   CorruptRecordError,
+  IdempotencyConflictError,
+  parseObservation,
+  type UsageObservation,
+} from "@latch/core";
+import {
   EventIdListSchema,
   EventIdSchema,
-  IdempotencyConflictError,
   ListUnpricedOptionsSchema,
   type ObservationStore,
   observationHash,
   parseObservationBatch as parseBatch,
-  parseObservation,
   parseWith,
-  type UsageObservation,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import type { LuaScripts } from "./lua/generated.js";

@@ -1,12 +1,10 @@
+import { CorruptRecordError, IdempotencyConflictError, LatchValidationError } from "@latch/core";
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
-  CorruptRecordError,
   canonicalHash,
   HoldRetentionMsSchema,
-  IdempotencyConflictError,
   isWellFormedText,
-  LatchValidationError,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
   parseReserveRequest,
@@ -16,7 +14,7 @@ import {
   type QuotaReservator,
   type ReserveRequest,
   type ReserveResult,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
 import { type AccountKeys, KeySpace } from "./keys.js";
 import type { CommitKeys, CommitReply, LuaScripts, ReserveReply, VoidReply } from "./lua/generated.js";

@@ -1,29 +1,31 @@
 import {
-  checkVersionShape,
+  CorruptRecordError,
+  IdempotencyConflictError,
+  LatchValidationError,
+  type LinesPage,
+  type LinesQuery,
+  type RatedUsageRecord,
+  type SummaryQuery,
+  type SummaryRow,
+  summarize,
+} from "@latch/core";
+import {
   type ChangeLogEntry,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,
   ConsumerNameSchema,
-  CorruptRecordError,
+  checkVersionShape,
   EventIdSchema,
-  IdempotencyConflictError,
-  LatchValidationError,
   ChangeLogLimitSchema as LimitSchema,
-  type LinesPage,
-  type LinesQuery,
   type PutResult,
   parseChangeLogStatusQuery,
   parseWith,
   RatedRecordIdSchema,
   type RatedRecordStore,
-  type RatedUsageRecord,
   RatedUsageRecordSchema,
   ratedRecordHash,
-  type SummaryQuery,
-  type SummaryRow,
   selectLines,
-  summarize,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace, type RatedKeys } from "./keys.js";

@@ -6,9 +6,8 @@ import {
   LatchValidationError,
   OverflowError,
   QuotaUnavailableError,
-  supersededCurrencyMismatch,
-  supersededNotStored,
 } from "@latch/core";
+import { supersededCurrencyMismatch, supersededNotStored } from "@latch/core/adapter";
 import { type LuaScriptName, SCRIPT_STATUSES } from "./lua/generated.js";
 import { replyInteger, replyString } from "./scripts.js";
 

@@ -1,15 +1,15 @@
+import { LatchValidationError } from "@latch/core";
 import {
   type CounterAddOptions,
   counterOpConflict,
   DEFAULT_COUNTER_OP_RETENTION_MS,
   CounterKeySchema as KeySchema,
-  LatchValidationError,
   CounterPeriodSchema as PeriodSchema,
   parseCounterAddOptions,
   parseWith,
   QuantitySchema,
   type UsageCounter,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import type { LuaScripts } from "./lua/generated.js";

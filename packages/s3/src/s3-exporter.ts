@@ -10,21 +10,20 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import {
-  type BatchIntent,
-  type ChangeLogEntry,
-  ExportError,
-  type ExportPendingResult,
-  type ExportResult,
-  exportPending,
-  LatchValidationError,
-  type PreviousVersionLookup,
-  type RatedRecordExporter,
-  type RatedRecordStore,
-} from "@latch/core";
+import { ExportError, LatchValidationError } from "@latch/core";
+import type {
+  BatchIntent,
+  ChangeLogEntry,
+  ExportResult,
+  PreviousVersionLookup,
+  RatedRecordExporter,
+  RatedRecordStore,
+} from "@latch/core/adapter";
 import {
   checkEncoders,
   type ExportFormat,
+  type ExportPendingResult,
+  exportPending,
   intentKey,
   intentObject,
   normalizeFormats,

@@ -2,12 +2,11 @@ import { randomUUID } from "node:crypto";
 import {
   DefaultRatingEngine,
   type MeterSet,
-  type ModelMatch,
   type PriceSnapshot,
   type RatedUsageRecord,
-  type RatingContext,
   type UsageObservation,
 } from "@latch/core";
+import type { ModelMatch, RatingContext } from "@latch/core/adapter";
 
 const engine = new DefaultRatingEngine();
 

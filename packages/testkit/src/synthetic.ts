@@ -1,4 +1,5 @@
-import type { ChangeLogEntry, RatedRecordStore, RatedUsageRecord } from "@latch/core";
+import type { RatedUsageRecord } from "@latch/core";
+import type { ChangeLogEntry, RatedRecordStore } from "@latch/core/adapter";
 import { makeRatedRecord } from "./fixtures.js";
 
 /** The change-log part of a store that an exporter reads. */

@@ -1,4 +1,5 @@
-import { type ChangeLogHolder, type ChangeLogStatus, LatchError } from "@latch/core";
+import { LatchError } from "@latch/core";
+import type { ChangeLogHolder, ChangeLogStatus } from "@latch/core/adapter";
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
 import { countFormat } from "../progress.js";

@@ -1,19 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { FileExporter, formatMinorUnits, LatchError, sumDecimals, toMinorUnits } from "@latch/core";
 import {
   type ChangeLogEntry,
   type ChangeLogStatus,
-  type ExportFormat,
-  exportPending,
-  FileExporter,
-  formatMinorUnits,
   isCurrencyCode,
-  LatchError,
   type RatedRecordStore,
-  sumDecimals,
-  toMinorUnits,
-} from "@latch/core";
+} from "@latch/core/adapter";
+import { type ExportFormat, exportPending } from "@latch/core/export";
 import { S3Exporter, toParquet } from "@latch/s3";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";

@@ -1,15 +1,14 @@
+import { LatchValidationError, type PriceSnapshot } from "@latch/core";
 import {
-  LatchValidationError,
   LITELLM_SKIP_KINDS,
   LITELLM_SKIP_REASONS,
   type LiteLLMSkipCode,
   type LiteLLMSkipKind,
   type LiteLLMSkippedField,
   type PriceResolution,
-  type PriceSnapshot,
   serviceTierOf,
   type TierConfig,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
 import {

@@ -1,7 +1,8 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { canonicalDecimal, linesToCsv, type RatedUsageRecord, sumDecimals } from "@latch/core";
+import { linesToCsv, type RatedUsageRecord, sumDecimals } from "@latch/core";
+import { canonicalDecimal } from "@latch/core/adapter";
 import { AtomicOutput } from "../atomic-file.js";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";

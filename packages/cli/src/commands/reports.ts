@@ -1,17 +1,15 @@
 import {
   formatMinorUnits,
-  isCurrencyCode,
   LatchError,
   type LinesQuery,
   linesToCsv,
-  SUMMARY_GROUP_KEYS,
-  type SummaryGroupKey,
   type SummaryQuery,
   type SummaryRow,
   sumDecimals,
   summaryToCsv,
   toMinorUnits,
 } from "@latch/core";
+import { isCurrencyCode, SUMMARY_GROUP_KEYS, type SummaryGroupKey } from "@latch/core/adapter";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
 import { openStore } from "../stores.js";

@@ -6,12 +6,12 @@
 import { once } from "node:events";
 import { createReadStream, createWriteStream } from "node:fs";
 import { createInterface } from "node:readline";
-import type { PriceSnapshotInput } from "@latch/core";
 import {
   createLatch,
   InMemoryPricingSource,
   MemoryObservationStore,
   MemoryRatedRecordStore,
+  type PriceSnapshotInput,
   sumDecimals,
 } from "@latch/core";
 

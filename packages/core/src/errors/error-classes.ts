@@ -21,7 +21,7 @@ import type { LatchValidationError } from "./validation-error.js";
  * `@latch/postgres`:
  *
  * @example
- * declare module "@latch/core" {
+ * declare module "@latch/core/adapter" {
  *   interface LatchErrorClasses { store_busy: PostgresBusyError }
  * }
  */

@@ -1,14 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  ApiKeyHasher,
-  apiKeyQuotaUnits,
-  crc32,
-  generateApiKey,
-  generateApiKeyId,
-  LatchError,
-  parseApiKey,
-} from "../../src/index.js";
+import { ApiKeyHasher, apiKeyQuotaUnits, generateApiKeyId, parseApiKey } from "../../src/adapter.js";
+import { crc32, generateApiKey } from "../../src/api-keys/format.js";
+import { LatchError } from "../../src/index.js";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  ApiKeys,
-  apiKeyQuotaAccount,
-  LatchValidationError,
-  MemoryApiKeyStore,
-  MemoryQuotaReservator,
-} from "../../src/index.js";
+import { apiKeyQuotaAccount } from "../../src/adapter.js";
+import { ApiKeys, LatchValidationError, MemoryApiKeyStore, MemoryQuotaReservator } from "../../src/index.js";
 
 const secret = "core-test-secret-core-test-secret-0123";
 const owner = { tenantId: "acme" };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addCalendar, type ExpirationUnit, isTimeZone } from "../../src/index.js";
+import { addCalendar, type ExpirationUnit, isTimeZone } from "../../src/adapter.js";
 
 const add = (at: string, count: number, unit: ExpirationUnit, zone?: string) =>
   new Date(addCalendar(Date.parse(at), count, unit, zone)).toISOString();

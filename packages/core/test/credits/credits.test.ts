@@ -1,9 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { type CreditFeature, CreditFeatureSchema } from "../../src/adapter.js";
+import { creditUsageOf } from "../../src/credits/features.js";
 import {
-  type CreditFeature,
-  CreditFeatureSchema,
   CurrencyMismatchError,
-  creditUsageOf,
   DefaultRatingEngine,
   HighWatermarkError,
   LatchError,

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, expectTypeOf, it, vi } from "vitest";
+import type { LatchErrorClasses } from "../../src/adapter.js";
 import { ADAPTER_ERROR_CODES } from "../../src/errors/error-classes.js";
 import {
   AmbiguousModelError,
@@ -13,7 +14,6 @@ import {
   InvalidTierConfigError,
   LATCH_ERROR_CODES,
   LatchError,
-  type LatchErrorClasses,
   type LatchErrorCode,
   LatchValidationError,
   NoPriceForMeterError,

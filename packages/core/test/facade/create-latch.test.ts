@@ -2,14 +2,13 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { ObservationStore, RatedRecordStore } from "../../src/adapter.js";
 import { createLatch, type LatchConfig, type LatchWarning } from "../../src/facade/create-latch.js";
 import {
   LatchError,
   LatchValidationError,
-  type ObservationStore,
   type PriceSnapshot,
   type PricingSource,
-  type RatedRecordStore,
   type UsageObservationInput,
 } from "../../src/index.js";
 import {

@@ -4,11 +4,11 @@
  * reported once.
  */
 import { describe, expect, it } from "vitest";
+import type { CreditLedger } from "../../src/adapter.js";
 import { type CreditBurnDeps, createCreditBurns } from "../../src/facade/credit-burns.js";
 import type { LatchWarning } from "../../src/facade/types.js";
 import {
   CorruptRecordError,
-  type CreditLedger,
   DefaultRatingEngine,
   MemoryCreditLedger,
   MemoryRatedRecordStore,

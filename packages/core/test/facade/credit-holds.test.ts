@@ -3,11 +3,11 @@
  * call used (even above the hold) as the call's usage event, or releases the hold.
  */
 import { describe, expect, it } from "vitest";
+import type { CreditLedger } from "../../src/adapter.js";
 import { createCreditBurns } from "../../src/facade/credit-burns.js";
 import { createCreditHolds } from "../../src/facade/credit-holds.js";
 import type { CreditHold, LatchCreditsConfig, LatchWarning, RecordResult } from "../../src/facade/types.js";
 import {
-  type CreditLedger,
   DefaultRatingEngine,
   MemoryCreditLedger,
   type PriceSnapshot,

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { CreditLedger, ObservationStore } from "../../src/adapter.js";
 import {
-  type CreditLedger,
   createLatch,
   type LatchConfig,
   type LatchWarning,
@@ -11,7 +11,6 @@ import {
   MemoryObservationStore,
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
-  type ObservationStore,
   type PriceSnapshot,
   type PricingSource,
   type UsageObservationInput,

@@ -12,15 +12,17 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type {
+  CounterAddOptions,
+  ObservationStore,
+  RatedRecordStore,
+  UsageCounter,
+} from "../../src/adapter.js";
 import { createLatch, type Latch } from "../../src/facade/create-latch.js";
 import {
-  type CounterAddOptions,
-  type ObservationStore,
   type PriceSnapshot,
   type PricingSource,
-  type RatedRecordStore,
   sumDecimals,
-  type UsageCounter,
   type UsageObservationInput,
 } from "../../src/index.js";
 import {

@@ -8,14 +8,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { QuotaAuthorizer, QuotaReservator } from "../../src/adapter.js";
 import { createLatch, type LatchWarning } from "../../src/facade/create-latch.js";
-import {
-  InMemoryPricingSource,
-  type PriceSnapshot,
-  type QuotaAuthorizer,
-  type QuotaReservator,
-  type UsageObservationInput,
-} from "../../src/index.js";
+import { InMemoryPricingSource, type PriceSnapshot, type UsageObservationInput } from "../../src/index.js";
 import {
   MemoryObservationStore,
   MemoryQuotaReservator,

@@ -3,6 +3,7 @@
  * and what a failure does — a failure a retry could fix spools, one it cannot fix is thrown.
  */
 import { describe, expect, it } from "vitest";
+import type { ObservationStore, RatedRecordStore } from "../../src/adapter.js";
 import { createCreditBurns } from "../../src/facade/credit-burns.js";
 import { createRecorder, type RecorderDeps } from "../../src/facade/record.js";
 import type { LatchWarning } from "../../src/facade/types.js";
@@ -10,11 +11,9 @@ import {
   CorruptRecordError,
   DefaultRatingEngine,
   InMemoryPricingSource,
-  type ObservationStore,
   type PriceSnapshot,
   parseObservation,
   QuotaUnavailableError,
-  type RatedRecordStore,
   type UsageObservation,
 } from "../../src/index.js";
 import { MemoryObservationStore, MemoryRatedRecordStore } from "../../src/memory/index.js";

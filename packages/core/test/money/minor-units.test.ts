@@ -1,13 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  formatMinorUnits,
-  isCurrencyCode,
-  LatchDecimal,
-  LatchValidationError,
-  minorUnitDigits,
-  toMinorUnits,
-} from "../../src/index.js";
+import { isCurrencyCode } from "../../src/adapter.js";
+import { formatMinorUnits, LatchDecimal, LatchValidationError, toMinorUnits } from "../../src/index.js";
+import { minorUnitDigits } from "../../src/money/currency.js";
 import { thrown } from "../support.js";
 
 describe("toMinorUnits: ISO 4217 exponents, half-even", () => {

@@ -17,6 +17,10 @@ import {
   BUILTIN_METERS,
   type BuiltinMeter,
   canonicalServiceTier,
+  type Price,
+  serviceTierOf,
+} from "../../src/adapter.js";
+import {
   createLatch,
   DefaultRatingEngine,
   InMemoryPricingSource,
@@ -26,10 +30,8 @@ import {
   type MeterSet,
   normalize,
   normalizeResponse,
-  type Price,
   type PriceSnapshot,
   parseObservation,
-  serviceTierOf,
 } from "../../src/index.js";
 import { accumulateStream, type StreamApi } from "../../src/normalize/stream/index.js";
 

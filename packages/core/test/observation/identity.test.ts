@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
 import {
   accumulate,
-  isParsedObservation,
   LatchValidationError,
   OverflowError,
   parseObservation,
-  sumMeterSets,
   UsageEventId,
 } from "../../src/index.js";
+import { sumMeterSets } from "../../src/observation/meter-set.js";
+import { isParsedObservation } from "../../src/observation/parse.js";
 import { observation, thrown } from "../support.js";
 
 describe("UsageEventId", () => {

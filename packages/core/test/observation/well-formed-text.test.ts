@@ -4,11 +4,11 @@ import { describe, expect, it } from "vitest";
 import {
   EventIdSchema,
   isWellFormedText,
-  parseObservation,
   parseWith,
   QuotaNameSchema,
   SummaryQuerySchema,
-} from "../../src/index.js";
+} from "../../src/adapter.js";
+import { parseObservation } from "../../src/index.js";
 import { observation, thrown } from "../support.js";
 
 describe("well-formed text: the one rule for strings that reach a store", () => {

@@ -1,15 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { modelMatchOf, RatedUsageRecordSchema, ratedRecordHash } from "../../src/adapter.js";
 import {
   AmbiguousModelError,
   DefaultRatingEngine,
   InMemoryPricingSource,
   type ModelCatalog,
   matchModel,
-  modelMatchOf,
   type PriceSnapshotInput,
-  RatedUsageRecordSchema,
-  ratedRecordHash,
 } from "../../src/index.js";
 import { qualifierForms, withoutDateSuffix } from "../../src/pricing/model-match.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";

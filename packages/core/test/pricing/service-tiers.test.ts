@@ -2,16 +2,18 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   canonicalServiceTier,
-  DefaultRatingEngine,
-  InMemoryPricingSource,
-  LatchValidationError,
   modelMatchOf,
-  NoSnapshotForTierError,
   type PriceResolution,
-  type PriceSnapshotInput,
   SERVICE_TIERS,
   serviceTierOf,
   snapshotPricesTier,
+} from "../../src/adapter.js";
+import {
+  DefaultRatingEngine,
+  InMemoryPricingSource,
+  LatchValidationError,
+  NoSnapshotForTierError,
+  type PriceSnapshotInput,
 } from "../../src/index.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";
 

@@ -1,10 +1,5 @@
-import {
-  type BillingSubject,
-  type CreditLedger,
-  type CreditLedgerInfo,
-  LatchError,
-  type LatchValidationError,
-} from "@latch/core";
+import { type BillingSubject, LatchError, type LatchValidationError } from "@latch/core";
+import type { CreditLedger, CreditLedgerInfo } from "@latch/core/adapter";
 import { type Context, Hono } from "hono";
 import { type BillingEnv, callerKey } from "../auth.js";
 import {

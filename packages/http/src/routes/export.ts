@@ -1,4 +1,5 @@
-import { API_KEY_SCOPES, linesToCsv, type RatedRecordStore, type RatedUsageRecord } from "@latch/core";
+import { linesToCsv, type RatedUsageRecord } from "@latch/core";
+import { API_KEY_SCOPES, type RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
 import type { BillingEnv } from "../auth.js";
 import { parseInput as parse } from "../problem.js";

@@ -1,4 +1,5 @@
-import { API_KEY_SCOPES, type ApiKeyRecord, type ApiKeys } from "@latch/core";
+import type { ApiKeyRecord, ApiKeys } from "@latch/core";
+import { API_KEY_SCOPES } from "@latch/core/adapter";
 import { Hono } from "hono";
 import type { z } from "zod";
 import { type BillingEnv, callerKey } from "../auth.js";

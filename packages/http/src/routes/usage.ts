@@ -1,10 +1,5 @@
-import {
-  API_KEY_SCOPES,
-  type ApiKeyRecord,
-  type ApiKeys,
-  type QuotaBalance,
-  type RatedRecordStore,
-} from "@latch/core";
+import type { ApiKeyRecord, ApiKeys } from "@latch/core";
+import { API_KEY_SCOPES, type QuotaBalance, type RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
 import type { BillingEnv } from "../auth.js";
 import { notFound, parseInput as parse } from "../problem.js";

@@ -4,7 +4,7 @@ import type {
   QuotaReservator,
   ReserveRequest,
   ReserveResult,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import type { RedisQuota } from "../../src/index.js";
 
 /**

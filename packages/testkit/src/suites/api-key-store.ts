@@ -1,13 +1,6 @@
 import { randomBytes } from "node:crypto";
-import {
-  ApiKeyHasher,
-  type ApiKeyRecord,
-  type ApiKeyStore,
-  ApiKeys,
-  type BillingSubject,
-  generateApiKeyId,
-  parseApiKey,
-} from "@latch/core";
+import { type ApiKeyRecord, ApiKeys, type BillingSubject } from "@latch/core";
+import { ApiKeyHasher, type ApiKeyStore, generateApiKeyId, parseApiKey } from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";

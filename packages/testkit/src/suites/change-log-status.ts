@@ -1,4 +1,5 @@
-import type { ChangeLogStatus, ChangeLogStatusQuery, RatedRecordStore, RatedUsageRecord } from "@latch/core";
+import type { RatedUsageRecord } from "@latch/core";
+import type { ChangeLogStatus, ChangeLogStatusQuery, RatedRecordStore } from "@latch/core/adapter";
 import { expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";

@@ -1,14 +1,14 @@
 import { Buffer } from "node:buffer";
-import {
-  type CreditBalance,
-  type CreditGrantInput,
-  type CreditHistoryEntry,
-  type CreditLedger,
-  type CreditLedgerInfo,
-  type CreditLedgerListQuery,
-  type CreditUsageInput,
-  sumDecimals,
-} from "@latch/core";
+import { sumDecimals } from "@latch/core";
+import type {
+  CreditBalance,
+  CreditGrantInput,
+  CreditHistoryEntry,
+  CreditLedger,
+  CreditLedgerInfo,
+  CreditLedgerListQuery,
+  CreditUsageInput,
+} from "@latch/core/adapter";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {

@@ -1,12 +1,7 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import {
-  type ChangeLogEntry,
-  type ExportError,
-  LatchDecimal,
-  type RatedRecordExporter,
-  type RatedUsageRecord,
-} from "@latch/core";
+import { type ExportError, LatchDecimal, type RatedUsageRecord } from "@latch/core";
+import type { ChangeLogEntry, RatedRecordExporter } from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { abortedSignal, expectLatchError } from "../expect-errors.js";

@@ -1,4 +1,4 @@
-import type { CreditLedger, QuotaAuthorizer, QuotaReservator } from "@latch/core";
+import type { CreditLedger, QuotaAuthorizer, QuotaReservator } from "@latch/core/adapter";
 import { describe, expect, it } from "vitest";
 import { expectInvalidInput, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";

@@ -1,4 +1,5 @@
-import { type ObservationStore, observationHash, type UsageObservation } from "@latch/core";
+import type { UsageObservation } from "@latch/core";
+import { type ObservationStore, observationHash } from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { makeObservation, uniqueId } from "../fixtures.js";

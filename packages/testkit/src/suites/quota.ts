@@ -1,11 +1,11 @@
+import type { LatchValidationError } from "@latch/core";
 import {
   HOLD_TTL_MAX_MS,
-  type LatchValidationError,
   parseReserveRequest,
   type QuotaAuthorizer,
   type QuotaReservator,
   type ReserveRequest,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";

@@ -1,29 +1,31 @@
 import { Buffer } from "node:buffer";
 import {
+  DefaultRatingEngine,
+  type LatchError,
+  type LinesQuery,
+  type MeterSet,
+  type PriceSnapshot,
+  type RatedUsageRecord,
+  type SummaryQuery,
+  type SummaryRow,
+  sumDecimals,
+  summarize,
+  type UsageObservation,
+} from "@latch/core";
+import {
   type ChangeLogEntry,
   checkVersionChain,
   compareLinesSortKeys,
-  DefaultRatingEngine,
   decodeLinesCursor,
   encodeLinesCursor,
-  type LatchError,
-  type LinesQuery,
   type LinesSortKey,
-  type MeterSet,
-  type PriceSnapshot,
   type RatedRecordStore,
-  type RatedUsageRecord,
   ratedRecordHash,
-  type SummaryQuery,
-  type SummaryRow,
   selectLines,
-  sumDecimals,
-  summarize,
   TOKEN_GROUP_NAMES,
-  toBillingRecord,
   tokenGroupsOf,
-  type UsageObservation,
-} from "@latch/core";
+} from "@latch/core/adapter";
+import { toBillingRecord } from "@latch/core/export";
 import fc from "fast-check";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";

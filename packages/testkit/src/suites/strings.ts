@@ -1,5 +1,5 @@
+import type { ApiKeyRecord } from "@latch/core";
 import type {
-  ApiKeyRecord,
   ApiKeyStore,
   CreditLedger,
   ObservationStore,
@@ -7,7 +7,7 @@ import type {
   QuotaReservator,
   RatedRecordStore,
   UsageCounter,
-} from "@latch/core";
+} from "@latch/core/adapter";
 import { expect, it } from "vitest";
 import { expectInvalidInput } from "../expect-errors.js";
 import { makeObservation, makeRatedRecord, uniqueId } from "../fixtures.js";

@@ -1,4 +1,4 @@
-import type { UsageCounter } from "@latch/core";
+import type { UsageCounter } from "@latch/core/adapter";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, seededIntegers } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
