@@ -16,11 +16,13 @@ describe("MemoryQuotaReservator with an injected clock", () => {
     expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 0, held: 8, available: 2 });
     now = 1_500;
     expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 0, held: 0, available: 10 });
-    // A retried reserve of an expired hold answers granted without holding again.
+    // A retried reserve of an expired hold holds it again (never "granted" with nothing held).
     expect(await quota.reserve({ holdId: "h1", account: "acme", amount: 8, ttlMs: 500 })).toEqual({
       granted: true,
-      remaining: 10,
+      remaining: 2,
     });
+    now = 1_999;
+    expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 0, held: 8, available: 2 });
     expect(await quota.commit("h1", 9)).toEqual({ committed: 9 });
     expect(await quota.balance("acme")).toEqual({ limit: 10, spent: 9, held: 0, available: 1 });
   });
