@@ -7,10 +7,11 @@ export interface ConformanceOptions {
   /**
    * Runs once, before the backend's first test (connect, migrate). Every test awaits it, so a
    * set-up that fails fails each test instead of skipping it (as a failing `beforeAll` would).
+   * A promise it returns is awaited (its value is ignored), as is `teardown`'s.
    */
-  setup?: () => Promise<void> | void;
+  setup?: () => unknown;
   /** Runs once, after the backend's last test (close clients, drop the test schema). */
-  teardown?: () => Promise<void> | void;
+  teardown?: () => unknown;
   /** What to run against the backend, e.g. `[observationStoreSuite({ create }), …]`. */
   suites: readonly ConformanceSuite[];
 }
@@ -38,7 +39,9 @@ export function runConformance({ name, setup, teardown, suites }: ConformanceOpt
     let ready: Promise<void> | undefined;
     if (setup !== undefined) {
       beforeEach(async () => {
-        ready ??= Promise.resolve().then(setup);
+        ready ??= Promise.resolve()
+          .then(setup)
+          .then(() => undefined);
         await ready;
       }, SETUP_TIMEOUT_MS);
     }
