@@ -1,36 +1,43 @@
-import { describeCreditLedger, uniqueId } from "@latch/testkit";
+import { type ConformanceSuite, creditLedgerSuite, uniqueId } from "@latch/testkit";
 import { describe, expect, it } from "vitest";
 import { PostgresCreditLedger, type Queryable } from "../src/index.js";
 import { storedHolds } from "./support.js";
 
 /**
- * `describeCreditLedger` against `db()` (migrated by the caller), plus what only SQL shows:
+ * The credit ledger suite against `db()` (migrated by the caller), plus what only SQL shows:
  * amounts stored as exact `numeric`, and one transaction's lock serialising burns.
  */
-export function describeCreditConformance(
-  name: string,
+export function creditSuites(
   db: () => Queryable,
   schema: string,
   retentionCycles: number,
-): void {
-  describeCreditLedger({
-    name,
-    create: () => new PostgresCreditLedger(db(), { schema }),
-    propertyRuns: 15,
-    retention: {
-      create: (holdRetentionMs) => {
-        const credits = new PostgresCreditLedger(db(), { schema, holdRetentionMs });
-        return {
-          store: credits,
-          storedHolds: storedHolds(db(), schema, "credit"),
-          purge: () => credits.purgeResolvedHolds(),
-        };
+): ConformanceSuite[] {
+  const inSql: ConformanceSuite = {
+    name: "credits in SQL",
+    register: (title) => creditsInSql(title, db, schema),
+  };
+  return [
+    creditLedgerSuite({
+      create: () => new PostgresCreditLedger(db(), { schema }),
+      propertyRuns: 15,
+      retention: {
+        create: (holdRetentionMs) => {
+          const credits = new PostgresCreditLedger(db(), { schema, holdRetentionMs });
+          return {
+            store: credits,
+            storedHolds: storedHolds(db(), schema, "credit"),
+            purge: () => credits.purgeResolvedHolds(),
+          };
+        },
+        cycles: retentionCycles,
       },
-      cycles: retentionCycles,
-    },
-  });
+    }),
+    inSql,
+  ];
+}
 
-  describe(`${name}: credits in SQL`, () => {
+function creditsInSql(title: string, db: () => Queryable, schema: string): void {
+  describe(title, () => {
     it("stores grant and usage amounts as exact numeric, beyond what a double holds", async () => {
       const credits = new PostgresCreditLedger(db(), { schema });
       const featureId = uniqueId("f");

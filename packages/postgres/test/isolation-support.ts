@@ -1,10 +1,10 @@
-import { describeApiKeyStore, uniqueId } from "@latch/testkit";
+import { runConformance, uniqueId } from "@latch/testkit";
 import pg from "pg";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { migrate, PostgresApiKeyStore, PostgresQuota } from "../src/index.js";
-import { rawApiKeyRow } from "./api-key-support.js";
-import { describeCreditConformance } from "./credit-support.js";
-import { ALL, DATABASE_URL, describeConformance, freshSchema, LATEST } from "./support.js";
+import { migrate, PostgresQuota } from "../src/index.js";
+import { apiKeySuite } from "./api-key-support.js";
+import { creditSuites } from "./credit-support.js";
+import { ALL, DATABASE_URL, freshSchema, LATEST, storeSuites } from "./support.js";
 
 /**
  * Every store suite again, on a pool whose sessions default to `level` (set per connection
@@ -65,15 +65,13 @@ export function describeUnderDefaultIsolation(level: "repeatable read" | "serial
       expect(await quota.balance(account)).toEqual({ limit: 710, spent: 684, held: 0, available: 26 });
     }, 120_000);
 
-    describeConformance(`postgres, ${level} by default`, () => pool, schema, {
-      quota: 2_000,
-      credits: 1_000,
-    });
-    describeCreditConformance(`postgres, ${level} by default`, () => pool, schema, 1_000);
-    describeApiKeyStore({
+    runConformance({
       name: `postgres, ${level} by default`,
-      create: () => new PostgresApiKeyStore(pool, { schema }),
-      inspect: { rawKey: (id) => rawApiKeyRow(pool, schema, id) },
+      suites: [
+        ...storeSuites(() => pool, schema, { quota: 2_000, credits: 1_000 }),
+        ...creditSuites(() => pool, schema, 1_000),
+        apiKeySuite(() => pool, schema),
+      ],
     });
   });
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
-import { makeObservation, makeRatedRecord, uniqueId } from "@latch/testkit";
+import { makeObservation, makeRatedRecord, runConformance, uniqueId } from "@latch/testkit";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
   fromPglite,
@@ -13,7 +13,7 @@ import {
   type Queryable,
 } from "../src/index.js";
 import { describeChangeLogHoldOnPglite } from "./change-log-status-support.js";
-import { ALL, count, describeConformance, describeQuotaSweep, freshSchema, LATEST } from "./support.js";
+import { ALL, count, describeQuotaSweep, freshSchema, LATEST, storeSuites } from "./support.js";
 
 // One in-memory PGlite for the whole file: it takes seconds to start.
 const schema = "latch";
@@ -34,7 +34,7 @@ afterAll(async () => {
   await pglite?.close();
 });
 
-describeConformance("pglite", () => db, schema, { quota: 3_000, credits: 1_000 });
+runConformance({ name: "pglite", suites: storeSuites(() => db, schema, { quota: 3_000, credits: 1_000 }) });
 describeQuotaSweep(
   "pglite",
   () => db,

@@ -1,10 +1,10 @@
 import type { RatedUsageRecord } from "@latch/core";
 import type { ChangeLogEntry } from "@latch/core/adapter";
 import {
-  describeApiKeyStore,
-  describeObservationStore,
   makeObservation,
   makeRatedRecord,
+  observationStoreSuite,
+  runConformance,
   uniqueId,
 } from "@latch/testkit";
 import pg from "pg";
@@ -13,7 +13,6 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import {
   MIGRATIONS,
   migrate,
-  PostgresApiKeyStore,
   PostgresBusyError,
   PostgresObservationStore,
   PostgresQuota,
@@ -24,19 +23,11 @@ import {
   SchemaNotMigratedError,
 } from "../src/index.js";
 import { applyMigrations } from "../src/migrator.js";
-import { rawApiKeyRow } from "./api-key-support.js";
+import { apiKeySuite } from "./api-key-support.js";
 import { describeChangeLogHoldOnServer } from "./change-log-status-support.js";
-import { describeCreditConformance } from "./credit-support.js";
+import { creditSuites } from "./credit-support.js";
 import { describeUnderDefaultIsolation } from "./isolation-support.js";
-import {
-  ALL,
-  count,
-  DATABASE_URL,
-  describeConformance,
-  describeQuotaSweep,
-  freshSchema,
-  LATEST,
-} from "./support.js";
+import { ALL, count, DATABASE_URL, describeQuotaSweep, freshSchema, LATEST, storeSuites } from "./support.js";
 
 // Everything that runs against the server lives in this one file, so its tests run one after
 // another: an open transaction in one test would otherwise hold back another test's change log.
@@ -58,12 +49,13 @@ afterAll(async () => {
   await pool.end();
 });
 
-describeConformance("postgres", () => pool, schema, { quota: 100_000, credits: 10_000 });
-describeCreditConformance("postgres", () => pool, schema, 2_000);
-describeApiKeyStore({
+runConformance({
   name: "postgres",
-  create: () => new PostgresApiKeyStore(pool, { schema }),
-  inspect: { rawKey: (id) => rawApiKeyRow(pool, schema, id) },
+  suites: [
+    ...storeSuites(() => pool, schema, { quota: 100_000, credits: 10_000 }),
+    ...creditSuites(() => pool, schema, 2_000),
+    apiKeySuite(() => pool, schema),
+  ],
 });
 describeQuotaSweep(
   "postgres",
@@ -73,13 +65,17 @@ describeQuotaSweep(
 describeChangeLogHoldOnServer(() => pool, schema, DATABASE_URL);
 
 // The COPY-staged batch path (every batch, even of one, through COPY) passes the same suite.
-describeObservationStore({
+runConformance({
   name: "postgres, COPY-staged batches",
-  create: () => new PostgresObservationStore(pool, { schema, copyFrom, copyThreshold: 1 }),
-  inspect: {
-    countObservations: (id) =>
-      count(pool, `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [id]),
-  },
+  suites: [
+    observationStoreSuite({
+      create: () => new PostgresObservationStore(pool, { schema, copyFrom, copyThreshold: 1 }),
+      inspect: {
+        countObservations: (id) =>
+          count(pool, `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [id]),
+      },
+    }),
+  ],
 });
 
 /** Follows the change log to its current end. */

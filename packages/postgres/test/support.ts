@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import {
-  describeObservationStore,
-  describeQuotaReservator,
-  describeRatedRecordStore,
-  describeUsageCounter,
+  type ConformanceSuite,
+  observationStoreSuite,
+  quotaReservatorSuite,
+  ratedRecordStoreSuite,
+  usageCounterSuite,
 } from "@latch/testkit";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -34,11 +35,6 @@ export async function count(db: Queryable, sql: string, params: unknown[]): Prom
   return Number((rows[0] as { n: number | string }).n);
 }
 
-/**
- * Registers every store suite of `@latch/testkit` (all but the exporter's) against `db()`,
- * with an independent raw-SQL reader. `db` is read lazily: the caller connects and migrates
- * in its own `beforeAll`.
- */
 /** Reserve/commit cycles of the hold-retention storage tests (the server is faster than PGlite). */
 export interface RetentionCycles {
   quota: number;
@@ -53,44 +49,48 @@ export function storedHolds(db: Queryable, schema: string, table: "quota" | "cre
       : count(db, `SELECT 1 FROM "${schema}".credit_holds WHERE ledger_id = ANY($1::text[])`, [owners]);
 }
 
-export function describeConformance(
-  name: string,
+/**
+ * The observation, rated-record, quota and usage-counter suites of `@latch/testkit` against
+ * `db()` in `schema`, with independent raw-SQL readers (credits: `creditSuites`; API keys:
+ * `apiKeySuite`). `db` is read lazily: the caller connects and migrates before the first test.
+ */
+export function storeSuites(
   db: () => Queryable,
   schema: string,
   cycles: RetentionCycles,
-): void {
+): ConformanceSuite[] {
   const options = { schema };
-  describeObservationStore({
-    name,
-    create: () => new PostgresObservationStore(db(), options),
-    inspect: {
-      countObservations: (id) =>
-        count(db(), `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [id]),
-    },
-  });
-  describeRatedRecordStore({
-    name,
-    create: () => new PostgresRatedRecordStore(db(), options),
-    inspect: {
-      countVersions: (id) => count(db(), `SELECT 1 FROM "${schema}".rated_records WHERE event_id = $1`, [id]),
-    },
-  });
-  describeQuotaReservator({
-    name,
-    create: () => new PostgresQuota(db(), options),
-    retention: {
-      create: (holdRetentionMs) => {
-        const quota = new PostgresQuota(db(), { ...options, holdRetentionMs });
-        return {
-          store: quota,
-          storedHolds: storedHolds(db(), schema, "quota"),
-          purge: () => quota.purgeResolvedHolds(),
-        };
+  return [
+    observationStoreSuite({
+      create: () => new PostgresObservationStore(db(), options),
+      inspect: {
+        countObservations: (id) =>
+          count(db(), `SELECT 1 FROM "${schema}".observations WHERE event_id = $1`, [id]),
       },
-      cycles: cycles.quota,
-    },
-  });
-  describeUsageCounter({ name, create: () => new PostgresUsageCounter(db(), options) });
+    }),
+    ratedRecordStoreSuite({
+      create: () => new PostgresRatedRecordStore(db(), options),
+      inspect: {
+        countVersions: (id) =>
+          count(db(), `SELECT 1 FROM "${schema}".rated_records WHERE event_id = $1`, [id]),
+      },
+    }),
+    quotaReservatorSuite({
+      create: () => new PostgresQuota(db(), options),
+      retention: {
+        create: (holdRetentionMs) => {
+          const quota = new PostgresQuota(db(), { ...options, holdRetentionMs });
+          return {
+            store: quota,
+            storedHolds: storedHolds(db(), schema, "quota"),
+            purge: () => quota.purgeResolvedHolds(),
+          };
+        },
+        cycles: cycles.quota,
+      },
+    }),
+    usageCounterSuite({ create: () => new PostgresUsageCounter(db(), options) }),
+  ];
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

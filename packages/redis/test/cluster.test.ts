@@ -1,19 +1,8 @@
-import {
-  describeObservationStore,
-  describeQuotaReservator,
-  describeRatedRecordStore,
-  describeUsageCounter,
-} from "@latch/testkit";
+import { runConformance } from "@latch/testkit";
 import type { Cluster } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  KeySpace,
-  RedisObservationStore,
-  RedisQuota,
-  RedisRatedRecordStore,
-  RedisUsageCounter,
-} from "../src/index.js";
-import { countObservations, countVersions } from "./support/inspect.js";
+import { KeySpace, RedisQuota } from "../src/index.js";
+import { redisSuites } from "./support/conformance.js";
 import { quotaBehaviour } from "./support/quota-behaviour.js";
 import { connectCluster, deleteByPrefix, keysByPrefix, runPrefix } from "./support/redis.js";
 import { type OwnedCluster, ownedCluster } from "./support/servers.js";
@@ -42,19 +31,7 @@ afterAll(async () => {
 });
 
 const options = { keyPrefix, timeoutMs: 10_000 };
-const name = "redis cluster";
-describeQuotaReservator({ name, create: async () => new RedisQuota(await cluster(), options) });
-describeUsageCounter({ name, create: async () => new RedisUsageCounter(await cluster(), options) });
-describeObservationStore({
-  name,
-  create: async () => new RedisObservationStore(await cluster(), options),
-  inspect: { countObservations: async (eventId) => countObservations(await cluster(), keyPrefix, eventId) },
-});
-describeRatedRecordStore({
-  name,
-  create: async () => new RedisRatedRecordStore(await cluster(), options),
-  inspect: { countVersions: async (eventId) => countVersions(await cluster(), keyPrefix, eventId) },
-});
+runConformance({ name: "redis cluster", suites: redisSuites(cluster, options) });
 
 describe("RedisQuota on a 3-master Redis Cluster", () => {
   quotaBehaviour({

@@ -1,19 +1,8 @@
-import {
-  describeObservationStore,
-  describeQuotaReservator,
-  describeRatedRecordStore,
-  describeUsageCounter,
-} from "@latch/testkit";
+import { quotaReservatorSuite, runConformance } from "@latch/testkit";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  KeySpace,
-  RedisObservationStore,
-  RedisQuota,
-  RedisRatedRecordStore,
-  RedisUsageCounter,
-} from "../src/index.js";
+import { KeySpace, RedisQuota } from "../src/index.js";
+import { redisSuites } from "./support/conformance.js";
 import { expectLatchError } from "./support/expect.js";
-import { countObservations, countVersions } from "./support/inspect.js";
 import { quotaBehaviour } from "./support/quota-behaviour.js";
 import { connectRedis, deleteByPrefix, keysByPrefix, REDIS_URL, runPrefix } from "./support/redis.js";
 import { splitQuota } from "./support/split-quota.js";
@@ -34,24 +23,16 @@ afterAll(async () => {
 });
 
 const options = { keyPrefix, timeoutMs: 10_000 };
-describeQuotaReservator({ name: "redis", create: async () => new RedisQuota(await redis(), options) });
-// The same contract when another process resolves the holds (commit/void via the locator).
-describeQuotaReservator({
+runConformance({ name: "redis", suites: redisSuites(redis, options) });
+// The quota contract again when another process resolves the holds (commit/void via the locator).
+runConformance({
   name: "redis, holds resolved by another process",
-  create: async () =>
-    splitQuota(new RedisQuota(await redis(), options), new RedisQuota(await redis(), options)),
-});
-describeUsageCounter({ name: "redis", create: async () => new RedisUsageCounter(await redis(), options) });
-describeObservationStore({
-  name: "redis",
-  create: async () => new RedisObservationStore(await redis(), options),
-  // Raw reads of the store's hash, not through the adapter.
-  inspect: { countObservations: async (eventId) => countObservations(await redis(), keyPrefix, eventId) },
-});
-describeRatedRecordStore({
-  name: "redis",
-  create: async () => new RedisRatedRecordStore(await redis(), options),
-  inspect: { countVersions: async (eventId) => countVersions(await redis(), keyPrefix, eventId) },
+  suites: [
+    quotaReservatorSuite({
+      create: async () =>
+        splitQuota(new RedisQuota(await redis(), options), new RedisQuota(await redis(), options)),
+    }),
+  ],
 });
 
 describe("RedisQuota on a standalone server", () => {

@@ -1,8 +1,10 @@
 /**
  * @latch/testkit: the conformance suites every Latch adapter runs, and realistic fixtures.
  *
- * Each `describe<Contract>(options)` registers a vitest suite for one contract of
- * `@latch/core`. Atomicity, idempotency and conflict tests always run: no option turns them off.
+ * `runConformance({ name, setup, teardown, suites })` runs a list of suites against one backend;
+ * each `<contract>Suite(options)` (e.g. `observationStoreSuite({ create, inspect })`) is one
+ * contract of `@latch/core`. Atomicity, idempotency and conflict tests always run: no option
+ * turns them off. The `describe<Contract>(options)` functions register one suite on its own.
  */
 export {
   type MakeRatedRecordOptions,
@@ -12,24 +14,46 @@ export {
   makeSnapshot,
   uniqueId,
 } from "./fixtures.js";
+export { type ConformanceOptions, runConformance } from "./run-conformance.js";
+export type { ConformanceSuite, DescribeOptions, SuiteOptions } from "./suite.js";
 export {
   type ApiKeyStoreInspector,
   type ApiKeyStoreSuiteOptions,
+  apiKeyStoreSuite,
   describeApiKeyStore,
 } from "./suites/api-key-store.js";
-export { type CreditLedgerSuiteOptions, describeCreditLedger } from "./suites/credit-ledger.js";
-export { describeExporter, type ExporterSuiteOptions, type ExportReader } from "./suites/exporter.js";
+export {
+  type CreditLedgerSuiteOptions,
+  creditLedgerSuite,
+  describeCreditLedger,
+} from "./suites/credit-ledger/index.js";
+export {
+  describeExporter,
+  type ExporterSuiteOptions,
+  type ExportReader,
+  exporterSuite,
+} from "./suites/exporter.js";
 export type { HoldRetentionOptions, RetainedStore } from "./suites/hold-retention.js";
 export {
   describeObservationStore,
   type ObservationStoreInspector,
   type ObservationStoreSuiteOptions,
+  observationStoreSuite,
 } from "./suites/observation-store.js";
-export { describeQuotaReservator, type QuotaReservatorSuiteOptions } from "./suites/quota.js";
+export {
+  describeQuotaReservator,
+  type QuotaReservatorSuiteOptions,
+  quotaReservatorSuite,
+} from "./suites/quota.js";
 export {
   describeRatedRecordStore,
   type RatedRecordStoreInspector,
   type RatedRecordStoreSuiteOptions,
+  ratedRecordStoreSuite,
 } from "./suites/rated-record-store.js";
-export { describeUsageCounter, type UsageCounterSuiteOptions } from "./suites/usage-counter.js";
+export {
+  describeUsageCounter,
+  type UsageCounterSuiteOptions,
+  usageCounterSuite,
+} from "./suites/usage-counter.js";
 export { type SyntheticChangeLog, syntheticChangeLog } from "./synthetic.js";

@@ -1,9 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { type ApiKeyRecord, ApiKeys, type BillingSubject } from "@latch/core";
 import { ApiKeyHasher, type ApiKeyStore, generateApiKeyId, parseApiKey } from "@latch/core/adapter";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { apiKeyStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
@@ -15,15 +16,9 @@ export interface ApiKeyStoreInspector {
   rawKey(id: string): Promise<string | undefined>;
 }
 
-export interface ApiKeyStoreSuiteOptions {
-  /** Shown in the test names, e.g. `postgres` or `memory`. */
-  name: string;
-  /** A store to test. Called before every test; tests use fresh tenants, so a shared backend is fine. */
-  create: () => Promise<ApiKeyStore> | ApiKeyStore;
+export interface ApiKeyStoreSuiteOptions extends SuiteOptions<ApiKeyStore> {
   /** An independent raw reader of the backend; when given, the no-plaintext check also reads it. */
   inspect?: ApiKeyStoreInspector;
-  /** Runs once after the suite. */
-  cleanup?: () => Promise<void> | void;
 }
 
 const SECRET = "testkit-secret-testkit-secret-testkit-secret";
@@ -37,10 +32,26 @@ const hex = (c: string) => c.repeat(64);
  * checksum. Every test always runs; none can be switched off.
  *
  * @example
- * describeApiKeyStore({ name: "memory", create: () => new MemoryApiKeyStore() });
+ * runConformance({
+ *   name: "memory",
+ *   suites: [apiKeyStoreSuite({ create: () => new MemoryApiKeyStore() })],
+ * });
  */
-export function describeApiKeyStore(options: ApiKeyStoreSuiteOptions): void {
-  describe(`ApiKeyStore: ${options.name}`, () => {
+export function apiKeyStoreSuite(options: ApiKeyStoreSuiteOptions): ConformanceSuite {
+  return { name: "ApiKeyStore", register: (title) => apiKeyStoreTests(title, options) };
+}
+
+/**
+ * `apiKeyStoreSuite` registered on its own, titled `ApiKeyStore: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [apiKeyStoreSuite(options)] })`.
+ */
+export function describeApiKeyStore(options: ApiKeyStoreSuiteOptions & DescribeOptions): void {
+  describeSuite(apiKeyStoreSuite(options), options);
+}
+
+function apiKeyStoreTests(title: string, options: ApiKeyStoreSuiteOptions): void {
+  describe(title, () => {
     let store: ApiKeyStore;
     let tenantId: string;
     let owner: BillingSubject;
@@ -49,10 +60,6 @@ export function describeApiKeyStore(options: ApiKeyStoreSuiteOptions): void {
       store = await options.create();
       tenantId = uniqueId("tenant");
       owner = { tenantId };
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     /** A fresh digest (64 hex characters). */

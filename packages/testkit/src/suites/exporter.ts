@@ -2,10 +2,11 @@ import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { type ExportError, LatchDecimal, type RatedUsageRecord } from "@latch/core";
 import type { ChangeLogEntry, RatedRecordExporter } from "@latch/core/adapter";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { abortedSignal, expectLatchError } from "../expect-errors.js";
 import { makeCorrection, makeRatedRecord, uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 
 /** An independent raw reader of what the exporter wrote (a folder walk, a signed S3 GET, …). */
 export interface ExportReader {
@@ -15,9 +16,8 @@ export interface ExportReader {
   get(key: string): Promise<Uint8Array | undefined>;
 }
 
-export interface ExporterSuiteOptions {
-  /** Shown in the test names, e.g. `s3` or `file`. */
-  name: string;
+export interface ExporterSuiteOptions
+  extends SuiteOptions<{ exporter: RatedRecordExporter; read: ExportReader }> {
   /**
    * A fresh exporter writing under its own empty prefix (or folder), with a raw reader of
    * that same place. Called before every test.
@@ -31,8 +31,6 @@ export interface ExporterSuiteOptions {
    * the test.
    */
   countRows?: (key: string, bytes: Uint8Array) => number | Promise<number>;
-  /** Runs once after the suite (delete the bucket or folder). */
-  cleanup?: () => Promise<void> | void;
 }
 
 /** What the suite relies on in a `latch.billing-export.v1` manifest (other fields are allowed). */
@@ -100,16 +98,28 @@ function sha256Hex(bytes: Uint8Array): string {
  * test always runs; none can be switched off.
  *
  * @example
- * describeExporter({
- *   name: "file",
+ * exporterSuite({
  *   create: async () => {
  *     const dir = await mkdtemp(join(tmpdir(), "latch-export-"));
  *     return { exporter: new FileExporter({ directory: dir }), read: folderReader(dir) };
  *   },
  * });
  */
-export function describeExporter(options: ExporterSuiteOptions): void {
-  describe(`RatedRecordExporter: ${options.name}`, () => {
+export function exporterSuite(options: ExporterSuiteOptions): ConformanceSuite {
+  return { name: "RatedRecordExporter", register: (title) => exporterTests(title, options) };
+}
+
+/**
+ * `exporterSuite` registered on its own, titled `RatedRecordExporter: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [exporterSuite(options)] })`.
+ */
+export function describeExporter(options: ExporterSuiteOptions & DescribeOptions): void {
+  describeSuite(exporterSuite(options), options);
+}
+
+function exporterTests(title: string, options: ExporterSuiteOptions): void {
+  describe(title, () => {
     let exporter: RatedRecordExporter;
     let read: ExportReader;
     let tenantId: string;
@@ -117,10 +127,6 @@ export function describeExporter(options: ExporterSuiteOptions): void {
     beforeEach(async () => {
       ({ exporter, read } = await options.create());
       tenantId = uniqueId("tenant");
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     /** A realistic batch over two UTC days and two currencies, with a correction and its original. */

@@ -111,12 +111,12 @@ const storageTimeoutMs = (cycles: number | undefined, fallback: number) =>
 const perRoundOf = (cycles: number | undefined, fallback: number) =>
   Math.max(100, Math.floor((cycles ?? fallback) / ROUNDS));
 
-/** Quota hold retention cases, run by `describeQuotaReservator` when `retention` is given. */
+/** Quota hold retention cases, run by `quotaReservatorSuite` when `retention` is given, titled after it. */
 export function quotaRetentionCases(
-  name: string,
+  title: string,
   options: HoldRetentionOptions<QuotaReservator & QuotaAuthorizer>,
 ): void {
-  describe(`QuotaReservator: ${name}: resolved holds are purged after their retention`, () => {
+  describe(`${title}: resolved holds are purged after their retention`, () => {
     it("purges committed, voided and expired holds after the retention; a late commit or void is invalid_input and charges nothing", async () => {
       const { store: quota, storedHolds, purge } = await options.create(RETENTION_MS);
       const account = uniqueId("retention");
@@ -194,9 +194,9 @@ export function quotaRetentionCases(
   });
 }
 
-/** Credit hold retention cases, run by `describeCreditLedger` when `retention` is given. */
-export function creditRetentionCases(name: string, options: HoldRetentionOptions<CreditLedger>): void {
-  describe(`CreditLedger: ${name}: resolved holds are purged after their retention`, () => {
+/** Credit hold retention cases, run by `creditLedgerSuite` when `retention` is given, titled after it. */
+export function creditRetentionCases(title: string, options: HoldRetentionOptions<CreditLedger>): void {
+  describe(`${title}: resolved holds are purged after their retention`, () => {
     async function setup(credits: CreditLedger, amount: string) {
       const ledgerId = uniqueId("retention-ledger");
       const featureId = uniqueId("retention-tokens");

@@ -1,8 +1,9 @@
 import type { UsageObservation } from "@latch/core";
 import { type ObservationStore, observationHash } from "@latch/core/adapter";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError } from "../expect-errors.js";
 import { makeObservation, uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { observationStoreStringCases } from "./strings.js";
 
 /** Reads the backend directly, without going through the adapter under test. */
@@ -11,15 +12,9 @@ export interface ObservationStoreInspector {
   countObservations(eventId: string): Promise<number>;
 }
 
-export interface ObservationStoreSuiteOptions {
-  /** Shown in the test names, e.g. `postgres` or `memory`. */
-  name: string;
-  /** A store to test. Called before every test; tests use fresh ids, so a shared backend is fine. */
-  create: () => Promise<ObservationStore> | ObservationStore;
+export interface ObservationStoreSuiteOptions extends SuiteOptions<ObservationStore> {
   /** An independent raw reader of the backend; when given, writes are also checked through it. */
   inspect?: ObservationStoreInspector;
-  /** Runs once after the suite (close clients, drop the test schema). */
-  cleanup?: () => Promise<void> | void;
 }
 
 /**
@@ -28,20 +23,32 @@ export interface ObservationStoreSuiteOptions {
  * validation. Every test always runs; none can be switched off.
  *
  * @example
- * describeObservationStore({ name: "memory", create: () => new MemoryObservationStore() });
+ * runConformance({
+ *   name: "memory",
+ *   suites: [observationStoreSuite({ create: () => new MemoryObservationStore() })],
+ * });
  */
-export function describeObservationStore(options: ObservationStoreSuiteOptions): void {
-  describe(`ObservationStore: ${options.name}`, () => {
+export function observationStoreSuite(options: ObservationStoreSuiteOptions): ConformanceSuite {
+  return { name: "ObservationStore", register: (title) => observationStoreTests(title, options) };
+}
+
+/**
+ * `observationStoreSuite` registered on its own, titled `ObservationStore: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [observationStoreSuite(options)] })`.
+ */
+export function describeObservationStore(options: ObservationStoreSuiteOptions & DescribeOptions): void {
+  describeSuite(observationStoreSuite(options), options);
+}
+
+function observationStoreTests(title: string, options: ObservationStoreSuiteOptions): void {
+  describe(title, () => {
     let store: ObservationStore;
     let prefix: string;
 
     beforeEach(async () => {
       store = await options.create();
       prefix = uniqueId("obs");
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     observationStoreStringCases({

@@ -6,23 +6,20 @@ import {
   type QuotaReservator,
   type ReserveRequest,
 } from "@latch/core/adapter";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { type HoldRetentionOptions, quotaRetentionCases } from "./hold-retention.js";
 import { quotaStringCases } from "./strings.js";
 
-export interface QuotaReservatorSuiteOptions {
-  /** Shown in the test names, e.g. `redis` or `memory`. */
-  name: string;
+export interface QuotaReservatorSuiteOptions extends SuiteOptions<QuotaReservator & QuotaAuthorizer> {
   /**
    * A reservator to test (the read-only `check` is tested too). Called before every test;
    * tests use fresh accounts and hold ids, so a shared backend is fine. Expiry is checked with
    * real time (a 50 ms hold, then a 150 ms wait), by the store's own clock.
    */
   create: () => Promise<QuotaReservator & QuotaAuthorizer> | (QuotaReservator & QuotaAuthorizer);
-  /** Runs once after the suite (close clients, delete test keys). */
-  cleanup?: () => Promise<void> | void;
   /**
    * A reservator with a given `holdRetentionMs` and a reader of its hold records: the suite
    * then checks that resolved holds are purged after the retention (a commit that comes too
@@ -52,20 +49,32 @@ function thrownBy(fn: () => unknown): Error {
  * Every test always runs; none can be switched off.
  *
  * @example
- * describeQuotaReservator({ name: "memory", create: () => new MemoryQuotaReservator() });
+ * runConformance({
+ *   name: "memory",
+ *   suites: [quotaReservatorSuite({ create: () => new MemoryQuotaReservator() })],
+ * });
  */
-export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): void {
-  describe(`QuotaReservator: ${options.name}`, () => {
+export function quotaReservatorSuite(options: QuotaReservatorSuiteOptions): ConformanceSuite {
+  return { name: "QuotaReservator", register: (title) => quotaReservatorTests(title, options) };
+}
+
+/**
+ * `quotaReservatorSuite` registered on its own, titled `QuotaReservator: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [quotaReservatorSuite(options)] })`.
+ */
+export function describeQuotaReservator(options: QuotaReservatorSuiteOptions & DescribeOptions): void {
+  describeSuite(quotaReservatorSuite(options), options);
+}
+
+function quotaReservatorTests(title: string, options: QuotaReservatorSuiteOptions): void {
+  describe(title, () => {
     let quota: QuotaReservator & QuotaAuthorizer;
     let account: string;
 
     beforeEach(async () => {
       quota = await options.create();
       account = uniqueId("acct");
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     quotaStringCases({ quota: () => quota });
@@ -383,5 +392,5 @@ export function describeQuotaReservator(options: QuotaReservatorSuiteOptions): v
       expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 0, available: 100 });
     });
   });
-  if (options.retention !== undefined) quotaRetentionCases(options.name, options.retention);
+  if (options.retention !== undefined) quotaRetentionCases(title, options.retention);
 }

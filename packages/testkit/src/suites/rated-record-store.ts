@@ -27,9 +27,10 @@ import {
 } from "@latch/core/adapter";
 import { toBillingRecord } from "@latch/core/export";
 import fc from "fast-check";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, yieldToOthers } from "../expect-errors.js";
 import { makeCorrection, makeObservation, makeRatedRecord, makeSnapshot, uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { changeLogStatusCases } from "./change-log-status.js";
 import { ratedRecordStoreStringCases } from "./strings.js";
 
@@ -39,15 +40,9 @@ export interface RatedRecordStoreInspector {
   countVersions(eventId: string): Promise<number>;
 }
 
-export interface RatedRecordStoreSuiteOptions {
-  /** Shown in the test names, e.g. `postgres` or `memory`. */
-  name: string;
-  /** A store to test. Called before every test; tests use fresh ids and tenants, so a shared backend is fine. */
-  create: () => Promise<RatedRecordStore> | RatedRecordStore;
+export interface RatedRecordStoreSuiteOptions extends SuiteOptions<RatedRecordStore> {
   /** An independent raw reader of the backend; when given, writes are also checked through it. */
   inspect?: RatedRecordStoreInspector;
-  /** Runs once after the suite (close clients, drop the test schema). */
-  cleanup?: () => Promise<void> | void;
 }
 
 /** A report window that holds every fixture record (they complete in early March 2026). */
@@ -173,10 +168,26 @@ const eventArbitrary = fc.record({
  * runs; none can be switched off.
  *
  * @example
- * describeRatedRecordStore({ name: "memory", create: () => new MemoryRatedRecordStore() });
+ * runConformance({
+ *   name: "memory",
+ *   suites: [ratedRecordStoreSuite({ create: () => new MemoryRatedRecordStore() })],
+ * });
  */
-export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions): void {
-  describe(`RatedRecordStore: ${options.name}`, () => {
+export function ratedRecordStoreSuite(options: RatedRecordStoreSuiteOptions): ConformanceSuite {
+  return { name: "RatedRecordStore", register: (title) => ratedRecordStoreTests(title, options) };
+}
+
+/**
+ * `ratedRecordStoreSuite` registered on its own, titled `RatedRecordStore: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [ratedRecordStoreSuite(options)] })`.
+ */
+export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions & DescribeOptions): void {
+  describeSuite(ratedRecordStoreSuite(options), options);
+}
+
+function ratedRecordStoreTests(title: string, options: RatedRecordStoreSuiteOptions): void {
+  describe(title, () => {
     let store: RatedRecordStore;
     let prefix: string;
     let tenantId: string;
@@ -185,10 +196,6 @@ export function describeRatedRecordStore(options: RatedRecordStoreSuiteOptions):
       store = await options.create();
       prefix = uniqueId("rr");
       tenantId = uniqueId("tenant");
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     ratedRecordStoreStringCases({

@@ -1,17 +1,11 @@
 import type { UsageCounter } from "@latch/core/adapter";
-import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { abortedSignal, expectInvalidInput, expectLatchError, seededIntegers } from "../expect-errors.js";
 import { uniqueId } from "../fixtures.js";
+import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { usageCounterStringCases } from "./strings.js";
 
-export interface UsageCounterSuiteOptions {
-  /** Shown in the test names, e.g. `redis` or `memory`. */
-  name: string;
-  /** A counter to test. Called before every test; tests use fresh keys, so a shared backend is fine. */
-  create: () => Promise<UsageCounter> | UsageCounter;
-  /** Runs once after the suite (close clients, delete test keys). */
-  cleanup?: () => Promise<void> | void;
-}
+export interface UsageCounterSuiteOptions extends SuiteOptions<UsageCounter> {}
 
 /**
  * The `UsageCounter` contract as a vitest suite: `add` is atomic and returns the previous
@@ -20,20 +14,32 @@ export interface UsageCounterSuiteOptions {
  * replayed, raced or retried, and returns the first answer. Every test always runs; none can be switched off.
  *
  * @example
- * describeUsageCounter({ name: "memory", create: () => new MemoryUsageCounter() });
+ * runConformance({
+ *   name: "memory",
+ *   suites: [usageCounterSuite({ create: () => new MemoryUsageCounter() })],
+ * });
  */
-export function describeUsageCounter(options: UsageCounterSuiteOptions): void {
-  describe(`UsageCounter: ${options.name}`, () => {
+export function usageCounterSuite(options: UsageCounterSuiteOptions): ConformanceSuite {
+  return { name: "UsageCounter", register: (title) => usageCounterTests(title, options) };
+}
+
+/**
+ * `usageCounterSuite` registered on its own, titled `UsageCounter: <name>`.
+ *
+ * @deprecated Use `runConformance({ name, suites: [usageCounterSuite(options)] })`.
+ */
+export function describeUsageCounter(options: UsageCounterSuiteOptions & DescribeOptions): void {
+  describeSuite(usageCounterSuite(options), options);
+}
+
+function usageCounterTests(title: string, options: UsageCounterSuiteOptions): void {
+  describe(title, () => {
     let counter: UsageCounter;
     let key: string;
 
     beforeEach(async () => {
       counter = await options.create();
       key = uniqueId("usage");
-    });
-
-    afterAll(async () => {
-      await options.cleanup?.();
     });
 
     usageCounterStringCases({ counter: () => counter });
