@@ -68,7 +68,7 @@ export function describeUnderDefaultIsolation(level: "repeatable read" | "serial
     runConformance({
       name: `postgres, ${level} by default`,
       suites: [
-        ...storeSuites(() => pool, schema, { quota: 2_000, credits: 1_000 }),
+        ...storeSuites(() => pool, schema, { quota: 2_000 }),
         ...creditSuites(() => pool, schema, 1_000),
         apiKeySuite(() => pool, schema),
       ],

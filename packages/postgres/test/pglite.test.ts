@@ -34,7 +34,7 @@ afterAll(async () => {
   await pglite?.close();
 });
 
-runConformance({ name: "pglite", suites: storeSuites(() => db, schema, { quota: 3_000, credits: 1_000 }) });
+runConformance({ name: "pglite", suites: storeSuites(() => db, schema, { quota: 3_000 }) });
 describeQuotaSweep(
   "pglite",
   () => db,

@@ -52,8 +52,8 @@ afterAll(async () => {
 runConformance({
   name: "postgres",
   suites: [
-    ...storeSuites(() => pool, schema, { quota: 100_000, credits: 10_000 }),
-    ...creditSuites(() => pool, schema, 2_000),
+    ...storeSuites(() => pool, schema, { quota: 100_000 }),
+    ...creditSuites(() => pool, schema, 10_000),
     apiKeySuite(() => pool, schema),
   ],
 });

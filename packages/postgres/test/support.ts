@@ -35,10 +35,12 @@ export async function count(db: Queryable, sql: string, params: unknown[]): Prom
   return Number((rows[0] as { n: number | string }).n);
 }
 
-/** Reserve/commit cycles of the hold-retention storage tests (the server is faster than PGlite). */
+/**
+ * Reserve/commit cycles of the quota hold-retention storage test (the server is faster than
+ * PGlite). The credit ledger's cycles are `creditSuites`' last argument.
+ */
 export interface RetentionCycles {
   quota: number;
-  credits: number;
 }
 
 /** Hold records kept now for some quota accounts, or credit ledgers, read with raw SQL. */
