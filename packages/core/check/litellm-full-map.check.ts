@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { LatchDecimal } from "../src/money/decimal.js";
@@ -15,11 +16,22 @@ import type { PriceSnapshot } from "../src/schemas/pricing.js";
 // Today's complete LiteLLM cost map, given by path: the map is not committed to this
 // repository (see test/fixtures/litellm/README.md for the copy this check was last run on).
 // Run: LATCH_LITELLM_MAP=/path/to/model_prices_and_context_window.json[.gz] pnpm --filter @latch/core check:litellm-map
+// Without the variable the check reads the copy the steering side keeps beside the
+// repository, `../shared/data/litellm/model_prices_and_context_window.json[.gz]`; `.ci/run`
+// runs this check whenever that copy exists.
+const SHARED_MAP = fileURLToPath(
+  new URL("../../../../shared/data/litellm/model_prices_and_context_window.json", import.meta.url),
+);
+
 function loadFullMap(): string {
-  const path = process.env.LATCH_LITELLM_MAP;
-  if (path === undefined || !existsSync(path)) {
+  const candidates =
+    process.env.LATCH_LITELLM_MAP !== undefined
+      ? [process.env.LATCH_LITELLM_MAP]
+      : [SHARED_MAP, `${SHARED_MAP}.gz`];
+  const path = candidates.find((p) => existsSync(p));
+  if (path === undefined) {
     throw new Error(
-      "LATCH_LITELLM_MAP must name LiteLLM's model_prices_and_context_window.json (optionally .gz)",
+      "LATCH_LITELLM_MAP must name LiteLLM's model_prices_and_context_window.json (optionally .gz), or ../shared/data/litellm/ must hold it",
     );
   }
   const bytes = readFileSync(path);
