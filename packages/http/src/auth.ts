@@ -1,5 +1,5 @@
 import type { ApiKeyRecord, ApiKeys } from "@latch/core";
-import { apiKeyQuotaAccount } from "@latch/core/adapter";
+import { apiKeyQuotaAccount, HoldTtlSchema, parseWith } from "@latch/core/adapter";
 import type { Context, MiddlewareHandler } from "hono";
 import { ProblemError } from "./problem.js";
 
@@ -80,7 +80,10 @@ export interface KeyQuotaOptions {
   keys: ApiKeys;
   /** Units to reserve for this request (tokens, or millionths of the key's currency). */
   estimate: (c: Context<BillingEnv>) => number | Promise<number>;
-  /** How long a hold lives if the request never settles it. Default 5 minutes. */
+  /**
+   * How long a hold lives if the request never settles it: whole milliseconds, at most
+   * 2,147,483,647 (`HOLD_TTL_MAX_MS`, checked here, not per request). Default 5 minutes.
+   */
   ttlMs?: number;
 }
 
@@ -95,7 +98,8 @@ export interface KeyQuotaOptions {
  * app.post("/v1/chat", requireScope("gateway:invoke"), keyQuota({ keys, estimate: () => 4_096 }), handler);
  */
 export function keyQuota(options: KeyQuotaOptions): MiddlewareHandler<BillingEnv> {
-  const ttlMs = options.ttlMs ?? 300_000;
+  // A bad setting fails here, at start-up, naming it: never as a 400 blamed on each caller.
+  const ttlMs = parseWith(HoldTtlSchema, options.ttlMs ?? 300_000, "keyQuota options", "ttlMs");
   return async (c, next) => {
     const key = callerKey(c);
     const quota = options.keys.quota;

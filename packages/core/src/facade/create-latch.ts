@@ -39,8 +39,9 @@ export type {
  *   and reported as `unpriced` — never billed as $0 — and `rerateUnpriced()` prices it later.
  * - Recording fails open: a store error is retried with backoff and jitter, then the observation
  *   is spooled to a local directory (`spoolDir`) and replayed by `flushSpool()` (and on the next start); the
- *   caller's request never fails because metering did. An error no retry can fix (`isRetryable`:
- *   bad input, a conflict, a corrupt stored record) is thrown, not spooled.
+ *   caller's request never fails because metering did. An error no later attempt can fix
+ *   (`mayPassLater`: bad input, a conflict, a corrupt stored record) is thrown, not spooled; an
+ *   unmigrated schema is spooled and replayed after `migrate()`.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
  *

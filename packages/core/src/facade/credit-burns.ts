@@ -5,7 +5,7 @@ import type { CreditFeature } from "../credits/schemas.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { isRetryable, type RetryPolicy, withRetry } from "./retry.js";
+import { mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { CreditRoute, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
 
 /** The change-log consumer `reconcileCredits` walks. */
@@ -119,7 +119,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     try {
       await burn(obs, result.status === "rated" ? result.record : undefined);
     } catch (error) {
-      if (!isRetryable(error)) return reportUnfixable(warn, obs.eventId, error);
+      if (!mayPassLater(error)) return reportUnfixable(warn, obs.eventId, error);
       warn({
         code: "credit_burn_failed",
         message: `burning credits for ${obs.eventId} failed${mayspool ? "; spooling" : ""}`,
@@ -135,7 +135,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     try {
       await burn(record.observation, record);
     } catch (error) {
-      if (isRetryable(error)) throw error;
+      if (mayPassLater(error)) throw error;
       reportUnfixable(warn, record.eventId, error);
     }
   }

@@ -12,7 +12,7 @@ import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import type { CreditBurns } from "./credit-burns.js";
 import { isCode } from "./error-code.js";
 import { periodBaseline } from "./period-baselines.js";
-import { isRetryable, type RetryPolicy, withRetry } from "./retry.js";
+import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { RecordResult, Warn } from "./types.js";
 
 export interface RecorderDeps {
@@ -133,7 +133,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
         if (stored !== undefined && sameCallOtherHold(stored, obs)) return record(stored, mayspool);
         throw error;
       }
-      if (!isRetryable(error) || !mayspool) throw error;
+      if (!mayPassLater(error) || !mayspool) throw error;
       warn({
         code: "store_retry_exhausted",
         message: `append ${obs.eventId} failed; spooling`,
@@ -147,8 +147,10 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     try {
       result = await rateStored(obs);
     } catch (error) {
-      if (!isRetryable(error)) throw error;
-      // The raw observation is stored and still unpriced: rerateUnpriced() completes it.
+      // The observation is stored: only the caller's own fault is thrown. Anything else
+      // (a store outage, a corrupt stored record) leaves it unpriced, so the call can still be
+      // settled, and rerateUnpriced() completes it.
+      if (isCallerFault(error)) throw error;
       warn({
         code: "store_retry_exhausted",
         message: `rating ${obs.eventId} deferred: store error`,

@@ -20,6 +20,33 @@ export function isRetryable(error: unknown): boolean {
   return LatchError.isInstance(error) ? error.isRetryable : true;
 }
 
+/** Codes that are the caller's input: the same input fails the same way on every attempt and store. */
+const CALLER_FAULTS: ReadonlySet<string> = new Set([
+  "invalid_input",
+  "idempotency_conflict",
+  "currency_mismatch",
+]);
+
+/**
+ * An error in what the caller gave (`invalid_input`, `idempotency_conflict`,
+ * `currency_mismatch`): thrown to the caller, never spooled or reported away.
+ */
+export function isCallerFault(error: unknown): boolean {
+  return LatchError.isInstance(error) && CALLER_FAULTS.has(error.code);
+}
+
+/**
+ * Whether a later attempt can succeed where this one failed: true for everything but a
+ * caller fault and `corrupt_record` (stored data no replay can read). The one rule for what
+ * is kept for later — spooled by `record()`, left before the cursor by `reconcileCredits()`
+ * — rather than thrown or reported. Broader than {@link isRetryable}: an unmigrated schema
+ * (`schema_not_migrated`) is not worth an immediate retry, but a replay after `migrate()`
+ * succeeds, so its observation is spooled, never lost.
+ */
+export function mayPassLater(error: unknown): boolean {
+  return !isCallerFault(error) && !(LatchError.isInstance(error) && error.code === "corrupt_record");
+}
+
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);

@@ -11,6 +11,7 @@ import {
   CorruptRecordError,
   DefaultRatingEngine,
   InMemoryPricingSource,
+  LatchError,
   type PriceSnapshot,
   parseObservation,
   QuotaUnavailableError,
@@ -124,7 +125,7 @@ describe("record path", () => {
     expect(spooled).toEqual([]);
   });
 
-  it("a corrupt rated record met while rating is thrown; a rated store that is down leaves the call unpriced", async () => {
+  it("once the observation is stored, a corrupt rated record or a rated store that is down leaves the call unpriced (it can still be settled)", async () => {
     const corrupt = setup({
       rated: failing(
         new MemoryRatedRecordStore() as RatedRecordStore,
@@ -132,8 +133,12 @@ describe("record path", () => {
         () => new CorruptRecordError({ id: "req-1:0:openai", reason: "hash mismatch" }),
       ),
     });
-    await expect(corrupt.recorder.record(call(), true)).rejects.toMatchObject({ code: "corrupt_record" });
+    expect(await corrupt.recorder.record(call(), true)).toMatchObject({
+      status: "unpriced",
+      reason: "store_error",
+    });
     expect(corrupt.spooled).toEqual([]);
+    expect(await corrupt.observations.get("req-1:0:openai")).toBeDefined();
 
     const down = setup({
       rated: failing(new MemoryRatedRecordStore() as RatedRecordStore, "current", connectionRefused),
@@ -144,6 +149,20 @@ describe("record path", () => {
     });
     expect(down.warnings.map((w) => w.code)).toEqual(["store_retry_exhausted"]);
     expect(await down.observations.get("req-1:0:openai")).toBeDefined();
+  });
+
+  it("an unmigrated schema (not worth an immediate retry) is spooled for a replay after migrate(), never thrown away", async () => {
+    const unmigrated = () =>
+      new LatchError({
+        code: "schema_not_migrated",
+        message: 'Schema "latch" is at migration 10; run migrate()',
+      });
+    const { recorder, spooled, warnings } = setup({
+      observations: failing(new MemoryObservationStore() as ObservationStore, "append", unmigrated),
+    });
+    expect(await recorder.record(call(), true)).toMatchObject({ status: "spooled" });
+    expect(spooled.map((o) => o.eventId)).toEqual(["req-1:0:openai"]);
+    expect(warnings.map((w) => w.code)).toEqual(["store_retry_exhausted"]);
   });
 
   it("a replay (mayspool false) throws a store error instead of spooling again", async () => {
