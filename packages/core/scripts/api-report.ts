@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -89,4 +89,67 @@ function isTypeOnlyClause(node: ts.Node): boolean {
 
 function byCodePoint(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The surface at the last release: `api/released.json`, rewritten by `api:release` after `changeset version`. */
+export const releasedPath = join(packageRoot, "api", "released.json");
+const changesetDir = join(packageRoot, "..", "..", ".changeset");
+
+/** One difference between two reports: an entry point or a name added or removed. */
+export interface SurfaceChange {
+  readonly entry: string;
+  /** Undefined when the whole entry point was added or removed. */
+  readonly name?: string;
+  readonly change: "added" | "removed";
+}
+
+/** What changed from `before` to `after`, entry points first, then names in code-point order. */
+export function surfaceChanges(before: ApiReport, after: ApiReport): SurfaceChange[] {
+  const changes: SurfaceChange[] = [];
+  const entries = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort(byCodePoint);
+  for (const entry of entries) {
+    const was = before[entry];
+    const is = after[entry];
+    if (was === undefined || is === undefined) {
+      changes.push({ entry, change: was === undefined ? "added" : "removed" });
+      continue;
+    }
+    const wasNames = new Set([...was.values, ...was.types]);
+    const isNames = new Set([...is.values, ...is.types]);
+    for (const name of [...isNames].sort(byCodePoint))
+      if (!wasNames.has(name)) changes.push({ entry, name, change: "added" });
+    for (const name of [...wasNames].sort(byCodePoint))
+      if (!isNames.has(name)) changes.push({ entry, name, change: "removed" });
+  }
+  return changes;
+}
+
+/** The bodies of the pending changesets that release `@latch/core` (frontmatter names it). */
+export function pendingCoreChangesets(dir: string = changesetDir): string[] {
+  const bodies: string[] = [];
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith(".md") || file === "README.md") continue;
+    const text = readFileSync(join(dir, file), "utf8");
+    const front = /^---\n([\s\S]*?)\n---/.exec(text)?.[1] ?? "";
+    if (/^\s*["']?@latch\/core["']?\s*:/m.test(front)) bodies.push(text);
+  }
+  return bodies;
+}
+
+/**
+ * The changes no pending changeset covers. A name is covered when a changeset that releases
+ * `@latch/core` mentions it in backticks; a whole entry point when one mentions its
+ * specifier (`@latch/core/errors`). So a surface change cannot land without a changeset
+ * that says what was added, moved or removed.
+ */
+export function uncoveredChanges(
+  changes: readonly SurfaceChange[],
+  changesets: readonly string[],
+): SurfaceChange[] {
+  const text = changesets.join("\n");
+  return changes.filter((change) => {
+    const entry = `@latch/core${change.entry === "." ? "" : change.entry.slice(1)}`;
+    if (change.name === undefined) return !text.includes(`\`${entry}\``);
+    return !text.includes(`\`${change.name}\``);
+  });
 }

@@ -5,7 +5,8 @@
  * model matching, the rating engine, the in-memory stores, reports, money helpers and the
  * errors to catch. Every name is listed in the README ("The root API"). What adapter authors
  * need (contracts, input schemas, hashing, engines) is `@latch/core/adapter`; the billing
- * export format is `@latch/core/export`. `api/exports.json` records all three surfaces.
+ * export format is `@latch/core/export`; every error class by code is `@latch/core/errors`.
+ * `api/exports.json` records all four surfaces.
  */
 export {
   type ApiKeyAuthResult,
@@ -14,24 +15,11 @@ export {
   type ApiKeysOptions,
 } from "./api-keys/index.js";
 export {
-  AmbiguousModelError,
-  CorruptRecordError,
-  CurrencyMismatchError,
-  ExportError,
-  HighWatermarkError,
-  HoldAlreadyResolvedError,
-  IdempotencyConflictError,
-  InvalidTierConfigError,
   LATCH_ERROR_CODES,
   LatchError,
   type LatchErrorCode,
   type LatchErrorFor,
   LatchValidationError,
-  NoPriceForMeterError,
-  NoSnapshotForTierError,
-  NoSnapshotInEffectError,
-  OverflowError,
-  QuotaUnavailableError,
   type ValidationIssue,
 } from "./errors/index.js";
 export { FileExporter, type FileExporterOptions } from "./export/index.js";

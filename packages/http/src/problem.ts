@@ -1,4 +1,5 @@
-import { type HighWatermarkError, LatchError, type LatchValidationError } from "@latch/core";
+import { LatchError, type LatchValidationError } from "@latch/core";
+import type { HighWatermarkError } from "@latch/core/errors";
 import { z } from "zod";
 
 /** One bad input field of a 400 problem: the query parameter, path parameter or body path. */

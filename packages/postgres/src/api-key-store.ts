@@ -1,4 +1,4 @@
-import { type ApiKeyRecord, type BillingSubject, IdempotencyConflictError } from "@latch/core";
+import type { ApiKeyRecord, BillingSubject } from "@latch/core";
 import {
   type ApiKeyListOptions,
   ApiKeyListOptionsSchema,
@@ -14,6 +14,7 @@ import {
   parseWith,
   type StoredApiKey,
 } from "@latch/core/adapter";
+import { IdempotencyConflictError } from "@latch/core/errors";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";

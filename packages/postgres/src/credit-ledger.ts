@@ -1,4 +1,4 @@
-import { HoldAlreadyResolvedError, LatchError } from "@latch/core";
+import { LatchError } from "@latch/core";
 import {
   allocationOf,
   assertNotBeforeHighWatermark,
@@ -55,6 +55,7 @@ import {
   voidHash,
   withHolds,
 } from "@latch/core/adapter";
+import { HoldAlreadyResolvedError } from "@latch/core/errors";
 import {
   DEFAULT_POSTGRES_HOLD_RETENTION_MS,
   type PurgeResolvedHoldsOptions,

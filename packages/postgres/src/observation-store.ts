@@ -1,4 +1,4 @@
-import { IdempotencyConflictError, parseObservation, type UsageObservation } from "@latch/core";
+import { parseObservation, type UsageObservation } from "@latch/core";
 import {
   type AppendResult,
   canonicalJson,
@@ -10,6 +10,7 @@ import {
   parseObservationBatch as parseBatch,
   parseWith,
 } from "@latch/core/adapter";
+import { IdempotencyConflictError } from "@latch/core/errors";
 import { isPool, type Queryable, type QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";

@@ -1,11 +1,4 @@
-import {
-  HoldAlreadyResolvedError,
-  IdempotencyConflictError,
-  LatchError,
-  LatchValidationError,
-  OverflowError,
-  QuotaUnavailableError,
-} from "@latch/core";
+import { LatchError, LatchValidationError } from "@latch/core";
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
@@ -21,6 +14,12 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from "@latch/core/adapter";
+import {
+  HoldAlreadyResolvedError,
+  IdempotencyConflictError,
+  OverflowError,
+  QuotaUnavailableError,
+} from "@latch/core/errors";
 import { z } from "zod";
 import {
   DEFAULT_POSTGRES_HOLD_RETENTION_MS,

@@ -1,9 +1,7 @@
 import {
-  IdempotencyConflictError,
   LatchValidationError,
   type LinesPage,
   type LinesQuery,
-  OverflowError,
   type RatedUsageRecord,
   type SummaryQuery,
   type SummaryRow,
@@ -36,6 +34,7 @@ import {
   type TokenGroup,
   tokenGroupsOf,
 } from "@latch/core/adapter";
+import { IdempotencyConflictError, OverflowError } from "@latch/core/errors";
 import { z } from "zod";
 import { readLogStatus } from "./change-log-status.js";
 import type { PostgresStoreOptions } from "./observation-store.js";

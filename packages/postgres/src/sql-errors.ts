@@ -1,4 +1,4 @@
-import { CorruptRecordError, IdempotencyConflictError } from "@latch/core";
+import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { sqlState } from "./schema.js";
 
 /** SQLSTATEs our migration's functions raise (class `LT`, unused by PostgreSQL). */

@@ -1,7 +1,8 @@
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { IdempotencyConflictError, type UsageObservation } from "@latch/core";
+import type { UsageObservation } from "@latch/core";
 import { canonicalJson, hashCanonicalJson } from "@latch/core/adapter";
+import { IdempotencyConflictError } from "@latch/core/errors";
 import { asBusy } from "./busy-error.js";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";

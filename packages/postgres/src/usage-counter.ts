@@ -1,4 +1,3 @@
-import { OverflowError } from "@latch/core";
 import {
   type CounterAddOptions,
   counterOpConflict,
@@ -10,6 +9,7 @@ import {
   QuantitySchema,
   type UsageCounter,
 } from "@latch/core/adapter";
+import { OverflowError } from "@latch/core/errors";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";

@@ -1,4 +1,5 @@
-import { LATCH_ERROR_CODES, LatchError, QuotaUnavailableError } from "@latch/core";
+import { LATCH_ERROR_CODES, LatchError } from "@latch/core";
+import { QuotaUnavailableError } from "@latch/core/errors";
 import { describe, expect, expectTypeOf, it, vi } from "vitest";
 import {
   PostgresBusyError,

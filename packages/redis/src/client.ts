@@ -1,4 +1,5 @@
-import { LatchError, QuotaUnavailableError } from "@latch/core";
+import { LatchError } from "@latch/core";
+import { QuotaUnavailableError } from "@latch/core/errors";
 import type { Cluster, Redis, RedisOptions } from "ioredis";
 
 /** A standalone `Redis` client or a `Cluster` client of ioredis. */

@@ -1,9 +1,4 @@
-import {
-  CorruptRecordError,
-  IdempotencyConflictError,
-  parseObservation,
-  type UsageObservation,
-} from "@latch/core";
+import { parseObservation, type UsageObservation } from "@latch/core";
 import {
   EventIdListSchema,
   EventIdSchema,
@@ -13,6 +8,7 @@ import {
   parseObservationBatch as parseBatch,
   parseWith,
 } from "@latch/core/adapter";
+import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace } from "./keys.js";
 import type { LuaScripts } from "./lua/generated.js";

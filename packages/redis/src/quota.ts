@@ -1,4 +1,4 @@
-import { CorruptRecordError, IdempotencyConflictError, LatchValidationError } from "@latch/core";
+import { LatchValidationError } from "@latch/core";
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
@@ -15,6 +15,7 @@ import {
   type ReserveRequest,
   type ReserveResult,
 } from "@latch/core/adapter";
+import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
 import { type AccountKeys, KeySpace } from "./keys.js";
 import type { CommitKeys, CommitReply, LuaScripts, ReserveReply, VoidReply } from "./lua/generated.js";

@@ -1,6 +1,4 @@
 import {
-  CorruptRecordError,
-  IdempotencyConflictError,
   LatchValidationError,
   type LinesPage,
   type LinesQuery,
@@ -26,6 +24,7 @@ import {
   ratedRecordHash,
   selectLines,
 } from "@latch/core/adapter";
+import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { z } from "zod";
 import { type RedisClient, withTimeout } from "./client.js";
 import { KeySpace, type RatedKeys } from "./keys.js";

@@ -1,13 +1,12 @@
+import { LatchError, LatchValidationError } from "@latch/core";
+import { supersededCurrencyMismatch, supersededNotStored } from "@latch/core/adapter";
 import {
   CorruptRecordError,
   HoldAlreadyResolvedError,
   type IdempotencyConflictError,
-  LatchError,
-  LatchValidationError,
   OverflowError,
   QuotaUnavailableError,
-} from "@latch/core";
-import { supersededCurrencyMismatch, supersededNotStored } from "@latch/core/adapter";
+} from "@latch/core/errors";
 import { type LuaScriptName, SCRIPT_STATUSES } from "./lua/generated.js";
 import { replyInteger, replyString } from "./scripts.js";
 

@@ -1,4 +1,4 @@
-import { CorruptRecordError } from "@latch/core";
+import { CorruptRecordError } from "@latch/core/errors";
 import type { RedisClient } from "./client.js";
 import { LUA_SCRIPTS, type LuaScriptName, LuaScripts, type ScriptSender } from "./lua/generated.js";
 

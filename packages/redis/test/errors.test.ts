@@ -1,4 +1,5 @@
-import { CorruptRecordError, LatchError, LatchValidationError } from "@latch/core";
+import { LatchError, LatchValidationError } from "@latch/core";
+import { CorruptRecordError } from "@latch/core/errors";
 import { afterAll, describe, expect, expectTypeOf, it, vi } from "vitest";
 import { KeySpace, RedisQuota, UnsafeServerSettingError } from "../src/index.js";
 import { expectLatchError } from "./support/expect.js";

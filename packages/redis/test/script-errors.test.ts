@@ -1,13 +1,12 @@
+import { type LatchError, LatchValidationError } from "@latch/core";
 import {
   CorruptRecordError,
   CurrencyMismatchError,
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
-  type LatchError,
-  LatchValidationError,
   OverflowError,
   QuotaUnavailableError,
-} from "@latch/core";
+} from "@latch/core/errors";
 import { describe, expect, it } from "vitest";
 import { LUA_SCRIPTS, type LuaScriptName } from "../src/lua/generated.js";
 import { isFailure, LUA_STATUS, type ScriptErrorContext, scriptError } from "../src/script-errors.js";

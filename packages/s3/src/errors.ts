@@ -1,4 +1,5 @@
-import { ExportError, LatchError } from "@latch/core";
+import { LatchError } from "@latch/core";
+import { ExportError } from "@latch/core/errors";
 
 /** What an S3 failure means for the exporter. */
 export type S3Failure =

@@ -1,4 +1,4 @@
-import { ExportError } from "@latch/core";
+import { ExportError } from "@latch/core/errors";
 import {
   BILLING_COLUMN_TYPES,
   BILLING_COLUMNS,

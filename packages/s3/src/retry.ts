@@ -1,4 +1,5 @@
-import { ExportError, LatchValidationError } from "@latch/core";
+import { LatchValidationError } from "@latch/core";
+import { ExportError } from "@latch/core/errors";
 import { classifyS3Error } from "./errors.js";
 
 /** How failed S3 requests are retried: exponential backoff with full jitter. */

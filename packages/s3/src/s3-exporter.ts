@@ -10,7 +10,7 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
-import { ExportError, LatchValidationError } from "@latch/core";
+import { LatchValidationError } from "@latch/core";
 import type {
   BatchIntent,
   ChangeLogEntry,
@@ -19,6 +19,7 @@ import type {
   RatedRecordExporter,
   RatedRecordStore,
 } from "@latch/core/adapter";
+import { ExportError } from "@latch/core/errors";
 import {
   checkEncoders,
   type ExportFormat,

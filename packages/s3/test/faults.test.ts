@@ -4,7 +4,8 @@
  * ExportError kind, is retried exactly when retrying is right, and never leaves a batch
  * half-published (no manifest until every part is stored; a rerun completes it exactly once).
  */
-import { type ExportError, LatchError } from "@latch/core";
+import { LatchError } from "@latch/core";
+import type { ExportError } from "@latch/core/errors";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { S3Exporter } from "../src/index.js";
 import { backoffMs, retryPolicy } from "../src/retry.js";

@@ -1,14 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { type CreditFeature, CreditFeatureSchema } from "../../src/adapter.js";
 import { creditUsageOf } from "../../src/credits/features.js";
-import {
-  CurrencyMismatchError,
-  DefaultRatingEngine,
-  HighWatermarkError,
-  LatchError,
-  MemoryCreditLedger,
-  parseObservation,
-} from "../../src/index.js";
+import { CurrencyMismatchError, HighWatermarkError } from "../../src/errors/index.js";
+import { DefaultRatingEngine, LatchError, MemoryCreditLedger, parseObservation } from "../../src/index.js";
 import { ctx, observation, snapshot } from "../support.js";
 
 describe("the README's credits example", () => {

@@ -12,18 +12,15 @@ import {
   HoldAlreadyResolvedError,
   IdempotencyConflictError,
   InvalidTierConfigError,
-  LATCH_ERROR_CODES,
-  LatchError,
-  type LatchErrorCode,
-  LatchValidationError,
   NoPriceForMeterError,
   NoSnapshotForTierError,
   NoSnapshotInEffectError,
   OverflowError,
   QuotaUnavailableError,
-} from "../../src/index.js";
+} from "../../src/errors/index.js";
+import { LATCH_ERROR_CODES, LatchError, type LatchErrorCode, LatchValidationError } from "../../src/index.js";
 
-type ErrorsModule = typeof import("../../src/index.js");
+type ErrorsModule = typeof import("../../src/errors/index.js");
 
 /** A class of the errors module, found by code in a (possibly duplicate) copy of it. */
 interface ErrorClass<C extends keyof LatchErrorClasses> {
@@ -106,10 +103,10 @@ const CODES = Object.keys(CASES) as (keyof LatchErrorClasses)[];
 /** A second copy of the errors module, as a second install of `@latch/core` would load it. */
 async function loadCopy(): Promise<ErrorsModule> {
   vi.resetModules();
-  return import("../../src/index.js");
+  return import("../../src/errors/index.js");
 }
 
-const here = await import("../../src/index.js");
+const here = await import("../../src/errors/index.js");
 const copy = await loadCopy();
 
 describe.each(CODES)("the %s error class", (code) => {

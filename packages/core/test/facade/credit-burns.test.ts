@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import type { CreditLedger } from "../../src/adapter.js";
+import { CorruptRecordError } from "../../src/errors/index.js";
 import { type CreditBurnDeps, createCreditBurns } from "../../src/facade/credit-burns.js";
 import type { LatchWarning } from "../../src/facade/types.js";
 import {
-  CorruptRecordError,
   DefaultRatingEngine,
   MemoryCreditLedger,
   MemoryRatedRecordStore,

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CurrencyMismatchError } from "../../src/errors/index.js";
 import {
-  CurrencyMismatchError,
   createLatch,
   type LatchConfig,
   type LatchWarning,

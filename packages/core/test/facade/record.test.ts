@@ -4,17 +4,16 @@
  */
 import { describe, expect, it } from "vitest";
 import type { ObservationStore, RatedRecordStore } from "../../src/adapter.js";
+import { CorruptRecordError, QuotaUnavailableError } from "../../src/errors/index.js";
 import { createCreditBurns } from "../../src/facade/credit-burns.js";
 import { createRecorder, type RecorderDeps } from "../../src/facade/record.js";
 import type { LatchWarning } from "../../src/facade/types.js";
 import {
-  CorruptRecordError,
   DefaultRatingEngine,
   InMemoryPricingSource,
   LatchError,
   type PriceSnapshot,
   parseObservation,
-  QuotaUnavailableError,
   type UsageObservation,
 } from "../../src/index.js";
 import { MemoryObservationStore, MemoryRatedRecordStore } from "../../src/memory/index.js";

@@ -7,10 +7,11 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { IdempotencyConflictError } from "../../src/errors/index.js";
 import { Spool } from "../../src/facade/spool.js";
 import { createSpoolReplay, spoolingTo } from "../../src/facade/spool-replay.js";
 import type { LatchWarning } from "../../src/facade/types.js";
-import { IdempotencyConflictError, parseObservation, type UsageObservation } from "../../src/index.js";
+import { parseObservation, type UsageObservation } from "../../src/index.js";
 import { observation } from "../support.js";
 
 let dir: string;

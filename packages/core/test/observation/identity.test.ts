@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  accumulate,
-  LatchValidationError,
-  OverflowError,
-  parseObservation,
-  UsageEventId,
-} from "../../src/index.js";
+import { OverflowError } from "../../src/errors/index.js";
+import { accumulate, LatchValidationError, parseObservation, UsageEventId } from "../../src/index.js";
 import { sumMeterSets } from "../../src/observation/meter-set.js";
 import { isParsedObservation } from "../../src/observation/parse.js";
 import { observation, thrown } from "../support.js";

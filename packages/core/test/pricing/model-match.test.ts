@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { modelMatchOf, RatedUsageRecordSchema, ratedRecordHash } from "../../src/adapter.js";
+import { AmbiguousModelError } from "../../src/errors/index.js";
 import {
-  AmbiguousModelError,
   DefaultRatingEngine,
   InMemoryPricingSource,
   type ModelCatalog,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { InMemoryPricingSource, LatchValidationError, NoSnapshotInEffectError } from "../../src/index.js";
+import { NoSnapshotInEffectError } from "../../src/errors/index.js";
+import { InMemoryPricingSource, LatchValidationError } from "../../src/index.js";
 import { snapshot, thrown } from "../support.js";
 
 const jan = snapshot({

@@ -8,11 +8,11 @@ import {
   serviceTierOf,
   snapshotPricesTier,
 } from "../../src/adapter.js";
+import { NoSnapshotForTierError } from "../../src/errors/index.js";
 import {
   DefaultRatingEngine,
   InMemoryPricingSource,
   LatchValidationError,
-  NoSnapshotForTierError,
   type PriceSnapshotInput,
 } from "../../src/index.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
+import { NoPriceForMeterError } from "../../src/errors/index.js";
 import {
   DefaultRatingEngine,
   LatchError,
   LatchValidationError,
   type MeterSet,
-  NoPriceForMeterError,
   type PriceSnapshotInput,
   type RatedUsageRecord,
   sumDecimals,

@@ -1,13 +1,6 @@
 import { describe, expect, it } from "vitest";
-import {
-  DefaultRatingEngine,
-  InvalidTierConfigError,
-  LatchError,
-  LatchValidationError,
-  NoSnapshotInEffectError,
-  OverflowError,
-  parseObservation,
-} from "../../src/index.js";
+import { InvalidTierConfigError, NoSnapshotInEffectError, OverflowError } from "../../src/errors/index.js";
+import { DefaultRatingEngine, LatchError, LatchValidationError, parseObservation } from "../../src/index.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";
 
 const engine = new DefaultRatingEngine();

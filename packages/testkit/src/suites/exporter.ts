@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
 import { gunzipSync } from "node:zlib";
-import { type ExportError, LatchDecimal, type RatedUsageRecord } from "@latch/core";
+import { LatchDecimal, type RatedUsageRecord } from "@latch/core";
 import type { ChangeLogEntry, RatedRecordExporter } from "@latch/core/adapter";
+import type { ExportError } from "@latch/core/errors";
 import { beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { abortedSignal, expectLatchError } from "../expect-errors.js";

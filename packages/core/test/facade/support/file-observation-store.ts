@@ -8,7 +8,8 @@ import { randomUUID } from "node:crypto";
 import { appendFile, link, mkdir, readdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type AppendResult, type ObservationStore, observationHash } from "../../../src/adapter.js";
-import { IdempotencyConflictError, parseObservation, type UsageObservation } from "../../../src/index.js";
+import { IdempotencyConflictError } from "../../../src/errors/index.js";
+import { parseObservation, type UsageObservation } from "../../../src/index.js";
 
 export interface StoreFaults {
   /** Fraction of appends that fail before writing anything. */
