@@ -31,6 +31,7 @@ export {
   NoSnapshotForTierError,
   NoSnapshotInEffectError,
   OverflowError,
+  PrivilegeExceededError,
   QuotaUnavailableError,
   type ValidationIssue,
 } from "./errors/index.js";
