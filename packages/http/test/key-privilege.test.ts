@@ -5,8 +5,8 @@ import {
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
 } from "@latch/core";
-import { testModeSubject } from "@latch/core/adapter";
-import { apiKeyAuth, createBillingApp, type TestModeData } from "@latch/http";
+import { ApiKeyHasher, generateApiKeyId, testModeSubject } from "@latch/core/adapter";
+import { apiKeyAuth, createBillingApp, keySubject, type TestModeData } from "@latch/http";
 import { makeRatedRecord } from "@latch/testkit";
 import { Hono } from "hono";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -20,8 +20,9 @@ const WINDOW = "from=2026-03-01T00:00:00Z&to=2026-03-04T00:00:00Z";
 const ALL = ["keys:read", "keys:write", "usage:read", "billing:read", "credits:read", "credits:write"];
 const TENANT = "acme";
 
+const store = new MemoryApiKeyStore();
 const keys = new ApiKeys({
-  store: new MemoryApiKeyStore(),
+  store,
   secret: SECRET,
   quota: new MemoryQuotaReservator(),
   clock: () => NOW,
@@ -287,6 +288,31 @@ describe("test-mode keys see only test-mode data (testModeData: isolated, the de
       (await call(test, "GET", "/api/billing/credits/ledgers/live-ledger/balance", undefined, "shared"))
         .status,
     ).toBe(200);
+  });
+
+  it("refuses (401) a live key stored for a tenant in the test-mode namespace, which ApiKeys never issues", async () => {
+    // A well-formed live key (from a scratch store), stored here for the reserved tenant.
+    const { plaintext } = await new ApiKeys({ store: new MemoryApiKeyStore(), secret: SECRET }).create({
+      owner: { tenantId: "scratch" },
+      name: "scratch",
+      scopes: [],
+    });
+    const record = {
+      id: generateApiKeyId(),
+      owner: { tenantId: testTenant },
+      name: "forged",
+      scopes: ALL,
+      mode: "live" as const,
+      createdAt: "2026-03-01T00:00:00.000Z",
+    };
+    await store.insert(record, new ApiKeyHasher(SECRET).digest(plaintext));
+    expect((await keys.authenticate(plaintext)).ok).toBe(true);
+    expect((await call(plaintext, "GET", `/billing/summary?${WINDOW}`)).status).toBe(401);
+    expect(keySubject(record)).toBeUndefined();
+    expect(keySubject(record, "shared")).toEqual({ tenantId: testTenant });
+    expect(keySubject({ ...record, owner: { tenantId: TENANT }, mode: "test" })).toEqual({
+      tenantId: testTenant,
+    });
   });
 
   it("puts the data subject on the context for a gateway's own routes (record usage under it)", async () => {
