@@ -196,6 +196,10 @@ export const KeyView = z
     expires_at: z.string().optional(),
     revoked_at: z.string().optional(),
     last_used_at: z.string().optional(),
+    created_by: z
+      .string()
+      .optional()
+      .meta({ description: "The key that issued this one over the API; revoking it revokes this one" }),
   })
   .meta({ id: "ApiKey" });
 

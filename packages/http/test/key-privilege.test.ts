@@ -180,6 +180,8 @@ describe("revoking over HTTP", () => {
     expect(await alive(admin.plaintext)).toBe(200);
     const read = await call(admin.plaintext, "GET", `/api/billing/keys/${grandchild.json.key.id}`);
     expect(read.json.revoked_at).toBe("2026-03-10T00:00:00.000Z");
+    expect(read.json.created_by).toBe(child.json.key.id);
+    expect(child.json.key.created_by).toBe(admin.key.id);
     // Revoking the admin key (in code) takes the rest of its lineage with it.
     await keys.revoke({ tenantId: TENANT }, admin.key.id);
     expect(await alive(sibling.json.secret)).toBe(401);

@@ -88,6 +88,7 @@ function keyView(key: ApiKeyRecord): z.output<typeof KeyView> {
     ...(key.expiresAt === undefined ? {} : { expires_at: key.expiresAt }),
     ...(key.revokedAt === undefined ? {} : { revoked_at: key.revokedAt }),
     ...(key.lastUsedAt === undefined ? {} : { last_used_at: key.lastUsedAt }),
+    ...(key.createdBy === undefined ? {} : { created_by: key.createdBy }),
   };
 }
 
