@@ -43,6 +43,12 @@ export {
   NewApiKeySchema,
 } from "./api-keys/schemas.js";
 export {
+  isTestModeTenant,
+  TEST_MODE_TENANT_MAX,
+  TEST_MODE_TENANT_PREFIX,
+  testModeSubject,
+} from "./api-keys/test-mode.js";
+export {
   type ChangeLogHolder,
   type ChangeLogStatus,
   type ChangeLogStatusQuery,

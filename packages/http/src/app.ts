@@ -1,7 +1,7 @@
 import type { ApiKeys } from "@latch/core";
 import type { RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
-import { apiKeyAuth, type BillingEnv } from "./auth.js";
+import { apiKeyAuth, type BillingEnv, type TestModeData } from "./auth.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { notFound, toProblem } from "./problem.js";
 import { type BillingCredits, CREDIT_ROUTES, creditsApp } from "./routes/credits.js";
@@ -24,6 +24,13 @@ export interface BillingAppOptions {
   credits?: BillingCredits;
   /** The clock (epoch ms) for defaults such as the balance's `at`. Default `Date.now`. */
   clock?: () => number;
+  /**
+   * `"isolated"` (default): a test-mode key (`latch_test_…`) reads and writes only test-mode
+   * data, kept under its owner's test-mode twin (tenant `latch-test:<tenant>`), and sees only
+   * test-mode keys; live keys never see test-mode data. `"shared"`: test-mode keys act for
+   * their owner like live keys (the behaviour before this option).
+   */
+  testModeData?: TestModeData;
 }
 
 /**
@@ -59,8 +66,9 @@ export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
     return c.json(document as Record<string, unknown>);
   });
 
-  app.use("/api/*", apiKeyAuth(keys));
-  app.use("/billing/*", apiKeyAuth(keys));
+  const auth = apiKeyAuth(keys, { testModeData: options.testModeData ?? "isolated" });
+  app.use("/api/*", auth);
+  app.use("/billing/*", auth);
 
   app.route(KEY_ROUTES.base, keysApp(keys));
   app.route(USAGE_ROUTES.base, usageApp(keys, records));

@@ -1,12 +1,25 @@
-import type { ApiKeyRecord, ApiKeys } from "@latch/core";
-import { apiKeyQuotaAccount, HoldTtlSchema, parseWith } from "@latch/core/adapter";
+import type { ApiKeyRecord, ApiKeys, BillingSubject } from "@latch/core";
+import {
+  apiKeyQuotaAccount,
+  HoldTtlSchema,
+  isTestModeTenant,
+  parseWith,
+  TEST_MODE_TENANT_MAX,
+  testModeSubject,
+} from "@latch/core/adapter";
 import type { Context, MiddlewareHandler } from "hono";
 import { ProblemError } from "./problem.js";
 
 /** What the middlewares put on the Hono context. */
 export interface BillingVariables {
-  /** The authenticated key: its owner is the subject every route acts for. */
+  /** The authenticated key. */
   apiKey: ApiKeyRecord;
+  /**
+   * The subject the key's data lives under: its owner, or for a test-mode key (unless
+   * `testModeData: "shared"`) the owner's test-mode twin (`latch-test:<tenant>`). Every
+   * usage, report, export and credit route acts for it; record a gateway's usage under it.
+   */
+  subject: BillingSubject;
   /** Set by a metered handler: the quota units it actually used (see {@link keyQuota}). */
   quotaActual?: number;
 }
@@ -27,23 +40,56 @@ function unauthorized(hadToken: boolean): ProblemError {
   });
 }
 
+/** Where test-mode keys' data lives: apart from live data (default), or in it (the old behaviour). */
+export type TestModeData = "isolated" | "shared";
+
+export interface ApiKeyAuthOptions {
+  /**
+   * `"isolated"` (default): a test-mode key acts for its owner's test-mode twin (tenant
+   * `latch-test:<tenant>`, see `testModeSubject` in `@latch/core/adapter`), so it never reads or
+   * writes live data and no live key sees its data. `"shared"`: test-mode keys act for their
+   * owner like live keys (the behaviour before this option existed).
+   */
+  testModeData?: TestModeData;
+}
+
+/**
+ * The subject `key`'s data lives under (see {@link ApiKeyAuthOptions.testModeData}), or
+ * undefined for a key that cannot have one: a live key of a tenant in the reserved test-mode
+ * namespace, or a test-mode key whose tenant is too long for it (`ApiKeys` issues neither).
+ */
+export function keySubject(
+  key: ApiKeyRecord,
+  testModeData: TestModeData = "isolated",
+): BillingSubject | undefined {
+  if (testModeData === "shared") return key.owner;
+  if (isTestModeTenant(key.owner.tenantId)) return undefined;
+  if (key.mode === "live") return key.owner;
+  return key.owner.tenantId.length > TEST_MODE_TENANT_MAX ? undefined : testModeSubject(key.owner);
+}
+
 /**
  * Bearer authentication: resolves `Authorization: Bearer <key>` through `keys.authenticate`
- * and puts the key on the context (`c.get("apiKey")`). A missing, malformed, unknown,
- * revoked or expired key is a 401 problem; a key with a bad checksum is refused before any
- * store lookup.
+ * and puts the key on the context (`c.get("apiKey")`), with the subject its data lives under
+ * (`c.get("subject")`: a test-mode key's is isolated from live data unless
+ * `testModeData: "shared"`). A missing, malformed, unknown, revoked or expired key is a 401
+ * problem; a key with a bad checksum is refused before any store lookup.
  *
  * @example
  * app.use("/v1/*", apiKeyAuth(keys));
  */
-export function apiKeyAuth(keys: ApiKeys): MiddlewareHandler<BillingEnv> {
+export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): MiddlewareHandler<BillingEnv> {
+  const testModeData = options.testModeData ?? "isolated";
   return async (c, next) => {
     const header = c.req.header("authorization");
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (token === undefined) throw unauthorized(header !== undefined);
     const result = await keys.authenticate(token, c.req.raw.signal);
     if (!result.ok) throw unauthorized(true);
+    const subject = keySubject(result.key, testModeData);
+    if (subject === undefined) throw unauthorized(true);
     c.set("apiKey", result.key);
+    c.set("subject", subject);
     await next();
   };
 }
@@ -53,6 +99,19 @@ export function callerKey(c: Context<BillingEnv>): ApiKeyRecord {
   const key = c.get("apiKey");
   if (key === undefined) throw unauthorized(false);
   return key;
+}
+
+/** The subject the caller's data lives under (see {@link BillingVariables.subject}). */
+export function callerSubject(c: Context<BillingEnv>): BillingSubject {
+  const key = callerKey(c);
+  return c.get("subject") ?? key.owner;
+}
+
+/**
+ * Whether the caller is a test-mode key whose data is isolated: it sees test-mode keys only.
+ */
+export function isolatedTestCaller(c: Context<BillingEnv>): boolean {
+  return isTestModeTenant(callerSubject(c).tenantId);
 }
 
 /**

@@ -5,13 +5,17 @@
  */
 export { type BillingAppOptions, createBillingApp } from "./app.js";
 export {
+  type ApiKeyAuthOptions,
   apiKeyAuth,
   type BillingEnv,
   type BillingVariables,
   callerKey,
+  callerSubject,
   type KeyQuotaOptions,
   keyQuota,
+  keySubject,
   requireScope,
+  type TestModeData,
 } from "./auth.js";
 export * from "./credit-schemas.js";
 export { buildOpenApiDocument } from "./openapi.js";

@@ -158,6 +158,18 @@ export const CreateKeyBody = z.strictObject({
   quota: QuotaBody.optional(),
   expires_at: Instant.optional(),
   tenant_id: Filters.tenant_id,
+  owner: z
+    .strictObject({
+      org_id: Id.optional(),
+      project_id: Id.optional(),
+      end_user_id: Id.optional(),
+      feature: Id.optional(),
+    })
+    .optional()
+    .meta({
+      description:
+        "Narrows the new key's owner within the caller's (e.g. a project of the tenant); a field contradicting the caller's owner is a 403",
+    }),
 });
 
 // ── responses ────────────────────────────────────────────────────────────────
@@ -184,6 +196,10 @@ export const KeyView = z
     expires_at: z.string().optional(),
     revoked_at: z.string().optional(),
     last_used_at: z.string().optional(),
+    created_by: z
+      .string()
+      .optional()
+      .meta({ description: "The key that issued this one over the API; revoking it revokes this one" }),
   })
   .meta({ id: "ApiKey" });
 

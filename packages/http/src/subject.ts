@@ -1,7 +1,7 @@
 import type { BillingSubject } from "@latch/core";
 import type { FilterKey } from "@latch/core/adapter";
 import type { Context } from "hono";
-import { type BillingEnv, callerKey } from "./auth.js";
+import { type BillingEnv, callerKey, callerSubject } from "./auth.js";
 import { notFound } from "./problem.js";
 
 /** The subject fields, as `@latch/core` names them. */
@@ -27,11 +27,21 @@ export function subjectWire(subject: Partial<Record<SubjectKey, string>>): Recor
   return view;
 }
 
-/** The caller's own subject; a `tenant_id` naming another tenant is a 404 (nothing is said about it). */
+/**
+ * Whether a request's `tenant_id` names the caller's own tenant: its key's, or the tenant its
+ * data lives under (a test-mode key's `latch-test:<tenant>`).
+ */
+export function ownTenant(c: Context<BillingEnv>, tenantId: string): boolean {
+  return tenantId === callerKey(c).owner.tenantId || tenantId === callerSubject(c).tenantId;
+}
+
+/**
+ * The subject the caller's data lives under (its key's owner; a test-mode key's test-mode
+ * twin); a `tenant_id` naming another tenant is a 404 (nothing is said about it).
+ */
 export function ownerOf(c: Context<BillingEnv>, tenantId: string | undefined): BillingSubject {
-  const owner = callerKey(c).owner;
-  if (tenantId !== undefined && tenantId !== owner.tenantId) throw notFound();
-  return owner;
+  if (tenantId !== undefined && !ownTenant(c, tenantId)) throw notFound();
+  return callerSubject(c);
 }
 
 /** Report filters on the wire → their store names: the subject's (but the tenant) and the model's. */

@@ -29,7 +29,7 @@ import {
 
 const S = "ApiKeyStore";
 const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
-const COLUMNS = `id, digest, payload,
+const COLUMNS = `id, digest, payload, created_by,
   to_char(revoked_at AT TIME ZONE 'UTC', ${ISO}) AS revoked_at,
   to_char(last_used_at AT TIME ZONE 'UTC', ${ISO}) AS last_used_at`;
 
@@ -37,20 +37,31 @@ interface Row {
   id: string;
   digest: string;
   payload: unknown;
+  created_by: string | null;
   revoked_at: string | null;
   last_used_at: string | null;
 }
 
-/** The immutable part of a record, as stored in `payload` and hashed for retry-vs-conflict. */
+/** The immutable part of a record, hashed for retry-vs-conflict. */
 function identityOf(record: ApiKeyRecord): Omit<ApiKeyRecord, "revokedAt" | "lastUsedAt"> {
   const { revokedAt: _r, lastUsedAt: _l, ...identity } = record;
   return identity;
+}
+
+/**
+ * What `payload` keeps: the identity without `createdBy`, which is the `created_by` column
+ * (migration 0012), so a release from before it still parses every payload.
+ */
+function payloadOf(record: ApiKeyRecord): Omit<ApiKeyRecord, "revokedAt" | "lastUsedAt" | "createdBy"> {
+  const { createdBy: _c, ...payload } = identityOf(record);
+  return payload;
 }
 
 function toRecord(row: Row): ApiKeyRecord {
   return parseStored(row.id, row.payload, (payload) =>
     ApiKeyRecordSchema.parse({
       ...(payload as object),
+      ...(row.created_by === null ? {} : { createdBy: row.created_by }),
       ...(row.revoked_at === null ? {} : { revokedAt: row.revoked_at }),
       ...(row.last_used_at === null ? {} : { lastUsedAt: row.last_used_at }),
     }),
@@ -58,11 +69,12 @@ function toRecord(row: Row): ApiKeyRecord {
 }
 
 /**
- * {@link ApiKeyStore} on PostgreSQL or PGlite (table `<schema>.api_keys`, migration 0005).
- * Keys are found by digest (unique index); the plaintext never reaches this store. Reads and
- * revokes are scoped with `owner @> $owner`, so another tenant's key is simply not found.
+ * {@link ApiKeyStore} on PostgreSQL or PGlite (table `<schema>.api_keys`, migrations 0005 and
+ * 0012). Keys are found by digest (unique index); the plaintext never reaches this store. Reads
+ * and revokes are scoped with `owner @> $owner`, so another tenant's key is simply not found.
  * `revoke` and `touch` are single conditional UPDATEs: concurrent touches of one key within
- * the interval write once.
+ * the interval write once. Revocation cascades to minted keys (`created_by`) through the
+ * schema's triggers (0012), so every release writing to the schema cascades alike.
  *
  * @example
  * const keys = new ApiKeys({ store: new PostgresApiKeyStore(pool, { schema: "latch" }), secret });
@@ -103,8 +115,8 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     await assertMigrated(this.#db, this.#schema);
     const existing = await this.#run(async (tx) => {
       const inserted = await tx.query(
-        `INSERT INTO ${this.#table} (id, digest, tenant_id, owner, hash, payload, revoked_at, last_used_at)
-       VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::timestamptz, $8::timestamptz)
+        `INSERT INTO ${this.#table} (id, digest, tenant_id, owner, hash, payload, revoked_at, last_used_at, created_by)
+       VALUES ($1, $2, $3, $4::jsonb, $5, $6::jsonb, $7::timestamptz, $8::timestamptz, $9)
        ON CONFLICT DO NOTHING RETURNING id`,
         [
           r.id,
@@ -112,9 +124,10 @@ export class PostgresApiKeyStore implements ApiKeyStore {
           r.owner.tenantId,
           JSON.stringify(r.owner),
           hash,
-          JSON.stringify(identity),
+          JSON.stringify(payloadOf(r)),
           r.revokedAt ?? null,
           r.lastUsedAt ?? null,
+          r.createdBy ?? null,
         ],
       );
       if (inserted.rows.length === 1) return "created" as const;

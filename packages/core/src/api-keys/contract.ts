@@ -28,6 +28,10 @@ export interface ApiKeyPage {
  *   another record or digest under the same id, or the same digest under another id, throws
  *   `IdempotencyConflictError` and changes nothing.
  * - `revoke` sets `revokedAt` once; revoking again keeps the first time.
+ * - Revocation cascades along `createdBy`: revoking a key revokes every key it minted,
+ *   transitively, at the same time (a key already revoked keeps its own time); a key inserted
+ *   with a `createdBy` that is already revoked is stored revoked at its minter's time. Atomic
+ *   against a concurrent mint: once both have returned, no key minted by a revoked key is live.
  * - `touch(id, at, minIntervalMs)` writes `lastUsedAt = at` only when the key has none or its
  *   `lastUsedAt` is at least `minIntervalMs` before `at`, atomically: of any number of
  *   concurrent touches of one key within the interval, exactly one writes. It returns whether
@@ -40,7 +44,10 @@ export interface ApiKeyStore {
   findByDigest(digest: string, signal?: AbortSignal): Promise<StoredApiKey | undefined>;
   get(owner: BillingSubject, id: string, signal?: AbortSignal): Promise<ApiKeyRecord | undefined>;
   list(owner: BillingSubject, options: ApiKeyListOptions, signal?: AbortSignal): Promise<ApiKeyPage>;
-  /** Revokes a key within `owner` and returns it, or undefined when there is no such key. */
+  /**
+   * Revokes a key within `owner`, and every key it minted (transitively), and returns it, or
+   * undefined when there is no such key.
+   */
   revoke(
     owner: BillingSubject,
     id: string,

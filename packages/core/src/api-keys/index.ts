@@ -31,3 +31,9 @@ export {
   NewApiKeySchema,
 } from "./schemas.js";
 export { type ApiKeyAuthResult, type ApiKeyRejection, ApiKeys, type ApiKeysOptions } from "./service.js";
+export {
+  isTestModeTenant,
+  TEST_MODE_TENANT_MAX,
+  TEST_MODE_TENANT_PREFIX,
+  testModeSubject,
+} from "./test-mode.js";

@@ -109,6 +109,11 @@ export const ApiKeyRecordSchema = z.strictObject({
   expiresAt: Instant.optional(),
   revokedAt: Instant.optional(),
   lastUsedAt: Instant.optional(),
+  /**
+   * The key that minted this one (`ApiKeys.mint`, e.g. `POST /api/billing/keys`); absent for a
+   * key issued in code. Revoking a key revokes every key it minted, transitively.
+   */
+  createdBy: ApiKeyIdSchema.optional(),
 });
 export type ApiKeyRecord = z.output<typeof ApiKeyRecordSchema>;
 export type ApiKeyRecordInput = z.input<typeof ApiKeyRecordSchema>;

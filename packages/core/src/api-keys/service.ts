@@ -1,18 +1,21 @@
 import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
-import { LatchValidationError } from "../errors/index.js";
+import { LatchValidationError, PrivilegeExceededError } from "../errors/index.js";
 import type { BillingSubject } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
 import type { ApiKeyPage, ApiKeyStore } from "./contract.js";
 import { ApiKeyHasher } from "./digest.js";
 import { generateApiKey, generateApiKeyId, parseApiKey } from "./format.js";
+import { mintExcess, revokeExcess } from "./privilege.js";
 import {
   type ApiKeyListOptions,
   type ApiKeyRecord,
   apiKeyQuotaAccount,
   apiKeyQuotaUnits,
+  type NewApiKey,
   type NewApiKeyInput,
   NewApiKeySchema,
 } from "./schemas.js";
+import { isTestModeTenant, TEST_MODE_TENANT_MAX, TEST_MODE_TENANT_PREFIX } from "./test-mode.js";
 
 /** Why a presented key was refused. Tell the client only "401"; log the reason if you like. */
 export type ApiKeyRejection = "malformed" | "unknown" | "revoked" | "expired";
@@ -78,7 +81,9 @@ export class ApiKeys {
 
   /**
    * Issues a key. The plaintext is in the result and nowhere else: show it once. With a
-   * quota, the key's quota account gets its limit before the key exists.
+   * quota, the key's quota account gets its limit before the key exists. No key may be issued
+   * for a tenant id starting with `latch-test:` (the test-mode namespace, see
+   * {@link testModeSubject}), nor a test-mode key for a tenant id over 245 characters.
    *
    * @throws LatchValidationError naming the bad field (e.g. `quota.limit`, `scopes.0`).
    */
@@ -87,13 +92,70 @@ export class ApiKeys {
     signal?: AbortSignal,
   ): Promise<{ key: ApiKeyRecord; plaintext: string }> {
     signal?.throwIfAborted();
-    const parsed = parseWith(NewApiKeySchema, input, `${SUBJECT}.create`);
+    return this.#issue(parseWith(NewApiKeySchema, input, `${SUBJECT}.create`), undefined, "create", signal);
+  }
+
+  /**
+   * Issues a key on behalf of `minter` (an authenticated key, e.g. `POST /api/billing/keys`),
+   * least privilege: the new key's scopes are among the minter's; with a minter quota it has a
+   * quota in the same unit (and currency) no larger; with a minter expiry it expires no later;
+   * a test-mode minter mints test-mode keys only (`mode` defaults to the minter's); its owner
+   * lies within the minter's. The key records `createdBy: minter.id`, so revoking the minter
+   * revokes it (and what it mints in turn).
+   *
+   * A minted key's quota is its own account: it does not draw on the minter's, so a minter with
+   * a quota of N can mint several keys of up to N each.
+   *
+   * @throws PrivilegeExceededError naming the first field beyond the minter's (`scopes.1`,
+   *   `quota`, `quota.unit`, `quota.currency`, `quota.limit`, `expiresAt`, `mode`, `owner.<field>`).
+   * @throws LatchValidationError naming a bad field, as `create`.
+   *
+   * @example
+   * const { key, plaintext } = await keys.mint(caller, { owner: caller.owner, name: "ci", scopes: ["billing:read"] });
+   */
+  async mint(
+    minter: ApiKeyRecord,
+    input: NewApiKeyInput,
+    signal?: AbortSignal,
+  ): Promise<{ key: ApiKeyRecord; plaintext: string }> {
+    signal?.throwIfAborted();
+    const parsed = parseWith(
+      NewApiKeySchema,
+      { ...input, mode: input.mode ?? minter.mode },
+      `${SUBJECT}.mint`,
+    );
+    const excess = mintExcess(minter, parsed);
+    if (excess !== undefined) throw new PrivilegeExceededError(excess);
+    return this.#issue(parsed, minter.id, "mint", signal);
+  }
+
+  async #issue(
+    parsed: NewApiKey,
+    createdBy: string | undefined,
+    method: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ key: ApiKeyRecord; plaintext: string }> {
+    const at = `${SUBJECT}.${method}`;
+    if (isTestModeTenant(parsed.owner.tenantId)) {
+      throw LatchValidationError.at(
+        at,
+        "owner.tenantId",
+        `must not start with ${TEST_MODE_TENANT_PREFIX} (test-mode data)`,
+      );
+    }
+    if (parsed.mode === "test" && parsed.owner.tenantId.length > TEST_MODE_TENANT_MAX) {
+      throw LatchValidationError.at(
+        at,
+        "owner.tenantId",
+        `at most ${TEST_MODE_TENANT_MAX} characters for a test-mode key`,
+      );
+    }
     if (parsed.quota !== undefined && this.quota === undefined) {
-      throw LatchValidationError.at(`${SUBJECT}.create`, "quota", "no QuotaReservator is configured");
+      throw LatchValidationError.at(at, "quota", "no QuotaReservator is configured");
     }
     const now = this.#clock();
     if (parsed.expiresAt !== undefined && Date.parse(parsed.expiresAt) <= now) {
-      throw LatchValidationError.at(`${SUBJECT}.create`, "expiresAt", "must be in the future");
+      throw LatchValidationError.at(at, "expiresAt", "must be in the future");
     }
     const record: ApiKeyRecord = {
       id: generateApiKeyId(),
@@ -104,6 +166,7 @@ export class ApiKeys {
       createdAt: new Date(now).toISOString(),
       ...(parsed.quota === undefined ? {} : { quota: parsed.quota }),
       ...(parsed.expiresAt === undefined ? {} : { expiresAt: parsed.expiresAt }),
+      ...(createdBy === undefined ? {} : { createdBy }),
     };
     if (parsed.quota !== undefined && this.quota !== undefined) {
       await this.quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
@@ -142,9 +205,28 @@ export class ApiKeys {
     return this.store.list(owner, options, signal);
   }
 
-  /** Revokes a key within `owner` (idempotent); undefined when there is no such key. */
+  /**
+   * Revokes a key within `owner` (idempotent), and every key it minted, transitively; undefined
+   * when there is no such key.
+   */
   revoke(owner: BillingSubject, id: string, signal?: AbortSignal): Promise<ApiKeyRecord | undefined> {
     return this.store.revoke(owner, id, new Date(this.#clock()).toISOString(), signal);
+  }
+
+  /**
+   * Revokes a key within `caller`'s owner on behalf of `caller` (an authenticated key), like
+   * {@link ApiKeys.revoke}, but only a key `caller` holds every scope of (and, for a test-mode
+   * caller, only a test-mode key): a `keys:write`-only key cannot revoke an admin key.
+   * Undefined when there is no such key within the caller's owner.
+   *
+   * @throws PrivilegeExceededError naming `scopes` or `mode`.
+   */
+  async revokeAs(caller: ApiKeyRecord, id: string, signal?: AbortSignal): Promise<ApiKeyRecord | undefined> {
+    const target = await this.store.get(caller.owner, id, signal);
+    if (target === undefined) return undefined;
+    const excess = revokeExcess(caller, target);
+    if (excess !== undefined) throw new PrivilegeExceededError(excess);
+    return this.revoke(caller.owner, id, signal);
   }
 
   /** The key's quota balance in reservator units, or undefined when it has no quota. */

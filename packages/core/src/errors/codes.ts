@@ -33,6 +33,8 @@ export const LATCH_ERROR_CODES = [
   "export_failed",
   /** A credit grant, void or reset was dated before the ledger's latest reset. */
   "high_watermark",
+  /** An API key asked for more than it has: a minted key beyond its minter's, or a revoke of a key with more scopes. */
+  "privilege_exceeded",
   /** `@latch/postgres`: the schema is behind the migration the package needs; run `migrate()`. */
   "schema_not_migrated",
   /** `@latch/postgres`: the schema was migrated past what the package can use; upgrade it. */

@@ -12,6 +12,7 @@ import type { NoPriceForMeterError } from "./no-price-for-meter-error.js";
 import type { NoSnapshotForTierError } from "./no-snapshot-for-tier-error.js";
 import type { NoSnapshotInEffectError } from "./no-snapshot-in-effect-error.js";
 import type { OverflowError } from "./overflow-error.js";
+import type { PrivilegeExceededError } from "./privilege-exceeded-error.js";
 import type { QuotaUnavailableError } from "./quota-unavailable-error.js";
 import type { LatchValidationError } from "./validation-error.js";
 
@@ -40,6 +41,7 @@ export interface LatchErrorClasses {
   hold_already_resolved: HoldAlreadyResolvedError;
   export_failed: ExportError;
   high_watermark: HighWatermarkError;
+  privilege_exceeded: PrivilegeExceededError;
 }
 
 /** The class of `code`'s errors; a `LatchError` with that code while its adapter is not imported. */

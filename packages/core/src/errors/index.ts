@@ -13,5 +13,6 @@ export { NoPriceForMeterError } from "./no-price-for-meter-error.js";
 export { NoSnapshotForTierError } from "./no-snapshot-for-tier-error.js";
 export { NoSnapshotInEffectError } from "./no-snapshot-in-effect-error.js";
 export { OverflowError } from "./overflow-error.js";
+export { PrivilegeExceededError } from "./privilege-exceeded-error.js";
 export { QuotaUnavailableError } from "./quota-unavailable-error.js";
 export { LatchValidationError, type ValidationIssue } from "./validation-error.js";

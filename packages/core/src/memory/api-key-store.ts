@@ -31,7 +31,8 @@ function copy(record: ApiKeyRecord): ApiKeyRecord {
 /**
  * The embedded {@link ApiKeyStore}: keys in process memory, by id and by digest, with the
  * contract's semantics. Every method is a synchronous critical section behind an async
- * signature, so concurrent `touch`es of one key write once per interval.
+ * signature, so concurrent `touch`es of one key write once per interval, and a key minted
+ * while its minter is being revoked is revoked too.
  *
  * @example
  * const keys = new ApiKeys({ store: new MemoryApiKeyStore(), secret });
@@ -39,6 +40,8 @@ function copy(record: ApiKeyRecord): ApiKeyRecord {
 export class MemoryApiKeyStore implements ApiKeyStore {
   readonly #byId = new Map<string, Entry>();
   readonly #byDigest = new Map<string, string>();
+  /** Minter id → the ids of the keys it minted (`createdBy`). */
+  readonly #minted = new Map<string, Set<string>>();
 
   async insert(
     record: ApiKeyRecord,
@@ -61,7 +64,16 @@ export class MemoryApiKeyStore implements ApiKeyStore {
       const other = this.#byId.get(holder);
       throw new IdempotencyConflictError({ id: r.id, existingHash: other?.hash ?? "", incomingHash: hash });
     }
-    this.#byId.set(r.id, { record: copy(r), digest: d, hash });
+    const stored = copy(r);
+    if (r.createdBy !== undefined) {
+      // A key minted by a revoked key is revoked with it (its minter's revocation time).
+      const minterRevokedAt = this.#byId.get(r.createdBy)?.record.revokedAt;
+      if (minterRevokedAt !== undefined) stored.revokedAt ??= minterRevokedAt;
+      const siblings = this.#minted.get(r.createdBy) ?? new Set<string>();
+      siblings.add(r.id);
+      this.#minted.set(r.createdBy, siblings);
+    }
+    this.#byId.set(r.id, { record: stored, digest: d, hash });
     this.#byDigest.set(d, r.id);
     return "created";
   }
@@ -104,6 +116,17 @@ export class MemoryApiKeyStore implements ApiKeyStore {
     const entry = this.#within(owner, id, `${S}.revoke`);
     if (entry === undefined) return undefined;
     entry.record.revokedAt ??= when;
+    // Every key it minted, transitively; one already revoked keeps its own time.
+    const pending = [...(this.#minted.get(entry.record.id) ?? [])];
+    const seen = new Set<string>();
+    for (let id = pending.pop(); id !== undefined; id = pending.pop()) {
+      if (seen.has(id)) continue;
+      seen.add(id);
+      const minted = this.#byId.get(id);
+      if (minted === undefined) continue;
+      minted.record.revokedAt ??= entry.record.revokedAt;
+      pending.push(...(this.#minted.get(id) ?? []));
+    }
     return copy(entry.record);
   }
 

@@ -16,6 +16,7 @@ import {
   NoSnapshotForTierError,
   NoSnapshotInEffectError,
   OverflowError,
+  PrivilegeExceededError,
   QuotaUnavailableError,
 } from "../../src/errors/index.js";
 import { LATCH_ERROR_CODES, LatchError, type LatchErrorCode, LatchValidationError } from "../../src/index.js";
@@ -95,6 +96,11 @@ const CASES: {
     of: (m) => m.HighWatermarkError,
     make: (m) =>
       new m.HighWatermarkError({ ledgerId: "l1", highWatermark: "2026-03-01T00:00:00.000Z", field: "at" }),
+  },
+  privilege_exceeded: {
+    of: (m) => m.PrivilegeExceededError,
+    make: (m) =>
+      new m.PrivilegeExceededError({ field: "quota.limit", reason: "must not exceed this API key's quota" }),
   },
 };
 
@@ -225,6 +231,7 @@ describe("the code list and the class map", () => {
       NoSnapshotForTierError,
       NoSnapshotInEffectError,
       OverflowError,
+      PrivilegeExceededError,
       QuotaUnavailableError,
     ];
     expect(classes.map((c) => c.name).sort()).toEqual(CODES.map((code) => CASES[code].of(here).name).sort());

@@ -1,7 +1,7 @@
 import { type BillingSubject, LatchError, type LatchValidationError } from "@latch/core";
 import type { CreditLedger, CreditLedgerInfo } from "@latch/core/adapter";
 import { type Context, Hono } from "hono";
-import { type BillingEnv, callerKey } from "../auth.js";
+import { type BillingEnv, callerSubject } from "../auth.js";
 import {
   BalanceParams,
   BalanceView,
@@ -35,7 +35,7 @@ import {
   toProblem,
 } from "../problem.js";
 import { DEFAULT_PAGE_SIZE, handle, type RouteGroup, type RouteSpec } from "../route.js";
-import { SUBJECT_WIRE } from "../subject.js";
+import { ownerOf, ownTenant, SUBJECT_WIRE } from "../subject.js";
 
 type CreditSubject = CreditLedgerInfo["subject"];
 
@@ -223,14 +223,13 @@ export function creditsApp(credits: BillingCredits, clock: () => number): Hono<B
   const ownLedger = async (c: Context<BillingEnv>): Promise<CreditLedgerInfo> => {
     const { ledgerId } = parse(LedgerPathParams, { ledgerId: c.req.param("ledgerId") }, "path");
     const ledger = await ledgerCall(credits.getLedger(ledgerId, c.req.raw.signal), "path");
-    if (ledger === undefined || !owns(callerKey(c).owner, ledger.subject)) throw notFound();
+    if (ledger === undefined || !owns(callerSubject(c), ledger.subject)) throw notFound();
     return ledger;
   };
 
   handle(app, listLedgers, async (c) => {
     const q = parse(ListLedgersParams, c.req.query(), "query");
-    const owner = callerKey(c).owner;
-    if (q.tenant_id !== undefined && q.tenant_id !== owner.tenantId) throw notFound();
+    const owner = ownerOf(c, q.tenant_id);
     const subject: Partial<CreditSubject> = {};
     for (const [key] of SUBJECT_WIRE) {
       const value = owner[key];
@@ -256,7 +255,12 @@ export function creditsApp(credits: BillingCredits, clock: () => number): Hono<B
 
   handle(app, createLedger, async (c) => {
     const body = parse(CreateLedgerBody, await readJson(c.req.raw), "body");
-    const subject = subjectFor(callerKey(c).owner, body.subject);
+    // A `subject.tenant_id` naming the caller's own tenant means the tenant its data lives under.
+    const wire =
+      body.subject?.tenant_id !== undefined && ownTenant(c, body.subject.tenant_id)
+        ? { ...body.subject, tenant_id: callerSubject(c).tenantId }
+        : body.subject;
+    const subject = subjectFor(callerSubject(c), wire);
     // A ledger id taken by another subject is a conflict that says nothing about its owner.
     const { status, ledger } = await ledgerCall(
       credits.createLedger(

@@ -1,14 +1,16 @@
-import type { ApiKeyRecord, ApiKeys } from "@latch/core";
+import type { ApiKeyRecord, ApiKeys, BillingSubject } from "@latch/core";
 import { API_KEY_SCOPES } from "@latch/core/adapter";
-import { Hono } from "hono";
+import { PrivilegeExceededError } from "@latch/core/errors";
+import { type Context, Hono } from "hono";
 import type { z } from "zod";
-import { type BillingEnv, callerKey } from "../auth.js";
+import { type BillingEnv, callerKey, isolatedTestCaller } from "../auth.js";
 import {
   invalidInput,
   notFound,
   ProblemError,
   parseInput as parse,
   readJson,
+  snakePath,
   toProblem,
 } from "../problem.js";
 import { DEFAULT_PAGE_SIZE, handle, type RouteGroup, type RouteSpec } from "../route.js";
@@ -20,7 +22,7 @@ import {
   KeyView,
   ListKeysParams,
 } from "../schemas.js";
-import { ownerOf, subjectWire } from "../subject.js";
+import { ownTenant, SUBJECT_WIRE, subjectWire } from "../subject.js";
 
 const createKey = {
   method: "post",
@@ -30,6 +32,10 @@ const createKey = {
   body: CreateKeyBody,
   status: 201,
   response: CreatedKeyView,
+  problems: {
+    "403":
+      "The API key lacks the scope, or the new key would exceed it (a scope, quota, expiry, mode or owner beyond the caller key's; the problem names the field)",
+  },
 } as const satisfies RouteSpec;
 
 const listKeys = {
@@ -60,6 +66,7 @@ const revokeKey = {
   params: KeyPathParams,
   status: 200,
   response: KeyView,
+  problems: { "403": "The API key lacks the scope, or a scope of the key to revoke" },
 } as const satisfies RouteSpec;
 
 /** The API key routes, mounted at `/api/billing/keys`. */
@@ -82,7 +89,31 @@ function keyView(key: ApiKeyRecord): z.output<typeof KeyView> {
     ...(key.expiresAt === undefined ? {} : { expires_at: key.expiresAt }),
     ...(key.revokedAt === undefined ? {} : { revoked_at: key.revokedAt }),
     ...(key.lastUsedAt === undefined ? {} : { last_used_at: key.lastUsedAt }),
+    ...(key.createdBy === undefined ? {} : { created_by: key.createdBy }),
   };
+}
+
+/**
+ * The caller key's own owner (keys are stored under it, also a test-mode key's); a `tenant_id`
+ * naming another tenant is a 404.
+ */
+function keyOwnerOf(c: Context<BillingEnv>, tenantId: string | undefined): BillingSubject {
+  if (tenantId !== undefined && !ownTenant(c, tenantId)) throw notFound();
+  return callerKey(c).owner;
+}
+
+/** Whether the caller may see `key`: an isolated test-mode caller sees test-mode keys only. */
+function visible(c: Context<BillingEnv>, key: ApiKeyRecord): boolean {
+  return key.mode === "test" || !isolatedTestCaller(c);
+}
+
+/** A key beyond the caller's privileges: a 403 naming the wire field (`quota.limit`, `expires_at`, …). */
+function privilegeProblem(error: unknown): unknown {
+  if (!PrivilegeExceededError.isInstance(error)) return error;
+  const name = snakePath(error.field);
+  return new ProblemError(403, "privilege_exceeded", `${name}: ${error.reason}`, {
+    invalidParams: [{ name, in: "body", reason: error.reason }],
+  });
 }
 
 /** The API key routes as a sub-app: issue, list, read and revoke the caller's own keys. */
@@ -92,15 +123,16 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
   handle(app, createKey, async (c) => {
     const caller = callerKey(c);
     const body = parse(CreateKeyBody, await readJson(c.req.raw), "body");
-    const owner = ownerOf(c, body.tenant_id);
-    // No escalation: a key can only hand out scopes it has itself.
-    const extra = body.scopes.find((scope) => !caller.scopes.includes(scope));
-    if (extra !== undefined) {
-      throw new ProblemError(403, "insufficient_scope", `This API key cannot grant the scope ${extra}`);
+    const owner: Record<string, string> = { ...keyOwnerOf(c, body.tenant_id) };
+    // The body narrows the owner; a field contradicting the caller's is refused by mint (403).
+    for (const [key, wire] of SUBJECT_WIRE) {
+      const asked = (body.owner as Record<string, string> | undefined)?.[wire];
+      if (asked !== undefined) owner[key] = asked;
     }
+    // Least privilege (scopes, quota, expiry, mode, owner within the caller's): ApiKeys.mint.
     const { key, plaintext } = await keys
-      .create({
-        owner,
+      .mint(caller, {
+        owner: owner as BillingSubject,
         name: body.name,
         scopes: body.scopes,
         ...(body.mode === undefined ? {} : { mode: body.mode }),
@@ -108,13 +140,13 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
         ...(body.expires_at === undefined ? {} : { expiresAt: body.expires_at }),
       })
       .catch((error: unknown) => {
+        const refused = privilegeProblem(error);
+        if (refused !== error) throw refused;
         const problem = toProblem(error);
         const params = problem.problem["invalid-params"];
         if (params === undefined) throw problem;
-        // Field names of ApiKeys.create → the body's.
-        throw invalidInput(
-          params.map((p) => ({ ...p, in: "body", name: p.name === "expiresAt" ? "expires_at" : p.name })),
-        );
+        // Field names of ApiKeys.mint → the body's.
+        throw invalidInput(params.map((p) => ({ ...p, in: "body", name: snakePath(p.name) })));
       });
     c.header("cache-control", "no-store");
     return c.json({ key: keyView(key), secret: plaintext }, 201);
@@ -122,13 +154,14 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
 
   handle(app, listKeys, async (c) => {
     const q = parse(ListKeysParams, c.req.query(), "query");
-    const owner = ownerOf(c, q.tenant_id);
+    const owner = keyOwnerOf(c, q.tenant_id);
     const page = await keys.list(owner, {
       limit: q.limit ?? DEFAULT_PAGE_SIZE,
       ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
     });
     return c.json({
-      items: page.items.map(keyView),
+      // An isolated test-mode caller's pages hold its test-mode keys only (a page may be short).
+      items: page.items.filter((key) => visible(c, key)).map(keyView),
       ...(page.next === undefined ? {} : { next_cursor: page.next }),
     });
   });
@@ -136,13 +169,19 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
   handle(app, getKey, async (c) => {
     const { id } = parse(KeyPathParams, c.req.param(), "path");
     const key = await keys.get(callerKey(c).owner, id);
-    if (key === undefined) throw notFound();
+    if (key === undefined || !visible(c, key)) throw notFound();
     return c.json(keyView(key));
   });
 
   handle(app, revokeKey, async (c) => {
     const { id } = parse(KeyPathParams, c.req.param(), "path");
-    const key = await keys.revoke(callerKey(c).owner, id);
+    const caller = callerKey(c);
+    const target = await keys.get(caller.owner, id);
+    if (target === undefined || !visible(c, target)) throw notFound();
+    // A key with a scope the caller lacks (an admin key, for a keys:write-only caller) is a 403.
+    const key = await keys.revokeAs(caller, id).catch((error: unknown) => {
+      throw privilegeProblem(error);
+    });
     if (key === undefined) throw notFound();
     return c.json(keyView(key));
   });

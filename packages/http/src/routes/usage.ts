@@ -1,7 +1,7 @@
 import type { ApiKeyRecord, ApiKeys } from "@latch/core";
 import { API_KEY_SCOPES, type QuotaBalance, type RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
-import type { BillingEnv } from "../auth.js";
+import { type BillingEnv, callerKey, isolatedTestCaller } from "../auth.js";
 import { notFound, parseInput as parse } from "../problem.js";
 import { totalsView } from "../report-views.js";
 import { handle, type RouteGroup, type RouteSpec } from "../route.js";
@@ -39,8 +39,9 @@ export function usageApp(keys: ApiKeys, records: RatedRecordStore): Hono<Billing
     let quota: ReturnType<typeof quotaView> | undefined;
     const filters = filtersFor(owner, {});
     if (q.key_id !== undefined) {
-      const key = await keys.get(owner, q.key_id);
-      if (key === undefined) throw notFound();
+      // Keys are stored under their real owner; an isolated test-mode caller sees test-mode keys only.
+      const key = await keys.get(callerKey(c).owner, q.key_id);
+      if (key === undefined || (isolatedTestCaller(c) && key.mode !== "test")) throw notFound();
       filters.apiKeyId = key.id;
       const balance = await keys.quotaBalance(key);
       if (balance !== undefined) quota = quotaView(key, balance);

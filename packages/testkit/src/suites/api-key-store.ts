@@ -27,7 +27,8 @@ const hex = (c: string) => c.repeat(64);
 /**
  * The `ApiKeyStore` contract as a vitest suite: idempotent inserts and conflicts, lookup by
  * digest, owner scoping (another tenant's key does not exist for you), paging, revoke once,
- * `touch` at most once per interval under concurrency, input validation; and, through
+ * `touch` at most once per interval under concurrency, revocation cascading to minted keys
+ * (`createdBy`, transitively, also against a racing mint), input validation; and, through
  * `ApiKeys`, issuing and authenticating keys with no plaintext kept and no lookup for a bad
  * checksum. Every test always runs; none can be switched off.
  *
@@ -166,6 +167,79 @@ function apiKeyStoreTests(title: string, options: ApiKeyStoreSuiteOptions): void
       expect(await store.insert(r, d)).toBe("already_exists"); // a retried insert after a revoke
     });
 
+    it("keeps the minting key's id (createdBy) on the record", async () => {
+      const minter = record();
+      const minted = record({ createdBy: minter.id, owner: { tenantId, projectId: "p1" } });
+      const d = digest();
+      await store.insert(minter, digest());
+      expect(await store.insert(minted, d)).toBe("created");
+      expect(await store.get(owner, minted.id)).toEqual(minted);
+      expect(await store.findByDigest(d)).toEqual({ record: minted, digest: d });
+      expect((await store.list({ tenantId, projectId: "p1" }, { limit: 10 })).items).toEqual([minted]);
+      expect(await store.insert(minted, d)).toBe("already_exists");
+      await expectLatchError(store.insert({ ...minted, createdBy: record().id }, d), "idempotency_conflict");
+      await expectInvalidInput(store.insert(record({ createdBy: "bad id!" }), digest()), "createdBy");
+    });
+
+    it("revoking a key revokes every key it minted, transitively, at the same time, and nothing else", async () => {
+      // root ─┬─ child ─── grandchild ─── great-grandchild
+      //       └─ early (revoked before)   sibling: minted by another key; unrelated: no minter
+      const root = record();
+      const other = record();
+      const child = record({ createdBy: root.id });
+      const early = record({ createdBy: root.id });
+      const grandchild = record({ createdBy: child.id, owner: { tenantId, projectId: "p1" } });
+      const greatGrandchild = record({ createdBy: grandchild.id, owner: { tenantId, projectId: "p1" } });
+      const sibling = record({ createdBy: other.id });
+      const unrelated = record();
+      for (const r of [root, other, child, early, grandchild, greatGrandchild, sibling, unrelated]) {
+        await store.insert(r, digest());
+      }
+      await store.revoke(owner, early.id, "2026-03-01T13:00:00Z");
+      const revoked = await store.revoke(owner, root.id, "2026-03-02T00:00:00Z");
+      expect(revoked?.revokedAt).toBe("2026-03-02T00:00:00.000Z");
+      const revokedAt = async (id: string) => (await store.get(owner, id))?.revokedAt;
+      for (const r of [child, grandchild, greatGrandchild]) {
+        expect(await revokedAt(r.id)).toBe("2026-03-02T00:00:00.000Z");
+      }
+      expect(await revokedAt(early.id)).toBe("2026-03-01T13:00:00.000Z");
+      for (const r of [other, sibling, unrelated]) expect(await revokedAt(r.id)).toBeUndefined();
+    });
+
+    it("revoking a minted key revokes its own minted keys, not its minter", async () => {
+      const root = record();
+      const child = record({ createdBy: root.id });
+      const grandchild = record({ createdBy: child.id });
+      for (const r of [root, child, grandchild]) await store.insert(r, digest());
+      await store.revoke(owner, child.id, "2026-03-02T00:00:00Z");
+      expect((await store.get(owner, grandchild.id))?.revokedAt).toBe("2026-03-02T00:00:00.000Z");
+      expect((await store.get(owner, root.id))?.revokedAt).toBeUndefined();
+    });
+
+    it("stores a key minted by an already revoked key as revoked at its minter's time", async () => {
+      const root = record();
+      await store.insert(root, digest());
+      await store.revoke(owner, root.id, "2026-03-02T00:00:00Z");
+      const late = record({ createdBy: root.id });
+      const d = digest();
+      expect(await store.insert(late, d)).toBe("created");
+      expect((await store.findByDigest(d))?.record.revokedAt).toBe("2026-03-02T00:00:00.000Z");
+      expect(await store.insert(late, d)).toBe("already_exists");
+    });
+
+    it("leaves no key minted by a revoked key live when mints race the revoke", async () => {
+      const root = record();
+      await store.insert(root, digest());
+      const minted = Array.from({ length: 40 }, () => record({ createdBy: root.id }));
+      await Promise.all([
+        ...minted.map((r) => store.insert(r, digest())),
+        store.revoke(owner, root.id, "2026-03-02T00:00:00Z"),
+      ]);
+      for (const r of minted) {
+        expect((await store.get(owner, r.id))?.revokedAt, r.id).toBe("2026-03-02T00:00:00.000Z");
+      }
+    });
+
     it("writes lastUsedAt at most once per interval, once among 100 concurrent touches", async () => {
       const r = record();
       await store.insert(r, digest());
@@ -266,6 +340,25 @@ function apiKeyStoreTests(title: string, options: ApiKeyStoreSuiteOptions): void
         expect((await keys.authenticate(expiring.plaintext)).ok).toBe(true);
         now = Date.parse("2026-03-01T13:00:00Z");
         expect(await keys.authenticate(expiring.plaintext)).toEqual({ ok: false, reason: "expired" });
+        await keys.flush();
+      });
+
+      it("mints least-privilege keys that die with their minter", async () => {
+        const keys = new ApiKeys({ store, secret: SECRET });
+        const admin = await keys.create({ owner, name: "admin", scopes: ["keys:write", "billing:read"] });
+        const child = await keys.mint(admin.key, { owner, name: "child", scopes: ["keys:write"] });
+        expect(child.key.createdBy).toBe(admin.key.id);
+        await expectLatchError(
+          keys.mint(child.key, { owner, name: "x", scopes: ["billing:read"] }),
+          "privilege_exceeded",
+        );
+        const grandchild = await keys.mint(child.key, { owner, name: "grandchild", scopes: [] });
+        await expectLatchError(keys.revokeAs(child.key, admin.key.id), "privilege_exceeded");
+        expect((await keys.authenticate(admin.plaintext)).ok).toBe(true);
+        await keys.revoke(owner, admin.key.id);
+        for (const { plaintext } of [admin, child, grandchild]) {
+          expect(await keys.authenticate(plaintext)).toEqual({ ok: false, reason: "revoked" });
+        }
         await keys.flush();
       });
 
