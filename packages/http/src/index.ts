@@ -5,17 +5,27 @@
  */
 export { type BillingAppOptions, createBillingApp } from "./app.js";
 export {
+  type ApiKeyAuthOptions,
   apiKeyAuth,
   type BillingEnv,
   type BillingVariables,
   callerKey,
+  type FailedAuthOptions,
   type KeyQuotaOptions,
   keyQuota,
   requireScope,
 } from "./auth.js";
 export * from "./credit-schemas.js";
+export {
+  type BillingErrorHook,
+  type BillingErrorInfo,
+  logBillingError,
+  type RequestLimits,
+  SAFE_REQUEST_ID,
+} from "./edge.js";
 export { buildOpenApiDocument } from "./openapi.js";
 export { type InvalidParam, type Problem, ProblemError, ProblemSchema, toProblem } from "./problem.js";
 export { lineView } from "./report-views.js";
 export type { BillingCredits } from "./routes/credits.js";
+export { CSV_ERROR_MARK } from "./routes/export.js";
 export * from "./schemas.js";

@@ -12,6 +12,7 @@ export {
   toBillingRecord,
   totalsByCurrency,
 } from "./billing-record.js";
+export { csvRow } from "../reports/csv.js";
 export { type CsvCellKind, csvCell, csvCellValue } from "./csv-cell.js";
 export { type ExportFileSystem, FileExporter, type FileExporterOptions } from "./file-exporter.js";
 export {
