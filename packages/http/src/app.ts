@@ -99,7 +99,10 @@ export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
   app.route(KEY_ROUTES.base, keysApp(keys));
   app.route(USAGE_ROUTES.base, usageApp(keys, records));
   app.route(REPORT_ROUTES.base, reportsApp(records));
-  app.route(EXPORT_ROUTES.base, exportApp({ records, keys, pageSize: options.exportPageSize ?? 1_000, onError }));
+  app.route(
+    EXPORT_ROUTES.base,
+    exportApp({ records, keys, pageSize: options.exportPageSize ?? 1_000, onError }),
+  );
   if (options.credits !== undefined) {
     app.route(CREDIT_ROUTES.base, creditsApp(options.credits, options.clock ?? Date.now));
   }

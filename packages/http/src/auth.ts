@@ -100,7 +100,8 @@ class FailedAuthLimiter {
     const now = this.#clock();
     const entry = this.#clients.get(client);
     this.#clients.delete(client); // re-inserted last: the Map's order is least recently failed first
-    const current = entry === undefined || now - entry.since >= this.#windowMs ? { since: now, failures: 0 } : entry;
+    const current =
+      entry === undefined || now - entry.since >= this.#windowMs ? { since: now, failures: 0 } : entry;
     current.failures += 1;
     while (this.#clients.size >= this.#maxClients) {
       this.#clients.delete(this.#clients.keys().next().value as string);

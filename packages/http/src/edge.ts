@@ -148,9 +148,14 @@ export function requestLimits(limits: Required<RequestLimits>): MiddlewareHandle
   const body = bodyLimit({
     maxSize: limits.body,
     onError: () => {
-      throw new ProblemError(413, "content_too_large", `The request body is larger than ${limits.body} bytes`, {
-        headers: { connection: "close" },
-      });
+      throw new ProblemError(
+        413,
+        "content_too_large",
+        `The request body is larger than ${limits.body} bytes`,
+        {
+          headers: { connection: "close" },
+        },
+      );
     },
   });
   return async (c, next) => {

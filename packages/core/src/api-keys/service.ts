@@ -1,8 +1,8 @@
+import { z } from "zod";
 import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { BillingSubject } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
-import { z } from "zod";
 import { AbsentDigests } from "./absent-digests.js";
 import type { ApiKeyPage, ApiKeyStore } from "./contract.js";
 import { ApiKeyHasher } from "./digest.js";

@@ -7,8 +7,8 @@
  * versions, amounts) stay plain numbers, a negative cost included.
  */
 import { z } from "zod";
-import { type CsvCellKind, csvCell } from "../export/csv-cell.js";
 import { CorruptRecordError, LatchValidationError } from "../errors/index.js";
+import { type CsvCellKind, csvCell } from "../export/csv-cell.js";
 import { canonicalDecimal, SIGNED_DECIMAL } from "../money/decimal.js";
 import { BUILTIN_METERS } from "../schemas/meters.js";
 import type { UsageOutcome } from "../schemas/observation.js";
@@ -173,24 +173,27 @@ export function linesToCsv(records: RatedUsageRecord[]): string {
   let out = csvRow(LINES_HEADER);
   for (const record of records) {
     const obs = record.observation;
-    out += csvRow([
-      obs.timing.completedAt,
-      record.eventId,
-      record.ratedRecordId,
-      String(record.version),
-      obs.subject.tenantId,
-      obs.subject.orgId ?? "",
-      obs.subject.projectId ?? "",
-      obs.subject.apiKeyId ?? "",
-      obs.subject.endUserId ?? "",
-      obs.subject.feature ?? "",
-      obs.provider?.providerId ?? "",
-      obs.model.billableModel,
-      ...LINE_METERS.map((m) => String(obs.meters[m] ?? 0)),
-      outcomeText(obs.outcome),
-      record.currency,
-      cost(record),
-    ], LINES_KINDS);
+    out += csvRow(
+      [
+        obs.timing.completedAt,
+        record.eventId,
+        record.ratedRecordId,
+        String(record.version),
+        obs.subject.tenantId,
+        obs.subject.orgId ?? "",
+        obs.subject.projectId ?? "",
+        obs.subject.apiKeyId ?? "",
+        obs.subject.endUserId ?? "",
+        obs.subject.feature ?? "",
+        obs.provider?.providerId ?? "",
+        obs.model.billableModel,
+        ...LINE_METERS.map((m) => String(obs.meters[m] ?? 0)),
+        outcomeText(obs.outcome),
+        record.currency,
+        cost(record),
+      ],
+      LINES_KINDS,
+    );
   }
   return out;
 }

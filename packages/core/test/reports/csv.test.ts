@@ -95,7 +95,9 @@ describe("csvRow", () => {
   });
 
   it("leaves other values verbatim: spaces, unicode, a quote or formula character inside a value", () => {
-    expect(csvRow([" padded ", "é😀", "it's", "a=b", "1-2", "x@y"])).toBe(" padded ,é😀,it's,a=b,1-2,x@y\r\n");
+    expect(csvRow([" padded ", "é😀", "it's", "a=b", "1-2", "x@y"])).toBe(
+      " padded ,é😀,it's,a=b,1-2,x@y\r\n",
+    );
   });
 
   it("prefixes a text cell starting with = + - @ TAB CR or ' with ' and quotes it (OWASP CSV injection)", () => {
@@ -110,9 +112,9 @@ describe("csvRow", () => {
     expect(csvRow(["-0.5", "-12", "0", "3.25"], ["number", "number", "number", "number"])).toBe(
       "-0.5,-12,0,3.25\r\n",
     );
-    expect(csvRow(["-1+2", "=1", "-", "1e5", "-.5"], ["number", "number", "number", "number", "number"])).toBe(
-      `"'-1+2","'=1","'-",1e5,"'-.5"\r\n`,
-    );
+    expect(
+      csvRow(["-1+2", "=1", "-", "1e5", "-.5"], ["number", "number", "number", "number", "number"]),
+    ).toBe(`"'-1+2","'=1","'-",1e5,"'-.5"\r\n`);
     // the same value in a text cell is neutralised
     expect(csvRow(["-0.5", "-0.5"], ["text", "number"])).toBe(`"'-0.5",-0.5\r\n`);
   });
@@ -487,6 +489,18 @@ describe("report CSVs against formula injection", () => {
 
   it("summaryToCsv neutralises group values and keeps counts and a negative cost as numbers", () => {
     const csv = summaryToCsv([row({ feature: "=HYPERLINK(1)" }, { USD: "-1.25" })], ["feature"]);
-    expect(parseCsv(csv)[1]).toEqual(["'=HYPERLINK(1)", "10", "20", "3", "4", "37", "2", "1", "1", "USD", "-1.25"]);
+    expect(parseCsv(csv)[1]).toEqual([
+      "'=HYPERLINK(1)",
+      "10",
+      "20",
+      "3",
+      "4",
+      "37",
+      "2",
+      "1",
+      "1",
+      "USD",
+      "-1.25",
+    ]);
   });
 });

@@ -38,7 +38,13 @@ export const CSV_ERROR_MARK = "#error";
  */
 export function exportTrailer(format: "csv" | "jsonl", problem: Problem, width: number): string {
   if (format === "jsonl") return `${JSON.stringify({ error: problem })}\n`;
-  const fields = [CSV_ERROR_MARK, problem.type, String(problem.status), problem.detail, problem.request_id ?? ""];
+  const fields = [
+    CSV_ERROR_MARK,
+    problem.type,
+    String(problem.status),
+    problem.detail,
+    problem.request_id ?? "",
+  ];
   while (fields.length < width) fields.push("");
   return csvRow(fields);
 }
@@ -103,7 +109,11 @@ export function exportApp(options: ExportAppOptions): Hono<BillingEnv> {
             if (!again.ok) {
               controller.enqueue(
                 trailer(
-                  new ProblemError(401, "unauthorized", "The API key was revoked or expired during the export"),
+                  new ProblemError(
+                    401,
+                    "unauthorized",
+                    "The API key was revoked or expired during the export",
+                  ),
                 ),
               );
               controller.close();
