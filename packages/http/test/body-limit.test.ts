@@ -1,5 +1,8 @@
 import { type ChildProcess, fork } from "node:child_process";
+import { once } from "node:events";
 import { request } from "node:http";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 // A 400 MiB body sent to an authenticated route of a real server (@hono/node-server, in a child
@@ -7,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // limit (1 MiB) is read, and the server's memory stays flat. The body is generated as it is
 // sent (one 64 KiB buffer written again and again), never held whole.
 
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const MiB = 1_048_576;
 const TOTAL = 400 * MiB;
 const CHUNK = Buffer.alloc(64 * 1_024, 0x20);
@@ -24,7 +28,7 @@ function ask<T>(message: string): Promise<T> {
 
 beforeAll(async () => {
   child = fork(new URL("./body-limit-server.ts", import.meta.url), {
-    execArgv: ["--conditions=dev-source", "--import", "tsx", "--expose-gc"],
+    execArgv: ["--conditions=dev-source", "--import", TSX, "--expose-gc"],
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
   const ready = await new Promise<{ port: number; key: string }>((resolve, reject) => {
@@ -78,17 +82,15 @@ function stream(declareLength: boolean): Promise<Sent> {
     req.on("error", (error) => {
       if (!answered) reject(error);
     });
-    const pump = () => {
+    // Yield to the event loop after every chunk, so the answer is read as soon as it arrives.
+    void (async () => {
       while (!answered && !req.destroyed && sentBytes < TOTAL) {
         sentBytes += CHUNK.length;
-        if (!req.write(CHUNK)) {
-          req.once("drain", pump);
-          return;
-        }
+        if (!req.write(CHUNK)) await once(req, "drain");
+        await new Promise((next) => setImmediate(next));
       }
-      if (!answered && sentBytes >= TOTAL) req.end();
-    };
-    pump();
+      if (!answered && !req.destroyed) req.end();
+    })().catch(() => undefined);
   });
 }
 
