@@ -1,7 +1,22 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { ApiKeyStore } from "../../src/adapter.js";
 import { generateApiKey } from "../../src/api-keys/format.js";
 import { ApiKeys, LatchValidationError, MemoryApiKeyStore } from "../../src/index.js";
+
+// `create` draws its plaintext from generateApiKey; a test can name the next one, to issue a key
+// that was presented (and missed) before it existed.
+const issueNext = vi.hoisted(() => ({ plaintext: undefined as string | undefined }));
+vi.mock("../../src/api-keys/format.js", async (importOriginal) => {
+  const real = await importOriginal<typeof import("../../src/api-keys/format.js")>();
+  return {
+    ...real,
+    generateApiKey: (mode: "live" | "test") => {
+      const next = issueNext.plaintext;
+      issueNext.plaintext = undefined;
+      return next ?? real.generateApiKey(mode);
+    },
+  };
+});
 
 const secret = "core-test-secret-core-test-secret-0123";
 const owner = { tenantId: "acme" };
@@ -52,7 +67,21 @@ describe("ApiKeys negative cache", () => {
     expect(lookups()).toBe(4); // a was evicted
   });
 
-  it("never hides a key created after a miss, and still refuses revoked and expired keys", async () => {
+  it("never hides a key created after a miss of its digest", async () => {
+    const { store, lookups } = counted();
+    const keys = new ApiKeys({ store, secret });
+    const future = generateApiKey("live");
+    expect(await keys.authenticate(future)).toEqual({ ok: false, reason: "unknown" });
+    expect(await keys.authenticate(future)).toEqual({ ok: false, reason: "unknown" });
+    expect(lookups()).toBe(1); // the miss is cached
+    issueNext.plaintext = future;
+    const created = await keys.create({ owner, name: "later", scopes: [] });
+    expect(created.plaintext).toBe(future);
+    expect(await keys.authenticate(future)).toEqual({ ok: true, key: created.key });
+    expect(lookups()).toBe(2);
+  });
+
+  it("still refuses revoked and expired keys", async () => {
     let now = Date.parse("2026-03-01T00:00:00Z");
     const { store } = counted();
     const keys = new ApiKeys({ store, secret, clock: () => now });
