@@ -1,7 +1,17 @@
 import type { ApiKeys } from "@latch/core";
 import type { RatedRecordStore } from "@latch/core/adapter";
 import { Hono } from "hono";
-import { apiKeyAuth, type BillingEnv, type TestModeData } from "./auth.js";
+import { apiKeyAuth, type BillingEnv, type FailedAuthOptions, type TestModeData } from "./auth.js";
+import {
+  type BillingErrorHook,
+  logBillingError,
+  type RequestLimits,
+  reportError,
+  requestId,
+  requestIdFor,
+  requestLimits,
+  resolveLimits,
+} from "./edge.js";
 import { buildOpenApiDocument } from "./openapi.js";
 import { notFound, toProblem } from "./problem.js";
 import { type BillingCredits, CREDIT_ROUTES, creditsApp } from "./routes/credits.js";
@@ -31,6 +41,19 @@ export interface BillingAppOptions {
    * their owner like live keys (the behaviour before this option).
    */
   testModeData?: TestModeData;
+  /**
+   * Request size limits in bytes, checked before authentication and before the body is read:
+   * `body` 1 MiB (`413`), `headers` 8 KiB (`431`), `path` 2,048 and `query` 4,096 (`414`).
+   */
+  limits?: RequestLimits;
+  /**
+   * Called for every 5xx (with the error, the request id, method, path and status) and for
+   * an export that fails after it started streaming. Default {@link logBillingError}: one line
+   * of JSON on `console.error`, without secrets.
+   */
+  onError?: BillingErrorHook;
+  /** The failed-authentication limiter (per client); `false` turns it off. */
+  failedAuth?: FailedAuthOptions | false;
 }
 
 /**
@@ -55,25 +78,41 @@ export interface BillingAppOptions {
  */
 export function createBillingApp(options: BillingAppOptions): Hono<BillingEnv> {
   const { keys, records } = options;
+  const limits = resolveLimits(options.limits);
+  const onError = options.onError ?? logBillingError;
   const app = new Hono<BillingEnv>();
   let document: unknown;
 
-  app.onError((error) => toProblem(error).toResponse());
-  app.notFound(() => notFound().toResponse());
+  app.onError((error, c) => {
+    const problem = toProblem(error);
+    if (problem.problem.status >= 500) reportError(onError, error, c, problem.problem.status);
+    return problem.toResponse(c.get("requestId") ?? requestIdFor(undefined));
+  });
+  app.notFound((c) => notFound().toResponse(c.get("requestId")));
+
+  // Every request gets an id, then its size is checked: before authentication and before any body is read.
+  app.use("*", requestId());
+  app.use("*", requestLimits(limits));
 
   app.get("/openapi.json", (c) => {
     document ??= buildOpenApiDocument({ credits: options.credits !== undefined });
     return c.json(document as Record<string, unknown>);
   });
 
-  const auth = apiKeyAuth(keys, { testModeData: options.testModeData ?? "isolated" });
+  const auth = apiKeyAuth(keys, {
+    testModeData: options.testModeData ?? "isolated",
+    failedAuth: options.failedAuth ?? {},
+  });
   app.use("/api/*", auth);
   app.use("/billing/*", auth);
 
   app.route(KEY_ROUTES.base, keysApp(keys));
   app.route(USAGE_ROUTES.base, usageApp(keys, records));
   app.route(REPORT_ROUTES.base, reportsApp(records));
-  app.route(EXPORT_ROUTES.base, exportApp(records, options.exportPageSize ?? 1_000));
+  app.route(
+    EXPORT_ROUTES.base,
+    exportApp({ records, keys, pageSize: options.exportPageSize ?? 1_000, onError }),
+  );
   if (options.credits !== undefined) {
     app.route(CREDIT_ROUTES.base, creditsApp(options.credits, options.clock ?? Date.now));
   }

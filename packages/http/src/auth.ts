@@ -8,6 +8,7 @@ import {
   testModeSubject,
 } from "@latch/core/adapter";
 import type { Context, MiddlewareHandler } from "hono";
+import { z } from "zod";
 import { ProblemError } from "./problem.js";
 
 /** What the middlewares put on the Hono context. */
@@ -22,6 +23,8 @@ export interface BillingVariables {
   subject: BillingSubject;
   /** Set by a metered handler: the quota units it actually used (see {@link keyQuota}). */
   quotaActual?: number;
+  /** The request's id (set by `createBillingApp`; also the `X-Request-Id` response header). */
+  requestId?: string;
 }
 
 /** The Hono environment of the billing app and its middlewares. */
@@ -69,23 +72,130 @@ export function keySubject(
 }
 
 /**
+ * The failed-authentication limiter of {@link apiKeyAuth}: after `limit` well-formed keys from
+ * one client failed their store lookup (unknown, revoked, expired) within `windowMs`, that
+ * client's further keys are refused with the same `401` and no HMAC or store lookup until the
+ * window ends. A malformed key or bad checksum costs nothing and is not counted.
+ */
+export interface FailedAuthOptions {
+  /** Failed lookups allowed per client per window. Default 20. */
+  limit?: number;
+  /** The window, in milliseconds. Default 60,000. */
+  windowMs?: number;
+  /**
+   * Who the client is. Default: the TCP peer address under `@hono/node-server`
+   * (`c.env.incoming.socket.remoteAddress`); on other runtimes, or behind a proxy, return your
+   * trusted client address (e.g. from the proxy's header). `undefined` ⇒ not limited.
+   */
+  clientId?: (c: Context<BillingEnv>) => string | undefined;
+  /** Clients tracked at once (least recently failed forgotten first). Default 10,000. */
+  maxClients?: number;
+  /** Epoch ms. Default `Date.now`. */
+  clock?: () => number;
+}
+
+export interface ApiKeyAuthOptions {
+  /** The failed-authentication limiter; `false` turns it off. Defaults in {@link FailedAuthOptions}. */
+  failedAuth?: FailedAuthOptions | false;
+}
+
+/** The TCP peer under @hono/node-server (`c.env.incoming` is the Node request). */
+function nodePeer(c: Context<BillingEnv>): string | undefined {
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined;
+  const address = env?.incoming?.socket?.remoteAddress;
+  return typeof address === "string" ? address : undefined;
+}
+
+const FailedAuthSchema = z.object({
+  limit: z.number().int().min(1).max(1_000_000).default(20),
+  windowMs: z.number().int().min(1).max(86_400_000).default(60_000),
+  maxClients: z.number().int().min(1).max(10_000_000).default(10_000),
+});
+
+/** Failed lookups per client in fixed windows, bounded in clients. */
+class FailedAuthLimiter {
+  readonly #clients = new Map<string, { since: number; failures: number }>();
+  readonly #limit: number;
+  readonly #windowMs: number;
+  readonly #maxClients: number;
+  readonly #clock: () => number;
+
+  constructor(limit: number, windowMs: number, maxClients: number, clock: () => number) {
+    this.#limit = limit;
+    this.#windowMs = windowMs;
+    this.#maxClients = maxClients;
+    this.#clock = clock;
+  }
+
+  blocked(client: string): boolean {
+    const entry = this.#clients.get(client);
+    if (entry === undefined) return false;
+    if (this.#clock() - entry.since >= this.#windowMs) {
+      this.#clients.delete(client);
+      return false;
+    }
+    return entry.failures >= this.#limit;
+  }
+
+  failed(client: string): void {
+    const now = this.#clock();
+    const entry = this.#clients.get(client);
+    this.#clients.delete(client); // re-inserted last: the Map's order is least recently failed first
+    const current =
+      entry === undefined || now - entry.since >= this.#windowMs ? { since: now, failures: 0 } : entry;
+    current.failures += 1;
+    while (this.#clients.size >= this.#maxClients) {
+      this.#clients.delete(this.#clients.keys().next().value as string);
+    }
+    this.#clients.set(client, current);
+  }
+}
+
+/**
  * Bearer authentication: resolves `Authorization: Bearer <key>` through `keys.authenticate`
  * and puts the key on the context (`c.get("apiKey")`), with the subject its data lives under
  * (`c.get("subject")`: a test-mode key's is isolated from live data unless
  * `testModeData: "shared"`). A missing, malformed, unknown, revoked or expired key is a 401
- * problem; a key with a bad checksum is refused before any store lookup.
+ * problem; a key with a bad checksum is refused before any store lookup, a digest recently
+ * not found is answered from `ApiKeys`' negative cache, and a client whose keys keep failing
+ * is refused without lookups for a while ({@link FailedAuthOptions}). Every refusal is the
+ * same `401`.
  *
  * @example
  * app.use("/v1/*", apiKeyAuth(keys));
+ * app.use("/v1/*", apiKeyAuth(keys, { failedAuth: { clientId: (c) => c.req.header("x-real-ip") } }));
  */
 export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): MiddlewareHandler<BillingEnv> {
   const testModeData = options.testModeData ?? "isolated";
+  const failedAuth = options.failedAuth;
+  let limiter: FailedAuthLimiter | undefined;
+  let clientId: (c: Context<BillingEnv>) => string | undefined = nodePeer;
+  if (failedAuth !== false) {
+    const settings = parseWith(
+      FailedAuthSchema,
+      { limit: failedAuth?.limit, windowMs: failedAuth?.windowMs, maxClients: failedAuth?.maxClients },
+      "apiKeyAuth options",
+      "failedAuth",
+    );
+    limiter = new FailedAuthLimiter(
+      settings.limit,
+      settings.windowMs,
+      settings.maxClients,
+      failedAuth?.clock ?? Date.now,
+    );
+    clientId = failedAuth?.clientId ?? nodePeer;
+  }
   return async (c, next) => {
     const header = c.req.header("authorization");
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (token === undefined) throw unauthorized(header !== undefined);
+    const client = limiter === undefined ? undefined : clientId(c);
+    if (client !== undefined && limiter?.blocked(client)) throw unauthorized(true);
     const result = await keys.authenticate(token, c.req.raw.signal);
-    if (!result.ok) throw unauthorized(true);
+    if (!result.ok) {
+      if (client !== undefined && result.reason !== "malformed") limiter?.failed(client);
+      throw unauthorized(true);
+    }
     const subject = keySubject(result.key, testModeData);
     if (subject === undefined) throw unauthorized(true);
     c.set("apiKey", result.key);

@@ -11,6 +11,7 @@ export {
   type BillingVariables,
   callerKey,
   callerSubject,
+  type FailedAuthOptions,
   type KeyQuotaOptions,
   keyQuota,
   keySubject,
@@ -18,8 +19,16 @@ export {
   type TestModeData,
 } from "./auth.js";
 export * from "./credit-schemas.js";
+export {
+  type BillingErrorHook,
+  type BillingErrorInfo,
+  logBillingError,
+  type RequestLimits,
+  SAFE_REQUEST_ID,
+} from "./edge.js";
 export { buildOpenApiDocument } from "./openapi.js";
 export { type InvalidParam, type Problem, ProblemError, ProblemSchema, toProblem } from "./problem.js";
 export { lineView } from "./report-views.js";
 export type { BillingCredits } from "./routes/credits.js";
+export { CSV_ERROR_MARK } from "./routes/export.js";
 export * from "./schemas.js";

@@ -109,6 +109,9 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
         "401": problemResponse("Missing, malformed, unknown, revoked or expired API key"),
         "403": problemResponse("The API key lacks the scope"),
         "404": problemResponse("No such resource for this caller (including another tenant's)"),
+        "413": problemResponse("The request body is larger than the app's limit (1 MiB by default)"),
+        "414": problemResponse("The path or query string is longer than the app's limit"),
+        "431": problemResponse("The request's header fields are larger than the app's limit"),
         ...Object.fromEntries(
           Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
         ),

@@ -24,6 +24,8 @@ export interface Problem {
   "invalid-params"?: InvalidParam[];
   /** On a `high_watermark` problem (409): the ledger's latest reset (ISO 8601 UTC). */
   high_watermark?: string;
+  /** The request's id, also in the `X-Request-Id` response header and the error log line. */
+  request_id?: string;
 }
 
 /** The zod schema of {@link Problem}, used for the OpenAPI document. */
@@ -40,6 +42,10 @@ export const ProblemSchema = z
       .string()
       .optional()
       .meta({ description: "On a high_watermark problem: the ledger's latest reset, ISO 8601 UTC" }),
+    request_id: z
+      .string()
+      .optional()
+      .meta({ description: "The request's id (as in the X-Request-Id response header and the error log)" }),
   })
   .meta({ id: "Problem", description: "RFC 9457 problem details" });
 
@@ -49,7 +55,10 @@ const TITLES: Record<number, string> = {
   403: "Forbidden",
   404: "Not Found",
   409: "Conflict",
+  413: "Content Too Large",
+  414: "URI Too Long",
   429: "Too Many Requests",
+  431: "Request Header Fields Too Large",
   500: "Internal Server Error",
   501: "Not Implemented",
   503: "Service Unavailable",
@@ -83,11 +92,16 @@ export class ProblemError extends Error {
     this.headers = extra.headers ?? {};
   }
 
-  /** The problem as a response. */
-  toResponse(): Response {
-    return new Response(JSON.stringify(this.problem), {
+  /** The problem as a response; with `requestId`, in its `request_id` member and `X-Request-Id` header. */
+  toResponse(requestId?: string): Response {
+    const problem = requestId === undefined ? this.problem : { ...this.problem, request_id: requestId };
+    return new Response(JSON.stringify(problem), {
       status: this.problem.status,
-      headers: { "content-type": "application/problem+json", ...this.headers },
+      headers: {
+        "content-type": "application/problem+json",
+        ...this.headers,
+        ...(requestId === undefined ? {} : { "x-request-id": requestId }),
+      },
     });
   }
 }

@@ -4,8 +4,8 @@ import { buildOpenApiDocument, createBillingApp } from "@latch/http";
 import { describe, expect, it } from "vitest";
 
 // The fixtures are the documents the app served before its routes became sub-apps (generated
-// from main's code at that time); the document generated from the sub-apps' route lists must
-// say the same thing.
+// from main's code at that time, then with the 413/414/431 size-limit problems added to every
+// operation); the document generated from the sub-apps' route lists must say the same thing.
 const fixture = (name: string): unknown =>
   JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8"));
 

@@ -1,7 +1,9 @@
+import { z } from "zod";
 import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
 import { LatchValidationError, PrivilegeExceededError } from "../errors/index.js";
 import type { BillingSubject } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
+import { AbsentDigests } from "./absent-digests.js";
 import type { ApiKeyPage, ApiKeyStore } from "./contract.js";
 import { ApiKeyHasher } from "./digest.js";
 import { generateApiKey, generateApiKeyId, parseApiKey } from "./format.js";
@@ -35,7 +37,19 @@ export interface ApiKeysOptions {
   lastUsedIntervalMs?: number;
   /** Called when a background `lastUsedAt` write fails (it never fails a request). */
   onTouchError?: (error: unknown) => void;
+  /**
+   * The negative cache of `authenticate`: digests looked up and not found are answered
+   * `unknown` without another store lookup for `ttlMs` (default 60,000), at most `size`
+   * digests (default 10,000, least recently recorded evicted first; `0` turns it off). A key
+   * issued by this `ApiKeys` is removed from it when created.
+   */
+  negativeCache?: { size?: number; ttlMs?: number };
 }
+
+const NegativeCacheSchema = z.strictObject({
+  size: z.number().int().min(0).max(1_000_000).default(10_000),
+  ttlMs: z.number().int().min(1).max(3_600_000).default(60_000),
+});
 
 const SUBJECT = "ApiKeys";
 
@@ -69,6 +83,7 @@ export class ApiKeys {
   /** When this process last wrote (or tried to write) `lastUsedAt`, per key id. */
   readonly #touched = new Map<string, number>();
   readonly #pending = new Set<Promise<void>>();
+  readonly #absent: AbsentDigests;
 
   constructor(options: ApiKeysOptions) {
     this.store = options.store;
@@ -77,6 +92,8 @@ export class ApiKeys {
     this.#clock = options.clock ?? Date.now;
     this.#interval = options.lastUsedIntervalMs ?? 60_000;
     this.#onTouchError = options.onTouchError ?? (() => undefined);
+    const cache = parseWith(NegativeCacheSchema, options.negativeCache ?? {}, SUBJECT, "negativeCache");
+    this.#absent = new AbsentDigests(cache.size, cache.ttlMs);
   }
 
   /**
@@ -172,27 +189,54 @@ export class ApiKeys {
       await this.quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
     }
     const plaintext = generateApiKey(parsed.mode);
-    await this.store.insert(record, this.#hasher.digest(plaintext), signal);
+    const digest = this.#hasher.digest(plaintext);
+    this.#absent.delete(digest);
+    await this.store.insert(record, digest, signal);
     return { key: record, plaintext };
   }
 
   /**
    * Resolves a presented key (the `Bearer` token) to its record, or says why not. A
-   * malformed key or a bad checksum costs no I/O.
+   * malformed key or a bad checksum costs no I/O; a well-formed key whose digest was looked
+   * up and not found within the negative cache's TTL costs an HMAC and no store lookup.
    */
   async authenticate(presented: string, signal?: AbortSignal): Promise<ApiKeyAuthResult> {
     if (parseApiKey(presented) === undefined) return { ok: false, reason: "malformed" };
     const digest = this.#hasher.digest(presented);
+    if (this.#absent.has(digest, this.#clock())) return { ok: false, reason: "unknown" };
     const found = await this.store.findByDigest(digest, signal);
-    if (found === undefined || !ApiKeyHasher.equal(found.digest, digest))
+    if (found === undefined || !ApiKeyHasher.equal(found.digest, digest)) {
+      this.#absent.add(digest, this.#clock());
       return { ok: false, reason: "unknown" };
+    }
     const key = found.record;
     const now = this.#clock();
-    if (key.revokedAt !== undefined) return { ok: false, reason: "revoked" };
-    if (key.expiresAt !== undefined && now >= Date.parse(key.expiresAt))
-      return { ok: false, reason: "expired" };
+    const refused = this.#refusal(key, now);
+    if (refused !== undefined) return { ok: false, reason: refused };
     this.#touchLater(key, now);
     return { ok: true, key };
+  }
+
+  /**
+   * Re-reads an authenticated key from the store and checks it again (revoked, expired, or
+   * gone), without the plaintext: for long operations (a streamed export) that must stop
+   * when their key stops being valid. Costs one store read; writes nothing.
+   *
+   * @example
+   * const again = await keys.recheck(key); // { ok: false, reason: "revoked" } once revoked
+   */
+  async recheck(key: ApiKeyRecord, signal?: AbortSignal): Promise<ApiKeyAuthResult> {
+    const current = await this.store.get(key.owner, key.id, signal);
+    if (current === undefined) return { ok: false, reason: "unknown" };
+    const refused = this.#refusal(current, this.#clock());
+    return refused === undefined ? { ok: true, key: current } : { ok: false, reason: refused };
+  }
+
+  /** Why a stored key is no longer accepted at `now`, or undefined when it is. */
+  #refusal(key: ApiKeyRecord, now: number): "revoked" | "expired" | undefined {
+    if (key.revokedAt !== undefined) return "revoked";
+    if (key.expiresAt !== undefined && now >= Date.parse(key.expiresAt)) return "expired";
+    return undefined;
   }
 
   /** A key within `owner`, or undefined (also when it belongs to someone else). */

@@ -1,3 +1,4 @@
+export { csvRow } from "../reports/csv.js";
 export {
   BILLING_COLUMN_TYPES,
   BILLING_COLUMNS,
@@ -12,6 +13,7 @@ export {
   toBillingRecord,
   totalsByCurrency,
 } from "./billing-record.js";
+export { type CsvCellKind, csvCell, csvCellValue } from "./csv-cell.js";
 export { type ExportFileSystem, FileExporter, type FileExporterOptions } from "./file-exporter.js";
 export {
   batchIdFor,

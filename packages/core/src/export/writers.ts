@@ -1,7 +1,13 @@
 import { constants, gunzipSync, gzip, gzipSync } from "node:zlib";
 import { LatchValidationError } from "../errors/index.js";
 import { csvRow } from "../reports/csv.js";
-import { BILLING_COLUMNS, type BillingColumn, type BillingRecord } from "./billing-record.js";
+import {
+  BILLING_COLUMN_TYPES,
+  BILLING_COLUMNS,
+  type BillingColumn,
+  type BillingRecord,
+} from "./billing-record.js";
+import type { CsvCellKind } from "./csv-cell.js";
 
 /**
  * The object formats a billing export writes. `parquet` has no built-in encoder in
@@ -146,15 +152,30 @@ function fixGzipHeader(out: Buffer): Uint8Array {
   return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
+/** How each billing column is written to CSV: numbers Latch produces, or (neutralised) text. */
+const BILLING_CSV_KINDS: readonly CsvCellKind[] = BILLING_COLUMNS.map((c) =>
+  BILLING_COLUMN_TYPES[c] === "integer" ||
+  c === "cost" ||
+  c === "cost_delta" ||
+  c === "cost_minor_units" ||
+  c === "seq"
+    ? "number"
+    : "text",
+);
+
 /**
  * RFC 4180 CSV, UTF-8: a header row of {@link BILLING_COLUMNS}, then one record per row, every
- * line ended by CRLF, fields quoted only when they contain `,`, `"`, CR or LF. Values are
- * written verbatim (a negative `cost_delta` stays `-0.001`: this is data, not a spreadsheet).
+ * line ended by CRLF, each field written by `csvCell`: quoted when it contains `,`, `"`, CR or
+ * LF; a text field starting with `=`, `+`, `-`, `@`, TAB, CR or `'` prefixed with `'` and
+ * quoted (formula injection). The number columns (`version`, the
+ * meters, `cost`, `cost_delta`, `cost_minor_units`, `seq`) are written as they are, so a
+ * negative `cost_delta` stays `-0.001`.
  *
  * @example
  * new TextDecoder().decode(toCsv([])); // "schema,rated_record_id,event_id,…,seq\r\n"
  */
 export function toCsv(rows: readonly BillingRecord[]): Uint8Array {
+  const kinds = BILLING_CSV_KINDS;
   const lines = new Array<string>(rows.length + 1);
   lines[0] = csvRow(BILLING_COLUMNS);
   const fields = new Array<string>(BILLING_COLUMNS.length);
@@ -162,7 +183,7 @@ export function toCsv(rows: readonly BillingRecord[]): Uint8Array {
     const row = rows[i] as BillingRecord;
     for (let c = 0; c < BILLING_COLUMNS.length; c++)
       fields[c] = String(row[BILLING_COLUMNS[c] as BillingColumn]);
-    lines[i + 1] = csvRow(fields);
+    lines[i + 1] = csvRow(fields, kinds);
   }
   return encodeLines(lines);
 }

@@ -1,13 +1,14 @@
 /**
  * RFC 4180 CSV writers for reports.
  *
- * The CSV is **data for billing pipelines, not a spreadsheet**: every value is written
- * verbatim (a field that starts with `=`, `+`, `-` or `@` is not escaped or prefixed against
- * formula injection, because downstream billing needs the raw value, e.g. a negative cost
- * delta). Do not open untrusted exports in a spreadsheet application without sanitising them.
+ * Every cell goes through {@link csvCell}: text cells that a spreadsheet would run as a
+ * formula (first character `=`, `+`, `-`, `@`, TAB, CR, or `'`) are written `'`-prefixed and
+ * quoted (OWASP's CSV-injection rule); the numeric columns Latch produces (token counts,
+ * versions, amounts) stay plain numbers, a negative cost included.
  */
 import { z } from "zod";
 import { CorruptRecordError, LatchValidationError } from "../errors/index.js";
+import { type CsvCellKind, csvCell } from "../export/csv-cell.js";
 import { canonicalDecimal, SIGNED_DECIMAL } from "../money/decimal.js";
 import { BUILTIN_METERS } from "../schemas/meters.js";
 import type { UsageOutcome } from "../schemas/observation.js";
@@ -16,26 +17,26 @@ import type { RatedUsageRecord } from "../schemas/rating.js";
 import { SUMMARY_GROUP_KEYS, type SummaryGroupKey, type SummaryRow } from "./query.js";
 
 const CRLF = "\r\n";
-const NEEDS_QUOTES = /[",\r\n]/;
-
-function field(value: string): string {
-  return NEEDS_QUOTES.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
-}
 
 /**
- * One RFC 4180 record, terminated by CRLF: fields joined by `,`, a field quoted when it
- * contains `,`, `"`, CR or LF, inner quotes doubled. A row of a single empty field is written
- * as `""` so that it is not read as a blank line. Values are written verbatim (no
- * formula-injection escaping: this CSV is data, not for spreadsheets).
+ * One RFC 4180 record, terminated by CRLF: each field written by {@link csvCell} (quoted when
+ * it contains `,`, `"`, CR or LF, inner quotes doubled; a text field starting with `=`, `+`,
+ * `-`, `@`, TAB, CR or `'` prefixed with `'` and quoted against formula injection), joined by
+ * `,`. `kinds[i]` says how field `i` is written (`text` when absent; `number` keeps a plain
+ * decimal such as `-0.5` as it is). A row of a single empty field is written as `""` so that
+ * it is not read as a blank line.
  *
  * @throws LatchValidationError when `fields` is empty (a CSV record has at least one field).
  * @example
- * csvRow(["a", "b,c", 'say "hi"']); // 'a,"b,c","say ""hi"""\r\n'
+ * csvRow(["a", "b,c", 'say "hi"']);            // 'a,"b,c","say ""hi"""\r\n'
+ * csvRow(["=1+1", "-0.5"], ["text", "number"]); // '"\'=1+1",-0.5\r\n'
  */
-export function csvRow(fields: readonly string[]): string {
+export function csvRow(fields: readonly string[], kinds?: readonly CsvCellKind[]): string {
   if (fields.length === 0) throw LatchValidationError.at("CSV row", "fields", "must have at least one field");
   if (fields.length === 1 && fields[0] === "") return `""${CRLF}`;
-  return fields.map(field).join(",") + CRLF;
+  let out = csvCell(fields[0] as string, kinds?.[0]);
+  for (let i = 1; i < fields.length; i++) out += `,${csvCell(fields[i] as string, kinds?.[i])}`;
+  return out + CRLF;
 }
 
 /** CSV column name of each summary group key (snake_case, like every other column). */
@@ -87,6 +88,11 @@ const GroupBySchema = z
 export function summaryToCsv(rows: SummaryRow[], groupBy: readonly SummaryGroupKey[]): string {
   const keys = parseWith(GroupBySchema, groupBy, "summary CSV groupBy", "groupBy");
   let out = csvRow([...keys.map((k) => SUMMARY_GROUP_COLUMNS[k]), ...SUMMARY_VALUE_COLUMNS]);
+  // Group values are text; every value column but `currency` is a number Latch computed.
+  const kinds: CsvCellKind[] = [
+    ...keys.map((): CsvCellKind => "text"),
+    ...SUMMARY_VALUE_COLUMNS.map((c): CsvCellKind => (c === "currency" ? "text" : "number")),
+  ];
   for (const row of rows) {
     const head = [
       ...keys.map((k) => row.group[k] ?? ""),
@@ -101,11 +107,11 @@ export function summaryToCsv(rows: SummaryRow[], groupBy: readonly SummaryGroupK
     ];
     const currencies = Object.keys(row.costByCurrency).sort();
     if (currencies.length === 0) {
-      out += csvRow([...head, "", ""]);
+      out += csvRow([...head, "", ""], kinds);
       continue;
     }
     for (const currency of currencies) {
-      out += csvRow([...head, currency, row.costByCurrency[currency] ?? ""]);
+      out += csvRow([...head, currency, row.costByCurrency[currency] ?? ""], kinds);
     }
   }
   return out;
@@ -131,6 +137,11 @@ const LINES_HEADER = [
   "currency",
   "cost",
 ] as const;
+
+/** `version`, the meters and `cost` are numbers Latch produces; every other column is text. */
+const LINES_KINDS: readonly CsvCellKind[] = LINES_HEADER.map((c) =>
+  c === "version" || c === "cost" || (LINE_METERS as readonly string[]).includes(c) ? "number" : "text",
+);
 
 function cost(record: RatedUsageRecord): string {
   if (!SIGNED_DECIMAL.test(record.total)) {
@@ -162,24 +173,27 @@ export function linesToCsv(records: RatedUsageRecord[]): string {
   let out = csvRow(LINES_HEADER);
   for (const record of records) {
     const obs = record.observation;
-    out += csvRow([
-      obs.timing.completedAt,
-      record.eventId,
-      record.ratedRecordId,
-      String(record.version),
-      obs.subject.tenantId,
-      obs.subject.orgId ?? "",
-      obs.subject.projectId ?? "",
-      obs.subject.apiKeyId ?? "",
-      obs.subject.endUserId ?? "",
-      obs.subject.feature ?? "",
-      obs.provider?.providerId ?? "",
-      obs.model.billableModel,
-      ...LINE_METERS.map((m) => String(obs.meters[m] ?? 0)),
-      outcomeText(obs.outcome),
-      record.currency,
-      cost(record),
-    ]);
+    out += csvRow(
+      [
+        obs.timing.completedAt,
+        record.eventId,
+        record.ratedRecordId,
+        String(record.version),
+        obs.subject.tenantId,
+        obs.subject.orgId ?? "",
+        obs.subject.projectId ?? "",
+        obs.subject.apiKeyId ?? "",
+        obs.subject.endUserId ?? "",
+        obs.subject.feature ?? "",
+        obs.provider?.providerId ?? "",
+        obs.model.billableModel,
+        ...LINE_METERS.map((m) => String(obs.meters[m] ?? 0)),
+        outcomeText(obs.outcome),
+        record.currency,
+        cost(record),
+      ],
+      LINES_KINDS,
+    );
   }
   return out;
 }

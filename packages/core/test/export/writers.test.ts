@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import {
   BILLING_COLUMNS,
   buildBillingRows,
+  csvCellValue,
   encodeBuiltRowsUncompressed,
   gzipDeterministic,
   gzipDeterministicAsync,
@@ -123,6 +124,21 @@ describe("JSONL gzip", () => {
 describe("CSV", () => {
   it("writes RFC 4180 with a header row and CRLF", () => {
     expect(text(toCsv(rows))).toBe(CSV);
+  });
+
+  it("neutralises text cells (OWASP) and keeps the number columns, a negative cost_delta included", () => {
+    const hostile = rec({
+      requestId: "r2",
+      total: "0.0105",
+      observation: { subject: { tenantId: "=1+1", endUserId: "@me", feature: "-x" } },
+    });
+    const built = buildBillingRows([entry(11, hostile)], new Map());
+    const [header, line] = text(toCsv(built)).split("\r\n") as [string, string];
+    expect(header.split(",")).toEqual([...BILLING_COLUMNS]);
+    expect(line).toContain(`,"'=1+1",,,,"'@me","'-x",`);
+    expect(text(toCsv(rows))).toContain(",0.0095,-0.001,1,USD,");
+    expect(built[0]?.tenant_id).toBe("=1+1"); // the row itself (and JSONL) keep the value
+    expect(csvCellValue("'=1+1")).toBe("=1+1");
   });
 
   it("writes only the header for no rows", () => {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { LatchValidationError } from "../../src/errors/index.js";
+import { csvCell, csvCellValue } from "../../src/export/csv-cell.js";
 import { csvRow, linesToCsv, type SummaryRow, summarize, summaryToCsv } from "../../src/reports/index.js";
 import type { SummaryGroupKey } from "../../src/reports/query.js";
 import type { BillingSubject } from "../../src/schemas/identity.js";
@@ -93,10 +94,29 @@ describe("csvRow", () => {
     expect(csvRow(['"'])).toBe('""""\r\n');
   });
 
-  it("leaves other values verbatim: spaces, unicode and formula-looking values (data, not a spreadsheet)", () => {
-    expect(csvRow([" padded ", "é😀", "=SUM(A1:A2)", "-0.5", "+1", "@x"])).toBe(
-      " padded ,é😀,=SUM(A1:A2),-0.5,+1,@x\r\n",
+  it("leaves other values verbatim: spaces, unicode, a quote or formula character inside a value", () => {
+    expect(csvRow([" padded ", "é😀", "it's", "a=b", "1-2", "x@y"])).toBe(
+      " padded ,é😀,it's,a=b,1-2,x@y\r\n",
     );
+  });
+
+  it("prefixes a text cell starting with = + - @ TAB CR or ' with ' and quotes it (OWASP CSV injection)", () => {
+    expect(csvRow(["=SUM(A1:A2)", "-0.5", "+1", "@x", "\tx", "\rx", "'x"])).toBe(
+      `"'=SUM(A1:A2)","'-0.5","'+1","'@x","'\tx","'\rx","''x"\r\n`,
+    );
+    expect(csvRow(['=HYPERLINK("http://x","y")'])).toBe(`"'=HYPERLINK(""http://x"",""y"")"\r\n`);
+    expect(csvCell("=1+1")).toBe(`"'=1+1"`);
+  });
+
+  it("keeps a plain decimal in a number cell as it is, negative included, and neutralises anything else there", () => {
+    expect(csvRow(["-0.5", "-12", "0", "3.25"], ["number", "number", "number", "number"])).toBe(
+      "-0.5,-12,0,3.25\r\n",
+    );
+    expect(
+      csvRow(["-1+2", "=1", "-", "1e5", "-.5"], ["number", "number", "number", "number", "number"]),
+    ).toBe(`"'-1+2","'=1","'-",1e5,"'-.5"\r\n`);
+    // the same value in a text cell is neutralised
+    expect(csvRow(["-0.5", "-0.5"], ["text", "number"])).toBe(`"'-0.5",-0.5\r\n`);
   });
 
   it('writes a lone empty field as "" so it is not a blank line; rejects an empty row', () => {
@@ -108,11 +128,17 @@ describe("csvRow", () => {
   });
 
   it("round-trips any rows through an RFC 4180 parser", () => {
-    const text = fc.string({ unit: fc.constantFrom("a", "Z", " ", ",", '"', "\r", "\n", "é", "😀", "=") });
+    const text = fc.string({
+      unit: fc.constantFrom("a", "Z", " ", ",", '"', "\r", "\n", "é", "😀", "=", "+", "-", "@", "\t", "'"),
+    });
     fc.assert(
       fc.property(fc.array(fc.array(text, { minLength: 1, maxLength: 6 }), { maxLength: 8 }), (rows) => {
         const csv = rows.map((r) => csvRow(r)).join("");
-        expect(parseCsv(csv)).toEqual(rows);
+        const read = parseCsv(csv);
+        // what a spreadsheet could run is never at the start of a cell…
+        for (const row of read) for (const cell of row) expect(cell).not.toMatch(/^[=+\-@\t\r]/);
+        // …and csvCellValue undoes the prefix exactly
+        expect(read.map((row) => row.map(csvCellValue))).toEqual(rows);
       }),
       { numRuns: 300 },
     );
@@ -416,5 +442,65 @@ describe("linesToCsv", () => {
     expect(parsed[1]?.[1]).toBe('ev,"1"\nx');
     expect(parsed[1]?.[4]).toBe("t\r\n1");
     expect(parsed[1]?.slice(-3)).toEqual(["unknown", "USD", "-0.25"]);
+  });
+});
+
+describe("report CSVs against formula injection", () => {
+  const hostile = {
+    tenantId: "=cmd|' /C calc'!A0",
+    orgId: "+1+1",
+    projectId: "-2+3",
+    apiKeyId: "@SUM(1)",
+    endUserId: "\tx",
+    feature: "'quoted",
+  };
+
+  it("linesToCsv neutralises every text cell and keeps version, meters and a negative cost as numbers", () => {
+    const r = rec({
+      eventId: "-ev1",
+      completedAt: "2026-03-01T00:00:00Z",
+      subject: hostile,
+      model: "=model",
+      provider: "@provider",
+      total: "-0.5",
+      meters: { input_tokens: 12 },
+    });
+    const csv = linesToCsv([r]);
+    const cells = parseCsv(csv)[1] as string[];
+    const header = parseCsv(csv)[0] as string[];
+    const at = (name: string) => cells[header.indexOf(name)];
+    expect(at("tenant_id")).toBe("'=cmd|' /C calc'!A0");
+    expect(at("org_id")).toBe("'+1+1");
+    expect(at("project_id")).toBe("'-2+3");
+    expect(at("api_key_id")).toBe("'@SUM(1)");
+    expect(at("end_user_id")).toBe("'\tx");
+    expect(at("feature")).toBe("''quoted");
+    expect(at("event_id")).toBe("'-ev1");
+    expect(at("model")).toBe("'=model");
+    expect(at("provider")).toBe("'@provider");
+    expect(at("version")).toBe("1");
+    expect(at("input_tokens")).toBe("12");
+    expect(csv.endsWith(",USD,-0.5\r\n")).toBe(true);
+    // the stored record is untouched, and undoing the prefix gives its values back
+    expect(r.observation.subject).toEqual(hostile);
+    expect(csvCellValue(at("tenant_id") as string)).toBe(hostile.tenantId);
+    expect(csvCellValue(at("feature") as string)).toBe(hostile.feature);
+  });
+
+  it("summaryToCsv neutralises group values and keeps counts and a negative cost as numbers", () => {
+    const csv = summaryToCsv([row({ feature: "=HYPERLINK(1)" }, { USD: "-1.25" })], ["feature"]);
+    expect(parseCsv(csv)[1]).toEqual([
+      "'=HYPERLINK(1)",
+      "10",
+      "20",
+      "3",
+      "4",
+      "37",
+      "2",
+      "1",
+      "1",
+      "USD",
+      "-1.25",
+    ]);
   });
 });

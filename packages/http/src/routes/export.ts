@@ -1,8 +1,10 @@
-import { linesToCsv, type RatedUsageRecord } from "@latch/core";
+import { type ApiKeys, linesToCsv, type RatedUsageRecord } from "@latch/core";
 import { API_KEY_SCOPES, type RatedRecordStore } from "@latch/core/adapter";
+import { csvRow } from "@latch/core/export";
 import { Hono } from "hono";
-import type { BillingEnv } from "../auth.js";
-import { parseInput as parse } from "../problem.js";
+import { type BillingEnv, callerKey } from "../auth.js";
+import { type BillingErrorHook, reportError } from "../edge.js";
+import { type Problem, ProblemError, parseInput as parse, toProblem } from "../problem.js";
 import { lineView } from "../report-views.js";
 import { handle, type RouteGroup, type RouteSpec } from "../route.js";
 import { ExportParams } from "../schemas.js";
@@ -11,7 +13,8 @@ import { filtersFor, ownerOf } from "../subject.js";
 const exportLines = {
   method: "get",
   path: "/export",
-  summary: "Every billing line in a window, streamed as CSV (RFC 4180, header row) or JSONL",
+  summary:
+    "Every billing line in a window, streamed as CSV (RFC 4180, header row) or JSONL; an export cut short ends with an error line",
   scope: API_KEY_SCOPES.billingRead,
   query: ExportParams,
   status: 200,
@@ -24,11 +27,46 @@ const exportLines = {
 /** The export route, mounted at `/billing`. */
 export const EXPORT_ROUTES: RouteGroup = { base: "/billing", routes: [exportLines] };
 
+/** The first field of the CSV row that ends an export cut short (see {@link exportTrailer}). */
+export const CSV_ERROR_MARK = "#error";
+
+/**
+ * The last line of an export that could not finish (its key was revoked or expired while it
+ * streamed, or the store failed): JSONL `{"error": <problem>}`; CSV a row of the header's
+ * width whose first field is `#error`, then the problem's `type`, `status`, `detail` and
+ * `request_id`, the other fields empty. A complete export never has such a line.
+ */
+export function exportTrailer(format: "csv" | "jsonl", problem: Problem, width: number): string {
+  if (format === "jsonl") return `${JSON.stringify({ error: problem })}\n`;
+  const fields = [
+    CSV_ERROR_MARK,
+    problem.type,
+    String(problem.status),
+    problem.detail,
+    problem.request_id ?? "",
+  ];
+  while (fields.length < width) fields.push("");
+  return csvRow(fields);
+}
+
+export interface ExportAppOptions {
+  records: RatedRecordStore;
+  /** Re-checks the caller's key before every page after the first. */
+  keys: ApiKeys;
+  /** Lines per store page. */
+  pageSize: number;
+  /** Told about a store failure after the stream started. */
+  onError: BillingErrorHook;
+}
+
 /**
  * The export as a sub-app: every line of a window as CSV or JSONL, streamed one store page
- * (`pageSize` lines) per pull.
+ * (`pageSize` lines) per pull. Before each page after the first, the caller's key is read
+ * again (`ApiKeys.recheck`): revoked or expired ⇒ the stream ends with {@link exportTrailer}'s
+ * `401` line instead of more rows. A store failure mid-stream ends it with a `500` line.
  */
-export function exportApp(records: RatedRecordStore, pageSize: number): Hono<BillingEnv> {
+export function exportApp(options: ExportAppOptions): Hono<BillingEnv> {
+  const { records, keys, pageSize, onError } = options;
   const app = new Hono<BillingEnv>();
 
   handle(app, exportLines, async (c) => {
@@ -39,9 +77,20 @@ export function exportApp(records: RatedRecordStore, pageSize: number): Hono<Bil
     // The first page is read before answering, so a store error is still a proper problem.
     let page = await records.lines(base, c.req.raw.signal);
     const header = linesToCsv([]);
+    const width = header.split(",").length;
+    const key = callerKey(c);
+    const requestId = c.get("requestId");
     const encoder = new TextEncoder();
     let started = false;
     let done = false;
+    const trailer = (error: ProblemError) =>
+      encoder.encode(
+        exportTrailer(
+          format,
+          requestId === undefined ? error.problem : { ...error.problem, request_id: requestId },
+          width,
+        ),
+      );
     const render = (items: RatedUsageRecord[]) =>
       format === "csv"
         ? linesToCsv(items).slice(header.length)
@@ -54,10 +103,33 @@ export function exportApp(records: RatedRecordStore, pageSize: number): Hono<Bil
           controller.enqueue(encoder.encode((format === "csv" ? header : "") + render(page.items)));
           if (page.next === undefined) done = true;
         } else if (!done) {
-          const cursor: string = page.next as string;
-          page = await records.lines({ ...base, cursor });
+          done = true; // until this page is in
+          try {
+            const again = await keys.recheck(key);
+            if (!again.ok) {
+              controller.enqueue(
+                trailer(
+                  new ProblemError(
+                    401,
+                    "unauthorized",
+                    "The API key was revoked or expired during the export",
+                  ),
+                ),
+              );
+              controller.close();
+              return;
+            }
+            const cursor: string = page.next as string;
+            page = await records.lines({ ...base, cursor });
+          } catch (error) {
+            const problem = toProblem(error);
+            reportError(onError, error, c, 200);
+            controller.enqueue(trailer(problem));
+            controller.close();
+            return;
+          }
           controller.enqueue(encoder.encode(render(page.items)));
-          if (page.next === undefined) done = true;
+          if (page.next !== undefined) done = false;
         }
         if (done) controller.close();
       },
