@@ -32,7 +32,9 @@ export type {
 
 /** A store that can check up front that it will work (a schema version, a server setting). */
 function hasReadyCheck(part: unknown): part is { ready(signal?: AbortSignal): Promise<void> } {
-  return typeof part === "object" && part !== null && typeof (part as { ready?: unknown }).ready === "function";
+  return (
+    typeof part === "object" && part !== null && typeof (part as { ready?: unknown }).ready === "function"
+  );
 }
 
 /**
