@@ -6,6 +6,7 @@ import { migrateCommand } from "./commands/migrate-command.js";
 import { pricesCommand } from "./commands/prices-command.js";
 import { rateCommand } from "./commands/rate-command.js";
 import { linesCommand, summaryCommand } from "./commands/reports-command.js";
+import { keysCommand, serveCommand } from "./commands/serve-command.js";
 import type { CliContext } from "./context.js";
 import { CommandError, EXIT, InterruptedError, RejectedLinesError, UsageError } from "./exit-codes.js";
 
@@ -19,6 +20,8 @@ const COMMANDS: readonly CommandDef[] = [
   exportCommand,
   summaryCommand,
   linesCommand,
+  serveCommand,
+  keysCommand,
 ];
 
 const EXIT_HELP = `
