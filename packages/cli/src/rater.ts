@@ -104,9 +104,10 @@ function sum(meters: MeterSet, which: readonly MeterKind[]): number {
 }
 
 /**
- * Rates log lines one at a time, offline: each line is a raw provider response
+ * Rates log lines one at a time, offline: each line is a provider payload
  * (`{ "api": "openaiChat", "usage": {…}, "observation": {…without meters} }`, like
- * `latch.record()` takes) or a whole `UsageObservation`. Pure apart from the period-tier
+ * `latch.record()` takes), a whole `UsageObservation`, or a raw OpenAI Chat Completions /
+ * Responses body (with the `tenant` option: a body names no billing subject). Pure apart from the period-tier
  * running totals, which accumulate in input order (per tenant, priced model and calendar month, as
  * the facade's usage counter does).
  */

@@ -146,6 +146,44 @@ describe("latch rate: line shapes", () => {
     });
   });
 
+  it("reads a raw OpenAI Responses body the same way (time from created_at)", async () => {
+    const body = {
+      id: "resp_68af4030592c81938ec0a5fbab4a3e9f",
+      object: "response",
+      created_at: 1_772_357_400,
+      status: "completed",
+      model: "gpt-4o-2024-08-06",
+      output: [],
+      usage: {
+        input_tokens: 2_000,
+        input_tokens_details: { cached_tokens: 1_500 },
+        output_tokens: 500,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 2_500,
+      },
+    };
+    const log = join(dir, "raw-responses.jsonl");
+    await writeFile(log, `${JSON.stringify(body)}\n`);
+    const out = join(dir, "raw-responses-rated.jsonl");
+    const run = await runCli([
+      "rate",
+      log,
+      "--prices",
+      prices,
+      "-o",
+      out,
+      "--tenant",
+      "acme",
+      "--no-progress",
+    ]);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(await readFile(out, "utf8"))).toMatchObject({
+      eventId: "resp_68af4030592c81938ec0a5fbab4a3e9f:0:openai",
+      total: "0.008125",
+      observation: { timing: { completedAt: "2026-03-01T09:30:00.000Z" } },
+    });
+  });
+
   it("without --tenant a raw response is rejected naming --tenant; an unknown shape names the fields expected", async () => {
     const log = join(dir, "shapes.jsonl");
     await writeFile(log, `${chatCompletion}\n{"hello":"world"}\n`);
