@@ -33,7 +33,7 @@ if (config.s3 && !process.env.LATCH_S3_PREFIX) {
 const provider = await startFakeProvider();
 const backends = await openGatewayBackends(config);
 const latch = createGatewayLatch(backends, { spoolPath: resolve(cwd, ".latch/gateway-spool.jsonl") });
-await latch.ready;
+await latch.ready();
 const tenants = { acme: 5_000_000, globex: 5_000_000, initech: 40_000 };
 for (const [tenant, limit] of Object.entries(tenants)) await backends.quota.setLimit(tenant, limit);
 const gateway = await startGateway(

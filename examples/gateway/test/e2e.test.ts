@@ -116,7 +116,7 @@ async function runScenario(scenario: Scenario): Promise<void> {
   });
   const gateway = await startGateway({ latch, providerUrl: provider.url, providerTimeoutMs: 3_000 });
   try {
-    await latch.ready;
+    await latch.ready();
     for (const [tenant, limit] of Object.entries(LIMITS)) await backends.quota.setLimit(tenant, limit);
 
     // Traffic, with the store's connections killed twice while it flows.

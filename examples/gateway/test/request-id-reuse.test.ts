@@ -25,7 +25,7 @@ beforeAll(async () => {
   backends = await openGatewayBackends({ exportDir: join(dir, "out"), namespace: "reqid" });
   latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl"), onWarning: () => {} });
   gateway = await startGateway({ latch, providerUrl: provider.url });
-  await latch.ready;
+  await latch.ready();
 });
 
 afterAll(async () => {

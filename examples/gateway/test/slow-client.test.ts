@@ -48,7 +48,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => provider.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
   gateway = await startGateway({ latch, providerUrl: url, providerTimeoutMs: 30_000 });
-  await latch.ready;
+  await latch.ready();
 });
 
 afterAll(async () => {

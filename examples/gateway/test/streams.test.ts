@@ -34,7 +34,7 @@ beforeAll(async () => {
   backends = await openGatewayBackends({ exportDir: join(dir, "out"), namespace: "streams" });
   latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl") });
   gateway = await startGateway({ latch, providerUrl: provider.url, providerTimeoutMs: PROVIDER_TIMEOUT_MS });
-  await latch.ready;
+  await latch.ready();
 });
 
 afterAll(async () => {

@@ -243,7 +243,7 @@ export async function simulateDay(options: {
     clock: () => now,
     spoolPath: join(options.outDir, ".spool.jsonl"),
   });
-  await latch.ready;
+  await latch.ready();
 
   const denials: SimulationResult["denials"] = [];
   let recorded = 0;

@@ -107,7 +107,7 @@ async function withLatch(
   const backends = await openGatewayBackends({ ...config, exportDir: dir, dropOnClose: true });
   const latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl") });
   try {
-    await latch.ready;
+    await latch.ready();
     for (const t of TENANTS) await backends.quota.setLimit(t, Number.MAX_SAFE_INTEGER);
     await run(latch);
   } finally {

@@ -48,7 +48,7 @@ async function main() {
     clock: () => new Date("2026-03-01T12:00:05Z"),
     spoolPath: join(dir, "spool.jsonl"),
   });
-  await latch.ready;
+  await latch.ready();
 
   // Facade: parse + append + resolve + rate + put + markPriced, one awaited call at a time.
   const facade = new Float64Array(N);

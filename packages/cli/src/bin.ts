@@ -14,6 +14,15 @@ const onSignal = () => {
 process.on("SIGINT", onSignal);
 process.on("SIGTERM", onSignal);
 
+// `latch lines | head`: the reader went away. Nothing is wrong with the command; stop quietly
+// (exit 0, as a shell pipeline expects) instead of crashing with an EPIPE stack trace.
+const onStreamError = (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+};
+process.stdout.on("error", onStreamError);
+process.stderr.on("error", onStreamError);
+
 const ctx: CliContext = {
   signal: controller.signal,
   stdout: process.stdout,

@@ -80,6 +80,19 @@ export function text<const F extends string>(
   });
 }
 
+/** A deprecated flag with a value, still accepted but left out of `--help`. */
+export function deprecatedText<const F extends string>(
+  flags: F,
+  description: string,
+): OptionDef<F, string | undefined> {
+  return def(flags, () => new Option(flags, description).hideHelp());
+}
+
+/** A deprecated switch, still accepted but left out of `--help`. */
+export function deprecatedFlag<const F extends string>(flags: F, description: string): OptionDef<F, boolean> {
+  return def(flags, () => new Option(flags, description).default(false).hideHelp());
+}
+
 /** A flag whose value is one of `choices` (anything else is a usage error). */
 export function oneOf<const F extends string, const C extends readonly string[]>(
   flags: F,

@@ -4,14 +4,16 @@
  * | code | meaning |
  * |---|---|
  * | 0 | success (also `--help` and `--version`) |
- * | 1 | the command failed: a store, S3 or file error, bad data, or `rate --strict` with rejected lines |
+ * | 1 | the command failed: a store, S3 or file error, bad data |
  * | 2 | usage error: an unknown command or flag, a missing argument, a bad flag value |
+ * | 3 | `latch rate` finished but rejected some lines (outputs written; `--allow-rejects` exits 0) |
  * | 130 | interrupted (SIGINT / Ctrl-C): nothing partial was left behind |
  */
 export const EXIT = {
   ok: 0,
   failure: 1,
   usage: 2,
+  rejected: 3,
   interrupted: 130,
 } as const;
 
@@ -39,5 +41,14 @@ export class InterruptedError extends Error {
   constructor() {
     super("interrupted");
     this.name = "InterruptedError";
+  }
+}
+
+/** `latch rate` rated what it could and rejected the rest: exit code 3 (outputs are written). */
+export class RejectedLinesError extends Error {
+  readonly exitCode = EXIT.rejected;
+  constructor(message: string) {
+    super(message);
+    this.name = "RejectedLinesError";
   }
 }

@@ -76,6 +76,14 @@ export async function loadPriceSheet(
     if (litellm.currency !== undefined) options.currency = litellm.currency;
     if (litellm.includeFree !== undefined) options.includeFree = litellm.includeFree;
     const { snapshots, skipped } = importLiteLLMCostMap(text, options);
+    if (snapshots.length === 0) {
+      // `{"hello":"world"}` is not a price sheet that happens to be empty: say what is missing.
+      throw new CommandError(
+        `${what}: ${path} holds no prices: it is neither a Latch price file (missing field "snapshots") ` +
+          `nor a LiteLLM cost map (no entry has a price field such as "input_cost_per_token"` +
+          `${skipped.length > 0 ? `; ${skipped.length} field(s) skipped${litellm.includeFree ? "" : ", all-zero entries need --include-free"}` : ""})`,
+      );
+    }
     return { kind: "litellm", snapshots, skipped };
   } catch (error) {
     if (error instanceof CommandError) throw error;

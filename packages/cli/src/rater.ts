@@ -11,6 +11,7 @@ import {
   parseObservation,
   type RatedUsageRecord,
   toObservation,
+  UsageEventId,
   type UsageObservation,
 } from "@latch/core";
 import {
@@ -59,6 +60,43 @@ function validationRejection(error: LatchValidationError, prefix: string): Omit<
   return rejection;
 }
 
+interface RawResponse {
+  api: "openaiChat" | "openaiResponses";
+  id: string;
+  model: string;
+  /** Unix seconds. */
+  created: number;
+}
+
+/**
+ * An OpenAI Chat Completions (`object: "chat.completion"`) or Responses (`object: "response"`)
+ * body, as a gateway logs it whole; `undefined` for anything else. A body without the fields
+ * an observation needs is rejected naming the field.
+ */
+function rawOpenAIResponse(json: Record<string, unknown>): RawResponse | undefined {
+  if ("api" in json || "eventId" in json) return undefined;
+  const api =
+    json.object === "chat.completion"
+      ? "openaiChat"
+      : json.object === "response"
+        ? "openaiResponses"
+        : undefined;
+  if (api === undefined) return undefined;
+  const timeField = api === "openaiChat" ? "created" : "created_at";
+  const missing = (field: string, what: string) =>
+    new RejectionError({
+      code: "invalid_input",
+      field,
+      reason: `${field}: expected ${what} (a raw OpenAI response)`,
+    });
+  if (typeof json.id !== "string" || json.id === "") throw missing("id", "the response id");
+  if (typeof json.model !== "string" || json.model === "") throw missing("model", "the model id");
+  const created = json[timeField];
+  if (typeof created !== "number" || !Number.isSafeInteger(created) || created <= 0)
+    throw missing(timeField, "Unix seconds");
+  return { api, id: json.id, model: json.model, created };
+}
+
 function sum(meters: MeterSet, which: readonly MeterKind[]): number {
   let total = 0;
   for (const m of which) total += meters[m] ?? 0;
@@ -66,9 +104,10 @@ function sum(meters: MeterSet, which: readonly MeterKind[]): number {
 }
 
 /**
- * Rates log lines one at a time, offline: each line is a raw provider response
+ * Rates log lines one at a time, offline: each line is a provider payload
  * (`{ "api": "openaiChat", "usage": {…}, "observation": {…without meters} }`, like
- * `latch.record()` takes) or a whole `UsageObservation`. Pure apart from the period-tier
+ * `latch.record()` takes), a whole `UsageObservation`, or a raw OpenAI Chat Completions /
+ * Responses body (with the `tenant` option: a body names no billing subject). Pure apart from the period-tier
  * running totals, which accumulate in input order (per tenant, priced model and calendar month, as
  * the facade's usage counter does).
  */
@@ -79,9 +118,20 @@ export class LineRater {
   readonly #periodKeys = new WeakMap<PriceSnapshot, BaselineKey[]>();
   readonly #periodTotals = new Map<string, number>();
 
-  constructor(pricing: InMemoryPricingSource, ratedAt: string) {
+  readonly #tenant: string | undefined;
+
+  /**
+   * @param tenant The billing subject of raw provider responses (`--tenant`): a response body
+   *   names no tenant, so without it such a line is rejected saying so.
+   */
+  constructor(
+    pricing: InMemoryPricingSource,
+    ratedAt: string,
+    options: { tenant?: string | undefined } = {},
+  ) {
     this.#pricing = pricing;
     this.#ratedAt = ratedAt;
+    this.#tenant = options.tenant;
   }
 
   rate(text: string): LineResult {
@@ -133,6 +183,14 @@ export class LineRater {
   }
 
   #observationOf(json: Record<string, unknown>): UsageObservation {
+    const raw = rawOpenAIResponse(json);
+    if (raw !== undefined) return this.#observationOf(this.#wrapRaw(json, raw));
+    if (!("api" in json) && !("eventId" in json)) {
+      throw new RejectionError({
+        code: "invalid_input",
+        reason: `(root): not a line latch rate reads; missing field "api" (a provider line {api, usage|response, observation}) or "eventId" (a UsageObservation); a raw OpenAI chat.completion or response body is read as is with --tenant`,
+      });
+    }
     if (!("api" in json)) {
       try {
         return parseObservation(json);
@@ -176,6 +234,46 @@ export class LineRater {
         validationRejection(new LatchValidationError({ subject: error.subject, issues }), ""),
       );
     }
+  }
+
+  /**
+   * A raw OpenAI response body as the provider line `record()` takes: event id
+   * `<response id>:0:openai`, model and time (`created` / `created_at`) from the body, subject
+   * `--tenant`.
+   */
+  #wrapRaw(json: Record<string, unknown>, raw: RawResponse): Record<string, unknown> {
+    if (this.#tenant === undefined) {
+      throw new RejectionError({
+        code: "invalid_input",
+        field: "subject.tenantId",
+        reason: `subject.tenantId: a raw OpenAI response (object "${json.object}") names no tenant: pass --tenant <id>, or log {api, response, observation} lines`,
+      });
+    }
+    const at = new Date(raw.created * 1_000).toISOString();
+    let eventId: string;
+    try {
+      eventId = UsageEventId.fromAttempt(raw.id, 0, "openai");
+    } catch {
+      throw new RejectionError({
+        code: "invalid_input",
+        field: "id",
+        reason: "id: not usable as an event id",
+      });
+    }
+    return {
+      api: raw.api,
+      response: json,
+      observation: {
+        eventId,
+        subject: { tenantId: this.#tenant },
+        model: { billableModel: raw.model },
+        provider: { providerId: "openai" },
+        source: { kind: "provider_reported" },
+        outcome: { kind: "success" },
+        timing: { startedAt: at, completedAt: at },
+        correlation: { requestId: raw.id },
+      },
+    };
   }
 
   /** Usage before this event in the period, per baseline key, for the snapshot's period tiers. */

@@ -18,6 +18,9 @@ const COMMANDS = [
   ["export", "status"],
   ["summary"],
   ["lines"],
+  ["serve"],
+  ["keys"],
+  ["keys", "create"],
 ];
 
 describe("latch --help", () => {

@@ -119,4 +119,24 @@ describe("latch migrate and reports on PostgreSQL", () => {
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toMatch(/^latch: migrate: /);
   });
+
+  it("a store on a schema nobody migrated says to run `latch migrate`, not the library's migrate(db, …)", async () => {
+    const never = `${schema}_never`;
+    const run = await runCli([
+      "summary",
+      "--store",
+      "postgres",
+      "--database-url",
+      databaseUrl,
+      "--schema",
+      never,
+    ]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^latch: schema ${never} is at migration 0; this version of Latch needs \\d+: run \`latch migrate --schema ${never}\` \\(with the same --database-url\\) first\n$`,
+      ),
+    );
+    expect(run.stderr).not.toContain("migrate(db");
+  });
 });

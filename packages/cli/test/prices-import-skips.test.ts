@@ -86,7 +86,7 @@ describe("latch prices import: skips per reason", () => {
     await writeFile(join(dir, "map.json"), MAP);
     const file = join(dir, "free.json");
     const run = await runCli(
-      ["prices", "import", join(dir, "map.json"), "--prices-file", file, "--include-free", "--json"],
+      ["prices", "import", join(dir, "map.json"), "--prices", file, "--include-free", "--json"],
       {},
     );
     expect(run.code).toBe(0);

@@ -43,7 +43,7 @@ afterAll(async () => {
 });
 
 const show = (...args: string[]) =>
-  runCli(["prices", "show", ...args, "--prices-file", file, "--at", "2026-03-01"]);
+  runCli(["prices", "show", ...args, "--prices", file, "--at", "2026-03-01"]);
 
 describe("latch prices show: model matching and service tiers", () => {
   it("an exact id says so", async () => {
@@ -132,8 +132,18 @@ describe("latch rate: model matching and service tiers", () => {
       `${[line(1, "gpt-4o-2024-08-06"), line(2, "gpt-4o", "flex"), line(3, "house-model")].join("\n")}\n`,
     );
     const out = join(dir, "tiers-rated.jsonl");
-    const run = await runCli(["rate", log, "--prices", file, "--out", out, "--no-progress"]);
-    expect(run.code).toBe(0);
+    const run = await runCli([
+      "rate",
+      log,
+      "--prices",
+      file,
+      "--out",
+      out,
+      "--rejects",
+      `${out}.rejects.jsonl`,
+      "--no-progress",
+    ]);
+    expect(run.code).toBe(3); // two lines rejected
     const [record] = (await readFile(out, "utf8"))
       .trim()
       .split("\n")

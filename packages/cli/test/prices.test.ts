@@ -83,32 +83,24 @@ describe("latch prices", () => {
   it("imports Latch snapshot files, and fails with the model or flag named", async () => {
     const file = join(dir, "latch-prices.json");
     await writeFile(join(dir, "sheet.json"), JSON.stringify(PRICE_FILE));
-    const imported = await runCli(["prices", "import", join(dir, "sheet.json"), "--prices-file", file]);
+    const imported = await runCli(["prices", "import", join(dir, "sheet.json"), "--prices", file]);
     expect(imported.code).toBe(0);
     expect(imported.stdout).toMatch(/Latch snapshots\): 3 snapshot\(s\) added/);
 
-    const tiers = await runCli([
-      "prices",
-      "show",
-      "gemini-2.5-pro",
-      "--prices-file",
-      file,
-      "--at",
-      "2026-03-01",
-    ]);
+    const tiers = await runCli(["prices", "show", "gemini-2.5-pro", "--prices", file, "--at", "2026-03-01"]);
     expect(tiers.code).toBe(0);
     expect(tiers.stdout).toMatch(/tier 0: volume, per request, baseline prompt_tokens/);
     expect(tiers.stdout).toMatch(/> 200,000: input_tokens 2\.5 per million/);
 
-    const unknown = await runCli(["prices", "show", "gpt-9", "--prices-file", file]);
+    const unknown = await runCli(["prices", "show", "gpt-9", "--prices", file]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no price snapshot for model gpt-9 at .* \(the model has no snapshot\)/);
 
-    const early = await runCli(["prices", "show", "gpt-4o", "--prices-file", file, "--at", "2025-12-31"]);
+    const early = await runCli(["prices", "show", "gpt-4o", "--prices", file, "--at", "2025-12-31"]);
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/its snapshots: test:gpt-4o:2026-01/);
 
-    const badAt = await runCli(["prices", "show", "gpt-4o", "--prices-file", file, "--at", "soon"]);
+    const badAt = await runCli(["prices", "show", "gpt-4o", "--prices", file, "--at", "soon"]);
     expect(badAt.code).toBe(2);
     expect(badAt.stderr).toMatch(/--at: expected an ISO 8601 time/);
 
@@ -116,7 +108,7 @@ describe("latch prices", () => {
       join(dir, "bad.json"),
       JSON.stringify({ snapshots: [{ ...PRICE_FILE.snapshots[0], currency: "XXY" }] }),
     );
-    const bad = await runCli(["prices", "import", join(dir, "bad.json"), "--prices-file", file]);
+    const bad = await runCli(["prices", "import", join(dir, "bad.json"), "--prices", file]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/snapshots\.0\.currency/);
 

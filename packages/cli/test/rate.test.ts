@@ -61,9 +61,12 @@ describe("latch rate", () => {
       "--json",
       "--rated-at",
       "2026-03-02T00:00:00Z",
+      "--rejects",
+      `${out}.rejects.jsonl`,
     ]);
-    expect(run.stderr).not.toMatch(/latch: /);
-    expect(run.code).toBe(0);
+    // Two lines rejected: exit 3, the outputs written all the same.
+    expect(run.stderr).toMatch(/^latch: 2 of 100,000 line\(s\) rejected \(all of them in /m);
+    expect(run.code).toBe(3);
     const summary = JSON.parse(run.stdout) as {
       lines: number;
       rated: number;
@@ -100,9 +103,19 @@ describe("latch rate", () => {
     const unpriced = usageLine(3).replace('"billableModel":"gpt-4o"', '"billableModel":"gpt-9"');
     await writeUsageLog(log, 20, new Map([[3, unpriced]]));
     const out = join(dir, "small.csv");
-    const run = await runCli(["rate", log, "--prices", join(dir, "prices.json"), "-o", out, "--no-progress"]);
-    expect(run.code).toBe(0);
-    expect(run.stderr).toMatch(/rated 19 of 20 lines \(1 rejected/);
+    const run = await runCli([
+      "rate",
+      log,
+      "--prices",
+      join(dir, "prices.json"),
+      "-o",
+      out,
+      "--rejects",
+      `${out}.rejects.jsonl`,
+      "--no-progress",
+    ]);
+    expect(run.code).toBe(3);
+    expect(run.stderr).toMatch(/rated 19 of 20 lines \(1 rejected → /);
     const csv = (await readFile(out, "utf8")).trimEnd().split("\r\n");
     expect(csv[0]).toMatch(/^completed_at,event_id,rated_record_id,version,tenant_id,/);
     expect(csv).toHaveLength(20);
@@ -110,18 +123,18 @@ describe("latch rate", () => {
     expect(reject).toMatchObject({ line: 4, code: "no_snapshot_in_effect", field: "model.billableModel" });
     expect(reject.reason).toContain("gpt-9");
 
-    const strict = await runCli([
+    const allowed = await runCli([
       "rate",
       log,
       "--prices",
       join(dir, "prices.json"),
       "-o",
       out,
-      "--strict",
+      "--allow-rejects",
       "--no-progress",
     ]);
-    expect(strict.code).toBe(1);
-    expect(strict.stderr).toMatch(/--strict: 1 line\(s\) rejected/);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stderr).toMatch(/line 4: no_snapshot_in_effect: /);
   });
 
   it("reads stdin; Ctrl-C leaves no output file behind, and the rerun completes exactly once", async () => {
@@ -149,9 +162,9 @@ describe("latch rate", () => {
     const written = await readRated(out);
     expect(written.count).toBe(5_000);
     expect(written.ids.size).toBe(5_000);
+    // Nothing was rejected and no --rejects was given: no reject file either.
     expect((await readdir(dir)).filter((f) => f.includes("interrupted-rated")).sort()).toEqual([
       "interrupted-rated.jsonl",
-      "interrupted-rated.jsonl.rejects.jsonl",
     ]);
   });
 
@@ -182,7 +195,9 @@ describe("latch rate", () => {
 
     const noPrices = await runCli(["rate", "x.jsonl", "--prices", join(dir, "nope.json")]);
     expect(noPrices.code).toBe(1);
-    expect(noPrices.stderr).toMatch(/--prices: cannot read .*nope\.json \(ENOENT\)/);
+    expect(noPrices.stderr).toMatch(
+      /^latch: the price file is missing: .*nope\.json \(named by --prices\) does not exist; create it with `latch prices import/,
+    );
 
     const unknown = await runCli(["frobnicate"]);
     expect(unknown.code).toBe(2);

@@ -92,6 +92,17 @@ export class PostgresApiKeyStore implements ApiKeyStore {
     this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
   }
 
+  /**
+   * Resolves once the schema is at the migration this package needs; else throws
+   * {@link SchemaNotMigratedError} (run `migrate()` or `latch migrate`) or
+   * {@link SchemaIncompatibleError}. `createLatch`'s `latch.ready()` calls it, so a forgotten
+   * migration shows at start-up; every other method checks it too, on its first call.
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await assertMigrated(this.#db, this.#schema);
+  }
+
   /** One statement in one transaction of this store (`READ COMMITTED`, its timeouts). */
   #query(text: string, params: unknown[]): Promise<QueryResultLike> {
     return transactQuery(this.#db, this.#settings, text, params);

@@ -93,6 +93,17 @@ export class PostgresObservationStore implements ObservationStore {
     this.#table = `${quoteSchema(this.#schema)}.observations`;
   }
 
+  /**
+   * Resolves once the schema is at the migration this package needs; else throws
+   * {@link SchemaNotMigratedError} (run `migrate()` or `latch migrate`) or
+   * {@link SchemaIncompatibleError}. `createLatch`'s `latch.ready()` calls it, so a forgotten
+   * migration shows at start-up; every other method checks it too, on its first call.
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await assertMigrated(this.#db, this.#schema);
+  }
+
   async append(observation: UsageObservation, signal?: AbortSignal): Promise<AppendResult> {
     signal?.throwIfAborted();
     const parsed = parseObservation(observation);

@@ -117,6 +117,17 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     });
   }
 
+  /**
+   * Resolves once the schema is at the migration this package needs; else throws
+   * {@link SchemaNotMigratedError} (run `migrate()` or `latch migrate`) or
+   * {@link SchemaIncompatibleError}. `createLatch`'s `latch.ready()` calls it, so a forgotten
+   * migration shows at start-up; every other method checks it too, on its first call.
+   */
+  async ready(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    await assertMigrated(this.#db, this.#schema);
+  }
+
   async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");

@@ -1,14 +1,8 @@
 import { defineCommand, flag, type OptionValues, text } from "../command.js";
-import { DEFAULT_PRICE_FILE } from "../defaults.js";
-
-const pricesFile = () =>
-  text("--prices-file <file>", "the price file (Latch snapshot JSON) to read and update", {
-    env: "LATCH_PRICES_FILE",
-    default: DEFAULT_PRICE_FILE,
-  });
+import { PRICES_OPTIONS } from "../prices-flag.js";
 
 export const PRICES_IMPORT_OPTIONS = [
-  pricesFile(),
+  ...PRICES_OPTIONS,
   text("--effective-from <time>", "LiteLLM: when these prices take effect (default 1970-01-01T00:00:00Z)"),
   text("--currency <code>", "LiteLLM: ISO 4217 currency of the prices (default USD)"),
   flag(
@@ -20,7 +14,7 @@ export const PRICES_IMPORT_OPTIONS = [
 export type PricesImportOptions = OptionValues<typeof PRICES_IMPORT_OPTIONS>;
 
 export const PRICES_SHOW_OPTIONS = [
-  pricesFile(),
+  ...PRICES_OPTIONS,
   text("--at <time>", "when (ISO 8601 or YYYY-MM-DD; default now)"),
   text("--region <region>", "the model's region, for regional prices"),
   text("--tier <tier>", "the call's service tier: standard (default), priority, flex, scale, batch"),

@@ -18,6 +18,7 @@ import {
   readPriceFile,
   writePriceFile,
 } from "../price-file.js";
+import { pricesHint, pricesPath, requirePriceFile } from "../prices-flag.js";
 import { renderTable } from "../table.js";
 import { parseTime } from "../times.js";
 import type { PricesImportOptions, PricesShowOptions } from "./prices-command.js";
@@ -60,12 +61,13 @@ export async function runPricesImport(
     litellm.effectiveFrom = parseTime(options.effectiveFrom, "--effective-from");
   if (options.currency !== undefined) litellm.currency = options.currency.toUpperCase();
   if (options.includeFree === true) litellm.includeFree = true;
+  const prices = pricesPath(options, ctx);
   const sheet = await loadPriceSheet(file, "prices import", litellm);
-  const stored = await readPriceFile(options.pricesFile, "--prices-file");
-  const merged = mergeSnapshots(stored, sheet.snapshots, options.pricesFile);
-  if (merged.added > 0 || merged.closed > 0) await writePriceFile(options.pricesFile, merged.snapshots);
+  const stored = await readPriceFile(prices.path, "--prices");
+  const merged = mergeSnapshots(stored, sheet.snapshots, prices.path);
+  if (merged.added > 0 || merged.closed > 0) await writePriceFile(prices.path, merged.snapshots);
   const result = {
-    pricesFile: options.pricesFile,
+    pricesFile: prices.path,
     source: sheet.kind,
     imported: sheet.snapshots.length,
     added: merged.added,
@@ -82,7 +84,7 @@ export async function runPricesImport(
   ctx.stdout.write(
     `${file} (${sheet.kind === "litellm" ? "LiteLLM cost map" : "Latch snapshots"}): ` +
       `${result.added} snapshot(s) added, ${result.unchanged} unchanged, ${result.closed} earlier one(s) closed; ` +
-      `${result.total} in ${options.pricesFile}\n`,
+      `${result.total} in ${prices.path}\n`,
   );
   if (sheet.skipped.length > 0) {
     const width = String(result.skipCounts[0]?.count ?? 0).length;
@@ -137,8 +139,15 @@ export async function runPricesShow(
   ctx: CliContext,
 ): Promise<void> {
   const at = options.at === undefined ? new Date().toISOString() : parseTime(options.at, "--at");
-  const snapshots = await readPriceFile(options.pricesFile, "--prices-file");
-  const source = pricingSourceOf(snapshots, options.pricesFile, "--prices-file");
+  const prices = pricesPath(options, ctx);
+  await requirePriceFile(prices);
+  const snapshots = await readPriceFile(prices.path, "--prices");
+  if (snapshots.length === 0) {
+    throw new CommandError(
+      `the price file ${pricesHint(prices)} has no snapshots: add prices with \`latch prices import <sheet>\``,
+    );
+  }
+  const source = pricingSourceOf(snapshots, prices.path, "--prices");
   const ref: { billableModel: string; region?: string; tier?: string } = { billableModel: model };
   if (options.region !== undefined) ref.region = options.region;
   if (options.tier !== undefined) ref.tier = options.tier;
@@ -167,19 +176,19 @@ export async function runPricesShow(
           (s) => `${s.snapshotId} [${s.effectiveFrom}, ${s.effectiveUntil ?? "open"})`,
         );
         throw new CommandError(
-          `no price snapshot for model ${model} at ${at} in ${options.pricesFile}` +
+          `no price snapshot for model ${model} at ${at} in ${prices.path}` +
             (known.length > 0 ? `; its snapshots: ${known.join("; ")}` : " (the model has no snapshot)"),
         );
       }
       case "no_snapshot_for_tier":
         throw new CommandError(
           `model ${model} (${matchText(model, resolution.match)}) has no snapshot for service tier ` +
-            `${resolution.tier} at ${at} in ${options.pricesFile}: a call in that tier stays unpriced ` +
+            `${resolution.tier} at ${at} in ${prices.path}: a call in that tier stays unpriced ` +
             `(no_snapshot_for_tier); priced tiers then: ${resolution.pricedTiers.join(", ")}`,
         );
       case "ambiguous_model":
         throw new CommandError(
-          `model ${model} is ambiguous at ${at} in ${options.pricesFile}: by ${RULE_TEXT[resolution.rule]} ` +
+          `model ${model} is ambiguous at ${at} in ${prices.path}: by ${RULE_TEXT[resolution.rule]} ` +
             `(${resolution.rule}) it matches ${resolution.candidates.length} priced models: ` +
             `${resolution.candidates.join(", ")}; a call stays unpriced (ambiguous_model) until an alias or ` +
             "an exact id decides",

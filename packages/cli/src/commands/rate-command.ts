@@ -1,21 +1,28 @@
-import { defineCommand, flag, negatedFlag, type OptionValues, oneOf, text } from "../command.js";
-import { DEFAULT_PRICE_FILE } from "../defaults.js";
+import {
+  defineCommand,
+  deprecatedFlag,
+  flag,
+  negatedFlag,
+  type OptionValues,
+  oneOf,
+  text,
+} from "../command.js";
+import { PRICES_OPTIONS } from "../prices-flag.js";
 
 export const RATE_OPTIONS = [
-  text("--prices <file>", "price sheet: a Latch price file or a LiteLLM cost map", {
-    env: "LATCH_PRICES_FILE",
-    default: DEFAULT_PRICE_FILE,
-  }),
+  ...PRICES_OPTIONS,
   text("-o, --out <file>", "rated records (written to a temp file, renamed at the end); - for stdout", {
     default: "-",
   }),
   oneOf("--format <format>", "jsonl or csv (default: from --out's extension, else jsonl)", ["jsonl", "csv"]),
   text(
     "--rejects <file>",
-    "rejected lines as JSONL (line, code, field, reason, input); default <out>.rejects.jsonl",
+    "keep rejected lines as JSONL (line, code, field, reason, input); default: none, stderr lists the first ones",
   ),
+  text("--tenant <id>", "billing subject (subject.tenantId) of raw OpenAI response lines, which name none"),
   text("--rated-at <time>", "ratedAt of every record (default: the start of the run)"),
-  flag("--strict", "exit 1 when any line was rejected (outputs are still written)"),
+  flag("--allow-rejects", "exit 0 when lines were rejected, instead of 3"),
+  deprecatedFlag("--strict", "rejected lines already exit 3"),
   negatedFlag("--no-progress", "no progress on stderr"),
   flag("--json", "print the run's summary as JSON on stdout (needs --out FILE)"),
 ] as const;
@@ -36,6 +43,10 @@ export const rateCommand = defineCommand({
 Line formats:
   {"api":"openaiChat","usage":{...},"observation":{...without meters}}   api: openaiChat, openaiResponses, anthropic, gemini, openrouter
   {"eventId":"...","subject":{...},"meters":{...},"model":{...},...}       a UsageObservation
+  {"id":"chatcmpl-...","object":"chat.completion","created":...,"model":"...","usage":{...},...}
+                                 a raw OpenAI Chat Completions or Responses body, with --tenant;
+                                 event id <id>:0:openai, time from created / created_at
+Rejected lines: listed on stderr (the first 10), kept in a file only with --rejects; exit 3 unless --allow-rejects.
 `,
   action: async ([input], options, ctx) => {
     await (await import("./rate.js")).runRate(input, options, ctx);

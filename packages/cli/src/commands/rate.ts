@@ -5,14 +5,18 @@ import { linesToCsv, type RatedUsageRecord, sumDecimals } from "@latch/core";
 import { canonicalDecimal } from "@latch/core/adapter";
 import { AtomicOutput } from "../atomic-file.js";
 import type { CliContext } from "../context.js";
-import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
+import { CommandError, InterruptedError, RejectedLinesError, UsageError } from "../exit-codes.js";
 import { loadPriceSheet, pricingSourceOf } from "../price-file.js";
+import { pricesPath, requirePriceFile } from "../prices-flag.js";
 import { countFormat, Progress } from "../progress.js";
 import { LineRater, type Rejection } from "../rater.js";
 import { parseTime } from "../times.js";
 import type { RateOptions } from "./rate-command.js";
 
 export type RateFormat = "jsonl" | "csv";
+
+/** Rejections listed on stderr; `--rejects <file>` keeps them all. */
+const SHOWN_REJECTIONS = 10;
 
 /** What one `latch rate` run did (printed at the end; `--json` prints this object). */
 export interface RateSummary {
@@ -22,7 +26,8 @@ export interface RateSummary {
   /** Exact total per currency of the rated records. */
   totals: Record<string, string>;
   out: string;
-  rejects: string;
+  /** The file rejected lines were written to (`--rejects`), or `null` when none was asked for. */
+  rejects: string | null;
   format: RateFormat;
   seconds: number;
   linesPerSecond: number;
@@ -77,12 +82,21 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
   }
   const ratedAt =
     options.ratedAt === undefined ? new Date().toISOString() : parseTime(options.ratedAt, "--rated-at");
-  const rejectsPath =
-    options.rejects ?? (options.out === "-" ? "latch-rejects.jsonl" : `${options.out}.rejects.jsonl`);
-  if (rejectsPath === options.out) throw new UsageError("--rejects: must differ from --out");
+  // Rejected lines go to a file only when asked: never a surprise file in the working directory.
+  const rejectsPath = options.rejects;
+  if (rejectsPath !== undefined && (rejectsPath === options.out || rejectsPath === "-"))
+    throw new UsageError("--rejects: must name a file other than --out");
+  if (options.strict)
+    ctx.stderr.write("latch: warning: --strict is the default now (rejected lines exit 3)\n");
+  if (options.tenant !== undefined && options.tenant.trim() === "")
+    throw new UsageError("--tenant: expected a tenant id");
 
-  const sheet = await loadPriceSheet(options.prices, "--prices");
-  const rater = new LineRater(pricingSourceOf(sheet.snapshots, options.prices, "--prices"), ratedAt);
+  const prices = pricesPath(options, ctx);
+  await requirePriceFile(prices);
+  const sheet = await loadPriceSheet(prices.path, "--prices");
+  const rater = new LineRater(pricingSourceOf(sheet.snapshots, prices.path, "--prices"), ratedAt, {
+    tenant: options.tenant,
+  });
 
   let totalBytes: number | undefined;
   if (input !== "-") {
@@ -100,7 +114,9 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
 
   const stream = input === "-" ? process.stdin : createReadStream(input);
   const out = options.out === "-" ? new StdoutSink() : new AtomicOutput(options.out);
-  const rejects = new AtomicOutput(rejectsPath);
+  const rejects = rejectsPath === undefined ? undefined : new AtomicOutput(rejectsPath);
+  /** The first rejections, for stderr (reason and field only: never the line itself). */
+  const shown: string[] = [];
   const progress = new Progress({ label: "rating", unit: "lines", enabled: options.progress });
   const reader = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
   const stop = () => {
@@ -133,8 +149,16 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
           await out.write(format === "csv" ? csvLine(r) : `${JSON.stringify(r)}\n`);
         } else {
           rejected++;
-          const rejection: Rejection & { input: string } = { line: lines, ...result.rejection, input: text };
-          await rejects.write(`${JSON.stringify(rejection)}\n`);
+          if (shown.length < SHOWN_REJECTIONS)
+            shown.push(`  line ${lines}: ${result.rejection.code}: ${result.rejection.reason}`);
+          if (rejects !== undefined) {
+            const rejection: Rejection & { input: string } = {
+              line: lines,
+              ...result.rejection,
+              input: text,
+            };
+            await rejects.write(`${JSON.stringify(rejection)}\n`);
+          }
         }
       }
       if ((lines & 1023) === 0) {
@@ -155,10 +179,10 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
       const code = (readError as { code?: string }).code;
       throw new CommandError(`input: reading ${input} failed${code ? ` (${code})` : ""}`);
     }
-    await rejects.commit();
+    await rejects?.commit();
     await out.commit();
   } catch (error) {
-    await Promise.all([out.discard(), rejects.discard()]);
+    await Promise.all([out.discard(), rejects?.discard()]);
     throw error;
   } finally {
     progress.stop();
@@ -174,7 +198,7 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
       [...totals].sort(([a], [b]) => (a < b ? -1 : 1)).map(([c, d]) => [c, canonicalDecimal(d)]),
     ),
     out: options.out,
-    rejects: rejectsPath,
+    rejects: rejectsPath ?? null,
     format,
     seconds,
     linesPerSecond: seconds > 0 ? lines / seconds : 0,
@@ -186,16 +210,28 @@ export async function runRate(input: string, options: RateOptions, ctx: CliConte
     const money = Object.entries(summary.totals)
       .map(([currency, amount]) => `${amount} ${currency}`)
       .join(", ");
+    const whereRejects = rejected === 0 || rejectsPath === undefined ? "" : ` → ${rejectsPath}`;
     ctx.stderr.write(
       `rated ${countFormat.format(rated)} of ${countFormat.format(lines)} lines` +
-        ` (${countFormat.format(rejected)} rejected → ${rejectsPath}) in ${seconds.toFixed(1)} s` +
+        ` (${countFormat.format(rejected)} rejected${whereRejects}) in ${seconds.toFixed(1)} s` +
         ` · ${countFormat.format(Math.round(summary.linesPerSecond))} lines/s` +
         ` · peak RSS ${Math.round(summary.peakRssBytes / 1e6)} MB` +
         `${money ? ` · total ${money} (exact)` : ""}\n`,
     );
   }
-  if (options.strict && rejected > 0) {
-    throw new CommandError(`--strict: ${countFormat.format(rejected)} line(s) rejected (see ${rejectsPath})`);
+  if (rejected > 0) {
+    const more =
+      rejected > shown.length ? `\n  … and ${countFormat.format(rejected - shown.length)} more` : "";
+    const kept =
+      rejectsPath === undefined
+        ? "add --rejects <file> to keep every rejected line"
+        : `all of them in ${rejectsPath}`;
+    ctx.stderr.write(`rejected lines:\n${shown.join("\n")}${more}\n`);
+    if (!options.allowRejects) {
+      throw new RejectedLinesError(
+        `${countFormat.format(rejected)} of ${countFormat.format(lines)} line(s) rejected (${kept}; --allow-rejects exits 0)`,
+      );
+    }
   }
   return summary;
 }

@@ -30,6 +30,13 @@ export type {
   UsageApi,
 } from "./types.js";
 
+/** A store that can check up front that it will work (a schema version, a server setting). */
+function hasReadyCheck(part: unknown): part is { ready(signal?: AbortSignal): Promise<void> } {
+  return (
+    typeof part === "object" && part !== null && typeof (part as { ready?: unknown }).ready === "function"
+  );
+}
+
 /**
  * The one-call API: reserve quota before a model call, record what it consumed after, settle
  * the hold, and export rated usage for billing.
@@ -40,13 +47,17 @@ export type {
  * - Recording fails open: a store error is retried with backoff and jitter, then the observation
  *   is spooled to a local directory (`spoolDir`) and replayed by `flushSpool()` (and on the next start); the
  *   caller's request never fails because metering did. An error no later attempt can fix
- *   (`mayPassLater`: bad input, a conflict, a corrupt stored record) is thrown, not spooled; an
- *   unmigrated schema is spooled and replayed after `migrate()`.
+ *   (`mayPassLater`: bad input, a conflict, a corrupt stored record) is thrown, not spooled; so
+ *   is a deployment fault (`schema_not_migrated`, `schema_incompatible`), at the first call.
+ * - `await latch.ready()` checks up front what the first call would find: every configured
+ *   store with a `ready()` (the Postgres stores check their schema, `RedisQuota` the server's
+ *   eviction policy) is asked, and the first failure is thrown.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
  *
  * @example
  * const latch = createLatch({ observations, rated, pricing, quota });
+ * await latch.ready(); // throws schema_not_migrated before the first call when migrate() was forgotten
  * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
  * if (!hold.granted) return deny(hold.message);
  * const response = await openai.chat.completions.create(…);
@@ -89,20 +100,35 @@ export function createLatch(config: LatchConfig): Latch {
   const correct = createCorrection({ rated, pricing, engine, clock, retry, burns });
   const flushSpool = createSpoolReplay({ spool, warn, replay: (obs) => recorder.record(obs, false) });
 
-  const ready = flushSpool().then(
+  const startup = flushSpool().then(
     () => undefined,
     (error: unknown) =>
       warn({ code: "spool_replay_failed", message: "start-up spool replay failed", cause: error }),
   );
 
+  const parts: unknown[] = [
+    observations,
+    rated,
+    pricing,
+    config.quota,
+    config.counter,
+    credits?.ledger,
+    config.exporter,
+  ];
+  const checks = [...new Set(parts)].filter(hasReadyCheck);
+
   return {
-    ready,
+    async ready(signal) {
+      await startup;
+      // One after the other: the first failure (usually the observation store) is the one reported.
+      for (const part of checks) await part.ready(signal);
+    },
 
     reserve: (request) =>
       credits?.enforce === true ? creditHolds.reserve(request) : quotaHolds.reserve(request),
 
     async record(input, options) {
-      await ready;
+      await startup;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
       return recorder.record(linkHold(toObservation(input), holdId), true);
@@ -142,7 +168,7 @@ export function createLatch(config: LatchConfig): Latch {
     flushSpool,
 
     async close() {
-      await ready;
+      await startup;
       await spool.close();
     },
   };

@@ -4,7 +4,7 @@ import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import type { CreditBurns } from "./credit-burns.js";
-import { isCode, isFinalSettleError } from "./error-code.js";
+import { isFinalReserveError, isFinalSettleError } from "./error-code.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { CreditReserveRequestSchema } from "./schemas.js";
 import type { CreditHold, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
@@ -66,7 +66,7 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         message: `credits exhausted for ${r.account}: ${answer.available} ${featureId} available, ${r.amount} requested`,
       };
     } catch (error) {
-      if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+      if (isFinalReserveError(error)) throw error;
       return {
         granted: false,
         ...base,

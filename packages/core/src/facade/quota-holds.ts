@@ -5,7 +5,7 @@ import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { isCode, isFinalSettleError } from "./error-code.js";
+import { isFinalReserveError, isFinalSettleError } from "./error-code.js";
 import { reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { ReserveSchema } from "./schemas.js";
@@ -70,7 +70,7 @@ export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
             : "quota store unavailable: denied (quota fails closed)",
       };
     } catch (error) {
-      if (isCode(error, "invalid_input") || isCode(error, "idempotency_conflict")) throw error;
+      if (isFinalReserveError(error)) throw error;
       return {
         granted: false,
         ...base,

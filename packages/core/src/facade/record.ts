@@ -12,7 +12,7 @@ import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import type { CreditBurns } from "./credit-burns.js";
 import { isCode } from "./error-code.js";
 import { periodBaseline } from "./period-baselines.js";
-import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
+import { isCallerFault, isDeploymentFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { RecordResult, Warn } from "./types.js";
 
 export interface RecorderDeps {
@@ -36,7 +36,7 @@ export interface Recorder {
    * Records a parsed observation. Fails open: an error a retry could fix (the store is down)
    * spools the observation when `mayspool` (a caller's `record()`), and throws when not (a spool
    * replay, which keeps the entry spooled); an error no retry can fix (`invalid_input`,
-   * `idempotency_conflict`, `corrupt_record`, …) is thrown. Rating that fails on a store error
+   * `idempotency_conflict`, `corrupt_record`, `schema_not_migrated`, …) is thrown. Rating that fails on a store error
    * leaves the stored observation `unpriced` (`store_error`) for `rerateUnpriced()`.
    */
   record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult>;
@@ -147,10 +147,11 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     try {
       result = await rateStored(obs);
     } catch (error) {
-      // The observation is stored: only the caller's own fault is thrown. Anything else
+      // The observation is stored: only the caller's own fault, or the deployment's (a rated
+      // store on an unmigrated schema), is thrown. Anything else
       // (a store outage, a corrupt stored record) leaves it unpriced, so the call can still be
       // settled, and rerateUnpriced() completes it.
-      if (isCallerFault(error)) throw error;
+      if (isCallerFault(error) || isDeploymentFault(error)) throw error;
       warn({
         code: "store_retry_exhausted",
         message: `rating ${obs.eventId} deferred: store error`,

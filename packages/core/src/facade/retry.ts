@@ -35,16 +35,31 @@ export function isCallerFault(error: unknown): boolean {
   return LatchError.isInstance(error) && CALLER_FAULTS.has(error.code);
 }
 
+/** Codes that are the deployment's: every call fails the same way until someone migrates or upgrades. */
+const DEPLOYMENT_FAULTS: ReadonlySet<string> = new Set(["schema_not_migrated", "schema_incompatible"]);
+
 /**
- * Whether a later attempt can succeed where this one failed: true for everything but a
- * caller fault and `corrupt_record` (stored data no replay can read). The one rule for what
- * is kept for later — spooled by `record()`, left before the cursor by `reconcileCredits()`
- * — rather than thrown or reported. Broader than {@link isRetryable}: an unmigrated schema
- * (`schema_not_migrated`) is not worth an immediate retry, but a replay after `migrate()`
- * succeeds, so its observation is spooled, never lost.
+ * An error in how Latch is deployed (`schema_not_migrated`: run `migrate()` / `latch migrate`;
+ * `schema_incompatible`: upgrade the package): thrown to the caller at the first call —
+ * never spooled, never turned into a quota denial — so a forgotten migration shows at once
+ * instead of filling a spool. `latch.ready()` finds it before the first call.
+ */
+export function isDeploymentFault(error: unknown): boolean {
+  return LatchError.isInstance(error) && DEPLOYMENT_FAULTS.has(error.code);
+}
+
+/**
+ * Whether a later attempt can succeed where this one failed, with nobody changing anything:
+ * true for everything but a caller fault, a deployment fault and `corrupt_record` (stored
+ * data no replay can read). The one rule for what is kept for later — spooled by `record()`,
+ * left before the cursor by `reconcileCredits()` — rather than thrown or reported.
  */
 export function mayPassLater(error: unknown): boolean {
-  return !isCallerFault(error) && !(LatchError.isInstance(error) && error.code === "corrupt_record");
+  return (
+    !isCallerFault(error) &&
+    !isDeploymentFault(error) &&
+    !(LatchError.isInstance(error) && error.code === "corrupt_record")
+  );
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

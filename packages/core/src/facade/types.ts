@@ -250,8 +250,18 @@ export interface Latch {
    * warning; a newer format: kept), `remaining` the entries left spooled by a store error.
    */
   flushSpool(): Promise<{ replayed: number; skipped: number; remaining: number }>;
-  /** Resolves when the start-up replay of an earlier spool has finished. */
-  readonly ready: Promise<void>;
+  /**
+   * Resolves when the start-up replay of an earlier spool has finished and every configured
+   * store that can check itself up front (has a `ready()`: the Postgres stores check their
+   * schema version, `RedisQuota` the server's eviction policy) says it is ready. Throws the
+   * first store's error, e.g. `schema_not_migrated` when `migrate()` was not run — call it at
+   * start-up so a deployment fault shows before the first request.
+   *
+   * @example
+   * const latch = createLatch({ observations, rated, pricing });
+   * await latch.ready(); // SchemaNotMigratedError: … run migrate(db, { schema: "latch" })
+   */
+  ready(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -181,7 +181,7 @@ describe("createLatch: record", () => {
     expect((await first.latch.record(observation(1))).status).toBe("spooled");
     await first.latch.close();
     const second = setup({ observations: inner });
-    await second.latch.ready;
+    await second.latch.ready();
     expect(await inner.get("req-1:0:openai")).toBeDefined();
   });
 
@@ -192,7 +192,7 @@ describe("createLatch: record", () => {
     const last = line(4).slice(0, 25);
     await writeFile(spoolPath, `${line(1)}\n${torn}\n${line(3)}\n${last}`);
     const { latch, observations } = setup({ spoolPath });
-    await latch.ready;
+    await latch.ready();
     expect(await observations.get("req-1:0:openai")).toBeDefined();
     expect(await observations.get("req-2:0:openai")).toBeUndefined();
     expect(await observations.get("req-3:0:openai")).toBeDefined();

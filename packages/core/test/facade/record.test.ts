@@ -150,7 +150,7 @@ describe("record path", () => {
     expect(await down.observations.get("req-1:0:openai")).toBeDefined();
   });
 
-  it("an unmigrated schema (not worth an immediate retry) is spooled for a replay after migrate(), never thrown away", async () => {
+  it("an unmigrated schema is thrown at the first call, never spooled: a deployment fault, not an outage", async () => {
     const unmigrated = () =>
       new LatchError({
         code: "schema_not_migrated",
@@ -159,9 +159,9 @@ describe("record path", () => {
     const { recorder, spooled, warnings } = setup({
       observations: failing(new MemoryObservationStore() as ObservationStore, "append", unmigrated),
     });
-    expect(await recorder.record(call(), true)).toMatchObject({ status: "spooled" });
-    expect(spooled.map((o) => o.eventId)).toEqual(["req-1:0:openai"]);
-    expect(warnings.map((w) => w.code)).toEqual(["store_retry_exhausted"]);
+    await expect(recorder.record(call(), true)).rejects.toMatchObject({ code: "schema_not_migrated" });
+    expect(spooled).toEqual([]);
+    expect(warnings).toEqual([]);
   });
 
   it("a replay (mayspool false) throws a store error instead of spooling again", async () => {

@@ -77,7 +77,7 @@ async function finalFlush(spoolDir: string, storeDir: string): Promise<FileObser
       throw new Error(`unexpected warning ${w.code}: ${w.message}`);
     },
   });
-  await latch.ready;
+  await latch.ready();
   expect(await latch.flushSpool()).toEqual({ replayed: 0, skipped: 0, remaining: 0 });
   await latch.close();
   return store;

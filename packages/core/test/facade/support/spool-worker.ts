@@ -34,7 +34,7 @@ const latch = createLatch({
     warnings[w.code] = (warnings[w.code] ?? 0) + 1;
   },
 });
-await latch.ready;
+await latch.ready();
 
 const flushes: Promise<{ replayed: number; skipped: number; remaining: number }>[] = [];
 const statuses: Record<string, number> = {};
