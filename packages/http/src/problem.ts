@@ -23,6 +23,8 @@ export interface Problem {
   "invalid-params"?: InvalidParam[];
   /** On a `high_watermark` problem (409): the ledger's latest reset (ISO 8601 UTC). */
   high_watermark?: string;
+  /** The request's id (as in the `X-Request-Id` header), when the server assigns one. */
+  request_id?: string;
 }
 
 /** The zod schema of {@link Problem}, used for the OpenAPI document. */
@@ -39,8 +41,15 @@ export const ProblemSchema = z
       .string()
       .optional()
       .meta({ description: "On a high_watermark problem: the ledger's latest reset, ISO 8601 UTC" }),
+    request_id: z
+      .string()
+      .optional()
+      .meta({ description: "The request's id (as in the X-Request-Id header), when the server assigns one" }),
   })
-  .meta({ id: "Problem", description: "RFC 9457 problem details" });
+  .meta({
+    id: "Problem",
+    description: "RFC 9457 problem details; open to extension members, which a client keeps or ignores",
+  });
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -170,8 +179,9 @@ export function snakePath(path: string): string {
  * Turns an error thrown below the routes into a problem: a `LatchValidationError` from a
  * store (e.g. a forged cursor) is a 400 naming the HTTP field; `high_watermark` (a credit
  * grant, void or reset dated before the ledger's latest reset), `idempotency_conflict` (an id
- * reused with another body) and `hold_already_resolved` are 409s; `quota_unavailable` is a
- * 503; anything else is a 500 that says nothing about the cause.
+ * reused with another body) and `hold_already_resolved` are 409s; `quota_unavailable` and
+ * `store_busy` (PostgreSQL gave up on a transaction: a lock or statement timeout) are 503s with
+ * `Retry-After`; anything else is a 500 that says nothing about the cause.
  */
 export function toProblem(error: unknown): ProblemError {
   if (error instanceof ProblemError) return error;
@@ -198,6 +208,11 @@ export function toProblem(error: unknown): ProblemError {
   }
   if (LatchError.isInstance(error) && error.code === "hold_already_resolved") {
     return new ProblemError(409, "hold_already_resolved", "This hold is already resolved");
+  }
+  if (LatchError.isInstance(error) && error.code === "store_busy") {
+    return new ProblemError(503, "store_busy", "The store is busy; try again", {
+      headers: { "retry-after": "1" },
+    });
   }
   if (LatchError.isInstance(error) && error.code === "quota_unavailable") {
     return new ProblemError(503, "quota_unavailable", "The quota store is unavailable; try again", {
