@@ -1,6 +1,6 @@
-import type { Hono } from "hono";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import type { Hono } from "hono";
 
 /*
  * A request fuzzer driven by the served `/openapi.json`: for each operation it builds a valid
@@ -96,6 +96,22 @@ const WRONG_TYPES: unknown[] = [
 /** Where a mutation lands. */
 type Target = { in: "query" | "path"; name: string } | { in: "body"; path: string[] };
 
+/** A text field of an operation, and whether it holds a timestamp. */
+export type HostileTarget = ({ in: "query" | "path"; name: string } | { in: "body"; path: string[] }) & {
+  date: boolean;
+};
+
+/** Each must be a 400 naming its field, on every backend. */
+export const ILL_FORMED_TEXT = ["a\u0000b", "\uD800", "x\uDC00", "\uDC00\uD800"];
+/** Timestamps outside the years 1970–9999 (well-formed otherwise); each must be a 400 naming its field. */
+export const OUT_OF_RANGE_DATES = [
+  "0000-01-01T00:00:00Z",
+  "0050-06-01T00:00:00Z",
+  "0099-12-31T23:59:59Z",
+  "1969-12-31T23:59:59Z",
+  "99999-01-01T00:00:00Z",
+];
+
 export interface FuzzRequest {
   operation: string;
   method: string;
@@ -170,9 +186,12 @@ export class OpenApiFuzzer {
 
   /** A valid value of `schema` (a field named `name`). */
   #sample(schema: Json, name: string, world: FuzzWorld, rng: Random, depth = 0): unknown {
-    const known = world.known[name];
-    if (known !== undefined) return known();
     const s = this.#resolve(schema);
+    // Known values are text: `limit` names a query integer and a money quota's decimal string.
+    const known = world.known[name];
+    if (known !== undefined && (s.type === "string" || s.type === undefined) && s.enum === undefined) {
+      return known();
+    }
     const variants = (s.oneOf ?? s.anyOf) as Json[] | undefined;
     if (variants !== undefined) return this.#sample(pick(rng, variants), name, world, rng, depth);
     if (s.const !== undefined) return s.const;
@@ -225,6 +244,145 @@ export class OpenApiFuzzer {
       ? value.map((v, i) => [String(i), v] as const)
       : Object.entries(value);
     return [prefix, ...entries.flatMap(([k, v]) => this.#paths(v, [...prefix, k]))];
+  }
+
+  /** Every text field of an operation (parameters, body leaves, map values), dates marked. */
+  fields(op: Json): HostileTarget[] {
+    const out: HostileTarget[] = [];
+    for (const p of (op.parameters as Json[] | undefined) ?? []) {
+      const schema = this.#resolve(p.schema as Json);
+      if (schema.type === "string" || schema.type === "array") {
+        out.push({
+          in: p.in as "query" | "path",
+          name: p.name as string,
+          date: schema.format === "date-time",
+        });
+      }
+    }
+    const body = this.#bodySchema(op);
+    const walk = (schema: Json, path: string[], depth: number): void => {
+      const s = this.#resolve(schema);
+      for (const variant of (s.oneOf ?? s.anyOf ?? []) as Json[]) walk(variant, path, depth);
+      if (s.type === "string" && path.length > 0) {
+        const name = path.join(".");
+        if (!out.some((t) => t.in === "body" && t.path.join(".") === name)) {
+          out.push({ in: "body", path, date: s.format === "date-time" });
+        }
+      }
+      if (s.type === "object" && depth < 3) {
+        for (const [key, property] of Object.entries((s.properties as Record<string, Json>) ?? {})) {
+          walk(property, [...path, key], depth + 1);
+        }
+        const extra = s.additionalProperties;
+        if (s.properties === undefined && extra !== undefined && typeof extra === "object") {
+          walk(extra as Json, [...path, "k"], depth + 1);
+        }
+      }
+    };
+    if (body !== undefined) walk(body, [], 0);
+    return out;
+  }
+
+  /**
+   * A valid request of the operation with `value` at `target` (every other field valid): what a
+   * test of one bad field sends.
+   */
+  withField(
+    method: string,
+    path: string,
+    op: Json,
+    world: FuzzWorld,
+    rng: Random,
+    target: HostileTarget,
+    value: string,
+  ): FuzzRequest {
+    const query: Record<string, string> = {};
+    const pathValues: Record<string, string> = {};
+    for (const p of (op.parameters as Json[] | undefined) ?? []) {
+      const name = p.name as string;
+      if (p.in !== "path" && p.required !== true) continue;
+      const sampled = this.#sample(p.schema as Json, name, world, rng);
+      (p.in === "path" ? pathValues : query)[name] = Array.isArray(sampled)
+        ? sampled.join(",")
+        : String(sampled);
+    }
+    const bodySchema = this.#bodySchema(op);
+    const body = (bodySchema === undefined ? undefined : this.#sample(bodySchema, "(body)", world, rng)) as
+      | Json
+      | undefined;
+    if (target.in === "body") {
+      // Absent optional objects on the way (a quota, a subject) are sampled whole: one bad field.
+      let parent = body as Json;
+      let schema = bodySchema as Json;
+      const path = target.path;
+      for (const [i, key] of path.slice(0, -1).entries()) {
+        const next = path[i + 1] as string;
+        const s = this.#resolve(schema);
+        const variants = ((s.oneOf ?? s.anyOf) as Json[] | undefined)?.map((v) => this.#resolve(v)) ?? [s];
+        const holder =
+          variants.find((v) => (v.properties as Json | undefined)?.[key] !== undefined) ??
+          (variants[0] as Json);
+        schema = ((holder.properties as Record<string, Json> | undefined)?.[key] ??
+          holder.additionalProperties) as Json;
+        const child = this.#resolve(schema);
+        const childVariants = ((child.oneOf ?? child.anyOf) as Json[] | undefined)?.map((v) =>
+          this.#resolve(v),
+        );
+        const fitting = childVariants?.find((v) => (v.properties as Json | undefined)?.[next] !== undefined);
+        if (parent[key] === null || typeof parent[key] !== "object" || fitting !== undefined) {
+          parent[key] = this.#sample(fitting ?? schema, key, world, rng, 0);
+        }
+        parent = parent[key] as Json;
+      }
+      parent[path.at(-1) as string] = value;
+    } else {
+      (target.in === "path" ? pathValues : query)[target.name] = value;
+    }
+    return this.#build(
+      method,
+      path,
+      query,
+      pathValues,
+      world,
+      body === undefined ? undefined : JSON.stringify(body),
+      [
+        `${target.in === "body" ? `body.${target.path.join(".")}` : `${target.in} ${target.name}`} = ${JSON.stringify(value).slice(0, 40)}`,
+      ],
+    );
+  }
+
+  #bodySchema(op: Json): Json | undefined {
+    const content = (op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined;
+    return content?.["application/json"]?.schema as Json | undefined;
+  }
+
+  #build(
+    method: string,
+    path: string,
+    query: Record<string, string | string[]>,
+    pathValues: Record<string, string>,
+    world: FuzzWorld,
+    body: string | undefined,
+    mutations: string[],
+  ): FuzzRequest {
+    const url =
+      path.replace(/\{(\w+)\}/g, (_m, name: string) => encode(pathValues[name] ?? "")) +
+      (Object.keys(query).length === 0
+        ? ""
+        : `?${Object.entries(query)
+            .flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => `${encode(k)}=${encode(x)}`))
+            .join("&")}`);
+    return {
+      operation: `${method.toUpperCase()} ${path}`,
+      method: method.toUpperCase(),
+      url,
+      headers: {
+        authorization: `Bearer ${world.key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body }),
+      mutations,
+    };
   }
 
   /** `count` requests for one operation, from `rng` (valid ones, and broken ones). */
@@ -353,25 +511,29 @@ export class OpenApiFuzzer {
     return validate;
   }
 
-  /** Sends `request` to `app` and checks the answer against the document; a reason if it fails. */
+  /** Sends `request` to `app`; its status, and why the answer breaks the document if it does. */
   async check(
     app: AnyHono,
     method: string,
     path: string,
     request: FuzzRequest,
-  ): Promise<FuzzFailure | undefined> {
+  ): Promise<{ status: number; failure?: FuzzFailure; body: string }> {
     const response = await app.request(request.url, {
       method: request.method,
       headers: request.headers,
       ...(request.body === undefined ? {} : { body: request.body }),
     });
     const text = await response.text();
-    const fail = (reason: string): FuzzFailure => ({
-      request: `${request.method} ${request.url.slice(0, 200)} [${request.mutations.join("; ")}]${
-        request.body === undefined ? "" : ` body ${request.body.slice(0, 200)}`
-      }`,
+    const fail = (reason: string) => ({
       status: response.status,
-      reason: `${reason}: ${text.slice(0, 300)}`,
+      body: text,
+      failure: {
+        request: `${request.method} ${request.url.slice(0, 200)} [${request.mutations.join("; ")}]${
+          request.body === undefined ? "" : ` body ${request.body.slice(0, 200)}`
+        }`,
+        status: response.status,
+        reason: `${reason}: ${text.slice(0, 300)}`,
+      },
     });
     if (response.status >= 500) return fail("a 5xx");
     const op = ((this.#doc.paths as Record<string, Json>)[path] as Json)[method] as Json;
@@ -405,9 +567,8 @@ export class OpenApiFuzzer {
           return fail(`an NDJSON line does not match Line (${this.#ajv.errorsText(line.errors)})`);
       }
     } else if (mediaType === "text/csv") {
-      if (!text.startsWith("completed_at,") && !text.includes(","))
-        return fail("a CSV body without a header row");
+      if (!text.startsWith("completed_at,")) return fail("a CSV body without its header row");
     }
-    return undefined;
+    return { status: response.status, body: text };
   }
 }
