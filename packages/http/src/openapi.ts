@@ -66,27 +66,58 @@ const problemResponse = (description: string, headers?: Record<string, unknown>)
 });
 
 /**
- * The problems every authenticated operation can answer, beside its own (`409`s): bad input,
- * authentication and scope, not found, the edge's size limits, rate limiting, and failures.
+ * The problems every authenticated operation can answer (beside its own, such as `409`): bad
+ * input, authentication and scope, not found, the edge's size limits, rate limiting, failures.
+ * Each is a shared component response, referenced by status.
  */
-function problemResponses(route: RouteSpec): Record<string, unknown> {
-  return {
-    "400": problemResponse("Bad input; `invalid-params` names each field"),
-    "401": problemResponse("Missing, malformed, unknown, revoked or expired API key"),
-    "403": problemResponse("The API key lacks the scope, or may not grant what the request asks"),
-    "404": problemResponse("No such resource for this caller (including another tenant's)"),
-    ...Object.fromEntries(
-      Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
-    ),
-    "413": problemResponse("The request body is larger than the server accepts"),
-    "414": problemResponse("The URI (path and query) is longer than the server accepts"),
-    "429": problemResponse(
+const SHARED_PROBLEMS = {
+  "400": ["BadRequest", problemResponse("Bad input; `invalid-params` names each field")],
+  "401": ["Unauthorized", problemResponse("Missing, malformed, unknown, revoked or expired API key")],
+  "403": [
+    "Forbidden",
+    problemResponse("The API key lacks the scope, or may not grant what the request asks"),
+  ],
+  "404": ["NotFound", problemResponse("No such resource for this caller (including another tenant's)")],
+  "413": ["ContentTooLarge", problemResponse("The request body is larger than the server accepts")],
+  "414": ["UriTooLong", problemResponse("The URI (path and query) is longer than the server accepts")],
+  "429": [
+    "TooManyRequests",
+    problemResponse(
       "Too many requests (a key's quota, or repeated failed authentication); see Retry-After when present",
       RETRY_AFTER,
     ),
-    "431": problemResponse("The request's header fields are larger than the server accepts"),
-    "500": problemResponse("The server could not answer; the problem says nothing of the cause"),
-    "503": problemResponse("A store is unavailable or busy; retry after Retry-After", RETRY_AFTER),
+  ],
+  "431": [
+    "HeaderFieldsTooLarge",
+    problemResponse("The request's header fields are larger than the server accepts"),
+  ],
+  "500": [
+    "InternalError",
+    problemResponse("The server could not answer; the problem says nothing of the cause"),
+  ],
+  "503": [
+    "Unavailable",
+    problemResponse("A store is unavailable or busy; retry after Retry-After", RETRY_AFTER),
+  ],
+} as const;
+
+/** A shared problem response by status, as a reference. */
+const sharedProblem = (status: keyof typeof SHARED_PROBLEMS) => ({
+  $ref: `#/components/responses/${SHARED_PROBLEMS[status][0]}`,
+});
+
+/** Every problem `route` can answer: the shared ones and its own (its descriptions win). */
+function problemResponses(route: RouteSpec): Record<string, unknown> {
+  return {
+    ...Object.fromEntries(
+      Object.keys(SHARED_PROBLEMS).map((status) => [
+        status,
+        sharedProblem(status as keyof typeof SHARED_PROBLEMS),
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
+    ),
   };
 }
 
@@ -182,15 +213,16 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
               description: "OpenAPI 3.1 document",
               content: { "application/json": { schema: { type: "object" } } },
             },
-            "414": problemResponse("The URI (path and query) is longer than the server accepts"),
-            "431": problemResponse("The request's header fields are larger than the server accepts"),
-            "500": problemResponse("The server could not answer; the problem says nothing of the cause"),
+            "414": sharedProblem("414"),
+            "431": sharedProblem("431"),
+            "500": sharedProblem("500"),
           },
         },
       },
     },
     components: {
       schemas: components,
+      responses: Object.fromEntries(Object.values(SHARED_PROBLEMS)),
       securitySchemes: {
         bearer: {
           type: "http",

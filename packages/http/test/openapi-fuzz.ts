@@ -537,7 +537,13 @@ export class OpenApiFuzzer {
     });
     if (response.status >= 500) return fail("a 5xx");
     const op = ((this.#doc.paths as Record<string, Json>)[path] as Json)[method] as Json;
-    const documented = (op.responses as Record<string, Json>)[String(response.status)];
+    let documented = (op.responses as Record<string, Json>)[String(response.status)];
+    const ref = documented?.$ref;
+    if (typeof ref === "string") {
+      documented = ((this.#doc.components as Json).responses as Record<string, Json>)[
+        ref.replace("#/components/responses/", "")
+      ];
+    }
     if (documented === undefined) return fail(`status ${response.status} is not documented`);
     const mediaType = (response.headers.get("content-type") ?? "").split(";")[0]?.trim() ?? "";
     const content = documented.content as Record<string, Json> | undefined;
