@@ -133,29 +133,51 @@ export function invalidInput(params: InvalidParam[]): ProblemError {
   return new ProblemError(400, "invalid_input", detail, { invalidParams: params });
 }
 
+/**
+ * A field name as the client sent it (an unknown parameter, a map key) when it is a plain name;
+ * anything else (U+0000, markup, 5,000 characters) is never echoed back.
+ */
+function plain(segment: string): string {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(segment) ? segment : "(key)";
+}
+
 /** zod issues → invalid params; messages only, never the received value. */
 export function fromZod(error: z.ZodError, where: InvalidParam["in"]): ProblemError {
+  const bodyPath = (path: readonly PropertyKey[]) => path.map((p) => plain(String(p))).join(".");
   return invalidInput(
-    error.issues.flatMap((issue) =>
+    error.issues.flatMap((issue) => {
       // An unknown parameter or body field is named itself.
-      issue.code === "unrecognized_keys"
-        ? issue.keys.map((key) => ({
-            name: where === "body" ? [...issue.path.map(String), key].join(".") : key,
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((key) => ({
+          name: where === "body" ? bodyPath([...issue.path, key]) : plain(key),
+          in: where,
+          reason: "unknown field",
+        }));
+      }
+      // A bad key of a map (metadata): the map is named, with what is wrong with the key.
+      if (issue.code === "invalid_key") {
+        return [
+          {
+            name: bodyPath(issue.path.slice(0, -1)) || "(body)",
             in: where,
-            reason: "unknown field",
-          }))
-        : [
-            {
-              // A query parameter is named as sent (`group_by`, not `group_by.1`); a body field by its path.
-              name:
-                where === "body"
-                  ? issue.path.map(String).join(".") || "(body)"
-                  : String(issue.path[0] ?? "(query)"),
-              in: where,
-              reason: issue.message,
-            },
-          ],
-    ),
+            reason: `a key: ${issue.issues[0]?.message ?? issue.message}`,
+          },
+        ];
+      }
+      return [
+        {
+          // A query parameter is named as sent (`group_by`, not `group_by.1`); a body field by its path.
+          name:
+            where === "body"
+              ? bodyPath(issue.path) || "(body)"
+              : issue.path[0] === undefined
+                ? "(query)"
+                : plain(String(issue.path[0])),
+          in: where,
+          reason: issue.message,
+        },
+      ];
+    }),
   );
 }
 

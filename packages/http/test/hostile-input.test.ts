@@ -48,6 +48,43 @@ async function expectEachFieldNamed(backend: Backend): Promise<number> {
   return sent;
 }
 
+describe("hostile names", () => {
+  it("are never echoed: a bad map key names the map, an unknown field with a strange name is (key)", async () => {
+    const { app, keys, world } = await seedWorld(memoryBackend(), 18);
+    const long = "k".repeat(300);
+    const response = await app.request("/api/billing/credits/ledgers", {
+      method: "POST",
+      headers: { authorization: `Bearer ${world(true).key}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        ledger_id: "names",
+        metadata: { "FUZZ<\u0000": "v", [long]: "v" },
+        [`${long}<`]: 1,
+      }),
+    });
+    const text = await response.text();
+    expect(response.status).toBe(400);
+    expect(text).not.toContain("FUZZ");
+    expect(text).not.toContain(long);
+    expect((JSON.parse(text) as { "invalid-params": unknown[] })["invalid-params"]).toEqual(
+      expect.arrayContaining([
+        { name: "metadata", in: "body", reason: "a key: must not contain U+0000 or an unpaired surrogate" },
+        { name: "metadata", in: "body", reason: "a key: at most 64 characters" },
+        { name: "(key)", in: "body", reason: "unknown field" },
+      ]),
+    );
+    const query = await app.request(
+      "/billing/lines?from=2026-03-01T00:00:00Z&to=2026-03-02T00:00:00Z&limt=1",
+      {
+        headers: { authorization: `Bearer ${world(true).key}` },
+      },
+    );
+    expect(await query.json()).toMatchObject({
+      "invalid-params": [{ name: "limt", in: "query", reason: "unknown field" }],
+    });
+    await keys.flush();
+  });
+});
+
 describe("U+0000, lone surrogates and years outside 1970–9999 in any field", () => {
   it("are a 400 naming the field on the in-memory stores", async () => {
     expect(await expectEachFieldNamed(memoryBackend())).toBeGreaterThan(200);

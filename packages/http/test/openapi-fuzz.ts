@@ -436,10 +436,29 @@ export class OpenApiFuzzer {
           rawBody = pick(rng, ["", "{", "[]", "null", "1", '"x"', "{}}", '{"a":1,"a":2}']);
           mutations.push(`body ${JSON.stringify(rawBody)}`);
         } else if (roll < 0.16) {
-          const name = pick(rng, ["unknown", "__proto__", "constructor", "tenant_id\u0000"]);
-          if (body !== undefined && rng() < 0.5 && typeof body === "object" && body !== null) {
-            (body as Json)[name] = "x";
-            mutations.push(`body.${name} added`);
+          // Unknown or hostile names: a problem may name a plain one, but never echoes FUZZ<….
+          const name = pick(rng, [
+            "unknown",
+            "__proto__",
+            "constructor",
+            "tenant_id\u0000",
+            "FUZZ<key>",
+            "FUZZ<\u0000",
+            `FUZZ<${"k".repeat(300)}`,
+          ]);
+          const objects = this.#paths(body)
+            .map((path) => path.reduce<unknown>((v, k) => (v as Json)[k], body))
+            .filter((v): v is Json => v !== null && typeof v === "object" && !Array.isArray(v));
+          if (objects.length > 0 && rng() < 0.6) {
+            // Into the body or any object of it (a metadata map, a subject, a quota).
+            const holder = pick(rng, objects);
+            Object.defineProperty(holder, name, {
+              value: "x",
+              enumerable: true,
+              writable: true,
+              configurable: true,
+            });
+            mutations.push(`body key ${JSON.stringify(name).slice(0, 40)} added`);
           } else {
             query[name] = "x";
             mutations.push(`query ${name} added`);
