@@ -72,7 +72,12 @@ const problemResponse = (description: string, headers?: Record<string, unknown>)
  */
 const SHARED_PROBLEMS = {
   "400": ["BadRequest", problemResponse("Bad input; `invalid-params` names each field")],
-  "401": ["Unauthorized", problemResponse("Missing, malformed, unknown, revoked or expired API key")],
+  "401": [
+    "Unauthorized",
+    problemResponse("Missing, malformed, unknown, revoked or expired API key", {
+      "WWW-Authenticate": { description: 'Bearer realm="latch"', schema: { type: "string" } },
+    }),
+  ],
   "403": [
     "Forbidden",
     problemResponse("The API key lacks the scope, or may not grant what the request asks"),
