@@ -16,7 +16,8 @@ export const IsoTimestampSchema = z.iso
     error: "expected an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z",
   })
   .check(
-    z.refine((value: string) => Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min, {
+    // Only the year of a well-formed timestamp: anything else has its one issue from the format.
+    z.refine((value: string) => !/^\d{4}-/.test(value) || Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min, {
       error: `expected a year from ${TIMESTAMP_YEARS.min} to ${TIMESTAMP_YEARS.max}`,
     }),
   );

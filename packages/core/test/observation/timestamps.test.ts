@@ -33,6 +33,13 @@ describe("timestamps: ISO 8601 UTC in the years 1970–9999", () => {
     };
     expect(error.issues).toEqual([{ path: "at", message: "expected a year from 1970 to 9999" }]);
     expect(JSON.stringify(error.issues)).not.toContain("0050");
+    // A malformed value has one issue, the format's (no year check on it).
+    const malformed = thrown(() => parseWith(IsoTimestampSchema, "yesterday", "test", "at")) as {
+      issues: Array<{ path: string; message: string }>;
+    };
+    expect(malformed.issues).toEqual([
+      { path: "at", message: "expected an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z" },
+    ]);
     const early = observation({ input_tokens: 1 });
     const refused = thrown(() =>
       parseObservation({ ...early, timing: { ...early.timing, startedAt: "0050-06-01T00:00:00Z" } }),
