@@ -5,8 +5,10 @@ import {
   EXPIRATION_UNITS,
   IsoTimestampSchema,
   isTimeZone,
+  WellFormedText,
 } from "@latch/core/adapter";
 import { z } from "zod";
+import { documentAs } from "./route.js";
 
 /**
  * The credit routes' request and response schemas (snake_case on the wire, like the rest of
@@ -27,7 +29,11 @@ export const MAX_CREDIT_PAGE_SIZE = 1_000;
 const DEFAULT_CREDIT_PAGE_SIZE = 100;
 
 const Instant = IsoTimestampSchema.meta({ example: "2026-03-01T00:00:00Z" });
-const Name = z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(256);
+const Name = z
+  .string({ error: "expected a string" })
+  .min(1, { error: "must not be empty" })
+  .max(256)
+  .check(WellFormedText);
 const LedgerId = CreditIdSchema.meta({ description: "A ledger id (1–256 characters)", example: "acme" });
 const GrantId = CreditIdSchema.meta({
   description: "A grant id (1–256 characters)",
@@ -39,24 +45,34 @@ const Amount = CreditAmountSchema.meta({
 });
 const Metadata = z
   .record(
-    z.string().min(1, { error: "must not be empty" }).max(64, { error: "at most 64 characters" }),
-    z.string({ error: "expected a string" }).max(256, { error: "at most 256 characters" }),
+    z
+      .string()
+      .min(1, { error: "must not be empty" })
+      .max(64, { error: "at most 64 characters" })
+      .check(WellFormedText),
+    z
+      .string({ error: "expected a string" })
+      .max(256, { error: "at most 256 characters" })
+      .check(WellFormedText),
     { error: "expected an object of strings" },
   )
   .refine((m) => Object.keys(m).length <= 64, { error: "at most 64 entries" });
 
 const pageSize = (what: string) =>
-  z
-    .string({ error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
-    .regex(/^[0-9]{1,9}$/, { error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(1, { error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
-        .max(MAX_CREDIT_PAGE_SIZE, { error: `at most ${MAX_CREDIT_PAGE_SIZE}` }),
-    )
+  documentAs(
+    z
+      .string({ error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
+      .regex(/^[0-9]{1,9}$/, { error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .int()
+          .min(1, { error: `expected an integer from 1 to ${MAX_CREDIT_PAGE_SIZE}` })
+          .max(MAX_CREDIT_PAGE_SIZE, { error: `at most ${MAX_CREDIT_PAGE_SIZE}` }),
+      ),
+    { schema: { type: "integer", minimum: 1, maximum: MAX_CREDIT_PAGE_SIZE } },
+  )
     .optional()
     .meta({
       description: `${what} per page, 1–${MAX_CREDIT_PAGE_SIZE} (default ${DEFAULT_CREDIT_PAGE_SIZE})`,
@@ -73,7 +89,13 @@ export const GrantPathParams = z.strictObject({ ledgerId: LedgerId, grantId: Gra
 export const ListLedgersParams = z.strictObject({
   page_size: pageSize("Ledgers"),
   // Opaque (base64url, longer than a ledger id): the ledger checks it and names `cursor`.
-  cursor: z.string().min(1).max(4096).optional().meta({ description: "next_cursor of the previous page" }),
+  cursor: z
+    .string()
+    .min(1)
+    .max(4096)
+    .check(WellFormedText)
+    .optional()
+    .meta({ description: "next_cursor of the previous page" }),
   tenant_id: Name.optional().meta({ description: "Must be the caller's tenant (else 404)" }),
 });
 
@@ -95,6 +117,7 @@ export const CreateLedgerBody = z.strictObject({
   }),
   time_zone: z
     .string({ error: "expected an IANA time zone such as Europe/Paris" })
+    .max(64, { error: "at most 64 characters" })
     .refine(isTimeZone, { error: "unknown time zone: expected an IANA name such as Europe/Paris" })
     .optional()
     .meta({ description: "IANA zone in which DAY, WEEK, MONTH and YEAR expirations count (default UTC)" }),
@@ -172,6 +195,7 @@ export const HistoryParams = z
       .string()
       .min(1)
       .max(64)
+      .check(WellFormedText)
       .optional()
       .meta({ description: "next_cursor of the previous page (same from and to)" }),
   })

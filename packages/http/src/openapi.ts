@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ProblemSchema } from "./problem.js";
-import { fullPath, type JsonSchema, type RouteGroup } from "./route.js";
+import { fullPath, type JsonSchema, type RouteGroup, type RouteSpec, WIRE_PARAMETERS } from "./route.js";
 import { CREDIT_ROUTES } from "./routes/credits.js";
 import { EXPORT_ROUTES } from "./routes/export.js";
 import { KEY_ROUTES } from "./routes/keys.js";
@@ -15,10 +15,24 @@ function jsonSchema(schema: z.ZodType, io: "input" | "output"): JsonSchema {
     io,
     unrepresentable: "any",
     target: "draft-2020-12",
+    // A query parameter parsed from text is shown as what it means (an integer, an array).
+    override: (ctx) => {
+      const wire = WIRE_PARAMETERS.get(ctx.zodSchema as unknown as z.ZodType);
+      if (wire === undefined) return;
+      for (const key of Object.keys(ctx.jsonSchema)) delete (ctx.jsonSchema as JsonSchema)[key];
+      Object.assign(ctx.jsonSchema, structuredClone(wire.schema));
+    },
   }) as JsonSchema;
   delete out.$schema;
   // Named schemas (meta id) land in $defs; they become components, referenced from every use.
   return JSON.parse(JSON.stringify(out).replaceAll('"#/$defs/', '"#/components/schemas/')) as JsonSchema;
+}
+
+/** The wire form registered for a request field (under its `.optional()`), if any. */
+function wireOf(schema: z.ZodType, name: string) {
+  let field = schema instanceof z.ZodObject ? (schema.shape as Record<string, z.ZodType>)[name] : undefined;
+  while (field instanceof z.ZodOptional) field = field.unwrap() as z.ZodType;
+  return field === undefined ? undefined : WIRE_PARAMETERS.get(field);
 }
 
 /** A request schema's properties as OpenAPI parameters. */
@@ -28,20 +42,89 @@ function parameters(schema: z.ZodType, where: "query" | "path"): JsonSchema[] {
   const required = new Set((json.required ?? []) as string[]);
   return Object.entries(properties).map(([name, property]) => {
     const { description, ...rest } = property;
+    const wire = wireOf(schema, name);
     return {
       name,
       in: where,
       required: where === "path" || required.has(name),
       ...(typeof description === "string" ? { description } : {}),
+      ...(wire?.style === undefined ? {} : { style: wire.style }),
+      ...(wire?.explode === undefined ? {} : { explode: wire.explode }),
       schema: rest,
     };
   });
 }
 
-const problemResponse = (description: string) => ({
+const RETRY_AFTER = {
+  "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer", minimum: 0 } },
+};
+
+const problemResponse = (description: string, headers?: Record<string, unknown>) => ({
   description,
+  ...(headers === undefined ? {} : { headers }),
   content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
 });
+
+/**
+ * The problems every authenticated operation can answer (beside its own, such as `409`): bad
+ * input, authentication and scope, not found, the edge's size limits, rate limiting, failures.
+ * Each is a shared component response, referenced by status.
+ */
+const SHARED_PROBLEMS = {
+  "400": ["BadRequest", problemResponse("Bad input; `invalid-params` names each field")],
+  "401": [
+    "Unauthorized",
+    problemResponse("Missing, malformed, unknown, revoked or expired API key", {
+      "WWW-Authenticate": { description: 'Bearer realm="latch"', schema: { type: "string" } },
+    }),
+  ],
+  "403": [
+    "Forbidden",
+    problemResponse("The API key lacks the scope, or may not grant what the request asks"),
+  ],
+  "404": ["NotFound", problemResponse("No such resource for this caller (including another tenant's)")],
+  "413": ["ContentTooLarge", problemResponse("The request body is larger than the server accepts")],
+  "414": ["UriTooLong", problemResponse("The URI (path and query) is longer than the server accepts")],
+  "429": [
+    "TooManyRequests",
+    problemResponse(
+      "Too many requests (a key's quota, or repeated failed authentication); see Retry-After when present",
+      RETRY_AFTER,
+    ),
+  ],
+  "431": [
+    "HeaderFieldsTooLarge",
+    problemResponse("The request's header fields are larger than the server accepts"),
+  ],
+  "500": [
+    "InternalError",
+    problemResponse("The server could not answer; the problem says nothing of the cause"),
+  ],
+  "503": [
+    "Unavailable",
+    problemResponse("A store is unavailable or busy; retry after Retry-After", RETRY_AFTER),
+  ],
+} as const;
+
+/** A shared problem response by status, as a reference. */
+const sharedProblem = (status: keyof typeof SHARED_PROBLEMS) => ({
+  $ref: `#/components/responses/${SHARED_PROBLEMS[status][0]}`,
+});
+
+/** Every problem `route` can answer: the shared ones and its own (its descriptions win). */
+function problemResponses(route: RouteSpec): Record<string, unknown> {
+  return {
+    ...Object.fromEntries(
+      Object.keys(SHARED_PROBLEMS).map((status) => [
+        status,
+        sharedProblem(status as keyof typeof SHARED_PROBLEMS),
+      ]),
+    ),
+    ...Object.fromEntries(
+      Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
+    ),
+  };
+}
 
 /**
  * The OpenAPI 3.1 document of the billing app, generated from its sub-apps' route lists and the
@@ -79,7 +162,7 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
     const content =
       route.response instanceof z.ZodType
         ? { "application/json": { schema: named(route.response) } }
-        : Object.fromEntries(Object.entries(route.response).map(([type, schema]) => [type, { schema }]));
+        : structuredClone(route.response);
     const operation: Record<string, unknown> = {
       summary: route.summary,
       description: `Needs an API key with the scope \`${route.scope}\`.`,
@@ -105,22 +188,15 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
         ...(route.idempotent === true
           ? { "200": { description: "Already existed with the same body (nothing changed)", content } }
           : {}),
-        "400": problemResponse("Bad input; `invalid-params` names each field"),
-        "401": problemResponse("Missing, malformed, unknown, revoked or expired API key"),
-        "403": problemResponse("The API key lacks the scope"),
-        "404": problemResponse("No such resource for this caller (including another tenant's)"),
-        "413": problemResponse("The request body is larger than the app's limit (1 MiB by default)"),
-        "414": problemResponse("The path or query string is longer than the app's limit"),
-        "431": problemResponse("The request's header fields are larger than the app's limit"),
-        ...Object.fromEntries(
-          Object.entries(route.problems ?? {}).map(([status, text]) => [status, problemResponse(text)]),
-        ),
+        ...problemResponses(route),
       },
     };
     paths[path] ??= {};
     (paths[path] as Record<string, unknown>)[route.method] = operation;
   }
   named(ProblemSchema);
+  // Open to extension members (RFC 9457 §3.2): a client must keep what it does not know.
+  (components.Problem as JsonSchema).additionalProperties = true;
 
   return {
     openapi: "3.1.0",
@@ -137,12 +213,21 @@ export function buildOpenApiDocument(options: { credits?: boolean } = {}): Recor
           summary: "This document",
           operationId: "getOpenApi",
           security: [],
-          responses: { "200": { description: "OpenAPI 3.1 document", content: { "application/json": {} } } },
+          responses: {
+            "200": {
+              description: "OpenAPI 3.1 document",
+              content: { "application/json": { schema: { type: "object" } } },
+            },
+            "414": sharedProblem("414"),
+            "431": sharedProblem("431"),
+            "500": sharedProblem("500"),
+          },
         },
       },
     },
     components: {
       schemas: components,
+      responses: Object.fromEntries(Object.values(SHARED_PROBLEMS)),
       securitySchemes: {
         bearer: {
           type: "http",

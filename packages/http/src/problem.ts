@@ -47,7 +47,10 @@ export const ProblemSchema = z
       .optional()
       .meta({ description: "The request's id (as in the X-Request-Id response header and the error log)" }),
   })
-  .meta({ id: "Problem", description: "RFC 9457 problem details" });
+  .meta({
+    id: "Problem",
+    description: "RFC 9457 problem details; open to extension members, which a client keeps or ignores",
+  });
 
 const TITLES: Record<number, string> = {
   400: "Bad Request",
@@ -139,29 +142,51 @@ export function invalidInput(params: InvalidParam[]): ProblemError {
   return new ProblemError(400, "invalid_input", detail, { invalidParams: params });
 }
 
+/**
+ * A field name as the client sent it (an unknown parameter, a map key) when it is a plain name;
+ * anything else (U+0000, markup, 5,000 characters) is never echoed back.
+ */
+function plain(segment: string): string {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(segment) ? segment : "(key)";
+}
+
 /** zod issues → invalid params; messages only, never the received value. */
 export function fromZod(error: z.ZodError, where: InvalidParam["in"]): ProblemError {
+  const bodyPath = (path: readonly PropertyKey[]) => path.map((p) => plain(String(p))).join(".");
   return invalidInput(
-    error.issues.flatMap((issue) =>
+    error.issues.flatMap((issue) => {
       // An unknown parameter or body field is named itself.
-      issue.code === "unrecognized_keys"
-        ? issue.keys.map((key) => ({
-            name: where === "body" ? [...issue.path.map(String), key].join(".") : key,
+      if (issue.code === "unrecognized_keys") {
+        return issue.keys.map((key) => ({
+          name: where === "body" ? bodyPath([...issue.path, key]) : plain(key),
+          in: where,
+          reason: "unknown field",
+        }));
+      }
+      // A bad key of a map (metadata): the map is named, with what is wrong with the key.
+      if (issue.code === "invalid_key") {
+        return [
+          {
+            name: bodyPath(issue.path.slice(0, -1)) || "(body)",
             in: where,
-            reason: "unknown field",
-          }))
-        : [
-            {
-              // A query parameter is named as sent (`group_by`, not `group_by.1`); a body field by its path.
-              name:
-                where === "body"
-                  ? issue.path.map(String).join(".") || "(body)"
-                  : String(issue.path[0] ?? "(query)"),
-              in: where,
-              reason: issue.message,
-            },
-          ],
-    ),
+            reason: `a key: ${issue.issues[0]?.message ?? issue.message}`,
+          },
+        ];
+      }
+      return [
+        {
+          // A query parameter is named as sent (`group_by`, not `group_by.1`); a body field by its path.
+          name:
+            where === "body"
+              ? bodyPath(issue.path) || "(body)"
+              : issue.path[0] === undefined
+                ? "(query)"
+                : plain(String(issue.path[0])),
+          in: where,
+          reason: issue.message,
+        },
+      ];
+    }),
   );
 }
 
@@ -185,8 +210,9 @@ export function snakePath(path: string): string {
  * Turns an error thrown below the routes into a problem: a `LatchValidationError` from a
  * store (e.g. a forged cursor) is a 400 naming the HTTP field; `high_watermark` (a credit
  * grant, void or reset dated before the ledger's latest reset), `idempotency_conflict` (an id
- * reused with another body) and `hold_already_resolved` are 409s; `quota_unavailable` is a
- * 503; anything else is a 500 that says nothing about the cause.
+ * reused with another body) and `hold_already_resolved` are 409s; `quota_unavailable` and
+ * `store_busy` (PostgreSQL gave up on a transaction: a lock or statement timeout) are 503s with
+ * `Retry-After`; anything else is a 500 that says nothing about the cause.
  */
 export function toProblem(error: unknown): ProblemError {
   if (error instanceof ProblemError) return error;
@@ -213,6 +239,11 @@ export function toProblem(error: unknown): ProblemError {
   }
   if (LatchError.isInstance(error) && error.code === "hold_already_resolved") {
     return new ProblemError(409, "hold_already_resolved", "This hold is already resolved");
+  }
+  if (LatchError.isInstance(error) && error.code === "store_busy") {
+    return new ProblemError(503, "store_busy", "The store is busy; try again", {
+      headers: { "retry-after": "1" },
+    });
   }
   if (LatchError.isInstance(error) && error.code === "quota_unavailable") {
     return new ProblemError(503, "quota_unavailable", "The quota store is unavailable; try again", {

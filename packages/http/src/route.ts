@@ -1,5 +1,5 @@
 import type { Context, Hono } from "hono";
-import type { z } from "zod";
+import { z } from "zod";
 import { type BillingEnv, requireScope } from "./auth.js";
 
 /** Items per page when a listing route is not given `page_size` (`limit` for keys). */
@@ -7,6 +7,28 @@ export const DEFAULT_PAGE_SIZE = 100;
 
 /** A JSON Schema object (as OpenAPI 3.1 embeds it). */
 export type JsonSchema = Record<string, unknown>;
+
+/** How the document shows a query parameter whose wire text zod parses into something else. */
+export interface WireParameter {
+  /** The parameter's JSON Schema (`{ type: "integer" }` for `page_size`, an array for `group_by`). */
+  schema: JsonSchema;
+  /** OpenAPI serialisation of an array parameter: `form` + `explode: false` is `a,b,c`. */
+  style?: "form";
+  explode?: boolean;
+}
+
+/**
+ * Query schemas documented as their parsed type: a query string is text, so zod sees
+ * `page_size` as digits and `group_by` as a comma-separated string, but a client should see an
+ * integer and an array (and openapi-typescript types them so).
+ */
+export const WIRE_PARAMETERS = z.registry<WireParameter>();
+
+/** Registers how the document shows `schema` (see {@link WIRE_PARAMETERS}); returns it. */
+export function documentAs<S extends z.ZodType>(schema: S, wire: WireParameter): S {
+  WIRE_PARAMETERS.add(schema, wire);
+  return schema;
+}
 
 /**
  * One route of the billing API: what serves it (method, path, scope) and what documents it
@@ -24,12 +46,19 @@ export interface RouteSpec {
   params?: z.ZodType;
   body?: z.ZodType;
   status: 200 | 201;
-  /** A zod schema (JSON), or JSON Schemas by content type (a streamed body). */
-  response: z.ZodType | { [contentType: string]: JsonSchema };
+  /** A zod schema (JSON), or OpenAPI media type objects by content type (a streamed body). */
+  response: z.ZodType | { [contentType: string]: MediaType };
   /** Idempotent create: `201` when created, `200` (same response) when it already existed. */
   idempotent?: boolean;
   /** Extra problem responses (e.g. `409`) with their descriptions. */
   problems?: Record<string, string>;
+}
+
+/** An OpenAPI media type object of a streamed response. */
+export interface MediaType {
+  schema: JsonSchema;
+  /** For a sequential media type (NDJSON): the schema of each item (OpenAPI 3.2's `itemSchema`). */
+  "x-item-schema"?: JsonSchema;
 }
 
 /** A sub-app's route list and the path it is mounted at (`app.route(base, subApp)`). */

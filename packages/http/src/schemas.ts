@@ -4,9 +4,10 @@ import {
   CurrencyCodeSchema,
   IsoTimestampSchema,
   type SummaryGroupKey,
+  WellFormedText,
 } from "@latch/core/adapter";
 import { z } from "zod";
-import { DEFAULT_PAGE_SIZE } from "./route.js";
+import { DEFAULT_PAGE_SIZE, documentAs } from "./route.js";
 
 /**
  * The HTTP API's request and response schemas (snake_case on the wire). They validate every
@@ -31,7 +32,13 @@ export type HttpGroupKey = keyof typeof GROUP_KEYS;
 const GROUP_NAMES = Object.keys(GROUP_KEYS) as [HttpGroupKey, ...HttpGroupKey[]];
 
 const Instant = IsoTimestampSchema.meta({ example: "2026-03-01T00:00:00Z" });
-const Id = z.string().min(1, { error: "must not be empty" }).max(256, { error: "at most 256 characters" });
+// Every string field refuses U+0000 and lone surrogates here (core's rule), so each backend
+// answers the same 400 naming the wire field, before any store sees the value.
+const Id = z
+  .string()
+  .min(1, { error: "must not be empty" })
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 
 /** `from` / `to`: a window `[from, to)` of usage completion times. */
 const Window = {
@@ -60,28 +67,41 @@ function windowOrder(q: { from: string; to: string }, ctx: z.RefinementCtx): voi
 const digits = (what: string) =>
   z.string({ error: `expected ${what}` }).regex(/^[0-9]{1,9}$/, { error: `expected ${what}` });
 
-const PageSize = digits(`an integer from 1 to ${MAX_PAGE_SIZE}`)
-  .transform(Number)
-  .pipe(
-    z
-      .number()
-      .int()
-      .min(1, { error: `expected an integer from 1 to ${MAX_PAGE_SIZE}` })
-      .max(MAX_PAGE_SIZE, { error: `at most ${MAX_PAGE_SIZE}` }),
-  )
+const PageSize = documentAs(
+  digits(`an integer from 1 to ${MAX_PAGE_SIZE}`)
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, { error: `expected an integer from 1 to ${MAX_PAGE_SIZE}` })
+        .max(MAX_PAGE_SIZE, { error: `at most ${MAX_PAGE_SIZE}` }),
+    ),
+  { schema: { type: "integer", minimum: 1, maximum: MAX_PAGE_SIZE } },
+)
   .optional()
   .meta({ description: `Lines per page, 1–${MAX_PAGE_SIZE} (default ${DEFAULT_PAGE_SIZE})` });
 
-const GroupBy = z
-  .string()
-  .transform((text) => (text === "" ? [] : text.split(",")))
-  .pipe(
-    z
-      .array(z.enum(GROUP_NAMES, { error: `expected a comma-separated list of ${GROUP_NAMES.join(", ")}` }))
-      .refine((keys) => new Set(keys).size === keys.length, { error: "lists a key twice" }),
-  )
+const GroupBy = documentAs(
+  z
+    .string()
+    .transform((text) => (text === "" ? [] : text.split(",")))
+    .pipe(
+      z
+        .array(z.enum(GROUP_NAMES, { error: `expected a comma-separated list of ${GROUP_NAMES.join(", ")}` }))
+        .refine((keys) => new Set(keys).size === keys.length, { error: "lists a key twice" }),
+    ),
+  {
+    schema: { type: "array", items: { type: "string", enum: GROUP_NAMES }, uniqueItems: true },
+    style: "form",
+    explode: false,
+  },
+)
   .optional()
-  .meta({ description: `Comma-separated, of: ${GROUP_NAMES.join(", ")}`, example: "provider,model" });
+  .meta({
+    description: `Report dimensions, of: ${GROUP_NAMES.join(", ")}; comma-separated (group_by=provider,model) or repeated (group_by=provider&group_by=model)`,
+    example: ["provider", "model"],
+  });
 
 /** `GET /billing/summary` */
 export const SummaryParams = z
@@ -92,7 +112,13 @@ export const LinesParams = z
   .strictObject({
     ...Window,
     page_size: PageSize,
-    cursor: z.string().min(1).max(8192).optional().meta({ description: "next_cursor of the previous page" }),
+    cursor: z
+      .string()
+      .min(1)
+      .max(8192)
+      .check(WellFormedText)
+      .optional()
+      .meta({ description: "next_cursor of the previous page" }),
     ...Filters,
   })
   .superRefine(windowOrder);
@@ -117,10 +143,14 @@ export const UsageParams = z
   .superRefine(windowOrder);
 /** `GET /api/billing/keys` */
 export const ListKeysParams = z.strictObject({
-  limit: digits("an integer from 1 to 1000")
-    .transform(Number)
-    .pipe(z.number().int().min(1, { error: "at least 1" }).max(1_000, { error: "at most 1000" }))
-    .optional(),
+  limit: documentAs(
+    digits("an integer from 1 to 1000")
+      .transform(Number)
+      .pipe(z.number().int().min(1, { error: "at least 1" }).max(1_000, { error: "at most 1000" })),
+    { schema: { type: "integer", minimum: 1, maximum: 1_000 } },
+  )
+    .optional()
+    .meta({ description: `Keys per page, 1–1000 (default ${DEFAULT_PAGE_SIZE})` }),
   cursor: ApiKeyIdSchema.optional(),
   tenant_id: Filters.tenant_id,
 });
@@ -152,7 +182,11 @@ export const QuotaBody = z.discriminatedUnion(
 
 /** `POST /api/billing/keys` */
 export const CreateKeyBody = z.strictObject({
-  name: z.string({ error: "expected a string" }).min(1, { error: "must not be empty" }).max(128),
+  name: z
+    .string({ error: "expected a string" })
+    .min(1, { error: "must not be empty" })
+    .max(128)
+    .check(WellFormedText),
   scopes: z.array(ApiKeyScopeSchema, { error: "expected an array of scopes" }).max(64),
   mode: z.enum(["live", "test"], { error: "expected live or test" }).optional(),
   quota: QuotaBody.optional(),

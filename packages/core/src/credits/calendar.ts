@@ -69,7 +69,15 @@ function wallClock(ms: number, timeZone: string): WallClock {
       year: d.getUTCFullYear(),
       month: d.getUTCMonth() + 1,
       day: d.getUTCDate(),
-      timeOfDay: ms - Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()),
+      // Not Date.UTC: it reads years 0–99 as 1900–1999.
+      timeOfDay:
+        ms -
+        wallAsUtc({
+          year: d.getUTCFullYear(),
+          month: d.getUTCMonth() + 1,
+          day: d.getUTCDate(),
+          timeOfDay: 0,
+        }),
     };
   }
   const parts: Record<string, string> = {};

@@ -2,7 +2,7 @@ import { Buffer } from "node:buffer";
 import { canonicalHash } from "../contracts/hashing.js";
 import { HighWatermarkError, IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
-import { IsoTimestampSchema } from "../schemas/time.js";
+import { IsoTimestampSchema, TIMESTAMP_YEARS } from "../schemas/time.js";
 import { addCalendar } from "./calendar.js";
 import type { CreditGrant } from "./contract.js";
 import { toCreditUnits, type UsageFact } from "./engine.js";
@@ -266,6 +266,9 @@ export function assertNotBeforeHighWatermark(
   }
 }
 
+/** The last millisecond a timestamp may name (9999-12-31T23:59:59.999Z). */
+const LAST_INSTANT_MS = Date.parse(`${TIMESTAMP_YEARS.max}-12-31T23:59:59.999Z`);
+
 /** The stored grant: the request plus its expiry (in the ledger's zone) and creation order. */
 export function buildGrant(
   request: CreditGrantRequest,
@@ -280,6 +283,15 @@ export function buildGrant(
       request.expiration.unit,
       ledger.timeZone,
     );
+    // An expiry past the last year a timestamp may name would be stored differently by each
+    // backend (or refused by PostgreSQL): refused here, naming the field, on every backend.
+    if (!(expires <= LAST_INSTANT_MS)) {
+      throw LatchValidationError.at(
+        "CreditLedger.grant",
+        "expiration",
+        `expires after the year ${TIMESTAMP_YEARS.max}: use a shorter expiration, or none`,
+      );
+    }
     grant.expiresAt = new Date(expires).toISOString();
   }
   return grant;

@@ -47,3 +47,10 @@ describe("grant expiration calendar", () => {
     expect(isTimeZone("Mars/Olympus_Mons")).toBe(false);
   });
 });
+
+describe("grant expiration calendar in early years", () => {
+  it("keeps years 0–99 (Date.UTC would read them as 1900–1999)", () => {
+    expect(add("0050-03-01T06:00:00Z", 1, "DAY")).toBe("0050-03-02T06:00:00.000Z");
+    expect(add("0099-12-31T12:00:00Z", 1, "MONTH")).toBe("0100-01-31T12:00:00.000Z");
+  });
+});

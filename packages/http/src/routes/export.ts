@@ -19,8 +19,21 @@ const exportLines = {
   query: ExportParams,
   status: 200,
   response: {
-    "text/csv": { type: "string" },
-    "application/x-ndjson": { type: "string", description: "One Line object per line" },
+    "text/csv": {
+      schema: {
+        type: "string",
+        contentMediaType: "text/csv",
+        description: "RFC 4180 with a header row; one row per Line, the columns of linesToCsv",
+      },
+    },
+    "application/x-ndjson": {
+      schema: {
+        type: "string",
+        contentMediaType: "application/x-ndjson",
+        description: "One Line object (JSON) per line, each ending in \n",
+      },
+      "x-item-schema": { $ref: "#/components/schemas/Line" },
+    },
   },
 } as const satisfies RouteSpec;
 

@@ -35,7 +35,10 @@ export function reportsApp(records: RatedRecordStore): Hono<BillingEnv> {
   const app = new Hono<BillingEnv>();
 
   handle(app, getSummary, async (c) => {
-    const q = parse(SummaryParams, c.req.query(), "query");
+    // group_by comes comma-separated or repeated (the document's form style, or a client's default).
+    const groups = c.req.queries("group_by") ?? [];
+    const query = groups.length > 1 ? { ...c.req.query(), group_by: groups.join(",") } : c.req.query();
+    const q = parse(SummaryParams, query, "query");
     const owner = ownerOf(c, q.tenant_id);
     const groupBy = q.group_by ?? [];
     const window = { start: q.from, end: q.to, filters: filtersFor(owner, q) };

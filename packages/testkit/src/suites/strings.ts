@@ -28,6 +28,19 @@ export const ILL_FORMED: ReadonlyArray<readonly [label: string, text: string]> =
   ["U+0000", "\u0000"],
 ];
 
+/**
+ * Well-formed ISO 8601 UTC timestamps outside the years 1970–9999 (core's `IsoTimestampSchema`):
+ * PostgreSQL has no year 0, JavaScript's `Date.UTC` reads years 0–99 as 1900–1999, and a
+ * five-digit year has no plain ISO form. Each is `invalid_input` naming the field, on every
+ * backend, rather than a 500 on one and a date shifted by 1,900 years on another.
+ */
+export const OUT_OF_RANGE_TIMESTAMPS: readonly string[] = [
+  "0000-01-01T00:00:00Z",
+  "0050-06-01T00:00:00Z",
+  "0099-12-31T23:59:59Z",
+  "1969-12-31T23:59:59Z",
+];
+
 /** Characters every store keeps exactly (a tab breaks COPY's text format, a newline splits lines). */
 export const AWKWARD: readonly string[] = [
   "\t",
@@ -89,6 +102,22 @@ export function observationStoreStringCases(env: {
     }
     expect(await store.get(replaced.eventId)).toEqual(replaced);
     if (env.countObservations !== undefined) expect(await env.countObservations(replaced.eventId)).toBe(1);
+  });
+
+  it("refuses a timing outside the years 1970–9999 with invalid_input naming the field, storing nothing", async () => {
+    const store = env.store();
+    for (const bad of OUT_OF_RANGE_TIMESTAMPS) {
+      const fine = makeObservation();
+      await expectInvalidInput(
+        store.append({ ...fine, timing: { ...fine.timing, startedAt: bad } }),
+        "timing.startedAt",
+      );
+      await expectInvalidInput(
+        store.append({ ...fine, timing: { startedAt: bad, completedAt: bad } }),
+        "timing.completedAt",
+      );
+      expect(await store.get(fine.eventId)).toBeUndefined();
+    }
   });
 
   it("stores eventIds holding tabs, newlines, backslashes and quotes exactly, each apart, one by one and in a batch", async () => {
@@ -162,6 +191,14 @@ export function ratedRecordStoreStringCases(env: {
       );
       await expectInvalidInput(store.getCursor(`c${bad}`), "name");
       await expectInvalidInput(store.saveCursor(`c${bad}`, "0"), "name");
+    }
+  });
+
+  it("refuses a report window outside the years 1970–9999 with invalid_input naming start or end", async () => {
+    const store = env.store();
+    for (const bad of OUT_OF_RANGE_TIMESTAMPS) {
+      await expectInvalidInput(store.summary({ ...window, start: bad, groupBy: [] }), "start");
+      await expectInvalidInput(store.lines({ ...window, end: bad, limit: 5 }), "end");
     }
   });
 
@@ -334,6 +371,43 @@ export function creditLedgerStringCases(env: { credits: () => CreditLedger }): v
     const balance = await credits.balance(ledgerId, "2026-01-03T00:00:00Z");
     expect(balance.features.find((f) => f.featureId === featureId)?.burned).toBe(String(burned));
   });
+
+  it("refuses grant, void and balance times outside the years 1970–9999, and an expiry past 9999, naming the field", async () => {
+    const credits = env.credits();
+    const base = uniqueId("years");
+    const featureId = `${base}-f`;
+    const ledgerId = `${base}-l`;
+    await credits.createFeature({ featureId, measure: { kind: "quantity", meters: ["input_tokens"] } });
+    await credits.createLedger({ ledgerId, subject: { tenantId: base } });
+    const grant = { ledgerId, featureId, amount: "10" };
+    for (const bad of OUT_OF_RANGE_TIMESTAMPS) {
+      await expectInvalidInput(
+        credits.grant({ ...grant, grantId: `${base}-g`, effectiveAt: bad }),
+        "effectiveAt",
+      );
+      await expectInvalidInput(credits.balance(ledgerId, bad), "at");
+    }
+    // 9999-06 + 1 year is past the last timestamp: refused, not stored as "+010000-…" or a 500.
+    await expectInvalidInput(
+      credits.grant({
+        ...grant,
+        grantId: `${base}-late`,
+        effectiveAt: "9999-06-01T00:00:00Z",
+        expiration: { count: 1, unit: "YEAR" },
+      }),
+      "expiration",
+    );
+    expect((await credits.listGrants(ledgerId)).map((g) => g.grantId)).toEqual([]);
+    // The first and last instants themselves are fine, and an expiry from 1970 is exact.
+    const first = await credits.grant({
+      ...grant,
+      grantId: `${base}-epoch`,
+      effectiveAt: "1970-01-01T00:00:00Z",
+      expiration: { count: 1, unit: "DAY" },
+    });
+    expect(first.grant.expiresAt).toBe("1970-01-02T00:00:00.000Z");
+    await credits.grant({ ...grant, grantId: `${base}-last`, effectiveAt: "9999-12-31T23:59:59.999Z" });
+  });
 }
 
 export function apiKeyStoreStringCases(env: {
@@ -341,7 +415,7 @@ export function apiKeyStoreStringCases(env: {
   record: (overrides: Partial<ApiKeyRecord>) => ApiKeyRecord;
   digest: () => string;
 }): void {
-  it("refuses an owner or a name with a lone surrogate or U+0000, and keeps owners differing in a tab or newline apart", async () => {
+  it("refuses an owner or a name with a lone surrogate or U+0000, or a timestamp outside 1970–9999, and keeps owners differing in a tab or newline apart", async () => {
     const store = env.store();
     const tenantId = uniqueId("tenant");
     for (const [, bad] of ILL_FORMED) {
@@ -351,6 +425,10 @@ export function apiKeyStoreStringCases(env: {
       );
       await expectInvalidInput(store.insert(env.record({ name: `ci${bad}` }), env.digest()), "name");
       await expectInvalidInput(store.list({ tenantId: `${tenantId}${bad}` }, { limit: 5 }), "tenantId");
+    }
+    for (const bad of OUT_OF_RANGE_TIMESTAMPS) {
+      await expectInvalidInput(store.insert(env.record({ expiresAt: bad }), env.digest()), "expiresAt");
+      await expectInvalidInput(store.insert(env.record({ createdAt: bad }), env.digest()), "createdAt");
     }
     const tab = env.record({ owner: { tenantId: `${tenantId}\tx` }, name: "a\tb\nc" });
     expect(await store.insert(tab, env.digest())).toBe("created");
