@@ -127,6 +127,30 @@ describe("adversarial review of issue 18 on a PostgreSQL server", () => {
     expect(rounds).toHaveLength(40);
   }, 60_000);
 
+  it("20 concurrent mints of 10 tokens from a 50-token key: exactly 5 are issued", async () => {
+    const tenant = `carve-${randomBytes(4).toString("hex")}`;
+    const parent = await keys.create({
+      owner: { tenantId: tenant },
+      name: "budget",
+      scopes: ["keys:write"],
+      quota: { unit: "tokens", limit: 50 },
+    });
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const r = await call(parent.plaintext, "POST", "/api/billing/keys", {
+          name: "c",
+          scopes: [],
+          quota: { unit: "tokens", limit: 10 },
+        });
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    );
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s !== 201).every((s) => s === 403)).toBe(true);
+    expect(await keys.quotaBalance(parent.key)).toMatchObject({ available: 0, spent: 50, held: 0 });
+  }, 60_000);
+
   it("an export whose key is revoked mid-stream ends with the error line (JSONL and CSV)", async () => {
     const tenant = `rev-${randomBytes(4).toString("hex")}`;
     await records.putMany(recordsOf(tenant, 200, tenant));

@@ -10,7 +10,7 @@ import {
   MemoryRatedRecordStore,
   type RatedUsageRecord,
 } from "@latch/core";
-import { type ApiKeyStore, parseApiKey } from "@latch/core/adapter";
+import { type ApiKeyStore, apiKeyQuotaAccount, parseApiKey } from "@latch/core/adapter";
 import { csvCell, csvCellValue } from "@latch/core/export";
 import { createBillingApp } from "@latch/http";
 import { makeRatedRecord, uniqueId } from "@latch/testkit";
@@ -209,6 +209,58 @@ describe("minting: body variations never widen a key (memory)", () => {
     expect(
       (await s.mint(money, { quota: { unit: "money", currency: "USD", limit: "1.500000" } })).status,
     ).toBe(201);
+  });
+
+  it("quota: a key that spent its quota cannot mint a fresh one; its minted keys never hold more than it had", async () => {
+    const s = await setup();
+    const owner = { tenantId: s.tenant };
+    const quota = s.keys.quota as MemoryQuotaReservator;
+    const parent = await s.keys.create({
+      owner,
+      name: "budget",
+      scopes: ["keys:write"],
+      quota: { unit: "tokens", limit: 10 },
+    });
+    // It spends 7 of its 10 tokens.
+    await quota.reserve({
+      holdId: "spend",
+      account: apiKeyQuotaAccount(parent.key.id),
+      amount: 7,
+      ttlMs: 60_000,
+    });
+    await quota.commit("spend", 7);
+    refused(await s.mint(parent.plaintext, { quota: { unit: "tokens", limit: 10 } }), "quota.limit");
+    refused(await s.mint(parent.plaintext, { quota: { unit: "tokens", limit: 4 } }), "quota.limit");
+    const given = [];
+    for (let i = 0; i < 5; i++)
+      given.push((await s.mint(parent.plaintext, { quota: { unit: "tokens", limit: 1 } })).status);
+    expect(given).toEqual([201, 201, 201, 403, 403]);
+    expect(await s.keys.quotaBalance(parent.key)).toMatchObject({ available: 0 });
+    // A zero quota gives nothing away, and a chain cannot multiply it either.
+    expect((await s.mint(parent.plaintext, { quota: { unit: "tokens", limit: 0 } })).status).toBe(201);
+    const money = await s.keys.create({
+      owner,
+      name: "usd",
+      scopes: ["keys:write"],
+      quota: { unit: "money", currency: "USD", limit: "1" },
+    });
+    const child = await s.mint(money.plaintext, {
+      scopes: ["keys:write"],
+      quota: { unit: "money", currency: "USD", limit: "0.6" },
+    });
+    expect(child.status, child.text).toBe(201);
+    refused(
+      await s.mint(money.plaintext, { quota: { unit: "money", currency: "USD", limit: "0.400001" } }),
+      "quota.limit",
+    );
+    const grandchild = await s.mint(child.json.secret, {
+      quota: { unit: "money", currency: "USD", limit: "0.6" },
+    });
+    expect(grandchild.status).toBe(201);
+    refused(
+      await s.mint(child.json.secret, { quota: { unit: "money", currency: "USD", limit: "0.000001" } }),
+      "quota.limit",
+    );
   });
 
   it("expires_at: omitted, far future, offsets, other formats and a millisecond later", async () => {
