@@ -84,7 +84,8 @@ export interface FailedAuthOptions {
   windowMs?: number;
   /**
    * Who the client is. Default: the TCP peer address under `@hono/node-server`
-   * (`c.env.incoming.socket.remoteAddress`); on other runtimes, or behind a proxy, return your
+   * (`c.env.incoming.socket.remoteAddress`; an IPv6 peer by its /64 prefix, see
+   * {@link peerClient}); on other runtimes, or behind a proxy, return your
    * trusted client address (e.g. from the proxy's header). `undefined` ⇒ not limited.
    */
   clientId?: (c: Context<BillingEnv>) => string | undefined;
@@ -99,11 +100,38 @@ export interface ApiKeyAuthOptions {
   failedAuth?: FailedAuthOptions | false;
 }
 
-/** The TCP peer under @hono/node-server (`c.env.incoming` is the Node request). */
+/**
+ * The client a peer address stands for: an IPv4 address as it is (also when IPv4-mapped,
+ * `::ffff:192.0.2.1`), an IPv6 address by its /64 prefix (`2001:db8:0:1::/64`), since one host
+ * usually holds a whole /64 and could otherwise rotate through 2^64 addresses, each with its
+ * own failure budget.
+ */
+export function peerClient(address: string): string {
+  const bare = address.split("%")[0] as string;
+  if (!bare.includes(":")) return bare;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped !== null) return mapped[1] as string;
+  const [head = "", tail] = bare.split("::");
+  const words = (part: string) => (part === "" ? [] : part.split(":"));
+  const left = words(head);
+  const right = tail === undefined ? [] : words(tail);
+  const last = right.at(-1) ?? left.at(-1);
+  if (last?.includes(".")) {
+    // An embedded IPv4 tail (`64:ff9b::192.0.2.1`) fills the last two groups.
+    const target = right.length > 0 ? right : left;
+    target.pop();
+    target.push("0", "0");
+  }
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  const prefix = groups.slice(0, 4).map((g) => Number.parseInt(g || "0", 16).toString(16));
+  return `${prefix.join(":")}::/64`;
+}
+
+/** The TCP peer under @hono/node-server (`c.env.incoming` is the Node request), as {@link peerClient}. */
 function nodePeer(c: Context<BillingEnv>): string | undefined {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined;
   const address = env?.incoming?.socket?.remoteAddress;
-  return typeof address === "string" ? address : undefined;
+  return typeof address === "string" ? peerClient(address) : undefined;
 }
 
 const FailedAuthSchema = z.object({

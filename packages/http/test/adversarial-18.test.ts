@@ -12,7 +12,7 @@ import {
 } from "@latch/core";
 import { type ApiKeyStore, apiKeyQuotaAccount, parseApiKey } from "@latch/core/adapter";
 import { csvCell, csvCellValue } from "@latch/core/export";
-import { createBillingApp } from "@latch/http";
+import { createBillingApp, peerClient } from "@latch/http";
 import { makeRatedRecord, uniqueId } from "@latch/testkit";
 import { parse as parseCsv } from "csv-parse/sync";
 import { describe, expect, it } from "vitest";
@@ -504,6 +504,43 @@ describe("failed-authentication limiter and negative cache (memory)", () => {
       expect(r.status).toBe(401);
     }
     expect(s.lookups()).toBe(20);
+  });
+
+  it("an IPv6 client rotating through its /64 shares one failure budget", async () => {
+    const s = await setup();
+    for (let i = 1; i <= 40; i++) {
+      const address =
+        i % 2 === 0 ? `2001:db8:0:7::${i.toString(16)}` : `2001:0db8:0000:0007:${i.toString(16)}::1`;
+      const r = await s.app.fetch(
+        new Request(`http://localhost/billing/summary?${WINDOW}`, {
+          headers: { authorization: `Bearer ${madeUpKey()}` },
+        }),
+        peer(address),
+      );
+      expect(r.status).toBe(401);
+    }
+    expect(s.lookups()).toBe(20);
+    // Another /64 has its own budget.
+    await s.app.fetch(
+      new Request(`http://localhost/billing/summary?${WINDOW}`, {
+        headers: { authorization: `Bearer ${madeUpKey()}` },
+      }),
+      peer("2001:db8:0:8::1"),
+    );
+    expect(s.lookups()).toBe(21);
+  });
+
+  it("peerClient: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64 in one spelling", () => {
+    expect(peerClient("203.0.113.7")).toBe("203.0.113.7");
+    expect(peerClient("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(peerClient("::FFFF:203.0.113.7")).toBe("203.0.113.7");
+    expect(peerClient("2001:db8::1")).toBe("2001:db8:0:0::/64");
+    expect(peerClient("2001:0DB8:0:0:ffff:1:2:3")).toBe("2001:db8:0:0::/64");
+    expect(peerClient("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(peerClient("::1")).toBe("0:0:0:0::/64");
+    expect(peerClient("::")).toBe("0:0:0:0::/64");
+    expect(peerClient("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0::/64");
+    expect(peerClient("1:2:3:4:5:6:192.0.2.1")).toBe("1:2:3:4::/64");
   });
 
   it("a client cannot make another key refused by presenting look-alikes of it", async () => {
