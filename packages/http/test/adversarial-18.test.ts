@@ -485,6 +485,42 @@ describe("test-mode keys reach no live data through any route (memory)", () => {
   });
 });
 
+describe("listing keys from test mode (memory)", () => {
+  it("a test-mode key's pages and cursors never carry a live key's id, and every test-mode key is reached", async () => {
+    const s = await setup();
+    const owner = { tenantId: s.tenant };
+    const live = new Set([s.admin.key.id]);
+    const test = new Set<string>();
+    for (let i = 0; i < 12; i++) live.add((await s.keys.create({ owner, name: `l${i}`, scopes: [] })).key.id);
+    const reader = await s.keys.create({ owner, name: "t", scopes: ["keys:read"], mode: "test" });
+    test.add(reader.key.id);
+    for (let i = 0; i < 4; i++) {
+      test.add((await s.keys.create({ owner, name: `t${i}`, scopes: [], mode: "test" })).key.id);
+    }
+    for (const limit of [1, 2, 3, 1000]) {
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let pages = 0; pages < 50; pages++) {
+        const r = await s.call(
+          reader.plaintext,
+          "GET",
+          `/api/billing/keys?limit=${limit}${cursor === undefined ? "" : `&cursor=${cursor}`}`,
+        );
+        expect(r.status, r.text).toBe(200);
+        for (const item of r.json.items as Array<{ id: string }>) seen.push(item.id);
+        cursor = r.json.next_cursor;
+        if (cursor === undefined) break;
+        expect(live.has(cursor), `limit ${limit}`).toBe(false);
+      }
+      expect(seen.sort(), `limit ${limit}`).toEqual([...test].sort());
+    }
+    // A live caller's pages are the store's, unchanged.
+    const all = await s.call(s.admin.plaintext, "GET", "/api/billing/keys?limit=5");
+    expect(all.json.items).toHaveLength(5);
+    expect(all.json.next_cursor).toBe(all.json.items[4].id);
+  });
+});
+
 describe("failed-authentication limiter and negative cache (memory)", () => {
   const peer = (remoteAddress: string) => ({ incoming: { socket: { remoteAddress } } });
 
