@@ -18,9 +18,10 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 // isolation and U+0000 / lone surrogates in a mint body. The `pg` driver is @latch/postgres's.
 interface PgPool extends Queryable {
   end(): Promise<void>;
+  connect(): Promise<Queryable & { release(): void }>;
 }
 const pg = createRequire(import.meta.resolve("@latch/postgres"))("pg") as {
-  Pool: new (options: { connectionString: string; max: number }) => PgPool;
+  Pool: new (options: { connectionString: string; max: number; options?: string }) => PgPool;
 };
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const schema = `latch_adv18_${process.pid}_${randomBytes(4).toString("hex")}`;
@@ -54,9 +55,17 @@ beforeEach(async () => {
   ready ??= migrate(db, { schema });
   await ready;
 }, 60_000);
+// Sessions that default to REPEATABLE READ (a common managed setting): the cascade's triggers
+// must still see a key whose insert committed while the revoke waited for it.
+const rrPool = new pg.Pool({
+  connectionString: DATABASE_URL,
+  max: 8,
+  options: "-c default_transaction_isolation=repeatable\\ read",
+});
 afterAll(async () => {
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool.end();
+  await rrPool.end();
 });
 
 function recordsOf(tenantId: string, count: number, prefix: string): RatedUsageRecord[] {
@@ -125,6 +134,81 @@ describe("adversarial review of issue 18 on a PostgreSQL server", () => {
       }),
     );
     expect(rounds).toHaveLength(40);
+  }, 60_000);
+
+  it("under default_transaction_isolation = repeatable read, mint racing revoke (40 rounds) leaves no minted key live", async () => {
+    const rr = new ApiKeys({
+      store: new PostgresApiKeyStore(rrPool, { schema }),
+      secret: SECRET,
+      clock: () => now,
+    });
+    const { rows } = await rrPool.query("SHOW default_transaction_isolation");
+    expect((rows[0] as { default_transaction_isolation: string }).default_transaction_isolation).toBe(
+      "repeatable read",
+    );
+    const owner = { tenantId: `rr-${randomBytes(4).toString("hex")}` };
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, async (_, i) => {
+        const parent = await rr.create({ owner, name: `p${i}`, scopes: ["keys:write"] });
+        const [minted] = await Promise.allSettled([
+          rr.mint(parent.key, { owner, name: "c", scopes: [] }),
+          rr.revoke(owner, parent.key.id),
+        ]);
+        if (minted.status === "rejected") return "refused";
+        expect((await rr.authenticate(minted.value.plaintext)).ok, `round ${i}`).toBe(false);
+        return "cascaded";
+      }),
+    );
+    expect(outcomes).toHaveLength(40);
+  }, 60_000);
+
+  it("a revoke that waits for a minted key's open insert cascades to it once it commits (repeatable-read sessions)", async () => {
+    const owner = { tenantId: `wait-${randomBytes(4).toString("hex")}` };
+    const rrStore = new PostgresApiKeyStore(rrPool, { schema });
+    const rr = new ApiKeys({ store: rrStore, secret: SECRET, clock: () => now });
+    const parent = await rr.create({ owner, name: "p", scopes: ["keys:write"] });
+    const childId = `key_wait${randomBytes(6).toString("hex")}`;
+    const client = await rrPool.connect();
+    try {
+      // The minted key's insert, held open: its trigger holds FOR SHARE on the parent's row.
+      await client.query("BEGIN");
+      await client.query(
+        `INSERT INTO "${schema}".api_keys (id, digest, tenant_id, owner, hash, payload, created_by)
+         VALUES ($1, $2, $3, $4::jsonb, 'h', $5::jsonb, $6)`,
+        [
+          childId,
+          randomBytes(32).toString("hex"),
+          owner.tenantId,
+          JSON.stringify(owner),
+          JSON.stringify({
+            id: childId,
+            owner,
+            name: "c",
+            scopes: [],
+            mode: "live",
+            createdAt: "2026-03-10T00:00:00.000Z",
+          }),
+          parent.key.id,
+        ],
+      );
+      const revoking = rr.revoke(owner, parent.key.id);
+      // Wait until the revoke is blocked on the parent's row lock, then commit the insert.
+      let blocked = false;
+      for (let i = 0; i < 100 && !blocked; i++) {
+        const { rows } = await pool.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
+          [`%"${schema}".api_keys SET revoked_at%`],
+        );
+        blocked = (rows[0] as { n: number }).n > 0;
+        if (!blocked) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      expect(blocked).toBe(true);
+      await client.query("COMMIT");
+      expect((await revoking)?.revokedAt).toBeDefined();
+    } finally {
+      client.release();
+    }
+    expect((await rrStore.get(owner, childId))?.revokedAt).toBeDefined();
   }, 60_000);
 
   it("20 concurrent mints of 10 tokens from a 50-token key: exactly 5 are issued", async () => {
