@@ -257,6 +257,28 @@ describe("adversarial review of issue 18 on a PostgreSQL server", () => {
     }
   });
 
+  it("an export by a minted key ends with the error line when its minter is revoked mid-stream", async () => {
+    const tenant = `casc-${randomBytes(4).toString("hex")}`;
+    await records.putMany(recordsOf(tenant, 200, tenant));
+    const parent = await keys.create({
+      owner: { tenantId: tenant },
+      name: "p",
+      scopes: ["keys:write", "billing:read"],
+    });
+    const minted = await call(parent.plaintext, "POST", "/api/billing/keys", {
+      name: "c",
+      scopes: ["billing:read"],
+    });
+    const { secret } = (await minted.json()) as { secret: string };
+    const response = await call(secret, "GET", `/billing/export?${WINDOW}&format=jsonl`);
+    const text = await readAround(response, async () => {
+      await keys.revoke({ tenantId: tenant }, parent.key.id);
+    });
+    const lines = text.split("\n").filter(Boolean);
+    expect(JSON.parse(lines.at(-1) as string).error.status).toBe(401);
+    expect(lines.length - 1).toBeLessThanOrEqual(3 * PAGE);
+  });
+
   it("an export whose key expires mid-stream ends with the error line", async () => {
     const tenant = `exp-${randomBytes(4).toString("hex")}`;
     await records.putMany(recordsOf(tenant, 200, tenant));
