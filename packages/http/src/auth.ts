@@ -3,6 +3,7 @@ import {
   apiKeyQuotaAccount,
   HoldTtlSchema,
   isTestModeTenant,
+  parseApiKey,
   parseWith,
   TEST_MODE_TENANT_MAX,
   testModeSubject,
@@ -75,7 +76,9 @@ export function keySubject(
  * The failed-authentication limiter of {@link apiKeyAuth}: after `limit` well-formed keys from
  * one client failed their store lookup (unknown, revoked, expired) within `windowMs`, that
  * client's further keys are refused with the same `401` and no HMAC or store lookup until the
- * window ends. A malformed key or bad checksum costs nothing and is not counted.
+ * window ends. A malformed key or bad checksum costs nothing and is not counted. A client's
+ * lookups in flight never exceed the failures it has left (20 at once by default; more wait
+ * for one to end), so concurrent made-up keys cannot outrun the count.
  */
 export interface FailedAuthOptions {
   /** Failed lookups allowed per client per window. Default 20. */
@@ -143,6 +146,8 @@ const FailedAuthSchema = z.object({
 /** Failed lookups per client in fixed windows, bounded in clients. */
 class FailedAuthLimiter {
   readonly #clients = new Map<string, { since: number; failures: number }>();
+  /** Lookups in flight per client, and the requests waiting for one to end. */
+  readonly #slots = new Map<string, { inFlight: number; waiting: Array<() => void> }>();
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #maxClients: number;
@@ -163,6 +168,40 @@ class FailedAuthLimiter {
       return false;
     }
     return entry.failures >= this.#limit;
+  }
+
+  /** Failures counted for `client` in its current window. */
+  #failures(client: string): number {
+    const entry = this.#clients.get(client);
+    return entry === undefined || this.#clock() - entry.since >= this.#windowMs ? 0 : entry.failures;
+  }
+
+  /**
+   * Waits for a lookup slot: a client's lookups in flight never exceed the failures it has left
+   * (`limit` minus its failures), so concurrent made-up keys cannot outrun the count. `false`
+   * when the client is blocked. Every `true` must be followed by {@link release}.
+   */
+  async acquire(client: string): Promise<boolean> {
+    for (;;) {
+      if (this.blocked(client)) return false;
+      const slot = this.#slots.get(client) ?? { inFlight: 0, waiting: [] };
+      this.#slots.set(client, slot);
+      if (slot.inFlight < this.#limit - this.#failures(client)) {
+        slot.inFlight += 1;
+        return true;
+      }
+      await new Promise<void>((resolve) => slot.waiting.push(resolve));
+    }
+  }
+
+  /** Ends a lookup begun by {@link acquire}; the waiting requests check again. */
+  release(client: string): void {
+    const slot = this.#slots.get(client);
+    if (slot === undefined) return;
+    slot.inFlight -= 1;
+    const waiting = slot.waiting.splice(0);
+    if (slot.inFlight === 0) this.#slots.delete(client);
+    for (const wake of waiting) wake();
   }
 
   failed(client: string): void {
@@ -217,13 +256,19 @@ export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): Midd
     const header = c.req.header("authorization");
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (token === undefined) throw unauthorized(header !== undefined);
+    // A malformed key or a bad checksum costs no lookup: refused before the limiter.
+    if (parseApiKey(token) === undefined) throw unauthorized(true);
     const client = limiter === undefined ? undefined : clientId(c);
-    if (client !== undefined && limiter?.blocked(client)) throw unauthorized(true);
-    const result = await keys.authenticate(token, c.req.raw.signal);
-    if (!result.ok) {
-      if (client !== undefined && result.reason !== "malformed") limiter?.failed(client);
-      throw unauthorized(true);
+    if (client !== undefined && !(await limiter?.acquire(client))) throw unauthorized(true);
+    let result: Awaited<ReturnType<ApiKeys["authenticate"]>>;
+    try {
+      result = await keys.authenticate(token, c.req.raw.signal);
+      // Counted before the slot is released, so a waiting request sees it.
+      if (!result.ok && client !== undefined) limiter?.failed(client);
+    } finally {
+      if (client !== undefined) limiter?.release(client);
     }
+    if (!result.ok) throw unauthorized(true);
     const subject = keySubject(result.key, testModeData);
     if (subject === undefined) throw unauthorized(true);
     c.set("apiKey", result.key);

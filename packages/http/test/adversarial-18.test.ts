@@ -542,6 +542,51 @@ describe("failed-authentication limiter and negative cache (memory)", () => {
     expect(s.lookups()).toBe(20);
   });
 
+  it("300 concurrent made-up keys from one client cause at most `limit` lookups; its concurrent valid keys all pass", async () => {
+    const inner = new MemoryApiKeyStore();
+    let lookups = 0;
+    const slow: ApiKeyStore = {
+      insert: (...a) => inner.insert(...a),
+      findByDigest: async (...a) => {
+        lookups += 1;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return inner.findByDigest(...a);
+      },
+      get: (...a) => inner.get(...a),
+      list: (...a) => inner.list(...a),
+      revoke: (...a) => inner.revoke(...a),
+      touch: (...a) => inner.touch(...a),
+    };
+    const keys = new ApiKeys({ store: slow, secret: SECRET });
+    const app = createBillingApp({ keys, records: new MemoryRatedRecordStore(), onError: () => undefined });
+    const good = await keys.create({ owner: { tenantId: "c" }, name: "g", scopes: ["billing:read"] });
+    const send = async (key: string, address: string): Promise<number> => {
+      const request = new Request(`http://localhost/billing/summary?${WINDOW}`, {
+        headers: { authorization: `Bearer ${key}` },
+      });
+      return (await app.fetch(request, peer(address))).status;
+    };
+    const valid = await Promise.all(Array.from({ length: 100 }, () => send(good.plaintext, "198.51.100.1")));
+    expect(valid.every((status) => status === 200)).toBe(true);
+    expect(lookups).toBe(100);
+    lookups = 0;
+    const made = await Promise.all(Array.from({ length: 300 }, () => send(madeUpKey(), "198.51.100.2")));
+    expect(made.every((status) => status === 401)).toBe(true);
+    expect(lookups).toBe(20);
+    // Bad checksums cost nothing and take no slot; another client is not held up.
+    lookups = 0;
+    const mixed = await Promise.all([
+      ...Array.from({ length: 50 }, () => {
+        const key = madeUpKey();
+        return send(`${key.slice(0, -1)}${key.endsWith("0") ? "1" : "0"}`, "198.51.100.3");
+      }),
+      send(good.plaintext, "198.51.100.3"),
+      send(good.plaintext, "198.51.100.4"),
+    ]);
+    expect(mixed.slice(-2)).toEqual([200, 200]);
+    expect(lookups).toBe(2);
+  });
+
   it("an IPv6 client rotating through its /64 shares one failure budget", async () => {
     const s = await setup();
     for (let i = 1; i <= 40; i++) {
