@@ -323,6 +323,34 @@ describe("adversarial review of issue 18 on a PostgreSQL server", () => {
     expect((await call(secret, "GET", `/api/billing/keys/${live.key.id}`)).status).toBe(404);
   });
 
+  it("U+0000 (and an encoded surrogate) in a query, path or cursor of key and report routes is never a 500", async () => {
+    const tenant = `nulq-${randomBytes(4).toString("hex")}`;
+    const admin = await keys.create({ owner: { tenantId: tenant }, name: "admin", scopes: ALL });
+    const paths = [
+      `/billing/lines?${WINDOW}&model=a%00b`,
+      `/billing/lines?${WINDOW}&cursor=%00`,
+      `/billing/summary?${WINDOW}&project_id=%00`,
+      `/billing/export?${WINDOW}&end_user_id=%00&format=jsonl`,
+      `/api/billing/usage?${WINDOW}&key_id=%00`,
+      `/api/billing/usage?${WINDOW}&tenant_id=%00`,
+      "/api/billing/keys?cursor=%00",
+      "/api/billing/keys?tenant_id=a%00",
+      "/api/billing/keys/key_%00",
+    ];
+    for (const path of paths) {
+      const r = await call(admin.plaintext, "GET", path);
+      expect(r.status, path).toBeGreaterThanOrEqual(400);
+      expect(r.status, path).toBeLessThan(500);
+      await r.arrayBuffer();
+    }
+    const del = await call(admin.plaintext, "DELETE", "/api/billing/keys/key%00");
+    expect(del.status).toBeLessThan(500);
+    // An encoded lone surrogate is not valid UTF-8: it decodes to U+FFFD, an ordinary filter.
+    const surrogate = await call(admin.plaintext, "GET", `/billing/lines?${WINDOW}&model=%ED%A0%80`);
+    expect(surrogate.status).toBe(200);
+    await surrogate.arrayBuffer();
+  });
+
   it("U+0000 and lone surrogates in a mint body are a 400 naming the field, never a 500", async () => {
     const tenant = `nul-${randomBytes(4).toString("hex")}`;
     const admin = await keys.create({ owner: { tenantId: tenant }, name: "admin", scopes: ALL });
