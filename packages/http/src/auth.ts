@@ -3,6 +3,7 @@ import {
   apiKeyQuotaAccount,
   HoldTtlSchema,
   isTestModeTenant,
+  parseApiKey,
   parseWith,
   TEST_MODE_TENANT_MAX,
   testModeSubject,
@@ -75,7 +76,9 @@ export function keySubject(
  * The failed-authentication limiter of {@link apiKeyAuth}: after `limit` well-formed keys from
  * one client failed their store lookup (unknown, revoked, expired) within `windowMs`, that
  * client's further keys are refused with the same `401` and no HMAC or store lookup until the
- * window ends. A malformed key or bad checksum costs nothing and is not counted.
+ * window ends. A malformed key or bad checksum costs nothing and is not counted. A client's
+ * lookups in flight never exceed the failures it has left (20 at once by default; more wait
+ * for one to end), so concurrent made-up keys cannot outrun the count.
  */
 export interface FailedAuthOptions {
   /** Failed lookups allowed per client per window. Default 20. */
@@ -84,7 +87,8 @@ export interface FailedAuthOptions {
   windowMs?: number;
   /**
    * Who the client is. Default: the TCP peer address under `@hono/node-server`
-   * (`c.env.incoming.socket.remoteAddress`); on other runtimes, or behind a proxy, return your
+   * (`c.env.incoming.socket.remoteAddress`; an IPv6 peer by its /64 prefix, see
+   * {@link peerClient}); on other runtimes, or behind a proxy, return your
    * trusted client address (e.g. from the proxy's header). `undefined` ⇒ not limited.
    */
   clientId?: (c: Context<BillingEnv>) => string | undefined;
@@ -99,11 +103,38 @@ export interface ApiKeyAuthOptions {
   failedAuth?: FailedAuthOptions | false;
 }
 
-/** The TCP peer under @hono/node-server (`c.env.incoming` is the Node request). */
+/**
+ * The client a peer address stands for: an IPv4 address as it is (also when IPv4-mapped,
+ * `::ffff:192.0.2.1`), an IPv6 address by its /64 prefix (`2001:db8:0:1::/64`), since one host
+ * usually holds a whole /64 and could otherwise rotate through 2^64 addresses, each with its
+ * own failure budget.
+ */
+export function peerClient(address: string): string {
+  const bare = address.split("%")[0] as string;
+  if (!bare.includes(":")) return bare;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(bare);
+  if (mapped !== null) return mapped[1] as string;
+  const [head = "", tail] = bare.split("::");
+  const words = (part: string) => (part === "" ? [] : part.split(":"));
+  const left = words(head);
+  const right = tail === undefined ? [] : words(tail);
+  const last = right.at(-1) ?? left.at(-1);
+  if (last?.includes(".")) {
+    // An embedded IPv4 tail (`64:ff9b::192.0.2.1`) fills the last two groups.
+    const target = right.length > 0 ? right : left;
+    target.pop();
+    target.push("0", "0");
+  }
+  const groups = [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right];
+  const prefix = groups.slice(0, 4).map((g) => Number.parseInt(g || "0", 16).toString(16));
+  return `${prefix.join(":")}::/64`;
+}
+
+/** The TCP peer under @hono/node-server (`c.env.incoming` is the Node request), as {@link peerClient}. */
 function nodePeer(c: Context<BillingEnv>): string | undefined {
   const env = c.env as { incoming?: { socket?: { remoteAddress?: unknown } } } | undefined;
   const address = env?.incoming?.socket?.remoteAddress;
-  return typeof address === "string" ? address : undefined;
+  return typeof address === "string" ? peerClient(address) : undefined;
 }
 
 const FailedAuthSchema = z.object({
@@ -115,6 +146,8 @@ const FailedAuthSchema = z.object({
 /** Failed lookups per client in fixed windows, bounded in clients. */
 class FailedAuthLimiter {
   readonly #clients = new Map<string, { since: number; failures: number }>();
+  /** Lookups in flight per client, and the requests waiting for one to end. */
+  readonly #slots = new Map<string, { inFlight: number; waiting: Array<() => void> }>();
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #maxClients: number;
@@ -135,6 +168,40 @@ class FailedAuthLimiter {
       return false;
     }
     return entry.failures >= this.#limit;
+  }
+
+  /** Failures counted for `client` in its current window. */
+  #failures(client: string): number {
+    const entry = this.#clients.get(client);
+    return entry === undefined || this.#clock() - entry.since >= this.#windowMs ? 0 : entry.failures;
+  }
+
+  /**
+   * Waits for a lookup slot: a client's lookups in flight never exceed the failures it has left
+   * (`limit` minus its failures), so concurrent made-up keys cannot outrun the count. `false`
+   * when the client is blocked. Every `true` must be followed by {@link release}.
+   */
+  async acquire(client: string): Promise<boolean> {
+    for (;;) {
+      if (this.blocked(client)) return false;
+      const slot = this.#slots.get(client) ?? { inFlight: 0, waiting: [] };
+      this.#slots.set(client, slot);
+      if (slot.inFlight < this.#limit - this.#failures(client)) {
+        slot.inFlight += 1;
+        return true;
+      }
+      await new Promise<void>((resolve) => slot.waiting.push(resolve));
+    }
+  }
+
+  /** Ends a lookup begun by {@link acquire}; the waiting requests check again. */
+  release(client: string): void {
+    const slot = this.#slots.get(client);
+    if (slot === undefined) return;
+    slot.inFlight -= 1;
+    const waiting = slot.waiting.splice(0);
+    if (slot.inFlight === 0) this.#slots.delete(client);
+    for (const wake of waiting) wake();
   }
 
   failed(client: string): void {
@@ -189,13 +256,19 @@ export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): Midd
     const header = c.req.header("authorization");
     const token = header === undefined ? undefined : BEARER.exec(header)?.[1];
     if (token === undefined) throw unauthorized(header !== undefined);
+    // A malformed key or a bad checksum costs no lookup: refused before the limiter.
+    if (parseApiKey(token) === undefined) throw unauthorized(true);
     const client = limiter === undefined ? undefined : clientId(c);
-    if (client !== undefined && limiter?.blocked(client)) throw unauthorized(true);
-    const result = await keys.authenticate(token, c.req.raw.signal);
-    if (!result.ok) {
-      if (client !== undefined && result.reason !== "malformed") limiter?.failed(client);
-      throw unauthorized(true);
+    if (client !== undefined && !(await limiter?.acquire(client))) throw unauthorized(true);
+    let result: Awaited<ReturnType<ApiKeys["authenticate"]>>;
+    try {
+      result = await keys.authenticate(token, c.req.raw.signal);
+      // Counted before the slot is released, so a waiting request sees it.
+      if (!result.ok && client !== undefined) limiter?.failed(client);
+    } finally {
+      if (client !== undefined) limiter?.release(client);
     }
+    if (!result.ok) throw unauthorized(true);
     const subject = keySubject(result.key, testModeData);
     if (subject === undefined) throw unauthorized(true);
     c.set("apiKey", result.key);

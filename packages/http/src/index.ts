@@ -15,6 +15,7 @@ export {
   type KeyQuotaOptions,
   keyQuota,
   keySubject,
+  peerClient,
   requireScope,
   type TestModeData,
 } from "./auth.js";

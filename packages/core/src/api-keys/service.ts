@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
-import { LatchValidationError, PrivilegeExceededError } from "../errors/index.js";
+import { LatchValidationError, PrivilegeExceededError, QuotaUnavailableError } from "../errors/index.js";
 import type { BillingSubject } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
 import { AbsentDigests } from "./absent-digests.js";
@@ -120,11 +120,15 @@ export class ApiKeys {
    * lies within the minter's. The key records `createdBy: minter.id`, so revoking the minter
    * revokes it (and what it mints in turn).
    *
-   * A minted key's quota is its own account: it does not draw on the minter's, so a minter with
-   * a quota of N can mint several keys of up to N each.
+   * A minter with a quota gives the new key's limit out of what it has left: the limit is
+   * reserved on the minter's quota account and committed once the key is stored, so the keys
+   * a minter issues never hold more than it had (a minter that spent its quota cannot mint a
+   * fresh one). A quota given away is not returned when the minted key is revoked.
    *
    * @throws PrivilegeExceededError naming the first field beyond the minter's (`scopes.1`,
-   *   `quota`, `quota.unit`, `quota.currency`, `quota.limit`, `expiresAt`, `mode`, `owner.<field>`).
+   *   `quota`, `quota.unit`, `quota.currency`, `quota.limit`, `expiresAt`, `mode`, `owner.<field>`);
+   *   `quota.limit` also when it exceeds what is left of the minter's quota.
+   * @throws QuotaUnavailableError when the quota store does not answer (fails closed).
    * @throws LatchValidationError naming a bad field, as `create`.
    *
    * @example
@@ -143,12 +147,12 @@ export class ApiKeys {
     );
     const excess = mintExcess(minter, parsed);
     if (excess !== undefined) throw new PrivilegeExceededError(excess);
-    return this.#issue(parsed, minter.id, "mint", signal);
+    return this.#issue(parsed, minter, "mint", signal);
   }
 
   async #issue(
     parsed: NewApiKey,
-    createdBy: string | undefined,
+    minter: ApiKeyRecord | undefined,
     method: string,
     signal: AbortSignal | undefined,
   ): Promise<{ key: ApiKeyRecord; plaintext: string }> {
@@ -183,15 +187,43 @@ export class ApiKeys {
       createdAt: new Date(now).toISOString(),
       ...(parsed.quota === undefined ? {} : { quota: parsed.quota }),
       ...(parsed.expiresAt === undefined ? {} : { expiresAt: parsed.expiresAt }),
-      ...(createdBy === undefined ? {} : { createdBy }),
+      ...(minter === undefined ? {} : { createdBy: minter.id }),
     };
-    if (parsed.quota !== undefined && this.quota !== undefined) {
-      await this.quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
+    // A minter with a quota gives the new key's limit out of what it has left (see `mint`):
+    // held on its account now, committed once the key is stored, voided if it is not.
+    const quota = this.quota;
+    const given =
+      minter?.quota !== undefined && parsed.quota !== undefined ? apiKeyQuotaUnits(parsed.quota) : 0;
+    const holdId = `latch:mint:${record.id}`;
+    if (minter !== undefined && given > 0 && quota !== undefined) {
+      const held = await quota.reserve(
+        { holdId, account: apiKeyQuotaAccount(minter.id), amount: given, ttlMs: 300_000 },
+        signal,
+      );
+      if (!held.granted) {
+        if (held.reason === "unavailable") {
+          throw new QuotaUnavailableError({ reason: "the minter's quota could not be reserved" });
+        }
+        throw new PrivilegeExceededError({
+          field: "quota.limit",
+          reason: "must not exceed what is left of this API key's quota",
+        });
+      }
     }
     const plaintext = generateApiKey(parsed.mode);
     const digest = this.#hasher.digest(plaintext);
-    this.#absent.delete(digest);
-    await this.store.insert(record, digest, signal);
+    try {
+      if (parsed.quota !== undefined && quota !== undefined) {
+        await quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
+      }
+      this.#absent.delete(digest);
+      await this.store.insert(record, digest, signal);
+    } catch (error) {
+      if (given > 0) await quota?.void(holdId).catch(() => undefined);
+      throw error;
+    }
+    // If this commit fails the plaintext is never handed out, and the hold lapses back to the minter.
+    if (given > 0) await quota?.commit(holdId, given, signal);
     return { key: record, plaintext };
   }
 

@@ -155,14 +155,30 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
   handle(app, listKeys, async (c) => {
     const q = parse(ListKeysParams, c.req.query(), "query");
     const owner = keyOwnerOf(c, q.tenant_id);
-    const page = await keys.list(owner, {
-      limit: q.limit ?? DEFAULT_PAGE_SIZE,
-      ...(q.cursor === undefined ? {} : { cursor: q.cursor }),
-    });
+    const limit = q.limit ?? DEFAULT_PAGE_SIZE;
+    // An isolated test-mode caller sees its test-mode keys only: store pages are read until
+    // `limit` of them are found, and the cursor is the last one shown, never a live key's id.
+    const items: ApiKeyRecord[] = [];
+    let cursor = q.cursor;
+    let more = false;
+    while (!more) {
+      const page = await keys.list(owner, { limit, ...(cursor === undefined ? {} : { cursor }) });
+      for (const key of page.items) {
+        if (!visible(c, key)) continue;
+        if (items.length === limit) {
+          more = true;
+          break;
+        }
+        items.push(key);
+      }
+      if (page.next === undefined) break;
+      if (items.length === limit) more = true;
+      cursor = page.next;
+    }
+    const last = items.at(-1);
     return c.json({
-      // An isolated test-mode caller's pages hold its test-mode keys only (a page may be short).
-      items: page.items.filter((key) => visible(c, key)).map(keyView),
-      ...(page.next === undefined ? {} : { next_cursor: page.next }),
+      items: items.map(keyView),
+      ...(more && last !== undefined ? { next_cursor: last.id } : {}),
     });
   });
 
