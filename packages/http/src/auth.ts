@@ -8,7 +8,7 @@ import {
   TEST_MODE_TENANT_MAX,
   testModeSubject,
 } from "@latch/core/adapter";
-import type { Context, MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler, Next } from "hono";
 import { z } from "zod";
 import { ProblemError } from "./problem.js";
 
@@ -259,7 +259,14 @@ export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): Midd
     // A malformed key or a bad checksum costs no lookup: refused before the limiter.
     if (parseApiKey(token) === undefined) throw unauthorized(true);
     const client = limiter === undefined ? undefined : clientId(c);
-    if (client !== undefined && !(await limiter?.acquire(client))) throw unauthorized(true);
+    if (client !== undefined && !(await limiter?.acquire(client))) {
+      // Over the limit: no lookups for this client's keys, except keys that authenticated here
+      // recently (a made-up key never did), so a client sharing an address with an attacker (a
+      // proxy, a NAT) keeps working with the keys it uses.
+      const known = await keys.authenticate(token, c.req.raw.signal, { knownOnly: true });
+      if (!known.ok) throw unauthorized(true);
+      return admit(c, known.key, next);
+    }
     let result: Awaited<ReturnType<ApiKeys["authenticate"]>>;
     try {
       result = await keys.authenticate(token, c.req.raw.signal);
@@ -269,12 +276,16 @@ export function apiKeyAuth(keys: ApiKeys, options: ApiKeyAuthOptions = {}): Midd
       if (client !== undefined) limiter?.release(client);
     }
     if (!result.ok) throw unauthorized(true);
-    const subject = keySubject(result.key, testModeData);
+    return admit(c, result.key, next);
+  };
+
+  async function admit(c: Context<BillingEnv>, key: ApiKeyRecord, next: Next): Promise<void> {
+    const subject = keySubject(key, testModeData);
     if (subject === undefined) throw unauthorized(true);
-    c.set("apiKey", result.key);
+    c.set("apiKey", key);
     c.set("subject", subject);
     await next();
-  };
+  }
 }
 
 /** The authenticated key, or a 401 when a route was mounted without {@link apiKeyAuth}. */

@@ -328,22 +328,30 @@ describe("failed authentication", () => {
   });
 
   it("limits by the TCP peer under @hono/node-server by default", async () => {
-    const { app, admin, lookups } = await setup();
+    const { app, admin, keys, tenant, lookups } = await setup();
+    const unused = await keys.create({ owner: { tenantId: tenant }, name: "unused", scopes: ALL });
     const server = await listen(app);
-    try {
-      for (let i = 0; i < 40; i++) {
-        const r = await fetch(`${server.url}/billing/summary?${window}`, {
-          headers: { authorization: `Bearer ${madeUpKey()}` },
-        });
-        expect(r.status).toBe(401);
-        await r.arrayBuffer();
-      }
-      expect(lookups()).toBe(20); // the default limit per client per minute
-      const valid = await fetch(`${server.url}/billing/summary?${window}`, {
-        headers: { authorization: `Bearer ${admin.plaintext}` },
+    const get = async (key: string) => {
+      const r = await fetch(`${server.url}/billing/summary?${window}`, {
+        headers: { authorization: `Bearer ${key}` },
       });
-      expect(valid.status).toBe(401); // the same peer is refused until the window ends
-      await valid.arrayBuffer();
+      await r.arrayBuffer();
+      return r.status;
+    };
+    try {
+      expect(await get(admin.plaintext)).toBe(200); // the admin key is in use from this peer
+      for (let i = 0; i < 40; i++) expect(await get(madeUpKey())).toBe(401);
+      expect(lookups()).toBe(21); // the admin's, then the default limit of 20 failures per minute
+      // Over the limit, a key that authenticated recently is still looked up (a client behind
+      // the same proxy or NAT as the attacker keeps working); a made-up key never was, and a key
+      // never used here is refused without a lookup until the window ends.
+      expect(await get(admin.plaintext)).toBe(200);
+      expect(await get(unused.plaintext)).toBe(401);
+      for (let i = 0; i < 10; i++) expect(await get(madeUpKey())).toBe(401);
+      expect(lookups()).toBe(22);
+      // A known key is still read from the store: revoked, it is refused.
+      await keys.revoke({ tenantId: tenant }, admin.key.id);
+      expect(await get(admin.plaintext)).toBe(401);
     } finally {
       await server.close();
     }

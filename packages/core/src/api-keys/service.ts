@@ -3,11 +3,11 @@ import type { QuotaBalance, QuotaReservator } from "../contracts/quota.js";
 import { LatchValidationError, PrivilegeExceededError, QuotaUnavailableError } from "../errors/index.js";
 import type { BillingSubject } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
-import { AbsentDigests } from "./absent-digests.js";
 import type { ApiKeyPage, ApiKeyStore } from "./contract.js";
 import { ApiKeyHasher } from "./digest.js";
 import { generateApiKey, generateApiKeyId, parseApiKey } from "./format.js";
 import { mintExcess, revokeExcess } from "./privilege.js";
+import { RecentDigests } from "./recent-digests.js";
 import {
   type ApiKeyListOptions,
   type ApiKeyRecord,
@@ -83,7 +83,9 @@ export class ApiKeys {
   /** When this process last wrote (or tried to write) `lastUsedAt`, per key id. */
   readonly #touched = new Map<string, number>();
   readonly #pending = new Set<Promise<void>>();
-  readonly #absent: AbsentDigests;
+  readonly #absent: RecentDigests;
+  /** Digests that authenticated recently (see `authenticate`'s `knownOnly`). */
+  readonly #valid = new RecentDigests(10_000, 24 * 60 * 60 * 1000);
 
   constructor(options: ApiKeysOptions) {
     this.store = options.store;
@@ -93,7 +95,7 @@ export class ApiKeys {
     this.#interval = options.lastUsedIntervalMs ?? 60_000;
     this.#onTouchError = options.onTouchError ?? (() => undefined);
     const cache = parseWith(NegativeCacheSchema, options.negativeCache ?? {}, SUBJECT, "negativeCache");
-    this.#absent = new AbsentDigests(cache.size, cache.ttlMs);
+    this.#absent = new RecentDigests(cache.size, cache.ttlMs);
   }
 
   /**
@@ -231,11 +233,23 @@ export class ApiKeys {
    * Resolves a presented key (the `Bearer` token) to its record, or says why not. A
    * malformed key or a bad checksum costs no I/O; a well-formed key whose digest was looked
    * up and not found within the negative cache's TTL costs an HMAC and no store lookup.
+   *
+   * `knownOnly: true` looks up only a key that authenticated in this process within the last
+   * 24 hours (at most 10,000 such keys are remembered); any other key is answered `unknown`
+   * without a lookup. For a caller that must not cost lookups (a client over the failed-auth
+   * limit) but whose real keys should keep working: a made-up key is never known, and a known
+   * key is still read from the store, so a revoked or expired one is refused as always.
    */
-  async authenticate(presented: string, signal?: AbortSignal): Promise<ApiKeyAuthResult> {
+  async authenticate(
+    presented: string,
+    signal?: AbortSignal,
+    options: { knownOnly?: boolean } = {},
+  ): Promise<ApiKeyAuthResult> {
     if (parseApiKey(presented) === undefined) return { ok: false, reason: "malformed" };
     const digest = this.#hasher.digest(presented);
     if (this.#absent.has(digest, this.#clock())) return { ok: false, reason: "unknown" };
+    if (options.knownOnly === true && !this.#valid.has(digest, this.#clock()))
+      return { ok: false, reason: "unknown" };
     const found = await this.store.findByDigest(digest, signal);
     if (found === undefined || !ApiKeyHasher.equal(found.digest, digest)) {
       this.#absent.add(digest, this.#clock());
@@ -245,6 +259,7 @@ export class ApiKeys {
     const now = this.#clock();
     const refused = this.#refusal(key, now);
     if (refused !== undefined) return { ok: false, reason: refused };
+    this.#valid.add(digest, now);
     this.#touchLater(key, now);
     return { ok: true, key };
   }
