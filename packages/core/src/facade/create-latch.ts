@@ -4,6 +4,7 @@ import { DefaultRatingEngine } from "../rating/engine.js";
 import { createCorrection } from "./correction.js";
 import { createCreditBurns } from "./credit-burns.js";
 import { createCreditHolds } from "./credit-holds.js";
+import { createIngestPublisher } from "./ingest.js";
 import { totalTokens } from "./period-baselines.js";
 import { toObservation } from "./provider-usage.js";
 import { createQuotaHolds } from "./quota-holds.js";
@@ -15,6 +16,7 @@ import { Spool, spoolLocation } from "./spool.js";
 import { createSpoolReplay, spoolingTo } from "./spool-replay.js";
 import type { Latch, LatchConfig, LatchWarning } from "./types.js";
 
+export type { IngestLog, IngestPublishResult } from "./ingest.js";
 export type {
   CreditHold,
   CreditRoute,
@@ -77,6 +79,11 @@ export function createLatch(config: LatchConfig): Latch {
     burns,
     spool: toSpool,
   });
+  // With an ingest log, recording (and spool replay) publishes; workers store and rate.
+  const recordParsed =
+    config.ingest === undefined
+      ? recorder.record
+      : createIngestPublisher({ log: config.ingest, retry, warn, spool: toSpool });
   const quotaHolds = createQuotaHolds({
     quota: config.quota,
     rated,
@@ -87,7 +94,7 @@ export function createLatch(config: LatchConfig): Latch {
   });
   const creditHolds = createCreditHolds({ credits, burns, retry, warn, holdTtlMs });
   const correct = createCorrection({ rated, pricing, engine, clock, retry, burns });
-  const flushSpool = createSpoolReplay({ spool, warn, replay: (obs) => recorder.record(obs, false) });
+  const flushSpool = createSpoolReplay({ spool, warn, replay: (obs) => recordParsed(obs, false) });
 
   const ready = flushSpool().then(
     () => undefined,
@@ -105,7 +112,7 @@ export function createLatch(config: LatchConfig): Latch {
       await ready;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
-      return recorder.record(linkHold(toObservation(input), holdId), true);
+      return recordParsed(linkHold(toObservation(input), holdId), true);
     },
 
     async settle(hold, result) {
