@@ -136,6 +136,33 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     await latch.close();
   });
 
+  it("spools when the NATS connection is closed, and replays through a working one", async () => {
+    const stream = await freshLog("closed");
+    const stores = memoryStores();
+    const closed = await connectNats();
+    await closed.close();
+    const spoolDir = join(spoolRoot, "closed");
+    const down = createLatch({
+      ...stores,
+      ingest: natsIngestLog({ connection: closed, stream }),
+      retry: { attempts: 2, baseDelayMs: 10 },
+      spoolDir,
+      onWarning: () => {},
+    });
+    expect((await down.record(observation("closed-1:0:openai"))).status).toBe("spooled");
+    await down.close();
+    // The next process (or instance) on the same spool replays into the log on start.
+    const up = createLatch({
+      ...stores,
+      ingest: natsIngestLog({ connection: nc, stream }),
+      spoolDir,
+      onWarning: () => {},
+    });
+    await up.ready;
+    expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(1);
+    await up.close();
+  });
+
   it("sends poison messages to the dead-letter stream with their error code, and stores the rest", async () => {
     const stream = await freshLog("poison");
     const names = ingestNames(stream);
