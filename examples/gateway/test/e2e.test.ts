@@ -11,7 +11,9 @@
  * - per-tenant totals in the export equal the store's summary to the last digit.
  *
  * On Postgres + Redis + S3 (the real servers at DATABASE_URL and REDIS_URL, an in-process S3
- * emulator), and on the embedded default (in-memory stores, file export).
+ * emulator), on the same with NATS JetStream in front of the stores (NATS_URL: record()
+ * publishes, two ingest workers store; the killed connections hit the workers, whose messages
+ * are redelivered), and on the embedded default (in-memory stores, file export).
  */
 import { createHash, randomUUID } from "node:crypto";
 import * as nodeFs from "node:fs/promises";
@@ -34,6 +36,7 @@ import { driveTraffic, type TrafficResult } from "../src/traffic.js";
 
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const REQUESTS = 10_000;
 const LIMITS: Record<string, number> = {
   acme: 50_000_000,
@@ -138,6 +141,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
     // Whatever went to the local spool while the store was unreachable goes in now.
     const flushed = await latch.flushSpool();
     expect(flushed.remaining).toBe(0);
+    // On the JetStream deployment the ingest workers store the calls: wait until they all are.
+    await backends.ingestDrained(300_000);
 
     const ok = results.filter((r) => r.status === 200);
     const byStatus = new Map<number, number>();
@@ -254,13 +259,20 @@ afterAll(async () => {
 });
 
 describe("gateway end to end, 10,000 requests with faults", () => {
-  it("on Postgres + Redis + S3", { timeout: 900_000 }, async () => {
+  it("on Postgres + Redis + S3", { timeout: 900_000 }, () => onPostgresRedisS3());
+
+  it("on Postgres + Redis + S3 with NATS JetStream in front of the stores", { timeout: 900_000 }, () =>
+    onPostgresRedisS3({ url: NATS_URL, stream: `T_gateway_${randomUUID().slice(0, 8)}`, workers: 2 }),
+  );
+
+  async function onPostgresRedisS3(nats?: GatewayConfig["nats"]) {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     try {
       await runScenario({
-        name: "Postgres + Redis + S3",
+        name: nats ? "Postgres + Redis + S3 + JetStream" : "Postgres + Redis + S3",
         config: async () => ({
+          ...(nats ? { nats } : {}),
           databaseUrl: `${DATABASE_URL}${DATABASE_URL.includes("?") ? "&" : "?"}application_name=latch-gateway-e2e`,
           redisUrl: REDIS_URL,
           s3: {
@@ -304,7 +316,7 @@ describe("gateway end to end, 10,000 requests with faults", () => {
     } finally {
       await admin.end();
     }
-  });
+  }
 
   it("on the embedded default", { timeout: 900_000 }, async () => {
     await runScenario({
