@@ -20,7 +20,12 @@ export interface IngestWorkerOptions extends IngestRecorderConfig {
   batchSize?: number;
   /** Messages of a batch being stored at once (a store connection each, at most). Default 16. */
   concurrency?: number;
-  /** How long one fetch waits to fill its batch; at least 1,000 ms (the client's floor). Default 1,000 ms. */
+  /**
+   * How long one fetch waits to fill its batch; at least 1,000 ms (the client's floor). Messages
+   * are stored as they arrive, so this bounds how long `stop()` waits, not latency. The fetch
+   * fails (and is retried) when the server's heartbeats, every half of it, stop for a whole
+   * one: a longer fetch rides out longer event-loop stalls. Default 5,000 ms.
+   */
   fetchExpiresMs?: number;
   /**
    * The consumer's ack wait when this worker creates it: a message a worker took and did not
@@ -101,7 +106,7 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
   const durable = options.durable ?? "latch-ingest";
   const batchSize = positive(options.batchSize ?? 256, "batchSize");
   const concurrency = positive(options.concurrency ?? 16, "concurrency");
-  const fetchExpiresMs = positive(options.fetchExpiresMs ?? 1_000, "fetchExpiresMs");
+  const fetchExpiresMs = positive(options.fetchExpiresMs ?? 5_000, "fetchExpiresMs");
   if (fetchExpiresMs < 1_000)
     throw new TypeError("Invalid ingest worker options: fetchExpiresMs: expected at least 1000");
   const retryDelayMs = positive(options.retryDelayMs ?? 1_000, "retryDelayMs");
@@ -188,13 +193,17 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
     const messages = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
     const inflight = new Set<Promise<void>>();
     let received = 0;
-    for await (const m of messages) {
-      received++;
-      const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= concurrency) await Promise.race(inflight);
+    try {
+      for await (const m of messages) {
+        received++;
+        const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= concurrency) await Promise.race(inflight);
+      }
+    } finally {
+      // A fetch that fails (missed heartbeats) still lets the messages in hand finish.
+      await Promise.all([...inflight]);
     }
-    await Promise.all(inflight);
     if (received > 0) {
       stats.batches++;
       await options.nats.flush(); // the acks of this batch reach the server before the next fetch
