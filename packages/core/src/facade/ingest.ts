@@ -7,7 +7,8 @@ import type { UsageObservation } from "../schemas/observation.js";
 import { createCreditBurns } from "./credit-burns.js";
 import { createRecorder } from "./record.js";
 import { mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
-import type { LatchCreditsConfig, LatchWarning, RecordResult, Warn } from "./types.js";
+import { parseLatchConfig } from "./schemas.js";
+import type { LatchConfig, LatchCreditsConfig, LatchWarning, RecordResult, Warn } from "./types.js";
 
 /**
  * A durable log in front of the stores (`LatchConfig.ingest`), for a fleet of gateways: the
@@ -118,6 +119,8 @@ export interface IngestRecorder {
  * if (result.status !== "unpriced" || result.reason !== "store_error") ack(message);
  */
 export function createIngestRecorder(config: IngestRecorderConfig): IngestRecorder {
+  // The same checks as createLatch (stores, pricing, credits), naming the bad field.
+  parseLatchConfig(config as LatchConfig);
   const retry = config.retry ?? {};
   const warn = config.onWarning ?? ((w: LatchWarning) => console.warn(`[latch] ${w.code}: ${w.message}`));
   // Nothing spools in a worker: a failed message stays in the log and is redelivered.

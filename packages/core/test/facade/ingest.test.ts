@@ -158,4 +158,11 @@ describe("createIngestRecorder", () => {
     expect(LatchError.is(conflict, "idempotency_conflict")).toBe(true);
     expect(recorder.permanent(conflict)).toBe(true);
   });
+
+  it("checks its configuration as createLatch does, naming the field", () => {
+    const stores = { observations: new MemoryObservationStore(), rated: new MemoryRatedRecordStore() };
+    expect(() => createIngestRecorder({ ...stores, pricing: {} as InMemoryPricingSource })).toThrow(
+      /pricing/,
+    );
+  });
 });
