@@ -20,7 +20,8 @@ export interface NatsIngestLogOptions {
  * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) = eventId, and
  * resolves once the stream has stored it — a second publish of the eventId inside the stream's
  * duplicate window is acknowledged as `duplicate` and stored nothing. It rejects when the
- * stream does not answer (server down, stream missing, timeout): the facade then spools.
+ * stream does not answer (stream missing, timeout) and, at once, while the connection is
+ * closed or reconnecting: the facade then spools.
  *
  * @example
  * import { connect } from "@nats-io/transport-node";
@@ -35,8 +36,19 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
   const timeout = options.timeoutMs ?? 2_000;
   const js = jetstream(options.connection, { timeout });
   const encoder = new TextEncoder();
+  // While the client is reconnecting, a publish would wait out its whole timeout on every
+  // retry before the facade spools: fail at once instead (the spool replays later).
+  let disconnected = false;
+  void (async () => {
+    for await (const status of options.connection.status()) {
+      if (status.type === "disconnect") disconnected = true;
+      else if (status.type === "reconnect") disconnected = false;
+    }
+  })().catch(() => undefined);
   return {
     async publish(observation): Promise<IngestPublishResult> {
+      if (disconnected || options.connection.isClosed())
+        throw new Error(`NATS is unreachable: ${names.stream} not published`);
       const ack = await js.publish(names.subject, encoder.encode(JSON.stringify(observation)), {
         msgID: observation.eventId,
         expect: { streamName: names.stream },

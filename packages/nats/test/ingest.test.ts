@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLatch, MemoryRatedRecordStore, type RecordResult } from "@latch/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DEAD_LETTER_HEADERS,
@@ -21,10 +21,12 @@ import {
   connectNats,
   DAY,
   freshStream,
+  NATS_URL,
   observation,
   pricing,
   waitFor,
 } from "./support/fixtures.js";
+import { startTcpProxy } from "./support/tcp-proxy.js";
 
 let nc: NatsConnection;
 let spoolRoot: string;
@@ -161,6 +163,44 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     await up.ready;
     expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(1);
     await up.close();
+  });
+
+  it("spools without waiting out timeouts while NATS is unreachable, and publishes the spool once it is back", async () => {
+    const stream = await freshLog("away");
+    const target = new URL(NATS_URL);
+    const proxy = await startTcpProxy(target.hostname, Number(target.port || 4222));
+    const connection = await connect({
+      servers: proxy.url,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 100,
+    });
+    const stores = memoryStores();
+    const latch = createLatch({
+      ...stores,
+      ingest: natsIngestLog({ connection, stream }),
+      spoolDir: join(spoolRoot, "away"),
+      onWarning: () => {},
+    });
+    try {
+      expect((await latch.record(observation("away-0:0:openai"))).status).toBe("accepted");
+      await proxy.down();
+      // The client notices the lost server; from then on each record spools without waiting.
+      await waitFor("the spool to take a call", async () => {
+        const r = await latch.record(observation("away-1:0:openai"));
+        return r.status === "spooled";
+      });
+      // Without waiting out the publish timeout (2 s) on each of the 4 attempts (≥ 6 s).
+      const t0 = Date.now();
+      expect((await latch.record(observation("away-2:0:openai"))).status).toBe("spooled");
+      expect(Date.now() - t0).toBeLessThan(4_000);
+      await proxy.up();
+      await waitFor("the client to reconnect", async () => (await latch.flushSpool()).remaining === 0);
+      expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(3);
+    } finally {
+      await latch.close();
+      await connection.close();
+      await proxy.close();
+    }
   });
 
   it("sends poison messages to the dead-letter stream with their error code, and stores the rest", async () => {
