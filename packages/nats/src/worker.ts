@@ -191,20 +191,18 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
 
   async function processFetch(): Promise<void> {
     const messages = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
-    const inflight = new Set<Promise<void>>();
-    let received = 0;
+    // Messages are taken off the fetch as they arrive (never waiting for a store call: a fetch
+    // whose batch is full gets no more heartbeats, and one left unread would be declared
+    // dead) and stored at most `concurrency` at a time.
+    const handled: Promise<void>[] = [];
+    const limit = slots(concurrency);
     try {
-      for await (const m of messages) {
-        received++;
-        const p: Promise<void> = handle(m).finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= concurrency) await Promise.race(inflight);
-      }
+      for await (const m of messages) handled.push(limit(() => handle(m)));
     } finally {
       // A fetch that fails (missed heartbeats) still lets the messages in hand finish.
-      await Promise.all([...inflight]);
+      await Promise.all(handled);
     }
-    if (received > 0) {
+    if (handled.length > 0) {
       stats.batches++;
       await options.nats.flush(); // the acks of this batch reach the server before the next fetch
     }
@@ -280,6 +278,22 @@ async function durableConsumer(
     }
   }
   return jetstream(connection).consumers.get(names.stream, durable);
+}
+
+/** Runs the tasks given to it at most `n` at a time, in order. */
+function slots(n: number): (task: () => Promise<void>) => Promise<void> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
 }
 
 function positive(value: number, field: string): number {
