@@ -67,6 +67,8 @@ export interface GatewayBackends extends Backends {
    * immediately without an ingest log. Reports and exports read the stores: wait before them.
    */
   ingestDrained(timeoutMs?: number): Promise<void>;
+  /** The consumer's lag (messages not stored yet) and what this process's workers stored; zeros without an ingest log. */
+  ingestStatus(): Promise<{ lag: number; stored: number }>;
 }
 
 /** Reads {@link GatewayConfig} from the environment (the names in the table above). */
@@ -118,6 +120,7 @@ export async function openGatewayBackends(config: GatewayConfig): Promise<Gatewa
       exporter,
       description: `${backends.description}; ${exportTo}`,
       ingestDrained: async () => {},
+      ingestStatus: async () => ({ lag: 0, stored: 0 }),
     };
   const fleet = await openIngest(config.nats, backends, config.dropOnClose ?? false).catch(async (error) => {
     await backends.close();
@@ -128,6 +131,7 @@ export async function openGatewayBackends(config: GatewayConfig): Promise<Gatewa
     exporter,
     ingest: fleet.log,
     ingestDrained: fleet.drained,
+    ingestStatus: fleet.status,
     description: `${backends.description}; record() publishes to JetStream stream ${fleet.stream} (${fleet.workers} ingest worker(s) in process); ${exportTo}`,
     async close() {
       await fleet.close();
@@ -177,6 +181,13 @@ async function openIngest(
           throw new Error(`ingest lag still ${lag.pending + lag.ackPending} after ${timeoutMs} ms`);
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    async status() {
+      const lag = await ingestLag(connection, stream);
+      return {
+        lag: lag.pending + lag.ackPending,
+        stored: workers.reduce((sum, w) => sum + w.stats().stored, 0),
+      };
     },
     async close() {
       await Promise.all(workers.map((w) => w.stop()));
