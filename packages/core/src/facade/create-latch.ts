@@ -46,6 +46,9 @@ export type {
  *   unmigrated schema is spooled and replayed after `migrate()`.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
+ * - With an ingest log (`ingest`, e.g. `@latch/nats`), `record` publishes the observation instead
+ *   and answers `accepted` once the log holds it; ingest workers store and rate it. An
+ *   unreachable log spools, as a store outage does.
  *
  * @example
  * const latch = createLatch({ observations, rated, pricing, quota });
