@@ -1,20 +1,37 @@
 /**
  * Where the gateway's Latch keeps its state, chosen by configuration alone (the gateway code
- * is the same for all three):
+ * is the same for all four):
  *
  * | shape | environment |
  * |---|---|
  * | embedded default | nothing: in-memory stores, export to a local folder |
  * | Postgres only | `LATCH_DATABASE_URL` (system of record, quota and counters in Postgres) |
  * | Postgres + Redis + S3 | `LATCH_DATABASE_URL`, `LATCH_REDIS_URL` (hot quota), `LATCH_S3_BUCKET` (+ `LATCH_S3_ENDPOINT`, `LATCH_S3_PREFIX`, AWS credentials from the default chain) |
+ * | any of the above + NATS JetStream | `LATCH_NATS_URL` (+ `LATCH_NATS_STREAM`, default `LATCH_GATEWAY`; `LATCH_INGEST_WORKERS`, default 1): `record()` publishes to the stream and ingest workers store and rate |
  *
  * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out/gateway`).
  */
-import { createLatch, FileExporter, InMemoryPricingSource, type Latch, type LatchConfig } from "@latch/core";
+import {
+  createLatch,
+  FileExporter,
+  type IngestLog,
+  InMemoryPricingSource,
+  type Latch,
+  type LatchConfig,
+} from "@latch/core";
 import type { RatedRecordExporter } from "@latch/core/adapter";
 import { type Backends, openBackends } from "@latch/example-quickstart/backends";
 import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
+import {
+  deleteIngestStreams,
+  ensureIngestStreams,
+  type IngestWorker,
+  ingestLag,
+  natsIngestLog,
+  runIngestWorker,
+} from "@latch/nats";
 import { S3Exporter } from "@latch/s3";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 
 export interface GatewayConfig {
   databaseUrl?: string;
@@ -33,10 +50,25 @@ export interface GatewayConfig {
   dropOnClose?: boolean;
   /** Connections in the PostgreSQL pool. Default 4. */
   poolSize?: number;
+  /**
+   * The fleet deployment: `record()` publishes to this JetStream stream and ingest workers
+   * store and rate. `workers` run in this process (default 1, so the example is complete on
+   * its own); with 0, run `latch-ingest` processes against the same stores instead.
+   */
+  nats?: { url: string; stream?: string; workers?: number };
 }
 
 export interface GatewayBackends extends Backends {
   exporter: RatedRecordExporter;
+  /** Set on the JetStream deployment: the log `record()` publishes to. */
+  ingest?: IngestLog;
+  /**
+   * Resolves once the stores hold every observation published so far (the consumer's lag is 0);
+   * immediately without an ingest log. Reports and exports read the stores: wait before them.
+   */
+  ingestDrained(timeoutMs?: number): Promise<void>;
+  /** The consumer's lag (messages not stored yet) and what this process's workers stored; zeros without an ingest log. */
+  ingestStatus(): Promise<{ lag: number; stored: number }>;
 }
 
 /** Reads {@link GatewayConfig} from the environment (the names in the table above). */
@@ -50,6 +82,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
             bucket: env.LATCH_S3_BUCKET,
             ...(env.LATCH_S3_ENDPOINT ? { endpoint: env.LATCH_S3_ENDPOINT, forcePathStyle: true } : {}),
             ...(env.LATCH_S3_PREFIX ? { prefix: env.LATCH_S3_PREFIX } : {}),
+          },
+        }
+      : {}),
+    ...(env.LATCH_NATS_URL
+      ? {
+          nats: {
+            url: env.LATCH_NATS_URL,
+            ...(env.LATCH_NATS_STREAM ? { stream: env.LATCH_NATS_STREAM } : {}),
+            ...(env.LATCH_INGEST_WORKERS ? { workers: Number(env.LATCH_INGEST_WORKERS) } : {}),
           },
         }
       : {}),
@@ -68,20 +109,98 @@ export async function openGatewayBackends(config: GatewayConfig): Promise<Gatewa
   const exporter: RatedRecordExporter = config.s3
     ? new S3Exporter({ ...config.s3, formats: ["jsonl.gz", "parquet"] })
     : new FileExporter({ directory: config.exportDir ?? "latch-out/gateway", formats: ["jsonl.gz", "csv"] });
+  const exportTo = `export to ${
+    config.s3
+      ? `s3://${config.s3.bucket}/${config.s3.prefix ?? ""}`
+      : (config.exportDir ?? "latch-out/gateway")
+  }`;
+  if (config.nats === undefined)
+    return {
+      ...backends,
+      exporter,
+      description: `${backends.description}; ${exportTo}`,
+      ingestDrained: async () => {},
+      ingestStatus: async () => ({ lag: 0, stored: 0 }),
+    };
+  const fleet = await openIngest(config.nats, backends, config.dropOnClose ?? false).catch(async (error) => {
+    await backends.close();
+    throw error;
+  });
   return {
     ...backends,
     exporter,
-    description: `${backends.description}; export to ${
-      config.s3
-        ? `s3://${config.s3.bucket}/${config.s3.prefix ?? ""}`
-        : (config.exportDir ?? "latch-out/gateway")
-    }`,
+    ingest: fleet.log,
+    ingestDrained: fleet.drained,
+    ingestStatus: fleet.status,
+    description: `${backends.description}; record() publishes to JetStream stream ${fleet.stream} (${fleet.workers} ingest worker(s) in process); ${exportTo}`,
+    async close() {
+      await fleet.close();
+      await backends.close();
+    },
+  };
+}
+
+/** The JetStream side of the fleet deployment: the stream, in-process workers, their lag. */
+async function openIngest(
+  nats: NonNullable<GatewayConfig["nats"]>,
+  backends: Backends,
+  dropOnClose: boolean,
+) {
+  const stream = nats.stream ?? "LATCH_GATEWAY";
+  const count = nats.workers ?? 1;
+  const connection: NatsConnection = await connect({ servers: nats.url });
+  const pricing = new InMemoryPricingSource(PRICE_SHEETS);
+  const workers: IngestWorker[] = [];
+  try {
+    await ensureIngestStreams(connection, { stream });
+    for (let i = 0; i < count; i++)
+      workers.push(
+        await runIngestWorker({
+          nats: connection,
+          stream,
+          observations: backends.observations,
+          rated: backends.rated,
+          pricing,
+          counter: backends.counter,
+        }),
+      );
+  } catch (error) {
+    await connection.close();
+    throw error;
+  }
+  return {
+    stream,
+    workers: count,
+    log: natsIngestLog({ connection, stream }),
+    async drained(timeoutMs = 120_000) {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const lag = await ingestLag(connection, stream);
+        if (lag.pending === 0 && lag.ackPending === 0) return;
+        if (Date.now() > until)
+          throw new Error(`ingest lag still ${lag.pending + lag.ackPending} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async status() {
+      const lag = await ingestLag(connection, stream);
+      return {
+        lag: lag.pending + lag.ackPending,
+        stored: workers.reduce((sum, w) => sum + w.stats().stored, 0),
+      };
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.stop()));
+      if (dropOnClose) await deleteIngestStreams(connection, stream);
+      await connection.drain();
+    },
   };
 }
 
 /**
  * The gateway's Latch over its backends: the example price sheets, the backends' stores, quota,
- * counter and exporter, and a local spool for observations the store could not take.
+ * counter and exporter, the ingest log on the JetStream deployment, and a local spool for
+ * observations the store (or the log) could not take.
  */
 export function createGatewayLatch(
   backends: GatewayBackends,
@@ -94,6 +213,7 @@ export function createGatewayLatch(
     quota: backends.quota,
     counter: backends.counter,
     exporter: backends.exporter,
+    ...(backends.ingest ? { ingest: backends.ingest } : {}),
     ...options,
   });
 }

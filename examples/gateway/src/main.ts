@@ -8,7 +8,8 @@
  *
  * The backends come from the environment alone (see config.ts): nothing set = the embedded
  * default; LATCH_DATABASE_URL = Postgres; plus LATCH_REDIS_URL and LATCH_S3_BUCKET
- * (LATCH_S3_ENDPOINT for MinIO & co.) = Postgres + Redis + S3.
+ * (LATCH_S3_ENDPOINT for MinIO & co.) = Postgres + Redis + S3; LATCH_NATS_URL on top of any
+ * of them = the fleet deployment (record() publishes to NATS JetStream, ingest workers store).
  */
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
@@ -70,6 +71,8 @@ if (serve) {
     `\n${results.length} requests: ${[...byStatus].map(([status, n]) => `${n} × HTTP ${status}`).join(", ")}` +
       " (429 = quota exceeded: initech's limit is small)",
   );
+  // On the JetStream deployment the calls are stored by the ingest workers: wait for them.
+  await backends.ingestDrained();
   const exported = await latch.exportPending();
   const summary = await latch.summary({
     start: "2000-01-01T00:00:00Z",

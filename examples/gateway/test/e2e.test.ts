@@ -11,13 +11,18 @@
  * - per-tenant totals in the export equal the store's summary to the last digit.
  *
  * On Postgres + Redis + S3 (the real servers at DATABASE_URL and REDIS_URL, an in-process S3
- * emulator), and on the embedded default (in-memory stores, file export).
+ * emulator), on the same with NATS JetStream in front of the stores (NATS_URL: record()
+ * publishes, two ingest workers store; the killed connections hit the workers, whose messages
+ * are redelivered), and on the embedded default (in-memory stores, file export).
  */
+import { spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import * as nodeFs from "node:fs/promises";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { gunzipSync } from "node:zlib";
 import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { FileExporter, sumDecimals } from "@latch/core";
@@ -26,6 +31,7 @@ import { exportPending } from "@latch/core/export";
 import { S3Exporter } from "@latch/s3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTcpProxy } from "../../../packages/nats/test/support/tcp-proxy.js";
 import { startTestS3, type TestS3 } from "../../../packages/s3/test/support/s3-server.js";
 import { createGatewayLatch, type GatewayConfig, openGatewayBackends } from "../src/config.js";
 import { type ProviderFault, startFakeProvider } from "../src/fake-provider.js";
@@ -34,6 +40,11 @@ import { driveTraffic, type TrafficResult } from "../src/traffic.js";
 
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const here = dirname(fileURLToPath(import.meta.url));
+const INGEST_BIN = join(here, "..", "..", "..", "packages", "nats", "src", "bin.ts");
+const WORKER_CONFIG = join(here, "support", "ingest-worker.config.ts");
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 const REQUESTS = 10_000;
 const LIMITS: Record<string, number> = {
   acme: 50_000_000,
@@ -93,6 +104,11 @@ interface Scenario {
   config: (dir: string) => Promise<GatewayConfig>;
   /** Kills the store's connections while traffic flows (where there is a server to do it to). */
   dropConnections?: (namespace: string) => Promise<number>;
+  /**
+   * Faults of the JetStream deployment, run while traffic flows: an ingest worker process
+   * killed mid-batch, the log's server taken away and brought back.
+   */
+  fleetFaults?: (namespace: string) => Promise<void>;
   /** An exporter over the same destination that "dies" after `n` objects are written. */
   crashingExporter: (
     config: GatewayConfig,
@@ -128,16 +144,28 @@ async function runScenario(scenario: Scenario): Promise<void> {
       tenants: Object.keys(LIMITS),
       runId: namespace,
     });
+    const outage = scenario.fleetFaults?.(namespace);
     if (scenario.dropConnections) {
       for (const delayMs of [1_500, 4_000]) {
         await new Promise((r) => setTimeout(r, delayMs));
         killed += await scenario.dropConnections(namespace);
       }
     }
+    await outage;
     const results: TrafficResult[] = await traffic;
-    // Whatever went to the local spool while the store was unreachable goes in now.
-    const flushed = await latch.flushSpool();
+    // Whatever went to the local spool while the store (or the log) was unreachable goes in
+    // now; a client still reconnecting to NATS leaves it spooled, so try again for a while.
+    let flushed = await latch.flushSpool();
+    let replayed = flushed.replayed;
+    for (let i = 0; i < 60 && flushed.remaining > 0; i++) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      flushed = await latch.flushSpool();
+      replayed += flushed.replayed;
+    }
     expect(flushed.remaining).toBe(0);
+    if (scenario.fleetFaults) expect(replayed).toBeGreaterThan(0);
+    // On the JetStream deployment the ingest workers store the calls: wait until they all are.
+    await backends.ingestDrained(300_000);
 
     const ok = results.filter((r) => r.status === 200);
     const byStatus = new Map<number, number>();
@@ -145,15 +173,21 @@ async function runScenario(scenario: Scenario): Promise<void> {
     console.log(
       `[gateway e2e: ${scenario.name}] ${REQUESTS} requests: ${[...byStatus].map(([s, n]) => `${n}×${s}`).join(" ")}; ` +
         `provider errors ${provider.counts.error}, timeouts ${provider.counts.timeout}; ` +
-        `store connections killed ${killed}; spool replayed ${flushed.replayed}; warnings ${warnings.length}`,
+        `store connections killed ${killed}; spool replayed ${replayed}; warnings ${warnings.length}`,
     );
     expect(results).toHaveLength(REQUESTS);
     expect(byStatus.get(502)).toBe(provider.counts.error);
     expect(byStatus.get(504)).toBe(provider.counts.timeout);
     expect(byStatus.get(429) ?? 0).toBeGreaterThan(0);
-    expect(ok.length + (byStatus.get(429) ?? 0) + provider.counts.error + provider.counts.timeout).toBe(
-      REQUESTS,
-    );
+    // 503: the quota store did not answer in time (a starved machine), so the call was denied —
+    // quota fails closed; such a call is never billed, which the checks below hold it to.
+    expect(
+      ok.length +
+        (byStatus.get(429) ?? 0) +
+        (byStatus.get(503) ?? 0) +
+        provider.counts.error +
+        provider.counts.timeout,
+    ).toBe(REQUESTS);
     if (scenario.dropConnections) expect(killed).toBeGreaterThan(0);
 
     // Every successful call has exactly one current rated record, and nothing else is billed.
@@ -254,13 +288,74 @@ afterAll(async () => {
 });
 
 describe("gateway end to end, 10,000 requests with faults", () => {
-  it("on Postgres + Redis + S3", { timeout: 900_000 }, async () => {
+  it("on Postgres + Redis + S3", { timeout: 900_000 }, () => onPostgresRedisS3());
+
+  it(
+    "on Postgres + Redis + S3 with NATS JetStream in front of the stores, a worker killed mid-run and NATS lost",
+    { timeout: 900_000 },
+    async () => {
+      // The gateway and its in-process workers reach NATS through a proxy the test takes down
+      // for 3 s mid-run: to them the server went away and came back (the shared server itself
+      // is left alone). A third worker, a `latch-ingest` process, is SIGKILLed mid-run: the
+      // messages it held unacknowledged are redelivered to the others after the ack wait.
+      const target = new URL(NATS_URL);
+      const proxy = await startTcpProxy(target.hostname, Number(target.port || 4222));
+      const stream = `T_gateway_${randomUUID().slice(0, 8)}`;
+      try {
+        await onPostgresRedisS3({ url: proxy.url, stream, workers: 2 }, async (namespace) => {
+          const worker = spawn(
+            process.execPath,
+            ["--conditions=dev-source", "--import", TSX, INGEST_BIN, "--config", WORKER_CONFIG],
+            {
+              env: {
+                ...process.env,
+                NODE_OPTIONS: undefined,
+                NATS_URL,
+                LATCH_INGEST_STREAM: stream,
+                LATCH_E2E_SCHEMA: namespace,
+              },
+              stdio: ["ignore", "pipe", "pipe"],
+            },
+          );
+          let output = "";
+          worker.stdout.setEncoding("utf8").on("data", (d: string) => {
+            output += d;
+          });
+          worker.stderr.setEncoding("utf8").on("data", (d: string) => {
+            output += d;
+          });
+          const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+            worker.on("close", (_code, signal) => resolve(signal)),
+          );
+          for (let i = 0; i < 600 && !output.includes(`consuming ${stream}`); i++)
+            await new Promise((r) => setTimeout(r, 100));
+          await new Promise((r) => setTimeout(r, 1_000));
+          await proxy.down();
+          await new Promise((r) => setTimeout(r, 3_000));
+          await proxy.up();
+          await new Promise((r) => setTimeout(r, 2_000));
+          expect(output, "the worker process is consuming").toContain(`consuming ${stream}`);
+          worker.kill("SIGKILL");
+          expect(await exited).toBe("SIGKILL");
+        });
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
+
+  async function onPostgresRedisS3(
+    nats?: GatewayConfig["nats"],
+    fleetFaults?: (namespace: string) => Promise<void>,
+  ) {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
     try {
       await runScenario({
-        name: "Postgres + Redis + S3",
+        name: nats ? "Postgres + Redis + S3 + JetStream" : "Postgres + Redis + S3",
+        ...(fleetFaults ? { fleetFaults } : {}),
         config: async () => ({
+          ...(nats ? { nats } : {}),
           databaseUrl: `${DATABASE_URL}${DATABASE_URL.includes("?") ? "&" : "?"}application_name=latch-gateway-e2e`,
           redisUrl: REDIS_URL,
           s3: {
@@ -304,7 +399,7 @@ describe("gateway end to end, 10,000 requests with faults", () => {
     } finally {
       await admin.end();
     }
-  });
+  }
 
   it("on the embedded default", { timeout: 900_000 }, async () => {
     await runScenario({

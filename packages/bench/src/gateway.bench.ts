@@ -3,8 +3,11 @@
  * record → settle) and without it (the same proxy code, no metering), against the local fake
  * provider, under a bounded loopback load (8 requests in flight), every shape (OpenAI,
  * Anthropic, Gemini; streamed and not). Latch on the embedded default, then on Postgres + Redis
- * (the production shape: quota in Redis, records in Postgres). Rounds interleaved, best p50/p99
- * of 3 per side.
+ * (the production shape: quota in Redis, records in Postgres), then on the fleet shape: the
+ * same with NATS JetStream in front of the stores (`record()` publishes, two ingest workers in
+ * process store), followed by a burst of observations published as fast as 64 callers can, to
+ * print the consumer lag it leaves and the workers' store throughput. Rounds interleaved, best
+ * p50/p99 of 3 per side.
  *
  * Run: `tsx --conditions=dev-source src/gateway.bench.ts` (BENCH_GATEWAY_REQUESTS).
  */
@@ -13,16 +16,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Latch } from "@latch/core";
-import { createGatewayLatch, openGatewayBackends } from "@latch/example-gateway/config";
+import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "@latch/example-gateway/config";
 import { startFakeProvider } from "@latch/example-gateway/fake-provider";
 import { startGateway } from "@latch/example-gateway/gateway";
 import { requestFor, send } from "@latch/example-gateway/traffic";
-import { reportRow } from "./report.js";
+import { fmt, reportRow } from "./report.js";
 
 const REQUESTS = Number(process.env.BENCH_GATEWAY_REQUESTS ?? 3_000);
 const IN_FLIGHT = 8;
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const TENANTS = ["acme", "globex", "initech"];
 
 function rng(seed: number): () => number {
@@ -56,7 +60,7 @@ async function load(url: string, run: string): Promise<Float64Array> {
 const at = (sorted: Float64Array, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number;
 
-async function compare(shape: string, latch: Latch): Promise<void> {
+async function compare(shape: string, latch: Latch, targetP50Ms?: number): Promise<void> {
   const provider = await startFakeProvider();
   const bare = await startGateway({ providerUrl: provider.url });
   const metered = await startGateway({ latch, providerUrl: provider.url });
@@ -91,6 +95,9 @@ async function compare(shape: string, latch: Latch): Promise<void> {
       against: "same gateway without Latch",
       againstValue: `${bp50.toFixed(2)} / ${bp99.toFixed(2)} ms`,
       ratio: `+${(lp50 - bp50).toFixed(2)} / +${(lp99 - bp99).toFixed(2)} ms`,
+      ...(targetP50Ms === undefined
+        ? {}
+        : { target: `≤ +${targetP50Ms} ms p50`, met: lp50 - bp50 <= targetP50Ms }),
     });
   } finally {
     await bare.close();
@@ -101,7 +108,7 @@ async function compare(shape: string, latch: Latch): Promise<void> {
 
 async function withLatch(
   config: Parameters<typeof openGatewayBackends>[0],
-  run: (latch: Latch) => Promise<void>,
+  run: (latch: Latch, backends: GatewayBackends) => Promise<void>,
 ): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "latch-bench-gateway-"));
   const backends = await openGatewayBackends({ ...config, exportDir: dir, dropOnClose: true });
@@ -109,7 +116,7 @@ async function withLatch(
   try {
     await latch.ready();
     for (const t of TENANTS) await backends.quota.setLimit(t, Number.MAX_SAFE_INTEGER);
-    await run(latch);
+    await run(latch, backends);
   } finally {
     await latch.close();
     await backends.close();
@@ -126,4 +133,73 @@ await withLatch(
     poolSize: 8,
   },
   (latch) => compare("Postgres + Redis", latch),
+);
+
+/**
+ * The ingest side of the fleet shape: BURST observations recorded by 64 callers at once (each
+ * answered once the stream stored it), then the time until the workers stored them all.
+ */
+async function ingestBurst(latch: Latch, backends: GatewayBackends): Promise<void> {
+  const BURST = Number(process.env.BENCH_INGEST_BURST ?? 10_000);
+  await backends.ingestDrained(600_000);
+  const before = (await backends.ingestStatus()).stored;
+  const run = randomUUID().slice(0, 8);
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < BURST) {
+        const i = next++;
+        await latch.record({
+          eventId: `burst-${run}-${i}:0:openai`,
+          subject: { tenantId: TENANTS[i % TENANTS.length] as string },
+          meters: { input_tokens: 1_000 + (i % 500), output_tokens: 200 },
+          model: { billableModel: "gpt-4o" },
+          provider: { providerId: "openai" },
+          source: { kind: "provider_reported" },
+          outcome: { kind: "success" },
+          timing: { startedAt: "2026-03-14T10:00:00Z", completedAt: "2026-03-14T10:00:01Z" },
+        });
+      }
+    }),
+  );
+  const published = performance.now() - t0;
+  const lag = (await backends.ingestStatus()).lag;
+  await backends.ingestDrained(600_000);
+  const drained = performance.now() - t0;
+  const stored = (await backends.ingestStatus()).stored - before;
+  const publishRate = BURST / (published / 1000);
+  const storeRate = stored / (drained / 1000);
+  console.log(
+    `
+ingest burst on Postgres + Redis + JetStream (2 workers in the gateway's process), ${BURST.toLocaleString("en-US")} observations, 64 callers:
+` +
+      `  published (acknowledged by the stream) in ${(published / 1000).toFixed(2)} s: ${fmt(publishRate)} records/s
+` +
+      `  consumer lag when publishing ended: ${lag.toLocaleString("en-US")} messages
+` +
+      `  stored by the workers in ${(drained / 1000).toFixed(2)} s: ${fmt(storeRate)} records/s`,
+  );
+  reportRow({
+    area: "ingest",
+    metric: `JetStream ingest, ${BURST.toLocaleString("en-US")} records by 64 callers: accepted/s; lag at end; stored/s (2 workers)`,
+    latch: `${fmt(publishRate)}/s; lag ${lag.toLocaleString("en-US")}`,
+    against: "stored by the workers",
+    againstValue: `${fmt(storeRate)}/s`,
+    ratio: `${(publishRate / storeRate).toFixed(1)}×`,
+  });
+}
+
+await withLatch(
+  {
+    databaseUrl: DATABASE_URL,
+    redisUrl: REDIS_URL,
+    namespace: `bench_gw_${randomUUID().slice(0, 8)}`,
+    poolSize: 8,
+    nats: { url: NATS_URL, stream: `BENCH_GW_${randomUUID().slice(0, 8)}`, workers: 2 },
+  },
+  async (latch, backends) => {
+    await compare("Postgres + Redis + JetStream", latch, 1);
+    await ingestBurst(latch, backends);
+  },
 );

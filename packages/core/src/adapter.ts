@@ -213,6 +213,12 @@ export {
 } from "./credits/schemas.js";
 /** Error classes by code, for adapters that add codes of their own (see `LatchError.is`). */
 export type { ExportErrorKind, LatchErrorClasses, LatchErrorOptions } from "./errors/index.js";
+/** The record path of an ingest worker reading an `IngestLog` (the contract is in the root; see `@latch/nats`). */
+export {
+  createIngestRecorder,
+  type IngestRecorder,
+  type IngestRecorderConfig,
+} from "./facade/ingest.js";
 export { CurrencyCodeSchema, isCurrencyCode } from "./money/currency.js";
 export { canonicalDecimal } from "./money/decimal.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";

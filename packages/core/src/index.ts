@@ -28,6 +28,8 @@ export {
   type CreditRoute,
   createLatch,
   type Hold,
+  type IngestLog,
+  type IngestPublishResult,
   type Latch,
   type LatchConfig,
   type LatchCreditsConfig,

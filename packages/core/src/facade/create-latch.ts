@@ -4,6 +4,7 @@ import { DefaultRatingEngine } from "../rating/engine.js";
 import { createCorrection } from "./correction.js";
 import { createCreditBurns } from "./credit-burns.js";
 import { createCreditHolds } from "./credit-holds.js";
+import { createIngestPublisher } from "./ingest.js";
 import { totalTokens } from "./period-baselines.js";
 import { toObservation } from "./provider-usage.js";
 import { createQuotaHolds } from "./quota-holds.js";
@@ -15,6 +16,7 @@ import { Spool, spoolLocation } from "./spool.js";
 import { createSpoolReplay, spoolingTo } from "./spool-replay.js";
 import type { Latch, LatchConfig, LatchWarning } from "./types.js";
 
+export type { IngestLog, IngestPublishResult } from "./ingest.js";
 export type {
   CreditHold,
   CreditRoute,
@@ -54,6 +56,9 @@ function hasReadyCheck(part: unknown): part is { ready(signal?: AbortSignal): Pr
  *   eviction policy) is asked, and the first failure is thrown.
  * - Quota fails closed: when the quota store cannot answer, `reserve` denies with reason
  *   `unavailable`.
+ * - With an ingest log (`ingest`, e.g. `@latch/nats`), `record` publishes the observation instead
+ *   and answers `accepted` once the log holds it; ingest workers store and rate it. An
+ *   unreachable log spools, as a store outage does.
  *
  * @example
  * const latch = createLatch({ observations, rated, pricing, quota });
@@ -88,6 +93,11 @@ export function createLatch(config: LatchConfig): Latch {
     burns,
     spool: toSpool,
   });
+  // With an ingest log, recording (and spool replay) publishes; workers store and rate.
+  const recordParsed =
+    config.ingest === undefined
+      ? recorder.record
+      : createIngestPublisher({ log: config.ingest, retry, warn, spool: toSpool });
   const quotaHolds = createQuotaHolds({
     quota: config.quota,
     rated,
@@ -98,7 +108,7 @@ export function createLatch(config: LatchConfig): Latch {
   });
   const creditHolds = createCreditHolds({ credits, burns, retry, warn, holdTtlMs });
   const correct = createCorrection({ rated, pricing, engine, clock, retry, burns });
-  const flushSpool = createSpoolReplay({ spool, warn, replay: (obs) => recorder.record(obs, false) });
+  const flushSpool = createSpoolReplay({ spool, warn, replay: (obs) => recordParsed(obs, false) });
 
   const startup = flushSpool().then(
     () => undefined,
@@ -131,7 +141,7 @@ export function createLatch(config: LatchConfig): Latch {
       await startup;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
-      return recorder.record(linkHold(toObservation(input), holdId), true);
+      return recordParsed(linkHold(toObservation(input), holdId), true);
     },
 
     async settle(hold, result) {

@@ -6,6 +6,7 @@ import { CreditAmountSchema, CreditIdSchema } from "../credits/schemas.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { PricingSource } from "../pricing/pricing-source.js";
 import { parseWith } from "../schemas/parse.js";
+import type { IngestLog } from "./ingest.js";
 import type { LatchConfig, LatchCreditsConfig } from "./types.js";
 
 /** The shape `createLatch` checks; the stores' methods are their own contracts' business. */
@@ -22,6 +23,12 @@ export const ConfigSchema = z.looseObject({
     (v) => typeof v === "object" && v !== null && typeof (v as PricingSource).resolve === "function",
     "expected a PricingSource with resolve()",
   ),
+  ingest: z
+    .custom<IngestLog>(
+      (v) => typeof v === "object" && v !== null && typeof (v as IngestLog).publish === "function",
+      "expected an IngestLog with publish()",
+    )
+    .optional(),
   spoolDir: z.string().min(1).optional(),
   spoolPath: z.string().min(1).optional(),
   holdTtlMs: z.number().int().positive().max(2_147_483_647).optional(),

@@ -9,6 +9,7 @@ import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports
 import type { MeterKind, MeterSet } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+import type { IngestLog } from "./ingest.js";
 import type { ProviderUsageInput } from "./provider-usage.js";
 import type { RetryPolicy } from "./retry.js";
 
@@ -33,7 +34,13 @@ export type RecordResult =
       candidates?: readonly string[];
     }
   /** The store was down: the observation waits in the local spool; `flushSpool()` replays it. */
-  | { status: "spooled"; eventId: string; observation: UsageObservation };
+  | { status: "spooled"; eventId: string; observation: UsageObservation }
+  /**
+   * With an ingest log (`LatchConfig.ingest`): the log holds the observation durably; an ingest
+   * worker stores and rates it later (its rated record appears in reports once stored). `settle`
+   * charges a quota hold from the observation's meters, as for `spooled`.
+   */
+  | { status: "accepted"; eventId: string; observation: UsageObservation };
 
 /** A quota reservation. `granted: false` carries the reason (fails closed). */
 export type QuotaHold =
@@ -156,6 +163,17 @@ export interface LatchConfig {
   credits?: LatchCreditsConfig;
   counter?: UsageCounter;
   exporter?: RatedRecordExporter;
+  /**
+   * A durable ingest log for a fleet (e.g. `natsIngestLog` of `@latch/nats`): `record()`
+   * publishes the observation (keyed by eventId) instead of storing and rating it inline, and
+   * answers `{ status: "accepted" }` once the log holds it; ingest workers store and rate it.
+   * An unreachable log fails open into the spool, whose replay publishes again. The stores are
+   * still what `settle`, reports, corrections and exports read.
+   *
+   * @example
+   * createLatch({ observations, rated, pricing, ingest: natsIngestLog({ connection, stream: "LATCH_INGEST" }) });
+   */
+  ingest?: IngestLog;
   /** Injected time source; default `() => new Date()`. */
   clock?: () => Date;
   /**

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * `latch-ingest`: one ingest worker of a consumer group (see `runIngestWorker`).
+ *
+ *   latch-ingest --config ./ingest.config.js [--nats nats://127.0.0.1:4222] [--stream LATCH_INGEST]
+ *                [--durable latch-ingest] [--batch 256] [--concurrency 16]
+ *
+ * `--config` names an ES module whose default export is an {@link IngestSetup} (or a function,
+ * possibly async, returning one): the stores and pricing the worker writes with. `--nats` and
+ * `--stream` default to `NATS_URL` and `LATCH_INGEST_STREAM`. SIGTERM/SIGINT finish the batch in
+ * hand, then exit 0.
+ */
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import type { IngestSetup } from "./setup.js";
+import { ensureIngestStreams } from "./streams.js";
+import { runIngestWorker } from "./worker.js";
+
+const USAGE =
+  "usage: latch-ingest --config <module> [--nats <url>] [--stream <name>] [--durable <name>] [--batch <n>] [--concurrency <n>]";
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: "string" },
+      nats: { type: "string" },
+      stream: { type: "string" },
+      durable: { type: "string" },
+      batch: { type: "string" },
+      concurrency: { type: "string" },
+      help: { type: "boolean" },
+    },
+  });
+  if (values.help || values.config === undefined) {
+    console.error(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const loaded = (await import(pathToFileURL(resolve(values.config)).href)) as { default?: unknown };
+  const exported = loaded.default;
+  const setup = (typeof exported === "function" ? await exported() : exported) as IngestSetup | undefined;
+  if (typeof setup !== "object" || setup === null) {
+    console.error(
+      "latch-ingest: --config: expected a module whose default export is the worker's stores and pricing",
+    );
+    return 2;
+  }
+  const stream = values.stream ?? process.env.LATCH_INGEST_STREAM ?? "LATCH_INGEST";
+  const nats = await connect({ servers: values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222" });
+  await ensureIngestStreams(nats, { stream });
+  const worker = await runIngestWorker({
+    ...setup,
+    nats,
+    stream,
+    ...(values.durable ? { durable: values.durable } : {}),
+    ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+    ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
+  });
+  console.log(`latch-ingest: consuming ${stream}`);
+  const stop = () => void worker.stop();
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+  const stats = await worker.done;
+  console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
+  await nats.drain();
+  await setup.close?.();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error(`latch-ingest: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,60 @@
+import type { IngestLog, IngestPublishResult } from "@latch/core";
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ingestNames } from "./names.js";
+
+export interface NatsIngestLogOptions {
+  /** A connection from `connect()` of `@nats-io/transport-node`; the caller owns (and closes) it. */
+  connection: NatsConnection;
+  /** The ingest log's stream (see `ensureIngestStreams`). */
+  stream: string;
+  /**
+   * How long one publish waits for the stream's acknowledgement before it fails (and the
+   * facade retries, then spools). Default 2,000 ms.
+   */
+  timeoutMs?: number;
+}
+
+/**
+ * The {@link IngestLog} of `createLatch({ ingest })` on NATS JetStream: `publish` sends the
+ * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) = eventId, and
+ * resolves once the stream has stored it — a second publish of the eventId inside the stream's
+ * duplicate window is acknowledged as `duplicate` and stored nothing. It rejects when the
+ * stream does not answer (stream missing, timeout) and, at once, while the connection is
+ * closed or reconnecting: the facade then spools.
+ *
+ * @example
+ * import { connect } from "@nats-io/transport-node";
+ * const connection = await connect({ servers: "nats://127.0.0.1:4222" });
+ * await ensureIngestStreams(connection, { stream: "LATCH_INGEST" });
+ * const latch = createLatch({ observations, rated, pricing,
+ *   ingest: natsIngestLog({ connection, stream: "LATCH_INGEST" }) });
+ * await latch.record(observation); // { status: "accepted", eventId, observation }
+ */
+export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
+  const names = ingestNames(options.stream);
+  const timeout = options.timeoutMs ?? 2_000;
+  const js = jetstream(options.connection, { timeout });
+  const encoder = new TextEncoder();
+  // While the client is reconnecting, a publish would wait out its whole timeout on every
+  // retry before the facade spools: fail at once instead (the spool replays later).
+  let disconnected = false;
+  void (async () => {
+    for await (const status of options.connection.status()) {
+      if (status.type === "disconnect") disconnected = true;
+      else if (status.type === "reconnect") disconnected = false;
+    }
+  })().catch(() => undefined);
+  return {
+    async publish(observation): Promise<IngestPublishResult> {
+      if (disconnected || options.connection.isClosed())
+        throw new Error(`NATS is unreachable: ${names.stream} not published`);
+      const ack = await js.publish(names.subject, encoder.encode(JSON.stringify(observation)), {
+        msgID: observation.eventId,
+        expect: { streamName: names.stream },
+        timeout,
+      });
+      return { duplicate: ack.duplicate };
+    },
+  };
+}

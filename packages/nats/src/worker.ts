@@ -1,0 +1,336 @@
+import { parseObservation, type RecordResult, type UsageObservation } from "@latch/core";
+import { createIngestRecorder, type IngestRecorderConfig } from "@latch/core/adapter";
+import { AckPolicy, type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { headers, type NatsConnection, nanos } from "@nats-io/transport-node";
+import { type IngestNames, ingestNames } from "./names.js";
+import { isNotFound } from "./streams.js";
+
+/** Options of {@link runIngestWorker}: where to read, and the stores and pricing to write with. */
+export interface IngestWorkerOptions extends IngestRecorderConfig {
+  /** A connection from `connect()` of `@nats-io/transport-node`; the caller owns (and closes) it. */
+  nats: NatsConnection;
+  /** The ingest log's stream (see `ensureIngestStreams`). */
+  stream: string;
+  /**
+   * The durable consumer every worker of the group shares: each message goes to one of them.
+   * Created on first use. Default `latch-ingest`.
+   */
+  durable?: string;
+  /** Messages per fetch. Default 256. */
+  batchSize?: number;
+  /** Messages of a batch being stored at once (a store connection each, at most). Default 16. */
+  concurrency?: number;
+  /**
+   * How long one fetch waits to fill its batch; at least 1,000 ms (the client's floor). Messages
+   * are stored as they arrive, so this bounds how long `stop()` waits, not latency. The fetch
+   * fails (and is retried) when the server's heartbeats, every half of it, stop for a whole
+   * one: a longer fetch rides out longer event-loop stalls. Default 5,000 ms.
+   */
+  fetchExpiresMs?: number;
+  /**
+   * The consumer's ack wait when this worker creates it: a message a worker took and did not
+   * acknowledge in this time (the worker died) is redelivered to another. Default 30,000 ms.
+   */
+  ackWaitMs?: number;
+  /** Redelivery delay after a failure (a store error), doubled per delivery up to 30 s. Default 1,000 ms. */
+  retryDelayMs?: number;
+  /** Stops the worker (as `stop()`). */
+  signal?: AbortSignal;
+  /** Hears of every message that failed or was dead-lettered, and of fetch errors. Default: `console.warn`. */
+  onEvent?: (event: IngestWorkerEvent) => void;
+}
+
+/** What a worker reports through `onEvent`. Messages name the error code, never the payload. */
+export type IngestWorkerEvent =
+  /** A store error: the message goes back to the stream and is redelivered after `delayMs`. */
+  | { kind: "retry"; seq: number; eventId?: string; delayMs: number; cause: unknown }
+  /** Input no delivery can store: published to the dead-letter stream, then terminated. */
+  | { kind: "dead_lettered"; seq: number; eventId?: string; code: string; message: string }
+  /** A fetch failed (server down, consumer deleted); the worker tries again after a pause. */
+  | { kind: "fetch_failed"; cause: unknown };
+
+/** Counts since the worker started. */
+export interface IngestWorkerStats {
+  /** Fetches that returned at least one message. */
+  batches: number;
+  /** Messages received, redeliveries included. */
+  messages: number;
+  /** Messages acknowledged after their observation (and its rating) committed. */
+  stored: number;
+  /** Messages handed back for redelivery (store errors). */
+  retried: number;
+  /** Messages sent to the dead-letter stream. */
+  deadLettered: number;
+  /** Messages received as a redelivery (another worker died, or this one failed them). */
+  redelivered: number;
+}
+
+/** A running worker. */
+export interface IngestWorker {
+  /** Resolves once the worker has stopped (its last batch acknowledged or handed back). */
+  readonly done: Promise<IngestWorkerStats>;
+  /** Counts so far. */
+  stats(): IngestWorkerStats;
+  /** Finishes the batch in hand and stops; resolves with the final counts. */
+  stop(): Promise<IngestWorkerStats>;
+}
+
+/** Headers of a dead letter: why it was refused, where it came from. */
+export const DEAD_LETTER_HEADERS = {
+  code: "Latch-Error-Code",
+  message: "Latch-Error",
+  stream: "Latch-Stream",
+  seq: "Latch-Stream-Seq",
+} as const;
+
+/**
+ * Starts an ingest worker: a member of the consumer group `durable` on the ingest log's stream.
+ * It fetches observations in batches and records each through the facade's own record path
+ * (`createIngestRecorder`: append idempotent by eventId, price, rate, store the rated record,
+ * burn credits), and acknowledges a message only after that committed. A store error hands the
+ * message back (`nak`, redelivered with backoff); a message no delivery can store (not JSON,
+ * not an observation, an eventId stored with another payload, a corrupt stored record) is
+ * published to the dead-letter stream with its error code and only then terminated. A worker
+ * that dies mid-batch loses nothing: its unacknowledged messages are redelivered after the
+ * consumer's ack wait, and storing one twice stores it once.
+ *
+ * @example
+ * const connection = await connect({ servers: "nats://127.0.0.1:4222" });
+ * await ensureIngestStreams(connection, { stream: "LATCH_INGEST" });
+ * const worker = await runIngestWorker({ nats: connection, stream: "LATCH_INGEST",
+ *   observations, rated, pricing });
+ * process.on("SIGTERM", () => void worker.stop());
+ */
+export async function runIngestWorker(options: IngestWorkerOptions): Promise<IngestWorker> {
+  const names = ingestNames(options.stream);
+  const durable = options.durable ?? "latch-ingest";
+  const batchSize = positive(options.batchSize ?? 256, "batchSize");
+  const concurrency = positive(options.concurrency ?? 16, "concurrency");
+  const fetchExpiresMs = positive(options.fetchExpiresMs ?? 5_000, "fetchExpiresMs");
+  if (fetchExpiresMs < 1_000)
+    throw new TypeError("Invalid ingest worker options: fetchExpiresMs: expected at least 1000");
+  const retryDelayMs = positive(options.retryDelayMs ?? 1_000, "retryDelayMs");
+  const onEvent = options.onEvent ?? defaultOnEvent;
+  const recorder = createIngestRecorder(options);
+  const js = jetstream(options.nats);
+  const consumer = await durableConsumer(options.nats, names, durable, options.ackWaitMs ?? 30_000);
+
+  const stats: IngestWorkerStats = {
+    batches: 0,
+    messages: 0,
+    stored: 0,
+    retried: 0,
+    deadLettered: 0,
+    redelivered: 0,
+  };
+  let stopped = false;
+  const stopSignal = new AbortController();
+  const stopNow = () => {
+    stopped = true;
+    stopSignal.abort();
+  };
+  options.signal?.addEventListener("abort", stopNow, { once: true });
+  if (options.signal?.aborted) stopNow();
+
+  async function deadLetter(m: JsMsg, eventId: string | undefined, code: string, message: string) {
+    const h = headers();
+    h.set(DEAD_LETTER_HEADERS.code, code);
+    h.set(DEAD_LETTER_HEADERS.message, message.replace(/[\r\n]+/g, " ").slice(0, 512));
+    h.set(DEAD_LETTER_HEADERS.stream, names.stream);
+    h.set(DEAD_LETTER_HEADERS.seq, String(m.seq));
+    // Keyed by the source message, so a dead letter published twice (a crash before term) is kept once.
+    await js.publish(names.deadLetterSubject, m.data, {
+      msgID: `${names.stream}:${m.seq}`,
+      headers: h,
+      expect: { streamName: names.deadLetterStream },
+    });
+    m.term(); // no reason: servers before 2.10 ignore "+TERM <reason>" and redeliver
+    stats.deadLettered++;
+    onEvent({ kind: "dead_lettered", seq: m.seq, ...(eventId ? { eventId } : {}), code, message });
+  }
+
+  function retry(m: JsMsg, eventId: string | undefined, cause: unknown) {
+    const delayMs = Math.min(30_000, retryDelayMs * 2 ** Math.min(15, m.info.deliveryCount - 1));
+    m.nak(delayMs);
+    stats.retried++;
+    onEvent({ kind: "retry", seq: m.seq, ...(eventId ? { eventId } : {}), delayMs, cause });
+  }
+
+  async function handle(m: JsMsg): Promise<void> {
+    stats.messages++;
+    if (m.redelivered) stats.redelivered++;
+    let observation: UsageObservation;
+    try {
+      observation = parseObservation(JSON.parse(new TextDecoder().decode(m.data)));
+    } catch (error) {
+      const code = error instanceof SyntaxError ? "not_json" : codeOf(error);
+      const message = error instanceof SyntaxError ? "the message is not JSON" : messageOf(error);
+      await deadLetter(m, undefined, code, message).catch((e: unknown) => retry(m, undefined, e));
+      return;
+    }
+    const eventId = observation.eventId;
+    let result: RecordResult;
+    try {
+      result = await recorder.record(observation);
+    } catch (error) {
+      if (recorder.permanent(error))
+        await deadLetter(m, eventId, codeOf(error), messageOf(error)).catch((e: unknown) =>
+          retry(m, eventId, e),
+        );
+      else retry(m, eventId, error);
+      return;
+    }
+    // Stored but not rated because a store failed: a redelivery finds it stored and rates it.
+    if (result.status === "unpriced" && result.reason === "store_error") {
+      retry(m, eventId, new Error(`rating ${eventId} hit a store error`));
+      return;
+    }
+    m.ack();
+    stats.stored++;
+  }
+
+  async function processFetch(): Promise<void> {
+    const messages = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
+    // Messages are taken off the fetch as they arrive (never waiting for a store call: a fetch
+    // whose batch is full gets no more heartbeats, and one left unread would be declared
+    // dead) and stored at most `concurrency` at a time.
+    const handled: Promise<void>[] = [];
+    const limit = slots(concurrency);
+    try {
+      for await (const m of messages) handled.push(limit(() => handle(m)));
+    } finally {
+      // A fetch that fails (missed heartbeats) still lets the messages in hand finish.
+      await Promise.all(handled);
+    }
+    if (handled.length > 0) {
+      stats.batches++;
+      await options.nats.flush(); // the acks of this batch reach the server before the next fetch
+    }
+  }
+
+  async function loop(): Promise<IngestWorkerStats> {
+    let failures = 0;
+    while (!stopped) {
+      try {
+        await processFetch();
+        failures = 0;
+      } catch (error) {
+        if (stopped) break;
+        onEvent({ kind: "fetch_failed", cause: error });
+        failures++;
+        await pause(Math.min(5_000, 100 * 2 ** Math.min(6, failures)), stopSignal.signal);
+      }
+    }
+    options.signal?.removeEventListener("abort", stopNow);
+    return { ...stats };
+  }
+
+  const done = loop();
+  return {
+    done,
+    stats: () => ({ ...stats }),
+    stop() {
+      stopNow();
+      return done;
+    },
+  };
+}
+
+/**
+ * Messages of the consumer group not yet stored: `pending` not delivered yet, `ackPending`
+ * delivered to a worker and not acknowledged. Their sum is the ingest lag.
+ *
+ * @example
+ * const { pending, ackPending } = await ingestLag(connection, "LATCH_INGEST");
+ */
+export async function ingestLag(
+  connection: NatsConnection,
+  stream: string,
+  durable = "latch-ingest",
+): Promise<{ pending: number; ackPending: number }> {
+  const jsm = await jetstreamManager(connection);
+  const info = await jsm.consumers.info(ingestNames(stream).stream, durable);
+  return { pending: info.num_pending, ackPending: info.num_ack_pending };
+}
+
+/** The group's durable pull consumer, created when missing (every worker may race to create it). */
+async function durableConsumer(
+  connection: NatsConnection,
+  names: IngestNames,
+  durable: string,
+  ackWaitMs: number,
+): Promise<Consumer> {
+  const jsm = await jetstreamManager(connection);
+  try {
+    await jsm.consumers.info(names.stream, durable);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    try {
+      await jsm.consumers.add(names.stream, {
+        durable_name: durable,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(positive(ackWaitMs, "ackWaitMs")),
+        filter_subject: names.subject,
+      });
+    } catch (addError) {
+      // Another worker created it first: use theirs.
+      await jsm.consumers.info(names.stream, durable).catch(() => Promise.reject(addError));
+    }
+  }
+  return jetstream(connection).consumers.get(names.stream, durable);
+}
+
+/** Runs the tasks given to it at most `n` at a time, in order. */
+function slots(n: number): (task: () => Promise<void>) => Promise<void> {
+  let running = 0;
+  const waiting: Array<() => void> = [];
+  return async (task) => {
+    if (running >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}
+
+function positive(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new TypeError(`Invalid ingest worker options: ${field}: expected a positive integer`);
+  return value;
+}
+
+function codeOf(error: unknown): string {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" ? code : "error";
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : "unknown error";
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+function defaultOnEvent(event: IngestWorkerEvent): void {
+  if (event.kind === "dead_lettered")
+    console.warn(`[latch-ingest] message ${event.seq} dead-lettered: ${event.code}: ${event.message}`);
+  else if (event.kind === "fetch_failed")
+    console.warn(`[latch-ingest] fetch failed: ${messageOf(event.cause)}`);
+  else
+    console.warn(
+      `[latch-ingest] message ${event.seq} retried in ${event.delayMs} ms: ${messageOf(event.cause)}`,
+    );
+}

@@ -1,0 +1,85 @@
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { migrate } from "@latch/postgres";
+import type { NatsConnection } from "@nats-io/transport-node";
+import pg from "pg";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { deleteIngestStreams, ensureIngestStreams, natsIngestLog } from "../src/index.js";
+import {
+  connectNats,
+  DATABASE_URL,
+  freshStream,
+  NATS_URL,
+  observation,
+  waitFor,
+} from "./support/fixtures.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = join(here, "..", "src", "bin.ts");
+const CONFIG = join(here, "support", "ingest.config.ts");
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+const stream = freshStream("bin");
+const schema = `latch_nats_${stream.toLowerCase()}`;
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  nc = await connectNats();
+  await ensureIngestStreams(nc, { stream });
+  await migrate(pool, { schema });
+});
+
+afterAll(async () => {
+  await deleteIngestStreams(nc, stream);
+  await nc.drain();
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+});
+
+it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async () => {
+  const log = natsIngestLog({ connection: nc, stream });
+  for (let i = 0; i < 20; i++) await log.publish(observation(`bin-${i}:0:openai`));
+  const child = spawn(
+    process.execPath,
+    [
+      "--conditions=dev-source",
+      "--import",
+      TSX,
+      BIN,
+      "--config",
+      CONFIG,
+      "--stream",
+      stream,
+      "--nats",
+      NATS_URL,
+    ],
+    {
+      env: { ...process.env, NODE_OPTIONS: undefined, LATCH_TEST_SCHEMA: schema },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => {
+    output += s;
+  });
+  child.stderr.setEncoding("utf8").on("data", (s: string) => {
+    output += s;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  try {
+    await waitFor("the bin to store 20 calls", async () => {
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".rated_records`);
+      return (rows[0] as { n: number }).n === 20;
+    });
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw new Error(`${(error as Error).message}; output: ${output}`);
+  }
+  child.kill("SIGTERM");
+  expect(await exited).toBe(0);
+  expect(output).toContain(`consuming ${stream}`);
+  expect(output).toMatch(/stopped .*"stored":20/);
+}, 120_000);
