@@ -141,10 +141,21 @@ export {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
+  type SnapshotCapture,
   toCreditUnits,
   type UsageFact,
   withHolds,
 } from "./credits/engine.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./credits/snapshots.js";
 export {
   assertNotBeforeHighWatermark,
   assertSameBody,

@@ -27,11 +27,22 @@ export {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
+  type SnapshotCapture,
   toCreditUnits,
   type UsageFact,
   withHolds,
 } from "./engine.js";
 export { creditUsageOf } from "./features.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./snapshots.js";
 export {
   assertNotBeforeHighWatermark,
   assertSameBody,
