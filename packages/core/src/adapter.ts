@@ -148,15 +148,6 @@ export {
   withHolds,
 } from "./credits/engine.js";
 export {
-  DEFAULT_SNAPSHOT_EVERY,
-  decodeLedgerSnapshot,
-  dropSnapshotsAfter,
-  encodeLedgerSnapshot,
-  parseSnapshotEvery,
-  snapshotAtOrBefore,
-  voidChangesFrom,
-} from "./credits/snapshots.js";
-export {
   assertNotBeforeHighWatermark,
   assertSameBody,
   assertUsageAmountFits,
@@ -216,6 +207,15 @@ export {
   type CreditVoidInput,
   CreditVoidSchema,
 } from "./credits/schemas.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./credits/snapshots.js";
 /** Error classes by code, for adapters that add codes of their own (see `LatchError.is`). */
 export type { ExportErrorKind, LatchErrorClasses, LatchErrorOptions } from "./errors/index.js";
 export { CurrencyCodeSchema, isCurrencyCode } from "./money/currency.js";

@@ -112,7 +112,12 @@ export interface LedgerSnapshot {
     overage: bigint;
     uncovered: bigint;
     /** Oldest first; `grantId` null for overage. */
-    stack: Array<{ kind: "burn" | "uncovered" | "offset"; grantId: string | null; epoch: number; amount: bigint }>;
+    stack: Array<{
+      kind: "burn" | "uncovered" | "offset";
+      grantId: string | null;
+      epoch: number;
+      amount: bigint;
+    }>;
   }>;
 }
 
@@ -453,7 +458,8 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
     epoch = from.epoch;
     for (const saved of from.grants) {
       const a = accounts.get(saved.grantId);
-      if (a === undefined) throw new Error(`credit snapshot names grant ${saved.grantId}, which is not stored`);
+      if (a === undefined)
+        throw new Error(`credit snapshot names grant ${saved.grantId}, which is not stored`);
       a.started = saved.started;
       a.ended = saved.ended;
       a.endedBy = saved.endedBy;

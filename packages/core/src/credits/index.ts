@@ -35,15 +35,6 @@ export {
 } from "./engine.js";
 export { creditUsageOf } from "./features.js";
 export {
-  DEFAULT_SNAPSHOT_EVERY,
-  decodeLedgerSnapshot,
-  dropSnapshotsAfter,
-  encodeLedgerSnapshot,
-  parseSnapshotEvery,
-  snapshotAtOrBefore,
-  voidChangesFrom,
-} from "./snapshots.js";
-export {
   assertNotBeforeHighWatermark,
   assertSameBody,
   assertUsageAmountFits,
@@ -106,3 +97,12 @@ export {
   type CreditVoidInput,
   CreditVoidSchema,
 } from "./schemas.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./snapshots.js";

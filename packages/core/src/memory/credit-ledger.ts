@@ -64,7 +64,12 @@ import type {
   CreditUsageInput,
   CreditVoidInput,
 } from "../credits/schemas.js";
-import { dropSnapshotsAfter, parseSnapshotEvery, snapshotAtOrBefore, voidChangesFrom } from "../credits/snapshots.js";
+import {
+  dropSnapshotsAfter,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "../credits/snapshots.js";
 import { HoldAlreadyResolvedError } from "../errors/index.js";
 import { HoldPurger } from "./hold-purger.js";
 
