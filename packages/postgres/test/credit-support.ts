@@ -19,6 +19,7 @@ export function creditSuites(
   return [
     creditLedgerSuite({
       create: () => new PostgresCreditLedger(db(), { schema }),
+      snapshots: (snapshotEvery) => new PostgresCreditLedger(db(), { schema, snapshotEvery }),
       propertyRuns: 15,
       retention: {
         create: (holdRetentionMs) => {
@@ -73,6 +74,45 @@ function creditsInSql(title: string, db: () => Queryable, schema: string): void 
       expect(balance.features[0]?.balance).toBe(
         "12345678901234567890.1234567890123456789012345678899999999999",
       );
+    });
+
+    it("keeps balance snapshots in credit_snapshots and drops those a late event changes", async () => {
+      const credits = new PostgresCreditLedger(db(), { schema, snapshotEvery: 3 });
+      const featureId = uniqueId("f");
+      const ledgerId = uniqueId("l");
+      await credits.createFeature({ featureId, measure: { kind: "money", currency: "USD" } });
+      await credits.createLedger({ ledgerId, subject: { tenantId: "t" } });
+      await credits.grant({
+        grantId: `${ledgerId}:g`,
+        ledgerId,
+        featureId,
+        amount: "100",
+        effectiveAt: "2026-01-01T00:00:00Z",
+      });
+      const day = (n: number) => new Date(Date.UTC(2026, 0, 1 + n)).toISOString();
+      for (let i = 1; i <= 10; i++) {
+        await credits.recordUsage({ ledgerId, featureId, eventId: `e${i}`, amount: "1", at: day(i) });
+      }
+      const positions = async () =>
+        (
+          await db().query(
+            `SELECT position_ms::text AS p FROM "${schema}".credit_snapshots WHERE ledger_id = $1 ORDER BY position_ms`,
+            [ledgerId],
+          )
+        ).rows.map((r) => new Date(Number((r as { p: string }).p)).toISOString());
+      // One before every third usage event: before e4, e7 and e10.
+      expect(await positions()).toEqual([day(4), day(7), day(10)]);
+      await credits.recordUsage({ ledgerId, featureId, eventId: "late", amount: "2", at: day(5) });
+      // Those after it dropped; the replay from day 4 took new ones (e4, e5, late | e6, e7, e8 | e9).
+      expect(await positions()).toEqual([day(4), day(6), day(9)]);
+      const balance = await credits.balance(ledgerId, day(11));
+      expect(balance.features[0]).toMatchObject({ balance: "88", usage: "12" });
+      // A snapshot that no longer parses is a corrupt record, never a wrong balance.
+      await db().query(
+        `UPDATE "${schema}".credit_snapshots SET state = '{"position": "x"}' WHERE ledger_id = $1`,
+        [ledgerId],
+      );
+      await expect(credits.balance(ledgerId, day(11))).rejects.toMatchObject({ code: "corrupt_record" });
     });
 
     it("reads a ledger row that no longer parses as corrupt_record", async () => {
