@@ -476,7 +476,7 @@ export class PostgresCreditLedger implements CreditLedger {
         );
         const atMs =
           at[0] === undefined ? Number.MIN_SAFE_INTEGER : Number((at[0] as { at_ms: string }).at_ms);
-        const loaded = await this.#load(tx, hold.ledger_id, "CreditCommit", atMs);
+        const loaded = await this.#load(tx, hold.ledger_id, "CreditCommit", atMs, atMs);
         return {
           status: "committed",
           holdId: commit.holdId,
@@ -540,7 +540,7 @@ export class PostgresCreditLedger implements CreditLedger {
       version: usage.version,
     });
     if (decision !== "write") {
-      const loaded = await this.#load(tx, usage.ledgerId, subject, storedAt);
+      const loaded = await this.#load(tx, usage.ledgerId, subject, storedAt, storedAt);
       return {
         status: decision,
         eventId: usage.eventId,
@@ -713,7 +713,7 @@ export class PostgresCreditLedger implements CreditLedger {
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
     const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#run((tx) => this.#load(tx, id, "CreditLedger.balance", atMs + 1));
+    const loaded = await this.#run((tx) => this.#load(tx, id, "CreditLedger.balance", atMs + 1, atMs));
     return balanceAt(id, loaded.facts, atMs, loaded.grants);
   }
 
@@ -721,7 +721,9 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const q = parseCreditHistoryQuery(query);
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#run((tx) => this.#load(tx, q.ledgerId, "CreditHistoryQuery", q.fromMs));
+    const loaded = await this.#run((tx) =>
+      this.#load(tx, q.ledgerId, "CreditHistoryQuery", q.fromMs, q.toMs),
+    );
     return historyPage(loaded.facts, q.fromMs, q.toMs, q.limit, q.cursor);
   }
 
@@ -812,9 +814,16 @@ export class PostgresCreditLedger implements CreditLedger {
    * What a question about one ledger needs, in one statement (one MVCC snapshot): the ledger,
    * its grants and resets, the latest balance snapshot at or before `bound` (the earliest time
    * of the question's own events) and the usage from that snapshot's position on (all of it
-   * without one).
+   * without one), up to `upTo` inclusive when the question looks no further.
    */
-  async #load(db: Queryable, ledgerId: string, subject: string, bound: number): Promise<LoadedLedger> {
+  async #load(
+    db: Queryable,
+    ledgerId: string,
+    subject: string,
+    bound: number,
+    upTo = Number.MAX_SAFE_INTEGER,
+  ): Promise<LoadedLedger> {
+    const ms = (v: number) => String(Math.max(Math.min(v, Number.MAX_SAFE_INTEGER), Number.MIN_SAFE_INTEGER));
     const { rows } = await db.query(
       `WITH s AS (
          SELECT position_ms, state FROM ${this.#q}.credit_snapshots
@@ -829,13 +838,10 @@ export class PostgresCreditLedger implements CreditLedger {
           FROM ${this.#q}.credit_resets r WHERE r.ledger_id = l.ledger_id) AS resets,
          (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text)), '[]')
           FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id
-            AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)) AS usage
+            AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
+            AND u.at_ms <= $4::bigint) AS usage
        FROM ${this.#q}.credit_ledgers l WHERE l.ledger_id = $1`,
-      [
-        ledgerId,
-        String(Math.max(Math.min(bound, Number.MAX_SAFE_INTEGER), Number.MIN_SAFE_INTEGER)),
-        this.#snapshotEvery > 0,
-      ],
+      [ledgerId, ms(bound), this.#snapshotEvery > 0, ms(upTo)],
     );
     const row = rows[0] as FactsRow | undefined;
     if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");

@@ -364,7 +364,7 @@ export class MemoryCreditLedger implements CreditLedger {
       assertSameBody(hold.holdId, hold.commitHash as string, hash);
       const eventId = hold.eventId as string;
       const at = state.usage.get(usageKey(hold.featureId, eventId))?.fact.atMs ?? Number.NEGATIVE_INFINITY;
-      const allocation = allocationOf(this.#facts(state, at), hold.featureId, eventId);
+      const allocation = allocationOf(this.#facts(state, at, at), hold.featureId, eventId);
       return { status: "committed", holdId: hold.holdId, eventId: hold.eventId as string, ...allocation };
     }
     // Held, or expired unresolved: the call happened, so its usage is recorded in full.
@@ -402,7 +402,7 @@ export class MemoryCreditLedger implements CreditLedger {
     const decision = usageDecision(stored, { eventId: usage.eventId, hash, version: usage.version });
     if (decision !== "write") {
       const at = (stored as { fact: UsageFact }).fact.atMs;
-      const allocation = allocationOf(this.#facts(state, at), usage.featureId, usage.eventId);
+      const allocation = allocationOf(this.#facts(state, at, at), usage.featureId, usage.eventId);
       return { status: decision, eventId: usage.eventId, ...allocation };
     }
     // The earliest time this write changes: snapshots after it no longer hold.
@@ -478,14 +478,14 @@ export class MemoryCreditLedger implements CreditLedger {
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
     const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
     const state = this.#ledger(id, "CreditLedger.balance");
-    return balanceAt(id, this.#facts(state, atMs + 1), atMs, state.grants);
+    return balanceAt(id, this.#facts(state, atMs + 1, atMs), atMs, state.grants);
   }
 
   async history(query: CreditHistoryQuery, signal?: AbortSignal): Promise<CreditHistoryPage> {
     signal?.throwIfAborted();
     const q = parseCreditHistoryQuery(query);
     const state = this.#ledger(q.ledgerId, "CreditHistoryQuery");
-    return historyPage(this.#facts(state, q.fromMs), q.fromMs, q.toMs, q.limit, q.cursor);
+    return historyPage(this.#facts(state, q.fromMs, q.toMs), q.fromMs, q.toMs, q.limit, q.cursor);
   }
 
   async highWatermark(ledgerId: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -505,14 +505,19 @@ export class MemoryCreditLedger implements CreditLedger {
 
   /**
    * The facts a question needs whose own events are at or after `bound`: the latest snapshot at
-   * or before it, and the usage from its position on (all of it without one).
+   * or before it, and the usage from its position on (all of it without one), up to `upTo`
+   * inclusive when the question looks no further (a balance, an allocation, a history window).
    */
-  #facts(state: LedgerState, bound: number): LedgerFacts {
+  #facts(state: LedgerState, bound: number, upTo = Number.POSITIVE_INFINITY): LedgerFacts {
     const grants = state.grants.map(grantFact);
     const from = snapshotAtOrBefore(state.snapshots, bound);
-    if (from === undefined) return { grants, resets: state.resets, usage: state.timeline };
-    const usage = state.timeline.slice(firstAtOrAfter(state.timeline, from.position));
-    return { grants, resets: state.resets, usage, from };
+    const { timeline } = state;
+    const start = from === undefined ? 0 : firstAtOrAfter(timeline, from.position);
+    const end = upTo === Number.POSITIVE_INFINITY ? timeline.length : firstAtOrAfter(timeline, upTo + 1);
+    const usage = start === 0 && end === timeline.length ? timeline : timeline.slice(start, end);
+    return from === undefined
+      ? { grants, resets: state.resets, usage }
+      : { grants, resets: state.resets, usage, from };
   }
 }
 
