@@ -20,12 +20,12 @@
  * "10000,100000"; best of two runs each).
  */
 import { randomBytes } from "node:crypto";
-import { monitorEventLoopDelay } from "node:perf_hooks";
-import { setImmediate as yieldToLoop } from "node:timers/promises";
-import { PGlite, types } from "@electric-sql/pglite";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
+import { PGlite, types } from "@electric-sql/pglite";
 import {
   createLatch,
   InMemoryPricingSource,
