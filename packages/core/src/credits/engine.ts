@@ -521,6 +521,13 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   if (history !== undefined && facts.from !== undefined && facts.from.position > history.from) {
     throw new Error("a history replay needs a snapshot at or before the window's start");
   }
+  // A snapshot answers only for times it covers entirely (every event up to `until`).
+  if (
+    facts.from !== undefined &&
+    (options.inclusive ? options.until + 1 : options.until) < facts.from.position
+  ) {
+    throw new Error("a replay from a snapshot cannot stop before the snapshot's position");
+  }
   const list = events(facts);
   if (history !== undefined) {
     // The window's start is a period boundary.
