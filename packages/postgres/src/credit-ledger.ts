@@ -115,6 +115,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * burns give the balances of applying them one by one, and enforced burns never overdraw.
  * Reads (`balance`, `history`) take one statement, so one consistent snapshot.
  *
+ * Balance snapshots (migration 0012, table `credit_snapshots`): every question loads the latest
+ * snapshot valid for it and only the usage after it, so a write reads and replays about
+ * `snapshotEvery` events whatever the ledger's history; writes take and drop snapshots under
+ * the ledger's lock (see core's `credits/snapshots.ts`).
+ *
  * Holds (migration 0004, table `credit_holds`) are decided under the same ledger lock, at the
  * database's `clock_timestamp()` (the store's clock): a reserve counts every unexpired hold of
  * the ledger, so concurrent reserves from any number of connections never promise the same

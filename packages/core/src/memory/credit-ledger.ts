@@ -126,7 +126,9 @@ const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${ev
 /**
  * The embedded {@link CreditLedger}: prepaid credits in process memory, with exactly the
  * contract's semantics (balances replayed from the stored facts by core's credit engine, the
- * same engine every backend uses).
+ * same engine every backend uses). A question replays only the usage since the latest valid
+ * balance snapshot (one every `snapshotEvery` usage events, default 64; see
+ * `credits/snapshots.ts`), so its cost does not grow with the ledger's history.
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so concurrent enforced usage and concurrent reserves never overdraw

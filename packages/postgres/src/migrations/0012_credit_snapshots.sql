@@ -17,5 +17,6 @@ CREATE TABLE credit_snapshots (
   PRIMARY KEY (ledger_id, position_ms)
 );
 
--- The usage after a snapshot.
-CREATE INDEX credit_usage_time ON credit_usage (ledger_id, at_ms);
+-- The usage after a snapshot. IF NOT EXISTS: on a large credit_usage, build it first with
+-- CREATE INDEX CONCURRENTLY under this name and definition; the migration then skips it.
+CREATE INDEX IF NOT EXISTS credit_usage_time ON credit_usage (ledger_id, at_ms);
