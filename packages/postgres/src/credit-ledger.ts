@@ -54,6 +54,7 @@ import {
   parseSnapshotEvery,
   parseTimeArg,
   type SnapshotCapture,
+  snapshotsAlong,
   toCreditUnits,
   unknownId,
   usageDecision,
@@ -101,6 +102,9 @@ interface FactsRow {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Usage events one slice of a long catch-up replays before it yields (see `#catchUp`). */
+const CATCH_UP_EVENTS = 2_000;
 
 /**
  * {@link CreditLedger} on PostgreSQL or PGlite (tables `<schema>.credit_*`, migration 0003),
@@ -558,12 +562,8 @@ export class PostgresCreditLedger implements CreditLedger {
     if (usage.enforce) {
       const now = await this.#now(tx);
       const holds = await this.#activeHolds(tx, usage.ledgerId, now);
-      loaded = await this.#load(
-        tx,
-        usage.ledgerId,
-        subject,
-        holds.length === 0 ? changesFrom : Math.min(changesFrom, now),
-      );
+      const bound = holds.length === 0 ? changesFrom : Math.min(changesFrom, now);
+      loaded = await this.#catchUp(tx, await this.#load(tx, usage.ledgerId, subject, bound), bound);
       const check = enforcementCheck(withHolds(loaded.facts, holds, now), fact);
       if (!check.allowed) {
         return {
@@ -574,7 +574,11 @@ export class PostgresCreditLedger implements CreditLedger {
         };
       }
     } else {
-      loaded = await this.#load(tx, usage.ledgerId, subject, changesFrom);
+      loaded = await this.#catchUp(
+        tx,
+        await this.#load(tx, usage.ledgerId, subject, changesFrom),
+        changesFrom,
+      );
     }
     await this.#dropSnapshotsAfter(tx, usage.ledgerId, changesFrom);
     if (stored === undefined) {
@@ -618,23 +622,59 @@ export class PostgresCreditLedger implements CreditLedger {
         ? undefined
         : { every: this.#snapshotEvery, onSnapshot: (snapshot) => taken.push(snapshot) };
     const allocation = allocationOf(facts, usage.featureId, usage.eventId, capture);
-    if (taken.length > 0) {
-      await tx.query(
-        `INSERT INTO ${this.#q}.credit_snapshots (ledger_id, position_ms, state)
-         SELECT $1, s.position_ms, s.state FROM jsonb_to_recordset($2::jsonb) AS s(position_ms bigint, state jsonb)
-         ON CONFLICT (ledger_id, position_ms) DO NOTHING`,
-        [
-          usage.ledgerId,
-          JSON.stringify(
-            taken.map((snapshot) => ({
-              position_ms: snapshot.position,
-              state: encodeLedgerSnapshot(snapshot),
-            })),
-          ),
-        ],
-      );
-    }
+    await this.#storeSnapshots(tx, usage.ledgerId, taken);
     return { status: "recorded", eventId: usage.eventId, ...allocation };
+  }
+
+  /**
+   * A write that must replay a long history (a ledger with no snapshot yet, one migrated from
+   * before 0012, or a fact dated far back) replays the part before `bound` in slices of
+   * {@link CATCH_UP_EVENTS} usage events, yielding to the event loop between them, and stores
+   * the snapshots they take; it returns the facts from the last of them. So no single slice
+   * holds the event loop for long (the caller holds the ledger's lock throughout).
+   */
+  async #catchUp(tx: Queryable, loaded: LoadedLedger, bound: number): Promise<LoadedLedger> {
+    const every = this.#snapshotEvery;
+    if (every === 0 || loaded.facts.usage.length <= CATCH_UP_EVENTS) return loaded;
+    const usage = [...loaded.facts.usage].sort((a, b) => a.atMs - b.atMs);
+    let facts: LedgerFacts = loaded.facts;
+    let start = 0;
+    const taken: LedgerSnapshot[] = [];
+    while (usage.length - start > CATCH_UP_EVENTS) {
+      const slice = usage.slice(start, start + CATCH_UP_EVENTS);
+      if ((slice.at(-1) as { atMs: number }).atMs >= bound) break; // only snapshots before `bound` stay valid
+      const along = snapshotsAlong({ ...facts, usage: slice }, every);
+      const last = along.at(-1);
+      if (last === undefined) break;
+      taken.push(...along);
+      while (start < usage.length && (usage[start] as { atMs: number }).atMs < last.position) start++;
+      facts = { ...facts, usage: usage.slice(start), from: last };
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await this.#storeSnapshots(tx, loaded.info.ledgerId, taken);
+    return { ...loaded, facts };
+  }
+
+  async #storeSnapshots(
+    tx: Queryable,
+    ledgerId: string,
+    snapshots: readonly LedgerSnapshot[],
+  ): Promise<void> {
+    if (snapshots.length === 0) return;
+    await tx.query(
+      `INSERT INTO ${this.#q}.credit_snapshots (ledger_id, position_ms, state)
+       SELECT $1, s.position_ms, s.state FROM jsonb_to_recordset($2::jsonb) AS s(position_ms bigint, state jsonb)
+       ON CONFLICT (ledger_id, position_ms) DO NOTHING`,
+      [
+        ledgerId,
+        JSON.stringify(
+          snapshots.map((snapshot) => ({
+            position_ms: snapshot.position,
+            state: encodeLedgerSnapshot(snapshot),
+          })),
+        ),
+      ],
+    );
   }
 
   /** Drops the ledger's snapshots that a fact at `atMs` changes (the caller holds the lock). */

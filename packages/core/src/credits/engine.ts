@@ -760,6 +760,22 @@ export function allocationOf(
 }
 
 /**
+ * The snapshots a replay of `facts` to the end takes every `every` usage events (nothing else
+ * is computed). Replaying a long history in parts: pass a prefix in time of the usage after
+ * `facts.from` (every usage event before the prefix's last time included); the snapshots it
+ * returns are exact, and the last one is where the next part starts.
+ */
+export function snapshotsAlong(facts: LedgerFacts, every: number): LedgerSnapshot[] {
+  const taken: LedgerSnapshot[] = [];
+  replay(facts, {
+    until: Number.POSITIVE_INFINITY,
+    inclusive: true,
+    capture: { every, onSnapshot: (snapshot) => taken.push(snapshot) },
+  });
+  return taken;
+}
+
+/**
  * The overage of one feature that no grant covered, over the whole replay (refunds owed back
  * do not offset it: enforcement guards spending beyond the credits, not the net).
  */

@@ -29,6 +29,7 @@ export {
   type LedgerFacts,
   type LedgerSnapshot,
   type SnapshotCapture,
+  snapshotsAlong,
   toCreditUnits,
   type UsageFact,
   withHolds,
