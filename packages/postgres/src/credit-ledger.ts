@@ -56,6 +56,7 @@ import {
   type SnapshotCapture,
   snapshotsAlong,
   toCreditUnits,
+  type UsageFact,
   unknownId,
   usageDecision,
   voidChangesFrom,
@@ -102,6 +103,20 @@ interface FactsRow {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Usage rows converted between two yields to the event loop when a load returns many. */
+const CONVERT_SLICE = 10_000;
+
+/** The loaded usage rows as engine facts, yielding to the event loop between slices. */
+async function usageFacts(rows: FactsRow["usage"]): Promise<UsageFact[]> {
+  const facts: UsageFact[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % CONVERT_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const [featureId, eventId, amount, at] = rows[i] as FactsRow["usage"][number];
+    facts[i] = { featureId, eventId, amount: toCreditUnits(amount), atMs: Number(at) };
+  }
+  return facts;
+}
 
 /** Usage events one slice of a long catch-up replays before it yields (see `#catchUp`). */
 const CATCH_UP_EVENTS = 2_000;
@@ -636,7 +651,7 @@ export class PostgresCreditLedger implements CreditLedger {
   async #catchUp(tx: Queryable, loaded: LoadedLedger, bound: number): Promise<LoadedLedger> {
     const every = this.#snapshotEvery;
     if (every === 0 || loaded.facts.usage.length <= CATCH_UP_EVENTS) return loaded;
-    const usage = [...loaded.facts.usage].sort((a, b) => a.atMs - b.atMs);
+    const usage = loaded.facts.usage; // in time order (the load's ORDER BY)
     let facts: LedgerFacts = loaded.facts;
     let start = 0;
     const taken: LedgerSnapshot[] = [];
@@ -881,7 +896,7 @@ export class PostgresCreditLedger implements CreditLedger {
           FROM ${this.#q}.credit_grants g WHERE g.ledger_id = l.ledger_id) AS grants,
          (SELECT coalesce(json_agg(r.at_ms::text), '[]')
           FROM ${this.#q}.credit_resets r WHERE r.ledger_id = l.ledger_id) AS resets,
-         (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text)), '[]')
+         (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text) ORDER BY u.at_ms), '[]')
           FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id
             AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
             AND u.at_ms <= $4::bigint) AS usage
@@ -908,12 +923,7 @@ export class PostgresCreditLedger implements CreditLedger {
           return fact;
         }),
         resets: row.resets.map(Number),
-        usage: row.usage.map(([featureId, eventId, amount, at]) => ({
-          featureId,
-          eventId,
-          amount: toCreditUnits(amount),
-          atMs: Number(at),
-        })),
+        usage: await usageFacts(row.usage),
         ...(row.snapshot === null ? {} : { from: decodeLedgerSnapshot(ledgerId, row.snapshot) }),
       },
     };
