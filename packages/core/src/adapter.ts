@@ -147,6 +147,9 @@ export {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
+  type SnapshotCapture,
+  snapshotsAlong,
   toCreditUnits,
   type UsageFact,
   withHolds,
@@ -211,6 +214,15 @@ export {
   type CreditVoidInput,
   CreditVoidSchema,
 } from "./credits/schemas.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./credits/snapshots.js";
 /** Error classes by code, for adapters that add codes of their own (see `LatchError.is`). */
 export type { ExportErrorKind, LatchErrorClasses, LatchErrorOptions } from "./errors/index.js";
 /** The record path of an ingest worker reading an `IngestLog` (the contract is in the root; see `@latch/nats`). */

@@ -26,6 +26,8 @@ import {
   type CreditUsageInput,
   type CreditUsageResult,
   type CreditVoidInput,
+  decodeLedgerSnapshot,
+  encodeLedgerSnapshot,
   enforcementCheck,
   grantFact,
   type HoldFact,
@@ -33,6 +35,7 @@ import {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
   ledgerListPage,
   parseCreditCommit,
   parseCreditFeature,
@@ -48,10 +51,15 @@ import {
   parseHoldIdArg,
   parseHoldRetentionMs,
   parseLedgerIdArg,
+  parseSnapshotEvery,
   parseTimeArg,
+  type SnapshotCapture,
+  snapshotsAlong,
   toCreditUnits,
+  type UsageFact,
   unknownId,
   usageDecision,
+  voidChangesFrom,
   voidHash,
   withHolds,
 } from "@latch/core/adapter";
@@ -83,6 +91,7 @@ interface LoadedLedger {
 interface FactsRow {
   payload: CreditLedgerInfo;
   high_watermark_ms: string | null;
+  snapshot: unknown;
   grants: Array<{
     payload: CreditGrant;
     amount: string;
@@ -94,6 +103,23 @@ interface FactsRow {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Usage rows converted between two yields to the event loop when a load returns many. */
+const CONVERT_SLICE = 10_000;
+
+/** The loaded usage rows as engine facts, yielding to the event loop between slices. */
+async function usageFacts(rows: FactsRow["usage"]): Promise<UsageFact[]> {
+  const facts: UsageFact[] = new Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    if (i > 0 && i % CONVERT_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const [featureId, eventId, amount, at] = rows[i] as FactsRow["usage"][number];
+    facts[i] = { featureId, eventId, amount: toCreditUnits(amount), atMs: Number(at) };
+  }
+  return facts;
+}
+
+/** Usage events one slice of a long catch-up replays before it yields (see `#catchUp`). */
+const CATCH_UP_EVENTS = 2_000;
 
 /**
  * {@link CreditLedger} on PostgreSQL or PGlite (tables `<schema>.credit_*`, migration 0003),
@@ -107,6 +133,11 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * Writes to one ledger are therefore serialised across any number of connections: concurrent
  * burns give the balances of applying them one by one, and enforced burns never overdraw.
  * Reads (`balance`, `history`) take one statement, so one consistent snapshot.
+ *
+ * Balance snapshots (migration 0013, table `credit_snapshots`): every question loads the latest
+ * snapshot valid for it and only the usage after it, so a write reads and replays about
+ * `snapshotEvery` events whatever the ledger's history; writes take and drop snapshots under
+ * the ledger's lock (see core's `credits/snapshots.ts`).
  *
  * Holds (migration 0004, table `credit_holds`) are decided under the same ledger lock, at the
  * database's `clock_timestamp()` (the store's clock): a reserve counts every unexpired hold of
@@ -131,6 +162,12 @@ export interface PostgresCreditLedgerOptions extends PostgresStoreOptions {
    * `voidHold` throw `invalid_input`). Default one day. See `purgeResolvedHolds`.
    */
   holdRetentionMs?: number;
+  /**
+   * Usage events between two balance snapshots (table `credit_snapshots`, migration 0013;
+   * default 64; 0: none, every question loads and replays the whole ledger). See core's
+   * `credits/snapshots.ts`.
+   */
+  snapshotEvery?: number;
 }
 
 export class PostgresCreditLedger implements CreditLedger {
@@ -140,9 +177,11 @@ export class PostgresCreditLedger implements CreditLedger {
   readonly #settings: TransactionSettings;
   readonly #retentionMs: number;
   readonly #purge: ResolvedHoldPurge;
+  readonly #snapshotEvery: number;
 
-  /** `options`: the schema, the timeouts and `holdRetentionMs` (default one day). */
+  /** `options`: the schema, the timeouts, `holdRetentionMs` (default one day) and `snapshotEvery`. */
   constructor(db: Queryable, options: PostgresCreditLedgerOptions = {}) {
+    this.#snapshotEvery = parseSnapshotEvery(options.snapshotEvery, "PostgresCreditLedger options");
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
@@ -311,6 +350,7 @@ export class PostgresCreditLedger implements CreditLedger {
         grant.ledgerId,
         grant.sequence,
       ]);
+      await this.#dropSnapshotsAfter(tx, grant.ledgerId, Date.parse(grant.effectiveAt));
       return { status: "granted" as const, grant };
     });
   }
@@ -319,7 +359,21 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.listGrants");
     await assertMigrated(this.#db, this.#schema);
-    return (await this.#run((tx) => this.#load(tx, id, "CreditLedger.listGrants"))).grants;
+    return this.#run(async (tx) => {
+      const { rows } = await tx.query(
+        `SELECT l.ledger_id, g.payload, g.voided_ms::text AS voided_ms
+         FROM ${this.#q}.credit_ledgers l LEFT JOIN ${this.#q}.credit_grants g ON g.ledger_id = l.ledger_id
+         WHERE l.ledger_id = $1 ORDER BY g.sequence`,
+        [id],
+      );
+      if (rows.length === 0) throw unknownId("CreditLedger.listGrants", "ledgerId", "ledger");
+      return (rows as Array<{ payload: CreditGrant | null; voided_ms: string | null }>).flatMap((row) => {
+        if (row.payload === null) return [];
+        const grant: CreditGrant = { ...row.payload };
+        if (row.voided_ms !== null) grant.voidedAt = iso(Number(row.voided_ms));
+        return [grant];
+      });
+    });
   }
 
   async voidGrant(input: CreditVoidInput, signal?: AbortSignal) {
@@ -341,6 +395,11 @@ export class PostgresCreditLedger implements CreditLedger {
         grantId,
         String(Date.parse(at)),
       ]);
+      await this.#dropSnapshotsAfter(
+        tx,
+        ledgerId,
+        voidChangesFrom(Date.parse(row.grant.effectiveAt), Date.parse(at)),
+      );
       return { status: "voided" as const, grant: { ...row.grant, voidedAt: at } };
     });
   }
@@ -362,6 +421,7 @@ export class PostgresCreditLedger implements CreditLedger {
         `UPDATE ${this.#q}.credit_ledgers SET high_watermark_ms = $2::bigint WHERE ledger_id = $1`,
         [ledgerId, String(atMs)],
       );
+      await this.#dropSnapshotsAfter(tx, ledgerId, atMs);
       return { status: "reset" as const, at };
     });
   }
@@ -400,7 +460,7 @@ export class PostgresCreditLedger implements CreditLedger {
         throw unknownId("CreditReserve", "featureId", "feature");
       }
       const now = await this.#now(tx);
-      const loaded = await this.#load(tx, ledgerId, "CreditReserve");
+      const loaded = await this.#load(tx, ledgerId, "CreditReserve", now);
       const holds = await this.#activeHolds(tx, ledgerId, now);
       const retry = async (): Promise<CreditReserveResult | undefined> => {
         const { rows } = await tx.query(`SELECT hash FROM ${this.#q}.credit_holds WHERE hold_id = $1`, [
@@ -443,8 +503,15 @@ export class PostgresCreditLedger implements CreditLedger {
         throw new HoldAlreadyResolvedError({ holdId: commit.holdId, state: "voided" });
       if (hold.status === "committed") {
         assertSameBody(commit.holdId, hold.commit_hash ?? "", hash);
-        const loaded = await this.#load(tx, hold.ledger_id, "CreditCommit");
         const eventId = hold.event_id ?? "";
+        const { rows: at } = await tx.query(
+          `SELECT at_ms::text AS at_ms FROM ${this.#q}.credit_usage
+           WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+          [hold.ledger_id, hold.feature_id, eventId],
+        );
+        const atMs =
+          at[0] === undefined ? Number.MIN_SAFE_INTEGER : Number((at[0] as { at_ms: string }).at_ms);
+        const loaded = await this.#load(tx, hold.ledger_id, "CreditCommit", atMs, atMs);
         return {
           status: "committed",
           holdId: commit.holdId,
@@ -496,26 +563,33 @@ export class PostgresCreditLedger implements CreditLedger {
   ): Promise<CreditUsageResult> {
     const { usage, hash, fact } = parsed;
     const { rows } = await tx.query(
-      `SELECT hash, version FROM ${this.#q}.credit_usage WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+      `SELECT hash, version, at_ms::text AS at_ms FROM ${this.#q}.credit_usage
+       WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
       [usage.ledgerId, usage.featureId, usage.eventId],
     );
-    const loaded = await this.#load(tx, usage.ledgerId, subject);
-    const stored = rows[0] as { hash: string; version: number } | undefined;
+    const stored = rows[0] as { hash: string; version: number; at_ms: string } | undefined;
+    const storedAt = stored === undefined ? fact.atMs : Number(stored.at_ms);
     const decision = usageDecision(stored && { hash: stored.hash, version: Number(stored.version) }, {
       eventId: usage.eventId,
       hash,
       version: usage.version,
     });
     if (decision !== "write") {
+      const loaded = await this.#load(tx, usage.ledgerId, subject, storedAt, storedAt);
       return {
         status: decision,
         eventId: usage.eventId,
         ...allocationOf(loaded.facts, usage.featureId, usage.eventId),
       };
     }
+    // The earliest time this write changes: snapshots after it no longer hold.
+    const changesFrom = Math.min(fact.atMs, storedAt);
+    let loaded: LoadedLedger;
     if (usage.enforce) {
       const now = await this.#now(tx);
       const holds = await this.#activeHolds(tx, usage.ledgerId, now);
+      const bound = holds.length === 0 ? changesFrom : Math.min(changesFrom, now);
+      loaded = await this.#catchUp(tx, await this.#load(tx, usage.ledgerId, subject, bound), bound);
       const check = enforcementCheck(withHolds(loaded.facts, holds, now), fact);
       if (!check.allowed) {
         return {
@@ -525,7 +599,14 @@ export class PostgresCreditLedger implements CreditLedger {
           available: check.available,
         };
       }
+    } else {
+      loaded = await this.#catchUp(
+        tx,
+        await this.#load(tx, usage.ledgerId, subject, changesFrom),
+        changesFrom,
+      );
     }
+    await this.#dropSnapshotsAfter(tx, usage.ledgerId, changesFrom);
     if (stored === undefined) {
       await tx.query(
         `INSERT INTO ${this.#q}.credit_usage (ledger_id, feature_id, event_id, at_ms, amount, hash, version)
@@ -555,15 +636,79 @@ export class PostgresCreditLedger implements CreditLedger {
         ],
       );
     }
+    // The loaded snapshot is at or before changesFrom, so it still holds; its usage from then on
+    // (the stored version of this event included) with this version in place.
     const others = loaded.facts.usage.filter(
       (u) => u.featureId !== fact.featureId || u.eventId !== fact.eventId,
     );
     const facts = { ...loaded.facts, usage: [...others, fact] };
-    return {
-      status: "recorded",
-      eventId: usage.eventId,
-      ...allocationOf(facts, usage.featureId, usage.eventId),
-    };
+    const taken: LedgerSnapshot[] = [];
+    const capture: SnapshotCapture | undefined =
+      this.#snapshotEvery === 0
+        ? undefined
+        : { every: this.#snapshotEvery, onSnapshot: (snapshot) => taken.push(snapshot) };
+    const allocation = allocationOf(facts, usage.featureId, usage.eventId, capture);
+    await this.#storeSnapshots(tx, usage.ledgerId, taken);
+    return { status: "recorded", eventId: usage.eventId, ...allocation };
+  }
+
+  /**
+   * A write that must replay a long history (a ledger with no snapshot yet, one migrated from
+   * before 0013, or a fact dated far back) replays the part before `bound` in slices of
+   * {@link CATCH_UP_EVENTS} usage events, yielding to the event loop between them, and stores
+   * the snapshots they take; it returns the facts from the last of them. So no single slice
+   * holds the event loop for long (the caller holds the ledger's lock throughout).
+   */
+  async #catchUp(tx: Queryable, loaded: LoadedLedger, bound: number): Promise<LoadedLedger> {
+    const every = this.#snapshotEvery;
+    if (every === 0 || loaded.facts.usage.length <= CATCH_UP_EVENTS) return loaded;
+    const usage = loaded.facts.usage; // in time order (the load's ORDER BY)
+    let facts: LedgerFacts = loaded.facts;
+    let start = 0;
+    const taken: LedgerSnapshot[] = [];
+    while (usage.length - start > CATCH_UP_EVENTS) {
+      const slice = usage.slice(start, start + CATCH_UP_EVENTS);
+      if ((slice.at(-1) as { atMs: number }).atMs >= bound) break; // only snapshots before `bound` stay valid
+      const along = snapshotsAlong({ ...facts, usage: slice }, every);
+      const last = along.at(-1);
+      if (last === undefined) break;
+      taken.push(...along);
+      while (start < usage.length && (usage[start] as { atMs: number }).atMs < last.position) start++;
+      facts = { ...facts, usage: usage.slice(start), from: last };
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await this.#storeSnapshots(tx, loaded.info.ledgerId, taken);
+    return { ...loaded, facts };
+  }
+
+  async #storeSnapshots(
+    tx: Queryable,
+    ledgerId: string,
+    snapshots: readonly LedgerSnapshot[],
+  ): Promise<void> {
+    if (snapshots.length === 0) return;
+    await tx.query(
+      `INSERT INTO ${this.#q}.credit_snapshots (ledger_id, position_ms, state)
+       SELECT $1, s.position_ms, s.state FROM jsonb_to_recordset($2::jsonb) AS s(position_ms bigint, state jsonb)
+       ON CONFLICT (ledger_id, position_ms) DO NOTHING`,
+      [
+        ledgerId,
+        JSON.stringify(
+          snapshots.map((snapshot) => ({
+            position_ms: snapshot.position,
+            state: encodeLedgerSnapshot(snapshot),
+          })),
+        ),
+      ],
+    );
+  }
+
+  /** Drops the ledger's snapshots that a fact at `atMs` changes (the caller holds the lock). */
+  async #dropSnapshotsAfter(tx: Queryable, ledgerId: string, atMs: number): Promise<void> {
+    await tx.query(
+      `DELETE FROM ${this.#q}.credit_snapshots WHERE ledger_id = $1 AND position_ms > $2::bigint`,
+      [ledgerId, String(atMs)],
+    );
   }
 
   /** The store's clock: the database's `clock_timestamp()` in epoch milliseconds. */
@@ -639,7 +784,7 @@ export class PostgresCreditLedger implements CreditLedger {
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
     const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#run((tx) => this.#load(tx, id, "CreditLedger.balance"));
+    const loaded = await this.#run((tx) => this.#load(tx, id, "CreditLedger.balance", atMs + 1, atMs));
     return balanceAt(id, loaded.facts, atMs, loaded.grants);
   }
 
@@ -647,7 +792,9 @@ export class PostgresCreditLedger implements CreditLedger {
     signal?.throwIfAborted();
     const q = parseCreditHistoryQuery(query);
     await assertMigrated(this.#db, this.#schema);
-    const loaded = await this.#run((tx) => this.#load(tx, q.ledgerId, "CreditHistoryQuery"));
+    const loaded = await this.#run((tx) =>
+      this.#load(tx, q.ledgerId, "CreditHistoryQuery", q.fromMs, q.toMs),
+    );
     return historyPage(loaded.facts, q.fromMs, q.toMs, q.limit, q.cursor);
   }
 
@@ -734,19 +881,38 @@ export class PostgresCreditLedger implements CreditLedger {
     return { hash: row.hash, grant };
   }
 
-  /** Every fact of one ledger in one statement (one snapshot). */
-  async #load(db: Queryable, ledgerId: string, subject: string): Promise<LoadedLedger> {
+  /**
+   * What a question about one ledger needs, in one statement (one MVCC snapshot): the ledger,
+   * its grants and resets, the latest balance snapshot at or before `bound` (the earliest time
+   * of the question's own events) and the usage from that snapshot's position on (all of it
+   * without one), up to `upTo` inclusive when the question looks no further.
+   */
+  async #load(
+    db: Queryable,
+    ledgerId: string,
+    subject: string,
+    bound: number,
+    upTo = Number.MAX_SAFE_INTEGER,
+  ): Promise<LoadedLedger> {
+    const ms = (v: number) => String(Math.max(Math.min(v, Number.MAX_SAFE_INTEGER), Number.MIN_SAFE_INTEGER));
     const { rows } = await db.query(
-      `SELECT l.payload, l.high_watermark_ms::text AS high_watermark_ms,
+      `WITH s AS (
+         SELECT position_ms, state FROM ${this.#q}.credit_snapshots
+         WHERE ledger_id = $1 AND position_ms <= $2::bigint AND $3::boolean
+         ORDER BY position_ms DESC LIMIT 1)
+       SELECT l.payload, l.high_watermark_ms::text AS high_watermark_ms,
+         (SELECT s.state FROM s) AS snapshot,
          (SELECT coalesce(json_agg(json_build_object('payload', g.payload, 'amount', g.amount::text,
                    'rollover_max', g.rollover_max::text, 'voided_ms', g.voided_ms::text) ORDER BY g.sequence), '[]')
           FROM ${this.#q}.credit_grants g WHERE g.ledger_id = l.ledger_id) AS grants,
          (SELECT coalesce(json_agg(r.at_ms::text), '[]')
           FROM ${this.#q}.credit_resets r WHERE r.ledger_id = l.ledger_id) AS resets,
-         (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text)), '[]')
-          FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id) AS usage
+         (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text) ORDER BY u.at_ms), '[]')
+          FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id
+            AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
+            AND u.at_ms <= $4::bigint) AS usage
        FROM ${this.#q}.credit_ledgers l WHERE l.ledger_id = $1`,
-      [ledgerId],
+      [ledgerId, ms(bound), this.#snapshotEvery > 0, ms(upTo)],
     );
     const row = rows[0] as FactsRow | undefined;
     if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");
@@ -768,12 +934,8 @@ export class PostgresCreditLedger implements CreditLedger {
           return fact;
         }),
         resets: row.resets.map(Number),
-        usage: row.usage.map(([featureId, eventId, amount, at]) => ({
-          featureId,
-          eventId,
-          amount: toCreditUnits(amount),
-          atMs: Number(at),
-        })),
+        usage: await usageFacts(row.usage),
+        ...(row.snapshot === null ? {} : { from: decodeLedgerSnapshot(ledgerId, row.snapshot) }),
       },
     };
   }

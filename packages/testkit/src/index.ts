@@ -27,6 +27,7 @@ export {
   creditLedgerSuite,
   describeCreditLedger,
 } from "./suites/credit-ledger/index.js";
+export type { SnapshotLedgerFactory } from "./suites/credit-ledger/snapshots.js";
 export {
   describeExporter,
   type ExporterSuiteOptions,

@@ -44,6 +44,7 @@ runConformance({
     usageCounterSuite({ create: () => new MemoryUsageCounter() }),
     creditLedgerSuite({
       create: () => new MemoryCreditLedger(),
+      snapshots: (snapshotEvery) => new MemoryCreditLedger({ snapshotEvery }),
       retention: {
         create: (holdRetentionMs) => {
           const credits = new MemoryCreditLedger({ holdRetentionMs });

@@ -71,12 +71,54 @@ export interface UsageFact {
   atMs: number;
 }
 
-/** Everything a ledger's numbers depend on. */
+/**
+ * Everything a ledger's numbers depend on. With `from`, the replay starts from that snapshot
+ * instead of the ledger's beginning: `usage` then needs only the events at or after
+ * `from.position` (earlier ones are ignored), and `grants` and `resets` are all of them.
+ */
 export interface LedgerFacts {
   grants: readonly GrantFact[];
   /** Reset times, any order. */
   resets: readonly number[];
   usage: readonly UsageFact[];
+  /** A snapshot still valid for these facts (see `credits/snapshots.ts`). */
+  from?: LedgerSnapshot;
+}
+
+/**
+ * The replay's state after every event with a time before `position` (epoch ms): each grant's
+ * account, each feature's usage with the allocations a refund may still undo, and the number of
+ * resets so far. A pure function of the facts before `position`, so it stays valid until one of
+ * them changes (late usage, a correction, a grant, a void or a reset dated before `position`).
+ * Amounts are bigint units at {@link CREDIT_SCALE}.
+ */
+export interface LedgerSnapshot {
+  position: number;
+  epoch: number;
+  grants: Array<{
+    grantId: string;
+    started: boolean;
+    ended: boolean;
+    endedBy: "expired" | "voided" | null;
+    granted: bigint;
+    balance: bigint;
+    burned: bigint;
+    expired: bigint;
+    voided: bigint;
+  }>;
+  features: Array<{
+    featureId: string;
+    usage: bigint;
+    overage: bigint;
+    uncovered: bigint;
+    /** Oldest first; `grantId` null for overage. */
+    stack: Array<{
+      kind: "burn" | "uncovered" | "offset";
+      grantId: string | null;
+      epoch: number;
+      amount: bigint;
+    }>;
+  }>;
 }
 
 /** A stored grant → its fact. */
@@ -169,6 +211,19 @@ interface ReplayOptions {
   track?: { featureId: string; eventId: string };
   /** Collect history entries for `[from, until)`. */
   history?: { from: number };
+  /** Stop right after the tracked event (its allocation depends only on what came before). */
+  stopAtTracked?: boolean;
+  /** Snapshots to take on the way (a replay of stored facts only, to the end). */
+  capture?: SnapshotCapture;
+}
+
+/**
+ * Takes a snapshot before a usage event at a new millisecond once `every` usage events were
+ * replayed since the last one (or since the replay's start).
+ */
+export interface SnapshotCapture {
+  every: number;
+  onSnapshot: (snapshot: LedgerSnapshot) => void;
 }
 
 interface ReplayResult {
@@ -198,6 +253,12 @@ function compareBurnOrder(a: GrantAccount, b: GrantAccount): number {
 }
 
 function events(facts: LedgerFacts): ReplayEvent[] {
+  const list = allEvents(facts);
+  const from = facts.from?.position;
+  return (from === undefined ? list : list.filter((e) => e.at >= from)).sort(compareEvents);
+}
+
+function allEvents(facts: LedgerFacts): ReplayEvent[] {
   const list: ReplayEvent[] = [];
   for (const g of facts.grants) {
     list.push({ at: g.effectiveMs, rank: START, seq: g.sequence, sub: 0, key: "", grant: g });
@@ -216,7 +277,75 @@ function events(facts: LedgerFacts): ReplayEvent[] {
   for (const u of facts.usage) {
     list.push({ at: u.atMs, rank: USAGE, seq: 0, sub: 0, key: `${u.featureId}\u0000${u.eventId}`, usage: u });
   }
-  return list.sort(compareEvents);
+  return list;
+}
+
+/** Pushes an allocation, merged into the top one when it is the same kind, grant and period. */
+function pushAllocation(f: FeatureUsage, allocation: Allocation): void {
+  const top = f.stack.at(-1);
+  // Undoing a merged allocation LIFO does exactly what undoing its parts would: same effects.
+  if (
+    top !== undefined &&
+    top.kind === allocation.kind &&
+    top.account === allocation.account &&
+    top.epoch === allocation.epoch
+  ) {
+    top.amount += allocation.amount;
+    return;
+  }
+  f.stack.push(allocation);
+}
+
+function newAccount(fact: GrantFact): GrantAccount {
+  return {
+    fact,
+    started: false,
+    ended: false,
+    endedBy: null,
+    granted: 0n,
+    balance: 0n,
+    burned: 0n,
+    expired: 0n,
+    voided: 0n,
+  };
+}
+
+/** The replay state as a snapshot at `position` (a copy: the replay goes on mutating its own). */
+function snapshotOf(
+  position: number,
+  epoch: number,
+  ordered: readonly GrantAccount[],
+  features: Map<string, FeatureUsage>,
+): LedgerSnapshot {
+  return {
+    position,
+    epoch,
+    grants: ordered
+      .filter((a) => a.started)
+      .map((a) => ({
+        grantId: a.fact.grantId,
+        started: a.started,
+        ended: a.ended,
+        endedBy: a.endedBy,
+        granted: a.granted,
+        balance: a.balance,
+        burned: a.burned,
+        expired: a.expired,
+        voided: a.voided,
+      })),
+    features: [...features].map(([featureId, f]) => ({
+      featureId,
+      usage: f.usage,
+      overage: f.overage,
+      uncovered: f.uncovered,
+      stack: f.stack.map((x) => ({
+        kind: x.kind,
+        grantId: x.account === null ? null : x.account.fact.grantId,
+        epoch: x.epoch,
+        amount: x.amount,
+      })),
+    })),
+  };
 }
 
 function min(a: bigint, b: bigint): bigint {
@@ -240,7 +369,7 @@ function burn(
   const offset = f.overage < 0n ? min(rest, -f.overage) : 0n;
   if (offset > 0n) {
     rest -= offset;
-    f.stack.push({ kind: "offset", account: null, epoch, amount: offset });
+    pushAllocation(f, { kind: "offset", account: null, epoch, amount: offset });
   }
   const burned: Array<{ grantId: string; amount: bigint }> = [];
   if (rest > 0n) {
@@ -254,13 +383,13 @@ function burn(
       a.burned += take;
       rest -= take;
       burned.push({ grantId: a.fact.grantId, amount: take });
-      f.stack.push({ kind: "burn", account: a, epoch, amount: take });
+      pushAllocation(f, { kind: "burn", account: a, epoch, amount: take });
       onBurn(a, take);
     }
   }
   if (rest > 0n) {
     f.uncovered += rest;
-    f.stack.push({ kind: "uncovered", account: null, epoch, amount: rest });
+    pushAllocation(f, { kind: "uncovered", account: null, epoch, amount: rest });
   }
   f.overage += offset + rest;
   return { burned, overage: offset + rest };
@@ -314,17 +443,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   const accounts = new Map<string, GrantAccount>();
   const ordered: GrantAccount[] = [];
   for (const fact of [...facts.grants].sort((a, b) => a.sequence - b.sequence)) {
-    const account: GrantAccount = {
-      fact,
-      started: false,
-      ended: false,
-      endedBy: null,
-      granted: 0n,
-      balance: 0n,
-      burned: 0n,
-      expired: 0n,
-      voided: 0n,
-    };
+    const account = newAccount(fact);
     accounts.set(fact.grantId, account);
     ordered.push(account);
   }
@@ -334,6 +453,40 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   let tracked: ReplayResult["tracked"];
   /** Resets replayed so far: a burn's period, which a refund does not reopen. */
   let epoch = 0;
+  const from = facts.from;
+  if (from !== undefined) {
+    epoch = from.epoch;
+    for (const saved of from.grants) {
+      const a = accounts.get(saved.grantId);
+      if (a === undefined)
+        throw new Error(`credit snapshot names grant ${saved.grantId}, which is not stored`);
+      a.started = saved.started;
+      a.ended = saved.ended;
+      a.endedBy = saved.endedBy;
+      a.granted = saved.granted;
+      a.balance = saved.balance;
+      a.burned = saved.burned;
+      a.expired = saved.expired;
+      a.voided = saved.voided;
+    }
+    for (const saved of from.features) {
+      features.set(saved.featureId, {
+        usage: saved.usage,
+        overage: saved.overage,
+        uncovered: saved.uncovered,
+        stack: saved.stack.map((x) => {
+          const account = x.grantId === null ? null : (accounts.get(x.grantId) ?? null);
+          if (x.grantId !== null && account === null)
+            throw new Error(`credit snapshot names grant ${x.grantId}, which is not stored`);
+          return { kind: x.kind, account, epoch: x.epoch, amount: x.amount };
+        }),
+      });
+    }
+  }
+  const capture = options.capture;
+  let capturedAt = from?.position ?? Number.NEGATIVE_INFINITY;
+  let sinceCapture = 0;
+  let previousAt = Number.NEGATIVE_INFINITY;
 
   // GRANT_USAGE: what each grant burned since the last boundary.
   let periodStart = Number.NEGATIVE_INFINITY;
@@ -365,6 +518,16 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   };
   const inWindow = (at: number) => history !== undefined && at >= history.from;
 
+  if (history !== undefined && facts.from !== undefined && facts.from.position > history.from) {
+    throw new Error("a history replay needs a snapshot at or before the window's start");
+  }
+  // A snapshot answers only for times it covers entirely (every event up to `until`).
+  if (
+    facts.from !== undefined &&
+    (options.inclusive ? options.until + 1 : options.until) < facts.from.position
+  ) {
+    throw new Error("a replay from a snapshot cannot stop before the snapshot's position");
+  }
   const list = events(facts);
   if (history !== undefined) {
     // The window's start is a period boundary.
@@ -373,6 +536,17 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   }
   for (const event of list) {
     if (options.inclusive ? event.at > options.until : event.at >= options.until) break;
+    if (options.stopAtTracked === true && tracked !== undefined) break;
+    if (capture !== undefined && event.rank === USAGE) {
+      // Every event before this millisecond is replayed, none at it: a snapshot at event.at.
+      if (sinceCapture >= capture.every && event.at > previousAt && event.at > capturedAt) {
+        capture.onSnapshot(snapshotOf(event.at, epoch, ordered, features));
+        capturedAt = event.at;
+        sinceCapture = 0;
+      }
+      sinceCapture++;
+    }
+    previousAt = event.at;
     if (event.rank !== USAGE) flush(event.at);
     switch (event.rank) {
       case EXPIRE: {
@@ -559,18 +733,46 @@ export function balanceAt(
   return { ledgerId, at: iso(atMs), features, grants: grantBalances };
 }
 
-/** Where one recorded usage event went, given the facts that include it. */
-export function allocationOf(facts: LedgerFacts, featureId: string, eventId: string): CreditAllocation {
-  const result = replay(facts, {
+/**
+ * Where one recorded usage event went, given the facts that include it (`facts.from`, if any,
+ * must be at or before the event's time). With `capture`, the replay goes on to the end and
+ * takes snapshots on the way; without, it stops at the event.
+ */
+export function allocationOf(
+  facts: LedgerFacts,
+  featureId: string,
+  eventId: string,
+  capture?: SnapshotCapture,
+): CreditAllocation {
+  const options: ReplayOptions = {
     until: Number.POSITIVE_INFINITY,
     inclusive: true,
     track: { featureId, eventId },
-  });
+  };
+  if (capture === undefined) options.stopAtTracked = true;
+  else options.capture = capture;
+  const result = replay(facts, options);
   const tracked = result.tracked ?? { burned: [], overage: 0n };
   return {
     burned: tracked.burned.map((b) => ({ grantId: b.grantId, amount: fromCreditUnits(b.amount) })),
     overage: fromCreditUnits(tracked.overage),
   };
+}
+
+/**
+ * The snapshots a replay of `facts` to the end takes every `every` usage events (nothing else
+ * is computed). Replaying a long history in parts: pass a prefix in time of the usage after
+ * `facts.from` (every usage event before the prefix's last time included); the snapshots it
+ * returns are exact, and the last one is where the next part starts.
+ */
+export function snapshotsAlong(facts: LedgerFacts, every: number): LedgerSnapshot[] {
+  const taken: LedgerSnapshot[] = [];
+  replay(facts, {
+    until: Number.POSITIVE_INFINITY,
+    inclusive: true,
+    capture: { every, onSnapshot: (snapshot) => taken.push(snapshot) },
+  });
+  return taken;
 }
 
 /**

@@ -27,6 +27,9 @@ export {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
+  type SnapshotCapture,
+  snapshotsAlong,
   toCreditUnits,
   type UsageFact,
   withHolds,
@@ -95,3 +98,12 @@ export {
   type CreditVoidInput,
   CreditVoidSchema,
 } from "./schemas.js";
+export {
+  DEFAULT_SNAPSHOT_EVERY,
+  decodeLedgerSnapshot,
+  dropSnapshotsAfter,
+  encodeLedgerSnapshot,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "./snapshots.js";

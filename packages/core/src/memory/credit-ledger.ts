@@ -19,6 +19,8 @@ import {
   historyPage,
   holdCheck,
   type LedgerFacts,
+  type LedgerSnapshot,
+  type SnapshotCapture,
   type UsageFact,
   withHolds,
 } from "../credits/engine.js";
@@ -62,6 +64,12 @@ import type {
   CreditUsageInput,
   CreditVoidInput,
 } from "../credits/schemas.js";
+import {
+  dropSnapshotsAfter,
+  parseSnapshotEvery,
+  snapshotAtOrBefore,
+  voidChangesFrom,
+} from "../credits/snapshots.js";
 import { HoldAlreadyResolvedError } from "../errors/index.js";
 import { HoldPurger } from "./hold-purger.js";
 
@@ -74,6 +82,10 @@ interface LedgerState {
   highWatermark: number | null;
   /** By feature and event, in first-recorded order; a higher version replaces the entry. */
   readonly usage: Map<string, { fact: UsageFact; hash: string; version: number }>;
+  /** The same usage facts by time (ties in recording order): the events after a snapshot. */
+  readonly timeline: UsageFact[];
+  /** Balance snapshots by position (see `credits/snapshots.ts`). */
+  readonly snapshots: LedgerSnapshot[];
   /** Holds not resolved yet (some may have expired). */
   readonly holds: Map<string, HoldState>;
 }
@@ -102,6 +114,11 @@ export interface MemoryCreditLedgerOptions {
    * `invalid_input`, never burning twice). Default one hour. See `contracts/hold-retention.ts`.
    */
   holdRetentionMs?: number;
+  /**
+   * Usage events between two balance snapshots (default 64; 0: none, every question replays
+   * the whole ledger). See `credits/snapshots.ts`.
+   */
+  snapshotEvery?: number;
 }
 
 const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${eventId}`;
@@ -109,7 +126,9 @@ const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${ev
 /**
  * The embedded {@link CreditLedger}: prepaid credits in process memory, with exactly the
  * contract's semantics (balances replayed from the stored facts by core's credit engine, the
- * same engine every backend uses).
+ * same engine every backend uses). A question replays only the usage since the latest valid
+ * balance snapshot (one every `snapshotEvery` usage events, default 64; see
+ * `credits/snapshots.ts`), so its cost does not grow with the ledger's history.
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so concurrent enforced usage and concurrent reserves never overdraw
@@ -133,9 +152,11 @@ export class MemoryCreditLedger implements CreditLedger {
   readonly #clock: () => number;
   readonly #retentionMs: number;
   readonly #purger: HoldPurger<HoldState>;
+  readonly #snapshotEvery: number;
 
   constructor(options: MemoryCreditLedgerOptions = {}) {
     this.#clock = options.clock ?? Date.now;
+    this.#snapshotEvery = parseSnapshotEvery(options.snapshotEvery, "MemoryCreditLedger options");
     this.#retentionMs = parseHoldRetentionMs(
       options.holdRetentionMs,
       DEFAULT_MEMORY_HOLD_RETENTION_MS,
@@ -184,6 +205,8 @@ export class MemoryCreditLedger implements CreditLedger {
       resets: [],
       highWatermark: null,
       usage: new Map(),
+      timeline: [],
+      snapshots: [],
       holds: new Map(),
     });
     return { status: "created" as const, ledger };
@@ -223,6 +246,7 @@ export class MemoryCreditLedger implements CreditLedger {
       "effectiveAt",
     );
     const grant = buildGrant(request, state.info, state.grants.length + 1);
+    dropSnapshotsAfter(state.snapshots, Date.parse(grant.effectiveAt));
     state.grants.push(grant);
     this.#grants.set(grant.grantId, { ledgerId: request.ledgerId, hash, grant });
     return { status: "granted" as const, grant: { ...grant } };
@@ -250,6 +274,7 @@ export class MemoryCreditLedger implements CreditLedger {
       return { status: "already_voided" as const, grant: { ...grant } };
     }
     assertNotBeforeHighWatermark(ledgerId, state.highWatermark, Date.parse(at), "at");
+    dropSnapshotsAfter(state.snapshots, voidChangesFrom(Date.parse(grant.effectiveAt), Date.parse(at)));
     grant.voidedAt = at;
     return { status: "voided" as const, grant: { ...grant } };
   }
@@ -261,6 +286,7 @@ export class MemoryCreditLedger implements CreditLedger {
     const atMs = Date.parse(at);
     if (state.highWatermark === atMs) return { status: "already_reset" as const, at };
     assertNotBeforeHighWatermark(ledgerId, state.highWatermark, atMs, "at");
+    dropSnapshotsAfter(state.snapshots, atMs);
     state.resets.push(atMs);
     state.highWatermark = atMs;
     return { status: "reset" as const, at };
@@ -288,7 +314,7 @@ export class MemoryCreditLedger implements CreditLedger {
       assertSameBody(request.holdId, existing.hash, hash);
       // A retry: granted once, held once.
       const available = heldAvailability(
-        this.#facts(state),
+        this.#facts(state, now),
         this.#active(state, now),
         request.featureId,
         now,
@@ -296,7 +322,7 @@ export class MemoryCreditLedger implements CreditLedger {
       return { granted: true, holdId: request.holdId, available };
     }
     const hold: HoldFact = { holdId: request.holdId, featureId: request.featureId, amount };
-    const check = holdCheck(this.#facts(state), this.#active(state, now), hold, now);
+    const check = holdCheck(this.#facts(state, now), this.#active(state, now), hold, now);
     if (!check.allowed) {
       return {
         granted: false,
@@ -338,7 +364,9 @@ export class MemoryCreditLedger implements CreditLedger {
       throw new HoldAlreadyResolvedError({ holdId: hold.holdId, state: "voided" });
     if (hold.status === "committed") {
       assertSameBody(hold.holdId, hold.commitHash as string, hash);
-      const allocation = allocationOf(this.#facts(state), hold.featureId, hold.eventId as string);
+      const eventId = hold.eventId as string;
+      const at = state.usage.get(usageKey(hold.featureId, eventId))?.fact.atMs ?? Number.NEGATIVE_INFINITY;
+      const allocation = allocationOf(this.#facts(state, at, at), hold.featureId, eventId);
       return { status: "committed", holdId: hold.holdId, eventId: hold.eventId as string, ...allocation };
     }
     // Held, or expired unresolved: the call happened, so its usage is recorded in full.
@@ -375,12 +403,17 @@ export class MemoryCreditLedger implements CreditLedger {
     const stored = state.usage.get(key);
     const decision = usageDecision(stored, { eventId: usage.eventId, hash, version: usage.version });
     if (decision !== "write") {
-      const allocation = allocationOf(this.#facts(state), usage.featureId, usage.eventId);
+      const at = (stored as { fact: UsageFact }).fact.atMs;
+      const allocation = allocationOf(this.#facts(state, at, at), usage.featureId, usage.eventId);
       return { status: decision, eventId: usage.eventId, ...allocation };
     }
+    // The earliest time this write changes: snapshots after it no longer hold.
+    const changesFrom = Math.min(fact.atMs, stored?.fact.atMs ?? fact.atMs);
     if (usage.enforce) {
       const now = this.#clock();
-      const check = enforcementCheck(withHolds(this.#facts(state), this.#active(state, now), now), fact);
+      const holds = this.#active(state, now);
+      const bound = holds.length === 0 ? changesFrom : Math.min(changesFrom, now);
+      const check = enforcementCheck(withHolds(this.#facts(state, bound), holds, now), fact);
       if (!check.allowed) {
         return {
           status: "denied",
@@ -390,9 +423,23 @@ export class MemoryCreditLedger implements CreditLedger {
         };
       }
     }
+    dropSnapshotsAfter(state.snapshots, changesFrom);
+    if (stored !== undefined) removeFromTimeline(state.timeline, stored.fact);
+    insertIntoTimeline(state.timeline, fact);
     state.usage.set(key, { fact, hash, version: usage.version });
-    const allocation = allocationOf(this.#facts(state), usage.featureId, usage.eventId);
+    const allocation = allocationOf(
+      this.#facts(state, changesFrom),
+      usage.featureId,
+      usage.eventId,
+      this.#capture(state),
+    );
     return { status: "recorded", eventId: usage.eventId, ...allocation };
+  }
+
+  /** Snapshots the replay after a write takes, appended in order (every one after the last kept). */
+  #capture(state: LedgerState): SnapshotCapture | undefined {
+    if (this.#snapshotEvery === 0) return undefined;
+    return { every: this.#snapshotEvery, onSnapshot: (snapshot) => state.snapshots.push(snapshot) };
   }
 
   /** The ledger's unexpired, unresolved holds at `now`. */
@@ -433,14 +480,14 @@ export class MemoryCreditLedger implements CreditLedger {
     const id = parseLedgerIdArg(ledgerId, "CreditLedger.balance");
     const atMs = parseTimeArg(at, "CreditLedger.balance", "at");
     const state = this.#ledger(id, "CreditLedger.balance");
-    return balanceAt(id, this.#facts(state), atMs, state.grants);
+    return balanceAt(id, this.#facts(state, atMs + 1, atMs), atMs, state.grants);
   }
 
   async history(query: CreditHistoryQuery, signal?: AbortSignal): Promise<CreditHistoryPage> {
     signal?.throwIfAborted();
     const q = parseCreditHistoryQuery(query);
     const state = this.#ledger(q.ledgerId, "CreditHistoryQuery");
-    return historyPage(this.#facts(state), q.fromMs, q.toMs, q.limit, q.cursor);
+    return historyPage(this.#facts(state, q.fromMs, q.toMs), q.fromMs, q.toMs, q.limit, q.cursor);
   }
 
   async highWatermark(ledgerId: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -458,8 +505,51 @@ export class MemoryCreditLedger implements CreditLedger {
     return state;
   }
 
-  #facts(state: LedgerState): LedgerFacts {
-    const usage = [...state.usage.values()].map((u) => u.fact);
-    return { grants: state.grants.map(grantFact), resets: state.resets, usage };
+  /**
+   * The facts a question needs whose own events are at or after `bound`: the latest snapshot at
+   * or before it, and the usage from its position on (all of it without one), up to `upTo`
+   * inclusive when the question looks no further (a balance, an allocation, a history window).
+   */
+  #facts(state: LedgerState, bound: number, upTo = Number.POSITIVE_INFINITY): LedgerFacts {
+    const grants = state.grants.map(grantFact);
+    const from = snapshotAtOrBefore(state.snapshots, bound);
+    const { timeline } = state;
+    const start = from === undefined ? 0 : firstAtOrAfter(timeline, from.position);
+    const end = upTo === Number.POSITIVE_INFINITY ? timeline.length : firstAtOrAfter(timeline, upTo + 1);
+    const usage = start === 0 && end === timeline.length ? timeline : timeline.slice(start, end);
+    return from === undefined
+      ? { grants, resets: state.resets, usage }
+      : { grants, resets: state.resets, usage, from };
+  }
+}
+
+/** The index of the first fact with `atMs ≥ at` in a timeline sorted by time. */
+function firstAtOrAfter(timeline: readonly UsageFact[], at: number): number {
+  let lo = 0;
+  let hi = timeline.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((timeline[mid] as UsageFact).atMs < at) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Inserts after every fact at the same time (appends when usage arrives in time order). */
+function insertIntoTimeline(timeline: UsageFact[], fact: UsageFact): void {
+  const last = timeline.at(-1);
+  if (last === undefined || last.atMs <= fact.atMs) {
+    timeline.push(fact);
+    return;
+  }
+  timeline.splice(firstAtOrAfter(timeline, fact.atMs + 1), 0, fact);
+}
+
+function removeFromTimeline(timeline: UsageFact[], fact: UsageFact): void {
+  for (let i = firstAtOrAfter(timeline, fact.atMs); i < timeline.length; i++) {
+    if (timeline[i] === fact) {
+      timeline.splice(i, 1);
+      return;
+    }
   }
 }

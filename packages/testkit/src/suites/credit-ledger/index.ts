@@ -21,6 +21,7 @@ import { idempotencyCases } from "./idempotency.js";
 import { listingCases } from "./listing.js";
 import { propertyCases } from "./properties.js";
 import { refundCases } from "./refunds.js";
+import { type SnapshotLedgerFactory, snapshotCases } from "./snapshots.js";
 import { t } from "./support.js";
 
 export interface CreditLedgerSuiteOptions extends SuiteOptions<CreditLedger> {
@@ -35,6 +36,12 @@ export interface CreditLedgerSuiteOptions extends SuiteOptions<CreditLedger> {
    * over many reserve/commit and reserve/void cycles.
    */
   retention?: HoldRetentionOptions<CreditLedger>;
+  /**
+   * A ledger that takes a balance snapshot every `every` usage events (e.g. the backend's
+   * `snapshotEvery` option), so that the snapshot cases cross many snapshot boundaries. Without
+   * it they run on `create()` (and cross only the boundaries its default interval gives).
+   */
+  snapshots?: SnapshotLedgerFactory;
 }
 
 /**
@@ -46,7 +53,8 @@ export interface CreditLedgerSuiteOptions extends SuiteOptions<CreditLedger> {
  * fast-check properties (conservation, no negative balance, order independence), 1,000
  * concurrent burns, versioned usage (corrections), refunds (negative usage of a money feature:
  * LIFO, after an expiry, a void or a reset, owed back, a volume tier's reversal; quantity
- * features refuse them), and holds: reserve against remaining
+ * features refuse them), balance snapshots (late usage, corrections, voids, resets and grants
+ * dated before a snapshot, each compared with a replay from scratch), and holds: reserve against remaining
  * credits, commit the actual burn, void, idempotency by holdId, expiry by the store's clock (real
  * time: a 50 ms hold, then a 150 ms wait) and concurrent reserves that never oversubscribe. Every
  * test always runs; none can be switched off.
@@ -119,6 +127,7 @@ function creditLedgerTests(title: string, options: CreditLedgerSuiteOptions): vo
     holdCases(parts);
     propertyCases(parts);
     concurrencyCases(parts);
+    snapshotCases(options.snapshots ?? (() => options.create()), runs);
   });
   if (options.retention !== undefined) creditRetentionCases(title, options.retention);
 }
