@@ -4,7 +4,7 @@ import { LatchError, LatchValidationError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { type RetryPolicy, withRetry } from "./retry.js";
+import { isCallerFault, type RetryPolicy, withRetry } from "./retry.js";
 
 /** The change-log consumer `reconcileQuota` walks. */
 export const QUOTA_CURSOR = "latch:quota";
@@ -46,8 +46,13 @@ export interface ReconcileQuotaDeps {
   skipped: (record: RatedUsageRecord, error: unknown) => void;
 }
 
-/** Outcomes a retry cannot change: the hold stands as it is. */
-const FINAL_CODES = new Set(["hold_already_resolved", "idempotency_conflict", "invalid_input"]);
+/**
+ * Outcomes a retry cannot change, so the hold stands as it is and the run goes on: the hold was
+ * already resolved another way, or the commit itself is refused for its input (a caller fault,
+ * the facade's one rule in `retry.ts`).
+ */
+const holdStands = (error: unknown): boolean =>
+  isCallerFault(error) || (LatchError.isInstance(error) && error.code === "hold_already_resolved");
 
 /**
  * Commits the quota hold of every rated-record version stored since the last run (the
@@ -72,7 +77,7 @@ export async function reconcileQuota(deps: ReconcileQuotaDeps): Promise<{ versio
         await withRetry(() => quota.commit(holdId, units), retry);
         holds++;
       } catch (error) {
-        if (!(LatchError.isInstance(error) && FINAL_CODES.has(error.code))) throw error;
+        if (!holdStands(error)) throw error;
         deps.skipped(record, error);
       }
     }
