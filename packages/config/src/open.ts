@@ -199,6 +199,8 @@ const redisHost = (url: string) => {
  * await latch.close();
  * await backends.close();
  */
-export function loadLatchConfig(env: Record<string, string | undefined> = process.env): Promise<LatchBackends> {
+export function loadLatchConfig(
+  env: Record<string, string | undefined> = process.env,
+): Promise<LatchBackends> {
   return openLatchBackends(readLatchSettings(env));
 }

@@ -55,10 +55,12 @@ const url = (protocols: readonly string[]) =>
     { message: `expected a ${protocols.map((p) => `${p}//`).join(" or ")} URL` },
   );
 
-const identifier = z
-  .string()
-  .regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: "expected [a-z_][a-z0-9_]{0,62}" });
-const text = (max: number) => z.string().min(1).max(max, { message: `expected at most ${max} characters` });
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { message: "expected [a-z_][a-z0-9_]{0,62}" });
+const text = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max, { message: `expected at most ${max} characters` });
 const flag = z.enum(["true", "false", "1", "0"], { message: "expected true or false" });
 const count = (max: number) =>
   z
@@ -238,9 +240,12 @@ export function describeSettings(s: LatchSettings): string {
   const parts: string[] = [];
   if (s.store === "postgres") parts.push(`PostgreSQL ${hostOf(s.databaseUrl)} (schema ${s.schema})`);
   else if (s.store === "pglite")
-    parts.push(`PGlite ${s.pgliteDir === undefined ? "in memory" : `in ${s.pgliteDir}`} (schema ${s.schema})`);
+    parts.push(
+      `PGlite ${s.pgliteDir === undefined ? "in memory" : `in ${s.pgliteDir}`} (schema ${s.schema})`,
+    );
   else parts.push("in-memory stores");
-  if (s.redis) parts.push(`Redis ${hostOf(s.redis.url)} (prefix ${s.redis.keyPrefix}) for quota and counters`);
+  if (s.redis)
+    parts.push(`Redis ${hostOf(s.redis.url)} (prefix ${s.redis.keyPrefix}) for quota and counters`);
   if (s.nats) parts.push(`record() publishes to JetStream stream ${s.nats.stream} at ${hostOf(s.nats.url)}`);
   if (s.s3) parts.push(`export to s3://${s.s3.bucket}/${s.s3.prefix ?? ""}`);
   else if (s.exportDir !== undefined) parts.push(`export to ${s.exportDir}`);

@@ -47,7 +47,12 @@ describe("readLatchSettings", () => {
       poolSize: 8,
       migrate: true,
       redis: { url: "redis://cache:6379", keyPrefix: "app" },
-      s3: { bucket: "latch-exports", endpoint: "http://127.0.0.1:9000", prefix: "prod/", region: "eu-west-1" },
+      s3: {
+        bucket: "latch-exports",
+        endpoint: "http://127.0.0.1:9000",
+        prefix: "prod/",
+        region: "eu-west-1",
+      },
       nats: { url: "nats://127.0.0.1:4222", stream: "BILLING" },
       pricesFile: "prices.json",
       spoolDir: "/var/lib/latch/spool",
@@ -57,9 +62,14 @@ describe("readLatchSettings", () => {
   it("accepts the documented older names, the LATCH_ name winning when both are set", () => {
     expect(
       readLatchSettings({ DATABASE_URL: "postgres://db/a", REDIS_URL: "redis://r", LATCH_KEY_PREFIX: "k" }),
-    ).toMatchObject({ store: "postgres", databaseUrl: "postgres://db/a", redis: { url: "redis://r", keyPrefix: "k" } });
+    ).toMatchObject({
+      store: "postgres",
+      databaseUrl: "postgres://db/a",
+      redis: { url: "redis://r", keyPrefix: "k" },
+    });
     expect(
-      readLatchSettings({ DATABASE_URL: "postgres://db/old", LATCH_DATABASE_URL: "postgres://db/new" }).databaseUrl,
+      readLatchSettings({ DATABASE_URL: "postgres://db/old", LATCH_DATABASE_URL: "postgres://db/new" })
+        .databaseUrl,
     ).toBe("postgres://db/new");
   });
 
@@ -111,12 +121,16 @@ describe("readLatchSettings", () => {
 
   it("names the fallback variable when the value came from it", () => {
     const error = failure(() => readLatchSettings({ DATABASE_URL: `mysql://root:${SECRET}@db/x` }));
-    expect(error.issues).toEqual([{ path: "DATABASE_URL", message: "expected a postgres:// or postgresql:// URL" }]);
+    expect(error.issues).toEqual([
+      { path: "DATABASE_URL", message: "expected a postgres:// or postgresql:// URL" },
+    ]);
     expect(error.message).not.toContain(SECRET);
   });
 
   it("reports every problem at once", () => {
-    const error = failure(() => readLatchSettings({ LATCH_SCHEMA: "A", LATCH_POOL_SIZE: "0", LATCH_MIGRATE: "maybe" }));
+    const error = failure(() =>
+      readLatchSettings({ LATCH_SCHEMA: "A", LATCH_POOL_SIZE: "0", LATCH_MIGRATE: "maybe" }),
+    );
     expect(error.issues.map((i) => i.path)).toEqual(["LATCH_SCHEMA", "LATCH_POOL_SIZE", "LATCH_MIGRATE"]);
   });
 
@@ -147,7 +161,11 @@ describe("readLatchSettings", () => {
     it("reads a JSON file with the same keys; the environment wins", () => {
       const path = file(
         "ok.json",
-        JSON.stringify({ LATCH_DATABASE_URL: "postgres://db/file", LATCH_SCHEMA: "from_file", LATCH_POOL_SIZE: 2 }),
+        JSON.stringify({
+          LATCH_DATABASE_URL: "postgres://db/file",
+          LATCH_SCHEMA: "from_file",
+          LATCH_POOL_SIZE: 2,
+        }),
       );
       expect(readLatchSettings({ LATCH_CONFIG: path, LATCH_SCHEMA: "from_env" })).toMatchObject({
         store: "postgres",
@@ -158,12 +176,19 @@ describe("readLatchSettings", () => {
     });
 
     it("names the key and the file for a bad or unknown key, without the value", () => {
-      const path = file("bad.json", JSON.stringify({ LATCH_REDIS_URL: `http://:${SECRET}@x`, LATCH_REDIS_UR: "x" }));
+      const path = file(
+        "bad.json",
+        JSON.stringify({ LATCH_REDIS_URL: `http://:${SECRET}@x`, LATCH_REDIS_UR: "x" }),
+      );
       const unknown = failure(() => readLatchSettings({ LATCH_CONFIG: path }));
-      expect(unknown.issues).toEqual([{ path: `LATCH_REDIS_UR (in ${path})`, message: "not a Latch setting" }]);
+      expect(unknown.issues).toEqual([
+        { path: `LATCH_REDIS_UR (in ${path})`, message: "not a Latch setting" },
+      ]);
       const path2 = file("bad2.json", JSON.stringify({ LATCH_REDIS_URL: `http://:${SECRET}@x` }));
       const bad = failure(() => readLatchSettings({ LATCH_CONFIG: path2 }));
-      expect(bad.issues).toEqual([{ path: `LATCH_REDIS_URL (in ${path2})`, message: "expected a redis:// or rediss:// URL" }]);
+      expect(bad.issues).toEqual([
+        { path: `LATCH_REDIS_URL (in ${path2})`, message: "expected a redis:// or rediss:// URL" },
+      ]);
       expect(bad.message).not.toContain(SECRET);
     });
 
