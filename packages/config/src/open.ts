@@ -122,12 +122,24 @@ export async function openLatchBackends(settings: LatchSettings): Promise<LatchB
         if (redis.status === "ready") await redis.quit();
         else redis.disconnect();
       });
+      // Without a listener ioredis prints "Unhandled error event" for every failed reconnect;
+      // report connection losses once connected (a failed first connect throws below).
+      let connected = false;
+      redis.on("error", (error: Error) => {
+        if (connected) console.warn(`[latch] Redis connection error: ${error.message}`);
+      });
       try {
         await redis.connect();
+        connected = true;
       } catch (error) {
         throw new Error(`LATCH_REDIS_URL: cannot connect to ${redisHost(settings.redis.url)}`, {
           cause: error,
         });
+      }
+      const keys = { keyPrefix: settings.redis.keyPrefix };
+      if (settings.store === "redis") {
+        observations = new redisAdapter.RedisObservationStore(redis, keys);
+        rated = new redisAdapter.RedisRatedRecordStore(redis, keys);
       }
       quota = new redisAdapter.RedisQuota(redis, { keyPrefix: settings.redis.keyPrefix });
       counter = new redisAdapter.RedisUsageCounter(redis, { keyPrefix: settings.redis.keyPrefix });

@@ -3,7 +3,7 @@ import { LatchValidationError } from "@latch/core";
 import { z } from "zod";
 
 /** The stores an application can keep observations and rated records in. */
-export const STORES = ["memory", "pglite", "postgres"] as const;
+export const STORES = ["memory", "pglite", "postgres", "redis"] as const;
 export type StoreKind = (typeof STORES)[number];
 
 /**
@@ -11,7 +11,10 @@ export type StoreKind = (typeof STORES)[number];
  * Every field comes from one `LATCH_*` variable (see the package README's table).
  */
 export interface LatchSettings {
-  /** `LATCH_STORE`; default `postgres` when a database URL is set, else `memory`. */
+  /**
+   * `LATCH_STORE`: where observations and rated records live. Default `postgres` when a database
+   * URL is set, else `memory`. `redis` keeps them in Redis too (`LATCH_REDIS_URL`).
+   */
   store: StoreKind;
   /** `LATCH_DATABASE_URL` (fallback `DATABASE_URL`); required by `postgres`. */
   databaseUrl?: string;
@@ -186,6 +189,9 @@ export function readLatchSettings(env: Record<string, string | undefined> = proc
   }
   if (issues.length === 0) {
     const store = values.LATCH_STORE ?? (values.LATCH_DATABASE_URL !== undefined ? "postgres" : "memory");
+    if (store === "redis" && values.LATCH_REDIS_URL === undefined) {
+      issues.push({ path: "LATCH_REDIS_URL", message: "required with LATCH_STORE=redis (or set REDIS_URL)" });
+    }
     if (store === "postgres" && values.LATCH_DATABASE_URL === undefined) {
       issues.push({
         path: "LATCH_DATABASE_URL",
@@ -243,8 +249,10 @@ export function describeSettings(s: LatchSettings): string {
     parts.push(
       `PGlite ${s.pgliteDir === undefined ? "in memory" : `in ${s.pgliteDir}`} (schema ${s.schema})`,
     );
+  else if (s.store === "redis" && s.redis)
+    parts.push(`Redis ${hostOf(s.redis.url)} (prefix ${s.redis.keyPrefix})`);
   else parts.push("in-memory stores");
-  if (s.redis)
+  if (s.redis && s.store !== "redis")
     parts.push(`Redis ${hostOf(s.redis.url)} (prefix ${s.redis.keyPrefix}) for quota and counters`);
   if (s.nats) parts.push(`record() publishes to JetStream stream ${s.nats.stream} at ${hostOf(s.nats.url)}`);
   if (s.s3) parts.push(`export to s3://${s.s3.bucket}/${s.s3.prefix ?? ""}`);

@@ -73,6 +73,16 @@ describe("readLatchSettings", () => {
     ).toBe("postgres://db/new");
   });
 
+  it("keeps every store in Redis with LATCH_STORE=redis, which needs a Redis URL", () => {
+    expect(readLatchSettings({ LATCH_STORE: "redis", REDIS_URL: "redis://r:6380" })).toMatchObject({
+      store: "redis",
+      redis: { url: "redis://r:6380", keyPrefix: "latch" },
+    });
+    expect(failure(() => readLatchSettings({ LATCH_STORE: "redis" })).issues).toEqual([
+      { path: "LATCH_REDIS_URL", message: "required with LATCH_STORE=redis (or set REDIS_URL)" },
+    ]);
+  });
+
   it("keeps memory when LATCH_STORE says so, even with a database URL in the environment", () => {
     const settings = readLatchSettings({ LATCH_STORE: "memory", DATABASE_URL: "postgres://db/a" });
     expect(settings.store).toBe("memory");

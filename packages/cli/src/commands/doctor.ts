@@ -55,7 +55,7 @@ export async function runDoctor(options: DoctorOptions, ctx: CliContext): Promis
         status: "ok",
         detail: `${settings.pgliteDir === undefined ? "in memory" : `data directory ${settings.pgliteDir}`}; migrated by loadLatchConfig() when the application opens it (not opened here: two processes on one directory lose writes)`,
       });
-    else
+    else if (settings.store === "memory")
       checks.push({
         check: "store",
         status: "ok",
