@@ -73,17 +73,22 @@ const count = (max: number) =>
     .refine((n) => n >= 1 && n <= max, { message: `expected an integer from 1 to ${max}` });
 
 /**
- * Every variable, its schema and the older names accepted in its place (first found wins).
+ * Every variable, its schema and the older names accepted in its place (first found wins;
+ * `fallbackOnlyFor`: only when `LATCH_STORE` is that store).
  * The schemas are the single source of the documented table.
  */
 const VARIABLES = {
   LATCH_STORE: { schema: z.enum(STORES, { message: `expected one of ${STORES.join(", ")}` }) },
-  LATCH_DATABASE_URL: { schema: url(["postgres:", "postgresql:"]), fallbacks: ["DATABASE_URL"] },
+  LATCH_DATABASE_URL: {
+    schema: url(["postgres:", "postgresql:"]),
+    fallbacks: ["DATABASE_URL"],
+    fallbackOnlyFor: "postgres",
+  },
   LATCH_PGLITE_DIR: { schema: text(4096) },
   LATCH_SCHEMA: { schema: identifier },
   LATCH_POOL_SIZE: { schema: count(1000) },
   LATCH_MIGRATE: { schema: flag },
-  LATCH_REDIS_URL: { schema: url(["redis:", "rediss:"]), fallbacks: ["REDIS_URL"] },
+  LATCH_REDIS_URL: { schema: url(["redis:", "rediss:"]), fallbacks: ["REDIS_URL"], fallbackOnlyFor: "redis" },
   LATCH_REDIS_PREFIX: { schema: text(64), fallbacks: ["LATCH_KEY_PREFIX"] },
   LATCH_S3_BUCKET: {
     schema: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
@@ -100,7 +105,10 @@ const VARIABLES = {
   },
   LATCH_PRICES_FILE: { schema: text(4096) },
   LATCH_SPOOL_DIR: { schema: text(4096) },
-} as const satisfies Record<string, { schema: z.ZodType; fallbacks?: readonly string[] }>;
+} as const satisfies Record<
+  string,
+  { schema: z.ZodType; fallbacks?: readonly string[]; fallbackOnlyFor?: StoreKind }
+>;
 
 type Variable = keyof typeof VARIABLES;
 type Values = { [K in Variable]?: z.output<(typeof VARIABLES)[K]["schema"]> };
@@ -160,7 +168,14 @@ export function readLatchSettings(env: Record<string, string | undefined> = proc
   const issues: Array<{ path: string; message: string }> = [];
   for (const name of LATCH_VARIABLES) {
     const variable = VARIABLES[name];
-    const names = [name, ...("fallbacks" in variable ? variable.fallbacks : [])];
+    // Generic names (DATABASE_URL, REDIS_URL) often belong to the application: they are read
+    // only when LATCH_STORE names that backend, never to switch one on.
+    const fallbacks =
+      "fallbacks" in variable &&
+      (!("fallbackOnlyFor" in variable) || values.LATCH_STORE === variable.fallbackOnlyFor)
+        ? variable.fallbacks
+        : [];
+    const names = [name, ...fallbacks];
     let found: { value: string; source: Source } | undefined;
     for (const candidate of names) {
       const fromEnv = env[candidate];

@@ -60,17 +60,32 @@ describe("readLatchSettings", () => {
   });
 
   it("accepts the documented older names, the LATCH_ name winning when both are set", () => {
-    expect(
-      readLatchSettings({ DATABASE_URL: "postgres://db/a", REDIS_URL: "redis://r", LATCH_KEY_PREFIX: "k" }),
-    ).toMatchObject({
+    expect(readLatchSettings({ LATCH_STORE: "postgres", DATABASE_URL: "postgres://db/a" })).toMatchObject({
       store: "postgres",
       databaseUrl: "postgres://db/a",
+    });
+    expect(
+      readLatchSettings({ LATCH_STORE: "redis", REDIS_URL: "redis://r", LATCH_KEY_PREFIX: "k" }),
+    ).toMatchObject({
+      store: "redis",
       redis: { url: "redis://r", keyPrefix: "k" },
     });
     expect(
-      readLatchSettings({ DATABASE_URL: "postgres://db/old", LATCH_DATABASE_URL: "postgres://db/new" })
-        .databaseUrl,
+      readLatchSettings({
+        LATCH_STORE: "postgres",
+        DATABASE_URL: "postgres://db/old",
+        LATCH_DATABASE_URL: "postgres://db/new",
+      }).databaseUrl,
     ).toBe("postgres://db/new");
+  });
+
+  it("never switches a backend on from the application's own DATABASE_URL or REDIS_URL", () => {
+    expect(readLatchSettings({ DATABASE_URL: "mysql://app@db/shop", REDIS_URL: "http://cache" })).toEqual({
+      store: "memory",
+      schema: "latch",
+      poolSize: 4,
+      migrate: false,
+    });
   });
 
   it("keeps every store in Redis with LATCH_STORE=redis, which needs a Redis URL", () => {
@@ -130,7 +145,9 @@ describe("readLatchSettings", () => {
   }
 
   it("names the fallback variable when the value came from it", () => {
-    const error = failure(() => readLatchSettings({ DATABASE_URL: `mysql://root:${SECRET}@db/x` }));
+    const error = failure(() =>
+      readLatchSettings({ LATCH_STORE: "postgres", DATABASE_URL: `mysql://root:${SECRET}@db/x` }),
+    );
     expect(error.issues).toEqual([
       { path: "DATABASE_URL", message: "expected a postgres:// or postgresql:// URL" },
     ]);
