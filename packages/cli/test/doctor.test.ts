@@ -1,4 +1,6 @@
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { createServer } from "node:net";
 import { migrate, REQUIRED_SCHEMA_VERSION } from "@latch/postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,6 +10,43 @@ const databaseUrl = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5
 const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const schema = `latch_doctor_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
 let pool: pg.Pool;
+/** A private redis-server whose maxmemory-policy can evict keys (the shared one stays untouched). */
+let evicting: { child: ChildProcess; url: string } | undefined;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function startEvictingRedis(): Promise<{ child: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(
+    "redis-server",
+    [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--maxmemory-policy",
+      "volatile-lru",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.once("error", reject);
+    child.stdout?.setEncoding("utf8").on("data", (s: string) => {
+      if (s.includes("Ready to accept connections")) resolve();
+    });
+  });
+  return { child, url: `redis://127.0.0.1:${port}` };
+}
 
 /** Only the variables a test names: nothing leaks in from the machine's environment. */
 const CLEAN = Object.fromEntries(
@@ -22,6 +61,7 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
 });
 afterAll(async () => {
+  evicting?.child.kill();
   await pool?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool?.end();
 });
@@ -99,5 +139,23 @@ describe("latch doctor", () => {
     expect(run.stdout).toContain("fix: check LATCH_REDIS_URL");
     expect(`${run.stdout}${run.stderr}`).not.toContain("hunter2");
     expect(run.stderr).toBe("latch: doctor: 2 problems found\n");
+  });
+
+  it("fails on a Redis whose maxmemory-policy can evict quota holds, and says to set noeviction", async () => {
+    evicting = await startEvictingRedis();
+    const run = await doctor({ LATCH_REDIS_URL: evicting.url });
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`ok    redis: connected to ${evicting.url.slice("redis://".length)}`);
+    expect(run.stdout).toMatch(/^fail {2}redis settings: .*volatile-lru/m);
+    expect(run.stdout).toContain("fix: set maxmemory-policy noeviction");
+    expect(run.stderr).toBe("latch: doctor: 1 problem found\n");
+  });
+
+  it("warns (without failing) when the NATS ingest stream has no consumer yet", async () => {
+    const stream = `DOCTOR_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const run = await doctor({ LATCH_NATS_URL: "nats://127.0.0.1:4222", LATCH_NATS_STREAM: stream });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`warn  nats: stream ${stream} or its ingest consumer is missing`);
+    expect(run.stdout).toContain("fix: start the application");
   });
 });

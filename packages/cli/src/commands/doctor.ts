@@ -1,4 +1,4 @@
-import { hostOf, type LatchSettings, readLatchSettings } from "@latch/config";
+import { describeSettings, hostOf, type LatchSettings, readLatchSettings } from "@latch/config";
 import { LatchValidationError } from "@latch/core";
 import type { CliContext } from "../context.js";
 import { CommandError } from "../exit-codes.js";
@@ -36,7 +36,7 @@ export async function runDoctor(options: DoctorOptions, ctx: CliContext): Promis
   let settings: LatchSettings | undefined;
   try {
     settings = readLatchSettings(ctx.env);
-    checks.push({ check: "configuration", status: "ok", detail: `store ${settings.store}` });
+    checks.push({ check: "configuration", status: "ok", detail: describeSettings(settings) });
   } catch (error) {
     if (!LatchValidationError.isInstance(error)) throw error;
     for (const issue of error.issues)
