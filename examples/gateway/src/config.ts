@@ -11,6 +11,8 @@
  *
  * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out/gateway`).
  */
+
+import { readLatchSettings } from "@latch/config";
 import {
   createLatch,
   FileExporter,
@@ -71,30 +73,44 @@ export interface GatewayBackends extends Backends {
   ingestStatus(): Promise<{ lag: number; stored: number }>;
 }
 
-/** Reads {@link GatewayConfig} from the environment (the names in the table above). */
+/**
+ * Reads {@link GatewayConfig} from the environment (the names in the table above) through
+ * `@latch/config`, so they are validated like any Latch application's: a bad value fails with
+ * the variable's name, never its value. `LATCH_INGEST_WORKERS` is the gateway's own.
+ */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const settings = readLatchSettings({
+    // The gateway's stream unless one is named.
+    ...(env.LATCH_NATS_URL ? { LATCH_NATS_STREAM: "LATCH_GATEWAY" } : {}),
+    ...env,
+  });
+  if (settings.store === "pglite" || settings.store === "redis")
+    throw new Error("LATCH_STORE: the gateway example runs on memory or postgres");
+  const workers = env.LATCH_INGEST_WORKERS;
+  if (workers !== undefined && !/^[0-9]{1,3}$/.test(workers))
+    throw new Error("LATCH_INGEST_WORKERS: expected an integer from 0 to 999");
   return {
-    ...(env.LATCH_DATABASE_URL ? { databaseUrl: env.LATCH_DATABASE_URL } : {}),
-    ...(env.LATCH_REDIS_URL ? { redisUrl: env.LATCH_REDIS_URL } : {}),
-    ...(env.LATCH_S3_BUCKET
+    ...(settings.databaseUrl ? { databaseUrl: settings.databaseUrl } : {}),
+    ...(settings.redis ? { redisUrl: settings.redis.url } : {}),
+    ...(settings.s3
       ? {
           s3: {
-            bucket: env.LATCH_S3_BUCKET,
-            ...(env.LATCH_S3_ENDPOINT ? { endpoint: env.LATCH_S3_ENDPOINT, forcePathStyle: true } : {}),
-            ...(env.LATCH_S3_PREFIX ? { prefix: env.LATCH_S3_PREFIX } : {}),
+            bucket: settings.s3.bucket,
+            ...(settings.s3.endpoint ? { endpoint: settings.s3.endpoint, forcePathStyle: true } : {}),
+            ...(settings.s3.prefix ? { prefix: settings.s3.prefix } : {}),
           },
         }
       : {}),
-    ...(env.LATCH_NATS_URL
+    ...(settings.nats
       ? {
           nats: {
-            url: env.LATCH_NATS_URL,
-            ...(env.LATCH_NATS_STREAM ? { stream: env.LATCH_NATS_STREAM } : {}),
-            ...(env.LATCH_INGEST_WORKERS ? { workers: Number(env.LATCH_INGEST_WORKERS) } : {}),
+            url: settings.nats.url,
+            stream: settings.nats.stream,
+            ...(workers !== undefined ? { workers: Number(workers) } : {}),
           },
         }
       : {}),
-    exportDir: env.LATCH_EXPORT_DIR ?? "latch-out/gateway",
+    exportDir: settings.exportDir ?? "latch-out/gateway",
   };
 }
 

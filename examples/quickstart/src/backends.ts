@@ -1,9 +1,4 @@
-import {
-  MemoryObservationStore,
-  MemoryQuotaReservator,
-  MemoryRatedRecordStore,
-  MemoryUsageCounter,
-} from "@latch/core";
+import { type LatchSettings, openLatchBackends, readLatchSettings } from "@latch/config";
 import type {
   ObservationStore,
   QuotaAuthorizer,
@@ -11,16 +6,7 @@ import type {
   RatedRecordStore,
   UsageCounter,
 } from "@latch/core/adapter";
-import {
-  migrate,
-  PostgresObservationStore,
-  PostgresQuota,
-  PostgresRatedRecordStore,
-  PostgresUsageCounter,
-} from "@latch/postgres";
-import { failFastRedisOptions, RedisQuota, RedisUsageCounter } from "@latch/redis";
-import { Redis } from "ioredis";
-import pg from "pg";
+import { migrate } from "@latch/postgres";
 
 /** Where the simulated gateway keeps its state: the application code is the same for all. */
 export interface Backends {
@@ -38,6 +24,11 @@ export interface BackendOptions {
   databaseUrl?: string;
   /** Redis for hot quota and usage counters. */
   redisUrl?: string;
+  /**
+   * Read the backends from these `LATCH_*` variables instead (`@latch/config`: `LATCH_STORE`,
+   * `LATCH_DATABASE_URL`, `LATCH_REDIS_URL`, …); `databaseUrl` and `redisUrl` are ignored.
+   */
+  env?: Record<string, string | undefined>;
   /** Postgres schema / Redis key prefix; wiped at start so every run starts from nothing. */
   namespace?: string;
   /** Also wipe the namespace on close (tests). */
@@ -46,67 +37,74 @@ export interface BackendOptions {
   poolSize?: number;
 }
 
+/** The options as `@latch/config` settings: the namespace is the schema and the key prefix. */
+function settingsOf(options: BackendOptions, namespace: string): LatchSettings {
+  const env = options.env ?? {
+    ...(options.databaseUrl ? { LATCH_DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.redisUrl ? { LATCH_REDIS_URL: options.redisUrl } : {}),
+  };
+  return readLatchSettings({
+    ...(options.poolSize !== undefined ? { LATCH_POOL_SIZE: String(options.poolSize) } : {}),
+    ...env,
+    // The demo wipes its namespace: never a schema or prefix named elsewhere.
+    LATCH_SCHEMA: namespace,
+    LATCH_REDIS_PREFIX: namespace,
+  });
+}
+
 /**
- * The embedded default (in memory), or PostgreSQL and/or Redis. Postgres is the system of
- * record; Redis, when given, takes the hot path (quota, counters).
+ * The embedded default (in memory), or PostgreSQL (or PGlite) and/or Redis, opened by
+ * `@latch/config` from the same settings an application uses. Postgres is the system of
+ * record; Redis, when given, takes the hot path (quota, counters). The demo wipes its
+ * namespace first, so every run starts from nothing.
  */
 export async function openBackends(options: BackendOptions = {}): Promise<Backends> {
   const namespace = options.namespace ?? "latch_quickstart";
-  const closers: Array<() => Promise<unknown>> = [];
+  const settings = settingsOf(options, namespace);
+  const opened = await openLatchBackends(settings);
+  const { postgres, redis } = opened.clients;
   const parts: string[] = [];
-  let observations: ObservationStore = new MemoryObservationStore();
-  let rated: RatedRecordStore = new MemoryRatedRecordStore();
-  let quota: QuotaReservator & QuotaAuthorizer = new MemoryQuotaReservator();
-  let counter: UsageCounter = new MemoryUsageCounter();
-
-  if (options.databaseUrl) {
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 4 });
-    // An idle connection the server drops (restart, failover, pg_terminate_backend) is reported
-    // here; without a listener node-postgres' pool would crash the process. The pool replaces
-    // the connection; queries that were running on it fail and Latch retries or spools them.
-    pool.on("error", (error) => console.warn(`[latch] PostgreSQL connection lost: ${error.message}`));
-    const drop = () => pool.query(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`);
-    closers.push(async () => {
-      if (options.dropOnClose) await drop();
-      await pool.end();
-    });
-    await drop();
-    await migrate(pool, { schema: namespace });
-    observations = new PostgresObservationStore(pool, { schema: namespace });
-    rated = new PostgresRatedRecordStore(pool, { schema: namespace });
-    quota = new PostgresQuota(pool, { schema: namespace });
-    counter = new PostgresUsageCounter(pool, { schema: namespace });
-    parts.push(`PostgreSQL (schema ${namespace})`);
-  }
-  if (options.redisUrl) {
-    // Fail-fast options queue nothing while disconnected: connect before the first command.
-    const redis = new Redis(options.redisUrl, { ...failFastRedisOptions(2_000), lazyConnect: true });
-    await redis.connect();
-    const wipe = async () => {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 1000);
-        if (keys.length > 0) await redis.del(...keys);
-        cursor = next;
-      } while (cursor !== "0");
-    };
-    closers.push(async () => {
-      if (options.dropOnClose) await wipe();
-      await redis.quit();
-    });
-    await wipe();
-    quota = new RedisQuota(redis, { keyPrefix: namespace });
-    counter = new RedisUsageCounter(redis, { keyPrefix: namespace });
-    parts.push(`Redis (prefix ${namespace}) for quota and counters`);
+  const wipePostgres = async () => {
+    if (postgres !== undefined && settings.store === "postgres")
+      await postgres.query(`DROP SCHEMA IF EXISTS "${settings.schema}" CASCADE`);
+  };
+  const wipeRedis = async () => {
+    if (redis === undefined || settings.redis === undefined) return;
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${settings.redis.keyPrefix}:*`, "COUNT", 1000);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  };
+  try {
+    if (postgres !== undefined) {
+      if (settings.store === "postgres") {
+        await wipePostgres();
+        await migrate(postgres, { schema: settings.schema });
+        parts.push(`PostgreSQL (schema ${settings.schema})`);
+      } else parts.push(`PGlite (schema ${settings.schema})`);
+    }
+    if (redis !== undefined && settings.redis !== undefined) {
+      await wipeRedis();
+      parts.push(`Redis (prefix ${settings.redis.keyPrefix}) for quota and counters`);
+    }
+  } catch (error) {
+    await opened.close();
+    throw error;
   }
   return {
-    observations,
-    rated,
-    quota,
-    counter,
+    observations: opened.observations,
+    rated: opened.rated,
+    quota: opened.quota,
+    counter: opened.counter,
     description: parts.length > 0 ? parts.join(" + ") : "embedded default: in-memory stores",
     async close() {
-      for (const close of closers.reverse()) await close();
+      if (options.dropOnClose) {
+        await wipePostgres();
+        await wipeRedis();
+      }
+      await opened.close();
     },
   };
 }

@@ -9,7 +9,9 @@
  * Environment: LATCH_CALLS (default 3000), LATCH_OUT (default ./latch-out), and to swap the
  * backends without touching the application code: LATCH_DATABASE_URL (PostgreSQL as the
  * system of record, schema latch_quickstart, wiped at start) and LATCH_REDIS_URL (Redis for
- * quota and counters, key prefix latch_quickstart). S3 export arrives with @latch/s3.
+ * quota and counters, key prefix latch_quickstart), read by @latch/config like any Latch
+ * application's (LATCH_STORE=pglite for embedded PostgreSQL; the schema and prefix are always
+ * latch_quickstart, since the demo wipes them).
  */
 import { relative, resolve } from "node:path";
 import { renderReport, simulateDay } from "./simulation.js";
@@ -20,10 +22,8 @@ const outDir = resolve(cwd, process.env.LATCH_OUT ?? "latch-out");
 const result = await simulateDay({
   calls: Number(process.env.LATCH_CALLS ?? 3_000),
   outDir,
-  backends: {
-    ...(process.env.LATCH_DATABASE_URL ? { databaseUrl: process.env.LATCH_DATABASE_URL } : {}),
-    ...(process.env.LATCH_REDIS_URL ? { redisUrl: process.env.LATCH_REDIS_URL } : {}),
-  },
+  // The LATCH_* variables of @latch/config (LATCH_DATABASE_URL, LATCH_REDIS_URL, …).
+  backends: { env: process.env },
 });
 result.exportDirectory = relative(cwd, outDir) || ".";
 for (const line of renderReport(result)) console.log(line);

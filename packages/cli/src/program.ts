@@ -1,6 +1,7 @@
 import { LatchError } from "@latch/core";
 import { Command, CommanderError } from "commander";
 import { type CommandDef, registerCommand } from "./command.js";
+import { doctorCommand } from "./commands/doctor-command.js";
 import { exportCommand } from "./commands/export-command.js";
 import { migrateCommand } from "./commands/migrate-command.js";
 import { pricesCommand } from "./commands/prices-command.js";
@@ -17,6 +18,7 @@ const COMMANDS: readonly CommandDef[] = [
   pricesCommand,
   rateCommand,
   migrateCommand,
+  doctorCommand,
   exportCommand,
   summaryCommand,
   linesCommand,

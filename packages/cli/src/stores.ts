@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { LatchError, MemoryRatedRecordStore } from "@latch/core";
+import { type LatchSettings, readLatchSettings } from "@latch/config";
+import { LatchError, LatchValidationError, MemoryRatedRecordStore } from "@latch/core";
 import type { RatedRecordStore } from "@latch/core/adapter";
 import type { CliContext } from "./context.js";
 import { STORE_KINDS, type StoreKind } from "./defaults.js";
@@ -17,19 +18,65 @@ export interface OpenedStore {
   close(): Promise<void>;
 }
 
-/** `--database-url`, else `LATCH_DATABASE_URL` (the examples' name), else `DATABASE_URL`. */
-export function databaseUrlOf(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  return flag ?? env.LATCH_DATABASE_URL ?? env.DATABASE_URL;
+/** The variable each store flag stands for (the flag wins over the variable). */
+const FLAG_VARIABLES = {
+  store: ["--store", "LATCH_STORE"],
+  databaseUrl: ["--database-url", "LATCH_DATABASE_URL"],
+  schema: ["--schema", "LATCH_SCHEMA"],
+  redisUrl: ["--redis-url", "LATCH_REDIS_URL"],
+  keyPrefix: ["--key-prefix", "LATCH_REDIS_PREFIX"],
+} as const;
+
+export type SettingsFlags = Partial<Record<keyof typeof FLAG_VARIABLES, string | undefined>>;
+
+/**
+ * The flags laid over the environment, read and validated by `@latch/config` (the same
+ * variables, fallbacks and messages as `loadLatchConfig()`); a problem names the flag when a
+ * flag gave the value, else the variable, never the value. The CLI never guesses the store:
+ * without `--store` or `LATCH_STORE` it is `memory`.
+ */
+export function settingsOf(flags: SettingsFlags, env: NodeJS.ProcessEnv): LatchSettings {
+  const merged: Record<string, string | undefined> = { ...env };
+  const fromFlag = new Map<string, string>();
+  for (const [key, [flag, variable]] of Object.entries(FLAG_VARIABLES)) {
+    const value = flags[key as keyof SettingsFlags];
+    if (value === undefined) continue;
+    merged[variable] = value;
+    fromFlag.set(variable, flag);
+  }
+  if (merged.LATCH_STORE === undefined || merged.LATCH_STORE === "") merged.LATCH_STORE = "memory";
+  try {
+    return readLatchSettings(merged);
+  } catch (error) {
+    if (!LatchValidationError.isInstance(error)) throw error;
+    const lines = error.issues.map((issue) => {
+      const flag = fromFlag.get(issue.path);
+      if (issue.message.startsWith("required with LATCH_STORE=")) {
+        const [flagName, variable] =
+          issue.path === "LATCH_REDIS_URL"
+            ? ["--redis-url", "LATCH_REDIS_URL or REDIS_URL"]
+            : ["--database-url", "LATCH_DATABASE_URL or DATABASE_URL"];
+        const store = fromFlag.has("LATCH_STORE")
+          ? `--store ${merged.LATCH_STORE}`
+          : `LATCH_STORE=${merged.LATCH_STORE}`;
+        return `${flagName}: required with ${store} (or set ${variable})`;
+      }
+      return `${flag ?? issue.path}: ${issue.message}`;
+    });
+    throw new UsageError(lines.join("\n"));
+  }
 }
 
-function storeKind(flags: StoreFlags, env: NodeJS.ProcessEnv): StoreKind {
-  const kind = flags.store ?? env.LATCH_STORE ?? "memory";
-  if (!(STORE_KINDS as readonly string[]).includes(kind)) {
-    throw new UsageError(
-      `${flags.store !== undefined ? "--store" : "LATCH_STORE"}: expected one of ${STORE_KINDS.join(", ")}, got "${kind}"`,
-    );
-  }
-  return kind as StoreKind;
+/**
+ * The PostgreSQL URL and schema of `latch migrate` and `latch serve`: `--database-url`, else
+ * `LATCH_DATABASE_URL`, else `DATABASE_URL`; `--schema`, else `LATCH_SCHEMA`, else `latch`.
+ */
+export function postgresOf(
+  flags: { databaseUrl?: string | undefined; schema?: string | undefined },
+  env: NodeJS.ProcessEnv,
+): { url: string; schema: string } {
+  const settings = settingsOf({ ...flags, store: "postgres" }, env);
+  return { url: settings.databaseUrl as string, schema: settings.schema };
 }
 
 /**
@@ -39,17 +86,21 @@ function storeKind(flags: StoreFlags, env: NodeJS.ProcessEnv): StoreKind {
  * - `postgres`: `--database-url` / `LATCH_DATABASE_URL` / `DATABASE_URL`, schema `--schema` /
  *   `LATCH_SCHEMA` (default `latch`), migrated by `latch migrate`;
  * - `redis`: `--redis-url` / `LATCH_REDIS_URL` / `REDIS_URL`, key prefix `--key-prefix` /
- *   `LATCH_KEY_PREFIX` (default `latch`).
+ *   `LATCH_REDIS_PREFIX` / `LATCH_KEY_PREFIX` (default `latch`).
+ * Flags and variables are read by {@link settingsOf} (`@latch/config`'s rules).
  */
 export async function openStore(flags: StoreFlags, ctx: CliContext): Promise<OpenedStore> {
   const env = ctx.env;
-  const kind = storeKind(flags, env);
+  const settings = settingsOf(flags, env);
+  const kind = settings.store;
+  if (!(STORE_KINDS as readonly string[]).includes(kind)) {
+    throw new UsageError(
+      `${flags.store !== undefined ? "--store" : "LATCH_STORE"}: expected one of ${STORE_KINDS.join(", ")}, got "${kind}"`,
+    );
+  }
   if (kind === "postgres") {
-    const url = databaseUrlOf(flags.databaseUrl, env);
-    if (url === undefined) {
-      throw new UsageError("--database-url: required with --store postgres (or set DATABASE_URL)");
-    }
-    const schema = flags.schema ?? env.LATCH_SCHEMA ?? "latch";
+    const url = settings.databaseUrl as string;
+    const schema = settings.schema;
     // Backends load on demand: `latch rate` never pays for drivers it does not use.
     const [{ default: pg }, { PostgresRatedRecordStore }] = await Promise.all([
       import("pg"),
@@ -65,13 +116,15 @@ export async function openStore(flags: StoreFlags, ctx: CliContext): Promise<Ope
       await pool.end();
       throw new UsageError(`--schema: ${(error as Error).message}`);
     }
-    return { store, kind, description: `PostgreSQL (schema ${schema})`, close: () => pool.end() };
+    return {
+      store,
+      kind: "postgres",
+      description: `PostgreSQL (schema ${schema})`,
+      close: () => pool.end(),
+    };
   }
   if (kind === "redis") {
-    const url = flags.redisUrl ?? env.LATCH_REDIS_URL ?? env.REDIS_URL;
-    if (url === undefined)
-      throw new UsageError("--redis-url: required with --store redis (or set REDIS_URL)");
-    const keyPrefix = flags.keyPrefix ?? env.LATCH_KEY_PREFIX ?? "latch";
+    const { url, keyPrefix } = settings.redis as NonNullable<LatchSettings["redis"]>;
     const [{ Redis }, { failFastRedisOptions, RedisRatedRecordStore }] = await Promise.all([
       import("ioredis"),
       import("@latch/redis"),
@@ -86,7 +139,7 @@ export async function openStore(flags: StoreFlags, ctx: CliContext): Promise<Ope
     const store = new RedisRatedRecordStore(redis, { keyPrefix });
     return {
       store,
-      kind,
+      kind: "redis",
       description: `Redis (prefix ${keyPrefix})`,
       close: async () => {
         await redis.quit();
@@ -105,7 +158,7 @@ export async function openStore(flags: StoreFlags, ctx: CliContext): Promise<Ope
   for (const file of files) count += await loadRecords(store, file, ctx);
   return {
     store,
-    kind,
+    kind: "memory",
     description: `in memory (${count.toLocaleString("en-US")} records from ${files.join(", ")})`,
     close: async () => undefined,
   };

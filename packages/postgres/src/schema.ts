@@ -35,7 +35,8 @@ export function sqlState(error: unknown): string | undefined {
 
 /** The highest applied migration of `schema` (0 when it was never migrated). */
 export async function schemaVersion(db: Queryable, schema: string): Promise<number> {
-  return (await schemaState(db, schema, Number.MAX_SAFE_INTEGER)).version;
+  // The bound is compared with an `integer` column: the largest int4, not MAX_SAFE_INTEGER.
+  return (await schemaState(db, schema, 2_147_483_647)).version;
 }
 
 /**

@@ -52,7 +52,7 @@ export function describeHolder(holder: ChangeLogHolder): string {
 }
 
 /** What to do about a holder: end it. */
-function remedy(holder: ChangeLogHolder): string {
+export function remedy(holder: ChangeLogHolder): string {
   switch (holder.by) {
     case "transaction":
       return `end that transaction (COMMIT or ROLLBACK in its session, or SELECT pg_terminate_backend(${holder.pid}))`;

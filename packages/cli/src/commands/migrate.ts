@@ -2,7 +2,7 @@ import { MIGRATIONS, migrate } from "@latch/postgres";
 import pg from "pg";
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
-import { databaseUrlOf } from "../stores.js";
+import { postgresOf } from "../stores.js";
 import type { MigrateOptions } from "./migrate-command.js";
 
 /**
@@ -11,12 +11,7 @@ import type { MigrateOptions } from "./migrate-command.js";
  * a no-op that says so.
  */
 export async function runMigrate(options: MigrateOptions, ctx: CliContext): Promise<void> {
-  const url = databaseUrlOf(options.databaseUrl, ctx.env);
-  if (url === undefined) throw new UsageError("--database-url: required (or set DATABASE_URL)");
-  const schema = options.schema ?? ctx.env.LATCH_SCHEMA ?? "latch";
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-    throw new UsageError(`--schema: expected [a-z_][a-z0-9_]{0,62}, got "${schema}"`);
-  }
+  const { url, schema } = postgresOf(options, ctx.env);
   const pool = new pg.Pool({ connectionString: url, max: 1 });
   pool.on("error", () => undefined);
   try {

@@ -12,7 +12,7 @@ import {
 import pg from "pg";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../exit-codes.js";
-import { databaseUrlOf } from "../stores.js";
+import { postgresOf } from "../stores.js";
 import type { KeysCreateOptions, ServeOptions } from "./serve-command.js";
 
 interface BillingBackend {
@@ -38,12 +38,7 @@ async function openBilling(
       "LATCH_API_KEY_SECRET: required: the HMAC secret of API keys (≥ 32 bytes), kept out of the database",
     );
   }
-  const url = databaseUrlOf(options.databaseUrl, ctx.env);
-  if (url === undefined) throw new UsageError("--database-url: required (or set DATABASE_URL)");
-  const schema = options.schema ?? ctx.env.LATCH_SCHEMA ?? "latch";
-  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
-    throw new UsageError(`--schema: expected [a-z_][a-z0-9_]{0,62}, got "${schema}"`);
-  }
+  const { url, schema } = postgresOf(options, ctx.env);
   const pool = new pg.Pool({ connectionString: url, max: 10 });
   // An idle client's error (a server restart) must not end the process.
   pool.on("error", () => undefined);

@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import { configFromEnv } from "../src/config.js";
+
+describe("the gateway's configuration from the environment (read by @latch/config)", () => {
+  it("embedded default: nothing set, export to a local folder", () => {
+    expect(configFromEnv({})).toEqual({ exportDir: "latch-out/gateway" });
+  });
+
+  it("Postgres + Redis + S3 + NATS from the LATCH_* variables, the gateway's stream by default", () => {
+    expect(
+      configFromEnv({
+        LATCH_DATABASE_URL: "postgres://postgres@127.0.0.1:5432/test",
+        LATCH_REDIS_URL: "redis://127.0.0.1:6379",
+        LATCH_S3_BUCKET: "billing",
+        LATCH_S3_ENDPOINT: "http://127.0.0.1:4569",
+        LATCH_S3_PREFIX: "gw/",
+        LATCH_NATS_URL: "nats://127.0.0.1:4222",
+        LATCH_INGEST_WORKERS: "2",
+      }),
+    ).toEqual({
+      databaseUrl: "postgres://postgres@127.0.0.1:5432/test",
+      redisUrl: "redis://127.0.0.1:6379",
+      s3: { bucket: "billing", endpoint: "http://127.0.0.1:4569", forcePathStyle: true, prefix: "gw/" },
+      nats: { url: "nats://127.0.0.1:4222", stream: "LATCH_GATEWAY", workers: 2 },
+      exportDir: "latch-out/gateway",
+    });
+    expect(configFromEnv({ LATCH_NATS_URL: "nats://n:4222", LATCH_NATS_STREAM: "GW2" }).nats).toEqual({
+      url: "nats://n:4222",
+      stream: "GW2",
+    });
+  });
+
+  it("an invalid value fails with the variable's name, not its value", () => {
+    expect(() => configFromEnv({ LATCH_REDIS_URL: "http://:hunter2@cache" })).toThrow(
+      "Invalid Latch configuration: LATCH_REDIS_URL: expected a redis:// or rediss:// URL",
+    );
+    expect(() => configFromEnv({ LATCH_REDIS_URL: "http://:hunter2@cache" })).not.toThrow(/hunter2/);
+    expect(() => configFromEnv({ LATCH_INGEST_WORKERS: "many" })).toThrow(
+      "LATCH_INGEST_WORKERS: expected an integer from 0 to 999",
+    );
+  });
+});
