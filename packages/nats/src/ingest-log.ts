@@ -1,4 +1,6 @@
+import { createHash } from "node:crypto";
 import type { IngestLog, IngestPublishResult } from "@latch/core";
+import { observationHash } from "@latch/core/adapter";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ingestNames } from "./names.js";
@@ -50,11 +52,28 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
       if (disconnected || options.connection.isClosed())
         throw new Error(`NATS is unreachable: ${names.stream} not published`);
       const ack = await js.publish(names.subject, encoder.encode(JSON.stringify(observation)), {
-        msgID: observation.eventId,
+        msgID: messageId(observation),
         expect: { streamName: names.stream },
         timeout,
       });
       return { duplicate: ack.duplicate };
     },
   };
+}
+
+/**
+ * The stream's deduplication id of an observation: SHA-256 (base64url) of its eventId and its
+ * payload hash (the stores' own idempotency hash). Not the raw eventId: NATS trims header
+ * values (`"e1"` and `"e1 "` would be one message, and the second call lost) and refuses
+ * CR/LF in them. With the payload in it, a second publish of the same call is deduplicated by
+ * the stream, while a different payload under the same eventId reaches a worker, whose store
+ * answers `idempotency_conflict` (dead-lettered, visible) instead of being dropped as a
+ * duplicate.
+ */
+export function messageId(observation: Parameters<typeof observationHash>[0]): string {
+  return createHash("sha256")
+    .update(observation.eventId)
+    .update("\n")
+    .update(observationHash(observation))
+    .digest("base64url");
 }

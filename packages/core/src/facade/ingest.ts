@@ -6,7 +6,7 @@ import { DefaultRatingEngine, type RatingEngine } from "../rating/engine.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { createCreditBurns } from "./credit-burns.js";
 import { createRecorder } from "./record.js";
-import { mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
+import { isDeploymentFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import { parseLatchConfig } from "./schemas.js";
 import type { LatchConfig, LatchCreditsConfig, LatchWarning, RecordResult, Warn } from "./types.js";
 
@@ -103,7 +103,9 @@ export interface IngestRecorder {
   /**
    * Whether an error `record` threw will fail the same way on every redelivery (bad input, an
    * eventId stored with another payload, a corrupt stored record): such a message belongs in a
-   * dead letter, not back in the log.
+   * dead letter, not back in the log. A deployment fault (`schema_not_migrated`,
+   * `schema_incompatible`) is not: it fails every message alike until someone migrates or
+   * upgrades, so the message is redelivered, never dead-lettered.
    */
   permanent(error: unknown): boolean;
 }
@@ -140,6 +142,6 @@ export function createIngestRecorder(config: IngestRecorderConfig): IngestRecord
   });
   return {
     record: (observation) => recorder.record(observation, false),
-    permanent: (error) => !mayPassLater(error),
+    permanent: (error) => !mayPassLater(error) && !isDeploymentFault(error),
   };
 }
