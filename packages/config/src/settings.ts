@@ -176,6 +176,8 @@ export function readLatchSettings(env: Record<string, string | undefined> = proc
         ? variable.fallbacks
         : [];
     const names = [name, ...fallbacks];
+    // The Latch name first, from the environment then the file; only then a generic fallback
+    // (an application's own DATABASE_URL must not override LATCH_DATABASE_URL in the file).
     let found: { value: string; source: Source } | undefined;
     for (const candidate of names) {
       const fromEnv = env[candidate];
@@ -183,14 +185,10 @@ export function readLatchSettings(env: Record<string, string | undefined> = proc
         found = { value: fromEnv, source: { name: candidate } };
         break;
       }
-    }
-    if (found === undefined && configPath !== undefined) {
-      for (const candidate of names) {
-        const fromFile = file[candidate];
-        if (fromFile !== undefined && fromFile !== "") {
-          found = { value: fromFile, source: { name: candidate, file: configPath } };
-          break;
-        }
+      const fromFile = configPath === undefined ? undefined : file[candidate];
+      if (fromFile !== undefined && fromFile !== "") {
+        found = { value: fromFile, source: { name: candidate, file: configPath as string } };
+        break;
       }
     }
     if (found === undefined) continue;
