@@ -63,7 +63,7 @@ import {
   voidHash,
   withHolds,
 } from "@latch/core/adapter";
-import { HoldAlreadyResolvedError } from "@latch/core/errors";
+import { CorruptRecordError, HoldAlreadyResolvedError } from "@latch/core/errors";
 import {
   DEFAULT_POSTGRES_HOLD_RETENTION_MS,
   type PurgeResolvedHoldsOptions,
@@ -886,6 +886,10 @@ export class PostgresCreditLedger implements CreditLedger {
    * its grants and resets, the latest balance snapshot at or before `bound` (the earliest time
    * of the question's own events) and the usage from that snapshot's position on (all of it
    * without one), up to `upTo` inclusive when the question looks no further.
+   *
+   * A snapshot is derived data: one that does not parse is not a reason to refuse the ledger
+   * (a burn refused `corrupt_record` would go unbilled). The question is answered again from
+   * the whole history, without snapshots — slower, and exact.
    */
   async #load(
     db: Queryable,
@@ -893,6 +897,7 @@ export class PostgresCreditLedger implements CreditLedger {
     subject: string,
     bound: number,
     upTo = Number.MAX_SAFE_INTEGER,
+    useSnapshots = this.#snapshotEvery > 0,
   ): Promise<LoadedLedger> {
     const ms = (v: number) => String(Math.max(Math.min(v, Number.MAX_SAFE_INTEGER), Number.MIN_SAFE_INTEGER));
     const { rows } = await db.query(
@@ -912,10 +917,19 @@ export class PostgresCreditLedger implements CreditLedger {
             AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
             AND u.at_ms <= $4::bigint) AS usage
        FROM ${this.#q}.credit_ledgers l WHERE l.ledger_id = $1`,
-      [ledgerId, ms(bound), this.#snapshotEvery > 0, ms(upTo)],
+      [ledgerId, ms(bound), useSnapshots, ms(upTo)],
     );
     const row = rows[0] as FactsRow | undefined;
     if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");
+    let from: LedgerSnapshot | undefined;
+    if (row.snapshot !== null) {
+      try {
+        from = decodeLedgerSnapshot(ledgerId, row.snapshot);
+      } catch (error) {
+        if (!CorruptRecordError.isInstance(error)) throw error;
+        return this.#load(db, ledgerId, subject, bound, upTo, false);
+      }
+    }
     const grants = row.grants.map((g) => {
       const grant: CreditGrant = { ...g.payload };
       if (g.voided_ms !== null) grant.voidedAt = iso(Number(g.voided_ms));
@@ -935,7 +949,7 @@ export class PostgresCreditLedger implements CreditLedger {
         }),
         resets: row.resets.map(Number),
         usage: await usageFacts(row.usage),
-        ...(row.snapshot === null ? {} : { from: decodeLedgerSnapshot(ledgerId, row.snapshot) }),
+        ...(from === undefined ? {} : { from }),
       },
     };
   }
