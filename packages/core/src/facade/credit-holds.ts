@@ -90,9 +90,11 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
       const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
       const feature = await burns.feature(hold.featureId);
       let amount: string | undefined;
+      let mismatchError: unknown;
       try {
         amount = creditUsageOf(feature, obs, record);
       } catch (error) {
+        mismatchError = error;
         // Rated in another currency than the feature's: nothing burns here. Reported, hold released.
         warn({
           code: "credit_burn_failed",
@@ -102,6 +104,12 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         });
       }
       if (amount === undefined) {
+        // A money feature counts the call only once it is rated. An accepted call (an ingest
+        // worker rates it) or a spooled one (the replay rates it) will burn later: releasing the
+        // hold now would let other reserves spend that money meanwhile. The hold stays until its
+        // TTL, so until then the call may count twice (held and burned): early denial, never
+        // overspend. Any other result never burns here, and the hold is released.
+        if (pending(result) && mismatchError === undefined) return { settled: true };
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
         return { settled: true };
       }
@@ -125,4 +133,9 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
   }
 
   return { reserve, settle };
+}
+
+/** A call stored or published but not rated yet: its burn comes later (worker, spool replay). */
+function pending(result: RecordResult): boolean {
+  return result.status === "accepted" || result.status === "spooled";
 }

@@ -138,4 +138,39 @@ describe("credit holds", () => {
       usage: "0",
     });
   });
+
+  it("a money hold on a call not rated yet (accepted by an ingest log, or spooled) is kept: other reserves cannot spend it", async () => {
+    const ledger = await ledgerWithGrants();
+    const { holds } = setup(ledger);
+    const obs = call();
+    const accepted: RecordResult = { status: "accepted", eventId: obs.eventId, observation: obs };
+    const spooled: RecordResult = { status: "spooled", eventId: obs.eventId, observation: obs };
+    const first = granted(await holds.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    expect(await holds.settle(first, accepted)).toEqual({ settled: true });
+    const second = granted(await holds.reserve({ account: "acme", amount: "0.25", featureId: "usd" }));
+    expect(await holds.settle(second, spooled)).toEqual({ settled: true });
+    // $1 granted, $0.75 still held: a reserve of $0.5 is denied until the holds expire.
+    expect(await holds.reserve({ account: "acme", amount: "0.5", featureId: "usd" })).toMatchObject({
+      granted: false,
+      reason: "insufficient",
+      available: "0.25",
+    });
+    // A quantity feature counts the call from its observation: it burns at once, hold or not.
+    const tokens = granted(await holds.reserve({ account: "acme", amount: 4_000 }));
+    expect(await holds.settle(tokens, accepted)).toEqual({ settled: true });
+    expect((await features(ledger)).find((f) => f.featureId === "tokens")).toMatchObject({
+      balance: "8500",
+      usage: "1500",
+    });
+  });
+
+  it("a money hold on an unpriced call is released (no burn will come until it is re-rated)", async () => {
+    const ledger = await ledgerWithGrants();
+    const { holds } = setup(ledger);
+    const hold = granted(await holds.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    expect(await holds.settle(hold, unpriced(call()))).toEqual({ settled: true });
+    expect(await holds.reserve({ account: "acme", amount: "1", featureId: "usd" })).toMatchObject({
+      granted: true,
+    });
+  });
 });
