@@ -74,6 +74,16 @@ describe("latch doctor", () => {
     expect(run.stdout).toContain("ok    store: in-memory stores");
   });
 
+  it("warns (exit 0) when DATABASE_URL or REDIS_URL is set but Latch runs on memory", async () => {
+    const run = await doctor({ DATABASE_URL: databaseUrl, REDIS_URL: redisUrl });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("ok    store: in-memory stores");
+    expect(run.stdout).toContain("warn  store: DATABASE_URL is set but not used");
+    expect(run.stdout).toContain("fix: set LATCH_STORE=postgres");
+    expect(run.stdout).toContain("warn  quota: REDIS_URL is set but not used");
+    expect(run.stdout).not.toContain("127.0.0.1");
+  });
+
   it("names the bad variable, never its value, and exits 1", async () => {
     const run = await doctor({ LATCH_DATABASE_URL: "mysql://root:hunter2@db/x", LATCH_SCHEMA: "Bad" });
     expect(run.code).toBe(1);

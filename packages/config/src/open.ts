@@ -44,16 +44,36 @@ export interface LatchBackends {
   close(): Promise<void>;
 }
 
-/** A module that could not be loaded: which package to install for which variable. */
-async function load<T>(specifier: string, variable: string): Promise<T> {
+/**
+ * Imports a backend's module. When it (or a package it imports, such as the adapter's driver)
+ * is not installed, the error names the variable that selected the backend and the package
+ * actually missing.
+ */
+export async function load<T>(
+  specifier: string,
+  variable: string,
+  importer: (specifier: string) => Promise<unknown> = (s) => import(s),
+): Promise<T> {
   try {
-    return (await import(specifier)) as T;
+    return (await importer(specifier)) as T;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    if (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND")
-      throw new Error(`${variable}: install ${specifier} to use this backend`, { cause: error });
-    throw error;
+    if (code !== "ERR_MODULE_NOT_FOUND" && code !== "MODULE_NOT_FOUND") throw error;
+    const missing = missingPackage(error) ?? specifier;
+    const needs = missing === specifier ? "" : ` (${specifier} needs it)`;
+    throw new Error(`${variable}: install ${missing}${needs} to use this backend`, { cause: error });
   }
+}
+
+/** The package a module-not-found error names: `pg` from "Cannot find package 'pg' imported from …". */
+function missingPackage(error: unknown): string | undefined {
+  const message = (error as { message?: unknown }).message;
+  if (typeof message !== "string") return undefined;
+  const name = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1];
+  if (name === undefined || name.startsWith(".") || name.startsWith("/")) return undefined;
+  // A deep import (`pg/lib/x`, `@scope/pkg/sub`) is installed as its package.
+  const parts = name.split("/");
+  return name.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
 }
 
 /**

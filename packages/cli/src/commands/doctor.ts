@@ -55,12 +55,14 @@ export async function runDoctor(options: DoctorOptions, ctx: CliContext): Promis
         status: "ok",
         detail: `${settings.pgliteDir === undefined ? "in memory" : `data directory ${settings.pgliteDir}`}; migrated by loadLatchConfig() when the application opens it (not opened here: two processes on one directory lose writes)`,
       });
-    else if (settings.store === "memory")
+    else if (settings.store === "memory") {
       checks.push({
         check: "store",
         status: "ok",
         detail: "in-memory stores: nothing to connect to (data lasts as long as the process)",
       });
+      checks.push(...unusedGenericUrls(settings, ctx.env));
+    }
     if (settings.redis) checks.push(...(await checkRedis(settings.redis)));
     if (settings.s3) checks.push(await checkS3(settings.s3));
     if (settings.nats) checks.push(await checkNats(settings.nats));
@@ -77,6 +79,32 @@ export async function runDoctor(options: DoctorOptions, ctx: CliContext): Promis
     ctx.stdout.write(out);
   }
   if (failures > 0) throw new CommandError(`doctor: ${failures} problem${failures === 1 ? "" : "s"} found`);
+}
+
+/**
+ * `DATABASE_URL` / `REDIS_URL` in the environment while Latch runs on memory: the generic names
+ * are read only when `LATCH_STORE` names that backend (they often belong to the application), so
+ * a user who expected them to be used is told, without failing.
+ */
+function unusedGenericUrls(settings: LatchSettings, env: Record<string, string | undefined>): DoctorCheck[] {
+  const found: DoctorCheck[] = [];
+  if (env.DATABASE_URL)
+    found.push({
+      check: "store",
+      status: "warn",
+      detail:
+        "DATABASE_URL is set but not used: without LATCH_STORE=postgres (or LATCH_DATABASE_URL) Latch keeps its data in memory",
+      fix: "set LATCH_STORE=postgres to store in that database, or LATCH_DATABASE_URL to name another",
+    });
+  if (env.REDIS_URL && settings.redis === undefined)
+    found.push({
+      check: "quota",
+      status: "warn",
+      detail:
+        "REDIS_URL is set but not used: without LATCH_REDIS_URL (or LATCH_STORE=redis) quota holds live in memory",
+      fix: "set LATCH_REDIS_URL to keep quota holds in Redis",
+    });
+  return found;
 }
 
 async function checkPostgres(settings: LatchSettings, consumer: string): Promise<DoctorCheck[]> {
