@@ -1,6 +1,13 @@
 import { parseObservation, type RecordResult, type UsageObservation } from "@latch/core";
 import { createIngestRecorder, type IngestRecorderConfig } from "@latch/core/adapter";
-import { AckPolicy, type Consumer, type JsMsg, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerInfo,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
 import { headers, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { type IngestNames, ingestNames } from "./names.js";
 import { isNotFound } from "./streams.js";
@@ -30,6 +37,8 @@ export interface IngestWorkerOptions extends IngestRecorderConfig {
   /**
    * The consumer's ack wait when this worker creates it: a message a worker took and did not
    * acknowledge in this time (the worker died) is redelivered to another. Default 30,000 ms.
+   * A live worker reports progress (`working()`) on every message it holds every third of the
+   * ack wait, so a slow store delays a message but never hands it to a second worker.
    */
   ackWaitMs?: number;
   /** Redelivery delay after a failure (a store error), doubled per delivery up to 30 s. Default 1,000 ms. */
@@ -113,7 +122,17 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
   const onEvent = options.onEvent ?? defaultOnEvent;
   const recorder = createIngestRecorder(options);
   const js = jetstream(options.nats);
-  const consumer = await durableConsumer(options.nats, names, durable, options.ackWaitMs ?? 30_000);
+  const { consumer, ackWaitMs } = await durableConsumer(
+    options.nats,
+    names,
+    durable,
+    options.ackWaitMs ?? 30_000,
+  );
+  // Messages taken and not yet acknowledged or handed back: while a slow store (or a full
+  // `concurrency`) keeps one waiting, `working()` resets its ack wait, so the server does not
+  // redeliver it to another worker as if this one had died.
+  const inHand = new Set<JsMsg>();
+  const progressEveryMs = Math.max(500, Math.floor(ackWaitMs / 3));
 
   const stats: IngestWorkerStats = {
     batches: 0,
@@ -196,11 +215,18 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
     // dead) and stored at most `concurrency` at a time.
     const handled: Promise<void>[] = [];
     const limit = slots(concurrency);
+    const progress = setInterval(() => {
+      for (const m of inHand) m.working();
+    }, progressEveryMs);
     try {
-      for await (const m of messages) handled.push(limit(() => handle(m)));
+      for await (const m of messages) {
+        inHand.add(m);
+        handled.push(limit(() => handle(m)).finally(() => inHand.delete(m)));
+      }
     } finally {
       // A fetch that fails (missed heartbeats) still lets the messages in hand finish.
       await Promise.all(handled);
+      clearInterval(progress);
     }
     if (handled.length > 0) {
       stats.batches++;
@@ -253,20 +279,24 @@ export async function ingestLag(
   return { pending: info.num_pending, ackPending: info.num_ack_pending };
 }
 
-/** The group's durable pull consumer, created when missing (every worker may race to create it). */
+/**
+ * The group's durable pull consumer, created when missing (every worker may race to create it),
+ * and its ack wait as the server has it (the creator's, when another worker created it).
+ */
 async function durableConsumer(
   connection: NatsConnection,
   names: IngestNames,
   durable: string,
   ackWaitMs: number,
-): Promise<Consumer> {
+): Promise<{ consumer: Consumer; ackWaitMs: number }> {
   const jsm = await jetstreamManager(connection);
+  let info: ConsumerInfo;
   try {
-    await jsm.consumers.info(names.stream, durable);
+    info = await jsm.consumers.info(names.stream, durable);
   } catch (error) {
     if (!isNotFound(error)) throw error;
     try {
-      await jsm.consumers.add(names.stream, {
+      info = await jsm.consumers.add(names.stream, {
         durable_name: durable,
         ack_policy: AckPolicy.Explicit,
         ack_wait: nanos(positive(ackWaitMs, "ackWaitMs")),
@@ -274,10 +304,12 @@ async function durableConsumer(
       });
     } catch (addError) {
       // Another worker created it first: use theirs.
-      await jsm.consumers.info(names.stream, durable).catch(() => Promise.reject(addError));
+      info = await jsm.consumers.info(names.stream, durable).catch(() => Promise.reject(addError));
     }
   }
-  return jetstream(connection).consumers.get(names.stream, durable);
+  const consumer = await jetstream(connection).consumers.get(names.stream, durable);
+  const serverAckWaitMs = Math.floor(Number(info.config.ack_wait ?? 0) / 1_000_000);
+  return { consumer, ackWaitMs: serverAckWaitMs > 0 ? serverAckWaitMs : ackWaitMs };
 }
 
 /** Runs the tasks given to it at most `n` at a time, in order. */
