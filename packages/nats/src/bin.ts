@@ -9,21 +9,29 @@
  * possibly async, returning one): the stores and pricing the worker writes with. `--nats` and
  * `--stream` default to `NATS_URL` and `LATCH_INGEST_STREAM`. SIGTERM/SIGINT finish the batch in
  * hand, then exit 0.
+ *
+ *   latch-ingest replay-dead-letters [--nats <url>] [--stream <name>] [--code <code> …]
+ *
+ * publishes the stream's dead letters (those with one of the `--code`s, or all) back to the
+ * ingest log once their cause is fixed, and prints how many; see `replayDeadLetters`.
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
+import { replayDeadLetters } from "./dead-letters.js";
 import type { IngestSetup } from "./setup.js";
 import { ensureIngestStreams } from "./streams.js";
 import { runIngestWorker } from "./worker.js";
 
-const USAGE =
-  "usage: latch-ingest --config <module> [--nats <url>] [--stream <name>] [--durable <name>] [--batch <n>] [--concurrency <n>]";
+const USAGE = `usage: latch-ingest --config <module> [--nats <url>] [--stream <name>] [--durable <name>] [--batch <n>] [--concurrency <n>]
+       latch-ingest replay-dead-letters [--nats <url>] [--stream <name>] [--code <code> ...]`;
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
     options: {
+      code: { type: "string", multiple: true },
       config: { type: "string" },
       nats: { type: "string" },
       stream: { type: "string" },
@@ -33,6 +41,25 @@ async function main(): Promise<number> {
       help: { type: "boolean" },
     },
   });
+  const stream = values.stream ?? process.env.LATCH_INGEST_STREAM ?? "LATCH_INGEST";
+  const natsUrl = values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  if (positionals.length > 0) {
+    if (positionals.length !== 1 || positionals[0] !== "replay-dead-letters") {
+      console.error(USAGE);
+      return 2;
+    }
+    const nats = await connect({ servers: natsUrl });
+    try {
+      const result = await replayDeadLetters(nats, {
+        stream,
+        ...(values.code ? { codes: values.code } : {}),
+      });
+      console.log(`latch-ingest: replayed ${result.replayed} dead letters of ${stream}; ${result.kept} kept`);
+    } finally {
+      await nats.drain();
+    }
+    return 0;
+  }
   if (values.help || values.config === undefined) {
     console.error(USAGE);
     return values.help ? 0 : 2;
@@ -46,8 +73,7 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const stream = values.stream ?? process.env.LATCH_INGEST_STREAM ?? "LATCH_INGEST";
-  const nats = await connect({ servers: values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222" });
+  const nats = await connect({ servers: natsUrl });
   await ensureIngestStreams(nats, { stream });
   const worker = await runIngestWorker({
     ...setup,

@@ -3,6 +3,11 @@
  * observations (`natsIngestLog`, given to `createLatch({ ingest })`); a consumer group of
  * workers (`runIngestWorker`, or the `latch-ingest` bin) rates and stores them. See the README.
  */
+export {
+  type ReplayDeadLettersOptions,
+  type ReplayDeadLettersResult,
+  replayDeadLetters,
+} from "./dead-letters.js";
 export { messageId, type NatsIngestLogOptions, natsIngestLog } from "./ingest-log.js";
 export { type IngestNames, ingestNames } from "./names.js";
 export type { IngestSetup } from "./setup.js";

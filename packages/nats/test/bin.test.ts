@@ -3,10 +3,17 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { migrate } from "@latch/postgres";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { deleteIngestStreams, ensureIngestStreams, natsIngestLog } from "../src/index.js";
+import {
+  DEAD_LETTER_HEADERS,
+  deleteIngestStreams,
+  ensureIngestStreams,
+  ingestNames,
+  natsIngestLog,
+} from "../src/index.js";
 import {
   connectNats,
   DATABASE_URL,
@@ -82,4 +89,40 @@ it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async
   expect(await exited).toBe(0);
   expect(output).toContain(`consuming ${stream}`);
   expect(output).toMatch(/stopped .*"stored":20/);
+}, 120_000);
+
+it("latch-ingest replay-dead-letters publishes the chosen dead letters back and says how many", async () => {
+  const names = ingestNames(stream);
+  const js = jetstream(nc);
+  const dead = (code: string, seq: number) => {
+    const h = headers();
+    h.set(DEAD_LETTER_HEADERS.code, code);
+    return js.publish(names.deadLetterSubject, new TextEncoder().encode("{}"), {
+      msgID: `bin-dead-${seq}`,
+      headers: h,
+    });
+  };
+  await dead("invalid_input", 1);
+  await dead("not_json", 2);
+  const run = (...args: string[]) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        ["--conditions=dev-source", "--import", TSX, BIN, ...args, "--stream", stream, "--nats", NATS_URL],
+        { env: { ...process.env, NODE_OPTIONS: undefined }, stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let output = "";
+      child.stdout.setEncoding("utf8").on("data", (s: string) => {
+        output += s;
+      });
+      child.stderr.setEncoding("utf8").on("data", (s: string) => {
+        output += s;
+      });
+      child.on("close", (code) => resolve({ code, output }));
+    });
+  const replay = await run("replay-dead-letters", "--code", "invalid_input");
+  expect(replay).toEqual({ code: 0, output: `latch-ingest: replayed 1 dead letters of ${stream}; 1 kept\n` });
+  const wrong = await run("replay-everything");
+  expect(wrong.code).toBe(2);
+  expect(wrong.output).toContain("usage: latch-ingest");
 }, 120_000);
