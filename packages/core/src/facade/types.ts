@@ -10,10 +10,15 @@ import type { MeterKind, MeterSet } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import type { IngestLog } from "./ingest.js";
-import type { ProviderUsageInput } from "./provider-usage.js";
+import type { ProviderUsageInput, ProviderUsageInputOf, UsageApi } from "./provider-usage.js";
 import type { RetryPolicy } from "./retry.js";
 
-export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./provider-usage.js";
+export type {
+  ProviderObservationInput,
+  ProviderUsageInput,
+  ProviderUsageInputOf,
+  UsageApi,
+} from "./provider-usage.js";
 
 export type RecordResult =
   | { status: "rated"; record: RatedUsageRecord }
@@ -225,6 +230,10 @@ export interface Latch {
    * Pass the call's quota `hold` so the stored observation names it (`correlation.holdId`):
    * `reconcileQuota()` can then commit it if the settle is lost.
    */
+  record<A extends UsageApi>(
+    input: ProviderUsageInputOf<A>,
+    options?: { hold?: Hold },
+  ): Promise<RecordResult>;
   record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }): Promise<RecordResult>;
   /** After the call: commit the rated usage against the hold, or void it when the call failed. */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
