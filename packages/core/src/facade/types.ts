@@ -20,7 +20,24 @@ export type {
   UsageApi,
 } from "./provider-usage.js";
 
+/**
+ * What `record()` answers. It fails open: a call that happened is never lost, so only bad
+ * input (and the other errors that no retry can fix) throws; everything else is one of four
+ * statuses. Switch on `status`; pass the whole result to `settle()`.
+ *
+ * - `rated`: stored and priced; `record.total` is the exact cost (decimal string) in
+ *   `record.currency`.
+ * - `unpriced`: stored, no price yet (`reason`); `rerateUnpriced()` prices it later.
+ * - `spooled`: the store was down; kept in the local spool for `flushSpool()`.
+ * - `accepted`: published to the ingest log; a worker stores and rates it.
+ *
+ * @example
+ * const result = await latch.record({ api: "openaiChat", usage: completion.usage, observation });
+ * if (result.status === "rated") console.log(result.record.total, result.record.currency); // "0.008125" "USD"
+ * await latch.settle(hold, result);
+ */
 export type RecordResult =
+  /** Stored and priced: `record` is the rated record. */
   | { status: "rated"; record: RatedUsageRecord }
   /**
    * Stored, but not priced; `rerateUnpriced()` completes it once a price exists. `reason`:
@@ -47,7 +64,10 @@ export type RecordResult =
    */
   | { status: "accepted"; eventId: string; observation: UsageObservation };
 
-/** A quota reservation. `granted: false` carries the reason (fails closed). */
+/**
+ * A quota reservation. `granted: false` carries the reason (fails closed). `amount` is in the
+ * quota's integer units (tokens by default); `remaining` is what the account has left after it.
+ */
 export type QuotaHold =
   | { granted: true; kind: "quota"; holdId: string; account: string; amount: number; remaining: number }
   | {
@@ -91,7 +111,18 @@ export type CreditHold =
       message: string;
     };
 
-/** What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`. */
+/**
+ * What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`
+ * (`credits.enforce`); `kind` says which. Check `granted` before the model call (a denied hold
+ * has `reason` and a human-readable `message`), pass the hold to `record(input, { hold })` and
+ * always to `settle()` (a failed call settles with `{ status: "failed" }`, freeing it).
+ *
+ * @example
+ * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
+ * if (!hold.granted) throw new Error(hold.message); // reason: "insufficient" | "unavailable"
+ * const result = await latch.record(input, { hold });
+ * await latch.settle(hold, result); // commits what the call used, frees the rest
+ */
 export type Hold = QuotaHold | CreditHold;
 
 /** Which ledger and feature an observation's usage burns. */
