@@ -1,13 +1,11 @@
 import { LatchValidationError } from "../errors/index.js";
 import { exportPending } from "../export/run-export.js";
 import { DefaultRatingEngine } from "../rating/engine.js";
-import type { UsageObservationInput } from "../schemas/observation.js";
 import { createCorrection } from "./correction.js";
 import { createCreditBurns } from "./credit-burns.js";
 import { createCreditHolds } from "./credit-holds.js";
 import { createIngestPublisher } from "./ingest.js";
 import { totalTokens } from "./period-baselines.js";
-import type { ProviderUsageInput } from "./provider-usage.js";
 import { toObservation } from "./provider-usage.js";
 import { createQuotaHolds } from "./quota-holds.js";
 import { linkHold } from "./quota-reconcile.js";
@@ -16,7 +14,7 @@ import { withRetry } from "./retry.js";
 import { parseLatchConfig } from "./schemas.js";
 import { Spool, spoolLocation } from "./spool.js";
 import { createSpoolReplay, spoolingTo } from "./spool-replay.js";
-import type { Hold, Latch, LatchConfig, LatchWarning } from "./types.js";
+import type { Hold, Latch, LatchConfig, LatchWarning, RecordInput } from "./types.js";
 
 export type { IngestLog, IngestPublishResult } from "./ingest.js";
 export type {
@@ -139,7 +137,7 @@ export function createLatch(config: LatchConfig): Latch {
     reserve: (request) =>
       credits?.enforce === true ? creditHolds.reserve(request) : quotaHolds.reserve(request),
 
-    async record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }) {
+    async record(input: RecordInput, options?: { hold?: Hold }) {
       await startup;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;

@@ -20,6 +20,9 @@ export type {
   UsageApi,
 } from "./provider-usage.js";
 
+/** Every input `record()` accepts: a ready observation, or a provider payload of any API. */
+export type RecordInput = UsageObservationInput | ProviderUsageInput;
+
 /**
  * What `record()` answers. It fails open: a call that happened is never lost, so only bad
  * input (and the other errors that no retry can fix) throws; everything else is one of four
@@ -265,7 +268,7 @@ export interface Latch {
     input: ProviderUsageInputOf<A>,
     options?: { hold?: Hold },
   ): Promise<RecordResult>;
-  record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }): Promise<RecordResult>;
+  record(input: RecordInput, options?: { hold?: Hold }): Promise<RecordResult>;
   /** After the call: commit the rated usage against the hold, or void it when the call failed. */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**
