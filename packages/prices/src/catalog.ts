@@ -79,7 +79,8 @@ const SUBJECT = "price catalog";
  * The new source is recorded only when something changed. Pure: nothing is written.
  *
  * @throws LatchValidationError (`invalid_input`) when `incoming` is not one converted map (one
- *   source, one `effectiveFrom`), or its date is not after the snapshots it would replace.
+ *   source, one `effectiveFrom`), its date is not after the snapshots it would replace, or it
+ *   prices no model at all while the catalog does (an empty or truncated download).
  */
 export function updatePriceCatalog(current: PriceCatalog | undefined, incoming: PriceCatalog): CatalogUpdate {
   const base = current ?? { format: PRICE_CATALOG_FORMAT, sources: [], entries: [] };
@@ -99,6 +100,14 @@ export function updatePriceCatalog(current: PriceCatalog | undefined, incoming: 
     );
   }
   const at = [...dates][0] ?? incoming.sources[0]?.fetchedAt ?? "";
+  if (incoming.entries.length === 0 && base.entries.some((e) => e.snapshot.effectiveUntil === undefined)) {
+    // An empty or truncated download must not end every price in the catalog.
+    throw LatchValidationError.at(
+      SUBJECT,
+      "incoming.entries",
+      "the map prices no model: refusing to remove them all",
+    );
+  }
 
   const open = new Map<string, number>();
   for (const [i, e] of base.entries.entries()) {

@@ -102,6 +102,12 @@ describe("updatePriceCatalog", () => {
     expect(text).toBe("prices changed: 0, added: 1, removed: 0, unchanged: 0\n+ evil\\u0000\\u001b[2Jmodel");
   });
 
+  it("refuses a map that prices nothing instead of removing every model", () => {
+    const current = updatePriceCatalog(undefined, v1()).catalog;
+    const empty = convertLiteLlmCostMap("{}", { source: { fetchedAt: "2026-04-01T00:00:00Z" } }).catalog;
+    expect(() => updatePriceCatalog(current, empty)).toThrow(/prices no model/);
+  });
+
   it("refuses a map dated before the prices it would replace", () => {
     const current = updatePriceCatalog(undefined, v2()).catalog;
     const older = convertLiteLlmCostMap(mapV1, { source: { fetchedAt: "2026-01-01T00:00:00Z" } }).catalog;
