@@ -15,7 +15,7 @@
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Hold, Latch, RecordResult, UsageApi } from "@latch/core";
+import type { Hold, Latch, ProviderUsageInput, RecordResult, UsageApi } from "@latch/core";
 import { estimatedUsage, type RelayOutcome, relayStream, usageFromStream } from "./stream-relay.js";
 
 export interface GatewayOptions {
@@ -302,16 +302,16 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           timing: { startedAt, completedAt },
         });
         try {
-          result = await latch.record(
-            {
-              api: r.api,
-              usage,
-              observation: observation(
-                estimated ? "estimated" : r.stream ? "stream_accumulated" : "provider_reported",
-              ),
-            },
-            { hold },
-          );
+          // The usage came off the wire and the API is chosen per route: assert the input type;
+          // record() validates the payload at run time (invalid_input below).
+          const input = {
+            api: r.api,
+            usage,
+            observation: observation(
+              estimated ? "estimated" : r.stream ? "stream_accumulated" : "provider_reported",
+            ),
+          } as ProviderUsageInput;
+          result = await latch.record(input, { hold });
         } catch (error) {
           // A usage payload the normalizer refuses (a shape it does not know) must not make the
           // call free: the answer was served, so bill it, estimated.

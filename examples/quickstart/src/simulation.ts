@@ -7,6 +7,7 @@ import {
   InMemoryPricingSource,
   type Latch,
   type PriceSnapshot,
+  type ProviderUsageInput,
   type SummaryRow,
   sumDecimals,
   toMinorUnits,
@@ -260,6 +261,8 @@ export async function simulateDay(options: {
       denials.push({ tenant: call.tenant, at: call.startedAt, message: hold.message });
       continue;
     }
+    // A call's API is picked per simulated call, so its usage is typed `unknown` here: assert the
+    // input (with a literal `api`, `record()` type-checks the usage; it validates it at run time).
     const result = await latch.record({
       api: call.api,
       usage: call.usage,
@@ -272,7 +275,7 @@ export async function simulateDay(options: {
         outcome: call.outcome === "success" ? { kind: "success" } : { kind: "error", code: "upstream_5xx" },
         timing: { startedAt: call.startedAt, completedAt: call.completedAt },
       },
-    });
+    } as ProviderUsageInput);
     recorded++;
     if (result.status === "unpriced") unpriced++;
     await latch.settle(hold, result);

@@ -40,7 +40,24 @@ export {
   type RecordResult,
   type UsageApi,
 } from "./facade/create-latch.js";
-export { toObservation } from "./facade/provider-usage.js";
+export { type ProviderUsageInputOf, toObservation } from "./facade/provider-usage.js";
+export type {
+  AnthropicMessage,
+  AnthropicUsage,
+  GeminiResponse,
+  GeminiUsageMetadata,
+  OpenAIChatResponse,
+  OpenAIChatUsage,
+  OpenAIImagesResponse,
+  OpenAIImagesUsage,
+  OpenAIResponsesResponse,
+  OpenAIResponsesUsage,
+  OpenRouterResponse,
+  OpenRouterUsage,
+  ProviderPayloads,
+  ProviderResponse,
+  ProviderUsage,
+} from "./facade/provider-usage-types.js";
 export type { RetryPolicy } from "./facade/retry.js";
 export {
   MemoryApiKeyStore,

@@ -1,4 +1,5 @@
 import { defineCommand, flag, type OptionValues, text } from "../command.js";
+import { UsageError } from "../exit-codes.js";
 import { PRICES_OPTIONS } from "../prices-flag.js";
 
 export const PRICES_IMPORT_OPTIONS = [
@@ -26,7 +27,28 @@ export const PRICES_SHOW_OPTIONS = [
 ] as const;
 export type PricesShowOptions = OptionValues<typeof PRICES_SHOW_OPTIONS>;
 
-/** `latch prices import|show`. */
+export const PRICES_UPDATE_OPTIONS = [
+  text(
+    "--from <file|url>",
+    "the LiteLLM cost map: a file, or an http(s) URL to fetch (its ETag is recorded)",
+  ),
+  text(
+    "--catalog <path>",
+    "the price catalog to update (env LATCH_PRICE_CATALOG, default ./latch-prices.catalog.json)",
+  ),
+  text("--commit <sha>", "the LiteLLM commit the map is from, recorded as attribution"),
+  text(
+    "--source-url <url>",
+    "where the map came from, recorded as attribution (default: the --from URL, else LiteLLM's main branch)",
+  ),
+  text("--fetched-at <time>", "when the map was fetched (default now)"),
+  text("--effective-from <time>", "when the new prices take effect (default: --fetched-at)"),
+  flag("--include-free", "also import entries whose every price is 0 (skipped by default as placeholders)"),
+  flag("--dry-run", "print what would change, write nothing"),
+] as const;
+export type PricesUpdateOptions = OptionValues<typeof PRICES_UPDATE_OPTIONS>;
+
+/** `latch prices import|show|update`. */
 export const pricesCommand = defineCommand({
   name: "prices",
   description: "manage the price file (dated Latch price snapshots) that `latch rate` reads",
@@ -43,6 +65,16 @@ export const pricesCommand = defineCommand({
       options: PRICES_IMPORT_OPTIONS,
       action: async ([file], options, ctx) =>
         (await import("./prices.js")).runPricesImport(file, options, ctx),
+    }),
+    defineCommand({
+      name: "update",
+      description:
+        "update a versioned price catalog (@latch/prices) from a LiteLLM cost map: prints prices changed, added and removed, then writes atomically; the same map again writes nothing",
+      options: PRICES_UPDATE_OPTIONS,
+      action: async (_args, options, ctx) => {
+        if (options.from === undefined) throw new UsageError("prices update: --from <file|url> is required");
+        return (await import("./prices-update.js")).runPricesUpdate({ ...options, from: options.from }, ctx);
+      },
     }),
     defineCommand({
       name: "show",

@@ -14,7 +14,7 @@ import { withRetry } from "./retry.js";
 import { parseLatchConfig } from "./schemas.js";
 import { Spool, spoolLocation } from "./spool.js";
 import { createSpoolReplay, spoolingTo } from "./spool-replay.js";
-import type { Latch, LatchConfig, LatchWarning } from "./types.js";
+import type { Hold, Latch, LatchConfig, LatchWarning, RecordInput } from "./types.js";
 
 export type { IngestLog, IngestPublishResult } from "./ingest.js";
 export type {
@@ -137,7 +137,7 @@ export function createLatch(config: LatchConfig): Latch {
     reserve: (request) =>
       credits?.enforce === true ? creditHolds.reserve(request) : quotaHolds.reserve(request),
 
-    async record(input, options) {
+    async record(input: RecordInput, options?: { hold?: Hold }) {
       await startup;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;

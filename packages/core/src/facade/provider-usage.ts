@@ -7,6 +7,7 @@ import { TOKEN_METERS } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
+import type { ProviderResponse, ProviderUsage } from "./provider-usage-types.js";
 
 /** Which normalizer turns a provider payload into meters (a key of `normalize`). */
 export type UsageApi = keyof typeof normalize;
@@ -24,13 +25,26 @@ export type ProviderObservationInput = Omit<UsageObservationInput, "meters"> & {
 };
 
 /**
- * A provider's payload plus everything else an observation needs: exactly one of `usage` (the
- * usage object, e.g. `completion.usage`) or `response` (the whole response body, read with
- * `normalizeResponse`: service tier, hosted tool calls outside `usage`).
+ * One provider API's payload plus everything else an observation needs: exactly one of `usage`
+ * (the usage object, e.g. `completion.usage`, typed {@link ProviderUsage}) or `response` (the
+ * whole response body, typed {@link ProviderResponse}, read with `normalizeResponse`: service
+ * tier, hosted tool calls outside `usage`). The types catch a payload of the wrong provider at
+ * compile time; `record()` still validates every payload at run time.
  */
-export type ProviderUsageInput =
-  | { api: UsageApi; usage: unknown; response?: undefined; observation: ProviderObservationInput }
-  | { api: UsageApi; response: unknown; usage?: undefined; observation: ProviderObservationInput };
+export type ProviderUsageInputOf<A extends UsageApi> =
+  | { api: A; usage: ProviderUsage<A>; response?: undefined; observation: ProviderObservationInput }
+  | { api: A; response: ProviderResponse<A>; usage?: undefined; observation: ProviderObservationInput };
+
+/**
+ * A provider's payload for any of the APIs in `A` (default: every `UsageApi`): the union of
+ * {@link ProviderUsageInputOf} per API, discriminated by `api`.
+ *
+ * @example
+ * const input: ProviderUsageInput = { api: "openaiChat", usage: completion.usage, observation: call };
+ */
+export type ProviderUsageInput<A extends UsageApi = UsageApi> = {
+  [K in A]: ProviderUsageInputOf<K>;
+}[A];
 
 const SUBJECT = "ProviderUsageInput";
 const APIS = Object.keys(normalize) as [UsageApi, ...UsageApi[]];

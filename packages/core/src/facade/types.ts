@@ -10,12 +10,37 @@ import type { MeterKind, MeterSet } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import type { IngestLog } from "./ingest.js";
-import type { ProviderUsageInput } from "./provider-usage.js";
+import type { ProviderUsageInput, ProviderUsageInputOf, UsageApi } from "./provider-usage.js";
 import type { RetryPolicy } from "./retry.js";
 
-export type { ProviderObservationInput, ProviderUsageInput, UsageApi } from "./provider-usage.js";
+export type {
+  ProviderObservationInput,
+  ProviderUsageInput,
+  ProviderUsageInputOf,
+  UsageApi,
+} from "./provider-usage.js";
 
+/** Every input `record()` accepts: a ready observation, or a provider payload of any API. */
+export type RecordInput = UsageObservationInput | ProviderUsageInput;
+
+/**
+ * What `record()` answers. It fails open: a call that happened is never lost, so only bad
+ * input (and the other errors that no retry can fix) throws; everything else is one of four
+ * statuses. Switch on `status`; pass the whole result to `settle()`.
+ *
+ * - `rated`: stored and priced; `record.total` is the exact cost (decimal string) in
+ *   `record.currency`.
+ * - `unpriced`: stored, no price yet (`reason`); `rerateUnpriced()` prices it later.
+ * - `spooled`: the store was down; kept in the local spool for `flushSpool()`.
+ * - `accepted`: published to the ingest log; a worker stores and rates it.
+ *
+ * @example
+ * const result = await latch.record({ api: "openaiChat", usage: completion.usage, observation });
+ * if (result.status === "rated") console.log(result.record.total, result.record.currency); // "0.008125" "USD"
+ * await latch.settle(hold, result);
+ */
 export type RecordResult =
+  /** Stored and priced: `record` is the rated record. */
   | { status: "rated"; record: RatedUsageRecord }
   /**
    * Stored, but not priced; `rerateUnpriced()` completes it once a price exists. `reason`:
@@ -42,7 +67,10 @@ export type RecordResult =
    */
   | { status: "accepted"; eventId: string; observation: UsageObservation };
 
-/** A quota reservation. `granted: false` carries the reason (fails closed). */
+/**
+ * A quota reservation. `granted: false` carries the reason (fails closed). `amount` is in the
+ * quota's integer units (tokens by default); `remaining` is what the account has left after it.
+ */
 export type QuotaHold =
   | { granted: true; kind: "quota"; holdId: string; account: string; amount: number; remaining: number }
   | {
@@ -86,7 +114,18 @@ export type CreditHold =
       message: string;
     };
 
-/** What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`. */
+/**
+ * What `reserve()` returns: a quota hold, or a credit hold when credits back `reserve()`
+ * (`credits.enforce`); `kind` says which. Check `granted` before the model call (a denied hold
+ * has `reason` and a human-readable `message`), pass the hold to `record(input, { hold })` and
+ * always to `settle()` (a failed call settles with `{ status: "failed" }`, freeing it).
+ *
+ * @example
+ * const hold = await latch.reserve({ account: "acme", amount: 4_000 });
+ * if (!hold.granted) throw new Error(hold.message); // reason: "insufficient" | "unavailable"
+ * const result = await latch.record(input, { hold });
+ * await latch.settle(hold, result); // commits what the call used, frees the rest
+ */
 export type Hold = QuotaHold | CreditHold;
 
 /** Which ledger and feature an observation's usage burns. */
@@ -225,7 +264,11 @@ export interface Latch {
    * Pass the call's quota `hold` so the stored observation names it (`correlation.holdId`):
    * `reconcileQuota()` can then commit it if the settle is lost.
    */
-  record(input: UsageObservationInput | ProviderUsageInput, options?: { hold?: Hold }): Promise<RecordResult>;
+  record<A extends UsageApi>(
+    input: ProviderUsageInputOf<A>,
+    options?: { hold?: Hold },
+  ): Promise<RecordResult>;
+  record(input: RecordInput, options?: { hold?: Hold }): Promise<RecordResult>;
   /** After the call: commit the rated usage against the hold, or void it when the call failed. */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**

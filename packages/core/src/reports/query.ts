@@ -57,17 +57,38 @@ export type SummaryQuery = z.output<typeof SummaryQuerySchema>;
  * 1-hour), `outputTokens` = visible + reasoning + audio output, `totalTokens` = all tokens.
  * `failures` counts every outcome other than success. Costs are exact decimal strings per
  * currency, never summed across currencies.
+ *
+ * There is no single `cost` field on purpose: a group can hold records priced in several
+ * currencies, and adding USD to EUR would be wrong. Read the currency you bill in.
+ *
+ * @example
+ * const [row] = await latch.summary({ start, end, groupBy: ["tenantId"] });
+ * row.group.tenantId;          // "acme"
+ * row.costByCurrency.USD;      // "0.008125" (exact decimal string; undefined if nothing in USD)
  */
 export interface SummaryRow {
+  /** The group's key values, one per `groupBy` key (`day` as `YYYY-MM-DD`, UTC). */
   group: Partial<Record<SummaryGroupKey, string>>;
+  /** Uncached + audio input tokens. */
   inputTokens: number;
+  /** Visible + reasoning + audio output tokens. */
   outputTokens: number;
+  /** Cache-read input tokens. */
   cacheReadTokens: number;
+  /** Cache-write tokens (5-minute and 1-hour). */
   cacheWriteTokens: number;
+  /** Every token of the group's records, of every meter. */
   totalTokens: number;
+  /** Current records (one per event: a corrected event counts once, at its latest version). */
   requests: number;
+  /** Records whose outcome is `success`. */
   successes: number;
+  /** Records with any other outcome (error, timeout, …); `successes + failures = requests`. */
   failures: number;
+  /**
+   * Exact cost per ISO 4217 currency, as decimal strings (e.g. `{ USD: "44.1611139" }`): never
+   * summed across currencies; a currency with no record in the group is absent.
+   */
   costByCurrency: Record<string, string>;
 }
 

@@ -70,4 +70,15 @@ export const RatedUsageRecordSchema = z.strictObject({
   ratedAt: IsoTimestampSchema,
   observation: UsageObservationSchema,
 });
+/**
+ * A rated call (`result.record` of `record()`, a row of `lines()`): the observation priced
+ * against one snapshot. `total` is the exact cost as a decimal string in `currency` (never a
+ * float; sum with `sumDecimals`, round once with `toMinorUnits`); `lineItems` are its parts
+ * per meter (and tier band); `version` counts corrections (`correct()` stores version n+1,
+ * `supersedes` names the one it replaces); `snapshotId` is the price sheet it was rated at, and
+ * `modelMatch` how the call's model matched it when the names differ.
+ *
+ * @example
+ * if (result.status === "rated") console.log(result.record.total, result.record.currency); // "0.008125" "USD"
+ */
 export type RatedUsageRecord = z.output<typeof RatedUsageRecordSchema>;

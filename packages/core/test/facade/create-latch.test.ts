@@ -350,7 +350,12 @@ describe("createLatch: bad input is a typed error naming the field, and writes n
       issues: [{ path: "meters.input_tokens" }],
     });
     await expect(
-      latch.record({ api: "openaiChat", usage: { prompt_tokens: 1 }, observation: observation(2) as never }),
+      // The types refuse this usage too (no completion_tokens); run-time validation must as well.
+      latch.record({
+        api: "openaiChat",
+        usage: { prompt_tokens: 1 } as never,
+        observation: observation(2) as never,
+      }),
     ).rejects.toMatchObject({ code: "invalid_input" });
     await expect(
       latch.record({ api: "bogus" as never, usage: {}, observation: {} as never }),

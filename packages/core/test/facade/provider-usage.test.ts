@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createLatch } from "../../src/facade/create-latch.js";
 import { toObservation } from "../../src/facade/provider-usage.js";
+import type { AnthropicMessage } from "../../src/facade/provider-usage-types.js";
 import {
   LatchValidationError,
   type PriceSnapshot,
@@ -15,7 +16,7 @@ import { MemoryObservationStore, MemoryRatedRecordStore } from "../../src/memory
 import { thrown } from "../support.js";
 
 /** A provider fixture (test/fixtures/providers, sources noted in each file's `_source`). */
-function fixture(name: string): Record<string, unknown> {
+function fixture<T = Record<string, unknown>>(name: string): NoInfer<T> {
   return JSON.parse(readFileSync(new URL(`../fixtures/providers/${name}.json`, import.meta.url), "utf8"));
 }
 
@@ -344,7 +345,7 @@ describe("usage billed at another model's rates", () => {
     const { latch, observations } = setup();
     const observation = around(20, { model: { billableModel: "claude-sonnet-4-6" } });
     const e = await latch
-      .record({ api: "anthropic", response: fixture("anthropic.advisor"), observation })
+      .record({ api: "anthropic", response: fixture<AnthropicMessage>("anthropic.advisor"), observation })
       .then(
         () => undefined,
         (error: unknown) => error,
@@ -373,7 +374,7 @@ describe("usage billed at another model's rates", () => {
   });
 
   it("the usage form names it under usage.", () => {
-    const usage = fixture("anthropic.advisor").usage;
+    const usage = fixture<AnthropicMessage>("anthropic.advisor").usage;
     expect(
       paths(() =>
         toObservation({
@@ -388,7 +389,7 @@ describe("usage billed at another model's rates", () => {
   it("a compaction response is recorded whole: the compaction turn is billed on the call", () => {
     const obs = toObservation({
       api: "anthropic",
-      response: fixture("anthropic.compaction"),
+      response: fixture<AnthropicMessage>("anthropic.compaction"),
       observation: around(22, { model: { billableModel: "claude-opus-4-6" } }),
     });
     expect(obs.meters).toEqual({ input_tokens: 61067, output_tokens: 1912 });

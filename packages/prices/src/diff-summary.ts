@@ -1,0 +1,34 @@
+import type { CatalogDiff } from "./catalog.js";
+
+/**
+ * A human-readable summary of an update, for a terminal: one count line, then up to `limit`
+ * lines per kind (`~ gpt-4o: input_tokens, output_tokens`, `+ new-model`, `- old-model`).
+ *
+ * @example
+ * formatCatalogDiff(diff); // "prices changed: 1, added: 2, removed: 0, unchanged: 40\n~ gpt-4o: input_tokens\n…"
+ */
+export function formatCatalogDiff(diff: CatalogDiff, limit = 20): string {
+  const lines = [
+    `prices changed: ${diff.changed.length}, added: ${diff.added.length}, removed: ${diff.removed.length}, unchanged: ${diff.unchanged}`,
+  ];
+  const list = (mark: string, items: CatalogDiff["added"]) => {
+    for (const item of items.slice(0, limit)) {
+      lines.push(`${mark} ${printable(item.key)}${item.meters ? `: ${item.meters.join(", ")}` : ""}`);
+    }
+    if (items.length > limit) lines.push(`${mark} … and ${items.length - limit} more`);
+  };
+  list("~", diff.changed);
+  list("+", diff.added);
+  list("-", diff.removed);
+  return lines.join("\n");
+}
+
+/** Model ids come from a third-party file: control characters are shown escaped, not sent to the terminal. */
+function printable(text: string): string {
+  let out = "";
+  for (const c of text) {
+    const code = c.codePointAt(0) ?? 0;
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, "0")}` : c;
+  }
+  return out;
+}
