@@ -2,10 +2,10 @@ import { PGlite } from "@electric-sql/pglite";
 import {
   type LinesQuery,
   MemoryRatedRecordStore,
-  type RatedRecordStore,
   type RatedUsageRecord,
   type SummaryQuery,
 } from "@latch/core";
+import type { RatedRecordStore } from "@latch/core/adapter";
 import { makeCorrection, makeRatedRecord } from "@latch/testkit";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
