@@ -506,17 +506,15 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     };
   }
 
-  /** The report selection: current version, completedAt ∈ [start, end) in epoch ms, filters. */
+  /** The report selection: current version (`is_current`), completedAt ∈ [start, end) in epoch ms, filters. */
   #where(
     q: { start: string; end: string; filters?: Partial<Record<FilterKey, string>> | undefined },
     params: unknown[],
   ): string {
     params.push(Date.parse(q.start), Date.parse(q.end));
-    const parts = [
-      "completed_ms >= $1::bigint",
-      "completed_ms < $2::bigint",
-      `NOT EXISTS (SELECT 1 FROM ${this.#table} n WHERE n.event_id = r.event_id AND n.version > r.version)`,
-    ];
+    // is_current: the flag that migration 0014's trigger clears on a version once a newer one
+    // is inserted, in the same statement (the partial indexes cover only current rows).
+    const parts = ["is_current", "completed_ms >= $1::bigint", "completed_ms < $2::bigint"];
     for (const [key, value] of Object.entries(q.filters ?? {}) as Array<[FilterKey, string | undefined]>) {
       if (value === undefined) continue;
       params.push(value);
