@@ -13,6 +13,14 @@ export interface ParsedFacts {
   readonly meters: readonly MeterKind[];
   readonly quantities: readonly number[];
   readonly completedAtMs: number;
+  /** Values derived from the observation on demand, kept once derived (it is frozen, so they never go stale). */
+  readonly memo: ParsedMemo;
+}
+
+/** See {@link ParsedFacts.memo}. */
+export interface ParsedMemo {
+  /** Its canonical JSON (see `contracts/hashing.ts`): hashed on append, and again inside its rated record. */
+  canonicalJson?: string;
 }
 
 /**
@@ -43,6 +51,7 @@ function computeFacts(obs: UsageObservation): ParsedFacts {
     meters: Object.freeze(meters),
     quantities: Object.freeze(meters.map((m) => obs.meters[m] as number)),
     completedAtMs: Date.parse(obs.timing.completedAt),
+    memo: {},
   });
 }
 
@@ -67,6 +76,12 @@ export function parseObservation(input: unknown): UsageObservation {
 export function isParsedObservation(value: unknown): value is UsageObservation {
   const facts = factsOf(value);
   return facts !== undefined && facts.observation === value;
+}
+
+/** The memo of a parsed observation (see {@link ParsedFacts.memo}); undefined for any other value. */
+export function parsedMemo(value: unknown): ParsedMemo | undefined {
+  const facts = factsOf(value);
+  return facts !== undefined && facts.observation === value ? facts.memo : undefined;
 }
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */

@@ -21,6 +21,7 @@ import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { ModelMatch, RatedLineItem, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import { serviceTierOf } from "../schemas/service-tier.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
+import { sealRecord } from "./sealed-record.js";
 
 /** Prices one observation against one snapshot. Implementations must be pure. */
 export interface RatingEngine {
@@ -345,10 +346,10 @@ export class DefaultRatingEngine implements RatingEngine {
         observation: obs,
       };
       if (version > 1) record.supersedes = context.supersedes ?? `${obs.eventId}:v${version - 1}`;
-      return record;
+      return sealRecord(record);
     }
     if (version === 1) {
-      return {
+      return sealRecord({
         ratedRecordId,
         eventId: obs.eventId,
         version,
@@ -358,9 +359,9 @@ export class DefaultRatingEngine implements RatingEngine {
         total: totalText,
         ratedAt: context.ratedAt,
         observation: obs,
-      };
+      });
     }
-    return {
+    return sealRecord({
       ratedRecordId,
       eventId: obs.eventId,
       version,
@@ -371,6 +372,6 @@ export class DefaultRatingEngine implements RatingEngine {
       total: totalText,
       ratedAt: context.ratedAt,
       observation: obs,
-    };
+    });
   }
 }
