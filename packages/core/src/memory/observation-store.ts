@@ -7,7 +7,7 @@ import {
 import type { AppendResult, ObservationStore } from "../contracts/observation-store.js";
 import { IdempotencyConflictError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
-import { EventIdSchema } from "../schemas/identity.js";
+import { EventIdSchema, isEventId } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 
@@ -107,7 +107,7 @@ export class MemoryObservationStore implements ObservationStore {
     // A stored event's id was validated on append: only an unknown id needs checking.
     const stored = this.#byId.get(eventId);
     if (stored !== undefined) return stored.observation;
-    parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
+    if (!isEventId(eventId)) parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
     return undefined;
   }
 

@@ -17,7 +17,7 @@ import { isParsedObservation } from "../observation/parse.js";
 import { isSealedRecord } from "../rating/sealed-record.js";
 import { selectLines, summarize } from "../reports/index.js";
 import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
-import { EventIdSchema } from "../schemas/identity.js";
+import { EventIdSchema, isEventId } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
 import { type RatedUsageRecord, RatedUsageRecordSchema } from "../schemas/rating.js";
 
@@ -143,7 +143,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     // A stored event's id was validated when it was stored: only an unknown id needs checking.
     const current = this.#currentByEvent.get(eventId);
     if (current !== undefined) return current;
-    parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
+    if (!isEventId(eventId)) parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
     return undefined;
   }
 
