@@ -58,7 +58,8 @@ function lowerBound(ids: readonly string[], id: string): number {
  *
  * Every method runs its read-check-write without an `await`, so interleaved async callers
  * cannot race. Stored observations are validated copies, deep-frozen; what `get` returns is
- * frozen too.
+ * frozen too. An observation `parseObservation` returned is such a copy already and is kept as
+ * is; its hash is computed only when a second append of the same eventId needs it.
  *
  * @example
  * const store = new MemoryObservationStore();

@@ -84,7 +84,9 @@ const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true
  * Reports run the reference `summarize` / `selectLines` over the current version of each event.
  *
  * Every method runs its read-check-write without an `await`, so interleaved async callers
- * cannot race. Stored records are deep-frozen copies, and what readers get back is frozen.
+ * cannot race. Stored records are deep-frozen copies, and what readers get back is frozen; a
+ * record the default engine built is frozen already, so it is kept as is (no parse, no copy).
+ * Idempotency hashes are computed only when a second put of the same id needs them.
  *
  * @example
  * const store = new MemoryRatedRecordStore();

@@ -257,6 +257,9 @@ function sortLineItems(items: RatedLineItem[]): void {
  *   (`model.tier`, absent = standard) as its own tier or a declared `fallbackTiers` entry,
  *   else `no_snapshot_for_tier` — the pricing source already refuses such a snapshot; this is
  *   the second line of defence.
+ * - The record it returns is frozen all the way down (its observation is the parsed, frozen
+ *   one): the in-memory store keeps it as is, without parsing or copying it again. Spread it
+ *   into a new object to change a field (that copy is validated in full where it is stored).
  *
  * @example
  * const engine = new DefaultRatingEngine();

@@ -80,3 +80,38 @@ describe("MemoryUsageCounter operation records", () => {
     expect(await counter.get("k", "2026-03")).toBe(100_010);
   });
 });
+
+// The embedded default keeps the engine's own records as they are (no parse, no copy): they
+// must be frozen all the way down, and anything else (a copy, a custom engine's) parsed in full.
+describe("MemoryRatedRecordStore and the default engine's records", () => {
+  const prices = { input_tokens: { perMillion: "2.5" } };
+
+  it("keeps a record the engine built, frozen all the way down", async () => {
+    const store = new MemoryRatedRecordStore();
+    const record = new DefaultRatingEngine().rate(
+      observation({ input_tokens: 10 }),
+      PriceSnapshotSchema.parse(snapshot({ prices })),
+      ctx,
+    );
+    expect(await store.put(record)).toBe("stored");
+    const stored = await store.current(record.eventId);
+    for (const part of [stored, stored?.lineItems, stored?.lineItems[0], stored?.observation]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(await store.put(record)).toBe("already_exists");
+  });
+
+  it("parses a changed copy of one in full: a bad amount is invalid_input, another total a conflict", async () => {
+    const store = new MemoryRatedRecordStore();
+    const record = new DefaultRatingEngine().rate(
+      observation({ input_tokens: 10 }),
+      PriceSnapshotSchema.parse(snapshot({ prices })),
+      ctx,
+    );
+    await expect(store.put({ ...record, total: "1e-5" })).rejects.toMatchObject({ code: "invalid_input" });
+    expect(await store.put(record)).toBe("stored");
+    await expect(store.put({ ...record, total: "1" })).rejects.toMatchObject({
+      code: "idempotency_conflict",
+    });
+  });
+});
