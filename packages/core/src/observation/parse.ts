@@ -21,7 +21,9 @@ export interface ParsedFacts {
 /** See {@link ParsedFacts.memo}. */
 export interface ParsedMemo {
   /** Its canonical JSON (see `contracts/hashing.ts`): hashed on append, and again inside its rated record. */
-  canonicalJson?: string;
+  canonicalJson: string | undefined;
+  /** The last record the default engine built from it, frozen (see `rating/sealed-record.ts`). */
+  sealedRecord: object | undefined;
 }
 
 /**
@@ -61,7 +63,7 @@ function computeFacts(obs: UsageObservation): ParsedFacts {
     meters: Object.freeze(meters),
     quantities: Object.freeze(quantities),
     completedAtMs: Date.parse(obs.timing.completedAt),
-    memo: {},
+    memo: { canonicalJson: undefined, sealedRecord: undefined },
   });
 }
 

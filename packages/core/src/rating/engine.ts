@@ -21,7 +21,6 @@ import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { ModelMatch, RatedLineItem, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import { serviceTierOf } from "../schemas/service-tier.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
-import { sealRecord } from "./sealed-record.js";
 
 /** Prices one observation against one snapshot. Implementations must be pure. */
 export interface RatingEngine {
@@ -257,9 +256,8 @@ function sortLineItems(items: RatedLineItem[]): void {
  *   (`model.tier`, absent = standard) as its own tier or a declared `fallbackTiers` entry,
  *   else `no_snapshot_for_tier` — the pricing source already refuses such a snapshot; this is
  *   the second line of defence.
- * - The record it returns is frozen all the way down (its observation is the parsed, frozen
- *   one): the in-memory store keeps it as is, without parsing or copying it again. Spread it
- *   into a new object to change a field (that copy is validated in full where it is stored).
+ * - The record is a fresh object the caller may change; `record()` freezes the ones it stores
+ *   (see `rating/sealed-record.ts`), so the in-memory store need not validate or copy them.
  *
  * @example
  * const engine = new DefaultRatingEngine();
@@ -349,10 +347,10 @@ export class DefaultRatingEngine implements RatingEngine {
         observation: obs,
       };
       if (version > 1) record.supersedes = context.supersedes ?? `${obs.eventId}:v${version - 1}`;
-      return sealRecord(record);
+      return record;
     }
     if (version === 1) {
-      return sealRecord({
+      return {
         ratedRecordId,
         eventId: obs.eventId,
         version,
@@ -362,9 +360,9 @@ export class DefaultRatingEngine implements RatingEngine {
         total: totalText,
         ratedAt: context.ratedAt,
         observation: obs,
-      });
+      };
     }
-    return sealRecord({
+    return {
       ratedRecordId,
       eventId: obs.eventId,
       version,
@@ -375,6 +373,6 @@ export class DefaultRatingEngine implements RatingEngine {
       total: totalText,
       ratedAt: context.ratedAt,
       observation: obs,
-    });
+    };
   }
 }
