@@ -1,4 +1,5 @@
 import * as crypto from "node:crypto";
+import { parsedMemo } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 
@@ -105,16 +106,45 @@ export function canonicalHash(value: unknown): string {
   return hashCanonicalJson(canonicalJson(value));
 }
 
+/**
+ * The canonical JSON of an observation, computed once per parsed observation: it is deep-frozen
+ * (see `parseObservation`), so its serialisation cannot change, and the record path hashes it
+ * on append and again inside its rated record.
+ */
+function observationJson(observation: UsageObservation): string {
+  const memo = parsedMemo(observation);
+  if (memo === undefined) return canonicalJson(observation);
+  if (memo.canonicalJson === undefined) memo.canonicalJson = canonicalJson(observation);
+  return memo.canonicalJson;
+}
+
 /** The idempotency hash of an observation: equal payloads, equal hashes. */
 export function observationHash(observation: UsageObservation): string {
-  return canonicalHash(observation);
+  return hashCanonicalJson(observationJson(observation));
 }
 
 /**
  * The idempotency hash of a rated record. `ratedAt` is left out: rating the same observation
  * against the same snapshot again (a retry after a crash) is the same record.
+ *
+ * The bytes are exactly `canonicalJson` of the record without `ratedAt` (stored hashes stay
+ * valid); it is built member by member so that the observation's cached serialisation is
+ * reused and no copy of the record is made.
  */
 export function ratedRecordHash(record: RatedUsageRecord): string {
-  const { ratedAt: _ratedAt, ...rest } = record;
-  return canonicalHash(rest);
+  const keys = Object.keys(record);
+  keys.sort();
+  let out = "{";
+  let first = true;
+  for (const key of keys) {
+    if (key === "ratedAt") continue;
+    const member = (record as Record<string, unknown>)[key];
+    if (member === undefined) continue;
+    if (first) first = false;
+    else out += ",";
+    out += quoteKey(key);
+    out += ":";
+    out += key === "observation" ? observationJson(member as UsageObservation) : canonicalJson(member);
+  }
+  return hashCanonicalJson(`${out}}`);
 }

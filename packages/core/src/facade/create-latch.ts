@@ -115,6 +115,11 @@ export function createLatch(config: LatchConfig): Latch {
     (error: unknown) =>
       warn({ code: "spool_replay_failed", message: "start-up spool replay failed", cause: error }),
   );
+  // Once the start-up replay has finished, record() need not wait for it (one await fewer per call).
+  let started = false;
+  void startup.then(() => {
+    started = true;
+  });
 
   const parts: unknown[] = [
     observations,
@@ -138,7 +143,7 @@ export function createLatch(config: LatchConfig): Latch {
       credits?.enforce === true ? creditHolds.reserve(request) : quotaHolds.reserve(request),
 
     async record(input: RecordInput, options?: { hold?: Hold }) {
-      await startup;
+      if (!started) await startup;
       const hold = options?.hold;
       const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
       return recordParsed(linkHold(toObservation(input), holdId), true);

@@ -6,6 +6,7 @@ import type { NoPriceForMeterError } from "../errors/index.js";
 import type { PricingSource } from "../pricing/pricing-source.js";
 import { modelMatchOf, type PriceRequest, resolvePriceFrom } from "../pricing/resolution.js";
 import type { RatingEngine } from "../rating/engine.js";
+import { rateSealed } from "../rating/sealed-record.js";
 import type { MeterKind } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
@@ -91,7 +92,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
       if (modelMatch) context.modelMatch = modelMatch;
       const baseline = await periodBaseline(obs, snapshot, deps);
       if (baseline) context.periodBaseline = baseline;
-      record = engine.rate(obs, snapshot, context);
+      record = rateSealed(engine, obs, snapshot, context);
     } catch (error) {
       if (isCode(error, "no_price_for_meter")) {
         const meter = (error as NoPriceForMeterError).meter as MeterKind;

@@ -81,21 +81,42 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * Runs `fn` until it succeeds, a non-retryable error is thrown, or the attempts run out;
  * between attempts it waits an exponential backoff with full jitter (a random delay between 0
  * and the backoff), so a fleet of callers does not retry in lockstep.
+ *
+ * The first attempt runs without an async frame of its own (the record path calls this several
+ * times per call, and the first attempt nearly always answers); only a failure enters the loop.
  */
-export async function withRetry<T>(
+export function withRetry<T>(
   fn: () => Promise<T>,
   policy: RetryPolicy = {},
   signal?: AbortSignal,
 ): Promise<T> {
+  let first: Promise<T>;
+  try {
+    first = Promise.resolve(fn());
+  } catch (error) {
+    return retryAfter(error, fn, policy, signal);
+  }
+  return first.then(undefined, (error: unknown) => retryAfter(error, fn, policy, signal));
+}
+
+/** The attempts after a first one failed with `error`. */
+async function retryAfter<T>(
+  error: unknown,
+  fn: () => Promise<T>,
+  policy: RetryPolicy,
+  signal: AbortSignal | undefined,
+): Promise<T> {
   const attempts = Math.max(1, policy.attempts ?? 4);
   const base = policy.baseDelayMs ?? 25;
   const max = policy.maxDelayMs ?? 1_000;
+  let failure = error;
   for (let attempt = 1; ; attempt++) {
+    if (attempt >= attempts || !isRetryable(failure) || signal?.aborted) throw failure;
+    await sleep(Math.random() * Math.min(max, base * 2 ** (attempt - 1)), signal);
     try {
       return await fn();
-    } catch (error) {
-      if (attempt >= attempts || !isRetryable(error) || signal?.aborted) throw error;
-      await sleep(Math.random() * Math.min(max, base * 2 ** (attempt - 1)), signal);
+    } catch (next) {
+      failure = next;
     }
   }
 }

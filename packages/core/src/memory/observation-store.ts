@@ -7,14 +7,23 @@ import {
 import type { AppendResult, ObservationStore } from "../contracts/observation-store.js";
 import { IdempotencyConflictError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
-import { EventIdSchema } from "../schemas/identity.js";
+import { EventIdSchema, isEventId } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 
 interface Stored {
   /** Parsed and deep-frozen: neither the caller's object nor a reader can change it. */
   readonly observation: UsageObservation;
-  readonly hash: string;
+  /**
+   * Its idempotency hash, computed when first needed: only a second append of its eventId
+   * compares hashes, and the observation is frozen, so a hash computed late is the same.
+   */
+  hash: string | undefined;
+}
+
+function hashOf(stored: Stored): string {
+  if (stored.hash === undefined) stored.hash = observationHash(stored.observation);
+  return stored.hash;
 }
 
 /** Index of the first element of sorted `ids` that is greater than `after` (code-unit order). */
@@ -49,7 +58,8 @@ function lowerBound(ids: readonly string[], id: string): number {
  *
  * Every method runs its read-check-write without an `await`, so interleaved async callers
  * cannot race. Stored observations are validated copies, deep-frozen; what `get` returns is
- * frozen too.
+ * frozen too. An observation `parseObservation` returned is such a copy already and is kept as
+ * is; its hash is computed only when a second append of the same eventId needs it.
  *
  * @example
  * const store = new MemoryObservationStore();
@@ -65,10 +75,9 @@ export class MemoryObservationStore implements ObservationStore {
   async append(observation: UsageObservation, signal?: AbortSignal): Promise<AppendResult> {
     signal?.throwIfAborted();
     const parsed = parseObservation(observation);
-    const hash = observationHash(parsed);
     const existing = this.#byId.get(parsed.eventId);
-    if (existing !== undefined) return this.#duplicate(existing, parsed.eventId, hash);
-    this.#insert(parsed, hash);
+    if (existing !== undefined) return this.#duplicate(existing, parsed);
+    this.#insert({ observation: parsed, hash: undefined });
     return "appended";
   }
 
@@ -80,25 +89,27 @@ export class MemoryObservationStore implements ObservationStore {
     const results: AppendResult[] = [];
     const toInsert: Stored[] = [];
     for (const observation of parsed) {
-      const hash = observationHash(observation);
       const known = this.#byId.get(observation.eventId) ?? incoming.get(observation.eventId);
       if (known !== undefined) {
-        results.push(this.#duplicate(known, observation.eventId, hash));
+        results.push(this.#duplicate(known, observation));
         continue;
       }
-      const stored = { observation, hash };
+      const stored: Stored = { observation, hash: undefined };
       incoming.set(observation.eventId, stored);
       toInsert.push(stored);
       results.push("appended");
     }
-    for (const stored of toInsert) this.#insert(stored.observation, stored.hash);
+    for (const stored of toInsert) this.#insert(stored);
     return results;
   }
 
   async get(eventId: string, signal?: AbortSignal): Promise<UsageObservation | undefined> {
     signal?.throwIfAborted();
-    const id = parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
-    return this.#byId.get(id)?.observation;
+    // A stored event's id was validated on append: only an unknown id needs checking.
+    const stored = this.#byId.get(eventId);
+    if (stored !== undefined) return stored.observation;
+    if (!isEventId(eventId)) parseWith(EventIdSchema, eventId, "ObservationStore.get", "eventId");
+    return undefined;
   }
 
   async listUnpriced(
@@ -116,22 +127,35 @@ export class MemoryObservationStore implements ObservationStore {
 
   async markPriced(eventIds: readonly string[], signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const ids = parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
+    // Ids of stored events were validated on append: the list is parsed only when one is not.
+    const ids = this.#allStored(eventIds)
+      ? eventIds
+      : parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
     for (const id of ids) {
       const at = lowerBound(this.#unpriced, id);
       if (this.#unpriced[at] === id) this.#unpriced.splice(at, 1);
     }
   }
 
-  #duplicate(existing: Stored, eventId: string, incomingHash: string): AppendResult {
-    if (existing.hash !== incomingHash) {
-      throw new IdempotencyConflictError({ id: eventId, existingHash: existing.hash, incomingHash });
+  #allStored(eventIds: unknown): eventIds is readonly string[] {
+    if (!Array.isArray(eventIds)) return false;
+    for (const id of eventIds) if (typeof id !== "string" || !this.#byId.has(id)) return false;
+    return true;
+  }
+
+  #duplicate(existing: Stored, incoming: UsageObservation): AppendResult {
+    if (existing.observation === incoming) return "already_exists"; // the same frozen observation
+    const existingHash = hashOf(existing);
+    const incomingHash = observationHash(incoming);
+    if (existingHash !== incomingHash) {
+      throw new IdempotencyConflictError({ id: incoming.eventId, existingHash, incomingHash });
     }
     return "already_exists";
   }
 
-  #insert(observation: UsageObservation, hash: string): void {
-    this.#byId.set(observation.eventId, { observation, hash });
+  #insert(stored: Stored): void {
+    const { observation } = stored;
+    this.#byId.set(observation.eventId, stored);
     this.#unpriced.splice(lowerBound(this.#unpriced, observation.eventId), 0, observation.eventId);
   }
 }

@@ -14,9 +14,10 @@ import type { ChangeLogEntry, PutResult, RatedRecordStore } from "../contracts/r
 import { checkVersionChain } from "../contracts/version-chain.js";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { isParsedObservation } from "../observation/parse.js";
+import { isSealedRecord } from "../rating/sealed-record.js";
 import { selectLines, summarize } from "../reports/index.js";
 import type { LinesPage, LinesQuery, SummaryQuery, SummaryRow } from "../reports/query.js";
-import { EventIdSchema } from "../schemas/identity.js";
+import { EventIdSchema, isEventId } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
 import { type RatedUsageRecord, RatedUsageRecordSchema } from "../schemas/rating.js";
 
@@ -27,7 +28,16 @@ const CursorSchema = z
 
 interface Stored {
   readonly record: RatedUsageRecord;
-  readonly hash: string;
+  /**
+   * Its idempotency hash, computed when first needed: only a second put of its ratedRecordId
+   * compares hashes, and the record is frozen, so a hash computed late is the same.
+   */
+  hash: string | undefined;
+}
+
+function hashOf(stored: Stored): string {
+  if (stored.hash === undefined) stored.hash = ratedRecordHash(stored.record);
+  return stored.hash;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -40,18 +50,21 @@ function deepFreeze<T>(value: T): T {
 
 /** Parses and freezes a copy of `input`: later changes to the caller's object change nothing here. */
 function parseRecord(input: unknown, prefix: string): Stored {
+  // The default engine's own output: valid by construction and deep-frozen since, so it is
+  // kept as is (no parse, no copy). This is the embedded default's record() path.
+  if (isSealedRecord(input)) return { record: input, hash: undefined };
   // A record built from a parsed (validated, frozen) observation keeps that observation as is:
   // re-validating and copying it would only cost time. Anything else is parsed in full.
   const observation = (input as { observation?: unknown } | null)?.observation;
   if (isParsedObservation(observation)) {
     const rest = parseWith(RecordWithoutObservation, input, "RatedUsageRecord", prefix);
     const record = deepFreeze({ ...structuredClone(rest), observation }) as RatedUsageRecord;
-    return { record, hash: ratedRecordHash(record) };
+    return { record, hash: undefined };
   }
   const record = deepFreeze(
     structuredClone(parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord", prefix)),
   );
-  return { record, hash: ratedRecordHash(record) };
+  return { record, hash: undefined };
 }
 
 const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true })
@@ -71,7 +84,9 @@ const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true
  * Reports run the reference `summarize` / `selectLines` over the current version of each event.
  *
  * Every method runs its read-check-write without an `await`, so interleaved async callers
- * cannot race. Stored records are deep-frozen copies, and what readers get back is frozen.
+ * cannot race. Stored records are deep-frozen copies, and what readers get back is frozen; a
+ * record the default engine built is frozen already, so it is kept as is (no parse, no copy).
+ * Idempotency hashes are computed only when a second put of the same id needs them.
  *
  * @example
  * const store = new MemoryRatedRecordStore();
@@ -90,7 +105,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
     checkVersionChain(incoming.record, "", (id) => this.#byId.get(id)?.record);
-    this.#insert(incoming.record, incoming.hash);
+    this.#insert(incoming);
     return "stored";
   }
 
@@ -121,13 +136,17 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
       toInsert.push(incoming);
       results.push("stored");
     });
-    for (const stored of toInsert) this.#insert(stored.record, stored.hash);
+    for (const stored of toInsert) this.#insert(stored);
     return results;
   }
 
   async current(eventId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
     signal?.throwIfAborted();
-    return this.#currentByEvent.get(parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId"));
+    // A stored event's id was validated when it was stored: only an unknown id needs checking.
+    const current = this.#currentByEvent.get(eventId);
+    if (current !== undefined) return current;
+    if (!isEventId(eventId)) parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
+    return undefined;
   }
 
   /** One stored version by its ratedRecordId (superseded ones included), or undefined. */
@@ -207,18 +226,18 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
   }
 
   #duplicate(existing: Stored, incoming: Stored): PutResult {
-    if (existing.hash !== incoming.hash) {
-      throw new IdempotencyConflictError({
-        id: incoming.record.ratedRecordId,
-        existingHash: existing.hash,
-        incomingHash: incoming.hash,
-      });
+    if (existing.record === incoming.record) return "already_exists"; // the same frozen record
+    const existingHash = hashOf(existing);
+    const incomingHash = hashOf(incoming);
+    if (existingHash !== incomingHash) {
+      throw new IdempotencyConflictError({ id: incoming.record.ratedRecordId, existingHash, incomingHash });
     }
     return "already_exists";
   }
 
-  #insert(record: RatedUsageRecord, hash: string): void {
-    this.#byId.set(record.ratedRecordId, { record, hash });
+  #insert(stored: Stored): void {
+    const { record } = stored;
+    this.#byId.set(record.ratedRecordId, stored);
     // Versions chain one by one, so the version being inserted is always the newest.
     this.#currentByEvent.set(record.eventId, record);
     this.#log.push(record);

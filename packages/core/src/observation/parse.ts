@@ -2,6 +2,7 @@ import type { MeterKind } from "../schemas/meters.js";
 import { compareMeters } from "../schemas/meters.js";
 import { type UsageObservation, UsageObservationSchema } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
+import { fastParseObservation } from "./fast-parse.js";
 
 /**
  * What validation learns about an observation, kept beside it so the rating hot path never
@@ -13,6 +14,16 @@ export interface ParsedFacts {
   readonly meters: readonly MeterKind[];
   readonly quantities: readonly number[];
   readonly completedAtMs: number;
+  /** Values derived from the observation on demand, kept once derived (it is frozen, so they never go stale). */
+  readonly memo: ParsedMemo;
+}
+
+/** See {@link ParsedFacts.memo}. */
+export interface ParsedMemo {
+  /** Its canonical JSON (see `contracts/hashing.ts`): hashed on append, and again inside its rated record. */
+  canonicalJson: string | undefined;
+  /** The last record the default engine built from it, frozen (see `rating/sealed-record.ts`). */
+  sealedRecord: object | undefined;
 }
 
 /**
@@ -23,12 +34,17 @@ export interface ParsedFacts {
 const FACTS = Symbol("latch.observationFacts");
 type WithFacts = { readonly [FACTS]?: ParsedFacts };
 
-function deepFreeze<T>(value: T): T {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    for (const v of Object.values(value)) deepFreeze(v);
-    Object.freeze(value);
+/**
+ * Freezes a parsed observation all the way down. The schema's shape is one level deep: every
+ * member is a string or a flat object of strings and numbers (subject, meters, model, …), so
+ * freezing each member object and then the observation is a deep freeze, without a generic walk.
+ */
+function freezeObservation(obs: UsageObservation): UsageObservation {
+  for (const key in obs) {
+    const member = (obs as Record<string, unknown>)[key];
+    if (typeof member === "object" && member !== null) Object.freeze(member);
   }
-  return value;
+  return Object.freeze(obs);
 }
 
 function factsOf(value: unknown): ParsedFacts | undefined {
@@ -36,13 +52,18 @@ function factsOf(value: unknown): ParsedFacts | undefined {
 }
 
 function computeFacts(obs: UsageObservation): ParsedFacts {
-  const meters = (Object.keys(obs.meters) as MeterKind[]).filter((m) => (obs.meters[m] as number) > 0);
-  meters.sort(compareMeters);
+  const meters: MeterKind[] = [];
+  for (const meter in obs.meters)
+    if ((obs.meters[meter as MeterKind] as number) > 0) meters.push(meter as MeterKind);
+  if (meters.length > 1) meters.sort(compareMeters);
+  const quantities: number[] = [];
+  for (const meter of meters) quantities.push(obs.meters[meter] as number);
   return Object.freeze({
     observation: obs,
     meters: Object.freeze(meters),
-    quantities: Object.freeze(meters.map((m) => obs.meters[m] as number)),
+    quantities: Object.freeze(quantities),
     completedAtMs: Date.parse(obs.timing.completedAt),
+    memo: { canonicalJson: undefined, sealedRecord: undefined },
   });
 }
 
@@ -58,15 +79,21 @@ function computeFacts(obs: UsageObservation): ParsedFacts {
 export function parseObservation(input: unknown): UsageObservation {
   const known = factsOf(input);
   if (known !== undefined) return known.observation;
-  const obs = parseWith(UsageObservationSchema, input, "UsageObservation");
+  const obs = fastParseObservation(input) ?? parseWith(UsageObservationSchema, input, "UsageObservation");
   Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
-  return deepFreeze(obs);
+  return freezeObservation(obs);
 }
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
 export function isParsedObservation(value: unknown): value is UsageObservation {
   const facts = factsOf(value);
   return facts !== undefined && facts.observation === value;
+}
+
+/** The memo of a parsed observation (see {@link ParsedFacts.memo}); undefined for any other value. */
+export function parsedMemo(value: unknown): ParsedMemo | undefined {
+  const facts = factsOf(value);
+  return facts !== undefined && facts.observation === value ? facts.memo : undefined;
 }
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */

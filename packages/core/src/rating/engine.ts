@@ -256,6 +256,8 @@ function sortLineItems(items: RatedLineItem[]): void {
  *   (`model.tier`, absent = standard) as its own tier or a declared `fallbackTiers` entry,
  *   else `no_snapshot_for_tier` — the pricing source already refuses such a snapshot; this is
  *   the second line of defence.
+ * - The record is a fresh object the caller may change; `record()` freezes the ones it stores
+ *   (see `rating/sealed-record.ts`), so the in-memory store need not validate or copy them.
  *
  * @example
  * const engine = new DefaultRatingEngine();

@@ -4,10 +4,13 @@ import {
   canonicalJson,
   hashCanonicalJson,
   observationHash,
+  ratedRecordHash,
 } from "../../src/contracts/hashing.js";
 import { parseObservation } from "../../src/observation/parse.js";
+import { DefaultRatingEngine } from "../../src/rating/engine.js";
 import type { UsageObservation } from "../../src/schemas/observation.js";
-import { observation as baseObservation } from "../support.js";
+import type { RatedUsageRecord } from "../../src/schemas/rating.js";
+import { observation as baseObservation, snapshot } from "../support.js";
 
 const makeObservation = (overrides: Partial<UsageObservation>) =>
   parseObservation(baseObservation({ input_tokens: 10, output_tokens: 2 }, overrides));
@@ -82,5 +85,31 @@ describe("canonicalJson", () => {
       const value = make(0);
       expect(canonicalJson(value)).toBe(reference(value));
     }
+  });
+});
+
+describe("observationHash and ratedRecordHash (serialised once per parsed observation)", () => {
+  it("give exactly the hash of the canonical JSON, without ratedAt, for parsed and plain values alike", () => {
+    const obs = makeObservation({ correlation: { requestId: "r1" } });
+    const prices = { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } };
+    const engine = new DefaultRatingEngine();
+    const matched = engine.rate(obs, snapshot({ prices, model: { billableModel: "other-model" } }), {
+      ratedAt: "2026-03-02T00:00:00Z",
+      modelMatch: { rule: "alias", matchedModel: "other-model" },
+    });
+    const records: RatedUsageRecord[] = [
+      engine.rate(obs, snapshot({ prices }), { ratedAt: "2026-03-02T00:00:00Z" }),
+      engine.rate(obs, snapshot({ prices }), { ratedAt: "2026-03-02T00:00:00Z", version: 2 }),
+      matched,
+    ];
+    for (const record of records) {
+      const { ratedAt: _ratedAt, ...rest } = record;
+      const expected = hashCanonicalJson(reference(rest));
+      expect(ratedRecordHash(record)).toBe(expected);
+      expect(ratedRecordHash(record)).toBe(expected); // the observation's cached text, second time
+      expect(ratedRecordHash(structuredClone(record))).toBe(expected); // a plain copy
+    }
+    expect(observationHash(obs)).toBe(hashCanonicalJson(reference(obs)));
+    expect(observationHash(structuredClone(obs))).toBe(observationHash(obs));
   });
 });

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { MemoryQuotaReservator, MemoryRatedRecordStore, MemoryUsageCounter } from "../../src/memory/index.js";
-import { DefaultRatingEngine } from "../../src/rating/engine.js";
+import { parseObservation } from "../../src/observation/parse.js";
+import { DefaultRatingEngine, type RatingEngine } from "../../src/rating/engine.js";
+import { rateSealed } from "../../src/rating/sealed-record.js";
 import { PriceSnapshotSchema } from "../../src/schemas/pricing.js";
 import { ctx, observation, snapshot } from "../support.js";
 
@@ -78,5 +80,59 @@ describe("MemoryUsageCounter operation records", () => {
     }
     expect(counter.opCount).toBeLessThanOrEqual(60_000 / 10 + 10_000);
     expect(await counter.get("k", "2026-03")).toBe(100_010);
+  });
+});
+
+// The record path keeps the default engine's records as they are (no parse, no copy): they
+// must be frozen all the way down, and anything else (a copy, a plain engine.rate() result,
+// a custom engine's) parsed and copied in full.
+describe("MemoryRatedRecordStore and sealed records", () => {
+  const prices = { input_tokens: { perMillion: "2.5" } };
+  const rate = (engine: RatingEngine = new DefaultRatingEngine()) =>
+    rateSealed(
+      engine,
+      parseObservation(observation({ input_tokens: 10 })),
+      PriceSnapshotSchema.parse(snapshot({ prices })),
+      ctx,
+    );
+
+  it("keeps a sealed record itself, frozen all the way down", async () => {
+    const store = new MemoryRatedRecordStore();
+    const record = rate();
+    expect(await store.put(record)).toBe("stored");
+    const stored = await store.current(record.eventId);
+    expect(stored).toBe(record);
+    for (const part of [stored, stored?.lineItems, stored?.lineItems[0], stored?.observation]) {
+      expect(Object.isFrozen(part)).toBe(true);
+    }
+    expect(await store.put(record)).toBe("already_exists");
+  });
+
+  it("copies anything else: a plain engine.rate() result, a custom engine's record", async () => {
+    const plain = new DefaultRatingEngine().rate(
+      parseObservation(observation({ input_tokens: 10 })),
+      PriceSnapshotSchema.parse(snapshot({ prices })),
+      ctx,
+    );
+    expect(Object.isFrozen(plain)).toBe(false); // the engine's own result stays the caller's to change
+    const custom = rate({ rate: (o, s, c) => new DefaultRatingEngine().rate(o, s, c) });
+    for (const record of [plain, custom]) {
+      const store = new MemoryRatedRecordStore();
+      await store.put(record);
+      const stored = await store.current(record.eventId);
+      expect(stored).not.toBe(record);
+      expect(stored).toEqual(record);
+      expect(Object.isFrozen(stored?.lineItems[0])).toBe(true);
+    }
+  });
+
+  it("parses a changed copy of one in full: a bad amount is invalid_input, another total a conflict", async () => {
+    const store = new MemoryRatedRecordStore();
+    const record = rate();
+    await expect(store.put({ ...record, total: "1e-5" })).rejects.toMatchObject({ code: "invalid_input" });
+    expect(await store.put(record)).toBe("stored");
+    await expect(store.put({ ...record, total: "1" })).rejects.toMatchObject({
+      code: "idempotency_conflict",
+    });
   });
 });

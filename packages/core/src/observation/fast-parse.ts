@@ -1,0 +1,221 @@
+import { isWellFormedText } from "../schemas/identity.js";
+import { isMeterKind } from "../schemas/meters.js";
+import type { UsageObservation } from "../schemas/observation.js";
+import { IsoTimestampSchema, TIMESTAMP_YEARS } from "../schemas/time.js";
+
+/**
+ * The hot-path pre-check of `parseObservation`: a copy of `input` when it is plainly valid, in
+ * exactly the shape `UsageObservationSchema` would give (same keys, same order, same values),
+ * else `undefined`, and the schema parses it (it owns every message). Like `RedisQuota`'s
+ * pre-checks, it accepts only what the schema accepts unchanged, so it can only be stricter:
+ * plain objects with no unknown, symbol or `undefined` members; attributes always go to the
+ * schema. The schema stays the single source; `test/observation/fast-parse.test.ts` checks that
+ * every value this accepts parses to the same value there.
+ *
+ * Why: `record()` validates each call's observation, and zod is most of the facade's cost on
+ * the embedded default.
+ *
+ * @packageDocumentation
+ */
+
+type Plain = Record<string, unknown>;
+
+const OBJECT_PROTOTYPE = Object.prototype;
+
+/**
+ * A plain object. Symbol keys need no check here: a strict object reads its keys with
+ * `for…in`, which skips them, so the schema's output has none either (a record is different:
+ * see `meters`).
+ */
+function plain(value: unknown): Plain | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
+  return value as Plain;
+}
+
+/**
+ * Every enumerable key of `value` is one of `allowed`, and there are `present` of them (a
+ * strict object's rule; `for…in`, as the schema reads them, inherited keys included).
+ */
+function onlyKeys(value: Plain, allowed: ReadonlySet<string>, present: number): boolean {
+  let count = 0;
+  for (const key in value) {
+    if (!allowed.has(key)) return false;
+    count++;
+  }
+  return count === present;
+}
+
+/** A string of 1..max UTF-16 units with no U+0000 or unpaired surrogate (`WellFormedText`). */
+function text(value: unknown, max: number): value is string {
+  return typeof value === "string" && value.length >= 1 && value.length <= max && isWellFormedText(value);
+}
+
+/**
+ * The format `IsoTimestampSchema` checks (zod's ISO datetime pattern, read from the schema so
+ * that it stays the schema's), plus its year rule. No pattern to read: every timestamp goes to
+ * the schema.
+ */
+const ISO_PATTERN: RegExp | undefined = (() => {
+  const pattern = (IsoTimestampSchema as unknown as { _zod?: { pattern?: unknown } })._zod?.pattern;
+  return pattern instanceof RegExp && !pattern.global && !pattern.sticky ? pattern : undefined;
+})();
+
+function timestamp(value: unknown): value is string {
+  return (
+    typeof value === "string" &&
+    ISO_PATTERN !== undefined &&
+    ISO_PATTERN.test(value) &&
+    Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min
+  );
+}
+
+/** Counts the members of `value` that are present, refusing any present as `undefined`. */
+function presentCount(value: Plain, keys: readonly string[]): number {
+  let count = 0;
+  for (const key of keys) {
+    if (key in value) {
+      if (value[key] === undefined) return -1;
+      count++;
+    }
+  }
+  return count;
+}
+
+const OBSERVATION_KEYS = [
+  "eventId",
+  "subject",
+  "meters",
+  "model",
+  "provider",
+  "source",
+  "outcome",
+  "timing",
+  "correlation",
+  "attributes",
+] as const;
+const OBSERVATION_SET: ReadonlySet<string> = new Set(OBSERVATION_KEYS);
+
+const SUBJECT_KEYS = ["tenantId", "orgId", "projectId", "apiKeyId", "endUserId", "feature"] as const;
+const SUBJECT_SET: ReadonlySet<string> = new Set(SUBJECT_KEYS);
+const MODEL_KEYS = ["billableModel", "vendor", "region", "tier"] as const;
+const MODEL_SET: ReadonlySet<string> = new Set(MODEL_KEYS);
+const CORRELATION_KEYS = ["requestId", "traceId", "sessionId", "parentEventId", "holdId"] as const;
+const CORRELATION_SET: ReadonlySet<string> = new Set(CORRELATION_KEYS);
+const PROVIDER_SET: ReadonlySet<string> = new Set(["providerId"]);
+const KIND_SET: ReadonlySet<string> = new Set(["kind"]);
+const TIMING_SET: ReadonlySet<string> = new Set(["startedAt", "completedAt"]);
+const SIMPLE_SOURCES: ReadonlySet<unknown> = new Set([
+  "provider_reported",
+  "stream_accumulated",
+  "estimated",
+]);
+const SIMPLE_OUTCOMES: ReadonlySet<unknown> = new Set(["success", "timeout", "unknown"]);
+const CORRECTED_SET: ReadonlySet<string> = new Set(["kind", "correctionOf"]);
+const ERROR_SET: ReadonlySet<string> = new Set(["kind", "code"]);
+
+/** A strict object of optional text members (each 1..max), copied in schema order. */
+function texts(
+  input: unknown,
+  keys: readonly string[],
+  allowed: ReadonlySet<string>,
+  max: (key: string) => number,
+): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  const count = presentCount(value, keys);
+  if (count < 0 || !onlyKeys(value, allowed, count)) return undefined;
+  const out: Plain = {};
+  for (const key of keys) {
+    if (!(key in value)) continue;
+    const member = value[key];
+    if (!text(member, max(key))) return undefined;
+    out[key] = member;
+  }
+  return out;
+}
+
+const max256 = () => 256;
+const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
+
+/** A meter set; any symbol key goes to the schema (a record reads every own key, and refuses those). */
+function meters(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  const out: Plain = {};
+  for (const key of Object.keys(value)) {
+    const quantity = value[key];
+    if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
+    out[key] = quantity;
+  }
+  return out;
+}
+
+function source(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  if (SIMPLE_SOURCES.has(value.kind)) return onlyKeys(value, KIND_SET, 1) ? { kind: value.kind } : undefined;
+  if (value.kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2) || !text(value.correctionOf, 512))
+    return undefined;
+  return { kind: value.kind, correctionOf: value.correctionOf };
+}
+
+function outcome(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  if (SIMPLE_OUTCOMES.has(value.kind)) return onlyKeys(value, KIND_SET, 1) ? { kind: value.kind } : undefined;
+  if (value.kind !== "error" || !onlyKeys(value, ERROR_SET, 2) || !text(value.code, 128)) return undefined;
+  return { kind: value.kind, code: value.code };
+}
+
+function timing(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined || !onlyKeys(value, TIMING_SET, 2)) return undefined;
+  const { startedAt, completedAt } = value;
+  if (!timestamp(startedAt) || !timestamp(completedAt)) return undefined;
+  // Same length, same format: the text order is the time order (no Date.parse needed).
+  if (
+    startedAt.length === completedAt.length
+      ? completedAt < startedAt
+      : Date.parse(completedAt) < Date.parse(startedAt)
+  )
+    return undefined;
+  return { startedAt, completedAt };
+}
+
+/**
+ * A copy of `input` in the schema's output shape when it is plainly a valid observation
+ * without attributes; `undefined` sends it to the schema.
+ */
+export function fastParseObservation(input: unknown): UsageObservation | undefined {
+  const value = plain(input);
+  if (value === undefined || "attributes" in value) return undefined;
+  const count = presentCount(value, OBSERVATION_KEYS);
+  if (count < 0 || !onlyKeys(value, OBSERVATION_SET, count)) return undefined;
+  if (!text(value.eventId, 512)) return undefined;
+  const subject = texts(value.subject, SUBJECT_KEYS, SUBJECT_SET, max256);
+  if (subject === undefined || !("tenantId" in subject)) return undefined;
+  const meterSet = meters(value.meters);
+  const model = texts(value.model, MODEL_KEYS, MODEL_SET, max256);
+  if (meterSet === undefined || model === undefined || !("billableModel" in model)) return undefined;
+  const out: Plain = { eventId: value.eventId, subject, meters: meterSet, model };
+  if ("provider" in value) {
+    const provider = texts(value.provider, ["providerId"], PROVIDER_SET, max256);
+    if (provider === undefined || !("providerId" in provider)) return undefined;
+    out.provider = provider;
+  }
+  const from = source(value.source);
+  const ended = outcome(value.outcome);
+  const when = timing(value.timing);
+  if (from === undefined || ended === undefined || when === undefined) return undefined;
+  out.source = from;
+  out.outcome = ended;
+  out.timing = when;
+  if ("correlation" in value) {
+    const correlation = texts(value.correlation, CORRELATION_KEYS, CORRELATION_SET, correlationMax);
+    if (correlation === undefined) return undefined;
+    out.correlation = correlation;
+  }
+  return out as UsageObservation;
+}

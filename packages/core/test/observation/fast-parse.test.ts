@@ -1,0 +1,150 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { fastParseObservation } from "../../src/observation/fast-parse.js";
+import { UsageObservationSchema } from "../../src/schemas/observation.js";
+import { observation } from "../support.js";
+
+/** Keys in order, all the way down: the pre-check must give the schema's shape exactly. */
+function shape(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  return Object.entries(value).map(([k, v]) => [k, shape(v)]);
+}
+
+/** Whatever the pre-check accepts, the schema accepts, with the same output. True when it accepted. */
+function agrees(input: unknown): boolean {
+  const fast = fastParseObservation(input);
+  if (fast === undefined) return false;
+  const parsed = UsageObservationSchema.safeParse(input);
+  expect(parsed.success).toBe(true);
+  expect(shape(fast)).toEqual(shape(parsed.data));
+  expect(Object.is(fast, input)).toBe(false); // a copy: the caller's object is not kept
+  return true;
+}
+
+const pick = (...values: unknown[]) => fc.constantFrom(...values);
+const keys = (...values: string[]) => fc.constantFrom(...values);
+/** Mostly `good`, sometimes `bad`: most generated observations are valid, each field can break. */
+const mostly = <T, U>(good: fc.Arbitrary<T>, bad: fc.Arbitrary<U>) =>
+  fc.oneof({ arbitrary: good, weight: 30 }, { arbitrary: bad, weight: 1 });
+const text = mostly(
+  pick("a", "acme", "x".repeat(256), "é", "\uD83D\uDE00"),
+  fc.oneof(pick("x".repeat(257), "x".repeat(512), "x".repeat(513), "", "a\u0000b", "\uD800", 7), fc.string()),
+);
+const timestamp = mostly(
+  pick(
+    "2026-03-01T12:00:00Z",
+    "2026-03-01T12:00:01.123456789Z",
+    "2024-02-29T00:00:00Z",
+    "1970-01-01T00:00:00Z",
+  ),
+  pick(
+    "2026-02-29T00:00:00Z",
+    "1969-12-31T23:59:59Z",
+    "2026-03-01T24:00:00Z",
+    "2026-03-01T12:00Z",
+    "2026-03-01T12:00:00+00:00",
+    "2026-13-01T00:00:00Z",
+    "2026-03-01t12:00:00z",
+  ),
+);
+/** An object with `required` members (each may go missing) and optional ones, plus a stray key now and then. */
+const object = (
+  required: Record<string, fc.Arbitrary<unknown>>,
+  optional: Record<string, fc.Arbitrary<unknown>>,
+) =>
+  fc
+    .tuple(
+      fc.record(required, { requiredKeys: [] }),
+      fc.record(optional, { requiredKeys: [] }),
+      mostly(
+        fc.constant({}),
+        fc.oneof(pick({ extra: "x" }, { tenantId: undefined }), fc.constant({ kind: undefined })),
+      ),
+      fc.integer({ min: 0, max: 60 }),
+    )
+    .map(([req, opt, stray, drop]) => {
+      const out: Record<string, unknown> = { ...req, ...opt, ...(stray as object) };
+      if (drop === 0) delete out[Object.keys(out)[0] as string];
+      return out;
+    });
+const meters = mostly(
+  fc.dictionary(
+    keys("input_tokens", "output_tokens", "cached_input_tokens", "custom:search"),
+    fc.nat(10_000),
+  ),
+  fc.oneof(
+    fc.dictionary(
+      keys("input_tokens", "custom:", "bogus", "__proto__"),
+      fc.oneof(fc.integer({ min: -2, max: 3 }), pick(1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, "1", -0)),
+    ),
+    pick([], null),
+  ),
+);
+
+const input = object(
+  {
+    eventId: text,
+    subject: mostly(object({ tenantId: text }, { orgId: text, feature: text }), pick(null, "acme", [])),
+    meters,
+    model: mostly(object({ billableModel: text }, { tier: text, vendor: text }), pick("m")),
+    source: mostly(
+      fc.oneof(
+        pick({ kind: "provider_reported" }, { kind: "estimated" }),
+        object({ kind: pick("corrected") }, { correctionOf: text }),
+      ),
+      object({ kind: pick("nope", "corrected", "estimated") }, { correctionOf: text }),
+    ),
+    outcome: mostly(
+      fc.oneof(
+        pick({ kind: "success" }, { kind: "timeout" }),
+        object({ kind: pick("error") }, { code: text }),
+      ),
+      object({ kind: pick("failed", "error", "success") }, { code: text }),
+    ),
+    timing: object({ startedAt: timestamp, completedAt: timestamp }, {}),
+  },
+  {
+    provider: mostly(object({ providerId: text }, {}), pick(undefined, null)),
+    correlation: object({}, { requestId: text, parentEventId: text, holdId: text }),
+  },
+);
+
+describe("fastParseObservation (record()'s pre-check)", () => {
+  it("accepts the usual observation and gives exactly the schema's output", () => {
+    const obs = observation({ input_tokens: 10, output_tokens: 3 }, { correlation: { requestId: "r1" } });
+    expect(agrees(obs)).toBe(true);
+  });
+
+  it("accepts only what the schema accepts, and gives the same value in the same shape", () => {
+    let accepted = 0;
+    let valid = 0;
+    fc.assert(
+      fc.property(input, (value) => {
+        if (agrees(value)) accepted++;
+        if (UsageObservationSchema.safeParse(value).success) valid++;
+      }),
+      { numRuns: 5_000 },
+    );
+    // The generator reaches the accepting side often enough for the comparison to mean something.
+    expect(accepted).toBeGreaterThan(50);
+    expect(accepted).toBeLessThanOrEqual(valid);
+  });
+
+  it("drops a symbol key as the schema does (a strict object skips them)", () => {
+    const base = observation({ input_tokens: 1 });
+    expect(agrees({ ...base, [Symbol("s")]: 1, subject: { tenantId: "a", [Symbol("t")]: 2 } })).toBe(true);
+  });
+
+  it("sends anything unusual to the schema", () => {
+    const base = observation({ input_tokens: 1 });
+    const unusual: unknown[] = [
+      { ...base, attributes: { team: "a" } },
+      { ...base, provider: undefined },
+      { ...base, meters: { input_tokens: 1, [Symbol("s")]: 1 } },
+      { ...base, meters: Object.assign(Object.create({ inherited: 1 }), { input_tokens: 1 }) },
+      Object.assign(new (class Observation {})(), base),
+      { ...base, timing: { startedAt: "2026-03-01T12:00:02Z", completedAt: "2026-03-01T12:00:01Z" } },
+    ];
+    for (const value of unusual) expect(fastParseObservation(value)).toBeUndefined();
+  });
+});
