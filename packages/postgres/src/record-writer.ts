@@ -27,7 +27,7 @@ interface Call {
   readonly eventId: string;
   /** The observation's canonical hash. */
   readonly hash: string;
-  /** `{"event_id", "hash", "payload"}` as `append_observations` takes it. */
+  /** The observation's canonical JSON (its stored payload). */
   readonly observation: string;
   readonly record:
     | { readonly id: string; readonly row: string; readonly value: RatedUsageRecord }
@@ -70,35 +70,72 @@ function literal(text: string): string {
   return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 
+/** A text[] constant. */
+function textArray(values: readonly string[]): string {
+  return `ARRAY[${values.map(literal).join(",")}]::text[]`;
+}
+
 /**
- * The four statements of one write, in order: append the observations (the migration's
- * function: all or nothing, `LT409` on another payload); put the rated records of events that
- * have none yet (a stored version wins, as the step-by-step path's `current()` lookup would
- * find it); mark priced every event that now has a record; read each event's current record
- * (its payload unless this transaction stored it from `records`). Each statement sees what committed
- * before it started (`READ COMMITTED`), so a concurrent writer's row is found, not overwritten.
+ * The five statements of one write, in order:
+ * 1. insert the observations that are new, already marked priced when a rated record comes
+ *    with them (one row version, not an insert and then an update), answering the ids inserted;
+ * 2. compare the hash of every id with the stored one (the migration's `append_observations`
+ *    with empty payloads: every id is stored by now, so it inserts nothing and raises `LT409`
+ *    on another payload, which aborts the whole transaction);
+ * 3. put the rated records of events that have none yet (a stored version wins, as the
+ *    step-by-step path's `current()` lookup would find it);
+ * 4. mark priced the events stored unpriced before that now have a record;
+ * 5. read each event's current record (its payload only when this transaction did not store it
+ *    from the call).
+ * Each statement sees what committed before it started (`READ COMMITTED`), so a concurrent
+ * writer's row is found, not overwritten. `ids` and `ours` are text[] (constants on a pool), so
+ * the planner sees how few rows they name and probes the indexes; the NOT EXISTS is a per-row
+ * subplan for the same reason (an anti-join could scan the whole table).
  */
-function statements(q: string, observations: string, records: string, ids: string, ours = records): string[] {
-  const events = `SELECT jsonb_array_elements_text(${ids}::jsonb)`;
+function statements(
+  q: string,
+  observations: string,
+  checks: string,
+  records: string,
+  ids: string,
+  ours: string,
+): string[] {
   return [
-    `SELECT ${q}.append_observations(${observations}::jsonb) AS ids`,
+    `INSERT INTO ${q}.observations (event_id, hash, payload, priced)
+       SELECT b.event_id, b.hash, b.payload, b.priced
+       FROM jsonb_to_recordset(${observations}::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
+       ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+    `SELECT ${q}.append_observations(${checks}::jsonb) AS ids`,
     `SELECT ${q}.put_rated_records(coalesce(jsonb_agg(b.item ORDER BY b.n), '[]'::jsonb)) AS ids
        FROM jsonb_array_elements(${records}::jsonb) WITH ORDINALITY AS b(item, n)
-       WHERE NOT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.item->>'event_id')`,
+       WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.item->>'event_id'))`,
     `UPDATE ${q}.observations o SET priced = true
-       WHERE NOT o.priced AND o.event_id IN (${events})
+       WHERE o.event_id = ANY (${ids}) AND NOT o.priced
          AND EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = o.event_id)`,
     `SELECT DISTINCT ON (r.event_id) r.event_id, r.rated_record_id,
-         CASE WHEN r.xid = pg_current_xact_id_if_assigned() AND r.rated_record_id IN
-           (SELECT b->>'rated_record_id' FROM jsonb_array_elements(${ours}::jsonb) AS b)
+         CASE WHEN r.xid = pg_current_xact_id_if_assigned() AND r.rated_record_id = ANY (${ours})
          THEN NULL ELSE r.payload END AS payload
-       FROM ${q}.rated_records r WHERE r.event_id IN (${events})
+       FROM ${q}.rated_records r WHERE r.event_id = ANY (${ids})
        ORDER BY r.event_id, r.version DESC`,
   ];
 }
 
+/** The rows of statement 1 (`priced` when a record comes with the event) and of statement 2. */
+function observationRows(
+  events: ReadonlyArray<Pick<BatchEvent, "eventId" | "hash" | "observation" | "record">>,
+) {
+  const rows: string[] = [];
+  const checks: string[] = [];
+  for (const e of events) {
+    const head = `{"event_id":${JSON.stringify(e.eventId)},"hash":"${e.hash}"`;
+    rows.push(`${head},"priced":${e.record !== undefined},"payload":${e.observation}}`);
+    checks.push(`${head},"payload":{}}`);
+  }
+  return { rows: `[${rows.join(",")}]`, checks: `[${checks.join(",")}]` };
+}
+
 function outcome(appended: QueryResultLike, current: QueryResultLike): Outcome {
-  const ids = (appended.rows[0] as { ids: string[] }).ids;
+  const ids = (appended.rows as Array<{ event_id: string }>).map((r) => r.event_id);
   const rows = current.rows as Array<{ event_id: string; rated_record_id: string; payload: unknown }>;
   return {
     appended: new Set(ids),
@@ -111,8 +148,7 @@ function prepare(observation: UsageObservation, record: RatedUsageRecord | undef
   const obs = parseObservation(observation);
   const canonical = canonicalJson(obs);
   const hash = hashCanonicalJson(canonical);
-  const item = `{"event_id":${JSON.stringify(obs.eventId)},"hash":"${hash}","payload":${canonical}}`;
-  if (record === undefined) return { eventId: obs.eventId, hash, observation: item, record: undefined };
+  if (record === undefined) return { eventId: obs.eventId, hash, observation: canonical, record: undefined };
   const parsed = parseWith(RatedUsageRecordSchema, record, "RecordWriter.write", "record");
   checkVersionShape(parsed, "record");
   if (parsed.version !== 1) {
@@ -129,7 +165,7 @@ function prepare(observation: UsageObservation, record: RatedUsageRecord | undef
   return {
     eventId: obs.eventId,
     hash,
-    observation: item,
+    observation: canonical,
     record: { id: parsed.ratedRecordId, row, value: parsed },
   };
 }
@@ -296,18 +332,16 @@ export class PostgresRecordWriter implements RecordWriter {
   /** One simple query on a client of the pool: BEGIN, the four statements, COMMIT. */
   async #script(pool: PoolLike, { events }: Plan): Promise<Outcome> {
     const records = events.flatMap((e) => (e.record === undefined ? [] : [e.record.row]));
+    const { rows, checks } = observationRows(events);
     const script = [
       beginScript(this.#settings),
       ...statements(
         this.#q,
-        literal(`[${events.map((e) => e.observation).join(",")}]`),
+        literal(rows),
+        literal(checks),
         literal(`[${records.join(",")}]`),
-        literal(JSON.stringify(events.map((e) => e.eventId))),
-        literal(
-          JSON.stringify(
-            events.flatMap((e) => (e.record === undefined ? [] : [{ rated_record_id: e.record.id }])),
-          ),
-        ),
+        textArray(events.map((e) => e.eventId)),
+        textArray(events.flatMap((e) => (e.record === undefined ? [] : [e.record.id]))),
       ),
       "COMMIT",
     ].join(";\n");
@@ -320,8 +354,8 @@ export class PostgresRecordWriter implements RecordWriter {
     emitter.on?.("error", onError);
     try {
       const results = (await client.query(script)) as unknown as QueryResultLike[];
-      const n = results.length; // …, append, put, mark, read, COMMIT
-      return outcome(results[n - 5] as QueryResultLike, results[n - 2] as QueryResultLike);
+      const n = results.length; // BEGIN, SET, SET, insert, check, put, mark, read, COMMIT
+      return outcome(results[n - 6] as QueryResultLike, results[n - 2] as QueryResultLike);
     } catch (error) {
       if (sqlState(error) === undefined) onError(error instanceof Error ? error : new Error(String(error)));
       else
@@ -337,16 +371,26 @@ export class PostgresRecordWriter implements RecordWriter {
 
   /** One call in one transaction on a single session (or inside the caller's), with parameters. */
   #onSession(db: Queryable, call: Call): Promise<RecordWriteResult> {
-    const [append, put, mark, read] = statements(this.#q, "$1", "$1", "$1", "$2");
-    const ids = JSON.stringify([call.eventId]);
+    const [insert, check, put, mark, read] = statements(
+      this.#q,
+      "$1",
+      "$1",
+      "$1",
+      "$1::text[]",
+      "$2::text[]",
+    );
+    const ids = [call.eventId];
+    const { rows, checks } = observationRows([call]);
     const records = call.record === undefined ? "[]" : `[${call.record.row}]`;
+    const ours = call.record === undefined ? [] : [call.record.id];
     return new Promise<RecordWriteResult>((resolve, reject) => {
       const batch = plan([{ ...call, resolve, reject }]);
       transact(db, this.#settings, async (tx) => {
-        const appended = await tx.query(append as string, [`[${call.observation}]`]);
+        const appended = await tx.query(insert as string, [rows]);
+        await tx.query(check as string, [checks]);
         await tx.query(put as string, [records]);
         await tx.query(mark as string, [ids]);
-        return outcome(appended, await tx.query(read as string, [ids, records]));
+        return outcome(appended, await tx.query(read as string, [ids, ours]));
       }).then(
         (result) => settle(batch, result),
         (error: unknown) => {

@@ -225,7 +225,7 @@ describe("postgres record writer", () => {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
-          [`%${schema}%append_observations%`],
+          [`%INSERT INTO "${schema}".observations%`],
         );
         pid = (rows[0] as { pid: number } | undefined)?.pid;
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -303,7 +303,7 @@ describe("createLatch on Postgres records through the writer", () => {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
-          [`%${schema}%append_observations%`],
+          [`%INSERT INTO "${schema}".observations%`],
         );
         pid = (rows[0] as { pid: number } | undefined)?.pid;
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
