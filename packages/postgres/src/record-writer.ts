@@ -82,15 +82,15 @@ function textArray(values: readonly string[]): string {
  * 2. compare the hash of every id with the stored one (the migration's `append_observations`
  *    with empty payloads: every id is stored by now, so it inserts nothing and raises `LT409`
  *    on another payload, which aborts the whole transaction);
- * 3. put the rated records of events that have none yet (a stored version wins, as the
- *    step-by-step path's `current()` lookup would find it);
+ * 3. insert the rated records (version 1) of events that have none yet (a stored version wins,
+ *    as the step-by-step path's `current()` lookup would find it);
  * 4. mark priced the events stored unpriced before that now have a record;
- * 5. read each event's current record (its payload only when this transaction did not store it
- *    from the call).
+ * 5. read each event's current record, one index probe per event (its payload only when this
+ *    transaction did not store it from the call).
  * Each statement sees what committed before it started (`READ COMMITTED`), so a concurrent
- * writer's row is found, not overwritten. `ids` and `ours` are text[] (constants on a pool), so
- * the planner sees how few rows they name and probes the indexes; the NOT EXISTS is a per-row
- * subplan for the same reason (an anti-join could scan the whole table).
+ * writer's row is found, not overwritten. The lookups are shaped so the planner probes the
+ * indexes even before the tables were analysed (a per-row subplan, not an anti-join; a LATERAL
+ * LIMIT 1 per event): a scan of `rated_records` per batch would cost more than the batch saves.
  */
 function statements(
   q: string,
@@ -106,19 +106,59 @@ function statements(
        FROM jsonb_to_recordset(${observations}::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
        ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
     `SELECT ${q}.append_observations(${checks}::jsonb) AS ids`,
-    `SELECT ${q}.put_rated_records(coalesce(jsonb_agg(b.item ORDER BY b.n), '[]'::jsonb)) AS ids
-       FROM jsonb_array_elements(${records}::jsonb) WITH ORDINALITY AS b(item, n)
-       WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.item->>'event_id'))`,
+    // Version 1 only: nothing to supersede, no currency to match. ON CONFLICT: a version another
+    // writer stored meanwhile stands, and statement 5 answers it.
+    `INSERT INTO ${q}.rated_records (${RATED_COLUMNS.join(", ")})
+       SELECT ${RATED_COLUMNS.map((c) => (c === "completed_at" ? "b.completed_text::timestamptz" : `b.${c}`)).join(", ")}
+       FROM jsonb_to_recordset(${records}::jsonb) AS b(${RATED_TYPES})
+       WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.event_id))
+       ON CONFLICT DO NOTHING`,
     `UPDATE ${q}.observations o SET priced = true
        WHERE o.event_id = ANY (${ids}) AND NOT o.priced
          AND EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = o.event_id)`,
-    `SELECT DISTINCT ON (r.event_id) r.event_id, r.rated_record_id,
-         CASE WHEN r.xid = pg_current_xact_id_if_assigned() AND r.rated_record_id = ANY (${ours})
-         THEN NULL ELSE r.payload END AS payload
-       FROM ${q}.rated_records r WHERE r.event_id = ANY (${ids})
-       ORDER BY r.event_id, r.version DESC`,
+    `SELECT i.id AS event_id, c.rated_record_id,
+         CASE WHEN c.xid = pg_current_xact_id_if_assigned() AND c.rated_record_id = ANY (${ours})
+         THEN NULL ELSE c.payload END AS payload
+       FROM unnest(${ids}) AS i(id)
+       CROSS JOIN LATERAL (
+         SELECT r.rated_record_id, r.xid, r.payload FROM ${q}.rated_records r
+         WHERE r.event_id = i.id ORDER BY r.version DESC LIMIT 1) c`,
   ];
 }
+
+/** The columns of `rated_records` a version is inserted with (as `put_rated_records` does). */
+const RATED_COLUMNS = [
+  "rated_record_id",
+  "event_id",
+  "version",
+  "hash",
+  "payload",
+  "currency",
+  "total",
+  "completed_ms",
+  "completed_text",
+  "completed_at",
+  "completed_day",
+  "provider",
+  "model",
+  "tenant_id",
+  "org_id",
+  "project_id",
+  "api_key_id",
+  "end_user_id",
+  "feature",
+  "success",
+  "input_tokens",
+  "output_tokens",
+  "cache_read_tokens",
+  "cache_write_tokens",
+  "total_tokens",
+] as const;
+const RATED_TYPES = `rated_record_id text, event_id text, version integer, hash text, payload jsonb,
+  currency text, total numeric, completed_ms bigint, completed_text text, completed_day text,
+  provider text, model text, tenant_id text, org_id text, project_id text, api_key_id text,
+  end_user_id text, feature text, success boolean, input_tokens bigint, output_tokens bigint,
+  cache_read_tokens bigint, cache_write_tokens bigint, total_tokens bigint`;
 
 /** The rows of statement 1 (`priced` when a record comes with the event) and of statement 2. */
 function observationRows(
