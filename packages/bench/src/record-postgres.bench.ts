@@ -18,12 +18,11 @@ import { join } from "node:path";
 import {
   createLatch,
   InMemoryPricingSource,
-  type ObservationStore,
   type PriceSnapshot,
   parseObservation,
   type UsageObservation,
 } from "@latch/core";
-import { canonicalJson, hashCanonicalJson } from "@latch/core/adapter";
+import { canonicalJson, hashCanonicalJson, type ObservationStore } from "@latch/core/adapter";
 import { migrate, PostgresObservationStore, PostgresRatedRecordStore } from "@latch/postgres";
 import pg from "pg";
 import { fmt, reportRow } from "./report.js";
