@@ -25,8 +25,7 @@ export interface OneTripDeps extends RatingStepDeps {
  * Answers `undefined` — the caller takes the step-by-step path — whenever that path decides
  * something this one cannot: pricing failed (the observation must be stored before the error
  * is reported), a snapshot with period tiers (the usage counter is moved only for a stored
- * observation), a conflict (the stored call may differ only in its hold) and a stored record
- * that does not parse (`corrupt_record` leaves the call unpriced).
+ * observation), and the errors in `STEP_BY_STEP`.
  */
 export function createOneTripRecord(
   deps: OneTripDeps,
@@ -49,7 +48,7 @@ export function createOneTripRecord(
       const written = await withRetry(() => writer.write(obs, record), retry);
       current = written.current === undefined ? undefined : { status: "rated", record: written.current };
     } catch (error) {
-      if (isCode(error, "idempotency_conflict") || isCode(error, "corrupt_record")) return undefined;
+      if (STEP_BY_STEP.some((code) => isCode(error, code))) return undefined;
       if (!mayPassLater(error) || !mayspool) throw error;
       deps.warn({
         code: "store_retry_exhausted",
@@ -65,5 +64,12 @@ export function createOneTripRecord(
     return result;
   };
 }
+
+/**
+ * Errors the step-by-step path answers itself: a conflict (the stored call may differ only in
+ * its hold), a stored record that does not parse (the call stays unpriced), and a writer that
+ * refuses what the engine produced (the observation was parsed already, so not the caller's).
+ */
+const STEP_BY_STEP = ["idempotency_conflict", "corrupt_record", "invalid_input"] as const;
 
 const isPeriodTier = (tier: { scope: string }) => tier.scope === "period";
