@@ -12,7 +12,18 @@ import { cpus, totalmem } from "node:os";
 import { fileURLToPath } from "node:url";
 import { type BenchRow, ROW_PREFIX } from "./report.js";
 
-const BENCHES = ["rating", "record", "gateway", "redis", "postgres", "reports", "s3", "cli-rate", "credits"];
+const BENCHES = [
+  "rating",
+  "record",
+  "record-postgres",
+  "gateway",
+  "redis",
+  "postgres",
+  "reports",
+  "s3",
+  "cli-rate",
+  "credits",
+];
 const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
 const selected = only ? BENCHES.filter((b) => only.includes(b)) : BENCHES;
 

@@ -103,6 +103,7 @@ export {
   type UsageCounter,
 } from "./contracts/quota.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
+export type { RecordWriteResult, RecordWriter } from "./contracts/record-writer.js";
 /** The reserve request of a hold and its ttlMs limit, one check for every backend (see the module). */
 export {
   HOLD_TTL_MAX_MS,

@@ -8,6 +8,7 @@
 export { PostgresApiKeyStore } from "./api-key-store.js";
 export { type BusyReason, PostgresBusyError } from "./busy-error.js";
 export { PostgresCreditLedger, type PostgresCreditLedgerOptions } from "./credit-ledger.js";
+export type { GroupCommitOptions } from "./group-commit.js";
 export { DEFAULT_POSTGRES_HOLD_RETENTION_MS, type PurgeResolvedHoldsOptions } from "./hold-retention.js";
 export { MIGRATIONS, type Migration } from "./migrations/index.js";
 export { type MigrateOptions, type MigrateResult, migrate } from "./migrator.js";

@@ -9,12 +9,17 @@ import {
   type ObservationStore,
   parseObservationBatch as parseBatch,
   parseWith,
+  type RatedRecordStore,
+  type RecordWriter,
 } from "@latch/core/adapter";
 import { IdempotencyConflictError } from "@latch/core/errors";
+import { type GroupCommitOptions, type GroupCommitSettings, resolveGroupCommit } from "./group-commit.js";
 import { isPool, type Queryable, type QueryResultLike } from "./queryable.js";
+import { PostgresRecordWriter } from "./record-writer.js";
 import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { parseStored, rethrowConflict } from "./sql-errors.js";
 import { appendCopy, type CopyFrom } from "./staged-copy.js";
+import { sameTarget } from "./store-target.js";
 import {
   resolveTimeouts,
   STORE_TIMEOUTS,
@@ -40,6 +45,13 @@ export interface PostgresObservationStoreOptions extends PostgresStoreOptions {
   copyFrom?: CopyFrom;
   /** Smallest batch that goes through COPY. Default 1,000. */
   copyThreshold?: number;
+  /**
+   * Group commit of the facade's record path ({@link PostgresObservationStore.recordWriter}) on
+   * a `pg.Pool`: concurrent `record()` calls share one transaction, each answered once it
+   * commits. Default `{ maxWaitMs: 2, maxBatch: 64 }`; `false` gives every call a transaction
+   * of its own (still one round trip). Ignored on a single session and on PGlite.
+   */
+  groupCommit?: GroupCommitOptions | false;
 }
 
 /**
@@ -82,6 +94,8 @@ export class PostgresObservationStore implements ObservationStore {
   readonly #copyFrom: CopyFrom | undefined;
   readonly #copyThreshold: number;
   readonly #settings: TransactionSettings;
+  readonly #groupCommit: GroupCommitSettings | undefined;
+  readonly #writers = new WeakMap<RatedRecordStore, PostgresRecordWriter>();
   #direct = true;
 
   constructor(db: Queryable, options: PostgresObservationStoreOptions = {}) {
@@ -91,6 +105,29 @@ export class PostgresObservationStore implements ObservationStore {
     this.#copyThreshold = options.copyThreshold ?? 1_000;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#table = `${quoteSchema(this.#schema)}.observations`;
+    this.#groupCommit = resolveGroupCommit(options.groupCommit);
+  }
+
+  /**
+   * The facade's record path in one transaction (see `RecordWriter` in `@latch/core/adapter`):
+   * the observation, its rated record and the priced mark, when `rated` is a
+   * {@link PostgresRatedRecordStore} on the same `Queryable` and schema (else `undefined`, and
+   * the facade writes step by step). On a `pg.Pool` a write is one simple query
+   * (`BEGIN; …; COMMIT`), so one round trip and one commit, shared by concurrent calls through
+   * group commit (`groupCommit`). `createLatch` uses it by itself.
+   *
+   * @example
+   * const observations = new PostgresObservationStore(pool, { schema: "latch", groupCommit: { maxWaitMs: 2, maxBatch: 64 } });
+   * const latch = createLatch({ observations, rated: new PostgresRatedRecordStore(pool, { schema: "latch" }), pricing });
+   */
+  recordWriter(rated: RatedRecordStore): RecordWriter | undefined {
+    if (!sameTarget(rated, { db: this.#db, schema: this.#schema })) return undefined;
+    let writer = this.#writers.get(rated);
+    if (writer === undefined) {
+      writer = new PostgresRecordWriter(this.#db, this.#schema, this.#settings, this.#groupCommit);
+      this.#writers.set(rated, writer);
+    }
+    return writer;
   }
 
   /**

@@ -48,6 +48,7 @@ import {
   parseStored,
   rethrowConflict,
 } from "./sql-errors.js";
+import { registerTarget } from "./store-target.js";
 import {
   resolveTimeouts,
   STORE_TIMEOUTS,
@@ -97,8 +98,8 @@ const TOKEN_COLUMNS: Readonly<Record<TokenGroup, string>> = {
   totalTokens: "total_tokens",
 };
 
-/** A record's columns for the insert function (bigints as strings). */
-interface RecordRow {
+/** A record's columns for the insert function (bigints as strings). @internal */
+export interface RecordRow {
   rated_record_id: string;
   event_id: string;
   version: number;
@@ -125,7 +126,8 @@ interface RecordRow {
   total_tokens: string;
 }
 
-function toRow(record: RatedUsageRecord): RecordRow {
+/** A record's columns, as `put_rated_records` takes them. @internal */
+export function toRow(record: RatedUsageRecord): RecordRow {
   const obs = record.observation;
   const tokens = tokenGroupsOf(obs.meters);
   const ms = Date.parse(obs.timing.completedAt);
@@ -157,7 +159,8 @@ function toRow(record: RatedUsageRecord): RecordRow {
   };
 }
 
-function parseRecord(input: unknown): RatedUsageRecord {
+/** @internal */
+export function parseRecord(input: unknown): RatedUsageRecord {
   return parseWith(RatedUsageRecordSchema, input, "RatedUsageRecord");
 }
 
@@ -198,6 +201,7 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
     this.#q = quoteSchema(this.#schema);
     this.#table = `${this.#q}.rated_records`;
     this.#settings = resolveTimeouts(options, STORE_TIMEOUTS);
+    registerTarget(this, { db, schema: this.#schema });
   }
 
   /**

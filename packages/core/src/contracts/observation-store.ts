@@ -1,4 +1,6 @@
 import type { UsageObservation } from "../schemas/observation.js";
+import type { RatedRecordStore } from "./rated-record-store.js";
+import type { RecordWriter } from "./record-writer.js";
 
 /** Result of appending one observation. */
 export type AppendResult = "appended" | "already_exists";
@@ -32,4 +34,17 @@ export interface ObservationStore {
   ): Promise<{ items: UsageObservation[]; next?: string }>;
   /** Marks observations as priced (idempotent; unknown ids are ignored). */
   markPriced(eventIds: readonly string[], signal?: AbortSignal): Promise<void>;
+  /**
+   * Optional capability: a {@link RecordWriter} that stores an observation, its rated record
+   * and the priced mark in one transaction, when `rated` keeps its records in the same
+   * database as this store; `undefined` when it does not. The facade asks once, at creation,
+   * and records through the writer when it gets one (`@latch/postgres` offers it, with group
+   * commit on a pool); a store without it is recorded with `append`, `current`, `put` and
+   * `markPriced`, with the same results.
+   *
+   * @example
+   * const writer = observations.recordWriter?.(rated);
+   * const { current } = await writer.write(observation, record); // one transaction
+   */
+  recordWriter?(rated: RatedRecordStore): RecordWriter | undefined;
 }

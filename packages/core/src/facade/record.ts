@@ -2,17 +2,13 @@ import { canonicalJson } from "../contracts/hashing.js";
 import type { ObservationStore } from "../contracts/observation-store.js";
 import type { UsageCounter } from "../contracts/quota.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
-import type { NoPriceForMeterError } from "../errors/index.js";
 import type { PricingSource } from "../pricing/pricing-source.js";
-import { modelMatchOf, type PriceRequest, resolvePriceFrom } from "../pricing/resolution.js";
 import type { RatingEngine } from "../rating/engine.js";
-import { rateSealed } from "../rating/sealed-record.js";
-import type { MeterKind } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
-import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import type { CreditBurns } from "./credit-burns.js";
 import { isCode } from "./error-code.js";
-import { periodBaseline } from "./period-baselines.js";
+import { rateResolved, resolvePrice } from "./rating-step.js";
+import { createOneTripRecord } from "./record-one-trip.js";
 import { isCallerFault, isDeploymentFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { RecordResult, Warn } from "./types.js";
 
@@ -45,10 +41,7 @@ export interface Recorder {
   rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
 }
 
-/** What the pricing source is asked for an observation: its model and tier, when it completed, who served it. */
-export function priceRequestOf(obs: UsageObservation): PriceRequest {
-  return { model: obs.model, at: obs.timing.completedAt, providerId: obs.provider?.providerId };
-}
+export { priceRequestOf } from "./rating-step.js";
 
 /** Two recordings of one call that differ only in the quota hold they name. */
 function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
@@ -63,7 +56,10 @@ function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation)
 }
 
 export function createRecorder(deps: RecorderDeps): Recorder {
-  const { observations, rated, pricing, engine, clock, retry, warn, burns } = deps;
+  const { observations, rated, retry, warn, burns } = deps;
+  // One transaction per call (and group commit) when the store offers it for this rated store.
+  const writer = observations.recordWriter?.(rated);
+  const oneTrip = writer === undefined ? undefined : createOneTripRecord({ ...deps, writer });
 
   /** Rates a stored observation and stores the record; marks it priced. */
   async function rateStored(obs: UsageObservation): Promise<RecordResult> {
@@ -72,42 +68,9 @@ export function createRecorder(deps: RecorderDeps): Recorder {
       await withRetry(() => observations.markPriced([obs.eventId]), retry);
       return { status: "rated", record: existing };
     }
-    const resolution = await withRetry(() => resolvePriceFrom(pricing, priceRequestOf(obs)), retry);
-    if (resolution.status === "unpriced") {
-      const unpriced = {
-        status: "unpriced",
-        eventId: obs.eventId,
-        reason: resolution.reason,
-        observation: obs,
-      } as const;
-      return resolution.reason === "ambiguous_model"
-        ? { ...unpriced, candidates: resolution.candidates }
-        : unpriced;
-    }
-    const snapshot = resolution.snapshot;
-    let record: RatedUsageRecord;
-    try {
-      const context: RatingContext = { ratedAt: clock().toISOString() };
-      const modelMatch = modelMatchOf(resolution);
-      if (modelMatch) context.modelMatch = modelMatch;
-      const baseline = await periodBaseline(obs, snapshot, deps);
-      if (baseline) context.periodBaseline = baseline;
-      record = rateSealed(engine, obs, snapshot, context);
-    } catch (error) {
-      if (isCode(error, "no_price_for_meter")) {
-        const meter = (error as NoPriceForMeterError).meter as MeterKind;
-        return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs, meter };
-      }
-      if (isCode(error, "no_snapshot_for_tier"))
-        return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot_for_tier", observation: obs };
-      warn({
-        code: "rating_failed",
-        message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
-        eventId: obs.eventId,
-        cause: error,
-      });
-      return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
-    }
+    const rating = await rateResolved(obs, await resolvePrice(obs, deps), deps);
+    if (rating.status === "unpriced") return rating;
+    let record = rating.record;
     try {
       await withRetry(() => rated.put(record), retry);
     } catch (error) {
@@ -123,6 +86,8 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   }
 
   async function record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
+    const done = await oneTrip?.(obs, mayspool);
+    if (done !== undefined) return done;
     try {
       await withRetry(() => observations.append(obs), retry);
     } catch (error) {

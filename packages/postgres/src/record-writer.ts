@@ -1,0 +1,446 @@
+import {
+  LatchValidationError,
+  parseObservation,
+  type RatedUsageRecord,
+  type UsageObservation,
+} from "@latch/core";
+import {
+  canonicalJson,
+  checkVersionShape,
+  hashCanonicalJson,
+  parseWith,
+  RatedUsageRecordSchema,
+  type RecordWriteResult,
+  type RecordWriter,
+} from "@latch/core/adapter";
+import { IdempotencyConflictError } from "@latch/core/errors";
+import { asBusy, busyReason } from "./busy-error.js";
+import { GroupCommit, type GroupCommitSettings } from "./group-commit.js";
+import { isPool, type PoolLike, type Queryable, type QueryResultLike } from "./queryable.js";
+import { parseRecord, toRow } from "./rated-record-store.js";
+import { assertMigrated, quoteSchema, sqlState } from "./schema.js";
+import { CONFLICT_STATE, detailField, detailId, parseStored, rethrowConflict } from "./sql-errors.js";
+import { beginScript, type TransactionSettings, transact } from "./transaction.js";
+
+/** One call, checked and serialised by its caller before it joins a batch. */
+interface Call {
+  readonly eventId: string;
+  /** The observation's canonical hash. */
+  readonly hash: string;
+  /** The observation's canonical JSON (its stored payload). */
+  readonly observation: string;
+  readonly record:
+    | { readonly id: string; readonly row: string; readonly value: RatedUsageRecord }
+    | undefined;
+}
+
+interface Pending extends Call {
+  resolve(result: RecordWriteResult): void;
+  reject(error: unknown): void;
+}
+
+/** One event of a batch: the calls that name it with its first payload, in arrival order. */
+interface BatchEvent {
+  readonly eventId: string;
+  readonly hash: string;
+  readonly observation: string;
+  readonly record: Call["record"];
+  readonly calls: Pending[];
+}
+
+interface Plan {
+  /** By eventId, so every batch takes its row locks in one order (no deadlock between batches). */
+  readonly events: BatchEvent[];
+  /** Calls with another payload for an eventId earlier in the batch: conflicts once it commits. */
+  readonly conflicts: Array<{ call: Pending; existingHash: string }>;
+}
+
+/** What the transaction answered: the ids it appended, and each event's current rated record. */
+interface Outcome {
+  readonly appended: ReadonlySet<string>;
+  /** `payload` is null for a version this transaction stored (the caller holds it already). */
+  readonly current: ReadonlyMap<string, { ratedRecordId: string; payload: unknown }>;
+}
+
+/** Attempts of a batch the server aborted with a serialization failure or a deadlock, or that met a rated record stored meanwhile. */
+const ATTEMPTS = 3;
+
+/** A string literal that reads back as `text` whatever `standard_conforming_strings` says. */
+function literal(text: string): string {
+  return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+}
+
+/** A text[] constant. */
+function textArray(values: readonly string[]): string {
+  return `ARRAY[${values.map(literal).join(",")}]::text[]`;
+}
+
+/**
+ * The five statements of one write, in order:
+ * 1. insert the observations that are new, already marked priced when a rated record comes
+ *    with them (one row version, not an insert and then an update), answering the ids inserted;
+ * 2. compare the hash of every id with the stored one (the migration's `append_observations`
+ *    with empty payloads: every id is stored by now, so it inserts nothing and raises `LT409`
+ *    on another payload, which aborts the whole transaction);
+ * 3. insert the rated records (version 1) of events that have none yet (a stored version wins,
+ *    as the step-by-step path's `current()` lookup would find it);
+ * 4. mark priced the events stored unpriced before that now have a record;
+ * 5. read each event's current record, one index probe per event (its payload only when this
+ *    transaction did not store it from the call).
+ * Each statement sees what committed before it started (`READ COMMITTED`), so a concurrent
+ * writer's row is found, not overwritten. The lookups are shaped so the planner probes the
+ * indexes even before the tables were analysed (a per-row subplan, not an anti-join; a LATERAL
+ * LIMIT 1 per event): a scan of `rated_records` per batch would cost more than the batch saves.
+ */
+function statements(
+  q: string,
+  observations: string,
+  checks: string,
+  records: string,
+  ids: string,
+  ours: string,
+): string[] {
+  return [
+    `INSERT INTO ${q}.observations (event_id, hash, payload, priced)
+       SELECT b.event_id, b.hash, b.payload, b.priced
+       FROM jsonb_to_recordset(${observations}::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
+       ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+    `SELECT ${q}.append_observations(${checks}::jsonb) AS ids`,
+    // Version 1 only: nothing to supersede, no currency to match. ON CONFLICT: a version another
+    // writer stored meanwhile stands, and statement 5 answers it.
+    `INSERT INTO ${q}.rated_records (${RATED_COLUMNS.join(", ")})
+       SELECT ${RATED_COLUMNS.map((c) => (c === "completed_at" ? "b.completed_text::timestamptz" : `b.${c}`)).join(", ")}
+       FROM jsonb_to_recordset(${records}::jsonb) AS b(${RATED_TYPES})
+       WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.event_id))
+       ON CONFLICT DO NOTHING`,
+    `UPDATE ${q}.observations o SET priced = true
+       WHERE o.event_id = ANY (${ids}) AND NOT o.priced
+         AND EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = o.event_id)`,
+    `SELECT i.id AS event_id, c.rated_record_id,
+         CASE WHEN c.xid = pg_current_xact_id_if_assigned() AND c.rated_record_id = ANY (${ours})
+         THEN NULL ELSE c.payload END AS payload
+       FROM unnest(${ids}) AS i(id)
+       CROSS JOIN LATERAL (
+         SELECT r.rated_record_id, r.xid, r.payload FROM ${q}.rated_records r
+         WHERE r.event_id = i.id ORDER BY r.version DESC LIMIT 1) c`,
+  ];
+}
+
+/** The columns of `rated_records` a version is inserted with (as `put_rated_records` does). */
+const RATED_COLUMNS = [
+  "rated_record_id",
+  "event_id",
+  "version",
+  "hash",
+  "payload",
+  "currency",
+  "total",
+  "completed_ms",
+  "completed_text",
+  "completed_at",
+  "completed_day",
+  "provider",
+  "model",
+  "tenant_id",
+  "org_id",
+  "project_id",
+  "api_key_id",
+  "end_user_id",
+  "feature",
+  "success",
+  "input_tokens",
+  "output_tokens",
+  "cache_read_tokens",
+  "cache_write_tokens",
+  "total_tokens",
+] as const;
+const RATED_TYPES = `rated_record_id text, event_id text, version integer, hash text, payload jsonb,
+  currency text, total numeric, completed_ms bigint, completed_text text, completed_day text,
+  provider text, model text, tenant_id text, org_id text, project_id text, api_key_id text,
+  end_user_id text, feature text, success boolean, input_tokens bigint, output_tokens bigint,
+  cache_read_tokens bigint, cache_write_tokens bigint, total_tokens bigint`;
+
+/** The rows of statement 1 (`priced` when a record comes with the event) and of statement 2. */
+function observationRows(
+  events: ReadonlyArray<Pick<BatchEvent, "eventId" | "hash" | "observation" | "record">>,
+) {
+  const rows: string[] = [];
+  const checks: string[] = [];
+  for (const e of events) {
+    const head = `{"event_id":${JSON.stringify(e.eventId)},"hash":"${e.hash}"`;
+    rows.push(`${head},"priced":${e.record !== undefined},"payload":${e.observation}}`);
+    checks.push(`${head},"payload":{}}`);
+  }
+  return { rows: `[${rows.join(",")}]`, checks: `[${checks.join(",")}]` };
+}
+
+function outcome(appended: QueryResultLike, current: QueryResultLike): Outcome {
+  const ids = (appended.rows as Array<{ event_id: string }>).map((r) => r.event_id);
+  const rows = current.rows as Array<{ event_id: string; rated_record_id: string; payload: unknown }>;
+  return {
+    appended: new Set(ids),
+    current: new Map(rows.map((r) => [r.event_id, { ratedRecordId: r.rated_record_id, payload: r.payload }])),
+  };
+}
+
+/** Checks a call's arguments (`invalid_input` naming the field) and serialises them once. */
+function prepare(observation: UsageObservation, record: RatedUsageRecord | undefined): Call {
+  const obs = parseObservation(observation);
+  const canonical = canonicalJson(obs);
+  const hash = hashCanonicalJson(canonical);
+  if (record === undefined) return { eventId: obs.eventId, hash, observation: canonical, record: undefined };
+  const parsed = parseWith(RatedUsageRecordSchema, record, "RecordWriter.write", "record");
+  checkVersionShape(parsed, "record");
+  if (parsed.version !== 1) {
+    throw LatchValidationError.at("RecordWriter.write", "record.version", "must be 1 (a first rating)");
+  }
+  if (canonicalJson(parsed.observation) !== canonical) {
+    throw LatchValidationError.at(
+      "RecordWriter.write",
+      "record.observation",
+      "must be the observation written",
+    );
+  }
+  const row = JSON.stringify(toRow(parsed));
+  return {
+    eventId: obs.eventId,
+    hash,
+    observation: canonical,
+    record: { id: parsed.ratedRecordId, row, value: parsed },
+  };
+}
+
+function plan(calls: readonly Pending[]): Plan {
+  const byId = new Map<
+    string,
+    { hash: string; observation: string; record: Call["record"]; calls: Pending[] }
+  >();
+  const conflicts: Plan["conflicts"] = [];
+  for (const call of calls) {
+    const event = byId.get(call.eventId);
+    if (event === undefined) {
+      byId.set(call.eventId, { ...call, calls: [call] });
+    } else if (event.hash !== call.hash) {
+      conflicts.push({ call, existingHash: event.hash });
+    } else {
+      event.calls.push(call);
+      // The same call again: a later copy that was priced prices an unpriced first one.
+      event.record ??= call.record;
+    }
+  }
+  const events = [...byId].map(([eventId, e]) => ({ eventId, ...e }));
+  events.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+  return { events, conflicts };
+}
+
+/** Answers every call of a committed plan; a stored record that does not parse fails its own calls only. */
+function settle({ events, conflicts }: Plan, { appended, current }: Outcome): void {
+  for (const event of events) {
+    const stored = current.get(event.eventId);
+    let record: RatedUsageRecord | undefined;
+    try {
+      if (stored === undefined) record = undefined;
+      else if (stored.payload === null && stored.ratedRecordId === event.record?.id)
+        record = event.record.value;
+      else record = parseStored(stored.ratedRecordId, stored.payload, parseRecord);
+    } catch (error) {
+      for (const call of event.calls) call.reject(error);
+      continue;
+    }
+    event.calls.forEach((call, i) => {
+      call.resolve({
+        observation: i === 0 && appended.has(event.eventId) ? "appended" : "already_exists",
+        current: record,
+      });
+    });
+  }
+  for (const { call, existingHash } of conflicts) {
+    call.reject(new IdempotencyConflictError({ id: call.eventId, existingHash, incomingHash: call.hash }));
+  }
+}
+
+/**
+ * A refusal of what a row holds (a data exception, a constraint, a trigger's RAISE): another
+ * call of the batch may well pass on its own. A lost connection, a timeout or a missing object
+ * fails every call alike.
+ */
+function refusesRow(state: string | undefined): boolean {
+  return state !== undefined && (state.startsWith("22") || state.startsWith("23") || state.startsWith("P0"));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type ClientEvents = Partial<{
+  on(event: "error", listener: (error: Error) => void): unknown;
+  removeListener(event: "error", listener: (error: Error) => void): unknown;
+}>;
+
+/**
+ * `PostgresObservationStore.recordWriter(rated)`: the observation, its rated record and the
+ * priced mark in one transaction. On a pool, one simple query (`BEGIN; …; COMMIT`): one round
+ * trip and one commit per batch, the batch gathered by group commit. On a single session
+ * (a `Client`, a `PoolClient` inside your transaction, PGlite), one call at a time in a
+ * transaction of the store's (or yours), with bound parameters.
+ * @internal
+ */
+export class PostgresRecordWriter implements RecordWriter {
+  readonly #db: Queryable;
+  readonly #schema: string;
+  readonly #q: string;
+  readonly #settings: TransactionSettings;
+  readonly #group: GroupCommit<Pending> | undefined;
+
+  constructor(
+    db: Queryable,
+    schema: string,
+    settings: TransactionSettings,
+    group: GroupCommitSettings | undefined,
+  ) {
+    this.#db = db;
+    this.#schema = schema;
+    this.#q = quoteSchema(schema);
+    this.#settings = settings;
+    this.#group =
+      group !== undefined && isPool(db)
+        ? new GroupCommit(group, (batch) => this.#commit(db, batch))
+        : undefined;
+  }
+
+  async write(
+    observation: UsageObservation,
+    record: RatedUsageRecord | undefined,
+    signal?: AbortSignal,
+  ): Promise<RecordWriteResult> {
+    signal?.throwIfAborted();
+    const call = prepare(observation, record);
+    await assertMigrated(this.#db, this.#schema);
+    signal?.throwIfAborted();
+    const db = this.#db;
+    if (!isPool(db)) return this.#onSession(db, call);
+    return new Promise<RecordWriteResult>((resolve, reject) => {
+      const pending: Pending = { ...call, resolve, reject };
+      if (this.#group === undefined) void this.#commit(db, [pending]);
+      else this.#group.add(pending);
+    });
+  }
+
+  /** Commits a batch and answers each of its calls; never rejects. */
+  async #commit(pool: PoolLike, calls: Pending[]): Promise<void> {
+    let rest = calls;
+    for (let attempt = 1; rest.length > 0; attempt++) {
+      const batch = plan(rest);
+      try {
+        settle(batch, await this.#script(pool, batch));
+        return;
+      } catch (error) {
+        const state = sqlState(error);
+        if (state === CONFLICT_STATE) {
+          const id = detailId(error);
+          const incoming = detailField(error, "incomingHash");
+          if (batch.events.some((e) => e.eventId === id && e.hash === incoming)) {
+            // A stored observation with another payload: its calls (those that differ from it)
+            // fail; the rest of the batch goes again without them.
+            const existingHash = detailField(error, "existingHash");
+            const refused = rest.filter((c) => c.eventId === id && c.hash !== existingHash);
+            for (const call of refused) {
+              call.reject(new IdempotencyConflictError({ id, existingHash, incomingHash: call.hash }));
+            }
+            rest = rest.filter((c) => !refused.includes(c));
+            attempt = 0;
+            continue;
+          }
+          // A rated record another writer stored meanwhile: the next attempt reads it.
+          if (attempt < ATTEMPTS) continue;
+        }
+        const reason = busyReason(error);
+        if ((reason === "serialization_failure" || reason === "deadlock") && attempt < ATTEMPTS) {
+          await sleep(Math.random() * 10 * 2 ** attempt);
+          continue;
+        }
+        if (refusesRow(state) && rest.length > 1) {
+          // A row the server refused: every call on its own, so only that one fails.
+          await Promise.all(rest.map((call) => this.#commit(pool, [call])));
+          return;
+        }
+        const failure = asBusy(error);
+        for (const call of rest) call.reject(failure);
+        return;
+      }
+    }
+  }
+
+  /** One simple query on a client of the pool: BEGIN, the four statements, COMMIT. */
+  async #script(pool: PoolLike, { events }: Plan): Promise<Outcome> {
+    const records = events.flatMap((e) => (e.record === undefined ? [] : [e.record.row]));
+    const { rows, checks } = observationRows(events);
+    const script = [
+      beginScript(this.#settings),
+      ...statements(
+        this.#q,
+        literal(rows),
+        literal(checks),
+        literal(`[${records.join(",")}]`),
+        textArray(events.map((e) => e.eventId)),
+        textArray(events.flatMap((e) => (e.record === undefined ? [] : [e.record.id]))),
+      ),
+      "COMMIT",
+    ].join(";\n");
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    const onError = (error: Error) => {
+      broken ??= error;
+    };
+    const emitter = client as unknown as ClientEvents;
+    emitter.on?.("error", onError);
+    try {
+      const results = (await client.query(script)) as unknown as QueryResultLike[];
+      const n = results.length; // BEGIN, SET, SET, insert, check, put, mark, read, COMMIT
+      return outcome(results[n - 6] as QueryResultLike, results[n - 2] as QueryResultLike);
+    } catch (error) {
+      if (sqlState(error) === undefined) onError(error instanceof Error ? error : new Error(String(error)));
+      else
+        await client.query("ROLLBACK").catch((rollbackError: unknown) => {
+          onError(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError)));
+        });
+      throw error;
+    } finally {
+      emitter.removeListener?.("error", onError);
+      client.release(broken);
+    }
+  }
+
+  /** One call in one transaction on a single session (or inside the caller's), with parameters. */
+  #onSession(db: Queryable, call: Call): Promise<RecordWriteResult> {
+    const [insert, check, put, mark, read] = statements(
+      this.#q,
+      "$1",
+      "$1",
+      "$1",
+      "$1::text[]",
+      "$2::text[]",
+    );
+    const ids = [call.eventId];
+    const { rows, checks } = observationRows([call]);
+    const records = call.record === undefined ? "[]" : `[${call.record.row}]`;
+    const ours = call.record === undefined ? [] : [call.record.id];
+    return new Promise<RecordWriteResult>((resolve, reject) => {
+      const batch = plan([{ ...call, resolve, reject }]);
+      transact(db, this.#settings, async (tx) => {
+        const appended = await tx.query(insert as string, [rows]);
+        await tx.query(check as string, [checks]);
+        await tx.query(put as string, [records]);
+        await tx.query(mark as string, [ids]);
+        return outcome(appended, await tx.query(read as string, [ids, ours]));
+      }).then(
+        (result) => settle(batch, result),
+        (error: unknown) => {
+          try {
+            rethrowConflict(error);
+          } catch (thrown) {
+            reject(thrown);
+          }
+        },
+      );
+    });
+  }
+}
