@@ -75,6 +75,8 @@ function isOwn(error: unknown): boolean {
  * `UPDATE … SET held = held + amount WHERE limit − spent − held ≥ amount`, so concurrent
  * reserves on any number of connections never exceed the limit. Commit above the hold charges
  * in full; commit after expiry charges; void after expiry is a no-op (see the contract).
+ * Budget periods (`setLimit`'s `period`, migration 0016) roll under the same lock by the
+ * database clock, with calendar bounds from the database's time-zone data.
  *
  * Fails closed: when the database cannot answer, `reserve` denies with reason `unavailable`
  * and the other methods throw `QuotaUnavailableError`. Each call is a `READ COMMITTED`

@@ -163,7 +163,9 @@ export interface RedisQuotaOptions {
  * is checked at reserve, holds expire by the Redis server's clock (`TIME`) and are released
  * lazily by the next script that touches the account, and a commit above the hold charges the
  * actual amount in full. Amounts are integer quota units; they travel to Redis as integer
- * strings and never pass through a Lua double above 2^53.
+ * strings and never pass through a Lua double above 2^53. Budget periods (`setLimit`'s
+ * `period`) roll by the server's clock too; a calendar period's bounds are computed here
+ * (Intl) for the server's time when a script reports the period ended (see the README).
  *
  * Fails closed: when Redis does not answer within `timeoutMs`, `reserve` returns
  * `{ granted: false, reason: "unavailable" }` and the other methods throw `quota_unavailable`.
@@ -306,19 +308,21 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const units = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
     const until = Date.now() + this.#timeoutMs;
     const key = this.#keys.accountKeys(name).account;
-    await this.#guard(
-      this.#afterCheck(until, () => this.#send(until, () => this.#setLimit(key, units, period))),
-    );
+    // Without a period nothing but the limit changes: one HSET, as before periods existed.
+    const write =
+      period === undefined
+        ? () => this.#client.hset(key, "limit", String(units))
+        : () => this.#setLimit(key, units, period);
+    await this.#guard(this.#afterCheck(until, () => this.#send<unknown>(until, write)));
   }
 
-  async #setLimit(key: string, limit: number, period: StoredQuotaPeriod | null | undefined): Promise<void> {
+  async #setLimit(key: string, limit: number, period: StoredQuotaPeriod | null): Promise<void> {
     let at = Date.now();
     for (let attempt = 1; ; attempt++) {
-      let args = { limit: String(limit), mode: "keep", zone: "", start: "", end: "" };
-      if (period === null) args = { ...args, mode: "none" };
-      else if (period !== undefined && "rollingMs" in period) {
+      let args = { limit: String(limit), mode: "none", zone: "", start: "", end: "" };
+      if (period !== null && "rollingMs" in period) {
         args = { ...args, mode: "rolling", zone: String(period.rollingMs) };
-      } else if (period !== undefined) {
+      } else if (period !== null) {
         const { start, end } = quotaPeriodBounds(period, at);
         args = { ...args, mode: period.every, zone: period.timeZone, start: String(start), end: String(end) };
       }
@@ -336,20 +340,36 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
    * (`{-9, now, every, zone}`), rolls the period (rollPeriod-1.lua, bounds for the server's
    * `now`) and sends again, a few times at most; then the last reply stands.
    */
-  async #rolled<R>(accountKey: string, send: () => Promise<R>): Promise<R> {
-    for (let attempt = 1; ; attempt++) {
-      const reply = await send();
-      if (!periodEnded(reply) || attempt >= PERIOD_ATTEMPTS) return reply;
-      let ended = endedPeriod(reply, accountKey);
-      for (let roll = 1; roll <= PERIOD_ATTEMPTS; roll++) {
-        const { start, end } = quotaPeriodBounds(ended.period, ended.now);
-        const rolled = await this.#scripts.rollPeriod(
-          { account: accountKey },
-          { every: ended.period.every, zone: ended.period.timeZone, start: String(start), end: String(end) },
-        );
-        if (!periodEnded(rolled)) break;
-        ended = endedPeriod(rolled, accountKey);
-      }
+  #rolled<R>(accountKey: string, send: () => Promise<R>, attempt = 1): Promise<R> {
+    // Not async: the common reply goes straight through (one promise layer, as before periods).
+    return send().then((reply) =>
+      !periodEnded(reply) || attempt >= PERIOD_ATTEMPTS
+        ? reply
+        : this.#roll(accountKey, endedPeriod(reply, accountKey)).then(() =>
+            this.#rolled(accountKey, send, attempt + 1),
+          ),
+    );
+  }
+
+  /** Runs rollPeriod-1.lua with the bounds of `ended` (again, for the server's later time, if they missed it). */
+  async #roll(
+    accountKey: string,
+    ended: { period: { every: "day" | "week" | "month"; timeZone: string }; now: number },
+  ): Promise<void> {
+    let current = ended;
+    for (let roll = 1; roll <= PERIOD_ATTEMPTS; roll++) {
+      const { start, end } = quotaPeriodBounds(current.period, current.now);
+      const rolled = await this.#scripts.rollPeriod(
+        { account: accountKey },
+        {
+          every: current.period.every,
+          zone: current.period.timeZone,
+          start: String(start),
+          end: String(end),
+        },
+      );
+      if (!periodEnded(rolled)) return;
+      current = endedPeriod(rolled, accountKey);
     }
   }
 

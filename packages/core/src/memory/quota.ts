@@ -66,7 +66,7 @@ interface Account {
 }
 
 export interface MemoryQuotaReservatorOptions {
-  /** The store's clock in epoch milliseconds, used for hold expiry. Default `Date.now`. */
+  /** The store's clock in epoch milliseconds, for hold expiry and budget periods. Default `Date.now`. */
   clock?: () => number;
   /**
    * How long a resolved hold (committed, voided, or expired: from its expiry) is kept so that
@@ -83,7 +83,10 @@ export interface MemoryQuotaReservatorOptions {
  * commit above the hold charges the actual amount in full; expired holds free their amount
  * (swept lazily, on the next operation that touches the account) and a late commit still
  * charges. A void that arrives after the hold expired changes nothing, so a later commit of
- * that hold still charges (late usage is never lost).
+ * that hold still charges (late usage is never lost). Budget periods (`setLimit`'s `period`)
+ * roll lazily by the same clock: a calendar period starts `spent` at 0 at its boundary (open
+ * holds stay counted; a commit charges the period it is committed in), a rolling window keeps
+ * its commits in a queue and drops those it has passed.
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so 1,000 concurrent reserves never overspend a limit. Resolved
@@ -95,7 +98,7 @@ export interface MemoryQuotaReservatorOptions {
  *
  * @example
  * const quota = new MemoryQuotaReservator();
- * await quota.setLimit("acme", 10_000);
+ * await quota.setLimit("acme", 10_000, { period: { every: "day", timeZone: "Europe/Berlin" } });
  * const r = await quota.reserve({ holdId: "req-1", account: "acme", amount: 2_000, ttlMs: 60_000 });
  * if (r.granted) await quota.commit("req-1", 1_234);
  */

@@ -1091,17 +1091,17 @@ return {1}
   setLimit: {
     name: "setLimit",
     numberOfKeys: 1,
-    version: "264ddd9a35c0",
+    version: "2275a7edeb95",
     lua: `--[[
-  Sets an account's limit and, unless the mode is "keep", its budget period (see
-  includes/period). A changed period keeps spent until its first reset; a rolling window
+  Sets an account's limit and its budget period (see includes/period). (A limit alone,
+  the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
   counts it as committed now. The same period again changes nothing but the limit.
 
   Input:
     KEYS[1] account: account hash (limit, spent; period fields, see includes/period)
 
     ARGV[1] limit: integer string >= 0
-    ARGV[2] mode: keep | none | day | week | month | rolling
+    ARGV[2] mode: none | day | week | month | rolling
     ARGV[3] zone: the IANA time zone (calendar), or the window in ms (rolling), else ""
     ARGV[4] start: a calendar period's first ms for the client's idea of now, else ""
     ARGV[5] end: the ms after its last, else ""
@@ -1204,9 +1204,6 @@ if calendar and (now < tonumber(ARGV[4]) or now >= tonumber(ARGV[5])) then
   return {-9, integerString(now), mode, ARGV[3]}
 end
 rcall("HSET", KEYS[1], "limit", ARGV[1])
-if mode == "keep" then
-  return {1}
-end
 local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "proll", "pend")
 if calendar and v[1] == mode and v[2] == ARGV[3] then
   return {1}
@@ -1917,7 +1914,7 @@ export interface SetLimitKeys {
 export interface SetLimitArgs {
   /** integer string >= 0 */
   readonly limit: string;
-  /** keep | none | day | week | month | rolling */
+  /** none | day | week | month | rolling */
   readonly mode: string;
   /** the IANA time zone (calendar), or the window in ms (rolling), else "" */
   readonly zone: string;
@@ -2123,10 +2120,7 @@ export class LuaScripts {
     return this.#send("saveCursor", argv, false) as Promise<SaveCursorReply>;
   }
 
-  /**
-   * Sets an account's limit and, unless the mode is "keep", its budget period (see includes/period).
-   * (`setLimit-1.lua`)
-   */
+  /** Sets an account's limit and its budget period (see includes/period). (`setLimit-1.lua`) */
   setLimit(keys: SetLimitKeys, args: SetLimitArgs): Promise<SetLimitReply> {
     const argv = [keys.account, args.limit, args.mode, args.zone, args.start, args.end];
     return this.#send("setLimit", argv, false) as Promise<SetLimitReply>;

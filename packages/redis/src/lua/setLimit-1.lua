@@ -1,13 +1,13 @@
 --[[
-  Sets an account's limit and, unless the mode is "keep", its budget period (see
-  includes/period). A changed period keeps spent until its first reset; a rolling window
+  Sets an account's limit and its budget period (see includes/period). (A limit alone,
+  the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
   counts it as committed now. The same period again changes nothing but the limit.
 
   Input:
     KEYS[1] account: account hash (limit, spent; period fields, see includes/period)
 
     ARGV[1] limit: integer string >= 0
-    ARGV[2] mode: keep | none | day | week | month | rolling
+    ARGV[2] mode: none | day | week | month | rolling
     ARGV[3] zone: the IANA time zone (calendar), or the window in ms (rolling), else ""
     ARGV[4] start: a calendar period's first ms for the client's idea of now, else ""
     ARGV[5] end: the ms after its last, else ""
@@ -28,9 +28,6 @@ if calendar and (now < tonumber(ARGV[4]) or now >= tonumber(ARGV[5])) then
   return {-9, integerString(now), mode, ARGV[3]}
 end
 rcall("HSET", KEYS[1], "limit", ARGV[1])
-if mode == "keep" then
-  return {1}
-end
 local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "proll", "pend")
 if calendar and v[1] == mode and v[2] == ARGV[3] then
   return {1}
