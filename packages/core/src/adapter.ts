@@ -100,8 +100,22 @@ export {
   type QuotaReservator,
   type ReserveRequest,
   type ReserveResult,
+  type SetLimitOptions,
   type UsageCounter,
 } from "./contracts/quota.js";
+/** Budget periods of quota accounts: calendar (time-zone exact) and rolling (see the module). */
+export {
+  parseQuotaPeriod,
+  parseSetLimitOptions,
+  QUOTA_ROLLING_MAX_MS,
+  type QuotaCalendarPeriod,
+  type QuotaPeriod,
+  QuotaPeriodSchema,
+  type QuotaRollingPeriod,
+  quotaPeriodBounds,
+  type StoredQuotaPeriod,
+  samePeriod,
+} from "./contracts/quota-period.js";
 export type { ChangeLogEntry, PutResult, RatedRecordStore } from "./contracts/rated-record-store.js";
 export type { RecordWriteResult, RecordWriter } from "./contracts/record-writer.js";
 /** The reserve request of a hold and its ttlMs limit, one check for every backend (see the module). */

@@ -7,12 +7,14 @@ import {
   QuotaNameSchema as Name,
   parseHoldRetentionMs,
   parseReserveRequest,
+  parseSetLimitOptions,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
   type ReserveRequest,
   type ReserveResult,
+  type SetLimitOptions,
 } from "@latch/core/adapter";
 import {
   HoldAlreadyResolvedError,
@@ -28,7 +30,7 @@ import {
 } from "./hold-retention.js";
 import type { PostgresStoreOptions } from "./observation-store.js";
 import type { Queryable, QueryResultLike } from "./queryable.js";
-import { assertMigrated, DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
+import { assertMigrated, DEFAULT_SCHEMA, quoteSchema, sqlState } from "./schema.js";
 import { QUOTA_TIMEOUTS, resolveTimeouts, type TransactionSettings, transactQuery } from "./transaction.js";
 
 const SweepOptionsSchema = z.strictObject({
@@ -73,6 +75,8 @@ function isOwn(error: unknown): boolean {
  * `UPDATE … SET held = held + amount WHERE limit − spent − held ≥ amount`, so concurrent
  * reserves on any number of connections never exceed the limit. Commit above the hold charges
  * in full; commit after expiry charges; void after expiry is a no-op (see the contract).
+ * Budget periods (`setLimit`'s `period`, migration 0015) roll under the same lock by the
+ * database clock, with calendar bounds from the database's time-zone data.
  *
  * Fails closed: when the database cannot answer, `reserve` denies with reason `unavailable`
  * and the other methods throw `QuotaUnavailableError`. Each call is a `READ COMMITTED`
@@ -128,22 +132,52 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     await assertMigrated(this.#db, this.#schema);
   }
 
-  async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Sets the limit and, with `options.period`, the budget period (`quota_set_limit`, migration
+   * 0015). Calendar bounds come from this database's time-zone data: a zone name that core
+   * accepts but the database does not know is `invalid_input` naming `period.timeZone`.
+   */
+  async setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal): Promise<void> {
+    const { period, signal } = parseSetLimitOptions(options, "QuotaReservator.setLimit");
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
     const value = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
-    await this.#run(
-      `INSERT INTO ${this.#q}.quota_accounts (account, limit_units) VALUES ($1, $2::bigint)
-         ON CONFLICT (account) DO UPDATE SET limit_units = EXCLUDED.limit_units`,
-      [name, String(value)],
-    );
+    const mode = period === undefined ? "keep" : period === null ? "none" : "set";
+    const every = period != null && "every" in period ? period.every : null;
+    const zone = period != null && "every" in period ? period.timeZone : null;
+    const rolling = period != null && "rollingMs" in period ? String(period.rollingMs) : null;
+    try {
+      await this.#run(`SELECT ${this.#q}.quota_set_limit($1, $2::bigint, $3, $4, $5, $6::bigint)`, [
+        name,
+        String(value),
+        mode,
+        every,
+        zone,
+        rolling,
+      ]);
+    } catch (error) {
+      // 22023: "time zone … not recognized" by this database.
+      if (sqlState((error as { cause?: unknown }).cause) === "22023") {
+        throw LatchValidationError.at(
+          "QuotaReservator.setLimit",
+          "period.timeZone",
+          "unknown to this database",
+        );
+      }
+      throw error;
+    }
   }
 
   async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.balance", "account");
-    const { limit, spent, held } = await this.#read(name);
-    return { limit, spent, held, available: Math.max(0, limit - spent - held) };
+    const { limit, spent, held, periodStart, periodEnd } = await this.#read(name);
+    const balance: QuotaBalance = { limit, spent, held, available: Math.max(0, limit - spent - held) };
+    if (periodStart !== undefined && periodEnd !== undefined) {
+      balance.periodStart = periodStart;
+      balance.periodEnd = periodEnd;
+    }
+    return balance;
   }
 
   async check(
@@ -294,18 +328,50 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
     return this.#purge.purge(options, "PostgresQuota.purgeResolvedHolds", signal);
   }
 
-  /** limit, spent and held, with holds past their expiry (by the database clock) not counted. Read-only. */
-  async #read(account: string): Promise<{ limit: number; spent: number; held: number }> {
+  /**
+   * limit, spent and held, with holds past their expiry (by the database clock) not counted
+   * and the period rolled to now as `quota_roll` would (a passed calendar period spends 0, a
+   * rolling window drops the commits it has passed). Read-only.
+   */
+  async #read(
+    account: string,
+  ): Promise<{ limit: number; spent: number; held: number; periodStart?: number; periodEnd?: number }> {
     const { rows } = await this.#run(
-      `SELECT a.limit_units::text AS limit_units, a.spent::text AS spent,
+      `WITH now AS (SELECT clock_timestamp() AS t)
+       SELECT a.limit_units::text AS limit_units,
+           (CASE
+              WHEN a.period_every IS NOT NULL AND now.t >= a.period_end THEN 0
+              WHEN a.period_rolling_ms IS NOT NULL THEN greatest(0, a.spent - coalesce((
+                SELECT sum(u.amount) FROM ${this.#q}.quota_window_usage u
+                WHERE u.account = a.account AND u.at <= now.t - a.period_rolling_ms * interval '1 millisecond'), 0))
+              ELSE a.spent END)::text AS spent,
            (a.held - coalesce((SELECT sum(h.amount) FROM ${this.#q}.quota_holds h
-              WHERE h.account = a.account AND h.status = 'held' AND h.expires_at <= clock_timestamp()), 0))::text AS held
-         FROM ${this.#q}.quota_accounts a WHERE a.account = $1`,
+              WHERE h.account = a.account AND h.status = 'held' AND h.expires_at <= now.t), 0))::text AS held,
+           floor(extract(epoch FROM CASE
+              WHEN a.period_rolling_ms IS NOT NULL THEN now.t - a.period_rolling_ms * interval '1 millisecond'
+              ELSE coalesce(b.period_start, a.period_start) END) * 1000)::bigint::text AS period_start,
+           floor(extract(epoch FROM CASE
+              WHEN a.period_rolling_ms IS NOT NULL THEN now.t
+              ELSE coalesce(b.period_end, a.period_end) END) * 1000)::bigint::text AS period_end
+         FROM now CROSS JOIN ${this.#q}.quota_accounts a
+         LEFT JOIN LATERAL ${this.#q}.quota_period_bounds(a.period_every, a.period_zone, now.t) b
+           ON a.period_every IS NOT NULL AND now.t >= a.period_end
+         WHERE a.account = $1`,
       [account],
     );
-    const row = rows[0] as { limit_units: string; spent: string; held: string } | undefined;
+    const row = rows[0] as
+      | {
+          limit_units: string;
+          spent: string;
+          held: string;
+          period_start: string | null;
+          period_end: string | null;
+        }
+      | undefined;
     if (row === undefined) return { limit: 0, spent: 0, held: 0 };
-    return { limit: Number(row.limit_units), spent: Number(row.spent), held: Number(row.held) };
+    const read = { limit: Number(row.limit_units), spent: Number(row.spent), held: Number(row.held) };
+    if (row.period_start === null || row.period_end === null) return read;
+    return { ...read, periodStart: Number(row.period_start), periodEnd: Number(row.period_end) };
   }
 
   /** One statement in one transaction of quota (`READ COMMITTED`, its timeouts). */

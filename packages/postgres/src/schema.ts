@@ -10,7 +10,7 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export const DEFAULT_SCHEMA = "latch";
 
 /** The newest migration this version of `@latch/postgres` ships and needs. */
-export const REQUIRED_SCHEMA_VERSION = MIGRATIONS.length;
+export const REQUIRED_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
 /**
  * Validates a schema name and returns it double-quoted for interpolation into SQL.

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MIGRATIONS, quoteSchema } from "../src/index.js";
+import { MIGRATIONS, quoteSchema, REQUIRED_SCHEMA_VERSION } from "../src/index.js";
 
 const folder = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "migrations");
 
@@ -17,11 +17,12 @@ describe("shipped migrations", () => {
     }
   });
 
-  it("number migrations 1, 2, 3… with NNNN_<what>.sql names", () => {
+  it("number migrations 1, 2, 3… without gaps, with NNNN_<what>.sql names", () => {
     MIGRATIONS.forEach((m, i) => {
       expect(m.version).toBe(i + 1);
-      expect(m.file).toBe(`${String(i + 1).padStart(4, "0")}_${m.name}.sql`);
+      expect(m.file).toBe(`${String(m.version).padStart(4, "0")}_${m.name}.sql`);
     });
+    expect(REQUIRED_SCHEMA_VERSION).toBe(MIGRATIONS[MIGRATIONS.length - 1]?.version);
   });
 
   it("give each migration a compatibility floor: its `-- compatible-from: <n>` line, else its own version", () => {

@@ -45,7 +45,7 @@ describeChangeLogHoldOnPglite(() => db, schema);
 describe("PGlite specifics", () => {
   it("migrates once: a second migrate applies nothing", async () => {
     expect(await migrate(db, { schema })).toEqual({ version: LATEST, applied: [] });
-    expect(await count(db, `SELECT 1 FROM "${schema}".latch_migrations`, [])).toBe(LATEST);
+    expect(await count(db, `SELECT 1 FROM "${schema}".latch_migrations`, [])).toBe(ALL.length);
   });
 
   it("returns int8 values as decimal strings, like pg", async () => {

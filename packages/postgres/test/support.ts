@@ -22,7 +22,7 @@ export const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127
 
 /** Every shipped migration's version, and the newest: what a fresh `migrate` applies. */
 export const ALL = MIGRATIONS.map((m) => m.version);
-export const LATEST = MIGRATIONS.length;
+export const LATEST = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
 /** A fresh schema name for one test run. */
 export function freshSchema(label: string): string {
@@ -89,6 +89,18 @@ export function storeSuites(
           };
         },
         cycles: cycles.quota,
+      },
+      periods: {
+        create: () => ({
+          quota: new PostgresQuota(db(), options),
+          // Ends the current calendar period now, by the database clock: the next call rolls it.
+          endPeriod: async (account) => {
+            await db().query(
+              `UPDATE "${schema}".quota_accounts SET period_end = clock_timestamp() WHERE account = $1`,
+              [account],
+            );
+          },
+        }),
       },
     }),
     usageCounterSuite({ create: () => new PostgresUsageCounter(db(), options) }),

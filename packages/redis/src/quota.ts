@@ -8,12 +8,16 @@ import {
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
   parseReserveRequest,
+  parseSetLimitOptions,
   parseWith,
   type QuotaAuthorizer,
   type QuotaBalance,
   type QuotaReservator,
+  quotaPeriodBounds,
   type ReserveRequest,
   type ReserveResult,
+  type SetLimitOptions,
+  type StoredQuotaPeriod,
 } from "@latch/core/adapter";
 import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { Deadlines, type RedisClient, toQuotaError } from "./client.js";
@@ -46,6 +50,27 @@ const OWNER_CACHE_LIMIT = 100_000;
 const ACCOUNT_KEYS_CACHE_LIMIT = 10_000;
 /** Calls of a resolving script per commit/void: a holdId changes account at most rarely. */
 const RESOLVE_ATTEMPTS = 4;
+/** Calls of a script whose account's calendar period ended (each rolls it once first). */
+const PERIOD_ATTEMPTS = 3;
+
+/** Whether a script's reply says the account's calendar period ended: `{-9, now, every, zone}`. */
+const periodEnded = (reply: unknown): reply is readonly [-9, unknown, unknown, unknown] =>
+  Array.isArray(reply) && reply.length === 4 && Number(reply[0]) === -9;
+
+/** The calendar period a `{-9, now, every, zone}` reply names, and that server time. */
+function endedPeriod(
+  reply: readonly unknown[],
+  id: string,
+): { period: { every: "day" | "week" | "month"; timeZone: string }; now: number } {
+  const every = replyString(reply[2], "period.every");
+  if (every !== "day" && every !== "week" && every !== "month") {
+    throw new CorruptRecordError({ id, reason: "the account's period is malformed" });
+  }
+  return {
+    period: { every, timeZone: replyString(reply[3], "period.zone") },
+    now: replyInteger(reply[1], "period.now"),
+  };
+}
 
 /** The account of a hold record `<state>|<amount>|<actual>|<account>` (the rest after the third `|`). */
 function accountOfRecord(record: string, holdId: string): string {
@@ -138,7 +163,9 @@ export interface RedisQuotaOptions {
  * is checked at reserve, holds expire by the Redis server's clock (`TIME`) and are released
  * lazily by the next script that touches the account, and a commit above the hold charges the
  * actual amount in full. Amounts are integer quota units; they travel to Redis as integer
- * strings and never pass through a Lua double above 2^53.
+ * strings and never pass through a Lua double above 2^53. Budget periods (`setLimit`'s
+ * `period`) roll by the server's clock too; a calendar period's bounds are computed here
+ * (Intl) for the server's time when a script reports the period ended (see the README).
  *
  * Fails closed: when Redis does not answer within `timeoutMs`, `reserve` returns
  * `{ granted: false, reason: "unavailable" }` and the other methods throw `quota_unavailable`.
@@ -269,15 +296,81 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     return sendWithin(this.#client, until, isTransient, send);
   }
 
-  async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
+  /**
+   * Sets the limit and, with `options.period`, the budget period (setLimit-1.lua). A calendar
+   * period's bounds are computed here with Intl's time-zone data for the server's time: the
+   * script checks that they contain its `TIME` and answers that time otherwise.
+   */
+  async setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal): Promise<void> {
+    const { period, signal } = parseSetLimitOptions(options, "QuotaReservator.setLimit");
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
     const units = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
     const until = Date.now() + this.#timeoutMs;
     const key = this.#keys.accountKeys(name).account;
-    await this.#guard(
-      this.#afterCheck(until, () => this.#send(until, () => this.#client.hset(key, "limit", String(units)))),
+    // Without a period nothing but the limit changes: one HSET, as before periods existed.
+    const write =
+      period === undefined
+        ? () => this.#client.hset(key, "limit", String(units))
+        : () => this.#setLimit(key, units, period);
+    await this.#guard(this.#afterCheck(until, () => this.#send<unknown>(until, write)));
+  }
+
+  async #setLimit(key: string, limit: number, period: StoredQuotaPeriod | null): Promise<void> {
+    let at = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      let args = { limit: String(limit), mode: "none", zone: "", start: "", end: "" };
+      if (period !== null && "rollingMs" in period) {
+        args = { ...args, mode: "rolling", zone: String(period.rollingMs) };
+      } else if (period !== null) {
+        const { start, end } = quotaPeriodBounds(period, at);
+        args = { ...args, mode: period.every, zone: period.timeZone, start: String(start), end: String(end) };
+      }
+      const reply = await this.#scripts.setLimit({ account: key }, args);
+      if (!isFailure(reply)) return;
+      if (!periodEnded(reply) || attempt >= PERIOD_ATTEMPTS) {
+        throw scriptError("setLimit", reply, { subject: "QuotaReservator.setLimit", id: key });
+      }
+      at = replyInteger(reply[1], "setLimit.now"); // our clock and the server's disagree: use its
+    }
+  }
+
+  /**
+   * `send()`, and when its script answers that the account's calendar period ended
+   * (`{-9, now, every, zone}`), rolls the period (rollPeriod-1.lua, bounds for the server's
+   * `now`) and sends again, a few times at most; then the last reply stands.
+   */
+  #rolled<R>(accountKey: string, send: () => Promise<R>, attempt = 1): Promise<R> {
+    // Not async: the common reply goes straight through (one promise layer, as before periods).
+    return send().then((reply) =>
+      !periodEnded(reply) || attempt >= PERIOD_ATTEMPTS
+        ? reply
+        : this.#roll(accountKey, endedPeriod(reply, accountKey)).then(() =>
+            this.#rolled(accountKey, send, attempt + 1),
+          ),
     );
+  }
+
+  /** Runs rollPeriod-1.lua with the bounds of `ended` (again, for the server's later time, if they missed it). */
+  async #roll(
+    accountKey: string,
+    ended: { period: { every: "day" | "week" | "month"; timeZone: string }; now: number },
+  ): Promise<void> {
+    let current = ended;
+    for (let roll = 1; roll <= PERIOD_ATTEMPTS; roll++) {
+      const { start, end } = quotaPeriodBounds(current.period, current.now);
+      const rolled = await this.#scripts.rollPeriod(
+        { account: accountKey },
+        {
+          every: current.period.every,
+          zone: current.period.timeZone,
+          start: String(start),
+          end: String(end),
+        },
+      );
+      if (!periodEnded(rolled)) return;
+      current = endedPeriod(rolled, accountKey);
+    }
   }
 
   async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
@@ -350,11 +443,20 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async #balance(account: string, until: number): Promise<QuotaBalance> {
     const keys = this.#keys.accountKeys(account);
-    const reply = await this.#send(until, () => this.#scripts.balance(keys));
+    const reply = await this.#send(until, () =>
+      this.#rolled(keys.account, () => this.#scripts.balance(keys)),
+    );
+    if (isFailure(reply))
+      throw scriptError("balance", reply, { subject: "QuotaReservator.balance", id: account });
     const limit = replyInteger(reply[0], "balance.limit");
     const spent = replyInteger(reply[1], "balance.spent");
     const held = replyInteger(reply[2], "balance.held");
-    return { limit, spent, held, available: Math.max(0, limit - spent - held) };
+    const balance: QuotaBalance = { limit, spent, held, available: Math.max(0, limit - spent - held) };
+    if (reply[3] !== "" && reply[4] !== "") {
+      balance.periodStart = replyInteger(reply[3], "balance.periodStart");
+      balance.periodEnd = replyInteger(reply[4], "balance.periodEnd");
+    }
+    return balance;
   }
 
   #reserve(
@@ -411,17 +513,19 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     recordTtlMs: string,
   ): Promise<ReserveReply> {
     const keys = this.#keysOf(account);
-    return this.#scripts.reserve(
-      { account: keys.account, expiry: keys.expiry, record: this.#holdKey(account, holdId) },
-      {
-        holdId,
-        amount: String(amount),
-        ttlMs,
-        recordTtlMs,
-        account,
-        retentionMs: this.#tolerant ? this.#retentionArg : undefined,
-      },
-    );
+    const send = () =>
+      this.#scripts.reserve(
+        { account: keys.account, expiry: keys.expiry, record: this.#holdKey(account, holdId) },
+        {
+          holdId,
+          amount: String(amount),
+          ttlMs,
+          recordTtlMs,
+          account,
+          retentionMs: this.#tolerant ? this.#retentionArg : undefined,
+        },
+      );
+    return this.#rolled(keys.account, send);
   }
 
   /** The standalone reserve script sent again after `error` (or first, when not ready). */
@@ -723,7 +827,9 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const keepSettled = this.#tolerant ? "1" : undefined;
     return actual === undefined
       ? this.#scripts.void(keys, { holdId, retentionMs, account, grantedAmount, keepSettled })
-      : this.#scripts.commit(keys, { holdId, actual, retentionMs, account, grantedAmount, keepSettled });
+      : this.#rolled(keys.account, () =>
+          this.#scripts.commit(keys, { holdId, actual, retentionMs, account, grantedAmount, keepSettled }),
+        );
   }
 
   async #commit(holdId: string, actual: number, until: number): Promise<{ committed: number }> {

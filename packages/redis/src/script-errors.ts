@@ -24,6 +24,7 @@ export const LUA_STATUS = {
   "-6": "cursor_past_end",
   "-7": "hold_of_other_account",
   "-8": "currency_mismatch",
+  "-9": "period_ended",
 } as const;
 
 export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];
@@ -146,6 +147,10 @@ function mapStatus(
       return new QuotaUnavailableError({
         reason: `the record of hold ${context.id} kept naming other accounts`,
       });
+    case "period_ended":
+      // quota.ts rolls the period and calls again a few times; a period that still reads as
+      // ended then is a server clock moving past boundaries as fast as we roll: fail closed.
+      return new QuotaUnavailableError({ reason: "the account's budget period kept ending" });
     case "currency_mismatch": {
       const item = context.item?.(replyInteger(reply[1], `${script}.index`) - 1);
       if (item === undefined) return undefined;

@@ -47,6 +47,7 @@ const EXPECTED: Record<
   "-6": { type: LatchValidationError, code: "invalid_input" },
   "-7": { type: QuotaUnavailableError, code: "quota_unavailable" },
   "-8": { type: CurrencyMismatchError, code: "currency_mismatch" },
+  "-9": { type: QuotaUnavailableError, code: "quota_unavailable" },
 };
 
 describe("scriptError (one status → error mapper for every script)", () => {

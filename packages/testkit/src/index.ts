@@ -47,6 +47,11 @@ export {
   quotaReservatorSuite,
 } from "./suites/quota.js";
 export {
+  QUOTA_PERIOD_CASES,
+  type QuotaPeriodHarness,
+  type QuotaPeriodOptions,
+} from "./suites/quota-periods.js";
+export {
   describeRatedRecordStore,
   type RatedRecordStoreInspector,
   type RatedRecordStoreSuiteOptions,

@@ -29,6 +29,21 @@ runConformance({
     ratedRecordStoreSuite({ create: () => new MemoryRatedRecordStore() }),
     quotaReservatorSuite({
       create: () => new MemoryQuotaReservator(),
+      periods: {
+        create: () => {
+          // The real clock (rolling windows wait seconds), moved on by endPeriod.
+          let skew = 0;
+          const quota = new MemoryQuotaReservator({ clock: () => Date.now() + skew });
+          return {
+            quota,
+            endPeriod: async (account) => {
+              const { periodEnd } = await quota.balance(account);
+              skew += Math.max(0, (periodEnd ?? 0) - (Date.now() + skew));
+            },
+          };
+        },
+        atClock: (now) => new MemoryQuotaReservator({ clock: now }),
+      },
       retention: {
         create: (holdRetentionMs) => {
           const quota = new MemoryQuotaReservator({ holdRetentionMs });

@@ -1,12 +1,37 @@
+import type { QuotaPeriod } from "./quota-period.js";
+
 /** Balance of a quota account, in integer quota units. */
 export interface QuotaBalance {
   limit: number;
-  /** Committed usage. May exceed the limit after a commit above its hold (see `commit`). */
+  /**
+   * Committed usage (of the current period, when the account has one). May exceed the limit
+   * after a commit above its hold (see `commit`).
+   */
   spent: number;
   /** Reserved by unexpired, unresolved holds. */
   held: number;
   /** `max(0, limit − spent − held)`. */
   available: number;
+  /**
+   * Only for an account with a period: the period `spent` counts, `[periodStart, periodEnd)`
+   * in epoch ms by the store's clock. A calendar period resets `spent` to 0 at `periodEnd`;
+   * a rolling window is `[now − rollingMs, now]` and a commit stops counting `rollingMs` after it.
+   */
+  periodStart?: number;
+  periodEnd?: number;
+}
+
+/** Options of {@link QuotaReservator.setLimit}. */
+export interface SetLimitOptions {
+  /**
+   * The budget period of the limit: `{ every: "day" | "week" | "month", timeZone? }` (calendar,
+   * weeks start on Monday, default zone `UTC`) or `{ rollingMs }` (a rolling window). `null`
+   * removes it (the limit is then for all time); omitted, the account keeps the period it has.
+   * Changing the period keeps `spent` until the new period's first reset (a rolling window
+   * counts it as committed at the change). See `contracts/quota-period.ts`.
+   */
+  period?: QuotaPeriod | null;
+  signal?: AbortSignal;
 }
 
 export interface ReserveRequest {
@@ -65,10 +90,23 @@ export interface QuotaAuthorizer {
  *   `contracts/hold-retention.ts`.
  * - A store that cannot answer makes `reserve` deny with reason `unavailable` (fail closed);
  *   the other methods throw `quota_unavailable`.
+ * - Periods (`setLimit(account, limit, { period })`): by the store's clock, a calendar period
+ *   starts `spent` at 0 at each boundary, and a rolling window counts only the commits of its
+ *   last `rollingMs`. Holds are never lost by a reset: an open hold keeps counting in `held`
+ *   (against the new period's availability) until it resolves, and **a commit charges the
+ *   period in which it is committed** (a hold reserved before a boundary and committed after
+ *   it charges the new period). Without a period nothing ever resets.
  */
 export interface QuotaReservator {
-  /** Sets an account's limit (integer units ≥ 0). Existing spend and holds are kept. */
-  setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Sets an account's limit (integer units ≥ 0), and with `options.period` its budget period.
+   * Existing spend and holds are kept. `options` may also be an AbortSignal alone.
+   *
+   * @example
+   * await quota.setLimit("acme", 1_000_000, { period: { every: "month", timeZone: "Europe/Berlin" } });
+   * await quota.setLimit("acme", 50_000, { period: { rollingMs: 3_600_000 } }); // last hour
+   */
+  setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal): Promise<void>;
   balance(account: string, signal?: AbortSignal): Promise<QuotaBalance>;
   reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult>;
   commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }>;

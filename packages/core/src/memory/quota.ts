@@ -12,7 +12,14 @@ import type {
   QuotaReservator,
   ReserveRequest,
   ReserveResult,
+  SetLimitOptions,
 } from "../contracts/quota.js";
+import {
+  parseSetLimitOptions,
+  quotaPeriodBounds,
+  type StoredQuotaPeriod,
+  samePeriod,
+} from "../contracts/quota-period.js";
 import { parseReserveRequest } from "../contracts/reserve-request.js";
 import {
   HoldAlreadyResolvedError,
@@ -41,7 +48,15 @@ interface Hold {
 
 interface Account {
   limit: number;
+  /** Committed usage of the current period (all time without one). */
   spent: number;
+  period?: StoredQuotaPeriod;
+  /** A calendar period's current bounds (epoch ms): `spent` restarts at 0 from `periodEnd` on. */
+  periodStart?: number;
+  periodEnd?: number;
+  /** A rolling window's commits, oldest first (from index `usageHead`); their sum is `spent`. */
+  usage?: { at: number; amount: number }[];
+  usageHead?: number;
   /** Sum of the amounts of `active` holds. */
   held: number;
   /** Unexpired, unresolved holds of this account. */
@@ -51,7 +66,7 @@ interface Account {
 }
 
 export interface MemoryQuotaReservatorOptions {
-  /** The store's clock in epoch milliseconds, used for hold expiry. Default `Date.now`. */
+  /** The store's clock in epoch milliseconds, for hold expiry and budget periods. Default `Date.now`. */
   clock?: () => number;
   /**
    * How long a resolved hold (committed, voided, or expired: from its expiry) is kept so that
@@ -68,7 +83,10 @@ export interface MemoryQuotaReservatorOptions {
  * commit above the hold charges the actual amount in full; expired holds free their amount
  * (swept lazily, on the next operation that touches the account) and a late commit still
  * charges. A void that arrives after the hold expired changes nothing, so a later commit of
- * that hold still charges (late usage is never lost).
+ * that hold still charges (late usage is never lost). Budget periods (`setLimit`'s `period`)
+ * roll lazily by the same clock: a calendar period starts `spent` at 0 at its boundary (open
+ * holds stay counted; a commit charges the period it is committed in), a rolling window keeps
+ * its commits in a queue and drops those it has passed.
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so 1,000 concurrent reserves never overspend a limit. Resolved
@@ -80,7 +98,7 @@ export interface MemoryQuotaReservatorOptions {
  *
  * @example
  * const quota = new MemoryQuotaReservator();
- * await quota.setLimit("acme", 10_000);
+ * await quota.setLimit("acme", 10_000, { period: { every: "day", timeZone: "Europe/Berlin" } });
  * const r = await quota.reserve({ holdId: "req-1", account: "acme", amount: 2_000, ttlMs: 60_000 });
  * if (r.granted) await quota.commit("req-1", 1_234);
  */
@@ -110,17 +128,51 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     );
   }
 
-  async setLimit(account: string, limit: number, signal?: AbortSignal): Promise<void> {
+  async setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal): Promise<void> {
+    const { period, signal } = parseSetLimitOptions(options, "QuotaReservator.setLimit");
     signal?.throwIfAborted();
     const name = parseWith(Name, account, "QuotaReservator.setLimit", "account");
     const units = parseWith(LimitSchema, limit, "QuotaReservator.setLimit", "limit");
-    this.#account(name).limit = units;
+    const state = this.#swept(name);
+    state.limit = units;
+    if (period === undefined || samePeriod(period ?? undefined, state.period)) return;
+    // A new period keeps `spent` until its first reset; a rolling window counts it from now.
+    delete state.period;
+    delete state.periodStart;
+    delete state.periodEnd;
+    delete state.usage;
+    delete state.usageHead;
+    if (period === null) return;
+    state.period = period;
+    const now = this.#clock();
+    if ("rollingMs" in period) {
+      state.usage = state.spent > 0 ? [{ at: now, amount: state.spent }] : [];
+      state.usageHead = 0;
+    } else {
+      const { start, end } = quotaPeriodBounds(period, now);
+      state.periodStart = start;
+      state.periodEnd = end;
+    }
   }
 
   async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
     signal?.throwIfAborted();
     const state = this.#swept(parseWith(Name, account, "QuotaReservator.balance", "account"));
-    return { limit: state.limit, spent: state.spent, held: state.held, available: available(state) };
+    const balance: QuotaBalance = {
+      limit: state.limit,
+      spent: state.spent,
+      held: state.held,
+      available: available(state),
+    };
+    if (state.period !== undefined) {
+      const { start, end } =
+        "rollingMs" in state.period
+          ? quotaPeriodBounds(state.period, this.#clock())
+          : { start: state.periodStart as number, end: state.periodEnd as number };
+      balance.periodStart = start;
+      balance.periodEnd = end;
+    }
+    return balance;
   }
 
   async check(
@@ -207,6 +259,8 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
         }
         if (hold.status === "held") this.#release(state, hold);
         state.spent += units;
+        // Charged to the period it is committed in; a rolling window counts it from now.
+        if (state.usage !== undefined && units > 0) state.usage.push({ at: this.#clock(), amount: units });
         hold.status = "committed";
         hold.resolvedAt = this.#clock();
         hold.committed = units;
@@ -268,10 +322,14 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     return state;
   }
 
-  /** The account with its expired holds released (lazy expiry, by this store's clock). */
+  /**
+   * The account with its expired holds released and its period rolled to now (both lazy, by
+   * this store's clock).
+   */
   #swept(name: string): Account {
     const state = this.#account(name);
     const now = this.#clock();
+    if (state.period !== undefined) this.#roll(state, now);
     if (now < state.nextExpiry) return state;
     let next = Number.POSITIVE_INFINITY;
     for (const hold of state.active.values()) {
@@ -285,6 +343,30 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     }
     state.nextExpiry = next;
     return state;
+  }
+
+  /** Starts `spent` at 0 when a calendar period has ended; drops commits a rolling window has passed. */
+  #roll(state: Account, now: number): void {
+    const period = state.period as StoredQuotaPeriod;
+    if ("rollingMs" in period) {
+      const usage = state.usage as { at: number; amount: number }[];
+      let head = state.usageHead ?? 0;
+      const cutoff = now - period.rollingMs;
+      while (head < usage.length && (usage[head] as { at: number }).at <= cutoff) {
+        state.spent -= (usage[head] as { amount: number }).amount;
+        head++;
+      }
+      if (head > 1_024 && head * 2 > usage.length) {
+        usage.splice(0, head);
+        head = 0;
+      }
+      state.usageHead = head;
+    } else if (now >= (state.periodEnd as number)) {
+      const { start, end } = quotaPeriodBounds(period, now);
+      state.spent = 0;
+      state.periodStart = start;
+      state.periodEnd = end;
+    }
   }
 
   #release(state: Account, hold: Hold): void {

@@ -10,8 +10,13 @@
   as a hold of that amount, not answered "unknown". With ARGV[6], a resolved hold's settled
   marker stands in for an evicted record, so a retried commit is never charged twice.
 
+  The actual amount is charged to the period it is committed in: a calendar period that has
+  ended is rolled first (the script answers {-9, …} and writes nothing), and on a rolling
+  window the commit is recorded with the server's time.
+
   Input:
-    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>")
+    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>";
+            period fields, see includes/period)
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
     KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
@@ -32,10 +37,13 @@
     {-4}             overflow: spent would pass 2^53-1; nothing changes
     {-7, owner}      the record belongs to account `owner`, not ARGV[4] (the caller's idea of
                      the account was stale): nothing is written; call again with owner's keys
+    {-9, now, every, zone}  the account's calendar period ended at the server time `now`:
+                     nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/holds"
+--- @include "includes/period"
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
@@ -63,12 +71,23 @@ if hold[1] == "voided" then
   return {-3, "voided"}
 end
 
--- "held", possibly past its expiry: the call happened, so its usage is charged in full.
+-- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
+-- the current period.
+local now = nowMs()
+local p = rcall("HMGET", KEYS[1], "pend", "proll")
+local ended = periodDue(KEYS[1], now, p[1])
+if ended then
+  return ended
+end
+rollWindow(KEYS[1], now, p[2])
 if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
+if p[2] and tonumber(ARGV[2]) > 0 then
+  recordUsage(KEYS[1], now, ARGV[2])
+end
 local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])
 if ARGV[6] then

@@ -57,16 +57,19 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "09d176bd7e78",
+    version: "4ee3c90c3c45",
     lua: `--[[
-  Reads an account's balance after releasing its expired holds.
+  Reads an account's balance after releasing its expired holds and rolling its period.
 
   Input:
-    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[1] account: account hash (limit, spent, held, due; period fields, see includes/period)
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
 
   Output:
-    {limit, spent, held}  integer strings (the stored text, never a Lua double)
+    {limit, spent, held, periodStart, periodEnd}  integer strings (the stored text, never a Lua
+                 double); the period's bounds in ms, "" without a period
+    {-9, now, every, zone}  the account's calendar period ended at the server time \`now\`:
+                 nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
 --[[
@@ -168,18 +171,99 @@ local function keepSettled(accountKey, indexKey, holdId, record, retention)
     rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
   end
 end
+--[[
+  Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
+  Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
+  zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
+  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
+  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
 
-local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
-if sweepExpired(KEYS[1], KEYS[2], nowMs(), v[4]) then
+  Calendar bounds need time-zone data, which Lua has not: a script that finds the period
+  ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
+  the period containing that server time (Intl) and runs rollPeriod-1.lua, which checks the
+  bounds contain the server's now and resets spent to 0, then calls the script again. So the
+  period rolls by the server's clock, and open holds (in "held") are never touched.
+]]
+
+-- The {-9, …} reply when the account's calendar period has ended at \`now\`, else nil.
+-- \`pend\` is the field's stored value (or nil).
+local function periodDue(accountKey, now, pend)
+  if pend and now >= tonumber(pend) then
+    local c = rcall("HMGET", accountKey, "pevery", "pzone")
+    return {-9, integerString(now), c[1] or "", c[2] or ""}
+  end
+  return nil
+end
+
+-- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent. Returns whether spent changed.
+local function rollWindow(accountKey, now, proll)
+  if not proll then
+    return false
+  end
+  local cutoff = now - tonumber(proll)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  local start = head
+  while head < tail and head - start < 1000 do
+    local field = "u:" .. integerString(head)
+    local entry = rcall("HGET", accountKey, field)
+    if entry then
+      local at, amount = string.match(entry, "^(%d+)|(%d+)$")
+      if tonumber(at) > cutoff then
+        break
+      end
+      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      rcall("HDEL", accountKey, field)
+    end
+    head = head + 1
+  end
+  if head == start then
+    return false
+  end
+  rcall("HSET", accountKey, "uh", integerString(head))
+  return true
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
+local function recordUsage(accountKey, now, amount)
+  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
+  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+end
+
+-- Deletes a rolling window's queue (the period changed).
+local function dropUsage(accountKey)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  for seq = head, tail - 1 do
+    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  end
+  rcall("HDEL", accountKey, "uh", "ut")
+end
+
+local now = nowMs()
+local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll", "pstart")
+local ended = periodDue(KEYS[1], now, v[5])
+if ended then
+  return ended
+end
+local periodStart, periodEnd = v[7] or "", v[5] or ""
+if v[6] then
+  periodStart, periodEnd = integerString(now - tonumber(v[6])), integerString(now)
+end
+local rolled = rollWindow(KEYS[1], now, v[6])
+if sweepExpired(KEYS[1], KEYS[2], now, v[4]) or rolled then
   v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
 end
-return {v[1] or "0", v[2] or "0", v[3] or "0"}
+return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
 `,
   },
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "4e5c71a21bfe",
+    version: "98c2562a137c",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -192,8 +276,13 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
   as a hold of that amount, not answered "unknown". With ARGV[6], a resolved hold's settled
   marker stands in for an evicted record, so a retried commit is never charged twice.
 
+  The actual amount is charged to the period it is committed in: a calendar period that has
+  ended is rolled first (the script answers {-9, …} and writes nothing), and on a rolling
+  window the commit is recorded with the server's time.
+
   Input:
-    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>")
+    KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>";
+            period fields, see includes/period)
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
     KEYS[4] settled: settled index (sorted set: holdId scored by resolution time ms; only with ARGV[6])
@@ -214,6 +303,8 @@ return {v[1] or "0", v[2] or "0", v[3] or "0"}
     {-4}             overflow: spent would pass 2^53-1; nothing changes
     {-7, owner}      the record belongs to account \`owner\`, not ARGV[4] (the caller's idea of
                      the account was stale): nothing is written; call again with owner's keys
+    {-9, now, every, zone}  the account's calendar period ended at the server time \`now\`:
+                     nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
 --[[
@@ -314,6 +405,77 @@ local function keepSettled(accountKey, indexKey, holdId, record, retention)
   if #old > 0 then
     rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
   end
+end
+--[[
+  Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
+  Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
+  zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
+  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
+  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+
+  Calendar bounds need time-zone data, which Lua has not: a script that finds the period
+  ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
+  the period containing that server time (Intl) and runs rollPeriod-1.lua, which checks the
+  bounds contain the server's now and resets spent to 0, then calls the script again. So the
+  period rolls by the server's clock, and open holds (in "held") are never touched.
+]]
+
+-- The {-9, …} reply when the account's calendar period has ended at \`now\`, else nil.
+-- \`pend\` is the field's stored value (or nil).
+local function periodDue(accountKey, now, pend)
+  if pend and now >= tonumber(pend) then
+    local c = rcall("HMGET", accountKey, "pevery", "pzone")
+    return {-9, integerString(now), c[1] or "", c[2] or ""}
+  end
+  return nil
+end
+
+-- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent. Returns whether spent changed.
+local function rollWindow(accountKey, now, proll)
+  if not proll then
+    return false
+  end
+  local cutoff = now - tonumber(proll)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  local start = head
+  while head < tail and head - start < 1000 do
+    local field = "u:" .. integerString(head)
+    local entry = rcall("HGET", accountKey, field)
+    if entry then
+      local at, amount = string.match(entry, "^(%d+)|(%d+)$")
+      if tonumber(at) > cutoff then
+        break
+      end
+      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      rcall("HDEL", accountKey, field)
+    end
+    head = head + 1
+  end
+  if head == start then
+    return false
+  end
+  rcall("HSET", accountKey, "uh", integerString(head))
+  return true
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
+local function recordUsage(accountKey, now, amount)
+  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
+  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+end
+
+-- Deletes a rolling window's queue (the period changed).
+local function dropUsage(accountKey)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  for seq = head, tail - 1 do
+    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  end
+  rcall("HDEL", accountKey, "uh", "ut")
 end
 
 local stored = rcall("GET", KEYS[3])
@@ -342,12 +504,23 @@ if hold[1] == "voided" then
   return {-3, "voided"}
 end
 
--- "held", possibly past its expiry: the call happened, so its usage is charged in full.
+-- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
+-- the current period.
+local now = nowMs()
+local p = rcall("HMGET", KEYS[1], "pend", "proll")
+local ended = periodDue(KEYS[1], now, p[1])
+if ended then
+  return ended
+end
+rollWindow(KEYS[1], now, p[2])
 if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
+if p[2] and tonumber(ARGV[2]) > 0 then
+  recordUsage(KEYS[1], now, ARGV[2])
+end
 local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])
 if ARGV[6] then
@@ -526,7 +699,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "0c807469831d",
+    version: "d1ebba839428",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -542,8 +715,12 @@ return results
   counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
   counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
 
+  A calendar period that has ended is rolled first (see includes/period: the script answers
+  {-9, …} and writes nothing); a rolling window drops the commits it has passed.
+
   Input:
-    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>";
+            period fields, see includes/period)
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
@@ -567,6 +744,8 @@ return results
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account \`owner\` holds this holdId (amount
                           \`stored\`); nothing is written
+    {-9, now, every, zone}  the account's calendar period ended at the server time \`now\`:
+                          nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
 --[[
@@ -668,13 +847,89 @@ local function keepSettled(accountKey, indexKey, holdId, record, retention)
     rcall("ZREMRANGEBYRANK", indexKey, 0, #old - 1)
   end
 end
+--[[
+  Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
+  Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
+  zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
+  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
+  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+
+  Calendar bounds need time-zone data, which Lua has not: a script that finds the period
+  ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
+  the period containing that server time (Intl) and runs rollPeriod-1.lua, which checks the
+  bounds contain the server's now and resets spent to 0, then calls the script again. So the
+  period rolls by the server's clock, and open holds (in "held") are never touched.
+]]
+
+-- The {-9, …} reply when the account's calendar period has ended at \`now\`, else nil.
+-- \`pend\` is the field's stored value (or nil).
+local function periodDue(accountKey, now, pend)
+  if pend and now >= tonumber(pend) then
+    local c = rcall("HMGET", accountKey, "pevery", "pzone")
+    return {-9, integerString(now), c[1] or "", c[2] or ""}
+  end
+  return nil
+end
+
+-- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent. Returns whether spent changed.
+local function rollWindow(accountKey, now, proll)
+  if not proll then
+    return false
+  end
+  local cutoff = now - tonumber(proll)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  local start = head
+  while head < tail and head - start < 1000 do
+    local field = "u:" .. integerString(head)
+    local entry = rcall("HGET", accountKey, field)
+    if entry then
+      local at, amount = string.match(entry, "^(%d+)|(%d+)$")
+      if tonumber(at) > cutoff then
+        break
+      end
+      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      rcall("HDEL", accountKey, field)
+    end
+    head = head + 1
+  end
+  if head == start then
+    return false
+  end
+  rcall("HSET", accountKey, "uh", integerString(head))
+  return true
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
+local function recordUsage(accountKey, now, amount)
+  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
+  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+end
+
+-- Deletes a rolling window's queue (the period changed).
+local function dropUsage(accountKey)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  for seq = head, tail - 1 do
+    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  end
+  rcall("HDEL", accountKey, "uh", "ut")
+end
 
 local now = nowMs()
 local amount = ARGV[2]
 local member = amount .. "|" .. ARGV[1]
-local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
+local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
+local ended = periodDue(KEYS[1], now, v[5])
+if ended then
+  return ended
+end
+local rolled = rollWindow(KEYS[1], now, v[6])
 local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
-if swept then
+if swept or rolled then
   v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
 end
 local room = roomOf(v)
@@ -751,6 +1006,56 @@ end
 return {3, room}
 `,
   },
+  rollPeriod: {
+    name: "rollPeriod",
+    numberOfKeys: 1,
+    version: "e3f4bcdf287f",
+    lua: `--[[
+  Starts an account's next calendar period: spent = 0 and the new bounds, when the period
+  stored has ended by the server's clock and the bounds the client computed (for the server
+  time a script answered {-9, now, every, zone} with) contain the server's now. Holds are
+  untouched. Idempotent: a period already rolled (by another client) is left alone.
+
+  Input:
+    KEYS[1] account: account hash (spent, pevery, pzone, pstart, pend; see includes/period)
+
+    ARGV[1] every: the period the bounds were computed for (day, week or month)
+    ARGV[2] zone: its IANA time zone
+    ARGV[3] start: the period's first ms, integer string
+    ARGV[4] end: the ms after its last, integer string
+
+  Output:
+     {1}          rolled now
+     {0}          nothing to do: rolled already, or the account's period changed since
+    {-9, now, every, zone}  the bounds do not contain the server's now: compute them again
+]]
+local rcall = redis.call
+--[[
+  The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
+  and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
+  turns 2^50 into "1.1258999068426e+15". Amounts never pass through here: they stay strings.
+]]
+local function nowMs()
+  local t = rcall("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function integerString(n)
+  return string.format("%d", n)
+end
+
+local now = nowMs()
+local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "pend")
+if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] or not v[3] or now < tonumber(v[3]) then
+  return {0}
+end
+if now < tonumber(ARGV[3]) or now >= tonumber(ARGV[4]) then
+  return {-9, integerString(now), v[1], v[2]}
+end
+rcall("HSET", KEYS[1], "spent", "0", "pstart", ARGV[3], "pend", ARGV[4])
+return {1}
+`,
+  },
   saveCursor: {
     name: "saveCursor",
     numberOfKeys: 2,
@@ -780,6 +1085,151 @@ if saved and saved >= tonumber(ARGV[2]) then
   return {0}
 end
 rcall("HSET", KEYS[1], ARGV[1], ARGV[2])
+return {1}
+`,
+  },
+  setLimit: {
+    name: "setLimit",
+    numberOfKeys: 1,
+    version: "2275a7edeb95",
+    lua: `--[[
+  Sets an account's limit and its budget period (see includes/period). (A limit alone,
+  the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
+  counts it as committed now. The same period again changes nothing but the limit.
+
+  Input:
+    KEYS[1] account: account hash (limit, spent; period fields, see includes/period)
+
+    ARGV[1] limit: integer string >= 0
+    ARGV[2] mode: none | day | week | month | rolling
+    ARGV[3] zone: the IANA time zone (calendar), or the window in ms (rolling), else ""
+    ARGV[4] start: a calendar period's first ms for the client's idea of now, else ""
+    ARGV[5] end: the ms after its last, else ""
+
+  Output:
+     {1}          done
+    {-9, now, mode, zone}  the calendar bounds do not contain the server's now: nothing is
+                 written; compute them for \`now\` and call again
+]]
+local rcall = redis.call
+--[[
+  The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
+  and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
+  turns 2^50 into "1.1258999068426e+15". Amounts never pass through here: they stay strings.
+]]
+local function nowMs()
+  local t = rcall("TIME")
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function integerString(n)
+  return string.format("%d", n)
+end
+--[[
+  Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
+  Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
+  zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
+  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
+  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+
+  Calendar bounds need time-zone data, which Lua has not: a script that finds the period
+  ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
+  the period containing that server time (Intl) and runs rollPeriod-1.lua, which checks the
+  bounds contain the server's now and resets spent to 0, then calls the script again. So the
+  period rolls by the server's clock, and open holds (in "held") are never touched.
+]]
+
+-- The {-9, …} reply when the account's calendar period has ended at \`now\`, else nil.
+-- \`pend\` is the field's stored value (or nil).
+local function periodDue(accountKey, now, pend)
+  if pend and now >= tonumber(pend) then
+    local c = rcall("HMGET", accountKey, "pevery", "pzone")
+    return {-9, integerString(now), c[1] or "", c[2] or ""}
+  end
+  return nil
+end
+
+-- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent. Returns whether spent changed.
+local function rollWindow(accountKey, now, proll)
+  if not proll then
+    return false
+  end
+  local cutoff = now - tonumber(proll)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  local start = head
+  while head < tail and head - start < 1000 do
+    local field = "u:" .. integerString(head)
+    local entry = rcall("HGET", accountKey, field)
+    if entry then
+      local at, amount = string.match(entry, "^(%d+)|(%d+)$")
+      if tonumber(at) > cutoff then
+        break
+      end
+      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      rcall("HDEL", accountKey, field)
+    end
+    head = head + 1
+  end
+  if head == start then
+    return false
+  end
+  rcall("HSET", accountKey, "uh", integerString(head))
+  return true
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
+local function recordUsage(accountKey, now, amount)
+  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
+  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+end
+
+-- Deletes a rolling window's queue (the period changed).
+local function dropUsage(accountKey)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  for seq = head, tail - 1 do
+    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  end
+  rcall("HDEL", accountKey, "uh", "ut")
+end
+
+local mode = ARGV[2]
+local now = nowMs()
+local calendar = mode == "day" or mode == "week" or mode == "month"
+if calendar and (now < tonumber(ARGV[4]) or now >= tonumber(ARGV[5])) then
+  return {-9, integerString(now), mode, ARGV[3]}
+end
+rcall("HSET", KEYS[1], "limit", ARGV[1])
+local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "proll", "pend")
+if calendar and v[1] == mode and v[2] == ARGV[3] then
+  return {1}
+end
+if mode == "rolling" and v[3] == ARGV[3] then
+  return {1}
+end
+if mode == "none" and not v[1] and not v[3] then
+  return {1}
+end
+-- The old period's spend is kept: a calendar one that ended is rolled first (spent 0).
+if v[4] and now >= tonumber(v[4]) then
+  rcall("HSET", KEYS[1], "spent", "0")
+end
+rollWindow(KEYS[1], now, v[3])
+dropUsage(KEYS[1])
+rcall("HDEL", KEYS[1], "pevery", "pzone", "pstart", "pend", "proll")
+if calendar then
+  rcall("HSET", KEYS[1], "pevery", mode, "pzone", ARGV[3], "pstart", ARGV[4], "pend", ARGV[5])
+elseif mode == "rolling" then
+  rcall("HSET", KEYS[1], "proll", ARGV[3])
+  local spent = rcall("HGET", KEYS[1], "spent")
+  if spent and tonumber(spent) > 0 then
+    recordUsage(KEYS[1], now, spent)
+  end
+end
 return {1}
 `,
   },
@@ -1091,13 +1541,15 @@ export type LuaScriptName = keyof typeof LUA_SCRIPTS;
 /** The status codes each script's header lists under Output (negative ones are failures). */
 export const SCRIPT_STATUSES: { readonly [name in LuaScriptName]: readonly number[] } = {
   appendMany: [-1],
-  balance: [],
-  commit: [-1, -2, -3, -4, -7],
+  balance: [-9],
+  commit: [-1, -2, -3, -4, -7, -9],
   counterAdd: [1, -4],
   counterAddOnce: [1, 2, -1, -4],
   putMany: [-1, -5, -8],
-  reserve: [2, 3, 0, -1],
+  reserve: [2, 3, 0, -1, -9],
+  rollPeriod: [1, 0, -9],
   saveCursor: [1, 0, -6],
+  setLimit: [1, -9],
   unreserve: [1, 0],
   void: [1, 0, -2, -3, -7],
 };
@@ -1151,7 +1603,7 @@ export type AppendManyReply = readonly ReplyValue[] | readonly [-1, ReplyValue, 
 
 /** KEYS of `balance-2.lua`. */
 export interface BalanceKeys {
-  /** account hash (limit, spent, held, due) */
+  /** account hash (limit, spent, held, due; period fields, see includes/period) */
   readonly account: string;
   /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
   readonly expiry: string;
@@ -1159,15 +1611,22 @@ export interface BalanceKeys {
 
 /**
  * Replies of `balance-2.lua`:
- * - `{limit, spent, held}` integer strings (the stored text, never a Lua double)
+ * - `{limit, spent, held, periodStart, periodEnd}` integer strings (the stored text, never a Lua double); the
+ *   period's bounds in ms, "" without a period
+ * - `{-9, now, every, zone}` the account's calendar period ended at the server time `now`: nothing is
+ *   written; roll it (rollPeriod-1.lua) and call again
  */
-export type BalanceReply = readonly [ReplyValue, ReplyValue, ReplyValue];
+export type BalanceReply =
+  | readonly [ReplyValue, ReplyValue, ReplyValue, ReplyValue, ReplyValue]
+  | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
 
 // commit-4.lua
 
 /** KEYS of `commit-4.lua`. */
 export interface CommitKeys {
-  /** account hash (limit, spent, held; settled markers "settled:<holdId>") */
+  /**
+   * account hash (limit, spent, held; settled markers "settled:<holdId>"; period fields, see includes/period)
+   */
   readonly account: string;
   /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
   readonly expiry: string;
@@ -1203,6 +1662,8 @@ export interface CommitArgs {
  * - `{-4}` overflow: spent would pass 2^53-1; nothing changes
  * - `{-7, owner}` the record belongs to account `owner`, not ARGV[4] (the caller's idea of the account was
  *   stale): nothing is written; call again with owner's keys
+ * - `{-9, now, every, zone}` the account's calendar period ended at the server time `now`: nothing is
+ *   written; roll it (rollPeriod-1.lua) and call again
  */
 export type CommitReply =
   | ReplyValue
@@ -1210,7 +1671,8 @@ export type CommitReply =
   | readonly [-2]
   | readonly [-3, ReplyValue]
   | readonly [-4]
-  | readonly [-7, ReplyValue];
+  | readonly [-7, ReplyValue]
+  | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
 
 // counterAdd-1.lua
 
@@ -1335,7 +1797,10 @@ export type PutManyReply =
 
 /** KEYS of `reserve-3.lua`. */
 export interface ReserveKeys {
-  /** account hash (limit, spent, held, due; settled markers "settled:<holdId>") */
+  /**
+   * account hash (limit, spent, held, due; settled markers "settled:<holdId>"; period fields, see
+   * includes/period)
+   */
   readonly account: string;
   /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
   readonly expiry: string;
@@ -1371,6 +1836,8 @@ export interface ReserveArgs {
  * - `{-1, stored}` idempotency conflict: reserved on this account with another amount
  * - `{-1, stored, owner}` idempotency conflict: account `owner` holds this holdId (amount `stored`); nothing
  *   is written
+ * - `{-9, now, every, zone}` the account's calendar period ended at the server time `now`: nothing is
+ *   written; roll it (rollPeriod-1.lua) and call again
  */
 export type ReserveReply =
   | ReplyValue
@@ -1378,7 +1845,36 @@ export type ReserveReply =
   | readonly [3, ReplyValue]
   | readonly [0, ReplyValue]
   | readonly [-1, ReplyValue]
-  | readonly [-1, ReplyValue, ReplyValue];
+  | readonly [-1, ReplyValue, ReplyValue]
+  | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
+
+// rollPeriod-1.lua
+
+/** KEYS of `rollPeriod-1.lua`. */
+export interface RollPeriodKeys {
+  /** account hash (spent, pevery, pzone, pstart, pend; see includes/period) */
+  readonly account: string;
+}
+
+/** ARGV of `rollPeriod-1.lua`. */
+export interface RollPeriodArgs {
+  /** the period the bounds were computed for (day, week or month) */
+  readonly every: string;
+  /** its IANA time zone */
+  readonly zone: string;
+  /** the period's first ms, integer string */
+  readonly start: string;
+  /** the ms after its last, integer string */
+  readonly end: string;
+}
+
+/**
+ * Replies of `rollPeriod-1.lua`:
+ * - `{1}` rolled now
+ * - `{0}` nothing to do: rolled already, or the account's period changed since
+ * - `{-9, now, every, zone}` the bounds do not contain the server's now: compute them again
+ */
+export type RollPeriodReply = readonly [1] | readonly [0] | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
 
 // saveCursor-2.lua
 
@@ -1405,6 +1901,36 @@ export interface SaveCursorArgs {
  * - `{-6}` the cursor is past the end of the change log
  */
 export type SaveCursorReply = readonly [1] | readonly [0] | readonly [-6];
+
+// setLimit-1.lua
+
+/** KEYS of `setLimit-1.lua`. */
+export interface SetLimitKeys {
+  /** account hash (limit, spent; period fields, see includes/period) */
+  readonly account: string;
+}
+
+/** ARGV of `setLimit-1.lua`. */
+export interface SetLimitArgs {
+  /** integer string >= 0 */
+  readonly limit: string;
+  /** none | day | week | month | rolling */
+  readonly mode: string;
+  /** the IANA time zone (calendar), or the window in ms (rolling), else "" */
+  readonly zone: string;
+  /** a calendar period's first ms for the client's idea of now, else "" */
+  readonly start: string;
+  /** the ms after its last, else "" */
+  readonly end: string;
+}
+
+/**
+ * Replies of `setLimit-1.lua`:
+ * - `{1}` done
+ * - `{-9, now, mode, zone}` the calendar bounds do not contain the server's now: nothing is written; compute
+ *   them for `now` and call again
+ */
+export type SetLimitReply = readonly [1] | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
 
 // unreserve-3.lua
 
@@ -1496,7 +2022,9 @@ export class LuaScripts {
     return this.#send("appendMany", argv, false) as Promise<AppendManyReply>;
   }
 
-  /** Reads an account's balance after releasing its expired holds. (`balance-2.lua`) */
+  /**
+   * Reads an account's balance after releasing its expired holds and rolling its period. (`balance-2.lua`)
+   */
   balance(keys: BalanceKeys): Promise<BalanceReply> {
     const argv = [keys.account, keys.expiry];
     return this.#send("balance", argv, false) as Promise<BalanceReply>;
@@ -1576,10 +2104,26 @@ export class LuaScripts {
     return this.#send("reserve", argv, true) as Promise<ReserveReply>;
   }
 
+  /**
+   * Starts an account's next calendar period: spent = 0 and the new bounds, when the period stored has ended
+   * by the server's clock and the bounds the client computed (for the server time a script answered {-9, now,
+   * every, zone} with) contain the server's now. (`rollPeriod-1.lua`)
+   */
+  rollPeriod(keys: RollPeriodKeys, args: RollPeriodArgs): Promise<RollPeriodReply> {
+    const argv = [keys.account, args.every, args.zone, args.start, args.end];
+    return this.#send("rollPeriod", argv, false) as Promise<RollPeriodReply>;
+  }
+
   /** Saves a change-log consumer's cursor, forward only: an older cursor is ignored. (`saveCursor-2.lua`) */
   saveCursor(keys: SaveCursorKeys, args: SaveCursorArgs): Promise<SaveCursorReply> {
     const argv = [keys.cursors, keys.seq, args.consumer, args.cursor];
     return this.#send("saveCursor", argv, false) as Promise<SaveCursorReply>;
+  }
+
+  /** Sets an account's limit and its budget period (see includes/period). (`setLimit-1.lua`) */
+  setLimit(keys: SetLimitKeys, args: SetLimitArgs): Promise<SetLimitReply> {
+    const argv = [keys.account, args.limit, args.mode, args.zone, args.start, args.end];
+    return this.#send("setLimit", argv, false) as Promise<SetLimitReply>;
   }
 
   /**

@@ -13,8 +13,12 @@
   counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
   counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
 
+  A calendar period that has ended is rolled first (see includes/period: the script answers
+  {-9, …} and writes nothing); a rolling window drops the commits it has passed.
+
   Input:
-    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>";
+            period fields, see includes/period)
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
@@ -38,17 +42,25 @@
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account `owner` holds this holdId (amount
                           `stored`); nothing is written
+    {-9, now, every, zone}  the account's calendar period ended at the server time `now`:
+                          nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
 --- @include "includes/holds"
+--- @include "includes/period"
 
 local now = nowMs()
 local amount = ARGV[2]
 local member = amount .. "|" .. ARGV[1]
-local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due")
+local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
+local ended = periodDue(KEYS[1], now, v[5])
+if ended then
+  return ended
+end
+local rolled = rollWindow(KEYS[1], now, v[6])
 local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
-if swept then
+if swept or rolled then
   v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
 end
 local room = roomOf(v)

@@ -12,6 +12,7 @@ import {
   RedisRatedRecordStore,
   RedisUsageCounter,
 } from "../../src/index.js";
+import { KeySpace } from "../../src/keys.js";
 import { countObservations, countVersions } from "./inspect.js";
 
 /**
@@ -26,7 +27,23 @@ export function redisSuites(
 ): ConformanceSuite[] {
   const { keyPrefix } = options;
   return [
-    quotaReservatorSuite({ create: async () => new RedisQuota(await client(), options) }),
+    quotaReservatorSuite({
+      create: async () => new RedisQuota(await client(), options),
+      periods: {
+        create: async () => {
+          const c = await client();
+          return {
+            quota: new RedisQuota(c, options),
+            // Ends the current calendar period now, by the server's clock: the next script rolls it.
+            endPeriod: async (account) => {
+              const [seconds, micros] = await c.time();
+              const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+              await c.hset(new KeySpace(keyPrefix).accountKeys(account).account, "pend", String(now));
+            },
+          };
+        },
+      },
+    }),
     usageCounterSuite({ create: async () => new RedisUsageCounter(await client(), options) }),
     observationStoreSuite({
       create: async () => new RedisObservationStore(await client(), options),

@@ -4,6 +4,7 @@ import type {
   QuotaReservator,
   ReserveRequest,
   ReserveResult,
+  SetLimitOptions,
 } from "@latch/core/adapter";
 import type { RedisQuota } from "../../src/index.js";
 
@@ -14,8 +15,8 @@ import type { RedisQuota } from "../../src/index.js";
  */
 export function splitQuota(reserving: RedisQuota, resolving: RedisQuota): QuotaReservator & QuotaAuthorizer {
   return {
-    setLimit: (account: string, limit: number, signal?: AbortSignal) =>
-      reserving.setLimit(account, limit, signal),
+    setLimit: (account: string, limit: number, options?: SetLimitOptions | AbortSignal) =>
+      reserving.setLimit(account, limit, options),
     balance: (account: string, signal?: AbortSignal): Promise<QuotaBalance> =>
       resolving.balance(account, signal),
     check: (account: string, amount: number, signal?: AbortSignal) =>

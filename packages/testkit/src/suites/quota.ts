@@ -11,6 +11,7 @@ import { abortedSignal, expectInvalidInput, expectLatchError, sleep } from "../e
 import { uniqueId } from "../fixtures.js";
 import { type ConformanceSuite, type DescribeOptions, describeSuite, type SuiteOptions } from "../suite.js";
 import { type HoldRetentionOptions, quotaRetentionCases } from "./hold-retention.js";
+import { type QuotaPeriodOptions, quotaPeriodCases } from "./quota-periods.js";
 import { quotaStringCases } from "./strings.js";
 
 export interface QuotaReservatorSuiteOptions extends SuiteOptions<QuotaReservator & QuotaAuthorizer> {
@@ -27,6 +28,13 @@ export interface QuotaReservatorSuiteOptions extends SuiteOptions<QuotaReservato
    * reserve/commit cycles. Every Latch backend that purges holds passes it.
    */
   retention?: HoldRetentionOptions<QuotaReservator & QuotaAuthorizer>;
+  /**
+   * Budget periods: a reservator with an `endPeriod(account)` that ends the account's current
+   * calendar period now by writing the store directly. The suite then checks resets without
+   * lost holds, rolling windows (real waits of seconds), and 10,000 reserves across a boundary.
+   * Every Latch backend passes it.
+   */
+  periods?: QuotaPeriodOptions;
 }
 
 const MINUTE = 60_000;
@@ -393,4 +401,5 @@ function quotaReservatorTests(title: string, options: QuotaReservatorSuiteOption
     });
   });
   if (options.retention !== undefined) quotaRetentionCases(title, options.retention);
+  if (options.periods !== undefined) quotaPeriodCases(title, options.periods);
 }
