@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -124,5 +124,68 @@ describe("latch prices update: hostile sources", () => {
     expect(run.stderr).toBe(
       "latch: prices update: --from: expected an http:// or https:// URL, or a file path\n",
     );
+  });
+
+  it("an update never runs beside another on the same catalog (no lost update): the lock makes the second fail", async () => {
+    const from = join(dir, "ok.json");
+    await writeFile(from, MAP);
+    const catalog = join(dir, "locked.catalog.json");
+    const first = await runCli([
+      "prices",
+      "update",
+      "--from",
+      from,
+      "--catalog",
+      catalog,
+      "--fetched-at",
+      "2026-01-01T00:00:00Z",
+    ]);
+    expect(first.code).toBe(0);
+    await expect(stat(`${catalog}.lock`)).rejects.toMatchObject({ code: "ENOENT" }); // released
+    const before = await readFile(catalog, "utf8");
+    // Another update holds the lock (written as the real one would be).
+    await writeFile(`${catalog}.lock`, `${JSON.stringify({ pid: 1, since: "2026-02-01T00:00:00Z" })}\n`);
+    const second = await runCli([
+      "prices",
+      "update",
+      "--from",
+      from.replace("ok.json", "ok2.json"),
+      "--catalog",
+      catalog,
+      "--fetched-at",
+      "2026-02-01T00:00:00Z",
+    ]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toBe("latch: prices update: --from: cannot read the file (ENOENT)\n");
+    await writeFile(from.replace("ok.json", "ok2.json"), MAP.replace("1e-06", "2e-06"));
+    const third = await runCli([
+      "prices",
+      "update",
+      "--from",
+      from.replace("ok.json", "ok2.json"),
+      "--catalog",
+      catalog,
+      "--fetched-at",
+      "2026-02-01T00:00:00Z",
+    ]);
+    expect(third.code).toBe(1);
+    expect(third.stderr).toBe(
+      `latch: prices update: ${catalog}.lock exists: another update of this catalog is running (if none is, one was killed: remove the file)\n`,
+    );
+    expect(await readFile(catalog, "utf8")).toBe(before);
+    await stat(`${catalog}.lock`); // not taken over or removed by the refused run
+    await rm(`${catalog}.lock`);
+    const fourth = await runCli([
+      "prices",
+      "update",
+      "--from",
+      from.replace("ok.json", "ok2.json"),
+      "--catalog",
+      catalog,
+      "--fetched-at",
+      "2026-02-01T00:00:00Z",
+    ]);
+    expect(fourth.code).toBe(0);
+    expect(fourth.stdout).toContain("~ m: input_tokens\n");
   });
 });

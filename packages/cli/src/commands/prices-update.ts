@@ -10,6 +10,7 @@ import {
 import type { CliContext } from "../context.js";
 import { CommandError } from "../exit-codes.js";
 import { parseTime } from "../times.js";
+import { withCatalogLock } from "./catalog-lock.js";
 import type { PricesUpdateOptions } from "./prices-command.js";
 import { readCostMap } from "./read-cost-map.js";
 
@@ -42,20 +43,24 @@ export async function runPricesUpdate(
       ...(effectiveFrom === undefined ? {} : { effectiveFrom }),
       includeFree: options.includeFree === true,
     });
-    const current = await readPriceCatalogIfExists(catalogPath);
-    const update = updatePriceCatalog(current, converted.catalog);
-    ctx.stdout.write(`${formatCatalogDiff(update.diff)}\n`);
-    if (converted.skipped.length > 0) ctx.stdout.write(`${skipSummary(converted.skipped)}\n`);
-    if (!update.changed) {
-      ctx.stdout.write(`${catalogPath}: unchanged, nothing written\n`);
-    } else if (options.dryRun === true) {
-      ctx.stdout.write(`${catalogPath}: dry run, nothing written\n`);
-    } else {
-      await writePriceCatalog(catalogPath, update.catalog);
-      ctx.stdout.write(
-        `${catalogPath}: written (${update.catalog.entries.length} snapshot(s) from ${update.catalog.sources.length} source(s))\n`,
-      );
-    }
+    const apply = async () => {
+      const current = await readPriceCatalogIfExists(catalogPath);
+      const update = updatePriceCatalog(current, converted.catalog);
+      ctx.stdout.write(`${formatCatalogDiff(update.diff)}\n`);
+      if (converted.skipped.length > 0) ctx.stdout.write(`${skipSummary(converted.skipped)}\n`);
+      if (!update.changed) {
+        ctx.stdout.write(`${catalogPath}: unchanged, nothing written\n`);
+      } else if (options.dryRun === true) {
+        ctx.stdout.write(`${catalogPath}: dry run, nothing written\n`);
+      } else {
+        await writePriceCatalog(catalogPath, update.catalog);
+        ctx.stdout.write(
+          `${catalogPath}: written (${update.catalog.entries.length} snapshot(s) from ${update.catalog.sources.length} source(s))\n`,
+        );
+      }
+    };
+    // A dry run writes nothing, so it needs no lock (and never waits on one).
+    await (options.dryRun === true ? apply() : withCatalogLock(catalogPath, apply));
   } catch (error) {
     // Messages can quote model ids from a third-party map: no control character reaches the terminal.
     if (LatchError.isInstance(error)) throw new CommandError(`prices update: ${printable(error.message)}`);
