@@ -99,6 +99,12 @@ describe("latch prices update: hostile sources", () => {
     );
   });
 
+  it("a file path that never ends (a device, a pipe: size 0 on stat) is cut at the limit", async () => {
+    await expect(readCostMap("/dev/zero", undefined, ctx, { maxBytes: 1024 * 1024 })).rejects.toThrow(
+      "--from: the map is larger than 1 MiB",
+    );
+  });
+
   it("a body cut off before its Content-Length is named, exit 1", async () => {
     const run = await runCli([
       "prices",

@@ -49,7 +49,31 @@ async function download(
   maxBytes: number,
   timeoutMs: number,
 ): Promise<CostMapText> {
-  const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+  // A plain timer and controller, not AbortSignal.any + AbortSignal.timeout: a composite signal
+  // holds its sources weakly and, once collected, never fires (a stalled server hung the run).
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const timer = setTimeout(
+    () => controller.abort(new DOMException("the download timed out", "TimeoutError")),
+    timeoutMs,
+  );
+  const onInterrupt = () => controller.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) onInterrupt();
+  else ctx.signal.addEventListener("abort", onInterrupt, { once: true });
+  try {
+    return await fetchCapped(from, sourceUrl, signal, maxBytes);
+  } finally {
+    clearTimeout(timer);
+    ctx.signal.removeEventListener("abort", onInterrupt);
+  }
+}
+
+async function fetchCapped(
+  from: string,
+  sourceUrl: string | undefined,
+  signal: AbortSignal,
+  maxBytes: number,
+): Promise<CostMapText> {
   let response: Response;
   try {
     response = await fetch(from, { signal });
@@ -98,7 +122,15 @@ async function readLimited(path: string, maxBytes: number): Promise<string> {
     handle = await open(path, "r");
     const { size } = await handle.stat();
     if (size > maxBytes) throw tooLarge(maxBytes);
-    return await handle.readFile("utf8");
+    // Counted while read too: a pipe (`--from <(curl …)`) or a device reports size 0.
+    const chunks: Uint8Array[] = [];
+    let read = 0;
+    for await (const chunk of handle.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) {
+      read += chunk.byteLength;
+      if (read > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+    return decode(chunks, read);
   } catch (error) {
     if (error instanceof CommandError) throw error;
     const code = (error as { code?: string }).code;
