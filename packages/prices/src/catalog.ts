@@ -79,7 +79,8 @@ const SUBJECT = "price catalog";
  * The new source is recorded only when something changed. Pure: nothing is written.
  *
  * @throws LatchValidationError (`invalid_input`) when `incoming` is not one converted map (one
- *   source, one `effectiveFrom`), its date is not after the snapshots it would replace, or it
+ *   source, one `effectiveFrom`), its date is not after the snapshots it would replace or is
+ *   before the catalog's last change (an older map applied after a newer one), or it
  *   prices no model at all while the catalog does (an empty or truncated download).
  */
 export function updatePriceCatalog(current: PriceCatalog | undefined, incoming: PriceCatalog): CatalogUpdate {
@@ -154,6 +155,16 @@ export function updatePriceCatalog(current: PriceCatalog | undefined, incoming: 
 
   const changed = diff.added.length + diff.changed.length + diff.removed.length > 0;
   if (!changed) return { catalog: base, diff, changed };
+  // An older map applied after a newer one (a stale download, two updates run out of order)
+  // would date prices before what the catalog already records: refused, whatever it adds.
+  const last = lastChange(base);
+  if (last !== undefined && Date.parse(at) < Date.parse(last)) {
+    throw LatchValidationError.at(
+      SUBJECT,
+      "incoming.effectiveFrom",
+      `must not be before ${last}, the catalog's last change`,
+    );
+  }
   const catalog: PriceCatalog = {
     format: PRICE_CATALOG_FORMAT,
     sources: [...base.sources, incoming.sources[0] as PriceCatalogSource],
@@ -221,6 +232,17 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
   if (commit !== undefined) out.commit = commit;
   if (etag !== undefined) out.etag = etag;
   return out;
+}
+
+/** The latest `effectiveFrom` or `effectiveUntil` in the catalog, or `undefined` when it is empty. */
+function lastChange(catalog: PriceCatalog): string | undefined {
+  let last: string | undefined;
+  for (const { snapshot } of catalog.entries) {
+    for (const date of [snapshot.effectiveFrom, snapshot.effectiveUntil]) {
+      if (date !== undefined && (last === undefined || Date.parse(date) > Date.parse(last))) last = date;
+    }
+  }
+  return last;
 }
 
 function variantKey(s: PriceSnapshot): string {

@@ -1,10 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { LatchError } from "@latch/core";
 import {
   type CatalogSkip,
   convertLiteLlmCostMap,
   formatCatalogDiff,
-  LITELLM_MAP_URL,
   readPriceCatalogIfExists,
   updatePriceCatalog,
   writePriceCatalog,
@@ -12,7 +10,9 @@ import {
 import type { CliContext } from "../context.js";
 import { CommandError } from "../exit-codes.js";
 import { parseTime } from "../times.js";
+import { withCatalogLock } from "./catalog-lock.js";
 import type { PricesUpdateOptions } from "./prices-command.js";
+import { readCostMap } from "./read-cost-map.js";
 
 /** Where `latch prices update` keeps the catalog without `--catalog` / `LATCH_PRICE_CATALOG`. */
 export const DEFAULT_PRICE_CATALOG = "./latch-prices.catalog.json";
@@ -32,7 +32,7 @@ export async function runPricesUpdate(
     options.fetchedAt === undefined ? new Date().toISOString() : parseTime(options.fetchedAt, "--fetched-at");
   const effectiveFrom =
     options.effectiveFrom === undefined ? undefined : parseTime(options.effectiveFrom, "--effective-from");
-  const { text, url, etag } = await readMap(from, options.sourceUrl, ctx);
+  const { text, url, etag } = await readCostMap(from, options.sourceUrl, ctx);
 
   try {
     const source: { url: string; fetchedAt: string; commit?: string; etag?: string } = { url, fetchedAt };
@@ -43,55 +43,28 @@ export async function runPricesUpdate(
       ...(effectiveFrom === undefined ? {} : { effectiveFrom }),
       includeFree: options.includeFree === true,
     });
-    const current = await readPriceCatalogIfExists(catalogPath);
-    const update = updatePriceCatalog(current, converted.catalog);
-    ctx.stdout.write(`${formatCatalogDiff(update.diff)}\n`);
-    if (converted.skipped.length > 0) ctx.stdout.write(`${skipSummary(converted.skipped)}\n`);
-    if (!update.changed) {
-      ctx.stdout.write(`${catalogPath}: unchanged, nothing written\n`);
-    } else if (options.dryRun === true) {
-      ctx.stdout.write(`${catalogPath}: dry run, nothing written\n`);
-    } else {
-      await writePriceCatalog(catalogPath, update.catalog);
-      ctx.stdout.write(
-        `${catalogPath}: written (${update.catalog.entries.length} snapshot(s) from ${update.catalog.sources.length} source(s))\n`,
-      );
-    }
-  } catch (error) {
-    if (LatchError.isInstance(error)) throw new CommandError(`prices update: ${error.message}`);
-    throw error;
-  }
-}
-
-async function readMap(
-  from: string,
-  sourceUrl: string | undefined,
-  ctx: CliContext,
-): Promise<{ text: string; url: string; etag?: string }> {
-  if (/^https?:\/\//i.test(from)) {
-    let response: Response;
-    try {
-      response = await fetch(from, { signal: ctx.signal });
-    } catch (error) {
-      throw new CommandError("prices update: --from: the URL could not be fetched", { cause: error });
-    }
-    if (!response.ok)
-      throw new CommandError(`prices update: --from: the server answered HTTP ${response.status}`);
-    const etag = response.headers.get("etag") ?? undefined;
-    const out: { text: string; url: string; etag?: string } = {
-      text: await response.text(),
-      url: sourceUrl ?? from,
+    const apply = async () => {
+      const current = await readPriceCatalogIfExists(catalogPath);
+      const update = updatePriceCatalog(current, converted.catalog);
+      ctx.stdout.write(`${formatCatalogDiff(update.diff)}\n`);
+      if (converted.skipped.length > 0) ctx.stdout.write(`${skipSummary(converted.skipped)}\n`);
+      if (!update.changed) {
+        ctx.stdout.write(`${catalogPath}: unchanged, nothing written\n`);
+      } else if (options.dryRun === true) {
+        ctx.stdout.write(`${catalogPath}: dry run, nothing written\n`);
+      } else {
+        await writePriceCatalog(catalogPath, update.catalog);
+        ctx.stdout.write(
+          `${catalogPath}: written (${update.catalog.entries.length} snapshot(s) from ${update.catalog.sources.length} source(s))\n`,
+        );
+      }
     };
-    if (etag !== undefined) out.etag = etag;
-    return out;
-  }
-  try {
-    return { text: await readFile(from, "utf8"), url: sourceUrl ?? LITELLM_MAP_URL };
+    // A dry run writes nothing, so it needs no lock (and never waits on one).
+    await (options.dryRun === true ? apply() : withCatalogLock(catalogPath, apply));
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new CommandError(`prices update: --from: cannot read the file${code ? ` (${code})` : ""}`, {
-      cause: error,
-    });
+    // Messages can quote model ids from a third-party map: no control character reaches the terminal.
+    if (LatchError.isInstance(error)) throw new CommandError(`prices update: ${printable(error.message)}`);
+    throw error;
   }
 }
 
@@ -102,4 +75,14 @@ function skipSummary(skipped: readonly CatalogSkip[]): string {
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([code, n]) => `${code} ${n}`);
   return `not imported: ${skipped.length} (${parts.join(", ")})`;
+}
+
+/** Control characters (C0, DEL, C1) shown escaped, as `formatCatalogDiff` shows model ids. */
+function printable(text: string): string {
+  let out = "";
+  for (const c of text) {
+    const code = c.codePointAt(0) ?? 0;
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, "0")}` : c;
+  }
+  return out;
 }
