@@ -6,7 +6,8 @@ import { buildProgram } from "../src/program.js";
 // Taken before the commands declared their own definitions (program.ts declared every flag):
 // the help of every command, which lists each flag, its default, choices and environment variable.
 // Regenerated deliberately when `latch doctor` was added (only its lines changed), and when
-// `latch prices update` was added (its own help and its line in `latch prices`).
+// `latch prices update` was added (its own help and its line in `latch prices`), and for its
+// `--max-removed`.
 const BEFORE = readFileSync(new URL("./fixtures/help.txt", import.meta.url), "utf8");
 
 const COMMANDS = [

@@ -135,3 +135,41 @@ describe("latch prices update", () => {
     await expect(stat(catalog)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });
+
+describe("latch prices update --max-removed", () => {
+  it("refuses a map that would remove more prices than allowed (a partial map), and writes nothing", async () => {
+    const catalog = join(dir, "guard.catalog.json");
+    const full = `{${Array.from(
+      { length: 30 },
+      (_, i) => `"m-${i}": {"mode": "chat", "litellm_provider": "openai", "input_cost_per_token": 1e-06}`,
+    ).join(",")}}`;
+    const partial = `{"m-0": {"mode": "chat", "litellm_provider": "openai", "input_cost_per_token": 1e-06}}`;
+    await writeFile(join(dir, "full.json"), full);
+    await writeFile(join(dir, "partial.json"), partial);
+    const run = (from: string, at: string, ...extra: string[]) =>
+      runCli([
+        "prices",
+        "update",
+        "--from",
+        join(dir, from),
+        "--catalog",
+        catalog,
+        "--fetched-at",
+        at,
+        ...extra,
+      ]);
+    expect((await run("full.json", "2026-01-01T00:00:00Z")).code).toBe(0);
+    const before = await readFile(catalog, "utf8");
+    const refused = await run("partial.json", "2026-02-01T00:00:00Z");
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain("removed: 29");
+    expect(refused.stderr).toContain(
+      "29 prices would be removed, more than --max-removed 25; nothing written. Check that the map is complete, or pass --max-removed 29",
+    );
+    expect(await readFile(catalog, "utf8")).toBe(before);
+    expect((await run("partial.json", "2026-02-01T00:00:00Z", "--max-removed", "abc")).code).toBe(2);
+    const allowed = await run("partial.json", "2026-02-01T00:00:00Z", "--max-removed", "29");
+    expect(allowed.code).toBe(0);
+    expect(allowed.stdout).toContain("written");
+  });
+});

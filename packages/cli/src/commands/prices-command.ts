@@ -45,6 +45,10 @@ export const PRICES_UPDATE_OPTIONS = [
   text("--effective-from <time>", "when the new prices take effect (default: --fetched-at)"),
   flag("--include-free", "also import entries whose every price is 0 (skipped by default as placeholders)"),
   flag("--dry-run", "print what would change, write nothing"),
+  text(
+    "--max-removed <n>",
+    "refuse to write when more prices than this would be removed (a truncated or partial map; default 25)",
+  ),
 ] as const;
 export type PricesUpdateOptions = OptionValues<typeof PRICES_UPDATE_OPTIONS>;
 

@@ -8,11 +8,23 @@ import {
   writePriceCatalog,
 } from "@latch/prices";
 import type { CliContext } from "../context.js";
-import { CommandError } from "../exit-codes.js";
+import { CommandError, UsageError } from "../exit-codes.js";
 import { parseTime } from "../times.js";
 import { withCatalogLock } from "./catalog-lock.js";
 import type { PricesUpdateOptions } from "./prices-command.js";
 import { readCostMap } from "./read-cost-map.js";
+
+/**
+ * How many prices one update may remove (close) before it is refused: a valid but partial map
+ * (one model, a truncated download that still parses) would otherwise close every other price
+ * and leave those calls unpriced.
+ */
+const DEFAULT_MAX_REMOVED = 25;
+
+function count(value: string): number {
+  if (!/^\d{1,9}$/.test(value)) throw new UsageError("--max-removed: expected a whole number");
+  return Number(value);
+}
 
 /** Where `latch prices update` keeps the catalog without `--catalog` / `LATCH_PRICE_CATALOG`. */
 export const DEFAULT_PRICE_CATALOG = "./latch-prices.catalog.json";
@@ -32,6 +44,7 @@ export async function runPricesUpdate(
     options.fetchedAt === undefined ? new Date().toISOString() : parseTime(options.fetchedAt, "--fetched-at");
   const effectiveFrom =
     options.effectiveFrom === undefined ? undefined : parseTime(options.effectiveFrom, "--effective-from");
+  const maxRemoved = options.maxRemoved === undefined ? DEFAULT_MAX_REMOVED : count(options.maxRemoved);
   const { text, url, etag } = await readCostMap(from, options.sourceUrl, ctx);
 
   try {
@@ -52,6 +65,10 @@ export async function runPricesUpdate(
         ctx.stdout.write(`${catalogPath}: unchanged, nothing written\n`);
       } else if (options.dryRun === true) {
         ctx.stdout.write(`${catalogPath}: dry run, nothing written\n`);
+      } else if (update.diff.removed.length > maxRemoved) {
+        throw new CommandError(
+          `prices update: ${update.diff.removed.length} prices would be removed, more than --max-removed ${maxRemoved}; nothing written. Check that the map is complete, or pass --max-removed ${update.diff.removed.length}`,
+        );
       } else {
         await writePriceCatalog(catalogPath, update.catalog);
         ctx.stdout.write(
