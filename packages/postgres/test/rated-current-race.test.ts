@@ -2,7 +2,8 @@ import type { RatedUsageRecord } from "@latch/core";
 import { makeCorrection, makeRatedRecord } from "@latch/testkit";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { migrate, PostgresRatedRecordStore } from "../src/index.js";
+import { MIGRATIONS, migrate, PostgresRatedRecordStore } from "../src/index.js";
+import { applyMigrations } from "../src/migrator.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
 /**
@@ -152,4 +153,66 @@ describe("current-version flag: concurrent versions of one event", () => {
         }
       ).n,
     );
+});
+
+describe("migration 0014 while writers of the previous release are running", () => {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 6 });
+  const old = freshSchema("cur_roll_old");
+  const reference = freshSchema("cur_roll_ref");
+  const COLUMNS =
+    "rated_record_id, event_id, version, hash, payload, currency, total, completed_ms, completed_text, " +
+    "completed_at, completed_day, provider, model, tenant_id, org_id, project_id, api_key_id, end_user_id, " +
+    "feature, success, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, total_tokens";
+  /** A plain INSERT of stored rows (what a 0013 writer's function inserts). */
+  const copy = (db: pg.Pool | pg.PoolClient, ids: string[]) =>
+    db.query(
+      `INSERT INTO "${old}".rated_records (${COLUMNS})
+       SELECT ${COLUMNS} FROM "${reference}".rated_records WHERE rated_record_id = ANY ($1::text[]) ORDER BY id`,
+      [ids],
+    );
+
+  afterAll(async () => {
+    for (const schema of [old, reference]) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+
+  it("waits for an open v2 transaction, flags it in the backfill, and a v3 queued behind it through the trigger", async () => {
+    const v1 = makeRatedRecord({
+      observation: { eventId: "roll", timing: { startedAt: at(5), completedAt: at(5) } },
+    });
+    const v2 = makeCorrection(v1, { input_tokens: 2 });
+    const v3 = makeCorrection(v2, { input_tokens: 3 });
+    await migrate(pool, { schema: reference });
+    await new PostgresRatedRecordStore(pool, { schema: reference }).putMany([v1, v2, v3]);
+    await applyMigrations(pool, { schema: old }, MIGRATIONS.slice(0, 13));
+    await copy(pool, [v1.ratedRecordId]);
+
+    const a = await pool.connect();
+    const m = await pool.connect();
+    const b = await pool.connect();
+    try {
+      const [mPid, bPid] = [await pidOf(m), await pidOf(b)];
+      await a.query("BEGIN");
+      await copy(a, [v2.ratedRecordId]); // a 0013 writer, not committed yet
+      const migrating = migrate(m, { schema: old });
+      await waitingOnLock(pool, mPid);
+      const writingV3 = copy(b, [v3.ratedRecordId]); // queued behind the migration's lock
+      await waitingOnLock(pool, bPid);
+      await a.query("COMMIT");
+      expect(await migrating).toMatchObject({ applied: [14] });
+      await writingV3;
+    } finally {
+      a.release();
+      m.release();
+      b.release();
+    }
+    const { rows } = await pool.query(
+      `SELECT rated_record_id AS id, is_current FROM "${old}".rated_records ORDER BY version`,
+    );
+    expect(rows).toEqual([
+      { id: "roll:v1", is_current: false },
+      { id: "roll:v2", is_current: false },
+      { id: "roll:v3", is_current: true },
+    ]);
+  }, 60_000);
 });
