@@ -20,10 +20,22 @@ WHERE EXISTS (SELECT 1 FROM rated_records n WHERE n.event_id = r.event_id AND n.
 -- transition table holds only the rows the statement inserted (ON CONFLICT DO NOTHING skips
 -- are not in it); version-1 rows supersede nothing, so a batch without corrections costs one
 -- scan of its own rows.
+--
+-- Writers of one event's versions are serialised on its version-1 row first (locked in event
+-- order, so two batches cannot deadlock here): without it, v3 put while v2's transaction is
+-- still open waits on v1's row lock, skips v1 once v2's transaction commits (no longer
+-- current), never sees v2 (not in its snapshot), then finds v2 stored in the chain check, and
+-- commits with v2 and v3 both current. After the lock, the UPDATE (a new statement, so a new
+-- snapshot under READ COMMITTED) sees every version committed before it.
 CREATE FUNCTION rated_records_supersede() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
 BEGIN
   IF EXISTS (SELECT 1 FROM inserted_versions WHERE version > 1) THEN
+    PERFORM 1 FROM rated_records r
+    WHERE r.version = 1
+      AND r.event_id IN (SELECT n.event_id FROM inserted_versions n WHERE n.version > 1)
+    ORDER BY r.event_id
+    FOR NO KEY UPDATE OF r;
     UPDATE rated_records p SET is_current = false
     FROM inserted_versions n
     WHERE n.version > 1 AND p.event_id = n.event_id AND p.version < n.version AND p.is_current;
