@@ -148,3 +148,47 @@ describe("fastParseObservation (record()'s pre-check)", () => {
     for (const value of unusual) expect(fastParseObservation(value)).toBeUndefined();
   });
 });
+
+describe("fastParseObservation against hostile objects (adversarial review)", () => {
+  /** `value` with `key` turned into a getter answering `first` on its first `reads` reads, then `then`. */
+  function flipping(value: Record<string, unknown>, key: string, first: unknown, then: unknown, reads = 1) {
+    let n = 0;
+    const out = { ...value };
+    delete out[key];
+    Object.defineProperty(out, key, { enumerable: true, get: () => (n++ < reads ? first : then) });
+    return out;
+  }
+  /** Whatever the pre-check returns is a valid observation as it stands (checked, not re-read). */
+  function returnsOnlyValid(input: unknown): void {
+    const fast = fastParseObservation(input);
+    if (fast === undefined) return;
+    const again = UsageObservationSchema.safeParse(fast);
+    expect(again.success).toBe(true);
+    expect(shape(again.data)).toEqual(shape(fast));
+  }
+
+  it("copies exactly the member values it checked, even when an accessor answers differently later", () => {
+    const base = observation({ input_tokens: 1 });
+    for (const reads of [1, 2, 3]) {
+      returnsOnlyValid(flipping(base, "eventId", "ok", "a\u0000b", reads));
+      returnsOnlyValid(flipping(base, "eventId", "ok", "", reads));
+      returnsOnlyValid({ ...base, source: flipping({}, "kind", "estimated", "bogus", reads) });
+      returnsOnlyValid({
+        ...base,
+        source: flipping({ kind: "corrected" }, "correctionOf", "x", "\uD800", reads),
+      });
+      returnsOnlyValid({ ...base, outcome: flipping({ kind: "error" }, "code", "c", "", reads) });
+      returnsOnlyValid({ ...base, outcome: flipping({}, "kind", "error", "success", reads) });
+    }
+  });
+
+  it("sends a meter set whose constructor is not a plain object's to the schema (which refuses it)", () => {
+    function Meters() {}
+    Meters.prototype = Object.create(null);
+    const meters = { input_tokens: 1 };
+    Object.defineProperty(meters, "constructor", { value: Meters, enumerable: false });
+    const input = { ...observation({}), meters };
+    expect(UsageObservationSchema.safeParse(input).success).toBe(false);
+    expect(fastParseObservation(input)).toBeUndefined();
+  });
+});
