@@ -115,7 +115,7 @@ function computeFacts(obs: UsageObservation): Facts {
  * const obs = parseObservation(JSON.parse(body));
  */
 export function parseObservation(input: unknown): UsageObservation {
-  const known = factsOf(input);
+  const known = ownFacts(input); // an heir or a Proxy of a parsed observation is parsed itself
   if (known !== undefined) return known.observation;
   const obs = fastParseObservation(input) ?? parseWith(UsageObservationSchema, input, "UsageObservation");
   Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
@@ -155,5 +155,5 @@ export function rememberSealedRecord(value: unknown, record: object): boolean {
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */
 export function observationFacts(value: UsageObservation): ParsedFacts {
-  return factsOf(value) ?? (factsOf(parseObservation(value)) as Facts);
+  return ownFacts(value) ?? (factsOf(parseObservation(value)) as Facts);
 }

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
+import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
 import { observation } from "../support.js";
 
@@ -190,5 +191,19 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     const input = { ...observation({}), meters };
     expect(UsageObservationSchema.safeParse(input).success).toBe(false);
     expect(fastParseObservation(input)).toBeUndefined();
+  });
+
+  it("parses an heir or a Proxy of a parsed observation itself, not as the parsed one it inherits from", () => {
+    const parent = parseObservation(observation({ input_tokens: 1 }));
+    const heir = Object.create(parent);
+    Object.defineProperty(heir, "meters", { value: { input_tokens: 999 }, enumerable: true });
+    const parsed = parseObservation(heir);
+    expect(parsed).not.toBe(parent);
+    expect(parsed.meters).toEqual({ input_tokens: 999 });
+    expect(parsed.meters).toEqual(UsageObservationSchema.parse(heir).meters);
+    const proxy = new Proxy(parent, {});
+    expect(isParsedObservation(proxy)).toBe(false);
+    expect(parseObservation(proxy)).toEqual(parent);
+    expect(parseObservation(parent)).toBe(parent);
   });
 });
