@@ -1,5 +1,5 @@
 import * as crypto from "node:crypto";
-import { parsedMemo } from "../observation/parse.js";
+import { parsedCanonicalJson } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 
@@ -112,10 +112,7 @@ export function canonicalHash(value: unknown): string {
  * on append and again inside its rated record.
  */
 function observationJson(observation: UsageObservation): string {
-  const memo = parsedMemo(observation);
-  if (memo === undefined) return canonicalJson(observation);
-  if (memo.canonicalJson === undefined) memo.canonicalJson = canonicalJson(observation);
-  return memo.canonicalJson;
+  return parsedCanonicalJson(observation, canonicalJson) ?? canonicalJson(observation);
 }
 
 /** The idempotency hash of an observation: equal payloads, equal hashes. */

@@ -9,7 +9,8 @@ import { IsoTimestampSchema, TIMESTAMP_YEARS } from "../schemas/time.js";
  * else `undefined`, and the schema parses it (it owns every message). Like `RedisQuota`'s
  * pre-checks, it accepts only what the schema accepts unchanged, so it can only be stricter:
  * plain objects with no unknown, symbol or `undefined` members; attributes always go to the
- * schema. The schema stays the single source; `test/observation/fast-parse.test.ts` checks that
+ * schema. Each member is read once and the value read is the value checked and copied (an
+ * accessor or a Proxy may answer differently on a second read). The schema stays the single source; `test/observation/fast-parse.test.ts` checks that
  * every value this accepts parses to the same value there.
  *
  * Why: `record()` validates each call's observation, and zod is most of the facade's cost on
@@ -71,16 +72,26 @@ function timestamp(value: unknown): value is string {
   );
 }
 
-/** Counts the members of `value` that are present, refusing any present as `undefined`. */
-function presentCount(value: Plain, keys: readonly string[]): number {
+/**
+ * The members of `value` named by `keys`, each read exactly once (`undefined` where absent), and
+ * how many are present; `undefined` when one is present as `undefined`. One read per member:
+ * an accessor or a Proxy may answer differently each time, and what is copied must be exactly
+ * what was checked.
+ */
+function membersOf(value: Plain, keys: readonly string[]): { values: unknown[]; count: number } | undefined {
+  const values: unknown[] = [];
   let count = 0;
   for (const key of keys) {
-    if (key in value) {
-      if (value[key] === undefined) return -1;
-      count++;
+    if (!(key in value)) {
+      values.push(undefined);
+      continue;
     }
+    const member = value[key];
+    if (member === undefined) return undefined;
+    values.push(member);
+    count++;
   }
-  return count;
+  return { values, count };
 }
 
 const OBSERVATION_KEYS = [
@@ -115,7 +126,7 @@ const SIMPLE_OUTCOMES: ReadonlySet<unknown> = new Set(["success", "timeout", "un
 const CORRECTED_SET: ReadonlySet<string> = new Set(["kind", "correctionOf"]);
 const ERROR_SET: ReadonlySet<string> = new Set(["kind", "code"]);
 
-/** A strict object of optional text members (each 1..max), copied in schema order. */
+/** A strict object of optional text members (each 1..max), copied in schema order, each read once. */
 function texts(
   input: unknown,
   keys: readonly string[],
@@ -124,16 +135,16 @@ function texts(
 ): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
-  const count = presentCount(value, keys);
-  if (count < 0 || !onlyKeys(value, allowed, count)) return undefined;
   const out: Plain = {};
+  let count = 0;
   for (const key of keys) {
     if (!(key in value)) continue;
-    const member = value[key];
+    const member = value[key]; // `undefined` (present as such) is no text: refused
     if (!text(member, max(key))) return undefined;
     out[key] = member;
+    count++;
   }
-  return out;
+  return onlyKeys(value, allowed, count) ? out : undefined;
 }
 
 const max256 = () => 256;
@@ -143,6 +154,10 @@ const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
 function meters(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  // A record refuses an object whose `constructor` is not a plain object's (zod's isPlainObject):
+  // an own, non-enumerable `constructor` is invisible to Object.keys but not to the schema.
+  const maker = value.constructor;
+  if (maker !== Object && maker !== undefined) return undefined;
   const out: Plain = {};
   for (const key of Object.keys(value)) {
     const quantity = value[key];
@@ -155,18 +170,21 @@ function meters(input: unknown): Plain | undefined {
 function source(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
-  if (SIMPLE_SOURCES.has(value.kind)) return onlyKeys(value, KIND_SET, 1) ? { kind: value.kind } : undefined;
-  if (value.kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2) || !text(value.correctionOf, 512))
-    return undefined;
-  return { kind: value.kind, correctionOf: value.correctionOf };
+  const kind = value.kind;
+  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2)) return undefined;
+  const correctionOf = value.correctionOf;
+  return text(correctionOf, 512) ? { kind, correctionOf } : undefined;
 }
 
 function outcome(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
-  if (SIMPLE_OUTCOMES.has(value.kind)) return onlyKeys(value, KIND_SET, 1) ? { kind: value.kind } : undefined;
-  if (value.kind !== "error" || !onlyKeys(value, ERROR_SET, 2) || !text(value.code, 128)) return undefined;
-  return { kind: value.kind, code: value.code };
+  const kind = value.kind;
+  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (kind !== "error" || !onlyKeys(value, ERROR_SET, 2)) return undefined;
+  const code = value.code;
+  return text(code, 128) ? { kind, code } : undefined;
 }
 
 function timing(input: unknown): Plain | undefined {
@@ -191,29 +209,32 @@ function timing(input: unknown): Plain | undefined {
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);
   if (value === undefined || "attributes" in value) return undefined;
-  const count = presentCount(value, OBSERVATION_KEYS);
-  if (count < 0 || !onlyKeys(value, OBSERVATION_SET, count)) return undefined;
-  if (!text(value.eventId, 512)) return undefined;
-  const subject = texts(value.subject, SUBJECT_KEYS, SUBJECT_SET, max256);
+  const read = membersOf(value, OBSERVATION_KEYS);
+  if (read === undefined || !onlyKeys(value, OBSERVATION_SET, read.count)) return undefined;
+  // In OBSERVATION_KEYS order; `attributes` (last) is absent.
+  const [eventId, subjectIn, metersIn, modelIn, providerIn, sourceIn, outcomeIn, timingIn, correlationIn] =
+    read.values;
+  if (!text(eventId, 512)) return undefined;
+  const subject = texts(subjectIn, SUBJECT_KEYS, SUBJECT_SET, max256);
   if (subject === undefined || !("tenantId" in subject)) return undefined;
-  const meterSet = meters(value.meters);
-  const model = texts(value.model, MODEL_KEYS, MODEL_SET, max256);
+  const meterSet = meters(metersIn);
+  const model = texts(modelIn, MODEL_KEYS, MODEL_SET, max256);
   if (meterSet === undefined || model === undefined || !("billableModel" in model)) return undefined;
-  const out: Plain = { eventId: value.eventId, subject, meters: meterSet, model };
-  if ("provider" in value) {
-    const provider = texts(value.provider, ["providerId"], PROVIDER_SET, max256);
+  const out: Plain = { eventId, subject, meters: meterSet, model };
+  if (providerIn !== undefined) {
+    const provider = texts(providerIn, ["providerId"], PROVIDER_SET, max256);
     if (provider === undefined || !("providerId" in provider)) return undefined;
     out.provider = provider;
   }
-  const from = source(value.source);
-  const ended = outcome(value.outcome);
-  const when = timing(value.timing);
+  const from = source(sourceIn);
+  const ended = outcome(outcomeIn);
+  const when = timing(timingIn);
   if (from === undefined || ended === undefined || when === undefined) return undefined;
   out.source = from;
   out.outcome = ended;
   out.timing = when;
-  if ("correlation" in value) {
-    const correlation = texts(value.correlation, CORRELATION_KEYS, CORRELATION_SET, correlationMax);
+  if (correlationIn !== undefined) {
+    const correlation = texts(correlationIn, CORRELATION_KEYS, CORRELATION_SET, correlationMax);
     if (correlation === undefined) return undefined;
     out.correlation = correlation;
   }

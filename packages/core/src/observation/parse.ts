@@ -14,25 +14,54 @@ export interface ParsedFacts {
   readonly meters: readonly MeterKind[];
   readonly quantities: readonly number[];
   readonly completedAtMs: number;
-  /** Values derived from the observation on demand, kept once derived (it is frozen, so they never go stale). */
-  readonly memo: ParsedMemo;
 }
 
-/** See {@link ParsedFacts.memo}. */
-export interface ParsedMemo {
-  /** Its canonical JSON (see `contracts/hashing.ts`): hashed on append, and again inside its rated record. */
-  canonicalJson: string | undefined;
-  /** The last record the default engine built from it, frozen (see `rating/sealed-record.ts`). */
-  sealedRecord: object | undefined;
+/**
+ * The facts, plus values derived from the observation on demand and kept once derived (it is
+ * frozen, so they never go stale): its canonical JSON and the last record `rateSealed` sealed
+ * for it. The memo lives in private fields: the symbol the facts ride on is visible to
+ * `Object.getOwnPropertySymbols`, so anything reachable from it could be rewritten by a caller
+ * (a forged seal, a poisoned idempotency hash), and a caller-built object carrying facts is
+ * recognised by the same private brand, so it cannot pass for a parsed observation either.
+ */
+class Facts implements ParsedFacts {
+  #canonicalJson: string | undefined = undefined;
+  #sealedRecord: object | undefined = undefined;
+
+  constructor(
+    readonly observation: UsageObservation,
+    readonly meters: readonly MeterKind[],
+    readonly quantities: readonly number[],
+    readonly completedAtMs: number,
+  ) {}
+
+  /** Facts this module built (not a look-alike, a copy or a Proxy of them). */
+  static is(value: unknown): value is Facts {
+    return typeof value === "object" && value !== null && #sealedRecord in value;
+  }
+
+  static canonicalJson(facts: Facts, serialise: (obs: UsageObservation) => string): string {
+    if (facts.#canonicalJson === undefined) facts.#canonicalJson = serialise(facts.observation);
+    return facts.#canonicalJson;
+  }
+
+  static sealedRecord(facts: Facts): object | undefined {
+    return facts.#sealedRecord;
+  }
+
+  static seal(facts: Facts, record: object): void {
+    facts.#sealedRecord = record;
+  }
 }
 
 /**
  * Facts ride on the parsed observation under a module-private symbol (non-enumerable, so
  * invisible to JSON and Object.keys): a property read is much cheaper on the hot path than
- * a WeakMap lookup. Only this module can set it, and only before freezing.
+ * a WeakMap lookup. Only this module can set it, and only before freezing; only this module's
+ * `Facts` count (see {@link Facts}).
  */
 const FACTS = Symbol("latch.observationFacts");
-type WithFacts = { readonly [FACTS]?: ParsedFacts };
+type WithFacts = { readonly [FACTS]?: unknown };
 
 /**
  * Freezes a parsed observation all the way down. The schema's shape is one level deep: every
@@ -47,24 +76,33 @@ function freezeObservation(obs: UsageObservation): UsageObservation {
   return Object.freeze(obs);
 }
 
-function factsOf(value: unknown): ParsedFacts | undefined {
-  return typeof value === "object" && value !== null ? (value as WithFacts)[FACTS] : undefined;
+function factsOf(value: unknown): Facts | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const facts = (value as WithFacts)[FACTS];
+  return Facts.is(facts) ? facts : undefined;
 }
 
-function computeFacts(obs: UsageObservation): ParsedFacts {
+/** The facts of `value` when it is itself a parsed observation (not a copy, a Proxy or an heir of one). */
+function ownFacts(value: unknown): Facts | undefined {
+  const facts = factsOf(value);
+  return facts !== undefined && facts.observation === value ? facts : undefined;
+}
+
+function computeFacts(obs: UsageObservation): Facts {
   const meters: MeterKind[] = [];
   for (const meter in obs.meters)
     if ((obs.meters[meter as MeterKind] as number) > 0) meters.push(meter as MeterKind);
   if (meters.length > 1) meters.sort(compareMeters);
   const quantities: number[] = [];
   for (const meter of meters) quantities.push(obs.meters[meter] as number);
-  return Object.freeze({
-    observation: obs,
-    meters: Object.freeze(meters),
-    quantities: Object.freeze(quantities),
-    completedAtMs: Date.parse(obs.timing.completedAt),
-    memo: { canonicalJson: undefined, sealedRecord: undefined },
-  });
+  const facts = new Facts(
+    obs,
+    Object.freeze(meters),
+    Object.freeze(quantities),
+    Date.parse(obs.timing.completedAt),
+  );
+  Object.freeze(facts); // its public fields; the memo's private fields stay writable
+  return facts;
 }
 
 /**
@@ -77,7 +115,7 @@ function computeFacts(obs: UsageObservation): ParsedFacts {
  * const obs = parseObservation(JSON.parse(body));
  */
 export function parseObservation(input: unknown): UsageObservation {
-  const known = factsOf(input);
+  const known = ownFacts(input); // an heir or a Proxy of a parsed observation is parsed itself
   if (known !== undefined) return known.observation;
   const obs = fastParseObservation(input) ?? parseWith(UsageObservationSchema, input, "UsageObservation");
   Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
@@ -86,17 +124,36 @@ export function parseObservation(input: unknown): UsageObservation {
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
 export function isParsedObservation(value: unknown): value is UsageObservation {
-  const facts = factsOf(value);
-  return facts !== undefined && facts.observation === value;
+  return ownFacts(value) !== undefined;
 }
 
-/** The memo of a parsed observation (see {@link ParsedFacts.memo}); undefined for any other value. */
-export function parsedMemo(value: unknown): ParsedMemo | undefined {
-  const facts = factsOf(value);
-  return facts !== undefined && facts.observation === value ? facts.memo : undefined;
+/**
+ * The canonical JSON of `value`, computed by `serialise` once per parsed observation and kept
+ * (see `contracts/hashing.ts`); `undefined` for any other value.
+ */
+export function parsedCanonicalJson(
+  value: unknown,
+  serialise: (obs: UsageObservation) => string,
+): string | undefined {
+  const facts = ownFacts(value);
+  return facts === undefined ? undefined : Facts.canonicalJson(facts, serialise);
+}
+
+/** The last record sealed for the parsed observation `value` (see `rating/sealed-record.ts`). */
+export function sealedRecordOf(value: unknown): object | undefined {
+  const facts = ownFacts(value);
+  return facts === undefined ? undefined : Facts.sealedRecord(facts);
+}
+
+/** Remembers `record` as the one sealed for the parsed observation `value`; false for any other value. */
+export function rememberSealedRecord(value: unknown, record: object): boolean {
+  const facts = ownFacts(value);
+  if (facts === undefined) return false;
+  Facts.seal(facts, record);
+  return true;
 }
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */
 export function observationFacts(value: UsageObservation): ParsedFacts {
-  return factsOf(value) ?? (factsOf(parseObservation(value)) as ParsedFacts);
+  return ownFacts(value) ?? (factsOf(parseObservation(value)) as Facts);
 }

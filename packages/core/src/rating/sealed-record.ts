@@ -1,4 +1,4 @@
-import { parsedMemo } from "../observation/parse.js";
+import { rememberSealedRecord, sealedRecordOf } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { RatedUsageRecord, RatingContext } from "../schemas/rating.js";
@@ -38,17 +38,16 @@ export function rateSealed(
 
 /** Freezes a record the default engine just built (its observation is frozen already) and marks it. */
 function sealRecord(record: RatedUsageRecord): RatedUsageRecord {
-  const memo = parsedMemo(record.observation);
-  if (memo === undefined) return record; // the engine always returns the parsed observation
   for (const item of record.lineItems) Object.freeze(item);
   Object.freeze(record.lineItems);
   if (record.modelMatch !== undefined) Object.freeze(record.modelMatch);
-  memo.sealedRecord = Object.freeze(record);
+  // The engine always returns the parsed observation, so this always remembers it.
+  rememberSealedRecord(record.observation, Object.freeze(record));
   return record;
 }
 
 /** True for the record {@link rateSealed} last sealed for its observation: valid, and unchanged since. */
 export function isSealedRecord(value: unknown): value is RatedUsageRecord {
   if (typeof value !== "object" || value === null) return false;
-  return parsedMemo((value as { observation?: unknown }).observation)?.sealedRecord === value;
+  return sealedRecordOf((value as { observation?: unknown }).observation) === value;
 }

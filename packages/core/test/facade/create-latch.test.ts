@@ -384,3 +384,45 @@ describe("createLatch: bad input is a typed error naming the field, and writes n
     expect(LatchError.isInstance(e) && e.code).toBe("invalid_input");
   });
 });
+
+describe("createLatch: what record() stored cannot be changed by the caller (adversarial review)", () => {
+  it("neither the input after record() nor the returned record changes the memory stores", async () => {
+    const { latch, observations, rated } = setup();
+    const input = observation(1) as { meters: Record<string, number>; subject: Record<string, string> };
+    const result = await latch.record(input as UsageObservationInput);
+    expect(result.status).toBe("rated");
+    if (result.status !== "rated") return;
+    const before = structuredClone(await rated.current("req-1:0:openai"));
+    input.meters.input_tokens = 999_999;
+    input.subject.tenantId = "other";
+    const record = result.record as unknown as Record<string, unknown>;
+    const lines = result.record.lineItems as unknown as Record<string, unknown>[];
+    expect(() => {
+      record.total = "0";
+    }).toThrow(TypeError);
+    expect(() => {
+      (lines[0] as Record<string, unknown>).subtotal = "0";
+    }).toThrow(TypeError);
+    expect(() => {
+      (result.record.observation.meters as Record<string, number>).input_tokens = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      lines.push({});
+    }).toThrow(TypeError);
+    expect(await rated.current("req-1:0:openai")).toEqual(before);
+    expect((await observations.get("req-1:0:openai"))?.meters.input_tokens).toBe(1000);
+    // The same call again with its keys in another order and -0 for 0 is the same call.
+    const zero = {
+      ...observation(2),
+      meters: { input_tokens: 1000, output_tokens: 100, reasoning_tokens: 0 },
+    };
+    expect((await latch.record(zero)).status).toBe("rated");
+    const reordered = { ...zero, meters: { reasoning_tokens: -0, output_tokens: 100, input_tokens: 1000 } };
+    expect((await latch.record(reordered)).status).toBe("rated");
+    expect((await latch.record(observation(1))).status).toBe("rated");
+    // Another payload under the same id is a conflict, though the stored record is a sealed one.
+    await expect(
+      latch.record({ ...observation(1), meters: { input_tokens: 1001, output_tokens: 100 } }),
+    ).rejects.toMatchObject({ code: "idempotency_conflict" });
+  });
+});

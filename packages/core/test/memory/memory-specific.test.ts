@@ -135,4 +135,40 @@ describe("MemoryRatedRecordStore and sealed records", () => {
       code: "idempotency_conflict",
     });
   });
+
+  // Adversarial review: the facts' symbol is visible to Object.getOwnPropertySymbols, so a
+  // caller can reach whatever hangs off it. Neither the seal nor the cached canonical JSON may.
+  it("cannot be forged through the observation's facts symbol (seal, cached hash, look-alike facts)", async () => {
+    const { MemoryObservationStore } = await import("../../src/memory/index.js");
+    const record = rate();
+    const obs = record.observation as unknown as Record<symbol, Record<string, unknown>>;
+    const symbol = Object.getOwnPropertySymbols(obs)[0] as symbol;
+    const facts = obs[symbol] as Record<string, unknown>;
+    expect(Object.keys(facts)).not.toContain("memo"); // nothing writable to reach
+
+    // A caller-built observation carrying look-alike facts whose "seal" names a forged record.
+    const fake: Record<string | symbol, unknown> = { ...record.observation, meters: { input_tokens: -5 } };
+    const forged: Record<string, unknown> = { ...record, total: "999", observation: fake };
+    Object.defineProperty(fake, symbol, {
+      value: { ...facts, observation: fake, memo: { canonicalJson: '"x"', sealedRecord: forged } },
+    });
+    const store = new MemoryRatedRecordStore();
+    await expect(store.put(forged as never)).rejects.toMatchObject({ code: "invalid_input" });
+    const observations = new MemoryObservationStore();
+    await expect(observations.append(fake as never)).rejects.toMatchObject({ code: "invalid_input" });
+
+    // A valid look-alike is parsed and copied: changing it afterwards changes nothing stored.
+    const lookAlike: Record<string | symbol, unknown> = structuredClone({ ...record.observation });
+    const copy: Record<string, unknown> = { ...record, observation: lookAlike };
+    Object.defineProperty(lookAlike, symbol, {
+      value: { ...facts, observation: lookAlike, memo: { canonicalJson: '"x"', sealedRecord: copy } },
+    });
+    expect(await store.put(copy as never)).toBe("stored");
+    copy.total = "999";
+    (lookAlike.subject as Record<string, unknown>).tenantId = "other";
+    const stored = await store.current(record.eventId);
+    expect(stored).not.toBe(copy);
+    expect(stored?.total).toBe(record.total);
+    expect(stored?.observation.subject.tenantId).toBe("acme");
+  });
 });

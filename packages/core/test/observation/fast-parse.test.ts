@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
+import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
 import { observation } from "../support.js";
 
@@ -146,5 +147,63 @@ describe("fastParseObservation (record()'s pre-check)", () => {
       { ...base, timing: { startedAt: "2026-03-01T12:00:02Z", completedAt: "2026-03-01T12:00:01Z" } },
     ];
     for (const value of unusual) expect(fastParseObservation(value)).toBeUndefined();
+  });
+});
+
+describe("fastParseObservation against hostile objects (adversarial review)", () => {
+  /** `value` with `key` turned into a getter answering `first` on its first `reads` reads, then `then`. */
+  function flipping(value: Record<string, unknown>, key: string, first: unknown, then: unknown, reads = 1) {
+    let n = 0;
+    const out = { ...value };
+    delete out[key];
+    Object.defineProperty(out, key, { enumerable: true, get: () => (n++ < reads ? first : then) });
+    return out;
+  }
+  /** Whatever the pre-check returns is a valid observation as it stands (checked, not re-read). */
+  function returnsOnlyValid(input: unknown): void {
+    const fast = fastParseObservation(input);
+    if (fast === undefined) return;
+    const again = UsageObservationSchema.safeParse(fast);
+    expect(again.success).toBe(true);
+    expect(shape(again.data)).toEqual(shape(fast));
+  }
+
+  it("copies exactly the member values it checked, even when an accessor answers differently later", () => {
+    const base = observation({ input_tokens: 1 });
+    for (const reads of [1, 2, 3]) {
+      returnsOnlyValid(flipping(base, "eventId", "ok", "a\u0000b", reads));
+      returnsOnlyValid(flipping(base, "eventId", "ok", "", reads));
+      returnsOnlyValid({ ...base, source: flipping({}, "kind", "estimated", "bogus", reads) });
+      returnsOnlyValid({
+        ...base,
+        source: flipping({ kind: "corrected" }, "correctionOf", "x", "\uD800", reads),
+      });
+      returnsOnlyValid({ ...base, outcome: flipping({ kind: "error" }, "code", "c", "", reads) });
+      returnsOnlyValid({ ...base, outcome: flipping({}, "kind", "error", "success", reads) });
+    }
+  });
+
+  it("sends a meter set whose constructor is not a plain object's to the schema (which refuses it)", () => {
+    function Meters() {}
+    Meters.prototype = Object.create(null);
+    const meters = { input_tokens: 1 };
+    Object.defineProperty(meters, "constructor", { value: Meters, enumerable: false });
+    const input = { ...observation({}), meters };
+    expect(UsageObservationSchema.safeParse(input).success).toBe(false);
+    expect(fastParseObservation(input)).toBeUndefined();
+  });
+
+  it("parses an heir or a Proxy of a parsed observation itself, not as the parsed one it inherits from", () => {
+    const parent = parseObservation(observation({ input_tokens: 1 }));
+    const heir = Object.create(parent);
+    Object.defineProperty(heir, "meters", { value: { input_tokens: 999 }, enumerable: true });
+    const parsed = parseObservation(heir);
+    expect(parsed).not.toBe(parent);
+    expect(parsed.meters).toEqual({ input_tokens: 999 });
+    expect(parsed.meters).toEqual(UsageObservationSchema.parse(heir).meters);
+    const proxy = new Proxy(parent, {});
+    expect(isParsedObservation(proxy)).toBe(false);
+    expect(parseObservation(proxy)).toEqual(parent);
+    expect(parseObservation(parent)).toBe(parent);
   });
 });
