@@ -199,7 +199,7 @@ describe("migration 0014 while writers of the previous release are running", () 
       const writingV3 = copy(b, [v3.ratedRecordId]); // queued behind the migration's lock
       await waitingOnLock(pool, bPid);
       await a.query("COMMIT");
-      expect(await migrating).toMatchObject({ applied: [14] });
+      expect((await migrating).applied[0]).toBe(14);
       await writingV3;
     } finally {
       a.release();
