@@ -65,9 +65,24 @@ interface Outcome {
 /** Attempts of a batch the server aborted with a serialization failure or a deadlock, or that met a rated record stored meanwhile. */
 const ATTEMPTS = 3;
 
-/** A string literal that reads back as `text` whatever `standard_conforming_strings` says. */
+const NON_ASCII = /[\u0080-\u{10ffff}]/u;
+const NON_ASCII_ALL = /[\u0080-\u{10ffff}]/gu;
+
+/**
+ * A string literal that reads back as `text` whatever `standard_conforming_strings` says, and
+ * all ASCII: the server converts a query from the session's `client_encoding` before it lexes
+ * it, and in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character
+ * would take the backslash that follows it as its second byte, leaving a quote unescaped.
+ * Every other character is written as its `\U` escape, which the server decodes after that.
+ */
 function literal(text: string): string {
-  return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+  const escaped = text.replace(/\\/g, "\\\\").replace(/'/g, "''");
+  if (!NON_ASCII.test(escaped)) return `E'${escaped}'`;
+  const ascii = escaped.replace(
+    NON_ASCII_ALL,
+    (c) => `\\U${(c.codePointAt(0) as number).toString(16).padStart(8, "0")}`,
+  );
+  return `E'${ascii}'`;
 }
 
 /** A text[] constant. */

@@ -1,0 +1,65 @@
+/**
+ * The record writer's batch goes to the server as one simple query with its values written as
+ * string literals. The server converts a query from the session's client_encoding before it
+ * lexes it: in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character
+ * can swallow the backslash the writer doubled, and with `backslash_quote = on` (a setting any
+ * role may have) the quote after it then closes the literal. The literals must stay ASCII.
+ */
+import type { RecordWriter } from "@latch/core/adapter";
+import { makeObservation } from "@latch/testkit";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { migrate, PostgresObservationStore, PostgresRatedRecordStore } from "../src/index.js";
+import { DATABASE_URL, freshSchema } from "./support.js";
+
+const schema = freshSchema("l");
+const admin = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+// A session set to SJIS with `\'` accepted (pg states UTF8 at startup; pg-native under a role's
+// client_encoding, or a connect hook, does not).
+const sjis = new pg.Pool({ connectionString: DATABASE_URL, max: 1 });
+sjis.on("connect", (client) => {
+  void client.query("SET client_encoding = 'SJIS'; SET backslash_quote = on");
+});
+
+beforeAll(async () => {
+  await migrate(admin, { schema });
+});
+
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.end();
+  await sjis.end();
+});
+
+function writerOn(pool: pg.Pool): RecordWriter {
+  const observations = new PostgresObservationStore(pool, { schema, groupCommit: false });
+  const writer = observations.recordWriter(new PostgresRatedRecordStore(pool, { schema }));
+  if (writer === undefined) throw new Error("expected a record writer");
+  return writer;
+}
+
+describe("record writer literals", () => {
+  it("an attribute cannot close its literal in a client-only encoding, and is stored exactly", async () => {
+    // U+3041 is E3 81 81 in UTF-8; in SJIS, 81 takes the next byte (the first backslash), and
+    // the quote the writer doubled then ends the literal: the rest of the value is SQL.
+    const obs = makeObservation({
+      attributes: { note: `\u3041\\'::jsonb)AS b(x text);DROP TABLE ${schema}.observations--` },
+    });
+    const result = await writerOn(sjis).write(obs, undefined);
+    expect(result.observation).toBe("appended");
+    expect(await new PostgresObservationStore(admin, { schema }).get(obs.eventId)).toEqual(obs);
+  });
+
+  it("stores non-ASCII text, quotes and backslashes exactly", async () => {
+    const eventId = `evt-\u3041\\'"$$\u{1F600}-${process.pid}`;
+    const obs = makeObservation({
+      eventId,
+      subject: { tenantId: "t\\'\u00e9$x$", projectId: "p'\"" },
+      attributes: { "k\\'\u3041": "v\\\\''\u{1F600}$$" },
+    });
+    const result = await writerOn(admin).write(obs, undefined);
+    expect(result.observation).toBe("appended");
+    const stored = await new PostgresObservationStore(admin, { schema }).get(eventId);
+    expect(stored).toEqual(obs);
+  });
+});
