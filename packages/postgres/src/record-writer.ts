@@ -66,23 +66,21 @@ interface Outcome {
 const ATTEMPTS = 3;
 
 const NON_ASCII = /[\u0080-\u{10ffff}]/u;
-const NON_ASCII_ALL = /[\u0080-\u{10ffff}]/gu;
+const utf8 = new TextEncoder();
 
 /**
  * A string literal that reads back as `text` whatever `standard_conforming_strings` says, and
- * all ASCII: the server converts a query from the session's `client_encoding` before it lexes
- * it, and in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character
- * would take the backslash that follows it as its second byte, leaving a quote unescaped.
- * Every other character is written as its `\U` escape, which the server decodes after that.
+ * all ASCII. The server converts a query from the session's `client_encoding` before it lexes
+ * it: in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character would
+ * take the backslash after it as its second byte and leave a quote unescaped, ending the
+ * literal. So text with other characters goes as its UTF-8 bytes in hex, converted on the
+ * server (which also works on a `SQL_ASCII` database, where a `\U` escape does not).
  */
 function literal(text: string): string {
-  const escaped = text.replace(/\\/g, "\\\\").replace(/'/g, "''");
-  if (!NON_ASCII.test(escaped)) return `E'${escaped}'`;
-  const ascii = escaped.replace(
-    NON_ASCII_ALL,
-    (c) => `\\U${(c.codePointAt(0) as number).toString(16).padStart(8, "0")}`,
-  );
-  return `E'${ascii}'`;
+  if (!NON_ASCII.test(text)) return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+  let hex = "";
+  for (const byte of utf8.encode(text)) hex += byte.toString(16).padStart(2, "0");
+  return `convert_from(decode('${hex}', 'hex'), 'UTF8')`;
 }
 
 /** A text[] constant. */

@@ -62,4 +62,27 @@ describe("record writer literals", () => {
     const stored = await new PostgresObservationStore(admin, { schema }).get(eventId);
     expect(stored).toEqual(obs);
   });
+
+  it("stores non-ASCII text exactly on a SQL_ASCII database", async () => {
+    const database = `latch_ascii_${process.pid}`;
+    await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+    await admin.query(
+      `CREATE DATABASE ${database} ENCODING 'SQL_ASCII' TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'`,
+    );
+    const url = new URL(DATABASE_URL);
+    url.pathname = `/${database}`;
+    const ascii = new pg.Pool({ connectionString: url.toString(), max: 2 });
+    try {
+      await migrate(ascii, { schema });
+      const obs = makeObservation({
+        eventId: `evt-\u00e9\u3041\u{1F600}-${process.pid}`,
+        attributes: { note: "caf\u00e9 \u3041\\'" },
+      });
+      expect((await writerOn(ascii).write(obs, undefined)).observation).toBe("appended");
+      expect(await new PostgresObservationStore(ascii, { schema }).get(obs.eventId)).toEqual(obs);
+    } finally {
+      await ascii.end();
+      await admin.query(`DROP DATABASE IF EXISTS ${database}`);
+    }
+  });
 });
