@@ -80,7 +80,7 @@ function literal(text: string): string {
   if (!NON_ASCII.test(text)) return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
   let hex = "";
   for (const byte of utf8.encode(text)) hex += byte.toString(16).padStart(2, "0");
-  return `convert_from(decode('${hex}', 'hex'), 'UTF8')`;
+  return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')`;
 }
 
 /** A text[] constant. */

@@ -21,6 +21,13 @@ sjis.on("connect", (client) => {
   void client.query("SET client_encoding = 'SJIS'; SET backslash_quote = on");
 });
 
+// A session that reads backslashes in '' literals as escapes.
+const legacy = new pg.Pool({
+  connectionString: DATABASE_URL,
+  max: 1,
+  options: "-c standard_conforming_strings=off",
+});
+
 beforeAll(async () => {
   await migrate(admin, { schema });
 });
@@ -29,6 +36,7 @@ afterAll(async () => {
   await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await admin.end();
   await sjis.end();
+  await legacy.end();
 });
 
 function writerOn(pool: pg.Pool): RecordWriter {
@@ -61,6 +69,17 @@ describe("record writer literals", () => {
     expect(result.observation).toBe("appended");
     const stored = await new PostgresObservationStore(admin, { schema }).get(eventId);
     expect(stored).toEqual(obs);
+  });
+
+  it("stores ASCII quotes, backslashes and dollar quotes exactly with standard_conforming_strings off", async () => {
+    const eventId = `evt-\\'\\\\''"$$$q$-${process.pid}`;
+    const obs = makeObservation({
+      eventId,
+      subject: { tenantId: "t\\'$x$\\n", projectId: "p'\"\t" },
+      attributes: { "k\\'": "v\\\\''$$\\u0000" },
+    });
+    expect((await writerOn(legacy).write(obs, undefined)).observation).toBe("appended");
+    expect(await new PostgresObservationStore(admin, { schema }).get(eventId)).toEqual(obs);
   });
 
   it("stores non-ASCII text exactly on a SQL_ASCII database", async () => {
