@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import {
   LatchValidationError,
   parseObservation,
@@ -66,20 +67,20 @@ interface Outcome {
 const ATTEMPTS = 3;
 
 const NON_ASCII = /[\u0080-\u{10ffff}]/u;
-const utf8 = new TextEncoder();
 
 /**
  * A string literal that reads back as `text` whatever `standard_conforming_strings` says, and
  * all ASCII. The server converts a query from the session's `client_encoding` before it lexes
  * it: in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character would
  * take the backslash after it as its second byte and leave a quote unescaped, ending the
- * literal. So text with other characters goes as its UTF-8 bytes in hex, converted on the
- * server (which also works on a `SQL_ASCII` database, where a `\U` escape does not).
+ * literal. So text with other characters goes whole as its UTF-8 bytes in hex, converted on
+ * the server (which also works on a `SQL_ASCII` database, where a `\U` escape does not). One
+ * expression, not pieces joined with `||`: a chain as long as the text's runs of such
+ * characters would nest as deep in the server's parser, past its stack limit.
  */
 function literal(text: string): string {
   if (!NON_ASCII.test(text)) return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
-  let hex = "";
-  for (const byte of utf8.encode(text)) hex += byte.toString(16).padStart(2, "0");
+  const hex = Buffer.from(text, "utf8").toString("hex");
   return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')`;
 }
 

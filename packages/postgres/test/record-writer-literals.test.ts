@@ -82,6 +82,21 @@ describe("record writer literals", () => {
     expect(await new PostgresObservationStore(admin, { schema }).get(eventId)).toEqual(obs);
   });
 
+  it("a batch of text alternating ASCII and other characters is stored whole", async () => {
+    const observations = new PostgresObservationStore(admin, {
+      schema,
+      groupCommit: { maxWaitMs: 50, maxBatch: 64 },
+    });
+    const writer = observations.recordWriter(new PostgresRatedRecordStore(admin, { schema }));
+    const attributes = Object.fromEntries(
+      Array.from({ length: 64 }, (_, i) => [`k${i}`, "a\u00e9".repeat(85)]),
+    );
+    const batch = Array.from({ length: 64 }, () => makeObservation({ attributes }));
+    const results = await Promise.all(batch.map((obs) => writer?.write(obs, undefined)));
+    expect(results.every((r) => r?.observation === "appended")).toBe(true);
+    expect(await observations.get((batch[63] as { eventId: string }).eventId)).toEqual(batch[63]);
+  });
+
   it("stores non-ASCII text exactly on a SQL_ASCII database", async () => {
     const database = `latch_ascii_${process.pid}`;
     await admin.query(`DROP DATABASE IF EXISTS ${database}`);
