@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import {
   LatchValidationError,
   parseObservation,
@@ -65,9 +66,22 @@ interface Outcome {
 /** Attempts of a batch the server aborted with a serialization failure or a deadlock, or that met a rated record stored meanwhile. */
 const ATTEMPTS = 3;
 
-/** A string literal that reads back as `text` whatever `standard_conforming_strings` says. */
+const NON_ASCII = /[\u0080-\u{10ffff}]/u;
+
+/**
+ * A string literal that reads back as `text` whatever `standard_conforming_strings` says, and
+ * all ASCII. The server converts a query from the session's `client_encoding` before it lexes
+ * it: in a client-only encoding (SJIS, BIG5, GBK, …) the last byte of a UTF-8 character would
+ * take the backslash after it as its second byte and leave a quote unescaped, ending the
+ * literal. So text with other characters goes whole as its UTF-8 bytes in hex, converted on
+ * the server (which also works on a `SQL_ASCII` database, where a `\U` escape does not). One
+ * expression, not pieces joined with `||`: a chain as long as the text's runs of such
+ * characters would nest as deep in the server's parser, past its stack limit.
+ */
 function literal(text: string): string {
-  return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+  if (!NON_ASCII.test(text)) return `E'${text.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
+  const hex = Buffer.from(text, "utf8").toString("hex");
+  return `pg_catalog.convert_from(pg_catalog.decode('${hex}', 'hex'), 'UTF8')`;
 }
 
 /** A text[] constant. */
