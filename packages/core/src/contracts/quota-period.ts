@@ -5,13 +5,14 @@ import { parseWith } from "../schemas/parse.js";
 /**
  * Budget periods of a quota account: when its `spent` starts again at 0. One home for the
  * rule every backend applies (memory and Redis call {@link quotaPeriodBounds}; Postgres runs
- * the same calendar arithmetic on its own time-zone database, migration 0016).
+ * the same calendar arithmetic on its own time-zone database, migration 0015).
  *
  * - Calendar periods (`every: "day" | "week" | "month"`) start at local midnight in `timeZone`
  *   (an IANA name, default `UTC`): a day, a week from **Monday** (ISO 8601), a month from its
  *   1st. Boundaries follow the zone's offset changes, so a Europe/Berlin day is 23 hours on
  *   the last Sunday of March and 25 on the last Sunday of October. A local midnight that a
- *   zone skips (a few zones change offset at 00:00) starts the day at the first instant of it.
+ *   zone skips (a few zones change offset at 00:00) starts the day at the first instant of it;
+ *   one that a zone repeats (a fall-back at 00:00: America/Havana) at its first occurrence.
  * - Rolling windows (`rollingMs`) count the usage committed in the last `rollingMs`
  *   milliseconds: a commit stops counting exactly `rollingMs` after it.
  *

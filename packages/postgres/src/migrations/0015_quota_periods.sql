@@ -27,19 +27,37 @@ CREATE TABLE quota_window_usage (
 );
 CREATE INDEX quota_window_usage_account ON quota_window_usage (account, at);
 
+-- The first instant of local time p_local in p_zone. A local time that the zone skips is read
+-- with the offset before the change, which is the instant the day begins; one that occurs
+-- twice (a fall-back at midnight: America/Havana, Atlantic/Azores) is its first occurrence,
+-- as core's Intl arithmetic has it (Postgres alone reads it with the offset after the change).
+CREATE FUNCTION quota_local_start(p_local timestamp, p_zone text) RETURNS timestamptz
+LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $fn$
+DECLARE
+  later timestamptz := p_local AT TIME ZONE p_zone;
+  day_before timestamptz := later - interval '1 day';
+  earlier timestamptz := (p_local - ((day_before AT TIME ZONE p_zone) - (day_before AT TIME ZONE 'UTC')))
+    AT TIME ZONE 'UTC';
+BEGIN
+  IF earlier < later AND (earlier AT TIME ZONE p_zone) = p_local THEN
+    RETURN earlier;
+  END IF;
+  RETURN later;
+END
+$fn$;
+
 -- The calendar period containing p_at: local midnight of its first day to local midnight
--- after its last, in p_zone. A local midnight that the zone skips is read with the offset
--- before the change, which is the instant the day begins.
+-- after its last, in p_zone (see quota_local_start).
 CREATE FUNCTION quota_period_bounds(p_every text, p_zone text, p_at timestamptz,
   OUT period_start timestamptz, OUT period_end timestamptz)
 LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $fn$
 DECLARE
   local_start timestamp := date_trunc(p_every, p_at AT TIME ZONE p_zone);
 BEGIN
-  period_start := local_start AT TIME ZONE p_zone;
-  period_end := (local_start + CASE p_every
-    WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END)
-    AT TIME ZONE p_zone;
+  period_start := quota_local_start(local_start, p_zone);
+  period_end := quota_local_start(local_start + CASE p_every
+    WHEN 'day' THEN interval '1 day' WHEN 'week' THEN interval '7 days' ELSE interval '1 month' END,
+    p_zone);
 END
 $fn$;
 

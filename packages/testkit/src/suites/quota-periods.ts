@@ -126,6 +126,35 @@ export const QUOTA_PERIOD_CASES: readonly {
     start: utc("2026-03-08T05:00:00Z"),
     end: utc("2026-03-09T04:00:00Z"),
   },
+  {
+    title: "a Havana day of 25 hours starts at the first of its two midnights (fall back at 01:00 to 00:00)",
+    period: { every: "day", timeZone: "America/Havana" },
+    at: utc("2026-11-01T04:30:00Z"),
+    start: utc("2026-11-01T04:00:00Z"),
+    end: utc("2026-11-02T05:00:00Z"),
+  },
+  {
+    title: "a Havana October ends at the first of November 1's two midnights",
+    period: { every: "month", timeZone: "America/Havana" },
+    at: utc("2026-10-31T12:00:00Z"),
+    start: utc("2026-10-01T04:00:00Z"),
+    end: utc("2026-11-01T04:00:00Z"),
+  },
+  {
+    title:
+      "an Azores Saturday ends at the first of the two midnights of Sunday (fall back at 01:00 to 00:00)",
+    period: { every: "day", timeZone: "Atlantic/Azores" },
+    at: utc("2026-10-24T12:00:00Z"),
+    start: utc("2026-10-24T00:00:00Z"),
+    end: utc("2026-10-25T00:00:00Z"),
+  },
+  {
+    title: "a Santiago day whose midnight is skipped starts at the end of the gap",
+    period: { every: "day", timeZone: "America/Santiago" },
+    at: utc("2026-09-06T12:00:00Z"),
+    start: utc("2026-09-06T04:00:00Z"),
+    end: utc("2026-09-07T03:00:00Z"),
+  },
 ];
 
 /**
