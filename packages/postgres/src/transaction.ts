@@ -122,11 +122,11 @@ export async function transact<T>(
 }
 
 /**
- * One statement in one transaction of ours: {@link transact} with `tx.query(text, params)`. On
- * a pool, BEGIN, the statement and COMMIT are queued on the client at once, so the driver sends
- * each the moment the one before completes: a row lock the statement takes is held one network
- * round trip longer than in autocommit, not for a trip through the event loop as well. A
- * failed statement turns the queued COMMIT into a rollback.
+ * One statement in one transaction of ours: {@link transact} with `tx.query(text, params)`.
+ * BEGIN, the statement and COMMIT go one after another on one client. They are not queued on
+ * the client at once: pg 8.23 deprecates a query sent while another runs (pg 9 removes it), and
+ * the next step is sent from the previous one's reply handler (a microtask, not a trip through
+ * the event loop), so a row lock is held no longer than it was when they were queued.
  * @internal
  */
 export async function transactQuery(
@@ -135,48 +135,8 @@ export async function transactQuery(
   text: string,
   params: unknown[],
 ): Promise<QueryResultLike> {
-  if (!isPool(db)) return transact(db, settings, (tx) => tx.query(text, params));
-  try {
-    return await retrying(() => queuedOnPooledClient(db, settings, text, params));
-  } catch (error) {
-    throw asBusy(error);
-  }
+  return transact(db, settings, (tx) => tx.query(text, params));
 }
-
-async function queuedOnPooledClient(
-  pool: PoolLike,
-  settings: TransactionSettings,
-  text: string,
-  params: unknown[],
-): Promise<QueryResultLike> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  const events = client as unknown as ClientEvents;
-  const onError = (error: Error) => {
-    broken ??= error;
-  };
-  events.on?.("error", onError);
-  try {
-    const [begin, statement, commit] = await Promise.allSettled([
-      client.query(beginScript(settings)),
-      client.query(text, params),
-      client.query("COMMIT"),
-    ]);
-    for (const step of [begin, statement, commit]) {
-      if (step.status === "rejected") {
-        // Only an answer from the server (a SQLSTATE) leaves the connection in a known state.
-        if (sqlState(step.reason) === undefined) onError(toError(step.reason));
-        throw step.reason;
-      }
-    }
-    return (statement as PromiseFulfilledResult<QueryResultLike>).value;
-  } finally {
-    events.removeListener?.("error", onError);
-    client.release(broken);
-  }
-}
-
-const toError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)));
 
 async function retrying<T>(attempt: () => Promise<T>): Promise<T> {
   for (let n = 1; ; n++) {
