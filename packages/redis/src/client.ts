@@ -66,10 +66,24 @@ export class Deadlines {
     this.#ms = ms;
   }
 
-  /** Resolves or rejects like `promise`, or rejects after `ms` with a timeout error. */
-  run<T>(promise: Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const entry: Pending = { deadline: performance.now() + this.#ms, reject };
+  /**
+   * Resolves or rejects like `promise`, or rejects after `ms` with a timeout error. With
+   * `onRejected`, a rejection (the timeout's too) settles as `onRejected(error)` instead:
+   * its value, or what it throws (one promise fewer than a `.catch` after it).
+   */
+  run<T, R = never>(promise: Promise<T>, onRejected?: (error: unknown) => R): Promise<T | R> {
+    return new Promise<T | R>((resolve, reject) => {
+      const fail =
+        onRejected === undefined
+          ? reject
+          : (error: unknown) => {
+              try {
+                resolve(onRejected(error));
+              } catch (mapped) {
+                reject(mapped);
+              }
+            };
+      const entry: Pending = { deadline: performance.now() + this.#ms, reject: fail };
       this.#queue.push(entry);
       if (this.#timer === undefined) this.#arm(this.#ms);
       else if (this.#queue.length - this.#head === 1) this.#timer.ref();
@@ -80,7 +94,7 @@ export class Deadlines {
         },
         (error: unknown) => {
           this.#settled(entry);
-          reject(error);
+          fail(error);
         },
       );
     });
