@@ -16,6 +16,8 @@ export interface PriceCatalogSource {
   url: string;
   commit?: string;
   etag?: string;
+  /** The npm package and version the data was read from (`@pydantic/genai-prices@0.1.8`), when it came from one. */
+  package?: string;
   /** ISO 8601 UTC. */
   fetchedAt: string;
   licence: string;
@@ -229,8 +231,10 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
   };
   const commit = text("commit", true);
   const etag = text("etag", true);
+  const pkg = text("package", true);
   if (commit !== undefined) out.commit = commit;
   if (etag !== undefined) out.etag = etag;
+  if (pkg !== undefined) out.package = pkg;
   return out;
 }
 
