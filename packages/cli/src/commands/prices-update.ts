@@ -1,8 +1,9 @@
 import { LatchError } from "@latch/core";
 import {
-  type CatalogSkip,
+  convertBundledGenaiPrices,
   convertLiteLlmCostMap,
   formatCatalogDiff,
+  type PriceCatalog,
   readPriceCatalogIfExists,
   updatePriceCatalog,
   writePriceCatalog,
@@ -29,10 +30,14 @@ function count(value: string): number {
 /** Where `latch prices update` keeps the catalog without `--catalog` / `LATCH_PRICE_CATALOG`. */
 export const DEFAULT_PRICE_CATALOG = "./latch-prices.catalog.json";
 
+/** `--from` value that reads the price data bundled in the installed `@pydantic/genai-prices`. */
+export const GENAI_PRICES_FROM = "genai-prices";
+
 /**
- * `latch prices update --from <file|url>`: converts a LiteLLM cost map, prints what changes
- * against the catalog (prices changed, added, removed), then writes the catalog atomically.
- * Idempotent: the same map again changes nothing and writes nothing.
+ * `latch prices update --from <file|url|genai-prices>`: converts a LiteLLM cost map (or the
+ * genai-prices data bundled with @latch/prices), prints what changes against the catalog
+ * (prices changed, added, removed), then writes the catalog atomically. Idempotent: the same
+ * map again changes nothing and writes nothing.
  */
 export async function runPricesUpdate(
   options: PricesUpdateOptions & { from: string },
@@ -45,17 +50,36 @@ export async function runPricesUpdate(
   const effectiveFrom =
     options.effectiveFrom === undefined ? undefined : parseTime(options.effectiveFrom, "--effective-from");
   const maxRemoved = options.maxRemoved === undefined ? DEFAULT_MAX_REMOVED : count(options.maxRemoved);
-  const { text, url, etag } = await readCostMap(from, options.sourceUrl, ctx);
+  const bundled = from === GENAI_PRICES_FROM;
+  if (bundled && (options.commit !== undefined || options.sourceUrl !== undefined)) {
+    throw new UsageError(
+      "prices update: --commit and --source-url describe a downloaded map; --from genai-prices records the installed package and its version",
+    );
+  }
+  const map = bundled ? undefined : await readCostMap(from, options.sourceUrl, ctx);
 
   try {
-    const source: { url: string; fetchedAt: string; commit?: string; etag?: string } = { url, fetchedAt };
-    if (options.commit !== undefined) source.commit = options.commit;
-    if (etag !== undefined) source.etag = etag;
-    const converted = convertLiteLlmCostMap(text, {
-      source,
-      ...(effectiveFrom === undefined ? {} : { effectiveFrom }),
-      includeFree: options.includeFree === true,
-    });
+    let converted: { catalog: PriceCatalog; skipped: ReadonlyArray<{ code: string }> };
+    if (map === undefined) {
+      // The prices in effect at --effective-from (default: now), every snapshot dated from then.
+      converted = convertBundledGenaiPrices({
+        fetchedAt,
+        asOf: effectiveFrom ?? fetchedAt,
+        includeFree: options.includeFree === true,
+      });
+    } else {
+      const source: { url: string; fetchedAt: string; commit?: string; etag?: string } = {
+        url: map.url,
+        fetchedAt,
+      };
+      if (options.commit !== undefined) source.commit = options.commit;
+      if (map.etag !== undefined) source.etag = map.etag;
+      converted = convertLiteLlmCostMap(map.text, {
+        source,
+        ...(effectiveFrom === undefined ? {} : { effectiveFrom }),
+        includeFree: options.includeFree === true,
+      });
+    }
     const apply = async () => {
       const current = await readPriceCatalogIfExists(catalogPath);
       const update = updatePriceCatalog(current, converted.catalog);
@@ -85,7 +109,7 @@ export async function runPricesUpdate(
   }
 }
 
-function skipSummary(skipped: readonly CatalogSkip[]): string {
+function skipSummary(skipped: ReadonlyArray<{ code: string }>): string {
   const counts = new Map<string, number>();
   for (const s of skipped) counts.set(s.code, (counts.get(s.code) ?? 0) + 1);
   const parts = [...counts]

@@ -226,8 +226,9 @@ export function convertGenaiPrices(
     }
     const prefix = GENAI_PRICES_BARE_PROVIDERS.includes(providerId) ? "" : `${providerId}/`;
     const models = provider.models;
+    const first = firstMatcher(models);
     for (const model of models) {
-      const snapshots = convertModel(model, models, {
+      const snapshots = convertModel(model, first, {
         providerId,
         prefix,
         effectiveFrom,
@@ -252,7 +253,11 @@ interface ModelContext {
   skip: (model: string, field: string, code: GenaiSkipCode, value?: string) => void;
 }
 
-function convertModel(model: GenaiModel, all: readonly GenaiModel[], ctx: ModelContext): PriceSnapshot[] {
+function convertModel(
+  model: GenaiModel,
+  first: (id: string) => GenaiModel | undefined,
+  ctx: ModelContext,
+): PriceSnapshot[] {
   const { skip } = ctx;
   const id = model.id;
   // Match rules: exact ids this model owns by genai-prices' own first-match rule.
@@ -266,7 +271,7 @@ function convertModel(model: GenaiModel, all: readonly GenaiModel[], ctx: ModelC
     } else skip(id, "match", "unsupportedMatch", JSON.stringify(m));
   };
   visit(model.match, true);
-  const owns = (candidate: string) => all.find((other) => matches(other.match, candidate)) === model;
+  const owns = (candidate: string) => first(candidate) === model;
   if (!owns(id)) {
     skip(id, "*", "noExactId");
     return [];
@@ -471,6 +476,37 @@ function pricesOf(modelId: string, prices: GenaiModelPrice, ctx: ModelContext): 
   };
 }
 
+/**
+ * genai-prices' first-match rule over a provider's models (`models.find(m => matches(m.match, id))`),
+ * indexed: rules made only of `equals` (and `or`) are looked up in a map, the others tried in order.
+ */
+function firstMatcher(models: readonly GenaiModel[]): (id: string) => GenaiModel | undefined {
+  const byEquals = new Map<string, number>();
+  const complex: number[] = [];
+  const equalsOnly = (m: GenaiMatch, out: string[]): boolean => {
+    if ("equals" in m) {
+      out.push(m.equals.toLowerCase());
+      return true;
+    }
+    if ("or" in m) return m.or.every((x) => equalsOnly(x, out));
+    return false;
+  };
+  for (const [i, model] of models.entries()) {
+    const values: string[] = [];
+    if (model?.match !== undefined && equalsOnly(model.match, values)) {
+      for (const v of values) if (!byEquals.has(v)) byEquals.set(v, i);
+    } else complex.push(i);
+  }
+  return (id) => {
+    const best = byEquals.get(id.toLowerCase()) ?? Number.POSITIVE_INFINITY;
+    for (const i of complex) {
+      if (i > best) break;
+      if (matches((models[i] as GenaiModel).match, id)) return models[i];
+    }
+    return Number.isFinite(best) ? models[best] : undefined;
+  };
+}
+
 /** genai-prices' own match rule (case-insensitive equals/starts_with/ends_with/contains, regex as written). */
 export function matches(m: GenaiMatch, id: string): boolean {
   const lower = id.toLowerCase();
@@ -480,14 +516,23 @@ export function matches(m: GenaiMatch, id: string): boolean {
   if ("starts_with" in m) return lower.startsWith(m.starts_with.toLowerCase());
   if ("ends_with" in m) return lower.endsWith(m.ends_with.toLowerCase());
   if ("contains" in m) return lower.includes(m.contains.toLowerCase());
-  if ("regex" in m) {
-    try {
-      return new RegExp(m.regex).test(id);
-    } catch {
-      return false;
-    }
-  }
+  if ("regex" in m) return regexOf(m.regex)?.test(id) ?? false;
   return false;
+}
+
+const REGEXES = new Map<string, RegExp | null>();
+/** A rule's regex, compiled once (`null`: not a valid pattern, matches nothing). */
+function regexOf(source: string): RegExp | null {
+  let re = REGEXES.get(source);
+  if (re === undefined) {
+    try {
+      re = new RegExp(source);
+    } catch {
+      re = null;
+    }
+    if (REGEXES.size < 10_000) REGEXES.set(source, re);
+  }
+  return re;
 }
 
 /** A `start_date` as an instant: a date alone is UTC midnight (as `new Date("2026-03-13")`). */
