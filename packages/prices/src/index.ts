@@ -51,3 +51,4 @@ export {
   type GenaiTieredPrice,
   genaiPriceText,
 } from "./genai-prices/convert.js";
+export { printableText } from "./printable.js";

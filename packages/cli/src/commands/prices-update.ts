@@ -4,6 +4,7 @@ import {
   convertLiteLlmCostMap,
   formatCatalogDiff,
   type PriceCatalog,
+  printableText as printable,
   readPriceCatalogIfExists,
   updatePriceCatalog,
   writePriceCatalog,
@@ -27,6 +28,9 @@ function count(value: string): number {
   return Number(value);
 }
 
+/** How far ahead of this machine's clock `--fetched-at` may be (another machine's clock). */
+const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 /** Where `latch prices update` keeps the catalog without `--catalog` / `LATCH_PRICE_CATALOG`. */
 export const DEFAULT_PRICE_CATALOG = "./latch-prices.catalog.json";
 
@@ -47,6 +51,12 @@ export async function runPricesUpdate(
   const catalogPath = options.catalog ?? ctx.env.LATCH_PRICE_CATALOG ?? DEFAULT_PRICE_CATALOG;
   const fetchedAt =
     options.fetchedAt === undefined ? new Date().toISOString() : parseTime(options.fetchedAt, "--fetched-at");
+  // A fetch time in the future would date the new prices ahead, and the catalog's "last change"
+  // with them: every honest update until then would be refused as older. A clock skew of a few
+  // minutes is tolerated.
+  if (Date.parse(fetchedAt) > Date.now() + MAX_CLOCK_SKEW_MS) {
+    throw new UsageError(`--fetched-at: ${fetchedAt} is in the future; a map cannot have been fetched then`);
+  }
   const effectiveFrom =
     options.effectiveFrom === undefined ? undefined : parseTime(options.effectiveFrom, "--effective-from");
   const maxRemoved = options.maxRemoved === undefined ? DEFAULT_MAX_REMOVED : count(options.maxRemoved);
@@ -116,14 +126,4 @@ function skipSummary(skipped: ReadonlyArray<{ code: string }>): string {
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
     .map(([code, n]) => `${code} ${n}`);
   return `not imported: ${skipped.length} (${parts.join(", ")})`;
-}
-
-/** Control characters (C0, DEL, C1) shown escaped, as `formatCatalogDiff` shows model ids. */
-function printable(text: string): string {
-  let out = "";
-  for (const c of text) {
-    const code = c.codePointAt(0) ?? 0;
-    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, "0")}` : c;
-  }
-  return out;
 }
