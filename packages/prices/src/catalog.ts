@@ -16,6 +16,11 @@ export interface PriceCatalogSource {
   url: string;
   commit?: string;
   etag?: string;
+  /**
+   * `true` when this update also imported all-zero prices (`includeFree`): `latch prices update`
+   * keeps doing so for this catalog, so a later update does not remove them.
+   */
+  includeFree?: true;
   /** The npm package and version the data was read from (`@pydantic/genai-prices@0.1.8`), when it came from one. */
   package?: string;
   /** ISO 8601 UTC. */
@@ -235,6 +240,10 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
   if (commit !== undefined) out.commit = commit;
   if (etag !== undefined) out.etag = etag;
   if (pkg !== undefined) out.package = pkg;
+  if (s.includeFree !== undefined) {
+    if (s.includeFree !== true) throw issue("includeFree", "expected true or absent");
+    out.includeFree = true;
+  }
   return out;
 }
 

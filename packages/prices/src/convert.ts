@@ -92,6 +92,7 @@ const UNSUPPORTED_MODE =
  */
 export function convertLiteLlmCostMap(json: string, options: ConvertOptions = {}): ConvertResult {
   const source = sourceOf(options.source ?? {});
+  if (options.includeFree === true) source.includeFree = true;
   const effectiveFrom = options.effectiveFrom ?? source.fetchedAt;
   const { snapshots, skipped } = importLiteLLMCostMap(json, {
     effectiveFrom,

@@ -69,29 +69,32 @@ export async function runPricesUpdate(
   const map = bundled ? undefined : await readCostMap(from, options.sourceUrl, ctx);
 
   try {
-    let converted: { catalog: PriceCatalog; skipped: ReadonlyArray<{ code: string }> };
-    if (map === undefined) {
-      // The prices in effect at --effective-from (default: now), every snapshot dated from then.
-      converted = convertBundledGenaiPrices({
-        fetchedAt,
-        asOf: effectiveFrom ?? fetchedAt,
-        includeFree: options.includeFree === true,
-      });
-    } else {
+    const convert = (includeFree: boolean) => {
+      if (map === undefined) {
+        // The prices in effect at --effective-from (default: now), every snapshot dated from then.
+        return convertBundledGenaiPrices({ fetchedAt, asOf: effectiveFrom ?? fetchedAt, includeFree });
+      }
       const source: { url: string; fetchedAt: string; commit?: string; etag?: string } = {
         url: map.url,
         fetchedAt,
       };
       if (options.commit !== undefined) source.commit = options.commit;
       if (map.etag !== undefined) source.etag = map.etag;
-      converted = convertLiteLlmCostMap(map.text, {
+      return convertLiteLlmCostMap(map.text, {
         source,
         ...(effectiveFrom === undefined ? {} : { effectiveFrom }),
-        includeFree: options.includeFree === true,
+        includeFree,
       });
-    }
+    };
     const apply = async () => {
       const current = await readPriceCatalogIfExists(catalogPath);
+      // --include-free is sticky: once a catalog took all-zero prices, an update without the flag
+      // must not remove them (they would read as removed from the map).
+      const kept = options.includeFree !== true && current?.sources.at(-1)?.includeFree === true;
+      if (kept) ctx.stdout.write("--include-free: kept from the catalog's last update\n");
+      const converted: { catalog: PriceCatalog; skipped: ReadonlyArray<{ code: string }> } = convert(
+        options.includeFree === true || kept,
+      );
       const update = updatePriceCatalog(current, converted.catalog);
       ctx.stdout.write(`${formatCatalogDiff(update.diff)}\n`);
       if (converted.skipped.length > 0) ctx.stdout.write(`${skipSummary(converted.skipped)}\n`);

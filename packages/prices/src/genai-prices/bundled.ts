@@ -71,7 +71,9 @@ export function convertBundledGenaiPrices(options: BundledOptions = {}): GenaiCo
     const provider = findProvider({ providerId });
     if (provider !== undefined && provider.id === providerId) providers.push(provider as GenaiProvider);
   }
-  return convertGenaiPrices(providers, { ...rest, providers: wanted, source: genaiPricesSource(fetchedAt) });
+  const source = genaiPricesSource(fetchedAt);
+  if (rest.includeFree === true) source.includeFree = true;
+  return convertGenaiPrices(providers, { ...rest, providers: wanted, source });
 }
 
 /**
