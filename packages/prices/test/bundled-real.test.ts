@@ -92,8 +92,8 @@ describe("bundledPriceCatalog() prices real responses out of the box", () => {
     expect(r.record.modelMatch).toBeUndefined(); // exact
   });
 
-  it("records the attribution of the installed package", () => {
-    const { catalog } = convertBundledGenaiPrices({ fetchedAt: "2026-12-02T00:00:00Z" });
+  it("records the attribution of the installed package", async () => {
+    const { catalog } = await convertBundledGenaiPrices({ fetchedAt: "2026-12-02T00:00:00Z" });
     const pkg = JSON.parse(
       readFileSync(new URL("../node_modules/@pydantic/genai-prices/package.json", import.meta.url), "utf8"),
     ) as { version: string };

@@ -69,10 +69,10 @@ export async function runPricesUpdate(
   const map = bundled ? undefined : await readCostMap(from, options.sourceUrl, ctx);
 
   try {
-    const convert = (includeFree: boolean) => {
+    const convert = async (includeFree: boolean) => {
       if (map === undefined) {
         // The prices in effect at --effective-from (default: now), every snapshot dated from then.
-        return convertBundledGenaiPrices({ fetchedAt, asOf: effectiveFrom ?? fetchedAt, includeFree });
+        return await convertBundledGenaiPrices({ fetchedAt, asOf: effectiveFrom ?? fetchedAt, includeFree });
       }
       const source: { url: string; fetchedAt: string; commit?: string; etag?: string } = {
         url: map.url,
@@ -92,7 +92,7 @@ export async function runPricesUpdate(
       // must not remove them (they would read as removed from the map).
       const kept = options.includeFree !== true && current?.sources.at(-1)?.includeFree === true;
       if (kept) ctx.stdout.write("--include-free: kept from the catalog's last update\n");
-      const converted: { catalog: PriceCatalog; skipped: ReadonlyArray<{ code: string }> } = convert(
+      const converted: { catalog: PriceCatalog; skipped: ReadonlyArray<{ code: string }> } = await convert(
         options.includeFree === true || kept,
       );
       const update = updatePriceCatalog(current, converted.catalog);

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type { InMemoryPricingSource } from "@latch/core";
-import { findProvider } from "@pydantic/genai-prices";
 import { type PriceCatalogSource, pricingSourceOf } from "../catalog.js";
 import {
   convertGenaiPrices,
@@ -60,10 +59,13 @@ export function genaiPricesSource(fetchedAt = new Date().toISOString()): PriceCa
  * everything skipped.
  *
  * @example
- * const { catalog, skipped } = convertBundledGenaiPrices();
+ * const { catalog, skipped } = await convertBundledGenaiPrices();
  * catalog.sources[0]; // { name: "genai-prices (Pydantic)", package: "@pydantic/genai-prices@0.1.8", licence: "MIT", … }
  */
-export function convertBundledGenaiPrices(options: BundledOptions = {}): GenaiConvertResult {
+export async function convertBundledGenaiPrices(options: BundledOptions = {}): Promise<GenaiConvertResult> {
+  // Loaded on first use: the package's data (~0.8 MB of JavaScript) costs nothing to an
+  // application that only reads a catalog file.
+  const { findProvider } = await import("@pydantic/genai-prices");
   const { fetchedAt, ...rest } = options;
   const wanted = rest.providers ?? GENAI_PRICES_PROVIDERS;
   const providers: GenaiProvider[] = [];
@@ -85,5 +87,5 @@ export function convertBundledGenaiPrices(options: BundledOptions = {}): GenaiCo
  * const latch = createLatch({ observations, rated, pricing: await bundledPriceCatalog() });
  */
 export async function bundledPriceCatalog(options: BundledOptions = {}): Promise<InMemoryPricingSource> {
-  return pricingSourceOf(convertBundledGenaiPrices(options).catalog);
+  return pricingSourceOf((await convertBundledGenaiPrices(options)).catalog);
 }
