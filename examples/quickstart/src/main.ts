@@ -2,9 +2,11 @@
  * Latch quickstart — `pnpm start` from the repository root.
  *
  * A day of gateway traffic on the embedded default (no server): a few thousand calls across
- * OpenAI, Anthropic and Gemini payloads and four tenants, one of which runs out of quota, and
- * one model whose price arrives late and is re-rated. Prints a per-model summary and the quota
- * denials, and writes the billing export into ./latch-out/.
+ * OpenAI, Anthropic and Gemini payloads and four tenants, one of which runs out of quota.
+ * Prices come out of the box (`bundledPriceCatalog()` of @latch/prices: genai-prices' list from
+ * npm), so real ids such as gpt-4o-2024-08-06 are priced; the tenant's own fine-tune, which no
+ * public list prices, is kept unpriced until its contract price arrives, then re-rated. Prints a
+ * per-model summary and the quota denials, and writes the billing export into ./latch-out/.
  *
  * Environment: LATCH_CALLS (default 3000), LATCH_OUT (default ./latch-out), and to swap the
  * backends without touching the application code: LATCH_DATABASE_URL (PostgreSQL as the

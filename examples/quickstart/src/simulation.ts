@@ -4,7 +4,6 @@ import {
   createLatch,
   FileExporter,
   formatMinorUnits,
-  InMemoryPricingSource,
   type Latch,
   type PriceSnapshot,
   type ProviderUsageInput,
@@ -13,9 +12,14 @@ import {
   toMinorUnits,
   type UsageApi,
 } from "@latch/core";
+import { bundledPriceCatalog } from "@latch/prices";
 import { type BackendOptions, openBackends } from "./backends.js";
 
-/** Price sheets in effect on the simulated day (per million tokens, decimal strings). */
+/**
+ * Hand-written price sheets (per million tokens, decimal strings), kept for the gateway
+ * example. The quickstart itself prices out of the box: `bundledPriceCatalog()` of
+ * `@latch/prices` (genai-prices' price list, from npm).
+ */
 export const PRICE_SHEETS: PriceSnapshot[] = [
   {
     snapshotId: "openai:gpt-4o:2026-01",
@@ -68,16 +72,20 @@ export const PRICE_SHEETS: PriceSnapshot[] = [
   },
 ];
 
-/** The model nobody priced before the day started: its calls are kept unpriced, then re-rated. */
+/**
+ * The model no public price list has: the tenant's own fine-tune, priced by its contract. Its
+ * calls are kept unpriced until this snapshot arrives at the end of the day, then re-rated.
+ */
+export const FINE_TUNE = "ft:gpt-4.1-mini:acme::support";
 export const LATE_PRICE: PriceSnapshot = {
-  snapshotId: "openai:gpt-4.1-mini:2026-01",
-  model: { billableModel: "gpt-4.1-mini", vendor: "openai" },
+  snapshotId: "contract:ft-support-v3:2026-01",
+  model: { billableModel: FINE_TUNE, vendor: "openai" },
   currency: "USD",
   effectiveFrom: "2026-01-01T00:00:00Z",
   prices: {
-    input_tokens: { perMillion: "0.40" },
-    cached_input_tokens: { perMillion: "0.10" },
-    output_tokens: { perMillion: "1.60" },
+    input_tokens: { perMillion: "0.80" },
+    cached_input_tokens: { perMillion: "0.20" },
+    output_tokens: { perMillion: "3.20" },
     reasoning_tokens: { as: "output_tokens" },
   },
 };
@@ -138,7 +146,7 @@ function makeCall(i: number, random: () => number): Call {
   if (kind === 0) {
     return {
       ...base,
-      model: "gpt-4o",
+      model: "gpt-4o-2024-08-06", // as a real OpenAI response names it
       api: "openaiChat",
       provider: "openai",
       responseId: `chatcmpl-${i}`,
@@ -156,7 +164,7 @@ function makeCall(i: number, random: () => number): Call {
     const oneHour = random() < 0.5 ? Math.floor(write / 2) : 0;
     return {
       ...base,
-      model: "claude-sonnet-4-5",
+      model: "claude-sonnet-4-5-20250929",
       api: "anthropic",
       provider: "anthropic",
       responseId: `msg_${i}`,
@@ -187,7 +195,7 @@ function makeCall(i: number, random: () => number): Call {
   }
   return {
     ...base,
-    model: "gpt-4.1-mini",
+    model: FINE_TUNE,
     api: "openaiResponses",
     provider: "openai",
     responseId: `resp_${i}`,
@@ -228,7 +236,9 @@ export async function simulateDay(options: {
 }): Promise<SimulationResult> {
   const calls = options.calls ?? 3_000;
   const random = rng(options.seed ?? 2026);
-  const pricing = new InMemoryPricingSource(PRICE_SHEETS);
+  // Prices out of the box: genai-prices' list (npm), converted exactly; real ids such as
+  // gpt-4o-2024-08-06 resolve by Latch's model matching.
+  const pricing = await bundledPriceCatalog();
   const backends = await openBackends(options.backends);
   const { quota } = backends;
   for (const [tenant, limit] of Object.entries(quotasFor(calls))) await quota.setLimit(tenant, limit);
@@ -281,7 +291,7 @@ export async function simulateDay(options: {
     await latch.settle(hold, result);
   }
 
-  // The price for gpt-4.1-mini arrives; everything recorded unpriced is rated now.
+  // The fine-tune's contract price arrives; everything recorded unpriced is rated now.
   now = new Date(`${DAY}T23:59:59Z`);
   pricing.add(LATE_PRICE);
   const reRated = await latch.rerateUnpriced();
@@ -345,7 +355,7 @@ export function renderReport(result: SimulationResult): string[] {
     `total ${result.totalUsd} USD exact = ${formatMinorUnits(toMinorUnits(result.totalUsd, "USD"), "USD")} USD invoiced (rounded once, half-even)`,
   );
   lines.push(
-    `unpriced at record time: ${result.unpricedBeforeReRate} (gpt-4.1-mini had no price); re-rated after its price arrived: ${result.reRated.rated}, still unpriced: ${result.reRated.stillUnpriced}`,
+    `unpriced at record time: ${result.unpricedBeforeReRate} (${FINE_TUNE} had no price); re-rated after its price arrived: ${result.reRated.rated}, still unpriced: ${result.reRated.stillUnpriced}`,
   );
   lines.push("");
   lines.push(`quota denials: ${result.denials.length}`);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { LatchDecimal } from "@latch/core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { renderReport, simulateDay } from "../src/simulation.js";
+import { FINE_TUNE, renderReport, simulateDay } from "../src/simulation.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -68,14 +68,25 @@ describe("quickstart: a simulated day on the embedded default", () => {
     expect(result.unpricedBeforeReRate).toBeGreaterThan(0);
     expect(result.reRated).toEqual({ rated: result.unpricedBeforeReRate, stillUnpriced: 0 });
     expect(result.summary.map((r) => r.group.model)).toEqual([
-      "claude-sonnet-4-5",
+      "claude-sonnet-4-5-20250929",
+      "ft:gpt-4.1-mini:acme::support",
       "gemini-2.5-pro",
-      "gpt-4.1-mini",
-      "gpt-4o",
+      "gpt-4o-2024-08-06",
     ]);
     const requests = result.summary.reduce((n, r) => n + r.requests, 0);
     expect(requests).toBe(result.recorded);
     expect(result.recorded + result.denials.length).toBe(result.calls);
+  });
+
+  it("prices real model ids out of the box with the bundled catalog (gpt-4o-2024-08-06 as gpt-4o)", async () => {
+    const result = await simulateDay({ calls: 40, outDir: dir });
+    const gpt4o = result.summary.find((r) => r.group.model === "gpt-4o-2024-08-06");
+    expect(gpt4o?.requests).toBeGreaterThan(0);
+    expect(new LatchDecimal(gpt4o?.costByCurrency.USD ?? "0").gt(0)).toBe(true);
+    // Only the tenant's own fine-tune waited for its (contract) price.
+    expect(result.unpricedBeforeReRate).toBe(
+      result.summary.find((r) => r.group.model === FINE_TUNE)?.requests,
+    );
   });
 
   it("is deterministic: a second run writes the same export", async () => {

@@ -7,7 +7,7 @@ import { buildProgram } from "../src/program.js";
 // the help of every command, which lists each flag, its default, choices and environment variable.
 // Regenerated deliberately when `latch doctor` was added (only its lines changed), and when
 // `latch prices update` was added (its own help and its line in `latch prices`), and for its
-// `--max-removed`.
+// `--max-removed`, and for `--from genai-prices`.
 const BEFORE = readFileSync(new URL("./fixtures/help.txt", import.meta.url), "utf8");
 
 const COMMANDS = [

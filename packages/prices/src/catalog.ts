@@ -16,6 +16,13 @@ export interface PriceCatalogSource {
   url: string;
   commit?: string;
   etag?: string;
+  /**
+   * `true` when this update also imported all-zero prices (`includeFree`): `latch prices update`
+   * keeps doing so for this catalog, so a later update does not remove them.
+   */
+  includeFree?: true;
+  /** The npm package and version the data was read from (`@pydantic/genai-prices@0.1.8`), when it came from one. */
+  package?: string;
   /** ISO 8601 UTC. */
   fetchedAt: string;
   licence: string;
@@ -229,8 +236,14 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
   };
   const commit = text("commit", true);
   const etag = text("etag", true);
+  const pkg = text("package", true);
   if (commit !== undefined) out.commit = commit;
   if (etag !== undefined) out.etag = etag;
+  if (pkg !== undefined) out.package = pkg;
+  if (s.includeFree !== undefined) {
+    if (s.includeFree !== true) throw issue("includeFree", "expected true or absent");
+    out.includeFree = true;
+  }
   return out;
 }
 

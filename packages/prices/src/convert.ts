@@ -9,6 +9,7 @@ import {
   type PriceCatalog,
   type PriceCatalogSource,
 } from "./catalog.js";
+import { duplicateEntryKeys } from "./duplicate-keys.js";
 
 /**
  * LiteLLM `mode`s whose entries become snapshots: calls Latch meters in tokens (and images).
@@ -48,7 +49,7 @@ export interface ConvertOptions {
 /** An entry or a price field left out of the catalog, and why (never silently dropped). */
 export type CatalogSkip =
   | LiteLLMSkippedField
-  | { model: string; field: "mode"; code: "unsupportedMode"; reason: string };
+  | { model: string; field: "mode"; code: "unsupportedMode" | "duplicateMode"; reason: string };
 
 /** What {@link convertLiteLlmCostMap} returns. */
 export interface ConvertResult {
@@ -57,6 +58,8 @@ export interface ConvertResult {
   skipped: CatalogSkip[];
 }
 
+const DUPLICATE_MODE =
+  "the entry gives mode more than once: which one applies is unknown, so the entry is left out";
 const UNSUPPORTED_MODE =
   "mode is not chat, completion, responses, embedding or image generation: not metered in tokens or images";
 
@@ -89,6 +92,7 @@ const UNSUPPORTED_MODE =
  */
 export function convertLiteLlmCostMap(json: string, options: ConvertOptions = {}): ConvertResult {
   const source = sourceOf(options.source ?? {});
+  if (options.includeFree === true) source.includeFree = true;
   const effectiveFrom = options.effectiveFrom ?? source.fetchedAt;
   const { snapshots, skipped } = importLiteLLMCostMap(json, {
     effectiveFrom,
@@ -96,25 +100,30 @@ export function convertLiteLlmCostMap(json: string, options: ConvertOptions = {}
   });
 
   const excluded = unsupportedModels(json);
+  // A repeated `mode` (JSON.parse keeps the last) could smuggle a rerank entry in as chat, or
+  // the reverse: the entry is left out, whatever its last mode says.
+  const twice = new Set<string>();
+  for (const [model, keys] of duplicateEntryKeys(json)) if (keys.has("mode")) twice.add(model);
   const out: CatalogSkip[] = [];
   const reported = new Set<string>();
+  const exclude = (model: string) => {
+    if (reported.has(model)) return;
+    reported.add(model);
+    out.push(
+      twice.has(model)
+        ? { model, field: "mode", code: "duplicateMode", reason: DUPLICATE_MODE }
+        : { model, field: "mode", code: "unsupportedMode", reason: UNSUPPORTED_MODE },
+    );
+  };
   for (const skip of skipped) {
-    if (!excluded.has(skip.model)) out.push(skip);
-    else if (!reported.has(skip.model)) {
-      reported.add(skip.model);
-      out.push({ model: skip.model, field: "mode", code: "unsupportedMode", reason: UNSUPPORTED_MODE });
-    }
+    if (!excluded.has(skip.model) && !twice.has(skip.model)) out.push(skip);
+    else exclude(skip.model);
   }
   const kept: PriceSnapshot[] = [];
   for (const snapshot of snapshots) {
     const model = snapshot.model.billableModel;
-    if (!excluded.has(model)) {
-      kept.push(snapshot);
-      continue;
-    }
-    if (reported.has(model)) continue;
-    reported.add(model);
-    out.push({ model, field: "mode", code: "unsupportedMode", reason: UNSUPPORTED_MODE });
+    if (!excluded.has(model) && !twice.has(model)) kept.push(snapshot);
+    else exclude(model);
   }
   return {
     catalog: {

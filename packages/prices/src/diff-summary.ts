@@ -1,4 +1,5 @@
 import type { CatalogDiff } from "./catalog.js";
+import { printableText as printable } from "./printable.js";
 
 /**
  * A human-readable summary of an update, for a terminal: one count line, then up to `limit`
@@ -21,14 +22,4 @@ export function formatCatalogDiff(diff: CatalogDiff, limit = 20): string {
   list("+", diff.added);
   list("-", diff.removed);
   return lines.join("\n");
-}
-
-/** Model ids come from a third-party file: control characters are shown escaped, not sent to the terminal. */
-function printable(text: string): string {
-  let out = "";
-  for (const c of text) {
-    const code = c.codePointAt(0) ?? 0;
-    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, "0")}` : c;
-  }
-  return out;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
+import { open, readFile, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type InMemoryPricingSource, LatchValidationError } from "@latch/core";
 import { type PriceCatalog, parsePriceCatalog, pricingSourceOf } from "./catalog.js";
@@ -44,13 +44,18 @@ export async function priceCatalog(path: string): Promise<InMemoryPricingSource>
 /**
  * Writes a catalog atomically: a temporary file beside the target, flushed to disk, renamed
  * over it. A reader (or a crash) sees the old file or the new one, never a part. The same
- * catalog always serialises to the same text (2-space JSON, entries in catalog order).
+ * catalog always serialises to the same text (2-space JSON, entries in catalog order). The
+ * new file keeps the permissions of the one it replaces (a catalog made private stays
+ * private); on any failure the temporary file is removed and the target left as it was.
  */
 export async function writePriceCatalog(path: string, catalog: PriceCatalog): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.partial`);
+  const mode = await modeOf(path);
   try {
-    const handle = await open(temp, "wx");
+    const handle = await open(temp, "wx", mode ?? 0o666);
     try {
+      // The umask may have narrowed the mode given to open: set the old file's exactly.
+      if (mode !== undefined) await handle.chmod(mode);
       await handle.writeFile(`${JSON.stringify(catalog, null, 2)}\n`, "utf8");
       await handle.sync();
     } finally {
@@ -58,7 +63,18 @@ export async function writePriceCatalog(path: string, catalog: PriceCatalog): Pr
     }
     await rename(temp, path);
   } catch (error) {
-    await rm(temp, { force: true });
+    await rm(temp, { force: true }).catch(() => undefined); // the write's own error is the one to report
+    throw error;
+  }
+}
+
+/** The permission bits of the file at `path`, or `undefined` when there is none yet. */
+async function modeOf(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.mode & 0o7777 : undefined;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === "ENOENT") return undefined;
     throw error;
   }
 }

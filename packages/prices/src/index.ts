@@ -27,3 +27,28 @@ export {
 } from "./convert.js";
 export { formatCatalogDiff } from "./diff-summary.js";
 export { loadPriceCatalog, priceCatalog, readPriceCatalogIfExists, writePriceCatalog } from "./file.js";
+export {
+  type BundledOptions,
+  bundledPriceCatalog,
+  convertBundledGenaiPrices,
+  GENAI_PRICES_PACKAGE,
+  genaiPricesSource,
+} from "./genai-prices/bundled.js";
+export {
+  convertGenaiPrices,
+  GENAI_PRICES_BARE_PROVIDERS,
+  GENAI_PRICES_PROVIDERS,
+  GENAI_SKIP_REASONS,
+  type GenaiConditionalPrice,
+  type GenaiConvertOptions,
+  type GenaiConvertResult,
+  type GenaiMatch,
+  type GenaiModel,
+  type GenaiModelPrice,
+  type GenaiPricesSkip,
+  type GenaiProvider,
+  type GenaiSkipCode,
+  type GenaiTieredPrice,
+  genaiPriceText,
+} from "./genai-prices/convert.js";
+export { printableText } from "./printable.js";

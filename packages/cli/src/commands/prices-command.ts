@@ -30,7 +30,7 @@ export type PricesShowOptions = OptionValues<typeof PRICES_SHOW_OPTIONS>;
 export const PRICES_UPDATE_OPTIONS = [
   text(
     "--from <file|url>",
-    "the LiteLLM cost map: a file, or an http(s) URL to fetch (its ETag is recorded)",
+    "the LiteLLM cost map: a file, or an http(s) URL to fetch (its ETag is recorded); or genai-prices: the price data bundled in the installed @pydantic/genai-prices (no download)",
   ),
   text(
     "--catalog <path>",
@@ -73,7 +73,7 @@ export const pricesCommand = defineCommand({
     defineCommand({
       name: "update",
       description:
-        "update a versioned price catalog (@latch/prices) from a LiteLLM cost map: prints prices changed, added and removed, then writes atomically; the same map again writes nothing",
+        "update a versioned price catalog (@latch/prices) from a LiteLLM cost map or the bundled genai-prices data: prints prices changed, added and removed, then writes atomically; the same map again writes nothing",
       options: PRICES_UPDATE_OPTIONS,
       action: async (_args, options, ctx) => {
         if (options.from === undefined) throw new UsageError("prices update: --from <file|url> is required");

@@ -13,6 +13,9 @@ export const MAX_COST_MAP_BYTES = 64 * 1024 * 1024;
 /** How long a download may take in all, so a stalled server cannot hang a scheduled update. */
 export const COST_MAP_TIMEOUT_MS = 120_000;
 
+/** How many redirects a download follows. */
+const MAX_REDIRECTS = 5;
+
 /** The longest ETag recorded as attribution; a longer one is not kept (the map still is). */
 const MAX_ETAG_LENGTH = 2048;
 
@@ -75,12 +78,38 @@ async function fetchCapped(
   maxBytes: number,
 ): Promise<CostMapText> {
   let response: Response;
-  try {
-    response = await fetch(from, { signal });
-  } catch (error) {
-    throw new CommandError(`prices update: --from: the URL could not be fetched${timedOut(signal)}`, {
-      cause: error,
-    });
+  // Redirects are followed here, not by fetch: one from https to http (a downgrade anyone on the
+  // path could answer) or to another scheme is refused, and the URL finally read is recorded.
+  let url = from;
+  for (let hop = 0; ; hop++) {
+    try {
+      response = await fetch(url, { signal, redirect: "manual" });
+    } catch (error) {
+      throw new CommandError(`prices update: --from: the URL could not be fetched${timedOut(signal)}`, {
+        cause: error,
+      });
+    }
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status > 399 || location === null) break;
+    await response.body?.cancel().catch(() => undefined);
+    if (hop >= MAX_REDIRECTS) {
+      throw new CommandError(`prices update: --from: more than ${MAX_REDIRECTS} redirects`);
+    }
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new CommandError("prices update: --from: the server redirected to an invalid URL");
+    }
+    if (next.protocol !== "https:" && next.protocol !== "http:") {
+      throw new CommandError("prices update: --from: the server redirected to a URL that is not http(s)");
+    }
+    if (new URL(url).protocol === "https:" && next.protocol === "http:") {
+      throw new CommandError(
+        "prices update: --from: refusing a redirect from https to http (the map would arrive unauthenticated)",
+      );
+    }
+    url = next.href;
   }
   if (!response.ok) {
     await response.body?.cancel().catch(() => undefined);
@@ -109,7 +138,7 @@ async function fetchCapped(
       { cause: error },
     );
   }
-  const out: CostMapText = { text: decode(chunks, size), url: sourceUrl ?? from };
+  const out: CostMapText = { text: decode(chunks, size), url: sourceUrl ?? url };
   // A server's ETag is attribution only: an empty or oversized one is left out, not fatal.
   const etag = response.headers.get("etag");
   if (etag !== null && etag.length > 0 && etag.length <= MAX_ETAG_LENGTH) out.etag = etag;
