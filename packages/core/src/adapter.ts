@@ -107,12 +107,15 @@ export {
 export {
   parseQuotaPeriod,
   parseSetLimitOptions,
+  QUOTA_ROLLING_BUCKETS,
   QUOTA_ROLLING_MAX_MS,
   type QuotaCalendarPeriod,
   type QuotaPeriod,
   QuotaPeriodSchema,
   type QuotaRollingPeriod,
   quotaPeriodBounds,
+  quotaRollingBucketMs,
+  quotaRollingEntryAt,
   type StoredQuotaPeriod,
   samePeriod,
 } from "./contracts/quota-period.js";

@@ -331,7 +331,8 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
   /**
    * limit, spent and held, with holds past their expiry (by the database clock) not counted
    * and the period rolled to now as `quota_roll` would (a passed calendar period spends 0, a
-   * rolling window drops the commits it has passed). Read-only.
+   * rolling window drops the buckets it has wholly passed; its start is the first instant of
+   * the oldest bucket still counted, as core's `quotaPeriodBounds`). Read-only.
    */
   async #read(
     account: string,
@@ -347,9 +348,12 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
               ELSE a.spent END)::text AS spent,
            (a.held - coalesce((SELECT sum(h.amount) FROM ${this.#q}.quota_holds h
               WHERE h.account = a.account AND h.status = 'held' AND h.expires_at <= now.t), 0))::text AS held,
-           floor(extract(epoch FROM CASE
-              WHEN a.period_rolling_ms IS NOT NULL THEN now.t - a.period_rolling_ms * interval '1 millisecond'
-              ELSE coalesce(b.period_start, a.period_start) END) * 1000)::bigint::text AS period_start,
+           (CASE
+              WHEN a.period_rolling_ms IS NOT NULL THEN floor(
+                (floor(extract(epoch FROM now.t) * 1000) - a.period_rolling_ms + 1)
+                / ((a.period_rolling_ms + 99) / 100)) * ((a.period_rolling_ms + 99) / 100)
+              ELSE floor(extract(epoch FROM coalesce(b.period_start, a.period_start)) * 1000)
+              END)::bigint::text AS period_start,
            floor(extract(epoch FROM CASE
               WHEN a.period_rolling_ms IS NOT NULL THEN now.t
               ELSE coalesce(b.period_end, a.period_end) END) * 1000)::bigint::text AS period_end

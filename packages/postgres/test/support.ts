@@ -100,6 +100,13 @@ export function storeSuites(
               [account],
             );
           },
+          windowEntries: async (account) => {
+            const { rows } = await db().query(
+              `SELECT count(*)::int AS n FROM "${schema}".quota_window_usage WHERE account = $1`,
+              [account],
+            );
+            return (rows[0] as { n: number }).n;
+          },
         }),
       },
     }),

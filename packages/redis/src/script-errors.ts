@@ -25,6 +25,7 @@ export const LUA_STATUS = {
   "-7": "hold_of_other_account",
   "-8": "currency_mismatch",
   "-9": "period_ended",
+  "-10": "invalid_argument",
 } as const;
 
 export type LuaStatus = (typeof LUA_STATUS)[keyof typeof LUA_STATUS];
@@ -151,6 +152,14 @@ function mapStatus(
       // quota.ts rolls the period and calls again a few times; a period that still reads as
       // ended then is a server clock moving past boundaries as fast as we roll: fail closed.
       return new QuotaUnavailableError({ reason: "the account's budget period kept ending" });
+    case "invalid_argument":
+      // A script refused an argument it was sent (a caller of the script outside RedisQuota,
+      // or a bug): the reply names the field.
+      return LatchValidationError.at(
+        context.subject,
+        replyString(reply[1], `${script}.field`),
+        "is not valid for this script",
+      );
     case "currency_mismatch": {
       const item = context.item?.(replyInteger(reply[1], `${script}.index`) - 1);
       if (item === undefined) return undefined;

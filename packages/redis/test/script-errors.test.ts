@@ -31,7 +31,7 @@ const context: ScriptErrorContext = {
 
 /** A failure reply with plausible fields after `code`: an item index 1, then a string. */
 const replyOf = (code: number) => [code, 1, "USD"];
-/** Fields that read as a string where a status needs one (-3 state, -7 owner). */
+/** Fields that read as a string where a status needs one (-3 state, -7 owner, -10 field). */
 const stringReplyOf = (code: number) => [code, "voided"];
 
 /** The one error each status means, whichever script returns it. */
@@ -48,6 +48,7 @@ const EXPECTED: Record<
   "-7": { type: QuotaUnavailableError, code: "quota_unavailable" },
   "-8": { type: CurrencyMismatchError, code: "currency_mismatch" },
   "-9": { type: QuotaUnavailableError, code: "quota_unavailable" },
+  "-10": { type: LatchValidationError, code: "invalid_input" },
 };
 
 describe("scriptError (one status → error mapper for every script)", () => {
@@ -58,7 +59,7 @@ describe("scriptError (one status → error mapper for every script)", () => {
 
   it.each(listed)("maps $script's status $code to its one error", ({ script, code }) => {
     const key = String(code) as keyof typeof LUA_STATUS;
-    const reply = code === -3 || code === -7 ? stringReplyOf(code) : replyOf(code);
+    const reply = code === -3 || code === -7 || code === -10 ? stringReplyOf(code) : replyOf(code);
     const error = scriptError(script, reply, context);
     expect(error).toBeInstanceOf(EXPECTED[key].type);
     expect(error.code).toBe(EXPECTED[key].code);

@@ -40,6 +40,7 @@ runConformance({
               const { periodEnd } = await quota.balance(account);
               skew += Math.max(0, (periodEnd ?? 0) - (Date.now() + skew));
             },
+            windowEntries: async (account) => quota.storedWindowEntries(account),
           };
         },
         atClock: (now) => new MemoryQuotaReservator({ clock: now }),

@@ -42,9 +42,10 @@ describe("quotaPeriodBounds (core's calendar arithmetic, Intl time-zone data)", 
     expect(Object.fromEntries(lengths)).toEqual({ 23: 1, 24: 363, 25: 1 });
   });
 
-  it("gives a rolling window as the last rollingMs up to now", () => {
+  it("gives a rolling window as the last rollingMs up to now, from the oldest 36 s bucket still counted", () => {
+    // now − rollingMs + 1 = 6,400,001 lies in the bucket [6,372,000, 6,408,000).
     expect(quotaPeriodBounds({ rollingMs: 3_600_000 }, 10_000_000)).toEqual({
-      start: 6_400_000,
+      start: 6_372_000,
       end: 10_000_000,
     });
   });

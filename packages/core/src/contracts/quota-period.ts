@@ -14,13 +14,48 @@ import { parseWith } from "../schemas/parse.js";
  *   zone skips (a few zones change offset at 00:00) starts the day at the first instant of it;
  *   one that a zone repeats (a fall-back at 00:00: America/Havana) at its first occurrence.
  * - Rolling windows (`rollingMs`) count the usage committed in the last `rollingMs`
- *   milliseconds: a commit stops counting exactly `rollingMs` after it.
+ *   milliseconds **at bucket granularity**, so that storage stays bounded whatever the
+ *   traffic: time is cut into buckets of {@link quotaRollingBucketMs}`(rollingMs)` =
+ *   ⌈rollingMs / 100⌉ ms aligned on the epoch (`[k·w, (k+1)·w)`), every backend keeps one
+ *   entry per bucket (the sum of its commits, recorded at the bucket's last millisecond), and
+ *   a commit leaves the window when its **whole bucket** has: at the first `now` with
+ *   `bucketEnd − 1 ≤ now − rollingMs`. So a commit counts at least `rollingMs` and less than
+ *   `rollingMs + w` (never less than the window, at most 1 % longer), and an account keeps at
+ *   most 101 entries however many commits it gets. `spent` is exactly the sum of the commits
+ *   made at or after the window's `periodStart` (see {@link quotaPeriodBounds}).
  *
  * @packageDocumentation
  */
 
 /** The longest rolling window: 366 days, in milliseconds. */
 export const QUOTA_ROLLING_MAX_MS = 366 * 24 * 3_600_000;
+
+/** Buckets per rolling window: its commits are kept per bucket of ⌈rollingMs / 100⌉ ms. */
+export const QUOTA_ROLLING_BUCKETS = 100;
+
+/**
+ * The bucket width of a rolling window: ⌈rollingMs / {@link QUOTA_ROLLING_BUCKETS}⌉ ms (10 ms
+ * for a 1 s window, 36 s for an hour, 6 h for 25 days, 87.84 h for 366 days). Buckets are aligned on the epoch.
+ *
+ * @example
+ * quotaRollingBucketMs(3_600_000); // 36000
+ */
+export function quotaRollingBucketMs(rollingMs: number): number {
+  return Math.ceil(rollingMs / QUOTA_ROLLING_BUCKETS);
+}
+
+/**
+ * The instant a commit at `atMs` is recorded at in a rolling window of `rollingMs`: the last
+ * millisecond of its bucket. It stops counting at the first `now` with `entry ≤ now − rollingMs`
+ * (its whole bucket has left the window); commits with the same entry are summed in one.
+ *
+ * @example
+ * quotaRollingEntryAt(10_000, 1_050); // 1099: bucket [1000, 1100), counted until now = 11098
+ */
+export function quotaRollingEntryAt(rollingMs: number, atMs: number): number {
+  const width = quotaRollingBucketMs(rollingMs);
+  return Math.floor(atMs / width) * width + width - 1;
+}
 
 const EVERY_MESSAGE = 'expected "day", "week" or "month"';
 const ROLLING_MESSAGE = `expected an integer number of milliseconds from 1000 to ${QUOTA_ROLLING_MAX_MS}`;
@@ -196,16 +231,26 @@ function startOfLocalDate(format: Intl.DateTimeFormat, y: number, m: number, d: 
 
 /**
  * The period containing `atMs` (epoch ms, the store's clock): `[start, end)` in epoch ms.
- * For a rolling window it is `[atMs − rollingMs, atMs]`: the usage it counts.
+ * For a rolling window it is `[start, atMs]`, the usage it counts: `start` is the first
+ * instant of the oldest bucket still counted (the bucket of `atMs − rollingMs + 1`), so
+ * `atMs − start` is from `rollingMs − 1` to `rollingMs + w − 2` (see
+ * {@link quotaRollingBucketMs}).
+ *
+ * A time zone this process's `Intl` does not know (a period stored by another process, or
+ * never checked by `parseQuotaPeriod`) is `invalid_input` naming `period.timeZone`.
  *
  * @example
  * quotaPeriodBounds({ every: "day", timeZone: "Europe/Berlin" }, Date.UTC(2026, 2, 29, 12));
  * // { start: Date.UTC(2026, 2, 28, 23), end: Date.UTC(2026, 2, 29, 22) } — a 23-hour day
  */
 export function quotaPeriodBounds(period: StoredQuotaPeriod, atMs: number): { start: number; end: number } {
-  if ("rollingMs" in period) return { start: atMs - period.rollingMs, end: atMs };
+  if ("rollingMs" in period) {
+    const width = quotaRollingBucketMs(period.rollingMs);
+    return { start: Math.floor((atMs - period.rollingMs + 1) / width) * width, end: atMs };
+  }
   const format = formatOf(period.timeZone);
-  if (format === undefined) throw new RangeError("unknown time zone");
+  if (format === undefined)
+    throw LatchValidationError.at("quotaPeriodBounds", "period.timeZone", ZONE_MESSAGE);
   const [y, m, d] = localParts(format, atMs) as [number, number, number];
   let from: [number, number, number];
   let to: [number, number, number];

@@ -17,6 +17,7 @@ import type {
 import {
   parseSetLimitOptions,
   quotaPeriodBounds,
+  quotaRollingEntryAt,
   type StoredQuotaPeriod,
   samePeriod,
 } from "../contracts/quota-period.js";
@@ -54,7 +55,11 @@ interface Account {
   /** A calendar period's current bounds (epoch ms): `spent` restarts at 0 from `periodEnd` on. */
   periodStart?: number;
   periodEnd?: number;
-  /** A rolling window's commits, oldest first (from index `usageHead`); their sum is `spent`. */
+  /**
+   * A rolling window's buckets, oldest first (from index `usageHead`): `at` is the bucket's
+   * last ms (`quotaRollingEntryAt`), `amount` the sum of its commits; their sum is `spent`.
+   * At most 101 are live (see `contracts/quota-period.ts`).
+   */
   usage?: { at: number; amount: number }[];
   usageHead?: number;
   /** Sum of the amounts of `active` holds. */
@@ -86,7 +91,8 @@ export interface MemoryQuotaReservatorOptions {
  * that hold still charges (late usage is never lost). Budget periods (`setLimit`'s `period`)
  * roll lazily by the same clock: a calendar period starts `spent` at 0 at its boundary (open
  * holds stay counted; a commit charges the period it is committed in), a rolling window keeps
- * its commits in a queue and drops those it has passed.
+ * its commits summed per bucket (at most 101 buckets, see `contracts/quota-period.ts`) and
+ * drops the buckets it has wholly passed.
  *
  * Every method is a synchronous critical section behind an async signature (no `await`
  * between read and write), so 1,000 concurrent reserves never overspend a limit. Resolved
@@ -146,7 +152,8 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     state.period = period;
     const now = this.#clock();
     if ("rollingMs" in period) {
-      state.usage = state.spent > 0 ? [{ at: now, amount: state.spent }] : [];
+      state.usage =
+        state.spent > 0 ? [{ at: quotaRollingEntryAt(period.rollingMs, now), amount: state.spent }] : [];
       state.usageHead = 0;
     } else {
       const { start, end } = quotaPeriodBounds(period, now);
@@ -259,8 +266,8 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
         }
         if (hold.status === "held") this.#release(state, hold);
         state.spent += units;
-        // Charged to the period it is committed in; a rolling window counts it from now.
-        if (state.usage !== undefined && units > 0) state.usage.push({ at: this.#clock(), amount: units });
+        // Charged to the period it is committed in; a rolling window counts it in now's bucket.
+        if (state.usage !== undefined && units > 0) this.#record(state, units);
         hold.status = "committed";
         hold.resolvedAt = this.#clock();
         hold.committed = units;
@@ -356,7 +363,7 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
         state.spent -= (usage[head] as { amount: number }).amount;
         head++;
       }
-      if (head > 1_024 && head * 2 > usage.length) {
+      if (head > 128 && head * 2 > usage.length) {
         usage.splice(0, head);
         head = 0;
       }
@@ -367,6 +374,25 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
       state.periodStart = start;
       state.periodEnd = end;
     }
+  }
+
+  /** Adds a commit to its bucket of the account's rolling window (the last one, or a new one). */
+  #record(state: Account, units: number): void {
+    const usage = state.usage as { at: number; amount: number }[];
+    const at = quotaRollingEntryAt((state.period as { rollingMs: number }).rollingMs, this.#clock());
+    const last = usage[usage.length - 1];
+    if (last !== undefined && last.at === at && usage.length > (state.usageHead ?? 0)) last.amount += units;
+    else usage.push({ at, amount: units });
+  }
+
+  /**
+   * How many rolling-window buckets the account keeps now (monitoring, tests): at most 101
+   * after any call on it, whatever its traffic; 0 without a rolling window.
+   */
+  storedWindowEntries(account: string): number {
+    const state = this.#accounts.get(account);
+    if (state?.usage === undefined) return 0;
+    return state.usage.length - (state.usageHead ?? 0);
   }
 
   #release(state: Account, hold: Hold): void {

@@ -7,7 +7,8 @@
 
   Output:
     {limit, spent, held, periodStart, periodEnd}  integer strings (the stored text, never a Lua
-                 double); the period's bounds in ms, "" without a period
+                 double); the period's bounds in ms (a rolling window: from the first
+                 instant of its oldest bucket still counted to now), "" without a period
     {-9, now, every, zone}  the account's calendar period ended at the server time `now`:
                  nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
@@ -24,7 +25,10 @@ if ended then
 end
 local periodStart, periodEnd = v[7] or "", v[5] or ""
 if v[6] then
-  periodStart, periodEnd = integerString(now - tonumber(v[6])), integerString(now)
+  -- The first instant of the oldest bucket still counted (core's quotaPeriodBounds).
+  local first = now - tonumber(v[6]) + 1
+  local width = math.ceil(tonumber(v[6]) / 100)
+  periodStart, periodEnd = integerString(first - (first % width)), integerString(now)
 end
 local rolled = rollWindow(KEYS[1], now, v[6])
 if sweepExpired(KEYS[1], KEYS[2], now, v[4]) or rolled then

@@ -12,7 +12,7 @@
 
   The actual amount is charged to the period it is committed in: a calendar period that has
   ended is rolled first (the script answers {-9, …} and writes nothing), and on a rolling
-  window the commit is recorded with the server's time.
+  window the commit is added to the bucket of the server's time (see includes/period).
 
   Input:
     KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>";
@@ -86,7 +86,7 @@ end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
 if p[2] and tonumber(ARGV[2]) > 0 then
-  recordUsage(KEYS[1], now, ARGV[2])
+  recordUsage(KEYS[1], now, ARGV[2], p[2])
 end
 local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])

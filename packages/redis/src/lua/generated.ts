@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "4ee3c90c3c45",
+    version: "da329e780158",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -67,7 +67,8 @@ return results
 
   Output:
     {limit, spent, held, periodStart, periodEnd}  integer strings (the stored text, never a Lua
-                 double); the period's bounds in ms, "" without a period
+                 double); the period's bounds in ms (a rolling window: from the first
+                 instant of its oldest bucket still counted to now), "" without a period
     {-9, now, every, zone}  the account's calendar period ended at the server time \`now\`:
                  nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
@@ -175,8 +176,20 @@ end
   Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
   Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
   zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
-  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
-  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
+
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -195,17 +208,54 @@ local function periodDue(accountKey, now, pend)
   return nil
 end
 
--- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
--- on the next) from spent. Returns whether spent changed.
+-- The <ms> of the entry that a commit at \`now\` is added to in a rolling window of \`proll\` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds \`amount\` (integer string > 0) to the queue's entry for \`now\`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
 local function rollWindow(accountKey, now, proll)
   if not proll then
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
   local start = head
+  local dropped = 0
   while head < tail and head - start < 1000 do
     local field = "u:" .. integerString(head)
     local entry = rcall("HGET", accountKey, field)
@@ -214,22 +264,29 @@ local function rollWindow(accountKey, now, proll)
       if tonumber(at) > cutoff then
         break
       end
-      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      dropped = dropped + tonumber(amount)
       rcall("HDEL", accountKey, field)
     end
     head = head + 1
   end
-  if head == start then
-    return false
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
   end
-  rcall("HSET", accountKey, "uh", integerString(head))
-  return true
-end
-
--- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
-local function recordUsage(accountKey, now, amount)
-  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
-  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
 end
 
 -- Deletes a rolling window's queue (the period changed).
@@ -240,7 +297,29 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut")
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether \`value\` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
 end
 
 local now = nowMs()
@@ -251,7 +330,10 @@ if ended then
 end
 local periodStart, periodEnd = v[7] or "", v[5] or ""
 if v[6] then
-  periodStart, periodEnd = integerString(now - tonumber(v[6])), integerString(now)
+  -- The first instant of the oldest bucket still counted (core's quotaPeriodBounds).
+  local first = now - tonumber(v[6]) + 1
+  local width = math.ceil(tonumber(v[6]) / 100)
+  periodStart, periodEnd = integerString(first - (first % width)), integerString(now)
 end
 local rolled = rollWindow(KEYS[1], now, v[6])
 if sweepExpired(KEYS[1], KEYS[2], now, v[4]) or rolled then
@@ -263,7 +345,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "98c2562a137c",
+    version: "07de1a8524e4",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -278,7 +360,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
 
   The actual amount is charged to the period it is committed in: a calendar period that has
   ended is rolled first (the script answers {-9, …} and writes nothing), and on a rolling
-  window the commit is recorded with the server's time.
+  window the commit is added to the bucket of the server's time (see includes/period).
 
   Input:
     KEYS[1] account: account hash (limit, spent, held; settled markers "settled:<holdId>";
@@ -410,8 +492,20 @@ end
   Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
   Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
   zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
-  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
-  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
+
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -430,17 +524,54 @@ local function periodDue(accountKey, now, pend)
   return nil
 end
 
--- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
--- on the next) from spent. Returns whether spent changed.
+-- The <ms> of the entry that a commit at \`now\` is added to in a rolling window of \`proll\` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds \`amount\` (integer string > 0) to the queue's entry for \`now\`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
 local function rollWindow(accountKey, now, proll)
   if not proll then
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
   local start = head
+  local dropped = 0
   while head < tail and head - start < 1000 do
     local field = "u:" .. integerString(head)
     local entry = rcall("HGET", accountKey, field)
@@ -449,22 +580,29 @@ local function rollWindow(accountKey, now, proll)
       if tonumber(at) > cutoff then
         break
       end
-      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      dropped = dropped + tonumber(amount)
       rcall("HDEL", accountKey, field)
     end
     head = head + 1
   end
-  if head == start then
-    return false
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
   end
-  rcall("HSET", accountKey, "uh", integerString(head))
-  return true
-end
-
--- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
-local function recordUsage(accountKey, now, amount)
-  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
-  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
 end
 
 -- Deletes a rolling window's queue (the period changed).
@@ -475,7 +613,29 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut")
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether \`value\` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
 end
 
 local stored = rcall("GET", KEYS[3])
@@ -519,7 +679,7 @@ end
 releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
 if p[2] and tonumber(ARGV[2]) > 0 then
-  recordUsage(KEYS[1], now, ARGV[2])
+  recordUsage(KEYS[1], now, ARGV[2], p[2])
 end
 local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])
@@ -699,7 +859,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "d1ebba839428",
+    version: "3e07ff401afd",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -851,8 +1011,20 @@ end
   Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
   Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
   zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
-  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
-  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
+
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -871,17 +1043,54 @@ local function periodDue(accountKey, now, pend)
   return nil
 end
 
--- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
--- on the next) from spent. Returns whether spent changed.
+-- The <ms> of the entry that a commit at \`now\` is added to in a rolling window of \`proll\` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds \`amount\` (integer string > 0) to the queue's entry for \`now\`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
 local function rollWindow(accountKey, now, proll)
   if not proll then
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
   local start = head
+  local dropped = 0
   while head < tail and head - start < 1000 do
     local field = "u:" .. integerString(head)
     local entry = rcall("HGET", accountKey, field)
@@ -890,22 +1099,29 @@ local function rollWindow(accountKey, now, proll)
       if tonumber(at) > cutoff then
         break
       end
-      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      dropped = dropped + tonumber(amount)
       rcall("HDEL", accountKey, field)
     end
     head = head + 1
   end
-  if head == start then
-    return false
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
   end
-  rcall("HSET", accountKey, "uh", integerString(head))
-  return true
-end
-
--- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
-local function recordUsage(accountKey, now, amount)
-  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
-  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
 end
 
 -- Deletes a rolling window's queue (the period changed).
@@ -916,7 +1132,29 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut")
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether \`value\` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
 end
 
 local now = nowMs()
@@ -1009,7 +1247,7 @@ return {3, room}
   rollPeriod: {
     name: "rollPeriod",
     numberOfKeys: 1,
-    version: "e3f4bcdf287f",
+    version: "aa8b40199837",
     lua: `--[[
   Starts an account's next calendar period: spent = 0 and the new bounds, when the period
   stored has ended by the server's clock and the bounds the client computed (for the server
@@ -1028,6 +1266,9 @@ return {3, room}
      {1}          rolled now
      {0}          nothing to do: rolled already, or the account's period changed since
     {-9, now, every, zone}  the bounds do not contain the server's now: compute them again
+    {-10, field}  the bounds are not a calendar period (field: period.start or period.end;
+                 negative, not integers, end <= start, or longer than 33 days): nothing is
+                 written
 ]]
 local rcall = redis.call
 --[[
@@ -1043,7 +1284,160 @@ end
 local function integerString(n)
   return string.format("%d", n)
 end
+--[[
+  Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
+  Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
+  zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
 
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
+
+  Calendar bounds need time-zone data, which Lua has not: a script that finds the period
+  ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
+  the period containing that server time (Intl) and runs rollPeriod-1.lua, which checks the
+  bounds contain the server's now and resets spent to 0, then calls the script again. So the
+  period rolls by the server's clock, and open holds (in "held") are never touched.
+]]
+
+-- The {-9, …} reply when the account's calendar period has ended at \`now\`, else nil.
+-- \`pend\` is the field's stored value (or nil).
+local function periodDue(accountKey, now, pend)
+  if pend and now >= tonumber(pend) then
+    local c = rcall("HMGET", accountKey, "pevery", "pzone")
+    return {-9, integerString(now), c[1] or "", c[2] or ""}
+  end
+  return nil
+end
+
+-- The <ms> of the entry that a commit at \`now\` is added to in a rolling window of \`proll\` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds \`amount\` (integer string > 0) to the queue's entry for \`now\`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
+local function rollWindow(accountKey, now, proll)
+  if not proll then
+    return false
+  end
+  local cutoff = now - tonumber(proll)
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
+  local start = head
+  local dropped = 0
+  while head < tail and head - start < 1000 do
+    local field = "u:" .. integerString(head)
+    local entry = rcall("HGET", accountKey, field)
+    if entry then
+      local at, amount = string.match(entry, "^(%d+)|(%d+)$")
+      if tonumber(at) > cutoff then
+        break
+      end
+      dropped = dropped + tonumber(amount)
+      rcall("HDEL", accountKey, field)
+    end
+    head = head + 1
+  end
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
+  end
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
+end
+
+-- Deletes a rolling window's queue (the period changed).
+local function dropUsage(accountKey)
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  for seq = head, tail - 1 do
+    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  end
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether \`value\` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
+end
+
+local bad = badBounds(ARGV[3], ARGV[4])
+if bad then
+  return bad
+end
 local now = nowMs()
 local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "pend")
 if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] or not v[3] or now < tonumber(v[3]) then
@@ -1091,7 +1485,7 @@ return {1}
   setLimit: {
     name: "setLimit",
     numberOfKeys: 1,
-    version: "2275a7edeb95",
+    version: "990af0576be6",
     lua: `--[[
   Sets an account's limit and its budget period (see includes/period). (A limit alone,
   the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
@@ -1110,6 +1504,10 @@ return {1}
      {1}          done
     {-9, now, mode, zone}  the calendar bounds do not contain the server's now: nothing is
                  written; compute them for \`now\` and call again
+    {-10, field}  an argument is not valid (field: period.every for an unknown mode,
+                 period.rollingMs for a window outside 1 s to 366 days, period.start or
+                 period.end for bounds that are not a calendar period of at most 33 days):
+                 nothing is written
 ]]
 local rcall = redis.call
 --[[
@@ -1129,8 +1527,20 @@ end
   Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
   Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
   zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
-  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
-  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
+
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1149,17 +1559,54 @@ local function periodDue(accountKey, now, pend)
   return nil
 end
 
--- Drops the commits a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
--- on the next) from spent. Returns whether spent changed.
+-- The <ms> of the entry that a commit at \`now\` is added to in a rolling window of \`proll\` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds \`amount\` (integer string > 0) to the queue's entry for \`now\`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
 local function rollWindow(accountKey, now, proll)
   if not proll then
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
   local start = head
+  local dropped = 0
   while head < tail and head - start < 1000 do
     local field = "u:" .. integerString(head)
     local entry = rcall("HGET", accountKey, field)
@@ -1168,22 +1615,29 @@ local function rollWindow(accountKey, now, proll)
       if tonumber(at) > cutoff then
         break
       end
-      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      dropped = dropped + tonumber(amount)
       rcall("HDEL", accountKey, field)
     end
     head = head + 1
   end
-  if head == start then
-    return false
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
   end
-  rcall("HSET", accountKey, "uh", integerString(head))
-  return true
-end
-
--- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window's queue.
-local function recordUsage(accountKey, now, amount)
-  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
-  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
 end
 
 -- Deletes a rolling window's queue (the period changed).
@@ -1194,12 +1648,46 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut")
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether \`value\` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
 end
 
 local mode = ARGV[2]
 local now = nowMs()
 local calendar = mode == "day" or mode == "week" or mode == "month"
+if calendar then
+  local bad = badBounds(ARGV[4], ARGV[5])
+  if bad then
+    return bad
+  end
+elseif mode == "rolling" then
+  if not isMs(ARGV[3]) or tonumber(ARGV[3]) < 1000 or tonumber(ARGV[3]) > 366 * 86400000 then
+    return {-10, "period.rollingMs"}
+  end
+elseif mode ~= "none" then
+  return {-10, "period.every"}
+end
 if calendar and (now < tonumber(ARGV[4]) or now >= tonumber(ARGV[5])) then
   return {-9, integerString(now), mode, ARGV[3]}
 end
@@ -1227,7 +1715,7 @@ elseif mode == "rolling" then
   rcall("HSET", KEYS[1], "proll", ARGV[3])
   local spent = rcall("HGET", KEYS[1], "spent")
   if spent and tonumber(spent) > 0 then
-    recordUsage(KEYS[1], now, spent)
+    recordUsage(KEYS[1], now, spent, ARGV[3])
   end
 end
 return {1}
@@ -1547,9 +2035,9 @@ export const SCRIPT_STATUSES: { readonly [name in LuaScriptName]: readonly numbe
   counterAddOnce: [1, 2, -1, -4],
   putMany: [-1, -5, -8],
   reserve: [2, 3, 0, -1, -9],
-  rollPeriod: [1, 0, -9],
+  rollPeriod: [1, 0, -9, -10],
   saveCursor: [1, 0, -6],
-  setLimit: [1, -9],
+  setLimit: [1, -9, -10],
   unreserve: [1, 0],
   void: [1, 0, -2, -3, -7],
 };
@@ -1612,7 +2100,8 @@ export interface BalanceKeys {
 /**
  * Replies of `balance-2.lua`:
  * - `{limit, spent, held, periodStart, periodEnd}` integer strings (the stored text, never a Lua double); the
- *   period's bounds in ms, "" without a period
+ *   period's bounds in ms (a rolling window: from the first instant of its oldest bucket still counted to now),
+ *   "" without a period
  * - `{-9, now, every, zone}` the account's calendar period ended at the server time `now`: nothing is
  *   written; roll it (rollPeriod-1.lua) and call again
  */
@@ -1873,8 +2362,14 @@ export interface RollPeriodArgs {
  * - `{1}` rolled now
  * - `{0}` nothing to do: rolled already, or the account's period changed since
  * - `{-9, now, every, zone}` the bounds do not contain the server's now: compute them again
+ * - `{-10, field}` the bounds are not a calendar period (field: period.start or period.end; negative, not
+ *   integers, end <= start, or longer than 33 days): nothing is written
  */
-export type RollPeriodReply = readonly [1] | readonly [0] | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
+export type RollPeriodReply =
+  | readonly [1]
+  | readonly [0]
+  | readonly [-9, ReplyValue, ReplyValue, ReplyValue]
+  | readonly [-10, ReplyValue];
 
 // saveCursor-2.lua
 
@@ -1929,8 +2424,14 @@ export interface SetLimitArgs {
  * - `{1}` done
  * - `{-9, now, mode, zone}` the calendar bounds do not contain the server's now: nothing is written; compute
  *   them for `now` and call again
+ * - `{-10, field}` an argument is not valid (field: period.every for an unknown mode, period.rollingMs for a
+ *   window outside 1 s to 366 days, period.start or period.end for bounds that are not a calendar period of at
+ *   most 33 days): nothing is written
  */
-export type SetLimitReply = readonly [1] | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
+export type SetLimitReply =
+  | readonly [1]
+  | readonly [-9, ReplyValue, ReplyValue, ReplyValue]
+  | readonly [-10, ReplyValue];
 
 // unreserve-3.lua
 

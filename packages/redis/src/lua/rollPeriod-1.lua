@@ -16,10 +16,18 @@
      {1}          rolled now
      {0}          nothing to do: rolled already, or the account's period changed since
     {-9, now, every, zone}  the bounds do not contain the server's now: compute them again
+    {-10, field}  the bounds are not a calendar period (field: period.start or period.end;
+                 negative, not integers, end <= start, or longer than 33 days): nothing is
+                 written
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
+--- @include "includes/period"
 
+local bad = badBounds(ARGV[3], ARGV[4])
+if bad then
+  return bad
+end
 local now = nowMs()
 local v = rcall("HMGET", KEYS[1], "pevery", "pzone", "pend")
 if v[1] ~= ARGV[1] or v[2] ~= ARGV[2] or not v[3] or now < tonumber(v[3]) then

@@ -16,6 +16,10 @@
      {1}          done
     {-9, now, mode, zone}  the calendar bounds do not contain the server's now: nothing is
                  written; compute them for `now` and call again
+    {-10, field}  an argument is not valid (field: period.every for an unknown mode,
+                 period.rollingMs for a window outside 1 s to 366 days, period.start or
+                 period.end for bounds that are not a calendar period of at most 33 days):
+                 nothing is written
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
@@ -24,6 +28,18 @@ local rcall = redis.call
 local mode = ARGV[2]
 local now = nowMs()
 local calendar = mode == "day" or mode == "week" or mode == "month"
+if calendar then
+  local bad = badBounds(ARGV[4], ARGV[5])
+  if bad then
+    return bad
+  end
+elseif mode == "rolling" then
+  if not isMs(ARGV[3]) or tonumber(ARGV[3]) < 1000 or tonumber(ARGV[3]) > 366 * 86400000 then
+    return {-10, "period.rollingMs"}
+  end
+elseif mode ~= "none" then
+  return {-10, "period.every"}
+end
 if calendar and (now < tonumber(ARGV[4]) or now >= tonumber(ARGV[5])) then
   return {-9, integerString(now), mode, ARGV[3]}
 end
@@ -51,7 +67,7 @@ elseif mode == "rolling" then
   rcall("HSET", KEYS[1], "proll", ARGV[3])
   local spent = rcall("HGET", KEYS[1], "spent")
   if spent and tonumber(spent) > 0 then
-    recordUsage(KEYS[1], now, spent)
+    recordUsage(KEYS[1], now, spent, ARGV[3])
   end
 end
 return {1}

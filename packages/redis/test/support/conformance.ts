@@ -40,6 +40,11 @@ export function redisSuites(
               const now = Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
               await c.hset(new KeySpace(keyPrefix).accountKeys(account).account, "pend", String(now));
             },
+            // The queue's live entries: fields u:<seq> of the account's hash.
+            windowEntries: async (account) => {
+              const fields = await c.hkeys(new KeySpace(keyPrefix).accountKeys(account).account);
+              return fields.filter((field) => field.startsWith("u:")).length;
+            },
           };
         },
       },

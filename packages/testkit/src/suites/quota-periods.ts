@@ -1,9 +1,11 @@
 import {
   HOLD_TTL_MAX_MS,
+  QUOTA_ROLLING_BUCKETS,
   type QuotaAuthorizer,
   type QuotaPeriod,
   type QuotaReservator,
   quotaPeriodBounds,
+  quotaRollingBucketMs,
   type ReserveRequest,
 } from "@latch/core/adapter";
 import { describe, expect, it } from "vitest";
@@ -20,6 +22,12 @@ export interface QuotaPeriodHarness {
    * SQL, raw Redis, or moving a test clock to the period's end): the next call must reset it.
    */
   endPeriod: (account: string) => Promise<void>;
+  /**
+   * How many rolling-window entries the store keeps for the account now, read from the store
+   * directly (rows, hash fields, the memory store's counter): bounded by the window's 101
+   * buckets whatever the traffic.
+   */
+  windowEntries: (account: string) => Promise<number>;
 }
 
 /** How the suite drives periods on a backend (see `QuotaReservatorSuiteOptions.periods`). */
@@ -250,13 +258,48 @@ export function quotaPeriodCases(title: string, options: QuotaPeriodOptions): vo
       await quota.reserve(open);
       expect(await quota.balance(account)).toMatchObject({ spent: 60, held: 30, available: 10 });
       const balance = await quota.balance(account);
-      expect((balance.periodEnd ?? 0) - (balance.periodStart ?? 0)).toBe(2_000);
+      // Buckets of 20 ms: the window starts at the oldest one it still counts.
+      expect((balance.periodEnd ?? 0) - (balance.periodStart ?? 0)).toBeGreaterThanOrEqual(1_999);
+      expect((balance.periodEnd ?? 0) - (balance.periodStart ?? 0)).toBeLessThanOrEqual(2_018);
       await sleep(2_500);
       expect(await quota.balance(account)).toMatchObject({ spent: 0, held: 30, available: 70 });
       expect(await quota.commit(open.holdId, 30)).toEqual({ committed: 30 });
       expect(await quota.balance(account)).toMatchObject({ spent: 30, held: 0, available: 70 });
       await sleep(2_500);
       expect(await quota.balance(account)).toMatchObject({ spent: 0, held: 0, available: 100 });
+    });
+
+    it("keeps a rolling window's storage bounded: 1,000 commits fill one or two buckets", async () => {
+      const { quota, windowEntries } = await options.create();
+      const account = uniqueId("acct");
+      // Buckets of 36 s: the commits below fall in one, or two if a bucket ends meanwhile.
+      await quota.setLimit(account, 1_000_000, { period: { rollingMs: 3_600_000 } });
+      for (let wave = 0; wave < 20; wave++) {
+        await Promise.all(
+          Array.from({ length: 50 }, async () => {
+            const r = request(account, 1);
+            expect(await quota.reserve(r)).toMatchObject({ granted: true });
+            await quota.commit(r.holdId, 1);
+          }),
+        );
+      }
+      expect(await quota.balance(account)).toMatchObject({ spent: 1_000, held: 0, available: 999_000 });
+      expect(await windowEntries(account)).toBeGreaterThanOrEqual(1);
+      expect(await windowEntries(account)).toBeLessThanOrEqual(2);
+    }, 60_000);
+
+    it("starts a rolling window's balance at the oldest bucket it still counts", async () => {
+      const { quota } = await options.create();
+      const account = uniqueId("acct");
+      const rollingMs = 1_234_567; // buckets of 12,346 ms
+      const width = quotaRollingBucketMs(rollingMs);
+      expect(width).toBe(Math.ceil(rollingMs / QUOTA_ROLLING_BUCKETS));
+      await quota.setLimit(account, 100, { period: { rollingMs } });
+      const { periodStart = 0, periodEnd = 0 } = await quota.balance(account);
+      expect(periodStart % width).toBe(0);
+      expect(periodEnd - periodStart).toBeGreaterThanOrEqual(rollingMs - 1);
+      expect(periodEnd - periodStart).toBeLessThanOrEqual(rollingMs + width - 2);
+      expect(quotaPeriodBounds({ rollingMs }, periodEnd)).toEqual({ start: periodStart, end: periodEnd });
     });
 
     it("counts the spend before a change to a rolling window as committed at the change", async () => {
@@ -332,6 +375,32 @@ export function quotaPeriodCases(title: string, options: QuotaPeriodOptions): vo
           expect(await quota.balance(account)).toMatchObject({ spent: 0, periodStart: c.end });
         });
       }
+
+      it("drops a rolling window's commit when its whole bucket has left the window", async () => {
+        let now = 1_050;
+        const quota = atClock(() => now);
+        const account = uniqueId("acct");
+        // rollingMs 10,000: buckets of 100 ms, [1000, 1100) recorded at 1099.
+        await quota.setLimit(account, 100, { period: { rollingMs: 10_000 } });
+        const spend = async (amount: number) => {
+          const r = request(account, amount);
+          await quota.reserve(r);
+          await quota.commit(r.holdId, amount);
+        };
+        await spend(4);
+        now = 1_099;
+        await spend(3); // same bucket as the first
+        now = 1_100;
+        await spend(2); // the next bucket
+        now = 11_098; // 1099 > 11098 - 10000: the first bucket still counts, both its commits
+        expect(await quota.balance(account)).toMatchObject({ spent: 9, periodStart: 1_000 });
+        now = 11_099; // the whole bucket [1000, 1100) has left (1099 <= 1099)
+        expect(await quota.balance(account)).toMatchObject({ spent: 2, periodStart: 1_100 });
+        now = 11_198;
+        expect(await quota.balance(account)).toMatchObject({ spent: 2 });
+        now = 11_199;
+        expect(await quota.balance(account)).toMatchObject({ spent: 0, available: 100 });
+      });
 
       it("resets a Berlin day after 23 hours and the next after 25 (DST, by the clock)", async () => {
         let now = utc("2026-03-28T23:00:00Z");

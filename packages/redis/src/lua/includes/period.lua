@@ -2,8 +2,20 @@
   Budget periods of an account (see @latch/core's contracts/quota-period). Needs includes/clock.
   Account hash fields: "pevery" and "pzone" (a calendar period: day, week or month of an IANA
   zone), "pstart" and "pend" (its current bounds, ms); "proll" (a rolling window, ms) with its
-  commits as a FIFO queue in the same hash: fields "u:<seq>" = "<ms>|<amount>" from "uh" (the
-  oldest) to "ut" (the next free seq), so no key outside the account's slot is needed.
+  buckets as a FIFO queue in the same hash, so no key outside the account's slot is needed:
+  fields "u:<seq>" = "<ms>|<amount>" from "uh" (the oldest) to "ut" (the next free seq), and
+  "usum" (the sum of the queue's amounts, = spent after every script of this release).
+
+  Buckets (core's quotaRollingBucketMs / quotaRollingEntryAt): ceil(proll / 100) ms wide,
+  aligned on the epoch; a commit is added to the entry of its bucket, whose <ms> is the
+  bucket's last millisecond, so the queue holds at most 101 live entries whatever the traffic,
+  and an entry leaves the window when <ms> <= now - proll (its whole bucket has). Entries
+  written per commit by the build before buckets ("<commit ms>|<amount>") follow the same rule
+  and are read and dropped like buckets: nothing is converted.
+
+  A commit by a release from before budget periods (its scripts add to "spent" and know no
+  queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
+  leaves the window one window after the script that saw it, never stays counted forever.
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -22,17 +34,54 @@ local function periodDue(accountKey, now, pend)
   return nil
 end
 
--- Drops the commits a rolling window of `proll` ms has passed (up to 1000 per call; the rest
--- on the next) from spent. Returns whether spent changed.
+-- The <ms> of the entry that a commit at `now` is added to in a rolling window of `proll` ms:
+-- the last millisecond of its bucket (core's quotaRollingEntryAt).
+local function bucketEntryAt(proll, now)
+  local width = math.ceil(tonumber(proll) / 100)
+  return now - (now % width) + width - 1
+end
+
+-- Adds `amount` (integer string > 0) to the queue's entry for `now`'s bucket (the last entry,
+-- or a new one). Leaves "usum" alone.
+local function appendEntry(accountKey, now, amount, proll)
+  local at = integerString(bucketEntryAt(proll, now))
+  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local head = tonumber(q[1]) or 0
+  local tail = tonumber(q[2]) or 0
+  if tail > head then
+    local field = "u:" .. integerString(tail - 1)
+    local last = rcall("HGET", accountKey, field)
+    local lastAt, lastAmount = string.match(last or "", "^(%d+)|(%d+)$")
+    if lastAt == at then
+      rcall("HSET", accountKey, field, at .. "|" .. integerString(tonumber(lastAmount) + tonumber(amount)))
+      return
+    end
+  end
+  rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+end
+
+-- Records a commit of `amount` (integer string > 0) at `now` in a rolling window of `proll` ms.
+local function recordUsage(accountKey, now, amount, proll)
+  appendEntry(accountKey, now, amount, proll)
+  rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Drops the entries a rolling window of `proll` ms has passed (up to 1000 per call; the rest
+-- on the next) from spent, then records in now's bucket any spend that an older release
+-- committed without an entry (spent > usum; see above). Returns whether spent changed.
 local function rollWindow(accountKey, now, proll)
   if not proll then
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  local spent = tonumber(q[3]) or 0
+  -- A queue from before "usum" existed matched spent.
+  local usum = tonumber(q[4]) or spent
   local start = head
+  local dropped = 0
   while head < tail and head - start < 1000 do
     local field = "u:" .. integerString(head)
     local entry = rcall("HGET", accountKey, field)
@@ -41,22 +90,29 @@ local function rollWindow(accountKey, now, proll)
       if tonumber(at) > cutoff then
         break
       end
-      rcall("HINCRBY", accountKey, "spent", "-" .. amount)
+      dropped = dropped + tonumber(amount)
       rcall("HDEL", accountKey, field)
     end
     head = head + 1
   end
-  if head == start then
-    return false
+  if head ~= start then
+    rcall("HSET", accountKey, "uh", integerString(head))
   end
-  rcall("HSET", accountKey, "uh", integerString(head))
-  return true
-end
-
--- Records a commit of `amount` (integer string > 0) at `now` in a rolling window's queue.
-local function recordUsage(accountKey, now, amount)
-  local seq = rcall("HINCRBY", accountKey, "ut", 1) - 1
-  rcall("HSET", accountKey, "u:" .. integerString(seq), integerString(now) .. "|" .. amount)
+  local left = spent - dropped
+  if left < 0 then
+    left = 0
+  end
+  if dropped > 0 then
+    rcall("HSET", accountKey, "spent", integerString(left))
+  end
+  usum = usum - dropped
+  if left > usum then
+    appendEntry(accountKey, now, integerString(left - usum), proll)
+  end
+  if q[4] ~= integerString(left) then
+    rcall("HSET", accountKey, "usum", integerString(left))
+  end
+  return dropped > 0
 end
 
 -- Deletes a rolling window's queue (the period changed).
@@ -67,5 +123,27 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut")
+  rcall("HDEL", accountKey, "uh", "ut", "usum")
+end
+
+-- Whether `value` is an integer string of at most 16 digits (>= 0).
+local function isMs(value)
+  return value ~= nil and string.len(value) <= 16 and string.match(value, "^%d+$") ~= nil
+end
+
+-- The {-10, field} reply for calendar bounds a client passed that are not a period (negative,
+-- not integers, end <= start, or longer than 33 days: the longest calendar period is a month
+-- of 31 days plus an offset change), else nil.
+local function badBounds(start, finish)
+  if not isMs(start) then
+    return {-10, "period.start"}
+  end
+  if not isMs(finish) then
+    return {-10, "period.end"}
+  end
+  local length = tonumber(finish) - tonumber(start)
+  if length <= 0 or length > 33 * 86400000 then
+    return {-10, "period.end"}
+  end
+  return nil
 end

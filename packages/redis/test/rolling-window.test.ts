@@ -1,0 +1,128 @@
+/**
+ * Rolling windows on Redis (see includes/period): commits summed per bucket, entries written
+ * per commit by the build before buckets read and dropped the same way, spend that a release
+ * from before periods committed without an entry made to leave the window too, and script
+ * arguments checked (bounds, window length) with an error naming the field.
+ */
+import { LatchValidationError } from "@latch/core";
+import { quotaPeriodBounds } from "@latch/core/adapter";
+import type { Redis } from "ioredis";
+import { afterAll, describe, expect, it } from "vitest";
+import { KeySpace, RedisQuota } from "../src/index.js";
+import { scriptError } from "../src/script-errors.js";
+import { defineScripts } from "../src/scripts.js";
+import { expectLatchError } from "./support/expect.js";
+import { connectRedis, deleteByPrefix, runPrefix } from "./support/redis.js";
+
+const keyPrefix = runPrefix("rolling");
+const connected: Promise<Redis> = connectRedis();
+afterAll(async () => {
+  const redis = await connected;
+  await deleteByPrefix(redis, keyPrefix);
+  await redis.quit();
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const keyOf = (account: string) => new KeySpace(keyPrefix).accountKeys(account).account;
+const serverNow = async (redis: Redis) => {
+  const [seconds, micros] = await redis.time();
+  return Number(seconds) * 1_000 + Math.floor(Number(micros) / 1_000);
+};
+const pathsOf = (error: unknown) => (error as LatchValidationError).issues.map((issue) => issue.path);
+
+describe("RedisQuota: rolling windows in buckets", () => {
+  it("reads and drops the per-commit entries of the build before buckets (no conversion)", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const key = keyOf("legacy-queue");
+    const now = await serverNow(redis);
+    // 1,500 entries as the earlier build wrote them: "<commit ms>|<amount>", no usum.
+    const fields: string[] = ["limit", "10000", "spent", "1500", "held", "0", "proll", "2000"];
+    for (let seq = 0; seq < 1_500; seq++) fields.push(`u:${seq}`, `${now - 1_000 + (seq % 10)}|1`);
+    fields.push("uh", "0", "ut", "1500");
+    await redis.hset(key, ...fields);
+    expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 1_500, available: 8_500 });
+    await sleep(1_500);
+    // Past the window: each call drops at most 1,000 entries; the next drops the rest.
+    expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 500 });
+    expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 0, available: 10_000 });
+    expect((await redis.hkeys(key)).filter((field) => field.startsWith("u:"))).toEqual([]);
+    expect(await redis.hget(key, "usum")).toBe("0");
+  });
+
+  it("lets spend committed by a release from before periods (no entry) leave the window", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    await quota.setLimit("old-writer", 100, { period: { rollingMs: 2_000 } });
+    const r = { holdId: `${keyPrefix}-old-writer`, account: "old-writer", amount: 10, ttlMs: 60_000 };
+    await quota.reserve(r);
+    await quota.commit(r.holdId, 10);
+    // What an older release's commit does: spent grows, no queue entry.
+    await redis.hincrby(keyOf("old-writer"), "spent", 5);
+    expect(await quota.balance("old-writer")).toMatchObject({ spent: 15, available: 85 });
+    await sleep(2_500);
+    // Before buckets, those 5 stayed in spent for ever.
+    expect(await quota.balance("old-writer")).toMatchObject({ spent: 0, available: 100 });
+  });
+
+  it("refuses absurd, negative or reversed period bounds in rollPeriod and setLimit, naming the field", async () => {
+    const redis = await connected;
+    const scripts = defineScripts(redis);
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const period = { every: "day", timeZone: "UTC" } as const;
+    await quota.setLimit("bounds", 100, { period });
+    const key = keyOf("bounds");
+    await redis.hset(key, "pend", String(await serverNow(redis))); // the period ended now
+    const before = await redis.hgetall(key);
+    const { start, end } = quotaPeriodBounds(period, Date.now());
+    const cases: [string, string, string][] = [
+      ["-86400000", String(end), "period.start"],
+      [String(start), String(start - 1), "period.end"],
+      [String(start), String(start), "period.end"],
+      [String(start), String(start + 400 * 86_400_000), "period.end"],
+      ["1.5", String(end), "period.start"],
+      [String(start), "", "period.end"],
+    ];
+    for (const [from, to, field] of cases) {
+      const args = { every: "day", zone: "UTC", start: from, end: to };
+      const reply = await scripts.rollPeriod({ account: key }, args);
+      expect(reply).toEqual([-10, field]);
+      const error = scriptError("rollPeriod", reply as readonly unknown[], {
+        subject: "rollPeriod",
+        id: key,
+      });
+      expect(LatchValidationError.isInstance(error)).toBe(true);
+      expect(pathsOf(error)).toEqual([field]);
+      const set = await scripts.setLimit(
+        { account: key },
+        { limit: "5", mode: "day", zone: "UTC", start: from, end: to },
+      );
+      expect(set).toEqual([-10, field]);
+    }
+    for (const window of ["-1", "999", String(367 * 86_400_000), "1e6"]) {
+      const reply = await scripts.setLimit(
+        { account: key },
+        { limit: "5", mode: "rolling", zone: window, start: "", end: "" },
+      );
+      expect(reply).toEqual([-10, "period.rollingMs"]);
+    }
+    const unknown = await scripts.setLimit(
+      { account: key },
+      { limit: "5", mode: "year", zone: "UTC", start: "", end: "" },
+    );
+    expect(unknown).toEqual([-10, "period.every"]);
+    expect(await redis.hgetall(key)).toEqual(before); // nothing written
+  });
+
+  it("answers a stored time zone this process does not know with invalid_input naming period.timeZone", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    await quota.setLimit("zone", 100, { period: { every: "day", timeZone: "UTC" } });
+    // Another process (newer time-zone data) or a raw write stored a zone unknown here.
+    await redis.hset(keyOf("zone"), "pzone", "Mars/Olympus_Mons", "pend", String(await serverNow(redis)));
+    const error = await expectLatchError(quota.balance("zone"), "invalid_input");
+    expect(pathsOf(error)).toEqual(["period.timeZone"]);
+    const reserve = quota.reserve({ holdId: `${keyPrefix}-zone`, account: "zone", amount: 1, ttlMs: 1_000 });
+    expect(pathsOf(await expectLatchError(reserve, "invalid_input"))).toEqual(["period.timeZone"]);
+  });
+});
