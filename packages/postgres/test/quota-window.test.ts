@@ -1,5 +1,5 @@
 /**
- * Rolling windows on Postgres (migration 0017): one quota_window_usage row per bucket, rows
+ * Rolling windows on Postgres (migration 0016): one quota_window_usage row per bucket, rows
  * 0015 wrote per commit read and trimmed by the same rule, and at most 1,000 passed rows
  * deleted by the call that touches the account (bounded work per call).
  */

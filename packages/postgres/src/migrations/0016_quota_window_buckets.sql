@@ -1,4 +1,4 @@
--- Latch 0017: bounded rolling windows. 0015 kept one quota_window_usage row per commit, so an
+-- Latch 0016: bounded rolling windows. 0015 kept one quota_window_usage row per commit, so an
 -- account's rows grew with its traffic (a million commits in a window, a million rows). Now a
 -- window keeps one row per bucket of ceil(rolling_ms / 100) ms aligned on the epoch (core's
 -- quotaRollingBucketMs): a commit adds its amount to the row of its bucket, whose `at` is the
