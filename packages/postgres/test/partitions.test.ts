@@ -8,11 +8,13 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   applyRetention,
+  MIGRATIONS,
   maintainPartitions,
   migrate,
   PostgresObservationStore,
   PostgresRatedRecordStore,
 } from "../src/index.js";
+import { applyMigrations } from "../src/migrator.js";
 import { count, DATABASE_URL, freshSchema } from "./support.js";
 
 /** Every `_manifests/*.json` under `dir`, as change-log ranges. */
@@ -337,5 +339,80 @@ describe("monthly partitions and retention (server)", () => {
       { month: "2025-01", action: "dropped", n: 4 },
       { month: "2025-02", action: "dropped", n: 3 },
     ]);
+  });
+});
+
+describe("migration 0016 on a schema with data (server)", () => {
+  const schema = freshSchema("part16");
+  let pool: pg.Pool;
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+  });
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+  });
+
+  it("moves every row into its month, keeping change-log positions, current flags, reports and ids", async () => {
+    expect(MIGRATIONS[15]).toMatchObject({ version: 16, compatibleFrom: 16 });
+    await applyMigrations(pool, { schema }, MIGRATIONS.slice(0, 15));
+    const observations = new PostgresObservationStore(pool, { schema });
+    const rated = new PostgresRatedRecordStore(pool, { schema });
+    // The stores need 16 now: write through the 0015 functions directly.
+    const records = [at("2025-11", 3, 1), at("2025-12", 4, 2), at("2026-02", 5, 3)];
+    const corrected = makeCorrection(records[0] as RatedUsageRecord, { input_tokens: 5, output_tokens: 1 });
+    const { toRow } = await import("../src/rated-record-store.js");
+    for (const r of records) {
+      await pool.query(`SELECT "${schema}".append_observations($1::jsonb)`, [
+        JSON.stringify([{ event_id: r.eventId, hash: "h", payload: r.observation }]),
+      ]);
+    }
+    await pool.query(`SELECT "${schema}".put_rated_records($1::jsonb)`, [
+      JSON.stringify([...records, corrected].map(toRow)),
+    ]);
+    const snapshot = async () =>
+      (
+        await pool.query(
+          `SELECT id::text, xid::text, rated_record_id, is_current, total::text FROM "${schema}".rated_records ORDER BY xid, id`,
+        )
+      ).rows;
+    const before = await snapshot();
+
+    const result = await migrate(pool, { schema });
+    expect(result.applied).toEqual([16]);
+    expect(await snapshot()).toEqual(before);
+    const { rows: parts } = await pool.query(
+      `SELECT DISTINCT tableoid::regclass::text AS p FROM "${schema}".rated_records ORDER BY 1`,
+    );
+    expect((parts as Array<{ p: string }>).map((r) => r.p.split(".").pop())).toEqual([
+      "rated_records_p2025_11",
+      "rated_records_p2025_12",
+      "rated_records_p2026_02",
+    ]);
+    expect(await count(pool, `SELECT 1 FROM "${schema}".observation_keys`, [])).toBe(3);
+    expect(await count(pool, `SELECT 1 FROM "${schema}".rated_record_keys`, [])).toBe(4);
+    // Stored ids stay stored; a new id after the copy does not reuse a position.
+    expect(await rated.put(records[1] as RatedUsageRecord)).toBe("already_exists");
+    expect(await observations.get((records[2] as RatedUsageRecord).eventId)).toEqual(
+      (records[2] as RatedUsageRecord).observation,
+    );
+    const next = at("2025-12", 9, 4);
+    expect(await rated.put(next)).toBe("stored");
+    const { rows } = await pool.query(
+      `SELECT max(id)::text AS m FROM "${schema}".rated_records WHERE rated_record_id <> $1`,
+      [next.ratedRecordId],
+    );
+    const { rows: mine } = await pool.query(
+      `SELECT id::text AS id FROM "${schema}".rated_records WHERE rated_record_id = $1`,
+      [next.ratedRecordId],
+    );
+    expect(BigInt((mine[0] as { id: string }).id)).toBeGreaterThan(BigInt((rows[0] as { m: string }).m));
+    const summary = await rated.summary({
+      start: "2025-11-01T00:00:00Z",
+      end: "2025-12-01T00:00:00Z",
+      groupBy: [],
+    });
+    expect(summary[0]?.requests).toBe(1);
   });
 });
