@@ -226,6 +226,21 @@ export async function applyRetention(
          updated_at = now()`,
       [before],
     );
+    // A write of an old month may have landed in DEFAULT since maintenance moved the rest.
+    const stray = await one<{ n: string }>(
+      tx,
+      `SELECT ((SELECT count(*) FROM ${q}.observations_default
+                 WHERE left(payload #>> '{timing,completedAt}', 7) < $1)
+             + (SELECT count(*) FROM ${q}.rated_records_default WHERE ${q}.month_of_ms(completed_ms) < $1))::text AS n`,
+      [before],
+    );
+    if (Number(stray.n) > 0) {
+      throw LatchValidationError.at(
+        "applyRetention",
+        "before",
+        `${stray.n} row(s) of months before ${before} arrived while retention ran; nothing was removed, run it again after the next export`,
+      );
+    }
     for (const m of result.months) {
       const s = suffix(m.month);
       // Under the lock, nothing may have arrived after the cursor the checks used (anything
