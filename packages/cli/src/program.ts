@@ -7,6 +7,7 @@ import { migrateCommand } from "./commands/migrate-command.js";
 import { pricesCommand } from "./commands/prices-command.js";
 import { rateCommand } from "./commands/rate-command.js";
 import { linesCommand, summaryCommand } from "./commands/reports-command.js";
+import { retentionCommand } from "./commands/retention-command.js";
 import { keysCommand, serveCommand } from "./commands/serve-command.js";
 import type { CliContext } from "./context.js";
 import { CommandError, EXIT, InterruptedError, RejectedLinesError, UsageError } from "./exit-codes.js";
@@ -24,6 +25,7 @@ const COMMANDS: readonly CommandDef[] = [
   linesCommand,
   serveCommand,
   keysCommand,
+  retentionCommand,
 ];
 
 const EXIT_HELP = `

@@ -7,7 +7,8 @@ import { buildProgram } from "../src/program.js";
 // the help of every command, which lists each flag, its default, choices and environment variable.
 // Regenerated deliberately when `latch doctor` was added (only its lines changed), and when
 // `latch prices update` was added (its own help and its line in `latch prices`), and for its
-// `--max-removed`, and for `--from genai-prices`.
+// `--max-removed`, for `--from genai-prices`, and when `latch retention apply` was added (its help
+// and its line in `latch`).
 const BEFORE = readFileSync(new URL("./fixtures/help.txt", import.meta.url), "utf8");
 
 const COMMANDS = [
@@ -26,6 +27,8 @@ const COMMANDS = [
   ["serve"],
   ["keys"],
   ["keys", "create"],
+  ["retention"],
+  ["retention", "apply"],
 ];
 
 describe("latch --help", () => {

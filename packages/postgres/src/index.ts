@@ -17,6 +17,7 @@ export {
   type PostgresObservationStoreOptions,
   type PostgresStoreOptions,
 } from "./observation-store.js";
+export { type MaintainPartitionsOptions, maintainPartitions } from "./partitions.js";
 export {
   fromPglite,
   type PGliteLike,
@@ -27,6 +28,13 @@ export {
 } from "./queryable.js";
 export { PostgresQuota, type PostgresQuotaOptions, type SweepExpiredOptions } from "./quota.js";
 export { PostgresRatedRecordStore } from "./rated-record-store.js";
+export {
+  type ApplyRetentionOptions,
+  applyRetention,
+  type RetentionExport,
+  type RetentionMonth,
+  type RetentionResult,
+} from "./retention.js";
 export {
   assertMigrated,
   DEFAULT_SCHEMA,

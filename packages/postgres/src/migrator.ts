@@ -1,4 +1,5 @@
 import { MIGRATIONS, type Migration } from "./migrations/index.js";
+import { MAINTAIN_PARTITIONS_SQL } from "./partitions.js";
 import type { Queryable } from "./queryable.js";
 import { DEFAULT_SCHEMA, quoteSchema } from "./schema.js";
 import { resolveTimeouts, runScript, transact } from "./transaction.js";
@@ -81,6 +82,12 @@ export async function applyMigrations(
       );
       applied.push(migration.version);
     }
+    // Partitions for this month and the next three, from migration 0016 on (and any month whose
+    // rows wait in a DEFAULT partition): so every deploy keeps them ahead of the writes.
+    const { rows: partitioned } = await tx.query(`SELECT to_regprocedure($1) IS NOT NULL AS yes`, [
+      `${q}.maintain_partitions(text,text)`,
+    ]);
+    if ((partitioned[0] as { yes: boolean }).yes) await tx.query(MAINTAIN_PARTITIONS_SQL(q, 3));
     return { version: Math.max(current, ...applied), applied };
   });
 }

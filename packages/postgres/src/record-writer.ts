@@ -20,7 +20,14 @@ import { GroupCommit, type GroupCommitSettings } from "./group-commit.js";
 import { isPool, type PoolLike, type Queryable, type QueryResultLike } from "./queryable.js";
 import { parseRecord, toRow } from "./rated-record-store.js";
 import { assertMigrated, quoteSchema, sqlState } from "./schema.js";
-import { CONFLICT_STATE, detailField, detailId, parseStored, rethrowConflict } from "./sql-errors.js";
+import {
+  beforeHorizon,
+  CONFLICT_STATE,
+  detailField,
+  detailId,
+  parseStored,
+  rethrowConflict,
+} from "./sql-errors.js";
 import { beginScript, type TransactionSettings, transact } from "./transaction.js";
 
 /** One call, checked and serialised by its caller before it joins a batch. */
@@ -118,7 +125,7 @@ function statements(
     `INSERT INTO ${q}.observations (event_id, hash, payload, priced)
        SELECT b.event_id, b.hash, b.payload, b.priced
        FROM jsonb_to_recordset(${observations}::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
-       ON CONFLICT (event_id) DO NOTHING RETURNING event_id`,
+       ON CONFLICT DO NOTHING RETURNING event_id`,
     `SELECT ${q}.append_observations(${checks}::jsonb) AS ids`,
     // Version 1 only: nothing to supersede, no currency to match. ON CONFLICT: a version another
     // writer stored meanwhile stands, and statement 5 answers it.
@@ -376,7 +383,7 @@ export class PostgresRecordWriter implements RecordWriter {
           await Promise.all(rest.map((call) => this.#commit(pool, [call])));
           return;
         }
-        const failure = asBusy(error);
+        const failure = beforeHorizon(error) ?? asBusy(error);
         for (const call of rest) call.reject(failure);
         return;
       }

@@ -1,3 +1,4 @@
+import { LatchValidationError } from "@latch/core";
 import { CorruptRecordError, IdempotencyConflictError } from "@latch/core/errors";
 import { sqlState } from "./schema.js";
 
@@ -6,6 +7,8 @@ export const CONFLICT_STATE = "LT409";
 export const MISSING_SUPERSEDED_STATE = "LT422";
 /** A rated-record version in another currency than the one it supersedes (migration 0008). */
 export const CURRENCY_MISMATCH_STATE = "LT412";
+/** A new row of a month before the retention horizon (migration 0016; class 22, a row's refusal). */
+export const BEFORE_HORIZON_STATE = "22L10";
 
 function detail(error: unknown): Record<string, unknown> {
   const text = (error as { detail?: unknown } | null)?.detail;
@@ -28,8 +31,27 @@ export function detailField(error: unknown, field: string): string {
   return String(detail(error)[field] ?? "");
 }
 
-/** Turns the conflict our SQL functions raise into `IdempotencyConflictError`; anything else is rethrown. */
+/**
+ * The refusal of a write older than the retention horizon as `invalid_input` naming
+ * `timing.completedAt`; `undefined` for any other error.
+ */
+export function beforeHorizon(error: unknown): LatchValidationError | undefined {
+  if (sqlState(error) !== BEFORE_HORIZON_STATE) return undefined;
+  const d = detail(error);
+  return LatchValidationError.at(
+    `event ${String(d.id ?? "")}`,
+    "timing.completedAt",
+    `is in ${String(d.month ?? "")}, before this store's retention horizon ${String(d.horizon ?? "")} (that month's partitions were removed; see latch retention)`,
+  );
+}
+
+/**
+ * Turns the conflict our SQL functions raise into `IdempotencyConflictError` (and a write
+ * before the retention horizon into `invalid_input`); anything else is rethrown.
+ */
 export function rethrowConflict(error: unknown): never {
+  const refused = beforeHorizon(error);
+  if (refused !== undefined) throw refused;
   if (sqlState(error) === CONFLICT_STATE) {
     const d = detail(error);
     throw new IdempotencyConflictError({

@@ -6,6 +6,7 @@ import { IdempotencyConflictError } from "@latch/core/errors";
 import { asBusy } from "./busy-error.js";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";
+import { beforeHorizon } from "./sql-errors.js";
 import { beginScript, runScript, type TransactionSettings } from "./transaction.js";
 
 /**
@@ -88,10 +89,21 @@ class CopyRows {
   }
 }
 
-async function copyIn(client: Queryable, copyFrom: CopyFrom, sql: string, rows: CopyRows): Promise<void> {
+/** COPYs the rows; resolves with the rows the server stored (`undefined` when the stream does not say). */
+async function copyIn(
+  client: Queryable,
+  copyFrom: CopyFrom,
+  sql: string,
+  rows: CopyRows,
+): Promise<number | undefined> {
   const stream = (client as unknown as { query<T>(submittable: T): T }).query(copyFrom(sql));
   await pipeline(Readable.from(rows.stream()), stream);
+  const stored = (stream as unknown as { rowCount?: unknown }).rowCount;
+  return typeof stored === "number" ? stored : undefined;
 }
+
+/** A direct COPY that met stored ids: the stage path answers the batch instead. */
+class StoredIdsMet extends Error {}
 
 /**
  * Appends a batch with COPY, in one transaction on one pooled session, with the same results
@@ -145,13 +157,22 @@ export async function appendCopy(
     if (direct) {
       try {
         return await transaction(async () => {
-          await copyIn(client, copyFrom, `COPY ${table} (event_id, hash, payload) FROM STDIN`, rows);
+          const stored = await copyIn(
+            client,
+            copyFrom,
+            `COPY ${table} (event_id, hash, payload) FROM STDIN`,
+            rows,
+          );
           if (rows.conflict !== undefined) throw rows.conflict;
+          // Migration 0017's key trigger skips a row whose id is stored (no unique violation on
+          // the partitioned table): fewer rows stored than sent means stored ids were met.
+          if (stored === undefined || stored < rows.unique) throw new StoredIdsMet();
           return "all" as const;
         });
       } catch (error) {
         // A stored id: fall back to the stage. Anything else is the batch's answer.
-        if (sqlState(error) !== UNIQUE_VIOLATION || broken !== undefined) throw error;
+        const met = error instanceof StoredIdsMet || sqlState(error) === UNIQUE_VIOLATION;
+        if (!met || broken !== undefined) throw error;
       }
     }
     return await transaction(async () => {
@@ -166,7 +187,7 @@ export async function appendCopy(
       const { rows: result } = await client.query(
         `WITH ins AS (
            INSERT INTO ${table} (event_id, hash, payload) SELECT event_id, hash, payload FROM ${STAGE}
-           ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
+           ON CONFLICT DO NOTHING RETURNING event_id)
          SELECT CASE WHEN count(*) < $1::int THEN coalesce(array_agg(event_id), '{}') END AS ids FROM ins`,
         [rows.unique],
       );
@@ -191,7 +212,7 @@ export async function appendCopy(
     if (!(error instanceof IdempotencyConflictError) && broken === undefined) {
       broken = error instanceof Error ? error : new Error(String(error));
     }
-    throw asBusy(error);
+    throw beforeHorizon(error) ?? asBusy(error);
   } finally {
     events.removeListener?.("error", onError);
     // A session whose connection failed is destroyed rather than returned to the pool.
