@@ -2,8 +2,11 @@
  * `latch.record()` on Postgres with 64 concurrent callers (issue 20): records/s and p50/p99 per
  * call, with the store's group commit (the observation, its rated record and the priced mark in
  * one transaction shared by concurrent calls) against one single-row INSERT transaction per call
- * (`BEGIN; INSERT one observation row; COMMIT`, the least a per-call write can do), on the same
- * pool, in the same run. For context it also runs the writer without group commit (one
+ * (one observation row, a named prepared INSERT in its own implicit transaction: one round trip,
+ * the least a per-call write can do), on the same pool, in the same run. For context also the
+ * same INSERT inside `BEGIN … COMMIT` (three round trips, as an ORM's transaction sends it).
+ * Each line shows the CPU per record of this process and of the pool's server backends (from
+ * /proc), so a figure bent by other load on the machine can be told apart from the code's cost. For context it also runs the writer without group commit (one
  * transaction per call) and the step-by-step path (append, lookup, put, mark: four transactions).
  * A fresh schema, dropped at the end.
  *
@@ -12,7 +15,7 @@
  */
 
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -54,6 +57,36 @@ interface Run {
   perSecond: number;
   p50: number;
   p99: number;
+  /** CPU per record in µs: this process, and the pool's server backends (0 when /proc is not readable). */
+  nodeCpu: number;
+  serverCpu: number;
+}
+
+/** The server backends of the pool's connections (a local server: their /proc entries). */
+let backends: number[] = [];
+async function findBackends(pool: pg.Pool): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: POOL }, () => pool.connect()));
+  try {
+    backends = await Promise.all(
+      clients.map(async (c) => (await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number),
+    );
+  } finally {
+    for (const c of clients) c.release();
+  }
+}
+
+/** CPU time of the backends in µs (utime + stime, clock ticks of 10 ms). */
+function serverMicros(): number {
+  let ticks = 0;
+  for (const pid of backends) {
+    try {
+      const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // not a local server, or not readable: reported as 0
+    }
+  }
+  return ticks * 10_000;
 }
 
 /** `CALLERS` callers, each awaiting its calls one after another; latency per call in ms. */
@@ -63,6 +96,8 @@ async function concurrently(
 ): Promise<Run> {
   const latencies = new Float64Array(items.length);
   let next = 0;
+  const cpu0 = process.cpuUsage();
+  const server0 = serverMicros();
   const t0 = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: CALLERS }, async () => {
@@ -74,10 +109,18 @@ async function concurrently(
     }),
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const serverCpu = (serverMicros() - server0) / items.length;
   latencies.sort();
   const at = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] as number;
-  return { perSecond: items.length / seconds, p50: at(0.5), p99: at(0.99) };
+  return {
+    perSecond: items.length / seconds,
+    p50: at(0.5),
+    p99: at(0.99),
+    nodeCpu: (cpu.user + cpu.system) / items.length,
+    serverCpu,
+  };
 }
 
 async function latchRun(pool: pg.Pool, label: string, observationsStore: ObservationStore): Promise<Run> {
@@ -103,10 +146,26 @@ async function latchRun(pool: pg.Pool, label: string, observationsStore: Observa
   }
 }
 
-/** The same observations (id, hash, payload) into the observations table, one transaction per call. */
+/**
+ * The same observations (id, hash, payload) into the observations table, one transaction per
+ * call: one named prepared INSERT, its own implicit transaction (one round trip).
+ */
 async function singleRowInserts(pool: pg.Pool): Promise<Run> {
-  const table = `"${schema}".observations`;
+  const text = `INSERT INTO "${schema}".observations (event_id, hash, payload) VALUES ($1, $2, $3::jsonb)`;
   return concurrently(observations(CALLS, "raw"), async (obs) => {
+    const canonical = canonicalJson(obs);
+    await pool.query({
+      name: "bench_single_row",
+      text,
+      values: [obs.eventId, hashCanonicalJson(canonical), canonical],
+    });
+  });
+}
+
+/** The same, inside `BEGIN … COMMIT` (three round trips per call). */
+async function singleRowTransactions(pool: pg.Pool): Promise<Run> {
+  const table = `"${schema}".observations`;
+  return concurrently(observations(CALLS, "tx"), async (obs) => {
     const canonical = canonicalJson(obs);
     const client = await pool.connect();
     try {
@@ -137,9 +196,11 @@ function stepByStep(store: PostgresObservationStore): ObservationStore {
 const ms = (n: number) => `${n.toFixed(2)} ms`;
 
 async function main() {
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: POOL });
+  // Idle clients stay open, so the backends measured at the start are the ones that work.
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: POOL, idleTimeoutMillis: 0 });
   try {
     await migrate(pool, { schema });
+    await findBackends(pool);
     const groupCommit =
       process.env.BENCH_GC_WAIT === undefined
         ? {}
@@ -150,6 +211,7 @@ async function main() {
       new PostgresObservationStore(pool, { schema, ...groupCommit }),
     );
     const raw = await singleRowInserts(pool);
+    const rawTx = await singleRowTransactions(pool);
     const perCall = await latchRun(
       pool,
       "one",
@@ -161,10 +223,11 @@ async function main() {
     );
     const line = (label: string, r: Run) =>
       console.log(
-        `  ${label.padEnd(52)} ${fmt(r.perSecond).padStart(7)}/s  p50 ${ms(r.p50)}  p99 ${ms(r.p99)}`,
+        `  ${label.padEnd(56)} ${fmt(r.perSecond).padStart(7)}/s  p50 ${ms(r.p50)}  p99 ${ms(r.p99)}  CPU/record: Node ${r.nodeCpu.toFixed(0)} µs, server ${r.serverCpu.toFixed(0)} µs`,
       );
     line("record(), group commit (default)", grouped);
     line("single-row INSERT, one transaction per call (raw)", raw);
+    line("single-row INSERT in BEGIN … COMMIT per call", rawTx);
     line("record(), one transaction per call (groupCommit: false)", perCall);
     line("record(), step by step (4 transactions, before)", steps);
     const ratio = grouped.perSecond / raw.perSecond;
@@ -177,6 +240,17 @@ async function main() {
       ratio: `${ratio.toFixed(1)}×`,
       target: "≥ 5×",
       met: ratio >= 5,
+    });
+    const cpu = (r: Run) => r.nodeCpu + r.serverCpu;
+    const cpuText = (r: Run) =>
+      `${cpu(r).toFixed(0)} µs (Node ${r.nodeCpu.toFixed(0)} + server ${r.serverCpu.toFixed(0)})`;
+    reportRow({
+      area: "postgres",
+      metric: "CPU per record, group commit (this process + the pool's server backends)",
+      latch: cpuText(grouped),
+      against: "single-row INSERT transaction per call",
+      againstValue: cpuText(raw),
+      ratio: `${(cpu(raw) / cpu(grouped)).toFixed(1)}×`,
     });
     reportRow({
       area: "postgres",

@@ -119,6 +119,28 @@ describe("postgres record writer", () => {
     expect(await stored(obs.eventId)).toMatchObject({ priced: true });
   });
 
+  it("a new observation whose event has a rated record stored already: appended, priced, answered with that record", async () => {
+    const writer = writerOf();
+    const obs = makeObservation({});
+    const earlier = rate(obs, "2026-03-01T12:00:05Z", "EUR");
+    await new PostgresRatedRecordStore(pool, { schema }).put(earlier);
+    // Without a record of its own, and with one (another rating): the stored version wins both times.
+    const other = makeObservation({});
+    const otherEarlier = rate(other, "2026-03-01T12:00:05Z", "EUR");
+    await new PostgresRatedRecordStore(pool, { schema }).put(otherEarlier);
+    const [bare, rated] = await Promise.all([writer.write(obs, undefined), writer.write(other, rate(other))]);
+    expect(bare).toEqual({ observation: "appended", current: earlier });
+    expect(rated).toEqual({ observation: "appended", current: otherEarlier });
+    for (const [o, r] of [
+      [obs, earlier],
+      [other, otherEarlier],
+    ] as const) {
+      const rows = await stored(o.eventId);
+      expect(rows).toMatchObject({ observations: 1, priced: true });
+      expect(rows.rated.map((x) => x.rated_record_id)).toEqual([r.ratedRecordId]);
+    }
+  });
+
   it("refuses a record that is not version 1 of the observation written, naming the field", async () => {
     const writer = writerOf();
     const obs = makeObservation({});
