@@ -65,6 +65,31 @@ describe("RedisQuota: rolling windows in buckets", () => {
     expect(await quota.balance("old-writer")).toMatchObject({ spent: 0, available: 100 });
   });
 
+  it("does not count twice a commit that the per-commit build makes beside this one (a rolling deploy)", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const account = "mixed-build";
+    const key = keyOf(account);
+    await quota.setLimit(account, 100, { period: { rollingMs: 2_000 } });
+    const commit = async (n: number, amount: number) => {
+      const holdId = `${keyPrefix}-${account}-${n}`;
+      await quota.reserve({ holdId, account, amount, ttlMs: 60_000 });
+      await quota.commit(holdId, amount);
+    };
+    await commit(1, 10);
+    // What the build before buckets commits: spent grows and a "<commit ms>|<amount>" entry is
+    // appended to the queue, but "usum" (which that build does not know) is left alone.
+    const tail = Number(await redis.hget(key, "ut"));
+    await redis.hset(key, `u:${tail}`, `${await serverNow(redis)}|5`, "ut", String(tail + 1));
+    await redis.hincrby(key, "spent", 5);
+    expect(await quota.balance(account)).toMatchObject({ spent: 15, available: 85 });
+    await sleep(1_000);
+    await commit(2, 50);
+    await sleep(1_300);
+    // The first 15 have left the window, the 50 has not: counting the 5 twice would drop 20.
+    expect(await quota.balance(account)).toMatchObject({ spent: 50, available: 50 });
+  });
+
   it("refuses absurd, negative or reversed period bounds in rollPeriod and setLimit, naming the field", async () => {
     const redis = await connected;
     const scripts = defineScripts(redis);

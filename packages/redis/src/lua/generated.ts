@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "da329e780158",
+    version: "982219bab7db",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -190,6 +190,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -219,7 +224,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -232,6 +237,10 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
@@ -248,12 +257,36 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -280,6 +313,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -297,7 +338,7 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
+  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -345,7 +386,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "07de1a8524e4",
+    version: "36414f4af988",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -506,6 +547,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -535,7 +581,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -548,6 +594,10 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
@@ -564,12 +614,36 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -596,6 +670,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -613,7 +695,7 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
+  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -859,7 +941,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "3e07ff401afd",
+    version: "98dcffe2cbcc",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1025,6 +1107,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1054,7 +1141,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1067,6 +1154,10 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
@@ -1083,12 +1174,36 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1115,6 +1230,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1132,7 +1255,7 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
+  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1247,7 +1370,7 @@ return {3, room}
   rollPeriod: {
     name: "rollPeriod",
     numberOfKeys: 1,
-    version: "aa8b40199837",
+    version: "d0bc6877a58c",
     lua: `--[[
   Starts an account's next calendar period: spent = 0 and the new bounds, when the period
   stored has ended by the server's clock and the bounds the client computed (for the server
@@ -1302,6 +1425,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1331,7 +1459,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1344,6 +1472,10 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
@@ -1360,12 +1492,36 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1392,6 +1548,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1409,7 +1573,7 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
+  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1485,7 +1649,7 @@ return {1}
   setLimit: {
     name: "setLimit",
     numberOfKeys: 1,
-    version: "990af0576be6",
+    version: "01122a17f31b",
     lua: `--[[
   Sets an account's limit and its budget period (see includes/period). (A limit alone,
   the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
@@ -1541,6 +1705,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1570,7 +1739,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1583,6 +1752,10 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
@@ -1599,12 +1772,36 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1631,6 +1828,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1648,7 +1853,7 @@ local function dropUsage(accountKey)
   for seq = head, tail - 1 do
     rcall("HDEL", accountKey, "u:" .. integerString(seq))
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
+  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
