@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "982219bab7db",
+    version: "6bf7403eeb83",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -249,6 +249,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -257,9 +285,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -330,15 +361,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -386,7 +427,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "36414f4af988",
+    version: "7919815618e0",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -606,6 +647,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -614,9 +683,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -687,15 +759,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -941,7 +1023,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "98dcffe2cbcc",
+    version: "9f3551e5e5ee",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1166,6 +1248,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -1174,9 +1284,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -1247,15 +1360,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1370,7 +1493,7 @@ return {3, room}
   rollPeriod: {
     name: "rollPeriod",
     numberOfKeys: 1,
-    version: "d0bc6877a58c",
+    version: "a659bc48b521",
     lua: `--[[
   Starts an account's next calendar period: spent = 0 and the new bounds, when the period
   stored has ended by the server's clock and the bounds the client computed (for the server
@@ -1484,6 +1607,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -1492,9 +1643,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -1565,15 +1719,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1649,7 +1813,7 @@ return {1}
   setLimit: {
     name: "setLimit",
     numberOfKeys: 1,
-    version: "01122a17f31b",
+    version: "b685913bf0b2",
     lua: `--[[
   Sets an account's limit and its budget period (see includes/period). (A limit alone,
   the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
@@ -1764,6 +1928,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -1772,9 +1964,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -1845,15 +2040,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).

@@ -75,6 +75,34 @@ local function recordUsage(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
 end
 
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
+end
+
 -- Drops the entries a rolling window of `proll` ms has passed (up to 1000 per call; the rest
 -- on the next) from spent, then records in now's bucket any spend that an older release
 -- committed without an entry (spent > usum; see above). Returns whether spent changed.
@@ -83,9 +111,12 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
   local usum = tonumber(q[4])
   local counted = tonumber(q[5])
@@ -156,15 +187,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum", "useq")
 end
 
 -- Whether `value` is an integer string of at most 16 digits (>= 0).
