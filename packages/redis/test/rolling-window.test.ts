@@ -65,6 +65,59 @@ describe("RedisQuota: rolling windows in buckets", () => {
     expect(await quota.balance("old-writer")).toMatchObject({ spent: 0, available: 100 });
   });
 
+  it("does not count twice a commit that the per-commit build makes beside this one (a rolling deploy)", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const account = "mixed-build";
+    const key = keyOf(account);
+    await quota.setLimit(account, 100, { period: { rollingMs: 2_000 } });
+    const commit = async (n: number, amount: number) => {
+      const holdId = `${keyPrefix}-${account}-${n}`;
+      await quota.reserve({ holdId, account, amount, ttlMs: 60_000 });
+      await quota.commit(holdId, amount);
+    };
+    await commit(1, 10);
+    // What the build before buckets commits: spent grows and a "<commit ms>|<amount>" entry is
+    // appended to the queue, but "usum" (which that build does not know) is left alone.
+    const tail = Number(await redis.hget(key, "ut"));
+    await redis.hset(key, `u:${tail}`, `${await serverNow(redis)}|5`, "ut", String(tail + 1));
+    await redis.hincrby(key, "spent", 5);
+    expect(await quota.balance(account)).toMatchObject({ spent: 15, available: 85 });
+    await sleep(1_000);
+    await commit(2, 50);
+    await sleep(1_300);
+    // The first 15 have left the window, the 50 has not: counting the 5 twice would drop 20.
+    expect(await quota.balance(account)).toMatchObject({ spent: 50, available: 50 });
+  });
+
+  it("changes the period of a large legacy queue in bounded steps (a million entries blocked Redis for 20 s)", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const account = "legacy-drop";
+    const key = keyOf(account);
+    const now = await serverNow(redis);
+    // 3,500 per-commit entries of the build before buckets, all in the window.
+    const fields: string[] = ["limit", "10000", "spent", "3500", "held", "0", "proll", "3600000"];
+    for (let seq = 0; seq < 3_500; seq++) fields.push(`u:${seq}`, `${now - 1_000 + (seq % 10)}|1`);
+    fields.push("uh", "0", "ut", "3500");
+    await redis.hset(key, ...fields);
+    const entries = async () => (await redis.hkeys(key)).filter((field) => field.startsWith("u:"));
+    await quota.setLimit(account, 10_000, { period: { rollingMs: 7_200_000 } });
+    // One script deletes at most 1,000 of them; the new window's queue starts after the rest.
+    expect(await entries()).toHaveLength(2_500 + 1);
+    expect(await redis.hget(key, "u:3500")).toMatch(/^\d+\|3500$/);
+    expect(await quota.balance(account)).toMatchObject({ spent: 3_500, available: 6_500 });
+    expect(await entries()).toHaveLength(1_500 + 1);
+    const holdId = `${keyPrefix}-${account}`;
+    await quota.reserve({ holdId, account, amount: 5, ttlMs: 60_000 });
+    await quota.commit(holdId, 5);
+    await quota.balance(account);
+    expect(await entries()).toEqual(["u:3500"]);
+    expect(await redis.hget(key, "ugh")).toBeNull();
+    expect(await quota.balance(account)).toMatchObject({ spent: 3_505, available: 6_495 });
+    expect(await redis.hget(key, "usum")).toBe("3505");
+  });
+
   it("refuses absurd, negative or reversed period bounds in rollPeriod and setLimit, naming the field", async () => {
     const redis = await connected;
     const scripts = defineScripts(redis);

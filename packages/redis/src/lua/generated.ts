@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "da329e780158",
+    version: "6bf7403eeb83",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -190,6 +190,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -219,7 +224,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -232,12 +237,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
@@ -248,12 +285,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -280,6 +344,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -289,15 +361,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -345,7 +427,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "07de1a8524e4",
+    version: "7919815618e0",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -506,6 +588,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -535,7 +622,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -548,12 +635,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
@@ -564,12 +683,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -596,6 +742,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -605,15 +759,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -859,7 +1023,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "3e07ff401afd",
+    version: "9f3551e5e5ee",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1025,6 +1189,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1054,7 +1223,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1067,12 +1236,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
@@ -1083,12 +1284,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1115,6 +1343,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1124,15 +1360,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1247,7 +1493,7 @@ return {3, room}
   rollPeriod: {
     name: "rollPeriod",
     numberOfKeys: 1,
-    version: "aa8b40199837",
+    version: "a659bc48b521",
     lua: `--[[
   Starts an account's next calendar period: spent = 0 and the new bounds, when the period
   stored has ended by the server's clock and the bounds the client computed (for the server
@@ -1302,6 +1548,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1331,7 +1582,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1344,12 +1595,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
@@ -1360,12 +1643,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1392,6 +1702,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1401,15 +1719,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).
@@ -1485,7 +1813,7 @@ return {1}
   setLimit: {
     name: "setLimit",
     numberOfKeys: 1,
-    version: "990af0576be6",
+    version: "b685913bf0b2",
     lua: `--[[
   Sets an account's limit and its budget period (see includes/period). (A limit alone,
   the period kept, is a plain HSET.) A changed period keeps spent until its first reset; a rolling window
@@ -1541,6 +1869,11 @@ end
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -1570,7 +1903,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -1583,12 +1916,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of \`amount\` (integer string > 0) at \`now\` in a rolling window of \`proll\` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of \`proll\` ms has passed (up to 1000 per call; the rest
@@ -1599,12 +1964,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -1631,6 +2023,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -1640,15 +2040,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether \`value\` is an integer string of at most 16 digits (>= 0).

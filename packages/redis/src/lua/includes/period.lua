@@ -16,6 +16,11 @@
   A commit by a release from before budget periods (its scripts add to "spent" and know no
   queue) shows as spent > usum: rollWindow records the difference in now's bucket, so it
   leaves the window one window after the script that saw it, never stays counted forever.
+  A commit by the build before buckets (running beside this one during a rolling deploy)
+  appends its own entry but leaves usum alone, so "useq" (the queue's tail when usum was last
+  brought up to date) tells its entries apart: rollWindow adds the entries from useq to the
+  tail to usum first (up to 1000 per call), and compensates only once it has counted them all,
+  so such a commit is never recorded twice (a double entry would later drop real spend).
 
   Calendar bounds need time-zone data, which Lua has not: a script that finds the period
   ended (now >= pend) writes nothing and answers {-9, now, every, zone}; the client computes
@@ -45,7 +50,7 @@ end
 -- or a new one). Leaves "usum" alone.
 local function appendEntry(accountKey, now, amount, proll)
   local at = integerString(bucketEntryAt(proll, now))
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "useq")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
   if tail > head then
@@ -58,12 +63,44 @@ local function appendEntry(accountKey, now, amount, proll)
     end
   end
   rcall("HSET", accountKey, "u:" .. integerString(tail), at .. "|" .. amount, "ut", integerString(tail + 1))
+  -- usum counts this entry (the caller adds it); "useq" moves on only when it counted all before.
+  if tonumber(q[3]) == tail then
+    rcall("HSET", accountKey, "useq", integerString(tail + 1))
+  end
 end
 
 -- Records a commit of `amount` (integer string > 0) at `now` in a rolling window of `proll` ms.
 local function recordUsage(accountKey, now, amount, proll)
   appendEntry(accountKey, now, amount, proll)
   rcall("HINCRBY", accountKey, "usum", amount)
+end
+
+-- Deletes fields u:<from> .. u:<to - 1> (to - from <= 1000), in one HDEL per 500.
+local function deleteEntries(accountKey, from, to)
+  local fields = {}
+  for seq = from, to - 1 do
+    fields[#fields + 1] = "u:" .. integerString(seq)
+    if #fields == 500 then
+      rcall("HDEL", accountKey, unpack(fields))
+      fields = {}
+    end
+  end
+  if #fields > 0 then
+    rcall("HDEL", accountKey, unpack(fields))
+  end
+end
+
+-- Deletes up to 1000 fields of a queue that a period change left ("ugh" to "uh"; see
+-- dropUsage). Returns nothing.
+local function sweepDropped(accountKey, ugh, head)
+  local from = tonumber(ugh)
+  local to = math.min(head, from + 1000)
+  deleteEntries(accountKey, from, to)
+  if to < head then
+    rcall("HSET", accountKey, "ugh", integerString(to))
+  else
+    rcall("HDEL", accountKey, "ugh")
+  end
 end
 
 -- Drops the entries a rolling window of `proll` ms has passed (up to 1000 per call; the rest
@@ -74,12 +111,39 @@ local function rollWindow(accountKey, now, proll)
     return false
   end
   local cutoff = now - tonumber(proll)
-  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "spent", "usum", "useq", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
+  if q[6] then
+    sweepDropped(accountKey, q[6], head)
+  end
   local spent = tonumber(q[3]) or 0
-  -- A queue from before "usum" existed matched spent.
-  local usum = tonumber(q[4]) or spent
+  local usum = tonumber(q[4])
+  local counted = tonumber(q[5])
+  if not usum then
+    -- A queue from before "usum" existed matched spent.
+    usum = spent
+    counted = tail
+  elseif not counted then
+    counted = tail
+  elseif counted > tail then
+    -- The queue was rebuilt by a build that knows no usum (its setLimit): count it again.
+    usum = 0
+    counted = head
+  end
+  if counted < head then
+    counted = head
+  end
+  -- Entries appended by the build before buckets (usum left alone): count them in usum.
+  local first = counted
+  while counted < tail and counted - first < 1000 do
+    local entry = rcall("HGET", accountKey, "u:" .. integerString(counted))
+    if entry then
+      local amount = string.match(entry, "^%d+|(%d+)$")
+      usum = usum + (tonumber(amount) or 0)
+    end
+    counted = counted + 1
+  end
   local start = head
   local dropped = 0
   while head < tail and head - start < 1000 do
@@ -106,6 +170,14 @@ local function rollWindow(accountKey, now, proll)
     rcall("HSET", accountKey, "spent", integerString(left))
   end
   usum = usum - dropped
+  if q[5] ~= integerString(counted) then
+    rcall("HSET", accountKey, "useq", integerString(counted))
+  end
+  if counted < tail then
+    -- Not all counted yet (the next call goes on): no compensation before it is.
+    rcall("HSET", accountKey, "usum", integerString(usum))
+    return dropped > 0
+  end
   if left > usum then
     appendEntry(accountKey, now, integerString(left - usum), proll)
   end
@@ -115,15 +187,25 @@ local function rollWindow(accountKey, now, proll)
   return dropped > 0
 end
 
--- Deletes a rolling window's queue (the period changed).
+-- Deletes a rolling window's queue (the period changed). A queue of more than 1000 entries
+-- (only the per-commit build before buckets wrote that many: a million commits in a window
+-- are a million entries) is not deleted in one script, which would block the server for
+-- seconds: its first 1000 entries are, the rest stay as "ugh" (the first left) up to "uh",
+-- and the new queue starts after them (uh = ut = the old tail); every later roll of the
+-- window, and the next period change, deletes 1000 more.
 local function dropUsage(accountKey)
-  local q = rcall("HMGET", accountKey, "uh", "ut")
+  local q = rcall("HMGET", accountKey, "uh", "ut", "ugh")
   local head = tonumber(q[1]) or 0
   local tail = tonumber(q[2]) or 0
-  for seq = head, tail - 1 do
-    rcall("HDEL", accountKey, "u:" .. integerString(seq))
+  local from = tonumber(q[3]) or head
+  local to = math.min(tail, from + 1000)
+  deleteEntries(accountKey, from, to)
+  rcall("HDEL", accountKey, "usum", "useq")
+  if to < tail then
+    rcall("HSET", accountKey, "ugh", integerString(to), "uh", integerString(tail), "ut", integerString(tail))
+  else
+    rcall("HDEL", accountKey, "uh", "ut", "ugh")
   end
-  rcall("HDEL", accountKey, "uh", "ut", "usum")
 end
 
 -- Whether `value` is an integer string of at most 16 digits (>= 0).
