@@ -1,5 +1,11 @@
 import { InMemoryPricingSource, LatchValidationError, type PriceSnapshot } from "@latch/core";
-import { canonicalJson, PriceSnapshotSchema, parseWith } from "@latch/core/adapter";
+import {
+  canonicalJson,
+  IsoTimestampSchema,
+  isWellFormedText,
+  PriceSnapshotSchema,
+  parseWith,
+} from "@latch/core/adapter";
 
 /** The `format` of a catalog file; a reader refuses any other. */
 export const PRICE_CATALOG_FORMAT = "latch.price-catalog.v1";
@@ -225,6 +231,7 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
     if (v === undefined && optional) return undefined;
     if (typeof v !== "string" || v.length === 0 || v.length > 2048)
       throw issue(field, "expected 1 to 2,048 characters");
+    if (!isWellFormedText(v)) throw issue(field, "must not contain U+0000 or an unpaired surrogate");
     return v;
   };
   const out: PriceCatalogSource = {
@@ -234,6 +241,9 @@ function parseSource(value: unknown, path: string): PriceCatalogSource {
     licence: text("licence", false) as string,
     copyright: text("copyright", false) as string,
   };
+  if (!IsoTimestampSchema.safeParse(out.fetchedAt).success) {
+    throw issue("fetchedAt", "expected an ISO 8601 UTC timestamp");
+  }
   const commit = text("commit", true);
   const etag = text("etag", true);
   const pkg = text("package", true);

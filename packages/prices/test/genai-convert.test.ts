@@ -62,8 +62,9 @@ describe("convertGenaiPrices", () => {
             input_image_mtok: 5,
             output_image_mtok: 30,
             web_searches_kcount: 10,
-            cache_audio_read_mtok: 2.5,
-            input_video_mtok: 1,
+            // at the prices of the meters Latch counts them in (else: conflictingPrice, see genai-absorbed-units.test.ts)
+            cache_audio_read_mtok: 0.0375,
+            input_video_mtok: 0.075,
             storage_searches_kcount: 2.5,
           },
         },

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { PLAIN_DECIMAL } from "../money/decimal.js";
+import { WellFormedText } from "./identity.js";
 import { isMeterKind, type MeterKind, MeterKindSchema } from "./meters.js";
 import { ModelRefSchema } from "./model.js";
 import { canonicalServiceTier, serviceTierOf } from "./service-tier.js";
@@ -70,10 +71,12 @@ export const TierConfigSchema = z.strictObject({
 });
 export type TierConfig = z.output<typeof TierConfigSchema>;
 
+// Aliases and tier names reach stores (a Postgres jsonb refuses U+0000): the same rule as ids.
 const ListedName = z
   .string()
   .min(1, { error: "must not be empty" })
-  .max(256, { error: "at most 256 characters" });
+  .max(256, { error: "at most 256 characters" })
+  .check(WellFormedText);
 
 /**
  * Prices for one model in one currency over a half-open interval

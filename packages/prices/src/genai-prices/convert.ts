@@ -86,6 +86,7 @@ export type GenaiSkipCode =
   | "conditionalOrder"
   | "futurePrice"
   | "allZero"
+  | "conflictingPrice"
   | "noPrice"
   | "invalidSnapshot";
 
@@ -107,6 +108,8 @@ export const GENAI_SKIP_REASONS: Readonly<Record<GenaiSkipCode, string>> = Objec
     "conditional prices must be an undated price then start dates in increasing order: the model is left out",
   futurePrice: "a price that starts after asOf: convert again once it applies",
   allZero: "every price is 0 (a placeholder or a free route; pass includeFree to import it)",
+  conflictingPrice:
+    "Latch counts these tokens in another meter (named in value), which the model prices differently: that meter is left unpriced, so a call using it is reported unpriced, never billed at the wrong rate",
   noPrice: "no unit of the model maps to a Latch meter",
   invalidSnapshot: "the snapshot does not validate (e.g. an id over 256 characters)",
 });
@@ -120,7 +123,7 @@ export interface GenaiPricesSkip {
   field: string;
   code: GenaiSkipCode;
   reason: string;
-  /** The match value or alias concerned, for match codes. */
+  /** The match value or alias concerned, for match codes; the meter left unpriced, for `conflictingPrice`. */
   value?: string;
 }
 
@@ -145,6 +148,21 @@ const UNITS: Readonly<Record<string, readonly [string, Per]>> = {
   output_reasoning_mtok: ["reasoning_tokens", "million"],
   web_searches_kcount: ["web_search_requests", "thousand"],
 };
+
+/**
+ * Units whose tokens Latch's usage parsers count inside another meter, for want of a meter of
+ * their own: cached audio and cached image tokens are `cached_input_tokens` (Gemini, OpenAI Chat
+ * Completions), video tokens are `input_tokens` / `output_tokens` (Gemini), and Gemini's image
+ * input tokens are `input_tokens`. When the model prices such a unit differently from that
+ * meter, the meter cannot be priced exactly: it is left unpriced (`conflictingPrice`).
+ */
+const ABSORBED: ReadonlyArray<{ unit: string; meter: string; providers?: readonly string[] }> = [
+  { unit: "cache_audio_read_mtok", meter: "cached_input_tokens" },
+  { unit: "cache_image_read_mtok", meter: "cached_input_tokens" },
+  { unit: "input_video_mtok", meter: "input_tokens" },
+  { unit: "output_video_mtok", meter: "output_tokens" },
+  { unit: "input_image_mtok", meter: "input_tokens", providers: ["google"] },
+];
 
 const EPOCH = "1970-01-01T00:00:00Z";
 const SUBJECT = "genai-prices data";
@@ -172,7 +190,11 @@ export function genaiPriceText(value: unknown, per: Per = "million"): string | u
  *   `input_audio_mtok`, `output_audio_mtok`, `input_image_mtok`, `output_image_mtok`,
  *   `output_reasoning_mtok` (absent: reasoning is billed `as` output), `web_searches_kcount` →
  *   `web_search_requests` per unit (÷ 1,000). Any other unit is skipped (`unsupportedUnit`):
- *   its usage stays unpriced, never billed at $0.
+ *   its usage stays unpriced, never billed at $0. A unit whose tokens Latch's usage parsers
+ *   count inside another meter (cached audio and image tokens in `cached_input_tokens`, video in
+ *   `input_tokens` / `output_tokens`, Gemini image input in `input_tokens`), priced differently
+ *   from that meter, leaves that meter unpriced for the model (`conflictingPrice`): such calls
+ *   are reported unpriced, never billed at the other rate.
  * - **Tiers** (`{ base, tiers: [{ start, price }] }`) become one request-scoped volume tier on
  *   prompt tokens (genai-prices compares its total input tokens, strictly above `start`).
  * - **Dated prices** (`start_date`) become dated snapshots (`effectiveFrom`/`effectiveUntil`);
@@ -439,6 +461,27 @@ function pricesOf(modelId: string, prices: GenaiModelPrice, ctx: ModelContext): 
     }
     if (!zero(text)) allZero = false;
     table[meter] = per === "million" ? { perMillion: text } : { perUnit: text };
+  }
+  // Compared with the prices as read (before any removal), so every conflicting unit is reported.
+  const conflicting = new Set<string>();
+  for (const { unit, meter, providers } of ABSORBED) {
+    const value = prices?.[unit];
+    if (value === undefined || (providers !== undefined && !providers.includes(ctx.providerId))) continue;
+    const own = table[meter];
+    if (own === undefined && !tiered.has(meter)) continue; // the meter is unpriced already
+    const text = genaiPriceText(value);
+    const same =
+      own !== undefined &&
+      "perMillion" in own &&
+      text !== undefined &&
+      new LatchDecimal(text).eq(new LatchDecimal(own.perMillion));
+    if (same) continue;
+    conflicting.add(meter);
+    ctx.skip(modelId, unit, "conflictingPrice", meter);
+  }
+  for (const meter of conflicting) {
+    delete table[meter];
+    tiered.delete(meter);
   }
   if (Object.keys(table).length === 0 && tiered.size === 0) {
     ctx.skip(modelId, "prices", "noPrice");

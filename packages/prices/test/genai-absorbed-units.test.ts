@@ -1,0 +1,174 @@
+/**
+ * Units genai-prices prices apart but Latch's usage parsers count inside another meter (cached
+ * audio in `cached_input_tokens`, Gemini video and image input in `input_tokens`, video output in
+ * `output_tokens`). Priced differently, they made the converted catalog bill those tokens at the
+ * other meter's rate: a Gemini 2.5 Flash call with cached audio was billed 0.03/Mtok for audio
+ * genai-prices prices at 0.1/Mtok. Now that meter is left unpriced for the model
+ * (`conflictingPrice`): the call is reported unpriced, never billed at the wrong rate.
+ */
+import {
+  createLatch,
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  type ProviderUsageInput,
+} from "@latch/core";
+import { describe, expect, it } from "vitest";
+import {
+  convertGenaiPrices,
+  type GenaiProvider,
+  type PriceCatalogSource,
+  pricingSourceOf,
+} from "../src/index.js";
+
+// Hand-written in genai-prices' shape (the numbers of its Gemini 2.5 Flash entry; not its data file).
+const source: PriceCatalogSource = {
+  name: "test data",
+  url: "https://example.test/genai-prices",
+  fetchedAt: "2026-12-01T00:00:00Z",
+  licence: "MIT",
+  copyright: "test",
+};
+const flash: GenaiProvider = {
+  id: "google",
+  models: [
+    {
+      id: "flash",
+      match: { equals: "flash" },
+      prices: {
+        input_mtok: 0.3,
+        cache_read_mtok: 0.03,
+        output_mtok: 2.5,
+        input_audio_mtok: 1,
+        cache_audio_read_mtok: 0.1,
+      },
+    },
+    {
+      id: "live",
+      match: { equals: "live" },
+      prices: { input_mtok: 0.75, output_mtok: 4.5, input_image_mtok: 1, input_video_mtok: 1 },
+    },
+    {
+      id: "omni",
+      match: { equals: "omni" },
+      prices: { input_mtok: 1.5, output_mtok: 9, output_video_mtok: 17.5 },
+    },
+  ],
+};
+const realtime: GenaiProvider = {
+  id: "openai",
+  models: [
+    {
+      id: "rt",
+      match: { equals: "rt" },
+      // cached audio at the text cache price: nothing conflicts
+      prices: { input_mtok: 5, cache_read_mtok: 2.5, output_mtok: 20, cache_audio_read_mtok: 2.5 },
+    },
+  ],
+};
+
+const convert = (providers: GenaiProvider[]) =>
+  convertGenaiPrices(providers, { source, providers: providers.map((p) => p.id) });
+const pricesOf = (r: ReturnType<typeof convert>, model: string) =>
+  r.catalog.entries.find((e) => e.snapshot.model.billableModel === model)?.snapshot.prices;
+
+async function recordGemini(
+  providers: GenaiProvider[],
+  model: string,
+  usageMetadata: Record<string, unknown>,
+) {
+  const latch = createLatch({
+    observations: new MemoryObservationStore(),
+    rated: new MemoryRatedRecordStore(),
+    pricing: pricingSourceOf(convert(providers).catalog),
+  });
+  const result = await latch.record({
+    api: "gemini",
+    response: { usageMetadata },
+    observation: {
+      eventId: `g-${model}-${JSON.stringify(usageMetadata).length}`,
+      subject: { tenantId: "t1" },
+      model: { billableModel: model },
+      provider: { providerId: "google" },
+      source: { kind: "provider_reported" },
+      outcome: { kind: "success" },
+      timing: { startedAt: "2026-06-01T00:00:00Z", completedAt: "2026-06-01T00:00:01Z" },
+    },
+  } as ProviderUsageInput);
+  await latch.close();
+  return result;
+}
+
+describe("units Latch counts inside another meter", () => {
+  it("a cached-audio price unlike the cache price leaves cached_input_tokens unpriced, and says so", () => {
+    const r = convert([flash]);
+    expect(pricesOf(r, "flash")).toEqual({
+      input_tokens: { perMillion: "0.3" },
+      output_tokens: { perMillion: "2.5" },
+      audio_input_tokens: { perMillion: "1" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(
+      r.skipped.filter((s) => s.code === "conflictingPrice").map((s) => [s.model, s.field, s.value]),
+    ).toEqual([
+      ["flash", "cache_audio_read_mtok", "cached_input_tokens"],
+      ["live", "input_video_mtok", "input_tokens"],
+      ["live", "input_image_mtok", "input_tokens"],
+      ["omni", "output_video_mtok", "output_tokens"],
+    ]);
+  });
+
+  it("Gemini video/image input and video output priced apart leave input_tokens / output_tokens unpriced", () => {
+    const r = convert([flash]);
+    expect(pricesOf(r, "live")).toEqual({
+      output_tokens: { perMillion: "4.5" },
+      image_input_tokens: { perMillion: "1" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    // no output price left: reasoning is not aliased to a missing one
+    expect(pricesOf(r, "omni")).toEqual({ input_tokens: { perMillion: "1.5" } });
+  });
+
+  it("the same price in both units is no conflict (OpenAI realtime: cached audio at the cache price)", () => {
+    const r = convert([realtime]);
+    expect(pricesOf(r, "rt")?.cached_input_tokens).toEqual({ perMillion: "2.5" });
+    expect(r.skipped.map((s) => s.code)).toEqual(["unsupportedUnit"]);
+  });
+
+  it("a Gemini call with cached audio is reported unpriced, not billed at the text cache rate", async () => {
+    // 10,000 prompt tokens: 4,000 text + 6,000 audio, all 6,000 audio cached; 100 out.
+    // genai-prices: 4,000 × 0.3 + 6,000 × 0.1 (cached audio) + 100 × 2.5, /1e6 = 0.00205.
+    // Before: Latch billed the 6,000 cached audio at 0.03 → 0.0012 + 0.00018 + 0.00025 = 0.00163.
+    const result = await recordGemini([flash], "flash", {
+      promptTokenCount: 10_000,
+      cachedContentTokenCount: 6_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 10_100,
+      promptTokensDetails: [
+        { modality: "TEXT", tokenCount: 4_000 },
+        { modality: "AUDIO", tokenCount: 6_000 },
+      ],
+      cacheTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+    });
+    expect(result.status).toBe("unpriced");
+    if (result.status !== "unpriced") return;
+    expect(result.reason).toBe("no_price");
+    expect(result).toMatchObject({ meter: "cached_input_tokens" });
+  });
+
+  it("the same model still bills calls without cache exactly", async () => {
+    // 3,000 text + 1,000 uncached audio in, 200 out: 3,000 × 0.3 + 1,000 × 1 + 200 × 2.5, /1e6
+    // = 0.0009 + 0.001 + 0.0005 = 0.0024
+    const result = await recordGemini([flash], "flash", {
+      promptTokenCount: 4_000,
+      candidatesTokenCount: 200,
+      totalTokenCount: 4_200,
+      promptTokensDetails: [
+        { modality: "TEXT", tokenCount: 3_000 },
+        { modality: "AUDIO", tokenCount: 1_000 },
+      ],
+    });
+    expect(result.status).toBe("rated");
+    if (result.status !== "rated") return;
+    expect(result.record.total).toBe("0.0024");
+  });
+});
