@@ -16,6 +16,7 @@ import {
 } from "@latch/core/adapter";
 import { IdempotencyConflictError } from "@latch/core/errors";
 import { asBusy, busyReason } from "./busy-error.js";
+import { whenIdle } from "./client-ready.js";
 import { GroupCommit, type GroupCommitSettings } from "./group-commit.js";
 import { isPool, type PoolLike, type Queryable, type QueryResultLike } from "./queryable.js";
 import { parseRecord, toRow } from "./rated-record-store.js";
@@ -419,10 +420,12 @@ export class PostgresRecordWriter implements RecordWriter {
       return outcome(results[n - 6] as QueryResultLike, results[n - 2] as QueryResultLike);
     } catch (error) {
       if (sqlState(error) === undefined) onError(error instanceof Error ? error : new Error(String(error)));
-      else
+      else {
+        await whenIdle(client); // pg rejects a failed query before the server is ready again
         await client.query("ROLLBACK").catch((rollbackError: unknown) => {
           onError(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError)));
         });
+      }
       throw error;
     } finally {
       emitter.removeListener?.("error", onError);

@@ -4,6 +4,7 @@ import type { UsageObservation } from "@latch/core";
 import { canonicalJson, hashCanonicalJson } from "@latch/core/adapter";
 import { IdempotencyConflictError } from "@latch/core/errors";
 import { asBusy } from "./busy-error.js";
+import { whenIdle } from "./client-ready.js";
 import type { PoolLike, Queryable } from "./queryable.js";
 import { sqlState } from "./schema.js";
 import { beforeHorizon } from "./sql-errors.js";
@@ -147,6 +148,8 @@ export async function appendCopy(
       await client.query("COMMIT");
       return result;
     } catch (error) {
+      // A failed COPY rejects before the server is ready for the next query: wait for that.
+      await whenIdle(client);
       await client.query("ROLLBACK").catch((rollbackError: unknown) => {
         broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
       });

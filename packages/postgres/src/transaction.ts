@@ -1,4 +1,5 @@
 import { asBusy, busyReason } from "./busy-error.js";
+import { whenIdle } from "./client-ready.js";
 import { isPool, type PoolLike, type Queryable, type QueryResultLike } from "./queryable.js";
 import { sqlState } from "./schema.js";
 
@@ -163,7 +164,9 @@ async function beginCommit<T>(
     await session.query("COMMIT");
     return result;
   } catch (error) {
-    // After a failed COMMIT there is no transaction left: ROLLBACK then only warns.
+    // After a failed COMMIT there is no transaction left: ROLLBACK then only warns. It waits
+    // for the failed query's end (pg rejects it before the server is ready for the next).
+    await whenIdle(session);
     await session.query("ROLLBACK").catch((rollbackError: unknown) => {
       onBroken(rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError)));
     });

@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { describe, expect, it } from "vitest";
 import { PostgresBusyError, PostgresUsageCounter, type Queryable } from "../src/index.js";
 import { resolveTimeouts, STORE_TIMEOUTS, transact, transactQuery } from "../src/transaction.js";
@@ -157,6 +158,46 @@ describe("transactions Latch opens", () => {
     expect(mostInFlight).toBe(1);
     // A server's answer leaves the connection usable: both clients go back to the pool.
     expect(released).toEqual([undefined, undefined]);
+  });
+
+  it("on a pool, send ROLLBACK only once the failed statement's session is ready again", async () => {
+    // pg rejects a failed query on the server's ErrorResponse and is ready for the next one only
+    // at its ReadyForQuery, which may come in a later read (after a failed COPY, only once the
+    // client ended the copy). A ROLLBACK sent in between is a query sent while another runs.
+    const sent: string[] = [];
+    const overlapping: string[] = [];
+    const released: Array<Error | boolean | undefined> = [];
+    const client = Object.assign(new EventEmitter(), {
+      readyForQuery: true,
+      query(text: string) {
+        sent.push(text);
+        if (!client.readyForQuery) overlapping.push(text);
+        client.readyForQuery = false;
+        return new Promise((resolve, reject) => {
+          setImmediate(() => {
+            if (text !== "UPDATE x") {
+              client.readyForQuery = true;
+              client.emit("drain");
+              resolve({ rows: [], rowCount: 0 });
+              return;
+            }
+            reject(sqlError("23505")); // ErrorResponse …
+            setTimeout(() => {
+              client.readyForQuery = true; // … ReadyForQuery, in a later read
+              client.emit("drain");
+            }, 5);
+          });
+        });
+      },
+      release(error?: Error | boolean) {
+        released.push(error);
+      },
+    });
+    const pool = { query: client.query, connect: async () => client, totalCount: 1, idleCount: 0 };
+    await expect(transactQuery(pool, settings, "UPDATE x", [])).rejects.toMatchObject({ code: "23505" });
+    expect(sent).toEqual([BEGIN, "UPDATE x", "ROLLBACK"]);
+    expect(overlapping).toEqual([]);
+    expect(released).toEqual([undefined]);
   });
 
   it("take the timeouts as whole milliseconds from 0 to 2^31-1, naming the option otherwise", () => {

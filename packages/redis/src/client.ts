@@ -93,8 +93,10 @@ export class Deadlines {
           resolve(value);
         },
         (error: unknown) => {
+          // Past its deadline the timeout has settled it (and run onRejected): not again.
+          const pending = entry.reject !== undefined;
           this.#settled(entry);
-          fail(error);
+          if (pending) fail(error);
         },
       );
     });

@@ -78,4 +78,22 @@ describe("Deadlines (one timer for every pending operation)", () => {
     ).rejects.toThrow("timeout rethrown");
     expect(deadlines.pending).toBe(0);
   });
+
+  it("maps once: an operation that rejects after its timeout fired does not call onRejected again", async () => {
+    const deadlines = new Deadlines(50);
+    const seen: string[] = [];
+    let fail: (error: Error) => void = () => undefined;
+    const late = new Promise<never>((_, reject) => {
+      fail = reject;
+    });
+    const answer = await deadlines.run(late, (e) => {
+      seen.push((e as Error).message);
+      return "mapped";
+    });
+    expect(answer).toBe("mapped");
+    fail(new Error("late rejection")); // the socket answers with an error after the deadline
+    await later(20, undefined);
+    expect(seen).toEqual(["no answer from Redis within 50 ms"]);
+    expect(deadlines.pending).toBe(0);
+  });
 });
