@@ -130,7 +130,7 @@ async function usageFacts(rows: FactsRow["usage"]): Promise<UsageFact[]> {
  * without snapshots (a ledger migrated from before 0013, or SQL-loaded), read and replayed in
  * reads of this many rows, yielding to the event loop between them.
  */
-const CATCH_UP_EVENTS = 2_000;
+const CATCH_UP_EVENTS = 1_000;
 
 /**
  * {@link CreditLedger} on PostgreSQL or PGlite (tables `<schema>.credit_*`, migration 0003),
