@@ -234,11 +234,19 @@ export {
 } from "./credits/schemas.js";
 export {
   DEFAULT_SNAPSHOT_EVERY,
+  DEFAULT_SNAPSHOT_KEEP_NEWEST,
+  DEFAULT_SNAPSHOT_SPARSE_FACTOR,
   decodeLedgerSnapshot,
   dropSnapshotsAfter,
   encodeLedgerSnapshot,
   parseSnapshotEvery,
+  parseSnapshotThinning,
+  type SnapshotThinning,
   snapshotAtOrBefore,
+  snapshotsToThin,
+  THINNING_WINDOW,
+  type ThinningRule,
+  thinAfterWrite,
   voidChangesFrom,
 } from "./credits/snapshots.js";
 /** Error classes by code, for adapters that add codes of their own (see `LatchError.is`). */

@@ -14,6 +14,7 @@ export {
   ApiKeys,
   type ApiKeysOptions,
 } from "./api-keys/index.js";
+export type { SnapshotThinning } from "./credits/snapshots.js";
 export {
   LATCH_ERROR_CODES,
   LatchError,

@@ -52,9 +52,14 @@ import {
   parseHoldRetentionMs,
   parseLedgerIdArg,
   parseSnapshotEvery,
+  parseSnapshotThinning,
   parseTimeArg,
   type SnapshotCapture,
+  type SnapshotThinning,
   snapshotsAlong,
+  THINNING_WINDOW,
+  type ThinningRule,
+  thinAfterWrite,
   toCreditUnits,
   type UsageFact,
   unknownId,
@@ -86,6 +91,8 @@ interface LoadedLedger {
   highWatermark: number | null;
   grants: CreditGrant[];
   facts: LedgerFacts;
+  /** The load read at most `limit` usage rows and stopped there: `facts.usage` is a prefix in time. */
+  truncated: boolean;
 }
 
 interface FactsRow {
@@ -118,8 +125,12 @@ async function usageFacts(rows: FactsRow["usage"]): Promise<UsageFact[]> {
   return facts;
 }
 
-/** Usage events one slice of a long catch-up replays before it yields (see `#catchUp`). */
-const CATCH_UP_EVENTS = 2_000;
+/**
+ * Usage rows a write reads at once (see `#catchUp`): more after a snapshot means a long history
+ * without snapshots (a ledger migrated from before 0013, or SQL-loaded), read and replayed in
+ * reads of this many rows, yielding to the event loop between them.
+ */
+const CATCH_UP_EVENTS = 1_000;
 
 /**
  * {@link CreditLedger} on PostgreSQL or PGlite (tables `<schema>.credit_*`, migration 0003),
@@ -168,6 +179,12 @@ export interface PostgresCreditLedgerOptions extends PostgresStoreOptions {
    * `credits/snapshots.ts`.
    */
   snapshotEvery?: number;
+  /**
+   * How old snapshots are thinned: the newest `keepNewest` (default 64) are all kept, older
+   * ones one per `sparseEvery` usage events (default 8 × `snapshotEvery`); `false` keeps every
+   * one. Never changes a number. See core's `credits/snapshots.ts`.
+   */
+  snapshotThinning?: SnapshotThinning | false;
 }
 
 export class PostgresCreditLedger implements CreditLedger {
@@ -178,10 +195,20 @@ export class PostgresCreditLedger implements CreditLedger {
   readonly #retentionMs: number;
   readonly #purge: ResolvedHoldPurge;
   readonly #snapshotEvery: number;
+  readonly #thinning: ThinningRule | null;
+  #warm: Promise<void> | undefined;
 
-  /** `options`: the schema, the timeouts, `holdRetentionMs` (default one day) and `snapshotEvery`. */
+  /**
+   * `options`: the schema, the timeouts, `holdRetentionMs` (default one day), `snapshotEvery`
+   * and `snapshotThinning`.
+   */
   constructor(db: Queryable, options: PostgresCreditLedgerOptions = {}) {
     this.#snapshotEvery = parseSnapshotEvery(options.snapshotEvery, "PostgresCreditLedger options");
+    this.#thinning = parseSnapshotThinning(
+      options.snapshotThinning,
+      this.#snapshotEvery,
+      "PostgresCreditLedger options",
+    );
     this.#db = db;
     this.#schema = options.schema ?? DEFAULT_SCHEMA;
     this.#q = quoteSchema(this.#schema);
@@ -210,6 +237,55 @@ export class PostgresCreditLedger implements CreditLedger {
   async ready(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     await assertMigrated(this.#db, this.#schema);
+    this.#warm ??= this.#warmUp().catch(() => {
+      this.#warm = undefined; // a warm-up is only an optimisation: the first write does it then
+    });
+    await this.#warm;
+  }
+
+  /**
+   * Runs a write's statements once on an unknown ledger and the engine on a tiny ledger, in a
+   * transaction that is rolled back: on PGlite (in this thread) the catalog caches and plans a
+   * first write would build, and the first compilation of the engine's code, happen here
+   * instead of inside the first write. The transaction writes nothing (no such ledger).
+   */
+  async #warmUp(): Promise<void> {
+    const none = "\u0000latch-warm-up";
+    await this.#run(async (tx) => {
+      await this.#lock(tx, none, "CreditLedger.ready").catch(() => undefined);
+      await this.#feature(none, tx);
+      await tx.query(
+        `SELECT hash, version, at_ms::text AS at_ms FROM ${this.#q}.credit_usage
+         WHERE ledger_id = $1 AND feature_id = $2 AND event_id = $3`,
+        [none, none, none],
+      );
+      await this.#load(tx, none, "CreditLedger.ready", 0).catch(() => undefined);
+      await this.#activeHolds(tx, none, await this.#now(tx));
+      await this.#dropSnapshotsAfter(tx, none, 0);
+      await this.#newestSnapshots(tx, none, 1);
+    });
+    const warm = "warm-up";
+    const facts: LedgerFacts = {
+      grants: [
+        {
+          ...grantFact({
+            grantId: warm,
+            ledgerId: warm,
+            featureId: warm,
+            sequence: 1,
+            amount: "2",
+            priority: 1,
+            effectiveAt: iso(0),
+          } as CreditGrant),
+        },
+      ],
+      resets: [],
+      usage: [1, 2, 3].map((i) => ({ featureId: warm, eventId: `${i}`, amount: 1n, atMs: i })),
+    };
+    const taken: LedgerSnapshot[] = [];
+    allocationOf(facts, warm, "3", { every: 1, onSnapshot: (x) => taken.push(x) });
+    for (const x of taken) decodeLedgerSnapshot(warm, JSON.parse(JSON.stringify(encodeLedgerSnapshot(x))));
+    enforcementCheck(facts, { featureId: warm, eventId: "4", amount: 1n, atMs: 4 });
   }
 
   async createFeature(input: CreditFeatureInput, signal?: AbortSignal) {
@@ -460,7 +536,11 @@ export class PostgresCreditLedger implements CreditLedger {
         throw unknownId("CreditReserve", "featureId", "feature");
       }
       const now = await this.#now(tx);
-      const loaded = await this.#load(tx, ledgerId, "CreditReserve", now);
+      const loaded = await this.#catchUp(
+        tx,
+        await this.#load(tx, ledgerId, "CreditReserve", now, Number.MAX_SAFE_INTEGER, CATCH_UP_EVENTS),
+        now,
+      );
       const holds = await this.#activeHolds(tx, ledgerId, now);
       const retry = async (): Promise<CreditReserveResult | undefined> => {
         const { rows } = await tx.query(`SELECT hash FROM ${this.#q}.credit_holds WHERE hold_id = $1`, [
@@ -589,7 +669,11 @@ export class PostgresCreditLedger implements CreditLedger {
       const now = await this.#now(tx);
       const holds = await this.#activeHolds(tx, usage.ledgerId, now);
       const bound = holds.length === 0 ? changesFrom : Math.min(changesFrom, now);
-      loaded = await this.#catchUp(tx, await this.#load(tx, usage.ledgerId, subject, bound), bound);
+      loaded = await this.#catchUp(
+        tx,
+        await this.#load(tx, usage.ledgerId, subject, bound, Number.MAX_SAFE_INTEGER, CATCH_UP_EVENTS),
+        bound,
+      );
       const check = enforcementCheck(withHolds(loaded.facts, holds, now), fact);
       if (!check.allowed) {
         return {
@@ -602,7 +686,7 @@ export class PostgresCreditLedger implements CreditLedger {
     } else {
       loaded = await this.#catchUp(
         tx,
-        await this.#load(tx, usage.ledgerId, subject, changesFrom),
+        await this.#load(tx, usage.ledgerId, subject, changesFrom, Number.MAX_SAFE_INTEGER, CATCH_UP_EVENTS),
         changesFrom,
       );
     }
@@ -654,39 +738,93 @@ export class PostgresCreditLedger implements CreditLedger {
 
   /**
    * A write that must replay a long history (a ledger with no snapshot yet, one migrated from
-   * before 0013, or a fact dated far back) replays the part before `bound` in slices of
-   * {@link CATCH_UP_EVENTS} usage events, yielding to the event loop between them, and stores
-   * the snapshots they take; it returns the facts from the last of them. So no single slice
-   * holds the event loop for long (the caller holds the ledger's lock throughout).
+   * before 0013, or SQL-loaded usage) got only the first {@link CATCH_UP_EVENTS} usage rows from
+   * `#load` (`truncated`). It replays them, stores the snapshots they take (at or before `bound`,
+   * the earliest time the write's own question looks at), yields to the event loop, reads the
+   * next rows from the last snapshot on, and so on: no read and no replay holds the event loop
+   * for more than one slice (the caller holds the ledger's lock throughout). Returns the facts
+   * from the last snapshot on, complete. When no snapshot can be taken before `bound` (snapshots
+   * off, or the history before `bound` is shorter than `snapshotEvery`), the rest is read at once.
    */
   async #catchUp(tx: Queryable, loaded: LoadedLedger, bound: number): Promise<LoadedLedger> {
-    const every = this.#snapshotEvery;
-    if (every === 0 || loaded.facts.usage.length <= CATCH_UP_EVENTS) return loaded;
-    const usage = loaded.facts.usage; // in time order (the load's ORDER BY)
-    let facts: LedgerFacts = loaded.facts;
-    let start = 0;
-    const taken: LedgerSnapshot[] = [];
-    while (usage.length - start > CATCH_UP_EVENTS) {
-      const slice = usage.slice(start, start + CATCH_UP_EVENTS);
-      if ((slice.at(-1) as { atMs: number }).atMs >= bound) break; // only snapshots before `bound` stay valid
-      const along = snapshotsAlong({ ...facts, usage: slice }, every);
+    if (!loaded.truncated) return loaded;
+    const ledgerId = loaded.info.ledgerId;
+    let facts = loaded.facts;
+    let usage = facts.usage; // a prefix in time of the usage from facts.from on
+    for (;;) {
+      const along =
+        this.#snapshotEvery === 0
+          ? []
+          : snapshotsAlong({ ...facts, usage }, this.#snapshotEvery).filter((x) => x.position <= bound);
       const last = along.at(-1);
-      if (last === undefined) break;
-      taken.push(...along);
-      while (start < usage.length && (usage[start] as { atMs: number }).atMs < last.position) start++;
-      facts = { ...facts, usage: usage.slice(start), from: last };
+      if (last === undefined) {
+        usage = await this.#usageFrom(tx, ledgerId, facts.from?.position, null);
+        break;
+      }
+      await this.#storeSnapshots(tx, ledgerId, along);
+      facts = { ...facts, from: last };
       await new Promise<void>((resolve) => setImmediate(resolve));
+      usage = await this.#usageFrom(tx, ledgerId, last.position, CATCH_UP_EVENTS);
+      if (usage.length < CATCH_UP_EVENTS) break;
     }
-    await this.#storeSnapshots(tx, loaded.info.ledgerId, taken);
-    return { ...loaded, facts };
+    return { ...loaded, facts: { ...facts, usage }, truncated: false };
   }
 
+  /**
+   * For the rest of the write's transaction, a bounded read of usage in time order walks the
+   * index `credit_usage_time` and stops after `limit` rows. Without statistics (usage loaded in
+   * bulk and not analysed yet, as on PGlite) the planner takes a bitmap scan of every row after
+   * the start and a top-N sort instead, so each read of a catch-up cost the rest of the history
+   * (1,000,000 rows: 26 minutes in all instead of seconds). Every other statement of a write is
+   * a probe of a unique or small index, which these settings do not change.
+   */
+  async #orderedReads(tx: Queryable): Promise<void> {
+    await tx.query(
+      "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+    );
+  }
+
+  /** The ledger's usage at or after `fromMs` (all without), in time order, at most `limit` rows. */
+  async #usageFrom(
+    tx: Queryable,
+    ledgerId: string,
+    fromMs: number | undefined,
+    limit: number | null,
+  ): Promise<UsageFact[]> {
+    const { rows } = await tx.query(
+      `SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text) ORDER BY u.at_ms), '[]') AS usage
+       FROM (SELECT feature_id, event_id, amount, at_ms FROM ${this.#q}.credit_usage
+             WHERE ledger_id = $1 AND at_ms >= $2::bigint ORDER BY at_ms LIMIT $3::bigint) u`,
+      [ledgerId, fromMs === undefined ? "-9223372036854775808" : String(fromMs), limit],
+    );
+    return usageFacts((rows[0] as { usage: FactsRow["usage"] }).usage);
+  }
+
+  /**
+   * Stores the snapshots a write took, thinned together with the ledger's newest stored ones
+   * (a bounded window, see core's `credits/snapshots.ts`): what the rule drops among those is
+   * deleted, and a taken one it drops is never inserted.
+   */
   async #storeSnapshots(
     tx: Queryable,
     ledgerId: string,
     snapshots: readonly LedgerSnapshot[],
   ): Promise<void> {
     if (snapshots.length === 0) return;
+    let keep = snapshots;
+    const rule = this.#thinning;
+    if (rule !== null) {
+      const stored = await this.#newestSnapshots(tx, ledgerId, rule.keepNewest + THINNING_WINDOW + 1);
+      const { store, drop } = thinAfterWrite(stored, snapshots, rule);
+      keep = store;
+      if (drop.length > 0) {
+        await tx.query(
+          `DELETE FROM ${this.#q}.credit_snapshots WHERE ledger_id = $1 AND position_ms = ANY($2::bigint[])`,
+          [ledgerId, drop.map(String)],
+        );
+      }
+      if (keep.length === 0) return;
+    }
     await tx.query(
       `INSERT INTO ${this.#q}.credit_snapshots (ledger_id, position_ms, state)
        SELECT $1, s.position_ms, s.state FROM jsonb_to_recordset($2::jsonb) AS s(position_ms bigint, state jsonb)
@@ -694,13 +832,33 @@ export class PostgresCreditLedger implements CreditLedger {
       [
         ledgerId,
         JSON.stringify(
-          snapshots.map((snapshot) => ({
+          keep.map((snapshot) => ({
             position_ms: snapshot.position,
             state: encodeLedgerSnapshot(snapshot),
           })),
         ),
       ],
     );
+  }
+
+  /** The positions and usage counts of the ledger's newest `limit` snapshots, oldest first. */
+  async #newestSnapshots(
+    tx: Queryable,
+    ledgerId: string,
+    limit: number,
+  ): Promise<Array<{ position: number; count: number | undefined }>> {
+    const { rows } = await tx.query(
+      `SELECT position_ms::text AS p, state->>'count' AS c FROM ${this.#q}.credit_snapshots
+       WHERE ledger_id = $1 ORDER BY position_ms DESC LIMIT $2`,
+      [ledgerId, limit],
+    );
+    return (rows as Array<{ p: string; c: string | null }>)
+      .map((r) => ({
+        position: Number(r.p),
+        // A count that is not a whole number (a hand-edited row) is as good as none: kept.
+        count: r.c !== null && /^\d{1,15}$/.test(r.c) ? Number(r.c) : undefined,
+      }))
+      .reverse();
   }
 
   /** Drops the ledger's snapshots that a fact at `atMs` changes (the caller holds the lock). */
@@ -897,9 +1055,11 @@ export class PostgresCreditLedger implements CreditLedger {
     subject: string,
     bound: number,
     upTo = Number.MAX_SAFE_INTEGER,
+    limit: number | null = null,
     useSnapshots = this.#snapshotEvery > 0,
   ): Promise<LoadedLedger> {
     const ms = (v: number) => String(Math.max(Math.min(v, Number.MAX_SAFE_INTEGER), Number.MIN_SAFE_INTEGER));
+    if (limit !== null) await this.#orderedReads(db);
     const { rows } = await db.query(
       `WITH s AS (
          SELECT position_ms, state FROM ${this.#q}.credit_snapshots
@@ -913,11 +1073,13 @@ export class PostgresCreditLedger implements CreditLedger {
          (SELECT coalesce(json_agg(r.at_ms::text), '[]')
           FROM ${this.#q}.credit_resets r WHERE r.ledger_id = l.ledger_id) AS resets,
          (SELECT coalesce(json_agg(json_build_array(u.feature_id, u.event_id, u.amount::text, u.at_ms::text) ORDER BY u.at_ms), '[]')
-          FROM ${this.#q}.credit_usage u WHERE u.ledger_id = l.ledger_id
-            AND u.at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
-            AND u.at_ms <= $4::bigint) AS usage
+          FROM (SELECT feature_id, event_id, amount, at_ms FROM ${this.#q}.credit_usage
+                WHERE ledger_id = l.ledger_id
+                  AND at_ms >= coalesce((SELECT position_ms FROM s), '-9223372036854775808'::bigint)
+                  AND at_ms <= $4::bigint
+                ORDER BY at_ms LIMIT $5::bigint) u) AS usage
        FROM ${this.#q}.credit_ledgers l WHERE l.ledger_id = $1`,
-      [ledgerId, ms(bound), useSnapshots, ms(upTo)],
+      [ledgerId, ms(bound), useSnapshots, ms(upTo), limit],
     );
     const row = rows[0] as FactsRow | undefined;
     if (row === undefined) throw unknownId(subject, "ledgerId", "ledger");
@@ -927,7 +1089,7 @@ export class PostgresCreditLedger implements CreditLedger {
         from = decodeLedgerSnapshot(ledgerId, row.snapshot);
       } catch (error) {
         if (!CorruptRecordError.isInstance(error)) throw error;
-        return this.#load(db, ledgerId, subject, bound, upTo, false);
+        return this.#load(db, ledgerId, subject, bound, upTo, limit, false);
       }
     }
     const grants = row.grants.map((g) => {
@@ -951,6 +1113,7 @@ export class PostgresCreditLedger implements CreditLedger {
         usage: await usageFacts(row.usage),
         ...(from === undefined ? {} : { from }),
       },
+      truncated: limit !== null && row.usage.length >= limit,
     };
   }
 }

@@ -52,10 +52,26 @@ const INT8 = 20;
 /** int8 as a decimal string, as `pg` returns it (PGlite would return a number or a BigInt). */
 const PARSERS = { [INT8]: (value: string) => value };
 
+/** Time PGlite statements may run back to back before the adapter yields a turn of the loop. */
+const PGLITE_SLICE_MS = 5;
+let sliceStart = performance.now();
+
+/** One turn of the event loop (timers and I/O callbacks run) once the current slice is used up. */
+async function yieldToLoop(): Promise<void> {
+  if (performance.now() - sliceStart < PGLITE_SLICE_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  sliceStart = performance.now();
+}
+
 function session(db: PgliteSessionLike): Queryable {
   return {
     async query(text, params) {
       const result = await db.query<unknown>(text, params ?? [], { parsers: PARSERS });
+      // PGlite runs each statement in this thread and resolves without a turn of the event
+      // loop, so an operation of ten statements would hold the loop for all ten: yield once
+      // statements have run back to back for 5 ms, so the longest stretch is about one
+      // statement (plus the JS between two) over that.
+      await yieldToLoop();
       return { rows: result.rows, rowCount: result.affectedRows ?? result.rows.length };
     },
     exec: (sql) => db.exec(sql),
@@ -66,6 +82,9 @@ function session(db: PgliteSessionLike): Queryable {
  * Adapts a PGlite instance to {@link Queryable}. int8 values come back as decimal strings
  * (like `pg`), and `transaction()` uses PGlite's own `db.transaction()`: PGlite is a single
  * session, so a raw `BEGIN` would pull every other caller's queries into that transaction.
+ * After a statement, once statements have run back to back for 5 ms, the adapter yields one
+ * turn of the event loop (`setImmediate`): PGlite runs statements in this thread, so an
+ * operation's statements would otherwise run back to back without letting timers or I/O in.
  *
  * @example
  * import { PGlite } from "@electric-sql/pglite";

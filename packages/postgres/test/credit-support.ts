@@ -20,7 +20,11 @@ export function creditSuites(
   return [
     creditLedgerSuite({
       create: () => new PostgresCreditLedger(db(), { schema }),
-      snapshots: (snapshotEvery) => new PostgresCreditLedger(db(), { schema, snapshotEvery }),
+      snapshots: (snapshotEvery, snapshotThinning) =>
+        new PostgresCreditLedger(
+          db(),
+          snapshotThinning ? { schema, snapshotEvery, snapshotThinning } : { schema, snapshotEvery },
+        ),
       propertyRuns: 15,
       retention: {
         create: (holdRetentionMs) => {
@@ -120,6 +124,57 @@ function creditsInSql(title: string, db: () => Queryable, schema: string): void 
       });
     });
 
+    it("thins old snapshots to one per sparseEvery usage events, keeping the newest dense", async () => {
+      const credits = new PostgresCreditLedger(db(), {
+        schema,
+        snapshotEvery: 2,
+        snapshotThinning: { keepNewest: 4, sparseEvery: 10 },
+      });
+      const scratch = new PostgresCreditLedger(db(), { schema, snapshotEvery: 0 });
+      const featureId = uniqueId("f");
+      const ledgerId = uniqueId("l");
+      await credits.createFeature({ featureId, measure: { kind: "money", currency: "USD" } });
+      await credits.createLedger({ ledgerId, subject: { tenantId: "t" } });
+      await credits.grant({
+        grantId: `${ledgerId}:g`,
+        ledgerId,
+        featureId,
+        amount: "1000",
+        effectiveAt: "2026-01-01T00:00:00Z",
+        expiration: { count: 20, unit: "DAY" },
+      });
+      const at = (i: number) => new Date(Date.UTC(2026, 0, 1, 1) + i * 3_600_000).toISOString();
+      for (let i = 0; i < 120; i++) {
+        await credits.recordUsage({ ledgerId, featureId, eventId: `e${i}`, amount: "1.5", at: at(i) });
+      }
+      const stored = async () =>
+        (
+          await db().query(
+            `SELECT position_ms::text AS p, (state->>'count')::int AS c FROM "${schema}".credit_snapshots
+             WHERE ledger_id = $1 ORDER BY position_ms`,
+            [ledgerId],
+          )
+        ).rows as Array<{ p: string; c: number }>;
+      const rows = await stored();
+      // Without thinning: one per 2 events (59). Thinned: the newest 4, and before them the
+      // first of every bucket of 10 usage events.
+      expect(rows.length).toBeLessThan(20);
+      const old = rows.slice(0, -4).map((r) => Math.floor(r.c / 10));
+      expect(new Set(old).size).toBe(old.length);
+      expect(rows.slice(-4).map((r) => r.c)).toEqual([112, 114, 116, 118]);
+      // Late usage in the sparse part, then the numbers of a replay from scratch.
+      await credits.recordUsage({ ledgerId, featureId, eventId: "late", amount: "4", at: at(33.5) });
+      for (const i of [0, 33, 34, 60, 119, 480]) {
+        expect(await credits.balance(ledgerId, at(i))).toEqual(await scratch.balance(ledgerId, at(i)));
+      }
+      expect(
+        await credits.recordUsage({ ledgerId, featureId, eventId: "e50", amount: "1.5", at: at(50) }),
+      ).toEqual(
+        await scratch.recordUsage({ ledgerId, featureId, eventId: "e50", amount: "1.5", at: at(50) }),
+      );
+      expect((await stored()).length).toBeLessThan(20);
+    });
+
     it("a history loaded without snapshots catches up in slices on its first write, as a replay from scratch", async () => {
       const credits = new PostgresCreditLedger(db(), { schema, snapshotEvery: 16 });
       const scratch = new PostgresCreditLedger(db(), { schema, snapshotEvery: 0 });
@@ -159,7 +214,9 @@ function creditsInSql(title: string, db: () => Queryable, schema: string): void 
         `SELECT count(*)::int AS n FROM "${schema}".credit_snapshots WHERE ledger_id = $1`,
         [ledgerId],
       );
-      expect((rows[0] as { n: number }).n).toBeGreaterThan(300);
+      // Thinned by default: the newest 64, and before them one per 128 usage events (6,000 / 128).
+      expect((rows[0] as { n: number }).n).toBeGreaterThan(64 + 30);
+      expect((rows[0] as { n: number }).n).toBeLessThan(64 + 6000 / 128 + 5);
       const { enforce: _enforce, ...again } = next;
       expect(await scratch.recordUsage(again)).toEqual({ ...written, status: "duplicate" });
       const sameBalances = async () => {

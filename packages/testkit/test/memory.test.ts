@@ -60,7 +60,8 @@ runConformance({
     usageCounterSuite({ create: () => new MemoryUsageCounter() }),
     creditLedgerSuite({
       create: () => new MemoryCreditLedger(),
-      snapshots: (snapshotEvery) => new MemoryCreditLedger({ snapshotEvery }),
+      snapshots: (snapshotEvery, snapshotThinning) =>
+        new MemoryCreditLedger(snapshotThinning ? { snapshotEvery, snapshotThinning } : { snapshotEvery }),
       retention: {
         create: (holdRetentionMs) => {
           const credits = new MemoryCreditLedger({ holdRetentionMs });

@@ -95,6 +95,11 @@ export interface LedgerFacts {
 export interface LedgerSnapshot {
   position: number;
   epoch: number;
+  /**
+   * Usage events replayed before `position` since the ledger's beginning (what thinning buckets
+   * snapshots by, see `credits/snapshots.ts`); absent on snapshots stored before it was kept.
+   */
+  count?: number;
   grants: Array<{
     grantId: string;
     started: boolean;
@@ -314,12 +319,14 @@ function newAccount(fact: GrantFact): GrantAccount {
 function snapshotOf(
   position: number,
   epoch: number,
+  count: number | undefined,
   ordered: readonly GrantAccount[],
   features: Map<string, FeatureUsage>,
 ): LedgerSnapshot {
   return {
     position,
     epoch,
+    ...(count === undefined ? {} : { count }),
     grants: ordered
       .filter((a) => a.started)
       .map((a) => ({
@@ -486,6 +493,8 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
   const capture = options.capture;
   let capturedAt = from?.position ?? Number.NEGATIVE_INFINITY;
   let sinceCapture = 0;
+  /** Usage events replayed before the current one since the ledger's start (unknown: undefined). */
+  let count = from === undefined ? 0 : from.count;
   let previousAt = Number.NEGATIVE_INFINITY;
 
   // GRANT_USAGE: what each grant burned since the last boundary.
@@ -540,7 +549,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
     if (capture !== undefined && event.rank === USAGE) {
       // Every event before this millisecond is replayed, none at it: a snapshot at event.at.
       if (sinceCapture >= capture.every && event.at > previousAt && event.at > capturedAt) {
-        capture.onSnapshot(snapshotOf(event.at, epoch, ordered, features));
+        capture.onSnapshot(snapshotOf(event.at, epoch, count, ordered, features));
         capturedAt = event.at;
         sinceCapture = 0;
       }
@@ -640,6 +649,7 @@ export function replay(facts: LedgerFacts, options: ReplayOptions): ReplayResult
       }
       case USAGE: {
         const u = event.usage as UsageFact;
+        if (count !== undefined) count++;
         let f = features.get(u.featureId);
         if (f === undefined) {
           f = { usage: 0n, overage: 0n, uncovered: 0n, stack: [] };

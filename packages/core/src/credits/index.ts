@@ -100,10 +100,18 @@ export {
 } from "./schemas.js";
 export {
   DEFAULT_SNAPSHOT_EVERY,
+  DEFAULT_SNAPSHOT_KEEP_NEWEST,
+  DEFAULT_SNAPSHOT_SPARSE_FACTOR,
   decodeLedgerSnapshot,
   dropSnapshotsAfter,
   encodeLedgerSnapshot,
   parseSnapshotEvery,
+  parseSnapshotThinning,
+  type SnapshotThinning,
   snapshotAtOrBefore,
+  snapshotsToThin,
+  THINNING_WINDOW,
+  type ThinningRule,
+  thinAfterWrite,
   voidChangesFrom,
 } from "./snapshots.js";

@@ -12,9 +12,17 @@ import type { LedgerSnapshot } from "./engine.js";
  *   snapshot that is valid for the question and replay only the events at or after it, so a
  *   write costs the events since the last snapshot, not the ledger's history.
  * - Writers take them: the replay after a stored usage event takes one before a usage event at
- *   a new millisecond once `snapshotEvery` usage events were replayed since the last one. Every
- *   snapshot is kept (one per `snapshotEvery` events), so the allocation of an old event (a
- *   duplicate, a reconcile run) replays at most about `snapshotEvery` events too.
+ *   a new millisecond once `snapshotEvery` usage events were replayed since the last one.
+ * - Writers thin them ({@link snapshotsToThin}): the newest `keepNewest` (default 64) are all
+ *   kept — in-order writes and usage arriving a little late start from one of them, within
+ *   `snapshotEvery` events. Older ones are kept one per `sparseEvery` usage events (default
+ *   8 × `snapshotEvery`): the first snapshot of each such bucket of the ledger's usage count
+ *   (`count`). So a ledger keeps about `keepNewest + events / sparseEvery` snapshots, and late
+ *   usage far back, or the allocation of an old event (a duplicate, a reconcile run), replays at
+ *   most about `sparseEvery + snapshotEvery` events. Dropping a snapshot never changes a number
+ *   (any valid snapshot, or none, gives the replay from scratch); a pass looks at a bounded
+ *   window of the newest snapshots and at the ones the write just took, so its cost does not
+ *   grow with the ledger. Snapshots stored without `count` (before this rule) are never thinned.
  * - A fact dated before a snapshot's position changes what it summarises, so every write drops
  *   the snapshots after the earliest time it touches, before it replays: usage (late usage, the
  *   old and the new time of a correction), a grant (`effectiveAt`), a void (from the later of the
@@ -43,6 +51,105 @@ export function parseSnapshotEvery(value: unknown, subject: string): number {
   return value === undefined
     ? DEFAULT_SNAPSHOT_EVERY
     : parseWith(SnapshotEverySchema, value, subject, "snapshotEvery");
+}
+
+/** How a store thins old snapshots (see {@link snapshotsToThin}); `false` keeps every one. */
+export interface SnapshotThinning {
+  /** The newest snapshots a ledger always keeps, all of them (default 64, at least 1). */
+  keepNewest?: number;
+  /** Older snapshots: one kept per this many usage events (default 8 × `snapshotEvery`). */
+  sparseEvery?: number;
+}
+
+/** A thinning rule with its defaults filled in; `null`: snapshots are never thinned. */
+export interface ThinningRule {
+  keepNewest: number;
+  sparseEvery: number;
+}
+
+/** The newest snapshots kept dense unless a store is told otherwise. */
+export const DEFAULT_SNAPSHOT_KEEP_NEWEST = 64;
+/** Older snapshots are kept one per this many times `snapshotEvery` usage events by default. */
+export const DEFAULT_SNAPSHOT_SPARSE_FACTOR = 8;
+/** Snapshots older than the newest `keepNewest` that one thinning pass looks at. */
+export const THINNING_WINDOW = 64;
+
+const Count = (what: string, min: number) =>
+  z
+    .number({ error: `expected a whole number of ${what} ≥ ${min}` })
+    .int({ error: `expected a whole number of ${what} ≥ ${min}` })
+    .min(min, { error: `expected a whole number of ${what} ≥ ${min}` })
+    .max(1_000_000_000, { error: `expected a whole number of ${what} ≥ ${min}` });
+const ThinningSchema = z.union([
+  z.literal(false),
+  z.strictObject({
+    keepNewest: Count("snapshots", 1).optional(),
+    sparseEvery: Count("usage events", 1).optional(),
+  }),
+]);
+
+/**
+ * `snapshotThinning` of a store's options, with `snapshotEvery` already parsed: the rule, or
+ * `null` when snapshots are off or thinning is (`false`).
+ */
+export function parseSnapshotThinning(
+  value: unknown,
+  snapshotEvery: number,
+  subject: string,
+): ThinningRule | null {
+  const parsed: z.output<typeof ThinningSchema> =
+    value === undefined ? {} : parseWith(ThinningSchema, value, subject, "snapshotThinning");
+  if (parsed === false || snapshotEvery === 0) return null;
+  return {
+    keepNewest: parsed.keepNewest ?? DEFAULT_SNAPSHOT_KEEP_NEWEST,
+    sparseEvery: parsed.sparseEvery ?? DEFAULT_SNAPSHOT_SPARSE_FACTOR * snapshotEvery,
+  };
+}
+
+/**
+ * The positions a thinning pass drops from `newest`: a ledger's newest snapshots (at least the
+ * newest `keepNewest + THINNING_WINDOW + 1` it has, any it just took included), sorted by
+ * position. Every snapshot outside the newest `keepNewest` goes when the snapshot before it in
+ * `newest` has a `count` in the same bucket of `sparseEvery` usage events: what stays is the
+ * first snapshot of each bucket. Counts grow with positions, so the rule keeps the same
+ * snapshots whatever order the passes ran in, and a second pass drops nothing more.
+ */
+export function snapshotsToThin(
+  newest: ReadonlyArray<{ position: number; count?: number | undefined }>,
+  rule: ThinningRule,
+): number[] {
+  const dropped: number[] = [];
+  const bucket = (count: number | undefined) =>
+    count === undefined ? undefined : Math.floor(count / rule.sparseEvery);
+  const old = newest.length - rule.keepNewest;
+  for (let i = 1; i < old; i++) {
+    const b = bucket((newest[i] as { count?: number | undefined }).count);
+    if (b !== undefined && b === bucket((newest[i - 1] as { count?: number | undefined }).count)) {
+      dropped.push((newest[i] as { position: number }).position);
+    }
+  }
+  return dropped;
+}
+
+/**
+ * A write's thinning pass: `stored`, the ledger's newest stored snapshots after the write's own
+ * drops (sorted by position, at least `keepNewest + THINNING_WINDOW + 1` of them when it has
+ * that many), and `taken`, the snapshots its replay took (sorted; a position already stored
+ * is stored already). Returns the taken snapshots to store and the stored positions to delete.
+ */
+export function thinAfterWrite<S extends { position: number; count?: number | undefined }>(
+  stored: readonly { position: number; count?: number | undefined }[],
+  taken: readonly S[],
+  rule: ThinningRule,
+): { store: S[]; drop: number[] } {
+  const storedAt = new Set(stored.map((s) => s.position));
+  const fresh = taken.filter((s) => !storedAt.has(s.position));
+  const merged = [...stored, ...fresh].sort((a, b) => a.position - b.position);
+  const dropped = new Set(snapshotsToThin(merged, rule));
+  return {
+    store: fresh.filter((s) => !dropped.has(s.position)),
+    drop: stored.filter((s) => dropped.has(s.position)).map((s) => s.position),
+  };
 }
 
 /** The latest snapshot with `position ≤ bound` in a list sorted by position, or undefined. */
@@ -76,6 +183,7 @@ const Units = z.string().regex(/^-?\d+$/);
 const StoredSnapshotSchema = z.object({
   position: z.number().int(),
   epoch: z.number().int().min(0),
+  count: z.number().int().min(0).optional(),
   grants: z.array(
     z.object({
       grantId: z.string(),
@@ -107,6 +215,7 @@ export function encodeLedgerSnapshot(snapshot: LedgerSnapshot): z.input<typeof S
   return {
     position: snapshot.position,
     epoch: snapshot.epoch,
+    ...(snapshot.count === undefined ? {} : { count: snapshot.count }),
     grants: snapshot.grants.map((g) => ({
       grantId: g.grantId,
       started: g.started,
@@ -141,6 +250,7 @@ export function decodeLedgerSnapshot(id: string, stored: unknown): LedgerSnapsho
   return {
     position: s.position,
     epoch: s.epoch,
+    ...(s.count === undefined ? {} : { count: s.count }),
     grants: s.grants.map((g) => ({
       grantId: g.grantId,
       started: g.started,

@@ -67,7 +67,12 @@ import type {
 import {
   dropSnapshotsAfter,
   parseSnapshotEvery,
+  parseSnapshotThinning,
+  type SnapshotThinning,
   snapshotAtOrBefore,
+  THINNING_WINDOW,
+  type ThinningRule,
+  thinAfterWrite,
   voidChangesFrom,
 } from "../credits/snapshots.js";
 import { HoldAlreadyResolvedError } from "../errors/index.js";
@@ -119,6 +124,12 @@ export interface MemoryCreditLedgerOptions {
    * the whole ledger). See `credits/snapshots.ts`.
    */
   snapshotEvery?: number;
+  /**
+   * How old snapshots are thinned: the newest `keepNewest` (default 64) are all kept, older
+   * ones one per `sparseEvery` usage events (default 8 × `snapshotEvery`); `false` keeps every
+   * one. Never changes a number. See `credits/snapshots.ts`.
+   */
+  snapshotThinning?: SnapshotThinning | false;
 }
 
 const usageKey = (featureId: string, eventId: string) => `${featureId}\u0000${eventId}`;
@@ -153,10 +164,16 @@ export class MemoryCreditLedger implements CreditLedger {
   readonly #retentionMs: number;
   readonly #purger: HoldPurger<HoldState>;
   readonly #snapshotEvery: number;
+  readonly #thinning: ThinningRule | null;
 
   constructor(options: MemoryCreditLedgerOptions = {}) {
     this.#clock = options.clock ?? Date.now;
     this.#snapshotEvery = parseSnapshotEvery(options.snapshotEvery, "MemoryCreditLedger options");
+    this.#thinning = parseSnapshotThinning(
+      options.snapshotThinning,
+      this.#snapshotEvery,
+      "MemoryCreditLedger options",
+    );
     this.#retentionMs = parseHoldRetentionMs(
       options.holdRetentionMs,
       DEFAULT_MEMORY_HOLD_RETENTION_MS,
@@ -427,19 +444,37 @@ export class MemoryCreditLedger implements CreditLedger {
     if (stored !== undefined) removeFromTimeline(state.timeline, stored.fact);
     insertIntoTimeline(state.timeline, fact);
     state.usage.set(key, { fact, hash, version: usage.version });
-    const allocation = allocationOf(
-      this.#facts(state, changesFrom),
-      usage.featureId,
-      usage.eventId,
-      this.#capture(state),
-    );
+    const taken: LedgerSnapshot[] = [];
+    const capture: SnapshotCapture | undefined =
+      this.#snapshotEvery === 0
+        ? undefined
+        : { every: this.#snapshotEvery, onSnapshot: (snapshot) => taken.push(snapshot) };
+    const allocation = allocationOf(this.#facts(state, changesFrom), usage.featureId, usage.eventId, capture);
+    this.#storeSnapshots(state, taken);
     return { status: "recorded", eventId: usage.eventId, ...allocation };
   }
 
-  /** Snapshots the replay after a write takes, appended in order (every one after the last kept). */
-  #capture(state: LedgerState): SnapshotCapture | undefined {
-    if (this.#snapshotEvery === 0) return undefined;
-    return { every: this.#snapshotEvery, onSnapshot: (snapshot) => state.snapshots.push(snapshot) };
+  /**
+   * Keeps the snapshots a write's replay took (every one after the last stored), thinned with
+   * the newest stored ones (a bounded window: see `credits/snapshots.ts`).
+   */
+  #storeSnapshots(state: LedgerState, taken: readonly LedgerSnapshot[]): void {
+    if (taken.length === 0) return;
+    const rule = this.#thinning;
+    if (rule === null) {
+      for (const s of taken) state.snapshots.push(s);
+      return;
+    }
+    const { snapshots } = state;
+    const from = Math.max(0, snapshots.length - (rule.keepNewest + THINNING_WINDOW + 1));
+    const { store, drop } = thinAfterWrite(snapshots.slice(from), taken, rule);
+    if (drop.length > 0) {
+      const dropped = new Set(drop);
+      const kept = snapshots.slice(from).filter((s) => !dropped.has(s.position));
+      snapshots.length = from;
+      for (const s of kept) snapshots.push(s);
+    }
+    for (const s of store) snapshots.push(s);
   }
 
   /** The ledger's unexpired, unresolved holds at `now`. */

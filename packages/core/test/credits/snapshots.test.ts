@@ -9,6 +9,8 @@ import {
   type LedgerFacts,
   type LedgerSnapshot,
   snapshotAtOrBefore,
+  snapshotsToThin,
+  thinAfterWrite,
   toCreditUnits,
   type UsageFact,
 } from "../../src/adapter.js";
@@ -123,5 +125,56 @@ describe("balance snapshots in the credit engine", () => {
       }
     }
     expect(() => new MemoryCreditLedger({ snapshotEvery: 0 })).not.toThrow();
+  });
+
+  it("snapshots carry the usage count before their position, from scratch and from a snapshot", () => {
+    const all = snapshots(1);
+    expect(all.map((x) => x.count)).toEqual(all.map((x) => usage.filter((u) => u.atMs < x.position).length));
+    const from = all[2] as LedgerSnapshot;
+    const taken: LedgerSnapshot[] = [];
+    allocationOf({ ...facts, from }, "usd", "u7", { every: 1, onSnapshot: (x) => taken.push(x) });
+    expect(taken).toEqual(all.filter((x) => x.position > from.position));
+    const { count: _count, ...legacy } = from;
+    const after: LedgerSnapshot[] = [];
+    allocationOf({ ...facts, from: legacy }, "usd", "u7", { every: 1, onSnapshot: (x) => after.push(x) });
+    expect(after.every((x) => x.count === undefined)).toBe(true);
+  });
+
+  it("thinning keeps the newest dense and the first snapshot of each bucket before them, idempotently", () => {
+    const rule = { keepNewest: 3, sparseEvery: 10 };
+    const list = Array.from({ length: 20 }, (_, i) => ({ position: 100 + i, count: i * 3 }));
+    const dropped = snapshotsToThin(list, rule);
+    const kept = list.filter((x) => !dropped.includes(x.position));
+    // Buckets of 10 events: counts 0,3,6,9 | 12,15,18 | 21,24,27 | 30,... and the newest 3 kept.
+    expect(kept.map((x) => x.count)).toEqual([0, 12, 21, 30, 42, 51, 54, 57]);
+    expect(snapshotsToThin(kept, rule)).toEqual([]);
+    // Without a count (stored before counts were kept): never dropped.
+    expect(
+      snapshotsToThin([{ position: 1 }, { position: 2 }, { position: 3 }], { keepNewest: 1, sparseEvery: 5 }),
+    ).toEqual([]);
+    // A write's pass: stored window + taken, a taken position already stored is not stored twice.
+    const stored = list.slice(0, 10);
+    const taken = list.slice(9).map((x) => ({ ...x, fresh: true }));
+    const { store, drop } = thinAfterWrite(stored, taken, rule);
+    expect(drop).toEqual(dropped.filter((p) => p < 110));
+    expect(store.map((x) => x.position)).toEqual(
+      kept.filter((x) => x.position >= 110).map((x) => x.position),
+    );
+  });
+
+  it("snapshotThinning: false, or keepNewest and sparseEvery whole numbers ≥ 1; bad values name the option", () => {
+    for (const bad of [{ keepNewest: 0 }, { sparseEvery: 1.5 }, { keep: 3 }, true, "64"]) {
+      try {
+        new MemoryCreditLedger({ snapshotThinning: bad as never });
+        expect.fail("accepted a bad snapshotThinning");
+      } catch (error) {
+        expect(LatchError.isInstance(error) && error.code).toBe("invalid_input");
+        expect((error as Error).message).toContain("snapshotThinning");
+      }
+    }
+    expect(() => new MemoryCreditLedger({ snapshotThinning: false })).not.toThrow();
+    expect(
+      () => new MemoryCreditLedger({ snapshotThinning: { keepNewest: 1, sparseEvery: 1 } }),
+    ).not.toThrow();
   });
 });

@@ -38,8 +38,10 @@ export interface CreditLedgerSuiteOptions extends SuiteOptions<CreditLedger> {
   retention?: HoldRetentionOptions<CreditLedger>;
   /**
    * A ledger that takes a balance snapshot every `every` usage events (e.g. the backend's
-   * `snapshotEvery` option), so that the snapshot cases cross many snapshot boundaries. Without
-   * it they run on `create()` (and cross only the boundaries its default interval gives).
+   * `snapshotEvery` option) and, when `thinning` is given, thins old snapshots that way
+   * (`snapshotThinning`), so that the snapshot cases cross many snapshot and thinning
+   * boundaries. Without it they run on `create()` (and cross only the boundaries its defaults
+   * give).
    */
   snapshots?: SnapshotLedgerFactory;
 }
@@ -54,7 +56,8 @@ export interface CreditLedgerSuiteOptions extends SuiteOptions<CreditLedger> {
  * concurrent burns, versioned usage (corrections), refunds (negative usage of a money feature:
  * LIFO, after an expiry, a void or a reset, owed back, a volume tier's reversal; quantity
  * features refuse them), balance snapshots (late usage, corrections, voids, resets and grants
- * dated before a snapshot, each compared with a replay from scratch), and holds: reserve against remaining
+ * dated before a snapshot, and across thinned-out snapshots, each compared with a replay from
+ * scratch), and holds: reserve against remaining
  * credits, commit the actual burn, void, idempotency by holdId, expiry by the store's clock (real
  * time: a 50 ms hold, then a 150 ms wait) and concurrent reserves that never oversubscribe. Every
  * test always runs; none can be switched off.

@@ -1,4 +1,4 @@
-import { MemoryCreditLedger } from "@latch/core";
+import { MemoryCreditLedger, type SnapshotThinning } from "@latch/core";
 import type {
   CreditFeatureInput,
   CreditGrantInput,
@@ -13,10 +13,14 @@ import { uniqueId } from "../../fixtures.js";
 import { t } from "./support.js";
 
 /**
- * A ledger under test with a small snapshot interval (`every` usage events), or the suite's
- * usual ledger when the backend takes no such option.
+ * A ledger under test with a small snapshot interval (`every` usage events) and, when given,
+ * that thinning of old snapshots (`snapshotThinning` on Latch's backends; undefined: the
+ * backend's default), or the suite's usual ledger when the backend takes no such options.
  */
-export type SnapshotLedgerFactory = (every: number) => CreditLedger | Promise<CreditLedger>;
+export type SnapshotLedgerFactory = (
+  every: number,
+  thinning?: SnapshotThinning,
+) => CreditLedger | Promise<CreditLedger>;
 
 /** Both ledgers refused an operation with the same error code (already compared). */
 class BothRefused extends Error {}
@@ -155,8 +159,10 @@ class Mirror {
 /** Cases that cross snapshot boundaries, each compared with a replay from scratch. */
 export function snapshotCases(create: SnapshotLedgerFactory, runs: number): void {
   describe("balance snapshots (each compared with a replay from scratch)", () => {
-    const open = async (kind: "quantity" | "money" = "quantity", every = 2) =>
-      Mirror.open(await create(every), kind);
+    const open = async (kind: "quantity" | "money" = "quantity", every = 2, thinning?: SnapshotThinning) =>
+      Mirror.open(await create(every, thinning), kind);
+    // Thinned hard: the newest 2 snapshots dense, older ones one per 5 usage events.
+    const thin: SnapshotThinning = { keepNewest: 2, sparseEvery: 5 };
     const day = (n: number, hour = 0) => new Date(Date.UTC(2026, 0, 1 + n, hour)).toISOString();
 
     it("late usage dated before a snapshot is applied where it belongs", async () => {
@@ -228,6 +234,40 @@ export function snapshotCases(create: SnapshotLedgerFactory, runs: number): void
       await m.expectSameNumbers();
     });
 
+    it("thinned: late usage before a thinned-out snapshot, and corrections across one", async () => {
+      const m = await open("quantity", 1, thin);
+      await m.grant("soon", "120", { expiration: { count: 12, unit: "DAY" } });
+      await m.grant("later", "400", { priority: 2 });
+      for (let i = 1; i <= 30; i++) await m.use(`e${i}`, String(3 + (i % 4)), day(i));
+      await m.expectSameNumbers();
+      // Between kept snapshots, in the sparse part: the write starts from the kept one before.
+      await m.use("late-1", "9", day(6, 12));
+      await m.use("late-2", "4", day(17, 3));
+      await m.use("e22", "11", day(2, 6), { version: 2 }); // moved far back
+      await m.use("e3", "1", day(28, 1), { version: 2 }); // moved forward past the dense part
+      for (let i = 31; i <= 36; i++) await m.use(`e${i}`, "5", day(i));
+      await m.use("late-enforced", "500", day(9, 9), { enforce: true }); // denied on both
+      await m.expectSameNumbers();
+    });
+
+    it("thinned: a void and a reset dated after thinned-out snapshots, with refunds", async () => {
+      const m = await open("money", 1, thin);
+      await m.grant("a", "60", { rollover: { type: "REMAINING_AMOUNT", maxAmount: "15" } });
+      await m.grant("b", "90", { priority: 2, expiration: { count: 20, unit: "DAY" } });
+      await m.grant("c", "40", { priority: 3, rollover: { type: "ORIGINAL_AMOUNT" } });
+      for (let i = 1; i <= 24; i++) await m.use(`e${i}`, (1.5 + (i % 3)).toFixed(2), day(i));
+      await m.voidGrant("b", day(9, 12)); // after the sparse snapshots around day 5
+      await m.expectSameNumbers();
+      await m.reset(day(14, 12));
+      await m.use("refund-before", "-6", day(12)); // before the reset, after the void
+      await m.use("refund-after", "-2.5", day(16, 3));
+      for (let i = 25; i <= 32; i++) await m.use(`e${i}`, "3", day(i));
+      await m.expectSameNumbers();
+      await m.reset(day(33, 12));
+      await m.use("late", "7", day(30, 6));
+      await m.expectSameNumbers();
+    });
+
     it("any sequence of grants, voids, resets, late usage, refunds and corrections: as from scratch", async () => {
       const op = fc.oneof(
         {
@@ -269,8 +309,15 @@ export function snapshotCases(create: SnapshotLedgerFactory, runs: number): void
         fc.asyncProperty(
           fc.array(op, { minLength: 5, maxLength: 30 }),
           fc.integer({ min: 1, max: 3 }),
-          async (ops, every) => {
-            const m = await open("money", every);
+          fc.option(
+            fc.record({
+              keepNewest: fc.integer({ min: 1, max: 3 }),
+              sparseEvery: fc.integer({ min: 1, max: 6 }),
+            }),
+            { nil: undefined },
+          ),
+          async (ops, every, thinning) => {
+            const m = await open("money", every, thinning);
             let grants = 0;
             const versions = new Map<number, number>();
             const tolerate = async (p: Promise<unknown>) => {
