@@ -241,7 +241,6 @@ export {
   encodeLedgerSnapshot,
   parseSnapshotEvery,
   parseSnapshotThinning,
-  type SnapshotThinning,
   snapshotAtOrBefore,
   snapshotsToThin,
   THINNING_WINDOW,

@@ -1,4 +1,4 @@
-import { LatchError } from "@latch/core";
+import { LatchError, type SnapshotThinning } from "@latch/core";
 import {
   allocationOf,
   assertNotBeforeHighWatermark,
@@ -55,7 +55,6 @@ import {
   parseSnapshotThinning,
   parseTimeArg,
   type SnapshotCapture,
-  type SnapshotThinning,
   snapshotsAlong,
   THINNING_WINDOW,
   type ThinningRule,
