@@ -1,0 +1,144 @@
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FileExporter, type RatedUsageRecord } from "@latch/core";
+import { exportPending } from "@latch/core/export";
+import { makeRatedRecord } from "@latch/testkit";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  applyRetention,
+  maintainPartitions,
+  migrate,
+  PostgresObservationStore,
+  PostgresRatedRecordStore,
+} from "../src/index.js";
+import { count, DATABASE_URL, freshSchema } from "./support.js";
+
+/** A rated record (and its observation) completed at `completedAt`. */
+function completedAt(completedAt: string, tenantId = "acme"): RatedUsageRecord {
+  return makeRatedRecord({
+    observation: { timing: { startedAt: completedAt, completedAt }, subject: { tenantId } },
+    ratedAt: completedAt,
+  });
+}
+
+async function manifestRanges(dir: string): Promise<Array<{ firstSeq: string; lastSeq: string }>> {
+  const out: Array<{ firstSeq: string; lastSeq: string }> = [];
+  for (const entry of (await readdir(dir, { recursive: true })).sort()) {
+    if (!/(^|\/)_manifests\/[^/]+\.json$/.test(entry)) continue;
+    const m = JSON.parse(await readFile(join(dir, entry), "utf8")) as {
+      cursor: { firstSeq: string; lastSeq: string };
+    };
+    out.push(m.cursor);
+  }
+  return out;
+}
+
+describe("monthly partitions under hostile input and retention edge cases (server)", () => {
+  const schema = freshSchema("partadv");
+  let pool: pg.Pool;
+  let observations: PostgresObservationStore;
+  let rated: PostgresRatedRecordStore;
+  const dirs: string[] = [];
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: DATABASE_URL, max: 4 });
+    await migrate(pool, { schema });
+    observations = new PostgresObservationStore(pool, { schema });
+    rated = new PostgresRatedRecordStore(pool, { schema });
+  });
+  afterAll(async () => {
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  const partitionOf = async (table: string, eventId: string) => {
+    const { rows } = await pool.query(
+      `SELECT tableoid::regclass::text AS part FROM "${schema}".${table} WHERE event_id = $1`,
+      [eventId],
+    );
+    return (rows as Array<{ part: string }>).map((r) => r.part.split(".").pop());
+  };
+
+  it("gives the last valid month (9999-12) its partitions: maintenance and migrate() keep working", async () => {
+    const last = completedAt("9999-12-31T23:59:59.999Z");
+    const boundary = completedAt("9999-12-01T00:00:00Z");
+    const writer = observations.recordWriter(rated);
+    if (writer === undefined) throw new Error("expected a record writer");
+    await writer.write(last.observation, last);
+    await writer.write(boundary.observation, boundary);
+    expect(await partitionOf("rated_records", last.eventId)).toEqual(["rated_records_default"]);
+
+    expect(await maintainPartitions(pool, { schema, monthsAhead: 0 })).toEqual(["9999-12"]);
+    expect((await migrate(pool, { schema })).applied).toEqual([]);
+    for (const r of [last, boundary]) {
+      expect(await partitionOf("observations", r.eventId)).toEqual(["observations_p9999_12"]);
+      expect(await partitionOf("rated_records", r.eventId)).toEqual(["rated_records_p9999_12"]);
+    }
+    expect(await rated.put(last)).toBe("already_exists");
+  });
+
+  it("keeps a consumer's cursor valid when retention dropped the newest positions of the change log", async () => {
+    // The newest positions belong to the oldest month (a backfill written last).
+    const kept = [completedAt("2024-06-10T00:00:00Z"), completedAt("2024-06-11T00:00:00Z")];
+    const old = [completedAt("2024-05-10T00:00:00Z"), completedAt("2024-05-31T23:59:59.999Z")];
+    await rated.putMany(kept);
+    await rated.putMany(old);
+    for (const r of [...kept, ...old]) await observations.append(r.observation);
+    await pool.query(`UPDATE "${schema}".observations SET priced = true`);
+    await maintainPartitions(pool, { schema, monthsAhead: 0 });
+
+    const dir = await mkdtemp(join(tmpdir(), "latch-partadv-"));
+    dirs.push(dir);
+    const total = await count(pool, `SELECT 1 FROM "${schema}".rated_records`, []);
+    let exported = 0;
+    const deadline = Date.now() + 60_000;
+    while (exported < total && Date.now() < deadline) {
+      exported += (
+        await exportPending({
+          store: rated,
+          exporter: new FileExporter({ directory: dir }),
+          consumer: "billing",
+        })
+      ).rows;
+    }
+    expect(exported).toBe(total);
+    // Only 2024-05 lies before the horizon.
+    const result = await applyRetention(pool, {
+      schema,
+      before: "2024-06",
+      consumer: "billing",
+      manifests: await manifestRanges(dir),
+      dryRun: false,
+    });
+    expect(result.months.map((m) => [m.month, m.refusals])).toEqual([["2024-05", []]]);
+    expect(result.applied).toBe(true);
+
+    // The consumer goes on from its cursor (which now points into a dropped month).
+    const again = await exportPending({
+      store: rated,
+      exporter: new FileExporter({ directory: dir }),
+      consumer: "billing",
+    });
+    expect(again.rows).toBe(0);
+    const { rows } = await pool.query(
+      `SELECT position::text AS p FROM "${schema}".consumer_cursors WHERE name = 'billing'`,
+    );
+    const cursor = (rows[0] as { p: string }).p;
+    const page = await rated.listSince(cursor, 10);
+    expect(page).toEqual({ items: [], cursor });
+    await rated.saveCursor("billing-copy", cursor);
+    // New writes after the gap are handed out after the cursor.
+    const fresh = completedAt("2024-06-20T00:00:00Z");
+    await rated.put(fresh);
+    let next = await rated.listSince(cursor, 10);
+    // Another session's open transaction holds a fresh version back for a while, by design.
+    for (const until = Date.now() + 60_000; next.items.length === 0 && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      next = await rated.listSince(cursor, 10);
+    }
+    expect(next.items.map((e) => e.record.ratedRecordId)).toEqual([fresh.ratedRecordId]);
+  });
+});
