@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FileExporter, type RatedUsageRecord } from "@latch/core";
 import { exportPending } from "@latch/core/export";
-import { makeRatedRecord } from "@latch/testkit";
+import { makeCorrection, makeRatedRecord } from "@latch/testkit";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,6 +12,7 @@ import {
   migrate,
   PostgresObservationStore,
   PostgresRatedRecordStore,
+  type Queryable,
 } from "../src/index.js";
 import { count, DATABASE_URL, freshSchema } from "./support.js";
 
@@ -140,5 +141,68 @@ describe("monthly partitions under hostile input and retention edge cases (serve
       next = await rated.listSince(cursor, 10);
     }
     expect(next.items.map((e) => e.record.ratedRecordId)).toEqual([fresh.ratedRecordId]);
+  });
+
+  it("refuses to drop a month when a correction of one of its events lands in a later month while retention runs", async () => {
+    const v1 = completedAt("2024-07-10T00:00:00Z");
+    await rated.put(v1);
+    await observations.append(v1.observation);
+    await pool.query(`UPDATE "${schema}".observations SET priced = true WHERE event_id = $1`, [v1.eventId]);
+    await maintainPartitions(pool, { schema, monthsAhead: 0 });
+    const dir = await mkdtemp(join(tmpdir(), "latch-partadv-"));
+    dirs.push(dir);
+    const deadline = Date.now() + 60_000;
+    for (let done = false; !done && Date.now() < deadline; ) {
+      await exportPending({ store: rated, exporter: new FileExporter({ directory: dir }), consumer: "race" });
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM "${schema}".rated_records r, "${schema}".consumer_cursors c
+         WHERE c.name = 'race' AND r.rated_record_id = $1
+           AND r.xid::text::numeric * 10000000000000000000 + r.id <= c.position`,
+        [v1.ratedRecordId],
+      );
+      done = (rows[0] as { n: number }).n === 1;
+    }
+    // Its correction, stored with a completion in a month that stays (the horizon is 2024-06
+    // by the test above; 2024-09 is kept), arrives after retention's checks and before its lock.
+    const base = makeCorrection(v1, { input_tokens: 9, output_tokens: 4 });
+    const timing = { startedAt: "2024-09-02T00:00:00Z", completedAt: "2024-09-02T00:00:00Z" };
+    const v2: RatedUsageRecord = { ...base, observation: { ...base.observation, timing } };
+    const session = new pg.Client({ connectionString: DATABASE_URL });
+    await session.connect();
+    let fired = false;
+    const racing: Queryable = {
+      query: async (text: string, params?: unknown[]) => {
+        if (!fired && text.startsWith("LOCK TABLE")) {
+          fired = true;
+          expect(await rated.put(v2)).toBe("stored");
+        }
+        return session.query(text, params);
+      },
+    };
+    try {
+      await expect(
+        applyRetention(racing, {
+          schema,
+          before: "2024-08",
+          consumer: "race",
+          manifests: await manifestRanges(dir),
+          dryRun: false,
+        }),
+      ).rejects.toMatchObject({ code: "invalid_input" });
+    } finally {
+      await session.end();
+    }
+    expect(fired).toBe(true);
+    // Nothing went: the correction's export still finds the version it supersedes.
+    expect(await rated.get(v1.ratedRecordId)).toEqual(v1);
+    const again = await applyRetention(pool, {
+      schema,
+      before: "2024-08",
+      consumer: "race",
+      manifests: await manifestRanges(dir),
+    });
+    expect(again.months.find((m) => m.month === "2024-07")?.refusals).toEqual([
+      expect.stringContaining("the whole event must go"),
+    ]);
   });
 });
