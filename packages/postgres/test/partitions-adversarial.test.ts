@@ -81,6 +81,29 @@ describe("monthly partitions under hostile input and retention edge cases (serve
     expect(await rated.put(last)).toBe("already_exists");
   });
 
+  it("puts an observation and its rated record in the same month at the month's edges", async () => {
+    const edges = [
+      completedAt("2026-02-28T23:59:59.999999999Z"),
+      completedAt("2026-03-01T00:00:00Z"),
+      completedAt("2026-03-01T00:00:00.000Z"),
+      completedAt("2026-03-31T23:59:59.9Z"),
+    ];
+    const writer = observations.recordWriter(rated);
+    if (writer === undefined) throw new Error("expected a record writer");
+    for (const r of edges) await writer.write(r.observation, r);
+    await maintainPartitions(pool, { schema, monthsAhead: 0 });
+    const months = async (r: RatedUsageRecord) => [
+      ...(await partitionOf("observations", r.eventId)).map((p) => p?.slice(-7)),
+      ...(await partitionOf("rated_records", r.eventId)).map((p) => p?.slice(-7)),
+    ];
+    expect(await Promise.all(edges.map(months))).toEqual([
+      ["2026_02", "2026_02"],
+      ["2026_03", "2026_03"],
+      ["2026_03", "2026_03"],
+      ["2026_03", "2026_03"],
+    ]);
+  });
+
   it("keeps a consumer's cursor valid when retention dropped the newest positions of the change log", async () => {
     // The newest positions belong to the oldest month (a backfill written last).
     const kept = [completedAt("2024-06-10T00:00:00Z"), completedAt("2024-06-11T00:00:00Z")];
