@@ -448,7 +448,9 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
   /**
    * `invalid_input` naming `cursor` when `at` lies past the last entry `listSince` can hand
    * out now (a row of a transaction older than every running one): a consumer that saved or
-   * followed it would skip every version written up to there.
+   * followed it would skip every version written up to there. A position inside a month that
+   * retention removed (migration 0017's `retained_months.last_seq`) stays valid: a consumer
+   * whose cursor was the newest entry of a dropped month goes on from there.
    */
   async #refusePastEnd(tx: Queryable, at: { xid: string; id: string }, subject: string): Promise<void> {
     if (at.xid === "0" && at.id === "0") return;
@@ -456,7 +458,10 @@ export class PostgresRatedRecordStore implements RatedRecordStore {
       `SELECT NOT EXISTS (
          SELECT 1 FROM ${this.#table} r
          WHERE r.xid < pg_snapshot_xmin(pg_current_snapshot())
-           AND (r.xid, r.id) >= ($1::text::xid8, $2::bigint)) AS past`,
+           AND (r.xid, r.id) >= ($1::text::xid8, $2::bigint))
+       AND NOT EXISTS (
+         SELECT 1 FROM ${this.#q}.retained_months m
+         WHERE m.last_seq >= $1::text::numeric * 10000000000000000000 + $2::bigint) AS past`,
       [at.xid, at.id],
     );
     if ((rows[0] as { past: boolean }).past) {

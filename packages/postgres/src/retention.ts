@@ -151,14 +151,7 @@ export async function applyRetention(
         `SELECT count(*)::text AS n, count(*) FILTER (WHERE NOT priced)::text AS unpriced
          FROM ${q}."observations_${s}"`,
       );
-      const split = await one<{ n: string }>(
-        tx,
-        `SELECT count(DISTINCT k.event_id)::text AS n FROM ${q}.rated_record_keys k
-         WHERE k.month = $1 AND (
-           EXISTS (SELECT 1 FROM ${q}.rated_record_keys o WHERE o.event_id = k.event_id AND o.month >= $2)
-           OR EXISTS (SELECT 1 FROM ${q}.observation_keys o WHERE o.event_id = k.event_id AND o.month >= $2))`,
-        [month, before],
-      );
+      const split = await splitEvents(tx, q, month, before);
       const refusals: string[] = [];
       if (Number(rated.after) > 0) {
         refusals.push(
@@ -255,11 +248,14 @@ export async function applyRetention(
         tx,
         `SELECT count(*)::text AS n FROM ${q}."observations_${s}" WHERE NOT priced`,
       );
-      if (Number(late.n) > 0 || Number(unpriced.n) > 0) {
+      // A version of one of the month's events in a later month (a correction stored since the
+      // checks) would lose the version it supersedes: its export could not resolve it.
+      const split = await splitEvents(tx, q, m.month, before);
+      if (Number(late.n) > 0 || Number(unpriced.n) > 0 || Number(split.n) > 0) {
         throw LatchValidationError.at(
           "applyRetention",
           "before",
-          `month ${m.month} took new rows while retention ran; nothing was removed, run it again after the next export`,
+          `month ${m.month} took new rows (or a version of one of its events in ${before} or later) while retention ran; nothing was removed, run it again after the next export`,
         );
       }
       for (const table of ["observations", "rated_records"]) {
@@ -284,6 +280,18 @@ export async function applyRetention(
   result.applied = true;
   result.keysDeleted = await deleteKeysBefore(db, q, settings);
   return result;
+}
+
+/** The events of `month` with a version or an observation in `before` or later. */
+function splitEvents(tx: Queryable, q: string, month: string, before: string): Promise<{ n: string }> {
+  return one<{ n: string }>(
+    tx,
+    `SELECT count(DISTINCT k.event_id)::text AS n FROM ${q}.rated_record_keys k
+     WHERE k.month = $1 AND (
+       EXISTS (SELECT 1 FROM ${q}.rated_record_keys o WHERE o.event_id = k.event_id AND o.month >= $2)
+       OR EXISTS (SELECT 1 FROM ${q}.observation_keys o WHERE o.event_id = k.event_id AND o.month >= $2))`,
+    [month, before],
+  );
 }
 
 /** Deletes the key-table rows of months before the horizon, a batch per transaction. */

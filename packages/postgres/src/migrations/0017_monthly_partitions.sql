@@ -142,10 +142,14 @@ BEGIN
   IF to_regclass('rated_records_' || suffix) IS NOT NULL THEN
     RETURN false;
   END IF;
-  EXECUTE format('CREATE TABLE %I PARTITION OF observations FOR VALUES FROM (%L) TO (%L)',
-    'observations_' || suffix, p_month, next_month(p_month));
+  -- 9999-12, the last month a timestamp may name, has no next 'YYYY-MM' ('10000-01' sorts
+  -- before it as text): its partitions reach to MAXVALUE.
+  EXECUTE format('CREATE TABLE %I PARTITION OF observations FOR VALUES FROM (%L) TO (%s)',
+    'observations_' || suffix, p_month,
+    CASE WHEN p_month = '9999-12' THEN 'MAXVALUE' ELSE quote_literal(next_month(p_month)) END);
   EXECUTE format('CREATE TABLE %I PARTITION OF rated_records FOR VALUES FROM (%s) TO (%s)',
-    'rated_records_' || suffix, month_start_ms(p_month), month_start_ms(next_month(p_month)));
+    'rated_records_' || suffix, month_start_ms(p_month),
+    CASE WHEN p_month = '9999-12' THEN 'MAXVALUE' ELSE month_start_ms(next_month(p_month))::text END);
   RETURN true;
 END
 $fn$;
