@@ -63,7 +63,7 @@ describe("monthly partitions under hostile input and retention edge cases (serve
     return (rows as Array<{ part: string }>).map((r) => r.part.split(".").pop());
   };
 
-  it("gives the last valid month (9999-12) its partitions: maintenance and migrate() keep working", async () => {
+  it("keeps the last valid month (9999-12) in DEFAULT past the look-ahead: maintenance and migrate() keep working", async () => {
     const last = completedAt("9999-12-31T23:59:59.999Z");
     const boundary = completedAt("9999-12-01T00:00:00Z");
     const writer = observations.recordWriter(rated);
@@ -72,13 +72,16 @@ describe("monthly partitions under hostile input and retention edge cases (serve
     await writer.write(boundary.observation, boundary);
     expect(await partitionOf("rated_records", last.eventId)).toEqual(["rated_records_default"]);
 
-    expect(await maintainPartitions(pool, { schema, monthsAhead: 0 })).toEqual(["9999-12"]);
+    // Past the look-ahead: no partition is created for it (events dated far ahead cannot make
+    // maintenance create thousands of months), and maintenance and migrate() do not fail on it.
+    expect(await maintainPartitions(pool, { schema, monthsAhead: 0 })).toEqual([]);
     expect((await migrate(pool, { schema })).applied).toEqual([]);
     for (const r of [last, boundary]) {
-      expect(await partitionOf("observations", r.eventId)).toEqual(["observations_p9999_12"]);
-      expect(await partitionOf("rated_records", r.eventId)).toEqual(["rated_records_p9999_12"]);
+      expect(await partitionOf("observations", r.eventId)).toEqual(["observations_default"]);
+      expect(await partitionOf("rated_records", r.eventId)).toEqual(["rated_records_default"]);
     }
     expect(await rated.put(last)).toBe("already_exists");
+    expect(await observations.get(last.eventId)).toEqual(last.observation);
   });
 
   it("puts an observation and its rated record in the same month at the month's edges", async () => {

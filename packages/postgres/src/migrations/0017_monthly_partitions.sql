@@ -278,7 +278,10 @@ BEGIN
     UNION
     SELECT month_of_ms(completed_ms) FROM rated_records_default
   ) months
-  WHERE x ~ '^[0-9]{4}-[0-9]{2}$' AND (horizon IS NULL OR x >= horizon)
+  -- Never past p_to: a month beyond the look-ahead stays in DEFAULT (usable) until the
+  -- look-ahead reaches it, so events dated far ahead cannot make maintenance create thousands
+  -- of partitions (slower planning and change-log reads for everyone).
+  WHERE x ~ '^[0-9]{4}-[0-9]{2}$' AND (horizon IS NULL OR x >= horizon) AND x <= p_to
     AND to_regclass('rated_records_p' || replace(x, '-', '_')) IS NULL;
   IF cardinality(wanted) = 0 THEN
     RETURN created;
