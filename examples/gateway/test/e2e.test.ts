@@ -113,8 +113,8 @@ interface Scenario {
   fleetFaults?: (namespace: string) => Promise<void>;
   /**
    * A transaction held open elsewhere on the store's server (another application, another
-   * database) from before the traffic until a while after it: it holds back the change log's
-   * horizon, so rows committed meanwhile are stored but not listed yet.
+   * database) from the end of the traffic until a while after the ingest drained: it holds back
+   * the change log's horizon, so rows committed meanwhile are stored but not listed yet.
    */
   longTransaction?: () => Promise<{ end(): Promise<void> }>;
   /**
@@ -154,7 +154,6 @@ async function runScenario(scenario: Scenario): Promise<void> {
     await latch.ready();
     for (const [tenant, limit] of Object.entries(LIMITS)) await backends.quota.setLimit(tenant, limit);
 
-    held = await scenario.longTransaction?.();
     // Traffic, with the store's connections killed twice while it flows.
     let killed = 0;
     const traffic = driveTraffic({
@@ -173,6 +172,9 @@ async function runScenario(scenario: Scenario): Promise<void> {
     }
     await outage;
     const results: TrafficResult[] = await traffic;
+    // Another application's transaction on the store's server, open while the spool replays and
+    // the workers finish (redeliveries): rows committed meanwhile are stored, not yet listed.
+    held = await scenario.longTransaction?.();
     // Whatever went to the local spool while the store (or the log) was unreachable goes in
     // now; a client still reconnecting to NATS leaves it spooled, so try again for a while.
     let flushed = await latch.flushSpool();
