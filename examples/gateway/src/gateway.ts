@@ -201,8 +201,17 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       // is bounded by silence only (see stream-relay.ts).
       const startedAt = new Date().toISOString();
       const controller = new AbortController();
+      // At the deadline, first read what already arrived: Node runs the timers that fell due
+      // while the process was busy (a starved machine, a long GC) before it polls the sockets,
+      // so an answer that reached the gateway in time would otherwise be dropped as a 504 (and
+      // the call voided while the provider bills it). One turn of the event loop, no grace period.
+      let answered = false;
       const answerTimer = setTimeout(
-        () => controller.abort(new DOMException("no answer", "TimeoutError")),
+        () =>
+          setImmediate(() => {
+            if (answered) return;
+            controller.abort(new DOMException("no answer", "TimeoutError"));
+          }),
         timeoutMs,
       );
       let upstream: Response;
@@ -213,6 +222,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           body: JSON.stringify(body),
           signal: controller.signal,
         });
+        answered = true;
       } catch (error) {
         await settle({ status: "failed" });
         const timedOut = controller.signal.aborted || (error as { name?: string }).name === "TimeoutError";
@@ -252,12 +262,18 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           estimated = true;
         }
       } else {
+        let read = false;
+        // As the answer's deadline: what already arrived is read before the silence counts.
         const idle = setTimeout(
-          () => controller.abort(new DOMException("silent", "TimeoutError")),
+          () =>
+            setImmediate(() => {
+              if (!read) controller.abort(new DOMException("silent", "TimeoutError"));
+            }),
           idleTimeoutMs,
         );
         try {
           payload = Buffer.from(await upstream.arrayBuffer());
+          read = true;
         } catch {
           // Nothing was served: the caller gets an error and is not billed.
           await settle({ status: "failed" });

@@ -24,6 +24,8 @@ export interface TrafficResult {
   eventId?: string;
   /** rated | unpriced | spooled. */
   latchStatus?: string;
+  /** Milliseconds from sending the request to reading the whole response, as the client saw them. */
+  ms: number;
 }
 
 /** A small deterministic PRNG (mulberry32). */
@@ -121,8 +123,9 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
     while (next < plan.length) {
       const { i, tenant, request } = plan[next++] as (typeof plan)[number];
       const requestId = `${options.runId}-${i}`;
+      const startedAt = performance.now();
       const r = await send(options.gatewayUrl, tenant, requestId, request);
-      results[i] = { requestId, tenant, shape: request.shape, ...r };
+      results[i] = { requestId, tenant, shape: request.shape, ...r, ms: performance.now() - startedAt };
     }
   };
   await Promise.all(Array.from({ length: options.concurrency ?? 16 }, worker));
