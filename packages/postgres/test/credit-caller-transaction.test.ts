@@ -68,8 +68,20 @@ it("a burn inside the caller's transaction does not change the caller's planner 
     expect(await settings(client)).toEqual({ bitmapscan: "on", sort: "on" });
     await credits.voidHold("h");
     await client.query("COMMIT");
+    // Outside a transaction of the caller's: the store's own BEGIN … COMMIT on the session.
+    expect(
+      await credits.recordUsage({
+        ledgerId: "l",
+        featureId: "f",
+        eventId: "e-4",
+        amount: "1",
+        at: "2026-01-03T01:00:00Z",
+        enforce: true,
+      }),
+    ).toMatchObject({ status: "recorded" });
+    expect(await settings(client)).toEqual({ bitmapscan: "on", sort: "on" });
   } finally {
     client.release();
   }
-  expect((await setup.balance("l", "2026-01-04T00:00:00Z")).features[0]?.balance).toBe("97");
+  expect((await setup.balance("l", "2026-01-04T00:00:00Z")).features[0]?.balance).toBe("96");
 });
