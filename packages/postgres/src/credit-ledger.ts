@@ -196,6 +196,11 @@ export class PostgresCreditLedger implements CreditLedger {
   readonly #snapshotEvery: number;
   readonly #thinning: ThinningRule | null;
   #warm: Promise<void> | undefined;
+  /**
+   * The caller's planner settings that a write on the caller's own session (`db` itself, which
+   * may be inside the caller's transaction) changed, to put back when the write ends.
+   */
+  readonly #callerSettings = new WeakMap<Queryable, { bitmapscan: string; sort: string }>();
 
   /**
    * `options`: the schema, the timeouts, `holdRetentionMs` (default one day), `snapshotEvery`
@@ -778,9 +783,31 @@ export class PostgresCreditLedger implements CreditLedger {
    * a probe of a unique or small index, which these settings do not change.
    */
   async #orderedReads(tx: Queryable): Promise<void> {
-    await tx.query(
-      "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+    if (tx !== this.#db || this.#callerSettings.has(tx)) {
+      await tx.query(
+        "SELECT set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)",
+      );
+      return;
+    }
+    // On the caller's own session the transaction may be the caller's (joined): remember the
+    // values to put back when the write ends (see #write). The subquery reads them first.
+    const { rows } = await tx.query(
+      `SELECT p.b, p.s, set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)
+       FROM (SELECT current_setting('enable_bitmapscan') AS b, current_setting('enable_sort') AS s OFFSET 0) p`,
     );
+    const row = rows[0] as { b: string; s: string };
+    this.#callerSettings.set(tx, { bitmapscan: row.b, sort: row.s });
+  }
+
+  /** Puts back the planner settings that #orderedReads changed on the caller's session. */
+  async #restoreSettings(tx: Queryable): Promise<void> {
+    const previous = this.#callerSettings.get(tx);
+    if (previous === undefined) return;
+    this.#callerSettings.delete(tx);
+    await tx.query("SELECT set_config('enable_bitmapscan', $1, true), set_config('enable_sort', $2, true)", [
+      previous.bitmapscan,
+      previous.sort,
+    ]);
   }
 
   /** The ledger's usage at or after `fromMs` (all without), in time order, at most `limit` rows. */
@@ -977,9 +1004,17 @@ export class PostgresCreditLedger implements CreditLedger {
   async #write<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     const outcome = await this.#run(async (tx) => {
       try {
-        return { value: await fn(tx) };
+        const value = await fn(tx);
+        await this.#restoreSettings(tx);
+        return { value };
       } catch (error) {
-        if (LatchError.isInstance(error) && error.code !== "store_busy") return { error };
+        if (LatchError.isInstance(error) && error.code !== "store_busy") {
+          await this.#restoreSettings(tx);
+          return { error };
+        }
+        // The transaction failed: the caller's transaction (if joined) is aborted or rolled
+        // back to a savepoint of theirs, which undoes the settings too.
+        this.#callerSettings.delete(tx);
         throw error;
       }
     });

@@ -173,7 +173,7 @@ describe("transactions Latch opens", () => {
         sent.push(text);
         if (!client.readyForQuery) overlapping.push(text);
         client.readyForQuery = false;
-        return new Promise((resolve, reject) => {
+        return new Promise<{ rows: unknown[]; rowCount: number }>((resolve, reject) => {
           setImmediate(() => {
             if (text !== "UPDATE x") {
               client.readyForQuery = true;
