@@ -25,6 +25,24 @@ type Destination =
   | { kind: "s3"; bucket: string; prefix: string; url: string }
   | { kind: "dir"; path: string };
 
+/**
+ * Where an export goes (or went): `--to`, else `s3://$LATCH_S3_BUCKET[/$LATCH_S3_PREFIX]`, else
+ * `$LATCH_EXPORT_DIR`; `required` is the usage text when none is set.
+ */
+export function exportDestination(
+  to: string | undefined,
+  env: CliContext["env"],
+  required = "s3://bucket/prefix or a folder",
+): Destination {
+  const chosen =
+    to ??
+    (env.LATCH_S3_BUCKET
+      ? `s3://${env.LATCH_S3_BUCKET}${env.LATCH_S3_PREFIX ? `/${env.LATCH_S3_PREFIX}` : ""}`
+      : env.LATCH_EXPORT_DIR);
+  if (chosen === undefined) throw new UsageError(`--to: required (${required})`);
+  return parseDestination(chosen);
+}
+
 /** `s3://bucket/prefix` or a local folder. */
 export function parseDestination(to: string): Destination {
   if (to.startsWith("s3://")) {
@@ -127,13 +145,7 @@ async function manifestSummary(
  */
 export async function runExport(flags: ExportFlags, ctx: CliContext): Promise<void> {
   const env = ctx.env;
-  const to =
-    flags.to ??
-    (env.LATCH_S3_BUCKET
-      ? `s3://${env.LATCH_S3_BUCKET}${env.LATCH_S3_PREFIX ? `/${env.LATCH_S3_PREFIX}` : ""}`
-      : env.LATCH_EXPORT_DIR);
-  if (to === undefined) throw new UsageError("--to: required (s3://bucket/prefix or a folder)");
-  const destination = parseDestination(to);
+  const destination = exportDestination(flags.to, env);
   const formats = parseFormats(flags.format);
   const batchSize =
     flags.batchSize === undefined ? 10_000 : positiveInt(flags.batchSize, "--batch-size", 10_000);

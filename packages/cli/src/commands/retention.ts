@@ -7,7 +7,7 @@ import pg from "pg";
 import type { CliContext } from "../context.js";
 import { CommandError, UsageError } from "../exit-codes.js";
 import { postgresOf } from "../stores.js";
-import { parseDestination } from "./export.js";
+import { exportDestination } from "./export.js";
 import type { RetentionApplyFlags } from "./retention-command.js";
 
 type Range = { firstSeq: string; lastSeq: string };
@@ -30,14 +30,11 @@ function rangeOf(key: string, bytes: Uint8Array): Range {
 /** The change-log ranges of every manifest under the export destination. */
 async function manifestRanges(flags: RetentionApplyFlags, ctx: CliContext): Promise<Range[]> {
   const env = ctx.env;
-  const to =
-    flags.to ??
-    (env.LATCH_S3_BUCKET
-      ? `s3://${env.LATCH_S3_BUCKET}${env.LATCH_S3_PREFIX ? `/${env.LATCH_S3_PREFIX}` : ""}`
-      : env.LATCH_EXPORT_DIR);
-  if (to === undefined)
-    throw new UsageError("--to: required (where the consumer exports: s3://bucket/prefix or a folder)");
-  const destination = parseDestination(to);
+  const destination = exportDestination(
+    flags.to,
+    env,
+    "where the consumer exports: s3://bucket/prefix or a folder",
+  );
   const ranges: Range[] = [];
   if (destination.kind === "dir") {
     let entries: string[];
