@@ -92,10 +92,14 @@ describe("bundledPriceCatalog() prices real responses out of the box", () => {
     expect(r.record.modelMatch).toBeUndefined(); // exact
   });
 
-  it("Gemini, gemini-2.5-flash with cached tokens: unpriced (cached audio $0.1, cached text $0.03 per Mtok share one meter)", async () => {
-    // genai-prices prices Gemini 2.5 Flash's cached audio (cache_audio_read_mtok 0.1) apart from
-    // its cached text (0.03); Latch counts both as cached_input_tokens, so that meter is left
-    // unpriced (conflictingPrice) rather than billing cached audio at the text rate.
+  it("Gemini, gemini-2.5-flash with cached text and image: priced ($0.3 in, $0.03 cached, $2.5 out per Mtok)", async () => {
+    // Before cached_audio_input_tokens, genai-prices' cache_audio_read_mtok (0.1) ≠ cache_read_mtok
+    // (0.03) left cached_input_tokens unpriced for the model (conflictingPrice): every cached call
+    // of Gemini 2.5 Flash, text-only included, came back unpriced.
+    // usage (pydantic/pydantic-ai cassette, MIT): promptTokenCount 373, cachedContentTokenCount 204
+    // (cacheTokensDetails TEXT 63 + IMAGE 141, no AUDIO), candidates 89, thoughts 167
+    // (373 − 204) × 0.3 / 1e6 = 0.0000507; 204 × 0.03 / 1e6 = 0.00000612;
+    // (89 + 167) × 2.5 / 1e6 = 0.00064 (thinking billed as output); total 0.00069682
     const r = await rate(
       "gemini",
       "google/test_mixed_content_ordering-google_2_5-.1.json",
@@ -103,8 +107,44 @@ describe("bundledPriceCatalog() prices real responses out of the box", () => {
       "google",
       "2026-03-17T02:08:55Z",
     );
-    expect(r.status).toBe("unpriced");
-    expect(r).toMatchObject({ reason: "no_price", meter: "cached_input_tokens" });
+    expect(r.status).toBe("rated");
+    if (r.status !== "rated") return;
+    expect(r.record.total).toBe("0.00069682");
+    expect(r.record.observation.meters).toEqual({
+      input_tokens: 169,
+      cached_input_tokens: 204,
+      output_tokens: 89,
+      reasoning_tokens: 167,
+    });
+    expect(r.record.snapshotId).toBe("genai-prices:gemini-2.5-flash:1970-01-01T00:00:00Z");
+  });
+
+  it("Gemini, gemini-2.5-flash with cached audio: cached audio at $0.1, cached text and video at $0.03 per Mtok", async () => {
+    // usage (pydantic/pydantic-ai cassette, MIT): a video with its audio track, mostly cached.
+    // promptTokenCount 3297 = TEXT 83 + VIDEO 2893 + AUDIO 321; cachedContentTokenCount 2918 =
+    // AUDIO 284 + TEXT 73 + VIDEO 2561; candidates 55; thoughts 95; total 3447.
+    // cached audio 284; cached text/video 2918 − 284 = 2634; uncached audio 321 − 284 = 37;
+    // input 3297 − 2918 − 37 = 342 (Google bills video at the text rate).
+    // 342 × 0.3 = 102.6; 2634 × 0.03 = 79.02; 284 × 0.1 = 28.4; 37 × 1 = 37;
+    // (55 + 95) × 2.5 = 375; Σ 622.02 / 1e6 = 0.00062202
+    const r = await rate(
+      "gemini",
+      "google/test_multimodal_tool_return_matrix-direct-url_force_download-video-google_2_5-.2.json",
+      "gemini-2.5-flash",
+      "google",
+      "2026-03-17T02:08:55Z",
+    );
+    expect(r.status).toBe("rated");
+    if (r.status !== "rated") return;
+    expect(r.record.observation.meters).toEqual({
+      input_tokens: 342,
+      cached_input_tokens: 2634,
+      cached_audio_input_tokens: 284,
+      audio_input_tokens: 37,
+      output_tokens: 55,
+      reasoning_tokens: 95,
+    });
+    expect(r.record.total).toBe("0.00062202");
   });
 
   it("records the attribution of the installed package", async () => {

@@ -1,10 +1,14 @@
 /**
  * Units genai-prices prices apart but Latch's usage parsers count inside another meter (cached
- * audio in `cached_input_tokens`, Gemini video and image input in `input_tokens`, video output in
+ * image in `cached_input_tokens`, Gemini video and image input in `input_tokens`, video output in
  * `output_tokens`). Priced differently, they made the converted catalog bill those tokens at the
- * other meter's rate: a Gemini 2.5 Flash call with cached audio was billed 0.03/Mtok for audio
- * genai-prices prices at 0.1/Mtok. Now that meter is left unpriced for the model
- * (`conflictingPrice`): the call is reported unpriced, never billed at the wrong rate.
+ * other meter's rate, so that meter is left unpriced for the model (`conflictingPrice`): the call
+ * is reported unpriced, never billed at the wrong rate.
+ *
+ * Cached audio used to be one of them: a Gemini 2.5 Flash call with cached audio was billed
+ * 0.03/Mtok for audio genai-prices prices at 0.1/Mtok, then (conflictingPrice) every cached call
+ * of the model was unpriced. It now has its own meter, `cached_audio_input_tokens`
+ * (`cache_audio_read_mtok`), and such calls price exactly.
  */
 import {
   createLatch,
@@ -60,8 +64,30 @@ const realtime: GenaiProvider = {
     {
       id: "rt",
       match: { equals: "rt" },
-      // cached audio at the text cache price: nothing conflicts
       prices: { input_mtok: 5, cache_read_mtok: 2.5, output_mtok: 20, cache_audio_read_mtok: 2.5 },
+    },
+    {
+      id: "img",
+      match: { equals: "img" },
+      // gpt-image-1's numbers: cached image tokens priced apart from cached text
+      prices: {
+        input_mtok: 5,
+        cache_read_mtok: 1.25,
+        output_mtok: 40,
+        input_image_mtok: 10,
+        cache_image_read_mtok: 2.5,
+      },
+    },
+  ],
+};
+// A price list with no cached-audio price (a sheet written before the meter existed).
+const noCachedAudio: GenaiProvider = {
+  id: "google",
+  models: [
+    {
+      id: "flash-old",
+      match: { equals: "flash-old" },
+      prices: { input_mtok: 0.3, cache_read_mtok: 0.03, output_mtok: 2.5, input_audio_mtok: 1 },
     },
   ],
 };
@@ -99,10 +125,12 @@ async function recordGemini(
 }
 
 describe("units Latch counts inside another meter", () => {
-  it("a cached-audio price unlike the cache price leaves cached_input_tokens unpriced, and says so", () => {
+  it("a cached-audio price prices cached_audio_input_tokens: cached_input_tokens keeps the cached text price", () => {
     const r = convert([flash]);
     expect(pricesOf(r, "flash")).toEqual({
       input_tokens: { perMillion: "0.3" },
+      cached_input_tokens: { perMillion: "0.03" },
+      cached_audio_input_tokens: { perMillion: "0.1" },
       output_tokens: { perMillion: "2.5" },
       audio_input_tokens: { perMillion: "1" },
       reasoning_tokens: { as: "output_tokens" },
@@ -110,7 +138,6 @@ describe("units Latch counts inside another meter", () => {
     expect(
       r.skipped.filter((s) => s.code === "conflictingPrice").map((s) => [s.model, s.field, s.value]),
     ).toEqual([
-      ["flash", "cache_audio_read_mtok", "cached_input_tokens"],
       ["live", "input_video_mtok", "input_tokens"],
       ["live", "input_image_mtok", "input_tokens"],
       ["omni", "output_video_mtok", "output_tokens"],
@@ -128,16 +155,25 @@ describe("units Latch counts inside another meter", () => {
     expect(pricesOf(r, "omni")).toEqual({ input_tokens: { perMillion: "1.5" } });
   });
 
-  it("the same price in both units is no conflict (OpenAI realtime: cached audio at the cache price)", () => {
+  it("cached audio at the cache price is a price like any other; a cached-image price unlike it still conflicts", () => {
     const r = convert([realtime]);
-    expect(pricesOf(r, "rt")?.cached_input_tokens).toEqual({ perMillion: "2.5" });
-    expect(r.skipped.map((s) => s.code)).toEqual(["unsupportedUnit"]);
+    expect(pricesOf(r, "rt")).toMatchObject({
+      cached_input_tokens: { perMillion: "2.5" },
+      cached_audio_input_tokens: { perMillion: "2.5" },
+    });
+    // No parser splits cached image tokens out of cached_input_tokens (see the prices README):
+    // gpt-image-1's cached image price leaves that meter unpriced for the model.
+    expect(pricesOf(r, "img")?.cached_input_tokens).toBeUndefined();
+    expect(r.skipped.map((s) => [s.model, s.field, s.code, s.value])).toEqual([
+      ["img", "cache_image_read_mtok", "unsupportedUnit", undefined],
+      ["img", "cache_image_read_mtok", "conflictingPrice", "cached_input_tokens"],
+    ]);
   });
 
-  it("a Gemini call with cached audio is reported unpriced, not billed at the text cache rate", async () => {
+  it("a Gemini call with cached audio bills the cached audio at the cached-audio rate", async () => {
     // 10,000 prompt tokens: 4,000 text + 6,000 audio, all 6,000 audio cached; 100 out.
-    // genai-prices: 4,000 × 0.3 + 6,000 × 0.1 (cached audio) + 100 × 2.5, /1e6 = 0.00205.
-    // Before: Latch billed the 6,000 cached audio at 0.03 → 0.0012 + 0.00018 + 0.00025 = 0.00163.
+    // genai-prices: 4,000 × 0.3 + 6,000 × 0.1 (cached audio) + 100 × 2.5, /1e6
+    // = 0.0012 + 0.0006 + 0.00025 = 0.00205 (never the text cache rate: 0.00163).
     const result = await recordGemini([flash], "flash", {
       promptTokenCount: 10_000,
       cachedContentTokenCount: 6_000,
@@ -149,10 +185,49 @@ describe("units Latch counts inside another meter", () => {
       ],
       cacheTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
     });
+    expect(result.status).toBe("rated");
+    if (result.status !== "rated") return;
+    expect(result.record.total).toBe("0.00205");
+    expect(result.record.observation.meters).toEqual({
+      input_tokens: 4_000,
+      cached_audio_input_tokens: 6_000,
+      output_tokens: 100,
+    });
+  });
+
+  it("without a cached-audio price, a call with cached audio is unpriced naming the meter (never $0, never the text rate)", async () => {
+    const usage = {
+      promptTokenCount: 10_000,
+      cachedContentTokenCount: 7_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 10_100,
+      promptTokensDetails: [
+        { modality: "TEXT", tokenCount: 4_000 },
+        { modality: "AUDIO", tokenCount: 6_000 },
+      ],
+      cacheTokensDetails: [
+        { modality: "TEXT", tokenCount: 1_000 },
+        { modality: "AUDIO", tokenCount: 6_000 },
+      ],
+    };
+    const result = await recordGemini([noCachedAudio], "flash-old", usage);
     expect(result.status).toBe("unpriced");
     if (result.status !== "unpriced") return;
     expect(result.reason).toBe("no_price");
-    expect(result).toMatchObject({ meter: "cached_input_tokens" });
+    expect(result).toMatchObject({ meter: "cached_audio_input_tokens" });
+
+    // The same sheet still prices a cached text-only call:
+    // 3,000 × 0.3 + 1,000 × 0.03 + 100 × 2.5, /1e6 = 0.0009 + 0.00003 + 0.00025 = 0.00118
+    const text = await recordGemini([noCachedAudio], "flash-old", {
+      promptTokenCount: 4_000,
+      cachedContentTokenCount: 1_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 4_100,
+      cacheTokensDetails: [{ modality: "TEXT", tokenCount: 1_000 }],
+    });
+    expect(text.status).toBe("rated");
+    if (text.status !== "rated") return;
+    expect(text.record.total).toBe("0.00118");
   });
 
   it("the same model still bills calls without cache exactly", async () => {

@@ -62,8 +62,9 @@ describe("convertGenaiPrices", () => {
             input_image_mtok: 5,
             output_image_mtok: 30,
             web_searches_kcount: 10,
-            // at the prices of the meters Latch counts them in (else: conflictingPrice, see genai-absorbed-units.test.ts)
-            cache_audio_read_mtok: 0.0375,
+            // a meter of its own: priced apart from cached text
+            cache_audio_read_mtok: 0.05,
+            // at the price of the meter Latch counts it in (else: conflictingPrice, see genai-absorbed-units.test.ts)
             input_video_mtok: 0.075,
             storage_searches_kcount: 2.5,
           },
@@ -87,13 +88,13 @@ describe("convertGenaiPrices", () => {
           image_input_tokens: { perMillion: "5" },
           image_output_tokens: { perMillion: "30" },
           web_search_requests: { perUnit: "0.01" },
+          cached_audio_input_tokens: { perMillion: "0.05" },
           reasoning_tokens: { as: "output_tokens" },
         },
         aliases: ["m-1-2025-01-01"],
       },
     ]);
     expect(r.skipped.map((s) => [s.field, s.code])).toEqual([
-      ["cache_audio_read_mtok", "unsupportedUnit"],
       ["input_video_mtok", "unsupportedUnit"],
       ["storage_searches_kcount", "unsupportedUnit"],
     ]);

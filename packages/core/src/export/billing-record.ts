@@ -15,10 +15,11 @@ export const BILLING_EXPORT_SCHEMA = "latch.billing-export.v1";
  * Every column of a {@link BillingRecord}, in THE order: JSONL writes object keys in this order,
  * CSV writes its header in this order, Parquet writes its schema in this order. Removing,
  * renaming, retyping or reordering a column is a new schema version, never an edit of this one.
- * The one additive change v1 has had (2026-12): the meter columns `image_input_tokens`,
+ * The additive changes v1 has had (2026-12): the meter columns `image_input_tokens`,
  * `image_output_tokens`, `web_search_requests` and `web_fetch_requests`, inserted right after
- * `image_count` (readers that select columns by name are unaffected; positional readers of
- * older files see four fewer columns).
+ * `image_count`, then `cached_audio_input_tokens` right after `web_fetch_requests` (readers
+ * that select columns by name are unaffected; positional readers of older files see fewer
+ * columns).
  */
 export const BILLING_COLUMNS = [
   "schema",
@@ -50,6 +51,7 @@ export const BILLING_COLUMNS = [
   "image_output_tokens",
   "web_search_requests",
   "web_fetch_requests",
+  "cached_audio_input_tokens",
   "custom_meters",
   "cost",
   "cost_delta",
@@ -110,6 +112,7 @@ export interface BillingRecord {
   image_output_tokens: number;
   web_search_requests: number;
   web_fetch_requests: number;
+  cached_audio_input_tokens: number;
   /** Custom meters as a JSON object string, names without `custom:`, keys sorted: `{"web_search":3}`; `{}` when none. */
   custom_meters: string;
   /** This version's exact total. */
@@ -299,6 +302,7 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
     image_output_tokens: meter("image_output_tokens"),
     web_search_requests: meter("web_search_requests"),
     web_fetch_requests: meter("web_fetch_requests"),
+    cached_audio_input_tokens: meter("cached_audio_input_tokens"),
     custom_meters: custom === undefined ? "{}" : sortedJson(custom),
     cost,
     cost_delta: costDelta,

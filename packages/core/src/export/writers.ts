@@ -62,6 +62,7 @@ function jsonLine(r: BillingRecord): string {
     image_output_tokens: r.image_output_tokens,
     web_search_requests: r.web_search_requests,
     web_fetch_requests: r.web_fetch_requests,
+    cached_audio_input_tokens: r.cached_audio_input_tokens,
     custom_meters: r.custom_meters,
     cost: r.cost,
     cost_delta: r.cost_delta,

@@ -22,7 +22,7 @@ const SUBJECT = "Gemini usage";
 /** One `ModalityTokenCount`: `{ modality: "TEXT" | "AUDIO" | "IMAGE" | …, tokenCount }`. */
 const ModalityTokenCountSchema = z.object(
   {
-    // Any string: Google adds modalities; only AUDIO (both sides) and IMAGE (output) are metered apart.
+    // Any string: Google adds modalities; only AUDIO (prompt, cache, output) and IMAGE (output) are metered apart.
     modality: z.string({ error: "expected a string" }).nullish(),
     // proto3 JSON omits zero values, so an absent tokenCount means 0.
     tokenCount: optionalCount,
@@ -89,17 +89,22 @@ function modalityTokens(list: ModalityList, modality: "AUDIO" | "IMAGE"): number
  * chunk holds the totals for the whole response, so pass the last chunk's (never a sum).
  *
  * What includes what:
- * - `promptTokenCount` INCLUDES `cachedContentTokenCount`:
- *   `cached_input_tokens = cachedContentTokenCount`.
+ * - `promptTokenCount` INCLUDES `cachedContentTokenCount`, and `cacheTokensDetails` breaks the
+ *   cached part down by modality: cached `AUDIO` is `cached_audio_input_tokens` (priced apart:
+ *   Gemini 2.x/3 Flash bill cached audio at $0.10/Mtok, cached text at $0.03/Mtok) and
+ *   `cached_input_tokens = cachedContentTokenCount − cached audio` (text, image, video and
+ *   documents, which Google bills at the cached text rate).
  * - `toolUsePromptTokenCount` (tool results fed back to the model, e.g. search grounding or
  *   code execution) is NOT in `promptTokenCount`; it is input billed at the input rate, so it
  *   is ADDED to `input_tokens`.
  * - Audio input: `promptTokensDetails` breaks the whole prompt (cached part included) down by
  *   modality and `cacheTokensDetails` the cached part. Uncached audio
  *   (`AUDIO` in `promptTokensDetails` − `AUDIO` in `cacheTokensDetails`) is
- *   `audio_input_tokens` and is taken out of `input_tokens`; cached audio stays in
- *   `cached_input_tokens` (Latch has no cached-audio meter).
- *   So `input_tokens = promptTokenCount − cachedContentTokenCount − uncached audio + toolUsePromptTokenCount`.
+ *   `audio_input_tokens` and is taken out of `input_tokens`; cached audio is
+ *   `cached_audio_input_tokens`.
+ *   So `input_tokens = promptTokenCount − cachedContentTokenCount − uncached audio + toolUsePromptTokenCount`,
+ *   and every prompt token is in exactly one of `input_tokens`, `cached_input_tokens`,
+ *   `cached_audio_input_tokens`, `audio_input_tokens`.
  * - `candidatesTokenCount` EXCLUDES `thoughtsTokenCount`: `reasoning_tokens = thoughtsTokenCount`.
  *   `candidatesTokensDetails` breaks `candidatesTokenCount` down by modality: `AUDIO` is
  *   `audio_output_tokens`, `IMAGE` is `image_output_tokens` (generated images, e.g.
@@ -127,6 +132,15 @@ function modalityTokens(list: ModalityList, modality: "AUDIO" | "IMAGE"): number
  *   candidatesTokenCount: 400, thoughtsTokenCount: 600, totalTokenCount: 3000,
  * });
  * // → { input_tokens: 500, cached_input_tokens: 1500, output_tokens: 400, reasoning_tokens: 600 }
+ *
+ * @example
+ * // An audio file held in a context cache: 32,000 cached audio + 20 cached text tokens.
+ * normalizeGemini({
+ *   promptTokenCount: 33000, cachedContentTokenCount: 32020, candidatesTokenCount: 9, totalTokenCount: 33009,
+ *   promptTokensDetails: [{ modality: "TEXT", tokenCount: 1000 }, { modality: "AUDIO", tokenCount: 32000 }],
+ *   cacheTokensDetails: [{ modality: "TEXT", tokenCount: 20 }, { modality: "AUDIO", tokenCount: 32000 }],
+ * });
+ * // → { input_tokens: 980, cached_input_tokens: 20, output_tokens: 9, cached_audio_input_tokens: 32000 }
  */
 export function normalizeGemini(usageMetadata: unknown): MeterSet {
   return readGeminiUsage(usageMetadata).meters;
@@ -196,12 +210,13 @@ export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
 
   const meters = meterSet(SUBJECT, {
     input_tokens: input,
-    cached_input_tokens: cached,
+    cached_input_tokens: cached - cachedAudio,
     audio_input_tokens: uncachedAudio,
     output_tokens: candidates - outputAudio - outputImage,
     reasoning_tokens: thoughts,
     audio_output_tokens: outputAudio,
     image_output_tokens: outputImage,
+    cached_audio_input_tokens: cachedAudio,
   });
   const serviceTier = reportedTier(u);
   return serviceTier === undefined ? { meters } : { meters, serviceTier };

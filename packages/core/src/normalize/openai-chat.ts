@@ -73,8 +73,10 @@ const OpenAIChatUsageSchema = usageObject({
  * - `accepted_prediction_tokens` / `rejected_prediction_tokens` (Predicted Outputs) are already
  *   inside `completion_tokens` and billed as output: they stay in `output_tokens` (no meter of
  *   their own); each must not exceed `completion_tokens`.
- * - Cached audio: Chat Completions does not split `cached_tokens` by modality. Latch has no
- *   cached-audio meter, so every cache read is `cached_input_tokens` and `audio_tokens` is
+ * - Cached audio: Chat Completions does not split `cached_tokens` by modality (its
+ *   `prompt_tokens_details` has no `cached_tokens_details`; only the Realtime API's
+ *   `input_token_details` does, and Latch has no Realtime parser), so every cache read is
+ *   `cached_input_tokens`, `cached_audio_input_tokens` is never set, and `audio_tokens` is
  *   taken as the uncached audio; the parts must fit together inside `prompt_tokens`.
  * - DeepSeek (https://api-docs.deepseek.com/guides/kv_cache): `prompt_cache_hit_tokens` →
  *   `cached_input_tokens`, `prompt_cache_miss_tokens` → `input_tokens`; together they must

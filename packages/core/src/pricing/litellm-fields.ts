@@ -38,7 +38,8 @@ export const LITELLM_SKIP_REASONS = {
     "per-image fallback of a model whose generated images are priced per token (output_cost_per_image_token); importing both could bill an image twice",
   videoToken: "priced per video token; Latch has no video meter",
   citationToken: "priced per citation token; Latch has no citation meter",
-  audioCacheRead: "cached audio input price; Latch has no cached-audio meter",
+  audioCacheRead:
+    "cached audio input price in a form that maps to no meter (cache_read_input_audio_token_cost itself prices cached_audio_input_tokens)",
   audioCacheWrite: "audio cache-write price; Latch has no audio cache-write meter",
   searchContextSize:
     "web search priced by search context size (low/medium/high), which provider usage does not report; not imported",
@@ -154,6 +155,7 @@ export const TOKEN_FIELDS: Readonly<Record<string, MeterKind>> = {
   cache_creation_input_token_cost_above_1hr: "cache_write_1h_tokens",
   output_cost_per_reasoning_token: "reasoning_tokens",
   input_cost_per_audio_token: "audio_input_tokens",
+  cache_read_input_audio_token_cost: "cached_audio_input_tokens",
   output_cost_per_audio_token: "audio_output_tokens",
   input_cost_per_image_token: "image_input_tokens",
   output_cost_per_image_token: "image_output_tokens",

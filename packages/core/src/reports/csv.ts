@@ -161,7 +161,9 @@ function outcomeText(outcome: UsageOutcome): string {
  * tenant_id, org_id, project_id, api_key_id, end_user_id, feature, provider, model, each
  * built-in meter (input_tokens, cached_input_tokens, cache_write_tokens,
  * cache_write_1h_tokens, output_tokens, reasoning_tokens, audio_input_tokens,
- * audio_output_tokens, image_count; a missing meter is `0`; custom meters are not included),
+ * audio_output_tokens, image_count, image_input_tokens, image_output_tokens,
+ * web_search_requests, web_fetch_requests, cached_audio_input_tokens; a missing meter is `0`;
+ * custom meters are not included),
  * outcome (`success`, `timeout`, `unknown` or `error:<code>`), currency, cost (the record's
  * exact total, canonical). A missing subject field or provider is an empty field.
  *

@@ -18,7 +18,7 @@ export type TokenGroup =
 
 /**
  * The meters each token group adds up, in `SummaryRow` order: `inputTokens` = input + audio
- * input, `outputTokens` = output + reasoning + audio output, `cacheReadTokens` = cached input,
+ * input, `outputTokens` = output + reasoning + audio output, `cacheReadTokens` = cached input (text and audio),
  * `cacheWriteTokens` = 5-minute + 1-hour cache writes, `totalTokens` = every token meter
  * (`TOKEN_METERS`, image tokens included).
  *
@@ -28,7 +28,7 @@ export type TokenGroup =
 export const TOKEN_GROUPS: Readonly<Record<TokenGroup, readonly MeterKind[]>> = Object.freeze({
   inputTokens: Object.freeze<MeterKind[]>(["input_tokens", "audio_input_tokens"]),
   outputTokens: Object.freeze<MeterKind[]>(["output_tokens", "reasoning_tokens", "audio_output_tokens"]),
-  cacheReadTokens: Object.freeze<MeterKind[]>(["cached_input_tokens"]),
+  cacheReadTokens: Object.freeze<MeterKind[]>(["cached_input_tokens", "cached_audio_input_tokens"]),
   cacheWriteTokens: Object.freeze<MeterKind[]>(["cache_write_tokens", "cache_write_1h_tokens"]),
   totalTokens: TOKEN_METERS,
 });

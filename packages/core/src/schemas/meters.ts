@@ -20,6 +20,14 @@ export const BUILTIN_METERS = [
   "web_search_requests",
   /** Server-side web fetches run by the provider (Anthropic web_fetch). Per unit. */
   "web_fetch_requests",
+  // Added 2026-12 (at the end, as above).
+  /**
+   * Audio tokens read from the prompt cache, where the provider reports the cached part by
+   * modality (Gemini `cacheTokensDetails`) and prices it apart from cached text (Gemini 2.x/3
+   * Flash: $0.10/Mtok against $0.03/Mtok). Disjoint from `cached_input_tokens`, which then holds
+   * the other cached tokens.
+   */
+  "cached_audio_input_tokens",
 ] as const;
 
 export type BuiltinMeter = (typeof BUILTIN_METERS)[number];
@@ -33,6 +41,7 @@ export const PROMPT_METERS: readonly MeterKind[] = [
   "cache_write_1h_tokens",
   "audio_input_tokens",
   "image_input_tokens",
+  "cached_audio_input_tokens",
 ];
 
 /**
@@ -50,6 +59,7 @@ export const TOKEN_METERS: readonly MeterKind[] = [
   "audio_output_tokens",
   "image_input_tokens",
   "image_output_tokens",
+  "cached_audio_input_tokens",
 ];
 
 const builtinSet: ReadonlySet<string> = new Set(BUILTIN_METERS);

@@ -79,6 +79,7 @@ describe("BillingRecord", () => {
       "image_output_tokens",
       "web_search_requests",
       "web_fetch_requests",
+      "cached_audio_input_tokens",
       "custom_meters",
       "cost",
       "cost_delta",
@@ -108,6 +109,7 @@ describe("BillingRecord", () => {
       "image_output_tokens",
       "web_search_requests",
       "web_fetch_requests",
+      "cached_audio_input_tokens",
     ]);
   });
 
@@ -133,14 +135,36 @@ describe("BillingRecord", () => {
       custom_meters: "{}",
     });
     const at = BILLING_COLUMNS.indexOf("image_count");
-    expect(BILLING_COLUMNS.slice(at, at + 6)).toEqual([
+    expect(BILLING_COLUMNS.slice(at, at + 7)).toEqual([
       "image_count",
       "image_input_tokens",
       "image_output_tokens",
       "web_search_requests",
       "web_fetch_requests",
+      "cached_audio_input_tokens",
       "custom_meters",
     ]);
+  });
+
+  it("carries cached audio input in its own column, right after web_fetch_requests", () => {
+    // A Gemini call with 32,000 cached audio and 20 cached text tokens.
+    const record = rec({
+      total: "0.0034",
+      meters: {
+        input_tokens: 980,
+        cached_input_tokens: 20,
+        output_tokens: 9,
+        cached_audio_input_tokens: 32000,
+      },
+    });
+    const row = toBillingRecord(entry(6, record), undefined);
+    expect(row).toMatchObject({
+      input_tokens: 980,
+      cached_input_tokens: 20,
+      output_tokens: 9,
+      cached_audio_input_tokens: 32000,
+    });
+    expect(BILLING_COLUMN_TYPES.cached_audio_input_tokens).toBe("integer");
   });
 
   it("flattens a first version (golden)", () => {
@@ -175,6 +199,7 @@ describe("BillingRecord", () => {
       image_output_tokens: 0,
       web_search_requests: 0,
       web_fetch_requests: 0,
+      cached_audio_input_tokens: 0,
       custom_meters: '{"web_search":2}',
       cost: "0.0105",
       cost_delta: "0.0105",
@@ -223,6 +248,7 @@ describe("BillingRecord", () => {
       image_output_tokens: 0,
       web_search_requests: 0,
       web_fetch_requests: 0,
+      cached_audio_input_tokens: 0,
       custom_meters: "{}",
       cost: "0.0095",
       cost_delta: "-0.001",

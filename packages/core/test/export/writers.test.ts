@@ -34,7 +34,7 @@ const JSONL =
   '"feature":"chat, \\"beta\\"","provider":"openai","model":"gpt-4o","model_tier":"","vendor":"","region":"",' +
   '"input_tokens":1000,"cached_input_tokens":0,"cache_write_tokens":0,"cache_write_1h_tokens":0,"output_tokens":100,' +
   '"reasoning_tokens":0,"audio_input_tokens":0,"audio_output_tokens":0,"image_count":0,"image_input_tokens":0,"image_output_tokens":0,' +
-  '"web_search_requests":0,"web_fetch_requests":0,"custom_meters":"{}",' +
+  '"web_search_requests":0,"web_fetch_requests":0,"cached_audio_input_tokens":0,"custom_meters":"{}",' +
   '"cost":"0.0105","cost_delta":"0.0105","cost_minor_units":"1","currency":"USD","snapshot_id":"snap-1",' +
   '"source":"provider_reported","outcome":"success","started_at":"2026-03-01T12:00:01Z",' +
   '"completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z","seq":"7"}\n' +
@@ -43,7 +43,7 @@ const JSONL =
   '"feature":"","provider":"openai","model":"gpt-4o","model_tier":"","vendor":"","region":"",' +
   '"input_tokens":1000,"cached_input_tokens":0,"cache_write_tokens":0,"cache_write_1h_tokens":0,"output_tokens":0,' +
   '"reasoning_tokens":0,"audio_input_tokens":0,"audio_output_tokens":0,"image_count":0,' +
-  '"image_input_tokens":0,"image_output_tokens":0,"web_search_requests":0,"web_fetch_requests":0,' +
+  '"image_input_tokens":0,"image_output_tokens":0,"web_search_requests":0,"web_fetch_requests":0,"cached_audio_input_tokens":0,' +
   '"custom_meters":"{\\"web_search\\":3}","cost":"0.0095","cost_delta":"-0.001","cost_minor_units":"1",' +
   '"currency":"USD","snapshot_id":"snap-1","source":"corrected:r1:0:openai","outcome":"success",' +
   '"started_at":"2026-03-01T12:00:01Z","completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z",' +
@@ -53,14 +53,14 @@ const CSV =
   "schema,rated_record_id,event_id,version,supersedes,tenant_id,org_id,project_id,api_key_id,end_user_id,feature," +
   "provider,model,model_tier,vendor,region,input_tokens,cached_input_tokens,cache_write_tokens," +
   "cache_write_1h_tokens,output_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_count," +
-  "image_input_tokens,image_output_tokens,web_search_requests,web_fetch_requests," +
+  "image_input_tokens,image_output_tokens,web_search_requests,web_fetch_requests,cached_audio_input_tokens," +
   "custom_meters,cost,cost_delta,cost_minor_units,currency,snapshot_id,source,outcome,started_at,completed_at," +
   "rated_at,seq\r\n" +
   'latch.billing-export.v1,r1:0:openai:v1,r1:0:openai,1,,acmé,,,,,"chat, ""beta""",openai,gpt-4o,,,,' +
-  "1000,0,0,0,100,0,0,0,0,0,0,0,0,{},0.0105,0.0105,1,USD,snap-1,provider_reported,success," +
+  "1000,0,0,0,100,0,0,0,0,0,0,0,0,0,{},0.0105,0.0105,1,USD,snap-1,provider_reported,success," +
   "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,7\r\n" +
   "latch.billing-export.v1,r1:0:openai:v2,r1:0:openai,2,r1:0:openai:v1,acme,,,,,,openai,gpt-4o,,,," +
-  '1000,0,0,0,0,0,0,0,0,0,0,0,0,"{""web_search"":3}",0.0095,-0.001,1,USD,snap-1,corrected:r1:0:openai,success,' +
+  '1000,0,0,0,0,0,0,0,0,0,0,0,0,0,"{""web_search"":3}",0.0095,-0.001,1,USD,snap-1,corrected:r1:0:openai,success,' +
   "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,9\r\n";
 
 describe("JSONL", () => {

@@ -278,17 +278,24 @@ describe("Gemini fixtures", () => {
     expect(tokenSum(m)).toBe(658);
   });
 
-  it("cached audio stays in cached_input_tokens; only uncached audio is audio_input_tokens", () => {
+  it("cached audio is cached_audio_input_tokens, the rest of the cache cached_input_tokens", () => {
     // prompt 33000 = 1000 TEXT + 32000 AUDIO; cached 32020 = 20 TEXT + 32000 AUDIO
     // uncached audio 32000 − 32000 = 0; input 33000 − 32020 − 0 = 980; output 9
+    // cached 32020 − 32000 cached audio = 20 cached_input_tokens
     const m = normalizeGemini(at(fixture("gemini.cached-audio"), "usageMetadata"));
-    expect(m).toEqual({ input_tokens: 980, cached_input_tokens: 32020, output_tokens: 9 });
+    expect(m).toEqual({
+      input_tokens: 980,
+      cached_input_tokens: 20,
+      cached_audio_input_tokens: 32000,
+      output_tokens: 9,
+    });
     expect(tokenSum(m)).toBe(33009);
   });
 
   it("partly cached audio splits between cached and audio input", () => {
     // prompt 5000 = 1000 TEXT + 4000 AUDIO; cached 1500 = 500 TEXT + 1000 AUDIO
-    // audio_input 4000 − 1000 = 3000; input 5000 − 1500 − 3000 = 500; 500 + 1500 + 3000 = 5000
+    // audio_input 4000 − 1000 = 3000; input 5000 − 1500 − 3000 = 500; cached 1500 − 1000 = 500,
+    // cached audio 1000; 500 + 500 + 1000 + 3000 = 5000
     const m = normalizeGemini({
       promptTokenCount: 5000,
       cachedContentTokenCount: 1500,
@@ -302,7 +309,13 @@ describe("Gemini fixtures", () => {
         { modality: "AUDIO", tokenCount: 1000 },
       ],
     });
-    expect(m).toEqual({ input_tokens: 500, cached_input_tokens: 1500, audio_input_tokens: 3000 });
+    expect(m).toEqual({
+      input_tokens: 500,
+      cached_input_tokens: 500,
+      cached_audio_input_tokens: 1000,
+      audio_input_tokens: 3000,
+    });
+    expect(tokenSum(m)).toBe(5000);
   });
 
   it("a blocked prompt (no candidatesTokenCount) meters only the input", () => {

@@ -330,7 +330,8 @@ describe("Gemini properties", () => {
           expect(m).toEqual(
             nonZero({
               input_tokens: p.text + p.toolUse,
-              cached_input_tokens: cached,
+              cached_input_tokens: p.cachedText,
+              cached_audio_input_tokens: p.cachedAudio,
               audio_input_tokens: p.audio,
               output_tokens: p.visible,
               reasoning_tokens: p.thoughts,

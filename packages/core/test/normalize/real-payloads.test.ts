@@ -359,7 +359,8 @@ function anthropicTokens(p: Obj): Partial<Record<BuiltinMeter, number>> | undefi
  * excludes `thoughtsTokenCount`; the *TokensDetails lists break each count down by modality.
  * Audio input (uncached) and generated images are priced apart
  * (https://ai.google.dev/gemini-api/docs/pricing): AUDIO in the prompt minus AUDIO in the cache
- * is audio input, IMAGE in the candidates is image output.
+ * is audio input, AUDIO in the cache is cached audio input (Gemini 2.x/3 Flash price it apart
+ * from cached text), IMAGE in the candidates is image output.
  */
 function geminiAccounting(u: Obj): Expected {
   const rule = "https://ai.google.dev/api/generate-content#UsageMetadata";
@@ -368,7 +369,8 @@ function geminiAccounting(u: Obj): Expected {
   const toolUse = num(u.toolUsePromptTokenCount);
   const candidates = num(u.candidatesTokenCount);
   const thoughts = num(u.thoughtsTokenCount);
-  const audioIn = sumModality(u.promptTokensDetails, "AUDIO") - sumModality(u.cacheTokensDetails, "AUDIO");
+  const cachedAudio = sumModality(u.cacheTokensDetails, "AUDIO");
+  const audioIn = sumModality(u.promptTokensDetails, "AUDIO") - cachedAudio;
   const imageOut = sumModality(u.candidatesTokensDetails, "IMAGE");
   const audioOut = sumModality(u.candidatesTokensDetails, "AUDIO");
   if (
@@ -384,12 +386,13 @@ function geminiAccounting(u: Obj): Expected {
     rule,
     meters: meterSet({
       input_tokens: prompt - cached - audioIn + toolUse,
-      cached_input_tokens: cached,
+      cached_input_tokens: cached - cachedAudio,
       audio_input_tokens: audioIn,
       output_tokens: candidates - imageOut - audioOut,
       reasoning_tokens: thoughts,
       audio_output_tokens: audioOut,
       image_output_tokens: imageOut,
+      cached_audio_input_tokens: cachedAudio,
     }),
   };
 }
@@ -548,6 +551,7 @@ const PROBE: Readonly<Partial<Record<BuiltinMeter, Price>>> = {
   image_output_tokens: perM("11.3"),
   web_search_requests: perUnit("0.011"),
   web_fetch_requests: perUnit("0.0031"),
+  cached_audio_input_tokens: perM("0.17"),
 };
 
 const REASONING_AS_OUTPUT: Price = { as: "output_tokens" };
@@ -579,7 +583,10 @@ const GPT_5_MINI = {
   source: `${GP}/openai.yml gpt-5-mini @ 378ff0e1 (2025-11-07) and 92905ebb (2026-05-07)`,
 };
 const GEMINI_25_FLASH = {
-  prices: sheet("0.3", "0.03", "2.5", { audio_input_tokens: perM("1") }),
+  prices: sheet("0.3", "0.03", "2.5", {
+    audio_input_tokens: perM("1"),
+    cached_audio_input_tokens: perM("0.1"),
+  }),
   source: `${GP}/google.yml gemini-2.5-flash @ 5a267584 (2025-12-02) … 52833271 (2026-05-28), unchanged`,
 };
 const GPT_41_MINI = {

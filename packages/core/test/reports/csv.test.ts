@@ -311,6 +311,7 @@ const LINES_HEADER = [
   "image_output_tokens",
   "web_search_requests",
   "web_fetch_requests",
+  "cached_audio_input_tokens",
   "outcome",
   "currency",
   "cost",
@@ -342,6 +343,7 @@ describe("linesToCsv", () => {
         audio_input_tokens: 7,
         audio_output_tokens: 8,
         image_count: 9,
+        cached_audio_input_tokens: 13,
         "custom:foo": 10,
       },
       outcome: { kind: "error", code: "overloaded" },
@@ -386,6 +388,7 @@ describe("linesToCsv", () => {
         "0",
         "0",
         "0",
+        "13",
         "error:overloaded",
         "EUR",
         "1.5",
@@ -416,13 +419,14 @@ describe("linesToCsv", () => {
         "0",
         "0",
         "0",
+        "0",
         "timeout",
         "USD",
         "0",
       ],
     ]);
     expect(csv.split("\r\n")[1]).toBe(
-      '2026-03-01T12:00:01.5Z,req-1:0:anthropic,req-1:0:anthropic:v2,2,acme,org-9,p1,key-1,user-7,"chat, v2",anthropic,claude,1,2,3,4,5,6,7,8,9,0,0,0,0,error:overloaded,EUR,1.5',
+      '2026-03-01T12:00:01.5Z,req-1:0:anthropic,req-1:0:anthropic:v2,2,acme,org-9,p1,key-1,user-7,"chat, v2",anthropic,claude,1,2,3,4,5,6,7,8,9,0,0,0,0,13,error:overloaded,EUR,1.5',
     );
   });
 

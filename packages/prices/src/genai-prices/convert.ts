@@ -119,7 +119,7 @@ export interface GenaiPricesSkip {
   provider: string;
   /** The genai-prices model id (`*` for the whole provider). */
   model: string;
-  /** The unit (`cache_audio_read_mtok`), `match` (with `value`), `prices` or `*` for the whole model. */
+  /** The unit (`cache_image_read_mtok`), `match` (with `value`), `prices` or `*` for the whole model. */
   field: string;
   code: GenaiSkipCode;
   reason: string;
@@ -139,6 +139,7 @@ const UNITS: Readonly<Record<string, readonly [string, Per]>> = {
   input_mtok: ["input_tokens", "million"],
   output_mtok: ["output_tokens", "million"],
   cache_read_mtok: ["cached_input_tokens", "million"],
+  cache_audio_read_mtok: ["cached_audio_input_tokens", "million"],
   cache_write_mtok: ["cache_write_tokens", "million"],
   cache_write_1h_mtok: ["cache_write_1h_tokens", "million"],
   input_audio_mtok: ["audio_input_tokens", "million"],
@@ -151,13 +152,15 @@ const UNITS: Readonly<Record<string, readonly [string, Per]>> = {
 
 /**
  * Units whose tokens Latch's usage parsers count inside another meter, for want of a meter of
- * their own: cached audio and cached image tokens are `cached_input_tokens` (Gemini, OpenAI Chat
- * Completions), video tokens are `input_tokens` / `output_tokens` (Gemini), and Gemini's image
- * input tokens are `input_tokens`. When the model prices such a unit differently from that
- * meter, the meter cannot be priced exactly: it is left unpriced (`conflictingPrice`).
+ * their own: cached image tokens are `cached_input_tokens` (no parser splits them out: Gemini
+ * bills cached images at its cached text rate, and the APIs that price them apart, OpenAI's
+ * Realtime and gpt-image caching, report no cached image split Latch reads), video tokens are
+ * `input_tokens` / `output_tokens` (Gemini), and Gemini's image input tokens are
+ * `input_tokens`. When the model prices such a unit differently from that meter, the meter
+ * cannot be priced exactly: it is left unpriced (`conflictingPrice`). Cached audio has its own
+ * meter (`cache_audio_read_mtok` → `cached_audio_input_tokens`), so it conflicts with nothing.
  */
 const ABSORBED: ReadonlyArray<{ unit: string; meter: string; providers?: readonly string[] }> = [
-  { unit: "cache_audio_read_mtok", meter: "cached_input_tokens" },
   { unit: "cache_image_read_mtok", meter: "cached_input_tokens" },
   { unit: "input_video_mtok", meter: "input_tokens" },
   { unit: "output_video_mtok", meter: "output_tokens" },
@@ -186,12 +189,13 @@ export function genaiPriceText(value: unknown, per: Per = "million"): string | u
  * - **Prices**: each number per million tokens is read as its shortest decimal text
  *   (`0.075`, `1.1`, `0.0375`), never through float arithmetic. Units map to meters as the
  *   LiteLLM importer maps its fields: `input_mtok` → `input_tokens`, `cache_read_mtok` →
- *   `cached_input_tokens`, `cache_write_mtok` / `cache_write_1h_mtok` → the cache-write meters,
+ *   `cached_input_tokens`, `cache_audio_read_mtok` → `cached_audio_input_tokens`,
+ *   `cache_write_mtok` / `cache_write_1h_mtok` → the cache-write meters,
  *   `input_audio_mtok`, `output_audio_mtok`, `input_image_mtok`, `output_image_mtok`,
  *   `output_reasoning_mtok` (absent: reasoning is billed `as` output), `web_searches_kcount` →
  *   `web_search_requests` per unit (÷ 1,000). Any other unit is skipped (`unsupportedUnit`):
  *   its usage stays unpriced, never billed at $0. A unit whose tokens Latch's usage parsers
- *   count inside another meter (cached audio and image tokens in `cached_input_tokens`, video in
+ *   count inside another meter (cached image tokens in `cached_input_tokens`, video in
  *   `input_tokens` / `output_tokens`, Gemini image input in `input_tokens`), priced differently
  *   from that meter, leaves that meter unpriced for the model (`conflictingPrice`): such calls
  *   are reported unpriced, never billed at the other rate.
