@@ -229,6 +229,27 @@ describe("new meters", () => {
     expect(skips(r)).toEqual([["gemini-2.5-flash-image", "output_cost_per_image", "imagePricedPerToken"]]);
   });
 
+  it("cache_read_input_audio_token_cost → cached_audio_input_tokens (1e-07 → 0.1 per million, apart from cached text); an audio cache write is still skipped", () => {
+    // LiteLLM's field names (its CacheCost schema: cache_read_input_audio_token_cost,
+    // cache_creation_input_audio_token_cost); the numbers are Gemini 2.5 Flash's.
+    const r = load(
+      '"gemini/gemini-2.5-flash": {"cache_read_input_token_cost": 3e-08, "cache_read_input_audio_token_cost": 1e-07,' +
+        ' "cache_creation_input_audio_token_cost": 1e-06, "input_cost_per_audio_token": 1e-06,' +
+        ' "input_cost_per_token": 3e-07, "litellm_provider": "gemini", "mode": "chat", "output_cost_per_token": 2.5e-06}',
+    );
+    expect(snap(r, "gemini/gemini-2.5-flash").prices).toEqual({
+      input_tokens: { perMillion: "0.3" },
+      cached_input_tokens: { perMillion: "0.03" },
+      cached_audio_input_tokens: { perMillion: "0.1" },
+      audio_input_tokens: { perMillion: "1" },
+      output_tokens: { perMillion: "2.5" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(skips(r)).toEqual([
+      ["gemini/gemini-2.5-flash", "cache_creation_input_audio_token_cost", "audioCacheWrite"],
+    ]);
+  });
+
   it("output_cost_per_image on a chat model → image_count per unit", () => {
     const r = load(
       '"gemini/lyria-3-clip-preview": {"litellm_provider": "gemini", "mode": "chat", "output_cost_per_image": 0.04}',
