@@ -28,7 +28,7 @@ const PAGE = 10_000;
 const ROUNDS = 3;
 
 /**
- * The same 37 columns a hand-written exporter would build, with no validation and
+ * The same 42 columns a hand-written exporter would build, with no validation and
  * `Math.round(Number(total) * 100)` for the minor units (what naive code does; Latch rounds the
  * exact decimal half-even).
  */
@@ -66,6 +66,7 @@ function naiveRow(r: RatedUsageRecord, seq: string) {
     image_output_tokens: m.image_output_tokens ?? 0,
     web_search_requests: m.web_search_requests ?? 0,
     web_fetch_requests: m.web_fetch_requests ?? 0,
+    cached_audio_input_tokens: m.cached_audio_input_tokens ?? 0,
     custom_meters: "{}",
     cost: r.total,
     cost_delta: r.total,
