@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "6bf7403eeb83",
+    version: "fe864a2edcf7",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -100,11 +100,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -145,6 +147,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -427,7 +430,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "d7418c6ed138",
+    version: "61fd1e9143b5",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -505,11 +508,13 @@ local function library()
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -550,6 +555,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -1050,7 +1056,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "c002a9a098d2",
+    version: "a4409877d5a1",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1133,11 +1139,13 @@ local function library()
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -1178,6 +1186,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -2191,7 +2200,7 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "d6b4f70c603f",
+    version: "cb79590c9508",
     lua: `--[[
   Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
   out to be an idempotency conflict (its holdId already belongs to another account's hold):
@@ -2238,11 +2247,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -2283,6 +2294,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -2322,7 +2334,7 @@ return {1}
   void: {
     name: "void",
     numberOfKeys: 4,
-    version: "a4d96f4403d4",
+    version: "b3c12840f46f",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -2382,11 +2394,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -2427,6 +2441,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
