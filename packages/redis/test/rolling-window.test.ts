@@ -65,6 +65,23 @@ describe("RedisQuota: rolling windows in buckets", () => {
     expect(await quota.balance("old-writer")).toMatchObject({ spent: 0, available: 100 });
   });
 
+  it("checks a commit for overflow against the spend left once the window dropped the commits it passed", async () => {
+    const redis = await connected;
+    const quota = new RedisQuota(redis, { keyPrefix });
+    const max = Number.MAX_SAFE_INTEGER;
+    await quota.setLimit("near-max", max, { period: { rollingMs: 1_000 } });
+    const big = { holdId: `${keyPrefix}-near-max-1`, account: "near-max", amount: 1, ttlMs: 60_000 };
+    const late = { holdId: `${keyPrefix}-near-max-2`, account: "near-max", amount: 1, ttlMs: 60_000 };
+    await quota.reserve(big);
+    await quota.commit(big.holdId, max - 10);
+    expect(await quota.reserve(late)).toEqual({ granted: true, remaining: 9 });
+    await sleep(1_500);
+    // The commit is the first script after the window passed: it drops the big commit first,
+    // so max - 10 + 100 (which would overflow) is never checked.
+    expect(await quota.commit(late.holdId, 100)).toEqual({ committed: 100 });
+    expect(await quota.balance("near-max")).toMatchObject({ spent: 100, held: 0 });
+  });
+
   it("does not count twice a commit that the per-commit build makes beside this one (a rolling deploy)", async () => {
     const redis = await connected;
     const quota = new RedisQuota(redis, { keyPrefix });

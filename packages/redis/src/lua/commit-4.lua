@@ -42,13 +42,30 @@
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
---- @include "includes/holds"
---- @include "includes/period"
+
+-- The includes' functions, for the cases the common one (a hold of an account with no period,
+-- no settled markers) does not take: built on first use, as creating their closures on every
+-- call costs about as much as one of the script's commands.
+local lib
+local function library()
+  if not lib then
+    --- @include "includes/holds"
+    --- @include "includes/period"
+    lib = {
+      keepSettled = keepSettled,
+      settled = SETTLED,
+      periodDue = periodDue,
+      rollWindow = rollWindow,
+      recordUsage = recordUsage,
+    }
+  end
+  return lib
+end
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
   if ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
   end
   if not stored then
     if ARGV[5] == "" then
@@ -57,40 +74,50 @@ if not stored then
     stored = "held|" .. ARGV[5] .. "||" .. ARGV[4]
   end
 end
-local hold = splitHold(stored)
-if hold[4] ~= ARGV[4] then
-  return {-7, hold[4]}
+-- includes/holds' splitHold (inline: the common case needs no includes).
+local state, amount, actual, owner = string.match(stored, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")
+if owner ~= ARGV[4] then
+  return {-7, owner}
 end
-if hold[1] == "committed" then
-  if hold[3] ~= ARGV[2] then
-    return {-1, hold[3]}
+if state == "committed" then
+  if actual ~= ARGV[2] then
+    return {-1, actual}
   end
-  return hold[3]
+  return actual
 end
-if hold[1] == "voided" then
+if state == "voided" then
   return {-3, "voided"}
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
 -- the current period.
 local now = nowMs()
-local p = rcall("HMGET", KEYS[1], "pend", "proll")
-local ended = periodDue(KEYS[1], now, p[1])
-if ended then
-  return ended
+local p = rcall("HMGET", KEYS[1], "pend", "proll", "spent")
+local spent = p[3]
+if p[1] or p[2] then
+  local L = library()
+  local ended = L.periodDue(KEYS[1], now, p[1])
+  if ended then
+    return ended
+  end
+  if L.rollWindow(KEYS[1], now, p[2]) then
+    spent = rcall("HGET", KEYS[1], "spent")
+  end
 end
-rollWindow(KEYS[1], now, p[2])
-if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
+if (tonumber(spent) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
-releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
+-- includes/holds' releaseHold (inline).
+if rcall("ZREM", KEYS[2], amount .. "|" .. ARGV[1]) == 1 then
+  rcall("HINCRBY", KEYS[1], "held", "-" .. amount)
+end
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
 if p[2] and tonumber(ARGV[2]) > 0 then
-  recordUsage(KEYS[1], now, ARGV[2], p[2])
+  library().recordUsage(KEYS[1], now, ARGV[2], p[2])
 end
-local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
+local record = "committed|" .. amount .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])
 if ARGV[6] then
-  keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
+  library().keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
 end
 return ARGV[2]

@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "6bf7403eeb83",
+    version: "fe864a2edcf7",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -100,11 +100,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -145,6 +147,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -427,7 +430,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "7919815618e0",
+    version: "61fd1e9143b5",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -484,6 +487,13 @@ end
 local function integerString(n)
   return string.format("%d", n)
 end
+
+-- The includes' functions, for the cases the common one (a hold of an account with no period,
+-- no settled markers) does not take: built on first use, as creating their closures on every
+-- call costs about as much as one of the script's commands.
+local lib
+local function library()
+  if not lib then
 --[[
   Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
@@ -498,11 +508,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -543,6 +555,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -801,11 +814,21 @@ local function badBounds(start, finish)
   end
   return nil
 end
+    lib = {
+      keepSettled = keepSettled,
+      settled = SETTLED,
+      periodDue = periodDue,
+      rollWindow = rollWindow,
+      recordUsage = recordUsage,
+    }
+  end
+  return lib
+end
 
 local stored = rcall("GET", KEYS[3])
 if not stored then
   if ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
   end
   if not stored then
     if ARGV[5] == "" then
@@ -814,41 +837,51 @@ if not stored then
     stored = "held|" .. ARGV[5] .. "||" .. ARGV[4]
   end
 end
-local hold = splitHold(stored)
-if hold[4] ~= ARGV[4] then
-  return {-7, hold[4]}
+-- includes/holds' splitHold (inline: the common case needs no includes).
+local state, amount, actual, owner = string.match(stored, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")
+if owner ~= ARGV[4] then
+  return {-7, owner}
 end
-if hold[1] == "committed" then
-  if hold[3] ~= ARGV[2] then
-    return {-1, hold[3]}
+if state == "committed" then
+  if actual ~= ARGV[2] then
+    return {-1, actual}
   end
-  return hold[3]
+  return actual
 end
-if hold[1] == "voided" then
+if state == "voided" then
   return {-3, "voided"}
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
 -- the current period.
 local now = nowMs()
-local p = rcall("HMGET", KEYS[1], "pend", "proll")
-local ended = periodDue(KEYS[1], now, p[1])
-if ended then
-  return ended
+local p = rcall("HMGET", KEYS[1], "pend", "proll", "spent")
+local spent = p[3]
+if p[1] or p[2] then
+  local L = library()
+  local ended = L.periodDue(KEYS[1], now, p[1])
+  if ended then
+    return ended
+  end
+  if L.rollWindow(KEYS[1], now, p[2]) then
+    spent = rcall("HGET", KEYS[1], "spent")
+  end
 end
-rollWindow(KEYS[1], now, p[2])
-if (tonumber(rcall("HGET", KEYS[1], "spent")) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
+if (tonumber(spent) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
-releaseHold(KEYS[1], KEYS[2], ARGV[1], hold[2])
+-- includes/holds' releaseHold (inline).
+if rcall("ZREM", KEYS[2], amount .. "|" .. ARGV[1]) == 1 then
+  rcall("HINCRBY", KEYS[1], "held", "-" .. amount)
+end
 rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
 if p[2] and tonumber(ARGV[2]) > 0 then
-  recordUsage(KEYS[1], now, ARGV[2], p[2])
+  library().recordUsage(KEYS[1], now, ARGV[2], p[2])
 end
-local record = "committed|" .. hold[2] .. "|" .. ARGV[2] .. "|" .. ARGV[4]
+local record = "committed|" .. amount .. "|" .. ARGV[2] .. "|" .. ARGV[4]
 rcall("SET", KEYS[3], record, "PX", ARGV[3])
 if ARGV[6] then
-  keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
+  library().keepSettled(KEYS[1], KEYS[4], ARGV[1], record, ARGV[3])
 end
 return ARGV[2]
 `,
@@ -1023,7 +1056,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "9f3551e5e5ee",
+    version: "a4409877d5a1",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1085,6 +1118,13 @@ end
 local function integerString(n)
   return string.format("%d", n)
 end
+
+-- The includes' functions, for the cases the common one (a new hold, on an account with no
+-- period and no sweep due) does not take: built on first use, as creating their closures on
+-- every call costs about as much as one of the script's commands.
+local lib
+local function library()
+  if not lib then
 --[[
   Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
@@ -1099,11 +1139,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -1144,6 +1186,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -1402,21 +1445,43 @@ local function badBounds(start, finish)
   end
   return nil
 end
+    lib = {
+      splitHold = splitHold,
+      releaseHold = releaseHold,
+      sweepExpired = sweepExpired,
+      roomOf = roomOf,
+      settled = SETTLED,
+      periodDue = periodDue,
+      rollWindow = rollWindow,
+    }
+  end
+  return lib
+end
 
 local now = nowMs()
 local amount = ARGV[2]
 local member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
-local ended = periodDue(KEYS[1], now, v[5])
-if ended then
-  return ended
+-- "due": no hold expires before it (see includes/holds' sweepExpired).
+local due = tonumber(v[4])
+if v[5] or v[6] or not due or now >= due then
+  local L = library()
+  local ended = L.periodDue(KEYS[1], now, v[5])
+  if ended then
+    return ended
+  end
+  local rolled = L.rollWindow(KEYS[1], now, v[6])
+  local swept
+  swept, due = L.sweepExpired(KEYS[1], KEYS[2], now, v[4])
+  if swept or rolled then
+    v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+  end
 end
-local rolled = rollWindow(KEYS[1], now, v[6])
-local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
-if swept or rolled then
-  v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+-- max(0, limit - spent - held), as includes/holds' roomOf (inline: the common case needs no includes).
+local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
+if room < 0 then
+  room = 0
 end
-local room = roomOf(v)
 
 -- Counts the hold until now + ttlMs; false when its member is there already (still counted).
 local function addHold()
@@ -1437,7 +1502,7 @@ local stored
 if tonumber(amount) <= room then
   stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
   if not stored and ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
       rcall("SET", KEYS[3], stored, "PX", ARGV[6])
@@ -1453,7 +1518,7 @@ if tonumber(amount) <= room then
 else
   stored = rcall("GET", KEYS[3])
   if not stored and ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if not stored and rcall("ZSCORE", KEYS[2], member) then
       return {2, room} -- its record evicted, the hold still counted: a retry
     end
@@ -1464,7 +1529,8 @@ else
 end
 
 -- The holdId has a record already: a retry (same account and amount) or a conflict.
-local hold = splitHold(stored)
+local L = library()
+local hold = L.splitHold(stored)
 if hold[4] ~= ARGV[5] then
   return {-1, hold[2], hold[4]}
 end
@@ -1475,8 +1541,8 @@ if hold[1] == "held" then
   local expiresAt = rcall("ZSCORE", KEYS[2], member)
   if not expiresAt or tonumber(expiresAt) <= now then
     -- A retry after the hold expired (released, or due for release): hold it again if there is room.
-    if expiresAt and releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
-      room = roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
+    if expiresAt and L.releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
+      room = L.roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
     end
     if tonumber(amount) > room then
       return {0, room}
@@ -2134,7 +2200,7 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "d6b4f70c603f",
+    version: "cb79590c9508",
     lua: `--[[
   Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
   out to be an idempotency conflict (its holdId already belongs to another account's hold):
@@ -2181,11 +2247,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -2226,6 +2294,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
@@ -2265,7 +2334,7 @@ return {1}
   void: {
     name: "void",
     numberOfKeys: 4,
-    version: "a4d96f4403d4",
+    version: "b3c12840f46f",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -2325,11 +2394,13 @@ end
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -2370,6 +2441,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then

@@ -47,23 +47,52 @@
 ]]
 local rcall = redis.call
 --- @include "includes/clock"
---- @include "includes/holds"
---- @include "includes/period"
+
+-- The includes' functions, for the cases the common one (a new hold, on an account with no
+-- period and no sweep due) does not take: built on first use, as creating their closures on
+-- every call costs about as much as one of the script's commands.
+local lib
+local function library()
+  if not lib then
+    --- @include "includes/holds"
+    --- @include "includes/period"
+    lib = {
+      splitHold = splitHold,
+      releaseHold = releaseHold,
+      sweepExpired = sweepExpired,
+      roomOf = roomOf,
+      settled = SETTLED,
+      periodDue = periodDue,
+      rollWindow = rollWindow,
+    }
+  end
+  return lib
+end
 
 local now = nowMs()
 local amount = ARGV[2]
 local member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
-local ended = periodDue(KEYS[1], now, v[5])
-if ended then
-  return ended
+-- "due": no hold expires before it (see includes/holds' sweepExpired).
+local due = tonumber(v[4])
+if v[5] or v[6] or not due or now >= due then
+  local L = library()
+  local ended = L.periodDue(KEYS[1], now, v[5])
+  if ended then
+    return ended
+  end
+  local rolled = L.rollWindow(KEYS[1], now, v[6])
+  local swept
+  swept, due = L.sweepExpired(KEYS[1], KEYS[2], now, v[4])
+  if swept or rolled then
+    v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+  end
 end
-local rolled = rollWindow(KEYS[1], now, v[6])
-local swept, due = sweepExpired(KEYS[1], KEYS[2], now, v[4])
-if swept or rolled then
-  v = rcall("HMGET", KEYS[1], "limit", "spent", "held")
+-- max(0, limit - spent - held), as includes/holds' roomOf (inline: the common case needs no includes).
+local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
+if room < 0 then
+  room = 0
 end
-local room = roomOf(v)
 
 -- Counts the hold until now + ttlMs; false when its member is there already (still counted).
 local function addHold()
@@ -84,7 +113,7 @@ local stored
 if tonumber(amount) <= room then
   stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
   if not stored and ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
       rcall("SET", KEYS[3], stored, "PX", ARGV[6])
@@ -100,7 +129,7 @@ if tonumber(amount) <= room then
 else
   stored = rcall("GET", KEYS[3])
   if not stored and ARGV[6] then
-    stored = rcall("HGET", KEYS[1], SETTLED .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if not stored and rcall("ZSCORE", KEYS[2], member) then
       return {2, room} -- its record evicted, the hold still counted: a retry
     end
@@ -111,7 +140,8 @@ else
 end
 
 -- The holdId has a record already: a retry (same account and amount) or a conflict.
-local hold = splitHold(stored)
+local L = library()
+local hold = L.splitHold(stored)
 if hold[4] ~= ARGV[5] then
   return {-1, hold[2], hold[4]}
 end
@@ -122,8 +152,8 @@ if hold[1] == "held" then
   local expiresAt = rcall("ZSCORE", KEYS[2], member)
   if not expiresAt or tonumber(expiresAt) <= now then
     -- A retry after the hold expired (released, or due for release): hold it again if there is room.
-    if expiresAt and releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
-      room = roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
+    if expiresAt and L.releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
+      room = L.roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
     end
     if tonumber(amount) > room then
       return {0, room}

@@ -12,11 +12,13 @@
   per account and holdId, in the account's slot. The amount identifies a reserve request of
   that account, and the actual amount a commit.
 ]]
+-- (commit-4.lua's common path matches the same pattern inline: keep them in step.)
 local function splitHold(value)
   return {string.match(value, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")}
 end
 
 -- amount is the integer string stored with the hold: it is never converted to a number.
+-- (commit-4.lua's common path does the same inline: keep them in step.)
 local function releaseHold(accountKey, expiryKey, holdId, amount)
   if rcall("ZREM", expiryKey, amount .. "|" .. holdId) == 1 then
     rcall("HINCRBY", accountKey, "held", "-" .. amount)
@@ -57,6 +59,7 @@ end
 
 -- max(0, limit - spent - held) of HMGET's {limit, spent, held}. Each field is a safe integer,
 -- so doubles hold them exactly, and a result below -2^53 (inexact) is clamped to 0 anyway.
+-- (reserve-3.lua's common path computes the same inline: keep them in step.)
 local function roomOf(v)
   local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 0)
   if room < 0 then
