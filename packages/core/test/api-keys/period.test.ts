@@ -12,7 +12,10 @@ function setup(start: number) {
   const quota = new MemoryQuotaReservator({ clock: () => now });
   const store = new MemoryApiKeyStore();
   const keys = new ApiKeys({ store, secret, quota, clock: () => now });
-  return { keys, quota, store, at: (ms: number) => (now = ms) };
+  const at = (ms: number): void => {
+    now = ms;
+  };
+  return { keys, quota, store, at };
 }
 
 /** Reserves and commits `amount` on the key's quota account; whether it was granted. */
