@@ -224,10 +224,11 @@ export class ApiKeys {
     try {
       if (parsed.quota !== undefined && quota !== undefined) {
         const { period } = parsed.quota;
-        await quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), {
-          ...(period === undefined ? {} : { period }),
-          ...(signal === undefined ? {} : { signal }),
-        });
+        const account = apiKeyQuotaAccount(record.id);
+        const units = apiKeyQuotaUnits(parsed.quota);
+        // Without a period, the signal alone (the older signature every reservator takes).
+        if (period === undefined) await quota.setLimit(account, units, signal);
+        else await quota.setLimit(account, units, { period, ...(signal === undefined ? {} : { signal }) });
       }
       this.#absent.delete(digest);
       await this.store.insert(record, digest, signal);
