@@ -3,6 +3,7 @@ import {
   ApiKeyScopeSchema,
   CurrencyCodeSchema,
   IsoTimestampSchema,
+  QuotaPeriodSchema,
   type SummaryGroupKey,
   WellFormedText,
 } from "@latch/core/adapter";
@@ -157,6 +158,31 @@ export const ListKeysParams = z.strictObject({
 /** `/api/billing/keys/{id}` */
 export const KeyPathParams = z.strictObject({ id: ApiKeyIdSchema });
 
+const [CalendarPeriod, RollingPeriod] = QuotaPeriodSchema.options;
+
+/**
+ * A quota's budget period on the wire: core's `QuotaPeriod` with snake_case names, checked by
+ * the same field schemas (`every`, `timeZone` → `time_zone`, `rollingMs` → `rolling_ms`).
+ */
+export const QuotaPeriodBody = z
+  .union(
+    [
+      z.strictObject({
+        every: CalendarPeriod.shape.every,
+        time_zone: CalendarPeriod.shape.timeZone,
+      }),
+      z.strictObject({ rolling_ms: RollingPeriod.shape.rollingMs }),
+    ],
+    { error: 'expected { every: "day" | "week" | "month", time_zone? } or { rolling_ms }' },
+  )
+  .meta({
+    id: "QuotaPeriod",
+    description:
+      "When the key's spent starts again at 0: each local midnight (day), Monday (week) or 1st (month) in time_zone (IANA, default UTC), or a rolling window of rolling_ms (1000 to 31622400000)",
+    example: { every: "day", time_zone: "Europe/Berlin" },
+  });
+export type QuotaPeriodWire = z.output<typeof QuotaPeriodBody>;
+
 /** A quota on the wire; `limit` is a number of tokens or a decimal string of money. */
 export const QuotaBody = z.discriminatedUnion(
   "unit",
@@ -168,6 +194,7 @@ export const QuotaBody = z.discriminatedUnion(
         .int({ error: "expected a whole number of tokens" })
         .min(0, { error: "expected a whole number of tokens ≥ 0" })
         .max(Number.MAX_SAFE_INTEGER, { error: "exceeds 2^53-1" }),
+      period: QuotaPeriodBody.optional(),
     }),
     z.strictObject({
       unit: z.literal("money"),
@@ -175,6 +202,7 @@ export const QuotaBody = z.discriminatedUnion(
       limit: z
         .string({ error: "expected a decimal string such as 25.00" })
         .regex(/^(0|[1-9][0-9]{0,8})(\.[0-9]{1,6})?$/, { error: "expected a decimal string such as 25.00" }),
+      period: QuotaPeriodBody.optional(),
     }),
   ],
   { error: "expected unit tokens or money" },
@@ -315,9 +343,21 @@ export const QuotaBalanceView = z
     unit: z.enum(["tokens", "money"]),
     currency: z.string().optional(),
     limit: z.number().int().meta({ description: "In tokens, or millionths of the currency" }),
-    spent: z.number().int(),
+    spent: z
+      .number()
+      .int()
+      .meta({ description: "Committed usage; of the current period when the key's quota has one" }),
     held: z.number().int(),
     available: z.number().int(),
+    period: QuotaPeriodBody.optional(),
+    period_start: z.string().optional().meta({
+      description:
+        "With a period: when the period spent counts started (a calendar period's start, or the oldest instant a rolling window still counts)",
+    }),
+    period_end: z.string().optional().meta({
+      description:
+        "With a period: when spent starts again at 0 (a calendar period), or now (a rolling window)",
+    }),
   })
   .meta({ id: "QuotaBalance" });
 

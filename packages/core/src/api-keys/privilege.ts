@@ -3,7 +3,10 @@ import { type ApiKeyRecord, apiKeyQuotaUnits, type NewApiKey } from "./schemas.j
 
 /** A field of a request that goes beyond the caller key's own, and why (never its value). */
 export interface PrivilegeExcess {
-  /** The input's path: `scopes.1`, `quota`, `quota.limit`, `expiresAt`, `mode`, `owner.projectId`. */
+  /**
+   * The input's path: `scopes.1`, `quota`, `quota.period`, `quota.limit`, `expiresAt`, `mode`,
+   * `owner.projectId`.
+   */
   field: string;
   reason: string;
 }
@@ -13,7 +16,8 @@ const OWNER_FIELDS = ["tenantId", "orgId", "projectId", "apiKeyId", "endUserId",
 /**
  * Least privilege for minting: the first field of `key` that goes beyond `minter`, or
  * undefined when `key` is within it. Within means: every scope is one of the minter's; with a
- * minter quota, a quota in the same unit (and currency) whose limit is no larger; with a minter
+ * minter quota, a quota in the same unit (and currency) with no period whose limit is no larger
+ * (the minter pays it once, so it must not start again each period); with a minter
  * expiry, an expiry no later; a test-mode minter mints test-mode keys only; the owner lies
  * within the minter's (every field the minter's owner sets is equal).
  */
@@ -27,6 +31,14 @@ export function mintExcess(minter: ApiKeyRecord, key: NewApiKey): PrivilegeExces
     if (asked.unit !== mine.unit) return { field: "quota.unit", reason: "must be this API key's quota unit" };
     if (asked.unit === "money" && mine.unit === "money" && asked.currency !== mine.currency) {
       return { field: "quota.currency", reason: "must be this API key's quota currency" };
+    }
+    // The minter is charged the new key's limit once (ApiKeys.mint): a limit that started again
+    // each period would give away more than it was charged for, period after period.
+    if (asked.period !== undefined) {
+      return {
+        field: "quota.period",
+        reason: "not allowed: this API key has a quota, which pays a minted key's limit once",
+      };
     }
     if (apiKeyQuotaUnits(asked) > apiKeyQuotaUnits(mine)) {
       return { field: "quota.limit", reason: "must not exceed this API key's quota limit" };

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { QuotaPeriodSchema } from "../contracts/quota-period.js";
 import { CurrencyCodeSchema } from "../money/currency.js";
 import { BillingSubjectSchema, WellFormedText } from "../schemas/identity.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
@@ -52,6 +53,12 @@ export const MONEY_QUOTA_SCALE = 6;
  * - `{ unit: "tokens", limit }`: integer tokens;
  * - `{ unit: "money", currency, limit }`: a decimal string with at most 6 decimals; the
  *   reservator counts millionths of the currency (`"25.5"` USD → 25,500,000 units).
+ *
+ * Either may have a `period` (a `QuotaPeriod`: `{ every: "day" | "week" | "month", timeZone? }`
+ * or `{ rollingMs }`, checked by `QuotaPeriodSchema`): the budget period of the limit, after
+ * which the key's `spent` starts again at 0 (see `QuotaReservator.setLimit`). Without one the
+ * limit is for the key's whole life. A key minted by a key with a quota may not have one (see
+ * `ApiKeys.mint`).
  */
 export const ApiKeyQuotaSchema = z.discriminatedUnion(
   "unit",
@@ -63,6 +70,7 @@ export const ApiKeyQuotaSchema = z.discriminatedUnion(
         .int({ error: "expected a whole number of tokens" })
         .min(0, { error: "expected a whole number of tokens ≥ 0" })
         .max(Number.MAX_SAFE_INTEGER, { error: "exceeds 2^53-1" }),
+      period: QuotaPeriodSchema.optional(),
     }),
     z.strictObject({
       unit: z.literal("money"),
@@ -72,6 +80,7 @@ export const ApiKeyQuotaSchema = z.discriminatedUnion(
         .regex(/^(0|[1-9][0-9]{0,8})(\.[0-9]{1,6})?$/, {
           error: "expected a decimal string ≥ 0 with at most 6 decimals, such as 25.00",
         }),
+      period: QuotaPeriodSchema.optional(),
     }),
   ],
   { error: "expected unit tokens or money" },

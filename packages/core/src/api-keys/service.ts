@@ -100,7 +100,8 @@ export class ApiKeys {
 
   /**
    * Issues a key. The plaintext is in the result and nowhere else: show it once. With a
-   * quota, the key's quota account gets its limit before the key exists. No key may be issued
+   * quota, the key's quota account gets its limit (and the quota's `period`, if any: the
+   * limit then starts again each day, week, month or rolling window) before the key exists. No key may be issued
    * for a tenant id starting with `latch-test:` (the test-mode namespace, see
    * {@link testModeSubject}), nor a test-mode key for a tenant id over 245 characters.
    *
@@ -127,8 +128,14 @@ export class ApiKeys {
    * a minter issues never hold more than it had (a minter that spent its quota cannot mint a
    * fresh one). A quota given away is not returned when the minted key is revoked.
    *
+   * Such a key's quota has no `period`: its limit is charged to the minter once, so a limit
+   * that started again every day (or rolling window) would hand out more than the minter was
+   * charged for, without bound. A minter without a quota (its own budget is unlimited) may mint
+   * a key with any period, as may `create` (code, an admin path).
+   *
    * @throws PrivilegeExceededError naming the first field beyond the minter's (`scopes.1`,
-   *   `quota`, `quota.unit`, `quota.currency`, `quota.limit`, `expiresAt`, `mode`, `owner.<field>`);
+   *   `quota`, `quota.unit`, `quota.currency`, `quota.period`, `quota.limit`, `expiresAt`, `mode`,
+   *   `owner.<field>`);
    *   `quota.limit` also when it exceeds what is left of the minter's quota.
    * @throws QuotaUnavailableError when the quota store does not answer (fails closed).
    * @throws LatchValidationError naming a bad field, as `create`.
@@ -216,7 +223,12 @@ export class ApiKeys {
     const digest = this.#hasher.digest(plaintext);
     try {
       if (parsed.quota !== undefined && quota !== undefined) {
-        await quota.setLimit(apiKeyQuotaAccount(record.id), apiKeyQuotaUnits(parsed.quota), signal);
+        const { period } = parsed.quota;
+        const account = apiKeyQuotaAccount(record.id);
+        const units = apiKeyQuotaUnits(parsed.quota);
+        // Without a period, the signal alone (the older signature every reservator takes).
+        if (period === undefined) await quota.setLimit(account, units, signal);
+        else await quota.setLimit(account, units, { period, ...(signal === undefined ? {} : { signal }) });
       }
       this.#absent.delete(digest);
       await this.store.insert(record, digest, signal);

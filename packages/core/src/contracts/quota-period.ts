@@ -59,6 +59,7 @@ export function quotaRollingEntryAt(rollingMs: number, atMs: number): number {
 
 const EVERY_MESSAGE = 'expected "day", "week" or "month"';
 const ROLLING_MESSAGE = `expected an integer number of milliseconds from 1000 to ${QUOTA_ROLLING_MAX_MS}`;
+const PERIOD_MESSAGE = 'expected { every: "day" | "week" | "month", timeZone? } or { rollingMs }';
 const ZONE_MESSAGE = "expected an IANA time zone name, e.g. Europe/Berlin";
 
 /** A calendar period: `spent` restarts at each local midnight, Monday or 1st of `timeZone`. */
@@ -113,19 +114,22 @@ const ZoneSchema = z
   .refine((zone) => formatOf(zone) !== undefined, { error: ZONE_MESSAGE });
 
 /** The input schema of a {@link QuotaPeriod}. */
-export const QuotaPeriodSchema = z.union([
-  z.strictObject({
-    every: z.enum(["day", "week", "month"], { error: EVERY_MESSAGE }),
-    timeZone: ZoneSchema.optional(),
-  }),
-  z.strictObject({
-    rollingMs: z
-      .number({ error: ROLLING_MESSAGE })
-      .int({ error: ROLLING_MESSAGE })
-      .min(1_000, { error: ROLLING_MESSAGE })
-      .max(QUOTA_ROLLING_MAX_MS, { error: ROLLING_MESSAGE }),
-  }),
-]);
+export const QuotaPeriodSchema = z.union(
+  [
+    z.strictObject({
+      every: z.enum(["day", "week", "month"], { error: EVERY_MESSAGE }),
+      timeZone: ZoneSchema.optional(),
+    }),
+    z.strictObject({
+      rollingMs: z
+        .number({ error: ROLLING_MESSAGE })
+        .int({ error: ROLLING_MESSAGE })
+        .min(1_000, { error: ROLLING_MESSAGE })
+        .max(QUOTA_ROLLING_MAX_MS, { error: ROLLING_MESSAGE }),
+    }),
+  ],
+  { error: PERIOD_MESSAGE },
+);
 
 /**
  * Checks a period (`invalid_input` naming `period…` otherwise) and resolves its time zone to

@@ -1,5 +1,5 @@
 import type { ApiKeyRecord, ApiKeys, BillingSubject } from "@latch/core";
-import { API_KEY_SCOPES } from "@latch/core/adapter";
+import { API_KEY_SCOPES, type ApiKeyQuota, type QuotaPeriod } from "@latch/core/adapter";
 import { PrivilegeExceededError } from "@latch/core/errors";
 import { type Context, Hono } from "hono";
 import type { z } from "zod";
@@ -21,6 +21,8 @@ import {
   KeyPathParams,
   KeyView,
   ListKeysParams,
+  type QuotaBody,
+  type QuotaPeriodWire,
 } from "../schemas.js";
 import { ownTenant, SUBJECT_WIRE, subjectWire } from "../subject.js";
 
@@ -75,6 +77,30 @@ export const KEY_ROUTES: RouteGroup = {
   routes: [createKey, listKeys, getKey, revokeKey],
 };
 
+/** A quota period on the wire (snake_case) → core's `QuotaPeriod`. */
+function periodFromWire(period: QuotaPeriodWire): QuotaPeriod {
+  if ("rolling_ms" in period) return { rollingMs: period.rolling_ms };
+  return { every: period.every, ...(period.time_zone === undefined ? {} : { timeZone: period.time_zone }) };
+}
+
+/** Core's `QuotaPeriod` → the wire (snake_case). */
+export function periodWire(period: QuotaPeriod): QuotaPeriodWire {
+  if ("rollingMs" in period) return { rolling_ms: period.rollingMs };
+  return { every: period.every, ...(period.timeZone === undefined ? {} : { time_zone: period.timeZone }) };
+}
+
+/** A quota from the request body → `ApiKeys.mint`'s. */
+function quotaFromWire(quota: z.output<typeof QuotaBody>): ApiKeyQuota {
+  const { period, ...rest } = quota;
+  return { ...rest, ...(period === undefined ? {} : { period: periodFromWire(period) }) };
+}
+
+/** A key's quota on the wire. */
+function quotaWire(quota: ApiKeyQuota): z.output<typeof QuotaBody> {
+  const { period, ...rest } = quota;
+  return { ...rest, ...(period === undefined ? {} : { period: periodWire(period) }) };
+}
+
 function keyView(key: ApiKeyRecord): z.output<typeof KeyView> {
   // The owner of a key never names a key itself.
   const { apiKeyId: _, ...owner } = key.owner;
@@ -84,7 +110,7 @@ function keyView(key: ApiKeyRecord): z.output<typeof KeyView> {
     owner: subjectWire(owner) as z.output<typeof KeyView>["owner"],
     scopes: key.scopes,
     mode: key.mode,
-    ...(key.quota === undefined ? {} : { quota: key.quota }),
+    ...(key.quota === undefined ? {} : { quota: quotaWire(key.quota) }),
     created_at: key.createdAt,
     ...(key.expiresAt === undefined ? {} : { expires_at: key.expiresAt }),
     ...(key.revokedAt === undefined ? {} : { revoked_at: key.revokedAt }),
@@ -136,7 +162,7 @@ export function keysApp(keys: ApiKeys): Hono<BillingEnv> {
         name: body.name,
         scopes: body.scopes,
         ...(body.mode === undefined ? {} : { mode: body.mode }),
-        ...(body.quota === undefined ? {} : { quota: body.quota }),
+        ...(body.quota === undefined ? {} : { quota: quotaFromWire(body.quota) }),
         ...(body.expires_at === undefined ? {} : { expiresAt: body.expires_at }),
       })
       .catch((error: unknown) => {

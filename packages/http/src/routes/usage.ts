@@ -7,6 +7,7 @@ import { totalsView } from "../report-views.js";
 import { handle, type RouteGroup, type RouteSpec } from "../route.js";
 import { UsageParams, UsageView } from "../schemas.js";
 import { filtersFor, ownerOf } from "../subject.js";
+import { periodWire } from "./keys.js";
 
 const getUsage = {
   method: "get",
@@ -21,11 +22,21 @@ const getUsage = {
 /** The usage route, mounted at `/api/billing/usage`. */
 export const USAGE_ROUTES: RouteGroup = { base: "/api/billing/usage", routes: [getUsage] };
 
+/** A key's quota balance on the wire: with a period, the period and its bounds (ISO 8601). */
 function quotaView(key: ApiKeyRecord, balance: QuotaBalance) {
+  const period = key.quota?.period;
   return {
     unit: key.quota?.unit ?? "tokens",
     ...(key.quota?.unit === "money" ? { currency: key.quota.currency } : {}),
-    ...balance,
+    limit: balance.limit,
+    spent: balance.spent,
+    held: balance.held,
+    available: balance.available,
+    ...(period === undefined ? {} : { period: periodWire(period) }),
+    ...(balance.periodStart === undefined
+      ? {}
+      : { period_start: new Date(balance.periodStart).toISOString() }),
+    ...(balance.periodEnd === undefined ? {} : { period_end: new Date(balance.periodEnd).toISOString() }),
   };
 }
 

@@ -87,6 +87,28 @@ function apiKeyStoreTests(title: string, options: ApiKeyStoreSuiteOptions): void
       expect(await store.list(owner, { limit: 10 })).toEqual({ items: [r] });
     });
 
+    it("round-trips a quota's budget period (calendar with a zone, calendar without, rolling)", async () => {
+      const periods = [
+        { unit: "tokens", limit: 500, period: { every: "day", timeZone: "Europe/Berlin" } },
+        { unit: "money", currency: "EUR", limit: "25.5", period: { every: "month" } },
+        { unit: "tokens", limit: 7, period: { rollingMs: 3_600_000 } },
+      ] as const;
+      for (const quota of periods) {
+        const r = record({ quota: structuredClone(quota) as ApiKeyRecord["quota"] });
+        const d = digest();
+        expect(await store.insert(r, d)).toBe("created");
+        expect((await store.findByDigest(d))?.record.quota).toEqual(quota);
+        expect((await store.get(owner, r.id))?.quota).toEqual(quota);
+        // The period is part of the key: the same insert is a retry, another period a conflict.
+        expect(await store.insert(r, d)).toBe("already_exists");
+        const other = { ...r, quota: { ...r.quota, period: { every: "week" } } } as ApiKeyRecord;
+        await expectLatchError(store.insert(other, d), "idempotency_conflict");
+      }
+      const listed = (await store.list(owner, { limit: 10 })).items.map((k) => k.quota);
+      expect(listed).toHaveLength(3);
+      for (const quota of periods) expect(listed).toContainEqual(quota);
+    });
+
     it("normalises timestamps to milliseconds in UTC", async () => {
       const r = record({ createdAt: "2026-03-01T12:00:00Z" });
       const d = digest();
