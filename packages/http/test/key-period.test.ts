@@ -1,5 +1,11 @@
-import { ApiKeys, MemoryApiKeyStore, MemoryQuotaReservator, MemoryRatedRecordStore } from "@latch/core";
-import { apiKeyQuotaAccount } from "@latch/core/adapter";
+import {
+  ApiKeys,
+  LatchValidationError,
+  MemoryApiKeyStore,
+  MemoryQuotaReservator,
+  MemoryRatedRecordStore,
+} from "@latch/core";
+import { apiKeyQuotaAccount, type SetLimitOptions } from "@latch/core/adapter";
 import { createBillingApp } from "@latch/http";
 import { describe, expect, it } from "vitest";
 
@@ -213,5 +219,43 @@ describe("API key quota periods over HTTP", () => {
     });
     expect(ok.status, ok.text).toBe(201);
     expect((await keys.quotaBalance(capped.key))?.spent).toBe(10);
+  });
+
+  it("a zone the quota store does not know (a database with older time-zone data) is a 400 naming quota.period.time_zone", async () => {
+    // PostgresQuota computes calendar bounds from the database's time-zone data, which may be
+    // older than this process's Intl: it then refuses a zone core accepted, as below.
+    class OlderZones extends MemoryQuotaReservator {
+      override async setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal) {
+        const period = options instanceof AbortSignal ? undefined : options?.period;
+        if (period && "every" in period && period.timeZone === "America/Coyhaique") {
+          throw LatchValidationError.at(
+            "QuotaReservator.setLimit",
+            "period.timeZone",
+            "unknown to this database",
+          );
+        }
+        return super.setLimit(account, limit, options);
+      }
+    }
+    const older = new ApiKeys({ store: new MemoryApiKeyStore(), secret: SECRET, quota: new OlderZones() });
+    const olderApp = createBillingApp({ keys: older, records: new MemoryRatedRecordStore() });
+    const root = await older.create({ owner: { tenantId: TENANT }, name: "root", scopes: ["keys:write"] });
+    const response = await olderApp.request("/api/billing/keys", {
+      method: "POST",
+      headers: { authorization: `Bearer ${root.plaintext}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "chile",
+        scopes: [],
+        quota: { unit: "tokens", limit: 10, period: { every: "day", time_zone: "America/Coyhaique" } },
+      }),
+    });
+    const json = await response.json();
+    expect(response.status, JSON.stringify(json)).toBe(400);
+    expect(json["invalid-params"]).toEqual([
+      { name: "quota.period.time_zone", in: "body", reason: "unknown to this database" },
+    ]);
+    expect((await older.list({ tenantId: TENANT }, { limit: 10 })).items.map((k) => k.name)).toEqual([
+      "root",
+    ]);
   });
 });

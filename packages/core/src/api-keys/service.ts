@@ -54,6 +54,18 @@ const NegativeCacheSchema = z.strictObject({
 const SUBJECT = "ApiKeys";
 
 /**
+ * A period the quota store refuses although core accepted it (PostgresQuota's database may
+ * have older time-zone data than this process's Intl: `period.timeZone`) names the input's
+ * field, `quota.period…`, as core's own checks do; any other error is returned as is.
+ */
+function periodRefusal(error: unknown, at: string): unknown {
+  const ofPeriod = (path: string) => path === "period" || path.startsWith("period.");
+  if (!LatchValidationError.isInstance(error) || !error.issues.some((i) => ofPeriod(i.path))) return error;
+  const issues = error.issues.map((i) => (ofPeriod(i.path) ? { ...i, path: `quota.${i.path}` } : i));
+  return new LatchValidationError({ subject: at, issues, cause: error });
+}
+
+/**
  * API keys over an {@link ApiKeyStore}: issue, authenticate, list, revoke.
  *
  * - `create` returns the plaintext once; the store keeps only its HMAC-SHA256 digest.
@@ -228,7 +240,12 @@ export class ApiKeys {
         const units = apiKeyQuotaUnits(parsed.quota);
         // Without a period, the signal alone (the older signature every reservator takes).
         if (period === undefined) await quota.setLimit(account, units, signal);
-        else await quota.setLimit(account, units, { period, ...(signal === undefined ? {} : { signal }) });
+        else
+          await quota
+            .setLimit(account, units, { period, ...(signal === undefined ? {} : { signal }) })
+            .catch((error: unknown) => {
+              throw periodRefusal(error, at);
+            });
       }
       this.#absent.delete(digest);
       await this.store.insert(record, digest, signal);

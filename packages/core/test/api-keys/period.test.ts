@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { apiKeyQuotaAccount } from "../../src/adapter.js";
+import { apiKeyQuotaAccount, type SetLimitOptions } from "../../src/adapter.js";
 import { PrivilegeExceededError } from "../../src/errors/index.js";
 import { ApiKeys, LatchValidationError, MemoryApiKeyStore, MemoryQuotaReservator } from "../../src/index.js";
 
@@ -140,6 +140,38 @@ describe("API key quota periods", () => {
       expect((error as Error).message).not.toContain("<script>");
     }
     expect((await keys.list(owner, { limit: 100 })).items).toEqual([]);
+  });
+
+  it("a zone the quota store refuses (older time-zone data than Intl's) names quota.period.timeZone; no key", async () => {
+    // As PostgresQuota refuses a zone its database does not know (sqlState 22023).
+    class OlderZones extends MemoryQuotaReservator {
+      override async setLimit(account: string, limit: number, options?: SetLimitOptions | AbortSignal) {
+        const period = options instanceof AbortSignal ? undefined : options?.period;
+        if (period && "every" in period && period.timeZone === "America/Coyhaique") {
+          throw LatchValidationError.at(
+            "QuotaReservator.setLimit",
+            "period.timeZone",
+            "unknown to this database",
+          );
+        }
+        return super.setLimit(account, limit, options);
+      }
+    }
+    const keys = new ApiKeys({ store: new MemoryApiKeyStore(), secret, quota: new OlderZones() });
+    const error = await keys
+      .create({
+        owner,
+        name: "chile",
+        scopes: [],
+        quota: { unit: "tokens", limit: 1, period: { every: "day", timeZone: "America/Coyhaique" } },
+      })
+      .catch((e: unknown) => e);
+    expect(LatchValidationError.isInstance(error)).toBe(true);
+    expect((error as LatchValidationError).subject).toBe("ApiKeys.create");
+    expect((error as LatchValidationError).issues).toEqual([
+      { path: "quota.period.timeZone", message: "unknown to this database" },
+    ]);
+    expect((await keys.list(owner, { limit: 10 })).items).toEqual([]);
   });
 
   it("a key with a quota mints no key with a period (quota.period); a key without one may", async () => {
