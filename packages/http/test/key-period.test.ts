@@ -249,7 +249,7 @@ describe("API key quota periods over HTTP", () => {
         quota: { unit: "tokens", limit: 10, period: { every: "day", time_zone: "America/Coyhaique" } },
       }),
     });
-    const json = await response.json();
+    const json = (await response.json()) as { "invalid-params": unknown };
     expect(response.status, JSON.stringify(json)).toBe(400);
     expect(json["invalid-params"]).toEqual([
       { name: "quota.period.time_zone", in: "body", reason: "unknown to this database" },
