@@ -83,10 +83,17 @@ export type StoredQuotaPeriod = { every: "day" | "week" | "month"; timeZone: str
 
 const formats = new Map<string, Intl.DateTimeFormat>();
 
-/** The formatter of `timeZone` (cached: building one costs far more than using it), or undefined. */
+/**
+ * The formatter of `timeZone` (cached: building one costs far more than using it), or undefined.
+ * The cache keeps the 1,000 names used last: names come from clients in any letter case, so a
+ * full cache must not shut out the zones in use (they would build a formatter on every call).
+ */
 function formatOf(timeZone: string): Intl.DateTimeFormat | undefined {
   let format = formats.get(timeZone);
-  if (format === undefined) {
+  if (format !== undefined) {
+    formats.delete(timeZone);
+    formats.set(timeZone, format);
+  } else {
     try {
       format = new Intl.DateTimeFormat("en-US", {
         timeZone,
@@ -101,7 +108,8 @@ function formatOf(timeZone: string): Intl.DateTimeFormat | undefined {
     } catch {
       return undefined;
     }
-    if (formats.size < 1_000) formats.set(timeZone, format);
+    if (formats.size >= 1_000) formats.delete(formats.keys().next().value as string);
+    formats.set(timeZone, format);
   }
   return format;
 }
