@@ -76,4 +76,36 @@ describe("API key quota periods on PostgreSQL", () => {
     expect((await keys.get(owner, once.key.id))?.quota).toEqual({ unit: "tokens", limit: 10 });
     expect(await keys.quotaBalance(once.key)).toEqual({ limit: 10, spent: 0, held: 0, available: 10 });
   });
+
+  it("reads a key whose zone this process's Intl does not know (written by a process with newer tz data): the owner's keys still list", async () => {
+    const quota = new PostgresQuota(db, { schema });
+    const keys = new ApiKeys({ store: new PostgresApiKeyStore(db, { schema }), secret, quota });
+    const tenant = { tenantId: "newer-tzdata" };
+    const plain = await keys.create({ owner: tenant, name: "plain", scopes: [] });
+    const zoned = await keys.create({
+      owner: tenant,
+      name: "zoned",
+      scopes: [],
+      quota: { unit: "tokens", limit: 10, period: { every: "day", timeZone: "Europe/Berlin" } },
+    });
+    // As a process whose Intl knows a zone from newer time-zone data (such as
+    // America/Coyhaique, tzdata 2025b) stores it; this process's Intl does not know the name.
+    const newer = "America/Tzdata_Newer_Than_Intl";
+    expect(() => new Intl.DateTimeFormat("en-US", { timeZone: newer })).toThrow(RangeError);
+    await db.query(
+      `UPDATE "${schema}".api_keys SET payload = jsonb_set(payload::jsonb, '{quota,period,timeZone}', to_jsonb($2::text)) WHERE id = $1`,
+      [zoned.key.id, newer],
+    );
+    const period = { every: "day", timeZone: newer };
+    const listed = (await keys.list(tenant, { limit: 10 })).items;
+    expect(listed.map((k) => k.name).sort()).toEqual(["plain", "zoned"]);
+    expect((await keys.get(tenant, zoned.key.id))?.quota?.period).toEqual(period);
+    const auth = await keys.authenticate(zoned.plaintext);
+    expect(auth.ok && auth.key.quota?.period).toEqual(period);
+    expect((await keys.authenticate(plain.plaintext)).ok).toBe(true);
+    // New keys are still checked against this process's Intl.
+    await expect(
+      keys.create({ owner: tenant, name: "x", scopes: [], quota: { unit: "tokens", limit: 1, period } }),
+    ).rejects.toMatchObject({ code: "invalid_input" });
+  });
 });

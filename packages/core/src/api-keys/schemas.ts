@@ -87,6 +87,41 @@ export const ApiKeyQuotaSchema = z.discriminatedUnion(
 );
 export type ApiKeyQuota = z.output<typeof ApiKeyQuotaSchema>;
 
+const [CalendarPeriod, RollingPeriod] = QuotaPeriodSchema.options;
+const [TokensQuota, MoneyQuota] = ApiKeyQuotaSchema.options;
+
+/**
+ * A stored key's period: as `QuotaPeriodSchema`, but its zone is checked for shape only, not
+ * against this process's `Intl`. A process whose time-zone data is newer (another Node or ICU
+ * in the same fleet) may have stored a zone this one does not know; refusing it on read would
+ * make the whole page of the owner's keys `corrupt_record`. New keys are still checked against
+ * `Intl` (`NewApiKeySchema`), and the quota store computes the key's bounds with its own data.
+ */
+const RecordPeriodSchema = z.union(
+  [
+    CalendarPeriod.extend({
+      timeZone: z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z][A-Za-z0-9_+\-/]*$/)
+        .optional(),
+    }),
+    RollingPeriod,
+  ],
+  { error: 'expected { every: "day" | "week" | "month", timeZone? } or { rollingMs }' },
+);
+
+/** A stored key's quota: {@link ApiKeyQuotaSchema} with its period read by `RecordPeriodSchema`. */
+const RecordQuotaSchema = z.discriminatedUnion(
+  "unit",
+  [
+    TokensQuota.extend({ period: RecordPeriodSchema.optional() }),
+    MoneyQuota.extend({ period: RecordPeriodSchema.optional() }),
+  ],
+  { error: "expected unit tokens or money" },
+);
+
 /** The quota account of a key in the `QuotaReservator`. */
 export function apiKeyQuotaAccount(keyId: string): string {
   return `latch:api-key:${keyId}`;
@@ -113,7 +148,7 @@ export const ApiKeyRecordSchema = z.strictObject({
     .check(WellFormedText),
   scopes: ScopeList,
   mode: z.enum(["live", "test"], { error: "expected live or test" }),
-  quota: ApiKeyQuotaSchema.optional(),
+  quota: RecordQuotaSchema.optional(),
   createdAt: Instant,
   expiresAt: Instant.optional(),
   revokedAt: Instant.optional(),
