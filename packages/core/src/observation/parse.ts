@@ -2,6 +2,7 @@ import type { MeterKind } from "../schemas/meters.js";
 import { compareMeters } from "../schemas/meters.js";
 import { type UsageObservation, UsageObservationSchema } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
+import { isoTimestampMs } from "../schemas/time.js";
 import { fastParseObservation } from "./fast-parse.js";
 
 /**
@@ -90,16 +91,29 @@ function ownFacts(value: unknown): Facts | undefined {
 
 function computeFacts(obs: UsageObservation): Facts {
   const meters: MeterKind[] = [];
-  for (const meter in obs.meters)
-    if ((obs.meters[meter as MeterKind] as number) > 0) meters.push(meter as MeterKind);
-  if (meters.length > 1) meters.sort(compareMeters);
   const quantities: number[] = [];
-  for (const meter of meters) quantities.push(obs.meters[meter] as number);
+  const set = obs.meters;
+  for (const key in set) {
+    const meter = key as MeterKind;
+    const quantity = set[meter] as number;
+    if (!(quantity > 0)) continue;
+    // Insertion into canonical order: a call has a handful of meters, and they mostly come in order.
+    let at = meters.length;
+    meters.push(meter);
+    quantities.push(quantity);
+    while (at > 0 && compareMeters(meters[at - 1] as MeterKind, meter) > 0) {
+      meters[at] = meters[at - 1] as MeterKind;
+      quantities[at] = quantities[at - 1] as number;
+      at--;
+    }
+    meters[at] = meter;
+    quantities[at] = quantity;
+  }
   const facts = new Facts(
     obs,
     Object.freeze(meters),
     Object.freeze(quantities),
-    Date.parse(obs.timing.completedAt),
+    isoTimestampMs(obs.timing.completedAt),
   );
   Object.freeze(facts); // its public fields; the memo's private fields stay writable
   return facts;
