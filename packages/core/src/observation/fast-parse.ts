@@ -72,26 +72,17 @@ function timestamp(value: unknown): value is string {
   );
 }
 
+/** A member that is not there (see {@link memberOf}). */
+const ABSENT: unique symbol = Symbol("absent");
+
 /**
- * The members of `value` named by `keys`, each read exactly once (`undefined` where absent), and
- * how many are present; `undefined` when one is present as `undefined`. One read per member:
- * an accessor or a Proxy may answer differently each time, and what is copied must be exactly
- * what was checked.
+ * The member `key` of `value`, read exactly once (an accessor or a Proxy may answer differently
+ * each time, and what is copied must be exactly what was checked); {@link ABSENT} when `value`
+ * has no such member (own or inherited, as the schema reads it). A member present as
+ * `undefined` is `undefined`, which the caller refuses.
  */
-function membersOf(value: Plain, keys: readonly string[]): { values: unknown[]; count: number } | undefined {
-  const values: unknown[] = [];
-  let count = 0;
-  for (const key of keys) {
-    if (!(key in value)) {
-      values.push(undefined);
-      continue;
-    }
-    const member = value[key];
-    if (member === undefined) return undefined;
-    values.push(member);
-    count++;
-  }
-  return { values, count };
+function memberOf(value: Plain, key: string): unknown {
+  return key in value ? value[key] : ABSENT;
 }
 
 const OBSERVATION_KEYS = [
@@ -114,7 +105,8 @@ const MODEL_KEYS = ["billableModel", "vendor", "region", "tier"] as const;
 const MODEL_SET: ReadonlySet<string> = new Set(MODEL_KEYS);
 const CORRELATION_KEYS = ["requestId", "traceId", "sessionId", "parentEventId", "holdId"] as const;
 const CORRELATION_SET: ReadonlySet<string> = new Set(CORRELATION_KEYS);
-const PROVIDER_SET: ReadonlySet<string> = new Set(["providerId"]);
+const PROVIDER_KEYS = ["providerId"] as const;
+const PROVIDER_SET: ReadonlySet<string> = new Set(PROVIDER_KEYS);
 const KIND_SET: ReadonlySet<string> = new Set(["kind"]);
 const TIMING_SET: ReadonlySet<string> = new Set(["startedAt", "completedAt"]);
 const SIMPLE_SOURCES: ReadonlySet<unknown> = new Set([
@@ -209,11 +201,23 @@ function timing(input: unknown): Plain | undefined {
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);
   if (value === undefined || "attributes" in value) return undefined;
-  const read = membersOf(value, OBSERVATION_KEYS);
-  if (read === undefined || !onlyKeys(value, OBSERVATION_SET, read.count)) return undefined;
-  // In OBSERVATION_KEYS order; `attributes` (last) is absent.
-  const [eventId, subjectIn, metersIn, modelIn, providerIn, sourceIn, outcomeIn, timingIn, correlationIn] =
-    read.values;
+  // Each member read once, in OBSERVATION_KEYS order (no array per call); `attributes` (last) is absent.
+  const eventId = memberOf(value, "eventId");
+  const subjectIn = memberOf(value, "subject");
+  const metersIn = memberOf(value, "meters");
+  const modelIn = memberOf(value, "model");
+  const providerMember = memberOf(value, "provider");
+  const sourceIn = memberOf(value, "source");
+  const outcomeIn = memberOf(value, "outcome");
+  const timingIn = memberOf(value, "timing");
+  const correlationMember = memberOf(value, "correlation");
+  // Present: the required members (each refused below when absent) and the optional ones given.
+  // One present as `undefined` is refused, as before.
+  if (providerMember === undefined || correlationMember === undefined) return undefined;
+  const present = 7 + (providerMember === ABSENT ? 0 : 1) + (correlationMember === ABSENT ? 0 : 1);
+  if (!onlyKeys(value, OBSERVATION_SET, present)) return undefined;
+  const providerIn = providerMember === ABSENT ? undefined : providerMember;
+  const correlationIn = correlationMember === ABSENT ? undefined : correlationMember;
   if (!text(eventId, 512)) return undefined;
   const subject = texts(subjectIn, SUBJECT_KEYS, SUBJECT_SET, max256);
   if (subject === undefined || !("tenantId" in subject)) return undefined;
@@ -222,7 +226,7 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
   if (meterSet === undefined || model === undefined || !("billableModel" in model)) return undefined;
   const out: Plain = { eventId, subject, meters: meterSet, model };
   if (providerIn !== undefined) {
-    const provider = texts(providerIn, ["providerId"], PROVIDER_SET, max256);
+    const provider = texts(providerIn, PROVIDER_KEYS, PROVIDER_SET, max256);
     if (provider === undefined || !("providerId" in provider)) return undefined;
     out.provider = provider;
   }
