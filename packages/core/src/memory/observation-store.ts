@@ -143,8 +143,12 @@ export class MemoryObservationStore implements ObservationStore {
   }
 
   #markPriced(id: string): void {
-    const at = lowerBound(this.#unpriced, id);
-    if (this.#unpriced[at] === id) this.#unpriced.splice(at, 1);
+    const unpriced = this.#unpriced;
+    const at = lowerBound(unpriced, id);
+    if (unpriced[at] !== id) return;
+    // The last one (a call priced as soon as it was stored) is popped: no splice, no array for its result.
+    if (at === unpriced.length - 1) unpriced.pop();
+    else unpriced.splice(at, 1);
   }
 
   #allStored(eventIds: unknown): eventIds is readonly string[] {
@@ -166,7 +170,10 @@ export class MemoryObservationStore implements ObservationStore {
   #insert(stored: Stored): void {
     const { observation } = stored;
     this.#byId.set(observation.eventId, stored);
-    this.#unpriced.splice(lowerBound(this.#unpriced, observation.eventId), 0, observation.eventId);
+    const unpriced = this.#unpriced;
+    const at = lowerBound(unpriced, observation.eventId);
+    if (at === unpriced.length) unpriced.push(observation.eventId);
+    else unpriced.splice(at, 0, observation.eventId);
   }
 
   static {
