@@ -136,7 +136,7 @@ function texts(
     out[key] = member;
     count++;
   }
-  return onlyKeys(value, allowed, count) ? out : undefined;
+  return onlyKeys(value, allowed, count) ? Object.freeze(out) : undefined;
 }
 
 const max256 = () => 256;
@@ -156,27 +156,39 @@ function meters(input: unknown): Plain | undefined {
     if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
     out[key] = quantity;
   }
-  return out;
+  return Object.freeze(out);
 }
+
+/**
+ * `{ kind }` of a source or outcome without other members, one frozen object per kind shared by
+ * every observation (frozen, nobody can tell it from a copy): no object and no freeze per call.
+ */
+const SIMPLE_KINDS: ReadonlyMap<string, Plain> = new Map(
+  ["provider_reported", "stream_accumulated", "estimated", "success", "timeout", "unknown"].map((kind) => [
+    kind,
+    Object.freeze({ kind }),
+  ]),
+);
+const simpleKind = (kind: string) => SIMPLE_KINDS.get(kind) as Plain;
 
 function source(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2)) return undefined;
   const correctionOf = value.correctionOf;
-  return text(correctionOf, 512) ? { kind, correctionOf } : undefined;
+  return text(correctionOf, 512) ? Object.freeze({ kind, correctionOf }) : undefined;
 }
 
 function outcome(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "error" || !onlyKeys(value, ERROR_SET, 2)) return undefined;
   const code = value.code;
-  return text(code, 128) ? { kind, code } : undefined;
+  return text(code, 128) ? Object.freeze({ kind, code }) : undefined;
 }
 
 function timing(input: unknown): Plain | undefined {
@@ -191,12 +203,13 @@ function timing(input: unknown): Plain | undefined {
       : Date.parse(completedAt) < Date.parse(startedAt)
   )
     return undefined;
-  return { startedAt, completedAt };
+  return Object.freeze({ startedAt, completedAt });
 }
 
 /**
  * A copy of `input` in the schema's output shape when it is plainly a valid observation
- * without attributes; `undefined` sends it to the schema.
+ * without attributes, its members frozen already (the caller freezes the observation itself,
+ * once it has added what it keeps beside it); `undefined` sends it to the schema.
  */
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);

@@ -65,16 +65,16 @@ const FACTS = Symbol("latch.observationFacts");
 type WithFacts = { readonly [FACTS]?: unknown };
 
 /**
- * Freezes a parsed observation all the way down. The schema's shape is one level deep: every
+ * Freezes every member of a parsed observation. The schema's shape is one level deep: every
  * member is a string or a flat object of strings and numbers (subject, meters, model, …), so
  * freezing each member object and then the observation is a deep freeze, without a generic walk.
  */
-function freezeObservation(obs: UsageObservation): UsageObservation {
+function freezeMembers(obs: UsageObservation): UsageObservation {
   for (const key in obs) {
     const member = (obs as Record<string, unknown>)[key];
     if (typeof member === "object" && member !== null) Object.freeze(member);
   }
-  return Object.freeze(obs);
+  return obs;
 }
 
 function factsOf(value: unknown): Facts | undefined {
@@ -131,9 +131,12 @@ function computeFacts(obs: UsageObservation): Facts {
 export function parseObservation(input: unknown): UsageObservation {
   const known = ownFacts(input); // an heir or a Proxy of a parsed observation is parsed itself
   if (known !== undefined) return known.observation;
-  const obs = fastParseObservation(input) ?? parseWith(UsageObservationSchema, input, "UsageObservation");
+  // The pre-check's copy comes with its members frozen; the schema's is frozen member by member.
+  const obs =
+    fastParseObservation(input) ??
+    freezeMembers(parseWith(UsageObservationSchema, input, "UsageObservation"));
   Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
-  return freezeObservation(obs);
+  return Object.freeze(obs);
 }
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
