@@ -103,6 +103,8 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
   readonly #currentByEvent = new Map<string, RatedUsageRecord>();
   readonly #log: RatedUsageRecord[] = [];
   readonly #cursors = new Map<string, number>();
+  /** A stored version by its id, for `checkVersionChain` (one function, not a closure per put). */
+  readonly #storedRecord = (ratedRecordId: string) => this.#byId.get(ratedRecordId)?.record;
 
   async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
     signal?.throwIfAborted();
@@ -113,7 +115,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const incoming = parseRecord(record, "");
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersionChain(incoming.record, "", (id) => this.#byId.get(id)?.record);
+    checkVersionChain(incoming.record, "", this.#storedRecord);
     this.#insert(incoming);
     return "stored";
   }
