@@ -4,7 +4,6 @@ import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import { inlinePricingSource } from "../pricing/pricing-source.js";
 import type { PriceResolution } from "../pricing/resolution.js";
 import type { UsageObservation } from "../schemas/observation.js";
-import type { RatedUsageRecord } from "../schemas/rating.js";
 import { priceRequestOf, type RatingStepDeps, rateResolvedNow } from "./rating-step.js";
 import type { RecordResult } from "./types.js";
 
@@ -58,10 +57,9 @@ export function createInlineRecord(
     const rating = rateResolvedNow(obs, resolution, deps);
     if (rating.status === "unpriced") return rating;
     // No other call ran since `current` found no record: no conflicting version can be stored.
-    const record: RatedUsageRecord = rating.record;
-    putInline(rated, record);
+    putInline(rated, rating.record);
     markPricedInline(observations, obs.eventId);
-    return { status: "rated", record };
+    return rating; // { status: "rated", record }
   };
 }
 

@@ -243,12 +243,13 @@ export class InMemoryPricingSource implements PricingSource {
   }
 
   static {
-    const { resolvePrice } = InMemoryPricingSource.prototype;
+    const { resolvePrice, resolvePriceSync } = InMemoryPricingSource.prototype;
     inlineSource = (source) =>
       typeof source === "object" &&
       source !== null &&
       #catalog in source &&
-      source.resolvePrice === resolvePrice
+      source.resolvePrice === resolvePrice &&
+      source.resolvePriceSync === resolvePriceSync
         ? source
         : undefined;
   }
@@ -256,8 +257,9 @@ export class InMemoryPricingSource implements PricingSource {
 
 /**
  * `source` itself when it is an `InMemoryPricingSource` (not a Proxy of one) whose
- * `resolvePrice` is the class's own, so that `source.resolvePriceSync(request)` answers exactly
- * what `resolvePrice` would, without its promise; `undefined` otherwise. For the facade's inline
+ * `resolvePrice` and `resolvePriceSync` are the class's own, so that
+ * `source.resolvePriceSync(request)` answers exactly what `resolvePrice` would, without its
+ * promise; `undefined` otherwise. For the facade's inline
  * record path; not exported from the package.
  */
 export function inlinePricingSource(source: unknown): InMemoryPricingSource | undefined {

@@ -118,6 +118,12 @@ describe("record() inline on the embedded default", () => {
     const patchedPricing = new InMemoryPricingSource([priced]);
     patchedPricing.resolvePrice = async () => ({ status: "unpriced", reason: "no_snapshot" });
     expect(inlinePricingSource(patchedPricing)).toBeUndefined();
+    class Repricing extends InMemoryPricingSource {
+      override resolvePriceSync(request: Parameters<InMemoryPricingSource["resolvePriceSync"]>[0]) {
+        return super.resolvePriceSync(request);
+      }
+    }
+    expect(inlinePricingSource(new Repricing([priced]))).toBeUndefined();
     for (const other of [undefined, null, {}, { append: MemoryObservationStore.prototype.append }])
       expect(inlineObservationStore(other)).toBeUndefined();
   });
