@@ -6,15 +6,14 @@ import { createCreditBurns } from "./credit-burns.js";
 import { createCreditHolds } from "./credit-holds.js";
 import { createIngestPublisher } from "./ingest.js";
 import { totalTokens } from "./period-baselines.js";
-import { toObservation } from "./provider-usage.js";
 import { createQuotaHolds } from "./quota-holds.js";
-import { linkHold } from "./quota-reconcile.js";
 import { createRecorder } from "./record.js";
+import { createRecordEntry } from "./record-entry.js";
 import { withRetry } from "./retry.js";
 import { parseLatchConfig } from "./schemas.js";
 import { Spool, spoolLocation } from "./spool.js";
 import { createSpoolReplay, spoolingTo } from "./spool-replay.js";
-import type { Hold, Latch, LatchConfig, LatchWarning, RecordInput } from "./types.js";
+import type { Latch, LatchConfig, LatchWarning } from "./types.js";
 
 export type { IngestLog, IngestPublishResult } from "./ingest.js";
 export type {
@@ -115,10 +114,10 @@ export function createLatch(config: LatchConfig): Latch {
     (error: unknown) =>
       warn({ code: "spool_replay_failed", message: "start-up spool replay failed", cause: error }),
   );
-  // Once the start-up replay has finished, record() need not wait for it (one await fewer per call).
-  let started = false;
-  void startup.then(() => {
-    started = true;
+  const record = createRecordEntry({
+    startup,
+    recordParsed,
+    recordInline: config.ingest === undefined ? recorder.recordInline : undefined,
   });
 
   const parts: unknown[] = [
@@ -142,12 +141,7 @@ export function createLatch(config: LatchConfig): Latch {
     reserve: (request) =>
       credits?.enforce === true ? creditHolds.reserve(request) : quotaHolds.reserve(request),
 
-    async record(input: RecordInput, options?: { hold?: Hold }) {
-      if (!started) await startup;
-      const hold = options?.hold;
-      const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
-      return recordParsed(linkHold(toObservation(input), holdId), true);
-    },
+    record,
 
     async settle(hold, result) {
       if (typeof hold !== "object" || hold === null || typeof hold.holdId !== "string") {

@@ -26,6 +26,8 @@ export interface CreditBurnDeps {
  * and re-rating burn once, and a correction replaces the burn (up or down).
  */
 export interface CreditBurns {
+  /** True when no credits are configured: every burn is a no-op. */
+  readonly none: boolean;
   /** A credit feature, read once (features never change once created); `invalid_input` if unknown. */
   feature(featureId: string): Promise<CreditFeature>;
   /**
@@ -156,5 +158,5 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return { versions };
   }
 
-  return { feature, burn, burnRecorded, burnStored, reconcile };
+  return { none: credits === undefined, feature, burn, burnRecorded, burnStored, reconcile };
 }

@@ -52,38 +52,93 @@ export async function rateResolved(
   resolution: PriceResolution,
   deps: RatingStepDeps,
 ): Promise<RatingOutcome> {
-  if (resolution.status === "unpriced") {
-    const unpriced = {
-      status: "unpriced",
-      eventId: obs.eventId,
-      reason: resolution.reason,
-      observation: obs,
-    } as const;
-    return resolution.reason === "ambiguous_model"
-      ? { ...unpriced, candidates: resolution.candidates }
-      : unpriced;
-  }
+  if (resolution.status === "unpriced") return unpricedBy(obs, resolution);
   const snapshot = resolution.snapshot;
   try {
-    const context: RatingContext = { ratedAt: deps.clock().toISOString() };
-    const modelMatch = modelMatchOf(resolution);
-    if (modelMatch) context.modelMatch = modelMatch;
+    const context = contextOf(resolution, deps);
     const baseline = await periodBaseline(obs, snapshot, deps);
     if (baseline) context.periodBaseline = baseline;
     return { status: "rated", record: rateSealed(deps.engine, obs, snapshot, context) };
   } catch (error) {
-    if (isCode(error, "no_price_for_meter")) {
-      const meter = (error as NoPriceForMeterError).meter as MeterKind;
-      return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs, meter };
-    }
-    if (isCode(error, "no_snapshot_for_tier"))
-      return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot_for_tier", observation: obs };
-    deps.warn({
-      code: "rating_failed",
-      message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
-      eventId: obs.eventId,
-      cause: error,
-    });
-    return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
+    return ratingFailed(obs, error, deps);
   }
+}
+
+/**
+ * {@link rateResolved} without its promise, for a snapshot without period tiers (no usage
+ * counter to add to): the same answers, warnings included. The inline record path's rating.
+ */
+export function rateResolvedNow(
+  obs: UsageObservation,
+  resolution: PriceResolution,
+  deps: RatingStepDeps,
+): RatingOutcome {
+  if (resolution.status === "unpriced") return unpricedBy(obs, resolution);
+  const snapshot = resolution.snapshot;
+  try {
+    return { status: "rated", record: rateSealed(deps.engine, obs, snapshot, contextOf(resolution, deps)) };
+  } catch (error) {
+    return ratingFailed(obs, error, deps);
+  }
+}
+
+function unpricedBy(
+  obs: UsageObservation,
+  resolution: Extract<PriceResolution, { status: "unpriced" }>,
+): RatingOutcome {
+  const unpriced = {
+    status: "unpriced",
+    eventId: obs.eventId,
+    reason: resolution.reason,
+    observation: obs,
+  } as const;
+  return resolution.reason === "ambiguous_model"
+    ? { ...unpriced, candidates: resolution.candidates }
+    : unpriced;
+}
+
+function contextOf(
+  resolution: Extract<PriceResolution, { status: "priced" }>,
+  deps: RatingStepDeps,
+): RatingContext {
+  const context: RatingContext = { ratedAt: isoString(deps.clock()) };
+  const modelMatch = modelMatchOf(resolution);
+  if (modelMatch) context.modelMatch = modelMatch;
+  return context;
+}
+
+// The last instant formatted: calls rated within the same millisecond share its string.
+let lastMs = Number.NaN;
+let lastIso = "";
+
+/**
+ * `date.toISOString()`, remembered for the last instant: a `Date`'s ISO string is a function of
+ * its time alone, and a busy recorder rates many calls per millisecond. Anything but a plain
+ * `Date` (a subclass, a look-alike) is asked each time; an invalid date throws as before.
+ */
+function isoString(date: Date): string {
+  if (Object.getPrototypeOf(date) !== Date.prototype) return date.toISOString();
+  const ms = date.getTime();
+  if (ms === lastMs) return lastIso;
+  const iso = date.toISOString();
+  lastMs = ms;
+  lastIso = iso;
+  return iso;
+}
+
+/** A rating that threw: `unpriced` with the reason, warned unless it is a missing price. */
+function ratingFailed(obs: UsageObservation, error: unknown, deps: RatingStepDeps): RatingOutcome {
+  if (isCode(error, "no_price_for_meter")) {
+    const meter = (error as NoPriceForMeterError).meter as MeterKind;
+    return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs, meter };
+  }
+  if (isCode(error, "no_snapshot_for_tier"))
+    return { status: "unpriced", eventId: obs.eventId, reason: "no_snapshot_for_tier", observation: obs };
+  deps.warn({
+    code: "rating_failed",
+    message: `rating ${obs.eventId} failed: ${(error as Error).message}`,
+    eventId: obs.eventId,
+    cause: error,
+  });
+  return { status: "unpriced", eventId: obs.eventId, reason: "no_price", observation: obs };
 }

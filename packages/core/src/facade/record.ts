@@ -8,6 +8,7 @@ import type { UsageObservation } from "../schemas/observation.js";
 import type { CreditBurns } from "./credit-burns.js";
 import { isCode } from "./error-code.js";
 import { rateResolved, resolvePrice } from "./rating-step.js";
+import { createInlineRecord } from "./record-inline.js";
 import { createOneTripRecord } from "./record-one-trip.js";
 import { isCallerFault, isDeploymentFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { RecordResult, Warn } from "./types.js";
@@ -37,6 +38,11 @@ export interface Recorder {
    * leaves the stored observation `unpriced` (`store_error`) for `rerateUnpriced()`.
    */
   record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult>;
+  /**
+   * `record(obs, true)` without a promise when the embedded default can answer at once (see
+   * `createInlineRecord`): the result, or an error thrown; `undefined` when `record` must run.
+   */
+  recordInline(obs: UsageObservation): RecordResult | undefined;
   /** Rates every stored observation without a rated record; a money feature burns once rated. */
   rerateUnpriced(): Promise<{ rated: number; stillUnpriced: number }>;
 }
@@ -60,6 +66,36 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   // One transaction per call (and group commit) when the store offers it for this rated store.
   const writer = observations.recordWriter?.(rated);
   const oneTrip = writer === undefined ? undefined : createOneTripRecord({ ...deps, writer });
+  const inline = createInlineRecord({ ...deps, burnsCredits: !burns.none });
+
+  /**
+   * The embedded default's answer (see `createInlineRecord`), an error after the observation
+   * was stored handled as `record` handles one from `rateStored`.
+   */
+  function recordInline(obs: UsageObservation): RecordResult | undefined {
+    try {
+      return inline(obs);
+    } catch (error) {
+      return deferredRating(obs, error);
+    }
+  }
+
+  /**
+   * The observation is stored but rating it threw: only the caller's own fault, or the
+   * deployment's (a rated store on an unmigrated schema), is thrown. Anything else (a store
+   * outage, a corrupt stored record) leaves it unpriced, so the call can still be settled,
+   * and rerateUnpriced() completes it.
+   */
+  function deferredRating(obs: UsageObservation, error: unknown): RecordResult {
+    if (isCallerFault(error) || isDeploymentFault(error)) throw error;
+    warn({
+      code: "store_retry_exhausted",
+      message: `rating ${obs.eventId} deferred: store error`,
+      eventId: obs.eventId,
+      cause: error,
+    });
+    return { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
+  }
 
   /** Rates a stored observation and stores the record; marks it priced. */
   async function rateStored(obs: UsageObservation): Promise<RecordResult> {
@@ -86,6 +122,8 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   }
 
   async function record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
+    const now = recordInline(obs);
+    if (now !== undefined) return now;
     const done = await oneTrip?.(obs, mayspool);
     if (done !== undefined) return done;
     try {
@@ -113,18 +151,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     try {
       result = await rateStored(obs);
     } catch (error) {
-      // The observation is stored: only the caller's own fault, or the deployment's (a rated
-      // store on an unmigrated schema), is thrown. Anything else
-      // (a store outage, a corrupt stored record) leaves it unpriced, so the call can still be
-      // settled, and rerateUnpriced() completes it.
-      if (isCallerFault(error) || isDeploymentFault(error)) throw error;
-      warn({
-        code: "store_retry_exhausted",
-        message: `rating ${obs.eventId} deferred: store error`,
-        eventId: obs.eventId,
-        cause: error,
-      });
-      result = { status: "unpriced", eventId: obs.eventId, reason: "store_error", observation: obs };
+      result = deferredRating(obs, error);
     }
     await burns.burnRecorded(obs, result, mayspool);
     return result;
@@ -152,5 +179,5 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     return { rated: ratedCount, stillUnpriced };
   }
 
-  return { record, rerateUnpriced };
+  return { record, recordInline, rerateUnpriced };
 }

@@ -50,6 +50,11 @@ function lowerBound(ids: readonly string[], id: string): number {
   return lo;
 }
 
+// Set by the class's static block (which alone can reach its private members); see the functions below it.
+let inlineStore: (store: unknown) => MemoryObservationStore | undefined;
+let appendParsed: (store: MemoryObservationStore, parsed: UsageObservation) => AppendResult;
+let markOnePriced: (store: MemoryObservationStore, eventId: string) => void;
+
 /**
  * The embedded {@link ObservationStore}: everything in process memory, with exactly the
  * guarantees of the contract (and of every real backend), not weaker ones:
@@ -74,7 +79,10 @@ export class MemoryObservationStore implements ObservationStore {
 
   async append(observation: UsageObservation, signal?: AbortSignal): Promise<AppendResult> {
     signal?.throwIfAborted();
-    const parsed = parseObservation(observation);
+    return this.#append(parseObservation(observation));
+  }
+
+  #append(parsed: UsageObservation): AppendResult {
     const existing = this.#byId.get(parsed.eventId);
     if (existing !== undefined) return this.#duplicate(existing, parsed);
     this.#insert({ observation: parsed, hash: undefined });
@@ -131,10 +139,16 @@ export class MemoryObservationStore implements ObservationStore {
     const ids = this.#allStored(eventIds)
       ? eventIds
       : parseWith(EventIdListSchema, eventIds, "ObservationStore.markPriced", "eventIds");
-    for (const id of ids) {
-      const at = lowerBound(this.#unpriced, id);
-      if (this.#unpriced[at] === id) this.#unpriced.splice(at, 1);
-    }
+    for (const id of ids) this.#markPriced(id);
+  }
+
+  #markPriced(id: string): void {
+    const unpriced = this.#unpriced;
+    const at = lowerBound(unpriced, id);
+    if (unpriced[at] !== id) return;
+    // The last one (a call priced as soon as it was stored) is popped: no splice, no array for its result.
+    if (at === unpriced.length - 1) unpriced.pop();
+    else unpriced.splice(at, 1);
   }
 
   #allStored(eventIds: unknown): eventIds is readonly string[] {
@@ -156,6 +170,44 @@ export class MemoryObservationStore implements ObservationStore {
   #insert(stored: Stored): void {
     const { observation } = stored;
     this.#byId.set(observation.eventId, stored);
-    this.#unpriced.splice(lowerBound(this.#unpriced, observation.eventId), 0, observation.eventId);
+    const unpriced = this.#unpriced;
+    const at = lowerBound(unpriced, observation.eventId);
+    if (at === unpriced.length) unpriced.push(observation.eventId);
+    else unpriced.splice(at, 0, observation.eventId);
   }
+
+  static {
+    const { append, markPriced } = MemoryObservationStore.prototype;
+    inlineStore = (store) =>
+      typeof store === "object" &&
+      store !== null &&
+      #byId in store &&
+      store.append === append &&
+      store.markPriced === markPriced
+        ? store
+        : undefined;
+    appendParsed = (store, parsed) => store.#append(parsed);
+    markOnePriced = (store, eventId) => store.#markPriced(eventId);
+  }
+}
+
+/**
+ * `store` itself when it is a `MemoryObservationStore` (not a Proxy of one) whose `append` and
+ * `markPriced` are the class's own (not overridden by a subclass, nor replaced on the
+ * instance), so that {@link appendInline} and {@link markPricedInline} do exactly what they
+ * would; `undefined` otherwise, and the caller goes through the async methods (which a wrapper
+ * may have replaced). For the facade's inline record path; not exported from the package.
+ */
+export function inlineObservationStore(store: unknown): MemoryObservationStore | undefined {
+  return inlineStore(store);
+}
+
+/** `store.append(observation)`, synchronously: the answer, or the error thrown (no promise). */
+export function appendInline(store: MemoryObservationStore, observation: UsageObservation): AppendResult {
+  return appendParsed(store, parseObservation(observation));
+}
+
+/** `store.markPriced([eventId])` for a stored event's id, synchronously (no promise). */
+export function markPricedInline(store: MemoryObservationStore, eventId: string): void {
+  markOnePriced(store, eventId);
 }

@@ -73,6 +73,11 @@ const RecordWithoutObservation = RatedUsageRecordSchema.omit({ observation: true
   })
   .transform(({ observation: _observation, ...rest }) => rest);
 
+// Set by the class's static block (which alone can reach its private members); see the functions below it.
+let inlineStore: (store: unknown) => MemoryRatedRecordStore | undefined;
+let putNow: (store: MemoryRatedRecordStore, record: RatedUsageRecord) => PutResult;
+let currentNow: (store: MemoryRatedRecordStore, eventId: string) => RatedUsageRecord | undefined;
+
 /**
  * The embedded {@link RatedRecordStore}: every version in process memory, with exactly the
  * contract's guarantees. `put` is idempotent by canonical hash (ignoring `ratedAt`);
@@ -98,13 +103,19 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
   readonly #currentByEvent = new Map<string, RatedUsageRecord>();
   readonly #log: RatedUsageRecord[] = [];
   readonly #cursors = new Map<string, number>();
+  /** A stored version by its id, for `checkVersionChain` (one function, not a closure per put). */
+  readonly #storedRecord = (ratedRecordId: string) => this.#byId.get(ratedRecordId)?.record;
 
   async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
     signal?.throwIfAborted();
+    return this.#put(record);
+  }
+
+  #put(record: RatedUsageRecord): PutResult {
     const incoming = parseRecord(record, "");
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersionChain(incoming.record, "", (id) => this.#byId.get(id)?.record);
+    checkVersionChain(incoming.record, "", this.#storedRecord);
     this.#insert(incoming);
     return "stored";
   }
@@ -142,6 +153,10 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
 
   async current(eventId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
     signal?.throwIfAborted();
+    return this.#current(eventId);
+  }
+
+  #current(eventId: string): RatedUsageRecord | undefined {
     // A stored event's id was validated when it was stored: only an unknown id needs checking.
     const current = this.#currentByEvent.get(eventId);
     if (current !== undefined) return current;
@@ -242,4 +257,38 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     this.#currentByEvent.set(record.eventId, record);
     this.#log.push(record);
   }
+
+  static {
+    const { put, current } = MemoryRatedRecordStore.prototype;
+    inlineStore = (store) =>
+      typeof store === "object" &&
+      store !== null &&
+      #byId in store &&
+      store.put === put &&
+      store.current === current
+        ? store
+        : undefined;
+    putNow = (store, record) => store.#put(record);
+    currentNow = (store, eventId) => store.#current(eventId);
+  }
+}
+
+/**
+ * `store` itself when it is a `MemoryRatedRecordStore` (not a Proxy of one) whose `put` and
+ * `current` are the class's own (not overridden by a subclass, nor replaced on the instance),
+ * so that {@link putInline} and {@link currentInline} do exactly what they would; `undefined`
+ * otherwise. For the facade's inline record path; not exported from the package.
+ */
+export function inlineRatedStore(store: unknown): MemoryRatedRecordStore | undefined {
+  return inlineStore(store);
+}
+
+/** `store.put(record)`, synchronously: the answer, or the error thrown (no promise). */
+export function putInline(store: MemoryRatedRecordStore, record: RatedUsageRecord): PutResult {
+  return putNow(store, record);
+}
+
+/** `store.current(eventId)`, synchronously (no promise). */
+export function currentInline(store: MemoryRatedRecordStore, eventId: string): RatedUsageRecord | undefined {
+  return currentNow(store, eventId);
 }

@@ -72,26 +72,17 @@ function timestamp(value: unknown): value is string {
   );
 }
 
+/** A member that is not there (see {@link memberOf}). */
+const ABSENT: unique symbol = Symbol("absent");
+
 /**
- * The members of `value` named by `keys`, each read exactly once (`undefined` where absent), and
- * how many are present; `undefined` when one is present as `undefined`. One read per member:
- * an accessor or a Proxy may answer differently each time, and what is copied must be exactly
- * what was checked.
+ * The member `key` of `value`, read exactly once (an accessor or a Proxy may answer differently
+ * each time, and what is copied must be exactly what was checked); {@link ABSENT} when `value`
+ * has no such member (own or inherited, as the schema reads it). A member present as
+ * `undefined` is `undefined`, which the caller refuses.
  */
-function membersOf(value: Plain, keys: readonly string[]): { values: unknown[]; count: number } | undefined {
-  const values: unknown[] = [];
-  let count = 0;
-  for (const key of keys) {
-    if (!(key in value)) {
-      values.push(undefined);
-      continue;
-    }
-    const member = value[key];
-    if (member === undefined) return undefined;
-    values.push(member);
-    count++;
-  }
-  return { values, count };
+function memberOf(value: Plain, key: string): unknown {
+  return key in value ? value[key] : ABSENT;
 }
 
 const OBSERVATION_KEYS = [
@@ -114,7 +105,8 @@ const MODEL_KEYS = ["billableModel", "vendor", "region", "tier"] as const;
 const MODEL_SET: ReadonlySet<string> = new Set(MODEL_KEYS);
 const CORRELATION_KEYS = ["requestId", "traceId", "sessionId", "parentEventId", "holdId"] as const;
 const CORRELATION_SET: ReadonlySet<string> = new Set(CORRELATION_KEYS);
-const PROVIDER_SET: ReadonlySet<string> = new Set(["providerId"]);
+const PROVIDER_KEYS = ["providerId"] as const;
+const PROVIDER_SET: ReadonlySet<string> = new Set(PROVIDER_KEYS);
 const KIND_SET: ReadonlySet<string> = new Set(["kind"]);
 const TIMING_SET: ReadonlySet<string> = new Set(["startedAt", "completedAt"]);
 const SIMPLE_SOURCES: ReadonlySet<unknown> = new Set([
@@ -144,7 +136,7 @@ function texts(
     out[key] = member;
     count++;
   }
-  return onlyKeys(value, allowed, count) ? out : undefined;
+  return onlyKeys(value, allowed, count) ? Object.freeze(out) : undefined;
 }
 
 const max256 = () => 256;
@@ -164,27 +156,39 @@ function meters(input: unknown): Plain | undefined {
     if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
     out[key] = quantity;
   }
-  return out;
+  return Object.freeze(out);
 }
+
+/**
+ * `{ kind }` of a source or outcome without other members, one frozen object per kind shared by
+ * every observation (frozen, nobody can tell it from a copy): no object and no freeze per call.
+ */
+const SIMPLE_KINDS: ReadonlyMap<string, Plain> = new Map(
+  ["provider_reported", "stream_accumulated", "estimated", "success", "timeout", "unknown"].map((kind) => [
+    kind,
+    Object.freeze({ kind }),
+  ]),
+);
+const simpleKind = (kind: string) => SIMPLE_KINDS.get(kind) as Plain;
 
 function source(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2)) return undefined;
   const correctionOf = value.correctionOf;
-  return text(correctionOf, 512) ? { kind, correctionOf } : undefined;
+  return text(correctionOf, 512) ? Object.freeze({ kind, correctionOf }) : undefined;
 }
 
 function outcome(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? { kind } : undefined;
+  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "error" || !onlyKeys(value, ERROR_SET, 2)) return undefined;
   const code = value.code;
-  return text(code, 128) ? { kind, code } : undefined;
+  return text(code, 128) ? Object.freeze({ kind, code }) : undefined;
 }
 
 function timing(input: unknown): Plain | undefined {
@@ -199,21 +203,34 @@ function timing(input: unknown): Plain | undefined {
       : Date.parse(completedAt) < Date.parse(startedAt)
   )
     return undefined;
-  return { startedAt, completedAt };
+  return Object.freeze({ startedAt, completedAt });
 }
 
 /**
  * A copy of `input` in the schema's output shape when it is plainly a valid observation
- * without attributes; `undefined` sends it to the schema.
+ * without attributes, its members frozen already (the caller freezes the observation itself,
+ * once it has added what it keeps beside it); `undefined` sends it to the schema.
  */
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);
   if (value === undefined || "attributes" in value) return undefined;
-  const read = membersOf(value, OBSERVATION_KEYS);
-  if (read === undefined || !onlyKeys(value, OBSERVATION_SET, read.count)) return undefined;
-  // In OBSERVATION_KEYS order; `attributes` (last) is absent.
-  const [eventId, subjectIn, metersIn, modelIn, providerIn, sourceIn, outcomeIn, timingIn, correlationIn] =
-    read.values;
+  // Each member read once, in OBSERVATION_KEYS order (no array per call); `attributes` (last) is absent.
+  const eventId = memberOf(value, "eventId");
+  const subjectIn = memberOf(value, "subject");
+  const metersIn = memberOf(value, "meters");
+  const modelIn = memberOf(value, "model");
+  const providerMember = memberOf(value, "provider");
+  const sourceIn = memberOf(value, "source");
+  const outcomeIn = memberOf(value, "outcome");
+  const timingIn = memberOf(value, "timing");
+  const correlationMember = memberOf(value, "correlation");
+  // Present: the required members (each refused below when absent) and the optional ones given.
+  // One present as `undefined` is refused, as before.
+  if (providerMember === undefined || correlationMember === undefined) return undefined;
+  const present = 7 + (providerMember === ABSENT ? 0 : 1) + (correlationMember === ABSENT ? 0 : 1);
+  if (!onlyKeys(value, OBSERVATION_SET, present)) return undefined;
+  const providerIn = providerMember === ABSENT ? undefined : providerMember;
+  const correlationIn = correlationMember === ABSENT ? undefined : correlationMember;
   if (!text(eventId, 512)) return undefined;
   const subject = texts(subjectIn, SUBJECT_KEYS, SUBJECT_SET, max256);
   if (subject === undefined || !("tenantId" in subject)) return undefined;
@@ -222,7 +239,7 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
   if (meterSet === undefined || model === undefined || !("billableModel" in model)) return undefined;
   const out: Plain = { eventId, subject, meters: meterSet, model };
   if (providerIn !== undefined) {
-    const provider = texts(providerIn, ["providerId"], PROVIDER_SET, max256);
+    const provider = texts(providerIn, PROVIDER_KEYS, PROVIDER_SET, max256);
     if (provider === undefined || !("providerId" in provider)) return undefined;
     out.provider = provider;
   }

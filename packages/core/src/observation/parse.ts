@@ -2,6 +2,7 @@ import type { MeterKind } from "../schemas/meters.js";
 import { compareMeters } from "../schemas/meters.js";
 import { type UsageObservation, UsageObservationSchema } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
+import { isoTimestampMs } from "../schemas/time.js";
 import { fastParseObservation } from "./fast-parse.js";
 
 /**
@@ -64,16 +65,16 @@ const FACTS = Symbol("latch.observationFacts");
 type WithFacts = { readonly [FACTS]?: unknown };
 
 /**
- * Freezes a parsed observation all the way down. The schema's shape is one level deep: every
+ * Freezes every member of a parsed observation. The schema's shape is one level deep: every
  * member is a string or a flat object of strings and numbers (subject, meters, model, …), so
  * freezing each member object and then the observation is a deep freeze, without a generic walk.
  */
-function freezeObservation(obs: UsageObservation): UsageObservation {
+function freezeMembers(obs: UsageObservation): UsageObservation {
   for (const key in obs) {
     const member = (obs as Record<string, unknown>)[key];
     if (typeof member === "object" && member !== null) Object.freeze(member);
   }
-  return Object.freeze(obs);
+  return obs;
 }
 
 function factsOf(value: unknown): Facts | undefined {
@@ -90,16 +91,29 @@ function ownFacts(value: unknown): Facts | undefined {
 
 function computeFacts(obs: UsageObservation): Facts {
   const meters: MeterKind[] = [];
-  for (const meter in obs.meters)
-    if ((obs.meters[meter as MeterKind] as number) > 0) meters.push(meter as MeterKind);
-  if (meters.length > 1) meters.sort(compareMeters);
   const quantities: number[] = [];
-  for (const meter of meters) quantities.push(obs.meters[meter] as number);
+  const set = obs.meters;
+  for (const key in set) {
+    const meter = key as MeterKind;
+    const quantity = set[meter] as number;
+    if (!(quantity > 0)) continue;
+    // Insertion into canonical order: a call has a handful of meters, and they mostly come in order.
+    let at = meters.length;
+    meters.push(meter);
+    quantities.push(quantity);
+    while (at > 0 && compareMeters(meters[at - 1] as MeterKind, meter) > 0) {
+      meters[at] = meters[at - 1] as MeterKind;
+      quantities[at] = quantities[at - 1] as number;
+      at--;
+    }
+    meters[at] = meter;
+    quantities[at] = quantity;
+  }
   const facts = new Facts(
     obs,
     Object.freeze(meters),
     Object.freeze(quantities),
-    Date.parse(obs.timing.completedAt),
+    isoTimestampMs(obs.timing.completedAt),
   );
   Object.freeze(facts); // its public fields; the memo's private fields stay writable
   return facts;
@@ -117,9 +131,12 @@ function computeFacts(obs: UsageObservation): Facts {
 export function parseObservation(input: unknown): UsageObservation {
   const known = ownFacts(input); // an heir or a Proxy of a parsed observation is parsed itself
   if (known !== undefined) return known.observation;
-  const obs = fastParseObservation(input) ?? parseWith(UsageObservationSchema, input, "UsageObservation");
+  // The pre-check's copy comes with its members frozen; the schema's is frozen member by member.
+  const obs =
+    fastParseObservation(input) ??
+    freezeMembers(parseWith(UsageObservationSchema, input, "UsageObservation"));
   Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
-  return freezeObservation(obs);
+  return Object.freeze(obs);
 }
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */

@@ -45,6 +45,9 @@ const variantKey = (m: string, region: string | undefined, tier: string) =>
 
 const overlaps = (a: Entry, b: Entry) => a.from < b.until && b.from < a.until;
 
+// Set by the class's static block (which alone can check its private brand); see inlinePricingSource.
+let inlineSource: (source: unknown) => InMemoryPricingSource | undefined;
+
 /**
  * An in-memory {@link PricingSource} over a fixed list of snapshots.
  *
@@ -238,6 +241,29 @@ export class InMemoryPricingSource implements PricingSource {
         });
     }
   }
+
+  static {
+    const { resolvePrice, resolvePriceSync } = InMemoryPricingSource.prototype;
+    inlineSource = (source) =>
+      typeof source === "object" &&
+      source !== null &&
+      #catalog in source &&
+      source.resolvePrice === resolvePrice &&
+      source.resolvePriceSync === resolvePriceSync
+        ? source
+        : undefined;
+  }
+}
+
+/**
+ * `source` itself when it is an `InMemoryPricingSource` (not a Proxy of one) whose
+ * `resolvePrice` and `resolvePriceSync` are the class's own, so that
+ * `source.resolvePriceSync(request)` answers exactly what `resolvePrice` would, without its
+ * promise; `undefined` otherwise. For the facade's inline
+ * record path; not exported from the package.
+ */
+export function inlinePricingSource(source: unknown): InMemoryPricingSource | undefined {
+  return inlineSource(source);
 }
 
 /** The sheet as the matcher sees it for one call: snapshots in effect at `time` that apply in `region`. */

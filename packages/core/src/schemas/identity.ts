@@ -5,13 +5,21 @@ import { LatchValidationError } from "../errors/index.js";
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
+ * `String.prototype.isWellFormed` (ES2024, in every Node Latch supports): false exactly when
+ * {@link LONE_SURROGATE} matches, several times faster (every id on the record path is checked).
+ * The pattern stays for a runtime without it.
+ */
+const WELL_FORMED = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+
+/**
  * Whether `value` is text every backend stores exactly: no U+0000 and no lone surrogate. Drivers
  * send strings as UTF-8, which has no lone surrogates (they become U+FFFD, so two distinct ids
  * would alias), and PostgreSQL's text and jsonb cannot hold U+0000. Tabs, newlines and every
  * other character are fine.
  */
 export function isWellFormedText(value: string): boolean {
-  return !value.includes("\u0000") && !LONE_SURROGATE.test(value);
+  if (value.includes("\u0000")) return false;
+  return WELL_FORMED === undefined ? !LONE_SURROGATE.test(value) : WELL_FORMED.call(value);
 }
 
 /**

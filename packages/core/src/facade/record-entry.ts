@@ -1,0 +1,50 @@
+import type { UsageObservation } from "../schemas/observation.js";
+import { toObservation } from "./provider-usage.js";
+import { linkHold } from "./quota-reconcile.js";
+import type { Hold, RecordInput, RecordResult } from "./types.js";
+
+export interface RecordEntryDeps {
+  /** The start-up spool replay: calls made before it finished wait for it. */
+  startup: Promise<void>;
+  /** The record path for a parsed observation (the recorder's, or the ingest publisher's). */
+  recordParsed: (obs: UsageObservation, mayspool: boolean) => Promise<RecordResult>;
+  /** The embedded default's synchronous answer (`Recorder.recordInline`), when there is no ingest log. */
+  recordInline: ((obs: UsageObservation) => RecordResult | undefined) | undefined;
+}
+
+/**
+ * `latch.record(input, { hold })`: parses the input (a ready observation or a provider payload),
+ * links the granted quota hold, and records it. Every error, a validation error included,
+ * rejects the returned promise (nothing is thrown synchronously).
+ *
+ * Calls made before the start-up spool replay finished wait for it; after it, no call does
+ * (one await fewer per call). On the embedded default the answer is ready when the call
+ * returns (`recordInline`), so a call costs one already-resolved promise.
+ */
+export function createRecordEntry({
+  startup,
+  recordParsed,
+  recordInline,
+}: RecordEntryDeps): (input: RecordInput, options?: { hold?: Hold }) => Promise<RecordResult> {
+  let started = false;
+  void startup.then(() => {
+    started = true;
+  });
+
+  function recordNow(input: RecordInput, options?: { hold?: Hold }): Promise<RecordResult> {
+    let obs: UsageObservation;
+    try {
+      const hold = options?.hold;
+      const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
+      obs = linkHold(toObservation(input), holdId);
+      const done = recordInline?.(obs);
+      if (done !== undefined) return Promise.resolve(done);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return recordParsed(obs, true);
+  }
+
+  return (input, options) =>
+    started ? recordNow(input, options) : startup.then(() => recordNow(input, options));
+}
