@@ -195,8 +195,14 @@ describe("units Latch counts inside another meter", () => {
     });
   });
 
-  it("without a cached-audio price, a call with cached audio is unpriced naming the meter (never $0, never the text rate)", async () => {
-    const usage = {
+  it("without a cached-audio price, cached audio is billed at the cache-read price, as genai-prices does (never $0)", async () => {
+    // genai-prices (ModelPrice.calc_price) prices cache_audio_read_tokens at cache_read_mtok when
+    // the model has no cache_audio_read_mtok: the converted snapshot aliases the meter to it.
+    const r = convert([noCachedAudio]);
+    expect(pricesOf(r, "flash-old")?.cached_audio_input_tokens).toEqual({ as: "cached_input_tokens" });
+    // 10,000 prompt: 3,000 uncached text, 1,000 cached text, 6,000 cached audio; 100 out.
+    // 3,000 × 0.3 + (1,000 + 6,000) × 0.03 + 100 × 2.5, /1e6 = 0.0009 + 0.00021 + 0.00025 = 0.00136
+    const result = await recordGemini([noCachedAudio], "flash-old", {
       promptTokenCount: 10_000,
       cachedContentTokenCount: 7_000,
       candidatesTokenCount: 100,
@@ -209,25 +215,41 @@ describe("units Latch counts inside another meter", () => {
         { modality: "TEXT", tokenCount: 1_000 },
         { modality: "AUDIO", tokenCount: 6_000 },
       ],
-    };
-    const result = await recordGemini([noCachedAudio], "flash-old", usage);
-    expect(result.status).toBe("unpriced");
-    if (result.status !== "unpriced") return;
-    expect(result.reason).toBe("no_price");
-    expect(result).toMatchObject({ meter: "cached_audio_input_tokens" });
-
-    // The same sheet still prices a cached text-only call:
-    // 3,000 × 0.3 + 1,000 × 0.03 + 100 × 2.5, /1e6 = 0.0009 + 0.00003 + 0.00025 = 0.00118
-    const text = await recordGemini([noCachedAudio], "flash-old", {
-      promptTokenCount: 4_000,
-      cachedContentTokenCount: 1_000,
-      candidatesTokenCount: 100,
-      totalTokenCount: 4_100,
-      cacheTokensDetails: [{ modality: "TEXT", tokenCount: 1_000 }],
     });
-    expect(text.status).toBe("rated");
-    if (text.status !== "rated") return;
-    expect(text.record.total).toBe("0.00118");
+    expect(result.status).toBe("rated");
+    if (result.status !== "rated") return;
+    expect(result.record.total).toBe("0.00136");
+    expect(result.record.observation.meters).toMatchObject({ cached_audio_input_tokens: 6_000 });
+  });
+
+  it("no alias where the model has no cache-read price, or its cached-audio price is unreadable: unpriced naming the meter", async () => {
+    const noCache: GenaiProvider = {
+      id: "google",
+      models: [
+        { id: "nocache", match: { equals: "nocache" }, prices: { input_mtok: 0.3, output_mtok: 2.5 } },
+        {
+          id: "badaudio",
+          match: { equals: "badaudio" },
+          prices: { input_mtok: 0.3, cache_read_mtok: 0.03, output_mtok: 2.5, cache_audio_read_mtok: -1 },
+        },
+      ],
+    };
+    const r = convert([noCache]);
+    expect(pricesOf(r, "nocache")?.cached_audio_input_tokens).toBeUndefined();
+    expect(pricesOf(r, "badaudio")?.cached_audio_input_tokens).toBeUndefined();
+    const usage = {
+      promptTokenCount: 10_000,
+      cachedContentTokenCount: 6_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 10_100,
+      promptTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+      cacheTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+    };
+    for (const model of ["nocache", "badaudio"]) {
+      const result = await recordGemini([noCache], model, usage);
+      expect(result.status).toBe("unpriced");
+      expect(result).toMatchObject({ reason: "no_price", meter: "cached_audio_input_tokens" });
+    }
   });
 
   it("the same model still bills calls without cache exactly", async () => {
