@@ -18,6 +18,16 @@ const load = (file: string) =>
   JSON.parse(readFileSync(new URL(file, REAL), "utf8")) as Record<string, unknown>;
 
 async function rate(api: string, file: string, model: string, providerId: string, at: string) {
+  return rateBody(api, load(file), model, providerId, at);
+}
+
+async function rateBody(
+  api: string,
+  body: Record<string, unknown>,
+  model: string,
+  providerId: string,
+  at: string,
+) {
   const latch = createLatch({
     observations: new MemoryObservationStore(),
     rated: new MemoryRatedRecordStore(),
@@ -25,9 +35,9 @@ async function rate(api: string, file: string, model: string, providerId: string
   });
   const result = await latch.record({
     api,
-    response: load(file),
+    response: body,
     observation: {
-      eventId: `real:${file}`,
+      eventId: `real:${model}`,
       subject: { tenantId: "t1" },
       model: { billableModel: model },
       provider: { providerId },
@@ -145,6 +155,76 @@ describe("bundledPriceCatalog() prices real responses out of the box", () => {
       reasoning_tokens: 95,
     });
     expect(r.record.total).toBe("0.00062202");
+  });
+
+  it("Gemini, gemini-2.5-pro with fully cached audio: cached audio at the cache-read price, as genai-prices' own calcPrice", async () => {
+    // gemini-2.5-pro has no cache_audio_read_mtok: genai-prices bills cached audio at
+    // cache_read_mtok ($0.125 per Mtok, $0.25 above 200k prompt tokens), as Google does for Pro.
+    // core's fixture (an audio file in an explicit cache, illustrative counts): prompt 33,000 =
+    // 32,000 cached audio + 20 cached text + 980 uncached text; 9 out.
+    // 980 × 1.25 + 32,020 × 0.125 + 9 × 10 = 1225 + 4002.5 + 90 = 5317.5 / 1e6 = 0.0053175
+    const body = JSON.parse(
+      readFileSync(new URL("../providers/gemini.cached-audio.json", REAL), "utf8"),
+    ) as Record<string, unknown>;
+    const small = await rateBody("gemini", body, "gemini-2.5-pro", "google", "2026-06-01T00:00:00Z");
+    expect(small.status).toBe("rated");
+    if (small.status !== "rated") return;
+    expect(small.record.observation.meters).toMatchObject({ cached_audio_input_tokens: 32_000 });
+    expect(small.record.total).toBe("0.0053175");
+    // The same usage through genai-prices' own calcPrice (the installed package).
+    const { calcPrice } = await import("@pydantic/genai-prices");
+    const oracle = (usage: Record<string, number>) =>
+      calcPrice(usage, "gemini-2.5-pro", {
+        providerId: "google",
+        timestamp: new Date("2026-06-01T00:00:00Z"),
+      });
+    expect(
+      oracle({
+        input_tokens: 33_000,
+        cache_read_tokens: 32_020,
+        cache_audio_read_tokens: 32_000,
+        input_audio_tokens: 32_000,
+        output_tokens: 9,
+      })?.total_price,
+    ).toBeCloseTo(0.0053175, 12);
+
+    // Above 200k prompt tokens the cached audio joins the tier (counted once in prompt_tokens):
+    // prompt 250,000 = 200,000 cached audio + 40,000 cached text + 10,000 uncached text; 1,000 out.
+    // 10,000 × 2.5 + 240,000 × 0.25 + 1,000 × 15 = 25,000 + 60,000 + 15,000 = 100,000 / 1e6 = 0.1
+    const big = await rateBody(
+      "gemini",
+      {
+        usageMetadata: {
+          promptTokenCount: 250_000,
+          cachedContentTokenCount: 240_000,
+          candidatesTokenCount: 1_000,
+          totalTokenCount: 251_000,
+          promptTokensDetails: [
+            { modality: "TEXT", tokenCount: 50_000 },
+            { modality: "AUDIO", tokenCount: 200_000 },
+          ],
+          cacheTokensDetails: [
+            { modality: "TEXT", tokenCount: 40_000 },
+            { modality: "AUDIO", tokenCount: 200_000 },
+          ],
+        },
+      },
+      "gemini-2.5-pro",
+      "google",
+      "2026-06-01T00:00:00Z",
+    );
+    expect(big.status).toBe("rated");
+    if (big.status !== "rated") return;
+    expect(big.record.total).toBe("0.1");
+    expect(
+      oracle({
+        input_tokens: 250_000,
+        cache_read_tokens: 240_000,
+        cache_audio_read_tokens: 200_000,
+        input_audio_tokens: 200_000,
+        output_tokens: 1_000,
+      })?.total_price,
+    ).toBeCloseTo(0.1, 12);
   });
 
   it("records the attribution of the installed package", async () => {

@@ -195,7 +195,49 @@ describe("units Latch counts inside another meter", () => {
     });
   });
 
-  it("without a cached-audio price, a call with cached audio is unpriced naming the meter (never $0, never the text rate)", async () => {
+  it("a model that prices audio as text and has no cached-audio price bills cached audio at its cache-read price, as genai-prices does", async () => {
+    // genai-prices (ModelPrice.calc_price) prices cache_audio_read_tokens at cache_read_mtok when
+    // the model has no cache_audio_read_mtok; gemini-2.5-pro's numbers (no audio price of its own).
+    const pro: GenaiProvider = {
+      id: "google",
+      models: [
+        {
+          id: "pro",
+          match: { equals: "pro" },
+          prices: { input_mtok: 1.25, cache_read_mtok: 0.125, output_mtok: 10 },
+        },
+        {
+          id: "same",
+          match: { equals: "same" },
+          prices: { input_mtok: 1, input_audio_mtok: 1.0, cache_read_mtok: 0.1, output_mtok: 2 },
+        },
+      ],
+    };
+    const r = convert([pro]);
+    expect(pricesOf(r, "pro")?.cached_audio_input_tokens).toEqual({ as: "cached_input_tokens" });
+    // audio input at the text input price: audio is priced as text, so is cached audio
+    expect(pricesOf(r, "same")?.cached_audio_input_tokens).toEqual({ as: "cached_input_tokens" });
+    // 10,000 prompt: 4,000 uncached text, 6,000 cached audio; 100 out.
+    // 4,000 × 1.25 + 6,000 × 0.125 + 100 × 10, /1e6 = 0.005 + 0.00075 + 0.001 = 0.00675
+    const result = await recordGemini([pro], "pro", {
+      promptTokenCount: 10_000,
+      cachedContentTokenCount: 6_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 10_100,
+      promptTokensDetails: [
+        { modality: "TEXT", tokenCount: 4_000 },
+        { modality: "AUDIO", tokenCount: 6_000 },
+      ],
+      cacheTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+    });
+    expect(result.status).toBe("rated");
+    if (result.status !== "rated") return;
+    expect(result.record.total).toBe("0.00675");
+    expect(result.record.observation.meters).toMatchObject({ cached_audio_input_tokens: 6_000 });
+  });
+
+  it("a model that prices audio input apart but has no cached-audio price: cached audio unpriced naming the meter (never $0, never the text rate)", async () => {
+    expect(pricesOf(convert([noCachedAudio]), "flash-old")?.cached_audio_input_tokens).toBeUndefined();
     const usage = {
       promptTokenCount: 10_000,
       cachedContentTokenCount: 7_000,
@@ -228,6 +270,36 @@ describe("units Latch counts inside another meter", () => {
     expect(text.status).toBe("rated");
     if (text.status !== "rated") return;
     expect(text.record.total).toBe("0.00118");
+  });
+
+  it("no alias where the model has no cache-read price, or its cached-audio price is unreadable: unpriced naming the meter", async () => {
+    const noCache: GenaiProvider = {
+      id: "google",
+      models: [
+        { id: "nocache", match: { equals: "nocache" }, prices: { input_mtok: 0.3, output_mtok: 2.5 } },
+        {
+          id: "badaudio",
+          match: { equals: "badaudio" },
+          prices: { input_mtok: 0.3, cache_read_mtok: 0.03, output_mtok: 2.5, cache_audio_read_mtok: -1 },
+        },
+      ],
+    };
+    const r = convert([noCache]);
+    expect(pricesOf(r, "nocache")?.cached_audio_input_tokens).toBeUndefined();
+    expect(pricesOf(r, "badaudio")?.cached_audio_input_tokens).toBeUndefined();
+    const usage = {
+      promptTokenCount: 10_000,
+      cachedContentTokenCount: 6_000,
+      candidatesTokenCount: 100,
+      totalTokenCount: 10_100,
+      promptTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+      cacheTokensDetails: [{ modality: "AUDIO", tokenCount: 6_000 }],
+    };
+    for (const model of ["nocache", "badaudio"]) {
+      const result = await recordGemini([noCache], model, usage);
+      expect(result.status).toBe("unpriced");
+      expect(result).toMatchObject({ reason: "no_price", meter: "cached_audio_input_tokens" });
+    }
   });
 
   it("the same model still bills calls without cache exactly", async () => {

@@ -138,6 +138,8 @@ describe("convertGenaiPrices", () => {
     expect(s?.prices).toEqual({
       cached_input_tokens: { perMillion: "0.125" },
       reasoning_tokens: { as: "output_tokens" },
+      // no cache_audio_read_mtok: genai-prices bills cached audio at cache_read_mtok
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
     });
     expect(s?.tiers).toEqual([
       {

@@ -9,7 +9,7 @@ import {
   summaryToCsv,
   toMinorUnits,
 } from "@latch/core";
-import { isCurrencyCode, SUMMARY_GROUP_KEYS, type SummaryGroupKey } from "@latch/core/adapter";
+import { isCurrencyCode, PROMPT_METERS, SUMMARY_GROUP_KEYS, type SummaryGroupKey } from "@latch/core/adapter";
 import type { CliContext } from "../context.js";
 import { CommandError, InterruptedError, UsageError } from "../exit-codes.js";
 import { openStore } from "../stores.js";
@@ -182,7 +182,8 @@ export async function runLines(flags: LinesFlags, ctx: CliContext): Promise<void
             r.observation.subject.tenantId,
             r.observation.provider?.providerId ?? "",
             r.observation.model.billableModel,
-            n.format((m.input_tokens ?? 0) + (m.cached_input_tokens ?? 0) + (m.cache_write_tokens ?? 0)),
+            // The whole prompt: every prompt meter (cache reads and writes, audio, images, cached audio).
+            n.format(PROMPT_METERS.reduce((sum, meter) => sum + BigInt(m[meter] ?? 0), 0n)),
             n.format((m.output_tokens ?? 0) + (m.reasoning_tokens ?? 0)),
             r.observation.outcome.kind,
             `${r.total} ${r.currency}`,

@@ -189,8 +189,9 @@ export function genaiPriceText(value: unknown, per: Per = "million"): string | u
  * - **Prices**: each number per million tokens is read as its shortest decimal text
  *   (`0.075`, `1.1`, `0.0375`), never through float arithmetic. Units map to meters as the
  *   LiteLLM importer maps its fields: `input_mtok` → `input_tokens`, `cache_read_mtok` →
- *   `cached_input_tokens`, `cache_audio_read_mtok` → `cached_audio_input_tokens`,
- *   `cache_write_mtok` / `cache_write_1h_mtok` → the cache-write meters,
+ *   `cached_input_tokens`, `cache_audio_read_mtok` → `cached_audio_input_tokens` (absent, on a
+ *   model with a cache-read price that prices audio input as text: `{ as: "cached_input_tokens" }`,
+ *   as genai-prices bills cached audio at `cache_read_mtok` then), `cache_write_mtok` / `cache_write_1h_mtok` → the cache-write meters,
  *   `input_audio_mtok`, `output_audio_mtok`, `input_image_mtok`, `output_image_mtok`,
  *   `output_reasoning_mtok` (absent: reasoning is billed `as` output), `web_searches_kcount` →
  *   `web_search_requests` per unit (÷ 1,000). Any other unit is skipped (`unsupportedUnit`):
@@ -409,6 +410,17 @@ function pricePeriods(
     });
 }
 
+/** True when the model prices audio input as text: no `input_audio_mtok`, or the same flat price as `input_mtok`. */
+function audioPricedAsText(prices: GenaiModelPrice | undefined): boolean {
+  const audio = prices?.input_audio_mtok;
+  if (audio === undefined) return true;
+  const text = prices?.input_mtok;
+  if (typeof audio !== "number" || typeof text !== "number") return false;
+  const a = genaiPriceText(audio);
+  const t = genaiPriceText(text);
+  return a !== undefined && t !== undefined && new LatchDecimal(a).eq(new LatchDecimal(t));
+}
+
 interface Converted {
   table: Record<string, { perMillion: string } | { perUnit: string } | { as: string }>;
   tiers?: PriceSnapshot["tiers"];
@@ -494,6 +506,20 @@ function pricesOf(modelId: string, prices: GenaiModelPrice, ctx: ModelContext): 
   if (table.reasoning_tokens === undefined && !tiered.has("reasoning_tokens")) {
     if (table.output_tokens !== undefined || tiered.has("output_tokens"))
       table.reasoning_tokens = { as: "output_tokens" };
+  }
+  // genai-prices prices cache_audio_read_tokens at cache_read_mtok when the model has no
+  // cache_audio_read_mtok (ModelPrice.calc_price: "priced as cache read"): gemini-2.5-pro and the
+  // other models that price audio like text (no input_audio_mtok, or the input_mtok price), whose
+  // cached audio Google bills at the cached text rate. Not when the unit is there but unreadable,
+  // nor when the model prices audio input apart (its cached-audio price is then missing, not the
+  // cached text one): the meter stays unpriced.
+  if (
+    prices?.cache_audio_read_mtok === undefined &&
+    audioPricedAsText(prices) &&
+    !tiered.has("cached_audio_input_tokens") &&
+    (table.cached_input_tokens !== undefined || tiered.has("cached_input_tokens"))
+  ) {
+    table.cached_audio_input_tokens = { as: "cached_input_tokens" };
   }
   if (tiered.size === 0) return { table, allZero };
   // One volume tier over the union of every tiered meter's starts: in (t_k, t_k+1] a meter costs

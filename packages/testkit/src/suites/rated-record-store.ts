@@ -722,8 +722,9 @@ function ratedRecordStoreTests(title: string, options: RatedRecordStoreSuiteOpti
         image_input_tokens: 256,
         image_output_tokens: 512,
         web_search_requests: 2_048,
+        cached_audio_input_tokens: 4_096,
       };
-      // The fixture snapshot with prices for the image and web-search meters too.
+      // The fixture snapshot with prices for the image, web-search and cached-audio meters too.
       const base = makeSnapshot();
       const snapshot: PriceSnapshot = {
         ...base,
@@ -732,6 +733,7 @@ function ratedRecordStoreTests(title: string, options: RatedRecordStoreSuiteOpti
           image_input_tokens: { perMillion: "5" },
           image_output_tokens: { perMillion: "30" },
           web_search_requests: { perUnit: "0.01" },
+          cached_audio_input_tokens: { perMillion: "0.1" },
         },
       };
       const everyMeter = new DefaultRatingEngine().rate(
@@ -743,13 +745,14 @@ function ratedRecordStoreTests(title: string, options: RatedRecordStoreSuiteOpti
       await store.putMany(records);
       const query: SummaryQuery = { ...MARCH, groupBy: ["tenantId"], filters: { tenantId } };
       const [row] = await store.summary(query);
-      // Hand-computed: input + audio input; output + reasoning + audio output; 5-minute + 1-hour writes.
+      // Hand-computed: input + audio input; output + reasoning + audio output; cached text +
+      // cached audio; 5-minute + 1-hour writes.
       expect(row).toMatchObject({
         inputTokens: 1_065,
         outputTokens: 176,
-        cacheReadTokens: 2,
+        cacheReadTokens: 4_098,
         cacheWriteTokens: 12,
-        totalTokens: 2_023,
+        totalTokens: 6_119,
         requests: 2,
       });
       const groups = tokenGroupsOf(meters);
