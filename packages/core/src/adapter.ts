@@ -258,6 +258,11 @@ export {
 } from "./facade/ingest.js";
 export { CurrencyCodeSchema, isCurrencyCode } from "./money/currency.js";
 export { canonicalDecimal } from "./money/decimal.js";
+export {
+  type CachedAudioSourceFacts,
+  cachedAudioAsCachedText,
+  type ImportedPriceSchedule,
+} from "./pricing/cached-audio.js";
 export { compileSnapshot } from "./pricing/compiled-snapshot.js";
 export {
   LITELLM_SKIP_KINDS,

@@ -20,6 +20,8 @@ describe("convertLiteLlmCostMap", () => {
       input_tokens: { perMillion: "2.5" }, // 2.5e-06
       output_tokens: { perMillion: "10" }, // 1e-05
       cached_input_tokens: { perMillion: "1.25" },
+      // No audio prices: a cached-audio hit is billed at the cache-read price, as LiteLLM bills it.
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       reasoning_tokens: { as: "output_tokens" },
     });
     expect(snapshot("example-completion")?.prices).toMatchObject({

@@ -5,6 +5,11 @@ import type { MeterKind } from "../schemas/meters.js";
 import { parseWith } from "../schemas/parse.js";
 import { type Price, type PriceSnapshot, PriceSnapshotSchema, type TierConfig } from "../schemas/pricing.js";
 import { IsoTimestampSchema } from "../schemas/time.js";
+import {
+  type CachedAudioSourceFacts,
+  cachedAudioAsCachedText,
+  type ImportedPriceSchedule,
+} from "./cached-audio.js";
 import { isJsonObject, type JsonObject, type JsonPath, parseJsonExact } from "./json-decimal.js";
 import {
   classifyField,
@@ -231,6 +236,8 @@ class TierPrices {
   readonly above = new Map<number, Map<MeterKind, Candidate[]>>();
   /** Meters one of whose threshold prices could not be imported. */
   readonly badAbove = new Set<MeterKind>();
+  /** Meters whose base price could not be imported (bad number, duplicated field). */
+  readonly badBase = new Set<MeterKind>();
 
   add(meter: MeterKind, candidate: Candidate, threshold?: number): void {
     let table = this.base;
@@ -241,6 +248,31 @@ class TierPrices {
     const list = table.get(meter) ?? [];
     table.set(meter, list);
     list.push(candidate);
+  }
+
+  /**
+   * The price of `meter` as the map states it (before the consistency rules drop anything):
+   * undefined when none, `"unreadable"` when a field of it could not be read, its threshold
+   * prices lack a base price, or two fields disagree.
+   */
+  schedule(meter: MeterKind): ImportedPriceSchedule | "unreadable" | undefined {
+    if (this.badBase.has(meter) || this.badAbove.has(meter)) return "unreadable";
+    const single = (list: Candidate[] | undefined): string | "unreadable" | undefined => {
+      const first = list?.[0]?.price;
+      if (list === undefined || first === undefined) return undefined;
+      if (!("perMillion" in first) || !list.every((c) => samePrice(c.price, first))) return "unreadable";
+      return first.perMillion;
+    };
+    const base = single(this.base.get(meter));
+    const above: Array<readonly [number, string]> = [];
+    for (const [threshold, table] of this.above) {
+      const price = single(table.get(meter));
+      if (price === "unreadable") return "unreadable";
+      if (price !== undefined) above.push([threshold, price]);
+    }
+    if (base === undefined) return above.length === 0 ? undefined : "unreadable";
+    if (base === "unreadable") return "unreadable";
+    return above.length === 0 ? { base } : { base, above };
   }
 
   isEmpty(): boolean {
@@ -280,15 +312,31 @@ function importEntry(
   const tiers = new Map<LiteLLMServiceTier, TierPrices>(TIER_ORDER.map((t) => [t, new TierPrices()]));
   const standard = tiers.get("standard") as TierPrices;
 
+  // Any cached-audio price of the entry, in any form or tier, readable or not: the entry prices
+  // cached audio itself, so no snapshot of it bills cached audio as cached text.
+  let cachedAudioPriced = false;
+  // An audio input price in a form no meter takes (per second): audio is priced apart from text.
+  let audioPricedOtherwise = false;
   for (const field of Object.keys(entry)) {
     const target = classifyField(field, entry);
     if (target.kind === "ignore") continue;
+    if (
+      (target.kind === "price" && target.meter === "cached_audio_input_tokens") ||
+      (target.kind === "skip" && target.code === "audioCacheRead") ||
+      (target.kind === "tieredPricing" && rangesPriceCachedAudio(entry[field]))
+    )
+      cachedAudioPriced = true;
+    if (target.kind === "skip" && field.startsWith("input_cost_per_audio")) audioPricedOtherwise = true;
     if (target.kind === "skip") {
       skip(field, target.code);
       continue;
     }
     if (duplicates?.has(field)) {
       skip(field, "duplicateField");
+      if (target.kind === "price") {
+        const prices = tiers.get(target.tier) as TierPrices;
+        (target.threshold === undefined ? prices.badBase : prices.badAbove).add(target.meter);
+      }
       continue;
     }
     if (target.kind === "search") {
@@ -315,13 +363,28 @@ function importEntry(
     const converted = convertPrice(entry[field], target.per);
     if (!converted.ok) {
       skip(field, converted.code);
-      if (target.threshold !== undefined) prices.badAbove.add(target.meter);
+      (target.threshold === undefined ? prices.badBase : prices.badAbove).add(target.meter);
       continue;
     }
     const price: Price =
       target.per === "million" ? { perMillion: converted.value } : { perUnit: converted.value };
     prices.add(target.meter, { field, price }, target.threshold);
   }
+
+  // The cached-audio alias rule (`cachedAudioAsCachedText`) per service tier, read before the
+  // consistency rules drop anything. A tier without its own audio input price is compared with
+  // the standard one, which LiteLLM bills in that tier (`_get_cost_per_unit` falls back to it).
+  const standardAudio = standard.schedule("audio_input_tokens");
+  const audioFacts = (prices: TierPrices, tier: LiteLLMServiceTier): CachedAudioFacts => {
+    const text = prices.schedule("input_tokens");
+    return {
+      cachedAudioPriced,
+      audioInput: audioPricedOtherwise
+        ? "unreadable"
+        : (prices.schedule("audio_input_tokens") ?? (tier === "standard" ? undefined : standardAudio)),
+      textInput: text === "unreadable" ? undefined : text,
+    };
+  };
 
   const out: PriceSnapshot[] = [];
   let standardMeters: StandardMeters = new Map();
@@ -330,7 +393,18 @@ function importEntry(
   for (const tier of TIER_ORDER) {
     const prices = tiers.get(tier) as TierPrices;
     if (tier !== "standard" && prices.isEmpty()) continue;
-    const built = buildSnapshot(model, entry, tier, prices, standardMeters, standardThresholds, skip, ctx);
+    const facts = audioFacts(prices, tier);
+    const built = buildSnapshot(
+      model,
+      entry,
+      tier,
+      prices,
+      facts,
+      standardMeters,
+      standardThresholds,
+      skip,
+      ctx,
+    );
     if (tier === "standard") {
       standardMeters = built.meters;
       standardThresholds = [...prices.above.keys()];
@@ -356,6 +430,7 @@ function buildSnapshot(
   entry: JsonObject,
   tier: LiteLLMServiceTier,
   prices: TierPrices,
+  cachedAudio: CachedAudioFacts,
   standardMeters: StandardMeters,
   standardThresholds: readonly number[],
   skip: Skip,
@@ -408,6 +483,11 @@ function buildSnapshot(
     if (tier === "standard" || !standardMeters.has("reasoning_tokens"))
       table.reasoning_tokens = { as: "output_tokens" };
   }
+  // LiteLLM bills every cache hit, audio included, at the cached text price: so does the snapshot
+  // where that is also the provider's price (the rule and why: `cachedAudioAsCachedText`). Where
+  // cached text is tiered, the alias follows its tier price.
+  if (cachedAudioAsCachedText({ ...cachedAudio, cachedTextPriced: table.cached_input_tokens !== undefined }))
+    table.cached_audio_input_tokens = { as: "cached_input_tokens" };
   if (tier !== "standard") {
     for (const [meter, field] of standardMeters) {
       if (table[meter] === undefined && !incomplete.has(meter)) skip(field, "serviceTierMissing", tier);
@@ -441,6 +521,17 @@ function buildSnapshot(
     return { meters, reportedWhole: true };
   }
   return { snapshot: parsed.data, meters, reportedWhole: false };
+}
+
+/** What `cachedAudioAsCachedText` needs from the map for one snapshot, but the snapshot's own cached text price. */
+type CachedAudioFacts = Omit<CachedAudioSourceFacts, "cachedTextPriced">;
+
+/** True when a `tiered_pricing` value has a cached-audio price in some range (read or not). */
+function rangesPriceCachedAudio(value: unknown): boolean {
+  return (
+    Array.isArray(value) &&
+    value.some((item) => isJsonObject(item) && Object.hasOwn(item, "cache_read_input_audio_token_cost"))
+  );
 }
 
 function samePrice(a: Price, b: Price): boolean {

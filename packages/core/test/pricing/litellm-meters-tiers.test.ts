@@ -43,6 +43,8 @@ describe("service tiers", () => {
       currency: "USD",
       effectiveFrom: FROM,
       prices: {
+        // Priority cache hits (any modality) at the priority cache-read price, as LiteLLM bills them.
+        cached_audio_input_tokens: { as: "cached_input_tokens" },
         cached_input_tokens: { perMillion: "0.25" },
         input_tokens: { perMillion: "2.5" },
         output_tokens: { perMillion: "20" },
@@ -51,12 +53,14 @@ describe("service tiers", () => {
     });
     // flex: 6.25e-07 → 0.625, 5e-06 → 5, 6.25e-08 → 0.0625 (half of standard)
     expect(snap(r, "gpt-5", "flex").prices).toEqual({
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       cached_input_tokens: { perMillion: "0.0625" },
       input_tokens: { perMillion: "0.625" },
       output_tokens: { perMillion: "5" },
       reasoning_tokens: { as: "output_tokens" },
     });
     expect(snap(r, "gpt-5").prices).toEqual({
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       cached_input_tokens: { perMillion: "0.125" },
       input_tokens: { perMillion: "1.25" },
       output_tokens: { perMillion: "10" },
@@ -186,7 +190,17 @@ describe("service tiers", () => {
           for (const p of Object.values(tierSnap?.prices ?? {})) {
             if (p && "perMillion" in p && Number(p.perMillion) < 10) return false;
           }
-          const priced = Object.keys(tierSnap?.prices ?? {}).filter((m) => m !== "reasoning_tokens");
+          // Aliases price nothing themselves; each points at a meter the tier snapshot prices
+          // (cached audio → the tier's own cache-read price, never the standard one).
+          const prices = Object.entries(tierSnap?.prices ?? {});
+          for (const [, p] of prices)
+            if (p && "as" in p && tierSnap?.prices[p.as] === undefined) return false;
+          if (
+            (tierSnap?.prices.cached_audio_input_tokens !== undefined) !==
+            tierFields.includes("cache_read_input_token_cost")
+          )
+            return false;
+          const priced = prices.filter(([, p]) => p && !("as" in p));
           return priced.length === tierFields.length;
         },
       ),
@@ -204,6 +218,7 @@ describe("new meters", () => {
     );
     // 8e-06 → 8, 3.2e-05 → 32
     expect(snap(r, "gpt-image-1.5").prices).toEqual({
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       cached_input_tokens: { perMillion: "1.25" },
       input_tokens: { perMillion: "5" },
       output_tokens: { perMillion: "10" },

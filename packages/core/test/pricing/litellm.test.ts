@@ -135,6 +135,8 @@ describe("importing the LiteLLM sample (real entries)", () => {
       currency: "USD",
       effectiveFrom: FROM,
       prices: {
+        // A cache hit of any modality is billed at the cache-read price (no audio price apart).
+        cached_audio_input_tokens: { as: "cached_input_tokens" },
         cached_input_tokens: { perMillion: "1.25" },
         input_tokens: { perMillion: "2.5" },
         output_tokens: { perMillion: "10" },
@@ -149,12 +151,14 @@ describe("importing the LiteLLM sample (real entries)", () => {
       currency: "USD",
       effectiveFrom: FROM,
       prices: {
+        cached_audio_input_tokens: { as: "cached_input_tokens" },
         cached_input_tokens: { perMillion: "2.125" },
         input_tokens: { perMillion: "4.25" },
         output_tokens: { perMillion: "17" },
         reasoning_tokens: { as: "output_tokens" },
       },
     });
+    // No batch cache-read price: neither cached text nor cached audio is priced in batch.
     expect(tierSnapshotOf(result, "gpt-4o", "batch").prices).toEqual({
       input_tokens: { perMillion: "1.25" },
       output_tokens: { perMillion: "5" },
@@ -169,6 +173,7 @@ describe("importing the LiteLLM sample (real entries)", () => {
   it("gpt-4o-mini and its dated version (search priced by context size is skipped)", () => {
     for (const model of ["gpt-4o-mini", "gpt-4o-mini-2024-07-18"]) {
       expect(snapshotOf(result, model).prices).toEqual({
+        cached_audio_input_tokens: { as: "cached_input_tokens" },
         cached_input_tokens: { perMillion: "0.075" },
         input_tokens: { perMillion: "0.15" },
         output_tokens: { perMillion: "0.6" },
@@ -191,6 +196,7 @@ describe("importing the LiteLLM sample (real entries)", () => {
       },
     });
     expect(snapshotOf(result, "openrouter/openai/o1").prices).toEqual({
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       cached_input_tokens: { perMillion: "7.5" },
       input_tokens: { perMillion: "15" },
       output_tokens: { perMillion: "60" },
@@ -200,6 +206,8 @@ describe("importing the LiteLLM sample (real entries)", () => {
   });
 
   it("an explicit reasoning price wins over the alias; audio input is its own meter", () => {
+    // Audio input priced apart from text (1e-06 against 3e-07) and no cached-audio price: the
+    // missing price is the cached-audio one, so cached audio stays unpriced (no alias).
     expect(snapshotOf(result, "gemini/gemini-2.5-flash-preview-09-2025").prices).toEqual({
       cached_input_tokens: { perMillion: "0.075" },
       audio_input_tokens: { perMillion: "1" },
@@ -222,6 +230,8 @@ describe("importing the LiteLLM sample (real entries)", () => {
     expect(s.prices).toEqual({
       cache_write_tokens: { perMillion: "3.75" },
       cached_input_tokens: { perMillion: "0.3" },
+      // Follows cached_input_tokens into its tier: 0.3 up to 200k prompt tokens, 0.6 above.
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
       input_tokens: { perMillion: "3" },
       output_tokens: { perMillion: "15" },
       // search_context_cost_per_query: 0.01 for every context size → $0.01 per search.
@@ -277,6 +287,20 @@ describe("importing the LiteLLM sample (real entries)", () => {
 
   it("gemini-2.5-pro: tiers above 200k; a priority snapshot with its own tiers; grounding per prompt skipped", () => {
     const s = snapshotOf(result, "gemini/gemini-2.5-pro");
+    // No cached-audio and no audio input price: a cached-audio hit is billed at the (tiered)
+    // cache-read price, as LiteLLM bills it. The priority snapshot has no cache-read price: no alias.
+    expect(s.prices).toEqual({
+      cached_audio_input_tokens: { as: "cached_input_tokens" },
+      cached_input_tokens: { perMillion: "0.125" },
+      input_tokens: { perMillion: "1.25" },
+      output_tokens: { perMillion: "10" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
+    expect(tierSnapshotOf(result, "gemini/gemini-2.5-pro", "priority").prices).toEqual({
+      input_tokens: { perMillion: "1.25" },
+      output_tokens: { perMillion: "10" },
+      reasoning_tokens: { as: "output_tokens" },
+    });
     expect(s.tiers?.[0]?.boundaries).toEqual([
       {
         upTo: 200000,

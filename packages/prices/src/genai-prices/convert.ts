@@ -1,5 +1,9 @@
 import { LatchDecimal, LatchValidationError, type PriceSnapshot } from "@latch/core";
-import { PriceSnapshotSchema } from "@latch/core/adapter";
+import {
+  cachedAudioAsCachedText,
+  type ImportedPriceSchedule,
+  PriceSnapshotSchema,
+} from "@latch/core/adapter";
 import { PRICE_CATALOG_FORMAT, type PriceCatalog, type PriceCatalogSource } from "../catalog.js";
 
 /**
@@ -410,15 +414,26 @@ function pricePeriods(
     });
 }
 
-/** True when the model prices audio input as text: no `input_audio_mtok`, or the same flat price as `input_mtok`. */
-function audioPricedAsText(prices: GenaiModelPrice | undefined): boolean {
-  const audio = prices?.input_audio_mtok;
-  if (audio === undefined) return true;
-  const text = prices?.input_mtok;
-  if (typeof audio !== "number" || typeof text !== "number") return false;
-  const a = genaiPriceText(audio);
-  const t = genaiPriceText(text);
-  return a !== undefined && t !== undefined && new LatchDecimal(a).eq(new LatchDecimal(t));
+/**
+ * A per-million price as the data states it (flat, or tiered by `start`), for the shared
+ * cached-audio rule: undefined when absent, `"unreadable"` when it cannot be read.
+ */
+function scheduleOf(value: unknown): ImportedPriceSchedule | "unreadable" | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === "object" && value !== null) {
+    const tiered = value as { base?: unknown; tiers?: unknown };
+    const base = genaiPriceText(tiered.base);
+    if (base === undefined || !Array.isArray(tiered.tiers)) return "unreadable";
+    const above: Array<readonly [number, string]> = [];
+    for (const t of tiered.tiers as Array<{ start?: unknown; price?: unknown } | null>) {
+      const price = genaiPriceText(t?.price);
+      if (price === undefined || !Number.isSafeInteger(t?.start)) return "unreadable";
+      above.push([t?.start as number, price]);
+    }
+    return { base, above };
+  }
+  const text = genaiPriceText(value);
+  return text === undefined ? "unreadable" : { base: text };
 }
 
 interface Converted {
@@ -509,15 +524,19 @@ function pricesOf(modelId: string, prices: GenaiModelPrice, ctx: ModelContext): 
   }
   // genai-prices prices cache_audio_read_tokens at cache_read_mtok when the model has no
   // cache_audio_read_mtok (ModelPrice.calc_price: "priced as cache read"): gemini-2.5-pro and the
-  // other models that price audio like text (no input_audio_mtok, or the input_mtok price), whose
-  // cached audio Google bills at the cached text rate. Not when the unit is there but unreadable,
-  // nor when the model prices audio input apart (its cached-audio price is then missing, not the
-  // cached text one): the meter stays unpriced.
+  // other models that price audio like text (no input_audio_mtok, or the input_mtok price at every
+  // tier), whose cached audio Google bills at the cached text rate. Not when the unit is there but
+  // unreadable, nor when the model prices audio input apart (its cached-audio price is then
+  // missing, not the cached text one): the meter stays unpriced. The same rule as the LiteLLM
+  // importer's (`cachedAudioAsCachedText`, @latch/core/adapter).
+  const text = scheduleOf(prices?.input_mtok);
   if (
-    prices?.cache_audio_read_mtok === undefined &&
-    audioPricedAsText(prices) &&
-    !tiered.has("cached_audio_input_tokens") &&
-    (table.cached_input_tokens !== undefined || tiered.has("cached_input_tokens"))
+    cachedAudioAsCachedText({
+      cachedAudioPriced: prices?.cache_audio_read_mtok !== undefined,
+      cachedTextPriced: table.cached_input_tokens !== undefined || tiered.has("cached_input_tokens"),
+      audioInput: scheduleOf(prices?.input_audio_mtok),
+      textInput: text === "unreadable" ? undefined : text,
+    })
   ) {
     table.cached_audio_input_tokens = { as: "cached_input_tokens" };
   }
