@@ -236,6 +236,43 @@ describe("units Latch counts inside another meter", () => {
     expect(result.record.observation.meters).toMatchObject({ cached_audio_input_tokens: 6_000 });
   });
 
+  it("tiered audio input: the alias only when audio is the text price at every tier (the rule shared with the LiteLLM importer)", () => {
+    const tier = (base: number, above: number) => ({ base, tiers: [{ start: 200_000, price: above }] });
+    const tiered: GenaiProvider = {
+      id: "google",
+      models: [
+        {
+          id: "same-tiers",
+          match: { equals: "same-tiers" },
+          prices: {
+            input_mtok: tier(1.25, 2.5),
+            input_audio_mtok: tier(1.25, 2.5),
+            cache_read_mtok: tier(0.125, 0.25),
+          },
+        },
+        {
+          // audio at the text price below 200k only: priced apart above it
+          id: "flat-audio",
+          match: { equals: "flat-audio" },
+          prices: { input_mtok: tier(1.25, 2.5), input_audio_mtok: 1.25, cache_read_mtok: tier(0.125, 0.25) },
+        },
+        {
+          id: "other-start",
+          match: { equals: "other-start" },
+          prices: {
+            input_mtok: tier(1.25, 2.5),
+            input_audio_mtok: { base: 1.25, tiers: [{ start: 128_000, price: 2.5 }] },
+            cache_read_mtok: tier(0.125, 0.25),
+          },
+        },
+      ],
+    };
+    const r = convert([tiered]);
+    expect(pricesOf(r, "same-tiers")?.cached_audio_input_tokens).toEqual({ as: "cached_input_tokens" });
+    expect(pricesOf(r, "flat-audio")?.cached_audio_input_tokens).toBeUndefined();
+    expect(pricesOf(r, "other-start")?.cached_audio_input_tokens).toBeUndefined();
+  });
+
   it("a model that prices audio input apart but has no cached-audio price: cached audio unpriced naming the meter (never $0, never the text rate)", async () => {
     expect(pricesOf(convert([noCachedAudio]), "flash-old")?.cached_audio_input_tokens).toBeUndefined();
     const usage = {

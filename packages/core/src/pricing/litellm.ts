@@ -95,7 +95,10 @@ const OptionsSchema = z.strictObject({
  * `cache_write_1h_tokens`, `output_cost_per_reasoning_token` → `reasoning_tokens` (absent:
  * `{ as: "output_tokens" }` when there is an output price), `input_cost_per_audio_token` /
  * `output_cost_per_audio_token` → `audio_input_tokens` / `audio_output_tokens`,
- * `cache_read_input_audio_token_cost` → `cached_audio_input_tokens`,
+ * `cache_read_input_audio_token_cost` → `cached_audio_input_tokens` (absent, on a snapshot with
+ * a cache-read price whose entry prices no cached audio and no audio input apart from text:
+ * `{ as: "cached_input_tokens" }`, as LiteLLM bills every cache hit at the cache-read price —
+ * {@link cachedAudioAsCachedText}),
  * `input_cost_per_image_token` / `output_cost_per_image_token` → `image_input_tokens` /
  * `image_output_tokens`. Per unit (`perUnit`): `output_cost_per_image` → `image_count` (any
  * mode; skipped where the entry prices image tokens, so an image is never billed twice);
