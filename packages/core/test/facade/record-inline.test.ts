@@ -233,6 +233,13 @@ describe("record() inline beside the step-by-step path", () => {
     }
   });
 
+  it("latch.record is still named record (it was an async method)", async () => {
+    const { latch } = await setup(true);
+    expect(latch.record.name).toBe("record");
+    expect(latch.record.length).toBe(2);
+    await latch.close();
+  });
+
   it("a memory store subclass that adds only a recordWriter is written through its writer, as step by step", async () => {
     class WriterOnly extends MemoryObservationStore {
       writes = 0;
