@@ -81,7 +81,8 @@ type Step =
   | { kind: "group"; calls: Call[] }
   | { kind: "addLate" }
   | { kind: "correct"; id: number; input: number }
-  | { kind: "rerate" };
+  | { kind: "rerate" }
+  | { kind: "toggle"; what: "clockThrows" | "clockInvalid" | "warnThrows" };
 
 const call: fc.Arbitrary<Call> = fc.record({
   id: fc.integer({ min: 0, max: 5 }),
@@ -118,6 +119,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       .map((c) => ({ kind: "correct", ...c }) as const),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "rerate" } as const) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom("clockThrows", "clockInvalid", "warnThrows")
+      .map((what) => ({ kind: "toggle", what }) as const),
+  },
 );
 
 /** Event ids whose code-unit order is not their code-point order, and prefixes of one another. */
@@ -153,6 +160,7 @@ async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean,
   const counter = new MemoryUsageCounter();
   const warnings: LatchWarning[] = [];
   let clockCalls = 0;
+  const faults = { clockThrows: false, clockInvalid: false, warnThrows: false };
   const latch = createLatch({
     observations: inline ? observations : passThrough(observations),
     rated: inline ? rated : passThrough(rated),
@@ -160,10 +168,14 @@ async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean,
     counter,
     clock: () => {
       clockCalls++;
-      return new Date("2026-03-01T12:00:05Z");
+      if (faults.clockThrows) throw new Error("clock down");
+      return new Date(faults.clockInvalid ? Number.NaN : Date.parse("2026-03-01T12:00:05Z"));
     },
     spoolDir: dir,
-    onWarning: (w) => warnings.push(w),
+    onWarning: (w) => {
+      warnings.push(w);
+      if (faults.warnThrows) throw new Error(`onWarning threw on ${w.code}`);
+    },
   });
   if (awaitReady) await latch.ready(); // else the first calls wait for the start-up replay
   const answers: unknown[] = [];
@@ -171,6 +183,7 @@ async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean,
     const { obs, hold } = inputOf(c);
     return latch.record(obs, hold === undefined ? undefined : { hold });
   };
+  const perStep: string[][] = [];
   for (const s of steps) {
     if (s.kind === "record") answers.push(answerOf((await Promise.allSettled([record(s.call)]))[0]!));
     else if (s.kind === "group") answers.push((await Promise.allSettled(s.calls.map(record))).map(answerOf));
@@ -187,7 +200,15 @@ async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean,
           (await Promise.allSettled([latch.correct(IDS[s.id] as string, { input_tokens: s.input })]))[0]!,
         ),
       );
-    else answers.push(await latch.rerateUnpriced());
+    else if (s.kind === "toggle") faults[s.what] = !faults[s.what];
+    else answers.push(answerOf((await Promise.allSettled([latch.rerateUnpriced()]))[0]!));
+    // Concurrent calls warn in the order their steps run: each step's warnings, as a set.
+    perStep.push(
+      warnings
+        .splice(0)
+        .map((w) => JSON.stringify([w.code, w.eventId, w.message]))
+        .sort(),
+    );
   }
   const unpriced = (await observations.listUnpriced({ limit: 100 })).items.map((o) => o.eventId);
   const log = (await rated.listSince(undefined, 1_000)).items.map((e) => e.record);
@@ -199,7 +220,7 @@ async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean,
     log,
     stored,
     clockCalls,
-    warnings: warnings.map((w) => [w.code, w.eventId, w.message]),
+    warnings: perStep,
   };
 }
 
