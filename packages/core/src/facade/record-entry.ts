@@ -45,6 +45,8 @@ export function createRecordEntry({
     return recordParsed(obs, true);
   }
 
-  return (input, options) =>
+  // Named, as the facade's method was (`latch.record.name === "record"`).
+  const record = (input: RecordInput, options?: { hold?: Hold }): Promise<RecordResult> =>
     started ? recordNow(input, options) : startup.then(() => recordNow(input, options));
+  return record;
 }

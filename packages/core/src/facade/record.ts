@@ -66,13 +66,21 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   // One transaction per call (and group commit) when the store offers it for this rated store.
   const writer = observations.recordWriter?.(rated);
   const oneTrip = writer === undefined ? undefined : createOneTripRecord({ ...deps, writer });
-  const inline = createInlineRecord({ ...deps, burnsCredits: !burns.none });
+  // Only where the step-by-step path would not take the store's writer: a store that offers
+  // one (a subclass of the memory store adding `recordWriter`) is written through it.
+  const inline =
+    writer === undefined ? createInlineRecord({ ...deps, burnsCredits: !burns.none }) : () => undefined;
+  /** Event ids of calls running step by step now, with how many of each (see `recordInline`). */
+  const stepwise = new Map<string, number>();
 
   /**
    * The embedded default's answer (see `createInlineRecord`), an error after the observation
    * was stored handled as `record` handles one from `rateStored`.
    */
   function recordInline(obs: UsageObservation): RecordResult | undefined {
+    // A call of this eventId is on its way step by step (it awaits its store): a call inline now
+    // would store first and overtake it, so it queues behind it as the step-by-step path would.
+    if (stepwise.size > 0 && stepwise.has(obs.eventId)) return undefined;
     try {
       return inline(obs);
     } catch (error) {
@@ -124,6 +132,18 @@ export function createRecorder(deps: RecorderDeps): Recorder {
   async function record(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
     const now = recordInline(obs);
     if (now !== undefined) return now;
+    const id = obs.eventId;
+    stepwise.set(id, (stepwise.get(id) ?? 0) + 1);
+    try {
+      return await recordStepwise(obs, mayspool);
+    } finally {
+      const left = (stepwise.get(id) as number) - 1;
+      if (left === 0) stepwise.delete(id);
+      else stepwise.set(id, left);
+    }
+  }
+
+  async function recordStepwise(obs: UsageObservation, mayspool: boolean): Promise<RecordResult> {
     const done = await oneTrip?.(obs, mayspool);
     if (done !== undefined) return done;
     try {

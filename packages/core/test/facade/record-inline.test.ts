@@ -9,10 +9,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
+import type { RatedRecordStore } from "../../src/contracts/rated-record-store.js";
+import type { RecordWriter } from "../../src/contracts/record-writer.js";
 import { createLatch } from "../../src/facade/create-latch.js";
 import type { LatchWarning } from "../../src/facade/types.js";
-import { InMemoryPricingSource, type PriceSnapshot, type UsageObservation } from "../../src/index.js";
-import { MemoryObservationStore, MemoryRatedRecordStore } from "../../src/memory/index.js";
+import {
+  InMemoryPricingSource,
+  type PriceSnapshot,
+  type RatedUsageRecord,
+  type UsageObservation,
+} from "../../src/index.js";
+import {
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  MemoryUsageCounter,
+} from "../../src/memory/index.js";
 import { inlineObservationStore } from "../../src/memory/observation-store.js";
 import { inlineRatedStore } from "../../src/memory/rated-record-store.js";
 import { inlinePricingSource } from "../../src/pricing/pricing-source.js";
@@ -164,6 +175,106 @@ describe("record() inline on the embedded default", () => {
     ]);
     expect(inline.unpriced).toEqual(["b:0:openai", "c:0:openai"]);
     expect(inline.log.items.map((e) => e.record.ratedRecordId)).toEqual(["a:0:openai:v1", "f:0:openai:v1"]);
+  });
+});
+
+/** Period tiers: a call priced by it goes step by step (its usage counter is async). */
+const tiered: PriceSnapshot = {
+  ...priced,
+  snapshotId: "tiered:2026",
+  model: { billableModel: "tiered" },
+  tiers: [
+    {
+      scope: "period",
+      mode: "graduated",
+      baseline: "total_tokens",
+      boundaries: [
+        { upTo: 1_000, prices: { input_tokens: { perMillion: "2" } } },
+        { upTo: null, prices: { input_tokens: { perMillion: "1" } } },
+      ],
+    },
+  ],
+};
+
+describe("record() inline beside the step-by-step path", () => {
+  it("does not overtake a call of the same eventId already on its way step by step: the first call's payload is stored", async () => {
+    for (const inline of [true, false]) {
+      const dir = await mkdtemp(join(tmpdir(), "latch-inline-"));
+      dirs.push(dir);
+      const observations = new MemoryObservationStore();
+      const rated = new MemoryRatedRecordStore();
+      const pricing = new InMemoryPricingSource([priced, tiered]);
+      const latch = createLatch({
+        observations: inline ? observations : wrapped(observations),
+        rated: inline ? rated : wrapped(rated),
+        pricing: inline ? pricing : wrapped(pricing),
+        counter: new MemoryUsageCounter(),
+        spoolDir: dir,
+        onWarning: () => {},
+      });
+      await latch.ready();
+      // The first names a model with period tiers (step by step), the second one priced flat (inline).
+      const first = observation(
+        { input_tokens: 10 },
+        { eventId: "x:0:openai", model: { billableModel: "tiered" } },
+      );
+      const second = { ...first, model: { billableModel: "test-model" } };
+      const [a, b] = await Promise.allSettled([latch.record(first), latch.record(second)]);
+      expect(a, `inline ${inline}`).toMatchObject({
+        status: "fulfilled",
+        value: { status: "rated", record: { snapshotId: "tiered:2026" } },
+      });
+      expect(b, `inline ${inline}`).toMatchObject({
+        status: "rejected",
+        reason: { code: "idempotency_conflict" },
+      });
+      expect((await observations.get("x:0:openai"))?.model.billableModel).toBe("tiered");
+      await latch.close();
+    }
+  });
+
+  it("latch.record is still named record (it was an async method)", async () => {
+    const { latch } = await setup(true);
+    expect(latch.record.name).toBe("record");
+    expect(latch.record.length).toBe(2);
+    await latch.close();
+  });
+
+  it("a memory store subclass that adds only a recordWriter is written through its writer, as step by step", async () => {
+    class WriterOnly extends MemoryObservationStore {
+      writes = 0;
+      recordWriter(rated: RatedRecordStore): RecordWriter {
+        return {
+          write: async (obs: UsageObservation, record: RatedUsageRecord | undefined) => {
+            this.writes++;
+            const appended = await this.append(obs);
+            let current = await rated.current(obs.eventId);
+            if (current === undefined && record !== undefined) {
+              await rated.put(record);
+              current = record;
+            }
+            if (current !== undefined) await this.markPriced([obs.eventId]);
+            return { observation: appended, current };
+          },
+        };
+      }
+    }
+    const dir = await mkdtemp(join(tmpdir(), "latch-inline-"));
+    dirs.push(dir);
+    const observations = new WriterOnly();
+    const latch = createLatch({
+      observations,
+      rated: new MemoryRatedRecordStore(),
+      pricing: new InMemoryPricingSource([priced]),
+      spoolDir: dir,
+      onWarning: () => {},
+    });
+    await latch.ready();
+    expect(await latch.record(observation({ input_tokens: 1 }, { eventId: "w:0:openai" }))).toMatchObject({
+      status: "rated",
+    });
+    expect(observations.writes).toBe(1);
+    await latch.close();
   });
 });
 
