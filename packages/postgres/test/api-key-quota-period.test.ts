@@ -96,7 +96,7 @@ describe("API key quota periods on PostgreSQL", () => {
       `UPDATE "${schema}".api_keys SET payload = jsonb_set(payload::jsonb, '{quota,period,timeZone}', to_jsonb($2::text)) WHERE id = $1`,
       [zoned.key.id, newer],
     );
-    const period = { every: "day", timeZone: newer };
+    const period = { every: "day" as const, timeZone: newer };
     const listed = (await keys.list(tenant, { limit: 10 })).items;
     expect(listed.map((k) => k.name).sort()).toEqual(["plain", "zoned"]);
     expect((await keys.get(tenant, zoned.key.id))?.quota?.period).toEqual(period);
