@@ -94,11 +94,21 @@ export function storeSuites(
         create: () => ({
           quota: new PostgresQuota(db(), options),
           // Ends the current calendar period now, by the database clock: the next call rolls it.
+          // On a server whose sessions default to serializable, the UPDATE can lose to the
+          // reserves in flight (40001): retried as any client would.
           endPeriod: async (account) => {
-            await db().query(
-              `UPDATE "${schema}".quota_accounts SET period_end = clock_timestamp() WHERE account = $1`,
-              [account],
-            );
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await db().query(
+                  `UPDATE "${schema}".quota_accounts SET period_end = clock_timestamp() WHERE account = $1`,
+                  [account],
+                );
+                return;
+              } catch (error) {
+                const code = (error as { code?: string }).code;
+                if ((code !== "40001" && code !== "40P01") || attempt >= 50) throw error;
+              }
+            }
           },
           windowEntries: async (account) => {
             const { rows } = await db().query(
