@@ -66,6 +66,7 @@ export {
   canonicalHash,
   canonicalJson,
   hashCanonicalJson,
+  observationCanonicalJson,
   observationHash,
   ratedRecordHash,
 } from "./contracts/hashing.js";
@@ -282,6 +283,7 @@ export {
   snapshotPricesTier,
 } from "./pricing/resolution.js";
 export type { RatingEngine } from "./rating/engine.js";
+export { isSealedRecord } from "./rating/sealed-record.js";
 export { selectLines } from "./reports/lines.js";
 /** The lines order and page cursor, one format for every `RatedRecordStore` (see the module). */
 export {

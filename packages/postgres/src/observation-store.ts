@@ -187,8 +187,10 @@ export class PostgresObservationStore implements ObservationStore {
     if (ids.length === 0) return;
     await assertMigrated(this.#db, this.#schema);
     await this.#query(
+      // `= ANY (ARRAY(…))`, not `IN (SELECT …)`: the planner takes the array for a few ids and
+      // probes the index, where a semi-join over a table without statistics scanned it whole.
       `UPDATE ${this.#table} SET priced = true
-         WHERE NOT priced AND event_id IN (SELECT jsonb_array_elements_text($1::jsonb))`,
+         WHERE NOT priced AND event_id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)))`,
       [JSON.stringify(ids)],
     );
   }

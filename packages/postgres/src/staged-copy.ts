@@ -198,8 +198,11 @@ export async function appendCopy(
       if (ids === null) return "all" as const;
       // A new statement sees rows concurrent writers committed while the insert waited on them.
       const clash = await client.query(
+        // One index probe per staged row (LATERAL … LIMIT 1): a join would let the planner
+        // scan the whole table whenever its statistics are missing or stale.
         `SELECT s.event_id, o.hash AS existing, s.hash AS incoming FROM ${STAGE} s
-         JOIN ${table} o ON o.event_id = s.event_id WHERE o.hash <> s.hash LIMIT 1`,
+         CROSS JOIN LATERAL (SELECT o.hash FROM ${table} o WHERE o.event_id = s.event_id LIMIT 1) o
+         WHERE o.hash <> s.hash LIMIT 1`,
       );
       const found = clash.rows[0] as { event_id: string; existing: string; incoming: string } | undefined;
       if (found !== undefined) {

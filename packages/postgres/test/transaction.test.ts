@@ -34,10 +34,10 @@ function session(script: (text: string) => Answer | undefined, inBlock = false) 
 
 const settings = { lockTimeoutMs: 1_500, statementTimeoutMs: 4_000 };
 const BEGIN =
-  "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL lock_timeout = 1500; SET LOCAL statement_timeout = 4000";
+  "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL jit = off; SET LOCAL lock_timeout = 1500; SET LOCAL statement_timeout = 4000";
 
 describe("transactions Latch opens", () => {
-  it("state READ COMMITTED and set both timeouts before the work, then commit", async () => {
+  it("state READ COMMITTED, turn JIT off and set both timeouts before the work, then commit", async () => {
     const { db, log } = session(() => ({ rows: [{ n: 1 }] }));
     expect(await transact(db, settings, (tx) => tx.query("SELECT 1 AS n"))).toMatchObject({
       rows: [{ n: 1 }],

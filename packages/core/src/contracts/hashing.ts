@@ -109,8 +109,12 @@ export function canonicalHash(value: unknown): string {
 /**
  * The canonical JSON of an observation, computed once per parsed observation: it is deep-frozen
  * (see `parseObservation`), so its serialisation cannot change, and the record path hashes it
- * on append and again inside its rated record.
+ * on append and again inside its rated record. Any other value is serialised each time.
  */
+export function observationCanonicalJson(observation: UsageObservation): string {
+  return observationJson(observation);
+}
+
 function observationJson(observation: UsageObservation): string {
   return parsedCanonicalJson(observation, canonicalJson) ?? canonicalJson(observation);
 }
