@@ -108,7 +108,15 @@ it("latch-ingest outlives a NATS server down longer than the client's default re
       async () => (await stored()) === 40,
       60_000,
     );
-    expect(await ingestLag(nc, stream)).toEqual({ pending: 0, ackPending: 0 });
+    // ...and acknowledged them (the acks follow the commits).
+    await waitFor(
+      "the consumer's lag to reach 0",
+      async () => {
+        const lag = await ingestLag(nc, stream);
+        return lag.pending === 0 && lag.ackPending === 0;
+      },
+      60_000,
+    );
   } catch (error) {
     child.kill("SIGKILL");
     throw new Error(`${(error as Error).message}; worker output: ${output.slice(-4_000)}`);
