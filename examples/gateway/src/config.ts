@@ -166,7 +166,13 @@ async function openIngest(
   const count = nats.workers ?? 1;
   // noAsyncTraces: the client otherwise builds an Error (a stack capture) for every publish in
   // case its ack fails: CPU on every request's path, for a stack only a failure would show.
-  const connection: NatsConnection = await connect({ servers: nats.url, noAsyncTraces: true });
+  // maxReconnectAttempts -1: the client's default gives up after ~20 s away, and then every
+  // record() spools and the workers fetch nothing until the process restarts.
+  const connection: NatsConnection = await connect({
+    servers: nats.url,
+    noAsyncTraces: true,
+    maxReconnectAttempts: -1,
+  });
   const pricing = new InMemoryPricingSource(PRICE_SHEETS);
   const workers: IngestWorker[] = [];
   try {
@@ -210,7 +216,7 @@ async function openIngest(
     async close() {
       await Promise.all(workers.map((w) => w.stop()));
       if (dropOnClose) await deleteIngestStreams(connection, stream);
-      await connection.drain();
+      await connection.drain().catch(() => connection.close()); // the server away: not left reconnecting
     },
   };
 }

@@ -32,7 +32,8 @@ if (!Number.isSafeInteger(count) || count < 1 || count > 999)
 
 // The stores only: these workers consume the stream, they do not publish to it.
 const backends = await openLatchBackends(stores);
-const connection = await connect({ servers: nats.url });
+// Reconnects however long the server is away (the client's default gives up after ~20 s).
+const connection = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
 await ensureIngestStreams(connection, { stream: nats.stream });
 const pricing = new InMemoryPricingSource(PRICE_SHEETS);
 const workers: IngestWorker[] = [];
@@ -58,7 +59,7 @@ const stop = async () => {
   console.log(
     JSON.stringify({ stored: sum("stored"), retried: sum("retried"), deadLettered: sum("deadLettered") }),
   );
-  await connection.drain();
+  await connection.drain().catch(() => connection.close()); // the server away: not left reconnecting
   await backends.close();
 };
 process.once("SIGTERM", () => void stop());

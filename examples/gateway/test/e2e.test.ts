@@ -11,11 +11,13 @@
  * - per-tenant totals in the export equal the store's summary to the last digit.
  *
  * On Postgres + Redis + S3 (the real servers at DATABASE_URL and REDIS_URL, an in-process S3
- * emulator), on the same with NATS JetStream in front of the stores (NATS_URL: record()
- * publishes, two ingest workers store; the killed connections hit the workers, whose messages
- * are redelivered), and on the embedded default (in-memory stores, file export).
+ * emulator), on the same with NATS JetStream in front of the stores (a nats-server of the test's
+ * own: record() publishes, two ingest workers in process and a `latch-ingest` process store; the
+ * killed connections hit the workers, whose messages are redelivered; the worker process is
+ * SIGKILLed holding unacknowledged messages and the NATS server is SIGKILLed and restarted on
+ * its store mid-run), and on the embedded default (in-memory stores, file export).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import * as nodeFs from "node:fs/promises";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -28,10 +30,12 @@ import { PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { FileExporter, sumDecimals } from "@latch/core";
 import type { RatedRecordExporter, RatedRecordStore } from "@latch/core/adapter";
 import { exportPending } from "@latch/core/export";
+import { ingestLag } from "@latch/nats";
 import { S3Exporter } from "@latch/s3";
+import { connect } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTcpProxy } from "../../../packages/nats/test/support/tcp-proxy.js";
+import { startNatsServer, type TestNatsServer } from "../../../packages/nats/test/support/nats-server.js";
 import { startTestS3, type TestS3 } from "../../../packages/s3/test/support/s3-server.js";
 import { createGatewayLatch, type GatewayConfig, openGatewayBackends } from "../src/config.js";
 import { type ProviderFault, startFakeProvider } from "../src/fake-provider.js";
@@ -40,7 +44,6 @@ import { driveTraffic, type TrafficResult } from "../src/traffic.js";
 
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const here = dirname(fileURLToPath(import.meta.url));
 const INGEST_BIN = join(here, "..", "..", "..", "packages", "nats", "src", "bin.ts");
 const WORKER_CONFIG = join(here, "support", "ingest-worker.config.ts");
@@ -108,9 +111,11 @@ interface Scenario {
   dropConnections?: (namespace: string) => Promise<number>;
   /**
    * Faults of the JetStream deployment, run while traffic flows: an ingest worker process
-   * killed mid-batch, the log's server taken away and brought back.
+   * killed mid-batch, the log's server killed and restarted.
    */
-  fleetFaults?: (namespace: string) => Promise<void>;
+  /** EventIds the faults must see billed exactly once (the killed worker's unacknowledged ones). */
+  mustBillOnce?: () => string[];
+  fleetFaults?: (namespace: string, trafficFlowing: () => boolean) => Promise<void>;
   /**
    * A transaction held open elsewhere on the store's server from the end of the traffic until a
    * while after the ingest drained: it holds back the change log's horizon, so rows committed
@@ -142,10 +147,33 @@ async function runScenario(scenario: Scenario): Promise<void> {
   const provider = await startFakeProvider({ fault: providerFault });
   const backends = await openGatewayBackends(config);
   const warnings: string[] = [];
-  const latch = createGatewayLatch(backends, {
-    spoolPath: join(dir, "spool.jsonl"),
-    onWarning: (w) => warnings.push(w.code),
-  });
+  // On the JetStream deployment: publishes that failed (the facade retries, then spools) and
+  // publishes the stream answered as duplicates (a spool replay of a call the server had stored
+  // before its acknowledgement was lost).
+  const publishes = { failed: 0, duplicate: 0 };
+  const log = backends.ingest;
+  const ingest: typeof log =
+    log === undefined
+      ? undefined
+      : {
+          async publish(observation, options) {
+            try {
+              const result = await log.publish(observation, options);
+              if (result.duplicate) publishes.duplicate++;
+              return result;
+            } catch (error) {
+              publishes.failed++;
+              throw error;
+            }
+          },
+        };
+  const latch = createGatewayLatch(
+    { ...backends, ...(ingest ? { ingest } : {}) },
+    {
+      spoolPath: join(dir, "spool.jsonl"),
+      onWarning: (w) => warnings.push(w.code),
+    },
+  );
   const gateway = await startGateway({
     latch,
     providerUrl: provider.url,
@@ -165,14 +193,23 @@ async function runScenario(scenario: Scenario): Promise<void> {
       tenants: Object.keys(LIMITS),
       runId: namespace,
     });
-    const outage = scenario.fleetFaults?.(namespace);
+    let trafficDone = false;
+    const finished = () => {
+      trafficDone = true;
+    };
+    traffic.then(finished, finished);
+    const outage = scenario.fleetFaults?.(namespace, () => !trafficDone);
     if (scenario.dropConnections) {
       for (const delayMs of [1_500, 4_000]) {
         await new Promise((r) => setTimeout(r, delayMs));
         killed += await scenario.dropConnections(namespace);
       }
     }
-    await outage;
+    // Faults first: a failed fault is the error to see (traffic is awaited anyway).
+    await outage?.catch(async (error: unknown) => {
+      await traffic.catch(() => undefined);
+      throw error;
+    });
     const results: TrafficResult[] = await traffic;
     // Another application's transaction on the store's server, open while the spool replays and
     // the workers finish (redeliveries): rows committed meanwhile are stored, not yet listed.
@@ -198,10 +235,16 @@ async function runScenario(scenario: Scenario): Promise<void> {
     const ok = results.filter((r) => r.status === 200);
     const byStatus = new Map<number, number>();
     for (const r of results) byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
+    const warningCodes = new Map<string, number>();
+    for (const w of warnings) warningCodes.set(w, (warningCodes.get(w) ?? 0) + 1);
     console.log(
       `[gateway e2e: ${scenario.name}] ${REQUESTS} requests: ${[...byStatus].map(([s, n]) => `${n}×${s}`).join(" ")}; ` +
         `provider errors ${provider.counts.error}, timeouts ${provider.counts.timeout}; ` +
-        `store connections killed ${killed}; spool replayed ${replayed}; warnings ${warnings.length}`,
+        `store connections killed ${killed}; spool replayed ${replayed}; warnings ${warnings.length}` +
+        (warnings.length > 0 ? ` (${[...warningCodes].map(([c, n]) => `${n}×${c}`).join(" ")})` : "") +
+        (log
+          ? `; ingest publishes failed ${publishes.failed}, answered duplicate ${publishes.duplicate}`
+          : ""),
     );
     expect(results).toHaveLength(REQUESTS);
     expect(byStatus.get(429) ?? 0).toBeGreaterThan(0);
@@ -251,6 +294,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
     expect(okIds.size).toBe(ok.length);
     expect([...billed.keys()].sort()).toEqual([...okIds].sort());
     expect([...billed.values()].every((n) => n === 1)).toBe(true);
+    for (const eventId of scenario.mustBillOnce?.() ?? [])
+      expect(billed.get(eventId), `${eventId} (held unacknowledged by the killed worker)`).toBe(1);
     for (const r of ok.slice(0, 200)) expect(await backends.rated.current(r.eventId as string)).toBeDefined();
 
     // No tenant's quota was exceeded, and what was charged is what was billed.
@@ -333,10 +378,15 @@ function crashAfterPuts(client: S3Client, n: number, crash: AbortController): ()
 }
 
 let s3: TestS3;
+/** The JetStream test's own NATS server and worker process: killed here too if the test timed out. */
+let natsServer: TestNatsServer | undefined;
+let workerProcess: ChildProcess | undefined;
 beforeAll(async () => {
   s3 = await startTestS3();
 });
 afterAll(async () => {
+  workerProcess?.kill("SIGKILL");
+  await natsServer?.close();
   await s3?.close();
 });
 
@@ -344,62 +394,128 @@ describe("gateway end to end, 10,000 requests with faults", () => {
   it("on Postgres + Redis + S3", { timeout: 900_000 }, () => onPostgresRedisS3());
 
   it(
-    "on Postgres + Redis + S3 with NATS JetStream in front of the stores, a worker killed mid-run and NATS lost",
+    "on Postgres + Redis + S3 with NATS JetStream in front of the stores, a worker killed mid-batch and the NATS server restarted",
     { timeout: 900_000 },
     async () => {
-      // The gateway and its in-process workers reach NATS through a proxy the test takes down
-      // for 3 s mid-run: to them the server went away and came back (the shared server itself
-      // is left alone). A third worker, a `latch-ingest` process, is SIGKILLed mid-run: the
-      // messages it held unacknowledged are redelivered to the others after the ack wait.
-      const target = new URL(NATS_URL);
-      const proxy = await startTcpProxy(target.hostname, Number(target.port || 4222));
+      // A nats-server of the test's own (file storage in a fresh directory; the shared server is
+      // left alone): the gateway, its two in-process workers and a third worker, a `latch-ingest`
+      // process, all use it. Mid-run, while traffic flows: the worker process stalls holding
+      // messages it committed and never acknowledged; the NATS server is SIGKILLed and started
+      // again on the same port and store (the stream, its consumer and the unacknowledged
+      // messages survive; every client reconnects; publishes in flight fail and are spooled,
+      // then replayed); then the worker process is SIGKILLed, and its messages are redelivered
+      // to the other workers after the ack wait, which find them stored.
+      const server = await startNatsServer();
+      natsServer = server;
       const stream = `T_gateway_${randomUUID().slice(0, 8)}`;
+      const hung: string[] = [];
       try {
-        await onPostgresRedisS3({ url: proxy.url, stream, workers: 2 }, async (namespace) => {
-          const worker = spawn(
-            process.execPath,
-            ["--conditions=dev-source", "--import", TSX, INGEST_BIN, "--config", WORKER_CONFIG],
-            {
-              env: {
-                ...process.env,
-                NODE_OPTIONS: undefined,
-                NATS_URL,
-                LATCH_INGEST_STREAM: stream,
-                LATCH_E2E_SCHEMA: namespace,
+        await onPostgresRedisS3(
+          { url: server.url, stream, workers: 2 },
+          async (namespace, trafficFlowing) => {
+            const probe = await connect({
+              servers: server.url,
+              maxReconnectAttempts: -1,
+              reconnectTimeWait: 250,
+            });
+            const worker = spawn(
+              process.execPath,
+              ["--conditions=dev-source", "--import", TSX, INGEST_BIN, "--config", WORKER_CONFIG],
+              {
+                env: {
+                  ...process.env,
+                  NODE_OPTIONS: undefined,
+                  NATS_URL: server.url,
+                  LATCH_INGEST_STREAM: stream,
+                  LATCH_E2E_SCHEMA: namespace,
+                  LATCH_E2E_HANG_AFTER: "25",
+                },
+                stdio: ["ignore", "pipe", "pipe"],
               },
-              stdio: ["ignore", "pipe", "pipe"],
-            },
-          );
-          let output = "";
-          worker.stdout.setEncoding("utf8").on("data", (d: string) => {
-            output += d;
-          });
-          worker.stderr.setEncoding("utf8").on("data", (d: string) => {
-            output += d;
-          });
-          const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-            worker.on("close", (_code, signal) => resolve(signal)),
-          );
-          for (let i = 0; i < 600 && !output.includes(`consuming ${stream}`); i++)
-            await new Promise((r) => setTimeout(r, 100));
-          await new Promise((r) => setTimeout(r, 1_000));
-          await proxy.down();
-          await new Promise((r) => setTimeout(r, 3_000));
-          await proxy.up();
-          await new Promise((r) => setTimeout(r, 2_000));
-          expect(output, "the worker process is consuming").toContain(`consuming ${stream}`);
-          worker.kill("SIGKILL");
-          expect(await exited).toBe("SIGKILL");
-        });
+            );
+            workerProcess = worker;
+            let output = "";
+            worker.stdout.setEncoding("utf8").on("data", (d: string) => {
+              output += d;
+            });
+            worker.stderr.setEncoding("utf8").on("data", (d: string) => {
+              output += d;
+            });
+            const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+              worker.on("close", (_code, signal) => resolve(signal)),
+            );
+            const waitForOutput = async (text: string, timeoutMs: number) => {
+              for (let waited = 0; !output.includes(text); waited += 100) {
+                if (waited >= timeoutMs || worker.exitCode !== null)
+                  throw new Error(
+                    `the worker process did not print "${text}"; its output:\n${output.slice(-4_000)}`,
+                  );
+                await new Promise((r) => setTimeout(r, 100));
+              }
+            };
+            const lag = () => ingestLag(probe, stream);
+            try {
+              await waitForOutput(`consuming ${stream}`, 120_000);
+              // It stored 24 calls, then the 25th (and any later one) committed and unanswered.
+              await waitForOutput("hung ", 120_000);
+              const before = await lag();
+              expect(before.ackPending, "messages held unacknowledged").toBeGreaterThan(0);
+              expect(trafficFlowing(), "traffic still flows at the restart").toBe(true);
+
+              // The NATS server dies (no shutdown, no flush) and comes back on the same store.
+              const down = Date.now();
+              await server.kill();
+              await new Promise((r) => setTimeout(r, 2_000));
+              await server.restart();
+              const downMs = Date.now() - down;
+              // The stream and its consumer survived; the stalled worker's messages are still out.
+              const after = await waitForLag(lag);
+              // Every client is back and traffic publishes to the restarted server again.
+              await new Promise((r) => setTimeout(r, 3_000));
+              hung.push(
+                ...output
+                  .split("\n")
+                  .filter((l) => l.startsWith("hung "))
+                  .map((l) => l.slice(5)),
+              );
+              console.log(
+                `[gateway e2e] NATS down ${downMs} ms; consumer before the kill: ${before.pending} pending, ${before.ackPending} unacknowledged; ` +
+                  `after the restart: ${after.pending} pending, ${after.ackPending} unacknowledged; worker process killed holding ${hung.length} committed, unacknowledged call(s)`,
+              );
+              expect(trafficFlowing(), "traffic still flows after the restart").toBe(true);
+              expect(after.ackPending + after.pending, "the stream survived the restart").toBeGreaterThan(0);
+              worker.kill("SIGKILL");
+              expect(await exited).toBe("SIGKILL");
+              expect(hung.length).toBeGreaterThan(0);
+            } finally {
+              if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+              await probe.close();
+            }
+          },
+          () => hung,
+        );
       } finally {
-        await proxy.close();
+        await server.close();
       }
     },
   );
 
+  /** The consumer's lag once the restarted server answers for it (JetStream recovers first). */
+  async function waitForLag(lag: () => Promise<{ pending: number; ackPending: number }>) {
+    for (let waited = 0; ; waited += 250) {
+      try {
+        return await lag();
+      } catch (error) {
+        if (waited >= 60_000) throw error;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   async function onPostgresRedisS3(
     nats?: GatewayConfig["nats"],
-    fleetFaults?: (namespace: string) => Promise<void>,
+    fleetFaults?: Scenario["fleetFaults"],
+    mustBillOnce?: Scenario["mustBillOnce"],
   ) {
     const admin = new pg.Client({ connectionString: DATABASE_URL });
     await admin.connect();
@@ -407,6 +523,7 @@ describe("gateway end to end, 10,000 requests with faults", () => {
       await runScenario({
         name: nats ? "Postgres + Redis + S3 + JetStream" : "Postgres + Redis + S3",
         ...(fleetFaults ? { fleetFaults } : {}),
+        ...(mustBillOnce ? { mustBillOnce } : {}),
         config: async () => ({
           ...(nats ? { nats } : {}),
           databaseUrl: `${DATABASE_URL}${DATABASE_URL.includes("?") ? "&" : "?"}application_name=latch-gateway-e2e`,

@@ -184,10 +184,15 @@ export async function openLatchBackends(settings: LatchSettings): Promise<LatchB
         load<typeof import("@nats-io/transport-node")>("@nats-io/transport-node", "LATCH_NATS_URL"),
         load<typeof import("@latch/nats")>("@latch/nats", "LATCH_NATS_URL"),
       ]);
-      const connection = await connect({ servers: settings.nats.url }).catch((error: unknown) => {
-        throw new Error("LATCH_NATS_URL: cannot connect", { cause: error });
-      });
-      closers.push(() => connection.drain());
+      // Reconnects however long the server is away (the client's default gives up after ~20 s,
+      // and every record() would then spool until the process restarts).
+      const connection = await connect({ servers: settings.nats.url, maxReconnectAttempts: -1 }).catch(
+        (error: unknown) => {
+          throw new Error("LATCH_NATS_URL: cannot connect", { cause: error });
+        },
+      );
+      // With the server away the drain fails: close instead (not left reconnecting forever).
+      closers.push(() => connection.drain().catch(() => connection.close()));
       await natsAdapter.ensureIngestStreams(connection, { stream: settings.nats.stream });
       ingest = natsAdapter.natsIngestLog({ connection, stream: settings.nats.stream });
     }

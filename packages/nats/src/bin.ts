@@ -73,7 +73,10 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const nats = await connect({ servers: natsUrl });
+  // A worker lives as long as its process: it waits for the server however long it is away
+  // (the client's default gives up after 10 attempts, ~20 s, and the worker would then fail
+  // every fetch forever without exiting).
+  const nats = await connect({ servers: natsUrl, maxReconnectAttempts: -1 });
   await ensureIngestStreams(nats, { stream });
   const worker = await runIngestWorker({
     ...setup,
@@ -89,7 +92,9 @@ async function main(): Promise<number> {
   process.once("SIGINT", stop);
   const stats = await worker.done;
   console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
-  await nats.drain();
+  // With the server away the drain fails: close instead (a connection left reconnecting would
+  // keep the process alive).
+  await nats.drain().catch(() => nats.close());
   await setup.close?.();
   return 0;
 }
