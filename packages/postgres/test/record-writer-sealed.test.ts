@@ -88,6 +88,16 @@ describe("record writer: sealed records", () => {
     expect(await ratedRows(obs.eventId)).toBe(1);
   });
 
+  it("the stored record hash of a sealed record is the one a plain copy of it hashes to (a put of the copy is a retry, not a conflict)", async () => {
+    const obs = parseObservation(makeObservation({ attributes: { b: "2", a: "1" } }));
+    const record = sealed(obs);
+    await writer().write(obs, record);
+    const copy = JSON.parse(JSON.stringify(record)) as RatedUsageRecord;
+    const rated = new PostgresRatedRecordStore(pool, { schema });
+    await expect(rated.put(copy)).resolves.toBeDefined();
+    expect(await rated.get(record.ratedRecordId)).toEqual(copy);
+  });
+
   for (const [label, snapshotId] of [
     ["U+0000", "snap\u0000x"],
     ["a lone surrogate", "snap\ud800x"],
