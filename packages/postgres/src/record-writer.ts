@@ -9,6 +9,7 @@ import {
   checkVersionShape,
   hashCanonicalJson,
   isSealedRecord,
+  isWellFormedText,
   observationCanonicalJson,
   parseWith,
   RatedUsageRecordSchema,
@@ -216,9 +217,11 @@ function prepare(observation: UsageObservation, record: RatedUsageRecord | undef
   const hash = hashCanonicalJson(canonical);
   if (record === undefined) return { eventId: obs.eventId, hash, observation: canonical, record: undefined };
   // A record the default engine just sealed is valid by construction and frozen since: parsing
-  // it again would only repeat the engine's checks (a third of this call's CPU).
+  // it again would only repeat the engine's checks (a third of this call's CPU). Except its
+  // snapshotId: the snapshot schema does not refuse U+0000 or a lone surrogate there, the
+  // record schema does (and jsonb cannot hold them), so such a record is parsed and refused.
   let parsed: RatedUsageRecord;
-  if (isSealedRecord(record)) parsed = record;
+  if (isSealedRecord(record) && isWellFormedText(record.snapshotId)) parsed = record;
   else {
     parsed = parseWith(RatedUsageRecordSchema, record, "RecordWriter.write", "record");
     checkVersionShape(parsed, "record");

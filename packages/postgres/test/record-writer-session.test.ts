@@ -98,4 +98,32 @@ describe("record writer inside the caller's transaction", () => {
       await count(pool, `SELECT 1 FROM "${schema}".rated_records WHERE event_id = $1`, [obs.eventId]),
     ).toBe(1);
   });
+
+  it("leaves the caller's settings as they were: JIT and both timeouts (the writer, appendMany, markPriced, put)", async () => {
+    const client = await pool.connect();
+    const current = async () =>
+      (
+        await client.query(
+          "SELECT current_setting('jit') AS jit, current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement",
+        )
+      ).rows[0];
+    try {
+      await client.query("BEGIN");
+      await client.query(
+        "SET LOCAL jit = on; SET LOCAL lock_timeout = '7s'; SET LOCAL statement_timeout = '9s'",
+      );
+      const before = await current();
+      expect(before).toEqual({ jit: "on", lock: "7s", statement: "9s" });
+      const [a, b] = [makeObservation({}), makeObservation({})];
+      await writerOn(client, schema).write(a, rate(a));
+      const observations = new PostgresObservationStore(client, { schema });
+      await observations.appendMany([b]);
+      await new PostgresRatedRecordStore(client, { schema }).put(rate(b));
+      await observations.markPriced([b.eventId]);
+      expect(await current()).toEqual(before);
+      await client.query("ROLLBACK");
+    } finally {
+      client.release();
+    }
+  });
 });
