@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { LatchValidationError } from "@latch/core";
 import {
   QuotaActualSchema as ActualSchema,
@@ -81,6 +82,18 @@ function accountOfRecord(record: string, holdId: string): string {
   }
   return record.slice(at + 1);
 }
+
+/**
+ * Reserve calls abandoned (answered "unavailable") whose work has not settled, at most this
+ * many remembered (see `#abandoned`).
+ */
+const ABANDONED_LIMIT = 100_000;
+
+// Each reserve call's token (reserve-3.lua ARGV[6]): this process's random prefix and a
+// counter, so no two calls anywhere share one (base64url and base 36: never a "|").
+const TOKEN_PREFIX = randomBytes(6).toString("base64url");
+let tokenCount = 0;
+const nextToken = (): string => TOKEN_PREFIX + (++tokenCount).toString(36);
 
 /** Whether a reserve script's reply says it has just created the hold (a plain integer). */
 const isNewHold = (reply: ReserveReply | undefined): boolean => typeof reply === "number";
@@ -219,6 +232,11 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   readonly #owners = new Map<string, GrantedHold>();
   /** The keys of recently used accounts (bounded), so the hot path does not rebuild them. */
   readonly #accountKeys = new Map<string, AccountKeys>();
+  /**
+   * Tokens of reserve calls answered "unavailable" whose work has not settled yet: a late grant
+   * of one is not remembered in `#owners` (see `#abandon`). Bounded by ABANDONED_LIMIT.
+   */
+  readonly #abandoned = new Set<string>();
   /** The last ttlMs seen by reserve and its record TTL (`ttlMs + retention`) as an argument. */
   #lastTtl = { ttlMs: "", recordTtlMs: "" };
 
@@ -401,22 +419,80 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     return { allowed: units <= available, remaining: available };
   }
 
+  /**
+   * A reserve answered "unavailable" leaves no hold behind: each call sends its own token to the
+   * script, which the hold's record keeps until another call answers that hold; the call
+   * answered "unavailable" then takes back the hold only if its record still carries that
+   * token, or leaves a tombstone that refuses its late send (see `#abandon`, reserve-3.lua and
+   * unreserve-3.lua). A hold that any other call answered (and so may have granted) is never
+   * taken back.
+   */
   reserve(request: ReserveRequest, signal?: AbortSignal): Promise<ReserveResult> {
     // Not async (one promise layer fewer on the hot path): every throw becomes a rejection.
     let work: Promise<ReserveResult>;
+    let parsed: ReturnType<typeof parseReserveRequest>;
+    const token = nextToken();
     try {
       signal?.throwIfAborted();
-      const { holdId, account, amount, ttlMs } = parseReserveRequest(request);
+      parsed = parseReserveRequest(request);
+      const { holdId, account, amount, ttlMs } = parsed;
       const startedAt = Date.now();
       work = this.#checked
-        ? this.#reserve(holdId, account, amount, ttlMs, startedAt)
+        ? this.#reserve(holdId, account, amount, ttlMs, startedAt, token)
         : this.#verified(startedAt + this.#timeoutMs).then(() =>
-            this.#reserve(holdId, account, amount, ttlMs, startedAt),
+            this.#reserve(holdId, account, amount, ttlMs, startedAt, token),
           );
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#deadlines.run(work, failClosed);
+    return this.#deadlines.run(work, (error) => this.#unavailable(error, work, parsed, token));
+  }
+
+  /**
+   * A reserve call that failed or passed its deadline: fails closed, and when that answers
+   * "unavailable" (the script may have run, or may still run), abandons the call's hold.
+   */
+  #unavailable(
+    error: unknown,
+    work: Promise<ReserveResult>,
+    request: { holdId: string; account: string; amount: number; ttlMs: number },
+    token: string,
+  ): ReserveResult {
+    const result = failClosed(error); // throws the errors the script answered (nothing held)
+    this.#abandon(work, request.holdId, request.account, request.amount, request.ttlMs, token);
+    return result;
+  }
+
+  /**
+   * Takes back the hold of a reserve call answered "unavailable" (unreserve-3.lua, sent at once:
+   * on the same connection it runs after the call's own reserve script, and if it arrives
+   * first its tombstone refuses that script). Only while the record still carries the call's
+   * token: a hold another call has answered since (a retry of the holdId, here or in another
+   * process, told "granted") keeps it. Best effort within another `timeoutMs`: if Redis does
+   * not take it, the hold expires after `ttlMs` as before. Until the call's work settles, a late
+   * grant is not remembered (so a commit here cannot charge a hold taken back).
+   */
+  #abandon(
+    work: Promise<ReserveResult>,
+    holdId: string,
+    account: string,
+    amount: number,
+    ttlMs: number,
+    token: string,
+  ): void {
+    if (this.#abandoned.size >= ABANDONED_LIMIT) this.#abandoned.clear();
+    this.#abandoned.add(token);
+    const forget = () => {
+      this.#abandoned.delete(token);
+    };
+    work.then(forget, forget);
+    const sum = ttlMs + this.#retentionMs;
+    const recordTtlMs = Number.isSafeInteger(sum)
+      ? String(sum)
+      : String(BigInt(ttlMs) + BigInt(this.#retentionMs));
+    sendWithin(this.#client, Date.now() + this.#timeoutMs, isTransient, () =>
+      this.#unreserve(holdId, account, amount, token, recordTtlMs),
+    ).catch(() => undefined);
   }
 
   commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
@@ -474,6 +550,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: number,
     startedAt: number,
+    token: string,
   ): Promise<ReserveResult> {
     const ttl = String(ttlMs);
     let recordTtlMs = this.#lastTtl.recordTtlMs;
@@ -488,29 +565,30 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     const until = startedAt + this.#timeoutMs;
     if (!this.#standalone) {
       // Retried as a whole: the locator claim and the script are both retry-safe.
-      return this.#send(until, () => this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs)).then(
-        ({ reply, wroteLocator }) =>
-          this.#reserved(reply, holdId, account, amount, wroteLocator, startedAt, ttlMs),
+      return this.#send(until, () =>
+        this.#reserveBeside(holdId, account, amount, ttlMs, recordTtlMs, token),
+      ).then(({ reply, wroteLocator }) =>
+        this.#reserved(reply, holdId, account, amount, wroteLocator, startedAt, ttlMs, token),
       );
     }
     // One script: the holdId's one record key tells whether another account holds it.
     // The first attempt inline (the common case: a ready client that answers), retries apart.
     // No named closures here: a dev-source run (tsx, vitest) wraps each in a name-setting helper.
     if (this.#client.status !== "ready") {
-      return this.#reserveAgain(undefined, until, holdId, account, amount, ttl, recordTtlMs).then((reply) =>
-        this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+      return this.#reserveAgain(undefined, until, holdId, account, amount, ttl, recordTtlMs, token).then(
+        (reply) => this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs, token),
       );
     }
     // The reply is read in the same callback that checks for an ended period (#sendReserve's
     // roll, one promise layer fewer): only an ended period takes the rolling path.
-    return this.#reserveOnce(holdId, account, amount, ttl, recordTtlMs).then(
+    return this.#reserveOnce(holdId, account, amount, ttl, recordTtlMs, token).then(
       (reply) =>
         periodEnded(reply)
-          ? this.#rollThenReserved(reply, until, holdId, account, amount, ttl, recordTtlMs, startedAt)
-          : this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+          ? this.#rollThenReserved(reply, until, holdId, account, amount, ttl, recordTtlMs, startedAt, token)
+          : this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs, token),
       (error: unknown) =>
-        this.#reserveAgain(error, until, holdId, account, amount, ttl, recordTtlMs).then((reply) =>
-          this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs),
+        this.#reserveAgain(error, until, holdId, account, amount, ttl, recordTtlMs, token).then((reply) =>
+          this.#reserved(reply, holdId, account, amount, true, startedAt, ttlMs, token),
         ),
     );
   }
@@ -529,15 +607,16 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     ttl: string,
     recordTtlMs: string,
     startedAt: number,
+    token: string,
   ): Promise<ReserveResult> {
     const ttlMs = Number(ttl);
-    const send = () => this.#reserveOnce(holdId, account, amount, ttl, recordTtlMs);
+    const send = () => this.#reserveOnce(holdId, account, amount, ttl, recordTtlMs, token);
     return Promise.resolve()
       .then(() => this.#afterReply(this.#keysOf(account).account, send, reply, 1))
       .then(undefined, (error: unknown) =>
-        this.#reserveAgain(error, until, holdId, account, amount, ttl, recordTtlMs),
+        this.#reserveAgain(error, until, holdId, account, amount, ttl, recordTtlMs, token),
       )
-      .then((rolled) => this.#reserved(rolled, holdId, account, amount, true, startedAt, ttlMs));
+      .then((rolled) => this.#reserved(rolled, holdId, account, amount, true, startedAt, ttlMs, token));
   }
 
   /**
@@ -550,9 +629,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: string,
     recordTtlMs: string,
+    token: string,
   ): Promise<ReserveReply> {
     return this.#rolled(this.#keysOf(account).account, () =>
-      this.#reserveOnce(holdId, account, amount, ttlMs, recordTtlMs),
+      this.#reserveOnce(holdId, account, amount, ttlMs, recordTtlMs, token),
     );
   }
 
@@ -567,6 +647,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: string,
     recordTtlMs: string,
+    token: string,
   ): Promise<ReserveReply> {
     const keys = this.#keysOf(account);
     return this.#scripts.reserve(
@@ -577,6 +658,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
         ttlMs,
         recordTtlMs,
         account,
+        token,
         retentionMs: this.#tolerant ? this.#retentionArg : undefined,
       },
     );
@@ -591,13 +673,14 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: string,
     recordTtlMs: string,
+    token: string,
   ): Promise<ReserveReply> {
     if (error !== undefined && !isTransient(error)) return Promise.reject(error);
     return retrying(
       this.#client,
       until,
       isTransient,
-      () => this.#sendReserve(holdId, account, amount, ttlMs, recordTtlMs),
+      () => this.#sendReserve(holdId, account, amount, ttlMs, recordTtlMs, token),
       error,
     );
   }
@@ -605,7 +688,8 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   /**
    * The answer to a reserve from the script's reply (a plain integer: granted, a new hold;
    * else an array); remembers a granted hold. `wroteLocator` (Cluster): this call wrote the
-   * holdId's locator, so it lives `ttlMs + retention` from `startedAt`.
+   * holdId's locator, so it lives `ttlMs + retention` from `startedAt`. A call abandoned already
+   * (`token` in `#abandoned`: its caller was answered "unavailable") remembers nothing.
    */
   #reserved(
     reply: ReserveReply,
@@ -615,10 +699,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     wroteLocator: boolean,
     startedAt: number,
     ttlMs: number,
+    token: string,
   ): ReserveResult {
+    const abandoned = this.#abandoned.size !== 0 && this.#abandoned.has(token);
     if (!Array.isArray(reply)) {
       const remaining = replyInteger(reply, "reserve.remaining");
-      this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
+      if (!abandoned) this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
       return { granted: true, remaining };
     }
     if (isFailure(reply)) {
@@ -638,13 +724,16 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       });
     }
     const code = replyInteger(reply[0], "reserve.status");
-    if (code !== 0 && code !== 2 && code !== 3) {
+    if (code !== 0 && code !== 2 && code !== 3 && code !== 4) {
       throw scriptError("reserve", reply, { subject: "ReserveRequest", id: holdId });
     }
+    // 4: a late send of a call abandoned already (its caller was answered "unavailable").
+    if (code === 4) return { granted: false, reason: "unavailable" };
     const remaining = replyInteger(reply[1], "reserve.remaining");
     if (code === 0) return { granted: false, reason: "insufficient", remaining };
     // A hold resolved since is not remembered: its record may expire within the trust window.
-    if (code === 2) this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
+    if (code === 2 && !abandoned)
+      this.#remember(holdId, account, amount, startedAt, wroteLocator ? ttlMs : 0);
     return { granted: true, remaining };
   }
 
@@ -687,9 +776,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     amount: number,
     ttlMs: number,
     recordTtlMs: string,
+    token: string,
   ): Promise<{ reply: ReserveReply; wroteLocator: boolean }> {
     const ttl = String(ttlMs);
-    const runReserve = () => this.#sendReserve(holdId, account, amount, ttl, recordTtlMs);
+    const runReserve = () => this.#sendReserve(holdId, account, amount, ttl, recordTtlMs, token);
     const locator = this.#keys.holdLocator(holdId);
 
     if (this.#granted(holdId)?.account === account) {
@@ -707,12 +797,14 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     );
     const previous = claim.value;
     if (previous !== undefined && previous !== null && previous !== account && reserved.value !== undefined) {
-      await this.#resolveClaimConflict(holdId, account, amount, previous, reserved.value, recordTtlMs);
+      await this.#resolveClaimConflict(holdId, account, amount, previous, reserved.value, recordTtlMs, token);
     }
     if (claim.error !== undefined) {
       // No locator, so nobody could resolve a hold granted here: take it back (best effort;
       // if that fails too, the hold expires after ttlMs) and fail closed.
-      if (isNewHold(reserved.value)) await this.#unreserve(holdId, account, amount).catch(() => undefined);
+      if (isNewHold(reserved.value)) {
+        await this.#unreserve(holdId, account, amount, token, recordTtlMs).catch(() => undefined);
+      }
       throw claim.error;
     }
     if (reserved.error !== undefined) throw reserved.error;
@@ -729,8 +821,8 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
   /**
    * The holdId's locator already names another account. When that account holds this holdId,
    * the request is an idempotency conflict: a hold the reserve script has just created here is
-   * taken back, and the conflict thrown. Otherwise (a denied or long-gone reserve there) this
-   * account takes the locator over.
+   * taken back, and the conflict thrown. Otherwise (a denied, long-gone or taken-back reserve
+   * there: no record, or a tombstone) this account takes the locator over.
    */
   async #resolveClaimConflict(
     holdId: string,
@@ -739,13 +831,14 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     previous: string,
     reply: ReserveReply,
     recordTtlMs: string,
+    token: string,
   ): Promise<void> {
     const stored = await this.#client.get(this.#keys.holdRecord(previous, holdId));
-    if (stored === null) {
+    if (stored === null || stored.startsWith("abandoned|")) {
       await this.#client.set(this.#keys.holdLocator(holdId), account, "PX", recordTtlMs);
       return;
     }
-    if (isNewHold(reply)) await this.#unreserve(holdId, account, amount);
+    if (isNewHold(reply)) await this.#unreserve(holdId, account, amount, token, recordTtlMs);
     throw new IdempotencyConflictError({
       id: holdId,
       existingHash: requestHash(previous, replyInteger(stored.split("|")[1], "hold.amount")),
@@ -753,12 +846,28 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     });
   }
 
-  /** Takes back a hold the reserve script has just created (see unreserve-3.lua). */
-  async #unreserve(holdId: string, account: string, amount: number): Promise<void> {
-    const keys = this.#keys.accountKeys(account);
+  /**
+   * Takes back the hold reserve call `token` created, if no other call has answered it since;
+   * with no record yet, leaves a tombstone that refuses that call's late send (unreserve-3.lua).
+   */
+  async #unreserve(
+    holdId: string,
+    account: string,
+    amount: number,
+    token: string,
+    recordTtlMs: string,
+  ): Promise<void> {
+    const keys = this.#keysOf(account);
     await this.#scripts.unreserve(
-      { account: keys.account, expiry: keys.expiry, record: this.#keys.holdRecord(account, holdId) },
-      { holdId, amount: String(amount), account },
+      { account: keys.account, expiry: keys.expiry, record: this.#holdKey(account, holdId) },
+      {
+        holdId,
+        amount: String(amount),
+        account,
+        token,
+        recordTtlMs,
+        keepSettled: this.#tolerant ? "1" : undefined,
+      },
     );
   }
 

@@ -32,7 +32,7 @@
      committed       committed now, or a retry of the same commit (charged once): the actual
                      amount as stored, a plain string reply (not an array: cheaper to reply)
     {-1, stored}     idempotency conflict: committed before with another actual amount
-    {-2}             unknown hold
+    {-2}             unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
     {-3, state}      hold already resolved (voided)
     {-4}             overflow: spent would pass 2^53-1; nothing changes
     {-7, owner}      the record belongs to account `owner`, not ARGV[4] (the caller's idea of
@@ -76,6 +76,9 @@ if not stored then
 end
 -- includes/holds' splitHold (inline: the common case needs no includes).
 local state, amount, actual, owner = string.match(stored, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")
+if state == "abandoned" then
+  return {-2} -- taken back (see unreserve-3.lua): as unknown
+end
 if owner ~= ARGV[4] then
   return {-7, owner}
 end

@@ -57,7 +57,7 @@ return results
   balance: {
     name: "balance",
     numberOfKeys: 2,
-    version: "fe864a2edcf7",
+    version: "549a1d3b61d7",
     lua: `--[[
   Reads an account's balance after releasing its expired holds and rolling its period.
 
@@ -94,7 +94,10 @@ end
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
@@ -430,7 +433,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "61fd1e9143b5",
+    version: "79cb550bc8f5",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -465,7 +468,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
      committed       committed now, or a retry of the same commit (charged once): the actual
                      amount as stored, a plain string reply (not an array: cheaper to reply)
     {-1, stored}     idempotency conflict: committed before with another actual amount
-    {-2}             unknown hold
+    {-2}             unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
     {-3, state}      hold already resolved (voided)
     {-4}             overflow: spent would pass 2^53-1; nothing changes
     {-7, owner}      the record belongs to account \`owner\`, not ARGV[4] (the caller's idea of
@@ -502,7 +505,10 @@ local function library()
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
@@ -839,6 +845,9 @@ if not stored then
 end
 -- includes/holds' splitHold (inline: the common case needs no includes).
 local state, amount, actual, owner = string.match(stored, "^([^|]*)|([^|]*)|([^|]*)|(.*)$")
+if state == "abandoned" then
+  return {-2} -- taken back (see unreserve-3.lua): as unknown
+end
 if owner ~= ARGV[4] then
   return {-7, owner}
 end
@@ -1056,7 +1065,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "a4409877d5a1",
+    version: "7b41b13cc5ff",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1070,7 +1079,17 @@ return results
   expired holds it again (a fresh ttlMs) when there is room, else it is denied. A retry whose
   record is gone (evicted by a maxmemory-policy, lost in a failover) while the hold is still
   counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
-  counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
+  counted twice; with ARGV[7], a hold resolved before is recognised by its settled marker.
+
+  A "unavailable" answer leaves no hold behind. Each reserve call sends a token (ARGV[6]) that
+  the hold's record keeps while that call is the only one that created or answered it
+  ("held|<amount>|<token>|<account>"). A call answered "unavailable" (its deadline passed
+  first, or no reply) then runs unreserve-3.lua with its token: it takes the hold back only
+  while the record still carries that token, and otherwise (no record yet) leaves a tombstone
+  "abandoned|<amount>|<token>|<account>" that makes this script refuse that call's late send
+  ({4, …}, nothing written). Any other call that answers a held record (a replay, a hold held
+  again after expiry, a record put back) clears the token, since its caller may be told
+  "granted": such a hold is never taken back. A tombstone of another token counts as no record.
 
   A calendar period that has ended is rolled first (see includes/period: the script answers
   {-9, …} and writes nothing); a rolling window drops the commits it has passed.
@@ -1086,7 +1105,8 @@ return results
     ARGV[3] ttlMs: how long the hold counts, in ms, integer string > 0
     ARGV[4] recordTtlMs: hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
-    ARGV[6] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
+    ARGV[6] token: this reserve call's token (no "|"; "" for a hold never taken back), see above
+    ARGV[7] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
      remaining            granted: a new hold, or an expired one held again. The common case
@@ -1098,6 +1118,8 @@ return results
      {3, remaining}       granted before and resolved (committed or voided) since: the same
                           answer, nothing more held
      {0, remaining}       insufficient: nothing is held, nothing written
+     {4, remaining}       abandoned: this call (token ARGV[6]) was answered "unavailable" and
+                          taken back already (a tombstone); nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account \`owner\` holds this holdId (amount
                           \`stored\`); nothing is written
@@ -1133,7 +1155,10 @@ local function library()
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
@@ -1498,26 +1523,57 @@ end
 
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
+-- The held record without a token: a hold some caller may have been told is granted, never
+-- taken back by unreserve-3.lua.
+local function keepForGood(pexpire)
+  if pexpire then
+    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
+  else
+    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
+  end
+end
+
+-- A tombstone (see above) of this call refuses it; another call's counts as no record.
+local function ownTombstone(value)
+  return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and library().splitHold(value)[3] == ARGV[6]
+end
+
 local stored
 if tonumber(amount) <= room then
-  stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
-  if not stored and ARGV[6] then
+  local record = "held|" .. amount .. "|" .. ARGV[6] .. "|" .. ARGV[5]
+  stored = rcall("SET", KEYS[3], record, "NX", "GET", "PX", ARGV[4])
+  if stored and string.sub(stored, 1, 10) == "abandoned|" then
+    if ownTombstone(stored) then
+      return {4, room}
+    end
+    rcall("SET", KEYS[3], record, "PX", ARGV[4])
+    stored = nil
+  end
+  if not stored and ARGV[7] then
     stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
-      rcall("SET", KEYS[3], stored, "PX", ARGV[6])
+      rcall("SET", KEYS[3], stored, "PX", ARGV[7])
     end
   end
   if not stored then
     if addHold() then
       return room - tonumber(amount)
     end
-    -- Its record was gone but the hold is counted: a retry (the SET above put the record back).
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
+    -- without this call's token: another call created the hold).
+    keepForGood(false)
     return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
-  if not stored and ARGV[6] then
+  if stored and string.sub(stored, 1, 10) == "abandoned|" then
+    if ownTombstone(stored) then
+      return {4, room}
+    end
+    stored = nil
+  end
+  if not stored and ARGV[7] then
     stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if not stored and rcall("ZSCORE", KEYS[2], member) then
       return {2, room} -- its record evicted, the hold still counted: a retry
@@ -1548,8 +1604,15 @@ if hold[1] == "held" then
       return {0, room}
     end
     addHold()
-    rcall("PEXPIRE", KEYS[3], ARGV[4])
+    if hold[3] == ARGV[6] then
+      rcall("PEXPIRE", KEYS[3], ARGV[4])
+    else
+      keepForGood(true) -- granted to another call before: never taken back
+    end
     return room - tonumber(amount)
+  end
+  if hold[3] ~= "" and hold[3] ~= ARGV[6] then
+    keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
   end
   return {2, room}
 end
@@ -2200,24 +2263,40 @@ return {1}
   unreserve: {
     name: "unreserve",
     numberOfKeys: 3,
-    version: "cb79590c9508",
+    version: "dbaf08f27f1f",
     lua: `--[[
-  Takes back a hold that reserve-3 has just created on a Cluster for a request that turned
-  out to be an idempotency conflict (its holdId already belongs to another account's hold):
-  releases it and deletes its record, as if it had never been granted.
+  Takes back a hold that one reserve call created when its caller was not told "granted": the
+  call was answered "unavailable" (its deadline passed before the reply, or no reply came), or,
+  on a Cluster, the locator revealed an idempotency conflict. The call is named by the token it
+  sent to reserve-3.lua (ARGV[4]), which the record keeps only while no other call has answered
+  that hold (a replay, a hold held again after expiry, a record put back: each clears it, since
+  its caller may be told "granted"). So the hold is taken back only while its record is still
+  exactly "held|<amount>|<token>|<account>" as that call created it; then it is released and
+  its record becomes a tombstone "abandoned|<amount>|<token>|<account>" (same TTL).
+
+  With no record yet (the call's reserve has not run, was denied, or is still on its way, e.g.
+  sent again after a lost connection), it writes the tombstone (TTL ARGV[5]): reserve-3.lua
+  then refuses that call's late send ({4, …}, nothing written), and treats the tombstone as no
+  record for every other call. Commit and void answer a tombstone as an unknown hold.
+  Unless the hold is still counted (its record lost, e.g. evicted: another call may have been
+  granted it) or, with ARGV[6], a settled marker says it was resolved: then nothing is written.
 
   Input:
-    KEYS[1] account: account hash (limit, spent, held, due)
+    KEYS[1] account: account hash (limit, spent, held, due; settled markers "settled:<holdId>")
     KEYS[2] expiry: active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms)
     KEYS[3] record: hold record (string "<state>|<amount>|<actual>|<account>")
 
     ARGV[1] holdId
-    ARGV[2] amount: the hold's amount as reserve-3 created it, integer string
+    ARGV[2] amount: the amount the call asked for, integer string
     ARGV[3] account: the account of KEYS[1] and KEYS[2]
+    ARGV[4] token: the reserve call's token (not "")
+    ARGV[5] recordTtlMs: the tombstone's TTL in ms when there is no record (ttlMs + retention)
+    ARGV[6] keepSettled?: "1" when settled markers are kept (see includes/holds)
 
   Output:
-     {1}  taken back
-     {0}  nothing to take back (the hold is not the unresolved one reserve-3 created)
+     {1}  taken back: released, the record is a tombstone
+     {2}  no record: a tombstone refuses the call's reserve if it comes later
+     {0}  nothing to take back (the record is not the call's own unanswered hold)
 ]]
 local rcall = redis.call
 --[[
@@ -2241,7 +2320,10 @@ end
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
@@ -2323,18 +2405,33 @@ local function keepSettled(accountKey, indexKey, holdId, record, retention)
   end
 end
 
-if rcall("GET", KEYS[3]) ~= "held|" .. ARGV[2] .. "||" .. ARGV[3] then
+if ARGV[4] == "" then
   return {0}
 end
-releaseHold(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
-rcall("DEL", KEYS[3])
-return {1}
+local tombstone = "abandoned|" .. ARGV[2] .. "|" .. ARGV[4] .. "|" .. ARGV[3]
+local stored = rcall("GET", KEYS[3])
+if stored then
+  if stored ~= "held|" .. ARGV[2] .. "|" .. ARGV[4] .. "|" .. ARGV[3] then
+    return {0}
+  end
+  releaseHold(KEYS[1], KEYS[2], ARGV[1], ARGV[2])
+  rcall("SET", KEYS[3], tombstone, "KEEPTTL")
+  return {1}
+end
+if rcall("ZSCORE", KEYS[2], ARGV[2] .. "|" .. ARGV[1]) then
+  return {0}
+end
+if ARGV[6] and rcall("HEXISTS", KEYS[1], SETTLED .. ARGV[1]) == 1 then
+  return {0}
+end
+rcall("SET", KEYS[3], tombstone, "PX", ARGV[5])
+return {2}
 `,
   },
   void: {
     name: "void",
     numberOfKeys: 4,
-    version: "b3c12840f46f",
+    version: "611bf1a1c5bb",
     lua: `--[[
   Voids a hold: releases its amount. A second void, or a void after the hold expired, is a
   no-op (an expired hold stays committable, so late usage is never lost).
@@ -2361,7 +2458,7 @@ return {1}
   Output:
      {1}         voided now
      {0}         no-op: already voided, or expired
-    {-2}         unknown hold
+    {-2}         unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
     {-3, state}  hold already resolved (committed)
     {-7, owner}  the record belongs to account \`owner\`, not ARGV[3] (the caller's idea of the
                  account was stale): nothing is written; call again with owner's keys
@@ -2388,7 +2485,10 @@ end
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
@@ -2483,6 +2583,9 @@ if not stored then
   end
 end
 local hold = splitHold(stored)
+if hold[1] == "abandoned" then
+  return {-2} -- taken back (see unreserve-3.lua): as unknown
+end
 if hold[4] ~= ARGV[3] then
   return {-7, hold[4]}
 end
@@ -2516,11 +2619,11 @@ export const SCRIPT_STATUSES: { readonly [name in LuaScriptName]: readonly numbe
   counterAdd: [1, -4],
   counterAddOnce: [1, 2, -1, -4],
   putMany: [-1, -5, -8],
-  reserve: [2, 3, 0, -1, -9],
+  reserve: [2, 3, 0, 4, -1, -9],
   rollPeriod: [1, 0, -9, -10],
   saveCursor: [1, 0, -6],
   setLimit: [1, -9, -10],
-  unreserve: [1, 0],
+  unreserve: [1, 2, 0],
   void: [1, 0, -2, -3, -7],
 };
 
@@ -2628,7 +2731,7 @@ export interface CommitArgs {
  * - `committed` committed now, or a retry of the same commit (charged once): the actual amount as stored, a
  *   plain string reply (not an array: cheaper to reply)
  * - `{-1, stored}` idempotency conflict: committed before with another actual amount
- * - `{-2}` unknown hold
+ * - `{-2}` unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
  * - `{-3, state}` hold already resolved (voided)
  * - `{-4}` overflow: spent would pass 2^53-1; nothing changes
  * - `{-7, owner}` the record belongs to account `owner`, not ARGV[4] (the caller's idea of the account was
@@ -2791,6 +2894,8 @@ export interface ReserveArgs {
   readonly recordTtlMs: string;
   /** account */
   readonly account: string;
+  /** this reserve call's token (no "|"; "" for a hold never taken back), see above */
+  readonly token: string;
   /** the retention in ms, when settled markers are kept (see includes/holds) */
   readonly retentionMs?: string;
 }
@@ -2804,6 +2909,8 @@ export interface ReserveArgs {
  * - `{3, remaining}` granted before and resolved (committed or voided) since: the same answer, nothing more
  *   held
  * - `{0, remaining}` insufficient: nothing is held, nothing written
+ * - `{4, remaining}` abandoned: this call (token ARGV[6]) was answered "unavailable" and taken back already
+ *   (a tombstone); nothing is held, nothing written
  * - `{-1, stored}` idempotency conflict: reserved on this account with another amount
  * - `{-1, stored, owner}` idempotency conflict: account `owner` holds this holdId (amount `stored`); nothing
  *   is written
@@ -2815,6 +2922,7 @@ export type ReserveReply =
   | readonly [2, ReplyValue]
   | readonly [3, ReplyValue]
   | readonly [0, ReplyValue]
+  | readonly [4, ReplyValue]
   | readonly [-1, ReplyValue]
   | readonly [-1, ReplyValue, ReplyValue]
   | readonly [-9, ReplyValue, ReplyValue, ReplyValue];
@@ -2919,7 +3027,7 @@ export type SetLimitReply =
 
 /** KEYS of `unreserve-3.lua`. */
 export interface UnreserveKeys {
-  /** account hash (limit, spent, held, due) */
+  /** account hash (limit, spent, held, due; settled markers "settled:<holdId>") */
   readonly account: string;
   /** active holds (sorted set: "<amount>|<holdId>" scored by expiresAt ms) */
   readonly expiry: string;
@@ -2931,18 +3039,25 @@ export interface UnreserveKeys {
 export interface UnreserveArgs {
   /** holdId */
   readonly holdId: string;
-  /** the hold's amount as reserve-3 created it, integer string */
+  /** the amount the call asked for, integer string */
   readonly amount: string;
   /** the account of KEYS[1] and KEYS[2] */
   readonly account: string;
+  /** the reserve call's token (not "") */
+  readonly token: string;
+  /** the tombstone's TTL in ms when there is no record (ttlMs + retention) */
+  readonly recordTtlMs: string;
+  /** "1" when settled markers are kept (see includes/holds) */
+  readonly keepSettled?: string;
 }
 
 /**
  * Replies of `unreserve-3.lua`:
- * - `{1}` taken back
- * - `{0}` nothing to take back (the hold is not the unresolved one reserve-3 created)
+ * - `{1}` taken back: released, the record is a tombstone
+ * - `{2}` no record: a tombstone refuses the call's reserve if it comes later
+ * - `{0}` nothing to take back (the record is not the call's own unanswered hold)
  */
-export type UnreserveReply = readonly [1] | readonly [0];
+export type UnreserveReply = readonly [1] | readonly [2] | readonly [0];
 
 // void-4.lua
 
@@ -2976,7 +3091,7 @@ export interface VoidArgs {
  * Replies of `void-4.lua`:
  * - `{1}` voided now
  * - `{0}` no-op: already voided, or expired
- * - `{-2}` unknown hold
+ * - `{-2}` unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
  * - `{-3, state}` hold already resolved (committed)
  * - `{-7, owner}` the record belongs to account `owner`, not ARGV[3] (the caller's idea of the account was
  *   stale): nothing is written; call again with owner's keys
@@ -3082,6 +3197,7 @@ export class LuaScripts {
       args.ttlMs,
       args.recordTtlMs,
       args.account,
+      args.token,
     ];
     if (args.retentionMs !== undefined) argv.push(args.retentionMs);
     return this.#send("reserve", argv, true) as Promise<ReserveReply>;
@@ -3110,12 +3226,22 @@ export class LuaScripts {
   }
 
   /**
-   * Takes back a hold that reserve-3 has just created on a Cluster for a request that turned out to be an
-   * idempotency conflict (its holdId already belongs to another account's hold): releases it and deletes its
-   * record, as if it had never been granted. (`unreserve-3.lua`)
+   * Takes back a hold that one reserve call created when its caller was not told "granted": the call was
+   * answered "unavailable" (its deadline passed before the reply, or no reply came), or, on a Cluster, the
+   * locator revealed an idempotency conflict. (`unreserve-3.lua`)
    */
   unreserve(keys: UnreserveKeys, args: UnreserveArgs): Promise<UnreserveReply> {
-    const argv = [keys.account, keys.expiry, keys.record, args.holdId, args.amount, args.account];
+    const argv: string[] = [
+      keys.account,
+      keys.expiry,
+      keys.record,
+      args.holdId,
+      args.amount,
+      args.account,
+      args.token,
+      args.recordTtlMs,
+    ];
+    if (args.keepSettled !== undefined) argv.push(args.keepSettled);
     return this.#send("unreserve", argv, false) as Promise<UnreserveReply>;
   }
 

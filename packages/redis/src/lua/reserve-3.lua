@@ -11,7 +11,17 @@
   expired holds it again (a fresh ttlMs) when there is room, else it is denied. A retry whose
   record is gone (evicted by a maxmemory-policy, lost in a failover) while the hold is still
   counted is recognised by the hold's member in KEYS[2] (ZADD NX adds nothing) and is not
-  counted twice; with ARGV[6], a hold resolved before is recognised by its settled marker.
+  counted twice; with ARGV[7], a hold resolved before is recognised by its settled marker.
+
+  A "unavailable" answer leaves no hold behind. Each reserve call sends a token (ARGV[6]) that
+  the hold's record keeps while that call is the only one that created or answered it
+  ("held|<amount>|<token>|<account>"). A call answered "unavailable" (its deadline passed
+  first, or no reply) then runs unreserve-3.lua with its token: it takes the hold back only
+  while the record still carries that token, and otherwise (no record yet) leaves a tombstone
+  "abandoned|<amount>|<token>|<account>" that makes this script refuse that call's late send
+  ({4, …}, nothing written). Any other call that answers a held record (a replay, a hold held
+  again after expiry, a record put back) clears the token, since its caller may be told
+  "granted": such a hold is never taken back. A tombstone of another token counts as no record.
 
   A calendar period that has ended is rolled first (see includes/period: the script answers
   {-9, …} and writes nothing); a rolling window drops the commits it has passed.
@@ -27,7 +37,8 @@
     ARGV[3] ttlMs: how long the hold counts, in ms, integer string > 0
     ARGV[4] recordTtlMs: hold record TTL in ms while held (ttlMs + retention), integer string
     ARGV[5] account
-    ARGV[6] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
+    ARGV[6] token: this reserve call's token (no "|"; "" for a hold never taken back), see above
+    ARGV[7] retentionMs?: the retention in ms, when settled markers are kept (see includes/holds)
 
   Output:
      remaining            granted: a new hold, or an expired one held again. The common case
@@ -39,6 +50,8 @@
      {3, remaining}       granted before and resolved (committed or voided) since: the same
                           answer, nothing more held
      {0, remaining}       insufficient: nothing is held, nothing written
+     {4, remaining}       abandoned: this call (token ARGV[6]) was answered "unavailable" and
+                          taken back already (a tombstone); nothing is held, nothing written
     {-1, stored}          idempotency conflict: reserved on this account with another amount
     {-1, stored, owner}   idempotency conflict: account `owner` holds this holdId (amount
                           `stored`); nothing is written
@@ -109,26 +122,57 @@ end
 
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
+-- The held record without a token: a hold some caller may have been told is granted, never
+-- taken back by unreserve-3.lua.
+local function keepForGood(pexpire)
+  if pexpire then
+    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
+  else
+    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
+  end
+end
+
+-- A tombstone (see above) of this call refuses it; another call's counts as no record.
+local function ownTombstone(value)
+  return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and library().splitHold(value)[3] == ARGV[6]
+end
+
 local stored
 if tonumber(amount) <= room then
-  stored = rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "NX", "GET", "PX", ARGV[4])
-  if not stored and ARGV[6] then
+  local record = "held|" .. amount .. "|" .. ARGV[6] .. "|" .. ARGV[5]
+  stored = rcall("SET", KEYS[3], record, "NX", "GET", "PX", ARGV[4])
+  if stored and string.sub(stored, 1, 10) == "abandoned|" then
+    if ownTombstone(stored) then
+      return {4, room}
+    end
+    rcall("SET", KEYS[3], record, "PX", ARGV[4])
+    stored = nil
+  end
+  if not stored and ARGV[7] then
     stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
-      rcall("SET", KEYS[3], stored, "PX", ARGV[6])
+      rcall("SET", KEYS[3], stored, "PX", ARGV[7])
     end
   end
   if not stored then
     if addHold() then
       return room - tonumber(amount)
     end
-    -- Its record was gone but the hold is counted: a retry (the SET above put the record back).
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
+    -- without this call's token: another call created the hold).
+    keepForGood(false)
     return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
-  if not stored and ARGV[6] then
+  if stored and string.sub(stored, 1, 10) == "abandoned|" then
+    if ownTombstone(stored) then
+      return {4, room}
+    end
+    stored = nil
+  end
+  if not stored and ARGV[7] then
     stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
     if not stored and rcall("ZSCORE", KEYS[2], member) then
       return {2, room} -- its record evicted, the hold still counted: a retry
@@ -159,8 +203,15 @@ if hold[1] == "held" then
       return {0, room}
     end
     addHold()
-    rcall("PEXPIRE", KEYS[3], ARGV[4])
+    if hold[3] == ARGV[6] then
+      rcall("PEXPIRE", KEYS[3], ARGV[4])
+    else
+      keepForGood(true) -- granted to another call before: never taken back
+    end
     return room - tonumber(amount)
+  end
+  if hold[3] ~= "" and hold[3] ~= ARGV[6] then
+    keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
   end
   return {2, room}
 end

@@ -24,7 +24,7 @@
   Output:
      {1}         voided now
      {0}         no-op: already voided, or expired
-    {-2}         unknown hold
+    {-2}         unknown hold (also one taken back: a tombstone, see unreserve-3.lua)
     {-3, state}  hold already resolved (committed)
     {-7, owner}  the record belongs to account `owner`, not ARGV[3] (the caller's idea of the
                  account was stale): nothing is written; call again with owner's keys
@@ -46,6 +46,9 @@ if not stored then
   end
 end
 local hold = splitHold(stored)
+if hold[1] == "abandoned" then
+  return {-2} -- taken back (see unreserve-3.lua): as unknown
+end
 if hold[4] ~= ARGV[3] then
   return {-7, hold[4]}
 end

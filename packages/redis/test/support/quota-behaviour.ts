@@ -29,6 +29,14 @@ async function ownerOf(raw: Redis | Cluster, keys: KeySpace, holdId: string): Pr
   return record === null ? null : (record.split("|").slice(3).join("|") as string);
 }
 
+/**
+ * A hold record with the token field of a held record emptied (while held, the third field is
+ * the creating reserve call's token, see reserve-3.lua), so tests can compare the rest exactly.
+ */
+export function withoutToken(record: string | null): string | null {
+  return record === null ? null : record.replace(/^held\|(\d+)\|[A-Za-z0-9_-]*\|/, "held|$1||");
+}
+
 let sequence = 0;
 const fresh = (label: string) =>
   `${label}-${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
@@ -173,8 +181,9 @@ export function quotaBehaviour(target: QuotaTarget): void {
       "idempotency_conflict",
     );
     expect(await first.balance(a)).toEqual({ limit: 10, spent: 0, held: 0, available: 10 });
-    if (raw.isCluster) expect(await raw.get(keys.holdRecord(a, holdId))).toBeNull();
-    expect(await raw.get(recordKey(raw, keys, b, holdId))).toBe(`held|50||${b}`);
+    // (Cluster: the hold taken back leaves a tombstone on a, which counts as no record.)
+    if (raw.isCluster) expect(await raw.get(keys.holdRecord(a, holdId))).toMatch(/^abandoned\|5\|/);
+    expect(withoutToken(await raw.get(recordKey(raw, keys, b, holdId)))).toBe(`held|50||${b}`);
     expect(await raw.zrange(keys.accountKeys(a).expiry, 0, -1)).toEqual([]);
     // A third process resolves the hold through the locator (standalone: the record).
     expect(await ownerOf(raw, keys, holdId)).toBe(b);
@@ -279,7 +288,7 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await raw.zrange(expiry, 0, -1)).toEqual([`10|${first}`]);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Nobody voided it: its record still says held, yet the next reserve finds the room.
-    expect(await raw.get(recordKey(raw, keys, account, first))).toBe(`held|10||${account}`);
+    expect(withoutToken(await raw.get(recordKey(raw, keys, account, first)))).toBe(`held|10||${account}`);
     const second = fresh("hold");
     expect(await quota.reserve({ holdId: second, account, amount: 10, ttlMs: 60_000 })).toEqual({
       granted: true,
@@ -335,7 +344,7 @@ export function quotaBehaviour(target: QuotaTarget): void {
     expect(await raw.zcard(keys.accountKeys(account).expiry)).toBe(1);
     await quota.void(holdId);
     await other.void(holdId);
-    expect(await raw.get(recordKey(raw, keys, account, holdId))).toBe(`held|4||${account}`);
+    expect(withoutToken(await raw.get(recordKey(raw, keys, account, holdId)))).toBe(`held|4||${account}`);
     expect(await quota.commit(holdId, 3)).toEqual({ committed: 3 });
     expect(await quota.balance(account)).toEqual({ limit: 10, spent: 3, held: 0, available: 7 });
   });
@@ -491,5 +500,149 @@ export function quotaBehaviour(target: QuotaTarget): void {
       held: 0,
       available: 1,
     });
+  });
+
+  // Deadlines: a reserve answered "unavailable" leaves no hold behind (reserve-3.lua's token,
+  // unreserve-3.lua), and a hold some retry was told is granted is never taken back.
+
+  /** Polls `check` (throwing until satisfied) for up to ~10 s: late replies and take-backs settle. */
+  async function settled(check: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await check();
+      } catch (error) {
+        if (attempt >= 200) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  it("leaves a hold only for reserves answered granted when many pass a 1 ms deadline", async () => {
+    const client = await target.connect();
+    try {
+      const raw = await target.client();
+      const keys = new KeySpace(target.keyPrefix);
+      const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+      const checker = new RedisQuota(raw, options);
+      const hasty = new RedisQuota(client, { keyPrefix: target.keyPrefix, timeoutMs: 1 });
+      // Its server check must pass first (else every reserve fails before any script runs).
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await hasty.ready();
+          break;
+        } catch (error) {
+          if (attempt >= 500) throw error;
+        }
+      }
+      const account = fresh("hasty");
+      await checker.setLimit(account, 1_000_000);
+      const holds = Array.from({ length: 200 }, (_, i) => ({ holdId: `${account}-${i}`, amount: i + 1 }));
+      const results = await Promise.all(
+        holds.map((h) => hasty.reserve({ holdId: h.holdId, account, amount: h.amount, ttlMs: 60_000 })),
+      );
+      const granted = holds.filter((_, i) => results[i]?.granted === true);
+      const unavailable = holds.filter((_, i) => results[i]?.granted === false);
+      for (const r of results) if (!r.granted) expect(r.reason).toBe("unavailable");
+      expect(unavailable.length).toBeGreaterThan(0);
+      const grantedSum = granted.reduce((sum, h) => sum + h.amount, 0);
+      const { expiry } = keys.accountKeys(account);
+      await settled(async () => {
+        // Every hold still counted on Redis was answered granted, and nothing else is held.
+        expect((await raw.zrange(expiry, 0, -1)).sort()).toEqual(
+          granted.map((h) => `${h.amount}|${h.holdId}`).sort(),
+        );
+        expect(await checker.balance(account)).toEqual({
+          limit: 1_000_000,
+          spent: 0,
+          held: grantedSum,
+          available: 1_000_000 - grantedSum,
+        });
+        for (const h of unavailable) {
+          const record = await raw.get(recordKey(raw, keys, account, h.holdId));
+          if (record !== null) expect(record).toMatch(/^abandoned\|/);
+        }
+      });
+      // The granted ones commit; the others are unknown holds (as a holdId never reserved).
+      for (const h of granted)
+        expect(await checker.commit(h.holdId, h.amount)).toEqual({ committed: h.amount });
+      for (const h of unavailable.slice(0, 20)) {
+        await expectLatchError(checker.commit(h.holdId, h.amount), "invalid_input");
+        await expectLatchError(checker.void(h.holdId), "invalid_input");
+      }
+      await expectLatchError(checker.commit(fresh("never"), 1), "invalid_input");
+      expect(await checker.balance(account)).toMatchObject({ spent: grantedSum, held: 0 });
+    } finally {
+      await client.quit();
+    }
+  });
+
+  it("takes back the hold of a reserve that passed its deadline behind a blocked connection, never one a retry was granted", async () => {
+    const client = await target.connect();
+    try {
+      const raw = await target.client();
+      const keys = new KeySpace(target.keyPrefix);
+      const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000 };
+      // On the blocked connection: a 100 ms deadline, and a patient object (same process).
+      const hasty = new RedisQuota(client, { keyPrefix: target.keyPrefix, timeoutMs: 100 });
+      const patient = new RedisQuota(client, options);
+      // Another process (its own connection, never blocked).
+      const other = new RedisQuota(raw, options);
+      await hasty.ready();
+      const account = fresh("blocked");
+      await other.setLimit(account, 1_000);
+      // Load every script on the account's node before blocking it (no NOSCRIPT round trips).
+      const warm = fresh("warm");
+      await patient.reserve({ holdId: warm, account, amount: 1, ttlMs: 60_000 });
+      await patient.void(warm);
+      const { account: accountKey, expiry } = keys.accountKeys(account);
+      // The account's node serves this connection's commands in order: a BLPOP (same slot)
+      // holds back everything sent after it until another connection pushes. No timing: each
+      // deadline below passes while the connection is blocked, and the scripts run after.
+      const blockKey = `${accountKey}:block`;
+      const blocked = client.blpop(blockKey, 0);
+      const [otherRetry, afterTakeBack, interleaved, lone] = [fresh("h"), fresh("h"), fresh("h"), fresh("h")];
+      const ask = (quota: RedisQuota, holdId: string) =>
+        quota.reserve({ holdId, account, amount: 10, ttlMs: 60_000 });
+
+      // 1. Answered unavailable; another process retries at once and is granted (a new hold):
+      //    the late script then replays it, and the take-back leaves it.
+      expect(await ask(hasty, otherRetry)).toEqual({ granted: false, reason: "unavailable" });
+      expect(await ask(other, otherRetry)).toEqual({ granted: true, remaining: 990 });
+      // 2. Answered unavailable; the same process retries behind the take-back: granted anew.
+      expect(await ask(hasty, afterTakeBack)).toEqual({ granted: false, reason: "unavailable" });
+      const retried = ask(patient, afterTakeBack);
+      // 3. A retry queued between the late script and its take-back: it replays the hold
+      //    (granted), so the take-back must leave it.
+      const late = ask(hasty, interleaved);
+      const replay = ask(patient, interleaved);
+      expect(await late).toEqual({ granted: false, reason: "unavailable" });
+      // 4. Answered unavailable, never retried.
+      expect(await ask(hasty, lone)).toEqual({ granted: false, reason: "unavailable" });
+
+      await raw.lpush(blockKey, "go");
+      expect(await blocked).toEqual([blockKey, "go"]);
+      expect(await retried).toMatchObject({ granted: true });
+      expect(await replay).toMatchObject({ granted: true });
+      await settled(async () => {
+        expect((await raw.zrange(expiry, 0, -1)).sort()).toEqual(
+          [`10|${otherRetry}`, `10|${afterTakeBack}`, `10|${interleaved}`].sort(),
+        );
+        expect(await raw.hget(accountKey, "held")).toBe("30");
+        expect(await raw.get(recordKey(raw, keys, account, lone))).toMatch(/^abandoned\|10\|/);
+      });
+      // Every hold a caller was told granted commits; the lone one is an unknown hold.
+      expect(await other.commit(otherRetry, 7)).toEqual({ committed: 7 });
+      expect(await patient.commit(afterTakeBack, 8)).toEqual({ committed: 8 });
+      expect(await patient.commit(interleaved, 9)).toEqual({ committed: 9 });
+      await expectLatchError(other.commit(lone, 1), "invalid_input");
+      await expectLatchError(hasty.commit(lone, 1), "invalid_input");
+      await expectLatchError(other.void(lone), "invalid_input");
+      expect(await other.balance(account)).toEqual({ limit: 1_000, spent: 24, held: 0, available: 976 });
+      // The holdId taken back is free again: a later reserve of it holds it anew.
+      expect(await ask(other, lone)).toEqual({ granted: true, remaining: 966 });
+      expect(await other.commit(lone, 10)).toEqual({ committed: 10 });
+    } finally {
+      await client.quit();
+    }
   });
 }

@@ -6,7 +6,10 @@
 
   A hold's record is one string key (set with its TTL in the same command):
   "<state>|<amount>|<actual>|<account>", state held, committed or voided; amounts are integer
-  strings, so "|" never occurs inside them, and the account (any text) comes last. On a
+  strings, so "|" never occurs inside them, and the account (any text) comes last. While held,
+  the <actual> field is the token of the reserve call that created it (or "" once another call
+  answered it; see reserve-3.lua), and a hold taken back leaves a tombstone "abandoned|…" that
+  counts as no record (see unreserve-3.lua). On a
   standalone server the record key is the holdId's own (one per holdId, whichever account
   holds it), so the stored account is also the holdId's locator; on a Cluster it is one key
   per account and holdId, in the account's slot. The amount identifies a reserve request of
