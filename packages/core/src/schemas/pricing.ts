@@ -93,7 +93,9 @@ export const PriceSnapshotSchema = z
     snapshotId: z
       .string()
       .min(1, { error: "must not be empty" })
-      .max(256, { error: "at most 256 characters" }),
+      .max(256, { error: "at most 256 characters" })
+      // Rated records carry it, and their schema (and Postgres text) refuse U+0000 and lone surrogates.
+      .check(WellFormedText),
     model: ModelRefSchema,
     currency: CurrencyCodeSchema,
     effectiveFrom: IsoTimestampSchema,

@@ -83,3 +83,17 @@ describe("InMemoryPricingSource", () => {
     await expect(source.resolve(model, "2026-01-01T00:00:00Z", aborted)).rejects.toThrow();
   });
 });
+
+describe("a snapshot id rated records can carry", () => {
+  it("refuses U+0000 and lone surrogates in snapshotId, naming the field", () => {
+    for (const snapshotId of ["jan\u0000", "jan\ud800", "\udc00jan"]) {
+      const error = thrown(
+        () => new InMemoryPricingSource([{ ...jan, snapshotId }] as never),
+      ) as LatchValidationError;
+      expect(error).toBeInstanceOf(LatchValidationError);
+      expect(JSON.stringify(error.issues ?? error.message)).toContain("snapshotId");
+    }
+    // A well-formed id with astral characters stays valid.
+    expect(() => new InMemoryPricingSource([{ ...jan, snapshotId: "jan-😀" }] as never)).not.toThrow();
+  });
+});
