@@ -115,7 +115,13 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const incoming = parseRecord(record, "");
     const existing = this.#byId.get(incoming.record.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersionChain(incoming.record, "", this.#storedRecord);
+    // A first version the default engine sealed is in its chain by construction: the engine
+    // built its id as `<observation.eventId>:v1`, its eventId from that observation and no
+    // `supersedes` (a context naming one for version 1 is refused), and it is frozen since.
+    // Anything else (a correction, a custom engine's record, a copy) is checked.
+    if (!isSealedRecord(record) || record.version !== 1) {
+      checkVersionChain(incoming.record, "", this.#storedRecord);
+    }
     this.#insert(incoming);
     return "stored";
   }
@@ -269,7 +275,8 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
         ? store
         : undefined;
     putNow = (store, record) => store.#put(record);
-    currentNow = (store, eventId) => store.#current(eventId);
+    // The id of a parsed observation is valid: an unknown one needs no check (see `#current`).
+    currentNow = (store, eventId) => store.#currentByEvent.get(eventId);
   }
 }
 
@@ -288,7 +295,10 @@ export function putInline(store: MemoryRatedRecordStore, record: RatedUsageRecor
   return putNow(store, record);
 }
 
-/** `store.current(eventId)`, synchronously (no promise). */
+/**
+ * `store.current(eventId)`, synchronously (no promise), for the eventId of a parsed
+ * observation: valid already, so it is not checked again.
+ */
 export function currentInline(store: MemoryRatedRecordStore, eventId: string): RatedUsageRecord | undefined {
   return currentNow(store, eventId);
 }

@@ -139,6 +139,15 @@ export function parseObservation(input: unknown): UsageObservation {
   return Object.freeze(obs);
 }
 
+/**
+ * The facts of `value` when it came out of {@link parseObservation} itself (frozen, so
+ * unchanged since: every member is valid, its completion time is `completedAtMs`), else
+ * `undefined`: for hot paths that skip re-validating what was parsed, and validate the rest.
+ */
+export function parsedFacts(value: unknown): ParsedFacts | undefined {
+  return ownFacts(value);
+}
+
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
 export function isParsedObservation(value: unknown): value is UsageObservation {
   return ownFacts(value) !== undefined;
