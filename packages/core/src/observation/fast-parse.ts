@@ -1,7 +1,7 @@
 import { isWellFormedText } from "../schemas/identity.js";
 import { isMeterKind } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
-import { IsoTimestampSchema, TIMESTAMP_YEARS } from "../schemas/time.js";
+import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
 
 /**
  * The hot-path pre-check of `parseObservation`: a copy of `input` when it is plainly valid, in
@@ -67,8 +67,7 @@ function timestamp(value: unknown): value is string {
   return (
     typeof value === "string" &&
     ISO_PATTERN !== undefined &&
-    ISO_PATTERN.test(value) &&
-    Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min
+    (usualTimestamp(value) || (ISO_PATTERN.test(value) && Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min))
   );
 }
 

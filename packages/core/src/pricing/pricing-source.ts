@@ -10,7 +10,7 @@ import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import { type PriceSnapshot, PriceSnapshotSchema } from "../schemas/pricing.js";
 import { canonicalServiceTier, serviceTierOf } from "../schemas/service-tier.js";
-import { IsoTimestampSchema } from "../schemas/time.js";
+import { IsoTimestampSchema, isoTimestampMs, usualTimestamp } from "../schemas/time.js";
 import { type ModelCatalog, matchModel } from "./model-match.js";
 import type { PriceRequest, PriceResolution } from "./resolution.js";
 
@@ -374,7 +374,11 @@ function checkRequest(request: PriceRequest): {
   const at = request.at;
   let time = lastValidTime;
   if (at !== lastValidAt) {
-    time = Date.parse(parseWith(IsoTimestampSchema, at, "PriceRequest", "at"));
+    const checked =
+      typeof at === "string" && usualTimestamp(at)
+        ? at
+        : parseWith(IsoTimestampSchema, at, "PriceRequest", "at");
+    time = isoTimestampMs(checked);
     lastValidAt = at;
     lastValidTime = time;
   }

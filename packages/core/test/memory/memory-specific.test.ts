@@ -136,22 +136,23 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     });
   });
 
-  // Adversarial review: the facts' symbol is visible to Object.getOwnPropertySymbols, so a
-  // caller can reach whatever hangs off it. Neither the seal nor the cached canonical JSON may.
-  it("cannot be forged through the observation's facts symbol (seal, cached hash, look-alike facts)", async () => {
+  // Adversarial review: facts once rode on a symbol visible to Object.getOwnPropertySymbols,
+  // so a caller could reach whatever hung off it. They are a private field now: nothing to
+  // reach, and a copy with every own property and descriptor (symbols included) is no parsed
+  // observation. Neither the seal nor the cached canonical JSON can be forged.
+  it("cannot be forged through the observation's facts (seal, cached hash, look-alike facts)", async () => {
     const { MemoryObservationStore } = await import("../../src/memory/index.js");
     const record = rate();
-    const obs = record.observation as unknown as Record<symbol, Record<string, unknown>>;
-    const symbol = Object.getOwnPropertySymbols(obs)[0] as symbol;
-    const facts = obs[symbol] as Record<string, unknown>;
-    expect(Object.keys(facts)).not.toContain("memo"); // nothing writable to reach
+    const obs = record.observation;
+    expect(Reflect.ownKeys(obs).every((key) => typeof key === "string")).toBe(true);
+    const descriptors = Object.getOwnPropertyDescriptors(obs);
 
-    // A caller-built observation carrying look-alike facts whose "seal" names a forged record.
-    const fake: Record<string | symbol, unknown> = { ...record.observation, meters: { input_tokens: -5 } };
+    // A caller-built observation with the parsed one's every descriptor, whose "seal" names a forged record.
+    const fake = Object.defineProperties(
+      {},
+      { ...descriptors, meters: { value: { input_tokens: -5 }, enumerable: true } },
+    );
     const forged: Record<string, unknown> = { ...record, total: "999", observation: fake };
-    Object.defineProperty(fake, symbol, {
-      value: { ...facts, observation: fake, memo: { canonicalJson: '"x"', sealedRecord: forged } },
-    });
     const store = new MemoryRatedRecordStore();
     await expect(store.put(forged as never)).rejects.toMatchObject({ code: "invalid_input" });
     const observations = new MemoryObservationStore();
@@ -160,9 +161,6 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     // A valid look-alike is parsed and copied: changing it afterwards changes nothing stored.
     const lookAlike: Record<string | symbol, unknown> = structuredClone({ ...record.observation });
     const copy: Record<string, unknown> = { ...record, observation: lookAlike };
-    Object.defineProperty(lookAlike, symbol, {
-      value: { ...facts, observation: lookAlike, memo: { canonicalJson: '"x"', sealedRecord: copy } },
-    });
     expect(await store.put(copy as never)).toBe("stored");
     copy.total = "999";
     (lookAlike.subject as Record<string, unknown>).tenantId = "other";
