@@ -86,9 +86,15 @@ const meters = mostly(
 const input = object(
   {
     eventId: text,
-    subject: mostly(object({ tenantId: text }, { orgId: text, feature: text }), pick(null, "acme", [])),
+    subject: mostly(
+      object(
+        { tenantId: text },
+        { orgId: text, projectId: text, apiKeyId: text, endUserId: text, feature: text },
+      ),
+      pick(null, "acme", []),
+    ),
     meters,
-    model: mostly(object({ billableModel: text }, { tier: text, vendor: text }), pick("m")),
+    model: mostly(object({ billableModel: text }, { tier: text, vendor: text, region: text }), pick("m")),
     source: mostly(
       fc.oneof(
         pick({ kind: "provider_reported" }, { kind: "estimated" }),
@@ -182,6 +188,36 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
       returnsOnlyValid({ ...base, outcome: flipping({ kind: "error" }, "code", "c", "", reads) });
       returnsOnlyValid({ ...base, outcome: flipping({}, "kind", "error", "success", reads) });
     }
+  });
+
+  it("reads each member of the subject, model and provider once, and agrees with the schema on hidden ones", () => {
+    const base = observation({ input_tokens: 1 }, { provider: { providerId: "openai" } });
+    for (const reads of [1, 2, 3]) {
+      returnsOnlyValid({ ...base, subject: flipping({}, "tenantId", "acme", "", reads) });
+      returnsOnlyValid({
+        ...base,
+        subject: flipping({ tenantId: "a" }, "endUserId", "u", "a\u0000b", reads),
+      });
+      returnsOnlyValid({ ...base, model: flipping({}, "billableModel", "m", "", reads) });
+      returnsOnlyValid({
+        ...base,
+        model: flipping({ billableModel: "m" }, "region", "eu", "x".repeat(257), reads),
+      });
+      returnsOnlyValid({ ...base, provider: flipping({}, "providerId", "openai", "", reads) });
+    }
+    const hidden = <T extends object>(value: T, key: string, member: unknown): T =>
+      Object.defineProperty(value, key, { value: member, enumerable: false });
+    const inputs = [
+      { ...base, subject: hidden({ tenantId: "acme" }, "orgId", "o") },
+      { ...base, subject: hidden({ tenantId: "acme" }, "projectId", "") },
+      { ...base, subject: hidden({}, "tenantId", "acme") },
+      { ...base, model: hidden({ billableModel: "m" }, "tier", "priority") },
+      { ...base, model: hidden({}, "billableModel", "m") },
+      { ...base, provider: hidden({ providerId: "p" }, "extra", 1) },
+      { ...base, provider: hidden({}, "providerId", "p") },
+    ];
+    for (const input of inputs) agrees(input);
+    expect(agrees(base)).toBe(true);
   });
 
   it("sends a meter set whose constructor is not a plain object's to the schema (which refuses it)", () => {
