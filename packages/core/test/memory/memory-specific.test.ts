@@ -108,6 +108,23 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     expect(await store.put(record)).toBe("already_exists");
   });
 
+  // A sealed first version skips the version-chain check (it holds by construction); a sealed
+  // correction is checked as any record is.
+  it("checks the chain of a sealed correction: its superseded version must be stored, in its currency", async () => {
+    const engine = new DefaultRatingEngine();
+    const obs = parseObservation(observation({ input_tokens: 10 }));
+    const priced = PriceSnapshotSchema.parse(snapshot({ prices }));
+    const v2 = rateSealed(engine, obs, priced, { ...ctx, version: 2 });
+    const store = new MemoryRatedRecordStore();
+    await expect(store.put(v2)).rejects.toMatchObject({ code: "invalid_input" });
+    const v1 = rateSealed(engine, obs, PriceSnapshotSchema.parse(snapshot({ prices, currency: "EUR" })), ctx);
+    expect(await store.put(v1)).toBe("stored");
+    await expect(store.put(v2)).rejects.toMatchObject({ code: "currency_mismatch" });
+    const v3 = rateSealed(engine, obs, priced, { ...ctx, version: 3, supersedes: `${obs.eventId}:v1` });
+    await expect(store.put(v3)).rejects.toMatchObject({ code: "invalid_input" });
+    expect((await store.current(obs.eventId))?.version).toBe(1);
+  });
+
   it("copies anything else: a plain engine.rate() result, a custom engine's record", async () => {
     const plain = new DefaultRatingEngine().rate(
       parseObservation(observation({ input_tokens: 10 })),
