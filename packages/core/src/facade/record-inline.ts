@@ -1,7 +1,7 @@
 import { appendInline, inlineObservationStore, markPricedInline } from "../memory/observation-store.js";
 import { currentInline, inlineRatedStore, putInline } from "../memory/rated-record-store.js";
-import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import { isParsedObservation } from "../observation/parse.js";
+import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import { inlinePricingSource, resolveObservationInline } from "../pricing/pricing-source.js";
 import type { PriceResolution } from "../pricing/resolution.js";
 import type { UsageObservation } from "../schemas/observation.js";
