@@ -125,6 +125,37 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     expect((await store.current(obs.eventId))?.version).toBe(1);
   });
 
+  // Versions are kept by eventId: a ratedRecordId is read back as `<eventId>:v<version>`.
+  it("finds a version by its exact ratedRecordId only, whatever the eventId holds", async () => {
+    const engine = new DefaultRatingEngine();
+    const priced = PriceSnapshotSchema.parse(snapshot({ prices }));
+    const store = new MemoryRatedRecordStore();
+    const obs = parseObservation(observation({ input_tokens: 10 }, { eventId: "a:v2:v" }));
+    const v1 = rateSealed(engine, obs, priced, ctx);
+    expect(await store.put(v1)).toBe("stored");
+    const v2 = rateSealed(engine, obs, priced, { ...ctx, version: 2 });
+    expect(await store.put(v2)).toBe("stored");
+    expect(await store.get("a:v2:v:v1")).toBe(v1);
+    expect(await store.get("a:v2:v:v2")).toBe(v2);
+    for (const id of [
+      "a:v2:v",
+      "a:v2",
+      "a:v2:v:v01",
+      "a:v2:v:v1.0",
+      "a:v2:v:v 1",
+      "a:v2:v:v0",
+      "a:v2:v:v3",
+      "a:v2:v:v1e0",
+    ]) {
+      expect(await store.get(id)).toBeUndefined();
+    }
+    expect(await store.current("a:v2:v")).toBe(v2);
+    expect(await store.current("a:v2")).toBeUndefined();
+    // A plain (unsealed) copy of a stored version is found by its id: the same record, already stored.
+    expect(await store.put(structuredClone({ ...v1 }))).toBe("already_exists");
+    expect((await store.listSince(undefined, 10)).items.map((e) => e.record)).toEqual([v1, v2]);
+  });
+
   it("copies anything else: a plain engine.rate() result, a custom engine's record", async () => {
     const plain = new DefaultRatingEngine().rate(
       parseObservation(observation({ input_tokens: 10 })),
