@@ -1,10 +1,11 @@
 import { appendInline, inlineObservationStore, markPricedInline } from "../memory/observation-store.js";
 import { currentInline, inlineRatedStore, putInline } from "../memory/rated-record-store.js";
+import { isParsedObservation } from "../observation/parse.js";
 import { compileSnapshot } from "../pricing/compiled-snapshot.js";
-import { inlinePricingSource } from "../pricing/pricing-source.js";
+import { inlinePricingSource, resolveObservationInline } from "../pricing/pricing-source.js";
 import type { PriceResolution } from "../pricing/resolution.js";
 import type { UsageObservation } from "../schemas/observation.js";
-import { priceRequestOf, type RatingStepDeps, rateResolvedNow } from "./rating-step.js";
+import { type RatingStepDeps, rateResolvedNow } from "./rating-step.js";
 import type { RecordResult } from "./types.js";
 
 export interface InlineRecordDeps extends RatingStepDeps {
@@ -23,11 +24,14 @@ export interface InlineRecordDeps extends RatingStepDeps {
  * the steps, so no other call interleaves (the memory stores' methods are atomic each; here the
  * whole call is).
  *
+ * Only a parsed observation (`parseObservation`'s own, as `record()` makes) is taken: its
+ * values are not validated again (the pricing request, the eventId looked up).
+ *
  * Answers `undefined` — the caller takes the step-by-step path, which decides — whenever that
- * path could answer otherwise: a part that is not the embedded one (a wrapper, a subclass, a
- * Postgres store), credits to burn, a snapshot with period tiers (the usage counter is async),
- * and any error before the observation is stored (a conflict: the stored call may differ only
- * in its hold; nothing is written by then). After the observation is stored, an error is
+ * path could answer otherwise: an observation that is not parsed, a part that is not the
+ * embedded one (a wrapper, a subclass, a Postgres store), credits to burn, a snapshot with
+ * period tiers (the usage counter is async), and any error before the observation is stored
+ * (a conflict: the stored call may differ only in its hold; nothing is written by then). After the observation is stored, an error is
  * thrown; the caller handles it as the step-by-step path does an error of `rateStored`.
  */
 export function createInlineRecord(
@@ -39,9 +43,10 @@ export function createInlineRecord(
     const rated = inlineRatedStore(deps.rated);
     const pricing = inlinePricingSource(deps.pricing);
     if (observations === undefined || rated === undefined || pricing === undefined) return undefined;
+    if (!isParsedObservation(obs)) return undefined;
     let resolution: PriceResolution;
     try {
-      resolution = pricing.resolvePriceSync(priceRequestOf(obs));
+      resolution = resolveObservationInline(pricing, obs);
       if (resolution.status === "priced" && compileSnapshot(resolution.snapshot).tiers.some(isPeriodTier)) {
         return undefined;
       }

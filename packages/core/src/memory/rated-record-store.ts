@@ -99,12 +99,31 @@ let currentNow: (store: MemoryRatedRecordStore, eventId: string) => RatedUsageRe
  * const { items, cursor } = await store.listSince(undefined, 100);
  */
 export class MemoryRatedRecordStore implements RatedRecordStore {
-  readonly #byId = new Map<string, Stored>();
-  readonly #currentByEvent = new Map<string, RatedUsageRecord>();
+  /**
+   * Every stored version of each event, by eventId, in version order: `v<n>` at index n - 1
+   * (versions chain one by one from v1), so the last is the current one. Keyed by the eventId,
+   * not the ratedRecordId: one map entry per event, and a put of a new event hashes no new
+   * string (the eventId was hashed when its observation was stored).
+   */
+  readonly #versions = new Map<string, Stored[]>();
   readonly #log: RatedUsageRecord[] = [];
   readonly #cursors = new Map<string, number>();
   /** A stored version by its id, for `checkVersionChain` (one function, not a closure per put). */
-  readonly #storedRecord = (ratedRecordId: string) => this.#byId.get(ratedRecordId)?.record;
+  readonly #storedRecord = (ratedRecordId: string) => this.#stored(ratedRecordId)?.record;
+
+  /**
+   * The stored version whose ratedRecordId is `ratedRecordId`, any string. A stored id is
+   * `<eventId>:v<version>` (checked on every put), and the version's digits hold no ":v": the
+   * last ":v" ends the eventId. The version found must carry exactly this id.
+   */
+  #stored(ratedRecordId: string): Stored | undefined {
+    const at = ratedRecordId.lastIndexOf(":v");
+    if (at === -1) return undefined;
+    const version = Number(ratedRecordId.slice(at + 2));
+    if (!Number.isSafeInteger(version) || version < 1) return undefined;
+    const stored = this.#versions.get(ratedRecordId.slice(0, at))?.[version - 1];
+    return stored !== undefined && stored.record.ratedRecordId === ratedRecordId ? stored : undefined;
+  }
 
   async put(record: RatedUsageRecord, signal?: AbortSignal): Promise<PutResult> {
     signal?.throwIfAborted();
@@ -113,9 +132,19 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
 
   #put(record: RatedUsageRecord): PutResult {
     const incoming = parseRecord(record, "");
-    const existing = this.#byId.get(incoming.record.ratedRecordId);
+    const parsed = incoming.record;
+    // A record the default engine sealed has the id `<eventId>:v<version>` (it built it so, and
+    // it is frozen since): its stored version, if any, is found without reading the id.
+    const sealed = parsed === record && isSealedRecord(record);
+    const existing = sealed
+      ? this.#versions.get(parsed.eventId)?.[parsed.version - 1]
+      : this.#stored(parsed.ratedRecordId);
     if (existing !== undefined) return this.#duplicate(existing, incoming);
-    checkVersionChain(incoming.record, "", this.#storedRecord);
+    // A first version the default engine sealed is in its chain by construction: the engine
+    // built its eventId from its observation and no `supersedes` (a context naming one for
+    // version 1 is refused). Anything else (a correction, a custom engine's record, a copy) is
+    // checked.
+    if (!sealed || parsed.version !== 1) checkVersionChain(parsed, "", this.#storedRecord);
     this.#insert(incoming);
     return "stored";
   }
@@ -133,7 +162,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     const toInsert: Stored[] = [];
     parsed.forEach((incoming, index) => {
       const id = incoming.record.ratedRecordId;
-      const known = this.#byId.get(id) ?? batch.get(id);
+      const known = this.#stored(id) ?? batch.get(id);
       if (known !== undefined) {
         results.push(this.#duplicate(known, incoming));
         return;
@@ -141,7 +170,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
       checkVersionChain(
         incoming.record,
         String(index),
-        (prev) => (this.#byId.get(prev) ?? batch.get(prev))?.record,
+        (prev) => (this.#stored(prev) ?? batch.get(prev))?.record,
       );
       batch.set(id, incoming);
       toInsert.push(incoming);
@@ -158,8 +187,8 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
 
   #current(eventId: string): RatedUsageRecord | undefined {
     // A stored event's id was validated when it was stored: only an unknown id needs checking.
-    const current = this.#currentByEvent.get(eventId);
-    if (current !== undefined) return current;
+    const versions = this.#versions.get(eventId);
+    if (versions !== undefined) return (versions[versions.length - 1] as Stored).record;
     if (!isEventId(eventId)) parseWith(EventIdSchema, eventId, "RatedRecordStore.current", "eventId");
     return undefined;
   }
@@ -168,7 +197,7 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
   async get(ratedRecordId: string, signal?: AbortSignal): Promise<RatedUsageRecord | undefined> {
     signal?.throwIfAborted();
     const id = parseWith(RatedRecordIdSchema, ratedRecordId, "RatedRecordStore.get", "ratedRecordId");
-    return this.#byId.get(id)?.record;
+    return this.#stored(id)?.record;
   }
 
   async listSince(
@@ -189,12 +218,12 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
 
   async summary(query: SummaryQuery, signal?: AbortSignal): Promise<SummaryRow[]> {
     signal?.throwIfAborted();
-    return summarize(this.#currentByEvent.values(), query);
+    return summarize(this.#currentRecords(), query);
   }
 
   async lines(query: LinesQuery, signal?: AbortSignal): Promise<LinesPage> {
     signal?.throwIfAborted();
-    return selectLines(this.#currentByEvent.values(), query);
+    return selectLines(this.#currentRecords(), query);
   }
 
   async getCursor(name: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -252,10 +281,16 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
 
   #insert(stored: Stored): void {
     const { record } = stored;
-    this.#byId.set(record.ratedRecordId, stored);
-    // Versions chain one by one, so the version being inserted is always the newest.
-    this.#currentByEvent.set(record.eventId, record);
+    // Versions chain one by one, so the version being inserted is always the next one.
+    const versions = this.#versions.get(record.eventId);
+    if (versions === undefined) this.#versions.set(record.eventId, [stored]);
+    else versions.push(stored);
     this.#log.push(record);
+  }
+
+  /** The current version of each event, in the order the events were first stored. */
+  *#currentRecords(): IterableIterator<RatedUsageRecord> {
+    for (const versions of this.#versions.values()) yield (versions[versions.length - 1] as Stored).record;
   }
 
   static {
@@ -263,13 +298,17 @@ export class MemoryRatedRecordStore implements RatedRecordStore {
     inlineStore = (store) =>
       typeof store === "object" &&
       store !== null &&
-      #byId in store &&
+      #versions in store &&
       store.put === put &&
       store.current === current
         ? store
         : undefined;
     putNow = (store, record) => store.#put(record);
-    currentNow = (store, eventId) => store.#current(eventId);
+    // The id of a parsed observation is valid: an unknown one needs no check (see `#current`).
+    currentNow = (store, eventId) => {
+      const versions = store.#versions.get(eventId);
+      return versions === undefined ? undefined : (versions[versions.length - 1] as Stored).record;
+    };
   }
 }
 
@@ -288,7 +327,10 @@ export function putInline(store: MemoryRatedRecordStore, record: RatedUsageRecor
   return putNow(store, record);
 }
 
-/** `store.current(eventId)`, synchronously (no promise). */
+/**
+ * `store.current(eventId)`, synchronously (no promise), for the eventId of a parsed
+ * observation: valid already, so it is not checked again.
+ */
 export function currentInline(store: MemoryRatedRecordStore, eventId: string): RatedUsageRecord | undefined {
   return currentNow(store, eventId);
 }

@@ -1,7 +1,7 @@
 import { isWellFormedText } from "../schemas/identity.js";
 import { isMeterKind } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
-import { IsoTimestampSchema, TIMESTAMP_YEARS } from "../schemas/time.js";
+import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
 
 /**
  * The hot-path pre-check of `parseObservation`: a copy of `input` when it is plainly valid, in
@@ -67,8 +67,7 @@ function timestamp(value: unknown): value is string {
   return (
     typeof value === "string" &&
     ISO_PATTERN !== undefined &&
-    ISO_PATTERN.test(value) &&
-    Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min
+    (usualTimestamp(value) || (ISO_PATTERN.test(value) && Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min))
   );
 }
 
@@ -139,7 +138,89 @@ function texts(
   return onlyKeys(value, allowed, count) ? Object.freeze(out) : undefined;
 }
 
-const max256 = () => 256;
+/*
+ * The subject, model and provider of every call, as `texts` checks them (same members, same
+ * order, each read once), with each member read by name: a property load with its own inline
+ * cache, where the generic loop makes a keyed `in` and a keyed load per schema key. A required
+ * member is read as is: absent, it reads `undefined`, refused as it would be present as such.
+ */
+
+function subjectOf(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  const tenantId = value.tenantId;
+  if (!text(tenantId, 256)) return undefined;
+  const out: Plain = { tenantId };
+  let count = 1;
+  if ("orgId" in value) {
+    const orgId = value.orgId;
+    if (!text(orgId, 256)) return undefined;
+    out.orgId = orgId;
+    count++;
+  }
+  if ("projectId" in value) {
+    const projectId = value.projectId;
+    if (!text(projectId, 256)) return undefined;
+    out.projectId = projectId;
+    count++;
+  }
+  if ("apiKeyId" in value) {
+    const apiKeyId = value.apiKeyId;
+    if (!text(apiKeyId, 256)) return undefined;
+    out.apiKeyId = apiKeyId;
+    count++;
+  }
+  if ("endUserId" in value) {
+    const endUserId = value.endUserId;
+    if (!text(endUserId, 256)) return undefined;
+    out.endUserId = endUserId;
+    count++;
+  }
+  if ("feature" in value) {
+    const feature = value.feature;
+    if (!text(feature, 256)) return undefined;
+    out.feature = feature;
+    count++;
+  }
+  return onlyKeys(value, SUBJECT_SET, count) ? Object.freeze(out) : undefined;
+}
+
+function modelOf(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  const billableModel = value.billableModel;
+  if (!text(billableModel, 256)) return undefined;
+  const out: Plain = { billableModel };
+  let count = 1;
+  if ("vendor" in value) {
+    const vendor = value.vendor;
+    if (!text(vendor, 256)) return undefined;
+    out.vendor = vendor;
+    count++;
+  }
+  if ("region" in value) {
+    const region = value.region;
+    if (!text(region, 256)) return undefined;
+    out.region = region;
+    count++;
+  }
+  if ("tier" in value) {
+    const tier = value.tier;
+    if (!text(tier, 256)) return undefined;
+    out.tier = tier;
+    count++;
+  }
+  return onlyKeys(value, MODEL_SET, count) ? Object.freeze(out) : undefined;
+}
+
+function providerOf(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  const providerId = value.providerId;
+  if (!text(providerId, 256) || !onlyKeys(value, PROVIDER_SET, 1)) return undefined;
+  return Object.freeze({ providerId });
+}
+
 const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
 
 /** A meter set; any symbol key goes to the schema (a record reads every own key, and refuses those). */
@@ -214,15 +295,17 @@ function timing(input: unknown): Plain | undefined {
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);
   if (value === undefined || "attributes" in value) return undefined;
-  // Each member read once, in OBSERVATION_KEYS order (no array per call); `attributes` (last) is absent.
-  const eventId = memberOf(value, "eventId");
-  const subjectIn = memberOf(value, "subject");
-  const metersIn = memberOf(value, "meters");
-  const modelIn = memberOf(value, "model");
+  // Each member read once, in OBSERVATION_KEYS order (no array per call); `attributes` (last) is
+  // absent. A required member is read by name (one property load, not a keyed `in` and a load):
+  // absent, it reads `undefined`, refused below as it would be present as `undefined`.
+  const eventId = value.eventId;
+  const subjectIn = value.subject;
+  const metersIn = value.meters;
+  const modelIn = value.model;
   const providerMember = memberOf(value, "provider");
-  const sourceIn = memberOf(value, "source");
-  const outcomeIn = memberOf(value, "outcome");
-  const timingIn = memberOf(value, "timing");
+  const sourceIn = value.source;
+  const outcomeIn = value.outcome;
+  const timingIn = value.timing;
   const correlationMember = memberOf(value, "correlation");
   // Present: the required members (each refused below when absent) and the optional ones given.
   // One present as `undefined` is refused, as before.
@@ -232,15 +315,15 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
   const providerIn = providerMember === ABSENT ? undefined : providerMember;
   const correlationIn = correlationMember === ABSENT ? undefined : correlationMember;
   if (!text(eventId, 512)) return undefined;
-  const subject = texts(subjectIn, SUBJECT_KEYS, SUBJECT_SET, max256);
-  if (subject === undefined || !("tenantId" in subject)) return undefined;
+  const subject = subjectOf(subjectIn);
+  if (subject === undefined) return undefined;
   const meterSet = meters(metersIn);
-  const model = texts(modelIn, MODEL_KEYS, MODEL_SET, max256);
-  if (meterSet === undefined || model === undefined || !("billableModel" in model)) return undefined;
+  const model = modelOf(modelIn);
+  if (meterSet === undefined || model === undefined) return undefined;
   const out: Plain = { eventId, subject, meters: meterSet, model };
   if (providerIn !== undefined) {
-    const provider = texts(providerIn, PROVIDER_KEYS, PROVIDER_SET, max256);
-    if (provider === undefined || !("providerId" in provider)) return undefined;
+    const provider = providerOf(providerIn);
+    if (provider === undefined) return undefined;
     out.provider = provider;
   }
   const from = source(sourceIn);

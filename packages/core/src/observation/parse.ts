@@ -20,10 +20,8 @@ export interface ParsedFacts {
 /**
  * The facts, plus values derived from the observation on demand and kept once derived (it is
  * frozen, so they never go stale): its canonical JSON and the last record `rateSealed` sealed
- * for it. The memo lives in private fields: the symbol the facts ride on is visible to
- * `Object.getOwnPropertySymbols`, so anything reachable from it could be rewritten by a caller
- * (a forged seal, a poisoned idempotency hash), and a caller-built object carrying facts is
- * recognised by the same private brand, so it cannot pass for a parsed observation either.
+ * for it. The memo lives in private fields, out of any caller's reach (a forged seal, a
+ * poisoned idempotency hash).
  */
 class Facts implements ParsedFacts {
   #canonicalJson: string | undefined = undefined;
@@ -35,11 +33,6 @@ class Facts implements ParsedFacts {
     readonly quantities: readonly number[],
     readonly completedAtMs: number,
   ) {}
-
-  /** Facts this module built (not a look-alike, a copy or a Proxy of them). */
-  static is(value: unknown): value is Facts {
-    return typeof value === "object" && value !== null && #sealedRecord in value;
-  }
 
   static canonicalJson(facts: Facts, serialise: (obs: UsageObservation) => string): string {
     if (facts.#canonicalJson === undefined) facts.#canonicalJson = serialise(facts.observation);
@@ -55,14 +48,39 @@ class Facts implements ParsedFacts {
   }
 }
 
+/** Returns the object it is given: what lets {@link Stamped} add its private field to it. */
+class ReturnsTarget {
+  constructor(target: object) {
+    // biome-ignore lint/correctness/noConstructorReturn: the point (a base class's return override)
+    return target;
+  }
+}
+
 /**
- * Facts ride on the parsed observation under a module-private symbol (non-enumerable, so
- * invisible to JSON and Object.keys): a property read is much cheaper on the hot path than
- * a WeakMap lookup. Only this module can set it, and only before freezing; only this module's
- * `Facts` count (see {@link Facts}).
+ * Facts ride on the parsed observation itself as a private field, added by a constructor whose
+ * base returns the observation (a class's "return override"): invisible to every reflection
+ * (keys, symbols, JSON, spread, structuredClone, deep equality), never copied nor inherited
+ * (a copy, an heir or a Proxy of a parsed observation has none), and only this module can add
+ * or read it. Reading it is a property load, much cheaper on the hot path than a WeakMap lookup;
+ * adding it costs a fraction of `Object.defineProperty` (which a symbol property needed to stay
+ * non-enumerable). It is added once, before the observation is frozen.
  */
-const FACTS = Symbol("latch.observationFacts");
-type WithFacts = { readonly [FACTS]?: unknown };
+class Stamped extends ReturnsTarget {
+  readonly #facts: Facts;
+
+  private constructor(target: UsageObservation, facts: Facts) {
+    super(target);
+    this.#facts = facts;
+  }
+
+  static stamp(target: UsageObservation, facts: Facts): void {
+    new Stamped(target, facts);
+  }
+
+  static factsOf(value: object): Facts | undefined {
+    return #facts in value ? value.#facts : undefined;
+  }
+}
 
 /**
  * Freezes every member of a parsed observation. The schema's shape is one level deep: every
@@ -77,16 +95,10 @@ function freezeMembers(obs: UsageObservation): UsageObservation {
   return obs;
 }
 
-function factsOf(value: unknown): Facts | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
-  const facts = (value as WithFacts)[FACTS];
-  return Facts.is(facts) ? facts : undefined;
-}
-
 /** The facts of `value` when it is itself a parsed observation (not a copy, a Proxy or an heir of one). */
 function ownFacts(value: unknown): Facts | undefined {
-  const facts = factsOf(value);
-  return facts !== undefined && facts.observation === value ? facts : undefined;
+  if (typeof value !== "object" || value === null) return undefined;
+  return Stamped.factsOf(value);
 }
 
 function computeFacts(obs: UsageObservation): Facts {
@@ -135,8 +147,17 @@ export function parseObservation(input: unknown): UsageObservation {
   const obs =
     fastParseObservation(input) ??
     freezeMembers(parseWith(UsageObservationSchema, input, "UsageObservation"));
-  Object.defineProperty(obs, FACTS, { value: computeFacts(obs), enumerable: false });
+  Stamped.stamp(obs, computeFacts(obs));
   return Object.freeze(obs);
+}
+
+/**
+ * The facts of `value` when it came out of {@link parseObservation} itself (frozen, so
+ * unchanged since: every member is valid, its completion time is `completedAtMs`), else
+ * `undefined`: for hot paths that skip re-validating what was parsed, and validate the rest.
+ */
+export function parsedFacts(value: unknown): ParsedFacts | undefined {
+  return ownFacts(value);
 }
 
 /** True when `value` came out of {@link parseObservation} (and, being frozen, is unchanged since). */
@@ -172,5 +193,5 @@ export function rememberSealedRecord(value: unknown, record: object): boolean {
 
 /** Facts about a parsed observation; parses (and validates) it first when needed. */
 export function observationFacts(value: UsageObservation): ParsedFacts {
-  return ownFacts(value) ?? (factsOf(parseObservation(value)) as Facts);
+  return ownFacts(value) ?? (ownFacts(parseObservation(value)) as Facts);
 }

@@ -4,11 +4,13 @@ import {
   NoSnapshotForTierError,
   NoSnapshotInEffectError,
 } from "../errors/index.js";
+import { parsedFacts } from "../observation/parse.js";
 import { type ModelRef, ModelRefSchema, ProviderRefSchema } from "../schemas/model.js";
+import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import { type PriceSnapshot, PriceSnapshotSchema } from "../schemas/pricing.js";
 import { canonicalServiceTier, serviceTierOf } from "../schemas/service-tier.js";
-import { IsoTimestampSchema } from "../schemas/time.js";
+import { IsoTimestampSchema, isoTimestampMs, usualTimestamp } from "../schemas/time.js";
 import { type ModelCatalog, matchModel } from "./model-match.js";
 import type { PriceRequest, PriceResolution } from "./resolution.js";
 
@@ -47,6 +49,12 @@ const overlaps = (a: Entry, b: Entry) => a.from < b.until && b.from < a.until;
 
 // Set by the class's static block (which alone can check its private brand); see inlinePricingSource.
 let inlineSource: (source: unknown) => InMemoryPricingSource | undefined;
+let resolveChecked: (
+  source: InMemoryPricingSource,
+  ref: ModelRef,
+  time: number,
+  providerId: string | undefined,
+) => PriceResolution;
 
 /**
  * An in-memory {@link PricingSource} over a fixed list of snapshots.
@@ -172,6 +180,11 @@ export class InMemoryPricingSource implements PricingSource {
    */
   resolvePriceSync(request: PriceRequest): PriceResolution {
     const { ref, time, providerId } = checkRequest(request);
+    return this.#resolve(ref, time, providerId);
+  }
+
+  /** {@link resolvePriceSync} of a request already checked: `time` is `Date.parse(at)`. */
+  #resolve(ref: ModelRef, time: number, providerId: string | undefined): PriceResolution {
     // One catalog per source, aimed at this call (no closures per call: resolving is on the record path).
     const catalog = this.#catalog;
     catalog.time = time;
@@ -252,6 +265,7 @@ export class InMemoryPricingSource implements PricingSource {
       source.resolvePriceSync === resolvePriceSync
         ? source
         : undefined;
+    resolveChecked = (source, ref, time, providerId) => source.#resolve(ref, time, providerId);
   }
 }
 
@@ -264,6 +278,30 @@ export class InMemoryPricingSource implements PricingSource {
  */
 export function inlinePricingSource(source: unknown): InMemoryPricingSource | undefined {
   return inlineSource(source);
+}
+
+/**
+ * `source.resolvePriceSync({ model, at: timing.completedAt, providerId })` for an observation,
+ * without checking the request again when `obs` came out of `parseObservation` (its model and
+ * providerId passed the same schemas, and its completion time is known in epoch ms): the same
+ * answer. Any other value is checked as `resolvePriceSync` checks it. `source` must be one
+ * {@link inlinePricingSource} returned. For the facade's inline record path; not exported
+ * from the package.
+ */
+export function resolveObservationInline(
+  source: InMemoryPricingSource,
+  obs: UsageObservation,
+): PriceResolution {
+  const facts = parsedFacts(obs);
+  if (facts === undefined) {
+    return source.resolvePriceSync({
+      model: obs.model,
+      at: obs.timing.completedAt,
+      providerId: obs.provider?.providerId,
+    });
+  }
+  const parsed = facts.observation;
+  return resolveChecked(source, parsed.model, facts.completedAtMs, parsed.provider?.providerId);
 }
 
 /** The sheet as the matcher sees it for one call: snapshots in effect at `time` that apply in `region`. */
@@ -336,7 +374,11 @@ function checkRequest(request: PriceRequest): {
   const at = request.at;
   let time = lastValidTime;
   if (at !== lastValidAt) {
-    time = Date.parse(parseWith(IsoTimestampSchema, at, "PriceRequest", "at"));
+    const checked =
+      typeof at === "string" && usualTimestamp(at)
+        ? at
+        : parseWith(IsoTimestampSchema, at, "PriceRequest", "at");
+    time = isoTimestampMs(checked);
     lastValidAt = at;
     lastValidTime = time;
   }

@@ -20,7 +20,7 @@ import type { UsageObservation } from "../schemas/observation.js";
 import type { PriceSnapshot } from "../schemas/pricing.js";
 import type { ModelMatch, RatedLineItem, RatedUsageRecord, RatingContext } from "../schemas/rating.js";
 import { serviceTierOf } from "../schemas/service-tier.js";
-import { IsoTimestampSchema } from "../schemas/time.js";
+import { IsoTimestampSchema, usualTimestamp } from "../schemas/time.js";
 
 /** Prices one observation against one snapshot. Implementations must be pure. */
 export interface RatingEngine {
@@ -85,7 +85,11 @@ function checkContext(ctx: RatingContext): number {
   if (typeof ctx !== "object" || ctx === null) throw contextError("", "expected an object");
   const ratedAt = ctx.ratedAt;
   if (ratedAt !== lastValidRatedAt) {
-    if (!IsoTimestampSchema.safeParse(ratedAt).success) {
+    // The clock's own form (`toISOString`) is read digit by digit; any other goes to the schema.
+    const valid =
+      (typeof ratedAt === "string" && usualTimestamp(ratedAt)) ||
+      IsoTimestampSchema.safeParse(ratedAt).success;
+    if (!valid) {
       throw contextError("ratedAt", "expected an ISO 8601 UTC timestamp such as 2026-01-01T00:00:00Z");
     }
     lastValidRatedAt = ratedAt;

@@ -52,6 +52,14 @@ const monthly: PriceSnapshot = {
     },
   ],
 };
+/** Priced until mid-2026 only: calls completed from then on have no snapshot. */
+const expiring: PriceSnapshot = {
+  ...flat,
+  snapshotId: "expiring:2026",
+  model: { billableModel: "expiring" },
+  aliases: undefined,
+  effectiveUntil: "2026-07-01T00:00:00Z",
+};
 /** Priced only once a step adds it. */
 const late: PriceSnapshot = {
   ...flat,
@@ -75,6 +83,9 @@ type Call = {
   meters: Record<string, number>;
   hold: number;
   corrected: boolean;
+  /** When the call completed (each form of timestamp, either side of the snapshots' bounds). */
+  at: string;
+  provider: string | undefined;
 };
 type Step =
   | { kind: "record"; call: Call }
@@ -87,7 +98,10 @@ type Step =
 const call: fc.Arbitrary<Call> = fc.record({
   id: fc.integer({ min: 0, max: 5 }),
   model: fc.oneof(
-    { weight: 6, arbitrary: fc.constantFrom("test-model", "twin", "tiered", "late", "openai/test-model") },
+    {
+      weight: 6,
+      arbitrary: fc.constantFrom("test-model", "twin", "tiered", "late", "openai/test-model", "expiring"),
+    },
     { weight: 1, arbitrary: fc.constantFrom("house-model", "nowhere") },
   ),
   tier: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
@@ -102,6 +116,20 @@ const call: fc.Arbitrary<Call> = fc.record({
     .chain((m) => fc.integer({ min: 0, max: 5 }).map((n) => (n === 0 ? { ...m, reasoning_tokens: 7 } : m))),
   hold: fc.integer({ min: 0, max: 2 }),
   corrected: fc.integer({ min: 0, max: 5 }).map((n) => n === 0),
+  at: fc.oneof(
+    { weight: 4, arbitrary: fc.constant("2026-03-01T12:00:01Z") },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(
+        "2026-03-01T12:00:01.500Z",
+        "2026-06-30T23:59:59.999999Z",
+        "2026-07-01T00:00:00Z",
+        "2026-07-01T00:00:00.000Z",
+        "2027-01-01T00:00:00Z",
+      ),
+    },
+  ),
+  provider: fc.constantFrom("openai", "openai", "anthropic", undefined),
 });
 const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 6, arbitrary: call.map((c) => ({ kind: "record", call: c }) as const) },
@@ -131,13 +159,16 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const IDS = ["e0:0:openai", "e0:0:openai\u{1F600}", "e0:0:openai\uFFFF", "e1:0:openai", "\u{10000}", "e"];
 
 function inputOf(c: Call): { obs: UsageObservation; hold: Hold | undefined } {
-  const obs = observation(c.meters, {
+  const base = observation(c.meters, {
     eventId: IDS[c.id] as string,
+    timing: { startedAt: "2026-01-01T00:00:00Z", completedAt: c.at },
     model: c.tier ? { billableModel: c.model, tier: "priority" } : { billableModel: c.model },
     ...(c.corrected
       ? { source: { kind: "corrected", correctionOf: IDS[(c.id + 1) % IDS.length] as string } }
       : {}),
   });
+  const { provider: _provider, ...unserved } = base;
+  const obs = c.provider === undefined ? unserved : { ...base, provider: { providerId: c.provider } };
   const hold: Hold | undefined =
     c.hold === 0
       ? undefined
@@ -156,7 +187,7 @@ const answerOf = (r: PromiseSettledResult<unknown>): unknown =>
 async function run(steps: readonly Step[], awaitReady: boolean, inline: boolean, dir: string) {
   const observations = new MemoryObservationStore();
   const rated = new MemoryRatedRecordStore();
-  const pricing = new InMemoryPricingSource([flat, twin, monthly]);
+  const pricing = new InMemoryPricingSource([flat, twin, monthly, expiring]);
   const counter = new MemoryUsageCounter();
   const warnings: LatchWarning[] = [];
   let clockCalls = 0;

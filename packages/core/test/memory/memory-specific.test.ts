@@ -108,6 +108,54 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     expect(await store.put(record)).toBe("already_exists");
   });
 
+  // A sealed first version skips the version-chain check (it holds by construction); a sealed
+  // correction is checked as any record is.
+  it("checks the chain of a sealed correction: its superseded version must be stored, in its currency", async () => {
+    const engine = new DefaultRatingEngine();
+    const obs = parseObservation(observation({ input_tokens: 10 }));
+    const priced = PriceSnapshotSchema.parse(snapshot({ prices }));
+    const v2 = rateSealed(engine, obs, priced, { ...ctx, version: 2 });
+    const store = new MemoryRatedRecordStore();
+    await expect(store.put(v2)).rejects.toMatchObject({ code: "invalid_input" });
+    const v1 = rateSealed(engine, obs, PriceSnapshotSchema.parse(snapshot({ prices, currency: "EUR" })), ctx);
+    expect(await store.put(v1)).toBe("stored");
+    await expect(store.put(v2)).rejects.toMatchObject({ code: "currency_mismatch" });
+    const v3 = rateSealed(engine, obs, priced, { ...ctx, version: 3, supersedes: `${obs.eventId}:v1` });
+    await expect(store.put(v3)).rejects.toMatchObject({ code: "invalid_input" });
+    expect((await store.current(obs.eventId))?.version).toBe(1);
+  });
+
+  // Versions are kept by eventId: a ratedRecordId is read back as `<eventId>:v<version>`.
+  it("finds a version by its exact ratedRecordId only, whatever the eventId holds", async () => {
+    const engine = new DefaultRatingEngine();
+    const priced = PriceSnapshotSchema.parse(snapshot({ prices }));
+    const store = new MemoryRatedRecordStore();
+    const obs = parseObservation(observation({ input_tokens: 10 }, { eventId: "a:v2:v" }));
+    const v1 = rateSealed(engine, obs, priced, ctx);
+    expect(await store.put(v1)).toBe("stored");
+    const v2 = rateSealed(engine, obs, priced, { ...ctx, version: 2 });
+    expect(await store.put(v2)).toBe("stored");
+    expect(await store.get("a:v2:v:v1")).toBe(v1);
+    expect(await store.get("a:v2:v:v2")).toBe(v2);
+    for (const id of [
+      "a:v2:v",
+      "a:v2",
+      "a:v2:v:v01",
+      "a:v2:v:v1.0",
+      "a:v2:v:v 1",
+      "a:v2:v:v0",
+      "a:v2:v:v3",
+      "a:v2:v:v1e0",
+    ]) {
+      expect(await store.get(id)).toBeUndefined();
+    }
+    expect(await store.current("a:v2:v")).toBe(v2);
+    expect(await store.current("a:v2")).toBeUndefined();
+    // A plain (unsealed) copy of a stored version is found by its id: the same record, already stored.
+    expect(await store.put(structuredClone({ ...v1 }))).toBe("already_exists");
+    expect((await store.listSince(undefined, 10)).items.map((e) => e.record)).toEqual([v1, v2]);
+  });
+
   it("copies anything else: a plain engine.rate() result, a custom engine's record", async () => {
     const plain = new DefaultRatingEngine().rate(
       parseObservation(observation({ input_tokens: 10 })),
@@ -136,22 +184,23 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     });
   });
 
-  // Adversarial review: the facts' symbol is visible to Object.getOwnPropertySymbols, so a
-  // caller can reach whatever hangs off it. Neither the seal nor the cached canonical JSON may.
-  it("cannot be forged through the observation's facts symbol (seal, cached hash, look-alike facts)", async () => {
+  // Adversarial review: facts once rode on a symbol visible to Object.getOwnPropertySymbols,
+  // so a caller could reach whatever hung off it. They are a private field now: nothing to
+  // reach, and a copy with every own property and descriptor (symbols included) is no parsed
+  // observation. Neither the seal nor the cached canonical JSON can be forged.
+  it("cannot be forged through the observation's facts (seal, cached hash, look-alike facts)", async () => {
     const { MemoryObservationStore } = await import("../../src/memory/index.js");
     const record = rate();
-    const obs = record.observation as unknown as Record<symbol, Record<string, unknown>>;
-    const symbol = Object.getOwnPropertySymbols(obs)[0] as symbol;
-    const facts = obs[symbol] as Record<string, unknown>;
-    expect(Object.keys(facts)).not.toContain("memo"); // nothing writable to reach
+    const obs = record.observation;
+    expect(Reflect.ownKeys(obs).every((key) => typeof key === "string")).toBe(true);
+    const descriptors = Object.getOwnPropertyDescriptors(obs);
 
-    // A caller-built observation carrying look-alike facts whose "seal" names a forged record.
-    const fake: Record<string | symbol, unknown> = { ...record.observation, meters: { input_tokens: -5 } };
+    // A caller-built observation with the parsed one's every descriptor, whose "seal" names a forged record.
+    const fake = Object.defineProperties(
+      {},
+      { ...descriptors, meters: { value: { input_tokens: -5 }, enumerable: true } },
+    );
     const forged: Record<string, unknown> = { ...record, total: "999", observation: fake };
-    Object.defineProperty(fake, symbol, {
-      value: { ...facts, observation: fake, memo: { canonicalJson: '"x"', sealedRecord: forged } },
-    });
     const store = new MemoryRatedRecordStore();
     await expect(store.put(forged as never)).rejects.toMatchObject({ code: "invalid_input" });
     const observations = new MemoryObservationStore();
@@ -160,9 +209,6 @@ describe("MemoryRatedRecordStore and sealed records", () => {
     // A valid look-alike is parsed and copied: changing it afterwards changes nothing stored.
     const lookAlike: Record<string | symbol, unknown> = structuredClone({ ...record.observation });
     const copy: Record<string, unknown> = { ...record, observation: lookAlike };
-    Object.defineProperty(lookAlike, symbol, {
-      value: { ...facts, observation: lookAlike, memo: { canonicalJson: '"x"', sealedRecord: copy } },
-    });
     expect(await store.put(copy as never)).toBe("stored");
     copy.total = "999";
     (lookAlike.subject as Record<string, unknown>).tenantId = "other";

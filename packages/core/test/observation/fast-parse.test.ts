@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
 import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
+import { IsoTimestampSchema, usualTimestamp } from "../../src/schemas/time.js";
 import { observation } from "../support.js";
 
 /** Keys in order, all the way down: the pre-check must give the schema's shape exactly. */
@@ -85,9 +86,15 @@ const meters = mostly(
 const input = object(
   {
     eventId: text,
-    subject: mostly(object({ tenantId: text }, { orgId: text, feature: text }), pick(null, "acme", [])),
+    subject: mostly(
+      object(
+        { tenantId: text },
+        { orgId: text, projectId: text, apiKeyId: text, endUserId: text, feature: text },
+      ),
+      pick(null, "acme", []),
+    ),
     meters,
-    model: mostly(object({ billableModel: text }, { tier: text, vendor: text }), pick("m")),
+    model: mostly(object({ billableModel: text }, { tier: text, vendor: text, region: text }), pick("m")),
     source: mostly(
       fc.oneof(
         pick({ kind: "provider_reported" }, { kind: "estimated" }),
@@ -183,6 +190,36 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     }
   });
 
+  it("reads each member of the subject, model and provider once, and agrees with the schema on hidden ones", () => {
+    const base = observation({ input_tokens: 1 }, { provider: { providerId: "openai" } });
+    for (const reads of [1, 2, 3]) {
+      returnsOnlyValid({ ...base, subject: flipping({}, "tenantId", "acme", "", reads) });
+      returnsOnlyValid({
+        ...base,
+        subject: flipping({ tenantId: "a" }, "endUserId", "u", "a\u0000b", reads),
+      });
+      returnsOnlyValid({ ...base, model: flipping({}, "billableModel", "m", "", reads) });
+      returnsOnlyValid({
+        ...base,
+        model: flipping({ billableModel: "m" }, "region", "eu", "x".repeat(257), reads),
+      });
+      returnsOnlyValid({ ...base, provider: flipping({}, "providerId", "openai", "", reads) });
+    }
+    const hidden = <T extends object>(value: T, key: string, member: unknown): T =>
+      Object.defineProperty(value, key, { value: member, enumerable: false });
+    const inputs = [
+      { ...base, subject: hidden({ tenantId: "acme" }, "orgId", "o") },
+      { ...base, subject: hidden({ tenantId: "acme" }, "projectId", "") },
+      { ...base, subject: hidden({}, "tenantId", "acme") },
+      { ...base, model: hidden({ billableModel: "m" }, "tier", "priority") },
+      { ...base, model: hidden({}, "billableModel", "m") },
+      { ...base, provider: hidden({ providerId: "p" }, "extra", 1) },
+      { ...base, provider: hidden({}, "providerId", "p") },
+    ];
+    for (const input of inputs) agrees(input);
+    expect(agrees(base)).toBe(true);
+  });
+
   it("sends a meter set whose constructor is not a plain object's to the schema (which refuses it)", () => {
     function Meters() {}
     Meters.prototype = Object.create(null);
@@ -205,5 +242,53 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     expect(isParsedObservation(proxy)).toBe(false);
     expect(parseObservation(proxy)).toEqual(parent);
     expect(parseObservation(parent)).toBe(parent);
+  });
+});
+
+describe("usualTimestamp (the pre-check's timestamp without the pattern)", () => {
+  const schemaAccepts = (value: string) => IsoTimestampSchema.safeParse(value).success;
+  const pad = (n: number, width: number) => String(n).padStart(width, "0");
+
+  it("is the schema, in both usual forms, for every month end of 1900–2500 (leap days included)", () => {
+    let accepted = 0;
+    for (let year = 1900; year <= 2500; year++) {
+      for (let month = 0; month <= 13; month++) {
+        for (const day of [0, 1, 28, 29, 30, 31, 32]) {
+          const date = `${pad(year, 4)}-${pad(month, 2)}-${pad(day, 2)}`;
+          for (const value of [`${date}T23:59:59Z`, `${date}T00:00:00.000Z`]) {
+            const usual = usualTimestamp(value);
+            expect([value, usual]).toEqual([value, schemaAccepts(value)]);
+            if (usual) accepted++;
+          }
+        }
+      }
+    }
+    expect(accepted).toBeGreaterThan(10_000);
+  });
+
+  it("accepts only what the schema accepts, whatever the characters (property)", () => {
+    const digit = fc.constantFrom(..."0123456789");
+    const field = (width: number) =>
+      fc.array(digit, { minLength: width, maxLength: width }).map((d) => d.join(""));
+    const usualForm = fc
+      .tuple(field(4), field(2), field(2), field(2), field(2), field(2), fc.option(field(3)))
+      .map(([y, mo, d, h, mi, s, ms]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${ms === null ? "" : `.${ms}`}Z`);
+    const mutated = fc
+      .tuple(usualForm, fc.nat(30), fc.constantFrom(..."0123456789-T:.Zzt +\u0000"), fc.boolean())
+      .map(([value, at, ch, insert]) =>
+        insert ? value.slice(0, at) + ch + value.slice(at) : value.slice(0, at) + ch + value.slice(at + 1),
+      );
+    fc.assert(
+      fc.property(usualForm, (value) => {
+        expect(usualTimestamp(value)).toBe(schemaAccepts(value));
+      }),
+      { numRuns: 5_000 },
+    );
+    fc.assert(
+      fc.property(fc.oneof(mutated, fc.string({ maxLength: 26 })), (value) => {
+        if (usualTimestamp(value)) expect(schemaAccepts(value)).toBe(true);
+      }),
+      { numRuns: 5_000 },
+    );
   });
 });
