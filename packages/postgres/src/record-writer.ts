@@ -337,7 +337,11 @@ export class PostgresRecordWriter implements RecordWriter {
     this.#settings = settings;
     this.#group =
       group !== undefined && isPool(db)
-        ? new GroupCommit(group, (batch) => this.#commit(db, batch))
+        ? new GroupCommit(
+            group,
+            (batch) => this.#commit(db, batch),
+            (call) => call.eventId,
+          )
         : undefined;
   }
 

@@ -152,7 +152,7 @@ describe("postgres record writer", () => {
     expect(await stored(obs.eventId)).toMatchObject({ observations: 0 });
   });
 
-  it("64 concurrent callers share one transaction; duplicates answer like sequential calls; one conflicting payload fails alone", async () => {
+  it("64 concurrent callers share two transactions (a batch sent with nothing in flight is split, an event's calls in one half); duplicates answer like sequential calls; one conflicting payload fails alone", async () => {
     const writer = writerOf({ groupCommit: { maxWaitMs: 50, maxBatch: 64 } });
     const conflicted = makeObservation({});
     await writer.write(conflicted, rate(conflicted)); // stored before, with another payload than below
@@ -193,7 +193,7 @@ describe("postgres record writer", () => {
     expect(answer(62).value).toEqual({ observation: "appended", current: undefined });
     expect(answer(63).value).toEqual({ observation: "already_exists", current: undefined });
 
-    // Each event stored once; every rated record of the batch written by one transaction.
+    // Each event stored once; the rated records of the batch written by its two transactions.
     const xids = new Set<string>();
     for (const obs of distinct) {
       const rows = await stored(obs.eventId);
@@ -201,7 +201,7 @@ describe("postgres record writer", () => {
       expect(rows.rated).toHaveLength(1);
       xids.add((rows.rated[0] as { xid: string }).xid);
     }
-    expect(xids.size).toBe(1);
+    expect(xids.size).toBe(2);
     expect((await stored(conflicted.eventId)).rated).toHaveLength(1);
     expect(await stored(e.eventId)).toMatchObject({ observations: 1, priced: false, rated: [] });
   });
@@ -284,7 +284,7 @@ describe("createLatch on Postgres records through the writer", () => {
       retry: { attempts: 4, baseDelayMs: 5 },
     });
 
-  it("64 concurrent record() calls with duplicates and one conflicting payload: each call answered as if sequential, one transaction", async () => {
+  it("64 concurrent record() calls with duplicates and one conflicting payload: each call answered as if sequential, two transactions", async () => {
     const latch = latchOn({ groupCommit: { maxWaitMs: 50, maxBatch: 64 } });
     await latch.ready();
     const distinct = Array.from({ length: 60 }, () => makeObservation({}));
@@ -306,7 +306,7 @@ describe("createLatch on Postgres records through the writer", () => {
       expect(rows.rated).toHaveLength(1);
       xids.add((rows.rated[0] as { xid: string }).xid);
     }
-    expect(xids.size).toBe(1);
+    expect(xids.size).toBe(2);
     await latch.close();
   });
 
