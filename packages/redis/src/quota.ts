@@ -801,8 +801,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
     if (claim.error !== undefined) {
       // No locator, so nobody could resolve a hold granted here: take it back (best effort;
-      // if that fails too, the hold expires after ttlMs) and fail closed.
-      if (isNewHold(reserved.value)) {
+      // if that fails too, the hold expires after ttlMs) and fail closed. Not after a transient
+      // error: the call is sent again (same token), and its tombstone would refuse that retry
+      // ({4}); if no retry is granted in time, the call's own take-back (#abandon) releases it.
+      if (isNewHold(reserved.value) && !isTransient(claim.error)) {
         await this.#unreserve(holdId, account, amount, token, recordTtlMs).catch(() => undefined);
       }
       throw claim.error;
