@@ -3,8 +3,8 @@ import type { Cluster } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { KeySpace, RedisQuota } from "../src/index.js";
 import { redisSuites } from "./support/conformance.js";
-import { quotaBehaviour } from "./support/quota-behaviour.js";
 import { expectLatchError } from "./support/expect.js";
+import { quotaBehaviour } from "./support/quota-behaviour.js";
 import { connectCluster, deleteByPrefix, keysByPrefix, runPrefix } from "./support/redis.js";
 import { type OwnedCluster, ownedCluster } from "./support/servers.js";
 
