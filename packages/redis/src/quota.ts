@@ -801,8 +801,10 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     }
     if (claim.error !== undefined) {
       // No locator, so nobody could resolve a hold granted here: take it back (best effort;
-      // if that fails too, the hold expires after ttlMs) and fail closed.
-      if (isNewHold(reserved.value)) {
+      // if that fails too, the hold expires after ttlMs) and fail closed. Not after a transient
+      // error: the call is sent again (same token), and its tombstone would refuse that retry
+      // ({4}); if no retry is granted in time, the call's own take-back (#abandon) releases it.
+      if (isNewHold(reserved.value) && !isTransient(claim.error)) {
         await this.#unreserve(holdId, account, amount, token, recordTtlMs).catch(() => undefined);
       }
       throw claim.error;
@@ -838,7 +840,12 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
       await this.#client.set(this.#keys.holdLocator(holdId), account, "PX", recordTtlMs);
       return;
     }
-    if (isNewHold(reply)) await this.#unreserve(holdId, account, amount, token, recordTtlMs);
+    // Also a replay ({2}): an earlier attempt of this call may have created the hold (its take-back
+    // or this check failed transiently); unreserve-3.lua releases it only while it carries this
+    // call's token (so never a hold another call was granted).
+    if (isNewHold(reply) || (Array.isArray(reply) && reply[0] === 2)) {
+      await this.#unreserve(holdId, account, amount, token, recordTtlMs);
+    }
     throw new IdempotencyConflictError({
       id: holdId,
       existingHash: requestHash(previous, replyInteger(stored.split("|")[1], "hold.amount")),
