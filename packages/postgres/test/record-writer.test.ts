@@ -242,19 +242,25 @@ describe("postgres record writer", () => {
       await blocker.query("BEGIN");
       await blocker.query(`LOCK TABLE "${schema}".observations IN EXCLUSIVE MODE`);
       const writes = Promise.all(batch.map((obs) => settled(writer.write(obs, rate(obs)))));
-      let pid: number | undefined;
-      for (let i = 0; i < 200 && pid === undefined; i++) {
+      // The batch of 32 leaves with nothing in flight: two transactions, both waiting. Kill both
+      // (killing one leaves the other waiting until its lock timeout: it would fail, but only
+      // after seconds, and not because of the kill).
+      let pids: number[] = [];
+      for (let i = 0; i < 200 && pids.length < 2; i++) {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
           [`%INSERT INTO "${schema}".observations%`],
         );
-        pid = (rows[0] as { pid: number } | undefined)?.pid;
-        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+        pids = (rows as Array<{ pid: number }>).map((r) => r.pid);
+        if (pids.length < 2) await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      expect(pid).toBeDefined();
-      await blocker.query("SELECT pg_terminate_backend($1)", [pid]);
+      expect(pids).toHaveLength(2);
+      const killedAt = Date.now();
+      for (const pid of pids) await blocker.query("SELECT pg_terminate_backend($1)", [pid]);
       results = await writes;
+      // Answered because of the kill, not a timeout.
+      expect(Date.now() - killedAt).toBeLessThan(2_000);
       await blocker.query("COMMIT");
     } finally {
       blocker.release();
