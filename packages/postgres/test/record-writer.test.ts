@@ -206,6 +206,58 @@ describe("postgres record writer", () => {
     expect(await stored(e.eventId)).toMatchObject({ observations: 1, priced: false, rated: [] });
   });
 
+  it("pools of 1 and 2: overlapping waves (split batches and batches sent while others are in flight, shared eventIds, conflicting payloads) all answer promptly; each event stored once, appended once", async () => {
+    for (const max of [1, 2]) {
+      const small = new pg.Pool({ connectionString: DATABASE_URL, max });
+      try {
+        const observations = new PostgresObservationStore(small, {
+          schema,
+          groupCommit: { maxWaitMs: 1, maxBatch: 32 },
+        });
+        const writer = observations.recordWriter(new PostgresRatedRecordStore(small, { schema }));
+        if (writer === undefined) throw new Error("expected a record writer");
+        const events = Array.from({ length: 48 }, () => makeObservation({}));
+        const started = Date.now();
+        const waves: Array<Promise<Array<Awaited<ReturnType<typeof settled<RecordWriteResult>>>>>> = [];
+        const conflicting: string[] = [];
+        for (let wave = 0; wave < 4; wave++) {
+          // Each wave: every event again, in another order (reversed on odd waves), a third unpriced;
+          // on wave 2, another payload for every fifth event.
+          const order = wave % 2 === 0 ? events : [...events].reverse();
+          waves.push(
+            Promise.all(
+              order.map((obs, i) => {
+                if (wave === 2 && i % 5 === 0) {
+                  const other = { ...obs, meters: { input_tokens: 1_000 + i } };
+                  conflicting.push(obs.eventId);
+                  return settled(writer.write(other, rate(other)));
+                }
+                return settled(writer.write(obs, i % 3 === 0 ? undefined : rate(obs)));
+              }),
+            ),
+          );
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const results = (await Promise.all(waves)).flat();
+        expect(Date.now() - started, `pool of ${max}`).toBeLessThan(5_000);
+        const failed = results.filter((r) => !r.ok);
+        expect(failed).toHaveLength(conflicting.length);
+        for (const r of failed)
+          expect(r).toMatchObject({ ok: false, error: { code: "idempotency_conflict" } });
+        const appended = results.filter((r) => r.ok && r.value.observation === "appended");
+        expect(appended).toHaveLength(events.length);
+        for (const obs of events) {
+          const rows = await stored(obs.eventId);
+          expect(rows.observations).toBe(1);
+          expect(rows.rated.length).toBeLessThanOrEqual(1);
+          expect(rows.priced).toBe(rows.rated.length === 1);
+        }
+      } finally {
+        await small.end();
+      }
+    }
+  });
+
   it("a row the server refuses fails alone: its neighbours in the batch are stored", async () => {
     const writer = writerOf({ groupCommit: { maxWaitMs: 50, maxBatch: 16 } });
     // A real refusal by the server (a check in a trigger), for one eventId only.
@@ -242,19 +294,25 @@ describe("postgres record writer", () => {
       await blocker.query("BEGIN");
       await blocker.query(`LOCK TABLE "${schema}".observations IN EXCLUSIVE MODE`);
       const writes = Promise.all(batch.map((obs) => settled(writer.write(obs, rate(obs)))));
-      let pid: number | undefined;
-      for (let i = 0; i < 200 && pid === undefined; i++) {
+      // The batch of 32 leaves with nothing in flight: two transactions, both waiting. Kill both
+      // (killing one leaves the other waiting until its lock timeout: it would fail, but only
+      // after seconds, and not because of the kill).
+      let pids: number[] = [];
+      for (let i = 0; i < 200 && pids.length < 2; i++) {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
           [`%INSERT INTO "${schema}".observations%`],
         );
-        pid = (rows[0] as { pid: number } | undefined)?.pid;
-        if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+        pids = (rows as Array<{ pid: number }>).map((r) => r.pid);
+        if (pids.length < 2) await new Promise((resolve) => setTimeout(resolve, 25));
       }
-      expect(pid).toBeDefined();
-      await blocker.query("SELECT pg_terminate_backend($1)", [pid]);
+      expect(pids).toHaveLength(2);
+      const killedAt = Date.now();
+      for (const pid of pids) await blocker.query("SELECT pg_terminate_backend($1)", [pid]);
       results = await writes;
+      // Answered because of the kill, not a timeout.
+      expect(Date.now() - killedAt).toBeLessThan(2_000);
       await blocker.query("COMMIT");
     } finally {
       blocker.release();

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
 import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
-import { IsoTimestampSchema, usualTimestamp } from "../../src/schemas/time.js";
+import { IsoTimestampSchema, isoTimestampMs, usualTimestamp } from "../../src/schemas/time.js";
 import { observation } from "../support.js";
 
 /** Keys in order, all the way down: the pre-check must give the schema's shape exactly. */
@@ -242,6 +242,52 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     expect(isParsedObservation(proxy)).toBe(false);
     expect(parseObservation(proxy)).toEqual(parent);
     expect(parseObservation(parent)).toBe(parent);
+  });
+});
+
+// Adversarial review (h-adv3): a parsed observation's completion time (which picks the price
+// snapshot in effect) is `isoTimestampMs`, read from the digits for the usual forms; the inline
+// record path no longer re-checks it with `Date.parse`. It must be the same instant.
+describe("isoTimestampMs (a parsed observation's completedAtMs)", () => {
+  it("is Date.parse for every timestamp the schema accepts: both usual forms, other fractions, edge years, leap days", () => {
+    const digit = fc.constantFrom(..."0123456789");
+    const two = (min: number, max: number) => fc.integer({ min, max }).map((n) => String(n).padStart(2, "0"));
+    const fraction = fc.option(fc.array(digit, { minLength: 1, maxLength: 12 }).map((d) => `.${d.join("")}`));
+    const form = fc
+      .tuple(
+        fc.oneof(
+          fc.constantFrom("1970", "2000", "2100", "9999"),
+          fc.integer({ min: 1970, max: 9999 }).map(String),
+        ),
+        two(1, 12),
+        two(1, 31),
+        two(0, 23),
+        two(0, 59),
+        two(0, 59),
+        fraction,
+      )
+      .map(([y, mo, d, h, mi, s, f]) => `${y}-${mo}-${d}T${h}:${mi}:${s}${f ?? ""}Z`);
+    let accepted = 0;
+    fc.assert(
+      fc.property(form, (value) => {
+        if (!IsoTimestampSchema.safeParse(value).success) return;
+        accepted++;
+        expect([value, isoTimestampMs(value)]).toEqual([value, Date.parse(value)]);
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(accepted).toBeGreaterThan(15_000);
+    for (const value of [
+      "1970-01-01T00:00:00Z",
+      "1970-01-01T00:00:00.000Z",
+      "9999-12-31T23:59:59.999Z",
+      "9999-12-31T23:59:59.9999999999Z",
+      "2000-02-29T12:00:00.5Z",
+      "2024-02-29T23:59:59.999Z",
+    ]) {
+      expect(IsoTimestampSchema.safeParse(value).success).toBe(true);
+      expect([value, isoTimestampMs(value)]).toEqual([value, Date.parse(value)]);
+    }
   });
 });
 
