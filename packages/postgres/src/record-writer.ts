@@ -217,9 +217,9 @@ function prepare(observation: UsageObservation, record: RatedUsageRecord | undef
   const hash = hashCanonicalJson(canonical);
   if (record === undefined) return { eventId: obs.eventId, hash, observation: canonical, record: undefined };
   // A record the default engine just sealed is valid by construction and frozen since: parsing
-  // it again would only repeat the engine's checks (a third of this call's CPU). Except its
-  // snapshotId: the snapshot schema does not refuse U+0000 or a lone surrogate there, the
-  // record schema does (and jsonb cannot hold them), so such a record is parsed and refused.
+  // it again would only repeat the engine's checks (a third of this call's CPU). Its snapshotId
+  // is still checked: the snapshot schema refuses U+0000 and lone surrogates there, but a
+  // pricing source that skips that schema could hand the engine one, and jsonb cannot hold it.
   let parsed: RatedUsageRecord;
   if (isSealedRecord(record) && isWellFormedText(record.snapshotId)) parsed = record;
   else {
