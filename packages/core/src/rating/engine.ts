@@ -80,11 +80,16 @@ const MATCH_RULES: ReadonlySet<unknown> = new Set<ModelMatch["rule"]>([
 // Strings are immutable: a ratedAt already checked need not be checked again (contexts repeat in batches).
 let lastValidRatedAt: string | undefined;
 
-/** Validates the context (cheaply: it is checked on every call) and returns the version. */
-function checkContext(ctx: RatingContext): number {
+/**
+ * Validates the context (cheaply: it is checked on every call) and returns what it checked: each
+ * field is read once, so a context whose getters answer differently on a second read cannot put
+ * into the record a value that was not checked.
+ */
+function checkContext(ctx: RatingContext): CheckedContext {
   if (typeof ctx !== "object" || ctx === null) throw contextError("", "expected an object");
   const ratedAt = ctx.ratedAt;
-  if (ratedAt !== lastValidRatedAt) {
+  // (Before the first valid one, lastValidRatedAt is undefined: a missing ratedAt is not it.)
+  if (typeof ratedAt !== "string" || ratedAt !== lastValidRatedAt) {
     // The clock's own form (`toISOString`) is read digit by digit; any other goes to the schema.
     const valid =
       (typeof ratedAt === "string" && usualTimestamp(ratedAt)) ||
@@ -103,32 +108,47 @@ function checkContext(ctx: RatingContext): number {
     }
     if (version === 1) throw contextError("supersedes", "a first version supersedes nothing");
   }
-  const match = ctx.modelMatch;
-  if (match !== undefined) {
-    if (typeof match !== "object" || match === null) throw contextError("modelMatch", "expected an object");
-    if (!MATCH_RULES.has(match.rule)) {
+  const given = ctx.modelMatch;
+  let modelMatch: ModelMatch | undefined;
+  if (given !== undefined) {
+    if (typeof given !== "object" || given === null) throw contextError("modelMatch", "expected an object");
+    const rule = given.rule;
+    if (!MATCH_RULES.has(rule)) {
       throw contextError("modelMatch.rule", "expected alias, provider_prefix or dated_suffix");
     }
-    const id = match.matchedModel;
+    const id = given.matchedModel;
     if (typeof id !== "string" || id.length === 0 || id.length > 256) {
       throw contextError("modelMatch.matchedModel", "expected a billableModel");
     }
+    modelMatch = { rule, matchedModel: id };
   }
   const baseline = ctx.periodBaseline;
+  let periodBaseline: Partial<Record<BaselineKey, number>> | undefined;
   if (baseline !== undefined) {
     if (typeof baseline !== "object" || baseline === null)
       throw contextError("periodBaseline", "expected an object");
+    periodBaseline = Object.create(null) as Partial<Record<BaselineKey, number>>;
     for (const key in baseline) {
       const value = baseline[key as BaselineKey];
       if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
         throw contextError(`periodBaseline.${key}`, "expected a non-negative integer ≤ 2^53-1");
       }
+      periodBaseline[key as BaselineKey] = value;
     }
   }
-  return version;
+  return { ratedAt: ratedAt as string, version, supersedes, modelMatch, periodBaseline };
 }
 
-function periodBaseline(ctx: RatingContext, key: BaselineKey, tier: CompiledTier): number {
+/** A {@link RatingContext} as {@link checkContext} read and checked it. */
+interface CheckedContext {
+  readonly ratedAt: string;
+  readonly version: number;
+  readonly supersedes: string | undefined;
+  readonly modelMatch: ModelMatch | undefined;
+  readonly periodBaseline: Readonly<Partial<Record<BaselineKey, number>>> | undefined;
+}
+
+function periodBaseline(ctx: CheckedContext, key: BaselineKey, tier: CompiledTier): number {
   const value = ctx.periodBaseline?.[key];
   if (value === undefined) {
     throw contextError(
@@ -146,7 +166,7 @@ function quantityOf(facts: ParsedFacts, meter: MeterKind): number {
 }
 
 /** Lines for one tier configuration, given the observation's quantities. */
-function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: RatingContext, out: LineSink): void {
+function rateTier(tier: CompiledTier, facts: ParsedFacts, ctx: CheckedContext, out: LineSink): void {
   // facts.meters holds only the observation's non-zero meters: scan those, not the baseline list.
   let quantityInBaseline = 0;
   const names = facts.meters;
@@ -273,10 +293,11 @@ export class DefaultRatingEngine implements RatingEngine {
     const facts = observationFacts(observation);
     const obs = facts.observation;
     const compiled: CompiledSnapshot = compileSnapshot(snapshot);
-    const version = checkContext(context);
+    const checked = checkContext(context);
+    const version = checked.version;
     const { snapshotId, currency, model } = compiled.snapshot;
 
-    const match = context.modelMatch;
+    const match = checked.modelMatch;
     if (obs.model.billableModel !== model.billableModel) {
       if (match?.matchedModel !== model.billableModel) {
         throw LatchValidationError.at(
@@ -329,7 +350,7 @@ export class DefaultRatingEngine implements RatingEngine {
     if (compiled.tiers.length > 0) {
       // Baselines count every meter of the observation, tiered or not.
       const sink: LineSink = { items: lineItems, total, scale };
-      for (const tier of compiled.tiers) if (tierApplies(tier, facts)) rateTier(tier, facts, context, sink);
+      for (const tier of compiled.tiers) if (tierApplies(tier, facts)) rateTier(tier, facts, checked, sink);
       if (lineItems.length > 1) sortLineItems(lineItems);
       total = sink.total;
     }
@@ -347,10 +368,10 @@ export class DefaultRatingEngine implements RatingEngine {
         currency,
         lineItems,
         total: totalText,
-        ratedAt: context.ratedAt,
+        ratedAt: checked.ratedAt,
         observation: obs,
       };
-      if (version > 1) record.supersedes = context.supersedes ?? `${obs.eventId}:v${version - 1}`;
+      if (version > 1) record.supersedes = checked.supersedes ?? `${obs.eventId}:v${version - 1}`;
       return record;
     }
     if (version === 1) {
@@ -362,7 +383,7 @@ export class DefaultRatingEngine implements RatingEngine {
         currency,
         lineItems,
         total: totalText,
-        ratedAt: context.ratedAt,
+        ratedAt: checked.ratedAt,
         observation: obs,
       };
     }
@@ -370,12 +391,12 @@ export class DefaultRatingEngine implements RatingEngine {
       ratedRecordId,
       eventId: obs.eventId,
       version,
-      supersedes: context.supersedes ?? `${obs.eventId}:v${version - 1}`,
+      supersedes: checked.supersedes ?? `${obs.eventId}:v${version - 1}`,
       snapshotId,
       currency,
       lineItems,
       total: totalText,
-      ratedAt: context.ratedAt,
+      ratedAt: checked.ratedAt,
       observation: obs,
     };
   }

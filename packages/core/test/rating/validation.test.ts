@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { InvalidTierConfigError, NoSnapshotInEffectError, OverflowError } from "../../src/errors/index.js";
 import { DefaultRatingEngine, LatchError, LatchValidationError, parseObservation } from "../../src/index.js";
 import { ctx, observation, snapshot, thrown } from "../support.js";
@@ -246,5 +246,40 @@ describe("rating context", () => {
       () => engine.rate(observation({}), sheet as never, { ...ctx, supersedes: "x:v0" }),
       "supersedes",
     );
+  });
+  it("a missing ratedAt is refused, also before any valid one was seen", async () => {
+    // A fresh module: its cache of the last valid ratedAt starts empty (undefined).
+    vi.resetModules();
+    const { DefaultRatingEngine: Fresh } = await import("../../src/rating/engine.js");
+    const fresh = new Fresh() as DefaultRatingEngine;
+    // (Its error classes are the fresh module's own: compared by code and path, not by class.)
+    const e = thrown(() => fresh.rate(observation({}), sheet as never, {} as never)) as LatchValidationError;
+    expect(e.code).toBe("invalid_input");
+    expect(e.issues.map((i) => i.path)).toContain("ratedAt");
+    expectInvalid(() => engine.rate(observation({}), sheet as never, {} as never), "ratedAt");
+  });
+  it("each context field is read once: a getter that changes its answer cannot reach the record", () => {
+    let reads = 0;
+    const context = {
+      get ratedAt() {
+        reads++;
+        return reads === 1 ? "2026-03-01T00:00:00Z" : "not a timestamp";
+      },
+      get modelMatch() {
+        return undefined;
+      },
+    };
+    const record = engine.rate(observation({}), sheet as never, context as never);
+    expect(record.ratedAt).toBe("2026-03-01T00:00:00Z");
+    expect(reads).toBe(1);
+    let baselineReads = 0;
+    const baseline = {
+      get input_tokens() {
+        baselineReads++;
+        return baselineReads === 1 ? 5 : -1;
+      },
+    };
+    engine.rate(observation({}), sheet as never, { ...ctx, periodBaseline: baseline } as never);
+    expect(baselineReads).toBe(1);
   });
 });
