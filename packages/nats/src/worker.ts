@@ -76,7 +76,12 @@ export interface IngestWorkerStats {
 
 /** A running worker. */
 export interface IngestWorker {
-  /** Resolves once the worker has stopped (its last batch acknowledged or handed back). */
+  /**
+   * Resolves once the worker has stopped (its last batch acknowledged or handed back). Rejects
+   * when the NATS connection closed for good before `stop()` (closed by its owner, or out of
+   * reconnect attempts): a closed connection never comes back, so the worker ends instead of
+   * retrying forever; start it again on an open connection.
+   */
   readonly done: Promise<IngestWorkerStats>;
   /** Counts so far. */
   stats(): IngestWorkerStats;
@@ -242,6 +247,16 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
         failures = 0;
       } catch (error) {
         if (stopped) break;
+        if (options.nats.isClosed()) {
+          // A closed connection never reconnects (closed by its owner, or out of reconnect
+          // attempts): retrying would spin forever with nothing consumed. `done` rejects, so a
+          // supervisor starts the worker again; the messages it held are redelivered.
+          options.signal?.removeEventListener("abort", stopNow);
+          throw new Error(
+            `ingest worker on ${names.stream}: the NATS connection is closed (by its owner, or out of reconnect attempts); start the worker again on an open connection`,
+            { cause: error },
+          );
+        }
         onEvent({ kind: "fetch_failed", cause: error });
         failures++;
         await pause(Math.min(5_000, 100 * 2 ** Math.min(6, failures)), stopSignal.signal);
@@ -252,6 +267,9 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
   }
 
   const done = loop();
+  // Rejects only when the connection closed for good (see loop): handled here, so a process
+  // that never awaits `done` is not ended by an unhandled rejection; whoever awaits it sees it.
+  done.catch(() => undefined);
   return {
     done,
     stats: () => ({ ...stats }),
