@@ -368,12 +368,13 @@ function checkRequest(request: PriceRequest): {
   if (typeof request !== "object" || request === null) {
     throw LatchValidationError.at("PriceRequest", "", "expected { model, at, providerId? }");
   }
-  const ref = isPlainModelRef(request.model)
-    ? request.model
-    : parseWith(ModelRefSchema, request.model, "PriceRequest", "model");
+  // Each field read once: a getter cannot answer one value to the check and another to the lookup.
+  const model = request.model;
+  const ref = isPlainModelRef(model) ? model : parseWith(ModelRefSchema, model, "PriceRequest", "model");
   const at = request.at;
   let time = lastValidTime;
-  if (at !== lastValidAt) {
+  // (Before the first valid one, lastValidAt is undefined: a missing `at` is not it.)
+  if (typeof at !== "string" || at !== lastValidAt) {
     const checked =
       typeof at === "string" && usualTimestamp(at)
         ? at
