@@ -100,93 +100,25 @@ function textArray(values: readonly string[]): string {
 }
 
 /**
- * The five statements of one write, in order:
- * 1. insert the observations that are new, already marked priced when a rated record comes
- *    with them (one row version, not an insert and then an update), answering the ids inserted;
- * 2. compare the hash of every id with the stored one (the migration's `append_observations`
- *    with empty payloads: every id is stored by now, so it inserts nothing and raises `LT409`
- *    on another payload, which aborts the whole transaction);
- * 3. insert the rated records (version 1) of events that have none yet (a stored version wins,
- *    as the step-by-step path's `current()` lookup would find it);
- * 4. mark priced the events stored unpriced before that now have a record;
- * 5. read each event's current record, one index probe per event (its payload only when this
- *    transaction did not store it from the call).
- * Each statement sees what committed before it started (`READ COMMITTED`), so a concurrent
- * writer's row is found, not overwritten. The lookups are shaped so the planner probes the
- * indexes even before the tables were analysed (a per-row subplan, not a semi- or anti-join; a
- * LATERAL LIMIT 1 per event): a scan of `rated_records` per batch would cost more than the
- * batch saves (an unanalysed month partition of 20,000 rows made statement 4 a hash semi-join
- * over every partition, 88 ms per call; migration 0018 does the same for statement 2's check).
+ * The batch's five statements, run by migration 0019's `record_batch` (where each one's shape
+ * is explained): the new observations, the idempotency check, the new rated records, the
+ * priced mark, then one row per event (`id`, `appended`, and its current record `current_id`
+ * and `current_payload`, NULL for a version this transaction stored from the call). A PL/pgSQL
+ * function keeps its plans for the life of the connection: a batch is not planned again.
  */
-function statements(
+function recordBatch(
   q: string,
   observations: string,
   checks: string,
   records: string,
   ids: string,
   ours: string,
-): string[] {
-  return [
-    `INSERT INTO ${q}.observations (event_id, hash, payload, priced)
-       SELECT b.event_id, b.hash, b.payload, b.priced
-       FROM jsonb_to_recordset(${observations}::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
-       ON CONFLICT DO NOTHING RETURNING event_id`,
-    `SELECT ${q}.append_observations(${checks}::jsonb) AS ids`,
-    // Version 1 only: nothing to supersede, no currency to match. ON CONFLICT: a version another
-    // writer stored meanwhile stands, and statement 5 answers it.
-    `INSERT INTO ${q}.rated_records (${RATED_COLUMNS.join(", ")})
-       SELECT ${RATED_COLUMNS.map((c) => (c === "completed_at" ? "b.completed_text::timestamptz" : `b.${c}`)).join(", ")}
-       FROM jsonb_to_recordset(${records}::jsonb) AS b(${RATED_TYPES})
-       WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.event_id))
-       ON CONFLICT DO NOTHING`,
-    `UPDATE ${q}.observations o SET priced = true
-       WHERE o.event_id = ANY (${ids}) AND NOT o.priced
-         AND (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = o.event_id))`,
-    `SELECT i.id AS event_id, c.rated_record_id,
-         CASE WHEN c.xid = pg_current_xact_id_if_assigned() AND c.rated_record_id = ANY (${ours})
-         THEN NULL ELSE c.payload END AS payload
-       FROM unnest(${ids}) AS i(id)
-       CROSS JOIN LATERAL (
-         SELECT r.rated_record_id, r.xid, r.payload FROM ${q}.rated_records r
-         WHERE r.event_id = i.id ORDER BY r.version DESC LIMIT 1) c`,
-  ];
+) {
+  return `SELECT id, appended, current_id, current_payload
+    FROM ${q}.record_batch(${observations}::jsonb, ${checks}::jsonb, ${records}::jsonb, ${ids}::text[], ${ours}::text[])`;
 }
 
-/** The columns of `rated_records` a version is inserted with (as `put_rated_records` does). */
-const RATED_COLUMNS = [
-  "rated_record_id",
-  "event_id",
-  "version",
-  "hash",
-  "payload",
-  "currency",
-  "total",
-  "completed_ms",
-  "completed_text",
-  "completed_at",
-  "completed_day",
-  "provider",
-  "model",
-  "tenant_id",
-  "org_id",
-  "project_id",
-  "api_key_id",
-  "end_user_id",
-  "feature",
-  "success",
-  "input_tokens",
-  "output_tokens",
-  "cache_read_tokens",
-  "cache_write_tokens",
-  "total_tokens",
-] as const;
-const RATED_TYPES = `rated_record_id text, event_id text, version integer, hash text, payload jsonb,
-  currency text, total numeric, completed_ms bigint, completed_text text, completed_day text,
-  provider text, model text, tenant_id text, org_id text, project_id text, api_key_id text,
-  end_user_id text, feature text, success boolean, input_tokens bigint, output_tokens bigint,
-  cache_read_tokens bigint, cache_write_tokens bigint, total_tokens bigint`;
-
-/** The rows of statement 1 (`priced` when a record comes with the event) and of statement 2. */
+/** `record_batch`'s observations (`priced` when a record comes with the event) and its checks. */
 function observationRows(
   events: ReadonlyArray<Pick<BatchEvent, "eventId" | "hash" | "observation" | "record">>,
 ) {
@@ -200,13 +132,20 @@ function observationRows(
   return { rows: `[${rows.join(",")}]`, checks: `[${checks.join(",")}]` };
 }
 
-function outcome(appended: QueryResultLike, current: QueryResultLike): Outcome {
-  const ids = (appended.rows as Array<{ event_id: string }>).map((r) => r.event_id);
-  const rows = current.rows as Array<{ event_id: string; rated_record_id: string; payload: unknown }>;
-  return {
-    appended: new Set(ids),
-    current: new Map(rows.map((r) => [r.event_id, { ratedRecordId: r.rated_record_id, payload: r.payload }])),
-  };
+function outcome(result: QueryResultLike): Outcome {
+  const rows = result.rows as Array<{
+    id: string;
+    appended: boolean;
+    current_id: string | null;
+    current_payload: unknown;
+  }>;
+  const appended = new Set<string>();
+  const current = new Map<string, { ratedRecordId: string; payload: unknown }>();
+  for (const r of rows) {
+    if (r.appended) appended.add(r.id);
+    if (r.current_id !== null) current.set(r.id, { ratedRecordId: r.current_id, payload: r.current_payload });
+  }
+  return { appended, current };
 }
 
 /** Checks a call's arguments (`invalid_input` naming the field) and serialises them once. */
@@ -408,13 +347,13 @@ export class PostgresRecordWriter implements RecordWriter {
     }
   }
 
-  /** One simple query on a client of the pool: BEGIN, the four statements, COMMIT. */
+  /** One simple query on a client of the pool: BEGIN, `record_batch` with the batch as literals, COMMIT. */
   async #script(pool: PoolLike, { events }: Plan): Promise<Outcome> {
     const records = events.flatMap((e) => (e.record === undefined ? [] : [e.record.row]));
     const { rows, checks } = observationRows(events);
     const script = [
       beginScript(this.#settings),
-      ...statements(
+      recordBatch(
         this.#q,
         literal(rows),
         literal(checks),
@@ -433,8 +372,8 @@ export class PostgresRecordWriter implements RecordWriter {
     emitter.on?.("error", onError);
     try {
       const results = (await client.query(script)) as unknown as QueryResultLike[];
-      const n = results.length; // BEGIN, SET ×3, insert, check, put, mark, read, COMMIT
-      return outcome(results[n - 6] as QueryResultLike, results[n - 2] as QueryResultLike);
+      // BEGIN, SET ×3, record_batch, COMMIT
+      return outcome(results[results.length - 2] as QueryResultLike);
     } catch (error) {
       if (sqlState(error) === undefined) onError(error instanceof Error ? error : new Error(String(error)));
       else {
@@ -452,27 +391,15 @@ export class PostgresRecordWriter implements RecordWriter {
 
   /** One call in one transaction on a single session (or inside the caller's), with parameters. */
   #onSession(db: Queryable, call: Call): Promise<RecordWriteResult> {
-    const [insert, check, put, mark, read] = statements(
-      this.#q,
-      "$1",
-      "$1",
-      "$1",
-      "$1::text[]",
-      "$2::text[]",
-    );
-    const ids = [call.eventId];
     const { rows, checks } = observationRows([call]);
     const records = call.record === undefined ? "[]" : `[${call.record.row}]`;
     const ours = call.record === undefined ? [] : [call.record.id];
+    const text = recordBatch(this.#q, "$1", "$2", "$3", "$4", "$5");
     return new Promise<RecordWriteResult>((resolve, reject) => {
       const batch = plan([{ ...call, resolve, reject }]);
-      transact(db, this.#settings, async (tx) => {
-        const appended = await tx.query(insert as string, [rows]);
-        await tx.query(check as string, [checks]);
-        await tx.query(put as string, [records]);
-        await tx.query(mark as string, [ids]);
-        return outcome(appended, await tx.query(read as string, [ids, ours]));
-      }).then(
+      transact(db, this.#settings, async (tx) =>
+        outcome(await tx.query(text, [rows, checks, records, [call.eventId], ours])),
+      ).then(
         (result) => settle(batch, result),
         (error: unknown) => {
           try {

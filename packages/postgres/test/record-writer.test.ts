@@ -302,7 +302,7 @@ describe("postgres record writer", () => {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
-          [`%INSERT INTO "${schema}".observations%`],
+          [`%"${schema}".record_batch(%`],
         );
         pids = (rows as Array<{ pid: number }>).map((r) => r.pid);
         if (pids.length < 2) await new Promise((resolve) => setTimeout(resolve, 25));
@@ -383,7 +383,7 @@ describe("createLatch on Postgres records through the writer", () => {
         // From another session: inside a transaction, pg_stat_activity is read once and cached.
         const { rows } = await pool.query(
           `SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1`,
-          [`%INSERT INTO "${schema}".observations%`],
+          [`%"${schema}".record_batch(%`],
         );
         pid = (rows[0] as { pid: number } | undefined)?.pid;
         if (pid === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
