@@ -9,23 +9,31 @@
  * published as fast as 64 callers can, to print the consumer lag it leaves and the workers'
  * store throughput.
  *
+ * The deployment's shape: the gateway under test runs in a process of its own
+ * (`gateway-process.ts`), the bare one and the Latch one alike (same code, same process
+ * shape; the Latch one opens and owns its backends, as a gateway does), the fake provider in
+ * another, and this process only generates the load and measures it, so the gateway's event
+ * loop is not shared with its clients or its provider (they still share the machine's cores,
+ * and PostgreSQL, Redis and NATS run there too). Each gateway process reports its own CPU
+ * time (`process.cpuUsage()`) around every round, printed as CPU µs per request, with Latch
+ * and without: a figure that does not depend on how loaded the machine is. The ingest burst
+ * runs in the Latch gateway's process (the one that owns the stream and publishes to it).
+ *
  * Fair on a loaded machine: bare and Latch rounds interleave in alternating order, and the
  * overhead is the median of the per-round differences, printed with their range.
  *
  * Run: `tsx --conditions=dev-source src/gateway.bench.ts` (BENCH_GATEWAY_REQUESTS per round,
- * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_INGEST_BURST, default 10,000).
+ * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_INGEST_BURST, default 10,000;
+ * BENCH_GATEWAY_CPU_PROF=<folder> writes `--cpu-prof` profiles of every gateway and provider
+ * process there, a folder each, when it exits).
  */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import type { Latch } from "@latch/core";
-import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "@latch/example-gateway/config";
-import { startFakeProvider } from "@latch/example-gateway/fake-provider";
-import { startGateway } from "@latch/example-gateway/gateway";
 import { requestFor, send } from "@latch/example-gateway/traffic";
+import type { LatchSpec, ProcessSpec } from "./gateway-process.js";
 import { fmt, reportRow } from "./report.js";
 
 const REQUESTS = Number(process.env.BENCH_GATEWAY_REQUESTS ?? 2_000);
@@ -34,6 +42,7 @@ const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 6);
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+const CPU_PROF = process.env.BENCH_GATEWAY_CPU_PROF;
 const TENANTS = ["acme", "globex", "initech"];
 
 function rng(seed: number): () => number {
@@ -84,98 +93,234 @@ interface Targets {
 }
 
 /**
+ * Children still running: on any way out of this process they are sent SIGTERM (they close
+ * their backends, dropping the namespace and stream, and exit; they also do so when their stdin
+ * ends, i.e. when this process is gone however it ended).
+ */
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of live) child.kill("SIGTERM");
+});
+
+/** Prefix of gateway-process.ts's protocol lines. */
+const LINE_PREFIX = "@@gw ";
+
+interface Participant {
+  url: string;
+  /** Sends one command (see gateway-process.ts) and resolves with its answer. */
+  ask<T>(command: string): Promise<T>;
+  /** CPU time (user + system) this process used so far, µs. */
+  cpu(): Promise<number>;
+  /** Closes it (its backends dropped) and waits for it to exit. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Spawns gateway-process.ts with `spec`; resolves once it listens. */
+async function startProcess(name: string, spec: ProcessSpec): Promise<Participant> {
+  const file = fileURLToPath(new URL("./gateway-process.ts", import.meta.url));
+  // A folder per process: its main thread and tsx's loader thread each write a profile there.
+  const profile = CPU_PROF
+    ? ["--cpu-prof", `--cpu-prof-dir=${join(CPU_PROF, `${name.replace(/\W+/g, "-")}-${Date.now()}`)}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, "--import", "tsx", "--conditions=dev-source", file, JSON.stringify(spec)],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  live.add(child);
+  const answers: Array<{ resolve(value: unknown): void; reject(error: Error): void }> = [];
+  let ready: ((url: string) => void) | undefined;
+  const started = new Promise<string>((resolve) => {
+    ready = resolve;
+  });
+  createInterface({ input: child.stdout as NonNullable<typeof child.stdout> }).on("line", (line) => {
+    if (!line.startsWith(LINE_PREFIX)) {
+      process.stdout.write(`${line}\n`);
+      return;
+    }
+    const message = JSON.parse(line.slice(LINE_PREFIX.length)) as { ready?: string; error?: string };
+    if (ready !== undefined && message.ready !== undefined) {
+      ready(message.ready);
+      ready = undefined;
+      return;
+    }
+    const waiting = answers.shift();
+    if (waiting === undefined) return;
+    if (message.error !== undefined) waiting.reject(new Error(`${name}: ${message.error}`));
+    else waiting.resolve(message);
+  });
+  const exited = new Promise<number>((resolve) => {
+    child.on("exit", (code, signal) => {
+      live.delete(child);
+      for (const waiting of answers.splice(0))
+        waiting.reject(new Error(`${name} exited (${code ?? signal}) before answering`));
+      resolve(code ?? 1);
+    });
+  });
+  child.stdin?.on("error", () => {}); // written after it exited: the exit is what reports
+  let closed: Promise<void> | undefined;
+  const participant: Participant = {
+    url: "",
+    ask<T>(command: string) {
+      return new Promise<T>((resolve, reject) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          reject(new Error(`${name} has exited`));
+          return;
+        }
+        answers.push({ resolve: resolve as (value: unknown) => void, reject });
+        child.stdin?.write(`${command}\n`);
+      });
+    },
+    async cpu() {
+      const usage = await participant.ask<{ user: number; system: number }>("cpu");
+      return usage.user + usage.system;
+    },
+    close() {
+      closed ??= (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.stdin?.end("close\n");
+          // Dropping a namespace takes a moment; one that hangs is killed.
+          const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+          const code = await exited;
+          clearTimeout(timer);
+          if (code !== 0) console.error(`${name} exited with ${code}`);
+        }
+      })();
+      return closed;
+    },
+  };
+  try {
+    participant.url = await Promise.race([
+      started,
+      exited.then((code): never => {
+        throw new Error(`${name} exited (${code}) before listening`);
+      }),
+    ]);
+  } catch (error) {
+    await participant.close();
+    throw error;
+  }
+  return participant;
+}
+
+interface Sides {
+  provider: Participant;
+  bare: Participant;
+  latch: Participant;
+}
+
+/**
  * The same load through the gateway without Latch and with it, in ROUNDS pairs whose order
  * alternates (bare then Latch, Latch then bare, …), so drift in the machine's load falls on
  * both sides alike. Each pair gives one difference of p50 and one of p99; the figure is the
- * median difference, with the range over the pairs beside it.
+ * median difference, with the range over the pairs beside it. Around each round, the gateway
+ * process under test (and the provider's, and this one) reports its CPU time: CPU per request.
  */
-async function compare(shape: string, latch: Latch, inFlight: number, targets: Targets = {}): Promise<void> {
-  const provider = await startFakeProvider();
-  const bare = await startGateway({ providerUrl: provider.url });
-  const metered = await startGateway({ latch, providerUrl: provider.url });
-  try {
-    await load(bare.url, `warm-bare-${randomUUID()}`, inFlight);
-    await load(metered.url, `warm-latch-${randomUUID()}`, inFlight);
-    const rounds: Array<{ bare: [number, number]; latch: [number, number] }> = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const side = async (url: string, name: string): Promise<[number, number]> => {
-        const sorted = await load(url, `${name}-${round}-${randomUUID()}`, inFlight);
-        return [at(sorted, 0.5), at(sorted, 0.99)];
-      };
-      if (round % 2 === 0) {
-        const b = await side(bare.url, "bare");
-        rounds.push({ bare: b, latch: await side(metered.url, "latch") });
-      } else {
-        const l = await side(metered.url, "latch");
-        rounds.push({ bare: await side(bare.url, "bare"), latch: l });
-      }
+async function compare(shape: string, sides: Sides, inFlight: number, targets: Targets = {}): Promise<void> {
+  const { provider, bare, latch } = sides;
+  await load(bare.url, `warm-bare-${randomUUID()}`, inFlight);
+  await load(latch.url, `warm-latch-${randomUUID()}`, inFlight);
+  interface Side {
+    p50: number;
+    p99: number;
+    /** CPU µs per request: the gateway's process, the provider's, this (the load generator's). */
+    gatewayCpu: number;
+    providerCpu: number;
+    clientCpu: number;
+  }
+  const rounds: Array<{ bare: Side; latch: Side }> = [];
+  const side = async (gateway: Participant, name: string, round: number): Promise<Side> => {
+    const [g0, p0] = [await gateway.cpu(), await provider.cpu()];
+    const c0 = process.cpuUsage();
+    const sorted = await load(gateway.url, `${name}-${round}-${randomUUID()}`, inFlight);
+    const c = process.cpuUsage(c0);
+    const [g1, p1] = [await gateway.cpu(), await provider.cpu()];
+    return {
+      p50: at(sorted, 0.5),
+      p99: at(sorted, 0.99),
+      gatewayCpu: (g1 - g0) / REQUESTS,
+      providerCpu: (p1 - p0) / REQUESTS,
+      clientCpu: (c.user + c.system) / REQUESTS,
+    };
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      const b = await side(bare, "bare", round);
+      rounds.push({ bare: b, latch: await side(latch, "latch", round) });
+    } else {
+      const l = await side(latch, "latch", round);
+      rounds.push({ bare: await side(bare, "bare", round), latch: l });
     }
-    const d50 = rounds.map((r) => r.latch[0] - r.bare[0]);
-    const d99 = rounds.map((r) => r.latch[1] - r.bare[1]);
-    const [bp50, bp99] = [median(rounds.map((r) => r.bare[0])), median(rounds.map((r) => r.bare[1]))];
-    const [lp50, lp99] = [median(rounds.map((r) => r.latch[0])), median(rounds.map((r) => r.latch[1]))];
-    const [o50, o99] = [median(d50), median(d99)];
-    console.log(
-      `\ngateway, ${REQUESTS.toLocaleString("en-US")} requests × ${ROUNDS} interleaved rounds per side, ${inFlight} in flight, Latch on ${shape}:\n` +
-        `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds)\n` +
-        `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
-        `  overhead       p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})`,
-    );
-    const met =
-      (targets.p50 === undefined || o50 <= targets.p50) && (targets.p99 === undefined || o99 <= targets.p99);
-    const target = [
-      targets.p50 === undefined ? undefined : `≤ +${targets.p50} ms p50`,
-      targets.p99 === undefined ? undefined : `≤ +${targets.p99} ms p99`,
-    ].filter(Boolean);
-    reportRow({
-      area: "gateway",
-      metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight; overhead = median of ${ROUNDS} interleaved rounds' differences [range]`,
-      latch: `${lp50.toFixed(2)} / ${lp99.toFixed(2)} ms`,
-      against: "same gateway without Latch",
-      againstValue: `${bp50.toFixed(2)} / ${bp99.toFixed(2)} ms`,
-      ratio: `${signed(o50)} [${range(d50)}] / ${signed(o99)} [${range(d99)}] ms`,
-      ...(target.length === 0 ? {} : { target: target.join(", "), met }),
-    });
-  } finally {
-    await bare.close();
-    await metered.close();
-    await provider.close();
   }
+  const d50 = rounds.map((r) => r.latch.p50 - r.bare.p50);
+  const d99 = rounds.map((r) => r.latch.p99 - r.bare.p99);
+  const [bp50, bp99] = [median(rounds.map((r) => r.bare.p50)), median(rounds.map((r) => r.bare.p99))];
+  const [lp50, lp99] = [median(rounds.map((r) => r.latch.p50)), median(rounds.map((r) => r.latch.p99))];
+  const [o50, o99] = [median(d50), median(d99)];
+  const cpuOf = (pick: (s: Side) => number) => ({
+    bare: median(rounds.map((r) => pick(r.bare))),
+    latch: median(rounds.map((r) => pick(r.latch))),
+  });
+  const gatewayCpu = cpuOf((s) => s.gatewayCpu);
+  const dCpu = rounds.map((r) => r.latch.gatewayCpu - r.bare.gatewayCpu);
+  const oCpu = median(dCpu);
+  const us = (n: number) => `${n < 0 ? "−" : "+"}${fmt(Math.abs(n))}`;
+  const usRange = `${us(Math.min(...dCpu))} … ${us(Math.max(...dCpu))}`;
+  const providerCpu = cpuOf((s) => s.providerCpu);
+  const clientCpu = cpuOf((s) => s.clientCpu);
+  console.log(
+    `\ngateway, ${REQUESTS.toLocaleString("en-US")} requests × ${ROUNDS} interleaved rounds per side, ${inFlight} in flight, Latch on ${shape}:\n` +
+      `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds)\n` +
+      `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
+      `  overhead       p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})\n` +
+      `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})\n` +
+      `  (per request, same rounds: fake provider ${fmt(providerCpu.bare)} / ${fmt(providerCpu.latch)} µs, load generator ${fmt(clientCpu.bare)} / ${fmt(clientCpu.latch)} µs, without / with Latch)`,
+  );
+  const met =
+    (targets.p50 === undefined || o50 <= targets.p50) && (targets.p99 === undefined || o99 <= targets.p99);
+  const target = [
+    targets.p50 === undefined ? undefined : `≤ +${targets.p50} ms p50`,
+    targets.p99 === undefined ? undefined : `≤ +${targets.p99} ms p99`,
+  ].filter(Boolean);
+  reportRow({
+    area: "gateway",
+    metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight; overhead = median of ${ROUNDS} interleaved rounds' differences [range]`,
+    latch: `${lp50.toFixed(2)} / ${lp99.toFixed(2)} ms`,
+    against: "same gateway without Latch",
+    againstValue: `${bp50.toFixed(2)} / ${bp99.toFixed(2)} ms`,
+    ratio: `${signed(o50)} [${range(d50)}] / ${signed(o99)} [${range(d99)}] ms`,
+    ...(target.length === 0 ? {} : { target: target.join(", "), met }),
+  });
+  reportRow({
+    area: "gateway",
+    metric: `gateway process CPU per request, with Latch vs without (${shape}), ${inFlight} in flight; difference = median of ${ROUNDS} interleaved rounds' [range]`,
+    latch: `${fmt(gatewayCpu.latch)} µs`,
+    against: "same gateway process without Latch",
+    againstValue: `${fmt(gatewayCpu.bare)} µs`,
+    ratio: `${us(oCpu)} µs [${usRange}] (${(gatewayCpu.latch / gatewayCpu.bare).toFixed(2)}×)`,
+  });
 }
 
-async function withLatch(
-  config: Parameters<typeof openGatewayBackends>[0],
-  run: (latch: Latch, backends: GatewayBackends) => Promise<void>,
+/**
+ * The Latch gateway's process on `latch` (its backends opened, and dropped on close, there),
+ * in front of the shared provider, for the time of `run`.
+ */
+async function withLatchGateway(
+  provider: Participant,
+  latch: Omit<LatchSpec, "tenants">,
+  run: (gateway: Participant) => Promise<void>,
 ): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "latch-bench-gateway-"));
-  const backends = await openGatewayBackends({ ...config, exportDir: dir, dropOnClose: true });
-  const latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl") });
+  const gateway = await startProcess(`latch gateway (${latch.namespace})`, {
+    role: "gateway",
+    providerUrl: provider.url,
+    latch: { ...latch, tenants: TENANTS },
+  });
   try {
-    await latch.ready();
-    for (const t of TENANTS) await backends.quota.setLimit(t, Number.MAX_SAFE_INTEGER);
-    await run(latch, backends);
+    await run(gateway);
   } finally {
-    await latch.close();
-    await backends.close();
-    rmSync(dir, { recursive: true, force: true });
+    await gateway.close();
   }
 }
-
-await withLatch({ namespace: "bench_gw_mem" }, (latch) =>
-  compare("the embedded default", latch, 8, { p99: 1 }),
-);
-await withLatch(
-  {
-    databaseUrl: DATABASE_URL,
-    redisUrl: REDIS_URL,
-    namespace: `bench_gw_${randomUUID().slice(0, 8)}`,
-    poolSize: 8,
-  },
-  async (latch) => {
-    await compare("Postgres + Redis", latch, 8, { p50: 2, p99: 6 });
-    await compare("Postgres + Redis", latch, 64);
-  },
-);
 
 /**
  * The fleet's ingest workers in a process of their own (`examples/gateway/src/ingest-workers.ts`,
@@ -188,59 +333,54 @@ async function startWorkers(env: Record<string, string>): Promise<{ stop(): Prom
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  live.add(child);
   let out = "";
   child.stdout.on("data", (chunk: Buffer) => {
     out += chunk.toString("utf8");
   });
-  const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? 1)));
-  await Promise.race([
-    (async () => {
-      while (!out.includes("consuming")) await new Promise((r) => setTimeout(r, 50));
-    })(),
-    exited.then((code) => {
-      throw new Error(`the ingest workers exited (${code}) before consuming`);
+  const exited = new Promise<number>((resolve) =>
+    child.on("exit", (code) => {
+      live.delete(child);
+      resolve(code ?? 1);
     }),
-  ]);
-  return {
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-      return out.trim().split("\n").at(-1) ?? "";
-    },
+  );
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+    return out.trim().split("\n").at(-1) ?? "";
   };
+  try {
+    await Promise.race([
+      (async () => {
+        while (!out.includes("consuming")) await new Promise((r) => setTimeout(r, 50));
+      })(),
+      exited.then((code) => {
+        throw new Error(`the ingest workers exited (${code}) before consuming`);
+      }),
+    ]);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { stop };
 }
 
 /**
- * The ingest side of the fleet shape: BURST observations recorded by 64 callers at once (each
- * answered once the stream stored it), then the time until the workers stored them all.
+ * The ingest side of the fleet shape: BURST observations recorded by 64 callers at once in the
+ * Latch gateway's process (each answered once the stream stored it), then the time until the
+ * workers stored them all.
  */
-async function ingestBurst(latch: Latch, backends: GatewayBackends): Promise<void> {
+async function ingestBurst(gateway: Participant): Promise<void> {
   const BURST = Number(process.env.BENCH_INGEST_BURST ?? 10_000);
-  await backends.ingestDrained(600_000);
-  const run = randomUUID().slice(0, 8);
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (next < BURST) {
-        const i = next++;
-        await latch.record({
-          eventId: `burst-${run}-${i}:0:openai`,
-          subject: { tenantId: TENANTS[i % TENANTS.length] as string },
-          meters: { input_tokens: 1_000 + (i % 500), output_tokens: 200 },
-          model: { billableModel: "gpt-4o" },
-          provider: { providerId: "openai" },
-          source: { kind: "provider_reported" },
-          outcome: { kind: "success" },
-          timing: { startedAt: "2026-03-14T10:00:00Z", completedAt: "2026-03-14T10:00:01Z" },
-        });
-      }
-    }),
-  );
-  const published = performance.now() - t0;
-  const lag = (await backends.ingestStatus()).lag;
-  await backends.ingestDrained(600_000);
-  const drained = performance.now() - t0;
+  const {
+    publishedMs: published,
+    lag,
+    drainedMs: drained,
+  } = await gateway.ask<{
+    publishedMs: number;
+    lag: number;
+    drainedMs: number;
+  }>(`burst ${BURST}`);
   // Drained: the consumer acknowledged every message, and a worker acknowledges one only once
   // it is stored (a dead letter would be counted in the workers' final line, printed below).
   const publishRate = BURST / (published / 1000);
@@ -265,35 +405,61 @@ ingest burst on Postgres + Redis + JetStream (2 workers in their own process), $
   });
 }
 
-{
-  const namespace = `bench_gw_${randomUUID().slice(0, 8)}`;
-  const stream = `BENCH_GW_${randomUUID().slice(0, 8)}`;
-  await withLatch(
-    {
-      databaseUrl: DATABASE_URL,
-      redisUrl: REDIS_URL,
-      namespace,
-      poolSize: 8,
-      // No worker in the gateway's process: they run in their own (startWorkers).
-      nats: { url: NATS_URL, stream, workers: 0 },
-    },
-    async (latch, backends) => {
-      const workers = await startWorkers({
-        LATCH_DATABASE_URL: DATABASE_URL,
-        LATCH_REDIS_URL: REDIS_URL,
-        LATCH_NATS_URL: NATS_URL,
-        LATCH_NATS_STREAM: stream,
-        LATCH_SCHEMA: namespace,
-        LATCH_REDIS_PREFIX: namespace,
-        LATCH_POOL_SIZE: "8",
-        LATCH_INGEST_WORKERS: "2",
-      });
-      try {
-        await compare("Postgres + Redis + JetStream", latch, 8, { p50: 1 });
-        await ingestBurst(latch, backends);
-      } finally {
-        console.log(`  the workers' own count at the end: ${await workers.stop()}`);
-      }
-    },
-  );
+// The provider and the bare gateway serve every shape; each Latch gateway owns its backends.
+const provider = await startProcess("fake provider", { role: "provider" });
+try {
+  const bare = await startProcess("bare gateway", { role: "gateway", providerUrl: provider.url });
+  try {
+    await withLatchGateway(provider, { namespace: "bench_gw_mem" }, (latch) =>
+      compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }),
+    );
+    await withLatchGateway(
+      provider,
+      {
+        databaseUrl: DATABASE_URL,
+        redisUrl: REDIS_URL,
+        namespace: `bench_gw_${randomUUID().slice(0, 8)}`,
+        poolSize: 8,
+      },
+      async (latch) => {
+        await compare("Postgres + Redis", { provider, bare, latch }, 8, { p50: 2, p99: 6 });
+        await compare("Postgres + Redis", { provider, bare, latch }, 64);
+      },
+    );
+    const namespace = `bench_gw_${randomUUID().slice(0, 8)}`;
+    const stream = `BENCH_GW_${randomUUID().slice(0, 8)}`;
+    await withLatchGateway(
+      provider,
+      {
+        databaseUrl: DATABASE_URL,
+        redisUrl: REDIS_URL,
+        namespace,
+        poolSize: 8,
+        // No worker in the gateway's process: they run in their own (startWorkers).
+        nats: { url: NATS_URL, stream, workers: 0 },
+      },
+      async (latch) => {
+        const workers = await startWorkers({
+          LATCH_DATABASE_URL: DATABASE_URL,
+          LATCH_REDIS_URL: REDIS_URL,
+          LATCH_NATS_URL: NATS_URL,
+          LATCH_NATS_STREAM: stream,
+          LATCH_SCHEMA: namespace,
+          LATCH_REDIS_PREFIX: namespace,
+          LATCH_POOL_SIZE: "8",
+          LATCH_INGEST_WORKERS: "2",
+        });
+        try {
+          await compare("Postgres + Redis + JetStream", { provider, bare, latch }, 8, { p50: 1 });
+          await ingestBurst(latch);
+        } finally {
+          console.log(`  the workers' own count at the end: ${await workers.stop()}`);
+        }
+      },
+    );
+  } finally {
+    await bare.close();
+  }
+} finally {
+  await provider.close();
 }
