@@ -41,7 +41,6 @@
                      nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
---- @include "includes/clock"
 
 -- The includes' functions, for the cases the common one (a hold of an account with no period,
 -- no settled markers) does not take: built on first use, as creating their closures on every
@@ -49,9 +48,11 @@ local rcall = redis.call
 local lib
 local function library()
   if not lib then
+    --- @include "includes/clock"
     --- @include "includes/holds"
     --- @include "includes/period"
     lib = {
+      nowMs = nowMs,
       keepSettled = keepSettled,
       settled = SETTLED,
       periodDue = periodDue,
@@ -93,12 +94,13 @@ if state == "voided" then
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
--- the current period.
-local now = nowMs()
-local p = rcall("HMGET", KEYS[1], "pend", "proll", "spent")
+-- the current period. Only a period needs the server's time.
+local p = rcall("HMGET", KEYS[1], "pend", "proll", "spent", "held")
 local spent = p[3]
+local now
 if p[1] or p[2] then
   local L = library()
+  now = L.nowMs()
   local ended = L.periodDue(KEYS[1], now, p[1])
   if ended then
     return ended
@@ -107,14 +109,35 @@ if p[1] or p[2] then
     spent = rcall("HGET", KEYS[1], "spent")
   end
 end
-if (tonumber(spent) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
+local spentNumber = tonumber(spent)
+local charged = (spentNumber or 0) + tonumber(ARGV[2])
+if charged > 9007199254740991 then
   return {-4}
 end
--- includes/holds' releaseHold (inline).
-if rcall("ZREM", KEYS[2], amount .. "|" .. ARGV[1]) == 1 then
-  rcall("HINCRBY", KEYS[1], "held", "-" .. amount)
+-- includes/holds' releaseHold (inline) and the charge, in one HSET: spent + actual is at most
+-- 2^53-1 (checked above), and held is at most the limit it grew under (reserve checks the
+-- room), so both are safe integers and the sums exact. A field that is not one (never written
+-- by these scripts) goes through HINCRBY, which refuses it, as before.
+local held = tonumber(p[4])
+local plain = (spentNumber ~= nil or spent == nil) and charged % 1 == 0
+  and (held ~= nil or p[4] == nil)
+if held then
+  plain = plain and held % 1 == 0 and held >= -9007199254740991 and held <= 9007199254740991
+else
+  held = 0
 end
-rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
+if rcall("ZREM", KEYS[2], amount .. "|" .. ARGV[1]) == 1 then
+  if plain then
+    rcall("HSET", KEYS[1], "held", string.format("%d", held - tonumber(amount)), "spent", string.format("%d", charged))
+  else
+    rcall("HINCRBY", KEYS[1], "held", "-" .. amount)
+    rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
+  end
+elseif plain then
+  rcall("HSET", KEYS[1], "spent", string.format("%d", charged))
+else
+  rcall("HINCRBY", KEYS[1], "spent", ARGV[2])
+end
 if p[2] and tonumber(ARGV[2]) > 0 then
   library().recordUsage(KEYS[1], now, ARGV[2], p[2])
 end
