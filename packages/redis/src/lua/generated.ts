@@ -433,7 +433,7 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
   commit: {
     name: "commit",
     numberOfKeys: 4,
-    version: "79cb550bc8f5",
+    version: "182cf6faa987",
     lua: `--[[
   Commits a hold: charges the actual amount (in full, even above the hold or after it
   expired) and releases the hold if it is still counted. Each hold resolves once.
@@ -477,6 +477,13 @@ return {v[1] or "0", v[2] or "0", v[3] or "0", periodStart, periodEnd}
                      nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
+
+-- The includes' functions, for the cases the common one (a hold of an account with no period,
+-- no settled markers) does not take: built on first use, as creating their closures on every
+-- call costs about as much as one of the script's commands.
+local lib
+local function library()
+  if not lib then
 --[[
   The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
   and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
@@ -490,13 +497,6 @@ end
 local function integerString(n)
   return string.format("%d", n)
 end
-
--- The includes' functions, for the cases the common one (a hold of an account with no period,
--- no settled markers) does not take: built on first use, as creating their closures on every
--- call costs about as much as one of the script's commands.
-local lib
-local function library()
-  if not lib then
 --[[
   Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
@@ -821,6 +821,7 @@ local function badBounds(start, finish)
   return nil
 end
     lib = {
+      nowMs = nowMs,
       keepSettled = keepSettled,
       settled = SETTLED,
       periodDue = periodDue,
@@ -862,12 +863,13 @@ if state == "voided" then
 end
 
 -- "held", possibly past its expiry: the call happened, so its usage is charged in full, to
--- the current period.
-local now = nowMs()
+-- the current period. Only a period needs the server's time.
 local p = rcall("HMGET", KEYS[1], "pend", "proll", "spent")
 local spent = p[3]
+local now
 if p[1] or p[2] then
   local L = library()
+  now = L.nowMs()
   local ended = L.periodDue(KEYS[1], now, p[1])
   if ended then
     return ended
@@ -879,7 +881,8 @@ end
 if (tonumber(spent) or 0) + tonumber(ARGV[2]) > 9007199254740991 then
   return {-4}
 end
--- includes/holds' releaseHold (inline).
+-- includes/holds' releaseHold (inline). (One HSET of held and spent computed here was
+-- measured no cheaper than these two HINCRBY, which stay exact whatever the fields hold.)
 if rcall("ZREM", KEYS[2], amount .. "|" .. ARGV[1]) == 1 then
   rcall("HINCRBY", KEYS[1], "held", "-" .. amount)
 end
@@ -1065,7 +1068,7 @@ return results
   reserve: {
     name: "reserve",
     numberOfKeys: 3,
-    version: "7b41b13cc5ff",
+    version: "5ea7eb421f72",
     lua: `--[[
   Reserves quota: checks the limit and creates a hold atomically, retry-safe by holdId.
 
@@ -1127,6 +1130,16 @@ return results
                           nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
+
+-- The common case (a new hold, on an account with no period and no sweep due) runs inline
+-- below, with no function of its own: creating a closure on every call costs about as much as
+-- one of the script's commands. Everything else uses the includes' functions and this
+-- script's own (addHold, keepForGood, ownTombstone), built on first use by library(); they
+-- read the call's state from these locals (upvalues, so they see the latest values).
+local now, amount, member, due
+local lib
+local function library()
+  if not lib then
 --[[
   The Redis server's clock in epoch milliseconds (hold expiry never trusts a client clock),
   and an exact integer-to-string conversion: Lua's tostring() prints numbers with %.14g, which
@@ -1140,13 +1153,6 @@ end
 local function integerString(n)
   return string.format("%d", n)
 end
-
--- The includes' functions, for the cases the common one (a new hold, on an account with no
--- period and no sweep due) does not take: built on first use, as creating their closures on
--- every call costs about as much as one of the script's commands.
-local lib
-local function library()
-  if not lib then
 --[[
   Holds. Needs includes/clock. An account's active holds live in one sorted set: member "<amount>|<holdId>", scored
   by the hold's expiry in ms. Membership is the single source of truth for "counted in held":
@@ -1470,7 +1476,39 @@ local function badBounds(start, finish)
   end
   return nil
 end
+
+    -- Counts the hold until now + ttlMs; false when its member is there already (still counted).
+    local function addHold()
+      local expiresAt = now + tonumber(ARGV[3])
+      if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
+        return false
+      end
+      rcall("HINCRBY", KEYS[1], "held", amount)
+      if not due or expiresAt < due then
+        rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+      end
+      return true
+    end
+
+    -- The held record without a token: a hold some caller may have been told is granted,
+    -- never taken back by unreserve-3.lua.
+    local function keepForGood(pexpire)
+      if pexpire then
+        rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
+      else
+        rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
+      end
+    end
+
+    -- A tombstone (see above) of this call refuses it; another call's counts as no record.
+    local function ownTombstone(value)
+      return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and splitHold(value)[3] == ARGV[6]
+    end
+
     lib = {
+      addHold = addHold,
+      keepForGood = keepForGood,
+      ownTombstone = ownTombstone,
       splitHold = splitHold,
       releaseHold = releaseHold,
       sweepExpired = sweepExpired,
@@ -1483,12 +1521,14 @@ end
   return lib
 end
 
-local now = nowMs()
-local amount = ARGV[2]
-local member = amount .. "|" .. ARGV[1]
+-- includes/clock's nowMs (inline).
+local time = rcall("TIME")
+now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+amount = ARGV[2]
+member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
 -- "due": no hold expires before it (see includes/holds' sweepExpired).
-local due = tonumber(v[4])
+due = tonumber(v[4])
 if v[5] or v[6] or not due or now >= due then
   local L = library()
   local ended = L.periodDue(KEYS[1], now, v[5])
@@ -1507,68 +1547,56 @@ local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 
 if room < 0 then
   room = 0
 end
-
--- Counts the hold until now + ttlMs; false when its member is there already (still counted).
-local function addHold()
-  local expiresAt = now + tonumber(ARGV[3])
-  if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
-    return false
-  end
-  rcall("HINCRBY", KEYS[1], "held", amount)
-  if not due or expiresAt < due then
-    rcall("HSET", KEYS[1], "due", integerString(expiresAt))
-  end
-  return true
-end
+local units = tonumber(amount)
 
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
--- The held record without a token: a hold some caller may have been told is granted, never
--- taken back by unreserve-3.lua.
-local function keepForGood(pexpire)
-  if pexpire then
-    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
-  else
-    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
-  end
-end
-
--- A tombstone (see above) of this call refuses it; another call's counts as no record.
-local function ownTombstone(value)
-  return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and library().splitHold(value)[3] == ARGV[6]
-end
-
 local stored
-if tonumber(amount) <= room then
+if units <= room then
   local record = "held|" .. amount .. "|" .. ARGV[6] .. "|" .. ARGV[5]
   stored = rcall("SET", KEYS[3], record, "NX", "GET", "PX", ARGV[4])
+  if not stored and not ARGV[7] then
+    -- A new hold (library()'s addHold, inline).
+    local expiresAt = now + tonumber(ARGV[3])
+    if rcall("ZADD", KEYS[2], "NX", string.format("%d", expiresAt), member) == 1 then
+      rcall("HINCRBY", KEYS[1], "held", amount)
+      if not due or expiresAt < due then
+        rcall("HSET", KEYS[1], "due", string.format("%d", expiresAt))
+      end
+      return room - units
+    end
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
+    -- without this call's token: another call created the hold).
+    library().keepForGood(false)
+    return {2, room}
+  end
+  local L = library()
   if stored and string.sub(stored, 1, 10) == "abandoned|" then
-    if ownTombstone(stored) then
+    if L.ownTombstone(stored) then
       return {4, room}
     end
     rcall("SET", KEYS[3], record, "PX", ARGV[4])
     stored = nil
   end
   if not stored and ARGV[7] then
-    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], L.settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
       rcall("SET", KEYS[3], stored, "PX", ARGV[7])
     end
   end
   if not stored then
-    if addHold() then
-      return room - tonumber(amount)
+    if L.addHold() then
+      return room - units
     end
-    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
-    -- without this call's token: another call created the hold).
-    keepForGood(false)
+    -- Its record was gone but the hold is counted: a retry (as above).
+    L.keepForGood(false)
     return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
   if stored and string.sub(stored, 1, 10) == "abandoned|" then
-    if ownTombstone(stored) then
+    if library().ownTombstone(stored) then
       return {4, room}
     end
     stored = nil
@@ -1600,19 +1628,19 @@ if hold[1] == "held" then
     if expiresAt and L.releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
       room = L.roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
     end
-    if tonumber(amount) > room then
+    if units > room then
       return {0, room}
     end
-    addHold()
+    L.addHold()
     if hold[3] == ARGV[6] then
       rcall("PEXPIRE", KEYS[3], ARGV[4])
     else
-      keepForGood(true) -- granted to another call before: never taken back
+      L.keepForGood(true) -- granted to another call before: never taken back
     end
-    return room - tonumber(amount)
+    return room - units
   end
   if hold[3] ~= "" and hold[3] ~= ARGV[6] then
-    keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
+    L.keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
   end
   return {2, room}
 end

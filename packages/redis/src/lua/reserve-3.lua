@@ -59,17 +59,52 @@
                           nothing is written; roll it (rollPeriod-1.lua) and call again
 ]]
 local rcall = redis.call
---- @include "includes/clock"
 
--- The includes' functions, for the cases the common one (a new hold, on an account with no
--- period and no sweep due) does not take: built on first use, as creating their closures on
--- every call costs about as much as one of the script's commands.
+-- The common case (a new hold, on an account with no period and no sweep due) runs inline
+-- below, with no function of its own: creating a closure on every call costs about as much as
+-- one of the script's commands. Everything else uses the includes' functions and this
+-- script's own (addHold, keepForGood, ownTombstone), built on first use by library(); they
+-- read the call's state from these locals (upvalues, so they see the latest values).
+local now, amount, member, due
 local lib
 local function library()
   if not lib then
+    --- @include "includes/clock"
     --- @include "includes/holds"
     --- @include "includes/period"
+
+    -- Counts the hold until now + ttlMs; false when its member is there already (still counted).
+    local function addHold()
+      local expiresAt = now + tonumber(ARGV[3])
+      if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
+        return false
+      end
+      rcall("HINCRBY", KEYS[1], "held", amount)
+      if not due or expiresAt < due then
+        rcall("HSET", KEYS[1], "due", integerString(expiresAt))
+      end
+      return true
+    end
+
+    -- The held record without a token: a hold some caller may have been told is granted,
+    -- never taken back by unreserve-3.lua.
+    local function keepForGood(pexpire)
+      if pexpire then
+        rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
+      else
+        rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
+      end
+    end
+
+    -- A tombstone (see above) of this call refuses it; another call's counts as no record.
+    local function ownTombstone(value)
+      return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and splitHold(value)[3] == ARGV[6]
+    end
+
     lib = {
+      addHold = addHold,
+      keepForGood = keepForGood,
+      ownTombstone = ownTombstone,
       splitHold = splitHold,
       releaseHold = releaseHold,
       sweepExpired = sweepExpired,
@@ -82,12 +117,14 @@ local function library()
   return lib
 end
 
-local now = nowMs()
-local amount = ARGV[2]
-local member = amount .. "|" .. ARGV[1]
+-- includes/clock's nowMs (inline).
+local time = rcall("TIME")
+now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+amount = ARGV[2]
+member = amount .. "|" .. ARGV[1]
 local v = rcall("HMGET", KEYS[1], "limit", "spent", "held", "due", "pend", "proll")
 -- "due": no hold expires before it (see includes/holds' sweepExpired).
-local due = tonumber(v[4])
+due = tonumber(v[4])
 if v[5] or v[6] or not due or now >= due then
   local L = library()
   local ended = L.periodDue(KEYS[1], now, v[5])
@@ -106,68 +143,56 @@ local room = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0) - (tonumber(v[3]) or 
 if room < 0 then
   room = 0
 end
-
--- Counts the hold until now + ttlMs; false when its member is there already (still counted).
-local function addHold()
-  local expiresAt = now + tonumber(ARGV[3])
-  if rcall("ZADD", KEYS[2], "NX", integerString(expiresAt), member) == 0 then
-    return false
-  end
-  rcall("HINCRBY", KEYS[1], "held", amount)
-  if not due or expiresAt < due then
-    rcall("HSET", KEYS[1], "due", integerString(expiresAt))
-  end
-  return true
-end
+local units = tonumber(amount)
 
 -- The record is created only when there is room (NX: never over an existing one, whose value
 -- GET returns instead), so a denied reserve, a retry and a conflict write nothing.
--- The held record without a token: a hold some caller may have been told is granted, never
--- taken back by unreserve-3.lua.
-local function keepForGood(pexpire)
-  if pexpire then
-    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "PX", ARGV[4])
-  else
-    rcall("SET", KEYS[3], "held|" .. amount .. "||" .. ARGV[5], "KEEPTTL")
-  end
-end
-
--- A tombstone (see above) of this call refuses it; another call's counts as no record.
-local function ownTombstone(value)
-  return string.sub(value, 1, 10) == "abandoned|" and ARGV[6] ~= "" and library().splitHold(value)[3] == ARGV[6]
-end
-
 local stored
-if tonumber(amount) <= room then
+if units <= room then
   local record = "held|" .. amount .. "|" .. ARGV[6] .. "|" .. ARGV[5]
   stored = rcall("SET", KEYS[3], record, "NX", "GET", "PX", ARGV[4])
+  if not stored and not ARGV[7] then
+    -- A new hold (library()'s addHold, inline).
+    local expiresAt = now + tonumber(ARGV[3])
+    if rcall("ZADD", KEYS[2], "NX", string.format("%d", expiresAt), member) == 1 then
+      rcall("HINCRBY", KEYS[1], "held", amount)
+      if not due or expiresAt < due then
+        rcall("HSET", KEYS[1], "due", string.format("%d", expiresAt))
+      end
+      return room - units
+    end
+    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
+    -- without this call's token: another call created the hold).
+    library().keepForGood(false)
+    return {2, room}
+  end
+  local L = library()
   if stored and string.sub(stored, 1, 10) == "abandoned|" then
-    if ownTombstone(stored) then
+    if L.ownTombstone(stored) then
       return {4, room}
     end
     rcall("SET", KEYS[3], record, "PX", ARGV[4])
     stored = nil
   end
   if not stored and ARGV[7] then
-    stored = rcall("HGET", KEYS[1], library().settled .. ARGV[1])
+    stored = rcall("HGET", KEYS[1], L.settled .. ARGV[1])
     if stored then
       -- Resolved before, and its record evicted since: put the record back, answer as a retry.
       rcall("SET", KEYS[3], stored, "PX", ARGV[7])
     end
   end
   if not stored then
-    if addHold() then
-      return room - tonumber(amount)
+    if L.addHold() then
+      return room - units
     end
-    -- Its record was gone but the hold is counted: a retry (the SET above put the record back,
-    -- without this call's token: another call created the hold).
-    keepForGood(false)
+    -- Its record was gone but the hold is counted: a retry (as above).
+    L.keepForGood(false)
     return {2, room}
   end
 else
   stored = rcall("GET", KEYS[3])
   if stored and string.sub(stored, 1, 10) == "abandoned|" then
-    if ownTombstone(stored) then
+    if library().ownTombstone(stored) then
       return {4, room}
     end
     stored = nil
@@ -199,19 +224,19 @@ if hold[1] == "held" then
     if expiresAt and L.releaseHold(KEYS[1], KEYS[2], ARGV[1], amount) then
       room = L.roomOf(rcall("HMGET", KEYS[1], "limit", "spent", "held"))
     end
-    if tonumber(amount) > room then
+    if units > room then
       return {0, room}
     end
-    addHold()
+    L.addHold()
     if hold[3] == ARGV[6] then
       rcall("PEXPIRE", KEYS[3], ARGV[4])
     else
-      keepForGood(true) -- granted to another call before: never taken back
+      L.keepForGood(true) -- granted to another call before: never taken back
     end
-    return room - tonumber(amount)
+    return room - units
   end
   if hold[3] ~= "" and hold[3] ~= ARGV[6] then
-    keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
+    L.keepForGood(false) -- a replay of another call's hold: this caller may be told "granted"
   end
   return {2, room}
 end
