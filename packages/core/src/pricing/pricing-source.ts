@@ -342,17 +342,29 @@ class SheetAt implements ModelCatalog {
 const isName = (v: unknown): v is string => typeof v === "string" && v.length >= 1 && v.length <= 256;
 const MODEL_REF_KEYS: ReadonlySet<string> = new Set(["billableModel", "vendor", "region", "tier"]);
 
-/** A model reference that needs no parsing: the common case, checked without zod on the hot path. */
-function isPlainModelRef(m: unknown): m is ModelRef {
-  if (typeof m !== "object" || m === null) return false;
-  const ref = m as Record<string, unknown>;
-  for (const key in ref) if (!MODEL_REF_KEYS.has(key)) return false;
-  return (
-    isName(ref.billableModel) &&
-    (ref.vendor === undefined || isName(ref.vendor)) &&
-    (ref.region === undefined || isName(ref.region)) &&
-    (ref.tier === undefined || isName(ref.tier))
-  );
+/**
+ * A model reference that needs no parsing (the common case, checked without zod on the hot
+ * path), as a copy of the fields it checked, each read once: a getter cannot answer one value
+ * to the check and another to the lookup. `undefined` when zod must decide.
+ */
+function plainModelRef(m: unknown): ModelRef | undefined {
+  if (typeof m !== "object" || m === null) return undefined;
+  const given = m as Record<string, unknown>;
+  for (const key in given) if (!MODEL_REF_KEYS.has(key)) return undefined;
+  const { billableModel, vendor, region, tier } = given;
+  if (
+    !isName(billableModel) ||
+    (vendor !== undefined && !isName(vendor)) ||
+    (region !== undefined && !isName(region)) ||
+    (tier !== undefined && !isName(tier))
+  ) {
+    return undefined;
+  }
+  const ref: ModelRef = { billableModel };
+  if (vendor !== undefined) ref.vendor = vendor;
+  if (region !== undefined) ref.region = region;
+  if (tier !== undefined) ref.tier = tier;
+  return ref;
 }
 
 // Strings are immutable: a time already checked need not be checked again (requests repeat in batches).
@@ -370,7 +382,7 @@ function checkRequest(request: PriceRequest): {
   }
   // Each field read once: a getter cannot answer one value to the check and another to the lookup.
   const model = request.model;
-  const ref = isPlainModelRef(model) ? model : parseWith(ModelRefSchema, model, "PriceRequest", "model");
+  const ref = plainModelRef(model) ?? parseWith(ModelRefSchema, model, "PriceRequest", "model");
   const at = request.at;
   let time = lastValidTime;
   // (Before the first valid one, lastValidAt is undefined: a missing `at` is not it.)

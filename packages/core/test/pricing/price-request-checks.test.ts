@@ -43,3 +43,41 @@ describe("InMemoryPricingSource: each request is checked, the first one of a pro
     expect(reads).toBe(1);
   });
 });
+
+describe("InMemoryPricingSource: the model's own fields are read once too", () => {
+  it("billableModel, region and tier getters that change their answer after the check do not reach the lookup or the answer", async () => {
+    const { InMemoryPricingSource } = await import("../../src/index.js");
+    const other = snapshot({
+      snapshotId: "other-model",
+      model: { billableModel: "other-model" },
+      effectiveFrom: "1970-01-01T00:00:00Z",
+      prices: { input_tokens: { perMillion: "9" } },
+    });
+    const source = new InMemoryPricingSource([always, other] as never);
+    const reads: Record<string, number> = {};
+    const flip = (key: string, first: unknown, later: unknown) => {
+      reads[key] = (reads[key] ?? 0) + 1;
+      return reads[key] === 1 ? first : later;
+    };
+    const request = {
+      model: {
+        get billableModel() {
+          return flip("billableModel", "test-model", "other-model");
+        },
+        get tier() {
+          return flip("tier", undefined, { not: "a tier" });
+        },
+        get region() {
+          return flip("region", undefined, "x".repeat(300));
+        },
+      },
+      at: "2026-01-01T00:00:00Z",
+    };
+    const resolution = source.resolvePriceSync(request as never);
+    expect(resolution.status).toBe("priced");
+    if (resolution.status !== "priced") return;
+    expect(resolution.snapshot.snapshotId).toBe("since-1970");
+    expect(resolution.tier).toBe("standard");
+    expect(reads).toEqual({ billableModel: 1, tier: 1, region: 1 });
+  });
+});
