@@ -90,12 +90,17 @@ async function main(): Promise<number> {
   const stop = () => void worker.stop();
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
-  const stats = await worker.done;
-  console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
-  // With the server away the drain fails: close instead (a connection left reconnecting would
-  // keep the process alive).
-  await nats.drain().catch(() => nats.close());
-  await setup.close?.();
+  try {
+    const stats = await worker.done;
+    console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
+  } finally {
+    // Also when `done` rejects (the connection closed for good): the stores are closed, so the
+    // process exits (1) for its supervisor to restart, instead of being held open by a pool.
+    // With the server away the drain fails: close instead (a connection left reconnecting would
+    // keep the process alive).
+    await nats.drain().catch(() => nats.close());
+    await setup.close?.();
+  }
   return 0;
 }
 

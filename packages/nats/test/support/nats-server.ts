@@ -21,8 +21,11 @@ export interface TestNatsServer {
   log(): string;
   /** SIGKILLs the server (no shutdown, no flush) and waits until the process is gone. */
   kill(): Promise<void>;
-  /** Starts it again on the same port and store; resolves once it reports ready. */
-  restart(): Promise<void>;
+  /**
+   * Starts it again on the same port and store; resolves once it reports ready. `args`
+   * replaces the extra arguments given at start (e.g. another `--auth` token).
+   */
+  restart(args?: readonly string[]): Promise<void>;
   /** Kills the server (if running) and removes its store. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -44,8 +47,11 @@ async function freePort(): Promise<number> {
   });
 }
 
-export async function startNatsServer(options: { readyTimeoutMs?: number } = {}): Promise<TestNatsServer> {
+export async function startNatsServer(
+  options: { readyTimeoutMs?: number; args?: readonly string[] } = {},
+): Promise<TestNatsServer> {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  let extraArgs = options.args ?? [];
   const storeDir = await mkdtemp(join(tmpdir(), "latch-nats-"));
   let output = "";
   let child: ChildProcess | undefined;
@@ -55,9 +61,13 @@ export async function startNatsServer(options: { readyTimeoutMs?: number } = {})
   /** One start; rejects (the process killed) if it exits or is not ready in time. */
   async function launch(): Promise<void> {
     const mark = output.length;
-    const proc = spawn(binary(), ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const proc = spawn(
+      binary(),
+      ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     child = proc;
     exited = new Promise((resolve) => {
       proc.once("close", () => resolve());
@@ -125,8 +135,9 @@ export async function startNatsServer(options: { readyTimeoutMs?: number } = {})
     storeDir,
     log: () => output,
     kill,
-    async restart() {
+    async restart(args) {
       await kill();
+      if (args !== undefined) extraArgs = args;
       // The port is free again once the process is gone; a bind still refused is retried.
       for (let attempt = 1; ; attempt++) {
         try {
