@@ -109,11 +109,15 @@ export const DEAD_LETTER_HEADERS = {
  * consumer's ack wait, and storing one twice stores it once.
  *
  * @example
- * const connection = await connect({ servers: "nats://127.0.0.1:4222" });
+ * // maxReconnectAttempts: -1: the client's default gives up after ~20 s without the server,
+ * // and the worker then ends (`done` rejects).
+ * const connection = await connect({ servers: "nats://127.0.0.1:4222", maxReconnectAttempts: -1 });
  * await ensureIngestStreams(connection, { stream: "LATCH_INGEST" });
  * const worker = await runIngestWorker({ nats: connection, stream: "LATCH_INGEST",
  *   observations, rated, pricing });
  * process.on("SIGTERM", () => void worker.stop());
+ * // A worker whose connection closed for good has stopped consuming: exit, to be restarted.
+ * worker.done.catch((error) => { console.error(error); process.exit(1); });
  */
 export async function runIngestWorker(options: IngestWorkerOptions): Promise<IngestWorker> {
   const names = ingestNames(options.stream);
