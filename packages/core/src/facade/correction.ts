@@ -37,6 +37,13 @@ export function createCorrection({
   return async function correct(eventId, meters) {
     if (typeof eventId !== "string" || eventId.length === 0)
       throw LatchValidationError.at("correct", "eventId", "expected an eventId");
+    // zod's record drops an own `__proto__` key (JSON.parse makes one) unread: refused as unknown.
+    if (typeof meters === "object" && meters !== null && Object.hasOwn(meters, "__proto__"))
+      throw LatchValidationError.at(
+        "correct",
+        "meters.__proto__",
+        "unknown meter: expected a built-in meter or custom:<name>",
+      );
     const corrected = parseWith(MeterSetSchema, meters, "correct", "meters");
     const current = await withRetry(() => rated.current(eventId), retry);
     if (!current)

@@ -1,3 +1,4 @@
+import { LatchValidationError } from "../errors/index.js";
 import type { MeterKind } from "../schemas/meters.js";
 import { compareMeters } from "../schemas/meters.js";
 import { type UsageObservation, UsageObservationSchema } from "../schemas/observation.js";
@@ -146,9 +147,34 @@ export function parseObservation(input: unknown): UsageObservation {
   // The pre-check's copy comes with its members frozen; the schema's is frozen member by member.
   const obs =
     fastParseObservation(input) ??
-    freezeMembers(parseWith(UsageObservationSchema, input, "UsageObservation"));
+    freezeMembers(parseWith(UsageObservationSchema, refuseProtoKeys(input), "UsageObservation"));
   Stamped.stamp(obs, computeFacts(obs));
   return Object.freeze(obs);
+}
+
+/**
+ * `input`, unless its `meters` or `attributes` has an own key `__proto__` (as `JSON.parse`
+ * makes one): zod's records drop that key unread, so it would vanish without an error naming
+ * it. Refused here as any other unknown meter or bad key is.
+ */
+function refuseProtoKeys(input: unknown): unknown {
+  if (typeof input !== "object" || input === null) return input;
+  const { meters, attributes } = input as { meters?: unknown; attributes?: unknown };
+  if (typeof meters === "object" && meters !== null && Object.hasOwn(meters, "__proto__")) {
+    throw LatchValidationError.at(
+      "UsageObservation",
+      "meters.__proto__",
+      "unknown meter: expected a built-in meter or custom:<name>",
+    );
+  }
+  if (typeof attributes === "object" && attributes !== null && Object.hasOwn(attributes, "__proto__")) {
+    throw LatchValidationError.at(
+      "UsageObservation",
+      "attributes.__proto__",
+      "the key __proto__ is reserved",
+    );
+  }
+  return input;
 }
 
 /**
