@@ -128,7 +128,16 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
   if (fetchExpiresMs < 1_000)
     throw new TypeError("Invalid ingest worker options: fetchExpiresMs: expected at least 1000");
   const retryDelayMs = positive(options.retryDelayMs ?? 1_000, "retryDelayMs");
-  const onEvent = options.onEvent ?? defaultOnEvent;
+  const listener = options.onEvent ?? defaultOnEvent;
+  // A listener that throws must not change what the worker does with a message (a throw from
+  // it used to fail the message's handling and, from the fetch loop, end the worker).
+  const onEvent = (event: IngestWorkerEvent) => {
+    try {
+      listener(event);
+    } catch {
+      // reported nowhere else: the listener is the report
+    }
+  };
   const recorder = createIngestRecorder(options);
   const js = jetstream(options.nats);
   const { consumer, ackWaitMs } = await durableConsumer(
@@ -234,8 +243,11 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
       }
     } finally {
       // A fetch that fails (missed heartbeats) still lets the messages in hand finish.
-      await Promise.all(handled);
-      clearInterval(progress);
+      try {
+        await Promise.allSettled(handled);
+      } finally {
+        clearInterval(progress);
+      }
     }
     if (handled.length > 0) {
       stats.batches++;
