@@ -161,20 +161,28 @@ async function run(how: "release 18" | "record_batch", events: Event[], setup?: 
       ]);
     } else {
       const { rows: out } = await client.query(
-        `SELECT id, appended, current_id, current_payload
+        `SELECT n, appended, current_id, current_payload
          FROM ${q}.record_batch($1::jsonb, $2::jsonb, $3::jsonb, $4::text[], $5::text[])`,
         [a.observations, a.checks, a.records, a.ids, a.ours],
       );
-      const typed = out as Array<{
-        id: string;
-        appended: boolean;
-        current_id: string | null;
-        current_payload: unknown;
-      }>;
-      expect(typed.map((r) => r.id)).toEqual(a.ids); // one row per event
+      // The event by its position in ids; the record's id and payload as UTF-8 bytes.
+      const typed = (
+        out as Array<{
+          n: number;
+          appended: boolean;
+          current_id: Buffer | null;
+          current_payload: Buffer | null;
+        }>
+      ).map((r) => ({
+        id: a.ids[r.n - 1] as string,
+        appended: r.appended,
+        current_id: r.current_id === null ? null : r.current_id.toString("utf8"),
+        current_payload: r.current_payload === null ? null : JSON.parse(r.current_payload.toString("utf8")),
+      }));
+      expect(out.map((r: { n: number }) => r.n)).toEqual(a.ids.map((_, i) => i + 1)); // one row per event
       appended = typed.filter((r) => r.appended).map((r) => r.id);
       current = typed.flatMap((r) =>
-        r.current_id === null ? [] : [[r.id, r.current_id, r.current_payload]],
+        r.current_id === null ? [] : [[r.id, r.current_id, r.current_payload] as [string, string, unknown]],
       );
     }
     return { appended: appended.sort(), current: current.sort(), rows: await rows(a.ids) };
