@@ -4,8 +4,12 @@
  * function's cached (generic) plans, a backend killed inside the function, hostile ids, and
  * hostile server settings under two concurrent pools on overlapping ids.
  */
+
+import { fork } from "node:child_process";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { DefaultRatingEngine, type RatedUsageRecord, type UsageObservation } from "@latch/core";
-import type { RecordWriter } from "@latch/core/adapter";
+import { hashCanonicalJson, observationCanonicalJson, type RecordWriter } from "@latch/core/adapter";
 import { makeObservation, makeSnapshot } from "@latch/testkit";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,6 +20,8 @@ import {
   PostgresRatedRecordStore,
   type Queryable,
 } from "../src/index.js";
+import { parseRecord, toRow } from "../src/rated-record-store.js";
+import { release18Statements } from "./release-18-statements.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
 const engine = new DefaultRatingEngine();
@@ -381,9 +387,12 @@ describe("record_batch: two pools on overlapping ids under hostile server settin
       "-c plan_cache_mode=force_custom_plan -c plpgsql.extra_errors=all -c plpgsql.variable_conflict=use_column",
       "-c search_path=public -c lock_timeout=0 -c idle_in_transaction_session_timeout=0",
     ].join(" ");
-    const writers = [0, 1].map(() =>
-      writerOn(pool({ max: 4, options }), schema, { maxWaitMs: 3, maxBatch: 64 }),
+    const hostile = [0, 1].map(() => pool({ max: 4, options }));
+    const shown = await (hostile[0] as pg.Pool).query(
+      "SELECT current_setting('default_transaction_isolation') AS iso, current_setting('jit_above_cost') AS jit, current_setting('plan_cache_mode') AS plans",
     );
+    expect(shown.rows[0]).toEqual({ iso: "serializable", jit: "0", plans: "force_custom_plan" });
+    const writers = hostile.map((p) => writerOn(p, schema, { maxWaitMs: 3, maxBatch: 64 }));
     const events = Array.from({ length: 24 }, (_, i) => makeObservation({ eventId: `two-${i}-'\\ü😀` }));
     const records = events.map(rate);
     // Another payload for a few ids: refused as conflicts, never stored.
@@ -448,4 +457,138 @@ describe("record_batch: two pools on overlapping ids under hostile server settin
     );
     expect(answers).toHaveLength(128);
   }, 60_000);
+});
+
+/** Release 18's record writer, one call per transaction, as an old pod still running sends it. */
+async function release18Write(
+  db: pg.Pool,
+  schema: string,
+  obs: UsageObservation,
+  record: RatedUsageRecord | undefined,
+) {
+  const [insert, check, put, mark, read] = release18Statements(ident(schema));
+  const canonical = observationCanonicalJson(obs);
+  const head = `{"event_id":${JSON.stringify(obs.eventId)},"hash":"${hashCanonicalJson(canonical)}"`;
+  for (let attempt = 1; ; attempt++) {
+    const client = await db.connect();
+    try {
+      await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
+      const inserted = await client.query(insert, [
+        `[${head},"priced":${record !== undefined},"payload":${canonical}}]`,
+      ]);
+      await client.query(check, [`[${head},"payload":{}}]`]);
+      await client.query(put, [record === undefined ? "[]" : `[${JSON.stringify(toRow(record))}]`]);
+      await client.query(mark, [[obs.eventId]]);
+      const found = await client.query(read, [
+        [obs.eventId],
+        record === undefined ? [] : [record.ratedRecordId],
+      ]);
+      await client.query("COMMIT");
+      const row = found.rows[0] as { payload: unknown } | undefined;
+      return {
+        observation: inserted.rows.length === 1 ? "appended" : "already_exists",
+        current: row === undefined ? undefined : row.payload === null ? record : parseRecord(row.payload),
+      };
+    } catch (error) {
+      await client.query("ROLLBACK").catch(() => undefined);
+      const code = (error as { code?: string }).code;
+      if ((code === "40001" || code === "40P01") && attempt < 5) continue;
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+describe("record_batch next to release 18's statements (a rolling deploy)", () => {
+  const schema = freshSchema("r18");
+  beforeAll(async () => {
+    cleanup.push(schema);
+    await migrate(admin, { schema });
+  });
+
+  it("old and new pods on the same ids, each with its own rating: one observation, one record, every answer the stored one", async () => {
+    const fresh = writerOn(pool({ max: 4 }), schema, { maxWaitMs: 3, maxBatch: 32 });
+    const old = pool({ max: 4 });
+    const events = Array.from({ length: 16 }, (_, i) => makeObservation({ eventId: `r18-${i}-ü'` }));
+    const ratedAt = (second: number) => (obs: UsageObservation) =>
+      engine.rate(obs, makeSnapshot(obs.model.billableModel, "USD"), {
+        ratedAt: `2026-03-01T12:00:${String(second).padStart(2, "0")}Z`,
+      });
+    const answers: Array<{ i: number; observation: string; current: RatedUsageRecord | undefined }> = [];
+    const calls: Promise<void>[] = [];
+    for (let k = 0; k < 128; k++) {
+      const i = (k * 7) % events.length;
+      const obs = events[i] as UsageObservation;
+      const record = k % 4 === 0 ? undefined : ratedAt(k % 50)(obs);
+      const call = k % 2 === 0 ? fresh.write(obs, record) : release18Write(old, schema, obs, record);
+      calls.push(call.then((r) => void answers.push({ i, ...r })));
+    }
+    await Promise.all(calls);
+    expect(answers).toHaveLength(128);
+    for (const [i, obs] of events.entries()) {
+      const s = await rows(schema, obs.eventId);
+      expect(s.o).toHaveLength(1);
+      expect(s.r.length).toBeLessThanOrEqual(1);
+      expect(s.o[0].priced).toBe(s.r.length === 1);
+      const mine = answers.filter((a) => a.i === i);
+      expect(mine.filter((a) => a.observation === "appended")).toHaveLength(1);
+      for (const a of mine)
+        if (a.current !== undefined) expect(a.current).toEqual(parseRecord(s.r[0]?.payload));
+    }
+  }, 60_000);
+});
+
+const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+
+describe("record_batch: the client process killed mid-batch", () => {
+  const schema = freshSchema("sigkill");
+  beforeAll(async () => {
+    cleanup.push(schema);
+    await migrate(admin, { schema });
+  });
+
+  it("SIGKILL while batches are in flight: nothing half-written, and the retries store each event once", async () => {
+    const prefix = `sk${process.pid}`;
+    const n = 48;
+    for (let run = 0; run < 3; run++) {
+      const child = fork(new URL("./record-batch-child.ts", import.meta.url), {
+        execArgv: ["--conditions=dev-source", "--import", TSX],
+        env: {
+          ...process.env,
+          DATABASE_URL,
+          CHILD_SCHEMA: schema,
+          CHILD_PREFIX: prefix,
+          CHILD_EVENTS: String(n),
+        },
+        stdio: ["ignore", "inherit", "inherit", "ipc"],
+      });
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      await new Promise<void>((resolve, reject) => {
+        child.once("message", () => resolve());
+        child.once("exit", (code) => reject(new Error(`child exited with ${code} before committing`)));
+      });
+      await new Promise((r) => setTimeout(r, 5 + run * 10));
+      child.kill("SIGKILL");
+      await exited;
+      // Whatever committed is whole: a record only with its observation, priced exactly then.
+      const { rows: bad } = await admin.query(
+        `SELECT o.event_id FROM ${ident(schema)}.observations o
+         WHERE o.priced <> EXISTS (SELECT 1 FROM ${ident(schema)}.rated_records r WHERE r.event_id = o.event_id)
+         UNION ALL
+         SELECT r.event_id FROM ${ident(schema)}.rated_records r
+         WHERE NOT EXISTS (SELECT 1 FROM ${ident(schema)}.observations o WHERE o.event_id = r.event_id)`,
+      );
+      expect(bad).toEqual([]);
+    }
+    const writer = writerOn(pool({ max: 4 }), schema, { maxWaitMs: 3, maxBatch: 32 });
+    const events = Array.from({ length: n }, (_, i) => makeObservation({ eventId: `${prefix}-${i}` }));
+    const answers = await Promise.all(events.map((e) => writer.write(e, rate(e))));
+    expect(answers.map((a) => a.current)).toEqual(events.map(rate));
+    for (const e of events) {
+      const s = await rows(schema, e.eventId);
+      expect([s.o.length, s.o[0]?.priced, s.r.length, s.keys]).toEqual([1, true, 1, [1, 1]]);
+    }
+    expect(answers.some((a) => a.observation === "already_exists")).toBe(true);
+  }, 120_000);
 });
