@@ -20,6 +20,8 @@ import {
   PostgresRatedRecordStore,
   type Queryable,
 } from "../src/index.js";
+import { MIGRATIONS } from "../src/migrations/index.js";
+import { applyMigrations } from "../src/migrator.js";
 import { parseRecord, toRow } from "../src/rated-record-store.js";
 import { release18Statements } from "./release-18-statements.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
@@ -591,4 +593,46 @@ describe("record_batch: the client process killed mid-batch", () => {
     }
     expect(answers.some((a) => a.observation === "already_exists")).toBe(true);
   }, 120_000);
+});
+
+describe("migration 0019 on a schema release 18 left", () => {
+  const schema = freshSchema("up19");
+  beforeAll(async () => {
+    cleanup.push(schema);
+  });
+
+  it("pins every function's search_path before pg_temp, and the writer then ignores a temp table", async () => {
+    await applyMigrations(
+      admin,
+      { schema },
+      MIGRATIONS.filter((m) => m.version <= 18),
+    );
+    // As release 18's migrate() left them: the schema alone (pg_temp searched first).
+    const fns = `SELECT p.oid::regprocedure::text AS fn, array_to_string(p.proconfig, ',') AS config
+      FROM pg_proc p WHERE p.pronamespace = $1::regnamespace AND p.proconfig IS NOT NULL ORDER BY 1`;
+    for (const { fn } of (await admin.query(fns, [ident(schema)])).rows) {
+      await admin.query(`ALTER FUNCTION ${fn} SET search_path = ${ident(schema)}`);
+    }
+    expect(await migrate(admin, { schema })).toMatchObject({ applied: [19] });
+    const after = (await admin.query(fns, [ident(schema)])).rows as Array<{ fn: string; config: string }>;
+    expect(after.length).toBeGreaterThan(20);
+    for (const f of after)
+      expect(f.config.split(",plan_cache_mode=")[0]).toBe(`search_path=${schema}, pg_temp`);
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`CREATE TEMP TABLE observation_keys (LIKE ${ident(schema)}.observation_keys)`);
+      await client.query(
+        `CREATE TEMP TABLE observations (LIKE ${ident(schema)}.observations INCLUDING DEFAULTS)`,
+      );
+      const obs = makeObservation({});
+      expect(await writerOn(client, schema).write(obs, rate(obs))).toEqual({
+        observation: "appended",
+        current: rate(obs),
+      });
+      expect((await rows(schema, obs.eventId)).keys).toEqual([1, 1]);
+    } finally {
+      await client.end();
+    }
+  });
 });
