@@ -53,7 +53,9 @@ export async function applyMigrations(
     // The lock comes first: CREATE SCHEMA IF NOT EXISTS itself races between sessions.
     await tx.query("SELECT pg_advisory_xact_lock(hashtext('latch.migrate'), hashtext($1))", [schema]);
     await tx.query(`CREATE SCHEMA IF NOT EXISTS ${q}`);
-    await tx.query(`SET LOCAL search_path TO ${q}`);
+    // pg_temp last: functions capture this path (SET search_path FROM CURRENT), and a path that
+    // does not name pg_temp searches it first for tables (see migration 0019).
+    await tx.query(`SET LOCAL search_path TO ${q}, pg_temp`);
     await tx.query(
       `CREATE TABLE IF NOT EXISTS ${q}.latch_migrations (
         version integer PRIMARY KEY,

@@ -102,8 +102,9 @@ function textArray(values: readonly string[]): string {
 /**
  * The batch's five statements, run by migration 0019's `record_batch` (where each one's shape
  * is explained): the new observations, the idempotency check, the new rated records, the
- * priced mark, then one row per event (`id`, `appended`, and its current record `current_id`
- * and `current_payload`, NULL for a version this transaction stored from the call). A PL/pgSQL
+ * priced mark, then one row per event (`n`, its position in `ids`, `appended`, and its current
+ * record's `current_id` and `current_payload` as UTF-8 bytes, the payload NULL for a version
+ * this transaction stored from the call). A PL/pgSQL
  * function keeps its plans for the life of the connection: a batch is not planned again.
  */
 function recordBatch(
@@ -114,7 +115,7 @@ function recordBatch(
   ids: string,
   ours: string,
 ) {
-  return `SELECT id, appended, current_id, current_payload
+  return `SELECT n, appended, current_id, current_payload
     FROM ${q}.record_batch(${observations}::jsonb, ${checks}::jsonb, ${records}::jsonb, ${ids}::text[], ${ours}::text[])`;
 }
 
@@ -132,18 +133,38 @@ function observationRows(
   return { rows: `[${rows.join(",")}]`, checks: `[${checks.join(",")}]` };
 }
 
-function outcome(result: QueryResultLike): Outcome {
+/**
+ * A bytea column as the UTF-8 text it holds: a Buffer (pg), a Uint8Array (PGlite), or the
+ * server's hex text when the application replaced pg's bytea parser.
+ */
+function utf8(value: unknown): string {
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8");
+  if (typeof value === "string" && value.startsWith("\\x"))
+    return Buffer.from(value.slice(2), "hex").toString("utf8");
+  throw new TypeError(`record_batch answered ${typeof value} for a bytea column`);
+}
+
+/**
+ * `record_batch`'s rows: the event by its position in `ids` (what was sent as `p_ids`), its
+ * record's id and payload as UTF-8 bytes, so the session's client_encoding cannot alter them.
+ */
+function outcome(result: QueryResultLike, ids: readonly string[]): Outcome {
   const rows = result.rows as Array<{
-    id: string;
+    n: number;
     appended: boolean;
-    current_id: string | null;
+    current_id: unknown;
     current_payload: unknown;
   }>;
   const appended = new Set<string>();
   const current = new Map<string, { ratedRecordId: string; payload: unknown }>();
   for (const r of rows) {
-    if (r.appended) appended.add(r.id);
-    if (r.current_id !== null) current.set(r.id, { ratedRecordId: r.current_id, payload: r.current_payload });
+    const id = ids[Number(r.n) - 1];
+    if (id === undefined) throw new TypeError(`record_batch answered event ${String(r.n)} of ${ids.length}`);
+    if (r.appended) appended.add(id);
+    if (r.current_id === null) continue;
+    const payload = r.current_payload === null ? null : (JSON.parse(utf8(r.current_payload)) as unknown);
+    current.set(id, { ratedRecordId: utf8(r.current_id), payload });
   }
   return { appended, current };
 }
@@ -351,6 +372,7 @@ export class PostgresRecordWriter implements RecordWriter {
   async #script(pool: PoolLike, { events }: Plan): Promise<Outcome> {
     const records = events.flatMap((e) => (e.record === undefined ? [] : [e.record.row]));
     const { rows, checks } = observationRows(events);
+    const ids = events.map((e) => e.eventId);
     const script = [
       beginScript(this.#settings),
       recordBatch(
@@ -358,7 +380,7 @@ export class PostgresRecordWriter implements RecordWriter {
         literal(rows),
         literal(checks),
         literal(`[${records.join(",")}]`),
-        textArray(events.map((e) => e.eventId)),
+        textArray(ids),
         textArray(events.flatMap((e) => (e.record === undefined ? [] : [e.record.id]))),
       ),
       "COMMIT",
@@ -373,7 +395,7 @@ export class PostgresRecordWriter implements RecordWriter {
     try {
       const results = (await client.query(script)) as unknown as QueryResultLike[];
       // BEGIN, SET ×3, record_batch, COMMIT
-      return outcome(results[results.length - 2] as QueryResultLike);
+      return outcome(results[results.length - 2] as QueryResultLike, ids);
     } catch (error) {
       if (sqlState(error) === undefined) onError(error instanceof Error ? error : new Error(String(error)));
       else {
@@ -398,7 +420,7 @@ export class PostgresRecordWriter implements RecordWriter {
     return new Promise<RecordWriteResult>((resolve, reject) => {
       const batch = plan([{ ...call, resolve, reject }]);
       transact(db, this.#settings, async (tx) =>
-        outcome(await tx.query(text, [rows, checks, records, [call.eventId], ours])),
+        outcome(await tx.query(text, [rows, checks, records, [call.eventId], ours]), [call.eventId]),
       ).then(
         (result) => settle(batch, result),
         (error: unknown) => {

@@ -10,6 +10,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../src/index.js";
+import { release18Statements } from "./release-18-statements.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
 const schema = freshSchema("parity19");
@@ -26,40 +27,7 @@ afterAll(async () => {
   await client.end();
 });
 
-/** Release 18's statements 1-5 (record-writer.ts `statements()`), with bound parameters. */
-const COLUMNS = `rated_record_id, event_id, version, hash, payload, currency, total, completed_ms,
-  completed_text, completed_at, completed_day, provider, model, tenant_id, org_id, project_id,
-  api_key_id, end_user_id, feature, success, input_tokens, output_tokens, cache_read_tokens,
-  cache_write_tokens, total_tokens`;
-const RELEASE_18 = [
-  `INSERT INTO ${q}.observations (event_id, hash, payload, priced)
-     SELECT b.event_id, b.hash, b.payload, b.priced
-     FROM jsonb_to_recordset($1::jsonb) AS b(event_id text, hash text, payload jsonb, priced boolean)
-     ON CONFLICT DO NOTHING RETURNING event_id`,
-  `SELECT ${q}.append_observations($1::jsonb) AS ids`,
-  `INSERT INTO ${q}.rated_records (${COLUMNS})
-     SELECT ${COLUMNS.replace("completed_at", "completed_text::timestamptz")
-       .split(",")
-       .map((c) => `b.${c.trim()}`)
-       .join(", ")}
-     FROM jsonb_to_recordset($1::jsonb) AS b(rated_record_id text, event_id text, version integer,
-       hash text, payload jsonb, currency text, total numeric, completed_ms bigint, completed_text text,
-       completed_day text, provider text, model text, tenant_id text, org_id text, project_id text,
-       api_key_id text, end_user_id text, feature text, success boolean, input_tokens bigint,
-       output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint, total_tokens bigint)
-     WHERE NOT (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = b.event_id))
-     ON CONFLICT DO NOTHING`,
-  `UPDATE ${q}.observations o SET priced = true
-     WHERE o.event_id = ANY ($1::text[]) AND NOT o.priced
-       AND (SELECT EXISTS (SELECT 1 FROM ${q}.rated_records r WHERE r.event_id = o.event_id))`,
-  `SELECT i.id AS event_id, c.rated_record_id,
-       CASE WHEN c.xid = pg_current_xact_id_if_assigned() AND c.rated_record_id = ANY ($2::text[])
-       THEN NULL ELSE c.payload END AS payload
-     FROM unnest($1::text[]) AS i(id)
-     CROSS JOIN LATERAL (
-       SELECT r.rated_record_id, r.xid, r.payload FROM ${q}.rated_records r
-       WHERE r.event_id = i.id ORDER BY r.version DESC LIMIT 1) c`,
-] as const;
+const RELEASE_18 = release18Statements(q);
 
 /** One event of a batch as the writer sends it: its observation and, when priced, its record. */
 interface Event {
@@ -161,20 +129,28 @@ async function run(how: "release 18" | "record_batch", events: Event[], setup?: 
       ]);
     } else {
       const { rows: out } = await client.query(
-        `SELECT id, appended, current_id, current_payload
+        `SELECT n, appended, current_id, current_payload
          FROM ${q}.record_batch($1::jsonb, $2::jsonb, $3::jsonb, $4::text[], $5::text[])`,
         [a.observations, a.checks, a.records, a.ids, a.ours],
       );
-      const typed = out as Array<{
-        id: string;
-        appended: boolean;
-        current_id: string | null;
-        current_payload: unknown;
-      }>;
-      expect(typed.map((r) => r.id)).toEqual(a.ids); // one row per event
+      // The event by its position in ids; the record's id and payload as UTF-8 bytes.
+      const typed = (
+        out as Array<{
+          n: number;
+          appended: boolean;
+          current_id: Buffer | null;
+          current_payload: Buffer | null;
+        }>
+      ).map((r) => ({
+        id: a.ids[r.n - 1] as string,
+        appended: r.appended,
+        current_id: r.current_id === null ? null : r.current_id.toString("utf8"),
+        current_payload: r.current_payload === null ? null : JSON.parse(r.current_payload.toString("utf8")),
+      }));
+      expect(out.map((r: { n: number }) => r.n)).toEqual(a.ids.map((_, i) => i + 1)); // one row per event
       appended = typed.filter((r) => r.appended).map((r) => r.id);
       current = typed.flatMap((r) =>
-        r.current_id === null ? [] : [[r.id, r.current_id, r.current_payload]],
+        r.current_id === null ? [] : [[r.id, r.current_id, r.current_payload] as [string, string, unknown]],
       );
     }
     return { appended: appended.sort(), current: current.sort(), rows: await rows(a.ids) };

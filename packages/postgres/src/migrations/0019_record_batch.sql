@@ -20,9 +20,14 @@
 -- 3. insert the rated records (`p_records`, version 1) of events that have none yet (a stored
 --    version wins, as the step-by-step path's `current()` lookup would find it);
 -- 4. mark priced the events (`p_ids`) stored unpriced before that now have a record;
--- 5. answer each event of `p_ids` once: whether step 1 appended it, and its current record,
---    one index probe per event (the payload NULL for a version this transaction stored from
---    the call, one of `p_ours`: the caller holds it already).
+-- 5. answer each event of `p_ids` once, by its position in `p_ids` (`n`, from 1): whether
+--    step 1 appended it, and its current record, one index probe per event (the payload NULL
+--    for a version this transaction stored from the call, one of `p_ours`: the caller holds it
+--    already). The record's id and payload go back as their UTF-8 bytes, and the event as its
+--    position, not as text: the server converts text to the session's client_encoding, which
+--    the client may not decode as such (node-postgres reads every text as UTF-8; under SJIS a
+--    non-ASCII id came back as other characters, so an event just appended was answered
+--    `already_exists` without its record).
 -- Each statement sees what committed before it started (READ COMMITTED; a volatile function
 -- takes a new snapshot per statement), so a concurrent writer's row is found, not
 -- overwritten. The lookups are shaped so the planner probes the indexes even before the
@@ -38,7 +43,7 @@
 -- indexes (checked with auto_explain on unanalysed partitions), so each connection plans once.
 CREATE FUNCTION record_batch(p_observations jsonb, p_checks jsonb, p_records jsonb,
   p_ids text[], p_ours text[])
-RETURNS TABLE (id text, appended boolean, current_id text, current_payload jsonb)
+RETURNS TABLE (n integer, appended boolean, current_id bytea, current_payload bytea)
 LANGUAGE plpgsql SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $fn$
 DECLARE
   inserted text[];
@@ -81,12 +86,35 @@ BEGIN
     AND (SELECT EXISTS (SELECT 1 FROM rated_records r WHERE r.event_id = o.event_id));
 
   RETURN QUERY
-  SELECT i.event_id, i.event_id = ANY (inserted), c.rated_record_id,
+  SELECT i.n::integer, i.event_id = ANY (inserted), convert_to(c.rated_record_id, 'UTF8'),
     CASE WHEN c.xid = pg_current_xact_id_if_assigned() AND c.rated_record_id = ANY (p_ours)
-    THEN NULL ELSE c.payload END
-  FROM unnest(p_ids) AS i(event_id)
+    THEN NULL ELSE convert_to(c.payload::text, 'UTF8') END
+  FROM unnest(p_ids) WITH ORDINALITY AS i(event_id, n)
   LEFT JOIN LATERAL (
     SELECT r.rated_record_id, r.xid, r.payload FROM rated_records r
     WHERE r.event_id = i.event_id ORDER BY r.version DESC LIMIT 1) c ON true;
 END
 $fn$;
+
+-- Every function of the schema resolves its tables in the schema, never in the session's
+-- temporary schema. A search_path that does not name pg_temp searches it FIRST for tables, so
+-- a session holding a temporary table named `observations`, `rated_records`,
+-- `observation_keys`, … (any purpose, any code sharing the connection) had record_batch, the
+-- key triggers and append_observations write into it: the calls answered `appended` and the
+-- rows vanished with the session. Naming pg_temp last leaves it only what the schema lacks
+-- (maintain_partitions' own move tables). Functions that already name it are left as they are.
+DO $pin$
+DECLARE
+  f record;
+BEGIN
+  FOR f IN
+    SELECT p.oid::regprocedure AS fn, substr(c.setting, length('search_path=') + 1) AS path
+    FROM pg_proc p
+    CROSS JOIN LATERAL unnest(p.proconfig) AS c(setting)
+    WHERE p.pronamespace = (SELECT n.oid FROM pg_namespace n WHERE n.nspname = current_schema())
+      AND c.setting LIKE 'search_path=%' AND c.setting NOT LIKE '%pg\_temp%'
+  LOOP
+    EXECUTE format('ALTER FUNCTION %s SET search_path = %s, pg_temp', f.fn, f.path);
+  END LOOP;
+END
+$pin$;
