@@ -3,20 +3,12 @@
  * the bin does not have: the client gives up even with unlimited reconnects): the process exits 1, having
  * closed its setup (stores that hold the process open, as a database or Redis client does).
  */
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { ensureIngestStreams } from "../src/index.js";
 import { freshStream, waitFor } from "./support/fixtures.js";
+import { spawnIngestBin } from "./support/ingest-bin.js";
 import { startNatsServer } from "./support/nats-server.js";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, "..", "src", "bin.ts");
-const CONFIG = join(here, "support", "held-open.config.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 it("latch-ingest exits 1 when its connection closes for good, its setup closed", async () => {
   const server = await startNatsServer();
@@ -26,22 +18,7 @@ it("latch-ingest exits 1 when its connection closes for good, its setup closed",
     const setup = await connect({ servers: url });
     await ensureIngestStreams(setup, { stream });
     await setup.close();
-    const child = spawn(
-      process.execPath,
-      [
-        "--conditions=dev-source",
-        "--import",
-        TSX,
-        BIN,
-        "--config",
-        CONFIG,
-        "--stream",
-        stream,
-        "--nats",
-        url,
-      ],
-      { env: { ...process.env, NODE_OPTIONS: undefined }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const child = spawnIngestBin({ stream, natsUrl: url, config: "held-open.config.ts" });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => {
       output += s;

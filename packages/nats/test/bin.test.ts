@@ -1,7 +1,3 @@
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { migrate } from "@latch/postgres";
 import { jetstream } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
@@ -22,11 +18,7 @@ import {
   observation,
   waitFor,
 } from "./support/fixtures.js";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, "..", "src", "bin.ts");
-const CONFIG = join(here, "support", "ingest.config.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+import { spawnIngestBin } from "./support/ingest-bin.js";
 
 const stream = freshStream("bin");
 const schema = `latch_nats_${stream.toLowerCase()}`;
@@ -49,25 +41,7 @@ afterAll(async () => {
 it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async () => {
   const log = natsIngestLog({ connection: nc, stream });
   for (let i = 0; i < 20; i++) await log.publish(observation(`bin-${i}:0:openai`));
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions=dev-source",
-      "--import",
-      TSX,
-      BIN,
-      "--config",
-      CONFIG,
-      "--stream",
-      stream,
-      "--nats",
-      NATS_URL,
-    ],
-    {
-      env: { ...process.env, NODE_OPTIONS: undefined, LATCH_TEST_SCHEMA: schema },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawnIngestBin({ stream, natsUrl: NATS_URL, env: { LATCH_TEST_SCHEMA: schema } });
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (s: string) => {
     output += s;
@@ -106,11 +80,7 @@ it("latch-ingest replay-dead-letters publishes the chosen dead letters back and 
   await dead("not_json", 2);
   const run = (...args: string[]) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        ["--conditions=dev-source", "--import", TSX, BIN, ...args, "--stream", stream, "--nats", NATS_URL],
-        { env: { ...process.env, NODE_OPTIONS: undefined }, stdio: ["ignore", "pipe", "pipe"] },
-      );
+      const child = spawnIngestBin({ stream, natsUrl: NATS_URL, args });
       let output = "";
       child.stdout.setEncoding("utf8").on("data", (s: string) => {
         output += s;

@@ -5,22 +5,14 @@
  * connection closed for good after ~20 s and the worker kept failing its fetches forever,
  * storing nothing, without exiting.
  */
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { migrate } from "@latch/postgres";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureIngestStreams, ingestLag, natsIngestLog } from "../src/index.js";
 import { DATABASE_URL, freshStream, observation, waitFor } from "./support/fixtures.js";
+import { spawnIngestBin } from "./support/ingest-bin.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, "..", "src", "bin.ts");
-const CONFIG = join(here, "support", "ingest.config.ts");
-const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
 const stream = freshStream("restart");
 const schema = `latch_nats_${stream.toLowerCase()}`;
@@ -51,25 +43,7 @@ async function stored(): Promise<number> {
 it("latch-ingest outlives a NATS server down longer than the client's default reconnect budget, and stores what comes after", async () => {
   const log = natsIngestLog({ connection: nc, stream });
   for (let i = 0; i < 20; i++) await log.publish(observation(`restart-${i}:0:openai`));
-  const child = spawn(
-    process.execPath,
-    [
-      "--conditions=dev-source",
-      "--import",
-      TSX,
-      BIN,
-      "--config",
-      CONFIG,
-      "--stream",
-      stream,
-      "--nats",
-      server.url,
-    ],
-    {
-      env: { ...process.env, NODE_OPTIONS: undefined, LATCH_TEST_SCHEMA: schema },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+  const child = spawnIngestBin({ stream, natsUrl: server.url, env: { LATCH_TEST_SCHEMA: schema } });
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (s: string) => {
     output += s;
