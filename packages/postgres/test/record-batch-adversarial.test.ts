@@ -327,7 +327,10 @@ describe("record_batch: hostile ids and texts", () => {
     } finally {
       await client.end();
     }
-    const legacy = pool({ max: 1, options: "-c standard_conforming_strings=off -c backslash_quote=on" });
+    const legacy = pool({
+      max: 1,
+      options: "-c standard_conforming_strings=off -c backslash_quote=on -c bytea_output=escape",
+    });
     legacy.on("connect", (c) => void c.query("SET client_encoding = 'SJIS'"));
     const writer = writerOn(legacy, schema, { maxWaitMs: 10, maxBatch: 16 });
     // Non-ASCII ids and texts, some SJIS cannot carry: the answers name the right events and
