@@ -29,6 +29,7 @@ import {
   ensureIngestStreams,
   type IngestWorker,
   ingestLag,
+  natsConnectionOptions,
   natsIngestLog,
   runIngestWorker,
 } from "@latch/nats";
@@ -57,7 +58,7 @@ export interface GatewayConfig {
    * store and rate. `workers` run in this process (default 1, so the example is complete on
    * its own); with 0, run `latch-ingest` processes against the same stores instead.
    */
-  nats?: { url: string; stream?: string; workers?: number };
+  nats?: { url: string; stream?: string; workers?: number; creds?: string };
 }
 
 export interface GatewayBackends extends Backends {
@@ -106,6 +107,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
           nats: {
             url: settings.nats.url,
             stream: settings.nats.stream,
+            ...(settings.nats.creds ? { creds: settings.nats.creds } : {}),
             ...(workers !== undefined ? { workers: Number(workers) } : {}),
           },
         }
@@ -169,7 +171,7 @@ async function openIngest(
   // maxReconnectAttempts -1: the client's default gives up after ~20 s away, and then every
   // record() spools and the workers fetch nothing until the process restarts.
   const connection: NatsConnection = await connect({
-    servers: nats.url,
+    ...(await natsConnectionOptions(nats.url, nats.creds ? { creds: nats.creds } : {})),
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
   });

@@ -16,7 +16,7 @@
 import { openLatchBackends, readLatchSettings } from "@latch/config";
 import { InMemoryPricingSource } from "@latch/core";
 import { PRICE_SHEETS } from "@latch/example-quickstart/simulation";
-import { ensureIngestStreams, type IngestWorker, runIngestWorker } from "@latch/nats";
+import { ensureIngestStreams, type IngestWorker, natsConnectionOptions, runIngestWorker } from "@latch/nats";
 import { connect } from "@nats-io/transport-node";
 
 const env = process.env;
@@ -33,7 +33,10 @@ if (!Number.isSafeInteger(count) || count < 1 || count > 999)
 // The stores only: these workers consume the stream, they do not publish to it.
 const backends = await openLatchBackends(stores);
 // Reconnects however long the server is away (the client's default gives up after ~20 s).
-const connection = await connect({ servers: nats.url, maxReconnectAttempts: -1 });
+const connection = await connect({
+  ...(await natsConnectionOptions(nats.url, nats.creds ? { creds: nats.creds } : {})),
+  maxReconnectAttempts: -1,
+});
 await ensureIngestStreams(connection, { stream: nats.stream });
 const pricing = new InMemoryPricingSource(PRICE_SHEETS);
 const workers: IngestWorker[] = [];

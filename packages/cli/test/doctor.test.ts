@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { migrate, REQUIRED_SCHEMA_VERSION } from "@latch/postgres";
 import pg from "pg";
@@ -168,4 +169,41 @@ describe("latch doctor", () => {
     expect(run.stdout).toContain(`warn  nats: stream ${stream} or its ingest consumer is missing`);
     expect(run.stdout).toContain("fix: start the application");
   });
+
+  it("reaches a NATS server that requires a password with the credentials in LATCH_NATS_URL, never printing them", async () => {
+    const port = await freePort();
+    const server = spawn(
+      existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : "nats-server",
+      ["-a", "127.0.0.1", "-p", String(port), "--user", "doctor", "--pass", "s3cret-pw"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let log = "";
+        server.once("error", reject);
+        server.once("exit", (code) => reject(new Error(`nats-server exited ${code}: ${log}`)));
+        server.stderr?.setEncoding("utf8").on("data", (s: string) => {
+          log += s;
+          if (log.includes("Server is ready")) resolve();
+        });
+      });
+      const stream = `DOCTOR_${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      const ok = await doctor({
+        LATCH_NATS_URL: `nats://doctor:s3cret-pw@127.0.0.1:${port}`,
+        LATCH_NATS_STREAM: stream,
+      });
+      // Past authentication: the server answered (it has no JetStream, so the stream is missing).
+      expect(ok.stdout).toContain(`warn  nats: stream ${stream} or its ingest consumer is missing`);
+      const refused = await doctor({ LATCH_NATS_URL: `nats://doctor:wrong-pw@127.0.0.1:${port}` });
+      expect(refused.code).not.toBe(0);
+      expect(refused.stdout).toContain(`fail  nats: cannot connect to 127.0.0.1:${port}`);
+      expect(refused.stdout).toContain("Authorization Violation");
+      for (const out of [ok.stdout, ok.stderr, refused.stdout, refused.stderr]) {
+        expect(out).not.toContain("s3cret-pw");
+        expect(out).not.toContain("wrong-pw");
+      }
+    } finally {
+      server.kill("SIGKILL");
+    }
+  }, 60_000);
 });

@@ -186,11 +186,19 @@ export async function openLatchBackends(settings: LatchSettings): Promise<LatchB
       ]);
       // Reconnects however long the server is away (the client's default gives up after ~20 s,
       // and every record() would then spool until the process restarts).
-      const connection = await connect({ servers: settings.nats.url, maxReconnectAttempts: -1 }).catch(
-        (error: unknown) => {
-          throw new Error("LATCH_NATS_URL: cannot connect", { cause: error });
-        },
-      );
+      const options = await natsAdapter
+        .natsConnectionOptions(settings.nats.url, settings.nats.creds ? { creds: settings.nats.creds } : {})
+        .catch((error: unknown) => {
+          throw new Error(
+            `${error instanceof TypeError ? "LATCH_NATS_URL" : "LATCH_NATS_CREDS"}: ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          );
+        });
+      const connection = await connect({ ...options, maxReconnectAttempts: -1 }).catch((error: unknown) => {
+        throw new Error("LATCH_NATS_URL: cannot connect", { cause: error });
+      });
       // With the server away the drain fails: close instead (not left reconnecting forever).
       closers.push(() => connection.drain().catch(() => connection.close()));
       await natsAdapter.ensureIngestStreams(connection, { stream: settings.nats.stream });

@@ -32,8 +32,12 @@ export interface LatchSettings {
   s3?: { bucket: string; endpoint?: string; prefix?: string; region?: string };
   /** `LATCH_EXPORT_DIR`: export to a local folder (when there is no S3 bucket). */
   exportDir?: string;
-  /** `LATCH_NATS_URL` (+ `LATCH_NATS_STREAM`, default `LATCH_INGEST`): `record()` publishes to JetStream. */
-  nats?: { url: string; stream: string };
+  /**
+   * `LATCH_NATS_URL` (+ `LATCH_NATS_STREAM`, default `LATCH_INGEST`; `LATCH_NATS_CREDS`, a `.creds`
+   * file): `record()` publishes to JetStream. The URL may carry credentials
+   * (`nats://user:password@host:4222`, `nats://token@host:4222`; see `natsConnectionOptions`).
+   */
+  nats?: { url: string; stream: string; creds?: string };
   /** `LATCH_PRICES_FILE`: a price file (as `latch prices` writes it). */
   pricesFile?: string;
   /** `LATCH_SPOOL_DIR`: the facade's spool directory. */
@@ -103,6 +107,7 @@ const VARIABLES = {
   LATCH_NATS_STREAM: {
     schema: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: "expected 1–64 of A-Z, a-z, 0-9, _, -" }),
   },
+  LATCH_NATS_CREDS: { schema: text(4096) },
   LATCH_PRICES_FILE: { schema: text(4096) },
   LATCH_SPOOL_DIR: { schema: text(4096) },
 } as const satisfies Record<
@@ -216,9 +221,11 @@ export function readLatchSettings(env: Record<string, string | undefined> = proc
       if (source !== undefined && values.LATCH_S3_BUCKET === undefined)
         issues.push({ path: label(source), message: "needs LATCH_S3_BUCKET" });
     }
-    const streamSource = sources.LATCH_NATS_STREAM;
-    if (streamSource !== undefined && values.LATCH_NATS_URL === undefined)
-      issues.push({ path: label(streamSource), message: "needs LATCH_NATS_URL" });
+    for (const dependent of ["LATCH_NATS_STREAM", "LATCH_NATS_CREDS"] as const) {
+      const source = sources[dependent];
+      if (source !== undefined && values.LATCH_NATS_URL === undefined)
+        issues.push({ path: label(source), message: "needs LATCH_NATS_URL" });
+    }
     const pgliteSource = sources.LATCH_PGLITE_DIR;
     if (pgliteSource !== undefined && store !== "pglite")
       issues.push({ path: label(pgliteSource), message: "only used with LATCH_STORE=pglite" });
@@ -248,7 +255,11 @@ function toSettings(store: StoreKind, v: Values): LatchSettings {
   }
   if (v.LATCH_EXPORT_DIR !== undefined) settings.exportDir = v.LATCH_EXPORT_DIR;
   if (v.LATCH_NATS_URL !== undefined)
-    settings.nats = { url: v.LATCH_NATS_URL, stream: v.LATCH_NATS_STREAM ?? "LATCH_INGEST" };
+    settings.nats = {
+      url: v.LATCH_NATS_URL,
+      stream: v.LATCH_NATS_STREAM ?? "LATCH_INGEST",
+      ...(v.LATCH_NATS_CREDS !== undefined ? { creds: v.LATCH_NATS_CREDS } : {}),
+    };
   if (v.LATCH_PRICES_FILE !== undefined) settings.pricesFile = v.LATCH_PRICES_FILE;
   if (v.LATCH_SPOOL_DIR !== undefined) settings.spoolDir = v.LATCH_SPOOL_DIR;
   return settings;

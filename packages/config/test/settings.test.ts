@@ -121,6 +121,7 @@ describe("readLatchSettings", () => {
     LATCH_EXPORT_DIR: "d".repeat(5000),
     LATCH_NATS_URL: `http://u:${SECRET}@nats`,
     LATCH_NATS_STREAM: `a.b ${SECRET}`,
+    LATCH_NATS_CREDS: `${SECRET}${"c".repeat(5000)}`,
     LATCH_PRICES_FILE: "f".repeat(5000),
     LATCH_SPOOL_DIR: "s".repeat(5000),
   };
@@ -132,6 +133,7 @@ describe("readLatchSettings", () => {
     LATCH_S3_PREFIX: { LATCH_S3_BUCKET: "b-1" },
     LATCH_S3_REGION: { LATCH_S3_BUCKET: "b-1" },
     LATCH_NATS_STREAM: { LATCH_NATS_URL: "nats://n" },
+    LATCH_NATS_CREDS: { LATCH_NATS_URL: "nats://n" },
   };
   for (const name of LATCH_VARIABLES) {
     it(`names ${name} when its value is invalid, without echoing it`, () => {
@@ -171,6 +173,12 @@ describe("readLatchSettings", () => {
     expect(failure(() => readLatchSettings({ LATCH_NATS_STREAM: "S" })).issues).toEqual([
       { path: "LATCH_NATS_STREAM", message: "needs LATCH_NATS_URL" },
     ]);
+    expect(failure(() => readLatchSettings({ LATCH_NATS_CREDS: "./app.creds" })).issues).toEqual([
+      { path: "LATCH_NATS_CREDS", message: "needs LATCH_NATS_URL" },
+    ]);
+    expect(
+      readLatchSettings({ LATCH_NATS_URL: "nats://u:p%40ss@n:4222", LATCH_NATS_CREDS: "./app.creds" }).nats,
+    ).toEqual({ url: "nats://u:p%40ss@n:4222", stream: "LATCH_INGEST", creds: "./app.creds" });
     expect(failure(() => readLatchSettings({ LATCH_PGLITE_DIR: "./data" })).issues).toEqual([
       { path: "LATCH_PGLITE_DIR", message: "only used with LATCH_STORE=pglite" },
     ]);

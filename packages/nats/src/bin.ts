@@ -2,15 +2,17 @@
 /**
  * `latch-ingest`: one ingest worker of a consumer group (see `runIngestWorker`).
  *
- *   latch-ingest --config ./ingest.config.js [--nats nats://127.0.0.1:4222] [--stream LATCH_INGEST]
- *                [--durable latch-ingest] [--batch 256] [--concurrency 16]
+ *   latch-ingest --config ./ingest.config.js [--nats nats://127.0.0.1:4222] [--creds <file>]
+ *                [--stream LATCH_INGEST] [--durable latch-ingest] [--batch 256] [--concurrency 16]
  *
  * `--config` names an ES module whose default export is an {@link IngestSetup} (or a function,
- * possibly async, returning one): the stores and pricing the worker writes with. `--nats` and
- * `--stream` default to `NATS_URL` and `LATCH_INGEST_STREAM`. SIGTERM/SIGINT finish the batch in
- * hand, then exit 0.
+ * possibly async, returning one): the stores and pricing the worker writes with. `--nats`,
+ * `--creds` and `--stream` default to `NATS_URL`, `NATS_CREDS` and `LATCH_INGEST_STREAM`; the URL
+ * may carry credentials (`nats://user:password@host:4222`, `nats://token@host:4222`) and `--creds`
+ * names a `.creds` file (see `natsConnectionOptions`). SIGTERM/SIGINT finish the batch in hand,
+ * then exit 0.
  *
- *   latch-ingest replay-dead-letters [--nats <url>] [--stream <name>] [--code <code> …]
+ *   latch-ingest replay-dead-letters [--nats <url>] [--creds <file>] [--stream <name>] [--code <code> …]
  *
  * publishes the stream's dead letters (those with one of the `--code`s, or all) back to the
  * ingest log once their cause is fixed, and prints how many; see `replayDeadLetters`.
@@ -19,13 +21,14 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
+import { natsConnectionOptions } from "./connection-options.js";
 import { replayDeadLetters } from "./dead-letters.js";
 import type { IngestSetup } from "./setup.js";
 import { ensureIngestStreams } from "./streams.js";
 import { runIngestWorker } from "./worker.js";
 
-const USAGE = `usage: latch-ingest --config <module> [--nats <url>] [--stream <name>] [--durable <name>] [--batch <n>] [--concurrency <n>]
-       latch-ingest replay-dead-letters [--nats <url>] [--stream <name>] [--code <code> ...]`;
+const USAGE = `usage: latch-ingest --config <module> [--nats <url>] [--creds <file>] [--stream <name>] [--durable <name>] [--batch <n>] [--concurrency <n>]
+       latch-ingest replay-dead-letters [--nats <url>] [--creds <file>] [--stream <name>] [--code <code> ...]`;
 
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -33,6 +36,7 @@ async function main(): Promise<number> {
     options: {
       code: { type: "string", multiple: true },
       config: { type: "string" },
+      creds: { type: "string" },
       nats: { type: "string" },
       stream: { type: "string" },
       durable: { type: "string" },
@@ -43,12 +47,16 @@ async function main(): Promise<number> {
   });
   const stream = values.stream ?? process.env.LATCH_INGEST_STREAM ?? "LATCH_INGEST";
   const natsUrl = values.nats ?? process.env.NATS_URL ?? "nats://127.0.0.1:4222";
+  const natsOptions = () =>
+    natsConnectionOptions(natsUrl, {
+      ...((values.creds ?? process.env.NATS_CREDS) ? { creds: values.creds ?? process.env.NATS_CREDS } : {}),
+    });
   if (positionals.length > 0) {
     if (positionals.length !== 1 || positionals[0] !== "replay-dead-letters") {
       console.error(USAGE);
       return 2;
     }
-    const nats = await connect({ servers: natsUrl });
+    const nats = await connect(await natsOptions());
     try {
       const result = await replayDeadLetters(nats, {
         stream,
@@ -76,7 +84,7 @@ async function main(): Promise<number> {
   // A worker lives as long as its process: it waits for the server however long it is away
   // (the client's default gives up after 10 attempts, ~20 s, and the worker would then fail
   // every fetch forever without exiting).
-  const nats = await connect({ servers: natsUrl, maxReconnectAttempts: -1 });
+  const nats = await connect({ ...(await natsOptions()), maxReconnectAttempts: -1 });
   await ensureIngestStreams(nats, { stream });
   const worker = await runIngestWorker({
     ...setup,

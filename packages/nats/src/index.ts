@@ -3,6 +3,7 @@
  * observations (`natsIngestLog`, given to `createLatch({ ingest })`); a consumer group of
  * workers (`runIngestWorker`, or the `latch-ingest` bin) rates and stores them. See the README.
  */
+export { type NatsCredentialsOptions, natsConnectionOptions } from "./connection-options.js";
 export {
   type ReplayDeadLettersOptions,
   type ReplayDeadLettersResult,

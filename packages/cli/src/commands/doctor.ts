@@ -269,19 +269,20 @@ async function checkS3(s3: NonNullable<LatchSettings["s3"]>): Promise<DoctorChec
 }
 
 async function checkNats(nats: NonNullable<LatchSettings["nats"]>): Promise<DoctorCheck> {
-  const [{ connect }, { ingestLag }] = await Promise.all([
+  const [{ connect }, { ingestLag, natsConnectionOptions }] = await Promise.all([
     import("@nats-io/transport-node"),
     import("@latch/nats"),
   ]);
   let connection: Awaited<ReturnType<typeof connect>>;
   try {
-    connection = await connect({ servers: nats.url, timeout: TIMEOUT_MS, reconnect: false });
+    const options = await natsConnectionOptions(nats.url, nats.creds ? { creds: nats.creds } : {});
+    connection = await connect({ ...options, timeout: TIMEOUT_MS, reconnect: false });
   } catch (error) {
     return {
       check: "nats",
       status: "fail",
       detail: `cannot connect to ${hostOf(nats.url)} (${reason(error)})`,
-      fix: "check LATCH_NATS_URL and that nats-server runs with JetStream (-js)",
+      fix: "check LATCH_NATS_URL (credentials in it, or LATCH_NATS_CREDS) and that nats-server runs with JetStream (-js)",
     };
   }
   try {
