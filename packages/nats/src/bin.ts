@@ -98,8 +98,12 @@ async function main(): Promise<number> {
   const stop = () => void worker.stop();
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+  let failed = false;
   try {
-    const stats = await worker.done;
+    const stats = await worker.done.catch((error: unknown) => {
+      failed = true;
+      throw error;
+    });
     console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
   } finally {
     // Also when `done` rejects (the connection closed for good): the stores are closed, so the
@@ -107,7 +111,15 @@ async function main(): Promise<number> {
     // With the server away the drain fails: close instead (a connection left reconnecting would
     // keep the process alive).
     await nats.drain().catch(() => nats.close());
-    await setup.close?.();
+    try {
+      await setup.close?.();
+    } catch (error) {
+      // The worker's own failure (what the supervisor's log must show) is not replaced by it.
+      if (!failed) throw error;
+      console.error(
+        `latch-ingest: closing the setup failed too: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
   }
   return 0;
 }

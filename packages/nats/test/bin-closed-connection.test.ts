@@ -1,7 +1,8 @@
 /**
  * `latch-ingest` whose connection closes for good (the server came back requiring a password
  * the bin does not have: the client gives up even with unlimited reconnects): the process exits 1, having
- * closed its setup (stores that hold the process open, as a database or Redis client does).
+ * closed its setup (stores that hold the process open, as a database or Redis client does), and
+ * the setup's close() failing as well does not hide why the worker ended.
  */
 import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
@@ -18,7 +19,12 @@ it("latch-ingest exits 1 when its connection closes for good, its setup closed",
     const setup = await connect({ servers: url });
     await ensureIngestStreams(setup, { stream });
     await setup.close();
-    const child = spawnIngestBin({ stream, natsUrl: url, config: "held-open.config.ts" });
+    const child = spawnIngestBin({
+      stream,
+      natsUrl: url,
+      config: "held-open.config.ts",
+      env: { LATCH_TEST_CLOSE_THROWS: "1" },
+    });
     let output = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => {
       output += s;
@@ -35,8 +41,10 @@ it("latch-ingest exits 1 when its connection closes for good, its setup closed",
         new Promise<"still running">((r) => setTimeout(() => r("still running"), 45_000)),
       ]);
       expect(code, output).toBe(1);
-      expect(output).toMatch(/NATS connection is closed/);
+      // The worker's failure is the process's error; the setup's failing close() is told too.
+      expect(output).toMatch(/latch-ingest: .*NATS connection is closed/);
       expect(output).toContain("latch-test: setup closed");
+      expect(output).toContain("latch-ingest: closing the setup failed too: pool.end() failed");
     } finally {
       child.kill("SIGKILL");
     }

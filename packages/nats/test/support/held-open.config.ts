@@ -1,6 +1,7 @@
 /**
  * A `latch-ingest --config` module whose stores hold the process open until `close()` (as a
- * database or Redis client does): the bin exits only if it closes its setup.
+ * database or Redis client does): the bin exits only if it closes its setup. With
+ * LATCH_TEST_CLOSE_THROWS=1, `close()` then throws (as a pool whose server is gone may).
  */
 import { MemoryObservationStore, MemoryRatedRecordStore } from "@latch/core";
 import type { IngestSetup } from "../../src/index.js";
@@ -15,6 +16,7 @@ export default function setup(): IngestSetup {
     close: async () => {
       clearInterval(client);
       console.log("latch-test: setup closed");
+      if (process.env.LATCH_TEST_CLOSE_THROWS === "1") throw new Error("pool.end() failed");
     },
   };
 }
