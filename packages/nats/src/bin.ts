@@ -81,46 +81,54 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  // A worker lives as long as its process: it waits for the server however long it is away
-  // (the client's default gives up after 10 attempts, ~20 s, and the worker would then fail
-  // every fetch forever without exiting).
-  const nats = await connect({ ...(await natsOptions()), maxReconnectAttempts: -1 });
-  await ensureIngestStreams(nats, { stream });
-  const worker = await runIngestWorker({
-    ...setup,
-    nats,
-    stream,
-    ...(values.durable ? { durable: values.durable } : {}),
-    ...(values.batch ? { batchSize: Number(values.batch) } : {}),
-    ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
-  });
-  console.log(`latch-ingest: consuming ${stream}`);
-  const stop = () => void worker.stop();
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  // Also when the connection or the stream cannot be set up (a credentials file that is not
+  // there, a refused password): the stores are closed, else a pool would hold the process open
+  // with the error printed and the supervisor never told.
+  let nats: Awaited<ReturnType<typeof connect>> | undefined;
   let failed = false;
+  let closeFailure: { error: unknown } | undefined;
   try {
-    const stats = await worker.done.catch((error: unknown) => {
-      failed = true;
-      throw error;
+    // A worker lives as long as its process: it waits for the server however long it is away
+    // (the client's default gives up after 10 attempts, ~20 s, and the worker would then fail
+    // every fetch forever without exiting).
+    nats = await connect({ ...(await natsOptions()), maxReconnectAttempts: -1 });
+    await ensureIngestStreams(nats, { stream });
+    const worker = await runIngestWorker({
+      ...setup,
+      nats,
+      stream,
+      ...(values.durable ? { durable: values.durable } : {}),
+      ...(values.batch ? { batchSize: Number(values.batch) } : {}),
+      ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
     });
+    console.log(`latch-ingest: consuming ${stream}`);
+    const stop = () => void worker.stop();
+    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop);
+    const stats = await worker.done;
     console.log(`latch-ingest: stopped ${JSON.stringify(stats)}`);
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
     // Also when `done` rejects (the connection closed for good): the stores are closed, so the
     // process exits (1) for its supervisor to restart, instead of being held open by a pool.
     // With the server away the drain fails: close instead (a connection left reconnecting would
     // keep the process alive).
-    await nats.drain().catch(() => nats.close());
+    const connection = nats;
+    await connection?.drain().catch(() => connection.close());
     try {
       await setup.close?.();
     } catch (error) {
       // The worker's own failure (what the supervisor's log must show) is not replaced by it.
-      if (!failed) throw error;
-      console.error(
-        `latch-ingest: closing the setup failed too: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      if (failed)
+        console.error(
+          `latch-ingest: closing the setup failed too: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      else closeFailure = { error };
     }
   }
+  if (closeFailure !== undefined) throw closeFailure.error;
   return 0;
 }
 

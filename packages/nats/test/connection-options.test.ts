@@ -3,7 +3,8 @@
  * and password, token, and operator mode with a `.creds` file, as NGS/Synadia Cloud issue),
  * each a real nats-server of the test's own.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { migrate } from "@latch/postgres";
@@ -81,6 +82,74 @@ describe("natsConnectionOptions (no server)", () => {
   });
 });
 
+describe("natsConnectionOptions: URLs as Go's net/url reads them (no server)", () => {
+  it("reads a password holding an unencoded @ up to the last @ of the authority", async () => {
+    expect(await natsConnectionOptions("nats://u:p@ss@h:4222")).toEqual({
+      servers: ["nats://h:4222"],
+      user: "u",
+      pass: "p@ss",
+    });
+    expect(await natsConnectionOptions("nats://u:p@[::1]:4222/,u:p@h:4222/x@y")).toEqual({
+      servers: ["nats://[::1]:4222/", "h:4222/x@y"],
+      user: "u",
+      pass: "p",
+    });
+  });
+
+  it("refuses a server the client cannot parse without the secret that an unencoded , / # cut", async () => {
+    for (const url of [
+      "nats://alice:se,cretpw@h:4222",
+      "nats://alice:se/cretpw@h:4222",
+      "nats://alice:se#cretpw@h:4222",
+    ]) {
+      const error = await natsConnectionOptions(url).catch((e: unknown) => e as Error);
+      expect(error, url).toBeInstanceOf(TypeError);
+      expect((error as Error).message).toContain("server 1 of the list");
+      expect(`${(error as Error).message} ${JSON.stringify(error)}`).not.toMatch(/alice|cretpw/);
+    }
+  });
+});
+
+describe("natsConnectionOptions: .creds files that are not one (no server)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "latch-badcreds-"));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("names the file: empty, garbage, a directory, a FIFO (not waited on), too big, a long line of dashes", async () => {
+    const files: Record<string, string> = {};
+    for (const [name, text] of [
+      ["empty", ""],
+      ["garbage", "hello world\n"],
+      // The client's own creds regular expression backtracks for minutes on this.
+      ["dashes", "-".repeat(5_000)],
+      ["big", "x".repeat((1 << 20) + 1)],
+    ] as const) {
+      files[name] = join(dir, `${name}.creds`);
+      await writeFile(files[name], text);
+    }
+    files.directory = join(dir, "directory.creds");
+    await mkdir(files.directory);
+    files.fifo = join(dir, "fifo.creds");
+    execFileSync("mkfifo", [files.fifo]);
+    const expected: Record<string, string> = {
+      empty: "not a .creds file",
+      garbage: "not a .creds file",
+      dashes: "not a .creds file",
+      big: "larger than 1048576 bytes",
+      directory: "EISDIR",
+      fifo: "not a regular file",
+    };
+    for (const [name, path] of Object.entries(files))
+      await expect(natsConnectionOptions("nats://h:4222", { creds: path }), name).rejects.toThrow(
+        `NATS credentials file ${path}: ${expected[name]}`,
+      );
+  }, 30_000);
+});
+
 describe("against servers that require authentication", () => {
   let passwordServer: TestNatsServer;
   let tokenServer: TestNatsServer;
@@ -149,10 +218,57 @@ describe("against servers that require authentication", () => {
     ).rejects.toThrow("Authorization Violation");
   }, 60_000);
 
-  /** Runs the bin to its end; its exit code and everything it printed. */
+  it("connects with a .creds file with CRLF line ends or no final newline (as the nats CLI does)", async () => {
+    const text = await readFile(operator.creds, "utf8");
+    for (const [name, variant] of [
+      ["crlf.creds", text.replace(/\n/g, "\r\n")],
+      ["no-newline.creds", text.trimEnd()],
+    ] as const) {
+      const path = join(dir, name);
+      await writeFile(path, variant, { mode: 0o600 });
+      const nc = await connect({
+        ...(await natsConnectionOptions(operatorServer.url, { creds: path })),
+        maxReconnectAttempts: 0,
+      });
+      await nc.flush();
+      await nc.close();
+    }
+  }, 60_000);
+
+  it("authenticates again after each server restarts (password, token, .creds)", async () => {
+    for (const [server, options] of [
+      [
+        passwordServer,
+        await natsConnectionOptions(withCredentials(passwordServer, `alice:${encodeURIComponent(PASSWORD)}`)),
+      ],
+      [tokenServer, await natsConnectionOptions(withCredentials(tokenServer, encodeURIComponent(TOKEN)))],
+      [operatorServer, await natsConnectionOptions(operatorServer.url, { creds: operator.creds })],
+    ] as const) {
+      const nc = await connect({ ...options, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+      try {
+        const statuses = nc.status();
+        const reconnected = (async () => {
+          for await (const s of statuses) if (s.type === "reconnect") return s;
+          return undefined;
+        })();
+        await server.restart();
+        const status = await reconnected;
+        expect(status?.type).toBe("reconnect");
+        expect(JSON.stringify(status)).not.toMatch(/alice|t0ken|p@ss/);
+        await nc.flush();
+        expect(nc.isClosed()).toBe(false);
+      } finally {
+        await nc.close();
+      }
+    }
+  }, 120_000);
+
+  /** Runs the bin to its end (SIGKILLed after 40 s: code null); its exit code and everything it printed. */
   const run = (options: Parameters<typeof spawnIngestBin>[0]) =>
     new Promise<{ code: number | null; output: string }>((resolve) => {
       const child = spawnIngestBin(options);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
+      child.on("close", () => clearTimeout(timer));
       let output = "";
       child.stdout.setEncoding("utf8").on("data", (s: string) => {
         output += s;
@@ -233,6 +349,22 @@ describe("against servers that require authentication", () => {
       output: `latch-ingest: replayed 0 dead letters of ${stream}; 0 kept\n`,
     });
   }, 120_000);
+
+  it("latch-ingest (worker) exits 1, its setup closed, when its credentials are refused or its .creds file is missing", async () => {
+    for (const [natsUrl, extra] of [
+      [operatorServer.url, ["--creds", join(dir, "nope.creds")]],
+      [withCredentials(passwordServer, "alice:not-the-password"), []],
+    ] as const) {
+      const result = await run({
+        stream,
+        natsUrl,
+        args: ["--config", join(import.meta.dirname, "support", "held-open.config.ts"), ...extra],
+      });
+      expect(result.code, result.output).toBe(1);
+      expect(result.output).toContain("latch-test: setup closed");
+      expect(result.output).not.toContain("not-the-password");
+    }
+  }, 60_000);
 
   it("latch-ingest names a credentials file it cannot read, and a refused server, without the secret", async () => {
     const missing = join(dir, "nope.creds");
