@@ -58,6 +58,8 @@ function decoded(part: string, server: string): string {
  *   become its `user`/`pass` or `token` options and the servers are passed on without them (no
  *   error or log line of the client then shows them). Every server that names credentials must
  *   name the same ones;
+ * - `tls://` on any server requires TLS (the client's `tls: {}`; pass your own `tls` after these
+ *   options for a private CA or client certificates), as the Go client does;
  * - `options.creds`: a `.creds` file (JWT + NKey), read and checked now (CRLF line ends and no
  *   final newline accepted, as the Go client does); a missing, unreadable or malformed file, or
  *   one that is not a regular file (a FIFO would block), throws an error naming the path.
@@ -120,6 +122,10 @@ export async function natsConnectionOptions(
   if (servers.length === 0)
     throw new TypeError(`NATS server URL: expected nats://host:port, got ${JSON.stringify(url)}`);
   const result: NodeConnectionOptions = { servers, ...auth };
+  // `tls://` requires TLS, as in the Go client (for the whole list): the JavaScript client
+  // ignores the scheme and, with a server that offers no TLS (or a man in the middle that says
+  // so), would send the password or token in the clear.
+  if (servers.some((server) => server.toLowerCase().startsWith("tls://"))) result.tls = {};
   if (options.creds !== undefined && options.creds !== "") {
     if (auth !== undefined)
       throw new TypeError(

@@ -43,6 +43,7 @@ describe("natsConnectionOptions (no server)", () => {
     ).toEqual({
       servers: ["tls://h:4222", "tls://g:4222"],
       token: TOKEN,
+      tls: {},
     });
     expect(await natsConnectionOptions("bob:@h:4222")).toEqual({
       servers: ["h:4222"],
@@ -216,6 +217,63 @@ describe("against servers that require authentication", () => {
         maxReconnectAttempts: 0,
       }),
     ).rejects.toThrow("Authorization Violation");
+  }, 60_000);
+
+  it("tls:// requires TLS, as in the Go client: the password is not sent to a server without it", async () => {
+    const url = withCredentials(passwordServer, `alice:${encodeURIComponent(PASSWORD)}`).replace(
+      "nats://",
+      "tls://",
+    );
+    const error = await connect({ ...(await natsConnectionOptions(url)), maxReconnectAttempts: 0 }).catch(
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain("does not support 'tls'");
+    // A server with TLS (a self-signed certificate: its CA passed after the options) is reached.
+    const cert = join(dir, "server.pem");
+    const key = join(dir, "server.key");
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+      ].concat([
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ]),
+      { stdio: "ignore" },
+    );
+    const tlsServer = await startNatsServer({
+      args: ["--tls", "--tlscert", cert, "--tlskey", key, "--user", "alice", "--pass", PASSWORD],
+    });
+    try {
+      const tlsUrl = withCredentials(tlsServer, `alice:${encodeURIComponent(PASSWORD)}`).replace(
+        "nats://",
+        "tls://",
+      );
+      const nc = await connect({
+        ...(await natsConnectionOptions(tlsUrl)),
+        tls: { caFile: cert },
+        maxReconnectAttempts: 0,
+      });
+      expect(nc.info?.tls_required).toBe(true);
+      await nc.close();
+    } finally {
+      await tlsServer.close();
+    }
   }, 60_000);
 
   it("connects with a .creds file with CRLF line ends or no final newline (as the nats CLI does)", async () => {
