@@ -15,6 +15,11 @@
  * event every `slowEventMs`, so a long answer outlasts any whole-call timeout while it is still
  * sending) or stop mid-stream (`cut`: half the events, then the connection is destroyed).
  *
+ * Latency: `firstByteDelayMs` holds every answer (its status line and headers, streamed or not,
+ * errors included) that long after the request arrived, as a real model takes time before its
+ * first token (hundreds of ms); default 0, answered at once. `setFirstByteDelay(ms)` changes it
+ * while the provider runs (the benchmark's delayed rounds).
+ *
  * Gemini's `:streamGenerateContent` answers Server-Sent Events only with `?alt=sse`; without
  * it, as the real API does, it streams one JSON array of the same chunks.
  */
@@ -28,6 +33,8 @@ export interface FakeProviderOptions {
   fault?: (requestId: string) => ProviderFault;
   /** Pause between two streamed events of a `slow` request. Default 100 ms. */
   slowEventMs?: number;
+  /** Time from a request's arrival to the first byte of its answer, ms. Default 0. */
+  firstByteDelayMs?: number;
 }
 
 /** How a response is streamed: all at once, slowly, or cut off half-way. */
@@ -61,6 +68,8 @@ export interface FakeProvider {
   url: string;
   /** Requests answered so far, by outcome. */
   readonly counts: { ok: number; error: number; timeout: number };
+  /** The first-byte delay of the requests arriving from now on (see `firstByteDelayMs`). */
+  setFirstByteDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -315,13 +324,29 @@ function gemini(
   json(res, 200, { responseId: id, candidates: [candidate(words(output).join(""))], usageMetadata });
 }
 
+function delayOf(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`firstByteDelayMs must be ≥ 0, got ${ms}`);
+  return ms;
+}
+
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const counts = { ok: 0, error: 0, timeout: 0 };
   const hanging = new Set<http.ServerResponse>();
+  let firstByteDelayMs = delayOf(options.firstByteDelayMs ?? 0);
+  /** Answers waiting out their first-byte delay (cleared on close). */
+  const delayed = new Set<ReturnType<typeof setTimeout>>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
+      if (firstByteDelayMs === 0) return answer();
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        if (!res.destroyed) answer();
+      }, firstByteDelayMs);
+      delayed.add(timer);
+    });
+    function answer() {
       const raw = Buffer.concat(chunks).toString("utf8");
       const header = req.headers["x-request-id"];
       const requestId = typeof header === "string" && header !== "" ? header : `h${hash(raw).toString(16)}`;
@@ -366,14 +391,19 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       }
       counts.ok--;
       json(res, 404, { error: { type: "not_found", message: `no route ${url.pathname}` } });
-    });
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
     counts,
+    setFirstByteDelay(ms) {
+      firstByteDelayMs = delayOf(ms);
+    },
     async close() {
+      for (const timer of delayed) clearTimeout(timer);
+      delayed.clear();
       for (const res of hanging) res.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

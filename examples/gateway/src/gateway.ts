@@ -1,7 +1,12 @@
 /**
  * A small LLM gateway in front of a model provider, metered and billed by Latch. Per request:
  *
- *   reserve quota (fails closed) → call the provider → record the usage (fails open) → settle
+ *   reserve quota (fails closed) → call the provider → record the usage (fails open) → respond → settle
+ *
+ * The settle (commit or void the hold) changes nothing in the response (its status and cost come
+ * from record()), so it runs after the response is handed to the socket: the caller never waits
+ * for it. Every hold is still settled exactly once, on every path; `settled()` and `close()` wait
+ * for the settles in flight.
  *
  * It speaks the providers' own APIs, streaming (SSE) and not:
  *   POST /v1/chat/completions                           OpenAI Chat Completions
@@ -37,6 +42,13 @@ export interface GatewayOptions {
 export interface Gateway {
   url: string;
   server: http.Server;
+  /**
+   * Resolves once the holds of every request answered so far are settled (a hold is settled just
+   * after its response is sent, so a caller that has read a response and then reads the quota
+   * balance awaits this first).
+   */
+  settled(): Promise<void>;
+  /** Stops accepting requests, waits for those in flight and for their settles. */
   close(): Promise<void>;
 }
 
@@ -145,6 +157,13 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
   const timeoutMs = options.providerTimeoutMs ?? 30_000;
   const idleTimeoutMs = options.providerIdleTimeoutMs ?? timeoutMs;
   const defaultMaxTokens = options.defaultMaxTokens ?? 1_024;
+  /** Settles started and not finished yet. */
+  const settling = new Set<Promise<void>>();
+  /** Requests being handled (their settles start when they end). */
+  const handling = new Set<Promise<void>>();
+  const drain = async (work: Set<Promise<void>>) => {
+    while (work.size > 0) await Promise.all(work);
+  };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://gateway");
@@ -189,13 +208,10 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     }
 
     // From here on the hold is settled on every path (a thrown error included): no hold is
-    // left open to expire while its tokens were used.
-    let settled = hold === undefined || latch === undefined;
-    const settle = async (result: RecordResult | { status: "failed" }) => {
-      if (settled) return;
-      settled = true;
-      await latch?.settle(hold as Hold, result);
-    };
+    // left open to expire while its tokens were used. It is settled once proxy() is done, i.e.
+    // after the response was handed to the socket (or the error thrown): with the record's
+    // result once record() answered, else as failed (voided). The caller does not wait for it.
+    let outcome: RecordResult | { status: "failed" } = { status: "failed" };
     const proxy = async () => {
       // 2. Call the provider. The timeout bounds its time to answer; a stream that keeps sending
       // is bounded by silence only (see stream-relay.ts).
@@ -224,7 +240,6 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         });
         answered = true;
       } catch (error) {
-        await settle({ status: "failed" });
         const timedOut = controller.signal.aborted || (error as { name?: string }).name === "TimeoutError";
         return timedOut
           ? problem(res, 504, "Gateway Timeout", `the provider did not answer within ${timeoutMs} ms`)
@@ -234,7 +249,6 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       }
       if (!upstream.ok) {
         await upstream.body?.cancel();
-        await settle({ status: "failed" });
         return problem(res, 502, "Bad Gateway", `the provider answered ${upstream.status}`);
       }
 
@@ -276,7 +290,6 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           read = true;
         } catch {
           // Nothing was served: the caller gets an error and is not billed.
-          await settle({ status: "failed" });
           return problem(res, 502, "Bad Gateway", "the provider's answer was cut off");
         } finally {
           clearTimeout(idle);
@@ -285,7 +298,6 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         try {
           parsed = JSON.parse(payload.toString("utf8")) as Record<string, unknown>;
         } catch {
-          await settle({ status: "failed" });
           return problem(res, 502, "Bad Gateway", "the provider's answer is not JSON");
         }
         usage = r.api === "gemini" ? parsed.usageMetadata : parsed.usage;
@@ -293,7 +305,8 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       }
       const completedAt = new Date().toISOString();
 
-      // 4. Record (fails open: stored raw first, spooled locally if the store is down), settle.
+      // 4. Record (fails open: stored raw first, spooled locally if the store is down); the
+      // response below says how it was recorded, and the hold is settled after it (see handle).
       // Without a provider id, one of ours: the caller's x-request-id may repeat (or name
       // another tenant's event), and a clash would leave the call unbilled.
       const eventId = `${responseId ?? randomUUID()}:0:${r.providerId}`;
@@ -347,11 +360,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           );
         }
       }
-      await settle(
-        result.status === "unmetered"
-          ? { status: "failed" }
-          : (result as RecordResult | { status: "failed" }),
-      );
+      if (result.status !== "unmetered") outcome = result;
 
       if (payload !== undefined) {
         const headers: http.OutgoingHttpHeaders = {
@@ -375,15 +384,36 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     try {
       await proxy();
     } finally {
-      await settle({ status: "failed" });
+      if (hold !== undefined && latch !== undefined) settleLater(latch, hold, outcome);
     }
   }
 
+  /** Settles `hold` in the background, tracked for settled() and close(); a failure is logged. */
+  function settleLater(latch: Latch, hold: Hold, result: RecordResult | { status: "failed" }): void {
+    let started: Promise<unknown>;
+    try {
+      started = latch.settle(hold, result);
+    } catch (error) {
+      started = Promise.reject(error);
+    }
+    const done = started.then(
+      () => undefined,
+      // A store error was reported already (onWarning: settle_failed) and answered
+      // { settled: false }: reconcileQuota() commits it from the record. Only what no retry
+      // fixes (a validation error, a conflict) is thrown: logged here, never unhandled.
+      (error: unknown) => console.error(`gateway: settling hold ${hold.holdId} failed:`, error),
+    );
+    settling.add(done);
+    void done.then(() => settling.delete(done));
+  }
+
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
+    const done = handle(req, res).catch((error: unknown) => {
       if (!res.headersSent) problem(res, 500, "Internal Server Error", String(error));
       else res.destroy();
     });
+    handling.add(done);
+    void done.then(() => handling.delete(done));
   });
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
@@ -391,9 +421,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
   return {
     url: `http://127.0.0.1:${address.port}`,
     server,
+    settled: () => drain(settling),
     async close() {
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await drain(handling);
+      await drain(settling);
     },
   };
 }

@@ -71,6 +71,8 @@ if (serve) {
     `\n${results.length} requests: ${[...byStatus].map(([status, n]) => `${n} × HTTP ${status}`).join(", ")}` +
       " (429 = quota exceeded: initech's limit is small)",
   );
+  // Holds are settled just after their responses: wait for the last settles.
+  await gateway.settled();
   // On the JetStream deployment the calls are stored by the ingest workers: wait for them.
   await backends.ingestDrained();
   const exported = await latch.exportPending();

@@ -83,6 +83,7 @@ describe("an answer that arrived before the deadline, read after it (a busy gate
     const eventId = response.headers.get("x-latch-event-id");
     expect(eventId).toBe("chatcmpl-busy-1:0:openai");
     expect((await backends.rated.current(eventId as string))?.observation.meters.output_tokens).toBe(3);
+    await gateway.settled(); // the hold is settled after the response
     const balance = await backends.quota.balance("acme");
     expect(balance.held).toBe(0);
     expect(balance.spent).toBe(15);

@@ -211,6 +211,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
       throw error;
     });
     const results: TrafficResult[] = await traffic;
+    // Holds are settled after their responses: wait for the settles still in flight.
+    await gateway.settled();
     // Another application's transaction on the store's server, open while the spool replays and
     // the workers finish (redeliveries): rows committed meanwhile are stored, not yet listed.
     held = await scenario.longTransaction?.();

@@ -109,6 +109,7 @@ describe("a hostile provider's endless line", () => {
       expect(sent.status).toBe(200);
       expect(sent.received).toBeGreaterThan(HOSTILE_BYTES);
       expect(sent.growth).toBeLessThan(HOSTILE_BYTES / 3);
+      await gateway.settled(); // the hold is settled after the response
       const balance = await backends.quota.balance(tenant);
       expect(balance.held).toBe(0);
       expect(balance.spent).toBeGreaterThan(0);

@@ -58,12 +58,14 @@ it("a request that reuses an earlier request's x-request-id is checked against t
   await backends.quota.setLimit(tenant, reserveEstimate(messages, 64));
   const first = await send(tenant, "req-1", body);
   expect(first.status).toBe(200);
+  await gateway.settled(); // the hold is settled after the response
   const spent = (await backends.quota.balance(tenant)).spent;
   expect(spent).toBeGreaterThan(0);
   // A fresh request id is refused: the quota has no room for another hold.
   expect((await send(tenant, "req-2", body)).status).toBe(429);
   // The same request id again must be refused too.
   expect((await send(tenant, "req-1", body)).status).toBe(429);
+  await gateway.settled();
   expect((await backends.quota.balance(tenant)).spent).toBe(spent);
 });
 
@@ -96,6 +98,7 @@ it("a provider answer without an id is billed under an id of the gateway's: two 
       expect(response.headers.get("x-latch-status")).toBe("rated");
       ids.push(response.headers.get("x-latch-event-id") as string);
       await response.arrayBuffer();
+      await own.settled(); // the hold is settled after the response
       expect((await backends.quota.balance(tenant)).spent).toBe(42);
     }
     expect(new Set(ids).size).toBe(2);

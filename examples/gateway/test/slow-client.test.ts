@@ -107,6 +107,7 @@ it(
     }
     // Garbage of the relayed chunks alone comes to ~50 MB here; buffering the answer came to ~300 MB.
     expect(peak - before).toBeLessThan(ANSWER_BYTES / 2);
+    await gateway.settled(); // the hold is settled after the response
     const balance = await backends.quota.balance(tenant);
     expect(balance).toMatchObject({ held: 0, spent: 15 });
   },

@@ -17,6 +17,8 @@
  * by one such line, in order:
  *
  * - `cpu`: `{"user":µs,"system":µs}`, this process's `process.cpuUsage()` so far;
+ * - `delay MS`: (provider) answers the requests arriving from now on MS ms after they arrive
+ *   (`setFirstByteDelay`, as a real model takes time to its first token): `{"delayMs":MS}`;
  * - `burst N`: (Latch on JetStream) N observations recorded by 64 callers at once, each answered
  *   once the stream stored it, then the wait until the consumer's lag is 0:
  *   `{"publishedMs":…,"lag":…,"drainedMs":…}`;
@@ -33,7 +35,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Latch } from "@latch/core";
 import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "@latch/example-gateway/config";
-import { startFakeProvider } from "@latch/example-gateway/fake-provider";
+import { type FakeProvider, startFakeProvider } from "@latch/example-gateway/fake-provider";
 import { startGateway } from "@latch/example-gateway/gateway";
 
 /** Prefix of the protocol's stdout lines (gateway.bench.ts has the same). */
@@ -104,13 +106,15 @@ process.once("SIGTERM", () => void shutdown(0));
 process.once("SIGINT", () => void shutdown(0));
 
 let latch: Latch | undefined;
+let provider: FakeProvider | undefined;
 let backends: GatewayBackends | undefined;
 try {
   let url: string;
   if (spec.role === "provider") {
-    const provider = await startFakeProvider();
-    closers.push(() => provider.close());
-    url = provider.url;
+    const started = await startFakeProvider();
+    provider = started;
+    closers.push(() => started.close());
+    url = started.url;
   } else {
     if (spec.latch !== undefined) {
       const { tenants, ...config } = spec.latch;
@@ -143,7 +147,11 @@ lines.on("line", (line) => {
     const [command, arg] = line.trim().split(/\s+/);
     try {
       if (command === "cpu") say(process.cpuUsage());
-      else if (command === "burst") {
+      else if (command === "delay") {
+        if (provider === undefined) throw new Error("delay: this process is not the provider");
+        provider.setFirstByteDelay(Number(arg));
+        say({ delayMs: Number(arg) });
+      } else if (command === "burst") {
         if (latch === undefined || backends?.ingest === undefined || spec.role !== "gateway")
           throw new Error("burst: this process has no Latch on JetStream");
         say(await burst(latch, backends, Number(arg), spec.latch?.tenants ?? []));

@@ -22,13 +22,26 @@
  * Fair on a loaded machine: bare and Latch rounds interleave in alternating order, and the
  * overhead is the median of the per-round differences, printed with their range.
  *
+ * Two kinds of rows. The fake provider answers at once in the first kind, so the machine is
+ * saturated (load generator, gateway and provider together need about its 2 cores at 8 in
+ * flight): latency there is in flight / throughput, and Latch's "overhead" is mostly its CPU
+ * spread over the cores (throughput-bound figures). In the second kind (one per deployment, 8 in
+ * flight), the provider holds every answer BENCH_GATEWAY_PROVIDER_DELAY_MS (25 ms; real models
+ * take hundreds) before its first byte, so the machine is mostly idle and the difference is the
+ * latency Latch adds to a call; those rounds print how busy the cores were (the three
+ * processes' CPU, and the whole machine's from /proc/stat, over wall time × cores).
+ *
  * Run: `tsx --conditions=dev-source src/gateway.bench.ts` (BENCH_GATEWAY_REQUESTS per round,
- * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_INGEST_BURST, default 10,000;
+ * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_GATEWAY_DELAYED_REQUESTS per
+ * round of the delayed rows, default 800; BENCH_GATEWAY_PROVIDER_DELAY_MS, default 25;
+ * BENCH_INGEST_BURST, default 10,000;
  * BENCH_GATEWAY_CPU_PROF=<folder> writes `--cpu-prof` profiles of every gateway and provider
  * process there, a folder each, when it exits).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -39,6 +52,11 @@ import { fmt, reportRow } from "./report.js";
 const REQUESTS = Number(process.env.BENCH_GATEWAY_REQUESTS ?? 2_000);
 /** Rounds per side, interleaved (bare, Latch, Latch, bare, …). */
 const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 6);
+/** Requests per round of the delayed rows (the provider takes PROVIDER_DELAY_MS to answer). */
+const DELAYED_REQUESTS = Number(process.env.BENCH_GATEWAY_DELAYED_REQUESTS ?? 800);
+/** The fake provider's first-byte delay in the delayed rows, ms. */
+const PROVIDER_DELAY_MS = Number(process.env.BENCH_GATEWAY_PROVIDER_DELAY_MS ?? 25);
+const CORES = availableParallelism();
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
@@ -53,15 +71,15 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Latencies (ms, sorted) of REQUESTS requests with `inFlight` in flight. */
-async function load(url: string, run: string, inFlight: number): Promise<Float64Array> {
+/** Latencies (ms, sorted) of `count` requests with `inFlight` in flight. */
+async function load(url: string, run: string, inFlight: number, count = REQUESTS): Promise<Float64Array> {
   const random = rng(42);
-  const requests = Array.from({ length: REQUESTS }, (_, i) => requestFor(i, random));
-  const latencies = new Float64Array(REQUESTS);
+  const requests = Array.from({ length: count }, (_, i) => requestFor(i, random));
+  const latencies = new Float64Array(count);
   let next = 0;
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
-      while (next < REQUESTS) {
+      while (next < count) {
         const i = next++;
         const t0 = performance.now();
         const r = await send(url, TENANTS[i % TENANTS.length] as string, `${run}-${i}`, requests[i] as never);
@@ -84,6 +102,25 @@ const median = (values: readonly number[]) => {
 const signed = (ms: number) => `${ms < 0 ? "−" : "+"}${Math.abs(ms).toFixed(2)}`;
 const range = (values: readonly number[]) =>
   `${signed(Math.min(...values))} … ${signed(Math.max(...values))}`;
+
+/**
+ * The machine's CPU time so far (jiffies, every core and process: busy, and in all), from
+ * /proc/stat; undefined where there is none.
+ */
+function machineCpu(): { busy: number; total: number } | undefined {
+  try {
+    const fields = (readFileSync("/proc/stat", "utf8").split("\n", 1)[0] as string)
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const total = fields.reduce((a, b) => a + b, 0);
+    // idle and iowait
+    return { busy: total - (fields[3] ?? 0) - (fields[4] ?? 0), total };
+  } catch {
+    return undefined;
+  }
+}
 
 interface Targets {
   /** Most p50 Latch may add (median of the rounds' differences), ms. */
@@ -216,10 +253,35 @@ interface Sides {
  * median difference, with the range over the pairs beside it. Around each round, the gateway
  * process under test (and the provider's, and this one) reports its CPU time: CPU per request.
  */
-async function compare(shape: string, sides: Sides, inFlight: number, targets: Targets = {}): Promise<void> {
-  const { provider, bare, latch } = sides;
-  await load(bare.url, `warm-bare-${randomUUID()}`, inFlight);
-  await load(latch.url, `warm-latch-${randomUUID()}`, inFlight);
+async function compare(
+  shape: string,
+  sides: Sides,
+  inFlight: number,
+  targets: Targets = {},
+  /** The provider's first-byte delay, ms: a delayed row (see the header). */
+  delayMs?: number,
+): Promise<void> {
+  const { provider } = sides;
+  const count = delayMs === undefined ? REQUESTS : DELAYED_REQUESTS;
+  if (delayMs !== undefined) await provider.ask(`delay ${delayMs}`);
+  try {
+    await compareRounds(shape, sides, inFlight, targets, count, delayMs);
+  } finally {
+    if (delayMs !== undefined) await provider.ask("delay 0");
+  }
+}
+
+async function compareRounds(
+  shape: string,
+  { provider, bare, latch }: Sides,
+  inFlight: number,
+  targets: Targets,
+  count: number,
+  delayMs: number | undefined,
+): Promise<void> {
+  const warm = delayMs === undefined ? count : Math.ceil(count / 4);
+  await load(bare.url, `warm-bare-${randomUUID()}`, inFlight, warm);
+  await load(latch.url, `warm-latch-${randomUUID()}`, inFlight, warm);
   interface Side {
     p50: number;
     p99: number;
@@ -227,20 +289,33 @@ async function compare(shape: string, sides: Sides, inFlight: number, targets: T
     gatewayCpu: number;
     providerCpu: number;
     clientCpu: number;
+    /** Share of the cores busy during the round: these three processes; the whole machine. */
+    ownBusy: number;
+    machineBusy: number | undefined;
   }
   const rounds: Array<{ bare: Side; latch: Side }> = [];
   const side = async (gateway: Participant, name: string, round: number): Promise<Side> => {
     const [g0, p0] = [await gateway.cpu(), await provider.cpu()];
     const c0 = process.cpuUsage();
-    const sorted = await load(gateway.url, `${name}-${round}-${randomUUID()}`, inFlight);
+    const m0 = machineCpu();
+    const t0 = performance.now();
+    const sorted = await load(gateway.url, `${name}-${round}-${randomUUID()}`, inFlight, count);
+    const wallUs = (performance.now() - t0) * 1_000;
+    const m1 = machineCpu();
     const c = process.cpuUsage(c0);
     const [g1, p1] = [await gateway.cpu(), await provider.cpu()];
+    const own = g1 - g0 + (p1 - p0) + c.user + c.system;
     return {
       p50: at(sorted, 0.5),
       p99: at(sorted, 0.99),
-      gatewayCpu: (g1 - g0) / REQUESTS,
-      providerCpu: (p1 - p0) / REQUESTS,
-      clientCpu: (c.user + c.system) / REQUESTS,
+      gatewayCpu: (g1 - g0) / count,
+      providerCpu: (p1 - p0) / count,
+      clientCpu: (c.user + c.system) / count,
+      ownBusy: own / (wallUs * CORES),
+      machineBusy:
+        m0 === undefined || m1 === undefined || m1.total === m0.total
+          ? undefined
+          : (m1.busy - m0.busy) / (m1.total - m0.total),
     };
   };
   for (let round = 0; round < ROUNDS; round++) {
@@ -268,6 +343,29 @@ async function compare(shape: string, sides: Sides, inFlight: number, targets: T
   const usRange = `${us(Math.min(...dCpu))} … ${us(Math.max(...dCpu))}`;
   const providerCpu = cpuOf((s) => s.providerCpu);
   const clientCpu = cpuOf((s) => s.clientCpu);
+  const ownBusy = cpuOf((s) => s.ownBusy);
+  const machineBusy = rounds.every(
+    (r) => r.bare.machineBusy !== undefined && r.latch.machineBusy !== undefined,
+  )
+    ? cpuOf((s) => s.machineBusy as number)
+    : undefined;
+  const pctOf = (n: number) => `${(n * 100).toFixed(0)}%`;
+  const busy =
+    `cores busy ${pctOf(ownBusy.bare)} / ${pctOf(ownBusy.latch)} (gateway + provider + load generator)` +
+    (machineBusy === undefined
+      ? ""
+      : `, whole machine ${pctOf(machineBusy.bare)} / ${pctOf(machineBusy.latch)} (/proc/stat)`) +
+    `, without / with Latch, of ${CORES} cores`;
+  const met =
+    (targets.p50 === undefined || o50 <= targets.p50) && (targets.p99 === undefined || o99 <= targets.p99);
+  const target = [
+    targets.p50 === undefined ? undefined : `≤ +${targets.p50} ms p50`,
+    targets.p99 === undefined ? undefined : `≤ +${targets.p99} ms p99`,
+  ].filter(Boolean);
+  if (delayMs !== undefined) {
+    reportDelayed(delayMs);
+    return;
+  }
   console.log(
     `\ngateway, ${REQUESTS.toLocaleString("en-US")} requests × ${ROUNDS} interleaved rounds per side, ${inFlight} in flight, Latch on ${shape}:\n` +
       `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds)\n` +
@@ -276,12 +374,6 @@ async function compare(shape: string, sides: Sides, inFlight: number, targets: T
       `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})\n` +
       `  (per request, same rounds: fake provider ${fmt(providerCpu.bare)} / ${fmt(providerCpu.latch)} µs, load generator ${fmt(clientCpu.bare)} / ${fmt(clientCpu.latch)} µs, without / with Latch)`,
   );
-  const met =
-    (targets.p50 === undefined || o50 <= targets.p50) && (targets.p99 === undefined || o99 <= targets.p99);
-  const target = [
-    targets.p50 === undefined ? undefined : `≤ +${targets.p50} ms p50`,
-    targets.p99 === undefined ? undefined : `≤ +${targets.p99} ms p99`,
-  ].filter(Boolean);
   reportRow({
     area: "gateway",
     metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight; overhead = median of ${ROUNDS} interleaved rounds' differences [range]`,
@@ -299,6 +391,35 @@ async function compare(shape: string, sides: Sides, inFlight: number, targets: T
     againstValue: `${fmt(gatewayCpu.bare)} µs`,
     ratio: `${us(oCpu)} µs [${usRange}] (${(gatewayCpu.latch / gatewayCpu.bare).toFixed(2)}×)`,
   });
+
+  /** The delayed row: the latency Latch adds to a call on a machine that is not saturated. */
+  function reportDelayed(delayMs: number): void {
+    // Honest either way: a machine that other work keeps busy is said to be.
+    const latchBusy = machineBusy?.latch ?? ownBusy.latch;
+    const source = machineBusy === undefined ? "gateway, provider and load generator" : "whole machine";
+    const load =
+      latchBusy < 0.7
+        ? `not saturated: ${pctOf(latchBusy)} of ${CORES} cores busy, ${source}`
+        : `${pctOf(latchBusy)} of ${CORES} cores busy, ${source}: NOT idle, figures include queueing`;
+    const when = `provider answers after ${delayMs} ms (${load})`;
+    console.log(
+      `\ngateway, ${count.toLocaleString("en-US")} requests × ${ROUNDS} interleaved rounds per side, ${inFlight} in flight, ${when}, Latch on ${shape} — the latency Latch adds to a call:\n` +
+        `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds; ${delayMs} ms of them the provider's)\n` +
+        `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
+        `  added          p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})\n` +
+        `  ${busy} (medians of the rounds)\n` +
+        `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})`,
+    );
+    reportRow({
+      area: "gateway",
+      metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight, fake provider answering after ${delayMs} ms (${load}); added = median of ${ROUNDS} interleaved rounds' differences [range]`,
+      latch: `${lp50.toFixed(2)} / ${lp99.toFixed(2)} ms`,
+      against: "same gateway without Latch",
+      againstValue: `${bp50.toFixed(2)} / ${bp99.toFixed(2)} ms`,
+      ratio: `${signed(o50)} [${range(d50)}] / ${signed(o99)} [${range(d99)}] ms`,
+      ...(target.length === 0 ? {} : { target: target.join(", "), met }),
+    });
+  }
 }
 
 /**
@@ -410,9 +531,10 @@ const provider = await startProcess("fake provider", { role: "provider" });
 try {
   const bare = await startProcess("bare gateway", { role: "gateway", providerUrl: provider.url });
   try {
-    await withLatchGateway(provider, { namespace: "bench_gw_mem" }, (latch) =>
-      compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }),
-    );
+    await withLatchGateway(provider, { namespace: "bench_gw_mem" }, async (latch) => {
+      await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 });
+      await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }, PROVIDER_DELAY_MS);
+    });
     await withLatchGateway(
       provider,
       {
@@ -424,6 +546,13 @@ try {
       async (latch) => {
         await compare("Postgres + Redis", { provider, bare, latch }, 8, { p50: 2, p99: 6 });
         await compare("Postgres + Redis", { provider, bare, latch }, 64);
+        await compare(
+          "Postgres + Redis",
+          { provider, bare, latch },
+          8,
+          { p50: 2, p99: 6 },
+          PROVIDER_DELAY_MS,
+        );
       },
     );
     const namespace = `bench_gw_${randomUUID().slice(0, 8)}`;
@@ -451,6 +580,13 @@ try {
         });
         try {
           await compare("Postgres + Redis + JetStream", { provider, bare, latch }, 8, { p50: 1 });
+          await compare(
+            "Postgres + Redis + JetStream",
+            { provider, bare, latch },
+            8,
+            { p50: 1 },
+            PROVIDER_DELAY_MS,
+          );
           await ingestBurst(latch);
         } finally {
           console.log(`  the workers' own count at the end: ${await workers.stop()}`);
