@@ -57,6 +57,27 @@ function isPlain(value: object): boolean {
   return prototype === Object.prototype || prototype === null;
 }
 
+/**
+ * Sorts an object's own keys in place by UTF-16 code units, as `Array.prototype.sort()` does:
+ * an insertion sort for the few keys of a record or a line item (no comparator calls, no
+ * string conversions; keys are distinct, so stability cannot show), the built-in sort past that.
+ */
+function sortKeys(keys: string[]): void {
+  if (keys.length > 16) {
+    keys.sort();
+    return;
+  }
+  for (let i = 1; i < keys.length; i++) {
+    const key = keys[i] as string;
+    let j = i - 1;
+    while (j >= 0 && (keys[j] as string) > key) {
+      keys[j + 1] = keys[j] as string;
+      j--;
+    }
+    keys[j + 1] = key;
+  }
+}
+
 function canonicalObject(value: object): string {
   const keys = Object.keys(value);
   let sorted = true;
@@ -71,7 +92,7 @@ function canonicalObject(value: object): string {
   // A plain object (no toJSON to call) with sorted keys and only strings, finite numbers and
   // booleans: JSON.stringify's native output is already canonical.
   if (sorted && flat && isPlain(value)) return JSON.stringify(value);
-  if (!sorted) keys.sort();
+  if (!sorted) sortKeys(keys);
   let out = "{";
   let first = true;
   for (const key of keys) {
@@ -134,7 +155,7 @@ export function observationHash(observation: UsageObservation): string {
  */
 export function ratedRecordHash(record: RatedUsageRecord): string {
   const keys = Object.keys(record);
-  keys.sort();
+  sortKeys(keys);
   let out = "{";
   let first = true;
   for (const key of keys) {

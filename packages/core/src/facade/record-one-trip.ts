@@ -3,7 +3,7 @@ import { compileSnapshot } from "../pricing/compiled-snapshot.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { CreditBurns } from "./credit-burns.js";
 import { isCode } from "./error-code.js";
-import { type RatingOutcome, type RatingStepDeps, rateResolved, resolvePrice } from "./rating-step.js";
+import { type RatingOutcome, type RatingStepDeps, rateResolvedNow, resolvePrice } from "./rating-step.js";
 import { mayPassLater, withRetry } from "./retry.js";
 import type { RecordResult } from "./types.js";
 
@@ -38,7 +38,8 @@ export function createOneTripRecord(
       if (resolution.status === "priced" && compileSnapshot(resolution.snapshot).tiers.some(isPeriodTier)) {
         return undefined;
       }
-      rating = await rateResolved(obs, resolution, deps);
+      // No period tier, so no usage counter to add to: `rateResolved`'s answer without its promise.
+      rating = rateResolvedNow(obs, resolution, deps);
     } catch {
       return undefined;
     }

@@ -48,10 +48,28 @@ export const TOKEN_GROUP_NAMES: readonly TokenGroup[] = Object.freeze(
  */
 export function tokenGroupsOf(meters: MeterSet): Record<TokenGroup, bigint> {
   const sums = {} as Record<TokenGroup, bigint>;
-  for (const group of TOKEN_GROUP_NAMES) {
-    let sum = 0n;
-    for (const kind of TOKEN_GROUPS[group]) sum += BigInt(meters[kind] ?? 0);
-    sums[group] = sum;
-  }
+  for (const group of TOKEN_GROUP_NAMES) sums[group] = groupSum(meters, TOKEN_GROUPS[group]);
   return sums;
+}
+
+/**
+ * One group's exact sum: added as numbers while every quantity and every partial sum is a safe
+ * integer (then each addition is exact), one bigint at the end; anything else (a sum past
+ * 2^53-1, a value no schema checked) goes through bigints from the start, as it always did.
+ */
+function groupSum(meters: MeterSet, kinds: readonly MeterKind[]): bigint {
+  let sum = 0;
+  for (const kind of kinds) {
+    const quantity = meters[kind];
+    if (quantity === undefined) continue;
+    sum += quantity;
+    if (!Number.isSafeInteger(quantity) || !Number.isSafeInteger(sum)) return bigSum(meters, kinds);
+  }
+  return BigInt(sum);
+}
+
+function bigSum(meters: MeterSet, kinds: readonly MeterKind[]): bigint {
+  let sum = 0n;
+  for (const kind of kinds) sum += BigInt(meters[kind] ?? 0);
+  return sum;
 }

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   canonicalHash,
@@ -85,6 +86,60 @@ describe("canonicalJson", () => {
       const value = make(0);
       expect(canonicalJson(value)).toBe(reference(value));
     }
+  });
+});
+
+describe("canonicalJson key order (insertion sort up to 16 keys, the built-in sort past that)", () => {
+  const HOSTILE_KEYS = [
+    "",
+    "a",
+    "B",
+    "b",
+    "10",
+    "9",
+    "01",
+    "é",
+    "\u0000",
+    "\ud800",
+    "\udc00",
+    "\ud83d\ude00",
+    "\uffff",
+    "'",
+    "\\",
+    '"',
+  ];
+
+  it("equals the reference for every key count from 0 to 40, keys in any order", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(
+          fc.oneof(fc.constantFrom(...HOSTILE_KEYS), fc.string({ unit: "binary", maxLength: 6 })),
+          {
+            maxLength: 40,
+            size: "max",
+          },
+        ),
+        fc.boolean(),
+        (keys, nested) => {
+          const value = Object.fromEntries(
+            keys.map((k, i) => [k, nested && i % 3 === 0 ? { [k]: i, z: [k] } : i]),
+          );
+          return canonicalJson(value) === reference(value);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("sorts a record's keys for its hash as the reference does", () => {
+    const obs = makeObservation({});
+    const record = new DefaultRatingEngine().rate(
+      obs,
+      snapshot({ prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } } }),
+      { ratedAt: "2026-03-02T00:00:00Z" },
+    );
+    const { ratedAt: _ratedAt, ...rest } = record;
+    expect(ratedRecordHash(record)).toBe(hashCanonicalJson(reference(rest)));
   });
 });
 
