@@ -54,22 +54,26 @@ export function tokenGroupsOf(meters: MeterSet): Record<TokenGroup, bigint> {
 
 /**
  * One group's exact sum: added as numbers while every quantity and every partial sum is a safe
- * integer (then each addition is exact), one bigint at the end; anything else (a sum past
- * 2^53-1, a value no schema checked) goes through bigints from the start, as it always did.
+ * integer (then each addition is exact), one bigint at the end; from the first anything else
+ * (a sum past 2^53-1, a bigint, a value no schema checked) on, in bigints as it always was.
+ * Each meter is read once, and a non-number is never added to a number (`0 + 5n` throws where
+ * `BigInt(5n)` does not).
  */
 function groupSum(meters: MeterSet, kinds: readonly MeterKind[]): bigint {
   let sum = 0;
-  for (const kind of kinds) {
-    const quantity = meters[kind];
+  for (let i = 0; i < kinds.length; i++) {
+    const quantity = meters[kinds[i] as MeterKind];
     if (quantity === undefined) continue;
-    sum += quantity;
-    if (!Number.isSafeInteger(quantity) || !Number.isSafeInteger(sum)) return bigSum(meters, kinds);
+    if (typeof quantity === "number" && Number.isSafeInteger(quantity)) {
+      const next = sum + quantity;
+      if (Number.isSafeInteger(next)) {
+        sum = next;
+        continue;
+      }
+    }
+    let big = BigInt(sum) + BigInt(quantity ?? 0);
+    for (let k = i + 1; k < kinds.length; k++) big += BigInt(meters[kinds[k] as MeterKind] ?? 0);
+    return big;
   }
   return BigInt(sum);
-}
-
-function bigSum(meters: MeterSet, kinds: readonly MeterKind[]): bigint {
-  let sum = 0n;
-  for (const kind of kinds) sum += BigInt(meters[kind] ?? 0);
-  return sum;
 }
