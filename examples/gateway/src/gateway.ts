@@ -43,9 +43,11 @@ export interface Gateway {
   url: string;
   server: http.Server;
   /**
-   * Resolves once the holds of every request answered so far are settled (a hold is settled just
+   * Resolves once the holds of every request received so far are settled (a hold is settled just
    * after its response is sent, so a caller that has read a response and then reads the quota
-   * balance awaits this first).
+   * balance awaits this first). Requests still being handled are waited for too: a client that
+   * hung up has seen its response end before the gateway notices, records and settles. Requests
+   * and settles that start after the call are not waited for.
    */
   settled(): Promise<void>;
   /** Stops accepting requests, waits for those in flight and for their settles. */
@@ -421,7 +423,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
   return {
     url: `http://127.0.0.1:${address.port}`,
     server,
-    settled: () => drain(settling),
+    async settled() {
+      // A snapshot: traffic that keeps arriving must not keep this waiting. A request's settle
+      // starts before its handling ends, so it is in `settling` once `handling`'s are done.
+      await Promise.all([...handling]);
+      await Promise.all([...settling]);
+    },
     async close() {
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
