@@ -139,6 +139,18 @@ function problem(res: http.ServerResponse, status: number, title: string, detail
   res.end(body);
 }
 
+/**
+ * `value` as a header value: characters outside printable ASCII percent-encoded (UTF-8). The
+ * event id starts with the provider's response id, which is not trusted: a character Node
+ * refuses in a header would make writeHead throw after the call was billed, and the caller
+ * would get a 500 instead of the answer it pays for.
+ */
+function headerSafe(value: string): string {
+  return value.replace(/[^\x20-\x7e]/gu, (c) =>
+    Array.from(Buffer.from(c, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
+}
+
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -368,7 +380,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         const headers: http.OutgoingHttpHeaders = {
           "content-type": "application/json",
           "content-length": payload.byteLength,
-          "x-latch-event-id": eventId,
+          "x-latch-event-id": headerSafe(eventId),
           "x-latch-status": result.status,
         };
         if (result.status === "rated")
