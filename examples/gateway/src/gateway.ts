@@ -43,9 +43,11 @@ export interface Gateway {
   url: string;
   server: http.Server;
   /**
-   * Resolves once the holds of every request answered so far are settled (a hold is settled just
+   * Resolves once the holds of every request received so far are settled (a hold is settled just
    * after its response is sent, so a caller that has read a response and then reads the quota
-   * balance awaits this first).
+   * balance awaits this first). Requests still being handled are waited for too: a client that
+   * hung up has seen its response end before the gateway notices, records and settles. Requests
+   * and settles that start after the call are not waited for.
    */
   settled(): Promise<void>;
   /** Stops accepting requests, waits for those in flight and for their settles. */
@@ -135,6 +137,18 @@ function problem(res: http.ServerResponse, status: number, title: string, detail
     "content-length": Buffer.byteLength(body),
   });
   res.end(body);
+}
+
+/**
+ * `value` as a header value: characters outside printable ASCII percent-encoded (UTF-8). The
+ * event id starts with the provider's response id, which is not trusted: a character Node
+ * refuses in a header would make writeHead throw after the call was billed, and the caller
+ * would get a 500 instead of the answer it pays for.
+ */
+function headerSafe(value: string): string {
+  return value.replace(/[^\x20-\x7e]/gu, (c) =>
+    Array.from(Buffer.from(c, "utf8"), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
 }
 
 function readBody(req: http.IncomingMessage): Promise<string> {
@@ -366,7 +380,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         const headers: http.OutgoingHttpHeaders = {
           "content-type": "application/json",
           "content-length": payload.byteLength,
-          "x-latch-event-id": eventId,
+          "x-latch-event-id": headerSafe(eventId),
           "x-latch-status": result.status,
         };
         if (result.status === "rated")
@@ -421,7 +435,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
   return {
     url: `http://127.0.0.1:${address.port}`,
     server,
-    settled: () => drain(settling),
+    async settled() {
+      // A snapshot: traffic that keeps arriving must not keep this waiting. A request's settle
+      // starts before its handling ends, so it is in `settling` once `handling`'s are done.
+      await Promise.all([...handling]);
+      await Promise.all([...settling]);
+    },
     async close() {
       server.closeIdleConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

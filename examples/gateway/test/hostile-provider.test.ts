@@ -116,3 +116,50 @@ describe("a hostile provider's endless line", () => {
     },
   );
 });
+
+it("a response id that is no valid header value: the answer is still delivered, as it is billed", async () => {
+  // A non-streamed answer whose id (the event id's first part, sent back in x-latch-event-id)
+  // holds a character outside Latin-1: Node refuses it in a header.
+  const odd = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          id: "chatcmpl-\u20ac-1",
+          object: "chat.completion",
+          model: "gpt-4o",
+          choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
+  const own = await startGateway({
+    latch,
+    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
+  });
+  try {
+    const tenant = "odd-id";
+    await backends.quota.setLimit(tenant, 1_000_000);
+    const response = await fetch(`${own.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    expect(JSON.parse(text).choices[0].message.content).toBe("hello");
+    expect(response.headers.get("x-latch-status")).toBe("rated");
+    expect(response.headers.get("x-latch-event-id")).toBe("chatcmpl-%E2%82%AC-1:0:openai");
+    // Billed under the event id as stored.
+    const record = await backends.rated.current("chatcmpl-\u20ac-1:0:openai");
+    expect(record?.observation.meters.output_tokens).toBe(5);
+    await own.settled();
+    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
+  } finally {
+    await own.close();
+    await new Promise((resolve) => odd.close(resolve));
+  }
+});

@@ -7,6 +7,7 @@
  * benchmark's delayed rounds) holds its answer.
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Hold, Latch, RecordResult } from "@latch/core";
@@ -26,7 +27,7 @@ beforeAll(async () => {
   latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl"), onWarning: () => {} });
   await latch.ready();
   provider = await startFakeProvider({
-    fault: (id) => (id.startsWith("err-") ? "error" : undefined),
+    fault: (id) => (id.startsWith("err-") ? "error" : id.startsWith("slow-") ? "slow" : undefined),
   });
 });
 
@@ -160,5 +161,49 @@ it("a settle that throws is logged, never an unhandled rejection, and the respon
   } finally {
     logged.mockRestore();
     process.off("unhandledRejection", onUnhandled);
+  }
+});
+
+it("a client that hangs up mid-stream: settled() waits for its hold, still being handled when the client saw the end", async () => {
+  const tenant = "settle-hangup";
+  await backends.quota.setLimit(tenant, 1_000_000);
+  const open = gate();
+  open.open();
+  const { wrapped, settles } = gatedLatch(open.wait);
+  const gateway = await startGateway({ latch: wrapped, providerUrl: provider.url });
+  try {
+    // The provider streams an event every 100 ms; the client hangs up at the first bytes.
+    await new Promise<void>((resolve, reject) => {
+      const req = http.request(`${gateway.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-latch-tenant": tenant,
+          "x-request-id": "slow-hangup-1",
+        },
+      });
+      req.on("response", (res) => {
+        res.once("data", () => req.destroy());
+        res.on("close", () => resolve());
+      });
+      req.on("error", () => resolve());
+      req.on("timeout", () => reject(new Error("no answer")));
+      req.end(
+        JSON.stringify({
+          model: "gpt-4o",
+          messages: [{ role: "user", content: "hi" }],
+          max_tokens: 200,
+          stream: true,
+        }),
+      );
+    });
+    // The gateway learns of the hang-up, stops the provider, records what it served, then settles.
+    await gateway.settled();
+    expect(settles.map((s) => [s.status, s.done])).toEqual([["rated", true]]);
+    const balance = await backends.quota.balance(tenant);
+    expect(balance.held).toBe(0);
+    expect(balance.spent).toBeGreaterThan(0);
+  } finally {
+    await gateway.close();
   }
 });
