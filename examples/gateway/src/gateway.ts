@@ -391,7 +391,9 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         // Streamed: the metering outcome goes in a last comment line (headers are long gone).
         if (res.destroyed) return;
         // (A JSON-array stream must stay valid JSON: nothing is appended to it.)
-        if (relay?.format === "sse") res.end(`: latch event ${eventId} ${result.status}\n\n`);
+        // The id as in the header: a provider id holding a line break would otherwise end the
+        // comment and inject an event into the caller's stream.
+        if (relay?.format === "sse") res.end(`: latch event ${headerSafe(eventId)} ${result.status}\n\n`);
         else res.end();
       }
     };

@@ -163,3 +163,67 @@ it("a response id that is no valid header value: the answer is still delivered, 
     await new Promise((resolve) => odd.close(resolve));
   }
 });
+
+it("a streamed response id holding line breaks cannot inject an event into the caller's stream", async () => {
+  // The gateway's last SSE line is a comment naming the event id, which starts with the
+  // provider's id: raw, "\n\ndata: …" in it would end the comment and add an event.
+  const injected = 'chatcmpl-x\n\ndata: {"injected":true}\n\n';
+  const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
+  const odd = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(
+        chunk({
+          id: injected,
+          object: "chat.completion.chunk",
+          model: "gpt-4o",
+          choices: [{ index: 0, delta: { role: "assistant", content: "hello" }, finish_reason: null }],
+        }),
+      );
+      res.write(
+        chunk({
+          id: injected,
+          object: "chat.completion.chunk",
+          model: "gpt-4o",
+          choices: [],
+          usage: { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 },
+        }),
+      );
+      res.end("data: [DONE]\n\n");
+    });
+  });
+  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
+  const own = await startGateway({
+    latch,
+    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
+  });
+  try {
+    const tenant = "odd-stream-id";
+    await backends.quota.setLimit(tenant, 1_000_000);
+    const response = await fetch(`${own.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+      body: JSON.stringify({
+        model: "gpt-4o",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 16,
+      }),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    // Every data line the caller sees is one the provider sent; the comment stays one line.
+    const dataLines = text.split("\n").filter((line) => line.startsWith("data:"));
+    expect(dataLines).toHaveLength(3);
+    expect(text.split("\n")).not.toContain('data: {"injected":true}');
+    const comment = text.split("\n").find((line) => line.startsWith(": latch event "));
+    expect(comment).toBe(': latch event chatcmpl-x%0A%0Adata: {"injected":true}%0A%0A:0:openai rated');
+    await own.settled();
+    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
+  } finally {
+    await own.close();
+    await new Promise((resolve) => odd.close(resolve));
+  }
+});

@@ -16,7 +16,8 @@
  * `@@gw ` carry JSON. The first is `{"ready":url}`; then each stdin line is a command answered
  * by one such line, in order:
  *
- * - `cpu`: `{"user":µs,"system":µs}`, this process's `process.cpuUsage()` so far;
+ * - `cpu`: `{"user":µs,"system":µs}`, this process's `process.cpuUsage()` so far (a gateway
+ *   first waits for the settles still running after their responses);
  * - `delay MS`: (provider) answers the requests arriving from now on MS ms after they arrive
  *   (`setFirstByteDelay`, as a real model takes time to its first token): `{"delayMs":MS}`;
  * - `burst N`: (Latch on JetStream) N observations recorded by 64 callers at once, each answered
@@ -36,7 +37,7 @@ import { createInterface } from "node:readline";
 import type { Latch } from "@latch/core";
 import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "@latch/example-gateway/config";
 import { type FakeProvider, startFakeProvider } from "@latch/example-gateway/fake-provider";
-import { startGateway } from "@latch/example-gateway/gateway";
+import { type Gateway, startGateway } from "@latch/example-gateway/gateway";
 
 /** Prefix of the protocol's stdout lines (gateway.bench.ts has the same). */
 const LINE_PREFIX = "@@gw ";
@@ -107,6 +108,8 @@ process.once("SIGINT", () => void shutdown(0));
 
 let latch: Latch | undefined;
 let provider: FakeProvider | undefined;
+/** The gateway under test (its settles run after each response: `cpu` waits for them). */
+let gatewayUnderTest: Gateway | undefined;
 let backends: GatewayBackends | undefined;
 try {
   let url: string;
@@ -130,6 +133,7 @@ try {
       for (const t of tenants) await opened.quota.setLimit(t, Number.MAX_SAFE_INTEGER);
     }
     const gateway = await startGateway({ ...(latch ? { latch } : {}), providerUrl: spec.providerUrl });
+    gatewayUnderTest = gateway;
     closers.push(() => gateway.close());
     url = gateway.url;
   }
@@ -146,8 +150,11 @@ lines.on("line", (line) => {
   queue = queue.then(async () => {
     const [command, arg] = line.trim().split(/\s+/);
     try {
-      if (command === "cpu") say(process.cpuUsage());
-      else if (command === "delay") {
+      if (command === "cpu") {
+        // The settles of the round's last responses run after them: counted in this round.
+        await gatewayUnderTest?.settled();
+        say(process.cpuUsage());
+      } else if (command === "delay") {
         if (provider === undefined) throw new Error("delay: this process is not the provider");
         provider.setFirstByteDelay(Number(arg));
         say({ delayMs: Number(arg) });
