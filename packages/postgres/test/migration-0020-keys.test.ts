@@ -499,16 +499,60 @@ describe("migration 0020: record_batch answers and writes as 0019's did", () => 
       }),
     ],
   ];
+  // A batch of one event runs 0019's statements (cheaper than the set-based ones for one row):
+  // each case also goes with a new event added, so the set-based path meets it too.
+  const padded = (b: Batch): Batch =>
+    b.obs.length >= 2
+      ? b
+      : {
+          ...b,
+          obs: [...b.obs, { id: id("~pad"), hash: "hp" }],
+          checks: b.checks === undefined ? undefined : [...b.checks, { id: id("~pad"), hash: "hp" }],
+        };
   for (const [name, make] of cases)
     it(name, async () => {
       n++;
       const { batch, setup, error } = await make();
-      const before = await run("record_batch_0019", batch, setup);
-      const now = await run("record_batch", batch, setup);
-      expect(now).toEqual(before);
-      if (error !== undefined) expect(now).toMatchObject({ code: error });
-      else expect(now).toHaveProperty("rows");
+      for (const b of batch.obs.length >= 2 ? [batch] : [batch, padded(batch)]) {
+        const before = await run("record_batch_0019", b, setup);
+        const now = await run("record_batch", b, setup);
+        expect(now).toEqual(before);
+        if (error !== undefined) expect(now).toMatchObject({ code: error });
+        else expect(now).toHaveProperty("rows");
+      }
     });
+
+  it("a batch of several events fires no key trigger; a batch of one fires them as 0019 did", async () => {
+    n++;
+    const fired = async (b: Batch) => {
+      await client.query("BEGIN");
+      try {
+        await client.query("SET LOCAL track_functions = 'pl'");
+        await client.query(call("record_batch"), args(b));
+        const { rows } = await client.query(
+          `SELECT coalesce(pg_stat_get_xact_function_calls('${q}.observations_key'::regproc), 0)
+                + coalesce(pg_stat_get_xact_function_calls('${q}.rated_records_key'::regproc), 0) AS n`,
+        );
+        return Number(rows[0].n);
+      } finally {
+        await client.query("ROLLBACK");
+      }
+    };
+    const events = Array.from({ length: 32 }, (_, i) => id(`e${String(i).padStart(2, "0")}`));
+    expect(
+      await fired({
+        obs: events.map((e) => ({ id: e, hash: "h" })),
+        records: events.map((e) => ({ id: `${e}:r`, event: e, hash: "r" })),
+      }),
+    ).toBe(0);
+    // Its observation, its hash check, its rated record.
+    expect(
+      await fired({
+        obs: [{ id: id("one"), hash: "h" }],
+        records: [{ id: id("one:r"), event: id("one"), hash: "r" }],
+      }),
+    ).toBe(3);
+  });
 
   it("the horizon refusal's DETAIL is the one the record writer reads", async () => {
     n++;
@@ -609,7 +653,13 @@ describe("latch.keys_written never outlives the call", () => {
           .f;
         await client.query(
           call("record_batch"),
-          args({ obs: [{ id: a, hash: "h1" }], records: [{ id: `${a}:r`, event: a, hash: "r1" }] }),
+          args({
+            obs: [
+              { id: a, hash: "h1" },
+              { id: `${a}-2`, hash: "h2" },
+            ],
+            records: [{ id: `${a}:r`, event: a, hash: "r1" }],
+          }),
         );
         const after = (await client.query(`SELECT current_setting('latch.keys_written', true) AS f`)).rows[0]
           .f;
@@ -618,6 +668,7 @@ describe("latch.keys_written never outlives the call", () => {
         await rawInsert(later);
         const s = await state(client, [a, later]);
         // record_batch wrote its keys whatever the caller had set; the later insert got its own.
+        expect((await state(client, [`${a}-2`])).observationKeys).toHaveLength(1);
         expect(s.observationKeys.map((k: { event_id: string }) => k.event_id)).toEqual([a, later]);
         expect(s.ratedKeys).toHaveLength(1);
       } finally {
@@ -635,7 +686,15 @@ describe("latch.keys_written never outlives the call", () => {
       // An id too long for the key index fails the set-based key insert itself.
       const long = randomBytes(3000).toString("hex");
       await expect(
-        client.query(call("record_batch"), args({ obs: [{ id: long, hash: "h" }] })),
+        client.query(
+          call("record_batch"),
+          args({
+            obs: [
+              { id: long, hash: "h" },
+              { id: id("short"), hash: "h" },
+            ],
+          }),
+        ),
       ).rejects.toMatchObject({
         code: "54000",
       });
@@ -739,15 +798,25 @@ describe("concurrent batches on shared ids", () => {
     const t2 = await connect();
     const pid2 = (await t2.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
     await t1.query("BEGIN");
-    await t1.query(call("record_batch"), args({ obs: [{ id: a, hash: "h1" }] }));
-    const same = t2.query(call("record_batch"), args({ obs: [{ id: a, hash: "h1" }] }));
+    // Two events a batch: the set-based path (a batch of one runs 0019's statements).
+    const pair = (e: string, hash: string, month?: string) => ({
+      obs: [
+        { id: e, hash, month },
+        { id: `${e}~${randomBytes(4).toString("hex")}`, hash: "h" },
+      ],
+    });
+    await t1.query(call("record_batch"), args(pair(a, "h1")));
+    const same = t2.query(call("record_batch"), args(pair(a, "h1")));
     await waitingOn(pid2);
     await t1.query("COMMIT");
-    expect((await same).rows).toEqual([{ n: 1, appended: false, id: null, payload: null }]);
+    expect((await same).rows).toEqual([
+      { n: 1, appended: false, id: null, payload: null },
+      { n: 2, appended: true, id: null, payload: null },
+    ]);
     await t1.query("BEGIN");
     const b = id("b");
-    await t1.query(call("record_batch"), args({ obs: [{ id: b, hash: "h1" }] }));
-    const other = t2.query(call("record_batch"), args({ obs: [{ id: b, hash: "h2", month: "2026-05" }] }));
+    await t1.query(call("record_batch"), args(pair(b, "h1")));
+    const other = t2.query(call("record_batch"), args(pair(b, "h2", "2026-05")));
     await waitingOn(pid2);
     await t1.query("COMMIT");
     await expect(other).rejects.toMatchObject({ code: "LT409" });
