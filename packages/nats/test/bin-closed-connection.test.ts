@@ -8,7 +8,7 @@ import { connect } from "@nats-io/transport-node";
 import { expect, it } from "vitest";
 import { ensureIngestStreams } from "../src/index.js";
 import { freshStream, waitFor } from "./support/fixtures.js";
-import { spawnIngestBin } from "./support/ingest-bin.js";
+import { startIngestBin } from "./support/ingest-bin.js";
 import { startNatsServer } from "./support/nats-server.js";
 
 it("latch-ingest exits 1 when its connection closes for good, its setup closed", async () => {
@@ -19,32 +19,24 @@ it("latch-ingest exits 1 when its connection closes for good, its setup closed",
     const setup = await connect({ servers: url });
     await ensureIngestStreams(setup, { stream });
     await setup.close();
-    const child = spawnIngestBin({
+    const { child, output, exited } = startIngestBin({
       stream,
       natsUrl: url,
       config: "held-open.config.ts",
       env: { LATCH_TEST_CLOSE_THROWS: "1" },
     });
-    let output = "";
-    child.stdout.setEncoding("utf8").on("data", (s: string) => {
-      output += s;
-    });
-    child.stderr.setEncoding("utf8").on("data", (s: string) => {
-      output += s;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
     try {
-      await waitFor("the bin to consume", async () => output.includes("consuming"), 60_000);
+      await waitFor("the bin to consume", async () => output().includes("consuming"), 60_000);
       await server.restart(["--user", "latch", "--pass", "now-required"]);
       const code = await Promise.race([
         exited,
         new Promise<"still running">((r) => setTimeout(() => r("still running"), 45_000)),
       ]);
-      expect(code, output).toBe(1);
+      expect(code, output()).toBe(1);
       // The worker's failure is the process's error; the setup's failing close() is told too.
-      expect(output).toMatch(/latch-ingest: .*NATS connection is closed/);
-      expect(output).toContain("latch-test: setup closed");
-      expect(output).toContain("latch-ingest: closing the setup failed too: pool.end() failed");
+      expect(output()).toMatch(/latch-ingest: .*NATS connection is closed/);
+      expect(output()).toContain("latch-test: setup closed");
+      expect(output()).toContain("latch-ingest: closing the setup failed too: pool.end() failed");
     } finally {
       child.kill("SIGKILL");
     }

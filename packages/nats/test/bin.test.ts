@@ -18,7 +18,7 @@ import {
   observation,
   waitFor,
 } from "./support/fixtures.js";
-import { spawnIngestBin } from "./support/ingest-bin.js";
+import { runIngestBin, startIngestBin } from "./support/ingest-bin.js";
 
 const stream = freshStream("bin");
 const schema = `latch_nats_${stream.toLowerCase()}`;
@@ -41,15 +41,11 @@ afterAll(async () => {
 it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async () => {
   const log = natsIngestLog({ connection: nc, stream });
   for (let i = 0; i < 20; i++) await log.publish(observation(`bin-${i}:0:openai`));
-  const child = spawnIngestBin({ stream, natsUrl: NATS_URL, env: { LATCH_TEST_SCHEMA: schema } });
-  let output = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    output += s;
+  const { child, output, exited } = startIngestBin({
+    stream,
+    natsUrl: NATS_URL,
+    env: { LATCH_TEST_SCHEMA: schema },
   });
-  child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    output += s;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   try {
     await waitFor("the bin to store 20 calls", async () => {
       const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".rated_records`);
@@ -57,12 +53,12 @@ it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async
     });
   } catch (error) {
     child.kill("SIGKILL");
-    throw new Error(`${(error as Error).message}; output: ${output}`);
+    throw new Error(`${(error as Error).message}; output: ${output()}`);
   }
   child.kill("SIGTERM");
   expect(await exited).toBe(0);
-  expect(output).toContain(`consuming ${stream}`);
-  expect(output).toMatch(/stopped .*"stored":20/);
+  expect(output()).toContain(`consuming ${stream}`);
+  expect(output()).toMatch(/stopped .*"stored":20/);
 }, 120_000);
 
 it("latch-ingest replay-dead-letters publishes the chosen dead letters back and says how many", async () => {
@@ -78,18 +74,7 @@ it("latch-ingest replay-dead-letters publishes the chosen dead letters back and 
   };
   await dead("invalid_input", 1);
   await dead("not_json", 2);
-  const run = (...args: string[]) =>
-    new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawnIngestBin({ stream, natsUrl: NATS_URL, args });
-      let output = "";
-      child.stdout.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      child.stderr.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      child.on("close", (code) => resolve({ code, output }));
-    });
+  const run = (...args: string[]) => runIngestBin({ stream, natsUrl: NATS_URL, args });
   const replay = await run("replay-dead-letters", "--code", "invalid_input");
   expect(replay).toEqual({ code: 0, output: `latch-ingest: replayed 1 dead letters of ${stream}; 1 kept\n` });
   const wrong = await run("replay-everything");

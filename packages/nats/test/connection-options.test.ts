@@ -13,7 +13,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureIngestStreams, natsConnectionOptions, natsIngestLog } from "../src/index.js";
 import { DATABASE_URL, freshStream, observation, waitFor } from "./support/fixtures.js";
-import { spawnIngestBin } from "./support/ingest-bin.js";
+import { type IngestBinOptions, runIngestBin, startIngestBin } from "./support/ingest-bin.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { type OperatorSetup, writeOperatorSetup } from "./support/operator.js";
 
@@ -322,20 +322,7 @@ describe("against servers that require authentication", () => {
   }, 120_000);
 
   /** Runs the bin to its end (SIGKILLed after 40 s: code null); its exit code and everything it printed. */
-  const run = (options: Parameters<typeof spawnIngestBin>[0]) =>
-    new Promise<{ code: number | null; output: string }>((resolve) => {
-      const child = spawnIngestBin(options);
-      const timer = setTimeout(() => child.kill("SIGKILL"), 40_000);
-      child.on("close", () => clearTimeout(timer));
-      let output = "";
-      child.stdout.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      child.stderr.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      child.on("close", (code) => resolve({ code, output }));
-    });
+  const run = (options: IngestBinOptions) => runIngestBin(options);
 
   it("latch-ingest --creds (or NATS_CREDS) and a URL with a password store what was published", async () => {
     const nc = await connect({
@@ -346,7 +333,7 @@ describe("against servers that require authentication", () => {
       await ensureIngestStreams(nc, { stream });
       const log = natsIngestLog({ connection: nc, stream });
       for (let i = 0; i < 5; i++) await log.publish(observation(`creds-${i}:0:openai`));
-      const child = spawnIngestBin({
+      const { child, output, exited } = startIngestBin({
         stream,
         natsUrl: operatorServer.url,
         args: [
@@ -357,14 +344,6 @@ describe("against servers that require authentication", () => {
         ],
         env: { LATCH_TEST_SCHEMA: schema },
       });
-      let output = "";
-      child.stdout.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      child.stderr.setEncoding("utf8").on("data", (s: string) => {
-        output += s;
-      });
-      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
       try {
         await waitFor("the bin to store 5 calls", async () => {
           const { rows } = await pool.query(`SELECT count(*)::int AS n FROM "${schema}".rated_records`);
@@ -372,11 +351,11 @@ describe("against servers that require authentication", () => {
         });
       } catch (error) {
         child.kill("SIGKILL");
-        throw new Error(`${(error as Error).message}; output: ${output}`);
+        throw new Error(`${(error as Error).message}; output: ${output()}`);
       }
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
-      expect(output).toMatch(/stopped .*"stored":5/);
+      expect(output()).toMatch(/stopped .*"stored":5/);
     } finally {
       await nc.close();
     }

@@ -11,7 +11,7 @@ import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { ensureIngestStreams, ingestLag, natsIngestLog } from "../src/index.js";
 import { DATABASE_URL, freshStream, observation, waitFor } from "./support/fixtures.js";
-import { spawnIngestBin } from "./support/ingest-bin.js";
+import { startIngestBin } from "./support/ingest-bin.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
 const stream = freshStream("restart");
@@ -43,15 +43,11 @@ async function stored(): Promise<number> {
 it("latch-ingest outlives a NATS server down longer than the client's default reconnect budget, and stores what comes after", async () => {
   const log = natsIngestLog({ connection: nc, stream });
   for (let i = 0; i < 20; i++) await log.publish(observation(`restart-${i}:0:openai`));
-  const child = spawnIngestBin({ stream, natsUrl: server.url, env: { LATCH_TEST_SCHEMA: schema } });
-  let output = "";
-  child.stdout.setEncoding("utf8").on("data", (s: string) => {
-    output += s;
+  const { child, output, exited } = startIngestBin({
+    stream,
+    natsUrl: server.url,
+    env: { LATCH_TEST_SCHEMA: schema },
   });
-  child.stderr.setEncoding("utf8").on("data", (s: string) => {
-    output += s;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   try {
     await waitFor("the worker to store the first 20 calls", async () => (await stored()) === 20, 60_000);
 
@@ -93,11 +89,11 @@ it("latch-ingest outlives a NATS server down longer than the client's default re
     );
   } catch (error) {
     child.kill("SIGKILL");
-    throw new Error(`${(error as Error).message}; worker output: ${output.slice(-4_000)}`);
+    throw new Error(`${(error as Error).message}; worker output: ${output().slice(-4_000)}`);
   }
   child.kill("SIGTERM");
   expect(await exited).toBe(0);
   // Each call stored once; the worker may have stored some twice (acks the dead server lost).
   expect(await stored()).toBe(40);
-  expect(Number(/stopped .*"stored":(\d+)/.exec(output)?.[1])).toBeGreaterThanOrEqual(40);
+  expect(Number(/stopped .*"stored":(\d+)/.exec(output())?.[1])).toBeGreaterThanOrEqual(40);
 }, 180_000);
