@@ -17,8 +17,10 @@
 -- the migration commits: writers wait for it, for as long as the few statements below take.
 --
 -- record_batch, same signature, results, errors and order of effects as 0019:
--- 1. reads the retention horizon once, and the batch's observations once; when a row would be
---    refused (a month before the horizon, a NULL that a NOT NULL column refuses), or
+-- 1. reads the retention horizon once (after locking the two parents, ROW EXCLUSIVE, so a
+--    retention apply in progress is waited for first), and the batch's observations once;
+--    when a row would be refused (a month before the horizon, a NULL that a NOT NULL column
+--    refuses), or
 --    latch.partition_move is on, or the batch has a single event (where the set-based
 --    statements cost more than they save), it runs 0019's statement with the triggers, which
 --    raise exactly what they raised (22L10 and its DETAIL for the first such row, in batch
@@ -76,6 +78,12 @@ DECLARE
 BEGIN
   -- 1. The new observations: their keys (in id order), then their rows (in batch order).
   IF NOT per_row THEN
+    -- The horizon is read after this transaction holds the parents' lock, as the triggers
+    -- read it after their statement's: a retention apply holding its ACCESS EXCLUSIVE lock
+    -- (its horizon raised, a month dropped, not yet committed) is waited for here, so a batch
+    -- never writes a dropped month's rows under the horizon it read before (they landed in
+    -- DEFAULT, their keys deleted after: rows without keys, and every later apply refused).
+    LOCK TABLE ONLY observations, rated_records IN ROW EXCLUSIVE MODE;
     SELECT h.before_month INTO horizon FROM retention_horizon h;
     PERFORM set_config('latch.keys_written', 'on', true);
     WITH b AS MATERIALIZED (
@@ -137,8 +145,10 @@ BEGIN
     PERFORM append_observations(p_checks);
   ELSIF EXISTS (
     SELECT 1 FROM jsonb_to_recordset(p_checks) AS c(event_id text COLLATE "C", payload jsonb)
-    WHERE c.event_id IS NULL OR NOT coalesce(c.event_id = ANY (seen), false)
-      OR left(c.payload #>> '{timing,completedAt}', 7) < horizon)
+    WHERE c.event_id IS NULL OR left(c.payload #>> '{timing,completedAt}', 7) < horizon
+      -- A hashed subplan (seen holds no NULL here: step 1 refused it), not `= ANY (seen)`,
+      -- which compared every check with every id (10,000 events: 10^8 comparisons).
+      OR c.event_id NOT IN (SELECT s.id FROM unnest(seen) AS s(id)))
   THEN
     PERFORM append_observations(p_checks);
   ELSIF jsonb_array_length(p_checks) > 0 THEN
