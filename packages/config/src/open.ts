@@ -197,7 +197,9 @@ export async function openLatchBackends(settings: LatchSettings): Promise<LatchB
           );
         });
       const connection = await connect({ ...options, maxReconnectAttempts: -1 }).catch((error: unknown) => {
-        throw new Error("LATCH_NATS_URL: cannot connect", { cause: error });
+        // Refused credentials may come from either variable: name both when a file was given.
+        const names = settings.nats?.creds ? "LATCH_NATS_URL (with LATCH_NATS_CREDS)" : "LATCH_NATS_URL";
+        throw new Error(`${names}: cannot connect`, { cause: error });
       });
       // With the server away the drain fails: close instead (not left reconnecting forever).
       closers.push(() => connection.drain().catch(() => connection.close()));
