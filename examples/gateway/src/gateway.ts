@@ -37,6 +37,24 @@ export interface GatewayOptions {
   providerIdleTimeoutMs?: number;
   /** Output tokens reserved when the request sets no limit. Default 1,024. */
   defaultMaxTokens?: number;
+  /**
+   * Called once per request answered 200, just after its response was handed to the socket,
+   * with where its time went (the benchmark prints these). It runs on the request's path: keep
+   * it cheap. An error it throws is logged, never the request's.
+   */
+  onTimings?: (timings: RequestTimings) => void;
+}
+
+/** Where one request's time went in the gateway, ms (`performance.now()` differences). */
+export interface RequestTimings {
+  /** `latch.reserve()` (0 without Latch). */
+  reserveMs: number;
+  /** From sending the provider the request to its whole answer read (or relayed, streaming). */
+  providerMs: number;
+  /** `latch.record()` (both calls when the usage had to be estimated; 0 without Latch). */
+  recordMs: number;
+  /** From the request's arrival to its response handed to the socket; the rest is the gateway's own work and waiting for the event loop. */
+  totalMs: number;
 }
 
 export interface Gateway {
@@ -180,6 +198,8 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
   };
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const arrivedAt = performance.now();
+    const timings: RequestTimings = { reserveMs: 0, providerMs: 0, recordMs: 0, totalMs: 0 };
     const url = new URL(req.url ?? "/", "http://gateway");
     if (req.method !== "POST") return problem(res, 405, "Method Not Allowed", "only POST is served");
     const tenant = req.headers["x-latch-tenant"];
@@ -211,10 +231,12 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
     // 1. Reserve before the call. Fails closed: a quota store that cannot answer denies. The
     // hold id is ours, never the caller's x-request-id: a reserve retried with a known hold id
     // answers "granted" again, so a reused request id would get a call through on a spent hold.
+    const reserveFrom = performance.now();
     const hold: Hold | undefined = await latch?.reserve({
       account: tenant,
       amount: reserveEstimate(r.messages, maxTokens),
     });
+    if (latch !== undefined) timings.reserveMs = performance.now() - reserveFrom;
     if (hold !== undefined && !hold.granted) {
       return hold.reason === "insufficient"
         ? problem(res, 429, "Quota Exceeded", hold.message)
@@ -245,6 +267,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         timeoutMs,
       );
       let upstream: Response;
+      const providerFrom = performance.now();
       try {
         upstream = await fetch(`${options.providerUrl}${url.pathname}${url.search}`, {
           method: "POST",
@@ -318,6 +341,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         responseId = responseIdOf(r.api, parsed);
       }
       const completedAt = new Date().toISOString();
+      timings.providerMs = performance.now() - providerFrom;
 
       // 4. Record (fails open: stored raw first, spooled locally if the store is down); the
       // response below says how it was recorded, and the hold is settled after it (see handle).
@@ -344,6 +368,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
                   : ({ kind: "error", code: "provider_stream_error" } as const),
           timing: { startedAt, completedAt },
         });
+        const recordFrom = performance.now();
         try {
           // The usage came off the wire and the API is chosen per route: assert the input type;
           // record() validates the payload at run time (invalid_input below).
@@ -372,6 +397,8 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
             },
             { hold },
           );
+        } finally {
+          timings.recordMs = performance.now() - recordFrom;
         }
       }
       if (result.status !== "unmetered") outcome = result;
@@ -387,6 +414,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           headers["x-latch-cost"] = `${result.record.total} ${result.record.currency}`;
         res.writeHead(200, headers);
         res.end(payload);
+        answered200();
       } else {
         // Streamed: the metering outcome goes in a last comment line (headers are long gone).
         if (res.destroyed) return;
@@ -395,6 +423,16 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         // comment and inject an event into the caller's stream.
         if (relay?.format === "sse") res.end(`: latch event ${headerSafe(eventId)} ${result.status}\n\n`);
         else res.end();
+        answered200();
+      }
+    };
+    const answered200 = () => {
+      if (options.onTimings === undefined) return;
+      timings.totalMs = performance.now() - arrivedAt;
+      try {
+        options.onTimings(timings);
+      } catch (error) {
+        console.error("gateway: onTimings threw:", error);
       }
     };
     try {

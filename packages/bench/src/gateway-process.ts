@@ -20,6 +20,10 @@
  *   first waits for the settles still running after their responses);
  * - `delay MS`: (provider) answers the requests arriving from now on MS ms after they arrive
  *   (`setFirstByteDelay`, as a real model takes time to its first token): `{"delayMs":MS}`;
+ * - `timings`: where the requests answered since the last `timings` spent their time in the
+ *   gateway (its `onTimings`): `{"count":n,"p50":{…},"p99":{…}}` with `reserveMs`, `providerMs`,
+ *   `recordMs`, `totalMs` and `restMs` (total minus the three: the gateway's own work and its
+ *   waits for the event loop), each percentile taken over that phase alone; then starts over;
  * - `burst N`: (Latch on JetStream) N observations recorded by 64 callers at once, each answered
  *   once the stream stored it, then the wait until the consumer's lag is 0:
  *   `{"publishedMs":…,"lag":…,"drainedMs":…}`;
@@ -37,7 +41,7 @@ import { createInterface } from "node:readline";
 import type { Latch } from "@latch/core";
 import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "@latch/example-gateway/config";
 import { type FakeProvider, startFakeProvider } from "@latch/example-gateway/fake-provider";
-import { type Gateway, startGateway } from "@latch/example-gateway/gateway";
+import { type Gateway, type RequestTimings, startGateway } from "@latch/example-gateway/gateway";
 
 /** Prefix of the protocol's stdout lines (gateway.bench.ts has the same). */
 const LINE_PREFIX = "@@gw ";
@@ -53,6 +57,26 @@ export interface LatchSpec {
 }
 
 export type ProcessSpec = { role: "provider" } | { role: "gateway"; providerUrl: string; latch?: LatchSpec };
+
+/** The `timings` command's answer over `all`. */
+function timingStats(all: readonly RequestTimings[]) {
+  const phases = {
+    reserveMs: all.map((t) => t.reserveMs),
+    providerMs: all.map((t) => t.providerMs),
+    recordMs: all.map((t) => t.recordMs),
+    totalMs: all.map((t) => t.totalMs),
+    restMs: all.map((t) => t.totalMs - t.reserveMs - t.providerMs - t.recordMs),
+  };
+  const at = (values: number[], p: number) => {
+    const sorted = Float64Array.from(values).sort();
+    return sorted.length === 0
+      ? 0
+      : (sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] as number);
+  };
+  const pick = (p: number) =>
+    Object.fromEntries(Object.entries(phases).map(([name, values]) => [name, at(values, p)]));
+  return { count: all.length, p50: pick(0.5), p99: pick(0.99) };
+}
 
 const say = (value: unknown) => process.stdout.write(`${LINE_PREFIX}${JSON.stringify(value)}\n`);
 
@@ -111,6 +135,8 @@ let provider: FakeProvider | undefined;
 /** The gateway under test (its settles run after each response: `cpu` waits for them). */
 let gatewayUnderTest: Gateway | undefined;
 let backends: GatewayBackends | undefined;
+/** The gateway's timings since the last `timings` command. */
+let timings: RequestTimings[] = [];
 try {
   let url: string;
   if (spec.role === "provider") {
@@ -132,7 +158,11 @@ try {
       await created.ready();
       for (const t of tenants) await opened.quota.setLimit(t, Number.MAX_SAFE_INTEGER);
     }
-    const gateway = await startGateway({ ...(latch ? { latch } : {}), providerUrl: spec.providerUrl });
+    const gateway = await startGateway({
+      ...(latch ? { latch } : {}),
+      providerUrl: spec.providerUrl,
+      onTimings: (t) => timings.push(t),
+    });
     gatewayUnderTest = gateway;
     closers.push(() => gateway.close());
     url = gateway.url;
@@ -154,6 +184,11 @@ lines.on("line", (line) => {
         // The settles of the round's last responses run after them: counted in this round.
         await gatewayUnderTest?.settled();
         say(process.cpuUsage());
+      } else if (command === "timings") {
+        if (gatewayUnderTest === undefined) throw new Error("timings: this process is not a gateway");
+        const all = timings;
+        timings = [];
+        say(timingStats(all));
       } else if (command === "delay") {
         if (provider === undefined) throw new Error("delay: this process is not the provider");
         provider.setFirstByteDelay(Number(arg));

@@ -30,6 +30,9 @@
  * take hundreds) before its first byte, so the machine is mostly idle and the difference is the
  * latency Latch adds to a call; those rounds print how busy the cores were (the three
  * processes' CPU, and the whole machine's from /proc/stat, over wall time × cores).
+ * Every row also prints where a request's time went inside each gateway (its `onTimings`:
+ * reserve, provider, record, and the rest — the gateway's own work and its waits for the event
+ * loop), p50 and p99 of each phase over the measured rounds.
  *
  * Run: `tsx --conditions=dev-source src/gateway.bench.ts` (BENCH_GATEWAY_REQUESTS per round,
  * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_GATEWAY_DELAYED_REQUESTS per
@@ -240,6 +243,13 @@ async function startProcess(name: string, spec: ProcessSpec): Promise<Participan
   return participant;
 }
 
+/** gateway-process.ts's answer to `timings`. */
+interface GatewayTimings {
+  count: number;
+  p50: Record<"reserveMs" | "providerMs" | "recordMs" | "totalMs" | "restMs", number>;
+  p99: Record<"reserveMs" | "providerMs" | "recordMs" | "totalMs" | "restMs", number>;
+}
+
 interface Sides {
   provider: Participant;
   bare: Participant;
@@ -294,6 +304,8 @@ async function compareRounds(
     machineBusy: number | undefined;
   }
   const rounds: Array<{ bare: Side; latch: Side }> = [];
+  // The warm-up's timings are dropped: the rounds' alone are printed.
+  await Promise.all([bare.ask("timings"), latch.ask("timings")]);
   const side = async (gateway: Participant, name: string, round: number): Promise<Side> => {
     const [g0, p0] = [await gateway.cpu(), await provider.cpu()];
     const c0 = process.cpuUsage();
@@ -327,6 +339,19 @@ async function compareRounds(
       rounds.push({ bare: await side(bare, "bare", round), latch: l });
     }
   }
+  const [bareTimes, latchTimes] = await Promise.all([
+    bare.ask<GatewayTimings>("timings"),
+    latch.ask<GatewayTimings>("timings"),
+  ]);
+  const ms = (n: number) => n.toFixed(2);
+  const phases = (t: GatewayTimings, p: "p50" | "p99", withLatch: boolean) =>
+    (withLatch ? `reserve ${ms(t[p].reserveMs)}, ` : "") +
+    `provider ${ms(t[p].providerMs)}, ` +
+    (withLatch ? `record ${ms(t[p].recordMs)}, ` : "") +
+    `rest ${ms(t[p].restMs)}`;
+  const where =
+    `  inside the gateway, p50 (p99) of each phase alone, ms (onTimings): with Latch ${phases(latchTimes, "p50", true)} (${phases(latchTimes, "p99", true)}); ` +
+    `without ${phases(bareTimes, "p50", false)} (${phases(bareTimes, "p99", false)})`;
   const d50 = rounds.map((r) => r.latch.p50 - r.bare.p50);
   const d99 = rounds.map((r) => r.latch.p99 - r.bare.p99);
   const [bp50, bp99] = [median(rounds.map((r) => r.bare.p50)), median(rounds.map((r) => r.bare.p99))];
@@ -372,7 +397,8 @@ async function compareRounds(
       `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
       `  overhead       p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})\n` +
       `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})\n` +
-      `  (per request, same rounds: fake provider ${fmt(providerCpu.bare)} / ${fmt(providerCpu.latch)} µs, load generator ${fmt(clientCpu.bare)} / ${fmt(clientCpu.latch)} µs, without / with Latch)`,
+      `  (per request, same rounds: fake provider ${fmt(providerCpu.bare)} / ${fmt(providerCpu.latch)} µs, load generator ${fmt(clientCpu.bare)} / ${fmt(clientCpu.latch)} µs, without / with Latch)\n` +
+      where,
   );
   reportRow({
     area: "gateway",
@@ -408,7 +434,8 @@ async function compareRounds(
         `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
         `  added          p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})\n` +
         `  ${busy} (medians of the rounds)\n` +
-        `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})`,
+        `  gateway process CPU per request: ${fmt(gatewayCpu.bare)} µs without Latch, ${fmt(gatewayCpu.latch)} µs with it, ${us(oCpu)} µs (rounds ${usRange})\n` +
+        where,
     );
     reportRow({
       area: "gateway",
