@@ -21,6 +21,11 @@
 --    its row is the only one);
 -- 5. unchanged.
 -- While latch.partition_move is on (no key skips a row: the calls insert) both run as before.
+-- Assumed, as by 0020's set-based path: every stored observation has its key. A row stored
+-- without one (inserted with latch.keys_written on by hand, a detached partition attached
+-- again after retention deleted its keys) is outside it: 0020 stored a second row of its id
+-- too (same hash), but could raise LT409 for another hash (its probe met the old row first)
+-- and marked the old row priced, which 0021 does not.
 -- Measured, backend CPU of the record writer's whole script per call (one connection, medians
 -- of 3 interleaved rounds): one event 1.80 -> 1.21 ms, two 1.90 -> 1.44, eight 3.44 -> 3.19,
 -- 64 18.0 -> 16.3.
