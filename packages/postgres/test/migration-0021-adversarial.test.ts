@@ -7,7 +7,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate, PostgresObservationStore, PostgresRatedRecordStore } from "../src/index.js";
-import { MIGRATIONS } from "../src/migrations/index.js";
+import { frozenRecordBatch, recordRow } from "./record-batch-args.js";
 import { release18Statements } from "./release-18-statements.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
@@ -27,15 +27,8 @@ let admin: pg.Client;
 beforeAll(async () => {
   admin = await connect();
   await migrate(admin, { schema });
-  const sql = MIGRATIONS.find((m) => m.version === 20)?.sql ?? "";
-  const start = sql.indexOf("CREATE OR REPLACE FUNCTION record_batch(");
-  const end = sql.indexOf("$fn$;", start) + "$fn$;".length;
   await admin.query(`SET search_path TO ${q}, pg_temp`);
-  await admin.query(
-    sql
-      .slice(start, end)
-      .replace("CREATE OR REPLACE FUNCTION record_batch(", "CREATE FUNCTION record_batch_0020("),
-  );
+  await admin.query(frozenRecordBatch(20));
   await admin.query("RESET search_path");
 });
 afterAll(async () => {
@@ -46,34 +39,8 @@ afterAll(async () => {
 
 const at = (month: string) => `${month}-01T12:00:00.000Z`;
 
-function record(ratedId: string, eventId: string, month = "2026-03", version = 1, hash = "r") {
-  return {
-    rated_record_id: ratedId,
-    event_id: eventId,
-    version,
-    hash,
-    payload: { ratedRecordId: ratedId, version },
-    currency: "USD",
-    total: "0.1",
-    completed_ms: Date.parse(at(month)),
-    completed_text: at(month),
-    completed_day: `${month}-01`,
-    provider: "p",
-    model: "m",
-    tenant_id: "t",
-    org_id: "",
-    project_id: "",
-    api_key_id: "",
-    end_user_id: "",
-    feature: "",
-    success: true,
-    input_tokens: 1,
-    output_tokens: 1,
-    cache_read_tokens: 0,
-    cache_write_tokens: 0,
-    total_tokens: 2,
-  };
-}
+const record = (ratedId: string, eventId: string, month = "2026-03", version = 1, hash = "r") =>
+  recordRow({ id: ratedId, event: eventId, month, version, hash });
 
 interface Ev {
   id: string;

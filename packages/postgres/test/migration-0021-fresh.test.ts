@@ -12,29 +12,18 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../src/index.js";
-import { MIGRATIONS } from "../src/migrations/index.js";
+import { args, type Batch, batchIds, frozenRecordBatch, recordRow } from "./record-batch-args.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
 const schema = freshSchema("fresh21");
 const q = `"${schema}"`;
 const client = new pg.Client({ connectionString: DATABASE_URL });
 
-/** 0020's record_batch, as shipped, under another name. */
-function release20Function(): string {
-  const sql = MIGRATIONS.find((m) => m.version === 20)?.sql ?? "";
-  const start = sql.indexOf("CREATE OR REPLACE FUNCTION record_batch(");
-  const end = sql.indexOf("$fn$;", start) + "$fn$;".length;
-  if (start < 0 || end <= start) throw new Error("0020's record_batch not found");
-  return sql
-    .slice(start, end)
-    .replace("CREATE OR REPLACE FUNCTION record_batch(", "CREATE FUNCTION record_batch_0020(");
-}
-
 beforeAll(async () => {
   await client.connect();
   await migrate(client, { schema });
   await client.query(`SET search_path TO ${q}, pg_temp`);
-  await client.query(release20Function());
+  await client.query(frozenRecordBatch(20));
   await client.query("RESET search_path");
 });
 
@@ -42,97 +31,6 @@ afterAll(async () => {
   await client.query(`DROP SCHEMA IF EXISTS ${q} CASCADE`);
   await client.end();
 });
-
-interface Obs {
-  id: string | null;
-  hash: string | null;
-  /** The completion month; null: a payload without timing.completedAt. */
-  month?: string | null;
-  priced?: boolean;
-}
-interface Rec {
-  id: string | null;
-  event: string | null;
-  hash: string;
-  month?: string;
-  version?: number;
-  total?: string;
-  currency?: string | null;
-  completedText?: string;
-}
-
-const payload = (o: Obs) =>
-  o.month === null
-    ? { eventId: o.id }
-    : { eventId: o.id, timing: { completedAt: `${o.month ?? "2026-03"}-01T12:00:00.000Z` } };
-
-function recordRow(r: Rec) {
-  const month = r.month ?? "2026-03";
-  return {
-    rated_record_id: r.id,
-    event_id: r.event,
-    version: r.version ?? 1,
-    hash: r.hash,
-    payload: { ratedRecordId: r.id, hash: r.hash },
-    currency: r.currency === undefined ? "USD" : r.currency,
-    total: r.total ?? "0.000123",
-    completed_ms: Date.parse(`${month}-01T12:00:00.000Z`),
-    completed_text: r.completedText ?? `${month}-01T12:00:00.000Z`,
-    completed_day: `${month}-01`,
-    provider: "p",
-    model: "m",
-    tenant_id: "t",
-    org_id: "",
-    project_id: "",
-    api_key_id: "",
-    end_user_id: "",
-    feature: "",
-    success: true,
-    input_tokens: 1,
-    output_tokens: 1,
-    cache_read_tokens: 0,
-    cache_write_tokens: 0,
-    total_tokens: 2,
-  };
-}
-
-/** A call's arguments: observations, checks and records in the order given (not sorted). */
-interface Batch {
-  obs: Obs[];
-  records?: Rec[];
-  /** Default: one per observation, with its hash. */
-  checks?: Array<{ id: string | null; hash: string | null; month?: string | null }>;
-  /** p_checks as given (e.g. not an array), instead of checks. */
-  rawChecks?: unknown;
-  /** p_ids as given; default: each observation's id once, in batch order. */
-  ids?: Array<string | null>;
-}
-function args(b: Batch) {
-  const ids = [...new Set(b.obs.map((o) => o.id).filter((id): id is string => id !== null))];
-  const checks = b.checks ?? b.obs.map((o) => ({ id: o.id, hash: o.hash, month: undefined }));
-  return [
-    JSON.stringify(
-      b.obs.map((o) => ({
-        event_id: o.id,
-        hash: o.hash,
-        payload: payload(o),
-        priced: o.priced ?? (b.records ?? []).some((r) => r.event === o.id),
-      })),
-    ),
-    b.rawChecks !== undefined
-      ? JSON.stringify(b.rawChecks)
-      : JSON.stringify(
-          checks.map((c) => ({
-            event_id: c.id,
-            hash: c.hash,
-            payload: c.month === undefined ? {} : payload({ id: c.id, hash: c.hash, month: c.month }),
-          })),
-        ),
-    JSON.stringify((b.records ?? []).map(recordRow)),
-    b.ids !== undefined ? b.ids : ids,
-    (b.records ?? []).flatMap((r) => (r.id === null ? [] : [r.id])),
-  ];
-}
 
 const call = (fn: string) =>
   `SELECT n, appended, convert_from(current_id, 'UTF8') AS id,
@@ -166,13 +64,7 @@ type Answer = { rows: unknown[]; state: unknown } | { code?: string; message?: s
 /** One call in a transaction of its own, rolled back; `setup` runs first in it. */
 async function run(fn: string, b: Batch, setup?: string): Promise<Answer> {
   const a = args(b);
-  const ids = [
-    ...new Set(
-      [...b.obs, ...(b.checks ?? []), ...(b.ids ?? []).map((i) => ({ id: i }))]
-        .map((o) => o.id)
-        .filter((id): id is string => id !== null),
-    ),
-  ];
+  const ids = batchIds(b);
   await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
   try {
     if (setup !== undefined) await client.query(setup);
