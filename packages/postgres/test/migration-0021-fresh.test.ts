@@ -12,7 +12,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { migrate } from "../src/index.js";
-import { args, type Batch, batchIds, frozenRecordBatch, recordRow } from "./record-batch-args.js";
+import { args, type Batch, frozenRecordBatch, recordBatchRunner, recordRow } from "./record-batch-args.js";
 import { DATABASE_URL, freshSchema } from "./support.js";
 
 const schema = freshSchema("fresh21");
@@ -32,59 +32,7 @@ afterAll(async () => {
   await client.end();
 });
 
-const call = (fn: string) =>
-  `SELECT n, appended, convert_from(current_id, 'UTF8') AS id,
-     convert_from(current_payload, 'UTF8')::jsonb AS payload
-   FROM ${q}.${fn}($1::jsonb, $2::jsonb, $3::jsonb, $4::text[], $5::text[]) ORDER BY n`;
-
-/** Every row and key of the given ids; rated records in change-log order. */
-async function state(db: pg.Client, ids: string[]) {
-  const one = async (sql: string) => (await db.query(sql, [ids])).rows;
-  return {
-    observations: await one(
-      `SELECT event_id, hash, priced, payload FROM ${q}.observations WHERE event_id = ANY ($1) ORDER BY event_id, hash`,
-    ),
-    rated: await one(
-      `SELECT rated_record_id, event_id, version, hash, is_current, total::text, completed_at
-       FROM ${q}.rated_records WHERE event_id = ANY ($1) ORDER BY xid, id`,
-    ),
-    observationKeys: await one(
-      `SELECT event_id, month FROM ${q}.observation_keys WHERE event_id = ANY ($1) ORDER BY event_id`,
-    ),
-    ratedKeys: await one(
-      `SELECT rated_record_id, event_id, version, month FROM ${q}.rated_record_keys
-       WHERE event_id = ANY ($1) ORDER BY rated_record_id`,
-    ),
-    flag: (await db.query(`SELECT coalesce(current_setting('latch.keys_written', true), '') AS f`)).rows[0].f,
-  };
-}
-
-type Answer = { rows: unknown[]; state: unknown } | { code?: string; message?: string; detail?: string };
-
-/** One call in a transaction of its own, rolled back; `setup` runs first in it. */
-async function run(fn: string, b: Batch, setup?: string): Promise<Answer> {
-  const a = args(b);
-  const ids = batchIds(b);
-  await client.query("BEGIN ISOLATION LEVEL READ COMMITTED");
-  try {
-    if (setup !== undefined) await client.query(setup);
-    const { rows } = await client.query(call(fn), a);
-    return { rows, state: await state(client, ids) };
-  } catch (error) {
-    const e = error as { code?: string; message?: string; detail?: string };
-    // A refused row's DETAIL shows its created_at (the transaction's now()), and a rated
-    // record's its id and xid (a sequence and a transaction id: another in each run).
-    return {
-      code: e.code,
-      message: e.message,
-      detail: e.detail
-        ?.replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+00/g, "<now>")
-        .replace(/^Failing row contains \(\d+, \d+, /, "Failing row contains (<id>, <xid>, "),
-    };
-  } finally {
-    await client.query("ROLLBACK");
-  }
-}
+const { call, run } = recordBatchRunner(client, q);
 
 let n = 0;
 const id = (name: string) => `p21-${n}-${name}`;
