@@ -10,6 +10,8 @@
  * default; LATCH_DATABASE_URL = Postgres; plus LATCH_REDIS_URL and LATCH_S3_BUCKET
  * (LATCH_S3_ENDPOINT for MinIO & co.) = Postgres + Redis + S3; LATCH_NATS_URL on top of any
  * of them = the fleet deployment (record() publishes to NATS JetStream, ingest workers store).
+ * In serve mode a reconcile loop commits the holds whose settle was lost (reconcile-loop.ts),
+ * at start and every LATCH_RECONCILE_EVERY_MS (default 60,000).
  */
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
@@ -17,6 +19,7 @@ import { resolve } from "node:path";
 import { configFromEnv, createGatewayLatch, openGatewayBackends } from "./config.js";
 import { startFakeProvider } from "./fake-provider.js";
 import { startGateway } from "./gateway.js";
+import { startReconcileLoop } from "./reconcile-loop.js";
 import { driveTraffic } from "./traffic.js";
 
 const serve = process.argv.includes("--serve");
@@ -48,8 +51,14 @@ console.log(`Backends: ${backends.description}`);
 if (serve) {
   console.log(`\nTry:\n  curl -s ${gateway.url}/v1/chat/completions -H 'x-latch-tenant: acme' \\
     -H 'content-type: application/json' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' -i`);
+  // Holds whose settle failed (quota store away) or never ran (the process died between record
+  // and settle): committed from their records, at start and then periodically.
+  const reconcile = startReconcileLoop(latch, {
+    everyMs: Number(process.env.LATCH_RECONCILE_EVERY_MS ?? 60_000),
+  });
   const stop = async () => {
     await gateway.close();
+    await reconcile.stop();
     await latch.close();
     await backends.close();
     await provider.close();
