@@ -432,19 +432,30 @@ describe("lean reserve/commit scripts: the same as before with real expiry and a
       granted: null,
       tolerant,
     });
-    // Each step runs far (≥ 250 ms) from every expiry and window edge: both worlds see the same.
+    // Each step runs at least 1 s from every expiry and window edge (t = step start, ms: 0, 4,000,
+    // 8,000, 11,000), so both worlds see the same on a loaded machine, whose sleeps overshoot: a
+    // step late by under a second changes nothing. (With 250 ms margins, a loaded CI run once
+    // saw h2's commit leave the window before step 3.)
     const steps: { wait: number; ops: Op[] }[] = [
-      // Limit 25, a rolling window of 2 s (buckets of 20 ms).
-      { wait: 0, ops: [{ op: "setLimit", a: 0, limit: 2, rolling: true, windowMs: "2000" }] },
+      // Limit 25, a rolling window of 6 s (buckets of 60 ms).
+      { wait: 0, ops: [{ op: "setLimit", a: 0, limit: 2, rolling: true, windowMs: "6000" }] },
       {
         wait: 0,
-        ops: [reserve(0, 2, "400"), reserve(1, 1, "1500", true), commit(1, "3", true), reserve(2, 1, "5000")],
+        ops: [
+          reserve(0, 2, "1000"),
+          reserve(1, 1, "1500", true),
+          commit(1, "3", true),
+          reserve(2, 1, "20000"),
+        ],
       },
-      // h0 expired (and due): swept; its retry is held again; h2 still counted.
-      { wait: 700, ops: [reserve(3, 1, "5000"), reserve(0, 2, "400"), commit(2, "7")] },
-      // h0 expired again, committed in full anyway; the commit of h1 left the window.
-      { wait: 1900, ops: [commit(0, "7"), reserve(4, 2, "5000", true), commit(3, "1", true)] },
-      { wait: 300, ops: [reserve(1, 1, "1500", true), commit(4, "0", true)] },
+      // t 4,000: h0 expired at 1,000 (and due): swept; its retry is held again (until 5,000); h2
+      // still counted; h1's commit (t 0) still in the window.
+      { wait: 4_000, ops: [reserve(3, 1, "20000"), reserve(0, 2, "1000"), commit(2, "7")] },
+      // t 8,000: h0 expired again, committed in full anyway; h1's commit left the window at 6,000;
+      // h2's (t 4,000) is in it until 10,000.
+      { wait: 4_000, ops: [commit(0, "7"), reserve(4, 2, "20000", true), commit(3, "1", true)] },
+      // t 11,000: h2's commit is out.
+      { wait: 3_000, ops: [reserve(1, 1, "1500", true), commit(4, "0", true)] },
     ];
     const seen: unknown[] = [];
     try {
