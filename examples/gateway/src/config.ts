@@ -10,6 +10,7 @@
  * | any of the above + NATS JetStream | `LATCH_NATS_URL` (+ `LATCH_NATS_STREAM`, default `LATCH_GATEWAY`; `LATCH_INGEST_WORKERS`, default 1): `record()` publishes to the stream and ingest workers store and rate |
  *
  * Without `LATCH_S3_BUCKET` the export goes to `LATCH_EXPORT_DIR` (default `./latch-out/gateway`).
+ * `LATCH_RECONCILE_EVERY_MS` (default 60,000) is the reconcile loop's interval in `--serve` mode.
  */
 
 import { readLatchSettings } from "@latch/config";
@@ -35,6 +36,7 @@ import {
 } from "@latch/nats";
 import { S3Exporter } from "@latch/s3";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { MAX_RECONCILE_EVERY_MS } from "./reconcile-loop.js";
 
 export interface GatewayConfig {
   databaseUrl?: string;
@@ -59,6 +61,8 @@ export interface GatewayConfig {
    * its own); with 0, run `latch-ingest` processes against the same stores instead.
    */
   nats?: { url: string; stream?: string; workers?: number; creds?: string };
+  /** The reconcile loop's interval in `--serve` mode (`LATCH_RECONCILE_EVERY_MS`). Default 60,000. */
+  reconcileEveryMs?: number;
 }
 
 export interface GatewayBackends extends Backends {
@@ -77,7 +81,8 @@ export interface GatewayBackends extends Backends {
 /**
  * Reads {@link GatewayConfig} from the environment (the names in the table above) through
  * `@latch/config`, so they are validated like any Latch application's: a bad value fails with
- * the variable's name, never its value. `LATCH_INGEST_WORKERS` is the gateway's own.
+ * the variable's name, never its value. `LATCH_INGEST_WORKERS` and `LATCH_RECONCILE_EVERY_MS`
+ * are the gateway's own; the latter, a number that carries no secret, echoes what it was given.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const settings = readLatchSettings({
@@ -90,6 +95,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
   const workers = env.LATCH_INGEST_WORKERS;
   if (workers !== undefined && !/^[0-9]{1,3}$/.test(workers))
     throw new Error("LATCH_INGEST_WORKERS: expected an integer from 0 to 999");
+  const reconcileEveryMs = parseReconcileEveryMs(env.LATCH_RECONCILE_EVERY_MS);
   return {
     ...(settings.databaseUrl ? { databaseUrl: settings.databaseUrl } : {}),
     ...(settings.redis ? { redisUrl: settings.redis.url } : {}),
@@ -113,7 +119,24 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConf
         }
       : {}),
     exportDir: settings.exportDir ?? "latch-out/gateway",
+    ...(reconcileEveryMs !== undefined ? { reconcileEveryMs } : {}),
   };
+}
+
+/**
+ * `LATCH_RECONCILE_EVERY_MS`: digits only (no sign, decimal point, exponent, `_` or unit), from 1
+ * to 2^31 - 1 (the longest Node timer). Unset = the loop's default; set but empty is refused.
+ */
+function parseReconcileEveryMs(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(value >= 1 && value <= MAX_RECONCILE_EVERY_MS)) {
+    const shown = raw.length > 32 ? `${raw.slice(0, 32)}…` : raw;
+    throw new Error(
+      `LATCH_RECONCILE_EVERY_MS: expected a whole number of milliseconds from 1 to ${MAX_RECONCILE_EVERY_MS}, got ${JSON.stringify(shown)}`,
+    );
+  }
+  return value;
 }
 
 export async function openGatewayBackends(config: GatewayConfig): Promise<GatewayBackends> {

@@ -53,9 +53,10 @@ if (serve) {
     -H 'content-type: application/json' -d '{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}' -i`);
   // Holds whose settle failed (quota store away) or never ran (the process died between record
   // and settle): committed from their records, at start and then periodically.
-  const reconcile = startReconcileLoop(latch, {
-    everyMs: Number(process.env.LATCH_RECONCILE_EVERY_MS ?? 60_000),
-  });
+  const reconcile = startReconcileLoop(
+    latch,
+    config.reconcileEveryMs !== undefined ? { everyMs: config.reconcileEveryMs } : {},
+  );
   const stop = async () => {
     await gateway.close();
     await reconcile.stop();

@@ -14,6 +14,9 @@
  */
 import type { Latch } from "@latch/core";
 
+/** The longest interval: Node's timers hold at most 2^31 - 1 ms (longer ones fire after 1 ms). */
+export const MAX_RECONCILE_EVERY_MS = 2_147_483_647;
+
 export interface ReconcileLoop {
   /** Ends the loop; resolves once a run in progress has ended. */
   stop(): Promise<void>;
@@ -24,8 +27,10 @@ export function startReconcileLoop(
   options: { everyMs?: number; onError?: (error: unknown) => void } = {},
 ): ReconcileLoop {
   const everyMs = options.everyMs ?? 60_000;
-  if (!Number.isSafeInteger(everyMs) || everyMs < 1)
-    throw new Error(`reconcile interval: expected a positive integer of milliseconds, got ${everyMs}`);
+  if (!Number.isSafeInteger(everyMs) || everyMs < 1 || everyMs > MAX_RECONCILE_EVERY_MS)
+    throw new Error(
+      `reconcile interval (everyMs): expected an integer of milliseconds from 1 to ${MAX_RECONCILE_EVERY_MS}, got ${everyMs}`,
+    );
   const onError =
     options.onError ?? ((error: unknown) => console.error("[gateway] reconcileQuota failed:", error));
   let stopped = false;

@@ -39,4 +39,37 @@ describe("the gateway's configuration from the environment (read by @latch/confi
       "LATCH_INGEST_WORKERS: expected an integer from 0 to 999",
     );
   });
+
+  it("LATCH_RECONCILE_EVERY_MS: digits only, from 1 to 2^31 - 1; a bad value names the variable and echoes what it was given", () => {
+    expect(configFromEnv({}).reconcileEveryMs).toBeUndefined(); // the loop's default, 60 s
+    expect(configFromEnv({ LATCH_RECONCILE_EVERY_MS: "1" }).reconcileEveryMs).toBe(1);
+    expect(configFromEnv({ LATCH_RECONCILE_EVERY_MS: "30000" }).reconcileEveryMs).toBe(30_000);
+    expect(configFromEnv({ LATCH_RECONCILE_EVERY_MS: "2147483647" }).reconcileEveryMs).toBe(2_147_483_647);
+    expect(configFromEnv({ LATCH_RECONCILE_EVERY_MS: "000000000000060000" }).reconcileEveryMs).toBe(60_000);
+    const refused = (raw: string) =>
+      `LATCH_RECONCILE_EVERY_MS: expected a whole number of milliseconds from 1 to 2147483647, got ${JSON.stringify(raw)}`;
+    for (const raw of [
+      "",
+      "abc",
+      "1.5",
+      "0",
+      "00",
+      "-1",
+      "+5",
+      "1e3",
+      "0x10",
+      " 5",
+      "5 ",
+      "60s",
+      "1_000",
+      "2147483648",
+      "99999999999",
+      "Infinity",
+    ])
+      expect(() => configFromEnv({ LATCH_RECONCILE_EVERY_MS: raw }), raw).toThrow(refused(raw));
+    // A long value is cut, not echoed whole.
+    expect(() => configFromEnv({ LATCH_RECONCILE_EVERY_MS: "9".repeat(40) })).toThrow(
+      refused(`${"9".repeat(32)}…`),
+    );
+  });
 });

@@ -185,6 +185,14 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
 });
 
 describe("startReconcileLoop", () => {
+  it("refuses an interval that is not an integer from 1 to 2^31 - 1 (the longest Node timer)", () => {
+    const fake = { reconcileQuota: async () => ({ versions: 0, holds: 0 }) };
+    for (const everyMs of [Number.NaN, 0, -1, 1.5, Number.POSITIVE_INFINITY, 2 ** 31])
+      expect(() => startReconcileLoop(fake, { everyMs }), String(everyMs)).toThrow(
+        `reconcile interval (everyMs): expected an integer of milliseconds from 1 to 2147483647, got ${everyMs}`,
+      );
+  });
+
   it("never overlaps itself; a failed run is reported and the loop goes on; stop() waits for a run in progress", async () => {
     let active = 0;
     let maxActive = 0;
