@@ -210,14 +210,22 @@ describe("postgres: must-shows", () => {
       const quota = new PostgresQuota(down, { schema });
       const request = { holdId: uniqueId("hold"), account: uniqueId("acct"), amount: 1, ttlMs: 60_000 };
       expect(await quota.reserve(request)).toEqual({ granted: false, reason: "unavailable" });
-      for (const call of [
+      // Started together and settled together: awaiting them one by one left the later ones
+      // without a handler while an earlier one was awaited, and a rejection with no handler yet
+      // is reported as unhandled.
+      const calls = await Promise.allSettled([
         quota.commit(request.holdId, 1),
         quota.void(request.holdId),
         quota.balance(request.account),
         quota.check(request.account, 1),
         quota.setLimit(request.account, 10),
-      ]) {
-        await expect(call).rejects.toMatchObject({ code: "quota_unavailable", isRetryable: true });
+      ]);
+      expect(calls.map((call) => call.status)).toEqual(Array(5).fill("rejected"));
+      for (const call of calls) {
+        expect((call as PromiseRejectedResult).reason).toMatchObject({
+          code: "quota_unavailable",
+          isRetryable: true,
+        });
       }
     } finally {
       await down.end();
