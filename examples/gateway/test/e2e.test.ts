@@ -198,7 +198,14 @@ async function runScenario(scenario: Scenario): Promise<void> {
       trafficDone = true;
     };
     traffic.then(finished, finished);
-    const outage = scenario.fleetFaults?.(namespace, () => !trafficDone);
+    // Its failure is caught at once: it may fail while the connections are dropped below, and a
+    // rejection with no handler yet is reported as unhandled.
+    const outage = scenario
+      .fleetFaults?.(namespace, () => !trafficDone)
+      .then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
     if (scenario.dropConnections) {
       for (const delayMs of [1_500, 4_000]) {
         await new Promise((r) => setTimeout(r, delayMs));
@@ -206,10 +213,11 @@ async function runScenario(scenario: Scenario): Promise<void> {
       }
     }
     // Faults first: a failed fault is the error to see (traffic is awaited anyway).
-    await outage?.catch(async (error: unknown) => {
+    const fault = await outage;
+    if (fault !== undefined) {
       await traffic.catch(() => undefined);
-      throw error;
-    });
+      throw fault.error;
+    }
     const results: TrafficResult[] = await traffic;
     // Holds are settled after their responses: wait for the settles still in flight.
     await gateway.settled();
