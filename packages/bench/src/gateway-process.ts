@@ -27,6 +27,8 @@
  * - `burst N`: (Latch on JetStream) N observations recorded by 64 callers at once, each answered
  *   once the stream stored it, then the wait until the consumer's lag is 0:
  *   `{"publishedMs":…,"lag":…,"drainedMs":…}`;
+ * - `drain`: (Latch on JetStream) the consumer's lag now, then the wait until it is 0 (the
+ *   ingest workers store what the stream holds): `{"lag":…,"drainedMs":…}`;
  * - `close`: closes the gateway, Latch and the backends (dropping the namespace and stream),
  *   then exits 0.
  *
@@ -197,6 +199,12 @@ lines.on("line", (line) => {
         if (latch === undefined || backends?.ingest === undefined || spec.role !== "gateway")
           throw new Error("burst: this process has no Latch on JetStream");
         say(await burst(latch, backends, Number(arg), spec.latch?.tenants ?? []));
+      } else if (command === "drain") {
+        if (backends?.ingest === undefined) throw new Error("drain: this process has no Latch on JetStream");
+        const { lag } = await backends.ingestStatus();
+        const t0 = performance.now();
+        await backends.ingestDrained(600_000);
+        say({ lag, drainedMs: performance.now() - t0 });
       } else if (command === "close") await shutdown(0);
       else throw new Error(`unknown command ${JSON.stringify(line)}`);
     } catch (error) {

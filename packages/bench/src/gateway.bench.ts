@@ -5,7 +5,10 @@
  * and not). Latch on the embedded default (8 in flight), then on Postgres + Redis (the
  * production shape: quota in Redis, records in Postgres; 8 and 64 in flight), then on the
  * fleet shape: the same with NATS JetStream in front of the stores (`record()` publishes; two
- * ingest workers in a process of their own store), followed by a burst of observations
+ * ingest workers in a process of their own store) — first with no worker running on the machine
+ * while the rounds are measured (as in a fleet, where they run on other nodes: what the gateway's
+ * own hops add; the messages left are then drained once the workers start, and the time printed),
+ * then with the workers here, competing for the cores — followed by a burst of observations
  * published as fast as 64 callers can, to print the consumer lag it leaves and the workers'
  * store throughput.
  *
@@ -514,6 +517,19 @@ async function startWorkers(env: Record<string, string>): Promise<{ stop(): Prom
 }
 
 /**
+ * What the rounds without workers left in the stream, stored once the workers start: the lag
+ * they found and how fast they drained it.
+ */
+async function drainLeftover(gateway: Participant): Promise<void> {
+  const { lag, drainedMs } = await gateway.ask<{ lag: number; drainedMs: number }>("drain");
+  console.log(
+    `  left in the stream by those rounds (no worker consuming): ${lag.toLocaleString("en-US")} messages, ` +
+      `stored by the workers once started in ${(drainedMs / 1000).toFixed(2)} s` +
+      (lag > 0 ? ` (${fmt(lag / (drainedMs / 1000))} records/s, from their start)` : ""),
+  );
+}
+
+/**
  * The ingest side of the fleet shape: BURST observations recorded by 64 callers at once in the
  * Latch gateway's process (each answered once the stream stored it), then the time until the
  * workers stored them all.
@@ -595,7 +611,19 @@ try {
         nats: { url: NATS_URL, stream, workers: 0 },
       },
       async (latch) => {
-        const workers = await startWorkers({
+        // The gateway alone, as in a fleet, where the ingest workers (and the Postgres they
+        // write to) run on other nodes: none runs on this machine while these rounds are
+        // measured, so the latency is what the gateway's own hops add (reserve on Redis, the
+        // stream's acknowledgement), not the workers' batches competing for its 2 cores. The
+        // rounds below, with the workers here, show that competition.
+        await compare(
+          "Postgres + Redis + JetStream, ingest workers not on this machine while measured",
+          { provider, bare, latch },
+          8,
+          { p50: 1 },
+          PROVIDER_DELAY_MS,
+        );
+        const workerEnv = {
           LATCH_DATABASE_URL: DATABASE_URL,
           LATCH_REDIS_URL: REDIS_URL,
           LATCH_NATS_URL: NATS_URL,
@@ -604,8 +632,10 @@ try {
           LATCH_REDIS_PREFIX: namespace,
           LATCH_POOL_SIZE: "8",
           LATCH_INGEST_WORKERS: "2",
-        });
+        };
+        const workers = await startWorkers(workerEnv);
         try {
+          await drainLeftover(latch);
           await compare("Postgres + Redis + JetStream", { provider, bare, latch }, 8, { p50: 1 });
           await compare(
             "Postgres + Redis + JetStream",
