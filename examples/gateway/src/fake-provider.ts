@@ -17,7 +17,10 @@
  *
  * Latency: `firstByteDelayMs` holds every answer (its status line and headers, streamed or not,
  * errors included) that long after the request arrived, as a real model takes time before its
- * first token (hundreds of ms); default 0, answered at once. `setFirstByteDelay(ms)` changes it
+ * first token (hundreds of ms); default 0, answered at once. `firstByteJitterMs` adds to each
+ * answer's delay a uniform draw from 0 to it (real models' latency varies from call to call;
+ * with one constant delay, clients that send their next request as soon as one is answered stay
+ * in step and reach the gateway in bursts). `setFirstByteDelay(ms, jitterMs)` changes both
  * while the provider runs (the benchmark's delayed rounds).
  *
  * Gemini's `:streamGenerateContent` answers Server-Sent Events only with `?alt=sse`; without
@@ -35,6 +38,8 @@ export interface FakeProviderOptions {
   slowEventMs?: number;
   /** Time from a request's arrival to the first byte of its answer, ms. Default 0. */
   firstByteDelayMs?: number;
+  /** Up to this much more, ms, drawn uniformly for each answer. Default 0. */
+  firstByteJitterMs?: number;
 }
 
 /** How a response is streamed: all at once, slowly, or cut off half-way. */
@@ -68,8 +73,11 @@ export interface FakeProvider {
   url: string;
   /** Requests answered so far, by outcome. */
   readonly counts: { ok: number; error: number; timeout: number };
-  /** The first-byte delay of the requests arriving from now on (see `firstByteDelayMs`). */
-  setFirstByteDelay(ms: number): void;
+  /**
+   * The first-byte delay (and its jitter, default 0) of the requests arriving from now on (see
+   * `firstByteDelayMs`, `firstByteJitterMs`).
+   */
+  setFirstByteDelay(ms: number, jitterMs?: number): void;
   close(): Promise<void>;
 }
 
@@ -324,8 +332,8 @@ function gemini(
   json(res, 200, { responseId: id, candidates: [candidate(words(output).join(""))], usageMetadata });
 }
 
-function delayOf(ms: number): number {
-  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`firstByteDelayMs must be ≥ 0, got ${ms}`);
+function delayOf(ms: number, name = "firstByteDelayMs"): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`${name} must be ≥ 0, got ${ms}`);
   return ms;
 }
 
@@ -333,17 +341,19 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   const counts = { ok: 0, error: 0, timeout: 0 };
   const hanging = new Set<http.ServerResponse>();
   let firstByteDelayMs = delayOf(options.firstByteDelayMs ?? 0);
+  let firstByteJitterMs = delayOf(options.firstByteJitterMs ?? 0, "firstByteJitterMs");
   /** Answers waiting out their first-byte delay (cleared on close). */
   const delayed = new Set<ReturnType<typeof setTimeout>>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      if (firstByteDelayMs === 0) return answer();
+      const wait = firstByteDelayMs + (firstByteJitterMs === 0 ? 0 : Math.random() * firstByteJitterMs);
+      if (wait === 0) return answer();
       const timer = setTimeout(() => {
         delayed.delete(timer);
         if (!res.destroyed) answer();
-      }, firstByteDelayMs);
+      }, wait);
       delayed.add(timer);
     });
     function answer() {
@@ -398,8 +408,10 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     counts,
-    setFirstByteDelay(ms) {
+    setFirstByteDelay(ms, jitterMs = 0) {
+      const jitter = delayOf(jitterMs, "firstByteJitterMs");
       firstByteDelayMs = delayOf(ms);
+      firstByteJitterMs = jitter;
     },
     async close() {
       for (const timer of delayed) clearTimeout(timer);

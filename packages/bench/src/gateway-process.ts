@@ -18,8 +18,9 @@
  *
  * - `cpu`: `{"user":µs,"system":µs}`, this process's `process.cpuUsage()` so far (a gateway
  *   first waits for the settles still running after their responses);
- * - `delay MS`: (provider) answers the requests arriving from now on MS ms after they arrive
- *   (`setFirstByteDelay`, as a real model takes time to its first token): `{"delayMs":MS}`;
+ * - `delay MS [JITTER]`: (provider) answers the requests arriving from now on MS ms after they
+ *   arrive, plus a uniform draw from 0 to JITTER ms (default 0) for each (`setFirstByteDelay`, as
+ *   a real model takes time to its first token): `{"delayMs":MS,"jitterMs":JITTER}`;
  * - `timings`: where the requests answered since the last `timings` spent their time in the
  *   gateway (its `onTimings`): `{"count":n,"p50":{…},"p99":{…}}` with `reserveMs`, `providerMs`,
  *   `recordMs`, `totalMs` and `restMs` (total minus the three: the gateway's own work and its
@@ -180,7 +181,7 @@ const lines = createInterface({ input: process.stdin });
 let queue = Promise.resolve();
 lines.on("line", (line) => {
   queue = queue.then(async () => {
-    const [command, arg] = line.trim().split(/\s+/);
+    const [command, arg, arg2] = line.trim().split(/\s+/);
     try {
       if (command === "cpu") {
         // The settles of the round's last responses run after them: counted in this round.
@@ -193,8 +194,8 @@ lines.on("line", (line) => {
         say(timingStats(all));
       } else if (command === "delay") {
         if (provider === undefined) throw new Error("delay: this process is not the provider");
-        provider.setFirstByteDelay(Number(arg));
-        say({ delayMs: Number(arg) });
+        provider.setFirstByteDelay(Number(arg), Number(arg2 ?? 0));
+        say({ delayMs: Number(arg), jitterMs: Number(arg2 ?? 0) });
       } else if (command === "burst") {
         if (latch === undefined || backends?.ingest === undefined || spec.role !== "gateway")
           throw new Error("burst: this process has no Latch on JetStream");

@@ -28,11 +28,17 @@
  * Two kinds of rows. The fake provider answers at once in the first kind, so the machine is
  * saturated (load generator, gateway and provider together need about its 2 cores at 8 in
  * flight): latency there is in flight / throughput, and Latch's "overhead" is mostly its CPU
- * spread over the cores (throughput-bound figures). In the second kind (one per deployment, 8 in
- * flight), the provider holds every answer BENCH_GATEWAY_PROVIDER_DELAY_MS (25 ms; real models
- * take hundreds) before its first byte, so the machine is mostly idle and the difference is the
- * latency Latch adds to a call; those rounds print how busy the cores were (the three
- * processes' CPU, and the whole machine's from /proc/stat, over wall time × cores).
+ * spread over the cores (throughput-bound figures). In the second kind (8 in flight), the
+ * provider holds every answer BENCH_GATEWAY_PROVIDER_DELAY_MS (25 ms; real models take hundreds)
+ * before its first byte, so the machine is mostly idle and the difference is the latency Latch
+ * adds to a call; those rounds print how busy the cores were (the three processes' CPU, and the
+ * whole machine's from /proc/stat, over wall time × cores). Each deployment has such a row with
+ * the same delay for every answer, and the embedded default, Postgres + Redis and JetStream
+ * (workers elsewhere) one more where each answer waits up to BENCH_GATEWAY_PROVIDER_JITTER_MS
+ * (20) longer, drawn uniformly: with one constant delay, the 8 clients (each sends its next
+ * request when one is answered) stay in step, their calls end within a millisecond of each
+ * other, and the stores meet bursts of 8 (a group commit answers the first alone and the 7
+ * behind it after it); real models' latency varies from call to call, which breaks the step.
  * Every row also prints where a request's time went inside each gateway (its `onTimings`:
  * reserve, provider, record, and the rest — the gateway's own work and its waits for the event
  * loop), p50 and p99 of each phase over the measured rounds.
@@ -40,6 +46,7 @@
  * Run: `tsx --conditions=dev-source src/gateway.bench.ts` (BENCH_GATEWAY_REQUESTS per round,
  * default 2,000; BENCH_GATEWAY_ROUNDS per side, default 6; BENCH_GATEWAY_DELAYED_REQUESTS per
  * round of the delayed rows, default 800; BENCH_GATEWAY_PROVIDER_DELAY_MS, default 25;
+ * BENCH_GATEWAY_PROVIDER_JITTER_MS, default 20;
  * BENCH_INGEST_BURST, default 10,000;
  * BENCH_GATEWAY_CPU_PROF=<folder> writes `--cpu-prof` profiles of every gateway and provider
  * process there, a folder each, when it exits).
@@ -62,6 +69,16 @@ const ROUNDS = Number(process.env.BENCH_GATEWAY_ROUNDS ?? 6);
 const DELAYED_REQUESTS = Number(process.env.BENCH_GATEWAY_DELAYED_REQUESTS ?? 800);
 /** The fake provider's first-byte delay in the delayed rows, ms. */
 const PROVIDER_DELAY_MS = Number(process.env.BENCH_GATEWAY_PROVIDER_DELAY_MS ?? 25);
+/** The jittered rows' spread: each answer waits PROVIDER_DELAY_MS plus a uniform draw up to this, ms. */
+const PROVIDER_JITTER_MS = Number(process.env.BENCH_GATEWAY_PROVIDER_JITTER_MS ?? 20);
+
+/** A delayed row's provider: `ms` before each answer's first byte, plus up to `jitterMs` (uniform). */
+interface Delay {
+  ms: number;
+  jitterMs: number;
+}
+const STEADY: Delay = { ms: PROVIDER_DELAY_MS, jitterMs: 0 };
+const JITTERED: Delay = { ms: PROVIDER_DELAY_MS, jitterMs: PROVIDER_JITTER_MS };
 const CORES = availableParallelism();
 const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -271,16 +288,16 @@ async function compare(
   sides: Sides,
   inFlight: number,
   targets: Targets = {},
-  /** The provider's first-byte delay, ms: a delayed row (see the header). */
-  delayMs?: number,
+  /** The provider's first-byte delay: a delayed row (see the header). */
+  delay?: Delay,
 ): Promise<void> {
   const { provider } = sides;
-  const count = delayMs === undefined ? REQUESTS : DELAYED_REQUESTS;
-  if (delayMs !== undefined) await provider.ask(`delay ${delayMs}`);
+  const count = delay === undefined ? REQUESTS : DELAYED_REQUESTS;
+  if (delay !== undefined) await provider.ask(`delay ${delay.ms} ${delay.jitterMs}`);
   try {
-    await compareRounds(shape, sides, inFlight, targets, count, delayMs);
+    await compareRounds(shape, sides, inFlight, targets, count, delay);
   } finally {
-    if (delayMs !== undefined) await provider.ask("delay 0");
+    if (delay !== undefined) await provider.ask("delay 0 0");
   }
 }
 
@@ -290,9 +307,9 @@ async function compareRounds(
   inFlight: number,
   targets: Targets,
   count: number,
-  delayMs: number | undefined,
+  delay: Delay | undefined,
 ): Promise<void> {
-  const warm = delayMs === undefined ? count : Math.ceil(count / 4);
+  const warm = delay === undefined ? count : Math.ceil(count / 4);
   await load(bare.url, `warm-bare-${randomUUID()}`, inFlight, warm);
   await load(latch.url, `warm-latch-${randomUUID()}`, inFlight, warm);
   interface Side {
@@ -390,8 +407,8 @@ async function compareRounds(
     targets.p50 === undefined ? undefined : `≤ +${targets.p50} ms p50`,
     targets.p99 === undefined ? undefined : `≤ +${targets.p99} ms p99`,
   ].filter(Boolean);
-  if (delayMs !== undefined) {
-    reportDelayed(delayMs);
+  if (delay !== undefined) {
+    reportDelayed(delay);
     return;
   }
   console.log(
@@ -422,7 +439,7 @@ async function compareRounds(
   });
 
   /** The delayed row: the latency Latch adds to a call on a machine that is not saturated. */
-  function reportDelayed(delayMs: number): void {
+  function reportDelayed({ ms: delayMs, jitterMs }: Delay): void {
     // Honest either way: a machine that other work keeps busy is said to be.
     const latchBusy = machineBusy?.latch ?? ownBusy.latch;
     const source = machineBusy === undefined ? "gateway, provider and load generator" : "whole machine";
@@ -430,10 +447,11 @@ async function compareRounds(
       latchBusy < 0.7
         ? `not saturated: ${pctOf(latchBusy)} of ${CORES} cores busy, ${source}`
         : `${pctOf(latchBusy)} of ${CORES} cores busy, ${source}: NOT idle, figures include queueing`;
-    const when = `provider answers after ${delayMs} ms (${load})`;
+    const after = jitterMs === 0 ? `${delayMs} ms` : `${delayMs}–${delayMs + jitterMs} ms (uniform)`;
+    const when = `provider answers after ${after} (${load})`;
     console.log(
       `\ngateway, ${count.toLocaleString("en-US")} requests × ${ROUNDS} interleaved rounds per side, ${inFlight} in flight, ${when}, Latch on ${shape} — the latency Latch adds to a call:\n` +
-        `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds; ${delayMs} ms of them the provider's)\n` +
+        `  without Latch  p50 ${bp50.toFixed(2)} ms  p99 ${bp99.toFixed(2)} ms (medians of the rounds; ${after} of them the provider's)\n` +
         `  with Latch     p50 ${lp50.toFixed(2)} ms  p99 ${lp99.toFixed(2)} ms\n` +
         `  added          p50 ${signed(o50)} ms (rounds ${range(d50)})  p99 ${signed(o99)} ms (rounds ${range(d99)})\n` +
         `  ${busy} (medians of the rounds)\n` +
@@ -442,7 +460,7 @@ async function compareRounds(
     );
     reportRow({
       area: "gateway",
-      metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight, fake provider answering after ${delayMs} ms (${load}); added = median of ${ROUNDS} interleaved rounds' differences [range]`,
+      metric: `request latency p50 / p99 with Latch (${shape}), ${inFlight} in flight, fake provider answering after ${after} (${load}); added = median of ${ROUNDS} interleaved rounds' differences [range]`,
       latch: `${lp50.toFixed(2)} / ${lp99.toFixed(2)} ms`,
       against: "same gateway without Latch",
       againstValue: `${bp50.toFixed(2)} / ${bp99.toFixed(2)} ms`,
@@ -576,7 +594,8 @@ try {
   try {
     await withLatchGateway(provider, { namespace: "bench_gw_mem" }, async (latch) => {
       await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 });
-      await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }, PROVIDER_DELAY_MS);
+      await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }, STEADY);
+      await compare("the embedded default", { provider, bare, latch }, 8, { p99: 1 }, JITTERED);
     });
     await withLatchGateway(
       provider,
@@ -589,13 +608,8 @@ try {
       async (latch) => {
         await compare("Postgres + Redis", { provider, bare, latch }, 8, { p50: 2, p99: 6 });
         await compare("Postgres + Redis", { provider, bare, latch }, 64);
-        await compare(
-          "Postgres + Redis",
-          { provider, bare, latch },
-          8,
-          { p50: 2, p99: 6 },
-          PROVIDER_DELAY_MS,
-        );
+        await compare("Postgres + Redis", { provider, bare, latch }, 8, { p50: 2, p99: 6 }, STEADY);
+        await compare("Postgres + Redis", { provider, bare, latch }, 8, { p50: 2, p99: 6 }, JITTERED);
       },
     );
     const namespace = `bench_gw_${randomUUID().slice(0, 8)}`;
@@ -621,7 +635,14 @@ try {
           { provider, bare, latch },
           8,
           { p50: 1 },
-          PROVIDER_DELAY_MS,
+          STEADY,
+        );
+        await compare(
+          "Postgres + Redis + JetStream, ingest workers not on this machine while measured",
+          { provider, bare, latch },
+          8,
+          { p50: 1 },
+          JITTERED,
         );
         const workerEnv = {
           LATCH_DATABASE_URL: DATABASE_URL,
@@ -637,13 +658,7 @@ try {
         try {
           await drainLeftover(latch);
           await compare("Postgres + Redis + JetStream", { provider, bare, latch }, 8, { p50: 1 });
-          await compare(
-            "Postgres + Redis + JetStream",
-            { provider, bare, latch },
-            8,
-            { p50: 1 },
-            PROVIDER_DELAY_MS,
-          );
+          await compare("Postgres + Redis + JetStream", { provider, bare, latch }, 8, { p50: 1 }, STEADY);
           await ingestBurst(latch);
         } finally {
           console.log(`  the workers' own count at the end: ${await workers.stop()}`);
