@@ -82,7 +82,8 @@ export interface GatewayBackends extends Backends {
  * Reads {@link GatewayConfig} from the environment (the names in the table above) through
  * `@latch/config`, so they are validated like any Latch application's: a bad value fails with
  * the variable's name, never its value. `LATCH_INGEST_WORKERS` and `LATCH_RECONCILE_EVERY_MS`
- * are the gateway's own; the latter, a number that carries no secret, echoes what it was given.
+ * are the gateway's own; the latter echoes a bad value only when it is at most 16 printable
+ * ASCII characters (a typo such as `60s`), and otherwise gives its length only.
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const settings = readLatchSettings({
@@ -131,9 +132,14 @@ function parseReconcileEveryMs(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
   const value = /^[0-9]+$/.test(raw) ? Number(raw) : Number.NaN;
   if (!(value >= 1 && value <= MAX_RECONCILE_EVERY_MS)) {
-    const shown = raw.length > 32 ? `${raw.slice(0, 32)}…` : raw;
+    // Echoed only when short and printable ASCII: a longer value may be a secret set in the
+    // wrong variable (a URL with its password, a key), and a control character or a Unicode
+    // line separator (which JSON.stringify leaves as is) would break the log line.
+    const shown = /^[\x20-\x7e]{0,16}$/.test(raw)
+      ? JSON.stringify(raw)
+      : `a value of ${raw.length} characters (not shown: longer than 16 or not printable ASCII)`;
     throw new Error(
-      `LATCH_RECONCILE_EVERY_MS: expected a whole number of milliseconds from 1 to ${MAX_RECONCILE_EVERY_MS}, got ${JSON.stringify(shown)}`,
+      `LATCH_RECONCILE_EVERY_MS: expected a whole number of milliseconds from 1 to ${MAX_RECONCILE_EVERY_MS}, got ${shown}`,
     );
   }
   return value;

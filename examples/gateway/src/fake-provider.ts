@@ -21,7 +21,8 @@
  * answer's delay a uniform draw from 0 to it (real models' latency varies from call to call;
  * with one constant delay, clients that send their next request as soon as one is answered stay
  * in step and reach the gateway in bursts). `setFirstByteDelay(ms, jitterMs)` changes both
- * while the provider runs (the benchmark's delayed rounds).
+ * while the provider runs (the benchmark's delayed rounds). Their sum must not pass 2^31 - 1 ms,
+ * the longest Node timer.
  *
  * Gemini's `:streamGenerateContent` answers Server-Sent Events only with `?alt=sse`; without
  * it, as the real API does, it streams one JSON array of the same chunks.
@@ -337,11 +338,26 @@ function delayOf(ms: number, name = "firstByteDelayMs"): number {
   return ms;
 }
 
+/** Node's timers hold at most 2^31 - 1 ms; a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The first-byte delay and its jitter, checked together: their sum is the longest wait. */
+function delaysOf(ms: number, jitterMs: number): { delay: number; jitter: number } {
+  const delay = delayOf(ms);
+  const jitter = delayOf(jitterMs, "firstByteJitterMs");
+  if (delay + jitter > MAX_TIMER_MS)
+    throw new RangeError(
+      `firstByteDelayMs + firstByteJitterMs must be ≤ ${MAX_TIMER_MS} (the longest Node timer), got ${delay} + ${jitter}`,
+    );
+  return { delay, jitter };
+}
+
 export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
   const counts = { ok: 0, error: 0, timeout: 0 };
   const hanging = new Set<http.ServerResponse>();
-  let firstByteDelayMs = delayOf(options.firstByteDelayMs ?? 0);
-  let firstByteJitterMs = delayOf(options.firstByteJitterMs ?? 0, "firstByteJitterMs");
+  const initial = delaysOf(options.firstByteDelayMs ?? 0, options.firstByteJitterMs ?? 0);
+  let firstByteDelayMs = initial.delay;
+  let firstByteJitterMs = initial.jitter;
   /** Answers waiting out their first-byte delay (cleared on close). */
   const delayed = new Set<ReturnType<typeof setTimeout>>();
   const server = http.createServer((req, res) => {
@@ -409,8 +425,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     url: `http://127.0.0.1:${port}`,
     counts,
     setFirstByteDelay(ms, jitterMs = 0) {
-      const jitter = delayOf(jitterMs, "firstByteJitterMs");
-      firstByteDelayMs = delayOf(ms);
+      const { delay, jitter } = delaysOf(ms, jitterMs);
+      firstByteDelayMs = delay;
       firstByteJitterMs = jitter;
     },
     async close() {

@@ -4,9 +4,9 @@
  * apart; a negative or non-finite value is refused naming the option. Durations are checked
  * from below and by their spread only (a loaded machine makes every answer later, never
  * earlier, and does not bring 12 uniform draws over a second within 200 ms of each other:
- * that chance is below 10⁻⁷).
+ * that chance is 12 × 0.2¹¹ − 11 × 0.2¹², about 2 × 10⁻⁷).
  */
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { type FakeProvider, startFakeProvider } from "../src/fake-provider.js";
 
 let provider: FakeProvider;
@@ -45,11 +45,33 @@ it("holds each answer the delay plus its own draw up to the jitter", async () =>
 });
 
 it("without jitter every answer waits the delay (and setFirstByteDelay(ms) clears a jitter set before)", async () => {
-  provider.setFirstByteDelay(0, 1_000);
-  provider.setFirstByteDelay(150);
-  const times = await Promise.all(Array.from({ length: 4 }, (_, i) => firstByte(`steady-${i}`)));
-  for (const t of times) expect(t).toBeGreaterThanOrEqual(149);
-  provider.setFirstByteDelay(0);
+  // Every draw near its top: a jitter left in place would hold each answer about 1,150 ms; the
+  // bound of 900 leaves 750 ms for a loaded machine.
+  const random = vi.spyOn(Math, "random").mockReturnValue(0.999);
+  try {
+    provider.setFirstByteDelay(0, 1_000);
+    provider.setFirstByteDelay(150);
+    const times = await Promise.all(Array.from({ length: 4 }, (_, i) => firstByte(`steady-${i}`)));
+    for (const t of times) {
+      expect(t).toBeGreaterThanOrEqual(149);
+      expect(t).toBeLessThan(900);
+    }
+  } finally {
+    random.mockRestore();
+    provider.setFirstByteDelay(0);
+  }
+});
+
+it("with a jitter, the delay still comes first: a draw of 0 waits the delay", async () => {
+  const random = vi.spyOn(Math, "random").mockReturnValue(0);
+  try {
+    provider.setFirstByteDelay(150, 1_000);
+    const times = await Promise.all(Array.from({ length: 4 }, (_, i) => firstByte(`floor-${i}`)));
+    for (const t of times) expect(t).toBeGreaterThanOrEqual(149);
+  } finally {
+    random.mockRestore();
+    provider.setFirstByteDelay(0);
+  }
 });
 
 it("refuses a negative or non-finite jitter, naming it", async () => {
@@ -58,4 +80,16 @@ it("refuses a negative or non-finite jitter, naming it", async () => {
   await expect(startFakeProvider({ firstByteJitterMs: Number.POSITIVE_INFINITY })).rejects.toThrow(
     /firstByteJitterMs must be ≥ 0, got Infinity/,
   );
+});
+
+it("refuses a delay plus jitter over 2^31 - 1 ms, which Node's timers would fire after 1 ms", async () => {
+  expect(() => provider.setFirstByteDelay(2 ** 31, 0)).toThrow(/firstByteDelayMs/);
+  expect(() => provider.setFirstByteDelay(2 ** 30, 2 ** 30)).toThrow(
+    /firstByteDelayMs \+ firstByteJitterMs must be ≤ 2147483647/,
+  );
+  await expect(startFakeProvider({ firstByteDelayMs: 1, firstByteJitterMs: 2 ** 31 - 1 })).rejects.toThrow(
+    /firstByteDelayMs \+ firstByteJitterMs must be ≤ 2147483647/,
+  );
+  provider.setFirstByteDelay(2 ** 31 - 2, 1); // the longest: accepted
+  provider.setFirstByteDelay(0);
 });

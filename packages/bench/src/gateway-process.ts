@@ -28,8 +28,10 @@
  * - `burst N`: (Latch on JetStream) N observations recorded by 64 callers at once, each answered
  *   once the stream stored it, then the wait until the consumer's lag is 0:
  *   `{"publishedMs":…,"lag":…,"drainedMs":…}`;
+ * - `lag`: (Latch on JetStream) the consumer's lag now: `{"lag":…}`;
  * - `drain`: (Latch on JetStream) the consumer's lag now, then the wait until it is 0 (the
- *   ingest workers store what the stream holds): `{"lag":…,"drainedMs":…}`;
+ *   ingest workers store what the stream holds; at most 600 s, then it fails):
+ *   `{"lag":…,"drainedMs":…}`;
  * - `close`: closes the gateway, Latch and the backends (dropping the namespace and stream),
  *   then exits 0.
  *
@@ -200,6 +202,9 @@ lines.on("line", (line) => {
         if (latch === undefined || backends?.ingest === undefined || spec.role !== "gateway")
           throw new Error("burst: this process has no Latch on JetStream");
         say(await burst(latch, backends, Number(arg), spec.latch?.tenants ?? []));
+      } else if (command === "lag") {
+        if (backends?.ingest === undefined) throw new Error("lag: this process has no Latch on JetStream");
+        say({ lag: (await backends.ingestStatus()).lag });
       } else if (command === "drain") {
         if (backends?.ingest === undefined) throw new Error("drain: this process has no Latch on JetStream");
         const { lag } = await backends.ingestStatus();
