@@ -83,6 +83,13 @@ async function addIfMissing(jsm: Jsm, config: Parameters<Jsm["streams"]["add"]>[
   await jsm.streams.add(config);
 }
 
+/** JetStream's "consumer not found" (err_code 10014), not a missing stream (10059). @internal */
+export function isConsumerNotFound(error: unknown): boolean {
+  const e = error as { api_error?: { err_code?: number }; message?: unknown };
+  if (e?.api_error?.err_code === 10014) return true;
+  return typeof e?.message === "string" && /consumer not found/i.test(e.message);
+}
+
 /** A JetStream "not found" answer (stream or consumer). */
 export function isNotFound(error: unknown): boolean {
   const e = error as { api_error?: { err_code?: number; code?: number }; code?: unknown; message?: unknown };

@@ -10,7 +10,7 @@ import {
 } from "@nats-io/jetstream";
 import { headers, type NatsConnection, nanos } from "@nats-io/transport-node";
 import { type IngestNames, ingestNames } from "./names.js";
-import { isNotFound } from "./streams.js";
+import { isConsumerNotFound, isNotFound } from "./streams.js";
 
 /** Options of {@link runIngestWorker}: where to read, and the stores and pricing to write with. */
 export interface IngestWorkerOptions extends IngestRecorderConfig {
@@ -298,7 +298,10 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
 
 /**
  * Messages of the consumer group not yet stored: `pending` not delivered yet, `ackPending`
- * delivered to a worker and not acknowledged. Their sum is the ingest lag.
+ * delivered to a worker and not acknowledged. Their sum is the ingest lag. Before any worker
+ * has created the group's consumer (gateways publishing, workers not started yet), every
+ * message of the stream is pending: the work-queue stream keeps each until a worker
+ * acknowledges it. A stream that does not exist is an error (JetStream's "stream not found").
  *
  * @example
  * const { pending, ackPending } = await ingestLag(connection, "LATCH_INGEST");
@@ -309,8 +312,17 @@ export async function ingestLag(
   durable = "latch-ingest",
 ): Promise<{ pending: number; ackPending: number }> {
   const jsm = await jetstreamManager(connection);
-  const info = await jsm.consumers.info(ingestNames(stream).stream, durable);
-  return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  const names = ingestNames(stream);
+  try {
+    const info = await jsm.consumers.info(names.stream, durable);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  } catch (error) {
+    if (!isConsumerNotFound(error)) throw error;
+  }
+  // No consumer yet. Read after the miss: a worker creating it meanwhile may have taken some
+  // messages, which the stream still counts until they are acknowledged (an upper bound).
+  const info = await jsm.streams.info(names.stream);
+  return { pending: info.state.messages, ackPending: 0 };
 }
 
 /**

@@ -288,3 +288,21 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     }
   }, 180_000);
 });
+
+describe("ingestLag", () => {
+  it("before any worker created the group's consumer: every message of the stream is pending", async () => {
+    const stream = await freshLog("lag-no-consumer");
+    const log = natsIngestLog({ connection: nc, stream });
+    for (let i = 0; i < 3; i++) await log.publish(observation(`lag-early-${i}`));
+    expect(await ingestLag(nc, stream)).toEqual({ pending: 3, ackPending: 0 });
+    // Once a worker runs, the consumer's own figures, down to 0.
+    const stores = memoryStores();
+    await startWorker({ ...stores, nats: nc, stream });
+    await waitFor("the consumer to drain", () => drained(stream));
+    expect(await ingestLag(nc, stream)).toEqual({ pending: 0, ackPending: 0 });
+  });
+
+  it("a stream that does not exist is still an error", async () => {
+    await expect(ingestLag(nc, freshStream("lag-missing"))).rejects.toThrow(/stream not found/i);
+  });
+});
