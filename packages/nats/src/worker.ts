@@ -301,7 +301,9 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
  * delivered to a worker and not acknowledged. Their sum is the ingest lag. Before any worker
  * has created the group's consumer (gateways publishing, workers not started yet), every
  * message of the stream is pending: the work-queue stream keeps each until a worker
- * acknowledges it. A stream that does not exist is an error (JetStream's "stream not found").
+ * acknowledges it. A stream that does not exist is an error (JetStream's "stream not found"), and
+ * so is a `durable` the stream does not have while it has another consumer (a misspelt name:
+ * the message names the consumers it has).
  *
  * @example
  * const { pending, ackPending } = await ingestLag(connection, "LATCH_INGEST");
@@ -319,9 +321,20 @@ export async function ingestLag(
   } catch (error) {
     if (!isConsumerNotFound(error)) throw error;
   }
-  // No consumer yet. Read after the miss: a worker creating it meanwhile may have taken some
+  // No such consumer. Read after the miss: a worker creating it meanwhile may have taken some
   // messages, which the stream still counts until they are acknowledged (an upper bound).
   const info = await jsm.streams.info(names.stream);
+  if (info.state.consumer_count > 0) {
+    // The stream has a consumer, just not this one: a misspelt durable, not "no worker yet"
+    // (a work-queue stream's consumers cannot overlap, so the group's would be the only one).
+    const existing: string[] = [];
+    for await (const c of jsm.consumers.list(names.stream)) existing.push(c.name);
+    // A worker may have created it between the two reads: then it is the group's after all.
+    if (existing.includes(durable)) return ingestLag(connection, stream, durable);
+    throw new Error(
+      `ingestLag: consumer ${JSON.stringify(durable)} not found on stream ${names.stream} (its consumers: ${existing.map((n) => JSON.stringify(n)).join(", ") || "none"})`,
+    );
+  }
   return { pending: info.state.messages, ackPending: 0 };
 }
 

@@ -302,6 +302,19 @@ describe("ingestLag", () => {
     expect(await ingestLag(nc, stream)).toEqual({ pending: 0, ackPending: 0 });
   });
 
+  it("a misspelt durable on a stream whose group consumer exists is an error naming both", async () => {
+    const stream = await freshLog("lag-misspelt");
+    const log = natsIngestLog({ connection: nc, stream });
+    await log.publish(observation("lag-misspelt-0"));
+    const stores = memoryStores();
+    await startWorker({ ...stores, nats: nc, stream });
+    await waitFor("the consumer to drain", () => drained(stream));
+    await expect(ingestLag(nc, stream, "latch-ingset")).rejects.toThrow(
+      /consumer "latch-ingset" not found on stream .*its consumers: "latch-ingest"/,
+    );
+    expect(await ingestLag(nc, stream, "latch-ingest")).toEqual({ pending: 0, ackPending: 0 });
+  });
+
   it("a stream that does not exist is still an error", async () => {
     await expect(ingestLag(nc, freshStream("lag-missing"))).rejects.toThrow(/stream not found/i);
   });
