@@ -89,10 +89,13 @@ export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
     const quota = configured();
     // A call recorded under another hold (a retried handler) is charged through that hold:
     // this one is voided, never charged a second time.
-    const recordedHold =
+    const observation =
       result.status === "failed"
         ? undefined
-        : (result.status === "rated" ? result.record.observation : result.observation).correlation?.holdId;
+        : result.status === "rated"
+          ? result.record.observation
+          : result.observation;
+    const recordedHold = observation?.correlation?.holdId;
     const chargedElsewhere = recordedHold !== undefined && recordedHold !== hold.holdId;
     const voids = result.status === "failed" || chargedElsewhere;
     let units: number | undefined;
@@ -104,6 +107,15 @@ export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
           ? quotaUnitsOf(quotaUnits, result.record.observation, result.record)
           : quotaUnitsOf(quotaUnits, result.observation);
       if (units === undefined) {
+        // Only reconcileQuota() can charge it then, and it finds the hold through the record:
+        // an observation that does not name this hold would leave it to expire uncharged.
+        if (recordedHold === undefined) {
+          throw LatchValidationError.at(
+            "settle",
+            "result.observation.correlation.holdId",
+            `quotaUnits needs the rated record of ${observation?.eventId}, which only reconcileQuota() can charge, and it finds the hold through the record: pass the hold to record(input, { hold })`,
+          );
+        }
         // The units need the rated record, which an ingest worker (accepted), the spool replay
         // (spooled) or rerateUnpriced() (unpriced) stores later. Committing a guess now would
         // make reconcile's commit from the record an idempotency_conflict, and voiding would let

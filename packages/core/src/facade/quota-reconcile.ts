@@ -67,11 +67,11 @@ export function quotaUnitsOf(
   try {
     units = quotaUnits(observation, record);
   } catch (error) {
+    // The thrown error is the cause, not the message: Latch messages carry no payloads.
+    const kind = error instanceof Error ? `a ${error.name}` : `a ${typeof error}`;
     throw new LatchValidationError({
       subject: "LatchConfig",
-      issues: [
-        { path: "quotaUnits", message: `threw for ${of}: ${(error as Error)?.message ?? String(error)}` },
-      ],
+      issues: [{ path: "quotaUnits", message: `threw ${kind} for ${of} (the error is the cause)` }],
       cause: error,
     });
   }
@@ -87,10 +87,24 @@ export function quotaUnitsOf(
     throw LatchValidationError.at(
       "LatchConfig",
       "quotaUnits",
-      `returned ${typeof units === "number" ? String(units) : `a ${typeof units}`} for ${of}: expected a safe integer ≥ 0${record === undefined ? ", or undefined when the units need the rated record" : ""}`,
+      `returned ${what(units)} for ${of}: expected a safe integer ≥ 0${record === undefined ? ", or undefined when the units need the rated record" : ""}`,
     );
   }
-  return units;
+  return units === 0 ? 0 : units; // -0 is 0
+}
+
+/** What a bad `quotaUnits` answer is, without its amount (messages never carry amounts). */
+function what(units: unknown): string {
+  if (typeof units === "number") {
+    if (Number.isNaN(units)) return "NaN";
+    if (!Number.isFinite(units)) return units > 0 ? "Infinity" : "-Infinity";
+    if (units < 0) return "a negative number";
+    if (!Number.isInteger(units)) return "a fraction";
+    return "a number above 2^53 - 1";
+  }
+  if (typeof (units as { then?: unknown } | null)?.then === "function")
+    return "a Promise (quotaUnits must answer synchronously)";
+  return units === null ? "null" : `a value of type ${typeof units}`;
 }
 
 export interface ReconcileQuotaDeps {

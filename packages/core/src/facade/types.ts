@@ -244,12 +244,15 @@ export interface LatchConfig {
    * hold open (it keeps its amount held: early denial, never overspend) and `reconcileQuota()`
    * commits it from the record once a worker, the spool replay or `rerateUnpriced()` stored it
    * (after the hold's TTL too, within the quota store's hold retention) — run it on a schedule.
+   * Reconcile finds the hold through the record, so record such a call with its hold
+   * (`record(input, { hold })`): settle throws `invalid_input` when the observation names none.
    * Return the same units for the same record every time: reconcile commits a hold settle
    * already committed again, and other units are skipped (`quota_reconcile_skipped`).
    *
    * Anything else is a configuration bug, `invalid_input` naming `LatchConfig.quotaUnits` and
    * never sent to the quota store: `undefined` for a rated record, a number that is not a safe
-   * integer ≥ 0 (NaN, Infinity, -1, 1.5), or an exception it throws (the error's `cause`).
+   * integer ≥ 0 (NaN, Infinity, -1, 1.5), another type (a Promise: it must answer
+   * synchronously), or an exception it throws (the error's `cause`).
    * `settle` throws it; `reconcileQuota()` reports it (`quota_reconcile_skipped`) and goes on.
    *
    * @example

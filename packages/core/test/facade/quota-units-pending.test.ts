@@ -227,17 +227,22 @@ describe("units quotaUnits cannot give are invalid_input naming LatchConfig.quot
       /returned undefined for the rated record of event req-1/,
     ],
     ["NaN", () => Number.NaN, /returned NaN for event req-1:0:openai: expected a safe integer ≥ 0/],
-    ["Infinity", () => Number.POSITIVE_INFINITY, /returned Infinity/],
-    ["-1", () => -1, /returned -1/],
-    ["1.5", () => 1.5, /returned 1\.5/],
-    ["2^53", () => 2 ** 53, /returned 9007199254740992/],
-    ["a string", () => "12" as unknown as number, /returned a string/],
+    ["Infinity", () => Number.POSITIVE_INFINITY, /returned Infinity for/],
+    ["-1", () => -1, /returned a negative number for/],
+    ["1.5", () => 1.5, /returned a fraction for/],
+    ["2^53", () => 2 ** 53, /returned a number above 2\^53 - 1 for/],
+    ["a string", () => "12" as unknown as number, /returned a value of type string for/],
+    [
+      "a Promise",
+      (async () => 12) as unknown as NonNullable<LatchConfig["quotaUnits"]>,
+      /returned a Promise \(quotaUnits must answer synchronously\)/,
+    ],
     [
       "a throw",
       () => {
         throw new TypeError("Cannot read properties of undefined (reading 'total')");
       },
-      /threw for event req-1:0:openai: Cannot read properties of undefined/,
+      /^threw a TypeError for event req-1:0:openai \(the error is the cause\)$/,
     ],
   ];
 
@@ -284,6 +289,41 @@ describe("units quotaUnits cannot give are invalid_input naming LatchConfig.quot
         {
           path: "quotaUnits",
           message: expect.stringContaining("or undefined when the units need the rated record"),
+        },
+      ],
+    });
+    expect(commits).toEqual([]);
+    await latch.close();
+  });
+
+  it("a thrown error is the cause, and no amount is in the message", async () => {
+    const boom = new TypeError("Cannot read properties of undefined (reading 'total')");
+    const { latch, quota } = setup({
+      quotaUnits: () => {
+        throw boom;
+      },
+    });
+    await quota.setLimit("acme", 1_000_000);
+    const hold = granted(await latch.reserve({ account: "acme", amount: 5_000 }));
+    const error = await latch.settle(hold, await latch.record(call(), { hold })).catch((e: unknown) => e);
+    expect((error as Error).cause).toBe(boom);
+    expect((error as Error).message).not.toContain("total");
+    await latch.close();
+  });
+
+  it("undefined for a call whose observation does not name the hold: settle throws (reconcile could never find it)", async () => {
+    const log = new MemoryLog();
+    const { latch, quota, commits } = setup({ ingest: log });
+    await quota.setLimit("acme", 1_000_000);
+    const hold = granted(await latch.reserve({ account: "acme", amount: 5_000, holdId: "h1" }));
+    const result = await latch.record(call()); // the hold not passed to record()
+    expect(result.status).toBe("accepted");
+    await expect(latch.settle(hold, result)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [
+        {
+          path: "result.observation.correlation.holdId",
+          message: expect.stringContaining("pass the hold to record(input, { hold })"),
         },
       ],
     });
