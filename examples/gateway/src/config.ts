@@ -255,11 +255,13 @@ async function openIngest(
 /**
  * The gateway's Latch over its backends: the example price sheets, the backends' stores, quota,
  * counter and exporter, the ingest log on the JetStream deployment, and a local spool for
- * observations the store (or the log) could not take.
+ * observations the store (or the log) could not take. `quotaUnits` (default: total tokens) is
+ * what a settle and the reconcile loop charge a hold; one that needs the rated record (cost)
+ * answers `undefined` without it, and on JetStream the reconcile loop then commits the hold.
  */
 export function createGatewayLatch(
   backends: GatewayBackends,
-  options: { spoolPath: string } & Pick<LatchConfig, "onWarning">,
+  options: { spoolPath: string } & Pick<LatchConfig, "onWarning" | "quotaUnits">,
 ): Latch {
   return createLatch({
     observations: backends.observations,

@@ -5,13 +5,16 @@
  *   the same units: no `quota_reconcile_skipped`, spent unchanged and equal to the billed tokens;
  * - a hold recorded and never settled (a lost settle) is committed by the loop with the record's
  *   units: spent == billed tokens, held back to 0;
+ * - a `quotaUnits` that charges cost (needs the rated record): on JetStream the settles leave the
+ *   holds open (`accepted`: no record yet) and reconcile commits each with its stored record's
+ *   cost, so spent == the records' cost, with no `quota_reconcile_skipped`;
  * - the loop never overlaps itself and `stop()` waits for a run in progress.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Latch, LatchWarning } from "@latch/core";
+import type { Latch, LatchWarning, RatedUsageRecord } from "@latch/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type TestNatsServer } from "../../../packages/nats/test/support/nats-server.js";
 import {
@@ -181,6 +184,97 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     }
     expect(errors).toEqual([]);
     expect(warnings.filter((w) => w.code === "quota_reconcile_skipped")).toEqual([]);
+  }, 300_000);
+
+  it("a cost-based quotaUnits (needs the rated record): each hold is committed with its stored record's cost", async () => {
+    // Micro-dollars of the rated record; undefined without one (record() answered accepted on
+    // JetStream): the settle leaves the hold open and reconcile commits it from the record.
+    const micros = (r: RatedUsageRecord) => Math.ceil(Number(r.total) * 1_000_000);
+    const quotaUnits = (_o: unknown, r?: RatedUsageRecord) => (r === undefined ? undefined : micros(r));
+    const costWarnings: LatchWarning[] = [];
+    const costLatch = createGatewayLatch(backends, {
+      spoolPath: join(dir, "cost-spool.jsonl"),
+      onWarning: (w) => costWarnings.push(w),
+      quotaUnits,
+    });
+    const tenant = `cost-${namespace}`;
+    await backends.quota.setLimit(tenant, 1_000_000_000_000);
+    // What each of the gateway's settles answered (it logs a thrown one and goes on).
+    const settles: unknown[] = [];
+    const settling: Latch = {
+      ...costLatch,
+      settle: (hold, result) =>
+        costLatch.settle(hold, result).then(
+          (answer) => {
+            settles.push(answer);
+            return answer;
+          },
+          (error: unknown) => {
+            settles.push(error);
+            throw error;
+          },
+        ),
+    };
+    const gateway = await startGateway({ latch: settling, providerUrl: provider.url });
+    const statuses: string[] = [];
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-latch-tenant": tenant, "x-request-id": `c-${i}` },
+          body: JSON.stringify({
+            model: "gpt-4o",
+            messages: [{ role: "user", content: `what does call ${i} cost?` }],
+            max_tokens: 64,
+          }),
+        });
+        expect(res.status).toBe(200);
+        statuses.push(res.headers.get("x-latch-status") ?? "");
+        await res.arrayBuffer();
+      }
+      await gateway.settled();
+    } finally {
+      await gateway.close();
+    }
+    expect(new Set(statuses)).toEqual(new Set([nats ? "accepted" : "rated"]));
+    expect(settles).toEqual(Array.from({ length: 20 }, () => ({ settled: true })));
+    const settled = await backends.quota.balance(tenant);
+    if (nats) {
+      // Nothing charged yet, every hold still held: later reserves see it (never overspend).
+      expect(settled.spent).toBe(0);
+      expect(settled.held).toBeGreaterThan(0);
+    }
+    await backends.ingestDrained();
+    const records = await until("all 20 calls stored", async () => {
+      const page = await costLatch.lines({
+        start: "2000-01-01T00:00:00Z",
+        end: "2100-01-01T00:00:00Z",
+        filters: { tenantId: tenant },
+        limit: 100,
+      });
+      return page.items.length === 20 ? page.items : undefined;
+    });
+    const cost = records.reduce((sum, r) => sum + micros(r), 0);
+    expect(cost).toBeGreaterThan(0);
+    let holds = 0;
+    await until("reconcile listed all 20 holds", async () => {
+      holds += (await costLatch.reconcileQuota()).holds;
+      return holds >= 20 ? true : undefined;
+    });
+    const after = await backends.quota.balance(tenant);
+    console.log(
+      `[reconcile cost] ${nats ? "JetStream" : pg ? "Postgres + Redis" : "embedded"}: record() answered ${[...new Set(statuses)].join("/")}; ` +
+        `settled spent ${settled.spent} held ${settled.held}; stored cost ${cost} µUSD; reconcile committed ${holds} holds, ` +
+        `spent ${after.spent} held ${after.held}; warnings ${JSON.stringify(costWarnings.map((w) => w.code))}`,
+    );
+    expect(holds).toBe(20);
+    expect(after).toMatchObject({ spent: cost, held: 0 });
+    expect(costWarnings.filter((w) => w.code === "quota_reconcile_skipped")).toEqual([]);
+    expect(costWarnings.filter((w) => w.code === "settle_failed")).toEqual([]);
+    // Once: a later run charges nothing more.
+    expect((await costLatch.reconcileQuota()).holds).toBe(0);
+    expect((await backends.quota.balance(tenant)).spent).toBe(cost);
+    await costLatch.close();
   }, 300_000);
 });
 

@@ -2,11 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { QuotaAuthorizer, QuotaReservator } from "../contracts/quota.js";
 import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import { LatchValidationError } from "../errors/index.js";
-import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
-import type { RatedUsageRecord } from "../schemas/rating.js";
 import { isFinalReserveError, isFinalSettleError } from "./error-code.js";
-import { reconcileQuota } from "./quota-reconcile.js";
+import { type QuotaUnits, quotaUnitsOf, reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { ReserveSchema } from "./schemas.js";
 import type { QuotaHold, RecordResult, Warn } from "./types.js";
@@ -17,7 +15,7 @@ export interface QuotaHoldDeps {
   rated: RatedRecordStore;
   retry: RetryPolicy;
   warn: Warn;
-  quotaUnits: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  quotaUnits: QuotaUnits;
   holdTtlMs: number;
 }
 
@@ -26,9 +24,13 @@ export interface QuotaHolds {
   /** A store error denies with reason `unavailable`; bad input and conflicts throw. */
   reserve(request: unknown): Promise<QuotaHold>;
   /**
-   * Commits the call's units (rated, unpriced or spooled: the call happened) or voids the hold
-   * (a failed call, or a call recorded under another hold, which is charged through that one).
+   * Commits the call's units (rated, unpriced, spooled or accepted: the call happened) or voids
+   * the hold (a failed call, or a call recorded under another hold, which is charged through
+   * that one). A call without a rated record (unpriced, spooled, accepted) whose `quotaUnits`
+   * answers `undefined` (its units need the record) leaves the hold open, still holding its
+   * amount, and answers `{ settled: true }`: `reconcile` commits it from the record once stored.
    * A store error is reported and answers `{ settled: false }`; `reconcile` commits it later.
+   * Units `quotaUnits` cannot give (see `quotaUnitsOf`) throw `invalid_input`.
    */
   settle(
     hold: Extract<QuotaHold, { granted: true }>,
@@ -87,20 +89,46 @@ export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
     const quota = configured();
     // A call recorded under another hold (a retried handler) is charged through that hold:
     // this one is voided, never charged a second time.
-    const recordedHold =
+    const observation =
       result.status === "failed"
         ? undefined
-        : (result.status === "rated" ? result.record.observation : result.observation).correlation?.holdId;
+        : result.status === "rated"
+          ? result.record.observation
+          : result.observation;
+    const recordedHold = observation?.correlation?.holdId;
     const chargedElsewhere = recordedHold !== undefined && recordedHold !== hold.holdId;
+    const voids = result.status === "failed" || chargedElsewhere;
+    let units: number | undefined;
+    if (!voids) {
+      // Rated, unpriced, spooled or accepted: the call happened, so its usage counts against
+      // the quota. A bad quotaUnits throws here (invalid_input naming LatchConfig.quotaUnits).
+      units =
+        result.status === "rated"
+          ? quotaUnitsOf(quotaUnits, result.record.observation, result.record)
+          : quotaUnitsOf(quotaUnits, result.observation);
+      if (units === undefined) {
+        // Only reconcileQuota() can charge it then, and it finds the hold through the record:
+        // an observation that does not name this hold would leave it to expire uncharged.
+        if (recordedHold === undefined) {
+          throw LatchValidationError.at(
+            "settle",
+            "result.observation.correlation.holdId",
+            `quotaUnits needs the rated record of ${observation?.eventId}, which only reconcileQuota() can charge, and it finds the hold through the record: pass the hold to record(input, { hold })`,
+          );
+        }
+        // The units need the rated record, which an ingest worker (accepted), the spool replay
+        // (spooled) or rerateUnpriced() (unpriced) stores later. Committing a guess now would
+        // make reconcile's commit from the record an idempotency_conflict, and voiding would let
+        // other reserves spend that money meanwhile: the hold stays open (early denial, never
+        // overspend) and reconcileQuota() commits it from the record, even after it expired
+        // (within the quota store's hold retention). As for a money credit hold.
+        return { settled: true };
+      }
+    }
     try {
-      if (result.status === "failed" || chargedElsewhere) {
+      if (units === undefined) {
         await withRetry(() => quota.void(hold.holdId), retry);
       } else {
-        // Rated, unpriced or spooled: the call happened, so its usage counts against the quota.
-        const units =
-          result.status === "rated"
-            ? quotaUnits(result.record.observation, result.record)
-            : quotaUnits(result.observation);
         await withRetry(() => quota.commit(hold.holdId, units), retry);
       }
       return { settled: true };

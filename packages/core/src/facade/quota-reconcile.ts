@@ -37,12 +37,85 @@ export function linkHold(observation: UsageObservation, holdId: string | undefin
   return parseObservation({ ...observation, correlation: { ...observation.correlation, holdId } });
 }
 
+/** `LatchConfig.quotaUnits`: see its TSDoc. */
+export type QuotaUnits = (observation: UsageObservation, record?: RatedUsageRecord) => number | undefined;
+
+/**
+ * The units `quotaUnits` gives a call: a safe integer ≥ 0, or `undefined` when no record is
+ * given (its units need the rated record, not stored yet). Anything else is a configuration
+ * bug, `invalid_input` naming `LatchConfig.quotaUnits` — `undefined` for a rated record, a
+ * number that is not a safe integer ≥ 0 (NaN, Infinity, -1, 1.5), another type, or an
+ * exception it threw (the `cause`) — so that no such amount ever reaches a quota store.
+ */
+export function quotaUnitsOf(
+  quotaUnits: QuotaUnits,
+  observation: UsageObservation,
+  record: RatedUsageRecord,
+): number;
+export function quotaUnitsOf(
+  quotaUnits: QuotaUnits,
+  observation: UsageObservation,
+  record?: RatedUsageRecord,
+): number | undefined;
+export function quotaUnitsOf(
+  quotaUnits: QuotaUnits,
+  observation: UsageObservation,
+  record?: RatedUsageRecord,
+): number | undefined {
+  const of = `event ${observation.eventId}${record === undefined ? " (no rated record yet)" : ""}`;
+  let units: unknown;
+  try {
+    units = quotaUnits(observation, record);
+  } catch (error) {
+    // The thrown error is the cause, not the message: Latch messages carry no payloads.
+    const kind = error instanceof Error ? `a ${error.name}` : `a ${typeof error}`;
+    throw new LatchValidationError({
+      subject: "LatchConfig",
+      issues: [{ path: "quotaUnits", message: `threw ${kind} for ${of} (the error is the cause)` }],
+      cause: error,
+    });
+  }
+  if (units === undefined) {
+    if (record === undefined) return undefined;
+    throw LatchValidationError.at(
+      "LatchConfig",
+      "quotaUnits",
+      `returned undefined for the rated record of ${of}: undefined means the units need the rated record, and it was given`,
+    );
+  }
+  if (typeof units !== "number" || !Number.isSafeInteger(units) || units < 0) {
+    throw LatchValidationError.at(
+      "LatchConfig",
+      "quotaUnits",
+      `returned ${what(units)} for ${of}: expected a safe integer ≥ 0${record === undefined ? ", or undefined when the units need the rated record" : ""}`,
+    );
+  }
+  return units === 0 ? 0 : units; // -0 is 0
+}
+
+/** What a bad `quotaUnits` answer is, without its amount (messages never carry amounts). */
+function what(units: unknown): string {
+  if (typeof units === "number") {
+    if (Number.isNaN(units)) return "NaN";
+    if (!Number.isFinite(units)) return units > 0 ? "Infinity" : "-Infinity";
+    if (units < 0) return "a negative number";
+    if (!Number.isInteger(units)) return "a fraction";
+    return "a number above 2^53 - 1";
+  }
+  if (typeof (units as { then?: unknown } | null)?.then === "function")
+    return "a Promise (quotaUnits must answer synchronously)";
+  return units === null ? "null" : `a value of type ${typeof units}`;
+}
+
 export interface ReconcileQuotaDeps {
   rated: RatedRecordStore;
   quota: QuotaReservator;
   retry: RetryPolicy;
-  quotaUnits: (observation: UsageObservation, record?: RatedUsageRecord) => number;
-  /** Reports a hold that cannot be committed (already voided, committed with another amount, unknown). */
+  quotaUnits: QuotaUnits;
+  /**
+   * Reports a hold that cannot be committed (already voided, committed with another amount,
+   * unknown) or whose units `quotaUnits` cannot give (`invalid_input` naming it).
+   */
   skipped: (record: RatedUsageRecord, error: unknown) => void;
 }
 
@@ -58,7 +131,10 @@ const holdStands = (error: unknown): boolean =>
  * Commits the quota hold of every rated-record version stored since the last run (the
  * change-log consumer {@link QUOTA_CURSOR}) whose observation names one (`correlation.holdId`).
  * Idempotent: a commit of an already committed hold with the same units charges nothing more;
- * a hold committed with other units, voided, or purged is skipped and reported. A quota store
+ * a hold committed with other units, voided, or purged is skipped and reported, as is a record
+ * `quotaUnits` gives no valid units for (`invalid_input` naming `LatchConfig.quotaUnits`). It is
+ * also what charges a hold `settle` left open because its units need the rated record (an
+ * `accepted`, `spooled` or `unpriced` call and a `quotaUnits` that answered `undefined`). A quota store
  * error stops the run before the page's cursor is saved, so the next run retries the page.
  */
 export async function reconcileQuota(deps: ReconcileQuotaDeps): Promise<{ versions: number; holds: number }> {
@@ -72,8 +148,10 @@ export async function reconcileQuota(deps: ReconcileQuotaDeps): Promise<{ versio
     for (const { record } of page.items) {
       const holdId = record.observation.correlation?.holdId;
       if (holdId === undefined) continue;
-      const units = deps.quotaUnits(record.observation, record);
       try {
+        // A bad quotaUnits is invalid_input: reported and skipped like any caller fault, so one
+        // record cannot stop every later run at the same page.
+        const units = quotaUnitsOf(deps.quotaUnits, record.observation, record);
         await withRetry(() => quota.commit(holdId, units), retry);
         holds++;
       } catch (error) {

@@ -63,7 +63,8 @@ export type RecordResult =
   /**
    * With an ingest log (`LatchConfig.ingest`): the log holds the observation durably; an ingest
    * worker stores and rates it later (its rated record appears in reports once stored). `settle`
-   * charges a quota hold from the observation's meters, as for `spooled`.
+   * charges a quota hold from the observation alone, as for `spooled`, or leaves it open for
+   * `reconcileQuota()` when `LatchConfig.quotaUnits` needs the rated record.
    */
   | { status: "accepted"; eventId: string; observation: UsageObservation };
 
@@ -235,11 +236,32 @@ export interface LatchConfig {
   engine?: RatingEngine;
   retry?: RetryPolicy;
   /**
-   * Quota units a call consumed, charged at `settle`. Default: its total tokens. `record` is
-   * there when the call was rated (e.g. to charge cost in minor units); unpriced and spooled
-   * calls are charged from the observation alone.
+   * Quota units a call consumed, charged at `settle`: a safe integer ≥ 0. Default: its total
+   * tokens. `record` is the rated record when there is one (settle of a `rated` result, and
+   * `reconcileQuota()`, which commits each stored record's hold with these units); for an
+   * `unpriced`, `spooled` or `accepted` result settle passes the observation alone. Units that
+   * need the record (cost, say) return `undefined` when it is not given: settle then leaves the
+   * hold open (it keeps its amount held: early denial, never overspend) and `reconcileQuota()`
+   * commits it from the record once a worker, the spool replay or `rerateUnpriced()` stored it
+   * (after the hold's TTL too, within the quota store's hold retention) — run it on a schedule.
+   * Reconcile finds the hold through the record, so record such a call with its hold
+   * (`record(input, { hold })`): settle throws `invalid_input` when the observation names none.
+   * Return the same units for the same record every time: reconcile commits a hold settle
+   * already committed again, and other units are skipped (`quota_reconcile_skipped`).
+   *
+   * Anything else is a configuration bug, `invalid_input` naming `LatchConfig.quotaUnits` and
+   * never sent to the quota store: `undefined` for a rated record, a number that is not a safe
+   * integer ≥ 0 (NaN, Infinity, -1, 1.5), another type (a Promise: it must answer
+   * synchronously), or an exception it throws (the error's `cause`).
+   * `settle` throws it; `reconcileQuota()` reports it (`quota_reconcile_skipped`) and goes on.
+   *
+   * @example
+   * // A budget in micro-dollars: cost needs the rated record (USD prices assumed).
+   * createLatch({ observations, rated, pricing, quota,
+   *   quotaUnits: (_observation, record) =>
+   *     record === undefined ? undefined : Math.ceil(Number(record.total) * 1_000_000) });
    */
-  quotaUnits?: (observation: UsageObservation, record?: RatedUsageRecord) => number;
+  quotaUnits?: (observation: UsageObservation, record?: RatedUsageRecord) => number | undefined;
   /** Default hold lifetime. Default 10 minutes. */
   holdTtlMs?: number;
   /** Where warnings go (retries exhausted, spooling, torn spool lines). Default `console.warn`. */
@@ -269,7 +291,12 @@ export interface Latch {
     options?: { hold?: Hold },
   ): Promise<RecordResult>;
   record(input: RecordInput, options?: { hold?: Hold }): Promise<RecordResult>;
-  /** After the call: commit the rated usage against the hold, or void it when the call failed. */
+  /**
+   * After the call: commit the call's usage against the hold (`LatchConfig.quotaUnits`), or void
+   * it when the call failed. `{ settled: true }` also when the units need a rated record that is
+   * not stored yet: the hold then stays open and `reconcileQuota()` commits it from the record.
+   * `{ settled: false }`: a store error, reported (`settle_failed`); `reconcileQuota()` commits it.
+   */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**
    * A corrected version of an event's meters: version n+1, superseding version n. With credits,
