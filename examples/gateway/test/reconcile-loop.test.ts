@@ -14,7 +14,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Latch, LatchWarning, RatedUsageRecord } from "@latch/core";
+import { type Latch, LatchDecimal, type LatchWarning, type RatedUsageRecord } from "@latch/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNatsServer, type TestNatsServer } from "../../../packages/nats/test/support/nats-server.js";
 import {
@@ -189,7 +189,7 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
   it("a cost-based quotaUnits (needs the rated record): each hold is committed with its stored record's cost", async () => {
     // Micro-dollars of the rated record; undefined without one (record() answered accepted on
     // JetStream): the settle leaves the hold open and reconcile commits it from the record.
-    const micros = (r: RatedUsageRecord) => Math.ceil(Number(r.total) * 1_000_000);
+    const micros = (r: RatedUsageRecord) => new LatchDecimal(r.total).times(1_000_000).ceil().toNumber();
     const quotaUnits = (_o: unknown, r?: RatedUsageRecord) => (r === undefined ? undefined : micros(r));
     const costWarnings: LatchWarning[] = [];
     const costLatch = createGatewayLatch(backends, {

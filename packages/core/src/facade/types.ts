@@ -259,7 +259,7 @@ export interface LatchConfig {
    * // A budget in micro-dollars: cost needs the rated record (USD prices assumed).
    * createLatch({ observations, rated, pricing, quota,
    *   quotaUnits: (_observation, record) =>
-   *     record === undefined ? undefined : Math.ceil(Number(record.total) * 1_000_000) });
+   *     record === undefined ? undefined : new LatchDecimal(record.total).times(1_000_000).ceil().toNumber() });
    */
   quotaUnits?: (observation: UsageObservation, record?: RatedUsageRecord) => number | undefined;
   /** Default hold lifetime. Default 10 minutes. */

@@ -16,6 +16,7 @@ import {
   type IngestLog,
   InMemoryPricingSource,
   type LatchConfig,
+  LatchDecimal,
   type LatchWarning,
   MemoryObservationStore,
   MemoryQuotaReservator,
@@ -34,7 +35,8 @@ const prices: PriceSnapshotInput = snapshot({
 });
 
 /** The documented cost-based quotaUnits: micro-dollars of the rated record, `undefined` without one. */
-const micros = (record: RatedUsageRecord) => Math.ceil(Number(record.total) * 1_000_000);
+const micros = (record: RatedUsageRecord) =>
+  new LatchDecimal(record.total).times(1_000_000).ceil().toNumber();
 const costUnits: NonNullable<LatchConfig["quotaUnits"]> = (_o, r) =>
   r === undefined ? undefined : micros(r);
 
