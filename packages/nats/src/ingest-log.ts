@@ -1,7 +1,13 @@
 import { createHash } from "node:crypto";
 import type { IngestLog, IngestPublishResult } from "@latch/core";
 import { observationHash } from "@latch/core/adapter";
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { ingestNames } from "./names.js";
 
 export interface NatsIngestLogOptions {
@@ -81,6 +87,7 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
   let sub: Subscription | undefined;
   let replyPrefix = "";
   let next = 0;
+  let gone = false;
 
   function failAll(error: () => Error): void {
     for (const waiting of pending.values()) {
@@ -156,13 +163,17 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
 
   function ended(current: Subscription, err: unknown): void {
     if (sub === current) sub = undefined;
-    const why = err instanceof Error ? `: ${err.message}` : connection.isClosed() ? ": the connection is closed" : "";
-    failAll(() => new Error(`NATS stopped delivering acknowledgements${why}: ${stream} not published`));
+    // Refused by the server (a permissions violation): the next publish subscribes again.
+    // Otherwise the connection is closing or draining (its subscriptions end before
+    // `isClosed()` turns true), for good: nothing subscribes on it again.
+    if (!(err instanceof Error)) gone = true;
+    const why = err instanceof Error ? err.message : "the connection is closed or draining";
+    failAll(() => new Error(`NATS stopped delivering acknowledgements (${why}): ${stream} not published`));
   }
 
   return {
     publish(observation): Promise<IngestPublishResult> {
-      if (disconnected || connection.isClosed() || connection.isDraining())
+      if (disconnected || gone || connection.isClosed() || connection.isDraining())
         return Promise.reject(unreachable());
       const token = (next++).toString(36);
       let reply: string;
@@ -210,7 +221,7 @@ function inboxPrefix(connection: NatsConnection): string | undefined {
 
 /** Caps what a reply (the server, or anyone publishing to the inbox) puts in an error message. */
 function clip(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === "string" ? value : (JSON.stringify(value) ?? String(value));
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
