@@ -44,7 +44,7 @@ async function storedMessages(stream: string): Promise<{ messages: number; first
 /** A plain subscriber on the log's subject (no stream behind it): it keeps what it gets, answers nothing. */
 function silentResponder(connection: NatsConnection, stream: string): { received: Msg[] } {
   const received: Msg[] = [];
-  connection.subscribe(ingestNames(stream).subject, { callback: (_err, msg) => received.push(msg) });
+  connection.subscribe(ingestNames(stream).subject, { callback: (_err, msg) => void received.push(msg) });
   return { received };
 }
 
@@ -291,7 +291,9 @@ describe("natsIngestLog's acknowledgements", () => {
     const seen: string[] = [];
     const spy = await connectNats();
     try {
-      spy.subscribe(ingestNames(stream).subject, { callback: (_err, msg) => seen.push(msg.reply ?? "") });
+      spy.subscribe(ingestNames(stream).subject, {
+        callback: (_err, msg) => void seen.push(msg.reply ?? ""),
+      });
       await spy.flush();
       const log = natsIngestLog({ connection, stream });
       expect(await log.publish(observation("prefix-1:0:openai"))).toEqual({ duplicate: false });
