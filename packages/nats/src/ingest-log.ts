@@ -79,15 +79,33 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
     for await (const status of connection.status()) {
       if (status.type === "disconnect") disconnected = true;
       else if (status.type === "reconnect") disconnected = false;
+      else if (status.type === "error") refused(status.error);
     }
   })().catch(() => undefined);
 
-  // Publishes waiting for their acknowledgement, by reply token.
+  // Publishes waiting for their acknowledgement, by reply token (in the order sent).
   const pending = new Map<string, Pending>();
   let sub: Subscription | undefined;
   let replyPrefix = "";
   let next = 0;
   let gone = false;
+
+  /**
+   * The server refused a publish on the subject (a permissions violation, one `-ERR` per
+   * message): the oldest publish waiting fails at once, as nats-core's request did.
+   */
+  function refused(error: unknown): void {
+    const e = error as { name?: unknown; operation?: unknown; subject?: unknown; message?: unknown };
+    if (e?.name !== "PermissionViolationError" || e.operation !== "publish" || e.subject !== subject) return;
+    for (const [token, waiting] of pending) {
+      pending.delete(token);
+      clearTimeout(waiting.timer);
+      waiting.reject(
+        new Error(`NATS refused the publish on ${subject} (${String(e.message)}): ${stream} not published`),
+      );
+      return;
+    }
+  }
 
   function failAll(error: () => Error): void {
     for (const waiting of pending.values()) {

@@ -3,6 +3,9 @@
  * per log, not js.publish), against the real server: what each kind of reply does to the
  * publish waiting for it, and what a closed or drained connection does to those still waiting.
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +17,7 @@ import {
   natsIngestLog,
 } from "../src/index.js";
 import { connectNats, freshStream, NATS_URL, observation, waitFor } from "./support/fixtures.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
 let nc: NatsConnection;
 const streams: string[] = [];
@@ -302,6 +306,61 @@ describe("natsIngestLog's acknowledgements", () => {
     } finally {
       await spy.close();
       await connection.close();
+    }
+  });
+});
+
+describe("natsIngestLog on a user the server's permissions restrict (a nats-server of the test's own)", () => {
+  let server: TestNatsServer | undefined;
+  let dir: string | undefined;
+  const stream = "T_PERM";
+  afterAll(async () => {
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a publish the server refuses, and a reply subscription it refuses, reject at once, naming the violation", async () => {
+    dir = await mkdtemp(join(tmpdir(), "latch-nats-perm-"));
+    const config = join(dir, "server.conf");
+    await writeFile(
+      config,
+      `authorization {
+  users = [
+    { user: admin, password: admin }
+    { user: nopub, password: nopub, permissions: { publish: { deny: ["latch.ingest.${stream}"] } } }
+    { user: nosub, password: nosub, permissions: { subscribe: { deny: ["_INBOX.>"] } } }
+  ]
+}
+`,
+    );
+    server = await startNatsServer({ args: ["-c", config] });
+    const admin = await connect({ servers: server.url, user: "admin", pass: "admin" });
+    const nopub = await connect({ servers: server.url, user: "nopub", pass: "nopub" });
+    const nosub = await connect({ servers: server.url, user: "nosub", pass: "nosub" });
+    try {
+      await ensureIngestStreams(admin, { stream });
+      const t0 = Date.now();
+      const denied = natsIngestLog({ connection: nopub, stream, timeoutMs: 20_000 });
+      await expect(denied.publish(observation("perm-1:0:openai"))).rejects.toThrow(
+        new RegExp(
+          `NATS refused the publish on latch\\.ingest\\.${stream} \\(.*[Pp]ermissions [Vv]iolation.*\\): ${stream} not published`,
+        ),
+      );
+      const deaf = natsIngestLog({ connection: nosub, stream, timeoutMs: 20_000 });
+      // The message is stored, but its ack cannot come back: the publish fails (and is spooled, then deduplicated).
+      await expect(deaf.publish(observation("perm-2:0:openai"))).rejects.toThrow(
+        /NATS stopped delivering acknowledgements \(.*[Pp]ermissions [Vv]iolation.*\): T_PERM not published/,
+      );
+      // The next publish subscribes again, and is refused again at once.
+      await expect(deaf.publish(observation("perm-3:0:openai"))).rejects.toThrow(
+        /[Pp]ermissions [Vv]iolation/,
+      );
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      // The allowed user still publishes through its own log.
+      const ok = natsIngestLog({ connection: admin, stream });
+      expect(await ok.publish(observation("perm-2:0:openai"))).toEqual({ duplicate: true });
+    } finally {
+      await Promise.all([admin.close(), nopub.close(), nosub.close()]);
     }
   });
 });
