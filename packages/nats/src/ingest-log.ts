@@ -193,7 +193,9 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
     publish(observation): Promise<IngestPublishResult> {
       if (disconnected || gone || connection.isClosed() || connection.isDraining())
         return Promise.reject(unreachable());
-      const token = (next++).toString(36);
+      // Unique (the counter) and not guessable from an earlier reply subject (the random part),
+      // as nats-core's request tokens: a reply forged for a future token would answer a publish.
+      const token = (next++).toString(36) + randomSuffix();
       let reply: string;
       let data: Uint8Array;
       const h = headers();
@@ -229,6 +231,13 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
       });
     },
   };
+}
+
+/** 8 base-36 digits of `Math.random()` (as random as nats-core's request tokens); fixed width. */
+function randomSuffix(): string {
+  return Math.floor(Math.random() * 2_821_109_907_456 + 2_821_109_907_456)
+    .toString(36)
+    .slice(1);
 }
 
 /** The connection's `inboxPrefix` option (`_INBOX` when not set), as its own requests use. */
