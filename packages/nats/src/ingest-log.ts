@@ -225,7 +225,9 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
           reject(
             connection.isClosed() || connection.isDraining()
               ? unreachable()
-              : new Error(`NATS refused the publish: ${stream} not published`, { cause: error }),
+              : new Error(`NATS refused the publish (${(error as Error).message}): ${stream} not published`, {
+                  cause: error,
+                }),
           );
         }
       });
