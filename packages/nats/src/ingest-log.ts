@@ -123,7 +123,9 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
         return new Error(
           `no stream listens on ${subject} (no responders): is ${stream} created (ensureIngestStreams) and JetStream up? ${stream} not published`,
         );
-      return new Error(`NATS answered ${status.status} to a publish on ${subject}: ${stream} not published`);
+      return new Error(
+        `NATS answered ${clip(status.status)} to a publish on ${subject}: ${stream} not published`,
+      );
     }
     let body: unknown;
     try {
