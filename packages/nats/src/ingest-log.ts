@@ -77,8 +77,14 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
   let disconnected = false;
   void (async () => {
     for await (const status of connection.status()) {
-      if (status.type === "disconnect") disconnected = true;
-      else if (status.type === "reconnect") disconnected = false;
+      if (status.type === "disconnect") {
+        disconnected = true;
+        // What waits for an ack now may never get one (the server may have stored the message
+        // or not): fail it at once so the facade spools it, rather than after the timeout. A
+        // replay of a message that was stored is the same message id (the stream drops it
+        // inside its duplicate window) and the same event (the store answers already_exists).
+        failAll(unreachable);
+      } else if (status.type === "reconnect") disconnected = false;
       else if (status.type === "error") refused(status.error);
     }
   })().catch(() => undefined);

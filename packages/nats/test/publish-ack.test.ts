@@ -368,3 +368,40 @@ describe("natsIngestLog on a user the server's permissions restrict (a nats-serv
     }
   });
 });
+
+describe("natsIngestLog when its server goes away (a nats-server of the test's own)", () => {
+  let server: TestNatsServer | undefined;
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("a publish waiting for its ack when the connection drops rejects at the disconnect, not after its timeout", async () => {
+    server = await startNatsServer();
+    const stream = "T_DROP";
+    // A plain subscriber answers nothing: the publish waits for an ack that cannot come.
+    const responder = await connect({ servers: server.url });
+    const publisher = await connect({
+      servers: server.url,
+      reconnectTimeWait: 60_000,
+      maxReconnectAttempts: -1,
+    });
+    try {
+      const { received } = silentResponder(responder, stream);
+      await responder.flush();
+      const log = natsIngestLog({ connection: publisher, stream, timeoutMs: 120_000 });
+      const waiting = outcome(log.publish(observation("drop-1:0:openai")));
+      await waitFor("the message to reach the silent subscriber", async () => received.length === 1);
+      const t0 = Date.now();
+      await server.kill();
+      const error = (await waiting) as Error;
+      expect(error).toBeInstanceOf(Error);
+      expect(error.message).toBe(`NATS is unreachable: ${stream} not published`);
+      // Well inside the 120 s timeout: at the disconnect (generous for a loaded machine).
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      // And while disconnected, a new publish fails at once too.
+      await expect(log.publish(observation("drop-2:0:openai"))).rejects.toThrow(/NATS is unreachable/);
+    } finally {
+      await Promise.all([responder.close(), publisher.close()]);
+    }
+  }, 180_000);
+});
