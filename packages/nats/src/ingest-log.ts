@@ -1,9 +1,26 @@
 import { createHash } from "node:crypto";
-import type { IngestLog, IngestPublishResult } from "@latch/core";
+import { type IngestLog, type IngestPublishResult, LatchValidationError } from "@latch/core";
 import { observationHash } from "@latch/core/adapter";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ingestNames } from "./names.js";
+
+/**
+ * Bytes of a message's `max_payload` kept free for the headers a message carries: the
+ * publish's own (`Nats-Msg-Id`, `Nats-Expected-Stream`) and, above all, a dead letter's
+ * (`Latch-*`, up to ~2 KB), so that any message on the log can be dead-lettered whole.
+ * @internal
+ */
+export const HEADER_ROOM_BYTES = 4_096;
+
+/**
+ * The largest message body the server takes with {@link HEADER_ROOM_BYTES} to spare
+ * (`max_payload`, 1 MiB by default, less the header room). @internal
+ */
+export function maxBodyBytes(connection: NatsConnection): number {
+  const max = connection.info?.max_payload ?? 1_048_576;
+  return Math.max(0, max - HEADER_ROOM_BYTES);
+}
 
 export interface NatsIngestLogOptions {
   /** A connection from `connect()` of `@nats-io/transport-node`; the caller owns (and closes) it. */
@@ -49,9 +66,20 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
   })().catch(() => undefined);
   return {
     async publish(observation): Promise<IngestPublishResult> {
+      const body = encoder.encode(JSON.stringify(observation));
+      // The server refuses it on every attempt ("max_payload size exceeded"): a retryable error
+      // would spool it, and the spool replay would stop at it for good, holding back every
+      // record spooled after it. Refused at record() instead, naming the largest field.
+      const limit = maxBodyBytes(options.connection);
+      if (body.length > limit)
+        throw LatchValidationError.at(
+          "UsageObservation",
+          largestMember(observation),
+          `the observation is ${body.length} bytes as JSON, more than the ${limit} bytes a message of this NATS server may carry (max_payload less ${HEADER_ROOM_BYTES} for headers)`,
+        );
       if (disconnected || options.connection.isClosed())
         throw new Error(`NATS is unreachable: ${names.stream} not published`);
-      const ack = await js.publish(names.subject, encoder.encode(JSON.stringify(observation)), {
+      const ack = await js.publish(names.subject, body, {
         msgID: messageId(observation),
         expect: { streamName: names.stream },
         timeout,
@@ -76,4 +104,18 @@ export function messageId(observation: Parameters<typeof observationHash>[0]): s
     .update("\n")
     .update(observationHash(observation))
     .digest("base64url");
+}
+
+/** The observation's member with the longest JSON: the field to name when the whole is too big. */
+function largestMember(observation: object): string {
+  let name = "";
+  let size = -1;
+  for (const [key, value] of Object.entries(observation)) {
+    const length = JSON.stringify(value)?.length ?? 0;
+    if (length > size) {
+      name = key;
+      size = length;
+    }
+  }
+  return name;
 }
