@@ -61,8 +61,10 @@ export async function replayDeadLetters(
           continue;
         }
         // A message id of its own: the original's may still be in the log's duplicate window.
+        // With its time: a dead-letter stream created again numbers from 1 again, and a replay
+        // of its new dead letter 1 would be dropped as a duplicate, then deleted.
         await js.publish(names.subject, m.data, {
-          msgID: `${names.deadLetterStream}:${m.seq}:replay`,
+          msgID: `${names.deadLetterStream}:${m.seq}:${m.timestampNanos}:replay`,
           expect: { streamName: names.stream },
         });
         await jsm.streams.deleteMessage(names.deadLetterStream, m.seq, false);

@@ -192,9 +192,13 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
       h.set(DEAD_LETTER_HEADERS.truncated, String(body.length));
       body = body.subarray(0, room);
     }
-    // Keyed by the source message, so a dead letter published twice (a crash before term) is kept once.
+    // Keyed by the source message, so a dead letter published twice (a crash before term) is
+    // kept once: its sequence and its time in the stream (the same on every redelivery). Not the
+    // sequence alone: a stream deleted and created again numbers from 1 again, and the dead
+    // letter of its new message 1 would be dropped as a duplicate of the old one's, and the
+    // message terminated with no trace.
     await js.publish(names.deadLetterSubject, body, {
-      msgID: `${names.stream}:${m.seq}`,
+      msgID: `${names.stream}:${m.seq}:${m.timestampNanos}`,
       headers: h,
       expect: { streamName: names.deadLetterStream },
     });
