@@ -36,11 +36,14 @@ export interface NatsIngestLogOptions {
 
 /**
  * The {@link IngestLog} of `createLatch({ ingest })` on NATS JetStream: `publish` sends the
- * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) = eventId, and
- * resolves once the stream has stored it — a second publish of the eventId inside the stream's
+ * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) =
+ * {@link messageId} (a hash of the eventId and the payload), and
+ * resolves once the stream has stored it — a second publish of the same call inside the stream's
  * duplicate window is acknowledged as `duplicate` and stored nothing. It rejects when the
  * stream does not answer (stream missing, timeout) and, at once, while the connection is
- * closed or reconnecting: the facade then spools.
+ * closed or reconnecting: the facade then spools. An observation whose JSON is larger than the
+ * server's `max_payload` less 4 KiB (kept for headers) is refused with `invalid_input` naming its
+ * largest field: the server would refuse it on every attempt, so it is never spooled.
  *
  * @example
  * import { connect } from "@nats-io/transport-node";
