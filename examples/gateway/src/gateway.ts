@@ -21,6 +21,7 @@ import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Hold, Latch, ProviderUsageInput, RecordResult, UsageApi } from "@latch/core";
+import { EventIdSchema } from "@latch/core/adapter";
 import { estimatedUsage, type RelayOutcome, relayStream, usageFromStream } from "./stream-relay.js";
 
 export interface GatewayOptions {
@@ -347,7 +348,14 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       // response below says how it was recorded, and the hold is settled after it (see handle).
       // Without a provider id, one of ours: the caller's x-request-id may repeat (or name
       // another tenant's event), and a clash would leave the call unbilled.
-      const eventId = `${responseId ?? randomUUID()}:0:${r.providerId}`;
+      // Nor with one that can form no event id (U+0000, a lone surrogate, over 512 characters):
+      // record() would refuse it, and the call, already served and paid to the provider, would
+      // go unbilled.
+      const fromProvider = responseId === undefined ? undefined : `${responseId}:0:${r.providerId}`;
+      const eventId =
+        fromProvider !== undefined && EventIdSchema.safeParse(fromProvider).success
+          ? fromProvider
+          : `${randomUUID()}:0:${r.providerId}`;
       let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
         ? { status: "failed" }
         : { status: "unmetered" };

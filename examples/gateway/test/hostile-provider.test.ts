@@ -227,3 +227,83 @@ it("a streamed response id holding line breaks cannot inject an event into the c
     await new Promise((resolve) => odd.close(resolve));
   }
 });
+
+it("a response id that can form no event id (U+0000, a lone surrogate, 600 characters): the call is billed under the gateway's own id", async () => {
+  // Found by an adversarial review: record() refused the event id (invalid_input), the estimated
+  // fallback under the same id too: the caller got a 500 (or, streamed, the whole answer) and
+  // the call, paid to the provider, was billed to nobody.
+  const ids = ["chatcmpl-\u0000-1", "chatcmpl-\ud800-2", `chatcmpl-${"x".repeat(600)}`];
+  let next = 0;
+  const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
+  const odd = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8").on("data", (d: string) => {
+      body += d;
+    });
+    req.on("end", () => {
+      const id = ids[next++ % ids.length] as string;
+      const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
+      if ((JSON.parse(body) as { stream?: boolean }).stream) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(
+          chunk({
+            id,
+            object: "chat.completion.chunk",
+            model: "gpt-4o",
+            choices: [{ index: 0, delta: { role: "assistant", content: "hello" }, finish_reason: null }],
+          }),
+        );
+        res.write(chunk({ id, object: "chat.completion.chunk", model: "gpt-4o", choices: [], usage }));
+        res.end("data: [DONE]\n\n");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify({
+          id,
+          object: "chat.completion",
+          model: "gpt-4o",
+          choices: [{ index: 0, message: { role: "assistant", content: "hello" }, finish_reason: "stop" }],
+          usage,
+        }),
+      );
+    });
+  });
+  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
+  const own = await startGateway({
+    latch,
+    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
+  });
+  try {
+    const tenant = "unusable-id";
+    await backends.quota.setLimit(tenant, 1_000_000);
+    const eventIds: string[] = [];
+    for (const stream of [false, false, false, true, true, true]) {
+      const response = await fetch(`${own.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+        body: JSON.stringify({
+          model: "gpt-4o",
+          messages: [{ role: "user", content: "hi" }],
+          max_tokens: 16,
+          ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+        }),
+      });
+      const text = await response.text();
+      expect(response.status, text).toBe(200);
+      const status = stream
+        ? /^: latch event (\S+) (\S+)$/m.exec(text)?.slice(1)
+        : [response.headers.get("x-latch-event-id"), response.headers.get("x-latch-status")];
+      expect(status?.[1], text).toBe("rated");
+      expect(status?.[0]).toMatch(/^[0-9a-f-]{36}:0:openai$/);
+      eventIds.push(status?.[0] as string);
+    }
+    for (const eventId of eventIds)
+      expect((await backends.rated.current(eventId))?.observation.meters.output_tokens).toBe(5);
+    await own.settled();
+    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 6 * 15 });
+  } finally {
+    await own.close();
+    await new Promise((resolve) => odd.close(resolve));
+  }
+});

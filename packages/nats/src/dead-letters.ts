@@ -14,7 +14,7 @@ export interface ReplayDeadLettersOptions {
 export interface ReplayDeadLettersResult {
   /** Dead letters published back to the ingest log and removed from the dead-letter stream. */
   replayed: number;
-  /** Dead letters left where they were (their code is not in `codes`). */
+  /** Dead letters left where they were (their code is not in `codes`, or their body was truncated). */
   kept: number;
 }
 
@@ -55,13 +55,16 @@ export async function replayDeadLetters(
         seen = m.seq;
         if (m.seq > last) break;
         const code = m.headers?.get(DEAD_LETTER_HEADERS.code) ?? "";
-        if (codes !== undefined && !codes.has(code)) {
+        // A body cut to fit (see DEAD_LETTER_HEADERS.truncated) is not the message: never replayed.
+        if ((codes !== undefined && !codes.has(code)) || m.headers?.has(DEAD_LETTER_HEADERS.truncated)) {
           result.kept++;
           continue;
         }
         // A message id of its own: the original's may still be in the log's duplicate window.
+        // With its time: a dead-letter stream created again numbers from 1 again, and a replay
+        // of its new dead letter 1 would be dropped as a duplicate, then deleted.
         await js.publish(names.subject, m.data, {
-          msgID: `${names.deadLetterStream}:${m.seq}:replay`,
+          msgID: `${names.deadLetterStream}:${m.seq}:${m.timestampNanos}:replay`,
           expect: { streamName: names.stream },
         });
         await jsm.streams.deleteMessage(names.deadLetterStream, m.seq, false);

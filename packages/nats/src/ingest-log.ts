@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { IngestLog, IngestPublishResult } from "@latch/core";
+import { type IngestLog, type IngestPublishResult, LatchValidationError } from "@latch/core";
 import { observationHash } from "@latch/core/adapter";
 import {
   createInbox,
@@ -9,6 +9,23 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import { ingestNames } from "./names.js";
+
+/**
+ * Bytes of a message's `max_payload` kept free for the headers a message carries: the
+ * publish's own (`Nats-Msg-Id`, `Nats-Expected-Stream`) and, above all, a dead letter's
+ * (`Latch-*`, up to ~2 KB), so that any message on the log can be dead-lettered whole.
+ * @internal
+ */
+export const HEADER_ROOM_BYTES = 4_096;
+
+/**
+ * The largest message body the server takes with {@link HEADER_ROOM_BYTES} to spare
+ * (`max_payload`, 1 MiB by default, less the header room). @internal
+ */
+export function maxBodyBytes(connection: NatsConnection): number {
+  const max = connection.info?.max_payload ?? 1_048_576;
+  return Math.max(0, max - HEADER_ROOM_BYTES);
+}
 
 export interface NatsIngestLogOptions {
   /** A connection from `connect()` of `@nats-io/transport-node`; the caller owns (and closes) it. */
@@ -45,11 +62,14 @@ const STORED: IngestPublishResult = Object.freeze({ duplicate: false });
 
 /**
  * The {@link IngestLog} of `createLatch({ ingest })` on NATS JetStream: `publish` sends the
- * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) = eventId, and
- * resolves once the stream has stored it — a second publish of the eventId inside the stream's
+ * observation as JSON on the stream's subject with message id (`Nats-Msg-Id`) =
+ * {@link messageId} (a hash of the eventId and the payload), and
+ * resolves once the stream has stored it — a second publish of the same call inside the stream's
  * duplicate window is acknowledged as `duplicate` and stored nothing. It rejects when the
  * stream does not answer (stream missing, timeout) and, at once, while the connection is
- * closed, draining or reconnecting: the facade then spools.
+ * closed, draining or reconnecting: the facade then spools. An observation whose JSON is larger
+ * than the server's `max_payload` less 4 KiB (kept for headers) is refused with `invalid_input`
+ * naming its largest field: the server would refuse it on every attempt, so it is never spooled.
  *
  * The acknowledgement comes back on one subscription of the log's own (an inbox wildcard,
  * made at the first publish and kept across reconnects), not through `js.publish`: see the
@@ -199,19 +219,37 @@ export function natsIngestLog(options: NatsIngestLogOptions): IngestLog {
 
   return {
     publish(observation): Promise<IngestPublishResult> {
+      let data: Uint8Array;
+      try {
+        data = encoder.encode(JSON.stringify(observation));
+      } catch (error) {
+        return Promise.reject(
+          new Error(`${stream} not published: ${(error as Error).message}`, { cause: error }),
+        );
+      }
+      // The server refuses it on every attempt ("max_payload size exceeded"): a retryable error
+      // would spool it, and the spool replay would stop at it for good, holding back every
+      // record spooled after it. Refused at record() instead, naming the largest field.
+      const limit = maxBodyBytes(connection);
+      if (data.length > limit)
+        return Promise.reject(
+          LatchValidationError.at(
+            "UsageObservation",
+            largestMember(observation),
+            `the observation is ${data.length} bytes as JSON, more than the ${limit} bytes a message of this NATS server may carry (max_payload less ${HEADER_ROOM_BYTES} for headers)`,
+          ),
+        );
       if (disconnected || gone || connection.isClosed() || connection.isDraining())
         return Promise.reject(unreachable());
       // Unique (the counter) and not guessable from an earlier reply subject (the random part),
       // as nats-core's request tokens: a reply forged for a future token would answer a publish.
       const token = (next++).toString(36) + randomSuffix();
       let reply: string;
-      let data: Uint8Array;
       const h = headers();
       try {
         reply = replies() + token;
         h.set(MSG_ID_HEADER, messageId(observation));
         h.set(EXPECTED_STREAM_HEADER, stream);
-        data = encoder.encode(JSON.stringify(observation));
       } catch (error) {
         return Promise.reject(
           connection.isClosed() || connection.isDraining()
@@ -291,4 +329,18 @@ export function messageId(observation: Parameters<typeof observationHash>[0]): s
     .update("\n")
     .update(observationHash(observation))
     .digest("base64url");
+}
+
+/** The observation's member with the longest JSON: the field to name when the whole is too big. */
+function largestMember(observation: object): string {
+  let name = "";
+  let size = -1;
+  for (const [key, value] of Object.entries(observation)) {
+    const length = JSON.stringify(value)?.length ?? 0;
+    if (length > size) {
+      name = key;
+      size = length;
+    }
+  }
+  return name;
 }

@@ -9,6 +9,7 @@ import {
   jetstreamManager,
 } from "@nats-io/jetstream";
 import { headers, type NatsConnection, nanos } from "@nats-io/transport-node";
+import { maxBodyBytes } from "./ingest-log.js";
 import { type IngestNames, ingestNames } from "./names.js";
 import { isConsumerNotFound, isNotFound } from "./streams.js";
 
@@ -95,6 +96,12 @@ export const DEAD_LETTER_HEADERS = {
   message: "Latch-Error",
   stream: "Latch-Stream",
   seq: "Latch-Stream-Seq",
+  /**
+   * On a dead letter whose body was cut to fit the server's `max_payload` beside its headers (a
+   * message published to the log by something other than Latch, as large as the server takes):
+   * the original body's length in bytes. Such a dead letter is not the original message.
+   */
+  truncated: "Latch-Truncated-From",
 } as const;
 
 /**
@@ -175,9 +182,23 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
     h.set(DEAD_LETTER_HEADERS.message, message.replace(/[\r\n]+/g, " ").slice(0, 512));
     h.set(DEAD_LETTER_HEADERS.stream, names.stream);
     h.set(DEAD_LETTER_HEADERS.seq, String(m.seq));
-    // Keyed by the source message, so a dead letter published twice (a crash before term) is kept once.
-    await js.publish(names.deadLetterSubject, m.data, {
-      msgID: `${names.stream}:${m.seq}`,
+    // A message as large as the server takes leaves no room for these headers: its publish
+    // would fail ("max_payload size exceeded") on every delivery, and the message would be
+    // redelivered forever instead of dead-lettered. Latch never publishes one that large
+    // (natsIngestLog keeps the header room free); what is cut here is someone else's.
+    const room = maxBodyBytes(options.nats);
+    let body = m.data;
+    if (body.length > room) {
+      h.set(DEAD_LETTER_HEADERS.truncated, String(body.length));
+      body = body.subarray(0, room);
+    }
+    // Keyed by the source message, so a dead letter published twice (a crash before term) is
+    // kept once: its sequence and its time in the stream (the same on every redelivery). Not the
+    // sequence alone: a stream deleted and created again numbers from 1 again, and the dead
+    // letter of its new message 1 would be dropped as a duplicate of the old one's, and the
+    // message terminated with no trace.
+    await js.publish(names.deadLetterSubject, body, {
+      msgID: `${names.stream}:${m.seq}:${m.timestampNanos}`,
       headers: h,
       expect: { streamName: names.deadLetterStream },
     });

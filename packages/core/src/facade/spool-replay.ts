@@ -1,6 +1,7 @@
 import { parseObservation } from "../observation/parse.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { isCode } from "./error-code.js";
+import { isCallerFault } from "./retry.js";
 import type { Spool, SpoolSetAside } from "./spool.js";
 import type { Warn } from "./types.js";
 
@@ -68,6 +69,10 @@ export function createSpoolReplay({
       } catch (error) {
         if (isCode(error, "idempotency_conflict"))
           return { rejected: `${obs.eventId} conflicts with the stored observation`, cause: error };
+        // Input no replay can store (e.g. an ingest log refusing its size): set aside, named,
+        // rather than stop every flush at it and hold back the entries spooled after it.
+        if (isCallerFault(error))
+          return { rejected: `${obs.eventId}: ${(error as Error).message}`, cause: error };
         warn({
           code: "spool_replay_failed",
           message: `replay stopped at ${obs.eventId} (${at.segment} line ${at.line}); it stays spooled`,

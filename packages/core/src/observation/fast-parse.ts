@@ -1,5 +1,5 @@
 import { isWellFormedText } from "../schemas/identity.js";
-import { isMeterKind } from "../schemas/meters.js";
+import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
 
@@ -231,8 +231,10 @@ function meters(input: unknown): Plain | undefined {
   // an own, non-enumerable `constructor` is invisible to Object.keys but not to the schema.
   const maker = value.constructor;
   if (maker !== Object && maker !== undefined) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length > MAX_METERS) return undefined; // the schema names the bound
   const out: Plain = {};
-  for (const key of Object.keys(value)) {
+  for (const key of keys) {
     const quantity = value[key];
     if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
     out[key] = quantity;

@@ -95,10 +95,24 @@ export const QuantitySchema = z
 
 export type MeterSet = Readonly<Partial<Record<MeterKind, number>>>;
 
+/**
+ * Most meters one observation may carry (built-ins and `custom:` together). A call has a
+ * handful; the bound keeps an observation small enough for every store and ingest log (NATS
+ * refuses messages over its `max_payload`, 1 MiB by default) and its parsing linear in practice.
+ */
+export const MAX_METERS = 64;
+
 export const MeterSetSchema: z.ZodType<MeterSet, Readonly<Partial<Record<string, number>>>> = z
   .record(z.string(), QuantitySchema)
   .superRefine((meters, ctx) => {
-    for (const key of Object.keys(meters)) {
+    const keys = Object.keys(meters);
+    if (keys.length > MAX_METERS)
+      ctx.addIssue({
+        code: "custom",
+        path: [],
+        message: `at most ${MAX_METERS} meters (got ${keys.length})`,
+      });
+    for (const key of keys) {
       if (!isMeterKind(key)) {
         ctx.addIssue({
           code: "custom",
