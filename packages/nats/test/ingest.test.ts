@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLatch, MemoryRatedRecordStore, type RecordResult } from "@latch/core";
+import { CorruptRecordError } from "@latch/core/errors";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -287,6 +288,50 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
       await latch.close();
     }
   }, 180_000);
+});
+
+describe("a stored rated record that does not parse", () => {
+  it("is dead-lettered as corrupt_record (the observation stays stored), not redelivered for as long as the message lives", async () => {
+    const stream = await freshLog("corrupt");
+    const names = ingestNames(stream);
+    const stores = memoryStores();
+    // A rated store whose record of one event does not parse (a fault no real store here can be
+    // made to produce on demand): what the Postgres store throws for a payload that fails its schema.
+    const bad = "corrupt-1:0:openai";
+    const rated = new Proxy(stores.rated, {
+      get(target, key, receiver) {
+        const value = Reflect.get(target, key, receiver);
+        if (key === "current")
+          return (eventId: string, signal?: AbortSignal) =>
+            eventId === bad
+              ? Promise.reject(new CorruptRecordError({ id: bad, reason: "payload does not parse" }))
+              : target.current(eventId, signal);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const log = natsIngestLog({ connection: nc, stream });
+    await log.publish(observation(bad));
+    await log.publish(observation("corrupt-ok:0:openai"));
+    const worker = await startWorker({
+      ...stores,
+      rated,
+      nats: nc,
+      stream,
+      concurrency: 1,
+      retryDelayMs: 50,
+    });
+    await waitFor(
+      "both messages handled",
+      async () => worker.stats().stored + worker.stats().deadLettered === 2,
+    );
+    await waitFor("the consumer to drain", () => drained(stream));
+    expect(worker.stats()).toMatchObject({ stored: 1, deadLettered: 1, retried: 0 });
+    const jsm = await jetstreamManager(nc);
+    const dead = await jsm.streams.getMessage(names.deadLetterStream, { seq: 1 });
+    expect(dead?.header.get(DEAD_LETTER_HEADERS.code)).toBe("corrupt_record");
+    expect(await stores.observations.get(bad)).toBeDefined();
+    expect((await stores.rated.current("corrupt-ok:0:openai"))?.total).toBeDefined();
+  });
 });
 
 describe("ingestLag", () => {

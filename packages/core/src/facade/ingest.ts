@@ -139,6 +139,8 @@ export function createIngestRecorder(config: IngestRecorderConfig): IngestRecord
     counter: config.counter,
     burns,
     spool: noSpool,
+    // A corrupt stored record fails every redelivery alike: thrown, so `permanent` dead-letters it.
+    corruptIsFinal: true,
   });
   return {
     record: (observation) => recorder.record(observation, false),

@@ -26,6 +26,14 @@ export interface RecorderDeps {
   burns: CreditBurns;
   /** Keeps an observation the store could not take (see `spoolingTo`). */
   spool: (obs: UsageObservation) => Promise<void>;
+  /**
+   * An ingest worker's recorder: a stored rated record that does not parse (`corrupt_record`)
+   * is thrown once the observation is stored, so the worker dead-letters the message, instead of
+   * leaving the call `unpriced` (`store_error`), which a worker redelivers for as long as the
+   * message lives (every delivery fails the same way). A caller's `record()` keeps the call
+   * unpriced: it can still be settled, and the record repaired and re-rated.
+   */
+  corruptIsFinal?: boolean;
 }
 
 /** The record path: store the raw observation, price and rate it, store the rated record, burn its credits. */
@@ -96,6 +104,7 @@ export function createRecorder(deps: RecorderDeps): Recorder {
    */
   function deferredRating(obs: UsageObservation, error: unknown): RecordResult {
     if (isCallerFault(error) || isDeploymentFault(error)) throw error;
+    if (deps.corruptIsFinal === true && isCode(error, "corrupt_record")) throw error;
     warn({
       code: "store_retry_exhausted",
       message: `rating ${obs.eventId} deferred: store error`,
