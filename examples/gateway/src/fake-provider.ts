@@ -8,7 +8,9 @@
  *   characters reads its first 256 tokens from the provider's cache (cached / cache-read);
  * - output tokens = 16 + (hash of the request id mod 240), never above the request's
  *   `max_tokens` (`maxOutputTokens` for Gemini);
- * - the response id is derived from the `x-request-id` header (or the body's hash).
+ * - the response id is derived from the `x-request-id` header (or the body's hash); the output
+ *   count is drawn from that derived id even when `responseId` makes the provider report
+ *   another one (a provider that reuses its ids still answers each request its own usage).
  *
  * Faults for tests: `fault: (requestId) => ProviderFault` makes a request answer 500
  * (`error`), never answer (`timeout`: the caller's timeout fires), stream slowly (`slow`: one
@@ -41,6 +43,13 @@ export interface FakeProviderOptions {
   firstByteDelayMs?: number;
   /** Up to this much more, ms, drawn uniformly for each answer. Default 0. */
   firstByteJitterMs?: number;
+  /**
+   * The response id to report for a request (OpenAI's and Anthropic's `id`, Gemini's
+   * `responseId`), given its request id and its default response id: e.g. `() => "chatcmpl-same"`
+   * for a provider that reuses one id for every answer (any JSON value; `undefined` or `null`:
+   * the derived id). Default: the derived id.
+   */
+  responseId?: (requestId: string, derived: string) => unknown;
 }
 
 /** How a response is streamed: all at once, slowly, or cut off half-way. */
@@ -157,14 +166,15 @@ function words(n: number): string[] {
 
 function openai(
   res: http.ServerResponse,
-  id: string,
+  seed: string,
   body: Record<string, unknown>,
   delivery: Delivery,
+  id: unknown = seed,
 ): void {
   const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
   const chars = messages.reduce((n, m) => n + textOf(m.content).length, 0);
   const prompt = promptTokensOf(messages);
-  const completion = outputTokens(id, body.max_tokens ?? body.max_completion_tokens);
+  const completion = outputTokens(seed, body.max_tokens ?? body.max_completion_tokens);
   const usage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
@@ -221,9 +231,10 @@ function openai(
 
 function anthropic(
   res: http.ServerResponse,
-  id: string,
+  seed: string,
   body: Record<string, unknown>,
   delivery: Delivery,
+  id: unknown = seed,
 ): void {
   const messages = (Array.isArray(body.messages) ? body.messages : []) as Message[];
   const system = typeof body.system === "string" ? [{ content: body.system }] : [];
@@ -231,7 +242,7 @@ function anthropic(
   const chars = all.reduce((n, m) => n + textOf(m.content).length, 0);
   const prompt = promptTokensOf(all);
   const cached = cachedTokens(prompt, chars);
-  const output = outputTokens(id, body.max_tokens);
+  const output = outputTokens(seed, body.max_tokens);
   // Anthropic's input_tokens excludes cache reads and writes.
   const usage = {
     input_tokens: prompt - cached,
@@ -294,10 +305,11 @@ function anthropic(
 
 function gemini(
   res: http.ServerResponse,
-  id: string,
+  seed: string,
   body: Record<string, unknown>,
   stream: "sse" | "array" | false,
   delivery: Delivery,
+  id: unknown = seed,
 ): void {
   const contents = (Array.isArray(body.contents) ? body.contents : []) as Array<{ parts?: unknown }>;
   const messages = contents.map((c) => ({ content: c.parts }));
@@ -305,7 +317,7 @@ function gemini(
   const prompt = promptTokensOf(messages);
   const cached = cachedTokens(prompt, chars);
   const config = (body.generationConfig ?? {}) as { maxOutputTokens?: unknown };
-  const output = outputTokens(id, config.maxOutputTokens);
+  const output = outputTokens(seed, config.maxOutputTokens);
   // Gemini's promptTokenCount includes cachedContentTokenCount.
   const usageMetadata = {
     promptTokenCount: prompt,
@@ -401,10 +413,15 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       }
       const url = new URL(req.url ?? "/", "http://fake");
       counts.ok++;
-      const id = `resp-${requestId}`;
-      if (url.pathname === "/v1/chat/completions")
-        return openai(res, `chatcmpl-${requestId}`, body, delivery);
-      if (url.pathname === "/v1/messages") return anthropic(res, `msg_${requestId}`, body, delivery);
+      const reported = (derived: string) => options.responseId?.(requestId, derived) ?? derived;
+      if (url.pathname === "/v1/chat/completions") {
+        const seed = `chatcmpl-${requestId}`;
+        return openai(res, seed, body, delivery, reported(seed));
+      }
+      if (url.pathname === "/v1/messages") {
+        const seed = `msg_${requestId}`;
+        return anthropic(res, seed, body, delivery, reported(seed));
+      }
       const g = /^\/v1beta\/models\/[^/:]+:(generateContent|streamGenerateContent)$/.exec(url.pathname);
       if (g) {
         const stream =
@@ -413,7 +430,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
               ? "sse"
               : "array"
             : false;
-        return gemini(res, id, body, stream, delivery);
+        const seed = `resp-${requestId}`;
+        return gemini(res, seed, body, stream, delivery, reported(seed));
       }
       counts.ok--;
       json(res, 404, { error: { type: "not_found", message: `no route ${url.pathname}` } });

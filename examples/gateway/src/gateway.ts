@@ -20,8 +20,15 @@
 import { randomUUID } from "node:crypto";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Hold, Latch, ProviderUsageInput, RecordResult, UsageApi } from "@latch/core";
-import { EventIdSchema } from "@latch/core/adapter";
+import {
+  type Hold,
+  type Latch,
+  type ProviderUsageInput,
+  type RecordResult,
+  type UsageApi,
+  UsageEventId,
+} from "@latch/core";
+import { AttributesSchema } from "@latch/core/adapter";
 import { estimatedUsage, type RelayOutcome, relayStream, usageFromStream } from "./stream-relay.js";
 
 export interface GatewayOptions {
@@ -160,9 +167,9 @@ function problem(res: http.ServerResponse, status: number, title: string, detail
 
 /**
  * `value` as a header value: characters outside printable ASCII percent-encoded (UTF-8). The
- * event id starts with the provider's response id, which is not trusted: a character Node
- * refuses in a header would make writeHead throw after the call was billed, and the caller
- * would get a 500 instead of the answer it pays for.
+ * provider's response id is not trusted: a character Node refuses in a header would make
+ * writeHead throw after the call was billed, and the caller would get a 500 instead of the
+ * answer it pays for.
  */
 function headerSafe(value: string): string {
   return value.replace(/[^\x20-\x7e]/gu, (c) =>
@@ -182,6 +189,22 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 function responseIdOf(api: UsageApi, body: Record<string, unknown>): string | undefined {
   const id = api === "gemini" ? body.responseId : body.id;
   return typeof id === "string" ? id : undefined;
+}
+
+/** The observation attribute that keeps the provider's response id (invoice matching, tracing). */
+export const PROVIDER_RESPONSE_ID = "provider_response_id";
+
+/**
+ * The provider's response id as an observation attribute, when it can be one exactly: a
+ * non-empty string of well-formed text (no U+0000, no unpaired surrogate) of at most 256 bytes.
+ * Anything else — no id, a JSON number, a 10 KB id — is left out rather than truncated or
+ * escaped: an attribute that is not the provider's id verbatim would match the wrong invoice
+ * line, or none. The call is billed either way (the event id is the gateway's own).
+ */
+function providerAttributes(responseId: string | undefined): Record<string, string> | undefined {
+  if (responseId === undefined || responseId === "") return undefined;
+  const attributes = { [PROVIDER_RESPONSE_ID]: responseId };
+  return AttributesSchema.safeParse(attributes).success ? attributes : undefined;
 }
 
 /** Starts the gateway on a loopback port (`port` 0 picks a free one). */
@@ -253,6 +276,13 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       // 2. Call the provider. The timeout bounds its time to answer; a stream that keeps sending
       // is bounded by silence only (see stream-relay.ts).
       const startedAt = new Date().toISOString();
+      // The event id — the idempotency key of the whole billing pipeline — is the gateway's own,
+      // one per provider call. Never the provider's response id: a provider, an OpenAI-compatible
+      // server or a caching proxy that reuses one would make different calls (of different
+      // tenants) share an event id, and all but the first would be refused or dead-lettered as
+      // conflicts, unbilled. Nor the caller's x-request-id, which may repeat. Known before the
+      // call, so a streamed answer carries it in its headers too.
+      const eventId = UsageEventId.fromAttempt(randomUUID(), 0, r.providerId);
       const controller = new AbortController();
       // At the deadline, first read what already arrived: Node runs the timers that fell due
       // while the process was busy (a starved machine, a long GC) before it polls the sockets,
@@ -301,6 +331,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
           api: r.api,
           upstream,
           res,
+          headers: { "x-latch-event-id": eventId },
           idleTimeoutMs,
           abort: (reason) => controller.abort(new DOMException(reason, "AbortError")),
         });
@@ -346,16 +377,8 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
 
       // 4. Record (fails open: stored raw first, spooled locally if the store is down); the
       // response below says how it was recorded, and the hold is settled after it (see handle).
-      // Without a provider id, one of ours: the caller's x-request-id may repeat (or name
-      // another tenant's event), and a clash would leave the call unbilled.
-      // Nor with one that can form no event id (U+0000, a lone surrogate, over 512 characters):
-      // record() would refuse it, and the call, already served and paid to the provider, would
-      // go unbilled.
-      const fromProvider = responseId === undefined ? undefined : `${responseId}:0:${r.providerId}`;
-      const eventId =
-        fromProvider !== undefined && EventIdSchema.safeParse(fromProvider).success
-          ? fromProvider
-          : `${randomUUID()}:0:${r.providerId}`;
+      // The provider's response id is kept as an attribute, when it can be one.
+      const attributes = providerAttributes(responseId);
       let result: RecordResult | { status: "failed" } | { status: "unmetered" } = latch
         ? { status: "failed" }
         : { status: "unmetered" };
@@ -375,6 +398,7 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
                   ? ({ kind: "timeout" } as const)
                   : ({ kind: "error", code: "provider_stream_error" } as const),
           timing: { startedAt, completedAt },
+          ...(attributes !== undefined ? { attributes } : {}),
         });
         const recordFrom = performance.now();
         try {
@@ -415,9 +439,13 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
         const headers: http.OutgoingHttpHeaders = {
           "content-type": "application/json",
           "content-length": payload.byteLength,
-          "x-latch-event-id": headerSafe(eventId),
+          "x-latch-event-id": eventId,
           "x-latch-status": result.status,
         };
+        // Only an id kept as the attribute (≤ 256 bytes): a 10 KB one would not fit a client's
+        // header limit, and the answer, billed, would not reach the caller.
+        if (attributes !== undefined)
+          headers["x-latch-provider-response-id"] = headerSafe(attributes[PROVIDER_RESPONSE_ID] as string);
         if (result.status === "rated")
           headers["x-latch-cost"] = `${result.record.total} ${result.record.currency}`;
         res.writeHead(200, headers);
@@ -426,10 +454,10 @@ export async function startGateway(options: GatewayOptions, port = 0): Promise<G
       } else {
         // Streamed: the metering outcome goes in a last comment line (headers are long gone).
         if (res.destroyed) return;
-        // (A JSON-array stream must stay valid JSON: nothing is appended to it.)
-        // The id as in the header: a provider id holding a line break would otherwise end the
-        // comment and inject an event into the caller's stream.
-        if (relay?.format === "sse") res.end(`: latch event ${headerSafe(eventId)} ${result.status}\n\n`);
+        // (A JSON-array stream must stay valid JSON: nothing is appended to it; its event id is
+        // in the response headers.) The event id is ours ("<uuid>:0:<provider>"): no provider
+        // bytes reach this line, so none can end the comment and inject an event.
+        if (relay?.format === "sse") res.end(`: latch event ${eventId} ${result.status}\n\n`);
         else res.end();
         answered200();
       }

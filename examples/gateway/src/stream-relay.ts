@@ -157,6 +157,8 @@ export interface RelayOptions {
   api: "openaiChat" | "anthropic" | "gemini";
   upstream: Response;
   res: http.ServerResponse;
+  /** More response headers (the gateway's event id). */
+  headers?: http.OutgoingHttpHeaders;
   /** Aborts the upstream request (the provider stops generating). */
   abort: (reason: "client_aborted" | "provider_idle") => void;
   /** Longest silence allowed between two chunks of the provider's answer. */
@@ -171,6 +173,7 @@ export async function relayStream(options: RelayOptions): Promise<RelayOutcome> 
   res.writeHead(200, {
     "content-type": arrayStream ? "application/json" : "text/event-stream",
     "cache-control": "no-cache",
+    ...options.headers,
   });
   const reader = arrayStream ? new JsonArrayReader() : new SseReader();
   const decoder = new TextDecoder();

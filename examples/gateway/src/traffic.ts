@@ -101,13 +101,17 @@ export async function send(
   });
   const text = await response.text();
   if (response.status !== 200) return { status: response.status };
+  // Every answer names its event id in a header (a stream too: the id is the gateway's, known
+  // before the call); the status is a header, or a stream's last line.
   const header = response.headers.get("x-latch-event-id");
-  if (header !== null)
-    return { status: 200, eventId: header, latchStatus: response.headers.get("x-latch-status") ?? "" };
+  const eventId = header === null ? {} : { eventId: header };
+  const status = response.headers.get("x-latch-status");
+  if (status !== null) return { status: 200, ...eventId, latchStatus: status };
   const trailer = /^: latch event (\S+) (\S+)$/m.exec(text);
-  return trailer
-    ? { status: 200, eventId: trailer[1] as string, latchStatus: trailer[2] as string }
-    : { status: 200 };
+  if (trailer === null) return { status: 200, ...eventId };
+  if (header !== null && trailer[1] !== header)
+    throw new Error(`request ${requestId}: the last line names event ${trailer[1]}, the header ${header}`);
+  return { status: 200, eventId: trailer[1] as string, latchStatus: trailer[2] as string };
 }
 
 export async function driveTraffic(options: TrafficOptions): Promise<TrafficResult[]> {

@@ -81,8 +81,11 @@ describe("an answer that arrived before the deadline, read after it (a busy gate
     const text = await response.text();
     expect(response.status, text).toBe(200);
     const eventId = response.headers.get("x-latch-event-id");
-    expect(eventId).toBe("chatcmpl-busy-1:0:openai");
-    expect((await backends.rated.current(eventId as string))?.observation.meters.output_tokens).toBe(3);
+    expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+    expect(response.headers.get("x-latch-provider-response-id")).toBe("chatcmpl-busy-1");
+    const record = await backends.rated.current(eventId as string);
+    expect(record?.observation.meters.output_tokens).toBe(3);
+    expect(record?.observation.attributes).toEqual({ provider_response_id: "chatcmpl-busy-1" });
     await gateway.settled(); // the hold is settled after the response
     const balance = await backends.quota.balance("acme");
     expect(balance.held).toBe(0);

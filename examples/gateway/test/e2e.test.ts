@@ -306,7 +306,19 @@ async function runScenario(scenario: Scenario): Promise<void> {
     expect([...billed.values()].every((n) => n === 1)).toBe(true);
     for (const eventId of scenario.mustBillOnce?.() ?? [])
       expect(billed.get(eventId), `${eventId} (held unacknowledged by the killed worker)`).toBe(1);
-    for (const r of ok.slice(0, 200)) expect(await backends.rated.current(r.eventId as string)).toBeDefined();
+    for (const r of ok.slice(0, 200)) {
+      const record = await backends.rated.current(r.eventId as string);
+      expect(record, r.requestId).toBeDefined();
+      // The call's own record (the event id is the gateway's): its tenant, and the provider's
+      // response id for this very request kept as an attribute.
+      expect(record?.observation.subject.tenantId).toBe(r.tenant);
+      const prefix = r.shape.startsWith("openai")
+        ? "chatcmpl-"
+        : r.shape.startsWith("anthropic")
+          ? "msg_"
+          : "resp-";
+      expect(record?.observation.attributes).toEqual({ provider_response_id: `${prefix}${r.requestId}` });
+    }
 
     // No tenant's quota was exceeded, and what was charged is what was billed.
     const tokensByTenant = new Map<string, number>();

@@ -118,8 +118,8 @@ describe("a hostile provider's endless line", () => {
 });
 
 it("a response id that is no valid header value: the answer is still delivered, as it is billed", async () => {
-  // A non-streamed answer whose id (the event id's first part, sent back in x-latch-event-id)
-  // holds a character outside Latin-1: Node refuses it in a header.
+  // A non-streamed answer whose id (sent back in x-latch-provider-response-id) holds a character
+  // outside Latin-1: Node refuses it in a header.
   const odd = http.createServer((req, res) => {
     req.resume();
     req.on("end", () => {
@@ -152,10 +152,13 @@ it("a response id that is no valid header value: the answer is still delivered, 
     expect(response.status, text).toBe(200);
     expect(JSON.parse(text).choices[0].message.content).toBe("hello");
     expect(response.headers.get("x-latch-status")).toBe("rated");
-    expect(response.headers.get("x-latch-event-id")).toBe("chatcmpl-%E2%82%AC-1:0:openai");
-    // Billed under the event id as stored.
-    const record = await backends.rated.current("chatcmpl-\u20ac-1:0:openai");
+    expect(response.headers.get("x-latch-provider-response-id")).toBe("chatcmpl-%E2%82%AC-1");
+    // Billed under the gateway's event id, the provider's id kept as it sent it.
+    const eventId = response.headers.get("x-latch-event-id") as string;
+    expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+    const record = await backends.rated.current(eventId);
     expect(record?.observation.meters.output_tokens).toBe(5);
+    expect(record?.observation.attributes).toEqual({ provider_response_id: "chatcmpl-\u20ac-1" });
     await own.settled();
     expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
   } finally {
@@ -165,8 +168,9 @@ it("a response id that is no valid header value: the answer is still delivered, 
 });
 
 it("a streamed response id holding line breaks cannot inject an event into the caller's stream", async () => {
-  // The gateway's last SSE line is a comment naming the event id, which starts with the
-  // provider's id: raw, "\n\ndata: …" in it would end the comment and add an event.
+  // The gateway's last SSE line is a comment naming the event id: were it (or held it) the
+  // provider's id, "\n\ndata: …" in it would end the comment and add an event. The id is kept,
+  // as sent, in the record's attributes only.
   const injected = 'chatcmpl-x\n\ndata: {"injected":true}\n\n';
   const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
   const odd = http.createServer((req, res) => {
@@ -219,7 +223,13 @@ it("a streamed response id holding line breaks cannot inject an event into the c
     expect(dataLines).toHaveLength(3);
     expect(text.split("\n")).not.toContain('data: {"injected":true}');
     const comment = text.split("\n").find((line) => line.startsWith(": latch event "));
-    expect(comment).toBe(': latch event chatcmpl-x%0A%0Adata: {"injected":true}%0A%0A:0:openai rated');
+    const eventId = response.headers.get("x-latch-event-id") as string;
+    expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+    expect(comment).toBe(`: latch event ${eventId} rated`);
+    expect(response.headers.get("x-latch-provider-response-id")).toBeNull(); // headers left before the id arrived
+    expect((await backends.rated.current(eventId))?.observation.attributes).toEqual({
+      provider_response_id: injected,
+    });
     await own.settled();
     expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
   } finally {
@@ -228,11 +238,21 @@ it("a streamed response id holding line breaks cannot inject an event into the c
   }
 });
 
-it("a response id that can form no event id (U+0000, a lone surrogate, 600 characters): the call is billed under the gateway's own id", async () => {
-  // Found by an adversarial review: record() refused the event id (invalid_input), the estimated
-  // fallback under the same id too: the caller got a 500 (or, streamed, the whole answer) and
-  // the call, paid to the provider, was billed to nobody.
-  const ids = ["chatcmpl-\u0000-1", "chatcmpl-\ud800-2", `chatcmpl-${"x".repeat(600)}`];
+it("a response id that can be no attribute (U+0000, a lone surrogate, 600 characters, 10 KB, a number, empty): the call is billed, the id left out", async () => {
+  // Found by an adversarial review when the event id was made of the provider's id: record()
+  // refused it (invalid_input), the estimated fallback too: the caller got a 500 (or, streamed,
+  // the whole answer) and the call, paid to the provider, was billed to nobody. Such an id must
+  // not make record() refuse the attribute either: it is left out, never truncated.
+  // Also 10 KB (kept out of the headers too: past a client's header limit the answer would not
+  // arrive), a JSON number, an empty string.
+  const ids: unknown[] = [
+    "chatcmpl-\u0000-1",
+    "chatcmpl-\ud800-2",
+    `chatcmpl-${"x".repeat(600)}`,
+    `chatcmpl-${"y".repeat(10_240)}`,
+    42,
+    "",
+  ];
   let next = 0;
   const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
   const odd = http.createServer((req, res) => {
@@ -241,7 +261,7 @@ it("a response id that can form no event id (U+0000, a lone surrogate, 600 chara
       body += d;
     });
     req.on("end", () => {
-      const id = ids[next++ % ids.length] as string;
+      const id = ids[next++ % ids.length];
       const usage = { prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 };
       if ((JSON.parse(body) as { stream?: boolean }).stream) {
         res.writeHead(200, { "content-type": "text/event-stream" });
@@ -278,7 +298,7 @@ it("a response id that can form no event id (U+0000, a lone surrogate, 600 chara
     const tenant = "unusable-id";
     await backends.quota.setLimit(tenant, 1_000_000);
     const eventIds: string[] = [];
-    for (const stream of [false, false, false, true, true, true]) {
+    for (const stream of [...ids.map(() => false), ...ids.map(() => true)]) {
       const response = await fetch(`${own.url}/v1/chat/completions`, {
         method: "POST",
         headers: { "content-type": "application/json", "x-latch-tenant": tenant },
@@ -295,13 +315,19 @@ it("a response id that can form no event id (U+0000, a lone surrogate, 600 chara
         ? /^: latch event (\S+) (\S+)$/m.exec(text)?.slice(1)
         : [response.headers.get("x-latch-event-id"), response.headers.get("x-latch-status")];
       expect(status?.[1], text).toBe("rated");
-      expect(status?.[0]).toMatch(/^[0-9a-f-]{36}:0:openai$/);
+      expect(status?.[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+      expect(status?.[0]).toBe(response.headers.get("x-latch-event-id"));
+      expect(response.headers.get("x-latch-provider-response-id")).toBeNull();
       eventIds.push(status?.[0] as string);
     }
-    for (const eventId of eventIds)
-      expect((await backends.rated.current(eventId))?.observation.meters.output_tokens).toBe(5);
+    expect(new Set(eventIds).size).toBe(2 * ids.length);
+    for (const eventId of eventIds) {
+      const record = await backends.rated.current(eventId);
+      expect(record?.observation.meters.output_tokens).toBe(5);
+      expect(record?.observation.attributes).toBeUndefined();
+    }
     await own.settled();
-    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 6 * 15 });
+    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 2 * ids.length * 15 });
   } finally {
     await own.close();
     await new Promise((resolve) => odd.close(resolve));

@@ -97,11 +97,19 @@ it("a provider answer without an id is billed under an id of the gateway's: two 
       expect(response.status).toBe(200);
       expect(response.headers.get("x-latch-status")).toBe("rated");
       ids.push(response.headers.get("x-latch-event-id") as string);
+      expect(response.headers.get("x-latch-provider-response-id")).toBeNull();
       await response.arrayBuffer();
       await own.settled(); // the hold is settled after the response
       expect((await backends.quota.balance(tenant)).spent).toBe(42);
     }
     expect(new Set(ids).size).toBe(2);
+    for (const [i, eventId] of ids.entries()) {
+      expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+      // No provider id: no attribute, no header.
+      const record = await backends.rated.current(eventId);
+      expect(record?.observation.subject.tenantId).toBe(["bare-a", "bare-b"][i]);
+      expect(record?.observation.attributes).toBeUndefined();
+    }
   } finally {
     await own.close();
     await new Promise((resolve) => bare.close(resolve));

@@ -82,6 +82,8 @@ it("answers before the settle runs; settled() and close() wait for it; each hold
     // Served, and a provider error: both answered while their settles are still waiting.
     const ok = await chat(gateway.url, tenant, "ok-1");
     expect(ok.status).toBe(200);
+    const okEventId = ok.headers.get("x-latch-event-id") as string;
+    expect(okEventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
     expect(ok.headers.get("x-latch-status")).toBe("rated");
     await ok.arrayBuffer();
     const failed = await chat(gateway.url, tenant, "err-1");
@@ -120,7 +122,8 @@ it("answers before the settle runs; settled() and close() wait for it; each hold
     expect(settles).toHaveLength(3); // once each, nothing settled twice
     const balance = await backends.quota.balance(tenant);
     expect(balance.held).toBe(0);
-    const served = await backends.rated.current("chatcmpl-ok-1:0:openai");
+    const served = await backends.rated.current(okEventId);
+    expect(served?.observation.attributes).toEqual({ provider_response_id: "chatcmpl-ok-1" });
     expect(balance.spent).toBe(
       (served?.observation.meters.input_tokens ?? 0) + (served?.observation.meters.output_tokens ?? 0),
     );

@@ -47,7 +47,7 @@ afterAll(async () => {
 type Shape = "openai" | "anthropic" | "gemini-sse" | "gemini-array";
 
 /** A streamed request of `shape` with ~`maxTokens` output (the fake sends one event per 8 tokens). */
-function request(shape: Shape, maxTokens: number): { path: string; body: unknown; eventPrefix: string } {
+function request(shape: Shape, maxTokens: number): { path: string; body: unknown; responsePrefix: string } {
   const prompt = "Summarise the quarterly report in detail. ".repeat(20);
   if (shape === "openai") {
     return {
@@ -58,7 +58,7 @@ function request(shape: Shape, maxTokens: number): { path: string; body: unknown
         max_tokens: maxTokens,
         stream: true,
       },
-      eventPrefix: "chatcmpl-",
+      responsePrefix: "chatcmpl-",
     };
   }
   if (shape === "anthropic") {
@@ -70,7 +70,7 @@ function request(shape: Shape, maxTokens: number): { path: string; body: unknown
         max_tokens: maxTokens,
         stream: true,
       },
-      eventPrefix: "msg_",
+      responsePrefix: "msg_",
     };
   }
   return {
@@ -79,7 +79,7 @@ function request(shape: Shape, maxTokens: number): { path: string; body: unknown
       contents: [{ role: "user", parts: [{ text: prompt }] }],
       generationConfig: { maxOutputTokens: maxTokens },
     },
-    eventPrefix: "resp-",
+    responsePrefix: "resp-",
   };
 }
 
@@ -88,7 +88,7 @@ function request(shape: Shape, maxTokens: number): { path: string; body: unknown
  * 16 + (sha256(response id) mod 240) tokens, capped by the request's limit).
  */
 function longAnswerId(shape: Shape, prefix: string, minOutput: number): string {
-  const responsePrefix = request(shape, 1).eventPrefix;
+  const responsePrefix = request(shape, 1).responsePrefix;
   for (;;) {
     const id = `${prefix}-${randomUUID()}`;
     const want = 16 + (createHash("sha256").update(`${responsePrefix}${id}`).digest().readUInt32BE(0) % 240);
@@ -116,6 +116,8 @@ interface Sent {
   body: string;
   /** True when the client hung up on purpose. */
   aborted: boolean;
+  /** x-latch-event-id: a stream names its event in its headers (a client that hangs up has it too). */
+  eventId: string | undefined;
 }
 
 /** POSTs through the gateway; with `abortAfterBytes`, hangs up once that many bytes arrived. */
@@ -142,16 +144,18 @@ function send(
       (res) => {
         let text = "";
         let received = 0;
+        const header = res.headers["x-latch-event-id"];
+        const eventId = typeof header === "string" ? header : undefined;
         res.on("data", (chunk: Buffer) => {
           text += chunk.toString("utf8");
           received += chunk.byteLength;
           if (abortAfterBytes !== undefined && received >= abortAfterBytes) {
             req.destroy();
-            resolve({ status: res.statusCode ?? 0, body: text, aborted: true });
+            resolve({ status: res.statusCode ?? 0, body: text, aborted: true, eventId });
           }
         });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, aborted: false }));
-        res.on("error", () => resolve({ status: res.statusCode ?? 0, body: text, aborted: true }));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, aborted: false, eventId }));
+        res.on("error", () => resolve({ status: res.statusCode ?? 0, body: text, aborted: true, eventId }));
       },
     );
     req.on("error", (error) => {
@@ -173,8 +177,26 @@ async function eventually<T>(probe: () => Promise<T | undefined>, what: string, 
   }
 }
 
-async function settledRecord(tenant: string, eventId: string): Promise<RatedUsageRecord> {
+/**
+ * The record of the call `sent` (found by the event id its headers named, which the SSE last
+ * line repeats), once its hold is settled. It carries the provider's response id for
+ * `requestId` as an attribute: the call's own record, not another's.
+ */
+async function settledRecord(
+  tenant: string,
+  sent: Sent,
+  provider: { responsePrefix: string; requestId: string; providerId: string },
+): Promise<RatedUsageRecord> {
+  expect(sent.eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:[a-z]+$/);
+  expect(sent.eventId?.endsWith(`:0:${provider.providerId}`), sent.eventId).toBe(true);
+  const eventId = sent.eventId as string;
+  const trailer = /^: latch event (\S+) (\S+)$/m.exec(sent.body);
+  if (trailer !== null) expect(trailer[1]).toBe(eventId);
   const record = await eventually(async () => (await backends.rated.current(eventId)) ?? undefined, eventId);
+  expect(record.observation.subject.tenantId).toBe(tenant);
+  expect(record.observation.attributes).toEqual({
+    provider_response_id: `${provider.responsePrefix}${provider.requestId}`,
+  });
   await eventually(
     async () => ((await backends.quota.balance(tenant)).held === 0 ? true : undefined),
     "held = 0",
@@ -200,7 +222,11 @@ describe("gateway streams", () => {
       const sent = await send(tenant, requestId, r.path, r.body);
       expect(sent.status).toBe(200);
       if (shape !== "gemini-array") expect(sent.body).toContain(": latch event");
-      const record = await settledRecord(tenant, `${r.eventPrefix}${requestId}:0:${providerOf(shape)}`);
+      const record = await settledRecord(tenant, sent, {
+        responsePrefix: r.responsePrefix,
+        requestId,
+        providerId: providerOf(shape),
+      });
       expect(record.observation.source.kind).toBe("stream_accumulated");
       expect(record.observation.outcome.kind).toBe("success");
       const output = reportedOutput(shape, sent.body);
@@ -223,7 +249,11 @@ describe("gateway streams", () => {
       const r = request(shape, 240);
       const sent = await send(tenant, requestId, r.path, r.body);
       expect(sent.status).toBe(200);
-      const record = await settledRecord(tenant, `${r.eventPrefix}${requestId}:0:${providerOf(shape)}`);
+      const record = await settledRecord(tenant, sent, {
+        responsePrefix: r.responsePrefix,
+        requestId,
+        providerId: providerOf(shape),
+      });
       expect(record.observation.source.kind).toBe("estimated");
       expect(record.observation.outcome).toEqual({ kind: "error", code: "provider_stream_error" });
       // Every served word ("wordN ", 6–7 characters) is billed: at least chars / 4 tokens.
@@ -249,7 +279,11 @@ describe("gateway streams", () => {
       const r = request(shape, 240);
       const sent = await send(tenant, requestId, r.path, r.body, 600);
       expect(sent.aborted).toBe(true);
-      const record = await settledRecord(tenant, `${r.eventPrefix}${requestId}:0:${providerOf(shape)}`);
+      const record = await settledRecord(tenant, sent, {
+        responsePrefix: r.responsePrefix,
+        requestId,
+        providerId: providerOf(shape),
+      });
       expect(record.observation.source.kind).toBe("estimated");
       expect(record.observation.outcome).toEqual({ kind: "error", code: "client_aborted" });
       // Billed at least what reached the client before it hung up (the gateway may have
@@ -272,7 +306,11 @@ describe("gateway streams", () => {
     const chunks = JSON.parse(sent.body) as Array<{ usageMetadata?: { candidatesTokenCount: number } }>;
     const output = chunks.at(-1)?.usageMetadata?.candidatesTokenCount;
     expect(output).toBeGreaterThan(0);
-    const record = await settledRecord(tenant, `resp-${requestId}:0:google`);
+    const record = await settledRecord(tenant, sent, {
+      responsePrefix: "resp-",
+      requestId,
+      providerId: "google",
+    });
     expect(record.observation.source.kind).toBe("stream_accumulated");
     expect(record.observation.meters.output_tokens).toBe(output);
   });
