@@ -47,3 +47,25 @@ for (const [a, b] of PAIRS) {
     });
   });
 }
+
+/** What release 0.x (createHash, three updates) gave for `observation("evt-1:0:openai")`. */
+const PINNED = "6gp_vuobkNHOkMi2rOY18Ni79JgLKCs1ZcwkAmOXJKk";
+
+// Every gateway of a fleet must derive the same Nats-Msg-Id for the same call, whatever Latch
+// release it runs (a rolling deploy), or the stream's deduplication window stops working across
+// them: the id is SHA-256 of `<eventId>\n<observation hash>`, base64url, pinned here.
+it("messageId is SHA-256 of eventId, newline, observation hash, base64url (stable across releases)", async () => {
+  const { createHash } = await import("node:crypto");
+  const { observationHash } = await import("@latch/core/adapter");
+  const { messageId } = await import("../src/index.js");
+  for (const id of ["evt-1:0:openai", "évt-😀:0:openai", "x".repeat(512)]) {
+    const obs = observation(id);
+    const expected = createHash("sha256")
+      .update(obs.eventId)
+      .update("\n")
+      .update(observationHash(obs))
+      .digest("base64url");
+    expect(messageId(obs)).toBe(expected);
+  }
+  expect(messageId(observation("evt-1:0:openai"))).toBe(PINNED);
+});

@@ -8,8 +8,8 @@ import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/
  * exactly the shape `UsageObservationSchema` would give (same keys, same order, same values),
  * else `undefined`, and the schema parses it (it owns every message). Like `RedisQuota`'s
  * pre-checks, it accepts only what the schema accepts unchanged, so it can only be stricter:
- * plain objects with no unknown, symbol or `undefined` members; attributes always go to the
- * schema. Each member is read once and the value read is the value checked and copied (an
+ * plain objects with no unknown, symbol or `undefined` members, and attributes that need no
+ * message (a bad one, a `__proto__` key, any symbol key goes to the schema). Each member is read once and the value read is the value checked and copied (an
  * accessor or a Proxy may answer differently on a second read). The schema stays the single source; `test/observation/fast-parse.test.ts` checks that
  * every value this accepts parses to the same value there.
  *
@@ -242,6 +242,42 @@ function meters(input: unknown): Plain | undefined {
   return Object.freeze(out);
 }
 
+/** UTF-8 length of `s` is at most `max` bytes (a UTF-16 unit takes at most 3). */
+function fitsUtf8(s: string, max: number): boolean {
+  return s.length * 3 <= max || (s.length <= max && Buffer.byteLength(s, "utf8") <= max);
+}
+
+/**
+ * Attributes (`AttributesSchema`: a record read as zod reads one — own enumerable keys, in
+ * order — of well-formed string values ≤ 256 bytes, at most 64 keys, each non-empty,
+ * well-formed, ≤ 64 bytes and not `sys.`-prefixed). Anything else, a `__proto__` key (which the
+ * schema path refuses by name) or any symbol key included, goes to the schema. Each value is
+ * read once.
+ */
+function attributesOf(input: unknown): Plain | undefined {
+  const value = plain(input);
+  if (value === undefined || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  const maker = value.constructor; // as for meters: zod's isPlainObject
+  if (maker !== Object && maker !== undefined) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length > 64) return undefined;
+  const out: Plain = {};
+  for (const key of keys) {
+    if (
+      key.length === 0 ||
+      key === "__proto__" ||
+      key.startsWith("sys.") ||
+      !fitsUtf8(key, 64) ||
+      !isWellFormedText(key)
+    )
+      return undefined;
+    const label = value[key];
+    if (typeof label !== "string" || !fitsUtf8(label, 256) || !isWellFormedText(label)) return undefined;
+    out[key] = label;
+  }
+  return Object.freeze(out);
+}
+
 /**
  * `{ kind }` of a source or outcome without other members, one frozen object per kind shared by
  * every observation (frozen, nobody can tell it from a copy): no object and no freeze per call.
@@ -290,15 +326,14 @@ function timing(input: unknown): Plain | undefined {
 }
 
 /**
- * A copy of `input` in the schema's output shape when it is plainly a valid observation
- * without attributes, its members frozen already (the caller freezes the observation itself,
+ * A copy of `input` in the schema's output shape when it is plainly a valid observation, its
+ * members frozen already (the caller freezes the observation itself,
  * once it has added what it keeps beside it); `undefined` sends it to the schema.
  */
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
   const value = plain(input);
-  if (value === undefined || "attributes" in value) return undefined;
-  // Each member read once, in OBSERVATION_KEYS order (no array per call); `attributes` (last) is
-  // absent. A required member is read by name (one property load, not a keyed `in` and a load):
+  if (value === undefined) return undefined;
+  // Each member read once, in OBSERVATION_KEYS order (no array per call). A required member is read by name (one property load, not a keyed `in` and a load):
   // absent, it reads `undefined`, refused below as it would be present as `undefined`.
   const eventId = value.eventId;
   const subjectIn = value.subject;
@@ -309,10 +344,16 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
   const outcomeIn = value.outcome;
   const timingIn = value.timing;
   const correlationMember = memberOf(value, "correlation");
+  const attributesMember = memberOf(value, "attributes");
   // Present: the required members (each refused below when absent) and the optional ones given.
   // One present as `undefined` is refused, as before.
-  if (providerMember === undefined || correlationMember === undefined) return undefined;
-  const present = 7 + (providerMember === ABSENT ? 0 : 1) + (correlationMember === ABSENT ? 0 : 1);
+  if (providerMember === undefined || correlationMember === undefined || attributesMember === undefined)
+    return undefined;
+  const present =
+    7 +
+    (providerMember === ABSENT ? 0 : 1) +
+    (correlationMember === ABSENT ? 0 : 1) +
+    (attributesMember === ABSENT ? 0 : 1);
   if (!onlyKeys(value, OBSERVATION_SET, present)) return undefined;
   const providerIn = providerMember === ABSENT ? undefined : providerMember;
   const correlationIn = correlationMember === ABSENT ? undefined : correlationMember;
@@ -339,6 +380,11 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
     const correlation = texts(correlationIn, CORRELATION_KEYS, CORRELATION_SET, correlationMax);
     if (correlation === undefined) return undefined;
     out.correlation = correlation;
+  }
+  if (attributesMember !== ABSENT) {
+    const attributes = attributesOf(attributesMember);
+    if (attributes === undefined) return undefined;
+    out.attributes = attributes;
   }
   return out as UsageObservation;
 }

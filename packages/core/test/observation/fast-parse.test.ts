@@ -83,6 +83,19 @@ const meters = mostly(
   ),
 );
 
+/** Attributes: mostly valid labels, sometimes each of the schema's refusals. */
+const attributes = mostly(
+  fc.dictionary(keys("team", "provider_response_id", "é", "k".repeat(64)), text),
+  fc.oneof(
+    fc.dictionary(
+      keys("", "sys.x", "k".repeat(65), "é".repeat(33), "a\u0000b", "\uD800", "__proto__", "team"),
+      fc.oneof(text, pick(1, null, undefined, "v".repeat(257), "é".repeat(129), "\uDC00")),
+    ),
+    fc.dictionary(fc.string(), fc.string(), { minKeys: 60, maxKeys: 70 }),
+    pick(null, [], "x", new Map()),
+  ),
+);
+
 const input = object(
   {
     eventId: text,
@@ -114,6 +127,7 @@ const input = object(
   {
     provider: mostly(object({ providerId: text }, {}), pick(undefined, null)),
     correlation: object({}, { requestId: text, parentEventId: text, holdId: text }),
+    attributes,
   },
 );
 
@@ -138,6 +152,35 @@ describe("fastParseObservation (record()'s pre-check)", () => {
     expect(accepted).toBeLessThanOrEqual(valid);
   });
 
+  it("accepts attributes and gives the schema's output, in the caller's key order", () => {
+    const base = observation({ input_tokens: 1 });
+    expect(agrees({ ...base, attributes: { team: "a", provider_response_id: "chatcmpl-1", é: "ü" } })).toBe(
+      true,
+    );
+    expect(agrees({ ...base, attributes: {} })).toBe(true);
+    expect(agrees({ ...base, attributes: Object.assign(Object.create(null), { b: "1", a: "2" }) })).toBe(
+      true,
+    );
+    // Bounds exactly at the schema's limits: 64-byte key, 256-byte value, 64 keys.
+    const full = Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`k${i}`, "v"]));
+    expect(agrees({ ...base, attributes: full })).toBe(true);
+    expect(agrees({ ...base, attributes: { ["é".repeat(32)]: "é".repeat(128) } })).toBe(true);
+    // One over each: the schema's message, not the pre-check.
+    for (const bad of [
+      { ...full, k64: "v" },
+      { ["é".repeat(32) + "x"]: "v" },
+      { k: `${"é".repeat(128)}x` },
+      { "sys.x": "v" },
+      { "": "v" },
+      { k: "a\u0000b" },
+      { "\uD800": "v" },
+      { k: 1 },
+    ]) {
+      expect(fastParseObservation({ ...base, attributes: bad })).toBeUndefined();
+      expect(UsageObservationSchema.safeParse({ ...base, attributes: bad }).success).toBe(false);
+    }
+  });
+
   it("drops a symbol key as the schema does (a strict object skips them)", () => {
     const base = observation({ input_tokens: 1 });
     expect(agrees({ ...base, [Symbol("s")]: 1, subject: { tenantId: "a", [Symbol("t")]: 2 } })).toBe(true);
@@ -146,7 +189,10 @@ describe("fastParseObservation (record()'s pre-check)", () => {
   it("sends anything unusual to the schema", () => {
     const base = observation({ input_tokens: 1 });
     const unusual: unknown[] = [
-      { ...base, attributes: { team: "a" } },
+      { ...base, attributes: { team: "a", [Symbol("s")]: "b" } },
+      { ...base, attributes: JSON.parse('{"__proto__": "x"}') },
+      { ...base, attributes: Object.assign(new (class Labels {})(), { team: "a" }) },
+      { ...base, attributes: undefined },
       { ...base, provider: undefined },
       { ...base, meters: { input_tokens: 1, [Symbol("s")]: 1 } },
       { ...base, meters: Object.assign(Object.create({ inherited: 1 }), { input_tokens: 1 }) },
