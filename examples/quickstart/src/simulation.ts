@@ -11,6 +11,7 @@ import {
   sumDecimals,
   toMinorUnits,
   type UsageApi,
+  UsageEventId,
 } from "@latch/core";
 import { bundledPriceCatalog } from "@latch/prices";
 import { type BackendOptions, openBackends } from "./backends.js";
@@ -262,10 +263,14 @@ export async function simulateDay(options: {
   for (let i = 0; i < calls; i++) {
     const call = makeCall(i, random);
     now = new Date(call.completedAt);
+    // The id of this model call is ours, made before the call (a real gateway uses randomUUID();
+    // the simulation numbers its calls so that its report is the same on every run). Never the
+    // provider's response id: a provider or a caching proxy may answer two calls with one id.
+    const callId = `sim-call-${i}`;
     const hold = await latch.reserve({
       account: call.tenant,
       amount: call.promptTokens + call.maxOutput,
-      holdId: `${call.responseId}:hold`,
+      holdId: `${callId}:hold`,
     });
     if (!hold.granted) {
       denials.push({ tenant: call.tenant, at: call.startedAt, message: hold.message });
@@ -277,13 +282,15 @@ export async function simulateDay(options: {
       api: call.api,
       usage: call.usage,
       observation: {
-        eventId: `${call.responseId}:0:${call.provider}`,
+        eventId: UsageEventId.fromAttempt(callId, 0, call.provider),
         subject: { tenantId: call.tenant, projectId: `${call.tenant}-assistant`, feature: "chat" },
         model: { billableModel: call.model },
         provider: { providerId: call.provider },
         source: { kind: "provider_reported" },
         outcome: call.outcome === "success" ? { kind: "success" } : { kind: "error", code: "upstream_5xx" },
         timing: { startedAt: call.startedAt, completedAt: call.completedAt },
+        // The provider's id, kept to match its invoice and logs.
+        attributes: { provider_response_id: call.responseId },
       },
     } as ProviderUsageInput);
     recorded++;
