@@ -236,6 +236,31 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     }
   });
 
+  it("copies exactly the attribute values it checked, and leaves a Proxy or hidden key to the schema's rules", () => {
+    const base = observation({ input_tokens: 1 });
+    for (const reads of [1, 2, 3]) {
+      returnsOnlyValid({ ...base, attributes: flipping({ team: "a" }, "id", "ok", "a\u0000b", reads) });
+      returnsOnlyValid({ ...base, attributes: flipping({}, "id", "ok", "x".repeat(257), reads) });
+      returnsOnlyValid({ ...base, attributes: flipping({}, "id", "ok", 7, reads) });
+    }
+    // A Proxy whose key list changes between reads: whatever comes out is valid as it stands.
+    let listed = 0;
+    const shifting = new Proxy({ a: "1" } as Record<string, unknown>, {
+      ownKeys: () => (listed++ === 0 ? ["a"] : ["a", "sys.x"]),
+      getOwnPropertyDescriptor: (_t, key) => ({
+        value: key === "a" ? "1" : "2",
+        enumerable: true,
+        configurable: true,
+      }),
+      get: (_t, key) => (key === "a" ? "1" : key === "sys.x" ? "2" : undefined),
+    });
+    returnsOnlyValid({ ...base, attributes: shifting });
+    // A non-enumerable own key: zod's record skips it, and so does the copy.
+    const hidden = Object.defineProperty({ team: "a" }, "secret", { value: "s", enumerable: false });
+    expect(agrees({ ...base, attributes: hidden })).toBe(true);
+    expect(fastParseObservation({ ...base, attributes: hidden })?.attributes).toEqual({ team: "a" });
+  });
+
   it("reads each member of the subject, model and provider once, and agrees with the schema on hidden ones", () => {
     const base = observation({ input_tokens: 1 }, { provider: { providerId: "openai" } });
     for (const reads of [1, 2, 3]) {
