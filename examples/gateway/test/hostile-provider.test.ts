@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Latch } from "@latch/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from "../src/config.js";
 import { type Gateway, startGateway } from "../src/gateway.js";
 
@@ -42,14 +42,29 @@ function hostileProvider(): http.Server {
   });
 }
 
+/** Starts `server` on a port of its own: its URL. */
+async function listen(server: http.Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** A gateway of the test's own on the latch, in front of a provider answering with `answer`; both closed after the test. */
+async function gatewayInFrontOf(answer: http.RequestListener): Promise<Gateway> {
+  const odd = http.createServer(answer);
+  const providerUrl = await listen(odd);
+  onTestFinished(() => new Promise<void>((resolve) => odd.close(() => resolve())));
+  const own = await startGateway({ latch, providerUrl });
+  // onTestFinished hooks run in reverse: the gateway closes first, then its provider.
+  onTestFinished(() => own.close());
+  return own;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "latch-gateway-hostile-"));
   backends = await openGatewayBackends({ exportDir: join(dir, "out"), namespace: "hostile" });
   latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl"), onWarning: () => {} });
   provider = hostileProvider();
-  await new Promise<void>((resolve) => provider.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(provider.address() as AddressInfo).port}`;
-  gateway = await startGateway({ latch, providerUrl: url });
+  gateway = await startGateway({ latch, providerUrl: await listen(provider) });
   await latch.ready();
 });
 
@@ -120,7 +135,7 @@ describe("a hostile provider's endless line", () => {
 it("a response id that is no valid header value: the answer is still delivered, as it is billed", async () => {
   // A non-streamed answer whose id (sent back in x-latch-provider-response-id) holds a character
   // outside Latin-1: Node refuses it in a header.
-  const odd = http.createServer((req, res) => {
+  const own = await gatewayInFrontOf((req, res) => {
     req.resume();
     req.on("end", () => {
       res.writeHead(200, { "content-type": "application/json" });
@@ -135,36 +150,26 @@ it("a response id that is no valid header value: the answer is still delivered, 
       );
     });
   });
-  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
-  const own = await startGateway({
-    latch,
-    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
+  const tenant = "odd-id";
+  await backends.quota.setLimit(tenant, 1_000_000);
+  const response = await fetch(`${own.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+    body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
   });
-  try {
-    const tenant = "odd-id";
-    await backends.quota.setLimit(tenant, 1_000_000);
-    const response = await fetch(`${own.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
-      body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
-    });
-    const text = await response.text();
-    expect(response.status, text).toBe(200);
-    expect(JSON.parse(text).choices[0].message.content).toBe("hello");
-    expect(response.headers.get("x-latch-status")).toBe("rated");
-    expect(response.headers.get("x-latch-provider-response-id")).toBe("chatcmpl-%E2%82%AC-1");
-    // Billed under the gateway's event id, the provider's id kept as it sent it.
-    const eventId = response.headers.get("x-latch-event-id") as string;
-    expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
-    const record = await backends.rated.current(eventId);
-    expect(record?.observation.meters.output_tokens).toBe(5);
-    expect(record?.observation.attributes).toEqual({ provider_response_id: "chatcmpl-\u20ac-1" });
-    await own.settled();
-    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
-  } finally {
-    await own.close();
-    await new Promise((resolve) => odd.close(resolve));
-  }
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  expect(JSON.parse(text).choices[0].message.content).toBe("hello");
+  expect(response.headers.get("x-latch-status")).toBe("rated");
+  expect(response.headers.get("x-latch-provider-response-id")).toBe("chatcmpl-%E2%82%AC-1");
+  // Billed under the gateway's event id, the provider's id kept as it sent it.
+  const eventId = response.headers.get("x-latch-event-id") as string;
+  expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+  const record = await backends.rated.current(eventId);
+  expect(record?.observation.meters.output_tokens).toBe(5);
+  expect(record?.observation.attributes).toEqual({ provider_response_id: "chatcmpl-\u20ac-1" });
+  await own.settled();
+  expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
 });
 
 it("a streamed response id holding line breaks cannot inject an event into the caller's stream", async () => {
@@ -173,7 +178,7 @@ it("a streamed response id holding line breaks cannot inject an event into the c
   // as sent, in the record's attributes only.
   const injected = 'chatcmpl-x\n\ndata: {"injected":true}\n\n';
   const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
-  const odd = http.createServer((req, res) => {
+  const own = await gatewayInFrontOf((req, res) => {
     req.resume();
     req.on("end", () => {
       res.writeHead(200, { "content-type": "text/event-stream" });
@@ -197,45 +202,35 @@ it("a streamed response id holding line breaks cannot inject an event into the c
       res.end("data: [DONE]\n\n");
     });
   });
-  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
-  const own = await startGateway({
-    latch,
-    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
+  const tenant = "odd-stream-id";
+  await backends.quota.setLimit(tenant, 1_000_000);
+  const response = await fetch(`${own.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+    body: JSON.stringify({
+      model: "gpt-4o",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 16,
+    }),
   });
-  try {
-    const tenant = "odd-stream-id";
-    await backends.quota.setLimit(tenant, 1_000_000);
-    const response = await fetch(`${own.url}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
-      body: JSON.stringify({
-        model: "gpt-4o",
-        stream: true,
-        stream_options: { include_usage: true },
-        messages: [{ role: "user", content: "hi" }],
-        max_tokens: 16,
-      }),
-    });
-    const text = await response.text();
-    expect(response.status, text).toBe(200);
-    // Every data line the caller sees is one the provider sent; the comment stays one line.
-    const dataLines = text.split("\n").filter((line) => line.startsWith("data:"));
-    expect(dataLines).toHaveLength(3);
-    expect(text.split("\n")).not.toContain('data: {"injected":true}');
-    const comment = text.split("\n").find((line) => line.startsWith(": latch event "));
-    const eventId = response.headers.get("x-latch-event-id") as string;
-    expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
-    expect(comment).toBe(`: latch event ${eventId} rated`);
-    expect(response.headers.get("x-latch-provider-response-id")).toBeNull(); // headers left before the id arrived
-    expect((await backends.rated.current(eventId))?.observation.attributes).toEqual({
-      provider_response_id: injected,
-    });
-    await own.settled();
-    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
-  } finally {
-    await own.close();
-    await new Promise((resolve) => odd.close(resolve));
-  }
+  const text = await response.text();
+  expect(response.status, text).toBe(200);
+  // Every data line the caller sees is one the provider sent; the comment stays one line.
+  const dataLines = text.split("\n").filter((line) => line.startsWith("data:"));
+  expect(dataLines).toHaveLength(3);
+  expect(text.split("\n")).not.toContain('data: {"injected":true}');
+  const comment = text.split("\n").find((line) => line.startsWith(": latch event "));
+  const eventId = response.headers.get("x-latch-event-id") as string;
+  expect(eventId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+  expect(comment).toBe(`: latch event ${eventId} rated`);
+  expect(response.headers.get("x-latch-provider-response-id")).toBeNull(); // headers left before the id arrived
+  expect((await backends.rated.current(eventId))?.observation.attributes).toEqual({
+    provider_response_id: injected,
+  });
+  await own.settled();
+  expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 15 });
 });
 
 it("a response id that can be no attribute (U+0000, a lone surrogate, 600 characters, 10 KB, a number, empty): the call is billed, the id left out", async () => {
@@ -255,7 +250,7 @@ it("a response id that can be no attribute (U+0000, a lone surrogate, 600 charac
   ];
   let next = 0;
   const chunk = (body: Record<string, unknown>) => `data: ${JSON.stringify(body)}\n\n`;
-  const odd = http.createServer((req, res) => {
+  const own = await gatewayInFrontOf((req, res) => {
     let body = "";
     req.setEncoding("utf8").on("data", (d: string) => {
       body += d;
@@ -289,47 +284,37 @@ it("a response id that can be no attribute (U+0000, a lone surrogate, 600 charac
       );
     });
   });
-  await new Promise<void>((resolve) => odd.listen(0, "127.0.0.1", resolve));
-  const own = await startGateway({
-    latch,
-    providerUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}`,
-  });
-  try {
-    const tenant = "unusable-id";
-    await backends.quota.setLimit(tenant, 1_000_000);
-    const eventIds: string[] = [];
-    for (const stream of [...ids.map(() => false), ...ids.map(() => true)]) {
-      const response = await fetch(`${own.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-latch-tenant": tenant },
-        body: JSON.stringify({
-          model: "gpt-4o",
-          messages: [{ role: "user", content: "hi" }],
-          max_tokens: 16,
-          ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-        }),
-      });
-      const text = await response.text();
-      expect(response.status, text).toBe(200);
-      const status = stream
-        ? /^: latch event (\S+) (\S+)$/m.exec(text)?.slice(1)
-        : [response.headers.get("x-latch-event-id"), response.headers.get("x-latch-status")];
-      expect(status?.[1], text).toBe("rated");
-      expect(status?.[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
-      expect(status?.[0]).toBe(response.headers.get("x-latch-event-id"));
-      expect(response.headers.get("x-latch-provider-response-id")).toBeNull();
-      eventIds.push(status?.[0] as string);
-    }
-    expect(new Set(eventIds).size).toBe(2 * ids.length);
-    for (const eventId of eventIds) {
-      const record = await backends.rated.current(eventId);
-      expect(record?.observation.meters.output_tokens).toBe(5);
-      expect(record?.observation.attributes).toBeUndefined();
-    }
-    await own.settled();
-    expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 2 * ids.length * 15 });
-  } finally {
-    await own.close();
-    await new Promise((resolve) => odd.close(resolve));
+  const tenant = "unusable-id";
+  await backends.quota.setLimit(tenant, 1_000_000);
+  const eventIds: string[] = [];
+  for (const stream of [...ids.map(() => false), ...ids.map(() => true)]) {
+    const response = await fetch(`${own.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-latch-tenant": tenant },
+      body: JSON.stringify({
+        model: "gpt-4o",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 16,
+        ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+      }),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    const status = stream
+      ? /^: latch event (\S+) (\S+)$/m.exec(text)?.slice(1)
+      : [response.headers.get("x-latch-event-id"), response.headers.get("x-latch-status")];
+    expect(status?.[1], text).toBe("rated");
+    expect(status?.[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:0:openai$/);
+    expect(status?.[0]).toBe(response.headers.get("x-latch-event-id"));
+    expect(response.headers.get("x-latch-provider-response-id")).toBeNull();
+    eventIds.push(status?.[0] as string);
   }
+  expect(new Set(eventIds).size).toBe(2 * ids.length);
+  for (const eventId of eventIds) {
+    const record = await backends.rated.current(eventId);
+    expect(record?.observation.meters.output_tokens).toBe(5);
+    expect(record?.observation.attributes).toBeUndefined();
+  }
+  await own.settled();
+  expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: 2 * ids.length * 15 });
 });

@@ -11,99 +11,51 @@
  * - the loop never overlaps itself and `stop()` waits for a run in progress.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Latch, LatchDecimal, type LatchWarning, type RatedUsageRecord } from "@latch/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type TestNatsServer } from "../../../packages/nats/test/support/nats-server.js";
-import {
-  createGatewayLatch,
-  type GatewayBackends,
-  type GatewayConfig,
-  openGatewayBackends,
-} from "../src/config.js";
+import { createGatewayLatch } from "../src/config.js";
 import { type FakeProvider, startFakeProvider } from "../src/fake-provider.js";
 import { startGateway } from "../src/gateway.js";
 import { startReconcileLoop } from "../src/reconcile-loop.js";
+import { DEPLOYMENTS, until, useDeployment } from "./support/deployments.js";
 
-const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-const deployments: Array<{ name: string; nats: boolean; pg: boolean }> = [
-  { name: "embedded default", nats: false, pg: false },
-  { name: "Postgres + Redis", nats: false, pg: true },
-  { name: "Postgres + Redis + NATS JetStream", nats: true, pg: true },
-];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  for (let waited = 0; ; waited += 100) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (waited >= timeoutMs) throw new Error(`${what}: not reached after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-describe.each(deployments)("on $name", ({ nats, pg }) => {
-  let dir: string;
-  let natsServer: TestNatsServer | undefined;
-  let backends: GatewayBackends;
-  let latch: Latch;
-  let provider: FakeProvider;
+describe.each(DEPLOYMENTS)("on $name", (deployment) => {
+  const { nats } = deployment;
   const warnings: LatchWarning[] = [];
-  const namespace = `gw_reconcile_${randomUUID().slice(0, 8)}`;
+  const gw = useDeployment(deployment, "reconcile", (w) => warnings.push(w));
+  const { namespace } = gw;
+  let provider: FakeProvider;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "latch-gateway-reconcile-"));
-    if (nats) natsServer = await startNatsServer();
-    const config: GatewayConfig = {
-      exportDir: join(dir, "out"),
-      namespace,
-      dropOnClose: true,
-      ...(pg ? { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL } : {}),
-      ...(natsServer ? { nats: { url: natsServer.url, stream: `T_${namespace}`, workers: 1 } } : {}),
-    };
-    backends = await openGatewayBackends(config);
-    latch = createGatewayLatch(backends, {
-      spoolPath: join(dir, "spool.jsonl"),
-      onWarning: (w) => warnings.push(w),
-    });
-    await latch.ready();
     provider = await startFakeProvider();
   }, 120_000);
 
   afterAll(async () => {
     await provider?.close();
-    await latch?.close();
-    await backends?.close();
-    await natsServer?.close();
-    await rm(dir, { recursive: true, force: true });
   }, 120_000);
 
-  const billedTokens = async (tenant: string) => {
-    const rows = await latch.summary({
-      start: "2000-01-01T00:00:00Z",
-      end: "2100-01-01T00:00:00Z",
-      groupBy: ["tenantId"],
-    });
-    const row = rows.find((r) => r.group.tenantId === tenant);
-    return { requests: row?.requests ?? 0, tokens: row?.totalTokens ?? 0 };
-  };
-
-  it("reconcile after the gateway's own settles commits the same units: no warning, spent unchanged", async () => {
-    const tenant = `served-${namespace}`;
-    await backends.quota.setLimit(tenant, 10_000_000);
+  /** 20 chat calls of `tenant` through a gateway on `latch`, each answered 200: their x-latch-status. */
+  const serveCalls = async (
+    latch: Latch,
+    tenant: string,
+    requestId: string,
+    content: (i: number) => string,
+  ) => {
     const gateway = await startGateway({ latch, providerUrl: provider.url });
     const statuses: string[] = [];
     try {
       for (let i = 0; i < 20; i++) {
         const res = await fetch(`${gateway.url}/v1/chat/completions`, {
           method: "POST",
-          headers: { "content-type": "application/json", "x-latch-tenant": tenant, "x-request-id": `r-${i}` },
+          headers: {
+            "content-type": "application/json",
+            "x-latch-tenant": tenant,
+            "x-request-id": `${requestId}-${i}`,
+          },
           body: JSON.stringify({
             model: "gpt-4o",
-            messages: [{ role: "user", content: `hello ${i}` }],
+            messages: [{ role: "user", content: content(i) }],
             max_tokens: 64,
           }),
         });
@@ -115,8 +67,25 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     } finally {
       await gateway.close();
     }
-    await backends.ingestDrained();
-    const settled = await backends.quota.balance(tenant);
+    return statuses;
+  };
+
+  const billedTokens = async (tenant: string) => {
+    const rows = await gw.latch.summary({
+      start: "2000-01-01T00:00:00Z",
+      end: "2100-01-01T00:00:00Z",
+      groupBy: ["tenantId"],
+    });
+    const row = rows.find((r) => r.group.tenantId === tenant);
+    return { requests: row?.requests ?? 0, tokens: row?.totalTokens ?? 0 };
+  };
+
+  it("reconcile after the gateway's own settles commits the same units: no warning, spent unchanged", async () => {
+    const tenant = `served-${namespace}`;
+    await gw.backends.quota.setLimit(tenant, 10_000_000);
+    const statuses = await serveCalls(gw.latch, tenant, "r", (i) => `hello ${i}`);
+    await gw.backends.ingestDrained();
+    const settled = await gw.backends.quota.balance(tenant);
     expect(settled.held).toBe(0);
     const billed = await until("all 20 calls stored", async () => {
       const b = await billedTokens(tenant);
@@ -127,26 +96,26 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     // horizon passed it), then: the same units again, nothing skipped, nothing charged twice.
     let holds = 0;
     await until("reconcile listed all 20 holds", async () => {
-      holds += (await latch.reconcileQuota()).holds;
+      holds += (await gw.latch.reconcileQuota()).holds;
       return holds >= 20 ? true : undefined;
     });
     console.log(
-      `[reconcile] ${nats ? "JetStream" : pg ? "Postgres + Redis" : "embedded"}: record() answered ${[...new Set(statuses)].join("/")}; ` +
+      `[reconcile] ${deployment.short}: record() answered ${[...new Set(statuses)].join("/")}; ` +
         `settled spent ${settled.spent}, billed ${billed.tokens}; reconcile committed ${holds} holds, ` +
         `warnings ${JSON.stringify(warnings.map((w) => w.code))}`,
     );
     expect(holds).toBe(20);
     expect(warnings.filter((w) => w.code === "quota_reconcile_skipped")).toEqual([]);
-    const after = await backends.quota.balance(tenant);
+    const after = await gw.backends.quota.balance(tenant);
     expect(after).toMatchObject({ spent: billed.tokens, held: 0 });
   }, 300_000);
 
   it("the loop commits a hold whose settle never happened with the record's units", async () => {
     const tenant = `lost-${namespace}`;
-    await backends.quota.setLimit(tenant, 1_000_000);
-    const hold = await latch.reserve({ account: tenant, amount: 5_000 });
+    await gw.backends.quota.setLimit(tenant, 1_000_000);
+    const hold = await gw.latch.reserve({ account: tenant, amount: 5_000 });
     if (!hold.granted) throw new Error(`reserve denied: ${hold.message}`);
-    const result = await latch.record(
+    const result = await gw.latch.record(
       {
         api: "openaiChat",
         usage: { prompt_tokens: 321, completion_tokens: 45, total_tokens: 366 },
@@ -167,13 +136,13 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     );
     expect(result.status).toBe(nats ? "accepted" : "rated");
     // No settle: the process "died" here.
-    expect(await backends.quota.balance(tenant)).toMatchObject({ spent: 0, held: 5_000 });
-    await backends.ingestDrained();
+    expect(await gw.backends.quota.balance(tenant)).toMatchObject({ spent: 0, held: 5_000 });
+    await gw.backends.ingestDrained();
     const errors: unknown[] = [];
-    const loop = startReconcileLoop(latch, { everyMs: 200, onError: (e) => errors.push(e) });
+    const loop = startReconcileLoop(gw.latch, { everyMs: 200, onError: (e) => errors.push(e) });
     try {
       const balance = await until("the loop committed the hold", async () => {
-        const b = await backends.quota.balance(tenant);
+        const b = await gw.backends.quota.balance(tenant);
         return b.held === 0 ? b : undefined;
       });
       const billed = await billedTokens(tenant);
@@ -192,13 +161,13 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     const micros = (r: RatedUsageRecord) => new LatchDecimal(r.total).times(1_000_000).ceil().toNumber();
     const quotaUnits = (_o: unknown, r?: RatedUsageRecord) => (r === undefined ? undefined : micros(r));
     const costWarnings: LatchWarning[] = [];
-    const costLatch = createGatewayLatch(backends, {
-      spoolPath: join(dir, "cost-spool.jsonl"),
+    const costLatch = createGatewayLatch(gw.backends, {
+      spoolPath: join(gw.dir, "cost-spool.jsonl"),
       onWarning: (w) => costWarnings.push(w),
       quotaUnits,
     });
     const tenant = `cost-${namespace}`;
-    await backends.quota.setLimit(tenant, 1_000_000_000_000);
+    await gw.backends.quota.setLimit(tenant, 1_000_000_000_000);
     // What each of the gateway's settles answered (it logs a thrown one and goes on).
     const settles: unknown[] = [];
     const settling: Latch = {
@@ -215,36 +184,16 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
           },
         ),
     };
-    const gateway = await startGateway({ latch: settling, providerUrl: provider.url });
-    const statuses: string[] = [];
-    try {
-      for (let i = 0; i < 20; i++) {
-        const res = await fetch(`${gateway.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-latch-tenant": tenant, "x-request-id": `c-${i}` },
-          body: JSON.stringify({
-            model: "gpt-4o",
-            messages: [{ role: "user", content: `what does call ${i} cost?` }],
-            max_tokens: 64,
-          }),
-        });
-        expect(res.status).toBe(200);
-        statuses.push(res.headers.get("x-latch-status") ?? "");
-        await res.arrayBuffer();
-      }
-      await gateway.settled();
-    } finally {
-      await gateway.close();
-    }
+    const statuses = await serveCalls(settling, tenant, "c", (i) => `what does call ${i} cost?`);
     expect(new Set(statuses)).toEqual(new Set([nats ? "accepted" : "rated"]));
     expect(settles).toEqual(Array.from({ length: 20 }, () => ({ settled: true })));
-    const settled = await backends.quota.balance(tenant);
+    const settled = await gw.backends.quota.balance(tenant);
     if (nats) {
       // Nothing charged yet, every hold still held: later reserves see it (never overspend).
       expect(settled.spent).toBe(0);
       expect(settled.held).toBeGreaterThan(0);
     }
-    await backends.ingestDrained();
+    await gw.backends.ingestDrained();
     const records = await until("all 20 calls stored", async () => {
       const page = await costLatch.lines({
         start: "2000-01-01T00:00:00Z",
@@ -261,9 +210,9 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
       holds += (await costLatch.reconcileQuota()).holds;
       return holds >= 20 ? true : undefined;
     });
-    const after = await backends.quota.balance(tenant);
+    const after = await gw.backends.quota.balance(tenant);
     console.log(
-      `[reconcile cost] ${nats ? "JetStream" : pg ? "Postgres + Redis" : "embedded"}: record() answered ${[...new Set(statuses)].join("/")}; ` +
+      `[reconcile cost] ${deployment.short}: record() answered ${[...new Set(statuses)].join("/")}; ` +
         `settled spent ${settled.spent} held ${settled.held}; stored cost ${cost} µUSD; reconcile committed ${holds} holds, ` +
         `spent ${after.spent} held ${after.held}; warnings ${JSON.stringify(costWarnings.map((w) => w.code))}`,
     );
@@ -273,7 +222,7 @@ describe.each(deployments)("on $name", ({ nats, pg }) => {
     expect(costWarnings.filter((w) => w.code === "settle_failed")).toEqual([]);
     // Once: a later run charges nothing more.
     expect((await costLatch.reconcileQuota()).holds).toBe(0);
-    expect((await backends.quota.balance(tenant)).spent).toBe(cost);
+    expect((await gw.backends.quota.balance(tenant)).spent).toBe(cost);
     await costLatch.close();
   }, 300_000);
 });

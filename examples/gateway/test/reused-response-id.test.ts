@@ -12,29 +12,11 @@
  * an attribute of the record: every call is stored once, with its tenant and its tokens.
  */
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { accumulateStream, type Latch, type RatedUsageRecord } from "@latch/core";
+import { accumulateStream, type RatedUsageRecord } from "@latch/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startNatsServer, type TestNatsServer } from "../../../packages/nats/test/support/nats-server.js";
-import {
-  createGatewayLatch,
-  type GatewayBackends,
-  type GatewayConfig,
-  openGatewayBackends,
-} from "../src/config.js";
 import { type FakeProvider, startFakeProvider } from "../src/fake-provider.js";
 import { type Gateway, startGateway } from "../src/gateway.js";
-
-const DATABASE_URL = process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
-
-const deployments: Array<{ name: string; nats: boolean; pg: boolean }> = [
-  { name: "embedded default", nats: false, pg: false },
-  { name: "Postgres + Redis", nats: false, pg: true },
-  { name: "Postgres + Redis + NATS JetStream", nats: true, pg: true },
-];
+import { DEPLOYMENTS, until, useDeployment } from "./support/deployments.js";
 
 /** The one id the provider answers every call of an API with. */
 const SAME_ID = { openaiChat: "chatcmpl-same", anthropic: "msg_same", gemini: "resp-same" } as const;
@@ -179,37 +161,14 @@ async function call(gateway: Gateway, tenant: string, shape: (typeof SHAPES)[num
   return served;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  for (let waited = 0; ; waited += 100) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (waited >= timeoutMs) throw new Error(`${what}: not reached after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-describe.each(deployments)("a provider that reuses one response id, on $name", ({ nats, pg }) => {
-  let dir: string;
-  let natsServer: TestNatsServer | undefined;
-  let backends: GatewayBackends;
-  let latch: Latch;
+describe.each(DEPLOYMENTS)("a provider that reuses one response id, on $name", (deployment) => {
+  const { nats } = deployment;
+  const gw = useDeployment(deployment, "sameid");
+  const { namespace } = gw;
   let provider: FakeProvider;
   let gateway: Gateway;
-  const namespace = `gw_sameid_${randomUUID().slice(0, 8)}`;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), "latch-gateway-sameid-"));
-    if (nats) natsServer = await startNatsServer();
-    const config: GatewayConfig = {
-      exportDir: join(dir, "out"),
-      namespace,
-      dropOnClose: true,
-      ...(pg ? { databaseUrl: DATABASE_URL, redisUrl: REDIS_URL } : {}),
-      ...(natsServer ? { nats: { url: natsServer.url, stream: `T_${namespace}`, workers: 1 } } : {}),
-    };
-    backends = await openGatewayBackends(config);
-    latch = createGatewayLatch(backends, { spoolPath: join(dir, "spool.jsonl"), onWarning: () => {} });
-    await latch.ready();
     // Each answer's usage still derives from its own request id: same id, different usage.
     provider = await startFakeProvider({
       responseId: (_requestId, derived) =>
@@ -219,28 +178,24 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
             ? SAME_ID.anthropic
             : SAME_ID.gemini,
     });
-    gateway = await startGateway({ latch, providerUrl: provider.url });
+    gateway = await startGateway({ latch: gw.latch, providerUrl: provider.url });
   }, 120_000);
 
   afterAll(async () => {
     await gateway?.close();
     await provider?.close();
-    await latch?.close();
-    await backends?.close();
-    await natsServer?.close();
-    await rm(dir, { recursive: true, force: true });
   }, 120_000);
 
   it("every call from two tenants is answered, stored once under its own event id with its own tokens and tenant, the provider's id kept as an attribute", async () => {
     const tenants = [`ta-${namespace}`, `tb-${namespace}`];
-    for (const tenant of tenants) await backends.quota.setLimit(tenant, 10_000_000);
+    for (const tenant of tenants) await gw.backends.quota.setLimit(tenant, 10_000_000);
     const served: Served[] = [];
     // Each shape twice per tenant, both tenants at once.
     for (let round = 0; round < 2; round++)
       for (const shape of SHAPES)
         served.push(...(await Promise.all(tenants.map((tenant) => call(gateway, tenant, shape)))));
     await gateway.settled();
-    await backends.ingestDrained();
+    await gw.backends.ingestDrained();
 
     for (const s of served) {
       const what = `${s.tenant} ${s.shape}`;
@@ -258,7 +213,7 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
     for (const s of served) {
       const record = await until<RatedUsageRecord>(
         `${s.eventId} stored`,
-        async () => (await backends.rated.current(s.eventId as string)) ?? undefined,
+        async () => (await gw.backends.rated.current(s.eventId as string)) ?? undefined,
       );
       const what = `${s.tenant} ${s.shape} ${s.eventId}`;
       expect(record.observation.subject.tenantId, what).toBe(s.tenant);
@@ -274,7 +229,7 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
       const mine = served.filter((s) => s.tenant === tenant);
       const servedTokens = mine.reduce((sum, s) => sum + s.tokens, 0);
       // Stored once each, nothing else: the tenant's records are exactly its calls.
-      const page = await latch.lines({
+      const page = await gw.latch.lines({
         start: "2000-01-01T00:00:00Z",
         end: "2100-01-01T00:00:00Z",
         filters: { tenantId: tenant },
@@ -282,7 +237,7 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
       });
       expect(page.items.map((r) => r.observation.eventId).sort()).toEqual(mine.map((s) => s.eventId).sort());
       const [row] = (
-        await latch.summary({
+        await gw.latch.summary({
           start: "2000-01-01T00:00:00Z",
           end: "2100-01-01T00:00:00Z",
           groupBy: ["tenantId"],
@@ -291,7 +246,7 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
       expect(row?.requests).toBe(mine.length);
       expect(row?.totalTokens).toBe(servedTokens);
       // Charged what was stored: no call charged and lost.
-      expect(await backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: servedTokens });
+      expect(await gw.backends.quota.balance(tenant)).toMatchObject({ held: 0, spent: servedTokens });
     }
     for (const s of served) {
       const what = `${s.tenant} ${s.shape}`;
@@ -305,7 +260,7 @@ describe.each(deployments)("a provider that reuses one response id, on $name", (
       expect(s.headerResponseId, what).toBe(s.format === "json" ? SAME_ID[s.api] : null);
     }
     console.log(
-      `[same response id] ${nats ? "JetStream" : pg ? "Postgres + Redis" : "embedded"}: ${served.length} calls, ` +
+      `[same response id] ${deployment.short}: ${served.length} calls, ` +
         `${new Set(served.map((s) => s.eventId)).size} event ids, ${served.reduce((n, s) => n + s.tokens, 0)} tokens served and stored`,
     );
   }, 300_000);

@@ -9,7 +9,7 @@
  * PUBLISHES (default 20,000), INFLIGHT (default 8) and ROUNDS (default 3) change the run.
  */
 import { randomBytes } from "node:crypto";
-import { parseObservation, type UsageObservation } from "@latch/core";
+import type { UsageObservation } from "@latch/core";
 import { jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import {
@@ -19,28 +19,20 @@ import {
   messageId,
   natsIngestLog,
 } from "../src/index.js";
+// The tests' server address and observation (1,000 input + 200 output tokens of gpt-4o).
+import { NATS_URL, observation } from "../test/support/fixtures.js";
 
-const url = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const publishes = Number(process.env.PUBLISHES ?? 20_000);
 const inflight = Number(process.env.INFLIGHT ?? 8);
 const rounds = Number(process.env.ROUNDS ?? 3);
 
 const stream = `BENCH_ACK_${process.pid}_${randomBytes(3).toString("hex")}`;
 const names = ingestNames(stream);
-const nc = await connect({ servers: url });
-const quiet = await connect({ servers: url, noAsyncTraces: true });
+const nc = await connect({ servers: NATS_URL });
+const quiet = await connect({ servers: NATS_URL, noAsyncTraces: true });
 await ensureIngestStreams(nc, { stream });
 
-const base = parseObservation({
-  eventId: "bench",
-  subject: { tenantId: "acme" },
-  meters: { input_tokens: 1_000, output_tokens: 200 },
-  model: { billableModel: "gpt-4o" },
-  provider: { providerId: "openai" },
-  source: { kind: "provider_reported" },
-  outcome: { kind: "success" },
-  timing: { startedAt: "2026-02-14T09:30:00Z", completedAt: "2026-02-14T09:30:01Z" },
-});
+const base = observation("bench");
 let serial = 0;
 function batch(): UsageObservation[] {
   return Array.from({ length: publishes }, () => ({ ...base, eventId: `bench-${serial++}:0:openai` }));

@@ -1,45 +1,29 @@
 import { migrate } from "@latch/postgres";
 import { jetstream } from "@nats-io/jetstream";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import {
-  DEAD_LETTER_HEADERS,
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestNames,
-  natsIngestLog,
-} from "../src/index.js";
-import {
-  connectNats,
-  DATABASE_URL,
-  freshStream,
-  NATS_URL,
-  observation,
-  waitFor,
-} from "./support/fixtures.js";
+import { DEAD_LETTER_HEADERS, ingestNames, natsIngestLog } from "../src/index.js";
+import { DATABASE_URL, NATS_URL, observation, waitFor } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 import { runIngestBin, startIngestBin } from "./support/ingest-bin.js";
 
-const stream = freshStream("bin");
+const ingest = useTestIngest();
+const stream = ingest.stream("bin");
 const schema = `latch_nats_${stream.toLowerCase()}`;
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
-let nc: NatsConnection;
 
 beforeAll(async () => {
-  nc = await connectNats();
-  await ensureIngestStreams(nc, { stream });
   await migrate(pool, { schema });
 });
 
 afterAll(async () => {
-  await deleteIngestStreams(nc, stream);
-  await nc.drain();
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool.end();
 });
 
 it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async () => {
-  const log = natsIngestLog({ connection: nc, stream });
+  const log = natsIngestLog({ connection: ingest.nc, stream });
   for (let i = 0; i < 20; i++) await log.publish(observation(`bin-${i}:0:openai`));
   const { child, output, exited } = startIngestBin({
     stream,
@@ -63,7 +47,7 @@ it("latch-ingest stores what was published, and stops cleanly on SIGTERM", async
 
 it("latch-ingest replay-dead-letters publishes the chosen dead letters back and says how many", async () => {
   const names = ingestNames(stream);
-  const js = jetstream(nc);
+  const js = jetstream(ingest.nc);
   const dead = (code: string, seq: number) => {
     const h = headers();
     h.set(DEAD_LETTER_HEADERS.code, code);

@@ -5,25 +5,20 @@
  * naming the closed connection, no message is lost (the unacknowledged ones are redelivered
  * to the next worker) and none is stored twice.
  */
-import { MemoryRatedRecordStore, type UsageObservation } from "@latch/core";
+import type { UsageObservation } from "@latch/core";
 import type { AppendResult } from "@latch/core/adapter";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestLag,
-  natsIngestLog,
-  runIngestWorker,
-} from "../src/index.js";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { ensureIngestStreams, natsIngestLog, runIngestWorker } from "../src/index.js";
 import {
   CountingObservationStore,
   connectNats,
   freshStream,
+  memoryStores,
   observation,
-  pricing,
   waitFor,
 } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 import { startNatsServer } from "./support/nats-server.js";
 
 /** Appends wait until `open()`: the messages stay in the worker's hand meanwhile. */
@@ -43,40 +38,22 @@ class GatedObservationStore extends CountingObservationStore {
   }
 }
 
-let admin: NatsConnection;
-const streams: string[] = [];
-
-beforeAll(async () => {
-  admin = await connectNats();
-});
-afterAll(async () => {
-  for (const s of streams) await deleteIngestStreams(admin, s);
-  await admin.drain();
-});
-
-async function freshIngest(label: string): Promise<string> {
-  const stream = freshStream(label);
-  streams.push(stream);
-  await ensureIngestStreams(admin, { stream });
-  return stream;
-}
+const ingest = useTestIngest();
 
 describe("a worker whose connection ends under it", () => {
   it("closed with messages in hand: done rejects, and the next worker stores each message once", async () => {
-    const stream = await freshIngest("inhand");
+    const stream = await ingest.fresh("inhand");
     const ids = Array.from({ length: 3 }, (_, i) => `inhand-${i}:0:openai`);
-    const log = natsIngestLog({ connection: admin, stream });
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     for (const id of ids) await log.publish(observation(id));
-    const observations = new GatedObservationStore();
-    const rated = new MemoryRatedRecordStore();
+    const stores = memoryStores(new GatedObservationStore());
+    const { observations, rated } = stores;
     const connection = await connectNats();
     const events: string[] = [];
     const first = await runIngestWorker({
+      ...stores,
       nats: connection,
       stream,
-      observations,
-      rated,
-      pricing: pricing(),
       ackWaitMs: 2_000,
       fetchExpiresMs: 1_000,
       onEvent: (e) => events.push(e.kind),
@@ -90,19 +67,14 @@ describe("a worker whose connection ends under it", () => {
     // The next worker (a new connection) gets them again after the ack wait: found stored, not stored twice.
     const again = await connectNats();
     const second = await runIngestWorker({
+      ...stores,
       nats: again,
       stream,
-      observations,
-      rated,
-      pricing: pricing(),
       fetchExpiresMs: 1_000,
       onEvent: () => {},
     });
     try {
-      await waitFor("the consumer to drain", async () => {
-        const lag = await ingestLag(admin, stream);
-        return lag.pending === 0 && lag.ackPending === 0;
-      });
+      await waitFor("the consumer to drain", () => ingest.drained(stream));
       expect(second.stats().redelivered).toBe(ids.length);
       for (const id of ids) {
         expect(observations.appended.get(id)).toBe(1);
@@ -115,14 +87,12 @@ describe("a worker whose connection ends under it", () => {
   }, 90_000);
 
   it("drained while the worker waits in a fetch: the worker ends (done rejects) instead of fetching forever", async () => {
-    const stream = await freshIngest("drain");
+    const stream = await ingest.fresh("drain");
     const connection = await connectNats();
     const worker = await runIngestWorker({
+      ...memoryStores(),
       nats: connection,
       stream,
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
       fetchExpiresMs: 1_000,
       onEvent: () => {},
     });
@@ -144,14 +114,11 @@ describe("a worker whose connection ends under it", () => {
         maxReconnectAttempts: 2,
         reconnectTimeWait: 200,
       });
-      const observations = new CountingObservationStore();
-      const rated = new MemoryRatedRecordStore();
+      const stores = memoryStores();
       const worker = await runIngestWorker({
+        ...stores,
         nats: connection,
         stream,
-        observations,
-        rated,
-        pricing: pricing(),
         fetchExpiresMs: 1_000,
         onEvent: () => {},
       });
@@ -163,17 +130,15 @@ describe("a worker whose connection ends under it", () => {
       const log = natsIngestLog({ connection: again, stream });
       await log.publish(observation("giveup-1:0:openai"));
       const next = await runIngestWorker({
+        ...stores,
         nats: again,
         stream,
-        observations,
-        rated,
-        pricing: pricing(),
         fetchExpiresMs: 1_000,
         onEvent: () => {},
       });
       await waitFor(
         "the new worker to store it",
-        async () => observations.appended.get("giveup-1:0:openai") === 1,
+        async () => stores.observations.appended.get("giveup-1:0:openai") === 1,
       );
       await next.stop();
       await again.close();

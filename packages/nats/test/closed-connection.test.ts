@@ -1,19 +1,10 @@
-import { MemoryObservationStore, MemoryRatedRecordStore } from "@latch/core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteIngestStreams, ensureIngestStreams, runIngestWorker } from "../src/index.js";
-import { connectNats, freshStream, pricing } from "./support/fixtures.js";
+import { MemoryObservationStore } from "@latch/core";
+import { describe, expect, it } from "vitest";
+import { runIngestWorker } from "../src/index.js";
+import { connectNats, memoryStores } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
-const stream = freshStream("closed");
-let admin: Awaited<ReturnType<typeof connectNats>>;
-
-beforeAll(async () => {
-  admin = await connectNats();
-  await ensureIngestStreams(admin, { stream });
-});
-afterAll(async () => {
-  await deleteIngestStreams(admin, stream);
-  await admin.drain();
-});
+const stream = useTestIngest().stream("closed");
 
 describe("an ingest worker whose connection is closed for good", () => {
   it("ends: `done` (and `stop()`) reject naming the closed connection, instead of fetching forever", async () => {
@@ -22,9 +13,7 @@ describe("an ingest worker whose connection is closed for good", () => {
     const worker = await runIngestWorker({
       nats: connection,
       stream,
-      observations: new MemoryObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
+      ...memoryStores(new MemoryObservationStore()),
       fetchExpiresMs: 1_000,
       onEvent: (e) => events.push(e.kind),
     });
@@ -39,9 +28,7 @@ describe("an ingest worker whose connection is closed for good", () => {
     const worker = await runIngestWorker({
       nats: connection,
       stream,
-      observations: new MemoryObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
+      ...memoryStores(new MemoryObservationStore()),
       fetchExpiresMs: 1_000,
       onEvent: () => {},
     });

@@ -1,25 +1,10 @@
-import { LatchValidationError, MemoryRatedRecordStore, type UsageObservation } from "@latch/core";
+import { LatchValidationError, type UsageObservation } from "@latch/core";
 import type { AppendResult } from "@latch/core/adapter";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestLag,
-  ingestNames,
-  natsIngestLog,
-  replayDeadLetters,
-  runIngestWorker,
-} from "../src/index.js";
-import {
-  CountingObservationStore,
-  connectNats,
-  freshStream,
-  observation,
-  pricing,
-  waitFor,
-} from "./support/fixtures.js";
+import { describe, expect, it } from "vitest";
+import { ingestNames, natsIngestLog, replayDeadLetters, runIngestWorker } from "../src/index.js";
+import { CountingObservationStore, memoryStores, observation, waitFor } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
 /**
  * A store with a bug: it refuses some eventIds as invalid input (a permanent error, so the
@@ -34,65 +19,57 @@ class BuggyObservationStore extends CountingObservationStore {
   }
 }
 
-let nc: NatsConnection;
-const stream = freshStream("replay");
+const ingest = useTestIngest();
+const stream = ingest.stream("replay");
 const names = ingestNames(stream);
 
-beforeAll(async () => {
-  nc = await connectNats();
-  await ensureIngestStreams(nc, { stream });
-});
-afterAll(async () => {
-  await deleteIngestStreams(nc, stream);
-  await nc.drain();
-});
-
 async function deadLetterCount(): Promise<number> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(ingest.nc);
   return (await jsm.streams.info(names.deadLetterStream)).state.messages;
 }
 
 async function drain(worker: Awaited<ReturnType<typeof runIngestWorker>>, settled: () => boolean) {
   await waitFor("the worker to settle every message", async () => settled());
-  await waitFor("the consumer to drain", async () => {
-    const lag = await ingestLag(nc, stream);
-    return lag.pending === 0 && lag.ackPending === 0;
-  });
+  await waitFor("the consumer to drain", () => ingest.drained(stream));
   return worker.stop();
 }
 
 describe("replayDeadLetters", () => {
   it("publishes the chosen dead letters back once the cause is fixed; each is stored once, the rest kept", async () => {
-    const log = natsIngestLog({ connection: nc, stream });
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const ids = ["ok-1:0:openai", "bug-1:0:openai", "bug-2:0:openai"];
     for (const id of ids) await log.publish(observation(id));
-    await jetstream(nc).publish(names.subject, new TextEncoder().encode("{ not json"), { msgID: "junk" });
+    await jetstream(ingest.nc).publish(names.subject, new TextEncoder().encode("{ not json"), {
+      msgID: "junk",
+    });
 
-    const buggy = {
-      observations: new BuggyObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-    };
-    const first = await runIngestWorker({ ...buggy, nats: nc, stream, concurrency: 1, onEvent: () => {} });
+    const buggy = memoryStores(new BuggyObservationStore());
+    const first = await runIngestWorker({
+      ...buggy,
+      nats: ingest.nc,
+      stream,
+      concurrency: 1,
+      onEvent: () => {},
+    });
     const s1 = await drain(first, () => first.stats().stored + first.stats().deadLettered === 4);
     expect(s1).toMatchObject({ stored: 1, deadLettered: 3 });
     expect(await deadLetterCount()).toBe(3);
 
     // Only the dead letters of the bug: the message that is not JSON stays dead.
-    expect(await replayDeadLetters(nc, { stream, codes: ["invalid_input"] })).toEqual({
+    expect(await replayDeadLetters(ingest.nc, { stream, codes: ["invalid_input"] })).toEqual({
       replayed: 2,
       kept: 1,
     });
     expect(await deadLetterCount()).toBe(1);
     // A second replay finds nothing of that code.
-    expect(await replayDeadLetters(nc, { stream, codes: ["invalid_input"] })).toEqual({
+    expect(await replayDeadLetters(ingest.nc, { stream, codes: ["invalid_input"] })).toEqual({
       replayed: 0,
       kept: 1,
     });
 
     // The fixed deployment stores them, on the same stores as the first (ok-1 is not stored twice).
     buggy.observations.fixed = true;
-    const second = await runIngestWorker({ ...buggy, nats: nc, stream, onEvent: () => {} });
+    const second = await runIngestWorker({ ...buggy, nats: ingest.nc, stream, onEvent: () => {} });
     const s2 = await drain(second, () => second.stats().stored === 2);
     expect(s2).toMatchObject({ stored: 2, deadLettered: 0 });
     for (const id of ids) expect(buggy.observations.appended.get(id)).toBe(1);
@@ -100,12 +77,7 @@ describe("replayDeadLetters", () => {
   }, 120_000);
 
   it("on an empty dead-letter stream replays nothing", async () => {
-    const empty = freshStream("replay_empty");
-    await ensureIngestStreams(nc, { stream: empty });
-    try {
-      expect(await replayDeadLetters(nc, { stream: empty })).toEqual({ replayed: 0, kept: 0 });
-    } finally {
-      await deleteIngestStreams(nc, empty);
-    }
+    const empty = await ingest.fresh("replay_empty");
+    expect(await replayDeadLetters(ingest.nc, { stream: empty })).toEqual({ replayed: 0, kept: 0 });
   });
 });

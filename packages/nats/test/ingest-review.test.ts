@@ -1,63 +1,21 @@
-// Found by an adversarial review: a conflicting payload under a known eventId was dropped as a
-// stream duplicate, and a deployment fault dead-lettered every message.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLatch, MemoryRatedRecordStore, type UsageObservation } from "@latch/core";
+import { createLatch, type UsageObservation } from "@latch/core";
 import { SchemaNotMigratedError } from "@latch/postgres";
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  type IngestWorker,
-  type IngestWorkerEvent,
-  ingestNames,
-  natsIngestLog,
-  runIngestWorker,
-} from "../src/index.js";
-import {
-  CountingObservationStore,
-  connectNats,
-  freshStream,
-  observation,
-  pricing,
-  waitFor,
-} from "./support/fixtures.js";
+import { describe, expect, it } from "vitest";
+import { type IngestWorkerEvent, ingestNames, natsIngestLog } from "../src/index.js";
+import { CountingObservationStore, memoryStores, observation, waitFor } from "./support/fixtures.js";
+import { useTempDir, useTestIngest } from "./support/hooks.js";
 
-let nc: NatsConnection;
-let spoolRoot: string;
-const streams: string[] = [];
-const workers: IngestWorker[] = [];
-
-beforeAll(async () => {
-  nc = await connectNats();
-  spoolRoot = await mkdtemp(join(tmpdir(), "latch-nats-review-"));
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.stop()));
-  for (const stream of streams) await deleteIngestStreams(nc, stream);
-  await nc.drain();
-  await rm(spoolRoot, { recursive: true, force: true });
-});
-
-async function freshLog(label: string): Promise<string> {
-  const stream = freshStream(label);
-  streams.push(stream);
-  await ensureIngestStreams(nc, { stream });
-  return stream;
-}
+const ingest = useTestIngest();
+const spoolRoot = useTempDir("latch-nats-review-");
 
 describe("ingest log: conflicting payloads and deployment faults", () => {
   it("a second record() of an eventId with a DIFFERENT payload is not silently accepted and dropped", async () => {
     // Inline (no ingest log) the second call throws idempotency_conflict to the caller.
     const inline = createLatch({
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      spoolDir: join(spoolRoot, "inline"),
+      ...memoryStores(),
+      spoolDir: join(spoolRoot.path, "inline"),
       onWarning: () => {},
     });
     await inline.record(observation("conf-1:0:openai"));
@@ -71,18 +29,16 @@ describe("ingest log: conflicting payloads and deployment faults", () => {
     // Through the log, inside the duplicate window: the stream deduplicates a repeat of the
     // same call, but a different payload under the same eventId is a new message (it reaches a
     // worker, whose store answers idempotency_conflict and dead-letters it) — never dropped.
-    const stream = await freshLog("conf");
+    const stream = await ingest.fresh("conf");
     const latch = createLatch({
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      ingest: natsIngestLog({ connection: nc, stream }),
-      spoolDir: join(spoolRoot, "conf"),
+      ...memoryStores(),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
+      spoolDir: join(spoolRoot.path, "conf"),
       onWarning: () => {},
     });
     expect((await latch.record(observation("conf-1:0:openai"))).status).toBe("accepted");
     expect((await latch.record(observation("conf-1:0:openai"))).status).toBe("accepted");
-    const info = async () => (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+    const info = async () => (await (await jetstreamManager(ingest.nc)).streams.info(stream)).state.messages;
     expect(await info()).toBe(1);
     expect((await latch.record(observation("conf-1:0:openai", { outputTokens: 90_000 }))).status).toBe(
       "accepted",
@@ -92,7 +48,7 @@ describe("ingest log: conflicting payloads and deployment faults", () => {
   });
 
   it("a deployment fault (schema_not_migrated) is retried, not dead-lettered for every message", async () => {
-    const stream = await freshLog("deploy");
+    const stream = await ingest.fresh("deploy");
     const observations = new (class extends CountingObservationStore {
       migrated = false;
       override async append(obs: UsageObservation, signal?: AbortSignal) {
@@ -101,29 +57,24 @@ describe("ingest log: conflicting payloads and deployment faults", () => {
       }
     })();
     const latch = createLatch({
-      observations,
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      ingest: natsIngestLog({ connection: nc, stream }),
-      spoolDir: join(spoolRoot, "deploy"),
+      ...memoryStores(observations),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
+      spoolDir: join(spoolRoot.path, "deploy"),
       onWarning: () => {},
     });
     for (let i = 0; i < 3; i++)
       expect((await latch.record(observation(`deploy-${i}:0:openai`))).status).toBe("accepted");
     const events: IngestWorkerEvent[] = [];
-    const worker = await runIngestWorker({
-      observations,
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      nats: nc,
+    const worker = await ingest.startWorker({
+      ...memoryStores(observations),
+      nats: ingest.nc,
       stream,
       retryDelayMs: 1_000,
       onEvent: (e) => events.push(e),
     });
-    workers.push(worker);
     await waitFor("the worker to see all three", async () => worker.stats().messages >= 3);
     observations.migrated = true; // the operator runs migrate()
-    const dead = await (await jetstreamManager(nc)).streams.info(ingestNames(stream).deadLetterStream);
+    const dead = await (await jetstreamManager(ingest.nc)).streams.info(ingestNames(stream).deadLetterStream);
     // On main all three calls are already in the dead-letter stream: out of billing for good
     // (nothing replays dead letters), after a fault the operator fixes in minutes.
     expect(dead.state.messages).toBe(0);

@@ -1,86 +1,41 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createLatch, MemoryRatedRecordStore, type RecordResult } from "@latch/core";
+import { createLatch, type RecordResult } from "@latch/core";
 import { CorruptRecordError } from "@latch/core/errors";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
 import {
   DEAD_LETTER_HEADERS,
-  deleteIngestStreams,
   ensureIngestStreams,
-  type IngestWorker,
   ingestLag,
   ingestNames,
   natsIngestLog,
-  runIngestWorker,
 } from "../src/index.js";
 import {
   COST_PER_CALL,
-  CountingObservationStore,
   connectNats,
   DAY,
   freshStream,
+  memoryStores,
   NATS_URL,
   observation,
-  pricing,
   waitFor,
 } from "./support/fixtures.js";
+import { useTempDir, useTestIngest } from "./support/hooks.js";
 import { startTcpProxy } from "./support/tcp-proxy.js";
 
-let nc: NatsConnection;
-let spoolRoot: string;
-const streams: string[] = [];
-const workers: IngestWorker[] = [];
-
-beforeAll(async () => {
-  nc = await connectNats();
-  spoolRoot = await mkdtemp(join(tmpdir(), "latch-nats-"));
-});
-
-afterAll(async () => {
-  await Promise.all(workers.map((w) => w.stop()));
-  for (const stream of streams) await deleteIngestStreams(nc, stream);
-  await nc.drain();
-  await rm(spoolRoot, { recursive: true, force: true });
-});
-
-async function freshLog(label: string): Promise<string> {
-  const stream = freshStream(label);
-  streams.push(stream);
-  await ensureIngestStreams(nc, { stream });
-  return stream;
-}
-
-function memoryStores() {
-  return {
-    observations: new CountingObservationStore(),
-    rated: new MemoryRatedRecordStore(),
-    pricing: pricing(),
-  };
-}
-
-async function startWorker(options: Parameters<typeof runIngestWorker>[0]): Promise<IngestWorker> {
-  const worker = await runIngestWorker({ onEvent: () => {}, ...options });
-  workers.push(worker);
-  return worker;
-}
-
-async function drained(stream: string, durable?: string): Promise<boolean> {
-  const lag = await ingestLag(nc, stream, durable);
-  return lag.pending === 0 && lag.ackPending === 0;
-}
+const ingest = useTestIngest();
+const spoolRoot = useTempDir("latch-nats-");
 
 describe("natsIngestLog with createLatch({ ingest })", () => {
   it("answers accepted once the stream holds the observation, and a duplicate publish is stored once", async () => {
-    const stream = await freshLog("dup");
+    const stream = await ingest.fresh("dup");
     const stores = memoryStores();
-    const log = natsIngestLog({ connection: nc, stream });
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const latch = createLatch({
       ...stores,
       ingest: log,
-      spoolDir: join(spoolRoot, "dup"),
+      spoolDir: join(spoolRoot.path, "dup"),
       onWarning: () => {},
     });
     const obs = observation("dup-1:0:openai");
@@ -90,14 +45,14 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     // Published again (a gateway retry): the stream acknowledges it as a duplicate and keeps one.
     expect(await log.publish(obs)).toEqual({ duplicate: true });
     expect((await latch.record(obs)).status).toBe("accepted");
-    const info = await (await jetstreamManager(nc)).streams.info(stream);
+    const info = await (await jetstreamManager(ingest.nc)).streams.info(stream);
     expect(info.state.messages).toBe(1);
     // Nothing is stored until a worker has run.
     expect(await stores.observations.get("dup-1:0:openai")).toBeUndefined();
 
-    const worker = await startWorker({ ...stores, nats: nc, stream });
+    const worker = await ingest.startWorker({ ...stores, nats: ingest.nc, stream });
     await waitFor("the worker to store the call", async () => (await latch.summary(DAY))[0]?.requests === 1);
-    await waitFor("the consumer to drain", () => drained(stream));
+    await waitFor("the consumer to drain", () => ingest.drained(stream));
     expect(stores.observations.appended.get("dup-1:0:openai")).toBe(1);
     expect(await latch.summary(DAY)).toMatchObject([{ requests: 1, costByCurrency: { USD: COST_PER_CALL } }]);
     expect((await worker.stop()).stored).toBe(1);
@@ -105,15 +60,14 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
   });
 
   it("spools while the stream is missing, and a later flushSpool publishes what was spooled", async () => {
-    const stream = freshStream("outage"); // not created yet: every publish fails
-    streams.push(stream);
+    const stream = ingest.track("outage"); // not created yet: every publish fails
     const stores = memoryStores();
     const warnings: string[] = [];
     const latch = createLatch({
       ...stores,
-      ingest: natsIngestLog({ connection: nc, stream, timeoutMs: 1_000 }),
+      ingest: natsIngestLog({ connection: ingest.nc, stream, timeoutMs: 1_000 }),
       retry: { attempts: 2, baseDelayMs: 10 },
-      spoolDir: join(spoolRoot, "outage"),
+      spoolDir: join(spoolRoot.path, "outage"),
       onWarning: (w) => warnings.push(w.code),
     });
     await latch.ready();
@@ -125,11 +79,11 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     // While the stream is still missing, a flush keeps everything spooled.
     expect(await latch.flushSpool()).toMatchObject({ replayed: 0, remaining: 5 });
 
-    await ensureIngestStreams(nc, { stream });
+    await ensureIngestStreams(ingest.nc, { stream });
     expect(await latch.flushSpool()).toMatchObject({ replayed: 5, remaining: 0 });
-    expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(5);
+    expect((await (await jetstreamManager(ingest.nc)).streams.info(stream)).state.messages).toBe(5);
 
-    await startWorker({ ...stores, nats: nc, stream });
+    await ingest.startWorker({ ...stores, nats: ingest.nc, stream });
     await waitFor(
       "the worker to store the spooled calls",
       async () => (await latch.summary(DAY))[0]?.requests === 5,
@@ -140,11 +94,11 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
   });
 
   it("spools when the NATS connection is closed, and replays through a working one", async () => {
-    const stream = await freshLog("closed");
+    const stream = await ingest.fresh("closed");
     const stores = memoryStores();
     const closed = await connectNats();
     await closed.close();
-    const spoolDir = join(spoolRoot, "closed");
+    const spoolDir = join(spoolRoot.path, "closed");
     const down = createLatch({
       ...stores,
       ingest: natsIngestLog({ connection: closed, stream }),
@@ -157,17 +111,17 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     // The next process (or instance) on the same spool replays into the log on start.
     const up = createLatch({
       ...stores,
-      ingest: natsIngestLog({ connection: nc, stream }),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
       spoolDir,
       onWarning: () => {},
     });
     await up.ready();
-    expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(1);
+    expect((await (await jetstreamManager(ingest.nc)).streams.info(stream)).state.messages).toBe(1);
     await up.close();
   });
 
   it("spools without waiting out timeouts while NATS is unreachable, and publishes the spool once it is back", async () => {
-    const stream = await freshLog("away");
+    const stream = await ingest.fresh("away");
     const target = new URL(NATS_URL);
     const proxy = await startTcpProxy(target.hostname, Number(target.port || 4222));
     const connection = await connect({
@@ -179,7 +133,7 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
     const latch = createLatch({
       ...stores,
       ingest: natsIngestLog({ connection, stream }),
-      spoolDir: join(spoolRoot, "away"),
+      spoolDir: join(spoolRoot.path, "away"),
       onWarning: () => {},
     });
     try {
@@ -196,7 +150,7 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
       expect(Date.now() - t0).toBeLessThan(4_000);
       await proxy.up();
       await waitFor("the client to reconnect", async () => (await latch.flushSpool()).remaining === 0);
-      expect((await (await jetstreamManager(nc)).streams.info(stream)).state.messages).toBe(3);
+      expect((await (await jetstreamManager(ingest.nc)).streams.info(stream)).state.messages).toBe(3);
     } finally {
       await latch.close();
       await connection.close();
@@ -205,13 +159,13 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
   });
 
   it("sends poison messages to the dead-letter stream with their error code, and stores the rest", async () => {
-    const stream = await freshLog("poison");
+    const stream = await ingest.fresh("poison");
     const names = ingestNames(stream);
     const stores = memoryStores();
-    const js = jetstream(nc);
+    const js = jetstream(ingest.nc);
     const encode = (o: unknown) => new TextEncoder().encode(typeof o === "string" ? o : JSON.stringify(o));
     const good = observation("poison-ok:0:openai");
-    await natsIngestLog({ connection: nc, stream }).publish(good);
+    await natsIngestLog({ connection: ingest.nc, stream }).publish(good);
     await js.publish(names.subject, encode("{ not json"), { msgID: "p-1" });
     await js.publish(
       names.subject,
@@ -225,15 +179,15 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
       msgID: "p-3",
     });
 
-    const worker = await startWorker({ ...stores, nats: nc, stream, concurrency: 1 });
+    const worker = await ingest.startWorker({ ...stores, nats: ingest.nc, stream, concurrency: 1 });
     await waitFor(
       "the consumer to drain",
       async () => worker.stats().stored + worker.stats().deadLettered === 4,
     );
-    await waitFor("the consumer to drain", () => drained(stream));
+    await waitFor("the consumer to drain", () => ingest.drained(stream));
     expect(worker.stats()).toMatchObject({ stored: 1, deadLettered: 3 });
 
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(ingest.nc);
     const dead = await jsm.streams.info(names.deadLetterStream);
     expect(dead.state.messages).toBe(3);
     const codes: string[] = [];
@@ -250,18 +204,18 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
   });
 
   it("two workers of one consumer group store every one of 3,000 events exactly once", async () => {
-    const stream = await freshLog("group");
+    const stream = await ingest.fresh("group");
     const stores = memoryStores();
     const latch = createLatch({
       ...stores,
-      ingest: natsIngestLog({ connection: nc, stream }),
-      spoolDir: join(spoolRoot, "group"),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
+      spoolDir: join(spoolRoot.path, "group"),
       onWarning: () => {},
     });
     const second = await connectNats();
     try {
-      const a = await startWorker({ ...stores, nats: nc, stream, batchSize: 100 });
-      const b = await startWorker({ ...stores, nats: second, stream, batchSize: 100 });
+      const a = await ingest.startWorker({ ...stores, nats: ingest.nc, stream, batchSize: 100 });
+      const b = await ingest.startWorker({ ...stores, nats: second, stream, batchSize: 100 });
       const total = 3_000;
       const ids = Array.from({ length: total }, (_, i) => `group-${i}:0:openai`);
       for (let i = 0; i < total; i += 64) {
@@ -273,7 +227,7 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
         async () => (await latch.summary(DAY))[0]?.requests === total,
         120_000,
       );
-      await waitFor("the consumer to drain", () => drained(stream));
+      await waitFor("the consumer to drain", () => ingest.drained(stream));
       const sa = await a.stop();
       const sb = await b.stop();
       expect(sa.stored).toBeGreaterThan(0);
@@ -292,7 +246,7 @@ describe("natsIngestLog with createLatch({ ingest })", () => {
 
 describe("a stored rated record that does not parse", () => {
   it("is dead-lettered as corrupt_record (the observation stays stored), not redelivered for as long as the message lives", async () => {
-    const stream = await freshLog("corrupt");
+    const stream = await ingest.fresh("corrupt");
     const names = ingestNames(stream);
     const stores = memoryStores();
     // A rated store whose record of one event does not parse (a fault no real store here can be
@@ -309,13 +263,13 @@ describe("a stored rated record that does not parse", () => {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    const log = natsIngestLog({ connection: nc, stream });
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     await log.publish(observation(bad));
     await log.publish(observation("corrupt-ok:0:openai"));
-    const worker = await startWorker({
+    const worker = await ingest.startWorker({
       ...stores,
       rated,
-      nats: nc,
+      nats: ingest.nc,
       stream,
       concurrency: 1,
       retryDelayMs: 50,
@@ -324,9 +278,9 @@ describe("a stored rated record that does not parse", () => {
       "both messages handled",
       async () => worker.stats().stored + worker.stats().deadLettered === 2,
     );
-    await waitFor("the consumer to drain", () => drained(stream));
+    await waitFor("the consumer to drain", () => ingest.drained(stream));
     expect(worker.stats()).toMatchObject({ stored: 1, deadLettered: 1, retried: 0 });
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(ingest.nc);
     const dead = await jsm.streams.getMessage(names.deadLetterStream, { seq: 1 });
     expect(dead?.header.get(DEAD_LETTER_HEADERS.code)).toBe("corrupt_record");
     expect(await stores.observations.get(bad)).toBeDefined();
@@ -336,31 +290,31 @@ describe("a stored rated record that does not parse", () => {
 
 describe("ingestLag", () => {
   it("before any worker created the group's consumer: every message of the stream is pending", async () => {
-    const stream = await freshLog("lag-no-consumer");
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("lag-no-consumer");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     for (let i = 0; i < 3; i++) await log.publish(observation(`lag-early-${i}`));
-    expect(await ingestLag(nc, stream)).toEqual({ pending: 3, ackPending: 0 });
+    expect(await ingestLag(ingest.nc, stream)).toEqual({ pending: 3, ackPending: 0 });
     // Once a worker runs, the consumer's own figures, down to 0.
     const stores = memoryStores();
-    await startWorker({ ...stores, nats: nc, stream });
-    await waitFor("the consumer to drain", () => drained(stream));
-    expect(await ingestLag(nc, stream)).toEqual({ pending: 0, ackPending: 0 });
+    await ingest.startWorker({ ...stores, nats: ingest.nc, stream });
+    await waitFor("the consumer to drain", () => ingest.drained(stream));
+    expect(await ingestLag(ingest.nc, stream)).toEqual({ pending: 0, ackPending: 0 });
   });
 
   it("a misspelt durable on a stream whose group consumer exists is an error naming both", async () => {
-    const stream = await freshLog("lag-misspelt");
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("lag-misspelt");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     await log.publish(observation("lag-misspelt-0"));
     const stores = memoryStores();
-    await startWorker({ ...stores, nats: nc, stream });
-    await waitFor("the consumer to drain", () => drained(stream));
-    await expect(ingestLag(nc, stream, "latch-ingset")).rejects.toThrow(
+    await ingest.startWorker({ ...stores, nats: ingest.nc, stream });
+    await waitFor("the consumer to drain", () => ingest.drained(stream));
+    await expect(ingestLag(ingest.nc, stream, "latch-ingset")).rejects.toThrow(
       /consumer "latch-ingset" not found on stream .*its consumers: "latch-ingest"/,
     );
-    expect(await ingestLag(nc, stream, "latch-ingest")).toEqual({ pending: 0, ackPending: 0 });
+    expect(await ingestLag(ingest.nc, stream, "latch-ingest")).toEqual({ pending: 0, ackPending: 0 });
   });
 
   it("a stream that does not exist is still an error", async () => {
-    await expect(ingestLag(nc, freshStream("lag-missing"))).rejects.toThrow(/stream not found/i);
+    await expect(ingestLag(ingest.nc, freshStream("lag-missing"))).rejects.toThrow(/stream not found/i);
   });
 });

@@ -3,20 +3,12 @@
 // and never stored), and an eventId with CR/LF could not be published at all (spooled, every
 // replay failing again). Two DIFFERENT eventIds must never be deduplicated into one.
 import { jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { deleteIngestStreams, ensureIngestStreams, natsIngestLog } from "../src/index.js";
-import { connectNats, freshStream, observation } from "./support/fixtures.js";
+import { expect, it } from "vitest";
+import { natsIngestLog } from "../src/index.js";
+import { observation } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
-let nc: NatsConnection;
-const streams: string[] = [];
-beforeAll(async () => {
-  nc = await connectNats();
-});
-afterAll(async () => {
-  for (const s of streams) await deleteIngestStreams(nc, s);
-  await nc.drain();
-});
+const ingest = useTestIngest();
 
 const PAIRS: Array<[string, string]> = [
   ["evt-1", "evt-1 "],
@@ -28,10 +20,8 @@ const PAIRS: Array<[string, string]> = [
 
 for (const [a, b] of PAIRS) {
   it(`distinct eventIds ${JSON.stringify(a)} and ${JSON.stringify(b)} are both stored`, async () => {
-    const stream = freshStream("msgid");
-    streams.push(stream);
-    await ensureIngestStreams(nc, { stream });
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("msgid");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const results: unknown[] = [];
     for (const id of [a, b]) {
       try {
@@ -40,7 +30,7 @@ for (const [a, b] of PAIRS) {
         results.push(`threw: ${(error as Error).message}`);
       }
     }
-    const info = await (await jetstreamManager(nc)).streams.info(stream);
+    const info = await (await jetstreamManager(ingest.nc)).streams.info(stream);
     expect({ results, messages: info.state.messages }).toEqual({
       results: [{ duplicate: false }, { duplicate: false }],
       messages: 2,

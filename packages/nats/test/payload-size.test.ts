@@ -5,23 +5,14 @@
 //   subject) could not be dead-lettered (its headers pushed it over max_payload): it was handed
 //   back and redelivered forever, and the lag never drained;
 // - an observation with 13,000 custom meters (under 1 MiB) cost a worker ~2.5 s of CPU to parse.
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import {
-  createLatch,
-  type IngestLog,
-  MemoryRatedRecordStore,
-  parseObservation,
-  type UsageObservation,
-} from "@latch/core";
+import { createLatch, type IngestLog, parseObservation, type UsageObservation } from "@latch/core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   DEAD_LETTER_HEADERS,
-  deleteIngestStreams,
-  ensureIngestStreams,
   type IngestWorkerEvent,
   ingestLag,
   ingestNames,
@@ -29,23 +20,11 @@ import {
   replayDeadLetters,
   runIngestWorker,
 } from "../src/index.js";
-import {
-  CountingObservationStore,
-  connectNats,
-  freshStream,
-  observation,
-  pricing,
-  waitFor,
-} from "./support/fixtures.js";
+import { memoryStores, observation, waitFor } from "./support/fixtures.js";
+import { useTempDir, useTestIngest } from "./support/hooks.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
-let root: string;
-beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "latch-nats-size-"));
-});
-afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
-});
+const root = useTempDir("latch-nats-size-");
 
 /** Valid for core (64 attributes, each value 256 bytes), ~100 KB as JSON: U+0001 is escaped as \u0001. */
 function bigObservation(eventId: string): UsageObservation {
@@ -56,32 +35,26 @@ function bigObservation(eventId: string): UsageObservation {
 
 describe("an observation larger than the server's max_payload", () => {
   let server: TestNatsServer;
-  let nc: NatsConnection;
-  const stream = freshStream("size");
-
   beforeAll(async () => {
-    const config = join(root, "small.conf");
+    const config = join(root.path, "small.conf");
     await writeFile(config, "max_payload: 65536\n");
     server = await startNatsServer({ args: ["-c", config] });
-    nc = await connect({ servers: server.url, timeout: 5_000 });
-    await ensureIngestStreams(nc, { stream });
   }, 90_000);
   afterAll(async () => {
-    await deleteIngestStreams(nc, stream).catch(() => undefined);
-    await nc?.close();
     await server?.close();
   });
+  // Registered after the server's hooks: connects once it runs, and is done before it stops.
+  const ingest = useTestIngest({ connect: () => connect({ servers: server.url, timeout: 5_000 }) });
+  const stream = ingest.stream("size");
 
   it("is refused at record() with invalid_input naming its largest field, not spooled", async () => {
-    expect(nc.info?.max_payload).toBe(65_536);
+    expect(ingest.nc.info?.max_payload).toBe(65_536);
     const big = bigObservation("size-big-1");
     expect(JSON.stringify(big).length).toBeGreaterThan(65_536);
-    const spoolDir = join(root, "refused");
+    const spoolDir = join(root.path, "refused");
     const latch = createLatch({
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      ingest: natsIngestLog({ connection: nc, stream }),
+      ...memoryStores(),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
       spoolDir,
       onWarning: () => {},
     });
@@ -101,13 +74,11 @@ describe("an observation larger than the server's max_payload", () => {
   }, 60_000);
 
   it("already spooled, it is set aside in rejected/ and the entries after it are published", async () => {
-    const spoolDir = join(root, "spooled");
+    const spoolDir = join(root.path, "spooled");
     // Spooled by a gateway whose log was down (or by a version without the size check).
     const down: IngestLog = { publish: () => Promise.reject(new Error("NATS is unreachable")) };
     const before = createLatch({
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
+      ...memoryStores(),
       ingest: down,
       spoolDir,
       retry: { attempts: 1 },
@@ -119,10 +90,8 @@ describe("an observation larger than the server's max_payload", () => {
 
     const warnings: string[] = [];
     const after = createLatch({
-      observations: new CountingObservationStore(),
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
-      ingest: natsIngestLog({ connection: nc, stream }),
+      ...memoryStores(),
+      ingest: natsIngestLog({ connection: ingest.nc, stream }),
       spoolDir,
       onWarning: (w) => warnings.push(`${w.code}: ${w.message}`),
     });
@@ -137,28 +106,19 @@ describe("an observation larger than the server's max_payload", () => {
     expect(rejected).toHaveLength(1);
     expect(await readFile(join(spoolDir, "rejected", rejected[0] as string), "utf8")).toContain("size-big-2");
     // size-small-1 of the test before, and size-small-2 now.
-    expect(await ingestLag(nc, stream)).toEqual({ pending: 2, ackPending: 0 });
+    expect(await ingestLag(ingest.nc, stream)).toEqual({ pending: 2, ackPending: 0 });
     await after.close();
   }, 60_000);
 });
 
 describe("a message as large as the server takes, on the log's subject", () => {
-  let nc: NatsConnection;
-  const stream = freshStream("huge");
-
-  beforeAll(async () => {
-    nc = await connectNats();
-    await ensureIngestStreams(nc, { stream });
-  });
-  afterAll(async () => {
-    await deleteIngestStreams(nc, stream);
-    await nc.close();
-  });
+  const ingest = useTestIngest();
+  const stream = ingest.stream("huge");
 
   it("is dead-lettered (its body cut to fit, the original length in a header), never redelivered forever", async () => {
     const names = ingestNames(stream);
-    const js = jetstream(nc);
-    const max = nc.info?.max_payload ?? 0;
+    const js = jetstream(ingest.nc);
+    const max = ingest.nc.info?.max_payload ?? 0;
     const garbage = new Uint8Array(max - 200).fill(0x78);
     await js.publish(names.subject, garbage);
     // A JSON observation with 13,000 custom meters (~950 KB): refused by the meter bound at once.
@@ -169,22 +129,18 @@ describe("a message as large as the server takes, on the log's subject", () => {
     await js.publish(names.subject, manyMeters);
     await js.publish(names.subject, new TextEncoder().encode(JSON.stringify(observation("huge-ok"))));
 
-    const observations = new CountingObservationStore();
+    const stores = memoryStores();
+    const { observations } = stores;
     const events: IngestWorkerEvent[] = [];
     const worker = await runIngestWorker({
-      nats: nc,
+      ...stores,
+      nats: ingest.nc,
       stream,
-      observations,
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
       retryDelayMs: 100,
       onEvent: (e) => events.push(e),
     });
     try {
-      await waitFor("the log drained", async () => {
-        const lag = await ingestLag(nc, stream);
-        return lag.pending + lag.ackPending === 0;
-      });
+      await waitFor("the log drained", () => ingest.drained(stream));
     } finally {
       await worker.stop();
     }
@@ -198,7 +154,7 @@ describe("a message as large as the server takes, on the log's subject", () => {
     expect(observations.appended.get("huge-ok")).toBe(1);
     expect(observations.appended.has("huge-meters")).toBe(false);
 
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(ingest.nc);
     const info = await jsm.streams.info(names.deadLetterStream);
     expect(info.state.messages).toBe(2);
     const first = await jsm.streams.getMessage(names.deadLetterStream, { seq: info.state.first_seq });
@@ -213,6 +169,9 @@ describe("a message as large as the server takes, on the log's subject", () => {
     expect(meterLetter?.header.has(DEAD_LETTER_HEADERS.truncated)).toBe(false);
 
     // A cut body is not the message: a replay keeps it.
-    expect(await replayDeadLetters(nc, { stream, codes: ["not_json"] })).toEqual({ replayed: 0, kept: 2 });
+    expect(await replayDeadLetters(ingest.nc, { stream, codes: ["not_json"] })).toEqual({
+      replayed: 0,
+      kept: 2,
+    });
   }, 90_000);
 });

@@ -8,48 +8,56 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestNames,
-  messageId,
-  natsIngestLog,
-} from "../src/index.js";
+import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { ensureIngestStreams, ingestNames, messageId, natsIngestLog } from "../src/index.js";
 import { connectNats, freshStream, NATS_URL, observation, waitFor } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
-let nc: NatsConnection;
-const streams: string[] = [];
+const ingest = useTestIngest();
+/** Streams of no ingest log (plain JetStream streams), deleted after the tests. */
 const extraStreams: string[] = [];
-
-beforeAll(async () => {
-  nc = await connectNats();
-});
 afterAll(async () => {
-  for (const s of streams) await deleteIngestStreams(nc, s);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(ingest.nc);
   for (const s of extraStreams) await jsm.streams.delete(s).catch(() => false);
-  await nc.drain();
 });
-
-async function freshLog(label: string): Promise<string> {
-  const stream = freshStream(label);
-  streams.push(stream);
-  await ensureIngestStreams(nc, { stream });
-  return stream;
-}
 
 async function storedMessages(stream: string): Promise<{ messages: number; first: number; last: number }> {
-  const { state } = await (await jetstreamManager(nc)).streams.info(stream);
+  const { state } = await (await jetstreamManager(ingest.nc)).streams.info(stream);
   return { messages: state.messages, first: state.first_seq, last: state.last_seq };
 }
 
 /** A plain subscriber on the log's subject (no stream behind it): it keeps what it gets, answers nothing. */
-function silentResponder(connection: NatsConnection, stream: string): { received: Msg[] } {
+async function silentResponder(connection: NatsConnection, stream: string): Promise<{ received: Msg[] }> {
   const received: Msg[] = [];
   connection.subscribe(ingestNames(stream).subject, { callback: (_err, msg) => void received.push(msg) });
+  await connection.flush();
   return { received };
+}
+
+/** A connection of the test's own, closed when the test finishes (unless the test closed it). */
+async function testConnection(): Promise<NatsConnection> {
+  const connection = await connectNats();
+  onTestFinished(async () => {
+    if (!connection.isClosed()) await connection.close();
+  });
+  return connection;
+}
+
+/**
+ * `count` publishes of a log on a connection of the test's own, each waiting for its ack: a silent
+ * subscriber (on another connection of the test's own) took the messages, and no stream exists.
+ */
+async function waitingPublishes(label: string, count: number) {
+  const stream = freshStream(label);
+  const { received } = await silentResponder(await testConnection(), stream);
+  const connection = await testConnection();
+  const log = natsIngestLog({ connection, stream, timeoutMs: 30_000 });
+  const waiting = Array.from({ length: count }, (_, i) =>
+    outcome(log.publish(observation(`${label}-${i + 1}:0:openai`))),
+  );
+  await waitFor("the publishes to reach the subscriber", async () => received.length === count);
+  return { stream, connection, log, waiting };
 }
 
 async function outcome(p: Promise<unknown>): Promise<unknown> {
@@ -61,15 +69,15 @@ async function outcome(p: Promise<unknown>): Promise<unknown> {
 
 describe("natsIngestLog's acknowledgements", () => {
   it("acknowledges a publish, and the same message id again as a duplicate stored once", async () => {
-    const stream = await freshLog("ack");
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("ack");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const obs = observation("ack-1:0:openai");
     expect(await log.publish(obs)).toEqual({ duplicate: false });
     expect(await log.publish(obs)).toEqual({ duplicate: true });
     expect(await log.publish(observation("ack-2:0:openai"))).toEqual({ duplicate: false });
     expect(await storedMessages(stream)).toEqual({ messages: 2, first: 1, last: 2 });
     // What it sent: the same headers js.publish({ msgID, expect: { streamName } }) sent.
-    const js = (await jetstreamManager(nc)).streams;
+    const js = (await jetstreamManager(ingest.nc)).streams;
     const stored = await js.getMessage(stream, { seq: 1 });
     expect(stored?.header.get("Nats-Msg-Id")).toBe(messageId(obs));
     expect(stored?.header.get("Nats-Expected-Stream")).toBe(stream);
@@ -78,7 +86,7 @@ describe("natsIngestLog's acknowledgements", () => {
 
   it("rejects at once when no stream captures the subject (no responders), not after its timeout", async () => {
     const stream = freshStream("nostream"); // never created
-    const log = natsIngestLog({ connection: nc, stream, timeoutMs: 20_000 });
+    const log = natsIngestLog({ connection: ingest.nc, stream, timeoutMs: 20_000 });
     const t0 = Date.now();
     await expect(log.publish(observation("none-1:0:openai"))).rejects.toThrow(
       new RegExp(
@@ -92,9 +100,9 @@ describe("natsIngestLog's acknowledgements", () => {
     const stream = freshStream("expected"); // the log's stream: never created
     const other = freshStream("other");
     extraStreams.push(other);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(ingest.nc);
     await jsm.streams.add({ name: other, subjects: [ingestNames(stream).subject] });
-    const log = natsIngestLog({ connection: nc, stream });
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const error = (await outcome(log.publish(observation("exp-1:0:openai")))) as Error &
       Record<string, unknown>;
     expect(error).toBeInstanceOf(Error);
@@ -114,96 +122,66 @@ describe("natsIngestLog's acknowledgements", () => {
   });
 
   it("times out when nothing acknowledges, and a late reply afterwards changes nothing", async () => {
-    const stream = freshStream("silent"); // no stream: a plain subscriber takes the messages
-    streams.push(stream);
-    const responder = await connectNats();
-    try {
-      const { received } = silentResponder(responder, stream);
-      await responder.flush();
-      const log = natsIngestLog({ connection: nc, stream, timeoutMs: 1_000 });
-      const t0 = Date.now();
-      await expect(log.publish(observation("late-1:0:openai"))).rejects.toThrow(
-        `${stream} did not acknowledge a publish on latch.ingest.${stream} within 1000 ms`,
-      );
-      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
-      expect(received).toHaveLength(1);
-      const first = received[0] as Msg;
+    const stream = ingest.track("silent"); // no stream: a plain subscriber takes the messages
+    const responder = await testConnection();
+    const { received } = await silentResponder(responder, stream);
+    const log = natsIngestLog({ connection: ingest.nc, stream, timeoutMs: 1_000 });
+    const t0 = Date.now();
+    await expect(log.publish(observation("late-1:0:openai"))).rejects.toThrow(
+      `${stream} did not acknowledge a publish on latch.ingest.${stream} within 1000 ms`,
+    );
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(received).toHaveLength(1);
+    const first = received[0] as Msg;
 
-      // A second publish waits; the first one's (late) ack must not answer it.
-      const second = outcome(log.publish(observation("late-2:0:openai")));
-      await waitFor("the second publish to reach the subscriber", async () => received.length === 2);
-      expect(first.reply).not.toBe(received[1]?.reply);
-      const ack = new TextEncoder().encode(JSON.stringify({ stream, seq: 1 }));
-      first.respond(ack);
-      // Nor does an ack forged for the next token of a counter (the tokens carry a random part).
-      const inbox = (first.reply ?? "").replace(/[^.]+$/, "");
-      for (const guess of ["1", "10", "100000000", "1zzzzzzzz"]) responder.publish(inbox + guess, ack);
-      await responder.flush();
-      expect(String(await second)).toMatch(/did not acknowledge a publish .* within 1000 ms/);
+    // A second publish waits; the first one's (late) ack must not answer it.
+    const second = outcome(log.publish(observation("late-2:0:openai")));
+    await waitFor("the second publish to reach the subscriber", async () => received.length === 2);
+    expect(first.reply).not.toBe(received[1]?.reply);
+    const ack = new TextEncoder().encode(JSON.stringify({ stream, seq: 1 }));
+    first.respond(ack);
+    // Nor does an ack forged for the next token of a counter (the tokens carry a random part).
+    const inbox = (first.reply ?? "").replace(/[^.]+$/, "");
+    for (const guess of ["1", "10", "100000000", "1zzzzzzzz"]) responder.publish(inbox + guess, ack);
+    await responder.flush();
+    expect(String(await second)).toMatch(/did not acknowledge a publish .* within 1000 ms/);
 
-      // The log still works once the stream exists.
-      await ensureIngestStreams(nc, { stream });
-      expect(await log.publish(observation("late-3:0:openai"))).toEqual({ duplicate: false });
-      expect((await storedMessages(stream)).messages).toBe(1);
-    } finally {
-      await responder.close();
-    }
+    // The log still works once the stream exists.
+    await ensureIngestStreams(ingest.nc, { stream });
+    expect(await log.publish(observation("late-3:0:openai"))).toEqual({ duplicate: false });
+    expect((await storedMessages(stream)).messages).toBe(1);
   });
 
   it("rejects what waits at once when the connection is closed, and every publish after it", async () => {
-    const stream = freshStream("closing");
-    const responder = await connectNats();
-    const connection = await connectNats();
-    try {
-      const { received } = silentResponder(responder, stream);
-      await responder.flush();
-      const log = natsIngestLog({ connection, stream, timeoutMs: 30_000 });
-      const waiting = [1, 2, 3].map((i) => outcome(log.publish(observation(`closing-${i}:0:openai`))));
-      await waitFor("the publishes to reach the subscriber", async () => received.length === 3);
-      const t0 = Date.now();
-      await connection.close();
-      for (const result of await Promise.all(waiting))
-        expect(String(result)).toContain(
-          `NATS stopped delivering acknowledgements (the connection is closed or draining): ${stream} not published`,
-        );
-      expect(Date.now() - t0).toBeLessThan(5_000);
-      await expect(log.publish(observation("closing-4:0:openai"))).rejects.toThrow(
-        `NATS is unreachable: ${stream} not published`,
+    const { stream, connection, log, waiting } = await waitingPublishes("closing", 3);
+    const t0 = Date.now();
+    await connection.close();
+    for (const result of await Promise.all(waiting))
+      expect(String(result)).toContain(
+        `NATS stopped delivering acknowledgements (the connection is closed or draining): ${stream} not published`,
       );
-    } finally {
-      await responder.close();
-      if (!connection.isClosed()) await connection.close();
-    }
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await expect(log.publish(observation("closing-4:0:openai"))).rejects.toThrow(
+      `NATS is unreachable: ${stream} not published`,
+    );
   });
 
   it("rejects what waits when the connection is drained, and every publish from the drain on", async () => {
-    const stream = freshStream("draining");
-    const responder = await connectNats();
-    const connection = await connectNats();
-    try {
-      const { received } = silentResponder(responder, stream);
-      await responder.flush();
-      const log = natsIngestLog({ connection, stream, timeoutMs: 30_000 });
-      const waiting = [1, 2].map((i) => outcome(log.publish(observation(`draining-${i}:0:openai`))));
-      await waitFor("the publishes to reach the subscriber", async () => received.length === 2);
-      const t0 = Date.now();
-      const drained = connection.drain();
-      await expect(log.publish(observation("draining-3:0:openai"))).rejects.toThrow(
-        `NATS is unreachable: ${stream} not published`,
-      );
-      for (const result of await Promise.all(waiting))
-        expect(String(result)).toMatch(/NATS stopped delivering acknowledgements.* not published/);
-      expect(Date.now() - t0).toBeLessThan(5_000);
-      await drained;
-    } finally {
-      await responder.close();
-      if (!connection.isClosed()) await connection.close();
-    }
+    const { stream, connection, log, waiting } = await waitingPublishes("draining", 2);
+    const t0 = Date.now();
+    const drained = connection.drain();
+    await expect(log.publish(observation("draining-3:0:openai"))).rejects.toThrow(
+      `NATS is unreachable: ${stream} not published`,
+    );
+    for (const result of await Promise.all(waiting))
+      expect(String(result)).toMatch(/NATS stopped delivering acknowledgements.* not published/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await drained;
   });
 
   it("acknowledges 1,000 concurrent publishes, each stored once under its own sequence", async () => {
-    const stream = await freshLog("many");
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("many");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const results = await Promise.all(
       Array.from({ length: 1_000 }, (_, i) => log.publish(observation(`many-${i}:0:openai`))),
     );
@@ -218,8 +196,8 @@ describe("natsIngestLog's acknowledgements", () => {
   });
 
   it("publishes and deduplicates hostile eventIds (NUL, lone surrogate, CR/LF, 10 KB) by their hashed message id", async () => {
-    const stream = await freshLog("hostile");
-    const log = natsIngestLog({ connection: nc, stream });
+    const stream = await ingest.fresh("hostile");
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const ids = ["nul\u0000id", "surrogate\ud800id", "crlf\r\nNats-Msg-Id: x", "x".repeat(10_240)];
     // parseObservation refuses NUL, lone surrogates and > 256 characters; the log is given them anyway.
     const hostile = (eventId: string) => ({ ...observation("hostile-base"), eventId });
@@ -229,12 +207,12 @@ describe("natsIngestLog's acknowledgements", () => {
   });
 
   it("two ingest logs on one connection each get their own acks (and errors)", async () => {
-    const a = await freshLog("twoA");
-    const b = await freshLog("twoB");
+    const a = await ingest.fresh("twoA");
+    const b = await ingest.fresh("twoB");
     const missing = freshStream("twoMissing");
-    const logA = natsIngestLog({ connection: nc, stream: a });
-    const logB = natsIngestLog({ connection: nc, stream: b });
-    const logMissing = natsIngestLog({ connection: nc, stream: missing });
+    const logA = natsIngestLog({ connection: ingest.nc, stream: a });
+    const logB = natsIngestLog({ connection: ingest.nc, stream: b });
+    const logMissing = natsIngestLog({ connection: ingest.nc, stream: missing });
     const [ra, rb, rm] = await Promise.all([
       Promise.all(Array.from({ length: 100 }, (_, i) => logA.publish(observation(`two-${i}:0:openai`)))),
       Promise.all(Array.from({ length: 100 }, (_, i) => logB.publish(observation(`two-${i}:0:openai`)))),
@@ -248,53 +226,49 @@ describe("natsIngestLog's acknowledgements", () => {
 
   it("rejects replies that are not an acknowledgement of its stream (garbage, other stream, status)", async () => {
     const stream = freshStream("garbage");
-    const responder = await connectNats();
-    try {
-      const bodies: Array<string | undefined> = [
-        "{ not json",
-        "null",
-        "[1,2]",
-        JSON.stringify({ stream: "SOMEONE_ELSE", seq: 1 }),
-        JSON.stringify({ stream, seq: "1" }),
-        JSON.stringify({ error: { code: 503, err_code: 10077, description: "x".repeat(5_000) } }),
-        undefined, // a 500 status message
-      ];
-      let n = 0;
-      responder.subscribe(ingestNames(stream).subject, {
-        callback: (_err, msg) => {
-          const body = bodies[n++];
-          if (body === undefined) {
-            const h = headers(500, "Boom");
-            msg.respond(new Uint8Array(), { headers: h });
-          } else msg.respond(new TextEncoder().encode(body));
-        },
-      });
-      await responder.flush();
-      const log = natsIngestLog({ connection: nc, stream, timeoutMs: 10_000 });
-      const messages: string[] = [];
-      for (let i = 0; i < bodies.length; i++) {
-        const result = await outcome(log.publish(observation(`garbage-${i}:0:openai`)));
-        expect(result).toBeInstanceOf(Error);
-        messages.push((result as Error).message);
-      }
-      expect(messages.slice(0, 5)).toEqual([
-        `${stream} answered a publish with 10 bytes that are not JSON`,
-        `${stream} answered a publish with no acknowledgement of it: not published`,
-        `${stream} answered a publish with no acknowledgement of it: not published`,
-        `${stream} answered a publish with no acknowledgement of it: not published`,
-        `${stream} answered a publish with no acknowledgement of it: not published`,
-      ]);
-      expect(messages[5]).toMatch(/^JetStream refused a publish .*: x{200}… \(status 503, err_code 10077\)$/);
-      expect(messages[6]).toBe(
-        `NATS answered 500 Boom to a publish on latch.ingest.${stream}: ${stream} not published`,
-      );
-    } finally {
-      await responder.close();
+    const responder = await testConnection();
+    const bodies: Array<string | undefined> = [
+      "{ not json",
+      "null",
+      "[1,2]",
+      JSON.stringify({ stream: "SOMEONE_ELSE", seq: 1 }),
+      JSON.stringify({ stream, seq: "1" }),
+      JSON.stringify({ error: { code: 503, err_code: 10077, description: "x".repeat(5_000) } }),
+      undefined, // a 500 status message
+    ];
+    let n = 0;
+    responder.subscribe(ingestNames(stream).subject, {
+      callback: (_err, msg) => {
+        const body = bodies[n++];
+        if (body === undefined) {
+          const h = headers(500, "Boom");
+          msg.respond(new Uint8Array(), { headers: h });
+        } else msg.respond(new TextEncoder().encode(body));
+      },
+    });
+    await responder.flush();
+    const log = natsIngestLog({ connection: ingest.nc, stream, timeoutMs: 10_000 });
+    const messages: string[] = [];
+    for (let i = 0; i < bodies.length; i++) {
+      const result = await outcome(log.publish(observation(`garbage-${i}:0:openai`)));
+      expect(result).toBeInstanceOf(Error);
+      messages.push((result as Error).message);
     }
+    expect(messages.slice(0, 5)).toEqual([
+      `${stream} answered a publish with 10 bytes that are not JSON`,
+      `${stream} answered a publish with no acknowledgement of it: not published`,
+      `${stream} answered a publish with no acknowledgement of it: not published`,
+      `${stream} answered a publish with no acknowledgement of it: not published`,
+      `${stream} answered a publish with no acknowledgement of it: not published`,
+    ]);
+    expect(messages[5]).toMatch(/^JetStream refused a publish .*: x{200}… \(status 503, err_code 10077\)$/);
+    expect(messages[6]).toBe(
+      `NATS answered 500 Boom to a publish on latch.ingest.${stream}: ${stream} not published`,
+    );
   });
 
   it("honours the connection's inboxPrefix for its reply subscription", async () => {
-    const stream = await freshLog("prefix");
+    const stream = await ingest.fresh("prefix");
     const connection = await connect({ servers: NATS_URL, inboxPrefix: "_LATCH_TEST_INBOX" });
     const seen: string[] = [];
     const spy = await connectNats();
@@ -386,8 +360,7 @@ describe("natsIngestLog when its server goes away (a nats-server of the test's o
       maxReconnectAttempts: -1,
     });
     try {
-      const { received } = silentResponder(responder, stream);
-      await responder.flush();
+      const { received } = await silentResponder(responder, stream);
       const log = natsIngestLog({ connection: publisher, stream, timeoutMs: 120_000 });
       const waiting = outcome(log.publish(observation("drop-1:0:openai")));
       await waitFor("the message to reach the silent subscriber", async () => received.length === 1);

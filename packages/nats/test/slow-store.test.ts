@@ -1,22 +1,16 @@
-import { MemoryRatedRecordStore, type UsageObservation } from "@latch/core";
+import type { UsageObservation } from "@latch/core";
 import type { AppendResult } from "@latch/core/adapter";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestLag,
-  natsIngestLog,
-  runIngestWorker,
-} from "../src/index.js";
+import { natsIngestLog, runIngestWorker } from "../src/index.js";
 import {
   CountingObservationStore,
   connectNats,
-  freshStream,
+  memoryStores,
   observation,
-  pricing,
   waitFor,
 } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
 // A store slower than the consumer's ack wait. Slowness is the fault here (a loaded database),
 // stood in for by a delay before the real in-memory append.
@@ -30,32 +24,28 @@ class SlowObservationStore extends CountingObservationStore {
   }
 }
 
-let nc: NatsConnection;
+const ingest = useTestIngest();
+const stream = ingest.stream("slow");
 let second: NatsConnection;
-const stream = freshStream("slow");
 
 beforeAll(async () => {
-  nc = await connectNats();
   second = await connectNats();
-  await ensureIngestStreams(nc, { stream });
 });
 afterAll(async () => {
-  await deleteIngestStreams(nc, stream);
   await second.drain();
-  await nc.drain();
 });
 
 describe("an ingest worker on a store slower than the ack wait", () => {
   it("keeps its messages (working()): none is redelivered to the other worker, each is stored once", async () => {
-    const observations = new SlowObservationStore(3_000);
-    const stores = { observations, rated: new MemoryRatedRecordStore(), pricing: pricing() };
-    const log = natsIngestLog({ connection: nc, stream });
+    const stores = memoryStores(new SlowObservationStore(3_000));
+    const { observations } = stores;
+    const log = natsIngestLog({ connection: ingest.nc, stream });
     const ids = Array.from({ length: 4 }, (_, i) => `slow-${i}:0:openai`);
     for (const id of ids) await log.publish(observation(id));
     // Ack wait 2 s; each append takes 3 s, one at a time: the last message waits 12 s in hand.
     const a = await runIngestWorker({
       ...stores,
-      nats: nc,
+      nats: ingest.nc,
       stream,
       ackWaitMs: 2_000,
       concurrency: 1,
@@ -71,10 +61,7 @@ describe("an ingest worker on a store slower than the ack wait", () => {
         async () => ids.every((id) => observations.appended.get(id) === 1),
         60_000,
       );
-      await waitFor("the consumer to drain", async () => {
-        const lag = await ingestLag(nc, stream);
-        return lag.pending === 0 && lag.ackPending === 0;
-      });
+      await waitFor("the consumer to drain", () => ingest.drained(stream));
     } finally {
       await a.stop();
       await b.stop();

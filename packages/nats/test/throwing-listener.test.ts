@@ -1,31 +1,14 @@
-import { MemoryRatedRecordStore } from "@latch/core";
-import type { NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteIngestStreams, ensureIngestStreams, ingestLag, runIngestWorker } from "../src/index.js";
-import {
-  CountingObservationStore,
-  connectNats,
-  freshStream,
-  observation,
-  pricing,
-  waitFor,
-} from "./support/fixtures.js";
+import { describe, expect, it } from "vitest";
+import { runIngestWorker } from "../src/index.js";
+import { memoryStores, observation, waitFor } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
-let nc: NatsConnection;
-const stream = freshStream("listener");
-
-beforeAll(async () => {
-  nc = await connectNats();
-  await ensureIngestStreams(nc, { stream });
-});
-afterAll(async () => {
-  await deleteIngestStreams(nc, stream);
-  await nc.drain();
-});
+const ingest = useTestIngest();
+const stream = ingest.stream("listener");
 
 describe("an ingest worker whose onEvent listener throws", () => {
   it("handles every message as it would with a quiet listener: poison dead-lettered, the rest stored once, the worker keeps consuming", async () => {
-    const js = (await import("@nats-io/jetstream")).jetstream(nc);
+    const js = (await import("@nats-io/jetstream")).jetstream(ingest.nc);
     const { ingestNames } = await import("../src/index.js");
     const names = ingestNames(stream);
     const enc = new TextEncoder();
@@ -35,14 +18,13 @@ describe("an ingest worker whose onEvent listener throws", () => {
     const ids = ["l-1:0:openai", "l-2:0:openai", "l-3:0:openai"];
     for (const id of ids)
       await js.publish(names.subject, enc.encode(JSON.stringify(observation(id))), { msgID: id });
-    const observations = new CountingObservationStore();
+    const stores = memoryStores();
+    const { observations } = stores;
     let heard = 0;
     const worker = await runIngestWorker({
-      nats: nc,
+      ...stores,
+      nats: ingest.nc,
       stream,
-      observations,
-      rated: new MemoryRatedRecordStore(),
-      pricing: pricing(),
       fetchExpiresMs: 1_000,
       onEvent: () => {
         heard++;
@@ -53,10 +35,7 @@ describe("an ingest worker whose onEvent listener throws", () => {
       await waitFor("the good messages to be stored", async () =>
         ids.every((id) => observations.appended.get(id) === 1),
       );
-      await waitFor("the consumer to drain", async () => {
-        const lag = await ingestLag(nc, stream);
-        return lag.pending === 0 && lag.ackPending === 0;
-      });
+      await waitFor("the consumer to drain", () => ingest.drained(stream));
       expect(worker.stats()).toMatchObject({ stored: 3, deadLettered: 2, retried: 0 });
       expect(heard).toBe(2);
       // Still consuming after the listener threw.

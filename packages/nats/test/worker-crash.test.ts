@@ -3,45 +3,27 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { migrate, PostgresObservationStore, PostgresRatedRecordStore } from "@latch/postgres";
-import type { NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import {
-  deleteIngestStreams,
-  ensureIngestStreams,
-  ingestLag,
-  natsIngestLog,
-  runIngestWorker,
-} from "../src/index.js";
-import {
-  connectNats,
-  DATABASE_URL,
-  DAY,
-  freshStream,
-  observation,
-  pricing,
-  waitFor,
-} from "./support/fixtures.js";
+import { natsIngestLog, runIngestWorker } from "../src/index.js";
+import { DATABASE_URL, DAY, observation, pricing, waitFor } from "./support/fixtures.js";
+import { useTestIngest } from "./support/hooks.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(here, "support", "crash-worker.ts");
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
-const stream = freshStream("crash");
+const ingest = useTestIngest();
+const stream = ingest.stream("crash");
 const schema = `latch_nats_${stream.toLowerCase()}`;
 const durable = "crash-group";
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 8 });
-let nc: NatsConnection;
 
 beforeAll(async () => {
-  nc = await connectNats();
-  await ensureIngestStreams(nc, { stream });
   await migrate(pool, { schema });
 });
 
 afterAll(async () => {
-  await deleteIngestStreams(nc, stream);
-  await nc.drain();
   await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
   await pool.end();
 });
@@ -53,7 +35,7 @@ async function count(sql: string): Promise<number> {
 
 it("a worker killed mid-batch loses nothing: its messages are redelivered and stored exactly once", async () => {
   const total = 300;
-  const log = natsIngestLog({ connection: nc, stream });
+  const log = natsIngestLog({ connection: ingest.nc, stream });
   for (let i = 0; i < total; i++) await log.publish(observation(`crash-${i}:0:openai`));
 
   // A worker process that commits 40 calls, then hangs on every store call, and is killed.
@@ -90,7 +72,7 @@ it("a worker killed mid-batch loses nothing: its messages are redelivered and st
   const observations = new PostgresObservationStore(pool, { schema });
   const rated = new PostgresRatedRecordStore(pool, { schema });
   const survivor = await runIngestWorker({
-    nats: nc,
+    nats: ingest.nc,
     stream,
     durable,
     observations,
@@ -104,10 +86,7 @@ it("a worker killed mid-batch loses nothing: its messages are redelivered and st
       async () => (await rated.summary(DAY))[0]?.requests === total,
       90_000,
     );
-    await waitFor("the consumer to drain", async () => {
-      const lag = await ingestLag(nc, stream, durable);
-      return lag.pending === 0 && lag.ackPending === 0;
-    });
+    await waitFor("the consumer to drain", () => ingest.drained(stream, durable));
   } finally {
     await survivor.stop();
   }

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import {
   InMemoryPricingSource,
   MemoryObservationStore,
+  MemoryRatedRecordStore,
   parseObservation,
   type UsageObservation,
 } from "@latch/core";
@@ -68,6 +69,21 @@ export class CountingObservationStore extends MemoryObservationStore {
     counts.set(obs.eventId, (counts.get(obs.eventId) ?? 0) + 1);
     return result;
   }
+}
+
+/** In-memory stores and the fixture pricing, for a worker or a latch: a counting store unless given one. */
+export function memoryStores(): MemoryStores<CountingObservationStore>;
+export function memoryStores<O extends MemoryObservationStore>(observations: O): MemoryStores<O>;
+export function memoryStores(
+  observations: MemoryObservationStore = new CountingObservationStore(),
+): MemoryStores<MemoryObservationStore> {
+  return { observations, rated: new MemoryRatedRecordStore(), pricing: pricing() };
+}
+
+export interface MemoryStores<O extends MemoryObservationStore> {
+  observations: O;
+  rated: MemoryRatedRecordStore;
+  pricing: InMemoryPricingSource;
 }
 
 /** Polls `check` until it holds; fails after `timeoutMs` (generous: the machine is shared). */
