@@ -82,7 +82,7 @@ const meters = mostly(
       keys("input_tokens", "custom:", "bogus", "__proto__"),
       fc.oneof(fc.integer({ min: -2, max: 3 }), pick(1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, "1", -0)),
     ),
-    pick([], null),
+    pick([], null, Object.setPrototypeOf([], null)),
   ),
 );
 
@@ -95,7 +95,7 @@ const attributes = mostly(
       fc.oneof(text, pick(1, null, undefined, "v".repeat(257), "é".repeat(129), "\uDC00")),
     ),
     fc.dictionary(fc.string(), fc.string(), { minKeys: 60, maxKeys: 70 }),
-    pick(null, [], "x", new Map()),
+    pick(null, [], "x", new Map(), Object.setPrototypeOf(["a"], null), Object.setPrototypeOf([], null)),
   ),
 );
 
