@@ -59,3 +59,52 @@ it("messageId is SHA-256 of eventId, newline, observation hash, base64url (stabl
   }
   expect(messageId(observation("evt-1:0:openai"))).toBe(PINNED);
 });
+
+// Adversarial review (attack-fastparse): the one-shot hash of `${eventId}\n${hash}` against the
+// three updates of release 0.x, for every well-formed eventId up to the schema's 512 units
+// (astral, 2- and 3-byte characters, characters next to the newline) and attributes.
+it("messageId is byte-identical to the three-update formula for any eventId parseObservation accepts", async () => {
+  const { createHash } = await import("node:crypto");
+  const fc = (await import("fast-check")).default;
+  const { parseObservation } = await import("@latch/core");
+  const { observationHash } = await import("@latch/core/adapter");
+  const { messageId } = await import("../src/index.js");
+  const old = (obs: Parameters<typeof messageId>[0]) =>
+    createHash("sha256").update(obs.eventId).update("\n").update(observationHash(obs)).digest("base64url");
+  const base = observation("evt");
+  const ids = [
+    "😀".repeat(256), // 512 units, 1024 bytes
+    `${"x".repeat(510)}😀`, // 512 units ending in a pair
+    "€".repeat(512),
+    "é".repeat(512),
+    "\uDBFF\uDFFF".repeat(256),
+    "a\n",
+    "\n",
+    "😀\n😀",
+    "\uFEFFid",
+  ];
+  for (const eventId of ids) {
+    const obs = parseObservation({ ...base, eventId, attributes: { "😀": "€é\n", 7: "x" } });
+    expect(obs.eventId.length).toBeLessThanOrEqual(512);
+    expect(messageId(obs)).toBe(old(obs));
+  }
+  fc.assert(
+    fc.property(
+      fc.string({
+        unit: fc.constantFrom("a", "\n", "é", "€", "😀", "\uFFFD", "\u2028"),
+        minLength: 1,
+        maxLength: 256,
+      }),
+      (eventId) => {
+        const obs = parseObservation({ ...base, eventId });
+        expect(messageId(obs)).toBe(old(obs));
+      },
+    ),
+    { numRuns: 500 },
+  );
+  // Even an unparsed observation with a lone surrogate at the newline: the same bytes (U+FFFD).
+  for (const eventId of ["a\uD83D", "\uDE00b"]) {
+    const raw = { ...base, eventId } as Parameters<typeof messageId>[0];
+    expect(messageId(raw)).toBe(old(raw));
+  }
+});

@@ -29,7 +29,8 @@ const OBJECT_PROTOTYPE = Object.prototype;
  * see `meters`).
  */
 function plain(value: unknown): Plain | undefined {
-  if (typeof value !== "object" || value === null) return undefined;
+  // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
   return value as Plain;
@@ -223,10 +224,18 @@ function providerOf(input: unknown): Plain | undefined {
 
 const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
 
-/** A meter set; any symbol key goes to the schema (a record reads every own key, and refuses those). */
+/**
+ * A meter set; any symbol key goes to the schema (a record reads every own key, and refuses those),
+ * and so does an own `__proto__`, enumerable or not (`refuseProtoKeys` refuses either).
+ */
 function meters(input: unknown): Plain | undefined {
   const value = plain(input);
-  if (value === undefined || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  if (
+    value === undefined ||
+    Object.getOwnPropertySymbols(value).length > 0 ||
+    Object.hasOwn(value, "__proto__")
+  )
+    return undefined;
   // A record refuses an object whose `constructor` is not a plain object's (zod's isPlainObject):
   // an own, non-enumerable `constructor` is invisible to Object.keys but not to the schema.
   const maker = value.constructor;
@@ -256,7 +265,13 @@ function fitsUtf8(s: string, max: number): boolean {
  */
 function attributesOf(input: unknown): Plain | undefined {
   const value = plain(input);
-  if (value === undefined || Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  // An own `__proto__`, even a non-enumerable one Object.keys skips: `refuseProtoKeys` refuses it.
+  if (
+    value === undefined ||
+    Object.getOwnPropertySymbols(value).length > 0 ||
+    Object.hasOwn(value, "__proto__")
+  )
+    return undefined;
   const maker = value.constructor; // as for meters: zod's isPlainObject
   if (maker !== Object && maker !== undefined) return undefined;
   const keys = Object.keys(value);

@@ -1,5 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { canonicalHash, observationHash } from "../../src/contracts/hashing.js";
+import { LatchValidationError } from "../../src/errors/index.js";
+import { linkHold } from "../../src/facade/quota-reconcile.js";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
 import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
@@ -79,7 +82,7 @@ const meters = mostly(
       keys("input_tokens", "custom:", "bogus", "__proto__"),
       fc.oneof(fc.integer({ min: -2, max: 3 }), pick(1.5, Number.MAX_SAFE_INTEGER + 1, Number.NaN, "1", -0)),
     ),
-    pick([], null),
+    pick([], null, Object.setPrototypeOf([], null)),
   ),
 );
 
@@ -92,7 +95,7 @@ const attributes = mostly(
       fc.oneof(text, pick(1, null, undefined, "v".repeat(257), "é".repeat(129), "\uDC00")),
     ),
     fc.dictionary(fc.string(), fc.string(), { minKeys: 60, maxKeys: 70 }),
-    pick(null, [], "x", new Map()),
+    pick(null, [], "x", new Map(), Object.setPrototypeOf(["a"], null), Object.setPrototypeOf([], null)),
   ),
 );
 
@@ -313,6 +316,97 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     expect(isParsedObservation(proxy)).toBe(false);
     expect(parseObservation(proxy)).toEqual(parent);
     expect(parseObservation(parent)).toBe(parent);
+  });
+});
+
+// Adversarial review (attack-fastparse): the attributes pre-check against what zod's record and
+// `refuseProtoKeys` read (Array.isArray, own non-enumerable `__proto__`), the byte bounds, key
+// order and the observation hash either path gives.
+describe("fastParseObservation: what zod's record and refuseProtoKeys see (adversarial review)", () => {
+  const base = observation({ input_tokens: 1 });
+  /** `parseObservation` refuses `input`, naming `path` (the schema's message, not a silent accept). */
+  function refusedAt(input: unknown, path: string): void {
+    expect(fastParseObservation(input)).toBeUndefined();
+    let error: unknown;
+    try {
+      parseObservation(input);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(LatchValidationError);
+    expect((error as Error).message).toContain(path);
+  }
+
+  it("sends an array with a null prototype (or a Proxy of one) to the schema, which refuses it", () => {
+    // `plain()` looked at the prototype only; zod's isObject / isPlainObject refuse any array.
+    const bare = <T extends object>(members: T): T =>
+      Object.assign(Object.setPrototypeOf([], null), members) as T;
+    refusedAt({ ...base, attributes: Object.setPrototypeOf(["a"], null) }, "attributes");
+    refusedAt({ ...base, attributes: Object.setPrototypeOf([], null) }, "attributes");
+    refusedAt({ ...base, meters: Object.setPrototypeOf([], null) }, "meters");
+    refusedAt({ ...base, subject: bare({ tenantId: "acme" }) }, "subject");
+    refusedAt({ ...base, model: bare({ billableModel: "m" }) }, "model");
+    refusedAt({ ...base, provider: bare({ providerId: "p" }) }, "provider");
+    refusedAt({ ...base, source: bare({ kind: "estimated" }) }, "source");
+    refusedAt({ ...base, outcome: bare({ kind: "success" }) }, "outcome");
+    refusedAt({ ...base, timing: bare({ ...base.timing }) }, "timing");
+    refusedAt({ ...base, correlation: bare({ requestId: "r" }) }, "correlation");
+    expect(fastParseObservation(bare({ ...base }))).toBeUndefined();
+    expect(() => parseObservation(bare({ ...base }))).toThrow(LatchValidationError);
+    // A Proxy of an array that hides its constructor and claims a plain prototype.
+    const disguised = new Proxy(["a"], {
+      getPrototypeOf: () => Object.prototype,
+      get: (target, key) => (key === "constructor" ? undefined : Reflect.get(target, key)),
+    });
+    refusedAt({ ...base, attributes: disguised }, "attributes");
+  });
+
+  it("sends an own __proto__ key to refuseProtoKeys even when it is not enumerable", () => {
+    // Whether such an input is refused must not depend on which path parses it.
+    const attributes = Object.defineProperty({ team: "a" }, "__proto__", { value: "x", enumerable: false });
+    refusedAt({ ...base, attributes }, "attributes.__proto__");
+    const meters = Object.defineProperty({ input_tokens: 1 }, "__proto__", { value: 1, enumerable: false });
+    refusedAt({ ...base, meters }, "meters.__proto__");
+  });
+
+  it("agrees with the schema at the UTF-8 bounds (astral, 2- and 3-byte characters) and on integer-like keys", () => {
+    const accepted: Record<string, string>[] = [
+      { ["😀".repeat(16)]: "😀".repeat(64) }, // 64 / 256 bytes, 4-byte characters
+      { ["€".repeat(21) + "a"]: `${"€".repeat(85)}a` }, // 64 / 256 bytes, 3-byte characters
+      { ["é".repeat(32)]: "é".repeat(128) },
+      { [`${"😀".repeat(15)}é`]: "x" }, // 62 bytes: 4-byte and 2-byte mixed
+      { b: "1", 10: "x", 2: "y", "4294967295": "z", "4294967294": "w", "01": "v", "-1": "u" },
+      { "\uFFFF": "\uFEFF", "\uDBFF\uDFFF": "x", sys: "y", "Sys.x": "z" },
+    ];
+    for (const attributes of accepted) {
+      const input = { ...base, attributes };
+      expect(agrees(input)).toBe(true);
+      // Either path, one observation hash: the same call recorded twice is one record.
+      expect(observationHash(parseObservation(input))).toBe(
+        canonicalHash(UsageObservationSchema.parse(input)),
+      );
+    }
+    for (const attributes of [
+      { ["😀".repeat(16) + "a"]: "v" },
+      { [`${"😀".repeat(15)}é€`]: "v" }, // 65 bytes
+      { k: `${"😀".repeat(64)}a` },
+      { ["€".repeat(21) + "ab"]: "v" },
+      { k: `${"€".repeat(85)}ab` },
+      { k: "\uDE00\uD83D" },
+    ]) {
+      expect(fastParseObservation({ ...base, attributes })).toBeUndefined();
+      expect(UsageObservationSchema.safeParse({ ...base, attributes }).success).toBe(false);
+    }
+  });
+
+  it("keeps the attributes and the hash when record() links a hold (a spread copy re-parsed)", () => {
+    const attributes = { team: "a", 7: "seven", é: "ü" };
+    const parsed = parseObservation({ ...base, attributes });
+    const linked = linkHold(parsed, "hold-1");
+    expect(linked.attributes).toEqual(attributes);
+    expect(Object.keys(linked.attributes ?? {})).toEqual(Object.keys(parsed.attributes ?? {}));
+    const viaSchema = UsageObservationSchema.parse({ ...parsed, correlation: { holdId: "hold-1" } });
+    expect(observationHash(linked)).toBe(canonicalHash(viaSchema));
   });
 });
 
