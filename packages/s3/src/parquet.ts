@@ -80,7 +80,8 @@ function int64(value: string | number, column: string, id: string): bigint {
  *   with sub-microsecond digits loses them here only (JSONL and CSV keep the text);
  * - `cost` and `cost_delta`: UTF8 strings holding the exact decimal (any scale, so no cost is
  *   ever rounded or refused; cast in SQL, e.g. `CAST(cost_delta AS DECIMAL(38, 18))`);
- * - everything else UTF8 (`custom_meters` is the same JSON text as in JSONL and CSV).
+ * - everything else UTF8 (`custom_meters` and `attributes` are the same JSON text as in JSONL
+ *   and CSV).
  *
  * One row group per file (parts are one batch's rows of one day), Snappy compression.
  *

@@ -1,5 +1,5 @@
 import { LatchValidationError, MemoryRatedRecordStore } from "@latch/core";
-import { describeExporter } from "@latch/testkit";
+import { describeExporter, makeRatedRecord, uniqueId } from "@latch/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ExportProgress, S3Exporter, toParquet } from "../src/index.js";
 import { consumeExport } from "./support/consumer.js";
@@ -80,6 +80,18 @@ describe("S3Exporter.exportSince", () => {
       expect(row.input_tokens).toBe(j?.input_tokens);
       expect(row.version).toBe(j?.version);
       expect(row.completed_at).toBe(j?.completed_at.slice(0, 19));
+    }
+    // The attributes column is the same text in every format, sorted JSON of the observation's.
+    const records = new Map((await allEntries(store)).map((e) => [e.record.ratedRecordId, e.record]));
+    for (const format of ALL_FORMATS) {
+      for (const row of consumed.rows.get(format) ?? []) {
+        const attributes = records.get(row.rated_record_id)?.observation.attributes;
+        expect(row.attributes, format).toBe(
+          attributes === undefined
+            ? "{}"
+            : `{"provider_response_id":"${attributes.provider_response_id}","team":"${attributes.team}"}`,
+        );
+      }
     }
 
     // The cursor moved past everything: a second run exports nothing.
@@ -181,6 +193,60 @@ describe("S3Exporter.exportSince", () => {
     expect(await duckCountParquet(toParquet(billing))).toBe(30);
     // Same rows ⇒ same bytes (deterministic, so a rerun's 412 check finds equal objects).
     expect(Buffer.from(toParquet(billing)).equals(Buffer.from(toParquet(billing)))).toBe(true);
+  });
+});
+
+describe("the attributes column", () => {
+  it("round-trips hostile attribute values exactly through JSONL, CSV (DuckDB) and Parquet (DuckDB)", async () => {
+    // At the observation schema's bounds: 64 keys, a 64-byte key, 256-byte values.
+    const hostile: Record<string, string> = {
+      provider_response_id: "chatcmpl-1",
+      team: "a",
+      quotes: 'say "hi" \\"escaped\\" \'single\'',
+      commas: "a,b,,c,",
+      newlines: "line 1\nline 2\r\nline 3\r",
+      formula: '=HYPERLINK("http://evil.example","click")',
+      plus: "+cmd|' /C calc'!A0",
+      minus: "-2+3",
+      at: "@SUM(1+1)",
+      tab: "\tlead",
+      control: "bell\u0007 esc\u001b del\u007f",
+      "non-ASCII": "Zürich · Москва · 東京 · عربي",
+      emoji: "🧾👩🏽‍💻🇯🇵 ✓",
+      "=starts like a formula": "key too",
+      [`k${"é".repeat(31)}x`]: "a 64-byte key",
+      long: "🧾".repeat(64),
+    };
+    for (let i = Object.keys(hostile).length; i < 64; i++)
+      hostile[`pad-${String(i).padStart(2, "0")}`] = `${i}`;
+    expect(Object.keys(hostile)).toHaveLength(64);
+    expect(Buffer.byteLength(hostile.long as string)).toBe(256);
+    const store = new MemoryRatedRecordStore();
+    const plain = makeRatedRecord({ observation: { eventId: uniqueId("plain") } });
+    const labelled = makeRatedRecord({ observation: { eventId: uniqueId("hostile"), attributes: hostile } });
+    await store.putMany([plain, labelled]);
+    const bucket = await s3.createBucket();
+    const exporter = new S3Exporter({
+      bucket,
+      prefix: "attrs",
+      client: s3.client(),
+      formats: [...ALL_FORMATS],
+    });
+    expect((await exporter.exportSince(store, { cursorName: "attrs", progress: false })).rows).toBe(2);
+
+    const consumed = await consumeExport(s3, bucket, "attrs");
+    const sorted = Object.keys(hostile).sort();
+    const expected = `{${sorted.map((k) => `${JSON.stringify(k)}:${JSON.stringify(hostile[k])}`).join(",")}}`;
+    for (const format of ALL_FORMATS) {
+      const byId = new Map((consumed.rows.get(format) ?? []).map((r) => [r.rated_record_id, r.attributes]));
+      expect(byId.size, format).toBe(2);
+      expect(byId.get(plain.ratedRecordId), format).toBe("{}");
+      // The very text, parsed back by DuckDB's CSV and Parquet readers and by JSON.parse.
+      expect(byId.get(labelled.ratedRecordId), format).toBe(expected);
+      const parsed = JSON.parse(byId.get(labelled.ratedRecordId) as string) as Record<string, string>;
+      expect(parsed, format).toEqual(hostile);
+      expect(Object.keys(parsed), format).toEqual(sorted);
+    }
   });
 });
 

@@ -19,7 +19,11 @@ export const BILLING_EXPORT_SCHEMA = "latch.billing-export.v1";
  * `image_output_tokens`, `web_search_requests` and `web_fetch_requests`, inserted right after
  * `image_count`, then `cached_audio_input_tokens` right after `web_fetch_requests` (readers
  * that select columns by name are unaffected; positional readers of older files see fewer
- * columns).
+ * columns), then `attributes` appended last, after `seq` (2026-12): every earlier column keeps
+ * its position, so a reader that maps columns by position (a Hive/Athena CSV table, a `COPY`
+ * with a fixed column list) still reads every old column right from new files and finds the
+ * last column missing in older ones; inserted next to `custom_meters` it would have shifted
+ * the money columns (`cost`, `cost_delta`, …) under such a reader.
  */
 export const BILLING_COLUMNS = [
   "schema",
@@ -64,6 +68,7 @@ export const BILLING_COLUMNS = [
   "completed_at",
   "rated_at",
   "seq",
+  "attributes",
 ] as const;
 
 export type BillingColumn = (typeof BILLING_COLUMNS)[number];
@@ -132,6 +137,11 @@ export interface BillingRecord {
   rated_at: string;
   /** The change-log position (`ChangeLogEntry.seq`); `""` outside a change-log export. */
   seq: string;
+  /**
+   * `observation.attributes` as a JSON object string, keys sorted (written like
+   * `custom_meters`): `{"provider_response_id":"chatcmpl-1","team":"a"}`; `{}` when none.
+   */
+  attributes: string;
 }
 
 // Compile-time check: BILLING_COLUMNS and BillingRecord name exactly the same fields.
@@ -185,10 +195,29 @@ function minorUnits(cost: string, currency: string, id: string): bigint {
   }
 }
 
-/** `{"a":1,"b":2}` with keys in code-unit order (object key order would put integer-like names first). */
-function sortedJson(values: Record<string, number>): string {
+/**
+ * `{"a":1,"b":"x"}` with keys in code-unit order (object key order would put integer-like names
+ * first): the one serialiser of the JSON columns (`custom_meters`, `attributes`), so the same
+ * map is always the same text. Strings are written by `JSON.stringify` (quotes, backslashes and
+ * control characters escaped; other text, non-ASCII and emoji included, as it is).
+ */
+function sortedJson(values: Readonly<Record<string, number | string>>): string {
   const names = Object.keys(values).sort();
-  return `{${names.map((n) => `${JSON.stringify(n)}:${values[n]}`).join(",")}}`;
+  return `{${names
+    .map((n) => {
+      const v = values[n];
+      return `${JSON.stringify(n)}:${typeof v === "number" ? v : JSON.stringify(v)}`;
+    })
+    .join(",")}}`;
+}
+
+/** The `attributes` column: every value must be a string (the observation schema's rule). */
+function attributesJson(attributes: Readonly<Record<string, unknown>>, id: string): string {
+  for (const key in attributes) {
+    if (typeof attributes[key] !== "string")
+      throw invalid(`${id}: attribute ${JSON.stringify(key)} is not a string`);
+  }
+  return sortedJson(attributes as Readonly<Record<string, string>>);
 }
 
 /** The last timestamps that passed (rows of a batch share many, e.g. `ratedAt`): skip re-checking them. */
@@ -315,6 +344,7 @@ export function toBillingRecord(entry: ChangeLogEntry, previous: PreviousVersion
     completed_at: timestamp(obs.timing.completedAt, "completedAt", id),
     rated_at: timestamp(record.ratedAt, "ratedAt", id),
     seq: entry.seq,
+    attributes: obs.attributes === undefined ? "{}" : attributesJson(obs.attributes, id),
   };
 }
 

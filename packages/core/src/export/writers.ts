@@ -75,6 +75,7 @@ function jsonLine(r: BillingRecord): string {
     completed_at: r.completed_at,
     rated_at: r.rated_at,
     seq: r.seq,
+    attributes: r.attributes,
   } satisfies Record<BillingColumn, string | number>);
 }
 

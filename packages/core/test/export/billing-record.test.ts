@@ -37,6 +37,8 @@ const v1 = rec({
     },
     model: { billableModel: "gpt-4o", vendor: "openai", region: "us", tier: "flex" },
     timing: { startedAt: "2026-03-01T12:00:00.250Z", completedAt: "2026-03-01T12:00:01.5Z" },
+    // Given out of order: the column sorts the keys.
+    attributes: { team: "a", provider_response_id: "chatcmpl-1" },
   },
 });
 const v2 = rec({
@@ -92,6 +94,7 @@ describe("BillingRecord", () => {
       "completed_at",
       "rated_at",
       "seq",
+      "attributes",
     ]);
     const integers = BILLING_COLUMNS.filter((c) => BILLING_COLUMN_TYPES[c] === "integer");
     expect(integers).toEqual([
@@ -212,6 +215,7 @@ describe("BillingRecord", () => {
       completed_at: "2026-03-01T12:00:01.5Z",
       rated_at: "2026-03-01T12:00:05Z",
       seq: "41",
+      attributes: '{"provider_response_id":"chatcmpl-1","team":"a"}',
     } satisfies BillingRecord);
     expect(Object.keys(row)).toEqual([...BILLING_COLUMNS]);
   });
@@ -261,7 +265,51 @@ describe("BillingRecord", () => {
       completed_at: "2026-03-01T12:00:01Z",
       rated_at: "2026-03-02T08:00:00Z",
       seq: "57",
+      attributes: "{}",
     } satisfies BillingRecord);
+  });
+
+  it("writes attributes as sorted JSON, last, after seq (every earlier column keeps its position)", () => {
+    expect(BILLING_COLUMNS.at(-2)).toBe("seq");
+    expect(BILLING_COLUMNS.at(-1)).toBe("attributes");
+    expect(BILLING_COLUMN_TYPES.attributes).toBe("string");
+    const attributes = {
+      team: "a",
+      "10": "integer-like keys sort as text, not first",
+      "9": "x",
+      provider_response_id: "chatcmpl-1",
+      "cost centre": 'say "hi", then\nnew line\r\n\ttab \\ backslash',
+      formula: '=HYPERLINK("http://evil","x")',
+      plus: "+cmd",
+      ünïcödé: "日本語 ✓ 🧾👩🏽‍💻",
+      empty: "",
+    };
+    const row = toBillingRecord(entry(1, rec({ total: "0.1", observation: { attributes } })), undefined);
+    // Keys in code-unit order; JSON.stringify's escapes; non-ASCII and emoji as they are.
+    expect(row.attributes).toBe(
+      '{"10":"integer-like keys sort as text, not first","9":"x",' +
+        '"cost centre":"say \\"hi\\", then\\nnew line\\r\\n\\ttab \\\\ backslash","empty":"",' +
+        '"formula":"=HYPERLINK(\\"http://evil\\",\\"x\\")","plus":"+cmd",' +
+        '"provider_response_id":"chatcmpl-1","team":"a","ünïcödé":"日本語 ✓ 🧾👩🏽‍💻"}',
+    );
+    expect(JSON.parse(row.attributes)).toEqual(attributes);
+    // Same attributes in another insertion order ⇒ the same text.
+    const reversed = Object.fromEntries(Object.entries(attributes).reverse());
+    const again = toBillingRecord(
+      entry(2, rec({ total: "0.1", observation: { attributes: reversed } })),
+      undefined,
+    );
+    expect(again.attributes).toBe(row.attributes);
+    // None, or an empty map ⇒ "{}".
+    expect(toBillingRecord(entry(3, rec({ total: "0.1" })), undefined).attributes).toBe("{}");
+    expect(
+      toBillingRecord(entry(4, rec({ total: "0.1", observation: { attributes: {} } })), undefined).attributes,
+    ).toBe("{}");
+    // A stored value that is not a string (the schema allows none) is invalid data, not "null" text.
+    const bad = rec({ total: "0.1", observation: { attributes: { team: 7 as unknown as string } } });
+    const e = exportError(() => toBillingRecord(entry(5, bad), undefined));
+    expect(e.kind).toBe("invalid_data");
+    expect(e.message).toContain('attribute "team" is not a string');
   });
 
   it("canonicalises amounts and computes deltas exactly", () => {

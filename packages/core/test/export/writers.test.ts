@@ -17,7 +17,10 @@ import { entry, rec } from "./helpers.js";
 const a = rec({
   requestId: "r1",
   total: "0.0105",
-  observation: { subject: { tenantId: "acmé", feature: 'chat, "beta"' } },
+  observation: {
+    subject: { tenantId: "acmé", feature: 'chat, "beta"' },
+    attributes: { team: "a", provider_response_id: "chatcmpl-1" },
+  },
 });
 const b = rec({
   requestId: "r1",
@@ -37,7 +40,8 @@ const JSONL =
   '"web_search_requests":0,"web_fetch_requests":0,"cached_audio_input_tokens":0,"custom_meters":"{}",' +
   '"cost":"0.0105","cost_delta":"0.0105","cost_minor_units":"1","currency":"USD","snapshot_id":"snap-1",' +
   '"source":"provider_reported","outcome":"success","started_at":"2026-03-01T12:00:01Z",' +
-  '"completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z","seq":"7"}\n' +
+  '"completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z","seq":"7",' +
+  '"attributes":"{\\"provider_response_id\\":\\"chatcmpl-1\\",\\"team\\":\\"a\\"}"}\n' +
   '{"schema":"latch.billing-export.v1","rated_record_id":"r1:0:openai:v2","event_id":"r1:0:openai","version":2,' +
   '"supersedes":"r1:0:openai:v1","tenant_id":"acme","org_id":"","project_id":"","api_key_id":"","end_user_id":"",' +
   '"feature":"","provider":"openai","model":"gpt-4o","model_tier":"","vendor":"","region":"",' +
@@ -47,7 +51,7 @@ const JSONL =
   '"custom_meters":"{\\"web_search\\":3}","cost":"0.0095","cost_delta":"-0.001","cost_minor_units":"1",' +
   '"currency":"USD","snapshot_id":"snap-1","source":"corrected:r1:0:openai","outcome":"success",' +
   '"started_at":"2026-03-01T12:00:01Z","completed_at":"2026-03-01T12:00:01Z","rated_at":"2026-03-01T12:00:05Z",' +
-  '"seq":"9"}\n';
+  '"seq":"9","attributes":"{}"}\n';
 
 const CSV =
   "schema,rated_record_id,event_id,version,supersedes,tenant_id,org_id,project_id,api_key_id,end_user_id,feature," +
@@ -55,13 +59,14 @@ const CSV =
   "cache_write_1h_tokens,output_tokens,reasoning_tokens,audio_input_tokens,audio_output_tokens,image_count," +
   "image_input_tokens,image_output_tokens,web_search_requests,web_fetch_requests,cached_audio_input_tokens," +
   "custom_meters,cost,cost_delta,cost_minor_units,currency,snapshot_id,source,outcome,started_at,completed_at," +
-  "rated_at,seq\r\n" +
+  "rated_at,seq,attributes\r\n" +
   'latch.billing-export.v1,r1:0:openai:v1,r1:0:openai,1,,acmé,,,,,"chat, ""beta""",openai,gpt-4o,,,,' +
   "1000,0,0,0,100,0,0,0,0,0,0,0,0,0,{},0.0105,0.0105,1,USD,snap-1,provider_reported,success," +
-  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,7\r\n" +
+  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,7," +
+  '"{""provider_response_id"":""chatcmpl-1"",""team"":""a""}"\r\n' +
   "latch.billing-export.v1,r1:0:openai:v2,r1:0:openai,2,r1:0:openai:v1,acme,,,,,,openai,gpt-4o,,,," +
   '1000,0,0,0,0,0,0,0,0,0,0,0,0,0,"{""web_search"":3}",0.0095,-0.001,1,USD,snap-1,corrected:r1:0:openai,success,' +
-  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,9\r\n";
+  "2026-03-01T12:00:01Z,2026-03-01T12:00:01Z,2026-03-01T12:00:05Z,9,{}\r\n";
 
 describe("JSONL", () => {
   it("writes one object per line, keys in column order, integers as numbers, amounts as strings", () => {
@@ -139,6 +144,33 @@ describe("CSV", () => {
     expect(text(toCsv(rows))).toContain(",0.0095,-0.001,1,USD,");
     expect(built[0]?.tenant_id).toBe("=1+1"); // the row itself (and JSONL) keep the value
     expect(csvCellValue("'=1+1")).toBe("=1+1");
+  });
+
+  it("writes attributes as one JSON cell: quoted, never starting with a formula character", () => {
+    const attributes = {
+      formula: '=HYPERLINK("http://evil","x")',
+      plus: "+cmd",
+      "=key": "-1",
+      note: 'a, "b"\r\nc',
+      emoji: "🧾 ü",
+    };
+    const built = buildBillingRows(
+      [entry(12, rec({ requestId: "r3", total: "0.1", observation: { attributes } }))],
+      new Map(),
+    );
+    const json = built[0]?.attributes as string;
+    expect(json).toBe(
+      '{"=key":"-1","emoji":"🧾 ü","formula":"=HYPERLINK(\\"http://evil\\",\\"x\\")","note":"a, \\"b\\"\\r\\nc","plus":"+cmd"}',
+    );
+    // The cell starts with `{` (JSON escapes CR/LF, so the record stays on one line): a spreadsheet
+    // reads it as text, and the csvCell prefix, which would corrupt the JSON, is never needed.
+    const lines = text(toCsv(built)).split("\r\n");
+    expect(lines).toHaveLength(3);
+    expect(lines[1]?.endsWith(`,"${json.replaceAll('"', '""')}"`)).toBe(true);
+    expect(csvCellValue(json)).toBe(json);
+    expect(JSON.parse(json)).toEqual(attributes);
+    // JSONL keeps it as a JSON string holding the same text.
+    expect((JSON.parse(text(toJsonl(built)).trimEnd()) as { attributes: string }).attributes).toBe(json);
   });
 
   it("writes only the header for no rows", () => {

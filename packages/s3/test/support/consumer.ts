@@ -21,6 +21,8 @@ export interface ConsumedRow {
   version: string;
   input_tokens: string;
   completed_at: string;
+  /** The `attributes` column: JSON text, compared as text across formats. */
+  attributes: string;
 }
 
 export interface Consumed {
@@ -34,7 +36,7 @@ export interface Consumed {
 }
 
 const COLUMNS =
-  "rated_record_id, tenant_id, currency, cost, cost_delta, version::VARCHAR AS version, input_tokens::VARCHAR AS input_tokens, completed_at";
+  "rated_record_id, tenant_id, currency, cost, cost_delta, version::VARCHAR AS version, input_tokens::VARCHAR AS input_tokens, completed_at, attributes";
 
 /** A decimal string without trailing fractional zeros (DuckDB prints DECIMAL(38,18) with all 18). */
 export function trimDecimal(text: string): string {
@@ -85,6 +87,7 @@ export async function consumeExport(s3: TestS3, bucket: string, prefix: string):
               version: String(r.version),
               input_tokens: String(r.input_tokens),
               completed_at: String(r.completed_at),
+              attributes: String(r.attributes),
             });
           }
           continue;

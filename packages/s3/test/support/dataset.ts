@@ -27,6 +27,10 @@ export async function seedStore(
           subject: { tenantId: `tenant-${i % 3}`, projectId: "p-1" },
           timing: { startedAt: at, completedAt: at },
           meters: { input_tokens: 100 + ((i * 7919) % 50_000), output_tokens: 10 + ((i * 104_729) % 4_000) },
+          // Every other call labelled as the example gateway does (the provider's response id).
+          ...(i % 2 === 0
+            ? { attributes: { provider_response_id: `chatcmpl-${i}`, team: `team-${i % 3}` } }
+            : {}),
         },
       }),
     );
