@@ -2,10 +2,10 @@ import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import type { CreditLedger } from "../credits/contract.js";
 import { creditUsageOf } from "../credits/features.js";
 import type { CreditFeature } from "../credits/schemas.js";
-import { LatchValidationError } from "../errors/index.js";
+import { LatchError, LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
+import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { CreditRoute, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
 
 /** The change-log consumer `reconcileCredits` walks. */
@@ -33,18 +33,28 @@ export interface CreditBurns {
   /**
    * Burns a stored observation's credits on every route. A money feature burns only once
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
-   * other routes burned. Store errors throw.
+   * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
+   * the observation links (see `commitLinkedHold`).
    */
-  burn(obs: UsageObservation, record?: RatedUsageRecord): Promise<void>;
+  burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
-   * The burn of a call `record()` just stored, failing open like recording: a store error
+   * The burn of a call the record path just stored, failing open like recording: a store error
    * spools the observation (its replay burns again, idempotently) or, when `mayspool` is false
-   * (a replay), throws; an error no retry can fix is reported and dropped.
+   * (a replay, an ingest worker), throws; an error no retry can fix is reported and dropped.
+   * `resolveHold`: the burn is a later one (an ingest worker, a spool replay, `rerateUnpriced`),
+   * so it also commits the linked credit hold; a caller's own `record()` leaves that to its
+   * `settle()`.
    */
-  burnRecorded(obs: UsageObservation, result: RecordResult, mayspool: boolean): Promise<void>;
+  burnRecorded(
+    obs: UsageObservation,
+    result: RecordResult,
+    mayspool: boolean,
+    resolveHold?: boolean,
+  ): Promise<void>;
   /**
-   * The burn of a rated record that is already stored (a correction, a reconcile): a store error
-   * throws (so the caller can run again); an error no retry can fix is reported.
+   * The burn of a rated record that is already stored (a correction, a reconcile), committing
+   * its linked credit hold (first version only): a store error throws (so the caller can run
+   * again); an error no retry can fix is reported.
    */
   burnStored(record: RatedUsageRecord): Promise<void>;
   /**
@@ -63,6 +73,14 @@ function reportUnfixable(warn: Warn, eventId: string, error: unknown): void {
     cause: error,
   });
 }
+
+/**
+ * Outcomes a retry cannot change when committing a linked hold, so the burn goes on without
+ * it: the hold was voided (`hold_already_resolved`), purged or never known (`invalid_input`
+ * naming `holdId`), or committed with another body (`idempotency_conflict`).
+ */
+const holdStands = (error: unknown): boolean =>
+  isCallerFault(error) || (LatchError.isInstance(error) && error.code === "hold_already_resolved");
 
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
   const features = new Map<string, CreditFeature>();
@@ -87,10 +105,85 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
-  async function burn(obs: UsageObservation, record?: RatedUsageRecord): Promise<void> {
+  /**
+   * Commits the credit hold `obs` links (`correlation.holdId` with `holdFeatureId`, set by
+   * `record(input, { hold })`) with the usage event the call's burn records: `{ eventId,
+   * amount, at, version }`, the amount being what the hold's feature counts of the call. So a
+   * hold `settle()` left open (a money feature, the call accepted or spooled, not rated yet) is
+   * released by the burn itself, and the call never counts as held and burned past it. Where
+   * the hold's ledger and feature are one of the call's routes (the usual case), the route's
+   * burn is the same event: it burns once, whichever of the two the ledger saw first.
+   *
+   * Only the first version commits (a hold resolves once; a correction replaces the burn
+   * through the route). Nothing is committed while the feature counts nothing of the call (a
+   * money feature before it is rated: the burn of the rated record commits it). A hold that
+   * cannot be committed holds nothing any more, so the burn goes on through the routes and
+   * nothing is lost or doubled; it is never retried:
+   * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call, of
+   *   a failed call, or of a call recorded under another hold), not reported;
+   * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
+   *   than the ledger's hold retention), or committed with another body
+   *   (`idempotency_conflict`): reported (`credit_hold_unresolved`, the error as `cause`).
+   * A call rated in another currency than the hold's money feature burns nothing there: the
+   * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
+   * route. A ledger error throws, as a route's does (the burn is retried later: spool,
+   * redelivery, `reconcileCredits()`).
+   */
+  async function commitLinkedHold(
+    obs: UsageObservation,
+    record: RatedUsageRecord | undefined,
+  ): Promise<unknown> {
+    const holdId = obs.correlation?.holdId;
+    const featureId = obs.correlation?.holdFeatureId;
+    if (holdId === undefined || featureId === undefined || (record?.version ?? 1) !== 1) return undefined;
+    const ledger = (credits as LatchCreditsConfig).ledger;
+    let amount: string | undefined;
+    try {
+      amount = creditUsageOf(await feature(featureId), obs, record);
+    } catch (error) {
+      if (!holdStands(error)) throw error;
+      // An unknown feature, or a call rated in another currency: the hold counts nothing of it.
+      try {
+        await withRetry(() => ledger.voidHold(holdId), retry);
+      } catch (voidError) {
+        if (!holdStands(voidError)) throw voidError;
+      }
+      return error;
+    }
+    if (amount === undefined) return undefined;
+    try {
+      await withRetry(
+        () =>
+          ledger.commitHold({
+            holdId,
+            eventId: obs.eventId,
+            amount,
+            at: obs.timing.completedAt,
+            version: record?.version ?? 1,
+          }),
+        retry,
+      );
+    } catch (error) {
+      if (!holdStands(error)) throw error;
+      // Voided: released on purpose (settle() voids a money hold of an unpriced call, which
+      // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
+      // holds nothing, and the call burns through its routes: nothing to report.
+      if (LatchError.isInstance(error) && error.code === "hold_already_resolved") return undefined;
+      warn({
+        code: "credit_hold_unresolved",
+        message: `the credit hold ${holdId} of ${obs.eventId} cannot be committed (${(error as Error).message}); the call burns through its routes`,
+        eventId: obs.eventId,
+        cause: error,
+      });
+    }
+    return undefined;
+  }
+
+  async function burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold = false): Promise<void> {
     if (credits === undefined) return;
     const ledger: CreditLedger = credits.ledger;
-    let mismatch: unknown; // a money feature in another currency: thrown once the other routes burned
+    // A money feature in another currency: thrown once the other routes burned.
+    let mismatch: unknown = resolveHold ? await commitLinkedHold(obs, record) : undefined;
     for (const route of routesOf(obs)) {
       const counted = await feature(route.featureId);
       let amount: string | undefined;
@@ -117,9 +210,14 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     if (mismatch !== undefined) throw mismatch;
   }
 
-  async function burnRecorded(obs: UsageObservation, result: RecordResult, mayspool: boolean): Promise<void> {
+  async function burnRecorded(
+    obs: UsageObservation,
+    result: RecordResult,
+    mayspool: boolean,
+    resolveHold = false,
+  ): Promise<void> {
     try {
-      await burn(obs, result.status === "rated" ? result.record : undefined);
+      await burn(obs, result.status === "rated" ? result.record : undefined, resolveHold);
     } catch (error) {
       if (!mayPassLater(error)) return reportUnfixable(warn, obs.eventId, error);
       warn({
@@ -135,7 +233,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
 
   async function burnStored(record: RatedUsageRecord): Promise<void> {
     try {
-      await burn(record.observation, record);
+      await burn(record.observation, record, true);
     } catch (error) {
       if (mayPassLater(error)) throw error;
       reportUnfixable(warn, record.eventId, error);

@@ -188,7 +188,15 @@ export interface LatchWarning {
      * Also a money feature met with a call rated in another currency (`cause`:
      * `CurrencyMismatchError`): nothing of it burns from that feature, never a silent 0.
      */
-    | "credit_burn_failed";
+    | "credit_burn_failed"
+    /**
+     * A credit hold the call's burn does not resolve: a later burn (ingest worker, spool replay,
+     * `rerateUnpriced()`, `reconcileCredits()`) found the hold the call links purged (resolved
+     * longer ago than the ledger's hold retention) or committed with another amount (the call
+     * burned through its routes, once; `cause` says which), or `settle()` left a money hold open for a call not rated yet that was recorded
+     * without it (`record(input, { hold })`), so it is released at its TTL, not by the burn.
+     */
+    | "credit_hold_unresolved";
   message: string;
   eventId?: string;
   cause?: unknown;
