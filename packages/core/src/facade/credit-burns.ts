@@ -5,6 +5,7 @@ import type { CreditFeature } from "../credits/schemas.js";
 import { LatchError, LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
+import { isCode } from "./error-code.js";
 import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { CreditRoute, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
 
@@ -82,6 +83,20 @@ function reportUnfixable(warn: Warn, eventId: string, error: unknown): void {
 const holdStands = (error: unknown): boolean =>
   isCallerFault(error) || (LatchError.isInstance(error) && error.code === "hold_already_resolved");
 
+/** A linked credit hold the burn could not commit, and why (see `commitLinkedHold`). */
+interface UnresolvedHold {
+  holdId: string;
+  error: unknown;
+}
+
+/** What committing a linked hold left for the rest of the burn. */
+interface LinkedHoldOutcome {
+  /** The hold's money feature met a call rated in another currency: thrown after the routes. */
+  mismatch?: unknown;
+  /** Purged, unknown or committed with another body: reported after the routes burned. */
+  unresolved?: UnresolvedHold;
+}
+
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
   const features = new Map<string, CreditFeature>();
 
@@ -122,8 +137,12 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call, of
    *   a failed call, or of a call recorded under another hold), not reported;
    * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
-   *   than the ledger's hold retention), or committed with another body
-   *   (`idempotency_conflict`): reported (`credit_hold_unresolved`, the error as `cause`).
+   *   than the ledger's hold retention): reported (`credit_hold_unresolved`, the error as
+   *   `cause`) when this burn is the call's first on the hold's feature; when a route of that
+   *   feature had burned the call before (a caller's record() and settle, an earlier delivery:
+   *   `reconcileCredits()` walking old records), the hold resolved back then: not reported;
+   * - committed with another body (`idempotency_conflict`: e.g. one hold passed to two calls):
+   *   reported.
    * A call rated in another currency than the hold's money feature burns nothing there: the
    * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
    * route. A ledger error throws, as a route's does (the burn is retried later: spool,
@@ -132,10 +151,10 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
   async function commitLinkedHold(
     obs: UsageObservation,
     record: RatedUsageRecord | undefined,
-  ): Promise<unknown> {
+  ): Promise<LinkedHoldOutcome> {
     const holdId = obs.correlation?.holdId;
     const featureId = obs.correlation?.holdFeatureId;
-    if (holdId === undefined || featureId === undefined || (record?.version ?? 1) !== 1) return undefined;
+    if (holdId === undefined || featureId === undefined || (record?.version ?? 1) !== 1) return {};
     const ledger = (credits as LatchCreditsConfig).ledger;
     let amount: string | undefined;
     try {
@@ -148,9 +167,9 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       } catch (voidError) {
         if (!holdStands(voidError)) throw voidError;
       }
-      return error;
+      return { mismatch: error };
     }
-    if (amount === undefined) return undefined;
+    if (amount === undefined) return {};
     try {
       await withRetry(
         () =>
@@ -168,22 +187,36 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       // Voided: released on purpose (settle() voids a money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
       // holds nothing, and the call burns through its routes: nothing to report.
-      if (LatchError.isInstance(error) && error.code === "hold_already_resolved") return undefined;
-      warn({
-        code: "credit_hold_unresolved",
-        message: `the credit hold ${holdId} of ${obs.eventId} cannot be committed (${(error as Error).message}); the call burns through its routes`,
-        eventId: obs.eventId,
-        cause: error,
-      });
+      if (isCode(error, "hold_already_resolved")) return {};
+      return { unresolved: { holdId, error } };
     }
-    return undefined;
+    return {};
+  }
+
+  /**
+   * Reports a linked hold the burn could not commit — unless it is only purged (or unknown) and
+   * a route of the hold's feature had burned this call before (`duplicate`, `superseded`): the
+   * call was fully burned earlier (a caller's record() and its settle, an earlier delivery), so
+   * the hold resolved back then; e.g. `reconcileCredits()` walking old records, which would
+   * otherwise report every hold past the ledger's retention.
+   */
+  function reportUnresolved(eventId: string, hold: UnresolvedHold, burnedBefore: boolean): void {
+    if (burnedBefore && isCode(hold.error, "invalid_input")) return;
+    warn({
+      code: "credit_hold_unresolved",
+      message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); the call burns through its routes`,
+      eventId,
+      cause: hold.error,
+    });
   }
 
   async function burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold = false): Promise<void> {
     if (credits === undefined) return;
     const ledger: CreditLedger = credits.ledger;
+    const linked = resolveHold ? await commitLinkedHold(obs, record) : {};
     // A money feature in another currency: thrown once the other routes burned.
-    let mismatch: unknown = resolveHold ? await commitLinkedHold(obs, record) : undefined;
+    let mismatch: unknown = linked.mismatch;
+    let burnedBefore = false; // a route of the linked hold's feature had burned this call already
     for (const route of routesOf(obs)) {
       const counted = await feature(route.featureId);
       let amount: string | undefined;
@@ -194,7 +227,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
         continue;
       }
       if (amount === undefined) continue;
-      await withRetry(
+      const burned = await withRetry(
         () =>
           ledger.recordUsage({
             ledgerId: route.ledgerId,
@@ -206,7 +239,10 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
+      if (route.featureId === obs.correlation?.holdFeatureId && burned.status !== "recorded")
+        burnedBefore = true;
     }
+    if (linked.unresolved !== undefined) reportUnresolved(obs.eventId, linked.unresolved, burnedBefore);
     if (mismatch !== undefined) throw mismatch;
   }
 

@@ -197,9 +197,10 @@ export interface LatchWarning {
     | "credit_burn_failed"
     /**
      * A credit hold the call's burn does not resolve: a later burn (ingest worker, spool replay,
-     * `rerateUnpriced()`, `reconcileCredits()`) found the hold the call links purged (resolved
-     * longer ago than the ledger's hold retention) or committed with another amount (the call
-     * burned through its routes, once; `cause` says which), or `settle()` left a money hold open for a call not rated yet that was recorded
+     * `rerateUnpriced()`, `reconcileCredits()`) found the hold the call links purged before the
+     * call first burned (resolved or expired longer ago than the ledger's hold retention) or
+     * committed for another call or amount (the call burned through its routes, once; `cause`
+     * says which), or `settle()` left a money hold open for a call not rated yet that was recorded
      * without it (`record(input, { hold })`), so it is released at its TTL, not by the burn.
      */
     | "credit_hold_unresolved";

@@ -309,6 +309,42 @@ describe("a linked hold the later burn cannot commit: the call burns once throug
       balance: "0.9965",
     });
     expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    // A redelivery: the call was burned by the first delivery, so nothing new to report.
+    await work();
+    expect(codes()).toEqual(["credit_hold_unresolved"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ burned: "0.0035" });
+  });
+
+  it("committed for another call (one hold passed to two calls): reported, each call burned once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await latch.record(call(2), { hold });
+    await work();
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-2:0:openai",
+        cause: expect.objectContaining({ code: "idempotency_conflict" }),
+      }),
+    ]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(await canHold(ledger, "usd", "0.993")).toBe(true);
+  });
+
+  it("reconcileCredits() over old inline calls whose holds settle() committed and the ledger purged: nothing reported", async () => {
+    const ledger = await ledgerWithGrants(1_000);
+    const { latch } = setup(ledger, { inline: true });
+    for (const i of [1, 2]) {
+      const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+      await latch.settle(hold, await latch.record(call(i), { hold }));
+    }
+    now += 5_000;
+    expect((await ledger.purgeResolvedHolds()).purged).toBe(2);
+    expect(await latch.reconcileCredits()).toEqual({ versions: 2 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(codes()).toEqual([]);
   });
 
   it("voided (released on purpose before the worker stored the call): burned once, nothing reported", async () => {
