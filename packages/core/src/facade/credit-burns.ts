@@ -2,7 +2,7 @@ import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import type { CreditLedger } from "../credits/contract.js";
 import { creditUsageOf } from "../credits/features.js";
 import type { CreditFeature } from "../credits/schemas.js";
-import { LatchError, LatchValidationError } from "../errors/index.js";
+import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
 import { isCode } from "./error-code.js";
@@ -81,7 +81,7 @@ function reportUnfixable(warn: Warn, eventId: string, error: unknown): void {
  * naming `holdId`), or committed with another body (`idempotency_conflict`).
  */
 const holdStands = (error: unknown): boolean =>
-  isCallerFault(error) || (LatchError.isInstance(error) && error.code === "hold_already_resolved");
+  isCallerFault(error) || isCode(error, "hold_already_resolved");
 
 /** A linked credit hold the burn could not commit, and why (see `commitLinkedHold`). */
 interface UnresolvedHold {
@@ -178,7 +178,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
             eventId: obs.eventId,
             amount,
             at: obs.timing.completedAt,
-            version: record?.version ?? 1,
+            version: 1, // only the first version commits (see above)
           }),
         retry,
       );

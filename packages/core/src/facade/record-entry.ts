@@ -14,8 +14,8 @@ export interface RecordEntryDeps {
 
 /**
  * `latch.record(input, { hold })`: parses the input (a ready observation or a provider payload),
- * links the granted hold (quota or credits, see `linkHold`), and records it. Every error, a validation error included,
- * rejects the returned promise (nothing is thrown synchronously).
+ * links the granted hold (quota or credits, see `linkHold`), and records it. Every error, a
+ * validation error included, rejects the returned promise (nothing is thrown synchronously).
  *
  * Calls made before the start-up spool replay finished wait for it; after it, no call does
  * (one await fewer per call). On the embedded default the answer is ready when the call
