@@ -5,7 +5,8 @@ import type { CreditFeature } from "../credits/schemas.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
+import { isCode } from "./error-code.js";
+import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { CreditRoute, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
 
 /** The change-log consumer `reconcileCredits` walks. */
@@ -33,18 +34,28 @@ export interface CreditBurns {
   /**
    * Burns a stored observation's credits on every route. A money feature burns only once
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
-   * other routes burned. Store errors throw.
+   * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
+   * the observation links (see `commitLinkedHold`).
    */
-  burn(obs: UsageObservation, record?: RatedUsageRecord): Promise<void>;
+  burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
-   * The burn of a call `record()` just stored, failing open like recording: a store error
+   * The burn of a call the record path just stored, failing open like recording: a store error
    * spools the observation (its replay burns again, idempotently) or, when `mayspool` is false
-   * (a replay), throws; an error no retry can fix is reported and dropped.
+   * (a replay, an ingest worker), throws; an error no retry can fix is reported and dropped.
+   * `resolveHold`: the burn is a later one (an ingest worker, a spool replay, `rerateUnpriced`),
+   * so it also commits the linked credit hold; a caller's own `record()` leaves that to its
+   * `settle()`.
    */
-  burnRecorded(obs: UsageObservation, result: RecordResult, mayspool: boolean): Promise<void>;
+  burnRecorded(
+    obs: UsageObservation,
+    result: RecordResult,
+    mayspool: boolean,
+    resolveHold?: boolean,
+  ): Promise<void>;
   /**
-   * The burn of a rated record that is already stored (a correction, a reconcile): a store error
-   * throws (so the caller can run again); an error no retry can fix is reported.
+   * The burn of a rated record that is already stored (a correction, a reconcile), committing
+   * its linked credit hold (first version only): a store error throws (so the caller can run
+   * again); an error no retry can fix is reported.
    */
   burnStored(record: RatedUsageRecord): Promise<void>;
   /**
@@ -62,6 +73,28 @@ function reportUnfixable(warn: Warn, eventId: string, error: unknown): void {
     eventId,
     cause: error,
   });
+}
+
+/**
+ * Outcomes a retry cannot change when committing a linked hold, so the burn goes on without
+ * it: the hold was voided (`hold_already_resolved`), purged or never known (`invalid_input`
+ * naming `holdId`), or committed with another body (`idempotency_conflict`).
+ */
+const holdStands = (error: unknown): boolean =>
+  isCallerFault(error) || isCode(error, "hold_already_resolved");
+
+/** A linked credit hold the burn could not commit, and why (see `commitLinkedHold`). */
+interface UnresolvedHold {
+  holdId: string;
+  error: unknown;
+}
+
+/** What committing a linked hold left for the rest of the burn. */
+interface LinkedHoldOutcome {
+  /** The hold's money feature met a call rated in another currency: thrown after the routes. */
+  mismatch?: unknown;
+  /** Purged, unknown or committed with another body: reported after the routes burned. */
+  unresolved?: UnresolvedHold;
 }
 
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
@@ -87,10 +120,103 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
-  async function burn(obs: UsageObservation, record?: RatedUsageRecord): Promise<void> {
+  /**
+   * Commits the credit hold `obs` links (`correlation.holdId` with `holdFeatureId`, set by
+   * `record(input, { hold })`) with the usage event the call's burn records: `{ eventId,
+   * amount, at, version }`, the amount being what the hold's feature counts of the call. So a
+   * hold `settle()` left open (a money feature, the call accepted or spooled, not rated yet) is
+   * released by the burn itself, and the call never counts as held and burned past it. Where
+   * the hold's ledger and feature are one of the call's routes (the usual case), the route's
+   * burn is the same event: it burns once, whichever of the two the ledger saw first.
+   *
+   * Only the first version commits (a hold resolves once; a correction replaces the burn
+   * through the route). Nothing is committed while the feature counts nothing of the call (a
+   * money feature before it is rated: the burn of the rated record commits it). A hold that
+   * cannot be committed holds nothing any more, so the burn goes on through the routes and
+   * nothing is lost or doubled; it is never retried:
+   * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call, of
+   *   a failed call, or of a call recorded under another hold), not reported;
+   * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
+   *   than the ledger's hold retention): reported (`credit_hold_unresolved`, the error as
+   *   `cause`) when this burn is the call's first on the hold's feature; when a route of that
+   *   feature had burned the call before (a caller's record() and settle, an earlier delivery:
+   *   `reconcileCredits()` walking old records), the hold resolved back then: not reported;
+   * - committed with another body (`idempotency_conflict`: e.g. one hold passed to two calls):
+   *   reported.
+   * A call rated in another currency than the hold's money feature burns nothing there: the
+   * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
+   * route. A ledger error throws, as a route's does (the burn is retried later: spool,
+   * redelivery, `reconcileCredits()`).
+   */
+  async function commitLinkedHold(
+    obs: UsageObservation,
+    record: RatedUsageRecord | undefined,
+  ): Promise<LinkedHoldOutcome> {
+    const holdId = obs.correlation?.holdId;
+    const featureId = obs.correlation?.holdFeatureId;
+    if (holdId === undefined || featureId === undefined || (record?.version ?? 1) !== 1) return {};
+    const ledger = (credits as LatchCreditsConfig).ledger;
+    let amount: string | undefined;
+    try {
+      amount = creditUsageOf(await feature(featureId), obs, record);
+    } catch (error) {
+      if (!holdStands(error)) throw error;
+      // An unknown feature, or a call rated in another currency: the hold counts nothing of it.
+      try {
+        await withRetry(() => ledger.voidHold(holdId), retry);
+      } catch (voidError) {
+        if (!holdStands(voidError)) throw voidError;
+      }
+      return { mismatch: error };
+    }
+    if (amount === undefined) return {};
+    try {
+      await withRetry(
+        () =>
+          ledger.commitHold({
+            holdId,
+            eventId: obs.eventId,
+            amount,
+            at: obs.timing.completedAt,
+            version: 1, // only the first version commits (see above)
+          }),
+        retry,
+      );
+    } catch (error) {
+      if (!holdStands(error)) throw error;
+      // Voided: released on purpose (settle() voids a money hold of an unpriced call, which
+      // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
+      // holds nothing, and the call burns through its routes: nothing to report.
+      if (isCode(error, "hold_already_resolved")) return {};
+      return { unresolved: { holdId, error } };
+    }
+    return {};
+  }
+
+  /**
+   * Reports a linked hold the burn could not commit — unless it is only purged (or unknown) and
+   * a route of the hold's feature had burned this call before (`duplicate`, `superseded`): the
+   * call was fully burned earlier (a caller's record() and its settle, an earlier delivery), so
+   * the hold resolved back then; e.g. `reconcileCredits()` walking old records, which would
+   * otherwise report every hold past the ledger's retention.
+   */
+  function reportUnresolved(eventId: string, hold: UnresolvedHold, burnedBefore: boolean): void {
+    if (burnedBefore && isCode(hold.error, "invalid_input")) return;
+    warn({
+      code: "credit_hold_unresolved",
+      message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); the call burns through its routes`,
+      eventId,
+      cause: hold.error,
+    });
+  }
+
+  async function burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold = false): Promise<void> {
     if (credits === undefined) return;
     const ledger: CreditLedger = credits.ledger;
-    let mismatch: unknown; // a money feature in another currency: thrown once the other routes burned
+    const linked = resolveHold ? await commitLinkedHold(obs, record) : {};
+    // A money feature in another currency: thrown once the other routes burned.
+    let mismatch: unknown = linked.mismatch;
+    let burnedBefore = false; // a route of the linked hold's feature had burned this call already
     for (const route of routesOf(obs)) {
       const counted = await feature(route.featureId);
       let amount: string | undefined;
@@ -101,7 +227,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
         continue;
       }
       if (amount === undefined) continue;
-      await withRetry(
+      const burned = await withRetry(
         () =>
           ledger.recordUsage({
             ledgerId: route.ledgerId,
@@ -113,13 +239,21 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
+      if (route.featureId === obs.correlation?.holdFeatureId && burned.status !== "recorded")
+        burnedBefore = true;
     }
+    if (linked.unresolved !== undefined) reportUnresolved(obs.eventId, linked.unresolved, burnedBefore);
     if (mismatch !== undefined) throw mismatch;
   }
 
-  async function burnRecorded(obs: UsageObservation, result: RecordResult, mayspool: boolean): Promise<void> {
+  async function burnRecorded(
+    obs: UsageObservation,
+    result: RecordResult,
+    mayspool: boolean,
+    resolveHold = false,
+  ): Promise<void> {
     try {
-      await burn(obs, result.status === "rated" ? result.record : undefined);
+      await burn(obs, result.status === "rated" ? result.record : undefined, resolveHold);
     } catch (error) {
       if (!mayPassLater(error)) return reportUnfixable(warn, obs.eventId, error);
       warn({
@@ -135,7 +269,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
 
   async function burnStored(record: RatedUsageRecord): Promise<void> {
     try {
-      await burn(record.observation, record);
+      await burn(record.observation, record, true);
     } catch (error) {
       if (mayPassLater(error)) throw error;
       reportUnfixable(warn, record.eventId, error);

@@ -25,8 +25,11 @@ export interface CreditHolds {
   /**
    * Commits what the call used as its usage event (the same event `record` burned, so it burns
    * once), or voids the hold for a failed call, or when the feature counts nothing of the call
-   * yet (a money feature before the call is rated: it burns when rated). A ledger error is
-   * reported and answers `{ settled: false }`.
+   * yet (a money feature before the call is rated: it burns when rated). A money hold of a call
+   * not rated yet (`accepted`, `spooled`) stays held: the call's later burn (ingest worker,
+   * spool replay) commits it when the call was recorded with it (`record(input, { hold })`);
+   * recorded without it, it is released at its TTL and `credit_hold_unresolved` reported. A
+   * ledger error is reported and answers `{ settled: false }`.
    */
   settle(
     hold: Extract<CreditHold, { granted: true }>,
@@ -106,10 +109,26 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
       if (amount === undefined) {
         // A money feature counts the call only once it is rated. An accepted call (an ingest
         // worker rates it) or a spooled one (the replay rates it) will burn later: releasing the
-        // hold now would let other reserves spend that money meanwhile. The hold stays until its
-        // TTL, so until then the call may count twice (held and burned): early denial, never
-        // overspend. Any other result never burns here, and the hold is released.
-        if (pending(result) && mismatchError === undefined) return { settled: true };
+        // hold now would let other reserves spend that money meanwhile, so it stays (early
+        // denial, never overspend). The call recorded with this hold (`record(input, { hold })`
+        // links it) commits it as that burn (see `commitLinkedHold`): it counts as held until
+        // the worker or replay stores it, never twice after. Recorded without it, the hold is
+        // released only at its TTL, the call counting twice (held and burned) until then:
+        // reported, not thrown (nothing is lost; the early denial is the cost). Recorded under
+        // another hold (a retried handler), that one is committed by the burn: this one is
+        // voided. Any other result never burns here, and the hold is released.
+        if (pending(result) && mismatchError === undefined) {
+          const linked = obs.correlation?.holdId;
+          if (linked === hold.holdId) return { settled: true };
+          if (linked === undefined) {
+            warn({
+              code: "credit_hold_unresolved",
+              message: `credit hold ${hold.holdId} stays held until its TTL: ${obs.eventId} is not rated yet and was recorded without it, so its burn cannot release it (pass the hold to record(input, { hold }))`,
+              eventId: obs.eventId,
+            });
+            return { settled: true };
+          }
+        }
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
         return { settled: true };
       }

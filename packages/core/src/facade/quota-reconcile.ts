@@ -9,32 +9,54 @@ import { isCallerFault, type RetryPolicy, withRetry } from "./retry.js";
 /** The change-log consumer `reconcileQuota` walks. */
 export const QUOTA_CURSOR = "latch:quota";
 
+/** The hold `record(input, { hold })` links: a quota hold's id, or a credit hold's id and feature. */
+export interface HoldLink {
+  holdId: string;
+  /** A credit hold's feature (`correlation.holdFeatureId`); absent for a quota hold. */
+  featureId?: string;
+}
+
 /**
- * The observation with its quota hold linked (`correlation.holdId`), so that the stored record
- * names the hold it must be committed against. A caller-given `correlation.holdId` that names
- * another hold, or any hold when `record()` was given none, is `invalid_input`: `reconcileQuota`
- * commits the hold a record names, whatever its account, so only a hold the caller holds may
- * be named.
+ * The observation with its hold linked (`correlation.holdId`, and for a credit hold
+ * `correlation.holdFeatureId`), so that the stored record names the hold it must be committed
+ * against. A caller-given `correlation.holdId` or `holdFeatureId` that names another hold or
+ * feature, or any hold when `record()` was given none, is `invalid_input`: `reconcileQuota` and
+ * a later credit burn commit the hold a record names, whatever its account, so only a hold the
+ * caller holds may be named. The link is part of the observation (and its idempotency hash):
+ * the same call recorded again with the same hold is the same observation.
  */
-export function linkHold(observation: UsageObservation, holdId: string | undefined): UsageObservation {
+export function linkHold(observation: UsageObservation, link: HoldLink | undefined): UsageObservation {
   const existing = observation.correlation?.holdId;
-  if (holdId === undefined) {
-    if (existing === undefined) return observation;
+  const existingFeature = observation.correlation?.holdFeatureId;
+  if (link === undefined) {
+    if (existing === undefined && existingFeature === undefined) return observation;
     throw LatchValidationError.at(
       "record",
-      "observation.correlation.holdId",
-      "is set by record(input, { hold }): pass the granted quota hold instead",
+      `observation.correlation.${existing === undefined ? "holdFeatureId" : "holdId"}`,
+      "is set by record(input, { hold }): pass the granted hold instead",
     );
   }
-  if (existing === holdId) return observation;
-  if (existing !== undefined) {
+  if (existing !== undefined && existing !== link.holdId) {
     throw LatchValidationError.at(
       "record",
       "observation.correlation.holdId",
       "names another hold than options.hold",
     );
   }
-  return parseObservation({ ...observation, correlation: { ...observation.correlation, holdId } });
+  if (existingFeature !== undefined && existingFeature !== link.featureId) {
+    throw LatchValidationError.at(
+      "record",
+      "observation.correlation.holdFeatureId",
+      "names another feature than options.hold (a credit hold of that feature)",
+    );
+  }
+  if (existing === link.holdId && existingFeature === link.featureId) return observation;
+  const correlation = {
+    ...observation.correlation,
+    holdId: link.holdId,
+    ...(link.featureId === undefined ? {} : { holdFeatureId: link.featureId }),
+  };
+  return parseObservation({ ...observation, correlation });
 }
 
 /** `LatchConfig.quotaUnits`: see its TSDoc. */
@@ -147,7 +169,8 @@ export async function reconcileQuota(deps: ReconcileQuotaDeps): Promise<{ versio
     if (page.items.length === 0 || page.cursor === undefined) break;
     for (const { record } of page.items) {
       const holdId = record.observation.correlation?.holdId;
-      if (holdId === undefined) continue;
+      // A credit hold (it names its feature) is committed by the call's credit burn, not here.
+      if (holdId === undefined || record.observation.correlation?.holdFeatureId !== undefined) continue;
       try {
         // A bad quotaUnits is invalid_input: reported and skipped like any caller fault, so one
         // record cannot stop every later run at the same page.

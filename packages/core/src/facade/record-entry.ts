@@ -1,6 +1,6 @@
 import type { UsageObservation } from "../schemas/observation.js";
 import { toObservation } from "./provider-usage.js";
-import { linkHold } from "./quota-reconcile.js";
+import { type HoldLink, linkHold } from "./quota-reconcile.js";
 import type { Hold, RecordInput, RecordResult } from "./types.js";
 
 export interface RecordEntryDeps {
@@ -14,8 +14,8 @@ export interface RecordEntryDeps {
 
 /**
  * `latch.record(input, { hold })`: parses the input (a ready observation or a provider payload),
- * links the granted quota hold, and records it. Every error, a validation error included,
- * rejects the returned promise (nothing is thrown synchronously).
+ * links the granted hold (quota or credits, see `linkHold`), and records it. Every error, a
+ * validation error included, rejects the returned promise (nothing is thrown synchronously).
  *
  * Calls made before the start-up spool replay finished wait for it; after it, no call does
  * (one await fewer per call). On the embedded default the answer is ready when the call
@@ -35,8 +35,15 @@ export function createRecordEntry({
     let obs: UsageObservation;
     try {
       const hold = options?.hold;
-      const holdId = hold !== undefined && hold.kind === "quota" && hold.granted ? hold.holdId : undefined;
-      obs = linkHold(toObservation(input), holdId);
+      // A granted hold is linked: a quota hold by its id, a credit hold with its feature (the
+      // later burn of a call not rated yet commits it with what that feature counts).
+      const link: HoldLink | undefined =
+        hold === undefined || !hold.granted
+          ? undefined
+          : hold.kind === "credits"
+            ? { holdId: hold.holdId, featureId: hold.featureId }
+            : { holdId: hold.holdId };
+      obs = linkHold(toObservation(input), link);
       const done = recordInline?.(obs);
       if (done !== undefined) return Promise.resolve(done);
     } catch (error) {

@@ -61,7 +61,9 @@ export function createOneTripRecord(
       return { status: "spooled", eventId: obs.eventId, observation: obs };
     }
     const result: RecordResult = current ?? rating;
-    await burns.burnRecorded(obs, result, mayspool);
+    // Not `mayspool`: a spool replay or an ingest worker, whose burn comes after the caller's
+    // settle() and so commits the credit hold the call links (a caller's record() leaves it to settle).
+    await burns.burnRecorded(obs, result, mayspool, !mayspool);
     return result;
   };
 }

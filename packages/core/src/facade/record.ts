@@ -57,13 +57,13 @@ export interface Recorder {
 
 export { priceRequestOf } from "./rating-step.js";
 
-/** Two recordings of one call that differ only in the quota hold they name. */
+/** Two recordings of one call that differ only in the hold they name (and a credit hold's feature). */
 function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
   const holdA = stored.correlation?.holdId;
   const holdB = incoming.correlation?.holdId;
   if (holdA === undefined || holdB === undefined || holdA === holdB) return false;
   const strip = (o: UsageObservation) => {
-    const { holdId: _ignored, ...correlation } = o.correlation ?? {};
+    const { holdId: _hold, holdFeatureId: _feature, ...correlation } = o.correlation ?? {};
     return canonicalJson({ ...o, correlation });
   };
   return strip(stored) === strip(incoming);
@@ -182,7 +182,9 @@ export function createRecorder(deps: RecorderDeps): Recorder {
     } catch (error) {
       result = deferredRating(obs, error);
     }
-    await burns.burnRecorded(obs, result, mayspool);
+    // Not `mayspool`: a spool replay or an ingest worker, whose burn comes after the caller's
+    // settle() and so commits the credit hold the call links (a caller's record() leaves it to settle).
+    await burns.burnRecorded(obs, result, mayspool, !mayspool);
     return result;
   }
 
@@ -199,7 +201,8 @@ export function createRecorder(deps: RecorderDeps): Recorder {
         const result = await rateStored(obs);
         if (result.status === "rated") {
           ratedCount++;
-          await burns.burnRecorded(obs, result, true); // a money feature burns once rated
+          // A money feature burns once rated, and commits the credit hold the call links.
+          await burns.burnRecorded(obs, result, true, true);
         } else stillUnpriced++;
       }
       if (page.next === undefined) break;

@@ -64,7 +64,8 @@ export type RecordResult =
    * With an ingest log (`LatchConfig.ingest`): the log holds the observation durably; an ingest
    * worker stores and rates it later (its rated record appears in reports once stored). `settle`
    * charges a quota hold from the observation alone, as for `spooled`, or leaves it open for
-   * `reconcileQuota()` when `LatchConfig.quotaUnits` needs the rated record.
+   * `reconcileQuota()` when `LatchConfig.quotaUnits` needs the rated record; a money credit
+   * hold stays held until the worker's burn of the call commits it (record the call with it).
    */
   | { status: "accepted"; eventId: string; observation: UsageObservation };
 
@@ -165,7 +166,12 @@ export interface LatchCreditsConfig {
    * `reserve()` holds credits instead of quota (then `quota` must not be configured):
    * `account` is the ledgerId (the ledger the call's observation routes to), `amount` the
    * credits to hold; `settle()` commits what the call actually used (in full, even above the
-   * hold) as the call's usage event, or voids the hold. Default false.
+   * hold) as the call's usage event, or voids the hold. A money feature's hold on a call not
+   * rated yet (`accepted`, `spooled`) stays held at `settle()`: pass the hold to
+   * `record(input, { hold })` and the call's later burn (ingest worker, spool replay,
+   * `rerateUnpriced()`, `reconcileCredits()`) commits it, so the call never counts as both held
+   * and burned; recorded without it, the hold is released only at its TTL
+   * (`credit_hold_unresolved`). Default false.
    */
   enforce?: boolean;
 }
@@ -188,7 +194,16 @@ export interface LatchWarning {
      * Also a money feature met with a call rated in another currency (`cause`:
      * `CurrencyMismatchError`): nothing of it burns from that feature, never a silent 0.
      */
-    | "credit_burn_failed";
+    | "credit_burn_failed"
+    /**
+     * A credit hold the call's burn does not resolve: a later burn (ingest worker, spool replay,
+     * `rerateUnpriced()`, `reconcileCredits()`) found the hold the call links purged before the
+     * call first burned (resolved or expired longer ago than the ledger's hold retention) or
+     * committed for another call or amount (the call burned through its routes, once; `cause`
+     * says which), or `settle()` left a money hold open for a call not rated yet that was recorded
+     * without it (`record(input, { hold })`), so it is released at its TTL, not by the burn.
+     */
+    | "credit_hold_unresolved";
   message: string;
   eventId?: string;
   cause?: unknown;
@@ -283,8 +298,12 @@ export interface Latch {
   }): Promise<Hold>;
   /**
    * Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult).
-   * Pass the call's quota `hold` so the stored observation names it (`correlation.holdId`):
-   * `reconcileQuota()` can then commit it if the settle is lost.
+   * Pass the call's granted `hold` so the stored observation names it (`correlation.holdId`,
+   * and a credit hold's feature `correlation.holdFeatureId`): `reconcileQuota()` can then commit
+   * a quota hold if the settle is lost, and the later burn of a credit hold's call (an ingest
+   * worker, the spool replay, `rerateUnpriced()`, `reconcileCredits()`) commits the hold. The
+   * link is part of the observation: a retry with the same hold is a duplicate; an observation
+   * naming a hold itself, or another hold or feature than `hold`'s, is `invalid_input`.
    */
   record<A extends UsageApi>(
     input: ProviderUsageInputOf<A>,
@@ -296,6 +315,9 @@ export interface Latch {
    * it when the call failed. `{ settled: true }` also when the units need a rated record that is
    * not stored yet: the hold then stays open and `reconcileQuota()` commits it from the record.
    * `{ settled: false }`: a store error, reported (`settle_failed`); `reconcileQuota()` commits it.
+   * A credit hold of a money feature on a call not rated yet (`accepted`, `spooled`) also stays
+   * open (`{ settled: true }`): the call's later burn commits it when the call was recorded with
+   * it; recorded without it, `credit_hold_unresolved` is reported and the hold frees at its TTL.
    */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**

@@ -103,7 +103,14 @@ const SUBJECT_KEYS = ["tenantId", "orgId", "projectId", "apiKeyId", "endUserId",
 const SUBJECT_SET: ReadonlySet<string> = new Set(SUBJECT_KEYS);
 const MODEL_KEYS = ["billableModel", "vendor", "region", "tier"] as const;
 const MODEL_SET: ReadonlySet<string> = new Set(MODEL_KEYS);
-const CORRELATION_KEYS = ["requestId", "traceId", "sessionId", "parentEventId", "holdId"] as const;
+const CORRELATION_KEYS = [
+  "requestId",
+  "traceId",
+  "sessionId",
+  "parentEventId",
+  "holdId",
+  "holdFeatureId",
+] as const;
 const CORRELATION_SET: ReadonlySet<string> = new Set(CORRELATION_KEYS);
 const PROVIDER_KEYS = ["providerId"] as const;
 const PROVIDER_SET: ReadonlySet<string> = new Set(PROVIDER_KEYS);

@@ -56,11 +56,20 @@ export const CorrelationIdsSchema = z.strictObject({
   sessionId: Id.optional(),
   parentEventId: z.string().min(1).max(512).check(WellFormedText).optional(),
   /**
-   * The quota hold the call was reserved under. `latch.record(input, { hold })` sets it, so
-   * `latch.reconcileQuota()` can commit the hold from the stored record when the settle was
-   * lost (a quota store error, a crash between record and settle).
+   * The hold the call was reserved under (quota or credits). `latch.record(input, { hold })`
+   * sets it, so `latch.reconcileQuota()` can commit a quota hold from the stored record when
+   * the settle was lost (a quota store error, a crash between record and settle), and the burn
+   * of a credit hold's call that an ingest worker, the spool replay, `rerateUnpriced()` or
+   * `reconcileCredits()` makes commits the hold as that burn.
    */
   holdId: Id.optional(),
+  /**
+   * The credit feature of the credit hold `holdId` (its `featureId`, which `reserve()` may take
+   * from the request rather than `credits.featureId`): `record(input, { hold })` sets it with
+   * `holdId` for a credit hold, never for a quota hold. The later burn commits the hold with
+   * what this feature counts of the call; the ledger has no way to read a hold's feature back.
+   */
+  holdFeatureId: Id.optional(),
 });
 export type CorrelationIds = z.output<typeof CorrelationIdsSchema>;
 

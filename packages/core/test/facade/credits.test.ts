@@ -150,7 +150,7 @@ describe("the README's credits facade example", () => {
       amount: "4000",
       available: "6000",
     });
-    const result = await latch.record(call(1));
+    const result = await latch.record(call(1), { hold });
     expect(await latch.settle(hold, result)).toEqual({ settled: true });
     expect(await feature(ledger, "tokens")).toMatchObject({ balance: "8900", usage: "1100" });
     // The hold is released: the rest of the balance can be reserved again.

@@ -129,7 +129,7 @@ const input = object(
   },
   {
     provider: mostly(object({ providerId: text }, {}), pick(undefined, null)),
-    correlation: object({}, { requestId: text, parentEventId: text, holdId: text }),
+    correlation: object({}, { requestId: text, parentEventId: text, holdId: text, holdFeatureId: text }),
     attributes,
   },
 );

@@ -1,0 +1,457 @@
+/**
+ * A credit hold linked to its call (`record(input, { hold })` sets `correlation.holdId` and
+ * `holdFeatureId`): when `settle()` must leave a money hold open because the call is not rated
+ * yet (`accepted` by an ingest log, `spooled`), the call's later burn — an ingest worker's, the
+ * spool replay's, `rerateUnpriced()`'s, `reconcileCredits()`'s — commits the hold as that burn.
+ * The call then counts as held until it is stored, and as burned (once) after: never both until
+ * the hold's TTL. On the memory ledger; `@latch/nats` runs the same against JetStream and the
+ * Postgres credit ledger.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createIngestRecorder, type ObservationStore } from "../../src/adapter.js";
+import {
+  createLatch,
+  type Hold,
+  type IngestLog,
+  type LatchConfig,
+  type LatchWarning,
+  MemoryCreditLedger,
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  type PriceSnapshot,
+  type PricingSource,
+  type RecordResult,
+  type UsageObservation,
+  type UsageObservationInput,
+} from "../../src/index.js";
+
+const NOW = "2026-03-01T12:00:05Z";
+
+const gpt4o: PriceSnapshot = {
+  snapshotId: "gpt-4o:2026",
+  model: { billableModel: "gpt-4o" },
+  currency: "USD",
+  effectiveFrom: "2026-01-01T00:00:00Z",
+  prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
+};
+
+function pricingOf(initial: PriceSnapshot[] = [gpt4o]): PricingSource & { add(s: PriceSnapshot): void } {
+  const snapshots = [...initial];
+  return {
+    add: (s) => snapshots.push(s),
+    resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
+  };
+}
+
+/** 1,000 input + 100 output tokens: 1,100 tokens, $0.0035 at gpt-4o's prices. */
+const call = (i: number): UsageObservationInput => ({
+  eventId: `req-${i}:0:openai`,
+  subject: { tenantId: "acme" },
+  meters: { input_tokens: 1000, output_tokens: 100 },
+  model: { billableModel: "gpt-4o" },
+  provider: { providerId: "openai" },
+  source: { kind: "provider_reported" },
+  outcome: { kind: "success" },
+  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
+});
+
+/** A log in memory: what was published, keyed by eventId; `down` makes every publish fail. */
+class MemoryLog implements IngestLog {
+  readonly published = new Map<string, UsageObservation>();
+  down = false;
+  async publish(obs: UsageObservation) {
+    if (this.down) throw new Error("connection refused");
+    const duplicate = this.published.has(obs.eventId);
+    if (!duplicate) this.published.set(obs.eventId, obs);
+    return { duplicate };
+  }
+}
+
+let dir: string;
+let warnings: LatchWarning[];
+let now: number;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "latch-credit-link-"));
+  warnings = [];
+  now = Date.parse(NOW);
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Ledger "acme": 10,000 tokens and $1 granted; its clock is `now`. */
+async function ledgerWithGrants(holdRetentionMs?: number): Promise<MemoryCreditLedger> {
+  const ledger = new MemoryCreditLedger({
+    clock: () => now,
+    ...(holdRetentionMs === undefined ? {} : { holdRetentionMs }),
+  });
+  await ledger.createFeature({
+    featureId: "tokens",
+    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+  });
+  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
+  for (const [featureId, amount] of [
+    ["tokens", "10000"],
+    ["usd", "1"],
+  ] as const)
+    await ledger.grant({
+      grantId: `acme-${featureId}`,
+      ledgerId: "acme",
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+  return ledger;
+}
+
+/**
+ * A gateway (the facade, with an ingest log unless `inline`) and an ingest worker over the same
+ * stores and ledger. Usage burns `featureId` (default "usd") of the tenant's ledger.
+ */
+function setup(
+  ledger: MemoryCreditLedger,
+  options: { featureId?: string; inline?: boolean; config?: Partial<LatchConfig> } = {},
+) {
+  const stores = {
+    observations: new MemoryObservationStore() as ObservationStore,
+    rated: new MemoryRatedRecordStore(),
+    pricing: pricingOf(),
+    ...options.config,
+  };
+  const credits = { ledger, featureId: options.featureId ?? "usd" };
+  const log = new MemoryLog();
+  const onWarning = (w: LatchWarning) => warnings.push(w);
+  const latch = createLatch({
+    ...stores,
+    credits: { ...credits, enforce: true },
+    ...(options.inline === true ? {} : { ingest: log }),
+    clock: () => new Date(NOW),
+    spoolDir: join(dir, "spool"),
+    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    onWarning,
+  });
+  const worker = createIngestRecorder({ ...stores, credits, clock: () => new Date(NOW), onWarning });
+  /** Runs the worker over everything the log holds (again: a redelivery). */
+  const work = async () => {
+    const results: RecordResult[] = [];
+    for (const obs of log.published.values()) results.push(await worker.record(obs));
+    return results;
+  };
+  return { latch, log, work, stores };
+}
+
+async function feature(ledger: MemoryCreditLedger, featureId: string) {
+  const balance = await ledger.balance("acme", "2026-03-02T00:00:00Z");
+  return balance.features.find((f) => f.featureId === featureId);
+}
+
+/**
+ * Whether `amount` of the feature can be held now: a probe hold, voided at once (so a probe
+ * changes nothing). What `available` is, exactly, without arithmetic in the test.
+ */
+async function canHold(ledger: MemoryCreditLedger, featureId: string, amount: string): Promise<boolean> {
+  const holdId = `probe-${Math.random()}`;
+  const answer = await ledger.reserve({ holdId, ledgerId: "acme", featureId, amount, ttlMs: 1_000 });
+  if (answer.granted) await ledger.voidHold(holdId);
+  return answer.granted;
+}
+
+function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
+  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
+  return hold;
+}
+
+const codes = () => warnings.map((w) => w.code);
+
+describe("a money credit hold left open by settle() is committed by the call's later burn", () => {
+  it("ingest worker: the call counts as held until the worker stores it, then as burned only, once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", holdId: "h-1" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("accepted");
+    expect(log.published.get("req-1:0:openai")?.correlation).toEqual({ holdId: "h-1", holdFeatureId: "usd" });
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    // Not rated yet: the hold stays (other reserves cannot spend it).
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    // The hold is resolved by the burn: everything but the burn can be held again at once.
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(await canHold(ledger, "usd", "0.99651")).toBe(false);
+    // A redelivery to the worker burns nothing more; settle() again changes nothing either.
+    await work();
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", burned: "0.0035" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("a hold of another feature than the routes' is committed with what its own feature counts", async () => {
+    const ledger = await ledgerWithGrants();
+    // Usage burns tokens (credits.featureId); the hold is of usd (reserve names it).
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status === "accepted" && result.observation.correlation?.holdFeatureId).toBe("usd");
+    await latch.settle(hold, result);
+    await work();
+    await work();
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("spool replay without an ingest log: the flush's burn commits the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    const inner = new MemoryObservationStore();
+    let down = true;
+    const observations: ObservationStore = {
+      append: async (o) => {
+        if (down) throw new Error("connection reset");
+        return inner.append(o);
+      },
+      appendMany: (o) => inner.appendMany(o),
+      get: (id) => inner.get(id),
+      listUnpriced: (q) => inner.listUnpriced(q),
+      markPriced: (ids) => inner.markPriced(ids),
+    };
+    const { latch } = setup(ledger, { inline: true, config: { observations } });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("spooled");
+    await latch.settle(hold, result);
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+    down = false;
+    expect(await latch.flushSpool()).toMatchObject({ replayed: 1, remaining: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual(["store_retry_exhausted", "spooled"]);
+  });
+
+  it("spool replay through the ingest log: the worker's burn of the replayed call commits the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger);
+    log.down = true;
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("spooled");
+    await latch.settle(hold, result);
+    log.down = false;
+    expect(await latch.flushSpool()).toMatchObject({ replayed: 1 });
+    expect(log.published.get("req-1:0:openai")?.correlation?.holdId).toBe(hold.holdId);
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+  });
+
+  it("a call the worker stores unpriced: rerateUnpriced() burns it and commits the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch, work } = setup(ledger, { config: { pricing } });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    expect((await work()).map((r) => r.status)).toEqual(["unpriced"]);
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false); // nothing burned, still held
+    pricing.add(gpt4o);
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 1, stillUnpriced: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("reconcileCredits(): a worker that stored the call but never burned it (a crash) — reconcile burns and commits", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, stores } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    // The crashed worker stored and rated it, and died before its burn.
+    const crashed = createIngestRecorder({ ...stores, clock: () => new Date(NOW) });
+    await crashed.record(log.published.get("req-1:0:openai") as UsageObservation);
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+    expect(await latch.reconcileCredits()).toEqual({ versions: 1 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+  });
+});
+
+describe("a linked hold the later burn cannot commit: the call burns once through its routes", () => {
+  it("purged (expired unresolved, then past the ledger's hold retention): reported, burned once, not retried", async () => {
+    const ledger = await ledgerWithGrants(1_000);
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", ttlMs: 1_000 }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    now += 5_000; // expired, and purged once its retention passed
+    expect((await ledger.purgeResolvedHolds()).purged).toBe(1);
+    // The worker's record resolves (the message is acknowledged, not redelivered forever).
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-1:0:openai",
+        cause: expect.objectContaining({ code: "invalid_input" }),
+      }),
+    ]);
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    // A redelivery: the call was burned by the first delivery, so nothing new to report.
+    await work();
+    expect(codes()).toEqual(["credit_hold_unresolved"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ burned: "0.0035" });
+  });
+
+  it("committed for another call (one hold passed to two calls): reported, each call burned once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await latch.record(call(2), { hold });
+    await work();
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-2:0:openai",
+        cause: expect.objectContaining({ code: "idempotency_conflict" }),
+      }),
+    ]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(await canHold(ledger, "usd", "0.993")).toBe(true);
+  });
+
+  it("reconcileCredits() over old inline calls whose holds settle() committed and the ledger purged: nothing reported", async () => {
+    const ledger = await ledgerWithGrants(1_000);
+    const { latch } = setup(ledger, { inline: true });
+    for (const i of [1, 2]) {
+      const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+      await latch.settle(hold, await latch.record(call(i), { hold }));
+    }
+    now += 5_000;
+    expect((await ledger.purgeResolvedHolds()).purged).toBe(2);
+    expect(await latch.reconcileCredits()).toEqual({ versions: 2 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(codes()).toEqual([]);
+  });
+
+  it("voided (released on purpose before the worker stored the call): burned once, nothing reported", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await ledger.voidHold(hold.holdId);
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("an unpriced inline call: settle voids the money hold, rerateUnpriced() burns once without a report", async () => {
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, { inline: true, config: { pricing } });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    expect(await canHold(ledger, "usd", "1")).toBe(true);
+    pricing.add(gpt4o);
+    await latch.rerateUnpriced();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(codes()).toEqual([]);
+  });
+});
+
+describe("record(input, { hold }) with a credit hold", () => {
+  it("a retry of the same call with the same hold is the same observation: idempotent inline and through the log", async () => {
+    const ledger = await ledgerWithGrants();
+    const inline = setup(ledger, { inline: true });
+    const hold = granted(await inline.latch.reserve({ account: "acme", amount: "0.5" }));
+    const first = await inline.latch.record(call(1), { hold });
+    const again = await inline.latch.record(call(1), { hold });
+    expect(again).toEqual(first);
+    await inline.latch.settle(hold, again);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+
+    const { latch, log, work } = setup(ledger);
+    const held = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    const a = await latch.record(call(2), { hold: held });
+    const b = await latch.record(call(2), { hold: held });
+    expect(b).toEqual(a);
+    expect(log.published.size).toBe(1);
+    await latch.settle(held, b);
+    // The worker gets the same message twice (a redelivery): an idempotent append, one burn.
+    const [obs] = [...log.published.values()];
+    log.published.set("copy", obs as UsageObservation);
+    expect((await work()).map((r) => r.status)).toEqual(["rated", "rated"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(await canHold(ledger, "usd", "0.993")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("an observation naming a hold or hold feature itself is invalid_input, naming the field", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    const named = (correlation: Record<string, string>) => ({ ...call(1), correlation });
+    await expect(latch.record(named({ holdId: hold.holdId, holdFeatureId: "usd" }))).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [{ path: "observation.correlation.holdId" }],
+    });
+    await expect(latch.record(named({ holdFeatureId: "usd" }))).rejects.toMatchObject({
+      issues: [{ path: "observation.correlation.holdFeatureId" }],
+    });
+    await expect(latch.record(named({ holdFeatureId: "tokens" }), { hold })).rejects.toMatchObject({
+      issues: [{ path: "observation.correlation.holdFeatureId" }],
+    });
+    // Naming exactly the hold passed is the same observation record() builds.
+    const same = await latch.record(named({ holdId: hold.holdId, holdFeatureId: "usd" }), { hold });
+    expect(same).toEqual(await latch.record(call(1), { hold }));
+  });
+
+  it("settle() of a call not rated yet and recorded WITHOUT its hold: reported, the hold stays until its TTL", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", ttlMs: 60_000 }));
+    const result = await latch.record(call(1));
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(warnings).toEqual([
+      expect.objectContaining({ code: "credit_hold_unresolved", eventId: "req-1:0:openai" }),
+    ]);
+    await work();
+    // Burned, and still held: the early denial this link avoids, until the hold expires.
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(false);
+    now += 60_000;
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+  });
+
+  it("settle() of a call recorded under another hold voids this one: the burn commits the other", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const a = granted(await latch.reserve({ account: "acme", amount: "0.25" }));
+    const b = granted(await latch.reserve({ account: "acme", amount: "0.25" }));
+    const result = await latch.record(call(1), { hold: a });
+    expect(await latch.settle(b, result)).toEqual({ settled: true }); // voids b
+    expect(await canHold(ledger, "usd", "0.75")).toBe(true); // only a is held
+    await latch.settle(a, result);
+    await work();
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+});

@@ -1,0 +1,214 @@
+// A money credit hold that settle() must leave open (the call is `accepted` by the log or
+// `spooled`, not rated yet) is committed by the ingest worker's burn of the call when the call
+// was recorded with it (`record(input, { hold })`): on JetStream and the Postgres credit ledger,
+// the call counts as held until a worker stores it, then as burned, once — not both until the
+// hold's TTL.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createLatch, type Hold, type LatchWarning } from "@latch/core";
+import {
+  migrate,
+  PostgresCreditLedger,
+  PostgresObservationStore,
+  PostgresRatedRecordStore,
+} from "@latch/postgres";
+import type { NatsConnection } from "@nats-io/transport-node";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  deleteIngestStreams,
+  ensureIngestStreams,
+  type IngestWorker,
+  natsIngestLog,
+  runIngestWorker,
+} from "../src/index.js";
+import {
+  COST_PER_CALL,
+  connectNats,
+  DATABASE_URL,
+  freshStream,
+  observation,
+  pricing,
+  waitFor,
+} from "./support/fixtures.js";
+
+const schema = `latch_nats_credits_${randomBytes(4).toString("hex")}`;
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 8 });
+let nc: NatsConnection;
+let spoolRoot: string;
+const streams: string[] = [];
+const workers: IngestWorker[] = [];
+
+beforeAll(async () => {
+  nc = await connectNats();
+  spoolRoot = await mkdtemp(join(tmpdir(), "latch-nats-credits-"));
+  await migrate(pool, { schema });
+  const ledger = new PostgresCreditLedger(pool, { schema });
+  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+});
+
+afterAll(async () => {
+  await Promise.all(workers.map((w) => w.stop()));
+  for (const stream of streams) await deleteIngestStreams(nc, stream);
+  await nc.drain();
+  await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await pool.end();
+  await rm(spoolRoot, { recursive: true, force: true });
+});
+
+/** COST_PER_CALL (0.0045) subtracted from the $1 each ledger is granted. */
+const AFTER_ONE_CALL = "0.9955";
+
+/**
+ * A gateway and an ingest worker (started by `work()`) over the Postgres stores, a fresh
+ * stream and a fresh ledger ("$1 granted, usd") on the Postgres credit ledger.
+ */
+async function setup(label: string, options: { holdRetentionMs?: number; streamExists?: boolean } = {}) {
+  const stream = freshStream(label);
+  streams.push(stream);
+  if (options.streamExists !== false) await ensureIngestStreams(nc, { stream });
+  const ledgerId = `acme-${label}-${randomBytes(4).toString("hex")}`;
+  const ledger = new PostgresCreditLedger(pool, {
+    schema,
+    ...(options.holdRetentionMs === undefined ? {} : { holdRetentionMs: options.holdRetentionMs }),
+  });
+  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
+  await ledger.grant({
+    grantId: `${ledgerId}:g`,
+    ledgerId,
+    featureId: "usd",
+    amount: "1",
+    effectiveAt: "2026-01-01T00:00:00Z",
+  });
+  const stores = {
+    observations: new PostgresObservationStore(pool, { schema }),
+    rated: new PostgresRatedRecordStore(pool, { schema }),
+    pricing: pricing(),
+  };
+  const credits = { ledger, featureId: "usd", route: () => ({ ledgerId, featureId: "usd" }) };
+  const warnings: LatchWarning[] = [];
+  const latch = createLatch({
+    ...stores,
+    credits: { ...credits, enforce: true },
+    ingest: natsIngestLog({ connection: nc, stream, timeoutMs: 1_000 }),
+    retry: { attempts: 2, baseDelayMs: 10 },
+    spoolDir: join(spoolRoot, label),
+    onWarning: (w) => warnings.push(w),
+  });
+  let worker: IngestWorker | undefined;
+  const work = async () => {
+    worker ??= await runIngestWorker({
+      ...stores,
+      credits,
+      nats: nc,
+      stream,
+      onWarning: (w) => warnings.push(w),
+      onEvent: () => {},
+    });
+    workers.push(worker);
+    return worker;
+  };
+  const usage = async () => {
+    const balance = await ledger.balance(ledgerId, new Date().toISOString());
+    return balance.features.find((f) => f.featureId === "usd");
+  };
+  /** Whether `amount` can be held now (a probe hold, voided at once). */
+  const canHold = async (amount: string) => {
+    const holdId = `probe-${randomBytes(6).toString("hex")}`;
+    const answer = await ledger.reserve({ holdId, ledgerId, featureId: "usd", amount, ttlMs: 60_000 });
+    if (answer.granted) await ledger.voidHold(holdId);
+    return answer.granted;
+  };
+  const reserve = async (amount: string, ttlMs?: number) => {
+    const hold: Hold = await latch.reserve({
+      account: ledgerId,
+      amount,
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+    });
+    if (!hold.granted) throw new Error(hold.message);
+    return hold;
+  };
+  /** A call of this ledger's tenant (the fixture's observation, 0.0045 USD). */
+  const call = (id: string) => {
+    const obs = observation(`${ledgerId}-${id}:0:openai`);
+    return { ...obs, subject: { tenantId: ledgerId } };
+  };
+  return { latch, ledger, work, usage, canHold, reserve, call, warnings, stream };
+}
+
+describe("ingest worker on the Postgres credit ledger: a linked money hold is committed by the call's burn", () => {
+  it("held until the worker stores the call, then burned only, once (a retried record() included)", async () => {
+    const t = await setup("held");
+    const hold = await t.reserve("0.5");
+    const result = await t.latch.record(t.call("1"), { hold });
+    expect(result.status).toBe("accepted");
+    expect(await t.latch.settle(hold, result)).toEqual({ settled: true });
+    // The same call recorded again with the same hold (a retried handler): the same message.
+    expect(await t.latch.record(t.call("1"), { hold })).toEqual(result);
+    expect(await t.canHold("0.6")).toBe(false); // not rated yet: still held
+
+    const worker = await t.work();
+    await waitFor("the worker to burn the call", async () => (await t.usage())?.usage === COST_PER_CALL);
+    await waitFor("the hold to be released", () => t.canHold(AFTER_ONE_CALL));
+    expect(await t.canHold("0.99551")).toBe(false);
+    expect(await t.usage()).toMatchObject({
+      usage: COST_PER_CALL,
+      burned: COST_PER_CALL,
+      balance: AFTER_ONE_CALL,
+    });
+    expect(worker.stats().stored).toBe(1);
+    expect(t.warnings).toEqual([]);
+    await t.latch.close();
+  });
+
+  it("spooled while the log is missing, replayed by flushSpool: the worker's burn commits the hold", async () => {
+    const t = await setup("spool", { streamExists: false });
+    const hold = await t.reserve("0.5");
+    const result = await t.latch.record(t.call("1"), { hold });
+    expect(result.status).toBe("spooled");
+    await t.latch.settle(hold, result);
+    await ensureIngestStreams(nc, { stream: t.stream });
+    expect(await t.latch.flushSpool()).toMatchObject({ replayed: 1, remaining: 0 });
+    expect(await t.canHold("0.6")).toBe(false);
+    await t.work();
+    await waitFor("the worker to burn the call", async () => (await t.usage())?.usage === COST_PER_CALL);
+    await waitFor("the hold to be released", () => t.canHold(AFTER_ONE_CALL));
+    expect(await t.usage()).toMatchObject({ burned: COST_PER_CALL, balance: AFTER_ONE_CALL });
+    await t.latch.close();
+  });
+
+  it("a hold purged before the worker stored the call: reported, burned once, the message acknowledged", async () => {
+    const t = await setup("purged", { holdRetentionMs: 1 });
+    const hold = await t.reserve("0.5", 1_000);
+    await t.latch.settle(hold, await t.latch.record(t.call("1"), { hold }));
+    // Expired by the database clock, then purged.
+    await waitFor("the hold to expire", () => t.canHold("0.6"));
+    await waitFor("the hold to be purged", async () => (await t.ledger.purgeResolvedHolds()).purged > 0);
+    const worker = await t.work();
+    await waitFor("the worker to burn the call", async () => (await t.usage())?.usage === COST_PER_CALL);
+    await waitFor("the message to be acknowledged", async () => worker.stats().stored === 1);
+    expect(t.warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        cause: expect.objectContaining({ code: "invalid_input" }),
+      }),
+    ]);
+    expect(await t.usage()).toMatchObject({ burned: COST_PER_CALL, balance: AFTER_ONE_CALL });
+    await t.latch.close();
+  });
+
+  it("a hold voided before the worker stored the call: burned once, nothing reported", async () => {
+    const t = await setup("voided");
+    const hold = await t.reserve("0.5");
+    await t.latch.settle(hold, await t.latch.record(t.call("1"), { hold }));
+    await t.ledger.voidHold(hold.holdId);
+    const worker = await t.work();
+    await waitFor("the worker to store the call", async () => worker.stats().stored === 1);
+    expect(await t.usage()).toMatchObject({ burned: COST_PER_CALL, balance: AFTER_ONE_CALL });
+    expect(await t.canHold(AFTER_ONE_CALL)).toBe(true);
+    expect(t.warnings).toEqual([]);
+    await t.latch.close();
+  });
+});
