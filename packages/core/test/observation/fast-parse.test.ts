@@ -402,7 +402,7 @@ describe("fastParseObservation: what zod's record and refuseProtoKeys see (adver
   it("keeps the attributes and the hash when record() links a hold (a spread copy re-parsed)", () => {
     const attributes = { team: "a", 7: "seven", é: "ü" };
     const parsed = parseObservation({ ...base, attributes });
-    const linked = linkHold(parsed, "hold-1");
+    const linked = linkHold(parsed, { holdId: "hold-1" });
     expect(linked.attributes).toEqual(attributes);
     expect(Object.keys(linked.attributes ?? {})).toEqual(Object.keys(parsed.attributes ?? {}));
     const viaSchema = UsageObservationSchema.parse({ ...parsed, correlation: { holdId: "hold-1" } });
