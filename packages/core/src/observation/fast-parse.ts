@@ -232,10 +232,13 @@ function providerOf(input: unknown): Plain | undefined {
 const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
 
 /**
- * A meter set; any symbol key goes to the schema (a record reads every own key, and refuses those),
- * and so does an own `__proto__`, enumerable or not (`refuseProtoKeys` refuses either).
+ * `input` as a record (meters, attributes) whose own enumerable string keys are all the schema
+ * reads, else `undefined` (the schema decides): a plain object with no symbol key (a record
+ * reads every own key, and refuses those), no own `__proto__`, enumerable or not
+ * (`refuseProtoKeys` refuses either), and a plain object's `constructor` (zod's isPlainObject
+ * refuses another; an own, non-enumerable one is invisible to Object.keys but not to it).
  */
-function meters(input: unknown): Plain | undefined {
+function plainRecord(input: unknown): Plain | undefined {
   const value = plain(input);
   if (
     value === undefined ||
@@ -243,10 +246,14 @@ function meters(input: unknown): Plain | undefined {
     Object.hasOwn(value, "__proto__")
   )
     return undefined;
-  // A record refuses an object whose `constructor` is not a plain object's (zod's isPlainObject):
-  // an own, non-enumerable `constructor` is invisible to Object.keys but not to the schema.
   const maker = value.constructor;
-  if (maker !== Object && maker !== undefined) return undefined;
+  return maker === Object || maker === undefined ? value : undefined;
+}
+
+/** A meter set (see {@link plainRecord} for what goes to the schema instead). */
+function meters(input: unknown): Plain | undefined {
+  const value = plainRecord(input);
+  if (value === undefined) return undefined;
   const keys = Object.keys(value);
   if (keys.length > MAX_METERS) return undefined; // the schema names the bound
   const out: Plain = {};
@@ -271,16 +278,8 @@ function fitsUtf8(s: string, max: number): boolean {
  * read once.
  */
 function attributesOf(input: unknown): Plain | undefined {
-  const value = plain(input);
-  // An own `__proto__`, even a non-enumerable one Object.keys skips: `refuseProtoKeys` refuses it.
-  if (
-    value === undefined ||
-    Object.getOwnPropertySymbols(value).length > 0 ||
-    Object.hasOwn(value, "__proto__")
-  )
-    return undefined;
-  const maker = value.constructor; // as for meters: zod's isPlainObject
-  if (maker !== Object && maker !== undefined) return undefined;
+  const value = plainRecord(input);
+  if (value === undefined) return undefined;
   const keys = Object.keys(value);
   if (keys.length > 64) return undefined;
   const out: Plain = {};
