@@ -3,7 +3,7 @@
  * `latch-ingest`: one ingest worker of a consumer group (see `runIngestWorker`).
  *
  *   latch-ingest --config ./ingest.config.js [--nats nats://127.0.0.1:4222] [--creds <file>]
- *                [--stream LATCH_INGEST] [--durable latch-ingest] [--batch 256] [--concurrency 16]
+ *                [--stream LATCH_INGEST] [--durable latch-ingest] [--batch 256] [--concurrency 64]
  *
  * `--config` names an ES module whose default export is an {@link IngestSetup} (or a function,
  * possibly async, returning one): the stores and pricing the worker writes with. `--nats`,

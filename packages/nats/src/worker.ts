@@ -26,7 +26,13 @@ export interface IngestWorkerOptions extends IngestRecorderConfig {
   durable?: string;
   /** Messages per fetch. Default 256. */
   batchSize?: number;
-  /** Messages of a batch being stored at once (a store connection each, at most). Default 16. */
+  /**
+   * Messages of a batch being stored at once. Default 64: on a pool, the Postgres store's group
+   * commit shares one transaction among concurrent calls, so this is not a connection each (with
+   * `groupCommit: false` or a single session, calls wait for a connection). Measured with the
+   * gateway bench's ingest burst (2 workers, 10,000 messages, loopback Postgres + Redis + NATS on
+   * 2 cores): 16 stored 4,500/s, 64 stored 5,400–6,100/s, 128 and 256 no more than 64.
+   */
   concurrency?: number;
   /**
    * How long one fetch waits to fill its batch; at least 1,000 ms (the client's floor). Messages
@@ -130,7 +136,7 @@ export async function runIngestWorker(options: IngestWorkerOptions): Promise<Ing
   const names = ingestNames(options.stream);
   const durable = options.durable ?? "latch-ingest";
   const batchSize = positive(options.batchSize ?? 256, "batchSize");
-  const concurrency = positive(options.concurrency ?? 16, "concurrency");
+  const concurrency = positive(options.concurrency ?? 64, "concurrency");
   const fetchExpiresMs = positive(options.fetchExpiresMs ?? 5_000, "fetchExpiresMs");
   if (fetchExpiresMs < 1_000)
     throw new TypeError("Invalid ingest worker options: fetchExpiresMs: expected at least 1000");
