@@ -483,6 +483,36 @@ describe("a linked credit hold under corrections, several routes and another led
     expect(codes()).toEqual([]);
   });
 
+  it("a crash between the hold's commit and the route's burn (fault injected): the redelivery burns nothing more", async () => {
+    const ledger = await ledgerWithGrants();
+    let killNextUsage = false;
+    // The process dies at the route's recordUsage (every retry of it), after commitHold returned.
+    const dying = new Proxy(ledger, {
+      get(target, name) {
+        const value = Reflect.get(target, name);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (name === "recordUsage" && killNextUsage) return Promise.reject(new Error("killed"));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const { latch, work } = setup(dying);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    killNextUsage = true;
+    await expect(work()).rejects.toThrow("killed"); // not acknowledged: redelivered
+    killNextUsage = false;
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" }); // the commit burned it
+    await Promise.all([work(), latch.reconcileCredits(), work()]);
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+  });
+
   it("routes of two features and a quantity hold: each feature burned once, the hold resolved", async () => {
     const ledger = await ledgerWithGrants();
     const { latch, work } = setup(ledger, {
