@@ -513,6 +513,24 @@ describe("a linked credit hold under corrections, several routes and another led
     expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
   });
 
+  it("a hold expired (not purged) before the worker: the late commit burns once, nothing reported", async () => {
+    const ledger = await ledgerWithGrants(60_000);
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", ttlMs: 1_000 }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    now += 5_000;
+    expect(await canHold(ledger, "usd", "1")).toBe(true); // expired: held nothing any more
+    await work();
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
   it("routes of two features and a quantity hold: each feature burned once, the hold resolved", async () => {
     const ledger = await ledgerWithGrants();
     const { latch, work } = setup(ledger, {
