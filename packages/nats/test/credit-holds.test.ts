@@ -87,7 +87,9 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     rated: new PostgresRatedRecordStore(pool, { schema }),
     pricing: pricing(),
   };
-  const credits = { ledger, featureId: "usd", route: () => ({ ledgerId, featureId: "usd" }) };
+  // The default route (the subject's tenantId, which call() sets to this ledger): a
+  // reconcileCredits() walks every test's records in the shared schema, each to its own ledger.
+  const credits = { ledger, featureId: "usd" };
   const warnings: LatchWarning[] = [];
   const latch = createLatch({
     ...stores,
