@@ -87,7 +87,9 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     rated: new PostgresRatedRecordStore(pool, { schema }),
     pricing: pricing(),
   };
-  const credits = { ledger, featureId: "usd", route: () => ({ ledgerId, featureId: "usd" }) };
+  // The default route (the subject's tenantId, which call() sets to this ledger): a
+  // reconcileCredits() walks every test's records in the shared schema, each to its own ledger.
+  const credits = { ledger, featureId: "usd" };
   const warnings: LatchWarning[] = [];
   const latch = createLatch({
     ...stores,
@@ -135,7 +137,7 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     const obs = observation(`${ledgerId}-${id}:0:openai`);
     return { ...obs, subject: { tenantId: ledgerId } };
   };
-  return { latch, ledger, work, usage, canHold, reserve, call, warnings, stream };
+  return { latch, ledger, work, usage, canHold, reserve, call, warnings, stream, stores, credits };
 }
 
 describe("ingest worker on the Postgres credit ledger: a linked money hold is committed by the call's burn", () => {
@@ -208,6 +210,41 @@ describe("ingest worker on the Postgres credit ledger: a linked money hold is co
     await waitFor("the worker to store the call", async () => worker.stats().stored === 1);
     expect(await t.usage()).toMatchObject({ burned: COST_PER_CALL, balance: AFTER_ONE_CALL });
     expect(await t.canHold(AFTER_ONE_CALL)).toBe(true);
+    expect(t.warnings).toEqual([]);
+    await t.latch.close();
+  });
+
+  it("20 calls, two workers and reconcileCredits() running at once, settle() racing them: each burned once, no hold left", async () => {
+    const t = await setup("race");
+    const results = [];
+    for (let i = 0; i < 20; i++) {
+      const hold = await t.reserve("0.04");
+      results.push({ hold, result: await t.latch.record(t.call(String(i)), { hold }) });
+    }
+    // Nothing rated yet: 20 × 0.04 held.
+    expect(await t.canHold("0.21")).toBe(false);
+    const first = await t.work();
+    const second = await runIngestWorker({
+      ...t.stores,
+      credits: t.credits,
+      nats: nc,
+      stream: t.stream,
+      onWarning: (w) => t.warnings.push(w),
+      onEvent: () => {},
+    });
+    workers.push(second);
+    const reconciling = (async () => {
+      for (let i = 0; i < 5; i++) await t.latch.reconcileCredits();
+    })();
+    for (const { hold, result } of results)
+      expect(await t.latch.settle(hold, result)).toEqual({ settled: true });
+    await reconciling;
+    await waitFor("every call stored", async () => first.stats().stored + second.stats().stored >= 20);
+    await t.latch.reconcileCredits();
+    await waitFor("the burns", async () => (await t.usage())?.usage === "0.09");
+    expect(await t.usage()).toMatchObject({ usage: "0.09", burned: "0.09", balance: "0.91" });
+    expect(await t.canHold("0.91")).toBe(true);
+    expect(await t.canHold("0.91001")).toBe(false);
     expect(t.warnings).toEqual([]);
     await t.latch.close();
   });

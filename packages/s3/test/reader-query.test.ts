@@ -31,14 +31,19 @@ function readerQueries(root: string) {
   return {
     jsonl: `WITH ${published}
       SELECT count(*)::INTEGER AS n, sum(CAST(cost_delta AS DECIMAL(38, 18)))::VARCHAR AS total
-      FROM read_json('${root}/latch.billing-export.v1/dt=*/*.jsonl.gz', filename = true)
+      FROM read_json('${root}/latch.billing-export.v1/dt=*/*.jsonl.gz', filename = true, union_by_name = true)
       WHERE filename IN (SELECT '${root}/' || key FROM published)`,
     parquet: `WITH ${published}
       SELECT count(*)::INTEGER AS n, sum(CAST(cost_delta AS DECIMAL(38, 18)))::VARCHAR AS total
-      FROM read_parquet('${root}/latch.billing-export.v1/dt=*/*.parquet', filename = true)
+      FROM read_parquet('${root}/latch.billing-export.v1/dt=*/*.parquet', filename = true, union_by_name = true)
       WHERE filename IN (SELECT '${root}/' || key FROM published)`,
     naive: `SELECT count(*)::INTEGER AS n
       FROM read_json('${root}/latch.billing-export.v1/dt=*/*.jsonl.gz')`,
+    /** A label of the `attributes` column, over parts written before and after it existed. */
+    labels: (format: "jsonl" | "parquet") => `WITH ${published}
+      SELECT count(*)::INTEGER AS n, count(json_extract_string(attributes, '$.team'))::INTEGER AS labelled
+      FROM ${format === "jsonl" ? "read_json" : "read_parquet"}('${root}/latch.billing-export.v1/dt=*/*.${format === "jsonl" ? "jsonl.gz" : "parquet"}', filename = true, union_by_name = true)
+      WHERE filename IN (SELECT '${root}/' || key FROM published)`,
   };
 }
 
@@ -117,6 +122,63 @@ describe("the README's reader queries", () => {
         expect(seen.n).toBe(versions);
         expect(trim(seen.total)).toBe(publishedTotal(all));
       }
+    },
+  );
+
+  it(
+    "read the attributes column across parts written before it existed (union_by_name)",
+    { timeout: 60_000 },
+    async () => {
+      // Three days: the calls of days 1 and 3 are the labelled ones (every other call).
+      const { store, versions } = await seedStore(40, undefined, { days: 3 });
+      await exportPending({
+        store,
+        exporter: new FileExporter({
+          directory: dir,
+          formats: ["jsonl.gz", "parquet"],
+          encoders: { parquet: toParquet },
+        }),
+        batchSize: 1000,
+      });
+      // One day's parts as the previous version wrote them: no attributes column.
+      const root = join(dir, "latch.billing-export.v1");
+      const days = (await fsp.readdir(root)).filter((d) => d.startsWith("dt=")).sort();
+      expect(days.length).toBe(3);
+      const oldDay = join(root, days[0] as string);
+      const db = await DuckDBInstance.create(":memory:");
+      const c = await db.connect();
+      try {
+        for (const name of await fsp.readdir(oldDay)) {
+          const file = join(oldDay, name);
+          const options = name.endsWith(".parquet") ? "FORMAT parquet" : "FORMAT json, COMPRESSION gzip";
+          const reader = name.endsWith(".parquet") ? "read_parquet" : "read_json";
+          await c.run(
+            `COPY (SELECT * EXCLUDE (attributes) FROM ${reader}('${file}')) TO '${file}.old' (${options})`,
+          );
+          await fsp.rename(`${file}.old`, file);
+        }
+        // Without union_by_name DuckDB takes the columns of the first file: an old one has no
+        // `attributes` (a new one first: the old files fail "schema mismatch in glob").
+        await expect(
+          c.run(
+            `SELECT json_extract_string(attributes, '$.team') FROM read_parquet('${root}/dt=*/*.parquet')`,
+          ),
+        ).rejects.toThrow(/attributes/);
+      } finally {
+        c.closeSync();
+        db.closeSync();
+      }
+      const q = readerQueries(dir);
+      const labelledAfter = (await manifests()).length > 0;
+      expect(labelledAfter).toBe(true);
+      for (const format of ["jsonl", "parquet"] as const) {
+        const seen = await query(q.labels(format));
+        expect(seen.n).toBe(versions);
+        const { labelled } = seen as unknown as { labelled: number };
+        expect(labelled).toBeGreaterThan(0);
+        expect(labelled).toBeLessThan(versions);
+      }
+      for (const sql of [q.jsonl, q.parquet]) expect((await query(sql)).n).toBe(versions);
     },
   );
 });

@@ -211,13 +211,20 @@ function sortedJson(values: Readonly<Record<string, number | string>>): string {
     .join(",")}}`;
 }
 
-/** The `attributes` column: every value must be a string (the observation schema's rule). */
-function attributesJson(attributes: Readonly<Record<string, unknown>>, id: string): string {
-  for (const key in attributes) {
-    if (typeof attributes[key] !== "string")
+/**
+ * The `attributes` column: a JSON object whose every own value is a string (the observation
+ * schema's rule). A stored value of another shape (`null`, a string, an array, a number) is
+ * invalid data: iterating it would write made-up labels (`"ab"` as `{"0":"a","1":"b"}`).
+ */
+function attributesJson(attributes: unknown, id: string): string {
+  if (typeof attributes !== "object" || attributes === null || Array.isArray(attributes))
+    throw invalid(`${id}: attributes is not an object`);
+  const values = attributes as Readonly<Record<string, unknown>>;
+  for (const key of Object.keys(values)) {
+    if (typeof values[key] !== "string")
       throw invalid(`${id}: attribute ${JSON.stringify(key)} is not a string`);
   }
-  return sortedJson(attributes as Readonly<Record<string, string>>);
+  return sortedJson(values as Readonly<Record<string, string>>);
 }
 
 /** The last timestamps that passed (rows of a batch share many, e.g. `ratedAt`): skip re-checking them. */

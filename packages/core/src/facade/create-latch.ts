@@ -117,6 +117,7 @@ export function createLatch(config: LatchConfig): Latch {
   const record = createRecordEntry({
     startup,
     recordParsed,
+    assertHoldLedger: burns.assertHoldLedger,
     recordInline: config.ingest === undefined ? recorder.recordInline : undefined,
   });
 

@@ -32,6 +32,14 @@ export interface CreditBurns {
   /** A credit feature, read once (features never change once created); `invalid_input` if unknown. */
   feature(featureId: string): Promise<CreditFeature>;
   /**
+   * Refuses a granted credit hold of another ledger than every ledger the call burns
+   * (`invalid_input` naming `path`): committing it (as `settle()` or the call's later burn
+   * does) would burn the call in that ledger too, on top of its routes — twice, and in another
+   * customer's ledger. A call that routes nowhere (no route) is not checked: the hold's commit
+   * is then its only burn. A route function that throws is left to the burn to report.
+   */
+  assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
+  /**
    * Burns a stored observation's credits on every route. A money feature burns only once
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
    * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
@@ -292,5 +300,33 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return { versions };
   }
 
-  return { none: credits === undefined, feature, burn, burnRecorded, burnStored, reconcile };
+  function assertHoldLedger(
+    obs: UsageObservation,
+    hold: { account: string },
+    where: string,
+    path: string,
+  ): void {
+    let routes: readonly CreditRoute[];
+    try {
+      routes = routesOf(obs);
+    } catch {
+      return; // the burn reports it
+    }
+    if (routes.length === 0 || routes.some((r) => r.ledgerId === hold.account)) return;
+    throw LatchValidationError.at(
+      where,
+      path,
+      `is ledger ${JSON.stringify(hold.account)}, but ${obs.eventId} burns ${routes.map((r) => JSON.stringify(r.ledgerId)).join(", ")}: committing the hold would burn the call twice`,
+    );
+  }
+
+  return {
+    none: credits === undefined,
+    feature,
+    assertHoldLedger,
+    burn,
+    burnRecorded,
+    burnStored,
+    reconcile,
+  };
 }

@@ -91,6 +91,7 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
       }
       const record = result.status === "rated" ? result.record : undefined;
       const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
+      burns.assertHoldLedger(obs, hold, "settle", "hold.account");
       const feature = await burns.feature(hold.featureId);
       let amount: string | undefined;
       let mismatchError: unknown;

@@ -1,4 +1,5 @@
 import type { UsageObservation } from "../schemas/observation.js";
+import type { CreditBurns } from "./credit-burns.js";
 import { toObservation } from "./provider-usage.js";
 import { type HoldLink, linkHold } from "./quota-reconcile.js";
 import type { Hold, RecordInput, RecordResult } from "./types.js";
@@ -8,6 +9,8 @@ export interface RecordEntryDeps {
   startup: Promise<void>;
   /** The record path for a parsed observation (the recorder's, or the ingest publisher's). */
   recordParsed: (obs: UsageObservation, mayspool: boolean) => Promise<RecordResult>;
+  /** Refuses a credit hold of another ledger than the call's routes (`CreditBurns.assertHoldLedger`). */
+  assertHoldLedger: CreditBurns["assertHoldLedger"];
   /** The embedded default's synchronous answer (`Recorder.recordInline`), when there is no ingest log. */
   recordInline: ((obs: UsageObservation) => RecordResult | undefined) | undefined;
 }
@@ -24,6 +27,7 @@ export interface RecordEntryDeps {
 export function createRecordEntry({
   startup,
   recordParsed,
+  assertHoldLedger,
   recordInline,
 }: RecordEntryDeps): (input: RecordInput, options?: { hold?: Hold }) => Promise<RecordResult> {
   let started = false;
@@ -44,6 +48,8 @@ export function createRecordEntry({
             ? { holdId: hold.holdId, featureId: hold.featureId }
             : { holdId: hold.holdId };
       obs = linkHold(toObservation(input), link);
+      if (hold?.kind === "credits" && hold.granted)
+        assertHoldLedger(obs, hold, "record", "options.hold.account");
       const done = recordInline?.(obs);
       if (done !== undefined) return Promise.resolve(done);
     } catch (error) {

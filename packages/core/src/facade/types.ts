@@ -303,7 +303,10 @@ export interface Latch {
    * a quota hold if the settle is lost, and the later burn of a credit hold's call (an ingest
    * worker, the spool replay, `rerateUnpriced()`, `reconcileCredits()`) commits the hold. The
    * link is part of the observation: a retry with the same hold is a duplicate; an observation
-   * naming a hold itself, or another hold or feature than `hold`'s, is `invalid_input`.
+   * naming a hold itself, or another hold or feature than `hold`'s, is `invalid_input`, and so
+   * is a credit hold whose `account` is none of the ledgers the call burns (`credits.route`):
+   * committing it would burn the call there too (`options.hold.account`; `settle()` refuses it
+   * the same way, naming `hold.account`).
    */
   record<A extends UsageApi>(
     input: ProviderUsageInputOf<A>,

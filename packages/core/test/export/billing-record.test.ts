@@ -312,6 +312,20 @@ describe("BillingRecord", () => {
     expect(e.message).toContain('attribute "team" is not a string');
   });
 
+  it("a stored attributes value that is not an object is invalid_data, never made-up labels", () => {
+    // A corrupt stored observation: null threw a TypeError; a string, an array or a number
+    // were written as {"0":"a","1":"b"} or {} (labels the call never had).
+    for (const attributes of [null, "ab", ["x", "y"], 5, true]) {
+      const bad = rec({
+        total: "0.1",
+        observation: { attributes: attributes as unknown as Record<string, string> },
+      });
+      const e = exportError(() => toBillingRecord(entry(6, bad), undefined));
+      expect(e.kind).toBe("invalid_data");
+      expect(e.message).toContain("attributes is not an object");
+    }
+  });
+
   it("canonicalises amounts and computes deltas exactly", () => {
     const a = rec({ total: "1.50" });
     const b = rec({ version: 2, total: "0.1000000000000000000000000000001" });

@@ -114,7 +114,12 @@ async function ledgerWithGrants(holdRetentionMs?: number): Promise<MemoryCreditL
  */
 function setup(
   ledger: MemoryCreditLedger,
-  options: { featureId?: string; inline?: boolean; config?: Partial<LatchConfig> } = {},
+  options: {
+    featureId?: string;
+    inline?: boolean;
+    config?: Partial<LatchConfig>;
+    route?: NonNullable<LatchConfig["credits"]>["route"];
+  } = {},
 ) {
   const stores = {
     observations: new MemoryObservationStore() as ObservationStore,
@@ -122,7 +127,11 @@ function setup(
     pricing: pricingOf(),
     ...options.config,
   };
-  const credits = { ledger, featureId: options.featureId ?? "usd" };
+  const credits = {
+    ledger,
+    featureId: options.featureId ?? "usd",
+    ...(options.route === undefined ? {} : { route: options.route }),
+  };
   const log = new MemoryLog();
   const onWarning = (w: LatchWarning) => warnings.push(w);
   const latch = createLatch({
@@ -453,5 +462,126 @@ describe("record(input, { hold }) with a credit hold", () => {
     await work();
     expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
     expect(codes()).toEqual([]);
+  });
+});
+
+describe("a linked credit hold under corrections, several routes and another ledger", () => {
+  it("a correction before the worker's burn (the worker crashed after storing): the hold resolves, v2 burned once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, stores, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", ttlMs: 60_000 }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    const crashed = createIngestRecorder({ ...stores, clock: () => new Date(NOW) });
+    await crashed.record(log.published.get("req-1:0:openai") as UsageObservation);
+    const v2 = await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    expect(v2.version).toBe(2);
+    // The redelivery commits the hold with v1's usage, which the ledger finds superseded.
+    await work();
+    expect(await latch.reconcileCredits()).toEqual({ versions: 2 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.006", burned: "0.006", balance: "0.994" });
+    expect(await canHold(ledger, "usd", "0.994")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("a crash between the hold's commit and the route's burn (fault injected): the redelivery burns nothing more", async () => {
+    const ledger = await ledgerWithGrants();
+    let killNextUsage = false;
+    // The process dies at the route's recordUsage (every retry of it), after commitHold returned.
+    const dying = new Proxy(ledger, {
+      get(target, name) {
+        const value = Reflect.get(target, name);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (name === "recordUsage" && killNextUsage) return Promise.reject(new Error("killed"));
+          return value.apply(target, args);
+        };
+      },
+    });
+    const { latch, work } = setup(dying);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    killNextUsage = true;
+    await expect(work()).rejects.toThrow("killed"); // not acknowledged: redelivered
+    killNextUsage = false;
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" }); // the commit burned it
+    await Promise.all([work(), latch.reconcileCredits(), work()]);
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+  });
+
+  it("a hold expired (not purged) before the worker: the late commit burns once, nothing reported", async () => {
+    const ledger = await ledgerWithGrants(60_000);
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", ttlMs: 1_000 }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    now += 5_000;
+    expect(await canHold(ledger, "usd", "1")).toBe(true); // expired: held nothing any more
+    await work();
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("routes of two features and a quantity hold: each feature burned once, the hold resolved", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, {
+      featureId: "tokens",
+      route: (o: UsageObservation) => [
+        { ledgerId: o.subject.tenantId, featureId: "usd" },
+        { ledgerId: o.subject.tenantId, featureId: "tokens" },
+      ],
+    });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "5000" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await work();
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", balance: "8900" });
+    expect(await canHold(ledger, "tokens", "8900")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("a hold of another ledger than the call's routes is invalid_input at record() and settle(): never burned in both ledgers", async () => {
+    // Before: accepted, and the worker committed globex's hold with acme's call on top of
+    // acme's route: 0.0035 burned in each ledger (settle() of an inline call did the same).
+    const ledger = await ledgerWithGrants();
+    await ledger.createLedger({ ledgerId: "globex", subject: { tenantId: "globex" } });
+    await ledger.grant({
+      grantId: "globex-usd",
+      ledgerId: "globex",
+      featureId: "usd",
+      amount: "1",
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+    const globex = async () =>
+      (await ledger.balance("globex", "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
+    for (const inline of [false, true]) {
+      const { latch, log, work } = setup(ledger, { inline });
+      const hold = granted(await latch.reserve({ account: "globex", amount: "0.5", ttlMs: 60_000 }));
+      await expect(latch.record(call(1), { hold })).rejects.toMatchObject({
+        code: "invalid_input",
+        issues: [{ path: "options.hold.account" }],
+      });
+      expect(log.published.size).toBe(0);
+      // Recorded without it, settle() refuses to commit it for acme's call too.
+      const result = await latch.record(call(1));
+      await expect(latch.settle(hold, result)).rejects.toMatchObject({
+        code: "invalid_input",
+        issues: [{ path: "hold.account" }],
+      });
+      await work();
+      expect(await latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
+    }
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await globex()).toMatchObject({ usage: "0", balance: "1" });
   });
 });
