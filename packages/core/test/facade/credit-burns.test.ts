@@ -10,7 +10,7 @@ import { type CreditBurnDeps, createCreditBurns } from "../../src/facade/credit-
 import type { LatchWarning } from "../../src/facade/types.js";
 import {
   DefaultRatingEngine,
-  MemoryCreditLedger,
+  type MemoryCreditLedger,
   MemoryRatedRecordStore,
   type PriceSnapshot,
   parseObservation,
@@ -18,8 +18,7 @@ import {
   type UsageObservation,
 } from "../../src/index.js";
 import { observation } from "../support.js";
-
-const NOW = "2026-03-01T12:00:05Z";
+import { acmeLedger, NOW } from "./support/credit-fixtures.js";
 
 /** $2 per million input tokens, $8 per million output tokens. */
 const priced: PriceSnapshot = {
@@ -45,27 +44,7 @@ const rate = (obs: UsageObservation, version = 1, supersedes?: string): RatedUsa
 const connectionReset = () => new Error("connection reset");
 
 /** Ledger "acme" with 10,000 tokens and €1 (a money feature in another currency than the calls'). */
-async function ledgerWithGrants(): Promise<MemoryCreditLedger> {
-  const ledger = new MemoryCreditLedger({ clock: () => Date.parse(NOW) });
-  await ledger.createFeature({
-    featureId: "tokens",
-    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
-  });
-  await ledger.createFeature({ featureId: "eur", measure: { kind: "money", currency: "EUR" } });
-  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
-  for (const [featureId, amount] of [
-    ["tokens", "10000"],
-    ["eur", "1"],
-  ] as const)
-    await ledger.grant({
-      grantId: `acme-${featureId}`,
-      ledgerId: "acme",
-      featureId,
-      amount,
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
-  return ledger;
-}
+const ledgerWithGrants = () => acmeLedger({ money: { featureId: "eur", currency: "EUR" } });
 
 /** `ledger` whose recordUsage throws `error()` while `state.failing`. */
 function failingUsage(

@@ -7,33 +7,13 @@ import {
   createLatch,
   type LatchConfig,
   type LatchWarning,
-  MemoryCreditLedger,
+  type MemoryCreditLedger,
   MemoryObservationStore,
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
-  type PriceSnapshot,
-  type PricingSource,
   type UsageObservationInput,
 } from "../../src/index.js";
-
-// The store's clock and the facade's clock agree: holds are taken "now", calls complete just before.
-const NOW = "2026-03-01T12:00:05Z";
-
-const gpt4o: PriceSnapshot = {
-  snapshotId: "gpt-4o:2026",
-  model: { billableModel: "gpt-4o" },
-  currency: "USD",
-  effectiveFrom: "2026-01-01T00:00:00Z",
-  prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
-};
-
-function pricingOf(initial: PriceSnapshot[] = [gpt4o]): PricingSource & { add(s: PriceSnapshot): void } {
-  const snapshots = [...initial];
-  return {
-    add: (s) => snapshots.push(s),
-    resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
-  };
-}
+import { acmeLedger, gpt4o, NOW, pricingOf } from "./support/credit-fixtures.js";
 
 /** 1,000 input + 100 output tokens: 1,100 tokens, $0.0035 at gpt-4o's prices. */
 const call = (i: number, fields: Partial<UsageObservationInput> = {}): UsageObservationInput => ({
@@ -59,30 +39,7 @@ afterEach(async () => {
 });
 
 /** A ledger "acme" with a token feature (10,000 tokens granted) and a USD feature ($1 granted). */
-async function ledgerWithGrants(): Promise<MemoryCreditLedger> {
-  const ledger = new MemoryCreditLedger({ clock: () => Date.parse(NOW) });
-  await ledger.createFeature({
-    featureId: "tokens",
-    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
-  });
-  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
-  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
-  await ledger.grant({
-    grantId: "acme-tokens",
-    ledgerId: "acme",
-    featureId: "tokens",
-    amount: "10000",
-    effectiveAt: "2026-03-01T00:00:00Z",
-  });
-  await ledger.grant({
-    grantId: "acme-usd",
-    ledgerId: "acme",
-    featureId: "usd",
-    amount: "1",
-    effectiveAt: "2026-03-01T00:00:00Z",
-  });
-  return ledger;
-}
+const ledgerWithGrants = () => acmeLedger();
 
 function setup(
   ledger: CreditLedger,

@@ -1,0 +1,63 @@
+/** What the credits facade tests share: the clock, gpt-4o's prices, a pricing source and ledger "acme". */
+import { MemoryCreditLedger, type PriceSnapshot, type PricingSource } from "../../../src/index.js";
+
+/** The store's clock and the facade's clock agree: holds are taken "now", calls complete just before. */
+export const NOW = "2026-03-01T12:00:05Z";
+
+export const gpt4o: PriceSnapshot = {
+  snapshotId: "gpt-4o:2026",
+  model: { billableModel: "gpt-4o" },
+  currency: "USD",
+  effectiveFrom: "2026-01-01T00:00:00Z",
+  prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
+};
+
+/** A pricing source of `initial` that takes more snapshots later (`add`). */
+export function pricingOf(
+  initial: PriceSnapshot[] = [gpt4o],
+): PricingSource & { add(s: PriceSnapshot): void } {
+  const snapshots = [...initial];
+  return {
+    add: (s) => snapshots.push(s),
+    resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
+  };
+}
+
+/**
+ * Ledger "acme" (subject tenant "acme") with 10,000 `tokens` (input + output tokens) and 1 of a
+ * money feature (`usd` in USD by default) granted from 2026-03-01.
+ */
+export async function acmeLedger(
+  options: {
+    clock?: () => number;
+    money?: { featureId: string; currency: string };
+    holdRetentionMs?: number;
+  } = {},
+): Promise<MemoryCreditLedger> {
+  const money = options.money ?? { featureId: "usd", currency: "USD" };
+  const ledger = new MemoryCreditLedger({
+    clock: options.clock ?? (() => Date.parse(NOW)),
+    ...(options.holdRetentionMs === undefined ? {} : { holdRetentionMs: options.holdRetentionMs }),
+  });
+  await ledger.createFeature({
+    featureId: "tokens",
+    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+  });
+  await ledger.createFeature({
+    featureId: money.featureId,
+    measure: { kind: "money", currency: money.currency },
+  });
+  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
+  for (const [featureId, amount] of [
+    ["tokens", "10000"],
+    [money.featureId, "1"],
+  ] as const)
+    await ledger.grant({
+      grantId: `acme-${featureId}`,
+      ledgerId: "acme",
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+  return ledger;
+}
