@@ -239,6 +239,14 @@ export interface CreditLedgerPage {
  *   hold of one call burn once. A commit after the hold expired still records the usage (late
  *   usage is never lost). Commit twice with the same body: the same result; with another body:
  *   `IdempotencyConflictError`. Commit after void: `HoldAlreadyResolvedError`.
+ * - `commitHold` may name the feature the caller believes the hold is of (`featureId`,
+ *   optional): when it is not the hold's feature, the commit is refused with `invalid_input`
+ *   naming `featureId`, whatever the hold's state, and burns nothing (the hold stays as it
+ *   was). It is a check, not part of the commit's body: a retry with or without it answers as
+ *   the first commit did. Latch's facade always passes it (the amount it commits is what that
+ *   feature counts of the call, so a hold of another feature must never take it). Latch's own
+ *   ledgers check it; a third-party ledger must accept it and should check it (one that
+ *   ignores it keeps working, without the protection).
  * - `voidHold` twice, or after expiry, is a no-op; after commit it throws
  *   `HoldAlreadyResolvedError`. An unknown holdId throws `invalid_input` naming `holdId`.
  * - A hold not resolved within `ttlMs` expires by the store's clock and frees its amount.
@@ -329,12 +337,13 @@ export interface CreditLedger {
    *
    * @example
    * const hold = await credits.reserve({ holdId: "req-1", ledgerId: "acme", featureId: "tokens", amount: "4000", ttlMs: 60_000 });
-   * if (hold.granted) await credits.commitHold({ holdId: "req-1", eventId: "req-1:0:openai", amount: "1200", at: completedAt });
+   * if (hold.granted) await credits.commitHold({ holdId: "req-1", featureId: "tokens", eventId: "req-1:0:openai", amount: "1200", at: completedAt });
    */
   reserve(input: CreditReserveInput, signal?: AbortSignal): Promise<CreditReserveResult>;
   /**
    * Resolves a hold with what the call used: records the usage event (charged in full, even
-   * above the hold) and releases the hold (see holds above).
+   * above the hold) and releases the hold (see holds above). A `featureId` that is not the
+   * hold's feature is `invalid_input` naming `featureId`, and nothing is committed.
    */
   commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult>;
   /** Releases a hold without recording usage (the call failed). See holds above. */

@@ -119,13 +119,25 @@ export function parseCreditReserve(input: unknown) {
  */
 export function parseCreditCommit(input: unknown) {
   const commit = parseWith(CreditCommitSchema, input, "CreditCommit");
-  const { holdId: _id, ...identity } = commit;
+  // The body a retry must repeat: `featureId` is a check, not part of it (with or without it,
+  // the same commit).
+  const { holdId: _id, featureId: claimed, ...identity } = commit;
   return {
     commit,
     hash: canonicalHash(identity),
-    usage: (ledgerId: string, featureId: string) => {
-      const { holdId: _holdId, ...fields } = commit;
-      return parseCreditUsage({ ...fields, ledgerId, featureId, enforce: false }, "CreditCommit");
+    usage: (ledgerId: string, featureId: string) =>
+      parseCreditUsage({ ...identity, ledgerId, featureId, enforce: false }, "CreditCommit"),
+    /**
+     * Refuses the commit (`invalid_input` naming `featureId`) when it names another feature
+     * than the hold's: call it before anything else, whatever the hold's state.
+     */
+    assertHoldFeature: (holdFeatureId: string): void => {
+      if (claimed !== undefined && claimed !== holdFeatureId)
+        throw LatchValidationError.at(
+          "CreditCommit",
+          "featureId",
+          `is ${JSON.stringify(claimed)}, but the hold is of feature ${JSON.stringify(holdFeatureId)}: nothing committed`,
+        );
     },
   };
 }

@@ -252,6 +252,13 @@ export type CreditReserveInput = z.input<typeof CreditReserveSchema>;
  */
 export const CreditCommitSchema = z.strictObject({
   holdId: CreditIdSchema,
+  /**
+   * The feature the caller believes the hold is of (optional): when given and it is not the
+   * hold's feature, the commit is refused (`invalid_input` naming `featureId`) and burns
+   * nothing, so an amount counted in one feature is never committed to a hold of another. Not
+   * part of the commit's body: a retry with or without it is the same commit.
+   */
+  featureId: CreditIdSchema.optional(),
   eventId: EventId,
   /**
    * The actual amount, a decimal string; charged in full, even above the hold. Negative (a

@@ -5,7 +5,7 @@ import type { CreditFeature } from "../credits/schemas.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import type { RatedUsageRecord } from "../schemas/rating.js";
-import { isCode } from "./error-code.js";
+import { isCode, namesField } from "./error-code.js";
 import { isCallerFault, mayPassLater, type RetryPolicy, withRetry } from "./retry.js";
 import type { CreditRoute, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
 
@@ -86,7 +86,8 @@ function reportUnfixable(warn: Warn, eventId: string, error: unknown): void {
 /**
  * Outcomes a retry cannot change when committing a linked hold, so the burn goes on without
  * it: the hold was voided (`hold_already_resolved`), purged or never known (`invalid_input`
- * naming `holdId`), or committed with another body (`idempotency_conflict`).
+ * naming `holdId`), of another feature (`invalid_input` naming `featureId`), or committed with
+ * another body (`idempotency_conflict`).
  */
 const holdStands = (error: unknown): boolean =>
   isCallerFault(error) || isCode(error, "hold_already_resolved");
@@ -101,7 +102,10 @@ interface UnresolvedHold {
 interface LinkedHoldOutcome {
   /** The hold's money feature met a call rated in another currency: thrown after the routes. */
   mismatch?: unknown;
-  /** Purged, unknown or committed with another body: reported after the routes burned. */
+  /**
+   * Purged, unknown, committed with another body or of another feature: reported after the
+   * routes burned.
+   */
   unresolved?: UnresolvedHold;
 }
 
@@ -150,7 +154,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    *   feature had burned the call before (a caller's record() and settle, an earlier delivery:
    *   `reconcileCredits()` walking old records), the hold resolved back then: not reported;
    * - committed with another body (`idempotency_conflict`: e.g. one hold passed to two calls):
-   *   reported.
+   *   reported;
+   * - of another feature than `holdFeatureId` (`invalid_input` naming `featureId`: the Hold
+   *   passed to `record(input, { hold })` was changed after `reserve()`, e.g. rebuilt with the
+   *   default feature): the amount counted for `holdFeatureId` is never committed to it; the
+   *   hold stays held until its TTL (or a void); reported at every delivery.
    * A call rated in another currency than the hold's money feature burns nothing there: the
    * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
    * route. A ledger error throws, as a route's does (the burn is retried later: spool,
@@ -183,6 +191,8 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
         () =>
           ledger.commitHold({
             holdId,
+            // Refused by the ledger when the hold is of another feature (see above).
+            featureId,
             eventId: obs.eventId,
             amount,
             at: obs.timing.completedAt,
@@ -209,7 +219,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * otherwise report every hold past the ledger's retention.
    */
   function reportUnresolved(eventId: string, hold: UnresolvedHold, burnedBefore: boolean): void {
-    if (burnedBefore && isCode(hold.error, "invalid_input")) return;
+    if (burnedBefore && namesField(hold.error, "holdId")) return;
     warn({
       code: "credit_hold_unresolved",
       message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); the call burns through its routes`,

@@ -4,7 +4,7 @@ import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import type { CreditBurns } from "./credit-burns.js";
-import { isFinalReserveError, isFinalSettleError } from "./error-code.js";
+import { isFinalReserveError, isFinalSettleError, namesField } from "./error-code.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { CreditReserveRequestSchema } from "./schemas.js";
 import type { CreditHold, LatchCreditsConfig, RecordResult, Warn } from "./types.js";
@@ -29,7 +29,9 @@ export interface CreditHolds {
    * not rated yet (`accepted`, `spooled`) stays held: the call's later burn (ingest worker,
    * spool replay) commits it when the call was recorded with it (`record(input, { hold })`);
    * recorded without it, it is released at its TTL and `credit_hold_unresolved` reported. A
-   * ledger error is reported and answers `{ settled: false }`.
+   * `hold` whose `featureId` is not its hold's feature in the ledger (changed after `reserve()`)
+   * throws `invalid_input` naming `hold.featureId` and commits nothing (the ledger checks it:
+   * `commitHold`'s `featureId`). A ledger error is reported and answers `{ settled: false }`.
    */
   settle(
     hold: Extract<CreditHold, { granted: true }>,
@@ -133,17 +135,35 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
         return { settled: true };
       }
-      await withRetry(
-        () =>
-          ledger.commitHold({
-            holdId: hold.holdId,
-            eventId: obs.eventId,
-            amount,
-            at: obs.timing.completedAt,
-            version: record?.version ?? 1,
-          }),
-        retry,
-      );
+      try {
+        await withRetry(
+          () =>
+            ledger.commitHold({
+              holdId: hold.holdId,
+              // The ledger refuses the commit when the hold is of another feature (a Hold
+              // tampered with, or rebuilt with another featureId): `amount` is what
+              // `hold.featureId` counts, which must never be committed to a hold of another.
+              featureId: hold.featureId,
+              eventId: obs.eventId,
+              amount,
+              at: obs.timing.completedAt,
+              version: record?.version ?? 1,
+            }),
+          retry,
+        );
+      } catch (error) {
+        if (!namesField(error, "featureId")) throw error;
+        throw new LatchValidationError({
+          subject: "settle",
+          issues: [
+            {
+              path: "hold.featureId",
+              message: `is ${JSON.stringify(hold.featureId)}, not the feature of credit hold ${JSON.stringify(hold.holdId)} in the ledger (pass the Hold reserve() returned, unchanged): nothing committed, the hold stays held`,
+            },
+          ],
+          cause: error,
+        });
+      }
       return { settled: true };
     } catch (error) {
       if (isFinalSettleError(error)) throw error;

@@ -1,9 +1,14 @@
-import { LatchError } from "../errors/index.js";
+import { LatchError, LatchValidationError } from "../errors/index.js";
 import { isDeploymentFault } from "./retry.js";
 
 /** Whether `error` is a Latch error with this code (for the outcomes the facade hands back as they are). */
 export function isCode(error: unknown, code: string): boolean {
   return LatchError.isInstance(error) && error.code === code;
+}
+
+/** Whether `error` is `invalid_input` naming `field` (an issue at exactly that path). */
+export function namesField(error: unknown, field: string): boolean {
+  return LatchValidationError.isInstance(error) && error.issues.some((i) => i.path === field);
 }
 
 /**

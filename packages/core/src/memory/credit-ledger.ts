@@ -364,8 +364,9 @@ export class MemoryCreditLedger implements CreditLedger {
 
   async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
     signal?.throwIfAborted();
-    const { commit, hash, usage } = parseCreditCommit(input);
+    const { commit, hash, usage, assertHoldFeature } = parseCreditCommit(input);
     const hold = this.#hold(commit.holdId, "CreditCommit");
+    assertHoldFeature(hold.featureId);
     const state = this.#ledger(hold.ledgerId, "CreditCommit");
     const done = (r: CreditUsageResult): CreditCommitResult => {
       if (r.status === "denied") throw new Error("a commit is never enforced");

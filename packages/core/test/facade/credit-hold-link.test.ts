@@ -585,3 +585,74 @@ describe("a linked credit hold under corrections, several routes and another led
     expect(await globex()).toMatchObject({ usage: "0", balance: "1" });
   });
 });
+
+describe("a credit Hold whose featureId is not its hold's feature (tampered, or rebuilt with the default feature)", () => {
+  // A USD hold (reserve names "usd"); usage burns tokens (credits.featureId). A gateway that
+  // keeps { holdId, account, amount } and rebuilds the Hold with the default feature hands
+  // settle() / record() a Hold that says "tokens". Before: the hold was committed with what
+  // "tokens" counts of the call, 1100 (as USD: usage 1100, overage 1099, for a $0.0035 call).
+  it("settle(): invalid_input naming hold.featureId, nothing burned on the hold; the real Hold then settles it exactly", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const rebuilt = { ...hold, featureId: "tokens" };
+    const result = await latch.record(call(1));
+    expect(result.status).toBe("rated");
+    const refused = latch.settle(rebuilt, result);
+    await expect(refused).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [{ path: "hold.featureId" }],
+    });
+    await expect(refused).rejects.toMatchObject({
+      cause: expect.objectContaining({
+        code: "invalid_input",
+        issues: [expect.objectContaining({ path: "featureId" })],
+      }),
+    });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", overage: "0", balance: "1" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", balance: "8900" });
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false); // still held: nothing resolved it
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", overage: "0", balance: "0.9965" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", balance: "8900" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("the worker's burn of a call recorded with it: reported, the call burned once through its routes, never the wrong amount", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const rebuilt = { ...hold, featureId: "tokens" };
+    const result = await latch.record(call(1), { hold: rebuilt });
+    expect(result.status).toBe("accepted");
+    expect(log.published.get("req-1:0:openai")?.correlation).toEqual({
+      holdId: hold.holdId,
+      holdFeatureId: "tokens",
+    });
+    // settle() with the real Hold leaves it open for the worker (a money hold, not rated yet).
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-1:0:openai",
+        cause: expect.objectContaining({
+          code: "invalid_input",
+          issues: [expect.objectContaining({ path: "featureId" })],
+        }),
+      }),
+    ]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", overage: "0", balance: "1" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", burned: "1100", balance: "8900" });
+    // A redelivery: reported again (still unresolvable), burned nothing more.
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(codes()).toEqual(["credit_hold_unresolved", "credit_hold_unresolved"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", overage: "0", balance: "1" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", burned: "1100", balance: "8900" });
+    // The hold was not committed: it is released at its TTL (or by a void).
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+    await latch.settle(hold, { status: "failed" });
+    expect(await canHold(ledger, "usd", "1")).toBe(true);
+  });
+});

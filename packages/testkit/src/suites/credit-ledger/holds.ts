@@ -151,6 +151,44 @@ export function holdCases(suite: CreditLedgerParts): void {
       expect(await reserve("ok2", "9")).toMatchObject({ granted: true, available: "0" });
     });
 
+    it("a commit naming another feature than the hold's is invalid_input naming featureId and burns nothing; featureId is not part of the commit's body", async () => {
+      await grant("g", "100", { effectiveAt: since });
+      const other = uniqueId("usd");
+      await credits.createFeature({ featureId: other, measure: { kind: "money", currency: "USD" } });
+      await grant("g-other", "100", { effectiveAt: since, featureId: other });
+      await reserve("a", "30");
+      // The hold is of featureId: naming another (or an unknown) feature is refused, burning nothing.
+      await expectInvalidInput(commit("a", "e1", "20", { featureId: other }), "featureId");
+      await expectInvalidInput(commit("a", "e1", "20", { featureId: uniqueId("nope") }), "featureId");
+      expect(await balanceNow()).toMatchObject({ balance: "100", usage: "0" });
+      expect(featureOf(await credits.balance(ledgerId, t("01-03")), other)).toMatchObject({
+        balance: "100",
+        usage: "0",
+      });
+      // Still held: nothing resolved it.
+      expect(await reserve("probe", "71")).toMatchObject({ granted: false, available: "70" });
+      // Naming the hold's own feature commits; a retry with or without it is the same commit.
+      const first = await commit("a", "e1", "20", { featureId });
+      expect(first).toEqual({
+        status: "committed",
+        holdId: hid("a"),
+        eventId: "e1",
+        burned: [{ grantId: gid("g"), amount: "20" }],
+        overage: "0",
+      });
+      expect(await commit("a", "e1", "20")).toEqual(first);
+      expect(await commit("a", "e1", "20", { featureId })).toEqual(first);
+      await expectLatchError(commit("a", "e1", "21", { featureId }), "idempotency_conflict");
+      // Committed without it: a retry naming the hold's feature is the same commit too.
+      await reserve("b", "10");
+      const second = await commit("b", "e2", "5");
+      expect(await commit("b", "e2", "5", { featureId })).toEqual(second);
+      // After the commit, another feature is still refused, and burns nothing.
+      await expectInvalidInput(commit("b", "e2", "5", { featureId: other }), "featureId");
+      expect(await balanceNow()).toMatchObject({ balance: "75", usage: "25" });
+      expect(featureOf(await credits.balance(ledgerId, t("01-03")), other)).toMatchObject({ usage: "0" });
+    });
+
     it("N concurrent reserves never oversubscribe; granted count equals what the balance allows", async () => {
       await grant("g", "100.5", { effectiveAt: since });
       const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reserve(`n${i}`, "3")));
