@@ -18,45 +18,13 @@ import {
   type IngestLog,
   type LatchConfig,
   type LatchWarning,
-  MemoryCreditLedger,
+  type MemoryCreditLedger,
   MemoryObservationStore,
   MemoryRatedRecordStore,
-  type PriceSnapshot,
-  type PricingSource,
   type RecordResult,
   type UsageObservation,
-  type UsageObservationInput,
 } from "../../src/index.js";
-
-const NOW = "2026-03-01T12:00:05Z";
-
-const gpt4o: PriceSnapshot = {
-  snapshotId: "gpt-4o:2026",
-  model: { billableModel: "gpt-4o" },
-  currency: "USD",
-  effectiveFrom: "2026-01-01T00:00:00Z",
-  prices: { input_tokens: { perMillion: "2.5" }, output_tokens: { perMillion: "10" } },
-};
-
-function pricingOf(initial: PriceSnapshot[] = [gpt4o]): PricingSource & { add(s: PriceSnapshot): void } {
-  const snapshots = [...initial];
-  return {
-    add: (s) => snapshots.push(s),
-    resolve: async (model) => snapshots.find((s) => s.model.billableModel === model.billableModel),
-  };
-}
-
-/** 1,000 input + 100 output tokens: 1,100 tokens, $0.0035 at gpt-4o's prices. */
-const call = (i: number): UsageObservationInput => ({
-  eventId: `req-${i}:0:openai`,
-  subject: { tenantId: "acme" },
-  meters: { input_tokens: 1000, output_tokens: 100 },
-  model: { billableModel: "gpt-4o" },
-  provider: { providerId: "openai" },
-  source: { kind: "provider_reported" },
-  outcome: { kind: "success" },
-  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
-});
+import { acmeLedger, call, gpt4o, NOW, pricingOf } from "./support/credit-fixtures.js";
 
 /** A log in memory: what was published, keyed by eventId; `down` makes every publish fail. */
 class MemoryLog implements IngestLog {
@@ -83,30 +51,8 @@ afterEach(async () => {
 });
 
 /** Ledger "acme": 10,000 tokens and $1 granted; its clock is `now`. */
-async function ledgerWithGrants(holdRetentionMs?: number): Promise<MemoryCreditLedger> {
-  const ledger = new MemoryCreditLedger({
-    clock: () => now,
-    ...(holdRetentionMs === undefined ? {} : { holdRetentionMs }),
-  });
-  await ledger.createFeature({
-    featureId: "tokens",
-    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
-  });
-  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
-  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
-  for (const [featureId, amount] of [
-    ["tokens", "10000"],
-    ["usd", "1"],
-  ] as const)
-    await ledger.grant({
-      grantId: `acme-${featureId}`,
-      ledgerId: "acme",
-      featureId,
-      amount,
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
-  return ledger;
-}
+const ledgerWithGrants = (holdRetentionMs?: number) =>
+  acmeLedger({ clock: () => now, ...(holdRetentionMs === undefined ? {} : { holdRetentionMs }) });
 
 /**
  * A gateway (the facade, with an ingest log unless `inline`) and an ingest worker over the same

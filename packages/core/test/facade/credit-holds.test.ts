@@ -9,14 +9,12 @@ import { createCreditHolds } from "../../src/facade/credit-holds.js";
 import type { CreditHold, LatchCreditsConfig, LatchWarning, RecordResult } from "../../src/facade/types.js";
 import {
   DefaultRatingEngine,
-  MemoryCreditLedger,
   type PriceSnapshot,
   parseObservation,
   type UsageObservation,
 } from "../../src/index.js";
 import { observation } from "../support.js";
-
-const NOW = "2026-03-01T12:00:05Z";
+import { acmeLedger, NOW } from "./support/credit-fixtures.js";
 
 const eurPriced: PriceSnapshot = {
   snapshotId: "test-model:eur",
@@ -38,27 +36,7 @@ const unpriced = (obs: UsageObservation): RecordResult => ({
 });
 
 /** Ledger "acme": 10,000 tokens and $1 granted. */
-async function ledgerWithGrants(): Promise<MemoryCreditLedger> {
-  const ledger = new MemoryCreditLedger({ clock: () => Date.parse(NOW) });
-  await ledger.createFeature({
-    featureId: "tokens",
-    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
-  });
-  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
-  await ledger.createLedger({ ledgerId: "acme", subject: { tenantId: "acme" } });
-  for (const [featureId, amount] of [
-    ["tokens", "10000"],
-    ["usd", "1"],
-  ] as const)
-    await ledger.grant({
-      grantId: `acme-${featureId}`,
-      ledgerId: "acme",
-      featureId,
-      amount,
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
-  return ledger;
-}
+const ledgerWithGrants = () => acmeLedger();
 
 async function features(ledger: CreditLedger) {
   return (await ledger.balance("acme", "2026-03-02T00:00:00Z")).features;

@@ -11,22 +11,8 @@ import {
   MemoryObservationStore,
   MemoryQuotaReservator,
   MemoryRatedRecordStore,
-  type UsageObservationInput,
 } from "../../src/index.js";
-import { acmeLedger, gpt4o, NOW, pricingOf } from "./support/credit-fixtures.js";
-
-/** 1,000 input + 100 output tokens: 1,100 tokens, $0.0035 at gpt-4o's prices. */
-const call = (i: number, fields: Partial<UsageObservationInput> = {}): UsageObservationInput => ({
-  eventId: `req-${i}:0:openai`,
-  subject: { tenantId: "acme" },
-  meters: { input_tokens: 1000, output_tokens: 100 },
-  model: { billableModel: "gpt-4o" },
-  provider: { providerId: "openai" },
-  source: { kind: "provider_reported" },
-  outcome: { kind: "success" },
-  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
-  ...fields,
-});
+import { acmeLedger, call, gpt4o, NOW, pricingOf } from "./support/credit-fixtures.js";
 
 let dir: string;
 let warnings: LatchWarning[];

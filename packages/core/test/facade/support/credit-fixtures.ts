@@ -1,5 +1,10 @@
 /** What the credits facade tests share: the clock, gpt-4o's prices, a pricing source and ledger "acme". */
-import { MemoryCreditLedger, type PriceSnapshot, type PricingSource } from "../../../src/index.js";
+import {
+  MemoryCreditLedger,
+  type PriceSnapshot,
+  type PricingSource,
+  type UsageObservationInput,
+} from "../../../src/index.js";
 
 /** The store's clock and the facade's clock agree: holds are taken "now", calls complete just before. */
 export const NOW = "2026-03-01T12:00:05Z";
@@ -61,3 +66,16 @@ export async function acmeLedger(
     });
   return ledger;
 }
+
+/** Call `i` of tenant "acme": 1,000 input + 100 output tokens, 1,100 tokens, $0.0035 at gpt-4o's prices. */
+export const call = (i: number, fields: Partial<UsageObservationInput> = {}): UsageObservationInput => ({
+  eventId: `req-${i}:0:openai`,
+  subject: { tenantId: "acme" },
+  meters: { input_tokens: 1000, output_tokens: 100 },
+  model: { billableModel: "gpt-4o" },
+  provider: { providerId: "openai" },
+  source: { kind: "provider_reported" },
+  outcome: { kind: "success" },
+  timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
+  ...fields,
+});
