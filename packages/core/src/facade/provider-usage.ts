@@ -1,16 +1,16 @@
-import { z } from "zod";
 import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
-import { normalize, normalizeResponse, normalizeUsageDetail } from "../normalize/index.js";
+import { normalizeResponse, normalizeUsageDetail } from "../normalize/index.js";
 import type { NormalizedResponse } from "../normalize/result.js";
 import { parseObservation } from "../observation/parse.js";
 import { TOKEN_METERS } from "../schemas/meters.js";
 import type { UsageObservation, UsageObservationInput } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
+import { fastParseProviderUsage } from "./provider-usage-fast.js";
+import { ProviderUsageSchema, type UsageApi } from "./provider-usage-schema.js";
 import type { ProviderResponse, ProviderUsage } from "./provider-usage-types.js";
 
-/** Which normalizer turns a provider payload into meters (a key of `normalize`). */
-export type UsageApi = keyof typeof normalize;
+export { ProviderUsageSchema, type UsageApi } from "./provider-usage-schema.js";
 
 /** The observation around a provider payload: meters are optional and ADDED to the normalized ones. */
 export type ProviderObservationInput = Omit<UsageObservationInput, "meters"> & {
@@ -47,20 +47,6 @@ export type ProviderUsageInput<A extends UsageApi = UsageApi> = {
 }[A];
 
 const SUBJECT = "ProviderUsageInput";
-const APIS = Object.keys(normalize) as [UsageApi, ...UsageApi[]];
-
-export const ProviderUsageSchema = z
-  .strictObject({
-    api: z.enum(APIS, { error: `expected one of ${APIS.join(", ")}` }),
-    usage: z.unknown().optional(),
-    response: z.unknown().optional(),
-    observation: z.record(z.string(), z.unknown(), { error: "expected an object" }),
-  })
-  .superRefine((p, ctx) => {
-    if ((p.usage === undefined) === (p.response === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["usage"], message: "give exactly one of usage or response" });
-    }
-  });
 
 /** True for `{ api, … }`: a provider payload rather than a ready observation. */
 export function isProviderUsageInput(input: unknown): input is ProviderUsageInput {
@@ -110,7 +96,7 @@ export function isProviderUsageInput(input: unknown): input is ProviderUsageInpu
  */
 export function toObservation(input: UsageObservationInput | ProviderUsageInput): UsageObservation {
   if (!isProviderUsageInput(input)) return parseObservation(input);
-  const p = parseWith(ProviderUsageSchema, input, SUBJECT);
+  const p = fastParseProviderUsage(input) ?? parseWith(ProviderUsageSchema, input, SUBJECT);
   const fromResponse = p.response !== undefined;
   const prefix = fromResponse ? "response" : "usage";
   const normalized = prefixed(prefix, () =>
@@ -127,7 +113,13 @@ export function toObservation(input: UsageObservationInput | ProviderUsageInput)
   const meters = mergeMeters(issues, normalized, p.observation.meters);
   const model = withTier(issues, normalized.serviceTier, p.observation.model);
   if (issues.length > 0) throw new LatchValidationError({ subject: SUBJECT, issues });
-  return parseObservation({ ...p.observation, meters, ...(model === undefined ? {} : { model }) });
+  // `p.observation` is the parse's own copy of the caller's (the record schema's or the
+  // pre-check's), held by nobody else: completed in place rather than spread into another copy
+  // (same keys, same order: a key already there keeps its place, a new one comes last).
+  const observation = p.observation;
+  observation.meters = meters;
+  if (model !== undefined) observation.model = model;
+  return parseObservation(observation);
 }
 
 function prefixed(prefix: string, fn: () => NormalizedResponse): NormalizedResponse {
@@ -146,14 +138,17 @@ function prefixed(prefix: string, fn: () => NormalizedResponse): NormalizedRespo
   }
 }
 
-/** Normalized meters plus the caller's; a meter in both is an issue. Values are checked later. */
+/**
+ * Normalized meters plus the caller's; a meter in both is an issue. Values are checked later.
+ * Without caller meters, the normalizer's own (frozen) set: `parseObservation` copies it anyway.
+ */
 function mergeMeters(
   issues: ValidationIssue[],
   normalized: NormalizedResponse,
   given: unknown,
-): Record<string, unknown> {
+): Readonly<Record<string, unknown>> {
+  if (given === undefined) return normalized.meters;
   const merged: Record<string, unknown> = { ...normalized.meters };
-  if (given === undefined) return merged;
   if (typeof given !== "object" || given === null || Array.isArray(given)) {
     issues.push({ path: "observation.meters", message: "expected an object" });
     return merged;

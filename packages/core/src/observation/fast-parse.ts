@@ -2,6 +2,7 @@ import { isWellFormedText } from "../schemas/identity.js";
 import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
+import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "./fast-read.js";
 
 /**
  * The hot-path pre-check of `parseObservation`: a copy of `input` when it is plainly valid, in
@@ -18,36 +19,6 @@ import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/
  *
  * @packageDocumentation
  */
-
-type Plain = Record<string, unknown>;
-
-const OBJECT_PROTOTYPE = Object.prototype;
-
-/**
- * A plain object. Symbol keys need no check here: a strict object reads its keys with
- * `for…in`, which skips them, so the schema's output has none either (a record is different:
- * see `meters`).
- */
-function plain(value: unknown): Plain | undefined {
-  // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
-  return value as Plain;
-}
-
-/**
- * Every enumerable key of `value` is one of `allowed`, and there are `present` of them (a
- * strict object's rule; `for…in`, as the schema reads them, inherited keys included).
- */
-function onlyKeys(value: Plain, allowed: ReadonlySet<string>, present: number): boolean {
-  let count = 0;
-  for (const key in value) {
-    if (!allowed.has(key)) return false;
-    count++;
-  }
-  return count === present;
-}
 
 /** A string of 1..max UTF-16 units with no U+0000 or unpaired surrogate (`WellFormedText`). */
 function text(value: unknown, max: number): value is string {
@@ -70,19 +41,6 @@ function timestamp(value: unknown): value is string {
     ISO_PATTERN !== undefined &&
     (usualTimestamp(value) || (ISO_PATTERN.test(value) && Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min))
   );
-}
-
-/** A member that is not there (see {@link memberOf}). */
-const ABSENT: unique symbol = Symbol("absent");
-
-/**
- * The member `key` of `value`, read exactly once (an accessor or a Proxy may answer differently
- * each time, and what is copied must be exactly what was checked); {@link ABSENT} when `value`
- * has no such member (own or inherited, as the schema reads it). A member present as
- * `undefined` is `undefined`, which the caller refuses.
- */
-function memberOf(value: Plain, key: string): unknown {
-  return key in value ? value[key] : ABSENT;
 }
 
 const OBSERVATION_KEYS = [
@@ -230,25 +188,6 @@ function providerOf(input: unknown): Plain | undefined {
 }
 
 const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
-
-/**
- * `input` as a record (meters, attributes) whose own enumerable string keys are all the schema
- * reads, else `undefined` (the schema decides): a plain object with no symbol key (a record
- * reads every own key, and refuses those), no own `__proto__`, enumerable or not
- * (`refuseProtoKeys` refuses either), and a plain object's `constructor` (zod's isPlainObject
- * refuses another; an own, non-enumerable one is invisible to Object.keys but not to it).
- */
-function plainRecord(input: unknown): Plain | undefined {
-  const value = plain(input);
-  if (
-    value === undefined ||
-    Object.getOwnPropertySymbols(value).length > 0 ||
-    Object.hasOwn(value, "__proto__")
-  )
-    return undefined;
-  const maker = value.constructor;
-  return maker === Object || maker === undefined ? value : undefined;
-}
 
 /** A meter set (see {@link plainRecord} for what goes to the schema instead). */
 function meters(input: unknown): Plain | undefined {
