@@ -1,6 +1,7 @@
 import { isWellFormedText } from "../schemas/identity.js";
 import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
+import { hasOnlyKeys, type PlainObject, plainObject } from "../schemas/plain.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
 
 /**
@@ -19,35 +20,7 @@ import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/
  * @packageDocumentation
  */
 
-type Plain = Record<string, unknown>;
-
-const OBJECT_PROTOTYPE = Object.prototype;
-
-/**
- * A plain object. Symbol keys need no check here: a strict object reads its keys with
- * `for…in`, which skips them, so the schema's output has none either (a record is different:
- * see `meters`).
- */
-function plain(value: unknown): Plain | undefined {
-  // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
-  return value as Plain;
-}
-
-/**
- * Every enumerable key of `value` is one of `allowed`, and there are `present` of them (a
- * strict object's rule; `for…in`, as the schema reads them, inherited keys included).
- */
-function onlyKeys(value: Plain, allowed: ReadonlySet<string>, present: number): boolean {
-  let count = 0;
-  for (const key in value) {
-    if (!allowed.has(key)) return false;
-    count++;
-  }
-  return count === present;
-}
+type Plain = PlainObject;
 
 /** A string of 1..max UTF-16 units with no U+0000 or unpaired surrogate (`WellFormedText`). */
 function text(value: unknown, max: number): value is string {
@@ -132,7 +105,7 @@ function texts(
   allowed: ReadonlySet<string>,
   max: (key: string) => number,
 ): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const out: Plain = {};
   let count = 0;
@@ -143,7 +116,7 @@ function texts(
     out[key] = member;
     count++;
   }
-  return onlyKeys(value, allowed, count) ? Object.freeze(out) : undefined;
+  return hasOnlyKeys(value, allowed, count) ? Object.freeze(out) : undefined;
 }
 
 /*
@@ -154,7 +127,7 @@ function texts(
  */
 
 function subjectOf(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const tenantId = value.tenantId;
   if (!text(tenantId, 256)) return undefined;
@@ -190,11 +163,11 @@ function subjectOf(input: unknown): Plain | undefined {
     out.feature = feature;
     count++;
   }
-  return onlyKeys(value, SUBJECT_SET, count) ? Object.freeze(out) : undefined;
+  return hasOnlyKeys(value, SUBJECT_SET, count) ? Object.freeze(out) : undefined;
 }
 
 function modelOf(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const billableModel = value.billableModel;
   if (!text(billableModel, 256)) return undefined;
@@ -218,14 +191,14 @@ function modelOf(input: unknown): Plain | undefined {
     out.tier = tier;
     count++;
   }
-  return onlyKeys(value, MODEL_SET, count) ? Object.freeze(out) : undefined;
+  return hasOnlyKeys(value, MODEL_SET, count) ? Object.freeze(out) : undefined;
 }
 
 function providerOf(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const providerId = value.providerId;
-  if (!text(providerId, 256) || !onlyKeys(value, PROVIDER_SET, 1)) return undefined;
+  if (!text(providerId, 256) || !hasOnlyKeys(value, PROVIDER_SET, 1)) return undefined;
   return Object.freeze({ providerId });
 }
 
@@ -239,7 +212,7 @@ const correlationMax = (key: string) => (key === "parentEventId" ? 512 : 256);
  * refuses another; an own, non-enumerable one is invisible to Object.keys but not to it).
  */
 function plainRecord(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (
     value === undefined ||
     Object.getOwnPropertySymbols(value).length > 0 ||
@@ -312,28 +285,30 @@ const SIMPLE_KINDS: ReadonlyMap<string, Plain> = new Map(
 const simpleKind = (kind: string) => SIMPLE_KINDS.get(kind) as Plain;
 
 function source(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
-  if (kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2)) return undefined;
+  if (SIMPLE_SOURCES.has(kind))
+    return hasOnlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
+  if (kind !== "corrected" || !hasOnlyKeys(value, CORRECTED_SET, 2)) return undefined;
   const correctionOf = value.correctionOf;
   return text(correctionOf, 512) ? Object.freeze({ kind, correctionOf }) : undefined;
 }
 
 function outcome(input: unknown): Plain | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
-  if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
-  if (kind !== "error" || !onlyKeys(value, ERROR_SET, 2)) return undefined;
+  if (SIMPLE_OUTCOMES.has(kind))
+    return hasOnlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
+  if (kind !== "error" || !hasOnlyKeys(value, ERROR_SET, 2)) return undefined;
   const code = value.code;
   return text(code, 128) ? Object.freeze({ kind, code }) : undefined;
 }
 
 function timing(input: unknown): Plain | undefined {
-  const value = plain(input);
-  if (value === undefined || !onlyKeys(value, TIMING_SET, 2)) return undefined;
+  const value = plainObject(input);
+  if (value === undefined || !hasOnlyKeys(value, TIMING_SET, 2)) return undefined;
   const { startedAt, completedAt } = value;
   if (!timestamp(startedAt) || !timestamp(completedAt)) return undefined;
   // Same length, same format: the text order is the time order (no Date.parse needed).
@@ -352,7 +327,7 @@ function timing(input: unknown): Plain | undefined {
  * once it has added what it keeps beside it); `undefined` sends it to the schema.
  */
 export function fastParseObservation(input: unknown): UsageObservation | undefined {
-  const value = plain(input);
+  const value = plainObject(input);
   if (value === undefined) return undefined;
   // Each member read once, in OBSERVATION_KEYS order (no array per call). A required member is read by name (one property load, not a keyed `in` and a load):
   // absent, it reads `undefined`, refused below as it would be present as `undefined`.
@@ -375,7 +350,7 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
     (providerMember === ABSENT ? 0 : 1) +
     (correlationMember === ABSENT ? 0 : 1) +
     (attributesMember === ABSENT ? 0 : 1);
-  if (!onlyKeys(value, OBSERVATION_SET, present)) return undefined;
+  if (!hasOnlyKeys(value, OBSERVATION_SET, present)) return undefined;
   const providerIn = providerMember === ABSENT ? undefined : providerMember;
   const correlationIn = correlationMember === ABSENT ? undefined : correlationMember;
   if (!text(eventId, 512)) return undefined;
