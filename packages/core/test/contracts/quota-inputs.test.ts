@@ -148,6 +148,9 @@ describe("the reserve request's pre-check (parseReserveRequest)", () => {
       const { ttlMs, ...rest } = v;
       return Object.defineProperty(rest, "ttlMs", { value: ttlMs, enumerable: false });
     },
+    // As many enumerable keys as members, one of them unknown: zod refuses the unknown one.
+    hiddenTtlAndExtra: ({ ttlMs, ...rest }) =>
+      Object.defineProperty({ ...rest, extra: 1 }, "ttlMs", { value: ttlMs, enumerable: false }),
     missingAccount: ({ account: _, ...rest }) => rest,
   };
   const makers = fc

@@ -153,6 +153,9 @@ const wraps: Record<string, (value: Plain) => unknown> = {
   hiddenHoldId: (v) => Object.defineProperty({ ...v }, "holdId", { value: "h", enumerable: false }),
   hiddenBadHoldId: (v) => Object.defineProperty({ ...v }, "holdId", { value: "", enumerable: false }),
   hiddenExtra: (v) => Object.defineProperty({ ...v }, "extra", { value: 1, enumerable: false }),
+  // As many enumerable keys as members read, one of them unknown: zod refuses the unknown one.
+  hiddenAmountAndExtra: ({ amount, ...rest }) =>
+    Object.defineProperty({ ...rest, extra: 1 }, "amount", { value: amount, enumerable: false }),
   frozen: (v) => Object.freeze({ ...v }),
 };
 const wrapped = fc
