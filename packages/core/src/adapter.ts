@@ -83,6 +83,8 @@ export {
   CounterPeriodSchema,
   counterOpConflict,
   EventIdListSchema,
+  isQuotaName,
+  isQuotaUnits,
   ListUnpricedOptionsSchema,
   parseCounterAddOptions,
   parseObservationBatch,

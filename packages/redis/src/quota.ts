@@ -5,7 +5,8 @@ import {
   QuotaAmountSchema as AmountSchema,
   canonicalHash,
   HoldRetentionMsSchema,
-  isWellFormedText,
+  isQuotaName,
+  isQuotaUnits,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
   parseReserveRequest,
@@ -36,12 +37,9 @@ const MillisecondsSchema = HoldRetentionMsSchema;
 /** Default `holdRetentionMs`: one hour (see the option). */
 const DEFAULT_RETENTION_MS = 60 * 60 * 1_000;
 
-// Hot-path pre-checks. Each accepts only values its schema above accepts unchanged, so a
-// valid call skips zod; anything else goes through the schema, which owns every message.
-const isName = (value: unknown): value is string =>
-  typeof value === "string" && value.length >= 1 && value.length <= 256 && isWellFormedText(value);
-const isUnits = (value: unknown, min: number): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= min;
+// Hot-path pre-checks (`isQuotaName`, `isQuotaUnits`, core's, shared with the in-memory store):
+// each accepts only values its schema accepts unchanged, so a valid call skips zod; anything
+// else goes through the schema, which owns every message.
 
 // The identities a conflict reports, hashed like the in-memory reference. Redis stores the
 // amounts themselves (the account is implied by the key), so hashes are only computed on conflict.
@@ -500,8 +498,8 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
     let work: Promise<{ committed: number }>;
     try {
       signal?.throwIfAborted();
-      const id = isName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
-      const units = isUnits(actual, 0)
+      const id = isQuotaName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
+      const units = isQuotaUnits(actual, 0)
         ? actual
         : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
       const until = Date.now() + this.#timeoutMs;
@@ -516,7 +514,7 @@ export class RedisQuota implements QuotaReservator, QuotaAuthorizer {
 
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const id = isName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.void", "holdId");
+    const id = isQuotaName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.void", "holdId");
     const until = Date.now() + this.#timeoutMs;
     await this.#guard(this.#afterCheck(until, () => this.#void(id, until)));
   }

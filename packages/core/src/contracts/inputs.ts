@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { IdempotencyConflictError, LatchValidationError } from "../errors/index.js";
 import { parseObservation } from "../observation/parse.js";
-import { EventIdSchema, WellFormedText } from "../schemas/identity.js";
+import { EventIdSchema, isWellFormedText, WellFormedText } from "../schemas/identity.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
 
@@ -37,6 +37,51 @@ export const QuotaAmountSchema = units("a safe integer > 0", 1);
 export const QuotaActualSchema = units("a safe integer ≥ 0", 0);
 /** An account's limit: integer quota units ≥ 0. */
 export const QuotaLimitSchema = units("a safe integer ≥ 0", 0);
+
+/*
+ * The same rules without zod, for the quota stores' hot paths (every reserve, commit and void
+ * checks a name and an amount): each accepts exactly what its schema accepts, and the schema
+ * returns such a value unchanged. A value they refuse goes to the schema, which owns every
+ * message. `test/contracts/quota-inputs.test.ts` holds them to the schemas.
+ */
+
+/**
+ * `value` has at most `max` code points, as zod's `.max()` counts a string (a surrogate pair is
+ * one): only a string longer than `max` UTF-16 units needs counting, and one longer than
+ * `2 * max` units cannot fit.
+ */
+function atMostCodePoints(value: string, max: number): boolean {
+  const units = value.length;
+  if (units <= max) return true;
+  if (units > 2 * max) return false;
+  let count = units;
+  for (let i = 0; i < units - 1; i++) {
+    if ((value.charCodeAt(i) & 0xfc00) === 0xd800 && (value.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      count--;
+      i++;
+    }
+  }
+  return count <= max;
+}
+
+/**
+ * Exactly what {@link QuotaNameSchema} accepts: a non-empty string of at most 256 characters
+ * (code points, as zod counts them), well-formed.
+ */
+export function isQuotaName(value: unknown): value is string {
+  return (
+    typeof value === "string" && value.length >= 1 && atMostCodePoints(value, 256) && isWellFormedText(value)
+  );
+}
+
+/**
+ * Exactly what the quota unit schemas accept: a safe integer ≥ `min` — 1 for
+ * {@link QuotaAmountSchema}, 0 for {@link QuotaActualSchema} and {@link QuotaLimitSchema}
+ * (`-0` included, as zod: returned as given).
+ */
+export function isQuotaUnits(value: unknown, min: 0 | 1): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= min;
+}
 
 /** A usage counter key: 1–512 characters, well-formed. */
 export const CounterKeySchema = z

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { isWellFormedText } from "../schemas/identity.js";
 import { parseWith } from "../schemas/parse.js";
-import { QuotaAmountSchema, QuotaNameSchema } from "./inputs.js";
+import { onlyKeys, plain } from "../schemas/plain.js";
+import { isQuotaName, isQuotaUnits, QuotaAmountSchema, QuotaNameSchema } from "./inputs.js";
 import type { ReserveRequest } from "./quota.js";
 
 /**
@@ -36,10 +36,37 @@ export const ReserveRequestSchema = z.strictObject({
   ttlMs: HoldTtlSchema,
 });
 
-const isName = (value: unknown): value is string =>
-  typeof value === "string" && value.length >= 1 && value.length <= 256 && isWellFormedText(value);
-const isInteger = (value: unknown, min: number, max: number): value is number =>
-  typeof value === "number" && Number.isSafeInteger(value) && value >= min && value <= max;
+/** Exactly what {@link HoldTtlSchema} accepts (returned unchanged): an integer from 1 to {@link HOLD_TTL_MAX_MS}. */
+export function isHoldTtlMs(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 1 && value <= HOLD_TTL_MAX_MS;
+}
+
+const REQUEST_KEYS: ReadonlySet<string> = new Set(["holdId", "account", "amount", "ttlMs"]);
+
+/**
+ * A copy of `value` in {@link ReserveRequestSchema}'s output shape (its four members, in the
+ * schema's order) when it is a plain object with exactly the four fields of a valid reserve
+ * request, else `undefined`: the schema parses it and owns every message. It accepts only what
+ * the schema accepts unchanged. Each member is read once, and the copy holds the values that
+ * were checked (an accessor or a Proxy may answer differently on a second read).
+ */
+function readReserveRequest(input: unknown): ReserveRequest | undefined {
+  const value = plain(input);
+  if (value === undefined) return undefined;
+  const holdId = value.holdId;
+  const account = value.account;
+  const amount = value.amount;
+  const ttlMs = value.ttlMs;
+  if (
+    !isQuotaName(holdId) ||
+    !isQuotaName(account) ||
+    !isQuotaUnits(amount, 1) ||
+    !isHoldTtlMs(ttlMs) ||
+    !onlyKeys(value, REQUEST_KEYS, 4)
+  )
+    return undefined;
+  return { holdId, account, amount, ttlMs };
+}
 
 /**
  * True when `value` is a plain object with exactly the four fields of a valid reserve
@@ -48,31 +75,16 @@ const isInteger = (value: unknown, min: number, max: number): value is number =>
  * which owns every message.
  */
 export function isReserveRequest(value: unknown): value is ReserveRequest {
-  if (typeof value !== "object" || value === null) return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  const r = value as Record<string, unknown>;
-  let fields = 0;
-  for (const key in r) {
-    if (key !== "holdId" && key !== "account" && key !== "amount" && key !== "ttlMs") return false;
-    fields++;
-  }
-  return (
-    fields === 4 &&
-    isName(r.holdId) &&
-    isName(r.account) &&
-    isInteger(r.amount, 1, Number.MAX_SAFE_INTEGER) &&
-    isInteger(r.ttlMs, 1, HOLD_TTL_MAX_MS)
-  );
+  return readReserveRequest(value) !== undefined;
 }
 
 /**
  * Parses a reserve request (`invalid_input` naming the field, subject `ReserveRequest`). A
- * valid plain request is returned as is, without zod.
+ * valid plain request is copied member by member (each read once), without zod.
  *
  * @example
  * const { holdId, account, amount, ttlMs } = parseReserveRequest(request);
  */
 export function parseReserveRequest(input: unknown): ReserveRequest {
-  return isReserveRequest(input) ? input : parseWith(ReserveRequestSchema, input, "ReserveRequest");
+  return readReserveRequest(input) ?? parseWith(ReserveRequestSchema, input, "ReserveRequest");
 }

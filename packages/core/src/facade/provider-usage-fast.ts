@@ -1,4 +1,4 @@
-import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "../observation/fast-read.js";
+import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "../schemas/plain.js";
 import { type ParsedProviderUsage, USAGE_APIS } from "./provider-usage-schema.js";
 
 /**

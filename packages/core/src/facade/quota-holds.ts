@@ -4,6 +4,7 @@ import type { RatedRecordStore } from "../contracts/rated-record-store.js";
 import { LatchValidationError } from "../errors/index.js";
 import { parseWith } from "../schemas/parse.js";
 import { isFinalReserveError, isFinalSettleError } from "./error-code.js";
+import { fastParseReserve } from "./fast-reserve.js";
 import { type QuotaUnits, quotaUnitsOf, reconcileQuota } from "./quota-reconcile.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { ReserveSchema } from "./schemas.js";
@@ -49,7 +50,8 @@ export function createQuotaHolds(deps: QuotaHoldDeps): QuotaHolds {
   }
 
   async function reserve(request: unknown): Promise<QuotaHold> {
-    const r = parseWith(ReserveSchema, request, "reserve request");
+    // Zod only for what the pre-check does not take as plainly valid (it owns every message).
+    const r = fastParseReserve(request) ?? parseWith(ReserveSchema, request, "reserve request");
     const quota = configured();
     const holdId = r.holdId ?? randomUUID();
     const base = { kind: "quota" as const, holdId, account: r.account, amount: r.amount };

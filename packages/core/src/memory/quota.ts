@@ -3,6 +3,8 @@ import { DEFAULT_MEMORY_HOLD_RETENTION_MS, parseHoldRetentionMs } from "../contr
 import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
+  isQuotaName,
+  isQuotaUnits,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
 } from "../contracts/inputs.js";
@@ -164,7 +166,9 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
 
   async balance(account: string, signal?: AbortSignal): Promise<QuotaBalance> {
     signal?.throwIfAborted();
-    const state = this.#swept(parseWith(Name, account, "QuotaReservator.balance", "account"));
+    const state = this.#swept(
+      isQuotaName(account) ? account : parseWith(Name, account, "QuotaReservator.balance", "account"),
+    );
     const balance: QuotaBalance = {
       limit: state.limit,
       spent: state.spent,
@@ -188,8 +192,12 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
     signal?: AbortSignal,
   ): Promise<{ allowed: boolean; remaining: number }> {
     signal?.throwIfAborted();
-    const name = parseWith(Name, account, "QuotaAuthorizer.check", "account");
-    const units = parseWith(AmountSchema, amount, "QuotaAuthorizer.check", "amount");
+    const name = isQuotaName(account)
+      ? account
+      : parseWith(Name, account, "QuotaAuthorizer.check", "account");
+    const units = isQuotaUnits(amount, 1)
+      ? amount
+      : parseWith(AmountSchema, amount, "QuotaAuthorizer.check", "amount");
     const remaining = available(this.#swept(name));
     return { allowed: units <= remaining, remaining };
   }
@@ -242,7 +250,9 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
   async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
     signal?.throwIfAborted();
     const hold = this.#hold(holdId, "QuotaReservator.commit");
-    const units = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
+    const units = isQuotaUnits(actual, 0)
+      ? actual
+      : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
     const commitHash = canonicalHash({ holdId: hold.holdId, actual: units });
     const state = this.#swept(hold.account);
     switch (hold.status) {
@@ -314,7 +324,8 @@ export class MemoryQuotaReservator implements QuotaReservator, QuotaAuthorizer {
   }
 
   #hold(holdId: unknown, subject: string): Hold {
-    const id = parseWith(Name, holdId, subject, "holdId");
+    // Zod only for a bad id (the schema owns the message): every commit and void comes here.
+    const id = isQuotaName(holdId) ? holdId : parseWith(Name, holdId, subject, "holdId");
     const hold = this.#holds.get(id);
     if (hold === undefined) throw LatchValidationError.at(subject, "holdId", "no hold with this id");
     return hold;

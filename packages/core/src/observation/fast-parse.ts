@@ -1,8 +1,8 @@
 import { isWellFormedText } from "../schemas/identity.js";
 import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
+import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "../schemas/plain.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
-import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "./fast-read.js";
 
 /**
  * The hot-path pre-check of `parseObservation`: a copy of `input` when it is plainly valid, in

@@ -1,6 +1,6 @@
 /**
- * How the hot-path pre-checks (`fastParseObservation`, `fastParseProviderUsage`) read an object
- * as zod would, shared so that each of them sends the same unusual objects to its schema: what
+ * How the hot-path pre-checks (`fastParseObservation`, `fastParseProviderUsage`,
+ * `fastParseReserve`, `parseReserveRequest`) read an object as zod would, shared so that each of them sends the same unusual objects to its schema: what
  * counts as a plain object, a strict object's key rule, a member read once, and a record whose
  * keys are all the schema reads.
  *
@@ -27,7 +27,9 @@ export function plain(value: unknown): Plain | undefined {
 
 /**
  * Every enumerable key of `value` is one of `allowed`, and there are `present` of them (a
- * strict object's rule; `for…in`, as the schema reads them, inherited keys included).
+ * strict object's rule; `for…in`, as the schema reads them, inherited keys included). A caller
+ * counts the members it read with `in`, so a member it read that is not enumerable (which zod
+ * reads too, but a copy would not show) makes the counts differ: the schema decides.
  */
 export function onlyKeys(value: Plain, allowed: ReadonlySet<string>, present: number): boolean {
   let count = 0;
