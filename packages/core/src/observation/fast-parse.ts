@@ -1,6 +1,7 @@
 import { isWellFormedText } from "../schemas/identity.js";
-import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
+import { isMeterKind, isQuantity, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
+import { ABSENT, memberOf, type Plain, plain } from "../schemas/plain.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
 
 /**
@@ -18,23 +19,6 @@ import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/
  *
  * @packageDocumentation
  */
-
-type Plain = Record<string, unknown>;
-
-const OBJECT_PROTOTYPE = Object.prototype;
-
-/**
- * A plain object. Symbol keys need no check here: a strict object reads its keys with
- * `for…in`, which skips them, so the schema's output has none either (a record is different:
- * see `meters`).
- */
-function plain(value: unknown): Plain | undefined {
-  // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
-  return value as Plain;
-}
 
 /**
  * Every enumerable key of `value` is one of `allowed`, and there are `present` of them (a
@@ -70,19 +54,6 @@ function timestamp(value: unknown): value is string {
     ISO_PATTERN !== undefined &&
     (usualTimestamp(value) || (ISO_PATTERN.test(value) && Number(value.slice(0, 4)) >= TIMESTAMP_YEARS.min))
   );
-}
-
-/** A member that is not there (see {@link memberOf}). */
-const ABSENT: unique symbol = Symbol("absent");
-
-/**
- * The member `key` of `value`, read exactly once (an accessor or a Proxy may answer differently
- * each time, and what is copied must be exactly what was checked); {@link ABSENT} when `value`
- * has no such member (own or inherited, as the schema reads it). A member present as
- * `undefined` is `undefined`, which the caller refuses.
- */
-function memberOf(value: Plain, key: string): unknown {
-  return key in value ? value[key] : ABSENT;
 }
 
 const OBSERVATION_KEYS = [
@@ -259,7 +230,7 @@ function meters(input: unknown): Plain | undefined {
   const out: Plain = {};
   for (const key of keys) {
     const quantity = value[key];
-    if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
+    if (!isMeterKind(key) || !isQuantity(quantity)) return undefined;
     out[key] = quantity;
   }
   return Object.freeze(out);
