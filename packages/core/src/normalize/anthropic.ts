@@ -1,8 +1,7 @@
-import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { BuiltinMeter, MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
+import { anyString, anyValue, list, nullish, object, optional, parseFast } from "./fast-read.js";
 import type { NormalizedResponse, SeparatelyBilledUsage } from "./result.js";
 import {
   count,
@@ -26,21 +25,18 @@ const CacheCreationSchema = details({
 });
 
 /** One entry of `usage.iterations` (compaction, advisor, server-side fallback, sampling turns). */
-const IterationSchema = z.object(
-  {
-    type: z.string({ error: "expected a string" }),
-    model: z.string({ error: "expected a string" }).nullish(),
-    input_tokens: optionalCount,
-    output_tokens: optionalCount,
-    cache_read_input_tokens: optionalCount,
-    cache_creation_input_tokens: optionalCount,
-    cache_creation: CacheCreationSchema,
-  },
-  { error: "expected an object" },
-);
+const IterationSchema = object({
+  type: anyString,
+  model: nullish(anyString),
+  input_tokens: optionalCount,
+  output_tokens: optionalCount,
+  cache_read_input_tokens: optionalCount,
+  cache_creation_input_tokens: optionalCount,
+  cache_creation: CacheCreationSchema,
+});
 
 /** The `usage` object of an Anthropic Messages response (or a merged stream usage). */
-const AnthropicUsageSchema = usageObject({
+export const AnthropicUsageSchema = usageObject({
   input_tokens: count,
   output_tokens: count,
   cache_read_input_tokens: optionalCount,
@@ -52,7 +48,7 @@ const AnthropicUsageSchema = usageObject({
   }),
   // Info only: `thinking_tokens` is inside `output_tokens` (parsed so a malformed one is reported).
   output_tokens_details: details({ thinking_tokens: optionalCount }),
-  iterations: z.array(IterationSchema, { error: "expected an array" }).nullish(),
+  iterations: nullish(list(IterationSchema)),
   service_tier: optionalTier,
 });
 
@@ -105,7 +101,7 @@ function tokenMeters(
 
 /** Usage normalized with everything `usage` itself says (meters, tier, other models' usage). */
 export function readAnthropicUsage(usage: unknown): NormalizedResponse {
-  const u = parseWith(AnthropicUsageSchema, usage, SUBJECT);
+  const u = parseFast(AnthropicUsageSchema, usage, SUBJECT);
   const issues: ValidationIssue[] = [];
   const values = tokenMeters(issues, "", u);
   const separatelyBilled: SeparatelyBilledUsage[] = [];
@@ -242,7 +238,8 @@ export function normalizeAnthropic(usage: unknown): MeterSet {
   return readAnthropicUsage(usage).meters;
 }
 
-const AnthropicMessageSchema = z.object({ usage: z.unknown().optional() }, { error: "expected an object" });
+/** An Anthropic Messages response, as far as billing reads it (its `usage`). */
+export const AnthropicMessageSchema = object({ usage: optional(anyValue) });
 
 /**
  * Normalizes a whole Anthropic Messages response (`message`, or a stream's final message with
@@ -258,7 +255,7 @@ const AnthropicMessageSchema = z.object({ usage: z.unknown().optional() }, { err
  * // → { meters: { input_tokens: 21, output_tokens: 393, web_search_requests: 1 }, serviceTier: "priority" }
  */
 export function normalizeAnthropicResponse(message: unknown): NormalizedResponse {
-  const body = parseWith(AnthropicMessageSchema, message, RESPONSE_SUBJECT);
+  const body = parseFast(AnthropicMessageSchema, message, RESPONSE_SUBJECT);
   const result = underPrefix(RESPONSE_SUBJECT, "usage", () => readAnthropicUsage(body.usage));
   if (result.separatelyBilled === undefined) return result;
   return {

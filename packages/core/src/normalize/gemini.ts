@@ -1,8 +1,8 @@
-import { z } from "zod";
+import type { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
+import { anyString, anyValue, list, nullish, object, optional, parseFast } from "./fast-read.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -20,19 +20,16 @@ import {
 const SUBJECT = "Gemini usage";
 
 /** One `ModalityTokenCount`: `{ modality: "TEXT" | "AUDIO" | "IMAGE" | …, tokenCount }`. */
-const ModalityTokenCountSchema = z.object(
-  {
-    // Any string: Google adds modalities; only AUDIO (prompt, cache, output) and IMAGE (output) are metered apart.
-    modality: z.string({ error: "expected a string" }).nullish(),
-    // proto3 JSON omits zero values, so an absent tokenCount means 0.
-    tokenCount: optionalCount,
-  },
-  { error: "expected an object" },
-);
-const ModalityListSchema = z.array(ModalityTokenCountSchema, { error: "expected an array" }).nullish();
+const ModalityTokenCountSchema = object({
+  // Any string: Google adds modalities; only AUDIO (prompt, cache, output) and IMAGE (output) are metered apart.
+  modality: nullish(anyString),
+  // proto3 JSON omits zero values, so an absent tokenCount means 0.
+  tokenCount: optionalCount,
+});
+const ModalityListSchema = nullish(list(ModalityTokenCountSchema));
 
 /** Gemini `usageMetadata` (generateContent / streamGenerateContent, AI Studio or Vertex AI). */
-const GeminiUsageSchema = usageObject({
+export const GeminiUsageSchema = usageObject({
   promptTokenCount: count,
   candidatesTokenCount: optionalCount,
   thoughtsTokenCount: optionalCount,
@@ -148,7 +145,7 @@ export function normalizeGemini(usageMetadata: unknown): MeterSet {
 
 /** `usageMetadata` normalized with the tier it reports (`serviceTier` or `trafficType`), if any. */
 export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
-  const u = parseWith(GeminiUsageSchema, usageMetadata, SUBJECT);
+  const u = parseFast(GeminiUsageSchema, usageMetadata, SUBJECT);
   const prompt = u.promptTokenCount;
   const cached = n(u.cachedContentTokenCount);
   const toolUse = n(u.toolUsePromptTokenCount);
@@ -222,10 +219,8 @@ export function readGeminiUsage(usageMetadata: unknown): NormalizedResponse {
   return serviceTier === undefined ? { meters } : { meters, serviceTier };
 }
 
-const GeminiResponseSchema = z.object(
-  { usageMetadata: z.unknown().optional() },
-  { error: "expected an object" },
-);
+/** A Gemini `GenerateContentResponse`, as far as billing reads it (its `usageMetadata`). */
+export const GeminiResponseSchema = object({ usageMetadata: optional(anyValue) });
 
 /**
  * Normalizes a whole Gemini `GenerateContentResponse` (or a stream's last chunk): the meters of
@@ -244,6 +239,6 @@ const GeminiResponseSchema = z.object(
  * // → { meters: { input_tokens: 10, output_tokens: 272, image_output_tokens: 1120 }, serviceTier: "standard" }
  */
 export function normalizeGeminiResponse(response: unknown): NormalizedResponse {
-  const body = parseWith(GeminiResponseSchema, response, "Gemini response");
+  const body = parseFast(GeminiResponseSchema, response, "Gemini response");
   return underPrefix("Gemini response", "usageMetadata", () => readGeminiUsage(body.usageMetadata));
 }

@@ -1,7 +1,7 @@
-import { z } from "zod";
+import type { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
+import { anyValue, nullish, object, optional, parseFast } from "./fast-read.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -22,7 +22,7 @@ const SUBJECT = "OpenAI chat usage";
 const RESPONSE_SUBJECT = "OpenAI chat response";
 
 /** The `usage` object of an OpenAI Chat Completions response (or of the last stream chunk). */
-const OpenAIChatUsageSchema = usageObject({
+export const OpenAIChatUsageSchema = usageObject({
   prompt_tokens: count,
   completion_tokens: count,
   total_tokens: count,
@@ -106,7 +106,7 @@ const OpenAIChatUsageSchema = usageObject({
  * // → { input_tokens: 200, cached_input_tokens: 2000, cache_write_tokens: 400, output_tokens: 400, reasoning_tokens: 600 }
  */
 export function normalizeOpenAIChat(usage: unknown): MeterSet {
-  const u = parseWith(OpenAIChatUsageSchema, usage, SUBJECT);
+  const u = parseFast(OpenAIChatUsageSchema, usage, SUBJECT);
   const write = n(u.prompt_tokens_details?.cache_write_tokens);
   const audioIn = n(u.prompt_tokens_details?.audio_tokens);
   const reasoning = n(u.completion_tokens_details?.reasoning_tokens);
@@ -202,14 +202,12 @@ function cacheReads(issues: ValidationIssue[], u: z.output<typeof OpenAIChatUsag
   return hits;
 }
 
-const OpenAIChatResponseSchema = z.object(
-  {
-    usage: z.unknown().optional(),
-    service_tier: optionalTier,
-    x_groq: z.object({ usage: z.unknown().optional() }, { error: "expected an object" }).nullish(),
-  },
-  { error: "expected an object" },
-);
+/** A Chat Completions response (or last stream chunk), as far as billing reads it. */
+export const OpenAIChatResponseSchema = object({
+  usage: optional(anyValue),
+  service_tier: optionalTier,
+  x_groq: nullish(object({ usage: optional(anyValue) })),
+});
 
 /**
  * Normalizes a whole Chat Completions response (or the last stream chunk): the meters of its
@@ -227,7 +225,7 @@ const OpenAIChatResponseSchema = z.object(
  * // → { meters: { input_tokens: 1117, output_tokens: 46 }, serviceTier: "standard" }
  */
 export function normalizeOpenAIChatResponse(response: unknown): NormalizedResponse {
-  const body = parseWith(OpenAIChatResponseSchema, response, RESPONSE_SUBJECT);
+  const body = parseFast(OpenAIChatResponseSchema, response, RESPONSE_SUBJECT);
   const groq = (body.usage === undefined || body.usage === null) && body.x_groq != null;
   const meters = groq
     ? underPrefix(RESPONSE_SUBJECT, "x_groq.usage", () => normalizeOpenAIChat(body.x_groq?.usage))

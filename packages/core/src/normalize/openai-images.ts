@@ -1,7 +1,6 @@
-import { z } from "zod";
 import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
+import { anyValue, list, nullish, object, optional, parseFast } from "./fast-read.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -20,7 +19,7 @@ const SUBJECT = "OpenAI images usage";
 const RESPONSE_SUBJECT = "OpenAI images response";
 
 /** The `usage` of an Images API response (generations, edits) or of `image_generation.completed`. */
-const OpenAIImagesUsageSchema = usageObject({
+export const OpenAIImagesUsageSchema = usageObject({
   input_tokens: count,
   output_tokens: count,
   total_tokens: count,
@@ -59,7 +58,7 @@ const OpenAIImagesUsageSchema = usageObject({
  * // → { input_tokens: 10, image_input_tokens: 40, image_output_tokens: 4160 }
  */
 export function normalizeOpenAIImages(usage: unknown): MeterSet {
-  const u = parseWith(OpenAIImagesUsageSchema, usage, SUBJECT);
+  const u = parseFast(OpenAIImagesUsageSchema, usage, SUBJECT);
   const textIn = u.input_tokens_details.text_tokens;
   const imageIn = n(u.input_tokens_details.image_tokens);
   const issues: ValidationIssue[] = [];
@@ -118,10 +117,8 @@ export function normalizeOpenAIImages(usage: unknown): MeterSet {
   });
 }
 
-const ImagesResponseSchema = z.object(
-  { usage: z.unknown().optional(), data: z.array(z.unknown(), { error: "expected an array" }).nullish() },
-  { error: "expected an object" },
-);
+/** An Images API response, as far as billing reads it (`usage`, else the images in `data`). */
+export const ImagesResponseSchema = object({ usage: optional(anyValue), data: nullish(list(anyValue)) });
 
 /**
  * Normalizes a whole Images API response (`ImagesResponse`). With `usage` (GPT image models,
@@ -136,7 +133,7 @@ const ImagesResponseSchema = z.object(
  * normalizeOpenAIImagesResponse({ created: 1, data: [{ url: "…" }, { url: "…" }] }); // → { meters: { image_count: 2 } }
  */
 export function normalizeOpenAIImagesResponse(response: unknown): NormalizedResponse {
-  const body = parseWith(ImagesResponseSchema, response, RESPONSE_SUBJECT);
+  const body = parseFast(ImagesResponseSchema, response, RESPONSE_SUBJECT);
   if (body.usage !== undefined && body.usage !== null) {
     return { meters: underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIImages(body.usage)) };
   }

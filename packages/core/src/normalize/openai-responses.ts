@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
+import { anyString, anyValue, list, nullish, object, optional, parseFast } from "./fast-read.js";
 import { normalizeOpenAIImages } from "./openai-images.js";
 import type { NormalizedResponse, SeparatelyBilledUsage } from "./result.js";
 import {
@@ -23,7 +23,7 @@ const SUBJECT = "OpenAI Responses usage";
 const RESPONSE_SUBJECT = "OpenAI Responses response";
 
 /** The `usage` object of an OpenAI Responses API response. */
-const OpenAIResponsesUsageSchema = usageObject({
+export const OpenAIResponsesUsageSchema = usageObject({
   input_tokens: count,
   output_tokens: count,
   total_tokens: count,
@@ -65,7 +65,7 @@ const OpenAIResponsesUsageSchema = usageObject({
  * // → { input_tokens: 200, cached_input_tokens: 1500, cache_write_tokens: 300, output_tokens: 400, reasoning_tokens: 600 }
  */
 export function normalizeOpenAIResponses(usage: unknown): MeterSet {
-  const u = parseWith(OpenAIResponsesUsageSchema, usage, SUBJECT);
+  const u = parseFast(OpenAIResponsesUsageSchema, usage, SUBJECT);
   const cached = n(u.input_tokens_details?.cached_tokens);
   const write = n(u.input_tokens_details?.cache_write_tokens);
   const reasoning = n(u.output_tokens_details?.reasoning_tokens);
@@ -104,33 +104,22 @@ export function normalizeOpenAIResponses(usage: unknown): MeterSet {
 }
 
 /** An `output[]` item: only its type (and an image call's status) matter for billing. */
-const OutputItemSchema = z.object(
-  {
-    type: z.string({ error: "expected a string" }),
-    status: z.string({ error: "expected a string" }).nullish(),
-  },
-  { error: "expected an object" },
-);
+const OutputItemSchema = object({ type: anyString, status: nullish(anyString) });
 
-const ResponseSchema = z.object(
-  {
-    usage: z.unknown().optional(),
-    service_tier: optionalTier,
-    output: z.array(OutputItemSchema, { error: "expected an array" }).nullish(),
-    // Hosted-tool usage outside `usage` (newer API versions).
-    tool_usage: z
-      .object(
-        {
-          web_search: z.object({ num_requests: optionalCount }, { error: "expected an object" }).nullish(),
-          image_gen: z.unknown().optional(),
-        },
-        { error: "expected an object" },
-      )
-      .nullish(),
-    tools: z.array(z.unknown(), { error: "expected an array" }).nullish(),
-  },
-  { error: "expected an object" },
-);
+/** A Responses API `Response`, as far as billing reads it (usage, tier, hosted tools). */
+export const ResponseSchema = object({
+  usage: optional(anyValue),
+  service_tier: optionalTier,
+  output: nullish(list(OutputItemSchema)),
+  // Hosted-tool usage outside `usage` (newer API versions).
+  tool_usage: nullish(
+    object({
+      web_search: nullish(object({ num_requests: optionalCount })),
+      image_gen: optional(anyValue),
+    }),
+  ),
+  tools: nullish(list(anyValue)),
+});
 
 /** The image model of the response's `image_generation` tool (openai-node: default `gpt-image-1`). */
 const DEFAULT_IMAGE_TOOL_MODEL = "gpt-image-1";
@@ -182,6 +171,7 @@ const ResponseEventSchema = z.object({
  * // → { meters: { input_tokens: 129, cached_input_tokens: 11904, output_tokens: 44, web_search_requests: 1 }, serviceTier: "priority" }
  */
 export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedResponse {
+  if (!mayBeEvent(response)) return readResponse(response);
   const event = ResponseEventSchema.safeParse(response);
   if (!event.success) return readResponse(response);
   const result = underPrefix(RESPONSE_SUBJECT, "response", () => readResponse(event.data.response));
@@ -192,8 +182,19 @@ export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedR
   };
 }
 
+/**
+ * False when `response` is certainly no streaming event, as `ResponseEventSchema` would find on
+ * its `type` (absent, or not a string starting with `response.`): a `Response` object has no
+ * `type`, and asking the schema would build an error only to throw it away, on every call.
+ */
+function mayBeEvent(response: unknown): boolean {
+  if (typeof response !== "object" || response === null) return false;
+  const type = (response as { type?: unknown }).type;
+  return typeof type === "string" && type.startsWith("response.");
+}
+
 function readResponse(response: unknown): NormalizedResponse {
-  const body = parseWith(ResponseSchema, response, RESPONSE_SUBJECT);
+  const body = parseFast(ResponseSchema, response, RESPONSE_SUBJECT);
   const usage = underPrefix(RESPONSE_SUBJECT, "usage", () => normalizeOpenAIResponses(body.usage));
   const output = body.output ?? [];
   const searchItems = output.filter((item) => item.type === "web_search_call").length;

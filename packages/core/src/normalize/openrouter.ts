@@ -1,7 +1,6 @@
-import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
-import { parseWith } from "../schemas/parse.js";
+import { anyValue, object, optional, parseFast } from "./fast-read.js";
 import type { NormalizedResponse } from "./result.js";
 import {
   checkPartsWithin,
@@ -19,7 +18,7 @@ import {
 const SUBJECT = "OpenRouter usage";
 
 /** OpenRouter's OpenAI-compatible `usage` object (`cost`, `cost_details`, `is_byok` are ignored). */
-const OpenRouterUsageSchema = usageObject({
+export const OpenRouterUsageSchema = usageObject({
   prompt_tokens: count,
   completion_tokens: count,
   total_tokens: count,
@@ -98,7 +97,7 @@ const OpenRouterUsageSchema = usageObject({
  * // Gemini explicit cache, written then read: → { input_tokens: 800, cached_input_tokens: 4200, cache_write_tokens: 4200, output_tokens: 200 }
  */
 export function normalizeOpenRouter(usage: unknown): MeterSet {
-  const u = parseWith(OpenRouterUsageSchema, usage, SUBJECT);
+  const u = parseFast(OpenRouterUsageSchema, usage, SUBJECT);
   const cached = n(u.prompt_tokens_details?.cached_tokens);
   const cacheWrite = n(u.prompt_tokens_details?.cache_write_tokens);
   const audioIn = n(u.prompt_tokens_details?.audio_tokens);
@@ -149,7 +148,8 @@ export function normalizeOpenRouter(usage: unknown): MeterSet {
   });
 }
 
-const OpenRouterResponseSchema = z.object({ usage: z.unknown().optional() }, { error: "expected an object" });
+/** An OpenRouter chat completion, as far as billing reads it (its `usage`). */
+export const OpenRouterResponseSchema = object({ usage: optional(anyValue) });
 
 /**
  * Normalizes a whole OpenRouter chat completion (or its last stream chunk): the meters of its
@@ -162,6 +162,6 @@ const OpenRouterResponseSchema = z.object({ usage: z.unknown().optional() }, { e
  * normalizeOpenRouterResponse(completion); // → { meters: { input_tokens: 114, cache_write_tokens: 3100, output_tokens: 187 } }
  */
 export function normalizeOpenRouterResponse(response: unknown): NormalizedResponse {
-  const body = parseWith(OpenRouterResponseSchema, response, "OpenRouter response");
+  const body = parseFast(OpenRouterResponseSchema, response, "OpenRouter response");
   return { meters: underPrefix("OpenRouter response", "usage", () => normalizeOpenRouter(body.usage)) };
 }

@@ -1,13 +1,22 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { LatchValidationError, type ValidationIssue } from "../errors/index.js";
-import { BUILTIN_METERS, type BuiltinMeter, type MeterSet, QuantitySchema } from "../schemas/meters.js";
+import {
+  BUILTIN_METERS,
+  type BuiltinMeter,
+  isQuantity,
+  type MeterSet,
+  QuantitySchema,
+} from "../schemas/meters.js";
 import { canonicalServiceTier } from "../schemas/service-tier.js";
+import { accepting, anyString, nullish, object } from "./fast-read.js";
 
 /**
  * Helpers shared by the provider normalizers. Internal: not exported from the package.
  *
  * Conventions every normalizer follows:
- * - the payload is parsed with zod (unknown extra fields are tolerated and dropped);
+ * - the payload is parsed with zod (unknown extra fields are tolerated and dropped), its
+ *   schema built from the helpers here and in `fast-read.ts`, so that `parseFast` reads a
+ *   plainly valid payload without zod;
  * - an optional count may be absent or `null` (providers and their SDKs send both) and then
  *   counts as 0; a required count must be a number;
  * - consistency checks run by hand afterwards and name the offending field by its
@@ -15,19 +24,19 @@ import { canonicalServiceTier } from "../schemas/service-tier.js";
  */
 
 /** A required count. */
-export const count = QuantitySchema;
+export const count = accepting(QuantitySchema, isQuantity);
 
 /** An optional count: absent or `null` means 0. */
-export const optionalCount = QuantitySchema.nullish();
+export const optionalCount = nullish(count);
 
 /** An object of optional details (absent or `null` allowed, unknown fields tolerated). */
 export function details<T extends z.ZodRawShape>(shape: T) {
-  return z.object(shape, { error: "expected an object" }).nullish();
+  return nullish(object(shape));
 }
 
 /** The usage object itself (unknown fields tolerated). */
 export function usageObject<T extends z.ZodRawShape>(shape: T) {
-  return z.object(shape, { error: "expected an object" });
+  return object(shape);
 }
 
 /** `value ?? 0` for optional counts. */
@@ -108,7 +117,7 @@ export function underPrefix<T>(subject: string, prefix: string, fn: () => T): T 
 }
 
 /** A provider's `service_tier` string (absent or `null` allowed). */
-export const optionalTier = z.string({ error: "expected a string" }).nullish();
+export const optionalTier = nullish(anyString);
 
 /**
  * The tier an OpenAI-shaped response body reports in `service_tier` (canonical name), or

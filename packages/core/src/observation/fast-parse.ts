@@ -1,5 +1,5 @@
 import { isWellFormedText } from "../schemas/identity.js";
-import { isMeterKind, MAX_METERS } from "../schemas/meters.js";
+import { isMeterKind, isQuantity, MAX_METERS } from "../schemas/meters.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { ABSENT, memberOf, onlyKeys, type Plain, plain, plainRecord } from "../schemas/plain.js";
 import { IsoTimestampSchema, TIMESTAMP_YEARS, usualTimestamp } from "../schemas/time.js";
@@ -198,7 +198,7 @@ function meters(input: unknown): Plain | undefined {
   const out: Plain = {};
   for (const key of keys) {
     const quantity = value[key];
-    if (!isMeterKind(key) || !Number.isSafeInteger(quantity) || (quantity as number) < 0) return undefined;
+    if (!isMeterKind(key) || !isQuantity(quantity)) return undefined;
     out[key] = quantity;
   }
   return Object.freeze(out);

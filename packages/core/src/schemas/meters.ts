@@ -93,6 +93,16 @@ export const QuantitySchema = z
   .nonnegative({ error: "expected a non-negative integer" })
   .max(Number.MAX_SAFE_INTEGER, { error: "exceeds 2^53-1" });
 
+/**
+ * Exactly the values {@link QuantitySchema} accepts, which it returns unchanged: a number that
+ * is a safe integer ≥ 0 (so `-0` too, kept as is; never NaN, ±Infinity, a fraction, a bigint or
+ * a string of digits). For the hot-path pre-checks, which must agree with the schema
+ * (`test/normalize/fast-read.test.ts` pins it).
+ */
+export function isQuantity(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
 export type MeterSet = Readonly<Partial<Record<MeterKind, number>>>;
 
 /**
