@@ -1,8 +1,9 @@
 /**
- * How the hot-path pre-checks (`fastParseObservation`, `fastParseProviderUsage`, the normalizers' readers,
- * `fastParseReserve`, `parseReserveRequest`) read an object as zod would, shared so that each of them sends the same unusual objects to its schema: what
- * counts as a plain object, a strict object's key rule, a member read once, and a record whose
- * keys are all the schema reads.
+ * How the hot-path pre-checks (`fastParseObservation`, `fastParseProviderUsage`,
+ * `fastParseReserve`, `parseReserveRequest`, the normalizers' readers) read an object as zod
+ * would, shared so that each of them sends the same unusual objects to its schema: what counts
+ * as a plain object, a strict object's key rule, a member read once, and a record whose keys
+ * are all the schema reads.
  *
  * @packageDocumentation
  */
