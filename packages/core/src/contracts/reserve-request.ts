@@ -62,6 +62,11 @@ function readReserveRequest(input: unknown): ReserveRequest | undefined {
     !isQuotaName(account) ||
     !isQuotaUnits(amount, 1) ||
     !isHoldTtlMs(ttlMs) ||
+    // Present as zod asks (after reading): it refuses a member a Proxy's `has` denies.
+    !("holdId" in value) ||
+    !("account" in value) ||
+    !("amount" in value) ||
+    !("ttlMs" in value) ||
     !onlyKeys(value, REQUEST_KEYS, 4)
   )
     return undefined;

@@ -35,20 +35,22 @@ const RESERVE_KEYS: ReadonlySet<string> = new Set(["account", "amount", "holdId"
 export function fastParseReserve(input: unknown): ReserveInput | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
-  // Required members are read by name: absent, they read `undefined`, refused below.
+  // Each member read by name, then asked whether present, as zod does (a Proxy's `has` may deny
+  // a member its `get` gives: zod then refuses a required one and leaves an optional one out).
   const account = value.account;
   const amount = value.amount;
-  if (!isQuotaName(account) || !isQuotaUnits(amount, 1)) return undefined;
+  if (!isQuotaName(account) || !isQuotaUnits(amount, 1) || !("account" in value) || !("amount" in value))
+    return undefined;
   const out: ReserveInput = { account, amount };
   let present = 2;
+  const holdId = value.holdId;
   if ("holdId" in value) {
-    const holdId = value.holdId;
     if (holdId !== undefined && !isQuotaName(holdId)) return undefined;
     out.holdId = holdId;
     present++;
   }
+  const ttlMs = value.ttlMs;
   if ("ttlMs" in value) {
-    const ttlMs = value.ttlMs;
     if (ttlMs !== undefined && !isHoldTtlMs(ttlMs)) return undefined;
     out.ttlMs = ttlMs;
     present++;

@@ -32,13 +32,13 @@ const KEYS: ReadonlySet<string> = new Set(["api", "usage", "response", "observat
 export function fastParseProviderUsage(input: unknown): ParsedProviderUsage | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
-  // Each member read once, in the schema's order. A required member is read by name: absent, it
-  // reads `undefined`, refused below as it would be present as `undefined`.
+  // Each member read once, in the schema's order, then asked whether present (zod's order): a
+  // required member a Proxy's `has` denies is absent for zod, which refuses it.
   const api = value.api;
   const usage = memberOf(value, "usage");
   const response = memberOf(value, "response");
   const observationIn = value.observation;
-  if (!APIS.has(api)) return undefined;
+  if (!APIS.has(api) || !("api" in value) || !("observation" in value)) return undefined;
   // Exactly one payload form (the schema's refinement: absent and `undefined` alike are none).
   const hasUsage = usage !== ABSENT && usage !== undefined;
   const hasResponse = response !== ABSENT && response !== undefined;

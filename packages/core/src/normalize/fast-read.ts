@@ -1,3 +1,4 @@
+import { types } from "node:util";
 import { z } from "zod";
 import { parseWith } from "../schemas/parse.js";
 import { type Plain, plain } from "../schemas/plain.js";
@@ -11,10 +12,10 @@ import { type Plain, plain } from "../schemas/plain.js";
  * arrays. What it returns is exactly what zod returns: the shape's keys in the shape's order,
  * unknown keys dropped, an optional member absent from the input absent from the output and
  * one present as `undefined` present as `undefined`, `null` kept, `-0` kept. Each member is read
- * once (`key in value` is asked only when it reads `undefined`, to tell absent from present),
- * and the value read is the value checked and copied (an accessor or a Proxy may answer
- * differently on a second read; a Proxy whose `has` denies a member its `get` gives may be read
- * where the schema would find it absent, and what is returned is still valid as it stands).
+ * once, then `key in value` asked as zod asks it, where the answer can differ from the read's
+ * (a member read as `undefined`, any member of a Proxy, whose `has` may deny a member its `get`
+ * gives: absent for the reader as for the schema), and the value read is the value checked and
+ * copied (an accessor or a Proxy may answer differently on a second read).
  *
  * A schema built any other way (say a string with a check) has no reader, nor has an object or
  * array holding one: it always goes to the schema. `test/normalize/fast-read.test.ts` compares
@@ -142,17 +143,21 @@ function objectReader(shape: z.ZodRawShape): Reader | undefined {
   const present: Read = (input) => {
     const value = plain(input);
     if (value === undefined) return REFUSED;
+    const proxy = types.isProxy(value); // once per object, not a `key in value` per member
     const out: Plain = {};
     for (let i = 0; i < size; i++) {
       const key = keys[i] as string;
       const member = members[i] as Reader;
-      // Read once; told apart from an absent member only when `undefined` (zod's order too).
+      // Read once, then asked whether present (zod's order) when it reads `undefined`, or always
+      // of a Proxy: only a Proxy's `has` can deny a member its `get` gives, and zod then takes
+      // the member as absent (an optional one left out, a required one refused), so the reader
+      // must too. A plain object answers both alike (its prototype is no Proxy: see `plain`).
       const got = value[key];
+      if ((got === undefined || proxy) && !(key in value)) {
+        if (member.absentOk) continue; // absent stays absent
+        return REFUSED; // a required member: the schema names it
+      }
       if (got === undefined) {
-        if (!(key in value)) {
-          if (member.absentOk) continue; // absent stays absent
-          return REFUSED; // a required member: the schema names it
-        }
         if (!member.undefinedOk) return REFUSED;
         out[key] = got; // present as `undefined` stays so
       } else if (got === null) {

@@ -1,3 +1,4 @@
+import { types } from "node:util";
 import { z } from "zod";
 import type { ValidationIssue } from "../errors/index.js";
 import type { MeterSet } from "../schemas/meters.js";
@@ -186,10 +187,17 @@ export function normalizeOpenAIResponsesResponse(response: unknown): NormalizedR
  * False when `response` is certainly no streaming event, as `ResponseEventSchema` would find on
  * its `type` (absent, or not a string starting with `response.`): a `Response` object has no
  * `type`, and asking the schema would build an error only to throw it away, on every call.
+ * Decided without running code that could answer the schema's own read differently: an own data
+ * property's value, or no `type` at all; an accessor, an inherited `type` or a Proxy go to the
+ * schema, whose one read decides (as before this shortcut).
  */
 function mayBeEvent(response: unknown): boolean {
   if (typeof response !== "object" || response === null) return false;
-  const type = (response as { type?: unknown }).type;
+  if (types.isProxy(response)) return true;
+  const own = Object.getOwnPropertyDescriptor(response, "type");
+  if (own === undefined) return "type" in response;
+  if (!("value" in own)) return true;
+  const type = own.value;
   return typeof type === "string" && type.startsWith("response.");
 }
 

@@ -115,7 +115,7 @@ function subjectOf(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const tenantId = value.tenantId;
-  if (!text(tenantId, 256)) return undefined;
+  if (!text(tenantId, 256) || !("tenantId" in value)) return undefined; // see `fastParseObservation`
   const out: Plain = { tenantId };
   let count = 1;
   if ("orgId" in value) {
@@ -155,7 +155,7 @@ function modelOf(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const billableModel = value.billableModel;
-  if (!text(billableModel, 256)) return undefined;
+  if (!text(billableModel, 256) || !("billableModel" in value)) return undefined;
   const out: Plain = { billableModel };
   let count = 1;
   if ("vendor" in value) {
@@ -183,7 +183,8 @@ function providerOf(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const providerId = value.providerId;
-  if (!text(providerId, 256) || !onlyKeys(value, PROVIDER_SET, 1)) return undefined;
+  if (!text(providerId, 256) || !("providerId" in value) || !onlyKeys(value, PROVIDER_SET, 1))
+    return undefined;
   return Object.freeze({ providerId });
 }
 
@@ -254,27 +255,37 @@ function source(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
+  if (!("kind" in value)) return undefined;
   if (SIMPLE_SOURCES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "corrected" || !onlyKeys(value, CORRECTED_SET, 2)) return undefined;
   const correctionOf = value.correctionOf;
-  return text(correctionOf, 512) ? Object.freeze({ kind, correctionOf }) : undefined;
+  return text(correctionOf, 512) && "correctionOf" in value
+    ? Object.freeze({ kind, correctionOf })
+    : undefined;
 }
 
 function outcome(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined) return undefined;
   const kind = value.kind;
+  if (!("kind" in value)) return undefined;
   if (SIMPLE_OUTCOMES.has(kind)) return onlyKeys(value, KIND_SET, 1) ? simpleKind(kind as string) : undefined;
   if (kind !== "error" || !onlyKeys(value, ERROR_SET, 2)) return undefined;
   const code = value.code;
-  return text(code, 128) ? Object.freeze({ kind, code }) : undefined;
+  return text(code, 128) && "code" in value ? Object.freeze({ kind, code }) : undefined;
 }
 
 function timing(input: unknown): Plain | undefined {
   const value = plain(input);
   if (value === undefined || !onlyKeys(value, TIMING_SET, 2)) return undefined;
   const { startedAt, completedAt } = value;
-  if (!timestamp(startedAt) || !timestamp(completedAt)) return undefined;
+  if (
+    !timestamp(startedAt) ||
+    !timestamp(completedAt) ||
+    !("startedAt" in value) ||
+    !("completedAt" in value)
+  )
+    return undefined;
   // Same length, same format: the text order is the time order (no Date.parse needed).
   if (
     startedAt.length === completedAt.length
@@ -308,6 +319,18 @@ export function fastParseObservation(input: unknown): UsageObservation | undefin
   // Present: the required members (each refused below when absent) and the optional ones given.
   // One present as `undefined` is refused, as before.
   if (providerMember === undefined || correlationMember === undefined || attributesMember === undefined)
+    return undefined;
+  // Asked after the reads, as zod asks (a constant-key `in` each): a Proxy's `has` may deny a
+  // required member its `get` gives, and zod then refuses it as absent. So in each nested reader.
+  if (
+    !("eventId" in value) ||
+    !("subject" in value) ||
+    !("meters" in value) ||
+    !("model" in value) ||
+    !("source" in value) ||
+    !("outcome" in value) ||
+    !("timing" in value)
+  )
     return undefined;
   const present =
     7 +

@@ -48,10 +48,13 @@ export const ABSENT: unique symbol = Symbol("absent");
  * The member `key` of `value`, read exactly once (an accessor or a Proxy may answer differently
  * each time, and what is copied must be exactly what was checked); {@link ABSENT} when `value`
  * has no such member (own or inherited, as the schema reads it: `key in value`). A member
- * present as `undefined` is `undefined`: present, as the schema's output keeps it.
+ * present as `undefined` is `undefined`: present, as the schema's output keeps it. Read, then
+ * asked, in zod's order and whatever was read: a Proxy whose `has` denies a member its `get`
+ * gives has it absent for zod (an optional member left out, a required one refused), so here too.
  */
 export function memberOf(value: Plain, key: string): unknown {
-  return key in value ? value[key] : ABSENT;
+  const got = value[key];
+  return key in value ? got : ABSENT;
 }
 
 /**

@@ -152,6 +152,13 @@ describe("the reserve request's pre-check (parseReserveRequest)", () => {
     hiddenTtlAndExtra: ({ ttlMs, ...rest }) =>
       Object.defineProperty({ ...rest, extra: 1 }, "ttlMs", { value: ttlMs, enumerable: false }),
     missingAccount: ({ account: _, ...rest }) => rest,
+    // A Proxy whose `has` denies a member its `get` gives: zod finds it absent and refuses it.
+    ...Object.fromEntries(
+      ["holdId", "account", "amount", "ttlMs"].map((key) => [
+        `hasDenies_${key}`,
+        (v: Plain) => new Proxy({ ...v }, { has: (t, k) => k !== key && Reflect.has(t, k) }),
+      ]),
+    ),
   };
   const makers = fc
     .tuple(

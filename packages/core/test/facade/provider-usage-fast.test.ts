@@ -129,6 +129,15 @@ const hostileTop = fc.oneof(
     Object.defineProperty({ ...p }, "hidden", { value: 1, enumerable: false }),
   ),
   fc.constant((p: Record<string, unknown>) => new Proxy({ ...p }, {})),
+  // A Proxy whose `has` denies a member its `get` gives (zod: absent), or claims one it lacks.
+  ...["api", "usage", "response", "observation"].flatMap((key) => [
+    fc.constant(
+      (p: Record<string, unknown>) => new Proxy({ ...p }, { has: (t, k) => k !== key && Reflect.has(t, k) }),
+    ),
+    fc.constant(
+      (p: Record<string, unknown>) => new Proxy({ ...p }, { has: (t, k) => k === key || Reflect.has(t, k) }),
+    ),
+  ]),
 );
 const input = fc
   .tuple(
@@ -326,6 +335,24 @@ describe("fastParseProviderUsage against hostile objects", () => {
     } finally {
       delete proto.polluted;
     }
+  });
+
+  it("takes a member a Proxy's `has` denies as absent, as the schema does", () => {
+    const hiding = (value: object, hidden: string) =>
+      new Proxy(value, { has: (target, key) => key !== hidden && Reflect.has(target, key) });
+    // Required members the schema finds absent: refused (it names them).
+    refused(hiding({ api: "openaiChat", usage: USAGE, observation: CALL }, "api"));
+    refused(hiding({ api: "openaiChat", usage: USAGE, observation: CALL }, "observation"));
+    // An optional one the schema leaves out: then no payload form is given.
+    refused(hiding({ api: "openaiChat", usage: USAGE, observation: CALL }, "usage"));
+    // Both forms, one denied: the schema keeps the other only; the pre-check, which counts the
+    // denied one among the enumerable keys, leaves it to the schema.
+    const both = hiding(
+      { api: "openaiChat", usage: USAGE, response: { usage: USAGE }, observation: CALL },
+      "usage",
+    );
+    expect(fastParseProviderUsage(both)).toBeUndefined();
+    expect(Object.keys(ProviderUsageSchema.parse(both))).toEqual(["api", "response", "observation"]);
   });
 
   it("agrees with the schema on a Proxy that answers as a plain object", () => {

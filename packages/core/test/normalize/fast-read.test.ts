@@ -21,7 +21,11 @@ import {
   optional,
 } from "../../src/normalize/fast-read.js";
 import { GeminiResponseSchema, GeminiUsageSchema } from "../../src/normalize/gemini.js";
-import { OpenAIChatResponseSchema, OpenAIChatUsageSchema } from "../../src/normalize/openai-chat.js";
+import {
+  normalizeOpenAIChat,
+  OpenAIChatResponseSchema,
+  OpenAIChatUsageSchema,
+} from "../../src/normalize/openai-chat.js";
 import { ImagesResponseSchema, OpenAIImagesUsageSchema } from "../../src/normalize/openai-images.js";
 import { OpenAIResponsesUsageSchema, ResponseSchema } from "../../src/normalize/openai-responses.js";
 import { OpenRouterResponseSchema, OpenRouterUsageSchema } from "../../src/normalize/openrouter.js";
@@ -226,6 +230,16 @@ function objectArb(members: Record<string, z.ZodType>, depth: number): fc.Arbitr
           return new Proxy(out, {});
         case 9:
           return Object.create(out);
+        case 10: {
+          // A Proxy whose `has` denies a member its `get` gives: zod takes it as absent.
+          const key = Object.keys(out)[0];
+          return new Proxy(out, { has: (target, k) => k !== key && Reflect.has(target, k) });
+        }
+        case 11: {
+          // A Proxy whose `has` claims a member it lacks (read as `undefined`): zod takes it as present.
+          const key = Object.keys(members).find((k) => !(k in out));
+          return new Proxy(out, { has: (target, k) => k === key || Reflect.has(target, k) });
+        }
         default:
           return out;
       }
@@ -446,6 +460,33 @@ describe("fast readers against hostile objects", () => {
         });
       }
     }
+  });
+
+  it("takes a member a Proxy's `has` denies as absent, as zod does: an optional one left out, a required one refused", () => {
+    const hiding = (value: object, hidden: string) =>
+      new Proxy(value, { has: (target, key) => key !== hidden && Reflect.has(target, key) });
+    const chat = () => ({
+      prompt_tokens: 10,
+      completion_tokens: 5,
+      total_tokens: 15,
+      prompt_tokens_details: { cached_tokens: 4 },
+    });
+    // zod's output has no details, so no cached tokens: the reader's must not have them either.
+    expect(agrees(OpenAIChatUsageSchema, hiding(chat(), "prompt_tokens_details"))).toBe(true);
+    expect(normalizeOpenAIChat(hiding(chat(), "prompt_tokens_details"))).toEqual(
+      normalizeOpenAIChat({ prompt_tokens: 10, completion_tokens: 5, total_tokens: 15 }),
+    );
+    // A required member zod finds absent: refused, by the schema, naming it.
+    expect(fastParse(OpenAIChatUsageSchema, hiding(chat(), "total_tokens"))).toBeUndefined();
+    expect(OpenAIChatUsageSchema.safeParse(hiding(chat(), "total_tokens")).success).toBe(false);
+    expect(() => normalizeOpenAIChat(hiding(chat(), "total_tokens"))).toThrow(/total_tokens/);
+    expect(fastParse(GeminiUsageSchema, hiding({ promptTokenCount: 3 }, "promptTokenCount"))).toBeUndefined();
+    // In a list item too.
+    const gemini = {
+      promptTokenCount: 3,
+      promptTokensDetails: [hiding({ modality: "AUDIO", tokenCount: 2 }, "tokenCount")],
+    };
+    expect(agrees(GeminiUsageSchema, gemini)).toBe(true);
   });
 
   it("reads each member once", () => {

@@ -214,6 +214,56 @@ describe("OpenAI Responses hosted tools", () => {
       expect.arrayContaining(["response.usage.input_tokens"]),
     );
   });
+
+  it("an event's `type` is read once, by the schema: an accessor answering differently later changes nothing", () => {
+    const inner = { usage: { input_tokens: 1, output_tokens: 2, total_tokens: 3 } };
+    const outer = { input_tokens: 100, output_tokens: 200, total_tokens: 300 };
+    /** An event whose `type` answers `first` on its first read, then `then`; its own usage besides. */
+    const flipping = (first: string, then: string) => {
+      let reads = 0;
+      return {
+        get type() {
+          return reads++ === 0 ? first : then;
+        },
+        response: inner,
+        usage: outer,
+      };
+    };
+    const asEvent = { meters: { input_tokens: 1, output_tokens: 2 } };
+    const asResponse = { meters: { input_tokens: 100, output_tokens: 200 } };
+    // The first read decides, as when the schema alone read it.
+    expect(normalizeOpenAIResponsesResponse(flipping("response.completed", "x"))).toEqual(asEvent);
+    expect(normalizeOpenAIResponsesResponse(flipping("x", "response.completed"))).toEqual(asResponse);
+    // So for a `type` inherited, or a Proxy's.
+    const heir = Object.assign(Object.create({ type: "response.completed" }), {
+      response: inner,
+      usage: outer,
+    });
+    expect(normalizeOpenAIResponsesResponse(heir)).toEqual(asEvent);
+    let reads = 0;
+    const proxy = new Proxy({ response: inner, usage: outer } as Record<string, unknown>, {
+      get: (target, key, receiver) =>
+        key === "type" ? (reads++ === 0 ? "response.done" : "y") : Reflect.get(target, key, receiver),
+      has: (target, key) => key === "type" || Reflect.has(target, key),
+    });
+    expect(normalizeOpenAIResponsesResponse(proxy)).toEqual(asEvent);
+    // A Proxy whose descriptor of `type` says one thing and its `get` another: the schema's read decides.
+    const lying = new Proxy({ response: inner, usage: outer } as Record<string, unknown>, {
+      get: (target, key, receiver) => (key === "type" ? "response.done" : Reflect.get(target, key, receiver)),
+      has: (target, key) => key === "type" || Reflect.has(target, key),
+      getOwnPropertyDescriptor: (target, key) =>
+        key === "type"
+          ? { value: "x", writable: true, enumerable: true, configurable: true }
+          : Reflect.getOwnPropertyDescriptor(target, key),
+    });
+    expect(normalizeOpenAIResponsesResponse(lying)).toEqual(asEvent);
+    // A plain Response object (no `type`) and a plain event read as before.
+    expect(normalizeOpenAIResponsesResponse({ ...inner })).toEqual(asEvent);
+    expect(normalizeOpenAIResponsesResponse({ type: "response.completed", response: inner })).toEqual(
+      asEvent,
+    );
+    expect(normalizeOpenAIResponsesResponse({ type: "message", ...inner })).toEqual(asEvent);
+  });
 });
 
 describe("OpenAI chat and Groq bodies", () => {

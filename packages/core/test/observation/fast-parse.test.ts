@@ -317,6 +317,47 @@ describe("fastParseObservation against hostile objects (adversarial review)", ()
     expect(parseObservation(proxy)).toEqual(parent);
     expect(parseObservation(parent)).toBe(parent);
   });
+
+  it("leaves a required member a Proxy's `has` denies to the schema, which refuses it as absent", () => {
+    const hiding = (value: object, hidden: string) =>
+      new Proxy(value, { has: (target, key) => key !== hidden && Reflect.has(target, key) });
+    const full = () =>
+      observation(
+        { input_tokens: 5 },
+        {
+          outcome: { kind: "error", code: "rate_limited" },
+          source: { kind: "corrected", correctionOf: "e-0" },
+        },
+      ) as unknown as Record<string, Record<string, unknown>>;
+    const cases: (() => unknown)[] = [
+      ...["eventId", "subject", "meters", "model", "source", "outcome", "timing"].map(
+        (key) => () => hiding(full(), key),
+      ),
+      ...(
+        [
+          ["subject", "tenantId"],
+          ["model", "billableModel"],
+          ["provider", "providerId"],
+          ["source", "kind"],
+          ["source", "correctionOf"],
+          ["outcome", "kind"],
+          ["outcome", "code"],
+          ["timing", "startedAt"],
+          ["timing", "completedAt"],
+        ] as const
+      ).map(([outer, inner]) => () => {
+        const input = full();
+        input[outer] = hiding(input[outer] as object, inner) as Record<string, unknown>;
+        return input;
+      }),
+    ];
+    expect(agrees(full())).toBe(true); // the same observation, plain: taken fast
+    for (const make of cases) {
+      expect(UsageObservationSchema.safeParse(make()).success).toBe(false);
+      expect(fastParseObservation(make())).toBeUndefined();
+      expect(() => parseObservation(make())).toThrow(LatchValidationError);
+    }
+  });
 });
 
 // Adversarial review (attack-fastparse): the attributes pre-check against what zod's record and
