@@ -13,6 +13,7 @@ import { ReserveSchema } from "../../src/facade/schemas.js";
 import { MemoryQuotaReservator, MemoryRatedRecordStore } from "../../src/index.js";
 import { isWellFormedText } from "../../src/schemas/identity.js";
 import { parseWith } from "../../src/schemas/parse.js";
+import { flipping } from "../hostile.js";
 
 type Plain = Record<string, unknown>;
 
@@ -114,19 +115,6 @@ const members = fc
     for (const key of asUndefined) if (!(key in r)) out[key] = undefined;
     return reverse ? Object.fromEntries(Object.entries(out).reverse()) : out;
   });
-
-/** `value` with `key` an accessor answering `first` on its first `reads` reads, then `then`. */
-function flipping(value: Plain, key: string, first: unknown, then: unknown, reads = 1): Plain {
-  let n = 0;
-  const out = { ...value };
-  delete out[key];
-  Object.defineProperty(out, key, {
-    enumerable: true,
-    configurable: true,
-    get: () => (n++ < reads ? first : then),
-  });
-  return out;
-}
 
 /** What a caller may wrap a request in: each sends the schema something other than a plain object literal. */
 const wraps: Record<string, (value: Plain) => unknown> = {

@@ -5,6 +5,7 @@ import { LatchValidationError } from "../../src/errors/index.js";
 import { toObservation } from "../../src/facade/provider-usage.js";
 import { fastParseProviderUsage } from "../../src/facade/provider-usage-fast.js";
 import { ProviderUsageSchema, USAGE_APIS } from "../../src/facade/provider-usage-schema.js";
+import { flipping, readsOf } from "../hostile.js";
 
 /** Every own key (symbols and non-enumerable ones included), in order, with its descriptor. */
 function layout(value: object): unknown[] {
@@ -280,18 +281,6 @@ describe("fastParseProviderUsage (toObservation's pre-check)", () => {
 });
 
 describe("fastParseProviderUsage against hostile objects", () => {
-  /** `value` with `key` turned into a getter that counts its reads and answers `first` once, then `then`. */
-  function flipping(value: Record<string, unknown>, key: string, first: unknown, then: unknown) {
-    const reads = { n: 0 };
-    const out = { ...value };
-    delete out[key];
-    Object.defineProperty(out, key, {
-      enumerable: true,
-      get: () => (reads.n++ === 0 ? first : then),
-    });
-    return { out, reads };
-  }
-
   it("reads each member once, and returns exactly the value it checked", () => {
     const base = { api: "openaiChat", usage: USAGE, observation: { eventId: "e" } } as Record<
       string,
@@ -303,19 +292,19 @@ describe("fastParseProviderUsage against hostile objects", () => {
       ["observation", { eventId: "e" }, []],
     ];
     for (const [key, first, then] of cases) {
-      const { out, reads } = flipping(base, key, first, then);
+      const out = flipping(base, key, first, then);
       const fast = fastParseProviderUsage(out);
-      expect(reads.n).toBe(1);
+      expect(readsOf(out)).toBe(1);
       expect(fast?.[key as "api"]).toEqual(first);
     }
     // Present as `undefined` on its one read: the other form alone is the payload.
-    const { out: none, reads } = flipping({ ...base, response: USAGE }, "usage", undefined, USAGE);
+    const none = flipping({ ...base, response: USAGE }, "usage", undefined, USAGE);
     expect(fastParseProviderUsage(none)?.usage).toBeUndefined();
-    expect(reads.n).toBe(1);
+    expect(readsOf(none)).toBe(1);
     // Each observation member read once, the value read is the value copied.
-    const { out: call, reads: callReads } = flipping({ eventId: "e" }, "subject", "first", "second");
+    const call = flipping({ eventId: "e" }, "subject", "first", "second");
     expect(fastParseProviderUsage({ ...base, observation: call })?.observation.subject).toBe("first");
-    expect(callReads.n).toBe(1);
+    expect(readsOf(call)).toBe(1);
   });
 
   it("agrees with the schema under prototype pollution: an inherited key is never copied", () => {

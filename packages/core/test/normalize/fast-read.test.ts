@@ -31,6 +31,7 @@ import { OpenAIResponsesUsageSchema, ResponseSchema } from "../../src/normalize/
 import { OpenRouterResponseSchema, OpenRouterUsageSchema } from "../../src/normalize/openrouter.js";
 import { optionalCount } from "../../src/normalize/shared.js";
 import { isQuantity, QuantitySchema } from "../../src/schemas/meters.js";
+import { flipping } from "../hostile.js";
 
 type ObjectSchema = z.ZodObject;
 
@@ -425,15 +426,6 @@ describe("schemas without a reader", () => {
 });
 
 describe("fast readers against hostile objects", () => {
-  /** `value` with `key` turned into a getter answering `first` on its first `reads` reads, then `then`. */
-  function flipping(value: Record<string, unknown>, key: string, first: unknown, then: unknown, reads = 1) {
-    let n = 0;
-    const out = { ...value };
-    delete out[key];
-    Object.defineProperty(out, key, { enumerable: true, get: () => (n++ < reads ? first : then) });
-    return out;
-  }
-
   it("copies exactly the member values it checked, even when an accessor answers differently later", () => {
     const chat = { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 };
     const gemini = { promptTokenCount: 3 };

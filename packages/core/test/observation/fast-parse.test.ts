@@ -7,6 +7,7 @@ import { fastParseObservation } from "../../src/observation/fast-parse.js";
 import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
 import { IsoTimestampSchema, isoTimestampMs, usualTimestamp } from "../../src/schemas/time.js";
+import { flipping } from "../hostile.js";
 import { observation } from "../support.js";
 
 /** Keys in order, all the way down: the pre-check must give the schema's shape exactly. */
@@ -207,14 +208,6 @@ describe("fastParseObservation (record()'s pre-check)", () => {
 });
 
 describe("fastParseObservation against hostile objects (adversarial review)", () => {
-  /** `value` with `key` turned into a getter answering `first` on its first `reads` reads, then `then`. */
-  function flipping(value: Record<string, unknown>, key: string, first: unknown, then: unknown, reads = 1) {
-    let n = 0;
-    const out = { ...value };
-    delete out[key];
-    Object.defineProperty(out, key, { enumerable: true, get: () => (n++ < reads ? first : then) });
-    return out;
-  }
   /** Whatever the pre-check returns is a valid observation as it stands (checked, not re-read). */
   function returnsOnlyValid(input: unknown): void {
     const fast = fastParseObservation(input);
