@@ -19,9 +19,17 @@ const OBJECT_PROTOTYPE = Object.prototype;
  * see {@link plainRecord}).
  */
 export function plain(value: unknown): Plain | undefined {
-  // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const prototype = Object.getPrototypeOf(value);
+  if (typeof value !== "object" || value === null) return undefined;
+  let prototype: unknown;
+  try {
+    // An array is never one, whatever its prototype (zod's isObject), nor a Proxy of one.
+    if (Array.isArray(value)) return undefined;
+    prototype = Object.getPrototypeOf(value);
+  } catch {
+    // A revoked Proxy, or one whose getPrototypeOf trap throws: the schema decides (a strict
+    // object's parse never asks for the prototype), as it did before the pre-checks.
+    return undefined;
+  }
   if (prototype !== OBJECT_PROTOTYPE && prototype !== null) return undefined;
   return value as Plain;
 }

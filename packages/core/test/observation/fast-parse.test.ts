@@ -1,8 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { canonicalHash, observationHash } from "../../src/contracts/hashing.js";
+import { parseReserveRequest } from "../../src/contracts/reserve-request.js";
 import { LatchValidationError } from "../../src/errors/index.js";
+import { fastParseReserve } from "../../src/facade/fast-reserve.js";
+import { fastParseProviderUsage } from "../../src/facade/provider-usage-fast.js";
 import { linkHold } from "../../src/facade/quota-reconcile.js";
+import { fastParse, parseFast } from "../../src/normalize/fast-read.js";
+import { OpenAIChatUsageSchema } from "../../src/normalize/openai-chat.js";
 import { fastParseObservation } from "../../src/observation/fast-parse.js";
 import { isParsedObservation, parseObservation } from "../../src/observation/parse.js";
 import { UsageObservationSchema } from "../../src/schemas/observation.js";
@@ -535,5 +540,35 @@ describe("usualTimestamp (the pre-check's timestamp without the pattern)", () =>
       }),
       { numRuns: 5_000 },
     );
+  });
+});
+
+describe("pre-checks and Proxies whose getPrototypeOf throws", () => {
+  it("hand them to the schema, which parses them as it did before the pre-checks", () => {
+    const throwing = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        getPrototypeOf() {
+          throw new Error("trap");
+        },
+      });
+    const base = observation({ input_tokens: 10, output_tokens: 3 });
+    expect(fastParseObservation(throwing({ ...base }))).toBeUndefined();
+    expect(
+      fastParseProviderUsage(throwing({ api: "openaiChat", usage: {}, observation: {} })),
+    ).toBeUndefined();
+    expect(fastParseReserve(throwing({ account: "acme", amount: 1 }))).toBeUndefined();
+    expect(
+      fastParse(OpenAIChatUsageSchema, throwing({ prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 })),
+    ).toBeUndefined();
+    // What happens next is the schema's, as before the pre-checks: a plain object schema reads
+    // no prototype and parses it; a strict one asks for it, and the trap's error propagates.
+    const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+    expect(parseFast(OpenAIChatUsageSchema, throwing({ ...usage }), "usage")).toEqual(usage);
+    expect(() =>
+      parseReserveRequest(throwing({ holdId: "h", account: "acme", amount: 1, ttlMs: 1_000 })),
+    ).toThrow("trap");
+    const { proxy, revoke } = Proxy.revocable({ account: "acme", amount: 1 }, {});
+    revoke();
+    expect(fastParseReserve(proxy)).toBeUndefined();
   });
 });
