@@ -66,7 +66,11 @@ function atMostCodePoints(value: string, max: number): boolean {
 
 /**
  * Exactly what {@link QuotaNameSchema} accepts: a non-empty string of at most 256 characters
- * (code points, as zod counts them), well-formed.
+ * (code points, as zod counts them), well-formed. For an adapter's hot path: take the value
+ * as it is when this holds, else parse it with the schema, which names what is wrong.
+ *
+ * @example
+ * const account = isQuotaName(input) ? input : parseWith(QuotaNameSchema, input, "MyQuota.balance", "account");
  */
 export function isQuotaName(value: unknown): value is string {
   return (
@@ -78,6 +82,9 @@ export function isQuotaName(value: unknown): value is string {
  * Exactly what the quota unit schemas accept: a safe integer ≥ `min` — 1 for
  * {@link QuotaAmountSchema}, 0 for {@link QuotaActualSchema} and {@link QuotaLimitSchema}
  * (`-0` included, as zod: returned as given).
+ *
+ * @example
+ * if (!isQuotaUnits(actual, 0)) parseWith(QuotaActualSchema, actual, "MyQuota.commit", "actual"); // throws, naming it
  */
 export function isQuotaUnits(value: unknown, min: 0 | 1): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= min;
