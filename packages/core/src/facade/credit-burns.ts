@@ -40,6 +40,13 @@ export interface CreditBurns {
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
   /**
+   * Whether a route of the call burns `featureId`: then the route's burn counts the call there
+   * and a hold of that feature released without a commit loses nothing. False for a hold-only
+   * feature (held, not routed: the hold's commit is the call's only burn of it), and when the
+   * route function throws (the burn reports that; the hold's commit is made before the routes).
+   */
+  routesFeature(obs: UsageObservation, featureId: string): boolean;
+  /**
    * Burns a stored observation's credits on every route. A money feature burns only once
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
    * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
@@ -95,6 +102,10 @@ const holdStands = (error: unknown): boolean =>
 /** A linked credit hold the burn could not commit, and why (see `commitLinkedHold`). */
 interface UnresolvedHold {
   holdId: string;
+  /** The hold's feature (`correlation.holdFeatureId`). */
+  featureId: string;
+  /** Whether a route burns `featureId` (else the failed commit was its only burn: not burned). */
+  routed: boolean;
   error: unknown;
 }
 
@@ -132,6 +143,14 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
+  function routesFeature(obs: UsageObservation, featureId: string): boolean {
+    try {
+      return routesOf(obs).some((r) => r.featureId === featureId);
+    } catch {
+      return false; // the burn reports it
+    }
+  }
+
   /**
    * Commits the credit hold `obs` links (`correlation.holdId` with `holdFeatureId`, set by
    * `record(input, { hold })`) with the usage event the call's burn records: `{ eventId,
@@ -146,8 +165,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * money feature before it is rated: the burn of the rated record commits it). A hold that
    * cannot be committed holds nothing any more, so the burn goes on through the routes and
    * nothing is lost or doubled; it is never retried:
-   * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call, of
-   *   a failed call, or of a call recorded under another hold), not reported;
+   * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call of
+   *   a routed feature, of a failed call, or of a call recorded under another hold): not
+   *   reported when a route burns the hold's feature (the route's burn counts the call there);
+   *   reported (`credit_hold_unresolved`) for a hold-only feature (held, not routed), whose
+   *   commit was the call's only burn of it: that feature is not burned for the call;
    * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
    *   than the ledger's hold retention): reported (`credit_hold_unresolved`, the error as
    *   `cause`) when this burn is the call's first on the hold's feature; when a route of that
@@ -202,11 +224,12 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       );
     } catch (error) {
       if (!holdStands(error)) throw error;
-      // Voided: released on purpose (settle() voids a money hold of an unpriced call, which
+      // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
-      // holds nothing, and the call burns through its routes: nothing to report.
-      if (isCode(error, "hold_already_resolved")) return {};
-      return { unresolved: { holdId, error } };
+      // holds nothing: when a route burns its feature, nothing is lost. A hold-only feature's
+      // only burn was this commit, so that feature goes unburned for the call: reported.
+      if (isCode(error, "hold_already_resolved") && routesFeature(obs, featureId)) return {};
+      return { unresolved: { holdId, featureId, routed: routesFeature(obs, featureId), error } };
     }
     return {};
   }
@@ -222,7 +245,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     if (burnedBefore && namesField(hold.error, "holdId")) return;
     warn({
       code: "credit_hold_unresolved",
-      message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); the call burns through its routes`,
+      message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); ${hold.routed ? "the call burns through its routes" : `the held feature ${JSON.stringify(hold.featureId)} is not among the call's routes, so it is not burned for this call here`}`,
       eventId,
       cause: hold.error,
     });
@@ -334,6 +357,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     none: credits === undefined,
     feature,
     assertHoldLedger,
+    routesFeature,
     burn,
     burnRecorded,
     burnStored,

@@ -28,7 +28,9 @@ export interface CreditHolds {
    * yet (a money feature before the call is rated: it burns when rated). A money hold of a call
    * not rated yet (`accepted`, `spooled`) stays held: the call's later burn (ingest worker,
    * spool replay) commits it when the call was recorded with it (`record(input, { hold })`);
-   * recorded without it, it is released at its TTL and `credit_hold_unresolved` reported. A
+   * recorded without it, it is released at its TTL and `credit_hold_unresolved` reported. So
+   * does the money hold of an `unpriced` call recorded with it when its feature is hold-only
+   * (not one of the call's routes): `rerateUnpriced()` commits it once the call is priced. A
    * `hold` whose `featureId` is not its hold's feature in the ledger (changed after `reserve()`)
    * throws `invalid_input` naming `hold.featureId` and commits nothing (the ledger checks it:
    * `commitHold`'s `featureId`). A ledger error is reported and answers `{ settled: false }`.
@@ -119,9 +121,20 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         // released only at its TTL, the call counting twice (held and burned) until then:
         // reported, not thrown (nothing is lost; the early denial is the cost). Recorded under
         // another hold (a retried handler), that one is committed by the burn: this one is
-        // voided. Any other result never burns here, and the hold is released.
+        // voided. An unpriced call recorded with this hold of a hold-only feature (held, not
+        // routed) keeps it too: rerateUnpriced() burns the call once priced, and committing this
+        // hold is then the only burn of that feature (voided, it would never be burned). Of a
+        // routed feature the hold is released: the route's burn counts the call there. Any
+        // other result never burns here, and the hold is released.
+        const linked = obs.correlation?.holdId;
+        if (
+          result.status === "unpriced" &&
+          mismatchError === undefined &&
+          linked === hold.holdId &&
+          !burns.routesFeature(obs, hold.featureId)
+        )
+          return { settled: true };
         if (pending(result) && mismatchError === undefined) {
-          const linked = obs.correlation?.holdId;
           if (linked === hold.holdId) return { settled: true };
           if (linked === undefined) {
             warn({

@@ -321,6 +321,8 @@ export interface Latch {
    * A credit hold of a money feature on a call not rated yet (`accepted`, `spooled`) also stays
    * open (`{ settled: true }`): the call's later burn commits it when the call was recorded with
    * it; recorded without it, `credit_hold_unresolved` is reported and the hold frees at its TTL.
+   * So does one of an `unpriced` call recorded with it when the hold's feature is none of the
+   * call's routes (held only): `rerateUnpriced()` commits it once the call is priced.
    */
   settle(hold: Hold, result: RecordResult | { status: "failed" }): Promise<{ settled: boolean }>;
   /**

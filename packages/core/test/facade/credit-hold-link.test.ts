@@ -332,6 +332,64 @@ describe("a linked hold the later burn cannot commit: the call burns once throug
   });
 });
 
+describe("a hold-only feature (held, none of the call's routes): its hold's commit is the call's only burn of it", () => {
+  it("an unpriced inline call: settle() leaves the usd hold open, rerateUnpriced() commits it once", async () => {
+    // Before: settle() voided the hold of the unpriced call and rerateUnpriced()'s commit met
+    // hold_already_resolved, silently: usd was never burned for the call.
+    const ledger = await ledgerWithGrants();
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true, config: { pricing } });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("unpriced");
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false); // still held
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0" });
+    pricing.add(gpt4o);
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 1, stillUnpriced: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(await canHold(ledger, "usd", "0.99651")).toBe(false);
+    // Later burns commit nothing more.
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 0, stillUnpriced: 0 });
+    expect(await latch.reconcileCredits()).toEqual({ versions: 1 });
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", balance: "8900" });
+    expect(codes()).toEqual([]);
+  });
+
+  it("voided before the call's later burn: the burn reports credit_hold_unresolved naming the hold", async () => {
+    // Before: the commit's hold_already_resolved was dropped silently, as for a routed feature.
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("accepted");
+    expect(await latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-1:0:openai",
+        message: expect.stringContaining(`credit hold ${hold.holdId} `),
+        cause: expect.objectContaining({ code: "hold_already_resolved" }),
+      }),
+    ]);
+    expect(warnings[0]?.message).toContain('the held feature "usd" is not among the call\'s routes');
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", balance: "1" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", burned: "1100" });
+  });
+});
+
 describe("record(input, { hold }) with a credit hold", () => {
   it("a retry of the same call with the same hold is the same observation: idempotent inline and through the log", async () => {
     const ledger = await ledgerWithGrants();
