@@ -40,12 +40,13 @@ export interface CreditBurns {
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
   /**
-   * Whether a route of the call burns `featureId`: then the route's burn counts the call there
-   * and a hold of that feature released without a commit loses nothing. False for a hold-only
-   * feature (held, not routed: the hold's commit is the call's only burn of it), and when the
-   * route function throws (the burn reports that; the hold's commit is made before the routes).
+   * Whether a route of the call burns `featureId` (on `ledgerId`, when given: a hold's own
+   * ledger): then the route's burn counts the call there and a hold of that feature released
+   * without a commit loses nothing. False for a hold-only feature (held, not routed: the hold's
+   * commit is the call's only burn of it), and when the route function throws (the burn
+   * reports that; the hold's commit is made before the routes).
    */
-  routesFeature(obs: UsageObservation, featureId: string): boolean;
+  routesFeature(obs: UsageObservation, featureId: string, ledgerId?: string): boolean;
   /**
    * Burns a stored observation's credits on every route. A money feature burns only once
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
@@ -143,9 +144,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
-  function routesFeature(obs: UsageObservation, featureId: string): boolean {
+  function routesFeature(obs: UsageObservation, featureId: string, ledgerId?: string): boolean {
     try {
-      return routesOf(obs).some((r) => r.featureId === featureId);
+      return routesOf(obs).some(
+        (r) => r.featureId === featureId && (ledgerId === undefined || r.ledgerId === ledgerId),
+      );
     } catch {
       return false; // the burn reports it
     }

@@ -131,7 +131,7 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
           result.status === "unpriced" &&
           mismatchError === undefined &&
           linked === hold.holdId &&
-          !burns.routesFeature(obs, hold.featureId)
+          !burns.routesFeature(obs, hold.featureId, hold.account)
         )
           return { settled: true };
         if (pending(result) && mismatchError === undefined) {
