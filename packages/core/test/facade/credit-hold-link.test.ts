@@ -367,6 +367,39 @@ describe("a hold-only feature (held, none of the call's routes): its hold's comm
     expect(codes()).toEqual([]);
   });
 
+  it("a route of the held feature on another ledger does not make it routed: the unpriced call's hold stays open", async () => {
+    // Routes: acme's tokens and platform's usd; the hold is acme's usd (acme is a route ledger).
+    const ledger = await ledgerWithGrants();
+    await ledger.createLedger({ ledgerId: "platform", subject: { tenantId: "platform" } });
+    await ledger.grant({
+      grantId: "platform-usd",
+      ledgerId: "platform",
+      featureId: "usd",
+      amount: "1",
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, {
+      inline: true,
+      config: { pricing },
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "usd" },
+      ],
+    });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("unpriced");
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false); // acme's usd still held
+    pricing.add(gpt4o);
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 1, stillUnpriced: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    const platform = await ledger.balance("platform", "2026-03-02T00:00:00Z");
+    expect(platform.features.find((f) => f.featureId === "usd")).toMatchObject({ usage: "0.0035" });
+    expect(codes()).toEqual([]);
+  });
+
   it("voided before the call's later burn: the burn reports credit_hold_unresolved naming the hold", async () => {
     // Before: the commit's hold_already_resolved was dropped silently, as for a routed feature.
     const ledger = await ledgerWithGrants();
