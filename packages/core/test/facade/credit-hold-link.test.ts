@@ -104,6 +104,18 @@ async function feature(ledger: MemoryCreditLedger, featureId: string) {
   return balance.features.find((f) => f.featureId === featureId);
 }
 
+/** Adds ledger `ledgerId` (its own tenant) with $1 of "usd" granted to `ledger`. */
+async function addUsdLedger(ledger: MemoryCreditLedger, ledgerId: string): Promise<void> {
+  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
+  await ledger.grant({
+    grantId: `${ledgerId}-usd`,
+    ledgerId,
+    featureId: "usd",
+    amount: "1",
+    effectiveAt: "2026-03-01T00:00:00Z",
+  });
+}
+
 /**
  * Whether `amount` of the feature can be held now: a probe hold, voided at once (so a probe
  * changes nothing). What `available` is, exactly, without arithmetic in the test.
@@ -370,14 +382,7 @@ describe("a hold-only feature (held, none of the call's routes): its hold's comm
   it("a route of the held feature on another ledger does not make it routed: the unpriced call's hold stays open", async () => {
     // Routes: acme's tokens and platform's usd; the hold is acme's usd (acme is a route ledger).
     const ledger = await ledgerWithGrants();
-    await ledger.createLedger({ ledgerId: "platform", subject: { tenantId: "platform" } });
-    await ledger.grant({
-      grantId: "platform-usd",
-      ledgerId: "platform",
-      featureId: "usd",
-      amount: "1",
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
+    await addUsdLedger(ledger, "platform");
     const pricing = pricingOf([]);
     const { latch } = setup(ledger, {
       inline: true,
@@ -591,14 +596,7 @@ describe("a linked credit hold under corrections, several routes and another led
     // Before: accepted, and the worker committed globex's hold with acme's call on top of
     // acme's route: 0.0035 burned in each ledger (settle() of an inline call did the same).
     const ledger = await ledgerWithGrants();
-    await ledger.createLedger({ ledgerId: "globex", subject: { tenantId: "globex" } });
-    await ledger.grant({
-      grantId: "globex-usd",
-      ledgerId: "globex",
-      featureId: "usd",
-      amount: "1",
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
+    await addUsdLedger(ledger, "globex");
     const globex = async () =>
       (await ledger.balance("globex", "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
     for (const inline of [false, true]) {
