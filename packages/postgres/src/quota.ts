@@ -3,6 +3,8 @@ import {
   QuotaActualSchema as ActualSchema,
   QuotaAmountSchema as AmountSchema,
   canonicalHash,
+  isQuotaName,
+  isQuotaUnits,
   QuotaLimitSchema as LimitSchema,
   QuotaNameSchema as Name,
   parseHoldRetentionMs,
@@ -233,8 +235,12 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
 
   async commit(holdId: string, actual: number, signal?: AbortSignal): Promise<{ committed: number }> {
     signal?.throwIfAborted();
-    const id = parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
-    const value = parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
+    // Core's pre-checks accept only what the schemas accept unchanged; anything else goes through
+    // the schema, which owns every message.
+    const id = isQuotaName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.commit", "holdId");
+    const value = isQuotaUnits(actual, 0)
+      ? actual
+      : parseWith(ActualSchema, actual, "QuotaReservator.commit", "actual");
     const { rows } = await this.#run(
       `SELECT status, committed::text AS committed FROM ${this.#q}.quota_commit($1, $2::bigint)`,
       [id, String(value)],
@@ -260,7 +266,7 @@ export class PostgresQuota implements QuotaReservator, QuotaAuthorizer {
 
   async void(holdId: string, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
-    const id = parseWith(Name, holdId, "QuotaReservator.void", "holdId");
+    const id = isQuotaName(holdId) ? holdId : parseWith(Name, holdId, "QuotaReservator.void", "holdId");
     const { rows } = await this.#run(`SELECT ${this.#q}.quota_void($1) AS status`, [id]);
     const status = (rows[0] as { status: string }).status;
     if (status === "unknown")
