@@ -76,7 +76,9 @@ it("answers before the settle runs; settled() and close() wait for it; each hold
   await backends.quota.setLimit(tenant, 1_000_000);
   const settle = gate();
   const { wrapped, settles } = gatedLatch(settle.wait);
-  const gateway = await startGateway({ latch: wrapped, providerUrl: provider.url, providerTimeoutMs: 500 });
+  // A 3 s deadline (as the e2e test): served answers come well before it on a loaded machine (with
+  // 500 ms, a slow first byte made ok-1 a 504), and the late answer (8 s) well after it.
+  const gateway = await startGateway({ latch: wrapped, providerUrl: provider.url, providerTimeoutMs: 3_000 });
   let closed = false;
   try {
     // Served, and a provider error: both answered while their settles are still waiting.
@@ -90,7 +92,7 @@ it("answers before the settle runs; settled() and close() wait for it; each hold
     expect(failed.status).toBe(502);
     await failed.arrayBuffer();
     // A provider that answers after the gateway's deadline: a 504.
-    provider.setFirstByteDelay(2_000);
+    provider.setFirstByteDelay(8_000);
     const late = await chat(gateway.url, tenant, "late-1");
     provider.setFirstByteDelay(0);
     expect(late.status).toBe(504);

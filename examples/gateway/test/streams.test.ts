@@ -18,8 +18,12 @@ import { createGatewayLatch, type GatewayBackends, openGatewayBackends } from ".
 import { type FakeProvider, type ProviderFault, startFakeProvider } from "../src/fake-provider.js";
 import { type Gateway, startGateway } from "../src/gateway.js";
 
-const PROVIDER_TIMEOUT_MS = 1_000;
-const SLOW_EVENT_MS = 100;
+// The provider timeout bounds the first byte and, as the idle timeout, every silence inside a
+// stream: 2 s leaves a loaded machine 1.8 s over the fake's 200 ms between events (with 1 s and
+// 100 ms, a stall of 0.9 s in this process, which runs the provider too, cut a stream or made
+// a 504).
+const PROVIDER_TIMEOUT_MS = 2_000;
+const SLOW_EVENT_MS = 200;
 
 const faults = new Map<string, ProviderFault>();
 let dir: string;
@@ -216,8 +220,8 @@ describe("gateway streams", () => {
       const requestId = longAnswerId(shape, `slow-${shape}`, 200);
       faults.set(requestId, "slow");
       const r = request(shape, 256);
-      // ≥ 200 output tokens = ≥ 25 text events (one per 8 tokens), one every 100 ms: ≥ 2.5 s
-      // of streaming against a 1 s provider timeout.
+      // ≥ 200 output tokens = ≥ 25 text events (one per 8 tokens), one every 200 ms: ≥ 5 s
+      // of streaming against a 2 s provider timeout.
       expect(25 * SLOW_EVENT_MS).toBeGreaterThan(2 * PROVIDER_TIMEOUT_MS);
       const sent = await send(tenant, requestId, r.path, r.body);
       expect(sent.status).toBe(200);

@@ -192,9 +192,10 @@ describe("adversarial review of issue 18 on a PostgreSQL server", () => {
         ],
       );
       const revoking = rr.revoke(owner, parent.key.id);
-      // Wait until the revoke is blocked on the parent's row lock, then commit the insert.
+      // Wait until the revoke is blocked on the parent's row lock, then commit the insert (up to
+      // ~20 s: on a loaded machine the revoke may take seconds to get there; was ~5 s).
       let blocked = false;
-      for (let i = 0; i < 100 && !blocked; i++) {
+      for (let i = 0; i < 400 && !blocked; i++) {
         const { rows } = await pool.query(
           "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE $1",
           [`%"${schema}".api_keys SET revoked_at%`],

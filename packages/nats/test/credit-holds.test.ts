@@ -94,7 +94,10 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
   const latch = createLatch({
     ...stores,
     credits: { ...credits, enforce: true },
-    ingest: natsIngestLog({ connection: nc, stream, timeoutMs: 1_000 }),
+    // 10 s for an ack: a JetStream ack slower than 1 s on a loaded machine (twice: two attempts)
+    // spooled a call the tests expect accepted, with a "spooled" warning. A missing stream
+    // still fails at once (no responders).
+    ingest: natsIngestLog({ connection: nc, stream, timeoutMs: 10_000 }),
     retry: { attempts: 2, baseDelayMs: 10 },
     spoolDir: join(spoolRoot, label),
     onWarning: (w) => warnings.push(w),

@@ -359,7 +359,9 @@ describe("postgres: must-shows", () => {
       const sweep = quota.sweepExpired();
       const outcome = await Promise.race([
         sweep,
-        new Promise((resolve) => setTimeout(() => resolve("waited"), 5_000)),
+        // Skipping answers at once; waiting would last until the COMMIT below: 30 s tells them
+        // apart on a loaded machine too (5 s was a duration a starved sweep could reach).
+        new Promise((resolve) => setTimeout(() => resolve("waited"), 30_000)),
       ]);
       expect(outcome).toEqual({ released: 1 }); // the idle account's hold; it did not wait on busy
       await client.query("COMMIT");

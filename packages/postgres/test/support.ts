@@ -175,16 +175,19 @@ export function describeQuotaSweep(name: string, db: () => Queryable, fresh: () 
     it("balance and check do not count holds past their expiry, even before any sweep", async () => {
       const { schema, quota } = await setup();
       await quota.setLimit("a", 100);
+      // Each reserve expires its account's stale holds: h1 and h2 must outlive the reserves after
+      // them, so 2 s (with 1 s, a loaded machine's second-long stall between two reserves let h2's
+      // or h3's reserve expire h1 and store 40 held).
       for (const [holdId, ttlMs] of [
-        ["h1", 1_000],
-        ["h2", 1_000],
+        ["h1", 2_000],
+        ["h2", 2_000],
         ["h3", 600_000],
       ] as const) {
         expect(await quota.reserve({ holdId, account: "a", amount: 20, ttlMs })).toMatchObject({
           granted: true,
         });
       }
-      await sleep(1_300); // a real TTL running out
+      await sleep(2_300); // a real TTL running out (a sleep only overshoots)
       // Stored: still 60 held (nothing has expired them)…
       expect(await heldVersusHolds(db(), schema)).toEqual({ a: ["60", "60"] });
       // …but the reads already release the two expired holds.

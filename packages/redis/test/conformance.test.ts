@@ -62,8 +62,10 @@ describe("RedisQuota on a standalone server", () => {
       await quota.reserve({ holdId, account, amount: 10, ttlMs: 60_000 });
       await quota.commit(holdId, 5);
       await other.commit(holdId, 5); // another process: reads the locator first
-      // MONITOR output arrives on its own connection: wait for it (at most ~2 s).
-      for (let i = 0; i < 40 && sent.length < 4; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      // MONITOR output arrives on its own connection: wait for it (at most ~10 s: a loaded
+      // machine may take seconds; the loop ends as soon as the four are in).
+      for (let i = 0; i < 200 && sent.length < 4; i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
       await new Promise((resolve) => setTimeout(resolve, 50)); // and for anything unexpected
     } finally {
       monitor.disconnect();

@@ -36,13 +36,15 @@ describe("RedisQuota: rolling windows in buckets", () => {
     const quota = new RedisQuota(redis, { keyPrefix });
     const key = keyOf("legacy-queue");
     const now = await serverNow(redis);
-    // 1,500 entries as the earlier build wrote them: "<commit ms>|<amount>", no usum.
+    // 1,500 entries as the earlier build wrote them: "<commit ms>|<amount>", no usum. Stamped
+    // just before now, they stay in the 2 s window for about 2 s: the first balance runs well
+    // inside it on a loaded machine (stamped 1 s back, a second-long stall let them leave early).
     const fields: string[] = ["limit", "10000", "spent", "1500", "held", "0", "proll", "2000"];
-    for (let seq = 0; seq < 1_500; seq++) fields.push(`u:${seq}`, `${now - 1_000 + (seq % 10)}|1`);
+    for (let seq = 0; seq < 1_500; seq++) fields.push(`u:${seq}`, `${now - 10 + (seq % 10)}|1`);
     fields.push("uh", "0", "ut", "1500");
     await redis.hset(key, ...fields);
     expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 1_500, available: 8_500 });
-    await sleep(1_500);
+    await sleep(2_100); // a sleep only overshoots: every entry (≤ now + 1,990 in the window) is out
     // Past the window: each call drops at most 1,000 entries; the next drops the rest.
     expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 500 });
     expect(await quota.balance("legacy-queue")).toMatchObject({ spent: 0, available: 10_000 });
@@ -69,13 +71,15 @@ describe("RedisQuota: rolling windows in buckets", () => {
     const redis = await connected;
     const quota = new RedisQuota(redis, { keyPrefix });
     const max = Number.MAX_SAFE_INTEGER;
-    await quota.setLimit("near-max", max, { period: { rollingMs: 1_000 } });
+    // A 2 s window: the reserve right after the commit runs well inside it on a loaded machine
+    // (with 1 s, a second-long stall let the big commit leave before the reserve).
+    await quota.setLimit("near-max", max, { period: { rollingMs: 2_000 } });
     const big = { holdId: `${keyPrefix}-near-max-1`, account: "near-max", amount: 1, ttlMs: 60_000 };
     const late = { holdId: `${keyPrefix}-near-max-2`, account: "near-max", amount: 1, ttlMs: 60_000 };
     await quota.reserve(big);
     await quota.commit(big.holdId, max - 10);
     expect(await quota.reserve(late)).toEqual({ granted: true, remaining: 9 });
-    await sleep(1_500);
+    await sleep(2_500);
     // The commit is the first script after the window passed: it drops the big commit first,
     // so max - 10 + 100 (which would overflow) is never checked.
     expect(await quota.commit(late.holdId, 100)).toEqual({ committed: 100 });
@@ -87,7 +91,11 @@ describe("RedisQuota: rolling windows in buckets", () => {
     const quota = new RedisQuota(redis, { keyPrefix });
     const account = "mixed-build";
     const key = keyOf(account);
-    await quota.setLimit(account, 100, { period: { rollingMs: 2_000 } });
+    // A 3 s window (buckets of 30 ms). t0: the 15; t2 ≥ t0 + 2,000: the 50; the last balance at
+    // ≥ t2 + 1,500 ≥ t0 + 3,500 (sleeps only overshoot: the 15 are out) and 1.5 s before the 50
+    // leaves (t2 + 3,000), so a loaded machine's stall under 1.5 s changes nothing. (With a 2 s
+    // window and t2 + 1,300, a stall of 0.7 s let the 50 leave too.)
+    await quota.setLimit(account, 100, { period: { rollingMs: 3_000 } });
     const commit = async (n: number, amount: number) => {
       const holdId = `${keyPrefix}-${account}-${n}`;
       await quota.reserve({ holdId, account, amount, ttlMs: 60_000 });
@@ -100,9 +108,9 @@ describe("RedisQuota: rolling windows in buckets", () => {
     await redis.hset(key, `u:${tail}`, `${await serverNow(redis)}|5`, "ut", String(tail + 1));
     await redis.hincrby(key, "spent", 5);
     expect(await quota.balance(account)).toMatchObject({ spent: 15, available: 85 });
-    await sleep(1_000);
+    await sleep(2_000);
     await commit(2, 50);
-    await sleep(1_300);
+    await sleep(1_500);
     // The first 15 have left the window, the 50 has not: counting the 5 twice would drop 20.
     expect(await quota.balance(account)).toMatchObject({ spent: 50, available: 50 });
   });

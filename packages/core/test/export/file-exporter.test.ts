@@ -179,7 +179,8 @@ describe("FileExporter", () => {
       },
     });
     void killed.export(batch, { batchId: "b-1" });
-    for (let i = 0; i < 500 && !frozen; i++) await new Promise((r) => setTimeout(r, 10));
+    // Up to ~30 s (was ~5 s): a loaded machine may take seconds to reach the second part.
+    for (let i = 0; i < 3_000 && !frozen; i++) await new Promise((r) => setTimeout(r, 10));
     expect(frozen).toBe(true);
     const temps = async () =>
       [...(await listFiles(dir)).keys()].filter((k) => k.endsWith(".tmp")).map((k) => path.basename(k));

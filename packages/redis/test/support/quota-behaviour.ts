@@ -234,7 +234,10 @@ export function quotaBehaviour(target: QuotaTarget): void {
   it("keeps a hold's record for holdRetentionMs: ttlMs + retention while held, retention after it resolves", async () => {
     const raw = await target.client();
     const keys = new KeySpace(target.keyPrefix);
-    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000, holdRetentionMs: 400 };
+    // The retries "within the retention" run a few round trips after the resolution: 3 s leaves a
+    // loaded machine seconds for them (with 400 ms, a stall of 0.4 s made them find no record).
+    const retentionMs = 3_000;
+    const options = { keyPrefix: target.keyPrefix, timeoutMs: 10_000, holdRetentionMs: retentionMs };
     const [quota, other] = [new RedisQuota(raw, options), new RedisQuota(raw, options)];
     const account = fresh("retention");
     const [committed, voided] = [fresh("hold"), fresh("hold")];
@@ -243,21 +246,22 @@ export function quotaBehaviour(target: QuotaTarget): void {
     await quota.reserve({ holdId: voided, account, amount: 10, ttlMs: 60_000 });
     const ttl = await raw.pttl(recordKey(raw, keys, account, committed));
     expect(ttl).toBeGreaterThan(60_000);
-    expect(ttl).toBeLessThanOrEqual(60_400);
+    expect(ttl).toBeLessThanOrEqual(60_000 + retentionMs);
     expect(await quota.commit(committed, 7)).toEqual({ committed: 7 });
     await quota.void(voided);
     expect(await raw.get(recordKey(raw, keys, account, committed))).toBe(`committed|10|7|${account}`);
     expect(await raw.get(recordKey(raw, keys, account, voided))).toBe(`voided|10||${account}`);
     for (const holdId of [committed, voided]) {
-      expect(await raw.pttl(recordKey(raw, keys, account, holdId))).toBeLessThanOrEqual(400);
+      expect(await raw.pttl(recordKey(raw, keys, account, holdId))).toBeLessThanOrEqual(retentionMs);
     }
     // Within the retention, retries from any process are idempotent.
     expect(await other.commit(committed, 7)).toEqual({ committed: 7 });
     await expectLatchError(other.commit(committed, 8), "idempotency_conflict");
     await other.void(voided);
     await expectLatchError(other.commit(voided, 1), "hold_already_resolved");
-    // After it, the holdIds are unknown again, and free for a new reserve on any account.
-    await new Promise((resolve) => setTimeout(resolve, 600));
+    // After it, the holdIds are unknown again, and free for a new reserve on any account (a sleep
+    // only overshoots: the records are gone).
+    await new Promise((resolve) => setTimeout(resolve, retentionMs + 200));
     await expectLatchError(quota.commit(committed, 7), "invalid_input");
     await expectLatchError(other.void(voided), "invalid_input");
     const next = fresh("retention-next");
@@ -312,12 +316,15 @@ export function quotaBehaviour(target: QuotaTarget): void {
     await quota.reserve({ holdId: long, account, amount: 10, ttlMs: 60_000 });
     const firstExpiry = (await raw.zrange(expiry, 0, 0, "WITHSCORES"))[1];
     expect(await raw.hget(accountKey, "due")).toBe(firstExpiry);
-    await quota.reserve({ holdId: short, account, amount: 20, ttlMs: 100 });
+    // The balance below (a script: it sweeps) must run before the short hold expires: 2 s leaves a
+    // loaded machine room for the three round trips before it (with 100 ms, a stall of 0.1 s
+    // swept the hold early).
+    await quota.reserve({ holdId: short, account, amount: 20, ttlMs: 2_000 });
     const [member, score] = await raw.zrange(expiry, 0, 0, "WITHSCORES");
     expect(member).toBe(`20|${short}`);
     expect(await raw.hget(accountKey, "due")).toBe(score);
     expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 30, available: 70 });
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
     // The short hold is released by the next script, and due moves on to the long hold's expiry.
     expect(await quota.balance(account)).toEqual({ limit: 100, spent: 0, held: 10, available: 90 });
     expect(await raw.hget(accountKey, "due")).toBe(firstExpiry);
