@@ -13,6 +13,12 @@ export interface TrafficOptions {
   /** Prefix of every `x-request-id` (unique per run). */
   runId: string;
   seed?: number;
+  /**
+   * Keeps traffic flowing until `until` settles (a test's faults running beside it): the last
+   * `requests` requests are sent one per worker per second while it is pending, at full speed
+   * once it settled. Without it, a fast run could finish before the faults begin.
+   */
+  holdLast?: { requests: number; until: Promise<unknown> };
 }
 
 export interface TrafficResult {
@@ -123,8 +129,16 @@ export async function driveTraffic(options: TrafficOptions): Promise<TrafficResu
   }));
   const results = new Array<TrafficResult>(plan.length);
   let next = 0;
+  let held = options.holdLast !== undefined;
+  const released = () => {
+    held = false;
+  };
+  options.holdLast?.until.then(released, released);
+  const slowFrom = plan.length - (options.holdLast?.requests ?? 0);
   const worker = async () => {
     while (next < plan.length) {
+      if (held && next >= slowFrom) await new Promise((r) => setTimeout(r, 1_000));
+      if (next >= plan.length) break;
       const { i, tenant, request } = plan[next++] as (typeof plan)[number];
       const requestId = `${options.runId}-${i}`;
       const startedAt = performance.now();

@@ -186,12 +186,21 @@ async function runScenario(scenario: Scenario): Promise<void> {
 
     // Traffic, with the store's connections killed twice while it flows.
     let killed = 0;
+    // The fleet's faults (a worker process started, then NATS killed and restarted) must meet
+    // traffic: the last 3,000 requests go at one per client per second (32/s, ~90 s) until
+    // they are over, so a fast run on an idle machine or a slow worker start on a loaded one
+    // still overlap.
+    let faultsOver: () => void = () => undefined;
+    const faultsDone = new Promise<void>((resolve) => {
+      faultsOver = resolve;
+    });
     const traffic = driveTraffic({
       gatewayUrl: gateway.url,
       requests: REQUESTS,
       concurrency: 32,
       tenants: Object.keys(LIMITS),
       runId: namespace,
+      ...(scenario.fleetFaults ? { holdLast: { requests: 3_000, until: faultsDone } } : {}),
     });
     let trafficDone = false;
     const finished = () => {
@@ -205,7 +214,8 @@ async function runScenario(scenario: Scenario): Promise<void> {
       .then(
         () => undefined,
         (error: unknown) => ({ error }),
-      );
+      )
+      .finally(faultsOver);
     if (scenario.dropConnections) {
       for (const delayMs of [1_500, 4_000]) {
         await new Promise((r) => setTimeout(r, delayMs));
