@@ -52,6 +52,15 @@ export interface CreditBurns {
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
    * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
    * the observation links (see `commitLinkedHold`).
+   *
+   * A linked credit hold whose ledger and feature (`correlation.holdLedgerId`,
+   * `holdFeatureId`) are none of the call's routes (a hold-only feature) is a route of its
+   * own (see `holdRoute`): the call's usage of that feature is burned on the hold's ledger as
+   * the usage event keyed by the call's `eventId` and versioned like every route's. The hold's
+   * commit records that same event (same amount, time and version 1), so the ledger burns it
+   * once whichever comes first, and the feature is burned even when the hold was voided or
+   * purged first, and corrected (version 2+) like any route. An observation an older release
+   * linked has no `holdLedgerId`: its hold's commit stays the only burn of such a feature.
    */
   burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
@@ -105,7 +114,11 @@ interface UnresolvedHold {
   holdId: string;
   /** The hold's feature (`correlation.holdFeatureId`). */
   featureId: string;
-  /** Whether a route burns `featureId` (else the failed commit was its only burn: not burned). */
+  /**
+   * Whether `featureId` is burned on the hold's ledger anyway: a route, or the hold's own route
+   * (`holdLedgerId` known); else (an older release's observation) the failed commit was its only
+   * burn: not burned.
+   */
   routed: boolean;
   error: unknown;
 }
@@ -144,6 +157,21 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
+  /**
+   * The route a linked credit hold adds (see `burn`): its ledger and feature when the
+   * observation names both (`holdLedgerId`, set since this release by `record(input, { hold })`)
+   * and no route of the call burns that feature on that ledger; `undefined` otherwise (a quota
+   * hold, no hold, an older release's link, or a routed feature).
+   */
+  function holdRoute(obs: UsageObservation, routes: readonly CreditRoute[]): CreditRoute | undefined {
+    const c = obs.correlation;
+    if (c?.holdId === undefined || c.holdFeatureId === undefined || c.holdLedgerId === undefined)
+      return undefined;
+    const { holdLedgerId: ledgerId, holdFeatureId: featureId } = c;
+    if (routes.some((r) => r.ledgerId === ledgerId && r.featureId === featureId)) return undefined;
+    return { ledgerId, featureId };
+  }
+
   function routesFeature(obs: UsageObservation, featureId: string, ledgerId?: string): boolean {
     try {
       return routesOf(obs).some(
@@ -167,12 +195,16 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * through the route). Nothing is committed while the feature counts nothing of the call (a
    * money feature before it is rated: the burn of the rated record commits it). A hold that
    * cannot be committed holds nothing any more, so the burn goes on through the routes and
-   * nothing is lost or doubled; it is never retried:
+   * nothing is lost or doubled; it is never retried. "Routed" below means a route burns the
+   * hold's feature on the hold's ledger — always so when the observation names that ledger
+   * (`holdLedgerId`): a hold-only feature is then burned there by the hold's own route (see
+   * `burn`); for an older release's observation (no `holdLedgerId`), a route of the feature on
+   * any ledger:
    * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call of
    *   a routed feature, of a failed call, or of a call recorded under another hold): not
-   *   reported when a route burns the hold's feature (the route's burn counts the call there);
-   *   reported (`credit_hold_unresolved`) for a hold-only feature (held, not routed), whose
-   *   commit was the call's only burn of it: that feature is not burned for the call;
+   *   reported when routed (the route's burn counts the call there); reported
+   *   (`credit_hold_unresolved`) for a hold-only feature of an older release's observation,
+   *   whose commit was the call's only burn of it: that feature is not burned for the call;
    * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
    *   than the ledger's hold retention): reported (`credit_hold_unresolved`, the error as
    *   `cause`) when this burn is the call's first on the hold's feature; when a route of that
@@ -229,10 +261,13 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       if (!holdStands(error)) throw error;
       // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
-      // holds nothing: when a route burns its feature, nothing is lost. A hold-only feature's
-      // only burn was this commit, so that feature goes unburned for the call: reported.
-      if (isCode(error, "hold_already_resolved") && routesFeature(obs, featureId)) return {};
-      return { unresolved: { holdId, featureId, routed: routesFeature(obs, featureId), error } };
+      // holds nothing: when a route burns its feature on its ledger, nothing is lost. With the
+      // hold's ledger known, the burn's hold route burns a hold-only feature there (see `burn`);
+      // for an older release's observation, a hold-only feature's only burn was this commit,
+      // so that feature goes unburned for the call: reported.
+      const routed = obs.correlation?.holdLedgerId !== undefined || routesFeature(obs, featureId);
+      if (isCode(error, "hold_already_resolved") && routed) return {};
+      return { unresolved: { holdId, featureId, routed, error } };
     }
     return {};
   }
@@ -261,7 +296,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     // A money feature in another currency: thrown once the other routes burned.
     let mismatch: unknown = linked.mismatch;
     let burnedBefore = false; // a route of the linked hold's feature had burned this call already
-    for (const route of routesOf(obs)) {
+    const routes = routesOf(obs);
+    // A hold-only feature burns on the hold's ledger: the event its hold's commit records.
+    const held = holdRoute(obs, routes);
+    const holdLedgerId = obs.correlation?.holdLedgerId;
+    for (const route of held === undefined ? routes : [...routes, held]) {
       const counted = await feature(route.featureId);
       let amount: string | undefined;
       try {
@@ -283,7 +322,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
-      if (route.featureId === obs.correlation?.holdFeatureId && burned.status !== "recorded")
+      if (
+        route.featureId === obs.correlation?.holdFeatureId &&
+        (holdLedgerId === undefined || route.ledgerId === holdLedgerId) &&
+        burned.status !== "recorded"
+      )
         burnedBefore = true;
     }
     if (linked.unresolved !== undefined) reportUnresolved(obs.eventId, linked.unresolved, burnedBefore);
@@ -297,7 +340,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     resolveHold = false,
   ): Promise<void> {
     try {
-      await burn(obs, result.status === "rated" ? result.record : undefined, resolveHold);
+      // A rated call burns what its stored record counts: a redelivery of version 1 that finds
+      // a correction stored burns the correction's meters, not its own (a quantity feature
+      // counts the observation's meters at the record's version).
+      if (result.status === "rated") await burn(result.record.observation, result.record, resolveHold);
+      else await burn(obs, undefined, resolveHold);
     } catch (error) {
       if (!mayPassLater(error)) return reportUnfixable(warn, obs.eventId, error);
       warn({
