@@ -36,7 +36,8 @@ export interface CreditBurns {
    * (`invalid_input` naming `path`): committing it (as `settle()` or the call's later burn
    * does) would burn the call in that ledger too, on top of its routes — twice, and in another
    * customer's ledger. A call that routes nowhere (no route) is not checked: the hold's commit
-   * is then its only burn. A route function that throws is left to the burn to report.
+   * (and the hold's own route, the same usage event: see `burn`) is then its only burn. A route
+   * function that throws is left to the burn to report.
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
   /**
