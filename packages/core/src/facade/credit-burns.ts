@@ -35,8 +35,12 @@ export interface CreditBurns {
    * Refuses a granted credit hold of another ledger than every ledger the call burns
    * (`invalid_input` naming `path`): committing it (as `settle()` or the call's later burn
    * does) would burn the call in that ledger too, on top of its routes — twice, and in another
-   * customer's ledger. A call that routes nowhere (no route) is not checked: the hold's commit
-   * (and the hold's own route, the same usage event: see `burn`) is then its only burn. A route
+   * customer's ledger. A call that routes nowhere (no route) is not checked here: the hold's
+   * commit (and the hold's own route, the same usage event: see `burn`) is then its only burn.
+   * Nor is `hold.account` compared with the ledger the hold really is on (this reads no ledger):
+   * the call's later burn commits the hold naming the linked ledger (`commitHold`'s `ledgerId`),
+   * and the ledger refuses a Hold rebuilt with another `account` while it knows the hold, so
+   * its own route then does not burn the claimed ledger (see `commitLinkedHold`). A route
    * function that throws is left to the burn to report.
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
@@ -61,7 +65,9 @@ export interface CreditBurns {
    * commit records that same event (same amount, time and version 1), so the ledger burns it
    * once whichever comes first, and the feature is burned even when the hold was voided or
    * purged first, and corrected (version 2+) like any route. An observation an older release
-   * linked has no `holdLedgerId`: its hold's commit stays the only burn of such a feature.
+   * linked has no `holdLedgerId`: its hold's commit stays the only burn of such a feature. When
+   * the hold's commit (`resolveHold`) is refused because the link names another ledger or
+   * feature than the real hold's, the hold's own route does not burn (see `commitLinkedHold`).
    */
   burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
@@ -122,6 +128,11 @@ interface UnresolvedHold {
    */
   routed: boolean;
   error: unknown;
+  /**
+   * The link names another ledger (`ledgerId`) or feature (`featureId`) than the real hold's
+   * (the ledger refused the commit naming it): the hold's own route does not burn.
+   */
+  mislinked?: "ledgerId" | "featureId";
 }
 
 /** What committing a linked hold left for the rest of the burn. */
@@ -216,7 +227,19 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * - of another feature than `holdFeatureId` (`invalid_input` naming `featureId`: the Hold
    *   passed to `record(input, { hold })` was changed after `reserve()`, e.g. rebuilt with the
    *   default feature): the amount counted for `holdFeatureId` is never committed to it; the
-   *   hold stays held until its TTL (or a void); reported at every delivery.
+   *   hold stays held until its TTL (or a void); reported at every delivery. The link is
+   *   wrong, so the hold's own route does not burn `holdFeatureId` either (see `burn`);
+   * - on another ledger than `holdLedgerId` (`invalid_input` naming `ledgerId`: the commit
+   *   names the link's ledger; the Hold's `account` was changed, e.g. rebuilt wrongly from
+   *   stored fields): the hold is committed where it really is (the same commit without that
+   *   claim: what it counts is right for the hold's feature), the hold's own route does not
+   *   burn the claimed ledger (else the call would burn on both), and it is reported at every
+   *   delivery. Both checks run whatever the hold's state (voided, committed): the link is
+   *   checked as long as the ledger knows the hold. A purged or unknown hold cannot be checked:
+   *   the hold's own route then burns on `holdLedgerId` as linked (a wrongly rebuilt Hold whose
+   *   hold was purged before the call's first later burn burns the claimed ledger; its real
+   *   ledger's hold expired uncommitted, so the call still burns once). Only this later burn
+   *   (`resolveHold`) checks: a caller's own `record()` burns the hold's route unchecked.
    * A call rated in another currency than the hold's money feature burns nothing there: the
    * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
    * route. A ledger error throws, as a route's does (the burn is retried later: spool,
@@ -244,13 +267,16 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       return { mismatch: error };
     }
     if (amount === undefined) return {};
-    try {
-      await withRetry(
+    const holdLedgerId = obs.correlation?.holdLedgerId;
+    const commit = (claimLedger: boolean) =>
+      withRetry(
         () =>
           ledger.commitHold({
             holdId,
-            // Refused by the ledger when the hold is of another feature (see above).
+            // Refused by the ledger when the hold is of another feature or on another ledger
+            // than the link says (see above).
             featureId,
+            ...(claimLedger && holdLedgerId !== undefined ? { ledgerId: holdLedgerId } : {}),
             eventId: obs.eventId,
             amount,
             at: obs.timing.completedAt,
@@ -258,8 +284,22 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
+    try {
+      await commit(true);
     } catch (error) {
       if (!holdStands(error)) throw error;
+      // The link does not match the real hold: its own route must not burn what it claims.
+      if (namesField(error, "featureId"))
+        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "featureId" } };
+      if (holdLedgerId !== undefined && namesField(error, "ledgerId")) {
+        // The hold is real and of this feature: committed where it is, as before the link.
+        try {
+          await commit(false);
+        } catch (again) {
+          if (!holdStands(again)) throw again;
+        }
+        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "ledgerId" } };
+      }
       // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
       // holds nothing: when a route burns its feature on its ledger, nothing is lost. With the
@@ -282,6 +322,19 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    */
   function reportUnresolved(eventId: string, hold: UnresolvedHold, burnedBefore: boolean): void {
     if (burnedBefore && namesField(hold.error, "holdId")) return;
+    if (hold.mislinked !== undefined) {
+      const claimed =
+        hold.mislinked === "featureId"
+          ? `the held feature ${JSON.stringify(hold.featureId)} (correlation.holdFeatureId) is not the hold's: nothing committed, the hold stays held until its TTL`
+          : `the ledger it links (correlation.holdLedgerId) is not the hold's ledger: the hold is committed on its own ledger`;
+      warn({
+        code: "credit_hold_unresolved",
+        message: `the credit hold ${hold.holdId} of ${eventId} does not match its link (${(hold.error as Error).message}): ${claimed}; the linked ${hold.mislinked} is not burned for this call (the Hold passed to record() was changed after reserve())`,
+        eventId,
+        cause: hold.error,
+      });
+      return;
+    }
     warn({
       code: "credit_hold_unresolved",
       message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); ${hold.routed ? "the call burns through its routes" : `the held feature ${JSON.stringify(hold.featureId)} is not among the call's routes, so it is not burned for this call here`}`,
@@ -298,8 +351,9 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     let mismatch: unknown = linked.mismatch;
     let burnedBefore = false; // a route of the linked hold's feature had burned this call already
     const routes = routesOf(obs);
-    // A hold-only feature burns on the hold's ledger: the event its hold's commit records.
-    const held = holdRoute(obs, routes);
+    // A hold-only feature burns on the hold's ledger: the event its hold's commit records. Not
+    // when the ledger refused the link (another ledger or feature than the real hold's).
+    const held = linked.unresolved?.mislinked === undefined ? holdRoute(obs, routes) : undefined;
     const holdLedgerId = obs.correlation?.holdLedgerId;
     for (const route of held === undefined ? routes : [...routes, held]) {
       const counted = await feature(route.featureId);

@@ -869,6 +869,80 @@ describe("a hold-only feature is burned on the hold's ledger (correlation.holdLe
   });
 });
 
+describe("a Hold whose link does not match its real hold (rebuilt wrongly, e.g. from stored fields after a restart)", () => {
+  // commitHold is keyed by holdId: the hold's commit burns the REAL ledger and feature, while the
+  // hold's own route (see burn) would burn the CLAIMED ones. The worker's commit names the
+  // claimed ledger (commitHold's ledgerId) and feature: refused, the hold route does not burn.
+  const ledgerUsd = async (ledger: MemoryCreditLedger, ledgerId: string) =>
+    (await ledger.balance(ledgerId, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
+  const mismatch = (path: string) =>
+    expect.objectContaining({
+      code: "credit_hold_unresolved",
+      eventId: "req-1:0:openai",
+      message: expect.stringContaining(path),
+      cause: expect.objectContaining({
+        code: "invalid_input",
+        issues: [expect.objectContaining({ path })],
+      }),
+    });
+
+  for (const [label, route] of [
+    ["no routes", () => undefined],
+    ["routes elsewhere (acme's tokens)", () => ({ ledgerId: "acme", featureId: "tokens" })],
+  ] as const)
+    it(`a rewritten account, ${label}: usd burned once on the real ledger (platform), nothing on the claimed one (acme), reported`, async () => {
+      // Before: platform's usd committed by the hold AND acme's usd burned by the hold route.
+      const ledger = await ledgerWithGrants();
+      await addUsdLedger(ledger, "platform");
+      const { latch, log, work } = setup(ledger, { route });
+      const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+      const rebuilt = { ...hold, account: "acme" };
+      const result = await latch.record(call(1), { hold: rebuilt });
+      expect(result.status).toBe("accepted");
+      expect(log.published.get("req-1:0:openai")?.correlation).toMatchObject({ holdLedgerId: "acme" });
+      expect(await latch.settle(rebuilt, result)).toEqual({ settled: true }); // left to the worker
+      expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+      expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(warnings).toEqual([mismatch("ledgerId")]);
+      // A redelivery (and a reconcile) burns nothing more.
+      await work();
+      await latch.reconcileCredits();
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
+      expect(await feature(ledger, "tokens")).toMatchObject({ usage: route() === undefined ? "0" : "1100" });
+      // The real hold was resolved by its commit: nothing is held on platform any more.
+      const probe = await ledger.reserve({
+        holdId: "probe",
+        ledgerId: "platform",
+        featureId: "usd",
+        amount: "0.9965",
+        ttlMs: 1_000,
+      });
+      expect(probe.granted).toBe(true);
+    });
+
+  it("a rewritten featureId of a hold-only feature (no routes): the claimed feature (tokens) is not burned, reported", async () => {
+    // Before: the hold route burned acme's tokens (1100) for a usd hold whose commit was refused.
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { route: () => undefined });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const rebuilt = { ...hold, featureId: "tokens" };
+    const result = await latch.record(call(1), { hold: rebuilt });
+    expect(result.status).toBe("accepted");
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0", balance: "10000" });
+    expect(warnings).toEqual([mismatch("featureId")]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", balance: "1" });
+    await work();
+    await latch.reconcileCredits();
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0", balance: "10000" });
+    // The hold was not committed: still held until its TTL (or a void).
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+  });
+});
+
 describe("observations of an older release (no correlation.holdLedgerId)", () => {
   /** Call 1 linked to `hold` as a release before holdLedgerId linked it. */
   const older = (hold: { holdId: string; featureId: string }) =>
