@@ -1,0 +1,293 @@
+/**
+ * Adversarial review of the hold-only credit feature burn (correlation.holdLedgerId, c113fcf):
+ * attacks on double burns, wrong-ledger burns, lost burns and idempotency. Tests marked
+ * "DEFECT" fail on purpose (they state the expected, correct behaviour).
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createIngestRecorder, type ObservationStore } from "../../src/adapter.js";
+import {
+  createLatch,
+  type Hold,
+  type IngestLog,
+  type LatchConfig,
+  type LatchWarning,
+  type MemoryCreditLedger,
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  parseObservation,
+  type RecordResult,
+  type UsageObservation,
+} from "../../src/index.js";
+import { acmeLedger, call, NOW, pricingOf } from "./support/credit-fixtures.js";
+
+class MemoryLog implements IngestLog {
+  readonly published = new Map<string, UsageObservation>();
+  async publish(obs: UsageObservation) {
+    const duplicate = this.published.has(obs.eventId);
+    if (!duplicate) this.published.set(obs.eventId, obs);
+    return { duplicate };
+  }
+}
+
+let dir: string;
+let warnings: LatchWarning[];
+let now: number;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "latch-holdadv-"));
+  warnings = [];
+  now = Date.parse(NOW);
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const ledgerWithGrants = (holdRetentionMs?: number) =>
+  acmeLedger({ clock: () => now, ...(holdRetentionMs === undefined ? {} : { holdRetentionMs }) });
+
+function setup(
+  ledger: MemoryCreditLedger,
+  options: {
+    featureId?: string;
+    inline?: boolean;
+    config?: Partial<LatchConfig>;
+    route?: NonNullable<LatchConfig["credits"]>["route"];
+  } = {},
+) {
+  const stores = {
+    observations: new MemoryObservationStore() as ObservationStore,
+    rated: new MemoryRatedRecordStore(),
+    pricing: pricingOf(),
+    ...options.config,
+  };
+  const credits = {
+    ledger,
+    featureId: options.featureId ?? "usd",
+    ...(options.route === undefined ? {} : { route: options.route }),
+  };
+  const log = new MemoryLog();
+  const onWarning = (w: LatchWarning) => warnings.push(w);
+  const latch = createLatch({
+    ...stores,
+    credits: { ...credits, enforce: true },
+    ...(options.inline === true ? {} : { ingest: log }),
+    clock: () => new Date(NOW),
+    spoolDir: join(dir, "spool"),
+    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    onWarning,
+  });
+  const worker = createIngestRecorder({ ...stores, credits, clock: () => new Date(NOW), onWarning });
+  const work = async () => {
+    const results: RecordResult[] = [];
+    for (const obs of log.published.values()) results.push(await worker.record(obs));
+    return results;
+  };
+  return { latch, log, work, worker, stores };
+}
+
+async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: string) {
+  const balance = await ledger.balance(ledgerId, "2026-03-02T00:00:00Z");
+  return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
+}
+
+async function addLedger(ledger: MemoryCreditLedger, ledgerId: string): Promise<void> {
+  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
+  for (const [featureId, amount] of [
+    ["usd", "1"],
+    ["tokens", "10000"],
+  ] as const)
+    await ledger.grant({
+      grantId: `${ledgerId}-${featureId}`,
+      ledgerId,
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+}
+
+function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
+  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
+  return hold;
+}
+
+const codes = () => warnings.map((w) => w.code);
+
+describe("A1 (DEFECT): a handler re-run under a hold of ANOTHER ledger (sameCallOtherHold)", () => {
+  // Routes: tokens on acme and on platform (a customer and a reseller ledger, both route
+  // ledgers, so assertHoldLedger accepts a hold on either). Run 1 reserves acme's usd (hold-only),
+  // records, crashes before settle. Run 2 finds acme's usd still held by run 1, falls back to
+  // platform's usd, records the same call (a duplicate: the stored call keeps run 1's hold) and
+  // settles its own hold. The call's usd must burn once; it burns on acme (the stored call's
+  // hold route) AND on platform (settle commits run 2's hold with the rated call's amount).
+  it("usd is burned once across acme and platform", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "platform");
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "tokens" },
+      ],
+    });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const first = await latch.record(call(1), { hold: h1 });
+    expect(first.status).toBe("rated");
+    // crash: h1 is never settled
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(again.status).toBe("rated");
+    if (again.status === "rated") expect(again.record.observation.correlation?.holdId).toBe(h1.holdId);
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    await latch.reconcileCredits();
+    const acme = await usageOf(ledger, "acme", "usd");
+    const platform = await usageOf(ledger, "platform", "usd");
+    // Observed: acme 0.0035 AND platform 0.0035 (0.007 in all for a $0.0035 call).
+    expect([acme, platform].filter((u) => u !== "0")).toEqual(["0.0035"]);
+  });
+});
+
+describe("A2: route functions against the hold route", () => {
+  it("a route returning the hold's (ledger, feature) for some calls only, duplicates, and a real route of usd on another ledger: each burned once", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "platform");
+    // Call 1: routed to acme usd (the hold's own) twice over; call 2: not; both: platform usd.
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: (o) => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "usd" },
+        ...(o.eventId.startsWith("req-1:")
+          ? [
+              { ledgerId: "acme", featureId: "usd" },
+              { ledgerId: "acme", featureId: "usd" },
+            ]
+          : []),
+      ],
+    });
+    for (const i of [1, 2]) {
+      const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+      const result = await latch.record(call(i), { hold });
+      expect(await latch.settle(hold, i === 1 ? result : { status: "failed" })).toEqual({ settled: true });
+    }
+    await latch.reconcileCredits();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.007");
+    expect(await usageOf(ledger, "platform", "usd")).toBe("0.007");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2200");
+    expect(codes()).toEqual([]);
+  });
+
+  it("a route function that throws: the worker's burn throws (redelivered), nothing burned; the redelivery after the fix burns usd once", async () => {
+    const ledger = await ledgerWithGrants();
+    let broken = false;
+    const { latch, work } = setup(ledger, {
+      featureId: "tokens",
+      route: (o) => {
+        if (broken) throw new Error("route table unavailable");
+        return { ledgerId: o.subject.tenantId, featureId: "tokens" };
+      },
+    });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    await latch.settle(hold, { status: "failed" });
+    broken = true;
+    await expect(work()).rejects.toThrow("route table unavailable");
+    expect(codes()).toEqual(["credit_burn_failed"]);
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0");
+    broken = false;
+    await work(); // the redelivery
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("1100");
+  });
+});
+
+describe("A3: correct() and races between the worker's burn and the caller's settle()", () => {
+  // A quantity hold-only feature: hold tokens, routes burn usd. settle() of an `accepted` call
+  // commits at once (tokens counts the meters), the worker's hold route records the same event.
+  for (const order of ["settle-first", "worker-first", "concurrent"] as const)
+    it(`tokens hold-only, ${order}, then correct(): tokens = v2 once, hold resolved`, async () => {
+      const ledger = await ledgerWithGrants();
+      const { latch, work } = setup(ledger, { featureId: "usd" });
+      const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+      const result = await latch.record(call(1), { hold });
+      expect(result.status).toBe("accepted");
+      if (order === "settle-first") {
+        await latch.settle(hold, result);
+        await work();
+      } else if (order === "worker-first") {
+        await work();
+        await latch.settle(hold, result);
+      } else await Promise.all([work(), latch.settle(hold, result), work()]);
+      expect(await usageOf(ledger, "acme", "tokens")).toBe("1100");
+      await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+      await latch.settle(hold, result); // a late duplicate settle (v1): superseded
+      await work();
+      await latch.reconcileCredits();
+      expect(await usageOf(ledger, "acme", "tokens")).toBe("2100");
+      expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
+      const probe = await ledger.reserve({ holdId: "p", ledgerId: "acme", featureId: "tokens", amount: "7900", ttlMs: 1000 });
+      expect(probe.granted).toBe(true);
+      expect(codes()).toEqual([]);
+    });
+
+  it("correct() before the worker's first burn (worker crashed after storing), caller's settle last: tokens v2 once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, stores, work } = setup(ledger, { featureId: "usd" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    const result = await latch.record(call(1), { hold });
+    const crashed = createIngestRecorder({ ...stores, clock: () => new Date(NOW) });
+    await crashed.record(log.published.get("req-1:0:openai") as UsageObservation);
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2100"); // the hold route burned v2
+    await latch.settle(hold, result); // commits v1: superseded, the hold resolves
+    await work();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2100");
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
+    expect(codes()).toEqual([]);
+  });
+
+  it("NOTE: money hold-only, correct() before the worker's first burn, no reconcileCredits(): the hold stays held until its TTL (nothing lost or doubled)", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, stores, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 60_000 }));
+    await latch.settle(hold, await latch.record(call(1), { hold })); // accepted: left open
+    const crashed = createIngestRecorder({ ...stores, clock: () => new Date(NOW) });
+    await crashed.record(log.published.get("req-1:0:openai") as UsageObservation);
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    await work(); // the redelivery burns the stored v2: version 2 never commits the hold
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
+    const probe = await ledger.reserve({ holdId: "p", ledgerId: "acme", featureId: "usd", amount: "0.994", ttlMs: 1000 });
+    expect(probe.granted).toBe(false); // still 0.5 held on top of the burn
+    await latch.reconcileCredits(); // walks v1: commits the hold (superseded), resolving it
+    const again = await ledger.reserve({ holdId: "p2", ledgerId: "acme", featureId: "usd", amount: "0.994", ttlMs: 1000 });
+    expect(again.granted).toBe(true);
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
+  });
+
+  it("money hold-only: unpriced, rerated, corrected, hold purged, reconcileCredits() re-walks v1 and v2 from scratch: usd = v2 once, nothing reported", async () => {
+    const ledger = await ledgerWithGrants(1_000);
+    const pricing = pricingOf([]);
+    const { latch, stores } = setup(ledger, { featureId: "tokens", inline: true, config: { pricing } });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 1_000 }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("unpriced");
+    await latch.settle(hold, result);
+    const { gpt4o } = await import("./support/credit-fixtures.js");
+    pricing.add(gpt4o);
+    await latch.rerateUnpriced();
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    now += 5_000;
+    await ledger.purgeResolvedHolds();
+    await latch.reconcileCredits();
+    await stores.rated.saveCursor("latch:credits", "0");
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2100");
+    expect(codes()).toEqual([]);
+  });
+});
