@@ -229,7 +229,13 @@ describe("A3: correct() and races between the worker's burn and the caller's set
       await latch.reconcileCredits();
       expect(await usageOf(ledger, "acme", "tokens")).toBe("2100");
       expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
-      const probe = await ledger.reserve({ holdId: "p", ledgerId: "acme", featureId: "tokens", amount: "7900", ttlMs: 1000 });
+      const probe = await ledger.reserve({
+        holdId: "p",
+        ledgerId: "acme",
+        featureId: "tokens",
+        amount: "7900",
+        ttlMs: 1000,
+      });
       expect(probe.granted).toBe(true);
       expect(codes()).toEqual([]);
     });
@@ -254,17 +260,31 @@ describe("A3: correct() and races between the worker's burn and the caller's set
   it("NOTE: money hold-only, correct() before the worker's first burn, no reconcileCredits(): the hold stays held until its TTL (nothing lost or doubled)", async () => {
     const ledger = await ledgerWithGrants();
     const { latch, log, stores, work } = setup(ledger, { featureId: "tokens" });
-    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 60_000 }));
+    const hold = granted(
+      await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 60_000 }),
+    );
     await latch.settle(hold, await latch.record(call(1), { hold })); // accepted: left open
     const crashed = createIngestRecorder({ ...stores, clock: () => new Date(NOW) });
     await crashed.record(log.published.get("req-1:0:openai") as UsageObservation);
     await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
     await work(); // the redelivery burns the stored v2: version 2 never commits the hold
     expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
-    const probe = await ledger.reserve({ holdId: "p", ledgerId: "acme", featureId: "usd", amount: "0.994", ttlMs: 1000 });
+    const probe = await ledger.reserve({
+      holdId: "p",
+      ledgerId: "acme",
+      featureId: "usd",
+      amount: "0.994",
+      ttlMs: 1000,
+    });
     expect(probe.granted).toBe(false); // still 0.5 held on top of the burn
     await latch.reconcileCredits(); // walks v1: commits the hold (superseded), resolving it
-    const again = await ledger.reserve({ holdId: "p2", ledgerId: "acme", featureId: "usd", amount: "0.994", ttlMs: 1000 });
+    const again = await ledger.reserve({
+      holdId: "p2",
+      ledgerId: "acme",
+      featureId: "usd",
+      amount: "0.994",
+      ttlMs: 1000,
+    });
     expect(again.granted).toBe(true);
     expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
   });
@@ -273,7 +293,9 @@ describe("A3: correct() and races between the worker's burn and the caller's set
     const ledger = await ledgerWithGrants(1_000);
     const pricing = pricingOf([]);
     const { latch, stores } = setup(ledger, { featureId: "tokens", inline: true, config: { pricing } });
-    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 1_000 }));
+    const hold = granted(
+      await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 1_000 }),
+    );
     const result = await latch.record(call(1), { hold });
     expect(result.status).toBe("unpriced");
     await latch.settle(hold, result);
@@ -289,5 +311,222 @@ describe("A3: correct() and races between the worker's burn and the caller's set
     expect(await usageOf(ledger, "acme", "usd")).toBe("0.006");
     expect(await usageOf(ledger, "acme", "tokens")).toBe("2100");
     expect(codes()).toEqual([]);
+  });
+});
+
+describe("A4: amounts and currencies of a hold-only feature", () => {
+  it("a hold-only quantity feature counting 0 (a call with no tokens), hold voided: burned as 0 once, no warning, the hold released", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { featureId: "usd" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "100", featureId: "tokens" }));
+    const zero = call(1, { meters: { input_tokens: 0, output_tokens: 0 } });
+    const result = await latch.record(zero, { hold });
+    await latch.settle(hold, result); // tokens counts 0: committed as 0
+    await work();
+    await work();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("0");
+    const probe = await ledger.reserve({
+      holdId: "p",
+      ledgerId: "acme",
+      featureId: "tokens",
+      amount: "10000",
+      ttlMs: 1000,
+    });
+    expect(probe.granted).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("NOTE: a hold-only money feature in another currency (EUR hold, call rated in USD): nothing burned in EUR, hold released; but the mismatch is now reported by record(), settle() and every reconcileCredits() walk", async () => {
+    const ledger = await ledgerWithGrants();
+    await ledger.createFeature({ featureId: "eur", measure: { kind: "money", currency: "EUR" } });
+    await ledger.grant({
+      grantId: "acme-eur",
+      ledgerId: "acme",
+      featureId: "eur",
+      amount: "1",
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "eur" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("rated");
+    const afterRecord = codes().length;
+    await latch.settle(hold, result);
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "eur")).toBe("0");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("1100");
+    const probe = await ledger.reserve({
+      holdId: "p",
+      ledgerId: "acme",
+      featureId: "eur",
+      amount: "1",
+      ttlMs: 1000,
+    });
+    expect(probe.granted).toBe(true); // released
+    // Before c113fcf: one credit_burn_failed (settle's) + reconcile's. Observed now:
+    expect({ afterRecord, all: codes() }).toEqual({
+      afterRecord: 1,
+      all: ["credit_burn_failed", "credit_burn_failed", "credit_burn_failed"],
+    });
+  });
+});
+
+describe("A5: releases mixed (observations with and without holdLedgerId) and retries", () => {
+  const older = (i: number, hold: { holdId: string; featureId: string }) =>
+    parseObservation({ ...call(i), correlation: { holdId: hold.holdId, holdFeatureId: hold.featureId } });
+  const newer = (i: number, hold: { holdId: string; featureId: string; account: string }) =>
+    parseObservation({
+      ...call(i),
+      correlation: { holdId: hold.holdId, holdFeatureId: hold.featureId, holdLedgerId: hold.account },
+    });
+
+  it("newer stored and burned (hold voided first), the older release's message replayed to the worker: the stored one stands, usd once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    await latch.settle(hold, { status: "failed" });
+    await work();
+    log.published.set("old", older(1, hold));
+    expect(
+      (await work()).map((r) =>
+        r.status === "rated" ? r.record.observation.correlation?.holdLedgerId : r.status,
+      ),
+    ).toEqual(["acme", "acme"]);
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("1100");
+    expect(codes()).toEqual([]);
+  });
+
+  it("older stored (hold voided: usd unburned, reported), then this release's retry of the same call: a duplicate, usd stays unburned (documented) — NOTE", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    log.published.set("req-1:0:openai", older(1, hold));
+    await latch.settle(hold, { status: "failed" });
+    await work();
+    log.published.set("new", newer(1, hold)); // the new gateway's retry, delivered
+    await work();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0");
+    expect(codes()[0]).toBe("credit_hold_unresolved");
+  });
+
+  it("spool replay of an older release's entry after this release stored the call inline: a duplicate, usd once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, worker } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    // An older release's spool entry (no holdLedgerId) replayed through a worker-like path.
+    const replayed = await worker.record(older(1, hold));
+    expect(replayed.status === "rated" && replayed.record.observation.correlation?.holdLedgerId).toBe("acme");
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
+    expect(codes()).toEqual([]);
+  });
+
+  it("a retry under the same hold with a DIFFERENT holdLedgerId is idempotency_conflict (nothing burned on the other ledger)", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "globex");
+    const { latch, worker } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await expect(worker.record(newer(1, { ...hold, account: "globex" }))).rejects.toMatchObject({
+      code: "idempotency_conflict",
+    });
+    expect(await usageOf(ledger, "globex", "usd")).toBe("0");
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
+  });
+
+  it("NOTE: a message naming a hold-only (ledger, feature) it was never reserved on is burned there by a worker (the log is trusted; record() refuses it)", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "globex");
+    const { worker } = setup(ledger, { featureId: "tokens" });
+    // No such hold anywhere: the commit is refused (unknown holdId), the hold route still burns.
+    await worker.record(newer(1, { holdId: "forged", featureId: "usd", account: "globex" }));
+    expect(await usageOf(ledger, "globex", "usd")).toBe("0.0035");
+    expect(codes()).toEqual(["credit_hold_unresolved"]);
+  });
+});
+
+describe("A6: quota holds, hostile ids, hashes", () => {
+  it("a quota Hold links only its id: no holdFeatureId / holdLedgerId, no hold route", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true });
+    const quota = {
+      kind: "quota",
+      granted: true,
+      holdId: "q-1",
+      account: "acme",
+      amount: 10,
+    } as unknown as Hold;
+    const result = await latch.record(call(1), { hold: quota });
+    expect(result.status === "rated" && result.record.observation.correlation).toEqual({ holdId: "q-1" });
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("1100");
+  });
+
+  it("hostile holdLedgerId values: the fast pre-check and the schema agree (U+0000, lone surrogates, 257 chars refused; '|' and 256 chars taken)", () => {
+    const bad = ["a\u0000b", "\uD800", "x\uDC00", "a".repeat(257), ""];
+    const good = ["a|b", "|", "a".repeat(256), "\uD83D\uDE00"];
+    const at = (holdLedgerId: unknown) => ({
+      ...call(1),
+      correlation: { holdId: "h", holdFeatureId: "usd", holdLedgerId },
+    });
+    for (const v of bad) expect(() => parseObservation(at(v)), JSON.stringify(v)).toThrow();
+    for (const v of good) expect(parseObservation(at(v)).correlation?.holdLedgerId).toBe(v);
+    // A Proxy correlation answering differently on a second read: one value checked and kept.
+    let reads = 0;
+    const correlation = new Proxy(
+      { holdId: "h", holdFeatureId: "usd", holdLedgerId: "acme" },
+      {
+        get(target, key, receiver) {
+          if (key === "holdLedgerId") return reads++ === 0 ? "acme" : "a\u0000b";
+          return Reflect.get(target, key, receiver);
+        },
+      },
+    );
+    let parsed: UsageObservation | undefined;
+    try {
+      parsed = parseObservation({ ...call(1), correlation });
+    } catch {
+      parsed = undefined; // refusing is fine too
+    }
+    if (parsed !== undefined) expect(["acme"]).toContain(parsed.correlation?.holdLedgerId);
+  });
+
+  it("a hold-only burn on a ledger whose id has '|' (no key aliasing with another ledger)", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "acme|usd");
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: () => [{ ledgerId: "acme|usd", featureId: "tokens" }],
+    });
+    const hold = granted(await latch.reserve({ account: "acme|usd", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    await latch.settle(hold, { status: "failed" });
+    expect(await usageOf(ledger, "acme|usd", "usd")).toBe("0.0035");
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0");
+  });
+
+  it("the observation of a call without a hold is unchanged (no holdLedgerId key, same stored observation as before)", async () => {
+    const obs = parseObservation(call(1));
+    expect(obs.correlation).toBeUndefined();
+    const withCorr = parseObservation({ ...call(1), correlation: { requestId: "r" } });
+    expect(Object.keys(withCorr.correlation ?? {})).toEqual(["requestId"]);
+  });
+});
+
+describe("A7: rolling deploy forward compatibility (NOTE)", () => {
+  it("correlation is a strict object: a release whose schema lacks a key refuses an observation carrying it (an older worker dead-letters a newer gateway's message with holdLedgerId)", () => {
+    // Stand-in for the older release's schema: an unknown correlation key, as holdLedgerId is to it.
+    expect(() =>
+      parseObservation({
+        ...call(1),
+        correlation: { holdId: "h", holdFeatureId: "usd", holdNextId: "acme" },
+      }),
+    ).toThrow(/holdNextId|Unrecognized|unknown/i);
   });
 });
