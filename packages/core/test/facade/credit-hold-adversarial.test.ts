@@ -530,3 +530,52 @@ describe("A7: rolling deploy forward compatibility (NOTE)", () => {
     ).toThrow(/holdNextId|Unrecognized|unknown/i);
   });
 });
+
+describe("A8: one hold-only hold passed to two calls, and A1 through the ingest log", () => {
+  it("the second call's commit is idempotency_conflict (reported at each burn: NOTE); each call's usd is burned once on the hold's ledger", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await latch.record(call(2), { hold });
+    await work();
+    await work();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.007");
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2200");
+    // NOTE: reported again at every delivery and reconcile walk (only a purged hold is muted).
+    expect(codes()).toEqual(["credit_hold_unresolved", "credit_hold_unresolved", "credit_hold_unresolved"]);
+  });
+
+  it("A1's re-run through the ingest log: the log's duplicate keeps the stored call; usd burned once (acme), the platform hold left held until its TTL", async () => {
+    const ledger = await ledgerWithGrants();
+    await addLedger(ledger, "platform");
+    const { latch, work } = setup(ledger, {
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "tokens" },
+      ],
+    });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold: h1 });
+    await work();
+    const h2 = granted(
+      await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd", ttlMs: 60_000 }),
+    );
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(again.status).toBe("accepted");
+    await latch.settle(h2, again); // money, not rated: left open for a burn that never comes
+    await work();
+    await latch.reconcileCredits();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
+    expect(await usageOf(ledger, "platform", "usd")).toBe("0");
+    const probe = await ledger.reserve({
+      holdId: "p",
+      ledgerId: "platform",
+      featureId: "usd",
+      amount: "0.6",
+      ttlMs: 1000,
+    });
+    expect(probe.granted).toBe(false); // h2 still holds 0.5 (released at its TTL)
+  });
+});
