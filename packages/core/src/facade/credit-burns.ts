@@ -144,6 +144,15 @@ interface LinkedHoldOutcome {
    * routes burned.
    */
   unresolved?: UnresolvedHold;
+  /**
+   * The ledger confirmed (or cannot check) that the link names the hold's own ledger and
+   * feature, in this burn: the hold's own route may burn (see `burn`). Set when the commit (with
+   * the `ledgerId` claim) committed, or was answered `hold_already_resolved` or
+   * `idempotency_conflict` (both after the ledger's feature and ledger checks: memory and
+   * Postgres ledgers; the testkit suite refuses a wrong claim whatever the hold's state), or
+   * `invalid_input` naming `holdId` (purged or unknown: cannot be checked).
+   */
+  holdRoute?: true;
 }
 
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
@@ -286,6 +295,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       );
     try {
       await commit(true);
+      return { holdRoute: true };
     } catch (error) {
       if (!holdStands(error)) throw error;
       // The link does not match the real hold: its own route must not burn what it claims.
@@ -306,11 +316,15 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       // hold's ledger known, the burn's hold route burns a hold-only feature there (see `burn`);
       // for an older release's observation, a hold-only feature's only burn was this commit,
       // so that feature goes unburned for the call: reported.
+      // The ledger checks the claimed feature and ledger before the hold's state, so a voided
+      // or differently committed hold confirms the link; a purged or unknown one cannot be
+      // checked (its hold route burns as linked: what restores a hold that expired past
+      // retention before the call was priced).
       const routed = obs.correlation?.holdLedgerId !== undefined || routesFeature(obs, featureId);
-      if (isCode(error, "hold_already_resolved") && routed) return {};
-      return { unresolved: { holdId, featureId, routed, error } };
+      if (isCode(error, "hold_already_resolved") && routed) return { holdRoute: true };
+      const checked = isCode(error, "idempotency_conflict") || namesField(error, "holdId");
+      return { unresolved: { holdId, featureId, routed, error }, ...(checked ? { holdRoute: true } : {}) };
     }
-    return {};
   }
 
   /**
@@ -346,14 +360,16 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
   async function burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold = false): Promise<void> {
     if (credits === undefined) return;
     const ledger: CreditLedger = credits.ledger;
-    const linked = resolveHold ? await commitLinkedHold(obs, record) : {};
+    const linked: LinkedHoldOutcome = resolveHold ? await commitLinkedHold(obs, record) : {};
     // A money feature in another currency: thrown once the other routes burned.
     let mismatch: unknown = linked.mismatch;
     let burnedBefore = false; // a route of the linked hold's feature had burned this call already
     const routes = routesOf(obs);
-    // A hold-only feature burns on the hold's ledger: the event its hold's commit records. Not
-    // when the ledger refused the link (another ledger or feature than the real hold's).
-    const held = linked.unresolved?.mislinked === undefined ? holdRoute(obs, routes) : undefined;
+    // A hold-only feature burns on the hold's ledger: the event its hold's commit records. Only
+    // once the ledger confirmed the link in this burn (`resolveHold`, version 1: see
+    // `commitLinkedHold`); never in a caller's own record() burn (settle()'s commit burns it)
+    // nor a correction's (nothing confirms the link: it keeps version 1's amount).
+    const held = linked.holdRoute === true ? holdRoute(obs, routes) : undefined;
     const holdLedgerId = obs.correlation?.holdLedgerId;
     for (const route of held === undefined ? routes : [...routes, held]) {
       const counted = await feature(route.featureId);

@@ -782,8 +782,10 @@ describe("a hold-only feature is burned on the hold's ledger (correlation.holdLe
     expect(warnings[0]?.message).toContain("the call burns through its routes");
   });
 
-  it("case 3: correct() replaces the usd burn as it does the routes' (v2 on the hold's ledger)", async () => {
-    // Before: usd kept v1's 0.0035 — hold commits are version 1 only and no route burns usd.
+  it("case 3 (LIMIT): correct() does not reach the hold-only usd (keeps v1 on the hold's ledger), the routes take v2", async () => {
+    // A correction's burn (version 2+) has no hold route: hold commits are version 1 only, so
+    // nothing confirms the link (a Hold rebuilt with another account or featureId would burn
+    // what it claims). As before the hold route existed, usd keeps v1's 0.0035.
     const ledger = await ledgerWithGrants();
     const { latch } = setup(ledger, { featureId: "tokens", inline: true });
     const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
@@ -792,13 +794,17 @@ describe("a hold-only feature is burned on the hold's ledger (correlation.holdLe
     const v2 = await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
     expect(v2.version).toBe(2);
     expect(await latch.reconcileCredits()).toEqual({ versions: 2 });
-    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.006", burned: "0.006", balance: "0.994" });
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
     expect(await feature(ledger, "tokens")).toMatchObject({ usage: "2100", balance: "7900" });
-    expect(await canHold(ledger, "usd", "0.994")).toBe(true);
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
     expect(codes()).toEqual([]);
   });
 
-  it("case 3 through the ingest log: the worker's burn commits the hold, then a correction replaces usd", async () => {
+  it("case 3 through the ingest log (LIMIT): the worker's burn commits the hold; a correction does not replace usd", async () => {
     const ledger = await ledgerWithGrants();
     const { latch, work } = setup(ledger, { featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
@@ -806,8 +812,8 @@ describe("a hold-only feature is burned on the hold's ledger (correlation.holdLe
     await work();
     expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
     await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
-    await work(); // a redelivery of v1: superseded, nothing changes
-    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.006", burned: "0.006" });
+    await work(); // a redelivery of v1: burns the stored v2, which has no hold route
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", burned: "0.0035" });
     expect(await feature(ledger, "tokens")).toMatchObject({ usage: "2100" });
     expect(codes()).toEqual([]);
   });
