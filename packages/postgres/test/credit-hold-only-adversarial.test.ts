@@ -144,10 +144,8 @@ describe("hold-only burn on Postgres", () => {
     await latch.record(call(eventId, acme), { hold: h1 }); // then the handler crashes
     const h2 = granted(await latch.reserve({ account: platform, amount: "0.5", featureId: "usd" }));
     const again = await latch.record(call(eventId, acme), { hold: h2 });
-    await latch.settle(h2, again); // the stored call links h1: h2 is voided, not committed
-    // h1 was never settled: the call's usd burns in the burn that commits h1 (reconcileCredits;
-    // a caller's own record() burns no hold route).
-    await latch.reconcileCredits();
+    // The stored call links h1: h2 is voided, and the rated call's burn commits h1 (usd on acme).
+    await latch.settle(h2, again);
     const burned = [await usage(ledger, acme, "usd"), await usage(ledger, platform, "usd")];
     expect(burned).toEqual(["0.0035", "0"]); // before the fix: both 0.0035
   });

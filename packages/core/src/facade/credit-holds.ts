@@ -99,7 +99,9 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
       // The call was stored under another credit hold of this feature (a handler re-run after a
       // crash between record and settle: `record()` answered the stored call, a duplicate). The
       // call's burn commits the hold it links (see `commitLinkedHold`); committing this one too
-      // would burn the call again, on this hold's ledger when it is another. Released instead.
+      // would burn the call again, on this hold's ledger when it is another. Released instead,
+      // and a rated call gets that burn now (the crashed run never settled the linked hold; the
+      // burn is idempotent, so a later worker or reconcileCredits() adds nothing).
       const linkedHold = obs.correlation?.holdId;
       if (
         linkedHold !== undefined &&
@@ -107,6 +109,7 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         obs.correlation?.holdFeatureId === hold.featureId
       ) {
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        if (record !== undefined) await burns.burnStored(record);
         return { settled: true };
       }
       const feature = await burns.feature(hold.featureId);

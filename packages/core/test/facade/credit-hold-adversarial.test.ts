@@ -140,6 +140,11 @@ describe("A1 (DEFECT, fixed: settle() voids a hold the stored call does not link
     expect(again.status).toBe("rated");
     if (again.status === "rated") expect(again.record.observation.correlation?.holdId).toBe(h1.holdId);
     expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    // settle(h2) voids h2 and gives the stored call its burn (commits h1): once, on acme.
+    expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
+      "0.0035",
+      "0",
+    ]);
     await latch.reconcileCredits();
     const acme = await usageOf(ledger, "acme", "usd");
     const platform = await usageOf(ledger, "platform", "usd");
