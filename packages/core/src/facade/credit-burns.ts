@@ -38,9 +38,8 @@ export interface CreditBurns {
    * customer's ledger. A call that routes nowhere (no route) is not checked here: the hold's
    * commit (and the hold's own route, the same usage event: see `burn`) is then its only burn.
    * Nor is `hold.account` compared with the ledger the hold really is on (this reads no ledger):
-   * the call's later burn commits the hold naming the linked ledger (`commitHold`'s `ledgerId`),
-   * and the ledger refuses a Hold rebuilt with another `account` while it knows the hold, so
-   * its own route then does not burn the claimed ledger (see `commitLinkedHold`). A route
+   * `settle()` and the call's later burn commit the hold naming that ledger (`commitHold`'s
+   * `ledgerId`), and the hold's own route burns only once the ledger checked it (see `burn`). A route
    * function that throws is left to the burn to report.
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
@@ -60,14 +59,22 @@ export interface CreditBurns {
    *
    * A linked credit hold whose ledger and feature (`correlation.holdLedgerId`,
    * `holdFeatureId`) are none of the call's routes (a hold-only feature) is a route of its
-   * own (see `holdRoute`): the call's usage of that feature is burned on the hold's ledger as
-   * the usage event keyed by the call's `eventId` and versioned like every route's. The hold's
-   * commit records that same event (same amount, time and version 1), so the ledger burns it
-   * once whichever comes first, and the feature is burned even when the hold was voided or
-   * purged first, and corrected (version 2+) like any route. An observation an older release
-   * linked has no `holdLedgerId`: its hold's commit stays the only burn of such a feature. When
-   * the hold's commit (`resolveHold`) is refused because the link names another ledger or
-   * feature than the real hold's, the hold's own route does not burn (see `commitLinkedHold`).
+   * own (see `holdRoute`) — but only in a burn where the ledger checked the link first: with
+   * `resolveHold` (ingest worker, spool replay, `rerateUnpriced()`, `reconcileCredits()`,
+   * `settle()` of a hold the stored call does not link), of version 1, and once the hold's
+   * commit (naming `holdLedgerId` and `holdFeatureId`) committed, or was answered
+   * `hold_already_resolved` (voided) or `idempotency_conflict` (committed with another body):
+   * the memory and Postgres ledgers check the claimed feature and ledger before the hold's
+   * state, so both confirm the link. A purged or unknown hold (`invalid_input` naming `holdId`)
+   * cannot be checked: the route burns as linked (what burns a call whose hold expired past
+   * retention before it was priced). The route burns the usage event keyed by the call's
+   * `eventId`, the event the hold's commit records (same amount, time, version 1), so the ledger
+   * burns it once whichever comes first, also when the hold was voided first. Never in a
+   * caller's own `record()` burn (no `resolveHold`: there `settle()`'s commit burns the feature,
+   * checked by the ledger), nor in a correction's (version 2+: hold commits are version 1
+   * only, so nothing checks the link; a correction does not reach a hold-only feature, which
+   * keeps version 1's amount). An observation an older release linked has no `holdLedgerId`:
+   * its hold's commit stays the only burn of such a feature.
    */
   burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
@@ -247,8 +254,9 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    *   checked as long as the ledger knows the hold. A purged or unknown hold cannot be checked:
    *   the hold's own route then burns on `holdLedgerId` as linked (a wrongly rebuilt Hold whose
    *   hold was purged before the call's first later burn burns the claimed ledger; its real
-   *   ledger's hold expired uncommitted, so the call still burns once). Only this later burn
-   *   (`resolveHold`) checks: a caller's own `record()` burns the hold's route unchecked.
+   *   ledger's hold expired uncommitted, so the call still burns once). The outcome says
+   *   whether the hold's own route may burn (`holdRoute`); a burn without `resolveHold` or of
+   *   version 2+ never checks, so it never burns that route.
    * A call rated in another currency than the hold's money feature burns nothing there: the
    * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
    * route. A ledger error throws, as a route's does (the burn is retried later: spool,

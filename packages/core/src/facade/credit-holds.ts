@@ -33,7 +33,16 @@ export interface CreditHolds {
    * (not one of the call's routes): `rerateUnpriced()` commits it once the call is priced. A
    * `hold` whose `featureId` is not its hold's feature in the ledger (changed after `reserve()`)
    * throws `invalid_input` naming `hold.featureId` and commits nothing (the ledger checks it:
-   * `commitHold`'s `featureId`). A ledger error is reported and answers `{ settled: false }`.
+   * `commitHold`'s `featureId`). The commit also names `hold.account` (`commitHold`'s
+   * `ledgerId`): a `hold` whose `account` was changed is committed on its real ledger instead,
+   * and `credit_hold_unresolved` reported. The commit is what burns a hold-only feature (one
+   * none of the call's routes burns on the hold's ledger) for a call `record()` rated inline:
+   * the caller's own `record()` burn does not (see `CreditBurns.burn`). A call recorded under
+   * another credit hold of this feature (a handler re-run after a crash between record and
+   * settle: the stored call keeps the first run's hold) voids this hold, whatever its result,
+   * and, rated, gets the stored call's burn, which commits the hold it links: the call is
+   * burned once, on that hold's ledger. A ledger error is reported and answers
+   * `{ settled: false }`.
    */
   settle(
     hold: Extract<CreditHold, { granted: true }>,

@@ -144,9 +144,10 @@ export interface CreditRoute {
  * feature, which therefore burns once the call is rated). `correct()` records the corrected
  * amount as the event's next version, which replaces the burn (up or down). A call recorded
  * with a credit hold (`record(input, { hold })`) of a feature no route burns on the hold's
- * ledger (a hold-only feature) burns that feature there too, like a route: the same usage
- * event as the hold's commit (so once), also when the hold was voided or purged first, and
- * replaced by a correction (see `correlation.holdLedgerId`).
+ * ledger (a hold-only feature) burns that feature there too, like a route, in the call's later
+ * burn once the ledger checked the hold's link: the same usage event as the hold's commit (so
+ * once), also when the hold was voided or purged first; not replaced by a correction (see
+ * `correlation.holdLedgerId`).
  *
  * @example
  * const latch = createLatch({ observations, rated, pricing,
@@ -177,7 +178,8 @@ export interface LatchCreditsConfig {
    * and burned; recorded without it, the hold is released only at its TTL
    * (`credit_hold_unresolved`). A hold of a feature none of the call's routes burns on the
    * hold's ledger (e.g. a `usd` hold on calls routed to `tokens`) is burned on that ledger by
-   * the call's burns as if it were a route (`correlation.holdLedgerId`). Default false.
+   * the call's later burn as if it were a route, once the ledger checked the hold's link
+   * (`correlation.holdLedgerId`). Default false.
    */
   enforce?: boolean;
 }
