@@ -47,6 +47,10 @@ beforeAll(async () => {
   await migrate(pool, { schema });
   const ledger = new PostgresCreditLedger(pool, { schema });
   await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+  await ledger.createFeature({
+    featureId: "tokens",
+    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+  });
 });
 
 afterAll(async () => {
@@ -65,7 +69,10 @@ const AFTER_ONE_CALL = "0.9955";
  * A gateway and an ingest worker (started by `work()`) over the Postgres stores, a fresh
  * stream and a fresh ledger ("$1 granted, usd") on the Postgres credit ledger.
  */
-async function setup(label: string, options: { holdRetentionMs?: number; streamExists?: boolean } = {}) {
+async function setup(
+  label: string,
+  options: { holdRetentionMs?: number; streamExists?: boolean; featureId?: string } = {},
+) {
   const stream = freshStream(label);
   streams.push(stream);
   if (options.streamExists !== false) await ensureIngestStreams(nc, { stream });
@@ -82,6 +89,13 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     amount: "1",
     effectiveAt: "2026-01-01T00:00:00Z",
   });
+  await ledger.grant({
+    grantId: `${ledgerId}:tokens`,
+    ledgerId,
+    featureId: "tokens",
+    amount: "10000",
+    effectiveAt: "2026-01-01T00:00:00Z",
+  });
   const stores = {
     observations: new PostgresObservationStore(pool, { schema }),
     rated: new PostgresRatedRecordStore(pool, { schema }),
@@ -89,7 +103,7 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
   };
   // The default route (the subject's tenantId, which call() sets to this ledger): a
   // reconcileCredits() walks every test's records in the shared schema, each to its own ledger.
-  const credits = { ledger, featureId: "usd" };
+  const credits = { ledger, featureId: options.featureId ?? "usd" };
   const warnings: LatchWarning[] = [];
   const latch = createLatch({
     ...stores,
@@ -115,9 +129,9 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     workers.push(worker);
     return worker;
   };
-  const usage = async () => {
+  const usage = async (featureId = "usd") => {
     const balance = await ledger.balance(ledgerId, new Date().toISOString());
-    return balance.features.find((f) => f.featureId === "usd");
+    return balance.features.find((f) => f.featureId === featureId);
   };
   /** Whether `amount` can be held now (a probe hold, voided at once). */
   const canHold = async (amount: string) => {
@@ -130,6 +144,7 @@ async function setup(label: string, options: { holdRetentionMs?: number; streamE
     const hold: Hold = await latch.reserve({
       account: ledgerId,
       amount,
+      featureId: "usd",
       ...(ttlMs === undefined ? {} : { ttlMs }),
     });
     if (!hold.granted) throw new Error(hold.message);
@@ -248,6 +263,30 @@ describe("ingest worker on the Postgres credit ledger: a linked money hold is co
     expect(await t.usage()).toMatchObject({ usage: "0.09", burned: "0.09", balance: "0.91" });
     expect(await t.canHold("0.91")).toBe(true);
     expect(await t.canHold("0.91001")).toBe(false);
+    expect(t.warnings).toEqual([]);
+    await t.latch.close();
+  });
+
+  // Last in the file: the race test's reconcileCredits() burns every record of the shared schema
+  // by its own default route (usd), which would burn this call's usd too.
+  it("a hold-only usd hold (calls routed to tokens) voided before the worker stored the call: usd burned on the hold's ledger, once", async () => {
+    // Before correlation.holdLedgerId: reported credit_hold_unresolved, usd never burned.
+    const t = await setup("hold-only", { featureId: "tokens" });
+    const hold = await t.reserve("0.5");
+    const result = await t.latch.record(t.call("1"), { hold });
+    expect(result.status).toBe("accepted");
+    expect(await t.latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
+    const worker = await t.work();
+    await waitFor("the worker to store the call", async () => worker.stats().stored === 1);
+    await waitFor("the tokens burn", async () => (await t.usage("tokens"))?.usage === "1200");
+    await waitFor("the usd burn", async () => (await t.usage())?.usage === COST_PER_CALL);
+    expect(await t.usage()).toMatchObject({
+      usage: COST_PER_CALL,
+      burned: COST_PER_CALL,
+      balance: AFTER_ONE_CALL,
+    });
+    expect(await t.usage("tokens")).toMatchObject({ usage: "1200", burned: "1200" });
+    expect(await t.canHold(AFTER_ONE_CALL)).toBe(true);
     expect(t.warnings).toEqual([]);
     await t.latch.close();
   });

@@ -579,11 +579,12 @@ export class PostgresCreditLedger implements CreditLedger {
 
   async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
     signal?.throwIfAborted();
-    const { commit, hash, usage, assertHoldFeature } = parseCreditCommit(input);
+    const { commit, hash, usage, assertHoldFeature, assertHoldLedger } = parseCreditCommit(input);
     await assertMigrated(this.#db, this.#schema);
     return this.#write(async (tx): Promise<CreditCommitResult> => {
       const hold = await this.#lockedHold(tx, commit.holdId, "CreditCommit");
       assertHoldFeature(hold.feature_id);
+      assertHoldLedger(hold.ledger_id);
       if (hold.status === "voided")
         throw new HoldAlreadyResolvedError({ holdId: commit.holdId, state: "voided" });
       if (hold.status === "committed") {

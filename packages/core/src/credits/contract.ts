@@ -343,7 +343,9 @@ export interface CreditLedger {
   /**
    * Resolves a hold with what the call used: records the usage event (charged in full, even
    * above the hold) and releases the hold (see holds above). A `featureId` that is not the
-   * hold's feature is `invalid_input` naming `featureId`, and nothing is committed.
+   * hold's feature is `invalid_input` naming `featureId`, and a `ledgerId` that is not the
+   * hold's ledger `invalid_input` naming `ledgerId`: nothing is committed, whatever the hold's
+   * state. Neither is part of the commit's body (a retry with or without them is the same commit).
    */
   commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult>;
   /** Releases a hold without recording usage (the call failed). See holds above. */

@@ -119,9 +119,9 @@ export function parseCreditReserve(input: unknown) {
  */
 export function parseCreditCommit(input: unknown) {
   const commit = parseWith(CreditCommitSchema, input, "CreditCommit");
-  // The body a retry must repeat: `featureId` is a check, not part of it (with or without it,
-  // the same commit).
-  const { holdId: _id, featureId: claimed, ...identity } = commit;
+  // The body a retry must repeat: `featureId` and `ledgerId` are checks, not part of it (with or
+  // without them, the same commit).
+  const { holdId: _id, featureId: claimed, ledgerId: claimedLedger, ...identity } = commit;
   return {
     commit,
     hash: canonicalHash(identity),
@@ -137,6 +137,18 @@ export function parseCreditCommit(input: unknown) {
           "CreditCommit",
           "featureId",
           `is ${JSON.stringify(claimed)}, but the hold is of feature ${JSON.stringify(holdFeatureId)}: nothing committed`,
+        );
+    },
+    /**
+     * Refuses the commit (`invalid_input` naming `ledgerId`) when it names another ledger than
+     * the hold's: call it before anything else, whatever the hold's state.
+     */
+    assertHoldLedger: (holdLedgerId: string): void => {
+      if (claimedLedger !== undefined && claimedLedger !== holdLedgerId)
+        throw LatchValidationError.at(
+          "CreditCommit",
+          "ledgerId",
+          `is ${JSON.stringify(claimedLedger)}, but the hold is on ledger ${JSON.stringify(holdLedgerId)}: nothing committed`,
         );
     },
   };

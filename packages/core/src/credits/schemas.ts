@@ -259,6 +259,14 @@ export const CreditCommitSchema = z.strictObject({
    * part of the commit's body: a retry with or without it is the same commit.
    */
   featureId: CreditIdSchema.optional(),
+  /**
+   * The ledger the caller believes the hold is on (optional), a check like `featureId`: when
+   * given and it is not the hold's ledger, the commit is refused (`invalid_input` naming
+   * `ledgerId`), whatever the hold's state, and burns nothing, so a caller's link to a hold
+   * (e.g. a `Hold` rebuilt with another `account`) is never taken for another ledger's. Not
+   * part of the commit's body: a retry with or without it is the same commit.
+   */
+  ledgerId: CreditIdSchema.optional(),
   eventId: EventId,
   /**
    * The actual amount, a decimal string; charged in full, even above the hold. Negative (a

@@ -35,8 +35,12 @@ export interface CreditBurns {
    * Refuses a granted credit hold of another ledger than every ledger the call burns
    * (`invalid_input` naming `path`): committing it (as `settle()` or the call's later burn
    * does) would burn the call in that ledger too, on top of its routes — twice, and in another
-   * customer's ledger. A call that routes nowhere (no route) is not checked: the hold's commit
-   * is then its only burn. A route function that throws is left to the burn to report.
+   * customer's ledger. A call that routes nowhere (no route) is not checked here: the hold's
+   * commit (and the hold's own route, the same usage event: see `burn`) is then its only burn.
+   * Nor is `hold.account` compared with the ledger the hold really is on (this reads no ledger):
+   * `settle()` and the call's later burn commit the hold naming that ledger (`commitHold`'s
+   * `ledgerId`), and the hold's own route burns only once the ledger checked it (see `burn`). A route
+   * function that throws is left to the burn to report.
    */
   assertHoldLedger(obs: UsageObservation, hold: { account: string }, where: string, path: string): void;
   /**
@@ -52,6 +56,25 @@ export interface CreditBurns {
    * `record` is there; a money feature in another currency throws `currency_mismatch` after the
    * other routes burned. Store errors throw. With `resolveHold`, first commits the credit hold
    * the observation links (see `commitLinkedHold`).
+   *
+   * A linked credit hold whose ledger and feature (`correlation.holdLedgerId`,
+   * `holdFeatureId`) are none of the call's routes (a hold-only feature) is a route of its
+   * own (see `holdRoute`) — but only in a burn where the ledger checked the link first: with
+   * `resolveHold` (ingest worker, spool replay, `rerateUnpriced()`, `reconcileCredits()`,
+   * `settle()` of a hold the stored call does not link), of version 1, and once the hold's
+   * commit (naming `holdLedgerId` and `holdFeatureId`) committed, or was answered
+   * `hold_already_resolved` (voided) or `idempotency_conflict` (committed with another body):
+   * the memory and Postgres ledgers check the claimed feature and ledger before the hold's
+   * state, so both confirm the link. A purged or unknown hold (`invalid_input` naming `holdId`)
+   * cannot be checked: the route burns as linked (what burns a call whose hold expired past
+   * retention before it was priced). The route burns the usage event keyed by the call's
+   * `eventId`, the event the hold's commit records (same amount, time, version 1), so the ledger
+   * burns it once whichever comes first, also when the hold was voided first. Never in a
+   * caller's own `record()` burn (no `resolveHold`: there `settle()`'s commit burns the feature,
+   * checked by the ledger), nor in a correction's (version 2+: hold commits are version 1
+   * only, so nothing checks the link; a correction does not reach a hold-only feature, which
+   * keeps version 1's amount). An observation an older release linked has no `holdLedgerId`:
+   * its hold's commit stays the only burn of such a feature.
    */
   burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold?: boolean): Promise<void>;
   /**
@@ -105,9 +128,18 @@ interface UnresolvedHold {
   holdId: string;
   /** The hold's feature (`correlation.holdFeatureId`). */
   featureId: string;
-  /** Whether a route burns `featureId` (else the failed commit was its only burn: not burned). */
+  /**
+   * Whether `featureId` is burned on the hold's ledger anyway: a route, or the hold's own route
+   * (`holdLedgerId` known); else (an older release's observation) the failed commit was its only
+   * burn: not burned.
+   */
   routed: boolean;
   error: unknown;
+  /**
+   * The link names another ledger (`ledgerId`) or feature (`featureId`) than the real hold's
+   * (the ledger refused the commit naming it): the hold's own route does not burn.
+   */
+  mislinked?: "ledgerId" | "featureId";
 }
 
 /** What committing a linked hold left for the rest of the burn. */
@@ -119,6 +151,15 @@ interface LinkedHoldOutcome {
    * routes burned.
    */
   unresolved?: UnresolvedHold;
+  /**
+   * The ledger confirmed (or cannot check) that the link names the hold's own ledger and
+   * feature, in this burn: the hold's own route may burn (see `burn`). Set when the commit (with
+   * the `ledgerId` claim) committed, or was answered `hold_already_resolved` or
+   * `idempotency_conflict` (both after the ledger's feature and ledger checks: memory and
+   * Postgres ledgers; the testkit suite refuses a wrong claim whatever the hold's state), or
+   * `invalid_input` naming `holdId` (purged or unknown: cannot be checked).
+   */
+  holdRoute?: true;
 }
 
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
@@ -144,6 +185,21 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     return Array.isArray(routed) ? routed : [routed as CreditRoute];
   }
 
+  /**
+   * The route a linked credit hold adds (see `burn`): its ledger and feature when the
+   * observation names both (`holdLedgerId`, set since this release by `record(input, { hold })`)
+   * and no route of the call burns that feature on that ledger; `undefined` otherwise (a quota
+   * hold, no hold, an older release's link, or a routed feature).
+   */
+  function holdRoute(obs: UsageObservation, routes: readonly CreditRoute[]): CreditRoute | undefined {
+    const c = obs.correlation;
+    if (c?.holdId === undefined || c.holdFeatureId === undefined || c.holdLedgerId === undefined)
+      return undefined;
+    const { holdLedgerId: ledgerId, holdFeatureId: featureId } = c;
+    if (routes.some((r) => r.ledgerId === ledgerId && r.featureId === featureId)) return undefined;
+    return { ledgerId, featureId };
+  }
+
   function routesFeature(obs: UsageObservation, featureId: string, ledgerId?: string): boolean {
     try {
       return routesOf(obs).some(
@@ -167,12 +223,16 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * through the route). Nothing is committed while the feature counts nothing of the call (a
    * money feature before it is rated: the burn of the rated record commits it). A hold that
    * cannot be committed holds nothing any more, so the burn goes on through the routes and
-   * nothing is lost or doubled; it is never retried:
+   * nothing is lost or doubled; it is never retried. "Routed" below means a route burns the
+   * hold's feature on the hold's ledger — always so when the observation names that ledger
+   * (`holdLedgerId`): a hold-only feature is then burned there by the hold's own route (see
+   * `burn`); for an older release's observation (no `holdLedgerId`), a route of the feature on
+   * any ledger:
    * - voided (`hold_already_resolved`): released on purpose (`settle()` of an unpriced call of
    *   a routed feature, of a failed call, or of a call recorded under another hold): not
-   *   reported when a route burns the hold's feature (the route's burn counts the call there);
-   *   reported (`credit_hold_unresolved`) for a hold-only feature (held, not routed), whose
-   *   commit was the call's only burn of it: that feature is not burned for the call;
+   *   reported when routed (the route's burn counts the call there); reported
+   *   (`credit_hold_unresolved`) for a hold-only feature of an older release's observation,
+   *   whose commit was the call's only burn of it: that feature is not burned for the call;
    * - purged or unknown (`invalid_input` naming `holdId`: it resolved, or expired, longer ago
    *   than the ledger's hold retention): reported (`credit_hold_unresolved`, the error as
    *   `cause`) when this burn is the call's first on the hold's feature; when a route of that
@@ -183,7 +243,20 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    * - of another feature than `holdFeatureId` (`invalid_input` naming `featureId`: the Hold
    *   passed to `record(input, { hold })` was changed after `reserve()`, e.g. rebuilt with the
    *   default feature): the amount counted for `holdFeatureId` is never committed to it; the
-   *   hold stays held until its TTL (or a void); reported at every delivery.
+   *   hold stays held until its TTL (or a void); reported at every delivery. The link is
+   *   wrong, so the hold's own route does not burn `holdFeatureId` either (see `burn`);
+   * - on another ledger than `holdLedgerId` (`invalid_input` naming `ledgerId`: the commit
+   *   names the link's ledger; the Hold's `account` was changed, e.g. rebuilt wrongly from
+   *   stored fields): the hold is committed where it really is (the same commit without that
+   *   claim: what it counts is right for the hold's feature), the hold's own route does not
+   *   burn the claimed ledger (else the call would burn on both), and it is reported at every
+   *   delivery. Both checks run whatever the hold's state (voided, committed): the link is
+   *   checked as long as the ledger knows the hold. A purged or unknown hold cannot be checked:
+   *   the hold's own route then burns on `holdLedgerId` as linked (a wrongly rebuilt Hold whose
+   *   hold was purged before the call's first later burn burns the claimed ledger; its real
+   *   ledger's hold expired uncommitted, so the call still burns once). The outcome says
+   *   whether the hold's own route may burn (`holdRoute`); a burn without `resolveHold` or of
+   *   version 2+ never checks, so it never burns that route.
    * A call rated in another currency than the hold's money feature burns nothing there: the
    * hold is voided (as `settle()` does) and the mismatch thrown after the routes, as for a
    * route. A ledger error throws, as a route's does (the burn is retried later: spool,
@@ -211,13 +284,16 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       return { mismatch: error };
     }
     if (amount === undefined) return {};
-    try {
-      await withRetry(
+    const holdLedgerId = obs.correlation?.holdLedgerId;
+    const commit = (claimLedger: boolean) =>
+      withRetry(
         () =>
           ledger.commitHold({
             holdId,
-            // Refused by the ledger when the hold is of another feature (see above).
+            // Refused by the ledger when the hold is of another feature or on another ledger
+            // than the link says (see above).
             featureId,
+            ...(claimLedger && holdLedgerId !== undefined ? { ledgerId: holdLedgerId } : {}),
             eventId: obs.eventId,
             amount,
             at: obs.timing.completedAt,
@@ -225,16 +301,38 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
+    try {
+      await commit(true);
+      return { holdRoute: true };
     } catch (error) {
       if (!holdStands(error)) throw error;
+      // The link does not match the real hold: its own route must not burn what it claims.
+      if (namesField(error, "featureId"))
+        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "featureId" } };
+      if (holdLedgerId !== undefined && namesField(error, "ledgerId")) {
+        // The hold is real and of this feature: committed where it is, as before the link.
+        try {
+          await commit(false);
+        } catch (again) {
+          if (!holdStands(again)) throw again;
+        }
+        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "ledgerId" } };
+      }
       // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
-      // holds nothing: when a route burns its feature, nothing is lost. A hold-only feature's
-      // only burn was this commit, so that feature goes unburned for the call: reported.
-      if (isCode(error, "hold_already_resolved") && routesFeature(obs, featureId)) return {};
-      return { unresolved: { holdId, featureId, routed: routesFeature(obs, featureId), error } };
+      // holds nothing: when a route burns its feature on its ledger, nothing is lost. With the
+      // hold's ledger known, the burn's hold route burns a hold-only feature there (see `burn`);
+      // for an older release's observation, a hold-only feature's only burn was this commit,
+      // so that feature goes unburned for the call: reported.
+      // The ledger checks the claimed feature and ledger before the hold's state, so a voided
+      // or differently committed hold confirms the link; a purged or unknown one cannot be
+      // checked (its hold route burns as linked: what restores a hold that expired past
+      // retention before the call was priced).
+      const routed = obs.correlation?.holdLedgerId !== undefined || routesFeature(obs, featureId);
+      if (isCode(error, "hold_already_resolved") && routed) return { holdRoute: true };
+      const checked = isCode(error, "idempotency_conflict") || namesField(error, "holdId");
+      return { unresolved: { holdId, featureId, routed, error }, ...(checked ? { holdRoute: true } : {}) };
     }
-    return {};
   }
 
   /**
@@ -246,6 +344,19 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    */
   function reportUnresolved(eventId: string, hold: UnresolvedHold, burnedBefore: boolean): void {
     if (burnedBefore && namesField(hold.error, "holdId")) return;
+    if (hold.mislinked !== undefined) {
+      const claimed =
+        hold.mislinked === "featureId"
+          ? `the held feature ${JSON.stringify(hold.featureId)} (correlation.holdFeatureId) is not the hold's: nothing committed, the hold stays held until its TTL`
+          : `the ledger it links (correlation.holdLedgerId) is not the hold's ledger: the hold is committed on its own ledger`;
+      warn({
+        code: "credit_hold_unresolved",
+        message: `the credit hold ${hold.holdId} of ${eventId} does not match its link (${(hold.error as Error).message}): ${claimed}; the linked ${hold.mislinked} is not burned for this call (the Hold passed to record() was changed after reserve())`,
+        eventId,
+        cause: hold.error,
+      });
+      return;
+    }
     warn({
       code: "credit_hold_unresolved",
       message: `the credit hold ${hold.holdId} of ${eventId} cannot be committed (${(hold.error as Error).message}); ${hold.routed ? "the call burns through its routes" : `the held feature ${JSON.stringify(hold.featureId)} is not among the call's routes, so it is not burned for this call here`}`,
@@ -257,11 +368,18 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
   async function burn(obs: UsageObservation, record?: RatedUsageRecord, resolveHold = false): Promise<void> {
     if (credits === undefined) return;
     const ledger: CreditLedger = credits.ledger;
-    const linked = resolveHold ? await commitLinkedHold(obs, record) : {};
+    const linked: LinkedHoldOutcome = resolveHold ? await commitLinkedHold(obs, record) : {};
     // A money feature in another currency: thrown once the other routes burned.
     let mismatch: unknown = linked.mismatch;
     let burnedBefore = false; // a route of the linked hold's feature had burned this call already
-    for (const route of routesOf(obs)) {
+    const routes = routesOf(obs);
+    // A hold-only feature burns on the hold's ledger: the event its hold's commit records. Only
+    // once the ledger confirmed the link in this burn (`resolveHold`, version 1: see
+    // `commitLinkedHold`); never in a caller's own record() burn (settle()'s commit burns it)
+    // nor a correction's (nothing confirms the link: it keeps version 1's amount).
+    const held = linked.holdRoute === true ? holdRoute(obs, routes) : undefined;
+    const holdLedgerId = obs.correlation?.holdLedgerId;
+    for (const route of held === undefined ? routes : [...routes, held]) {
       const counted = await feature(route.featureId);
       let amount: string | undefined;
       try {
@@ -283,7 +401,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
-      if (route.featureId === obs.correlation?.holdFeatureId && burned.status !== "recorded")
+      if (
+        route.featureId === obs.correlation?.holdFeatureId &&
+        (holdLedgerId === undefined || route.ledgerId === holdLedgerId) &&
+        burned.status !== "recorded"
+      )
         burnedBefore = true;
     }
     if (linked.unresolved !== undefined) reportUnresolved(obs.eventId, linked.unresolved, burnedBefore);
@@ -297,7 +419,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
     resolveHold = false,
   ): Promise<void> {
     try {
-      await burn(obs, result.status === "rated" ? result.record : undefined, resolveHold);
+      // A rated call burns what its stored record counts: a redelivery of version 1 that finds
+      // a correction stored burns the correction's meters, not its own (a quantity feature
+      // counts the observation's meters at the record's version).
+      if (result.status === "rated") await burn(result.record.observation, result.record, resolveHold);
+      else await burn(obs, undefined, resolveHold);
     } catch (error) {
       if (!mayPassLater(error)) return reportUnfixable(warn, obs.eventId, error);
       warn({

@@ -33,7 +33,16 @@ export interface CreditHolds {
    * (not one of the call's routes): `rerateUnpriced()` commits it once the call is priced. A
    * `hold` whose `featureId` is not its hold's feature in the ledger (changed after `reserve()`)
    * throws `invalid_input` naming `hold.featureId` and commits nothing (the ledger checks it:
-   * `commitHold`'s `featureId`). A ledger error is reported and answers `{ settled: false }`.
+   * `commitHold`'s `featureId`). The commit also names `hold.account` (`commitHold`'s
+   * `ledgerId`): a `hold` whose `account` was changed is committed on its real ledger instead,
+   * and `credit_hold_unresolved` reported. The commit is what burns a hold-only feature (one
+   * none of the call's routes burns on the hold's ledger) for a call `record()` rated inline:
+   * the caller's own `record()` burn does not (see `CreditBurns.burn`). A call recorded under
+   * another credit hold of this feature (a handler re-run after a crash between record and
+   * settle: the stored call keeps the first run's hold) voids this hold, whatever its result,
+   * and, rated, gets the stored call's burn, which commits the hold it links: the call is
+   * burned once, on that hold's ledger. A ledger error is reported and answers
+   * `{ settled: false }`.
    */
   settle(
     hold: Extract<CreditHold, { granted: true }>,
@@ -96,6 +105,22 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
       const record = result.status === "rated" ? result.record : undefined;
       const obs = record?.observation ?? (result as { observation: UsageObservation }).observation;
       burns.assertHoldLedger(obs, hold, "settle", "hold.account");
+      // The call was stored under another credit hold of this feature (a handler re-run after a
+      // crash between record and settle: `record()` answered the stored call, a duplicate). The
+      // call's burn commits the hold it links (see `commitLinkedHold`); committing this one too
+      // would burn the call again, on this hold's ledger when it is another. Released instead,
+      // and a rated call gets that burn now (the crashed run never settled the linked hold; the
+      // burn is idempotent, so a later worker or reconcileCredits() adds nothing).
+      const linkedHold = obs.correlation?.holdId;
+      if (
+        linkedHold !== undefined &&
+        linkedHold !== hold.holdId &&
+        obs.correlation?.holdFeatureId === hold.featureId
+      ) {
+        await withRetry(() => ledger.voidHold(hold.holdId), retry);
+        if (record !== undefined) await burns.burnStored(record);
+        return { settled: true };
+      }
       const feature = await burns.feature(hold.featureId);
       let amount: string | undefined;
       let mismatchError: unknown;
@@ -148,8 +173,8 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         await withRetry(() => ledger.voidHold(hold.holdId), retry);
         return { settled: true };
       }
-      try {
-        await withRetry(
+      const commit = (claimLedger: boolean) =>
+        withRetry(
           () =>
             ledger.commitHold({
               holdId: hold.holdId,
@@ -157,6 +182,8 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
               // tampered with, or rebuilt with another featureId): `amount` is what
               // `hold.featureId` counts, which must never be committed to a hold of another.
               featureId: hold.featureId,
+              // And when it is on another ledger than `hold.account` (see below).
+              ...(claimLedger ? { ledgerId: hold.account } : {}),
               eventId: obs.eventId,
               amount,
               at: obs.timing.completedAt,
@@ -164,6 +191,22 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
             }),
           retry,
         );
+      try {
+        try {
+          await commit(true);
+        } catch (error) {
+          if (!namesField(error, "ledgerId")) throw error;
+          // A Hold whose `account` was changed after `reserve()`: the hold is real and of this
+          // feature, so it is committed where it really is (as without the claim), once. The
+          // call's later burn does not burn the claimed ledger either (see `commitLinkedHold`).
+          await commit(false);
+          warn({
+            code: "credit_hold_unresolved",
+            message: `credit hold ${hold.holdId} is not on ledger ${JSON.stringify(hold.account)} (hold.account was changed after reserve()): committed on its own ledger; ${JSON.stringify(hold.account)} is not burned for this call by the hold`,
+            eventId: obs.eventId,
+            cause: error,
+          });
+        }
       } catch (error) {
         if (!namesField(error, "featureId")) throw error;
         throw new LatchValidationError({

@@ -9,18 +9,21 @@ import { isCallerFault, type RetryPolicy, withRetry } from "./retry.js";
 /** The change-log consumer `reconcileQuota` walks. */
 export const QUOTA_CURSOR = "latch:quota";
 
-/** The hold `record(input, { hold })` links: a quota hold's id, or a credit hold's id and feature. */
+/** The hold `record(input, { hold })` links: a quota hold's id, or a credit hold's id, feature and ledger. */
 export interface HoldLink {
   holdId: string;
   /** A credit hold's feature (`correlation.holdFeatureId`); absent for a quota hold. */
   featureId?: string;
+  /** A credit hold's ledger, its `account` (`correlation.holdLedgerId`); absent for a quota hold. */
+  ledgerId?: string;
 }
 
 /**
  * The observation with its hold linked (`correlation.holdId`, and for a credit hold
- * `correlation.holdFeatureId`), so that the stored record names the hold it must be committed
- * against. A caller-given `correlation.holdId` or `holdFeatureId` that names another hold or
- * feature, or any hold when `record()` was given none, is `invalid_input`: `reconcileQuota` and
+ * `correlation.holdFeatureId` and `holdLedgerId`), so that the stored record names the hold it
+ * must be committed against, and the ledger its hold-only feature burns on. A caller-given
+ * `correlation.holdId`, `holdFeatureId` or `holdLedgerId` that names another hold, feature or
+ * ledger, or any hold when `record()` was given none, is `invalid_input`: `reconcileQuota` and
  * a later credit burn commit the hold a record names, whatever its account, so only a hold the
  * caller holds may be named. The link is part of the observation (and its idempotency hash):
  * the same call recorded again with the same hold is the same observation.
@@ -28,11 +31,13 @@ export interface HoldLink {
 export function linkHold(observation: UsageObservation, link: HoldLink | undefined): UsageObservation {
   const existing = observation.correlation?.holdId;
   const existingFeature = observation.correlation?.holdFeatureId;
+  const existingLedger = observation.correlation?.holdLedgerId;
   if (link === undefined) {
-    if (existing === undefined && existingFeature === undefined) return observation;
+    if (existing === undefined && existingFeature === undefined && existingLedger === undefined)
+      return observation;
     throw LatchValidationError.at(
       "record",
-      `observation.correlation.${existing === undefined ? "holdFeatureId" : "holdId"}`,
+      `observation.correlation.${existing !== undefined ? "holdId" : existingFeature !== undefined ? "holdFeatureId" : "holdLedgerId"}`,
       "is set by record(input, { hold }): pass the granted hold instead",
     );
   }
@@ -50,11 +55,20 @@ export function linkHold(observation: UsageObservation, link: HoldLink | undefin
       "names another feature than options.hold (a credit hold of that feature)",
     );
   }
-  if (existing === link.holdId && existingFeature === link.featureId) return observation;
+  if (existingLedger !== undefined && existingLedger !== link.ledgerId) {
+    throw LatchValidationError.at(
+      "record",
+      "observation.correlation.holdLedgerId",
+      "names another ledger than options.hold (a credit hold of that ledger)",
+    );
+  }
+  if (existing === link.holdId && existingFeature === link.featureId && existingLedger === link.ledgerId)
+    return observation;
   const correlation = {
     ...observation.correlation,
     holdId: link.holdId,
     ...(link.featureId === undefined ? {} : { holdFeatureId: link.featureId }),
+    ...(link.ledgerId === undefined ? {} : { holdLedgerId: link.ledgerId }),
   };
   return parseObservation({ ...observation, correlation });
 }

@@ -39,13 +39,14 @@ export function createRecordEntry({
     let obs: UsageObservation;
     try {
       const hold = options?.hold;
-      // A granted hold is linked: a quota hold by its id, a credit hold with its feature (the
-      // later burn of a call not rated yet commits it with what that feature counts).
+      // A granted hold is linked: a quota hold by its id, a credit hold with its feature and
+      // ledger (the later burn of a call not rated yet commits it with what that feature
+      // counts; a feature no route burns is burned on that ledger, see `CreditBurns.burn`).
       const link: HoldLink | undefined =
         hold === undefined || !hold.granted
           ? undefined
           : hold.kind === "credits"
-            ? { holdId: hold.holdId, featureId: hold.featureId }
+            ? { holdId: hold.holdId, featureId: hold.featureId, ledgerId: hold.account }
             : { holdId: hold.holdId };
       obs = linkHold(toObservation(input), link);
       if (hold?.kind === "credits" && hold.granted)

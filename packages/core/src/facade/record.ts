@@ -57,13 +57,33 @@ export interface Recorder {
 
 export { priceRequestOf } from "./rating-step.js";
 
-/** Two recordings of one call that differ only in the hold they name (and a credit hold's feature). */
+/**
+ * Two recordings of one call that differ only in the hold they name (and a credit hold's
+ * feature and ledger), or, under one hold, only in that one of them names the hold's ledger
+ * (`holdLedgerId`) and the other does not: the same call linked by an older release and by
+ * this one (a retry across a rolling deploy, a message or spool entry of the older release).
+ */
 function sameCallOtherHold(stored: UsageObservation, incoming: UsageObservation): boolean {
   const holdA = stored.correlation?.holdId;
   const holdB = incoming.correlation?.holdId;
-  if (holdA === undefined || holdB === undefined || holdA === holdB) return false;
+  if (holdA === undefined || holdB === undefined) return false;
+  if (holdA === holdB) {
+    const ledgerA = stored.correlation?.holdLedgerId;
+    const ledgerB = incoming.correlation?.holdLedgerId;
+    if ((ledgerA === undefined) === (ledgerB === undefined)) return false; // both or neither
+    const strip = (o: UsageObservation) => {
+      const { holdLedgerId: _ledger, ...correlation } = o.correlation ?? {};
+      return canonicalJson({ ...o, correlation });
+    };
+    return strip(stored) === strip(incoming);
+  }
   const strip = (o: UsageObservation) => {
-    const { holdId: _hold, holdFeatureId: _feature, ...correlation } = o.correlation ?? {};
+    const {
+      holdId: _hold,
+      holdFeatureId: _feature,
+      holdLedgerId: _ledger,
+      ...correlation
+    } = o.correlation ?? {};
     return canonicalJson({ ...o, correlation });
   };
   return strip(stored) === strip(incoming);
@@ -161,7 +181,9 @@ export function createRecorder(deps: RecorderDeps): Recorder {
       if (isCode(error, "idempotency_conflict")) {
         // The same call recorded before under another hold (a handler re-run after a crash
         // between record and settle): a duplicate. The stored call keeps its hold, and
-        // settle() voids the new one (see settle), so the call is charged once.
+        // settle() voids the new one (see settle), so the call is charged once. Likewise the
+        // same call under the same hold linked by an older release (no holdLedgerId) and this
+        // one: the stored link stands, and its burn is the one the stored call gets.
         const stored = await withRetry(() => observations.get(obs.eventId), retry);
         if (stored !== undefined && sameCallOtherHold(stored, obs)) return record(stored, mayspool);
         throw error;

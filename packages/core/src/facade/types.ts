@@ -142,7 +142,12 @@ export interface CreditRoute {
  * eventId (so retries, spool replays and re-rating never burn twice), of the amount the
  * feature counts (`creditUsageOf`: meters for a quantity feature, the rated total for a money
  * feature, which therefore burns once the call is rated). `correct()` records the corrected
- * amount as the event's next version, which replaces the burn (up or down).
+ * amount as the event's next version, which replaces the burn (up or down). A call recorded
+ * with a credit hold (`record(input, { hold })`) of a feature no route burns on the hold's
+ * ledger (a hold-only feature) burns that feature there too, like a route, in the call's later
+ * burn once the ledger checked the hold's link: the same usage event as the hold's commit (so
+ * once), also when the hold was voided or purged first; not replaced by a correction (see
+ * `correlation.holdLedgerId`).
  *
  * @example
  * const latch = createLatch({ observations, rated, pricing,
@@ -171,7 +176,10 @@ export interface LatchCreditsConfig {
    * `record(input, { hold })` and the call's later burn (ingest worker, spool replay,
    * `rerateUnpriced()`, `reconcileCredits()`) commits it, so the call never counts as both held
    * and burned; recorded without it, the hold is released only at its TTL
-   * (`credit_hold_unresolved`). Default false.
+   * (`credit_hold_unresolved`). A hold of a feature none of the call's routes burns on the
+   * hold's ledger (e.g. a `usd` hold on calls routed to `tokens`) is burned on that ledger by
+   * the call's later burn as if it were a route, once the ledger checked the hold's link
+   * (`correlation.holdLedgerId`). Default false.
    */
   enforce?: boolean;
 }
@@ -299,11 +307,14 @@ export interface Latch {
   /**
    * Record what a call consumed: stored raw first, then priced. Fails open (see RecordResult).
    * Pass the call's granted `hold` so the stored observation names it (`correlation.holdId`,
-   * and a credit hold's feature `correlation.holdFeatureId`): `reconcileQuota()` can then commit
+   * and a credit hold's feature and ledger, `correlation.holdFeatureId` and `holdLedgerId`,
+   * its `account`): `reconcileQuota()` can then commit
    * a quota hold if the settle is lost, and the later burn of a credit hold's call (an ingest
-   * worker, the spool replay, `rerateUnpriced()`, `reconcileCredits()`) commits the hold. The
-   * link is part of the observation: a retry with the same hold is a duplicate; an observation
-   * naming a hold itself, or another hold or feature than `hold`'s, is `invalid_input`, and so
+   * worker, the spool replay, `rerateUnpriced()`, `reconcileCredits()`) commits the hold (and
+   * burns a hold-only feature on the hold's ledger). The link is part of the observation: a
+   * retry with the same hold is a duplicate (also when only one of the two, recorded by an
+   * older release, lacks `holdLedgerId`: the stored one stands); an observation naming a hold
+   * itself, or another hold, feature or ledger than `hold`'s, is `invalid_input`, and so
    * is a credit hold whose `account` is none of the ledgers the call burns (`credits.route`):
    * committing it would burn the call there too (`options.hold.account`; `settle()` refuses it
    * the same way, naming `hold.account`).

@@ -364,9 +364,10 @@ export class MemoryCreditLedger implements CreditLedger {
 
   async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
     signal?.throwIfAborted();
-    const { commit, hash, usage, assertHoldFeature } = parseCreditCommit(input);
+    const { commit, hash, usage, assertHoldFeature, assertHoldLedger } = parseCreditCommit(input);
     const hold = this.#hold(commit.holdId, "CreditCommit");
     assertHoldFeature(hold.featureId);
+    assertHoldLedger(hold.ledgerId);
     const state = this.#ledger(hold.ledgerId, "CreditCommit");
     const done = (r: CreditUsageResult): CreditCommitResult => {
       if (r.status === "denied") throw new Error("a commit is never enforced");

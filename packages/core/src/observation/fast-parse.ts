@@ -68,6 +68,7 @@ const CORRELATION_KEYS = [
   "parentEventId",
   "holdId",
   "holdFeatureId",
+  "holdLedgerId",
 ] as const;
 const CORRELATION_SET: ReadonlySet<string> = new Set(CORRELATION_KEYS);
 const PROVIDER_KEYS = ["providerId"] as const;

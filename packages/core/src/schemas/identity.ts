@@ -70,6 +70,19 @@ export const CorrelationIdsSchema = z.strictObject({
    * what this feature counts of the call; the ledger has no way to read a hold's feature back.
    */
   holdFeatureId: Id.optional(),
+  /**
+   * The ledger of the credit hold `holdId` (the `account` `reserve()` held it on):
+   * `record(input, { hold })` sets it with `holdFeatureId` for a credit hold, never for a quota
+   * hold. When `(holdLedgerId, holdFeatureId)` is none of the call's routes (a hold-only
+   * feature), the call's later burn (worker, spool replay, `rerateUnpriced()`,
+   * `reconcileCredits()`) burns that feature on that ledger as well, as a usage event keyed by
+   * the call's `eventId` (the same event the hold's commit records, so it burns once), once the
+   * ledger checked the link in that burn: the feature is burned whether the hold was committed,
+   * voided or purged. Not by the caller's own `record()` burn (`settle()`'s commit burns it),
+   * nor replaced by a correction (version 1's amount stays). Absent on an observation an older release linked:
+   * its hold's commit stays the only burn of a hold-only feature.
+   */
+  holdLedgerId: Id.optional(),
 });
 export type CorrelationIds = z.output<typeof CorrelationIdsSchema>;
 

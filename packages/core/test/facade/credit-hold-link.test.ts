@@ -21,6 +21,7 @@ import {
   type MemoryCreditLedger,
   MemoryObservationStore,
   MemoryRatedRecordStore,
+  parseObservation,
   type RecordResult,
   type UsageObservation,
 } from "../../src/index.js";
@@ -141,7 +142,11 @@ describe("a money credit hold left open by settle() is committed by the call's l
     const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", holdId: "h-1" }));
     const result = await latch.record(call(1), { hold });
     expect(result.status).toBe("accepted");
-    expect(log.published.get("req-1:0:openai")?.correlation).toEqual({ holdId: "h-1", holdFeatureId: "usd" });
+    expect(log.published.get("req-1:0:openai")?.correlation).toEqual({
+      holdId: "h-1",
+      holdFeatureId: "usd",
+      holdLedgerId: "acme",
+    });
     expect(await latch.settle(hold, result)).toEqual({ settled: true });
     // Not rated yet: the hold stays (other reserves cannot spend it).
     expect(await canHold(ledger, "usd", "0.6")).toBe(false);
@@ -405,8 +410,10 @@ describe("a hold-only feature (held, none of the call's routes): its hold's comm
     expect(codes()).toEqual([]);
   });
 
-  it("voided before the call's later burn: the burn reports credit_hold_unresolved naming the hold", async () => {
-    // Before: the commit's hold_already_resolved was dropped silently, as for a routed feature.
+  it("voided before the call's later burn: the worker burns usd on the hold's ledger all the same, once", async () => {
+    // Before holdLedgerId: the commit's hold_already_resolved was reported (earlier still,
+    // dropped silently) and usd was never burned for the call (usage 0). An older release's
+    // observation still gets that report: see "observations of an older release" below.
     const ledger = await ledgerWithGrants();
     const { latch, work } = setup(ledger, { featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
@@ -414,17 +421,15 @@ describe("a hold-only feature (held, none of the call's routes): its hold's comm
     expect(result.status).toBe("accepted");
     expect(await latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
     expect((await work()).map((r) => r.status)).toEqual(["rated"]);
-    expect(warnings).toEqual([
-      expect.objectContaining({
-        code: "credit_hold_unresolved",
-        eventId: "req-1:0:openai",
-        message: expect.stringContaining(`credit hold ${hold.holdId} `),
-        cause: expect.objectContaining({ code: "hold_already_resolved" }),
-      }),
-    ]);
-    expect(warnings[0]?.message).toContain('the held feature "usd" is not among the call\'s routes');
-    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", balance: "1" });
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
     expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", burned: "1100" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
   });
 });
 
@@ -469,6 +474,17 @@ describe("record(input, { hold }) with a credit hold", () => {
     });
     await expect(latch.record(named({ holdFeatureId: "tokens" }), { hold })).rejects.toMatchObject({
       issues: [{ path: "observation.correlation.holdFeatureId" }],
+    });
+    await expect(latch.record(named({ holdLedgerId: "acme" }))).rejects.toMatchObject({
+      issues: [{ path: "observation.correlation.holdLedgerId" }],
+    });
+    await expect(latch.record(named({ holdLedgerId: "globex" }), { hold })).rejects.toMatchObject({
+      issues: [{ path: "observation.correlation.holdLedgerId" }],
+    });
+    // A quota hold links no ledger: one named with it is refused too.
+    const quotaLike = { ...hold, kind: "quota" as const, amount: 1 } as unknown as Hold;
+    await expect(latch.record(named({ holdLedgerId: "acme" }), { hold: quotaLike })).rejects.toMatchObject({
+      issues: [{ path: "observation.correlation.holdLedgerId" }],
     });
     // Naming exactly the hold passed is the same observation record() builds.
     const same = await latch.record(named({ holdId: hold.holdId, holdFeatureId: "usd" }), { hold });
@@ -664,6 +680,7 @@ describe("a credit Hold whose featureId is not its hold's feature (tampered, or 
     expect(log.published.get("req-1:0:openai")?.correlation).toEqual({
       holdId: hold.holdId,
       holdFeatureId: "tokens",
+      holdLedgerId: "acme",
     });
     // settle() with the real Hold leaves it open for the worker (a money hold, not rated yet).
     expect(await latch.settle(hold, result)).toEqual({ settled: true });
@@ -689,5 +706,329 @@ describe("a credit Hold whose featureId is not its hold's feature (tampered, or 
     expect(await canHold(ledger, "usd", "0.6")).toBe(false);
     await latch.settle(hold, { status: "failed" });
     expect(await canHold(ledger, "usd", "1")).toBe(true);
+  });
+});
+
+describe("a hold-only feature is burned on the hold's ledger (correlation.holdLedgerId), whatever became of its hold", () => {
+  // Routes burn tokens (credits.featureId); the hold is acme's usd (reserve names it). Before,
+  // the hold's commit was the call's only burn of usd: a hold voided or purged before it, or a
+  // correction after it, lost the call's usd.
+  const platformUsd = async (ledger: MemoryCreditLedger) =>
+    (await ledger.balance("platform", "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
+
+  it("record() links the hold's ledger with its id and feature", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    expect(log.published.get("req-1:0:openai")?.correlation).toEqual({
+      holdId: hold.holdId,
+      holdFeatureId: "usd",
+      holdLedgerId: "acme",
+    });
+  });
+
+  it("case 1: voided by settle(failed) after record() had stored the call: usd burned once, by record() itself", async () => {
+    // Before: usd usage 0 — record()'s burn left it to the hold's commit, the void released it,
+    // and reconcileCredits() reported credit_hold_unresolved without burning.
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("rated");
+    // The caller took the call for failed (its record() threw after the data landed).
+    expect(await latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
+    expect(await latch.reconcileCredits()).toEqual({ versions: 1 });
+    expect(await latch.reconcileCredits()).toEqual({ versions: 0 });
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100", burned: "1100" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true); // nothing left held
+    expect(codes()).toEqual([]);
+  });
+
+  it("case 2: expired and purged before the call was priced: rerateUnpriced() burns usd once (the purge reported)", async () => {
+    // Before: usd usage 0 — the commit met a purged hold (invalid_input naming holdId).
+    const ledger = await ledgerWithGrants(1_000);
+    const pricing = pricingOf([]);
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true, config: { pricing } });
+    const hold = granted(
+      await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd", ttlMs: 1_000 }),
+    );
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("unpriced");
+    expect(await latch.settle(hold, result)).toEqual({ settled: true }); // left open for the burn
+    now += 5_000;
+    expect((await ledger.purgeResolvedHolds()).purged).toBe(1);
+    pricing.add(gpt4o);
+    expect(await latch.rerateUnpriced()).toEqual({ rated: 1, stillUnpriced: 0 });
+    await latch.reconcileCredits();
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "credit_hold_unresolved",
+        eventId: "req-1:0:openai",
+        cause: expect.objectContaining({ code: "invalid_input" }),
+      }),
+    ]);
+    expect(warnings[0]?.message).toContain("the call burns through its routes");
+  });
+
+  it("case 3 (LIMIT): correct() does not reach the hold-only usd (keeps v1 on the hold's ledger), the routes take v2", async () => {
+    // A correction's burn (version 2+) has no hold route: hold commits are version 1 only, so
+    // nothing confirms the link (a Hold rebuilt with another account or featureId would burn
+    // what it claims). As before the hold route existed, usd keeps v1's 0.0035.
+    const ledger = await ledgerWithGrants();
+    const { latch } = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+    const v2 = await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    expect(v2.version).toBe(2);
+    expect(await latch.reconcileCredits()).toEqual({ versions: 2 });
+    expect(await feature(ledger, "usd")).toMatchObject({
+      usage: "0.0035",
+      burned: "0.0035",
+      balance: "0.9965",
+    });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "2100", balance: "7900" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("case 3 through the ingest log (LIMIT): the worker's burn commits the hold; a correction does not replace usd", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    await work(); // a redelivery of v1: burns the stored v2, which has no hold route
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", burned: "0.0035" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "2100" });
+    expect(codes()).toEqual([]);
+  });
+
+  it("case 4: two ledgers (acme tokens, platform usd), acme's usd hold voided: acme's usd still burned once", async () => {
+    // Before: silent, acme's usd never burned — platform's usd route counted the voided acme
+    // hold as routed.
+    const ledger = await ledgerWithGrants();
+    await addUsdLedger(ledger, "platform");
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "usd" },
+      ],
+    });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const result = await latch.record(call(1), { hold });
+    expect(result.status).toBe("rated");
+    expect(await latch.settle(hold, { status: "failed" })).toEqual({ settled: true });
+    expect(await latch.reconcileCredits()).toEqual({ versions: 1 });
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await platformUsd(ledger)).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+    expect(codes()).toEqual([]);
+  });
+
+  it("case 4 through the ingest log: the worker burns acme's usd even though settle(failed) voided the hold", async () => {
+    const ledger = await ledgerWithGrants();
+    await addUsdLedger(ledger, "platform");
+    const { latch, work } = setup(ledger, {
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "usd" },
+      ],
+    });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    await latch.settle(hold, { status: "failed" });
+    await work();
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await platformUsd(ledger)).toMatchObject({ usage: "0.0035" });
+    expect(codes()).toEqual([]);
+  });
+
+  it("a routed feature's hold is not burned twice: the route and the hold's ledger are the same burn", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger);
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5" }));
+    await latch.settle(hold, await latch.record(call(1), { hold }));
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", burned: "0.0035" });
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    await work();
+    await latch.reconcileCredits();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.006", burned: "0.006", balance: "0.994" });
+    expect(codes()).toEqual([]);
+  });
+});
+
+describe("a Hold whose link does not match its real hold (rebuilt wrongly, e.g. from stored fields after a restart)", () => {
+  // commitHold is keyed by holdId: the hold's commit burns the REAL ledger and feature, while the
+  // hold's own route (see burn) would burn the CLAIMED ones. The worker's commit names the
+  // claimed ledger (commitHold's ledgerId) and feature: refused, the hold route does not burn.
+  const ledgerUsd = async (ledger: MemoryCreditLedger, ledgerId: string) =>
+    (await ledger.balance(ledgerId, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
+  const mismatch = (path: string) =>
+    expect.objectContaining({
+      code: "credit_hold_unresolved",
+      eventId: "req-1:0:openai",
+      message: expect.stringContaining(path),
+      cause: expect.objectContaining({
+        code: "invalid_input",
+        issues: [expect.objectContaining({ path })],
+      }),
+    });
+
+  for (const [label, route] of [
+    ["no routes", () => undefined],
+    ["routes elsewhere (acme's tokens)", () => ({ ledgerId: "acme", featureId: "tokens" })],
+  ] as const)
+    it(`a rewritten account, ${label}: usd burned once on the real ledger (platform), nothing on the claimed one (acme), reported`, async () => {
+      // Before: platform's usd committed by the hold AND acme's usd burned by the hold route.
+      const ledger = await ledgerWithGrants();
+      await addUsdLedger(ledger, "platform");
+      const { latch, log, work } = setup(ledger, { route });
+      const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+      const rebuilt = { ...hold, account: "acme" };
+      const result = await latch.record(call(1), { hold: rebuilt });
+      expect(result.status).toBe("accepted");
+      expect(log.published.get("req-1:0:openai")?.correlation).toMatchObject({ holdLedgerId: "acme" });
+      expect(await latch.settle(rebuilt, result)).toEqual({ settled: true }); // left to the worker
+      expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+      expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(warnings).toEqual([mismatch("ledgerId")]);
+      // A redelivery (and a reconcile) burns nothing more.
+      await work();
+      await latch.reconcileCredits();
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
+      expect(await feature(ledger, "tokens")).toMatchObject({ usage: route() === undefined ? "0" : "1100" });
+      // The real hold was resolved by its commit: nothing is held on platform any more.
+      const probe = await ledger.reserve({
+        holdId: "probe",
+        ledgerId: "platform",
+        featureId: "usd",
+        amount: "0.9965",
+        ttlMs: 1_000,
+      });
+      expect(probe.granted).toBe(true);
+    });
+
+  it("a rewritten featureId of a hold-only feature (no routes): the claimed feature (tokens) is not burned, reported", async () => {
+    // Before: the hold route burned acme's tokens (1100) for a usd hold whose commit was refused.
+    const ledger = await ledgerWithGrants();
+    const { latch, work } = setup(ledger, { route: () => undefined });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const rebuilt = { ...hold, featureId: "tokens" };
+    const result = await latch.record(call(1), { hold: rebuilt });
+    expect(result.status).toBe("accepted");
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0", balance: "10000" });
+    expect(warnings).toEqual([mismatch("featureId")]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0", balance: "1" });
+    await work();
+    await latch.reconcileCredits();
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "0", balance: "10000" });
+    // The hold was not committed: still held until its TTL (or a void).
+    expect(await canHold(ledger, "usd", "0.6")).toBe(false);
+  });
+});
+
+describe("observations of an older release (no correlation.holdLedgerId)", () => {
+  /** Call 1 linked to `hold` as a release before holdLedgerId linked it. */
+  const older = (hold: { holdId: string; featureId: string }) =>
+    parseObservation({ ...call(1), correlation: { holdId: hold.holdId, holdFeatureId: hold.featureId } });
+
+  it("a worker burns one as before: a voided hold-only hold is reported, usd not burned", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    log.published.set("req-1:0:openai", older(hold)); // in flight from an older gateway
+    await latch.settle(hold, { status: "failed" });
+    expect((await work()).map((r) => r.status)).toEqual(["rated"]);
+    expect(codes()).toEqual(["credit_hold_unresolved"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+  });
+
+  it("a worker burns one as before: a committed hold burns usd once", async () => {
+    const ledger = await ledgerWithGrants();
+    const { latch, log, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    log.published.set("req-1:0:openai", older(hold));
+    await work();
+    await work();
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+    expect(await canHold(ledger, "usd", "0.9965")).toBe(true);
+    expect(codes()).toEqual([]);
+  });
+
+  it("a retry across releases (stored without holdLedgerId, retried with it, or the reverse) is a duplicate, not idempotency_conflict", async () => {
+    const ledger = await ledgerWithGrants();
+    // Stored by an older release; the same call recorded again by this one (inline).
+    const a = setup(ledger, { featureId: "tokens", inline: true });
+    const hold = granted(await a.latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await a.stores.observations.append(older(hold));
+    const again = await a.latch.record(call(1), { hold });
+    expect(again.status).toBe("rated");
+    // The stored call stands as stored (an older release's link): its burn is today's.
+    if (again.status === "rated")
+      expect(again.record.observation.correlation).toEqual({ holdId: hold.holdId, holdFeatureId: "usd" });
+    await a.latch.settle(hold, again);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.0035" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "1100" });
+
+    // Stored by this release (a worker); an older gateway's message of the same call redelivered.
+    const b = setup(ledger, { featureId: "tokens" });
+    const held = granted(await b.latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const call2 = { ...call(2) };
+    await b.latch.record(call2, { hold: held });
+    await b.work();
+    const oldMessage = parseObservation({
+      ...call2,
+      correlation: { holdId: held.holdId, holdFeatureId: "usd" },
+    });
+    b.log.published.set("old", oldMessage);
+    expect((await b.work()).map((r) => r.status)).toEqual(["rated", "rated"]);
+    expect(await feature(ledger, "usd")).toMatchObject({ usage: "0.007", balance: "0.993" });
+    expect(await feature(ledger, "tokens")).toMatchObject({ usage: "2200" });
+
+    // Another ledger on both sides is still a conflict.
+    const c = setup(ledger, { featureId: "tokens" });
+    await c.stores.observations.append(
+      parseObservation({
+        ...call(3),
+        correlation: { holdId: "h-3", holdFeatureId: "usd", holdLedgerId: "acme" },
+      }),
+    );
+    const worker = createIngestRecorder({
+      ...c.stores,
+      credits: { ledger, featureId: "tokens" },
+      clock: () => new Date(NOW),
+    });
+    await expect(
+      worker.record(
+        parseObservation({
+          ...call(3),
+          correlation: { holdId: "h-3", holdFeatureId: "usd", holdLedgerId: "globex" },
+        }),
+      ),
+    ).rejects.toMatchObject({ code: "idempotency_conflict" });
+    expect(codes()).toEqual([]);
   });
 });

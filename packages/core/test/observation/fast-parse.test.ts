@@ -135,7 +135,10 @@ const input = object(
   },
   {
     provider: mostly(object({ providerId: text }, {}), pick(undefined, null)),
-    correlation: object({}, { requestId: text, parentEventId: text, holdId: text, holdFeatureId: text }),
+    correlation: object(
+      {},
+      { requestId: text, parentEventId: text, holdId: text, holdFeatureId: text, holdLedgerId: text },
+    ),
     attributes,
   },
 );

@@ -189,6 +189,58 @@ export function holdCases(suite: CreditLedgerParts): void {
       expect(featureOf(await credits.balance(ledgerId, t("01-03")), other)).toMatchObject({ usage: "0" });
     });
 
+    it("a commit naming another ledger than the hold's is invalid_input naming ledgerId and burns nothing, whatever the hold's state; ledgerId is not part of the commit's body", async () => {
+      await grant("g", "100", { effectiveAt: since });
+      // Another ledger holding the same feature: the one a wrongly rebuilt Hold would name.
+      const other = uniqueId("other-ledger");
+      await credits.createLedger({ ledgerId: other, subject: { tenantId: other } });
+      await credits.grant({
+        grantId: `${other}:g`,
+        ledgerId: other,
+        featureId,
+        amount: "100",
+        effectiveAt: since,
+      });
+      const otherNow = async () => featureOf(await credits.balance(other, t("01-03")), featureId);
+      const nothingBurned = async (usage: string, balance: string) => {
+        expect(await balanceNow()).toMatchObject({ balance, usage });
+        expect(await otherNow()).toMatchObject({ balance: "100", usage: "0" });
+      };
+      // Granted: refused (another ledger, an unknown one), burning nothing in either ledger.
+      await reserve("a", "30");
+      await expectInvalidInput(commit("a", "e1", "20", { ledgerId: other }), "ledgerId");
+      await expectInvalidInput(commit("a", "e1", "20", { ledgerId: uniqueId("nope") }), "ledgerId");
+      await nothingBurned("0", "100");
+      // Still held: nothing resolved it.
+      expect(await reserve("probe", "71")).toMatchObject({ granted: false, available: "70" });
+      // Naming the hold's own ledger commits; a retry with or without it is the same commit.
+      const first = await commit("a", "e1", "20", { ledgerId });
+      expect(first).toEqual({
+        status: "committed",
+        holdId: hid("a"),
+        eventId: "e1",
+        burned: [{ grantId: gid("g"), amount: "20" }],
+        overage: "0",
+      });
+      expect(await commit("a", "e1", "20")).toEqual(first);
+      expect(await commit("a", "e1", "20", { ledgerId, featureId })).toEqual(first);
+      await expectLatchError(commit("a", "e1", "21", { ledgerId }), "idempotency_conflict");
+      // Committed: another ledger is still refused (not an idempotent answer), burning nothing.
+      await expectInvalidInput(commit("a", "e1", "20", { ledgerId: other }), "ledgerId");
+      // Committed without it: a retry naming the hold's ledger is the same commit too.
+      await reserve("b", "10");
+      const second = await commit("b", "e2", "5");
+      expect(await commit("b", "e2", "5", { ledgerId })).toEqual(second);
+      await expectInvalidInput(commit("b", "e2", "5", { ledgerId: other }), "ledgerId");
+      await nothingBurned("25", "75");
+      // Voided: refused naming ledgerId (not hold_already_resolved), burning nothing.
+      await reserve("c", "10");
+      await credits.voidHold(hid("c"));
+      await expectInvalidInput(commit("c", "e3", "5", { ledgerId: other }), "ledgerId");
+      await expectLatchError(commit("c", "e3", "5", { ledgerId }), "hold_already_resolved");
+      await nothingBurned("25", "75");
+    });
+
     it("N concurrent reserves never oversubscribe; granted count equals what the balance allows", async () => {
       await grant("g", "100.5", { effectiveAt: since });
       const results = await Promise.all(Array.from({ length: 200 }, (_, i) => reserve(`n${i}`, "3")));
