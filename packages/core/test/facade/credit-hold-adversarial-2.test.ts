@@ -1,0 +1,345 @@
+/**
+ * Adversarial review 2 of the hold-only credit feature burn and settle()'s re-run branch
+ * (200b4f4..ba5f2e2). Tests marked "DEFECT" state the correct behaviour and fail on purpose.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { createIngestRecorder, type ObservationStore } from "../../src/adapter.js";
+import { CreditCommitSchema } from "../../src/credits/schemas.js";
+import {
+  type CreditCommitInput,
+  type CreditCommitResult,
+  createLatch,
+  type Hold,
+  type IngestLog,
+  type LatchConfig,
+  type LatchWarning,
+  MemoryCreditLedger,
+  MemoryObservationStore,
+  MemoryRatedRecordStore,
+  type RecordResult,
+  type UsageObservation,
+} from "../../src/index.js";
+import { parseWith } from "../../src/schemas/parse.js";
+import { acmeLedger, call, NOW, pricingOf } from "./support/credit-fixtures.js";
+
+class MemoryLog implements IngestLog {
+  readonly published = new Map<string, UsageObservation>();
+  async publish(obs: UsageObservation) {
+    const duplicate = this.published.has(obs.eventId);
+    if (!duplicate) this.published.set(obs.eventId, obs);
+    return { duplicate };
+  }
+}
+
+let dir: string;
+let warnings: LatchWarning[];
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "latch-holdadv2-"));
+  warnings = [];
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function setup(
+  ledger: MemoryCreditLedger,
+  options: { featureId?: string; inline?: boolean; route?: NonNullable<LatchConfig["credits"]>["route"] } = {},
+) {
+  const stores = {
+    observations: new MemoryObservationStore() as ObservationStore,
+    rated: new MemoryRatedRecordStore(),
+    pricing: pricingOf(),
+  };
+  const credits = {
+    ledger,
+    featureId: options.featureId ?? "usd",
+    ...(options.route === undefined ? {} : { route: options.route }),
+  };
+  const log = new MemoryLog();
+  const onWarning = (w: LatchWarning) => warnings.push(w);
+  const latch = createLatch({
+    ...stores,
+    credits: { ...credits, enforce: true },
+    ...(options.inline === true ? {} : { ingest: log }),
+    clock: () => new Date(NOW),
+    spoolDir: join(dir, "spool"),
+    retry: { attempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+    onWarning,
+  });
+  const worker = createIngestRecorder({ ...stores, credits, clock: () => new Date(NOW), onWarning });
+  const work = async () => {
+    const results: RecordResult[] = [];
+    for (const obs of log.published.values()) results.push(await worker.record(obs));
+    return results;
+  };
+  return { latch, log, work, worker, stores };
+}
+
+async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: string) {
+  const balance = await ledger.balance(ledgerId, "2026-03-02T00:00:00Z");
+  return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
+}
+
+async function addLedger(ledger: MemoryCreditLedger, ledgerId: string): Promise<void> {
+  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
+  for (const [featureId, amount] of [
+    ["usd", "1"],
+    ["tokens", "10000"],
+  ] as const)
+    await ledger.grant({
+      grantId: `${ledgerId}-${featureId}`,
+      ledgerId,
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+}
+
+function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
+  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
+  return hold;
+}
+
+const codes = () => warnings.map((w) => w.code);
+
+/** Both route ledgers burn usd: a tokens hold on either passes assertHoldLedger, and tokens is hold-only. */
+const usdOnBoth: NonNullable<LatchConfig["credits"]>["route"] = () => [
+  { ledgerId: "acme", featureId: "usd" },
+  { ledgerId: "platform", featureId: "usd" },
+];
+
+describe("B1 (DEFECT): the handler re-run (A1) with a QUANTITY hold-only feature when record() does not see the stored call", () => {
+  // Run 1 reserves acme's tokens (hold-only: the routes burn usd), records, crashes before
+  // settle. Run 2 reserves platform's tokens and records the same call: with an ingest log
+  // the answer is `accepted` carrying run 2's observation (linking h2), so settle()'s re-run
+  // branch (which reads the stored link) never fires, and a quantity feature counts the call
+  // already: settle commits h2 on platform. The worker burns the stored call (run 1's message,
+  // linking h1): commits h1 on acme. 1,100 tokens held by the call, 2,200 burned.
+  it("ingest log: tokens burned once across acme and platform", async () => {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "platform");
+    const { latch, work } = setup(ledger, { route: usdOnBoth });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    expect((await latch.record(call(1), { hold: h1 })).status).toBe("accepted");
+    // crash: h1 never settled
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "5000", featureId: "tokens" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(again.status).toBe("accepted");
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    await work();
+    await latch.reconcileCredits();
+    const burned = [await usageOf(ledger, "acme", "tokens"), await usageOf(ledger, "platform", "tokens")];
+    expect(burned.filter((u) => u !== "0")).toEqual(["1100"]); // observed: ["1100", "1100"]
+  });
+
+  it("inline, the store down on the re-run (spooled): tokens burned once across acme and platform", async () => {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "platform");
+    const observations = new MemoryObservationStore();
+    const { latch } = setup(ledger, { inline: true, route: usdOnBoth });
+    void observations;
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    const first = await latch.record(call(1), { hold: h1 });
+    expect(first.status).toBe("rated");
+    // Run 2 cannot see the stored call (simulated: its result is the spooled answer of run 2's
+    // own observation, as record() returns when the store's append fails).
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "5000", featureId: "tokens" }));
+    const obs2 = {
+      ...(first.status === "rated" ? first.record.observation : ({} as UsageObservation)),
+      correlation: { holdId: h2.holdId, holdFeatureId: "tokens", holdLedgerId: "platform" },
+    } as UsageObservation;
+    expect(await latch.settle(h2, { status: "spooled", eventId: obs2.eventId, observation: obs2 })).toEqual({
+      settled: true,
+    });
+    await latch.reconcileCredits(); // the stored call's burn: commits h1
+    const burned = [await usageOf(ledger, "acme", "tokens"), await usageOf(ledger, "platform", "tokens")];
+    expect(burned.filter((u) => u !== "0")).toEqual(["1100"]); // observed: ["1100", "1100"]
+  });
+});
+
+describe("B2: settle()'s re-run branch (void + burnStored)", () => {
+  async function rerun() {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "platform");
+    const fixture = setup(ledger, {
+      inline: true,
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "tokens" },
+      ],
+    });
+    const { latch } = fixture;
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold: h1 });
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    return { ledger, ...fixture, h1, h2, again };
+  }
+  const usd = async (ledger: MemoryCreditLedger) => [
+    await usageOf(ledger, "acme", "usd"),
+    await usageOf(ledger, "platform", "usd"),
+  ];
+
+  it("settle() called twice (and then settle(failed)): settled each time, usd once on acme, both holds resolved", async () => {
+    const { ledger, latch, h2, again } = await rerun();
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    expect(await latch.settle(h2, { status: "failed" })).toEqual({ settled: true });
+    await latch.reconcileCredits();
+    expect(await usd(ledger)).toEqual(["0.0035", "0"]);
+    // nothing held any more on either ledger
+    for (const ledgerId of ["acme", "platform"])
+      expect(
+        await ledger.reserve({ holdId: `p-${ledgerId}`, ledgerId, featureId: "usd", amount: "0.9965", ttlMs: 1000 }),
+      ).toMatchObject({ granted: true });
+    expect(codes()).toEqual([]);
+  });
+
+  it("settle(failed) of the re-run: h2 voided; the stored call's usd burns only when reconcileCredits() runs (NOTE)", async () => {
+    const { ledger, latch, h2 } = await rerun();
+    expect(await latch.settle(h2, { status: "failed" })).toEqual({ settled: true });
+    expect(await usd(ledger)).toEqual(["0", "0"]); // h1 still held, usd unburned
+    await latch.reconcileCredits();
+    expect(await usd(ledger)).toEqual(["0.0035", "0"]);
+  });
+
+  it("the stored call's burn throws (ledger outage): settled:false; a retried settle() burns once", async () => {
+    const { ledger, latch, h2, again } = await rerun();
+    const recordUsage = ledger.recordUsage.bind(ledger);
+    let failures = 2; // = retry attempts
+    ledger.recordUsage = async (...args) => {
+      if (failures-- > 0) throw new Error("ledger down");
+      return recordUsage(...args);
+    };
+    expect(await latch.settle(h2, again)).toEqual({ settled: false });
+    expect(codes()).toContain("settle_failed");
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    await latch.reconcileCredits();
+    expect(await usd(ledger)).toEqual(["0.0035", "0"]);
+  });
+
+  it("a crash between the void and the stored call's burn: nothing lost once reconcileCredits() runs", async () => {
+    const { ledger, latch, h2 } = await rerun();
+    await ledger.voidHold(h2.holdId); // what settle() did before crashing
+    expect(await usd(ledger)).toEqual(["0", "0"]);
+    await latch.reconcileCredits();
+    expect(await usd(ledger)).toEqual(["0.0035", "0"]);
+  });
+
+  it("a re-run whose stored call links a credit hold of ANOTHER feature (tokens): settle(h2 usd) commits h2 normally, each feature once", async () => {
+    const ledger = await acmeLedger();
+    const { latch } = setup(ledger, { inline: true, route: () => [] });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    await latch.record(call(1), { hold: h1 });
+    const h2 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(again.status).toBe("rated");
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    await latch.reconcileCredits();
+    // The call is charged under both features it held: run 1's tokens and run 2's usd.
+    expect([await usageOf(ledger, "acme", "tokens"), await usageOf(ledger, "acme", "usd")]).toEqual([
+      "1100",
+      "0.0035",
+    ]);
+  });
+});
+
+describe("B3: a Hold whose holdId the ledger never knew (made up, or forged) with a route function routing the call nowhere", () => {
+  it("NOTE/DEFECT: reconcileCredits() burns the made-up hold's (account, feature) — any ledger — although settle() refused it", async () => {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "victim");
+    const { latch } = setup(ledger, { inline: true, route: () => undefined });
+    const forged = {
+      kind: "credits" as const,
+      granted: true as const,
+      holdId: "never-reserved",
+      account: "victim",
+      featureId: "usd",
+      amount: "0.5",
+      available: "1",
+    };
+    const result = await latch.record(call(1), { hold: forged });
+    expect(result.status).toBe("rated");
+    await expect(latch.settle(forged, result)).rejects.toMatchObject({ code: "invalid_input" });
+    expect(await usageOf(ledger, "victim", "usd")).toBe("0");
+    await latch.reconcileCredits();
+    // Before this change: nothing (the commit was the only burn). Now: victim's usd is burned.
+    expect(await usageOf(ledger, "victim", "usd")).toBe("0"); // observed: 0.0035
+  });
+});
+
+/** A third-party ledger that validates commitHold with its own strict schema of the previous release (no `ledgerId`). */
+class OlderStrictLedger extends MemoryCreditLedger {
+  namePath = false;
+  override async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
+    if ((input as { ledgerId?: string }).ledgerId !== undefined && this.namePath)
+      throw parseWith(CreditCommitSchema.omit({ ledgerId: true }).strict(), input, "CreditCommit") as never;
+    parseWith(CreditCommitSchema.omit({ ledgerId: true }).strict(), input, "CreditCommit");
+    return super.commitHold(input, signal);
+  }
+}
+
+async function olderLedger(): Promise<OlderStrictLedger> {
+  const ledger = new OlderStrictLedger({ clock: () => Date.parse(NOW) });
+  await ledger.createFeature({ featureId: "tokens", measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] } });
+  await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+  await addLedger(ledger, "acme");
+  return ledger;
+}
+
+describe("B4 (DEFECT, compatibility): a third-party ledger whose strict commit schema predates `ledgerId`", () => {
+  it("settle() of an ordinary routed credit hold still commits it (before this change it did)", async () => {
+    const ledger = await olderLedger();
+    const { latch } = setup(ledger, { inline: true, featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    const result = await latch.record(call(1), { hold });
+    // observed: rejects invalid_input (zod: unrecognized key "ledgerId", path "")
+    await expect(latch.settle(hold, result)).resolves.toEqual({ settled: true });
+  });
+
+  it("the worker's burn commits the linked hold (the hold released, not held until its TTL), without a warning", async () => {
+    const ledger = await olderLedger();
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold });
+    await work();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035"); // observed: 0 (hold-only usd lost)
+    expect(codes()).toEqual([]); // observed: credit_hold_unresolved
+  });
+});
+
+/** A third-party ledger that refuses the unknown `ledgerId` naming it (a validator that names unknown fields). */
+class NamingLedger extends MemoryCreditLedger {
+  override async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
+    if ((input as { ledgerId?: string }).ledgerId !== undefined)
+      throw parseWith(CreditCommitSchema.extend({ ledgerId: CreditCommitSchema.shape.featureId.pipe(z.never()).optional() }), input, "CreditCommit");
+    return super.commitHold(input, signal);
+  }
+}
+
+describe("B5 (NOTE): a third-party ledger that refuses the unknown `ledgerId` naming it", () => {
+  it("settle() commits without the claim but reports a changed hold.account at every settle; the worker never burns a voided hold's hold-only feature", async () => {
+    const ledger = new NamingLedger({ clock: () => Date.parse(NOW) });
+    await ledger.createFeature({ featureId: "tokens", measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] } });
+    await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
+    await addLedger(ledger, "acme");
+    const { latch, work } = setup(ledger, { featureId: "tokens" });
+    for (const i of [1, 2]) {
+      const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+      expect(await latch.settle(hold, await latch.record(call(i), { hold }))).toEqual({ settled: true });
+    }
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("2200"); // no double burn
+    expect(codes()).toEqual(["credit_hold_unresolved", "credit_hold_unresolved"]); // noise: "hold.account was changed"
+    // A hold-only usd hold voided before the worker's burn: the change's point, lost here.
+    const usdHold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    const r = await latch.record(call(3), { hold: usdHold });
+    await latch.settle(usdHold, { status: "failed" });
+    void r;
+    await work();
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0"); // a ledger that checks the claim: 0.0035
+  });
+});
