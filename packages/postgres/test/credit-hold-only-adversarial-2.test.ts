@@ -57,11 +57,18 @@ async function tenant(ledger: PostgresCreditLedger, id: string) {
     ["usd", "1"],
     ["tokens", "10000"],
   ] as const)
-    await ledger.grant({ grantId: `${id}-${featureId}`, ledgerId: id, featureId, amount, effectiveAt: "2026-03-01T00:00:00Z" });
+    await ledger.grant({
+      grantId: `${id}-${featureId}`,
+      ledgerId: id,
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
 }
 
 const usage = async (ledger: PostgresCreditLedger, id: string, featureId: string) =>
-  (await ledger.balance(id, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === featureId)?.usage ?? "0";
+  (await ledger.balance(id, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === featureId)?.usage ??
+  "0";
 
 const call = (eventId: string, tenantId: string) => ({
   eventId,
@@ -122,21 +129,41 @@ describe("C1: settle() + worker + worker redelivery + reconcileCredits() on othe
         const obs = result.record.observation;
         const ops = [
           () =>
-            caller.settle(hold, outcome === "failed" ? { status: "failed" } : result).catch((e: { code?: string }) => {
-              settleErrors.push(String(e.code));
-            }),
+            caller
+              .settle(hold, outcome === "failed" ? { status: "failed" } : result)
+              .catch((e: { code?: string }) => {
+                settleErrors.push(String(e.code));
+              }),
           () => w1.record(obs),
           () => other.reconcileCredits(),
           () => w2.record(obs),
         ];
         await Promise.all(order.map((i) => (ops[i] as () => Promise<unknown>)()));
         await other.reconcileCredits();
-        expect([id, await usage(featureSetup, id, "usd"), await usage(featureSetup, id, "tokens")]).toEqual([id, once, "1100"]);
+        expect([id, await usage(featureSetup, id, "usd"), await usage(featureSetup, id, "tokens")]).toEqual([
+          id,
+          once,
+          "1100",
+        ]);
         // Nothing left held: the rest of the grant can be reserved.
         const rest = (1 - Number(once)).toFixed(10).replace(/0+$/, "");
-        expect(await featureSetup.reserve({ holdId: uniqueId("p"), ledgerId: id, featureId: "usd", amount: rest, ttlMs: 1000 })).toMatchObject({ granted: true });
+        expect(
+          await featureSetup.reserve({
+            holdId: uniqueId("p"),
+            ledgerId: id,
+            featureId: "usd",
+            amount: rest,
+            ttlMs: 1000,
+          }),
+        ).toMatchObject({ granted: true });
       }
       // settle(failed) racing the worker's commit: hold_already_resolved thrown to the caller (NOTE).
-      console.log("settle errors", outcome, settleErrors, "warnings", warnings.map((w) => w.code));
+      console.log(
+        "settle errors",
+        outcome,
+        settleErrors,
+        "warnings",
+        warnings.map((w) => w.code),
+      );
     }, 60_000);
 });

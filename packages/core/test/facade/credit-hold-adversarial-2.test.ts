@@ -7,11 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createIngestRecorder, type ObservationStore } from "../../src/adapter.js";
-import { CreditCommitSchema } from "../../src/credits/schemas.js";
 import {
   type CreditCommitInput,
   type CreditCommitResult,
+  createIngestRecorder,
+  type ObservationStore,
+} from "../../src/adapter.js";
+import { CreditCommitSchema } from "../../src/credits/schemas.js";
+import {
   createLatch,
   type Hold,
   type IngestLog,
@@ -47,7 +50,11 @@ afterEach(async () => {
 
 function setup(
   ledger: MemoryCreditLedger,
-  options: { featureId?: string; inline?: boolean; route?: NonNullable<LatchConfig["credits"]>["route"] } = {},
+  options: {
+    featureId?: string;
+    inline?: boolean;
+    route?: NonNullable<LatchConfig["credits"]>["route"];
+  } = {},
 ) {
   const stores = {
     observations: new MemoryObservationStore() as ObservationStore,
@@ -139,9 +146,7 @@ describe("B1 (DEFECT): the handler re-run (A1) with a QUANTITY hold-only feature
   it("inline, the store down on the re-run (spooled): tokens burned once across acme and platform", async () => {
     const ledger = await acmeLedger();
     await addLedger(ledger, "platform");
-    const observations = new MemoryObservationStore();
     const { latch } = setup(ledger, { inline: true, route: usdOnBoth });
-    void observations;
     const h1 = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
     const first = await latch.record(call(1), { hold: h1 });
     expect(first.status).toBe("rated");
@@ -194,7 +199,13 @@ describe("B2: settle()'s re-run branch (void + burnStored)", () => {
     // nothing held any more on either ledger
     for (const ledgerId of ["acme", "platform"])
       expect(
-        await ledger.reserve({ holdId: `p-${ledgerId}`, ledgerId, featureId: "usd", amount: "0.9965", ttlMs: 1000 }),
+        await ledger.reserve({
+          holdId: `p-${ledgerId}`,
+          ledgerId,
+          featureId: "usd",
+          amount: "0.9965",
+          ttlMs: 1000,
+        }),
       ).toMatchObject({ granted: true });
     expect(codes()).toEqual([]);
   });
@@ -274,10 +285,7 @@ describe("B3: a Hold whose holdId the ledger never knew (made up, or forged) wit
 
 /** A third-party ledger that validates commitHold with its own strict schema of the previous release (no `ledgerId`). */
 class OlderStrictLedger extends MemoryCreditLedger {
-  namePath = false;
   override async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
-    if ((input as { ledgerId?: string }).ledgerId !== undefined && this.namePath)
-      throw parseWith(CreditCommitSchema.omit({ ledgerId: true }).strict(), input, "CreditCommit") as never;
     parseWith(CreditCommitSchema.omit({ ledgerId: true }).strict(), input, "CreditCommit");
     return super.commitHold(input, signal);
   }
@@ -285,7 +293,10 @@ class OlderStrictLedger extends MemoryCreditLedger {
 
 async function olderLedger(): Promise<OlderStrictLedger> {
   const ledger = new OlderStrictLedger({ clock: () => Date.parse(NOW) });
-  await ledger.createFeature({ featureId: "tokens", measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] } });
+  await ledger.createFeature({
+    featureId: "tokens",
+    measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+  });
   await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
   await addLedger(ledger, "acme");
   return ledger;
@@ -316,7 +327,13 @@ describe("B4 (DEFECT, compatibility): a third-party ledger whose strict commit s
 class NamingLedger extends MemoryCreditLedger {
   override async commitHold(input: CreditCommitInput, signal?: AbortSignal): Promise<CreditCommitResult> {
     if ((input as { ledgerId?: string }).ledgerId !== undefined)
-      throw parseWith(CreditCommitSchema.extend({ ledgerId: CreditCommitSchema.shape.featureId.pipe(z.never()).optional() }), input, "CreditCommit");
+      throw parseWith(
+        CreditCommitSchema.extend({
+          ledgerId: CreditCommitSchema.shape.featureId.pipe(z.never()).optional(),
+        }),
+        input,
+        "CreditCommit",
+      );
     return super.commitHold(input, signal);
   }
 }
@@ -324,7 +341,10 @@ class NamingLedger extends MemoryCreditLedger {
 describe("B5 (NOTE): a third-party ledger that refuses the unknown `ledgerId` naming it", () => {
   it("settle() commits without the claim but reports a changed hold.account at every settle; the worker never burns a voided hold's hold-only feature", async () => {
     const ledger = new NamingLedger({ clock: () => Date.parse(NOW) });
-    await ledger.createFeature({ featureId: "tokens", measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] } });
+    await ledger.createFeature({
+      featureId: "tokens",
+      measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
+    });
     await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
     await addLedger(ledger, "acme");
     const { latch, work } = setup(ledger, { featureId: "tokens" });
@@ -341,5 +361,54 @@ describe("B5 (NOTE): a third-party ledger that refuses the unknown `ledgerId` na
     void r;
     await work();
     expect(await usageOf(ledger, "acme", "usd")).toBe("0"); // a ledger that checks the claim: 0.0035
+  });
+});
+
+describe("B6 (NOTE): the re-run's settle() when the stored call was corrected in between (record() answers version 2)", () => {
+  it("reconcileCredits() had walked version 1 (committed h1) before the correction: usd once on acme, h2 voided", async () => {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "platform");
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "tokens" },
+      ],
+    });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold: h1 });
+    await latch.reconcileCredits(); // walks v1: commits h1
+    const usdAfterV1Walk = await usageOf(ledger, "acme", "usd");
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(again.status === "rated" && again.record.version).toBe(2);
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    await latch.reconcileCredits();
+    expect([
+      usdAfterV1Walk,
+      await usageOf(ledger, "acme", "usd"),
+      await usageOf(ledger, "platform", "usd"),
+    ]).toEqual(["0.0035", "0.0035", "0"]);
+  });
+
+  it("without reconcileCredits() having walked version 1 first: usd of the call is burned by settle() of the re-run", async () => {
+    const ledger = await acmeLedger();
+    await addLedger(ledger, "platform");
+    const { latch } = setup(ledger, {
+      inline: true,
+      route: () => [
+        { ledgerId: "acme", featureId: "tokens" },
+        { ledgerId: "platform", featureId: "tokens" },
+      ],
+    });
+    const h1 = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
+    await latch.record(call(1), { hold: h1 });
+    await latch.correct("req-1:0:openai", { input_tokens: 2000, output_tokens: 100 });
+    const h2 = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+    const again = await latch.record(call(1), { hold: h2 });
+    expect(await latch.settle(h2, again)).toEqual({ settled: true });
+    // observed: 0 — h1 still held (0.5 of acme's usd) until reconcileCredits() or its TTL
+    expect(await usageOf(ledger, "acme", "usd")).toBe("0.0035");
   });
 });
