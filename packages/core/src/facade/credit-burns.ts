@@ -66,8 +66,10 @@ export interface CreditBurns {
    * `hold_already_resolved` (voided) or `idempotency_conflict` (committed with another body):
    * the memory and Postgres ledgers check the claimed feature and ledger before the hold's
    * state, so both confirm the link. A purged or unknown hold (`invalid_input` naming `holdId`)
-   * cannot be checked: the route burns as linked (what burns a call whose hold expired past
-   * retention before it was priced). The route burns the usage event keyed by the call's
+   * cannot be checked (a hold id the ledger never knew would name any ledger and feature): the
+   * route does not burn, so a call whose hold expired past retention before it was priced is
+   * reported, not burned; nor when the ledger refused the `ledgerId` claim (another ledger, or
+   * a ledger that does not know the field: the hold is committed without it). The route burns the usage event keyed by the call's
    * `eventId`, the event the hold's commit records (same amount, time, version 1), so the ledger
    * burns it once whichever comes first, also when the hold was voided first. Never in a
    * caller's own `record()` burn (no `resolveHold`: there `settle()`'s commit burns the feature,
@@ -152,14 +154,29 @@ interface LinkedHoldOutcome {
    */
   unresolved?: UnresolvedHold;
   /**
-   * The ledger confirmed (or cannot check) that the link names the hold's own ledger and
-   * feature, in this burn: the hold's own route may burn (see `burn`). Set when the commit (with
-   * the `ledgerId` claim) committed, or was answered `hold_already_resolved` or
-   * `idempotency_conflict` (both after the ledger's feature and ledger checks: memory and
-   * Postgres ledgers; the testkit suite refuses a wrong claim whatever the hold's state), or
-   * `invalid_input` naming `holdId` (purged or unknown: cannot be checked).
+   * The ledger confirmed that the link names the hold's own ledger and feature, in this burn:
+   * the hold's own route may burn (see `burn`). Set when the commit (with the `ledgerId` claim)
+   * committed, or was answered `hold_already_resolved` or `idempotency_conflict` (both after the
+   * ledger's feature and ledger checks: memory and Postgres ledgers; the testkit suite refuses a
+   * wrong claim whatever the hold's state). Not for a purged or unknown hold (`invalid_input`
+   * naming `holdId`: cannot be checked), nor when the claim was refused.
    */
   holdRoute?: true;
+}
+
+/**
+ * The ledger refused a commit's `ledgerId` claim (`invalid_input` naming neither `featureId` nor
+ * `holdId`, which keep their own meaning): the hold is on another ledger (naming `ledgerId`), or
+ * the ledger does not know the field (an older third-party ledger's strict schema: an
+ * unrecognized key). The commit is then made again without the claim. @internal
+ */
+export function claimRefused(error: unknown, claimedLedgerId: string | undefined): boolean {
+  return (
+    claimedLedgerId !== undefined &&
+    isCode(error, "invalid_input") &&
+    !namesField(error, "featureId") &&
+    !namesField(error, "holdId")
+  );
 }
 
 export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDeps): CreditBurns {
@@ -251,10 +268,11 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    *   claim: what it counts is right for the hold's feature), the hold's own route does not
    *   burn the claimed ledger (else the call would burn on both), and it is reported at every
    *   delivery. Both checks run whatever the hold's state (voided, committed): the link is
-   *   checked as long as the ledger knows the hold. A purged or unknown hold cannot be checked:
-   *   the hold's own route then burns on `holdLedgerId` as linked (a wrongly rebuilt Hold whose
-   *   hold was purged before the call's first later burn burns the claimed ledger; its real
-   *   ledger's hold expired uncommitted, so the call still burns once). The outcome says
+   *   checked as long as the ledger knows the hold. A ledger that refuses the claim without
+   *   naming `ledgerId` (it does not know the field: an older third-party ledger's strict
+   *   schema) gets the same commit without it, silently. A purged or unknown hold cannot be
+   *   checked: the hold's own route does not burn then (a made-up hold id would name any
+   *   ledger and feature). The outcome says
    *   whether the hold's own route may burn (`holdRoute`); a burn without `resolveHold` or of
    *   version 2+ never checks, so it never burns that route.
    * A call rated in another currency than the hold's money feature burns nothing there: the
@@ -301,23 +319,33 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
           }),
         retry,
       );
+    let claimChecked = holdLedgerId !== undefined;
+    // The ledger refused the `ledgerId` claim: naming it, the hold is on another ledger (a Hold
+    // rebuilt with another `account`); otherwise the ledger does not know the field (a
+    // third-party ledger of an older release, with a strict schema). Either way the commit is
+    // made again without it (the hold's feature is still checked), and the hold's own route does
+    // not burn: the ledger did not confirm the linked ledger.
+    let refused: unknown;
+    const mislinkedLedger = (): LinkedHoldOutcome => ({
+      unresolved: { holdId, featureId, routed: false, error: refused, mislinked: "ledgerId" },
+    });
     try {
-      await commit(true);
-      return { holdRoute: true };
+      try {
+        await commit(true);
+        return { holdRoute: true };
+      } catch (error) {
+        if (!claimRefused(error, holdLedgerId)) throw error;
+        claimChecked = false;
+        refused = error;
+        await commit(false);
+      }
+      return namesField(refused, "ledgerId") ? mislinkedLedger() : {};
     } catch (error) {
       if (!holdStands(error)) throw error;
+      if (namesField(refused, "ledgerId")) return mislinkedLedger();
       // The link does not match the real hold: its own route must not burn what it claims.
       if (namesField(error, "featureId"))
         return { unresolved: { holdId, featureId, routed: false, error, mislinked: "featureId" } };
-      if (holdLedgerId !== undefined && namesField(error, "ledgerId")) {
-        // The hold is real and of this feature: committed where it is, as before the link.
-        try {
-          await commit(false);
-        } catch (again) {
-          if (!holdStands(again)) throw again;
-        }
-        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "ledgerId" } };
-      }
       // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
       // holds nothing: when a route burns its feature on its ledger, nothing is lost. With the
@@ -325,13 +353,18 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       // for an older release's observation, a hold-only feature's only burn was this commit,
       // so that feature goes unburned for the call: reported.
       // The ledger checks the claimed feature and ledger before the hold's state, so a voided
-      // or differently committed hold confirms the link; a purged or unknown one cannot be
-      // checked (its hold route burns as linked: what restores a hold that expired past
-      // retention before the call was priced).
-      const routed = obs.correlation?.holdLedgerId !== undefined || routesFeature(obs, featureId);
-      if (isCode(error, "hold_already_resolved") && routed) return { holdRoute: true };
-      const checked = isCode(error, "idempotency_conflict") || namesField(error, "holdId");
-      return { unresolved: { holdId, featureId, routed, error }, ...(checked ? { holdRoute: true } : {}) };
+      // or differently committed hold confirms the link (when the claim was made and checked).
+      // A purged or unknown hold (`invalid_input` naming `holdId`) cannot be checked: a hold id
+      // the ledger never knew (a made-up Hold) would name any ledger and feature, so its own
+      // route does not burn; a hold-only feature whose hold expired past the ledger's retention
+      // before the call was priced is reported, not burned.
+      if (isCode(error, "hold_already_resolved")) {
+        if (claimChecked) return { holdRoute: true };
+        if (routesFeature(obs, featureId, holdLedgerId)) return {};
+      }
+      const confirmed = claimChecked && isCode(error, "idempotency_conflict");
+      const routed = confirmed || routesFeature(obs, featureId, holdLedgerId);
+      return { unresolved: { holdId, featureId, routed, error }, ...(confirmed ? { holdRoute: true } : {}) };
     }
   }
 

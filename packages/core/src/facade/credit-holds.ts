@@ -3,7 +3,7 @@ import { creditUsageOf } from "../credits/features.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
-import type { CreditBurns } from "./credit-burns.js";
+import { type CreditBurns, claimRefused } from "./credit-burns.js";
 import { isFinalReserveError, isFinalSettleError, namesField } from "./error-code.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { CreditReserveRequestSchema } from "./schemas.js";
@@ -195,17 +195,20 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         try {
           await commit(true);
         } catch (error) {
-          if (!namesField(error, "ledgerId")) throw error;
-          // A Hold whose `account` was changed after `reserve()`: the hold is real and of this
-          // feature, so it is committed where it really is (as without the claim), once. The
-          // call's later burn does not burn the claimed ledger either (see `commitLinkedHold`).
+          if (!claimRefused(error, hold.account)) throw error;
+          // The claim refused: naming `ledgerId`, a Hold whose `account` was changed after
+          // `reserve()`; otherwise a ledger that does not know the field (an older third-party
+          // ledger's strict schema). The hold is real and of this feature, so it is committed
+          // where it really is (as without the claim), once. The call's later burn does not burn
+          // the claimed ledger either (see `commitLinkedHold`).
           await commit(false);
-          warn({
-            code: "credit_hold_unresolved",
-            message: `credit hold ${hold.holdId} is not on ledger ${JSON.stringify(hold.account)} (hold.account was changed after reserve()): committed on its own ledger; ${JSON.stringify(hold.account)} is not burned for this call by the hold`,
-            eventId: obs.eventId,
-            cause: error,
-          });
+          if (namesField(error, "ledgerId"))
+            warn({
+              code: "credit_hold_unresolved",
+              message: `credit hold ${hold.holdId} is not on ledger ${JSON.stringify(hold.account)} (hold.account was changed after reserve()): committed on its own ledger; ${JSON.stringify(hold.account)} is not burned for this call by the hold`,
+              eventId: obs.eventId,
+              cause: error,
+            });
         }
       } catch (error) {
         if (!namesField(error, "featureId")) throw error;

@@ -146,7 +146,8 @@ export interface CreditRoute {
  * with a credit hold (`record(input, { hold })`) of a feature no route burns on the hold's
  * ledger (a hold-only feature) burns that feature there too, like a route, in the call's later
  * burn once the ledger checked the hold's link: the same usage event as the hold's commit (so
- * once), also when the hold was voided or purged first; not replaced by a correction (see
+ * once), also when the hold was voided first; not when it was purged first (nothing can check
+ * the link then); not replaced by a correction (see
  * `correlation.holdLedgerId`).
  *
  * @example

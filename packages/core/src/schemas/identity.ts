@@ -77,8 +77,8 @@ export const CorrelationIdsSchema = z.strictObject({
    * feature), the call's later burn (worker, spool replay, `rerateUnpriced()`,
    * `reconcileCredits()`) burns that feature on that ledger as well, as a usage event keyed by
    * the call's `eventId` (the same event the hold's commit records, so it burns once), once the
-   * ledger checked the link in that burn: the feature is burned whether the hold was committed,
-   * voided or purged. Not by the caller's own `record()` burn (`settle()`'s commit burns it),
+   * ledger checked the link in that burn: the feature is burned whether the hold was committed
+   * or voided (not when it was purged first: nothing can check the link then). Not by the caller's own `record()` burn (`settle()`'s commit burns it),
    * nor replaced by a correction (version 1's amount stays). Absent on an observation an older release linked:
    * its hold's commit stays the only burn of a hold-only feature.
    */
