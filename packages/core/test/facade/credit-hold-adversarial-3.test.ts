@@ -51,7 +51,10 @@ afterEach(async () => {
 
 type Route = NonNullable<LatchConfig["credits"]>["route"];
 
-function setup(ledger: MemoryCreditLedger, options: { featureId?: string; inline?: boolean; route?: Route } = {}) {
+function setup(
+  ledger: MemoryCreditLedger,
+  options: { featureId?: string; inline?: boolean; route?: Route } = {},
+) {
   const stores = {
     observations: new MemoryObservationStore() as ObservationStore,
     rated: new MemoryRatedRecordStore(),
@@ -93,7 +96,10 @@ async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: 
   return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
 }
 
-async function withLedgers<L extends MemoryCreditLedger>(ledger: L, ids: string[] = ["acme", "platform"]): Promise<L> {
+async function withLedgers<L extends MemoryCreditLedger>(
+  ledger: L,
+  ids: string[] = ["acme", "platform"],
+): Promise<L> {
   await ledger.createFeature({
     featureId: "tokens",
     measure: { kind: "quantity", meters: ["input_tokens", "output_tokens"] },
@@ -230,7 +236,7 @@ class AmountRefusingLedger extends MemoryCreditLedger {
 }
 
 describe("C3 (OK): an invalid amount is not the claim: the retry without it changes neither outcome nor warning", () => {
-  it("settle() throws the amount's refusal (as at ba5f2e2), after two commits instead of one", async () => {
+  it("settle() throws the amount's refusal (as at ba5f2e2), whether the commit is retried without the claim or not", async () => {
     const ledger = await withLedgers(new AmountRefusingLedger({ clock: () => Date.parse(NOW) }));
     const { latch } = setup(ledger, { inline: true, featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
@@ -239,7 +245,8 @@ describe("C3 (OK): an invalid amount is not the claim: the retry without it chan
       code: "invalid_input",
       issues: [expect.objectContaining({ path: "amount" })],
     });
-    expect(ledger.commits).toBe(2); // a wasted round trip, nothing committed
+    // Observed 2 (the retry without the claim is a wasted round trip); 1 at ba5f2e2 and with the C2 fix.
+    expect(ledger.commits).toBeGreaterThanOrEqual(1);
     expect(await usageOf(ledger, "acme", "usd")).toBe("0");
   });
 
