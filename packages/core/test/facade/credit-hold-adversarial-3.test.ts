@@ -345,3 +345,25 @@ describe("C5 (DEFECT, warning text): the mislinked-ledger report says 'committed
     expect(warnings[0]?.cause).toMatchObject({ code: "idempotency_conflict" });
   });
 });
+
+describe("C6 (DEFECT, older than 1185a88, kept): a Hold naming ANOTHER customer's real hold id, its account rewritten to the caller's ledger", () => {
+  // Hold ids may be caller-chosen (`reserve({ holdId })`), so guessable. The ledger refuses the
+  // claim ("not on acme") and the facade commits the hold anyway, on the victim's ledger, with
+  // the attacker's call: the victim pays for it, and the victim's own settle() then fails.
+  it("settle() never commits a hold the ledger said is not on the claimed ledger", async () => {
+    const ledger = await withLedgers(new MemoryCreditLedger({ clock: () => Date.parse(NOW) }), [
+      "acme",
+      "victim",
+    ]);
+    const { latch } = setup(ledger, { inline: true, featureId: "tokens" }); // routes acme's tokens: usd is hold-only
+    const victimHold = granted(
+      await latch.reserve({ account: "victim", amount: "0.5", featureId: "usd", holdId: "victim-req-7" }),
+    );
+    const forged = { ...victimHold, account: "acme" }; // passes assertHoldLedger: acme is a route ledger
+    const result = await latch.record(call(1), { hold: forged });
+    await latch.settle(forged, result).catch(() => undefined);
+    expect.soft(await usageOf(ledger, "victim", "usd")).toBe("0"); // observed: 0.0035 (the attacker's call)
+    const victimCall = await latch.record(call(2, { subject: { tenantId: "victim" } }), { hold: victimHold });
+    await expect(latch.settle(victimHold, victimCall)).resolves.toEqual({ settled: true }); // observed: idempotency_conflict
+  });
+});
