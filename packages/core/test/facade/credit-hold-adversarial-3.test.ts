@@ -367,3 +367,26 @@ describe("C6 (DEFECT, older than 1185a88, kept): a Hold naming ANOTHER customer'
     await expect(latch.settle(victimHold, victimCall)).resolves.toEqual({ settled: true }); // observed: idempotency_conflict
   });
 });
+
+describe("C7 (OK): idempotency_conflict on settle()'s commit without the claim", () => {
+  it("reaches the caller (as at ba5f2e2); nothing more burned on either ledger", async () => {
+    const ledger = await memory();
+    const { latch } = setup(ledger, { inline: true, featureId: "tokens" });
+    const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
+    await ledger.commitHold({
+      holdId: hold.holdId,
+      featureId: "usd",
+      eventId: "other-call",
+      amount: "0.01",
+      at: "2026-03-01T12:00:01Z",
+      version: 1,
+    });
+    const rebuilt = { ...hold, account: "acme" };
+    const result = await latch.record(call(1), { hold: rebuilt });
+    await expect(latch.settle(rebuilt, result)).rejects.toMatchObject({ code: "idempotency_conflict" });
+    expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
+      "0",
+      "0.01",
+    ]);
+  });
+});
