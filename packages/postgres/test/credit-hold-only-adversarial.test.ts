@@ -66,6 +66,20 @@ const usage = async (ledger: PostgresCreditLedger, id: string, featureId: string
   (await ledger.balance(id, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === featureId)?.usage ??
   "0";
 
+/**
+ * `reconcileCredits()` until `done()`: the change log hands a committed row out only once no
+ * older transaction on the server is still open (`pg_snapshot_xmin`), and other test files
+ * (or a CI run) share the server, so one walk right after a write may see nothing yet.
+ */
+async function reconcileUntil(latch: { reconcileCredits(): Promise<unknown> }, done: () => Promise<boolean>) {
+  for (const deadline = Date.now() + 60_000; ; ) {
+    await latch.reconcileCredits();
+    if (await done()) return;
+    if (Date.now() > deadline) throw new Error("reconcileCredits() did not reach the record within 60 s");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function latchOn(ledger: PostgresCreditLedger, credit: Pick<LatchCreditsConfig, "featureId" | "route">) {
   return createLatch({
     observations: new PostgresObservationStore(pool, { schema }),
@@ -103,7 +117,8 @@ describe("hold-only burn on Postgres", () => {
     const result = await latch.record(call(uniqueId("e"), acme), { hold });
     expect(result.status).toBe("rated");
     await latch.settle(hold, { status: "failed" });
-    await latch.reconcileCredits();
+    await reconcileUntil(latch, async () => (await usage(ledger, acme, "usd")) !== "0");
+    await latch.reconcileCredits(); // again: adds nothing
     expect(await usage(ledger, acme, "usd")).toBe("0.0035");
     expect(await usage(ledger, acme, "tokens")).toBe("1100");
     expect(warnings.map((w) => w.code)).toEqual([]);
@@ -125,7 +140,8 @@ describe("hold-only burn on Postgres", () => {
     expect(again.status).toBe("rated");
     if (again.status === "rated") expect(again.record.observation.correlation?.holdLedgerId).toBeUndefined();
     await latch.settle(hold, again);
-    await latch.reconcileCredits();
+    await reconcileUntil(latch, async () => (await usage(ledger, acme, "usd")) !== "0");
+    await latch.reconcileCredits(); // again: adds nothing
     expect(await usage(ledger, acme, "usd")).toBe("0.0035");
   });
 

@@ -165,17 +165,18 @@ interface LinkedHoldOutcome {
 }
 
 /**
- * The ledger refused a commit's `ledgerId` claim (`invalid_input` naming neither `featureId` nor
- * `holdId`, which keep their own meaning): the hold is on another ledger (naming `ledgerId`), or
- * the ledger does not know the field (an older third-party ledger's strict schema: an
- * unrecognized key). The commit is then made again without the claim. @internal
+ * The ledger does not know a commit's `ledgerId` claim (a third-party ledger of an older
+ * release whose strict schema refuses the unrecognized key: `invalid_input` whose every issue
+ * is at the input's root and names `ledgerId`). The commit is then made again without the
+ * claim. A ledger that checks the claim refuses a mismatch naming `ledgerId` (the hold is on
+ * another ledger): that is never committed. @internal
  */
-export function claimRefused(error: unknown, claimedLedgerId: string | undefined): boolean {
+export function claimUnknown(error: unknown, claimedLedgerId: string | undefined): boolean {
   return (
     claimedLedgerId !== undefined &&
-    isCode(error, "invalid_input") &&
-    !namesField(error, "featureId") &&
-    !namesField(error, "holdId")
+    LatchValidationError.isInstance(error) &&
+    error.issues.length > 0 &&
+    error.issues.every((i) => i.path === "" && i.message.includes("ledgerId"))
   );
 }
 
@@ -264,13 +265,12 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
    *   wrong, so the hold's own route does not burn `holdFeatureId` either (see `burn`);
    * - on another ledger than `holdLedgerId` (`invalid_input` naming `ledgerId`: the commit
    *   names the link's ledger; the Hold's `account` was changed, e.g. rebuilt wrongly from
-   *   stored fields): the hold is committed where it really is (the same commit without that
-   *   claim: what it counts is right for the hold's feature), the hold's own route does not
-   *   burn the claimed ledger (else the call would burn on both), and it is reported at every
-   *   delivery. Both checks run whatever the hold's state (voided, committed): the link is
-   *   checked as long as the ledger knows the hold. A ledger that refuses the claim without
-   *   naming `ledgerId` (it does not know the field: an older third-party ledger's strict
-   *   schema) gets the same commit without it, silently. A purged or unknown hold cannot be
+   *   stored fields, or made up from another customer's hold id): nothing is committed (the
+   *   hold is left as it is), the hold's own route does not burn the claimed ledger, and it is
+   *   reported at every delivery. Both checks run whatever the hold's state (voided,
+   *   committed): the link is checked as long as the ledger knows the hold. A ledger whose
+   *   strict schema refuses the claim as an unrecognized key (an issue at the root naming
+   *   `ledgerId`: an older third-party ledger) gets the same commit without it, silently. A purged or unknown hold cannot be
    *   checked: the hold's own route does not burn then (a made-up hold id would name any
    *   ledger and feature). The outcome says
    *   whether the hold's own route may burn (`holdRoute`); a burn without `resolveHold` or of
@@ -320,32 +320,28 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
         retry,
       );
     let claimChecked = holdLedgerId !== undefined;
-    // The ledger refused the `ledgerId` claim: naming it, the hold is on another ledger (a Hold
-    // rebuilt with another `account`); otherwise the ledger does not know the field (a
-    // third-party ledger of an older release, with a strict schema). Either way the commit is
-    // made again without it (the hold's feature is still checked), and the hold's own route does
-    // not burn: the ledger did not confirm the linked ledger.
-    let refused: unknown;
-    const mislinkedLedger = (): LinkedHoldOutcome => ({
-      unresolved: { holdId, featureId, routed: false, error: refused, mislinked: "ledgerId" },
-    });
     try {
       try {
         await commit(true);
         return { holdRoute: true };
       } catch (error) {
-        if (!claimRefused(error, holdLedgerId)) throw error;
+        // A ledger that does not know the claim (an older strict schema): the same commit
+        // without it (the hold's feature is still checked); the ledger did not confirm the
+        // linked ledger, so the hold's own route does not burn.
+        if (!claimUnknown(error, holdLedgerId)) throw error;
         claimChecked = false;
-        refused = error;
         await commit(false);
       }
-      return namesField(refused, "ledgerId") ? mislinkedLedger() : {};
+      return {};
     } catch (error) {
       if (!holdStands(error)) throw error;
-      if (namesField(refused, "ledgerId")) return mislinkedLedger();
-      // The link does not match the real hold: its own route must not burn what it claims.
+      // The link does not match the real hold (another feature, or another ledger: a Hold
+      // changed after reserve(), or made up from another's hold id): nothing committed, and its
+      // own route must not burn what it claims.
       if (namesField(error, "featureId"))
         return { unresolved: { holdId, featureId, routed: false, error, mislinked: "featureId" } };
+      if (holdLedgerId !== undefined && namesField(error, "ledgerId"))
+        return { unresolved: { holdId, featureId, routed: false, error, mislinked: "ledgerId" } };
       // Voided: released on purpose (settle() voids a routed money hold of an unpriced call, which
       // rerateUnpriced() burns later; a failed call; a call recorded under another hold). It
       // holds nothing: when a route burns its feature on its ledger, nothing is lost. With the
@@ -381,7 +377,7 @@ export function createCreditBurns({ credits, retry, warn, spool }: CreditBurnDep
       const claimed =
         hold.mislinked === "featureId"
           ? `the held feature ${JSON.stringify(hold.featureId)} (correlation.holdFeatureId) is not the hold's: nothing committed, the hold stays held until its TTL`
-          : `the ledger it links (correlation.holdLedgerId) is not the hold's ledger: the hold is committed on its own ledger`;
+          : `the ledger it links (correlation.holdLedgerId) is not the hold's ledger: nothing committed (the hold is left as it is: held until its TTL unless resolved otherwise)`;
       warn({
         code: "credit_hold_unresolved",
         message: `the credit hold ${hold.holdId} of ${eventId} does not match its link (${(hold.error as Error).message}): ${claimed}; the linked ${hold.mislinked} is not burned for this call (the Hold passed to record() was changed after reserve())`,

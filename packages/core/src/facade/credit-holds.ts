@@ -3,7 +3,7 @@ import { creditUsageOf } from "../credits/features.js";
 import { LatchValidationError } from "../errors/index.js";
 import type { UsageObservation } from "../schemas/observation.js";
 import { parseWith } from "../schemas/parse.js";
-import { type CreditBurns, claimRefused } from "./credit-burns.js";
+import { type CreditBurns, claimUnknown } from "./credit-burns.js";
 import { isFinalReserveError, isFinalSettleError, namesField } from "./error-code.js";
 import { type RetryPolicy, withRetry } from "./retry.js";
 import { CreditReserveRequestSchema } from "./schemas.js";
@@ -34,8 +34,9 @@ export interface CreditHolds {
    * `hold` whose `featureId` is not its hold's feature in the ledger (changed after `reserve()`)
    * throws `invalid_input` naming `hold.featureId` and commits nothing (the ledger checks it:
    * `commitHold`'s `featureId`). The commit also names `hold.account` (`commitHold`'s
-   * `ledgerId`): a `hold` whose `account` was changed is committed on its real ledger instead,
-   * and `credit_hold_unresolved` reported. The commit is what burns a hold-only feature (one
+   * `ledgerId`): a `hold` whose `account` is not its hold's ledger throws `invalid_input` naming
+   * `hold.account` and commits nothing (a ledger that does not know the field, an older strict
+   * schema, gets the commit without it). The commit is what burns a hold-only feature (one
    * none of the call's routes burns on the hold's ledger) for a call `record()` rated inline:
    * the caller's own `record()` burn does not (see `CreditBurns.burn`). A call recorded under
    * another credit hold of this feature (a handler re-run after a crash between record and
@@ -195,29 +196,27 @@ export function createCreditHolds({ credits, burns, retry, warn, holdTtlMs }: Cr
         try {
           await commit(true);
         } catch (error) {
-          if (!claimRefused(error, hold.account)) throw error;
-          // The claim refused: naming `ledgerId`, a Hold whose `account` was changed after
-          // `reserve()`; otherwise a ledger that does not know the field (an older third-party
-          // ledger's strict schema). The hold is real and of this feature, so it is committed
-          // where it really is (as without the claim), once. The call's later burn does not burn
-          // the claimed ledger either (see `commitLinkedHold`).
+          // A ledger that does not know the claim (an older third-party ledger's strict schema):
+          // the same commit without it (the hold's feature is still checked).
+          if (!claimUnknown(error, hold.account)) throw error;
           await commit(false);
-          if (namesField(error, "ledgerId"))
-            warn({
-              code: "credit_hold_unresolved",
-              message: `credit hold ${hold.holdId} is not on ledger ${JSON.stringify(hold.account)} (hold.account was changed after reserve()): committed on its own ledger; ${JSON.stringify(hold.account)} is not burned for this call by the hold`,
-              eventId: obs.eventId,
-              cause: error,
-            });
         }
       } catch (error) {
-        if (!namesField(error, "featureId")) throw error;
+        // The ledger refused the Hold as passed (changed after `reserve()`, or made up from
+        // another's hold id): of another feature, or on another ledger. Nothing is committed.
+        const field = namesField(error, "featureId")
+          ? "featureId"
+          : namesField(error, "ledgerId")
+            ? "account"
+            : undefined;
+        if (field === undefined) throw error;
+        const value = field === "featureId" ? hold.featureId : hold.account;
         throw new LatchValidationError({
           subject: "settle",
           issues: [
             {
-              path: "hold.featureId",
-              message: `is ${JSON.stringify(hold.featureId)}, not the feature of credit hold ${JSON.stringify(hold.holdId)} in the ledger (pass the Hold reserve() returned, unchanged): nothing committed, the hold stays held`,
+              path: `hold.${field}`,
+              message: `is ${JSON.stringify(value)}, not the ${field === "featureId" ? "feature" : "ledger"} of credit hold ${JSON.stringify(hold.holdId)} in the ledger (pass the Hold reserve() returned, unchanged): nothing committed, the hold stays held`,
             },
           ],
           cause: error,

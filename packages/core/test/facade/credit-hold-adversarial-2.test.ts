@@ -344,8 +344,8 @@ class NamingLedger extends MemoryCreditLedger {
   }
 }
 
-describe("B5 (NOTE): a third-party ledger that refuses the unknown `ledgerId` naming it", () => {
-  it("settle() commits without the claim but reports a changed hold.account at every settle; the worker never burns a voided hold's hold-only feature", async () => {
+describe("B5 (LIMIT): a third-party ledger that refuses the unknown `ledgerId` naming it", () => {
+  it("is taken at its word (the hold is on another ledger): settle() throws naming hold.account and commits nothing; the route still burns the call once, the hold stays held", async () => {
     const ledger = new NamingLedger({ clock: () => Date.parse(NOW) });
     await ledger.createFeature({
       featureId: "tokens",
@@ -354,19 +354,24 @@ describe("B5 (NOTE): a third-party ledger that refuses the unknown `ledgerId` na
     await ledger.createFeature({ featureId: "usd", measure: { kind: "money", currency: "USD" } });
     await addLedger(ledger, "acme");
     const { latch, work } = setup(ledger, { featureId: "tokens" });
-    for (const i of [1, 2]) {
-      const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
-      expect(await latch.settle(hold, await latch.record(call(i), { hold }))).toEqual({ settled: true });
-    }
-    expect(await usageOf(ledger, "acme", "tokens")).toBe("2200"); // no double burn
-    expect(codes()).toEqual(["credit_hold_unresolved", "credit_hold_unresolved"]); // noise: "hold.account was changed"
-    // A hold-only usd hold voided before the worker's burn: the change's point, lost here.
-    const usdHold = granted(await latch.reserve({ account: "acme", amount: "0.5", featureId: "usd" }));
-    const r = await latch.record(call(3), { hold: usdHold });
-    await latch.settle(usdHold, { status: "failed" });
-    void r;
+    const hold = granted(await latch.reserve({ account: "acme", amount: "5000", featureId: "tokens" }));
+    const result = await latch.record(call(1), { hold });
+    await expect(latch.settle(hold, result)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [expect.objectContaining({ path: "hold.account" })],
+    });
     await work();
-    expect(await usageOf(ledger, "acme", "usd")).toBe("0"); // a ledger that checks the claim: 0.0035
+    expect(await usageOf(ledger, "acme", "tokens")).toBe("1100"); // the route: once
+    expect(codes()).toEqual(["credit_hold_unresolved"]); // the worker's commit refused too
+    // Nothing committed: the 5,000 stay held (of 10,000 granted) until the hold's TTL.
+    const probe = await ledger.reserve({
+      holdId: "probe",
+      ledgerId: "acme",
+      featureId: "tokens",
+      amount: "5000",
+      ttlMs: 1_000,
+    });
+    expect(probe.granted).toBe(false);
   });
 });
 

@@ -1,7 +1,10 @@
 /**
- * Adversarial review 3 of 1185a88: `claimRefused()` (any `invalid_input` from `commitHold` naming
- * neither `featureId` nor `holdId` retries the commit without the `ledgerId` claim), the
- * restructured `commitLinkedHold` and `settle()`. Tests marked DEFECT fail on purpose.
+ * Adversarial review 3 of 1185a88: its `claimRefused()` (any `invalid_input` from `commitHold`
+ * naming neither `featureId` nor `holdId` retried the commit without the `ledgerId` claim), the
+ * restructured `commitLinkedHold` and `settle()`. The defects it found (C1, C2, C5, C6) are fixed:
+ * only a ledger that does not know the field (a root-level issue naming `ledgerId`) gets the commit
+ * without the claim; a refusal naming `ledgerId` is never committed (settle() throws naming
+ * `hold.account`; a later burn reports it).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -151,7 +154,7 @@ class AccountNamingLedger extends MemoryCreditLedger {
   }
 }
 
-describe("C1 (DEFECT, kept by 1185a88): a Hold rebuilt with another account, of a ROUTED feature", () => {
+describe("C1 (fixed): a Hold rebuilt with another account, of a ROUTED feature", () => {
   // The route burns acme's usd (the default route: tenant acme, feature usd). The real hold is
   // platform's usd; the Hold passed to record()/settle() says acme (passes assertHoldLedger).
   // The ledger refuses the claim naming ledgerId; the facade commits the hold on platform anyway
@@ -166,7 +169,7 @@ describe("C1 (DEFECT, kept by 1185a88): a Hold rebuilt with another account, of 
     expect(result.status).toBe("rated");
     await latch.settle(rebuilt, result).catch(() => undefined);
     const burned = [await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")];
-    expect(burned).toEqual(["0.0035", "0"]); // observed: ["0.0035", "0.0035"]
+    expect(burned).toEqual(["0.0035", "0"]); // before the fix: ["0.0035", "0.0035"]
   });
 
   it("the worker's burn: the call burns acme's usd once, not platform's too", async () => {
@@ -178,12 +181,12 @@ describe("C1 (DEFECT, kept by 1185a88): a Hold rebuilt with another account, of 
     expect(await latch.settle(rebuilt, result)).toEqual({ settled: true }); // left to the worker
     await work();
     const burned = [await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")];
-    expect(burned).toEqual(["0.0035", "0"]); // observed: ["0.0035", "0.0035"]
+    expect(burned).toEqual(["0.0035", "0"]); // before the fix: ["0.0035", "0.0035"]
     expect(codes()).toContain("credit_hold_unresolved");
   });
 });
 
-describe("C2 (DEFECT, regression of 1185a88): a ledger that checks the claim but names it at its own path", () => {
+describe("C2 (fixed; a regression of 1185a88): a ledger that checks the claim but names it at its own path", () => {
   // ba5f2e2: settle() threw the refusal (`invalid_input`, nothing committed); the worker reported
   // it and committed nothing. Now claimRefused() takes it for "the ledger does not know the
   // field": the hold is committed on its real ledger, silently.
@@ -212,7 +215,7 @@ describe("C2 (DEFECT, regression of 1185a88): a ledger that checks the claim but
     expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
       "0.0035",
       "0",
-    ]); // observed: ["0.0035", "0.0035"], warnings []
+    ]); // before the fix: ["0.0035", "0.0035"], warnings []
   });
 
   it("the worker's burn of a rebuilt Hold (hold-only usd): reported, as at ba5f2e2", async () => {
@@ -222,7 +225,7 @@ describe("C2 (DEFECT, regression of 1185a88): a ledger that checks the claim but
     const rebuilt = { ...hold, account: "acme" };
     await latch.settle(rebuilt, await latch.record(call(1), { hold: rebuilt }));
     await work();
-    expect(codes()).toContain("credit_hold_unresolved"); // observed: [] (platform's usd committed silently)
+    expect(codes()).toContain("credit_hold_unresolved"); // before the fix: [] (platform's usd committed silently)
   });
 });
 
@@ -274,43 +277,46 @@ class FlakyAfterRefusalLedger extends MemoryCreditLedger {
   }
 }
 
-describe("C4 (OK): a store outage during the commit without the claim", () => {
-  it("settle() answers { settled: false } and a second settle commits once on the real ledger", async () => {
+describe("C4: a ledger that checks the claim is never sent the commit without it (a store outage there cannot matter)", () => {
+  it("settle() of a Hold rebuilt with another account throws naming hold.account; no second commit", async () => {
     const ledger = await withLedgers(new FlakyAfterRefusalLedger({ clock: () => Date.parse(NOW) }));
     const { latch } = setup(ledger, { inline: true, featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
     const rebuilt = { ...hold, account: "acme" };
     const result = await latch.record(call(1), { hold: rebuilt });
-    ledger.outages = 2; // both attempts of the retry policy
-    expect(await latch.settle(rebuilt, result)).toEqual({ settled: false });
-    expect(codes()).toEqual(["settle_failed"]);
-    expect(await latch.settle(rebuilt, result)).toEqual({ settled: true });
-    expect(await latch.settle(rebuilt, result)).toEqual({ settled: true });
+    ledger.outages = 2;
+    for (const _ of [1, 2])
+      await expect(latch.settle(rebuilt, result)).rejects.toMatchObject({
+        code: "invalid_input",
+        issues: [expect.objectContaining({ path: "hold.account" })],
+      });
+    expect(ledger.outages).toBe(2); // no commit without the claim was attempted
     expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
       "0",
-      "0.0035",
+      "0",
     ]);
   });
 
-  it("the worker's burn throws (redelivery), the redelivery commits once; no hold route on acme", async () => {
+  it("the worker's burn reports the rebuilt Hold at every delivery and burns no usd on either ledger", async () => {
     const ledger = await withLedgers(new FlakyAfterRefusalLedger({ clock: () => Date.parse(NOW) }));
     const { latch, work } = setup(ledger, { featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
     const rebuilt = { ...hold, account: "acme" };
     await latch.settle(rebuilt, await latch.record(call(1), { hold: rebuilt }));
     ledger.outages = 2;
-    await expect(work()).rejects.toThrow("connection reset");
     await work();
     await work();
+    expect(ledger.outages).toBe(2);
     expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
       "0",
-      "0.0035",
+      "0",
     ]);
+    expect(new Set(codes())).toEqual(new Set(["credit_hold_unresolved"]));
   });
 });
 
-describe("C5 (DEFECT, warning text): the mislinked-ledger report says 'committed' whatever the second commit answered", () => {
-  it("a voided real hold: the report must not say it was committed (cause: the void, not the claim)", async () => {
+describe("C5: the mislinked-ledger report never says the hold was committed", () => {
+  it("a voided real hold: 'nothing committed', the claim's refusal as cause", async () => {
     const ledger = await memory();
     const { latch, work } = setup(ledger, { featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
@@ -320,12 +326,15 @@ describe("C5 (DEFECT, warning text): the mislinked-ledger report says 'committed
     await work();
     expect(await usageOf(ledger, "platform", "usd")).toBe("0");
     expect(codes()).toEqual(["credit_hold_unresolved"]);
-    // observed: "...: the hold is committed on its own ledger; ..." with the ledgerId refusal as cause
     expect(warnings[0]?.message).not.toContain("committed on its own ledger");
-    expect(warnings[0]?.cause).toMatchObject({ code: "hold_already_resolved" });
+    expect(warnings[0]?.message).toContain("nothing committed");
+    expect(warnings[0]?.cause).toMatchObject({
+      code: "invalid_input",
+      issues: [expect.objectContaining({ path: "ledgerId" })],
+    });
   });
 
-  it("a hold committed for another call (idempotency_conflict): the report must not say it was committed for this one", async () => {
+  it("a hold committed for another call: 'nothing committed' for this one", async () => {
     const ledger = await memory();
     const { latch, work } = setup(ledger, { featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
@@ -342,11 +351,15 @@ describe("C5 (DEFECT, warning text): the mislinked-ledger report says 'committed
     await work();
     expect(codes()).toEqual(["credit_hold_unresolved"]);
     expect(warnings[0]?.message).not.toContain("committed on its own ledger");
-    expect(warnings[0]?.cause).toMatchObject({ code: "idempotency_conflict" });
+    expect(warnings[0]?.message).toContain("nothing committed");
+    expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
+      "0",
+      "0.01",
+    ]);
   });
 });
 
-describe("C6 (DEFECT, older than 1185a88, kept): a Hold naming ANOTHER customer's real hold id, its account rewritten to the caller's ledger", () => {
+describe("C6 (fixed; older than the ledger claim): a Hold naming ANOTHER customer's real hold id, its account rewritten to the caller's ledger", () => {
   // Hold ids may be caller-chosen (`reserve({ holdId })`), so guessable. The ledger refuses the
   // claim ("not on acme") and the facade commits the hold anyway, on the victim's ledger, with
   // the attacker's call: the victim pays for it, and the victim's own settle() then fails.
@@ -362,14 +375,14 @@ describe("C6 (DEFECT, older than 1185a88, kept): a Hold naming ANOTHER customer'
     const forged = { ...victimHold, account: "acme" }; // passes assertHoldLedger: acme is a route ledger
     const result = await latch.record(call(1), { hold: forged });
     await latch.settle(forged, result).catch(() => undefined);
-    expect.soft(await usageOf(ledger, "victim", "usd")).toBe("0"); // observed: 0.0035 (the attacker's call)
+    expect(await usageOf(ledger, "victim", "usd")).toBe("0"); // before the fix: 0.0035 (the attacker's call)
     const victimCall = await latch.record(call(2, { subject: { tenantId: "victim" } }), { hold: victimHold });
-    await expect(latch.settle(victimHold, victimCall)).resolves.toEqual({ settled: true }); // observed: idempotency_conflict
+    await expect(latch.settle(victimHold, victimCall)).resolves.toEqual({ settled: true }); // before the fix: idempotency_conflict
   });
 });
 
-describe("C7 (OK): idempotency_conflict on settle()'s commit without the claim", () => {
-  it("reaches the caller (as at ba5f2e2); nothing more burned on either ledger", async () => {
+describe("C7: settle() of a rebuilt Hold whose real hold was committed for another call", () => {
+  it("is refused naming hold.account (the ledger checks the claim before the hold's state); nothing more burned", async () => {
     const ledger = await memory();
     const { latch } = setup(ledger, { inline: true, featureId: "tokens" });
     const hold = granted(await latch.reserve({ account: "platform", amount: "0.5", featureId: "usd" }));
@@ -383,7 +396,10 @@ describe("C7 (OK): idempotency_conflict on settle()'s commit without the claim",
     });
     const rebuilt = { ...hold, account: "acme" };
     const result = await latch.record(call(1), { hold: rebuilt });
-    await expect(latch.settle(rebuilt, result)).rejects.toMatchObject({ code: "idempotency_conflict" });
+    await expect(latch.settle(rebuilt, result)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [expect.objectContaining({ path: "hold.account" })],
+    });
     expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
       "0",
       "0.01",

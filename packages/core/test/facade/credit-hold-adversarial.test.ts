@@ -608,7 +608,7 @@ describe("A9 (DEFECT, fixed: the hold route burns only once the ledger checked t
     expect(await usageOf(ledger, "acme", "usd")).toBe("0"); // observed: 0.0035
   });
 
-  it("a Hold rebuilt with another account (a route ledger): record() burns no usd; settle() commits the real hold (acme) only", async () => {
+  it("a Hold rebuilt with another account (a route ledger): record() burns no usd; settle() refuses it naming hold.account and commits nothing", async () => {
     const ledger = await ledgerWithGrants();
     await addLedger(ledger, "platform");
     const { latch } = setup(ledger, {
@@ -623,10 +623,19 @@ describe("A9 (DEFECT, fixed: the hold route burns only once the ledger checked t
     const result = await latch.record(call(1), { hold: rebuilt });
     // Before the fix: 0.0035 (burned by the hold route of record()'s own, unchecked burn).
     expect(await usageOf(ledger, "platform", "usd")).toBe("0");
-    // Whatever settle() does with it (a ledgerId claim on commitHold refuses it), platform's usd is burned.
-    await latch.settle(rebuilt, result).catch(() => undefined);
+    // settle() names hold.account in its commit (commitHold's ledgerId): refused, nothing committed.
+    await expect(latch.settle(rebuilt, result)).rejects.toMatchObject({
+      code: "invalid_input",
+      issues: [expect.objectContaining({ path: "hold.account" })],
+    });
     const burned = [await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")];
-    expect(burned).toEqual(["0.0035", "0"]); // observed: ["0.0035", "0.0035"]
+    expect(burned).toEqual(["0", "0"]); // before the fix: ["0.0035", "0.0035"]
+    // The unchanged Hold settles it: acme's usd once.
+    expect(await latch.settle(hold, result)).toEqual({ settled: true });
+    expect([await usageOf(ledger, "acme", "usd"), await usageOf(ledger, "platform", "usd")]).toEqual([
+      "0.0035",
+      "0",
+    ]);
   });
 });
 

@@ -878,7 +878,8 @@ describe("a hold-only feature is burned on the hold's ledger (correlation.holdLe
 describe("a Hold whose link does not match its real hold (rebuilt wrongly, e.g. from stored fields after a restart)", () => {
   // commitHold is keyed by holdId: the hold's commit burns the REAL ledger and feature, while the
   // hold's own route (see burn) would burn the CLAIMED ones. The worker's commit names the
-  // claimed ledger (commitHold's ledgerId) and feature: refused, the hold route does not burn.
+  // claimed ledger (commitHold's ledgerId) and feature: refused, nothing committed, and the hold
+  // route does not burn.
   const ledgerUsd = async (ledger: MemoryCreditLedger, ledgerId: string) =>
     (await ledger.balance(ledgerId, "2026-03-02T00:00:00Z")).features.find((f) => f.featureId === "usd");
   const mismatch = (path: string) =>
@@ -896,8 +897,10 @@ describe("a Hold whose link does not match its real hold (rebuilt wrongly, e.g. 
     ["no routes", () => undefined],
     ["routes elsewhere (acme's tokens)", () => ({ ledgerId: "acme", featureId: "tokens" })],
   ] as const)
-    it(`a rewritten account, ${label}: usd burned once on the real ledger (platform), nothing on the claimed one (acme), reported`, async () => {
-      // Before: platform's usd committed by the hold AND acme's usd burned by the hold route.
+    it(`a rewritten account, ${label}: nothing committed or burned for usd on either ledger (the real hold stays held until its TTL), reported`, async () => {
+      // Before the ledger claim: platform's usd committed by the hold AND acme's usd burned by the
+      // hold route. A Hold naming a hold id that is not on its account (changed, or made up from
+      // another's hold id) is never committed: the ledger refuses the claim naming ledgerId.
       const ledger = await ledgerWithGrants();
       await addUsdLedger(ledger, "platform");
       const { latch, log, work } = setup(ledger, { route });
@@ -909,23 +912,25 @@ describe("a Hold whose link does not match its real hold (rebuilt wrongly, e.g. 
       expect(await latch.settle(rebuilt, result)).toEqual({ settled: true }); // left to the worker
       expect((await work()).map((r) => r.status)).toEqual(["rated"]);
       expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
-      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0", balance: "1" });
       expect(warnings).toEqual([mismatch("ledgerId")]);
-      // A redelivery (and a reconcile) burns nothing more.
+      expect(warnings[0]?.message).toContain("is not the hold's ledger: nothing committed");
+      // A redelivery and a reconcile burn nothing either (each reports it again).
       await work();
       await latch.reconcileCredits();
-      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0.0035", balance: "0.9965" });
+      expect(await ledgerUsd(ledger, "platform")).toMatchObject({ usage: "0", balance: "1" });
       expect(await ledgerUsd(ledger, "acme")).toMatchObject({ usage: "0", balance: "1" });
+      expect(new Set(codes())).toEqual(new Set(["credit_hold_unresolved"]));
       expect(await feature(ledger, "tokens")).toMatchObject({ usage: route() === undefined ? "0" : "1100" });
-      // The real hold was resolved by its commit: nothing is held on platform any more.
+      // The real hold was not committed: 0.5 of platform's usd still held until its TTL.
       const probe = await ledger.reserve({
         holdId: "probe",
         ledgerId: "platform",
         featureId: "usd",
-        amount: "0.9965",
+        amount: "0.6",
         ttlMs: 1_000,
       });
-      expect(probe.granted).toBe(true);
+      expect(probe.granted).toBe(false);
     });
 
   it("a rewritten featureId of a hold-only feature (no routes): the claimed feature (tokens) is not burned, reported", async () => {
