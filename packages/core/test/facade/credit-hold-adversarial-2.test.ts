@@ -18,8 +18,6 @@ import {
 import { CreditCommitSchema } from "../../src/credits/schemas.js";
 import {
   createLatch,
-  type Hold,
-  type IngestLog,
   type LatchConfig,
   type LatchWarning,
   MemoryCreditLedger,
@@ -29,16 +27,16 @@ import {
   type UsageObservation,
 } from "../../src/index.js";
 import { parseWith } from "../../src/schemas/parse.js";
-import { acmeLedger, call, NOW, pricingOf } from "./support/credit-fixtures.js";
-
-class MemoryLog implements IngestLog {
-  readonly published = new Map<string, UsageObservation>();
-  async publish(obs: UsageObservation) {
-    const duplicate = this.published.has(obs.eventId);
-    if (!duplicate) this.published.set(obs.eventId, obs);
-    return { duplicate };
-  }
-}
+import {
+  acmeLedger,
+  addLedger,
+  call,
+  granted,
+  MemoryLog,
+  NOW,
+  pricingOf,
+  usageOf,
+} from "./support/credit-fixtures.js";
 
 let dir: string;
 let warnings: LatchWarning[];
@@ -86,31 +84,6 @@ function setup(
     return results;
   };
   return { latch, log, work, worker, stores };
-}
-
-async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: string) {
-  const balance = await ledger.balance(ledgerId, "2026-03-02T00:00:00Z");
-  return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
-}
-
-async function addLedger(ledger: MemoryCreditLedger, ledgerId: string): Promise<void> {
-  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
-  for (const [featureId, amount] of [
-    ["usd", "1"],
-    ["tokens", "10000"],
-  ] as const)
-    await ledger.grant({
-      grantId: `${ledgerId}-${featureId}`,
-      ledgerId,
-      featureId,
-      amount,
-      effectiveAt: "2026-03-01T00:00:00Z",
-    });
-}
-
-function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
-  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
-  return hold;
 }
 
 const codes = () => warnings.map((w) => w.code);

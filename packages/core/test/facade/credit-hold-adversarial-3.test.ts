@@ -21,26 +21,14 @@ import {
 import { LatchValidationError } from "../../src/errors/index.js";
 import {
   createLatch,
-  type Hold,
-  type IngestLog,
   type LatchConfig,
   type LatchWarning,
   MemoryCreditLedger,
   MemoryObservationStore,
   MemoryRatedRecordStore,
   type RecordResult,
-  type UsageObservation,
 } from "../../src/index.js";
-import { call, NOW, pricingOf } from "./support/credit-fixtures.js";
-
-class MemoryLog implements IngestLog {
-  readonly published = new Map<string, UsageObservation>();
-  async publish(obs: UsageObservation) {
-    const duplicate = this.published.has(obs.eventId);
-    if (!duplicate) this.published.set(obs.eventId, obs);
-    return { duplicate };
-  }
-}
+import { call, granted, MemoryLog, NOW, pricingOf, usageOf } from "./support/credit-fixtures.js";
 
 let dir: string;
 let warnings: LatchWarning[];
@@ -94,11 +82,6 @@ function setup(
   return { latch, log, work };
 }
 
-async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: string) {
-  const balance = await ledger.balance(ledgerId, "2026-03-02T00:00:00Z");
-  return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
-}
-
 async function withLedgers<L extends MemoryCreditLedger>(
   ledger: L,
   ids: string[] = ["acme", "platform"],
@@ -126,11 +109,6 @@ async function withLedgers<L extends MemoryCreditLedger>(
 }
 
 const memory = () => withLedgers(new MemoryCreditLedger({ clock: () => Date.parse(NOW) }));
-
-function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
-  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
-  return hold;
-}
 
 const codes = () => warnings.map((w) => w.code);
 

@@ -15,7 +15,6 @@ import { createIngestRecorder, type ObservationStore } from "../../src/adapter.j
 import {
   createLatch,
   type Hold,
-  type IngestLog,
   type LatchConfig,
   type LatchWarning,
   type MemoryCreditLedger,
@@ -25,19 +24,7 @@ import {
   type RecordResult,
   type UsageObservation,
 } from "../../src/index.js";
-import { acmeLedger, call, gpt4o, NOW, pricingOf } from "./support/credit-fixtures.js";
-
-/** A log in memory: what was published, keyed by eventId; `down` makes every publish fail. */
-class MemoryLog implements IngestLog {
-  readonly published = new Map<string, UsageObservation>();
-  down = false;
-  async publish(obs: UsageObservation) {
-    if (this.down) throw new Error("connection refused");
-    const duplicate = this.published.has(obs.eventId);
-    if (!duplicate) this.published.set(obs.eventId, obs);
-    return { duplicate };
-  }
-}
+import { acmeLedger, call, gpt4o, granted, MemoryLog, NOW, pricingOf } from "./support/credit-fixtures.js";
 
 let dir: string;
 let warnings: LatchWarning[];
@@ -126,11 +113,6 @@ async function canHold(ledger: MemoryCreditLedger, featureId: string, amount: st
   const answer = await ledger.reserve({ holdId, ledgerId: "acme", featureId, amount, ttlMs: 1_000 });
   if (answer.granted) await ledger.voidHold(holdId);
   return answer.granted;
-}
-
-function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
-  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
-  return hold;
 }
 
 const codes = () => warnings.map((w) => w.code);

@@ -1,8 +1,11 @@
 /** What the credits facade tests share: the clock, gpt-4o's prices, a pricing source and ledger "acme". */
 import {
+  type Hold,
+  type IngestLog,
   MemoryCreditLedger,
   type PriceSnapshot,
   type PricingSource,
+  type UsageObservation,
   type UsageObservationInput,
 } from "../../../src/index.js";
 
@@ -79,3 +82,42 @@ export const call = (i: number, fields: Partial<UsageObservationInput> = {}): Us
   timing: { startedAt: "2026-03-01T12:00:00Z", completedAt: "2026-03-01T12:00:01Z" },
   ...fields,
 });
+
+/** An ingest log in memory: the first publish of an eventId is stored, a later one is a duplicate; `down` refuses. */
+export class MemoryLog implements IngestLog {
+  readonly published = new Map<string, UsageObservation>();
+  down = false;
+  async publish(obs: UsageObservation) {
+    if (this.down) throw new Error("connection refused");
+    const duplicate = this.published.has(obs.eventId);
+    if (!duplicate) this.published.set(obs.eventId, obs);
+    return { duplicate };
+  }
+}
+
+export function granted(hold: Hold): Extract<Hold, { granted: true; kind: "credits" }> {
+  if (!hold.granted || hold.kind !== "credits") throw new Error("expected a granted credit hold");
+  return hold;
+}
+
+/** A ledger's usage of a feature on 2026-03-02 ("0" when none). */
+export async function usageOf(ledger: MemoryCreditLedger, ledgerId: string, featureId: string) {
+  const balance = await ledger.balance(ledgerId, "2026-03-02T00:00:00Z");
+  return balance.features.find((f) => f.featureId === featureId)?.usage ?? "0";
+}
+
+/** Another ledger (subject tenantId = ledgerId) with 1 usd and 10,000 tokens granted from 2026-03-01. */
+export async function addLedger(ledger: MemoryCreditLedger, ledgerId: string): Promise<void> {
+  await ledger.createLedger({ ledgerId, subject: { tenantId: ledgerId } });
+  for (const [featureId, amount] of [
+    ["usd", "1"],
+    ["tokens", "10000"],
+  ] as const)
+    await ledger.grant({
+      grantId: `${ledgerId}-${featureId}`,
+      ledgerId,
+      featureId,
+      amount,
+      effectiveAt: "2026-03-01T00:00:00Z",
+    });
+}
